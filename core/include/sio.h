@@ -1,0 +1,204 @@
+/* sio — a Socket.IO v4 / Engine.IO server on libuv.
+ *
+ * The whole public story is in this header.
+ *
+ * Conventions (as libuv's):
+ * - Objects are opaque handles created by the library (`sio_x_new`) and released by it after their
+ *   close callback has run. Each has a `void *data` slot for the user (`sio_x_get_data/set_data`).
+ * - Every callback takes its handle first.
+ * - Functions return 0 (or a count) on success and a negative error code on failure. Codes above
+ *   -4096 are libuv's (negated errno values); sio's own codes are below -30000. `sio_strerror()` and
+ *   `sio_err_name()` describe both.
+ * - Ownership is said at each function: "borrowed" pointers stay the caller's and are not kept past
+ *   the call; "copied" data is duplicated by the callee; "consumed" references pass to the callee.
+ * - Single-threaded: every function must be called on the thread that runs the handle's loop.
+ */
+#ifndef SIO_H
+#define SIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SIO_VERSION_MAJOR 0
+#define SIO_VERSION_MINOR 1
+#define SIO_VERSION_PATCH 0
+
+/* "0.1.0" */
+const char *sio_version(void);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Errors                                                                                          */
+
+#define SIO_ERRNO_MAP(XX)                                                 \
+  XX(EINVAL, -30001, "invalid argument")                                  \
+  XX(ENOMEM, -30002, "out of memory")                                     \
+  XX(EPARSE, -30003, "malformed packet or payload")                       \
+  XX(ETOOBIG, -30004, "payload larger than the allowed maximum")          \
+  XX(ECLOSED, -30005, "handle is closed or closing")                      \
+  XX(EBUSY, -30006, "write queue is full")                                \
+  XX(EPROTO, -30007, "protocol violation")                                \
+  XX(EUTF8, -30008, "invalid UTF-8 in a text message")                    \
+  XX(EEXIST, -30009, "already exists")                                    \
+  XX(ENOTFOUND, -30010, "not found")                                      \
+  XX(ETIMEDOUT, -30011, "timed out")
+
+typedef enum {
+#define XX(name, code, msg) SIO_##name = code,
+  SIO_ERRNO_MAP(XX)
+#undef XX
+} sio_errno_t;
+
+/* A static string; never NULL (unknown codes give "unknown error"). */
+const char *sio_strerror(int err);
+/* "EINVAL", "ETOOBIG", ... (libuv's names for libuv's codes). */
+const char *sio_err_name(int err);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The HTTP server: one listening socket that routes requests by path to the engines attached     */
+/* to it (an Engine.IO endpoint, and later a Socket.IO server) and answers 404 elsewhere.         */
+
+typedef struct sio_server_s sio_server_t;
+
+typedef struct sio_server_options_s {
+  size_t max_header_size;     /* bytes of request line + headers before 431; default 16384 */
+  uint32_t headers_timeout_ms; /* a request's head must arrive within this; default 10000 */
+  uint32_t request_timeout_ms; /* a whole request (with body) within this; default 30000 */
+  uint32_t keep_alive_timeout_ms; /* idle keep-alive connections are closed after; default 5000 */
+} sio_server_options_t;
+
+/* Fills in the defaults above. */
+void sio_server_options_init(sio_server_options_t *opts);
+
+typedef void (*sio_server_close_cb)(sio_server_t *server);
+
+/* Creates a server on `loop` (borrowed; must outlive the server). `opts` is copied; NULL takes the
+ * defaults. On success *out owns a new handle, released by sio_server_close(). */
+int sio_server_new(uv_loop_t *loop, const sio_server_options_t *opts, sio_server_t **out);
+/* Binds and listens on host:port (IPv4 or IPv6 literal; port 0 picks one). */
+int sio_server_listen(sio_server_t *server, const char *host, int port);
+/* The bound port, or a negative error when not listening. */
+int sio_server_port(const sio_server_t *server);
+/* Stops listening, closes every engine (each session closes with reason "server shutting down")
+ * and every connection, then calls `cb` (may be NULL); the handle is freed after `cb` returns. */
+void sio_server_close(sio_server_t *server, sio_server_close_cb cb);
+void *sio_server_get_data(const sio_server_t *server);
+void sio_server_set_data(sio_server_t *server, void *data);
+uv_loop_t *sio_server_loop(const sio_server_t *server);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Engine.IO: an endpoint at a path of a server, like Node's `engine.io` package.                 */
+
+typedef struct sio_engine_s sio_engine_t;
+/* One Engine.IO session (a client), whatever its transport. */
+typedef struct sio_session_s sio_session_t;
+
+enum {
+  SIO_TRANSPORT_POLLING = 1,
+  SIO_TRANSPORT_WEBSOCKET = 2
+};
+
+typedef struct sio_engine_options_s {
+  const char *path;            /* default "/engine.io/"; "/" serves every path; copied */
+  uint32_t ping_interval_ms;   /* default 25000 */
+  uint32_t ping_timeout_ms;    /* default 20000 */
+  uint32_t upgrade_timeout_ms; /* default 10000 */
+  size_t max_payload;          /* bytes per polling body or WebSocket message; default 1000000 */
+  int allow_eio3;              /* accept Engine.IO v3 clients (socket.io 2.x); default 0 */
+  int transports;              /* SIO_TRANSPORT_* bits; default both */
+  int allow_upgrades;          /* default 1 */
+  /* CORS for polling requests: NULL answers no CORS headers; "*" reflects any Origin;
+   * otherwise a comma-separated list of allowed origins. Copied. */
+  const char *cors_origin;
+  int cors_credentials;        /* adds Access-Control-Allow-Credentials: true */
+  /* Bytes queued for one session (sent, not yet written) before the overflow policy applies: the
+   * session is closed with reason "transport error" (a stalled client never grows memory without
+   * bound). Default 4 * max_payload + 1 MiB. */
+  size_t max_buffered;
+} sio_engine_options_t;
+
+void sio_engine_options_init(sio_engine_options_t *opts);
+
+typedef void (*sio_engine_connection_cb)(sio_engine_t *engine, sio_session_t *session);
+/* `data` is borrowed for the call. Text is UTF-8 (validated on WebSocket). */
+typedef void (*sio_session_message_cb)(sio_session_t *session, const char *data, size_t len,
+                                        int binary);
+/* The session is gone from the engine's table; its handle stays valid until this callback returns.
+ * `reason` is the reference's: "transport close", "transport error", "ping timeout",
+ * "parse error", "forced close", "server shutting down". */
+typedef void (*sio_session_close_cb)(sio_session_t *session, const char *reason);
+
+typedef struct sio_engine_callbacks_s {
+  sio_engine_connection_cb on_connection;
+  sio_session_message_cb on_message;
+  sio_session_close_cb on_close;
+} sio_engine_callbacks_t;
+
+/* Attaches a new engine to `server`. `opts` and `cbs` are copied (NULL opts: defaults). The engine
+ * is closed and freed with its server. SIO_EEXIST when another engine has that path. */
+int sio_engine_new(sio_server_t *server, const sio_engine_options_t *opts,
+                   const sio_engine_callbacks_t *cbs, sio_engine_t **out);
+void *sio_engine_get_data(const sio_engine_t *engine);
+void sio_engine_set_data(sio_engine_t *engine, void *data);
+sio_server_t *sio_engine_server(const sio_engine_t *engine);
+size_t sio_engine_session_count(const sio_engine_t *engine);
+/* Looks a session up by id (borrowed); NULL when none. */
+sio_session_t *sio_engine_find(const sio_engine_t *engine, const char *sid);
+
+/* A message to send, shared by reference: encode once, send to many. Each sio_session_send_msg()
+ * keeps its own reference, so the caller may unref right after. The transport frames (WebSocket
+ * header included) are built once per protocol version and shared too. */
+typedef struct sio_msg_s sio_msg_t;
+/* A new message holding a copy of data[0..len) with one reference (the caller's). NULL: ENOMEM. */
+sio_msg_t *sio_msg_new(const void *data, size_t len, int binary);
+sio_msg_t *sio_msg_ref(sio_msg_t *msg);
+void sio_msg_unref(sio_msg_t *msg);
+
+/* The session's id: 20 URL-safe characters, NUL-terminated, valid for the handle's life. */
+const char *sio_session_id(const sio_session_t *session);
+/* 3 or 4. */
+int sio_session_protocol(const sio_session_t *session);
+/* SIO_TRANSPORT_POLLING or SIO_TRANSPORT_WEBSOCKET (the current one, after any upgrade). */
+int sio_session_transport(const sio_session_t *session);
+sio_engine_t *sio_session_engine(const sio_session_t *session);
+void *sio_session_get_data(const sio_session_t *session);
+void sio_session_set_data(sio_session_t *session, void *data);
+/* Sends one message (copied). SIO_ECLOSED once closing; SIO_EBUSY never: past max_buffered the
+ * session is closed (see sio_engine_options_t.max_buffered) and SIO_ECLOSED returned. */
+int sio_session_send(sio_session_t *session, const void *data, size_t len, int binary);
+/* Sends a shared message; takes a reference of its own (`msg` stays the caller's). */
+int sio_session_send_msg(sio_session_t *session, sio_msg_t *msg);
+/* 1 when a send now would be written without queueing behind earlier data (for volatile
+ * messages, which are dropped otherwise). */
+int sio_session_writable(const sio_session_t *session);
+/* Closes the session from the server side: queued messages are flushed first, then the CLOSE
+ * packet. on_close follows with reason "forced close". Closing twice is harmless. */
+void sio_session_close(sio_session_t *session);
+
+/* The request that opened the session, as received (borrowed, valid for the session's life). */
+typedef struct sio_request_info_s {
+  const char *method;      /* "GET" */
+  const char *url;         /* path and query, as sent */
+  const char *query;       /* after '?', "" when none */
+  const char *remote_addr; /* "127.0.0.1" */
+  int secure;              /* 0: no TLS here */
+  uint64_t time_ms;        /* when the handshake arrived (ms since the Unix epoch) */
+  size_t header_count;
+  const char *const *header_names;  /* lower-cased */
+  const char *const *header_values;
+} sio_request_info_t;
+const sio_request_info_t *sio_session_request(const sio_session_t *session);
+/* A header of the handshake request by lower-case name, or NULL. */
+const char *sio_request_header(const sio_request_info_t *req, const char *name);
+/* Copies the percent-decoded value of query parameter `key` into out (NUL-terminated, truncated to
+ * outsz-1). Returns its full length, or SIO_ENOTFOUND. */
+int sio_request_query(const sio_request_info_t *req, const char *key, char *out, size_t outsz);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SIO_H */

@@ -1,0 +1,27 @@
+/* Reference-counted immutable bytes: how one encoded message reaches many sockets without a copy
+ * per recipient. Single-threaded (one loop), so the count is a plain integer. */
+#ifndef SIO_RBUF_H
+#define SIO_RBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sio_rbuf {
+  uint32_t refs;
+  uint32_t flags; /* free for the owner's use (e.g. "binary") */
+  size_t len;
+  char data[];
+} sio_rbuf_t;
+
+/* A new buffer of `len` bytes with one reference; contents uninitialised. NULL on ENOMEM. */
+sio_rbuf_t *sio_rbuf_new(size_t len);
+/* A new buffer holding a copy of p[0..len). */
+sio_rbuf_t *sio_rbuf_copy(const void *p, size_t len);
+static inline sio_rbuf_t *sio_rbuf_ref(sio_rbuf_t *b) {
+  b->refs++;
+  return b;
+}
+/* Drops one reference; frees at zero. NULL is ignored. */
+void sio_rbuf_unref(sio_rbuf_t *b);
+
+#endif

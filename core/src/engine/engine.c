@@ -1,0 +1,1040 @@
+/* Engine.IO v4/v3 sessions over long-polling and WebSocket, with the upgrade and heartbeats. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <openssl/rand.h>
+
+#include "engine/eio_codec.h"
+#include "transport/transport.h"
+
+enum { ST_OPEN = 0, ST_CLOSING = 1, ST_CLOSED = 2 };
+enum { UP_NONE = 0, UP_PROBING = 1, UP_PROBED = 2 };
+
+enum {
+  ERR_UNKNOWN_TRANSPORT = 0,
+  ERR_UNKNOWN_SID = 1,
+  ERR_BAD_HANDSHAKE_METHOD = 2,
+  ERR_BAD_REQUEST = 3,
+  ERR_FORBIDDEN = 4,
+  ERR_UNSUPPORTED_PROTOCOL_VERSION = 5
+};
+
+static const char *const error_messages[] = {
+    "Transport unknown", "Session ID unknown", "Bad handshake method",
+    "Bad request",       "Forbidden",          "Unsupported protocol version"};
+
+struct sio_msg_s {
+  uint32_t refs;
+  uint8_t binary;
+  sio_rbuf_t *frame[2]; /* the WebSocket frame for v4 [0] and v3 [1], built on first use */
+  size_t len;
+  char data[];
+};
+
+typedef struct outpkt {
+  uint8_t type;
+  sio_msg_t *msg; /* MESSAGE data, or a control packet's data; NULL when none */
+} outpkt_t;
+
+struct sio_session_s {
+  char id[21];
+  uint8_t protocol;
+  uint8_t transport;
+  uint8_t state;
+  uint8_t upgrade;
+  uint8_t b64;        /* v3 polling client asked for base64 payloads */
+  uint8_t dirty;      /* in the engine's list of sessions to flush */
+  uint8_t close_sent; /* a CLOSE packet is queued: the next poll ends the session */
+  sio_engine_t *engine;
+  void *data;
+  sio_session_t *hnext; /* hash chain */
+  sio_session_t *dnext; /* dirty list */
+  sio_conn_t *conn;     /* the WebSocket, or the parked GET while polling */
+  sio_conn_t *probe;    /* the WebSocket being probed during an upgrade */
+  char *poll_headers;   /* CORS lines for the parked GET's response */
+  uv_timer_t timer;     /* heartbeat, and the linger of a closing session */
+  uv_timer_t *upgrade_timer;
+  outpkt_t *outq;
+  uint32_t outq_len, outq_cap;
+  size_t outq_bytes;
+  sio_request_info_t info;
+  char *info_block;
+};
+
+struct sio_engine_s {
+  sio_route_t route; /* first: the server sees the engine as its route */
+  sio_server_t *server;
+  sio_engine_options_t opts;
+  sio_engine_callbacks_t cbs;
+  char *path;
+  char *cors_origin;
+  void *data;
+  sio_session_t **buckets;
+  size_t nbuckets, count;
+  sio_session_t *dirty;
+  sio_rbuf_t *ctl[7]; /* WebSocket frames of the one-character packets "0".."6" */
+  sio_rbuf_t *probe_frame;
+  unsigned char rand_pool[240];
+  size_t rand_left;
+};
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Messages                                                                                        */
+
+sio_msg_t *sio_msg_new(const void *data, size_t len, int binary) {
+  sio_msg_t *m = malloc(sizeof *m + len + 1);
+  if (!m) return NULL;
+  m->refs = 1;
+  m->binary = binary ? 1 : 0;
+  m->frame[0] = m->frame[1] = NULL;
+  m->len = len;
+  if (len) memcpy(m->data, data, len);
+  m->data[len] = '\0';
+  return m;
+}
+
+sio_msg_t *sio_msg_ref(sio_msg_t *m) {
+  m->refs++;
+  return m;
+}
+
+void sio_msg_unref(sio_msg_t *m) {
+  if (!m || --m->refs) return;
+  sio_rbuf_unref(m->frame[0]);
+  sio_rbuf_unref(m->frame[1]);
+  free(m);
+}
+
+/* The server WebSocket frame of a MESSAGE packet: text "4<data>"; binary v4 raw, v3 0x04 + data.
+ * Text frames are the same in both versions, so v3 shares v4's. */
+static sio_rbuf_t *msg_frame(sio_msg_t *m, int protocol) {
+  int slot = (m->binary && protocol == 3) ? 1 : 0;
+  if (m->frame[slot]) return m->frame[slot];
+  int prefix = !m->binary || protocol == 3;
+  uint8_t hdr[14];
+  size_t plen = m->len + (size_t)prefix;
+  size_t h = sio_ws_frame_header(hdr, m->binary ? SIO_WS_OP_BINARY : SIO_WS_OP_TEXT, 1, plen, NULL);
+  sio_rbuf_t *rb = sio_rbuf_new(h + plen);
+  if (!rb) return NULL;
+  memcpy(rb->data, hdr, h);
+  if (prefix) rb->data[h] = m->binary ? 4 : '4';
+  memcpy(rb->data + h + prefix, m->data, m->len);
+  m->frame[slot] = rb;
+  return rb;
+}
+
+static sio_rbuf_t *make_text_frame(const char *text) {
+  size_t len = strlen(text);
+  uint8_t hdr[14];
+  size_t h = sio_ws_frame_header(hdr, SIO_WS_OP_TEXT, 1, len, NULL);
+  sio_rbuf_t *rb = sio_rbuf_new(h + len);
+  if (!rb) return NULL;
+  memcpy(rb->data, hdr, h);
+  memcpy(rb->data + h, text, len);
+  return rb;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Options, accessors                                                                              */
+
+void sio_engine_options_init(sio_engine_options_t *o) {
+  memset(o, 0, sizeof *o);
+  o->path = "/engine.io/";
+  o->ping_interval_ms = 25000;
+  o->ping_timeout_ms = 20000;
+  o->upgrade_timeout_ms = 10000;
+  o->max_payload = 1000000;
+  o->transports = SIO_TRANSPORT_POLLING | SIO_TRANSPORT_WEBSOCKET;
+  o->allow_upgrades = 1;
+}
+
+void *sio_engine_get_data(const sio_engine_t *e) { return e->data; }
+void sio_engine_set_data(sio_engine_t *e, void *data) { e->data = data; }
+sio_server_t *sio_engine_server(const sio_engine_t *e) { return e->server; }
+size_t sio_engine_session_count(const sio_engine_t *e) { return e->count; }
+const char *sio_session_id(const sio_session_t *s) { return s->id; }
+int sio_session_protocol(const sio_session_t *s) { return s->protocol; }
+int sio_session_transport(const sio_session_t *s) { return s->transport; }
+sio_engine_t *sio_session_engine(const sio_session_t *s) { return s->engine; }
+void *sio_session_get_data(const sio_session_t *s) { return s->data; }
+void sio_session_set_data(sio_session_t *s, void *data) { s->data = data; }
+const sio_request_info_t *sio_session_request(const sio_session_t *s) { return &s->info; }
+
+const char *sio_request_header(const sio_request_info_t *req, const char *name) {
+  for (size_t i = 0; i < req->header_count; i++)
+    if (strcmp(req->header_names[i], name) == 0) return req->header_values[i];
+  return NULL;
+}
+
+int sio_request_query(const sio_request_info_t *req, const char *key, char *out, size_t outsz) {
+  long n = sio_http_query_get(req->query, strlen(req->query), key, out, outsz, NULL);
+  return n < 0 ? SIO_ENOTFOUND : (int)n;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The session table                                                                               */
+
+static size_t hash_id(const char *id) {
+  size_t h = 1469598103934665603ULL;
+  for (int i = 0; i < 20; i++) h = (h ^ (unsigned char)id[i]) * 1099511628211ULL;
+  return h;
+}
+
+static int table_grow(sio_engine_t *e) {
+  size_t n = e->nbuckets ? e->nbuckets * 2 : 64;
+  sio_session_t **b = calloc(n, sizeof *b);
+  if (!b) return SIO_ENOMEM;
+  for (size_t i = 0; i < e->nbuckets; i++) {
+    sio_session_t *s = e->buckets[i];
+    while (s) {
+      sio_session_t *next = s->hnext;
+      size_t k = hash_id(s->id) & (n - 1);
+      s->hnext = b[k];
+      b[k] = s;
+      s = next;
+    }
+  }
+  free(e->buckets);
+  e->buckets = b;
+  e->nbuckets = n;
+  return 0;
+}
+
+sio_session_t *sio_engine_find(const sio_engine_t *e, const char *sid) {
+  if (!e->nbuckets || strlen(sid) != 20) return NULL;
+  sio_session_t *s = e->buckets[hash_id(sid) & (e->nbuckets - 1)];
+  while (s && memcmp(s->id, sid, 20) != 0) s = s->hnext;
+  return s;
+}
+
+static int table_add(sio_engine_t *e, sio_session_t *s) {
+  if (e->count + 1 > e->nbuckets && table_grow(e) != 0) return SIO_ENOMEM;
+  size_t k = hash_id(s->id) & (e->nbuckets - 1);
+  s->hnext = e->buckets[k];
+  e->buckets[k] = s;
+  e->count++;
+  return 0;
+}
+
+static void table_remove(sio_engine_t *e, sio_session_t *s) {
+  sio_session_t **pp = &e->buckets[hash_id(s->id) & (e->nbuckets - 1)];
+  while (*pp && *pp != s) pp = &(*pp)->hnext;
+  if (*pp) {
+    *pp = s->hnext;
+    e->count--;
+  }
+}
+
+static void new_id(sio_engine_t *e, char out[21]) {
+  static const char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  do {
+    if (e->rand_left < 20) {
+      if (RAND_bytes(e->rand_pool, sizeof e->rand_pool) != 1) abort(); /* no CSPRNG: no ids */
+      e->rand_left = sizeof e->rand_pool;
+    }
+    const unsigned char *r = e->rand_pool + sizeof e->rand_pool - e->rand_left;
+    for (int i = 0; i < 20; i++) out[i] = alphabet[r[i] & 63];
+    e->rand_left -= 20;
+    out[20] = '\0';
+  } while (sio_engine_find(e, out));
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Responses                                                                                       */
+
+/* CORS lines for a request (NULL when none apply); the caller frees. */
+static char *cors_headers(sio_engine_t *e, const sio_http_request_t *req, int preflight) {
+  if (!e->cors_origin) return NULL;
+  const sio_http_header_t *origin = sio_http_find_header(req, "origin");
+  const char *allow = NULL;
+  int vary = 0;
+  if (strcmp(e->cors_origin, "*") == 0) {
+    if (origin && e->opts.cors_credentials) {
+      allow = origin->value;
+      vary = 1;
+    } else {
+      allow = "*";
+    }
+  } else if (origin) {
+    const char *list = e->cors_origin;
+    size_t olen = origin->value_len;
+    while (*list) {
+      const char *end = strchr(list, ',');
+      size_t n = end ? (size_t)(end - list) : strlen(list);
+      while (n && *list == ' ') list++, n--;
+      while (n && list[n - 1] == ' ') n--;
+      if (n == olen && memcmp(list, origin->value, n) == 0) allow = origin->value;
+      if (!end) break;
+      list = end + 1;
+    }
+    vary = 1;
+  }
+  sio_sbuf_t b = SIO_SBUF_INIT;
+  if (allow) {
+    sio_sbuf_append_str(&b, "Access-Control-Allow-Origin: ");
+    sio_sbuf_append_str(&b, allow);
+    sio_sbuf_append_str(&b, "\r\n");
+    if (e->opts.cors_credentials) sio_sbuf_append_str(&b, "Access-Control-Allow-Credentials: true\r\n");
+  }
+  if (vary) sio_sbuf_append_str(&b, "Vary: Origin\r\n");
+  if (preflight && allow) {
+    sio_sbuf_append_str(&b, "Access-Control-Allow-Methods: GET,HEAD,PUT,PATCH,POST,DELETE\r\n");
+    const sio_http_header_t *rh = sio_http_find_header(req, "access-control-request-headers");
+    if (rh) {
+      sio_sbuf_append_str(&b, "Access-Control-Allow-Headers: ");
+      sio_sbuf_append(&b, rh->value, rh->value_len);
+      sio_sbuf_append_str(&b, "\r\n");
+      sio_sbuf_append_str(&b, "Vary: Access-Control-Request-Headers\r\n");
+    }
+  }
+  if (sio_sbuf_append_char(&b, '\0') != 0) {
+    sio_sbuf_free(&b);
+    return NULL;
+  }
+  return sio_sbuf_steal(&b, NULL);
+}
+
+static void respond_error(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req, int code) {
+  char body[96];
+  int n = snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", code, error_messages[code]);
+  char *cors = cors_headers(e, req, 0);
+  sio_conn_respond(c, code == ERR_FORBIDDEN ? 403 : 400, "application/json", cors, body, (size_t)n);
+  free(cors);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Sessions                                                                                        */
+
+static void session_free_cb(uv_handle_t *h) {
+  sio_session_t *s = h->data;
+  for (uint32_t i = 0; i < s->outq_len; i++) sio_msg_unref(s->outq[i].msg);
+  free(s->outq);
+  free(s->poll_headers);
+  free(s->info_block);
+  free(s);
+}
+
+static void upgrade_timer_free(uv_handle_t *h) { free(h); }
+
+static void stop_upgrade_timer(sio_session_t *s) {
+  if (!s->upgrade_timer) return;
+  uv_close((uv_handle_t *)s->upgrade_timer, upgrade_timer_free);
+  s->upgrade_timer = NULL;
+}
+
+static void mark_dirty(sio_session_t *s) {
+  if (s->dirty) return;
+  s->dirty = 1;
+  s->dnext = s->engine->dirty;
+  s->engine->dirty = s;
+  sio_server_wake(s->engine->server);
+}
+
+/* Removes the session for good: the table, its connections, its timers. */
+static void session_finalize(sio_session_t *s) {
+  sio_engine_t *e = s->engine;
+  if (s->state == ST_CLOSED && !s->engine) return;
+  table_remove(e, s);
+  if (s->dirty) {
+    sio_session_t **pp = &e->dirty;
+    while (*pp && *pp != s) pp = &(*pp)->dnext;
+    if (*pp) *pp = s->dnext;
+    s->dirty = 0;
+  }
+  s->state = ST_CLOSED;
+  stop_upgrade_timer(s);
+  if (s->probe) {
+    sio_conn_detach(s->probe);
+    sio_conn_close(s->probe, 0);
+    s->probe = NULL;
+  }
+  s->engine = NULL;
+  uv_close((uv_handle_t *)&s->timer, session_free_cb);
+}
+
+static int outq_push(sio_session_t *s, int type, sio_msg_t *msg) {
+  if (s->outq_len == s->outq_cap) {
+    uint32_t cap = s->outq_cap ? s->outq_cap * 2 : 4;
+    outpkt_t *q = realloc(s->outq, cap * sizeof *q);
+    if (!q) return SIO_ENOMEM;
+    s->outq = q;
+    s->outq_cap = cap;
+  }
+  s->outq[s->outq_len++] = (outpkt_t){(uint8_t)type, msg ? sio_msg_ref(msg) : NULL};
+  s->outq_bytes += 1 + (msg ? msg->len : 0);
+  if (s->conn) mark_dirty(s);
+  return 0;
+}
+
+static void outq_clear(sio_session_t *s) {
+  for (uint32_t i = 0; i < s->outq_len; i++) sio_msg_unref(s->outq[i].msg);
+  s->outq_len = 0;
+  s->outq_bytes = 0;
+  if (s->outq_cap > 16) {
+    free(s->outq);
+    s->outq = NULL;
+    s->outq_cap = 0;
+  }
+}
+
+/* Answers the parked GET with everything queued. */
+static void poll_flush(sio_session_t *s) {
+  sio_conn_t *c = s->conn;
+  if (!c || s->transport != SIO_TRANSPORT_POLLING || s->outq_len == 0) return;
+  int any_binary = 0;
+  for (uint32_t i = 0; i < s->outq_len; i++)
+    if (s->outq[i].msg && s->outq[i].msg->binary && s->outq[i].type == SIO_EIO_MESSAGE) any_binary = 1;
+  sio_sbuf_t body = SIO_SBUF_INIT;
+  sio_eio_payload_enc_t enc;
+  sio_eio_payload_begin(&enc, &body, s->protocol, !s->b64, any_binary);
+  int r = 0, ends = 0;
+  for (uint32_t i = 0; i < s->outq_len && r == 0; i++) {
+    outpkt_t *o = &s->outq[i];
+    sio_eio_packet_t pkt = {o->type, o->msg && o->type == SIO_EIO_MESSAGE ? o->msg->binary : 0,
+                            o->msg ? o->msg->data : "", o->msg ? o->msg->len : 0};
+    r = sio_eio_payload_add(&enc, &pkt);
+    if (o->type == SIO_EIO_CLOSE) ends = 1;
+  }
+  outq_clear(s);
+  s->conn = NULL;
+  char *headers = s->poll_headers;
+  s->poll_headers = NULL;
+  if (r == 0) {
+    sio_rbuf_t *rb = sio_rbuf_copy(body.data, body.len);
+    if (rb) sio_conn_respond_rb(c, 200, sio_eio_payload_content_type(&enc), headers, rb);
+    else sio_conn_close(c, 0);
+  } else {
+    sio_conn_close(c, 0);
+  }
+  free(headers);
+  sio_sbuf_free(&body);
+  if (ends) session_finalize(s);
+}
+
+static int ws_send_frame(sio_session_t *s, sio_conn_t *c, sio_rbuf_t *rb) {
+  return rb ? sio_conn_write_rb(c, rb, rb->data, rb->len) : SIO_ENOMEM;
+}
+
+enum { CLOSE_ERROR = 0, CLOSE_BY_CLIENT = 1, CLOSE_FORCED = 2 };
+static void session_close(sio_session_t *s, const char *reason, int how);
+
+static void on_linger(uv_timer_t *t) { session_finalize(t->data); }
+
+/* Queues a packet on the current transport. Past max_buffered the session is closed. */
+static int session_send(sio_session_t *s, int type, sio_msg_t *msg) {
+  sio_engine_t *e = s->engine;
+  if (s->transport == SIO_TRANSPORT_WEBSOCKET) {
+    if (!s->conn) return SIO_ECLOSED;
+    if (sio_conn_buffered(s->conn) > e->opts.max_buffered) {
+      session_close(s, "transport error", 0);
+      return SIO_ECLOSED;
+    }
+    if (type == SIO_EIO_MESSAGE) {
+      ws_send_frame(s, s->conn, msg_frame(msg, s->protocol));
+    } else if (!msg) {
+      ws_send_frame(s, s->conn, e->ctl[type]);
+    } else {
+      /* A control packet with data (OPEN's JSON, a v3 pong's echo): built for this socket only. */
+      uint8_t hdr[14];
+      size_t h = sio_ws_frame_header(hdr, SIO_WS_OP_TEXT, 1, msg->len + 1, NULL);
+      sio_rbuf_t *rb = sio_rbuf_new(h + 1 + msg->len);
+      if (!rb) return SIO_ENOMEM;
+      memcpy(rb->data, hdr, h);
+      rb->data[h] = (char)('0' + type);
+      memcpy(rb->data + h + 1, msg->data, msg->len);
+      ws_send_frame(s, s->conn, rb);
+      sio_rbuf_unref(rb);
+    }
+    return 0;
+  }
+  if (s->outq_bytes > e->opts.max_buffered) {
+    session_close(s, "transport error", 0);
+    return SIO_ECLOSED;
+  }
+  return outq_push(s, type, msg);
+}
+
+static void engine_report_close(sio_session_t *s, const char *reason) {
+  sio_engine_t *e = s->engine;
+  if (e->cbs.on_close) e->cbs.on_close(s, reason);
+}
+
+/* Ends the session. A client's CLOSE answers a pending poll with a NOOP; a server-side close sends
+ * CLOSE (polling: after what is queued, on the pending or next poll; WebSocket: a close frame). */
+static void session_close(sio_session_t *s, const char *reason, int how) {
+  if (s->state != ST_OPEN) return;
+  s->state = ST_CLOSING;
+  uv_timer_stop(&s->timer);
+  stop_upgrade_timer(s);
+  if (s->probe) {
+    sio_conn_detach(s->probe);
+    sio_conn_close(s->probe, 0);
+    s->probe = NULL;
+  }
+  engine_report_close(s, reason);
+  if (s->state == ST_CLOSED) return;
+  sio_engine_t *e = s->engine;
+  if (s->transport == SIO_TRANSPORT_WEBSOCKET) {
+    sio_conn_t *c = s->conn;
+    s->conn = NULL;
+    if (c) {
+      sio_conn_detach(c);
+      uint8_t frame[127];
+      size_t n = sio_ws_close_frame(frame, 0, NULL);
+      sio_conn_write_copy(c, frame, n);
+      sio_conn_close(c, 1);
+    }
+    session_finalize(s);
+    return;
+  }
+  if (how == CLOSE_BY_CLIENT) {
+    /* The client said goodbye: a pending poll just ends (with a NOOP) and the session is gone. */
+    outq_clear(s);
+    if (s->conn) {
+      outq_push(s, SIO_EIO_NOOP, NULL);
+      poll_flush(s);
+    }
+    session_finalize(s);
+    return;
+  }
+  outq_push(s, SIO_EIO_CLOSE, NULL);
+  if (s->conn) {
+    poll_flush(s); /* ends with the CLOSE: finalizes */
+    return;
+  }
+  if (how != CLOSE_FORCED) {
+    session_finalize(s); /* an error: the session id is unknown from now on, as the reference */
+    return;
+  }
+  /* The application closed it with no poll pending: the session stays findable, only to hand its
+   * queue and the CLOSE to the client's next poll, until the ping timeout passes. */
+  uv_timer_start(&s->timer, on_linger, e->opts.ping_timeout_ms, 0);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Heartbeat                                                                                       */
+
+static void on_ping_timeout(uv_timer_t *t) { session_close(t->data, "ping timeout", 0); }
+
+static void on_ping_due(uv_timer_t *t) {
+  sio_session_t *s = t->data;
+  session_send(s, SIO_EIO_PING, NULL);
+  if (s->state == ST_OPEN)
+    uv_timer_start(&s->timer, on_ping_timeout, s->engine->opts.ping_timeout_ms, 0);
+}
+
+/* v4: the server pings every interval and waits pingTimeout for the pong. v3: the client pings;
+ * the server waits interval + timeout for each ping. */
+static void heartbeat_start(sio_session_t *s) {
+  const sio_engine_options_t *o = &s->engine->opts;
+  if (s->protocol == 4) uv_timer_start(&s->timer, on_ping_due, o->ping_interval_ms, 0);
+  else uv_timer_start(&s->timer, on_ping_timeout, (uint64_t)o->ping_interval_ms + o->ping_timeout_ms, 0);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Incoming packets                                                                                */
+
+static void handle_packet(sio_session_t *s, const sio_eio_packet_t *p) {
+  sio_engine_t *e = s->engine;
+  switch (p->type) {
+    case SIO_EIO_MESSAGE:
+      if (e->cbs.on_message) e->cbs.on_message(s, p->data, p->len, p->binary);
+      break;
+    case SIO_EIO_PONG:
+      if (s->protocol == 4) heartbeat_start(s);
+      break;
+    case SIO_EIO_PING:
+      if (s->protocol == 3) {
+        sio_msg_t *m = p->len ? sio_msg_new(p->data, p->len, 0) : NULL;
+        session_send(s, SIO_EIO_PONG, m);
+        sio_msg_unref(m);
+        if (s->state == ST_OPEN) heartbeat_start(s);
+      } else {
+        session_close(s, "transport error", 0); /* pings go server to client in v4 */
+      }
+      break;
+    case SIO_EIO_CLOSE:
+      session_close(s, "transport close", CLOSE_BY_CLIENT);
+      break;
+    case SIO_EIO_OPEN:
+      session_close(s, "parse error", 0);
+      break;
+    default: /* UPGRADE and NOOP mean nothing on an established transport */
+      break;
+  }
+}
+
+static int post_packet_cb(void *user, const sio_eio_packet_t *p) {
+  sio_session_t *s = user;
+  handle_packet(s, p);
+  return s->state != ST_OPEN;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Connection owners: the WebSocket transport, the probe of an upgrade, a parked poll              */
+
+static void ws_message(void *owner, sio_conn_t *c, int opcode, char *data, size_t len) {
+  sio_session_t *s = owner;
+  sio_eio_packet_t p;
+  if (sio_eio_decode_ws(s->protocol, opcode == SIO_WS_OP_BINARY, data, len, &p) != 0) {
+    session_close(s, "parse error", 0);
+    return;
+  }
+  handle_packet(s, &p);
+}
+
+static void ws_closed(void *owner, sio_conn_t *c, int err) {
+  sio_session_t *s = owner;
+  if (s->conn == c) s->conn = NULL;
+  session_close(s, err ? "transport error" : "transport close", 0);
+}
+
+static const sio_conn_owner_vt_t ws_vt = {ws_message, ws_closed};
+
+static void probe_abort(sio_session_t *s) {
+  stop_upgrade_timer(s);
+  if (s->probe) {
+    sio_conn_detach(s->probe);
+    sio_conn_close(s->probe, 0);
+    s->probe = NULL;
+  }
+  s->upgrade = UP_NONE;
+}
+
+static void upgrade_complete(sio_session_t *s) {
+  sio_engine_t *e = s->engine;
+  stop_upgrade_timer(s);
+  sio_conn_t *poll = s->conn;
+  char *poll_headers = s->poll_headers;
+  s->poll_headers = NULL;
+  s->transport = SIO_TRANSPORT_WEBSOCKET;
+  s->conn = s->probe;
+  s->probe = NULL;
+  s->upgrade = UP_NONE;
+  sio_conn_set_owner(s->conn, &ws_vt, s);
+  /* What was waiting for a poll now goes over the WebSocket, in order. */
+  uint32_t n = s->outq_len;
+  for (uint32_t i = 0; i < n && s->state == ST_OPEN; i++)
+    if (s->outq[i].type != SIO_EIO_NOOP) session_send(s, s->outq[i].type, s->outq[i].msg);
+  outq_clear(s);
+  if (poll) {
+    /* The old poll ends with a NOOP so the client can let it go. */
+    static const char noop4[] = "6", noop3[] = "1:6";
+    const char *body = s->protocol == 3 ? noop3 : noop4;
+    sio_conn_respond(poll, 200, "text/plain; charset=UTF-8", poll_headers, body, strlen(body));
+  }
+  free(poll_headers);
+  (void)e;
+}
+
+static void probe_message(void *owner, sio_conn_t *c, int opcode, char *data, size_t len) {
+  sio_session_t *s = owner;
+  sio_eio_packet_t p;
+  int ok = sio_eio_decode_ws(s->protocol, opcode == SIO_WS_OP_BINARY, data, len, &p) == 0;
+  if (ok && p.type == SIO_EIO_PING && p.len == 5 && memcmp(p.data, "probe", 5) == 0 &&
+      s->upgrade == UP_PROBING) {
+    sio_rbuf_t *rb = s->engine->probe_frame;
+    sio_conn_write_rb(c, rb, rb->data, rb->len);
+    s->upgrade = UP_PROBED;
+    /* Let a pending poll return so the client can pause polling and finish the upgrade. */
+    if (s->conn) outq_push(s, SIO_EIO_NOOP, NULL);
+    return;
+  }
+  if (ok && p.type == SIO_EIO_UPGRADE && s->upgrade == UP_PROBED) {
+    upgrade_complete(s);
+    return;
+  }
+  probe_abort(s);
+}
+
+static void probe_closed(void *owner, sio_conn_t *c, int err) {
+  sio_session_t *s = owner;
+  if (s->probe == c) s->probe = NULL;
+  probe_abort(s);
+}
+
+static const sio_conn_owner_vt_t probe_vt = {probe_message, probe_closed};
+
+static void on_upgrade_timeout(uv_timer_t *t) {
+  sio_session_t *s = t->data;
+  probe_abort(s);
+}
+
+static void poll_closed(void *owner, sio_conn_t *c, int err) {
+  sio_session_t *s = owner;
+  if (s->conn != c) return;
+  s->conn = NULL;
+  free(s->poll_headers);
+  s->poll_headers = NULL;
+  if (s->state == ST_OPEN) session_close(s, "transport error", 0);
+}
+
+static const sio_conn_owner_vt_t poll_vt = {NULL, poll_closed};
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Requests                                                                                        */
+
+static int info_init(sio_session_t *s, sio_conn_t *c, const sio_http_request_t *req) {
+  char addr[64];
+  sio_conn_peer(c, addr, sizeof addr);
+  size_t n = req->header_count;
+  size_t strings = strlen(req->method) + 1 + req->url_len + 1 + strlen(addr) + 1;
+  for (size_t i = 0; i < n; i++) strings += req->headers[i].name_len + req->headers[i].value_len + 2;
+  size_t ptrs = 2 * n * sizeof(char *);
+  char *block = malloc(ptrs + strings);
+  if (!block) return SIO_ENOMEM;
+  const char **names = (const char **)block;
+  const char **values = names + n;
+  char *p = block + ptrs;
+#define COPY(dst, src, len) \
+  do {                      \
+    memcpy(p, src, len);    \
+    p[len] = '\0';          \
+    dst = p;                \
+    p += (len) + 1;         \
+  } while (0)
+  COPY(s->info.method, req->method, strlen(req->method));
+  COPY(s->info.url, req->url, req->url_len);
+  COPY(s->info.remote_addr, addr, strlen(addr));
+  for (size_t i = 0; i < n; i++) {
+    COPY(names[i], req->headers[i].name, req->headers[i].name_len);
+    COPY(values[i], req->headers[i].value, req->headers[i].value_len);
+  }
+#undef COPY
+  const char *q = strchr(s->info.url, '?');
+  s->info.query = q ? q + 1 : "";
+  s->info.header_count = n;
+  s->info.header_names = names;
+  s->info.header_values = values;
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  s->info.time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+  s->info_block = block;
+  return 0;
+}
+
+static int query_flag(const sio_http_request_t *req, const char *key) {
+  char v[8];
+  long n = sio_http_query_get(req->query, req->query_len, key, v, sizeof v, NULL);
+  return n > 0 && strcmp(v, "0") != 0 && strcmp(v, "false") != 0;
+}
+
+/* 4, 3 (when allowed) or -1: a missing, repeated or other EIO is refused in both modes. */
+static int parse_eio(sio_engine_t *e, const sio_http_request_t *req) {
+  char v[8];
+  int dup = 0;
+  long n = sio_http_query_get(req->query, req->query_len, "EIO", v, sizeof v, &dup);
+  if (n != 1 || dup) return -1;
+  if (v[0] == '4') return 4;
+  if (v[0] == '3' && e->opts.allow_eio3) return 3;
+  return -1;
+}
+
+static sio_session_t *handshake(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req,
+                                int proto, int transport) {
+  sio_session_t *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  if (info_init(s, c, req) != 0) {
+    free(s);
+    return NULL;
+  }
+  new_id(e, s->id);
+  s->engine = e;
+  s->protocol = (uint8_t)proto;
+  s->transport = (uint8_t)transport;
+  uv_timer_init(sio_server_loop(e->server), &s->timer);
+  s->timer.data = s;
+  if (table_add(e, s) != 0) {
+    uv_close((uv_handle_t *)&s->timer, session_free_cb);
+    return NULL;
+  }
+  int upgrades = transport == SIO_TRANSPORT_POLLING && e->opts.allow_upgrades &&
+                 (e->opts.transports & SIO_TRANSPORT_WEBSOCKET);
+  char json[256];
+  int n = snprintf(json, sizeof json,
+                   "{\"sid\":\"%s\",\"upgrades\":%s,\"pingInterval\":%u,\"pingTimeout\":%u,"
+                   "\"maxPayload\":%zu}",
+                   s->id, upgrades ? "[\"websocket\"]" : "[]", e->opts.ping_interval_ms,
+                   e->opts.ping_timeout_ms, e->opts.max_payload);
+  sio_msg_t *open = sio_msg_new(json, (size_t)n, 0);
+  if (transport == SIO_TRANSPORT_POLLING) {
+    s->b64 = proto == 3 && query_flag(req, "b64");
+    s->conn = c;
+    s->poll_headers = cors_headers(e, req, 0);
+    sio_conn_park(c, &poll_vt, s);
+  } else {
+    s->conn = c;
+    sio_conn_set_owner(c, &ws_vt, s);
+  }
+  if (open) session_send(s, SIO_EIO_OPEN, open);
+  sio_msg_unref(open);
+  heartbeat_start(s);
+  if (e->cbs.on_connection) e->cbs.on_connection(e, s);
+  return s;
+}
+
+static void poll_get(sio_engine_t *e, sio_session_t *s, sio_conn_t *c, const sio_http_request_t *req) {
+  if (s->conn) {
+    /* Two polls at once: a broken client. The reference ends the first with CLOSE too. */
+    respond_error(e, c, req, ERR_BAD_REQUEST);
+    session_close(s, "transport error", 0);
+    return;
+  }
+  s->conn = c;
+  s->poll_headers = cors_headers(e, req, 0);
+  sio_conn_park(c, &poll_vt, s);
+  if (s->upgrade == UP_PROBED) outq_push(s, SIO_EIO_NOOP, NULL);
+  if (s->outq_len) mark_dirty(s);
+}
+
+static void poll_post(sio_engine_t *e, sio_session_t *s, sio_conn_t *c, const sio_http_request_t *req) {
+  char *cors = cors_headers(e, req, 0);
+  if (req->body_len > e->opts.max_payload) {
+    /* Only this body is dropped; the session goes on (as the reference). */
+    sio_conn_respond(c, 413, "text/plain", cors, "Payload Too Large", 17);
+    free(cors);
+    return;
+  }
+  sio_conn_respond(c, 200, "text/html", cors, "ok", 2);
+  free(cors);
+  if (s->state != ST_OPEN) return;
+  const sio_http_header_t *ct = sio_http_find_header(req, "content-type");
+  int binary_body = s->protocol == 3 && ct && strncmp(ct->value, "application/octet-stream", 24) == 0;
+  /* The body lives in the parser's buffer until the next request: decoded in place. */
+  int r = sio_eio_decode_payload(s->protocol, binary_body, (char *)req->body, req->body_len,
+                                 post_packet_cb, s);
+  if (r < 0 && s->state == ST_OPEN) session_close(s, "parse error", 0);
+}
+
+static int on_request(sio_route_t *route, sio_conn_t *c, const sio_http_request_t *req) {
+  sio_engine_t *e = (sio_engine_t *)route;
+  if (strcmp(req->method, "OPTIONS") == 0 && e->cors_origin) {
+    char *cors = cors_headers(e, req, 1);
+    sio_conn_respond(c, 204, NULL, cors, NULL, 0);
+    free(cors);
+    return 0;
+  }
+  char transport[16], sid[32];
+  long tl = sio_http_query_get(req->query, req->query_len, "transport", transport, sizeof transport, NULL);
+  if (tl < 0 || (strcmp(transport, "polling") != 0 && strcmp(transport, "websocket") != 0) ||
+      (strcmp(transport, "polling") == 0 && !(e->opts.transports & SIO_TRANSPORT_POLLING))) {
+    respond_error(e, c, req, ERR_UNKNOWN_TRANSPORT);
+    return 0;
+  }
+  int proto = parse_eio(e, req);
+  if (proto < 0) {
+    respond_error(e, c, req, ERR_UNSUPPORTED_PROTOCOL_VERSION);
+    return 0;
+  }
+  long sl = sio_http_query_get(req->query, req->query_len, "sid", sid, sizeof sid, NULL);
+  if (sl > 0) {
+    sio_session_t *s = sl == 20 ? sio_engine_find(e, sid) : NULL;
+    if (!s || s->state == ST_CLOSED) {
+      respond_error(e, c, req, ERR_UNKNOWN_SID);
+      return 0;
+    }
+    if (strcmp(transport, "polling") != 0 || s->transport != SIO_TRANSPORT_POLLING ||
+        s->protocol != proto) {
+      respond_error(e, c, req, ERR_BAD_REQUEST);
+      return 0;
+    }
+    if (strcmp(req->method, "GET") == 0) {
+      poll_get(e, s, c, req);
+      return c->parked;
+    }
+    if (strcmp(req->method, "POST") == 0) {
+      poll_post(e, s, c, req);
+      return 0;
+    }
+    respond_error(e, c, req, ERR_BAD_REQUEST);
+    return 0;
+  }
+  if (strcmp(req->method, "GET") != 0) {
+    respond_error(e, c, req, ERR_BAD_HANDSHAKE_METHOD);
+    return 0;
+  }
+  if (strcmp(transport, "polling") != 0) {
+    respond_error(e, c, req, ERR_BAD_REQUEST); /* websocket without the upgrade */
+    return 0;
+  }
+  if (!handshake(e, c, req, proto, SIO_TRANSPORT_POLLING)) {
+    sio_conn_respond(c, 500, NULL, NULL, NULL, 0);
+    return 0;
+  }
+  return 1;
+}
+
+static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request_t *req) {
+  sio_engine_t *e = (sio_engine_t *)route;
+  c->keep_alive = 0; /* whatever is answered instead of 101 ends the connection */
+  char transport[16], sid[32];
+  long tl = sio_http_query_get(req->query, req->query_len, "transport", transport, sizeof transport, NULL);
+  if (tl < 0 || strcmp(transport, "websocket") != 0 || !(e->opts.transports & SIO_TRANSPORT_WEBSOCKET)) {
+    respond_error(e, c, req, ERR_UNKNOWN_TRANSPORT);
+    return;
+  }
+  int proto = parse_eio(e, req);
+  if (proto < 0) {
+    respond_error(e, c, req, ERR_UNSUPPORTED_PROTOCOL_VERSION);
+    return;
+  }
+  long sl = sio_http_query_get(req->query, req->query_len, "sid", sid, sizeof sid, NULL);
+  if (sl > 0) {
+    sio_session_t *s = sl == 20 ? sio_engine_find(e, sid) : NULL;
+    if (!s || s->state != ST_OPEN) {
+      respond_error(e, c, req, ERR_UNKNOWN_SID);
+      return;
+    }
+    if (s->transport != SIO_TRANSPORT_POLLING || s->upgrade != UP_NONE || !e->opts.allow_upgrades ||
+        s->protocol != proto) {
+      /* Already upgraded (or upgrading): accept the socket, then close it at once. */
+      if (sio_conn_accept_ws(c, req, e->opts.max_payload, NULL, NULL) == 0) sio_conn_close(c, 1);
+      else respond_error(e, c, req, ERR_BAD_REQUEST);
+      return;
+    }
+    if (sio_conn_accept_ws(c, req, e->opts.max_payload, &probe_vt, s) != 0) {
+      respond_error(e, c, req, ERR_BAD_REQUEST);
+      return;
+    }
+    s->probe = c;
+    s->upgrade = UP_PROBING;
+    s->upgrade_timer = malloc(sizeof *s->upgrade_timer);
+    if (s->upgrade_timer) {
+      uv_timer_init(sio_server_loop(e->server), s->upgrade_timer);
+      s->upgrade_timer->data = s;
+      uv_timer_start(s->upgrade_timer, on_upgrade_timeout, e->opts.upgrade_timeout_ms, 0);
+    }
+    return;
+  }
+  if (sio_conn_accept_ws(c, req, e->opts.max_payload, &ws_vt, NULL) != 0) {
+    respond_error(e, c, req, ERR_BAD_REQUEST);
+    return;
+  }
+  if (!handshake(e, c, req, proto, SIO_TRANSPORT_WEBSOCKET)) {
+    sio_conn_detach(c);
+    sio_conn_close(c, 0);
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The engine                                                                                      */
+
+static void on_check(sio_route_t *route) {
+  sio_engine_t *e = (sio_engine_t *)route;
+  while (e->dirty) {
+    sio_session_t *s = e->dirty;
+    e->dirty = s->dnext;
+    s->dirty = 0;
+    s->dnext = NULL;
+    poll_flush(s);
+  }
+}
+
+static void on_server_close(sio_route_t *route) {
+  sio_engine_t *e = (sio_engine_t *)route;
+  size_t n = e->count, k = 0;
+  sio_session_t **all = malloc((n ? n : 1) * sizeof *all);
+  if (!all) return;
+  for (size_t i = 0; i < e->nbuckets; i++)
+    for (sio_session_t *s = e->buckets[i]; s; s = s->hnext) all[k++] = s;
+  for (size_t i = 0; i < k; i++) {
+    session_close(all[i], "server shutting down", 0);
+    if (all[i]->engine) session_finalize(all[i]); /* no poll will come to collect the CLOSE */
+  }
+  free(all);
+}
+
+static void on_free(sio_route_t *route) {
+  sio_engine_t *e = (sio_engine_t *)route;
+  for (int i = 0; i < 7; i++) sio_rbuf_unref(e->ctl[i]);
+  sio_rbuf_unref(e->probe_frame);
+  free(e->buckets);
+  free(e->path);
+  free(e->cors_origin);
+  free(e);
+}
+
+int sio_engine_new(sio_server_t *server, const sio_engine_options_t *opts,
+                   const sio_engine_callbacks_t *cbs, sio_engine_t **out) {
+  if (!server || !out) return SIO_EINVAL;
+  sio_engine_t *e = calloc(1, sizeof *e);
+  if (!e) return SIO_ENOMEM;
+  e->server = server;
+  if (opts) e->opts = *opts;
+  else sio_engine_options_init(&e->opts);
+  if (cbs) e->cbs = *cbs;
+  sio_engine_options_t d;
+  sio_engine_options_init(&d);
+  if (!e->opts.path) e->opts.path = d.path;
+  if (!e->opts.max_payload) e->opts.max_payload = d.max_payload;
+  if (!e->opts.transports) e->opts.transports = d.transports;
+  if (!e->opts.upgrade_timeout_ms) e->opts.upgrade_timeout_ms = d.upgrade_timeout_ms;
+  if (!e->opts.max_buffered) e->opts.max_buffered = 4 * e->opts.max_payload + (1u << 20);
+  /* The path always begins and ends with '/'. */
+  size_t plen = strlen(e->opts.path);
+  e->path = malloc(plen + 3);
+  if (!e->path) {
+    free(e);
+    return SIO_ENOMEM;
+  }
+  char *p = e->path;
+  if (e->opts.path[0] != '/') *p++ = '/';
+  memcpy(p, e->opts.path, plen);
+  p += plen;
+  if (p[-1] != '/') *p++ = '/';
+  *p = '\0';
+  e->opts.path = e->path;
+  if (e->opts.cors_origin) e->cors_origin = strdup(e->opts.cors_origin);
+  e->opts.cors_origin = e->cors_origin;
+  int ok = 1;
+  for (int i = 0; i < 7; i++) {
+    char t[2] = {(char)('0' + i), '\0'};
+    e->ctl[i] = make_text_frame(t);
+    ok = ok && e->ctl[i];
+  }
+  e->probe_frame = make_text_frame("3probe");
+  ok = ok && e->probe_frame;
+  e->route.path = e->path;
+  e->route.path_len = strlen(e->path);
+  e->route.on_request = on_request;
+  e->route.on_upgrade = on_upgrade;
+  e->route.on_server_close = on_server_close;
+  e->route.on_check = on_check;
+  e->route.on_free = on_free;
+  int r = ok ? sio_server_add_route(server, &e->route) : SIO_ENOMEM;
+  if (r) {
+    on_free(&e->route);
+    return r;
+  }
+  sio_server_set_max_body(server, e->opts.max_payload);
+  *out = e;
+  return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Sending and closing                                                                             */
+
+int sio_session_send_msg(sio_session_t *s, sio_msg_t *msg) {
+  if (!msg) return SIO_EINVAL;
+  if (s->state != ST_OPEN) return SIO_ECLOSED;
+  return session_send(s, SIO_EIO_MESSAGE, msg);
+}
+
+int sio_session_send(sio_session_t *s, const void *data, size_t len, int binary) {
+  if (s->state != ST_OPEN) return SIO_ECLOSED;
+  sio_msg_t *m = sio_msg_new(data, len, binary);
+  if (!m) return SIO_ENOMEM;
+  int r = session_send(s, SIO_EIO_MESSAGE, m);
+  sio_msg_unref(m);
+  return r;
+}
+
+int sio_session_writable(const sio_session_t *s) {
+  if (s->state != ST_OPEN || !s->conn) return 0;
+  if (s->transport == SIO_TRANSPORT_POLLING) return 1;
+  return s->conn->inflight_bytes == 0;
+}
+
+void sio_session_close(sio_session_t *s) { session_close(s, "forced close", CLOSE_FORCED); }

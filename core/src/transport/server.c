@@ -1,0 +1,772 @@
+/* The HTTP server: listener, connections, request dispatch, batched writes, timeouts. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "transport.h"
+
+#define SIO_READ_BUF_SIZE (64 * 1024)
+#define SIO_MAX_ROUTES 16
+#define SIO_IOV_BATCH 256
+#define SIO_SWEEP_MS 1000
+#define SIO_LINGER_MS 5000     /* a graceful close waits this long for the peer to take our bytes */
+#define SIO_SHUTDOWN_MS 2000
+#define SIO_HANDSHAKE_GAP_MS 2 /* see sio_conn_hold */   /* server close: connections still open after this are cut */
+
+struct sio_server_s {
+  uv_loop_t *loop;
+  sio_server_options_t opts;
+  uv_tcp_t listener;
+  uv_check_t check;  /* flushes writes after the loop's I/O callbacks */
+  uv_idle_t idle;    /* keeps the loop from blocking in poll while writes wait for the check */
+  uv_timer_t sweep;  /* idle/slow-request timeouts */
+  uv_timer_t force;  /* cuts connections that outlive a shutdown */
+  sio_route_t *routes[SIO_MAX_ROUTES];
+  size_t nroutes;
+  size_t max_body;
+  sio_conn_t *conns; /* doubly linked list of every connection */
+  size_t nconns;
+  sio_conn_t *dirty; /* singly linked: connections with writes or pipelined input pending */
+  int listening;
+  int closing;
+  int handles_open;
+  int woken;
+  sio_server_close_cb close_cb;
+  void *data;
+  /* One read buffer for every connection: reads are consumed before the next one starts (input is
+   * parsed at once and only unparsed tails are copied), so an idle connection holds no buffer. */
+  char readbuf[SIO_READ_BUF_SIZE];
+};
+
+static void conn_close_now(sio_conn_t *c, int err);
+static void conn_process_input(sio_conn_t *c, char *data, size_t len);
+static void maybe_finish_close(sio_server_t *s);
+
+/* ---------------------------------------------------------------------------------------------- */
+
+void sio_server_options_init(sio_server_options_t *o) {
+  memset(o, 0, sizeof *o);
+  o->max_header_size = 16384;
+  o->headers_timeout_ms = 10000;
+  o->request_timeout_ms = 30000;
+  o->keep_alive_timeout_ms = 5000;
+}
+
+uint64_t sio_server_now_ms(const sio_server_t *s) { return uv_now(s->loop); }
+void *sio_server_get_data(const sio_server_t *s) { return s->data; }
+void sio_server_set_data(sio_server_t *s, void *data) { s->data = data; }
+uv_loop_t *sio_server_loop(const sio_server_t *s) { return s->loop; }
+
+static void on_check(uv_check_t *h);
+static void on_idle(uv_idle_t *h) { (void)h; }
+static void on_sweep(uv_timer_t *t);
+
+int sio_server_new(uv_loop_t *loop, const sio_server_options_t *opts, sio_server_t **out) {
+  if (!loop || !out) return SIO_EINVAL;
+  sio_server_t *s = calloc(1, sizeof *s);
+  if (!s) return SIO_ENOMEM;
+  s->loop = loop;
+  if (opts) s->opts = *opts;
+  else sio_server_options_init(&s->opts);
+  if (!s->opts.max_header_size) s->opts.max_header_size = 16384;
+  uv_tcp_init(loop, &s->listener);
+  s->listener.data = s;
+  uv_check_init(loop, &s->check);
+  s->check.data = s;
+  uv_check_start(&s->check, on_check);
+  uv_unref((uv_handle_t *)&s->check);
+  uv_idle_init(loop, &s->idle);
+  s->idle.data = s;
+  uv_timer_init(loop, &s->sweep);
+  s->sweep.data = s;
+  uv_timer_start(&s->sweep, on_sweep, SIO_SWEEP_MS, SIO_SWEEP_MS);
+  uv_unref((uv_handle_t *)&s->sweep);
+  uv_timer_init(loop, &s->force);
+  s->force.data = s;
+  s->handles_open = 5;
+  *out = s;
+  return 0;
+}
+
+int sio_server_add_route(sio_server_t *s, sio_route_t *r) {
+  if (s->nroutes == SIO_MAX_ROUTES) return SIO_ENOMEM;
+  for (size_t i = 0; i < s->nroutes; i++)
+    if (strcmp(s->routes[i]->path, r->path) == 0) return SIO_EEXIST;
+  /* Longest path first, so "/" only gets what no other route claims. */
+  size_t i = s->nroutes++;
+  while (i > 0 && s->routes[i - 1]->path_len < r->path_len) {
+    s->routes[i] = s->routes[i - 1];
+    i--;
+  }
+  s->routes[i] = r;
+  return 0;
+}
+
+void sio_server_set_max_body(sio_server_t *s, size_t max_body) {
+  if (max_body > s->max_body) s->max_body = max_body;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Writes                                                                                          */
+
+typedef struct wreq {
+  uv_write_t req;
+  sio_conn_t *conn;
+  size_t bytes;
+  uint32_t n;
+  sio_rbuf_t *bufs[];
+} wreq_t;
+
+void sio_server_wake(sio_server_t *s) {
+  if (s->woken) return;
+  s->woken = 1;
+  uv_idle_start(&s->idle, on_idle);
+}
+
+static void mark_dirty(sio_conn_t *c) {
+  if (c->dirty) return;
+  c->dirty = 1;
+  sio_server_t *s = c->server;
+  if (!s->dirty) uv_idle_start(&s->idle, on_idle);
+  c->dirty_next = s->dirty;
+  s->dirty = c;
+}
+
+int sio_conn_write_rb(sio_conn_t *c, sio_rbuf_t *rb, const char *p, size_t len) {
+  if (c->closing) return SIO_ECLOSED;
+  if (len == 0) return 0;
+  if (c->wq_len == c->wq_cap) {
+    uint32_t cap = c->wq_cap ? c->wq_cap * 2 : 4;
+    sio_wentry_t *wq = realloc(c->wq, cap * sizeof *wq);
+    if (!wq) return SIO_ENOMEM;
+    c->wq = wq;
+    c->wq_cap = cap;
+  }
+  c->wq[c->wq_len++] = (sio_wentry_t){sio_rbuf_ref(rb), p, len};
+  c->wq_bytes += len;
+  mark_dirty(c);
+  return 0;
+}
+
+int sio_conn_write_copy(sio_conn_t *c, const void *p, size_t len) {
+  sio_rbuf_t *rb = sio_rbuf_copy(p, len);
+  if (!rb) return SIO_ENOMEM;
+  int r = sio_conn_write_rb(c, rb, rb->data, len);
+  sio_rbuf_unref(rb);
+  return r;
+}
+
+static void maybe_close_after_write(sio_conn_t *c) {
+  if (c->close_after_write && !c->closing && c->wq_len == 0 && c->inflight_bytes == 0)
+    conn_close_now(c, 0);
+}
+
+static void after_write(uv_write_t *req, int status) {
+  wreq_t *w = (wreq_t *)req;
+  sio_conn_t *c = w->conn;
+  for (uint32_t i = 0; i < w->n; i++) sio_rbuf_unref(w->bufs[i]);
+  c->inflight_bytes -= w->bytes;
+  free(w);
+  if (status < 0) {
+    conn_close_now(c, status);
+    return;
+  }
+  maybe_close_after_write(c);
+}
+
+/* Drops the first `n` written bytes from the queue. */
+static void wq_advance(sio_conn_t *c, size_t n) {
+  uint32_t i = 0;
+  c->wq_bytes -= n;
+  while (n > 0 && i < c->wq_len) {
+    sio_wentry_t *e = &c->wq[i];
+    if (n >= e->len) {
+      n -= e->len;
+      sio_rbuf_unref(e->rb);
+      i++;
+    } else {
+      e->p += n;
+      e->len -= n;
+      n = 0;
+    }
+  }
+  if (i) {
+    memmove(c->wq, c->wq + i, (c->wq_len - i) * sizeof *c->wq);
+    c->wq_len -= i;
+  }
+}
+
+static void conn_flush(sio_conn_t *c) {
+  if (c->held) return;
+  while (c->wq_len && !c->closing) {
+    uv_buf_t iov[SIO_IOV_BATCH];
+    uint32_t n = c->wq_len < SIO_IOV_BATCH ? c->wq_len : SIO_IOV_BATCH;
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < n; i++) {
+      iov[i] = uv_buf_init((char *)c->wq[i].p, (unsigned)c->wq[i].len);
+      bytes += c->wq[i].len;
+    }
+    uv_stream_t *st = (uv_stream_t *)&c->tcp;
+    if (c->inflight_bytes == 0) {
+      int r = uv_try_write(st, iov, n);
+      if (r < 0 && r != UV_EAGAIN) {
+        conn_close_now(c, r);
+        return;
+      }
+      if (r > 0) {
+        wq_advance(c, (size_t)r);
+        if ((size_t)r == bytes) continue;
+        /* The kernel buffer is full: queue the rest behind one write request. */
+        n = c->wq_len < SIO_IOV_BATCH ? c->wq_len : SIO_IOV_BATCH;
+        bytes = 0;
+        for (uint32_t i = 0; i < n; i++) {
+          iov[i] = uv_buf_init((char *)c->wq[i].p, (unsigned)c->wq[i].len);
+          bytes += c->wq[i].len;
+        }
+      }
+    }
+    wreq_t *w = malloc(sizeof *w + n * sizeof(sio_rbuf_t *));
+    if (!w) {
+      conn_close_now(c, SIO_ENOMEM);
+      return;
+    }
+    w->conn = c;
+    w->n = n;
+    w->bytes = bytes;
+    for (uint32_t i = 0; i < n; i++) w->bufs[i] = c->wq[i].rb; /* the queue's references move */
+    int r = uv_write(&w->req, st, iov, n, after_write);
+    if (r < 0) {
+      for (uint32_t i = 0; i < n; i++) sio_rbuf_ref(w->bufs[i]);
+      free(w);
+      conn_close_now(c, r);
+      return;
+    }
+    memmove(c->wq, c->wq + n, (c->wq_len - n) * sizeof *c->wq);
+    c->wq_len -= n;
+    c->wq_bytes -= bytes;
+    c->inflight_bytes += bytes;
+  }
+  if (c->wq_cap > 64 && c->wq_len == 0) {
+    free(c->wq);
+    c->wq = NULL;
+    c->wq_cap = 0;
+  }
+  maybe_close_after_write(c);
+}
+
+static void hold_timer_free(uv_handle_t *h) { free(h); }
+
+static void on_hold_done(uv_timer_t *t) {
+  sio_conn_t *c = t->data;
+  c->held = 0;
+  uv_close((uv_handle_t *)t, hold_timer_free);
+  c->hold_timer = NULL;
+  mark_dirty(c);
+}
+
+/* The peer has spoken, so it has read what came before: no need to wait any longer. */
+static void release_hold(sio_conn_t *c) {
+  if (c->hold_timer) on_hold_done(c->hold_timer);
+}
+
+void sio_conn_hold(sio_conn_t *c, uint32_t ms) {
+  if (c->closing || c->held || ms == 0) return;
+  conn_flush(c);
+  if (c->closing) return;
+  c->hold_timer = malloc(sizeof *c->hold_timer);
+  if (!c->hold_timer) return;
+  uv_timer_init(c->server->loop, c->hold_timer);
+  c->hold_timer->data = c;
+  uv_timer_start(c->hold_timer, on_hold_done, ms, 0);
+  c->held = 1;
+}
+
+static void on_check(uv_check_t *h) {
+  sio_server_t *s = h->data;
+  /* Route hooks and flushing can run handlers (pipelined requests) that dirty more connections or
+   * wake the routes again: loop until everything is settled. */
+  while (s->woken || s->dirty) {
+    if (s->woken) {
+      s->woken = 0;
+      for (size_t i = 0; i < s->nroutes; i++)
+        if (s->routes[i]->on_check) s->routes[i]->on_check(s->routes[i]);
+    }
+    sio_conn_t *list = s->dirty;
+    s->dirty = NULL;
+    while (list) {
+      sio_conn_t *c = list;
+      list = c->dirty_next;
+      c->dirty = 0;
+      c->dirty_next = NULL;
+      if (c->closing) continue;
+      conn_flush(c);
+      /* Requests that arrived behind a long-poll, now that it has been answered. */
+      if (!c->closing && c->mode == SIO_CONN_HTTP && !c->parked && !c->close_after_write &&
+          c->in.len) {
+        sio_sbuf_t in = c->in;
+        c->in = (sio_sbuf_t)SIO_SBUF_INIT;
+        conn_process_input(c, in.data, in.len);
+        sio_sbuf_free(&in);
+      }
+    }
+  }
+  uv_idle_stop(&s->idle);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Connections                                                                                     */
+
+static void on_conn_closed(uv_handle_t *h) {
+  sio_conn_t *c = (sio_conn_t *)h;
+  sio_server_t *s = c->server;
+  if (c->prev) c->prev->next = c->next;
+  else s->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  s->nconns--;
+  /* A dirty connection is skipped by the check once closing; unlink it so the list stays valid. */
+  if (c->dirty) {
+    sio_conn_t **pp = &s->dirty;
+    while (*pp && *pp != c) pp = &(*pp)->dirty_next;
+    if (*pp) *pp = c->dirty_next;
+  }
+  for (uint32_t i = 0; i < c->wq_len; i++) sio_rbuf_unref(c->wq[i].rb);
+  free(c->wq);
+  if (c->http) sio_http_parser_free(c->http);
+  sio_ws_parser_free(&c->ws);
+  sio_sbuf_free(&c->in);
+  free(c);
+  maybe_finish_close(s);
+}
+
+static void conn_close_now(sio_conn_t *c, int err) {
+  if (c->closing) return;
+  c->closing = 1;
+  const sio_conn_owner_vt_t *vt = c->owner_vt;
+  void *owner = c->owner;
+  c->owner_vt = NULL;
+  c->owner = NULL;
+  if (c->hold_timer) {
+    uv_close((uv_handle_t *)c->hold_timer, hold_timer_free);
+    c->hold_timer = NULL;
+    c->held = 0;
+  }
+  if (vt && vt->on_close) vt->on_close(owner, c, err);
+  uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+void sio_conn_detach(sio_conn_t *c) {
+  c->owner_vt = NULL;
+  c->owner = NULL;
+}
+
+void sio_conn_close(sio_conn_t *c, int graceful) {
+  if (c->closing) return;
+  if (!graceful) {
+    conn_close_now(c, 0);
+    return;
+  }
+  c->close_after_write = 1;
+  c->active_ms = uv_now(c->server->loop);
+  if (c->reading) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+  }
+  mark_dirty(c);
+}
+
+void sio_conn_peer(const sio_conn_t *c, char *out, size_t outsz) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  out[0] = '\0';
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return;
+  if (ss.ss_family == AF_INET) uv_ip4_name((struct sockaddr_in *)&ss, out, outsz);
+  else if (ss.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&ss, out, outsz);
+}
+
+void sio_conn_park(sio_conn_t *c, const sio_conn_owner_vt_t *vt, void *owner) {
+  c->parked = 1;
+  c->owner_vt = vt;
+  c->owner = owner;
+}
+
+int sio_conn_respond_rb(sio_conn_t *c, int status, const char *content_type,
+                        const char *extra_headers, sio_rbuf_t *body) {
+  if (c->closing) {
+    sio_rbuf_unref(body);
+    return SIO_ECLOSED;
+  }
+  int keep = c->keep_alive && !c->server->closing && status != 413 && status != 431;
+  sio_sbuf_t head = SIO_SBUF_INIT;
+  int r = sio_http_write_head(&head, status, content_type, body ? (long)body->len : 0, keep,
+                              extra_headers);
+  if (r == 0) r = sio_conn_write_copy(c, head.data, head.len);
+  sio_sbuf_free(&head);
+  if (r == 0 && body && body->len) r = sio_conn_write_rb(c, body, body->data, body->len);
+  sio_rbuf_unref(body);
+  if (c->parked) {
+    c->parked = 0;
+    sio_conn_detach(c);
+    if (c->http) sio_http_parser_resume(c->http);
+  }
+  c->active_ms = uv_now(c->server->loop);
+  if (r != 0 || !keep) sio_conn_close(c, 1);
+  else mark_dirty(c); /* also resumes pipelined input in the check */
+  return r;
+}
+
+int sio_conn_respond(sio_conn_t *c, int status, const char *content_type, const char *extra_headers,
+                     const void *body, size_t body_len) {
+  sio_rbuf_t *rb = NULL;
+  if (body_len) {
+    rb = sio_rbuf_copy(body, body_len);
+    if (!rb) {
+      sio_conn_close(c, 0);
+      return SIO_ENOMEM;
+    }
+  }
+  return sio_conn_respond_rb(c, status, content_type, extra_headers, rb);
+}
+
+static void respond_error_and_close(sio_conn_t *c, int status) {
+  c->keep_alive = 0;
+  sio_conn_respond(c, status, NULL, NULL, NULL, 0);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* WebSocket mode                                                                                  */
+
+static int ws_on_message(void *user, int opcode, char *data, size_t len) {
+  sio_conn_t *c = user;
+  if (c->owner_vt) c->owner_vt->on_ws_message(c->owner, c, opcode, data, len);
+  return c->closing || c->close_after_write;
+}
+
+static void ws_send_close(sio_conn_t *c, int code) {
+  uint8_t frame[127];
+  size_t n = sio_ws_close_frame(frame, code, NULL);
+  sio_conn_write_copy(c, frame, n);
+}
+
+static int ws_on_control(void *user, int opcode, char *data, size_t len) {
+  sio_conn_t *c = user;
+  if (opcode == SIO_WS_OP_PING) {
+    uint8_t hdr[14];
+    size_t h = sio_ws_frame_header(hdr, SIO_WS_OP_PONG, 1, len, NULL);
+    sio_rbuf_t *rb = sio_rbuf_new(h + len);
+    if (!rb) return SIO_ENOMEM;
+    memcpy(rb->data, hdr, h);
+    if (len) memcpy(rb->data + h, data, len);
+    sio_conn_write_rb(c, rb, rb->data, rb->len);
+    sio_rbuf_unref(rb);
+    return 0;
+  }
+  if (opcode == SIO_WS_OP_CLOSE) {
+    int code = 1005;
+    const char *reason;
+    size_t rlen;
+    sio_ws_parse_close(data, len, &code, &reason, &rlen);
+    const sio_conn_owner_vt_t *vt = c->owner_vt;
+    void *owner = c->owner;
+    sio_conn_detach(c);
+    ws_send_close(c, code == 1005 ? 0 : code);
+    sio_conn_close(c, 1);
+    if (vt && vt->on_close) vt->on_close(owner, c, 0);
+    return 1;
+  }
+  return 0; /* PONG: nothing to do, Engine.IO has its own heartbeat */
+}
+
+static const sio_ws_callbacks_t ws_callbacks = {ws_on_message, ws_on_control};
+
+static void feed_ws(sio_conn_t *c, char *data, size_t len) {
+  int r = sio_ws_parser_execute(&c->ws, &ws_callbacks, c, data, len);
+  if (r >= 0 || c->closing) return;
+  const sio_conn_owner_vt_t *vt = c->owner_vt;
+  void *owner = c->owner;
+  sio_conn_detach(c);
+  ws_send_close(c, c->ws.close_code ? c->ws.close_code : 1002);
+  sio_conn_close(c, 1);
+  if (vt && vt->on_close) vt->on_close(owner, c, r);
+}
+
+int sio_conn_accept_ws(sio_conn_t *c, const sio_http_request_t *req, size_t max_message,
+                       const sio_conn_owner_vt_t *vt, void *owner) {
+  const sio_http_header_t *up = sio_http_find_header(req, "upgrade");
+  const sio_http_header_t *conn = sio_http_find_header(req, "connection");
+  const sio_http_header_t *ver = sio_http_find_header(req, "sec-websocket-version");
+  const sio_http_header_t *key = sio_http_find_header(req, "sec-websocket-key");
+  if (strcmp(req->method, "GET") != 0 || !up ||
+      !sio_http_header_has_token(up->value, up->value_len, "websocket") || !conn ||
+      !sio_http_header_has_token(conn->value, conn->value_len, "upgrade") || !ver ||
+      strcmp(ver->value, "13") != 0 || !key)
+    return SIO_EPROTO;
+  char accept[29];
+  if (sio_ws_accept_key(key->value, key->value_len, accept) != 0) return SIO_EPROTO;
+  char head[160];
+  int n = snprintf(head, sizeof head,
+                   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                   accept);
+  int r = sio_conn_write_copy(c, head, (size_t)n);
+  if (r) return r;
+  sio_conn_hold(c, SIO_HANDSHAKE_GAP_MS);
+  c->mode = SIO_CONN_WS;
+  c->req_start_ms = 0;
+  sio_ws_parser_init(&c->ws, SIO_WS_ROLE_SERVER, max_message);
+  c->owner_vt = vt;
+  c->owner = owner;
+  return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* HTTP dispatch                                                                                   */
+
+static sio_route_t *find_route(sio_server_t *s, const sio_http_request_t *req) {
+  for (size_t i = 0; i < s->nroutes; i++) {
+    sio_route_t *r = s->routes[i];
+    if (req->path_len >= r->path_len && memcmp(req->path, r->path, r->path_len) == 0) return r;
+    /* "/engine.io" without the slash is the same endpoint. */
+    if (req->path_len + 1 == r->path_len && memcmp(req->path, r->path, req->path_len) == 0)
+      return r;
+  }
+  return NULL;
+}
+
+static int on_http_request(sio_http_parser_t *p, const sio_http_request_t *req) {
+  sio_conn_t *c = sio_http_parser_user(p);
+  sio_server_t *s = c->server;
+  c->keep_alive = (uint8_t)req->keep_alive;
+  c->req_start_ms = 0;
+  if (s->closing) {
+    respond_error_and_close(c, 503);
+    return SIO_HTTP_PAUSE;
+  }
+  /* A path must be absolute and start with a single slash ("//x" once crashed the reference). */
+  if (req->path_len == 0 || req->path[0] != '/' || (req->path_len > 1 && req->path[1] == '/')) {
+    respond_error_and_close(c, 400);
+    return SIO_HTTP_PAUSE;
+  }
+  sio_route_t *r = find_route(s, req);
+  if (req->upgrade) {
+    if (!r || !r->on_upgrade) {
+      respond_error_and_close(c, r ? 400 : 404);
+      return SIO_HTTP_PAUSE;
+    }
+    r->on_upgrade(r, c, req);
+    if (c->mode != SIO_CONN_WS && !c->closing && !c->close_after_write)
+      respond_error_and_close(c, 400);
+    return SIO_HTTP_PAUSE;
+  }
+  if (!r) {
+    sio_conn_respond(c, 404, "text/plain", NULL, "Not Found", 9);
+    return c->closing || c->close_after_write ? SIO_HTTP_PAUSE : SIO_HTTP_CONTINUE;
+  }
+  r->on_request(r, c, req);
+  return c->parked || c->closing || c->close_after_write ? SIO_HTTP_PAUSE : SIO_HTTP_CONTINUE;
+}
+
+static void conn_process_input(sio_conn_t *c, char *data, size_t len) {
+  while (len > 0 && !c->closing && !c->close_after_write) {
+    if (c->mode == SIO_CONN_WS) {
+      feed_ws(c, data, len);
+      return;
+    }
+    if (c->parked) {
+      /* Behind a long-poll: keep the bytes for later, within bounds. */
+      if (c->in.len + len > c->server->opts.max_header_size + c->server->max_body) {
+        conn_close_now(c, SIO_ETOOBIG);
+        return;
+      }
+      sio_sbuf_append(&c->in, data, len);
+      return;
+    }
+    size_t used = 0;
+    int r = sio_http_parser_execute(c->http, data, len, &used);
+    if (c->closing) return;
+    if (r == SIO_HTTP_OK) {
+      if (sio_http_parser_in_request(c->http)) {
+        if (!c->req_start_ms) c->req_start_ms = uv_now(c->server->loop);
+      } else {
+        c->req_start_ms = 0;
+      }
+      return;
+    }
+    if (r == SIO_HTTP_PAUSED) {
+      data += used;
+      len -= used;
+      if (!c->parked) sio_http_parser_resume(c->http);
+      continue;
+    }
+    if (r == SIO_HTTP_UPGRADE) {
+      data += used;
+      len -= used;
+      if (c->mode == SIO_CONN_WS) {
+        sio_http_parser_free(c->http);
+        c->http = NULL;
+        continue; /* the rest is WebSocket frames */
+      }
+      return;
+    }
+    /* Parse errors answer with their status and close. */
+    int status = r == SIO_HTTP_E_HEADERS_TOO_LARGE ? 431 : r == SIO_HTTP_E_BODY_TOO_LARGE ? 413 : 400;
+    if (status == 400) {
+      /* Garbage gets a bare 400 without a body, as the reference answers. */
+      static const char bad[] = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
+      sio_conn_write_copy(c, bad, sizeof bad - 1);
+      sio_conn_close(c, 1);
+    } else {
+      respond_error_and_close(c, status);
+    }
+    return;
+  }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  sio_conn_t *c = (sio_conn_t *)h;
+  buf->base = c->server->readbuf;
+  buf->len = sizeof c->server->readbuf;
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  sio_conn_t *c = (sio_conn_t *)st;
+  if (nread < 0) {
+    conn_close_now(c, nread == UV_EOF ? 0 : (int)nread);
+    return;
+  }
+  if (nread == 0) return;
+  c->active_ms = uv_now(c->server->loop);
+  if (c->held) release_hold(c);
+  conn_process_input(c, buf->base, (size_t)nread);
+}
+
+static void on_connection(uv_stream_t *ls, int status) {
+  sio_server_t *s = ls->data;
+  if (status < 0 || s->closing) return;
+  sio_conn_t *c = calloc(1, sizeof *c);
+  if (!c) return;
+  uv_tcp_init(s->loop, &c->tcp);
+  c->server = s;
+  if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
+    uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+    return;
+  }
+  c->next = s->conns;
+  if (s->conns) s->conns->prev = c;
+  s->conns = c;
+  s->nconns++;
+  c->http = sio_http_parser_new(s->opts.max_header_size, s->max_body ? s->max_body : 1000000,
+                                on_http_request, c);
+  if (!c->http) {
+    conn_close_now(c, SIO_ENOMEM);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  c->active_ms = uv_now(s->loop);
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+    conn_close_now(c, SIO_ECLOSED);
+    return;
+  }
+  c->reading = 1;
+}
+
+int sio_server_listen(sio_server_t *s, const char *host, int port) {
+  if (s->closing || s->listening) return SIO_EINVAL;
+  struct sockaddr_storage addr;
+  int r;
+  if (strchr(host, ':')) r = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr);
+  else r = uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
+  if (r) return r;
+  r = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
+  if (r) return r;
+  r = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
+  if (r) return r;
+  s->listening = 1;
+  return 0;
+}
+
+int sio_server_port(const sio_server_t *s) {
+  if (!s->listening) return SIO_EINVAL;
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  int r = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len);
+  if (r) return r;
+  if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Timeouts and shutdown                                                                           */
+
+static void on_sweep(uv_timer_t *t) {
+  sio_server_t *s = t->data;
+  uint64_t now = uv_now(s->loop);
+  sio_conn_t *c = s->conns;
+  while (c) {
+    sio_conn_t *next = c->next;
+    if (!c->closing) {
+      if (c->close_after_write) {
+        if (now - c->active_ms > SIO_LINGER_MS) conn_close_now(c, SIO_ETIMEDOUT);
+      } else if (c->mode == SIO_CONN_HTTP && !c->parked) {
+        if (c->req_start_ms) {
+          uint64_t limit = s->opts.request_timeout_ms;
+          if (now - c->req_start_ms > limit) respond_error_and_close(c, 408);
+        } else if (c->wq_len == 0 && c->inflight_bytes == 0) {
+          uint64_t limit = c->http && c->keep_alive ? s->opts.keep_alive_timeout_ms
+                                                     : s->opts.headers_timeout_ms;
+          if (now - c->active_ms > limit) conn_close_now(c, SIO_ETIMEDOUT);
+        }
+      }
+    }
+    c = next;
+  }
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  sio_server_t *s = h->data;
+  if (--s->handles_open == 0) {
+    for (size_t i = 0; i < s->nroutes; i++)
+      if (s->routes[i]->on_free) s->routes[i]->on_free(s->routes[i]);
+    sio_server_close_cb cb = s->close_cb;
+    if (cb) cb(s);
+    free(s);
+  }
+}
+
+static void maybe_finish_close(sio_server_t *s) {
+  if (!s->closing || s->nconns > 0 || s->closing == 2) return;
+  s->closing = 2;
+  uv_close((uv_handle_t *)&s->check, on_handle_closed);
+  uv_close((uv_handle_t *)&s->idle, on_handle_closed);
+  uv_close((uv_handle_t *)&s->sweep, on_handle_closed);
+  uv_close((uv_handle_t *)&s->force, on_handle_closed);
+}
+
+static void on_force(uv_timer_t *t) {
+  sio_server_t *s = t->data;
+  sio_conn_t *c = s->conns;
+  while (c) {
+    sio_conn_t *next = c->next;
+    conn_close_now(c, SIO_ECLOSED);
+    c = next;
+  }
+}
+
+void sio_server_close(sio_server_t *s, sio_server_close_cb cb) {
+  if (s->closing) return;
+  s->closing = 1;
+  s->close_cb = cb;
+  uv_close((uv_handle_t *)&s->listener, on_handle_closed);
+  for (size_t i = 0; i < s->nroutes; i++)
+    if (s->routes[i]->on_server_close) s->routes[i]->on_server_close(s->routes[i]);
+  for (sio_conn_t *c = s->conns; c; c = c->next) {
+    if (c->closing) continue;
+    if (c->parked) {
+      /* A long-poll whose session did not answer it on close: end it plainly. */
+      respond_error_and_close(c, 503);
+    } else {
+      sio_conn_close(c, 1);
+    }
+  }
+  uv_ref((uv_handle_t *)&s->force);
+  uv_timer_start(&s->force, on_force, SIO_SHUTDOWN_MS, 0);
+  maybe_finish_close(s);
+}

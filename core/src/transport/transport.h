@@ -1,0 +1,128 @@
+/* The I/O layer: TCP connections on libuv, HTTP/1.1 request dispatch, batched writes, WebSocket
+ * mode. Everything that touches a socket is here; the protocol layers above stay pure.
+ *
+ * Writes are queued per connection as references to shared bytes (sio_rbuf_t) and flushed once per
+ * loop iteration (uv_check), with uv_try_write first and one uv_write of all the remaining iovecs. */
+#ifndef SIO_TRANSPORT_H
+#define SIO_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "http/http_parser.h"
+#include "rbuf.h"
+#include "sbuf.h"
+#include "sio.h"
+#include "websocket/ws.h"
+
+typedef struct sio_conn_s sio_conn_t;
+
+/* How the engine layer sees a connection. */
+typedef struct sio_wentry {
+  sio_rbuf_t *rb; /* one reference held by the queue */
+  const char *p;  /* bytes to write, inside rb->data */
+  size_t len;
+} sio_wentry_t;
+
+enum { SIO_CONN_HTTP = 0, SIO_CONN_WS = 1 };
+
+/* An endpoint attached to the server (an Engine.IO engine). */
+typedef struct sio_route {
+  const char *path; /* ends with '/', "/" matches everything */
+  size_t path_len;
+  /* A complete request. The handler answers with sio_conn_respond() now (return 0), or later
+   * (return 1: a long-poll; the connection is parked until it responds). */
+  int (*on_request)(struct sio_route *r, sio_conn_t *c, const sio_http_request_t *req);
+  /* An upgrade request; the handler calls sio_conn_accept_ws() or responds with an error. */
+  void (*on_upgrade)(struct sio_route *r, sio_conn_t *c, const sio_http_request_t *req);
+  /* Shutdown: the route must close its sessions (their connections close afterwards). */
+  void (*on_server_close)(struct sio_route *r);
+  /* Once per loop iteration in which sio_server_wake() was called, before writes are flushed. */
+  void (*on_check)(struct sio_route *r);
+  void (*on_free)(struct sio_route *r);
+} sio_route_t;
+
+/* Callbacks of a connection in WebSocket mode, or parked on a long-poll. */
+typedef struct sio_conn_owner_vt {
+  /* A WebSocket message (text or binary); data borrowed for the call. */
+  void (*on_ws_message)(void *owner, sio_conn_t *c, int opcode, char *data, size_t len);
+  /* The connection is going away (peer closed, error, or sio_conn_close). Called once; the owner
+   * must forget `c`. `err` is 0 for a clean close, else a negative code (SIO_ETOOBIG ...). */
+  void (*on_close)(void *owner, sio_conn_t *c, int err);
+} sio_conn_owner_vt_t;
+
+struct sio_conn_s {
+  uv_tcp_t tcp; /* first: the uv handle's address is the connection's */
+  sio_server_t *server;
+  struct sio_conn_s *next, *prev; /* the server's list of connections */
+  struct sio_conn_s *dirty_next;  /* the server's list of connections with writes to flush */
+  uint8_t mode;
+  uint8_t dirty;
+  uint8_t closing;           /* uv_close called or to be called */
+  uint8_t close_after_write; /* graceful close: once the queue is written */
+  uint8_t parked;            /* a request is waiting for its response (long-poll) */
+  uint8_t keep_alive;        /* of the request being answered */
+  uint8_t reading;
+  uint8_t held;              /* writes wait for hold_timer (see sio_conn_hold) */
+  uv_timer_t *hold_timer;    /* allocated only while held */
+  sio_http_parser_t *http;   /* HTTP mode only */
+  sio_sbuf_t in;             /* input not yet parsed (behind a parked request) */
+  sio_wentry_t *wq;          /* queued writes */
+  uint32_t wq_len, wq_cap;
+  size_t wq_bytes;           /* bytes in wq */
+  size_t inflight_bytes;     /* bytes handed to uv_write, not yet completed */
+  uint64_t active_ms;        /* last activity (for the idle timeouts) */
+  uint64_t req_start_ms;     /* when the request in progress began, 0 when none */
+  sio_ws_parser_t ws;        /* WebSocket mode only */
+  const sio_conn_owner_vt_t *owner_vt;
+  void *owner;
+};
+
+/* Registers a route (borrowed: it must live until on_free). SIO_EEXIST for a duplicate path. */
+int sio_server_add_route(sio_server_t *s, sio_route_t *r);
+uint64_t sio_server_now_ms(const sio_server_t *s);
+/* Raises the largest request body the server's parsers accept (routes check their own limit). */
+void sio_server_set_max_body(sio_server_t *s, size_t max_body);
+/* Asks for the routes' on_check in this loop iteration (without blocking in poll first). */
+void sio_server_wake(sio_server_t *s);
+
+/* Queues a complete HTTP response (head built here, body copied). Returns 0 or SIO_ENOMEM.
+ * `extra_headers`: preformatted lines each ending in \r\n, or NULL. Unparks the connection and
+ * resumes parsing pipelined requests, or closes it when the request was not keep-alive. */
+int sio_conn_respond(sio_conn_t *c, int status, const char *content_type, const char *extra_headers,
+                     const void *body, size_t body_len);
+/* The same, where the body is already a shared buffer (consumed: one reference passes in). */
+int sio_conn_respond_rb(sio_conn_t *c, int status, const char *content_type,
+                        const char *extra_headers, sio_rbuf_t *body);
+/* Parks the connection on its current request (a long-poll) with an owner notified if it closes. */
+void sio_conn_park(sio_conn_t *c, const sio_conn_owner_vt_t *vt, void *owner);
+/* Answers the upgrade request with 101 Switching Protocols and turns the connection into a
+ * WebSocket owned by (vt, owner); input after the request head is parsed as frames. */
+int sio_conn_accept_ws(sio_conn_t *c, const sio_http_request_t *req, size_t max_message,
+                       const sio_conn_owner_vt_t *vt, void *owner);
+/* Queues bytes inside rb (a reference is taken; the caller keeps its own). */
+int sio_conn_write_rb(sio_conn_t *c, sio_rbuf_t *rb, const char *p, size_t len);
+int sio_conn_write_copy(sio_conn_t *c, const void *p, size_t len);
+/* Writes what is queued now, then holds later writes back for `ms` milliseconds. Some clients
+ * (Node's ws before 8.17, which the official test suites use) lose a frame that arrives in the same
+ * read as the 101 response or as a frame they answer by adding a listener; a short gap after a
+ * handshake keeps the next frame in a read of its own. */
+void sio_conn_hold(sio_conn_t *c, uint32_t ms);
+/* Bytes queued or in flight. */
+static inline size_t sio_conn_buffered(const sio_conn_t *c) {
+  return c->wq_bytes + c->inflight_bytes;
+}
+/* Closes: graceful (after queued writes, e.g. a close frame) or at once. The owner's on_close is
+ * called once, synchronously unless `graceful` (then when the connection really closes); in both
+ * cases the owner is detached first when `detach` is set (the owner already knows). */
+void sio_conn_close(sio_conn_t *c, int graceful);
+void sio_conn_detach(sio_conn_t *c);
+static inline void sio_conn_set_owner(sio_conn_t *c, const sio_conn_owner_vt_t *vt, void *owner) {
+  c->owner_vt = vt;
+  c->owner = owner;
+}
+/* "127.0.0.1" of the peer into out. */
+void sio_conn_peer(const sio_conn_t *c, char *out, size_t outsz);
+
+#endif

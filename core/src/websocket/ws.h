@@ -1,0 +1,71 @@
+/* WebSocket (RFC 6455) framing, pure: bytes in, messages out; frames built into caller buffers.
+ *
+ * The parser reassembles fragmented messages, unmasks, enforces a maximum message size and
+ * validates UTF-8 of text messages. Input is mutable: complete frames found whole in the input are
+ * unmasked in place and delivered without a copy; only partial frames and fragments are buffered
+ * (and that storage is released once drained, so an idle connection holds none). */
+#ifndef SIO_WS_H
+#define SIO_WS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sbuf.h"
+
+enum {
+  SIO_WS_OP_CONT = 0x0,
+  SIO_WS_OP_TEXT = 0x1,
+  SIO_WS_OP_BINARY = 0x2,
+  SIO_WS_OP_CLOSE = 0x8,
+  SIO_WS_OP_PING = 0x9,
+  SIO_WS_OP_PONG = 0xA
+};
+
+enum { SIO_WS_ROLE_SERVER = 0, SIO_WS_ROLE_CLIENT = 1 };
+
+typedef struct sio_ws_callbacks {
+  /* A whole TEXT or BINARY message; data is writable and valid for the call only. */
+  int (*on_message)(void *user, int opcode, char *data, size_t len);
+  /* A PING, PONG or CLOSE frame's payload (CLOSE already validated: see sio_ws_parse_close). */
+  int (*on_control)(void *user, int opcode, char *data, size_t len);
+} sio_ws_callbacks_t;
+
+typedef struct sio_ws_parser {
+  sio_sbuf_t frame;   /* bytes of an incomplete frame */
+  sio_sbuf_t message; /* payloads of the fragments of an incomplete message */
+  size_t max_message;
+  int role;
+  int msg_opcode;     /* opcode of the message being reassembled, 0 when none */
+  int close_code;     /* after an error: the close code to answer with */
+} sio_ws_parser_t;
+
+void sio_ws_parser_init(sio_ws_parser_t *p, int role, size_t max_message);
+/* Releases the buffers; the parser may be re-initialised. */
+void sio_ws_parser_free(sio_ws_parser_t *p);
+/* Feeds data (borrowed, modified in place). Returns 0 when all was consumed; a callback's non-zero
+ * return value (parsing stops there); or a negative SIO_E* error, with p->close_code set:
+ * SIO_EPROTO (1002: bad opcode/RSV bits, mask missing (server role) or present (client role),
+ * fragmented or oversized control frame, continuation without a start, bad close payload),
+ * SIO_ETOOBIG (1009), SIO_EUTF8 (1007), SIO_ENOMEM (1011). */
+int sio_ws_parser_execute(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void *user,
+                          char *data, size_t len);
+
+/* Writes a frame header (2 to 14 bytes) into out and returns its length. Server frames pass
+ * mask == NULL; client frames pass 4 mask bytes (the payload must then be masked with
+ * sio_ws_mask()). */
+size_t sio_ws_frame_header(uint8_t out[14], int opcode, int fin, uint64_t payload_len,
+                           const uint8_t *mask);
+/* XORs data with the 4-byte mask, starting at mask position `offset`. */
+void sio_ws_mask(uint8_t *data, size_t len, const uint8_t mask[4], size_t offset);
+/* Sec-WebSocket-Accept for a Sec-WebSocket-Key: 28 base64 characters and a NUL in out.
+ * 0, or SIO_EINVAL when the key is not 24 base64 characters decoding to 16 bytes. */
+int sio_ws_accept_key(const char *key, size_t key_len, char out[29]);
+/* Validates a CLOSE payload: empty (*code = 1005), or a 2-byte code allowed on the wire and a
+ * UTF-8 reason. 0 or SIO_EPROTO / SIO_EUTF8. */
+int sio_ws_parse_close(const char *data, size_t len, int *code, const char **reason,
+                       size_t *reason_len);
+/* Builds a whole CLOSE frame (server role, unmasked) with `code` (0: no code) into out; returns
+ * its length (<= 127 bytes: reason truncated to fit). */
+size_t sio_ws_close_frame(uint8_t out[127], int code, const char *reason);
+
+#endif
