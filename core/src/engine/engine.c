@@ -797,11 +797,18 @@ static void poll_post(sio_engine_t *e, sio_session_t *s, sio_conn_t *c, const si
     free(cors);
     return;
   }
+  const sio_http_header_t *ct = sio_http_find_header(req, "content-type");
+  int binary_body = ct && strncmp(ct->value, "application/octet-stream", 24) == 0;
+  if (binary_body && s->protocol == 4) {
+    /* v4 payloads are text only: a binary body is a broken client, refused as the reference. */
+    free(cors);
+    respond_error(e, c, req, ERR_BAD_REQUEST);
+    session_close(s, "transport error", CLOSE_ERROR);
+    return;
+  }
   sio_conn_respond(c, 200, "text/html", cors, "ok", 2);
   free(cors);
   if (s->state != ST_OPEN) return;
-  const sio_http_header_t *ct = sio_http_find_header(req, "content-type");
-  int binary_body = s->protocol == 3 && ct && strncmp(ct->value, "application/octet-stream", 24) == 0;
   /* The body lives in the parser's buffer until the next request: decoded in place. */
   int r = sio_eio_decode_payload(s->protocol, binary_body, (char *)req->body, req->body_len,
                                  post_packet_cb, s);

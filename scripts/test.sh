@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Runs every test of sio: installs what is missing, builds, then
+#   1. the C unit tests (ctest) on a normal build,
+#   2. the real-client tests (node:test) against the C contract server,
+#   3. both again on an AddressSanitizer+UBSan build,
+#   4. every libFuzzer harness for a short bounded time (SIO_FUZZ_SECONDS, default 20).
+# Prints a summary line per stage and a last "total: N passed, N failed" line; exits non-zero on
+# any failure.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+fuzz_seconds="${SIO_FUZZ_SECONDS:-20}"
+passed=0
+failed=0
+log_dir="${SIO_TEST_LOGS:-$root/build-logs}"
+mkdir -p "$log_dir"
+
+bash scripts/deps.sh || { echo "deps: installation failed"; exit 1; }
+
+count_ctest() { # $1: log
+  local line total failedn
+  line=$(grep -E "tests passed, [0-9]+ tests failed out of [0-9]+" "$1" | tail -1)
+  total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
+  failedn=$(sed -E 's/.*passed, ([0-9]+) tests failed.*/\1/' <<<"$line")
+  [ -z "$total" ] && { failed=$((failed + 1)); return; }
+  passed=$((passed + total - failedn)); failed=$((failed + failedn))
+}
+count_node() { # $1: log
+  local p f
+  p=$(grep -E "^# pass [0-9]+" "$1" | tail -1 | awk '{print $3}')
+  f=$(grep -E "^# fail [0-9]+" "$1" | tail -1 | awk '{print $3}')
+  [ -z "$p" ] && { failed=$((failed + 1)); return; }
+  passed=$((passed + p)); failed=$((failed + f))
+}
+
+build() { # $1: dir, rest: cmake flags
+  local dir="$1"; shift
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$log_dir/cmake-$(basename "$dir").log" 2>&1 &&
+    cmake --build "$dir" -j2 >>"$log_dir/cmake-$(basename "$dir").log" 2>&1
+}
+
+run_stage() { # $1: name, $2: build dir
+  local name="$1" dir="$2"
+  echo "== $name: C unit tests"
+  (cd "$dir" && ctest --output-on-failure) >"$log_dir/ctest-$name.log" 2>&1
+  tail -n 3 "$log_dir/ctest-$name.log" | grep -E "tests passed|Total Test" || true
+  count_ctest "$log_dir/ctest-$name.log"
+  echo "== $name: real clients (node:test)"
+  (cd tests/js && SIO_BUILD_DIR="$root/$dir" timeout 900 npm test) >"$log_dir/js-$name.log" 2>&1
+  grep -E "^# (tests|pass|fail) " "$log_dir/js-$name.log" || true
+  grep -E "^not ok|# Subtest:.*|failureType|error:" "$log_dir/js-$name.log" | grep -B1 -A0 "^not ok" | head -20 || true
+  count_node "$log_dir/js-$name.log"
+}
+
+if build build; then
+  run_stage release build
+else
+  echo "build failed (see $log_dir/cmake-build.log)"; tail -20 "$log_dir/cmake-build.log"; failed=$((failed + 1))
+fi
+
+if build build-asan -DSIO_SANITIZE=ON; then
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 run_stage asan build-asan
+else
+  echo "sanitizer build failed"; tail -20 "$log_dir/cmake-build-asan.log"; failed=$((failed + 1))
+fi
+
+echo "== fuzzers: ${fuzz_seconds}s each"
+if CC=clang build build-fuzz -DSIO_FUZZ=ON -DSIO_TESTS=OFF; then
+  for f in build-fuzz/fuzz_*; do
+    [ -x "$f" ] || continue
+    name=$(basename "$f")
+    corpus="$root/build-fuzz/corpus-$name"; mkdir -p "$corpus"
+    if "$f" "$corpus" -max_total_time="$fuzz_seconds" -rss_limit_mb=4096 >"$log_dir/$name.log" 2>&1; then
+      echo "$name: ok ($(grep -Eo 'Done [0-9]+ runs' "$log_dir/$name.log" | tail -1))"; passed=$((passed + 1))
+    else
+      echo "$name: FAILED"; tail -30 "$log_dir/$name.log"; failed=$((failed + 1))
+    fi
+  done
+else
+  echo "fuzz build failed"; tail -20 "$log_dir/cmake-build-fuzz.log"; failed=$((failed + 1))
+fi
+
+echo "total: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
