@@ -187,8 +187,18 @@ describe('engine.io-client 3.5.x (EIO=3) with --allow-eio3', { timeout: 60000 },
     });
   });
 
+  describe('websocket only, forceBase64 (binary as "b4..." text frames both ways)', () => {
+    echoTests(() => connectV3(server.url, { transports: ['websocket'], forceBase64: true }), {
+      expectTransport: async (c) => assert.equal(c.socket.transport.name, 'websocket'),
+    });
+  });
+
   describe('default transports (polling, then upgrade to websocket)', () => {
     echoTests(() => connectV3(server.url), { expectTransport: expectUpgrade });
+  });
+
+  describe('default transports with forceBase64 (upgrade keeps base64)', () => {
+    echoTests(() => connectV3(server.url, { forceBase64: true }), { expectTransport: expectUpgrade });
   });
 
   test('v3 polling by hand: handshake framing and UTF-16 length prefixes', async () => {

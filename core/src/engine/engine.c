@@ -5,6 +5,7 @@
 
 #include <openssl/rand.h>
 
+#include "base64.h"
 #include "engine/eio_codec.h"
 #include "transport/transport.h"
 
@@ -27,7 +28,8 @@ static const char *const error_messages[] = {
 struct sio_msg_s {
   uint32_t refs;
   uint8_t binary;
-  sio_rbuf_t *frame[2]; /* the WebSocket frame for v4 [0] and v3 [1], built on first use */
+  /* The WebSocket frame, built on first use: v4 [0], v3 [1], v3 with b64 (text "b4<base64>") [2]. */
+  sio_rbuf_t *frame[3];
   size_t len;
   char data[];
 };
@@ -87,7 +89,7 @@ sio_msg_t *sio_msg_new(const void *data, size_t len, int binary) {
   if (!m) return NULL;
   m->refs = 1;
   m->binary = binary ? 1 : 0;
-  m->frame[0] = m->frame[1] = NULL;
+  m->frame[0] = m->frame[1] = m->frame[2] = NULL;
   m->len = len;
   if (len) memcpy(m->data, data, len);
   m->data[len] = '\0';
@@ -103,23 +105,39 @@ void sio_msg_unref(sio_msg_t *m) {
   if (!m || --m->refs) return;
   sio_rbuf_unref(m->frame[0]);
   sio_rbuf_unref(m->frame[1]);
+  sio_rbuf_unref(m->frame[2]);
   free(m);
 }
 
-/* The server WebSocket frame of a MESSAGE packet: text "4<data>"; binary v4 raw, v3 0x04 + data.
- * Text frames are the same in both versions, so v3 shares v4's. */
-static sio_rbuf_t *msg_frame(sio_msg_t *m, int protocol) {
-  int slot = (m->binary && protocol == 3) ? 1 : 0;
+/* The server WebSocket frame of a MESSAGE packet: text "4<data>"; binary v4 raw, v3 0x04 + data,
+ * or for a v3 client that asked for base64 (b64=1) the text "b4<base64>". Text frames are the same
+ * in every version, so all share slot 0. */
+static sio_rbuf_t *msg_frame(sio_msg_t *m, int protocol, int b64) {
+  int slot = !m->binary ? 0 : protocol == 4 ? 0 : b64 ? 2 : 1;
   if (m->frame[slot]) return m->frame[slot];
+  sio_sbuf_t payload = SIO_SBUF_INIT;
+  const char *p = m->data;
+  size_t plen = m->len;
   int prefix = !m->binary || protocol == 3;
+  if (slot == 2) {
+    if (sio_sbuf_append(&payload, "b4", 2) || sio_base64_encode(&payload, m->data, m->len)) {
+      sio_sbuf_free(&payload);
+      return NULL;
+    }
+    p = payload.data;
+    plen = payload.len;
+    prefix = 0;
+  }
   uint8_t hdr[14];
-  size_t plen = m->len + (size_t)prefix;
-  size_t h = sio_ws_frame_header(hdr, m->binary ? SIO_WS_OP_BINARY : SIO_WS_OP_TEXT, 1, plen, NULL);
-  sio_rbuf_t *rb = sio_rbuf_new(h + plen);
-  if (!rb) return NULL;
-  memcpy(rb->data, hdr, h);
-  if (prefix) rb->data[h] = m->binary ? 4 : '4';
-  memcpy(rb->data + h + prefix, m->data, m->len);
+  int opcode = m->binary && slot != 2 ? SIO_WS_OP_BINARY : SIO_WS_OP_TEXT;
+  size_t h = sio_ws_frame_header(hdr, opcode, 1, plen + (size_t)prefix, NULL);
+  sio_rbuf_t *rb = sio_rbuf_new(h + (size_t)prefix + plen);
+  if (rb) {
+    memcpy(rb->data, hdr, h);
+    if (prefix) rb->data[h] = m->binary ? 4 : '4';
+    memcpy(rb->data + h + prefix, p, plen);
+  }
+  sio_sbuf_free(&payload);
   m->frame[slot] = rb;
   return rb;
 }
@@ -432,7 +450,7 @@ static int session_send(sio_session_t *s, int type, sio_msg_t *msg) {
       return SIO_ECLOSED;
     }
     if (type == SIO_EIO_MESSAGE) {
-      ws_send_frame(s, s->conn, msg_frame(msg, s->protocol));
+      ws_send_frame(s, s->conn, msg_frame(msg, s->protocol, s->b64));
     } else if (!msg) {
       ws_send_frame(s, s->conn, e->ctl[type]);
     } else {
@@ -578,6 +596,17 @@ static int post_packet_cb(void *user, const sio_eio_packet_t *p) {
 static void ws_message(void *owner, sio_conn_t *c, int opcode, char *data, size_t len) {
   sio_session_t *s = owner;
   sio_eio_packet_t p;
+  if (s->protocol == 3 && opcode == SIO_WS_OP_TEXT && len >= 2 && data[0] == 'b') {
+    /* A v3 client with forceBase64 sends binary as "b4<base64>" text frames. */
+    long n = data[1] == '4' ? sio_base64_decode_inplace(data + 2, len - 2) : -1;
+    if (n < 0) {
+      session_close(s, "parse error", CLOSE_ERROR);
+      return;
+    }
+    p = (sio_eio_packet_t){SIO_EIO_MESSAGE, 1, data + 2, (size_t)n};
+    handle_packet(s, &p);
+    return;
+  }
   if (sio_eio_decode_ws(s->protocol, opcode == SIO_WS_OP_BINARY, data, len, &p) != 0) {
     session_close(s, "parse error", 0);
     return;
@@ -759,8 +788,8 @@ static sio_session_t *handshake(sio_engine_t *e, sio_conn_t *c, const sio_http_r
                    s->id, upgrades ? "[\"websocket\"]" : "[]", e->opts.ping_interval_ms,
                    e->opts.ping_timeout_ms, e->opts.max_payload);
   sio_msg_t *open = sio_msg_new(json, (size_t)n, 0);
+  s->b64 = proto == 3 && query_flag(req, "b64");
   if (transport == SIO_TRANSPORT_POLLING) {
-    s->b64 = proto == 3 && query_flag(req, "b64");
     s->conn = c;
     s->poll_headers = cors_headers(e, req, 0);
     sio_conn_park(c, &poll_vt, s);
