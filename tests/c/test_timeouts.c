@@ -96,6 +96,14 @@ static int run(fixture_t *f, void (*client)(void *), const sio_server_options_t 
   return closed;
 }
 
+/* Runs `client` against a fresh server; 1 when it reported success and the loop ended clean. */
+static int client_passes(void (*client)(void *), const sio_server_options_t *opts) {
+  fixture_t f = {0};
+  int clean = run(&f, client, opts);
+  if (!clean || !f.ok) fprintf(stderr, "%s\n", f.detail);
+  return clean && f.ok;
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 
 static void slow_request_client(void *ctx) {
@@ -119,13 +127,10 @@ static void slow_request_client(void *ctx) {
 }
 
 TEST(slow_request_gets_408) {
-  fixture_t f = {0};
   sio_server_options_t o;
   sio_server_options_init(&o);
   o.request_timeout_ms = 1200;
-  CHECK(run(&f, slow_request_client, &o));
-  if (!f.ok) fprintf(stderr, "%s\n", f.detail);
-  CHECK(f.ok);
+  CHECK(client_passes(slow_request_client, &o));
 }
 
 static void idle_client(void *ctx) {
@@ -145,13 +150,10 @@ static void idle_client(void *ctx) {
 }
 
 TEST(idle_keep_alive_connection_is_closed) {
-  fixture_t f = {0};
   sio_server_options_t o;
   sio_server_options_init(&o);
   o.keep_alive_timeout_ms = 1000;
-  CHECK(run(&f, idle_client, &o));
-  if (!f.ok) fprintf(stderr, "%s\n", f.detail);
-  CHECK(f.ok);
+  CHECK(client_passes(idle_client, &o));
 }
 
 static void pipelined_client(void *ctx) {
@@ -174,10 +176,7 @@ static void pipelined_client(void *ctx) {
 }
 
 TEST(pipelined_requests_in_order) {
-  fixture_t f = {0};
-  CHECK(run(&f, pipelined_client, NULL));
-  if (!f.ok) fprintf(stderr, "%s\n", f.detail);
-  CHECK(f.ok);
+  CHECK(client_passes(pipelined_client, NULL));
 }
 
 static void chunked_post_client(void *ctx) {
@@ -213,10 +212,7 @@ static void chunked_post_client(void *ctx) {
 }
 
 TEST(chunked_post_then_poll_on_one_connection) {
-  fixture_t f = {0};
-  CHECK(run(&f, chunked_post_client, NULL));
-  if (!f.ok) fprintf(stderr, "%s\n", f.detail);
-  CHECK(f.ok);
+  CHECK(client_passes(chunked_post_client, NULL));
 }
 
 TEST_MAIN(RUN(slow_request_gets_408), RUN(idle_keep_alive_connection_is_closed),
