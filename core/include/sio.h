@@ -127,7 +127,9 @@ typedef void (*sio_engine_connection_cb)(sio_engine_t *engine, sio_session_t *se
 /* `data` is borrowed for the call. Text is UTF-8 (validated on WebSocket). */
 typedef void (*sio_session_message_cb)(sio_session_t *session, const char *data, size_t len,
                                         int binary);
-/* The session is gone from the engine's table; its handle stays valid until this callback returns.
+/* The session is closing: sends now fail with SIO_ECLOSED, and the handle must not be used after
+ * this callback returns (it may still be found by id during the call, and a polling session closed
+ * by the application lingers internally until its next poll collects the CLOSE packet).
  * `reason` is the reference's: "transport close", "transport error", "ping timeout",
  * "parse error", "forced close", "server shutting down". */
 typedef void (*sio_session_close_cb)(sio_session_t *session, const char *reason);

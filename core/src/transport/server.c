@@ -396,8 +396,8 @@ int sio_conn_respond_rb(sio_conn_t *c, int status, const char *content_type,
   }
   int keep = c->keep_alive && !c->server->closing && status != 413 && status != 431;
   sio_sbuf_t head = SIO_SBUF_INIT;
-  int r = sio_http_write_head(&head, status, content_type, body ? (long)body->len : 0, keep,
-                              extra_headers);
+  long clen = status == 204 || status == 304 ? -1 : body ? (long)body->len : 0;
+  int r = sio_http_write_head(&head, status, content_type, clen, keep, extra_headers);
   if (r == 0) r = sio_conn_write_copy(c, head.data, head.len);
   sio_sbuf_free(&head);
   if (r == 0 && body && body->len) r = sio_conn_write_rb(c, body, body->data, body->len);
