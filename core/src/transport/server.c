@@ -245,7 +245,8 @@ static void conn_flush(sio_conn_t *c) {
     c->wq_bytes -= bytes;
     c->inflight_bytes += bytes;
   }
-  if (c->wq_cap > 64 && c->wq_len == 0) {
+  /* An idle connection keeps no queue array (most of them are idle most of the time). */
+  if (c->wq_len == 0 && c->wq) {
     free(c->wq);
     c->wq = NULL;
     c->wq_cap = 0;
