@@ -1,0 +1,107 @@
+/* Socket.IO packets (protocol v5, and v4 for socket.io 2.x clients): pure codec, no I/O.
+ *
+ * Wire form of one packet (an Engine.IO text message):
+ *   <type>[<attachments>-][<nsp>,][<id>][<json>]
+ * type 0 CONNECT, 1 DISCONNECT, 2 EVENT, 3 ACK, 4 CONNECT_ERROR (v4: ERROR), 5 BINARY_EVENT,
+ * 6 BINARY_ACK. nsp is written only when not "/". A BINARY_* packet is followed by <attachments>
+ * Engine.IO binary messages; in its JSON each buffer stands as {"_placeholder":true,"num":N}.
+ *
+ * Values are cJSON trees. Binary data stays as placeholder objects in the tree, with the buffers in
+ * a separate attachments array: the bindings put bytes back at any depth when they convert to
+ * their own objects (and take them out when they convert back), so the codec never copies a
+ * buffer into JSON. */
+#ifndef SIO_SIO_PACKET_H
+#define SIO_SIO_PACKET_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sbuf.h"
+
+enum {
+  SIO_PACKET_CONNECT = 0,
+  SIO_PACKET_DISCONNECT = 1,
+  SIO_PACKET_EVENT = 2,
+  SIO_PACKET_ACK = 3,
+  SIO_PACKET_CONNECT_ERROR = 4,
+  SIO_PACKET_BINARY_EVENT = 5,
+  SIO_PACKET_BINARY_ACK = 6
+};
+
+/* Most attachments one packet may announce (a larger count is a parse error, never an
+ * allocation). */
+#define SIO_PACKET_MAX_ATTACHMENTS 1000
+/* Deepest JSON nesting accepted (deeper is a parse error, never a stack overflow). */
+#define SIO_PACKET_MAX_DEPTH 64
+
+typedef struct sio_attachment {
+  char *data; /* owned by the packet (malloc) */
+  size_t len;
+} sio_attachment_t;
+
+typedef struct sio_packet {
+  int type;
+  char *nsp;      /* owned, NUL-terminated; "/" when absent. May hold a v4 query ("/a?x=1"). */
+  int64_t id;     /* ack id, -1 when none */
+  cJSON *data;    /* owned; NULL when the packet has no payload */
+  size_t attachment_count;     /* announced count (BINARY_*), 0 otherwise */
+  sio_attachment_t *attachments; /* owned array of attachment_count, filled as they arrive */
+} sio_packet_t;
+
+/* Frees what the packet owns (not the struct itself) and zeroes it. */
+void sio_packet_clear(sio_packet_t *p);
+
+/* ---- decoding ---- */
+
+/* Parses one text message into *out (zeroed first). Returns 0, or SIO_EPARSE for anything the
+ * reference decoder refuses: unknown type, bad attachment count (missing '-', not digits, more than
+ * SIO_PACKET_MAX_ATTACHMENTS), an id that is not digits or overflows, JSON that does not parse or is
+ * nested deeper than SIO_PACKET_MAX_DEPTH, trailing garbage, or a payload invalid for the type:
+ * CONNECT: none or an object; DISCONNECT: none; CONNECT_ERROR: a string or an object;
+ * EVENT/BINARY_EVENT: an array whose first element is a string (the event name);
+ * ACK/BINARY_ACK: an array (a payload is required for all but CONNECT and DISCONNECT). Also
+ * refused: a NUL byte anywhere, a BOM before the JSON, and in a BINARY_* packet an object with
+ * "_placeholder": true that is not a placeholder for one of the announced attachments.
+ * For a BINARY_* packet announcing attachments, out->attachments is allocated (zeroed) with
+ * attachment_count slots. SIO_ENOMEM when an allocation fails. On error *out is left cleared. */
+int sio_packet_decode(const char *data, size_t len, sio_packet_t *out);
+
+/* A stateful decoder for a stream of Engine.IO messages: a BINARY_* packet is complete once its
+ * attachments have arrived. */
+typedef struct sio_packet_decoder {
+  sio_packet_t pending; /* a BINARY_* packet waiting for attachments */
+  size_t received;      /* attachments received so far */
+  int waiting;          /* 1 while pending is incomplete */
+} sio_packet_decoder_t;
+
+void sio_packet_decoder_init(sio_packet_decoder_t *d);
+void sio_packet_decoder_free(sio_packet_decoder_t *d);
+/* Feeds one Engine.IO message (`data` borrowed; an attachment is copied). Returns 1 when a packet
+ * is complete (moved into *out, which the caller then owns and clears), 0 when more attachments
+ * are awaited, or SIO_EPARSE: a text message while attachments are awaited, a binary message when
+ * none are, or a bad packet (SIO_ENOMEM when an allocation fails). *out is overwritten (zeroed
+ * unless 1 is returned). After an error the decoder is reset (and the connection should be
+ * closed, as the reference does). A BINARY_* packet announcing 0 attachments completes at once. */
+int sio_packet_decoder_feed(sio_packet_decoder_t *d, const char *data, size_t len, int binary,
+                            sio_packet_t *out);
+
+/* ---- encoding ---- */
+
+/* Appends the text message of a packet: type, "<n>-" for BINARY_* types (always, even "0-", as
+ * the decoder requires it; attachment_count > 0 with another type is SIO_EINVAL), the namespace
+ * and ',' unless "/" (NULL means "/"; one not starting with '/' or holding ',' is SIO_EINVAL), the
+ * id when >= 0, then cJSON's compact print of p->data (key order kept) when not NULL. A payload
+ * the decoder would refuse for the type is SIO_EINVAL. The attachments themselves are sent by the
+ * caller as binary messages after this text. 0, SIO_EINVAL or SIO_ENOMEM (out unchanged then). */
+int sio_packet_encode(const sio_packet_t *p, sio_sbuf_t *out);
+
+/* Counts placeholder objects ({"_placeholder":true,"num":N}, N an integer) in a tree, at any
+ * depth, up to SIO_PACKET_MAX_DEPTH. */
+size_t sio_packet_count_placeholders(const cJSON *item);
+/* 1 and *num set when `item` is a placeholder object. */
+int sio_packet_is_placeholder(const cJSON *item, size_t *num);
+/* A new placeholder object for attachment `num`; NULL on ENOMEM. */
+cJSON *sio_packet_placeholder(size_t num);
+
+#endif
