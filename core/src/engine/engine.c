@@ -350,10 +350,12 @@ static void mark_dirty(sio_session_t *s) {
   sio_server_wake(s->engine->server);
 }
 
+static void probe_abort(sio_session_t *s);
+
 /* Removes the session for good: the table, its connections, its timers. */
 static void session_finalize(sio_session_t *s) {
   sio_engine_t *e = s->engine;
-  if (s->state == ST_CLOSED && !s->engine) return;
+  if (!e) return; /* already finalized */
   table_remove(e, s);
   if (s->dirty) {
     sio_session_t **pp = &e->dirty;
@@ -362,12 +364,7 @@ static void session_finalize(sio_session_t *s) {
     s->dirty = 0;
   }
   s->state = ST_CLOSED;
-  stop_upgrade_timer(s);
-  if (s->probe) {
-    sio_conn_detach(s->probe);
-    sio_conn_close(s->probe, 0);
-    s->probe = NULL;
-  }
+  probe_abort(s);
   s->engine = NULL;
   uv_close((uv_handle_t *)&s->timer, session_free_cb);
 }
@@ -485,12 +482,7 @@ static void session_close(sio_session_t *s, const char *reason, int how) {
   if (s->state != ST_OPEN) return;
   s->state = ST_CLOSING;
   uv_timer_stop(&s->timer);
-  stop_upgrade_timer(s);
-  if (s->probe) {
-    sio_conn_detach(s->probe);
-    sio_conn_close(s->probe, 0);
-    s->probe = NULL;
-  }
+  probe_abort(s);
   engine_report_close(s, reason);
   if (s->state == ST_CLOSED) return;
   sio_engine_t *e = s->engine;
@@ -633,7 +625,6 @@ static void probe_abort(sio_session_t *s) {
 }
 
 static void upgrade_complete(sio_session_t *s) {
-  sio_engine_t *e = s->engine;
   stop_upgrade_timer(s);
   sio_conn_t *poll = s->conn;
   char *poll_headers = s->poll_headers;
@@ -655,7 +646,6 @@ static void upgrade_complete(sio_session_t *s) {
     sio_conn_respond(poll, 200, "text/plain; charset=UTF-8", poll_headers, body, strlen(body));
   }
   free(poll_headers);
-  (void)e;
 }
 
 static void probe_message(void *owner, sio_conn_t *c, int opcode, char *data, size_t len) {

@@ -113,9 +113,9 @@ void sio_conn_hold(sio_conn_t *c, uint32_t ms);
 static inline size_t sio_conn_buffered(const sio_conn_t *c) {
   return c->wq_bytes + c->inflight_bytes;
 }
-/* Closes: graceful (after queued writes, e.g. a close frame) or at once. The owner's on_close is
- * called once, synchronously unless `graceful` (then when the connection really closes); in both
- * cases the owner is detached first when `detach` is set (the owner already knows). */
+/* Closes: graceful (after queued writes, e.g. a close frame) or at once. An owner still attached is
+ * told through its on_close when the connection really closes; an owner that closes its own
+ * connection detaches first (sio_conn_detach), since it already knows. */
 void sio_conn_close(sio_conn_t *c, int graceful);
 void sio_conn_detach(sio_conn_t *c);
 static inline void sio_conn_set_owner(sio_conn_t *c, const sio_conn_owner_vt_t *vt, void *owner) {
