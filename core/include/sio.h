@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+#include <cjson/cJSON.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -134,10 +135,15 @@ typedef void (*sio_session_message_cb)(sio_session_t *session, const char *data,
  * "parse error", "forced close", "server shutting down". */
 typedef void (*sio_session_close_cb)(sio_session_t *session, const char *reason);
 
+/* The server is shutting down: every session is still open (sends still work, e.g. a goodbye) and
+ * is closed with reason "server shutting down" right after this returns. */
+typedef void (*sio_engine_shutdown_cb)(sio_engine_t *engine);
+
 typedef struct sio_engine_callbacks_s {
   sio_engine_connection_cb on_connection;
   sio_session_message_cb on_message;
   sio_session_close_cb on_close;
+  sio_engine_shutdown_cb on_shutdown; /* may be NULL */
 } sio_engine_callbacks_t;
 
 /* Attaches a new engine to `server`. `opts` and `cbs` are copied (NULL opts: defaults). The engine
@@ -199,6 +205,185 @@ const char *sio_request_header(const sio_request_info_t *req, const char *name);
 /* Copies the percent-decoded value of query parameter `key` into out (NUL-terminated, truncated to
  * outsz-1). Returns its full length, or SIO_ENOTFOUND. */
 int sio_request_query(const sio_request_info_t *req, const char *key, char *out, size_t outsz);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Socket.IO: a server at a path of a sio_server_t (over its own Engine.IO engine), like Node's    */
+/* `socket.io` package. Protocol v5 for Engine.IO v4 clients, v4 for Engine.IO v3 ones            */
+/* (socket.io 2.x, weapp.socket.io) when allow_eio3 is set.                                       */
+/*                                                                                                */
+/* Values are cJSON trees. Binary data inside arguments stands as placeholder objects             */
+/* {"_placeholder":true,"num":N} for bufs[N] of the same sio_args_t, at any depth (how the wire    */
+/* carries it): a binding replaces its byte strings by placeholders on the way in and puts the    */
+/* buffers back on the way out.                                                                    */
+
+typedef struct sio_io_s sio_io_t;         /* the Socket.IO server */
+typedef struct sio_nsp_s sio_nsp_t;       /* a namespace ("/", "/chat", a dynamic child) */
+typedef struct sio_socket_s sio_socket_t; /* one client in one namespace */
+
+typedef struct sio_buf_s {
+  const char *data;
+  size_t len;
+} sio_buf_t;
+
+/* Arguments of an event or an acknowledgement. Borrowed wherever the API takes or gives one. */
+typedef struct sio_args_s {
+  const cJSON *json;    /* a JSON array of the arguments; NULL means none */
+  const sio_buf_t *bufs; /* the binary attachments the placeholders refer to */
+  size_t nbufs;
+} sio_args_t;
+
+/* Emit flags. */
+enum {
+  SIO_EMIT_VOLATILE = 1, /* dropped for a recipient whose transport is not writable right now */
+  SIO_EMIT_COMPRESS = 2, /* accepted for API parity; sio does not compress (no permessage-deflate) */
+  SIO_EMIT_LOCAL = 4     /* this node only (matters with a cluster adapter) */
+};
+
+typedef struct sio_io_options_s {
+  sio_engine_options_t engine; /* engine.path defaults to "/socket.io/" here */
+  /* An Engine.IO session that has joined no namespace within this is closed; default 45000.
+   * (Engine.IO v3 clients are joined to "/" at once, so it does not apply to them.) */
+  uint32_t connect_timeout_ms;
+} sio_io_options_t;
+
+void sio_io_options_init(sio_io_options_t *opts);
+
+/* Attaches a Socket.IO server to `server` (opts copied; NULL: defaults). The namespace "/" exists
+ * from the start. Closed and freed with its server: on shutdown every socket is sent a
+ * DISCONNECT and sees the reason "server shutting down". SIO_EEXIST when the path is taken. */
+int sio_io_new(sio_server_t *server, const sio_io_options_t *opts, sio_io_t **out);
+sio_engine_t *sio_io_engine(const sio_io_t *io);
+void *sio_io_get_data(const sio_io_t *io);
+void sio_io_set_data(sio_io_t *io, void *data);
+
+/* ---- namespaces ---- */
+
+typedef void (*sio_connection_cb)(sio_nsp_t *nsp, sio_socket_t *socket);
+/* An incoming event. `event` and `args` are borrowed for the call. `ack_id` is the client's
+ * acknowledgement id, -1 when it asked for none: answer once with sio_socket_ack(), now or later. */
+typedef void (*sio_event_cb)(sio_socket_t *socket, const char *event, const sio_args_t *args,
+                             int64_t ack_id);
+/* An event leaving for `socket` (catch-all outgoing listener), before it is written. */
+typedef void (*sio_outgoing_cb)(sio_socket_t *socket, const char *event, const sio_args_t *args);
+/* `reason`: "client namespace disconnect", "server namespace disconnect", "transport close",
+ * "transport error", "ping timeout", "parse error", "forced close", "server shutting down". */
+typedef void (*sio_disconnect_cb)(sio_socket_t *socket, const char *reason);
+
+typedef struct sio_nsp_callbacks_s {
+  sio_connection_cb on_connection;
+  sio_event_cb on_event;              /* every incoming event (the catch-all) */
+  sio_outgoing_cb on_outgoing;        /* may be NULL */
+  sio_disconnect_cb on_disconnecting; /* the socket still has its rooms; may be NULL */
+  sio_disconnect_cb on_disconnect;    /* the last call with this socket handle */
+} sio_nsp_callbacks_t;
+
+/* The namespace `name` ("/chat"; a missing leading '/' is added), created when absent. Borrowed;
+ * lives as long as the server. */
+int sio_io_of(sio_io_t *io, const char *name, sio_nsp_t **out);
+
+/* Decides whether an unknown namespace may be created, seeing the client's auth (borrowed): 1 yes. */
+typedef int (*sio_nsp_match_cb)(sio_nsp_t *parent, const char *name, const cJSON *auth);
+/* A parent of dynamic namespaces: an unknown namespace whose name matches the POSIX extended
+ * regular expression `regex` (NULL: any name) and, when `match` is set, that it accepts, is created
+ * as a child of `*out` on first use. Children share the parent's callbacks and middleware (set on
+ * the parent); a broadcast on the parent reaches every child. Parents are tried in creation order.
+ * SIO_EINVAL for a bad regex. */
+int sio_io_dynamic(sio_io_t *io, const char *regex, sio_nsp_match_cb match, sio_nsp_t **out);
+
+/* cbs copied. On a parent, applies to its children. */
+void sio_nsp_set_callbacks(sio_nsp_t *nsp, const sio_nsp_callbacks_t *cbs);
+const char *sio_nsp_name(const sio_nsp_t *nsp);
+/* The dynamic parent of a child namespace, else NULL. */
+sio_nsp_t *sio_nsp_parent(const sio_nsp_t *nsp);
+sio_io_t *sio_nsp_io(const sio_nsp_t *nsp);
+void *sio_nsp_get_data(const sio_nsp_t *nsp);
+void sio_nsp_set_data(sio_nsp_t *nsp, void *data);
+/* Sockets connected to the namespace on this node (all children's for a parent). */
+size_t sio_nsp_socket_count(const sio_nsp_t *nsp);
+
+/* Connect middleware, run in the order added for every socket connecting to the namespace. It must
+ * eventually call sio_socket_next() (go on) or sio_socket_refuse() exactly once, now or later; the
+ * socket handle stays valid until then even if the client leaves meanwhile. */
+typedef void (*sio_middleware_cb)(sio_socket_t *socket, void *arg);
+int sio_nsp_use(sio_nsp_t *nsp, sio_middleware_cb cb, void *arg);
+void sio_socket_next(sio_socket_t *socket);
+/* Refuses the connection with CONNECT_ERROR {"message": message, "data": data} (data borrowed,
+ * may be NULL). Engine.IO v3 clients get `data`, or else `message`, bare (the v4 ERROR shape). */
+void sio_socket_refuse(sio_socket_t *socket, const char *message, const cJSON *data);
+
+/* ---- sockets ---- */
+/* A socket handle is valid from the middleware (or on_connection) until on_disconnect returns. */
+
+/* The reference's ids: a new random id for v5 clients; for v4 (EIO3) ones the Engine.IO id in "/"
+ * and "/nsp#<engine id>" elsewhere. */
+const char *sio_socket_id(const sio_socket_t *socket);
+sio_nsp_t *sio_socket_nsp(const sio_socket_t *socket);
+/* The Engine.IO session: its sio_session_request() is the handshake (headers, query, address,
+ * time, url, secure). */
+sio_session_t *sio_socket_session(const sio_socket_t *socket);
+/* The CONNECT auth payload (v4 clients: the namespace's query as an object); never NULL. */
+const cJSON *sio_socket_auth(const sio_socket_t *socket);
+int sio_socket_connected(const sio_socket_t *socket);
+void *sio_socket_get_data(const sio_socket_t *socket);
+void sio_socket_set_data(sio_socket_t *socket, void *data);
+
+/* Rooms (names copied). Every socket is in the room named by its id, from the start. */
+int sio_socket_join(sio_socket_t *socket, const char *room);
+int sio_socket_leave(sio_socket_t *socket, const char *room);
+/* Room i (0: the socket's own id, then in join order); NULL past the end. Borrowed until the
+ * socket leaves it. */
+const char *sio_socket_room(const sio_socket_t *socket, size_t i);
+size_t sio_socket_room_count(const sio_socket_t *socket);
+
+/* Called once with the client's answer (status 0, args borrowed for the call), SIO_ETIMEDOUT
+ * (args NULL) when timeout_ms passed first, or SIO_ECLOSED when the socket disconnected first. */
+typedef void (*sio_ack_cb)(sio_socket_t *socket, int status, const sio_args_t *args, void *arg);
+
+/* Emits `event` (a string that is not a reserved name) with args to one socket. SIO_ECLOSED once
+ * disconnected. A volatile emit that is dropped still returns 0. */
+int sio_socket_emit(sio_socket_t *socket, const char *event, const sio_args_t *args, int flags);
+/* The same, asking for an acknowledgement: cb runs once (timeout_ms 0: no timeout). */
+int sio_socket_emit_ack(sio_socket_t *socket, const char *event, const sio_args_t *args, int flags,
+                        uint32_t timeout_ms, sio_ack_cb cb, void *arg);
+/* Answers the client's ack_id (from sio_event_cb). */
+int sio_socket_ack(sio_socket_t *socket, int64_t ack_id, const sio_args_t *args);
+/* Disconnects the socket from its namespace (sends DISCONNECT; reason "server namespace
+ * disconnect"), or with close=1 the whole Engine.IO connection with every namespace on it. */
+void sio_socket_disconnect(sio_socket_t *socket, int close);
+
+/* ---- broadcasting and selections ---- */
+
+/* Who receives a broadcast: the sockets in any of `rooms` (none: the whole namespace) but in none
+ * of `except` (a socket id is a room: except the sender with its id). Borrowed. */
+typedef struct sio_target_s {
+  const char *const *rooms;
+  size_t nrooms;
+  const char *const *except;
+  size_t nexcept;
+  int flags; /* SIO_EMIT_* */
+} sio_target_t;
+
+/* Emits to every targeted socket (NULL target: the whole namespace). The packet, and its
+ * WebSocket frames, are encoded once for all recipients. */
+int sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *to, const char *event, const sio_args_t *args);
+
+/* Called once when every recipient answered (status 0) or timeout_ms passed (SIO_ETIMEDOUT, with
+ * the answers that came). `responses->json` is an array with each recipient's first ack argument,
+ * in arrival order; placeholders in it index responses->bufs. Borrowed for the call. */
+typedef void (*sio_broadcast_ack_cb)(sio_nsp_t *nsp, int status, const sio_args_t *responses,
+                                     void *arg);
+int sio_nsp_emit_ack(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
+                     const sio_args_t *args, uint32_t timeout_ms, sio_broadcast_ack_cb cb,
+                     void *arg);
+
+/* Calls cb for every targeted socket (flags ignored) until it returns non-zero. The callback may
+ * join, leave or disconnect the socket it is given. Returns how many were visited. */
+typedef int (*sio_socket_iter_cb)(sio_socket_t *socket, void *arg);
+size_t sio_nsp_each(sio_nsp_t *nsp, const sio_target_t *to, sio_socket_iter_cb cb, void *arg);
+/* Selections: the targeted sockets join or leave `room`, or are disconnected. */
+int sio_nsp_join(sio_nsp_t *nsp, const sio_target_t *to, const char *room);
+int sio_nsp_leave(sio_nsp_t *nsp, const sio_target_t *to, const char *room);
+void sio_nsp_disconnect(sio_nsp_t *nsp, const sio_target_t *to, int close);
 
 #ifdef __cplusplus
 }

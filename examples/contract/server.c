@@ -1,5 +1,5 @@
-/* The contract server in C (../../shared/contract.md): the Engine.IO echo endpoint at /engine.io/
- * (the Socket.IO namespaces join it with the Socket.IO layer). */
+/* The contract server in C (../../shared/contract.md): the Socket.IO namespaces at --path and the
+ * bare Engine.IO echo endpoint at /engine.io/, on one port. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +30,164 @@ static void echo_message(sio_session_t *s, const char *data, size_t len, int bin
 }
 
 static void on_closed(sio_server_t *s) { (void)s; }
+
+/* ---- Socket.IO ---- */
+
+static void emit_auth(sio_nsp_t *nsp, sio_socket_t *s) {
+  cJSON *args = cJSON_CreateArray();
+  cJSON_AddItemReferenceToArray(args, (cJSON *)sio_socket_auth(s));
+  sio_args_t a = {args, NULL, 0};
+  sio_socket_emit(s, "auth", &a, 0);
+  cJSON_Delete(args);
+}
+
+/* args without its first `skip` elements (references, not copies). */
+static cJSON *args_tail(const sio_args_t *args, int skip) {
+  cJSON *t = cJSON_CreateArray();
+  int i = 0;
+  for (cJSON *c = args->json ? args->json->child : NULL; c; c = c->next, i++)
+    if (i >= skip) cJSON_AddItemReferenceToArray(t, c);
+  return t;
+}
+
+static const char *arg_string(const sio_args_t *args, int i) {
+  cJSON *c = args->json ? cJSON_GetArrayItem(args->json, i) : NULL;
+  return cJSON_IsString(c) ? c->valuestring : NULL;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void ack_rooms(sio_socket_t *s, int64_t ack_id) {
+  size_t n = sio_socket_room_count(s);
+  const char **names = malloc((n ? n : 1) * sizeof *names);
+  if (!names) return;
+  for (size_t i = 0; i < n; i++) names[i] = sio_socket_room(s, i);
+  qsort(names, n, sizeof *names, cmp_str);
+  cJSON *rooms = cJSON_CreateArray();
+  for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(rooms, cJSON_CreateString(names[i]));
+  cJSON *args = cJSON_CreateArray();
+  cJSON_AddItemToArray(args, rooms);
+  sio_args_t a = {args, NULL, 0};
+  sio_socket_ack(s, ack_id, &a);
+  cJSON_Delete(args);
+  free(names);
+}
+
+typedef struct {
+  int64_t ack_id;
+} ask_t;
+
+static void on_ask_answer(sio_socket_t *s, int status, const sio_args_t *args, void *arg) {
+  ask_t *ask = arg;
+  if (status != SIO_ECLOSED) {
+    cJSON *res = cJSON_CreateObject();
+    if (status == 0) {
+      cJSON_AddTrueToObject(res, "ok");
+      cJSON_AddItemToObject(res, "args", args->json ? cJSON_Duplicate(args->json, 1) : cJSON_CreateArray());
+    } else {
+      cJSON_AddFalseToObject(res, "ok");
+      cJSON_AddStringToObject(res, "error", "timeout");
+    }
+    cJSON *out = cJSON_CreateArray();
+    cJSON_AddItemToArray(out, res);
+    sio_args_t a = {out, status == 0 ? args->bufs : NULL, status == 0 ? args->nbufs : 0};
+    sio_socket_ack(s, ask->ack_id, &a);
+    cJSON_Delete(out);
+  }
+  free(ask);
+}
+
+static void root_event(sio_socket_t *s, const char *ev, const sio_args_t *args, int64_t ack_id) {
+  sio_nsp_t *nsp = sio_socket_nsp(s);
+  if (strcmp(ev, "message") == 0) {
+    sio_socket_emit(s, "message-back", args, 0);
+  } else if (strcmp(ev, "message-with-ack") == 0) {
+    if (ack_id >= 0) sio_socket_ack(s, ack_id, args);
+  } else if (strcmp(ev, "echo") == 0) {
+    if (ack_id >= 0) sio_socket_ack(s, ack_id, args);
+    else sio_socket_emit(s, "echo", args, 0);
+  } else if (strcmp(ev, "broadcast") == 0) {
+    sio_nsp_emit(nsp, NULL, "broadcast", args);
+  } else if (strcmp(ev, "join") == 0 || strcmp(ev, "leave") == 0) {
+    const char *room = arg_string(args, 0);
+    if (room && ev[0] == 'j') sio_socket_join(s, room);
+    else if (room) sio_socket_leave(s, room);
+    if (ack_id >= 0) ack_rooms(s, ack_id);
+  } else if (strcmp(ev, "to-room") == 0 || strcmp(ev, "to-room-others") == 0) {
+    const char *room = arg_string(args, 0);
+    if (!room) return;
+    const char *self = sio_socket_id(s);
+    sio_target_t to = {&room, 1, &self, strcmp(ev, "to-room") == 0 ? 0 : 1, 0};
+    sio_nsp_emit(nsp, &to, "room-message", args);
+  } else if (strcmp(ev, "ask") == 0) {
+    const char *event = arg_string(args, 0);
+    if (!event || ack_id < 0) return;
+    ask_t *ask = malloc(sizeof *ask);
+    if (!ask) return;
+    ask->ack_id = ack_id;
+    cJSON *rest = args_tail(args, 1);
+    sio_args_t a = {rest, args->bufs, args->nbufs};
+    if (sio_socket_emit_ack(s, event, &a, 0, 1000, on_ask_answer, ask) != 0) free(ask);
+    cJSON_Delete(rest);
+  } else if (strcmp(ev, "count") == 0) {
+    if (ack_id < 0) return;
+    cJSON *out = cJSON_CreateArray();
+    cJSON_AddItemToArray(out, cJSON_CreateNumber((double)sio_nsp_socket_count(nsp)));
+    sio_args_t a = {out, NULL, 0};
+    sio_socket_ack(s, ack_id, &a);
+    cJSON_Delete(out);
+  } else if (strcmp(ev, "disconnect-me") == 0) {
+    sio_socket_disconnect(s, 0);
+  }
+}
+
+static void admin_guard(sio_socket_t *s, void *arg) {
+  (void)arg;
+  const cJSON *token = cJSON_GetObjectItemCaseSensitive(sio_socket_auth(s), "token");
+  if (cJSON_IsString(token) && strcmp(token->valuestring, "secret") == 0) sio_socket_next(s);
+  else sio_socket_refuse(s, "unauthorized", NULL);
+}
+
+static void admin_connection(sio_nsp_t *nsp, sio_socket_t *s) {
+  (void)nsp;
+  cJSON *args = cJSON_CreateArray();
+  cJSON_AddItemToArray(args, cJSON_CreateString(sio_socket_id(s)));
+  sio_args_t a = {args, NULL, 0};
+  sio_socket_emit(s, "welcome", &a, 0);
+  cJSON_Delete(args);
+}
+
+static void dyn_connection(sio_nsp_t *nsp, sio_socket_t *s) {
+  cJSON *args = cJSON_CreateArray();
+  cJSON_AddItemToArray(args, cJSON_CreateString(sio_nsp_name(nsp)));
+  sio_args_t a = {args, NULL, 0};
+  sio_socket_emit(s, "nsp", &a, 0);
+  cJSON_Delete(args);
+}
+
+static int setup_socketio(const config_t *cfg) {
+  sio_io_options_t o;
+  sio_io_options_init(&o);
+  o.engine = cfg->eio;
+  o.engine.path = cfg->path;
+  o.connect_timeout_ms = 1000;
+  sio_io_t *io;
+  sio_nsp_t *root, *custom, *admin, *dyn;
+  int r = sio_io_new(server, &o, &io);
+  if (!r) r = sio_io_of(io, "/", &root);
+  if (!r) r = sio_io_of(io, "/custom", &custom);
+  if (!r) r = sio_io_of(io, "/admin", &admin);
+  if (!r) r = sio_io_dynamic(io, "^/dyn-[a-z0-9]+$", NULL, &dyn);
+  if (!r) r = sio_nsp_use(admin, admin_guard, NULL);
+  if (r) return r;
+  sio_nsp_set_callbacks(root, &(sio_nsp_callbacks_t){.on_connection = emit_auth, .on_event = root_event});
+  sio_nsp_set_callbacks(custom, &(sio_nsp_callbacks_t){.on_connection = emit_auth});
+  sio_nsp_set_callbacks(admin, &(sio_nsp_callbacks_t){.on_connection = admin_connection});
+  sio_nsp_set_callbacks(dyn, &(sio_nsp_callbacks_t){.on_connection = dyn_connection});
+  return 0;
+}
 
 static void on_signal(uv_signal_t *h, int signum) {
   (void)signum;
@@ -64,10 +222,11 @@ int main(int argc, char **argv) {
   if (r == 0) {
     sio_engine_options_t eo = cfg.eio;
     eo.path = "/engine.io/";
-    sio_engine_callbacks_t cbs = {NULL, echo_message, NULL};
+    sio_engine_callbacks_t cbs = {NULL, echo_message, NULL, NULL};
     sio_engine_t *echo;
     r = sio_engine_new(server, &eo, &cbs, &echo);
   }
+  if (r == 0) r = setup_socketio(&cfg);
   if (r == 0) r = sio_server_listen(server, cfg.host, cfg.port);
   if (r != 0) {
     fprintf(stderr, "sio-contract: %s: %s\n", sio_err_name(r), sio_strerror(r));

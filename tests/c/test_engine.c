@@ -55,7 +55,7 @@ static void rec_close(sio_session_t *s, const char *reason) {
   r->closes++;
 }
 
-static const sio_engine_callbacks_t rec_cbs = {rec_connection, rec_message, rec_close};
+static const sio_engine_callbacks_t rec_cbs = {rec_connection, rec_message, rec_close, NULL};
 
 /* An engine at `path` (default options otherwise) whose callbacks fill `rec`. */
 static int add_rec_engine(nh_t *h, const char *path, rec_t *rec, const char *cors_origin,
@@ -429,7 +429,7 @@ static void forced_close(sio_session_t *s, const char *reason) {
   x->send_in_close = sio_session_send(s, "late", 4, 0);
 }
 
-static const sio_engine_callbacks_t forced_cbs = {forced_connection, forced_message, forced_close};
+static const sio_engine_callbacks_t forced_cbs = {forced_connection, forced_message, forced_close, NULL};
 
 static int run_forced(forced_ctx_t *x, nh_client_fn client) {
   nh_t h;
@@ -575,7 +575,7 @@ static void flood_count(nh_t *h, void *arg) {
   f->count_after = sio_engine_session_count(f->engine);
 }
 
-static const sio_engine_callbacks_t flood_cbs = {flood_connection, NULL, flood_close};
+static const sio_engine_callbacks_t flood_cbs = {flood_connection, NULL, flood_close, NULL};
 
 static int run_flood(flood_ctx_t *f, nh_client_fn client) {
   nh_t h;
@@ -723,7 +723,7 @@ static void shut_close(sio_session_t *s, const char *reason) {
   if (x->ws == s) x->ws = NULL;
 }
 
-static const sio_engine_callbacks_t shut_cbs = {shut_connection, NULL, shut_close};
+static const sio_engine_callbacks_t shut_cbs = {shut_connection, NULL, shut_close, NULL};
 
 /* A polling session is writable exactly when a GET is parked on it. */
 static void shut_poll_pending(nh_t *h, void *arg) {
@@ -884,7 +884,7 @@ TEST(session_request_info) {
   CHECK_EQ_INT(nh_init(&h), 0);
   h.user = &x;
   sio_engine_t *e;
-  sio_engine_callbacks_t cbs = {info_connection, NULL, NULL};
+  sio_engine_callbacks_t cbs = {info_connection, NULL, NULL, NULL};
   CHECK_EQ_INT(sio_engine_new(h.server, NULL, &cbs, &e), 0);
   sio_engine_set_data(e, &x);
   struct timeval before, after;

@@ -80,7 +80,7 @@ static int run(fixture_t *f, void (*client)(void *), const sio_server_options_t 
   f->client = client;
   f->ok = 0;
   if (sio_server_new(&f->loop, opts, &f->server) != 0) return 0;
-  sio_engine_callbacks_t cbs = {NULL, echo, NULL};
+  sio_engine_callbacks_t cbs = {NULL, echo, NULL, NULL};
   sio_engine_t *e;
   if (sio_engine_new(f->server, NULL, &cbs, &e) != 0) return 0;
   if (sio_server_listen(f->server, "127.0.0.1", 0) != 0) return 0;

@@ -7,6 +7,7 @@
 
 #include "base64.h"
 #include "engine/eio_codec.h"
+#include "engine/engine.h"
 #include "transport/transport.h"
 
 enum { ST_OPEN = 0, ST_CLOSING = 1, ST_CLOSED = 2 };
@@ -79,6 +80,8 @@ struct sio_engine_s {
   sio_rbuf_t *probe_frame;
   unsigned char rand_pool[240];
   size_t rand_left;
+  void (*free_hook)(void *);
+  void *free_hook_arg;
 };
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -244,19 +247,22 @@ static void table_remove(sio_engine_t *e, sio_session_t *s) {
   }
 }
 
-static void new_id(sio_engine_t *e, char out[21]) {
+void sio__engine_random_id(sio_engine_t *e, char out[21]) {
   static const char alphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  do {
-    if (e->rand_left < 20) {
-      if (RAND_bytes(e->rand_pool, sizeof e->rand_pool) != 1) abort(); /* no CSPRNG: no ids */
-      e->rand_left = sizeof e->rand_pool;
-    }
-    const unsigned char *r = e->rand_pool + sizeof e->rand_pool - e->rand_left;
-    for (int i = 0; i < 20; i++) out[i] = alphabet[r[i] & 63];
-    e->rand_left -= 20;
-    out[20] = '\0';
-  } while (sio_engine_find(e, out));
+  if (e->rand_left < 20) {
+    if (RAND_bytes(e->rand_pool, sizeof e->rand_pool) != 1) abort(); /* no CSPRNG: no ids */
+    e->rand_left = sizeof e->rand_pool;
+  }
+  const unsigned char *r = e->rand_pool + sizeof e->rand_pool - e->rand_left;
+  for (int i = 0; i < 20; i++) out[i] = alphabet[r[i] & 63];
+  e->rand_left -= 20;
+  out[20] = '\0';
+}
+
+static void new_id(sio_engine_t *e, char out[21]) {
+  do sio__engine_random_id(e, out);
+  while (sio_engine_find(e, out));
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -960,6 +966,7 @@ static void on_check(sio_route_t *route) {
 
 static void on_server_close(sio_route_t *route) {
   sio_engine_t *e = (sio_engine_t *)route;
+  if (e->cbs.on_shutdown) e->cbs.on_shutdown(e);
   size_t n = e->count, k = 0;
   sio_session_t **all = malloc((n ? n : 1) * sizeof *all);
   if (!all) return;
@@ -974,6 +981,7 @@ static void on_server_close(sio_route_t *route) {
 
 static void on_free(sio_route_t *route) {
   sio_engine_t *e = (sio_engine_t *)route;
+  if (e->free_hook) e->free_hook(e->free_hook_arg);
   for (int i = 0; i < 7; i++) sio_rbuf_unref(e->ctl[i]);
   sio_rbuf_unref(e->probe_frame);
   free(e->buckets);
@@ -1064,3 +1072,13 @@ int sio_session_writable(const sio_session_t *s) {
 }
 
 void sio_session_close(sio_session_t *s) { session_close(s, "forced close", CLOSE_FORCED); }
+
+void sio__engine_on_free(sio_engine_t *e, void (*fn)(void *arg), void *arg) {
+  e->free_hook = fn;
+  e->free_hook_arg = arg;
+}
+
+void sio__session_hold(sio_session_t *s, uint32_t ms) {
+  if (s->state == ST_OPEN && s->transport == SIO_TRANSPORT_WEBSOCKET && s->conn)
+    sio_conn_hold(s->conn, ms);
+}

@@ -1,0 +1,16 @@
+/* What the Socket.IO layer needs of the engine beyond the public API. */
+#ifndef SIO_ENGINE_H
+#define SIO_ENGINE_H
+
+#include "sio.h"
+
+/* Runs fn(arg) when the engine is freed (with its server), after every session is gone. */
+void sio__engine_on_free(sio_engine_t *e, void (*fn)(void *arg), void *arg);
+/* On a WebSocket session: writes what is queued now and holds later writes back briefly (see
+ * sio_conn_hold), so that the next frame reaches the client in a read of its own. */
+void sio__session_hold(sio_session_t *s, uint32_t ms);
+
+/* 20 random URL-safe characters (120 bits from the CSPRNG) and a NUL. */
+void sio__engine_random_id(sio_engine_t *e, char out[21]);
+
+#endif

@@ -1,0 +1,405 @@
+/* The Socket.IO server: one client per Engine.IO session, packets decoded and dispatched to the
+ * client's sockets (one per namespace), the connect timeout, shutdown. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "socketio/socketio.h"
+
+void sio_io_options_init(sio_io_options_t *opts) {
+  memset(opts, 0, sizeof *opts);
+  sio_engine_options_init(&opts->engine);
+  opts->engine.path = "/socket.io/";
+  opts->connect_timeout_ms = 45000;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Deferred frees: a socket or client closed deep inside a call chain (a send that overflowed, a    */
+/* broadcast's iteration) stays readable until the outermost io entry returns.                     */
+
+static void client_free(sio_client_t *c) {
+  sio_packet_decoder_free(&c->dec);
+  free(c);
+}
+
+void sio__io_enter(sio_io_t *io) { io->depth++; }
+
+void sio__io_leave(sio_io_t *io) {
+  if (io->depth > 1) {
+    io->depth--;
+    return;
+  }
+  while (io->zombie_sockets || io->zombie_clients) {
+    sio_socket_t *s = io->zombie_sockets;
+    io->zombie_sockets = NULL;
+    while (s) {
+      sio_socket_t *n = s->znext;
+      sio__socket_free(s);
+      s = n;
+    }
+    sio_client_t *c = io->zombie_clients;
+    io->zombie_clients = NULL;
+    while (c) {
+      sio_client_t *n = c->znext;
+      client_free(c);
+      c = n;
+    }
+  }
+  io->depth--;
+}
+
+void sio__socket_release(sio_socket_t *s) {
+  sio_io_t *io = s->nsp->io;
+  if (io->depth == 0) {
+    sio__socket_free(s);
+    return;
+  }
+  s->znext = io->zombie_sockets;
+  io->zombie_sockets = s;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Sending                                                                                         */
+
+int sio__client_send_packet(sio_client_t *c, sio_packet_t *p, int flags) {
+  if (!c || c->closed) return SIO_ECLOSED;
+  sio_encoded_t enc;
+  int r = sio__encode(p, (const sio_buf_t *)p->attachments, &enc);
+  if (r) return r;
+  if ((flags & SIO_EMIT_VOLATILE) && !sio_session_writable(c->session)) {
+    sio__encoded_clear(&enc);
+    return 0;
+  }
+  r = sio_session_send_msg(c->session, enc.text);
+  for (size_t i = 0; r == 0 && i < enc.natts; i++) r = sio_session_send_msg(c->session, enc.atts[i]);
+  sio__encoded_clear(&enc);
+  return r;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The connect timeout: a FIFO, since every client gets the same delay.                            */
+
+static void tq_remove(sio_io_t *io, sio_client_t *c) {
+  if (!c->in_timeout_queue) return;
+  if (c->tprev) c->tprev->tnext = c->tnext;
+  else io->tq_head = c->tnext;
+  if (c->tnext) c->tnext->tprev = c->tprev;
+  else io->tq_tail = c->tprev;
+  c->tnext = c->tprev = NULL;
+  c->in_timeout_queue = 0;
+}
+
+static void on_connect_timer(uv_timer_t *t) {
+  sio_io_t *io = t->data;
+  uint64_t now = uv_now(t->loop);
+  sio__io_enter(io);
+  while (io->tq_head && io->tq_head->deadline <= now) {
+    sio_client_t *c = io->tq_head;
+    tq_remove(io, c);
+    c->close_reason = "forced close";
+    sio_session_close(c->session);
+  }
+  if (io->tq_head) uv_timer_start(io->connect_timer, on_connect_timer, io->tq_head->deadline - now, 0);
+  sio__io_leave(io);
+}
+
+static void tq_push(sio_io_t *io, sio_client_t *c) {
+  if (!io->connect_timer) return;
+  uint64_t now = uv_now(io->connect_timer->loop);
+  c->deadline = now + io->opts.connect_timeout_ms;
+  c->in_timeout_queue = 1;
+  c->tprev = io->tq_tail;
+  c->tnext = NULL;
+  if (io->tq_tail) io->tq_tail->tnext = c;
+  else io->tq_head = c;
+  io->tq_tail = c;
+  if (io->tq_head == c) uv_timer_start(io->connect_timer, on_connect_timer, io->opts.connect_timeout_ms, 0);
+}
+
+void sio__client_connected(sio_client_t *c) { tq_remove(c->io, c); }
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Clients                                                                                         */
+
+void sio__client_close(sio_client_t *c, const char *reason) {
+  if (c->closed) return;
+  sio_io_t *io = c->io;
+  sio__io_enter(io);
+  c->closed = 1;
+  tq_remove(io, c);
+  if (c->prev) c->prev->next = c->next;
+  else io->clients = c->next;
+  if (c->next) c->next->prev = c->prev;
+  while (c->sockets) {
+    sio_socket_t *s = c->sockets;
+    if (s->state == SOCK_CONNECTED) sio__socket_close(s, reason, 0);
+    else sio__socket_abandon(s);
+    if (c->sockets == s) c->sockets = s->cnext; /* never left behind */
+  }
+  if (c->session) sio_session_set_data(c->session, NULL);
+  c->session = NULL;
+  c->znext = io->zombie_clients;
+  io->zombie_clients = c;
+  sio__io_leave(io);
+}
+
+/* Closes the client's Engine.IO session; its sockets see `reason`. */
+static void client_fail(sio_client_t *c, const char *reason) {
+  if (c->closed) return;
+  c->close_reason = reason;
+  sio_session_close(c->session); /* reports back through on_close */
+  sio__client_close(c, reason);  /* in case the session was already closing */
+}
+
+static void refuse_namespace(sio_client_t *c, const char *name) {
+  sio_packet_t p = {SIO_PACKET_CONNECT_ERROR, (char *)name, -1, NULL, 0, NULL};
+  p.data = cJSON_CreateObject();
+  if (p.data && cJSON_AddStringToObject(p.data, "message", "Invalid namespace"))
+    sio__client_send_packet(c, &p, 0);
+  cJSON_Delete(p.data);
+}
+
+/* `auth` is consumed. */
+static void client_connect(sio_client_t *c, const char *name, cJSON *auth) {
+  sio_nsp_t *nsp = sio__nsp_lookup(c->io, name, auth);
+  if (!nsp) {
+    cJSON_Delete(auth);
+    refuse_namespace(c, name);
+    return;
+  }
+  sio_socket_t *s = sio__socket_new(nsp, c, auth);
+  if (!s) {
+    client_fail(c, "transport error");
+    return;
+  }
+  sio__socket_start(s);
+}
+
+static int hexval(char ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
+/* Form-decodes s[0..n) in place ('+' is a space, %XX a byte); returns the new length. */
+static size_t form_decode(char *s, size_t n) {
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '+') s[o++] = ' ';
+    else if (s[i] == '%' && i + 2 < n + 0 && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+      s[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+      i += 2;
+    } else s[o++] = s[i];
+  }
+  return o;
+}
+
+/* A v4 client's namespace "/nsp?a=1&b=2": the query becomes its auth object (the last value of a
+ * repeated key wins, as Object.fromEntries does). Returns the object (NULL: ENOMEM) and cuts the
+ * query off `nsp`. */
+static cJSON *query_auth(char *nsp) {
+  cJSON *auth = cJSON_CreateObject();
+  char *q = strchr(nsp, '?');
+  if (!q || !auth) return auth;
+  *q++ = '\0';
+  while (*q) {
+    char *amp = strchr(q, '&');
+    size_t len = amp ? (size_t)(amp - q) : strlen(q);
+    if (len) {
+      char *eq = memchr(q, '=', len);
+      size_t klen = eq ? (size_t)(eq - q) : len;
+      char *key = strndup(q, klen);
+      char *val = eq ? strndup(eq + 1, len - klen - 1) : strdup("");
+      if (!key || !val) {
+        free(key);
+        free(val);
+        cJSON_Delete(auth);
+        return NULL;
+      }
+      key[form_decode(key, klen)] = '\0';
+      val[form_decode(val, strlen(val))] = '\0';
+      cJSON_DeleteItemFromObjectCaseSensitive(auth, key);
+      cJSON_AddStringToObject(auth, key, val);
+      free(key);
+      free(val);
+    }
+    if (!amp) break;
+    q = amp + 1;
+  }
+  return auth;
+}
+
+static sio_socket_t *client_socket(sio_client_t *c, const char *name) {
+  for (sio_socket_t *s = c->sockets; s; s = s->cnext)
+    if (strcmp(s->nsp->name, name) == 0) return s;
+  return NULL;
+}
+
+static void client_dispatch(sio_client_t *c, sio_packet_t *p) {
+  cJSON *auth = NULL;
+  if (c->protocol == 3) {
+    auth = query_auth(p->nsp); /* also cuts the query off the name */
+    if (!auth) {
+      client_fail(c, "transport error");
+      return;
+    }
+  }
+  sio_socket_t *s = client_socket(c, p->nsp);
+  if (!s && p->type == SIO_PACKET_CONNECT) {
+    if (!auth) {
+      auth = p->data ? p->data : cJSON_CreateObject();
+      p->data = NULL;
+    }
+    if (!auth) {
+      client_fail(c, "transport error");
+      return;
+    }
+    client_connect(c, p->nsp, auth);
+    return;
+  }
+  cJSON_Delete(auth);
+  if (s && s->state == SOCK_CONNECTED && p->type != SIO_PACKET_CONNECT &&
+      p->type != SIO_PACKET_CONNECT_ERROR) {
+    sio__socket_onpacket(s, p);
+    return;
+  }
+  if (s && s->state == SOCK_PENDING && p->type == SIO_PACKET_CONNECT) return; /* still deciding */
+  /* A packet for a namespace the client is not in, or a second CONNECT: the reference closes. */
+  client_fail(c, "forced close");
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Engine callbacks                                                                                */
+
+static void on_connection(sio_engine_t *e, sio_session_t *session) {
+  sio_io_t *io = sio_engine_get_data(e);
+  sio_client_t *c = calloc(1, sizeof *c);
+  if (!c) {
+    sio_session_close(session);
+    return;
+  }
+  c->io = io;
+  c->session = session;
+  c->protocol = (uint8_t)sio_session_protocol(session);
+  sio_packet_decoder_init(&c->dec);
+  c->next = io->clients;
+  if (io->clients) io->clients->prev = c;
+  io->clients = c;
+  sio_session_set_data(session, c);
+  sio__io_enter(io);
+  if (c->protocol == 3) {
+    /* socket.io 2.x clients are in "/" from the start, without a CONNECT of their own. */
+    cJSON *auth = cJSON_CreateObject();
+    if (auth) client_connect(c, "/", auth);
+    else client_fail(c, "transport error");
+  } else {
+    tq_push(io, c);
+  }
+  sio__io_leave(io);
+}
+
+static void on_message(sio_session_t *session, const char *data, size_t len, int binary) {
+  sio_client_t *c = sio_session_get_data(session);
+  if (!c || c->closed) return;
+  sio_io_t *io = c->io;
+  sio__io_enter(io);
+  sio_packet_t p;
+  int r = sio_packet_decoder_feed(&c->dec, data, len, binary, &p);
+  if (r < 0) client_fail(c, "parse error");
+  else if (r == 1) {
+    client_dispatch(c, &p);
+    sio_packet_clear(&p);
+  }
+  sio__io_leave(io);
+}
+
+static void on_close(sio_session_t *session, const char *reason) {
+  sio_client_t *c = sio_session_get_data(session);
+  if (!c) return;
+  sio__client_close(c, c->close_reason ? c->close_reason : reason);
+}
+
+static void free_timer(uv_handle_t *h) { free(h); }
+
+static void on_shutdown(sio_engine_t *e) {
+  sio_io_t *io = sio_engine_get_data(e);
+  io->shutting_down = 1;
+  sio__io_enter(io);
+  /* Unlike the reference, say goodbye: clients learn why instead of seeing a bare close. */
+  for (sio_client_t *c = io->clients; c; c = c->next) {
+    sio_socket_t *s = c->sockets;
+    while (s) {
+      sio_socket_t *n = s->cnext;
+      if (s->state == SOCK_CONNECTED) sio__socket_close(s, "server shutting down", 1);
+      s = n;
+    }
+  }
+  sio__io_leave(io);
+  if (io->connect_timer) {
+    uv_close((uv_handle_t *)io->connect_timer, free_timer);
+    io->connect_timer = NULL;
+  }
+}
+
+static void io_free(void *arg) {
+  sio_io_t *io = arg;
+  if (io->connect_timer) uv_close((uv_handle_t *)io->connect_timer, free_timer);
+  sio_nsp_t *n = io->nsp_list;
+  while (n) {
+    sio_nsp_t *next = n->next;
+    sio__nsp_free(n);
+    n = next;
+  }
+  n = io->parents;
+  while (n) {
+    sio_nsp_t *next = n->pnext;
+    sio__nsp_free(n);
+    n = next;
+  }
+  sio_map_free(&io->nsps);
+  free(io->path);
+  free(io);
+}
+
+int sio_io_new(sio_server_t *server, const sio_io_options_t *opts, sio_io_t **out) {
+  if (!server || !out) return SIO_EINVAL;
+  sio_io_t *io = calloc(1, sizeof *io);
+  if (!io) return SIO_ENOMEM;
+  if (opts) io->opts = *opts;
+  else sio_io_options_init(&io->opts);
+  io->path = strdup(io->opts.engine.path ? io->opts.engine.path : "/socket.io/");
+  io->connect_timer = malloc(sizeof *io->connect_timer);
+  if (!io->path || !io->connect_timer) {
+    free(io->path);
+    free(io->connect_timer);
+    free(io);
+    return SIO_ENOMEM;
+  }
+  io->opts.engine.path = io->path;
+  io->opts.engine.cors_origin = NULL; /* copied by the engine; not kept here */
+  io->server = server;
+  sio_engine_options_t eo = opts ? opts->engine : io->opts.engine;
+  eo.path = io->path;
+  sio_engine_callbacks_t cbs = {on_connection, on_message, on_close, on_shutdown};
+  int r = sio_engine_new(server, &eo, &cbs, &io->engine);
+  if (r) {
+    free(io->path);
+    free(io->connect_timer);
+    free(io);
+    return r;
+  }
+  uv_timer_init(sio_server_loop(server), io->connect_timer);
+  io->connect_timer->data = io;
+  sio_engine_set_data(io->engine, io);
+  sio__engine_on_free(io->engine, io_free, io);
+  sio_nsp_t *root;
+  r = sio__nsp_new(io, "/", NULL, &root);
+  if (r) return r; /* the engine (and io with it) is freed with the server */
+  *out = io;
+  return 0;
+}
+
+sio_engine_t *sio_io_engine(const sio_io_t *io) { return io->engine; }
+void *sio_io_get_data(const sio_io_t *io) { return io->data; }
+void sio_io_set_data(sio_io_t *io, void *data) { io->data = data; }

@@ -1,0 +1,444 @@
+/* Namespaces: static ones, dynamic parents and their children, middleware, broadcasting. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "socketio/socketio.h"
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Encoding                                                                                        */
+
+void sio__encoded_clear(sio_encoded_t *e) {
+  sio_msg_unref(e->text);
+  for (size_t i = 0; i < e->natts; i++) sio_msg_unref(e->atts[i]);
+  free(e->atts);
+  memset(e, 0, sizeof *e);
+}
+
+int sio__encode(const sio_packet_t *p, const sio_buf_t *bufs, sio_encoded_t *out) {
+  memset(out, 0, sizeof *out);
+  sio_sbuf_t b = SIO_SBUF_INIT;
+  int r = sio_packet_encode(p, &b);
+  if (r) {
+    sio_sbuf_free(&b);
+    return r;
+  }
+  out->text = sio_msg_new(b.data, b.len, 0);
+  sio_sbuf_free(&b);
+  if (!out->text) return SIO_ENOMEM;
+  if (p->attachment_count) {
+    out->atts = calloc(p->attachment_count, sizeof *out->atts);
+    if (!out->atts) {
+      sio__encoded_clear(out);
+      return SIO_ENOMEM;
+    }
+    for (size_t i = 0; i < p->attachment_count; i++) {
+      out->atts[i] = sio_msg_new(bufs[i].data, bufs[i].len, 1);
+      if (!out->atts[i]) {
+        sio__encoded_clear(out);
+        return SIO_ENOMEM;
+      }
+      out->natts = i + 1;
+    }
+  }
+  return 0;
+}
+
+cJSON *sio__event_array(const char *event, const cJSON *args) {
+  cJSON *a = cJSON_CreateArray();
+  if (!a) return NULL;
+  if (event && !cJSON_AddItemToArray(a, cJSON_CreateString(event))) goto fail;
+  if (args)
+    for (cJSON *c = args->child; c; c = c->next)
+      if (!cJSON_AddItemReferenceToArray(a, c)) goto fail;
+  return a;
+fail:
+  cJSON_Delete(a);
+  return NULL;
+}
+
+static const char *const reserved_events[] = {"connect", "connect_error", "disconnect",
+                                              "disconnecting", "newListener", "removeListener"};
+
+int sio__check_emit(const char *event, const sio_args_t *args) {
+  if (!event) return SIO_EINVAL;
+  for (size_t i = 0; i < sizeof reserved_events / sizeof *reserved_events; i++)
+    if (strcmp(event, reserved_events[i]) == 0) return SIO_EINVAL;
+  if (args) {
+    if (args->json && !cJSON_IsArray(args->json)) return SIO_EINVAL;
+    if (args->nbufs > SIO_PACKET_MAX_ATTACHMENTS || (args->nbufs && !args->bufs)) return SIO_EINVAL;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Namespaces                                                                                      */
+
+int sio__nsp_new(sio_io_t *io, const char *name, sio_nsp_t *parent, sio_nsp_t **out) {
+  sio_nsp_t *n = calloc(1, sizeof *n);
+  if (!n) return SIO_ENOMEM;
+  n->io = io;
+  n->parent = parent;
+  n->name = strdup(name);
+  n->adapter = n->name ? sio_memory_adapter_new(n) : NULL;
+  if (!n->adapter || sio_map_put(&io->nsps, n->name, n)) {
+    if (n->adapter) n->adapter->vt->free(n->adapter);
+    free(n->name);
+    free(n);
+    return SIO_ENOMEM;
+  }
+  n->next = io->nsp_list;
+  io->nsp_list = n;
+  if (parent) {
+    n->sibling = parent->children;
+    parent->children = n;
+  }
+  *out = n;
+  return 0;
+}
+
+void sio__nsp_free(sio_nsp_t *n) {
+  if (n->adapter) n->adapter->vt->free(n->adapter);
+  if (n->has_regex) regfree(&n->regex);
+  sio_map_free(&n->by_id);
+  free(n->mw);
+  free(n->name);
+  free(n);
+}
+
+int sio_io_of(sio_io_t *io, const char *name, sio_nsp_t **out) {
+  if (!io || !name || !out) return SIO_EINVAL;
+  char *full = NULL;
+  if (name[0] != '/') {
+    size_t n = strlen(name);
+    full = malloc(n + 2);
+    if (!full) return SIO_ENOMEM;
+    full[0] = '/';
+    memcpy(full + 1, name, n + 1);
+    name = full;
+  }
+  int r = 0;
+  if (strchr(name, ',') || strchr(name, '?')) r = SIO_EINVAL; /* would not survive the wire */
+  else if ((*out = sio_map_get(&io->nsps, name)) == NULL) r = sio__nsp_new(io, name, NULL, out);
+  free(full);
+  return r;
+}
+
+int sio_io_dynamic(sio_io_t *io, const char *regex, sio_nsp_match_cb match, sio_nsp_t **out) {
+  if (!io || !out) return SIO_EINVAL;
+  sio_nsp_t *n = calloc(1, sizeof *n);
+  if (!n) return SIO_ENOMEM;
+  static unsigned parent_seq;
+  char name[32];
+  snprintf(name, sizeof name, "/_%u", ++parent_seq); /* the reference names parents so, too */
+  n->io = io;
+  n->is_parent = 1;
+  n->match = match;
+  n->name = strdup(name);
+  if (!n->name) {
+    free(n);
+    return SIO_ENOMEM;
+  }
+  if (regex) {
+    if (regcomp(&n->regex, regex, REG_EXTENDED | REG_NOSUB) != 0) {
+      free(n->name);
+      free(n);
+      return SIO_EINVAL;
+    }
+    n->has_regex = 1;
+  }
+  if (io->parents_tail) io->parents_tail->pnext = n;
+  else io->parents = n;
+  io->parents_tail = n;
+  *out = n;
+  return 0;
+}
+
+sio_nsp_t *sio__nsp_lookup(sio_io_t *io, const char *name, const cJSON *auth) {
+  sio_nsp_t *n = sio_map_get(&io->nsps, name);
+  if (n) return n;
+  if (name[0] != '/') return NULL;
+  for (sio_nsp_t *p = io->parents; p; p = p->pnext) {
+    if (p->has_regex && regexec(&p->regex, name, 0, NULL, 0) != 0) continue;
+    if (p->match && !p->match(p, name, auth)) continue;
+    /* The match callback may have created it meanwhile. */
+    if ((n = sio_map_get(&io->nsps, name)) != NULL) return n;
+    return sio__nsp_new(io, name, p, &n) == 0 ? n : NULL;
+  }
+  return NULL;
+}
+
+void sio_nsp_set_callbacks(sio_nsp_t *nsp, const sio_nsp_callbacks_t *cbs) {
+  if (cbs) nsp->cbs = *cbs;
+  else memset(&nsp->cbs, 0, sizeof nsp->cbs);
+}
+
+const char *sio_nsp_name(const sio_nsp_t *nsp) { return nsp->name; }
+sio_nsp_t *sio_nsp_parent(const sio_nsp_t *nsp) { return nsp->parent; }
+sio_io_t *sio_nsp_io(const sio_nsp_t *nsp) { return nsp->io; }
+void *sio_nsp_get_data(const sio_nsp_t *nsp) { return nsp->data; }
+void sio_nsp_set_data(sio_nsp_t *nsp, void *data) { nsp->data = data; }
+
+size_t sio_nsp_socket_count(const sio_nsp_t *nsp) {
+  if (!nsp->is_parent) return nsp->count;
+  size_t n = 0;
+  for (const sio_nsp_t *c = nsp->children; c; c = c->sibling) n += c->count;
+  return n;
+}
+
+int sio_nsp_use(sio_nsp_t *nsp, sio_middleware_cb cb, void *arg) {
+  if (!nsp || !cb) return SIO_EINVAL;
+  if (nsp->nmw >= UINT16_MAX) return SIO_EINVAL;
+  sio_mw_t *m = realloc(nsp->mw, (nsp->nmw + 1) * sizeof *m);
+  if (!m) return SIO_ENOMEM;
+  m[nsp->nmw].cb = cb;
+  m[nsp->nmw].arg = arg;
+  nsp->mw = m;
+  nsp->nmw++;
+  return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Broadcasting                                                                                    */
+
+static void notify_outgoing(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
+                            const sio_args_t *args) {
+  sio_outgoing_cb cb = sio__nsp_effective(nsp)->cbs.on_outgoing;
+  if (!cb) return;
+  sio_socket_t **v;
+  int n = nsp->adapter->vt->select(nsp->adapter, to, &v);
+  for (int i = 0; i < n; i++)
+    if (v[i]->state == SOCK_CONNECTED) cb(v[i], event, args);
+  if (n >= 0) free(v);
+}
+
+/* Builds an EVENT packet for `nsp` from event and args (data references args; see
+ * sio__event_array). */
+static int event_packet(sio_nsp_t *nsp, const char *event, const sio_args_t *args,
+                        sio_packet_t *p) {
+  memset(p, 0, sizeof *p);
+  p->nsp = nsp->name;
+  p->id = -1;
+  p->attachment_count = args ? args->nbufs : 0;
+  p->type = p->attachment_count ? SIO_PACKET_BINARY_EVENT : SIO_PACKET_EVENT;
+  p->data = sio__event_array(event, args ? args->json : NULL);
+  return p->data ? 0 : SIO_ENOMEM;
+}
+
+static int nsp_emit(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
+                    const sio_args_t *args) {
+  if (nsp->is_parent) {
+    int r = 0;
+    for (sio_nsp_t *c = nsp->children; c && !r; c = c->sibling) r = nsp_emit(c, to, event, args);
+    return r;
+  }
+  sio_packet_t p;
+  int r = event_packet(nsp, event, args, &p);
+  sio_encoded_t enc;
+  if (!r) r = sio__encode(&p, args ? args->bufs : NULL, &enc);
+  if (!r) {
+    notify_outgoing(nsp, to, event, args);
+    r = nsp->adapter->vt->broadcast(nsp->adapter, to, &p, &enc);
+    sio__encoded_clear(&enc);
+  }
+  cJSON_Delete(p.data);
+  return r;
+}
+
+int sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *to, const char *event, const sio_args_t *args) {
+  if (!nsp) return SIO_EINVAL;
+  int r = sio__check_emit(event, args);
+  if (r) return r;
+  sio__io_enter(nsp->io);
+  r = nsp_emit(nsp, to, event, args);
+  sio__io_leave(nsp->io);
+  return r;
+}
+
+/* ---- broadcasts with acks ---- */
+
+static void free_timer(uv_handle_t *h) { free(h); }
+
+/* Ends a broadcast with acks: forgets every answer still awaited, then reports. */
+static void bcast_finish(sio_bcast_ack_t *b, int status) {
+  sio_io_t *io = b->nsp->io;
+  sio__io_enter(io);
+  if (b->timer) uv_close((uv_handle_t *)b->timer, free_timer);
+  for (size_t i = 0; i < b->nwaiting; i++) {
+    sio_pending_ack_t *a = b->waiting[i];
+    if (!a) continue;
+    sio_socket_t *s = a->socket;
+    if (a->prev) a->prev->next = a->next;
+    else s->acks = a->next;
+    if (a->next) a->next->prev = a->prev;
+    free(a);
+  }
+  sio_args_t res = {b->responses, b->bufs, b->nbufs};
+  b->cb(b->nsp, status, &res, b->arg);
+  cJSON_Delete(b->responses);
+  for (size_t i = 0; i < b->nbufs; i++) free((void *)b->bufs[i].data);
+  free(b->bufs);
+  free(b->waiting);
+  free(b);
+  sio__io_leave(io);
+}
+
+static void on_bcast_timeout(uv_timer_t *t) {
+  sio_bcast_ack_t *b = t->data;
+  bcast_finish(b, b->received == b->expected ? 0 : SIO_ETIMEDOUT);
+}
+
+static void shift_placeholders(cJSON *item, size_t offset, int depth) {
+  if (depth > SIO_PACKET_MAX_DEPTH) return;
+  size_t num;
+  if (sio_packet_is_placeholder(item, &num)) {
+    cJSON_SetNumberValue(cJSON_GetObjectItemCaseSensitive(item, "num"), (double)(num + offset));
+    return;
+  }
+  if (cJSON_IsArray(item) || cJSON_IsObject(item))
+    for (cJSON *c = item->child; c; c = c->next) shift_placeholders(c, offset, depth + 1);
+}
+
+void sio__bcast_ack_answer(sio_bcast_ack_t *b, size_t slot, const sio_args_t *args) {
+  b->waiting[slot] = NULL;
+  b->received++;
+  const cJSON *first = args->json ? args->json->child : NULL;
+  cJSON *copy = first ? cJSON_Duplicate(first, 1) : cJSON_CreateNull();
+  if (copy && args->nbufs) {
+    sio_buf_t *nb = realloc(b->bufs, (b->nbufs + args->nbufs) * sizeof *nb);
+    if (nb) {
+      b->bufs = nb;
+      shift_placeholders(copy, b->nbufs, 1);
+      for (size_t i = 0; i < args->nbufs; i++) {
+        char *d = malloc(args->bufs[i].len ? args->bufs[i].len : 1);
+        if (d) memcpy(d, args->bufs[i].data, args->bufs[i].len);
+        b->bufs[b->nbufs].data = d;
+        b->bufs[b->nbufs].len = d ? args->bufs[i].len : 0;
+        b->nbufs++;
+      }
+    }
+  }
+  if (copy) cJSON_AddItemToArray(b->responses, copy);
+  if (b->received == b->expected) bcast_finish(b, 0);
+}
+
+int sio_nsp_emit_ack(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
+                     const sio_args_t *args, uint32_t timeout_ms, sio_broadcast_ack_cb cb,
+                     void *arg) {
+  if (!nsp || !cb || timeout_ms == 0 || nsp->is_parent) return SIO_EINVAL;
+  int r = sio__check_emit(event, args);
+  if (r) return r;
+  sio_io_t *io = nsp->io;
+  sio_bcast_ack_t *b = calloc(1, sizeof *b);
+  if (!b) return SIO_ENOMEM;
+  b->nsp = nsp;
+  b->cb = cb;
+  b->arg = arg;
+  b->responses = cJSON_CreateArray();
+  b->timer = malloc(sizeof *b->timer);
+  if (!b->responses || !b->timer) {
+    cJSON_Delete(b->responses);
+    free(b->timer);
+    free(b);
+    return SIO_ENOMEM;
+  }
+  sio__io_enter(io);
+  sio_socket_t **v = NULL;
+  sio_packet_t p;
+  sio_encoded_t enc = {0};
+  int n = nsp->adapter->vt->select(nsp->adapter, to, &v);
+  r = n < 0 ? n : event_packet(nsp, event, args, &p);
+  if (!r) {
+    p.id = (int64_t)(nsp->ack_ids++ & INT64_MAX);
+    r = sio__encode(&p, args ? args->bufs : NULL, &enc);
+    cJSON_Delete(p.data);
+  }
+  if (!r && n > 0 && !(b->waiting = calloc((size_t)n, sizeof *b->waiting))) r = SIO_ENOMEM;
+  if (r) {
+    free(v);
+    sio__encoded_clear(&enc);
+    cJSON_Delete(b->responses);
+    free(b->timer);
+    free(b);
+    sio__io_leave(io);
+    return r;
+  }
+  uv_timer_init(sio_server_loop(io->server), b->timer);
+  b->timer->data = b;
+  int flags = to ? to->flags : 0;
+  sio_outgoing_cb out_cb = sio__nsp_effective(nsp)->cbs.on_outgoing;
+  for (int i = 0; i < n; i++) {
+    sio_socket_t *s = v[i];
+    if (s->state != SOCK_CONNECTED) continue;
+    sio_pending_ack_t *a = calloc(1, sizeof *a);
+    if (!a) break;
+    a->socket = s;
+    a->id = p.id;
+    a->bcast = b;
+    a->bcast_slot = b->nwaiting;
+    a->next = s->acks;
+    if (s->acks) s->acks->prev = a;
+    s->acks = a;
+    b->waiting[b->nwaiting++] = a;
+    b->expected++;
+    if (out_cb) out_cb(s, event, args);
+    sio_socket_write_encoded(s, &enc, flags);
+  }
+  free(v);
+  sio__encoded_clear(&enc);
+  /* Always answered from the loop, never from inside this call (also when nobody was targeted). */
+  uv_timer_start(b->timer, on_bcast_timeout, b->expected ? timeout_ms : 0, 0);
+  sio__io_leave(io);
+  return 0;
+}
+
+/* ---- selections ---- */
+
+size_t sio_nsp_each(sio_nsp_t *nsp, const sio_target_t *to, sio_socket_iter_cb cb, void *arg) {
+  if (!nsp || !cb) return 0;
+  size_t visited = 0;
+  if (nsp->is_parent) {
+    for (sio_nsp_t *c = nsp->children; c; c = c->sibling) visited += sio_nsp_each(c, to, cb, arg);
+    return visited;
+  }
+  sio__io_enter(nsp->io);
+  sio_socket_t **v;
+  int n = nsp->adapter->vt->select(nsp->adapter, to, &v);
+  for (int i = 0; i < n; i++) {
+    if (v[i]->state != SOCK_CONNECTED) continue;
+    visited++;
+    if (cb(v[i], arg)) break;
+  }
+  if (n >= 0) free(v);
+  sio__io_leave(nsp->io);
+  return visited;
+}
+
+static int join_one(sio_socket_t *s, void *room) {
+  sio_socket_join(s, room);
+  return 0;
+}
+static int leave_one(sio_socket_t *s, void *room) {
+  sio_socket_leave(s, room);
+  return 0;
+}
+static int disconnect_one(sio_socket_t *s, void *close) {
+  sio_socket_disconnect(s, close != NULL);
+  return 0;
+}
+
+int sio_nsp_join(sio_nsp_t *nsp, const sio_target_t *to, const char *room) {
+  if (!nsp || !room) return SIO_EINVAL;
+  sio_nsp_each(nsp, to, join_one, (void *)room);
+  return 0;
+}
+
+int sio_nsp_leave(sio_nsp_t *nsp, const sio_target_t *to, const char *room) {
+  if (!nsp || !room) return SIO_EINVAL;
+  sio_nsp_each(nsp, to, leave_one, (void *)room);
+  return 0;
+}
+
+void sio_nsp_disconnect(sio_nsp_t *nsp, const sio_target_t *to, int close) {
+  if (nsp) sio_nsp_each(nsp, to, disconnect_one, close ? (void *)1 : NULL);
+}

@@ -1,0 +1,430 @@
+/* Sockets: one client in one namespace. Middleware, connect, events and acks, rooms, emit,
+ * disconnect. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "socketio/socketio.h"
+
+_Static_assert(sizeof(sio_buf_t) == sizeof(sio_attachment_t) &&
+                   offsetof(sio_buf_t, data) == offsetof(sio_attachment_t, data) &&
+                   offsetof(sio_buf_t, len) == offsetof(sio_attachment_t, len),
+               "decoded attachments are handed out as sio_buf_t");
+
+static void free_timer(uv_handle_t *h) { free(h); }
+
+sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth) {
+  sio_socket_t *s = calloc(1, sizeof *s);
+  if (!s) {
+    cJSON_Delete(auth);
+    return NULL;
+  }
+  s->nsp = nsp;
+  s->client = c;
+  s->auth = auth;
+  s->id = s->idbuf;
+  if (c->protocol == 3) {
+    /* The reference's v2 ids: the Engine.IO id in "/", "/nsp#<engine id>" elsewhere. */
+    const char *sid = sio_session_id(c->session);
+    if (strcmp(nsp->name, "/") == 0) {
+      memcpy(s->idbuf, sid, 21);
+    } else {
+      size_t nl = strlen(nsp->name), sl = strlen(sid);
+      s->id = nl + sl + 2 <= sizeof s->idbuf ? s->idbuf : malloc(nl + sl + 2);
+      if (!s->id) {
+        cJSON_Delete(auth);
+        free(s);
+        return NULL;
+      }
+      memcpy(s->id, nsp->name, nl);
+      s->id[nl] = '#';
+      memcpy(s->id + nl + 1, sid, sl + 1);
+    }
+  } else {
+    /* Not the Engine.IO id, which is what lets a client resume a session: it stays secret. */
+    sio__engine_random_id(sio_io_engine(nsp->io), s->idbuf);
+  }
+  s->cnext = c->sockets;
+  c->sockets = s;
+  return s;
+}
+
+void sio__socket_free(sio_socket_t *s) {
+  cJSON_Delete(s->auth);
+  if (s->id != s->idbuf) free(s->id);
+  free(s->rooms);
+  free(s);
+}
+
+static void client_unlink(sio_socket_t *s) {
+  sio_client_t *c = s->client;
+  if (!c) return;
+  for (sio_socket_t **pp = &c->sockets; *pp; pp = &(*pp)->cnext)
+    if (*pp == s) {
+      *pp = s->cnext;
+      break;
+    }
+  s->cnext = NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Middleware and connect                                                                          */
+
+static void do_connect(sio_socket_t *s) {
+  sio_nsp_t *nsp = s->nsp;
+  sio_client_t *c = s->client;
+  if (sio_map_put(&nsp->by_id, s->id, s)) {
+    client_unlink(s);
+    sio__socket_release(s);
+    return;
+  }
+  s->state = SOCK_CONNECTED;
+  s->nnext = nsp->head;
+  if (nsp->head) nsp->head->nprev = s;
+  nsp->head = s;
+  nsp->count++;
+  sio__client_connected(c);
+  sio_packet_t p = {SIO_PACKET_CONNECT, nsp->name, -1, NULL, 0, NULL};
+  if (c->protocol != 3) {
+    p.data = cJSON_CreateObject();
+    if (p.data) cJSON_AddStringToObject(p.data, "sid", s->id);
+  }
+  sio__client_send_packet(c, &p, 0);
+  cJSON_Delete(p.data);
+  /* What the application sends next (often at once) must not share a read with the CONNECT reply:
+   * some clients (Node's ws before 8.17, used by the official test suite) would drop it. */
+  sio__session_hold(c->session, 2);
+  sio_connection_cb cb = sio__nsp_effective(nsp)->cbs.on_connection;
+  if (cb) cb(nsp, s);
+}
+
+static void run_middleware(sio_socket_t *s) {
+  sio_nsp_t *eff = sio__nsp_effective(s->nsp);
+  if (s->mw_index < eff->nmw) {
+    sio_mw_t *m = &eff->mw[s->mw_index++];
+    s->in_middleware = 1;
+    m->cb(s, m->arg);
+    return;
+  }
+  do_connect(s);
+}
+
+void sio__socket_start(sio_socket_t *s) { run_middleware(s); }
+
+void sio__socket_abandon(sio_socket_t *s) {
+  client_unlink(s);
+  s->client = NULL;
+  if (!s->in_middleware) sio__socket_release(s);
+}
+
+void sio_socket_next(sio_socket_t *s) {
+  if (!s || !s->in_middleware) return;
+  sio_io_t *io = s->nsp->io;
+  sio__io_enter(io);
+  s->in_middleware = 0;
+  if (!s->client || s->client->closed) {
+    client_unlink(s);
+    sio__socket_release(s);
+  } else {
+    run_middleware(s);
+  }
+  sio__io_leave(io);
+}
+
+void sio_socket_refuse(sio_socket_t *s, const char *message, const cJSON *data) {
+  if (!s || !s->in_middleware) return;
+  sio_io_t *io = s->nsp->io;
+  sio__io_enter(io);
+  s->in_middleware = 0;
+  sio_client_t *c = s->client;
+  if (c && !c->closed) {
+    sio_packet_t p = {SIO_PACKET_CONNECT_ERROR, s->nsp->name, -1, NULL, 0, NULL};
+    if (c->protocol == 3) {
+      /* v2 clients get the bare data, or the message. */
+      p.data = data ? cJSON_Duplicate(data, 1) : cJSON_CreateString(message ? message : "");
+    } else {
+      p.data = cJSON_CreateObject();
+      if (p.data) {
+        cJSON_AddStringToObject(p.data, "message", message ? message : "");
+        if (data) cJSON_AddItemToObject(p.data, "data", cJSON_Duplicate(data, 1));
+      }
+    }
+    if (p.data) sio__client_send_packet(c, &p, 0);
+    cJSON_Delete(p.data);
+  }
+  client_unlink(s);
+  sio__socket_release(s);
+  sio__io_leave(io);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Acks                                                                                            */
+
+static void ack_unlink(sio_socket_t *s, sio_pending_ack_t *a) {
+  if (a->prev) a->prev->next = a->next;
+  else s->acks = a->next;
+  if (a->next) a->next->prev = a->prev;
+  a->next = a->prev = NULL;
+}
+
+static void ack_free(sio_pending_ack_t *a) {
+  if (a->timer) uv_close((uv_handle_t *)a->timer, free_timer);
+  free(a);
+}
+
+static void on_ack_timeout(uv_timer_t *t) {
+  sio_pending_ack_t *a = t->data;
+  sio_socket_t *s = a->socket;
+  sio_io_t *io = s->nsp->io;
+  sio__io_enter(io);
+  ack_unlink(s, a);
+  a->cb(s, SIO_ETIMEDOUT, NULL, a->arg);
+  ack_free(a);
+  sio__io_leave(io);
+}
+
+static void on_ack_packet(sio_socket_t *s, sio_packet_t *p) {
+  sio_pending_ack_t *a = s->acks;
+  while (a && a->id != p->id) a = a->next;
+  if (!a) return; /* unknown or late: ignored, as the reference does */
+  ack_unlink(s, a);
+  sio_args_t args = {p->data, (const sio_buf_t *)p->attachments, p->attachment_count};
+  if (a->bcast) {
+    sio_bcast_ack_t *b = a->bcast;
+    size_t slot = a->bcast_slot;
+    free(a);
+    sio__bcast_ack_answer(b, slot, &args);
+    return;
+  }
+  if (a->timer) uv_timer_stop(a->timer);
+  a->cb(s, 0, &args, a->arg);
+  ack_free(a);
+}
+
+static void fail_acks(sio_socket_t *s) {
+  while (s->acks) {
+    sio_pending_ack_t *a = s->acks;
+    ack_unlink(s, a);
+    if (a->bcast) {
+      a->bcast->waiting[a->bcast_slot] = NULL; /* the broadcast goes on without this answer */
+      free(a);
+      continue;
+    }
+    if (a->timer) uv_timer_stop(a->timer);
+    a->cb(s, SIO_ECLOSED, NULL, a->arg);
+    ack_free(a);
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Incoming packets                                                                                */
+
+void sio__socket_onpacket(sio_socket_t *s, sio_packet_t *p) {
+  switch (p->type) {
+    case SIO_PACKET_EVENT:
+    case SIO_PACKET_BINARY_EVENT: {
+      cJSON *name = cJSON_DetachItemFromArray(p->data, 0); /* the decoder made it a string */
+      sio_event_cb cb = sio__nsp_effective(s->nsp)->cbs.on_event;
+      sio_args_t args = {p->data, (const sio_buf_t *)p->attachments, p->attachment_count};
+      if (cb && name) cb(s, name->valuestring, &args, p->id);
+      cJSON_Delete(name);
+      break;
+    }
+    case SIO_PACKET_ACK:
+    case SIO_PACKET_BINARY_ACK:
+      on_ack_packet(s, p);
+      break;
+    case SIO_PACKET_DISCONNECT:
+      sio__socket_close(s, "client namespace disconnect", 0);
+      break;
+    default:
+      break;
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Disconnect                                                                                      */
+
+void sio__socket_close(sio_socket_t *s, const char *reason, int send_disconnect) {
+  if (s->state != SOCK_CONNECTED) return;
+  sio_nsp_t *nsp = s->nsp;
+  const sio_nsp_callbacks_t *cbs = &sio__nsp_effective(nsp)->cbs;
+  sio__io_enter(nsp->io);
+  s->state = SOCK_CLOSING;
+  if (cbs->on_disconnecting) cbs->on_disconnecting(s, reason);
+  if (send_disconnect && s->client) {
+    sio_packet_t p = {SIO_PACKET_DISCONNECT, nsp->name, -1, NULL, 0, NULL};
+    sio__client_send_packet(s->client, &p, 0);
+  }
+  nsp->adapter->vt->del_all(nsp->adapter, s);
+  if (s->nprev) s->nprev->nnext = s->nnext;
+  else nsp->head = s->nnext;
+  if (s->nnext) s->nnext->nprev = s->nprev;
+  s->nnext = s->nprev = NULL;
+  sio_map_del(&nsp->by_id, s->id);
+  nsp->count--;
+  client_unlink(s);
+  fail_acks(s);
+  s->state = SOCK_CLOSED;
+  if (cbs->on_disconnect) cbs->on_disconnect(s, reason);
+  sio__socket_release(s);
+  sio__io_leave(nsp->io);
+}
+
+void sio_socket_disconnect(sio_socket_t *s, int close) {
+  if (!s || s->state != SOCK_CONNECTED) return;
+  sio_io_t *io = s->nsp->io;
+  sio__io_enter(io);
+  sio_client_t *c = s->client;
+  if (!close) {
+    sio__socket_close(s, "server namespace disconnect", 1);
+  } else {
+    /* Every namespace of the connection, then the connection. */
+    while (c->sockets) {
+      sio_socket_t *o = c->sockets;
+      if (o->state == SOCK_CONNECTED) sio__socket_close(o, "server namespace disconnect", 1);
+      else sio__socket_abandon(o);
+      if (c->sockets == o) c->sockets = o->cnext;
+    }
+    c->close_reason = "forced close";
+    if (!c->closed) sio_session_close(c->session);
+  }
+  sio__io_leave(io);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Emitting                                                                                        */
+
+int sio_socket_write_encoded(sio_socket_t *s, const sio_encoded_t *enc, int flags) {
+  sio_client_t *c = s->client;
+  if (!c || c->closed || s->state != SOCK_CONNECTED) return SIO_ECLOSED;
+  if ((flags & SIO_EMIT_VOLATILE) && !sio_session_writable(c->session)) return 0;
+  int r = sio_session_send_msg(c->session, enc->text);
+  for (size_t i = 0; r == 0 && i < enc->natts; i++) r = sio_session_send_msg(c->session, enc->atts[i]);
+  return r;
+}
+
+static int socket_emit(sio_socket_t *s, const char *event, const sio_args_t *args, int flags,
+                       sio_pending_ack_t *ack) {
+  if (!s) return SIO_EINVAL;
+  int r = sio__check_emit(event, args);
+  if (r) return r;
+  if (s->state != SOCK_CONNECTED || !s->client) return SIO_ECLOSED;
+  sio_nsp_t *nsp = s->nsp;
+  sio_packet_t p = {SIO_PACKET_EVENT, nsp->name, -1, NULL, 0, NULL};
+  p.attachment_count = args ? args->nbufs : 0;
+  if (p.attachment_count) p.type = SIO_PACKET_BINARY_EVENT;
+  p.data = sio__event_array(event, args ? args->json : NULL);
+  if (!p.data) return SIO_ENOMEM;
+  if (ack) p.id = ack->id = (int64_t)(nsp->ack_ids++ & INT64_MAX);
+  sio__io_enter(nsp->io);
+  sio_outgoing_cb out = sio__nsp_effective(nsp)->cbs.on_outgoing;
+  if (out) out(s, event, args);
+  sio_encoded_t enc;
+  r = sio__encode(&p, args ? args->bufs : NULL, &enc);
+  if (!r) {
+    if (ack) { /* registered before the write: a failing write reports through the ack */
+      ack->socket = s;
+      ack->next = s->acks;
+      if (s->acks) s->acks->prev = ack;
+      s->acks = ack;
+    }
+    sio_socket_write_encoded(s, &enc, flags);
+    sio__encoded_clear(&enc);
+  }
+  cJSON_Delete(p.data);
+  sio__io_leave(nsp->io);
+  return r;
+}
+
+int sio_socket_emit(sio_socket_t *s, const char *event, const sio_args_t *args, int flags) {
+  return socket_emit(s, event, args, flags, NULL);
+}
+
+int sio_socket_emit_ack(sio_socket_t *s, const char *event, const sio_args_t *args, int flags,
+                        uint32_t timeout_ms, sio_ack_cb cb, void *arg) {
+  if (!s || !cb) return SIO_EINVAL;
+  if (s->state != SOCK_CONNECTED || !s->client) return SIO_ECLOSED;
+  sio_pending_ack_t *a = calloc(1, sizeof *a);
+  if (!a) return SIO_ENOMEM;
+  a->cb = cb;
+  a->arg = arg;
+  if (timeout_ms) {
+    a->timer = malloc(sizeof *a->timer);
+    if (!a->timer) {
+      free(a);
+      return SIO_ENOMEM;
+    }
+    uv_timer_init(sio_server_loop(s->nsp->io->server), a->timer);
+    a->timer->data = a;
+  }
+  /* Armed first: once written, the ack may already be settled (and freed) when the write closes
+   * the session. */
+  if (a->timer) uv_timer_start(a->timer, on_ack_timeout, timeout_ms, 0);
+  int r = socket_emit(s, event, args, flags, a);
+  if (r) ack_free(a); /* never registered */
+  return r;
+}
+
+int sio_socket_ack(sio_socket_t *s, int64_t ack_id, const sio_args_t *args) {
+  if (!s || ack_id < 0) return SIO_EINVAL;
+  if (args && ((args->json && !cJSON_IsArray(args->json)) ||
+               args->nbufs > SIO_PACKET_MAX_ATTACHMENTS || (args->nbufs && !args->bufs)))
+    return SIO_EINVAL;
+  if (s->state != SOCK_CONNECTED || !s->client) return SIO_ECLOSED;
+  sio_packet_t p = {SIO_PACKET_ACK, s->nsp->name, ack_id, NULL, 0, NULL};
+  p.attachment_count = args ? args->nbufs : 0;
+  if (p.attachment_count) p.type = SIO_PACKET_BINARY_ACK;
+  p.data = sio__event_array(NULL, args ? args->json : NULL);
+  if (!p.data) return SIO_ENOMEM;
+  sio__io_enter(s->nsp->io);
+  sio_encoded_t enc;
+  int r = sio__encode(&p, args ? args->bufs : NULL, &enc);
+  if (!r) {
+    r = sio_socket_write_encoded(s, &enc, 0);
+    sio__encoded_clear(&enc);
+  }
+  cJSON_Delete(p.data);
+  sio__io_leave(s->nsp->io);
+  return r;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Rooms and accessors                                                                             */
+
+int sio_socket_join(sio_socket_t *s, const char *room) {
+  if (!s || !room) return SIO_EINVAL;
+  if (s->state != SOCK_CONNECTED) return SIO_ECLOSED;
+  if (strcmp(room, s->id) == 0) return 0;
+  sio_adapter_t *a = s->nsp->adapter;
+  return a->vt->add(a, s, room);
+}
+
+int sio_socket_leave(sio_socket_t *s, const char *room) {
+  if (!s || !room) return SIO_EINVAL;
+  if (s->state != SOCK_CONNECTED) return SIO_ECLOSED;
+  if (strcmp(room, s->id) == 0) return 0; /* the own-id room lasts as long as the socket */
+  sio_adapter_t *a = s->nsp->adapter;
+  return a->vt->del(a, s, room);
+}
+
+const char *sio_socket_room(const sio_socket_t *s, size_t i) {
+  if (s->state != SOCK_CONNECTED && s->state != SOCK_CLOSING) return NULL;
+  if (i == 0) return s->id;
+  return i - 1 < s->nrooms ? s->rooms[i - 1].room->name : NULL;
+}
+
+size_t sio_socket_room_count(const sio_socket_t *s) {
+  if (s->state != SOCK_CONNECTED && s->state != SOCK_CLOSING) return 0;
+  return 1 + s->nrooms;
+}
+
+const char *sio_socket_id(const sio_socket_t *s) { return s->id; }
+sio_nsp_t *sio_socket_nsp(const sio_socket_t *s) { return s->nsp; }
+sio_session_t *sio_socket_session(const sio_socket_t *s) {
+  return s->client ? s->client->session : NULL;
+}
+const cJSON *sio_socket_auth(const sio_socket_t *s) { return s->auth; }
+int sio_socket_connected(const sio_socket_t *s) { return s->state == SOCK_CONNECTED; }
+void *sio_socket_get_data(const sio_socket_t *s) { return s->data; }
+void sio_socket_set_data(sio_socket_t *s, void *data) { s->data = data; }
