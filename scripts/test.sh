@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of sio: installs what is missing, builds, then
 #   1. the C unit tests (ctest) on a normal build,
-#   2. the real-client tests (node:test) against the C contract server,
-#   3. both again on an AddressSanitizer+UBSan build,
+#   2. the real-client tests against the C contract server: node:test (socket.io-client 4.x and 2.x,
+#      engine.io-client, raw protocol) and pytest (Debian's python3-socketio client),
+#   3. all again on an AddressSanitizer+UBSan build,
 #   4. every libFuzzer harness for a short bounded time (SIO_FUZZ_SECONDS, default 20).
 # Prints a summary line per stage and a last "total: N passed, N failed" line; exits non-zero on
 # any failure.
@@ -33,6 +34,15 @@ count_node() { # $1: log
   passed=$((passed + p)); failed=$((failed + f))
 }
 
+count_pytest() { # $1: log
+  local line p f
+  line=$(grep -E "^[0-9]+ (passed|failed)|^=+ .*(passed|failed)" "$1" | tail -1)
+  [ -z "$line" ] && { failed=$((failed + 1)); return; }
+  p=$(grep -Eo "[0-9]+ passed" <<<"$line" | awk '{print $1}')
+  f=$(grep -Eo "[0-9]+ (failed|error)" <<<"$line" | awk '{s+=$1} END {print s+0}')
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+}
+
 build() { # $1: dir, rest: cmake flags
   local dir="$1"; shift
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$log_dir/cmake-$(basename "$dir").log" 2>&1 &&
@@ -50,6 +60,11 @@ run_stage() { # $1: name, $2: build dir
   grep -E "^# (tests|pass|fail) " "$log_dir/js-$name.log" || true
   grep -E "^not ok|# Subtest:.*|failureType|error:" "$log_dir/js-$name.log" | grep -B1 -A0 "^not ok" | head -20 || true
   count_node "$log_dir/js-$name.log"
+  echo "== $name: python-socketio client (pytest)"
+  SIO_BUILD_DIR="$root/$dir" timeout 600 tests/python/run >"$log_dir/py-$name.log" 2>&1
+  tail -n 1 "$log_dir/py-$name.log"
+  grep -E "^FAILED|^ERROR" "$log_dir/py-$name.log" | head -20 || true
+  count_pytest "$log_dir/py-$name.log"
 }
 
 if build build; then

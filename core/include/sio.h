@@ -225,7 +225,9 @@ typedef struct sio_buf_s {
   size_t len;
 } sio_buf_t;
 
-/* Arguments of an event or an acknowledgement. Borrowed wherever the API takes or gives one. */
+/* Arguments of an event or an acknowledgement. Borrowed wherever the API takes or gives one.
+ * A NUL character inside a JSON string is held as the two bytes C0 80 (cJSON strings end at a NUL):
+ * received "\u0000" arrives so, and C0 80 is sent as "\u0000". */
 typedef struct sio_args_s {
   const cJSON *json;    /* a JSON array of the arguments; NULL means none */
   const sio_buf_t *bufs; /* the binary attachments the placeholders refer to */
@@ -244,6 +246,11 @@ typedef struct sio_io_options_s {
   /* An Engine.IO session that has joined no namespace within this is closed; default 45000.
    * (Engine.IO v3 clients are joined to "/" at once, so it does not apply to them.) */
   uint32_t connect_timeout_ms;
+  /* Binary attachments one incoming packet may announce (more closes the connection, as the
+   * reference's maxAttachments); default 10, at most 1000. */
+  size_t max_attachments;
+  /* Strings in values: cJSON strings end at a NUL, so a NUL character inside one is held as the
+   * two bytes C0 80 ("modified UTF-8") both ways; bindings convert. */
 } sio_io_options_t;
 
 void sio_io_options_init(sio_io_options_t *opts);
@@ -303,7 +310,8 @@ size_t sio_nsp_socket_count(const sio_nsp_t *nsp);
 
 /* Connect middleware, run in the order added for every socket connecting to the namespace. It must
  * eventually call sio_socket_next() (go on) or sio_socket_refuse() exactly once, now or later; the
- * socket handle stays valid until then even if the client leaves meanwhile. */
+ * socket handle stays valid until then even if the client leaves or the server closes meanwhile
+ * (then the call just releases it; the server's memory is released after the last such call). */
 typedef void (*sio_middleware_cb)(sio_socket_t *socket, void *arg);
 int sio_nsp_use(sio_nsp_t *nsp, sio_middleware_cb cb, void *arg);
 void sio_socket_next(sio_socket_t *socket);
@@ -368,7 +376,7 @@ typedef struct sio_target_s {
 int sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *to, const char *event, const sio_args_t *args);
 
 /* Called once when every recipient answered (status 0) or timeout_ms passed (SIO_ETIMEDOUT, with
- * the answers that came). `responses->json` is an array with each recipient's first ack argument,
+ * the answers that came), or the server shut down first (SIO_ECLOSED). `responses->json` is an array with each recipient's first ack argument,
  * in arrival order; placeholders in it index responses->bufs. Borrowed for the call. */
 typedef void (*sio_broadcast_ack_cb)(sio_nsp_t *nsp, int status, const sio_args_t *responses,
                                      void *arg);

@@ -348,7 +348,10 @@ typedef struct nh nh_t;
 typedef void (*nh_client_fn)(nh_t *h);
 typedef void (*nh_loop_fn)(nh_t *h, void *arg);
 
+/* Connections one case may open (a test file may define more before including this). */
+#ifndef NH_MAX_CONNS
 #define NH_MAX_CONNS 16
+#endif
 
 struct nh {
   uv_loop_t loop;

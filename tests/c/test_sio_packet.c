@@ -82,7 +82,8 @@ TEST(decode_examples) {
   CHECK_DECODE("61-/admin,3[{\"_placeholder\":true,\"num\":0}]", SIO_PACKET_BINARY_ACK, "/admin",
                3, "[{\"_placeholder\":true,\"num\":0}]", 1);
   CHECK_DECODE("42{}", SIO_PACKET_CONNECT_ERROR, "/", 2, "{}", 0);
-  CHECK_DECODE("50-[\"none\"]", SIO_PACKET_BINARY_EVENT, "/", -1, "[\"none\"]", 0);
+  /* A number names an event too (socket.io-parser accepts it). */
+  CHECK_DECODE("2[1,\"a\"]", SIO_PACKET_EVENT, "/", -1, "[1,\"a\"]", 0);
   CHECK_DECODE("2 [\"a\"] \n", SIO_PACKET_EVENT, "/", -1, "[\"a\"]", 0);
   CHECK_DECODE("29223372036854775807[\"a\"]", SIO_PACKET_EVENT, "/", INT64_MAX, "[\"a\"]", 0);
 }
@@ -204,24 +205,22 @@ TEST(encode_invalid) {
 
   CHECK_STR(b.data, b.len, "keep");
 
-  /* A binary type with no attachments still carries "0-" so it decodes. */
+  /* A binary type without attachments would not decode ("50-" is refused): not encoded either. */
   p.type = SIO_PACKET_BINARY_EVENT;
   p.id = -1;
   p.data = cJSON_Parse("[\"x\"]");
   b.len = 0;
-  CHECK_EQ_INT(sio_packet_encode(&p, &b), 0);
+  CHECK_EQ_INT(sio_packet_encode(&p, &b), SIO_EINVAL);
+  CHECK_EQ_INT(b.len, 0);
   cJSON_Delete(p.data);
-  CHECK_STR(b.data, b.len, "50-[\"x\"]");
-  sio_packet_t q;
-  CHECK_EQ_INT(sio_packet_decode(b.data, b.len, &q), 0);
-  CHECK_EQ_INT(q.attachment_count, 0);
-  sio_packet_clear(&q);
   sio_sbuf_free(&b);
 }
 
 TEST(malformed) {
   static const char *const bad[] = {
-      "", "7", "9", "x", "abc", "-1", "2{}", "2[]", "2[1]", "2[null]", "2", "3", "3{}", "4",
+      "", "7", "9", "x", "abc", "-1", "2{}", "2[]", "2[null]", "2[true]", "2[[]]",
+      "2[\"connect\"]", "2[\"connect_error\"]", "2[\"disconnect\"]", "2[\"disconnecting\"]",
+      "2[\"newListener\"]", "2[\"removeListener\"]", "50-[\"none\"]", "60-[]", "2", "3", "3{}", "4",
       "41", "1{}", "1[]", "1\"x\"", "0[]", "0\"x\"", "0null", "2null", "4[]", "45",
       "5[\"a\"]", "5x-[\"a\"]", "5-[\"a\"]", "51[\"a\"]", "51001-[\"a\"]",
       "599999999999999999999999-[\"a\"]", "5", "51-", "2[\"a\"]junk", "2[\"a\"] x", "3[\"a\"",
@@ -243,8 +242,8 @@ TEST(malformed) {
   /* A placeholder in a non-binary packet is plain data; "_placeholder": false is too. */
   CHECK_DECODE("2[\"a\",{\"_placeholder\":true,\"num\":9}]", SIO_PACKET_EVENT, "/", -1,
                "[\"a\",{\"_placeholder\":true,\"num\":9}]", 0);
-  CHECK_DECODE("50-[\"a\",{\"_placeholder\":false}]", SIO_PACKET_BINARY_EVENT, "/", -1,
-               "[\"a\",{\"_placeholder\":false}]", 0);
+  CHECK_DECODE("51-[\"a\",{\"_placeholder\":false}]", SIO_PACKET_BINARY_EVENT, "/", -1,
+               "[\"a\",{\"_placeholder\":false}]", 1);
   CHECK_DECODE("51000-[\"a\"]", SIO_PACKET_BINARY_EVENT, "/", -1, "[\"a\"]", 1000);
   CHECK_DECODE("5001-[\"a\"]", SIO_PACKET_BINARY_EVENT, "/", -1, "[\"a\"]", 1);
 }
@@ -375,10 +374,18 @@ TEST(decoder_attachments) {
   CHECK(out.attachments[0].data != NULL);
   sio_packet_clear(&out);
 
-  /* Zero attachments announced: complete at once. */
-  CHECK_EQ_INT(sio_packet_decoder_feed(&d, "50-[\"e\"]", 8, 0, &out), 1);
-  CHECK_EQ_INT(out.type, SIO_PACKET_BINARY_EVENT);
+  /* Zero attachments announced: refused, as socket.io-parser does. */
+  CHECK_EQ_INT(sio_packet_decoder_feed(&d, "50-[\"e\"]", 8, 0, &out), SIO_EPARSE);
+  /* More than the decoder's limit (the server's maxAttachments). */
+  d.max_attachments = 2;
+  t = "53-[\"e\",{\"_placeholder\":true,\"num\":0}]";
+  CHECK_EQ_INT(sio_packet_decoder_feed(&d, t, strlen(t), 0, &out), SIO_EPARSE);
+  t = "52-[\"e\",{\"_placeholder\":true,\"num\":1}]";
+  CHECK_EQ_INT(sio_packet_decoder_feed(&d, t, strlen(t), 0, &out), 0);
+  CHECK_EQ_INT(sio_packet_decoder_feed(&d, "a", 1, 1, &out), 0);
+  CHECK_EQ_INT(sio_packet_decoder_feed(&d, "b", 1, 1, &out), 1);
   sio_packet_clear(&out);
+  d.max_attachments = SIO_PACKET_MAX_ATTACHMENTS;
 
   /* Binary with nothing awaited. */
   CHECK_EQ_INT(sio_packet_decoder_feed(&d, "x", 1, 1, &out), SIO_EPARSE);
@@ -446,6 +453,23 @@ TEST(placeholders) {
   CHECK_EQ_INT(c, 0);
 }
 
+
+/* cJSON strings end at a NUL: "\u0000" is held as C0 80 and printed back as "\u0000". */
+TEST(nul_escapes) {
+  sio_packet_t p;
+  const char *t = "2[\"ev\",\"a\\u0000b\",\"\\\\u0000\",{\"k\\u0000\":\"\\u0000\"}]";
+  CHECK_EQ_INT(sio_packet_decode(t, strlen(t), &p), 0);
+  cJSON *a = cJSON_GetArrayItem(p.data, 1);
+  CHECK(cJSON_IsString(a) && strcmp(a->valuestring, "a\xC0\x80" "b") == 0);
+  cJSON *lit = cJSON_GetArrayItem(p.data, 2); /* an escaped backslash, then text */
+  CHECK(cJSON_IsString(lit) && strcmp(lit->valuestring, "\\u0000") == 0);
+  sio_sbuf_t b = SIO_SBUF_INIT;
+  CHECK_EQ_INT(sio_packet_encode(&p, &b), 0);
+  CHECK_STR(b.data, b.len, t);
+  sio_packet_clear(&p);
+  sio_sbuf_free(&b);
+}
+
 TEST_MAIN(RUN(decode_examples), RUN(roundtrip_examples), RUN(encode_examples),
           RUN(encode_invalid), RUN(malformed), RUN(nesting), RUN(utf8_passthrough),
-          RUN(decoder_attachments), RUN(placeholders))
+          RUN(decoder_attachments), RUN(placeholders), RUN(nul_escapes))

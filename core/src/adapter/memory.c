@@ -1,4 +1,5 @@
-/* The in-memory adapter: rooms as dense member arrays with back-indices (join and leave are O(1)),
+/* The in-memory adapter: rooms as dense member arrays with back-indices (join and leave cost O(1) in
+ * the room's size: a leave swaps the last member in),
  * a broadcast visits only its target rooms, and excluded rooms are handled by stamping their
  * members rather than copying any set. */
 #include <stdlib.h>
@@ -54,7 +55,7 @@ static int mem_add(sio_adapter_t *a, sio_socket_t *s, const char *name) {
   return 0;
 }
 
-/* Drops membership i of s: swap-with-last in both arrays, fixing the moved entries' back-indices. */
+/* Drops membership i of s, fixing the back-indices of the entries that move. */
 static void remove_membership(mem_adapter_t *m, sio_socket_t *s, uint32_t i) {
   sio_room_t *room = s->rooms[i].room;
   uint32_t j = s->rooms[i].slot;
@@ -64,11 +65,11 @@ static void remove_membership(mem_adapter_t *m, sio_socket_t *s, uint32_t i) {
     sio_room_member_t *moved = &room->members[j];
     moved->socket->rooms[moved->slot].slot = j;
   }
+  /* The socket's own list keeps join order (sio_socket_room promises it): shift, it is short. */
   s->nrooms--;
-  if (i != s->nrooms) {
-    s->rooms[i] = s->rooms[s->nrooms];
-    sio_socket_room_t *moved = &s->rooms[i];
-    moved->room->members[moved->slot].slot = i;
+  for (uint32_t k = i; k < s->nrooms; k++) {
+    s->rooms[k] = s->rooms[k + 1];
+    s->rooms[k].room->members[s->rooms[k].slot].slot = k;
   }
   if (room->len == 0) {
     sio_map_del(&m->rooms, room->name);

@@ -400,6 +400,8 @@ static void outq_clear(sio_session_t *s) {
   }
 }
 
+static void on_linger(uv_timer_t *t);
+
 /* Answers the parked GET with everything queued. */
 static void poll_flush(sio_session_t *s) {
   sio_conn_t *c = s->conn;
@@ -410,15 +412,30 @@ static void poll_flush(sio_session_t *s) {
   sio_sbuf_t body = SIO_SBUF_INIT;
   sio_eio_payload_enc_t enc;
   sio_eio_payload_begin(&enc, &body, s->protocol, !s->b64, any_binary);
+  /* A CLOSE behind other packets waits for the next poll, as the reference's drain does: clients
+   * that handle messages on a later tick (socket.io-client 4) would see the close first and lose
+   * the reason a DISCONNECT just before it gives. */
+  uint32_t n = s->outq_len;
+  int hold_close = n > 1 && s->outq[n - 1].type == SIO_EIO_CLOSE;
+  if (hold_close) n--;
   int r = 0, ends = 0;
-  for (uint32_t i = 0; i < s->outq_len && r == 0; i++) {
+  for (uint32_t i = 0; i < n && r == 0; i++) {
     outpkt_t *o = &s->outq[i];
     sio_eio_packet_t pkt = {o->type, o->msg && o->type == SIO_EIO_MESSAGE ? o->msg->binary : 0,
                             o->msg ? o->msg->data : "", o->msg ? o->msg->len : 0};
     r = sio_eio_payload_add(&enc, &pkt);
     if (o->type == SIO_EIO_CLOSE) ends = 1;
   }
-  outq_clear(s);
+  if (hold_close) {
+    for (uint32_t i = 0; i < n; i++) sio_msg_unref(s->outq[i].msg);
+    s->outq[0] = s->outq[n];
+    s->outq_len = 1;
+    s->outq_bytes = 1;
+    /* Lingers for the poll that collects the CLOSE (unless the server is shutting down). */
+    uv_timer_start(&s->timer, on_linger, s->engine->opts.ping_timeout_ms, 0);
+  } else {
+    outq_clear(s);
+  }
   s->conn = NULL;
   char *headers = s->poll_headers;
   s->poll_headers = NULL;

@@ -11,6 +11,7 @@ void sio_io_options_init(sio_io_options_t *opts) {
   sio_engine_options_init(&opts->engine);
   opts->engine.path = "/socket.io/";
   opts->connect_timeout_ms = 45000;
+  opts->max_attachments = 10;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -283,6 +284,7 @@ static void on_connection(sio_engine_t *e, sio_session_t *session) {
   c->session = session;
   c->protocol = (uint8_t)sio_session_protocol(session);
   sio_packet_decoder_init(&c->dec);
+  c->dec.max_attachments = io->opts.max_attachments;
   c->next = io->clients;
   if (io->clients) io->clients->prev = c;
   io->clients = c;
@@ -335,6 +337,8 @@ static void on_shutdown(sio_engine_t *e) {
       s = n;
     }
   }
+  /* Broadcasts still waiting for answers end now: no answer can come any more. */
+  while (io->bcasts) sio__bcast_finish(io->bcasts, SIO_ECLOSED);
   sio__io_leave(io);
   if (io->connect_timer) {
     uv_close((uv_handle_t *)io->connect_timer, free_timer);
@@ -342,8 +346,7 @@ static void on_shutdown(sio_engine_t *e) {
   }
 }
 
-static void io_free(void *arg) {
-  sio_io_t *io = arg;
+static void io_destroy(sio_io_t *io) {
   if (io->connect_timer) uv_close((uv_handle_t *)io->connect_timer, free_timer);
   sio_nsp_t *n = io->nsp_list;
   while (n) {
@@ -362,12 +365,24 @@ static void io_free(void *arg) {
   free(io);
 }
 
+void sio__io_maybe_free(sio_io_t *io) {
+  if (io->engine_gone && io->mw_count == 0 && io->depth == 0) io_destroy(io);
+}
+
+static void io_free(void *arg) {
+  sio_io_t *io = arg;
+  io->engine_gone = 1;
+  sio__io_maybe_free(io); /* else the last sio_socket_next/refuse of a middleware frees it */
+}
+
 int sio_io_new(sio_server_t *server, const sio_io_options_t *opts, sio_io_t **out) {
   if (!server || !out) return SIO_EINVAL;
   sio_io_t *io = calloc(1, sizeof *io);
   if (!io) return SIO_ENOMEM;
   if (opts) io->opts = *opts;
   else sio_io_options_init(&io->opts);
+  if (io->opts.max_attachments == 0 || io->opts.max_attachments > SIO_PACKET_MAX_ATTACHMENTS)
+    io->opts.max_attachments = SIO_PACKET_MAX_ATTACHMENTS;
   io->path = strdup(io->opts.engine.path ? io->opts.engine.path : "/socket.io/");
   io->connect_timer = malloc(sizeof *io->connect_timer);
   if (!io->path || !io->connect_timer) {

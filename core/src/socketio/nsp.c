@@ -57,13 +57,9 @@ fail:
   return NULL;
 }
 
-static const char *const reserved_events[] = {"connect", "connect_error", "disconnect",
-                                              "disconnecting", "newListener", "removeListener"};
-
 int sio__check_emit(const char *event, const sio_args_t *args) {
   if (!event) return SIO_EINVAL;
-  for (size_t i = 0; i < sizeof reserved_events / sizeof *reserved_events; i++)
-    if (strcmp(event, reserved_events[i]) == 0) return SIO_EINVAL;
+  if (sio_packet_reserved_event(event)) return SIO_EINVAL;
   if (args) {
     if (args->json && !cJSON_IsArray(args->json)) return SIO_EINVAL;
     if (args->nbufs > SIO_PACKET_MAX_ATTACHMENTS || (args->nbufs && !args->bufs)) return SIO_EINVAL;
@@ -260,9 +256,12 @@ int sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *to, const char *event, cons
 static void free_timer(uv_handle_t *h) { free(h); }
 
 /* Ends a broadcast with acks: forgets every answer still awaited, then reports. */
-static void bcast_finish(sio_bcast_ack_t *b, int status) {
+void sio__bcast_finish(sio_bcast_ack_t *b, int status) {
   sio_io_t *io = b->nsp->io;
   sio__io_enter(io);
+  if (b->prev) b->prev->next = b->next;
+  else io->bcasts = b->next;
+  if (b->next) b->next->prev = b->prev;
   if (b->timer) uv_close((uv_handle_t *)b->timer, free_timer);
   for (size_t i = 0; i < b->nwaiting; i++) {
     sio_pending_ack_t *a = b->waiting[i];
@@ -285,7 +284,7 @@ static void bcast_finish(sio_bcast_ack_t *b, int status) {
 
 static void on_bcast_timeout(uv_timer_t *t) {
   sio_bcast_ack_t *b = t->data;
-  bcast_finish(b, b->received == b->expected ? 0 : SIO_ETIMEDOUT);
+  sio__bcast_finish(b, b->received == b->expected ? 0 : SIO_ETIMEDOUT);
 }
 
 static void shift_placeholders(cJSON *item, size_t offset, int depth) {
@@ -319,7 +318,7 @@ void sio__bcast_ack_answer(sio_bcast_ack_t *b, size_t slot, const sio_args_t *ar
     }
   }
   if (copy) cJSON_AddItemToArray(b->responses, copy);
-  if (b->received == b->expected) bcast_finish(b, 0);
+  if (b->received == b->expected) sio__bcast_finish(b, 0);
 }
 
 int sio_nsp_emit_ack(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
@@ -365,6 +364,9 @@ int sio_nsp_emit_ack(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
   }
   uv_timer_init(sio_server_loop(io->server), b->timer);
   b->timer->data = b;
+  b->next = io->bcasts;
+  if (io->bcasts) io->bcasts->prev = b;
+  io->bcasts = b;
   int flags = to ? to->flags : 0;
   sio_outgoing_cb out_cb = sio__nsp_effective(nsp)->cbs.on_outgoing;
   for (int i = 0; i < n; i++) {

@@ -79,6 +79,63 @@ static int check_tree(const cJSON *item, int depth, int binary, size_t count) {
   return 0;
 }
 
+int sio_packet_reserved_event(const char *name) {
+  static const char *const reserved[] = {"connect",       "connect_error", "disconnect",
+                                         "disconnecting", "newListener",   "removeListener"};
+  for (size_t i = 0; i < sizeof reserved / sizeof *reserved; i++)
+    if (strcmp(name, reserved[i]) == 0) return 1;
+  return 0;
+}
+
+/* cJSON strings end at a NUL, so a JSON "\u0000" is held as the two bytes C0 80 (the "modified
+ * UTF-8" form, never valid UTF-8 otherwise) and printed back as "\u0000". Returns a copy of the
+ * JSON text with each escape replaced (NULL when there is none or on ENOMEM, *nomem telling). */
+static char *hide_nul_escapes(const char *json, size_t len, size_t *out_len, int *nomem) {
+  *nomem = 0;
+  char *copy = NULL;
+  size_t o = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (json[i] != '\\' || i + 1 >= len) {
+      if (copy) copy[o++] = json[i];
+      continue;
+    }
+    if (i + 5 < len && memcmp(json + i + 1, "u0000", 5) == 0) {
+      if (!copy) {
+        if (!(copy = malloc(len))) {
+          *nomem = 1;
+          return NULL;
+        }
+        memcpy(copy, json, i);
+        o = i;
+      }
+      copy[o++] = (char)0xC0;
+      copy[o++] = (char)0x80;
+      i += 5;
+      continue;
+    }
+    if (copy) {
+      copy[o++] = json[i];
+      copy[o++] = json[i + 1];
+    }
+    i++; /* an escaped character: "\\u0000" is a backslash then text */
+  }
+  *out_len = o;
+  return copy;
+}
+
+/* Appends cJSON's print of `json` with every C0 80 pair written as the escape "\u0000". */
+static int append_json(sio_sbuf_t *out, const char *json) {
+  const char *p = json;
+  const char *hit;
+  while ((hit = strstr(p, "\xC0\x80")) != NULL) {
+    int r = sio_sbuf_append(out, p, (size_t)(hit - p));
+    if (!r) r = sio_sbuf_append_str(out, "\\u0000");
+    if (r) return r;
+    p = hit + 2;
+  }
+  return sio_sbuf_append_str(out, p);
+}
+
 static int payload_valid(int type, const cJSON *data) {
   switch (type) {
     case SIO_PACKET_CONNECT:
@@ -89,7 +146,10 @@ static int payload_valid(int type, const cJSON *data) {
       return cJSON_IsString(data) || cJSON_IsObject(data);
     case SIO_PACKET_EVENT:
     case SIO_PACKET_BINARY_EVENT:
-      return cJSON_IsArray(data) && cJSON_IsString(data->child);
+      /* As socket.io-parser: a name that is a number, or a string other than the reserved ones. */
+      if (!cJSON_IsArray(data)) return 0;
+      if (cJSON_IsNumber(data->child)) return 1;
+      return cJSON_IsString(data->child) && !sio_packet_reserved_event(data->child->valuestring);
     case SIO_PACKET_ACK:
     case SIO_PACKET_BINARY_ACK:
       return cJSON_IsArray(data);
@@ -122,7 +182,8 @@ int sio_packet_decode(const char *data, size_t len, sio_packet_t *out) {
       if (count > SIO_PACKET_MAX_ATTACHMENTS) goto parse_error;
       i++;
     }
-    if (i == start || i >= len || data[i] != '-') goto parse_error;
+    /* At least one: a binary packet without attachments is refused, as socket.io-parser does. */
+    if (i == start || i >= len || data[i] != '-' || count == 0) goto parse_error;
     i++;
     out->attachment_count = count;
   }
@@ -163,11 +224,21 @@ int sio_packet_decode(const char *data, size_t len, sio_packet_t *out) {
     while (k < jlen && is_json_ws(json[k])) k++;
     if (k == jlen || (unsigned char)json[k] <= ' ' || (unsigned char)json[k] == 0xEF)
       goto parse_error;
+    int nomem;
+    size_t hlen = 0;
+    char *hidden = hide_nul_escapes(json, jlen, &hlen, &nomem);
+    if (nomem) goto nomem;
+    if (hidden) {
+      json = hidden;
+      jlen = hlen;
+    }
     const char *end = NULL;
     out->data = cJSON_ParseWithLengthOpts(json, jlen, &end, 0);
-    if (!out->data || !end || end < json || end > json + jlen) goto parse_error;
-    while (end < json + jlen && is_json_ws(*end)) end++;
-    if (end != json + jlen) goto parse_error;
+    int bad = !out->data || !end || end < json || end > json + jlen;
+    while (!bad && end < json + jlen && is_json_ws(*end)) end++;
+    bad = bad || end != json + jlen;
+    free(hidden);
+    if (bad) goto parse_error;
     if (check_tree(out->data, 1, binary, out->attachment_count)) goto parse_error;
   }
 
@@ -187,7 +258,10 @@ nomem:
   return SIO_ENOMEM;
 }
 
-void sio_packet_decoder_init(sio_packet_decoder_t *d) { memset(d, 0, sizeof *d); }
+void sio_packet_decoder_init(sio_packet_decoder_t *d) {
+  memset(d, 0, sizeof *d);
+  d->max_attachments = SIO_PACKET_MAX_ATTACHMENTS;
+}
 
 void sio_packet_decoder_free(sio_packet_decoder_t *d) {
   sio_packet_clear(&d->pending);
@@ -210,6 +284,10 @@ int sio_packet_decoder_feed(sio_packet_decoder_t *d, const char *data, size_t le
     if (p.attachment_count == 0) {
       *out = p;
       return 1;
+    }
+    if (p.attachment_count > d->max_attachments) {
+      sio_packet_clear(&p);
+      return SIO_EPARSE;
     }
     d->pending = p;
     d->received = 0;
@@ -244,6 +322,7 @@ int sio_packet_encode(const sio_packet_t *p, sio_sbuf_t *out) {
   if (p->type < SIO_PACKET_CONNECT || p->type > SIO_PACKET_BINARY_ACK) return SIO_EINVAL;
   int binary = p->type == SIO_PACKET_BINARY_EVENT || p->type == SIO_PACKET_BINARY_ACK;
   if (p->attachment_count > 0 && !binary) return SIO_EINVAL;
+  if (binary && p->attachment_count == 0) return SIO_EINVAL; /* "50-" does not decode */
   if (p->attachment_count > SIO_PACKET_MAX_ATTACHMENTS) return SIO_EINVAL;
   const char *nsp = p->nsp ? p->nsp : "/";
   /* The namespace must read back as one: it starts with '/' and holds no ','. */
@@ -266,7 +345,7 @@ int sio_packet_encode(const sio_packet_t *p, sio_sbuf_t *out) {
   if (!r && p->id >= 0) r = sio_sbuf_append_u64(out, (uint64_t)p->id);
   if (!r && p->data) {
     json = cJSON_PrintUnformatted(p->data);
-    r = json ? sio_sbuf_append_str(out, json) : SIO_ENOMEM;
+    r = json ? append_json(out, json) : SIO_ENOMEM;
   }
   if (json) cJSON_free(json);
   if (r) out->len = mark;

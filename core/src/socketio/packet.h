@@ -6,8 +6,9 @@
  * 6 BINARY_ACK. nsp is written only when not "/". A BINARY_* packet is followed by <attachments>
  * Engine.IO binary messages; in its JSON each buffer stands as {"_placeholder":true,"num":N}.
  *
- * Values are cJSON trees. Binary data stays as placeholder objects in the tree, with the buffers in
- * a separate attachments array: the bindings put bytes back at any depth when they convert to
+ * Values are cJSON trees. cJSON strings end at a NUL, so a "\u0000" in JSON is held in them as
+ * the two bytes C0 80 (modified UTF-8; never valid UTF-8 otherwise) and printed back as "\u0000".
+ * Binary data stays as placeholder objects in the tree, with the buffers in a separate attachments array: the bindings put bytes back at any depth when they convert to
  * their own objects (and take them out when they convert back), so the codec never copies a
  * buffer into JSON. */
 #ifndef SIO_SIO_PACKET_H
@@ -49,6 +50,9 @@ typedef struct sio_packet {
   sio_attachment_t *attachments; /* owned array of attachment_count, filled as they arrive */
 } sio_packet_t;
 
+/* 1 for the event names a client may not send nor a server emit ("connect", "disconnect", ...). */
+int sio_packet_reserved_event(const char *name);
+
 /* Frees what the packet owns (not the struct itself) and zeroes it. */
 void sio_packet_clear(sio_packet_t *p);
 
@@ -59,7 +63,8 @@ void sio_packet_clear(sio_packet_t *p);
  * SIO_PACKET_MAX_ATTACHMENTS), an id that is not digits or overflows, JSON that does not parse or is
  * nested deeper than SIO_PACKET_MAX_DEPTH, trailing garbage, or a payload invalid for the type:
  * CONNECT: none or an object; DISCONNECT: none; CONNECT_ERROR: a string or an object;
- * EVENT/BINARY_EVENT: an array whose first element is a string (the event name);
+ * EVENT/BINARY_EVENT: an array whose first element is the event name: a number, or a string that
+ * is not reserved (sio_packet_reserved_event);
  * ACK/BINARY_ACK: an array (a payload is required for all but CONNECT and DISCONNECT). Also
  * refused: a NUL byte anywhere, a BOM before the JSON, and in a BINARY_* packet an object with
  * "_placeholder": true that is not a placeholder for one of the announced attachments.
@@ -73,6 +78,7 @@ typedef struct sio_packet_decoder {
   sio_packet_t pending; /* a BINARY_* packet waiting for attachments */
   size_t received;      /* attachments received so far */
   int waiting;          /* 1 while pending is incomplete */
+  size_t max_attachments; /* more announced is a parse error; init: SIO_PACKET_MAX_ATTACHMENTS */
 } sio_packet_decoder_t;
 
 void sio_packet_decoder_init(sio_packet_decoder_t *d);
@@ -82,18 +88,19 @@ void sio_packet_decoder_free(sio_packet_decoder_t *d);
  * are awaited, or SIO_EPARSE: a text message while attachments are awaited, a binary message when
  * none are, or a bad packet (SIO_ENOMEM when an allocation fails). *out is overwritten (zeroed
  * unless 1 is returned). After an error the decoder is reset (and the connection should be
- * closed, as the reference does). A BINARY_* packet announcing 0 attachments completes at once. */
+ * closed, as the reference does). A BINARY_* packet must announce 1 to d->max_attachments. */
 int sio_packet_decoder_feed(sio_packet_decoder_t *d, const char *data, size_t len, int binary,
                             sio_packet_t *out);
 
 /* ---- encoding ---- */
 
-/* Appends the text message of a packet: type, "<n>-" for BINARY_* types (always, even "0-", as
- * the decoder requires it; attachment_count > 0 with another type is SIO_EINVAL), the namespace
+/* Appends the text message of a packet: type, "<n>-" for BINARY_* types (which need n >= 1;
+ * attachment_count > 0 with another type is SIO_EINVAL too), the namespace
  * and ',' unless "/" (NULL means "/"; one not starting with '/' or holding ',' is SIO_EINVAL), the
- * id when >= 0, then cJSON's compact print of p->data (key order kept) when not NULL. A payload
- * the decoder would refuse for the type is SIO_EINVAL. The attachments themselves are sent by the
- * caller as binary messages after this text. 0, SIO_EINVAL or SIO_ENOMEM (out unchanged then). */
+ * id when >= 0, then cJSON's compact print of p->data (key order kept; C0 80 in strings written
+ * as "\u0000") when not NULL. A payload the decoder would refuse for the type is SIO_EINVAL. The
+ * attachments themselves are sent by the caller as binary messages after this text. 0, SIO_EINVAL
+ * or SIO_ENOMEM (out unchanged then). */
 int sio_packet_encode(const sio_packet_t *p, sio_sbuf_t *out);
 
 /* Counts placeholder objects ({"_placeholder":true,"num":N}, N an integer) in a tree, at any

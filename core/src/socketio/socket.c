@@ -1,5 +1,6 @@
 /* Sockets: one client in one namespace. Middleware, connect, events and acks, rooms, emit,
  * disconnect. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,10 @@ sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth) {
   }
   s->nsp = nsp;
   s->client = c;
+  if (!auth->child) { /* the usual case ("40"): share one empty object instead of one each */
+    cJSON_Delete(auth);
+    auth = NULL;
+  }
   s->auth = auth;
   s->id = s->idbuf;
   if (c->protocol == 3) {
@@ -103,6 +108,7 @@ static void run_middleware(sio_socket_t *s) {
   if (s->mw_index < eff->nmw) {
     sio_mw_t *m = &eff->mw[s->mw_index++];
     s->in_middleware = 1;
+    s->nsp->io->mw_count++;
     m->cb(s, m->arg);
     return;
   }
@@ -122,6 +128,7 @@ void sio_socket_next(sio_socket_t *s) {
   sio_io_t *io = s->nsp->io;
   sio__io_enter(io);
   s->in_middleware = 0;
+  io->mw_count--;
   if (!s->client || s->client->closed) {
     client_unlink(s);
     sio__socket_release(s);
@@ -129,6 +136,7 @@ void sio_socket_next(sio_socket_t *s) {
     run_middleware(s);
   }
   sio__io_leave(io);
+  sio__io_maybe_free(io);
 }
 
 void sio_socket_refuse(sio_socket_t *s, const char *message, const cJSON *data) {
@@ -136,6 +144,7 @@ void sio_socket_refuse(sio_socket_t *s, const char *message, const cJSON *data) 
   sio_io_t *io = s->nsp->io;
   sio__io_enter(io);
   s->in_middleware = 0;
+  io->mw_count--;
   sio_client_t *c = s->client;
   if (c && !c->closed) {
     sio_packet_t p = {SIO_PACKET_CONNECT_ERROR, s->nsp->name, -1, NULL, 0, NULL};
@@ -155,6 +164,7 @@ void sio_socket_refuse(sio_socket_t *s, const char *message, const cJSON *data) 
   client_unlink(s);
   sio__socket_release(s);
   sio__io_leave(io);
+  sio__io_maybe_free(io);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -226,7 +236,13 @@ void sio__socket_onpacket(sio_socket_t *s, sio_packet_t *p) {
       cJSON *name = cJSON_DetachItemFromArray(p->data, 0); /* the decoder made it a string */
       sio_event_cb cb = sio__nsp_effective(s->nsp)->cbs.on_event;
       sio_args_t args = {p->data, (const sio_buf_t *)p->attachments, p->attachment_count};
-      if (cb && name) cb(s, name->valuestring, &args, p->id);
+      char num[32];
+      const char *ev = name ? name->valuestring : NULL;
+      if (cJSON_IsNumber(name)) { /* a number names an event as its decimal text, as in JS */
+        snprintf(num, sizeof num, "%.17g", name->valuedouble);
+        ev = num;
+      }
+      if (cb && ev) cb(s, ev, &args, p->id);
       cJSON_Delete(name);
       break;
     }
@@ -424,7 +440,8 @@ sio_nsp_t *sio_socket_nsp(const sio_socket_t *s) { return s->nsp; }
 sio_session_t *sio_socket_session(const sio_socket_t *s) {
   return s->client ? s->client->session : NULL;
 }
-const cJSON *sio_socket_auth(const sio_socket_t *s) { return s->auth; }
+static const cJSON empty_auth = {.type = cJSON_Object};
+const cJSON *sio_socket_auth(const sio_socket_t *s) { return s->auth ? s->auth : &empty_auth; }
 int sio_socket_connected(const sio_socket_t *s) { return s->state == SOCK_CONNECTED; }
 void *sio_socket_get_data(const sio_socket_t *s) { return s->data; }
 void sio_socket_set_data(sio_socket_t *s, void *data) { s->data = data; }

@@ -31,6 +31,7 @@ typedef struct sio_pending_ack {
 
 struct sio_bcast_ack {
   sio_nsp_t *nsp;
+  sio_bcast_ack_t *next, *prev; /* the io's pending broadcasts with acks */
   sio_broadcast_ack_cb cb;
   void *arg;
   uv_timer_t *timer;
@@ -117,6 +118,9 @@ struct sio_io_s {
   sio_client_t *zombie_clients;
   unsigned depth;                   /* > 0 while inside the io: frees are deferred */
   uint8_t shutting_down;
+  uint8_t engine_gone;              /* the engine was freed; the io waits for mw_count to drop */
+  size_t mw_count;                  /* sockets in a middleware (their handles must stay valid) */
+  sio_bcast_ack_t *bcasts;          /* broadcasts with acks awaiting answers */
   sio_socket_t **scratch;           /* reused target arrays */
   size_t scratch_cap;
   int scratch_busy;
@@ -124,6 +128,8 @@ struct sio_io_s {
 };
 
 /* io.c */
+/* Frees the io once its engine is gone and no middleware holds a socket handle. */
+void sio__io_maybe_free(sio_io_t *io);
 void sio__io_enter(sio_io_t *io);
 void sio__io_leave(sio_io_t *io);
 int sio__client_send_packet(sio_client_t *c, sio_packet_t *p, int flags);
@@ -142,6 +148,8 @@ void sio__encoded_clear(sio_encoded_t *e);
  * cJSON_Delete, which leaves the referenced items alone. */
 cJSON *sio__event_array(const char *event, const cJSON *args);
 
+/* Ends a broadcast with acks now (status to its callback). */
+void sio__bcast_finish(sio_bcast_ack_t *b, int status);
 /* A recipient of a broadcast with acks answered (args borrowed). */
 void sio__bcast_ack_answer(sio_bcast_ack_t *b, size_t slot, const sio_args_t *args);
 

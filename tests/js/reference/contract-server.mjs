@@ -1,0 +1,202 @@
+#!/usr/bin/env node
+// The reference contract server: the behaviour of shared/contract.md built on
+// the real Node packages (socket.io 4.8 and engine.io 6.6), so that the JS
+// tests can be checked against the implementation every client was written
+// for, and so that benchmarks can run the C server and this one side by side.
+//
+//   node tests/js/reference/contract-server.mjs [--host 127.0.0.1] [--port 3000]
+//       [--path /socket.io/] [--ping-interval MS] [--ping-timeout MS]
+//       [--max-payload BYTES] [--allow-eio3] [--redis URL (ignored)]
+//
+// Prints `listening on http://HOST:PORT` once ready (--port 0 picks a free
+// port) and exits 0 on SIGTERM/SIGINT after closing every connection.
+// Keep it plain: no behaviour of its own beyond what the contract says.
+
+import http from 'node:http';
+import { Server } from 'socket.io';
+import { attach as attachEngine } from 'engine.io';
+
+function usage(message) {
+  process.stderr.write(`contract-server: ${message}\n` +
+    'usage: contract-server.mjs [--host H] [--port P] [--path /socket.io/] [--ping-interval MS] ' +
+    '[--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--redis URL]\n');
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const opts = {
+    host: '127.0.0.1',
+    port: 3000,
+    path: '/socket.io/',
+    pingInterval: 25000,
+    pingTimeout: 20000,
+    maxPayload: 1000000,
+    allowEIO3: false,
+    redis: null,
+  };
+  const number = (name, value) => {
+    const n = Number(value);
+    if (value === undefined || value === '' || !Number.isInteger(n) || n < 0) usage(`${name} wants a number`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i];
+    let value;
+    const eq = arg.indexOf('=');
+    if (arg.startsWith('--') && eq > 0) {
+      value = arg.slice(eq + 1);
+      arg = arg.slice(0, eq);
+    }
+    const take = () => (value !== undefined ? value : argv[++i]);
+    switch (arg) {
+      case '--host': opts.host = take(); break;
+      case '--port': opts.port = number(arg, take()); break;
+      case '--path': opts.path = take(); break;
+      case '--ping-interval': opts.pingInterval = number(arg, take()); break;
+      case '--ping-timeout': opts.pingTimeout = number(arg, take()); break;
+      case '--max-payload': opts.maxPayload = number(arg, take()); break;
+      case '--allow-eio3': opts.allowEIO3 = true; break;
+      case '--redis': opts.redis = take(); break;
+      default: usage(`unknown argument ${JSON.stringify(argv[i])}`);
+    }
+  }
+  if (!opts.host) usage('--host wants a value');
+  if (!opts.path || !opts.path.startsWith('/')) usage('--path must start with /');
+  return opts;
+}
+
+const opts = parseArgs(process.argv.slice(2));
+if (opts.redis) {
+  process.stderr.write(`contract-server: warning: --redis ${opts.redis} is ignored, ` +
+    'the reference server runs a single node (in-memory adapter)\n');
+}
+
+const engineOptions = {
+  pingInterval: opts.pingInterval,
+  pingTimeout: opts.pingTimeout,
+  maxHttpBufferSize: opts.maxPayload,
+  allowEIO3: opts.allowEIO3,
+};
+
+// Anything that neither engine claims.
+const httpServer = http.createServer((req, res) => {
+  res.writeHead(404, { 'content-type': 'text/plain' });
+  res.end('Not Found');
+});
+
+// ------------------------------------------------------------ Socket.IO
+const io = new Server(httpServer, {
+  ...engineOptions,
+  path: opts.path,
+  serveClient: false,
+  connectTimeout: 1000,
+});
+
+const lastIsAck = (args) => args.length > 0 && typeof args[args.length - 1] === 'function';
+const sortedRooms = (socket) => [...socket.rooms].sort();
+
+const root = io.of('/');
+root.on('connection', (socket) => {
+  socket.emit('auth', socket.handshake.auth);
+
+  socket.on('message', (...args) => {
+    socket.emit('message-back', ...args);
+  });
+
+  socket.on('message-with-ack', (...args) => {
+    if (lastIsAck(args)) args.pop()(...args);
+  });
+
+  socket.on('echo', (...args) => {
+    if (lastIsAck(args)) args.pop()(...args);
+    else socket.emit('echo', ...args);
+  });
+
+  socket.on('broadcast', (...args) => {
+    root.emit('broadcast', ...args);
+  });
+
+  socket.on('join', async (room, ack) => {
+    await socket.join(room);
+    if (typeof ack === 'function') ack(sortedRooms(socket));
+  });
+
+  socket.on('leave', async (room, ack) => {
+    await socket.leave(room);
+    if (typeof ack === 'function') ack(sortedRooms(socket));
+  });
+
+  socket.on('to-room', (room, ...args) => {
+    root.to(room).emit('room-message', room, ...args);
+  });
+
+  socket.on('to-room-others', (room, ...args) => {
+    socket.to(room).emit('room-message', room, ...args);
+  });
+
+  socket.on('ask', (event, ...args) => {
+    if (!lastIsAck(args)) return;
+    const ack = args.pop();
+    socket.timeout(1000).emit(event, ...args, (err, ...answer) => {
+      ack(err ? { ok: false, error: 'timeout' } : { ok: true, args: answer });
+    });
+  });
+
+  socket.on('count', (ack) => {
+    if (typeof ack === 'function') ack(root.sockets.size);
+  });
+
+  socket.on('disconnect-me', () => {
+    socket.disconnect();
+  });
+});
+
+io.of('/custom').on('connection', (socket) => {
+  socket.emit('auth', socket.handshake.auth);
+});
+
+const admin = io.of('/admin');
+admin.use((socket, next) => {
+  const auth = socket.handshake.auth;
+  if (auth && auth.token === 'secret') next();
+  else next(new Error('unauthorized'));
+});
+admin.on('connection', (socket) => {
+  socket.emit('welcome', socket.id);
+});
+
+io.of(/^\/dyn-[a-z0-9]+$/).on('connection', (socket) => {
+  socket.emit('nsp', socket.nsp.name);
+});
+
+// ------------------------------------------------- bare Engine.IO echo
+const engine = attachEngine(httpServer, { ...engineOptions, path: '/engine.io/' });
+engine.on('connection', (socket) => {
+  // text arrives as a string, binary as a Buffer; send() keeps the kind
+  socket.on('message', (data) => socket.send(data));
+});
+
+// ---------------------------------------------------------------- run
+httpServer.listen(opts.port, opts.host, () => {
+  const { port } = httpServer.address();
+  process.stdout.write(`listening on http://${opts.host}:${port}\n`);
+});
+httpServer.on('error', (err) => {
+  process.stderr.write(`contract-server: ${err.message}\n`);
+  process.exit(1);
+});
+
+let stopping = false;
+function shutdown() {
+  if (stopping) return;
+  stopping = true;
+  // a last resort if some connection does not let go
+  setTimeout(() => process.exit(0), 3000).unref();
+  engine.close();
+  // closes every Socket.IO session, its engine and the HTTP server
+  io.close().then(() => process.exit(0));
+  // keep-alive connections that would hold the HTTP server open
+  setTimeout(() => httpServer.closeAllConnections(), 50).unref();
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
