@@ -247,7 +247,7 @@ typedef struct sio_io_options_s {
    * (Engine.IO v3 clients are joined to "/" at once, so it does not apply to them.) */
   uint32_t connect_timeout_ms;
   /* Binary attachments one incoming packet may announce (more closes the connection, as the
-   * reference's maxAttachments); default 10, at most 1000. */
+   * reference's maxAttachments); default (and 0) 10, at most 1000. */
   size_t max_attachments;
   /* Strings in values: cJSON strings end at a NUL, so a NUL character inside one is held as the
    * two bytes C0 80 ("modified UTF-8") both ways; bindings convert. */

@@ -381,7 +381,8 @@ int sio_io_new(sio_server_t *server, const sio_io_options_t *opts, sio_io_t **ou
   if (!io) return SIO_ENOMEM;
   if (opts) io->opts = *opts;
   else sio_io_options_init(&io->opts);
-  if (io->opts.max_attachments == 0 || io->opts.max_attachments > SIO_PACKET_MAX_ATTACHMENTS)
+  if (io->opts.max_attachments == 0) io->opts.max_attachments = 10;
+  if (io->opts.max_attachments > SIO_PACKET_MAX_ATTACHMENTS)
     io->opts.max_attachments = SIO_PACKET_MAX_ATTACHMENTS;
   io->path = strdup(io->opts.engine.path ? io->opts.engine.path : "/socket.io/");
   io->connect_timer = malloc(sizeof *io->connect_timer);
