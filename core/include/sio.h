@@ -199,6 +199,7 @@ typedef struct sio_request_info_s {
   const char *const *header_names;  /* lower-cased */
   const char *const *header_values;
 } sio_request_info_t;
+/* Built on first use (NULL only when that allocation fails). */
 const sio_request_info_t *sio_session_request(const sio_session_t *session);
 /* A header of the handshake request by lower-case name, or NULL. */
 const char *sio_request_header(const sio_request_info_t *req, const char *name);

@@ -57,7 +57,7 @@ static const sio_ws_callbacks_t cbs = {on_message, on_control};
 static void check_after(const sio_ws_parser_t *p, int rv) {
   if (rv < 0) {
     /* An error leaves a close code and no heap behind. */
-    if (p->close_code == 0 || p->frame.data || p->message.data) abort();
+    if (p->close_code == 0 || p->part) abort();
   } else if (p->close_code != 0) {
     abort();
   }

@@ -56,13 +56,20 @@ struct sio_session_s {
   sio_conn_t *conn;     /* the WebSocket, or the parked GET while polling */
   sio_conn_t *probe;    /* the WebSocket being probed during an upgrade */
   char *poll_headers;   /* CORS lines for the parked GET's response */
-  uv_timer_t timer;     /* heartbeat, and the linger of a closing session */
+  /* Heartbeat and linger deadlines: the session's place in one of the engine's timer queues. */
+  sio_session_t *tnext, *tprev;
+  uint64_t deadline;
+  uint8_t tkind;        /* TQ_*: what happens at the deadline */
   uv_timer_t *upgrade_timer;
   outpkt_t *outq;
   uint32_t outq_len, outq_cap;
   size_t outq_bytes;
-  sio_request_info_t info;
+  /* The handshake request, compact: "method\0url\0addr\0" then "name\0value\0" per header. The
+   * sio_request_info_t view is built on first use only (idle sessions never pay for it). */
   char *info_block;
+  uint64_t info_time_ms;
+  uint32_t info_headers;
+  sio_request_info_t *info;
 };
 
 struct sio_engine_s {
@@ -82,7 +89,17 @@ struct sio_engine_s {
   size_t rand_left;
   void (*free_hook)(void *);
   void *free_hook_arg;
+  /* Every session waits for one of three fixed delays (ping interval, ping timeout, their sum), so
+   * three FIFOs kept in deadline order and one timer replace a uv_timer_t per session. */
+  struct {
+    sio_session_t *head, *tail;
+  } tq[3];
+  uv_timer_t *hb_timer;
+  uint64_t hb_armed;    /* deadline the timer is set for, 0 when idle */
+  sio_session_t *dead;  /* finalized sessions, freed in the next check phase */
 };
+
+enum { TQ_NONE = 0, TQ_PING_DUE, TQ_PONG_WAIT, TQ_LINGER, TQ_V3_PING_WAIT };
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Messages                                                                                        */
@@ -180,7 +197,37 @@ int sio_session_transport(const sio_session_t *s) { return s->transport; }
 sio_engine_t *sio_session_engine(const sio_session_t *s) { return s->engine; }
 void *sio_session_get_data(const sio_session_t *s) { return s->data; }
 void sio_session_set_data(sio_session_t *s, void *data) { s->data = data; }
-const sio_request_info_t *sio_session_request(const sio_session_t *s) { return &s->info; }
+const sio_request_info_t *sio_session_request(const sio_session_t *cs) {
+  sio_session_t *s = (sio_session_t *)cs; /* the view is a cache: logically const */
+  if (s->info) return s->info;
+  size_t n = s->info_headers;
+  sio_request_info_t *info = malloc(sizeof *info + 2 * n * sizeof(char *));
+  if (!info) return NULL;
+  const char **names = (const char **)(info + 1);
+  const char **values = names + n;
+  const char *p = s->info_block;
+  info->method = p;
+  p += strlen(p) + 1;
+  info->url = p;
+  p += strlen(p) + 1;
+  info->remote_addr = p;
+  p += strlen(p) + 1;
+  for (size_t i = 0; i < n; i++) {
+    names[i] = p;
+    p += strlen(p) + 1;
+    values[i] = p;
+    p += strlen(p) + 1;
+  }
+  const char *q = strchr(info->url, '?');
+  info->query = q ? q + 1 : "";
+  info->secure = 0;
+  info->time_ms = s->info_time_ms;
+  info->header_count = n;
+  info->header_names = names;
+  info->header_values = values;
+  s->info = info;
+  return info;
+}
 
 const char *sio_request_header(const sio_request_info_t *req, const char *name) {
   for (size_t i = 0; i < req->header_count; i++)
@@ -331,12 +378,12 @@ static void respond_error(sio_engine_t *e, sio_conn_t *c, const sio_http_request
 /* ---------------------------------------------------------------------------------------------- */
 /* Sessions                                                                                        */
 
-static void session_free_cb(uv_handle_t *h) {
-  sio_session_t *s = h->data;
+static void session_free(sio_session_t *s) {
   for (uint32_t i = 0; i < s->outq_len; i++) sio_msg_unref(s->outq[i].msg);
   free(s->outq);
   free(s->poll_headers);
   free(s->info_block);
+  free(s->info);
   free(s);
 }
 
@@ -358,6 +405,81 @@ static void mark_dirty(sio_session_t *s) {
 
 static void probe_abort(sio_session_t *s);
 
+/* ---- timer queues ---- */
+
+static int tq_index(int kind) {
+  return kind == TQ_PING_DUE ? 0 : kind == TQ_V3_PING_WAIT ? 2 : 1;
+}
+
+static uint64_t tq_delay(const sio_engine_t *e, int kind) {
+  if (kind == TQ_PING_DUE) return e->opts.ping_interval_ms;
+  if (kind == TQ_V3_PING_WAIT) return (uint64_t)e->opts.ping_interval_ms + e->opts.ping_timeout_ms;
+  return e->opts.ping_timeout_ms;
+}
+
+static void tq_remove(sio_engine_t *e, sio_session_t *s) {
+  if (s->tkind == TQ_NONE) return;
+  int q = tq_index(s->tkind);
+  if (s->tprev) s->tprev->tnext = s->tnext;
+  else e->tq[q].head = s->tnext;
+  if (s->tnext) s->tnext->tprev = s->tprev;
+  else e->tq[q].tail = s->tprev;
+  s->tnext = s->tprev = NULL;
+  s->tkind = TQ_NONE;
+}
+
+static void on_hb_timer(uv_timer_t *t);
+
+static void hb_arm(sio_engine_t *e, uint64_t deadline, uint64_t now) {
+  e->hb_armed = deadline;
+  uv_timer_start(e->hb_timer, on_hb_timer, deadline > now ? deadline - now : 0, 0);
+}
+
+/* Puts s in the queue of `kind`, its deadline `kind`'s delay from now. */
+static void tq_add(sio_engine_t *e, sio_session_t *s, int kind) {
+  tq_remove(e, s);
+  if (!e->hb_timer) return; /* shutting down */
+  uint64_t now = uv_now(e->hb_timer->loop);
+  int q = tq_index(kind);
+  s->tkind = (uint8_t)kind;
+  s->deadline = now + tq_delay(e, kind);
+  s->tprev = e->tq[q].tail;
+  s->tnext = NULL;
+  if (e->tq[q].tail) e->tq[q].tail->tnext = s;
+  else e->tq[q].head = s;
+  e->tq[q].tail = s;
+  if (!e->hb_armed || s->deadline < e->hb_armed) hb_arm(e, s->deadline, now);
+}
+
+static void tq_fire(sio_session_t *s, int kind);
+
+static void on_hb_timer(uv_timer_t *t) {
+  sio_engine_t *e = t->data;
+  uint64_t now = uv_now(t->loop);
+  e->hb_armed = 0;
+  for (int q = 0; q < 3; q++) {
+    while (e->tq[q].head && e->tq[q].head->deadline <= now) {
+      sio_session_t *s = e->tq[q].head;
+      int kind = s->tkind;
+      tq_remove(e, s);
+      tq_fire(s, kind);
+    }
+  }
+  uint64_t next = 0;
+  for (int q = 0; q < 3; q++)
+    if (e->tq[q].head && (!next || e->tq[q].head->deadline < next)) next = e->tq[q].head->deadline;
+  if (next) hb_arm(e, next, now);
+  else uv_timer_stop(t);
+}
+
+static void free_dead(sio_engine_t *e) {
+  while (e->dead) {
+    sio_session_t *s = e->dead;
+    e->dead = s->hnext;
+    session_free(s);
+  }
+}
+
 /* Removes the session for good: the table, its connections, its timers. */
 static void session_finalize(sio_session_t *s) {
   sio_engine_t *e = s->engine;
@@ -371,8 +493,12 @@ static void session_finalize(sio_session_t *s) {
   }
   s->state = ST_CLOSED;
   probe_abort(s);
+  tq_remove(e, s);
   s->engine = NULL;
-  uv_close((uv_handle_t *)&s->timer, session_free_cb);
+  /* Freed later: callers up the stack may still look at s (its engine is NULL now). */
+  s->hnext = e->dead;
+  e->dead = s;
+  sio_server_wake(e->server);
 }
 
 static int outq_push(sio_session_t *s, int type, sio_msg_t *msg) {
@@ -399,8 +525,6 @@ static void outq_clear(sio_session_t *s) {
     s->outq_cap = 0;
   }
 }
-
-static void on_linger(uv_timer_t *t);
 
 /* Answers the parked GET with everything queued. */
 static void poll_flush(sio_session_t *s) {
@@ -432,7 +556,7 @@ static void poll_flush(sio_session_t *s) {
     s->outq_len = 1;
     s->outq_bytes = 1;
     /* Lingers for the poll that collects the CLOSE (unless the server is shutting down). */
-    uv_timer_start(&s->timer, on_linger, s->engine->opts.ping_timeout_ms, 0);
+    tq_add(s->engine, s, TQ_LINGER);
   } else {
     outq_clear(s);
   }
@@ -458,7 +582,6 @@ static int ws_send_frame(sio_session_t *s, sio_conn_t *c, sio_rbuf_t *rb) {
 enum { CLOSE_ERROR = 0, CLOSE_BY_CLIENT = 1, CLOSE_FORCED = 2 };
 static void session_close(sio_session_t *s, const char *reason, int how);
 
-static void on_linger(uv_timer_t *t) { session_finalize(t->data); }
 
 /* Queues a packet on the current transport. Past max_buffered the session is closed. */
 static int session_send(sio_session_t *s, int type, sio_msg_t *msg) {
@@ -504,7 +627,7 @@ static void engine_report_close(sio_session_t *s, const char *reason) {
 static void session_close(sio_session_t *s, const char *reason, int how) {
   if (s->state != ST_OPEN) return;
   s->state = ST_CLOSING;
-  uv_timer_stop(&s->timer);
+  tq_remove(s->engine, s);
   probe_abort(s);
   engine_report_close(s, reason);
   if (s->state == ST_CLOSED) return;
@@ -543,27 +666,32 @@ static void session_close(sio_session_t *s, const char *reason, int how) {
   }
   /* The application closed it with no poll pending: the session stays findable, only to hand its
    * queue and the CLOSE to the client's next poll, until the ping timeout passes. */
-  uv_timer_start(&s->timer, on_linger, e->opts.ping_timeout_ms, 0);
+  tq_add(e, s, TQ_LINGER);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Heartbeat                                                                                       */
 
-static void on_ping_timeout(uv_timer_t *t) { session_close(t->data, "ping timeout", 0); }
-
-static void on_ping_due(uv_timer_t *t) {
-  sio_session_t *s = t->data;
-  session_send(s, SIO_EIO_PING, NULL);
-  if (s->state == ST_OPEN)
-    uv_timer_start(&s->timer, on_ping_timeout, s->engine->opts.ping_timeout_ms, 0);
+static void tq_fire(sio_session_t *s, int kind) {
+  switch (kind) {
+    case TQ_PING_DUE:
+      session_send(s, SIO_EIO_PING, NULL);
+      if (s->state == ST_OPEN) tq_add(s->engine, s, TQ_PONG_WAIT);
+      break;
+    case TQ_PONG_WAIT:
+    case TQ_V3_PING_WAIT:
+      session_close(s, "ping timeout", 0);
+      break;
+    case TQ_LINGER:
+      session_finalize(s);
+      break;
+  }
 }
 
 /* v4: the server pings every interval and waits pingTimeout for the pong. v3: the client pings;
  * the server waits interval + timeout for each ping. */
 static void heartbeat_start(sio_session_t *s) {
-  const sio_engine_options_t *o = &s->engine->opts;
-  if (s->protocol == 4) uv_timer_start(&s->timer, on_ping_due, o->ping_interval_ms, 0);
-  else uv_timer_start(&s->timer, on_ping_timeout, (uint64_t)o->ping_interval_ms + o->ping_timeout_ms, 0);
+  tq_add(s->engine, s, s->protocol == 4 ? TQ_PING_DUE : TQ_V3_PING_WAIT);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -724,35 +852,30 @@ static int info_init(sio_session_t *s, sio_conn_t *c, const sio_http_request_t *
   size_t n = req->header_count;
   size_t strings = strlen(req->method) + 1 + req->url_len + 1 + strlen(addr) + 1;
   for (size_t i = 0; i < n; i++) strings += req->headers[i].name_len + req->headers[i].value_len + 2;
-  size_t ptrs = 2 * n * sizeof(char *);
-  char *block = malloc(ptrs + strings);
+  char *block = malloc(strings);
   if (!block) return SIO_ENOMEM;
-  const char **names = (const char **)block;
-  const char **values = names + n;
-  char *p = block + ptrs;
-#define COPY(dst, src, len) \
-  do {                      \
-    memcpy(p, src, len);    \
-    p[len] = '\0';          \
-    dst = p;                \
-    p += (len) + 1;         \
+  char *p = block;
+  /* The parser lets no NUL through, but the block's layout depends on it: make sure. */
+#define COPY(src, len)                                                     \
+  do {                                                                     \
+    memcpy(p, src, len);                                                   \
+    for (char *z = p; (z = memchr(z, '\0', (size_t)(p + (len) - z))); z++) \
+      *z = '?';                                                            \
+    p[len] = '\0';                                                         \
+    p += (len) + 1;                                                        \
   } while (0)
-  COPY(s->info.method, req->method, strlen(req->method));
-  COPY(s->info.url, req->url, req->url_len);
-  COPY(s->info.remote_addr, addr, strlen(addr));
+  COPY(req->method, strlen(req->method));
+  COPY(req->url, req->url_len);
+  COPY(addr, strlen(addr));
   for (size_t i = 0; i < n; i++) {
-    COPY(names[i], req->headers[i].name, req->headers[i].name_len);
-    COPY(values[i], req->headers[i].value, req->headers[i].value_len);
+    COPY(req->headers[i].name, req->headers[i].name_len);
+    COPY(req->headers[i].value, req->headers[i].value_len);
   }
 #undef COPY
-  const char *q = strchr(s->info.url, '?');
-  s->info.query = q ? q + 1 : "";
-  s->info.header_count = n;
-  s->info.header_names = names;
-  s->info.header_values = values;
   struct timeval tv;
   gettimeofday(&tv, NULL);
-  s->info.time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+  s->info_time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+  s->info_headers = (uint32_t)n;
   s->info_block = block;
   return 0;
 }
@@ -786,10 +909,8 @@ static sio_session_t *handshake(sio_engine_t *e, sio_conn_t *c, const sio_http_r
   s->engine = e;
   s->protocol = (uint8_t)proto;
   s->transport = (uint8_t)transport;
-  uv_timer_init(sio_server_loop(e->server), &s->timer);
-  s->timer.data = s;
   if (table_add(e, s) != 0) {
-    uv_close((uv_handle_t *)&s->timer, session_free_cb);
+    session_free(s);
     return NULL;
   }
   int upgrades = transport == SIO_TRANSPORT_POLLING && e->opts.allow_upgrades &&
@@ -979,6 +1100,7 @@ static void on_check(sio_route_t *route) {
     s->dnext = NULL;
     poll_flush(s);
   }
+  free_dead(e);
 }
 
 static void on_server_close(sio_route_t *route) {
@@ -994,11 +1116,17 @@ static void on_server_close(sio_route_t *route) {
     if (all[i]->engine) session_finalize(all[i]); /* no poll will come to collect the CLOSE */
   }
   free(all);
+  e->hb_armed = 0;
+  uv_timer_stop(e->hb_timer); /* no session is left to wait for */
 }
+
+static void hb_timer_free(uv_handle_t *h) { free(h); }
 
 static void on_free(sio_route_t *route) {
   sio_engine_t *e = (sio_engine_t *)route;
   if (e->free_hook) e->free_hook(e->free_hook_arg);
+  free_dead(e);
+  if (e->hb_timer) uv_close((uv_handle_t *)e->hb_timer, hb_timer_free);
   for (int i = 0; i < 7; i++) sio_rbuf_unref(e->ctl[i]);
   sio_rbuf_unref(e->probe_frame);
   free(e->buckets);
@@ -1047,6 +1175,12 @@ int sio_engine_new(sio_server_t *server, const sio_engine_options_t *opts,
   }
   e->probe_frame = make_text_frame("3probe");
   ok = ok && e->probe_frame;
+  e->hb_timer = malloc(sizeof *e->hb_timer);
+  if (e->hb_timer) {
+    uv_timer_init(sio_server_loop(server), e->hb_timer);
+    e->hb_timer->data = e;
+  }
+  ok = ok && e->hb_timer;
   e->route.path = e->path;
   e->route.path_len = strlen(e->path);
   e->route.on_request = on_request;

@@ -19,7 +19,8 @@ void sio_io_options_init(sio_io_options_t *opts) {
 /* broadcast's iteration) stays readable until the outermost io entry returns.                     */
 
 static void client_free(sio_client_t *c) {
-  sio_packet_decoder_free(&c->dec);
+  if (c->dec) sio_packet_decoder_free(c->dec);
+  free(c->dec);
   free(c);
 }
 
@@ -283,8 +284,6 @@ static void on_connection(sio_engine_t *e, sio_session_t *session) {
   c->io = io;
   c->session = session;
   c->protocol = (uint8_t)sio_session_protocol(session);
-  sio_packet_decoder_init(&c->dec);
-  c->dec.max_attachments = io->opts.max_attachments;
   c->next = io->clients;
   if (io->clients) io->clients->prev = c;
   io->clients = c;
@@ -301,13 +300,37 @@ static void on_connection(sio_engine_t *e, sio_session_t *session) {
   sio__io_leave(io);
 }
 
+/* Decodes one message: 1 and *out when a packet is complete, 0 when attachments are awaited, or a
+ * negative error. The stateful decoder exists only while a binary packet is being put together, so
+ * an idle client does not carry it. */
+static int client_decode(sio_client_t *c, const char *data, size_t len, int binary,
+                         sio_packet_t *out) {
+  if (!c->dec) {
+    if (!binary && len && data[0] != '0' + SIO_PACKET_BINARY_EVENT &&
+        data[0] != '0' + SIO_PACKET_BINARY_ACK) {
+      int r = sio_packet_decode(data, len, out);
+      return r < 0 ? r : 1;
+    }
+    if (!(c->dec = malloc(sizeof *c->dec))) return SIO_ENOMEM;
+    sio_packet_decoder_init(c->dec);
+    c->dec->max_attachments = c->io->opts.max_attachments;
+  }
+  int r = sio_packet_decoder_feed(c->dec, data, len, binary, out);
+  if (!c->dec->waiting) {
+    sio_packet_decoder_free(c->dec);
+    free(c->dec);
+    c->dec = NULL;
+  }
+  return r;
+}
+
 static void on_message(sio_session_t *session, const char *data, size_t len, int binary) {
   sio_client_t *c = sio_session_get_data(session);
   if (!c || c->closed) return;
   sio_io_t *io = c->io;
   sio__io_enter(io);
   sio_packet_t p;
-  int r = sio_packet_decoder_feed(&c->dec, data, len, binary, &p);
+  int r = client_decode(c, data, len, binary, &p);
   if (r < 0) client_fail(c, "parse error");
   else if (r == 1) {
     client_dispatch(c, &p);

@@ -92,7 +92,7 @@ struct sio_nsp_s {
 struct sio_client {
   sio_io_t *io;
   sio_session_t *session;
-  sio_packet_decoder_t dec;
+  sio_packet_decoder_t *dec;        /* only while a binary packet awaits its attachments */
   sio_socket_t *sockets;            /* connected and pending, this connection's */
   sio_client_t *next, *prev;        /* io's clients */
   sio_client_t *tnext, *tprev;      /* the connect-timeout queue */

@@ -302,11 +302,12 @@ static void on_check(uv_check_t *h) {
       conn_flush(c);
       /* Requests that arrived behind a long-poll, now that it has been answered. */
       if (!c->closing && c->mode == SIO_CONN_HTTP && !c->parked && !c->close_after_write &&
-          c->in.len) {
-        sio_sbuf_t in = c->in;
-        c->in = (sio_sbuf_t)SIO_SBUF_INIT;
-        conn_process_input(c, in.data, in.len);
-        sio_sbuf_free(&in);
+          c->in) {
+        sio_sbuf_t *in = c->in;
+        c->in = NULL;
+        conn_process_input(c, in->data, in->len);
+        sio_sbuf_free(in);
+        free(in);
       }
     }
   }
@@ -333,7 +334,8 @@ static void on_conn_closed(uv_handle_t *h) {
   free(c->wq);
   if (c->http) sio_http_parser_free(c->http);
   sio_ws_parser_free(&c->ws);
-  sio_sbuf_free(&c->in);
+  if (c->in) sio_sbuf_free(c->in);
+  free(c->in);
   free(c);
   maybe_finish_close(s);
 }
@@ -573,11 +575,15 @@ static void conn_process_input(sio_conn_t *c, char *data, size_t len) {
     }
     if (c->parked) {
       /* Behind a long-poll: keep the bytes for later, within bounds. */
-      if (c->in.len + len > c->server->opts.max_header_size + c->server->max_body) {
+      if (!c->in && !(c->in = calloc(1, sizeof *c->in))) {
+        conn_close_now(c, SIO_ENOMEM);
+        return;
+      }
+      if (c->in->len + len > c->server->opts.max_header_size + c->server->max_body) {
         conn_close_now(c, SIO_ETOOBIG);
         return;
       }
-      sio_sbuf_append(&c->in, data, len);
+      sio_sbuf_append(c->in, data, len);
       return;
     }
     size_t used = 0;

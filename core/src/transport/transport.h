@@ -67,7 +67,7 @@ struct sio_conn_s {
   uint8_t held;              /* writes wait for hold_timer (see sio_conn_hold) */
   uv_timer_t *hold_timer;    /* allocated only while held */
   sio_http_parser_t *http;   /* HTTP mode only */
-  sio_sbuf_t in;             /* input not yet parsed (behind a parked request) */
+  sio_sbuf_t *in;            /* input not yet parsed (behind a parked request); NULL when none */
   sio_wentry_t *wq;          /* queued writes */
   uint32_t wq_len, wq_cap;
   size_t wq_bytes;           /* bytes in wq */

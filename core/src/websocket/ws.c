@@ -168,6 +168,22 @@ enum {
   HDR_NEED_BODY = 2  /* header known and valid, payload incomplete */
 };
 
+static void part_free(sio_ws_parser_t *p) {
+  if (!p->part) return;
+  sio_sbuf_free(&p->part->frame);
+  sio_sbuf_free(&p->part->message);
+  free(p->part);
+  p->part = NULL;
+}
+
+static sio_ws_partial_t *part_get(sio_ws_parser_t *p) {
+  if (!p->part) p->part = calloc(1, sizeof *p->part);
+  return p->part;
+}
+
+static size_t frame_len(const sio_ws_parser_t *p) { return p->part ? p->part->frame.len : 0; }
+static size_t message_len(const sio_ws_parser_t *p) { return p->part ? p->part->message.len : 0; }
+
 static int fail(sio_ws_parser_t *p, int err) {
   switch (err) {
     case SIO_ETOOBIG: p->close_code = 1009; break;
@@ -179,8 +195,7 @@ static int fail(sio_ws_parser_t *p, int err) {
       break;
   }
   /* The connection is going away: hold nothing while the close handshake runs. */
-  sio_sbuf_free(&p->frame);
-  sio_sbuf_free(&p->message);
+  part_free(p);
   p->msg_opcode = 0;
   return err;
 }
@@ -250,7 +265,8 @@ static int parse_header(const sio_ws_parser_t *p, const uint8_t *b, size_t avail
     /* 0 means no limit; the cap keeps hlen + plen from overflowing size_t. */
     size_t max = p->max_message ? p->max_message : SIZE_MAX;
     if (max > SIZE_MAX - 64) max = SIZE_MAX - 64;
-    if (p->message.len > max || len > (uint64_t)(max - p->message.len)) return SIO_ETOOBIG;
+    size_t have = message_len(p);
+    if (have > max || len > (uint64_t)(max - have)) return SIO_ETOOBIG;
   }
   h->plen = (size_t)len;
   if (h->masked) memcpy(h->mask, b + h->hlen - 4, 4);
@@ -275,19 +291,21 @@ static int on_frame(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void *user
     return cb && cb->on_control ? cb->on_control(user, h->opcode, data, len) : 0;
   }
 
-  if (h->opcode != SIO_WS_OP_CONT) p->msg_opcode = h->opcode;
+  if (h->opcode != SIO_WS_OP_CONT) p->msg_opcode = (uint8_t)h->opcode;
   if (!h->fin) {
-    /* The payload lives in the caller's buffer (or p->frame), which will not outlast this call. */
-    if (sio_sbuf_append(&p->message, data, len)) return fail(p, SIO_ENOMEM);
+    /* The payload lives in the caller's buffer (or the frame buffer), which will not outlast this
+     * call. */
+    if (!part_get(p) || sio_sbuf_append(&p->part->message, data, len)) return fail(p, SIO_ENOMEM);
     return 0;
   }
   int opcode = p->msg_opcode;
   p->msg_opcode = 0;
   /* Unfragmented, or every earlier fragment empty: the payload is the whole message, no copy. */
-  if (p->message.len == 0) return deliver(p, cb, user, opcode, data, len);
-  if (sio_sbuf_append(&p->message, data, len)) return fail(p, SIO_ENOMEM);
-  int rv = deliver(p, cb, user, opcode, p->message.data, p->message.len);
-  sio_sbuf_free(&p->message);
+  if (message_len(p) == 0) return deliver(p, cb, user, opcode, data, len);
+  sio_sbuf_t *m = &p->part->message;
+  if (sio_sbuf_append(m, data, len)) return fail(p, SIO_ENOMEM);
+  int rv = deliver(p, cb, user, opcode, m->data, m->len);
+  if (p->part) sio_sbuf_free(&p->part->message);
   return rv;
 }
 
@@ -296,20 +314,21 @@ static int on_frame(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void *user
  * any payload byte, so hlen is known whenever payload bytes arrive. */
 static int stash(sio_ws_parser_t *p, const ws_header_t *h, int header_known, const uint8_t *src,
                  size_t n) {
-  if (sio_sbuf_reserve(&p->frame, n)) return SIO_ENOMEM;
-  uint8_t *dst = (uint8_t *)p->frame.data + p->frame.len;
+  if (!part_get(p) || sio_sbuf_reserve(&p->part->frame, n)) return SIO_ENOMEM;
+  sio_sbuf_t *f = &p->part->frame;
+  uint8_t *dst = (uint8_t *)f->data + f->len;
   size_t raw = n;
-  if (header_known) raw = p->frame.len >= h->hlen ? 0 : h->hlen - p->frame.len;
+  if (header_known) raw = f->len >= h->hlen ? 0 : h->hlen - f->len;
   if (raw > n) raw = n;
   memcpy(dst, src, raw);
   if (n > raw) {
-    size_t offset = p->frame.len + raw - h->hlen;
+    size_t offset = f->len + raw - h->hlen;
     if (h->masked)
       xor_mask(dst + raw, src + raw, n - raw, h->mask, offset);
     else
       memcpy(dst + raw, src + raw, n - raw);
   }
-  p->frame.len += n;
+  f->len += n;
   return 0;
 }
 
@@ -322,21 +341,21 @@ int sio_ws_parser_execute(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void
   int r, rv = 0;
 
   /* First finish a frame left incomplete by an earlier call, taking only its own bytes. */
-  if (p->frame.len > 0) {
+  if (frame_len(p) > 0) {
     for (;;) {
-      r = parse_header(p, (const uint8_t *)p->frame.data, p->frame.len, &h, &need);
+      r = parse_header(p, (const uint8_t *)p->part->frame.data, p->part->frame.len, &h, &need);
       if (r < 0) return fail(p, r);
       if (r == HDR_COMPLETE) break;
       if (len == 0) return 0;
-      size_t n = need - p->frame.len;
+      size_t n = need - p->part->frame.len;
       if (n > len) n = len;
       if (stash(p, &h, r == HDR_NEED_BODY, in, n)) return fail(p, SIO_ENOMEM);
       in += n;
       len -= n;
     }
-    rv = on_frame(p, cb, user, &h, p->frame.data + h.hlen, h.plen);
+    rv = on_frame(p, cb, user, &h, p->part->frame.data + h.hlen, h.plen);
     /* Keep the storage for now: the input's tail may need it again before this call returns. */
-    p->frame.len = 0;
+    if (p->part) p->part->frame.len = 0;
     if (rv) goto done;
   }
 
@@ -357,19 +376,17 @@ int sio_ws_parser_execute(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void
   }
 
 done:
-  if (p->frame.len == 0) sio_sbuf_free(&p->frame);
-  if (p->message.len == 0) sio_sbuf_free(&p->message);
+  if (frame_len(p) == 0 && message_len(p) == 0) part_free(p);
   return rv;
 }
 
 void sio_ws_parser_init(sio_ws_parser_t *p, int role, size_t max_message) {
   memset(p, 0, sizeof *p);
-  p->role = role;
+  p->role = (uint8_t)role;
   p->max_message = max_message;
 }
 
 void sio_ws_parser_free(sio_ws_parser_t *p) {
-  sio_sbuf_free(&p->frame);
-  sio_sbuf_free(&p->message);
+  part_free(p);
   p->msg_opcode = 0;
 }

@@ -30,13 +30,18 @@ typedef struct sio_ws_callbacks {
   int (*on_control)(void *user, int opcode, char *data, size_t len);
 } sio_ws_callbacks_t;
 
-typedef struct sio_ws_parser {
+/* Buffers that exist only while a frame or a fragmented message is incomplete. */
+typedef struct sio_ws_partial {
   sio_sbuf_t frame;   /* bytes of an incomplete frame */
   sio_sbuf_t message; /* payloads of the fragments of an incomplete message */
+} sio_ws_partial_t;
+
+typedef struct sio_ws_parser {
+  sio_ws_partial_t *part; /* NULL while idle: an idle connection holds 24 bytes here */
   size_t max_message;
-  int role;
-  int msg_opcode;     /* opcode of the message being reassembled, 0 when none */
-  int close_code;     /* after an error: the close code to answer with */
+  uint8_t role;
+  uint8_t msg_opcode;     /* opcode of the message being reassembled, 0 when none */
+  uint16_t close_code;    /* after an error: the close code to answer with */
 } sio_ws_parser_t;
 
 void sio_ws_parser_init(sio_ws_parser_t *p, int role, size_t max_message);
