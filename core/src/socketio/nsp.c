@@ -19,12 +19,9 @@ int sio__encode(const sio_packet_t *p, const sio_buf_t *bufs, sio_encoded_t *out
   memset(out, 0, sizeof *out);
   sio_sbuf_t b = SIO_SBUF_INIT;
   int r = sio_packet_encode(p, &b);
-  if (r) {
-    sio_sbuf_free(&b);
-    return r;
-  }
-  out->text = sio_msg_new(b.data, b.len, 0);
+  if (!r) out->text = sio_msg_new(b.data, b.len, 0);
   sio_sbuf_free(&b);
+  if (r) return r;
   if (!out->text) return SIO_ENOMEM;
   if (p->attachment_count) {
     out->atts = calloc(p->attachment_count, sizeof *out->atts);

@@ -6,9 +6,12 @@
 
 #include "sio.h"
 
+/* The namespace of most packets: shared, never allocated per packet. */
+static char root_nsp[] = "/";
+
 void sio_packet_clear(sio_packet_t *p) {
   if (!p) return;
-  free(p->nsp);
+  if (p->nsp != root_nsp) free(p->nsp);
   if (p->data) cJSON_Delete(p->data);
   if (p->attachments) {
     for (size_t i = 0; i < p->attachment_count; i++) free(p->attachments[i].data);
@@ -200,9 +203,7 @@ int sio_packet_decode(const char *data, size_t len, sio_packet_t *out) {
     memcpy(out->nsp, data + nsp_start, nsp_len);
     out->nsp[nsp_len] = '\0';
   } else {
-    out->nsp = malloc(2);
-    if (!out->nsp) goto nomem;
-    memcpy(out->nsp, "/", 2);
+    out->nsp = root_nsp;
   }
 
   if (i < len && is_digit(data[i])) {
@@ -344,8 +345,14 @@ int sio_packet_encode(const sio_packet_t *p, sio_sbuf_t *out) {
   }
   if (!r && p->id >= 0) r = sio_sbuf_append_u64(out, (uint64_t)p->id);
   if (!r && p->data) {
-    json = cJSON_PrintUnformatted(p->data);
-    r = json ? append_json(out, json) : SIO_ENOMEM;
+    /* Printed into a reused per-thread buffer when it fits: no allocation per packet. */
+    static _Thread_local char pbuf[4096];
+    if (cJSON_PrintPreallocated(p->data, pbuf, (int)sizeof pbuf, 0)) {
+      r = append_json(out, pbuf);
+    } else {
+      json = cJSON_PrintUnformatted(p->data);
+      r = json ? append_json(out, json) : SIO_ENOMEM;
+    }
   }
   if (json) cJSON_free(json);
   if (r) out->len = mark;

@@ -43,7 +43,8 @@ typedef struct sio_attachment {
 
 typedef struct sio_packet {
   int type;
-  char *nsp;      /* owned, NUL-terminated; "/" when absent. May hold a v4 query ("/a?x=1"). */
+  char *nsp;      /* owned, NUL-terminated; "/" when absent (then a shared string: never free or
+                   * write it; sio_packet_clear knows). May hold a v4 query ("/a?x=1"). */
   int64_t id;     /* ack id, -1 when none */
   cJSON *data;    /* owned; NULL when the packet has no payload */
   size_t attachment_count;     /* announced count (BINARY_*), 0 otherwise */
