@@ -354,8 +354,12 @@ TEST(decoder_attachments) {
   CHECK_EQ_INT(sio_packet_decoder_feed(&d, t, strlen(t), 0, &out), 0);
   CHECK(d.waiting);
   CHECK_EQ_INT(sio_packet_decoder_feed(&d, big, big_len, 1, &out), 0);
-  CHECK_EQ_INT(sio_packet_decoder_feed(&d, "\x00\x01\xff", 3, 1, &out), 1);
+  static const char last[] = "\x00\x01\xff";
+  CHECK_EQ_INT(sio_packet_decoder_feed(&d, last, 3, 1, &out), 1);
   CHECK(!d.waiting);
+  /* The first attachment was copied; the last one, which completed the packet, is lent. */
+  CHECK(out.attachments[0].data != big && out.attachments[1].data == last);
+  CHECK_EQ_INT(out.last_borrowed, 1);
   CHECK_EQ_INT(out.type, SIO_PACKET_BINARY_ACK);
   CHECK_EQ_INT(out.id, 5);
   CHECK(strcmp(out.nsp, "/admin") == 0);

@@ -62,15 +62,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       memcpy(msg, data + pos + 1, len);
       sio_packet_t out;
       int r = sio_packet_decoder_feed(&d, msg, len, binary, &out);
-      free(msg);
       if (r == 1) {
-        round_trip(&out);
+        round_trip(&out); /* before msg goes: the last attachment may point into it */
         sio_packet_clear(&out);
       } else if (r != 0 && r != SIO_EPARSE && r != SIO_ENOMEM) {
         __builtin_trap();
       } else if (r != 1 && (out.nsp || out.data || out.attachments)) {
         __builtin_trap();
       }
+      free(msg);
     }
     pos = end + 1;
   }

@@ -26,14 +26,27 @@ static const char *const error_messages[] = {
     "Transport unknown", "Session ID unknown", "Bad handshake method",
     "Bad request",       "Forbidden",          "Unsupported protocol version"};
 
+/* Room kept in front of a message's bytes for its v4 WebSocket frame: a server frame header (at most
+ * 10 bytes) and the '4' of a text packet. The v4 frame is then written in place, never copied. */
+#define MSG_ROOM 16
+
 struct sio_msg_s {
   uint32_t refs;
   uint8_t binary;
-  /* The WebSocket frame, built on first use: v4 [0], v3 [1], v3 with b64 (text "b4<base64>") [2]. */
+  uint8_t v4_hlen;     /* bytes of the v4 frame in front of data, 0 until built */
+  sio_rbuf_t *store;   /* [MSG_ROOM][data][NUL]: shared by reference with the write queues */
+  /* The v3 WebSocket frames, built on first use: [1] binary, [2] base64 text ("b4<base64>"). */
   sio_rbuf_t *frame[3];
   size_t len;
-  char data[];
+  char *data;          /* store->data + MSG_ROOM */
 };
+
+/* A frame to write: bytes inside a shared buffer. */
+typedef struct frame_view {
+  sio_rbuf_t *rb;
+  const char *p;
+  size_t len;
+} frame_view_t;
 
 typedef struct outpkt {
   uint8_t type;
@@ -105,12 +118,19 @@ enum { TQ_NONE = 0, TQ_PING_DUE, TQ_PONG_WAIT, TQ_LINGER, TQ_V3_PING_WAIT };
 /* Messages                                                                                        */
 
 sio_msg_t *sio_msg_new(const void *data, size_t len, int binary) {
-  sio_msg_t *m = malloc(sizeof *m + len + 1);
+  sio_msg_t *m = malloc(sizeof *m);
   if (!m) return NULL;
+  m->store = sio_rbuf_new(MSG_ROOM + len + 1);
+  if (!m->store) {
+    free(m);
+    return NULL;
+  }
   m->refs = 1;
   m->binary = binary ? 1 : 0;
+  m->v4_hlen = 0;
   m->frame[0] = m->frame[1] = m->frame[2] = NULL;
   m->len = len;
+  m->data = m->store->data + MSG_ROOM;
   if (len) memcpy(m->data, data, len);
   m->data[len] = '\0';
   return m;
@@ -123,43 +143,66 @@ sio_msg_t *sio_msg_ref(sio_msg_t *m) {
 
 void sio_msg_unref(sio_msg_t *m) {
   if (!m || --m->refs) return;
+  sio_rbuf_unref(m->store);
   sio_rbuf_unref(m->frame[0]);
   sio_rbuf_unref(m->frame[1]);
   sio_rbuf_unref(m->frame[2]);
   free(m);
 }
 
-/* The server WebSocket frame of a MESSAGE packet: text "4<data>"; binary v4 raw, v3 0x04 + data,
- * or for a v3 client that asked for base64 (b64=1) the text "b4<base64>". Text frames are the same
- * in every version, so all share slot 0. */
-static sio_rbuf_t *msg_frame(sio_msg_t *m, int protocol, int b64) {
-  int slot = !m->binary ? 0 : protocol == 4 ? 0 : b64 ? 2 : 1;
-  if (m->frame[slot]) return m->frame[slot];
-  sio_sbuf_t payload = SIO_SBUF_INIT;
-  const char *p = m->data;
-  size_t plen = m->len;
-  int prefix = !m->binary || protocol == 3;
-  if (slot == 2) {
-    if (sio_sbuf_append(&payload, "b4", 2) || sio_base64_encode(&payload, m->data, m->len)) {
-      sio_sbuf_free(&payload);
-      return NULL;
+/* The server WebSocket frame of a MESSAGE packet: text "4<data>" (the same in every version) and
+ * v4 binary (raw) are written in place in front of the message's bytes; v3 binary (0x04 + data)
+ * and, for a v3 client that asked for base64 (b64=1), the text "b4<base64>" are built on first use.
+ * Returns 0, or SIO_ENOMEM. */
+static int msg_frame(sio_msg_t *m, int protocol, int b64, frame_view_t *out) {
+  int slot = !m->binary || protocol == 4 ? 0 : b64 ? 2 : 1;
+  if (slot == 0) {
+    if (!m->v4_hlen) {
+      int prefix = !m->binary;
+      uint8_t hdr[14];
+      size_t h = sio_ws_frame_header(hdr, m->binary ? SIO_WS_OP_BINARY : SIO_WS_OP_TEXT, 1,
+                                     m->len + (size_t)prefix, NULL);
+      char *start = m->data - prefix - h;
+      memcpy(start, hdr, h);
+      if (prefix) start[h] = '4';
+      m->v4_hlen = (uint8_t)(h + (size_t)prefix);
     }
-    p = payload.data;
-    plen = payload.len;
-    prefix = 0;
+    out->rb = m->store;
+    out->p = m->data - m->v4_hlen;
+    out->len = m->v4_hlen + m->len;
+    return 0;
   }
-  uint8_t hdr[14];
-  int opcode = m->binary && slot != 2 ? SIO_WS_OP_BINARY : SIO_WS_OP_TEXT;
-  size_t h = sio_ws_frame_header(hdr, opcode, 1, plen + (size_t)prefix, NULL);
-  sio_rbuf_t *rb = sio_rbuf_new(h + (size_t)prefix + plen);
-  if (rb) {
-    memcpy(rb->data, hdr, h);
-    if (prefix) rb->data[h] = m->binary ? 4 : '4';
-    memcpy(rb->data + h + prefix, p, plen);
+  if (!m->frame[slot]) {
+    sio_sbuf_t payload = SIO_SBUF_INIT;
+    const char *p = m->data;
+    size_t plen = m->len;
+    int prefix = 1;
+    if (slot == 2) {
+      if (sio_sbuf_append(&payload, "b4", 2) || sio_base64_encode(&payload, m->data, m->len)) {
+        sio_sbuf_free(&payload);
+        return SIO_ENOMEM;
+      }
+      p = payload.data;
+      plen = payload.len;
+      prefix = 0;
+    }
+    uint8_t hdr[14];
+    int opcode = slot == 1 ? SIO_WS_OP_BINARY : SIO_WS_OP_TEXT;
+    size_t h = sio_ws_frame_header(hdr, opcode, 1, plen + (size_t)prefix, NULL);
+    sio_rbuf_t *rb = sio_rbuf_new(h + (size_t)prefix + plen);
+    if (rb) {
+      memcpy(rb->data, hdr, h);
+      if (prefix) rb->data[h] = 4;
+      memcpy(rb->data + h + prefix, p, plen);
+    }
+    sio_sbuf_free(&payload);
+    if (!rb) return SIO_ENOMEM;
+    m->frame[slot] = rb;
   }
-  sio_sbuf_free(&payload);
-  m->frame[slot] = rb;
-  return rb;
+  out->rb = m->frame[slot];
+  out->p = m->frame[slot]->data;
+  out->len = m->frame[slot]->len;
+  return 0;
 }
 
 static sio_rbuf_t *make_text_frame(const char *text) {
@@ -593,7 +636,10 @@ static int session_send(sio_session_t *s, int type, sio_msg_t *msg) {
       return SIO_ECLOSED;
     }
     if (type == SIO_EIO_MESSAGE) {
-      ws_send_frame(s, s->conn, msg_frame(msg, s->protocol, s->b64));
+      frame_view_t f;
+      int r = msg_frame(msg, s->protocol, s->b64, &f);
+      if (r) return r;
+      return sio_conn_write_rb(s->conn, f.rb, f.p, f.len);
     } else if (!msg) {
       ws_send_frame(s, s->conn, e->ctl[type]);
     } else {

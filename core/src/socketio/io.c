@@ -154,7 +154,7 @@ static void client_fail(sio_client_t *c, const char *reason) {
 }
 
 static void refuse_namespace(sio_client_t *c, const char *name) {
-  sio_packet_t p = {SIO_PACKET_CONNECT_ERROR, (char *)name, -1, NULL, 0, NULL};
+  sio_packet_t p = {SIO_PACKET_CONNECT_ERROR, (char *)name, -1, NULL, 0, NULL, 0};
   p.data = cJSON_CreateObject();
   if (p.data && cJSON_AddStringToObject(p.data, "message", "Invalid namespace"))
     sio__client_send_packet(c, &p, 0);

@@ -14,7 +14,8 @@ void sio_packet_clear(sio_packet_t *p) {
   if (p->nsp != root_nsp) free(p->nsp);
   if (p->data) cJSON_Delete(p->data);
   if (p->attachments) {
-    for (size_t i = 0; i < p->attachment_count; i++) free(p->attachments[i].data);
+    size_t owned = p->attachment_count - (p->last_borrowed && p->attachment_count ? 1 : 0);
+    for (size_t i = 0; i < owned; i++) free(p->attachments[i].data);
     free(p->attachments);
   }
   memset(p, 0, sizeof *p);
@@ -301,13 +302,23 @@ int sio_packet_decoder_feed(sio_packet_decoder_t *d, const char *data, size_t le
     return SIO_EPARSE;
   }
   sio_attachment_t *a = &d->pending.attachments[d->received];
+  a->len = len;
+  if (d->received + 1 == d->pending.attachment_count) {
+    /* The packet is complete now: its last buffer is used before `data` goes away, no copy. */
+    a->data = (char *)data;
+    d->pending.last_borrowed = 1;
+    d->received = 0;
+    d->waiting = 0;
+    *out = d->pending;
+    memset(&d->pending, 0, sizeof d->pending);
+    return 1;
+  }
   a->data = malloc(len ? len : 1);
   if (!a->data) {
     sio_packet_decoder_free(d);
     return SIO_ENOMEM;
   }
   if (len) memcpy(a->data, data, len);
-  a->len = len;
   if (++d->received < d->pending.attachment_count) return 0;
   *out = d->pending;
   memset(&d->pending, 0, sizeof d->pending);

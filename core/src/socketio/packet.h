@@ -49,6 +49,9 @@ typedef struct sio_packet {
   cJSON *data;    /* owned; NULL when the packet has no payload */
   size_t attachment_count;     /* announced count (BINARY_*), 0 otherwise */
   sio_attachment_t *attachments; /* owned array of attachment_count, filled as they arrive */
+  /* The decoder hands the last attachment over without a copy: it points into the message that
+   * completed the packet, so the packet must be used before that message's buffer goes away. */
+  int last_borrowed;
 } sio_packet_t;
 
 /* 1 for the event names a client may not send nor a server emit ("connect", "disconnect", ...). */
@@ -84,8 +87,8 @@ typedef struct sio_packet_decoder {
 
 void sio_packet_decoder_init(sio_packet_decoder_t *d);
 void sio_packet_decoder_free(sio_packet_decoder_t *d);
-/* Feeds one Engine.IO message (`data` borrowed; an attachment is copied). Returns 1 when a packet
- * is complete (moved into *out, which the caller then owns and clears), 0 when more attachments
+/* Feeds one Engine.IO message (`data` borrowed; an attachment is copied, except the one that completes
+ * a packet, which stays in `data`: see last_borrowed). Returns 1 when a packet is complete (moved into *out, which the caller then owns and clears), 0 when more attachments
  * are awaited, or SIO_EPARSE: a text message while attachments are awaited, a binary message when
  * none are, or a bad packet (SIO_ENOMEM when an allocation fails). *out is overwritten (zeroed
  * unless 1 is returned). After an error the decoder is reset (and the connection should be

@@ -89,7 +89,7 @@ static void do_connect(sio_socket_t *s) {
   nsp->head = s;
   nsp->count++;
   sio__client_connected(c);
-  sio_packet_t p = {SIO_PACKET_CONNECT, nsp->name, -1, NULL, 0, NULL};
+  sio_packet_t p = {SIO_PACKET_CONNECT, nsp->name, -1, NULL, 0, NULL, 0};
   if (c->protocol != 3) {
     p.data = cJSON_CreateObject();
     if (p.data) cJSON_AddStringToObject(p.data, "sid", s->id);
@@ -147,7 +147,7 @@ void sio_socket_refuse(sio_socket_t *s, const char *message, const cJSON *data) 
   io->mw_count--;
   sio_client_t *c = s->client;
   if (c && !c->closed) {
-    sio_packet_t p = {SIO_PACKET_CONNECT_ERROR, s->nsp->name, -1, NULL, 0, NULL};
+    sio_packet_t p = {SIO_PACKET_CONNECT_ERROR, s->nsp->name, -1, NULL, 0, NULL, 0};
     if (c->protocol == 3) {
       /* v2 clients get the bare data, or the message. */
       p.data = data ? cJSON_Duplicate(data, 1) : cJSON_CreateString(message ? message : "");
@@ -269,7 +269,7 @@ void sio__socket_close(sio_socket_t *s, const char *reason, int send_disconnect)
   s->state = SOCK_CLOSING;
   if (cbs->on_disconnecting) cbs->on_disconnecting(s, reason);
   if (send_disconnect && s->client) {
-    sio_packet_t p = {SIO_PACKET_DISCONNECT, nsp->name, -1, NULL, 0, NULL};
+    sio_packet_t p = {SIO_PACKET_DISCONNECT, nsp->name, -1, NULL, 0, NULL, 0};
     sio__client_send_packet(s->client, &p, 0);
   }
   nsp->adapter->vt->del_all(nsp->adapter, s);
@@ -327,7 +327,7 @@ static int socket_emit(sio_socket_t *s, const char *event, const sio_args_t *arg
   if (r) return r;
   if (s->state != SOCK_CONNECTED || !s->client) return SIO_ECLOSED;
   sio_nsp_t *nsp = s->nsp;
-  sio_packet_t p = {SIO_PACKET_EVENT, nsp->name, -1, NULL, 0, NULL};
+  sio_packet_t p = {SIO_PACKET_EVENT, nsp->name, -1, NULL, 0, NULL, 0};
   p.attachment_count = args ? args->nbufs : 0;
   if (p.attachment_count) p.type = SIO_PACKET_BINARY_EVENT;
   p.data = sio__event_array(event, args ? args->json : NULL);
@@ -388,7 +388,7 @@ int sio_socket_ack(sio_socket_t *s, int64_t ack_id, const sio_args_t *args) {
                args->nbufs > SIO_PACKET_MAX_ATTACHMENTS || (args->nbufs && !args->bufs)))
     return SIO_EINVAL;
   if (s->state != SOCK_CONNECTED || !s->client) return SIO_ECLOSED;
-  sio_packet_t p = {SIO_PACKET_ACK, s->nsp->name, ack_id, NULL, 0, NULL};
+  sio_packet_t p = {SIO_PACKET_ACK, s->nsp->name, ack_id, NULL, 0, NULL, 0};
   p.attachment_count = args ? args->nbufs : 0;
   if (p.attachment_count) p.type = SIO_PACKET_BINARY_ACK;
   p.data = sio__event_array(NULL, args ? args->json : NULL);

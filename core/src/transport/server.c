@@ -4,7 +4,9 @@
 
 #include "transport.h"
 
-#define SIO_READ_BUF_SIZE (64 * 1024)
+/* Big enough that a 64 KiB WebSocket message (a common binary size) usually arrives whole and is
+ * used in place, without being stashed. One buffer per server, not per connection. */
+#define SIO_READ_BUF_SIZE (256 * 1024)
 #define SIO_MAX_ROUTES 16
 #define SIO_IOV_BATCH 256
 #define SIO_SWEEP_MS 1000
