@@ -306,6 +306,8 @@ sio_nsp_t *sio_nsp_parent(const sio_nsp_t *nsp);
 sio_io_t *sio_nsp_io(const sio_nsp_t *nsp);
 void *sio_nsp_get_data(const sio_nsp_t *nsp);
 void sio_nsp_set_data(sio_nsp_t *nsp, void *data);
+/* The socket of the namespace with that id (borrowed), or NULL. Not for a parent. */
+sio_socket_t *sio_nsp_socket(const sio_nsp_t *nsp, const char *id);
 /* Sockets connected to the namespace on this node (all children's for a parent). */
 size_t sio_nsp_socket_count(const sio_nsp_t *nsp);
 

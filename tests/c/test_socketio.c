@@ -136,7 +136,9 @@ static void cb_connection(sio_nsp_t *n, sio_socket_t *s) {
   snprintf(x->nsps[i], sizeof x->nsps[i], "%s", sio_nsp_name(sio_socket_nsp(s)));
   snprintf(x->eids[i], sizeof x->eids[i], "%s", sio_session_id(sio_socket_session(s)));
   print_json(sio_socket_auth(s), x->auths[i], sizeof x->auths[i]);
-  x->connected_at_conn[i] = sio_socket_connected(s);
+  /* Found by id in its namespace (only there), from the moment it is connected. */
+  x->connected_at_conn[i] = sio_socket_connected(s) && sio_nsp_socket(n, sio_socket_id(s)) == s &&
+                            sio_nsp_socket(n, "no-such-id") == NULL;
   if (x->kick) sio_socket_disconnect(s, 1);
 }
 

@@ -172,6 +172,11 @@ sio_io_t *sio_nsp_io(const sio_nsp_t *nsp) { return nsp->io; }
 void *sio_nsp_get_data(const sio_nsp_t *nsp) { return nsp->data; }
 void sio_nsp_set_data(sio_nsp_t *nsp, void *data) { nsp->data = data; }
 
+sio_socket_t *sio_nsp_socket(const sio_nsp_t *nsp, const char *id) {
+  if (!nsp || !id || nsp->is_parent) return NULL;
+  return sio_map_get(&nsp->by_id, id);
+}
+
 size_t sio_nsp_socket_count(const sio_nsp_t *nsp) {
   if (!nsp->is_parent) return nsp->count;
   size_t n = 0;
