@@ -3,8 +3,10 @@
 #   1. the C unit tests (ctest) on a normal build,
 #   2. the real-client tests against the C contract server: node:test (socket.io-client 4.x and 2.x,
 #      engine.io-client, raw protocol) and pytest (Debian's python3-socketio client),
-#   3. all again on an AddressSanitizer+UBSan build,
-#   4. every libFuzzer harness for a short bounded time (SIO_FUZZ_SECONDS, default 20).
+#   3. the Python package: the same real-client suites against the Python contract server, and the
+#      wheel (auditwheel-repaired) installed in a fresh venv,
+#   4. the C stages again on an AddressSanitizer+UBSan build,
+#   5. every libFuzzer harness for a short bounded time (SIO_FUZZ_SECONDS, default 20).
 # Prints a summary line per stage and a last "total: N passed, N failed" line; exits non-zero on
 # any failure.
 set -uo pipefail
@@ -71,6 +73,34 @@ if build build; then
   run_stage release build
 else
   echo "build failed (see $log_dir/cmake-build.log)"; tail -20 "$log_dir/cmake-build.log"; failed=$((failed + 1))
+fi
+
+# The Python package: the same real-client suites against the Python contract server (in-tree build,
+# made once here so that no test waits for it), then the wheel, repaired and installed in a fresh venv.
+echo "== python: build the extension"
+if timeout 600 examples/contract/run python --build-only >"$log_dir/py-build.log" 2>&1; then
+  echo "== python contract server: real clients (node:test)"
+  (cd tests/js && SIO_SERVER='examples/contract/run python' timeout 900 npm test) >"$log_dir/js-python.log" 2>&1
+  grep -E "^# (tests|pass|fail) " "$log_dir/js-python.log" || true
+  grep -E "^not ok" "$log_dir/js-python.log" | head -20 || true
+  count_node "$log_dir/js-python.log"
+  echo "== python contract server: python-socketio client + API tests (pytest)"
+  SIO_SERVER='examples/contract/run python' timeout 600 tests/python/run >"$log_dir/py-python.log" 2>&1
+  tail -n 1 "$log_dir/py-python.log"
+  grep -E "^FAILED|^ERROR" "$log_dir/py-python.log" | head -20 || true
+  count_pytest "$log_dir/py-python.log"
+else
+  echo "python extension build failed"; tail -20 "$log_dir/py-build.log"; failed=$((failed + 1))
+fi
+echo "== python: wheel (build, auditwheel repair, fresh venv) and the contract suite against it"
+if whl=$(bash scripts/wheel.sh "$root/dist" 2>"$log_dir/wheel.log" | tail -1) && [ -f "$whl" ]; then
+  echo "$(basename "$whl")"
+  SIO_PY_INSTALLED=1 SIO_PYTHON_EXE="$root/build-wheel/fresh/bin/python" SIO_SERVER='examples/contract/run python' \
+    timeout 600 tests/python/run --ignore=tests/python/test_api.py >"$log_dir/py-wheel.log" 2>&1
+  tail -n 1 "$log_dir/py-wheel.log"
+  count_pytest "$log_dir/py-wheel.log"
+else
+  echo "wheel build failed"; tail -20 "$log_dir/wheel.log"; failed=$((failed + 1))
 fi
 
 if build build-asan -DSIO_SANITIZE=ON; then

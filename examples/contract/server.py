@@ -1,0 +1,143 @@
+"""The contract server in Python (../../shared/contract.md), on the `sio` package.
+
+    examples/contract/run python [--host H] [--port P] [--path /socket.io/] [--ping-interval MS]
+        [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL]
+
+Also the bare Engine.IO echo endpoint at /engine.io/.
+"""
+
+import argparse
+import re
+import sys
+
+import sio
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="server.py")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3000)
+    p.add_argument("--path", default="/socket.io/")
+    p.add_argument("--ping-interval", type=int, default=25000)
+    p.add_argument("--ping-timeout", type=int, default=20000)
+    p.add_argument("--max-payload", type=int, default=1_000_000)
+    p.add_argument("--allow-eio3", action="store_true")
+    p.add_argument("--cors", default=None)
+    p.add_argument("--redis", default=None)  # the Redis adapter comes with the cluster issue
+    a = p.parse_args()
+
+    server = sio.Server(
+        cors_allowed_origins=a.cors,
+        ping_interval=a.ping_interval / 1000,
+        ping_timeout=a.ping_timeout / 1000,
+        max_payload=a.max_payload,
+        allow_eio3=a.allow_eio3,
+        path=a.path,
+        connect_timeout=1.0,
+    )
+
+    # ---- "/" ----
+
+    @server.on("connect")
+    def connect(sid, environ, auth):
+        server.emit("auth", auth, to=sid)
+
+    @server.on("message")
+    def message(sid, *args):
+        server.emit("message-back", *args, to=sid)
+        return sio.NOACK
+
+    @server.on("message-with-ack")
+    def message_with_ack(sid, *args):
+        return args
+
+    @server.on("echo")
+    def echo(sid, *args, ack):
+        # A keyword-only `ack` parameter gets an Ack: falsy when the client asked for none.
+        if ack:
+            ack(*args)
+        else:
+            server.emit("echo", *args, to=sid)
+
+    @server.on("ask")
+    def ask(sid, event=None, *args, ack):
+        if not ack or not isinstance(event, str):
+            return
+
+        def answered(*values):
+            if len(values) == 1 and isinstance(values[0], sio.TimeoutError):
+                ack({"ok": False, "error": "timeout"})
+            else:
+                ack({"ok": True, "args": list(values)})
+
+        server.emit(event, *args, to=sid, callback=answered, timeout=1.0)
+
+    @server.on("broadcast")
+    def broadcast(sid, *args):
+        server.emit("broadcast", *args)
+        return sio.NOACK
+
+    def sorted_rooms(sid):
+        return sorted(server.rooms(sid))
+
+    @server.on("join")
+    def join(sid, room=None, *rest):
+        if isinstance(room, str):
+            server.enter_room(sid, room)
+        return (sorted_rooms(sid),)
+
+    @server.on("leave")
+    def leave(sid, room=None, *rest):
+        if isinstance(room, str):
+            server.leave_room(sid, room)
+        return (sorted_rooms(sid),)
+
+    @server.on("to-room")
+    def to_room(sid, room=None, *args):
+        if isinstance(room, str):
+            server.emit("room-message", room, *args, to=room)
+        return sio.NOACK
+
+    @server.on("to-room-others")
+    def to_room_others(sid, room=None, *args):
+        if isinstance(room, str):
+            server.emit("room-message", room, *args, to=room, skip_sid=sid)
+        return sio.NOACK
+
+    @server.on("count")
+    def count(sid, *args):
+        return server.socket_count("/")
+
+    @server.on("disconnect-me")
+    def disconnect_me(sid, *args):
+        server.disconnect(sid)
+        return sio.NOACK
+
+    # ---- "/custom", "/admin", dynamic ----
+
+    @server.on("connect", namespace="/custom")
+    def custom_connect(sid, environ, auth):
+        server.emit("auth", auth, to=sid, namespace="/custom")
+
+    @server.on("connect", namespace="/admin")
+    def admin_connect(sid, environ, auth):
+        if not isinstance(auth, dict) or auth.get("token") != "secret":
+            raise sio.ConnectionRefusedError("unauthorized")
+        server.emit("welcome", sid, to=sid, namespace="/admin")
+
+    dyn = re.compile(r"^/dyn-[a-z0-9]+$")
+
+    @server.on("connect", namespace=dyn)
+    def dyn_connect(sid, environ, auth):
+        server.emit("nsp", environ["sio.namespace"], to=sid, namespace=environ["sio.namespace"])
+
+    server.engine_endpoint("/engine.io/", server.engine_send)
+
+    port = server.listen(a.host, a.port)
+    print(f"listening on http://{a.host}:{port}", flush=True)
+    server.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,752 @@
+"""sio: a Socket.IO v4 server whose core is C (libuv), with a python-socketio-like API.
+
+    import sio
+
+    server = sio.Server(cors_allowed_origins="*")
+
+    @server.on("connect")
+    def connect(sid, environ, auth):
+        print("hello", sid, environ["REMOTE_ADDR"])
+
+    @server.on("chat")
+    def chat(sid, text):
+        server.emit("chat", text, skip_sid=sid)
+        return "ok"                       # the return value is the ack
+
+    server.run("127.0.0.1", 3000)         # Ctrl-C / SIGTERM stop it
+
+Handlers run on the thread that runs the server (``run()``), one at a time; the GIL is released
+while the server waits for the network. From other threads, ``emit``, ``enter_room``,
+``leave_room``, ``close_room``, ``disconnect`` and ``stop`` are safe: they are queued onto the
+server's thread (``call_soon_threadsafe``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import functools
+import inspect
+import logging
+import re
+import threading
+from typing import Any, Callable, Dict, Iterable, Optional, Union
+
+from . import _core
+
+__all__ = [
+    "Server",
+    "Namespace",
+    "ConnectionRefusedError",
+    "TimeoutError",
+    "DisconnectedError",
+    "Timer",
+    "Ack",
+    "NOACK",
+    "__version__",
+]
+
+__version__: str = _core.CORE_VERSION
+
+logger = logging.getLogger("sio")
+
+Timer = _core.Timer
+NOACK = _core.NOACK
+_REJECTED = "Connection rejected by server"
+
+
+class ConnectionRefusedError(ConnectionError):
+    """Raise in a ``connect`` handler to refuse the connection.
+
+    ``ConnectionRefusedError("unauthorized")`` answers CONNECT_ERROR ``{"message": "unauthorized"}``;
+    a second argument becomes its ``data`` (more than one extra argument: a list of them).
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.message = str(args[0]) if args else _REJECTED
+        if len(args) == 2:
+            self.data = args[1]
+        elif len(args) > 2:
+            self.data = list(args[1:])
+        else:
+            self.data = None
+
+
+class TimeoutError(TimeoutError):  # noqa: A001 - a subclass of the builtin, as python-socketio's
+    """An acknowledgement did not come in time: the single argument an ``emit(callback=...,
+    timeout=...)`` callback gets on timeout, and what ``call()`` raises."""
+
+
+class DisconnectedError(ConnectionError):
+    """The client disconnected before it acknowledged (raised by ``call()``)."""
+
+
+def _positional_arity(fn: Callable) -> int:
+    """How many positional arguments fn accepts (a large number with *args)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return 99
+    n = 0
+    for p in sig.parameters.values():
+        if p.kind == p.VAR_POSITIONAL:
+            return 99
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            n += 1
+    return n
+
+
+def _room_names(value: Union[None, str, Iterable[str]]) -> Optional[tuple]:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+class Ack:
+    """Answers a client's acknowledgement later: a handler with a keyword-only ``ack`` parameter
+    gets one (``def ask(sid, *args, ack)``) and its return value is then ignored. ``bool(ack)`` is
+    False when the client asked for no ack; calling it more than once sends nothing more."""
+
+    __slots__ = ("_server", "_nsp", "_sid", "_id")
+
+    def __init__(self, server: "Server", nsp: str, sid: str, ack_id: int) -> None:
+        self._server, self._nsp, self._sid, self._id = server, nsp, sid, ack_id
+
+    def __bool__(self) -> bool:
+        return self._id >= 0
+
+    def __call__(self, *values: Any) -> bool:
+        """Sends the ack with ``values``; False when not sent (none asked, already sent, gone)."""
+        if self._id < 0:
+            return False
+        ack_id, self._id = self._id, -1
+        server = self._server
+        if server._elsewhere():
+            server.call_soon_threadsafe(server._core.ack, self._nsp, self._sid, ack_id, values)
+            return True
+        sent = server._core.ack(self._nsp, self._sid, ack_id, values)
+        server._kick()
+        return sent
+
+
+class Namespace:
+    """A class-based namespace: ``on_<event>`` methods are its handlers (``on_connect(sid, environ,
+    auth)``, ``on_disconnect(sid, reason)``, ``on_chat(sid, *args)``). Register it with
+    ``server.register_namespace(MyNamespace("/chat"))``."""
+
+    def __init__(self, namespace: Optional[str] = None) -> None:
+        self.namespace = namespace or "/"
+        self.server: Optional[Server] = None
+
+    def _set_server(self, server: "Server") -> None:
+        self.server = server
+
+    def _handler(self, event: str) -> Optional[Callable]:
+        return getattr(self, "on_" + event, None)
+
+    def trigger_event(self, event: str, *args: Any) -> Any:
+        handler = self._handler(event)
+        if handler is None:
+            return NOACK
+        return handler(*args)
+
+    def emit(self, event: str, *args: Any, namespace: Optional[str] = None, **kw: Any) -> None:
+        return self.server.emit(event, *args, namespace=namespace or self.namespace, **kw)
+
+    def send(self, data: Any, namespace: Optional[str] = None, **kw: Any) -> None:
+        return self.server.send(data, namespace=namespace or self.namespace, **kw)
+
+    def call(self, event: str, *args: Any, namespace: Optional[str] = None, **kw: Any) -> Any:
+        return self.server.call(event, *args, namespace=namespace or self.namespace, **kw)
+
+    def enter_room(self, sid: str, room: str, namespace: Optional[str] = None) -> None:
+        return self.server.enter_room(sid, room, namespace=namespace or self.namespace)
+
+    def leave_room(self, sid: str, room: str, namespace: Optional[str] = None) -> None:
+        return self.server.leave_room(sid, room, namespace=namespace or self.namespace)
+
+    def close_room(self, room: str, namespace: Optional[str] = None) -> None:
+        return self.server.close_room(room, namespace=namespace or self.namespace)
+
+    def rooms(self, sid: str, namespace: Optional[str] = None) -> list:
+        return self.server.rooms(sid, namespace=namespace or self.namespace)
+
+    def get_session(self, sid: str, namespace: Optional[str] = None) -> dict:
+        return self.server.get_session(sid, namespace=namespace or self.namespace)
+
+    def save_session(self, sid: str, session: dict, namespace: Optional[str] = None) -> None:
+        return self.server.save_session(sid, session, namespace=namespace or self.namespace)
+
+    def session(self, sid: str, namespace: Optional[str] = None):
+        return self.server.session(sid, namespace=namespace or self.namespace)
+
+    def disconnect(self, sid: str, namespace: Optional[str] = None) -> None:
+        return self.server.disconnect(sid, namespace=namespace or self.namespace)
+
+
+class Server:
+    """A Socket.IO server.
+
+    :param cors_allowed_origins: ``None`` (no CORS headers), ``"*"`` (reflect any origin), an
+        origin or a list of origins.
+    :param ping_interval: seconds between heartbeats (python-socketio's unit).
+    :param ping_timeout: seconds to wait for a heartbeat's answer.
+    :param max_payload: bytes per polling body or WebSocket message.
+    :param allow_eio3: accept Engine.IO v3 clients (socket.io 2.x).
+    :param path: where the Socket.IO endpoint is served.
+    :param connect_timeout: seconds an Engine.IO session may stay without joining a namespace.
+    """
+
+    def __init__(
+        self,
+        cors_allowed_origins: Union[None, str, Iterable[str]] = None,
+        ping_interval: float = 25,
+        ping_timeout: float = 20,
+        max_payload: int = 1_000_000,
+        allow_eio3: bool = False,
+        path: str = "/socket.io/",
+        connect_timeout: float = 45,
+        max_buffered: int = 0,
+    ) -> None:
+        if cors_allowed_origins is None or isinstance(cors_allowed_origins, str):
+            cors = cors_allowed_origins
+        else:
+            cors = ",".join(cors_allowed_origins)
+        if not path.startswith("/"):
+            path = "/" + path
+        if not path.endswith("/"):
+            path += "/"
+        self._handlers: Dict[Any, Dict[str, Callable]] = {}
+        self._namespaces: Dict[Any, Namespace] = {}
+        self._keys: Dict[Any, str] = {}
+        self._sessions: Dict[tuple, dict] = {}
+        self._pending: Dict[tuple, list] = {}
+        self._arity: Dict[Any, int] = {}
+        self._ack_param: Dict[Any, bool] = {}
+        self._known: set = set()
+        self._calls: collections.deque = collections.deque()
+        self._loop_thread: Optional[int] = None
+        self._aio: Optional[asyncio.AbstractEventLoop] = None
+        self._aio_timer: Optional[asyncio.TimerHandle] = None
+        self._tick_scheduled = False
+        self._closed_future: Optional[asyncio.Future] = None
+        self._closed_event = threading.Event()
+        self._core = _core.Core(
+            self,
+            path=path,
+            ping_interval_ms=int(ping_interval * 1000),
+            ping_timeout_ms=int(ping_timeout * 1000),
+            max_payload=int(max_payload),
+            allow_eio3=bool(allow_eio3),
+            cors=cors,
+            connect_timeout_ms=int(connect_timeout * 1000),
+            max_buffered=int(max_buffered),
+        )
+        self._register("/")
+
+    # ---- handlers ----------------------------------------------------------------------------
+
+    def _register(self, namespace: Union[str, "re.Pattern[str]"]) -> Any:
+        if isinstance(namespace, re.Pattern):
+            key = ("regex", namespace.pattern)
+            if key not in self._keys:
+                self._keys[key] = self._core.dynamic(namespace.pattern, key)
+            return key
+        if not namespace.startswith("/"):
+            namespace = "/" + namespace
+        if namespace not in self._keys:
+            self._keys[namespace] = self._core.namespace(namespace, namespace)
+            self._known.add(namespace)
+        return namespace
+
+    def on(self, event: str, handler: Optional[Callable] = None,
+           namespace: Union[None, str, "re.Pattern[str]"] = None):
+        """Registers a handler for ``event`` (``"connect"``, ``"disconnect"``, ``"*"`` or an event
+        name) in ``namespace`` (default ``"/"``; a compiled ``re`` pattern registers a dynamic
+        namespace: any name it matches — as a POSIX extended regex — is created on first use).
+        Works as a method and as a decorator."""
+        key = self._register(namespace or "/")
+
+        def set_handler(fn: Callable) -> Callable:
+            self._handlers.setdefault(key, {})[event] = fn
+            return fn
+
+        if handler is None:
+            return set_handler
+        set_handler(handler)
+        return handler
+
+    def event(self, *args: Any, **kw: Any):
+        """``@server.event`` registers a function named after its event (``def chat(sid, ...)``);
+        ``@server.event(namespace="/x")`` too."""
+        if len(args) == 1 and not kw and callable(args[0]):
+            return self.on(args[0].__name__, args[0])
+
+        def decorator(fn: Callable) -> Callable:
+            return self.on(fn.__name__, fn, *args, **kw)
+
+        return decorator
+
+    def register_namespace(self, namespace_handler: Namespace) -> None:
+        if not isinstance(namespace_handler, Namespace):
+            raise ValueError("not a sio.Namespace instance")
+        key = self._register(namespace_handler.namespace)
+        namespace_handler._set_server(self)
+        self._namespaces[key] = namespace_handler
+
+    def _find(self, key: Any, event: str) -> Optional[Callable]:
+        h = self._handlers.get(key)
+        if h is not None:
+            fn = h.get(event)
+            if fn is not None:
+                return fn
+        ns = self._namespaces.get(key)
+        if ns is not None:
+            return ns._handler(event)
+        return None
+
+    def _nargs(self, fn: Callable) -> int:
+        n = self._arity.get(fn)
+        if n is None:
+            n = self._arity[fn] = _positional_arity(fn)
+        return n
+
+    # ---- called by _core ---------------------------------------------------------------------
+
+    def _on_connect(self, key: Any, nsp: str, sid: str, environ: dict, auth: Any):
+        self._known.add(nsp)
+        fn = self._find(key, "connect")
+        if fn is None:
+            return None
+        environ["sio.namespace"] = nsp
+        self._pending[(nsp, sid)] = []
+        try:
+            n = self._nargs(fn)
+            result = fn(sid, environ, auth) if n >= 3 else fn(sid, environ) if n == 2 else fn(sid)
+        except ConnectionRefusedError as e:
+            self._pending.pop((nsp, sid), None)
+            return (e.message, e.data)
+        except Exception:
+            self._pending.pop((nsp, sid), None)
+            logger.exception("error in the connect handler of %s", nsp)
+            return (_REJECTED, None)
+        if result is False:
+            self._pending.pop((nsp, sid), None)
+            return (_REJECTED, None)
+        return None
+
+    def _on_connected(self, key: Any, nsp: str, sid: str) -> None:
+        self._known.add(nsp)
+        for op in self._pending.pop((nsp, sid), ()):
+            try:
+                op()
+            except Exception:
+                logger.exception("error in an operation queued during connect")
+
+    def _wants_ack(self, fn: Callable) -> bool:
+        w = self._ack_param.get(fn)
+        if w is None:
+            try:
+                p = inspect.signature(fn).parameters.get("ack")
+                w = p is not None and p.kind == p.KEYWORD_ONLY
+            except (TypeError, ValueError):
+                w = False
+            self._ack_param[fn] = w
+        return w
+
+    def _on_event(self, key: Any, nsp: str, sid: str, event: str, args: tuple, ack_id: int):
+        fn = self._find(key, event)
+        if fn is not None:
+            if self._wants_ack(fn):
+                fn(sid, *args, ack=Ack(self, nsp, sid, ack_id))
+                return NOACK
+            result = fn(sid, *args)
+        else:
+            fn = self._find(key, "*")
+            if fn is None:
+                return NOACK
+            if self._wants_ack(fn):
+                fn(event, sid, *args, ack=Ack(self, nsp, sid, ack_id))
+                return NOACK
+            result = fn(event, sid, *args)
+        if result is NOACK:
+            return NOACK
+        if inspect.isawaitable(result):
+            self._spawn_ack(nsp, sid, ack_id, event, result)
+            return NOACK
+        return result
+
+    def _spawn_ack(self, nsp: str, sid: str, ack_id: int, event: str, awaitable) -> None:
+        if self._aio is None:
+            raise RuntimeError("coroutine handlers need the asyncio mode (await server.serve())")
+
+        async def runner():
+            try:
+                result = await awaitable
+            except Exception:
+                logger.exception("error in the handler of event %r", event)
+                return
+            if ack_id >= 0:
+                if result is None:
+                    values = ()
+                elif isinstance(result, tuple):
+                    values = result
+                else:
+                    values = (result,)
+                self._core.ack(nsp, sid, ack_id, values)
+                self._kick()
+
+        self._aio.create_task(runner())
+
+    def _on_disconnect(self, key: Any, nsp: str, sid: str, reason: str) -> None:
+        self._pending.pop((nsp, sid), None)
+        try:
+            fn = self._find(key, "disconnect")
+            if fn is not None:
+                if self._nargs(fn) >= 2:
+                    fn(sid, reason)
+                else:
+                    fn(sid)
+        finally:
+            self._sessions.pop((nsp, sid), None)
+
+    def _on_drain(self) -> None:
+        calls = self._calls
+        while calls:
+            fn = calls.popleft()
+            try:
+                fn()
+            except Exception:
+                logger.exception("error in a callback scheduled with call_soon_threadsafe")
+
+    def _on_closed(self) -> None:
+        self._closed_event.set()
+        fut = self._closed_future
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    # ---- threads -----------------------------------------------------------------------------
+
+    def _elsewhere(self) -> bool:
+        """True when called from a thread other than the one running the server."""
+        t = self._loop_thread
+        return t is not None and t != threading.get_ident()
+
+    def call_soon_threadsafe(self, fn: Callable, *args: Any) -> None:
+        """Runs fn(*args) on the server's thread, soon (safe from any thread)."""
+        self._calls.append(functools.partial(fn, *args) if args else fn)
+        self._core.wakeup()
+
+    def _defer(self, nsp: str, sid: Optional[str], op: Callable[[], Any]) -> bool:
+        """Queues op when it cannot run now: another thread, or a socket still connecting."""
+        if self._elsewhere():
+            self.call_soon_threadsafe(op)
+            return True
+        if sid is not None:
+            pending = self._pending.get((nsp, sid))
+            if pending is not None:
+                pending.append(op)
+                return True
+        return False
+
+    def _kick(self) -> None:
+        """In asyncio mode, schedules a libuv iteration (to write what was queued)."""
+        if self._aio is not None and not self._tick_scheduled:
+            self._tick_scheduled = True
+            self._aio.call_soon(self._tick)
+
+    # ---- emitting ----------------------------------------------------------------------------
+
+    def _nsp(self, namespace: Optional[str]) -> str:
+        if not namespace:
+            return "/"
+        if not isinstance(namespace, str):
+            raise TypeError("namespace must be a namespace's name (a dynamic namespace's child name, "
+                            "not its pattern)")
+        return namespace if namespace.startswith("/") else "/" + namespace
+
+    def _exists(self, nsp: str) -> bool:
+        """Registered, or a dynamic child that had a client: _core would create any other name
+        (and let clients join it), so operations on unknown namespaces are no-ops."""
+        return nsp in self._known
+
+    def emit(self, event: str, *args: Any, to: Union[None, str, Iterable[str]] = None,
+             room: Union[None, str, Iterable[str]] = None,
+             skip_sid: Union[None, str, Iterable[str]] = None, namespace: Optional[str] = None,
+             callback: Optional[Callable] = None, timeout: Optional[float] = None,
+             volatile: bool = False) -> None:
+        """Emits ``event`` with ``args`` (a single tuple argument is spread into several, as in
+        python-socketio) to ``to``/``room`` (a sid, a room, or a list of them; default: everyone
+        in the namespace) except ``skip_sid`` (a sid or room, or a list).
+
+        ``callback`` (only with ``to`` one sid) receives the client's ack arguments; with
+        ``timeout`` (seconds), when no ack came in time it is called once with a single
+        :class:`sio.TimeoutError` instance instead. It is not called when the client disconnects
+        first."""
+        if len(args) == 1 and isinstance(args[0], tuple):
+            args = args[0]
+        nsp = self._nsp(namespace)
+        target = to if to is not None else room
+        if callback is not None:
+            if not isinstance(target, str):
+                raise ValueError("callback= needs to= a single sid")
+
+            def done(err: Optional[str], values: tuple) -> None:
+                if err is None:
+                    callback(*values)
+                elif err == "timeout":
+                    callback(TimeoutError("no acknowledgement within %ss" % timeout))
+                self._kick()
+
+            return self._emit_ack(nsp, target, event, args, timeout, done)
+        if not self._exists(nsp):
+            return None
+        rooms = _room_names(target)
+        skip = _room_names(skip_sid)
+        flags = _core.EMIT_VOLATILE if volatile else 0
+        sid = target if isinstance(target, str) else None
+        if self._defer(nsp, sid, lambda: self._core.emit(nsp, event, args, rooms, skip, flags)):
+            return None
+        self._core.emit(nsp, event, args, rooms, skip, flags)
+        self._kick()
+        return None
+
+    def _emit_ack(self, nsp: str, sid: str, event: str, args: tuple, timeout: Optional[float],
+                  done: Callable[[Optional[str], tuple], None]) -> None:
+        if not self._exists(nsp):
+            raise KeyError("no socket %s in namespace %s" % (sid, nsp))
+        ms = 0 if timeout is None else max(1, int(timeout * 1000))
+        op = lambda: self._core.emit_ack(nsp, sid, event, args, ms, done)  # noqa: E731
+        if self._defer(nsp, sid, op):
+            return None
+        op()
+        self._kick()
+        return None
+
+    def send(self, data: Any, to: Union[None, str, Iterable[str]] = None,
+             room: Union[None, str, Iterable[str]] = None,
+             skip_sid: Union[None, str, Iterable[str]] = None, namespace: Optional[str] = None,
+             callback: Optional[Callable] = None, timeout: Optional[float] = None) -> None:
+        """Emits a ``message`` event."""
+        return self.emit("message", data, to=to, room=room, skip_sid=skip_sid,
+                         namespace=namespace, callback=callback, timeout=timeout)
+
+    def call(self, event: str, *args: Any, to: Optional[str] = None, sid: Optional[str] = None,
+             namespace: Optional[str] = None, timeout: float = 60):
+        """Emits to one client and waits for its acknowledgement.
+
+        In asyncio mode (``await server.serve()``) it returns an awaitable: ``await
+        server.call(...)``. From a thread other than the server's it blocks and returns the ack
+        arguments (one value, or a tuple of several). Raises :class:`sio.TimeoutError` or
+        :class:`sio.DisconnectedError`."""
+        if len(args) == 1 and isinstance(args[0], tuple):
+            args = args[0]
+        target = to or sid
+        if not isinstance(target, str):
+            raise ValueError("call() needs to= a single sid")
+        nsp = self._nsp(namespace)
+
+        def unpack(values: tuple) -> Any:
+            return values[0] if len(values) == 1 else values if values else None
+
+        def error(err: str) -> Exception:
+            if err == "timeout":
+                return TimeoutError("no acknowledgement within %ss" % timeout)
+            return DisconnectedError("the client disconnected")
+
+        if self._aio is not None and not self._elsewhere():
+            fut = self._aio.create_future()
+
+            def done(err: Optional[str], values: tuple) -> None:
+                if fut.done():
+                    return
+                if err is None:
+                    fut.set_result(unpack(values))
+                else:
+                    fut.set_exception(error(err))
+
+            self._emit_ack(nsp, target, event, args, timeout, done)
+            return fut
+        if not self._elsewhere() and self._loop_thread is not None:
+            raise RuntimeError("call() would block the server's own thread: use emit(callback=) "
+                               "or the asyncio mode")
+        box: Dict[str, Any] = {}
+        ready = threading.Event()
+
+        def done_thread(err: Optional[str], values: tuple) -> None:
+            box["err"], box["values"] = err, values
+            ready.set()
+
+        self.call_soon_threadsafe(self._emit_ack, nsp, target, event, args, timeout, done_thread)
+        if not ready.wait(timeout + 5 if timeout else None):
+            raise TimeoutError("no acknowledgement within %ss" % timeout)
+        if box["err"] is not None:
+            raise error(box["err"])
+        return unpack(box["values"])
+
+    # ---- rooms, sessions, disconnect ---------------------------------------------------------
+
+    def enter_room(self, sid: str, room: str, namespace: Optional[str] = None) -> None:
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            raise KeyError("no socket %s in namespace %s" % (sid, nsp))
+        if not self._defer(nsp, sid, lambda: self._core.enter_room(nsp, sid, room)):
+            self._core.enter_room(nsp, sid, room)
+
+    def leave_room(self, sid: str, room: str, namespace: Optional[str] = None) -> None:
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            return
+        if not self._defer(nsp, sid, lambda: self._core.leave_room(nsp, sid, room)):
+            self._core.leave_room(nsp, sid, room)
+
+    def close_room(self, room: str, namespace: Optional[str] = None) -> None:
+        """Makes every socket in ``room`` leave it."""
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            return
+        if not self._defer(nsp, None, lambda: self._core.close_room(nsp, room)):
+            self._core.close_room(nsp, room)
+
+    def rooms(self, sid: str, namespace: Optional[str] = None) -> list:
+        """The rooms ``sid`` is in (its own id first, then in join order). Server thread only."""
+        nsp = self._nsp(namespace)
+        return self._core.rooms(nsp, sid) if self._exists(nsp) else []
+
+    def disconnect(self, sid: str, namespace: Optional[str] = None, close: bool = False) -> None:
+        """Disconnects ``sid`` from the namespace (``close=True``: its whole connection)."""
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            return
+        if not self._defer(nsp, sid, lambda: self._core.disconnect(nsp, sid, close)):
+            self._core.disconnect(nsp, sid, close)
+            self._kick()
+
+    def connected(self, sid: str, namespace: Optional[str] = None) -> bool:
+        nsp = self._nsp(namespace)
+        return self._exists(nsp) and self._core.connected(nsp, sid)
+
+    def socket_count(self, namespace: Optional[str] = None) -> int:
+        """Sockets connected to the namespace (on this node)."""
+        nsp = self._nsp(namespace)
+        return self._core.socket_count(nsp) if self._exists(nsp) else 0
+
+    def get_session(self, sid: str, namespace: Optional[str] = None) -> dict:
+        return self._sessions.setdefault((self._nsp(namespace), sid), {})
+
+    def save_session(self, sid: str, session: dict, namespace: Optional[str] = None) -> None:
+        self._sessions[(self._nsp(namespace), sid)] = session
+
+    @contextlib.contextmanager
+    def session(self, sid: str, namespace: Optional[str] = None):
+        """``with server.session(sid) as s: s["name"] = ...``"""
+        s = self.get_session(sid, namespace)
+        yield s
+        self.save_session(sid, s, namespace)
+
+    # ---- a bare Engine.IO endpoint -------------------------------------------------------------
+
+    def engine_endpoint(self, path: str, on_message: Callable[[str, Union[str, bytes]], Any]) -> None:
+        """Serves a bare Engine.IO endpoint (no Socket.IO layer) at ``path`` with the same options;
+        ``on_message(sid, data)`` gets text as str and binary as bytes. One per server."""
+        self._core.engine(path, on_message)
+
+    def engine_send(self, sid: str, data: Union[str, bytes]) -> bool:
+        """Sends a text (str) or binary (bytes-like) message to an Engine.IO session."""
+        sent = self._core.engine_send(sid, data)
+        self._kick()
+        return sent
+
+    # ---- timers and tasks --------------------------------------------------------------------
+
+    def call_later(self, delay: float, fn: Callable, *args: Any) -> Timer:
+        """Calls fn(*args) on the server's thread after ``delay`` seconds; returns a
+        :class:`sio.Timer` (``.cancel()``). Server thread only (or before ``run()``)."""
+        timer = self._core.call_later(delay, functools.partial(fn, *args) if args else fn)
+        self._kick()
+        return timer
+
+    def start_background_task(self, target: Callable, *args: Any, **kwargs: Any):
+        """Runs target(*args, **kwargs) in a daemon thread (a task for a coroutine function in
+        asyncio mode). Server calls from it are queued onto the server's thread."""
+        if self._aio is not None and inspect.iscoroutinefunction(target):
+            return self._aio.create_task(target(*args, **kwargs))
+        t = threading.Thread(target=target, args=args, kwargs=kwargs, daemon=True)
+        t.start()
+        return t
+
+    @staticmethod
+    def sleep(seconds: float = 0) -> None:
+        import time
+
+        time.sleep(seconds)
+
+    # ---- running -----------------------------------------------------------------------------
+
+    def listen(self, host: str = "127.0.0.1", port: int = 5000) -> int:
+        """Binds and listens; returns the bound port (``port=0`` picks one)."""
+        return self._core.listen(host, port)
+
+    @property
+    def port(self) -> Optional[int]:
+        return self._core.port()
+
+    def run(self, host: Optional[str] = None, port: Optional[int] = None,
+            handle_signals: bool = True) -> None:
+        """Listens (unless ``listen()`` was called) and serves until ``stop()``, SIGINT or
+        SIGTERM. The GIL is released while waiting for the network."""
+        if self._core.port() is None:
+            self.listen(host or "127.0.0.1", 5000 if port is None else port)
+        self._loop_thread = threading.get_ident()
+        try:
+            self._core.run(handle_signals=handle_signals)
+        finally:
+            self._loop_thread = None
+
+    def stop(self) -> None:
+        """Stops the server: every client is disconnected ("server shutting down"). Safe from any
+        thread and from handlers."""
+        self._core.stop()
+
+    def wait_closed(self, timeout: Optional[float] = None) -> bool:
+        return self._closed_event.wait(timeout)
+
+    async def serve(self, host: Optional[str] = None, port: Optional[int] = None) -> None:
+        """The asyncio mode: serves on the running asyncio loop until ``stop()`` (or the task is
+        cancelled). libuv's poll fd is watched by asyncio; handlers may be coroutines (their
+        result is the ack)."""
+        if self._core.port() is None:
+            self.listen(host or "127.0.0.1", 5000 if port is None else port)
+        loop = asyncio.get_running_loop()
+        self._aio = loop
+        self._loop_thread = threading.get_ident()
+        self._closed_future = loop.create_future()
+        fd = self._core.backend_fd()
+        loop.add_reader(fd, self._tick)
+        self._tick()
+        try:
+            await self._closed_future
+        finally:
+            loop.remove_reader(fd)
+            if self._aio_timer is not None:
+                self._aio_timer.cancel()
+            self._aio = None
+            self._core.close()
+            self._loop_thread = None
+
+    def _tick(self) -> None:
+        self._tick_scheduled = False
+        if self._aio_timer is not None:
+            self._aio_timer.cancel()
+            self._aio_timer = None
+        alive = self._core.run_nowait()
+        if not alive or self._core.closed or self._aio is None:
+            self._on_closed()
+            return
+        ms = self._core.backend_timeout()
+        if ms >= 0:
+            self._aio_timer = self._aio.call_later(ms / 1000.0, self._tick)
