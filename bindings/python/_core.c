@@ -1336,17 +1336,7 @@ static PyTypeObject TimerType = {
 
 /* ---- module ---- */
 
-static PyObject *mod_version(PyObject *m, PyObject *unused) { return PyUnicode_FromString(sio_version()); }
-
-static PyObject *mod_strerror(PyObject *m, PyObject *arg) {
-  int e = (int)PyLong_AsLong(arg);
-  if (e == -1 && PyErr_Occurred()) return NULL;
-  return PyUnicode_FromFormat("%s: %s", sio_err_name(e), sio_strerror(e));
-}
-
 static PyMethodDef mod_methods[] = {
-    {"version", mod_version, METH_NOARGS, "the C core's version"},
-    {"strerror", mod_strerror, METH_O, "an error code's name and message"},
     {"roundtrip", core_roundtrip, METH_O, "converts a tuple of values to the core's form and back"},
     {NULL}};
 
@@ -1372,7 +1362,6 @@ PyMODINIT_FUNC PyInit__core(void) {
   if (PyModule_AddIntConstant(m, "EMIT_VOLATILE", SIO_EMIT_VOLATILE) < 0) goto fail;
   if (PyModule_AddIntConstant(m, "EMIT_COMPRESS", SIO_EMIT_COMPRESS) < 0) goto fail;
   if (PyModule_AddIntConstant(m, "EMIT_LOCAL", SIO_EMIT_LOCAL) < 0) goto fail;
-  if (PyModule_AddStringConstant(m, "CORE_VERSION", sio_version()) < 0) goto fail;
   return m;
 fail:
   Py_DECREF(m);

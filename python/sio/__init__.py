@@ -34,6 +34,7 @@ import threading
 from typing import Any, Callable, Dict, Iterable, Optional, Union
 
 from . import _core
+from . import api  # SWIG-generated: versions, error strings, option structs (bindings/sio.i)
 
 __all__ = [
     "Server",
@@ -47,7 +48,7 @@ __all__ = [
     "__version__",
 ]
 
-__version__: str = _core.CORE_VERSION
+__version__: str = api.sio_version()
 
 logger = logging.getLogger("sio")
 

@@ -1,14 +1,11 @@
 """Type stubs for sio._core, the C extension (see bindings/python/_core.c)."""
 from typing import Any, Callable, Iterable, Optional, Tuple, Union
 
-CORE_VERSION: str
 NOACK: object
 EMIT_VOLATILE: int
 EMIT_COMPRESS: int
 EMIT_LOCAL: int
 
-def version() -> str: ...
-def strerror(code: int) -> str: ...
 def roundtrip(values: Tuple[Any, ...]) -> Tuple[Any, ...]: ...
 
 class Timer:

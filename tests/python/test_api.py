@@ -445,3 +445,18 @@ def test_contract_server_exits_0_on_sigterm_and_sigint():
         p.send_signal(sig)
         assert p.wait(WAIT) == 0
         c.disconnect()
+
+
+def test_swig_api_module():
+    """sio.api (SWIG, bindings/sio.i): the callback-free part of sio.h, bound once."""
+    from sio import api
+    assert sio.__version__ == api.sio_version() == '%d.%d.%d' % (
+        api.SIO_VERSION_MAJOR, api.SIO_VERSION_MINOR, api.SIO_VERSION_PATCH)
+    assert api.sio_err_name(api.SIO_ETIMEDOUT) == 'ETIMEDOUT'
+    assert api.sio_strerror(api.SIO_ETIMEDOUT) == 'timed out'
+    o = api.sio_io_options_t()
+    api.sio_io_options_init(o)
+    assert (o.connect_timeout_ms, o.max_attachments) == (45000, 10)
+    assert (o.engine.path, o.engine.ping_interval_ms, o.engine.max_payload) == ('/socket.io/', 25000, 1000000)
+    # The event path is the hand-written binding's alone.
+    assert not hasattr(api, 'sio_io_new') and not hasattr(api, 'sio_socket_emit')
