@@ -14,58 +14,10 @@
 
 import http from 'node:http';
 import { Server } from 'socket.io';
+import { parseContractArgs } from './cli.mjs';
 import { attach as attachEngine } from 'engine.io';
 
-function usage(message) {
-  process.stderr.write(`contract-server: ${message}\n` +
-    'usage: contract-server.mjs [--host H] [--port P] [--path /socket.io/] [--ping-interval MS] ' +
-    '[--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--redis URL]\n');
-  process.exit(2);
-}
-
-function parseArgs(argv) {
-  const opts = {
-    host: '127.0.0.1',
-    port: 3000,
-    path: '/socket.io/',
-    pingInterval: 25000,
-    pingTimeout: 20000,
-    maxPayload: 1000000,
-    allowEIO3: false,
-    redis: null,
-  };
-  const number = (name, value) => {
-    const n = Number(value);
-    if (value === undefined || value === '' || !Number.isInteger(n) || n < 0) usage(`${name} wants a number`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i];
-    let value;
-    const eq = arg.indexOf('=');
-    if (arg.startsWith('--') && eq > 0) {
-      value = arg.slice(eq + 1);
-      arg = arg.slice(0, eq);
-    }
-    const take = () => (value !== undefined ? value : argv[++i]);
-    switch (arg) {
-      case '--host': opts.host = take(); break;
-      case '--port': opts.port = number(arg, take()); break;
-      case '--path': opts.path = take(); break;
-      case '--ping-interval': opts.pingInterval = number(arg, take()); break;
-      case '--ping-timeout': opts.pingTimeout = number(arg, take()); break;
-      case '--max-payload': opts.maxPayload = number(arg, take()); break;
-      case '--allow-eio3': opts.allowEIO3 = true; break;
-      case '--redis': opts.redis = take(); break;
-      default: usage(`unknown argument ${JSON.stringify(argv[i])}`);
-    }
-  }
-  if (!opts.host) usage('--host wants a value');
-  if (!opts.path || !opts.path.startsWith('/')) usage('--path must start with /');
-  return opts;
-}
-
-const opts = parseArgs(process.argv.slice(2));
+const opts = parseContractArgs(process.argv.slice(2), 'contract-server');
 if (opts.redis) {
   process.stderr.write(`contract-server: warning: --redis ${opts.redis} is ignored, ` +
     'the reference server runs a single node (in-memory adapter)\n');

@@ -1,0 +1,56 @@
+// The contract servers' command line (shared/contract.md), parsed once for the Node reference
+// (contract-server.mjs here) and the Node benchmark peer (bench/peers/node/server.mjs).
+// No dependencies, so either may import it by relative path.
+//
+// parseContractArgs(argv, name) returns {host, port, path, pingInterval, pingTimeout, maxPayload,
+// allowEIO3, redis, cors}; a bad argument prints usage on stderr and exits 2.
+
+export function parseContractArgs(argv, name) {
+  const usage = (message) => {
+    process.stderr.write(`${name}: ${message}\n` +
+      `usage: ${name} [--host H] [--port P] [--path /socket.io/] [--ping-interval MS] ` +
+      '[--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL]\n');
+    process.exit(2);
+  };
+  const opts = {
+    host: '127.0.0.1',
+    port: 3000,
+    path: '/socket.io/',
+    pingInterval: 25000,
+    pingTimeout: 20000,
+    maxPayload: 1000000,
+    allowEIO3: false,
+    redis: null,
+    cors: null,
+  };
+  const number = (flag, value) => {
+    const n = Number(value);
+    if (value === undefined || value === '' || !Number.isInteger(n) || n < 0) usage(`${flag} wants a number`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i];
+    let value;
+    const eq = arg.indexOf('=');
+    if (arg.startsWith('--') && eq > 0) {
+      value = arg.slice(eq + 1);
+      arg = arg.slice(0, eq);
+    }
+    const take = () => (value !== undefined ? value : argv[++i]);
+    switch (arg) {
+      case '--host': opts.host = take(); break;
+      case '--port': opts.port = number(arg, take()); break;
+      case '--path': opts.path = take(); break;
+      case '--ping-interval': opts.pingInterval = number(arg, take()); break;
+      case '--ping-timeout': opts.pingTimeout = number(arg, take()); break;
+      case '--max-payload': opts.maxPayload = number(arg, take()); break;
+      case '--allow-eio3': opts.allowEIO3 = true; break;
+      case '--redis': opts.redis = take(); break;
+      case '--cors': opts.cors = value !== undefined ? value : (argv[i + 1] && !argv[i + 1].startsWith('--') ? argv[++i] : '*'); break;
+      default: usage(`unknown argument ${JSON.stringify(argv[i])}`);
+    }
+  }
+  if (!opts.host) usage('--host wants a value');
+  if (!opts.path || !opts.path.startsWith('/')) usage('--path must start with /');
+  return opts;
+}
