@@ -13,7 +13,7 @@
 
 import http from 'node:http';
 import { Server } from 'socket.io';
-import { parseContractArgs } from '../../../tests/js/reference/cli.mjs';
+import { addBenchmarkHandlers, parseContractArgs } from '../../../tests/js/reference/cli.mjs';
 
 const opts = parseContractArgs(process.argv.slice(2), 'node-peer');
 if (opts.redis) process.stderr.write(`node-peer: note: --redis ${opts.redis} is ignored (in-memory adapter)\n`);
@@ -34,33 +34,8 @@ const io = new Server(httpServer, {
   connectTimeout: 1000,
 });
 
-const lastIsAck = (args) => args.length > 0 && typeof args[args.length - 1] === 'function';
-
 const root = io.of('/');
-root.on('connection', (socket) => {
-  socket.emit('auth', socket.handshake.auth);
-
-  socket.on('message', (...args) => {
-    socket.emit('message-back', ...args);
-  });
-
-  socket.on('message-with-ack', (...args) => {
-    if (lastIsAck(args)) args.pop()(...args);
-  });
-
-  socket.on('echo', (...args) => {
-    if (lastIsAck(args)) args.pop()(...args);
-    else socket.emit('echo', ...args);
-  });
-
-  socket.on('broadcast', (...args) => {
-    root.emit('broadcast', ...args);
-  });
-
-  socket.on('count', (ack) => {
-    if (typeof ack === 'function') ack(root.sockets.size);
-  });
-});
+root.on('connection', (socket) => addBenchmarkHandlers(root, socket));
 
 httpServer.listen(opts.port, opts.host, () => {
   const { port } = httpServer.address();

@@ -1,6 +1,7 @@
-// The contract servers' command line (shared/contract.md), parsed once for the Node reference
-// (contract-server.mjs here) and the Node benchmark peer (bench/peers/node/server.mjs).
-// No dependencies, so either may import it by relative path.
+// What the Node reference (contract-server.mjs here) and the Node benchmark peer
+// (bench/peers/node/server.mjs) share: the contract's command line (shared/contract.md) and the
+// handlers of namespace `/` that the benchmarks use. No dependencies, so either may import it by
+// relative path (each resolves socket.io from its own node_modules).
 //
 // parseContractArgs(argv, name) returns {host, port, path, pingInterval, pingTimeout, maxPayload,
 // allowEIO3, redis, cors}; a bad argument prints usage on stderr and exits 2.
@@ -53,4 +54,28 @@ export function parseContractArgs(argv, name) {
   if (!opts.host) usage('--host wants a value');
   if (!opts.path || !opts.path.startsWith('/')) usage('--path must start with /');
   return opts;
+}
+
+export const lastIsAck = (args) => args.length > 0 && typeof args[args.length - 1] === 'function';
+
+// The benchmark part of namespace `/` for one socket: auth on connect, message, message-with-ack,
+// echo, broadcast, count.
+export function addBenchmarkHandlers(root, socket) {
+  socket.emit('auth', socket.handshake.auth);
+  socket.on('message', (...args) => {
+    socket.emit('message-back', ...args);
+  });
+  socket.on('message-with-ack', (...args) => {
+    if (lastIsAck(args)) args.pop()(...args);
+  });
+  socket.on('echo', (...args) => {
+    if (lastIsAck(args)) args.pop()(...args);
+    else socket.emit('echo', ...args);
+  });
+  socket.on('broadcast', (...args) => {
+    root.emit('broadcast', ...args);
+  });
+  socket.on('count', (ack) => {
+    if (typeof ack === 'function') ack(root.sockets.size);
+  });
 }

@@ -14,7 +14,7 @@
 
 import http from 'node:http';
 import { Server } from 'socket.io';
-import { parseContractArgs } from './cli.mjs';
+import { addBenchmarkHandlers, lastIsAck, parseContractArgs } from './cli.mjs';
 import { attach as attachEngine } from 'engine.io';
 
 const opts = parseContractArgs(process.argv.slice(2), 'contract-server');
@@ -44,29 +44,11 @@ const io = new Server(httpServer, {
   connectTimeout: 1000,
 });
 
-const lastIsAck = (args) => args.length > 0 && typeof args[args.length - 1] === 'function';
 const sortedRooms = (socket) => [...socket.rooms].sort();
 
 const root = io.of('/');
 root.on('connection', (socket) => {
-  socket.emit('auth', socket.handshake.auth);
-
-  socket.on('message', (...args) => {
-    socket.emit('message-back', ...args);
-  });
-
-  socket.on('message-with-ack', (...args) => {
-    if (lastIsAck(args)) args.pop()(...args);
-  });
-
-  socket.on('echo', (...args) => {
-    if (lastIsAck(args)) args.pop()(...args);
-    else socket.emit('echo', ...args);
-  });
-
-  socket.on('broadcast', (...args) => {
-    root.emit('broadcast', ...args);
-  });
+  addBenchmarkHandlers(root, socket);
 
   socket.on('join', async (room, ack) => {
     await socket.join(room);
@@ -92,10 +74,6 @@ root.on('connection', (socket) => {
     socket.timeout(1000).emit(event, ...args, (err, ...answer) => {
       ack(err ? { ok: false, error: 'timeout' } : { ok: true, args: answer });
     });
-  });
-
-  socket.on('count', (ack) => {
-    if (typeof ack === 'function') ack(root.sockets.size);
   });
 
   socket.on('disconnect-me', () => {
