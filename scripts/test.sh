@@ -45,6 +45,12 @@ count_pytest() { # $1: log
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
 }
 
+# The failing tests of a node:test TAP log, nested ones included, each with its error message, so
+# that a CI failure can be read from the summary alone.
+js_failures() { # $1: log
+  grep -E "^ *not ok |^ *error: " "$1" | grep -A1 "not ok" | grep -v "^--$" | head -30 || true
+}
+
 build() { # $1: dir, rest: cmake flags
   local dir="$1"; shift
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$log_dir/cmake-$(basename "$dir").log" 2>&1 &&
@@ -60,7 +66,7 @@ run_stage() { # $1: name, $2: build dir
   echo "== $name: real clients (node:test)"
   (cd tests/js && SIO_BUILD_DIR="$root/$dir" timeout 900 npm test) >"$log_dir/js-$name.log" 2>&1
   grep -E "^# (tests|pass|fail) " "$log_dir/js-$name.log" || true
-  grep -E "^not ok|# Subtest:.*|failureType|error:" "$log_dir/js-$name.log" | grep -B1 -A0 "^not ok" | head -20 || true
+  js_failures "$log_dir/js-$name.log"
   count_node "$log_dir/js-$name.log"
   echo "== $name: python-socketio client (pytest)"
   SIO_BUILD_DIR="$root/$dir" timeout 600 tests/python/run >"$log_dir/py-$name.log" 2>&1
@@ -82,7 +88,7 @@ if timeout 600 examples/contract/run python --build-only >"$log_dir/py-build.log
   echo "== python contract server: real clients (node:test)"
   (cd tests/js && SIO_SERVER='examples/contract/run python' timeout 900 npm test) >"$log_dir/js-python.log" 2>&1
   grep -E "^# (tests|pass|fail) " "$log_dir/js-python.log" || true
-  grep -E "^not ok" "$log_dir/js-python.log" | head -20 || true
+  js_failures "$log_dir/js-python.log"
   count_node "$log_dir/js-python.log"
   echo "== python contract server: python-socketio client + API tests (pytest)"
   SIO_SERVER='examples/contract/run python' timeout 600 tests/python/run >"$log_dir/py-python.log" 2>&1
