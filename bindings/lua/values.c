@@ -1,0 +1,836 @@
+/* Lua values <-> cJSON arguments; the rules are in values.h. */
+#include "values.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+/* sio.null is the address of this byte: a light userdata no script can forge or collect. */
+static const char null_sentinel = 0;
+#define SIOL_NULL ((void *)&null_sentinel)
+
+/* Holds what sio.json.encode/decode allocate outside Lua, so that an error raised half-way (a Lua
+ * memory error) does not leak it: __gc frees whatever is left. */
+#define SIOL_BOX_MT "sio.json.box"
+typedef struct {
+  cJSON *tree;
+  char *printed; /* from cJSON_Print*, freed with cJSON_free */
+  char *copy;    /* our own malloc */
+} box_t;
+
+/* 2^53: beyond it a double no longer holds every integer, so such numbers stay floats. */
+#define MAX_EXACT 9007199254740992.0
+
+void siol_bufs_free(siol_bufs_t *b) {
+  if (!b) return;
+  free(b->v);
+  b->v = NULL;
+  b->n = b->cap = 0;
+}
+
+static int bufs_add(siol_bufs_t *b, const char *data, size_t len) {
+  if (b->n == b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 4;
+    sio_buf_t *v = realloc(b->v, cap * sizeof *v);
+    if (!v) return -1;
+    b->v = v;
+    b->cap = cap;
+  }
+  b->v[b->n].data = data;
+  b->v[b->n].len = len;
+  b->n++;
+  return 0;
+}
+
+/* Well-formed UTF-8 as RFC 3629 defines it: no overlong forms (so never C0 80, which keeps that
+ * pair free to stand for NUL), no surrogates, nothing above U+10FFFF. NUL itself is fine. */
+static int utf8_valid(const char *str, size_t n) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = s[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t more;
+    unsigned lo = 0x80, hi = 0xBF; /* the range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) {
+      more = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      more = 2;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      more = 3;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return 0;
+    }
+    if (n - i - 1 < more) return 0;
+    if (s[i + 1] < lo || s[i + 1] > hi) return 0;
+    for (size_t k = 2; k <= more; k++)
+      if ((s[i + k] & 0xC0) != 0x80) return 0;
+    i += more + 1;
+  }
+  return 1;
+}
+
+/* A copy of s[0..len) with each NUL written as C0 80, or NULL with *nomem = 0 when s has no NUL
+ * (then s, being a Lua string and so NUL-terminated, can be given to cJSON as it is). */
+static char *hide_nuls(const char *s, size_t len, int *nomem) {
+  *nomem = 0;
+  size_t nuls = 0;
+  for (const char *p = s; (p = memchr(p, 0, len - (size_t)(p - s))) != NULL; p++) nuls++;
+  if (!nuls) return NULL;
+  char *t = malloc(len + nuls + 1);
+  if (!t) {
+    *nomem = 1;
+    return NULL;
+  }
+  char *o = t;
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] == 0) {
+      *o++ = (char)0xC0;
+      *o++ = (char)0x80;
+    } else {
+      *o++ = s[i];
+    }
+  }
+  *o = 0;
+  return t;
+}
+
+/* ---- Lua -> JSON ---- */
+
+typedef struct {
+  lua_State *L;
+  siol_bufs_t *bufs;
+  int encode; /* for sio.json.encode: binaries have no JSON form there */
+  int binary_mt, array_mt; /* stack slots of the two metatables, for lua_rawequal */
+  char *err;
+  size_t errsz;
+} conv_t;
+
+static cJSON *fail(conv_t *c, const char *fmt, ...) {
+  if (c->err && c->errsz) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, c->errsz, fmt, ap);
+    va_end(ap);
+  }
+  return NULL;
+}
+
+static cJSON *nomem(conv_t *c) { return fail(c, "out of memory"); }
+
+static cJSON *refuse_type(conv_t *c, const char *what) {
+  if (c->encode)
+    return fail(c, "cannot encode %s (values are nil, booleans, numbers, strings, tables and sio.null)",
+                what);
+  return fail(c,
+              "cannot send %s (values are nil, booleans, numbers, strings, tables, sio.null and "
+              "sio.binary)",
+              what);
+}
+
+static cJSON *string_to_json(conv_t *c, const char *s, size_t len) {
+  if (!utf8_valid(s, len)) {
+    if (c->encode) return fail(c, "string is not valid UTF-8");
+    return fail(c, "string is not valid UTF-8 (send bytes as sio.binary(s))");
+  }
+  int oom;
+  char *t = hide_nuls(s, len, &oom);
+  if (oom) return nomem(c);
+  cJSON *j = cJSON_CreateString(t ? t : s);
+  free(t);
+  return j ? j : nomem(c);
+}
+
+/* 1 and *out when s is how Lua would print an integer key ("12", "-3", never "01" or "-0"). */
+static int canonical_integer(const char *s, size_t len, lua_Integer *out) {
+  size_t i = 0;
+  int neg = len > 0 && s[0] == '-';
+  if (neg) i = 1;
+  if (i >= len || len - i > 19) return 0;
+  if (s[i] == '0' && (len - i > 1 || neg)) return 0;
+  unsigned long long v = 0;
+  for (; i < len; i++) {
+    if (s[i] < '0' || s[i] > '9') return 0;
+    v = v * 10 + (unsigned long long)(s[i] - '0');
+  }
+  if (!neg && v > (unsigned long long)LUA_MAXINTEGER) return 0;
+  if (neg && v > (unsigned long long)LUA_MAXINTEGER + 1) return 0;
+  *out = neg ? -(lua_Integer)(v - 1) - 1 : (lua_Integer)v;
+  return 1;
+}
+
+static cJSON *to_json(conv_t *c, int idx, int level);
+
+/* The key/value pair at the top of the stack (key at -2) into obj. 0, or -1 with the message. */
+static int add_member(conv_t *c, cJSON *obj, int table, int level) {
+  lua_State *L = c->L;
+  char num[32];
+  const char *key;
+  char *hidden = NULL;
+  if (lua_type(L, -2) == LUA_TSTRING) {
+    size_t klen;
+    key = lua_tolstring(L, -2, &klen);
+    if (!utf8_valid(key, klen)) {
+      fail(c, "table key is not valid UTF-8");
+      return -1;
+    }
+    /* {[1] = a, ["1"] = b} would give an object with two members named "1". */
+    lua_Integer n;
+    if (canonical_integer(key, klen, &n)) {
+      int dup = lua_rawgeti(L, table, n) != LUA_TNIL;
+      lua_pop(L, 1);
+      if (dup) {
+        fail(c, "table has both the key %s and the key \"%s\"", key, key);
+        return -1;
+      }
+    }
+    int oom;
+    hidden = hide_nuls(key, klen, &oom);
+    if (oom) {
+      nomem(c);
+      return -1;
+    }
+    if (hidden) key = hidden;
+  } else if (lua_isinteger(L, -2)) {
+    snprintf(num, sizeof num, LUA_INTEGER_FMT, lua_tointeger(L, -2));
+    key = num;
+  } else {
+    if (lua_type(L, -2) == LUA_TNUMBER)
+      fail(c, "table key %.14g is not an integer (keys are strings and integers)",
+           (double)lua_tonumber(L, -2));
+    else
+      fail(c, "table key of type %s (keys are strings and integers)", luaL_typename(L, -2));
+    return -1;
+  }
+  cJSON *v = to_json(c, lua_gettop(L), level + 1);
+  if (!v) {
+    free(hidden);
+    return -1;
+  }
+  int ok = cJSON_AddItemToObject(obj, key, v);
+  free(hidden);
+  if (!ok) {
+    cJSON_Delete(v);
+    nomem(c);
+    return -1;
+  }
+  return 0;
+}
+
+static cJSON *table_to_json(conv_t *c, int idx, int level) {
+  lua_State *L = c->L;
+  /* Also what stops a table that contains itself. */
+  if (level > SIOL_MAX_DEPTH) return fail(c, "value nested deeper than %d levels", SIOL_MAX_DEPTH);
+  if (!lua_checkstack(L, 4)) return fail(c, "Lua stack overflow");
+
+  int marked = 0;
+  if (lua_getmetatable(L, idx)) {
+    marked = lua_rawequal(L, -1, c->array_mt);
+    lua_pop(L, 1);
+  }
+  lua_Integer n = 0;
+  int array = marked;
+  if (marked) {
+    n = (lua_Integer)lua_rawlen(L, idx);
+  } else {
+    /* An array when the keys are exactly 1..n: every key a positive integer, the largest one
+     * equal to their count. */
+    lua_Integer count = 0, max = 0;
+    array = 1;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+      lua_Integer k;
+      if (!lua_isinteger(L, -2) || (k = lua_tointeger(L, -2)) < 1) {
+        array = 0;
+        lua_pop(L, 2);
+        break;
+      }
+      count++;
+      if (k > max) max = k;
+      lua_pop(L, 1);
+    }
+    if (array && (count == 0 || count != max)) array = 0;
+    n = count;
+  }
+
+  if (array) {
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr) return nomem(c);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, idx, i);
+      cJSON *v = to_json(c, lua_gettop(L), level + 1);
+      lua_pop(L, 1);
+      if (!v || !cJSON_AddItemToArray(arr, v)) {
+        if (v) {
+          cJSON_Delete(v);
+          nomem(c);
+        }
+        cJSON_Delete(arr);
+        return NULL;
+      }
+    }
+    return arr;
+  }
+
+  cJSON *obj = cJSON_CreateObject();
+  if (!obj) return nomem(c);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (add_member(c, obj, idx, level) < 0) {
+      lua_pop(L, 2);
+      cJSON_Delete(obj);
+      return NULL;
+    }
+    lua_pop(L, 1);
+  }
+  return obj;
+}
+
+/* `level` is the nesting level a table at idx would have (a top-level table is level 1). */
+static cJSON *to_json(conv_t *c, int idx, int level) {
+  lua_State *L = c->L;
+  cJSON *j = NULL;
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+      j = cJSON_CreateNull();
+      break;
+    case LUA_TBOOLEAN:
+      j = cJSON_CreateBool(lua_toboolean(L, idx));
+      break;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) {
+        j = cJSON_CreateNumber((double)lua_tointeger(L, idx));
+      } else {
+        double d = (double)lua_tonumber(L, idx);
+        /* JSON has no NaN or infinity; JSON.stringify writes null for them too. */
+        j = d - d == 0 ? cJSON_CreateNumber(d) : cJSON_CreateNull();
+      }
+      break;
+    case LUA_TSTRING: {
+      size_t len;
+      const char *s = lua_tolstring(L, idx, &len);
+      return string_to_json(c, s, len);
+    }
+    case LUA_TTABLE:
+      return table_to_json(c, idx, level);
+    case LUA_TLIGHTUSERDATA:
+      if (lua_touserdata(L, idx) != SIOL_NULL) return refuse_type(c, "a light userdata");
+      j = cJSON_CreateNull();
+      break;
+    case LUA_TUSERDATA: {
+      size_t len;
+      const char *data = NULL;
+      if (lua_getmetatable(L, idx)) {
+        if (lua_rawequal(L, -1, c->binary_mt)) {
+          lua_getiuservalue(L, idx, 1);
+          data = lua_tolstring(L, -1, &len);
+          lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+      }
+      if (!data) return refuse_type(c, "a userdata");
+      if (c->encode) return fail(c, "cannot encode sio.binary");
+      if (!c->bufs) return fail(c, "cannot send sio.binary here");
+      /* The bytes stay in the Lua string (the caller keeps the value on its stack). */
+      size_t num = c->bufs->n;
+      if (bufs_add(c->bufs, data, len) < 0) return nomem(c);
+      j = cJSON_CreateObject();
+      if (!j || !cJSON_AddTrueToObject(j, "_placeholder") ||
+          !cJSON_AddNumberToObject(j, "num", (double)num)) {
+        cJSON_Delete(j);
+        return nomem(c);
+      }
+      return j;
+    }
+    case LUA_TFUNCTION:
+      return refuse_type(c, "a function");
+    case LUA_TTHREAD:
+      return refuse_type(c, "a thread");
+    default:
+      return refuse_type(c, luaL_typename(L, idx));
+  }
+  return j ? j : nomem(c);
+}
+
+/* Sets up c (the metatables pushed above the values, so the caller restores the top). */
+static int conv_begin(conv_t *c, lua_State *L, siol_bufs_t *b, char *err, size_t errsz) {
+  c->L = L;
+  c->bufs = b;
+  c->encode = 0;
+  c->err = err;
+  c->errsz = errsz;
+  if (err && errsz) err[0] = 0;
+  /* The two metatables, and a top-level userdata's metatable and user value. */
+  if (!lua_checkstack(L, 4)) {
+    fail(c, "Lua stack overflow");
+    return -1;
+  }
+  lua_getfield(L, LUA_REGISTRYINDEX, SIOL_BINARY_MT);
+  c->binary_mt = lua_gettop(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, SIOL_ARRAY_MT);
+  c->array_mt = lua_gettop(L);
+  return 0;
+}
+
+static int convert_one(conv_t *c, int idx, cJSON **out) {
+  size_t n0 = c->bufs ? c->bufs->n : 0;
+  *out = to_json(c, idx, 1);
+  if (*out) return 0;
+  if (c->bufs) c->bufs->n = n0;
+  return -1;
+}
+
+int siol_to_json(lua_State *L, int idx, siol_bufs_t *b, cJSON **out, char *err, size_t errsz) {
+  conv_t c;
+  int top = lua_gettop(L);
+  idx = lua_absindex(L, idx);
+  *out = NULL;
+  if (conv_begin(&c, L, b, err, errsz) < 0) return -1;
+  int r = convert_one(&c, idx, out);
+  lua_settop(L, top);
+  return r;
+}
+
+int siol_args_to_json(lua_State *L, int first, int last, siol_bufs_t *b, cJSON **out, char *err,
+                      size_t errsz) {
+  conv_t c;
+  int top = lua_gettop(L);
+  /* Only negative indices are relative: last == 0 (an empty stack's top) means no arguments. */
+  if (first < 0) first = lua_absindex(L, first);
+  if (last < 0) last = lua_absindex(L, last);
+  *out = NULL;
+  if (conv_begin(&c, L, b, err, errsz) < 0) return -1;
+  size_t n0 = b ? b->n : 0;
+  cJSON *arr = cJSON_CreateArray();
+  if (!arr) {
+    nomem(&c);
+    goto fail;
+  }
+  for (int i = first; i <= last; i++) {
+    cJSON *v = to_json(&c, i, 1);
+    if (!v) goto fail;
+    if (!cJSON_AddItemToArray(arr, v)) {
+      cJSON_Delete(v);
+      nomem(&c);
+      goto fail;
+    }
+  }
+  lua_settop(L, top);
+  *out = arr;
+  return 0;
+fail:
+  cJSON_Delete(arr);
+  if (b) b->n = n0;
+  lua_settop(L, top);
+  return -1;
+}
+
+/* ---- JSON -> Lua ---- */
+
+/* A cJSON string as Lua bytes, C0 80 turned back into NUL. */
+static void push_string(lua_State *L, const char *s) {
+  if (!s) {
+    lua_pushliteral(L, "");
+    return;
+  }
+  const char *hit = strstr(s, "\xC0\x80");
+  if (!hit) {
+    lua_pushstring(L, s);
+    return;
+  }
+  luaL_checkstack(L, 2, "value too deep"); /* the buffer's slot, then its result */
+  luaL_Buffer B;
+  luaL_buffinit(L, &B);
+  const char *p = s;
+  do {
+    luaL_addlstring(&B, p, (size_t)(hit - p));
+    luaL_addchar(&B, '\0');
+    p = hit + 2;
+  } while ((hit = strstr(p, "\xC0\x80")) != NULL);
+  luaL_addstring(&B, p);
+  luaL_pushresult(&B);
+}
+
+/* The attachment a placeholder object stands for, or NULL when j is not a valid one for a. */
+static const sio_buf_t *placeholder(const cJSON *j, const sio_args_t *a) {
+  if (!a || !a->bufs || !a->nbufs) return NULL;
+  if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "_placeholder"))) return NULL;
+  const cJSON *num = cJSON_GetObjectItemCaseSensitive(j, "num");
+  if (!cJSON_IsNumber(num)) return NULL;
+  double d = num->valuedouble;
+  if (!(d >= 0 && d < (double)a->nbufs) || (double)(size_t)d != d) return NULL;
+  return &a->bufs[(size_t)d];
+}
+
+static void push_number(lua_State *L, double d) {
+  if (d >= -MAX_EXACT && d <= MAX_EXACT && (double)(int64_t)d == d)
+    lua_pushinteger(L, (lua_Integer)(int64_t)d);
+  else
+    lua_pushnumber(L, (lua_Number)d);
+}
+
+static void push_value(lua_State *L, const cJSON *j, const sio_args_t *a, int level) {
+  if (!j || cJSON_IsNull(j)) {
+    lua_pushlightuserdata(L, SIOL_NULL);
+  } else if (cJSON_IsFalse(j)) {
+    lua_pushboolean(L, 0);
+  } else if (cJSON_IsTrue(j)) {
+    lua_pushboolean(L, 1);
+  } else if (cJSON_IsNumber(j)) {
+    push_number(L, j->valuedouble);
+  } else if (cJSON_IsString(j)) {
+    push_string(L, j->valuestring);
+  } else if (cJSON_IsArray(j) || cJSON_IsObject(j)) {
+    if (level > SIOL_MAX_DEPTH) luaL_error(L, "value nested deeper than %d levels", SIOL_MAX_DEPTH);
+    const sio_buf_t *bf = cJSON_IsObject(j) ? placeholder(j, a) : NULL;
+    if (bf) {
+      siol_push_binary(L, bf->data, bf->len);
+      return;
+    }
+    /* The table, a key or index, a value, and a luaL_Buffer's slot for a key. */
+    luaL_checkstack(L, 4, "value too deep");
+    int size = cJSON_GetArraySize(j);
+    if (cJSON_IsArray(j)) {
+      lua_createtable(L, size, 0);
+      lua_Integer i = 1;
+      for (const cJSON *e = j->child; e; e = e->next) {
+        push_value(L, e, a, level + 1);
+        lua_rawseti(L, -2, i++);
+      }
+      luaL_setmetatable(L, SIOL_ARRAY_MT);
+    } else {
+      lua_createtable(L, 0, size);
+      for (const cJSON *e = j->child; e; e = e->next) {
+        push_string(L, e->string);
+        push_value(L, e, a, level + 1);
+        lua_rawset(L, -3);
+      }
+    }
+  } else {
+    /* cJSON_Raw or an invalid item: nothing the core produces. */
+    lua_pushnil(L);
+  }
+}
+
+void siol_push_json(lua_State *L, const cJSON *j, const sio_args_t *a) {
+  if (!j) {
+    lua_pushnil(L);
+    return;
+  }
+  luaL_checkstack(L, 1, "too many values");
+  push_value(L, j, a, 1);
+}
+
+int siol_push_args(lua_State *L, const sio_args_t *a) {
+  if (!a || !a->json) return 0;
+  int n = 0;
+  for (const cJSON *e = a->json->child; e; e = e->next) n++;
+  luaL_checkstack(L, n, "too many arguments");
+  for (const cJSON *e = a->json->child; e; e = e->next) {
+    if (cJSON_IsNull(e))
+      lua_pushnil(L); /* so that a handler's `if x == nil` sees a JSON null argument */
+    else
+      push_value(L, e, a, 1);
+  }
+  return n;
+}
+
+/* ---- sio.binary ---- */
+
+void siol_push_binary(lua_State *L, const char *data, size_t len) {
+  luaL_checkstack(L, 2, "siol_push_binary");
+  lua_newuserdatauv(L, 0, 1);
+  lua_pushlstring(L, data ? data : "", data ? len : 0);
+  lua_setiuservalue(L, -2, 1);
+  luaL_setmetatable(L, SIOL_BINARY_MT);
+}
+
+const char *siol_to_binary(lua_State *L, int idx, size_t *len) {
+  idx = lua_absindex(L, idx);
+  luaL_checkstack(L, 2, "siol_to_binary");
+  if (!luaL_testudata(L, idx, SIOL_BINARY_MT)) return NULL;
+  lua_getiuservalue(L, idx, 1);
+  /* The userdata keeps the string alive after the pop. */
+  const char *s = lua_tolstring(L, -1, len);
+  lua_pop(L, 1);
+  return s;
+}
+
+/* The bytes of argument `arg`, which must be a sio.binary; the string is pushed. */
+static const char *check_binary(lua_State *L, int arg, size_t *len) {
+  luaL_checkudata(L, arg, SIOL_BINARY_MT);
+  lua_getiuservalue(L, arg, 1);
+  return lua_tolstring(L, -1, len);
+}
+
+static int l_binary(lua_State *L) {
+  if (luaL_testudata(L, 1, SIOL_BINARY_MT)) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  luaL_checktype(L, 1, LUA_TSTRING);
+  /* Wraps the script's string itself: no copy of the bytes. */
+  lua_newuserdatauv(L, 0, 1);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);
+  luaL_setmetatable(L, SIOL_BINARY_MT);
+  return 1;
+}
+
+static int l_is_binary(lua_State *L) {
+  lua_pushboolean(L, luaL_testudata(L, 1, SIOL_BINARY_MT) != NULL);
+  return 1;
+}
+
+static int l_binary_len(lua_State *L) {
+  size_t len;
+  check_binary(L, 1, &len);
+  lua_pushinteger(L, (lua_Integer)len);
+  return 1;
+}
+
+static int l_binary_bytes(lua_State *L) {
+  size_t len;
+  check_binary(L, 1, &len);
+  return 1;
+}
+
+static int l_binary_eq(lua_State *L) {
+  /* Either operand may be another kind of userdata that merely shares the metamethod lookup. */
+  if (!luaL_testudata(L, 1, SIOL_BINARY_MT) || !luaL_testudata(L, 2, SIOL_BINARY_MT)) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  lua_getiuservalue(L, 1, 1);
+  lua_getiuservalue(L, 2, 1);
+  lua_pushboolean(L, lua_rawequal(L, -1, -2));
+  return 1;
+}
+
+/* string.sub's reading of i and j: negative counts from the end, then clipped to 1..len. */
+static int l_binary_sub(lua_State *L) {
+  size_t len;
+  const char *s = check_binary(L, 1, &len);
+  lua_Integer l = (lua_Integer)len;
+  lua_Integer i = luaL_checkinteger(L, 2);
+  lua_Integer j = luaL_optinteger(L, 3, -1);
+  if (i < 0) i = i < -l ? 1 : l + i + 1;
+  if (i == 0) i = 1;
+  if (j < 0) j = j < -l ? 0 : l + j + 1;
+  if (j > l) j = l;
+  if (i > j)
+    lua_pushliteral(L, "");
+  else
+    lua_pushlstring(L, s + i - 1, (size_t)(j - i + 1));
+  return 1;
+}
+
+/* ---- sio.array ---- */
+
+static int l_array(lua_State *L) {
+  if (lua_isnoneornil(L, 1)) {
+    lua_newtable(L);
+  } else {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    if (lua_getmetatable(L, 1)) {
+      luaL_getmetatable(L, SIOL_ARRAY_MT);
+      int same = lua_rawequal(L, -1, -2);
+      lua_pop(L, 2);
+      /* Replacing a metatable the script set would silently break its object. */
+      if (!same) return luaL_argerror(L, 1, "table already has a metatable");
+    }
+  }
+  luaL_setmetatable(L, SIOL_ARRAY_MT);
+  return 1;
+}
+
+/* ---- sio.json ---- */
+
+static int box_gc(lua_State *L) {
+  box_t *bx = luaL_checkudata(L, 1, SIOL_BOX_MT);
+  cJSON_Delete(bx->tree);
+  cJSON_free(bx->printed);
+  free(bx->copy);
+  bx->tree = NULL;
+  bx->printed = bx->copy = NULL;
+  return 0;
+}
+
+static box_t *push_box(lua_State *L) {
+  box_t *bx = lua_newuserdatauv(L, sizeof *bx, 0);
+  bx->tree = NULL;
+  bx->printed = bx->copy = NULL;
+  luaL_setmetatable(L, SIOL_BOX_MT);
+  return bx;
+}
+
+static int l_json_encode(lua_State *L) {
+  luaL_checkany(L, 1);
+  lua_settop(L, 1);
+  box_t *bx = push_box(L);
+  char err[256];
+  conv_t c;
+  if (conv_begin(&c, L, NULL, err, sizeof err) < 0) return luaL_error(L, "sio.json.encode: %s", err);
+  c.encode = 1;
+  if (convert_one(&c, 1, &bx->tree) < 0) return luaL_error(L, "sio.json.encode: %s", err);
+  lua_settop(L, 2);
+  if (!(bx->printed = cJSON_PrintUnformatted(bx->tree)))
+    return luaL_error(L, "sio.json.encode: out of memory");
+  /* Our strings hold NUL as C0 80, which no valid UTF-8 contains otherwise: print it as JSON's
+   * escape, as the core does on the wire. */
+  luaL_Buffer B;
+  luaL_buffinit(L, &B);
+  const char *p = bx->printed, *hit;
+  while ((hit = strstr(p, "\xC0\x80")) != NULL) {
+    luaL_addlstring(&B, p, (size_t)(hit - p));
+    luaL_addstring(&B, "\\u0000");
+    p = hit + 2;
+  }
+  luaL_addstring(&B, p);
+  luaL_pushresult(&B);
+  cJSON_Delete(bx->tree);
+  cJSON_free(bx->printed);
+  bx->tree = NULL;
+  bx->printed = NULL;
+  return 1;
+}
+
+/* A copy of the JSON text with each "\u0000" escape written as C0 80 (cJSON would end the string
+ * there), or NULL with *nomem = 0 when there is none. An escaped backslash is skipped as a unit so
+ * that "\\u0000" (a backslash, then text) stays as it is. */
+static char *hide_nul_escapes(const char *s, size_t len, int *nomem) {
+  *nomem = 0;
+  char *copy = NULL;
+  size_t o = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] == '\\' && i + 5 < len && memcmp(s + i + 1, "u0000", 5) == 0) {
+      if (!copy) {
+        if (!(copy = malloc(len + 1))) {
+          *nomem = 1;
+          return NULL;
+        }
+        memcpy(copy, s, i);
+        o = i;
+      }
+      copy[o++] = (char)0xC0;
+      copy[o++] = (char)0x80;
+      i += 5;
+    } else if (s[i] == '\\' && i + 1 < len) {
+      if (copy) {
+        copy[o++] = s[i];
+        copy[o++] = s[i + 1];
+      }
+      i++;
+    } else if (copy) {
+      copy[o++] = s[i];
+    }
+  }
+  if (copy) copy[o] = 0;
+  return copy;
+}
+
+/* Deepest container nesting of j (a top-level container is 1), stopping once past the limit. */
+static int json_depth(const cJSON *j, int level) {
+  if (!cJSON_IsArray(j) && !cJSON_IsObject(j)) return level - 1;
+  if (level > SIOL_MAX_DEPTH) return level;
+  int max = level;
+  for (const cJSON *e = j->child; e; e = e->next) {
+    int d = json_depth(e, level + 1);
+    if (d > max) max = d;
+    if (max > SIOL_MAX_DEPTH) break;
+  }
+  return max;
+}
+
+static int l_json_decode(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  lua_settop(L, 1);
+  /* A raw NUL ends cJSON's reading early and would hide what follows; raw C0 80 would be taken
+   * for an escaped NUL, and JSON text is UTF-8 anyway. */
+  if (memchr(s, 0, len) || !utf8_valid(s, len)) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "invalid JSON");
+    return 2;
+  }
+  box_t *bx = push_box(L);
+  int oom;
+  bx->copy = hide_nul_escapes(s, len, &oom);
+  if (oom) return luaL_error(L, "sio.json.decode: out of memory");
+  const char *text = bx->copy ? bx->copy : s;
+  /* The length counts the terminating NUL: cJSON's require_null_terminated looks for it. */
+  bx->tree = cJSON_ParseWithLengthOpts(text, strlen(text) + 1, NULL, 1);
+  if (!bx->tree) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "invalid JSON");
+    return 2;
+  }
+  if (json_depth(bx->tree, 1) > SIOL_MAX_DEPTH) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "value nested deeper than %d levels", SIOL_MAX_DEPTH);
+    return 2;
+  }
+  luaL_checkstack(L, 1, "sio.json.decode");
+  push_value(L, bx->tree, NULL, 1);
+  cJSON_Delete(bx->tree);
+  free(bx->copy);
+  bx->tree = NULL;
+  bx->copy = NULL;
+  return 1;
+}
+
+/* ---- opening ---- */
+
+void siol_values_open(lua_State *L) {
+  static const luaL_Reg binary_meta[] = {{"__len", l_binary_len},
+                                         {"__tostring", l_binary_bytes},
+                                         {"__eq", l_binary_eq},
+                                         {NULL, NULL}};
+  static const luaL_Reg binary_methods[] = {
+      {"bytes", l_binary_bytes}, {"sub", l_binary_sub}, {NULL, NULL}};
+  static const luaL_Reg json_funcs[] = {
+      {"encode", l_json_encode}, {"decode", l_json_decode}, {NULL, NULL}};
+
+  int mod = lua_gettop(L);
+  luaL_checkstack(L, 4, "siol_values_open");
+
+  luaL_newmetatable(L, SIOL_BINARY_MT);
+  luaL_setfuncs(L, binary_meta, 0);
+  luaL_newlib(L, binary_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+
+  luaL_newmetatable(L, SIOL_ARRAY_MT);
+  lua_pop(L, 1);
+
+  luaL_newmetatable(L, SIOL_BOX_MT);
+  lua_pushcfunction(L, box_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+
+  lua_pushlightuserdata(L, SIOL_NULL);
+  lua_setfield(L, mod, "null");
+  lua_pushcfunction(L, l_binary);
+  lua_setfield(L, mod, "binary");
+  lua_pushcfunction(L, l_array);
+  lua_setfield(L, mod, "array");
+  lua_pushcfunction(L, l_is_binary);
+  lua_setfield(L, mod, "is_binary");
+  luaL_newlib(L, json_funcs);
+  lua_setfield(L, mod, "json");
+}

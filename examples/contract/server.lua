@@ -1,0 +1,142 @@
+-- The contract server in Lua (../../shared/contract.md), run by siod:
+--
+--   siod examples/contract/server.lua [--host H] [--port P] [--path /socket.io/] [--ping-interval MS]
+--        [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL]
+--
+-- siod applies its own flags (host, port, path, ping, payload, EIO3) to sio.server{}; --cors and
+-- --redis reach the script in `arg`. Also the bare Engine.IO echo endpoint at /engine.io/.
+local sio = require "sio"
+
+local cors, redis
+do
+  local i = 1
+  while arg and arg[i] do
+    if arg[i] == "--cors" then cors = arg[i + 1]; i = i + 1
+    elseif arg[i] == "--redis" then redis = arg[i + 1]; i = i + 1
+    else error("unknown option " .. arg[i]) end
+    i = i + 1
+  end
+end
+if redis then sio.log.warn("--redis: the Redis adapter is not in sio yet; serving this node alone") end
+
+local io = assert(sio.server{ host = "127.0.0.1", port = 3000, cors = cors, connect_timeout = 1000 })
+
+-- An event's arguments without the ack a client may have asked for: args (packed), ack or nil.
+local function split(...)
+  local args = table.pack(...)
+  if args.n > 0 and sio.is_ack(args[args.n]) then
+    local ack = args[args.n]
+    args[args.n] = nil
+    args.n = args.n - 1
+    return args, ack
+  end
+  return args, nil
+end
+
+-- Values as a JSON array, nils (JSON null) kept in their places.
+local function array_of(...)
+  local t, a = table.pack(...), sio.array()
+  for i = 1, t.n do a[i] = t[i] == nil and sio.null or t[i] end
+  return a
+end
+
+local function sorted_rooms(socket)
+  local rooms = socket:rooms()
+  table.sort(rooms)
+  return rooms
+end
+
+-- ---- "/" ----
+
+io:on("connection", function(socket, reloaded)
+  if not reloaded then socket:emit("auth", socket.auth) end
+
+  socket:on("message", function(...)
+    local args = split(...)
+    socket:emit("message-back", table.unpack(args, 1, args.n))
+  end)
+
+  -- (a handler's return values are its ack, but an ack of no values needs ack())
+  socket:on("message-with-ack", function(...)
+    local args, ack = split(...)
+    if ack then ack(table.unpack(args, 1, args.n)) end
+  end)
+
+  socket:on("echo", function(...)
+    local args, ack = split(...)
+    if ack then ack(table.unpack(args, 1, args.n))
+    else socket:emit("echo", table.unpack(args, 1, args.n)) end
+  end)
+
+  socket:on("broadcast", function(...)
+    local args = split(...)
+    io:emit("broadcast", table.unpack(args, 1, args.n))
+  end)
+
+  socket:on("join", function(room)
+    if type(room) == "string" then socket:join(room) end
+    return sorted_rooms(socket)
+  end)
+
+  socket:on("leave", function(room)
+    if type(room) == "string" then socket:leave(room) end
+    return sorted_rooms(socket)
+  end)
+
+  socket:on("to-room", function(room, ...)
+    local args = split(...)
+    if type(room) == "string" then io:to(room):emit("room-message", room, table.unpack(args, 1, args.n)) end
+  end)
+
+  socket:on("to-room-others", function(room, ...)
+    local args = split(...)
+    if type(room) == "string" then socket:to(room):emit("room-message", room, table.unpack(args, 1, args.n)) end
+  end)
+
+  socket:on("ask", function(event, ...)
+    local args, ack = split(...)
+    if not ack or type(event) ~= "string" then return end
+    args.n = args.n + 1
+    args[args.n] = function(err, ...)
+      if err then ack({ ok = false, error = "timeout" })
+      else ack({ ok = true, args = array_of(...) }) end
+    end
+    socket:timeout(1000):emit(event, table.unpack(args, 1, args.n))
+  end)
+
+  socket:on("count", function()
+    return io:count()
+  end)
+
+  socket:on("disconnect-me", function()
+    socket:disconnect()
+  end)
+end)
+
+-- ---- "/custom", "/admin", dynamic ----
+
+io:of("/custom"):on("connection", function(socket, reloaded)
+  if not reloaded then socket:emit("auth", socket.auth) end
+end)
+
+local admin = io:of("/admin")
+admin:use(function(socket, auth, next)
+  if type(auth) == "table" and auth.token == "secret" then next() else next("unauthorized") end
+end)
+admin:on("connection", function(socket, reloaded)
+  if not reloaded then socket:emit("welcome", socket.id) end
+end)
+
+io:of(function(name)
+  return name:match("^/dyn%-[a-z0-9]+$") ~= nil
+end):on("connection", function(socket, reloaded)
+  if not reloaded then socket:emit("nsp", socket.nsp.name) end
+end)
+
+-- ---- the bare Engine.IO echo endpoint ----
+
+io:engine{ path = "/engine.io/" }:on("message", function(session, data)
+  session:send(data)
+end)
+
+print(("listening on http://%s:%d"):format(io.host, io.port))

@@ -1,0 +1,57 @@
+-- The Lua 5.4 rock of sio: the module sio.so (`require "sio"`) and the daemon siod.
+-- From a checkout, at the root of the repository:
+--   luarocks --lua-version=5.4 make lua/sio-0.1.0-1.rockspec
+-- (`make` builds in the current directory, so it must be the root, where CMakeLists.txt is; `luarocks
+-- build`/`install` clone the tag and build at the clone's root the same way.)
+-- Besides the headers checked below, the build needs pkg-config with lua5.4, libuv and libcjson, and
+-- llhttp's C sources as Debian's node-llhttp installs them (/usr/share/llhttp): scripts/deps.sh.
+rockspec_format = "3.0"
+package = "sio"
+version = "0.1.0-1"
+
+source = {
+   url = "git+https://github.com/sio-project/sio.git",
+   tag = "v0.1.0",
+}
+
+description = {
+   summary = "A Socket.IO v4 server on a C core (libuv) for Lua 5.4, with the siod daemon",
+   detailed = [[
+sio is a Socket.IO v4 server (Engine.IO v4 and v3, long-polling and WebSocket with the upgrade)
+whose core is C on libuv. This rock installs the module sio (`require "sio"`, which runs its own
+loop through sio.run()) and siod, a daemon that runs one script on its loop with command-line
+overrides of the listening options, graceful shutdown on SIGTERM/SIGINT and reload on SIGHUP.
+]],
+   homepage = "https://github.com/sio-project/sio",
+   license = "MIT",
+   labels = { "socket.io", "websocket", "libuv", "server" },
+}
+
+dependencies = {
+   "lua >= 5.4, < 5.5",
+}
+
+external_dependencies = {
+   LIBUV = { header = "uv.h" },
+   CJSON = { header = "cjson/cJSON.h" },
+   -- libcrypto: SHA-1 of the WebSocket handshake, random session ids
+   OPENSSL = { header = "openssl/evp.h" },
+}
+
+build = {
+   type = "cmake",
+   variables = {
+      CMAKE_BUILD_TYPE = "Release",
+      CMAKE_INSTALL_PREFIX = "$(PREFIX)",
+      CMAKE_INSTALL_BINDIR = "$(BINDIR)",
+      SIO_LUA_CMOD_DIR = "$(LIBDIR)",
+      -- The C library libsio.so and sio.h are of no use to Lua and must stay out of $(LIBDIR): LuaRocks
+      -- would deploy libsio.so as a Lua module (and fails on its version symlinks). They stay in
+      -- the rock's own directory instead.
+      CMAKE_INSTALL_LIBDIR = "$(PREFIX)/c/lib",
+      CMAKE_INSTALL_INCLUDEDIR = "$(PREFIX)/c/include",
+      SIO_TESTS = "OFF",
+      SIO_BENCH = "OFF",
+      SIO_PYTHON = "OFF",
+   },
+}
