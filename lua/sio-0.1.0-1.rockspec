@@ -45,11 +45,8 @@ build = {
       CMAKE_INSTALL_PREFIX = "$(PREFIX)",
       CMAKE_INSTALL_BINDIR = "$(BINDIR)",
       SIO_LUA_CMOD_DIR = "$(LIBDIR)",
-      -- The C library libsio.so and sio.h are of no use to Lua and must stay out of $(LIBDIR): LuaRocks
-      -- would deploy libsio.so as a Lua module (and fails on its version symlinks). They stay in
-      -- the rock's own directory instead.
-      CMAKE_INSTALL_LIBDIR = "$(PREFIX)/c/lib",
-      CMAKE_INSTALL_INCLUDEDIR = "$(PREFIX)/c/include",
+      -- the C library (libsio.so, sio.h) is of no use to Lua, and LuaRocks would take it for a module
+      SIO_INSTALL_CORE = "OFF",
       SIO_TESTS = "OFF",
       SIO_BENCH = "OFF",
       SIO_PYTHON = "OFF",

@@ -130,7 +130,7 @@ static void usage(FILE *f) {
           "Exit status: 0 after a clean shutdown, 1 on a script error, 2 on a bad command line.\n");
 }
 
-static void usage_error(const char *what, const char *arg) {
+static _Noreturn void usage_error(const char *what, const char *arg) {
   fprintf(stderr, "siod: %s%s%s\n", what, arg ? " " : "", arg ? arg : "");
   usage(stderr);
   exit(2);
@@ -153,7 +153,7 @@ static const siod_option_t *find_option(const char *a, const char **value) {
 
 /* A decimal number within [min, max]; strtol alone takes signs, blanks and trailing junk. */
 static long parse_number(const char *opt, const char *s, long min, long max) {
-  char *end = (char *)s;
+  char *end = NULL;
   errno = 0;
   long v = isdigit((unsigned char)s[0]) ? strtol(s, &end, 10) : -1;
   if (v < 0 || *end != '\0' || errno != 0 || v < min || v > max) {

@@ -5,6 +5,8 @@
 #      engine.io-client, raw protocol) and pytest (Debian's python3-socketio client),
 #   3. the Python package: the same real-client suites against the Python contract server, and the
 #      wheel (auditwheel-repaired) installed in a fresh venv,
+#   3b. Lua: busted specs (values, the API in-process, siod as a process, memory), the rockspec, and
+#      the real-client suites against the Lua contract server run by siod,
 #   4. the C stages again on an AddressSanitizer+UBSan build,
 #   5. every libFuzzer harness for a short bounded time (SIO_FUZZ_SECONDS, default 20).
 # Prints a summary line per stage and a last "total: N passed, N failed" line; exits non-zero on
@@ -43,6 +45,16 @@ count_pytest() { # $1: log
   p=$(grep -Eo "[0-9]+ passed" <<<"$line" | awk '{print $1}')
   f=$(grep -Eo "[0-9]+ (failed|error)" <<<"$line" | awk '{s+=$1} END {print s+0}')
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+}
+
+count_busted() { # $1: log ("12 successes / 0 failures / 0 errors / 0 pending : 3.2 seconds")
+  local line p f e
+  line=$(grep -E "[0-9]+ successes / [0-9]+ failures / [0-9]+ errors" "$1" | tail -1)
+  [ -z "$line" ] && { failed=$((failed + 1)); return; }
+  p=$(grep -Eo "[0-9]+ successes" <<<"$line" | awk '{print $1}')
+  f=$(grep -Eo "[0-9]+ failures" <<<"$line" | awk '{print $1}')
+  e=$(grep -Eo "[0-9]+ errors" <<<"$line" | awk '{print $1}')
+  passed=$((passed + p)); failed=$((failed + f + e))
 }
 
 # The failing tests of a node:test TAP log, nested ones included, each with its error message, so
@@ -109,8 +121,50 @@ else
   echo "wheel build failed"; tail -20 "$log_dir/wheel.log"; failed=$((failed + 1))
 fi
 
+# Lua: the binding's own specs (busted: values, API in-process, siod as a process, memory), then the
+# real-client suites against the Lua contract server (siod examples/contract/server.lua).
+echo "== lua: busted (binding, siod, memory)"
+SIO_BUILD_DIR="$root/build" timeout 600 tests/lua/run >"$log_dir/lua-busted.log" 2>&1
+grep -E "[0-9]+ successes / " "$log_dir/lua-busted.log" | tail -1
+grep -E "^(Failure|Error) " "$log_dir/lua-busted.log" | head -20 || true
+count_busted "$log_dir/lua-busted.log"
+echo "== lua: LuaRocks (lua/sio-0.1.0-1.rockspec into a fresh tree)"
+rocks="$(mktemp -d)"
+if timeout 900 luarocks --lua-version=5.4 --tree "$rocks" make lua/sio-0.1.0-1.rockspec >"$log_dir/luarocks.log" 2>&1 &&
+  LUA_CPATH="$rocks/lib/lua/5.4/?.so" lua5.4 -e 'assert(require("sio").server)' &&
+  "$rocks/bin/siod" --version; then
+  passed=$((passed + 1))
+else
+  echo "luarocks make failed"; tail -20 "$log_dir/luarocks.log"; failed=$((failed + 1))
+fi
+rm -rf "$rocks" build.luarocks
+echo "== lua contract server: real clients (node:test)"
+(cd tests/js && SIO_SERVER='examples/contract/run lua' timeout 900 npm test) >"$log_dir/js-lua.log" 2>&1
+grep -E "^# (tests|pass|fail) " "$log_dir/js-lua.log" || true
+js_failures "$log_dir/js-lua.log"
+count_node "$log_dir/js-lua.log"
+echo "== lua contract server: python-socketio client (pytest)"
+SIO_SERVER='examples/contract/run lua' timeout 600 tests/python/run --ignore=tests/python/test_api.py >"$log_dir/py-lua.log" 2>&1
+tail -n 1 "$log_dir/py-lua.log"
+grep -E "^FAILED|^ERROR" "$log_dir/py-lua.log" | head -20 || true
+count_pytest "$log_dir/py-lua.log"
+
 if build build-asan -DSIO_SANITIZE=ON; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 run_stage asan build-asan
+  # siod on ASan+UBSan (leaks make it exit non-zero): the real clients against the Lua contract
+  # server, and the daemon's own specs.
+  echo "== asan: lua contract server, real clients (node:test)"
+  (cd tests/js && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 SIO_BUILD_DIR="$root/build-asan" \
+    SIO_SERVER='examples/contract/run lua' timeout 900 npm test) >"$log_dir/js-lua-asan.log" 2>&1
+  grep -E "^# (tests|pass|fail) " "$log_dir/js-lua-asan.log" || true
+  js_failures "$log_dir/js-lua-asan.log"
+  count_node "$log_dir/js-lua-asan.log"
+  echo "== asan: siod specs (busted)"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 SIO_BUILD_DIR="$root/build" SIOD="$root/build-asan/siod" \
+    timeout 600 tests/lua/run tests/lua/siod_spec.lua >"$log_dir/lua-busted-asan.log" 2>&1
+  grep -E "[0-9]+ successes / " "$log_dir/lua-busted-asan.log" | tail -1
+  grep -E "^(Failure|Error) " "$log_dir/lua-busted-asan.log" | head -20 || true
+  count_busted "$log_dir/lua-busted-asan.log"
 else
   echo "sanitizer build failed"; tail -20 "$log_dir/cmake-build-asan.log"; failed=$((failed + 1))
 fi

@@ -2023,9 +2023,9 @@ static int l_log(lua_State *L) {
   int level = (int)lua_tointeger(L, lua_upvalueindex(1));
   siol_state_t *st = get_state(L);
   if (st && level < st->log_level) return 0;
+  int n = lua_gettop(L); /* before luaL_buffinit, which may push a placeholder */
   luaL_Buffer b;
   luaL_buffinit(L, &b);
-  int n = lua_gettop(L);
   for (int i = 1; i <= n; i++) {
     if (i > 1) luaL_addchar(&b, ' ');
     luaL_tolstring(L, i, NULL);
