@@ -25,5 +25,8 @@
  * assignment that nobody frees. */
 %immutable sio_engine_options_s::path;
 %immutable sio_engine_options_s::cors_origin;
+%immutable sio_io_options_s::client_dir;
+%immutable sio_static_options_s::index;
+%rename("%s") sio_static_options_init;
 
 %include "sio.h"

@@ -9,7 +9,8 @@ apt_pkgs=(build-essential cmake ninja-build pkg-config
           clang libclang-rt-14-dev valgrind
           nodejs npm
           python3 python3-dev swig python3-pytest python3-socketio python3-engineio python3-websocket python3-requests
-          lua5.4 liblua5.4-dev lua-busted luarocks)
+          lua5.4 liblua5.4-dev lua-busted luarocks
+          chromium)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,8 +27,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# JavaScript test clients (engine.io-client 6 and 3, ws) from npm.
-if [ ! -d "$root/tests/js/node_modules" ] || [ "$root/tests/js/package.json" -nt "$root/tests/js/node_modules" ]; then
-  (cd "$root/tests/js" && npm install --no-audit --no-fund --silent)
-  touch "$root/tests/js/node_modules"
-fi
+# From npm: the JavaScript test clients (tests/js: socket.io-client 4.x and 2.x, engine.io-client,
+# ws), the browser bundle the examples serve (examples: socket.io-client's dist/), and playwright-core
+# for the end-to-end tests in Chromium (tests/e2e).
+for dir in tests/js examples tests/e2e; do
+  if [ ! -d "$root/$dir/node_modules" ] || [ "$root/$dir/package.json" -nt "$root/$dir/node_modules" ]; then
+    (cd "$root/$dir" && npm install --no-audit --no-fund --silent)
+    touch "$root/$dir/node_modules"
+  fi
+done

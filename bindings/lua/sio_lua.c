@@ -69,7 +69,7 @@ struct srv_s {
   char *host;
   int port;
   sio_engine_options_t eio; /* path and cors point at the strings below */
-  char *path, *cors;
+  char *path, *cors, *client_dir;
   eng_t *engines;
   srv_t *next, **pprev;
 };
@@ -621,6 +621,7 @@ static void srv_free(srv_t *srv) {
   free(srv->host);
   free(srv->path);
   free(srv->cors);
+  free(srv->client_dir);
   free(srv);
   state_release(st);
 }
@@ -723,7 +724,7 @@ static void push_server(lua_State *L, srv_t *srv) { lua_rawgeti(L, LUA_REGISTRYI
 
 /* sio.server{ host=, port=, path=, cors=, cors_credentials=, allow_eio3=, ping_interval=,
  * ping_timeout=, upgrade_timeout=, max_payload=, max_buffered=, connect_timeout=,
- * max_attachments=, transports=, allow_upgrades= } -> server | nil, err, name */
+ * max_attachments=, transports=, allow_upgrades=, client_dir= } -> server | nil, err, name */
 static int l_server(lua_State *L) {
   siol_state_t *st = get_state(L);
   if (lua_isnoneornil(L, 1)) {
@@ -785,6 +786,7 @@ static int l_server(lua_State *L) {
   }
   lua_pop(L, 1);
   const char *cors = opt_str(L, 1, "cors", NULL);
+  const char *client_dir = opt_str(L, 1, "client_dir", NULL);
 
   srv_t *srv = calloc(1, sizeof *srv);
   if (!srv) return luaL_error(L, "out of memory");
@@ -794,6 +796,8 @@ static int l_server(lua_State *L) {
   srv->host = strdup(host);
   srv->path = strdup(path);
   srv->cors = dup_or_null(cors);
+  srv->client_dir = dup_or_null(client_dir);
+  o.client_dir = srv->client_dir;
   o.engine.path = srv->path;
   o.engine.cors_origin = srv->cors;
   srv->eio = o.engine;
@@ -805,7 +809,8 @@ static int l_server(lua_State *L) {
   lua_newtable(L); /* the server's namespaces and engines, so that they live as long as it */
   lua_setiuservalue(L, -2, 1);
   int boxi = lua_gettop(L);
-  if (!srv->host || !srv->path || (cors && !srv->cors)) return luaL_error(L, "out of memory");
+  if (!srv->host || !srv->path || (cors && !srv->cors) || (client_dir && !srv->client_dir))
+    return luaL_error(L, "out of memory");
 
   int r = sio_server_new(state_loop(L, st), NULL, &srv->server);
   if (r) return push_fail(L, r);
@@ -838,6 +843,24 @@ static int l_server(lua_State *L) {
   lua_pop(L, 1);
   lua_pushvalue(L, boxi);
   return 1;
+}
+
+/* server:static(prefix, dir[, {index = "index.html", max_age = seconds}]): serves files. A reload
+ * asking again for a prefix it has is fine. */
+static int l_static(lua_State *L) {
+  srv_t *srv = check_open_srv(L, 1);
+  const char *prefix = luaL_checkstring(L, 2);
+  const char *dir = luaL_checkstring(L, 3);
+  sio_static_options_t o;
+  sio_static_options_init(&o);
+  if (lua_istable(L, 4)) {
+    o.index = opt_str(L, 4, "index", NULL);
+    o.max_age_s = (uint32_t)opt_int(L, 4, "max_age", 0, 0, 0x7fffffff);
+  }
+  int r = sio_server_static(srv->server, prefix, dir, &o);
+  if (r == SIO_EEXIST && srv->st->reloading) r = 0;
+  if (r == SIO_EINVAL) return luaL_argerror(L, 2, "a prefix that starts and ends with '/'");
+  return push_ok(L, r);
 }
 
 static int srv_close_l(lua_State *L) {
@@ -2357,7 +2380,7 @@ int luaopen_sio(lua_State *L) {
     lua_setfield(L, LUA_REGISTRYINDEX, STATE_KEY);
   }
 
-  static const luaL_Reg srv_methods[] = {NSP_METHODS, {"of", l_of}, {"engine", l_engine}, {"close", srv_close_l},
+  static const luaL_Reg srv_methods[] = {NSP_METHODS, {"of", l_of}, {"engine", l_engine}, {"static", l_static}, {"close", srv_close_l},
                                          {NULL, NULL}};
   set_methods(L, SERVER_MT, srv_methods, l_srv_index, srv_gc, NULL);
   static const luaL_Reg nsp_methods[] = {NSP_METHODS, {NULL, NULL}};

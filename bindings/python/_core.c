@@ -715,14 +715,14 @@ static int get_method(PyObject *d, const char *name, PyObject **out) {
 
 static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"dispatch", "path", "ping_interval_ms", "ping_timeout_ms", "max_payload",
-                           "allow_eio3", "cors", "connect_timeout_ms", "max_buffered", NULL};
+                           "allow_eio3", "cors", "connect_timeout_ms", "max_buffered", "client_dir", NULL};
   PyObject *dispatch;
-  const char *path = "/socket.io/", *cors = NULL;
+  const char *path = "/socket.io/", *cors = NULL, *client_dir = NULL;
   unsigned long pi = 25000, pt = 20000, ct = 45000;
   Py_ssize_t maxp = 1000000, maxb = 0;
   int eio3 = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|skknpzkn", kwlist, &dispatch, &path, &pi, &pt, &maxp,
-                                   &eio3, &cors, &ct, &maxb))
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|skknpzknz", kwlist, &dispatch, &path, &pi, &pt, &maxp,
+                                   &eio3, &cors, &ct, &maxb, &client_dir))
     return -1;
   if (c->loop_ready) {
     PyErr_SetString(PyExc_RuntimeError, "already initialised");
@@ -754,6 +754,7 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
   o.engine.allow_eio3 = eio3;
   o.engine.cors_origin = cors;
   o.connect_timeout_ms = (uint32_t)ct;
+  o.client_dir = client_dir;
   if (cors) {
     c->cors = PyMem_Malloc(strlen(cors) + 1);
     if (!c->cors) {
@@ -905,6 +906,16 @@ static PyObject *core_call_later(CoreObject *c, PyObject *args) {
   c->timers = t;
   uv_timer_start(&t->h, timer_cb, (uint64_t)(delay * 1000.0 + 0.5), 0);
   return (PyObject *)py;
+}
+
+/* static(prefix, directory): serves the files under directory at URL prefix ("/" or "/x/"). */
+static PyObject *core_static(CoreObject *c, PyObject *args) {
+  const char *prefix, *dir;
+  if (!PyArg_ParseTuple(args, "ss", &prefix, &dir)) return NULL;
+  if (check_open(c)) return NULL;
+  int r = sio_server_static(c->server, prefix, dir, NULL);
+  if (r) return raise_sio(r);
+  Py_RETURN_NONE;
 }
 
 /* ---- the bare Engine.IO endpoint ---- */
@@ -1260,6 +1271,7 @@ static PyObject *core_roundtrip(PyObject *m, PyObject *values) {
 }
 
 static PyMethodDef core_methods[] = {
+    {"static", (PyCFunction)core_static, METH_VARARGS, "static(prefix, directory): serves files"},
     {"listen", (PyCFunction)core_listen, METH_VARARGS, "listen(host, port) -> bound port"},
     {"port", (PyCFunction)core_port, METH_NOARGS, "the bound port, or None"},
     {"run", (PyCFunction)(void (*)(void))core_run, METH_VARARGS | METH_KEYWORDS,

@@ -92,6 +92,49 @@ void sio_server_set_data(sio_server_t *server, void *data);
 uv_loop_t *sio_server_loop(const sio_server_t *server);
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Static files: a directory served at a URL prefix of a server, as Node's serve-static (send)    */
+/* does it, for an application's own pages and assets next to its Socket.IO server. Files are    */
+/* read synchronously, on the loop's thread, up to 64 MiB each: meant for local assets and        */
+/* prototyping; put a real web server in front for anything large or busy.                        */
+/*                                                                                                */
+/* Routing: the longest matching prefix wins, and an Engine.IO/Socket.IO path wins over a static  */
+/* mount at the same prefix, so a mount at "/" leaves "/socket.io/" to its io. An engine at "/"   */
+/* serves every path and takes precedence over every static mount (they are never reached).       */
+/*                                                                                                */
+/* A request under the prefix (its path percent-decoded, the query ignored) is answered:          */
+/* - GET and HEAD only; anything else 405 with "Allow: GET, HEAD".                                */
+/* - 403 for a ".." segment, a NUL or a backslash, or a file whose real path (symbolic links      */
+/*   resolved) is outside the directory; 404 for a missing file and for any segment starting    */
+/*   with '.' (dotfiles are ignored); 400 for a malformed percent escape.                        */
+/* - A directory URL ending in '/' serves the directory's index file; without the slash, 301 to   */
+/*   the slash form (the query kept).                                                             */
+/* - 200 with Content-Type by extension (text types with "; charset=utf-8"; unknown ones          */
+/*   application/octet-stream), a weak ETag W/"<size hex>-<mtime ms hex>", Last-Modified,        */
+/*   Cache-Control and X-Content-Type-Options: nosniff; HEAD the same without the body.           */
+/* - 304 without a body when If-None-Match matches the ETag (a list, weak comparison, or "*"),    */
+/*   or, without If-None-Match, when If-Modified-Since is not older than the file; a request     */
+/*   with Cache-Control: no-cache always gets the file.                                           */
+/* - 500 for a file over 64 MiB (or one that cannot be read).                                     */
+
+typedef struct sio_static_options_s {
+  const char *index;  /* file served for a directory URL; default (and NULL) "index.html"; copied */
+  uint32_t max_age_s; /* Cache-Control "public, max-age=N"; default 0: "no-cache" (revalidate with
+                         the ETag on every use) */
+} sio_static_options_t;
+
+/* Fills in the defaults above. */
+void sio_static_options_init(sio_static_options_t *opts);
+
+/* Serves the files under directory `dir` at URL prefix `prefix` of `server` (both copied; `opts`
+ * copied, NULL: defaults). `dir` is resolved with realpath() at this call: SIO_ENOTFOUND when it
+ * does not exist, UV_ENOTDIR when it is not a directory, another negated errno when it cannot be
+ * resolved. SIO_EINVAL when `prefix` does not start and end with '/' ("/", "/assets/"), or holds
+ * "//", '?', '#' or '%'; SIO_EEXIST when another static mount has that prefix. A server may have
+ * several mounts; they are freed with the server. */
+int sio_server_static(sio_server_t *server, const char *prefix, const char *dir,
+                      const sio_static_options_t *opts);
+
+/* ---------------------------------------------------------------------------------------------- */
 /* Engine.IO: an endpoint at a path of a server, like Node's `engine.io` package.                 */
 
 typedef struct sio_engine_s sio_engine_t;
@@ -252,6 +295,14 @@ typedef struct sio_io_options_s {
   size_t max_attachments;
   /* Strings in values: cJSON strings end at a NUL, so a NUL character inside one is held as the
    * two bytes C0 80 ("modified UTF-8") both ways; bindings convert. */
+  /* serveClient: a directory holding socket.io-client's dist/ files (the npm package
+   * socket.io-client, dist/). When set, <path>socket.io.js, socket.io.min.js, socket.io.esm.min.js,
+   * socket.io.msgpack.min.js and their .map files are served from it to GET and HEAD requests
+   * without an EIO query (application/javascript, maps application/json; Cache-Control "public,
+   * max-age=0", a weak ETag from size and mtime and the 304s of static files); every other request
+   * at the path is the engine's. NULL (the default): not served. Copied; resolved with realpath()
+   * by sio_io_new(), which fails as sio_server_static() does when it is not a directory. */
+  const char *client_dir;
 } sio_io_options_t;
 
 void sio_io_options_init(sio_io_options_t *opts);

@@ -1,5 +1,6 @@
 /* The contract server in C (../../shared/contract.md): the Socket.IO namespaces at --path and the
- * bare Engine.IO echo endpoint at /engine.io/, on one port. */
+ * bare Engine.IO echo endpoint at /engine.io/, on one port. Optionally (not part of the contract)
+ * a directory served at "/" (--static) and socket.io-client's bundle at --path (--serve-client). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@ typedef struct {
   int port;
   const char *path;
   sio_engine_options_t eio;
+  const char *static_dir; /* --static: served at "/"; NULL: none */
+  const char *client_dir; /* --serve-client: socket.io-client's dist/; NULL: none */
 } config_t;
 
 static sio_server_t *server;
@@ -21,7 +24,8 @@ static void usage(void) {
   fprintf(stderr,
           "usage: sio-contract [--host 127.0.0.1] [--port 3000] [--path /socket.io/]\n"
           "                    [--ping-interval MS] [--ping-timeout MS] [--max-payload BYTES]\n"
-          "                    [--allow-eio3] [--cors ORIGINS] [--redis URL]\n");
+          "                    [--allow-eio3] [--cors ORIGINS] [--redis URL]\n"
+          "                    [--static DIR] [--serve-client DIR]\n");
   exit(2);
 }
 
@@ -173,6 +177,7 @@ static int setup_socketio(const config_t *cfg) {
   o.engine = cfg->eio;
   o.engine.path = cfg->path;
   o.connect_timeout_ms = 1000;
+  o.client_dir = cfg->client_dir;
   sio_io_t *io;
   sio_nsp_t *root, *custom, *admin, *dyn;
   int r = sio_io_new(server, &o, &io);
@@ -198,7 +203,7 @@ static void on_signal(uv_signal_t *h, int signum) {
 }
 
 int main(int argc, char **argv) {
-  config_t cfg = {"127.0.0.1", 3000, "/socket.io/", {0}};
+  config_t cfg = {"127.0.0.1", 3000, "/socket.io/", {0}, NULL, NULL};
   sio_engine_options_init(&cfg.eio);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -213,6 +218,8 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--max-payload") == 0) cfg.eio.max_payload = strtoul(v, NULL, 10);
     else if (strcmp(a, "--cors") == 0) cfg.eio.cors_origin = v;
     else if (strcmp(a, "--redis") == 0) { /* the Redis adapter comes with the cluster issue */ }
+    else if (strcmp(a, "--static") == 0) cfg.static_dir = v;
+    else if (strcmp(a, "--serve-client") == 0) cfg.client_dir = v;
     else usage();
     i++;
   }
@@ -227,6 +234,7 @@ int main(int argc, char **argv) {
     r = sio_engine_new(server, &eo, &cbs, &echo);
   }
   if (r == 0) r = setup_socketio(&cfg);
+  if (r == 0 && cfg.static_dir) r = sio_server_static(server, "/", cfg.static_dir, NULL);
   if (r == 0) r = sio_server_listen(server, cfg.host, cfg.port);
   if (r != 0) {
     fprintf(stderr, "sio-contract: %s: %s\n", sio_err_name(r), sio_strerror(r));

@@ -29,6 +29,7 @@ import contextlib
 import functools
 import inspect
 import logging
+import os
 import re
 import threading
 from typing import Any, Callable, Dict, Iterable, Optional, Union
@@ -200,6 +201,9 @@ class Server:
     :param allow_eio3: accept Engine.IO v3 clients (socket.io 2.x).
     :param path: where the Socket.IO endpoint is served.
     :param connect_timeout: seconds an Engine.IO session may stay without joining a namespace.
+    :param client_dir: a directory holding socket.io-client's ``dist/`` files (npm package
+        ``socket.io-client``): ``<path>socket.io.js`` (and ``.min.js``, ``.esm.min.js``, maps) are
+        served from it, as the reference's ``serveClient``. ``None``: not served.
     """
 
     def __init__(
@@ -212,6 +216,7 @@ class Server:
         path: str = "/socket.io/",
         connect_timeout: float = 45,
         max_buffered: int = 0,
+        client_dir: Optional[str] = None,
     ) -> None:
         if cors_allowed_origins is None or isinstance(cors_allowed_origins, str):
             cors = cors_allowed_origins
@@ -246,6 +251,7 @@ class Server:
             cors=cors,
             connect_timeout_ms=int(connect_timeout * 1000),
             max_buffered=int(max_buffered),
+            client_dir=None if client_dir is None else os.fspath(client_dir),
         )
         self._register("/")
 
@@ -648,6 +654,14 @@ class Server:
         s = self.get_session(sid, namespace)
         yield s
         self.save_session(sid, s, namespace)
+
+    # ---- static files --------------------------------------------------------------------------
+
+    def static(self, prefix: str, directory: "Union[str, os.PathLike[str]]") -> None:
+        """Serves the files under ``directory`` at URL ``prefix`` (``"/"`` or ``"/assets/"``): GET and
+        HEAD, MIME types, ETag/304, ``index.html`` for a directory, path traversal refused (403).
+        The Socket.IO path keeps precedence. Like python-socketio's ``static_files``."""
+        self._core.static(prefix, os.fspath(directory))
 
     # ---- a bare Engine.IO endpoint -------------------------------------------------------------
 

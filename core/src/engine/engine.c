@@ -8,6 +8,7 @@
 #include "base64.h"
 #include "engine/eio_codec.h"
 #include "engine/engine.h"
+#include "http/static.h"
 #include "transport/transport.h"
 
 enum { ST_OPEN = 0, ST_CLOSING = 1, ST_CLOSED = 2 };
@@ -92,6 +93,7 @@ struct sio_engine_s {
   sio_engine_callbacks_t cbs;
   char *path;
   char *cors_origin;
+  char *client_dir; /* serveClient: resolved, or NULL */
   void *data;
   sio_session_t **buckets;
   size_t nbuckets, count;
@@ -1026,6 +1028,7 @@ static void poll_post(sio_engine_t *e, sio_session_t *s, sio_conn_t *c, const si
 
 static int on_request(sio_route_t *route, sio_conn_t *c, const sio_http_request_t *req) {
   sio_engine_t *e = (sio_engine_t *)route;
+  if (e->client_dir && sio_http_serve_client(e->client_dir, c, req, e->route.path_len)) return 0;
   if (strcmp(req->method, "OPTIONS") == 0 && e->cors_origin) {
     char *cors = cors_headers(e, req, 1);
     sio_conn_respond(c, 204, NULL, cors, NULL, 0);
@@ -1178,6 +1181,7 @@ static void on_free(sio_route_t *route) {
   free(e->buckets);
   free(e->path);
   free(e->cors_origin);
+  free(e->client_dir);
   free(e);
 }
 
@@ -1269,6 +1273,11 @@ int sio_session_writable(const sio_session_t *s) {
 }
 
 void sio_session_close(sio_session_t *s) { session_close(s, "forced close", CLOSE_FORCED); }
+
+void sio__engine_serve_client(sio_engine_t *e, char *dir) {
+  free(e->client_dir);
+  e->client_dir = dir;
+}
 
 void sio__engine_on_free(sio_engine_t *e, void (*fn)(void *arg), void *arg) {
   e->free_hook = fn;

@@ -10,6 +10,11 @@ void sio__engine_on_free(sio_engine_t *e, void (*fn)(void *arg), void *arg);
  * sio_conn_hold), so that the next frame reaches the client in a read of its own. */
 void sio__session_hold(sio_session_t *s, uint32_t ms);
 
+/* serveClient (sio_io_options_t.client_dir): the engine answers GET and HEAD requests for
+ * socket.io-client's bundle files under its path from `dir`, a resolved directory (consumed: freed
+ * with the engine). */
+void sio__engine_serve_client(sio_engine_t *e, char *dir);
+
 /* 20 random URL-safe characters (120 bits from the CSPRNG) and a NUL. */
 void sio__engine_random_id(sio_engine_t *e, char out[21]);
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "http/static.h"
 #include "socketio/socketio.h"
 
 void sio_io_options_init(sio_io_options_t *opts) {
@@ -407,15 +408,27 @@ int sio_io_new(sio_server_t *server, const sio_io_options_t *opts, sio_io_t **ou
   if (io->opts.max_attachments == 0) io->opts.max_attachments = 10;
   if (io->opts.max_attachments > SIO_PACKET_MAX_ATTACHMENTS)
     io->opts.max_attachments = SIO_PACKET_MAX_ATTACHMENTS;
+  /* Resolved before the engine exists: a bad directory must fail the call, not leave an engine
+   * attached to the server. */
+  char *client_dir = NULL;
+  if (io->opts.client_dir) {
+    int r = sio_http_resolve_dir(io->opts.client_dir, &client_dir);
+    if (r) {
+      free(io);
+      return r;
+    }
+  }
   io->path = strdup(io->opts.engine.path ? io->opts.engine.path : "/socket.io/");
   io->connect_timer = malloc(sizeof *io->connect_timer);
   if (!io->path || !io->connect_timer) {
     free(io->path);
     free(io->connect_timer);
+    free(client_dir);
     free(io);
     return SIO_ENOMEM;
   }
   io->opts.engine.path = io->path;
+  io->opts.client_dir = NULL; /* given to the engine; not kept here */
   io->opts.engine.cors_origin = NULL; /* copied by the engine; not kept here */
   io->server = server;
   sio_engine_options_t eo = opts ? opts->engine : io->opts.engine;
@@ -425,9 +438,11 @@ int sio_io_new(sio_server_t *server, const sio_io_options_t *opts, sio_io_t **ou
   if (r) {
     free(io->path);
     free(io->connect_timer);
+    free(client_dir);
     free(io);
     return r;
   }
+  if (client_dir) sio__engine_serve_client(io->engine, client_dir);
   uv_timer_init(sio_server_loop(server), io->connect_timer);
   io->connect_timer->data = io;
   sio_engine_set_data(io->engine, io);

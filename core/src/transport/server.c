@@ -24,6 +24,7 @@ struct sio_server_s {
   uv_timer_t force;  /* cuts connections that outlive a shutdown */
   sio_route_t *routes[SIO_MAX_ROUTES];
   size_t nroutes;
+  int root_engine; /* an engine is at "/": it serves every path, so static mounts are never tried */
   size_t max_body;
   sio_conn_t *conns; /* doubly linked list of every connection */
   size_t nconns;
@@ -89,17 +90,25 @@ int sio_server_new(uv_loop_t *loop, const sio_server_options_t *opts, sio_server
   return 0;
 }
 
+/* Whether route a is tried before route b: the longest path first, so that "/" only gets what no
+ * other route claims, and an engine before a static mount at the same path. */
+static int route_before(const sio_route_t *a, const sio_route_t *b) {
+  if (a->path_len != b->path_len) return a->path_len > b->path_len;
+  return !a->is_static && b->is_static;
+}
+
 int sio_server_add_route(sio_server_t *s, sio_route_t *r) {
   if (s->nroutes == SIO_MAX_ROUTES) return SIO_ENOMEM;
   for (size_t i = 0; i < s->nroutes; i++)
-    if (strcmp(s->routes[i]->path, r->path) == 0) return SIO_EEXIST;
-  /* Longest path first, so "/" only gets what no other route claims. */
+    if (s->routes[i]->is_static == r->is_static && strcmp(s->routes[i]->path, r->path) == 0)
+      return SIO_EEXIST;
   size_t i = s->nroutes++;
-  while (i > 0 && s->routes[i - 1]->path_len < r->path_len) {
+  while (i > 0 && route_before(r, s->routes[i - 1])) {
     s->routes[i] = s->routes[i - 1];
     i--;
   }
   s->routes[i] = r;
+  if (!r->is_static && r->path_len == 1) s->root_engine = 1;
   return 0;
 }
 
@@ -393,15 +402,15 @@ void sio_conn_park(sio_conn_t *c, const sio_conn_owner_vt_t *vt, void *owner) {
   c->owner = owner;
 }
 
-int sio_conn_respond_rb(sio_conn_t *c, int status, const char *content_type,
-                        const char *extra_headers, sio_rbuf_t *body) {
+/* The head with Content-Length `clen` (-1: none), then `body` when not NULL (consumed). */
+static int respond(sio_conn_t *c, int status, const char *content_type, const char *extra_headers,
+                   long clen, sio_rbuf_t *body) {
   if (c->closing) {
     sio_rbuf_unref(body);
     return SIO_ECLOSED;
   }
   int keep = c->keep_alive && !c->server->closing && status != 413 && status != 431;
   sio_sbuf_t head = SIO_SBUF_INIT;
-  long clen = status == 204 || status == 304 ? -1 : body ? (long)body->len : 0;
   int r = sio_http_write_head(&head, status, content_type, clen, keep, extra_headers);
   if (r == 0) r = sio_conn_write_copy(c, head.data, head.len);
   sio_sbuf_free(&head);
@@ -416,6 +425,18 @@ int sio_conn_respond_rb(sio_conn_t *c, int status, const char *content_type,
   if (r != 0 || !keep) sio_conn_close(c, 1);
   else mark_dirty(c); /* also resumes pipelined input in the check */
   return r;
+}
+
+int sio_conn_respond_rb(sio_conn_t *c, int status, const char *content_type,
+                        const char *extra_headers, sio_rbuf_t *body) {
+  long clen = status == 204 || status == 304 ? -1 : body ? (long)body->len : 0;
+  return respond(c, status, content_type, extra_headers, clen, body);
+}
+
+int sio_conn_respond_head(sio_conn_t *c, int status, const char *content_type,
+                          const char *extra_headers, uint64_t content_length) {
+  long clen = status == 204 || status == 304 ? -1 : (long)content_length;
+  return respond(c, status, content_type, extra_headers, clen, NULL);
 }
 
 int sio_conn_respond(sio_conn_t *c, int status, const char *content_type, const char *extra_headers,
@@ -528,6 +549,7 @@ int sio_conn_accept_ws(sio_conn_t *c, const sio_http_request_t *req, size_t max_
 static sio_route_t *find_route(sio_server_t *s, const sio_http_request_t *req) {
   for (size_t i = 0; i < s->nroutes; i++) {
     sio_route_t *r = s->routes[i];
+    if (r->is_static && (s->root_engine || req->upgrade)) continue;
     if (req->path_len >= r->path_len && memcmp(req->path, r->path, r->path_len) == 0) return r;
     /* "/engine.io" without the slash is the same endpoint. */
     if (req->path_len + 1 == r->path_len && memcmp(req->path, r->path, req->path_len) == 0)

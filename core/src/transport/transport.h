@@ -27,10 +27,13 @@ typedef struct sio_wentry {
 
 enum { SIO_CONN_HTTP = 0, SIO_CONN_WS = 1 };
 
-/* An endpoint attached to the server (an Engine.IO engine). */
+/* An endpoint attached to the server: an Engine.IO engine, or a static file mount. */
 typedef struct sio_route {
   const char *path; /* ends with '/', "/" matches everything */
   size_t path_len;
+  /* A static mount yields: to an engine at the same path, and to an engine at "/" (which serves
+   * every path) whatever its own length. It never takes upgrades (on_upgrade is NULL). */
+  int is_static;
   /* A complete request. The handler answers with sio_conn_respond() now (return 0), or later
    * (return 1: a long-poll; the connection is parked until it responds). */
   int (*on_request)(struct sio_route *r, sio_conn_t *c, const sio_http_request_t *req);
@@ -79,7 +82,8 @@ struct sio_conn_s {
   void *owner;
 };
 
-/* Registers a route (borrowed: it must live until on_free). SIO_EEXIST for a duplicate path. */
+/* Registers a route (borrowed: it must live until on_free). SIO_EEXIST for a path another route
+ * of the same kind (engine or static) has; an engine and a static mount may share one. */
 int sio_server_add_route(sio_server_t *s, sio_route_t *r);
 uint64_t sio_server_now_ms(const sio_server_t *s);
 /* Raises the largest request body the server's parsers accept (routes check their own limit). */
@@ -95,6 +99,10 @@ int sio_conn_respond(sio_conn_t *c, int status, const char *content_type, const 
 /* The same, where the body is already a shared buffer (consumed: one reference passes in). */
 int sio_conn_respond_rb(sio_conn_t *c, int status, const char *content_type,
                         const char *extra_headers, sio_rbuf_t *body);
+/* The answer to a HEAD request: the head alone, announcing `content_length` body bytes that are
+ * not sent (what the same GET would carry). Otherwise as sio_conn_respond(). */
+int sio_conn_respond_head(sio_conn_t *c, int status, const char *content_type,
+                          const char *extra_headers, uint64_t content_length);
 /* Parks the connection on its current request (a long-poll) with an owner notified if it closes. */
 void sio_conn_park(sio_conn_t *c, const sio_conn_owner_vt_t *vt, void *owner);
 /* Answers the upgrade request with 101 Switching Protocols and turns the connection into a
