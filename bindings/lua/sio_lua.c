@@ -67,7 +67,8 @@ struct srv_s {
   int fresh;    /* created by the script being reloaded */
   int dyn_next; /* reload: the next dynamic parent io:of(fn) reuses */
   char *host;
-  int port;
+  int port;     /* bound */
+  int req_port; /* asked for (0: any), what a reload matches on */
   sio_engine_options_t eio; /* path and cors point at the strings below */
   char *path, *cors, *client_dir;
   eng_t *engines;
@@ -740,7 +741,7 @@ static int l_server(lua_State *L) {
 
   /* A reload asks again for a server it has: give it back, its connections untouched. */
   for (srv_t *s = st->servers; s && st->reloading; s = s->next) {
-    if (s->closing || s->fresh || s->claimed || s->port != port || strcmp(s->host, host) != 0) continue;
+    if (s->closing || s->fresh || s->claimed || s->req_port != port || strcmp(s->host, host) != 0) continue;
     if (strcmp(s->path, path) != 0)
       siol_log(L, SIOL_LOG_WARN, "reload: the path of the server on port %d stays %s until a restart",
                s->port, s->path);
@@ -826,6 +827,7 @@ static int l_server(lua_State *L) {
     return push_fail(L, r);
   }
   srv->port = sio_server_port(srv->server);
+  srv->req_port = (int)port;
   sio_io_set_data(srv->io, srv);
   lua_pushvalue(L, boxi);
   srv->ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -872,13 +874,16 @@ static int srv_close_l(lua_State *L) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Namespaces (a server stands for its namespace "/")                                               */
 
+/* The namespace at idx (a server: its "/"). Raises once the server is closed; while it is closing
+ * (disconnect handlers run then) it still answers, and emits fail softly. */
 static nsp_ud_t *check_nsp(lua_State *L, int idx) {
   nsp_ud_t *u = luaL_testudata(L, idx, NSP_MT);
   if (u) {
-    if (u->srv->closing || u->srv->closed) luaL_error(L, "the server is closed");
+    if (u->srv->closed) luaL_error(L, "the server is closed");
     return u;
   }
-  srv_t *srv = check_open_srv(L, idx);
+  srv_t *srv = check_srv(L, idx);
+  if (srv->closed) luaL_error(L, "the server is closed");
   sio_nsp_t *root;
   sio_io_of(srv->io, "/", &root);
   return sio_nsp_get_data(root);
@@ -1351,11 +1356,15 @@ static int l_op_emit(lua_State *L) {
     }
     nsp_ud_t *u = lua_touserdata(L, -1);
     lua_pop(L, 1);
-    if (u->srv->closing || u->srv->closed) return luaL_error(L, "the server is closed");
+    if (u->srv->closing || u->srv->closed) return push_fail(L, SIO_ECLOSED);
     return broadcast_emit(L, 1, o, u);
   }
   sock_ud_t *su = luaL_testudata(L, 1, SOCKET_MT);
   if (su) return socket_emit(L, su, 0, 0);
+  nsp_ud_t *u = luaL_testudata(L, 1, NSP_MT);
+  srv_t *srv = u ? u->srv : check_srv(L, 1);
+  /* a broadcast from a disconnect handler during shutdown: nobody is left to get it */
+  if (srv->closing || srv->closed) return push_fail(L, SIO_ECLOSED);
   return broadcast_emit(L, 1, NULL, check_nsp(L, 1));
 }
 
@@ -1369,7 +1378,7 @@ static nsp_ud_t *selection(lua_State *L, target_t *tg, int *has) {
   push_op_target(L, 1);
   nsp_ud_t *u = lua_touserdata(L, -1);
   lua_pop(L, 1);
-  if (u->srv->closing || u->srv->closed) luaL_error(L, "the server is closed");
+  if (u->srv->closed) luaL_error(L, "the server is closed");
   op_target(L, 1, o, tg);
   *has = 1;
   return u;

@@ -771,6 +771,11 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
     sio_server_set_data(c->server, c);
     r = sio_io_new(c->server, &o, &c->io);
   }
+  if (r == SIO_ENOTFOUND || r == UV_ENOTDIR) {
+    PyErr_Format(r == UV_ENOTDIR ? PyExc_NotADirectoryError : PyExc_FileNotFoundError,
+                 "client_dir %s: %s", client_dir ? client_dir : "", r == UV_ENOTDIR ? "not a directory" : "no such directory");
+    return -1;
+  }
   if (r) {
     raise_sio(r);
     return -1;
@@ -914,6 +919,11 @@ static PyObject *core_static(CoreObject *c, PyObject *args) {
   if (!PyArg_ParseTuple(args, "ss", &prefix, &dir)) return NULL;
   if (check_open(c)) return NULL;
   int r = sio_server_static(c->server, prefix, dir, NULL);
+  if (r == SIO_ENOTFOUND || r == UV_ENOTDIR) {
+    PyErr_Format(r == UV_ENOTDIR ? PyExc_NotADirectoryError : PyExc_FileNotFoundError, "%s: %s", dir,
+                 r == UV_ENOTDIR ? "not a directory" : "no such directory");
+    return NULL;
+  }
   if (r) return raise_sio(r);
   Py_RETURN_NONE;
 }
@@ -1082,6 +1092,8 @@ static PyObject *core_emit(CoreObject *c, PyObject *args) {
   int flags = 0;
   if (!PyArg_ParseTuple(args, "ssO!OO|i", &name, &event, &PyTuple_Type, &values, &to, &skip, &flags))
     return NULL;
+  /* a broadcast from a disconnect handler during shutdown: nobody is left to get it */
+  if (c->stopping) Py_RETURN_NONE;
   sio_nsp_t *nsp = find_nsp(c, name);
   if (!nsp) return NULL;
   const char **rooms = NULL, **except = NULL;

@@ -1,0 +1,175 @@
+-- The chat example's server in Lua, run by siod (examples/chat/server.py is the same app in
+-- Python; examples/chat/README.md tells how to run either).
+--
+--   examples/run chat lua [--host 127.0.0.1] [--port 3000]     (siod examples/chat/server.lua ...)
+--
+-- Serves the page (examples/chat/public) at / and the socket.io client bundle at
+-- /socket.io/socket.io.js; accepts socket.io 4.x clients and, with allow_eio3, socket.io 2.x ones
+-- (WeChat's weapp.socket.io among them). Prints "listening on http://HOST:PORT" once ready.
+-- Reload-friendly: `kill -HUP` the siod process after editing; rooms, history and the connected
+-- users stay (the state is in globals, and reloaded sockets only get their handlers again).
+--
+-- Protocol (the same in both servers)
+-- -----------------------------------
+-- Client -> server (every one may ask for an ack):
+--
+--   join  {nick, room}  -> {ok = true, nick, room, users = {nick...}, history = {chat...}}
+--                        | {ok = false, error = "..."}
+--         nick: required, at most 32 characters, unique in the room (ASCII letters compared
+--         without case); room: at most 32 characters, "lobby" when empty (both trimmed). Joining
+--         while in a room leaves that room first.
+--   chat  text          -> {ok = true, id, ts} | {ok = false, error = "..."}
+--         text: 1..2000 characters, and the sender must have joined.
+--   typing  true|false     (no ack)
+--   leave                  -> {ok = true}
+--
+-- Server -> clients (to the room):
+--
+--   chat    {id, nick, text, ts}               to the others in the room (the sender has its ack)
+--   notice  {kind = "join"|"leave", nick, ts}  to the others in the room
+--   users   {nick...}                          to the whole room, after every join and leave
+--   typing  {nick, typing}                     to the others in the room
+--
+-- Disconnecting is leaving. Each room keeps its last 50 messages (history, sent to joiners); a
+-- room is forgotten when its last member leaves. ts are milliseconds since the epoch; ids are
+-- integers that grow through the server's life.
+local sio = require "sio"
+
+local MAX_NICK, MAX_ROOM, MAX_TEXT, HISTORY = 32, 32, 2000, 50
+
+-- Paths relative to this file (siod may run it from anywhere).
+local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
+local PUBLIC_DIR = here .. "/public"
+local CLIENT_DIR = here .. "/../node_modules/socket.io-client/dist"
+
+-- State survives a reload (SIGHUP runs this file again in the same Lua state).
+rooms = rooms or {}     -- name -> {name, key, order = {socket id...}, nicks = {[id] = nick}, history}
+next_id = next_id or 0  -- the last message id given
+-- sio.now() is the loop's clock (ms, monotonic); pinned to the epoch once, at the first load.
+clock_base = clock_base or (os.time() * 1000 - sio.now())
+
+local function now_ms() return math.floor(clock_base + sio.now()) end
+
+-- Without spaces (ASCII, as Lua's %s) at either end; linear time (s:match("^%s*(.-)%s*$") is
+-- quadratic on long runs of inner spaces, and a client picks the string).
+local function trim(s)
+  local first = s:find("%S")
+  if not first then return "" end
+  local last = #s
+  while s:find("^%s", last) do last = last - 1 end
+  return s:sub(first, last)
+end
+
+local function nicks_of(room)
+  local list = sio.array()
+  for i, id in ipairs(room.order) do list[i] = room.nicks[id] end
+  return list
+end
+
+local function refuse(why) return { ok = false, error = why } end
+
+do
+  local f = io.open(CLIENT_DIR .. "/socket.io.js")
+  if not f then
+    error(CLIENT_DIR .. ": no socket.io.js; install the client with scripts/deps.sh"
+      .. " (or: cd examples && npm install)", 0)
+  end
+  f:close()
+end
+
+local server = assert(sio.server{
+  host = "127.0.0.1", port = 3000, allow_eio3 = true, client_dir = CLIENT_DIR,
+})
+assert(server:static("/", PUBLIC_DIR))
+
+-- Takes the socket out of its room (if any) and tells the others; `gone`: it disconnected.
+local function leave_current(socket, gone)
+  local name, nick = socket.data.room, socket.data.nick
+  if not name then return end
+  socket.data.room, socket.data.nick = nil, nil
+  local room = rooms[name]
+  if not room then return end
+  room.nicks[socket.id] = nil
+  for i, id in ipairs(room.order) do
+    if id == socket.id then table.remove(room.order, i); break end
+  end
+  if not gone then socket:leave(room.key) end
+  if #room.order == 0 then rooms[name] = nil; return end
+  server:to(room.key):emit("notice", { kind = "leave", nick = nick, ts = now_ms() })
+  server:to(room.key):emit("users", nicks_of(room))
+end
+
+local function join(socket, data)
+  if type(data) ~= "table" then return refuse("nickname required") end
+  local nick = type(data.nick) == "string" and trim(data.nick) or ""
+  local name = type(data.room) == "string" and trim(data.room) or ""
+  if name == "" then name = "lobby" end
+  if nick == "" then return refuse("nickname required") end
+  if utf8.len(nick) > MAX_NICK then
+    return refuse(("nickname too long (at most %d characters)"):format(MAX_NICK))
+  end
+  if utf8.len(name) > MAX_ROOM then
+    return refuse(("room name too long (at most %d characters)"):format(MAX_ROOM))
+  end
+  local room = rooms[name]
+  if not (socket.data.room == name and socket.data.nick == nick) then
+    if room then
+      for id, other in pairs(room.nicks) do
+        if id ~= socket.id and other:lower() == nick:lower() then
+          return refuse("nickname already taken in this room")
+        end
+      end
+    end
+    leave_current(socket)
+    room = rooms[name]
+    if not room then
+      room = { name = name, key = "room:" .. name, order = {}, nicks = {}, history = {} }
+      rooms[name] = room
+    end
+    room.order[#room.order + 1] = socket.id
+    room.nicks[socket.id] = nick
+    socket.data.room, socket.data.nick = name, nick
+    socket:join(room.key)
+    socket:to(room.key):emit("notice", { kind = "join", nick = nick, ts = now_ms() })
+    socket:to(room.key):emit("users", nicks_of(room))
+  end
+  local history = sio.array()
+  for i, msg in ipairs(room.history) do history[i] = msg end
+  return { ok = true, nick = nick, room = name, users = nicks_of(room), history = history }
+end
+
+local function chat(socket, text)
+  local room = socket.data.room and rooms[socket.data.room]
+  if not room then return refuse("join a room first") end
+  if type(text) ~= "string" or not text:find("%S") then return refuse("empty message") end
+  if utf8.len(text) > MAX_TEXT then
+    return refuse(("message too long (at most %d characters)"):format(MAX_TEXT))
+  end
+  next_id = next_id + 1
+  local msg = { id = next_id, nick = socket.data.nick, text = text, ts = now_ms() }
+  local history = room.history
+  history[#history + 1] = msg
+  if #history > HISTORY then table.remove(history, 1) end
+  socket:to(room.key):emit("chat", msg)
+  return { ok = true, id = msg.id, ts = msg.ts }
+end
+
+server:on("connection", function(socket, reloaded)
+  -- `reloaded`: a socket connected before a reload; its socket.data and rooms are kept, it only
+  -- needs the handlers below again.
+  socket:on("join", function(data) return join(socket, data) end)
+  socket:on("chat", function(text) return chat(socket, text) end)
+  socket:on("typing", function(flag)
+    local room = socket.data.room and rooms[socket.data.room]
+    if room then
+      socket:to(room.key):emit("typing", { nick = socket.data.nick, typing = flag == true })
+    end
+  end)
+  socket:on("leave", function()
+    leave_current(socket)
+    return { ok = true }
+  end)
+  socket:on("disconnect", function() leave_current(socket, true) end)
+end)
+
+print(("listening on http://%s:%d"):format(server.host, server.port))

@@ -1,0 +1,184 @@
+"""The chat example's server in Python, on the `sio` package (examples/chat/server.lua is the same
+app in Lua; examples/chat/README.md tells how to run either).
+
+    examples/run chat python [--host 127.0.0.1] [--port 3000]
+
+Serves the page (examples/chat/public) at / and the socket.io client bundle at
+/socket.io/socket.io.js; accepts socket.io 4.x clients and, with allow_eio3, socket.io 2.x ones
+(WeChat's weapp.socket.io among them). Prints "listening on http://HOST:PORT" once ready.
+
+Protocol (the same in both servers)
+-----------------------------------
+Client -> server (every one may ask for an ack):
+
+  join  {nick, room}  -> {ok: true, nick, room, users: [nick...], history: [chat...]}
+                       | {ok: false, error: "..."}
+        nick: required, at most 32 characters, unique in the room (ASCII letters compared without
+        case); room: at most 32 characters, "lobby" when empty (both trimmed). Joining while in a
+        room leaves that room first.
+  chat  text          -> {ok: true, id, ts} | {ok: false, error: "..."}
+        text: 1..2000 characters, and the sender must have joined.
+  typing  true|false     (no ack)
+  leave                  -> {ok: true}
+
+Server -> clients (to the room):
+
+  chat    {id, nick, text, ts}          to the others in the room (the sender has its ack)
+  notice  {kind: "join"|"leave", nick, ts}   to the others in the room
+  users   [nick...]                     to the whole room, after every join and leave
+  typing  {nick, typing}                to the others in the room
+
+Disconnecting is leaving. Each room keeps its last 50 messages (history, sent to joiners); a room
+is forgotten when its last member leaves. ts are milliseconds since the epoch; ids are integers
+that grow through the server's life.
+"""
+
+import argparse
+import collections
+import itertools
+import os
+import sys
+import time
+
+import sio
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PUBLIC_DIR = os.path.join(HERE, "public")
+CLIENT_DIR = os.path.normpath(os.path.join(HERE, "..", "node_modules", "socket.io-client", "dist"))
+
+MAX_NICK = 32
+MAX_ROOM = 32
+MAX_TEXT = 2000
+HISTORY = 50
+SPACE = " \t\n\r\f\v"  # trimmed from nicks and rooms (ASCII whitespace, as Lua's %s)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def fold(nick: str) -> str:
+    """The key nicknames are compared by: ASCII letters lowercased (as Lua's string.lower)."""
+    return nick.encode().lower().decode()
+
+
+class Room:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.key = "room:" + name  # the sio room (prefixed: a room never collides with a sid)
+        self.users: "dict[str, str]" = {}  # sid -> nick, in join order
+        self.history: collections.deque = collections.deque(maxlen=HISTORY)
+
+    def nicks(self) -> list:
+        return list(self.users.values())
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="server.py", description="sio chat example")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3000)
+    a = p.parse_args()
+
+    if not os.path.isfile(os.path.join(CLIENT_DIR, "socket.io.js")):
+        sys.exit(f"{CLIENT_DIR}: no socket.io.js; install the client with scripts/deps.sh "
+                 "(or: cd examples && npm install)")
+    server = sio.Server(allow_eio3=True, client_dir=CLIENT_DIR)
+    server.static("/", PUBLIC_DIR)
+
+    rooms: "dict[str, Room]" = {}
+    members: "dict[str, tuple]" = {}  # sid -> (Room, nick)
+    ids = itertools.count(1)
+
+    def leave_current(sid: str, gone: bool = False) -> None:
+        member = members.pop(sid, None)
+        if member is None:
+            return
+        room, nick = member
+        room.users.pop(sid, None)
+        if not gone:
+            server.leave_room(sid, room.key)
+        if not room.users:
+            rooms.pop(room.name, None)
+            return
+        server.emit("notice", {"kind": "leave", "nick": nick, "ts": now_ms()}, to=room.key)
+        server.emit("users", room.nicks(), to=room.key)
+
+    def refuse(error: str) -> dict:
+        return {"ok": False, "error": error}
+
+    @server.on("join")
+    def join(sid, data=None, *_):
+        if not isinstance(data, dict):
+            return refuse("nickname required")
+        nick = data.get("nick")
+        room_name = data.get("room")
+        nick = nick.strip(SPACE) if isinstance(nick, str) else ""
+        room_name = (room_name.strip(SPACE) if isinstance(room_name, str) else "") or "lobby"
+        if not nick:
+            return refuse("nickname required")
+        if len(nick) > MAX_NICK:
+            return refuse(f"nickname too long (at most {MAX_NICK} characters)")
+        if len(room_name) > MAX_ROOM:
+            return refuse(f"room name too long (at most {MAX_ROOM} characters)")
+        current = members.get(sid)
+        if current is not None and current[0].name == room_name and current[1] == nick:
+            room = current[0]  # joining again where it is: just the state again
+        else:
+            room = rooms.get(room_name)
+            if room is not None and any(fold(n) == fold(nick) for s, n in room.users.items()
+                                        if s != sid):
+                return refuse("nickname already taken in this room")
+            leave_current(sid)
+            room = rooms.get(room_name)
+            if room is None:
+                room = rooms[room_name] = Room(room_name)
+            room.users[sid] = nick
+            members[sid] = (room, nick)
+            server.enter_room(sid, room.key)
+            server.emit("notice", {"kind": "join", "nick": nick, "ts": now_ms()}, to=room.key,
+                        skip_sid=sid)
+            server.emit("users", room.nicks(), to=room.key, skip_sid=sid)
+        return {"ok": True, "nick": nick, "room": room.name, "users": room.nicks(),
+                "history": list(room.history)}
+
+    @server.on("chat")
+    def chat(sid, text=None, *_):
+        member = members.get(sid)
+        if member is None:
+            return refuse("join a room first")
+        if not isinstance(text, str) or not text.strip(SPACE):
+            return refuse("empty message")
+        if len(text) > MAX_TEXT:
+            return refuse(f"message too long (at most {MAX_TEXT} characters)")
+        room, nick = member
+        msg = {"id": next(ids), "nick": nick, "text": text, "ts": now_ms()}
+        room.history.append(msg)
+        server.emit("chat", msg, to=room.key, skip_sid=sid)
+        return {"ok": True, "id": msg["id"], "ts": msg["ts"]}
+
+    @server.on("typing")
+    def typing(sid, flag=False, *_):
+        member = members.get(sid)
+        if member is not None:
+            room, nick = member
+            server.emit("typing", {"nick": nick, "typing": flag is True}, to=room.key,
+                        skip_sid=sid)
+        return sio.NOACK
+
+    @server.on("leave")
+    def leave(sid, *_):
+        leave_current(sid)
+        return {"ok": True}
+
+    @server.on("disconnect")
+    def disconnect(sid, reason):
+        leave_current(sid, gone=True)
+
+    port = server.listen(a.host, a.port)
+    print(f"listening on http://{a.host}:{port}", flush=True)
+    server.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
