@@ -7,6 +7,7 @@
 #      wheel (auditwheel-repaired) installed in a fresh venv,
 #   3b. Lua: busted specs (values, the API in-process, siod as a process, memory), the rockspec, and
 #      the real-client suites against the Lua contract server run by siod,
+#   3c. the example apps (chat, draw-and-guess; Python and Lua servers) in headless Chromium,
 #   4. the C stages again on an AddressSanitizer+UBSan build,
 #   5. every libFuzzer harness for a short bounded time (SIO_FUZZ_SECONDS, default 20).
 # Prints a summary line per stage and a last "total: N passed, N failed" line; exits non-zero on
@@ -148,6 +149,13 @@ SIO_SERVER='examples/contract/run lua' timeout 600 tests/python/run --ignore=tes
 tail -n 1 "$log_dir/py-lua.log"
 grep -E "^FAILED|^ERROR" "$log_dir/py-lua.log" | head -20 || true
 count_pytest "$log_dir/py-lua.log"
+
+# The example apps (chat, draw-and-guess), Python and Lua servers, end to end in headless Chromium.
+echo "== e2e: example apps in Chromium (node:test)"
+(cd tests/e2e && timeout 900 npm test) >"$log_dir/e2e.log" 2>&1
+grep -E "^# (tests|pass|fail) " "$log_dir/e2e.log" || true
+js_failures "$log_dir/e2e.log"
+count_node "$log_dir/e2e.log"
 
 if build build-asan -DSIO_SANITIZE=ON; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 run_stage asan build-asan
