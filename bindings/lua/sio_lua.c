@@ -964,19 +964,26 @@ static int l_nsp_on(lua_State *L) {
   return 1;
 }
 
+/* Appends the value at `val` to the list in field `key` of the table at the top (the list is made
+ * when absent); the table stays. */
+static void append_field(lua_State *L, const char *key, int val) {
+  if (lua_getfield(L, -1, key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, key);
+  }
+  lua_pushvalue(L, val);
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  lua_pop(L, 1);
+}
+
 /* nsp:use(function(socket, auth, next) ... end) */
 static int l_nsp_use(lua_State *L) {
   nsp_ud_t *u = check_nsp(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   push_nsp_handlers(L, u->srv, u->nsp);
-  if (lua_getfield(L, -1, "middleware") != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "middleware");
-  }
-  lua_pushvalue(L, 2);
-  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  append_field(L, "middleware", 2);
   lua_settop(L, 1);
   return 1;
 }
@@ -1023,6 +1030,8 @@ static op_ud_t *new_op(lua_State *L, int kind, int target) {
 }
 
 static void copy_list(lua_State *L, int from_uv, int to_uv, const char *key) {
+  from_uv = lua_absindex(L, from_uv);
+  to_uv = lua_absindex(L, to_uv);
   lua_getfield(L, from_uv, key);
   lua_getfield(L, to_uv, key);
   lua_Integer n = (lua_Integer)lua_rawlen(L, -2);
@@ -1486,14 +1495,7 @@ static int l_socket_on_any(lua_State *L) {
   check_socket(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   lua_getiuservalue(L, 1, 1);
-  if (lua_getfield(L, -1, "any") != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "any");
-  }
-  lua_pushvalue(L, 2);
-  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  append_field(L, "any", 2);
   lua_settop(L, 1);
   return 1;
 }

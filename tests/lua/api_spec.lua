@@ -1,0 +1,768 @@
+-- The Lua API of sio in-process (require "sio"), the loop pumped with sio.run("once") while real
+-- clients (tests/lua/helpers/client.py, python-socketio) run in the background.
+package.path = "tests/lua/helpers/?.lua;" .. package.path
+local sio = require "sio"
+local H = require("util").with_sio(sio)
+
+local servers, procs = {}, {}
+
+-- A server on 127.0.0.1, on a port the OS picks; closed after the test.
+local function server(opts)
+  opts = opts or {}
+  opts.host = opts.host or "127.0.0.1"
+  opts.port = opts.port or 0
+  local s = assert(sio.server(opts))
+  servers[#servers + 1] = s
+  return s
+end
+
+local function client(scenario, port, arg)
+  local p = H.client(scenario, port, arg)
+  procs[#procs + 1] = p
+  return p
+end
+
+-- Pumps until the clients are done; fails with their output if they are not.
+local function finish(...)
+  local cs = { ... }
+  local ok = H.run_clients(cs, 15000)
+  if not ok then
+    local t = {}
+    for _, c in ipairs(cs) do t[#t + 1] = c.output() end
+    error("clients not done in time:\n" .. table.concat(t, "\n---\n"))
+  end
+  for _, c in ipairs(cs) do
+    for _, r in ipairs(c.results()) do
+      assert(r.fatal == nil, "client failed: " .. c.output())
+    end
+  end
+end
+
+-- A lua5.4 script in a process of its own (stdout and stderr in files), for what an in-process
+-- test cannot watch: the log on stderr, sio.run() returning after sio.shutdown().
+local function lua_process(source)
+  local script = H.tmpname(".lua")
+  H.write_file(script, source)
+  local out, err = H.tmpname(), H.tmpname()
+  local p = H.spawn(("exec timeout --foreground 60 %s %s"):format(H.q(H.lua), H.q(script)), out, err)
+  procs[#procs + 1] = p
+  assert(H.wait_for(function() return p.output():match("port (%d+)") or not p.running() end, 10000),
+    "the script did not start")
+  p.port = tonumber(p.output():match("port (%d+)"))
+  assert(p.port, "the script did not start: " .. p.output() .. p.errors())
+  return p
+end
+
+after_each(function()
+  for _, p in ipairs(procs) do p.stop() end
+  for _, s in ipairs(servers) do s:close() end
+  H.pump(30)
+  servers, procs = {}, {}
+  H.cleanup_temps()
+end)
+
+local function sorted(t)
+  table.sort(t)
+  return t
+end
+
+-- ---------------------------------------------------------------------------------------------
+
+describe("sio.server", function()
+  it("listens on a port the OS picks and reports port, host and path", function()
+    local s = server()
+    assert.is_true(math.type(s.port) == "integer" and s.port > 0)
+    assert.are.equal("127.0.0.1", s.host)
+    assert.are.equal("/socket.io/", s.path)
+    assert.are.equal("/", s.name)
+    assert.is_false(s.closed)
+
+    local custom = server { path = "/custom/" }
+    assert.are.equal("/custom/", custom.path)
+    assert.are_not.equal(s.port, custom.port)
+    local joined = false
+    custom:on("connection", function(socket) joined = socket.id end)
+    local c = client("connect", custom.port, { { path = "custom" }, { path = "socket.io" } })
+    finish(c)
+    assert.is_true(c.find("attempt", 0).ok, c.output())
+    assert.are.equal(c.find("attempt", 0).sid, joined)
+    assert.is_false(c.find("attempt", 1).ok) -- nothing at /socket.io/ on that server
+  end)
+
+  it("answers nil, message, name when the port is in use", function()
+    local s = server()
+    local s2, err, name = sio.server { host = "127.0.0.1", port = s.port }
+    assert.is_nil(s2)
+    assert.are.equal("EADDRINUSE", name)
+    assert.matches("^EADDRINUSE: .", err)
+    -- the first one is unharmed
+    assert.is_false(s.closed)
+    local c = client("connect", s.port, { {} })
+    finish(c)
+    assert.is_true(c.find("attempt", 0).ok, c.output())
+  end)
+
+  it("raises on options of the wrong type or out of range", function()
+    local bad = {
+      { port = "abc" }, { port = 1.5 }, { port = 70000 }, { port = -1 }, { path = 42 }, { host = true },
+      { cors = { 1 } }, { cors = 7 }, { transports = { "carrier-pigeon" } }, { transports = {} },
+      { ping_interval = 0 }, { ping_timeout = "x" }, { max_payload = 0 }, { connect_timeout = {} },
+      { max_attachments = -1 },
+    }
+    for _, o in ipairs(bad) do
+      o.host = o.host == nil and "127.0.0.1" or o.host
+      local ok, err = pcall(sio.server, o)
+      assert.is_false(ok, "accepted " .. sio.json.encode(o))
+      assert.matches("sio%.server", tostring(err))
+    end
+    assert.has_error(function() sio.server("not a table") end)
+    assert.has_error(function() sio.server(42) end)
+  end)
+
+  it("closes with server:close(): soft failures while closing, errors once closed", function()
+    local s = server()
+    s:close()
+    assert.is_true(s.closed)
+    -- while it closes, a broadcast fails softly
+    local ok, err, name = s:emit("x", 1)
+    assert.is_nil(ok)
+    assert.are.equal("ECLOSED", name)
+    assert.matches("^ECLOSED: ", err)
+    -- once closed, using it raises
+    assert.is_true(H.run_until(function() return not pcall(s.count, s) end, 3000))
+    local ok2, err2 = pcall(s.on, s, "connection", function() end)
+    assert.is_false(ok2)
+    assert.matches("the server is closed", err2)
+    assert.is_false(pcall(s.of, s, "/x"))
+    assert.is_true(s.closed)
+    -- the port is free again
+    local again = server { port = s.port }
+    assert.are.equal(s.port, again.port)
+  end)
+end)
+
+describe("a connection", function()
+  it("gives the handler a socket with id, auth, handshake and a data table that persists", function()
+    local s = server()
+    local seen, got, reasons = {}, {}, {}
+    s:on("connection", function(socket)
+      seen.id = socket.id
+      seen.auth = socket.auth
+      seen.handshake = socket.handshake
+      seen.connected = socket.connected
+      seen.nsp = socket.nsp.name
+      seen.str = tostring(socket)
+      seen.data_type = type(socket.data)
+      seen.ro = select(2, pcall(function() socket.id = "x" end))
+      socket:on("remember", function(v)
+        socket.data.value = v
+        return true
+      end)
+      socket:on("recall", function() return socket.data.value end)
+      socket:on("args", function(...)
+        got.args = table.pack(...)
+        return "ok"
+      end)
+      socket:on("noack", function(...) got.noack = table.pack(...) end)
+      socket:on("explicit", function(ack)
+        got.explicit_is_ack = sio.is_ack(ack)
+        ack("a", 2)
+        return "ignored: already acknowledged"
+      end)
+      socket:on("returns", function() return 1, "two", { 3 } end)
+      socket:on("twice", function(ack)
+        ack(1)
+        got.twice = table.pack(pcall(ack, 2))
+      end)
+      socket:on("disconnecting", function(reason) reasons.disconnecting = reason end)
+      socket:on("disconnect", function(reason)
+        reasons.disconnect = reason
+        reasons.connected_after = socket.connected
+      end)
+    end)
+    local before = os.time()
+    local c = client("basic", s.port)
+    finish(c)
+    H.run_until(function() return reasons.disconnect end, 5000)
+
+    local r = c.results()
+    local conn = c.find("step", "connect")
+    assert.is_truthy(conn and conn.ok, c.output())
+    assert.are.equal(conn.sid, seen.id)
+    assert.are.equal("string", type(seen.id))
+    assert.are.equal("sio.socket (" .. seen.id .. ")", seen.str)
+    assert.is_true(seen.connected)
+    assert.are.equal("/", seen.nsp)
+    assert.are.same({ token = "abc", n = 1 }, seen.auth)
+    assert.matches("read%-only", seen.ro)
+
+    local hs = seen.handshake
+    assert.are.equal("yes", hs.headers["x-test"])
+    assert.are.equal("127.0.0.1:" .. s.port, hs.headers.host)
+    assert.are.equal("bar", hs.query.foo)
+    assert.are.equal("a b!", hs.query.sp)
+    assert.are.equal("4", hs.query.EIO)
+    assert.are.equal("polling", hs.query.transport)
+    assert.are.equal("127.0.0.1", hs.address)
+    assert.matches("^/socket%.io/%?", hs.url)
+    assert.matches("foo=bar", hs.url)
+    assert.are.equal("integer", math.type(hs.issued))
+    assert.is_true(hs.issued >= (before - 1) * 1000 and hs.issued <= (os.time() + 1) * 1000)
+    assert.matches("^%a%a%a, %d%d %a%a%a %d%d%d%d %d%d:%d%d:%d%d GMT$", hs.time)
+    assert.is_false(hs.secure)
+    assert.are.same({ token = "abc", n = 1 }, hs.auth)
+
+    -- socket.data kept the value between two handler calls
+    assert.is_true(c.find("step", "remember").ack)
+    assert.are.equal("kept", c.find("step", "recall").ack)
+    assert.are.equal("table", seen.data_type)
+
+    -- handler arguments: the client's, nil in its place, then the ack object
+    local a = got.args
+    assert.are.equal(6, a.n)
+    assert.are.equal(1, a[1])
+    assert.are.equal("two", a[2])
+    assert.are.same({ k = { 1, 2 } }, a[3])
+    assert.is_nil(a[4])
+    assert.is_true(a[5])
+    assert.is_true(sio.is_ack(a[6]))
+    assert.are.equal("ok", c.find("step", "args").ack)
+    -- no ack asked: no ack object
+    assert.are.equal(1, got.noack.n)
+    assert.are.equal("x", got.noack[1])
+
+    -- ack(...) explicitly; the handler's results are not sent again
+    assert.is_true(got.explicit_is_ack)
+    assert.are.same({ "a", 2 }, c.find("step", "explicit").ack)
+    -- return values become the ack
+    assert.are.same({ 1, "two", { 3 } }, c.find("step", "returns").ack)
+    -- an ack called twice raises
+    assert.are.equal(1, c.find("step", "twice").ack)
+    assert.is_false(got.twice[1])
+    assert.matches("already sent", got.twice[2])
+
+    assert.are.equal("client namespace disconnect", reasons.disconnect)
+    assert.are.equal("client namespace disconnect", reasons.disconnecting)
+    assert.is_false(reasons.connected_after)
+    assert.is_nil(r.fatal)
+  end)
+
+  it("ends with \"server namespace disconnect\" after socket:disconnect()", function()
+    local s = server()
+    local reason, sock
+    s:on("connection", function(socket)
+      sock = socket
+      socket:on("disconnect-me", function() socket:disconnect() end)
+      socket:on("disconnect", function(r) reason = r end)
+    end)
+    local c = client("listen", s.port, { steps = { { "emit", "disconnect-me" } } })
+    finish(c)
+    H.run_until(function() return reason end, 5000)
+    assert.are.equal("server namespace disconnect", reason)
+    assert.is_false(sock.connected)
+    assert.is_truthy(c.find("disconnect", true), c.output())
+    assert.is_true(c.find("step", "wait").disconnected)
+    -- a disconnected socket: emit answers nil, "ECLOSED: ...", "ECLOSED"
+    local ok, err, name = sock:emit("late", 1)
+    assert.is_nil(ok)
+    assert.are.equal("ECLOSED", name)
+    assert.matches("^ECLOSED: ", err)
+  end)
+end)
+
+describe("emitting to a client", function()
+  it("sends events, gets acks, times out acks that never come and carries binaries both ways", function()
+    local s = server()
+    local r = {}
+    s:on("connection", function(socket)
+      local function check()
+        if r.ask and r.slow1 and r.slow2 then socket:emit("done") end
+      end
+      r.emit_ok = socket:emit("hello", 1, "two", { a = 1 }, sio.null)
+      socket:emit("ask", 41, function(...)
+        r.ask = table.pack(...)
+        check()
+      end)
+      r.t0 = sio.now()
+      socket:timeout(300):emit("slow", "a", function(...)
+        r.slow1 = table.pack(...)
+        r.slow1_ms = sio.now() - r.t0
+        check()
+      end)
+      socket:emit("slow", "b", function(...)
+        r.slow2 = table.pack(...)
+        r.slow2_ms = sio.now() - r.t0
+        check()
+      end, { timeout = 300 })
+      socket:emit("bin", sio.binary("\0\1\2\255"), { nested = sio.binary("xyz") }, "plain")
+      socket:on("echo_bin", function(b, str)
+        r.echo_in = { is_binary = sio.is_binary(b), bytes = sio.is_binary(b) and b:bytes(), str = str }
+        return sio.binary(b:bytes():reverse()), str
+      end)
+    end)
+    local c = client("emits", s.port)
+    finish(c)
+
+    assert.is_true(r.emit_ok)
+    local hello = c.find("event", "hello")
+    assert.is_truthy(hello, c.output())
+    assert.are.same({ 1, "two", { a = 1 }, sio.null }, hello.args)
+
+    -- the ack callback: (nil, the client's values)
+    assert.are.equal(3, r.ask.n)
+    assert.is_nil(r.ask[1])
+    assert.are.equal("answer", r.ask[2])
+    assert.are.equal(42, r.ask[3])
+
+    -- the client never answers "slow": both timeouts (either form) give ETIMEDOUT
+    assert.are.equal(2, #c.events("slow"))
+    assert.matches("^ETIMEDOUT: ", r.slow1[1])
+    assert.matches("^ETIMEDOUT: ", r.slow2[1])
+    assert.is_true(r.slow1_ms >= 250 and r.slow1_ms < 3000, tostring(r.slow1_ms))
+    assert.is_true(r.slow2_ms >= 250 and r.slow2_ms < 3000, tostring(r.slow2_ms))
+    assert.is_true(c.find("step", "done").ok)
+
+    -- sio.binary reaches the client as bytes, at the top level and nested
+    local bin = c.find("event", "bin")
+    assert.are.same({ "bytes", "dict", "str" }, bin.types)
+    assert.are.same({ { hex = "000102ff" }, { nested = { hex = "78797a" } }, "plain" }, bin.args)
+    -- the client's bytes arrive as a sio.binary, and one goes back
+    assert.are.same({ is_binary = true, bytes = "\0\255ABC", str = "text" }, r.echo_in)
+    local e = c.find("step", "echo_bin")
+    assert.are.same({ "bytes", "str" }, e.types)
+    assert.are.same({ { hex = "434241ff00" }, "text" }, e.ack)
+  end)
+
+  it("refuses reserved event names and functions among the arguments", function()
+    local s = server()
+    local r = {}
+    s:on("connection", function(socket)
+      r.reserved = {}
+      for _, ev in ipairs { "connect", "connect_error", "disconnect", "disconnecting", "newListener",
+        "removeListener" } do
+        local ok, err = pcall(socket.emit, socket, ev, 1)
+        r.reserved[#r.reserved + 1] = { ev = ev, ok = ok, err = tostring(err) }
+      end
+      r.broadcast_reserved = table.pack(pcall(s.emit, s, "disconnect", 1))
+      r.fn_arg = table.pack(pcall(socket.emit, socket, "x", function() end, "y"))
+      r.fn_nested = table.pack(pcall(s.emit, s, "x", { f = function() end }))
+      r.co_arg = table.pack(pcall(socket.emit, socket, "x", coroutine.create(print)))
+      -- still usable afterwards: these two go out
+      socket:emit("after", "fine")
+      socket:emit("finish")
+    end)
+    local c = client("listen", s.port)
+    finish(c)
+    assert.are.equal(6, #r.reserved)
+    for _, t in ipairs(r.reserved) do
+      assert.is_false(t.ok, t.ev)
+      assert.matches("reserved", t.err, 1, true)
+    end
+    assert.is_false(r.broadcast_reserved[1])
+    assert.is_false(r.fn_arg[1])
+    assert.matches("function", r.fn_arg[2])
+    assert.is_false(r.fn_nested[1])
+    assert.matches("function", r.fn_nested[2])
+    assert.is_false(r.co_arg[1])
+    -- the client got only what was valid
+    local evs = {}
+    for _, e in ipairs(c.events()) do evs[#evs + 1] = e.event end
+    assert.are.same({ "after", "finish" }, evs)
+    assert.are.same({ "fine" }, c.find("event", "after").args)
+  end)
+end)
+
+describe("rooms", function()
+  it("join, leave, rooms(), to/except, fetch_sockets, sockets_join/leave, disconnect_sockets", function()
+    local s = server()
+    local S, reasons = {}, {}
+    s:on("connection", function(socket)
+      S[socket.auth.name] = socket
+      socket:on("disconnect", function(reason) reasons[socket.auth.name] = reason end)
+    end)
+    local cs = {}
+    for _, n in ipairs { "A", "B", "C" } do cs[n] = client("listen", s.port, { auth = { name = n }, wait = 10 }) end
+    assert.is_true(H.run_until(function() return S.A and S.B and S.C end, 10000), "clients did not connect")
+    local A, B, C = S.A, S.B, S.C
+    local function ids(list)
+      local t = {}
+      for _, sk in ipairs(list) do t[#t + 1] = sk.id end
+      return sorted(t)
+    end
+
+    assert.is_true(A:join("r1"))
+    assert.is_true(B:join { "r1", "r2" })
+    assert.is_true(C:join("r2"))
+    assert.are.same({ A.id, "r1" }, A:rooms())
+    assert.are.same({ B.id, "r1", "r2" }, B:rooms())
+    assert.is_true(C:join("tmp"))
+    assert.is_true(C:leave("tmp"))
+    assert.are.same({ C.id, "r2" }, C:rooms())
+
+    -- (one operator at a time: see "chained emitters" below)
+    assert.is_true(s:to("r1"):emit("m", "to-r1"))                 -- A, B
+    assert.is_true(A:to("r1"):emit("m", "A-to-r1"))               -- B: not the sender
+    assert.is_true(s:except("r1"):emit("m", "not-r1"))            -- C
+    assert.is_true(s:except("r2"):emit("m", "not-r2"))            -- A
+    assert.is_true(s:to({ "r1", "r2" }):emit("m", "r1-or-r2"))    -- A, B, C once each
+    assert.is_true(s:except({ "r1", "r2" }):emit("m", "nobody"))  -- nobody
+    assert.is_true(s:to(A.id):emit("m", "to-A-by-id"))            -- A
+
+    assert.are.same(sorted { A.id, B.id, C.id }, ids(s:fetch_sockets()))
+    assert.are.same(sorted { B.id, C.id }, ids(s:to("r2"):fetch_sockets()))
+    assert.are.same({ C.id }, ids(s:except("r1"):fetch_sockets()))
+
+    s:to("r2"):sockets_join("r3")                                  -- B, C
+    assert.are.same(sorted { B.id, C.id }, ids(s:to("r3"):fetch_sockets()))
+    s:to("r3"):emit("m", "r3")                                     -- B, C
+    s:to("r3"):sockets_leave("r2")                                 -- r2 now empty
+    assert.are.same({}, s:to("r2"):fetch_sockets())
+    assert.are.same({ C.id, "r3" }, C:rooms())
+    s:to("r2"):emit("m", "r2-empty")                               -- nobody
+    s:sockets_join("all")
+    s:to("all"):emit("m", "all")                                   -- A, B, C
+    s:sockets_leave("r1")
+    assert.are.same({}, s:to("r1"):fetch_sockets())
+    s:to("r1"):emit("m", "r1-gone")                                -- nobody
+
+    s:to("r3"):disconnect_sockets()                                -- B, C
+    assert.is_true(H.run_until(function() return reasons.B and reasons.C end, 5000))
+    assert.is_nil(reasons.A)
+    assert.are.equal(1, s:count())
+    assert.are.same({ A.id }, ids(s:fetch_sockets()))
+    s:disconnect_sockets()                                         -- A
+    finish(cs.A, cs.B, cs.C)
+    assert.is_true(H.run_until(function() return reasons.A end, 5000))
+    assert.are.equal(0, s:count())
+    assert.are.same({ A = "server namespace disconnect", B = "server namespace disconnect",
+      C = "server namespace disconnect" }, reasons)
+
+    local function got(c)
+      local t = {}
+      for _, e in ipairs(c.events("m")) do t[#t + 1] = e.args[1] end
+      return sorted(t)
+    end
+    assert.are.same(sorted { "to-r1", "not-r2", "r1-or-r2", "to-A-by-id", "all" }, got(cs.A))
+    assert.are.same(sorted { "to-r1", "A-to-r1", "r1-or-r2", "r3", "all" }, got(cs.B))
+    assert.are.same(sorted { "not-r1", "r1-or-r2", "r3", "all" }, got(cs.C))
+    for _, n in ipairs { "A", "B", "C" } do
+      assert.is_true(cs[n].find("step", "wait").disconnected, cs[n].output())
+    end
+  end)
+end)
+
+describe("chained emitters", function()
+  -- In a process of its own: an emitter derived from an emitter (io:to(a):except(b), ...) must
+  -- keep the rooms of both; a crash there must fail this test, not the whole suite.
+  it("io:to(a):except(b), io:to(a):to(b), io:to(a):timeout(ms), io:to(a):compress(false)", function()
+    local p = lua_process [[
+      local sio = require "sio"
+      local server = assert(sio.server { host = "127.0.0.1", port = 0 })
+      local S, n = {}, 0
+      local function step(what, f)
+        io.stdout:write("step ", what, "\n")
+        io.stdout:flush()
+        local ok, err = pcall(f)
+        print("result", what, ok, err)
+      end
+      local function ids(list)
+        local t = {}
+        for _, sk in ipairs(list) do t[#t + 1] = sk.auth.name end
+        table.sort(t)
+        return table.concat(t, ",")
+      end
+      server:on("connection", function(socket)
+        S[socket.auth.name] = socket
+        n = n + 1
+        socket:on("disconnect", function()
+          n = n - 1
+          if n == 0 then sio.shutdown() end
+        end)
+        if n < 2 then return end
+        S.A:join("r1")
+        S.B:join({ "r1", "r2" })
+        step("to-except", function()
+          print("fetch", ids(server:to("r1"):except("r2"):fetch_sockets()))
+          server:to("r1"):except("r2"):emit("m", "r1-not-r2")         -- A
+        end)
+        step("to-to", function()
+          print("fetch", ids(server:to("r1"):to("r2"):fetch_sockets()))
+          server:to("r2"):to("r1"):emit("m", "r2-or-r1")              -- A, B
+        end)
+        step("except-to", function()
+          server:except("r2"):to("r1"):emit("m", "r1-except-r2")      -- A
+        end)
+        step("to-compress", function()
+          server:to("r2"):compress(false):emit("m", "r2-compress")    -- B
+        end)
+        step("to-timeout", function()
+          server:to("r2"):timeout(3000):emit("q", function(err, responses)
+            print("acks", err, #responses)
+            server:emit("finish")
+          end)
+        end)
+      end)
+      print("port " .. server.port)
+      io.stdout:flush()
+      sio.run()
+      print("run returned")
+    ]]
+    local a = H.client("listen", p.port, { auth = { name = "A" }, wait = 10 })
+    local b = H.client("listen", p.port, { auth = { name = "B" }, wait = 10 })
+    procs[#procs + 1] = a
+    procs[#procs + 1] = b
+    local status = H.wait_exit(p, 8000)
+    H.wait_for(function() return a.done() and b.done() end, status and 8000 or 1000)
+    local out = p.output()
+    assert.are.equal(0, status, "the script ended with status " .. tostring(status) .. "\n" .. out .. p.errors())
+    for _, what in ipairs { "to-except", "to-to", "except-to", "to-compress", "to-timeout" } do
+      assert.is_truthy(out:find("result\t" .. what .. "\ttrue", 1, true), what .. "\n" .. out)
+    end
+    assert.matches("fetch\tA\n", out)
+    assert.matches("fetch\tA,B\n", out)
+    assert.matches("acks\tnil\t1", out)
+    local function got(c)
+      local t = {}
+      for _, e in ipairs(c.events("m")) do t[#t + 1] = e.args[1] end
+      return sorted(t)
+    end
+    assert.are.same(sorted { "r1-not-r2", "r2-or-r1", "r1-except-r2" }, got(a))
+    assert.are.same(sorted { "r2-or-r1", "r2-compress" }, got(b))
+  end)
+end)
+
+describe("middleware", function()
+  it("refuses with next(message) or next{message=, data=}, takes (socket, next), survives errors", function()
+    local s = server()
+    local r = { calls = 0 }
+    s:use(function(socket, auth, next)
+      r.calls = r.calls + 1
+      r.three = { socket_type = tostring(socket):match("^sio%.socket") ~= nil, auth = auth }
+      local mode = type(auth) == "table" and auth.mode
+      if mode == "deny" then next("unauthorized")
+      elseif mode == "table" then next { message = "nope", data = { code = 42 } }
+      elseif mode == "raise" then error("boom in middleware")
+      else next() end
+    end)
+    s:use(function(socket, next)
+      r.two = { next_type = type(next) }
+      socket.data.passed = true
+      next()
+    end)
+    local connected = 0
+    s:on("connection", function(socket)
+      connected = connected + 1
+      socket:on("ping", function() return "pong", socket.data.passed end)
+    end)
+    local c = client("connect", s.port, {
+      { auth = { mode = "deny" } },
+      { auth = { mode = "table" } },
+      { auth = { mode = "raise" } },
+      { auth = { mode = "ok" }, call = { "ping" } },
+    })
+    finish(c)
+    local res = {}
+    for i = 1, 4 do res[i] = c.find("attempt", i - 1) or {} end
+    assert.is_false(res[1].ok, c.output())
+    assert.are.same({ message = "unauthorized" }, res[1].error)
+    assert.is_false(res[2].ok)
+    assert.are.same({ message = "nope", data = { code = 42 } }, res[2].error)
+    assert.is_false(res[3].ok)
+    assert.are.same({ message = "server error" }, res[3].error)
+    -- and the server keeps serving
+    assert.is_true(res[4].ok, c.output())
+    assert.are.same({ ack = { "pong", true } }, res[4].call)
+    assert.are.equal(4, r.calls)
+    assert.are.equal(1, connected)
+    assert.is_true(r.three.socket_type)
+    assert.are.same({ mode = "ok" }, r.three.auth)
+    assert.are.equal("function", r.two.next_type)
+  end)
+end)
+
+describe("namespaces", function()
+  it("io:of(name) static and io:of(function) dynamic", function()
+    local s = server()
+    local x = s:of("/x")
+    assert.are.equal(x, s:of("/x"))
+    assert.are.equal("/x", x.name)
+    local r = { matched = {} }
+    x:on("connection", function(socket)
+      r.x = socket.nsp.name
+      socket:on("where", function() return socket.nsp.name, x:count() end)
+    end)
+    local dyn = s:of(function(name, auth)
+      r.matched[#r.matched + 1] = { name = name, k = type(auth) == "table" and auth.k or nil }
+      return name:match("^/dyn%-%d+$") ~= nil
+    end)
+    dyn:on("connection", function(socket)
+      r.dyn = socket.nsp.name
+      socket:on("where", function() return socket.nsp.name end)
+    end)
+    local root = 0
+    s:on("connection", function() root = root + 1 end)
+    local c = client("connect", s.port, {
+      { ns = "/x", call = { "where" } },
+      { ns = "/dyn-12", auth = { k = "v" }, call = { "where" } },
+      { ns = "/nope" },
+    })
+    finish(c)
+    local res = {}
+    for i = 1, 4 do res[i] = c.find("attempt", i - 1) or {} end
+    assert.is_true(res[1].ok, c.output())
+    assert.are.same({ ack = { "/x", 1 } }, res[1].call)
+    assert.is_true(res[2].ok, c.output())
+    assert.are.same({ ack = "/dyn-12" }, res[2].call)
+    assert.is_false(res[3].ok)
+    assert.are.same({ message = "Invalid namespace" }, res[3].error)
+    assert.are.equal("/x", r.x)
+    assert.are.equal("/dyn-12", r.dyn)
+    assert.are.same({ name = "/dyn-12", k = "v" }, r.matched[1])
+    assert.are.same("/nope", r.matched[#r.matched].name)
+    assert.are.equal(0, root)
+  end)
+end)
+
+describe("errors in handlers", function()
+  it("are logged on stderr with the event's name and the server keeps answering", function()
+    local p = lua_process [[
+      local sio = require "sio"
+      local server = assert(sio.server { host = "127.0.0.1", port = 0 })
+      server:on("connection", function(socket)
+        socket:on("boom", function() error("kaboom from a handler") end)
+        socket:on("boom-ack", function() error({}) end)
+        socket:on("ok", function(n) return n + 1 end)
+        socket:on("disconnect", function() sio.shutdown() end)
+      end)
+      print("port " .. server.port)
+      io.stdout:flush()
+      sio.run()
+      print("run returned")
+    ]]
+    local c = H.client("listen", p.port, {
+      steps = { { "emit", "boom" }, { "call", "boom-ack", {}, 0.5 }, { "call", "ok", 41 } }, wait = 0 })
+    procs[#procs + 1] = c
+    assert.is_true(H.wait_for(c.done, 20000), "client not done")
+    assert.are.equal(0, H.wait_exit(p, 10000), p.errors())
+    assert.are.equal(42, c.find("step", "ok").ack, c.output())
+    assert.is_true(c.find("step", "boom-ack").timeout) -- no ack from a handler that raised
+    local log = p.errors()
+    assert.matches("ERROR%s+error in handler for boom: [^\n]*kaboom from a handler", log)
+    assert.matches("stack traceback", log)
+    assert.matches("error in handler for boom%-ack: %(error object is a table value%)", log)
+    assert.matches("run returned", p.output())
+  end)
+end)
+
+describe("sio.shutdown()", function()
+  it("closes the servers, the client sees a disconnect, and sio.run() returns", function()
+    local p = lua_process [[
+      local sio = require "sio"
+      local server = assert(sio.server { host = "127.0.0.1", port = 0 })
+      local reason
+      server:on("connection", function(socket)
+        socket:on("disconnect", function(r) reason = r end)
+        sio.set_timeout(100, function() sio.shutdown() end)
+        -- a timer that would keep the loop alive: shutdown stops it too
+        sio.set_interval(function() end, 1000)
+      end)
+      print("port " .. server.port)
+      io.stdout:flush()
+      local alive = sio.run()
+      print("run returned", alive, server.closed, reason)
+    ]]
+    local c = H.client("listen", p.port, { wait = 10 })
+    procs[#procs + 1] = c
+    assert.are.equal(0, H.wait_exit(p, 10000), p.output() .. p.errors())
+    assert.is_true(H.wait_for(c.done, 10000))
+    assert.matches("run returned\tfalse\ttrue\tserver shutting down", p.output())
+    assert.is_truthy(c.find("disconnect", true), c.output())
+    assert.is_true(c.find("step", "wait").disconnected)
+  end)
+end)
+
+describe("timers", function()
+  it("set_timeout fires once, in either argument order", function()
+    local n1, n2, arg = 0, 0, nil
+    local t1 = sio.set_timeout(function(t)
+      n1 = n1 + 1
+      arg = t
+    end, 20)
+    local t2 = sio.set_timeout(20, function() n2 = n2 + 1 end)
+    assert.is_true(t1.active)
+    assert.is_true(t2.active)
+    assert.is_true(H.run_until(function() return n1 > 0 and n2 > 0 end, 2000))
+    H.pump(80)
+    assert.are.equal(1, n1)
+    assert.are.equal(1, n2)
+    assert.are.equal(t1, arg)
+    assert.is_false(t1.active)
+    assert.is_false(t2.active)
+    t1:stop() -- stopping a finished timer is harmless
+  end)
+
+  it("a stopped timeout never fires", function()
+    local fired = false
+    local t = sio.set_timeout(30, function() fired = true end)
+    t:stop()
+    assert.is_false(t.active)
+    H.pump(100)
+    assert.is_false(fired)
+  end)
+
+  it("set_interval repeats until :stop(), in either argument order", function()
+    local n1, n2 = 0, 0
+    local t1 = sio.set_interval(function(t)
+      n1 = n1 + 1
+      if n1 == 3 then t:stop() end
+    end, 10)
+    local t2 = sio.set_interval(10, function() n2 = n2 + 1 end)
+    assert.is_true(H.run_until(function() return n1 >= 3 and n2 >= 5 end, 3000))
+    assert.is_true(t2.active)
+    t2:cancel()
+    assert.is_false(t2.active)
+    local at = n2
+    H.pump(80)
+    assert.are.equal(3, n1)
+    assert.is_false(t1.active)
+    assert.are.equal(at, n2)
+  end)
+
+  it("raise on bad arguments; sio.now() counts milliseconds", function()
+    assert.has_error(function() sio.set_timeout(10) end)
+    assert.has_error(function() sio.set_timeout("x", function() end) end)
+    assert.has_error(function() sio.set_interval(function() end) end)
+    local t0 = sio.now()
+    assert.are.equal("integer", math.type(t0))
+    H.pump(50)
+    local dt = sio.now() - t0
+    assert.is_true(dt >= 45 and dt < 2000, tostring(dt))
+  end)
+end)
+
+describe("io:engine", function()
+  it("echoes with session:send: text stays text, binary stays binary", function()
+    local s = server()
+    local r = { types = {}, data = {} }
+    local e = s:engine { path = "/engine.io/" }
+    assert.are.equal(e, s:engine("/engine.io/"))
+    e:on("connection", function(session) r.id = session.id end)
+    e:on("message", function(session, data)
+      r.types[#r.types + 1] = sio.is_binary(data) and "binary" or type(data)
+      r.data[#r.data + 1] = sio.is_binary(data) and data:bytes() or data
+      r.sent = session:send(data)
+    end)
+    local c = client("engine", s.port)
+    finish(c)
+    local hs = c.find("step", "handshake")
+    assert.is_truthy(hs, c.output())
+    assert.are.equal(200, hs.status)
+    assert.matches("^0{", hs.body)
+    assert.are.equal(r.id, sio.json.decode(hs.body:sub(2)).sid)
+    assert.are.equal("ok", c.find("step", "post").body)
+    assert.are.same({ "string", "binary", "string" }, r.types)
+    assert.are.same({ "hello", "\0\1\255", "bye" }, r.data)
+    assert.is_true(r.sent)
+    assert.are.same({ "4hello", "bAAH/", "4bye" }, c.find("step", "read").packets)
+  end)
+end)

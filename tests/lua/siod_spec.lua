@@ -1,0 +1,323 @@
+-- siod, the daemon, as a process ($SIOD): its command line, exit statuses, signals (SIGTERM: a
+-- graceful shutdown; SIGHUP: a reload that keeps the connections, or keeps the running script when
+-- the new one fails) and its log. Scripts are written to temporary files; clients are
+-- tests/lua/helpers/client.py (python-socketio) in the background.
+package.path = "tests/lua/helpers/?.lua;" .. package.path
+local sio = require "sio"
+local H = require("util").with_sio(sio)
+
+local procs = {}
+
+after_each(function()
+  for i = #procs, 1, -1 do procs[i].stop() end
+  procs = {}
+  H.cleanup_temps()
+end)
+
+local function script_file(source)
+  local path = H.tmpname(".lua")
+  H.write_file(path, source)
+  return path
+end
+
+-- Replaces a script's text at once (a reload must never read half a file).
+local function rewrite(path, source)
+  local tmp = path .. ".new"
+  H.write_file(tmp, source)
+  assert(os.rename(tmp, path))
+end
+
+-- Runs siod to its end (bounded): output (stdout and stderr) and exit status.
+local function run_siod(args)
+  local f = assert(io.popen(("timeout 20 %s %s 2>&1"):format(H.q(H.siod), args)))
+  local out = f:read("a")
+  local _, how, code = f:close()
+  if how == "signal" then code = 128 + code end
+  return out, code
+end
+
+-- Starts siod in the background (stdout and stderr in one log); waits for "listening on
+-- HOST:PORT" when `listening` is set. The process is killed after the test.
+local function start_siod(args, listening)
+  local log = H.tmpname()
+  -- timeout(1) bounds a daemon left behind by an aborted run; --foreground: it passes each signal
+  -- on to siod (without it, it ignores a signal once it has passed it on: a second SIGHUP is lost)
+  local p = H.spawn(("exec timeout --foreground 120 %s %s"):format(H.q(H.siod), args), log)
+  procs[#procs + 1] = p
+  p.log = p.output
+  if listening ~= false then
+    local ok = H.wait_for(function() return p.log():match("listening on [^:%s]+:%d+") or not p.running() end, 10000)
+    local host, port = p.log():match("listening on ([^:%s]+):(%d+)")
+    assert(ok and port, "siod did not start listening:\n" .. p.log())
+    p.host, p.port = host, tonumber(port)
+  end
+  -- waits until the log matches pattern (the count-th time); returns whether it did
+  function p.wait_log(pattern, count, ms)
+    return H.wait_for(function()
+      local n = 0
+      for _ in p.log():gmatch(pattern) do n = n + 1 end
+      return n >= (count or 1)
+    end, ms or 10000)
+  end
+  function p.signal(sig) H.kill(p.pid, sig) end
+  return p
+end
+
+local function client(scenario, port, arg)
+  local c = H.client(scenario, port, arg)
+  procs[#procs + 1] = c
+  return c
+end
+
+local function wait_client(c, ms)
+  assert(H.wait_for(c.done, ms or 20000), "client not done:\n" .. c.output())
+  for _, r in ipairs(c.results()) do assert(r.fatal == nil, "client failed:\n" .. c.output()) end
+end
+
+-- A port nobody listens on (found by binding port 0, then closing).
+local function free_port()
+  local s = assert(sio.server { host = "127.0.0.1", port = 0 })
+  local port = s.port
+  s:close()
+  H.pump(30)
+  return port
+end
+
+-- ---------------------------------------------------------------------------------------------
+
+describe("siod's command line", function()
+  it("--help prints the usage on stdout and exits 0; -v prints the versions", function()
+    local f = assert(io.popen(("timeout 10 %s --help 2>/dev/null"):format(H.q(H.siod))))
+    local out = f:read("a")
+    local ok, _, code = f:close()
+    assert.is_true(ok)
+    assert.are.equal(0, code)
+    assert.matches("^usage: siod %[options%] script%.lua %[script args%.%.%.%]", out)
+    assert.matches("%-%-port N", out)
+    assert.matches("SIGHUP reloads", out)
+    local v, vcode = run_siod("-v")
+    assert.are.equal(0, vcode)
+    assert.matches("^siod %S+ %(Lua 5%.4", v)
+  end)
+
+  it("exits 2 without a script, on an unknown option before it and on a bad value", function()
+    local out, code = run_siod("")
+    assert.are.equal(2, code)
+    assert.matches("no script given", out)
+    assert.matches("usage: siod", out)
+    out, code = run_siod("--bogus x.lua")
+    assert.are.equal(2, code)
+    assert.matches("unknown option %-%-bogus", out)
+    out, code = run_siod("--port 99999 x.lua")
+    assert.are.equal(2, code)
+    assert.matches("%-%-port: bad value '99999'", out)
+    out, code = run_siod("x.lua --port")
+    assert.are.equal(2, code)
+    assert.matches("missing the value of %-%-port", out)
+  end)
+
+  it("exits 1 on a syntax error in the script, the error in the log", function()
+    local script = script_file("local sio = require 'sio'\nlocal x = = 1\n")
+    local out, code = run_siod(H.q(script))
+    assert.are.equal(1, code)
+    assert.matches("ERROR", out)
+    assert.matches(script:gsub("%p", "%%%0") .. ":2: unexpected symbol near '='", out)
+  end)
+
+  it("exits 1 on a runtime error at startup, with a traceback, after closing what it opened", function()
+    local script = script_file([[
+      local sio = require "sio"
+      local server = assert(sio.server { host = "127.0.0.1", port = 0 })
+      print(("listening on %s:%d"):format(server.host, server.port))
+      local function fail() error("broken at startup") end
+      fail()
+    ]])
+    local out, code = run_siod(H.q(script))
+    assert.are.equal(1, code, out)
+    assert.matches("listening on 127%.0%.0%.1:%d+", out)
+    assert.matches("ERROR%s+error in " .. script:gsub("%p", "%%%0") .. ": [^\n]*broken at startup", out)
+    assert.matches("stack traceback:", out)
+  end)
+
+  it("--port and --host (before or after the script) override what the script passes to sio.server{}", function()
+    local script = script_file([[
+      local sio = require "sio"
+      -- neither is usable here: the daemon's options must win
+      local server = assert(sio.server { host = "10.255.255.1", port = 1, path = "/wrong/" })
+      print(("listening on %s:%d%s"):format(server.host, server.port, server.path))
+    ]])
+    local port = free_port()
+    local p = start_siod(("--port=%d %s --host 127.0.0.1 --path /socket.io/"):format(port, H.q(script)))
+    assert.are.equal("127.0.0.1", p.host)
+    assert.are.equal(port, p.port)
+    assert.matches("listening on 127%.0%.0%.1:%d+/socket%.io/", p.log())
+    local c = client("connect", port, { {} })
+    wait_client(c)
+    assert.is_true(c.find("attempt", 0).ok, c.output())
+  end)
+
+  it("passes the arguments after the script to it, in `arg` and `...`, unknown options included", function()
+    local script = script_file([[
+      print("dots", select("#", ...), table.concat({ ... }, "|"))
+      print("arg", #arg, table.concat(arg, "|"))
+      print("arg0", arg[0], arg[-1])
+    ]])
+    local out, code = run_siod(("--log-level warn %s --cors x foo --port 0 -- --port 1 --help"):format(H.q(script)))
+    assert.are.equal(0, code, out) -- nothing left running: the daemon ends
+    assert.matches("dots\t6\t%-%-cors|x|foo|%-%-port|1|%-%-help\n", out)
+    assert.matches("arg\t6\t%-%-cors|x|foo|%-%-port|1|%-%-help\n", out)
+    assert.matches("arg0\t" .. script:gsub("%p", "%%%0") .. "\t" .. H.siod:gsub("%p", "%%%0") .. "\n", out)
+  end)
+end)
+
+describe("siod's signals", function()
+  it("SIGTERM shuts down gracefully: the client gets a disconnect, the exit status is 0", function()
+    local script = script_file([[
+      local sio = require "sio"
+      local server = assert(sio.server { host = "127.0.0.1", port = 0 })
+      server:on("connection", function(socket)
+        print("connected " .. socket.id)
+        socket:on("disconnect", function(reason) print("disconnect reason: " .. reason) end)
+      end)
+      sio.set_interval(function() end, 1000) -- a timer: the shutdown stops it too
+      print(("listening on %s:%d"):format(server.host, server.port))
+    ]])
+    local p = start_siod(H.q(script))
+    local c = client("listen", p.port, { wait = 15 })
+    assert.is_true(p.wait_log("connected %S+"), p.log())
+    p.signal("TERM")
+    local status = H.wait_exit(p, 10000)
+    assert.are.equal(0, status, p.log())
+    wait_client(c)
+    assert.is_truthy(c.find("disconnect", true), c.output())
+    assert.is_true(c.find("step", "wait").disconnected)
+    local log = p.log()
+    assert.matches("INFO%s+shutting down %(SIGTERM%)", log)
+    assert.matches("disconnect reason: server shutting down", log)
+    assert.matches("INFO%s+shut down", log)
+  end)
+
+  it("logs a handler's error with a traceback and keeps answering", function()
+    local script = script_file([[
+      local sio = require "sio"
+      local server = assert(sio.server { host = "127.0.0.1", port = 0 })
+      server:on("connection", function(socket)
+        socket:on("boom", function()
+          local function deeper() error("kaboom in a handler") end
+          deeper()
+        end)
+        socket:on("ok", function(n) return n * 2 end)
+      end)
+      print(("listening on %s:%d"):format(server.host, server.port))
+    ]])
+    local p = start_siod(H.q(script))
+    local c = client("listen", p.port, { steps = { { "emit", "boom" }, { "call", "ok", 21 } }, wait = 0 })
+    wait_client(c)
+    assert.are.equal(42, c.find("step", "ok").ack, c.output())
+    local log = p.log()
+    assert.matches("ERROR%s+error in handler for boom: [^\n]*kaboom in a handler", log)
+    assert.matches("stack traceback:", log)
+    assert.matches("in [^\n]*'deeper'", log)
+    assert.is_true(p.running())
+    -- and it still answers a new connection
+    local c2 = client("connect", p.port, { { call = { "ok", 5 } } })
+    wait_client(c2)
+    assert.are.same({ ack = 10 }, c2.find("attempt", 0).call)
+  end)
+end)
+
+describe("siod's reload (SIGHUP)", function()
+  local function version_script(version, extra)
+    return ([[
+      local sio = require "sio"
+      local VERSION = %q
+      local server = assert(sio.server { host = "127.0.0.1", port = 0 })
+      server:on("connection", function(socket, reloaded)
+        socket:on("version", function() return VERSION end)
+        -- sent only to sockets connected before a reload
+        if reloaded == true then socket:emit("reloaded", VERSION) end
+        if reloaded ~= nil and reloaded ~= true then socket:emit("odd", tostring(reloaded)) end
+      end)
+      %s
+      print(("listening on %%s:%%d (%%s)"):format(server.host, server.port, VERSION))
+    ]]):format(version, extra or "")
+  end
+
+  it("keeps the connection, rebinds its handlers, and keeps the old script when the new one fails", function()
+    local script = script_file(version_script("v1"))
+    local p = start_siod(H.q(script))
+    local flags = { H.tmpname(), H.tmpname(), H.tmpname() }
+    for _, f in ipairs(flags) do os.remove(f) end
+    local c = client("reload", p.port, { flags = flags })
+    local function phase_done(i)
+      return H.wait_for(function() return c.find("phase", i) and (c.output():find('"phase": ' .. (i + 1), 1, true)) end,
+        15000)
+    end
+    local function version_at(i)
+      for _, r in ipairs(c.results()) do
+        if r.step == "version" and r.phase == i then return r end
+      end
+      error("no version at phase " .. i .. ":\n" .. c.output())
+    end
+    assert.is_true(phase_done(0), c.output())
+    assert.are.equal("v1", version_at(0).ack)
+
+    -- 1: a syntax error: the running script stays
+    rewrite(script, version_script("v-syntax") .. "\nlocal x = = 1\n")
+    p.signal("HUP")
+    assert.is_true(p.wait_log("reload failed: [^\n]*keeping the running script"), p.log())
+    H.write_file(flags[1], "")
+    assert.is_true(phase_done(1), c.output())
+    assert.are.equal("v1", version_at(1).ack)
+
+    -- 2: an error at run time, after it bound new handlers: they are dropped, the old ones stay
+    rewrite(script, version_script("v-runtime", 'error("the new script breaks")'))
+    p.signal("HUP")
+    assert.is_true(p.wait_log("reload of [^\n]* failed, keeping the running script"), p.log())
+    H.write_file(flags[2], "")
+    assert.is_true(phase_done(2), c.output())
+    assert.are.equal("v1", version_at(2).ack)
+
+    -- 3: a good script: the same connection now gets v2, and its connection handler ran again
+    -- with reloaded == true
+    rewrite(script, version_script("v2"))
+    p.signal("HUP")
+    assert.is_true(p.wait_log("INFO%s+reloaded "), p.log())
+    H.write_file(flags[3], "")
+    wait_client(c)
+    local v3 = version_at(3)
+    assert.are.equal("v2", v3.ack, c.output())
+
+    -- the same connection all along: same ids, no disconnect
+    local v0 = version_at(0)
+    for i = 1, 3 do
+      local v = version_at(i)
+      assert.is_true(v.flag)
+      assert.are.equal(v0.sid, v.sid)
+      assert.are.equal(v0.eio_sid, v.eio_sid)
+      assert.is_false(v.disconnected)
+      assert.is_true(v.connected)
+    end
+    -- "reloaded" came once, from the good reload only
+    local reloaded = c.events("reloaded")
+    assert.are.equal(1, #reloaded, c.output())
+    assert.are.same({ "v2" }, reloaded[1].args)
+    assert.are.equal(0, #c.events("odd"))
+    assert.is_nil(c.find("disconnect", true))
+
+    local log = p.log()
+    assert.matches("reload failed: [^\n]*unexpected symbol", log)
+    assert.matches("the new script breaks", log)
+    assert.is_nil(log:find("port %d+: the script no longer makes it"))
+
+    -- a connection made after the reload gets v2 (and no "reloaded")
+    local c2 = client("listen", p.port, { steps = { { "call", "version" } }, wait = 0.3 })
+    wait_client(c2)
+    assert.are.equal("v2", c2.find("step", "version").ack)
+    assert.are.equal(0, #c2.events("reloaded"))
+    assert.is_true(p.running())
+
+    p.signal("TERM")
+    assert.are.equal(0, H.wait_exit(p, 10000), p.log())
+  end)
+end)
