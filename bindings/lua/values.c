@@ -12,6 +12,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "json_write.h"
+
 /* sio.null is the address of this byte: a light userdata no script can forge or collect. */
 static const char null_sentinel = 0;
 #define SIOL_NULL ((void *)&null_sentinel)
@@ -21,8 +23,8 @@ static const char null_sentinel = 0;
 #define SIOL_BOX_MT "sio.json.box"
 typedef struct {
   cJSON *tree;
-  char *printed; /* from cJSON_Print*, freed with cJSON_free */
-  char *copy;    /* our own malloc */
+  sio_sbuf_t printed; /* the JSON text sio.json.encode writes */
+  char *copy;         /* our own malloc */
 } box_t;
 
 /* 2^53: beyond it a double no longer holds every integer, so such numbers stay floats. */
@@ -664,17 +666,18 @@ static int l_array(lua_State *L) {
 static int box_gc(lua_State *L) {
   box_t *bx = luaL_checkudata(L, 1, SIOL_BOX_MT);
   cJSON_Delete(bx->tree);
-  cJSON_free(bx->printed);
+  sio_sbuf_free(&bx->printed);
   free(bx->copy);
   bx->tree = NULL;
-  bx->printed = bx->copy = NULL;
+  bx->copy = NULL;
   return 0;
 }
 
 static box_t *push_box(lua_State *L) {
   box_t *bx = lua_newuserdatauv(L, sizeof *bx, 0);
   bx->tree = NULL;
-  bx->printed = bx->copy = NULL;
+  bx->printed = (sio_sbuf_t)SIO_SBUF_INIT;
+  bx->copy = NULL;
   luaL_setmetatable(L, SIOL_BOX_MT);
   return bx;
 }
@@ -689,24 +692,15 @@ static int l_json_encode(lua_State *L) {
   c.encode = 1;
   if (convert_one(&c, 1, &bx->tree) < 0) return luaL_error(L, "sio.json.encode: %s", err);
   lua_settop(L, 2);
-  if (!(bx->printed = cJSON_PrintUnformatted(bx->tree)))
-    return luaL_error(L, "sio.json.encode: out of memory");
-  /* Our strings hold NUL as C0 80, which no valid UTF-8 contains otherwise: print it as JSON's
-   * escape, as the core does on the wire. */
-  luaL_Buffer B;
-  luaL_buffinit(L, &B);
-  const char *p = bx->printed, *hit;
-  while ((hit = strstr(p, "\xC0\x80")) != NULL) {
-    luaL_addlstring(&B, p, (size_t)(hit - p));
-    luaL_addstring(&B, "\\u0000");
-    p = hit + 2;
-  }
-  luaL_addstring(&B, p);
-  luaL_pushresult(&B);
+  /* Numbers as exactly the same double, NUL (held as C0 80) as "\u0000": as the core's wire. The
+   * converter already refused nesting deeper than SIOL_MAX_DEPTH. */
+  int r = sio_json_write(&bx->printed, bx->tree, SIOL_MAX_DEPTH);
+  if (r == SIO_ENOMEM) return luaL_error(L, "sio.json.encode: out of memory");
+  if (r) return luaL_error(L, "sio.json.encode: value nested deeper than %d levels", SIOL_MAX_DEPTH);
+  lua_pushlstring(L, bx->printed.data, bx->printed.len);
   cJSON_Delete(bx->tree);
-  cJSON_free(bx->printed);
+  sio_sbuf_free(&bx->printed);
   bx->tree = NULL;
-  bx->printed = NULL;
   return 1;
 }
 

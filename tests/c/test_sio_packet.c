@@ -1,5 +1,6 @@
 /* Socket.IO packet codec: exact wire strings both ways, the attachment decoder, malformed input,
  * nesting limits, UTF-8 pass-through and the placeholder helpers. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +198,11 @@ TEST(encode_invalid) {
   p.type = SIO_PACKET_CONNECT; /* array on CONNECT */
   CHECK_EQ_INT(sio_packet_encode(&p, &b), SIO_EINVAL);
   cJSON_Delete(p.data);
+  p.type = SIO_PACKET_EVENT; /* a name JSON cannot write: it would go out as null */
+  p.data = cJSON_CreateArray();
+  cJSON_AddItemToArray(p.data, cJSON_CreateNumber(NAN));
+  CHECK_EQ_INT(sio_packet_encode(&p, &b), SIO_EINVAL);
+  cJSON_Delete(p.data);
   p.type = SIO_PACKET_ACK; /* a number after an id would be read back as more id digits */
   p.id = 1;
   p.data = cJSON_CreateNumber(5);
@@ -228,6 +234,7 @@ TEST(malformed) {
       "2,[\"a\"]", "2[\"a\",]", "2[\"a\"][\"b\"]", "2 ", "2\t", "2\x01[\"a\"]",
       "2\xEF\xBB\xBF[\"a\"]", "2[\"a\"]\x01", "2[\"a\"\x0b]x",
       "4abc", "42", /* "42{}" is CONNECT_ERROR id 2 here: valid at this layer */
+      "2[1e400]", "2[-1e400,\"a\"]", /* an infinite name would be re-encoded as null */
       /* placeholders in binary packets */
       "51-[\"a\",{\"_placeholder\":true,\"num\":1}]", "50-[\"a\",{\"_placeholder\":true,\"num\":0}]",
       "51-[\"a\",{\"_placeholder\":true,\"num\":-1}]", "51-[\"a\",{\"_placeholder\":true,\"num\":0.5}]",
@@ -474,6 +481,63 @@ TEST(nul_escapes) {
   sio_sbuf_free(&b);
 }
 
+/* Numbers go on the wire as exactly the same double (cJSON's own print wrote 9007199254740991 as
+ * 9.00719925474099e+15 and 0.1 + 0.2 as 0.3). */
+TEST(exact_numbers) {
+  sio_packet_t p = {0};
+  p.type = SIO_PACKET_EVENT;
+  p.nsp = "/";
+  p.id = -1;
+  p.data = cJSON_CreateArray();
+  cJSON_AddItemToArray(p.data, cJSON_CreateString("n"));
+  cJSON_AddItemToArray(p.data, cJSON_CreateNumber(9007199254740991.0));
+  cJSON_AddItemToArray(p.data, cJSON_CreateNumber(0.1 + 0.2));
+  cJSON_AddItemToArray(p.data, cJSON_CreateNumber(-0.0));
+  cJSON_AddItemToArray(p.data, cJSON_CreateNumber(1e21));
+  sio_sbuf_t b = SIO_SBUF_INIT;
+  CHECK_EQ_INT(sio_packet_encode(&p, &b), 0);
+  cJSON_Delete(p.data);
+  CHECK_STR(b.data, b.len, "2[\"n\",9007199254740991,0.30000000000000004,0,1e+21]");
+  sio_sbuf_free(&b);
+  /* And they come back as the same doubles, and the same text. */
+  const char *t = "2[\"n\",9007199254740991,-9007199254740991,0.30000000000000004,5e-324,"
+                  "1.7976931348623157e+308,1e-7]";
+  CHECK_ROUNDTRIP(t);
+  sio_packet_t q;
+  CHECK_EQ_INT(decode_str(t, &q), 0);
+  int same = cJSON_GetArrayItem(q.data, 1)->valuedouble == 9007199254740991.0 &&
+             cJSON_GetArrayItem(q.data, 3)->valuedouble == 0.1 + 0.2;
+  sio_packet_clear(&q);
+  CHECK(same);
+}
+
+/* An argument value may nest SIO_PACKET_MAX_DEPTH deep (as the bindings allow) inside the event's
+ * array; one more level is refused, and nothing is appended. */
+TEST(encode_depth) {
+  sio_packet_t p = {0};
+  p.type = SIO_PACKET_EVENT;
+  p.nsp = "/";
+  p.id = -1;
+  char *s = nested("[\"e\",", SIO_PACKET_MAX_DEPTH, "]");
+  CHECK(s);
+  p.data = cJSON_Parse(s);
+  CHECK(p.data);
+  sio_sbuf_t b = SIO_SBUF_INIT;
+  CHECK_EQ_INT(sio_packet_encode(&p, &b), 0);
+  CHECK_EQ_INT(b.len, 1 + strlen(s));
+  CHECK(memcmp(b.data + 1, s, strlen(s)) == 0);
+  free(s);
+  cJSON *inner = cJSON_GetArrayItem(p.data, 1);
+  while (inner->child) inner = inner->child;
+  cJSON_AddItemToArray(inner, cJSON_CreateArray());
+  b.len = 0;
+  CHECK_EQ_INT(sio_packet_encode(&p, &b), SIO_EINVAL);
+  CHECK_EQ_INT(b.len, 0);
+  cJSON_Delete(p.data);
+  sio_sbuf_free(&b);
+}
+
 TEST_MAIN(RUN(decode_examples), RUN(roundtrip_examples), RUN(encode_examples),
           RUN(encode_invalid), RUN(malformed), RUN(nesting), RUN(utf8_passthrough),
-          RUN(decoder_attachments), RUN(placeholders), RUN(nul_escapes))
+          RUN(decoder_attachments), RUN(placeholders), RUN(nul_escapes), RUN(exact_numbers),
+          RUN(encode_depth))

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_write.h"
 #include "sio.h"
 
 /* The namespace of most packets: shared, never allocated per packet. */
@@ -127,19 +128,6 @@ static char *hide_nul_escapes(const char *json, size_t len, size_t *out_len, int
   return copy;
 }
 
-/* Appends cJSON's print of `json` with every C0 80 pair written as the escape "\u0000". */
-static int append_json(sio_sbuf_t *out, const char *json) {
-  const char *p = json;
-  const char *hit;
-  while ((hit = strstr(p, "\xC0\x80")) != NULL) {
-    int r = sio_sbuf_append(out, p, (size_t)(hit - p));
-    if (!r) r = sio_sbuf_append_str(out, "\\u0000");
-    if (r) return r;
-    p = hit + 2;
-  }
-  return sio_sbuf_append_str(out, p);
-}
-
 static int payload_valid(int type, const cJSON *data) {
   switch (type) {
     case SIO_PACKET_CONNECT:
@@ -150,9 +138,10 @@ static int payload_valid(int type, const cJSON *data) {
       return cJSON_IsString(data) || cJSON_IsObject(data);
     case SIO_PACKET_EVENT:
     case SIO_PACKET_BINARY_EVENT:
-      /* As socket.io-parser: a name that is a number, or a string other than the reserved ones. */
+      /* As socket.io-parser: a name that is a number, or a string other than the reserved ones.
+       * Not an infinite number ("2[1e400]"): JSON has no text for it, it would go out as null. */
       if (!cJSON_IsArray(data)) return 0;
-      if (cJSON_IsNumber(data->child)) return 1;
+      if (cJSON_IsNumber(data->child)) return isfinite(data->child->valuedouble);
       return cJSON_IsString(data->child) && !sio_packet_reserved_event(data->child->valuestring);
     case SIO_PACKET_ACK:
     case SIO_PACKET_BINARY_ACK:
@@ -344,7 +333,6 @@ int sio_packet_encode(const sio_packet_t *p, sio_sbuf_t *out) {
   if (!payload_valid(p->type, p->data)) return SIO_EINVAL;
 
   size_t mark = out->len;
-  char *json = NULL;
   int r = sio_sbuf_append_char(out, (char)('0' + p->type));
   if (!r && binary) {
     r = sio_sbuf_append_u64(out, p->attachment_count);
@@ -355,17 +343,10 @@ int sio_packet_encode(const sio_packet_t *p, sio_sbuf_t *out) {
     if (!r) r = sio_sbuf_append_char(out, ',');
   }
   if (!r && p->id >= 0) r = sio_sbuf_append_u64(out, (uint64_t)p->id);
-  if (!r && p->data) {
-    /* Printed into a reused per-thread buffer when it fits: no allocation per packet. */
-    static _Thread_local char pbuf[4096];
-    if (cJSON_PrintPreallocated(p->data, pbuf, (int)sizeof pbuf, 0)) {
-      r = append_json(out, pbuf);
-    } else {
-      json = cJSON_PrintUnformatted(p->data);
-      r = json ? append_json(out, json) : SIO_ENOMEM;
-    }
-  }
-  if (json) cJSON_free(json);
+  /* Written straight into `out`: no intermediate text, no allocation but out's growth. One level
+   * deeper than the decoder accepts: the bindings take argument values SIO_PACKET_MAX_DEPTH deep,
+   * and an EVENT/ACK array holds them. */
+  if (!r && p->data) r = sio_json_write(out, p->data, SIO_PACKET_MAX_DEPTH + 1);
   if (r) out->len = mark;
   return r;
 }

@@ -101,7 +101,7 @@ int sio_packet_decoder_feed(sio_packet_decoder_t *d, const char *data, size_t le
 /* Appends the text message of a packet: type, "<n>-" for BINARY_* types (which need n >= 1;
  * attachment_count > 0 with another type is SIO_EINVAL too), the namespace
  * and ',' unless "/" (NULL means "/"; one not starting with '/' or holding ',' is SIO_EINVAL), the
- * id when >= 0, then cJSON's compact print of p->data (key order kept; C0 80 in strings written
+ * id when >= 0, then sio_json_write (exact numbers) of p->data (key order kept; C0 80 in strings written
  * as "\u0000") when not NULL. A payload the decoder would refuse for the type is SIO_EINVAL. The
  * attachments themselves are sent by the caller as binary messages after this text. 0, SIO_EINVAL
  * or SIO_ENOMEM (out unchanged then). */
