@@ -1,0 +1,191 @@
+// Cluster through Redis (the contract's --redis): broadcast, to-room, to-room-others, binary and
+// count across nodes, for two C nodes and for a C node with a Node node (the reference contract
+// server on @socket.io/redis-adapter 8.3) in both directions. Each file run starts its own
+// redis-server on a free port of 127.0.0.1 (no persistence) and stops it at the end; skipped when
+// redis-server is not installed.
+//
+// The C node is always `examples/contract/run c` and the Node node the reference, whatever
+// SIO_SERVER says: this file is about the two talking to each other.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
+import { startServer } from './server.mjs';
+import { sleep, withTimeout } from './helpers.mjs';
+import { assertNoEvent, assertSameData, closeManager, connectClient, randomBuffer } from './sio-helpers.mjs';
+
+const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
+const SKIP = HAVE_REDIS ? false : 'redis-server is not installed (apt install redis-server)';
+
+const COMMANDS = {
+  c: 'examples/contract/run c',
+  node: 'node tests/js/reference/contract-server.mjs',
+};
+const KIND = { version: 4, transports: ['websocket'] };
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// redis-server on a free port; resolves {url, stop()} once it accepts connections.
+async function startRedis() {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no',
+    '--bind', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  let out = '';
+  await withTimeout(new Promise((resolve, reject) => {
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (/Ready to accept connections/.test(out)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
+  }), 10000, 'redis-server start');
+  child.stdout.resume();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await withTimeout(exited, 5000, 'redis-server exit').catch(() => child.kill('SIGKILL'));
+    },
+  };
+}
+
+// Asks `client` for `count` until it says `want` (the nodes subscribe asynchronously after they
+// print their listening line); returns the last answer.
+async function countUntil(client, want, ms = 8000) {
+  const deadline = Date.now() + ms;
+  let got;
+  for (;;) {
+    [got] = await client.ack('count');
+    if (got === want || Date.now() > deadline) return got;
+    await sleep(100);
+  }
+}
+
+let redis;
+if (HAVE_REDIS) {
+  before(async () => { redis = await startRedis(); });
+  after(async () => { if (redis) await redis.stop(); });
+}
+
+for (const [kindA, kindB] of [['c', 'c'], ['c', 'node'], ['node', 'c']]) {
+  describe(`cluster: ${kindA} node A + ${kindB} node B through Redis`, { skip: SKIP }, () => {
+    let nodeA, nodeB;
+    let a, b, b2; // a on A; b and b2 on B
+    const clients = [];
+
+    before(async () => {
+      nodeA = await startServer(['--redis', redis.url], { command: COMMANDS[kindA] });
+      nodeB = await startServer(['--redis', redis.url], { command: COMMANDS[kindB] });
+      a = await connectClient(nodeA.url, KIND);
+      b = await connectClient(nodeB.url, KIND);
+      b2 = await connectClient(nodeB.url, KIND);
+      clients.push(a, b, b2);
+      // Both nodes subscribed (each counts the other's sockets).
+      assert.equal(await countUntil(a, 3), 3, `count on A; A stderr: ${nodeA.stderr}`);
+      assert.equal(await countUntil(b, 3), 3, `count on B; B stderr: ${nodeB.stderr}`);
+    });
+
+    after(async () => {
+      for (const c of clients) await closeManager(c.manager);
+      if (nodeA) await nodeA.stop();
+      if (nodeB) await nodeB.stop();
+      // SIGTERM ends every node cleanly: open Redis connections do not keep a C node's loop alive.
+      for (const n of [nodeA, nodeB]) if (n) assert.deepEqual(n.exitStatus, { code: 0, signal: null });
+    });
+
+    test('count on either node is the number of sockets in the cluster', async () => {
+      assert.deepEqual(await a.ack('count'), [3]);
+      assert.deepEqual(await b.ack('count'), [3]);
+      const extra = await connectClient(nodeA.url, KIND);
+      try {
+        assert.deepEqual(await b.ack('count'), [4]);
+        assert.deepEqual(await extra.ack('count'), [4]);
+      } finally {
+        await closeManager(extra.manager);
+      }
+      assert.equal(await countUntil(b, 3), 3);
+    });
+
+    test('broadcast from either node reaches every socket of both', async () => {
+      const args = ['hello', { n: 42, s: 'héllo 😀', list: [1, null, true, 1.5] }, -7];
+      a.emit('broadcast', ...args);
+      for (const c of [a, b, b2]) assert.deepEqual(await c.next('broadcast'), args);
+      b.emit('broadcast', 'from B', 70000, -129, 2 ** 40, 0.25);
+      for (const c of [a, b, b2]) assert.deepEqual(await c.next('broadcast'), ['from B', 70000, -129, 2 ** 40, 0.25]);
+      for (const c of [a, b, b2]) assert.deepEqual(c.pending('broadcast'), []);
+    });
+
+    test('binary arguments cross nodes byte-exact, at any depth', async () => {
+      const big = randomBuffer(4096);
+      const args = ['bin', big, { nested: [Buffer.from([0xde, 0xad, 0xbe, 0xef]), 'text'] }, Buffer.alloc(0)];
+      a.emit('broadcast', ...args);
+      for (const c of [a, b, b2]) assertSameData(await c.next('broadcast'), args);
+      const back = randomBuffer(70000);
+      b.emit('broadcast', back);
+      for (const c of [a, b, b2]) assertSameData(await c.next('broadcast'), [back]);
+    });
+
+    test('to-room from A reaches a member on B only once it joined', async () => {
+      a.emit('to-room', 'room-x', 'before');
+      await assertNoEvent(b, 'room-message', 300);
+      const rooms = (await b.ack('join', 'room-x'))[0];
+      assert.deepEqual(rooms, [b.id, 'room-x'].sort());
+      a.emit('to-room', 'room-x', 'x', 1);
+      assert.deepEqual(await b.next('room-message'), ['room-x', 'x', 1]);
+      await assertNoEvent(a, 'room-message', 200);
+      await assertNoEvent(b2, 'room-message', 0);
+      await b.ack('leave', 'room-x');
+      a.emit('to-room', 'room-x', 'after');
+      await assertNoEvent(b, 'room-message', 300);
+    });
+
+    test('to-room-others excludes the sender, on both nodes', async () => {
+      await a.ack('join', 'others');
+      await b.ack('join', 'others');
+      await b2.ack('join', 'others');
+      a.emit('to-room-others', 'others', 'from a');
+      assert.deepEqual(await b.next('room-message'), ['others', 'from a']);
+      assert.deepEqual(await b2.next('room-message'), ['others', 'from a']);
+      await assertNoEvent(a, 'room-message', 200);
+      b.emit('to-room-others', 'others', 'from b', Buffer.from('xyz'));
+      assertSameData(await a.next('room-message'), ['others', 'from b', Buffer.from('xyz')]);
+      assertSameData(await b2.next('room-message'), ['others', 'from b', Buffer.from('xyz')]);
+      await assertNoEvent(b, 'room-message', 200);
+      // to-room with the sender in the room reaches it too
+      b.emit('to-room', 'others', 'all');
+      for (const c of [a, b, b2]) assert.deepEqual(await c.next('room-message'), ['others', 'all']);
+    });
+  });
+}
+
+describe('cluster: a C node whose Redis is unreachable', { skip: SKIP }, () => {
+  test('serves locally, count answers the local number', async () => {
+    const port = await freePort(); // nothing listens there
+    const node = await startServer(['--redis', `redis://127.0.0.1:${port}`], { command: COMMANDS.c });
+    let c;
+    try {
+      c = await connectClient(node.url, KIND);
+      c.emit('broadcast', 'alone');
+      assert.deepEqual(await c.next('broadcast'), ['alone']);
+      assert.deepEqual(await c.ack('count'), [1]);
+      for (let i = 0; i < 40 && !/connection failed/.test(node.stderr); i++) await sleep(50);
+      assert.match(node.stderr, /sio: redis: .*connection failed: Connection refused/);
+    } finally {
+      if (c) await closeManager(c.manager);
+      await node.stop();
+    }
+    assert.equal(node.exitStatus.code, 0);
+  });
+});
