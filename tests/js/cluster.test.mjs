@@ -189,3 +189,129 @@ describe('cluster: a C node whose Redis is unreachable', { skip: SKIP }, () => {
     assert.equal(node.exitStatus.code, 0);
   });
 });
+
+// The bytes a C node publishes and how it answers requests, seen by a plain Redis client (npm
+// redis 4.7): checked against the capture between two Node nodes (redis-adapter-wire.md).
+describe('cluster: the Node adapter wire format, seen from Redis', { skip: SKIP }, () => {
+  let node, pub, sub, client;
+  const published = [];
+  const responses = [];
+
+  before(async () => {
+    const { createClient } = await import('redis');
+    pub = createClient({ url: redis.url });
+    sub = pub.duplicate();
+    await Promise.all([pub.connect(), sub.connect()]);
+    await sub.pSubscribe('socket.io#/#*', (msg, chan) => published.push([chan.toString(), Buffer.from(msg)]), true);
+    await sub.subscribe('socket.io-response#/#', (msg) => responses.push(JSON.parse(msg)));
+    node = await startServer(['--redis', redis.url], { command: COMMANDS.c });
+    client = await connectClient(node.url, KIND, { auth: { token: 'x' }, managerOpts: { query: { q: 'a b' } } });
+    // subscribed: the node counts as a server
+    for (let i = 0; i < 100; i++) {
+      const [, n] = await pub.sendCommand(['PUBSUB', 'NUMSUB', 'socket.io-request#/#']);
+      if (n === 1) break;
+      await sleep(50);
+    }
+  });
+
+  after(async () => {
+    if (client) await closeManager(client.manager);
+    if (node) await node.stop();
+    for (const c of [pub, sub]) if (c) await c.quit().catch(() => {});
+  });
+
+  const nextPublish = async () => {
+    for (let i = 0; i < 100 && published.length === 0; i++) await sleep(20);
+    assert.ok(published.length, 'nothing published');
+    return published.shift();
+  };
+  // [uid, ...] -> the 6-character uid and the bytes after it
+  const splitUid = (buf) => {
+    assert.deepEqual([...buf.subarray(0, 2)], [0x93, 0xa6]);
+    return [buf.subarray(2, 8).toString(), buf.subarray(8)];
+  };
+
+  test('a broadcast is the capture byte for byte (but the uid)', async () => {
+    client.emit('broadcast', 'hello', { n: 42, s: 'héllo 😀', list: [1, null, true, 1.5] }, -7);
+    const [chan, buf] = await nextPublish();
+    assert.equal(chan, 'socket.io#/#');
+    const [uid, rest] = splitUid(buf);
+    assert.match(uid, /^[A-Za-z0-9]{6}$/);
+    assert.equal(rest.toString('hex'),
+      '83a47479706502a46461746194a962726f616463617374a568656c6c6f83a16e2aa173ab68c3a96c6c6f20f09f9880' +
+      'a46c6973749401c0c3cb3ff8000000000000f9a36e7370a12f83a5726f6f6d7390a665786365707490a5666c61677380');
+    await client.next('broadcast');
+  });
+
+  test('one room: its channel, rooms and the sender in except', async () => {
+    client.emit('to-room-others', 'others', 'x', 1);
+    const [chan, buf] = await nextPublish();
+    assert.equal(chan, 'socket.io#/#others#');
+    const [, rest] = splitUid(buf);
+    assert.equal(rest.toString('hex'),
+      '83a47479706502a46461746194ac726f6f6d2d6d657373616765a66f7468657273a17801a36e7370a12f' +
+      '83a5726f6f6d7391a66f7468657273a665786365707491b4' + Buffer.from(client.id).toString('hex') +
+      'a5666c61677380');
+  });
+
+  test('binary inline as msgpack bin, type 2', async () => {
+    const big = randomBuffer(4096);
+    client.emit('broadcast', 'bin', big, { nested: [Buffer.from([0xde, 0xad, 0xbe, 0xef]), 'text'] });
+    const [chan, buf] = await nextPublish();
+    assert.equal(chan, 'socket.io#/#');
+    assert.equal(buf.length, 4183);
+    const [, rest] = splitUid(buf);
+    assert.equal(rest.subarray(0, 0x1b).toString('hex'), '83a47479706502a46461746194a962726f616463617374a362696e');
+    assert.equal(rest.subarray(0x1b, 0x1e).toString('hex'), 'c51000');
+    assert.ok(rest.subarray(0x1e, 0x1e + 4096).equals(big));
+    assert.equal(rest.subarray(0x1e + 4096).toString('hex'),
+      '81a66e657374656492c404deadbeefa474657874a36e7370a12f83a5726f6f6d7390a665786365707490a5666c61677380');
+    await client.next('broadcast');
+  });
+
+  test('fetchSockets requests: answered once each, with Node\'s socket shape', async () => {
+    await client.ack('join', 'room1');
+    const ask = (requestId, rooms) => pub.publish('socket.io-request#/#',
+      JSON.stringify({ uid: 'zzzzzz', requestId, type: 5, opts: { rooms, except: [] } }));
+    await ask('req001', []);
+    await ask('req002', ['nope']);
+    for (let i = 0; i < 100 && responses.length < 2; i++) await sleep(20);
+    await sleep(100);
+    assert.equal(responses.length, 2);
+    const [all, none] = responses.splice(0);
+    assert.deepEqual(none, { requestId: 'req002', sockets: [] });
+    assert.equal(all.requestId, 'req001');
+    assert.equal(all.sockets.length, 1);
+    const s = all.sockets[0];
+    assert.deepEqual(Object.keys(s), ['id', 'handshake', 'rooms', 'data']);
+    assert.equal(s.id, client.id);
+    assert.deepEqual(s.rooms, [client.id, 'room1']);
+    assert.deepEqual(s.data, {});
+    assert.deepEqual(Object.keys(s.handshake),
+      ['headers', 'time', 'address', 'xdomain', 'secure', 'issued', 'url', 'query', 'auth']);
+    assert.equal(s.handshake.address, '127.0.0.1');
+    assert.equal(s.handshake.xdomain, false);
+    assert.equal(s.handshake.secure, false);
+    assert.equal(typeof s.handshake.issued, 'number');
+    assert.match(s.handshake.time, /^\w{3} \w{3} \d{2} \d{4} \d{2}:\d{2}:\d{2} GMT\+0000 \(Coordinated Universal Time\)$/);
+    assert.equal(s.handshake.headers.upgrade, 'websocket');
+    assert.deepEqual(s.handshake.query, { q: 'a b', EIO: '4', transport: 'websocket' });
+    assert.deepEqual(s.handshake.auth, { token: 'x' });
+  });
+
+  test('remote socketsJoin, socketsLeave and disconnectSockets apply here', async () => {
+    const req = (o) => pub.publish('socket.io-request#/#', JSON.stringify({ uid: 'zzzzzz', ...o }));
+    await req({ type: 2, opts: { rooms: [], except: [] }, rooms: ['remote-a', 'remote-b'] });
+    await sleep(100);
+    assert.deepEqual((await client.ack('join', 'room1'))[0], [client.id, 'remote-a', 'remote-b', 'room1'].sort());
+    await req({ type: 3, opts: { rooms: ['remote-a'], except: [] }, rooms: ['remote-b'] });
+    await sleep(100);
+    assert.deepEqual((await client.ack('join', 'room1'))[0], [client.id, 'remote-a', 'room1'].sort());
+    // a request of its own uid would be ignored; a stranger's is applied
+    await req({ type: 4, opts: { rooms: ['nobody-here'], except: [] }, close: false });
+    await assertNoEvent(client, 'broadcast', 100);
+    assert.deepEqual(client.disconnects.items, []);
+    await req({ type: 4, opts: { rooms: ['remote-a'], except: [] }, close: false });
+    assert.equal(await client.disconnects.next(2000), 'io server disconnect');
+  });
+});
