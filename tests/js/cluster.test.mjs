@@ -269,6 +269,25 @@ describe('cluster: the Node adapter wire format, seen from Redis', { skip: SKIP 
     await client.next('broadcast');
   });
 
+  test('numbers and strings of every size as notepack.io (the Node adapter\'s parser) writes them', async () => {
+    const { default: notepack } = await import('notepack.io');
+    const values = [0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1,
+      -1, -32, -33, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, -(2 ** 53) + 1,
+      0.5, -1.25, 2 ** 60, -(2 ** 60), 'x'.repeat(31), 'x'.repeat(32), 'é'.repeat(128), 'y'.repeat(65536),
+      '\u0000nul', true, false, null, [], {}, { a: [{ b: {} }] }];
+    // (not 2 ** 64 and beyond: notepack.io writes those as a wrong uint64; sio writes float64)
+    client.emit('broadcast', ...values);
+    const [chan, buf] = await nextPublish();
+    assert.equal(chan, 'socket.io#/#');
+    const [uid] = splitUid(buf);
+    const expected = notepack.encode([uid, { type: 2, data: ['broadcast', ...values], nsp: '/' },
+      { rooms: [], except: [], flags: {} }]);
+    assert.equal(buf.toString('hex'), Buffer.from(expected).toString('hex'));
+    // (the local copy is not compared: the core prints numbers beyond 15 significant digits with
+    // cJSON 1.7.15, which rounds 2 ** 53 - 1 to 9007199254740990 — a JSON-path issue of its own)
+    await client.next('broadcast');
+  });
+
   test('fetchSockets requests: answered once each, with Node\'s socket shape', async () => {
     await client.ack('join', 'room1');
     const ask = (requestId, rooms) => pub.publish('socket.io-request#/#',

@@ -225,8 +225,11 @@ static void pack_json(msgpack_packer *pk, const cJSON *j, const sio_encoded_t *e
     msgpack_pack_false(pk);
   } else if (cJSON_IsNumber(j)) {
     double v = j->valuedouble;
-    /* JS numbers: integers in the smallest int form (msgpack-c picks it), others float64. */
-    if (isfinite(v) && v == floor(v) && fabs(v) <= 9007199254740991.0)
+    /* As notepack.io writes a JS number: an integral value in the smallest int form (msgpack-c
+     * picks it; uint forms for >= 0, int forms below), anything else float64. */
+    if (isfinite(v) && v == floor(v) && v >= 0 && v < 18446744073709551616.0)
+      msgpack_pack_uint64(pk, (uint64_t)v);
+    else if (isfinite(v) && v == floor(v) && v < 0 && v >= -9223372036854775808.0)
       msgpack_pack_int64(pk, (int64_t)v);
     else
       msgpack_pack_double(pk, v);
@@ -900,6 +903,8 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata) {
   if (!r || !cl || cl->closing || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
       r->element[0]->type != REDIS_REPLY_STRING)
     return;
+  for (size_t i = 1; i < r->elements; i++)
+    if (r->element[i]->type != REDIS_REPLY_STRING) return; /* a subscribe confirmation */
   const char *kind = r->element[0]->str;
   if (strcmp(kind, "pmessage") == 0 && r->elements == 4) {
     const redisReply *pat = r->element[1], *chan = r->element[2], *msg = r->element[3];
