@@ -477,8 +477,8 @@ void sio_redis_options_init(sio_redis_options_t *opts);
 int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts);
 
 /* Called once with the number of targeted sockets (status 0), SIO_ETIMEDOUT with the sockets
- * counted before requests_timeout_ms passed, or SIO_ECLOSED when the server shut down first
- * (count: what was counted). */
+ * counted before requests_timeout_ms passed, or SIO_ECLOSED when the server shut down or the
+ * Redis connection was lost first (count: what was counted so far, this node's included). */
 typedef void (*sio_count_cb)(sio_nsp_t *nsp, int status, size_t count, void *arg);
 /* The cluster-wide number of targeted sockets (the length of Node's fetchSockets()): this node's
  * plus every other node's answer (`to` borrowed; flags ignored; NULL: the whole namespace).

@@ -334,3 +334,33 @@ describe('cluster: the Node adapter wire format, seen from Redis', { skip: SKIP 
     assert.equal(await client.disconnects.next(2000), 'io server disconnect');
   });
 });
+
+describe('cluster: Redis goes away under two C nodes', { skip: SKIP }, () => {
+  test('each node serves on alone, count answers locally, SIGTERM still ends them', async () => {
+    const own = await startRedis();
+    const nodes = [];
+    const cs = [];
+    try {
+      for (let i = 0; i < 2; i++) nodes.push(await startServer(['--redis', own.url], { command: COMMANDS.c }));
+      for (const n of nodes) cs.push(await connectClient(n.url, KIND));
+      assert.equal(await countUntil(cs[0], 2), 2);
+      cs[0].emit('broadcast', 'both');
+      for (const c of cs) assert.deepEqual(await c.next('broadcast'), ['both']);
+      await own.stop();
+      for (const n of nodes) {
+        for (let i = 0; i < 40 && !/connection lost/.test(n.stderr); i++) await sleep(50);
+        assert.match(n.stderr, /sio: redis: (publisher|subscriber) connection lost/);
+      }
+      cs[0].emit('broadcast', 'alone');
+      assert.deepEqual(await cs[0].next('broadcast'), ['alone']);
+      await assertNoEvent(cs[1], 'broadcast', 200);
+      assert.deepEqual(await cs[0].ack('count'), [1]);
+      assert.deepEqual(await cs[1].ack('count'), [1]);
+    } finally {
+      for (const c of cs) await closeManager(c.manager);
+      for (const n of nodes) await n.stop();
+      await own.stop();
+    }
+    for (const n of nodes) assert.deepEqual(n.exitStatus, { code: 0, signal: null });
+  });
+});

@@ -997,6 +997,16 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
     cl->sub = NULL;
     cl->sub_up = 0;
   }
+  /* Counts waiting for other nodes get no more answers: end them now with what came rather than
+   * at their timeout. */
+  if (!cl->closing) {
+    sio_count_req_t *r = cl->io->counts;
+    while (r) {
+      sio_count_req_t *next = r->next;
+      if (r->remote) sio__count_finish(r, SIO_ECLOSED);
+      r = next;
+    }
+  }
 }
 
 static redisAsyncContext *connect_one(sio_cluster_t *cl) {
