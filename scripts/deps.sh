@@ -6,6 +6,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 apt_pkgs=(build-essential cmake ninja-build pkg-config
           libuv1-dev libcjson-dev libssl-dev node-llhttp
+          libhiredis-dev libmsgpack-dev redis-server
           clang libclang-rt-14-dev valgrind
           nodejs npm
           python3 python3-dev swig python3-pytest python3-socketio python3-engineio python3-websocket python3-requests

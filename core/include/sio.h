@@ -447,6 +447,46 @@ int sio_nsp_join(sio_nsp_t *nsp, const sio_target_t *to, const char *room);
 int sio_nsp_leave(sio_nsp_t *nsp, const sio_target_t *to, const char *room);
 void sio_nsp_disconnect(sio_nsp_t *nsp, const sio_target_t *to, int close);
 
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Cluster: several servers (sio or Node's socket.io) sharing broadcasts through Redis, wire-      */
+/* compatible with Node's @socket.io/redis-adapter 8.3 (classic pub/sub, msgpack). Every          */
+/* namespace gets an adapter of its own (a random 6-character uid, as Node's) over two Redis     */
+/* connections shared by the io: one publishes, one subscribes. Local rooms stay in memory.      */
+/* A broadcast without SIO_EMIT_LOCAL is delivered here and published to the other nodes;       */
+/* messages from them are delivered to this node's sockets only (never re-published).            */
+/* Not yet (phase 2): broadcasts with acks across nodes (sio_nsp_emit_ack stays local),          */
+/* serverSideEmit, publishing sio_nsp_join/leave/disconnect to other nodes (requests from them   */
+/* are applied here), reconnecting: when Redis is unreachable or goes away, delivery goes on     */
+/* locally and the failure is logged on stderr.                                                   */
+
+typedef struct sio_redis_options_s {
+  const char *url;              /* "redis://[[user]:password@]host[:port][/db]"; copied; required */
+  const char *key;              /* channel prefix; default (and NULL) "socket.io", as Node's; copied */
+  uint32_t requests_timeout_ms; /* how long sio_nsp_fetch_count waits for other nodes; default 5000 */
+} sio_redis_options_t;
+
+/* Fills in the defaults above (url NULL). */
+void sio_redis_options_init(sio_redis_options_t *opts);
+
+/* Clusters every namespace of `io`, those that exist (their rooms are kept) and those created
+ * later. The connections are opened asynchronously on the server's loop: a Redis that is down is
+ * logged, not an error here. SIO_EINVAL for a bad URL; SIO_EEXIST when called twice; UV_ENOSYS
+ * when sio was built without hiredis/msgpack-c (cmake -DSIO_REDIS=OFF). The connections close
+ * with the server. */
+int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts);
+
+/* Called once with the number of targeted sockets (status 0), SIO_ETIMEDOUT with the sockets
+ * counted before requests_timeout_ms passed, or SIO_ECLOSED when the server shut down or the
+ * Redis connection was lost first (count: what was counted so far, this node's included). */
+typedef void (*sio_count_cb)(sio_nsp_t *nsp, int status, size_t count, void *arg);
+/* The cluster-wide number of targeted sockets (the length of Node's fetchSockets()): this node's
+ * plus every other node's answer (`to` borrowed; flags ignored; NULL: the whole namespace).
+ * Without a cluster adapter, the local count. `cb` is always called later from the loop, never
+ * inside this call. SIO_ECLOSED, without a callback, when the cluster's Redis connections are not
+ * up; SIO_EINVAL for a dynamic parent. */
+int sio_nsp_fetch_count(sio_nsp_t *nsp, const sio_target_t *to, sio_count_cb cb, void *arg);
+
 #ifdef __cplusplus
 }
 #endif

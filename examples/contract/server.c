@@ -15,6 +15,7 @@ typedef struct {
   sio_engine_options_t eio;
   const char *static_dir; /* --static: served at "/"; NULL: none */
   const char *client_dir; /* --serve-client: socket.io-client's dist/; NULL: none */
+  const char *redis;      /* --redis URL: a cluster node; NULL: alone */
 } config_t;
 
 static sio_server_t *server;
@@ -103,6 +104,29 @@ static void on_ask_answer(sio_socket_t *s, int status, const sio_args_t *args, v
   free(ask);
 }
 
+static void ack_count(sio_socket_t *s, int64_t ack_id, size_t n) {
+  cJSON *out = cJSON_CreateArray();
+  cJSON_AddItemToArray(out, cJSON_CreateNumber((double)n));
+  sio_args_t a = {out, NULL, 0};
+  sio_socket_ack(s, ack_id, &a);
+  cJSON_Delete(out);
+}
+
+typedef struct {
+  char sid[64];
+  int64_t ack_id;
+} count_t;
+
+static void on_count(sio_nsp_t *nsp, int status, size_t n, void *arg) {
+  count_t *c = arg;
+  sio_socket_t *s = sio_nsp_socket(nsp, c->sid);
+  if (status == SIO_ETIMEDOUT) fprintf(stderr, "sio-contract: count: a node did not answer in time\n");
+  /* Timed out or Redis lost: what was counted (this node's sockets at least). At shutdown the
+   * socket is gone already. */
+  if (s) ack_count(s, c->ack_id, n);
+  free(c);
+}
+
 static void root_event(sio_socket_t *s, const char *ev, const sio_args_t *args, int64_t ack_id) {
   sio_nsp_t *nsp = sio_socket_nsp(s);
   if (strcmp(ev, "message") == 0) {
@@ -137,11 +161,17 @@ static void root_event(sio_socket_t *s, const char *ev, const sio_args_t *args, 
     cJSON_Delete(rest);
   } else if (strcmp(ev, "count") == 0) {
     if (ack_id < 0) return;
-    cJSON *out = cJSON_CreateArray();
-    cJSON_AddItemToArray(out, cJSON_CreateNumber((double)sio_nsp_socket_count(nsp)));
-    sio_args_t a = {out, NULL, 0};
-    sio_socket_ack(s, ack_id, &a);
-    cJSON_Delete(out);
+    /* Cluster-wide with --redis (Node's fetchSockets().length); the socket is found again by id
+     * when the answer comes, as it may have left meanwhile. */
+    count_t *c = malloc(sizeof *c);
+    if (c) {
+      snprintf(c->sid, sizeof c->sid, "%s", sio_socket_id(s));
+      c->ack_id = ack_id;
+      if (sio_nsp_fetch_count(nsp, NULL, on_count, c) == 0) return;
+      free(c);
+    }
+    /* Redis is down (or no memory): this node's count. */
+    ack_count(s, ack_id, sio_nsp_socket_count(nsp));
   } else if (strcmp(ev, "disconnect-me") == 0) {
     sio_socket_disconnect(s, 0);
   }
@@ -186,6 +216,12 @@ static int setup_socketio(const config_t *cfg) {
   if (!r) r = sio_io_of(io, "/admin", &admin);
   if (!r) r = sio_io_dynamic(io, "^/dyn-[a-z0-9]+$", NULL, &dyn);
   if (!r) r = sio_nsp_use(admin, admin_guard, NULL);
+  if (!r && cfg->redis) {
+    sio_redis_options_t ro;
+    sio_redis_options_init(&ro);
+    ro.url = cfg->redis;
+    r = sio_io_use_redis(io, &ro);
+  }
   if (r) return r;
   sio_nsp_set_callbacks(root, &(sio_nsp_callbacks_t){.on_connection = emit_auth, .on_event = root_event});
   sio_nsp_set_callbacks(custom, &(sio_nsp_callbacks_t){.on_connection = emit_auth});
@@ -203,7 +239,7 @@ static void on_signal(uv_signal_t *h, int signum) {
 }
 
 int main(int argc, char **argv) {
-  config_t cfg = {"127.0.0.1", 3000, "/socket.io/", {0}, NULL, NULL};
+  config_t cfg = {"127.0.0.1", 3000, "/socket.io/", {0}, NULL, NULL, NULL};
   sio_engine_options_init(&cfg.eio);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -217,7 +253,7 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--ping-timeout") == 0) cfg.eio.ping_timeout_ms = (uint32_t)strtoul(v, NULL, 10);
     else if (strcmp(a, "--max-payload") == 0) cfg.eio.max_payload = strtoul(v, NULL, 10);
     else if (strcmp(a, "--cors") == 0) cfg.eio.cors_origin = v;
-    else if (strcmp(a, "--redis") == 0) { /* the Redis adapter comes with the cluster issue */ }
+    else if (strcmp(a, "--redis") == 0) cfg.redis = v;
     else if (strcmp(a, "--static") == 0) cfg.static_dir = v;
     else if (strcmp(a, "--serve-client") == 0) cfg.client_dir = v;
     else usage();

@@ -6,6 +6,9 @@
 // repository root as its working directory. `--port 0` is always added, then
 // the caller's extra arguments.
 //
+// startServer(args, {command}) takes the command from `command` instead of SIO_SERVER when given
+// (the cluster tests start C and Node nodes side by side).
+//
 // startServer(args) resolves once the server printed
 // `listening on http://HOST:PORT` (10 s at most) to {port, url, stop()};
 // stop() sends SIGTERM and waits for the process to exit (SIGKILL after 5 s).
@@ -32,16 +35,16 @@ process.on('exit', () => {
   }
 });
 
-function serverCommand() {
-  const words = (process.env.SIO_SERVER || DEFAULT_COMMAND).split(' ').filter((w) => w !== '');
+function serverCommand(command) {
+  const words = (command || process.env.SIO_SERVER || DEFAULT_COMMAND).split(' ').filter((w) => w !== '');
   if (words.length === 0) throw new Error('SIO_SERVER is empty');
   const [program, ...rest] = words;
   const resolved = program.includes('/') ? path.resolve(REPO_ROOT, program) : program;
   return [resolved, rest];
 }
 
-export async function startServer(args = []) {
-  const [program, baseArgs] = serverCommand();
+export async function startServer(args = [], { command } = {}) {
+  const [program, baseArgs] = serverCommand(command);
   const argv = [...baseArgs, '--port', '0', ...args];
   // A process group of its own, so that stop() reaches a wrapper script's children too.
   const child = spawn(program, argv, {

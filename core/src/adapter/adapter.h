@@ -15,6 +15,8 @@
 #include "socketio/packet.h"
 
 typedef struct sio_adapter_s sio_adapter_t;
+typedef struct sio_count_req sio_count_req_t; /* socketio.h */
+typedef struct sio_cluster sio_cluster_t;     /* redis.c */
 
 /* One packet, encoded: the text message and its binary attachments (references held). */
 typedef struct sio_encoded {
@@ -37,6 +39,10 @@ typedef struct sio_adapter_vt {
   /* Number of nodes (1 for memory). */
   int (*server_count)(sio_adapter_t *a);
   void (*free)(sio_adapter_t *a);
+  /* Asks the other nodes how many sockets `to` targets there; req->count already holds the local
+   * number. The adapter finishes req (sio__count_finish) later, never inside this call; an error
+   * returned here means no callback. NULL (memory): the local count is the answer. */
+  int (*fetch_count)(sio_adapter_t *a, const sio_target_t *to, sio_count_req_t *req);
 } sio_adapter_vt_t;
 
 struct sio_adapter_s {
@@ -64,6 +70,17 @@ typedef struct sio_socket_room {
 } sio_socket_room_t;
 
 sio_adapter_t *sio_memory_adapter_new(sio_nsp_t *nsp);
+/* 1 when `room` has a member here (a socket id counts: it is the socket's own room). */
+int sio_memory_adapter_has_room(sio_adapter_t *a, const char *room);
+
+/* redis.c: the cluster adapter. wrap takes `inner` (the namespace's memory adapter, which keeps
+ * the local rooms) and returns the cluster adapter owning it; NULL on ENOMEM (inner untouched).
+ * close ends the Redis connections (the server is shutting down); free after every adapter. */
+sio_adapter_t *sio__redis_adapter_wrap(sio_cluster_t *cl, sio_adapter_t *inner);
+void sio__cluster_close(sio_cluster_t *cl);
+void sio__cluster_free(sio_cluster_t *cl);
+/* requests_timeout_ms (0 for NULL). */
+uint32_t sio__cluster_timeout(const sio_cluster_t *cl);
 
 /* Shared by adapters: writes an encoded packet to one socket, honouring SIO_EMIT_VOLATILE. */
 int sio_socket_write_encoded(sio_socket_t *s, const sio_encoded_t *enc, int flags);

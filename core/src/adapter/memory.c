@@ -176,7 +176,12 @@ static void mem_free(sio_adapter_t *a) {
 }
 
 static const sio_adapter_vt_t mem_vt = {mem_add,       mem_del,          mem_del_all, mem_select,
-                                        mem_broadcast, mem_server_count, mem_free};
+                                        mem_broadcast, mem_server_count, mem_free,   NULL};
+
+int sio_memory_adapter_has_room(sio_adapter_t *a, const char *room) {
+  mem_adapter_t *m = (mem_adapter_t *)a;
+  return sio_map_get(&m->rooms, room) != NULL || sio_map_get(&a->nsp->by_id, room) != NULL;
+}
 
 sio_adapter_t *sio_memory_adapter_new(sio_nsp_t *nsp) {
   mem_adapter_t *m = calloc(1, sizeof *m);

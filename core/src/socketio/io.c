@@ -363,7 +363,10 @@ static void on_shutdown(sio_engine_t *e) {
   }
   /* Broadcasts still waiting for answers end now: no answer can come any more. */
   while (io->bcasts) sio__bcast_finish(io->bcasts, SIO_ECLOSED);
+  while (io->counts) sio__count_finish(io->counts, SIO_ECLOSED);
   sio__io_leave(io);
+  /* Redis connections would keep the loop alive after the server is gone. */
+  if (io->cluster) sio__cluster_close(io->cluster);
   if (io->connect_timer) {
     uv_close((uv_handle_t *)io->connect_timer, free_timer);
     io->connect_timer = NULL;
@@ -384,6 +387,8 @@ static void io_destroy(sio_io_t *io) {
     sio__nsp_free(n);
     n = next;
   }
+  /* After the namespaces: their adapters unregister from the cluster as they are freed. */
+  if (io->cluster) sio__cluster_free(io->cluster);
   sio_map_free(&io->nsps);
   free(io->path);
   free(io);

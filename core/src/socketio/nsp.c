@@ -74,6 +74,11 @@ int sio__nsp_new(sio_io_t *io, const char *name, sio_nsp_t *parent, sio_nsp_t **
   n->parent = parent;
   n->name = strdup(name);
   n->adapter = n->name ? sio_memory_adapter_new(n) : NULL;
+  if (n->adapter && io->cluster) {
+    sio_adapter_t *c = sio__redis_adapter_wrap(io->cluster, n->adapter);
+    if (!c) n->adapter->vt->free(n->adapter);
+    n->adapter = c;
+  }
   if (!n->adapter || sio_map_put(&io->nsps, n->name, n)) {
     if (n->adapter) n->adapter->vt->free(n->adapter);
     free(n->name);
@@ -445,4 +450,73 @@ int sio_nsp_leave(sio_nsp_t *nsp, const sio_target_t *to, const char *room) {
 
 void sio_nsp_disconnect(sio_nsp_t *nsp, const sio_target_t *to, int close) {
   if (nsp) sio_nsp_each(nsp, to, disconnect_one, close ? (void *)1 : NULL);
+}
+
+/* ---- cluster-wide counts ---- */
+
+void sio__count_unref(sio_count_req_t *r) {
+  if (--r->refs == 0) free(r);
+}
+
+void sio__count_finish(sio_count_req_t *r, int status) {
+  if (r->done) return;
+  r->done = 1;
+  sio_io_t *io = r->nsp->io;
+  if (r->prev) r->prev->next = r->next;
+  else io->counts = r->next;
+  if (r->next) r->next->prev = r->prev;
+  if (r->timer) uv_close((uv_handle_t *)r->timer, free_timer);
+  r->timer = NULL;
+  sio__io_enter(io);
+  r->cb(r->nsp, status, r->count, r->arg);
+  sio__io_leave(io);
+  sio__count_unref(r);
+}
+
+static void on_count_timer(uv_timer_t *t) {
+  sio_count_req_t *r = t->data;
+  /* With no other node to ask, the timer only defers the answer out of the call; else the
+   * answers did not all come in time (all of them would have finished it). */
+  sio__count_finish(r, r->remote ? SIO_ETIMEDOUT : 0);
+}
+
+int sio_nsp_fetch_count(sio_nsp_t *nsp, const sio_target_t *to, sio_count_cb cb, void *arg) {
+  if (!nsp || !cb || nsp->is_parent) return SIO_EINVAL;
+  sio_io_t *io = nsp->io;
+  if (io->shutting_down) return SIO_ECLOSED;
+  sio_count_req_t *r = calloc(1, sizeof *r);
+  if (!r) return SIO_ENOMEM;
+  r->timer = malloc(sizeof *r->timer);
+  if (!r->timer) {
+    free(r);
+    return SIO_ENOMEM;
+  }
+  r->nsp = nsp;
+  r->cb = cb;
+  r->arg = arg;
+  r->refs = 1;
+  sio_socket_t **v;
+  int n = nsp->adapter->vt->select(nsp->adapter, to, &v);
+  if (n < 0) {
+    free(r->timer);
+    free(r);
+    return n;
+  }
+  free(v);
+  r->count = (size_t)n;
+  if (nsp->adapter->vt->fetch_count) {
+    int e = nsp->adapter->vt->fetch_count(nsp->adapter, to, r);
+    if (e) {
+      free(r->timer);
+      free(r);
+      return e;
+    }
+  }
+  uv_timer_init(sio_server_loop(io->server), r->timer);
+  r->timer->data = r;
+  uv_timer_start(r->timer, on_count_timer, r->remote ? sio__cluster_timeout(io->cluster) : 0, 0);
+  r->next = io->counts;
+  if (io->counts) io->counts->prev = r;
+  io->counts = r;
+  return 0;
 }

@@ -42,6 +42,23 @@ struct sio_bcast_ack {
   size_t nbufs;
 };
 
+/* A sio_nsp_fetch_count in progress: on the io's list until finished; freed when no Redis reply
+ * still points at it either. */
+struct sio_count_req {
+  sio_nsp_t *nsp;
+  sio_count_req_t *next, *prev;
+  sio_count_cb cb;
+  void *arg;
+  uv_timer_t *timer;
+  size_t count;              /* sockets counted so far (local + answers) */
+  size_t expected, received; /* answers from other nodes */
+  char request_id[8];
+  uint8_t remote;            /* other nodes are asked: the timer is the timeout */
+  uint8_t waiting;           /* the request is published: answers count */
+  uint8_t done;              /* the callback ran */
+  uint32_t refs;             /* the io's list + outstanding Redis replies */
+};
+
 struct sio_socket_s {
   char *id;
   char idbuf[24];
@@ -121,6 +138,8 @@ struct sio_io_s {
   uint8_t engine_gone;              /* the engine was freed; the io waits for mw_count to drop */
   size_t mw_count;                  /* sockets in a middleware (their handles must stay valid) */
   sio_bcast_ack_t *bcasts;          /* broadcasts with acks awaiting answers */
+  sio_count_req_t *counts;          /* fetch_count requests awaiting answers */
+  sio_cluster_t *cluster;           /* sio_io_use_redis; NULL: every namespace in memory only */
   sio_socket_t **scratch;           /* reused target arrays */
   size_t scratch_cap;
   int scratch_busy;
@@ -147,6 +166,10 @@ void sio__encoded_clear(sio_encoded_t *e);
 /* Builds the packet data ["event", ...args] with references to args (not copies): delete with
  * cJSON_Delete, which leaves the referenced items alone. */
 cJSON *sio__event_array(const char *event, const cJSON *args);
+
+/* Ends a fetch_count now (status to its callback, once; later calls do nothing). */
+void sio__count_finish(sio_count_req_t *r, int status);
+void sio__count_unref(sio_count_req_t *r);
 
 /* Ends a broadcast with acks now (status to its callback). */
 void sio__bcast_finish(sio_bcast_ack_t *b, int status);

@@ -59,8 +59,9 @@ export function parseContractArgs(argv, name) {
 export const lastIsAck = (args) => args.length > 0 && typeof args[args.length - 1] === 'function';
 
 // The benchmark part of namespace `/` for one socket: auth on connect, message, message-with-ack,
-// echo, broadcast, count.
-export function addBenchmarkHandlers(root, socket) {
+// echo, broadcast, count. `count` (optional): an async function giving the number to ack (the
+// reference with --redis counts cluster-wide with fetchSockets); default root.sockets.size.
+export function addBenchmarkHandlers(root, socket, count = null) {
   socket.emit('auth', socket.handshake.auth);
   socket.on('message', (...args) => {
     socket.emit('message-back', ...args);
@@ -75,7 +76,13 @@ export function addBenchmarkHandlers(root, socket) {
   socket.on('broadcast', (...args) => {
     root.emit('broadcast', ...args);
   });
-  socket.on('count', (ack) => {
-    if (typeof ack === 'function') ack(root.sockets.size);
+  socket.on('count', async (ack) => {
+    if (typeof ack !== 'function') return;
+    if (!count) { ack(root.sockets.size); return; }
+    try {
+      ack(await count());
+    } catch (err) {
+      process.stderr.write(`count: ${err.message}\n`);
+    }
   });
 }

@@ -6,7 +6,10 @@
 //
 //   node tests/js/reference/contract-server.mjs [--host 127.0.0.1] [--port 3000]
 //       [--path /socket.io/] [--ping-interval MS] [--ping-timeout MS]
-//       [--max-payload BYTES] [--allow-eio3] [--redis URL (ignored)]
+//       [--max-payload BYTES] [--allow-eio3] [--redis URL]
+//
+// With --redis URL the server is a cluster node through @socket.io/redis-adapter 8.3 (npm redis 4.7
+// clients, default options: key "socket.io"), and `count` is fetchSockets().length, cluster-wide.
 //
 // Prints `listening on http://HOST:PORT` once ready (--port 0 picks a free
 // port) and exits 0 on SIGTERM/SIGINT after closing every connection.
@@ -18,9 +21,18 @@ import { addBenchmarkHandlers, lastIsAck, parseContractArgs } from './cli.mjs';
 import { attach as attachEngine } from 'engine.io';
 
 const opts = parseContractArgs(process.argv.slice(2), 'contract-server');
+let redisClients = [];
+let adapter;
 if (opts.redis) {
-  process.stderr.write(`contract-server: warning: --redis ${opts.redis} is ignored, ` +
-    'the reference server runs a single node (in-memory adapter)\n');
+  // Loaded only with --redis, so that the plain reference needs neither package.
+  const { createClient } = await import('redis');
+  const { createAdapter } = await import('@socket.io/redis-adapter');
+  const pubClient = createClient({ url: opts.redis });
+  const subClient = pubClient.duplicate();
+  for (const c of [pubClient, subClient]) c.on('error', (err) => process.stderr.write(`redis: ${err.message}\n`));
+  await Promise.all([pubClient.connect(), subClient.connect()]);
+  redisClients = [pubClient, subClient];
+  adapter = createAdapter(pubClient, subClient);
 }
 
 const engineOptions = {
@@ -42,13 +54,15 @@ const io = new Server(httpServer, {
   path: opts.path,
   serveClient: false,
   connectTimeout: 1000,
+  ...(adapter ? { adapter } : {}),
 });
 
 const sortedRooms = (socket) => [...socket.rooms].sort();
 
 const root = io.of('/');
 root.on('connection', (socket) => {
-  addBenchmarkHandlers(root, socket);
+  addBenchmarkHandlers(root, socket,
+    opts.redis ? async () => (await root.fetchSockets()).length : null);
 
   socket.on('join', async (room, ack) => {
     await socket.join(room);
@@ -124,7 +138,9 @@ function shutdown() {
   setTimeout(() => process.exit(0), 3000).unref();
   engine.close();
   // closes every Socket.IO session, its engine and the HTTP server
-  io.close().then(() => process.exit(0));
+  io.close()
+    .then(() => Promise.all(redisClients.map((c) => c.quit().catch(() => {}))))
+    .then(() => process.exit(0));
   // keep-alive connections that would hold the HTTP server open
   setTimeout(() => httpServer.closeAllConnections(), 50).unref();
 }

@@ -1,0 +1,1129 @@
+/* The Redis cluster adapter, wire-compatible with Node's @socket.io/redis-adapter 8.3 (classic
+ * pub/sub; the wire format is described in the project's shared notes, redis-adapter-wire.md).
+ *
+ * One sio_cluster_t per io owns two hiredis connections on the server's loop (a connection in
+ * subscribe mode can only subscribe, so publishing needs the other). Each namespace gets an adapter
+ * of its own with a random 6-character uid (Node makes one adapter instance per namespace), which
+ * wraps the namespace's memory adapter: local rooms, selections and delivery stay there, and the
+ * wrapper only adds what crosses nodes:
+ *   KEY#NSP#        / KEY#NSP#ROOM#   msgpack [uid, packet, opts]   broadcasts (PSUBSCRIBE KEY#NSP#*)
+ *   KEY-request#NSP#                  JSON (or msgpack)             requests (SUBSCRIBE)
+ *   KEY-response#NSP# (+ UID#)        JSON (or msgpack)             responses (SUBSCRIBE)
+ * Subscription callbacks carry the cluster, never an adapter, and find the adapter by channel: a
+ * message arriving while a namespace is being freed then finds nothing instead of freed memory. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapter/adapter.h"
+#include "engine/engine.h"
+#include "socketio/socketio.h"
+
+uint32_t sio__cluster_timeout(const sio_cluster_t *cl);
+
+void sio_redis_options_init(sio_redis_options_t *opts) {
+  memset(opts, 0, sizeof *opts);
+  opts->key = "socket.io";
+  opts->requests_timeout_ms = 5000;
+}
+
+#ifndef SIO_HAVE_REDIS
+
+int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts) {
+  (void)io;
+  (void)opts;
+  return UV_ENOSYS;
+}
+sio_adapter_t *sio__redis_adapter_wrap(sio_cluster_t *cl, sio_adapter_t *inner) {
+  (void)cl;
+  return inner;
+}
+void sio__cluster_close(sio_cluster_t *cl) { (void)cl; }
+void sio__cluster_free(sio_cluster_t *cl) { (void)cl; }
+uint32_t sio__cluster_timeout(const sio_cluster_t *cl) {
+  (void)cl;
+  return 0;
+}
+
+#else
+
+#include <math.h>
+#include <time.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <msgpack.h>
+#include <openssl/rand.h>
+
+/* ---------------------------------------------------------------------------------------------- */
+/* hiredis on libuv. Not hiredis' own adapters/libuv.h: with 0.14 it drops poll errors (status < 0)
+ * on the floor, so a refused connection is never reported and the context hangs forever. Here an
+ * error lets hiredis look at the socket itself, which reports the failure through its callbacks. */
+
+typedef struct uv_glue {
+  redisAsyncContext *ac; /* NULL once hiredis cleaned up */
+  uv_poll_t poll;
+  int events;
+} uv_glue_t;
+
+static void glue_close_cb(uv_handle_t *h) { free(h->data); }
+
+static void glue_poll_cb(uv_poll_t *h, int status, int events) {
+  uv_glue_t *g = h->data;
+  if (status < 0) events = UV_READABLE | UV_WRITABLE; /* libuv stopped the handle: find out why */
+  if (g->ac && (events & UV_WRITABLE)) redisAsyncHandleWrite(g->ac);
+  if (g->ac && (events & UV_READABLE)) redisAsyncHandleRead(g->ac);
+  if (status < 0 && g->ac && g->events) uv_poll_start(&g->poll, g->events, glue_poll_cb);
+}
+
+static void glue_update(uv_glue_t *g, int add, int ev) {
+  g->events = add ? (g->events | ev) : (g->events & ~ev);
+  if (g->events) uv_poll_start(&g->poll, g->events, glue_poll_cb);
+  else uv_poll_stop(&g->poll);
+}
+
+static void glue_add_read(void *p) { glue_update(p, 1, UV_READABLE); }
+static void glue_del_read(void *p) { glue_update(p, 0, UV_READABLE); }
+static void glue_add_write(void *p) { glue_update(p, 1, UV_WRITABLE); }
+static void glue_del_write(void *p) { glue_update(p, 0, UV_WRITABLE); }
+
+static void glue_cleanup(void *p) {
+  uv_glue_t *g = p;
+  g->ac = NULL;
+  uv_close((uv_handle_t *)&g->poll, glue_close_cb);
+}
+
+static int glue_attach(redisAsyncContext *ac, uv_loop_t *loop) {
+  uv_glue_t *g = calloc(1, sizeof *g);
+  if (!g) return REDIS_ERR;
+  if (uv_poll_init(loop, &g->poll, ac->c.fd) != 0) {
+    free(g);
+    return REDIS_ERR;
+  }
+  g->ac = ac;
+  g->poll.data = g;
+  ac->ev.data = g;
+  ac->ev.addRead = glue_add_read;
+  ac->ev.delRead = glue_del_read;
+  ac->ev.addWrite = glue_add_write;
+  ac->ev.delWrite = glue_del_write;
+  ac->ev.cleanup = glue_cleanup;
+  return REDIS_OK;
+}
+
+/* Request types of the Node adapter (its RequestType enum). */
+enum {
+  REQ_SOCKETS = 0,
+  REQ_ALL_ROOMS = 1,
+  REQ_REMOTE_JOIN = 2,
+  REQ_REMOTE_LEAVE = 3,
+  REQ_REMOTE_DISCONNECT = 4,
+  REQ_REMOTE_FETCH = 5,
+  REQ_SERVER_SIDE_EMIT = 6
+};
+
+typedef struct redis_adapter redis_adapter_t;
+
+struct sio_cluster {
+  sio_io_t *io;
+  uv_loop_t *loop;
+  char *host, *user, *password, *key;
+  int port;
+  uint32_t timeout_ms;
+  redisAsyncContext *pub, *sub; /* NULL once gone */
+  uint8_t pub_up, sub_up;       /* connected */
+  uint8_t closing;
+  uint8_t logged_ack, logged_type, logged_binreq; /* "ignored" notices, once each */
+  int server_count;             /* the last PUBSUB NUMSUB answer */
+  redis_adapter_t *adapters;
+};
+
+struct redis_adapter {
+  sio_adapter_t base;
+  sio_adapter_t *inner; /* the memory adapter: local rooms and delivery */
+  sio_cluster_t *cl;
+  redis_adapter_t *next;
+  char uid[7];
+  char *bcast_prefix; /* KEY#NSP# */
+  char *bcast_pattern; /* KEY#NSP#* */
+  char *req_chan;     /* KEY-request#NSP# */
+  char *res_chan;     /* KEY-response#NSP# */
+  char *res_uid_chan; /* KEY-response#NSP#UID# */
+};
+
+static void log_msg(const char *what, const char *detail) {
+  fprintf(stderr, "sio: redis: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+}
+
+/* n random alphanumerics (Node's adapter uses uid2, base 62). */
+static void random_id(char *out, size_t n) {
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  unsigned char r[16];
+  if (n > sizeof r || RAND_bytes(r, (int)n) != 1) abort(); /* no CSPRNG: no ids */
+  for (size_t i = 0; i < n; i++) out[i] = alphabet[r[i] % 62];
+  out[n] = '\0';
+}
+
+static char *concat(const char *a, const char *b, const char *c, const char *d) {
+  size_t la = strlen(a), lb = strlen(b), lc = strlen(c), ld = strlen(d);
+  char *s = malloc(la + lb + lc + ld + 1);
+  if (!s) return NULL;
+  memcpy(s, a, la);
+  memcpy(s + la, b, lb);
+  memcpy(s + la + lb, c, lc);
+  memcpy(s + la + lb + lc, d, ld + 1);
+  return s;
+}
+
+uint32_t sio__cluster_timeout(const sio_cluster_t *cl) { return cl ? cl->timeout_ms : 0; }
+
+/* ---------------------------------------------------------------------------------------------- */
+/* cJSON (+ attachments) -> msgpack, as notepack.io writes a JS value                              */
+
+/* Strings: C0 80 (how the core holds a NUL) goes back to a NUL byte on the wire. */
+static void pack_string(msgpack_packer *pk, const char *s) {
+  size_t n = strlen(s);
+  if (!memchr(s, 0xC0, n)) {
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+    return;
+  }
+  char *t = malloc(n ? n : 1);
+  size_t m = 0;
+  if (!t) { /* no memory for the copy: send it as held rather than nothing */
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if ((unsigned char)s[i] == 0xC0 && i + 1 < n && (unsigned char)s[i + 1] == 0x80) {
+      t[m++] = '\0';
+      i++;
+    } else {
+      t[m++] = s[i];
+    }
+  }
+  msgpack_pack_str(pk, m);
+  msgpack_pack_str_body(pk, t, m);
+  free(t);
+}
+
+static void pack_json(msgpack_packer *pk, const cJSON *j, const sio_encoded_t *enc, int depth) {
+  size_t num;
+  if (depth > SIO_PACKET_MAX_DEPTH + 2) {
+    msgpack_pack_nil(pk);
+  } else if (enc && sio_packet_is_placeholder(j, &num) && num < enc->natts) {
+    /* Binary goes inline, at its place, as msgpack bin (no placeholders on this wire). */
+    size_t len;
+    const char *d = sio__msg_data(enc->atts[num], &len);
+    msgpack_pack_bin(pk, len);
+    msgpack_pack_bin_body(pk, d, len);
+  } else if (cJSON_IsTrue(j)) {
+    msgpack_pack_true(pk);
+  } else if (cJSON_IsFalse(j)) {
+    msgpack_pack_false(pk);
+  } else if (cJSON_IsNumber(j)) {
+    double v = j->valuedouble;
+    /* As notepack.io writes a JS number: an integral value in the smallest int form (msgpack-c
+     * picks it; uint forms for >= 0, int forms below), anything else float64. */
+    if (isfinite(v) && v == floor(v) && v >= 0 && v < 18446744073709551616.0)
+      msgpack_pack_uint64(pk, (uint64_t)v);
+    else if (isfinite(v) && v == floor(v) && v < 0 && v >= -9223372036854775808.0)
+      msgpack_pack_int64(pk, (int64_t)v);
+    else
+      msgpack_pack_double(pk, v);
+  } else if (cJSON_IsString(j)) {
+    pack_string(pk, j->valuestring);
+  } else if (cJSON_IsArray(j)) {
+    size_t n = 0;
+    for (const cJSON *c = j->child; c; c = c->next) n++;
+    msgpack_pack_array(pk, n);
+    for (const cJSON *c = j->child; c; c = c->next) pack_json(pk, c, enc, depth + 1);
+  } else if (cJSON_IsObject(j)) {
+    size_t n = 0;
+    for (const cJSON *c = j->child; c; c = c->next) n++;
+    msgpack_pack_map(pk, n);
+    for (const cJSON *c = j->child; c; c = c->next) {
+      pack_string(pk, c->string ? c->string : "");
+      pack_json(pk, c, enc, depth + 1);
+    }
+  } else {
+    msgpack_pack_nil(pk);
+  }
+}
+
+static void pack_cstr(msgpack_packer *pk, const char *s) {
+  size_t n = strlen(s);
+  msgpack_pack_str(pk, n);
+  msgpack_pack_str_body(pk, s, n);
+}
+
+static void pack_str_list(msgpack_packer *pk, const char *const *v, size_t n) {
+  msgpack_pack_array(pk, n);
+  for (size_t i = 0; i < n; i++) pack_string(pk, v[i]);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* msgpack -> cJSON + attachments                                                                  */
+
+typedef struct {
+  sio_buf_t *v; /* point into the received message (valid during the callback) */
+  size_t n, cap;
+} bufs_t;
+
+static cJSON *string_json(const char *p, size_t n) {
+  /* A NUL byte inside becomes C0 80, as the core holds it. */
+  char *t = malloc(2 * n + 1);
+  if (!t) return NULL;
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] == '\0') {
+      t[m++] = (char)0xC0;
+      t[m++] = (char)0x80;
+    } else {
+      t[m++] = p[i];
+    }
+  }
+  t[m] = '\0';
+  cJSON *s = cJSON_CreateString(t);
+  free(t);
+  return s;
+}
+
+static cJSON *unpack_obj(const msgpack_object *o, bufs_t *bufs, int depth) {
+  if (depth > SIO_PACKET_MAX_DEPTH + 2) return NULL;
+  switch (o->type) {
+  case MSGPACK_OBJECT_NIL:
+    return cJSON_CreateNull();
+  case MSGPACK_OBJECT_BOOLEAN:
+    return cJSON_CreateBool(o->via.boolean);
+  case MSGPACK_OBJECT_POSITIVE_INTEGER:
+    return cJSON_CreateNumber((double)o->via.u64);
+  case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+    return cJSON_CreateNumber((double)o->via.i64);
+  case MSGPACK_OBJECT_FLOAT32:
+  case MSGPACK_OBJECT_FLOAT64:
+    return cJSON_CreateNumber(o->via.f64);
+  case MSGPACK_OBJECT_STR:
+    return string_json(o->via.str.ptr, o->via.str.size);
+  case MSGPACK_OBJECT_BIN: {
+    if (!bufs || bufs->n >= SIO_PACKET_MAX_ATTACHMENTS) return NULL;
+    if (bufs->n == bufs->cap) {
+      size_t ncap = bufs->cap ? bufs->cap * 2 : 4;
+      sio_buf_t *nv = realloc(bufs->v, ncap * sizeof *nv);
+      if (!nv) return NULL;
+      bufs->v = nv;
+      bufs->cap = ncap;
+    }
+    bufs->v[bufs->n].data = o->via.bin.ptr;
+    bufs->v[bufs->n].len = o->via.bin.size;
+    return sio_packet_placeholder(bufs->n++);
+  }
+  case MSGPACK_OBJECT_ARRAY: {
+    cJSON *a = cJSON_CreateArray();
+    for (uint32_t i = 0; a && i < o->via.array.size; i++) {
+      cJSON *c = unpack_obj(&o->via.array.ptr[i], bufs, depth + 1);
+      if (!c) {
+        cJSON_Delete(a);
+        return NULL;
+      }
+      cJSON_AddItemToArray(a, c);
+    }
+    return a;
+  }
+  case MSGPACK_OBJECT_MAP: {
+    cJSON *m = cJSON_CreateObject();
+    for (uint32_t i = 0; m && i < o->via.map.size; i++) {
+      const msgpack_object_kv *kv = &o->via.map.ptr[i];
+      if (kv->key.type != MSGPACK_OBJECT_STR) continue; /* JS object keys are strings */
+      cJSON *k = string_json(kv->key.via.str.ptr, kv->key.via.str.size);
+      cJSON *c = k ? unpack_obj(&kv->val, bufs, depth + 1) : NULL;
+      if (!c) {
+        cJSON_Delete(k);
+        cJSON_Delete(m);
+        return NULL;
+      }
+      cJSON_AddItemToObject(m, k->valuestring, c);
+      cJSON_Delete(k);
+    }
+    return m;
+  }
+  default: /* ext (notepack's undefined, Date, ...): null, as JSON.stringify would */
+    return cJSON_CreateNull();
+  }
+}
+
+static const msgpack_object *map_get(const msgpack_object *m, const char *key) {
+  if (m->type != MSGPACK_OBJECT_MAP) return NULL;
+  size_t kl = strlen(key);
+  for (uint32_t i = 0; i < m->via.map.size; i++) {
+    const msgpack_object *k = &m->via.map.ptr[i].key;
+    if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl && memcmp(k->via.str.ptr, key, kl) == 0)
+      return &m->via.map.ptr[i].val;
+  }
+  return NULL;
+}
+
+static int str_eq(const msgpack_object *o, const char *s) {
+  size_t n = strlen(s);
+  return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == n && memcmp(o->via.str.ptr, s, n) == 0;
+}
+
+/* A msgpack array of strings as a NULL-free C array of malloc'd strings. */
+typedef struct {
+  char **v;
+  size_t n;
+} strs_t;
+
+static void strs_free(strs_t *s) {
+  for (size_t i = 0; i < s->n; i++) free(s->v[i]);
+  free(s->v);
+  s->v = NULL;
+  s->n = 0;
+}
+
+static int strs_from_msgpack(const msgpack_object *o, strs_t *out) {
+  memset(out, 0, sizeof *out);
+  if (!o || o->type != MSGPACK_OBJECT_ARRAY) return 0;
+  out->v = calloc(o->via.array.size ? o->via.array.size : 1, sizeof *out->v);
+  if (!out->v) return SIO_ENOMEM;
+  for (uint32_t i = 0; i < o->via.array.size; i++) {
+    const msgpack_object *e = &o->via.array.ptr[i];
+    if (e->type != MSGPACK_OBJECT_STR) continue;
+    char *s = malloc(e->via.str.size + 1);
+    if (!s) {
+      strs_free(out);
+      return SIO_ENOMEM;
+    }
+    memcpy(s, e->via.str.ptr, e->via.str.size);
+    s[e->via.str.size] = '\0';
+    out->v[out->n++] = s;
+  }
+  return 0;
+}
+
+static int strs_from_json(const cJSON *a, strs_t *out) {
+  memset(out, 0, sizeof *out);
+  if (!cJSON_IsArray(a)) return 0;
+  int n = cJSON_GetArraySize(a);
+  out->v = calloc(n > 0 ? (size_t)n : 1, sizeof *out->v);
+  if (!out->v) return SIO_ENOMEM;
+  for (const cJSON *c = a->child; c; c = c->next) {
+    if (!cJSON_IsString(c)) continue;
+    if (!(out->v[out->n] = strdup(c->valuestring))) {
+      strs_free(out);
+      return SIO_ENOMEM;
+    }
+    out->n++;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Publishing                                                                                      */
+
+static void publish(sio_cluster_t *cl, const char *chan, const char *data, size_t len) {
+  if (!cl->pub || !cl->pub_up || cl->closing) return; /* local delivery went on; Redis is down */
+  redisAsyncCommand(cl->pub, NULL, NULL, "PUBLISH %b %b", chan, strlen(chan), data, len);
+}
+
+static void publish_json(sio_cluster_t *cl, const char *chan, const cJSON *j) {
+  char *s = cJSON_PrintUnformatted(j);
+  if (!s) return;
+  publish(cl, chan, s, strlen(s));
+  free(s);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The adapter                                                                                     */
+
+static int ra_add(sio_adapter_t *a, sio_socket_t *s, const char *room) {
+  sio_adapter_t *in = ((redis_adapter_t *)a)->inner;
+  return in->vt->add(in, s, room);
+}
+static int ra_del(sio_adapter_t *a, sio_socket_t *s, const char *room) {
+  sio_adapter_t *in = ((redis_adapter_t *)a)->inner;
+  return in->vt->del(in, s, room);
+}
+static void ra_del_all(sio_adapter_t *a, sio_socket_t *s) {
+  sio_adapter_t *in = ((redis_adapter_t *)a)->inner;
+  in->vt->del_all(in, s);
+}
+static int ra_select(sio_adapter_t *a, const sio_target_t *to, sio_socket_t ***out) {
+  sio_adapter_t *in = ((redis_adapter_t *)a)->inner;
+  return in->vt->select(in, to, out);
+}
+
+static int ra_broadcast(sio_adapter_t *a, const sio_target_t *to, const sio_packet_t *pkt,
+                        const sio_encoded_t *enc) {
+  redis_adapter_t *ra = (redis_adapter_t *)a;
+  int r = ra->inner->vt->broadcast(ra->inner, to, pkt, enc);
+  int flags = to ? to->flags : 0;
+  if (flags & SIO_EMIT_LOCAL) return r;
+  sio_cluster_t *cl = ra->cl;
+  if (!cl->pub || !cl->pub_up || cl->closing) return r;
+  size_t nrooms = to ? to->nrooms : 0, nexcept = to ? to->nexcept : 0;
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  /* [uid, {type, data, nsp}, {rooms, except, flags}]: the key order Node writes. */
+  msgpack_pack_array(&pk, 3);
+  pack_cstr(&pk, ra->uid);
+  msgpack_pack_map(&pk, 3);
+  pack_cstr(&pk, "type");
+  msgpack_pack_int64(&pk, SIO_PACKET_EVENT); /* 2 even with binary: Node's parser splits later */
+  pack_cstr(&pk, "data");
+  pack_json(&pk, pkt->data, enc, 0);
+  pack_cstr(&pk, "nsp");
+  pack_string(&pk, a->nsp->name);
+  msgpack_pack_map(&pk, 3);
+  pack_cstr(&pk, "rooms");
+  pack_str_list(&pk, to ? to->rooms : NULL, nrooms);
+  pack_cstr(&pk, "except");
+  pack_str_list(&pk, to ? to->except : NULL, nexcept);
+  pack_cstr(&pk, "flags");
+  int nflags = ((flags & SIO_EMIT_VOLATILE) != 0) + ((flags & SIO_EMIT_COMPRESS) != 0);
+  msgpack_pack_map(&pk, (size_t)nflags);
+  if (flags & SIO_EMIT_VOLATILE) {
+    pack_cstr(&pk, "volatile");
+    msgpack_pack_true(&pk);
+  }
+  if (flags & SIO_EMIT_COMPRESS) {
+    pack_cstr(&pk, "compress");
+    msgpack_pack_true(&pk);
+  }
+  /* Exactly one room: its own channel, so that nodes without the room can skip it. */
+  char *chan = nrooms == 1 ? concat(ra->bcast_prefix, to->rooms[0], "#", "") : NULL;
+  publish(cl, chan ? chan : ra->bcast_prefix, sb.data, sb.size);
+  free(chan);
+  msgpack_sbuffer_destroy(&sb);
+  return r;
+}
+
+static int ra_server_count(sio_adapter_t *a) {
+  int n = ((redis_adapter_t *)a)->cl->server_count;
+  return n > 0 ? n : 1;
+}
+
+static void ra_free(sio_adapter_t *a) {
+  redis_adapter_t *ra = (redis_adapter_t *)a;
+  for (redis_adapter_t **p = &ra->cl->adapters; *p; p = &(*p)->next)
+    if (*p == ra) {
+      *p = ra->next;
+      break;
+    }
+  ra->inner->vt->free(ra->inner);
+  free(ra->bcast_prefix);
+  free(ra->bcast_pattern);
+  free(ra->req_chan);
+  free(ra->res_chan);
+  free(ra->res_uid_chan);
+  free(ra);
+}
+
+/* ---- fetch_count ---- */
+
+typedef struct {
+  sio_count_req_t *req;
+  redis_adapter_t *ra; /* checked against the cluster's list before use */
+  char *request;       /* the JSON request, published once NUMSUB says how many answer */
+} numsub_ctx_t;
+
+static int adapter_alive(sio_cluster_t *cl, redis_adapter_t *ra) {
+  for (redis_adapter_t *x = cl->adapters; x; x = x->next)
+    if (x == ra) return 1;
+  return 0;
+}
+
+static void on_numsub(redisAsyncContext *ac, void *reply, void *privdata) {
+  numsub_ctx_t *c = privdata;
+  sio_cluster_t *cl = ac->data;
+  redisReply *rp = reply;
+  sio_count_req_t *req = c->req;
+  if (!req->done) {
+    if (!rp || rp->type != REDIS_REPLY_ARRAY || rp->elements < 2 ||
+        rp->element[1]->type != REDIS_REPLY_INTEGER || !adapter_alive(cl, c->ra) || cl->closing) {
+      sio__count_finish(req, SIO_ECLOSED);
+    } else {
+      long long n = rp->element[1]->integer;
+      cl->server_count = n > 0 ? (int)n : 1;
+      if (n <= 1) {
+        sio__count_finish(req, 0); /* nobody else listens */
+      } else {
+        req->expected = (size_t)(n - 1);
+        req->waiting = 1;
+        publish(cl, c->ra->req_chan, c->request, strlen(c->request));
+      }
+    }
+  }
+  sio__count_unref(req);
+  free(c->request);
+  free(c);
+}
+
+static cJSON *target_opts(const sio_target_t *to) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON *rooms = cJSON_AddArrayToObject(o, "rooms");
+  cJSON *except = cJSON_AddArrayToObject(o, "except");
+  if (!rooms || !except) {
+    cJSON_Delete(o);
+    return NULL;
+  }
+  for (size_t i = 0; to && i < to->nrooms; i++) cJSON_AddItemToArray(rooms, cJSON_CreateString(to->rooms[i]));
+  for (size_t i = 0; to && i < to->nexcept; i++)
+    cJSON_AddItemToArray(except, cJSON_CreateString(to->except[i]));
+  return o;
+}
+
+static int ra_fetch_count(sio_adapter_t *a, const sio_target_t *to, sio_count_req_t *req) {
+  redis_adapter_t *ra = (redis_adapter_t *)a;
+  sio_cluster_t *cl = ra->cl;
+  if (cl->closing || !cl->pub || !cl->pub_up || !cl->sub || !cl->sub_up) return SIO_ECLOSED;
+  random_id(req->request_id, 6);
+  /* {"uid","requestId","type":5,"opts":{"rooms","except"}}, as Node's fetchSockets sends it. */
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddStringToObject(j, "uid", ra->uid);
+  cJSON_AddStringToObject(j, "requestId", req->request_id);
+  cJSON_AddNumberToObject(j, "type", REQ_REMOTE_FETCH);
+  cJSON *opts = target_opts(to);
+  if (opts) cJSON_AddItemToObject(j, "opts", opts);
+  numsub_ctx_t *c = calloc(1, sizeof *c);
+  char *s = opts ? cJSON_PrintUnformatted(j) : NULL;
+  cJSON_Delete(j);
+  if (!c || !s) {
+    free(c);
+    free(s);
+    return SIO_ENOMEM;
+  }
+  c->req = req;
+  c->ra = ra;
+  c->request = s;
+  /* The answer count first, as Node does: every node subscribed to the request channel answers. */
+  if (redisAsyncCommand(cl->pub, on_numsub, c, "PUBSUB NUMSUB %s", ra->req_chan) != REDIS_OK) {
+    free(s);
+    free(c);
+    return SIO_ECLOSED;
+  }
+  req->refs++;
+  req->remote = 1;
+  return 0;
+}
+
+static const sio_adapter_vt_t redis_vt = {ra_add,       ra_del,          ra_del_all, ra_select,
+                                          ra_broadcast, ra_server_count, ra_free,    ra_fetch_count};
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Receiving                                                                                       */
+
+/* Calls the namespace's outgoing listener for each local recipient, as Node's adapter does for a
+ * remote broadcast too. */
+static void notify_outgoing(redis_adapter_t *ra, const sio_target_t *to, const cJSON *data,
+                            const bufs_t *bufs) {
+  sio_nsp_t *nsp = ra->base.nsp;
+  sio_outgoing_cb cb = sio__nsp_effective(nsp)->cbs.on_outgoing;
+  if (!cb || !data->child || !cJSON_IsString(data->child)) return;
+  cJSON *rest = cJSON_CreateArray();
+  if (!rest) return;
+  for (cJSON *c = data->child->next; c; c = c->next) cJSON_AddItemReferenceToArray(rest, c);
+  sio_args_t args = {rest, bufs->v, bufs->n};
+  sio_socket_t **v;
+  int n = ra->inner->vt->select(ra->inner, to, &v);
+  for (int i = 0; i < n; i++)
+    if (v[i]->state == SOCK_CONNECTED) cb(v[i], data->child->valuestring, &args);
+  if (n >= 0) free(v);
+  cJSON_Delete(rest);
+}
+
+static void on_broadcast(redis_adapter_t *ra, const char *chan, size_t chanlen, const char *data,
+                         size_t len) {
+  sio_cluster_t *cl = ra->cl;
+  sio_nsp_t *nsp = ra->base.nsp;
+  size_t plen = strlen(ra->bcast_prefix);
+  /* KEY#NSP#ROOM#: only a node that has ROOM delivers it. */
+  if (chanlen > plen) {
+    if (chan[chanlen - 1] != '#') return;
+    char *room = malloc(chanlen - plen);
+    if (!room) return;
+    memcpy(room, chan + plen, chanlen - plen - 1);
+    room[chanlen - plen - 1] = '\0';
+    int has = sio_memory_adapter_has_room(ra->inner, room);
+    free(room);
+    if (!has) return;
+  }
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  size_t off = 0;
+  bufs_t bufs = {0};
+  cJSON *json = NULL;
+  strs_t rooms = {0}, except = {0};
+  if (msgpack_unpack_next(&u, data, len, &off) != MSGPACK_UNPACK_SUCCESS) goto done;
+  const msgpack_object *m = &u.data;
+  if (m->type != MSGPACK_OBJECT_ARRAY || m->via.array.size < 2) goto done;
+  if (str_eq(&m->via.array.ptr[0], ra->uid)) goto done; /* our own publish, heard back */
+  const msgpack_object *pkt = &m->via.array.ptr[1];
+  const msgpack_object *opts = m->via.array.size > 2 ? &m->via.array.ptr[2] : NULL;
+  const msgpack_object *type = map_get(pkt, "type"), *pdata = map_get(pkt, "data");
+  const msgpack_object *pnsp = map_get(pkt, "nsp"), *id = map_get(pkt, "id");
+  if (pnsp ? !str_eq(pnsp, nsp->name) : strcmp(nsp->name, "/") != 0) goto done;
+  if (!type || type->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+      (type->via.u64 != SIO_PACKET_EVENT && type->via.u64 != SIO_PACKET_BINARY_EVENT)) {
+    if (!cl->logged_type) log_msg("ignored a broadcast that is not an event (phase 2)", NULL);
+    cl->logged_type = 1;
+    goto done;
+  }
+  if (id && id->type != MSGPACK_OBJECT_NIL) {
+    if (!cl->logged_ack) log_msg("ignored a broadcast with an ack id (not supported yet)", NULL);
+    cl->logged_ack = 1;
+    goto done;
+  }
+  if (!pdata || pdata->type != MSGPACK_OBJECT_ARRAY || pdata->via.array.size == 0 ||
+      pdata->via.array.ptr[0].type != MSGPACK_OBJECT_STR)
+    goto done;
+  json = unpack_obj(pdata, &bufs, 0);
+  if (!json) goto done;
+  const msgpack_object *flags = opts ? map_get(opts, "flags") : NULL;
+  if (strs_from_msgpack(opts ? map_get(opts, "rooms") : NULL, &rooms) ||
+      strs_from_msgpack(opts ? map_get(opts, "except") : NULL, &except))
+    goto done;
+  const msgpack_object *vol = flags ? map_get(flags, "volatile") : NULL;
+  sio_target_t to = {(const char *const *)rooms.v, rooms.n, (const char *const *)except.v, except.n,
+                     vol && vol->type == MSGPACK_OBJECT_BOOLEAN && vol->via.boolean ? SIO_EMIT_VOLATILE : 0};
+  sio_packet_t p;
+  memset(&p, 0, sizeof p);
+  p.nsp = nsp->name;
+  p.id = -1;
+  p.data = json;
+  p.attachment_count = bufs.n;
+  p.type = bufs.n ? SIO_PACKET_BINARY_EVENT : SIO_PACKET_EVENT;
+  sio_encoded_t enc;
+  sio__io_enter(nsp->io);
+  if (sio__encode(&p, bufs.v, &enc) == 0) {
+    notify_outgoing(ra, &to, json, &bufs);
+    /* The memory adapter only: what came from another node is never published again. */
+    ra->inner->vt->broadcast(ra->inner, &to, &p, &enc);
+    sio__encoded_clear(&enc);
+  }
+  sio__io_leave(nsp->io);
+done:
+  strs_free(&rooms);
+  strs_free(&except);
+  cJSON_Delete(json);
+  free(bufs.v);
+  msgpack_unpacked_destroy(&u);
+}
+
+/* ---- requests from other nodes ---- */
+
+static void add_time_string(cJSON *o, uint64_t ms) {
+  /* JavaScript's Date#toString() as a Node process in UTC writes it. */
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  char buf[96];
+  gmtime_r(&t, &tm);
+  strftime(buf, sizeof buf, "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", &tm);
+  cJSON_AddStringToObject(o, "time", buf);
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Percent-decodes s[0..n) ('+' is a space, as querystring does). */
+static char *url_decode(const char *s, size_t n) {
+  char *o = malloc(n + 1);
+  if (!o) return NULL;
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '+') o[m++] = ' ';
+    else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+      o[m++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+      i += 2;
+    } else {
+      o[m++] = s[i];
+    }
+  }
+  o[m] = '\0';
+  return o;
+}
+
+static cJSON *query_json(const char *q) {
+  cJSON *o = cJSON_CreateObject();
+  while (o && q && *q) {
+    size_t n = strcspn(q, "&");
+    const char *eq = memchr(q, '=', n);
+    size_t kl = eq ? (size_t)(eq - q) : n;
+    char *k = url_decode(q, kl);
+    char *v = eq ? url_decode(eq + 1, n - kl - 1) : strdup("");
+    if (k && v && kl) {
+      cJSON_DeleteItemFromObjectCaseSensitive(o, k); /* the last one wins */
+      cJSON_AddStringToObject(o, k, v);
+    }
+    free(k);
+    free(v);
+    q += n;
+    if (*q == '&') q++;
+  }
+  return o;
+}
+
+/* One socket as Node's fetchSockets response carries it. */
+static cJSON *socket_json(sio_socket_t *s) {
+  cJSON *o = cJSON_CreateObject();
+  if (!o) return NULL;
+  cJSON_AddStringToObject(o, "id", sio_socket_id(s));
+  cJSON *hs = cJSON_AddObjectToObject(o, "handshake");
+  sio_session_t *sess = sio_socket_session(s);
+  const sio_request_info_t *req = sess ? sio_session_request(sess) : NULL;
+  if (hs && req) {
+    cJSON *h = cJSON_AddObjectToObject(hs, "headers");
+    for (size_t i = 0; h && i < req->header_count; i++)
+      if (!cJSON_GetObjectItemCaseSensitive(h, req->header_names[i]))
+        cJSON_AddStringToObject(h, req->header_names[i], req->header_values[i]);
+    add_time_string(hs, req->time_ms);
+    cJSON_AddStringToObject(hs, "address", req->remote_addr ? req->remote_addr : "");
+    cJSON_AddBoolToObject(hs, "xdomain", sio_request_header(req, "origin") != NULL);
+    cJSON_AddBoolToObject(hs, "secure", req->secure);
+    cJSON_AddNumberToObject(hs, "issued", (double)req->time_ms);
+    cJSON_AddStringToObject(hs, "url", req->url ? req->url : "");
+    cJSON_AddItemToObject(hs, "query", query_json(req->query));
+    cJSON_AddItemToObject(hs, "auth", cJSON_Duplicate(sio_socket_auth(s), 1));
+  }
+  cJSON *rooms = cJSON_AddArrayToObject(o, "rooms");
+  for (size_t i = 0; rooms && i < sio_socket_room_count(s); i++)
+    cJSON_AddItemToArray(rooms, cJSON_CreateString(sio_socket_room(s, i)));
+  cJSON_AddObjectToObject(o, "data");
+  return o;
+}
+
+static void answer_fetch(redis_adapter_t *ra, const cJSON *req, const sio_target_t *to) {
+  const cJSON *rid = cJSON_GetObjectItemCaseSensitive(req, "requestId");
+  if (!cJSON_IsString(rid)) return;
+  cJSON *res = cJSON_CreateObject();
+  cJSON_AddStringToObject(res, "requestId", rid->valuestring);
+  cJSON *arr = cJSON_AddArrayToObject(res, "sockets");
+  sio_socket_t **v;
+  int n = ra->inner->vt->select(ra->inner, to, &v);
+  for (int i = 0; arr && i < n; i++)
+    if (v[i]->state == SOCK_CONNECTED) cJSON_AddItemToArray(arr, socket_json(v[i]));
+  if (n >= 0) free(v);
+  /* Node answers on the shared response channel unless publishOnSpecificResponseChannel. */
+  publish_json(ra->cl, ra->res_chan, res);
+  cJSON_Delete(res);
+}
+
+static int join_one(sio_socket_t *s, void *room) {
+  sio_socket_join(s, room);
+  return 0;
+}
+static int leave_one(sio_socket_t *s, void *room) {
+  sio_socket_leave(s, room);
+  return 0;
+}
+
+static void on_request(redis_adapter_t *ra, const char *data, size_t len) {
+  sio_cluster_t *cl = ra->cl;
+  if (len == 0 || data[0] != '{') {
+    /* msgpack requests are broadcasts with acks (type 7): phase 2. */
+    if (!cl->logged_binreq) log_msg("ignored a msgpack request (broadcast with acks: phase 2)", NULL);
+    cl->logged_binreq = 1;
+    return;
+  }
+  cJSON *j = cJSON_ParseWithLength(data, len);
+  if (!j) return;
+  const cJSON *uid = cJSON_GetObjectItemCaseSensitive(j, "uid");
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
+  if ((cJSON_IsString(uid) && strcmp(uid->valuestring, ra->uid) == 0) || !cJSON_IsNumber(type)) {
+    cJSON_Delete(j); /* our own request: the requester does not answer itself */
+    return;
+  }
+  const cJSON *opts = cJSON_GetObjectItemCaseSensitive(j, "opts");
+  strs_t rooms = {0}, except = {0};
+  if (strs_from_json(cJSON_GetObjectItemCaseSensitive(opts, "rooms"), &rooms) ||
+      strs_from_json(cJSON_GetObjectItemCaseSensitive(opts, "except"), &except))
+    goto done;
+  sio_target_t to = {(const char *const *)rooms.v, rooms.n, (const char *const *)except.v, except.n, 0};
+  sio_nsp_t *nsp = ra->base.nsp;
+  sio__io_enter(nsp->io);
+  switch (type->valueint) {
+  case REQ_REMOTE_FETCH:
+    answer_fetch(ra, j, &to);
+    break;
+  case REQ_REMOTE_JOIN:
+  case REQ_REMOTE_LEAVE: {
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(j, "rooms");
+    for (const cJSON *r = cJSON_IsArray(rs) ? rs->child : NULL; r; r = r->next)
+      if (cJSON_IsString(r))
+        sio_nsp_each(nsp, &to, type->valueint == REQ_REMOTE_JOIN ? join_one : leave_one, r->valuestring);
+    break;
+  }
+  case REQ_REMOTE_DISCONNECT:
+    sio_nsp_disconnect(nsp, &to, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "close")));
+    break;
+  default: /* allRooms, serverSideEmit, ...: phase 2 */
+    if (!cl->logged_type) log_msg("ignored a request type not supported yet", NULL);
+    cl->logged_type = 1;
+  }
+  sio__io_leave(nsp->io);
+done:
+  strs_free(&rooms);
+  strs_free(&except);
+  cJSON_Delete(j);
+}
+
+static void on_response(redis_adapter_t *ra, const char *data, size_t len) {
+  if (len == 0 || data[0] != '{') return; /* msgpack: broadcast-ack replies (phase 2) */
+  cJSON *j = cJSON_ParseWithLength(data, len);
+  if (!j) return;
+  const cJSON *rid = cJSON_GetObjectItemCaseSensitive(j, "requestId");
+  const cJSON *socks = cJSON_GetObjectItemCaseSensitive(j, "sockets");
+  if (cJSON_IsString(rid) && cJSON_IsArray(socks)) {
+    sio_io_t *io = ra->base.nsp->io;
+    for (sio_count_req_t *r = io->counts; r; r = r->next) {
+      if (r->nsp != ra->base.nsp || !r->waiting || strcmp(r->request_id, rid->valuestring) != 0)
+        continue;
+      r->count += (size_t)cJSON_GetArraySize(socks);
+      if (++r->received >= r->expected) sio__count_finish(r, 0);
+      break;
+    }
+  }
+  cJSON_Delete(j);
+}
+
+/* Every subscription's callback: the reply names the pattern or channel, which names the
+ * adapter. */
+static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata) {
+  (void)privdata;
+  sio_cluster_t *cl = ac->data;
+  redisReply *r = reply;
+  if (!r || !cl || cl->closing || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+      r->element[0]->type != REDIS_REPLY_STRING)
+    return;
+  for (size_t i = 1; i < r->elements; i++)
+    if (r->element[i]->type != REDIS_REPLY_STRING) return; /* a subscribe confirmation */
+  const char *kind = r->element[0]->str;
+  if (strcmp(kind, "pmessage") == 0 && r->elements == 4) {
+    const redisReply *pat = r->element[1], *chan = r->element[2], *msg = r->element[3];
+    for (redis_adapter_t *a = cl->adapters; a; a = a->next)
+      if (strcmp(a->bcast_pattern, pat->str) == 0) {
+        on_broadcast(a, chan->str, chan->len, msg->str, msg->len);
+        break;
+      }
+  } else if (strcmp(kind, "message") == 0) {
+    const redisReply *chan = r->element[1], *msg = r->element[2];
+    for (redis_adapter_t *a = cl->adapters; a; a = a->next) {
+      if (strcmp(a->req_chan, chan->str) == 0) {
+        on_request(a, msg->str, msg->len);
+        break;
+      }
+      if (strcmp(a->res_chan, chan->str) == 0 || strcmp(a->res_uid_chan, chan->str) == 0) {
+        on_response(a, msg->str, msg->len);
+        break;
+      }
+    }
+  }
+}
+
+static void subscribe(sio_cluster_t *cl, redis_adapter_t *a) {
+  if (!cl->sub || cl->closing) return;
+  redisAsyncCommand(cl->sub, on_sub_reply, NULL, "PSUBSCRIBE %s", a->bcast_pattern);
+  redisAsyncCommand(cl->sub, on_sub_reply, NULL, "SUBSCRIBE %s", a->req_chan);
+  redisAsyncCommand(cl->sub, on_sub_reply, NULL, "SUBSCRIBE %s", a->res_chan);
+  redisAsyncCommand(cl->sub, on_sub_reply, NULL, "SUBSCRIBE %s", a->res_uid_chan);
+}
+
+sio_adapter_t *sio__redis_adapter_wrap(sio_cluster_t *cl, sio_adapter_t *inner) {
+  redis_adapter_t *ra = calloc(1, sizeof *ra);
+  if (!ra) return NULL;
+  ra->base.vt = &redis_vt;
+  ra->base.nsp = inner->nsp;
+  ra->inner = inner;
+  ra->cl = cl;
+  random_id(ra->uid, 6);
+  const char *nsp = inner->nsp->name;
+  ra->bcast_prefix = concat(cl->key, "#", nsp, "#");
+  ra->bcast_pattern = concat(cl->key, "#", nsp, "#*");
+  ra->req_chan = concat(cl->key, "-request#", nsp, "#");
+  ra->res_chan = concat(cl->key, "-response#", nsp, "#");
+  char tail[9];
+  snprintf(tail, sizeof tail, "#%s#", ra->uid);
+  ra->res_uid_chan = concat(cl->key, "-response#", nsp, tail);
+  if (!ra->bcast_prefix || !ra->bcast_pattern || !ra->req_chan || !ra->res_chan || !ra->res_uid_chan) {
+    free(ra->bcast_prefix);
+    free(ra->bcast_pattern);
+    free(ra->req_chan);
+    free(ra->res_chan);
+    free(ra->res_uid_chan);
+    free(ra);
+    return NULL;
+  }
+  ra->next = cl->adapters;
+  cl->adapters = ra;
+  subscribe(cl, ra);
+  return &ra->base;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Connections                                                                                     */
+
+static void on_connect(const redisAsyncContext *ac, int status) {
+  sio_cluster_t *cl = ac->data;
+  int is_pub = ac == cl->pub;
+  if (status != REDIS_OK) {
+    /* hiredis frees the context after this returns. */
+    log_msg(is_pub ? "publisher connection failed" : "subscriber connection failed", ac->errstr);
+    if (is_pub) cl->pub = NULL;
+    else cl->sub = NULL;
+    return;
+  }
+  if (is_pub) cl->pub_up = 1;
+  else cl->sub_up = 1;
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status) {
+  sio_cluster_t *cl = ac->data;
+  if (!cl->closing)
+    log_msg(ac == cl->pub ? "publisher connection lost (local delivery goes on)"
+                          : "subscriber connection lost (local delivery goes on)",
+            status == REDIS_OK ? NULL : ac->errstr);
+  if (ac == cl->pub) {
+    cl->pub = NULL;
+    cl->pub_up = 0;
+  } else {
+    cl->sub = NULL;
+    cl->sub_up = 0;
+  }
+  /* Counts waiting for other nodes get no more answers: end them now with what came rather than
+   * at their timeout. */
+  if (!cl->closing) {
+    sio_count_req_t *r = cl->io->counts;
+    while (r) {
+      sio_count_req_t *next = r->next;
+      if (r->remote) sio__count_finish(r, SIO_ECLOSED);
+      r = next;
+    }
+  }
+}
+
+static redisAsyncContext *connect_one(sio_cluster_t *cl) {
+  redisAsyncContext *ac = redisAsyncConnect(cl->host, cl->port);
+  if (!ac) return NULL;
+  if (ac->err) {
+    log_msg("cannot connect", ac->errstr);
+    redisAsyncFree(ac);
+    return NULL;
+  }
+  ac->data = cl;
+  if (glue_attach(ac, cl->loop) != REDIS_OK) {
+    redisAsyncFree(ac);
+    return NULL;
+  }
+  redisAsyncSetConnectCallback(ac, on_connect);
+  redisAsyncSetDisconnectCallback(ac, on_disconnect);
+  /* Queued now, written once connected, before anything else. */
+  if (cl->password) {
+    if (cl->user) redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", cl->user, cl->password);
+    else redisAsyncCommand(ac, NULL, NULL, "AUTH %s", cl->password);
+  }
+  /* Something to write, so that the connection's outcome is seen now, not at the first publish. */
+  redisAsyncCommand(ac, NULL, NULL, "PING");
+  return ac;
+}
+
+/* redis://[[user]:password@]host[:port][/db]. Pub/sub ignores the database number, so /db is
+ * accepted and not used. */
+static int parse_url(sio_cluster_t *cl, const char *url) {
+  const char *p;
+  if (strncmp(url, "redis://", 8) != 0) return SIO_EINVAL;
+  p = url + 8;
+  const char *end = p + strcspn(p, "/?#");
+  const char *at = NULL;
+  for (const char *q = p; q < end; q++)
+    if (*q == '@') at = q;
+  if (at) {
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    if (colon) {
+      if (colon > p) cl->user = strndup(p, (size_t)(colon - p));
+      cl->password = strndup(colon + 1, (size_t)(at - colon - 1));
+    } else {
+      cl->password = strndup(p, (size_t)(at - p));
+    }
+    p = at + 1;
+  }
+  const char *colon = memchr(p, ':', (size_t)(end - p));
+  cl->port = 6379;
+  if (colon) {
+    char *e;
+    long port = strtol(colon + 1, &e, 10);
+    if (e != end || port <= 0 || port > 65535) return SIO_EINVAL;
+    cl->port = (int)port;
+  }
+  const char *hend = colon ? colon : end;
+  if (hend == p) return SIO_EINVAL;
+  cl->host = strndup(p, (size_t)(hend - p));
+  if (!cl->host) return SIO_ENOMEM;
+  return 0;
+}
+
+static void cluster_free_fields(sio_cluster_t *cl) {
+  free(cl->host);
+  free(cl->user);
+  free(cl->password);
+  free(cl->key);
+  free(cl);
+}
+
+int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts) {
+  if (!io || !opts || !opts->url) return SIO_EINVAL;
+  if (io->cluster) return SIO_EEXIST;
+  if (io->shutting_down) return SIO_ECLOSED;
+  sio_cluster_t *cl = calloc(1, sizeof *cl);
+  if (!cl) return SIO_ENOMEM;
+  int r = parse_url(cl, opts->url);
+  cl->key = strdup(opts->key ? opts->key : "socket.io");
+  if (!r && !cl->key) r = SIO_ENOMEM;
+  if (r) {
+    cluster_free_fields(cl);
+    return r;
+  }
+  cl->io = io;
+  cl->loop = sio_server_loop(io->server);
+  cl->timeout_ms = opts->requests_timeout_ms ? opts->requests_timeout_ms : 5000;
+  cl->server_count = 1;
+  cl->pub = connect_one(cl);
+  cl->sub = connect_one(cl);
+  io->cluster = cl;
+  /* The namespaces that exist keep their rooms: their memory adapters are wrapped. */
+  for (sio_nsp_t *n = io->nsp_list; n; n = n->next) {
+    sio_adapter_t *w = sio__redis_adapter_wrap(cl, n->adapter);
+    if (w) n->adapter = w;
+  }
+  return 0;
+}
+
+static void close_ctx(redisAsyncContext *ac) {
+  /* Inside one of its own callbacks hiredis can only defer the disconnect. */
+  if (ac->c.flags & REDIS_IN_CALLBACK) redisAsyncDisconnect(ac);
+  else redisAsyncFree(ac); /* runs pending callbacks with NULL replies, then on_disconnect */
+}
+
+void sio__cluster_close(sio_cluster_t *cl) {
+  if (!cl || cl->closing) return;
+  cl->closing = 1;
+  if (cl->pub) close_ctx(cl->pub);
+  if (cl->sub) close_ctx(cl->sub);
+  cl->pub = cl->sub = NULL;
+  cl->pub_up = cl->sub_up = 0;
+}
+
+void sio__cluster_free(sio_cluster_t *cl) {
+  if (!cl) return;
+  sio__cluster_close(cl);
+  cluster_free_fields(cl);
+}
+
+#endif /* SIO_HAVE_REDIS */
