@@ -71,6 +71,7 @@ struct srv_s {
   int req_port; /* asked for (0: any), what a reload matches on */
   sio_engine_options_t eio; /* path and cors point at the strings below */
   char *path, *cors, *client_dir;
+  char *redis; /* the Redis URL of a cluster node, or NULL */
   eng_t *engines;
   srv_t *next, **pprev;
 };
@@ -622,6 +623,7 @@ static void srv_free(srv_t *srv) {
   free(srv->host);
   free(srv->path);
   free(srv->cors);
+  free(srv->redis);
   free(srv->client_dir);
   free(srv);
   state_release(st);
@@ -788,6 +790,8 @@ static int l_server(lua_State *L) {
   lua_pop(L, 1);
   const char *cors = opt_str(L, 1, "cors", NULL);
   const char *client_dir = opt_str(L, 1, "client_dir", NULL);
+  const char *redis = ov->redis ? ov->redis : opt_str(L, 1, "redis", NULL);
+  const char *redis_key = opt_str(L, 1, "redis_key", NULL);
 
   srv_t *srv = calloc(1, sizeof *srv);
   if (!srv) return luaL_error(L, "out of memory");
@@ -819,6 +823,23 @@ static int l_server(lua_State *L) {
   sio_server_set_data(srv->server, srv);
   r = sio_server_listen(srv->server, host, (int)port);
   if (r == 0) r = sio_io_new(srv->server, &o, &srv->io);
+  if (r == 0 && redis) {
+    srv->redis = strdup(redis);
+    if (!srv->redis) r = SIO_ENOMEM;
+    sio_redis_options_t ro;
+    sio_redis_options_init(&ro);
+    ro.url = redis;
+    ro.key = redis_key;
+    if (r == 0) r = sio_io_use_redis(srv->io, &ro);
+    if (r == SIO_EINVAL || r == UV_ENOSYS) {
+      srv->orphan = 0;
+      srv_close(srv);
+      lua_pushvalue(L, boxi);
+      srv->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+      if (r == SIO_EINVAL) return luaL_error(L, "sio.server: bad redis URL '%s' (redis://[[user]:password@]host[:port][/db])", redis);
+      return luaL_error(L, "sio.server: redis: sio was built without Redis (cmake -DSIO_REDIS=ON)");
+    }
+  }
   if (r) {
     srv->orphan = 0;
     srv_close(srv);
@@ -996,6 +1017,43 @@ static int l_nsp_name(lua_State *L, nsp_ud_t *u) {
 static int l_nsp_count(lua_State *L) {
   nsp_ud_t *u = check_nsp(L, 1);
   lua_pushinteger(L, (lua_Integer)sio_nsp_socket_count(u->nsp));
+  return 1;
+}
+
+static void on_fetch_count(sio_nsp_t *nsp, int status, size_t n, void *arg) {
+  (void)nsp;
+  ack_ctx_t *c = arg;
+  siol_state_t *st = c->st;
+  if (!st->dead) {
+    lua_State *L = st->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, c->fn_ref);
+    if (status == 0) lua_pushnil(L);
+    else lua_pushfstring(L, "%s: %s", sio_err_name(status), sio_strerror(status));
+    lua_pushinteger(L, (lua_Integer)n);
+    pcall_what(L, 2, 0, "fetch_count callback", NULL);
+  }
+  free(c);
+  state_release(st);
+}
+
+static ack_ctx_t *new_ack_ctx(lua_State *L, int fn);
+static void drop_ack_ctx(lua_State *L, ack_ctx_t *c);
+
+/* nsp:fetch_count(function(err, n) end): the cluster-wide socket count (this server's alone
+ * without redis); err nil, "ETIMEDOUT: ..." (n: what answered in time) or "ECLOSED: ..." (Redis
+ * lost or the server closed: what was counted). The callback may run before this returns. Returns
+ * true, or nil, "ECLOSED: ...", "ECLOSED" (callback never called) when Redis is not up. */
+static int l_nsp_fetch_count(lua_State *L) {
+  nsp_ud_t *u = check_nsp(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  ack_ctx_t *c = new_ack_ctx(L, 2);
+  int r = sio_nsp_fetch_count(u->nsp, NULL, on_fetch_count, c);
+  if (r) {
+    drop_ack_ctx(L, c);
+    return push_fail(L, r);
+  }
+  lua_pushboolean(L, 1);
   return 1;
 }
 
@@ -2117,9 +2175,11 @@ void siol_host(lua_State *L, uv_loop_t *loop, const siol_overrides_t *o) {
   if (o) {
     free((char *)st->ov.host);
     free((char *)st->ov.path);
+    free((char *)st->ov.redis);
     st->ov = *o;
     st->ov.host = dup_or_null(o->host);
     st->ov.path = dup_or_null(o->path);
+    st->ov.redis = dup_or_null(o->redis);
   }
 }
 
@@ -2282,6 +2342,7 @@ static int state_gc(lua_State *L) {
   siol_shutdown(L);
   free((char *)st->ov.host);
   free((char *)st->ov.path);
+  free((char *)st->ov.redis);
   if (st->own_loop_ready) {
     /* our own loop: finish closing everything here (no Lua is called: st->dead) */
     uv_run(&st->own_loop, UV_RUN_DEFAULT);
@@ -2328,7 +2389,7 @@ static void set_methods(lua_State *L, const char *mt, const luaL_Reg *methods, l
       {"except", l_op_except}, {"timeout", l_op_timeout}, {"compress", l_op_compress},            \
       {"fetch_sockets", l_fetch_sockets}, {"sockets_join", l_sockets_join},                       \
       {"sockets_leave", l_sockets_leave}, {"disconnect_sockets", l_disconnect_sockets},           \
-      {"count", l_nsp_count}, {"socket", l_nsp_socket}
+      {"count", l_nsp_count}, {"fetch_count", l_nsp_fetch_count}, {"socket", l_nsp_socket}
 
 static int l_nsp_index(lua_State *L) {
   nsp_ud_t *u = luaL_checkudata(L, 1, NSP_MT);
@@ -2355,6 +2416,7 @@ static int l_srv_index(lua_State *L) {
   if (strcmp(key, "port") == 0) lua_pushinteger(L, srv->port);
   else if (strcmp(key, "host") == 0) lua_pushstring(L, srv->host);
   else if (strcmp(key, "path") == 0) lua_pushstring(L, srv->path);
+  else if (strcmp(key, "redis") == 0) lua_pushstring(L, srv->redis); /* nil when alone */
   else if (strcmp(key, "closed") == 0) lua_pushboolean(L, srv->closing || srv->closed);
   else if (strcmp(key, "name") == 0) lua_pushliteral(L, "/");
   else if (srv->closing || srv->closed) return 0;

@@ -27,6 +27,7 @@ typedef struct siol_overrides_s {
   long ping_interval_ms;
   long ping_timeout_ms;
   long max_payload;
+  const char *redis;       /* a Redis URL: every server is a cluster node (sio_io_use_redis) */
 } siol_overrides_t;
 
 void siol_overrides_init(siol_overrides_t *o);

@@ -715,14 +715,15 @@ static int get_method(PyObject *d, const char *name, PyObject **out) {
 
 static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"dispatch", "path", "ping_interval_ms", "ping_timeout_ms", "max_payload",
-                           "allow_eio3", "cors", "connect_timeout_ms", "max_buffered", "client_dir", NULL};
+                           "allow_eio3", "cors", "connect_timeout_ms", "max_buffered", "client_dir", "redis",
+                           "redis_key", NULL};
   PyObject *dispatch;
-  const char *path = "/socket.io/", *cors = NULL, *client_dir = NULL;
+  const char *path = "/socket.io/", *cors = NULL, *client_dir = NULL, *redis = NULL, *redis_key = NULL;
   unsigned long pi = 25000, pt = 20000, ct = 45000;
   Py_ssize_t maxp = 1000000, maxb = 0;
   int eio3 = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|skknpzknz", kwlist, &dispatch, &path, &pi, &pt, &maxp,
-                                   &eio3, &cors, &ct, &maxb, &client_dir))
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|skknpzknzzz", kwlist, &dispatch, &path, &pi, &pt, &maxp,
+                                   &eio3, &cors, &ct, &maxb, &client_dir, &redis, &redis_key))
     return -1;
   if (c->loop_ready) {
     PyErr_SetString(PyExc_RuntimeError, "already initialised");
@@ -781,6 +782,25 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
     return -1;
   }
   sio_io_set_data(c->io, c);
+  if (redis) {
+    sio_redis_options_t ro;
+    sio_redis_options_init(&ro);
+    ro.url = redis;
+    if (redis_key) ro.key = redis_key;
+    r = sio_io_use_redis(c->io, &ro);
+    if (r == SIO_EINVAL) {
+      PyErr_Format(PyExc_ValueError, "redis: bad URL '%s' (redis://[[user]:password@]host[:port][/db])", redis);
+      return -1;
+    }
+    if (r == UV_ENOSYS) {
+      PyErr_SetString(PyExc_RuntimeError, "redis: sio was built without Redis (cmake -DSIO_REDIS=ON)");
+      return -1;
+    }
+    if (r) {
+      raise_sio(r);
+      return -1;
+    }
+  }
   return 0;
 }
 
@@ -1266,6 +1286,38 @@ static PyObject *core_socket_count(CoreObject *c, PyObject *args) {
   return PyLong_FromSize_t(sio_nsp_socket_count(nsp));
 }
 
+static void on_count(sio_nsp_t *nsp, int status, size_t n, void *arg) {
+  (void)nsp;
+  PyObject *cb = arg;
+  PyGILState_STATE g = PyGILState_Ensure();
+  const char *err = status == 0 ? NULL : status == SIO_ETIMEDOUT ? "timeout" : "closed";
+  PyObject *r = PyObject_CallFunction(cb, "zn", err, (Py_ssize_t)n);
+  if (!r) log_exception("error in a fetch_count callback");
+  Py_XDECREF(r);
+  Py_DECREF(cb);
+  PyGILState_Release(g);
+}
+
+/* fetch_count(nsp, cb): the cluster-wide socket count of the namespace (this node's alone without
+ * Redis); cb(error, count) runs once, maybe inside this call, error None, "timeout" (count: what
+ * answered in time) or "closed" (Redis lost or the server stopped). Raises ConnectionError when
+ * the Redis connections are not up. */
+static PyObject *core_fetch_count(CoreObject *c, PyObject *args) {
+  const char *name;
+  PyObject *cb;
+  if (!PyArg_ParseTuple(args, "sO", &name, &cb)) return NULL;
+  if (check_open(c)) return NULL;
+  sio_nsp_t *nsp = find_nsp(c, name);
+  if (!nsp) return NULL;
+  Py_INCREF(cb);
+  int r = sio_nsp_fetch_count(nsp, NULL, on_count, cb);
+  if (r) {
+    Py_DECREF(cb);
+    return raise_sio(r);
+  }
+  Py_RETURN_NONE;
+}
+
 /* Value round trip through the converters (for tests): values → cJSON + buffers → values. */
 static PyObject *core_roundtrip(PyObject *m, PyObject *values) {
   if (!PyTuple_Check(values)) {
@@ -1309,6 +1361,7 @@ static PyMethodDef core_methods[] = {
     {"disconnect", (PyCFunction)core_disconnect, METH_VARARGS, NULL},
     {"connected", (PyCFunction)core_connected, METH_VARARGS, NULL},
     {"socket_count", (PyCFunction)core_socket_count, METH_VARARGS, NULL},
+    {"fetch_count", (PyCFunction)core_fetch_count, METH_VARARGS, "fetch_count(nsp, cb(error, count))"},
     {NULL}};
 
 static PyGetSetDef core_getset[] = {{"closed", (getter)core_closed, NULL, "the server is closed", NULL},

@@ -3,21 +3,19 @@
 --   siod examples/contract/server.lua [--host H] [--port P] [--path /socket.io/] [--ping-interval MS]
 --        [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL]
 --
--- siod applies its own flags (host, port, path, ping, payload, EIO3) to sio.server{}; --cors and
--- --redis reach the script in `arg`. Also the bare Engine.IO echo endpoint at /engine.io/.
+-- siod applies its own flags (host, port, path, ping, payload, EIO3, --redis) to sio.server{};
+-- --cors reaches the script in `arg`. Also the bare Engine.IO echo endpoint at /engine.io/.
 local sio = require "sio"
 
-local cors, redis
+local cors
 do
   local i = 1
   while arg and arg[i] do
     if arg[i] == "--cors" then cors = arg[i + 1]; i = i + 1
-    elseif arg[i] == "--redis" then redis = arg[i + 1]; i = i + 1
     else error("unknown option " .. arg[i]) end
     i = i + 1
   end
 end
-if redis then sio.log.warn("--redis: the Redis adapter is not in sio yet; serving this node alone") end
 
 local io = assert(sio.server{ host = "127.0.0.1", port = 3000, cors = cors, connect_timeout = 1000 })
 
@@ -104,8 +102,17 @@ io:on("connection", function(socket, reloaded)
     socket:timeout(1000):emit(event, table.unpack(args, 1, args.n))
   end)
 
-  socket:on("count", function()
-    return io:count()
+  socket:on("count", function(...)
+    if not io.redis then return io:count() end
+    -- A cluster node (siod --redis): cluster-wide (Node's fetchSockets().length). Timed out or
+    -- Redis lost: what was counted (this node's sockets at least).
+    local _, ack = split(...)
+    if not ack then return end
+    local ok = io:fetch_count(function(err, n)
+      if err and err:find("^ETIMEDOUT") then sio.log.warn("count: a node did not answer in time") end
+      ack(n)
+    end)
+    if not ok then ack(io:count()) end -- Redis is down: this node's count
   end)
 
   socket:on("disconnect-me", function()

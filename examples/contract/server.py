@@ -23,7 +23,7 @@ def main() -> int:
     p.add_argument("--max-payload", type=int, default=1_000_000)
     p.add_argument("--allow-eio3", action="store_true")
     p.add_argument("--cors", default=None)
-    p.add_argument("--redis", default=None)  # the Redis adapter comes with the cluster issue
+    p.add_argument("--redis", default=None)  # a cluster node: broadcasts and count go through Redis
     a = p.parse_args()
 
     server = sio.Server(
@@ -34,6 +34,7 @@ def main() -> int:
         allow_eio3=a.allow_eio3,
         path=a.path,
         connect_timeout=1.0,
+        redis=a.redis,
     )
 
     # ---- "/" ----
@@ -105,8 +106,22 @@ def main() -> int:
         return sio.NOACK
 
     @server.on("count")
-    def count(sid, *args):
-        return server.socket_count("/")
+    def count(sid, *args, ack):
+        if not a.redis:
+            ack(server.socket_count("/"))
+            return
+
+        # Cluster-wide (Node's fetchSockets().length). Timed out or Redis lost: what was counted
+        # (this node's sockets at least).
+        def counted(err, n):
+            if err == "timeout":
+                print("sio-contract: count: a node did not answer in time", file=sys.stderr)
+            ack(n)
+
+        try:
+            server.fetch_count(counted, "/")
+        except ConnectionError:  # Redis is down: this node's count
+            ack(server.socket_count("/"))
 
     @server.on("disconnect-me")
     def disconnect_me(sid, *args):

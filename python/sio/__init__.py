@@ -177,6 +177,10 @@ class Namespace:
     def rooms(self, sid: str, namespace: Optional[str] = None) -> list:
         return self.server.rooms(sid, namespace=namespace or self.namespace)
 
+    def fetch_count(self, callback: Callable[[Optional[str], int], Any],
+                    namespace: Optional[str] = None) -> None:
+        return self.server.fetch_count(callback, namespace=namespace or self.namespace)
+
     def get_session(self, sid: str, namespace: Optional[str] = None) -> dict:
         return self.server.get_session(sid, namespace=namespace or self.namespace)
 
@@ -204,6 +208,11 @@ class Server:
     :param client_dir: a directory holding socket.io-client's ``dist/`` files (npm package
         ``socket.io-client``): ``<path>socket.io.js`` (and ``.min.js``, ``.esm.min.js``, maps) are
         served from it, as the reference's ``serveClient``. ``None``: not served.
+    :param redis: ``"redis://[[user]:password@]host[:port][/db]"``: this server is a cluster node,
+        sharing its broadcasts with the other nodes (sio or Node's socket.io with
+        ``@socket.io/redis-adapter``) through that Redis; ``None``: alone. A bad URL raises
+        ``ValueError``; a sio built without Redis, ``RuntimeError``. See :meth:`fetch_count`.
+    :param redis_key: the channel prefix (Node's ``key`` option), ``"socket.io"`` by default.
     """
 
     def __init__(
@@ -217,6 +226,8 @@ class Server:
         connect_timeout: float = 45,
         max_buffered: int = 0,
         client_dir: Optional[str] = None,
+        redis: Optional[str] = None,
+        redis_key: Optional[str] = None,
     ) -> None:
         if cors_allowed_origins is None or isinstance(cors_allowed_origins, str):
             cors = cors_allowed_origins
@@ -252,6 +263,8 @@ class Server:
             connect_timeout_ms=int(connect_timeout * 1000),
             max_buffered=int(max_buffered),
             client_dir=None if client_dir is None else os.fspath(client_dir),
+            redis=redis,
+            redis_key=redis_key,
         )
         self._register("/")
 
@@ -641,6 +654,25 @@ class Server:
         """Sockets connected to the namespace (on this node)."""
         nsp = self._nsp(namespace)
         return self._core.socket_count(nsp) if self._exists(nsp) else 0
+
+    def fetch_count(self, callback: Callable[[Optional[str], int], Any],
+                    namespace: Optional[str] = None) -> None:
+        """Counts the sockets connected to the namespace on every node of the cluster (the length
+        of Node's ``fetchSockets()``; this node's alone without ``redis=``) and calls
+        ``callback(error, count)`` once, on the server's thread, maybe before this returns.
+        ``error`` is ``None``, ``"timeout"`` (a node did not answer in time: ``count`` is what
+        answered) or ``"closed"`` (Redis was lost or the server stopped: what was counted so
+        far). Raises ``ConnectionError`` when the Redis connections are not up (yet)."""
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            callback(None, 0)
+            return None
+        if self._elsewhere():
+            self.call_soon_threadsafe(self._core.fetch_count, nsp, callback)
+            return None
+        self._core.fetch_count(nsp, callback)
+        self._kick()
+        return None
 
     def get_session(self, sid: str, namespace: Optional[str] = None) -> dict:
         return self._sessions.setdefault((self._nsp(namespace), sid), {})

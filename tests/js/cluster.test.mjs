@@ -5,7 +5,9 @@
 // redis-server is not installed.
 //
 // The C node is always `examples/contract/run c` and the Node node the reference, whatever
-// SIO_SERVER says: this file is about the two talking to each other.
+// SIO_SERVER says: this file is about the two talking to each other. The Python and Lua contract
+// servers (sio.Server(redis=...), siod --redis) are nodes too, paired with a C node (and Lua with
+// a Node node).
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,6 +23,8 @@ const SKIP = HAVE_REDIS ? false : 'redis-server is not installed (apt install re
 const COMMANDS = {
   c: 'examples/contract/run c',
   node: 'node tests/js/reference/contract-server.mjs',
+  python: 'examples/contract/run python',
+  lua: 'examples/contract/run lua',
 };
 const KIND = { version: 4, transports: ['websocket'] };
 
@@ -79,7 +83,9 @@ if (HAVE_REDIS) {
   after(async () => { if (redis) await redis.stop(); });
 }
 
-for (const [kindA, kindB] of [['c', 'c'], ['c', 'node'], ['node', 'c']]) {
+const PAIRS = [['c', 'c'], ['c', 'node'], ['node', 'c'], ['c', 'python'], ['python', 'c'], ['c', 'lua'],
+  ['lua', 'c'], ['lua', 'node']];
+for (const [kindA, kindB] of PAIRS) {
   describe(`cluster: ${kindA} node A + ${kindB} node B through Redis`, { skip: SKIP }, () => {
     let nodeA, nodeB;
     let a, b, b2; // a on A; b and b2 on B
