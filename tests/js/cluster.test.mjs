@@ -176,25 +176,27 @@ for (const [kindA, kindB] of PAIRS) {
   });
 }
 
-describe('cluster: a C node whose Redis is unreachable', { skip: SKIP }, () => {
-  test('serves locally, count answers the local number', async () => {
-    const port = await freePort(); // nothing listens there
-    const node = await startServer(['--redis', `redis://127.0.0.1:${port}`], { command: COMMANDS.c });
-    let c;
-    try {
-      c = await connectClient(node.url, KIND);
-      c.emit('broadcast', 'alone');
-      assert.deepEqual(await c.next('broadcast'), ['alone']);
-      assert.deepEqual(await c.ack('count'), [1]);
-      for (let i = 0; i < 40 && !/connection failed/.test(node.stderr); i++) await sleep(50);
-      assert.match(node.stderr, /sio: redis: .*connection failed: Connection refused/);
-    } finally {
-      if (c) await closeManager(c.manager);
-      await node.stop();
-    }
-    assert.equal(node.exitStatus.code, 0);
+for (const kind of ['c', 'python', 'lua']) {
+  describe(`cluster: a ${kind} node whose Redis is unreachable`, { skip: SKIP }, () => {
+    test('serves locally, count answers the local number', async () => {
+      const port = await freePort(); // nothing listens there
+      const node = await startServer(['--redis', `redis://127.0.0.1:${port}`], { command: COMMANDS[kind] });
+      let c;
+      try {
+        c = await connectClient(node.url, KIND);
+        c.emit('broadcast', 'alone');
+        assert.deepEqual(await c.next('broadcast'), ['alone']);
+        assert.deepEqual(await c.ack('count'), [1]);
+        for (let i = 0; i < 40 && !/connection failed/.test(node.stderr); i++) await sleep(50);
+        assert.match(node.stderr, /sio: redis: .*connection failed: Connection refused/);
+      } finally {
+        if (c) await closeManager(c.manager);
+        await node.stop();
+      }
+      assert.equal(node.exitStatus.code, 0);
+    });
   });
-});
+}
 
 // The bytes a C node publishes and how it answers requests, seen by a plain Redis client (npm
 // redis 4.7): checked against the capture between two Node nodes (redis-adapter-wire.md).

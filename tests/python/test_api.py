@@ -127,6 +127,23 @@ def test_too_deep_raises():
         sio._core.roundtrip((v,))
 
 
+def test_redis_option_and_fetch_count_alone():
+    with pytest.raises(ValueError) as e:
+        sio.Server(redis='http://nope')
+    assert 'bad URL' in str(e.value)
+    server = sio.Server()
+    got = []
+    with Running(server) as r:
+        c = client(r.url)
+        try:
+            # alone: the local count; from another thread: it runs on the server's thread
+            server.fetch_count(lambda err, n: got.append((err, n)), namespace='/')
+            assert wait_for(lambda: len(got) == 1)
+            assert got == [(None, 1)]
+        finally:
+            c.disconnect()
+
+
 def test_connect_events_acks_rooms_binary():
     server = sio.Server()
     seen = {}
