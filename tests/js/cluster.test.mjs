@@ -6,8 +6,8 @@
 //
 // The C node is always `examples/contract/run c` and the Node node the reference, whatever
 // SIO_SERVER says: this file is about the two talking to each other. The Python and Lua contract
-// servers (sio.Server(redis=...), siod --redis) are nodes too, paired with a C node (and Lua with
-// a Node node).
+// servers (sio.Server(redis=...), siod --redis) are nodes too, paired with a C node (and with a
+// Node node).
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -84,7 +84,7 @@ if (HAVE_REDIS) {
 }
 
 const PAIRS = [['c', 'c'], ['c', 'node'], ['node', 'c'], ['c', 'python'], ['python', 'c'], ['c', 'lua'],
-  ['lua', 'c'], ['lua', 'node']];
+  ['lua', 'c'], ['lua', 'node'], ['python', 'node']];
 for (const [kindA, kindB] of PAIRS) {
   describe(`cluster: ${kindA} node A + ${kindB} node B through Redis`, { skip: SKIP }, () => {
     let nodeA, nodeB;
