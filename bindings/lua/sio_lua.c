@@ -1694,6 +1694,17 @@ static void build_auth(lua_State *L, sio_socket_t *s) {
 }
 static void build_data(lua_State *L, sio_socket_t *s) { lua_newtable(L); }
 
+/* The id and namespace outlive the connection in the cache (a disconnect handler may read them). */
+static void build_id(lua_State *L, sio_socket_t *s) {
+  if (s) lua_pushstring(L, sio_socket_id(s));
+  else lua_pushnil(L);
+}
+
+static void build_nsp(lua_State *L, sio_socket_t *s) {
+  if (s) push_nsp(L, srv_of_nsp(sio_socket_nsp(s)), sio_socket_nsp(s));
+  else lua_pushnil(L);
+}
+
 static int l_socket_index(lua_State *L) {
   sock_ud_t *u = check_socket(L, 1);
   const char *key = luaL_checkstring(L, 2);
@@ -1711,15 +1722,7 @@ static int l_socket_index(lua_State *L) {
     return 1;
   }
   if (strcmp(key, "id") == 0) {
-    push_cached(L, 1, "id", NULL, NULL);
-    if (lua_isnil(L, -1) && u->s) {
-      lua_pop(L, 1);
-      lua_pushstring(L, sio_socket_id(u->s));
-      lua_getiuservalue(L, 1, 1);
-      lua_pushvalue(L, -2);
-      lua_setfield(L, -2, "id");
-      lua_pop(L, 1);
-    }
+    push_cached(L, 1, "id", build_id, u->s);
     return 1;
   }
   if (strcmp(key, "auth") == 0) {
@@ -1731,15 +1734,7 @@ static int l_socket_index(lua_State *L) {
     return 1;
   }
   if (strcmp(key, "nsp") == 0) {
-    push_cached(L, 1, "nsp", NULL, NULL);
-    if (lua_isnil(L, -1) && u->s) {
-      lua_pop(L, 1);
-      push_nsp(L, u->srv, sio_socket_nsp(u->s));
-      lua_getiuservalue(L, 1, 1);
-      lua_pushvalue(L, -2);
-      lua_setfield(L, -2, "nsp");
-      lua_pop(L, 1);
-    }
+    push_cached(L, 1, "nsp", build_nsp, u->s);
     return 1;
   }
   if (strcmp(key, "transport") == 0) {

@@ -507,6 +507,16 @@ static int ra_server_count(sio_adapter_t *a) {
   return n > 0 ? n : 1;
 }
 
+/* The adapter's channel names and the adapter itself (what creation allocates). */
+static void free_names(redis_adapter_t *ra) {
+  free(ra->bcast_prefix);
+  free(ra->bcast_pattern);
+  free(ra->req_chan);
+  free(ra->res_chan);
+  free(ra->res_uid_chan);
+  free(ra);
+}
+
 static void ra_free(sio_adapter_t *a) {
   redis_adapter_t *ra = (redis_adapter_t *)a;
   for (redis_adapter_t **p = &ra->cl->adapters; *p; p = &(*p)->next)
@@ -515,12 +525,7 @@ static void ra_free(sio_adapter_t *a) {
       break;
     }
   ra->inner->vt->free(ra->inner);
-  free(ra->bcast_prefix);
-  free(ra->bcast_pattern);
-  free(ra->req_chan);
-  free(ra->res_chan);
-  free(ra->res_uid_chan);
-  free(ra);
+  free_names(ra);
 }
 
 /* ---- fetch_count ---- */
@@ -953,12 +958,7 @@ sio_adapter_t *sio__redis_adapter_wrap(sio_cluster_t *cl, sio_adapter_t *inner) 
   snprintf(tail, sizeof tail, "#%s#", ra->uid);
   ra->res_uid_chan = concat(cl->key, "-response#", nsp, tail);
   if (!ra->bcast_prefix || !ra->bcast_pattern || !ra->req_chan || !ra->res_chan || !ra->res_uid_chan) {
-    free(ra->bcast_prefix);
-    free(ra->bcast_pattern);
-    free(ra->req_chan);
-    free(ra->res_chan);
-    free(ra->res_uid_chan);
-    free(ra);
+    free_names(ra);
     return NULL;
   }
   ra->next = cl->adapters;
