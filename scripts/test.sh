@@ -64,6 +64,27 @@ js_failures() { # $1: log
   grep -E "^ *not ok |^ *error: " "$1" | grep -A1 "not ok" | grep -v "^--$" | head -30 || true
 }
 
+# One real-client suite: node_suite NAME [VAR=value ...] runs `npm test` in tests/js with that
+# environment; pytest_suite NAME [VAR=value ...] -- [pytest args] runs tests/python/run. Each prints
+# its summary and failures and adds to the totals.
+node_suite() {
+  local name="$1"; shift
+  (cd tests/js && env "$@" timeout 900 npm test) >"$log_dir/js-$name.log" 2>&1
+  grep -E "^# (tests|pass|fail) " "$log_dir/js-$name.log" || true
+  js_failures "$log_dir/js-$name.log"
+  count_node "$log_dir/js-$name.log"
+}
+pytest_suite() {
+  local name="$1"; shift
+  local envs=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
+  [ "${1:-}" = -- ] && shift
+  env "${envs[@]+"${envs[@]}"}" timeout 600 tests/python/run "$@" >"$log_dir/py-$name.log" 2>&1
+  tail -n 1 "$log_dir/py-$name.log"
+  grep -E "^FAILED|^ERROR" "$log_dir/py-$name.log" | head -20 || true
+  count_pytest "$log_dir/py-$name.log"
+}
+
 build() { # $1: dir, rest: cmake flags
   local dir="$1"; shift
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$log_dir/cmake-$(basename "$dir").log" 2>&1 &&
@@ -77,15 +98,9 @@ run_stage() { # $1: name, $2: build dir
   tail -n 3 "$log_dir/ctest-$name.log" | grep -E "tests passed|Total Test" || true
   count_ctest "$log_dir/ctest-$name.log"
   echo "== $name: real clients (node:test)"
-  (cd tests/js && SIO_BUILD_DIR="$root/$dir" timeout 900 npm test) >"$log_dir/js-$name.log" 2>&1
-  grep -E "^# (tests|pass|fail) " "$log_dir/js-$name.log" || true
-  js_failures "$log_dir/js-$name.log"
-  count_node "$log_dir/js-$name.log"
+  node_suite "$name" SIO_BUILD_DIR="$root/$dir"
   echo "== $name: python-socketio client (pytest)"
-  SIO_BUILD_DIR="$root/$dir" timeout 600 tests/python/run >"$log_dir/py-$name.log" 2>&1
-  tail -n 1 "$log_dir/py-$name.log"
-  grep -E "^FAILED|^ERROR" "$log_dir/py-$name.log" | head -20 || true
-  count_pytest "$log_dir/py-$name.log"
+  pytest_suite "$name" SIO_BUILD_DIR="$root/$dir"
 }
 
 if build build; then
@@ -99,15 +114,9 @@ fi
 echo "== python: build the extension"
 if timeout 600 examples/contract/run python --build-only >"$log_dir/py-build.log" 2>&1; then
   echo "== python contract server: real clients (node:test)"
-  (cd tests/js && SIO_SERVER='examples/contract/run python' timeout 900 npm test) >"$log_dir/js-python.log" 2>&1
-  grep -E "^# (tests|pass|fail) " "$log_dir/js-python.log" || true
-  js_failures "$log_dir/js-python.log"
-  count_node "$log_dir/js-python.log"
+  node_suite python SIO_SERVER='examples/contract/run python'
   echo "== python contract server: python-socketio client + API tests (pytest)"
-  SIO_SERVER='examples/contract/run python' timeout 600 tests/python/run >"$log_dir/py-python.log" 2>&1
-  tail -n 1 "$log_dir/py-python.log"
-  grep -E "^FAILED|^ERROR" "$log_dir/py-python.log" | head -20 || true
-  count_pytest "$log_dir/py-python.log"
+  pytest_suite python SIO_SERVER='examples/contract/run python'
 else
   echo "python extension build failed"; tail -20 "$log_dir/py-build.log"; failed=$((failed + 1))
 fi
@@ -140,15 +149,9 @@ else
 fi
 rm -rf "$rocks" build.luarocks
 echo "== lua contract server: real clients (node:test)"
-(cd tests/js && SIO_SERVER='examples/contract/run lua' timeout 900 npm test) >"$log_dir/js-lua.log" 2>&1
-grep -E "^# (tests|pass|fail) " "$log_dir/js-lua.log" || true
-js_failures "$log_dir/js-lua.log"
-count_node "$log_dir/js-lua.log"
+node_suite lua SIO_SERVER='examples/contract/run lua'
 echo "== lua contract server: python-socketio client (pytest)"
-SIO_SERVER='examples/contract/run lua' timeout 600 tests/python/run --ignore=tests/python/test_api.py >"$log_dir/py-lua.log" 2>&1
-tail -n 1 "$log_dir/py-lua.log"
-grep -E "^FAILED|^ERROR" "$log_dir/py-lua.log" | head -20 || true
-count_pytest "$log_dir/py-lua.log"
+pytest_suite lua SIO_SERVER='examples/contract/run lua' -- --ignore=tests/python/test_api.py
 
 # The example apps (chat, draw-and-guess), Python and Lua servers, end to end in headless Chromium.
 echo "== e2e: example apps in Chromium (node:test)"
@@ -162,11 +165,8 @@ if build build-asan -DSIO_SANITIZE=ON; then
   # siod on ASan+UBSan (leaks make it exit non-zero): the real clients against the Lua contract
   # server, and the daemon's own specs.
   echo "== asan: lua contract server, real clients (node:test)"
-  (cd tests/js && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 SIO_BUILD_DIR="$root/build-asan" \
-    SIO_SERVER='examples/contract/run lua' timeout 900 npm test) >"$log_dir/js-lua-asan.log" 2>&1
-  grep -E "^# (tests|pass|fail) " "$log_dir/js-lua-asan.log" || true
-  js_failures "$log_dir/js-lua-asan.log"
-  count_node "$log_dir/js-lua-asan.log"
+  node_suite lua-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 SIO_BUILD_DIR="$root/build-asan" \
+    SIO_SERVER='examples/contract/run lua'
   echo "== asan: siod specs (busted)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 SIO_BUILD_DIR="$root/build" SIOD="$root/build-asan/siod" \
     timeout 600 tests/lua/run tests/lua/siod_spec.lua >"$log_dir/lua-busted-asan.log" 2>&1
