@@ -565,8 +565,10 @@ static void on_disconnect(sio_socket_t *s, const char *reason) {
   else sio_socket_set_data(s, NULL);
 }
 
-static const sio_nsp_callbacks_t nsp_cbs = {on_connection, on_event, NULL, on_disconnecting,
-                                            on_disconnect};
+static const sio_nsp_callbacks_t nsp_cbs = {.on_connection = on_connection,
+                                            .on_event = on_event,
+                                            .on_disconnecting = on_disconnecting,
+                                            .on_disconnect = on_disconnect};
 
 static int on_dynamic_match(sio_nsp_t *parent, const char *name, const cJSON *auth) {
   nsp_ud_t *u = sio_nsp_get_data(parent);

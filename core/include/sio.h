@@ -327,6 +327,12 @@ typedef void (*sio_outgoing_cb)(sio_socket_t *socket, const char *event, const s
 /* `reason`: "client namespace disconnect", "server namespace disconnect", "transport close",
  * "transport error", "ping timeout", "parse error", "forced close", "server shutting down". */
 typedef void (*sio_disconnect_cb)(sio_socket_t *socket, const char *reason);
+/* An event from another node of the cluster: its sio_nsp_server_emit(), or Node's
+ * io.of(nsp).serverSideEmit(). `event` and `args` (JSON only) are borrowed for the call.
+ * `reply_id` is NULL unless the sender waits for an answer: then answer once with
+ * sio_nsp_server_reply(), now or later (copy the id to answer later). */
+typedef void (*sio_server_event_cb)(sio_nsp_t *nsp, const char *event, const sio_args_t *args,
+                                    const char *reply_id);
 
 typedef struct sio_nsp_callbacks_s {
   sio_connection_cb on_connection;
@@ -334,6 +340,7 @@ typedef struct sio_nsp_callbacks_s {
   sio_outgoing_cb on_outgoing;        /* may be NULL */
   sio_disconnect_cb on_disconnecting; /* the socket still has its rooms; may be NULL */
   sio_disconnect_cb on_disconnect;    /* the last call with this socket handle */
+  sio_server_event_cb on_server_event; /* events from other nodes (cluster); may be NULL */
 } sio_nsp_callbacks_t;
 
 /* The namespace `name` ("/chat"; a missing leading '/' is added), created when absent. Borrowed;
@@ -455,10 +462,9 @@ void sio_nsp_disconnect(sio_nsp_t *nsp, const sio_target_t *to, int close);
 /* connections shared by the io: one publishes, one subscribes. Local rooms stay in memory.      */
 /* A broadcast without SIO_EMIT_LOCAL is delivered here and published to the other nodes;       */
 /* messages from them are delivered to this node's sockets only (never re-published).            */
-/* Not yet (phase 2): broadcasts with acks across nodes (sio_nsp_emit_ack stays local),          */
-/* serverSideEmit, publishing sio_nsp_join/leave/disconnect to other nodes (requests from them   */
-/* are applied here), reconnecting: when Redis is unreachable or goes away, delivery goes on     */
-/* locally and the failure is logged on stderr.                                                   */
+/* With a cluster, these reach every node: sio_nsp_emit, sio_nsp_emit_ack (each node reports how */
+/* many of its sockets were asked, then relays their answers), sio_nsp_join/leave/disconnect,   */
+/* and the requests below. Node's nodes and @socket.io/redis-emitter messages are understood.   */
 
 typedef struct sio_redis_options_s {
   const char *url;              /* "redis://[[user]:password@]host[:port][/db]"; copied; required */
@@ -486,6 +492,30 @@ typedef void (*sio_count_cb)(sio_nsp_t *nsp, int status, size_t count, void *arg
  * inside this call. SIO_ECLOSED, without a callback, when the cluster's Redis connections are not
  * up; SIO_EINVAL for a dynamic parent. */
 int sio_nsp_fetch_count(sio_nsp_t *nsp, const sio_target_t *to, sio_count_cb cb, void *arg);
+
+/* Every room of the namespace across the cluster, each once, in no order (Node's allRooms(); a
+ * socket's own id is a room). Without a cluster adapter, this node's rooms. Called once: status
+ * 0, or SIO_ETIMEDOUT / SIO_ECLOSED with the rooms gathered so far; `rooms` borrowed for the call.
+ * Always from the loop, never inside this call. Errors as sio_nsp_fetch_count(). */
+typedef void (*sio_rooms_cb)(sio_nsp_t *nsp, int status, const char *const *rooms, size_t n,
+                             void *arg);
+int sio_nsp_fetch_rooms(sio_nsp_t *nsp, sio_rooms_cb cb, void *arg);
+
+/* Sends `event` with args (JSON only: SIO_EINVAL with attachments; the wire is JSON text) to the
+ * namespace on every other node, whose on_server_event gets it; not to this node (Node's
+ * serverSideEmit). UV_ENOSYS without a cluster adapter (Node throws there too); SIO_ECLOSED when
+ * Redis is not connected. */
+int sio_nsp_server_emit(sio_nsp_t *nsp, const char *event, const sio_args_t *args);
+/* Called once with `responses` (borrowed), an array of each other node's answer (one value per
+ * node, null for an answer without one): status 0 when every node subscribed at the time answered,
+ * SIO_ETIMEDOUT after requests_timeout_ms with those that came, SIO_ECLOSED on shutdown or a lost
+ * Redis connection. */
+typedef void (*sio_server_ack_cb)(sio_nsp_t *nsp, int status, const cJSON *responses, void *arg);
+/* sio_nsp_server_emit waiting for every other node's answer; cb always from the loop. */
+int sio_nsp_server_emit_ack(sio_nsp_t *nsp, const char *event, const sio_args_t *args,
+                            sio_server_ack_cb cb, void *arg);
+/* Answers a server-side event (`value` borrowed, JSON; NULL: no value). Once per reply_id. */
+int sio_nsp_server_reply(sio_nsp_t *nsp, const char *reply_id, const cJSON *value);
 
 #ifdef __cplusplus
 }

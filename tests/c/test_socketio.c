@@ -210,8 +210,11 @@ static sx_t *sx_new2(uint32_t connect_timeout_ms, uint32_t ping_interval_ms, uin
   if (sio_io_new(x->h.server, &o, &x->io) != 0) goto fail;
   sio_io_set_data(x->io, x);
   if (sio_io_of(x->io, "/", &x->root) != 0) goto fail;
-  x->cbs = (sio_nsp_callbacks_t){cb_connection, cb_event, cb_outgoing, cb_disconnecting,
-                                 cb_disconnect};
+  x->cbs = (sio_nsp_callbacks_t){.on_connection = cb_connection,
+                                 .on_event = cb_event,
+                                 .on_outgoing = cb_outgoing,
+                                 .on_disconnecting = cb_disconnecting,
+                                 .on_disconnect = cb_disconnect};
   sio_nsp_set_callbacks(x->root, &x->cbs);
   uv_timer_init(&x->h.loop, &x->mw_timer);
   x->mw_timer.data = x;

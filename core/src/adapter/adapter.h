@@ -16,6 +16,7 @@
 
 typedef struct sio_adapter_s sio_adapter_t;
 typedef struct sio_count_req sio_count_req_t; /* socketio.h */
+typedef struct sio_bcast_ack sio_bcast_ack_t; /* socketio.h */
 typedef struct sio_cluster sio_cluster_t;     /* redis.c */
 
 /* One packet, encoded: the text message and its binary attachments (references held). */
@@ -39,11 +40,25 @@ typedef struct sio_adapter_vt {
   /* Number of nodes (1 for memory). */
   int (*server_count)(sio_adapter_t *a);
   void (*free)(sio_adapter_t *a);
-  /* Asks the other nodes how many sockets `to` targets there; req->count already holds the local
-   * number. The adapter finishes req (sio__count_finish) later, never inside this call; an error
-   * returned here means no callback. NULL (memory): the local count is the answer. */
-  int (*fetch_count)(sio_adapter_t *a, const sio_target_t *to, sio_count_req_t *req);
+  /* The members below are NULL for the memory adapter (one node: the local part is the answer).
+   *
+   * Asks the other nodes for their part of req (req->kind: how many sockets `to` targets, their
+   * rooms, or their answers to the server-side event `data`, ["event", ...args]); req already
+   * holds this node's part. The adapter finishes req (sio__count_finish) later, never inside this
+   * call, and sets req->remote; an error returned here means no callback. */
+  int (*request)(sio_adapter_t *a, const sio_target_t *to, sio_count_req_t *req, const cJSON *data);
+  /* A server-side event without acknowledgement to the other nodes. */
+  int (*server_emit)(sio_adapter_t *a, const cJSON *data);
+  int (*server_reply)(sio_adapter_t *a, const char *reply_id, const cJSON *value);
+  /* The broadcast with acks b, already sent to the local sockets, to the other nodes: they
+   * report to b (nodes_*, expected) and relay answers (sio__bcast_add_answer). */
+  int (*broadcast_ack)(sio_adapter_t *a, const sio_target_t *to, const sio_packet_t *pkt,
+                       const sio_encoded_t *enc, sio_bcast_ack_t *b, uint32_t timeout_ms);
+  /* sio_nsp_join / leave / disconnect for the other nodes' sockets (op: SIO_OP_*). */
+  int (*apply)(sio_adapter_t *a, const sio_target_t *to, int op, const char *room, int close);
 } sio_adapter_vt_t;
+
+enum { SIO_OP_JOIN = 2, SIO_OP_LEAVE = 3, SIO_OP_DISCONNECT = 4 }; /* Node's request types */
 
 struct sio_adapter_s {
   const sio_adapter_vt_t *vt;
@@ -72,6 +87,8 @@ typedef struct sio_socket_room {
 sio_adapter_t *sio_memory_adapter_new(sio_nsp_t *nsp);
 /* 1 when `room` has a member here (a socket id counts: it is the socket's own room). */
 int sio_memory_adapter_has_room(sio_adapter_t *a, const char *room);
+/* Calls cb with every room that has a member here, sockets' own ids included. */
+void sio_memory_adapter_rooms(sio_adapter_t *a, void (*cb)(const char *room, void *arg), void *arg);
 
 /* redis.c: the cluster adapter. wrap takes `inner` (the namespace's memory adapter, which keeps
  * the local rooms) and returns the cluster adapter owning it; NULL on ENOMEM (inner untouched).
@@ -81,6 +98,9 @@ void sio__cluster_close(sio_cluster_t *cl);
 void sio__cluster_free(sio_cluster_t *cl);
 /* requests_timeout_ms (0 for NULL). */
 uint32_t sio__cluster_timeout(const sio_cluster_t *cl);
+/* The memory adapter keeping a namespace's local rooms: `a` itself, or the one a cluster adapter
+ * wraps. */
+sio_adapter_t *sio__cluster_inner(sio_adapter_t *a);
 
 /* Shared by adapters: writes an encoded packet to one socket, honouring SIO_EMIT_VOLATILE. */
 int sio_socket_write_encoded(sio_socket_t *s, const sio_encoded_t *enc, int flags);

@@ -175,12 +175,27 @@ static void mem_free(sio_adapter_t *a) {
   free(m);
 }
 
-static const sio_adapter_vt_t mem_vt = {mem_add,       mem_del,          mem_del_all, mem_select,
-                                        mem_broadcast, mem_server_count, mem_free,   NULL};
+/* One node: no cluster members (request, server_emit, ...). */
+static const sio_adapter_vt_t mem_vt = {.add = mem_add,
+                                        .del = mem_del,
+                                        .del_all = mem_del_all,
+                                        .select = mem_select,
+                                        .broadcast = mem_broadcast,
+                                        .server_count = mem_server_count,
+                                        .free = mem_free};
 
 int sio_memory_adapter_has_room(sio_adapter_t *a, const char *room) {
   mem_adapter_t *m = (mem_adapter_t *)a;
   return sio_map_get(&m->rooms, room) != NULL || sio_map_get(&a->nsp->by_id, room) != NULL;
+}
+
+void sio_memory_adapter_rooms(sio_adapter_t *a, void (*cb)(const char *room, void *arg), void *arg) {
+  mem_adapter_t *m = (mem_adapter_t *)a;
+  for (size_t i = 0; i < m->rooms.cap; i++)
+    if (m->rooms.slots[i].key) cb(m->rooms.slots[i].key, arg);
+  const sio_map_t *ids = &a->nsp->by_id;
+  for (size_t i = 0; i < ids->cap; i++)
+    if (ids->slots[i].key) cb(ids->slots[i].key, arg);
 }
 
 sio_adapter_t *sio_memory_adapter_new(sio_nsp_t *nsp) {

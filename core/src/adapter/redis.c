@@ -39,6 +39,7 @@ sio_adapter_t *sio__redis_adapter_wrap(sio_cluster_t *cl, sio_adapter_t *inner) 
   (void)cl;
   return inner;
 }
+sio_adapter_t *sio__cluster_inner(sio_adapter_t *a) { return a; }
 void sio__cluster_close(sio_cluster_t *cl) { (void)cl; }
 void sio__cluster_free(sio_cluster_t *cl) { (void)cl; }
 uint32_t sio__cluster_timeout(const sio_cluster_t *cl) {
@@ -120,7 +121,10 @@ enum {
   REQ_REMOTE_LEAVE = 3,
   REQ_REMOTE_DISCONNECT = 4,
   REQ_REMOTE_FETCH = 5,
-  REQ_SERVER_SIDE_EMIT = 6
+  REQ_SERVER_SIDE_EMIT = 6,
+  REQ_BROADCAST = 7,
+  REQ_BROADCAST_CLIENT_COUNT = 8,
+  REQ_BROADCAST_ACK = 9
 };
 
 typedef struct redis_adapter redis_adapter_t;
@@ -134,7 +138,7 @@ struct sio_cluster {
   redisAsyncContext *pub, *sub; /* NULL once gone */
   uint8_t pub_up, sub_up;       /* connected */
   uint8_t closing;
-  uint8_t logged_ack, logged_type, logged_binreq; /* "ignored" notices, once each */
+  uint8_t logged_type; /* the "ignored" notice, once */
   int server_count;             /* the last PUBSUB NUMSUB answer */
   redis_adapter_t *adapters;
 };
@@ -209,16 +213,15 @@ static void pack_string(msgpack_packer *pk, const char *s) {
   free(t);
 }
 
-static void pack_json(msgpack_packer *pk, const cJSON *j, const sio_encoded_t *enc, int depth) {
+static void pack_json(msgpack_packer *pk, const cJSON *j, const sio_buf_t *bufs, size_t nbufs,
+                      int depth) {
   size_t num;
   if (depth > SIO_PACKET_MAX_DEPTH + 2) {
     msgpack_pack_nil(pk);
-  } else if (enc && sio_packet_is_placeholder(j, &num) && num < enc->natts) {
+  } else if (sio_packet_is_placeholder(j, &num) && num < nbufs) {
     /* Binary goes inline, at its place, as msgpack bin (no placeholders on this wire). */
-    size_t len;
-    const char *d = sio__msg_data(enc->atts[num], &len);
-    msgpack_pack_bin(pk, len);
-    msgpack_pack_bin_body(pk, d, len);
+    msgpack_pack_bin(pk, bufs[num].len);
+    msgpack_pack_bin_body(pk, bufs[num].data, bufs[num].len);
   } else if (cJSON_IsTrue(j)) {
     msgpack_pack_true(pk);
   } else if (cJSON_IsFalse(j)) {
@@ -239,14 +242,14 @@ static void pack_json(msgpack_packer *pk, const cJSON *j, const sio_encoded_t *e
     size_t n = 0;
     for (const cJSON *c = j->child; c; c = c->next) n++;
     msgpack_pack_array(pk, n);
-    for (const cJSON *c = j->child; c; c = c->next) pack_json(pk, c, enc, depth + 1);
+    for (const cJSON *c = j->child; c; c = c->next) pack_json(pk, c, bufs, nbufs, depth + 1);
   } else if (cJSON_IsObject(j)) {
     size_t n = 0;
     for (const cJSON *c = j->child; c; c = c->next) n++;
     msgpack_pack_map(pk, n);
     for (const cJSON *c = j->child; c; c = c->next) {
       pack_string(pk, c->string ? c->string : "");
-      pack_json(pk, c, enc, depth + 1);
+      pack_json(pk, c, bufs, nbufs, depth + 1);
     }
   } else {
     msgpack_pack_nil(pk);
@@ -455,15 +458,62 @@ static int ra_select(sio_adapter_t *a, const sio_target_t *to, sio_socket_t ***o
   return in->vt->select(in, to, out);
 }
 
+/* An encoded packet's attachments as buffers (pointing into the messages). */
+static sio_buf_t *enc_bufs(const sio_encoded_t *enc) {
+  sio_buf_t *v = malloc((enc->natts ? enc->natts : 1) * sizeof *v);
+  for (size_t i = 0; v && i < enc->natts; i++) v[i].data = sio__msg_data(enc->atts[i], &v[i].len);
+  return v;
+}
+
+/* {type, data, nsp}, the packet as Node's adapter publishes it: type 2 even with binary (Node's
+ * parser splits attachments later), no id. */
+static void pack_packet(msgpack_packer *pk, const sio_packet_t *pkt, const sio_encoded_t *enc,
+                        const char *nsp) {
+  sio_buf_t *bufs = enc->natts ? enc_bufs(enc) : NULL;
+  msgpack_pack_map(pk, 3);
+  pack_cstr(pk, "type");
+  msgpack_pack_int64(pk, SIO_PACKET_EVENT);
+  pack_cstr(pk, "data");
+  pack_json(pk, pkt->data, bufs, bufs ? enc->natts : 0, 0);
+  pack_cstr(pk, "nsp");
+  pack_string(pk, nsp);
+  free(bufs);
+}
+
+/* {rooms, except, flags}; a broadcast with acks has flags.timeout. */
+static void pack_opts(msgpack_packer *pk, const sio_target_t *to, uint32_t timeout_ms) {
+  int flags = to ? to->flags : 0;
+  msgpack_pack_map(pk, 3);
+  pack_cstr(pk, "rooms");
+  pack_str_list(pk, to ? to->rooms : NULL, to ? to->nrooms : 0);
+  pack_cstr(pk, "except");
+  pack_str_list(pk, to ? to->except : NULL, to ? to->nexcept : 0);
+  pack_cstr(pk, "flags");
+  int n = ((flags & SIO_EMIT_VOLATILE) != 0) + ((flags & SIO_EMIT_COMPRESS) != 0) + (timeout_ms != 0);
+  msgpack_pack_map(pk, (size_t)n);
+  if (flags & SIO_EMIT_VOLATILE) {
+    pack_cstr(pk, "volatile");
+    msgpack_pack_true(pk);
+  }
+  if (flags & SIO_EMIT_COMPRESS) {
+    pack_cstr(pk, "compress");
+    msgpack_pack_true(pk);
+  }
+  if (timeout_ms) {
+    pack_cstr(pk, "timeout");
+    msgpack_pack_uint32(pk, timeout_ms);
+  }
+}
+
+static int pub_ok(const sio_cluster_t *cl) { return !cl->closing && cl->pub && cl->pub_up; }
+/* Requests need both: the question goes out on one connection, the answers come on the other. */
+static int cluster_up(const sio_cluster_t *cl) { return pub_ok(cl) && cl->sub && cl->sub_up; }
+
 static int ra_broadcast(sio_adapter_t *a, const sio_target_t *to, const sio_packet_t *pkt,
                         const sio_encoded_t *enc) {
   redis_adapter_t *ra = (redis_adapter_t *)a;
   int r = ra->inner->vt->broadcast(ra->inner, to, pkt, enc);
-  int flags = to ? to->flags : 0;
-  if (flags & SIO_EMIT_LOCAL) return r;
-  sio_cluster_t *cl = ra->cl;
-  if (!cl->pub || !cl->pub_up || cl->closing) return r;
-  size_t nrooms = to ? to->nrooms : 0, nexcept = to ? to->nexcept : 0;
+  if ((to && (to->flags & SIO_EMIT_LOCAL)) || !pub_ok(ra->cl)) return r;
   msgpack_sbuffer sb;
   msgpack_sbuffer_init(&sb);
   msgpack_packer pk;
@@ -471,32 +521,11 @@ static int ra_broadcast(sio_adapter_t *a, const sio_target_t *to, const sio_pack
   /* [uid, {type, data, nsp}, {rooms, except, flags}]: the key order Node writes. */
   msgpack_pack_array(&pk, 3);
   pack_cstr(&pk, ra->uid);
-  msgpack_pack_map(&pk, 3);
-  pack_cstr(&pk, "type");
-  msgpack_pack_int64(&pk, SIO_PACKET_EVENT); /* 2 even with binary: Node's parser splits later */
-  pack_cstr(&pk, "data");
-  pack_json(&pk, pkt->data, enc, 0);
-  pack_cstr(&pk, "nsp");
-  pack_string(&pk, a->nsp->name);
-  msgpack_pack_map(&pk, 3);
-  pack_cstr(&pk, "rooms");
-  pack_str_list(&pk, to ? to->rooms : NULL, nrooms);
-  pack_cstr(&pk, "except");
-  pack_str_list(&pk, to ? to->except : NULL, nexcept);
-  pack_cstr(&pk, "flags");
-  int nflags = ((flags & SIO_EMIT_VOLATILE) != 0) + ((flags & SIO_EMIT_COMPRESS) != 0);
-  msgpack_pack_map(&pk, (size_t)nflags);
-  if (flags & SIO_EMIT_VOLATILE) {
-    pack_cstr(&pk, "volatile");
-    msgpack_pack_true(&pk);
-  }
-  if (flags & SIO_EMIT_COMPRESS) {
-    pack_cstr(&pk, "compress");
-    msgpack_pack_true(&pk);
-  }
+  pack_packet(&pk, pkt, enc, a->nsp->name);
+  pack_opts(&pk, to, 0);
   /* Exactly one room: its own channel, so that nodes without the room can skip it. */
-  char *chan = nrooms == 1 ? concat(ra->bcast_prefix, to->rooms[0], "#", "") : NULL;
-  publish(cl, chan ? chan : ra->bcast_prefix, sb.data, sb.size);
+  char *chan = to && to->nrooms == 1 ? concat(ra->bcast_prefix, to->rooms[0], "#", "") : NULL;
+  publish(ra->cl, chan ? chan : ra->bcast_prefix, sb.data, sb.size);
   free(chan);
   msgpack_sbuffer_destroy(&sb);
   return r;
@@ -528,12 +557,15 @@ static void ra_free(sio_adapter_t *a) {
   free_names(ra);
 }
 
-/* ---- fetch_count ---- */
+/* ---- requests to the other nodes ---- */
 
+/* What a PUBSUB NUMSUB reply is for: a request (its JSON is published once NUMSUB says how many
+ * answer) or a broadcast with acks (found again by its id: it may have ended meanwhile). */
 typedef struct {
   sio_count_req_t *req;
   redis_adapter_t *ra; /* checked against the cluster's list before use */
-  char *request;       /* the JSON request, published once NUMSUB says how many answer */
+  char *request;
+  char bcast_id[8];
 } numsub_ctx_t;
 
 static int adapter_alive(sio_cluster_t *cl, redis_adapter_t *ra) {
@@ -542,19 +574,31 @@ static int adapter_alive(sio_cluster_t *cl, redis_adapter_t *ra) {
   return 0;
 }
 
+static sio_bcast_ack_t *find_bcast(redis_adapter_t *ra, const char *id) {
+  for (sio_bcast_ack_t *b = ra->base.nsp->io->bcasts; b; b = b->next)
+    if (b->nsp == ra->base.nsp && b->request_id[0] && strcmp(b->request_id, id) == 0) return b;
+  return NULL;
+}
+
+/* The number of nodes subscribed to the request channel, this one included; -1 on error. */
+static long long numsub_count(const redisReply *rp) {
+  if (!rp || rp->type != REDIS_REPLY_ARRAY || rp->elements < 2 || rp->element[1]->type != REDIS_REPLY_INTEGER)
+    return -1;
+  return rp->element[1]->integer;
+}
+
 static void on_numsub(redisAsyncContext *ac, void *reply, void *privdata) {
   numsub_ctx_t *c = privdata;
   sio_cluster_t *cl = ac->data;
-  redisReply *rp = reply;
-  sio_count_req_t *req = c->req;
-  if (!req->done) {
-    if (!rp || rp->type != REDIS_REPLY_ARRAY || rp->elements < 2 ||
-        rp->element[1]->type != REDIS_REPLY_INTEGER || !adapter_alive(cl, c->ra) || cl->closing) {
-      sio__count_finish(req, SIO_ECLOSED);
-    } else {
-      long long n = rp->element[1]->integer;
-      cl->server_count = n > 0 ? (int)n : 1;
-      if (n <= 1) {
+  long long n = numsub_count(reply);
+  int alive = !cl->closing && adapter_alive(cl, c->ra);
+  if (n > 0 && alive) cl->server_count = (int)n;
+  if (c->req) {
+    sio_count_req_t *req = c->req;
+    if (!req->done) {
+      if (n < 0 || !alive) {
+        sio__count_finish(req, SIO_ECLOSED);
+      } else if (n <= 1) {
         sio__count_finish(req, 0); /* nobody else listens */
       } else {
         req->expected = (size_t)(n - 1);
@@ -562,10 +606,26 @@ static void on_numsub(redisAsyncContext *ac, void *reply, void *privdata) {
         publish(cl, c->ra->req_chan, c->request, strlen(c->request));
       }
     }
+    sio__count_unref(req);
+  } else if (alive) {
+    sio_bcast_ack_t *b = find_bcast(c->ra, c->bcast_id);
+    if (b) {
+      /* Without an answer the other nodes are not counted: the broadcast ends at its timeout. */
+      b->nodes_known = n > 0;
+      b->nodes_expected = n > 1 ? (size_t)(n - 1) : 0;
+      if (b->nodes_known) sio__bcast_check(b);
+    }
   }
-  sio__count_unref(req);
   free(c->request);
   free(c);
+}
+
+/* PUBSUB NUMSUB on the request channel, then on_numsub with c. */
+static int ask_numsub(redis_adapter_t *ra, numsub_ctx_t *c) {
+  c->ra = ra;
+  if (redisAsyncCommand(ra->cl->pub, on_numsub, c, "PUBSUB NUMSUB %s", ra->req_chan) != REDIS_OK)
+    return SIO_ECLOSED;
+  return 0;
 }
 
 static cJSON *target_opts(const sio_target_t *to) {
@@ -582,20 +642,30 @@ static cJSON *target_opts(const sio_target_t *to) {
   return o;
 }
 
-static int ra_fetch_count(sio_adapter_t *a, const sio_target_t *to, sio_count_req_t *req) {
-  redis_adapter_t *ra = (redis_adapter_t *)a;
-  sio_cluster_t *cl = ra->cl;
-  if (cl->closing || !cl->pub || !cl->pub_up || !cl->sub || !cl->sub_up) return SIO_ECLOSED;
-  random_id(req->request_id, 6);
-  /* {"uid","requestId","type":5,"opts":{"rooms","except"}}, as Node's fetchSockets sends it. */
+/* {"uid", ["requestId",] "type"}: how every JSON request of Node's adapter begins. */
+static cJSON *request_json(redis_adapter_t *ra, const char *request_id, int type) {
   cJSON *j = cJSON_CreateObject();
+  if (!j) return NULL;
   cJSON_AddStringToObject(j, "uid", ra->uid);
-  cJSON_AddStringToObject(j, "requestId", req->request_id);
-  cJSON_AddNumberToObject(j, "type", REQ_REMOTE_FETCH);
-  cJSON *opts = target_opts(to);
-  if (opts) cJSON_AddItemToObject(j, "opts", opts);
+  if (request_id) cJSON_AddStringToObject(j, "requestId", request_id);
+  cJSON_AddNumberToObject(j, "type", type);
+  return j;
+}
+
+static int ra_request(sio_adapter_t *a, const sio_target_t *to, sio_count_req_t *req,
+                      const cJSON *data) {
+  redis_adapter_t *ra = (redis_adapter_t *)a;
+  if (!cluster_up(ra->cl)) return SIO_ECLOSED;
+  random_id(req->request_id, 6);
+  /* As Node's fetchSockets, allRooms and serverSideEmit (with an ack) send them. */
+  static const int types[] = {[SIO_REQ_COUNT] = REQ_REMOTE_FETCH, [SIO_REQ_ROOMS] = REQ_ALL_ROOMS,
+                              [SIO_REQ_SERVER_EMIT] = REQ_SERVER_SIDE_EMIT};
+  cJSON *j = request_json(ra, req->request_id, types[req->kind]);
+  cJSON *extra = req->kind == SIO_REQ_COUNT ? target_opts(to)
+                 : req->kind == SIO_REQ_SERVER_EMIT ? cJSON_Duplicate(data, 1) : NULL;
+  if (extra) cJSON_AddItemToObject(j, req->kind == SIO_REQ_COUNT ? "opts" : "data", extra);
   numsub_ctx_t *c = calloc(1, sizeof *c);
-  char *s = opts ? cJSON_PrintUnformatted(j) : NULL;
+  char *s = j && (extra || req->kind == SIO_REQ_ROOMS) ? cJSON_PrintUnformatted(j) : NULL;
   cJSON_Delete(j);
   if (!c || !s) {
     free(c);
@@ -603,10 +673,9 @@ static int ra_fetch_count(sio_adapter_t *a, const sio_target_t *to, sio_count_re
     return SIO_ENOMEM;
   }
   c->req = req;
-  c->ra = ra;
   c->request = s;
   /* The answer count first, as Node does: every node subscribed to the request channel answers. */
-  if (redisAsyncCommand(cl->pub, on_numsub, c, "PUBSUB NUMSUB %s", ra->req_chan) != REDIS_OK) {
+  if (ask_numsub(ra, c)) {
     free(s);
     free(c);
     return SIO_ECLOSED;
@@ -616,8 +685,97 @@ static int ra_fetch_count(sio_adapter_t *a, const sio_target_t *to, sio_count_re
   return 0;
 }
 
-static const sio_adapter_vt_t redis_vt = {ra_add,       ra_del,          ra_del_all, ra_select,
-                                          ra_broadcast, ra_server_count, ra_free,    ra_fetch_count};
+static int ra_server_emit(sio_adapter_t *a, const cJSON *data) {
+  redis_adapter_t *ra = (redis_adapter_t *)a;
+  if (!pub_ok(ra->cl)) return SIO_ECLOSED;
+  cJSON *j = request_json(ra, NULL, REQ_SERVER_SIDE_EMIT);
+  if (j) cJSON_AddItemToObject(j, "data", cJSON_Duplicate(data, 1));
+  if (!j) return SIO_ENOMEM;
+  publish_json(ra->cl, ra->req_chan, j);
+  cJSON_Delete(j);
+  return 0;
+}
+
+static int ra_server_reply(sio_adapter_t *a, const char *reply_id, const cJSON *value) {
+  redis_adapter_t *ra = (redis_adapter_t *)a;
+  if (!pub_ok(ra->cl)) return SIO_ECLOSED;
+  cJSON *j = cJSON_CreateObject();
+  if (!j) return SIO_ENOMEM;
+  /* {"type":6,"requestId","data"}, on the shared response channel as Node answers it; no value:
+   * no "data" (JSON.stringify drops undefined). */
+  cJSON_AddNumberToObject(j, "type", REQ_SERVER_SIDE_EMIT);
+  cJSON_AddStringToObject(j, "requestId", reply_id);
+  if (value) cJSON_AddItemToObject(j, "data", cJSON_Duplicate(value, 1));
+  publish_json(ra->cl, ra->res_chan, j);
+  cJSON_Delete(j);
+  return 0;
+}
+
+static int ra_broadcast_ack(sio_adapter_t *a, const sio_target_t *to, const sio_packet_t *pkt,
+                            const sio_encoded_t *enc, sio_bcast_ack_t *b, uint32_t timeout_ms) {
+  redis_adapter_t *ra = (redis_adapter_t *)a;
+  if (!cluster_up(ra->cl)) return SIO_ECLOSED; /* this node's sockets only */
+  numsub_ctx_t *c = calloc(1, sizeof *c);
+  if (!c) return SIO_ENOMEM;
+  random_id(b->request_id, 6);
+  memcpy(c->bcast_id, b->request_id, sizeof c->bcast_id);
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  /* {uid, requestId, type: 7, packet, opts}: msgpack, as Node's broadcastWithAck publishes it. */
+  msgpack_pack_map(&pk, 5);
+  pack_cstr(&pk, "uid");
+  pack_cstr(&pk, ra->uid);
+  pack_cstr(&pk, "requestId");
+  pack_cstr(&pk, b->request_id);
+  pack_cstr(&pk, "type");
+  msgpack_pack_int64(&pk, REQ_BROADCAST);
+  pack_cstr(&pk, "packet");
+  pack_packet(&pk, pkt, enc, a->nsp->name);
+  pack_cstr(&pk, "opts");
+  pack_opts(&pk, to, timeout_ms);
+  publish(ra->cl, ra->req_chan, sb.data, sb.size);
+  msgpack_sbuffer_destroy(&sb);
+  if (ask_numsub(ra, c)) {
+    free(c);
+    b->request_id[0] = '\0';
+    return SIO_ECLOSED;
+  }
+  return 0;
+}
+
+static int ra_apply(sio_adapter_t *a, const sio_target_t *to, int op, const char *room, int close) {
+  redis_adapter_t *ra = (redis_adapter_t *)a;
+  if (!pub_ok(ra->cl)) return SIO_ECLOSED;
+  /* {"uid","type":2|3|4,"opts":{"rooms","except"},"rooms":[room]|"close":bool}, as Node's
+   * socketsJoin / socketsLeave / disconnectSockets. */
+  cJSON *j = request_json(ra, NULL, op);
+  cJSON *opts = target_opts(to);
+  if (!j || !opts) {
+    cJSON_Delete(j);
+    cJSON_Delete(opts);
+    return SIO_ENOMEM;
+  }
+  cJSON_AddItemToObject(j, "opts", opts);
+  if (op == SIO_OP_DISCONNECT) {
+    cJSON_AddBoolToObject(j, "close", close);
+  } else {
+    cJSON *rooms = cJSON_AddArrayToObject(j, "rooms");
+    if (rooms) cJSON_AddItemToArray(rooms, cJSON_CreateString(room));
+  }
+  publish_json(ra->cl, ra->req_chan, j);
+  cJSON_Delete(j);
+  return 0;
+}
+
+sio_adapter_t *sio__cluster_inner(sio_adapter_t *a) {
+  return a->vt->request ? ((redis_adapter_t *)a)->inner : a;
+}
+
+static const sio_adapter_vt_t redis_vt = {
+    ra_add,     ra_del,         ra_del_all,      ra_select,        ra_broadcast, ra_server_count,
+    ra_free,    ra_request,     ra_server_emit,  ra_server_reply,  ra_broadcast_ack, ra_apply};
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Receiving                                                                                       */
@@ -674,15 +832,12 @@ static void on_broadcast(redis_adapter_t *ra, const char *chan, size_t chanlen, 
   if (pnsp ? !str_eq(pnsp, nsp->name) : strcmp(nsp->name, "/") != 0) goto done;
   if (!type || type->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
       (type->via.u64 != SIO_PACKET_EVENT && type->via.u64 != SIO_PACKET_BINARY_EVENT)) {
-    if (!cl->logged_type) log_msg("ignored a broadcast that is not an event (phase 2)", NULL);
+    if (!cl->logged_type) log_msg("ignored a broadcast that is not an event", NULL);
     cl->logged_type = 1;
     goto done;
   }
-  if (id && id->type != MSGPACK_OBJECT_NIL) {
-    if (!cl->logged_ack) log_msg("ignored a broadcast with an ack id (not supported yet)", NULL);
-    cl->logged_ack = 1;
-    goto done;
-  }
+  /* Node sends broadcasts with acks as requests (type 7), never here with an id. */
+  if (id && id->type != MSGPACK_OBJECT_NIL) goto done;
   if (!pdata || pdata->type != MSGPACK_OBJECT_ARRAY || pdata->via.array.size == 0 ||
       pdata->via.array.ptr[0].type != MSGPACK_OBJECT_STR)
     goto done;
@@ -805,98 +960,314 @@ static cJSON *socket_json(sio_socket_t *s) {
   return o;
 }
 
-static void answer_fetch(redis_adapter_t *ra, const cJSON *req, const sio_target_t *to) {
-  const cJSON *rid = cJSON_GetObjectItemCaseSensitive(req, "requestId");
-  if (!cJSON_IsString(rid)) return;
+/* ---- another node's broadcast with acks (type 7): each answer relayed as it comes ---- */
+
+typedef struct {
+  sio_cluster_t *cl;
+  char *res_chan;
+  char request_id[8];
+} relay_t;
+
+static void relay_answer(sio_bcast_ack_t *b, const cJSON *answer, const sio_buf_t *bufs, size_t nbufs) {
+  relay_t *rl = b->arg;
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  /* {type: 9, requestId, packet: the first ack argument}: msgpack, binary inline. */
+  msgpack_pack_map(&pk, 3);
+  pack_cstr(&pk, "type");
+  msgpack_pack_int64(&pk, REQ_BROADCAST_ACK);
+  pack_cstr(&pk, "requestId");
+  pack_cstr(&pk, rl->request_id);
+  pack_cstr(&pk, "packet");
+  if (answer) pack_json(&pk, answer, bufs, nbufs, 0);
+  else msgpack_pack_nil(&pk);
+  publish(rl->cl, rl->res_chan, sb.data, sb.size);
+  msgpack_sbuffer_destroy(&sb);
+}
+
+static void relay_done(sio_nsp_t *nsp, int status, const sio_args_t *responses, void *arg) {
+  (void)nsp, (void)status, (void)responses;
+  relay_t *rl = arg;
+  free(rl->res_chan);
+  free(rl);
+}
+
+static void serve_broadcast_ack(redis_adapter_t *ra, const msgpack_object *m) {
+  const msgpack_object *uid = map_get(m, "uid"), *rid = map_get(m, "requestId");
+  const msgpack_object *pkt = map_get(m, "packet"), *opts = map_get(m, "opts");
+  if (str_eq(uid, ra->uid) || !rid || rid->type != MSGPACK_OBJECT_STR || rid->via.str.size > 7 || !pkt)
+    return;
+  const msgpack_object *pdata = map_get(pkt, "data");
+  if (!pdata || pdata->type != MSGPACK_OBJECT_ARRAY || pdata->via.array.size == 0 ||
+      pdata->via.array.ptr[0].type != MSGPACK_OBJECT_STR)
+    return;
+  bufs_t bufs = {0};
+  strs_t rooms = {0}, except = {0};
+  cJSON *json = unpack_obj(pdata, &bufs, 0);
+  relay_t *rl = calloc(1, sizeof *rl);
+  if (!json || !rl || strs_from_msgpack(opts ? map_get(opts, "rooms") : NULL, &rooms) ||
+      strs_from_msgpack(opts ? map_get(opts, "except") : NULL, &except) ||
+      !(rl->res_chan = strdup(ra->res_chan))) {
+    if (rl) free(rl->res_chan);
+    free(rl);
+    goto done;
+  }
+  rl->cl = ra->cl;
+  char reqid[8] = {0};
+  memcpy(reqid, rid->via.str.ptr, rid->via.str.size);
+  memcpy(rl->request_id, reqid, sizeof reqid);
+  const msgpack_object *flags = opts ? map_get(opts, "flags") : NULL;
+  const msgpack_object *tmo = flags ? map_get(flags, "timeout") : NULL;
+  /* The requester forgets the broadcast after its timeout: so does this node. */
+  uint32_t timeout_ms = tmo && tmo->type == MSGPACK_OBJECT_POSITIVE_INTEGER && tmo->via.u64 > 0 &&
+                                tmo->via.u64 < UINT32_MAX
+                            ? (uint32_t)tmo->via.u64
+                            : ra->cl->timeout_ms;
+  sio_target_t to = {(const char *const *)rooms.v, rooms.n, (const char *const *)except.v, except.n,
+                     SIO_EMIT_LOCAL};
+  cJSON *event = cJSON_DetachItemFromArray(json, 0);
+  sio_args_t args = {json, bufs.v, bufs.n};
+  size_t count = 0;
+  sio_nsp_t *nsp = ra->base.nsp;
+  sio__io_enter(nsp->io);
+  if (sio__bcast_local(nsp, &to, event->valuestring, &args, timeout_ms, relay_answer, relay_done, rl,
+                       &count) != 0) {
+    relay_done(nsp, 0, NULL, rl);
+    count = 0;
+  }
+  sio__io_leave(nsp->io);
+  cJSON_Delete(event);
+  /* {"type":8,"requestId","clientCount"}: JSON, before any answer can come (those arrive from
+   * the loop later). */
   cJSON *res = cJSON_CreateObject();
+  if (res) {
+    cJSON_AddNumberToObject(res, "type", REQ_BROADCAST_CLIENT_COUNT);
+    cJSON_AddStringToObject(res, "requestId", reqid);
+    cJSON_AddNumberToObject(res, "clientCount", (double)count);
+    publish_json(ra->cl, ra->res_chan, res);
+  }
+  cJSON_Delete(res);
+done:
+  strs_free(&rooms);
+  strs_free(&except);
+  cJSON_Delete(json);
+  free(bufs.v);
+}
+
+/* {"requestId", key: items}: the answer to a request, on the shared response channel as Node
+ * answers unless publishOnSpecificResponseChannel. Takes items. */
+static void answer(redis_adapter_t *ra, const cJSON *req, const char *key, cJSON *items) {
+  const cJSON *rid = cJSON_GetObjectItemCaseSensitive(req, "requestId");
+  cJSON *res = cJSON_IsString(rid) ? cJSON_CreateObject() : NULL;
+  if (!res) {
+    cJSON_Delete(items);
+    return;
+  }
   cJSON_AddStringToObject(res, "requestId", rid->valuestring);
-  cJSON *arr = cJSON_AddArrayToObject(res, "sockets");
-  sio_socket_t **v;
-  int n = ra->inner->vt->select(ra->inner, to, &v);
-  for (int i = 0; arr && i < n; i++)
-    if (v[i]->state == SOCK_CONNECTED) cJSON_AddItemToArray(arr, socket_json(v[i]));
-  if (n >= 0) free(v);
-  /* Node answers on the shared response channel unless publishOnSpecificResponseChannel. */
+  if (key) cJSON_AddItemToObject(res, key, items);
+  else cJSON_Delete(items);
   publish_json(ra->cl, ra->res_chan, res);
   cJSON_Delete(res);
 }
 
-static int join_one(sio_socket_t *s, void *room) {
-  sio_socket_join(s, room);
-  return 0;
-}
-static int leave_one(sio_socket_t *s, void *room) {
-  sio_socket_leave(s, room);
-  return 0;
+static void add_room_name(const char *room, void *arr) { cJSON_AddItemToArray(arr, cJSON_CreateString(room)); }
+
+/* The local targeted sockets, each as `one` makes it (Node's fetchSockets shape, or the id). */
+static cJSON *local_sockets(redis_adapter_t *ra, const sio_target_t *to, cJSON *(*one)(sio_socket_t *)) {
+  cJSON *arr = cJSON_CreateArray();
+  sio_socket_t **v;
+  int n = ra->inner->vt->select(ra->inner, to, &v);
+  for (int i = 0; arr && i < n; i++)
+    if (v[i]->state == SOCK_CONNECTED) cJSON_AddItemToArray(arr, one(v[i]));
+  if (n >= 0) free(v);
+  return arr;
 }
 
-static void on_request(redis_adapter_t *ra, const char *data, size_t len) {
-  sio_cluster_t *cl = ra->cl;
-  if (len == 0 || data[0] != '{') {
-    /* msgpack requests are broadcasts with acks (type 7): phase 2. */
-    if (!cl->logged_binreq) log_msg("ignored a msgpack request (broadcast with acks: phase 2)", NULL);
-    cl->logged_binreq = 1;
+static cJSON *socket_id_json(sio_socket_t *s) { return cJSON_CreateString(sio_socket_id(s)); }
+
+/* Another node's serverSideEmit: to the namespace's on_server_event. */
+static void serve_server_event(redis_adapter_t *ra, const cJSON *req) {
+  const cJSON *data = cJSON_GetObjectItemCaseSensitive(req, "data");
+  const cJSON *rid = cJSON_GetObjectItemCaseSensitive(req, "requestId");
+  sio_nsp_t *nsp = ra->base.nsp;
+  sio_server_event_cb cb = sio__nsp_effective(nsp)->cbs.on_server_event;
+  if (!cJSON_IsArray(data) || !cJSON_IsString(data->child)) return;
+  if (!cb) {
+    /* Nobody listens, but the sender counts answers: answer with nothing, as an unanswered Node
+     * listener would not, so that it does not wait for its timeout. */
+    if (cJSON_IsString(rid)) ra_server_reply(&ra->base, rid->valuestring, NULL);
     return;
   }
-  cJSON *j = cJSON_ParseWithLength(data, len);
-  if (!j) return;
+  cJSON *rest = cJSON_CreateArray();
+  if (!rest) return;
+  for (cJSON *c = data->child->next; c; c = c->next) cJSON_AddItemReferenceToArray(rest, c);
+  sio_args_t args = {rest, NULL, 0};
+  cb(nsp, data->child->valuestring, &args, cJSON_IsString(rid) ? rid->valuestring : NULL);
+  cJSON_Delete(rest);
+}
+
+static void on_json_request(redis_adapter_t *ra, cJSON *j) {
   const cJSON *uid = cJSON_GetObjectItemCaseSensitive(j, "uid");
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
-  if ((cJSON_IsString(uid) && strcmp(uid->valuestring, ra->uid) == 0) || !cJSON_IsNumber(type)) {
-    cJSON_Delete(j); /* our own request: the requester does not answer itself */
-    return;
-  }
+  /* Our own request, heard back: the requester does not answer itself. */
+  if ((cJSON_IsString(uid) && strcmp(uid->valuestring, ra->uid) == 0) || !cJSON_IsNumber(type)) return;
   const cJSON *opts = cJSON_GetObjectItemCaseSensitive(j, "opts");
+  const cJSON *sid = cJSON_GetObjectItemCaseSensitive(j, "sid");
   strs_t rooms = {0}, except = {0};
   if (strs_from_json(cJSON_GetObjectItemCaseSensitive(opts, "rooms"), &rooms) ||
-      strs_from_json(cJSON_GetObjectItemCaseSensitive(opts, "except"), &except))
+      strs_from_json(cJSON_GetObjectItemCaseSensitive(opts ? opts : j, "except"), &except))
     goto done;
-  sio_target_t to = {(const char *const *)rooms.v, rooms.n, (const char *const *)except.v, except.n, 0};
+  if (type->valueint == REQ_SOCKETS && strs_from_json(cJSON_GetObjectItemCaseSensitive(j, "rooms"), &rooms))
+    goto done;
+  sio_target_t to = {(const char *const *)rooms.v, rooms.n, (const char *const *)except.v, except.n,
+                     SIO_EMIT_LOCAL};
   sio_nsp_t *nsp = ra->base.nsp;
-  sio__io_enter(nsp->io);
   switch (type->valueint) {
+  case REQ_SOCKETS:
+    answer(ra, j, "sockets", local_sockets(ra, &to, socket_id_json));
+    break;
+  case REQ_ALL_ROOMS: {
+    cJSON *arr = cJSON_CreateArray();
+    if (arr) sio_memory_adapter_rooms(ra->inner, add_room_name, arr);
+    answer(ra, j, "rooms", arr);
+    break;
+  }
   case REQ_REMOTE_FETCH:
-    answer_fetch(ra, j, &to);
+    answer(ra, j, "sockets", local_sockets(ra, &to, socket_json));
     break;
   case REQ_REMOTE_JOIN:
-  case REQ_REMOTE_LEAVE: {
+  case REQ_REMOTE_LEAVE:
+  case REQ_REMOTE_DISCONNECT: {
+    int op = type->valueint;
+    if (!opts && cJSON_IsString(sid)) {
+      /* The one-socket form ({"sid","room"|"close","requestId"}), answered when the socket is here. */
+      sio_socket_t *s = sio_nsp_socket(nsp, sid->valuestring);
+      const cJSON *room = cJSON_GetObjectItemCaseSensitive(j, "room");
+      if (!s) break;
+      if (op == SIO_OP_DISCONNECT) sio_socket_disconnect(s, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "close")));
+      else if (cJSON_IsString(room) && op == SIO_OP_JOIN) sio_socket_join(s, room->valuestring);
+      else if (cJSON_IsString(room)) sio_socket_leave(s, room->valuestring);
+      answer(ra, j, NULL, NULL);
+      break;
+    }
+    if (op == SIO_OP_DISCONNECT) {
+      sio_nsp_disconnect(nsp, &to, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "close")));
+      break;
+    }
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(j, "rooms");
     for (const cJSON *r = cJSON_IsArray(rs) ? rs->child : NULL; r; r = r->next)
       if (cJSON_IsString(r))
-        sio_nsp_each(nsp, &to, type->valueint == REQ_REMOTE_JOIN ? join_one : leave_one, r->valuestring);
+        (op == SIO_OP_JOIN ? sio_nsp_join : sio_nsp_leave)(nsp, &to, r->valuestring);
     break;
   }
-  case REQ_REMOTE_DISCONNECT:
-    sio_nsp_disconnect(nsp, &to, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "close")));
+  case REQ_SERVER_SIDE_EMIT:
+    serve_server_event(ra, j);
     break;
-  default: /* allRooms, serverSideEmit, ...: phase 2 */
-    if (!cl->logged_type) log_msg("ignored a request type not supported yet", NULL);
-    cl->logged_type = 1;
+  default:
+    if (!ra->cl->logged_type) log_msg("ignored a request of an unknown type", NULL);
+    ra->cl->logged_type = 1;
   }
-  sio__io_leave(nsp->io);
 done:
   strs_free(&rooms);
   strs_free(&except);
-  cJSON_Delete(j);
+}
+
+static void on_request(redis_adapter_t *ra, const char *data, size_t len) {
+  sio_nsp_t *nsp = ra->base.nsp;
+  sio__io_enter(nsp->io);
+  if (len > 0 && data[0] == '{') {
+    cJSON *j = cJSON_ParseWithLength(data, len);
+    if (j) on_json_request(ra, j);
+    cJSON_Delete(j);
+  } else {
+    /* msgpack: a broadcast with acks */
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    if (msgpack_unpack_next(&u, data, len, &off) == MSGPACK_UNPACK_SUCCESS) {
+      const msgpack_object *type = map_get(&u.data, "type");
+      if (type && type->type == MSGPACK_OBJECT_POSITIVE_INTEGER && type->via.u64 == REQ_BROADCAST)
+        serve_broadcast_ack(ra, &u.data);
+    }
+    msgpack_unpacked_destroy(&u);
+  }
+  sio__io_leave(nsp->io);
+}
+
+/* A JSON answer to one of our requests. */
+static void on_json_response(redis_adapter_t *ra, const cJSON *j) {
+  const cJSON *rid = cJSON_GetObjectItemCaseSensitive(j, "requestId");
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
+  if (!cJSON_IsString(rid)) return;
+  if (cJSON_IsNumber(type) && type->valueint == REQ_BROADCAST_CLIENT_COUNT) {
+    sio_bcast_ack_t *b = find_bcast(ra, rid->valuestring);
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "clientCount");
+    if (!b) return;
+    if (cJSON_IsNumber(n) && n->valuedouble > 0) b->expected += (size_t)n->valuedouble;
+    b->nodes_reported++;
+    sio__bcast_check(b);
+    return;
+  }
+  sio_io_t *io = ra->base.nsp->io;
+  sio_count_req_t *r = io->counts;
+  while (r && (r->nsp != ra->base.nsp || !r->waiting || strcmp(r->request_id, rid->valuestring) != 0))
+    r = r->next;
+  if (!r) return;
+  const cJSON *socks = cJSON_GetObjectItemCaseSensitive(j, "sockets");
+  const cJSON *rooms = cJSON_GetObjectItemCaseSensitive(j, "rooms");
+  switch (r->kind) {
+  case SIO_REQ_COUNT:
+    if (!cJSON_IsArray(socks)) return;
+    r->count += (size_t)cJSON_GetArraySize(socks);
+    break;
+  case SIO_REQ_ROOMS:
+    if (!cJSON_IsArray(rooms)) return;
+    for (const cJSON *c = rooms->child; c; c = c->next)
+      if (cJSON_IsString(c) && !cJSON_GetObjectItemCaseSensitive(r->items, c->valuestring))
+        cJSON_AddItemToObject(r->items, c->valuestring, cJSON_CreateTrue());
+    break;
+  case SIO_REQ_SERVER_EMIT: {
+    if (!cJSON_IsNumber(type) || type->valueint != REQ_SERVER_SIDE_EMIT) return;
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "data");
+    cJSON_AddItemToArray(r->items, d ? cJSON_Duplicate(d, 1) : cJSON_CreateNull());
+    break;
+  }
+  }
+  if (++r->received >= r->expected) sio__count_finish(r, 0);
 }
 
 static void on_response(redis_adapter_t *ra, const char *data, size_t len) {
-  if (len == 0 || data[0] != '{') return; /* msgpack: broadcast-ack replies (phase 2) */
-  cJSON *j = cJSON_ParseWithLength(data, len);
-  if (!j) return;
-  const cJSON *rid = cJSON_GetObjectItemCaseSensitive(j, "requestId");
-  const cJSON *socks = cJSON_GetObjectItemCaseSensitive(j, "sockets");
-  if (cJSON_IsString(rid) && cJSON_IsArray(socks)) {
-    sio_io_t *io = ra->base.nsp->io;
-    for (sio_count_req_t *r = io->counts; r; r = r->next) {
-      if (r->nsp != ra->base.nsp || !r->waiting || strcmp(r->request_id, rid->valuestring) != 0)
-        continue;
-      r->count += (size_t)cJSON_GetArraySize(socks);
-      if (++r->received >= r->expected) sio__count_finish(r, 0);
-      break;
+  sio_nsp_t *nsp = ra->base.nsp;
+  sio__io_enter(nsp->io);
+  if (len > 0 && data[0] == '{') {
+    cJSON *j = cJSON_ParseWithLength(data, len);
+    if (j) on_json_response(ra, j);
+    cJSON_Delete(j);
+  } else {
+    /* msgpack: {type: 9, requestId, packet}, an answer to our broadcast with acks */
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    if (msgpack_unpack_next(&u, data, len, &off) == MSGPACK_UNPACK_SUCCESS) {
+      const msgpack_object *type = map_get(&u.data, "type"), *rid = map_get(&u.data, "requestId");
+      const msgpack_object *pkt = map_get(&u.data, "packet");
+      char id[8] = {0};
+      if (type && type->type == MSGPACK_OBJECT_POSITIVE_INTEGER && type->via.u64 == REQ_BROADCAST_ACK &&
+          rid && rid->type == MSGPACK_OBJECT_STR && rid->via.str.size < sizeof id) {
+        memcpy(id, rid->via.str.ptr, rid->via.str.size);
+        sio_bcast_ack_t *b = find_bcast(ra, id);
+        bufs_t bufs = {0};
+        cJSON *answer = b && pkt ? unpack_obj(pkt, &bufs, 0) : NULL;
+        if (b) sio__bcast_add_answer(b, answer, bufs.v, bufs.n);
+        cJSON_Delete(answer);
+        free(bufs.v);
+      }
     }
+    msgpack_unpacked_destroy(&u);
   }
-  cJSON_Delete(j);
+  sio__io_leave(nsp->io);
 }
 
 /* Every subscription's callback: the reply names the pattern or channel, which names the

@@ -280,7 +280,7 @@ void sio__bcast_finish(sio_bcast_ack_t *b, int status) {
     free(a);
   }
   sio_args_t res = {b->responses, b->bufs, b->nbufs};
-  b->cb(b->nsp, status, &res, b->arg);
+  if (b->cb) b->cb(b->nsp, status, &res, b->arg);
   cJSON_Delete(b->responses);
   for (size_t i = 0; i < b->nbufs; i++) free((void *)b->bufs[i].data);
   free(b->bufs);
@@ -289,9 +289,18 @@ void sio__bcast_finish(sio_bcast_ack_t *b, int status) {
   sio__io_leave(io);
 }
 
+static int bcast_complete(const sio_bcast_ack_t *b) {
+  return b->received >= b->expected &&
+         (!b->request_id[0] || (b->nodes_known && b->nodes_reported >= b->nodes_expected));
+}
+
+void sio__bcast_check(sio_bcast_ack_t *b) {
+  if (bcast_complete(b)) sio__bcast_finish(b, 0);
+}
+
 static void on_bcast_timeout(uv_timer_t *t) {
   sio_bcast_ack_t *b = t->data;
-  sio__bcast_finish(b, b->received == b->expected ? 0 : SIO_ETIMEDOUT);
+  sio__bcast_finish(b, bcast_complete(b) ? 0 : SIO_ETIMEDOUT);
 }
 
 static void shift_placeholders(cJSON *item, size_t offset, int depth) {
@@ -305,68 +314,61 @@ static void shift_placeholders(cJSON *item, size_t offset, int depth) {
     for (cJSON *c = item->child; c; c = c->next) shift_placeholders(c, offset, depth + 1);
 }
 
-void sio__bcast_ack_answer(sio_bcast_ack_t *b, size_t slot, const sio_args_t *args) {
-  b->waiting[slot] = NULL;
-  b->received++;
-  const cJSON *first = args->json ? args->json->child : NULL;
-  cJSON *copy = first ? cJSON_Duplicate(first, 1) : cJSON_CreateNull();
-  if (copy && args->nbufs) {
-    sio_buf_t *nb = realloc(b->bufs, (b->nbufs + args->nbufs) * sizeof *nb);
+/* Keeps a copy of one answer (its attachments appended to the broadcast's). */
+static void collect_answer(sio_bcast_ack_t *b, const cJSON *answer, const sio_buf_t *bufs,
+                           size_t nbufs) {
+  cJSON *copy = answer ? cJSON_Duplicate(answer, 1) : cJSON_CreateNull();
+  if (copy && nbufs) {
+    sio_buf_t *nb = realloc(b->bufs, (b->nbufs + nbufs) * sizeof *nb);
     if (nb) {
       b->bufs = nb;
       shift_placeholders(copy, b->nbufs, 1);
-      for (size_t i = 0; i < args->nbufs; i++) {
-        char *d = malloc(args->bufs[i].len ? args->bufs[i].len : 1);
-        if (d) memcpy(d, args->bufs[i].data, args->bufs[i].len);
+      for (size_t i = 0; i < nbufs; i++) {
+        char *d = malloc(bufs[i].len ? bufs[i].len : 1);
+        if (d) memcpy(d, bufs[i].data, bufs[i].len);
         b->bufs[b->nbufs].data = d;
-        b->bufs[b->nbufs].len = d ? args->bufs[i].len : 0;
+        b->bufs[b->nbufs].len = d ? bufs[i].len : 0;
         b->nbufs++;
       }
     }
   }
   if (copy) cJSON_AddItemToArray(b->responses, copy);
-  if (b->received == b->expected) sio__bcast_finish(b, 0);
 }
 
-int sio_nsp_emit_ack(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
-                     const sio_args_t *args, uint32_t timeout_ms, sio_broadcast_ack_cb cb,
-                     void *arg) {
-  if (!nsp || !cb || timeout_ms == 0 || nsp->is_parent) return SIO_EINVAL;
-  int r = sio__check_emit(event, args);
-  if (r) return r;
+void sio__bcast_add_answer(sio_bcast_ack_t *b, const cJSON *answer, const sio_buf_t *bufs,
+                           size_t nbufs) {
+  b->received++;
+  if (b->on_answer) b->on_answer(b, answer, bufs, nbufs);
+  else collect_answer(b, answer, bufs, nbufs);
+  sio__bcast_check(b);
+}
+
+void sio__bcast_ack_answer(sio_bcast_ack_t *b, size_t slot, const sio_args_t *args) {
+  b->waiting[slot] = NULL;
+  sio__bcast_add_answer(b, args->json ? args->json->child : NULL, args->bufs, args->nbufs);
+}
+
+/* Sends the packet to the local targeted sockets, each with a pending ack pointing at b; on the
+ * io's list with its timer initialised (not started). */
+static int bcast_begin(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
+                       const sio_args_t *args, sio_bcast_ack_t *b, sio_packet_t *p,
+                       sio_encoded_t *enc) {
   sio_io_t *io = nsp->io;
-  sio_bcast_ack_t *b = calloc(1, sizeof *b);
-  if (!b) return SIO_ENOMEM;
-  b->nsp = nsp;
-  b->cb = cb;
-  b->arg = arg;
-  b->responses = cJSON_CreateArray();
-  b->timer = malloc(sizeof *b->timer);
-  if (!b->responses || !b->timer) {
-    cJSON_Delete(b->responses);
-    free(b->timer);
-    free(b);
-    return SIO_ENOMEM;
-  }
-  sio__io_enter(io);
   sio_socket_t **v = NULL;
-  sio_packet_t p;
-  sio_encoded_t enc = {0};
   int n = nsp->adapter->vt->select(nsp->adapter, to, &v);
-  r = n < 0 ? n : event_packet(nsp, event, args, &p);
+  int r = n < 0 ? n : event_packet(nsp, event, args, p);
   if (!r) {
-    p.id = (int64_t)(nsp->ack_ids++ & INT64_MAX);
-    r = sio__encode(&p, args ? args->bufs : NULL, &enc);
-    cJSON_Delete(p.data);
+    p->id = (int64_t)(nsp->ack_ids++ & INT64_MAX);
+    r = sio__encode(p, args ? args->bufs : NULL, enc);
+    if (r) cJSON_Delete(p->data);
   }
-  if (!r && n > 0 && !(b->waiting = calloc((size_t)n, sizeof *b->waiting))) r = SIO_ENOMEM;
+  if (!r && n > 0 && !(b->waiting = calloc((size_t)n, sizeof *b->waiting))) {
+    sio__encoded_clear(enc);
+    cJSON_Delete(p->data);
+    r = SIO_ENOMEM;
+  }
   if (r) {
     free(v);
-    sio__encoded_clear(&enc);
-    cJSON_Delete(b->responses);
-    free(b->timer);
-    free(b);
-    sio__io_leave(io);
     return r;
   }
   uv_timer_init(sio_server_loop(io->server), b->timer);
@@ -382,7 +384,7 @@ int sio_nsp_emit_ack(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
     sio_pending_ack_t *a = calloc(1, sizeof *a);
     if (!a) break;
     a->socket = s;
-    a->id = p.id;
+    a->id = p->id;
     a->bcast = b;
     a->bcast_slot = b->nwaiting;
     a->next = s->acks;
@@ -391,12 +393,85 @@ int sio_nsp_emit_ack(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
     b->waiting[b->nwaiting++] = a;
     b->expected++;
     if (out_cb) out_cb(s, event, args);
-    sio_socket_write_encoded(s, &enc, flags);
+    sio_socket_write_encoded(s, enc, flags);
   }
   free(v);
+  return 0;
+}
+
+static sio_bcast_ack_t *bcast_new(sio_nsp_t *nsp, sio_broadcast_ack_cb cb, void *arg) {
+  sio_bcast_ack_t *b = calloc(1, sizeof *b);
+  if (!b) return NULL;
+  b->nsp = nsp;
+  b->cb = cb;
+  b->arg = arg;
+  b->responses = cJSON_CreateArray();
+  b->timer = malloc(sizeof *b->timer);
+  if (!b->responses || !b->timer) {
+    cJSON_Delete(b->responses);
+    free(b->timer);
+    free(b);
+    return NULL;
+  }
+  return b;
+}
+
+static void bcast_free_unstarted(sio_bcast_ack_t *b) {
+  cJSON_Delete(b->responses);
+  free(b->timer);
+  free(b->waiting);
+  free(b);
+}
+
+int sio__bcast_local(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
+                     const sio_args_t *args, uint32_t timeout_ms, sio_bcast_answer_cb on_answer,
+                     sio_broadcast_ack_cb finish, void *arg, size_t *count) {
+  int r = sio__check_emit(event, args);
+  if (r) return r;
+  sio_bcast_ack_t *b = bcast_new(nsp, finish, arg);
+  if (!b) return SIO_ENOMEM;
+  b->on_answer = on_answer;
+  sio_packet_t p;
+  sio_encoded_t enc;
+  sio__io_enter(nsp->io);
+  r = bcast_begin(nsp, to, event, args, b, &p, &enc);
+  if (r) {
+    bcast_free_unstarted(b);
+  } else {
+    cJSON_Delete(p.data);
+    sio__encoded_clear(&enc);
+    *count = b->expected;
+    uv_timer_start(b->timer, on_bcast_timeout, b->expected ? timeout_ms : 0, 0);
+  }
+  sio__io_leave(nsp->io);
+  return r;
+}
+
+int sio_nsp_emit_ack(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
+                     const sio_args_t *args, uint32_t timeout_ms, sio_broadcast_ack_cb cb,
+                     void *arg) {
+  if (!nsp || !cb || timeout_ms == 0 || nsp->is_parent) return SIO_EINVAL;
+  int r = sio__check_emit(event, args);
+  if (r) return r;
+  sio_bcast_ack_t *b = bcast_new(nsp, cb, arg);
+  if (!b) return SIO_ENOMEM;
+  sio_io_t *io = nsp->io;
+  sio_packet_t p;
+  sio_encoded_t enc;
+  sio__io_enter(io);
+  r = bcast_begin(nsp, to, event, args, b, &p, &enc);
+  if (r) {
+    bcast_free_unstarted(b);
+    sio__io_leave(io);
+    return r;
+  }
+  int remote = 0;
+  if (nsp->adapter->vt->broadcast_ack && !(to && (to->flags & SIO_EMIT_LOCAL)))
+    remote = nsp->adapter->vt->broadcast_ack(nsp->adapter, to, &p, &enc, b, timeout_ms) == 0;
+  cJSON_Delete(p.data);
   sio__encoded_clear(&enc);
   /* Always answered from the loop, never from inside this call (also when nobody was targeted). */
-  uv_timer_start(b->timer, on_bcast_timeout, b->expected ? timeout_ms : 0, 0);
+  uv_timer_start(b->timer, on_bcast_timeout, b->expected || remote ? timeout_ms : 0, 0);
   sio__io_leave(io);
   return 0;
 }
@@ -436,26 +511,36 @@ static int disconnect_one(sio_socket_t *s, void *close) {
   return 0;
 }
 
+/* What a selection does here, then on the other nodes (unless SIO_EMIT_LOCAL). */
+static int selection(sio_nsp_t *nsp, const sio_target_t *to, int op, const char *room, int close) {
+  static const sio_socket_iter_cb fns[] = {[SIO_OP_JOIN] = join_one, [SIO_OP_LEAVE] = leave_one,
+                                            [SIO_OP_DISCONNECT] = disconnect_one};
+  sio_nsp_each(nsp, to, fns[op], op == SIO_OP_DISCONNECT ? (close ? (void *)1 : NULL) : (void *)room);
+  if (nsp->is_parent || (to && (to->flags & SIO_EMIT_LOCAL)) || !nsp->adapter->vt->apply) return 0;
+  return nsp->adapter->vt->apply(nsp->adapter, to, op, room, close);
+}
+
 int sio_nsp_join(sio_nsp_t *nsp, const sio_target_t *to, const char *room) {
   if (!nsp || !room) return SIO_EINVAL;
-  sio_nsp_each(nsp, to, join_one, (void *)room);
-  return 0;
+  return selection(nsp, to, SIO_OP_JOIN, room, 0);
 }
 
 int sio_nsp_leave(sio_nsp_t *nsp, const sio_target_t *to, const char *room) {
   if (!nsp || !room) return SIO_EINVAL;
-  sio_nsp_each(nsp, to, leave_one, (void *)room);
-  return 0;
+  return selection(nsp, to, SIO_OP_LEAVE, room, 0);
 }
 
 void sio_nsp_disconnect(sio_nsp_t *nsp, const sio_target_t *to, int close) {
-  if (nsp) sio_nsp_each(nsp, to, disconnect_one, close ? (void *)1 : NULL);
+  if (nsp) selection(nsp, to, SIO_OP_DISCONNECT, NULL, close);
 }
 
-/* ---- cluster-wide counts ---- */
+/* ---- cluster requests ---- */
 
 void sio__count_unref(sio_count_req_t *r) {
-  if (--r->refs == 0) free(r);
+  if (--r->refs == 0) {
+    cJSON_Delete(r->items);
+    free(r);
+  }
 }
 
 void sio__count_finish(sio_count_req_t *r, int status) {
@@ -468,7 +553,24 @@ void sio__count_finish(sio_count_req_t *r, int status) {
   if (r->timer) uv_close((uv_handle_t *)r->timer, free_timer);
   r->timer = NULL;
   sio__io_enter(io);
-  r->cb(r->nsp, status, r->count, r->arg);
+  switch (r->kind) {
+  case SIO_REQ_COUNT:
+    r->cb.count(r->nsp, status, r->count, r->arg);
+    break;
+  case SIO_REQ_ROOMS: {
+    size_t n = 0;
+    for (const cJSON *c = r->items ? r->items->child : NULL; c; c = c->next) n++;
+    const char **v = malloc((n ? n : 1) * sizeof *v);
+    size_t i = 0;
+    for (const cJSON *c = v ? r->items->child : NULL; c; c = c->next) v[i++] = c->string;
+    r->cb.rooms(r->nsp, v ? status : SIO_ENOMEM, v, i, r->arg);
+    free(v);
+    break;
+  }
+  case SIO_REQ_SERVER_EMIT:
+    r->cb.server(r->nsp, status, r->items, r->arg);
+    break;
+  }
   sio__io_leave(io);
   sio__count_unref(r);
 }
@@ -480,37 +582,49 @@ static void on_count_timer(uv_timer_t *t) {
   sio__count_finish(r, r->remote ? SIO_ETIMEDOUT : 0);
 }
 
-int sio_nsp_fetch_count(sio_nsp_t *nsp, const sio_target_t *to, sio_count_cb cb, void *arg) {
+static void add_room(const char *room, void *items) {
+  if (!cJSON_GetObjectItemCaseSensitive(items, room)) cJSON_AddItemToObject(items, room, cJSON_CreateTrue());
+}
+
+/* Starts a cluster request: this node's part, then the adapter's; the callback comes from the
+ * loop. `data`: the server-side event, for SIO_REQ_SERVER_EMIT. */
+static int start_request(sio_nsp_t *nsp, int kind, const sio_target_t *to, void (*cb)(void),
+                         void *arg, const cJSON *data) {
   if (!nsp || !cb || nsp->is_parent) return SIO_EINVAL;
   sio_io_t *io = nsp->io;
   if (io->shutting_down) return SIO_ECLOSED;
+  if (kind == SIO_REQ_SERVER_EMIT && !nsp->adapter->vt->request) return UV_ENOSYS;
   sio_count_req_t *r = calloc(1, sizeof *r);
   if (!r) return SIO_ENOMEM;
   r->timer = malloc(sizeof *r->timer);
-  if (!r->timer) {
-    free(r);
-    return SIO_ENOMEM;
-  }
+  r->kind = (uint8_t)kind;
   r->nsp = nsp;
-  r->cb = cb;
   r->arg = arg;
   r->refs = 1;
-  sio_socket_t **v;
-  int n = nsp->adapter->vt->select(nsp->adapter, to, &v);
-  if (n < 0) {
-    free(r->timer);
-    free(r);
-    return n;
-  }
-  free(v);
-  r->count = (size_t)n;
-  if (nsp->adapter->vt->fetch_count) {
-    int e = nsp->adapter->vt->fetch_count(nsp->adapter, to, r);
-    if (e) {
-      free(r->timer);
-      free(r);
-      return e;
+  int e = r->timer ? 0 : SIO_ENOMEM;
+  if (!e && kind == SIO_REQ_COUNT) {
+    r->cb.count = (sio_count_cb)cb;
+    sio_socket_t **v;
+    int n = nsp->adapter->vt->select(nsp->adapter, to, &v);
+    if (n < 0) e = n;
+    else free(v);
+    r->count = n < 0 ? 0 : (size_t)n;
+  } else if (!e && kind == SIO_REQ_ROOMS) {
+    r->cb.rooms = (sio_rooms_cb)cb;
+    if (!(r->items = cJSON_CreateObject())) e = SIO_ENOMEM;
+    else {
+      sio_memory_adapter_rooms(sio__cluster_inner(nsp->adapter), add_room, r->items);
     }
+  } else if (!e) {
+    r->cb.server = (sio_server_ack_cb)cb;
+    if (!(r->items = cJSON_CreateArray())) e = SIO_ENOMEM;
+  }
+  if (!e && nsp->adapter->vt->request) e = nsp->adapter->vt->request(nsp->adapter, to, r, data);
+  if (e) {
+    free(r->timer);
+    cJSON_Delete(r->items);
+    free(r);
+    return e;
   }
   uv_timer_init(sio_server_loop(io->server), r->timer);
   r->timer->data = r;
@@ -519,4 +633,48 @@ int sio_nsp_fetch_count(sio_nsp_t *nsp, const sio_target_t *to, sio_count_cb cb,
   if (io->counts) io->counts->prev = r;
   io->counts = r;
   return 0;
+}
+
+int sio_nsp_fetch_count(sio_nsp_t *nsp, const sio_target_t *to, sio_count_cb cb, void *arg) {
+  return start_request(nsp, SIO_REQ_COUNT, to, (void (*)(void))cb, arg, NULL);
+}
+
+int sio_nsp_fetch_rooms(sio_nsp_t *nsp, sio_rooms_cb cb, void *arg) {
+  return start_request(nsp, SIO_REQ_ROOMS, NULL, (void (*)(void))cb, arg, NULL);
+}
+
+/* ["event", ...args] for a server-side event: JSON only (the wire is JSON text). */
+static int server_event_data(const char *event, const sio_args_t *args, cJSON **out) {
+  if (!event || (args && args->nbufs)) return SIO_EINVAL;
+  if (args && args->json && !cJSON_IsArray(args->json)) return SIO_EINVAL;
+  *out = sio__event_array(event, args ? args->json : NULL);
+  return *out ? 0 : SIO_ENOMEM;
+}
+
+int sio_nsp_server_emit(sio_nsp_t *nsp, const char *event, const sio_args_t *args) {
+  if (!nsp || nsp->is_parent) return SIO_EINVAL;
+  if (!nsp->adapter->vt->server_emit) return UV_ENOSYS;
+  cJSON *data;
+  int r = server_event_data(event, args, &data);
+  if (r) return r;
+  r = nsp->adapter->vt->server_emit(nsp->adapter, data);
+  cJSON_Delete(data);
+  return r;
+}
+
+int sio_nsp_server_emit_ack(sio_nsp_t *nsp, const char *event, const sio_args_t *args,
+                            sio_server_ack_cb cb, void *arg) {
+  if (!nsp) return SIO_EINVAL;
+  cJSON *data;
+  int r = server_event_data(event, args, &data);
+  if (r) return r;
+  r = start_request(nsp, SIO_REQ_SERVER_EMIT, NULL, (void (*)(void))cb, arg, data);
+  cJSON_Delete(data);
+  return r;
+}
+
+int sio_nsp_server_reply(sio_nsp_t *nsp, const char *reply_id, const cJSON *value) {
+  if (!nsp || !reply_id || nsp->is_parent) return SIO_EINVAL;
+  if (!nsp->adapter->vt->server_reply) return UV_ENOSYS;
+  return nsp->adapter->vt->server_reply(nsp->adapter, reply_id, value);
 }

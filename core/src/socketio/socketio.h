@@ -29,10 +29,16 @@ typedef struct sio_pending_ack {
   size_t bcast_slot;
 } sio_pending_ack_t;
 
+/* Answers of a broadcast with acks, one at a time, instead of collecting them (how a node serves
+ * another node's broadcast with acks: each answer is relayed as it comes). */
+typedef void (*sio_bcast_answer_cb)(sio_bcast_ack_t *b, const cJSON *answer, const sio_buf_t *bufs,
+                                    size_t nbufs);
+
 struct sio_bcast_ack {
   sio_nsp_t *nsp;
   sio_bcast_ack_t *next, *prev; /* the io's pending broadcasts with acks */
   sio_broadcast_ack_cb cb;
+  sio_bcast_answer_cb on_answer; /* NULL: answers are collected into responses */
   void *arg;
   uv_timer_t *timer;
   sio_pending_ack_t **waiting; /* per recipient; NULL once answered or gone */
@@ -40,17 +46,32 @@ struct sio_bcast_ack {
   cJSON *responses;
   sio_buf_t *bufs; /* owned copies */
   size_t nbufs;
+  /* Across a cluster: the other nodes report how many of their sockets were asked (adding to
+   * expected), then relay answers. Done when every node reported and every answer came. */
+  char request_id[8];
+  uint8_t nodes_known;    /* how many nodes answer is known (PUBSUB NUMSUB came back) */
+  size_t nodes_expected, nodes_reported;
 };
 
-/* A sio_nsp_fetch_count in progress: on the io's list until finished; freed when no Redis reply
- * still points at it either. */
+/* What a cluster request gathers. */
+enum { SIO_REQ_COUNT = 0, SIO_REQ_ROOMS = 1, SIO_REQ_SERVER_EMIT = 2 };
+
+/* A cluster request in progress (sio_nsp_fetch_count, sio_nsp_fetch_rooms,
+ * sio_nsp_server_emit_ack): on the io's list until finished; freed when no Redis reply still points
+ * at it either. */
 struct sio_count_req {
   sio_nsp_t *nsp;
   sio_count_req_t *next, *prev;
-  sio_count_cb cb;
+  uint8_t kind;              /* SIO_REQ_* */
+  union {
+    sio_count_cb count;
+    sio_rooms_cb rooms;
+    sio_server_ack_cb server;
+  } cb;
   void *arg;
   uv_timer_t *timer;
   size_t count;              /* sockets counted so far (local + answers) */
+  cJSON *items;              /* ROOMS: an object whose keys are the rooms; SERVER_EMIT: answers */
   size_t expected, received; /* answers from other nodes */
   char request_id[8];
   uint8_t remote;            /* other nodes are asked: the timer is the timeout */
@@ -175,6 +196,17 @@ void sio__count_unref(sio_count_req_t *r);
 void sio__bcast_finish(sio_bcast_ack_t *b, int status);
 /* A recipient of a broadcast with acks answered (args borrowed). */
 void sio__bcast_ack_answer(sio_bcast_ack_t *b, size_t slot, const sio_args_t *args);
+/* An answer that came from another node (its first argument; placeholders index bufs). */
+void sio__bcast_add_answer(sio_bcast_ack_t *b, const cJSON *answer, const sio_buf_t *bufs,
+                           size_t nbufs);
+/* Finishes b if every node reported and every answer came. */
+void sio__bcast_check(sio_bcast_ack_t *b);
+/* A broadcast with acks to this node's sockets only (SIO_EMIT_LOCAL implied), each answer handed
+ * to on_answer as it comes; *count: the sockets asked. Finished (finish called, may be NULL) at
+ * timeout_ms or when all answered. */
+int sio__bcast_local(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
+                     const sio_args_t *args, uint32_t timeout_ms, sio_bcast_answer_cb on_answer,
+                     sio_broadcast_ack_cb finish, void *arg, size_t *count);
 
 /* socket.c */
 sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth);
