@@ -112,19 +112,144 @@ static void ack_count(sio_socket_t *s, int64_t ack_id, size_t n) {
   cJSON_Delete(out);
 }
 
+/* An ack owed once a cluster answer comes: the socket is found again by id then, as it may have
+ * left meanwhile. */
 typedef struct {
   char sid[64];
   int64_t ack_id;
-} count_t;
+} pending_t;
+
+static pending_t *pending_new(sio_socket_t *s, int64_t ack_id) {
+  pending_t *c = malloc(sizeof *c);
+  if (!c) return NULL;
+  snprintf(c->sid, sizeof c->sid, "%s", sio_socket_id(s));
+  c->ack_id = ack_id;
+  return c;
+}
+
+/* Acks the pending socket with one value (taken), then frees the pending. */
+static void pending_ack(sio_nsp_t *nsp, pending_t *c, cJSON *value) {
+  sio_socket_t *s = sio_nsp_socket(nsp, c->sid);
+  cJSON *out = cJSON_CreateArray();
+  cJSON_AddItemToArray(out, value);
+  sio_args_t a = {out, NULL, 0};
+  if (s) sio_socket_ack(s, c->ack_id, &a);
+  cJSON_Delete(out);
+  free(c);
+}
 
 static void on_count(sio_nsp_t *nsp, int status, size_t n, void *arg) {
-  count_t *c = arg;
+  pending_t *c = arg;
   sio_socket_t *s = sio_nsp_socket(nsp, c->sid);
   if (status == SIO_ETIMEDOUT) fprintf(stderr, "sio-contract: count: a node did not answer in time\n");
   /* Timed out or Redis lost: what was counted (this node's sockets at least). At shutdown the
    * socket is gone already. */
   if (s) ack_count(s, c->ack_id, n);
   free(c);
+}
+
+/* ---- the cluster events (README.md) ---- */
+
+static int listen_port;
+
+/* {"ok":true|false[,"error":e],"responses":responses (copied)} */
+static cJSON *outcome(int status, const cJSON *responses) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddBoolToObject(o, "ok", status == 0);
+  if (status) cJSON_AddStringToObject(o, "error", status == SIO_ETIMEDOUT ? "timeout" : sio_strerror(status));
+  cJSON_AddItemToObject(o, "responses", responses ? cJSON_Duplicate(responses, 1) : cJSON_CreateArray());
+  return o;
+}
+
+static void on_server_emit_ack(sio_nsp_t *nsp, int status, const cJSON *responses, void *arg) {
+  pending_ack(nsp, arg, outcome(status, responses));
+}
+
+static int cmp_json(const void *a, const void *b) {
+  char *x = cJSON_PrintUnformatted(*(cJSON *const *)a), *y = cJSON_PrintUnformatted(*(cJSON *const *)b);
+  int r = strcmp(x ? x : "", y ? y : "");
+  free(x);
+  free(y);
+  return r;
+}
+
+/* A copy of the array, its items sorted by their JSON text. */
+static cJSON *sorted_copy(const cJSON *arr) {
+  int n = cJSON_GetArraySize(arr);
+  cJSON **v = malloc((n > 0 ? (size_t)n : 1) * sizeof *v);
+  cJSON *out = cJSON_CreateArray();
+  int i = 0;
+  for (const cJSON *c = v ? arr->child : NULL; c; c = c->next) v[i++] = cJSON_Duplicate(c, 1);
+  qsort(v, (size_t)i, sizeof *v, cmp_json);
+  for (int k = 0; k < i; k++) cJSON_AddItemToArray(out, v[k]);
+  free(v);
+  return out;
+}
+
+static void on_broadcast_ack(sio_nsp_t *nsp, int status, const sio_args_t *responses, void *arg) {
+  cJSON *sorted = sorted_copy(responses->json);
+  pending_ack(nsp, arg, outcome(status, sorted));
+  cJSON_Delete(sorted);
+}
+
+static void on_all_rooms(sio_nsp_t *nsp, int status, const char *const *rooms, size_t n, void *arg) {
+  (void)status; /* timed out or Redis lost: the rooms gathered */
+  const char **v = malloc((n ? n : 1) * sizeof *v);
+  cJSON *arr = cJSON_CreateArray();
+  if (v) {
+    memcpy(v, rooms, n * sizeof *v);
+    qsort(v, n, sizeof *v, cmp_str);
+    for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(arr, cJSON_CreateString(v[i]));
+  }
+  free(v);
+  pending_ack(nsp, arg, arr);
+}
+
+/* Another node's serverSideEmit("server-event", ...args). */
+static void on_server_event(sio_nsp_t *nsp, const char *ev, const sio_args_t *args, const char *reply_id) {
+  if (strcmp(ev, "server-event") != 0) return;
+  sio_nsp_emit(nsp, &(sio_target_t){.flags = SIO_EMIT_LOCAL}, "server-event", args);
+  if (!reply_id) return;
+  cJSON *answer = cJSON_CreateObject();
+  cJSON_AddNumberToObject(answer, "port", listen_port);
+  cJSON_AddItemToObject(answer, "args", args->json ? cJSON_Duplicate(args->json, 1) : cJSON_CreateArray());
+  sio_nsp_server_reply(nsp, reply_id, answer);
+  cJSON_Delete(answer);
+}
+
+static void ack_true(sio_socket_t *s, int64_t ack_id) {
+  if (ack_id < 0) return;
+  cJSON *out = cJSON_CreateArray();
+  cJSON_AddItemToArray(out, cJSON_CreateTrue());
+  sio_args_t a = {out, NULL, 0};
+  sio_socket_ack(s, ack_id, &a);
+  cJSON_Delete(out);
+}
+
+static void cluster_event(sio_socket_t *s, const char *ev, const sio_args_t *args, int64_t ack_id) {
+  sio_nsp_t *nsp = sio_socket_nsp(s);
+  const char *target = arg_string(args, 0), *room = arg_string(args, 1);
+  sio_target_t to = {&target, 1, NULL, 0, 0};
+  if (strcmp(ev, "server-emit-noack") == 0) {
+    sio_nsp_server_emit(nsp, "server-event", args);
+  } else if (strcmp(ev, "sockets-join") == 0 && target && room) {
+    sio_nsp_join(nsp, &to, room);
+    ack_true(s, ack_id);
+  } else if (strcmp(ev, "sockets-leave") == 0 && target && room) {
+    sio_nsp_leave(nsp, &to, room);
+    ack_true(s, ack_id);
+  } else if (strcmp(ev, "disconnect-sockets") == 0 && target) {
+    ack_true(s, ack_id);
+    sio_nsp_disconnect(nsp, &to, 0);
+  } else if (ack_id >= 0 && (strcmp(ev, "server-emit") == 0 || strcmp(ev, "all-rooms") == 0 ||
+                             strcmp(ev, "broadcast-ack") == 0)) {
+    pending_t *c = pending_new(s, ack_id);
+    if (!c) return;
+    int r = ev[0] == 's'   ? sio_nsp_server_emit_ack(nsp, "server-event", args, on_server_emit_ack, c)
+            : ev[0] == 'a' ? sio_nsp_fetch_rooms(nsp, on_all_rooms, c)
+                           : sio_nsp_emit_ack(nsp, NULL, "ack-me", args, 1000, on_broadcast_ack, c);
+    if (r) pending_ack(nsp, c, outcome(r, NULL));
+  }
 }
 
 static void root_event(sio_socket_t *s, const char *ev, const sio_args_t *args, int64_t ack_id) {
@@ -163,10 +288,8 @@ static void root_event(sio_socket_t *s, const char *ev, const sio_args_t *args, 
     if (ack_id < 0) return;
     /* Cluster-wide with --redis (Node's fetchSockets().length); the socket is found again by id
      * when the answer comes, as it may have left meanwhile. */
-    count_t *c = malloc(sizeof *c);
+    pending_t *c = pending_new(s, ack_id);
     if (c) {
-      snprintf(c->sid, sizeof c->sid, "%s", sio_socket_id(s));
-      c->ack_id = ack_id;
       if (sio_nsp_fetch_count(nsp, NULL, on_count, c) == 0) return;
       free(c);
     }
@@ -174,6 +297,8 @@ static void root_event(sio_socket_t *s, const char *ev, const sio_args_t *args, 
     ack_count(s, ack_id, sio_nsp_socket_count(nsp));
   } else if (strcmp(ev, "disconnect-me") == 0) {
     sio_socket_disconnect(s, 0);
+  } else {
+    cluster_event(s, ev, args, ack_id);
   }
 }
 
@@ -223,7 +348,9 @@ static int setup_socketio(const config_t *cfg) {
     r = sio_io_use_redis(io, &ro);
   }
   if (r) return r;
-  sio_nsp_set_callbacks(root, &(sio_nsp_callbacks_t){.on_connection = emit_auth, .on_event = root_event});
+  sio_nsp_set_callbacks(root, &(sio_nsp_callbacks_t){.on_connection = emit_auth,
+                                                     .on_event = root_event,
+                                                     .on_server_event = on_server_event});
   sio_nsp_set_callbacks(custom, &(sio_nsp_callbacks_t){.on_connection = emit_auth});
   sio_nsp_set_callbacks(admin, &(sio_nsp_callbacks_t){.on_connection = admin_connection});
   sio_nsp_set_callbacks(dyn, &(sio_nsp_callbacks_t){.on_connection = dyn_connection});
@@ -276,7 +403,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "sio-contract: %s: %s\n", sio_err_name(r), sio_strerror(r));
     return 1;
   }
-  printf("listening on http://%s:%d\n", cfg.host, sio_server_port(server));
+  listen_port = sio_server_port(server);
+  printf("listening on http://%s:%d\n", cfg.host, listen_port);
   fflush(stdout);
   uv_signal_init(loop, &sigterm);
   uv_signal_start(&sigterm, on_signal, SIGTERM);

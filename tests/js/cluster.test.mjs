@@ -176,6 +176,141 @@ for (const [kindA, kindB] of PAIRS) {
   });
 }
 
+// The rest of the cluster (examples/contract/README.md, "Cluster events"): serverSideEmit with and
+// without acks, broadcasts with acks, allRooms, socketsJoin/Leave and disconnectSockets across
+// nodes, each way between sio and Node nodes.
+const PAIRS2 = [['c', 'c'], ['c', 'node'], ['node', 'c']];
+for (const [kindA, kindB] of PAIRS2) {
+  describe(`cluster requests: ${kindA} node A + ${kindB} node B`, { skip: SKIP }, () => {
+    let nodeA, nodeB;
+    let a, b, b2; // a on A; b and b2 on B
+    const clients = [];
+
+    const record = (c) => {
+      c.socket.on('server-event', (...args) => c.queue('server-event').push(args));
+      // answers a broadcast with acks with its id (the first argument only counts)
+      c.socket.on('ack-me', (...args) => { const ack = args.pop(); ack(c.id, 'ignored'); });
+      return c;
+    };
+
+    before(async () => {
+      nodeA = await startServer(['--redis', redis.url], { command: COMMANDS[kindA] });
+      nodeB = await startServer(['--redis', redis.url], { command: COMMANDS[kindB] });
+      a = record(await connectClient(nodeA.url, KIND));
+      b = record(await connectClient(nodeB.url, KIND));
+      b2 = record(await connectClient(nodeB.url, KIND));
+      clients.push(a, b, b2);
+      assert.equal(await countUntil(a, 3), 3, `count on A; A stderr: ${nodeA.stderr}`);
+      assert.equal(await countUntil(b, 3), 3, `count on B; B stderr: ${nodeB.stderr}`);
+    });
+
+    after(async () => {
+      for (const c of clients) await closeManager(c.manager);
+      if (nodeA) await nodeA.stop();
+      if (nodeB) await nodeB.stop();
+      for (const n of [nodeA, nodeB]) if (n) assert.deepEqual(n.exitStatus, { code: 0, signal: null });
+    });
+
+    test('allRooms: every room of both nodes, sockets\' own ids included', async () => {
+      await a.ack('join', 'room-a');
+      await b.ack('join', 'room-b');
+      await b2.ack('join', 'room-b');
+      const all = [a.id, b.id, b2.id, 'room-a', 'room-b'].sort();
+      assert.deepEqual(await a.ack('all-rooms'), [all]);
+      assert.deepEqual(await b.ack('all-rooms'), [all]);
+      await a.ack('leave', 'room-a');
+      await b.ack('leave', 'room-b');
+      await b2.ack('leave', 'room-b');
+      assert.deepEqual(await b.ack('all-rooms'), [[a.id, b.id, b2.id].sort()]);
+    });
+
+    test('serverSideEmit with an ack: the other node answers, not this one', async () => {
+      const [resA] = await a.ack('server-emit', 'hi', { n: 1, s: 'é😀' }, [true, null]);
+      assert.deepEqual(resA, { ok: true, responses: [{ port: nodeB.port, args: ['hi', { n: 1, s: 'é😀' }, [true, null]] }] });
+      for (const c of [b, b2]) assert.deepEqual(await c.next('server-event'), ['hi', { n: 1, s: 'é😀' }, [true, null]]);
+      await assertNoEvent(a, 'server-event', 200);
+      const [resB] = await b.ack('server-emit', 2.5);
+      assert.deepEqual(resB, { ok: true, responses: [{ port: nodeA.port, args: [2.5] }] });
+      assert.deepEqual(await a.next('server-event'), [2.5]);
+      await assertNoEvent(b, 'server-event', 200);
+    });
+
+    test('serverSideEmit without an ack reaches the other node', async () => {
+      a.emit('server-emit-noack', 'fire', 1);
+      for (const c of [b, b2]) assert.deepEqual(await c.next('server-event'), ['fire', 1]);
+      b.emit('server-emit-noack', 'and forget');
+      assert.deepEqual(await a.next('server-event'), ['and forget']);
+      await assertNoEvent(b, 'server-event', 200);
+    });
+
+    test('a broadcast with acks collects every socket\'s answer from both nodes', async () => {
+      const ids = [a.id, b.id, b2.id].sort();
+      assert.deepEqual(await a.ack('broadcast-ack', 'q', 1), [{ ok: true, responses: ids }]);
+      assert.deepEqual(await b.ack('broadcast-ack', 'q', 2), [{ ok: true, responses: ids }]);
+    });
+
+    test('a broadcast with acks times out when a socket on the other node does not answer', async () => {
+      b2.socket.off('ack-me');
+      b2.socket.on('ack-me', () => { /* never answers */ });
+      try {
+        const t0 = Date.now();
+        const [res] = await a.ack('broadcast-ack', 'slow');
+        assert.deepEqual(res, { ok: false, error: 'timeout', responses: [a.id, b.id].sort() });
+        assert.ok(Date.now() - t0 >= 900, 'waited for the timeout');
+      } finally {
+        b2.socket.off('ack-me');
+        b2.socket.on('ack-me', (...args) => args.pop()(b2.id));
+      }
+    });
+
+    test('socketsJoin and socketsLeave reach sockets on the other node', async () => {
+      assert.deepEqual(await a.ack('sockets-join', b.id, 'pulled'), [true]);
+      let rooms;
+      for (let i = 0; i < 50; i++) {
+        [rooms] = await b.ack('leave', 'not-a-member');
+        if (rooms.includes('pulled')) break;
+        await sleep(20);
+      }
+      assert.deepEqual(rooms, [b.id, 'pulled'].sort());
+      a.emit('to-room', 'pulled', 'in');
+      assert.deepEqual(await b.next('room-message'), ['pulled', 'in']);
+      await assertNoEvent(b2, 'room-message', 100);
+      // a whole room, on every node: the sender's own node included
+      await a.ack('join', 'everyone');
+      await b2.ack('join', 'everyone');
+      assert.deepEqual(await b.ack('sockets-join', 'everyone', 'club'), [true]);
+      for (let i = 0; i < 50; i++) {
+        const [ra] = await a.ack('leave', 'x');
+        const [rb2] = await b2.ack('leave', 'x');
+        if (ra.includes('club') && rb2.includes('club')) break;
+        await sleep(20);
+      }
+      assert.ok((await a.ack('leave', 'x'))[0].includes('club'));
+      assert.ok((await b2.ack('leave', 'x'))[0].includes('club'));
+      assert.ok(!(await b.ack('leave', 'x'))[0].includes('club'));
+      assert.deepEqual(await b.ack('sockets-leave', b.id, 'pulled'), [true]);
+      assert.deepEqual(await a.ack('sockets-leave', 'club', 'everyone'), [true]);
+      for (let i = 0; i < 50; i++) {
+        const [rb] = await b.ack('leave', 'x');
+        const [rb2] = await b2.ack('leave', 'x');
+        if (!rb.includes('pulled') && !rb2.includes('everyone')) break;
+        await sleep(20);
+      }
+      assert.deepEqual((await b.ack('leave', 'x'))[0], [b.id]);
+      assert.deepEqual((await b2.ack('leave', 'x'))[0], [b2.id, 'club'].sort());
+      assert.deepEqual((await a.ack('leave', 'x'))[0], [a.id, 'club'].sort());
+    });
+
+    test('disconnectSockets reaches a socket on the other node', async () => {
+      assert.deepEqual(await a.ack('disconnect-sockets', b2.id), [true]);
+      assert.equal(await b2.disconnects.next(3000), 'io server disconnect');
+      assert.deepEqual(b.disconnects.items, []);
+      assert.deepEqual(a.disconnects.items, []);
+      assert.equal(await countUntil(a, 2), 2);
+    });
+  });
+}
+
 for (const kind of ['c', 'python', 'lua']) {
   describe(`cluster: a ${kind} node whose Redis is unreachable`, { skip: SKIP }, () => {
     test('serves locally, count answers the local number', async () => {

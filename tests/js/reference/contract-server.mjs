@@ -93,6 +93,54 @@ root.on('connection', (socket) => {
   socket.on('disconnect-me', () => {
     socket.disconnect();
   });
+
+  // sio's cluster events (examples/contract/README.md).
+  const outcome = (err, responses) => (err
+    ? { ok: false, error: /time/.test(err.message) ? 'timeout' : err.message, responses: responses || [] }
+    : { ok: true, responses });
+  socket.on('server-emit', (...args) => {
+    if (!lastIsAck(args)) return;
+    const ack = args.pop();
+    try {
+      root.serverSideEmit('server-event', ...args, (err, responses) => ack(outcome(err, responses)));
+    } catch (err) {
+      ack(outcome(err, []));
+    }
+  });
+  socket.on('server-emit-noack', (...args) => {
+    try { root.serverSideEmit('server-event', ...args); } catch { /* no cluster */ }
+  });
+  socket.on('all-rooms', async (ack) => {
+    const rooms = await root.adapter.allRooms();
+    if (typeof ack === 'function') ack([...rooms].sort());
+  });
+  socket.on('sockets-join', (target, room, ack) => {
+    root.in(target).socketsJoin(room);
+    if (typeof ack === 'function') ack(true);
+  });
+  socket.on('sockets-leave', (target, room, ack) => {
+    root.in(target).socketsLeave(room);
+    if (typeof ack === 'function') ack(true);
+  });
+  socket.on('disconnect-sockets', (target, ack) => {
+    if (typeof ack === 'function') ack(true);
+    root.in(target).disconnectSockets();
+  });
+  socket.on('broadcast-ack', (...args) => {
+    if (!lastIsAck(args)) return;
+    const ack = args.pop();
+    root.timeout(1000).emit('ack-me', ...args, (err, responses) => {
+      const sorted = [...responses].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+      ack(outcome(err, sorted));
+    });
+  });
+});
+
+// Another node's serverSideEmit('server-event', ...args[, ack]).
+root.on('server-event', (...args) => {
+  const ack = lastIsAck(args) ? args.pop() : null;
+  root.local.emit('server-event', ...args);
+  if (ack) ack({ port: httpServer.address().port, args });
 });
 
 io.of('/custom').on('connection', (socket) => {
