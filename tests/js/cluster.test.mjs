@@ -478,6 +478,74 @@ describe('cluster: the Node adapter wire format, seen from Redis', { skip: SKIP 
   });
 });
 
+// @socket.io/redis-emitter 5.1 (uid "emitter", requests without uid) talking to a sio node.
+for (const kind of ['c', 'node']) {
+  describe(`cluster: @socket.io/redis-emitter to a ${kind} node`, { skip: SKIP }, () => {
+    let node, pubClient, emitter, c1, c2;
+
+    before(async () => {
+      const { createClient } = await import('redis');
+      const { Emitter } = await import('@socket.io/redis-emitter');
+      pubClient = createClient({ url: redis.url });
+      await pubClient.connect();
+      emitter = new Emitter(pubClient);
+      node = await startServer(['--redis', redis.url], { command: COMMANDS[kind] });
+      c1 = await connectClient(node.url, KIND);
+      c2 = await connectClient(node.url, KIND);
+      c1.socket.on('server-event', (...args) => c1.queue('server-event').push(args));
+      for (let i = 0; i < 100; i++) {
+        const [, n] = await pubClient.sendCommand(['PUBSUB', 'NUMSUB', 'socket.io-request#/#']);
+        if (n >= 1) break;
+        await sleep(50);
+      }
+      await sleep(100); // the broadcast pattern is subscribed right after the request channel
+    });
+
+    after(async () => {
+      for (const c of [c1, c2]) if (c) await closeManager(c.manager);
+      if (node) await node.stop();
+      if (pubClient) await pubClient.quit().catch(() => {});
+      if (node) assert.deepEqual(node.exitStatus, { code: 0, signal: null });
+    });
+
+    test('emit, to a room, binary: delivered to the node\'s sockets', async () => {
+      const bin = randomBuffer(1000);
+      emitter.emit('broadcast', 'from emitter', { n: 1 }, bin);
+      for (const c of [c1, c2]) assertSameData(await c.next('broadcast'), ['from emitter', { n: 1 }, bin]);
+      await c1.ack('join', 'e-room');
+      emitter.to('e-room').emit('room-message', 'e-room', 'only c1');
+      assert.deepEqual(await c1.next('room-message'), ['e-room', 'only c1']);
+      await assertNoEvent(c2, 'room-message', 200);
+      emitter.except('e-room').emit('broadcast', 'not c1');
+      assert.deepEqual(await c2.next('broadcast'), ['not c1']);
+      await assertNoEvent(c1, 'broadcast', 200);
+    });
+
+    test('serverSideEmit, socketsJoin, socketsLeave and disconnectSockets apply', async () => {
+      emitter.serverSideEmit('server-event', 'from the emitter', 7);
+      assert.deepEqual(await c1.next('server-event'), ['from the emitter', 7]);
+      emitter.in(c2.id).socketsJoin(['e1', 'e2']);
+      let rooms;
+      for (let i = 0; i < 50; i++) {
+        [rooms] = await c2.ack('leave', 'x');
+        if (rooms.length === 3) break;
+        await sleep(20);
+      }
+      assert.deepEqual(rooms, [c2.id, 'e1', 'e2'].sort());
+      emitter.in('e1').socketsLeave('e2');
+      for (let i = 0; i < 50; i++) {
+        [rooms] = await c2.ack('leave', 'x');
+        if (rooms.length === 2) break;
+        await sleep(20);
+      }
+      assert.deepEqual(rooms, [c2.id, 'e1'].sort());
+      emitter.in('e1').disconnectSockets();
+      assert.equal(await c2.disconnects.next(3000), 'io server disconnect');
+      assert.deepEqual(c1.disconnects.items, []);
+    });
+  });
+}
+
 describe('cluster: Redis goes away under two C nodes', { skip: SKIP }, () => {
   test('each node serves on alone, count answers locally, SIGTERM still ends them', async () => {
     const own = await startRedis();
