@@ -516,8 +516,10 @@ static int selection(sio_nsp_t *nsp, const sio_target_t *to, int op, const char 
   static const sio_socket_iter_cb fns[] = {[SIO_OP_JOIN] = join_one, [SIO_OP_LEAVE] = leave_one,
                                             [SIO_OP_DISCONNECT] = disconnect_one};
   sio_nsp_each(nsp, to, fns[op], op == SIO_OP_DISCONNECT ? (close ? (void *)1 : NULL) : (void *)room);
-  if (nsp->is_parent || (to && (to->flags & SIO_EMIT_LOCAL)) || !nsp->adapter->vt->apply) return 0;
-  return nsp->adapter->vt->apply(nsp->adapter, to, op, room, close);
+  /* As a broadcast: done here whatever becomes of the other nodes' part (Redis may be down). */
+  if (!nsp->is_parent && !(to && (to->flags & SIO_EMIT_LOCAL)) && nsp->adapter->vt->apply)
+    nsp->adapter->vt->apply(nsp->adapter, to, op, room, close);
+  return 0;
 }
 
 int sio_nsp_join(sio_nsp_t *nsp, const sio_target_t *to, const char *room) {
@@ -653,11 +655,10 @@ static int server_event_data(const char *event, const sio_args_t *args, cJSON **
 
 int sio_nsp_server_emit(sio_nsp_t *nsp, const char *event, const sio_args_t *args) {
   if (!nsp || nsp->is_parent) return SIO_EINVAL;
-  if (!nsp->adapter->vt->server_emit) return UV_ENOSYS;
   cJSON *data;
   int r = server_event_data(event, args, &data);
   if (r) return r;
-  r = nsp->adapter->vt->server_emit(nsp->adapter, data);
+  r = nsp->adapter->vt->server_emit ? nsp->adapter->vt->server_emit(nsp->adapter, data) : UV_ENOSYS;
   cJSON_Delete(data);
   return r;
 }
