@@ -493,6 +493,14 @@ typedef void (*sio_count_cb)(sio_nsp_t *nsp, int status, size_t count, void *arg
  * up; SIO_EINVAL for a dynamic parent. */
 int sio_nsp_fetch_count(sio_nsp_t *nsp, const sio_target_t *to, sio_count_cb cb, void *arg);
 
+/* Node's fetchSockets(): every targeted socket of the cluster (`to` borrowed; flags ignored; NULL:
+ * the whole namespace), this node's first, as an array (borrowed for the call) of objects {"id",
+ * "handshake": {"headers", "time", "address", "xdomain", "secure", "issued", "url", "query",
+ * "auth"}, "rooms", "data"} — the shape the nodes exchange ("data" is Node's socket.data: {} for
+ * sio's sockets). Status, timing and errors as sio_nsp_fetch_count(). */
+typedef void (*sio_sockets_cb)(sio_nsp_t *nsp, int status, const cJSON *sockets, void *arg);
+int sio_nsp_fetch_sockets(sio_nsp_t *nsp, const sio_target_t *to, sio_sockets_cb cb, void *arg);
+
 /* Every room of the namespace across the cluster, each once, in no order (Node's allRooms(); a
  * socket's own id is a room). Without a cluster adapter, this node's rooms. Called once: status
  * 0, or SIO_ETIMEDOUT / SIO_ECLOSED with the rooms gathered so far; `rooms` borrowed for the call.

@@ -192,6 +192,35 @@ static void on_broadcast_ack(sio_nsp_t *nsp, int status, const sio_args_t *respo
   cJSON_Delete(sorted);
 }
 
+static int cmp_socket_id(const void *a, const void *b) {
+  const cJSON *x = cJSON_GetObjectItemCaseSensitive(*(cJSON *const *)a, "id");
+  const cJSON *y = cJSON_GetObjectItemCaseSensitive(*(cJSON *const *)b, "id");
+  return strcmp(cJSON_IsString(x) ? x->valuestring : "", cJSON_IsString(y) ? y->valuestring : "");
+}
+
+/* [{"id", "rooms" (sorted), "address", "auth"}] sorted by id, from fetchSockets' answer. */
+static void on_fetch_sockets(sio_nsp_t *nsp, int status, const cJSON *sockets, void *arg) {
+  (void)status;
+  int n = cJSON_GetArraySize(sockets);
+  cJSON **v = malloc((n > 0 ? (size_t)n : 1) * sizeof *v);
+  cJSON *out = cJSON_CreateArray();
+  int k = 0;
+  for (const cJSON *s = v ? sockets->child : NULL; s; s = s->next) {
+    const cJSON *hs = cJSON_GetObjectItemCaseSensitive(s, "handshake");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "id", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(s, "id"), 1));
+    cJSON *rooms = sorted_copy(cJSON_GetObjectItemCaseSensitive(s, "rooms"));
+    cJSON_AddItemToObject(o, "rooms", rooms);
+    cJSON_AddItemToObject(o, "address", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(hs, "address"), 1));
+    cJSON_AddItemToObject(o, "auth", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(hs, "auth"), 1));
+    v[k++] = o;
+  }
+  qsort(v, (size_t)k, sizeof *v, cmp_socket_id);
+  for (int i = 0; i < k; i++) cJSON_AddItemToArray(out, v[i]);
+  free(v);
+  pending_ack(nsp, arg, out);
+}
+
 static void on_all_rooms(sio_nsp_t *nsp, int status, const char *const *rooms, size_t n, void *arg) {
   (void)status; /* timed out or Redis lost: the rooms gathered */
   const char **v = malloc((n ? n : 1) * sizeof *v);
@@ -242,11 +271,12 @@ static void cluster_event(sio_socket_t *s, const char *ev, const sio_args_t *arg
     ack_true(s, ack_id);
     sio_nsp_disconnect(nsp, &to, 0);
   } else if (ack_id >= 0 && (strcmp(ev, "server-emit") == 0 || strcmp(ev, "all-rooms") == 0 ||
-                             strcmp(ev, "broadcast-ack") == 0)) {
+                             strcmp(ev, "broadcast-ack") == 0 || strcmp(ev, "fetch-sockets") == 0)) {
     pending_t *c = pending_new(s, ack_id);
     if (!c) return;
     int r = ev[0] == 's'   ? sio_nsp_server_emit_ack(nsp, "server-event", args, on_server_emit_ack, c)
             : ev[0] == 'a' ? sio_nsp_fetch_rooms(nsp, on_all_rooms, c)
+            : ev[0] == 'f' ? sio_nsp_fetch_sockets(nsp, NULL, on_fetch_sockets, c)
                            : sio_nsp_emit_ack(nsp, NULL, "ack-me", args, 1000, on_broadcast_ack, c);
     if (r) pending_ack(nsp, c, outcome(r, NULL));
   }

@@ -33,6 +33,11 @@ static void on_rooms(sio_nsp_t *nsp, int status, const char *const *rooms, size_
   r->n = n;
 }
 
+static void on_sockets(sio_nsp_t *nsp, int status, const cJSON *sockets, void *arg) {
+  (void)nsp;
+  if (status == 0 && cJSON_IsArray(sockets) && cJSON_GetArraySize(sockets) == 0) ++*(int *)arg;
+}
+
 static void on_server_ack(sio_nsp_t *nsp, int status, const cJSON *responses, void *arg) {
   (void)nsp, (void)status, (void)responses;
   ++*(int *)arg;
@@ -99,6 +104,11 @@ TEST(requests_without_cluster) {
   CHECK_EQ_INT(r.status, 0);
   CHECK_EQ_INT(r.n, 0);
   int acks = 0;
+  CHECK_EQ_INT(sio_nsp_fetch_sockets(root, NULL, on_sockets, &acks), 0);
+  CHECK_EQ_INT(acks, 0);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK_EQ_INT(acks, 1); /* an empty array: nobody is connected */
+  acks = 0;
   CHECK_EQ_INT(sio_nsp_server_emit(root, "x", NULL), UV_ENOSYS);
   CHECK_EQ_INT(sio_nsp_server_emit_ack(root, "x", NULL, on_server_ack, &acks), UV_ENOSYS);
   CHECK_EQ_INT(sio_nsp_server_reply(root, "abcdef", NULL), UV_ENOSYS);

@@ -224,6 +224,20 @@ for (const [kindA, kindB] of PAIRS2) {
       assert.deepEqual(await b.ack('all-rooms'), [[a.id, b.id, b2.id].sort()]);
     });
 
+    test('fetchSockets: every socket of both nodes, with its rooms and handshake', async () => {
+      const asker = [kindA, kindB].includes('c') ? (kindA === 'c' ? a : b) : null;
+      if (!asker) return;
+      await b2.ack('join', 'fs-room');
+      const [got] = await asker.ack('fetch-sockets');
+      const want = [a, b, b2].map((c) => ({ id: c.id, rooms: (c === b2 ? [c.id, 'fs-room'] : [c.id]).sort(),
+        address: '127.0.0.1', auth: {} })).sort((x, y) => (x.id < y.id ? -1 : 1));
+      assert.deepEqual(got, want);
+      await b2.ack('leave', 'fs-room');
+      // the other way: a Node (or sio) node asks the sio node
+      const [back] = await (asker === a ? b : a).ack('fetch-sockets');
+      assert.deepEqual(back.map((s) => s.id), want.map((s) => s.id));
+    });
+
     test('serverSideEmit with an ack: the other node answers, not this one', async () => {
       const [resA] = await a.ack('server-emit', 'hi', { n: 1, s: 'é😀' }, [true, null]);
       assert.deepEqual(resA, { ok: true, responses: [{ port: nodeB.port, args: ['hi', { n: 1, s: 'é😀' }, [true, null]] }] });

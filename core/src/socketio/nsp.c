@@ -572,6 +572,9 @@ void sio__count_finish(sio_count_req_t *r, int status) {
   case SIO_REQ_SERVER_EMIT:
     r->cb.server(r->nsp, status, r->items, r->arg);
     break;
+  case SIO_REQ_SOCKETS:
+    r->cb.sockets(r->nsp, status, r->items, r->arg);
+    break;
   }
   sio__io_leave(io);
   sio__count_unref(r);
@@ -604,12 +607,16 @@ static int start_request(sio_nsp_t *nsp, int kind, const sio_target_t *to, void 
   r->arg = arg;
   r->refs = 1;
   int e = r->timer ? 0 : SIO_ENOMEM;
-  if (!e && kind == SIO_REQ_COUNT) {
-    r->cb.count = (sio_count_cb)cb;
+  if (!e && (kind == SIO_REQ_COUNT || kind == SIO_REQ_SOCKETS)) {
+    if (kind == SIO_REQ_COUNT) r->cb.count = (sio_count_cb)cb;
+    else r->cb.sockets = (sio_sockets_cb)cb;
     sio_socket_t **v;
     int n = nsp->adapter->vt->select(nsp->adapter, to, &v);
     if (n < 0) e = n;
-    else free(v);
+    if (!e && kind == SIO_REQ_SOCKETS && !(r->items = cJSON_CreateArray())) e = SIO_ENOMEM;
+    for (int i = 0; !e && kind == SIO_REQ_SOCKETS && i < n; i++)
+      if (v[i]->state == SOCK_CONNECTED) cJSON_AddItemToArray(r->items, sio__socket_describe(v[i]));
+    if (n >= 0) free(v);
     r->count = n < 0 ? 0 : (size_t)n;
   } else if (!e && kind == SIO_REQ_ROOMS) {
     r->cb.rooms = (sio_rooms_cb)cb;
@@ -639,6 +646,10 @@ static int start_request(sio_nsp_t *nsp, int kind, const sio_target_t *to, void 
 
 int sio_nsp_fetch_count(sio_nsp_t *nsp, const sio_target_t *to, sio_count_cb cb, void *arg) {
   return start_request(nsp, SIO_REQ_COUNT, to, (void (*)(void))cb, arg, NULL);
+}
+
+int sio_nsp_fetch_sockets(sio_nsp_t *nsp, const sio_target_t *to, sio_sockets_cb cb, void *arg) {
+  return start_request(nsp, SIO_REQ_SOCKETS, to, (void (*)(void))cb, arg, NULL);
 }
 
 int sio_nsp_fetch_rooms(sio_nsp_t *nsp, sio_rooms_cb cb, void *arg) {

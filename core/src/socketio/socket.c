@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/engine.h"
 #include "socketio/socketio.h"
@@ -445,3 +446,90 @@ const cJSON *sio_socket_auth(const sio_socket_t *s) { return s->auth ? s->auth :
 int sio_socket_connected(const sio_socket_t *s) { return s->state == SOCK_CONNECTED; }
 void *sio_socket_get_data(const sio_socket_t *s) { return s->data; }
 void sio_socket_set_data(sio_socket_t *s, void *data) { s->data = data; }
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Describing a socket (fetchSockets)                                                              */
+
+static void add_time_string(cJSON *o, uint64_t ms) {
+  /* JavaScript's Date#toString() as a Node process in UTC writes it. */
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  char buf[96];
+  gmtime_r(&t, &tm);
+  strftime(buf, sizeof buf, "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", &tm);
+  cJSON_AddStringToObject(o, "time", buf);
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Percent-decodes s[0..n) ('+' is a space, as querystring does). */
+static char *url_decode(const char *s, size_t n) {
+  char *o = malloc(n + 1);
+  if (!o) return NULL;
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '+') o[m++] = ' ';
+    else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+      o[m++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+      i += 2;
+    } else {
+      o[m++] = s[i];
+    }
+  }
+  o[m] = '\0';
+  return o;
+}
+
+static cJSON *query_json(const char *q) {
+  cJSON *o = cJSON_CreateObject();
+  while (o && q && *q) {
+    size_t n = strcspn(q, "&");
+    const char *eq = memchr(q, '=', n);
+    size_t kl = eq ? (size_t)(eq - q) : n;
+    char *k = url_decode(q, kl);
+    char *v = eq ? url_decode(eq + 1, n - kl - 1) : strdup("");
+    if (k && v && kl) {
+      cJSON_DeleteItemFromObjectCaseSensitive(o, k); /* the last one wins */
+      cJSON_AddStringToObject(o, k, v);
+    }
+    free(k);
+    free(v);
+    q += n;
+    if (*q == '&') q++;
+  }
+  return o;
+}
+
+/* One socket as Node's fetchSockets response carries it. */
+cJSON *sio__socket_describe(sio_socket_t *s) {
+  cJSON *o = cJSON_CreateObject();
+  if (!o) return NULL;
+  cJSON_AddStringToObject(o, "id", sio_socket_id(s));
+  cJSON *hs = cJSON_AddObjectToObject(o, "handshake");
+  sio_session_t *sess = sio_socket_session(s);
+  const sio_request_info_t *req = sess ? sio_session_request(sess) : NULL;
+  if (hs && req) {
+    cJSON *h = cJSON_AddObjectToObject(hs, "headers");
+    for (size_t i = 0; h && i < req->header_count; i++)
+      if (!cJSON_GetObjectItemCaseSensitive(h, req->header_names[i]))
+        cJSON_AddStringToObject(h, req->header_names[i], req->header_values[i]);
+    add_time_string(hs, req->time_ms);
+    cJSON_AddStringToObject(hs, "address", req->remote_addr ? req->remote_addr : "");
+    cJSON_AddBoolToObject(hs, "xdomain", sio_request_header(req, "origin") != NULL);
+    cJSON_AddBoolToObject(hs, "secure", req->secure);
+    cJSON_AddNumberToObject(hs, "issued", (double)req->time_ms);
+    cJSON_AddStringToObject(hs, "url", req->url ? req->url : "");
+    cJSON_AddItemToObject(hs, "query", query_json(req->query));
+    cJSON_AddItemToObject(hs, "auth", cJSON_Duplicate(sio_socket_auth(s), 1));
+  }
+  cJSON *rooms = cJSON_AddArrayToObject(o, "rooms");
+  for (size_t i = 0; rooms && i < sio_socket_room_count(s); i++)
+    cJSON_AddItemToArray(rooms, cJSON_CreateString(sio_socket_room(s, i)));
+  cJSON_AddObjectToObject(o, "data");
+  return o;
+}

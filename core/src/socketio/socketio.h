@@ -54,7 +54,7 @@ struct sio_bcast_ack {
 };
 
 /* What a cluster request gathers. */
-enum { SIO_REQ_COUNT = 0, SIO_REQ_ROOMS = 1, SIO_REQ_SERVER_EMIT = 2 };
+enum { SIO_REQ_COUNT = 0, SIO_REQ_ROOMS = 1, SIO_REQ_SERVER_EMIT = 2, SIO_REQ_SOCKETS = 3 };
 
 /* A cluster request in progress (sio_nsp_fetch_count, sio_nsp_fetch_rooms,
  * sio_nsp_server_emit_ack): on the io's list until finished; freed when no Redis reply still points
@@ -67,11 +67,13 @@ struct sio_count_req {
     sio_count_cb count;
     sio_rooms_cb rooms;
     sio_server_ack_cb server;
+    sio_sockets_cb sockets;
   } cb;
   void *arg;
   uv_timer_t *timer;
   size_t count;              /* sockets counted so far (local + answers) */
-  cJSON *items;              /* ROOMS: an object whose keys are the rooms; SERVER_EMIT: answers */
+  cJSON *items;              /* ROOMS: an object whose keys are the rooms; SERVER_EMIT: answers;
+                              * SOCKETS: the sockets described */
   size_t expected, received; /* answers from other nodes */
   char request_id[8];
   uint8_t remote;            /* other nodes are asked: the timer is the timeout */
@@ -220,6 +222,9 @@ void sio__socket_release(sio_socket_t *s);
 void sio__socket_free(sio_socket_t *s);
 /* Validates an emit's event name and args: 0 or SIO_EINVAL. */
 int sio__check_emit(const char *event, const sio_args_t *args);
+/* The socket as Node's fetchSockets() carries it between nodes: {"id", "handshake": {"headers",
+ * "time", "address", "xdomain", "secure", "issued", "url", "query", "auth"}, "rooms", "data"}. */
+cJSON *sio__socket_describe(sio_socket_t *s);
 
 /* The namespace whose callbacks and middleware apply (a dynamic child's parent). */
 static inline sio_nsp_t *sio__nsp_effective(sio_nsp_t *nsp) {

@@ -114,6 +114,12 @@ root.on('connection', (socket) => {
     const rooms = await root.adapter.allRooms();
     if (typeof ack === 'function') ack([...rooms].sort());
   });
+  socket.on('fetch-sockets', async (ack) => {
+    const sockets = await root.fetchSockets();
+    if (typeof ack !== 'function') return;
+    ack(sockets.map((s) => ({ id: s.id, rooms: [...s.rooms].sort(), address: s.handshake.address, auth: s.handshake.auth }))
+      .sort((x, y) => (x.id < y.id ? -1 : 1)));
+  });
   socket.on('sockets-join', (target, room, ack) => {
     root.in(target).socketsJoin(room);
     if (typeof ack === 'function') ack(true);
