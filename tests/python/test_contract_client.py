@@ -246,6 +246,17 @@ def test_broadcast(clients):
         assert c.rec.all('broadcast') == [(marker, {'n': 7}, [1, 'two'])]
 
 
+def test_broadcast_to_50_clients_exactly_once(clients):
+    cs = [clients() for _ in range(50)]
+    marker = token()
+    cs[17].emit('broadcast', marker, 'fifty', {'k': [None, True]})
+    for c in cs:
+        c.rec.wait('broadcast', where=lambda a: a[:1] == (marker,))
+    time.sleep(SETTLE)
+    for c in cs:
+        assert [a for a in c.rec.all('broadcast') if a[:1] == (marker,)] == [(marker, 'fifty', {'k': [None, True]})]
+
+
 def test_join_leave(clients):
     c = clients()
     sid = c.sid()
