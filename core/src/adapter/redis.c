@@ -1092,30 +1092,15 @@ done:
   strs_free(&except);
 }
 
-static void on_request(redis_adapter_t *ra, const char *data, size_t len) {
-  sio_nsp_t *nsp = ra->base.nsp;
-  sio__io_enter(nsp->io);
-  if (len > 0 && data[0] == '{') {
-    cJSON *j = cJSON_ParseWithLength(data, len);
-    if (j) on_json_request(ra, j);
-    cJSON_Delete(j);
-  } else {
-    /* msgpack: a broadcast with acks */
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    if (msgpack_unpack_next(&u, data, len, &off) == MSGPACK_UNPACK_SUCCESS) {
-      const msgpack_object *type = map_get(&u.data, "type");
-      if (type && type->type == MSGPACK_OBJECT_POSITIVE_INTEGER && type->via.u64 == REQ_BROADCAST)
-        serve_broadcast_ack(ra, &u.data);
-    }
-    msgpack_unpacked_destroy(&u);
-  }
-  sio__io_leave(nsp->io);
+/* A msgpack request: a broadcast with acks. */
+static void on_msgpack_request(redis_adapter_t *ra, const msgpack_object *m) {
+  const msgpack_object *type = map_get(m, "type");
+  if (type && type->type == MSGPACK_OBJECT_POSITIVE_INTEGER && type->via.u64 == REQ_BROADCAST)
+    serve_broadcast_ack(ra, m);
 }
 
 /* A JSON answer to one of our requests. */
-static void on_json_response(redis_adapter_t *ra, const cJSON *j) {
+static void on_json_response(redis_adapter_t *ra, cJSON *j) {
   const cJSON *rid = cJSON_GetObjectItemCaseSensitive(j, "requestId");
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
   if (!cJSON_IsString(rid)) return;
@@ -1161,33 +1146,40 @@ static void on_json_response(redis_adapter_t *ra, const cJSON *j) {
   if (++r->received >= r->expected) sio__count_finish(r, 0);
 }
 
-static void on_response(redis_adapter_t *ra, const char *data, size_t len) {
+/* A msgpack answer: {type: 9, requestId, packet}, a socket's answer to our broadcast with acks. */
+static void on_msgpack_response(redis_adapter_t *ra, const msgpack_object *m) {
+  const msgpack_object *type = map_get(m, "type"), *rid = map_get(m, "requestId");
+  const msgpack_object *pkt = map_get(m, "packet");
+  char id[8] = {0};
+  if (!type || type->type != MSGPACK_OBJECT_POSITIVE_INTEGER || type->via.u64 != REQ_BROADCAST_ACK ||
+      !rid || rid->type != MSGPACK_OBJECT_STR || rid->via.str.size >= sizeof id)
+    return;
+  memcpy(id, rid->via.str.ptr, rid->via.str.size);
+  sio_bcast_ack_t *b = find_bcast(ra, id);
+  if (!b) return;
+  bufs_t bufs = {0};
+  cJSON *answer = pkt ? unpack_obj(pkt, &bufs, 0) : NULL;
+  sio__bcast_add_answer(b, answer, bufs.v, bufs.n);
+  cJSON_Delete(answer);
+  free(bufs.v);
+}
+
+/* Requests and responses are JSON text, or msgpack for broadcasts with acks: told apart by the
+ * first byte, as Node does. */
+static void dispatch(redis_adapter_t *ra, const char *data, size_t len,
+                     void (*on_json)(redis_adapter_t *, cJSON *),
+                     void (*on_msgpack)(redis_adapter_t *, const msgpack_object *)) {
   sio_nsp_t *nsp = ra->base.nsp;
   sio__io_enter(nsp->io);
   if (len > 0 && data[0] == '{') {
     cJSON *j = cJSON_ParseWithLength(data, len);
-    if (j) on_json_response(ra, j);
+    if (j) on_json(ra, j);
     cJSON_Delete(j);
   } else {
-    /* msgpack: {type: 9, requestId, packet}, an answer to our broadcast with acks */
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     size_t off = 0;
-    if (msgpack_unpack_next(&u, data, len, &off) == MSGPACK_UNPACK_SUCCESS) {
-      const msgpack_object *type = map_get(&u.data, "type"), *rid = map_get(&u.data, "requestId");
-      const msgpack_object *pkt = map_get(&u.data, "packet");
-      char id[8] = {0};
-      if (type && type->type == MSGPACK_OBJECT_POSITIVE_INTEGER && type->via.u64 == REQ_BROADCAST_ACK &&
-          rid && rid->type == MSGPACK_OBJECT_STR && rid->via.str.size < sizeof id) {
-        memcpy(id, rid->via.str.ptr, rid->via.str.size);
-        sio_bcast_ack_t *b = find_bcast(ra, id);
-        bufs_t bufs = {0};
-        cJSON *answer = b && pkt ? unpack_obj(pkt, &bufs, 0) : NULL;
-        if (b) sio__bcast_add_answer(b, answer, bufs.v, bufs.n);
-        cJSON_Delete(answer);
-        free(bufs.v);
-      }
-    }
+    if (msgpack_unpack_next(&u, data, len, &off) == MSGPACK_UNPACK_SUCCESS) on_msgpack(ra, &u.data);
     msgpack_unpacked_destroy(&u);
   }
   sio__io_leave(nsp->io);
@@ -1216,11 +1208,11 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata) {
     const redisReply *chan = r->element[1], *msg = r->element[2];
     for (redis_adapter_t *a = cl->adapters; a; a = a->next) {
       if (strcmp(a->req_chan, chan->str) == 0) {
-        on_request(a, msg->str, msg->len);
+        dispatch(a, msg->str, msg->len, on_json_request, on_msgpack_request);
         break;
       }
       if (strcmp(a->res_chan, chan->str) == 0 || strcmp(a->res_uid_chan, chan->str) == 0) {
-        on_response(a, msg->str, msg->len);
+        dispatch(a, msg->str, msg->len, on_json_response, on_msgpack_response);
         break;
       }
     }
