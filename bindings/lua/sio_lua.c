@@ -565,10 +565,46 @@ static void on_disconnect(sio_socket_t *s, const char *reason) {
   else sio_socket_set_data(s, NULL);
 }
 
+/* Another node's serverSideEmit: the namespace's listener (nsp:on(name, fn)) gets the arguments;
+ * when the sender waits for an answer, its first return value is this node's (nil: an answer
+ * without a value). A listener that raises sends no answer; no listener: an answer without a value,
+ * so that the sender does not wait for its timeout. */
+static void on_server_event(sio_nsp_t *nsp, const char *event, const sio_args_t *args, const char *reply_id) {
+  srv_t *srv = srv_of_nsp(nsp);
+  lua_State *L = cb_state(srv);
+  if (!L) return;
+  int top = lua_gettop(L);
+  luaL_checkstack(L, 8, NULL);
+  push_nsp_handlers(L, srv, nsp);
+  if (lua_getfield(L, -1, "server_events") != LUA_TTABLE || lua_getfield(L, -1, event) != LUA_TFUNCTION) {
+    lua_settop(L, top);
+    if (reply_id) sio_nsp_server_reply(nsp, reply_id, NULL);
+    return;
+  }
+  int na = siol_push_args(L, args);
+  if (pcall_what(L, na, 1, "server-side handler for", event) && reply_id) {
+    cJSON *value = NULL;
+    siol_bufs_t b = {0};
+    char err[256];
+    if (!lua_isnil(L, -1) && siol_to_json(L, -1, &b, &value, err, sizeof err) < 0) {
+      siol_log(L, SIOL_LOG_ERROR, "cannot send the answer of the server-side handler for %s: %s", event, err);
+    } else if (b.n) {
+      siol_log(L, SIOL_LOG_ERROR, "cannot send the answer of the server-side handler for %s: "
+               "server-side events carry JSON values only (no sio.binary)", event);
+    } else {
+      sio_nsp_server_reply(nsp, reply_id, value);
+    }
+    cJSON_Delete(value);
+    siol_bufs_free(&b);
+  }
+  lua_settop(L, top);
+}
+
 static const sio_nsp_callbacks_t nsp_cbs = {.on_connection = on_connection,
                                             .on_event = on_event,
                                             .on_disconnecting = on_disconnecting,
-                                            .on_disconnect = on_disconnect};
+                                            .on_disconnect = on_disconnect,
+                                            .on_server_event = on_server_event};
 
 static int on_dynamic_match(sio_nsp_t *parent, const char *name, const cJSON *auth) {
   nsp_ud_t *u = sio_nsp_get_data(parent);
@@ -973,16 +1009,34 @@ static int l_of(lua_State *L) {
   return 1;
 }
 
-/* nsp:on("connection" | "connect", fn) */
+/* Node's reserved namespace events: serverSideEmit refuses them. */
+static int reserved_server_event(const char *ev) {
+  return strcmp(ev, "connect") == 0 || strcmp(ev, "connection") == 0 || strcmp(ev, "new_namespace") == 0;
+}
+
+/* nsp:on("connection" | "connect", fn(socket, reloaded)), or nsp:on(name, fn(...)): a listener of
+ * the server-side event `name` from other nodes of the cluster (their server_side_emit, Node's
+ * serverSideEmit), as Node's io.on(name, ...). One listener per name (on() again replaces it). */
 static int l_nsp_on(lua_State *L) {
   nsp_ud_t *u = check_nsp(L, 1);
   const char *ev = luaL_checkstring(L, 2);
   luaL_checktype(L, 3, LUA_TFUNCTION);
-  if (strcmp(ev, "connection") != 0 && strcmp(ev, "connect") != 0)
-    return luaL_argerror(L, 2, "a namespace has the \"connection\" event only (use socket:on inside it)");
+  int connection = strcmp(ev, "connection") == 0 || strcmp(ev, "connect") == 0;
+  if (!connection && reserved_server_event(ev))
+    return luaL_argerror(L, 2, lua_pushfstring(L, "\"%s\" is a reserved event name", ev));
+  if (strcmp(ev, "disconnect") == 0 || strcmp(ev, "disconnecting") == 0)
+    return luaL_argerror(L, 2, "a socket's event: use socket:on inside the \"connection\" handler");
   push_nsp_handlers(L, u->srv, u->nsp);
+  if (!connection) {
+    if (lua_getfield(L, -1, "server_events") != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_newtable(L);
+      lua_pushvalue(L, -1);
+      lua_setfield(L, -3, "server_events");
+    }
+  }
   lua_pushvalue(L, 3);
-  lua_setfield(L, -2, "connection");
+  lua_setfield(L, -2, connection ? "connection" : ev);
   lua_settop(L, 1);
   return 1;
 }
@@ -1055,6 +1109,117 @@ static int l_nsp_fetch_count(lua_State *L) {
     drop_ack_ctx(L, c);
     return push_fail(L, r);
   }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static void on_all_rooms(sio_nsp_t *nsp, int status, const char *const *rooms, size_t n, void *arg) {
+  (void)nsp;
+  ack_ctx_t *c = arg;
+  siol_state_t *st = c->st;
+  if (!st->dead) {
+    lua_State *L = st->L;
+    luaL_checkstack(L, 4, NULL);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, c->fn_ref);
+    if (status == 0) lua_pushnil(L);
+    else lua_pushfstring(L, "%s: %s", sio_err_name(status), sio_strerror(status));
+    lua_createtable(L, n > 0x7fffffff ? 0 : (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+      lua_pushstring(L, rooms[i]);
+      lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    luaL_setmetatable(L, SIOL_ARRAY_MT);
+    pcall_what(L, 2, 0, "all_rooms callback", NULL);
+  }
+  free(c);
+  state_release(st);
+}
+
+/* nsp:all_rooms(function(err, rooms) end): every room of the namespace on every node of the cluster,
+ * each once, in no order (Node's allRooms(); a socket's own id is a room; this server's alone
+ * without redis); err as fetch_count's (rooms: what came). Returns true, or nil, "ECLOSED: ...",
+ * "ECLOSED" (callback never called) when Redis is not up. */
+static int l_nsp_all_rooms(lua_State *L) {
+  nsp_ud_t *u = check_nsp(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (u->srv->closing) return push_fail(L, SIO_ECLOSED);
+  ack_ctx_t *c = new_ack_ctx(L, 2);
+  int r = sio_nsp_fetch_rooms(u->nsp, on_all_rooms, c);
+  if (r) {
+    drop_ack_ctx(L, c);
+    return push_fail(L, r);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static void on_server_ack(sio_nsp_t *nsp, int status, const cJSON *responses, void *arg) {
+  (void)nsp;
+  ack_ctx_t *c = arg;
+  siol_state_t *st = c->st;
+  if (!st->dead) {
+    lua_State *L = st->L;
+    luaL_checkstack(L, 4, NULL);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, c->fn_ref);
+    if (status == 0) lua_pushnil(L);
+    else lua_pushfstring(L, "%s: %s", sio_err_name(status), sio_strerror(status));
+    cJSON empty = {0};
+    empty.type = cJSON_Array;
+    siol_push_json(L, cJSON_IsArray(responses) ? responses : &empty, NULL);
+    pcall_what(L, 2, 0, "server_side_emit callback", NULL);
+  }
+  free(c);
+  state_release(st);
+}
+
+/* nsp:server_side_emit(event, ...[, function(err, responses) end]): Node's serverSideEmit, the
+ * event and its arguments (JSON values only) to the namespace on every other node of the cluster,
+ * whose nsp:on(event, fn) listeners get them. A function as the last argument waits for each other
+ * node's answer: err nil, "ETIMEDOUT: ..." (the answers that came) or "ECLOSED: ..." (Redis lost
+ * or the server closed); responses an array (sio.null for an answer without a value). Returns
+ * true, or nil, "ENOSYS: ... needs a cluster ...", "ENOSYS" without redis, nil, "ECLOSED: ...",
+ * "ECLOSED" when Redis is not connected (the callback is then never called). */
+static int l_nsp_server_side_emit(lua_State *L) {
+  nsp_ud_t *u = check_nsp(L, 1);
+  const char *event = luaL_checkstring(L, 2);
+  if (reserved_server_event(event))
+    return luaL_argerror(L, 2, lua_pushfstring(L, "\"%s\" is a reserved event name", event));
+  int last = lua_gettop(L), cb = 0;
+  if (last >= 3 && lua_isfunction(L, last)) cb = last--;
+  cJSON *json;
+  siol_bufs_t b;
+  check_args(L, 3, last, &json, &b);
+  if (b.n) {
+    cJSON_Delete(json);
+    siol_bufs_free(&b);
+    return luaL_error(L, "server_side_emit: server-side events carry JSON values only (no sio.binary)");
+  }
+  if (u->srv->closing) {
+    cJSON_Delete(json);
+    siol_bufs_free(&b);
+    return push_fail(L, SIO_ECLOSED);
+  }
+  sio_args_t args = {json, NULL, 0};
+  int r;
+  if (cb) {
+    ack_ctx_t *c = new_ack_ctx(L, cb);
+    r = sio_nsp_server_emit_ack(u->nsp, event, &args, on_server_ack, c);
+    if (r) drop_ack_ctx(L, c);
+  } else {
+    r = sio_nsp_server_emit(u->nsp, event, &args);
+  }
+  cJSON_Delete(json);
+  siol_bufs_free(&b);
+  if (r == UV_ENOSYS) {
+    lua_pushnil(L);
+    lua_pushstring(L, "ENOSYS: server_side_emit needs a cluster: sio.server{redis = \"redis://...\"}");
+    lua_pushstring(L, "ENOSYS");
+    return 3;
+  }
+  if (r == SIO_EINVAL) return luaL_error(L, "server_side_emit: not on a parent of dynamic namespaces");
+  if (r) return push_fail(L, r);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -2386,7 +2551,8 @@ static void set_methods(lua_State *L, const char *mt, const luaL_Reg *methods, l
       {"except", l_op_except}, {"timeout", l_op_timeout}, {"compress", l_op_compress},            \
       {"fetch_sockets", l_fetch_sockets}, {"sockets_join", l_sockets_join},                       \
       {"sockets_leave", l_sockets_leave}, {"disconnect_sockets", l_disconnect_sockets},           \
-      {"count", l_nsp_count}, {"fetch_count", l_nsp_fetch_count}, {"socket", l_nsp_socket}
+      {"count", l_nsp_count}, {"fetch_count", l_nsp_fetch_count}, {"socket", l_nsp_socket},       \
+      {"all_rooms", l_nsp_all_rooms}, {"server_side_emit", l_nsp_server_side_emit}
 
 static int l_nsp_index(lua_State *L) {
   nsp_ud_t *u = luaL_checkudata(L, 1, NSP_MT);

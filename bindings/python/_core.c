@@ -40,6 +40,7 @@ typedef struct {
   atomic_int wake_requested;
   PyObject *keys; /* list: the namespace keys stored as nsp data (kept alive here) */
   PyObject *m_connect, *m_connected, *m_event, *m_disconnect, *m_drain, *m_closed;
+  PyObject *m_server_event; /* _on_server_event(key, nsp, event, args, reply_id) */
   ctimer_t *timers;
   sio_engine_options_t eio; /* the io's engine options (cors copied below), for engine() */
   char *cors;
@@ -555,8 +556,35 @@ static void on_disconnect(sio_socket_t *s, const char *reason) {
   PyGILState_Release(g);
 }
 
-static const sio_nsp_callbacks_t nsp_cbs = {
-    .on_connection = on_connection, .on_event = on_event, .on_disconnect = on_disconnect};
+/* Another node's serverSideEmit: dispatch._on_server_event(key, nsp, event, args, reply_id), which
+ * answers through server_reply() when reply_id is not None. */
+static void on_server_event(sio_nsp_t *nsp, const char *event, const sio_args_t *args, const char *reply_id) {
+  CoreObject *c = core_of_nsp(nsp);
+  PyGILState_STATE g = PyGILState_Ensure();
+  if (c->m_server_event) {
+    PyObject *ev = str_from_json(event);
+    PyObject *t = ev ? args_to_py(args) : NULL;
+    PyObject *r = NULL;
+    if (t)
+      r = PyObject_CallFunction(c->m_server_event, "OsOOz", nsp_key(nsp), sio_nsp_name(nsp), ev, t, reply_id);
+    if (!r) {
+      PyObject *msg = PyUnicode_FromFormat("error in the server-side handler of event %R", ev ? ev : Py_None);
+      log_exception(msg ? PyUnicode_AsUTF8(msg) : "error in a server-side event handler");
+      Py_XDECREF(msg);
+    }
+    Py_XDECREF(r);
+    Py_XDECREF(t);
+    Py_XDECREF(ev);
+  } else if (reply_id) {
+    sio_nsp_server_reply(nsp, reply_id, NULL); /* nobody listens: an answer without a value */
+  }
+  PyGILState_Release(g);
+}
+
+static const sio_nsp_callbacks_t nsp_cbs = {.on_connection = on_connection,
+                                            .on_event = on_event,
+                                            .on_disconnect = on_disconnect,
+                                            .on_server_event = on_server_event};
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Loop, stop, signals, timers                                                                     */
@@ -655,6 +683,7 @@ static int core_traverse(CoreObject *c, visitproc visit, void *arg) {
   Py_VISIT(c->m_disconnect);
   Py_VISIT(c->m_drain);
   Py_VISIT(c->m_closed);
+  Py_VISIT(c->m_server_event);
   Py_VISIT(c->m_engine);
   for (ctimer_t *t = c->timers; t; t = t->next) Py_VISIT(t->fn);
   return 0;
@@ -667,6 +696,7 @@ static int core_clear(CoreObject *c) {
   Py_CLEAR(c->m_disconnect);
   Py_CLEAR(c->m_drain);
   Py_CLEAR(c->m_closed);
+  Py_CLEAR(c->m_server_event);
   Py_CLEAR(c->m_engine);
   for (ctimer_t *t = c->timers; t; t = t->next) Py_CLEAR(t->fn);
   return 0;
@@ -735,7 +765,8 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
   }
   if (get_method(dispatch, "_on_connect", &c->m_connect) || get_method(dispatch, "_on_connected", &c->m_connected) ||
       get_method(dispatch, "_on_event", &c->m_event) || get_method(dispatch, "_on_disconnect", &c->m_disconnect) ||
-      get_method(dispatch, "_on_drain", &c->m_drain) || get_method(dispatch, "_on_closed", &c->m_closed))
+      get_method(dispatch, "_on_drain", &c->m_drain) || get_method(dispatch, "_on_closed", &c->m_closed) ||
+      get_method(dispatch, "_on_server_event", &c->m_server_event))
     return -1;
   int r = uv_loop_init(&c->loop);
   if (r) {
@@ -1242,6 +1273,95 @@ static PyObject *core_rooms(CoreObject *c, PyObject *args) {
   return l;
 }
 
+/* select(nsp, op, to, skip, room, close): the sockets in `to` (None: all) but not in `skip`, on
+ * every node of a cluster, join `room` (op 0), leave it (1) or are disconnected (2; close: their
+ * whole connection). Node's socketsJoin / socketsLeave / disconnectSockets. */
+static PyObject *core_select(CoreObject *c, PyObject *args) {
+  const char *name, *room = NULL;
+  int op, close = 0;
+  PyObject *to, *skip;
+  if (!PyArg_ParseTuple(args, "siOOz|p", &name, &op, &to, &skip, &room, &close)) return NULL;
+  if (op < 0 || op > 2 || (op < 2 && !room)) {
+    PyErr_SetString(PyExc_ValueError, "select: bad operation");
+    return NULL;
+  }
+  if (c->stopping) Py_RETURN_NONE;
+  sio_nsp_t *nsp = find_nsp(c, name);
+  if (!nsp) return NULL;
+  const char **rooms = NULL, **except = NULL;
+  size_t nr = 0, ne = 0;
+  PyObject *kr = NULL, *ke = NULL, *res = NULL;
+  if (room_list(to, &rooms, &nr, &kr) < 0 || room_list(skip, &except, &ne, &ke) < 0) goto out;
+  sio_target_t t = {rooms, nr, except, ne, 0};
+  int r = 0;
+  if (op == 2) sio_nsp_disconnect(nsp, &t, close);
+  else r = op == 0 ? sio_nsp_join(nsp, &t, room) : sio_nsp_leave(nsp, &t, room);
+  if (r < 0) raise_sio(r);
+  else res = Py_None, Py_INCREF(res);
+out:
+  PyMem_Free(rooms);
+  PyMem_Free(except);
+  Py_XDECREF(kr);
+  Py_XDECREF(ke);
+  return res;
+}
+
+static void on_broadcast_ack(sio_nsp_t *nsp, int status, const sio_args_t *responses, void *arg) {
+  (void)nsp;
+  PyObject *cb = arg;
+  PyGILState_STATE g = PyGILState_Ensure();
+  const char *err = status == 0 ? NULL : status == SIO_ETIMEDOUT ? "timeout" : "closed";
+  PyObject *l = responses && responses->json ? from_json(responses->json, responses, 0) : PyList_New(0), *r = NULL;
+  if (l && !PyList_Check(l)) Py_SETREF(l, PyList_New(0));
+  if (l) r = PyObject_CallFunction(cb, "zO", err, l);
+  if (!r) log_exception("error in an emit_with_acks callback");
+  Py_XDECREF(r);
+  Py_XDECREF(l);
+  Py_DECREF(cb);
+  PyGILState_Release(g);
+}
+
+/* emit_acks(nsp, event, args, to, skip, timeout_ms, cb, flags=0): a broadcast asking every
+ * recipient (on every node of a cluster) for an ack; cb(error, responses) runs once from the loop
+ * with each recipient's first ack argument, error None, "timeout" (the answers that came) or
+ * "closed". timeout_ms 0: no timeout. */
+static PyObject *core_emit_acks(CoreObject *c, PyObject *args) {
+  const char *name, *event;
+  PyObject *values, *to, *skip, *cb;
+  unsigned long timeout = 0;
+  int flags = 0;
+  if (!PyArg_ParseTuple(args, "ssO!OOkO|i", &name, &event, &PyTuple_Type, &values, &to, &skip, &timeout, &cb, &flags))
+    return NULL;
+  if (check_open(c)) return NULL;
+  sio_nsp_t *nsp = find_nsp(c, name);
+  if (!nsp) return NULL;
+  const char **rooms = NULL, **except = NULL;
+  size_t nr = 0, ne = 0;
+  PyObject *kr = NULL, *ke = NULL, *res = NULL;
+  cJSON *json = NULL;
+  bufs_t b = {0};
+  if (room_list(to, &rooms, &nr, &kr) < 0 || room_list(skip, &except, &ne, &ke) < 0) goto out;
+  if (args_from_py(values, &json, &b) < 0) goto out;
+  sio_args_t a = {json, b.bufs, b.n};
+  sio_target_t t = {rooms, nr, except, ne, flags};
+  Py_INCREF(cb);
+  int r = sio_nsp_emit_ack(nsp, &t, event, &a, timeout ? (uint32_t)timeout : 0x7fffffffu, on_broadcast_ack, cb);
+  if (r) {
+    Py_DECREF(cb);
+    raise_sio(r);
+  } else {
+    res = Py_None, Py_INCREF(res);
+  }
+out:
+  cJSON_Delete(json);
+  bufs_free(&b);
+  PyMem_Free(rooms);
+  PyMem_Free(except);
+  Py_XDECREF(kr);
+  Py_XDECREF(ke);
+  return res;
+}
+
 static PyObject *core_close_room(CoreObject *c, PyObject *args) {
   const char *name, *room;
   if (!PyArg_ParseTuple(args, "ss", &name, &room)) return NULL;
@@ -1318,6 +1438,135 @@ static PyObject *core_fetch_count(CoreObject *c, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+static void on_rooms(sio_nsp_t *nsp, int status, const char *const *rooms, size_t n, void *arg) {
+  (void)nsp;
+  PyObject *cb = arg;
+  PyGILState_STATE g = PyGILState_Ensure();
+  const char *err = status == 0 ? NULL : status == SIO_ETIMEDOUT ? "timeout" : "closed";
+  PyObject *l = PyList_New((Py_ssize_t)n), *r = NULL;
+  for (size_t i = 0; l && i < n; i++) {
+    PyObject *v = str_from_json(rooms[i]);
+    if (!v) {
+      Py_CLEAR(l);
+      break;
+    }
+    PyList_SET_ITEM(l, (Py_ssize_t)i, v);
+  }
+  if (l) r = PyObject_CallFunction(cb, "zO", err, l);
+  if (!r) log_exception("error in an all_rooms callback");
+  Py_XDECREF(r);
+  Py_XDECREF(l);
+  Py_DECREF(cb);
+  PyGILState_Release(g);
+}
+
+/* all_rooms(nsp, cb): every room of the namespace on every node (this node's alone without Redis);
+ * cb(error, rooms) runs once from the loop, error None, "timeout" or "closed" (rooms: what came).
+ * Raises ConnectionError when the Redis connections are not up. */
+static PyObject *core_all_rooms(CoreObject *c, PyObject *args) {
+  const char *name;
+  PyObject *cb;
+  if (!PyArg_ParseTuple(args, "sO", &name, &cb)) return NULL;
+  if (check_open(c)) return NULL;
+  sio_nsp_t *nsp = find_nsp(c, name);
+  if (!nsp) return NULL;
+  Py_INCREF(cb);
+  int r = sio_nsp_fetch_rooms(nsp, on_rooms, cb);
+  if (r) {
+    Py_DECREF(cb);
+    return raise_sio(r);
+  }
+  Py_RETURN_NONE;
+}
+
+static void on_server_ack(sio_nsp_t *nsp, int status, const cJSON *responses, void *arg) {
+  (void)nsp;
+  PyObject *cb = arg;
+  PyGILState_STATE g = PyGILState_Ensure();
+  const char *err = status == 0 ? NULL : status == SIO_ETIMEDOUT ? "timeout" : "closed";
+  PyObject *l = responses ? from_json(responses, &(sio_args_t){0}, 0) : PyList_New(0), *r = NULL;
+  if (l && !PyList_Check(l)) Py_SETREF(l, PyList_New(0));
+  if (l) r = PyObject_CallFunction(cb, "zO", err, l);
+  if (!r) log_exception("error in a server_side_emit callback");
+  Py_XDECREF(r);
+  Py_XDECREF(l);
+  Py_DECREF(cb);
+  PyGILState_Release(g);
+}
+
+/* Server-side events carry JSON only (Node sends them as JSON text). */
+static int json_only(bufs_t *b) {
+  if (!b->n) return 0;
+  PyErr_SetString(PyExc_ValueError, "server-side events carry JSON values only: no bytes, bytearray or memoryview");
+  return -1;
+}
+
+/* server_emit(nsp, event, args, cb=None): Node's serverSideEmit to the namespace on every other
+ * node; with cb, cb(error, responses) runs once from the loop with each other node's answer (error
+ * None, "timeout" or "closed"). Raises RuntimeError without a cluster, ConnectionError when Redis
+ * is not connected, ValueError for bytes. */
+static PyObject *core_server_emit(CoreObject *c, PyObject *args) {
+  const char *name, *event;
+  PyObject *values, *cb = Py_None;
+  if (!PyArg_ParseTuple(args, "ssO!|O", &name, &event, &PyTuple_Type, &values, &cb)) return NULL;
+  if (check_open(c)) return NULL;
+  sio_nsp_t *nsp = find_nsp(c, name);
+  if (!nsp) return NULL;
+  cJSON *json;
+  bufs_t b;
+  if (args_from_py(values, &json, &b) < 0) return NULL;
+  int r = 0;
+  if (json_only(&b) < 0) {
+    r = -1;
+  } else {
+    sio_args_t a = {json, NULL, 0};
+    if (cb == Py_None) {
+      r = sio_nsp_server_emit(nsp, event, &a);
+    } else {
+      Py_INCREF(cb);
+      r = sio_nsp_server_emit_ack(nsp, event, &a, on_server_ack, cb);
+      if (r) Py_DECREF(cb);
+    }
+  }
+  cJSON_Delete(json);
+  bufs_free(&b);
+  if (r == -1) return NULL;
+  if (r == UV_ENOSYS) {
+    PyErr_SetString(PyExc_RuntimeError, "server_side_emit needs a cluster: sio.Server(redis=...)");
+    return NULL;
+  }
+  if (r == SIO_ECLOSED) {
+    PyErr_SetString(PyExc_ConnectionError, "server_side_emit: Redis is not connected (ECLOSED)");
+    return NULL;
+  }
+  if (r) return raise_sio(r);
+  Py_RETURN_NONE;
+}
+
+/* server_reply(nsp, reply_id, values): answers another node's server-side event once, with
+ * values[0] (an empty tuple: an answer without a value). False when it could not be sent (Redis
+ * lost, the server stopped). */
+static PyObject *core_server_reply(CoreObject *c, PyObject *args) {
+  const char *name, *reply_id;
+  PyObject *values;
+  if (!PyArg_ParseTuple(args, "ssO!", &name, &reply_id, &PyTuple_Type, &values)) return NULL;
+  if (!c->io || c->stopping) Py_RETURN_FALSE;
+  sio_nsp_t *nsp = find_nsp(c, name);
+  if (!nsp) return NULL;
+  cJSON *json;
+  bufs_t b;
+  if (args_from_py(values, &json, &b) < 0) return NULL;
+  if (json_only(&b) < 0) {
+    cJSON_Delete(json);
+    bufs_free(&b);
+    return NULL;
+  }
+  int r = sio_nsp_server_reply(nsp, reply_id, json->child);
+  cJSON_Delete(json);
+  bufs_free(&b);
+  return PyBool_FromLong(r == 0);
+}
+
 /* Value round trip through the converters (for tests): values → cJSON + buffers → values. */
 static PyObject *core_roundtrip(PyObject *m, PyObject *values) {
   if (!PyTuple_Check(values)) {
@@ -1358,10 +1607,19 @@ static PyMethodDef core_methods[] = {
     {"leave_room", (PyCFunction)core_leave_room, METH_VARARGS, NULL},
     {"rooms", (PyCFunction)core_rooms, METH_VARARGS, NULL},
     {"close_room", (PyCFunction)core_close_room, METH_VARARGS, NULL},
+    {"select", (PyCFunction)core_select, METH_VARARGS,
+     "select(nsp, op 0 join / 1 leave / 2 disconnect, to, skip, room, close=False)"},
+    {"emit_acks", (PyCFunction)core_emit_acks, METH_VARARGS,
+     "emit_acks(nsp, event, args, to, skip, timeout_ms, cb(error, responses), flags=0)"},
     {"disconnect", (PyCFunction)core_disconnect, METH_VARARGS, NULL},
     {"connected", (PyCFunction)core_connected, METH_VARARGS, NULL},
     {"socket_count", (PyCFunction)core_socket_count, METH_VARARGS, NULL},
     {"fetch_count", (PyCFunction)core_fetch_count, METH_VARARGS, "fetch_count(nsp, cb(error, count))"},
+    {"all_rooms", (PyCFunction)core_all_rooms, METH_VARARGS, "all_rooms(nsp, cb(error, rooms))"},
+    {"server_emit", (PyCFunction)core_server_emit, METH_VARARGS,
+     "server_emit(nsp, event, args, cb(error, responses)=None): serverSideEmit to the other nodes"},
+    {"server_reply", (PyCFunction)core_server_reply, METH_VARARGS,
+     "server_reply(nsp, reply_id, (value,) or ()) -> sent: answers another node's server-side event"},
     {NULL}};
 
 static PyGetSetDef core_getset[] = {{"closed", (getter)core_closed, NULL, "the server is closed", NULL},

@@ -38,10 +38,20 @@ local function array_of(...)
   return a
 end
 
+local function sorted(t)
+  table.sort(t)
+  return t
+end
+
 local function sorted_rooms(socket)
-  local rooms = socket:rooms()
-  table.sort(rooms)
-  return rooms
+  return sorted(socket:rooms())
+end
+
+-- A cluster request's outcome: {ok = true, responses = ...} or {ok = false, error = "timeout" or the
+-- failure's message, responses = ...}.
+local function outcome(err, responses)
+  if not err then return { ok = true, responses = responses } end
+  return { ok = false, error = err:find("^ETIMEDOUT") and "timeout" or err, responses = responses }
 end
 
 -- ---- "/" ----
@@ -118,6 +128,70 @@ io:on("connection", function(socket, reloaded)
   socket:on("disconnect-me", function()
     socket:disconnect()
   end)
+
+  -- ---- the cluster events (README.md, "Cluster events"; with --redis) ----
+
+  socket:on("server-emit", function(...)
+    local args, ack = split(...)
+    if not ack then return end
+    args.n = args.n + 1
+    args[args.n] = function(err, responses) ack(outcome(err, responses)) end
+    -- fails softly without a cluster or with Redis down, raises for binary arguments
+    local called, ok, err = pcall(io.server_side_emit, io, "server-event", table.unpack(args, 1, args.n))
+    if not called or not ok then ack(outcome(called and err or tostring(ok), sio.array())) end
+  end)
+
+  socket:on("server-emit-noack", function(...)
+    local args = split(...)
+    pcall(io.server_side_emit, io, "server-event", table.unpack(args, 1, args.n)) -- fails softly alone
+  end)
+
+  socket:on("all-rooms", function(...)
+    local _, ack = split(...)
+    if not ack then return end
+    -- timed out or Redis lost: the rooms gathered
+    local ok, err = io:all_rooms(function(_, rooms) ack(sorted(rooms)) end)
+    if not ok then ack(outcome(err, sio.array())) end -- Redis down
+  end)
+
+  socket:on("sockets-join", function(target, room)
+    if type(target) == "string" and type(room) == "string" then io:to(target):sockets_join(room) end
+    return true
+  end)
+
+  socket:on("sockets-leave", function(target, room)
+    if type(target) == "string" and type(room) == "string" then io:to(target):sockets_leave(room) end
+    return true
+  end)
+
+  socket:on("disconnect-sockets", function(target, ...)
+    local _, ack = split(...)
+    if ack then ack(true) end
+    if type(target) == "string" then io:to(target):disconnect_sockets() end
+  end)
+
+  socket:on("broadcast-ack", function(...)
+    local args, ack = split(...)
+    if not ack then return end
+    args.n = args.n + 1
+    args[args.n] = function(err, responses)
+      local keyed = {}
+      for i, v in ipairs(responses) do keyed[i] = { sio.json.encode(v), v } end
+      table.sort(keyed, function(x, y) return x[1] < y[1] end)
+      local out = sio.array()
+      for i, kv in ipairs(keyed) do out[i] = kv[2] end
+      ack(outcome(err, out))
+    end
+    local ok, err = io:timeout(1000):emit("ack-me", table.unpack(args, 1, args.n))
+    if not ok then ack(outcome(err, sio.array())) end
+  end)
+end)
+
+-- Another node's serverSideEmit("server-event", ...): to this node's own sockets; the first return
+-- value is the answer when one is asked.
+io:on("server-event", function(...)
+  io.locally:emit("server-event", ...)
+  return { port = io.port, args = array_of(...) }
 end)
 
 -- ---- "/custom", "/admin", dynamic ----

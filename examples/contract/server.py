@@ -7,6 +7,7 @@ Also the bare Engine.IO echo endpoint at /engine.io/.
 """
 
 import argparse
+import json
 import re
 import sys
 
@@ -128,6 +129,83 @@ def main() -> int:
         server.disconnect(sid)
         return sio.NOACK
 
+    # ---- the cluster events (README.md, "Cluster events"; with --redis) ----
+
+    listening = {}  # the port, once listening
+
+    def outcome(err, responses):
+        if err is None:
+            return {"ok": True, "responses": responses}
+        return {"ok": False, "error": err, "responses": responses}
+
+    @server.on("server-emit")
+    def server_emit(sid, *args, ack):
+        if not ack:
+            return
+        try:
+            server.server_side_emit("server-event", *args, callback=lambda err, res: ack(outcome(err, res)))
+        except Exception as e:  # no cluster, Redis down, bytes
+            ack(outcome(str(e), []))
+
+    @server.on("server-emit-noack")
+    def server_emit_noack(sid, *args):
+        try:
+            server.server_side_emit("server-event", *args)
+        except Exception:  # no cluster, Redis down, bytes
+            pass
+        return sio.NOACK
+
+    # Another node's serverSideEmit("server-event", ...args): to this node's sockets; the return
+    # value is the answer when one is asked.
+    @server.on_server_event("server-event")
+    def server_event(*args):
+        server.emit("server-event", *args, local=True)
+        return {"port": listening["port"], "args": list(args)}
+
+    @server.on("all-rooms")
+    def all_rooms(sid, *args, ack):
+        if not ack:
+            return
+        try:
+            server.all_rooms(lambda err, rooms: ack(sorted(rooms)))  # timed out: the rooms gathered
+        except Exception as e:  # Redis down
+            ack(outcome(str(e), []))
+
+    @server.on("sockets-join")
+    def sockets_join(sid, target=None, room=None, *rest):
+        if isinstance(target, str) and isinstance(room, str):
+            server.sockets_join(room, to=target)
+        return True
+
+    @server.on("sockets-leave")
+    def sockets_leave(sid, target=None, room=None, *rest):
+        if isinstance(target, str) and isinstance(room, str):
+            server.sockets_leave(room, to=target)
+        return True
+
+    @server.on("disconnect-sockets")
+    def disconnect_sockets(sid, target=None, *rest, ack):
+        if ack:
+            ack(True)
+        if isinstance(target, str):
+            server.disconnect_sockets(to=target)
+
+    def json_text(v):
+        return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+
+    @server.on("broadcast-ack")
+    def broadcast_ack(sid, *args, ack):
+        if not ack:
+            return
+
+        def done(err, responses):
+            ack(outcome(err, sorted(responses, key=json_text)))
+
+        try:
+            server.emit_with_acks("ack-me", *args, callback=done, timeout=1.0)
+        except Exception as e:
+            ack(outcome(str(e), []))
+
     # ---- "/custom", "/admin", dynamic ----
 
     @server.on("connect", namespace="/custom")
@@ -148,7 +226,7 @@ def main() -> int:
 
     server.engine_endpoint("/engine.io/", server.engine_send)
 
-    port = server.listen(a.host, a.port)
+    port = listening["port"] = server.listen(a.host, a.port)
     print(f"listening on http://{a.host}:{port}", flush=True)
     server.run()
     return 0

@@ -17,8 +17,9 @@
 
 Handlers run on the thread that runs the server (``run()``), one at a time; the GIL is released
 while the server waits for the network. From other threads, ``emit``, ``enter_room``,
-``leave_room``, ``close_room``, ``disconnect`` and ``stop`` are safe: they are queued onto the
-server's thread (``call_soon_threadsafe``).
+``leave_room``, ``close_room``, ``disconnect``, ``sockets_join``, ``sockets_leave``,
+``disconnect_sockets``, ``emit_with_acks``, ``fetch_count``, ``all_rooms``, ``server_side_emit`` and
+``stop`` are safe: they are queued onto the server's thread (``call_soon_threadsafe``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ logger = logging.getLogger("sio")
 Timer = _core.Timer
 NOACK = _core.NOACK
 _REJECTED = "Connection rejected by server"
+# Node's reserved namespace events: serverSideEmit refuses them.
+_RESERVED_SERVER_EVENTS = frozenset(("connect", "connection", "new_namespace"))
+_NO_CLUSTER = "server_side_emit needs a cluster: sio.Server(redis=...)"
 
 
 class ConnectionRefusedError(ConnectionError):
@@ -177,9 +181,32 @@ class Namespace:
     def rooms(self, sid: str, namespace: Optional[str] = None) -> list:
         return self.server.rooms(sid, namespace=namespace or self.namespace)
 
+    def sockets_join(self, room: Union[str, Iterable[str]], namespace: Optional[str] = None,
+                     **kw: Any) -> None:
+        return self.server.sockets_join(room, namespace=namespace or self.namespace, **kw)
+
+    def sockets_leave(self, room: Union[str, Iterable[str]], namespace: Optional[str] = None,
+                      **kw: Any) -> None:
+        return self.server.sockets_leave(room, namespace=namespace or self.namespace, **kw)
+
+    def disconnect_sockets(self, namespace: Optional[str] = None, **kw: Any) -> None:
+        return self.server.disconnect_sockets(namespace=namespace or self.namespace, **kw)
+
+    def emit_with_acks(self, event: str, *args: Any, namespace: Optional[str] = None, **kw: Any) -> None:
+        return self.server.emit_with_acks(event, *args, namespace=namespace or self.namespace, **kw)
+
     def fetch_count(self, callback: Callable[[Optional[str], int], Any],
                     namespace: Optional[str] = None) -> None:
         return self.server.fetch_count(callback, namespace=namespace or self.namespace)
+
+    def all_rooms(self, callback: Callable[[Optional[str], list], Any],
+                  namespace: Optional[str] = None) -> None:
+        return self.server.all_rooms(callback, namespace=namespace or self.namespace)
+
+    def server_side_emit(self, event: str, *args: Any, namespace: Optional[str] = None,
+                         callback: Optional[Callable[[Optional[str], list], Any]] = None) -> None:
+        return self.server.server_side_emit(event, *args, namespace=namespace or self.namespace,
+                                            callback=callback)
 
     def get_session(self, sid: str, namespace: Optional[str] = None) -> dict:
         return self.server.get_session(sid, namespace=namespace or self.namespace)
@@ -211,7 +238,8 @@ class Server:
     :param redis: ``"redis://[[user]:password@]host[:port][/db]"``: this server is a cluster node,
         sharing its broadcasts with the other nodes (sio or Node's socket.io with
         ``@socket.io/redis-adapter``) through that Redis; ``None``: alone. A bad URL raises
-        ``ValueError``; a sio built without Redis, ``RuntimeError``. See :meth:`fetch_count`.
+        ``ValueError``; a sio built without Redis, ``RuntimeError``. See :meth:`fetch_count`,
+        :meth:`all_rooms`, :meth:`server_side_emit` and :meth:`on_server_event`.
     :param redis_key: the channel prefix (Node's ``key`` option), ``"socket.io"`` by default.
     """
 
@@ -238,6 +266,8 @@ class Server:
         if not path.endswith("/"):
             path += "/"
         self._handlers: Dict[Any, Dict[str, Callable]] = {}
+        self._server_handlers: Dict[Any, Dict[str, Callable]] = {}
+        self._cluster = redis is not None
         self._namespaces: Dict[Any, Namespace] = {}
         self._keys: Dict[Any, str] = {}
         self._sessions: Dict[tuple, dict] = {}
@@ -293,6 +323,31 @@ class Server:
 
         def set_handler(fn: Callable) -> Callable:
             self._handlers.setdefault(key, {})[event] = fn
+            return fn
+
+        if handler is None:
+            return set_handler
+        set_handler(handler)
+        return handler
+
+    def on_server_event(self, event: str, handler: Optional[Callable] = None,
+                        namespace: Union[None, str, "re.Pattern[str]"] = None):
+        """Registers a handler for the server-side event ``event`` of ``namespace`` (default
+        ``"/"``), which other nodes of the cluster send with :meth:`server_side_emit` (or Node's
+        ``io.serverSideEmit()``, whose listeners are ``io.on(event, ...)``). ``handler(*args)`` gets
+        the event's arguments; when the sender waits for answers, its return value is this node's
+        answer: ``None`` answers with no value, a tuple with its first item (Node takes one ack
+        argument), a coroutine (asyncio mode) with its result. A handler that raises is logged
+        (logger ``"sio"``) and sends no answer. A node with no handler for the event answers with no
+        value. Works as a method and as a decorator (``@server.on_server_event("name")``)."""
+        if not isinstance(event, str):
+            raise TypeError("event must be a str")
+        if event in _RESERVED_SERVER_EVENTS:
+            raise ValueError('"%s" is a reserved event name' % event)
+        key = self._register(namespace or "/")
+
+        def set_handler(fn: Callable) -> Callable:
+            self._server_handlers.setdefault(key, {})[event] = fn
             return fn
 
         if handler is None:
@@ -422,6 +477,54 @@ class Server:
 
         self._aio.create_task(runner())
 
+    def _on_server_event(self, key: Any, nsp: str, event: str, args: tuple,
+                         reply_id: Optional[str]) -> None:
+        self._known.add(nsp)
+        fn = self._server_handlers.get(key, {}).get(event)
+        if fn is None:
+            if reply_id is not None:
+                self._core.server_reply(nsp, reply_id, ())
+            return
+        try:
+            result = fn(*args)
+        except Exception:
+            logger.exception("error in the server-side handler of event %r", event)
+            return
+        if inspect.isawaitable(result):
+            if self._aio is None:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+                logger.error("the server-side handler of event %r is a coroutine: it needs the "
+                             "asyncio mode (await server.serve())", event)
+                return
+
+            async def runner():
+                try:
+                    value = await result
+                except Exception:
+                    logger.exception("error in the server-side handler of event %r", event)
+                    return
+                if reply_id is not None:
+                    self._server_reply(nsp, reply_id, event, value)
+                    self._kick()
+
+            self._aio.create_task(runner())
+            return
+        if reply_id is not None:
+            self._server_reply(nsp, reply_id, event, result)
+
+    def _server_reply(self, nsp: str, reply_id: str, event: str, result: Any) -> None:
+        if isinstance(result, tuple):
+            values = result[:1]
+        else:
+            values = () if result is None else (result,)
+        try:
+            self._core.server_reply(nsp, reply_id, values)
+        except Exception:
+            logger.exception("the server-side handler of event %r returned a value that cannot be "
+                             "sent as its answer", event)
+
     def _on_disconnect(self, key: Any, nsp: str, sid: str, reason: str) -> None:
         self._pending.pop((nsp, sid), None)
         try:
@@ -498,7 +601,7 @@ class Server:
              room: Union[None, str, Iterable[str]] = None,
              skip_sid: Union[None, str, Iterable[str]] = None, namespace: Optional[str] = None,
              callback: Optional[Callable] = None, timeout: Optional[float] = None,
-             volatile: bool = False) -> None:
+             volatile: bool = False, local: bool = False) -> None:
         """Emits ``event`` with ``args`` (a single tuple argument is spread into several, as in
         python-socketio) to ``to``/``room`` (a sid, a room, or a list of them; default: everyone
         in the namespace) except ``skip_sid`` (a sid or room, or a list).
@@ -506,7 +609,10 @@ class Server:
         ``callback`` (only with ``to`` one sid) receives the client's ack arguments; with
         ``timeout`` (seconds), when no ack came in time it is called once with a single
         :class:`sio.TimeoutError` instance instead. It is not called when the client disconnects
-        first."""
+        first. (For a broadcast that waits for every recipient's ack, see :meth:`emit_with_acks`.)
+
+        With a cluster (``redis=``) a broadcast reaches the sockets of every node; ``local=True``:
+        this node's only (Node's ``io.local.emit``)."""
         if len(args) == 1 and isinstance(args[0], tuple):
             args = args[0]
         nsp = self._nsp(namespace)
@@ -527,7 +633,7 @@ class Server:
             return None
         rooms = _room_names(target)
         skip = _room_names(skip_sid)
-        flags = _core.EMIT_VOLATILE if volatile else 0
+        flags = (_core.EMIT_VOLATILE if volatile else 0) | (_core.EMIT_LOCAL if local else 0)
         sid = target if isinstance(target, str) else None
         if self._defer(nsp, sid, lambda: self._core.emit(nsp, event, args, rooms, skip, flags)):
             return None
@@ -544,6 +650,37 @@ class Server:
         if self._defer(nsp, sid, op):
             return None
         op()
+        self._kick()
+        return None
+
+    def emit_with_acks(self, event: str, *args: Any, callback: Callable[[Optional[str], list], Any],
+                       timeout: Optional[float] = None, to: Union[None, str, Iterable[str]] = None,
+                       room: Union[None, str, Iterable[str]] = None,
+                       skip_sid: Union[None, str, Iterable[str]] = None,
+                       namespace: Optional[str] = None, local: bool = False) -> None:
+        """Broadcasts ``event`` with ``args`` as :meth:`emit` does (``to``/``room`` a sid, a room
+        or a list, default everyone; ``skip_sid``; with a cluster, every node's sockets unless
+        ``local=True``), asking every recipient for an acknowledgement: Node's
+        ``io.timeout(ms).emit(event, ...args, (err, responses) => ...)``. ``callback(error,
+        responses)`` is called once, on the server's thread: ``responses`` lists each recipient's
+        first ack argument in arrival order, ``error`` is ``None`` when all answered, ``"timeout"``
+        when ``timeout`` seconds passed first (the answers that came) or ``"closed"`` (the server
+        stopped). ``timeout=None`` waits for every recipient."""
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            callback(None, [])
+            return None
+        target = to if to is not None else room
+        rooms = _room_names(target)
+        skip = _room_names(skip_sid)
+        ms = 0 if timeout is None else max(1, int(timeout * 1000))
+        flags = _core.EMIT_LOCAL if local else 0
+        if self._elsewhere():
+            self.call_soon_threadsafe(self._core.emit_acks, nsp, event, args, rooms, skip, ms, callback, flags)
+            return None
+        self._core.emit_acks(nsp, event, args, rooms, skip, ms, callback, flags)
         self._kick()
         return None
 
@@ -632,6 +769,40 @@ class Server:
         if not self._defer(nsp, None, lambda: self._core.close_room(nsp, room)):
             self._core.close_room(nsp, room)
 
+    def _select(self, op: int, room: Optional[str], to: Any, skip_sid: Any, namespace: Optional[str],
+                close: bool = False) -> None:
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            return
+        rooms, skip = _room_names(to), _room_names(skip_sid)
+        if not self._defer(nsp, None, lambda: self._core.select(nsp, op, rooms, skip, room, close)):
+            self._core.select(nsp, op, rooms, skip, room, close)
+            self._kick()
+
+    def sockets_join(self, room: Union[str, Iterable[str]], to: Union[None, str, Iterable[str]] = None,
+                     skip_sid: Union[None, str, Iterable[str]] = None,
+                     namespace: Optional[str] = None) -> None:
+        """Makes the sockets in ``to`` (a sid, a room or a list; default: every socket of the
+        namespace) but not in ``skip_sid`` join ``room`` (or each room of a list), on every node
+        of a cluster: Node's ``io.in(to).socketsJoin(room)``."""
+        for r in _room_names(room) or ():
+            self._select(0, r, to, skip_sid, namespace)
+
+    def sockets_leave(self, room: Union[str, Iterable[str]], to: Union[None, str, Iterable[str]] = None,
+                      skip_sid: Union[None, str, Iterable[str]] = None,
+                      namespace: Optional[str] = None) -> None:
+        """The same, leaving ``room``: Node's ``io.in(to).socketsLeave(room)``."""
+        for r in _room_names(room) or ():
+            self._select(1, r, to, skip_sid, namespace)
+
+    def disconnect_sockets(self, to: Union[None, str, Iterable[str]] = None,
+                           skip_sid: Union[None, str, Iterable[str]] = None,
+                           namespace: Optional[str] = None, close: bool = False) -> None:
+        """Disconnects the sockets in ``to`` (default: every socket of the namespace) but not in
+        ``skip_sid``, on every node of a cluster (``close=True``: their whole connections): Node's
+        ``io.in(to).disconnectSockets(close)``."""
+        self._select(2, None, to, skip_sid, namespace, close)
+
     def rooms(self, sid: str, namespace: Optional[str] = None) -> list:
         """The rooms ``sid`` is in (its own id first, then in join order). Server thread only."""
         nsp = self._nsp(namespace)
@@ -671,6 +842,70 @@ class Server:
             self.call_soon_threadsafe(self._core.fetch_count, nsp, callback)
             return None
         self._core.fetch_count(nsp, callback)
+        self._kick()
+        return None
+
+    def all_rooms(self, callback: Callable[[Optional[str], list], Any],
+                  namespace: Optional[str] = None) -> None:
+        """Gathers every room of the namespace on every node of the cluster, each once, in no
+        particular order (Node's ``allRooms()``; a socket's own id is a room; this node's alone
+        without ``redis=``) and calls ``callback(error, rooms)`` (``rooms`` a list) once, on the
+        server's thread. ``error`` is ``None``, ``"timeout"`` (a node did not answer in time:
+        ``rooms`` is what came) or ``"closed"`` (Redis was lost or the server stopped). Raises
+        ``ConnectionError`` when the Redis connections are not up (yet)."""
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            callback(None, [])
+            return None
+        if self._elsewhere():
+            self.call_soon_threadsafe(self._core.all_rooms, nsp, callback)
+            return None
+        self._core.all_rooms(nsp, callback)
+        self._kick()
+        return None
+
+    def server_side_emit(self, event: str, *args: Any, namespace: Optional[str] = None,
+                         callback: Optional[Callable[[Optional[str], list], Any]] = None) -> None:
+        """Sends the server-side event ``event`` with ``args`` (JSON values only: no bytes) to
+        ``namespace`` (default ``"/"``) on every *other* node of the cluster, where
+        :meth:`on_server_event` handlers (or Node's ``io.on(event, ...)`` listeners) get it: Node's
+        ``serverSideEmit``. Without ``callback`` nothing is waited for. With one, each other node
+        answers once and ``callback(error, responses)`` is called once, on the server's thread:
+        ``responses`` is a list of the answers (``None`` for an answer without a value), ``error``
+        ``None`` when every node answered, ``"timeout"`` (the cluster's requests timeout passed:
+        the answers that came) or ``"closed"`` (Redis was lost or the server stopped).
+
+        Raises ``RuntimeError`` without a cluster (``sio.Server(redis=...)``), ``ConnectionError``
+        when Redis is not connected (from another thread: ``callback("closed", [])``, or logged),
+        ``ValueError`` for a reserved event name or bytes. A namespace this server does not have
+        yet is created, as Node's ``io.of(name)``."""
+        if not isinstance(event, str):
+            raise TypeError("event must be a str")
+        if event in _RESERVED_SERVER_EVENTS:
+            raise ValueError('"%s" is a reserved event name' % event)
+        if not self._cluster:
+            raise RuntimeError(_NO_CLUSTER)
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable")
+        nsp = self._nsp(namespace)
+
+        def op() -> None:
+            if not self._exists(nsp):
+                self._register(nsp)
+            self._core.server_emit(nsp, event, args, callback)
+
+        if self._elsewhere():
+            def queued() -> None:
+                try:
+                    op()
+                except ConnectionError:
+                    if callback is None:
+                        raise
+                    callback("closed", [])
+
+            self.call_soon_threadsafe(queued)
+            return None
+        op()
         self._kick()
         return None
 

@@ -780,3 +780,190 @@ describe("io:engine", function()
     assert.are.same({ "4hello", "bAAH/", "4bye" }, c.find("step", "read").packets)
   end)
 end)
+
+-- ---------------------------------------------------------------------------------------------
+-- A cluster of two servers in this process through a real redis-server (started here on a free
+-- port of 127.0.0.1, no persistence): server_side_emit, server-side listeners, all_rooms.
+
+local have_redis = os.execute("command -v redis-server >/dev/null 2>&1")
+
+local function start_redis()
+  local f = assert(io.popen(H.q(H.python) ..
+    [[ -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])']]))
+  local port = tonumber(f:read("l"))
+  f:close()
+  local out = H.tmpname()
+  local p = H.spawn(("exec redis-server --port %d --save '' --appendonly no --bind 127.0.0.1"):format(port), out)
+  procs[#procs + 1] = p
+  assert(H.wait_for(function() return p.output():find("Ready to accept connections", 1, true) or not p.running() end,
+    10000), "redis-server did not start: " .. p.output())
+  return "redis://127.0.0.1:" .. port
+end
+
+-- nsp:server_side_emit(event, ..., callback) again until `nodes` other nodes answer (the servers
+-- connect to Redis and subscribe asynchronously); returns err, responses.
+local function until_answered(nsp, nodes, event, ...)
+  local args = table.pack(...)
+  local deadline = sio.now() + 8000
+  while true do
+    local got
+    args[args.n + 1] = function(err, responses) got = { err = err, responses = responses } end
+    local ok = nsp:server_side_emit(event, table.unpack(args, 1, args.n + 1))
+    if ok then assert(H.run_until(function() return got ~= nil end, 7000), "no answer") end
+    if got and #got.responses >= nodes or sio.now() > deadline then
+      return got and got.err, got and got.responses
+    end
+    H.pump(50)
+  end
+end
+
+describe("a cluster (redis-server)", function()
+  if not have_redis then
+    pending("redis-server is not installed (apt install redis-server)")
+    return
+  end
+
+  it("server_side_emit: each other node's answer is its listener's first return value", function()
+    local url = start_redis()
+    local a, b = server { redis = url }, server { redis = url }
+    local seen = {}
+    b:on("ask", function(...)
+      seen[#seen + 1] = table.pack(...)
+      return { got = sio.array { ... } }, "dropped: one answer per node"
+    end)
+    b:on("none", function() end) -- no return value: an answer without a value
+    b:on("boom", function() error("kaboom from a server-side listener") end)
+    local self_calls = 0
+    a:on("ask", function() self_calls = self_calls + 1 end)
+    a:on("back", function(x) return x * 2 end)
+    local err, res = until_answered(a, 1, "ask", 1, "two", { k = 1.5 })
+    assert.is_nil(err)
+    assert.are.same({ { got = { 1, "two", { k = 1.5 } } } }, res)
+    assert.are.equal(3, seen[1].n)
+    -- a listener that raises sends no answer: the sender times out (the requests timeout, 5 s)
+    local boomed
+    assert.is_true(a:server_side_emit("boom", function(e, r) boomed = { e, r } end))
+    local got = {}
+    for _, ev in ipairs { "none", "nobody-listens" } do
+      assert.is_true(a:server_side_emit(ev, function(e, r) got[ev] = { e, r } end))
+    end
+    assert.is_true(H.run_until(function() return got.none and got["nobody-listens"] end, 3000))
+    assert.are.same({ nil, { sio.null } }, got.none)
+    assert.are.same({ nil, { sio.null } }, got["nobody-listens"]) -- no listener: an empty answer
+    -- the other way
+    err, res = until_answered(b, 1, "back", 21)
+    assert.is_nil(err)
+    assert.are.same({ 42 }, res)
+    assert.is_true(H.run_until(function() return boomed end, 7000))
+    assert.matches("^ETIMEDOUT: ", boomed[1])
+    assert.are.same({}, boomed[2])
+    assert.are.equal(0, self_calls) -- never to its own node
+  end)
+
+  it("server_side_emit without a callback arrives, arguments and nils in place, in a namespace", function()
+    local url = start_redis()
+    local a, b = server { redis = url }, server { redis = url }
+    local chat_b, notes = b:of("/chat"), {}
+    chat_b:on("ready", function() return true end)
+    chat_b:on("note", function(...) notes[#notes + 1] = table.pack(...) end)
+    local mine = 0
+    a:of("/chat"):on("note", function() mine = mine + 1 end)
+    local err, res = until_answered(a:of("/chat"), 1, "ready")
+    assert.is_nil(err)
+    assert.are.same({ true }, res)
+    assert.is_true(a:of("/chat"):server_side_emit("note", "x", nil, { y = sio.null, l = { 1, 2 } }))
+    assert.is_true(H.run_until(function() return #notes == 1 end, 3000))
+    local n = notes[1]
+    assert.are.equal(3, n.n)
+    assert.are.equal("x", n[1])
+    assert.is_nil(n[2])
+    assert.are.same({ y = sio.null, l = { 1, 2 } }, n[3])
+    -- "/" did not get it, nor the sender's node
+    H.pump(100)
+    assert.are.equal(1, #notes)
+    assert.are.equal(0, mine)
+  end)
+
+  it("all_rooms: every room of every node, sockets' own ids included", function()
+    local url = start_redis()
+    local a, b = server { redis = url }, server { redis = url }
+    local ids = {}
+    a:on("connection", function(socket)
+      ids[#ids + 1] = socket.id
+      socket:join("room-a")
+    end)
+    b:on("connection", function(socket)
+      ids[#ids + 1] = socket.id
+      socket:join({ "room-b", "shared" })
+    end)
+    local c1 = client("listen", a.port, { wait = 20 })
+    local c2 = client("listen", b.port, { wait = 20 })
+    assert.is_true(H.run_until(function() return #ids == 2 end, 8000), c1.output() .. c2.output())
+    local want = sorted { ids[1], ids[2], "room-a", "room-b", "shared" }
+    local rooms, err
+    local deadline = sio.now() + 8000
+    repeat
+      rooms = nil
+      local ok = a:all_rooms(function(e, r) err, rooms = e, r end)
+      if ok then H.run_until(function() return rooms ~= nil end, 7000) else H.pump(50) end
+    until (rooms and #rooms == #want) or sio.now() > deadline
+    assert.is_nil(err)
+    assert.are.same(want, sorted(rooms))
+    -- and from the other node, through a namespace that has no sockets
+    local chat
+    assert.is_true(b:of("/chat"):all_rooms(function(e, r) chat = { e, r } end))
+    assert.is_true(H.run_until(function() return chat end, 7000))
+    assert.are.same({ nil, {} }, chat)
+    a:emit("finish") -- crosses the cluster
+    finish(c1, c2)
+  end)
+
+  it("alone: server_side_emit answers ENOSYS, all_rooms this server's rooms; unreachable Redis: ECLOSED", function()
+    local s = server()
+    local ok, err, name = s:server_side_emit("x", 1)
+    assert.is_nil(ok)
+    assert.are.equal("ENOSYS", name)
+    assert.matches("needs a cluster", err)
+    local called = false
+    ok, err, name = s:of("/x"):server_side_emit("x", function() called = true end)
+    assert.is_nil(ok)
+    assert.are.equal("ENOSYS", name)
+    local rooms
+    assert.is_true(s:all_rooms(function(e, r) rooms = { e, r } end))
+    assert.is_true(H.run_until(function() return rooms end, 2000))
+    assert.are.same({ nil, {} }, rooms)
+
+    local lone = server { redis = "redis://127.0.0.1:1" } -- nothing listens there
+    H.pump(50)
+    ok, err, name = lone:server_side_emit("x", 1, function() called = true end)
+    assert.is_nil(ok)
+    assert.are.equal("ECLOSED", name)
+    assert.matches("^ECLOSED: ", err)
+    ok, err, name = lone:all_rooms(function() called = true end)
+    assert.is_nil(ok)
+    assert.are.equal("ECLOSED", name)
+    H.pump(50)
+    assert.is_false(called)
+  end)
+
+  it("raises on bad arguments: reserved names, binary, socket events, missing functions", function()
+    local s = server()
+    for _, ev in ipairs { "connect", "connection", "new_namespace" } do
+      assert.has_error(function() s:server_side_emit(ev) end)
+    end
+    assert.has_error(function() s:on("new_namespace", function() end) end)
+    local ok, err = pcall(s.on, s, "disconnect", function() end)
+    assert.is_false(ok)
+    assert.matches("socket:on", err)
+    assert.has_error(function() s:on("x", "not a function") end)
+    ok, err = pcall(s.server_side_emit, s, "x", sio.binary("\0\1"))
+    assert.is_false(ok)
+    assert.matches("JSON values only", err)
+    assert.has_error(function() s:server_side_emit("x", function() end, 1) end) -- a function as data
+    assert.has_error(function() s:server_side_emit() end)
+    assert.has_error(function() s:all_rooms() end)
+    assert.has_error(function() s:all_rooms("x") end)
+    -- "connection" and "connect" are still the connection handler
+    assert.are.equal(s, s:on("connect", function() end))
+  end)
+end)

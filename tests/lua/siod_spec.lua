@@ -321,3 +321,57 @@ describe("siod's reload (SIGHUP)", function()
     assert.are.equal(0, H.wait_exit(p, 10000), p.log())
   end)
 end)
+
+describe("siod's reload (SIGHUP) and server-side listeners", function()
+  if not os.execute("command -v redis-server >/dev/null 2>&1") then
+    pending("redis-server is not installed (apt install redis-server)")
+    return
+  end
+
+  it("server:on(name, fn) listeners are replaced by the new script's, and dropped with it", function()
+    local port = free_port()
+    local rlog = H.tmpname()
+    local redis = H.spawn(("exec redis-server --port %d --save '' --appendonly no --bind 127.0.0.1"):format(port), rlog)
+    procs[#procs + 1] = redis
+    assert.is_true(H.wait_for(function() return redis.output():find("Ready to accept connections", 1, true) end, 10000),
+      redis.output())
+    local url = "redis://127.0.0.1:" .. port
+    local function script(version, listen)
+      return ([[
+        local sio = require "sio"
+        local server = assert(sio.server { host = "127.0.0.1", port = 0 })
+        %s
+        print(("listening on %%s:%%d (%%s)"):format(server.host, server.port, %q))
+      ]]):format(listen and ('server:on("version", function() return %q end)'):format(version) or "", version)
+    end
+    local path = script_file(script("v1", true))
+    local p = start_siod(("--redis %s %s"):format(url, H.q(path)))
+    local node = assert(sio.server { host = "127.0.0.1", port = 0, redis = url })
+    -- asks the siod node (the only other node) until it answers as wanted
+    local function answer(want)
+      local deadline, last = sio.now() + 8000, nil
+      repeat
+        local got
+        if node:server_side_emit("version", function(err, res) got = { err, res } end) then
+          H.run_until(function() return got end, 7000)
+          if got and got[1] == nil and #got[2] == 1 then last = got[2][1] end
+        end
+        if last ~= want then H.pump(50) end
+      until last == want or sio.now() > deadline
+      return last
+    end
+    assert.are.equal("v1", answer("v1"))
+    rewrite(path, script("v2", true))
+    p.signal("HUP")
+    assert.is_true(p.wait_log("INFO%s+reloaded "), p.log())
+    assert.are.equal("v2", answer("v2"))
+    rewrite(path, script("v3", false))
+    p.signal("HUP")
+    assert.is_true(p.wait_log("INFO%s+reloaded ", 2), p.log())
+    assert.are.equal(sio.null, answer(sio.null)) -- no listener any more: an answer without a value
+    node:close()
+    H.pump(50)
+    p.signal("TERM")
+    assert.are.equal(0, H.wait_exit(p, 10000), p.log())
+  end)
+end)

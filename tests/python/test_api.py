@@ -10,6 +10,8 @@ import gc
 import logging
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -142,6 +144,277 @@ def test_redis_option_and_fetch_count_alone():
             assert got == [(None, 1)]
         finally:
             c.disconnect()
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def redis_url():
+    """A redis-server of this test's own on a free port of 127.0.0.1 (no persistence)."""
+    if not shutil.which('redis-server'):
+        pytest.skip('redis-server is not installed (apt install redis-server)')
+    port = _free_port()
+    p = subprocess.Popen(['redis-server', '--port', str(port), '--save', '', '--appendonly', 'no',
+                          '--bind', '127.0.0.1'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    ready = threading.Event()
+
+    def read():
+        for line in p.stdout:
+            if b'Ready to accept connections' in line:
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        assert ready.wait(10), 'redis-server did not start'
+        yield 'redis://127.0.0.1:%d' % port
+    finally:
+        p.terminate()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def _until_answered(server, event, *args, nodes=1, namespace=None):
+    """server_side_emit with an ack until `nodes` other nodes answer (the nodes connect to Redis
+    and subscribe asynchronously); returns (error, responses)."""
+    end = time.monotonic() + WAIT
+    while True:
+        got = []
+        try:
+            server.server_side_emit(event, *args, namespace=namespace,
+                                    callback=lambda err, res: got.append((err, res)))
+        except ConnectionError:
+            got.append(('not connected', []))
+        assert wait_for(lambda: got)
+        if len(got[0][1]) >= nodes or time.monotonic() > end:
+            return got[0]
+        time.sleep(0.05)
+
+
+def test_server_side_emit_across_two_nodes(redis_url, caplog):
+    a, b = sio.Server(redis=redis_url), sio.Server(redis=redis_url)
+    seen = []
+
+    @b.on_server_event('ask')
+    def ask(*args):
+        seen.append(('ask', args))
+        return {'got': list(args)}
+
+    b.on_server_event('pair', lambda: ('first', 'dropped'))   # Node takes one ack argument
+    b.on_server_event('none', lambda: seen.append('none'))   # None: an answer without a value
+
+    @b.on_server_event('boom')
+    def boom():
+        raise RuntimeError('kaboom')
+
+    @b.on_server_event('note', namespace='/chat')
+    def note(*args):
+        seen.append(('note', args))
+        return 'ignored: nobody asked'
+
+    @a.on_server_event('ask')
+    def ask_self(*args):
+        seen.append(('self', args))   # a server_side_emit never reaches its own node
+
+    @a.on_server_event('back')
+    def back(x):
+        return x * 2
+
+    boomed = []
+    with caplog.at_level(logging.ERROR, logger='sio'), Running(a), Running(b):
+        assert _until_answered(a, 'ask', 1, 'two', None, {'k': [1.5]}) == \
+            (None, [{'got': [1, 'two', None, {'k': [1.5]}]}])
+        # the first answer may have come from an earlier try: one 'ask' per try
+        assert all(e == ('ask', (1, 'two', None, {'k': [1.5]})) for e in seen), seen
+        # a raising handler sends no answer: the sender times out (the requests timeout, 5 s)
+        a.server_side_emit('boom', callback=lambda err, res: boomed.append((err, res)))
+        got = []
+        a.server_side_emit('pair', callback=lambda err, res: got.append((err, res)))
+        a.server_side_emit('none', callback=lambda err, res: got.append((err, res)))
+        a.server_side_emit('nobody-listens', callback=lambda err, res: got.append((err, res)))
+        assert wait_for(lambda: len(got) == 3)
+        assert sorted(got, key=repr) == sorted([(None, ['first']), (None, [None]), (None, [None])], key=repr)
+        # the other way
+        assert _until_answered(b, 'back', 21) == (None, [42])
+        # fire and forget, another namespace
+        del seen[:]
+        b.server_side_emit('note', 'x', [1, {'y': None}], namespace='/chat')
+        assert not wait_for(lambda: seen, 0.3)   # not to its own node
+        a.server_side_emit('note', 'x', [1, {'y': None}], namespace='/chat')
+        assert wait_for(lambda: seen == [('note', ('x', [1, {'y': None}]))])
+        assert wait_for(lambda: boomed, 7)
+        assert boomed == [('timeout', [])]
+    assert any('boom' in rec.getMessage() and rec.exc_info and 'kaboom' in str(rec.exc_info[1])
+               for rec in caplog.records if rec.name == 'sio')
+
+
+def test_all_rooms_selections_and_broadcast_acks_across_two_nodes(redis_url):
+    a, b = sio.Server(redis=redis_url), sio.Server(redis=redis_url)
+
+    class Chat(sio.Namespace):
+        pass
+
+    chat_a = Chat('/chat')
+    a.register_namespace(chat_a)
+    b.register_namespace(Chat('/chat'))
+
+    @a.on('connect')
+    def connect_a(sid, environ):
+        a.enter_room(sid, 'room-a')
+
+    @b.on('connect')
+    def connect_b(sid, environ):
+        b.enter_room(sid, 'room-b')
+
+    with Running(a) as ra, Running(b) as rb:
+        ca, cb1, cb2 = client(ra.url), client(rb.url), client(rb.url)
+        for c in (ca, cb1, cb2):
+            c.on('ack-me', lambda *args, c=c: c.get_sid('/'))
+        sa, sb1, sb2 = (c.get_sid('/') for c in (ca, cb1, cb2))
+        try:
+            want = sorted([sa, sb1, sb2, 'room-a', 'room-b'])
+            rooms = []
+            end = time.monotonic() + WAIT
+            while time.monotonic() < end:
+                got = []
+                try:
+                    a.all_rooms(lambda err, r: got.append((err, sorted(r))))
+                except ConnectionError:
+                    got.append(('not connected', []))
+                assert wait_for(lambda: got)
+                rooms = got[0]
+                if rooms == (None, want):
+                    break
+                time.sleep(0.05)
+            assert rooms == (None, want)
+            got = []
+            chat_a.all_rooms(lambda err, r: got.append((err, r)))   # the class-based proxy
+            assert wait_for(lambda: got) and got == [(None, [])]
+            # a broadcast with acks: every socket of both nodes answers
+            got = []
+            a.emit_with_acks('ack-me', 1, callback=lambda err, res: got.append((err, sorted(res))), timeout=3)
+            assert wait_for(lambda: got) and got == [(None, sorted([sa, sb1, sb2]))]
+            got = []
+            a.emit_with_acks('ack-me', callback=lambda err, res: got.append((err, res)), to='room-b',
+                             skip_sid=sb1, timeout=3)
+            assert wait_for(lambda: got) and got == [(None, [sb2])]
+            # socketsJoin / socketsLeave / disconnectSockets reach the other node's sockets
+            a.sockets_join('pulled', to=sb1)
+            b.sockets_join(['club', 'vip'], to='room-a')
+            want = sorted([sa, sb1, sb2, 'room-a', 'room-b', 'pulled', 'club', 'vip'])
+            assert wait_for(lambda: sorted(_rooms_now(b)) == want), _rooms_now(b)
+            a.sockets_leave('vip')
+            b.sockets_leave('pulled', to='pulled')
+            want = sorted([sa, sb1, sb2, 'room-a', 'room-b', 'club'])
+            assert wait_for(lambda: sorted(_rooms_now(b)) == want), _rooms_now(b)
+            # local=True: this node's sockets only
+            a.emit('only-here', 7, local=True)
+            a.emit('everywhere', 8)
+            assert wait_for(lambda: ('everywhere', (8,)) in cb1.received and ('only-here', (7,)) in ca.received)
+            time.sleep(0.1)
+            assert ('only-here', (7,)) not in cb1.received
+            a.disconnect_sockets(to=sb2)
+            assert wait_for(lambda: not cb2.connected)
+            assert ca.connected and cb1.connected
+        finally:
+            for c in (ca, cb1, cb2):
+                c.disconnect()
+
+
+def test_server_event_coroutine_handler_in_asyncio_mode(redis_url):
+    a, b = sio.Server(redis=redis_url), sio.Server(redis=redis_url)
+    state = {}
+
+    @b.on_server_event('slow')
+    async def slow(x):
+        await asyncio.sleep(0.05)
+        return x * 2
+
+    async def main():
+        b.listen('127.0.0.1', 0)
+        task = asyncio.ensure_future(b.serve())
+        state['up'] = True
+        while 'done' not in state:
+            await asyncio.sleep(0.01)
+        b.stop()
+        await asyncio.wait_for(task, WAIT)
+
+    t = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+    t.start()
+    try:
+        assert wait_for(lambda: 'up' in state)
+        with Running(a):
+            assert _until_answered(a, 'slow', 21) == (None, [42])
+    finally:
+        state['done'] = True
+        t.join(WAIT)
+    assert not t.is_alive()
+
+
+def _rooms_now(server):
+    got = []
+    server.all_rooms(lambda err, r: got.append(r))
+    assert wait_for(lambda: got)
+    return got[0]
+
+
+def test_cluster_apis_without_a_cluster_and_bad_arguments():
+    server = sio.Server()
+    with pytest.raises(RuntimeError) as e:
+        server.server_side_emit('x', 1)
+    assert 'server_side_emit needs a cluster: sio.Server(redis=...)' in str(e.value)
+    with pytest.raises(RuntimeError):
+        server.server_side_emit('x', callback=lambda err, res: None)
+    for reserved in ('connect', 'connection', 'new_namespace'):
+        with pytest.raises(ValueError):
+            server.server_side_emit(reserved)
+        with pytest.raises(ValueError):
+            server.on_server_event(reserved, lambda: None)
+    with pytest.raises(TypeError):
+        server.server_side_emit(42)
+    with pytest.raises(TypeError):
+        server.on_server_event(None)
+    got = []
+    with Running(server) as r:
+        c = client(r.url)
+        try:
+            # alone: this node's rooms, the socket's own id included
+            server.all_rooms(lambda err, rooms: got.append((err, sorted(rooms))))
+            assert wait_for(lambda: got) and got == [(None, [c.get_sid('/')])]
+            got = []
+            server.all_rooms(lambda err, rooms: got.append((err, rooms)), namespace='/nope')
+            assert got == [(None, [])]
+            # alone, a broadcast with acks
+            c.on('ack-me', lambda x: x + 1)
+            got = []
+            server.emit_with_acks('ack-me', 41, callback=lambda err, res: got.append((err, res)), timeout=2)
+            assert wait_for(lambda: got) and got == [(None, [42])]
+        finally:
+            c.disconnect()
+
+
+def test_cluster_apis_with_redis_unreachable():
+    server = sio.Server(redis='redis://127.0.0.1:%d' % _free_port())
+    with Running(server):
+        with pytest.raises(ValueError) as e:   # JSON only, whatever Redis' state
+            server._core.server_emit('/', 'x', (b'bytes',))
+        assert 'JSON' in str(e.value)
+        time.sleep(0.2)
+        with pytest.raises(ConnectionError) as e:
+            server._core.server_emit('/', 'x', (1,))
+        assert 'Redis is not connected' in str(e.value)
+        with pytest.raises(ConnectionError):
+            server._core.all_rooms('/', lambda err, rooms: None)
+        # from another thread the call is queued: the callback then says "closed"
+        got = []
+        server.server_side_emit('x', 1, callback=lambda err, res: got.append((err, res)))
+        assert wait_for(lambda: got) and got == [('closed', [])]
 
 
 def test_connect_events_acks_rooms_binary():
