@@ -1640,12 +1640,45 @@ static int fetch(lua_State *L, nsp_ud_t *u, target_t *tg, int has) {
   return f.list;
 }
 
+static void on_cluster_sockets(sio_nsp_t *nsp, int status, const cJSON *sockets, void *arg) {
+  (void)nsp;
+  ack_ctx_t *c = arg;
+  siol_state_t *st = c->st;
+  if (!st->dead) {
+    lua_State *L = st->L;
+    luaL_checkstack(L, 4, NULL);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, c->fn_ref);
+    if (status == 0) lua_pushnil(L);
+    else lua_pushfstring(L, "%s: %s", sio_err_name(status), sio_strerror(status));
+    siol_push_json(L, sockets, NULL);
+    pcall_what(L, 2, 0, "fetch_sockets callback", NULL);
+  }
+  free(c);
+  state_release(st);
+}
+
+/* fetch_sockets(): this node's targeted sockets (userdata), now. fetch_sockets(function(err,
+ * sockets) end): every node's (Node's fetchSockets()), each a table {id, handshake = {headers,
+ * time, address, xdomain, secure, issued, url, query, auth}, rooms, data}, this node's first; err
+ * as fetch_count's. Returns true, or nil, "ECLOSED: ...", "ECLOSED" when Redis is not up. */
 static int l_fetch_sockets(lua_State *L) {
   target_t tg;
   int has;
+  int fn = lua_isfunction(L, 2) ? 2 : 0;
   nsp_ud_t *u = selection(L, &tg, &has);
-  fetch(L, u, &tg, has);
+  if (!fn) {
+    fetch(L, u, &tg, has);
+    if (has) target_free(&tg);
+    return 1;
+  }
+  int r = SIO_ECLOSED;
+  ack_ctx_t *c = u->srv->closing ? NULL : new_ack_ctx(L, fn);
+  if (c && (r = sio_nsp_fetch_sockets(u->nsp, has ? &tg.t : NULL, on_cluster_sockets, c)) != 0)
+    drop_ack_ctx(L, c);
   if (has) target_free(&tg);
+  if (r) return push_fail(L, r);
+  lua_pushboolean(L, 1);
   return 1;
 }
 

@@ -1438,6 +1438,53 @@ static PyObject *core_fetch_count(CoreObject *c, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+static void on_sockets(sio_nsp_t *nsp, int status, const cJSON *sockets, void *arg) {
+  (void)nsp;
+  PyObject *cb = arg;
+  PyGILState_STATE g = PyGILState_Ensure();
+  const char *err = status == 0 ? NULL : status == SIO_ETIMEDOUT ? "timeout" : "closed";
+  PyObject *l = sockets ? from_json(sockets, &(sio_args_t){0}, 0) : PyList_New(0), *r = NULL;
+  if (l && !PyList_Check(l)) Py_SETREF(l, PyList_New(0));
+  if (l) r = PyObject_CallFunction(cb, "zO", err, l);
+  if (!r) log_exception("error in a fetch_sockets callback");
+  Py_XDECREF(r);
+  Py_XDECREF(l);
+  Py_DECREF(cb);
+  PyGILState_Release(g);
+}
+
+/* fetch_sockets(nsp, to, skip, cb): the sockets in `to` (None: all) but not in `skip` on every
+ * node, as dicts {"id", "handshake", "rooms", "data"}; cb(error, sockets) once from the loop, as
+ * fetch_count's. */
+static PyObject *core_fetch_sockets(CoreObject *c, PyObject *args) {
+  const char *name;
+  PyObject *to, *skip, *cb;
+  if (!PyArg_ParseTuple(args, "sOOO", &name, &to, &skip, &cb)) return NULL;
+  if (check_open(c)) return NULL;
+  sio_nsp_t *nsp = find_nsp(c, name);
+  if (!nsp) return NULL;
+  const char **rooms = NULL, **except = NULL;
+  size_t nr = 0, ne = 0;
+  PyObject *kr = NULL, *ke = NULL, *res = NULL;
+  if (room_list(to, &rooms, &nr, &kr) < 0 || room_list(skip, &except, &ne, &ke) < 0) goto out;
+  sio_target_t t = {rooms, nr, except, ne, 0};
+  Py_INCREF(cb);
+  int r = sio_nsp_fetch_sockets(nsp, &t, on_sockets, cb);
+  if (r) {
+    Py_DECREF(cb);
+    raise_sio(r);
+  } else {
+    res = Py_None;
+    Py_INCREF(res);
+  }
+out:
+  PyMem_Free(rooms);
+  PyMem_Free(except);
+  Py_XDECREF(kr);
+  Py_XDECREF(ke);
+  return res;
+}
+
 static void on_rooms(sio_nsp_t *nsp, int status, const char *const *rooms, size_t n, void *arg) {
   (void)nsp;
   PyObject *cb = arg;
@@ -1616,6 +1663,8 @@ static PyMethodDef core_methods[] = {
     {"socket_count", (PyCFunction)core_socket_count, METH_VARARGS, NULL},
     {"fetch_count", (PyCFunction)core_fetch_count, METH_VARARGS, "fetch_count(nsp, cb(error, count))"},
     {"all_rooms", (PyCFunction)core_all_rooms, METH_VARARGS, "all_rooms(nsp, cb(error, rooms))"},
+    {"fetch_sockets", (PyCFunction)core_fetch_sockets, METH_VARARGS,
+     "fetch_sockets(nsp, to, skip, cb(error, sockets))"},
     {"server_emit", (PyCFunction)core_server_emit, METH_VARARGS,
      "server_emit(nsp, event, args, cb(error, responses)=None): serverSideEmit to the other nodes"},
     {"server_reply", (PyCFunction)core_server_reply, METH_VARARGS,

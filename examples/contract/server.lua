@@ -154,6 +154,21 @@ io:on("connection", function(socket, reloaded)
     if not ok then ack(outcome(err, sio.array())) end -- Redis down
   end)
 
+  socket:on("fetch-sockets", function(...)
+    local _, ack = split(...)
+    if not ack then return end
+    -- timed out or Redis lost: the sockets gathered
+    local ok, err = io:fetch_sockets(function(_, sockets)
+      local out = sio.array()
+      for i, s in ipairs(sockets) do
+        out[i] = {id = s.id, rooms = sorted(s.rooms), address = s.handshake.address, auth = s.handshake.auth}
+      end
+      table.sort(out, function(x, y) return x.id < y.id end)
+      ack(out)
+    end)
+    if not ok then ack(outcome(err, sio.array())) end -- Redis down
+  end)
+
   socket:on("sockets-join", function(target, room)
     if type(target) == "string" and type(room) == "string" then io:to(target):sockets_join(room) end
     return true

@@ -171,6 +171,19 @@ def main() -> int:
         except Exception as e:  # Redis down
             ack(outcome(str(e), []))
 
+    @server.on("fetch-sockets")
+    def fetch_sockets(sid, *args, ack):
+        if not ack:
+            return
+
+        def done(err, sockets):  # timed out: the sockets gathered
+            ack(sorted(({"id": s["id"], "rooms": sorted(s["rooms"]), "address": s["handshake"]["address"],
+                         "auth": s["handshake"]["auth"]} for s in sockets), key=lambda s: s["id"]))
+        try:
+            server.fetch_sockets(done)
+        except Exception as e:  # Redis down
+            ack(outcome(str(e), []))
+
     @server.on("sockets-join")
     def sockets_join(sid, target=None, room=None, *rest):
         if isinstance(target, str) and isinstance(room, str):

@@ -203,6 +203,13 @@ class Namespace:
                   namespace: Optional[str] = None) -> None:
         return self.server.all_rooms(callback, namespace=namespace or self.namespace)
 
+    def fetch_sockets(self, callback: Callable[[Optional[str], list], Any],
+                      to: Union[None, str, Iterable[str]] = None,
+                      skip_sid: Union[None, str, Iterable[str]] = None,
+                      namespace: Optional[str] = None) -> None:
+        return self.server.fetch_sockets(callback, to=to, skip_sid=skip_sid,
+                                         namespace=namespace or self.namespace)
+
     def server_side_emit(self, event: str, *args: Any, namespace: Optional[str] = None,
                          callback: Optional[Callable[[Optional[str], list], Any]] = None) -> None:
         return self.server.server_side_emit(event, *args, namespace=namespace or self.namespace,
@@ -842,6 +849,29 @@ class Server:
             self.call_soon_threadsafe(self._core.fetch_count, nsp, callback)
             return None
         self._core.fetch_count(nsp, callback)
+        self._kick()
+        return None
+
+    def fetch_sockets(self, callback: Callable[[Optional[str], list], Any],
+                      to: Union[None, str, Iterable[str]] = None,
+                      skip_sid: Union[None, str, Iterable[str]] = None,
+                      namespace: Optional[str] = None) -> None:
+        """Gathers the sockets in ``to`` (a sid, a room or a list; default: every socket of the
+        namespace) but not in ``skip_sid``, on every node of the cluster (Node's
+        ``io.in(to).fetchSockets()``; this node's alone without ``redis=``), and calls
+        ``callback(error, sockets)`` once, on the server's thread: each socket a dict ``{"id",
+        "handshake": {"headers", "time", "address", "xdomain", "secure", "issued", "url",
+        "query", "auth"}, "rooms", "data"}``, this node's first. ``error`` as :meth:`fetch_count`'s
+        (``sockets``: what came); ``ConnectionError`` when the Redis connections are not up."""
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            callback(None, [])
+            return None
+        rooms, skip = _room_names(to), _room_names(skip_sid)
+        if self._elsewhere():
+            self.call_soon_threadsafe(self._core.fetch_sockets, nsp, rooms, skip, callback)
+            return None
+        self._core.fetch_sockets(nsp, rooms, skip, callback)
         self._kick()
         return None
 

@@ -133,6 +133,31 @@ describe("sio.server", function()
     s:close()
   end)
 
+  it("fetch_sockets(fn): the sockets as the nodes describe them, from the loop", function()
+    local s = server()
+    local got
+    s:on("connection", function(socket)
+      socket:join("picked")
+      assert.is_true(s:to("picked"):fetch_sockets(function(e, socks) got = { e, socks, socket.id } end))
+      assert.is_nil(got) -- never inside the call
+    end)
+    local c = client("listen", s.port, { auth = { k = "v" }, wait = 1 })
+    assert.is_true(H.run_until(function() return got ~= nil end, 5000), c.output())
+    assert.is_nil(got[1])
+    assert.are.equal(1, #got[2])
+    local d = got[2][1]
+    assert.are.equal(got[3], d.id)
+    assert.are.same({ got[3], "picked" }, { d.rooms[1], d.rooms[2] })
+    assert.are.equal("v", d.handshake.auth.k)
+    assert.are.equal("127.0.0.1", d.handshake.address)
+    assert.are.equal("4", d.handshake.query.EIO)
+    -- without a function: this node's socket handles, now
+    local now = s:fetch_sockets()
+    assert.are.equal(1, #now)
+    assert.are.equal(got[3], now[1].id)
+    finish(c)
+  end)
+
   it("closes with server:close(): soft failures while closing, errors once closed", function()
     local s = server()
     s:close()

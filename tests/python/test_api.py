@@ -146,6 +146,33 @@ def test_redis_option_and_fetch_count_alone():
             c.disconnect()
 
 
+def test_fetch_sockets_alone():
+    server = sio.Server()
+    got = []
+    with Running(server) as r:
+        c1 = client(r.url, auth={'k': 'v'})
+        c2 = client(r.url)
+        try:
+            sid1 = c1.get_sid('/')
+            server.sockets_join('picked', to=sid1)
+            server.fetch_sockets(lambda err, socks: got.append((err, socks)), to='picked')
+            assert wait_for(lambda: len(got) == 1)
+            err, socks = got[0]
+            assert err is None and len(socks) == 1
+            s = socks[0]
+            assert list(s) == ['id', 'handshake', 'rooms', 'data']
+            assert s['id'] == sid1 and s['rooms'] == [sid1, 'picked'] and s['data'] == {}
+            assert s['handshake']['auth'] == {'k': 'v'}
+            assert s['handshake']['address'] == '127.0.0.1'
+            assert s['handshake']['query']['EIO'] == '4'
+            server.fetch_sockets(lambda err, socks: got.append((err, socks)), skip_sid=sid1)
+            assert wait_for(lambda: len(got) == 2)
+            assert [x['id'] for x in got[1][1]] == [c2.get_sid('/')]
+        finally:
+            c1.disconnect()
+            c2.disconnect()
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
