@@ -6,7 +6,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 apt_pkgs=(build-essential cmake ninja-build pkg-config
           libuv1-dev libcjson-dev libssl-dev node-llhttp
-          libhiredis-dev libmsgpack-dev redis-server
+          libhiredis-dev libmsgpack-dev redis-server nginx
           clang libclang-rt-14-dev valgrind
           nodejs npm
           python3 python3-dev swig python3-pytest python3-socketio python3-engineio python3-websocket python3-requests
@@ -25,6 +25,21 @@ fi
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
+  # nginx is for tests/js/nginx.test.mjs, which starts private ones on loopback ports: its package
+  # must not start (or, under systemd, enable) a system service on port 80. invoke-rc.d and
+  # deb-systemd-invoke obey policy-rc.d; a machine without one (containers usually have one) gets a
+  # temporary "deny" for the nginx install alone.
+  guard=""
+  if [[ " ${missing[*]} " == *" nginx "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    guard=/usr/sbin/policy-rc.d
+    trap '$SUDO rm -f "$guard"' EXIT
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$guard" >/dev/null
+    $SUDO chmod 755 "$guard"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nginx
+    $SUDO rm -f "$guard"
+    trap - EXIT
+    if [ -d /run/systemd/system ]; then $SUDO systemctl disable --quiet nginx 2>/dev/null || true; fi
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 

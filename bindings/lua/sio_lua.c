@@ -69,8 +69,9 @@ struct srv_s {
   char *host;
   int port;     /* bound */
   int req_port; /* asked for (0: any), what a reload matches on */
-  sio_engine_options_t eio; /* path and cors point at the strings below */
+  sio_engine_options_t eio; /* path, cors and cookie point at the strings below */
   char *path, *cors, *client_dir;
+  char *cookie[4]; /* the cookie's name, path, domain, same_site */
   char *redis; /* the Redis URL of a cluster node, or NULL */
   eng_t *engines;
   srv_t *next, **pprev;
@@ -663,6 +664,7 @@ static void srv_free(srv_t *srv) {
   free(srv->cors);
   free(srv->redis);
   free(srv->client_dir);
+  for (int i = 0; i < 4; i++) free(srv->cookie[i]);
   free(srv);
   state_release(st);
 }
@@ -761,11 +763,67 @@ static const char *opt_str(lua_State *L, int t, const char *key, const char *def
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
+/* A string attribute of the cookie table at t: its default when nil, NULL when false. The string
+ * stays on the stack. */
+static const char *cookie_str(lua_State *L, int t, const char *key, const char *def) {
+  lua_getfield(L, t, key);
+  if (lua_isnil(L, -1)) return def;
+  if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) return NULL;
+  if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "sio.server: cookie.%s must be a string or false", key);
+  return lua_tostring(L, -1);
+}
+
+/* cookie = true | "name" | {name=, path=, domain=, same_site=, http_only=, secure=, max_age=}, over
+ * Node's defaults (io; Path=/; HttpOnly; SameSite=Lax); `name` (siod's --cookie) overrides the
+ * name and turns it on. Strings stay on the stack. */
+static void opt_cookie(lua_State *L, int t, const char *name, sio_cookie_options_t *o) {
+  lua_getfield(L, t, "cookie");
+  int v = lua_gettop(L);
+  if (lua_isnil(L, v) || (lua_isboolean(L, v) && !lua_toboolean(L, v))) {
+    o->name = name;
+    return;
+  }
+  o->name = "io";
+  if (lua_type(L, v) == LUA_TSTRING) {
+    o->name = lua_tostring(L, v);
+  } else if (lua_istable(L, v)) {
+    lua_pushnil(L);
+    while (lua_next(L, v)) {
+      static const char *const keys[] = {"name", "path", "domain", "same_site", "http_only", "secure", "max_age", NULL};
+      int known = 0;
+      for (int i = 0; keys[i] && lua_type(L, -2) == LUA_TSTRING; i++)
+        known = known || strcmp(lua_tostring(L, -2), keys[i]) == 0;
+      if (!known)
+        luaL_error(L, "sio.server: unknown cookie attribute '%s' (name, path, domain, same_site, http_only, "
+                      "secure, max_age)", luaL_tolstring(L, -2, NULL));
+      lua_pop(L, 1);
+    }
+    o->name = cookie_str(L, v, "name", "io");
+    if (!o->name) luaL_error(L, "sio.server: cookie.name must be a string");
+    o->path = cookie_str(L, v, "path", o->path);
+    o->domain = cookie_str(L, v, "domain", NULL);
+    o->same_site = cookie_str(L, v, "same_site", o->same_site);
+    o->http_only = opt_bool(L, v, "http_only", o->http_only);
+    o->secure = opt_bool(L, v, "secure", 0);
+    lua_getfield(L, v, "max_age");
+    int isnum = 1;
+    lua_Integer age = lua_isnil(L, -1) ? 0 : lua_tointegerx(L, -1, &isnum);
+    if (!isnum || age < 0 || age > 0x7fffffff)
+      luaL_error(L, "sio.server: cookie.max_age must be an integer in [0, 2147483647] (seconds)");
+    o->max_age_s = (uint32_t)age;
+    lua_pop(L, 1);
+  } else if (!lua_isboolean(L, v)) {
+    luaL_error(L, "sio.server: option 'cookie' must be true, a name or a table");
+  }
+  if (name) o->name = name;
+}
+
 static void push_server(lua_State *L, srv_t *srv) { lua_rawgeti(L, LUA_REGISTRYINDEX, srv->ref); }
 
 /* sio.server{ host=, port=, path=, cors=, cors_credentials=, allow_eio3=, ping_interval=,
  * ping_timeout=, upgrade_timeout=, max_payload=, max_buffered=, connect_timeout=,
- * max_attachments=, transports=, allow_upgrades=, client_dir= } -> server | nil, err, name */
+ * max_attachments=, transports=, allow_upgrades=, client_dir=, redis=, redis_key=, cookie= }
+ * -> server | nil, err, name */
 static int l_server(lua_State *L) {
   siol_state_t *st = get_state(L);
   if (lua_isnoneornil(L, 1)) {
@@ -830,6 +888,8 @@ static int l_server(lua_State *L) {
   const char *client_dir = opt_str(L, 1, "client_dir", NULL);
   const char *redis = ov->redis ? ov->redis : opt_str(L, 1, "redis", NULL);
   const char *redis_key = opt_str(L, 1, "redis_key", NULL);
+  opt_cookie(L, 1, ov->cookie, &o.engine.cookie);
+  const sio_cookie_options_t *ck = &o.engine.cookie;
 
   srv_t *srv = calloc(1, sizeof *srv);
   if (!srv) return luaL_error(L, "out of memory");
@@ -843,7 +903,17 @@ static int l_server(lua_State *L) {
   o.client_dir = srv->client_dir;
   o.engine.path = srv->path;
   o.engine.cors_origin = srv->cors;
+  const char *ck_strs[4] = {ck->name, ck->path, ck->domain, ck->same_site};
+  int ck_nomem = 0;
+  for (int i = 0; i < 4; i++) {
+    srv->cookie[i] = dup_or_null(ck_strs[i]);
+    ck_nomem = ck_nomem || (ck_strs[i] && !srv->cookie[i]);
+  }
   srv->eio = o.engine;
+  srv->eio.cookie.name = srv->cookie[0];
+  srv->eio.cookie.path = srv->cookie[1];
+  srv->eio.cookie.domain = srv->cookie[2];
+  srv->eio.cookie.same_site = srv->cookie[3];
   /* the box first, so that any failure below is cleaned up by its __gc */
   srv_box_t *box = lua_newuserdatauv(L, sizeof *box, 1);
   box->srv = srv;
@@ -852,7 +922,7 @@ static int l_server(lua_State *L) {
   lua_newtable(L); /* the server's namespaces and engines, so that they live as long as it */
   lua_setiuservalue(L, -2, 1);
   int boxi = lua_gettop(L);
-  if (!srv->host || !srv->path || (cors && !srv->cors) || (client_dir && !srv->client_dir))
+  if (!srv->host || !srv->path || (cors && !srv->cors) || (client_dir && !srv->client_dir) || ck_nomem)
     return luaL_error(L, "out of memory");
 
   int r = sio_server_new(state_loop(L, st), NULL, &srv->server);
@@ -861,6 +931,14 @@ static int l_server(lua_State *L) {
   sio_server_set_data(srv->server, srv);
   r = sio_server_listen(srv->server, host, (int)port);
   if (r == 0) r = sio_io_new(srv->server, &o, &srv->io);
+  if (r == SIO_EINVAL && ck->name) {
+    srv->orphan = 0;
+    srv_close(srv);
+    lua_pushvalue(L, boxi);
+    srv->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* released when the close completes */
+    return luaL_error(L, "sio.server: bad cookie (the name must be a token, path and domain without ';' or "
+                         "control characters, same_site Lax, Strict or None)");
+  }
   if (r == 0 && redis) {
     srv->redis = strdup(redis);
     if (!srv->redis) r = SIO_ENOMEM;
@@ -2371,10 +2449,12 @@ void siol_host(lua_State *L, uv_loop_t *loop, const siol_overrides_t *o) {
     free((char *)st->ov.host);
     free((char *)st->ov.path);
     free((char *)st->ov.redis);
+    free((char *)st->ov.cookie);
     st->ov = *o;
     st->ov.host = dup_or_null(o->host);
     st->ov.path = dup_or_null(o->path);
     st->ov.redis = dup_or_null(o->redis);
+    st->ov.cookie = dup_or_null(o->cookie);
   }
 }
 
@@ -2538,6 +2618,7 @@ static int state_gc(lua_State *L) {
   free((char *)st->ov.host);
   free((char *)st->ov.path);
   free((char *)st->ov.redis);
+  free((char *)st->ov.cookie);
   if (st->own_loop_ready) {
     /* our own loop: finish closing everything here (no Lua is called: st->dead) */
     uv_run(&st->own_loop, UV_RUN_DEFAULT);

@@ -28,6 +28,7 @@ typedef struct siol_overrides_s {
   long ping_timeout_ms;
   long max_payload;
   const char *redis;       /* a Redis URL: every server is a cluster node (sio_io_use_redis) */
+  const char *cookie;      /* a cookie name: every server sets it on the polling handshake */
 } siol_overrides_t;
 
 void siol_overrides_init(siol_overrides_t *o);

@@ -42,8 +42,9 @@ typedef struct {
   PyObject *m_connect, *m_connected, *m_event, *m_disconnect, *m_drain, *m_closed;
   PyObject *m_server_event; /* _on_server_event(key, nsp, event, args, reply_id) */
   ctimer_t *timers;
-  sio_engine_options_t eio; /* the io's engine options (cors copied below), for engine() */
+  sio_engine_options_t eio; /* the io's engine options (cors, cookie copied below), for engine() */
   char *cors;
+  char *cookie[4]; /* the cookie's name, path, domain, same_site */
   sio_engine_t *engine;     /* the optional bare Engine.IO endpoint */
   PyObject *m_engine;       /* its on_message(sid, data) */
 } CoreObject;
@@ -719,6 +720,7 @@ static void core_dealloc(CoreObject *c) {
   core_shutdown(c);
   Py_CLEAR(c->keys);
   PyMem_Free(c->cors);
+  for (int i = 0; i < 4; i++) PyMem_Free(c->cookie[i]);
   Py_TYPE(c)->tp_free((PyObject *)c);
 }
 
@@ -743,18 +745,37 @@ static int get_method(PyObject *d, const char *name, PyObject **out) {
   return 0;
 }
 
+/* A copy for the bare engine's options, which outlive the call's arguments. */
+static int keep_str(const char *s, char **out) {
+  if (!s) return 0;
+  *out = PyMem_Malloc(strlen(s) + 1);
+  if (!*out) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  strcpy(*out, s);
+  return 0;
+}
+
 static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"dispatch", "path", "ping_interval_ms", "ping_timeout_ms", "max_payload",
                            "allow_eio3", "cors", "connect_timeout_ms", "max_buffered", "client_dir", "redis",
-                           "redis_key", NULL};
+                           "redis_key", "cookie_name", "cookie_path", "cookie_domain", "cookie_same_site",
+                           "cookie_http_only", "cookie_secure", "cookie_max_age", NULL};
   PyObject *dispatch;
   const char *path = "/socket.io/", *cors = NULL, *client_dir = NULL, *redis = NULL, *redis_key = NULL;
-  unsigned long pi = 25000, pt = 20000, ct = 45000;
+  const char *ck_name = NULL, *ck_path = "/", *ck_domain = NULL, *ck_same_site = "Lax";
+  unsigned long pi = 25000, pt = 20000, ct = 45000, ck_max_age = 0;
   Py_ssize_t maxp = 1000000, maxb = 0;
-  int eio3 = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|skknpzknzzz", kwlist, &dispatch, &path, &pi, &pt, &maxp,
-                                   &eio3, &cors, &ct, &maxb, &client_dir, &redis, &redis_key))
+  int eio3 = 0, ck_http_only = 1, ck_secure = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|skknpzknzzzzzzzppk", kwlist, &dispatch, &path, &pi, &pt, &maxp,
+                                   &eio3, &cors, &ct, &maxb, &client_dir, &redis, &redis_key, &ck_name,
+                                   &ck_path, &ck_domain, &ck_same_site, &ck_http_only, &ck_secure, &ck_max_age))
     return -1;
+  if (ck_max_age > UINT32_MAX) {
+    PyErr_SetString(PyExc_ValueError, "cookie max_age must fit in 32 bits");
+    return -1;
+  }
   if (c->loop_ready) {
     PyErr_SetString(PyExc_RuntimeError, "already initialised");
     return -1;
@@ -787,16 +808,17 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
   o.engine.cors_origin = cors;
   o.connect_timeout_ms = (uint32_t)ct;
   o.client_dir = client_dir;
-  if (cors) {
-    c->cors = PyMem_Malloc(strlen(cors) + 1);
-    if (!c->cors) {
-      PyErr_NoMemory();
-      return -1;
-    }
-    strcpy(c->cors, cors);
-  }
+  o.engine.cookie = (sio_cookie_options_t){ck_name, ck_path, ck_domain, ck_same_site, ck_http_only, ck_secure,
+                                           (uint32_t)ck_max_age};
+  if (keep_str(cors, &c->cors) || keep_str(ck_name, &c->cookie[0]) || keep_str(ck_path, &c->cookie[1]) ||
+      keep_str(ck_domain, &c->cookie[2]) || keep_str(ck_same_site, &c->cookie[3]))
+    return -1;
   c->eio = o.engine;
   c->eio.cors_origin = c->cors;
+  c->eio.cookie.name = c->cookie[0];
+  c->eio.cookie.path = c->cookie[1];
+  c->eio.cookie.domain = c->cookie[2];
+  c->eio.cookie.same_site = c->cookie[3];
   c->eio.path = NULL;
   r = sio_server_new(&c->loop, NULL, &c->server);
   if (!r) {
@@ -806,6 +828,11 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
   if (r == SIO_ENOTFOUND || r == UV_ENOTDIR) {
     PyErr_Format(r == UV_ENOTDIR ? PyExc_NotADirectoryError : PyExc_FileNotFoundError,
                  "client_dir %s: %s", client_dir ? client_dir : "", r == UV_ENOTDIR ? "not a directory" : "no such directory");
+    return -1;
+  }
+  if (r == SIO_EINVAL && ck_name) {
+    PyErr_SetString(PyExc_ValueError, "cookie: the name must be a token, path and domain without ';' or "
+                                      "control characters, same_site Lax, Strict or None");
     return -1;
   }
   if (r) {
@@ -1679,7 +1706,9 @@ static PyTypeObject CoreType = {
     .tp_basicsize = sizeof(CoreObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "Core(dispatch, path, ping_interval_ms, ping_timeout_ms, max_payload, allow_eio3, cors, "
-              "connect_timeout_ms, max_buffered): a uv loop with a Socket.IO server",
+              "connect_timeout_ms, max_buffered, client_dir, redis, redis_key, cookie_name, cookie_path, "
+              "cookie_domain, cookie_same_site, cookie_http_only, cookie_secure, cookie_max_age): a uv loop "
+              "with a Socket.IO server",
     .tp_new = core_new,
     .tp_init = (initproc)core_init,
     .tp_dealloc = (destructor)core_dealloc,

@@ -146,6 +146,24 @@ enum {
   SIO_TRANSPORT_WEBSOCKET = 2
 };
 
+/* The reference's `cookie` option, for load balancers that keep a client on one node by a cookie
+ * (long-polling needs every request of a session on the node that holds it). The response to the
+ * polling handshake — the GET that opens a session — carries
+ *   Set-Cookie: NAME=<sid>[; Max-Age=N][; Domain=D][; Path=P][; HttpOnly][; Secure][; SameSite=S]
+ * in the order Node's `cookie` package writes them. No other response does, as the reference:
+ * later requests name their session in the query, and a WebSocket-only session has nothing to
+ * stick (its 101 carries no cookie; the reference's `ws` writes it before the session exists). */
+typedef struct sio_cookie_options_s {
+  const char *name;      /* NULL (the default): no cookie; the reference's `cookie: true` is "io".
+                            A token (RFC 6265 cookie-name), else sio_engine_new() fails. Copied */
+  const char *path;      /* default "/"; NULL: no Path. Copied */
+  const char *domain;    /* default NULL: no Domain. Copied */
+  const char *same_site; /* "Lax" (default), "Strict" or "None", in any case; NULL: no SameSite */
+  int http_only;         /* default 1 */
+  int secure;            /* default 0 */
+  uint32_t max_age_s;    /* default 0: no Max-Age (the cookie ends with the browser session) */
+} sio_cookie_options_t;
+
 typedef struct sio_engine_options_s {
   const char *path;            /* default "/engine.io/"; "/" serves every path; copied */
   uint32_t ping_interval_ms;   /* default 25000 */
@@ -163,6 +181,10 @@ typedef struct sio_engine_options_s {
    * session is closed with reason "transport error" (a stalled client never grows memory without
    * bound). Default 4 * max_payload + 1 MiB. */
   size_t max_buffered;
+  /* The session cookie (see sio_cookie_options_t); off by default. sio_engine_new() returns
+   * SIO_EINVAL for a name that is not a token, a path or domain holding ';' or a control
+   * character, or another same_site. */
+  sio_cookie_options_t cookie;
 } sio_engine_options_t;
 
 void sio_engine_options_init(sio_engine_options_t *opts);
@@ -190,7 +212,8 @@ typedef struct sio_engine_callbacks_s {
 } sio_engine_callbacks_t;
 
 /* Attaches a new engine to `server`. `opts` and `cbs` are copied (NULL opts: defaults). The engine
- * is closed and freed with its server. SIO_EEXIST when another engine has that path. */
+ * is closed and freed with its server. SIO_EEXIST when another engine has that path; SIO_EINVAL
+ * for bad cookie options. */
 int sio_engine_new(sio_server_t *server, const sio_engine_options_t *opts,
                    const sio_engine_callbacks_t *cbs, sio_engine_t **out);
 void *sio_engine_get_data(const sio_engine_t *engine);

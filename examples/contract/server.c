@@ -25,7 +25,7 @@ static void usage(void) {
   fprintf(stderr,
           "usage: sio-contract [--host 127.0.0.1] [--port 3000] [--path /socket.io/]\n"
           "                    [--ping-interval MS] [--ping-timeout MS] [--max-payload BYTES]\n"
-          "                    [--allow-eio3] [--cors ORIGINS] [--redis URL]\n"
+          "                    [--allow-eio3] [--cors ORIGINS] [--redis URL] [--cookie NAME]\n"
           "                    [--static DIR] [--serve-client DIR]\n");
   exit(2);
 }
@@ -411,6 +411,7 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--max-payload") == 0) cfg.eio.max_payload = strtoul(v, NULL, 10);
     else if (strcmp(a, "--cors") == 0) cfg.eio.cors_origin = v;
     else if (strcmp(a, "--redis") == 0) cfg.redis = v;
+    else if (strcmp(a, "--cookie") == 0) cfg.eio.cookie.name = v;
     else if (strcmp(a, "--static") == 0) cfg.static_dir = v;
     else if (strcmp(a, "--serve-client") == 0) cfg.client_dir = v;
     else usage();

@@ -2,6 +2,7 @@
 
     examples/contract/run python [--host H] [--port P] [--path /socket.io/] [--ping-interval MS]
         [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL]
+        [--cookie NAME]
 
 Also the bare Engine.IO echo endpoint at /engine.io/.
 """
@@ -25,6 +26,7 @@ def main() -> int:
     p.add_argument("--allow-eio3", action="store_true")
     p.add_argument("--cors", default=None)
     p.add_argument("--redis", default=None)  # a cluster node: broadcasts and count go through Redis
+    p.add_argument("--cookie", default=None)  # the handshake sets NAME=<sid> (Node's cookie option)
     a = p.parse_args()
 
     server = sio.Server(
@@ -36,6 +38,7 @@ def main() -> int:
         path=a.path,
         connect_timeout=1.0,
         redis=a.redis,
+        cookie=a.cookie,
     )
 
     # ---- "/" ----

@@ -112,6 +112,50 @@ def _room_names(value: Union[None, str, Iterable[str]]) -> Optional[tuple]:
     return tuple(value)
 
 
+_COOKIE_KEYS = {"name": "name", "path": "path", "domain": "domain", "samesite": "same_site",
+                "httponly": "http_only", "secure": "secure", "maxage": "max_age"}
+
+
+def _cookie_options(cookie: Any) -> dict:
+    """The Core keywords for ``Server(cookie=...)``: Node's defaults, then what was given."""
+    if cookie is None or cookie is False:
+        return {}
+    opts: Dict[str, Any] = {"name": "io", "path": "/", "domain": None, "same_site": "Lax",
+                            "http_only": True, "secure": False, "max_age": 0}
+    if isinstance(cookie, str):
+        opts["name"] = cookie
+    elif isinstance(cookie, dict):
+        for key, value in cookie.items():
+            # Node's spelling (httpOnly, sameSite, maxAge), python-engineio's attribute names
+            # (HttpOnly, SameSite, Max-Age) and snake_case all name the same attribute.
+            norm = _COOKIE_KEYS.get(str(key).lower().replace("_", "").replace("-", ""))
+            if norm is None:
+                raise ValueError(f"cookie: unknown attribute {key!r} (name, path, domain, same_site, "
+                                 "http_only, secure, max_age)")
+            if norm in ("path", "domain") and value is False:
+                value = None  # left out of the header
+            elif norm == "same_site" and value in (None, False):
+                value = None
+            elif norm == "same_site" and value is True:
+                value = "Strict"  # as Node's cookie package
+            elif norm in ("http_only", "secure"):
+                value = bool(value)
+            elif norm == "max_age":
+                value = 0 if value is None else int(value)
+                if not 0 <= value < 2 ** 32:
+                    raise ValueError("cookie: max_age must be in [0, 2**32) seconds")
+            if norm in ("name", "path", "domain", "same_site") and value is not None and not isinstance(value, str):
+                raise TypeError(f"cookie: {key!r} must be a string")
+            opts[norm] = value
+        if not opts["name"]:
+            raise ValueError("cookie: the name is empty")
+    elif cookie is True:
+        pass
+    else:
+        raise TypeError("cookie must be None, a bool, a name (str) or a dict of attributes")
+    return {"cookie_" + k: v for k, v in opts.items()}
+
+
 class Ack:
     """Answers a client's acknowledgement later: a handler with a keyword-only ``ack`` parameter
     gets one (``def ask(sid, *args, ack)``) and its return value is then ignored. ``bool(ack)`` is
@@ -248,6 +292,20 @@ class Server:
         ``ValueError``; a sio built without Redis, ``RuntimeError``. See :meth:`fetch_count`,
         :meth:`all_rooms`, :meth:`server_side_emit` and :meth:`on_server_event`.
     :param redis_key: the channel prefix (Node's ``key`` option), ``"socket.io"`` by default.
+    :param cookie: the reference's ``cookie`` option, for load balancers that keep each client on
+        one node by a cookie (long-polling needs all of a session's requests on the node that holds
+        it). ``None`` (the default): no cookie. ``True``: the response to the polling handshake sets
+        ``io=<sid>; Path=/; HttpOnly; SameSite=Lax``, as Node's ``cookie: true``. A string: that
+        cookie name with the same attributes. A dict of attributes, over those defaults: ``name``,
+        ``path``, ``domain``, ``same_site`` (``"Lax"``, ``"Strict"``, ``"None"``), ``http_only``,
+        ``secure``, ``max_age`` (seconds); ``False`` or ``None`` leaves an attribute out. Keys may
+        also be spelt as Node's (``httpOnly``, ``sameSite``, ``maxAge``) or python-engineio's
+        (``HttpOnly``, ``SameSite``, ``Max-Age``); unlike python-engineio, an attribute not given
+        keeps Node's default (a string name gets ``HttpOnly`` too). Only the handshake response
+        carries it (later requests name their session in the query; a WebSocket-only session has
+        none), and the bare Engine.IO endpoints of :meth:`engine_endpoint` set it as well. A name
+        that is not an HTTP token, or a path or domain with ``;`` or control characters, raises
+        ``ValueError``.
     """
 
     def __init__(
@@ -263,6 +321,7 @@ class Server:
         client_dir: Optional[str] = None,
         redis: Optional[str] = None,
         redis_key: Optional[str] = None,
+        cookie: Union[None, bool, str, Dict[str, Any]] = None,
     ) -> None:
         if cors_allowed_origins is None or isinstance(cors_allowed_origins, str):
             cors = cors_allowed_origins
@@ -302,6 +361,7 @@ class Server:
             client_dir=None if client_dir is None else os.fspath(client_dir),
             redis=redis,
             redis_key=redis_key,
+            **_cookie_options(cookie),
         )
         self._register("/")
 

@@ -30,6 +30,13 @@ class Core:
         client_dir: Optional[str] = ...,
         redis: Optional[str] = ...,
         redis_key: Optional[str] = ...,
+        cookie_name: Optional[str] = ...,
+        cookie_path: Optional[str] = ...,
+        cookie_domain: Optional[str] = ...,
+        cookie_same_site: Optional[str] = ...,
+        cookie_http_only: bool = ...,
+        cookie_secure: bool = ...,
+        cookie_max_age: int = ...,
     ) -> None: ...
     @property
     def closed(self) -> bool: ...

@@ -398,6 +398,127 @@ TEST(cors_headers) {
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* 3b. The session cookie (the reference's `cookie` option)                                        */
+
+typedef struct {
+  rec_t io, full, none;
+  char sid[21];
+} cookie_ctx_t;
+
+static int add_cookie_engine(nh_t *h, const char *path, rec_t *rec, const sio_cookie_options_t *c,
+                             const char *cors_origin) {
+  sio_engine_options_t o;
+  sio_engine_options_init(&o);
+  o.path = path;
+  o.cors_origin = cors_origin;
+  if (c) o.cookie = *c;
+  sio_engine_t *e;
+  int r = sio_engine_new(h->server, &o, &rec_cbs, &e);
+  if (r == 0) sio_engine_set_data(e, rec);
+  return r;
+}
+
+/* The handshake at `path` sets exactly `want_fmt` (with the sid for %s), or no cookie when NULL. */
+static int cookie_handshake(nc_conn_t *c, const char *path, const char *want_fmt, char sid[21]) {
+  char target[128], v[256], want[256];
+  nc_response_t r;
+  snprintf(target, sizeof target, "%s?EIO=4&transport=polling", path);
+  if (poll_open(c, target, "Origin: http://a.example\r\n", &r, sid) != 0) return -1;
+  int n = nc_header(&r, "set-cookie", v, sizeof v);
+  if (!want_fmt) {
+    if (n == 0) return 0;
+    fprintf(stderr, "%s: unexpected Set-Cookie: %s\n", path, v);
+    return -1;
+  }
+  snprintf(want, sizeof want, want_fmt, sid);
+  if (n != 1 || strcmp(v, want) != 0) {
+    fprintf(stderr, "%s: %d Set-Cookie, got \"%s\", want \"%s\"\n", path, n, n ? v : "", want);
+    return -1;
+  }
+  return 0;
+}
+
+static void client_cookie(nh_t *h) {
+  cookie_ctx_t *x = h->user;
+  char target[128], sid[21], v[128];
+  nc_response_t r;
+  nc_conn_t *c = nh_connect(h, 0);
+  CHECK(c);
+  /* The reference's `cookie: true`, next to CORS lines. */
+  CHECK_EQ_INT(cookie_handshake(c, "/io/", "io=%s; Path=/; HttpOnly; SameSite=Lax", x->sid), 0);
+  /* Every attribute, in the order of Node's `cookie` package. */
+  CHECK_EQ_INT(cookie_handshake(c, "/full/", "srv=%s; Max-Age=60; Domain=example.com; Path=/x; Secure; SameSite=Strict", sid), 0);
+  CHECK_EQ_INT(cookie_handshake(c, "/none/", NULL, sid), 0);
+
+  /* Only the handshake: the session's later requests name it in their query. */
+  snprintf(target, sizeof target, "/io/?EIO=4&transport=polling&sid=%s", x->sid);
+  CHECK_EQ_INT(nc_request(c, "POST", target, NULL, "4hi", 3, &r), 0);
+  CHECK_EQ_INT(r.status, 200);
+  CHECK_EQ_INT(nc_header(&r, "set-cookie", NULL, 0), 0);
+  /* A parked GET, answered when a CLOSE comes in on another connection. */
+  nc_conn_t *g = nh_connect(h, 0);
+  CHECK(g);
+  CHECK_EQ_INT(nc_request(g, "GET", target, NULL, NULL, 0, NULL), 0);
+  nh_sleep_ms(50);
+  CHECK_EQ_INT(nc_request(c, "POST", target, NULL, "1", 1, &r), 0);
+  CHECK_EQ_INT(nc_read_response(g, &r), 0);
+  CHECK_EQ_INT(r.status, 200);
+  CHECK_EQ_INT(nc_header(&r, "set-cookie", NULL, 0), 0);
+  /* Nor an error, nor a preflight. */
+  CHECK_EQ_INT(nc_request(c, "GET", "/io/?EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAAAAAA", NULL, NULL, 0, &r), 0);
+  CHECK_EQ_INT(r.status, 400);
+  CHECK_EQ_INT(nc_header(&r, "set-cookie", NULL, 0), 0);
+  CHECK_EQ_INT(nc_request(c, "OPTIONS", "/io/?EIO=4&transport=polling", "Origin: http://a.example\r\n", NULL, 0, &r), 0);
+  CHECK_EQ_INT(r.status, 204);
+  CHECK_EQ_INT(nc_header(&r, "set-cookie", NULL, 0), 0);
+  CHECK_EQ_INT(nc_header(&r, "access-control-allow-origin", v, sizeof v), 1);
+
+  /* A WebSocket-only session: the 101 carries none, as the reference's. */
+  nc_conn_t *w = nh_connect(h, 0);
+  CHECK(w);
+  CHECK_EQ_INT(nc_ws_open(w, "/io/?EIO=4&transport=websocket", &r), 0);
+  CHECK_EQ_INT(r.status, 101);
+  CHECK_EQ_INT(nc_header(&r, "set-cookie", NULL, 0), 0);
+}
+
+TEST(session_cookie) {
+  nh_t h;
+  cookie_ctx_t x;
+  memset(&x, 0, sizeof x);
+  CHECK_EQ_INT(nh_init(&h), 0);
+  h.user = &x;
+  sio_engine_options_t d;
+  sio_engine_options_init(&d);
+  CHECK(d.cookie.name == NULL); /* off by default */
+  sio_cookie_options_t io = d.cookie;
+  io.name = "io";
+  sio_cookie_options_t full = {"srv", "/x", "example.com", "strict", 0, 1, 60};
+  CHECK_EQ_INT(add_cookie_engine(&h, "/io/", &x.io, &io, "*"), 0);
+  CHECK_EQ_INT(add_cookie_engine(&h, "/full/", &x.full, &full, NULL), 0);
+  CHECK_EQ_INT(add_cookie_engine(&h, "/none/", &x.none, NULL, NULL), 0);
+  /* What would break the header line, or is no cookie at all, is refused and leaves no engine. */
+  const sio_cookie_options_t bad[] = {
+      {"", "/", NULL, "Lax", 1, 0, 0},       {"a b", "/", NULL, "Lax", 1, 0, 0},
+      {"a=b", "/", NULL, "Lax", 1, 0, 0},     {"a;b", "/", NULL, "Lax", 1, 0, 0},
+      {"\xc3\xa9", "/", NULL, "Lax", 1, 0, 0}, {"io", "/;x", NULL, "Lax", 1, 0, 0},
+      {"io", "/\r\nX: y", NULL, "Lax", 1, 0, 0}, {"io", "/", "a;b", "Lax", 1, 0, 0},
+      {"io", "/", NULL, "Laxx", 1, 0, 0},     {"io", "/", NULL, "", 1, 0, 0},
+  };
+  rec_t unused;
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    CHECK_EQ_INT(add_cookie_engine(&h, "/bad/", &unused, &bad[i], NULL), SIO_EINVAL);
+  /* Every attribute may be left out. */
+  sio_cookie_options_t bare = {"io", NULL, NULL, NULL, 0, 0, 0};
+  CHECK_EQ_INT(add_cookie_engine(&h, "/bad/", &unused, &bare, NULL), 0);
+  CHECK_EQ_INT(nh_run(&h, client_cookie, CASE_TIMEOUT_MS), 0);
+  CHECK_EQ_INT(x.io.connections, 2);
+  CHECK_EQ_INT(x.io.messages, 1);
+  CHECK(strcmp(x.io.msg[0], "hi") == 0);
+  CHECK_EQ_INT(x.full.connections, 1);
+  CHECK_EQ_INT(x.none.connections, 1);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 /* 4. Server-side sends and sio_session_close()                                                   */
 
 typedef struct {
@@ -931,7 +1052,7 @@ TEST(session_request_info) {
 }
 
 TEST_MAIN(RUN(path_root_serves_every_path), RUN(path_longest_route_wins),
-          RUN(double_slash_path_is_400), RUN(cors_headers), RUN(websocket_forced_close),
+          RUN(double_slash_path_is_400), RUN(cors_headers), RUN(session_cookie), RUN(websocket_forced_close),
           RUN(polling_forced_close), RUN(slow_reader_is_closed), RUN(fast_reader_is_kept),
           RUN(error_strings_and_version), RUN(shutdown_with_live_sessions),
           RUN(session_request_info))

@@ -11,10 +11,9 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import net from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { startServer } from './server.mjs';
-import { sleep, withTimeout } from './helpers.mjs';
+import { freePort, sleep, startRedis } from './helpers.mjs';
 import { assertNoEvent, assertSameData, closeManager, connectClient, randomBuffer } from './sio-helpers.mjs';
 
 const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
@@ -27,43 +26,6 @@ const COMMANDS = {
   lua: 'examples/contract/run lua',
 };
 const KIND = { version: 4, transports: ['websocket'] };
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-// redis-server on a free port; resolves {url, stop()} once it accepts connections.
-async function startRedis() {
-  const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no',
-    '--bind', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  let out = '';
-  await withTimeout(new Promise((resolve, reject) => {
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (/Ready to accept connections/.test(out)) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
-  }), 10000, 'redis-server start');
-  child.stdout.resume();
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      await withTimeout(exited, 5000, 'redis-server exit').catch(() => child.kill('SIGKILL'));
-    },
-  };
-}
 
 // Asks `client` for `count` until it says `want` (the nodes subscribe asynchronously after they
 // print their listening line); returns the last answer.

@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { startServer } from './server.mjs';
 import {
   httpRequest, rawExchange, assertEioError, parseOpenPacket, pollingHandshake, poll, post,
-  openWs, wsHandshake, expectWsRefused, sleep, withTimeout, assertServerAlive, SID_RE,
+  openWs, closeWs, wsHandshake, expectWsRefused, sleep, withTimeout, assertServerAlive, SID_RE,
 } from './helpers.mjs';
+import WebSocket from 'ws';
 
 const RS = '\x1e'; // v4 polling packet separator
 
@@ -43,6 +44,7 @@ describe('Engine.IO over raw HTTP and WebSocket', { timeout: 60000 }, () => {
       assert.equal(hs.pingTimeout, 20000);
       assert.equal(hs.maxPayload, 1000000);
       assert.equal(res.text, `0${JSON.stringify(hs)}`, 'the body is the open packet alone');
+      assert.equal(res.headers['set-cookie'], undefined, 'no cookie unless asked for (--cookie)');
     });
 
     test('websocket handshake: open packet first, upgrades []', async () => {
@@ -335,5 +337,45 @@ describe('EIO validation with --allow-eio3', { timeout: 30000 }, () => {
     for (const q of ['EIO=5&transport=websocket', 'transport=websocket']) {
       await expectWsRefused(server.port, `/engine.io/?${q}`);
     }
+  });
+});
+
+// The reference's `cookie` option (--cookie NAME, engine.io's `cookie: {name}`): the response to the
+// polling handshake sets NAME=<sid> with engine.io's default attributes, for balancers that stick
+// on a cookie; nothing else sets it.
+describe('the session cookie (--cookie)', { timeout: 30000 }, () => {
+  let server;
+  before(async () => { server = await startServer(['--cookie', 'io']); });
+  after(async () => { if (server) await server.stop(); });
+
+  test('the polling handshake sets io=<sid>; Path=/; HttpOnly; SameSite=Lax, on both endpoints', async () => {
+    for (const path of ['/engine.io/', '/socket.io/']) {
+      const res = await httpRequest(server.port, { path: `${path}?EIO=4&transport=polling` });
+      assert.equal(res.status, 200);
+      const { sid } = parseOpenPacket(res.text);
+      assert.deepEqual(res.headers['set-cookie'], [`io=${sid}; Path=/; HttpOnly; SameSite=Lax`], path);
+    }
+  });
+
+  test('later requests of the session, errors and a WebSocket-only session set none', async () => {
+    const hs = await pollingHandshake(server.port);
+    const posted = await post(server.port, hs.sid, '4hello');
+    assert.equal(posted.status, 200);
+    assert.equal(posted.headers['set-cookie'], undefined, 'POST');
+    const polled = await poll(server.port, hs.sid);
+    assert.equal(polled.text, '4hello');
+    assert.equal(polled.headers['set-cookie'], undefined, 'GET');
+    const unknown = await httpRequest(server.port, { path: '/engine.io/?EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAAAAAA' });
+    assertEioError(unknown, 1, 'Session ID unknown');
+    assert.equal(unknown.headers['set-cookie'], undefined, 'error');
+    // As the reference, whose `ws` writes the 101 before the session exists.
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/engine.io/?EIO=4&transport=websocket`);
+    const upgrade = await withTimeout(new Promise((resolve, reject) => {
+      ws.once('upgrade', resolve);
+      ws.once('error', reject);
+    }), 5000, 'WebSocket upgrade');
+    assert.equal(upgrade.statusCode, 101);
+    assert.equal(upgrade.headers['set-cookie'], undefined, '101');
+    await closeWs(ws);
   });
 });

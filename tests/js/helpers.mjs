@@ -4,6 +4,7 @@
 
 import http from 'node:http';
 import net from 'node:net';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
@@ -453,4 +454,45 @@ export async function assertServerAlive(server) {
       await c.close();
     }
   }
+}
+
+// -------------------------------------------------- private processes
+
+// A TCP port of 127.0.0.1 that nothing listens on right now.
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, HOST, () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// redis-server on a free port of 127.0.0.1 (no persistence); resolves {url, stop()} once it accepts
+// connections.
+export async function startRedis() {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no',
+    '--bind', HOST], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  let out = '';
+  await withTimeout(new Promise((resolve, reject) => {
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (/Ready to accept connections/.test(out)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
+  }), 10000, 'redis-server start');
+  child.stdout.resume();
+  return {
+    url: `redis://${HOST}:${port}`,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await withTimeout(exited, 5000, 'redis-server exit').catch(() => child.kill('SIGKILL'));
+    },
+  };
 }

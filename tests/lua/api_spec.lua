@@ -158,6 +158,40 @@ describe("sio.server", function()
     finish(c)
   end)
 
+  it("cookie: the polling handshake sets NAME=<sid> as Node's cookie option, on io:engine too", function()
+    local cases = {
+      { nil, nil },
+      { false, nil },
+      { true, "io=%s; Path=/; HttpOnly; SameSite=Lax" },
+      { "srv", "srv=%s; Path=/; HttpOnly; SameSite=Lax" },
+      { { name = "srv", path = "/x", domain = "example.com", same_site = "strict", http_only = false,
+          secure = true, max_age = 60 }, "srv=%s; Max-Age=60; Domain=example.com; Path=/x; Secure; SameSite=Strict" },
+      { { path = false, same_site = false }, "io=%s; HttpOnly" },
+    }
+    for i, case in ipairs(cases) do
+      local s = server { cookie = case[1] }
+      s:engine { path = "/engine.io/" }
+      local c = client("handshake", s.port, { paths = { "/socket.io/", "/engine.io/" } })
+      finish(c)
+      local got = {}
+      for _, r in ipairs(c.results()) do
+        if r.step == "handshake" then
+          assert.are.equal(200, r.status)
+          got[#got + 1] = true
+          assert.are.same(case[2] and { case[2]:format(r.sid) } or {}, r.cookies, "case " .. i .. " " .. r.path)
+        end
+      end
+      assert.are.equal(2, #got, c.output())
+    end
+    local bad = { "a b", "", { name = "a;b" }, { path = "/;x" }, { domain = "a\r\nb" }, { same_site = "lux" },
+                  { colour = "red" }, { max_age = -1 }, { path = 7 }, 3.5 }
+    for _, b in ipairs(bad) do
+      local ok, err = pcall(sio.server, { host = "127.0.0.1", port = 0, cookie = b })
+      assert.is_false(ok, "accepted cookie " .. sio.json.encode(b))
+      assert.matches("sio%.server: .*cookie", tostring(err))
+    end
+  end)
+
   it("closes with server:close(): soft failures while closing, errors once closed", function()
     local s = server()
     s:close()

@@ -444,6 +444,46 @@ def test_cluster_apis_with_redis_unreachable():
         assert wait_for(lambda: got) and got == [('closed', [])]
 
 
+def _handshake_cookie(url, path='/socket.io/'):
+    """The Set-Cookie headers of a polling handshake at url+path, and the session id."""
+    import json
+    import urllib.request
+    with urllib.request.urlopen(url + path + '?EIO=4&transport=polling', timeout=WAIT) as resp:
+        body = resp.read().decode()
+        return resp.headers.get_all('Set-Cookie') or [], json.loads(body[1:])['sid']
+
+
+@pytest.mark.parametrize('option, want', [
+    (None, None),
+    (False, None),
+    (True, 'io=%s; Path=/; HttpOnly; SameSite=Lax'),
+    ('srv', 'srv=%s; Path=/; HttpOnly; SameSite=Lax'),
+    ({'name': 'srv', 'path': '/x', 'domain': 'example.com', 'same_site': 'strict', 'http_only': False,
+      'secure': True, 'max_age': 60}, 'srv=%s; Max-Age=60; Domain=example.com; Path=/x; Secure; SameSite=Strict'),
+    # Node's spelling and python-engineio's; what is not given keeps Node's default
+    ({'httpOnly': False, 'sameSite': 'None', 'secure': True}, 'io=%s; Path=/; Secure; SameSite=None'),
+    ({'SameSite': False, 'Max-Age': '5', 'path': False}, 'io=%s; Max-Age=5; HttpOnly'),
+])
+def test_cookie_option(option, want):
+    server = sio.Server(cookie=option)
+    server.engine_endpoint('/engine.io/', lambda sid, data: None)
+    with Running(server) as r:
+        for path in ('/socket.io/', '/engine.io/'):
+            cookies, sid = _handshake_cookie(r.url, path)
+            assert cookies == ([] if want is None else [want % sid])
+
+
+@pytest.mark.parametrize('option, error', [
+    ('a b', ValueError), ('', ValueError), ({'name': 'a;b'}, ValueError), ({'path': '/;x'}, ValueError),
+    ({'domain': 'a\r\nb'}, ValueError), ({'same_site': 'lux'}, ValueError), ({'colour': 'red'}, ValueError),
+    ({'max_age': -1}, ValueError), ({'path': 7}, TypeError), (3.5, TypeError),
+])
+def test_cookie_option_refused(option, error):
+    with pytest.raises(error) as e:
+        sio.Server(cookie=option)
+    assert 'cookie' in str(e.value)
+
+
 def test_connect_events_acks_rooms_binary():
     server = sio.Server()
     seen = {}

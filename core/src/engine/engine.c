@@ -1,6 +1,7 @@
 /* Engine.IO v4/v3 sessions over long-polling and WebSocket, with the upgrade and heartbeats. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 
 #include <openssl/rand.h>
@@ -93,6 +94,9 @@ struct sio_engine_s {
   sio_engine_callbacks_t cbs;
   char *path;
   char *cors_origin;
+  /* The session cookie, split around the sid: "Set-Cookie: NAME=" and "; attributes\r\n";
+   * NULL when the option is off. */
+  char *cookie_head, *cookie_tail;
   char *client_dir; /* serveClient: resolved, or NULL */
   void *data;
   sio_session_t **buckets;
@@ -235,6 +239,9 @@ void sio_engine_options_init(sio_engine_options_t *o) {
   o->max_payload = 1000000;
   o->transports = SIO_TRANSPORT_POLLING | SIO_TRANSPORT_WEBSOCKET;
   o->allow_upgrades = 1;
+  o->cookie.path = "/";
+  o->cookie.same_site = "Lax";
+  o->cookie.http_only = 1;
 }
 
 void *sio_engine_get_data(const sio_engine_t *e) { return e->data; }
@@ -365,9 +372,9 @@ static void new_id(sio_engine_t *e, char out[21]) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Responses                                                                                       */
 
-/* CORS lines for a request (NULL when none apply); the caller frees. */
-static char *cors_headers(sio_engine_t *e, const sio_http_request_t *req, int preflight) {
-  if (!e->cors_origin) return NULL;
+/* Appends the CORS lines for a request to b (none when CORS is off). */
+static void cors_lines(sio_engine_t *e, const sio_http_request_t *req, int preflight, sio_sbuf_t *b) {
+  if (!e->cors_origin) return;
   const sio_http_header_t *origin = sio_http_find_header(req, "origin");
   const char *allow = NULL;
   int vary = 0;
@@ -392,29 +399,45 @@ static char *cors_headers(sio_engine_t *e, const sio_http_request_t *req, int pr
     }
     vary = 1;
   }
-  sio_sbuf_t b = SIO_SBUF_INIT;
   if (allow) {
-    sio_sbuf_append_str(&b, "Access-Control-Allow-Origin: ");
-    sio_sbuf_append_str(&b, allow);
-    sio_sbuf_append_str(&b, "\r\n");
-    if (e->opts.cors_credentials) sio_sbuf_append_str(&b, "Access-Control-Allow-Credentials: true\r\n");
+    sio_sbuf_append_str(b, "Access-Control-Allow-Origin: ");
+    sio_sbuf_append_str(b, allow);
+    sio_sbuf_append_str(b, "\r\n");
+    if (e->opts.cors_credentials) sio_sbuf_append_str(b, "Access-Control-Allow-Credentials: true\r\n");
   }
-  if (vary) sio_sbuf_append_str(&b, "Vary: Origin\r\n");
+  if (vary) sio_sbuf_append_str(b, "Vary: Origin\r\n");
   if (preflight && allow) {
-    sio_sbuf_append_str(&b, "Access-Control-Allow-Methods: GET,HEAD,PUT,PATCH,POST,DELETE\r\n");
+    sio_sbuf_append_str(b, "Access-Control-Allow-Methods: GET,HEAD,PUT,PATCH,POST,DELETE\r\n");
     const sio_http_header_t *rh = sio_http_find_header(req, "access-control-request-headers");
     if (rh) {
-      sio_sbuf_append_str(&b, "Access-Control-Allow-Headers: ");
-      sio_sbuf_append(&b, rh->value, rh->value_len);
-      sio_sbuf_append_str(&b, "\r\n");
-      sio_sbuf_append_str(&b, "Vary: Access-Control-Request-Headers\r\n");
+      sio_sbuf_append_str(b, "Access-Control-Allow-Headers: ");
+      sio_sbuf_append(b, rh->value, rh->value_len);
+      sio_sbuf_append_str(b, "\r\n");
+      sio_sbuf_append_str(b, "Vary: Access-Control-Request-Headers\r\n");
     }
   }
-  if (sio_sbuf_append_char(&b, '\0') != 0) {
+}
+
+/* The extra header lines of a response: CORS, and the session cookie when `opened` is the session
+ * this response opens. NULL when there are none; the caller frees. */
+static char *extra_headers(sio_engine_t *e, const sio_http_request_t *req, int preflight,
+                           const sio_session_t *opened) {
+  sio_sbuf_t b = SIO_SBUF_INIT;
+  cors_lines(e, req, preflight, &b);
+  if (opened && e->cookie_head) {
+    sio_sbuf_append_str(&b, e->cookie_head);
+    sio_sbuf_append_str(&b, opened->id);
+    sio_sbuf_append_str(&b, e->cookie_tail);
+  }
+  if (b.len == 0 || sio_sbuf_append_char(&b, '\0') != 0) {
     sio_sbuf_free(&b);
     return NULL;
   }
   return sio_sbuf_steal(&b, NULL);
+}
+
+static char *cors_headers(sio_engine_t *e, const sio_http_request_t *req, int preflight) {
+  return extra_headers(e, req, preflight, NULL);
 }
 
 static void respond_error(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req, int code) {
@@ -978,7 +1001,7 @@ static sio_session_t *handshake(sio_engine_t *e, sio_conn_t *c, const sio_http_r
   s->b64 = proto == 3 && query_flag(req, "b64");
   if (transport == SIO_TRANSPORT_POLLING) {
     s->conn = c;
-    s->poll_headers = cors_headers(e, req, 0);
+    s->poll_headers = extra_headers(e, req, 0, s);
     sio_conn_park(c, &poll_vt, s);
   } else {
     s->conn = c;
@@ -1186,8 +1209,76 @@ static void on_free(sio_route_t *route) {
   free(e->buckets);
   free(e->path);
   free(e->cors_origin);
+  free(e->cookie_head);
+  free(e->cookie_tail);
   free(e->client_dir);
   free(e);
+}
+
+/* RFC 7230 tchar: what a cookie name may hold (RFC 6265 cookie-name is a token). */
+static int is_token(const char *s) {
+  if (!*s) return 0;
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch <= 0x20 || ch >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", ch)) return 0;
+  }
+  return 1;
+}
+
+/* An attribute value: no ';' (it would start another attribute) and no control character (it
+ * would end the header line). */
+static int is_attr_value(const char *s) {
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch < 0x20 || ch == 0x7f || ch == ';') return 0;
+  }
+  return 1;
+}
+
+/* Builds the Set-Cookie line around the sid once, so that a handshake only concatenates. */
+static int cookie_init(sio_engine_t *e) {
+  const sio_cookie_options_t *o = &e->opts.cookie;
+  static const char *const same_sites[] = {"Lax", "Strict", "None"};
+  const char *same_site = NULL;
+  if (o->same_site) {
+    for (int i = 0; i < 3; i++)
+      if (strcasecmp(o->same_site, same_sites[i]) == 0) same_site = same_sites[i];
+    if (!same_site) return SIO_EINVAL;
+  }
+  if (!is_token(o->name) || (o->path && !is_attr_value(o->path)) ||
+      (o->domain && !is_attr_value(o->domain)))
+    return SIO_EINVAL;
+  sio_sbuf_t head = SIO_SBUF_INIT, tail = SIO_SBUF_INIT;
+  sio_sbuf_append_str(&head, "Set-Cookie: ");
+  sio_sbuf_append_str(&head, o->name);
+  sio_sbuf_append_char(&head, '=');
+  if (o->max_age_s) {
+    sio_sbuf_append_str(&tail, "; Max-Age=");
+    sio_sbuf_append_u64(&tail, o->max_age_s);
+  }
+  if (o->domain) {
+    sio_sbuf_append_str(&tail, "; Domain=");
+    sio_sbuf_append_str(&tail, o->domain);
+  }
+  if (o->path) {
+    sio_sbuf_append_str(&tail, "; Path=");
+    sio_sbuf_append_str(&tail, o->path);
+  }
+  if (o->http_only) sio_sbuf_append_str(&tail, "; HttpOnly");
+  if (o->secure) sio_sbuf_append_str(&tail, "; Secure");
+  if (same_site) {
+    sio_sbuf_append_str(&tail, "; SameSite=");
+    sio_sbuf_append_str(&tail, same_site);
+  }
+  sio_sbuf_append_str(&tail, "\r\n");
+  if (sio_sbuf_append_char(&head, '\0') != 0 || sio_sbuf_append_char(&tail, '\0') != 0) {
+    sio_sbuf_free(&head);
+    sio_sbuf_free(&tail);
+    return SIO_ENOMEM;
+  }
+  e->cookie_head = sio_sbuf_steal(&head, NULL);
+  e->cookie_tail = sio_sbuf_steal(&tail, NULL);
+  return 0;
 }
 
 int sio_engine_new(sio_server_t *server, const sio_engine_options_t *opts,
@@ -1222,6 +1313,13 @@ int sio_engine_new(sio_server_t *server, const sio_engine_options_t *opts,
   e->opts.path = e->path;
   if (e->opts.cors_origin) e->cors_origin = strdup(e->opts.cors_origin);
   e->opts.cors_origin = e->cors_origin;
+  int r = e->opts.cookie.name ? cookie_init(e) : 0;
+  /* Kept only as the built line: the caller's strings are not ours to keep. */
+  memset(&e->opts.cookie, 0, sizeof e->opts.cookie);
+  if (r) {
+    on_free(&e->route);
+    return r;
+  }
   int ok = 1;
   for (int i = 0; i < 7; i++) {
     char t[2] = {(char)('0' + i), '\0'};
@@ -1243,7 +1341,7 @@ int sio_engine_new(sio_server_t *server, const sio_engine_options_t *opts,
   e->route.on_server_close = on_server_close;
   e->route.on_check = on_check;
   e->route.on_free = on_free;
-  int r = ok ? sio_server_add_route(server, &e->route) : SIO_ENOMEM;
+  r = ok ? sio_server_add_route(server, &e->route) : SIO_ENOMEM;
   if (r) {
     on_free(&e->route);
     return r;

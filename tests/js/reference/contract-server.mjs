@@ -6,7 +6,7 @@
 //
 //   node tests/js/reference/contract-server.mjs [--host 127.0.0.1] [--port 3000]
 //       [--path /socket.io/] [--ping-interval MS] [--ping-timeout MS]
-//       [--max-payload BYTES] [--allow-eio3] [--redis URL]
+//       [--max-payload BYTES] [--allow-eio3] [--redis URL] [--cookie NAME]
 //
 // With --redis URL the server is a cluster node through @socket.io/redis-adapter 8.3 (npm redis 4.7
 // clients, default options: key "socket.io"), and `count` is fetchSockets().length, cluster-wide.
@@ -40,6 +40,8 @@ const engineOptions = {
   pingTimeout: opts.pingTimeout,
   maxHttpBufferSize: opts.maxPayload,
   allowEIO3: opts.allowEIO3,
+  // engine.io's cookie option: the polling handshake sets NAME=<sid> with its defaults
+  ...(opts.cookie ? { cookie: { name: opts.cookie } } : {}),
 };
 
 // Anything that neither engine claims.

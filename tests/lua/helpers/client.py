@@ -285,7 +285,17 @@ def engine(port, arg):
     out(step="read", packets=got)
 
 
-SCENARIOS = {f.__name__: f for f in (basic, emits, listen, connect, reload, engine)}
+def handshake(port, arg):
+    """One polling handshake at each of arg["paths"]: its status, session id and Set-Cookie lines."""
+    for path in arg.get("paths", ["/socket.io/"]):
+        url = "http://127.0.0.1:%d%s?EIO=4&transport=polling" % (port, path)
+        with urllib.request.urlopen(url, timeout=WAIT) as resp:
+            body = resp.read().decode("utf-8")
+            out(step="handshake", path=path, status=resp.status, sid=json.loads(body[1:])["sid"],
+                cookies=resp.headers.get_all("Set-Cookie") or [])
+
+
+SCENARIOS = {f.__name__: f for f in (basic, emits, listen, connect, reload, engine, handshake)}
 
 
 def main():
