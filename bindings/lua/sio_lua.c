@@ -1041,9 +1041,10 @@ static ack_ctx_t *new_ack_ctx(lua_State *L, int fn);
 static void drop_ack_ctx(lua_State *L, ack_ctx_t *c);
 
 /* nsp:fetch_count(function(err, n) end): the cluster-wide socket count (this server's alone
- * without redis); err nil, "ETIMEDOUT: ..." (n: what answered in time) or "ECLOSED: ..." (Redis
- * lost or the server closed: what was counted). The callback may run before this returns. Returns
- * true, or nil, "ECLOSED: ...", "ECLOSED" (callback never called) when Redis is not up. */
+ * without redis); err nil, "ETIMEDOUT: ..." (n: what answered in time), "EUNAVAIL: ..." (Redis not
+ * connected or lost: what was counted, this server's at least) or "ECLOSED: ..." (the server
+ * closed). The callback may run before this returns. Returns true, or nil, "ECLOSED: ...",
+ * "ECLOSED" (callback never called) once the server is closing. */
 static int l_nsp_fetch_count(lua_State *L) {
   nsp_ud_t *u = check_nsp(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);

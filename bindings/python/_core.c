@@ -1290,7 +1290,10 @@ static void on_count(sio_nsp_t *nsp, int status, size_t n, void *arg) {
   (void)nsp;
   PyObject *cb = arg;
   PyGILState_STATE g = PyGILState_Ensure();
-  const char *err = status == 0 ? NULL : status == SIO_ETIMEDOUT ? "timeout" : "closed";
+  const char *err = status == 0                ? NULL
+                    : status == SIO_ETIMEDOUT ? "timeout"
+                    : status == SIO_EUNAVAIL  ? "unavailable"
+                                              : "closed";
   PyObject *r = PyObject_CallFunction(cb, "zn", err, (Py_ssize_t)n);
   if (!r) log_exception("error in a fetch_count callback");
   Py_XDECREF(r);
@@ -1300,8 +1303,8 @@ static void on_count(sio_nsp_t *nsp, int status, size_t n, void *arg) {
 
 /* fetch_count(nsp, cb): the cluster-wide socket count of the namespace (this node's alone without
  * Redis); cb(error, count) runs once, maybe inside this call, error None, "timeout" (count: what
- * answered in time) or "closed" (Redis lost or the server stopped). Raises ConnectionError when
- * the Redis connections are not up. */
+ * answered in time), "unavailable" (Redis not connected or lost: what was counted, this node's at
+ * least) or "closed" (the server stopped). Raises ConnectionError once the server is closing. */
 static PyObject *core_fetch_count(CoreObject *c, PyObject *args) {
   const char *name;
   PyObject *cb;

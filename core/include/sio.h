@@ -46,7 +46,8 @@ const char *sio_version(void);
   XX(EUTF8, -30008, "invalid UTF-8 in a text message")                    \
   XX(EEXIST, -30009, "already exists")                                    \
   XX(ENOTFOUND, -30010, "not found")                                      \
-  XX(ETIMEDOUT, -30011, "timed out")
+  XX(ETIMEDOUT, -30011, "timed out")                                      \
+  XX(EUNAVAIL, -30012, "cluster unavailable: Redis is not connected")
 
 typedef enum {
 #define XX(name, code, msg) SIO_##name = code,
@@ -455,10 +456,14 @@ void sio_nsp_disconnect(sio_nsp_t *nsp, const sio_target_t *to, int close);
 /* connections shared by the io: one publishes, one subscribes. Local rooms stay in memory.      */
 /* A broadcast without SIO_EMIT_LOCAL is delivered here and published to the other nodes;       */
 /* messages from them are delivered to this node's sockets only (never re-published).            */
+/* Redis going away never stops the server: each connection that fails or is lost retries with */
+/* backoff (100 ms doubling to 5 s, jittered; an attempt is given 5 s), the subscriber           */
+/* subscribing every namespace again once back. Meanwhile broadcasts are delivered locally only  */
+/* (no error) and cluster requests end with SIO_EUNAVAIL; the outage and its end are logged on   */
+/* stderr, one line each per connection.                                                          */
 /* Not yet (phase 2): broadcasts with acks across nodes (sio_nsp_emit_ack stays local),          */
 /* serverSideEmit, publishing sio_nsp_join/leave/disconnect to other nodes (requests from them   */
-/* are applied here), reconnecting: when Redis is unreachable or goes away, delivery goes on     */
-/* locally and the failure is logged on stderr.                                                   */
+/* are applied here).                                                                             */
 
 typedef struct sio_redis_options_s {
   const char *url;              /* "redis://[[user]:password@]host[:port][/db]"; copied; required */
@@ -471,20 +476,22 @@ void sio_redis_options_init(sio_redis_options_t *opts);
 
 /* Clusters every namespace of `io`, those that exist (their rooms are kept) and those created
  * later. The connections are opened asynchronously on the server's loop: a Redis that is down is
- * logged, not an error here. SIO_EINVAL for a bad URL; SIO_EEXIST when called twice; UV_ENOSYS
- * when sio was built without hiredis/msgpack-c (cmake -DSIO_REDIS=OFF). The connections close
- * with the server. */
+ * logged and retried, not an error here. SIO_EINVAL for a bad URL; SIO_EEXIST when called twice;
+ * UV_ENOSYS when sio was built without hiredis/msgpack-c (cmake -DSIO_REDIS=OFF). The connections
+ * close with the server. */
 int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts);
 
 /* Called once with the number of targeted sockets (status 0), SIO_ETIMEDOUT with the sockets
- * counted before requests_timeout_ms passed, or SIO_ECLOSED when the server shut down or the
- * Redis connection was lost first (count: what was counted so far, this node's included). */
+ * counted before requests_timeout_ms passed, SIO_EUNAVAIL when Redis was not connected or was
+ * lost first, or SIO_ECLOSED when the server shut down first (count: what was counted so far,
+ * this node's included). */
 typedef void (*sio_count_cb)(sio_nsp_t *nsp, int status, size_t count, void *arg);
 /* The cluster-wide number of targeted sockets (the length of Node's fetchSockets()): this node's
  * plus every other node's answer (`to` borrowed; flags ignored; NULL: the whole namespace).
  * Without a cluster adapter, the local count. `cb` is always called later from the loop, never
- * inside this call. SIO_ECLOSED, without a callback, when the cluster's Redis connections are not
- * up; SIO_EINVAL for a dynamic parent. */
+ * inside this call; while either Redis connection is down it is called on the loop's next turn
+ * with SIO_EUNAVAIL and this node's count. SIO_ECLOSED (no callback) once the server is closing;
+ * SIO_EINVAL for a dynamic parent. */
 int sio_nsp_fetch_count(sio_nsp_t *nsp, const sio_target_t *to, sio_count_cb cb, void *arg);
 
 #ifdef __cplusplus

@@ -661,8 +661,9 @@ class Server:
         of Node's ``fetchSockets()``; this node's alone without ``redis=``) and calls
         ``callback(error, count)`` once, on the server's thread, maybe before this returns.
         ``error`` is ``None``, ``"timeout"`` (a node did not answer in time: ``count`` is what
-        answered) or ``"closed"`` (Redis was lost or the server stopped: what was counted so
-        far). Raises ``ConnectionError`` when the Redis connections are not up (yet)."""
+        answered), ``"unavailable"`` (Redis is not connected, or was lost meanwhile: what was
+        counted, this node's sockets at least; the adapter reconnects by itself) or ``"closed"``
+        (the server stopped). Raises ``ConnectionError`` once the server is closing."""
         nsp = self._nsp(namespace)
         if not self._exists(nsp):
             callback(None, 0)

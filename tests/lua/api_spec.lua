@@ -133,6 +133,17 @@ describe("sio.server", function()
     s:close()
   end)
 
+  it("redis unreachable: fetch_count answers at once with EUNAVAIL and the local count", function()
+    local s = server({ redis = "redis://127.0.0.1:1" }) -- port 1: refused
+    assert.are.equal("redis://127.0.0.1:1", s.redis)
+    local got
+    assert.is_true(s:fetch_count(function(e, n) got = { e, n } end))
+    assert.is_true(H.run_until(function() return got ~= nil end, 2000))
+    assert.matches("^EUNAVAIL: ", got[1])
+    assert.are.equal(0, got[2])
+    s:close()
+  end)
+
   it("closes with server:close(): soft failures while closing, errors once closed", function()
     local s = server()
     s:close()

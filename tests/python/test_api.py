@@ -144,6 +144,26 @@ def test_redis_option_and_fetch_count_alone():
             c.disconnect()
 
 
+def test_fetch_count_while_redis_is_unreachable():
+    import socket
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    server = sio.Server(redis='redis://127.0.0.1:%d' % port)
+    got = []
+    with Running(server) as r:
+        c = client(r.url)
+        try:
+            # answered at once, not after the requests timeout: this node's count
+            t0 = time.monotonic()
+            server.fetch_count(lambda err, n: got.append((err, n)), namespace='/')
+            assert wait_for(lambda: len(got) == 1)
+            assert got == [('unavailable', 1)]
+            assert time.monotonic() - t0 < 2
+        finally:
+            c.disconnect()
+
+
 def test_connect_events_acks_rooms_binary():
     server = sio.Server()
     seen = {}
