@@ -422,12 +422,14 @@ for (const [kindA, kindB] of [['c', 'c'], ['c', 'node'], ['lua', 'c']]) {
         }
         await sleep(100);
         for (const c of cs) c.pending('broadcast').length = 0;
+        const said = () => `\nA stderr: ${nodes[0].stderr}\nB stderr: ${nodes[1].stderr}`;
+        const next = (c) => c.next('broadcast').catch((err) => { throw new Error(`${err.message}${said()}`); });
         // each node serves its own clients alone
         a.emit('broadcast', 'alone', 'a');
-        assert.deepEqual(await a.next('broadcast'), ['alone', 'a']);
+        assert.deepEqual(await next(a), ['alone', 'a']);
         await assertNoEvent(b, 'broadcast', 300);
         b.emit('broadcast', 'alone', 'b');
-        assert.deepEqual(await b.next('broadcast'), ['alone', 'b']);
+        assert.deepEqual(await next(b), ['alone', 'b']);
         await assertNoEvent(a, 'broadcast', 300);
         for (const c of cs) assert.deepEqual(await c.ack('message-with-ack', 'still', 1), ['still', 1]);
         // a sio node's count: at once, this node's sockets
