@@ -1175,9 +1175,10 @@ static ack_ctx_t *new_ack_ctx(lua_State *L, int fn);
 static void drop_ack_ctx(lua_State *L, ack_ctx_t *c);
 
 /* nsp:fetch_count(function(err, n) end): the cluster-wide socket count (this server's alone
- * without redis); err nil, "ETIMEDOUT: ..." (n: what answered in time) or "ECLOSED: ..." (Redis
- * lost or the server closed: what was counted). The callback may run before this returns. Returns
- * true, or nil, "ECLOSED: ...", "ECLOSED" (callback never called) when Redis is not up. */
+ * without redis); err nil, "ETIMEDOUT: ..." (n: what answered in time), "EUNAVAIL: ..." (Redis not
+ * connected or lost: what was counted, this server's at least) or "ECLOSED: ..." (the server
+ * closed). The callback may run before this returns. Returns true, or nil, "ECLOSED: ...",
+ * "ECLOSED" (callback never called) once the server is closing. */
 static int l_nsp_fetch_count(lua_State *L) {
   nsp_ud_t *u = check_nsp(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
@@ -1217,7 +1218,7 @@ static void on_all_rooms(sio_nsp_t *nsp, int status, const char *const *rooms, s
 /* nsp:all_rooms(function(err, rooms) end): every room of the namespace on every node of the cluster,
  * each once, in no order (Node's allRooms(); a socket's own id is a room; this server's alone
  * without redis); err as fetch_count's (rooms: what came). Returns true, or nil, "ECLOSED: ...",
- * "ECLOSED" (callback never called) when Redis is not up. */
+ * "ECLOSED" (callback never called) once the server is closing. */
 static int l_nsp_all_rooms(lua_State *L) {
   nsp_ud_t *u = check_nsp(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
@@ -1255,10 +1256,10 @@ static void on_server_ack(sio_nsp_t *nsp, int status, const cJSON *responses, vo
 /* nsp:server_side_emit(event, ...[, function(err, responses) end]): Node's serverSideEmit, the
  * event and its arguments (JSON values only) to the namespace on every other node of the cluster,
  * whose nsp:on(event, fn) listeners get them. A function as the last argument waits for each other
- * node's answer: err nil, "ETIMEDOUT: ..." (the answers that came) or "ECLOSED: ..." (Redis lost
- * or the server closed); responses an array (sio.null for an answer without a value). Returns
- * true, or nil, "ENOSYS: ... needs a cluster ...", "ENOSYS" without redis, nil, "ECLOSED: ...",
- * "ECLOSED" when Redis is not connected (the callback is then never called). */
+ * node's answer: err nil, "ETIMEDOUT: ..." (the answers that came), "EUNAVAIL: ..." (Redis not
+ * connected or lost) or "ECLOSED: ..." (the server closed); responses an array (sio.null for an answer without a value). Returns
+ * true, or nil, "ENOSYS: ... needs a cluster ...", "ENOSYS" without redis; without a function,
+ * nil, "EUNAVAIL: ...", "EUNAVAIL" when Redis is not connected (nothing is kept for later). */
 static int l_nsp_server_side_emit(lua_State *L) {
   nsp_ud_t *u = check_nsp(L, 1);
   const char *event = luaL_checkstring(L, 2);
@@ -1739,7 +1740,7 @@ static void on_cluster_sockets(sio_nsp_t *nsp, int status, const cJSON *sockets,
 /* fetch_sockets(): this node's targeted sockets (userdata), now. fetch_sockets(function(err,
  * sockets) end): every node's (Node's fetchSockets()), each a table {id, handshake = {headers,
  * time, address, xdomain, secure, issued, url, query, auth}, rooms, data}, this node's first; err
- * as fetch_count's. Returns true, or nil, "ECLOSED: ...", "ECLOSED" when Redis is not up. */
+ * as fetch_count's. Returns true, or nil, "ECLOSED: ...", "ECLOSED" once the server is closing. */
 static int l_fetch_sockets(lua_State *L) {
   target_t tg;
   int has;

@@ -72,11 +72,17 @@ static PyObject *raise_sio(int err) {
   PyObject *type = PyExc_RuntimeError;
   if (err == SIO_EINVAL) type = PyExc_ValueError;
   else if (err == SIO_ENOMEM) return PyErr_NoMemory();
-  else if (err == SIO_ECLOSED) type = PyExc_ConnectionError;
+  else if (err == SIO_ECLOSED || err == SIO_EUNAVAIL) type = PyExc_ConnectionError;
   else if (err == SIO_ENOTFOUND) type = PyExc_KeyError;
   else if (err > -4096) type = PyExc_OSError;
   PyErr_Format(type, "%s: %s", sio_err_name(err), sio_strerror(err));
   return NULL;
+}
+
+/* How a callback's error argument names a status: None, "timeout", "unavailable" (Redis not
+ * connected or lost) or "closed" (the socket or the server went away). */
+static const char *status_name(int status) {
+  return status == 0 ? NULL : status == SIO_ETIMEDOUT ? "timeout" : status == SIO_EUNAVAIL ? "unavailable" : "closed";
 }
 
 /* Logs the pending Python exception through logging.getLogger("sio") with its traceback, then
@@ -1202,7 +1208,7 @@ static void on_ack(sio_socket_t *s, int status, const sio_args_t *args, void *ar
   PyObject *t = status == 0 ? args_to_py(args) : PyTuple_New(0);
   PyObject *r = NULL;
   if (t) {
-    const char *err = status == 0 ? NULL : status == SIO_ETIMEDOUT ? "timeout" : "closed";
+    const char *err = status_name(status);
     r = PyObject_CallFunction(cb, "zO", err, t);
   }
   if (!r) log_exception("error in an ack callback");
@@ -1337,7 +1343,7 @@ static void on_broadcast_ack(sio_nsp_t *nsp, int status, const sio_args_t *respo
   (void)nsp;
   PyObject *cb = arg;
   PyGILState_STATE g = PyGILState_Ensure();
-  const char *err = status == 0 ? NULL : status == SIO_ETIMEDOUT ? "timeout" : "closed";
+  const char *err = status_name(status);
   PyObject *l = responses && responses->json ? from_json(responses->json, responses, 0) : PyList_New(0), *r = NULL;
   if (l && !PyList_Check(l)) Py_SETREF(l, PyList_New(0));
   if (l) r = PyObject_CallFunction(cb, "zO", err, l);
@@ -1437,7 +1443,7 @@ static void on_count(sio_nsp_t *nsp, int status, size_t n, void *arg) {
   (void)nsp;
   PyObject *cb = arg;
   PyGILState_STATE g = PyGILState_Ensure();
-  const char *err = status == 0 ? NULL : status == SIO_ETIMEDOUT ? "timeout" : "closed";
+  const char *err = status_name(status);
   PyObject *r = PyObject_CallFunction(cb, "zn", err, (Py_ssize_t)n);
   if (!r) log_exception("error in a fetch_count callback");
   Py_XDECREF(r);
@@ -1447,8 +1453,8 @@ static void on_count(sio_nsp_t *nsp, int status, size_t n, void *arg) {
 
 /* fetch_count(nsp, cb): the cluster-wide socket count of the namespace (this node's alone without
  * Redis); cb(error, count) runs once, maybe inside this call, error None, "timeout" (count: what
- * answered in time) or "closed" (Redis lost or the server stopped). Raises ConnectionError when
- * the Redis connections are not up. */
+ * answered in time), "unavailable" (Redis not connected or lost: what was counted, this node's at
+ * least) or "closed" (the server stopped). Raises ConnectionError once the server is closing. */
 static PyObject *core_fetch_count(CoreObject *c, PyObject *args) {
   const char *name;
   PyObject *cb;
@@ -1469,7 +1475,7 @@ static void on_sockets(sio_nsp_t *nsp, int status, const cJSON *sockets, void *a
   (void)nsp;
   PyObject *cb = arg;
   PyGILState_STATE g = PyGILState_Ensure();
-  const char *err = status == 0 ? NULL : status == SIO_ETIMEDOUT ? "timeout" : "closed";
+  const char *err = status_name(status);
   PyObject *l = sockets ? from_json(sockets, &(sio_args_t){0}, 0) : PyList_New(0), *r = NULL;
   if (l && !PyList_Check(l)) Py_SETREF(l, PyList_New(0));
   if (l) r = PyObject_CallFunction(cb, "zO", err, l);
@@ -1516,7 +1522,7 @@ static void on_rooms(sio_nsp_t *nsp, int status, const char *const *rooms, size_
   (void)nsp;
   PyObject *cb = arg;
   PyGILState_STATE g = PyGILState_Ensure();
-  const char *err = status == 0 ? NULL : status == SIO_ETIMEDOUT ? "timeout" : "closed";
+  const char *err = status_name(status);
   PyObject *l = PyList_New((Py_ssize_t)n), *r = NULL;
   for (size_t i = 0; l && i < n; i++) {
     PyObject *v = str_from_json(rooms[i]);
@@ -1535,8 +1541,8 @@ static void on_rooms(sio_nsp_t *nsp, int status, const char *const *rooms, size_
 }
 
 /* all_rooms(nsp, cb): every room of the namespace on every node (this node's alone without Redis);
- * cb(error, rooms) runs once from the loop, error None, "timeout" or "closed" (rooms: what came).
- * Raises ConnectionError when the Redis connections are not up. */
+ * cb(error, rooms) runs once from the loop, error as fetch_count's (rooms: what came).
+ * Raises ConnectionError once the server is closing. */
 static PyObject *core_all_rooms(CoreObject *c, PyObject *args) {
   const char *name;
   PyObject *cb;
@@ -1557,7 +1563,7 @@ static void on_server_ack(sio_nsp_t *nsp, int status, const cJSON *responses, vo
   (void)nsp;
   PyObject *cb = arg;
   PyGILState_STATE g = PyGILState_Ensure();
-  const char *err = status == 0 ? NULL : status == SIO_ETIMEDOUT ? "timeout" : "closed";
+  const char *err = status_name(status);
   PyObject *l = responses ? from_json(responses, &(sio_args_t){0}, 0) : PyList_New(0), *r = NULL;
   if (l && !PyList_Check(l)) Py_SETREF(l, PyList_New(0));
   if (l) r = PyObject_CallFunction(cb, "zO", err, l);
@@ -1577,8 +1583,8 @@ static int json_only(bufs_t *b) {
 
 /* server_emit(nsp, event, args, cb=None): Node's serverSideEmit to the namespace on every other
  * node; with cb, cb(error, responses) runs once from the loop with each other node's answer (error
- * None, "timeout" or "closed"). Raises RuntimeError without a cluster, ConnectionError when Redis
- * is not connected, ValueError for bytes. */
+ * as fetch_count's). Raises RuntimeError without a cluster, ConnectionError when Redis
+ * is not connected and no cb is given, ValueError for bytes. */
 static PyObject *core_server_emit(CoreObject *c, PyObject *args) {
   const char *name, *event;
   PyObject *values, *cb = Py_None;
@@ -1609,8 +1615,8 @@ static PyObject *core_server_emit(CoreObject *c, PyObject *args) {
     PyErr_SetString(PyExc_RuntimeError, "server_side_emit needs a cluster: sio.Server(redis=...)");
     return NULL;
   }
-  if (r == SIO_ECLOSED) {
-    PyErr_SetString(PyExc_ConnectionError, "server_side_emit: Redis is not connected (ECLOSED)");
+  if (r == SIO_EUNAVAIL) {
+    PyErr_SetString(PyExc_ConnectionError, "server_side_emit: Redis is not connected (EUNAVAIL)");
     return NULL;
   }
   if (r) return raise_sio(r);

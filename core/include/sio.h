@@ -46,7 +46,8 @@ const char *sio_version(void);
   XX(EUTF8, -30008, "invalid UTF-8 in a text message")                    \
   XX(EEXIST, -30009, "already exists")                                    \
   XX(ENOTFOUND, -30010, "not found")                                      \
-  XX(ETIMEDOUT, -30011, "timed out")
+  XX(ETIMEDOUT, -30011, "timed out")                                      \
+  XX(EUNAVAIL, -30012, "cluster unavailable: Redis is not connected")
 
 typedef enum {
 #define XX(name, code, msg) SIO_##name = code,
@@ -488,11 +489,16 @@ void sio_nsp_disconnect(sio_nsp_t *nsp, const sio_target_t *to, int close);
 /* With a cluster, these reach every node: sio_nsp_emit, sio_nsp_emit_ack (each node reports how */
 /* many of its sockets were asked, then relays their answers), sio_nsp_join/leave/disconnect,   */
 /* and the requests below. Node's nodes and @socket.io/redis-emitter messages are understood.   */
+/* Redis going away never stops the server: each connection that fails or is lost retries with */
+/* backoff (100 ms doubling to 5 s, jittered; an attempt is given 5 s), the subscriber           */
+/* subscribing every namespace again once back. Meanwhile broadcasts are delivered locally only  */
+/* (no error) and cluster requests end with SIO_EUNAVAIL; the outage and its end are logged on   */
+/* stderr, one line each per connection.                                                          */
 
 typedef struct sio_redis_options_s {
   const char *url;              /* "redis://[[user]:password@]host[:port][/db]"; copied; required */
   const char *key;              /* channel prefix; default (and NULL) "socket.io", as Node's; copied */
-  uint32_t requests_timeout_ms; /* how long sio_nsp_fetch_count waits for other nodes; default 5000 */
+  uint32_t requests_timeout_ms; /* how long cluster requests wait for other nodes; default 5000 */
 } sio_redis_options_t;
 
 /* Fills in the defaults above (url NULL). */
@@ -500,20 +506,22 @@ void sio_redis_options_init(sio_redis_options_t *opts);
 
 /* Clusters every namespace of `io`, those that exist (their rooms are kept) and those created
  * later. The connections are opened asynchronously on the server's loop: a Redis that is down is
- * logged, not an error here. SIO_EINVAL for a bad URL; SIO_EEXIST when called twice; UV_ENOSYS
- * when sio was built without hiredis/msgpack-c (cmake -DSIO_REDIS=OFF). The connections close
- * with the server. */
+ * logged and retried, not an error here. SIO_EINVAL for a bad URL; SIO_EEXIST when called twice;
+ * UV_ENOSYS when sio was built without hiredis/msgpack-c (cmake -DSIO_REDIS=OFF). The connections
+ * close with the server. */
 int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts);
 
 /* Called once with the number of targeted sockets (status 0), SIO_ETIMEDOUT with the sockets
- * counted before requests_timeout_ms passed, or SIO_ECLOSED when the server shut down or the
- * Redis connection was lost first (count: what was counted so far, this node's included). */
+ * counted before requests_timeout_ms passed, SIO_EUNAVAIL when Redis was not connected or was
+ * lost first, or SIO_ECLOSED when the server shut down first (count: what was counted so far,
+ * this node's included). */
 typedef void (*sio_count_cb)(sio_nsp_t *nsp, int status, size_t count, void *arg);
 /* The cluster-wide number of targeted sockets (the length of Node's fetchSockets()): this node's
  * plus every other node's answer (`to` borrowed; flags ignored; NULL: the whole namespace).
  * Without a cluster adapter, the local count. `cb` is always called later from the loop, never
- * inside this call. SIO_ECLOSED, without a callback, when the cluster's Redis connections are not
- * up; SIO_EINVAL for a dynamic parent. */
+ * inside this call; while either Redis connection is down it is called on the loop's next turn
+ * with SIO_EUNAVAIL and this node's count. SIO_ECLOSED (no callback) once the server is closing;
+ * SIO_EINVAL for a dynamic parent. */
 int sio_nsp_fetch_count(sio_nsp_t *nsp, const sio_target_t *to, sio_count_cb cb, void *arg);
 
 /* Node's fetchSockets(): every targeted socket of the cluster (`to` borrowed; flags ignored; NULL:
@@ -526,26 +534,28 @@ int sio_nsp_fetch_sockets(sio_nsp_t *nsp, const sio_target_t *to, sio_sockets_cb
 
 /* Every room of the namespace across the cluster, each once, in no order (Node's allRooms(); a
  * socket's own id is a room). Without a cluster adapter, this node's rooms. Called once: status
- * 0, or SIO_ETIMEDOUT / SIO_ECLOSED with the rooms gathered so far; `rooms` borrowed for the call.
- * Always from the loop, never inside this call. Errors as sio_nsp_fetch_count(). */
+ * 0, or SIO_ETIMEDOUT / SIO_EUNAVAIL / SIO_ECLOSED with the rooms gathered so far; `rooms`
+ * borrowed for the call. Timing and errors as sio_nsp_fetch_count(). */
 typedef void (*sio_rooms_cb)(sio_nsp_t *nsp, int status, const char *const *rooms, size_t n,
                              void *arg);
 int sio_nsp_fetch_rooms(sio_nsp_t *nsp, sio_rooms_cb cb, void *arg);
 
 /* Sends `event` with args (JSON only: SIO_EINVAL with attachments; the wire is JSON text) to the
  * namespace on every other node, whose on_server_event gets it; not to this node (Node's
- * serverSideEmit). UV_ENOSYS without a cluster adapter (Node throws there too); SIO_ECLOSED when
- * Redis is not connected. */
+ * serverSideEmit). UV_ENOSYS without a cluster adapter (Node throws there too); SIO_EUNAVAIL when
+ * Redis is not connected (nothing is kept for later). */
 int sio_nsp_server_emit(sio_nsp_t *nsp, const char *event, const sio_args_t *args);
 /* Called once with `responses` (borrowed), an array of each other node's answer (one value per
  * node, null for an answer without one): status 0 when every node subscribed at the time answered,
- * SIO_ETIMEDOUT after requests_timeout_ms with those that came, SIO_ECLOSED on shutdown or a lost
- * Redis connection. */
+ * SIO_ETIMEDOUT after requests_timeout_ms with those that came, SIO_EUNAVAIL when Redis was not
+ * connected or was lost first, SIO_ECLOSED on shutdown. */
 typedef void (*sio_server_ack_cb)(sio_nsp_t *nsp, int status, const cJSON *responses, void *arg);
-/* sio_nsp_server_emit waiting for every other node's answer; cb always from the loop. */
+/* sio_nsp_server_emit waiting for every other node's answer; cb always from the loop. Errors as
+ * sio_nsp_fetch_count() (and UV_ENOSYS without a cluster adapter). */
 int sio_nsp_server_emit_ack(sio_nsp_t *nsp, const char *event, const sio_args_t *args,
                             sio_server_ack_cb cb, void *arg);
-/* Answers a server-side event (`value` borrowed, JSON; NULL: no value). Once per reply_id. */
+/* Answers a server-side event (`value` borrowed, JSON; NULL: no value). Once per reply_id.
+ * SIO_EUNAVAIL when Redis is not connected. */
 int sio_nsp_server_reply(sio_nsp_t *nsp, const char *reply_id, const cJSON *value);
 
 #ifdef __cplusplus

@@ -142,8 +142,8 @@ static void on_count(sio_nsp_t *nsp, int status, size_t n, void *arg) {
   pending_t *c = arg;
   sio_socket_t *s = sio_nsp_socket(nsp, c->sid);
   if (status == SIO_ETIMEDOUT) fprintf(stderr, "sio-contract: count: a node did not answer in time\n");
-  /* Timed out or Redis lost: what was counted (this node's sockets at least). At shutdown the
-   * socket is gone already. */
+  /* Timed out, or Redis away (SIO_EUNAVAIL, at once): what was counted (this node's sockets at
+   * least). At shutdown the socket is gone already. */
   if (s) ack_count(s, c->ack_id, n);
   free(c);
 }
@@ -323,7 +323,7 @@ static void root_event(sio_socket_t *s, const char *ev, const sio_args_t *args, 
       if (sio_nsp_fetch_count(nsp, NULL, on_count, c) == 0) return;
       free(c);
     }
-    /* Redis is down (or no memory): this node's count. */
+    /* Closing (or no memory): this node's count. */
     ack_count(s, ack_id, sio_nsp_socket_count(nsp));
   } else if (strcmp(ev, "disconnect-me") == 0) {
     sio_socket_disconnect(s, 0);

@@ -115,15 +115,15 @@ io:on("connection", function(socket, reloaded)
 
   socket:on("count", function(...)
     if not io.redis then return io:count() end
-    -- A cluster node (siod --redis): cluster-wide (Node's fetchSockets().length). Timed out or
-    -- Redis lost: what was counted (this node's sockets at least).
+    -- A cluster node (siod --redis): cluster-wide (Node's fetchSockets().length). Timed out, or
+    -- Redis away ("EUNAVAIL: ...", at once): what was counted (this node's sockets at least).
     local _, ack = split(...)
     if not ack then return end
     local ok = io:fetch_count(function(err, n)
       if err and err:find("^ETIMEDOUT") then sio.log.warn("count: a node did not answer in time") end
       ack(n)
     end)
-    if not ok then ack(io:count()) end -- Redis is down: this node's count
+    if not ok then ack(io:count()) end -- the server is closing: this node's count
   end)
 
   socket:on("disconnect-me", function()

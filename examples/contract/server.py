@@ -115,8 +115,8 @@ def main() -> int:
             ack(server.socket_count("/"))
             return
 
-        # Cluster-wide (Node's fetchSockets().length). Timed out or Redis lost: what was counted
-        # (this node's sockets at least).
+        # Cluster-wide (Node's fetchSockets().length). Timed out, or Redis away ("unavailable",
+        # at once): what was counted (this node's sockets at least).
         def counted(err, n):
             if err == "timeout":
                 print("sio-contract: count: a node did not answer in time", file=sys.stderr)
@@ -124,7 +124,7 @@ def main() -> int:
 
         try:
             server.fetch_count(counted, "/")
-        except ConnectionError:  # Redis is down: this node's count
+        except ConnectionError:  # the server is closing: this node's count
             ack(server.socket_count("/"))
 
     @server.on("disconnect-me")

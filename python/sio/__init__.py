@@ -899,8 +899,9 @@ class Server:
         of Node's ``fetchSockets()``; this node's alone without ``redis=``) and calls
         ``callback(error, count)`` once, on the server's thread, maybe before this returns.
         ``error`` is ``None``, ``"timeout"`` (a node did not answer in time: ``count`` is what
-        answered) or ``"closed"`` (Redis was lost or the server stopped: what was counted so
-        far). Raises ``ConnectionError`` when the Redis connections are not up (yet)."""
+        answered), ``"unavailable"`` (Redis is not connected, or was lost meanwhile: what was
+        counted, this node's sockets at least; the adapter reconnects by itself) or ``"closed"``
+        (the server stopped). Raises ``ConnectionError`` once the server is closing."""
         nsp = self._nsp(namespace)
         if not self._exists(nsp):
             callback(None, 0)
@@ -922,7 +923,7 @@ class Server:
         ``callback(error, sockets)`` once, on the server's thread: each socket a dict ``{"id",
         "handshake": {"headers", "time", "address", "xdomain", "secure", "issued", "url",
         "query", "auth"}, "rooms", "data"}``, this node's first. ``error`` as :meth:`fetch_count`'s
-        (``sockets``: what came); ``ConnectionError`` when the Redis connections are not up."""
+        (``sockets``: what came)."""
         nsp = self._nsp(namespace)
         if not self._exists(nsp):
             callback(None, [])
@@ -940,9 +941,7 @@ class Server:
         """Gathers every room of the namespace on every node of the cluster, each once, in no
         particular order (Node's ``allRooms()``; a socket's own id is a room; this node's alone
         without ``redis=``) and calls ``callback(error, rooms)`` (``rooms`` a list) once, on the
-        server's thread. ``error`` is ``None``, ``"timeout"`` (a node did not answer in time:
-        ``rooms`` is what came) or ``"closed"`` (Redis was lost or the server stopped). Raises
-        ``ConnectionError`` when the Redis connections are not up (yet)."""
+        server's thread. ``error`` as :meth:`fetch_count`'s (``rooms``: what came)."""
         nsp = self._nsp(namespace)
         if not self._exists(nsp):
             callback(None, [])
@@ -963,10 +962,11 @@ class Server:
         answers once and ``callback(error, responses)`` is called once, on the server's thread:
         ``responses`` is a list of the answers (``None`` for an answer without a value), ``error``
         ``None`` when every node answered, ``"timeout"`` (the cluster's requests timeout passed:
-        the answers that came) or ``"closed"`` (Redis was lost or the server stopped).
+        the answers that came), ``"unavailable"`` (Redis is not connected, or was lost meanwhile)
+        or ``"closed"`` (the server stopped).
 
         Raises ``RuntimeError`` without a cluster (``sio.Server(redis=...)``), ``ConnectionError``
-        when Redis is not connected (from another thread: ``callback("closed", [])``, or logged),
+        when Redis is not connected and no callback is given (from another thread: logged),
         ``ValueError`` for a reserved event name or bytes. A namespace this server does not have
         yet is created, as Node's ``io.of(name)``."""
         if not isinstance(event, str):

@@ -1,7 +1,12 @@
 /* The cluster API without a Redis server: option defaults, URL validation, sio_nsp_fetch_count
  * with the memory adapter (answered from the loop, never inside the call), a cluster whose Redis
- * refuses the connection (fetch_count fails fast, the server still closes and the loop ends).
- * Talking to a real Redis (and to Node nodes) is tests/js/cluster.test.mjs. */
+ * refuses the connection (fetch_count fails fast, the server still closes and the loop ends, also
+ * mid-connect and during the backoff), and the connection lifecycle against a fake Redis on
+ * loopback that drops its connections and comes back (reconnect, resubscribe, fail fast while
+ * away). Talking to a real Redis (and to Node nodes) is tests/js/cluster.test.mjs. */
+#include <arpa/inet.h>
+#include <strings.h>
+
 #include "sio.h"
 #include "test.h"
 
@@ -36,6 +41,12 @@ static void on_rooms(sio_nsp_t *nsp, int status, const char *const *rooms, size_
 static void on_sockets(sio_nsp_t *nsp, int status, const cJSON *sockets, void *arg) {
   (void)nsp;
   if (status == 0 && cJSON_IsArray(sockets) && cJSON_GetArraySize(sockets) == 0) ++*(int *)arg;
+}
+
+/* Records the status (once: a second call would add up). */
+static void on_server_ack_status(sio_nsp_t *nsp, int status, const cJSON *responses, void *arg) {
+  (void)nsp, (void)responses;
+  *(int *)arg += status;
 }
 
 static void on_server_ack(sio_nsp_t *nsp, int status, const cJSON *responses, void *arg) {
@@ -167,32 +178,345 @@ TEST(unreachable_redis) {
   CHECK_EQ_INT(sio_io_use_redis(io, &o), SIO_EEXIST);
   CHECK_EQ_INT(sio_io_of(io, "/later", &later), 0); /* clustered too */
   count_res_t r = {0, 1, 99};
-  /* not connected (yet, or ever): fails at once, no callback */
-  CHECK_EQ_INT(sio_nsp_fetch_count(root, NULL, on_count, &r), SIO_ECLOSED);
+  /* not connected (yet, or ever): fails fast, through the callback from the loop */
+  CHECK_EQ_INT(sio_nsp_fetch_count(root, NULL, on_count, &r), 0);
+  CHECK_EQ_INT(r.calls, 0);
   uv_timer_t t;
   uv_timer_init(&loop, &t);
   uv_timer_start(&t, on_timer, 200, 0);
-  uv_run(&loop, UV_RUN_DEFAULT); /* the refusals are logged */
-  CHECK_EQ_INT(sio_nsp_fetch_count(later, NULL, on_count, &r), SIO_ECLOSED);
-  /* the other requests fail the same way; selections and broadcasts go on locally */
+  uv_run(&loop, UV_RUN_DEFAULT); /* the refusals are logged, the retries are not */
+  CHECK_EQ_INT(r.calls, 1);
+  CHECK_EQ_INT(r.status, SIO_EUNAVAIL);
+  CHECK_EQ_INT(r.count, 0);
+  CHECK(strstr(sio_strerror(SIO_EUNAVAIL), "Redis") != NULL);
+  CHECK(strcmp(sio_err_name(SIO_EUNAVAIL), "EUNAVAIL") == 0);
+  count_res_t r2 = {0, 1, 99};
+  CHECK_EQ_INT(sio_nsp_fetch_count(later, NULL, on_count, &r2), 0);
+  /* local delivery goes on */
+  /* the other requests fail the same way, from the loop; selections and broadcasts go on locally */
   int acks = 0;
   rooms_res_t rr = {0, 1, 99};
-  CHECK_EQ_INT(sio_nsp_server_emit_ack(root, "x", NULL, on_server_ack, &acks), SIO_ECLOSED);
-  CHECK_EQ_INT(sio_nsp_fetch_rooms(root, on_rooms, &rr), SIO_ECLOSED);
-  CHECK_EQ_INT(sio_nsp_server_emit(root, "x", NULL), SIO_ECLOSED);
+  CHECK_EQ_INT(sio_nsp_server_emit_ack(root, "x", NULL, on_server_ack_status, &acks), 0);
+  CHECK_EQ_INT(sio_nsp_fetch_rooms(root, on_rooms, &rr), 0);
+  CHECK_EQ_INT(sio_nsp_server_emit(root, "x", NULL), SIO_EUNAVAIL);
   CHECK_EQ_INT(sio_nsp_join(root, NULL, "room"), 0);
   CHECK_EQ_INT(sio_nsp_emit(root, NULL, "x", NULL), 0);
-  CHECK_EQ_INT(r.calls, 0);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK_EQ_INT(r2.calls, 1);
+  CHECK_EQ_INT(r2.status, SIO_EUNAVAIL);
+  CHECK_EQ_INT(acks, SIO_EUNAVAIL);
+  CHECK_EQ_INT(rr.calls, 1);
+  CHECK_EQ_INT(rr.status, SIO_EUNAVAIL);
   uv_close((uv_handle_t *)&t, NULL);
+  /* closed while waiting out a backoff: the retry timers and the contexts go with the server */
   sio_server_close(server, on_closed);
+  CHECK_EQ_INT(sio_nsp_fetch_count(root, NULL, on_count, &r2), SIO_ECLOSED);
   uv_run(&loop, UV_RUN_DEFAULT); /* ends: nothing of the cluster keeps the loop alive */
-  CHECK_EQ_INT(acks + rr.calls, 0);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+}
+
+TEST(close_mid_connect) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  sio_server_t *server;
+  sio_io_t *io;
+  CHECK(make(&loop, &server, &io) == 0);
+  sio_redis_options_t o;
+  sio_redis_options_init(&o);
+  o.url = "redis://127.0.0.1:1";
+  CHECK_EQ_INT(sio_io_use_redis(io, &o), 0);
+  /* both connects are in progress (the loop has not run): closing frees them and their timers */
+  sio_server_close(server, on_closed);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+}
+
+/* ---- a fake Redis: enough RESP for the adapter's commands, and a way to drop everything ---- */
+
+typedef struct fake fake_t;
+typedef struct fake_conn {
+  uv_tcp_t tcp;
+  fake_t *f;
+  struct fake_conn *next;
+  char *in;
+  size_t len;
+  int subscriber; /* it sent a (P)SUBSCRIBE */
+} fake_conn_t;
+
+struct fake {
+  uv_loop_t *loop;
+  uv_tcp_t listener;
+  int listening, port;
+  fake_conn_t *conns;
+  int accepted, pings, psubscribes, numsubs, publishes; /* psubscribes: one per namespace */
+};
+
+static void fake_free_conn(uv_handle_t *h) {
+  fake_conn_t *c = h->data;
+  free(c->in);
+  free(c);
+}
+
+static void fake_drop(fake_conn_t *c) {
+  for (fake_conn_t **p = &c->f->conns; *p; p = &(*p)->next)
+    if (*p == c) {
+      *p = c->next;
+      break;
+    }
+  uv_close((uv_handle_t *)&c->tcp, fake_free_conn);
+}
+
+static void fake_write_done(uv_write_t *w, int status) {
+  (void)status;
+  free(w->data);
+  free(w);
+}
+
+static void fake_send(fake_conn_t *c, const char *s, size_t n) {
+  uv_write_t *w = malloc(sizeof *w);
+  char *copy = malloc(n);
+  if (!w || !copy) abort();
+  memcpy(copy, s, n);
+  w->data = copy;
+  uv_buf_t b = uv_buf_init(copy, (unsigned)n);
+  if (uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, fake_write_done) != 0) fake_write_done(w, 0);
+}
+
+/* One command "*N\r\n$len\r\narg\r\n..." from c->in at *pos: its argument count, or 0 when
+ * incomplete. args[i] point into c->in. */
+static int fake_parse(fake_conn_t *c, size_t *pos, const char *args[4], size_t lens[4]) {
+  const char *p = c->in + *pos, *end = c->in + c->len;
+  char *e;
+  if (p >= end || *p != '*' || !memchr(p, '\n', (size_t)(end - p))) return 0;
+  long n = strtol(p + 1, &e, 10);
+  p = strchr(p, '\n') + 1;
+  for (long i = 0; i < n; i++) {
+    if (p >= end || *p != '$' || !memchr(p, '\n', (size_t)(end - p))) return 0;
+    long l = strtol(p + 1, &e, 10);
+    p = strchr(p, '\n') + 1;
+    if (end - p < l + 2) return 0;
+    if (i < 4) {
+      args[i] = p;
+      lens[i] = (size_t)l;
+    }
+    p += l + 2;
+  }
+  *pos = (size_t)(p - c->in);
+  return (int)(n < 4 ? n : 4);
+}
+
+static int arg_is(const char *a, size_t n, const char *s) {
+  return n == strlen(s) && strncasecmp(a, s, n) == 0;
+}
+
+static void fake_answer(fake_conn_t *c) {
+  size_t pos = 0;
+  const char *a[4];
+  size_t l[4];
+  char out[512];
+  int n;
+  while ((n = fake_parse(c, &pos, a, l)) > 0) {
+    fake_t *f = c->f;
+    if (arg_is(a[0], l[0], "PING")) {
+      f->pings++;
+      fake_send(c, "+PONG\r\n", 7);
+    } else if ((arg_is(a[0], l[0], "SUBSCRIBE") || arg_is(a[0], l[0], "PSUBSCRIBE")) && n > 1) {
+      int pat = a[0][0] == 'P' || a[0][0] == 'p';
+      if (pat) f->psubscribes++;
+      c->subscriber = 1;
+      int m = snprintf(out, sizeof out, "*3\r\n$%d\r\n%s\r\n$%zu\r\n%.*s\r\n:1\r\n", pat ? 10 : 9,
+                       pat ? "psubscribe" : "subscribe", l[1], (int)l[1], a[1]);
+      fake_send(c, out, (size_t)m);
+    } else if (arg_is(a[0], l[0], "PUBSUB") && n > 2) {
+      f->numsubs++; /* this node alone listens */
+      int m = snprintf(out, sizeof out, "*2\r\n$%zu\r\n%.*s\r\n:1\r\n", l[2], (int)l[2], a[2]);
+      fake_send(c, out, (size_t)m);
+    } else if (arg_is(a[0], l[0], "PUBLISH")) {
+      f->publishes++;
+      fake_send(c, ":0\r\n", 4);
+    } else {
+      fake_send(c, "+OK\r\n", 5);
+    }
+  }
+  memmove(c->in, c->in + pos, c->len - pos);
+  c->len -= pos;
+}
+
+static void fake_alloc(uv_handle_t *h, size_t size, uv_buf_t *b) {
+  (void)h;
+  b->base = malloc(size);
+  b->len = b->base ? size : 0;
+}
+
+static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  fake_conn_t *c = s->data;
+  if (n < 0) {
+    fake_drop(c);
+  } else if (n > 0) {
+    char *in = realloc(c->in, c->len + (size_t)n);
+    if (!in) abort();
+    c->in = in;
+    memcpy(c->in + c->len, b->base, (size_t)n);
+    c->len += (size_t)n;
+    fake_answer(c);
+  }
+  free(b->base);
+}
+
+static void fake_accept(uv_stream_t *server, int status) {
+  fake_t *f = server->data;
+  if (status < 0) return;
+  fake_conn_t *c = calloc(1, sizeof *c);
+  if (!c) abort();
+  c->f = f;
+  uv_tcp_init(f->loop, &c->tcp);
+  c->tcp.data = c;
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    uv_close((uv_handle_t *)&c->tcp, fake_free_conn);
+    return;
+  }
+  c->next = f->conns;
+  f->conns = c;
+  f->accepted++;
+  uv_read_start((uv_stream_t *)&c->tcp, fake_alloc, fake_read);
+}
+
+/* Listens on 127.0.0.1:f->port (0: any free port, then kept in f->port). */
+static int fake_listen(fake_t *f) {
+  struct sockaddr_in a;
+  uv_ip4_addr("127.0.0.1", f->port, &a);
+  uv_tcp_init(f->loop, &f->listener);
+  f->listener.data = f;
+  if (uv_tcp_bind(&f->listener, (const struct sockaddr *)&a, 0) != 0 ||
+      uv_listen((uv_stream_t *)&f->listener, 16, fake_accept) != 0) {
+    uv_close((uv_handle_t *)&f->listener, NULL);
+    return -1;
+  }
+  struct sockaddr_in got;
+  int len = sizeof got;
+  uv_tcp_getsockname(&f->listener, (struct sockaddr *)&got, &len);
+  f->port = ntohs(got.sin_port);
+  f->listening = 1;
+  return 0;
+}
+
+/* Redis goes away: no more listening, every connection closed. */
+static void fake_stop(fake_t *f) {
+  if (f->listening) uv_close((uv_handle_t *)&f->listener, NULL);
+  f->listening = 0;
+  while (f->conns) fake_drop(f->conns);
+}
+
+static void on_tick(uv_timer_t *t) { (void)t; }
+
+/* Runs the loop until cond holds or ms pass; whether it holds. */
+typedef int (*cond_fn)(const fake_t *f, const void *arg);
+static int run_until(uv_loop_t *loop, cond_fn cond, const fake_t *f, const void *arg, uint64_t ms) {
+  uv_timer_t tick; /* keeps the loop turning while the cluster only waits on unreferenced timers */
+  uv_timer_init(loop, &tick);
+  uv_timer_start(&tick, on_tick, 10, 10);
+  uint64_t deadline = uv_hrtime() + ms * 1000000u;
+  int ok;
+  while (!(ok = cond(f, arg)) && uv_hrtime() < deadline) uv_run(loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&tick, NULL);
+  uv_run(loop, UV_RUN_NOWAIT);
+  return ok;
+}
+
+typedef struct {
+  int pings, psubscribes, accepted;
+} want_t;
+static int fake_reached(const fake_t *f, const void *arg) {
+  const want_t *w = arg;
+  return f->pings >= w->pings && f->psubscribes >= w->psubscribes && f->accepted >= w->accepted;
+}
+static int count_called(const fake_t *f, const void *arg) {
+  (void)f;
+  return ((const count_res_t *)arg)->calls > 0;
+}
+static int never(const fake_t *f, const void *arg) {
+  (void)f;
+  (void)arg;
+  return 0;
+}
+
+TEST(reconnects_and_resubscribes) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  fake_t f;
+  memset(&f, 0, sizeof f);
+  f.loop = &loop;
+  CHECK_EQ_INT(fake_listen(&f), 0);
+  sio_server_t *server;
+  sio_io_t *io;
+  CHECK(make(&loop, &server, &io) == 0);
+  sio_nsp_t *root, *other;
+  CHECK_EQ_INT(sio_io_of(io, "/", &root), 0);
+  char url[64];
+  snprintf(url, sizeof url, "redis://127.0.0.1:%d", f.port);
+  sio_redis_options_t o;
+  sio_redis_options_init(&o);
+  o.url = url;
+  CHECK_EQ_INT(sio_io_use_redis(io, &o), 0);
+  /* both connections up (each PINGed), the subscriber subscribed */
+  want_t up = {2, 1, 2};
+  CHECK(run_until(&loop, fake_reached, &f, &up, 5000));
+  count_res_t r = {0, 1, 99};
+  CHECK_EQ_INT(sio_nsp_fetch_count(root, NULL, on_count, &r), 0);
+  CHECK(run_until(&loop, count_called, &f, &r, 5000));
+  CHECK_EQ_INT(r.status, 0); /* asked Redis: nobody else listens */
+  CHECK_EQ_INT(f.numsubs, 1);
+
+  /* Only the subscriber is dropped: it alone comes back, subscribing "/" again and "/other",
+   * made meanwhile. */
+  for (fake_conn_t *c = f.conns; c; c = c->next)
+    if (c->subscriber) {
+      fake_drop(c);
+      break;
+    }
+  CHECK_EQ_INT(sio_io_of(io, "/other", &other), 0);
+  want_t sub_back = {3, 3, 3};
+  CHECK(run_until(&loop, fake_reached, &f, &sub_back, 5000));
+  run_until(&loop, never, &f, NULL, 100);
+  CHECK_EQ_INT(f.accepted, 3);
+  CHECK_EQ_INT(f.pings, 3);
+
+  /* Redis goes away. Local delivery goes on, counts fail fast. */
+  fake_stop(&f);
+  run_until(&loop, never, &f, NULL, 150);
+  count_res_t r2 = {0, 1, 99};
+  CHECK_EQ_INT(sio_nsp_fetch_count(root, NULL, on_count, &r2), 0);
+  CHECK_EQ_INT(r2.calls, 0);
+  CHECK(run_until(&loop, count_called, &f, &r2, 1000));
+  CHECK_EQ_INT(r2.status, SIO_EUNAVAIL);
+  CHECK_EQ_INT(sio_nsp_emit(root, NULL, "x", NULL), 0);
+  int publishes = f.publishes;
+
+  /* ... and comes back on the same port: both reconnect within the backoff, the subscriber
+   * subscribes every namespace again. */
+  CHECK_EQ_INT(fake_listen(&f), 0);
+  want_t back = {5, 5, 5};
+  CHECK(run_until(&loop, fake_reached, &f, &back, 8000));
+  count_res_t r3 = {0, 1, 99};
+  CHECK_EQ_INT(sio_nsp_fetch_count(root, NULL, on_count, &r3), 0);
+  CHECK(run_until(&loop, count_called, &f, &r3, 5000));
+  CHECK_EQ_INT(r3.status, 0);
+  CHECK_EQ_INT(sio_nsp_emit(root, NULL, "x", NULL), 0);
+  CHECK_EQ_INT(f.publishes, publishes); /* the outage's broadcast was not kept for later */
+  run_until(&loop, never, &f, NULL, 100);
+  CHECK_EQ_INT(f.publishes, publishes + 1);
+
+  sio_server_close(server, on_closed);
+  fake_stop(&f);
+  uv_run(&loop, UV_RUN_DEFAULT);
   CHECK_EQ_INT(uv_loop_close(&loop), 0);
 }
 #endif
 
 #ifdef SIO_TEST_HAVE_REDIS
-#define REDIS_CASES , RUN(use_redis_urls), RUN(unreachable_redis)
+#define REDIS_CASES                                                                     \
+  , RUN(use_redis_urls), RUN(unreachable_redis), RUN(close_mid_connect),                 \
+      RUN(reconnects_and_resubscribes)
 #else
 #define REDIS_CASES
 #endif

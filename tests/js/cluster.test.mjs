@@ -2,7 +2,7 @@
 // count across nodes, for two C nodes and for a C node with a Node node (the reference contract
 // server on @socket.io/redis-adapter 8.3) in both directions. Each file run starts its own
 // redis-server on a free port of 127.0.0.1 (no persistence) and stops it at the end; skipped when
-// redis-server is not installed.
+// redis-server is not installed. The outage tests start their own, to stop and start it again.
 //
 // The C node is always `examples/contract/run c` and the Node node the reference, whatever
 // SIO_SERVER says: this file is about the two talking to each other. The Python and Lua contract
@@ -519,32 +519,134 @@ for (const kind of ['c', 'node']) {
   });
 }
 
-describe('cluster: Redis goes away under two C nodes', { skip: SKIP }, () => {
-  test('each node serves on alone, count answers locally, SIGTERM still ends them', async () => {
-    const own = await startRedis();
-    const nodes = [];
-    const cs = [];
+// Resolves once fn() is truthy, polling every 50 ms; false after ms.
+async function waitFor(fn, ms) {
+  const deadline = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > deadline) return false;
+    await sleep(50);
+  }
+  return true;
+}
+
+// Both clients in room "traffic", each sending a tick there every 20 ms. got[r][s] holds the seqs
+// of sender s that reached receiver r (a sender is in the room too: it hears its own ticks).
+function startTraffic(peers) {
+  const got = peers.map(() => peers.map(() => []));
+  const sent = peers.map(() => 0);
+  peers.forEach((p, r) => p.socket.on('room-message', (room, tag, from, seq) => {
+    if (room === 'traffic' && tag === 'tick') got[r][from].push(seq);
+  }));
+  const tick = () => peers.forEach((p, i) => p.emit('to-room', 'traffic', 'tick', i, sent[i]++));
+  const timer = setInterval(tick, 20);
+  return { got, sent, stop: () => clearInterval(timer) };
+}
+
+// Broadcasts probes from `from` until one reaches `to` (true), or ms pass (false). A Node node's
+// redis client queues what it publishes while Redis is away and sends it once back, so older
+// broadcasts may arrive first: they are skipped.
+async function crossesWithin(from, to, ms) {
+  const deadline = Date.now() + ms;
+  for (let i = 0; Date.now() < deadline; i++) {
+    from.emit('broadcast', 'probe', i);
     try {
-      for (let i = 0; i < 2; i++) nodes.push(await startServer(['--redis', own.url], { command: COMMANDS.c }));
-      for (const n of nodes) cs.push(await connectClient(n.url, KIND));
-      assert.equal(await countUntil(cs[0], 2), 2);
-      cs[0].emit('broadcast', 'both');
-      for (const c of cs) assert.deepEqual(await c.next('broadcast'), ['both']);
-      await own.stop();
-      for (const n of nodes) {
-        for (let i = 0; i < 40 && !/connection lost/.test(n.stderr); i++) await sleep(50);
-        assert.match(n.stderr, /sio: redis: (publisher|subscriber) connection lost/);
+      for (;;) {
+        const [tag, n] = await to.next('broadcast', 250);
+        if (tag === 'probe' && n === i) return true;
       }
-      cs[0].emit('broadcast', 'alone');
-      assert.deepEqual(await cs[0].next('broadcast'), ['alone']);
-      await assertNoEvent(cs[1], 'broadcast', 200);
-      assert.deepEqual(await cs[0].ack('count'), [1]);
-      assert.deepEqual(await cs[1].ack('count'), [1]);
-    } finally {
-      for (const c of cs) await closeManager(c.manager);
-      for (const n of nodes) await n.stop();
-      await own.stop();
-    }
-    for (const n of nodes) assert.deepEqual(n.exitStatus, { code: 0, signal: null });
+    } catch { /* not across yet */ }
+  }
+  return false;
+}
+
+const SIO = new Set(['c', 'python', 'lua']);
+const LOST = /sio: redis: (publisher|subscriber) connection lost/g;
+const RESTORED = /sio: redis: (publisher|subscriber) connection restored/g;
+const lines = (node, re) => new Set([...node.stderr.matchAll(re)].map((m) => m[1]));
+
+// Redis stopped and started again on the same port while clients on both nodes talk: each node
+// goes on serving its own clients (local broadcasts, acks, every tick a client sends reaches
+// itself), a sio node's count fails fast to its local number instead of waiting for nodes it
+// cannot reach, and cross-node delivery comes back by itself once Redis does. A Node node's count
+// is not asked meanwhile: its redis client queues the request until Redis returns.
+for (const [kindA, kindB] of [['c', 'c'], ['c', 'node'], ['lua', 'c']]) {
+  const sio = [SIO.has(kindA), SIO.has(kindB)];
+  describe(`cluster: Redis stopped and restarted during traffic (${kindA} A + ${kindB} B)`, { skip: SKIP }, () => {
+    test('both serve their own clients, cross-node delivery resumes, SIGTERM exits 0', { timeout: 90000 }, async () => {
+      let own = await startRedis();
+      const nodes = [];
+      const cs = [];
+      let traffic;
+      try {
+        nodes.push(await startServer(['--redis', own.url], { command: COMMANDS[kindA] }));
+        nodes.push(await startServer(['--redis', own.url], { command: COMMANDS[kindB] }));
+        for (const n of nodes) cs.push(await connectClient(n.url, KIND));
+        const [a, b] = cs;
+        assert.equal(await countUntil(a, 2), 2, `A stderr: ${nodes[0].stderr}`);
+        assert.equal(await countUntil(b, 2), 2, `B stderr: ${nodes[1].stderr}`);
+        for (const c of cs) await c.ack('join', 'traffic');
+        traffic = startTraffic(cs);
+        await sleep(200);
+        assert.ok(await crossesWithin(a, b, 3000), 'A -> B before the outage');
+
+        await own.stop();
+        for (const [i, n] of nodes.entries()) {
+          if (!sio[i]) continue;
+          assert.ok(await waitFor(() => lines(n, LOST).size === 2, 5000), `no outage logged: ${n.stderr}`);
+        }
+        await sleep(100);
+        for (const c of cs) c.pending('broadcast').length = 0;
+        const said = () => `\nA stderr: ${nodes[0].stderr}\nB stderr: ${nodes[1].stderr}`;
+        const next = (c) => c.next('broadcast').catch((err) => { throw new Error(`${err.message}${said()}`); });
+        // each node serves its own clients alone
+        a.emit('broadcast', 'alone', 'a');
+        assert.deepEqual(await next(a), ['alone', 'a']);
+        await assertNoEvent(b, 'broadcast', 300);
+        b.emit('broadcast', 'alone', 'b');
+        assert.deepEqual(await next(b), ['alone', 'b']);
+        await assertNoEvent(a, 'broadcast', 300);
+        for (const c of cs) assert.deepEqual(await c.ack('message-with-ack', 'still', 1), ['still', 1]);
+        // a sio node's count: at once, this node's sockets
+        for (const [i, c] of cs.entries()) {
+          if (!sio[i]) continue;
+          const t0 = Date.now();
+          assert.deepEqual(await c.ack('count'), [1]);
+          assert.ok(Date.now() - t0 < 1000, `count took ${Date.now() - t0} ms during the outage`);
+        }
+        await sleep(300); // ticks go on meanwhile
+
+        own = await startRedis(own.port);
+        assert.ok(await crossesWithin(a, b, 10000), `A -> B after Redis came back; A: ${nodes[0].stderr}\nB: ${nodes[1].stderr}`);
+        assert.ok(await crossesWithin(b, a, 10000), 'B -> A after Redis came back');
+        for (const [i, n] of nodes.entries()) {
+          if (!sio[i]) continue;
+          assert.ok(await waitFor(() => lines(n, RESTORED).size === 2, 5000), `recovery not logged: ${n.stderr}`);
+          // one line each when the outage began and when it ended, not one per attempt
+          assert.equal([...n.stderr.matchAll(LOST)].length, 2, n.stderr);
+          assert.equal([...n.stderr.matchAll(RESTORED)].length, 2, n.stderr);
+        }
+        assert.equal(await countUntil(a, 2), 2);
+        assert.equal(await countUntil(b, 2), 2);
+
+        // From here on every tick crosses; and none was lost locally, outage included.
+        const mark = [...traffic.sent];
+        await sleep(300);
+        traffic.stop();
+        const { got, sent } = traffic;
+        const all = (n, from = 0) => Array.from({ length: n - from }, (_, k) => from + k);
+        assert.ok(await waitFor(() => got[0][0].length >= sent[0] && got[1][1].length >= sent[1] &&
+          got[1][0].includes(sent[0] - 1) && got[0][1].includes(sent[1] - 1), 5000), 'the last ticks');
+        assert.deepEqual(got[0][0], all(sent[0]), 'A\'s own ticks');
+        assert.deepEqual(got[1][1], all(sent[1]), 'B\'s own ticks');
+        assert.deepEqual(got[1][0].filter((n) => n >= mark[0]), all(sent[0], mark[0]), 'A\'s ticks at B');
+        assert.deepEqual(got[0][1].filter((n) => n >= mark[1]), all(sent[1], mark[1]), 'B\'s ticks at A');
+      } finally {
+        if (traffic) traffic.stop();
+        for (const c of cs) await closeManager(c.manager);
+        for (const n of nodes) await n.stop();
+        await own.stop();
+      }
+      for (const n of nodes) assert.deepEqual(n.exitStatus, { code: 0, signal: null }, n.stderr);
+    });
   });
-});
+}

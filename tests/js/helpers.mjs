@@ -470,10 +470,10 @@ export function freePort() {
   });
 }
 
-// redis-server on a free port of 127.0.0.1 (no persistence); resolves {url, stop()} once it accepts
-// connections.
-export async function startRedis() {
-  const port = await freePort();
+// redis-server on `port` of 127.0.0.1 (default: a free one; no persistence); resolves {url, port,
+// stop()} once it accepts connections.
+export async function startRedis(port) {
+  port = port || await freePort();
   const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no',
     '--bind', HOST], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -489,6 +489,7 @@ export async function startRedis() {
   child.stdout.resume();
   return {
     url: `redis://${HOST}:${port}`,
+    port,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');

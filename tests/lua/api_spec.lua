@@ -192,6 +192,17 @@ describe("sio.server", function()
     end
   end)
 
+  it("redis unreachable: fetch_count answers at once with EUNAVAIL and the local count", function()
+    local s = server({ redis = "redis://127.0.0.1:1" }) -- port 1: refused
+    assert.are.equal("redis://127.0.0.1:1", s.redis)
+    local got
+    assert.is_true(s:fetch_count(function(e, n) got = { e, n } end))
+    assert.is_true(H.run_until(function() return got ~= nil end, 2000))
+    assert.matches("^EUNAVAIL: ", got[1])
+    assert.are.equal(0, got[2])
+    s:close()
+  end)
+
   it("closes with server:close(): soft failures while closing, errors once closed", function()
     local s = server()
     s:close()
@@ -977,7 +988,7 @@ describe("a cluster (redis-server)", function()
     finish(c1, c2)
   end)
 
-  it("alone: server_side_emit answers ENOSYS, all_rooms this server's rooms; unreachable Redis: ECLOSED", function()
+  it("alone: server_side_emit answers ENOSYS, all_rooms this server's rooms; unreachable Redis: EUNAVAIL", function()
     local s = server()
     local ok, err, name = s:server_side_emit("x", 1)
     assert.is_nil(ok)
@@ -994,14 +1005,21 @@ describe("a cluster (redis-server)", function()
 
     local lone = server { redis = "redis://127.0.0.1:1" } -- nothing listens there
     H.pump(50)
-    ok, err, name = lone:server_side_emit("x", 1, function() called = true end)
+    ok, err, name = lone:server_side_emit("x", 1)
     assert.is_nil(ok)
-    assert.are.equal("ECLOSED", name)
-    assert.matches("^ECLOSED: ", err)
-    ok, err, name = lone:all_rooms(function() called = true end)
-    assert.is_nil(ok)
-    assert.are.equal("ECLOSED", name)
-    H.pump(50)
+    assert.are.equal("EUNAVAIL", name)
+    assert.matches("^EUNAVAIL: ", err)
+    -- with a function: answered from the loop with EUNAVAIL
+    local got = {}
+    assert.is_true(lone:server_side_emit("x", 1, function(e, r) got.emit = { e, #r } end))
+    assert.is_true(lone:all_rooms(function(e, r) got.rooms = { e, #r } end))
+    assert.is_true(lone:fetch_sockets(function(e, r) got.sockets = { e, #r } end))
+    assert.is_nil(got.emit)
+    assert.is_true(H.run_until(function() return got.emit and got.rooms and got.sockets end, 2000))
+    for _, k in ipairs { "emit", "rooms", "sockets" } do
+      assert.matches("^EUNAVAIL: ", got[k][1])
+      assert.are.equal(0, got[k][2])
+    end
     assert.is_false(called)
   end)
 

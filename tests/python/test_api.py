@@ -426,6 +426,26 @@ def test_cluster_apis_without_a_cluster_and_bad_arguments():
             c.disconnect()
 
 
+def test_fetch_count_while_redis_is_unreachable():
+    import socket
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    server = sio.Server(redis='redis://127.0.0.1:%d' % port)
+    got = []
+    with Running(server) as r:
+        c = client(r.url)
+        try:
+            # answered at once, not after the requests timeout: this node's count
+            t0 = time.monotonic()
+            server.fetch_count(lambda err, n: got.append((err, n)), namespace='/')
+            assert wait_for(lambda: len(got) == 1)
+            assert got == [('unavailable', 1)]
+            assert time.monotonic() - t0 < 2
+        finally:
+            c.disconnect()
+
+
 def test_cluster_apis_with_redis_unreachable():
     server = sio.Server(redis='redis://127.0.0.1:%d' % _free_port())
     with Running(server):
@@ -436,12 +456,16 @@ def test_cluster_apis_with_redis_unreachable():
         with pytest.raises(ConnectionError) as e:
             server._core.server_emit('/', 'x', (1,))
         assert 'Redis is not connected' in str(e.value)
-        with pytest.raises(ConnectionError):
-            server._core.all_rooms('/', lambda err, rooms: None)
-        # from another thread the call is queued: the callback then says "closed"
+        # requests with a callback: answered from the loop, "unavailable", this node's part
         got = []
         server.server_side_emit('x', 1, callback=lambda err, res: got.append((err, res)))
-        assert wait_for(lambda: got) and got == [('closed', [])]
+        assert wait_for(lambda: got) and got == [('unavailable', [])]
+        got = []
+        server.all_rooms(lambda err, rooms: got.append((err, rooms)))
+        assert wait_for(lambda: got) and got == [('unavailable', [])]
+        got = []
+        server.fetch_sockets(lambda err, socks: got.append((err, socks)))
+        assert wait_for(lambda: got) and got == [('unavailable', [])]
 
 
 def _handshake_cookie(url, path='/socket.io/'):

@@ -129,16 +129,31 @@ enum {
 
 typedef struct redis_adapter redis_adapter_t;
 
+/* The lifecycle of one of the two connections. Down, its timer waits out the backoff before the
+ * next attempt; connecting, the same timer bounds the attempt (hiredis 0.14 has no async connect
+ * timeout, and a host that drops SYNs would hold the link for minutes). */
+typedef struct redis_link {
+  sio_cluster_t *cl;
+  uv_timer_t *timer;  /* heap: its close completes after the cluster may be gone */
+  uint32_t delay_ms;  /* the next backoff */
+  uint64_t down_at;   /* loop time the outage was logged */
+  uint8_t down;       /* an outage was logged: its end will be, and nothing in between */
+  uint8_t is_sub;
+} redis_link_t;
+
+enum { LINK_PUB, LINK_SUB };
+
 struct sio_cluster {
   sio_io_t *io;
   uv_loop_t *loop;
   char *host, *user, *password, *key;
   int port;
   uint32_t timeout_ms;
-  redisAsyncContext *pub, *sub; /* NULL once gone */
+  redisAsyncContext *pub, *sub; /* NULL while down */
   uint8_t pub_up, sub_up;       /* connected */
   uint8_t closing;
-  uint8_t logged_type; /* the "ignored" notice, once */
+  redis_link_t link[2];         /* LINK_PUB, LINK_SUB */
+  uint8_t logged_type;          /* the "ignored" notice, once */
   int server_count;             /* the last PUBSUB NUMSUB answer */
   redis_adapter_t *adapters;
 };
@@ -181,6 +196,16 @@ static char *concat(const char *a, const char *b, const char *c, const char *d) 
 }
 
 uint32_t sio__cluster_timeout(const sio_cluster_t *cl) { return cl ? cl->timeout_ms : 0; }
+
+/* Requests go out on one connection and their answers come in on the other: both must be up. */
+static int cluster_up(const sio_cluster_t *cl) {
+  return !cl->closing && cl->pub && cl->pub_up && cl->sub && cl->sub_up;
+}
+
+/* Why a cluster request could not be (or stopped being) answered. */
+static int cluster_down_status(const sio_cluster_t *cl) {
+  return cl->closing ? SIO_ECLOSED : SIO_EUNAVAIL;
+}
 
 /* ---------------------------------------------------------------------------------------------- */
 /* cJSON (+ attachments) -> msgpack, as notepack.io writes a JS value                              */
@@ -506,8 +531,6 @@ static void pack_opts(msgpack_packer *pk, const sio_target_t *to, uint32_t timeo
 }
 
 static int pub_ok(const sio_cluster_t *cl) { return !cl->closing && cl->pub && cl->pub_up; }
-/* Requests need both: the question goes out on one connection, the answers come on the other. */
-static int cluster_up(const sio_cluster_t *cl) { return pub_ok(cl) && cl->sub && cl->sub_up; }
 
 static int ra_broadcast(sio_adapter_t *a, const sio_target_t *to, const sio_packet_t *pkt,
                         const sio_encoded_t *enc) {
@@ -597,7 +620,7 @@ static void on_numsub(redisAsyncContext *ac, void *reply, void *privdata) {
     sio_count_req_t *req = c->req;
     if (!req->done) {
       if (n < 0 || !alive) {
-        sio__count_finish(req, SIO_ECLOSED);
+        sio__count_finish(req, cluster_down_status(cl));
       } else if (n <= 1) {
         sio__count_finish(req, 0); /* nobody else listens */
       } else {
@@ -655,7 +678,11 @@ static cJSON *request_json(redis_adapter_t *ra, const char *request_id, int type
 static int ra_request(sio_adapter_t *a, const sio_target_t *to, sio_count_req_t *req,
                       const cJSON *data) {
   redis_adapter_t *ra = (redis_adapter_t *)a;
-  if (!cluster_up(ra->cl)) return SIO_ECLOSED;
+  /* Redis is away: the callback says so from the loop, with this node's part. */
+  if (!cluster_up(ra->cl)) {
+    req->status = cluster_down_status(ra->cl);
+    return 0;
+  }
   random_id(req->request_id, 6);
   /* As Node's fetchSockets, allRooms and serverSideEmit (with an ack) send them. */
   static const int types[] = {[SIO_REQ_COUNT] = REQ_REMOTE_FETCH, [SIO_REQ_ROOMS] = REQ_ALL_ROOMS,
@@ -679,7 +706,8 @@ static int ra_request(sio_adapter_t *a, const sio_target_t *to, sio_count_req_t 
   if (ask_numsub(ra, c)) {
     free(s);
     free(c);
-    return SIO_ECLOSED;
+    req->status = SIO_EUNAVAIL;
+    return 0;
   }
   req->refs++;
   req->remote = 1;
@@ -688,7 +716,7 @@ static int ra_request(sio_adapter_t *a, const sio_target_t *to, sio_count_req_t 
 
 static int ra_server_emit(sio_adapter_t *a, const cJSON *data) {
   redis_adapter_t *ra = (redis_adapter_t *)a;
-  if (!pub_ok(ra->cl)) return SIO_ECLOSED;
+  if (!pub_ok(ra->cl)) return cluster_down_status(ra->cl);
   cJSON *j = request_json(ra, NULL, REQ_SERVER_SIDE_EMIT);
   if (j) cJSON_AddItemToObject(j, "data", cJSON_Duplicate(data, 1));
   if (!j) return SIO_ENOMEM;
@@ -699,7 +727,7 @@ static int ra_server_emit(sio_adapter_t *a, const cJSON *data) {
 
 static int ra_server_reply(sio_adapter_t *a, const char *reply_id, const cJSON *value) {
   redis_adapter_t *ra = (redis_adapter_t *)a;
-  if (!pub_ok(ra->cl)) return SIO_ECLOSED;
+  if (!pub_ok(ra->cl)) return cluster_down_status(ra->cl);
   cJSON *j = cJSON_CreateObject();
   if (!j) return SIO_ENOMEM;
   /* {"type":6,"requestId","data"}, on the shared response channel as Node answers it; no value:
@@ -715,7 +743,7 @@ static int ra_server_reply(sio_adapter_t *a, const char *reply_id, const cJSON *
 static int ra_broadcast_ack(sio_adapter_t *a, const sio_target_t *to, const sio_packet_t *pkt,
                             const sio_encoded_t *enc, sio_bcast_ack_t *b, uint32_t timeout_ms) {
   redis_adapter_t *ra = (redis_adapter_t *)a;
-  if (!cluster_up(ra->cl)) return SIO_ECLOSED; /* this node's sockets only */
+  if (!cluster_up(ra->cl)) return cluster_down_status(ra->cl); /* this node's sockets only */
   numsub_ctx_t *c = calloc(1, sizeof *c);
   if (!c) return SIO_ENOMEM;
   random_id(b->request_id, 6);
@@ -748,7 +776,7 @@ static int ra_broadcast_ack(sio_adapter_t *a, const sio_target_t *to, const sio_
 
 static int ra_apply(sio_adapter_t *a, const sio_target_t *to, int op, const char *room, int close) {
   redis_adapter_t *ra = (redis_adapter_t *)a;
-  if (!pub_ok(ra->cl)) return SIO_ECLOSED;
+  if (!pub_ok(ra->cl)) return cluster_down_status(ra->cl);
   /* {"uid","type":2|3|4,"opts":{"rooms","except"},"rooms":[room]|"close":bool}, as Node's
    * socketsJoin / socketsLeave / disconnectSockets. */
   cJSON *j = request_json(ra, NULL, op);
@@ -1254,70 +1282,164 @@ sio_adapter_t *sio__redis_adapter_wrap(sio_cluster_t *cl, sio_adapter_t *inner) 
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Connections                                                                                     */
+/* Connections. The publisher and the subscriber live apart: either may be down while the other is
+ * up. A link that fails to connect or is lost retries with backoff (BACKOFF_MIN_MS doubling up to
+ * BACKOFF_MAX_MS, jittered) and logs one line when the outage begins and one when it ends; in
+ * between, broadcasts are delivered here only and cluster requests end at once with SIO_EUNAVAIL.
+ * A new subscriber context subscribes every live namespace's channels again. */
 
-static void on_connect(const redisAsyncContext *ac, int status) {
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define CONNECT_TIMEOUT_MS 5000
+
+static void on_link_timer(uv_timer_t *t);
+static void on_connect(const redisAsyncContext *ac, int status);
+static void on_disconnect(const redisAsyncContext *ac, int status);
+
+static redisAsyncContext **link_ctx(redis_link_t *l) {
+  return l->is_sub ? &l->cl->sub : &l->cl->pub;
+}
+static uint8_t *link_up(redis_link_t *l) { return l->is_sub ? &l->cl->sub_up : &l->cl->pub_up; }
+static const char *link_name(const redis_link_t *l) {
+  return l->is_sub ? "subscriber" : "publisher";
+}
+
+/* The link whose current context `ac` is; NULL for a context already let go of (its last
+ * callbacks still run) and once the cluster closes. */
+static redis_link_t *link_of(sio_cluster_t *cl, const redisAsyncContext *ac) {
+  if (!cl || cl->closing) return NULL;
+  if (ac == cl->pub) return &cl->link[LINK_PUB];
+  if (ac == cl->sub) return &cl->link[LINK_SUB];
+  return NULL;
+}
+
+static void link_down(redis_link_t *l, const char *what, const char *why) {
+  if (l->down) return; /* retries fail quietly until the outage ends */
+  sio_cluster_t *cl = l->cl;
+  l->down = 1;
+  l->down_at = uv_now(cl->loop);
+  fprintf(stderr, "sio: redis: %s %s: %s (%s:%d); retrying with backoff, local delivery goes on\n",
+          link_name(l), what, why && *why ? why : "unknown error", cl->host, cl->port);
+}
+
+static void link_retry_later(redis_link_t *l) {
+  uint32_t d = l->delay_ms, wait = d;
+  l->delay_ms = d > BACKOFF_MAX_MS / 2 ? BACKOFF_MAX_MS : 2 * d;
+  /* Half the delay plus a random share of the other half: the nodes that lost the same Redis do
+   * not all knock at once when it comes back. */
+  unsigned char r[2];
+  if (RAND_bytes(r, sizeof r) == 1) wait = d / 2 + (uint32_t)((r[0] << 8 | r[1]) % (d - d / 2 + 1));
+  uv_timer_start(l->timer, on_link_timer, wait, 0);
+}
+
+/* Redis answered the PING queued behind AUTH: it serves this connection. Only now does the backoff
+ * start over, so that a Redis that accepts and drops connections is not knocked at every 100 ms. */
+static void on_ping(redisAsyncContext *ac, void *reply, void *privdata) {
+  (void)privdata;
   sio_cluster_t *cl = ac->data;
-  int is_pub = ac == cl->pub;
-  if (status != REDIS_OK) {
-    /* hiredis frees the context after this returns. */
-    log_msg(is_pub ? "publisher connection failed" : "subscriber connection failed", ac->errstr);
-    if (is_pub) cl->pub = NULL;
-    else cl->sub = NULL;
+  redis_link_t *l = link_of(cl, ac);
+  const redisReply *r = reply;
+  if (!l || !r) return;
+  if (r->type == REDIS_REPLY_ERROR) {
+    /* Connected but not served (a wrong password, a dataset still loading): nothing else would
+     * say so. */
+    fprintf(stderr, "sio: redis: %s connection (%s:%d) answers with an error: %s\n", link_name(l),
+            cl->host, cl->port, r->str);
     return;
   }
-  if (is_pub) cl->pub_up = 1;
-  else cl->sub_up = 1;
-}
-
-static void on_disconnect(const redisAsyncContext *ac, int status) {
-  sio_cluster_t *cl = ac->data;
-  if (!cl->closing)
-    log_msg(ac == cl->pub ? "publisher connection lost (local delivery goes on)"
-                          : "subscriber connection lost (local delivery goes on)",
-            status == REDIS_OK ? NULL : ac->errstr);
-  if (ac == cl->pub) {
-    cl->pub = NULL;
-    cl->pub_up = 0;
+  l->delay_ms = BACKOFF_MIN_MS;
+  if (!l->down) return;
+  l->down = 0;
+  double secs = (double)(uv_now(cl->loop) - l->down_at) / 1000.0;
+  if (l->is_sub) {
+    size_t n = 0;
+    for (const redis_adapter_t *a = cl->adapters; a; a = a->next) n++;
+    fprintf(stderr,
+            "sio: redis: subscriber connection restored (%s:%d) after %.1f s; %zu namespace%s "
+            "subscribed again\n",
+            cl->host, cl->port, secs, n, n == 1 ? "" : "s");
   } else {
-    cl->sub = NULL;
-    cl->sub_up = 0;
-  }
-  /* Counts waiting for other nodes get no more answers: end them now with what came rather than
-   * at their timeout. */
-  if (!cl->closing) {
-    sio_count_req_t *r = cl->io->counts;
-    while (r) {
-      sio_count_req_t *next = r->next;
-      if (r->remote) sio__count_finish(r, SIO_ECLOSED);
-      r = next;
-    }
+    fprintf(stderr, "sio: redis: publisher connection restored (%s:%d) after %.1f s\n", cl->host,
+            cl->port, secs);
   }
 }
 
-static redisAsyncContext *connect_one(sio_cluster_t *cl) {
+/* A new context for the link. AUTH and PING are queued at once (hiredis writes them first once
+ * connected), then, for the subscriber, the subscriptions of every live namespace. */
+static void link_open(redis_link_t *l) {
+  sio_cluster_t *cl = l->cl;
   redisAsyncContext *ac = redisAsyncConnect(cl->host, cl->port);
-  if (!ac) return NULL;
-  if (ac->err) {
-    log_msg("cannot connect", ac->errstr);
-    redisAsyncFree(ac);
-    return NULL;
+  if (!ac || ac->err || glue_attach(ac, cl->loop) != REDIS_OK) {
+    link_down(l, "connection failed",
+              !ac ? "out of memory" : ac->err ? ac->errstr : "cannot poll its socket");
+    if (ac) redisAsyncFree(ac); /* no event hooks yet, or none that were started */
+    link_retry_later(l);
+    return;
   }
   ac->data = cl;
-  if (glue_attach(ac, cl->loop) != REDIS_OK) {
-    redisAsyncFree(ac);
-    return NULL;
-  }
   redisAsyncSetConnectCallback(ac, on_connect);
   redisAsyncSetDisconnectCallback(ac, on_disconnect);
-  /* Queued now, written once connected, before anything else. */
   if (cl->password) {
     if (cl->user) redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", cl->user, cl->password);
     else redisAsyncCommand(ac, NULL, NULL, "AUTH %s", cl->password);
   }
-  /* Something to write, so that the connection's outcome is seen now, not at the first publish. */
-  redisAsyncCommand(ac, NULL, NULL, "PING");
-  return ac;
+  /* Also something to write, so that the connection's outcome is seen now, not at the first
+   * publish. */
+  redisAsyncCommand(ac, on_ping, NULL, "PING");
+  *link_ctx(l) = ac;
+  if (l->is_sub)
+    for (redis_adapter_t *a = cl->adapters; a; a = a->next) subscribe(cl, a);
+  uv_timer_start(l->timer, on_link_timer, CONNECT_TIMEOUT_MS, 0);
+}
+
+static void on_link_timer(uv_timer_t *t) {
+  redis_link_t *l = t->data;
+  redisAsyncContext **ac = link_ctx(l);
+  if (l->cl->closing || (*ac && *link_up(l))) return;
+  if (!*ac) {
+    link_open(l); /* the backoff is over */
+    return;
+  }
+  /* The attempt took too long. Never connected, the context gets no disconnect callback; its
+   * queued callbacks see NULL replies and a context that is no longer the link's. */
+  redisAsyncContext *stale = *ac;
+  *ac = NULL;
+  link_down(l, "connection failed", "timed out");
+  redisAsyncFree(stale);
+  link_retry_later(l);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status) {
+  redis_link_t *l = link_of(ac->data, ac);
+  if (!l) return;
+  uv_timer_stop(l->timer);
+  if (status != REDIS_OK) {
+    *link_ctx(l) = NULL; /* hiredis frees the context once this returns */
+    link_down(l, "connection failed", ac->errstr);
+    link_retry_later(l);
+    return;
+  }
+  *link_up(l) = 1;
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status) {
+  sio_cluster_t *cl = ac->data;
+  redis_link_t *l = link_of(cl, ac);
+  if (!l) return; /* closing: nothing to retry */
+  *link_ctx(l) = NULL; /* hiredis frees the context once this returns */
+  *link_up(l) = 0;
+  link_down(l, "connection lost", status == REDIS_OK ? "closed" : ac->errstr);
+  link_retry_later(l);
+  /* Counts waiting for other nodes get no more answers: end them now with what came rather than
+   * at their timeout. A callback may end others (closing the server): start over each time. */
+  for (sio_count_req_t *r = cl->io->counts; r;) {
+    if (r->remote && !r->done) {
+      sio__count_finish(r, cluster_down_status(cl));
+      r = cl->io->counts;
+    } else {
+      r = r->next;
+    }
+  }
 }
 
 /* redis://[[user]:password@]host[:port][/db]. Pub/sub ignores the database number, so /db is
@@ -1380,9 +1502,27 @@ int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts) {
   cl->loop = sio_server_loop(io->server);
   cl->timeout_ms = opts->requests_timeout_ms ? opts->requests_timeout_ms : 5000;
   cl->server_count = 1;
-  cl->pub = connect_one(cl);
-  cl->sub = connect_one(cl);
+  for (int i = 0; i < 2; i++) {
+    cl->link[i].cl = cl;
+    cl->link[i].is_sub = i == LINK_SUB;
+    cl->link[i].delay_ms = BACKOFF_MIN_MS;
+    cl->link[i].timer = malloc(sizeof(uv_timer_t));
+  }
+  if (!cl->link[0].timer || !cl->link[1].timer) {
+    free(cl->link[0].timer);
+    free(cl->link[1].timer);
+    cluster_free_fields(cl);
+    return SIO_ENOMEM;
+  }
+  for (int i = 0; i < 2; i++) {
+    uv_timer_init(cl->loop, cl->link[i].timer);
+    cl->link[i].timer->data = &cl->link[i];
+    /* Retrying is no reason to keep a loop alive that has nothing else to do. */
+    uv_unref((uv_handle_t *)cl->link[i].timer);
+  }
   io->cluster = cl;
+  link_open(&cl->link[LINK_PUB]);
+  link_open(&cl->link[LINK_SUB]);
   /* The namespaces that exist keep their rooms: their memory adapters are wrapped. */
   for (sio_nsp_t *n = io->nsp_list; n; n = n->next) {
     sio_adapter_t *w = sio__redis_adapter_wrap(cl, n->adapter);
@@ -1391,19 +1531,23 @@ int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts) {
   return 0;
 }
 
-static void close_ctx(redisAsyncContext *ac) {
-  /* Inside one of its own callbacks hiredis can only defer the disconnect. */
-  if (ac->c.flags & REDIS_IN_CALLBACK) redisAsyncDisconnect(ac);
-  else redisAsyncFree(ac); /* runs pending callbacks with NULL replies, then on_disconnect */
-}
+static void free_handle(uv_handle_t *h) { free(h); }
 
 void sio__cluster_close(sio_cluster_t *cl) {
   if (!cl || cl->closing) return;
   cl->closing = 1;
-  if (cl->pub) close_ctx(cl->pub);
-  if (cl->sub) close_ctx(cl->sub);
+  for (int i = 0; i < 2; i++) {
+    uv_close((uv_handle_t *)cl->link[i].timer, free_handle);
+    cl->link[i].timer = NULL;
+  }
+  redisAsyncContext *ctx[2] = {cl->pub, cl->sub};
   cl->pub = cl->sub = NULL;
   cl->pub_up = cl->sub_up = 0;
+  /* Freed now: their queued callbacks see NULL replies. Inside one of its own reply callbacks a
+   * context is freed as soon as that callback returns (hiredis defers it, and never longer),
+   * so nothing of it outlives the cluster. */
+  for (int i = 0; i < 2; i++)
+    if (ctx[i]) redisAsyncFree(ctx[i]);
 }
 
 void sio__cluster_free(sio_cluster_t *cl) {

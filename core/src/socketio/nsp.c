@@ -582,9 +582,10 @@ void sio__count_finish(sio_count_req_t *r, int status) {
 
 static void on_count_timer(uv_timer_t *t) {
   sio_count_req_t *r = t->data;
-  /* With no other node to ask, the timer only defers the answer out of the call; else the
-   * answers did not all come in time (all of them would have finished it). */
-  sio__count_finish(r, r->remote ? SIO_ETIMEDOUT : 0);
+  /* With no other node to ask, the timer only defers the answer out of the call (with the
+   * adapter's reason when it could not ask them); else the answers did not all come in time (all
+   * of them would have finished it). */
+  sio__count_finish(r, r->remote ? SIO_ETIMEDOUT : r->status);
 }
 
 static void add_room(const char *room, void *items) {

@@ -76,6 +76,7 @@ struct sio_count_req {
                               * SOCKETS: the sockets described */
   size_t expected, received; /* answers from other nodes */
   char request_id[8];
+  int status;                /* what the timer ends it with when no other node is asked */
   uint8_t remote;            /* other nodes are asked: the timer is the timeout */
   uint8_t waiting;           /* the request is published: answers count */
   uint8_t done;              /* the callback ran */

@@ -30,6 +30,13 @@ if (opts.redis) {
   const pubClient = createClient({ url: opts.redis });
   const subClient = pubClient.duplicate();
   for (const c of [pubClient, subClient]) c.on('error', (err) => process.stderr.write(`redis: ${err.message}\n`));
+  // The adapter drops the promise of every PUBLISH it sends: one in flight when Redis goes away
+  // would reject with nobody to catch it and end the process (Node's default for unhandled
+  // rejections). A Node node that must outlive a Redis outage needs this guard.
+  const publish = pubClient.publish.bind(pubClient);
+  pubClient.publish = (...args) => publish(...args).catch((err) => {
+    process.stderr.write(`redis: PUBLISH failed: ${err.message}\n`);
+  });
   await Promise.all([pubClient.connect(), subClient.connect()]);
   redisClients = [pubClient, subClient];
   adapter = createAdapter(pubClient, subClient);
