@@ -1,7 +1,8 @@
-/* SWIG interface: the callback-free part of sio.h — versions, error codes and their strings, emit
- * flags, the option structs and their defaults — generated as the Python module `sio.api`. Every
- * handle and callback (the event path) is bound by hand in bindings/python/_core.c, where the GIL,
- * reference counts and value conversion need care SWIG cannot give: nothing is bound twice. */
+/* SWIG interface: the callback-free part of sio.h — versions, error codes and their strings, the
+ * option structs and their defaults — generated as the Python module `sio.api`. Every handle and
+ * callback (the event path, and the emit flags that go with it) is bound by hand in
+ * bindings/python/_core.c, where the GIL, reference counts and value conversion need care SWIG
+ * cannot give: nothing is bound twice. */
 %module(package="sio") api
 %{
 #include "sio.h"
@@ -21,6 +22,10 @@
 %ignore sio_buf_s;
 %ignore sio_target_s;
 %ignore sio_request_info_s;
+/* The event path's: sio._core.EMIT_* */
+%ignore SIO_EMIT_VOLATILE;
+%ignore SIO_EMIT_COMPRESS;
+%ignore SIO_EMIT_LOCAL;
 /* Strings in the option structs are read-only here: SWIG would otherwise allocate a copy per
  * assignment that nobody frees. */
 %immutable sio_engine_options_s::path;

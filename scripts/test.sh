@@ -127,6 +127,16 @@ if whl=$(bash scripts/wheel.sh "$root/dist" 2>"$log_dir/wheel.log" | tail -1) &&
     timeout 600 tests/python/run --ignore=tests/python/test_api.py >"$log_dir/py-wheel.log" 2>&1
   tail -n 1 "$log_dir/py-wheel.log"
   count_pytest "$log_dir/py-wheel.log"
+  echo "== python: the installed wheel's API and the contract, driven by python-socketio from PyPI"
+  pypi="$root/build-wheel/pypi"
+  rm -rf "$pypi"
+  if python3 -m venv "$pypi" && "$pypi/bin/pip" install -q "$whl" python-socketio==5.18.1 websocket-client \
+      requests pytest >"$log_dir/pypi-venv.log" 2>&1; then
+    pytest_suite pypi PYTHON="$pypi/bin/python" SIO_PY_INSTALLED=1 -- tests/python/test_api.py \
+      tests/python/test_contract_client.py
+  else
+    echo "PyPI venv failed"; tail -20 "$log_dir/pypi-venv.log"; failed=$((failed + 1))
+  fi
 else
   echo "wheel build failed"; tail -20 "$log_dir/wheel.log"; failed=$((failed + 1))
 fi

@@ -47,6 +47,8 @@ typedef struct {
   char *cookie[4]; /* the cookie's name, path, domain, same_site */
   sio_engine_t *engine;     /* the optional bare Engine.IO endpoint */
   PyObject *m_engine;       /* its on_message(sid, data) */
+  PyObject *mw_pending;     /* dict: token -> capsule of a socket whose connect handler awaits */
+  long long mw_seq;
 } CoreObject;
 
 struct ctimer_s {
@@ -439,6 +441,49 @@ static PyObject *environ_of(sio_socket_t *s) {
   return env;
 }
 
+/* Refuses s with a (message, data) tuple from Python (a ConnectionRefusedError's). */
+static void refuse_with(sio_socket_t *s, PyObject *verdict) {
+  PyObject *msg = PyObject_Str(PyTuple_GET_ITEM(verdict, 0));
+  const char *m = msg ? PyUnicode_AsUTF8(msg) : NULL;
+  cJSON *data = NULL;
+  bufs_t b = {0};
+  if (PyTuple_GET_ITEM(verdict, 1) != Py_None) data = to_json(PyTuple_GET_ITEM(verdict, 1), &b, 1);
+  if (PyErr_Occurred()) log_exception("bad ConnectionRefusedError data");
+  sio_socket_refuse(s, m ? m : "Connection rejected by server", data);
+  cJSON_Delete(data);
+  bufs_free(&b);
+  Py_XDECREF(msg);
+}
+
+/* A coroutine connect handler (asyncio mode) decides later: connect_done() ends the middleware.
+ * Until then the socket handle stays valid (sio_nsp_use's promise); sockets still waiting when the
+ * server closes are released here. */
+static void release_pending_connects(CoreObject *c) {
+  if (!c->mw_pending) return;
+  PyObject *key, *cap;
+  Py_ssize_t pos = 0;
+  while (PyDict_Next(c->mw_pending, &pos, &key, &cap))
+    sio_socket_refuse(PyCapsule_GetPointer(cap, NULL), "Connection rejected by server", NULL);
+  PyDict_Clear(c->mw_pending);
+}
+
+/* connect_done(token, verdict): verdict None lets the socket in, (message, data) refuses it. */
+static PyObject *core_connect_done(CoreObject *c, PyObject *args) {
+  PyObject *token, *verdict;
+  if (!PyArg_ParseTuple(args, "OO", &token, &verdict)) return NULL;
+  if (verdict != Py_None && !(PyTuple_Check(verdict) && PyTuple_GET_SIZE(verdict) == 2)) {
+    PyErr_SetString(PyExc_TypeError, "connect_done: verdict must be None or (message, data)");
+    return NULL;
+  }
+  PyObject *cap = PyDict_GetItemWithError(c->mw_pending, token);
+  if (!cap) return PyErr_Occurred() ? NULL : (Py_INCREF(Py_False), Py_False); /* released already */
+  sio_socket_t *s = PyCapsule_GetPointer(cap, NULL);
+  if (PyDict_DelItem(c->mw_pending, token) < 0) return NULL;
+  if (verdict == Py_None) sio_socket_next(s);
+  else refuse_with(s, verdict);
+  Py_RETURN_TRUE;
+}
+
 static void on_middleware(sio_socket_t *s, void *arg) {
   (void)arg;
   sio_nsp_t *nsp = sio_socket_nsp(s);
@@ -452,9 +497,10 @@ static void on_middleware(sio_socket_t *s, void *arg) {
   PyObject *env = environ_of(s);
   PyObject *auth = env ? from_json(sio_socket_auth(s), &(sio_args_t){0}, 0) : NULL;
   PyObject *r = NULL;
+  long long token = ++c->mw_seq;
   if (auth)
-    r = PyObject_CallFunction(c->m_connect, "OssOO", nsp_key(nsp), sio_nsp_name(nsp),
-                              sio_socket_id(s), env, auth);
+    r = PyObject_CallFunction(c->m_connect, "OssOOL", nsp_key(nsp), sio_nsp_name(nsp),
+                              sio_socket_id(s), env, auth, token);
   Py_XDECREF(env);
   Py_XDECREF(auth);
   if (!r) {
@@ -465,16 +511,23 @@ static void on_middleware(sio_socket_t *s, void *arg) {
   }
   if (PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2) {
     /* (message, data): refuse */
-    PyObject *msg = PyObject_Str(PyTuple_GET_ITEM(r, 0));
-    const char *m = msg ? PyUnicode_AsUTF8(msg) : NULL;
-    cJSON *data = NULL;
-    bufs_t b = {0};
-    if (PyTuple_GET_ITEM(r, 1) != Py_None) data = to_json(PyTuple_GET_ITEM(r, 1), &b, 1);
-    if (PyErr_Occurred()) log_exception("bad ConnectionRefusedError data");
-    sio_socket_refuse(s, m ? m : "Connection rejected by server", data);
-    cJSON_Delete(data);
-    bufs_free(&b);
-    Py_XDECREF(msg);
+    refuse_with(s, r);
+    Py_DECREF(r);
+    PyGILState_Release(g);
+    return;
+  }
+  if (PyLong_Check(r)) {
+    /* its token: a coroutine decides, then connect_done(token, verdict) */
+    PyObject *cap = PyCapsule_New(s, NULL, NULL);
+    if (!cap || PyDict_SetItem(c->mw_pending, r, cap) < 0) {
+      log_exception("cannot wait for a connect handler");
+      Py_XDECREF(cap);
+      Py_DECREF(r);
+      PyGILState_Release(g);
+      sio_socket_refuse(s, "Connection rejected by server", NULL);
+      return;
+    }
+    Py_DECREF(cap);
     Py_DECREF(r);
     PyGILState_Release(g);
     return;
@@ -710,9 +763,12 @@ static int core_clear(CoreObject *c) {
 }
 
 /* Closes everything and runs the loop until it has no handles left. */
+static void release_pending_connects(CoreObject *c);
+
 static void core_shutdown(CoreObject *c) {
   if (!c->loop_ready) return;
   do_stop(c);
+  release_pending_connects(c);
   if (!c->server && !uv_is_closing((uv_handle_t *)&c->async)) uv_close((uv_handle_t *)&c->async, async_close_cb);
   Py_BEGIN_ALLOW_THREADS
   uv_run(&c->loop, UV_RUN_DEFAULT);
@@ -725,6 +781,7 @@ static void core_dealloc(CoreObject *c) {
   core_clear(c);
   core_shutdown(c);
   Py_CLEAR(c->keys);
+  Py_CLEAR(c->mw_pending);
   PyMem_Free(c->cors);
   for (int i = 0; i < 4; i++) PyMem_Free(c->cookie[i]);
   Py_TYPE(c)->tp_free((PyObject *)c);
@@ -734,7 +791,8 @@ static PyObject *core_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
   CoreObject *c = (CoreObject *)type->tp_alloc(type, 0);
   if (!c) return NULL;
   c->keys = PyList_New(0);
-  if (!c->keys) {
+  c->mw_pending = PyDict_New();
+  if (!c->keys || !c->mw_pending) {
     Py_DECREF(c);
     return NULL;
   }
@@ -1675,6 +1733,8 @@ static PyMethodDef core_methods[] = {
     {"stop", (PyCFunction)core_stop, METH_NOARGS, "stops the server (thread-safe)"},
     {"wakeup", (PyCFunction)core_wakeup, METH_NOARGS, "calls dispatch._on_drain on the loop (thread-safe)"},
     {"close", (PyCFunction)core_close, METH_NOARGS, "stops and runs the loop until everything is closed"},
+    {"connect_done", (PyCFunction)core_connect_done, METH_VARARGS,
+     "connect_done(token, None | (message, data)): ends a connect handler that was awaited"},
     {"call_later", (PyCFunction)core_call_later, METH_VARARGS, "call_later(seconds, fn) -> Timer"},
     {"engine", (PyCFunction)core_engine, METH_VARARGS, "engine(path, on_message(sid, data))"},
     {"engine_send", (PyCFunction)core_engine_send, METH_VARARGS, "engine_send(sid, str|bytes) -> sent"},

@@ -459,7 +459,9 @@ class Server:
 
     # ---- called by _core ---------------------------------------------------------------------
 
-    def _on_connect(self, key: Any, nsp: str, sid: str, environ: dict, auth: Any):
+    def _on_connect(self, key: Any, nsp: str, sid: str, environ: dict, auth: Any, token: int = 0):
+        """None lets the socket in, (message, data) refuses it, ``token`` means a coroutine
+        decides later (asyncio mode) and calls ``_core.connect_done(token, verdict)``."""
         self._known.add(nsp)
         fn = self._find(key, "connect")
         if fn is None:
@@ -476,10 +478,37 @@ class Server:
             self._pending.pop((nsp, sid), None)
             logger.exception("error in the connect handler of %s", nsp)
             return (_REJECTED, None)
+        if inspect.isawaitable(result):
+            if self._aio is None:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+                self._pending.pop((nsp, sid), None)
+                logger.error("the connect handler of %s is a coroutine: it needs the asyncio mode "
+                             "(await server.serve())", nsp)
+                return (_REJECTED, None)
+            self._aio.create_task(self._connect_later(nsp, sid, result, token))
+            return token
         if result is False:
             self._pending.pop((nsp, sid), None)
             return (_REJECTED, None)
         return None
+
+    async def _connect_later(self, nsp: str, sid: str, awaitable, token: int) -> None:
+        verdict = (_REJECTED, None)
+        try:
+            if await awaitable is not False:
+                verdict = None
+        except ConnectionRefusedError as e:
+            verdict = (e.message, e.data)
+        except Exception:
+            logger.exception("error in the connect handler of %s", nsp)
+        finally:
+            if verdict is not None:
+                self._pending.pop((nsp, sid), None)
+            if not self._core.closed:
+                self._core.connect_done(token, verdict)
+                self._kick()
 
     def _on_connected(self, key: Any, nsp: str, sid: str) -> None:
         self._known.add(nsp)
