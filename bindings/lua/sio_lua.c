@@ -1154,21 +1154,40 @@ static int l_nsp_count(lua_State *L) {
   return 1;
 }
 
+/* A callback owed by an ack context: pushes its function and its error argument (nil, or
+ * "ENAME: text") and returns the state, or NULL when the state is gone. Then ack_ctx_end(). */
+static lua_State *ack_ctx_begin(ack_ctx_t *c, int status) {
+  if (c->st->dead) return NULL;
+  lua_State *L = c->st->L;
+  luaL_checkstack(L, 4, NULL);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, c->fn_ref);
+  if (status == 0) lua_pushnil(L);
+  else lua_pushfstring(L, "%s: %s", sio_err_name(status), sio_strerror(status));
+  return L;
+}
+
+static void ack_ctx_end(ack_ctx_t *c) {
+  siol_state_t *st = c->st;
+  free(c);
+  state_release(st);
+}
+
+/* A JSON array as a Lua array (placeholders indexing a's buffers); an empty one for anything else. */
+static void push_json_array(lua_State *L, const cJSON *j, const sio_args_t *a) {
+  cJSON empty = {0};
+  empty.type = cJSON_Array;
+  siol_push_json(L, cJSON_IsArray(j) ? j : &empty, a);
+}
+
 static void on_fetch_count(sio_nsp_t *nsp, int status, size_t n, void *arg) {
   (void)nsp;
-  ack_ctx_t *c = arg;
-  siol_state_t *st = c->st;
-  if (!st->dead) {
-    lua_State *L = st->L;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn_ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, c->fn_ref);
-    if (status == 0) lua_pushnil(L);
-    else lua_pushfstring(L, "%s: %s", sio_err_name(status), sio_strerror(status));
+  lua_State *L = ack_ctx_begin(arg, status);
+  if (L) {
     lua_pushinteger(L, (lua_Integer)n);
     pcall_what(L, 2, 0, "fetch_count callback", NULL);
   }
-  free(c);
-  state_release(st);
+  ack_ctx_end(arg);
 }
 
 static ack_ctx_t *new_ack_ctx(lua_State *L, int fn);
@@ -1194,15 +1213,8 @@ static int l_nsp_fetch_count(lua_State *L) {
 
 static void on_all_rooms(sio_nsp_t *nsp, int status, const char *const *rooms, size_t n, void *arg) {
   (void)nsp;
-  ack_ctx_t *c = arg;
-  siol_state_t *st = c->st;
-  if (!st->dead) {
-    lua_State *L = st->L;
-    luaL_checkstack(L, 4, NULL);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn_ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, c->fn_ref);
-    if (status == 0) lua_pushnil(L);
-    else lua_pushfstring(L, "%s: %s", sio_err_name(status), sio_strerror(status));
+  lua_State *L = ack_ctx_begin(arg, status);
+  if (L) {
     lua_createtable(L, n > 0x7fffffff ? 0 : (int)n, 0);
     for (size_t i = 0; i < n; i++) {
       lua_pushstring(L, rooms[i]);
@@ -1211,8 +1223,7 @@ static void on_all_rooms(sio_nsp_t *nsp, int status, const char *const *rooms, s
     luaL_setmetatable(L, SIOL_ARRAY_MT);
     pcall_what(L, 2, 0, "all_rooms callback", NULL);
   }
-  free(c);
-  state_release(st);
+  ack_ctx_end(arg);
 }
 
 /* nsp:all_rooms(function(err, rooms) end): every room of the namespace on every node of the cluster,
@@ -1235,22 +1246,12 @@ static int l_nsp_all_rooms(lua_State *L) {
 
 static void on_server_ack(sio_nsp_t *nsp, int status, const cJSON *responses, void *arg) {
   (void)nsp;
-  ack_ctx_t *c = arg;
-  siol_state_t *st = c->st;
-  if (!st->dead) {
-    lua_State *L = st->L;
-    luaL_checkstack(L, 4, NULL);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn_ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, c->fn_ref);
-    if (status == 0) lua_pushnil(L);
-    else lua_pushfstring(L, "%s: %s", sio_err_name(status), sio_strerror(status));
-    cJSON empty = {0};
-    empty.type = cJSON_Array;
-    siol_push_json(L, cJSON_IsArray(responses) ? responses : &empty, NULL);
+  lua_State *L = ack_ctx_begin(arg, status);
+  if (L) {
+    push_json_array(L, responses, NULL);
     pcall_what(L, 2, 0, "server_side_emit callback", NULL);
   }
-  free(c);
-  state_release(st);
+  ack_ctx_end(arg);
 }
 
 /* nsp:server_side_emit(event, ...[, function(err, responses) end]): Node's serverSideEmit, the
@@ -1527,41 +1528,20 @@ static int split_callback(lua_State *L, int first, int *last, uint32_t *timeout,
 }
 
 static void on_socket_ack(sio_socket_t *s, int status, const sio_args_t *args, void *arg) {
-  ack_ctx_t *c = arg;
-  siol_state_t *st = c->st;
-  if (!st->dead) {
-    lua_State *L = st->L;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn_ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, c->fn_ref);
-    int n = 1;
-    if (status == 0) {
-      lua_pushnil(L);
-      n += siol_push_args(L, args);
-    } else {
-      lua_pushfstring(L, "%s: %s", sio_err_name(status), sio_strerror(status));
-    }
-    pcall_what(L, n, 0, "acknowledgement callback", NULL);
-  }
-  free(c);
-  state_release(st);
+  (void)s;
+  lua_State *L = ack_ctx_begin(arg, status);
+  if (L) pcall_what(L, 1 + (status == 0 ? siol_push_args(L, args) : 0), 0, "acknowledgement callback", NULL);
+  ack_ctx_end(arg);
 }
 
 static void on_broadcast_ack(sio_nsp_t *nsp, int status, const sio_args_t *responses, void *arg) {
-  ack_ctx_t *c = arg;
-  siol_state_t *st = c->st;
-  if (!st->dead) {
-    lua_State *L = st->L;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn_ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, c->fn_ref);
-    if (status == 0) lua_pushnil(L);
-    else lua_pushfstring(L, "%s: %s", sio_err_name(status), sio_strerror(status));
-    cJSON empty = {0};
-    empty.type = cJSON_Array;
-    siol_push_json(L, responses && responses->json ? responses->json : &empty, responses);
+  (void)nsp;
+  lua_State *L = ack_ctx_begin(arg, status);
+  if (L) {
+    push_json_array(L, responses ? responses->json : NULL, responses);
     pcall_what(L, 2, 0, "broadcast acknowledgement callback", NULL);
   }
-  free(c);
-  state_release(st);
+  ack_ctx_end(arg);
 }
 
 static ack_ctx_t *new_ack_ctx(lua_State *L, int fn) {
@@ -1721,20 +1701,12 @@ static int fetch(lua_State *L, nsp_ud_t *u, target_t *tg, int has) {
 
 static void on_cluster_sockets(sio_nsp_t *nsp, int status, const cJSON *sockets, void *arg) {
   (void)nsp;
-  ack_ctx_t *c = arg;
-  siol_state_t *st = c->st;
-  if (!st->dead) {
-    lua_State *L = st->L;
-    luaL_checkstack(L, 4, NULL);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn_ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, c->fn_ref);
-    if (status == 0) lua_pushnil(L);
-    else lua_pushfstring(L, "%s: %s", sio_err_name(status), sio_strerror(status));
-    siol_push_json(L, sockets, NULL);
+  lua_State *L = ack_ctx_begin(arg, status);
+  if (L) {
+    push_json_array(L, sockets, NULL);
     pcall_what(L, 2, 0, "fetch_sockets callback", NULL);
   }
-  free(c);
-  state_release(st);
+  ack_ctx_end(arg);
 }
 
 /* fetch_sockets(): this node's targeted sockets (userdata), now. fetch_sockets(function(err,

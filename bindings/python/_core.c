@@ -117,6 +117,16 @@ static void log_exception(const char *what) {
   }
 }
 
+/* Calls cb(error, value) for a request that ended with `status`, then lets go of cb (its owned
+ * reference) and value (may be NULL: the Python error is logged instead). Under the GIL. */
+static void deliver(PyObject *cb, int status, PyObject *value, const char *what) {
+  PyObject *r = value ? PyObject_CallFunction(cb, "zO", status_name(status), value) : NULL;
+  if (!r) log_exception(what);
+  Py_XDECREF(r);
+  Py_XDECREF(value);
+  Py_DECREF(cb);
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* Values                                                                                          */
 
@@ -1261,18 +1271,9 @@ out:
 }
 
 static void on_ack(sio_socket_t *s, int status, const sio_args_t *args, void *arg) {
-  PyObject *cb = arg;
+  (void)s;
   PyGILState_STATE g = PyGILState_Ensure();
-  PyObject *t = status == 0 ? args_to_py(args) : PyTuple_New(0);
-  PyObject *r = NULL;
-  if (t) {
-    const char *err = status_name(status);
-    r = PyObject_CallFunction(cb, "zO", err, t);
-  }
-  if (!r) log_exception("error in an ack callback");
-  Py_XDECREF(r);
-  Py_XDECREF(t);
-  Py_DECREF(cb);
+  deliver(arg, status, status == 0 ? args_to_py(args) : PyTuple_New(0), "error in an ack callback");
   PyGILState_Release(g);
 }
 
@@ -1397,18 +1398,17 @@ out:
   return res;
 }
 
+/* A JSON array (placeholders indexing a's buffers; a may be NULL) as a list; [] for anything else. */
+static PyObject *json_list(const cJSON *j, const sio_args_t *a) {
+  PyObject *l = cJSON_IsArray(j) ? from_json(j, a ? a : &(sio_args_t){0}, 0) : PyList_New(0);
+  if (l && !PyList_Check(l)) Py_SETREF(l, PyList_New(0));
+  return l;
+}
+
 static void on_broadcast_ack(sio_nsp_t *nsp, int status, const sio_args_t *responses, void *arg) {
   (void)nsp;
-  PyObject *cb = arg;
   PyGILState_STATE g = PyGILState_Ensure();
-  const char *err = status_name(status);
-  PyObject *l = responses && responses->json ? from_json(responses->json, responses, 0) : PyList_New(0), *r = NULL;
-  if (l && !PyList_Check(l)) Py_SETREF(l, PyList_New(0));
-  if (l) r = PyObject_CallFunction(cb, "zO", err, l);
-  if (!r) log_exception("error in an emit_with_acks callback");
-  Py_XDECREF(r);
-  Py_XDECREF(l);
-  Py_DECREF(cb);
+  deliver(arg, status, json_list(responses ? responses->json : NULL, responses), "error in an emit_with_acks callback");
   PyGILState_Release(g);
 }
 
@@ -1499,68 +1499,60 @@ static PyObject *core_socket_count(CoreObject *c, PyObject *args) {
 
 static void on_count(sio_nsp_t *nsp, int status, size_t n, void *arg) {
   (void)nsp;
-  PyObject *cb = arg;
   PyGILState_STATE g = PyGILState_Ensure();
-  const char *err = status_name(status);
-  PyObject *r = PyObject_CallFunction(cb, "zn", err, (Py_ssize_t)n);
-  if (!r) log_exception("error in a fetch_count callback");
-  Py_XDECREF(r);
-  Py_DECREF(cb);
+  deliver(arg, status, PyLong_FromSize_t(n), "error in a fetch_count callback");
   PyGILState_Release(g);
-}
-
-/* fetch_count(nsp, cb): the cluster-wide socket count of the namespace (this node's alone without
- * Redis); cb(error, count) runs once, maybe inside this call, error None, "timeout" (count: what
- * answered in time), "unavailable" (Redis not connected or lost: what was counted, this node's at
- * least) or "closed" (the server stopped). Raises ConnectionError once the server is closing. */
-static PyObject *core_fetch_count(CoreObject *c, PyObject *args) {
-  const char *name;
-  PyObject *cb;
-  if (!PyArg_ParseTuple(args, "sO", &name, &cb)) return NULL;
-  if (check_open(c)) return NULL;
-  sio_nsp_t *nsp = find_nsp(c, name);
-  if (!nsp) return NULL;
-  Py_INCREF(cb);
-  int r = sio_nsp_fetch_count(nsp, NULL, on_count, cb);
-  if (r) {
-    Py_DECREF(cb);
-    return raise_sio(r);
-  }
-  Py_RETURN_NONE;
 }
 
 static void on_sockets(sio_nsp_t *nsp, int status, const cJSON *sockets, void *arg) {
   (void)nsp;
-  PyObject *cb = arg;
   PyGILState_STATE g = PyGILState_Ensure();
-  const char *err = status_name(status);
-  PyObject *l = sockets ? from_json(sockets, &(sio_args_t){0}, 0) : PyList_New(0), *r = NULL;
-  if (l && !PyList_Check(l)) Py_SETREF(l, PyList_New(0));
-  if (l) r = PyObject_CallFunction(cb, "zO", err, l);
-  if (!r) log_exception("error in a fetch_sockets callback");
-  Py_XDECREF(r);
-  Py_XDECREF(l);
-  Py_DECREF(cb);
+  deliver(arg, status, json_list(sockets, NULL), "error in a fetch_sockets callback");
   PyGILState_Release(g);
 }
 
-/* fetch_sockets(nsp, to, skip, cb): the sockets in `to` (None: all) but not in `skip` on every
- * node, as dicts {"id", "handshake", "rooms", "data"}; cb(error, sockets) once from the loop, as
- * fetch_count's. */
-static PyObject *core_fetch_sockets(CoreObject *c, PyObject *args) {
+static void on_rooms(sio_nsp_t *nsp, int status, const char *const *rooms, size_t n, void *arg) {
+  (void)nsp;
+  PyGILState_STATE g = PyGILState_Ensure();
+  PyObject *l = PyList_New((Py_ssize_t)n);
+  for (size_t i = 0; l && i < n; i++) {
+    PyObject *v = str_from_json(rooms[i]);
+    if (!v) {
+      Py_CLEAR(l);
+      break;
+    }
+    PyList_SET_ITEM(l, (Py_ssize_t)i, v);
+  }
+  deliver(arg, status, l, "error in an all_rooms callback");
+  PyGILState_Release(g);
+}
+
+enum { PY_REQ_COUNT, PY_REQ_ROOMS, PY_REQ_SOCKETS };
+
+/* fetch_count(nsp, cb), all_rooms(nsp, cb), fetch_sockets(nsp, to, skip, cb): the namespace's
+ * socket count, rooms, or the sockets in `to` (None: all) but not in `skip` as dicts {"id",
+ * "handshake", "rooms", "data"}, on every node of the cluster (this node's alone without Redis).
+ * cb(error, value) runs once from the loop, error None, "timeout" (value: what answered in time),
+ * "unavailable" (Redis not connected or lost: what was gathered, this node's at least) or
+ * "closed" (the server stopped). Raises ConnectionError once the server is closing. */
+static PyObject *cluster_request(CoreObject *c, PyObject *args, int kind) {
   const char *name;
-  PyObject *to, *skip, *cb;
-  if (!PyArg_ParseTuple(args, "sOOO", &name, &to, &skip, &cb)) return NULL;
+  PyObject *cb, *to = Py_None, *skip = Py_None, *res = NULL;
+  if (!(kind == PY_REQ_SOCKETS ? PyArg_ParseTuple(args, "sOOO", &name, &to, &skip, &cb)
+                               : PyArg_ParseTuple(args, "sO", &name, &cb)))
+    return NULL;
   if (check_open(c)) return NULL;
   sio_nsp_t *nsp = find_nsp(c, name);
   if (!nsp) return NULL;
   const char **rooms = NULL, **except = NULL;
   size_t nr = 0, ne = 0;
-  PyObject *kr = NULL, *ke = NULL, *res = NULL;
+  PyObject *kr = NULL, *ke = NULL;
   if (room_list(to, &rooms, &nr, &kr) < 0 || room_list(skip, &except, &ne, &ke) < 0) goto out;
   sio_target_t t = {rooms, nr, except, ne, 0};
   Py_INCREF(cb);
-  int r = sio_nsp_fetch_sockets(nsp, &t, on_sockets, cb);
+  int r = kind == PY_REQ_COUNT   ? sio_nsp_fetch_count(nsp, NULL, on_count, cb)
+          : kind == PY_REQ_ROOMS ? sio_nsp_fetch_rooms(nsp, on_rooms, cb)
+                                 : sio_nsp_fetch_sockets(nsp, &t, on_sockets, cb);
   if (r) {
     Py_DECREF(cb);
     raise_sio(r);
@@ -1576,59 +1568,16 @@ out:
   return res;
 }
 
-static void on_rooms(sio_nsp_t *nsp, int status, const char *const *rooms, size_t n, void *arg) {
-  (void)nsp;
-  PyObject *cb = arg;
-  PyGILState_STATE g = PyGILState_Ensure();
-  const char *err = status_name(status);
-  PyObject *l = PyList_New((Py_ssize_t)n), *r = NULL;
-  for (size_t i = 0; l && i < n; i++) {
-    PyObject *v = str_from_json(rooms[i]);
-    if (!v) {
-      Py_CLEAR(l);
-      break;
-    }
-    PyList_SET_ITEM(l, (Py_ssize_t)i, v);
-  }
-  if (l) r = PyObject_CallFunction(cb, "zO", err, l);
-  if (!r) log_exception("error in an all_rooms callback");
-  Py_XDECREF(r);
-  Py_XDECREF(l);
-  Py_DECREF(cb);
-  PyGILState_Release(g);
-}
-
-/* all_rooms(nsp, cb): every room of the namespace on every node (this node's alone without Redis);
- * cb(error, rooms) runs once from the loop, error as fetch_count's (rooms: what came).
- * Raises ConnectionError once the server is closing. */
-static PyObject *core_all_rooms(CoreObject *c, PyObject *args) {
-  const char *name;
-  PyObject *cb;
-  if (!PyArg_ParseTuple(args, "sO", &name, &cb)) return NULL;
-  if (check_open(c)) return NULL;
-  sio_nsp_t *nsp = find_nsp(c, name);
-  if (!nsp) return NULL;
-  Py_INCREF(cb);
-  int r = sio_nsp_fetch_rooms(nsp, on_rooms, cb);
-  if (r) {
-    Py_DECREF(cb);
-    return raise_sio(r);
-  }
-  Py_RETURN_NONE;
+static PyObject *core_fetch_count(CoreObject *c, PyObject *args) { return cluster_request(c, args, PY_REQ_COUNT); }
+static PyObject *core_all_rooms(CoreObject *c, PyObject *args) { return cluster_request(c, args, PY_REQ_ROOMS); }
+static PyObject *core_fetch_sockets(CoreObject *c, PyObject *args) {
+  return cluster_request(c, args, PY_REQ_SOCKETS);
 }
 
 static void on_server_ack(sio_nsp_t *nsp, int status, const cJSON *responses, void *arg) {
   (void)nsp;
-  PyObject *cb = arg;
   PyGILState_STATE g = PyGILState_Ensure();
-  const char *err = status_name(status);
-  PyObject *l = responses ? from_json(responses, &(sio_args_t){0}, 0) : PyList_New(0), *r = NULL;
-  if (l && !PyList_Check(l)) Py_SETREF(l, PyList_New(0));
-  if (l) r = PyObject_CallFunction(cb, "zO", err, l);
-  if (!r) log_exception("error in a server_side_emit callback");
-  Py_XDECREF(r);
-  Py_XDECREF(l);
-  Py_DECREF(cb);
+  deliver(arg, status, json_list(responses, NULL), "error in a server_side_emit callback");
   PyGILState_Release(g);
 }
 
