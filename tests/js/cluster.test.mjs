@@ -1,13 +1,15 @@
 // Cluster through Redis (the contract's --redis): broadcast, to-room, to-room-others, binary and
 // count across nodes, for two C nodes and for a C node with a Node node (the reference contract
-// server on @socket.io/redis-adapter 8.3) in both directions. Each file run starts its own
-// redis-server on a free port of 127.0.0.1 (no persistence) and stops it at the end; skipped when
-// redis-server is not installed. The outage tests start their own, to stop and start it again.
+// server on @socket.io/redis-adapter 8.3) in both directions; then the cluster events of
+// examples/contract/README.md (serverSideEmit, broadcasts with acks, allRooms, fetchSockets,
+// socketsJoin/Leave, disconnectSockets) between C, Python, Lua and Node nodes, messages from
+// @socket.io/redis-emitter, the published bytes against the Node capture, and Redis going away.
+// Each file run starts its own redis-server on a free port of 127.0.0.1 (no persistence) and stops
+// it at the end; skipped when redis-server is not installed. The outage tests start their own, to
+// stop and start it again.
 //
-// The C node is always `examples/contract/run c` and the Node node the reference, whatever
-// SIO_SERVER says: this file is about the two talking to each other. The Python and Lua contract
-// servers (sio.Server(redis=...), siod --redis) are nodes too, paired with a C node (and with a
-// Node node).
+// The nodes are `examples/contract/run c|python|lua` and the Node reference, whatever SIO_SERVER
+// says: this file is about them talking to each other.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,6 +41,29 @@ async function countUntil(client, want, ms = 8000) {
   }
 }
 
+// Node A with client a, node B with clients b and b2 (each made by `wrap`), both subscribed: each
+// counts the other's sockets. Fills `p` as it goes, so that stopPair(p) also ends a pair that did
+// not start whole.
+async function startPair(kindA, kindB, wrap = (c) => c, p = { clients: [] }) {
+  p.nodeA = await startServer(['--redis', redis.url], { command: COMMANDS[kindA] });
+  p.nodeB = await startServer(['--redis', redis.url], { command: COMMANDS[kindB] });
+  for (const [k, node] of [['a', p.nodeA], ['b', p.nodeB], ['b2', p.nodeB]]) {
+    p[k] = wrap(await connectClient(node.url, KIND));
+    p.clients.push(p[k]);
+  }
+  assert.equal(await countUntil(p.a, 3), 3, `count on A; A stderr: ${p.nodeA.stderr}`);
+  assert.equal(await countUntil(p.b, 3), 3, `count on B; B stderr: ${p.nodeB.stderr}`);
+  return p;
+}
+
+async function stopPair(p) {
+  const nodes = [p.nodeA, p.nodeB].filter(Boolean);
+  for (const c of p.clients) await closeManager(c.manager);
+  for (const n of nodes) await n.stop();
+  // SIGTERM ends every node cleanly: open Redis connections do not keep a C node's loop alive.
+  for (const n of nodes) assert.deepEqual(n.exitStatus, { code: 0, signal: null });
+}
+
 let redis;
 if (HAVE_REDIS) {
   before(async () => { redis = await startRedis(); });
@@ -51,27 +76,10 @@ for (const [kindA, kindB] of PAIRS) {
   describe(`cluster: ${kindA} node A + ${kindB} node B through Redis`, { skip: SKIP }, () => {
     let nodeA, nodeB;
     let a, b, b2; // a on A; b and b2 on B
-    const clients = [];
 
-    before(async () => {
-      nodeA = await startServer(['--redis', redis.url], { command: COMMANDS[kindA] });
-      nodeB = await startServer(['--redis', redis.url], { command: COMMANDS[kindB] });
-      a = await connectClient(nodeA.url, KIND);
-      b = await connectClient(nodeB.url, KIND);
-      b2 = await connectClient(nodeB.url, KIND);
-      clients.push(a, b, b2);
-      // Both nodes subscribed (each counts the other's sockets).
-      assert.equal(await countUntil(a, 3), 3, `count on A; A stderr: ${nodeA.stderr}`);
-      assert.equal(await countUntil(b, 3), 3, `count on B; B stderr: ${nodeB.stderr}`);
-    });
-
-    after(async () => {
-      for (const c of clients) await closeManager(c.manager);
-      if (nodeA) await nodeA.stop();
-      if (nodeB) await nodeB.stop();
-      // SIGTERM ends every node cleanly: open Redis connections do not keep a C node's loop alive.
-      for (const n of [nodeA, nodeB]) if (n) assert.deepEqual(n.exitStatus, { code: 0, signal: null });
-    });
+    const pair = { clients: [] };
+    before(async () => { ({ nodeA, nodeB, a, b, b2 } = await startPair(kindA, kindB, undefined, pair)); });
+    after(() => stopPair(pair));
 
     test('count on either node is the number of sockets in the cluster', async () => {
       assert.deepEqual(await a.ack('count'), [3]);
@@ -147,7 +155,6 @@ for (const [kindA, kindB] of PAIRS2) {
   describe(`cluster requests: ${kindA} node A + ${kindB} node B`, { skip: SKIP }, () => {
     let nodeA, nodeB;
     let a, b, b2; // a on A; b and b2 on B
-    const clients = [];
 
     const record = (c) => {
       c.socket.on('server-event', (...args) => c.queue('server-event').push(args));
@@ -156,23 +163,9 @@ for (const [kindA, kindB] of PAIRS2) {
       return c;
     };
 
-    before(async () => {
-      nodeA = await startServer(['--redis', redis.url], { command: COMMANDS[kindA] });
-      nodeB = await startServer(['--redis', redis.url], { command: COMMANDS[kindB] });
-      a = record(await connectClient(nodeA.url, KIND));
-      b = record(await connectClient(nodeB.url, KIND));
-      b2 = record(await connectClient(nodeB.url, KIND));
-      clients.push(a, b, b2);
-      assert.equal(await countUntil(a, 3), 3, `count on A; A stderr: ${nodeA.stderr}`);
-      assert.equal(await countUntil(b, 3), 3, `count on B; B stderr: ${nodeB.stderr}`);
-    });
-
-    after(async () => {
-      for (const c of clients) await closeManager(c.manager);
-      if (nodeA) await nodeA.stop();
-      if (nodeB) await nodeB.stop();
-      for (const n of [nodeA, nodeB]) if (n) assert.deepEqual(n.exitStatus, { code: 0, signal: null });
-    });
+    const pair = { clients: [] };
+    before(async () => { ({ nodeA, nodeB, a, b, b2 } = await startPair(kindA, kindB, record, pair)); });
+    after(() => stopPair(pair));
 
     test('allRooms: every room of both nodes, sockets\' own ids included', async () => {
       await a.ack('join', 'room-a');
