@@ -822,7 +822,8 @@ static void push_server(lua_State *L, srv_t *srv) { lua_rawgeti(L, LUA_REGISTRYI
 
 /* sio.server{ host=, port=, path=, cors=, cors_credentials=, allow_eio3=, ping_interval=,
  * ping_timeout=, upgrade_timeout=, max_payload=, max_buffered=, connect_timeout=,
- * max_attachments=, transports=, allow_upgrades=, client_dir=, redis=, redis_key=, cookie= }
+ * max_attachments=, transports=, allow_upgrades=, client_dir=, redis=, redis_key=,
+ * redis_requests_timeout=, cookie= }
  * -> server | nil, err, name */
 static int l_server(lua_State *L) {
   siol_state_t *st = get_state(L);
@@ -888,6 +889,7 @@ static int l_server(lua_State *L) {
   const char *client_dir = opt_str(L, 1, "client_dir", NULL);
   const char *redis = ov->redis ? ov->redis : opt_str(L, 1, "redis", NULL);
   const char *redis_key = opt_str(L, 1, "redis_key", NULL);
+  long redis_timeout = opt_int(L, 1, "redis_requests_timeout", 5000, 1, 86400000);
   opt_cookie(L, 1, ov->cookie, &o.engine.cookie);
   const sio_cookie_options_t *ck = &o.engine.cookie;
 
@@ -946,6 +948,7 @@ static int l_server(lua_State *L) {
     sio_redis_options_init(&ro);
     ro.url = redis;
     ro.key = redis_key;
+    ro.requests_timeout_ms = (uint32_t)redis_timeout;
     if (r == 0) r = sio_io_use_redis(srv->io, &ro);
     if (r == SIO_EINVAL || r == UV_ENOSYS) {
       srv->orphan = 0;

@@ -835,17 +835,23 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"dispatch", "path", "ping_interval_ms", "ping_timeout_ms", "max_payload",
                            "allow_eio3", "cors", "connect_timeout_ms", "max_buffered", "client_dir", "redis",
                            "redis_key", "cookie_name", "cookie_path", "cookie_domain", "cookie_same_site",
-                           "cookie_http_only", "cookie_secure", "cookie_max_age", NULL};
+                           "cookie_http_only", "cookie_secure", "cookie_max_age", "redis_requests_timeout_ms",
+                           NULL};
   PyObject *dispatch;
   const char *path = "/socket.io/", *cors = NULL, *client_dir = NULL, *redis = NULL, *redis_key = NULL;
   const char *ck_name = NULL, *ck_path = "/", *ck_domain = NULL, *ck_same_site = "Lax";
-  unsigned long pi = 25000, pt = 20000, ct = 45000, ck_max_age = 0;
+  unsigned long pi = 25000, pt = 20000, ct = 45000, ck_max_age = 0, rto = 0;
   Py_ssize_t maxp = 1000000, maxb = 0;
   int eio3 = 0, ck_http_only = 1, ck_secure = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|skknpzknzzzzzzzppk", kwlist, &dispatch, &path, &pi, &pt, &maxp,
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|skknpzknzzzzzzzppkk", kwlist, &dispatch, &path, &pi, &pt, &maxp,
                                    &eio3, &cors, &ct, &maxb, &client_dir, &redis, &redis_key, &ck_name,
-                                   &ck_path, &ck_domain, &ck_same_site, &ck_http_only, &ck_secure, &ck_max_age))
+                                   &ck_path, &ck_domain, &ck_same_site, &ck_http_only, &ck_secure, &ck_max_age,
+                                   &rto))
     return -1;
+  if (rto > UINT32_MAX) {
+    PyErr_SetString(PyExc_ValueError, "redis_requests_timeout is too long");
+    return -1;
+  }
   if (ck_max_age > UINT32_MAX) {
     PyErr_SetString(PyExc_ValueError, "cookie max_age must fit in 32 bits");
     return -1;
@@ -919,6 +925,7 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
     sio_redis_options_init(&ro);
     ro.url = redis;
     if (redis_key) ro.key = redis_key;
+    if (rto) ro.requests_timeout_ms = (uint32_t)rto;
     r = sio_io_use_redis(c->io, &ro);
     if (r == SIO_EINVAL) {
       PyErr_Format(PyExc_ValueError, "redis: bad URL '%s' (redis://[[user]:password@]host[:port][/db])", redis);
@@ -1721,7 +1728,7 @@ static PyTypeObject CoreType = {
     .tp_basicsize = sizeof(CoreObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "Core(dispatch, path, ping_interval_ms, ping_timeout_ms, max_payload, allow_eio3, cors, "
-              "connect_timeout_ms, max_buffered, client_dir, redis, redis_key, cookie_name, cookie_path, "
+              "connect_timeout_ms, max_buffered, client_dir, redis, redis_key, redis_requests_timeout_ms, cookie_name, cookie_path, "
               "cookie_domain, cookie_same_site, cookie_http_only, cookie_secure, cookie_max_age): a uv loop "
               "with a Socket.IO server",
     .tp_new = core_new,

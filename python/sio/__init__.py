@@ -292,6 +292,9 @@ class Server:
         ``ValueError``; a sio built without Redis, ``RuntimeError``. See :meth:`fetch_count`,
         :meth:`all_rooms`, :meth:`server_side_emit` and :meth:`on_server_event`.
     :param redis_key: the channel prefix (Node's ``key`` option), ``"socket.io"`` by default.
+    :param redis_requests_timeout: seconds a cluster request (``fetch_count``, ``fetch_sockets``,
+        ``all_rooms``, ``server_side_emit`` with a callback) waits for the other nodes (Node's
+        ``requestsTimeout``), 5 by default.
     :param cookie: the reference's ``cookie`` option, for load balancers that keep each client on
         one node by a cookie (long-polling needs all of a session's requests on the node that holds
         it). ``None`` (the default): no cookie. ``True``: the response to the polling handshake sets
@@ -321,8 +324,11 @@ class Server:
         client_dir: Optional[str] = None,
         redis: Optional[str] = None,
         redis_key: Optional[str] = None,
+        redis_requests_timeout: float = 5,
         cookie: Union[None, bool, str, Dict[str, Any]] = None,
     ) -> None:
+        if not redis_requests_timeout > 0:
+            raise ValueError("redis_requests_timeout must be positive")
         if cors_allowed_origins is None or isinstance(cors_allowed_origins, str):
             cors = cors_allowed_origins
         else:
@@ -361,6 +367,7 @@ class Server:
             client_dir=None if client_dir is None else os.fspath(client_dir),
             redis=redis,
             redis_key=redis_key,
+            redis_requests_timeout_ms=max(1, int(redis_requests_timeout * 1000)),
             **_cookie_options(cookie),
         )
         self._register("/")

@@ -30,6 +30,7 @@ class Core:
         client_dir: Optional[str] = ...,
         redis: Optional[str] = ...,
         redis_key: Optional[str] = ...,
+        redis_requests_timeout_ms: int = ...,
         cookie_name: Optional[str] = ...,
         cookie_path: Optional[str] = ...,
         cookie_domain: Optional[str] = ...,

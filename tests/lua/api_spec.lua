@@ -116,6 +116,7 @@ describe("sio.server", function()
       assert.matches("sio%.server", tostring(err))
     end
     assert.has_error(function() sio.server("not a table") end)
+    assert.has_error(function() sio.server { redis_requests_timeout = 0 } end)
     assert.has_error(function() sio.server(42) end)
   end)
 
@@ -895,7 +896,7 @@ describe("a cluster (redis-server)", function()
 
   it("server_side_emit: each other node's answer is its listener's first return value", function()
     local url = start_redis()
-    local a, b = server { redis = url }, server { redis = url }
+    local a, b = server { redis = url, redis_requests_timeout = 1500 }, server { redis = url }
     local seen = {}
     b:on("ask", function(...)
       seen[#seen + 1] = table.pack(...)
@@ -910,9 +911,10 @@ describe("a cluster (redis-server)", function()
     assert.is_nil(err)
     assert.are.same({ { got = { 1, "two", { k = 1.5 } } } }, res)
     assert.are.equal(3, seen[1].n)
-    -- a listener that raises sends no answer: the sender times out (the requests timeout, 5 s)
+    -- a listener that raises sends no answer: the sender times out (its requests timeout, 1.5 s)
     local boomed
-    assert.is_true(a:server_side_emit("boom", function(e, r) boomed = { e, r } end))
+    local t0 = sio.now()
+    assert.is_true(a:server_side_emit("boom", function(e, r) boomed = { e, r, sio.now() - t0 } end))
     local got = {}
     for _, ev in ipairs { "none", "nobody-listens" } do
       assert.is_true(a:server_side_emit(ev, function(e, r) got[ev] = { e, r } end))
@@ -924,9 +926,10 @@ describe("a cluster (redis-server)", function()
     err, res = until_answered(b, 1, "back", 21)
     assert.is_nil(err)
     assert.are.same({ 42 }, res)
-    assert.is_true(H.run_until(function() return boomed end, 7000))
+    assert.is_true(H.run_until(function() return boomed end, 4000))
     assert.matches("^ETIMEDOUT: ", boomed[1])
     assert.are.same({}, boomed[2])
+    assert.is_true(boomed[3] >= 1400 and boomed[3] < 4000, tostring(boomed[3]))
     assert.are.equal(0, self_calls) -- never to its own node
   end)
 
