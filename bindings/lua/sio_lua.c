@@ -669,12 +669,22 @@ static void srv_free(srv_t *srv) {
   state_release(st);
 }
 
+/* sio.run()'s SIGINT/SIGTERM handles: closed when the last server is gone, so that the loop can
+ * end (they would keep it alive). */
+static void signals_off(siol_state_t *st) {
+  if (!st->signals_on) return;
+  st->signals_on = 0;
+  uv_close((uv_handle_t *)&st->sigint, NULL);
+  uv_close((uv_handle_t *)&st->sigterm, NULL);
+}
+
 static void on_server_closed(sio_server_t *server) {
   srv_t *srv = sio_server_get_data(server);
   srv->closed = 1;
   srv->server = NULL;
   srv->io = NULL;
   srv_unlink(srv);
+  if (srv->st && !srv->st->servers) signals_off(srv->st);
   if (srv->orphan) {
     srv_free(srv);
     return;
@@ -2297,11 +2307,7 @@ void siol_shutdown(lua_State *L) {
   if (!st) return;
   while (st->timers) tmr_stop(st->dead ? NULL : L, st->timers);
   for (srv_t *s = st->servers; s; s = s->next) srv_close(s);
-  if (st->signals_on) {
-    st->signals_on = 0;
-    uv_close((uv_handle_t *)&st->sigint, NULL);
-    uv_close((uv_handle_t *)&st->sigterm, NULL);
-  }
+  signals_off(st);
 }
 
 static void on_run_signal(uv_signal_t *h, int signum) {
@@ -2323,7 +2329,9 @@ static int l_run(lua_State *L) {
   }
   if (st->running) return luaL_error(L, "sio.run() called from inside the loop");
   uv_loop_t *loop = state_loop(L, st);
-  if (mode == 0 && !st->signals_on && st->servers) {
+  int open = 0;
+  for (srv_t *s = st->servers; s; s = s->next) open |= !s->closing && !s->closed;
+  if (mode == 0 && !st->signals_on && open) {
     uv_signal_init(loop, &st->sigint);
     uv_signal_init(loop, &st->sigterm);
     st->sigint.data = st->sigterm.data = st;

@@ -764,6 +764,21 @@ describe("sio.shutdown()", function()
     assert.is_truthy(c.find("disconnect", true), c.output())
     assert.is_true(c.find("step", "wait").disconnected)
   end)
+
+  it("sio.run() after the last server:close() returns once it closed (no signal handles left)", function()
+    local p = lua_process [[
+      local sio = require "sio"
+      local a = assert(sio.server { host = "127.0.0.1", port = 0 })
+      local b = assert(sio.server { host = "127.0.0.1", port = 0 })
+      print("port " .. a.port)
+      io.stdout:flush()
+      sio.set_timeout(50, function() b:close() end) -- b closes while run() waits
+      a:close()
+      print("run returned", sio.run(), a.closed, b.closed)
+    ]]
+    assert.are.equal(0, H.wait_exit(p, 10000), p.output() .. p.errors())
+    assert.matches("run returned\tfalse\ttrue\ttrue", p.output())
+  end)
 end)
 
 describe("timers", function()
