@@ -193,7 +193,9 @@ if CC=clang build build-fuzz -DSIO_FUZZ=ON -DSIO_TESTS=OFF; then
     [ -x "$f" ] || continue
     name=$(basename "$f")
     corpus="$root/build-fuzz/corpus-$name"; mkdir -p "$corpus"
-    if "$f" "$corpus" -max_total_time="$fuzz_seconds" -rss_limit_mb=4096 >"$log_dir/$name.log" 2>&1; then
+    seeds=(); [ -d "tests/fuzz/seeds/$name" ] && seeds=("tests/fuzz/seeds/$name") # read-only starting points
+    if "$f" "$corpus" "${seeds[@]+"${seeds[@]}"}" -max_total_time="$fuzz_seconds" -rss_limit_mb=4096 \
+        >"$log_dir/$name.log" 2>&1; then
       echo "$name: ok ($(grep -Eo 'Done [0-9]+ runs' "$log_dir/$name.log" | tail -1))"; passed=$((passed + 1))
     else
       echo "$name: FAILED"; tail -30 "$log_dir/$name.log"; failed=$((failed + 1))

@@ -96,6 +96,11 @@ void sio_memory_adapter_rooms(sio_adapter_t *a, void (*cb)(const char *room, voi
 sio_adapter_t *sio__redis_adapter_wrap(sio_cluster_t *cl, sio_adapter_t *inner);
 void sio__cluster_close(sio_cluster_t *cl);
 void sio__cluster_free(sio_cluster_t *cl);
+/* For the fuzzer: handles `data` as if Redis had delivered it to namespace `nsp`'s adapter on one of
+ * its channels (SIO_CHAN_*), through the same code as real traffic. No-op without Redis support. */
+enum { SIO_CHAN_BROADCAST, SIO_CHAN_ROOM, SIO_CHAN_REQUEST, SIO_CHAN_RESPONSE };
+void sio__cluster_inject(sio_nsp_t *nsp, int chan, const char *room, const char *data, size_t len);
+
 /* requests_timeout_ms (0 for NULL). */
 uint32_t sio__cluster_timeout(const sio_cluster_t *cl);
 /* The memory adapter keeping a namespace's local rooms: `a` itself, or the one a cluster adapter

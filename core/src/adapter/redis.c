@@ -40,6 +40,9 @@ sio_adapter_t *sio__redis_adapter_wrap(sio_cluster_t *cl, sio_adapter_t *inner) 
   return inner;
 }
 sio_adapter_t *sio__cluster_inner(sio_adapter_t *a) { return a; }
+void sio__cluster_inject(sio_nsp_t *nsp, int chan, const char *room, const char *data, size_t len) {
+  (void)nsp, (void)chan, (void)room, (void)data, (void)len;
+}
 void sio__cluster_close(sio_cluster_t *cl) { (void)cl; }
 void sio__cluster_free(sio_cluster_t *cl) { (void)cl; }
 uint32_t sio__cluster_timeout(const sio_cluster_t *cl) {
@@ -294,6 +297,69 @@ static void pack_str_list(msgpack_packer *pk, const char *const *v, size_t n) {
 
 /* ---------------------------------------------------------------------------------------------- */
 /* msgpack -> cJSON + attachments                                                                  */
+
+/* msgpack-c allocates an array's or a map's elements from their declared count before looking
+ * for them, so 5 bytes claiming 2^32 elements cost 64 GiB. Every element takes at least one byte:
+ * a message whose counts promise more elements than it has bytes left is refused before unpacking,
+ * which bounds what unpacking allocates by the message's size. Also checks that every length fits. */
+static int msgpack_plausible(const unsigned char *p, size_t len) {
+  size_t pos = 0;
+  uint64_t pending = 1; /* items still to read */
+  while (pending > 0) {
+    if (pos >= len) return 0;
+    unsigned b = p[pos++];
+    uint64_t skip = 0, items = 0;
+    size_t lenbytes = 0; /* a big-endian length of 1, 2 or 4 bytes follows */
+    int kind = 0;        /* 1: skip bytes, 2: array items, 3: map pairs */
+    pending--;
+    if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+      /* a value in the type byte */
+    } else if (b >= 0x80 && b <= 0x8f) {
+      items = 2 * (uint64_t)(b & 0x0f);
+    } else if (b >= 0x90 && b <= 0x9f) {
+      items = b & 0x0f;
+    } else if (b >= 0xa0 && b <= 0xbf) {
+      skip = b & 0x1f;
+    } else {
+      switch (b) {
+      case 0xc4: case 0xd9: lenbytes = 1, kind = 1; break;          /* bin8, str8 */
+      case 0xc5: case 0xda: lenbytes = 2, kind = 1; break;          /* bin16, str16 */
+      case 0xc6: case 0xdb: lenbytes = 4, kind = 1; break;          /* bin32, str32 */
+      case 0xc7: lenbytes = 1, kind = 1, skip = 1; break;           /* ext8 (+ type) */
+      case 0xc8: lenbytes = 2, kind = 1, skip = 1; break;           /* ext16 */
+      case 0xc9: lenbytes = 4, kind = 1, skip = 1; break;           /* ext32 */
+      case 0xca: skip = 4; break;
+      case 0xcb: skip = 8; break;
+      case 0xcc: case 0xd0: skip = 1; break;
+      case 0xcd: case 0xd1: skip = 2; break;
+      case 0xce: case 0xd2: skip = 4; break;
+      case 0xcf: case 0xd3: skip = 8; break;
+      case 0xd4: skip = 2; break;                                   /* fixext 1..16 (+ type) */
+      case 0xd5: skip = 3; break;
+      case 0xd6: skip = 5; break;
+      case 0xd7: skip = 9; break;
+      case 0xd8: skip = 17; break;
+      case 0xdc: lenbytes = 2, kind = 2; break;                     /* array16 */
+      case 0xdd: lenbytes = 4, kind = 2; break;                     /* array32 */
+      case 0xde: lenbytes = 2, kind = 3; break;                     /* map16 */
+      case 0xdf: lenbytes = 4, kind = 3; break;                     /* map32 */
+      default: return 0;                                            /* 0xc1: never used */
+      }
+    }
+    if (lenbytes) {
+      if (len - pos < lenbytes) return 0;
+      uint64_t n = 0;
+      for (size_t i = 0; i < lenbytes; i++) n = n << 8 | p[pos++];
+      if (kind == 1) skip += n;
+      else items = kind == 2 ? n : 2 * n;
+    }
+    if (skip > len - pos) return 0;
+    pos += (size_t)skip;
+    pending += items;
+    if (pending > len - pos) return 0; /* more elements promised than bytes left */
+  }
+  return 1;
+}
 
 typedef struct {
   sio_buf_t *v; /* point into the received message (valid during the callback) */
@@ -850,7 +916,9 @@ static void on_broadcast(redis_adapter_t *ra, const char *chan, size_t chanlen, 
   bufs_t bufs = {0};
   cJSON *json = NULL;
   strs_t rooms = {0}, except = {0};
-  if (msgpack_unpack_next(&u, data, len, &off) != MSGPACK_UNPACK_SUCCESS) goto done;
+  if (!msgpack_plausible((const unsigned char *)data, len) ||
+      msgpack_unpack_next(&u, data, len, &off) != MSGPACK_UNPACK_SUCCESS)
+    goto done;
   const msgpack_object *m = &u.data;
   if (m->type != MSGPACK_OBJECT_ARRAY || m->via.array.size < 2) goto done;
   if (str_eq(&m->via.array.ptr[0], ra->uid)) goto done; /* our own publish, heard back */
@@ -1065,8 +1133,10 @@ static void on_json_request(redis_adapter_t *ra, cJSON *j) {
   if (strs_from_json(cJSON_GetObjectItemCaseSensitive(opts, "rooms"), &rooms) ||
       strs_from_json(cJSON_GetObjectItemCaseSensitive(opts ? opts : j, "except"), &except))
     goto done;
-  if (type->valueint == REQ_SOCKETS && strs_from_json(cJSON_GetObjectItemCaseSensitive(j, "rooms"), &rooms))
-    goto done;
+  if (type->valueint == REQ_SOCKETS) { /* {"rooms": [...]} at the top, no opts */
+    strs_free(&rooms);
+    if (strs_from_json(cJSON_GetObjectItemCaseSensitive(j, "rooms"), &rooms)) goto done;
+  }
   sio_target_t to = {(const char *const *)rooms.v, rooms.n, (const char *const *)except.v, except.n,
                      SIO_EMIT_LOCAL};
   sio_nsp_t *nsp = ra->base.nsp;
@@ -1207,7 +1277,9 @@ static void dispatch(redis_adapter_t *ra, const char *data, size_t len,
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     size_t off = 0;
-    if (msgpack_unpack_next(&u, data, len, &off) == MSGPACK_UNPACK_SUCCESS) on_msgpack(ra, &u.data);
+    if (msgpack_plausible((const unsigned char *)data, len) &&
+        msgpack_unpack_next(&u, data, len, &off) == MSGPACK_UNPACK_SUCCESS)
+      on_msgpack(ra, &u.data);
     msgpack_unpacked_destroy(&u);
   }
   sio__io_leave(nsp->io);
@@ -1244,6 +1316,20 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata) {
         break;
       }
     }
+  }
+}
+
+void sio__cluster_inject(sio_nsp_t *nsp, int chan, const char *room, const char *data, size_t len) {
+  if (!nsp->adapter->vt->request) return; /* not clustered */
+  redis_adapter_t *ra = (redis_adapter_t *)nsp->adapter;
+  if (chan == SIO_CHAN_REQUEST) {
+    dispatch(ra, data, len, on_json_request, on_msgpack_request);
+  } else if (chan == SIO_CHAN_RESPONSE) {
+    dispatch(ra, data, len, on_json_response, on_msgpack_response);
+  } else {
+    char *c = concat(ra->bcast_prefix, chan == SIO_CHAN_ROOM ? room : "", chan == SIO_CHAN_ROOM ? "#" : "", "");
+    if (c) on_broadcast(ra, c, strlen(c), data, len);
+    free(c);
   }
 }
 
