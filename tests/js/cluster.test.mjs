@@ -312,7 +312,9 @@ describe('cluster: the Node adapter wire format, seen from Redis', { skip: SKIP 
     sub = pub.duplicate();
     await Promise.all([pub.connect(), sub.connect()]);
     await sub.pSubscribe('socket.io#/#*', (msg, chan) => published.push([chan.toString(), Buffer.from(msg)]), true);
-    await sub.subscribe('socket.io-response#/#', (msg) => responses.push(JSON.parse(msg)));
+    await sub.subscribe('socket.io-response#/#', (msg) => {
+      try { responses.push(JSON.parse(msg)); } catch { /* the malformed ones a test publishes itself */ }
+    });
     node = await startServer(['--redis', redis.url], { command: COMMANDS.c });
     client = await connectClient(node.url, KIND, { auth: { token: 'x' }, managerOpts: { query: { q: 'a b' } } });
     // subscribed: the node counts as a server
@@ -425,6 +427,20 @@ describe('cluster: the Node adapter wire format, seen from Redis', { skip: SKIP 
     assert.equal(s.handshake.headers.upgrade, 'websocket');
     assert.deepEqual(s.handshake.query, { q: 'a b', EIO: '4', transport: 'websocket' });
     assert.deepEqual(s.handshake.auth, { token: 'x' });
+  });
+
+  test('malformed messages are ignored: a msgpack bomb costs nothing, the node goes on', async () => {
+    // array32 / map32 claiming 2^32 - 1 elements in 5 bytes, truncated msgpack, bad JSON
+    const bombs = [[0xdd, 0xff, 0xff, 0xff, 0xff], [0xdf, 0xff, 0xff, 0xff, 0xff], [0x93, 0xa6, 0x41], [0xc1]]
+      .map((b) => Buffer.from(b));
+    for (const chan of ['socket.io#/#', 'socket.io-request#/#', 'socket.io-response#/#']) {
+      for (const b of bombs) await pub.publish(chan, b);
+      await pub.publish(chan, '{"type":5,');
+    }
+    client.emit('broadcast', 'still here');
+    assert.deepEqual(await client.next('broadcast'), ['still here']);
+    assert.equal(node.exitStatus, null);
+    published.splice(0);
   });
 
   test('remote socketsJoin, socketsLeave and disconnectSockets apply here', async () => {
