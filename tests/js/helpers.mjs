@@ -490,6 +490,7 @@ export async function startRedis(port) {
   return {
     url: `redis://${HOST}:${port}`,
     port,
+    pid: child.pid,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');

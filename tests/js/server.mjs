@@ -131,6 +131,7 @@ export async function startServer(args = [], { command } = {}) {
   const port = listening.port;
   return {
     port,
+    pid: child.pid, // the server's own (wrappers exec it)
     url: `http://127.0.0.1:${port}`,
     stop,
     // how the process ended; resolves once it exited
