@@ -229,6 +229,14 @@ TEST(close_mid_connect) {
   sio_server_close(server, on_closed);
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  /* the same while a host name is being resolved: the lookups are let go and free themselves */
+  uv_loop_init(&loop);
+  CHECK(make(&loop, &server, &io) == 0);
+  o.url = "redis://localhost:1";
+  CHECK_EQ_INT(sio_io_use_redis(io, &o), 0);
+  sio_server_close(server, on_closed);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
 }
 
 /* ---- a fake Redis: enough RESP for the adapter's commands, and a way to drop everything ---- */
@@ -453,7 +461,8 @@ TEST(reconnects_and_resubscribes) {
   sio_nsp_t *root, *other;
   CHECK_EQ_INT(sio_io_of(io, "/", &root), 0);
   char url[64];
-  snprintf(url, sizeof url, "redis://127.0.0.1:%d", f.port);
+  /* a host name: resolved off the loop (uv_getaddrinfo), then connected to its IPv4 address */
+  snprintf(url, sizeof url, "redis://localhost:%d", f.port);
   sio_redis_options_t o;
   sio_redis_options_init(&o);
   o.url = url;

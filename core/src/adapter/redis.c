@@ -135,9 +135,12 @@ typedef struct redis_adapter redis_adapter_t;
 /* The lifecycle of one of the two connections. Down, its timer waits out the backoff before the
  * next attempt; connecting, the same timer bounds the attempt (hiredis 0.14 has no async connect
  * timeout, and a host that drops SYNs would hold the link for minutes). */
+typedef struct resolve resolve_t;
+
 typedef struct redis_link {
   sio_cluster_t *cl;
   uv_timer_t *timer;  /* heap: its close completes after the cluster may be gone */
+  resolve_t *resolving; /* the host name being resolved for the next attempt, or NULL */
   uint32_t delay_ms;  /* the next backoff */
   uint64_t down_at;   /* loop time the outage was logged */
   uint8_t down;       /* an outage was logged: its end will be, and nothing in between */
@@ -1450,11 +1453,12 @@ static void on_ping(redisAsyncContext *ac, void *reply, void *privdata) {
   }
 }
 
-/* A new context for the link. AUTH and PING are queued at once (hiredis writes them first once
- * connected), then, for the subscriber, the subscriptions of every live namespace. */
-static void link_open(redis_link_t *l) {
+/* A new context for the link, to `ip` (an address literal). AUTH and PING are queued at once
+ * (hiredis writes them first once connected), then, for the subscriber, the subscriptions of every
+ * live namespace. The link's timer already bounds the attempt. */
+static void link_connect(redis_link_t *l, const char *ip) {
   sio_cluster_t *cl = l->cl;
-  redisAsyncContext *ac = redisAsyncConnect(cl->host, cl->port);
+  redisAsyncContext *ac = redisAsyncConnect(ip, cl->port);
   if (!ac || ac->err || glue_attach(ac, cl->loop) != REDIS_OK) {
     link_down(l, "connection failed",
               !ac ? "out of memory" : ac->err ? ac->errstr : "cannot poll its socket");
@@ -1475,13 +1479,87 @@ static void link_open(redis_link_t *l) {
   *link_ctx(l) = ac;
   if (l->is_sub)
     for (redis_adapter_t *a = cl->adapters; a; a = a->next) subscribe(cl, a);
+}
+
+/* hiredis 0.14 resolves a host name with a blocking getaddrinfo() inside its connect: a name is
+ * resolved here first, on libuv's thread pool, so that a slow or absent DNS never stalls the loop.
+ * The request outlives a closed cluster when the lookup is under way: it then only frees itself. */
+struct resolve {
+  uv_getaddrinfo_t req;
+  redis_link_t *link; /* NULL once the link gave up on it (closed, or the attempt timed out) */
+};
+
+static void resolve_abandon(redis_link_t *l) {
+  if (!l->resolving) return;
+  l->resolving->link = NULL;
+  uv_cancel((uv_req_t *)&l->resolving->req); /* or it finishes and frees itself */
+  l->resolving = NULL;
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  resolve_t *rv = req->data;
+  redis_link_t *l = rv->link;
+  char ip[INET6_ADDRSTRLEN] = "";
+  /* hiredis would try each address; one attempt here takes the first IPv4 one if there is one
+   * ("localhost" often lists ::1 first, where a Redis bound to 127.0.0.1 is not). */
+  const struct addrinfo *pick = NULL;
+  for (const struct addrinfo *a = status == 0 ? res : NULL; a; a = a->ai_next)
+    if (!pick || (a->ai_family == AF_INET && pick->ai_family != AF_INET)) pick = a;
+  if (pick) uv_ip_name(pick->ai_addr, ip, sizeof ip);
+  uv_freeaddrinfo(res);
+  free(rv);
+  if (!l) return;
+  l->resolving = NULL;
+  if (!ip[0]) {
+    uv_timer_stop(l->timer);
+    link_down(l, "connection failed", status ? uv_strerror(status) : "no address");
+    link_retry_later(l);
+    return;
+  }
+  link_connect(l, ip);
+}
+
+/* One connection attempt, bounded by the link's timer: the host name resolved first unless it is an
+ * address already. */
+static void link_open(redis_link_t *l) {
+  sio_cluster_t *cl = l->cl;
+  unsigned char buf[sizeof(struct in6_addr)];
   uv_timer_start(l->timer, on_link_timer, CONNECT_TIMEOUT_MS, 0);
+  if (uv_inet_pton(AF_INET, cl->host, buf) == 0 || uv_inet_pton(AF_INET6, cl->host, buf) == 0) {
+    link_connect(l, cl->host);
+    return;
+  }
+  resolve_t *rv = calloc(1, sizeof *rv);
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  int r = rv ? 0 : UV_ENOMEM;
+  if (rv) {
+    rv->link = l;
+    rv->req.data = rv;
+    r = uv_getaddrinfo(cl->loop, &rv->req, on_resolved, cl->host, NULL, &hints);
+  }
+  if (r) {
+    free(rv);
+    uv_timer_stop(l->timer);
+    link_down(l, "connection failed", uv_strerror(r));
+    link_retry_later(l);
+    return;
+  }
+  l->resolving = rv;
 }
 
 static void on_link_timer(uv_timer_t *t) {
   redis_link_t *l = t->data;
   redisAsyncContext **ac = link_ctx(l);
   if (l->cl->closing || (*ac && *link_up(l))) return;
+  if (l->resolving) { /* the name did not resolve in time */
+    resolve_abandon(l);
+    link_down(l, "connection failed", "the host name did not resolve in time");
+    link_retry_later(l);
+    return;
+  }
   if (!*ac) {
     link_open(l); /* the backoff is over */
     return;
@@ -1623,6 +1701,7 @@ void sio__cluster_close(sio_cluster_t *cl) {
   if (!cl || cl->closing) return;
   cl->closing = 1;
   for (int i = 0; i < 2; i++) {
+    resolve_abandon(&cl->link[i]);
     uv_close((uv_handle_t *)cl->link[i].timer, free_handle);
     cl->link[i].timer = NULL;
   }
