@@ -1245,6 +1245,30 @@ static int room_list(PyObject *o, const char ***out, size_t *n, PyObject **keep)
   return 0;
 }
 
+/* Who a selection or broadcast from Python targets: `to` and `skip` (None, a name or a list), the
+ * lists and the objects their strings borrow from held until py_target_free(). */
+typedef struct {
+  sio_target_t t;
+  const char **rooms, **except;
+  PyObject *keep_rooms, *keep_except;
+} py_target_t;
+
+static int py_target(py_target_t *pt, PyObject *to, PyObject *skip, int flags) {
+  size_t nr, ne;
+  if (room_list(to, &pt->rooms, &nr, &pt->keep_rooms) < 0 ||
+      room_list(skip, &pt->except, &ne, &pt->keep_except) < 0)
+    return -1;
+  pt->t = (sio_target_t){pt->rooms, nr, pt->except, ne, flags};
+  return 0;
+}
+
+static void py_target_free(py_target_t *pt) {
+  PyMem_Free(pt->rooms);
+  PyMem_Free(pt->except);
+  Py_XDECREF(pt->keep_rooms);
+  Py_XDECREF(pt->keep_except);
+}
+
 static PyObject *core_emit(CoreObject *c, PyObject *args) {
   const char *name, *event;
   PyObject *values, *to, *skip;
@@ -1255,25 +1279,20 @@ static PyObject *core_emit(CoreObject *c, PyObject *args) {
   if (c->stopping) Py_RETURN_NONE;
   sio_nsp_t *nsp = find_nsp(c, name);
   if (!nsp) return NULL;
-  const char **rooms = NULL, **except = NULL;
-  size_t nr = 0, ne = 0;
-  PyObject *kr = NULL, *ke = NULL, *res = NULL;
+  py_target_t pt = {0};
+  PyObject *res = NULL;
   cJSON *json = NULL;
   bufs_t b = {0};
-  if (room_list(to, &rooms, &nr, &kr) < 0 || room_list(skip, &except, &ne, &ke) < 0) goto out;
+  if (py_target(&pt, to, skip, flags) < 0) goto out;
   if (args_from_py(values, &json, &b) < 0) goto out;
   sio_args_t a = {json, b.bufs, b.n};
-  sio_target_t t = {rooms, nr, except, ne, flags};
-  int r = sio_nsp_emit(nsp, &t, event, &a);
+  int r = sio_nsp_emit(nsp, &pt.t, event, &a);
   if (r) raise_sio(r);
   else res = Py_None, Py_INCREF(res);
 out:
   cJSON_Delete(json);
   bufs_free(&b);
-  PyMem_Free(rooms);
-  PyMem_Free(except);
-  Py_XDECREF(kr);
-  Py_XDECREF(ke);
+  py_target_free(&pt);
   return res;
 }
 
@@ -1387,21 +1406,16 @@ static PyObject *core_select(CoreObject *c, PyObject *args) {
   if (c->stopping) Py_RETURN_NONE;
   sio_nsp_t *nsp = find_nsp(c, name);
   if (!nsp) return NULL;
-  const char **rooms = NULL, **except = NULL;
-  size_t nr = 0, ne = 0;
-  PyObject *kr = NULL, *ke = NULL, *res = NULL;
-  if (room_list(to, &rooms, &nr, &kr) < 0 || room_list(skip, &except, &ne, &ke) < 0) goto out;
-  sio_target_t t = {rooms, nr, except, ne, 0};
+  py_target_t pt = {0};
+  PyObject *res = NULL;
+  if (py_target(&pt, to, skip, 0) < 0) goto out;
   int r = 0;
-  if (op == 2) sio_nsp_disconnect(nsp, &t, close);
-  else r = op == 0 ? sio_nsp_join(nsp, &t, room) : sio_nsp_leave(nsp, &t, room);
+  if (op == 2) sio_nsp_disconnect(nsp, &pt.t, close);
+  else r = op == 0 ? sio_nsp_join(nsp, &pt.t, room) : sio_nsp_leave(nsp, &pt.t, room);
   if (r < 0) raise_sio(r);
   else res = Py_None, Py_INCREF(res);
 out:
-  PyMem_Free(rooms);
-  PyMem_Free(except);
-  Py_XDECREF(kr);
-  Py_XDECREF(ke);
+  py_target_free(&pt);
   return res;
 }
 
@@ -1433,17 +1447,15 @@ static PyObject *core_emit_acks(CoreObject *c, PyObject *args) {
   if (check_open(c)) return NULL;
   sio_nsp_t *nsp = find_nsp(c, name);
   if (!nsp) return NULL;
-  const char **rooms = NULL, **except = NULL;
-  size_t nr = 0, ne = 0;
-  PyObject *kr = NULL, *ke = NULL, *res = NULL;
+  py_target_t pt = {0};
+  PyObject *res = NULL;
   cJSON *json = NULL;
   bufs_t b = {0};
-  if (room_list(to, &rooms, &nr, &kr) < 0 || room_list(skip, &except, &ne, &ke) < 0) goto out;
+  if (py_target(&pt, to, skip, flags) < 0) goto out;
   if (args_from_py(values, &json, &b) < 0) goto out;
   sio_args_t a = {json, b.bufs, b.n};
-  sio_target_t t = {rooms, nr, except, ne, flags};
   Py_INCREF(cb);
-  int r = sio_nsp_emit_ack(nsp, &t, event, &a, timeout ? (uint32_t)timeout : 0x7fffffffu, on_broadcast_ack, cb);
+  int r = sio_nsp_emit_ack(nsp, &pt.t, event, &a, timeout ? (uint32_t)timeout : 0x7fffffffu, on_broadcast_ack, cb);
   if (r) {
     Py_DECREF(cb);
     raise_sio(r);
@@ -1453,10 +1465,7 @@ static PyObject *core_emit_acks(CoreObject *c, PyObject *args) {
 out:
   cJSON_Delete(json);
   bufs_free(&b);
-  PyMem_Free(rooms);
-  PyMem_Free(except);
-  Py_XDECREF(kr);
-  Py_XDECREF(ke);
+  py_target_free(&pt);
   return res;
 }
 
@@ -1551,15 +1560,12 @@ static PyObject *cluster_request(CoreObject *c, PyObject *args, int kind) {
   if (check_open(c)) return NULL;
   sio_nsp_t *nsp = find_nsp(c, name);
   if (!nsp) return NULL;
-  const char **rooms = NULL, **except = NULL;
-  size_t nr = 0, ne = 0;
-  PyObject *kr = NULL, *ke = NULL;
-  if (room_list(to, &rooms, &nr, &kr) < 0 || room_list(skip, &except, &ne, &ke) < 0) goto out;
-  sio_target_t t = {rooms, nr, except, ne, 0};
+  py_target_t pt = {0};
+  if (py_target(&pt, to, skip, 0) < 0) goto out;
   Py_INCREF(cb);
   int r = kind == PY_REQ_COUNT   ? sio_nsp_fetch_count(nsp, NULL, on_count, cb)
           : kind == PY_REQ_ROOMS ? sio_nsp_fetch_rooms(nsp, on_rooms, cb)
-                                 : sio_nsp_fetch_sockets(nsp, &t, on_sockets, cb);
+                                 : sio_nsp_fetch_sockets(nsp, &pt.t, on_sockets, cb);
   if (r) {
     Py_DECREF(cb);
     raise_sio(r);
@@ -1568,10 +1574,7 @@ static PyObject *cluster_request(CoreObject *c, PyObject *args, int kind) {
     Py_INCREF(res);
   }
 out:
-  PyMem_Free(rooms);
-  PyMem_Free(except);
-  Py_XDECREF(kr);
-  Py_XDECREF(ke);
+  py_target_free(&pt);
   return res;
 }
 
