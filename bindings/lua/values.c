@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "json_parse.h"
 #include "json_write.h"
 
 /* sio.null is the address of this byte: a light userdata no script can forge or collect. */
@@ -24,7 +25,6 @@ static const char null_sentinel = 0;
 typedef struct {
   cJSON *tree;
   sio_sbuf_t printed; /* the JSON text sio.json.encode writes */
-  char *copy;         /* our own malloc */
 } box_t;
 
 /* 2^53: beyond it a double no longer holds every integer, so such numbers stay floats. */
@@ -51,8 +51,11 @@ static int bufs_add(siol_bufs_t *b, const char *data, size_t len) {
   return 0;
 }
 
-/* Well-formed UTF-8 as RFC 3629 defines it: no overlong forms (so never C0 80, which keeps that
- * pair free to stand for NUL), no surrogates, nothing above U+10FFFF. NUL itself is fine. */
+/* Well-formed UTF-8 as RFC 3629 defines it (no overlong forms, so never C0 80, which keeps that
+ * pair free to stand for NUL; nothing above U+10FFFF), except that a UTF-16 surrogate is allowed in
+ * its three-byte form ED A0..BF xx: that is how the core hands a lone surrogate over ("\ud83d"
+ * sent by a client, a string cut inside an emoji), so that a script can send it back as it came.
+ * NUL itself is fine. */
 static int utf8_valid(const char *str, size_t n) {
   const unsigned char *s = (const unsigned char *)str;
   size_t i = 0;
@@ -69,7 +72,6 @@ static int utf8_valid(const char *str, size_t n) {
     } else if (c >= 0xE0 && c <= 0xEF) {
       more = 2;
       if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
     } else if (c >= 0xF0 && c <= 0xF4) {
       more = 3;
       if (c == 0xF0) lo = 0x90;
@@ -667,9 +669,7 @@ static int box_gc(lua_State *L) {
   box_t *bx = luaL_checkudata(L, 1, SIOL_BOX_MT);
   cJSON_Delete(bx->tree);
   sio_sbuf_free(&bx->printed);
-  free(bx->copy);
   bx->tree = NULL;
-  bx->copy = NULL;
   return 0;
 }
 
@@ -677,7 +677,6 @@ static box_t *push_box(lua_State *L) {
   box_t *bx = lua_newuserdatauv(L, sizeof *bx, 0);
   bx->tree = NULL;
   bx->printed = (sio_sbuf_t)SIO_SBUF_INIT;
-  bx->copy = NULL;
   luaL_setmetatable(L, SIOL_BOX_MT);
   return bx;
 }
@@ -704,40 +703,6 @@ static int l_json_encode(lua_State *L) {
   return 1;
 }
 
-/* A copy of the JSON text with each "\u0000" escape written as C0 80 (cJSON would end the string
- * there), or NULL with *nomem = 0 when there is none. An escaped backslash is skipped as a unit so
- * that "\\u0000" (a backslash, then text) stays as it is. */
-static char *hide_nul_escapes(const char *s, size_t len, int *nomem) {
-  *nomem = 0;
-  char *copy = NULL;
-  size_t o = 0;
-  for (size_t i = 0; i < len; i++) {
-    if (s[i] == '\\' && i + 5 < len && memcmp(s + i + 1, "u0000", 5) == 0) {
-      if (!copy) {
-        if (!(copy = malloc(len + 1))) {
-          *nomem = 1;
-          return NULL;
-        }
-        memcpy(copy, s, i);
-        o = i;
-      }
-      copy[o++] = (char)0xC0;
-      copy[o++] = (char)0x80;
-      i += 5;
-    } else if (s[i] == '\\' && i + 1 < len) {
-      if (copy) {
-        copy[o++] = s[i];
-        copy[o++] = s[i + 1];
-      }
-      i++;
-    } else if (copy) {
-      copy[o++] = s[i];
-    }
-  }
-  if (copy) copy[o] = 0;
-  return copy;
-}
-
 /* Deepest container nesting of j (a top-level container is 1), stopping once past the limit. */
 static int json_depth(const cJSON *j, int level) {
   if (!cJSON_IsArray(j) && !cJSON_IsObject(j)) return level - 1;
@@ -755,21 +720,17 @@ static int l_json_decode(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
   lua_settop(L, 1);
-  /* A raw NUL ends cJSON's reading early and would hide what follows; raw C0 80 would be taken
-   * for an escaped NUL, and JSON text is UTF-8 anyway. */
-  if (memchr(s, 0, len) || !utf8_valid(s, len)) {
+  /* Raw C0 80 would be taken for an escaped NUL, and JSON text is UTF-8 anyway (a lone surrogate
+   * received from the core may be in it, as its own bytes). The core's reader does the rest. */
+  if (!utf8_valid(s, len)) {
     lua_pushnil(L);
     lua_pushliteral(L, "invalid JSON");
     return 2;
   }
   box_t *bx = push_box(L);
-  int oom;
-  bx->copy = hide_nul_escapes(s, len, &oom);
-  if (oom) return luaL_error(L, "sio.json.decode: out of memory");
-  const char *text = bx->copy ? bx->copy : s;
-  /* The length counts the terminating NUL: cJSON's require_null_terminated looks for it. */
-  bx->tree = cJSON_ParseWithLengthOpts(text, strlen(text) + 1, NULL, 1);
-  if (!bx->tree) {
+  int r = sio_json_parse(s, len, &bx->tree);
+  if (r == SIO_ENOMEM) return luaL_error(L, "sio.json.decode: out of memory");
+  if (r) {
     lua_pushnil(L);
     lua_pushliteral(L, "invalid JSON");
     return 2;
@@ -782,9 +743,7 @@ static int l_json_decode(lua_State *L) {
   luaL_checkstack(L, 1, "sio.json.decode");
   push_value(L, bx->tree, NULL, 1);
   cJSON_Delete(bx->tree);
-  free(bx->copy);
   bx->tree = NULL;
-  bx->copy = NULL;
   return 1;
 }
 

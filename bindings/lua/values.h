@@ -3,7 +3,9 @@
  * The rule for a script:
  *   Lua -> JSON   nil -> null (top-level arguments keep their positions), sio.null -> null,
  *                 boolean, integer and float (NaN/inf -> null, as JSON.stringify),
- *                 string -> JSON string (must be valid UTF-8; "\0" is carried), sio.binary(s) -> a
+ *                 string -> JSON string (must be valid UTF-8; "\0" is carried, and so is a lone
+ *                 UTF-16 surrogate in its three-byte form ED A0..BF xx: how a client's "\ud83d",
+ *                 a string cut inside an emoji, reaches a script), sio.binary(s) -> a
  *                 binary attachment, table -> array when its keys are exactly 1..n (n >= 1) or it
  *                 carries the sio.array metatable, else object (integer keys written as strings).
  *                 Anything else (functions, threads, other userdata, non-string non-integer keys,

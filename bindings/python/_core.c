@@ -163,20 +163,35 @@ static int bufs_add(bufs_t *b, PyObject *o) {
   return 0;
 }
 
-/* A Python str as a cJSON string: UTF-8, with each NUL held as C0 80. */
-static cJSON *str_to_json(PyObject *o) {
+/* A Python str in the core's string form: UTF-8, with each NUL held as C0 80 and a lone surrogate
+ * ('\ud83d', which a Python str can hold) in its three-byte form ED A0..BF xx (the wire writes both
+ * back as JSON escapes). Most strings are borrowed as they are (their cached UTF-8); otherwise the
+ * bytes live in a new bytes object returned in *holder (the caller releases it). NULL on error. */
+static const char *core_str(PyObject *o, PyObject **holder) {
+  *holder = NULL;
   Py_ssize_t len;
   const char *s = PyUnicode_AsUTF8AndSize(o, &len);
-  if (!s) return NULL;
+  PyObject *wtf8 = NULL;
+  if (!s) {
+    /* Only a surrogate makes strict UTF-8 fail: then "surrogatepass" writes it as three bytes. */
+    if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) return NULL;
+    PyErr_Clear();
+    if (!(wtf8 = PyUnicode_AsEncodedString(o, "utf-8", "surrogatepass"))) return NULL;
+    s = PyBytes_AS_STRING(wtf8);
+    len = PyBytes_GET_SIZE(wtf8);
+  }
   if (!memchr(s, 0, (size_t)len)) {
-    cJSON *j = cJSON_CreateString(s);
-    if (!j) PyErr_NoMemory();
-    return j;
+    *holder = wtf8;
+    return s;
   }
   size_t nul = 0;
   for (Py_ssize_t i = 0; i < len; i++) nul += s[i] == 0;
-  char *t = PyMem_Malloc((size_t)len + nul + 1), *p = t;
-  if (!t) return (cJSON *)PyErr_NoMemory();
+  PyObject *held = PyBytes_FromStringAndSize(NULL, len + (Py_ssize_t)nul);
+  if (!held) {
+    Py_XDECREF(wtf8);
+    return NULL;
+  }
+  char *p = PyBytes_AS_STRING(held);
   for (Py_ssize_t i = 0; i < len; i++) {
     if (s[i] == 0) {
       *p++ = (char)0xC0;
@@ -185,19 +200,63 @@ static cJSON *str_to_json(PyObject *o) {
       *p++ = s[i];
     }
   }
-  *p = 0;
-  cJSON *j = cJSON_CreateString(t);
-  PyMem_Free(t);
+  Py_XDECREF(wtf8);
+  *holder = held;
+  return PyBytes_AS_STRING(held);
+}
+
+static cJSON *str_to_json(PyObject *o) {
+  PyObject *holder;
+  const char *s = core_str(o, &holder);
+  if (!s) return NULL;
+  cJSON *j = cJSON_CreateString(s);
+  Py_XDECREF(holder);
   if (!j) PyErr_NoMemory();
   return j;
 }
 
-/* A cJSON string (C0 80 standing for NUL) as a Python str. */
+/* A str argument in the core's string form, for PyArg's "O&" (text_arg, &t with t zeroed):
+ * release with text_release() once the call is done. */
+typedef struct {
+  const char *s;
+  PyObject *holder;
+} text_t;
+
+static void text_release(text_t *t) {
+  Py_CLEAR(t->holder);
+  t->s = NULL;
+}
+
+static int text_arg(PyObject *o, void *p) {
+  text_t *t = p;
+  if (!o) { /* PyArg cleans up after a later argument failed */
+    text_release(t);
+    return 1;
+  }
+  if (!PyUnicode_Check(o)) {
+    PyErr_Format(PyExc_TypeError, "expected str, not %.200s", Py_TYPE(o)->tp_name);
+    return 0;
+  }
+  t->s = core_str(o, &t->holder);
+  return t->s ? Py_CLEANUP_SUPPORTED : 0;
+}
+
+/* Core string bytes as a str: "surrogatepass" turns a lone surrogate's three bytes back into the
+ * surrogate; anything else that is not UTF-8 (never from the wire, which is validated) becomes
+ * U+FFFD rather than an error. */
+static PyObject *decode_core_utf8(const char *s, Py_ssize_t len) {
+  PyObject *r = PyUnicode_DecodeUTF8(s, len, "surrogatepass");
+  if (r || !PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) return r;
+  PyErr_Clear();
+  return PyUnicode_DecodeUTF8(s, len, "replace");
+}
+
+/* A cJSON string (C0 80 standing for NUL, ED A0..BF xx for a lone surrogate) as a Python str. */
 static PyObject *str_from_json(const char *s) {
   if (!s) return PyUnicode_FromStringAndSize("", 0);
   size_t len = strlen(s);
   const char *hit = len > 1 ? memchr(s, 0xC0, len) : NULL;
-  if (!hit) return PyUnicode_DecodeUTF8(s, (Py_ssize_t)len, "replace");
+  if (!hit) return decode_core_utf8(s, (Py_ssize_t)len);
   char *t = PyMem_Malloc(len + 1), *p = t;
   if (!t) return PyErr_NoMemory();
   for (size_t i = 0; i < len; i++) {
@@ -208,7 +267,7 @@ static PyObject *str_from_json(const char *s) {
       *p++ = s[i];
     }
   }
-  PyObject *r = PyUnicode_DecodeUTF8(t, p - t, "replace");
+  PyObject *r = decode_core_utf8(t, p - t);
   PyMem_Free(t);
   return r;
 }
@@ -1221,12 +1280,16 @@ static int room_list(PyObject *o, const char ***out, size_t *n, PyObject **keep)
   *keep = NULL;
   if (o == Py_None) return 0;
   if (PyUnicode_Check(o)) {
-    *keep = PyTuple_Pack(1, o);
+    *keep = PyList_New(1);
+    if (*keep) {
+      Py_INCREF(o);
+      PyList_SET_ITEM(*keep, 0, o);
+    }
   } else {
-    *keep = PySequence_Tuple(o);
+    *keep = PySequence_List(o);
   }
   if (!*keep) return -1;
-  Py_ssize_t len = PyTuple_GET_SIZE(*keep);
+  Py_ssize_t len = PyList_GET_SIZE(*keep);
   if (len == 0) return 0;
   *out = PyMem_Malloc((size_t)len * sizeof **out);
   if (!*out) {
@@ -1234,12 +1297,18 @@ static int room_list(PyObject *o, const char ***out, size_t *n, PyObject **keep)
     return -1;
   }
   for (Py_ssize_t i = 0; i < len; i++) {
-    PyObject *it = PyTuple_GET_ITEM(*keep, i);
+    PyObject *it = PyList_GET_ITEM(*keep, i);
     if (!PyUnicode_Check(it)) {
       PyErr_Format(PyExc_TypeError, "room names must be str, not %.200s", Py_TYPE(it)->tp_name);
       return -1;
     }
-    if (!((*out)[i] = PyUnicode_AsUTF8(it))) return -1;
+    /* A name that needs its own bytes (a NUL, a lone surrogate) keeps them in the list instead. */
+    PyObject *holder;
+    if (!((*out)[i] = core_str(it, &holder))) return -1;
+    if (holder) {
+      PyList_SET_ITEM(*keep, i, holder);
+      Py_DECREF(it);
+    }
   }
   *n = (size_t)len;
   return 0;
@@ -1270,29 +1339,35 @@ static void py_target_free(py_target_t *pt) {
 }
 
 static PyObject *core_emit(CoreObject *c, PyObject *args) {
-  const char *name, *event;
+  const char *name;
+  text_t event = {0};
   PyObject *values, *to, *skip;
   int flags = 0;
-  if (!PyArg_ParseTuple(args, "ssO!OO|i", &name, &event, &PyTuple_Type, &values, &to, &skip, &flags))
+  if (!PyArg_ParseTuple(args, "sO&O!OO|i", &name, text_arg, &event, &PyTuple_Type, &values, &to, &skip,
+                        &flags))
     return NULL;
-  /* a broadcast from a disconnect handler during shutdown: nobody is left to get it */
-  if (c->stopping) Py_RETURN_NONE;
-  sio_nsp_t *nsp = find_nsp(c, name);
-  if (!nsp) return NULL;
   py_target_t pt = {0};
   PyObject *res = NULL;
   cJSON *json = NULL;
   bufs_t b = {0};
+  /* a broadcast from a disconnect handler during shutdown: nobody is left to get it */
+  if (c->stopping) {
+    res = Py_None, Py_INCREF(res);
+    goto out;
+  }
+  sio_nsp_t *nsp = find_nsp(c, name);
+  if (!nsp) goto out;
   if (py_target(&pt, to, skip, flags) < 0) goto out;
   if (args_from_py(values, &json, &b) < 0) goto out;
   sio_args_t a = {json, b.bufs, b.n};
-  int r = sio_nsp_emit(nsp, &pt.t, event, &a);
+  int r = sio_nsp_emit(nsp, &pt.t, event.s, &a);
   if (r) raise_sio(r);
   else res = Py_None, Py_INCREF(res);
 out:
   cJSON_Delete(json);
   bufs_free(&b);
   py_target_free(&pt);
+  text_release(&event);
   return res;
 }
 
@@ -1306,22 +1381,27 @@ static void on_ack(sio_socket_t *s, int status, const sio_args_t *args, void *ar
 /* emit_ack(nsp, sid, event, args, timeout_ms, cb): cb(error, args) runs once, error None, "timeout"
  * or "closed". */
 static PyObject *core_emit_ack(CoreObject *c, PyObject *args) {
-  const char *name, *sid, *event;
+  const char *name, *sid;
+  text_t event = {0};
   PyObject *values, *cb;
   unsigned long timeout = 0;
   int flags = 0;
-  if (!PyArg_ParseTuple(args, "sssO!kO|i", &name, &sid, &event, &PyTuple_Type, &values, &timeout, &cb, &flags))
+  if (!PyArg_ParseTuple(args, "ssO&O!kO|i", &name, &sid, text_arg, &event, &PyTuple_Type, &values,
+                        &timeout, &cb, &flags))
     return NULL;
   sio_socket_t *s = find_socket(c, name, sid, 1);
-  if (!s) return NULL;
   cJSON *json;
   bufs_t b;
-  if (args_from_py(values, &json, &b) < 0) return NULL;
+  if (!s || args_from_py(values, &json, &b) < 0) {
+    text_release(&event);
+    return NULL;
+  }
   sio_args_t a = {json, b.bufs, b.n};
   Py_INCREF(cb);
-  int r = sio_socket_emit_ack(s, event, &a, flags, (uint32_t)timeout, on_ack, cb);
+  int r = sio_socket_emit_ack(s, event.s, &a, flags, (uint32_t)timeout, on_ack, cb);
   cJSON_Delete(json);
   bufs_free(&b);
+  text_release(&event);
   if (r) {
     Py_DECREF(cb);
     return raise_sio(r);
@@ -1350,24 +1430,28 @@ static PyObject *core_ack(CoreObject *c, PyObject *args) {
 }
 
 static PyObject *core_enter_room(CoreObject *c, PyObject *args) {
-  const char *name, *sid, *room;
-  if (!PyArg_ParseTuple(args, "sss", &name, &sid, &room)) return NULL;
+  const char *name, *sid;
+  text_t room = {0};
+  if (!PyArg_ParseTuple(args, "ssO&", &name, &sid, text_arg, &room)) return NULL;
   sio_socket_t *s = find_socket(c, name, sid, 1);
+  int r = s ? sio_socket_join(s, room.s) : 0;
+  text_release(&room);
   if (!s) return NULL;
-  int r = sio_socket_join(s, room);
   if (r) return raise_sio(r);
   Py_RETURN_NONE;
 }
 
 static PyObject *core_leave_room(CoreObject *c, PyObject *args) {
-  const char *name, *sid, *room;
-  if (!PyArg_ParseTuple(args, "sss", &name, &sid, &room)) return NULL;
+  const char *name, *sid;
+  text_t room = {0};
+  if (!PyArg_ParseTuple(args, "ssO&", &name, &sid, text_arg, &room)) return NULL;
   sio_socket_t *s = find_socket(c, name, sid, 0);
+  int r = s ? sio_socket_leave(s, room.s) : 0;
+  text_release(&room);
   if (!s) {
     if (PyErr_Occurred()) return NULL;
     Py_RETURN_NONE;
   }
-  int r = sio_socket_leave(s, room);
   if (r && r != SIO_ENOTFOUND) return raise_sio(r);
   Py_RETURN_NONE;
 }
@@ -1381,7 +1465,7 @@ static PyObject *core_rooms(CoreObject *c, PyObject *args) {
   PyObject *l = PyList_New((Py_ssize_t)n);
   if (!l) return NULL;
   for (size_t i = 0; i < n; i++) {
-    PyObject *v = PyUnicode_FromString(sio_socket_room(s, i));
+    PyObject *v = str_from_json(sio_socket_room(s, i));
     if (!v) {
       Py_DECREF(l);
       return NULL;
@@ -1438,24 +1522,26 @@ static void on_broadcast_ack(sio_nsp_t *nsp, int status, const sio_args_t *respo
  * with each recipient's first ack argument, error None, "timeout" (the answers that came) or
  * "closed". timeout_ms 0: no timeout. */
 static PyObject *core_emit_acks(CoreObject *c, PyObject *args) {
-  const char *name, *event;
+  const char *name;
+  text_t event = {0};
   PyObject *values, *to, *skip, *cb;
   unsigned long timeout = 0;
   int flags = 0;
-  if (!PyArg_ParseTuple(args, "ssO!OOkO|i", &name, &event, &PyTuple_Type, &values, &to, &skip, &timeout, &cb, &flags))
+  if (!PyArg_ParseTuple(args, "sO&O!OOkO|i", &name, text_arg, &event, &PyTuple_Type, &values, &to, &skip,
+                        &timeout, &cb, &flags))
     return NULL;
-  if (check_open(c)) return NULL;
-  sio_nsp_t *nsp = find_nsp(c, name);
-  if (!nsp) return NULL;
   py_target_t pt = {0};
   PyObject *res = NULL;
   cJSON *json = NULL;
   bufs_t b = {0};
+  sio_nsp_t *nsp = check_open(c) ? NULL : find_nsp(c, name);
+  if (!nsp) goto out;
   if (py_target(&pt, to, skip, flags) < 0) goto out;
   if (args_from_py(values, &json, &b) < 0) goto out;
   sio_args_t a = {json, b.bufs, b.n};
   Py_INCREF(cb);
-  int r = sio_nsp_emit_ack(nsp, &pt.t, event, &a, timeout ? (uint32_t)timeout : 0x7fffffffu, on_broadcast_ack, cb);
+  int r = sio_nsp_emit_ack(nsp, &pt.t, event.s, &a, timeout ? (uint32_t)timeout : 0x7fffffffu,
+                           on_broadcast_ack, cb);
   if (r) {
     Py_DECREF(cb);
     raise_sio(r);
@@ -1466,6 +1552,7 @@ out:
   cJSON_Delete(json);
   bufs_free(&b);
   py_target_free(&pt);
+  text_release(&event);
   return res;
 }
 
@@ -1603,30 +1690,33 @@ static int json_only(bufs_t *b) {
  * as fetch_count's). Raises RuntimeError without a cluster, ConnectionError when Redis
  * is not connected and no cb is given, ValueError for bytes. */
 static PyObject *core_server_emit(CoreObject *c, PyObject *args) {
-  const char *name, *event;
+  const char *name;
+  text_t event = {0};
   PyObject *values, *cb = Py_None;
-  if (!PyArg_ParseTuple(args, "ssO!|O", &name, &event, &PyTuple_Type, &values, &cb)) return NULL;
-  if (check_open(c)) return NULL;
-  sio_nsp_t *nsp = find_nsp(c, name);
-  if (!nsp) return NULL;
+  if (!PyArg_ParseTuple(args, "sO&O!|O", &name, text_arg, &event, &PyTuple_Type, &values, &cb)) return NULL;
+  sio_nsp_t *nsp = check_open(c) ? NULL : find_nsp(c, name);
   cJSON *json;
   bufs_t b;
-  if (args_from_py(values, &json, &b) < 0) return NULL;
+  if (!nsp || args_from_py(values, &json, &b) < 0) {
+    text_release(&event);
+    return NULL;
+  }
   int r = 0;
   if (json_only(&b) < 0) {
     r = -1;
   } else {
     sio_args_t a = {json, NULL, 0};
     if (cb == Py_None) {
-      r = sio_nsp_server_emit(nsp, event, &a);
+      r = sio_nsp_server_emit(nsp, event.s, &a);
     } else {
       Py_INCREF(cb);
-      r = sio_nsp_server_emit_ack(nsp, event, &a, on_server_ack, cb);
+      r = sio_nsp_server_emit_ack(nsp, event.s, &a, on_server_ack, cb);
       if (r) Py_DECREF(cb);
     }
   }
   cJSON_Delete(json);
   bufs_free(&b);
+  text_release(&event);
   if (r == -1) return NULL;
   if (r == UV_ENOSYS) {
     PyErr_SetString(PyExc_RuntimeError, "server_side_emit needs a cluster: sio.Server(redis=...)");

@@ -294,8 +294,12 @@ typedef struct sio_buf_s {
 } sio_buf_t;
 
 /* Arguments of an event or an acknowledgement. Borrowed wherever the API takes or gives one.
- * A NUL character inside a JSON string is held as the two bytes C0 80 (cJSON strings end at a NUL):
- * received "\u0000" arrives so, and C0 80 is sent as "\u0000". */
+ * Strings (values, object keys, event names) are UTF-8 with two additions that keep every JSON
+ * string losslessly, in byte forms that are never valid UTF-8 otherwise:
+ *   - a NUL character is held as the two bytes C0 80 (cJSON strings end at a NUL): received
+ *     "\u0000" arrives so, and C0 80 is sent as "\u0000";
+ *   - a UTF-16 surrogate without its partner (JSON.stringify's "\ud83d" for a string cut inside an
+ *     emoji) is held as its three-byte form ED A0..BF xx (WTF-8), and sent as the same escape. */
 typedef struct sio_args_s {
   const cJSON *json;    /* a JSON array of the arguments; NULL means none */
   const sio_buf_t *bufs; /* the binary attachments the placeholders refer to */
@@ -317,8 +321,7 @@ typedef struct sio_io_options_s {
   /* Binary attachments one incoming packet may announce (more closes the connection, as the
    * reference's maxAttachments); default (and 0) 10, at most 1000. */
   size_t max_attachments;
-  /* Strings in values: cJSON strings end at a NUL, so a NUL character inside one is held as the
-   * two bytes C0 80 ("modified UTF-8") both ways; bindings convert. */
+  /* Strings in values: see sio_args_t (NUL as C0 80, a lone surrogate as WTF-8); bindings convert. */
   /* serveClient: a directory holding socket.io-client's dist/ files (the npm package
    * socket.io-client, dist/). When set, <path>socket.io.js, socket.io.min.js, socket.io.esm.min.js,
    * socket.io.msgpack.min.js and their .map files are served from it to GET and HEAD requests

@@ -195,6 +195,20 @@ TEST(nul_as_c0_80) {
   CHECK_TEXT(write_of(o, 64), "{\"k\\u0000\":\"\\u0000\"}");
 }
 
+/* A lone surrogate held as WTF-8 (ED A0..BF xx) is written as JSON.stringify writes it; ED below
+ * A0 is an ordinary character (U+D000..U+D7FF), and a truncated sequence is written as it is. */
+TEST(lone_surrogate_as_wtf8) {
+  CHECK_TEXT(write_of(cJSON_CreateString("\xED\xA0\xBD"), 64), "\"\\ud83d\"");
+  CHECK_TEXT(write_of(cJSON_CreateString("a\xED\xB8\x80" "b\xED\xBF\xBF"), 64), "\"a\\ude00b\\udfff\"");
+  CHECK_TEXT(write_of(cJSON_CreateString("\xED\xA0\x80\xED\xB0\x80"), 64), "\"\\ud800\\udc00\"");
+  CHECK_TEXT(write_of(cJSON_CreateString("\xED\x9F\xBF\xED\x80\x80"), 64), "\"\xED\x9F\xBF\xED\x80\x80\"");
+  CHECK_TEXT(write_of(cJSON_CreateString("x\xED\xA0"), 64), "\"x\xED\xA0\"");
+  CHECK_TEXT(write_of(cJSON_CreateString("\xED"), 64), "\"\xED\"");
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "\xED\xA0\xBD", "\xC0\x80\xED\xA0\xBD");
+  CHECK_TEXT(write_of(o, 64), "{\"\\ud83d\":\"\\u0000\\ud83d\"}");
+}
+
 TEST(utf8_passthrough) {
   /* é, 中文, 😀, U+2028, U+2029: all raw, as JSON.stringify writes them. */
   const char *s = "h\xC3\xA9 \xE4\xB8\xAD\xE6\x96\x87 \xF0\x9F\x98\x80 \xE2\x80\xA8\xE2\x80\xA9";
@@ -291,5 +305,5 @@ TEST(invalid_items) {
 
 TEST_MAIN(RUN(integers), RUN(fractions), RUN(non_finite), RUN(round_trips), RUN(short_decimals),
           RUN(literals),
-          RUN(strings), RUN(nul_as_c0_80), RUN(utf8_passthrough), RUN(containers),
+          RUN(strings), RUN(nul_as_c0_80), RUN(lone_surrogate_as_wtf8), RUN(utf8_passthrough), RUN(containers),
           RUN(depth_limit), RUN(invalid_items))

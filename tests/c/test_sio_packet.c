@@ -481,6 +481,63 @@ TEST(nul_escapes) {
   sio_sbuf_free(&b);
 }
 
+/* A UTF-16 surrogate without its partner (JSON.stringify's "\ud83d" for "🎨".slice(0, 1)) is kept
+ * as WTF-8 (ED A0..BF xx) and written back as the same escape; a pair stays one character. Every
+ * position: alone, start, middle, end, high, low, reversed pair, two highs, in keys, nested, next
+ * to a NUL, upper-case hex. */
+TEST(lone_surrogates) {
+  static const struct {
+    const char *json; /* the argument as JSON */
+    const char *held; /* the bytes the core holds */
+    const char *out;  /* the argument written back */
+  } cases[] = {
+      {"\"\\ud83d\"", "\xED\xA0\xBD", "\"\\ud83d\""},
+      {"\"\\ude00\"", "\xED\xB8\x80", "\"\\ude00\""},
+      {"\"\\ud83dabc\"", "\xED\xA0\xBD" "abc", "\"\\ud83dabc\""},
+      {"\"ab\\ud83dc\"", "ab\xED\xA0\xBD" "c", "\"ab\\ud83dc\""},
+      {"\"abc\\udfff\"", "abc\xED\xBF\xBF", "\"abc\\udfff\""},
+      {"\"\\ude00\\ud83d\"", "\xED\xB8\x80\xED\xA0\xBD", "\"\\ude00\\ud83d\""},
+      {"\"\\ud83d\\ud83d\\ude00\"", "\xED\xA0\xBD\xF0\x9F\x98\x80", "\"\\ud83d\xF0\x9F\x98\x80\""},
+      {"\"\\ud83d\\ude00\"", "\xF0\x9F\x98\x80", "\"\xF0\x9F\x98\x80\""},
+      {"\"\\uD83D\\u0000\\uDC00\"", "\xED\xA0\xBD\xC0\x80\xED\xB0\x80", "\"\\ud83d\\u0000\\udc00\""},
+      {"\"\\ud800x\\udbff\"", "\xED\xA0\x80x\xED\xAF\xBF", "\"\\ud800x\\udbff\""},
+      {"\"\\\\ud83d\"", "\\ud83d", "\"\\\\ud83d\""}, /* an escaped backslash, then text */
+      {"\"\xED\x9F\xBF\\ud7ff\"", "\xED\x9F\xBF\xED\x9F\xBF", "\"\xED\x9F\xBF\xED\x9F\xBF\""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char text[128], want[128];
+    snprintf(text, sizeof text, "2[\"ev\",%s,{\"k%s:[%s]}]", cases[i].json,
+             cases[i].json + 1, cases[i].json);
+    /* the object's key is the same string with a "k" in front */
+    snprintf(want, sizeof want, "2[\"ev\",%s,{\"k%s:[%s]}]", cases[i].out, cases[i].out + 1,
+             cases[i].out);
+    sio_packet_t p;
+    int r = sio_packet_decode(text, strlen(text), &p);
+    CHECK_EQ_INT(r, 0);
+    if (!p.data) continue;
+    cJSON *a = cJSON_GetArrayItem(p.data, 1);
+    CHECK(cJSON_IsString(a) && strcmp(a->valuestring, cases[i].held) == 0);
+    cJSON *o = cJSON_GetArrayItem(p.data, 2);
+    CHECK(o && o->child && o->child->string && o->child->string[0] == 'k' &&
+          strcmp(o->child->string + 1, cases[i].held) == 0);
+    CHECK(o && o->child && strcmp(cJSON_GetArrayItem(o->child, 0)->valuestring, cases[i].held) == 0);
+    sio_sbuf_t b = SIO_SBUF_INIT;
+    CHECK_EQ_INT(sio_packet_encode(&p, &b), 0);
+    CHECK_STR(b.data, b.len, want);
+    sio_packet_clear(&p);
+    sio_sbuf_free(&b);
+  }
+  /* Still refused: a short or bad escape (cJSON alone reads "\\u00zz" as a NUL and cuts the string
+   * there), and a backslash ending the text. */
+  static const char *const bad[] = {"2[\"ev\",\"\\ud83\"]", "2[\"ev\",\"\\ud83g\"]",
+                                    "2[\"ev\",\"ab\\u00zzcd\"]", "2[\"ev\",\"\\ud83d\\u\"]",
+                                    "2[\"ev\",\"\\"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    sio_packet_t p;
+    CHECK_EQ_INT(sio_packet_decode(bad[i], strlen(bad[i]), &p), SIO_EPARSE);
+  }
+}
+
 /* Numbers go on the wire as exactly the same double (cJSON's own print wrote 9007199254740991 as
  * 9.00719925474099e+15 and 0.1 + 0.2 as 0.3). */
 TEST(exact_numbers) {
@@ -539,5 +596,5 @@ TEST(encode_depth) {
 
 TEST_MAIN(RUN(decode_examples), RUN(roundtrip_examples), RUN(encode_examples),
           RUN(encode_invalid), RUN(malformed), RUN(nesting), RUN(utf8_passthrough),
-          RUN(decoder_attachments), RUN(placeholders), RUN(nul_escapes), RUN(exact_numbers),
+          RUN(decoder_attachments), RUN(placeholders), RUN(nul_escapes), RUN(lone_surrogates), RUN(exact_numbers),
           RUN(encode_depth))

@@ -116,12 +116,24 @@ describe("strings", function()
 
   it("refuse invalid UTF-8", function()
     for _, bad in ipairs({
-      "\xff", "a\x80", "\xC0\x80", "\xC1\xBF", "\xE0\x80\x80", "\xED\xA0\x80", "\xE2\x82",
+      "\xff", "a\x80", "\xC0\x80", "\xC1\xBF", "\xE0\x80\x80", "\xED\xA0", "\xE2\x82",
       "\xF0\x8F\xBF\xBF", "\xF4\x90\x80\x80", "\xF8\x88\x80\x80\x80",
     }) do
       refuses("string is not valid UTF-8 (send bytes as sio.binary(s))", bad)
     end
     refuses("not valid UTF-8", { deep = { "ok", "\xff" } })
+  end)
+
+  it("carry a lone UTF-16 surrogate as its three bytes (ED A0..BF xx), as the core hands it over", function()
+    -- "\ud83d": a string cut inside an emoji; the wire writes it back as the same escape
+    local lone = { "\xED\xA0\xBD", "a\xED\xB8\x80b", "\xED\xBF\xBF\xED\xA0\x80", "\0\xED\xAF\xBF\0" }
+    local json, v = trip(table.unpack(lone))
+    assert.are.equal('["\xED\xA0\xBD","a\xED\xB8\x80b","\xED\xBF\xBF\xED\xA0\x80","\xC0\x80\xED\xAF\xBF\xC0\x80"]', json)
+    assert.are.same({ lone[1], lone[2], lone[3], lone[4], n = 4 }, v)
+    assert.are.equal('["\\ud83d","a\\ude00b",{"\\udfff\\ud800":"\\u0000\\udbff\\u0000"}]',
+                     sio.json.encode({ lone[1], lone[2], { [lone[3]] = lone[4] } }))
+    assert.are.same({ lone[1], "\xF0\x9F\x98\x80", lone[3] },
+                    sio.json.decode('["\\ud83d","\\ud83d\\ude00","\\udfff\\ud800"]'))
   end)
 
   it("accept the edges of UTF-8", function()
@@ -459,7 +471,7 @@ describe("sio.json.decode", function()
   end)
 
   it("returns nil and a message for invalid JSON", function()
-    for _, bad in ipairs({ "", "nul", "[1,]", "[1] x", "{a:1}", '"\\ud800"', "[1]\0", '"\0"',
+    for _, bad in ipairs({ "", "nul", "[1,]", "[1] x", "{a:1}", '"\\ud80"', '"a\\u00zzb"', "[1]\0", '"\0"',
                            '"\xff"', '"\xC0\x80"' }) do
       local v, err = dec(bad)
       assert.is_nil(v)

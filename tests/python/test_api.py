@@ -519,6 +519,33 @@ def test_cookie_option_refused(option, error):
     assert 'cookie' in str(e.value)
 
 
+def test_lone_surrogates_reach_handlers_as_str_and_go_back():
+    # A JSON "\\ud83d" (a string cut inside an emoji) is a str holding the surrogate, in values,
+    # keys, event and room names; it goes back out as the same escape.
+    lone = ['\ud83d', 'a\ude00b', '\ude00\ud83d', '\x00\ud800\x00', 'x\udbff']
+    assert sio._core.roundtrip(tuple(lone) + ({k: k for k in lone},)) == tuple(lone) + ({k: k for k in lone},)
+    server = sio.Server()
+    got = []
+
+    @server.on('*')
+    def any_event(event, sid, *args):
+        got.append((event, args))
+        server.enter_room(sid, event)
+        server.emit(event, *args, to=event)
+        return (event,) + args
+
+    with Running(server) as r:
+        a = client(r.url)
+        try:
+            for s in lone:
+                ev = 'ev' + s
+                assert a.call(ev, (s, {s: [s]}), timeout=WAIT) == (ev, s, {s: [s]})
+                assert got[-1] == (ev, (s, {s: [s]}))
+                assert wait_for(lambda: (ev, (s, {s: [s]})) in a.received)
+        finally:
+            a.disconnect()
+
+
 def test_connect_events_acks_rooms_binary():
     server = sio.Server()
     seen = {}

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_parse.h"
 #include "adapter/adapter.h"
 #include "engine/engine.h"
 #include "socketio/socketio.h"
@@ -1273,8 +1274,8 @@ static void dispatch(redis_adapter_t *ra, const char *data, size_t len,
   sio_nsp_t *nsp = ra->base.nsp;
   sio__io_enter(nsp->io);
   if (len > 0 && data[0] == '{') {
-    cJSON *j = cJSON_ParseWithLength(data, len);
-    if (j) on_json(ra, j);
+    cJSON *j;
+    if (sio_json_parse(data, len, &j) == 0) on_json(ra, j);
     cJSON_Delete(j);
   } else {
     msgpack_unpacked u;

@@ -164,12 +164,14 @@ size_t sio_json_number(double d, char buf[SIO_JSON_NUMBER_MAX]) {
 
 /* ---- strings ---- */
 
-/* For each byte: 0 when written as it is; else what follows the backslash ('u': \u00xx), with two
- * markers: 'Z' for the terminating NUL and 'C' for 0xC0 (\u0000 when 0x80 follows). */
+/* For each byte: 0 when written as it is; else what follows the backslash ('u': \u00xx), with
+ * three markers: 'Z' for the terminating NUL, 'C' for 0xC0 (\u0000 when 0x80 follows) and 'S' for
+ * 0xED (a lone surrogate \udxxx when A0..BF follows; ED 80..9F is U+D000..U+D7FF, written as it
+ * is). */
 static const char esc[256] = {
     'Z', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
     'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
-    ['"'] = '"', ['\\'] = '\\', [0xC0] = 'C'};
+    ['"'] = '"', ['\\'] = '\\', [0xC0] = 'C', [0xED] = 'S'};
 
 static inline int put1(sio_sbuf_t *b, char c) {
   if (b->len < b->cap) {
@@ -188,8 +190,8 @@ static int write_string(sio_sbuf_t *out, const char *str) {
   for (;;) {
     while (!esc[*s]) s++;
     char e = esc[*s];
-    if (e == 'C' && s[1] != 0x80) { /* a stray 0xC0: not ours to fix, written as it is */
-      s++;
+    if ((e == 'C' && s[1] != 0x80) || (e == 'S' && (s[1] < 0xA0 || s[1] > 0xBF || (s[2] & 0xC0) != 0x80))) {
+      s++; /* a stray 0xC0 (not ours to fix) or a character below U+D800: written as it is */
       continue;
     }
     if (s > run && sio_sbuf_append(out, run, (size_t)(s - run))) return SIO_ENOMEM;
@@ -200,6 +202,15 @@ static int write_string(sio_sbuf_t *out, const char *str) {
       seq[1] = 'u';
       n = 6;
       s += 2;
+    } else if (e == 'S') { /* U+D800..U+DFFF from ED 1010xxxx 10yyyyyy: "\\ud" then 3 hex digits */
+      unsigned cp = 0xD000u | (unsigned)(s[1] & 0x3F) << 6 | (unsigned)(s[2] & 0x3F);
+      seq[1] = 'u';
+      seq[2] = 'd';
+      seq[3] = hex[(cp >> 8) & 15];
+      seq[4] = hex[(cp >> 4) & 15];
+      seq[5] = hex[cp & 15];
+      n = 6;
+      s += 3;
     } else {
       if (e == 'u') {
         seq[4] = hex[*s >> 4];

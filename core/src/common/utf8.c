@@ -2,7 +2,7 @@
 
 #include <stdint.h>
 
-int sio_utf8_valid(const char *s, size_t len) {
+static int valid(const char *s, size_t len, int surrogates) {
   const unsigned char *p = (const unsigned char *)s, *end = p + len;
   while (p < end) {
     unsigned c = *p;
@@ -21,11 +21,14 @@ int sio_utf8_valid(const char *s, size_t len) {
       if ((p[i] & 0xc0) != 0x80) return 0;
       cp = (cp << 6) | (p[i] & 0x3f);
     }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    if (cp < min || cp > 0x10ffff || (!surrogates && cp >= 0xd800 && cp <= 0xdfff)) return 0;
     p += n + 1;
   }
   return 1;
 }
+
+int sio_utf8_valid(const char *s, size_t len) { return valid(s, len, 0); }
+int sio_wtf8_valid(const char *s, size_t len) { return valid(s, len, 1); }
 
 static size_t seq_len(unsigned char c) {
   if (c < 0x80) return 1;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_parse.h"
 #include "json_write.h"
 #include "sio.h"
 
@@ -92,42 +93,6 @@ int sio_packet_reserved_event(const char *name) {
   return 0;
 }
 
-/* cJSON strings end at a NUL, so a JSON "\u0000" is held as the two bytes C0 80 (the "modified
- * UTF-8" form, never valid UTF-8 otherwise) and printed back as "\u0000". Returns a copy of the
- * JSON text with each escape replaced (NULL when there is none or on ENOMEM, *nomem telling). */
-static char *hide_nul_escapes(const char *json, size_t len, size_t *out_len, int *nomem) {
-  *nomem = 0;
-  char *copy = NULL;
-  size_t o = 0;
-  for (size_t i = 0; i < len; i++) {
-    if (json[i] != '\\' || i + 1 >= len) {
-      if (copy) copy[o++] = json[i];
-      continue;
-    }
-    if (i + 5 < len && memcmp(json + i + 1, "u0000", 5) == 0) {
-      if (!copy) {
-        if (!(copy = malloc(len))) {
-          *nomem = 1;
-          return NULL;
-        }
-        memcpy(copy, json, i);
-        o = i;
-      }
-      copy[o++] = (char)0xC0;
-      copy[o++] = (char)0x80;
-      i += 5;
-      continue;
-    }
-    if (copy) {
-      copy[o++] = json[i];
-      copy[o++] = json[i + 1];
-    }
-    i++; /* an escaped character: "\\u0000" is a backslash then text */
-  }
-  *out_len = o;
-  return copy;
-}
-
 static int payload_valid(int type, const cJSON *data) {
   switch (type) {
     case SIO_PACKET_CONNECT:
@@ -152,8 +117,6 @@ static int payload_valid(int type, const cJSON *data) {
 }
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
-
-static int is_json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 int sio_packet_decode(const char *data, size_t len, sio_packet_t *out) {
   memset(out, 0, sizeof *out);
@@ -208,28 +171,9 @@ int sio_packet_decode(const char *data, size_t len, sio_packet_t *out) {
   }
 
   if (i < len) {
-    const char *json = data + i;
-    size_t jlen = len - i;
-    /* cJSON skips a UTF-8 BOM and any byte <= ' ' as whitespace; JSON.parse does neither. */
-    size_t k = 0;
-    while (k < jlen && is_json_ws(json[k])) k++;
-    if (k == jlen || (unsigned char)json[k] <= ' ' || (unsigned char)json[k] == 0xEF)
-      goto parse_error;
-    int nomem;
-    size_t hlen = 0;
-    char *hidden = hide_nul_escapes(json, jlen, &hlen, &nomem);
-    if (nomem) goto nomem;
-    if (hidden) {
-      json = hidden;
-      jlen = hlen;
-    }
-    const char *end = NULL;
-    out->data = cJSON_ParseWithLengthOpts(json, jlen, &end, 0);
-    int bad = !out->data || !end || end < json || end > json + jlen;
-    while (!bad && end < json + jlen && is_json_ws(*end)) end++;
-    bad = bad || end != json + jlen;
-    free(hidden);
-    if (bad) goto parse_error;
+    int r = sio_json_parse(data + i, len - i, &out->data);
+    if (r == SIO_ENOMEM) goto nomem;
+    if (r) goto parse_error;
     if (check_tree(out->data, 1, binary, out->attachment_count)) goto parse_error;
   }
 

@@ -6,8 +6,8 @@
  * 6 BINARY_ACK. nsp is written only when not "/". A BINARY_* packet is followed by <attachments>
  * Engine.IO binary messages; in its JSON each buffer stands as {"_placeholder":true,"num":N}.
  *
- * Values are cJSON trees. cJSON strings end at a NUL, so a "\u0000" in JSON is held in them as
- * the two bytes C0 80 (modified UTF-8; never valid UTF-8 otherwise) and printed back as "\u0000".
+ * Values are cJSON trees, read by sio_json_parse (json_parse.h): a "\u0000" is held in strings as
+ * the two bytes C0 80 and a lone surrogate ("\ud83d") as WTF-8, both printed back as the escape.
  * Binary data stays as placeholder objects in the tree, with the buffers in a separate attachments array: the bindings put bytes back at any depth when they convert to
  * their own objects (and take them out when they convert back), so the codec never copies a
  * buffer into JSON. */
