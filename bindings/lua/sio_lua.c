@@ -22,6 +22,7 @@
 
 #include "sio.h"
 #include "sio_lua.h"
+#include "url.h"
 #include "values.h"
 
 #define STATE_KEY "sio.state"
@@ -1871,28 +1872,13 @@ static void push_query(lua_State *L, const char *q) {
     size_t len = amp ? (size_t)(amp - q) : strlen(q);
     const char *eq = memchr(q, '=', len);
     size_t klen = eq ? (size_t)(eq - q) : len;
-    luaL_Buffer kb, vb;
-    /* percent-decoding with '+' as space, as Node's querystring */
+    /* percent-decoding with '+' as space, as Node's querystring (the core's decoder) */
     for (int part = 0; part < 2; part++) {
       const char *p = part ? (eq ? eq + 1 : q + len) : q;
-      const char *end = part ? q + len : q + klen;
-      luaL_Buffer *b = part ? &vb : &kb;
-      luaL_buffinit(L, b);
-      for (; p < end; p++) {
-        int c = (unsigned char)*p;
-        if (c == '+') c = ' ';
-        else if (c == '%' && end - p >= 3) {
-          char hex[3] = {p[1], p[2], 0};
-          char *stop;
-          long v = strtol(hex, &stop, 16);
-          if (*stop == 0) {
-            c = (int)v;
-            p += 2;
-          }
-        }
-        luaL_addchar(b, (char)c);
-      }
-      luaL_pushresult(b);
+      size_t n = (size_t)((part ? q + len : q + klen) - p);
+      luaL_Buffer b;
+      char *o = luaL_buffinitsize(L, &b, n ? n : 1);
+      luaL_pushresultsize(&b, sio_url_decode(p, n, o));
     }
     if (klen) lua_rawset(L, -3);
     else lua_pop(L, 2);

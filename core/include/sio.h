@@ -191,7 +191,8 @@ typedef struct sio_engine_options_s {
 void sio_engine_options_init(sio_engine_options_t *opts);
 
 typedef void (*sio_engine_connection_cb)(sio_engine_t *engine, sio_session_t *session);
-/* `data` is borrowed for the call. Text is UTF-8 (validated on WebSocket). */
+/* `data` is borrowed for the call. Text is UTF-8, validated on every transport (a v3 binary
+ * polling payload may also hold lone surrogates as WTF-8: see sio_args_t). */
 typedef void (*sio_session_message_cb)(sio_session_t *session, const char *data, size_t len,
                                         int binary);
 /* The session is closing: sends now fail with SIO_ECLOSED, and the handle must not be used after

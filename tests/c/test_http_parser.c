@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "http/http_parser.h"
+#include "url.h"
 #include "sio.h"
 #include "test.h"
 
@@ -538,6 +539,31 @@ TEST(query_get) {
   CHECK_EQ_INT(sio_http_query_get("&&=v&", 5, "", out, sizeof out, NULL), 1);
 }
 
+/* The one percent-decoder (url.h): Node's querystring.unescape, and what counts as text. */
+TEST(url_decode_and_text) {
+  char out[64];
+  const char *s = "a+b%21%c3%A9%-1%zz%4%";
+  size_t n = sio_url_decode(s, strlen(s), out);
+  CHECK_STR(out, n, "a b!\xC3\xA9%-1%zz%4%");
+  CHECK_EQ_INT(sio_url_decode("", 0, out), 0);
+  CHECK_EQ_INT(sio_url_is_text(s, strlen(s)), 1);
+  static const char *const not_text[] = {"%00", "a%00b", "%FF", "%C3", "%ED%A0%80", "%C0%80", "x%F4%90%80%80"};
+  for (size_t i = 0; i < sizeof not_text / sizeof *not_text; i++)
+    CHECK_EQ_INT(sio_url_is_text(not_text[i], strlen(not_text[i])), 0);
+  const char *ok = "EIO=4&transport=polling&name=%E4%B8%AD&&x&=y&t=N%2F1";
+  CHECK_EQ_INT(sio_url_query_is_text(ok, strlen(ok)), 1);
+  static const char *const bad[] = {"EIO=4&transport=polling%00", "%00=1", "a=1&b=%FF", "k%00"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    CHECK_EQ_INT(sio_url_query_is_text(bad[i], strlen(bad[i])), 0);
+  /* Longer than the decoder's stack buffer. */
+  char big[700];
+  memset(big, 'a', sizeof big);
+  memcpy(big + 600, "%00", 3);
+  CHECK_EQ_INT(sio_url_is_text(big, sizeof big), 0);
+  memcpy(big + 600, "%41", 3);
+  CHECK_EQ_INT(sio_url_is_text(big, sizeof big), 1);
+}
+
 TEST(header_has_token) {
   const char *v = "keep-alive, Upgrade";
   CHECK_EQ_INT(sio_http_header_has_token(v, strlen(v), "upgrade"), 1);
@@ -621,5 +647,5 @@ TEST_MAIN(RUN(get_with_query), RUN(find_header_in_callback), RUN(byte_by_byte),
           RUN(post_content_length), RUN(chunked_body), RUN(pipelined_pause_resume),
           RUN(paused_request_stays_valid), RUN(pipelined_continue), RUN(upgrade), RUN(headers_too_large),
           RUN(header_limit_boundary), RUN(body_too_large), RUN(bad_request), RUN(misc_requests),
-          RUN(query_get), RUN(header_has_token), RUN(status_text), RUN(write_head),
+          RUN(query_get), RUN(url_decode_and_text), RUN(header_has_token), RUN(status_text), RUN(write_head),
           RUN(storage_reuse))

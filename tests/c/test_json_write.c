@@ -200,7 +200,13 @@ TEST(nul_as_c0_80) {
 TEST(lone_surrogate_as_wtf8) {
   CHECK_TEXT(write_of(cJSON_CreateString("\xED\xA0\xBD"), 64), "\"\\ud83d\"");
   CHECK_TEXT(write_of(cJSON_CreateString("a\xED\xB8\x80" "b\xED\xBF\xBF"), 64), "\"a\\ude00b\\udfff\"");
-  CHECK_TEXT(write_of(cJSON_CreateString("\xED\xA0\x80\xED\xB0\x80"), 64), "\"\\ud800\\udc00\"");
+  /* A high then a low surrogate held apart (CESU-8, as Python's surrogatepass writes "\ud83d\ude00")
+   * are one character, written as its UTF-8 as JSON.stringify writes the same JavaScript string;
+   * a low then a high stay two escapes. */
+  CHECK_TEXT(write_of(cJSON_CreateString("\xED\xA0\xBD\xED\xB8\x80"), 64), "\"\xF0\x9F\x98\x80\"");
+  CHECK_TEXT(write_of(cJSON_CreateString("\xED\xA0\x80\xED\xB0\x80!"), 64), "\"\xF0\x90\x80\x80!\"");
+  CHECK_TEXT(write_of(cJSON_CreateString("\xED\xB0\x80\xED\xA0\x80"), 64), "\"\\udc00\\ud800\"");
+  CHECK_TEXT(write_of(cJSON_CreateString("\xED\xA0\x80\xED\xA0\x80\xED\xB0\x80"), 64), "\"\\ud800\xF0\x90\x80\x80\"");
   CHECK_TEXT(write_of(cJSON_CreateString("\xED\x9F\xBF\xED\x80\x80"), 64), "\"\xED\x9F\xBF\xED\x80\x80\"");
   CHECK_TEXT(write_of(cJSON_CreateString("x\xED\xA0"), 64), "\"x\xED\xA0\"");
   CHECK_TEXT(write_of(cJSON_CreateString("\xED"), 64), "\"\xED\"");

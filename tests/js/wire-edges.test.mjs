@@ -7,7 +7,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './server.mjs';
-import { httpRequest, assertEioError, expectWsRefused, pollingHandshake, post, poll } from './helpers.mjs';
+import { httpRequest, assertEioError, expectWsRefused, pollingHandshake, post, poll, RawWs } from './helpers.mjs';
 import { randomBuffer, assertSameData, kindName, connectClient, closeManager } from './sio-helpers.mjs';
 
 const KINDS = [
@@ -105,5 +105,130 @@ function loneSurrogateTests(kind) {
 describe('lone UTF-16 surrogates round trip exactly', () => {
   for (const kind of KINDS) {
     describe(kindName(kind), { timeout: 60000 }, () => loneSurrogateTests(kind));
+  }
+});
+
+describe('query parameters and paths that percent-decode to a NUL or to invalid UTF-8', { timeout: 30000 }, () => {
+  let server;
+  before(async () => { server = await startServer(['--allow-eio3']); });
+  after(async () => { if (server) await server.stop(); });
+
+  const BAD = [
+    'EIO=4&transport=polling%00',
+    'EIO=4&transport=polling%00x',
+    'EIO=4%00&transport=polling',
+    'EIO=4&transport=polling&t=%00',
+    'EIO=4&transport=polling&name=%FF',
+    'EIO=4&transport=polling&name=%C3',
+    'EIO=4&transport=polling&%00=1',
+    'EIO=4&transport=polling&t=%ED%A0%80', // a surrogate in UTF-8 form is not UTF-8
+    'EIO=3&transport=polling%00',
+  ];
+
+  for (const q of BAD) {
+    test(`polling ?${q} -> 400 Bad request`, async () => {
+      for (const p of ['/socket.io/', '/engine.io/']) {
+        assertEioError(await httpRequest(server.port, { path: `${p}?${q}` }), 3, 'Bad request');
+      }
+    });
+  }
+
+  test('a sid with a NUL after it is refused, and the session goes on', async () => {
+    const hs = await pollingHandshake(server.port);
+    for (const sid of [`${hs.sid}%00`, `${hs.sid}%00x`, `%00${hs.sid}`]) {
+      const res = await httpRequest(server.port, { path: `/engine.io/?EIO=4&transport=polling&sid=${sid}` });
+      assertEioError(res, 3, 'Bad request');
+      const posted = await httpRequest(server.port, {
+        method: 'POST', path: `/engine.io/?EIO=4&transport=polling&sid=${sid}`, body: '4x',
+        headers: { 'content-type': 'text/plain;charset=UTF-8' },
+      });
+      assertEioError(posted, 3, 'Bad request');
+    }
+    assert.equal((await post(server.port, hs.sid, '4still here')).text, 'ok');
+    assert.equal((await poll(server.port, hs.sid)).text, '4still here');
+  });
+
+  test('a path that decodes to a NUL -> 400', async () => {
+    for (const p of ['/socket.io/%00', '/engine.io/x%00y', '/socket.io/%FF']) {
+      assertEioError(await httpRequest(server.port, { path: `${p}?EIO=4&transport=polling` }), 3, 'Bad request');
+    }
+  });
+
+  test('WebSocket upgrades with such a query -> 400', async () => {
+    for (const q of ['EIO=4&transport=websocket%00', 'EIO=4%00&transport=websocket',
+      'EIO=4&transport=websocket&x=%FF']) {
+      assert.equal(await expectWsRefused(server.port, `/socket.io/?${q}`), 400);
+    }
+  });
+
+  test('a v2 CONNECT whose namespace query decodes to a NUL is a parse error; a good one is auth', async () => {
+    const ws = await RawWs.connect(server.port, '/socket.io/?EIO=3&transport=websocket');
+    try {
+      assert.equal((await ws.nextFrame()).payload.toString()[0], '0');
+      assert.equal((await ws.nextFrame()).payload.toString(), '40');
+      assert.equal((await ws.nextFrame()).payload.toString(), '42["auth",{}]');
+      ws.sendText('40/custom?x=%C3%A9&y=a+b,');
+      assert.equal((await ws.nextFrame()).payload.toString(), '40/custom,');
+      const auth = (await ws.nextFrame()).payload.toString();
+      assert.ok(auth.startsWith('42/custom,'), auth);
+      assert.deepEqual(JSON.parse(auth.slice('42/custom,'.length)), ['auth', { x: 'é', y: 'a b' }]);
+      ws.sendText('40/dyn-abc?x=%00,');
+      assert.equal(await ws.closeCode(), 1005);
+    } finally {
+      ws.destroy();
+    }
+  });
+
+  test('text that decodes well is accepted: UTF-8, %-escapes of either case, a lone %', async () => {
+    for (const q of ['EIO=4&transport=polling&name=%C3%A9%e4%b8%ad', 'EIO=4&transport=p%6Flling',
+      'EIO=4&transport=polling&pct=100%', 'EIO=4&transport=polling&x=%zz&y=a+b']) {
+      const res = await httpRequest(server.port, { path: `/socket.io/?${q}` });
+      assert.equal(res.status, 200, `${q}: ${res.text}`);
+    }
+  });
+});
+
+describe('a polling body that is not UTF-8', { timeout: 30000 }, () => {
+  let server;
+  before(async () => { server = await startServer(['--allow-eio3']); });
+  after(async () => { if (server) await server.stop(); });
+
+  async function sioPolling(eio) {
+    const open = await httpRequest(server.port, { path: `/socket.io/?EIO=${eio}&transport=polling` });
+    const sid = /"sid":"([^"]+)"/.exec(open.text)[1];
+    const path = `/socket.io/?EIO=${eio}&transport=polling&sid=${sid}`;
+    if (eio === '3') {
+      assert.match(open.text, /:40/); // v2 clients are in "/" at once
+      return path;
+    }
+    await httpRequest(server.port, { method: 'POST', path, body: '40', headers: { 'content-type': 'text/plain;charset=UTF-8' } });
+    assert.match((await httpRequest(server.port, { path })).text, /^40/);
+    return path;
+  }
+
+  for (const eio of ['4', '3']) {
+    test(`EIO=${eio}: is a parse error (the session ends), and a WebSocket peer never sees it`, async () => {
+      const peer = await connectClient(server.url, { version: 4, transports: ['websocket'] });
+      try {
+        const path = await sioPolling(eio);
+        const packet = Buffer.concat([Buffer.from('2["broadcast","a'), Buffer.from([0xff, 0xfe]), Buffer.from('"]')]);
+        const body = eio === '4' ? Buffer.concat([Buffer.from('4'), packet])
+          : Buffer.concat([Buffer.from(`${packet.length + 1}:4`), packet]);
+        const res = await httpRequest(server.port, {
+          method: 'POST', path, body, headers: { 'content-type': 'text/plain;charset=UTF-8' },
+        });
+        assert.equal(res.status, 200);
+        let after;
+        for (let i = 0; i < 20; i++) {
+          after = await httpRequest(server.port, { path });
+          if (after.status === 400) break;
+        }
+        assertEioError(after, 1, 'Session ID unknown');
+        assert.deepEqual(await peer.ack('echo', 'still here'), ['still here']);
+        assert.deepEqual(peer.pending('broadcast'), []);
+      } finally {
+        await closeManager(peer.manager);
+      }
+    });
   }
 });

@@ -202,8 +202,19 @@ static int write_string(sio_sbuf_t *out, const char *str) {
       seq[1] = 'u';
       n = 6;
       s += 2;
-    } else if (e == 'S') { /* U+D800..U+DFFF from ED 1010xxxx 10yyyyyy: "\\ud" then 3 hex digits */
+    } else if (e == 'S') { /* U+D800..U+DFFF from ED 101xxxxx 10yyyyyy: "\\ud" then 3 hex digits */
       unsigned cp = 0xD000u | (unsigned)(s[1] & 0x3F) << 6 | (unsigned)(s[2] & 0x3F);
+      if (cp < 0xDC00 && s[3] == 0xED && s[4] >= 0xB0 && s[4] <= 0xBF && (s[5] & 0xC0) == 0x80) {
+        /* A high then a low surrogate are one character (as in a JavaScript string): its UTF-8. */
+        unsigned lo = 0xD000u | (unsigned)(s[4] & 0x3F) << 6 | (unsigned)(s[5] & 0x3F);
+        unsigned c = 0x10000u + ((cp - 0xD800u) << 10) + (lo - 0xDC00u);
+        char u[4] = {(char)(0xF0 | c >> 18), (char)(0x80 | ((c >> 12) & 0x3F)),
+                     (char)(0x80 | ((c >> 6) & 0x3F)), (char)(0x80 | (c & 0x3F))};
+        if (sio_sbuf_append(out, u, 4)) return SIO_ENOMEM;
+        s += 6;
+        run = s;
+        continue;
+      }
       seq[1] = 'u';
       seq[2] = 'd';
       seq[3] = hex[(cp >> 8) & 15];

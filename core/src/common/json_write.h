@@ -7,8 +7,8 @@
  *     \u00xx (lower-case hex), every other byte as it is (non-ASCII UTF-8, U+2028/U+2029, DEL);
  *     the two bytes C0 80 (how cJSON strings hold a NUL character, "modified UTF-8", never valid
  *     UTF-8 otherwise) as \u0000, and the three bytes ED A0..BF xx (a lone UTF-16 surrogate held
- *     as WTF-8) as \udxxx, as JSON.stringify writes a surrogate without its partner. Object keys
- *     the same way;
+ *     as WTF-8) as \udxxx, as JSON.stringify writes a surrogate without its partner (a high one held
+ *     right before a low one, as CESU-8, is their character's UTF-8). Object keys the same way;
  *   - numbers so that they read back as exactly the same double: NaN and +-Infinity as null (as
  *     JSON.stringify), -0 as 0, integral values below 1e21 in magnitude as plain integers with
  *     every digit of the double's exact value ("%.0f": 2^60 is 1152921504606846976, what Python's

@@ -139,6 +139,7 @@ static int decode_v3_binary(char *data, size_t len, sio_eio_packet_cb cb, void *
     if (n == 0 || n > len - i) return SIO_EPARSE;
     sio_eio_packet_t pkt;
     if (kind == 0) {
+      if (!sio_wtf8_valid(data + i, n)) return SIO_EUTF8;
       r = parse_text_packet(3, data + i, n, &pkt);
       if (r) return r;
     } else {
@@ -157,9 +158,13 @@ static int decode_v3_binary(char *data, size_t len, sio_eio_packet_cb cb, void *
 
 int sio_eio_decode_payload(int version, int binary_body, char *data, size_t len,
                            sio_eio_packet_cb cb, void *user) {
-  if (version >= 4) return decode_v4(data, len, cb, user);
-  if (binary_body) return decode_v3_binary(data, len, cb, user);
-  return decode_v3_text(data, len, cb, user);
+  if (version >= 4 || !binary_body) {
+    /* Text in a polling body reaches the same places as a WebSocket text frame's, and a WebSocket
+     * peer it is relayed to would close on anything that is not UTF-8. */
+    if (!sio_utf8_valid(data, len)) return SIO_EUTF8;
+    return version >= 4 ? decode_v4(data, len, cb, user) : decode_v3_text(data, len, cb, user);
+  }
+  return decode_v3_binary(data, len, cb, user);
 }
 
 void sio_eio_payload_begin(sio_eio_payload_enc_t *e, sio_sbuf_t *out, int version,

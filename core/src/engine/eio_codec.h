@@ -44,7 +44,9 @@ int sio_eio_decode_ws(int version, int binary_frame, const char *data, size_t le
  * return, which is passed back). `data` (borrowed) is modified: base64 is decoded in place.
  * `binary_body` is 1 for a v3 body sent as application/octet-stream (ignored for v4).
  * Returns 0, a callback's value, or SIO_EPARSE for any malformed part (packets before it have
- * been delivered). Text packets are not checked for UTF-8 here. */
+ * been delivered). Text must be UTF-8, as on WebSocket (else SIO_EUTF8, nothing delivered): a text
+ * body whole, and in a v3 binary body each text packet, which may also hold lone surrogates in
+ * their three-byte form (WTF-8: socket.io 2.x encodes these with utf8.js, not strictly). */
 int sio_eio_decode_payload(int version, int binary_body, char *data, size_t len,
                            sio_eio_packet_cb cb, void *user);
 

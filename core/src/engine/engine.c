@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "http/static.h"
 #include "transport/transport.h"
+#include "url.h"
 
 enum { ST_OPEN = 0, ST_CLOSING = 1, ST_CLOSED = 2 };
 enum { UP_NONE = 0, UP_PROBING = 1, UP_PROBED = 2 };
@@ -1054,8 +1055,20 @@ static void poll_post(sio_engine_t *e, sio_session_t *s, sio_conn_t *c, const si
   if (r < 0 && s->state == ST_OPEN) session_close(s, "parse error", 0);
 }
 
+/* Every name and value of the query, and the path, must percent-decode to text (UTF-8 without a
+ * NUL): "transport=polling%00" is no "polling", nor a sid with a NUL in it a sid. Refused whole
+ * with 400 "Bad request" rather than read up to the NUL. */
+static int request_is_text(const sio_http_request_t *req) {
+  return sio_url_query_is_text(req->query, req->query_len) &&
+         sio_url_is_text(req->path, req->path_len);
+}
+
 static int on_request(sio_route_t *route, sio_conn_t *c, const sio_http_request_t *req) {
   sio_engine_t *e = (sio_engine_t *)route;
+  if (!request_is_text(req)) {
+    respond_error(e, c, req, ERR_BAD_REQUEST);
+    return 0;
+  }
   if (e->client_dir && sio_http_serve_client(e->client_dir, c, req, e->route.path_len)) return 0;
   if (strcmp(req->method, "OPTIONS") == 0 && e->cors_origin) {
     char *cors = cors_headers(e, req, 1);
@@ -1116,6 +1129,10 @@ static int on_request(sio_route_t *route, sio_conn_t *c, const sio_http_request_
 static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request_t *req) {
   sio_engine_t *e = (sio_engine_t *)route;
   c->keep_alive = 0; /* whatever is answered instead of 101 ends the connection */
+  if (!request_is_text(req)) {
+    respond_error(e, c, req, ERR_BAD_REQUEST);
+    return;
+  }
   char transport[16], sid[32];
   long tl = sio_http_query_get(req->query, req->query_len, "transport", transport, sizeof transport, NULL);
   if (tl < 0 || strcmp(transport, "websocket") != 0 || !(e->opts.transports & SIO_TRANSPORT_WEBSOCKET)) {

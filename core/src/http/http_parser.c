@@ -7,6 +7,7 @@
 #include <llhttp.h>
 
 #include "sio.h"
+#include "url.h"
 
 /* Buffers that grew past this while holding one request are freed rather than kept, so an idle
  * keep-alive connection does not sit on the memory of its largest request. */
@@ -462,37 +463,11 @@ int sio_http_header_has_token(const char *value, size_t len, const char *token) 
   return 0;
 }
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  c = lower(c);
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-/* Decodes the byte at s[*i] (advancing *i): "%XX" is a byte, '+' a space, anything else itself,
- * including a '%' not followed by two hex digits. */
-static int next_decoded(const char *s, size_t n, size_t *i) {
-  unsigned char c = (unsigned char)s[*i];
-  if (c == '+') {
-    (*i)++;
-    return ' ';
-  }
-  if (c == '%' && *i + 2 < n) {
-    int h = hexval((unsigned char)s[*i + 1]), l = hexval((unsigned char)s[*i + 2]);
-    if (h >= 0 && l >= 0) {
-      *i += 3;
-      return h << 4 | l;
-    }
-  }
-  (*i)++;
-  return c;
-}
-
 /* Whether s[0..n) decodes to exactly `key`. Keys are decoded too: "t%72ansport" is "transport". */
 static int key_matches(const char *s, size_t n, const char *key) {
   size_t i = 0, k = 0;
   while (i < n) {
-    int c = next_decoded(s, n, &i);
+    int c = sio_url_next(s, n, &i);
     if (key[k] == '\0' || (unsigned char)key[k] != c) return 0;
     k++;
   }
@@ -519,7 +494,7 @@ long sio_http_query_get(const char *query, size_t len, const char *key, char *ou
       size_t vn = eq < e ? e - eq - 1 : 0;
       size_t j = 0, w = 0;
       while (j < vn) {
-        int c = next_decoded(v, vn, &j);
+        int c = sio_url_next(v, vn, &j);
         if (out && w + 1 < outsz) out[w] = (char)c;
         w++;
       }

@@ -6,6 +6,7 @@
 #include "engine/engine.h"
 #include "http/static.h"
 #include "socketio/socketio.h"
+#include "url.h"
 
 void sio_io_options_init(sio_io_options_t *opts) {
   memset(opts, 0, sizeof *opts);
@@ -178,33 +179,17 @@ static void client_connect(sio_client_t *c, const char *name, cJSON *auth) {
   sio__socket_start(s);
 }
 
-static int hexval(char ch) {
-  if (ch >= '0' && ch <= '9') return ch - '0';
-  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-  return -1;
-}
-
-/* Form-decodes s[0..n) in place ('+' is a space, %XX a byte); returns the new length. */
-static size_t form_decode(char *s, size_t n) {
-  size_t o = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '+') s[o++] = ' ';
-    else if (s[i] == '%' && i + 2 < n + 0 && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-      s[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-      i += 2;
-    } else s[o++] = s[i];
-  }
-  return o;
-}
-
 /* A v4 client's namespace "/nsp?a=1&b=2": the query becomes its auth object (the last value of a
- * repeated key wins, as Object.fromEntries does). Returns the object (NULL: ENOMEM) and cuts the
- * query off `nsp`. */
-static cJSON *query_auth(char *nsp) {
-  cJSON *auth = cJSON_CreateObject();
+ * repeated key wins, as Object.fromEntries does). Cuts the query off `nsp` and returns 0 with *out
+ * the object, SIO_ENOMEM, or SIO_EPARSE when a name or value does not decode to text (a NUL, or
+ * not UTF-8). */
+static int query_auth(char *nsp, cJSON **out) {
+  *out = NULL;
   char *q = strchr(nsp, '?');
-  if (!q || !auth) return auth;
+  if (q && !sio_url_query_is_text(q + 1, strlen(q + 1))) return SIO_EPARSE;
+  cJSON *auth = *out = cJSON_CreateObject();
+  if (!auth) return SIO_ENOMEM;
+  if (!q) return 0;
   *q++ = '\0';
   while (*q) {
     char *amp = strchr(q, '&');
@@ -218,10 +203,11 @@ static cJSON *query_auth(char *nsp) {
         free(key);
         free(val);
         cJSON_Delete(auth);
-        return NULL;
+        *out = NULL;
+        return SIO_ENOMEM;
       }
-      key[form_decode(key, klen)] = '\0';
-      val[form_decode(val, strlen(val))] = '\0';
+      key[sio_url_decode(key, klen, key)] = '\0';
+      val[sio_url_decode(val, strlen(val), val)] = '\0';
       cJSON_DeleteItemFromObjectCaseSensitive(auth, key);
       cJSON_AddStringToObject(auth, key, val);
       free(key);
@@ -230,7 +216,7 @@ static cJSON *query_auth(char *nsp) {
     if (!amp) break;
     q = amp + 1;
   }
-  return auth;
+  return 0;
 }
 
 static sio_socket_t *client_socket(sio_client_t *c, const char *name) {
@@ -242,9 +228,9 @@ static sio_socket_t *client_socket(sio_client_t *c, const char *name) {
 static void client_dispatch(sio_client_t *c, sio_packet_t *p) {
   cJSON *auth = NULL;
   if (c->protocol == 3) {
-    auth = query_auth(p->nsp); /* also cuts the query off the name */
-    if (!auth) {
-      client_fail(c, "transport error");
+    int r = query_auth(p->nsp, &auth); /* also cuts the query off the name */
+    if (r) {
+      client_fail(c, r == SIO_EPARSE ? "parse error" : "transport error");
       return;
     }
   }

@@ -7,6 +7,7 @@
 
 #include "engine/engine.h"
 #include "socketio/socketio.h"
+#include "url.h"
 
 _Static_assert(sizeof(sio_buf_t) == sizeof(sio_attachment_t) &&
                    offsetof(sio_buf_t, data) == offsetof(sio_attachment_t, data) &&
@@ -460,28 +461,11 @@ static void add_time_string(cJSON *o, uint64_t ms) {
   cJSON_AddStringToObject(o, "time", buf);
 }
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/* Percent-decodes s[0..n) ('+' is a space, as querystring does). */
+/* Percent-decodes s[0..n) into a new string ('+' is a space, as querystring does). The engine
+ * refused a handshake whose query decodes to a NUL, so none is cut short here. */
 static char *url_decode(const char *s, size_t n) {
   char *o = malloc(n + 1);
-  if (!o) return NULL;
-  size_t m = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '+') o[m++] = ' ';
-    else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-      o[m++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-      i += 2;
-    } else {
-      o[m++] = s[i];
-    }
-  }
-  o[m] = '\0';
+  if (o) o[sio_url_decode(s, n, o)] = '\0';
   return o;
 }
 

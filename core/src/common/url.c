@@ -1,0 +1,60 @@
+#include "url.h"
+
+#include <stdlib.h>
+
+#include "utf8.h"
+
+static int hexval(unsigned char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c |= 0x20;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+int sio_url_next(const char *s, size_t n, size_t *i) {
+  unsigned char c = (unsigned char)s[*i];
+  if (c == '+') {
+    (*i)++;
+    return ' ';
+  }
+  if (c == '%' && n - *i >= 3) {
+    int h = hexval((unsigned char)s[*i + 1]), l = hexval((unsigned char)s[*i + 2]);
+    if (h >= 0 && l >= 0) {
+      *i += 3;
+      return h << 4 | l;
+    }
+  }
+  (*i)++;
+  return c;
+}
+
+size_t sio_url_decode(const char *s, size_t n, char *out) {
+  size_t i = 0, o = 0;
+  while (i < n) out[o++] = (char)sio_url_next(s, n, &i);
+  return o;
+}
+
+int sio_url_is_text(const char *s, size_t n) {
+  char small[256];
+  char *buf = n <= sizeof small ? small : malloc(n);
+  if (!buf) return 0;
+  size_t len = sio_url_decode(s, n, buf);
+  int ok = sio_utf8_valid(buf, len);
+  for (size_t k = 0; ok && k < len; k++) ok = buf[k] != '\0';
+  if (buf != small) free(buf);
+  return ok;
+}
+
+int sio_url_query_is_text(const char *q, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    size_t e = i;
+    while (e < n && q[e] != '&') e++;
+    size_t eq = i;
+    while (eq < e && q[eq] != '=') eq++;
+    if (!sio_url_is_text(q + i, eq - i)) return 0;
+    if (eq < e && !sio_url_is_text(q + eq + 1, e - eq - 1)) return 0;
+    i = e + 1;
+  }
+  return 1;
+}
