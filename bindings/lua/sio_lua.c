@@ -831,7 +831,7 @@ static void opt_cookie(lua_State *L, int t, const char *name, sio_cookie_options
 
 static void push_server(lua_State *L, srv_t *srv) { lua_rawgeti(L, LUA_REGISTRYINDEX, srv->ref); }
 
-/* sio.server{ host=, port=, path=, cors=, cors_credentials=, allow_eio3=, ping_interval=,
+/* sio.server{ host=, port=, path=, cors=, cors_credentials=, same_origin=, allow_eio3=, ping_interval=,
  * ping_timeout=, upgrade_timeout=, max_payload=, max_buffered=, connect_timeout=,
  * max_attachments=, transports=, allow_upgrades=, client_dir=, redis=, redis_key=,
  * redis_requests_timeout=, cookie= }
@@ -878,6 +878,7 @@ static int l_server(lua_State *L) {
   o.engine.max_buffered = (size_t)opt_int(L, 1, "max_buffered", 0, 0, 0x7fffffff);
   o.engine.allow_upgrades = opt_bool(L, 1, "allow_upgrades", 1);
   o.engine.cors_credentials = opt_bool(L, 1, "cors_credentials", 0);
+  o.engine.same_origin = opt_bool(L, 1, "same_origin", 0);
   o.connect_timeout_ms = (uint32_t)opt_int(L, 1, "connect_timeout", o.connect_timeout_ms, 1, 0x7fffffff);
   o.max_attachments = (size_t)opt_int(L, 1, "max_attachments", 10, 0, 1000);
   lua_getfield(L, 1, "transports");

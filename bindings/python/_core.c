@@ -895,17 +895,17 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
                            "allow_eio3", "cors", "connect_timeout_ms", "max_buffered", "client_dir", "redis",
                            "redis_key", "cookie_name", "cookie_path", "cookie_domain", "cookie_same_site",
                            "cookie_http_only", "cookie_secure", "cookie_max_age", "redis_requests_timeout_ms",
-                           NULL};
+                           "same_origin", NULL};
   PyObject *dispatch;
   const char *path = "/socket.io/", *cors = NULL, *client_dir = NULL, *redis = NULL, *redis_key = NULL;
   const char *ck_name = NULL, *ck_path = "/", *ck_domain = NULL, *ck_same_site = "Lax";
   unsigned long pi = 25000, pt = 20000, ct = 45000, ck_max_age = 0, rto = 0;
   Py_ssize_t maxp = 1000000, maxb = 0;
-  int eio3 = 0, ck_http_only = 1, ck_secure = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|skknpzknzzzzzzzppkk", kwlist, &dispatch, &path, &pi, &pt, &maxp,
+  int eio3 = 0, ck_http_only = 1, ck_secure = 0, same_origin = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|skknpzknzzzzzzzppkkp", kwlist, &dispatch, &path, &pi, &pt, &maxp,
                                    &eio3, &cors, &ct, &maxb, &client_dir, &redis, &redis_key, &ck_name,
                                    &ck_path, &ck_domain, &ck_same_site, &ck_http_only, &ck_secure, &ck_max_age,
-                                   &rto))
+                                   &rto, &same_origin))
     return -1;
   if (rto > UINT32_MAX) {
     PyErr_SetString(PyExc_ValueError, "redis_requests_timeout is too long");
@@ -945,6 +945,7 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
   if (maxb) o.engine.max_buffered = (size_t)maxb;
   o.engine.allow_eio3 = eio3;
   o.engine.cors_origin = cors;
+  o.engine.same_origin = same_origin;
   o.connect_timeout_ms = (uint32_t)ct;
   o.client_dir = client_dir;
   o.engine.cookie = (sio_cookie_options_t){ck_name, ck_path, ck_domain, ck_same_site, ck_http_only, ck_secure,

@@ -174,10 +174,22 @@ typedef struct sio_engine_options_s {
   int allow_eio3;              /* accept Engine.IO v3 clients (socket.io 2.x); default 0 */
   int transports;              /* SIO_TRANSPORT_* bits; default both */
   int allow_upgrades;          /* default 1 */
-  /* CORS for polling requests: NULL answers no CORS headers; "*" reflects any Origin;
-   * otherwise a comma-separated list of allowed origins. Copied. */
+  /* Which pages may connect, by the Origin header browsers send (clients without a browser send
+   * none and are never refused by it), and the CORS headers polling responses carry:
+   * - a comma-separated list of origins ("https://a.example,http://localhost:3000", compared
+   *   exactly; the server's own origin is not implied): a request whose Origin is not in it —
+   *   handshake, poll, post or WebSocket upgrade — gets 403 {"code":4,"message":"Forbidden"}
+   *   (a page of another site must not open a session with the user's cookies: cross-site
+   *   WebSocket hijacking); responses to an allowed Origin carry it in
+   *   Access-Control-Allow-Origin, with Vary: Origin;
+   * - "*": any origin, Access-Control-Allow-Origin: * (the Origin reflected with credentials);
+   * - NULL (the default): no CORS headers, and any origin unless same_origin is set. Copied. */
   const char *cors_origin;
   int cors_credentials;        /* adds Access-Control-Allow-Credentials: true */
+  /* With cors_origin NULL: only pages of this server's own origin (http or https, and the Host
+   * header, or the first X-Forwarded-Host behind a proxy) may connect; others get the 403 above.
+   * python-socketio's default; 0 (the default here) allows any origin, as Node's socket.io. */
+  int same_origin;
   /* Bytes queued for one session (sent, not yet written) before the overflow policy applies: the
    * session is closed with reason "transport error" (a stalled client never grows memory without
    * bound). Default 4 * max_payload + 1 MiB. */

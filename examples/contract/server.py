@@ -30,7 +30,8 @@ def main() -> int:
     a = p.parse_args()
 
     server = sio.Server(
-        cors_allowed_origins=a.cors,
+        # the contract: without --cors, any origin and no CORS headers (Node's default)
+        cors_allowed_origins=a.cors.split(",") if a.cors else [],
         ping_interval=a.ping_interval / 1000,
         ping_timeout=a.ping_timeout / 1000,
         max_payload=a.max_payload,

@@ -275,8 +275,14 @@ class Namespace:
 class Server:
     """A Socket.IO server.
 
-    :param cors_allowed_origins: ``None`` (no CORS headers), ``"*"`` (reflect any origin), an
-        origin or a list of origins.
+    :param cors_allowed_origins: which pages may connect, by the ``Origin`` header browsers send
+        (clients without a browser send none and are never refused by it), as python-socketio:
+        ``None`` (the default): only pages of this server's own origin (the ``Host`` header, or
+        ``X-Forwarded-Host`` behind a proxy; http or https), no CORS headers; ``"*"``: any origin,
+        with CORS headers; an origin or a list of origins (compared exactly): those only, with CORS
+        headers; ``[]``: any origin and no CORS headers (Node's socket.io default). A page of
+        another origin gets 403 on its handshake, polls and WebSocket upgrade (cross-site WebSocket
+        hijacking with the user's cookies is refused).
     :param ping_interval: seconds between heartbeats (python-socketio's unit).
     :param ping_timeout: seconds to wait for a heartbeat's answer.
     :param max_payload: bytes per polling body or WebSocket message.
@@ -332,7 +338,7 @@ class Server:
         if cors_allowed_origins is None or isinstance(cors_allowed_origins, str):
             cors = cors_allowed_origins
         else:
-            cors = ",".join(cors_allowed_origins)
+            cors = ",".join(cors_allowed_origins) or None
         if not path.startswith("/"):
             path = "/" + path
         if not path.endswith("/"):
@@ -362,6 +368,7 @@ class Server:
             max_payload=int(max_payload),
             allow_eio3=bool(allow_eio3),
             cors=cors,
+            same_origin=cors_allowed_origins is None,
             connect_timeout_ms=int(connect_timeout * 1000),
             max_buffered=int(max_buffered),
             client_dir=None if client_dir is None else os.fspath(client_dir),

@@ -193,6 +193,27 @@ describe("sio.server", function()
     end
   end)
 
+  it("cors and same_origin: a page of another origin gets 403, its own or an allowed one connects", function()
+    local cases = { -- options, Origin header, status
+      { {}, "http://evil.example", 200 },
+      { { same_origin = true }, "http://evil.example", 403 },
+      { { same_origin = true }, "http://127.0.0.1:%d", 200 },
+      { { same_origin = true }, nil, 200 },
+      { { cors = { "http://a.example", "http://b.example" } }, "http://b.example", 200 },
+      { { cors = "http://a.example" }, "http://a.example.evil", 403 },
+      { { cors = "*" }, "http://evil.example", 200 },
+    }
+    for i, case in ipairs(cases) do
+      local s = server(case[1])
+      local c = client("handshake", s.port, { origin = case[2] and case[2]:format(s.port) })
+      finish(c)
+      local r = c.find("step", "handshake")
+      assert.is_truthy(r, c.output())
+      assert.are.equal(case[3], r.status, "case " .. i)
+      if case[3] == 403 then assert.are.same({ code = 4, message = "Forbidden" }, sio.json.decode(r.body)) end
+    end
+  end)
+
   it("redis unreachable: fetch_count answers at once with EUNAVAIL and the local count", function()
     local s = server({ redis = "redis://127.0.0.1:1" }) -- port 1: refused
     assert.are.equal("redis://127.0.0.1:1", s.redis)

@@ -546,6 +546,47 @@ def test_lone_surrogates_reach_handlers_as_str_and_go_back():
             a.disconnect()
 
 
+def _handshake_status(port, headers, upgrade=False):
+    c = http.client.HTTPConnection('127.0.0.1', port, timeout=WAIT)
+    h = dict(headers)
+    if upgrade:
+        h.update({'Connection': 'Upgrade', 'Upgrade': 'websocket', 'Sec-WebSocket-Version': '13',
+                  'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ=='})
+    c.request('GET', '/socket.io/?EIO=4&transport=' + ('websocket' if upgrade else 'polling'), headers=h)
+    r = c.getresponse()
+    body = r.read() if not upgrade else b''
+    acao = r.getheader('Access-Control-Allow-Origin')
+    c.close()
+    return r.status, body, acao
+
+
+@pytest.mark.parametrize('upgrade', [False, True])
+def test_cors_allowed_origins_as_python_socketio(upgrade):
+    # None (the default): this server's own origin only (Host, or X-Forwarded-Host behind a proxy)
+    with Running(sio.Server()) as r:
+        own = 'http://127.0.0.1:%d' % r.port
+        assert _handshake_status(r.port, {'Origin': own}, upgrade)[0] in (200, 101)
+        assert _handshake_status(r.port, {'Origin': own.replace('http', 'https')}, upgrade)[0] in (200, 101)
+        assert _handshake_status(r.port, {}, upgrade)[0] in (200, 101)  # not a browser
+        status, body, acao = _handshake_status(r.port, {'Origin': 'http://evil.example'}, upgrade)
+        assert status == 403 and acao is None
+        if not upgrade:
+            assert json.loads(body) == {'code': 4, 'message': 'Forbidden'}
+        assert _handshake_status(r.port, {'Origin': 'http://chat.example',
+                                          'X-Forwarded-Host': 'chat.example, proxy'}, upgrade)[0] in (200, 101)
+        assert _handshake_status(r.port, {'Origin': 'http://127.0.0.1:1'}, upgrade)[0] == 403
+    # a list: those only, exactly; "*": any; []: any, without CORS headers
+    with Running(sio.Server(cors_allowed_origins=['http://a.example', 'http://b.example'])) as r:
+        assert _handshake_status(r.port, {'Origin': 'http://b.example'}, upgrade)[0] in (200, 101)
+        assert _handshake_status(r.port, {'Origin': 'http://127.0.0.1:%d' % r.port}, upgrade)[0] == 403
+    for allowed, want_acao in (('*', '*'), ([], None)):
+        with Running(sio.Server(cors_allowed_origins=allowed)) as r:
+            status, _, acao = _handshake_status(r.port, {'Origin': 'http://evil.example'}, upgrade)
+            assert status in (200, 101)
+            if not upgrade:
+                assert acao == want_acao
+
+
 def test_connect_events_acks_rooms_binary():
     server = sio.Server()
     seen = {}

@@ -373,6 +373,51 @@ static void new_id(sio_engine_t *e, char out[21]) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Responses                                                                                       */
 
+/* 1 when the comma-separated list holds `origin` exactly (blanks around each entry ignored). */
+static int origin_listed(const char *list, const char *origin, size_t olen) {
+  while (*list) {
+    const char *end = strchr(list, ',');
+    size_t n = end ? (size_t)(end - list) : strlen(list);
+    while (n && *list == ' ') list++, n--;
+    while (n && list[n - 1] == ' ') n--;
+    if (n == olen && memcmp(list, origin, n) == 0) return 1;
+    if (!end) break;
+    list = end + 1;
+  }
+  return 0;
+}
+
+/* 1 when `origin` is "http://" or "https://" followed by exactly the host `host` names. */
+static int origin_is_host(const char *origin, size_t olen, const char *host, size_t hlen) {
+  size_t scheme = olen > 7 && strncasecmp(origin, "http://", 7) == 0    ? 7
+                  : olen > 8 && strncasecmp(origin, "https://", 8) == 0 ? 8
+                                                                        : 0;
+  return scheme && hlen && olen - scheme == hlen && strncasecmp(origin + scheme, host, hlen) == 0;
+}
+
+/* Same origin: the page came from this server, as the browser reached it (Host), or as a proxy in
+ * front says it was reached (the first X-Forwarded-Host). */
+static int same_origin(const sio_http_request_t *req, const sio_http_header_t *origin) {
+  const sio_http_header_t *host = sio_http_find_header(req, "host");
+  if (host && origin_is_host(origin->value, origin->value_len, host->value, host->value_len)) return 1;
+  const sio_http_header_t *fwd = sio_http_find_header(req, "x-forwarded-host");
+  if (!fwd) return 0;
+  size_t n = 0;
+  while (n < fwd->value_len && fwd->value[n] != ',') n++;
+  while (n && fwd->value[n - 1] == ' ') n--;
+  return origin_is_host(origin->value, origin->value_len, fwd->value, n);
+}
+
+/* Whether a request may reach the engine, by its Origin (see sio_engine_options_t.cors_origin). */
+static int origin_allowed(const sio_engine_t *e, const sio_http_request_t *req) {
+  const sio_http_header_t *origin = sio_http_find_header(req, "origin");
+  if (!origin) return 1; /* not a browser */
+  if (e->cors_origin)
+    return strcmp(e->cors_origin, "*") == 0 ||
+           origin_listed(e->cors_origin, origin->value, origin->value_len);
+  return !e->opts.same_origin || same_origin(req, origin);
+}
+
 /* Appends the CORS lines for a request to b (none when CORS is off). */
 static void cors_lines(sio_engine_t *e, const sio_http_request_t *req, int preflight, sio_sbuf_t *b) {
   if (!e->cors_origin) return;
@@ -387,17 +432,7 @@ static void cors_lines(sio_engine_t *e, const sio_http_request_t *req, int prefl
       allow = "*";
     }
   } else if (origin) {
-    const char *list = e->cors_origin;
-    size_t olen = origin->value_len;
-    while (*list) {
-      const char *end = strchr(list, ',');
-      size_t n = end ? (size_t)(end - list) : strlen(list);
-      while (n && *list == ' ') list++, n--;
-      while (n && list[n - 1] == ' ') n--;
-      if (n == olen && memcmp(list, origin->value, n) == 0) allow = origin->value;
-      if (!end) break;
-      list = end + 1;
-    }
+    if (origin_listed(e->cors_origin, origin->value, origin->value_len)) allow = origin->value;
     vary = 1;
   }
   if (allow) {
@@ -1076,6 +1111,10 @@ static int on_request(sio_route_t *route, sio_conn_t *c, const sio_http_request_
     free(cors);
     return 0;
   }
+  if (!origin_allowed(e, req)) {
+    respond_error(e, c, req, ERR_FORBIDDEN);
+    return 0;
+  }
   char transport[16], sid[32];
   long tl = sio_http_query_get(req->query, req->query_len, "transport", transport, sizeof transport, NULL);
   if (tl < 0 || (strcmp(transport, "polling") != 0 && strcmp(transport, "websocket") != 0) ||
@@ -1131,6 +1170,10 @@ static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request
   c->keep_alive = 0; /* whatever is answered instead of 101 ends the connection */
   if (!request_is_text(req)) {
     respond_error(e, c, req, ERR_BAD_REQUEST);
+    return;
+  }
+  if (!origin_allowed(e, req)) {
+    respond_error(e, c, req, ERR_FORBIDDEN);
     return;
   }
   char transport[16], sid[32];

@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import engineio
@@ -286,13 +287,18 @@ def engine(port, arg):
 
 
 def handshake(port, arg):
-    """One polling handshake at each of arg["paths"]: its status, session id and Set-Cookie lines."""
+    """One polling handshake at each of arg["paths"] (with arg["origin"] as its Origin header when
+    given): its status, session id and Set-Cookie lines."""
     for path in arg.get("paths", ["/socket.io/"]):
         url = "http://127.0.0.1:%d%s?EIO=4&transport=polling" % (port, path)
-        with urllib.request.urlopen(url, timeout=WAIT) as resp:
-            body = resp.read().decode("utf-8")
-            out(step="handshake", path=path, status=resp.status, sid=json.loads(body[1:])["sid"],
-                cookies=resp.headers.get_all("Set-Cookie") or [])
+        headers = {"Origin": arg["origin"]} if arg.get("origin") else {}
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=WAIT) as resp:
+                body = resp.read().decode("utf-8")
+                out(step="handshake", path=path, status=resp.status, sid=json.loads(body[1:])["sid"],
+                    cookies=resp.headers.get_all("Set-Cookie") or [])
+        except urllib.error.HTTPError as e:
+            out(step="handshake", path=path, status=e.code, body=e.read().decode("utf-8"))
 
 
 SCENARIOS = {f.__name__: f for f in (basic, emits, listen, connect, reload, engine, handshake)}
