@@ -282,8 +282,24 @@ TEST(double_slash_path_is_400) {
 /* 3. CORS                                                                                        */
 
 typedef struct {
-  rec_t star, cred, list, none;
+  rec_t star, cred, list, none, same;
 } cors_ctx_t;
+
+/* A polling handshake from `origin` that the engine must refuse: 403 {"code":4,...}, no
+ * Access-Control-Allow-Origin. */
+static int forbidden(nc_conn_t *c, const char *path, const char *origin) {
+  char target[128], extra[128];
+  nc_response_t r;
+  snprintf(target, sizeof target, "%s?EIO=4&transport=polling", path);
+  snprintf(extra, sizeof extra, "Origin: %s\r\n", origin);
+  if (nc_request(c, "GET", target, extra, NULL, 0, &r) != 0) return -1;
+  if (r.status != 403 || r.body_len != 32 || memcmp(r.body, "{\"code\":4,\"message\":\"Forbidden\"}", 32) != 0 ||
+      nc_header(&r, "access-control-allow-origin", NULL, 0) != 0) {
+    fprintf(stderr, "%s from %s: %d %.*s\n", path, origin, r.status, (int)r.body_len, r.body);
+    return -1;
+  }
+  return 0;
+}
 
 static int cors_get(nc_conn_t *c, const char *path, const char *origin, nc_response_t *r) {
   char target[128], extra[128] = "", sid[21];
@@ -334,12 +350,24 @@ static void client_cors(nh_t *h) {
   CHECK_EQ_INT(cors_get(c, "/list/", "http://a.example", &r), 0);
   CHECK_EQ_INT(nc_header(&r, "access-control-allow-origin", v, sizeof v), 1);
   CHECK(strcmp(v, "http://a.example") == 0);
-  CHECK_EQ_INT(cors_get(c, "/list/", "http://c.example", &r), 0);
+  /* Any other origin is refused (a page of another site must not open a session); a prefix of a
+   * member is not a member; no Origin (not a browser) is fine. */
+  CHECK_EQ_INT(forbidden(c, "/list/", "http://c.example"), 0);
+  CHECK_EQ_INT(forbidden(c, "/list/", "http://b.exam"), 0);
+  CHECK_EQ_INT(forbidden(c, "/list/", "null"), 0);
+  CHECK_EQ_INT(cors_get(c, "/list/", NULL, &r), 0);
   CHECK_EQ_INT(nc_header(&r, "access-control-allow-origin", NULL, 0), 0);
-  CHECK_EQ_INT(nc_header(&r, "vary", NULL, 0), 1);
-  /* A prefix of a member is not a member. */
-  CHECK_EQ_INT(cors_get(c, "/list/", "http://b.exam", &r), 0);
-  CHECK_EQ_INT(nc_header(&r, "access-control-allow-origin", NULL, 0), 0);
+
+  /* same_origin: the page's origin must name the Host the request came to (http or https). */
+  char own[64];
+  snprintf(own, sizeof own, "http://127.0.0.1:%d", c->port);
+  CHECK_EQ_INT(cors_get(c, "/same/", own, &r), 0);
+  CHECK_EQ_INT(nc_header_prefix_count(&r, "access-control-"), 0);
+  snprintf(own, sizeof own, "https://127.0.0.1:%d", c->port);
+  CHECK_EQ_INT(cors_get(c, "/same/", own, &r), 0);
+  CHECK_EQ_INT(forbidden(c, "/same/", "http://127.0.0.1:1"), 0);
+  CHECK_EQ_INT(forbidden(c, "/same/", "http://a.example"), 0);
+  CHECK_EQ_INT(cors_get(c, "/same/", NULL, &r), 0);
 
   /* Preflight: 204 with the methods and the requested headers echoed; no session made. */
   CHECK_EQ_INT(preflight(c, "/list/", "http://b.example", &r), 0);
@@ -390,11 +418,19 @@ TEST(cors_headers) {
   CHECK_EQ_INT(add_rec_engine(&h, "/cred/", &x.cred, "*", 1), 0);
   CHECK_EQ_INT(add_rec_engine(&h, "/list/", &x.list, "http://a.example, http://b.example", 0), 0);
   CHECK_EQ_INT(add_rec_engine(&h, "/none/", &x.none, NULL, 0), 0);
+  sio_engine_options_t o;
+  sio_engine_options_init(&o);
+  o.path = "/same/";
+  o.same_origin = 1;
+  sio_engine_t *e;
+  CHECK_EQ_INT(sio_engine_new(h.server, &o, &rec_cbs, &e), 0);
+  sio_engine_set_data(e, &x.same);
   CHECK_EQ_INT(nh_run(&h, client_cors, CASE_TIMEOUT_MS), 0);
   CHECK_EQ_INT(x.star.connections, 1);
   CHECK_EQ_INT(x.cred.connections, 1);
-  CHECK_EQ_INT(x.list.connections, 4);
+  CHECK_EQ_INT(x.list.connections, 3);
   CHECK_EQ_INT(x.none.connections, 1);
+  CHECK_EQ_INT(x.same.connections, 3);
 }
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -3,9 +3,11 @@
 // and v3 (socket.io-client 2.x), polling and WebSocket, in every position and place a string can
 // be; query parameters that percent-decode to a NUL or to invalid UTF-8 are refused, never
 // truncated; text that is not UTF-8 in a polling body is a parse error, as on WebSocket; with a
-// CORS allow-list (--cors), a page of any other origin is refused with 403 on every request.
+// CORS allow-list (--cors), a page of any other origin is refused with 403 on every request; every
+// close the server decides reaches a client that is still sending as a close frame.
 
 import { describe, test, before, after } from 'node:test';
+import net from 'node:net';
 import assert from 'node:assert/strict';
 import { startServer } from './server.mjs';
 import { httpRequest, assertEioError, expectWsRefused, pollingHandshake, post, poll, RawWs, openWs } from './helpers.mjs';
@@ -334,4 +336,106 @@ describe('without --cors, and with --cors "*", any origin connects', { timeout: 
       }
     });
   }
+});
+
+// A raw WebSocket client that keeps writing `chunk` as fast as the socket takes it, until the server's
+// close frame arrives or the connection ends. Resolves the close code (null: no close frame).
+async function closeWhileSending(ws, chunk, ms = 10000) {
+  let stop = false;
+  // one chunk per turn of the event loop (a client that never yields would never read either)
+  const pump = () => {
+    if (!stop && !ws.sock.destroyed && ws.sock.write(chunk)) setImmediate(pump);
+  };
+  ws.sock.on('drain', pump);
+  ws.sock.on('error', () => { stop = true; });
+  pump();
+  try {
+    return await ws.closeCode(ms);
+  } finally {
+    stop = true;
+    ws.destroy();
+  }
+}
+
+function frameHead(opcode, len, fin = true) {
+  const head = Buffer.alloc(14);
+  head[0] = (fin ? 0x80 : 0) | opcode;
+  head[1] = 0x80 | 127;
+  head.writeBigUInt64BE(BigInt(len), 2);
+  head.writeUInt32BE(0x01020304, 10); // the mask key; the payload bytes are whatever they are
+  return head;
+}
+
+describe('closes the server decides arrive as close frames, even while the client sends', { timeout: 120000 }, () => {
+  let server;
+  before(async () => { server = await startServer(['--allow-eio3']); });
+  after(async () => { if (server) await server.stop(); });
+
+  const MAX = 1000000; // the contract's default max payload
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+
+  for (const p of ['/socket.io/?EIO=4&transport=websocket', '/engine.io/?EIO=4&transport=websocket',
+    '/socket.io/?EIO=3&transport=websocket']) {
+    test(`${p}: one message a byte over max payload, still being sent -> 1009`, async () => {
+      for (let round = 0; round < 3; round++) {
+        const ws = await RawWs.connect(server.port, p);
+        await ws.nextFrame(); // the open packet
+        ws.sock.write(frameHead(0x1, MAX + 1));
+        assert.equal(await closeWhileSending(ws, chunk), 1009, `round ${round}`);
+      }
+    });
+
+    test(`${p}: fragments adding up to 10 x max payload, still being sent -> 1009`, async () => {
+      const ws = await RawWs.connect(server.port, p);
+      await ws.nextFrame();
+      const frag = Buffer.concat([frameHead(0x0, chunk.length, false), chunk]);
+      ws.sock.write(Buffer.concat([frameHead(0x1, chunk.length, false), chunk]));
+      assert.equal(await closeWhileSending(ws, frag), 1009);
+    });
+  }
+
+  test('a text frame that is not UTF-8, then more frames -> 1007; a bad opcode -> 1002', async () => {
+    for (const [bad, code] of [[Buffer.concat([frameHead(0x1, 2), Buffer.from([0xff ^ 1, 0xfe ^ 2])]), 1007],
+      [Buffer.concat([frameHead(0x3, 1), Buffer.from([1])]), 1002]]) {
+      const ws = await RawWs.connect(server.port, '/engine.io/?EIO=4&transport=websocket');
+      await ws.nextFrame();
+      ws.sock.write(bad);
+      const more = Buffer.concat(Array.from({ length: 16 }, () => Buffer.concat([frameHead(0x1, 4), Buffer.from('4abc')])));
+      assert.equal(await closeWhileSending(ws, more), code);
+    }
+  });
+
+  test('HTTP: a body over max payload, still being sent -> the 413 arrives; garbage -> the 400 arrives', async () => {
+    for (const [head, status] of [
+      [`POST /socket.io/?EIO=4&transport=polling&sid=x HTTP/1.1\r\nHost: a\r\nContent-Length: ${50 * MAX}\r\n\r\n`, 413],
+      ['GARBAGE /x HTTP/9\r\n\r\n', 400]]) {
+      const sock = net.connect({ host: '127.0.0.1', port: server.port });
+      await new Promise((resolve) => sock.once('connect', resolve));
+      let got = '';
+      sock.on('data', (d) => { got += d.toString('latin1'); });
+      const closed = new Promise((resolve) => sock.once('close', resolve));
+      sock.on('error', () => {});
+      sock.write(head);
+      let stop = false;
+      const pump = () => { if (!stop && !sock.destroyed && sock.write(chunk)) setImmediate(pump); };
+      sock.on('drain', pump);
+      pump();
+      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 8000))]);
+      stop = true;
+      sock.destroy();
+      assert.match(got, new RegExp(`^HTTP/1.1 ${status} `), `${status}: got ${JSON.stringify(got.slice(0, 80))}`);
+    }
+  });
+
+  test('a malformed Engine.IO packet, then more -> a close frame without status (1005)', async () => {
+    const ws = await RawWs.connect(server.port, '/engine.io/?EIO=4&transport=websocket');
+    await ws.nextFrame();
+    const bad = Buffer.from('9');
+    const masked = Buffer.from(bad.map((b, i) => b ^ [1, 2, 3, 4][i & 3]));
+    ws.sock.write(Buffer.concat([frameHead(0x1, 1), masked]));
+    const ping = Buffer.from('2');
+    const junk = Buffer.concat(Array.from({ length: 256 }, () => Buffer.concat([frameHead(0x1, 1),
+      Buffer.from(ping.map((b, i) => b ^ [1, 2, 3, 4][i & 3]))])));
+    assert.equal(await closeWhileSending(ws, junk), 1005);
+  });
 });

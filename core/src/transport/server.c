@@ -11,6 +11,7 @@
 #define SIO_IOV_BATCH 256
 #define SIO_SWEEP_MS 1000
 #define SIO_LINGER_MS 5000     /* a graceful close waits this long for the peer to take our bytes */
+#define SIO_DRAIN_MS 2000      /* then this long for the peer to close after our FIN */
 #define SIO_SHUTDOWN_MS 2000
 #define SIO_HANDSHAKE_GAP_MS 2 /* see sio_conn_hold */   /* server close: connections still open after this are cut */
 
@@ -166,9 +167,22 @@ int sio_conn_write_copy(sio_conn_t *c, const void *p, size_t len) {
   return r;
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  (void)status; /* a failure or a cancel (the connection closing) leaves nothing to do */
+  free(req);
+}
+
+/* Everything is written: FIN, then read until the peer closes too (or the sweep's deadline). */
 static void maybe_close_after_write(sio_conn_t *c) {
-  if (c->close_after_write && !c->closing && c->wq_len == 0 && c->inflight_bytes == 0)
+  if (!c->close_after_write || c->closing || c->draining || c->wq_len || c->inflight_bytes) return;
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (!req || !c->reading || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    free(req);
     conn_close_now(c, 0);
+    return;
+  }
+  c->draining = 1;
+  c->active_ms = uv_now(c->server->loop);
 }
 
 static void after_write(uv_write_t *req, int status) {
@@ -378,12 +392,10 @@ void sio_conn_close(sio_conn_t *c, int graceful) {
     conn_close_now(c, 0);
     return;
   }
+  if (c->close_after_write) return;
+  /* Input is no longer processed (conn_process_input stops), but still read: see transport.h. */
   c->close_after_write = 1;
   c->active_ms = uv_now(c->server->loop);
-  if (c->reading) {
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    c->reading = 0;
-  }
   mark_dirty(c);
 }
 
@@ -663,7 +675,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     conn_close_now(c, nread == UV_EOF ? 0 : (int)nread);
     return;
   }
-  if (nread == 0) return;
+  if (nread == 0 || c->close_after_write) return; /* closing: dropped */
   c->active_ms = uv_now(c->server->loop);
   if (c->held) release_hold(c);
   conn_process_input(c, buf->base, (size_t)nread);
@@ -735,7 +747,8 @@ static void on_sweep(uv_timer_t *t) {
     sio_conn_t *next = c->next;
     if (!c->closing) {
       if (c->close_after_write) {
-        if (now - c->active_ms > SIO_LINGER_MS) conn_close_now(c, SIO_ETIMEDOUT);
+        if (now - c->active_ms > (c->draining ? SIO_DRAIN_MS : SIO_LINGER_MS))
+          conn_close_now(c, SIO_ETIMEDOUT);
       } else if (c->mode == SIO_CONN_HTTP && !c->parked) {
         if (c->req_start_ms) {
           uint64_t limit = s->opts.request_timeout_ms;

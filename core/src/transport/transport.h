@@ -67,6 +67,7 @@ struct sio_conn_s {
   uint8_t parked;            /* a request is waiting for its response (long-poll) */
   uint8_t keep_alive;        /* of the request being answered */
   uint8_t reading;
+  uint8_t draining;          /* graceful close: written and shut down, input read and dropped */
   uint8_t held;              /* writes wait for hold_timer (see sio_conn_hold) */
   uv_timer_t *hold_timer;    /* allocated only while held */
   sio_http_parser_t *http;   /* HTTP mode only */
@@ -75,7 +76,7 @@ struct sio_conn_s {
   uint32_t wq_len, wq_cap;
   size_t wq_bytes;           /* bytes in wq */
   size_t inflight_bytes;     /* bytes handed to uv_write, not yet completed */
-  uint64_t active_ms;        /* last activity (for the idle timeouts) */
+  uint64_t active_ms;        /* last activity (for the idle timeouts); when a graceful close began */
   uint64_t req_start_ms;     /* when the request in progress began, 0 when none */
   sio_ws_parser_t ws;        /* WebSocket mode only */
   const sio_conn_owner_vt_t *owner_vt;
@@ -121,9 +122,14 @@ void sio_conn_hold(sio_conn_t *c, uint32_t ms);
 static inline size_t sio_conn_buffered(const sio_conn_t *c) {
   return c->wq_bytes + c->inflight_bytes;
 }
-/* Closes: graceful (after queued writes, e.g. a close frame) or at once. An owner still attached is
- * told through its on_close when the connection really closes; an owner that closes its own
- * connection detaches first (sio_conn_detach), since it already knows. */
+/* Closes: graceful (after queued writes, e.g. a close frame or an error response) or at once. An
+ * owner still attached is told through its on_close when the connection really closes; an owner
+ * that closes its own connection detaches first (sio_conn_detach), since it already knows.
+ * A graceful close stops processing input at once but goes on reading it, and drops it, while the
+ * queue is written (SIO_LINGER_MS at most), then shuts the write side down and drains input until
+ * the peer closes (SIO_DRAIN_MS at most): closing a socket with unread input sends a reset, which
+ * makes the peer drop what it had not read yet — the very close frame or response it needs, when it
+ * is still sending (a message over max payload, a flood). */
 void sio_conn_close(sio_conn_t *c, int graceful);
 void sio_conn_detach(sio_conn_t *c);
 static inline void sio_conn_set_owner(sio_conn_t *c, const sio_conn_owner_vt_t *vt, void *owner) {
