@@ -68,7 +68,7 @@ static int feed(sio_ws_parser_t *p, rec_t *r, const void *in, size_t len, size_t
     size_t n = len - off < chunk ? len - off : chunk;
     r->in_lo = buf + off;
     r->in_hi = buf + off + n;
-    rv = sio_ws_parser_execute(p, &cbs, r, buf + off, n);
+    rv = sio_ws_parser_execute(p, &cbs, r, buf + off, n, NULL);
   }
   r->in_lo = r->in_hi = NULL;
   free(buf);
@@ -368,6 +368,33 @@ TEST(callback_stops_parsing) {
   rec_reset(&r);
   sio_ws_parser_free(&p);
 
+  /* What was left unparsed (`used` tells where it begins) is parsed when fed again: the server
+   * stops reading a connection that way while its replies are unwritten (backpressure). */
+  uint8_t again[64];
+  memcpy(again, in, n);
+  size_t used = 99;
+  r.stop_after = 1;
+  sio_ws_parser_init(&p, SIO_WS_ROLE_SERVER, 1 << 20);
+  CHECK_EQ_INT(sio_ws_parser_execute(&p, &cbs, &r, (char *)again, n, &used), 42);
+  CHECK_EQ_INT(used, n / 2);
+  r.stop_after = 0;
+  CHECK_EQ_INT(sio_ws_parser_execute(&p, &cbs, &r, (char *)again + used, n - used, &used), 0);
+  CHECK_EQ_INT(used, n / 2);
+  CHECK_EQ_INT(r.n, 2);
+  CHECK_STR(r.ev[1].data, r.ev[1].len, "two");
+  rec_reset(&r);
+  sio_ws_parser_free(&p);
+  /* Stopped on a frame finished from the parser's buffer: `used` counts the bytes it took. */
+  memcpy(again, in, n);
+  r.stop_after = 1;
+  sio_ws_parser_init(&p, SIO_WS_ROLE_SERVER, 1 << 20);
+  CHECK_EQ_INT(sio_ws_parser_execute(&p, &cbs, &r, (char *)again, 4, &used), 0);
+  CHECK_EQ_INT(used, 4);
+  CHECK_EQ_INT(sio_ws_parser_execute(&p, &cbs, &r, (char *)again + 4, n - 4, &used), 42);
+  CHECK_EQ_INT(used, n / 2 - 4);
+  rec_reset(&r);
+  sio_ws_parser_free(&p);
+
   /* Stopping on a fragmented message's last piece, delivered from the parser's own buffer. */
   n = build(in, SIO_WS_OP_BINARY, 0, "ab", 2, mask_a);
   n += build(in + n, SIO_WS_OP_CONT, 1, "cd", 2, mask_a);
@@ -412,7 +439,7 @@ static int expect_error(int role, size_t max, const uint8_t *in, size_t n, int e
     int ok = rv == err && p.close_code == code && got == events && p.part == NULL;
     /* Errors are sticky. */
     char more[2] = {(char)0x81, 0};
-    ok = ok && sio_ws_parser_execute(&p, &cbs, &r, more, 2) == err && r.n == 0;
+    ok = ok && sio_ws_parser_execute(&p, &cbs, &r, more, 2, NULL) == err && r.n == 0;
     sio_ws_parser_free(&p);
     if (!ok) {
       fprintf(stderr, "  chunk %zu: rv %d (want %d), close_code %d (want %d), events %zu (want %zu)\n",
@@ -805,7 +832,7 @@ TEST(empty_input) {
   sio_ws_parser_t p;
   rec_t r = {0};
   sio_ws_parser_init(&p, SIO_WS_ROLE_SERVER, 1000);
-  CHECK_EQ_INT(sio_ws_parser_execute(&p, &cbs, &r, NULL, 0), 0);
+  CHECK_EQ_INT(sio_ws_parser_execute(&p, &cbs, &r, NULL, 0, NULL), 0);
   CHECK_EQ_INT(r.n, 0);
   CHECK(p.part == NULL || p.part->frame.data == NULL);
   sio_ws_parser_free(&p);

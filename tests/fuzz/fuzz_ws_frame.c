@@ -79,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   sio_ws_parser_init(&p, role, max);
   char *buf = malloc(size ? size : 1);
   if (size) memcpy(buf, data, size);
-  int rv_whole = sio_ws_parser_execute(&p, &cbs, &whole, buf, size);
+  int rv_whole = sio_ws_parser_execute(&p, &cbs, &whole, buf, size, NULL);
   check_after(&p, rv_whole);
   free(buf);
   sio_ws_parser_free(&p);
@@ -100,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (n > size - off) n = size - off;
     char *chunk = malloc(n);
     memcpy(chunk, data + off, n);
-    rv = sio_ws_parser_execute(&p, &cbs, &chunked, chunk, n);
+    rv = sio_ws_parser_execute(&p, &cbs, &chunked, chunk, n, NULL);
     free(chunk);
     check_after(&p, rv);
     off += n;
@@ -108,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* Once failed, the parser keeps failing. */
   if (rv < 0) {
     char more[2] = {(char)0x81, 0};
-    if (sio_ws_parser_execute(&p, &cbs, &chunked, more, 2) != rv) abort();
+    if (sio_ws_parser_execute(&p, &cbs, &chunked, more, 2, NULL) != rv) abort();
   }
   sio_ws_parser_free(&p);
   if (p.part) abort();

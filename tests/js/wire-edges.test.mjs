@@ -4,13 +4,17 @@
 // be; query parameters that percent-decode to a NUL or to invalid UTF-8 are refused, never
 // truncated; text that is not UTF-8 in a polling body is a parse error, as on WebSocket; with a
 // CORS allow-list (--cors), a page of any other origin is refused with 403 on every request; every
-// close the server decides reaches a client that is still sending as a close frame.
+// close the server decides reaches a client that is still sending as a close frame; a client that
+// floods without reading is pushed back on by TCP instead of growing the server's memory.
 
 import { describe, test, before, after } from 'node:test';
 import net from 'node:net';
+import fs from 'node:fs';
 import assert from 'node:assert/strict';
 import { startServer } from './server.mjs';
-import { httpRequest, assertEioError, expectWsRefused, pollingHandshake, post, poll, RawWs, openWs } from './helpers.mjs';
+import {
+  httpRequest, assertEioError, expectWsRefused, pollingHandshake, post, poll, RawWs, openWs, sleep, withTimeout,
+} from './helpers.mjs';
 import { randomBuffer, assertSameData, kindName, connectClient, closeManager } from './sio-helpers.mjs';
 
 // Tests where shared/reference-behaviour.md asks us to do better than the Node reference are skipped
@@ -437,5 +441,118 @@ describe('closes the server decides arrive as close frames, even while the clien
     const junk = Buffer.concat(Array.from({ length: 256 }, () => Buffer.concat([frameHead(0x1, 1),
       Buffer.from(ping.map((b, i) => b ^ [1, 2, 3, 4][i & 3]))])));
     assert.equal(await closeWhileSending(ws, junk), 1005);
+  });
+});
+
+// The server's resident memory in KiB (Linux).
+function rssKiB(pid) {
+  return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+}
+
+// Under AddressSanitizer freed memory sits in its quarantine, so RSS says nothing there.
+const SANITIZED = /asan/.test(process.env.SIO_BUILD_DIR || '');
+
+function maskedFrame(opcode, payload) {
+  const p = Buffer.from(payload);
+  const head = p.length < 126 ? Buffer.from([0x80 | opcode, 0x80 | p.length])
+    : Buffer.from([0x80 | opcode, 0x80 | 126, p.length >> 8, p.length & 255]);
+  return Buffer.concat([head, Buffer.from([0, 0, 0, 0]), p]); // a zero mask leaves the bytes as they are
+}
+
+describe('backpressure: a client that sends without reading', { timeout: 120000 }, () => {
+  let server;
+  before(async () => { server = await startServer([]); });
+  after(async () => { if (server) await server.stop(); });
+
+  // Sends `flood` without reading, checks the server's memory, then reads and counts what arrives.
+  async function floodThenRead(ws, flood, countFrames, expect) {
+    ws.sock.pause();
+    await sleep(100);
+    const before = rssKiB(server.pid);
+    ws.sock.write(flood);
+    await sleep(1500);
+    const grown = rssKiB(server.pid) - before;
+    if (!SANITIZED) assert.ok(grown < 1024, `server RSS grew by ${grown} KiB while the client did not read`);
+    ws.sock.resume();
+    let n = 0;
+    const deadline = Date.now() + 20000;
+    while (n < expect) {
+      const f = await ws.frames.next(Math.max(1, deadline - Date.now()));
+      n += countFrames(f);
+    }
+    assert.equal(n, expect);
+    return grown;
+  }
+
+  test('50,000 WebSocket pings: every pong comes once it reads, and the connection still echoes', async () => {
+    const ws = await RawWs.connect(server.port, '/engine.io/?EIO=4&transport=websocket');
+    try {
+      await ws.nextFrame();
+      const ping = maskedFrame(0x9, 'p');
+      await floodThenRead(ws, Buffer.concat(Array.from({ length: 50000 }, () => ping)),
+        (f) => (f.opcode === 0xa ? 1 : 0), 50000);
+      ws.sock.write(maskedFrame(0x1, '4still here'));
+      assert.equal((await ws.nextFrame()).payload.toString(), '4still here');
+    } finally {
+      ws.destroy();
+    }
+  });
+
+  test('50,000 messages echoed (5 MB, past max_buffered): all arrive in order once it reads', async () => {
+    const ws = await RawWs.connect(server.port, '/engine.io/?EIO=4&transport=websocket');
+    try {
+      await ws.nextFrame();
+      const msgs = Array.from({ length: 50000 }, (_, i) => maskedFrame(0x1, `4${String(i).padStart(100, '.')}`));
+      let next = 0;
+      await floodThenRead(ws, Buffer.concat(msgs), (f) => {
+        if (f.opcode !== 0x1) return 0;
+        assert.equal(f.payload.toString(), `4${String(next).padStart(100, '.')}`);
+        next++;
+        return 1;
+      }, 50000);
+    } finally {
+      ws.destroy();
+    }
+  });
+
+  test('20,000 pipelined HTTP requests: every response comes once it reads', async () => {
+    const sock = net.connect({ host: '127.0.0.1', port: server.port });
+    await new Promise((resolve) => sock.once('connect', resolve));
+    try {
+      sock.pause();
+      await sleep(100);
+      const before = rssKiB(server.pid);
+      sock.write('GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(20000));
+      await sleep(1500);
+      const grown = rssKiB(server.pid) - before;
+      if (!SANITIZED) assert.ok(grown < 1024, `server RSS grew by ${grown} KiB while the client did not read`);
+      let text = '';
+      const done = new Promise((resolve) => {
+        sock.on('data', (d) => {
+          text += d.toString('latin1');
+          if ((text.match(/HTTP\/1\.1 404/g) || []).length >= 20000) resolve();
+        });
+      });
+      sock.resume();
+      await withTimeout(done, 20000, '20,000 responses');
+    } finally {
+      sock.destroy();
+    }
+  });
+
+  test('other clients are served meanwhile', async () => {
+    const flooder = await RawWs.connect(server.port, '/engine.io/?EIO=4&transport=websocket');
+    try {
+      await flooder.nextFrame();
+      flooder.sock.pause();
+      flooder.sock.write(Buffer.concat(Array.from({ length: 50000 }, () => maskedFrame(0x9, 'p'))));
+      const other = await connectClient(server.url, { version: 4, transports: ['websocket'] });
+      const t0 = Date.now();
+      for (let i = 0; i < 20; i++) assert.deepEqual(await other.ack('echo', i), [i]);
+      assert.ok(Date.now() - t0 < 2000);
+      await closeManager(other.manager);
+    } finally {
+      flooder.destroy();
+    }
   });
 });

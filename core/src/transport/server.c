@@ -43,6 +43,7 @@ struct sio_server_s {
 
 static void conn_close_now(sio_conn_t *c, int err);
 static void conn_process_input(sio_conn_t *c, char *data, size_t len);
+static void conn_read_start(sio_conn_t *c);
 static void maybe_finish_close(sio_server_t *s);
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -190,11 +191,13 @@ static void after_write(uv_write_t *req, int status) {
   sio_conn_t *c = w->conn;
   for (uint32_t i = 0; i < w->n; i++) sio_rbuf_unref(w->bufs[i]);
   c->inflight_bytes -= w->bytes;
+  c->inflight_pieces -= w->n;
   free(w);
   if (status < 0) {
     conn_close_now(c, status);
     return;
   }
+  if (c->paused) mark_dirty(c); /* the check resumes it once the queue is low */
   maybe_close_after_write(c);
 }
 
@@ -269,6 +272,7 @@ static void conn_flush(sio_conn_t *c) {
     c->wq_len -= n;
     c->wq_bytes -= bytes;
     c->inflight_bytes += bytes;
+    c->inflight_pieces += n;
   }
   /* An idle connection keeps no queue array (most of them are idle most of the time). */
   if (c->wq_len == 0 && c->wq) {
@@ -325,15 +329,17 @@ static void on_check(uv_check_t *h) {
       c->dirty_next = NULL;
       if (c->closing) continue;
       conn_flush(c);
-      /* Requests that arrived behind a long-poll, now that it has been answered. */
-      if (!c->closing && c->mode == SIO_CONN_HTTP && !c->parked && !c->close_after_write &&
-          c->in) {
+      if (c->paused && sio_conn_cost(c) <= SIO_CONN_LOW_WATER && !c->closing) c->paused = 0;
+      /* Input kept behind a long-poll now answered, or behind a queue now written. */
+      if (!c->closing && !c->paused && !c->close_after_write && c->in &&
+          (c->mode == SIO_CONN_WS || !c->parked)) {
         sio_sbuf_t *in = c->in;
         c->in = NULL;
         conn_process_input(c, in->data, in->len);
         sio_sbuf_free(in);
         free(in);
       }
+      if (!c->closing && !c->paused && !c->reading && !c->close_after_write) conn_read_start(c);
     }
   }
   uv_idle_stop(&s->idle);
@@ -396,7 +402,14 @@ void sio_conn_close(sio_conn_t *c, int graceful) {
   /* Input is no longer processed (conn_process_input stops), but still read: see transport.h. */
   c->close_after_write = 1;
   c->active_ms = uv_now(c->server->loop);
-  mark_dirty(c);
+  c->paused = 0;
+  if (c->in) {
+    sio_sbuf_free(c->in);
+    free(c->in);
+    c->in = NULL;
+  }
+  if (!c->reading) conn_read_start(c);
+  if (!c->closing) mark_dirty(c);
 }
 
 void sio_conn_peer(const sio_conn_t *c, char *out, size_t outsz) {
@@ -472,10 +485,27 @@ static void respond_error_and_close(sio_conn_t *c, int status) {
 /* ---------------------------------------------------------------------------------------------- */
 /* WebSocket mode                                                                                  */
 
+/* Stops reading: see the backpressure note in transport.h. */
+static void conn_pause(sio_conn_t *c) {
+  c->paused = 1;
+  if (c->reading) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+  }
+}
+
+/* Whether parsing must stop after a message: closing, or too much unwritten (then paused). */
+static int ws_stop(sio_conn_t *c) {
+  if (c->closing || c->close_after_write) return 1;
+  if (sio_conn_cost(c) <= SIO_CONN_HIGH_WATER) return 0;
+  conn_pause(c);
+  return 1;
+}
+
 static int ws_on_message(void *user, int opcode, char *data, size_t len) {
   sio_conn_t *c = user;
   if (c->owner_vt) c->owner_vt->on_ws_message(c->owner, c, opcode, data, len);
-  return c->closing || c->close_after_write;
+  return ws_stop(c);
 }
 
 static void ws_send_close(sio_conn_t *c, int code) {
@@ -495,7 +525,7 @@ static int ws_on_control(void *user, int opcode, char *data, size_t len) {
     if (len) memcpy(rb->data + h, data, len);
     sio_conn_write_rb(c, rb, rb->data, rb->len);
     sio_rbuf_unref(rb);
-    return 0;
+    return ws_stop(c);
   }
   if (opcode == SIO_WS_OP_CLOSE) {
     int code = 1005;
@@ -515,8 +545,13 @@ static int ws_on_control(void *user, int opcode, char *data, size_t len) {
 
 static const sio_ws_callbacks_t ws_callbacks = {ws_on_message, ws_on_control};
 
+static int conn_keep_input(sio_conn_t *c, const char *data, size_t len);
+
 static void feed_ws(sio_conn_t *c, char *data, size_t len) {
-  int r = sio_ws_parser_execute(&c->ws, &ws_callbacks, c, data, len);
+  size_t used;
+  int r = sio_ws_parser_execute(&c->ws, &ws_callbacks, c, data, len, &used);
+  if (r > 0 && c->paused && !c->closing && !c->close_after_write)
+    conn_keep_input(c, data + used, len - used); /* parsed once the queue is low again */
   if (r >= 0 || c->closing) return;
   const sio_conn_owner_vt_t *vt = c->owner_vt;
   void *owner = c->owner;
@@ -595,31 +630,41 @@ static int on_http_request(sio_http_parser_t *p, const sio_http_request_t *req) 
       respond_error_and_close(c, 400);
     return SIO_HTTP_PAUSE;
   }
-  if (!r) {
-    sio_conn_respond(c, 404, "text/plain", NULL, "Not Found", 9);
-    return c->closing || c->close_after_write ? SIO_HTTP_PAUSE : SIO_HTTP_CONTINUE;
+  if (!r) sio_conn_respond(c, 404, "text/plain", NULL, "Not Found", 9);
+  else r->on_request(r, c, req);
+  if (!c->parked && !c->closing && !c->close_after_write && sio_conn_cost(c) > SIO_CONN_HIGH_WATER)
+    conn_pause(c); /* pipelined requests wait until the responses are written */
+  return c->parked || c->paused || c->closing || c->close_after_write ? SIO_HTTP_PAUSE
+                                                                       : SIO_HTTP_CONTINUE;
+}
+
+/* Keeps input that cannot be parsed now (behind a long-poll, or paused), within bounds: 0, or
+ * -1 when the connection was closed instead. */
+static int conn_keep_input(sio_conn_t *c, const char *data, size_t len) {
+  if (!len) return 0;
+  if (!c->in && !(c->in = calloc(1, sizeof *c->in))) {
+    conn_close_now(c, SIO_ENOMEM);
+    return -1;
   }
-  r->on_request(r, c, req);
-  return c->parked || c->closing || c->close_after_write ? SIO_HTTP_PAUSE : SIO_HTTP_CONTINUE;
+  if (c->in->len + len > c->server->opts.max_header_size + c->server->max_body) {
+    conn_close_now(c, SIO_ETOOBIG);
+    return -1;
+  }
+  if (sio_sbuf_append(c->in, data, len)) {
+    conn_close_now(c, SIO_ENOMEM);
+    return -1;
+  }
+  return 0;
 }
 
 static void conn_process_input(sio_conn_t *c, char *data, size_t len) {
   while (len > 0 && !c->closing && !c->close_after_write) {
-    if (c->mode == SIO_CONN_WS) {
-      feed_ws(c, data, len);
+    if (c->parked || c->paused) {
+      conn_keep_input(c, data, len);
       return;
     }
-    if (c->parked) {
-      /* Behind a long-poll: keep the bytes for later, within bounds. */
-      if (!c->in && !(c->in = calloc(1, sizeof *c->in))) {
-        conn_close_now(c, SIO_ENOMEM);
-        return;
-      }
-      if (c->in->len + len > c->server->opts.max_header_size + c->server->max_body) {
-        conn_close_now(c, SIO_ETOOBIG);
-        return;
-      }
-      sio_sbuf_append(c->in, data, len);
+    if (c->mode == SIO_CONN_WS) {
+      feed_ws(c, data, len);
       return;
     }
     size_t used = 0;
@@ -704,6 +749,10 @@ static void on_connection(uv_stream_t *ls, int status) {
   }
   uv_tcp_nodelay(&c->tcp, 1);
   c->active_ms = uv_now(s->loop);
+  conn_read_start(c);
+}
+
+static void conn_read_start(sio_conn_t *c) {
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
     conn_close_now(c, SIO_ECLOSED);
     return;

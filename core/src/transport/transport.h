@@ -68,6 +68,7 @@ struct sio_conn_s {
   uint8_t keep_alive;        /* of the request being answered */
   uint8_t reading;
   uint8_t draining;          /* graceful close: written and shut down, input read and dropped */
+  uint8_t paused;            /* backpressure: not read until the queue is low again */
   uint8_t held;              /* writes wait for hold_timer (see sio_conn_hold) */
   uv_timer_t *hold_timer;    /* allocated only while held */
   sio_http_parser_t *http;   /* HTTP mode only */
@@ -76,6 +77,7 @@ struct sio_conn_s {
   uint32_t wq_len, wq_cap;
   size_t wq_bytes;           /* bytes in wq */
   size_t inflight_bytes;     /* bytes handed to uv_write, not yet completed */
+  uint32_t inflight_pieces;  /* queue entries handed to uv_write, not yet completed */
   uint64_t active_ms;        /* last activity (for the idle timeouts); when a graceful close began */
   uint64_t req_start_ms;     /* when the request in progress began, 0 when none */
   sio_ws_parser_t ws;        /* WebSocket mode only */
@@ -121,6 +123,22 @@ void sio_conn_hold(sio_conn_t *c, uint32_t ms);
 /* Bytes queued or in flight. */
 static inline size_t sio_conn_buffered(const sio_conn_t *c) {
   return c->wq_bytes + c->inflight_bytes;
+}
+
+/* Backpressure. A peer that sends without reading (50,000 WebSocket pings, messages whose answers
+ * queue, pipelined requests) would make the server hold every reply in memory. So input is parsed
+ * only while what is unwritten for the connection costs less than SIO_CONN_HIGH_WATER: past it,
+ * parsing stops where it is (the rest of that read is kept, at most one read's worth) and the
+ * connection is no longer read, so that TCP flow control pushes back on the sender; reading and
+ * parsing resume once the cost is down to SIO_CONN_LOW_WATER. The cost counts each queued piece
+ * at SIO_CONN_PIECE_COST besides its bytes, since a flood of two-byte pongs costs memory too.
+ * Output that is not a reply (broadcasts to a stalled reader) is bounded by the engine's
+ * max_buffered instead. Other connections are never slowed. */
+#define SIO_CONN_HIGH_WATER (256 * 1024)
+#define SIO_CONN_LOW_WATER (64 * 1024)
+#define SIO_CONN_PIECE_COST 64
+static inline size_t sio_conn_cost(const sio_conn_t *c) {
+  return c->wq_bytes + c->inflight_bytes + SIO_CONN_PIECE_COST * ((size_t)c->wq_len + c->inflight_pieces);
 }
 /* Closes: graceful (after queued writes, e.g. a close frame or an error response) or at once. An
  * owner still attached is told through its on_close when the connection really closes; an owner

@@ -333,7 +333,8 @@ static int stash(sio_ws_parser_t *p, const ws_header_t *h, int header_known, con
 }
 
 int sio_ws_parser_execute(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void *user,
-                          char *data, size_t len) {
+                          char *data, size_t len, size_t *used) {
+  if (used) *used = 0;
   if (p->close_code) return sticky_error(p);
   uint8_t *in = (uint8_t *)data;
   ws_header_t h;
@@ -346,7 +347,7 @@ int sio_ws_parser_execute(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void
       r = parse_header(p, (const uint8_t *)p->part->frame.data, p->part->frame.len, &h, &need);
       if (r < 0) return fail(p, r);
       if (r == HDR_COMPLETE) break;
-      if (len == 0) return 0;
+      if (len == 0) goto done; /* all of it taken, the frame still incomplete */
       size_t n = need - p->part->frame.len;
       if (n > len) n = len;
       if (stash(p, &h, r == HDR_NEED_BODY, in, n)) return fail(p, SIO_ENOMEM);
@@ -365,6 +366,7 @@ int sio_ws_parser_execute(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void
     if (r != HDR_COMPLETE) {
       /* Everything left belongs to this one frame. */
       if (stash(p, &h, r == HDR_NEED_BODY, in, len)) return fail(p, SIO_ENOMEM);
+      in += len;
       break;
     }
     char *payload = (char *)in + h.hlen;
@@ -376,6 +378,7 @@ int sio_ws_parser_execute(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void
   }
 
 done:
+  if (used) *used = (size_t)((char *)in - data);
   if (frame_len(p) == 0 && message_len(p) == 0) part_free(p);
   return rv;
 }

@@ -48,12 +48,13 @@ void sio_ws_parser_init(sio_ws_parser_t *p, int role, size_t max_message);
 /* Releases the buffers; the parser may be re-initialised. */
 void sio_ws_parser_free(sio_ws_parser_t *p);
 /* Feeds data (borrowed, modified in place). Returns 0 when all was consumed; a callback's non-zero
- * return value (parsing stops there); or a negative SIO_E* error, with p->close_code set:
+ * return value (parsing stops there: data[*used..len) is left unparsed and untouched, to be fed
+ * again later); or a negative SIO_E* error, with p->close_code set:
  * SIO_EPROTO (1002: bad opcode/RSV bits, mask missing (server role) or present (client role),
  * fragmented or oversized control frame, continuation without a start, bad close payload),
- * SIO_ETOOBIG (1009), SIO_EUTF8 (1007), SIO_ENOMEM (1011). */
+ * SIO_ETOOBIG (1009), SIO_EUTF8 (1007), SIO_ENOMEM (1011). `used` may be NULL. */
 int sio_ws_parser_execute(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void *user,
-                          char *data, size_t len);
+                          char *data, size_t len, size_t *used);
 
 /* Writes a frame header (2 to 14 bytes) into out and returns its length. Server frames pass
  * mask == NULL; client frames pass 4 mask bytes (the payload must then be masked with
