@@ -2,8 +2,8 @@
 CI also PyPI's (in a venv with the installed wheel).
 
 The package is the in-tree build that `examples/contract/run python` makes
-(build-python/pyX.Y/bindings/python, or env SIO_PY_PATH); it is built first when missing. With
-SIO_PY_INSTALLED=1, the installed package.
+(build-python/pyX.Y/bindings/python, $SIO_PY_BUILD_DIR/bindings/python, or env SIO_PY_PATH); it is
+built first when missing. With SIO_PY_INSTALLED=1, the installed package.
 Each test runs its own sio.Server on a thread (server.run(handle_signals=False)).
 """
 
@@ -25,8 +25,9 @@ import pytest
 import socketio
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-PKG = os.environ.get('SIO_PY_PATH', os.path.join(ROOT, 'build-python', 'py%d.%d' % sys.version_info[:2],
-                                                  'bindings', 'python'))
+PKG = os.environ.get('SIO_PY_PATH') or os.path.join(
+    os.environ.get('SIO_PY_BUILD_DIR') or os.path.join(ROOT, 'build-python', 'py%d.%d' % sys.version_info[:2]),
+    'bindings', 'python')
 
 
 RUN_ENV = dict(os.environ, SIO_PYTHON_EXE=sys.executable, SIO_PY_INSTALLED='0')
