@@ -516,10 +516,12 @@ static int selection(sio_nsp_t *nsp, const sio_target_t *to, int op, const char 
   static const sio_socket_iter_cb fns[] = {[SIO_OP_JOIN] = join_one, [SIO_OP_LEAVE] = leave_one,
                                             [SIO_OP_DISCONNECT] = disconnect_one};
   sio_nsp_each(nsp, to, fns[op], op == SIO_OP_DISCONNECT ? (close ? (void *)1 : NULL) : (void *)room);
-  /* As a broadcast: done here whatever becomes of the other nodes' part (Redis may be down). */
+  /* As a broadcast: done here whatever becomes of the other nodes' part (Redis may be down); but
+   * a request that could not be made (nothing was published) is the caller's to know. */
+  int r = 0;
   if (!nsp->is_parent && !(to && (to->flags & SIO_EMIT_LOCAL)) && nsp->adapter->vt->apply)
-    nsp->adapter->vt->apply(nsp->adapter, to, op, room, close);
-  return 0;
+    r = nsp->adapter->vt->apply(nsp->adapter, to, op, room, close);
+  return r == SIO_ENOMEM ? r : 0;
 }
 
 int sio_nsp_join(sio_nsp_t *nsp, const sio_target_t *to, const char *room) {
