@@ -8,7 +8,8 @@
 #   3b. Lua: busted specs (values, the API in-process, siod as a process, memory), the rockspec, and
 #      the real-client suites against the Lua contract server run by siod,
 #   3c. the example apps (chat, draw-and-guess; Python and Lua servers) in headless Chromium,
-#   4. the C stages again on an AddressSanitizer+UBSan build,
+#   4. the C stages again on an AddressSanitizer+UBSan build (siod too), and the Python extension's
+#      value tests on a UBSan-only build,
 #   5. every libFuzzer harness for a short bounded time (SIO_FUZZ_SECONDS, default 20).
 # Prints a summary line per stage and a last "total: N passed, N failed" line; exits non-zero on
 # any failure.
@@ -81,7 +82,7 @@ pytest_suite() {
   [ "${1:-}" = -- ] && shift
   env "${envs[@]+"${envs[@]}"}" timeout 600 tests/python/run "$@" >"$log_dir/py-$name.log" 2>&1
   tail -n 1 "$log_dir/py-$name.log"
-  grep -E "^FAILED|^ERROR" "$log_dir/py-$name.log" | head -20 || true
+  grep -aE "^FAILED|^ERROR|runtime error: " "$log_dir/py-$name.log" | head -20 || true
   count_pytest "$log_dir/py-$name.log"
 }
 
@@ -183,6 +184,12 @@ if build build-asan -DSIO_SANITIZE=ON; then
   grep -E "[0-9]+ successes / " "$log_dir/lua-busted-asan.log" | tail -1
   grep -E "^(Failure|Error) " "$log_dir/lua-busted-asan.log" | head -20 || true
   count_busted "$log_dir/lua-busted-asan.log"
+  # The Python extension on UBSan alone (ASan cannot be loaded into python3), its own build; the
+  # values any client can send. --capture=sys: pytest's fd capture would swallow what UBSan prints
+  # before it aborts the run.
+  echo "== ubsan: python extension, values (pytest)"
+  pytest_suite python-ubsan SIO_PY_BUILD_DIR="$root/build-python-ubsan" SIO_PY_CMAKE_ARGS=-DSIO_SANITIZE_UB=ON \
+    UBSAN_OPTIONS=print_stacktrace=1 -- --capture=sys tests/python/test_api.py -k 'values or numbers or call_later or deep'
 else
   echo "sanitizer build failed"; tail -20 "$log_dir/cmake-build-asan.log"; failed=$((failed + 1))
 fi

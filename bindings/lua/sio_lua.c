@@ -35,6 +35,7 @@
 #define TIMER_MT "sio.timer"
 #define ENGINE_MT "sio.engine"
 #define SESSION_MT "sio.session"
+#define ARGS_MT "sio.args"
 
 typedef struct srv_s srv_t;
 typedef struct tmr_s tmr_t;
@@ -330,15 +331,42 @@ static void socket_release(lua_State *L, sio_socket_t *s) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Arguments                                                                                       */
 
-/* Converts stack values first..last into args (json owned by the caller); raises on a bad value. */
-static void check_args(lua_State *L, int first, int last, cJSON **json, siol_bufs_t *b) {
-  char err[256];
-  memset(b, 0, sizeof *b);
-  if (siol_args_to_json(L, first, last, b, json, err, sizeof err) < 0) {
-    siol_bufs_free(b);
-    luaL_error(L, "%s", err);
-  }
+/* A call's converted arguments, held by a userdata whose __gc frees them: an error raised after
+ * the conversion (a bad option, a reserved name, a Lua memory error) cannot leak them. The
+ * attachments point into Lua strings among the call's arguments. */
+typedef struct {
+  cJSON *json;
+  siol_bufs_t b;
+  char *text; /* sio._roundtrip's JSON text */
+} args_box_t;
+
+/* Frees the arguments now (a big payload should not wait for the collector); the box stays. */
+static void args_free(args_box_t *a) {
+  cJSON_Delete(a->json);
+  a->json = NULL;
+  siol_bufs_free(&a->b);
+  cJSON_free(a->text);
+  a->text = NULL;
 }
+
+static int args_gc(lua_State *L) {
+  args_free(luaL_checkudata(L, 1, ARGS_MT));
+  return 0;
+}
+
+/* Converts stack values first..last (absolute indices) into a new box pushed on the stack; raises
+ * on a bad value. */
+static args_box_t *check_args(lua_State *L, int first, int last) {
+  args_box_t *a = lua_newuserdatauv(L, sizeof *a, 0);
+  memset(a, 0, sizeof *a);
+  luaL_setmetatable(L, ARGS_MT);
+  char err[256];
+  if (siol_args_to_json(L, first, last, &a->b, &a->json, err, sizeof err) < 0)
+    luaL_error(L, "%s", err);
+  return a;
+}
+
+static sio_args_t args_of(const args_box_t *a) { return (sio_args_t){a->json, a->b.v, a->b.n}; }
 
 static lua_State *cb_state(srv_t *srv) {
   return srv && srv->st && !srv->st->dead ? srv->st->L : NULL;
@@ -905,8 +933,18 @@ static int l_server(lua_State *L) {
   opt_cookie(L, 1, ov->cookie, &o.engine.cookie);
   const sio_cookie_options_t *ck = &o.engine.cookie;
 
+  /* The box first (a Lua memory error may come from it), then srv, which any failure below
+   * leaves to its __gc. */
+  srv_box_t *box = lua_newuserdatauv(L, sizeof *box, 1);
+  box->srv = NULL;
+  luaL_setmetatable(L, SERVER_MT);
+  lua_newtable(L); /* the server's namespaces and engines, so that they live as long as it */
+  lua_setiuservalue(L, -2, 1);
+  int boxi = lua_gettop(L);
   srv_t *srv = calloc(1, sizeof *srv);
   if (!srv) return luaL_error(L, "out of memory");
+  box->srv = srv;
+  srv->closed = 1; /* until the core's server exists: __gc frees srv directly */
   srv->st = st;
   st->live++;
   srv->ref = LUA_NOREF;
@@ -928,14 +966,6 @@ static int l_server(lua_State *L) {
   srv->eio.cookie.path = srv->cookie[1];
   srv->eio.cookie.domain = srv->cookie[2];
   srv->eio.cookie.same_site = srv->cookie[3];
-  /* the box first, so that any failure below is cleaned up by its __gc */
-  srv_box_t *box = lua_newuserdatauv(L, sizeof *box, 1);
-  box->srv = srv;
-  srv->closed = 1; /* until the core's server exists: __gc frees srv directly */
-  luaL_setmetatable(L, SERVER_MT);
-  lua_newtable(L); /* the server's namespaces and engines, so that they live as long as it */
-  lua_setiuservalue(L, -2, 1);
-  int boxi = lua_gettop(L);
   if (!srv->host || !srv->path || (cors && !srv->cors) || (client_dir && !srv->client_dir) || ck_nomem)
     return luaL_error(L, "out of memory");
 
@@ -1283,20 +1313,11 @@ static int l_nsp_server_side_emit(lua_State *L) {
     return luaL_argerror(L, 2, lua_pushfstring(L, "\"%s\" is a reserved event name", event));
   int last = lua_gettop(L), cb = 0;
   if (last >= 3 && lua_isfunction(L, last)) cb = last--;
-  cJSON *json;
-  siol_bufs_t b;
-  check_args(L, 3, last, &json, &b);
-  if (b.n) {
-    cJSON_Delete(json);
-    siol_bufs_free(&b);
+  args_box_t *a = check_args(L, 3, last);
+  if (a->b.n)
     return luaL_error(L, "server_side_emit: server-side events carry JSON values only (no sio.binary)");
-  }
-  if (u->srv->closing) {
-    cJSON_Delete(json);
-    siol_bufs_free(&b);
-    return push_fail(L, SIO_ECLOSED);
-  }
-  sio_args_t args = {json, NULL, 0};
+  if (u->srv->closing) return push_fail(L, SIO_ECLOSED);
+  sio_args_t args = {a->json, NULL, 0};
   int r;
   if (cb) {
     ack_ctx_t *c = new_ack_ctx(L, cb);
@@ -1305,8 +1326,7 @@ static int l_nsp_server_side_emit(lua_State *L) {
   } else {
     r = sio_nsp_server_emit(u->nsp, event, &args);
   }
-  cJSON_Delete(json);
-  siol_bufs_free(&b);
+  args_free(a);
   if (r == UV_ENOSYS) {
     lua_pushnil(L);
     lua_pushstring(L, "ENOSYS: server_side_emit needs a cluster: sio.server{redis = \"redis://...\"}");
@@ -1477,42 +1497,38 @@ static int push_flag_op(lua_State *L, int idx, const char *key) {
   return 1;
 }
 
-/* The rooms/except lists of the emitter at op as C arrays borrowed from its tables (which stay on
- * the stack until the caller pops them: two values pushed). */
+/* The target of an emitter: its rooms and except lists as one array of strings borrowed from its
+ * tables, on the C stack when short. */
 typedef struct {
-  const char **rooms, **except;
   const char *small[16];
   sio_target_t t;
 } target_t;
 
-static void target_free(target_t *tg) {
-  if (tg->rooms && tg->rooms != tg->small) free((void *)tg->rooms);
-  if (tg->except && tg->except != tg->small + 8) free((void *)tg->except);
-}
-
-static const char **list_strings(lua_State *L, int list, const char **small, size_t *n) {
-  *n = (size_t)lua_rawlen(L, list);
-  const char **v = *n <= 8 ? small : malloc(*n * sizeof *v);
-  if (!v) luaL_error(L, "out of memory");
-  for (size_t i = 0; i < *n; i++) {
+/* v[0..n) = the strings of the list at index `list` (add_rooms stores strings only). */
+static void list_strings(lua_State *L, int list, const char **v, size_t n) {
+  for (size_t i = 0; i < n; i++) {
     lua_rawgeti(L, list, (lua_Integer)i + 1);
     v[i] = lua_tostring(L, -1); /* anchored by the list */
     lua_pop(L, 1);
   }
-  return v;
 }
 
+/* Pushes three values that keep tg's strings alive until the caller returns: the two lists, and
+ * a long target's array, a userdata rather than malloc'd memory, so that no error raised before
+ * the caller is done can leak it (nil for a short one). */
 static void op_target(lua_State *L, int op, const op_ud_t *o, target_t *tg) {
-  memset(tg, 0, sizeof *tg);
   lua_getiuservalue(L, op, 1);
   lua_getfield(L, -1, "rooms");
-  tg->rooms = list_strings(L, lua_gettop(L), tg->small, &tg->t.nrooms);
   lua_getfield(L, -2, "except");
-  tg->except = list_strings(L, lua_gettop(L), tg->small + 8, &tg->t.nexcept);
   lua_remove(L, -3);
-  tg->t.rooms = tg->rooms;
-  tg->t.except = tg->except;
-  tg->t.flags = o->flags;
+  int rooms = lua_absindex(L, -2), except = lua_absindex(L, -1);
+  size_t nr = lua_rawlen(L, rooms), ne = lua_rawlen(L, except);
+  const char **v = tg->small;
+  if (nr + ne > sizeof tg->small / sizeof *v) v = lua_newuserdatauv(L, (nr + ne) * sizeof *v, 0);
+  else lua_pushnil(L);
+  list_strings(L, rooms, v, nr);
+  list_strings(L, except, v + nr, ne);
+  tg->t = (sio_target_t){v, nr, v + nr, ne, o->flags};
 }
 
 /* Splits the trailing (function [, options]) off an emit's arguments: returns the index of the
@@ -1561,11 +1577,16 @@ static void on_broadcast_ack(sio_nsp_t *nsp, int status, const sio_args_t *respo
 
 static ack_ctx_t *new_ack_ctx(lua_State *L, int fn) {
   siol_state_t *st = get_state(L);
-  ack_ctx_t *c = malloc(sizeof *c);
-  if (!c) luaL_error(L, "out of memory");
-  c->st = st;
+  /* The reference first: luaL_ref may raise (a Lua memory error), and c must not exist then. */
   lua_pushvalue(L, fn);
-  c->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  ack_ctx_t *c = malloc(sizeof *c);
+  if (!c) {
+    luaL_unref(L, LUA_REGISTRYINDEX, ref);
+    luaL_error(L, "out of memory");
+  }
+  c->st = st;
+  c->fn_ref = ref;
   st->live++;
   return c;
 }
@@ -1587,10 +1608,8 @@ static int socket_emit(lua_State *L, sock_ud_t *su, int flags, uint32_t timeout)
   int last;
   int cb = split_callback(L, 3, &last, &timeout, &flags);
   if (!su->s) return push_fail(L, SIO_ECLOSED);
-  cJSON *json;
-  siol_bufs_t b;
-  check_args(L, 3, last, &json, &b);
-  sio_args_t args = {json, b.v, b.n};
+  args_box_t *a = check_args(L, 3, last);
+  sio_args_t args = args_of(a);
   int r;
   if (cb) {
     ack_ctx_t *c = new_ack_ctx(L, cb);
@@ -1599,8 +1618,7 @@ static int socket_emit(lua_State *L, sock_ud_t *su, int flags, uint32_t timeout)
   } else {
     r = sio_socket_emit(su->s, event, &args, flags);
   }
-  cJSON_Delete(json);
-  siol_bufs_free(&b);
+  args_free(a);
   if (r) return emit_error(L, r, event);
   lua_pushboolean(L, 1);
   return 1;
@@ -1612,10 +1630,8 @@ static int broadcast_emit(lua_State *L, int op, op_ud_t *o, nsp_ud_t *u) {
   int flags = o ? o->flags : 0;
   int last;
   int cb = split_callback(L, 3, &last, &timeout, &flags);
-  cJSON *json;
-  siol_bufs_t b;
-  check_args(L, 3, last, &json, &b);
-  sio_args_t args = {json, b.v, b.n};
+  args_box_t *a = check_args(L, 3, last);
+  sio_args_t args = args_of(a);
   target_t tg;
   int has_target = o != NULL;
   if (has_target) {
@@ -1638,9 +1654,7 @@ static int broadcast_emit(lua_State *L, int op, op_ud_t *o, nsp_ud_t *u) {
   } else {
     r = sio_nsp_emit(u->nsp, NULL, event, &args);
   }
-  if (has_target) target_free(&tg);
-  cJSON_Delete(json);
-  siol_bufs_free(&b);
+  args_free(a);
   if (r) return emit_error(L, r, event);
   lua_pushboolean(L, 1);
   return 1;
@@ -1677,7 +1691,7 @@ static int l_op_emit(lua_State *L) {
 }
 
 /* The namespace and target of a selection (io, nsp or an emitter at 1); the target is NULL for a
- * whole namespace. Pushes two values when o is an emitter (see op_target). */
+ * whole namespace. Pushes three values when o is an emitter (see op_target). */
 static nsp_ud_t *selection(lua_State *L, target_t *tg, int *has) {
   op_ud_t *o = luaL_testudata(L, 1, OP_MT);
   *has = 0;
@@ -1735,14 +1749,12 @@ static int l_fetch_sockets(lua_State *L) {
   nsp_ud_t *u = selection(L, &tg, &has);
   if (!fn) {
     fetch(L, u, &tg, has);
-    if (has) target_free(&tg);
     return 1;
   }
   int r = SIO_ECLOSED;
   ack_ctx_t *c = u->srv->closing ? NULL : new_ack_ctx(L, fn);
   if (c && (r = sio_nsp_fetch_sockets(u->nsp, has ? &tg.t : NULL, on_cluster_sockets, c)) != 0)
     drop_ack_ctx(L, c);
-  if (has) target_free(&tg);
   if (r) return push_fail(L, r);
   lua_pushboolean(L, 1);
   return 1;
@@ -1766,7 +1778,6 @@ static int l_sockets_join_leave(lua_State *L, int join) {
     const char *room = luaL_checkstring(L, rooms);
     (join ? sio_nsp_join : sio_nsp_leave)(u->nsp, has ? &tg.t : NULL, room);
   }
-  if (has) target_free(&tg);
   return 0;
 }
 
@@ -1779,7 +1790,6 @@ static int l_disconnect_sockets(lua_State *L) {
   int close = lua_toboolean(L, 2);
   nsp_ud_t *u = selection(L, &tg, &has);
   sio_nsp_disconnect(u->nsp, has ? &tg.t : NULL, close);
-  if (has) target_free(&tg);
   return 0;
 }
 
@@ -2023,18 +2033,20 @@ static int l_socket_tostring(lua_State *L) {
 static int l_ack_call(lua_State *L) {
   ack_ud_t *a = luaL_checkudata(L, 1, ACK_MT);
   if (a->used) return luaL_error(L, "this acknowledgement was already sent");
+  int last = lua_gettop(L);
   lua_getiuservalue(L, 1, 1);
   sock_ud_t *su = lua_touserdata(L, -1);
   lua_pop(L, 1);
+  if (!su || !su->s) {
+    a->used = 1;
+    return push_fail(L, SIO_ECLOSED);
+  }
+  /* Converted before it counts as sent: a bad value raises and leaves the ack to answer. */
+  args_box_t *box = check_args(L, 2, last);
   a->used = 1;
-  if (!su || !su->s) return push_fail(L, SIO_ECLOSED);
-  cJSON *json;
-  siol_bufs_t b;
-  check_args(L, 2, lua_gettop(L), &json, &b);
-  sio_args_t args = {json, b.v, b.n};
+  sio_args_t args = args_of(box);
   int r = sio_socket_ack(su->s, a->id, &args);
-  cJSON_Delete(json);
-  siol_bufs_free(&b);
+  args_free(box);
   return push_ok(L, r);
 }
 
@@ -2245,20 +2257,28 @@ static int start_timer(lua_State *L, int repeat) {
   lua_Integer delay = luaL_checkinteger(L, ms);
   if (delay < 0) delay = 0;
   uv_loop_t *loop = state_loop(L, st);
+  /* Everything that may raise (Lua memory errors) before the timer exists. */
+  tmr_box_t *b = lua_newuserdatauv(L, sizeof *b, 0);
+  b->t = NULL;
+  luaL_setmetatable(L, TIMER_MT);
+  lua_pushvalue(L, -1);
+  int self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushvalue(L, fn);
+  int fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   tmr_t *t = calloc(1, sizeof *t);
-  if (!t) return luaL_error(L, "out of memory");
+  if (!t) {
+    luaL_unref(L, LUA_REGISTRYINDEX, self_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, fn_ref);
+    return luaL_error(L, "out of memory");
+  }
   t->st = st;
   st->live++;
   t->repeat = repeat;
   uv_timer_init(loop, &t->h);
   t->h.data = t;
-  tmr_box_t *b = lua_newuserdatauv(L, sizeof *b, 0);
   b->t = t;
-  luaL_setmetatable(L, TIMER_MT);
-  lua_pushvalue(L, -1);
-  t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_pushvalue(L, fn);
-  t->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  t->self_ref = self_ref;
+  t->fn_ref = fn_ref;
   t->next = st->timers;
   if (st->timers) st->timers->pprev = &t->next;
   st->timers = t;
@@ -2385,17 +2405,13 @@ static int l_is_ack(lua_State *L) {
 
 /* sio._roundtrip(...) -> json text, values...: the value converters both ways (for tests). */
 static int l_roundtrip(lua_State *L) {
-  cJSON *json;
-  siol_bufs_t b;
   int n = lua_gettop(L);
-  check_args(L, 1, n, &json, &b);
-  char *text = cJSON_PrintUnformatted(json);
-  lua_pushstring(L, text ? text : "");
-  cJSON_free(text);
-  sio_args_t a = {json, b.v, b.n};
-  int pushed = siol_push_args(L, &a);
-  cJSON_Delete(json);
-  siol_bufs_free(&b);
+  args_box_t *box = check_args(L, 1, n);
+  if (!(box->text = cJSON_PrintUnformatted(box->json))) return luaL_error(L, "out of memory");
+  lua_pushstring(L, box->text);
+  sio_args_t a = args_of(box);
+  int pushed = siol_push_args(L, &a); /* raises when there are too many to push */
+  args_free(box);
   return 1 + pushed;
 }
 
@@ -2742,6 +2758,7 @@ int luaopen_sio(lua_State *L) {
   lua_setfield(L, -2, "__call");
   lua_pop(L, 1);
   set_methods(L, NEXT_MT, none, NULL, next_gc, NULL);
+  set_methods(L, ARGS_MT, none, NULL, args_gc, NULL);
   set_methods(L, TIMER_MT, none, l_timer_index, NULL, NULL);
   static const luaL_Reg eng_methods[] = {{"on", l_engine_on}, {NULL, NULL}};
   set_methods(L, ENGINE_MT, eng_methods, NULL, NULL, NULL);

@@ -359,6 +359,26 @@ static cJSON *to_json(PyObject *o, bufs_t *b, int depth) {
   return j;
 }
 
+/* The attachment a placeholder object stands for, or NULL when j is not a valid one for a. The
+ * range comes before the cast: a double beyond size_t's (a client's 1e300) cast to it is undefined
+ * behaviour. */
+static const sio_buf_t *placeholder(const cJSON *j, const sio_args_t *a) {
+  if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "_placeholder"))) return NULL;
+  const cJSON *num = cJSON_GetObjectItemCaseSensitive(j, "num");
+  if (!cJSON_IsNumber(num)) return NULL;
+  double d = num->valuedouble;
+  if (!(d >= 0 && d < (double)a->nbufs) || (double)(size_t)d != d) return NULL;
+  return &a->bufs[(size_t)d];
+}
+
+/* An integral number within +-2^53 as an int, anything else as a float. The range comes first, as
+ * for placeholder(): 1e300, inf and NaN never reach the cast. */
+static PyObject *number_from_json(double d) {
+  if (d >= -9007199254740992.0 && d <= 9007199254740992.0 && d == (double)(long long)d)
+    return PyLong_FromLongLong((long long)d);
+  return PyFloat_FromDouble(d);
+}
+
 static PyObject *from_json(const cJSON *j, const sio_args_t *a, int depth) {
   if (depth > MAX_DEPTH + 2) {
     PyErr_SetString(PyExc_ValueError, "value nested too deep");
@@ -368,12 +388,7 @@ static PyObject *from_json(const cJSON *j, const sio_args_t *a, int depth) {
   if (cJSON_IsTrue(j)) Py_RETURN_TRUE;
   if (cJSON_IsFalse(j)) Py_RETURN_FALSE;
   if (cJSON_IsString(j)) return str_from_json(j->valuestring);
-  if (cJSON_IsNumber(j)) {
-    double d = j->valuedouble;
-    if (d == (double)(long long)d && d >= -9007199254740992.0 && d <= 9007199254740992.0)
-      return PyLong_FromLongLong((long long)d);
-    return PyFloat_FromDouble(d);
-  }
+  if (cJSON_IsNumber(j)) return number_from_json(j->valuedouble);
   if (cJSON_IsArray(j)) {
     PyObject *l = PyList_New(cJSON_GetArraySize(j));
     if (!l) return NULL;
@@ -389,13 +404,8 @@ static PyObject *from_json(const cJSON *j, const sio_args_t *a, int depth) {
     return l;
   }
   if (cJSON_IsObject(j)) {
-    const cJSON *ph = cJSON_GetObjectItemCaseSensitive(j, "_placeholder");
-    const cJSON *num = cJSON_GetObjectItemCaseSensitive(j, "num");
-    if (cJSON_IsTrue(ph) && cJSON_IsNumber(num) && num->valuedouble >= 0 &&
-        (size_t)num->valuedouble < a->nbufs) {
-      const sio_buf_t *bf = &a->bufs[(size_t)num->valuedouble];
-      return PyBytes_FromStringAndSize(bf->data, (Py_ssize_t)bf->len);
-    }
+    const sio_buf_t *bf = placeholder(j, a);
+    if (bf) return PyBytes_FromStringAndSize(bf->data, (Py_ssize_t)bf->len);
     PyObject *d = PyDict_New();
     if (!d) return NULL;
     for (const cJSON *c = j->child; c; c = c->next) {
@@ -1101,6 +1111,15 @@ static PyObject *core_close(CoreObject *c, PyObject *unused) {
 
 static PyObject *core_closed(CoreObject *c, void *unused) { return PyBool_FromLong(c->closed); }
 
+/* Seconds as timer milliseconds: NaN and negative as 0 (now), past uint64_t (1e300, inf) as its
+ * maximum (never, for libuv). Checked before the cast, which would be undefined behaviour. */
+static uint64_t delay_ms(double seconds) {
+  double ms = seconds * 1000.0 + 0.5;
+  if (!(ms >= 1.0)) return 0;
+  if (ms >= 18446744073709551616.0) return UINT64_MAX;
+  return (uint64_t)ms;
+}
+
 static PyObject *core_call_later(CoreObject *c, PyObject *args) {
   double delay;
   PyObject *fn;
@@ -1110,7 +1129,6 @@ static PyObject *core_call_later(CoreObject *c, PyObject *args) {
     return NULL;
   }
   if (check_open(c)) return NULL;
-  if (delay < 0) delay = 0;
   TimerObject *py = PyObject_New(TimerObject, &TimerType);
   if (!py) return NULL;
   ctimer_t *t = PyMem_RawCalloc(1, sizeof *t);
@@ -1128,7 +1146,7 @@ static PyObject *core_call_later(CoreObject *c, PyObject *args) {
   t->next = c->timers;
   if (c->timers) c->timers->prev = t;
   c->timers = t;
-  uv_timer_start(&t->h, timer_cb, (uint64_t)(delay * 1000.0 + 0.5), 0);
+  uv_timer_start(&t->h, timer_cb, delay_ms(delay), 0);
   return (PyObject *)py;
 }
 

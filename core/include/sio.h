@@ -473,7 +473,9 @@ typedef struct sio_target_s {
 } sio_target_t;
 
 /* Emits to every targeted socket (NULL target: the whole namespace). The packet, and its
- * WebSocket frames, are encoded once for all recipients. */
+ * WebSocket frames, are encoded once for all recipients. With a cluster, SIO_ENOMEM also when
+ * the message to the other nodes could not be made (this node's sockets got it; nothing was
+ * published). */
 int sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *to, const char *event, const sio_args_t *args);
 
 /* Called once when every recipient answered (status 0) or timeout_ms passed (SIO_ETIMEDOUT, with
@@ -489,7 +491,9 @@ int sio_nsp_emit_ack(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
  * join, leave or disconnect the socket it is given. Returns how many were visited. */
 typedef int (*sio_socket_iter_cb)(sio_socket_t *socket, void *arg);
 size_t sio_nsp_each(sio_nsp_t *nsp, const sio_target_t *to, sio_socket_iter_cb cb, void *arg);
-/* Selections: the targeted sockets join or leave `room`, or are disconnected. */
+/* Selections: the targeted sockets join or leave `room`, or are disconnected. With a cluster,
+ * join and leave say SIO_ENOMEM when the request to the other nodes could not be made (done here
+ * all the same; nothing was published: never a request with part of its target). */
 int sio_nsp_join(sio_nsp_t *nsp, const sio_target_t *to, const char *room);
 int sio_nsp_leave(sio_nsp_t *nsp, const sio_target_t *to, const char *room);
 void sio_nsp_disconnect(sio_nsp_t *nsp, const sio_target_t *to, int close);
@@ -530,7 +534,8 @@ int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts);
 /* Called once with the number of targeted sockets (status 0), SIO_ETIMEDOUT with the sockets
  * counted before requests_timeout_ms passed, SIO_EUNAVAIL when Redis was not connected or was
  * lost first, or SIO_ECLOSED when the server shut down first (count: what was counted so far,
- * this node's included). */
+ * this node's included). The requests below may also end with SIO_ENOMEM when an answer could
+ * not be kept (with what was kept before it). */
 typedef void (*sio_count_cb)(sio_nsp_t *nsp, int status, size_t count, void *arg);
 /* The cluster-wide number of targeted sockets (the length of Node's fetchSockets()): this node's
  * plus every other node's answer (`to` borrowed; flags ignored; NULL: the whole namespace).
@@ -559,7 +564,7 @@ int sio_nsp_fetch_rooms(sio_nsp_t *nsp, sio_rooms_cb cb, void *arg);
 /* Sends `event` with args (JSON only: SIO_EINVAL with attachments; the wire is JSON text) to the
  * namespace on every other node, whose on_server_event gets it; not to this node (Node's
  * serverSideEmit). UV_ENOSYS without a cluster adapter (Node throws there too); SIO_EUNAVAIL when
- * Redis is not connected (nothing is kept for later). */
+ * Redis is not connected (nothing is kept for later); SIO_ENOMEM (nothing published). */
 int sio_nsp_server_emit(sio_nsp_t *nsp, const char *event, const sio_args_t *args);
 /* Called once with `responses` (borrowed), an array of each other node's answer (one value per
  * node, null for an answer without one): status 0 when every node subscribed at the time answered,
@@ -571,7 +576,7 @@ typedef void (*sio_server_ack_cb)(sio_nsp_t *nsp, int status, const cJSON *respo
 int sio_nsp_server_emit_ack(sio_nsp_t *nsp, const char *event, const sio_args_t *args,
                             sio_server_ack_cb cb, void *arg);
 /* Answers a server-side event (`value` borrowed, JSON; NULL: no value). Once per reply_id.
- * SIO_EUNAVAIL when Redis is not connected. */
+ * SIO_EUNAVAIL when Redis is not connected; SIO_ENOMEM (nothing published). */
 int sio_nsp_server_reply(sio_nsp_t *nsp, const char *reply_id, const cJSON *value);
 
 #ifdef __cplusplus

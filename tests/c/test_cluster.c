@@ -257,6 +257,8 @@ struct fake {
   int listening, port;
   fake_conn_t *conns;
   int accepted, pings, psubscribes, numsubs, publishes; /* psubscribes: one per namespace */
+  int others;       /* the other nodes PUBSUB NUMSUB counts (0: this one alone) */
+  char *last_pub;   /* the last PUBLISH's message (NUL-terminated copy) */
 };
 
 static void fake_free_conn(uv_handle_t *h) {
@@ -336,11 +338,16 @@ static void fake_answer(fake_conn_t *c) {
                        pat ? "psubscribe" : "subscribe", l[1], (int)l[1], a[1]);
       fake_send(c, out, (size_t)m);
     } else if (arg_is(a[0], l[0], "PUBSUB") && n > 2) {
-      f->numsubs++; /* this node alone listens */
-      int m = snprintf(out, sizeof out, "*2\r\n$%zu\r\n%.*s\r\n:1\r\n", l[2], (int)l[2], a[2]);
+      f->numsubs++;
+      int m = snprintf(out, sizeof out, "*2\r\n$%zu\r\n%.*s\r\n:%d\r\n", l[2], (int)l[2], a[2],
+                       1 + f->others);
       fake_send(c, out, (size_t)m);
-    } else if (arg_is(a[0], l[0], "PUBLISH")) {
+    } else if (arg_is(a[0], l[0], "PUBLISH") && n > 2) {
       f->publishes++;
+      free(f->last_pub);
+      if (!(f->last_pub = malloc(l[2] + 1))) abort();
+      memcpy(f->last_pub, a[2], l[2]);
+      f->last_pub[l[2]] = '\0';
       fake_send(c, ":0\r\n", 4);
     } else {
       fake_send(c, "+OK\r\n", 5);
@@ -383,6 +390,7 @@ static void fake_accept(uv_stream_t *server, int status) {
     uv_close((uv_handle_t *)&c->tcp, fake_free_conn);
     return;
   }
+  uv_tcp_nodelay(&c->tcp, 1); /* else Nagle holds an answer until the one before is acked */
   c->next = f->conns;
   f->conns = c;
   f->accepted++;
@@ -518,6 +526,160 @@ TEST(reconnects_and_resubscribes) {
   sio_server_close(server, on_closed);
   fake_stop(&f);
   uv_run(&loop, UV_RUN_DEFAULT);
+  free(f.last_pub);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+}
+
+/* ---- failmalloc: each cJSON allocation of a cluster operation fails in turn ---- */
+
+static long alloc_count, alloc_fail_at;
+
+static void *failing_malloc(size_t n) { return ++alloc_count == alloc_fail_at ? NULL : malloc(n); }
+
+/* cJSON's n-th allocation from now on fails (cJSON's hooks are the process's: the core's too). */
+static void fail_nth(long n) {
+  static cJSON_Hooks hooks = {failing_malloc, free};
+  alloc_count = 0;
+  alloc_fail_at = n;
+  cJSON_InitHooks(&hooks);
+}
+
+/* Back to plain malloc; whether the failure came (the operation made n allocations or more). */
+static int fail_end(void) {
+  cJSON_InitHooks(NULL);
+  return alloc_count >= alloc_fail_at;
+}
+
+enum { F_JOIN, F_LEAVE, F_DISCONNECT, F_FETCH, F_ROOMS };
+static const char *const f_rooms[] = {"r1", "r2", "r3"}, *const f_except[] = {"x1", "x2"};
+
+/* Whether the JSON array a holds exactly the strings v[0..n). */
+static int same_strings(const cJSON *a, const char *const *v, int n) {
+  if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n) return 0;
+  for (int i = 0; i < n; i++) {
+    const cJSON *e = cJSON_GetArrayItem(a, i);
+    if (!cJSON_IsString(e) || strcmp(e->valuestring, v[i]) != 0) return 0;
+  }
+  return 1;
+}
+
+static const cJSON *field(const cJSON *j, const char *key) { return cJSON_GetObjectItemCaseSensitive(j, key); }
+
+/* What is wrong with the published request of operation op, or NULL: every part must be there,
+ * the room lists whole (a shorter one would reach other sockets, an empty one every socket). */
+static const char *bad_request(const char *text, int op) {
+  static const int types[] = {[F_JOIN] = 2, [F_LEAVE] = 3, [F_DISCONNECT] = 4, [F_FETCH] = 5,
+                              [F_ROOMS] = 1};
+  static const char *const room[] = {"room"};
+  cJSON *j = cJSON_Parse(text);
+  const cJSON *uid = field(j, "uid"), *type = field(j, "type"), *opts = field(j, "opts");
+  const char *why = NULL;
+  if (!cJSON_IsString(uid) || strlen(uid->valuestring) != 6) why = "uid";
+  else if (!cJSON_IsNumber(type) || type->valueint != types[op]) why = "type";
+  else if (op != F_ROOMS && !same_strings(field(opts, "rooms"), f_rooms, 3)) why = "opts.rooms";
+  else if (op != F_ROOMS && !same_strings(field(opts, "except"), f_except, 2)) why = "opts.except";
+  else if ((op == F_JOIN || op == F_LEAVE) && !same_strings(field(j, "rooms"), room, 1)) why = "rooms";
+  else if (op == F_DISCONNECT && !cJSON_IsTrue(field(j, "close"))) why = "close";
+  else if ((op == F_FETCH || op == F_ROOMS) && !cJSON_IsString(field(j, "requestId"))) why = "requestId";
+  cJSON_Delete(j);
+  return why;
+}
+
+typedef struct {
+  int calls, status;
+} fetch_res_t;
+
+static void on_fetched(sio_nsp_t *nsp, int status, const cJSON *sockets, void *arg) {
+  (void)nsp, (void)sockets;
+  fetch_res_t *r = arg;
+  r->calls++;
+  r->status = status;
+}
+
+static void on_fetched_rooms(sio_nsp_t *nsp, int status, const char *const *rooms, size_t n, void *arg) {
+  (void)rooms, (void)n;
+  on_fetched(nsp, status, NULL, arg);
+}
+
+static int fetched(const fake_t *f, const void *arg) {
+  (void)f;
+  return ((const fetch_res_t *)arg)->calls > 0;
+}
+
+/* Runs op with a target of rooms and exceptions (all_rooms has none): its status, SIO_ENOMEM or 0
+ * (a disconnect has none: 0). A fetch that started is waited for (nobody answers: it times out). */
+static int run_op(uv_loop_t *loop, fake_t *f, sio_nsp_t *nsp, int op, long fail_at, int *failed) {
+  sio_target_t to = {f_rooms, 3, f_except, 2, 0};
+  fetch_res_t res = {0, 1};
+  int r = 0;
+  int fetch = op == F_FETCH || op == F_ROOMS;
+  f->others = fetch; /* else the request is answered without being published */
+  fail_nth(fail_at);
+  if (op == F_JOIN) r = sio_nsp_join(nsp, &to, "room");
+  else if (op == F_LEAVE) r = sio_nsp_leave(nsp, &to, "room");
+  else if (op == F_DISCONNECT) sio_nsp_disconnect(nsp, &to, 1);
+  else if (op == F_FETCH) r = sio_nsp_fetch_sockets(nsp, &to, on_fetched, &res);
+  else r = sio_nsp_fetch_rooms(nsp, on_fetched_rooms, &res);
+  *failed = fail_end();
+  if (fetch && r == 0 && !(run_until(loop, fetched, f, &res, 5000) && res.status == SIO_ETIMEDOUT))
+    return -1;
+  /* Then a count on the same connection: once it is answered, Redis has seen whatever the
+   * operation published before it. */
+  f->others = 0;
+  count_res_t c = {0, 1, 99};
+  if (sio_nsp_fetch_count(nsp, NULL, on_count, &c) != 0 || !run_until(loop, count_called, f, &c, 5000) ||
+      c.status != 0)
+    return -1;
+  return r;
+}
+
+/* For N = 1, 2, ... the N-th cJSON allocation of a join, leave, disconnect and fetch_sockets
+ * aimed at rooms, and of an all_rooms, fails: each then publishes nothing (all but disconnect
+ * say SIO_ENOMEM), or its whole request; never a request missing a part. */
+TEST(cluster_requests_whole_or_nothing) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  fake_t f;
+  memset(&f, 0, sizeof f);
+  f.loop = &loop;
+  CHECK_EQ_INT(fake_listen(&f), 0);
+  sio_server_t *server;
+  sio_io_t *io;
+  CHECK(make(&loop, &server, &io) == 0);
+  sio_nsp_t *root;
+  CHECK_EQ_INT(sio_io_of(io, "/", &root), 0);
+  char url[64];
+  snprintf(url, sizeof url, "redis://127.0.0.1:%d", f.port);
+  sio_redis_options_t o;
+  sio_redis_options_init(&o);
+  o.url = url;
+  o.requests_timeout_ms = 300; /* what a started fetch waits: nobody answers it */
+  CHECK_EQ_INT(sio_io_use_redis(io, &o), 0);
+  want_t up = {2, 1, 2};
+  CHECK(run_until(&loop, fake_reached, &f, &up, 5000));
+  for (int op = F_JOIN; op <= F_ROOMS; op++) {
+    int failed = 1;
+    for (long n = 1; failed && n < 1000; n++) {
+      int before = f.publishes;
+      int r = run_op(&loop, &f, root, op, n, &failed);
+      int published = f.publishes - before;
+      if (published > 1 || r == -1 || (published == 0 && op != F_DISCONNECT && r != SIO_ENOMEM) ||
+          (published == 1 && r != 0) || (!failed && published != 1)) {
+        fprintf(stderr, "op %d, allocation %ld failing: status %d, %d published\n", op, n, r, published);
+        CHECK(0);
+      }
+      const char *why = published ? bad_request(f.last_pub, op) : NULL;
+      if (why) {
+        fprintf(stderr, "op %d, allocation %ld failing: published %s, bad %s\n", op, n, f.last_pub, why);
+        CHECK(0);
+      }
+    }
+    CHECK(!failed); /* a run without a failure came */
+  }
+  sio_server_close(server, on_closed);
+  fake_stop(&f);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  free(f.last_pub);
   CHECK_EQ_INT(uv_loop_close(&loop), 0);
 }
 #endif
@@ -525,7 +687,7 @@ TEST(reconnects_and_resubscribes) {
 #ifdef SIO_TEST_HAVE_REDIS
 #define REDIS_CASES                                                                     \
   , RUN(use_redis_urls), RUN(unreachable_redis), RUN(close_mid_connect),                 \
-      RUN(reconnects_and_resubscribes)
+      RUN(reconnects_and_resubscribes), RUN(cluster_requests_whole_or_nothing)
 #else
 #define REDIS_CASES
 #endif

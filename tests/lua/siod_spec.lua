@@ -226,6 +226,91 @@ describe("siod's signals", function()
   end)
 end)
 
+describe("siod and bad calls", function()
+  -- Every kind of call that raises after the binding allocated something (converted values, room
+  -- lists, acks, options), each made a few times in pcall, then the script ends. An ASan siod (CI:
+  -- SIOD=build-asan/siod) exits non-zero when LeakSanitizer finds what an error left behind.
+  it("frees what a call allocated when it raises: siod exits 0", function()
+    local script = script_file([=[
+      local sio = require "sio"
+      local server = assert(sio.server { host = "127.0.0.1", port = 0 })
+      local fn = function() end
+      local deep = {}
+      do
+        local t = deep
+        for _ = 1, 80 do t[1] = {}; t = t[1] end
+      end
+      local rooms = {} -- more than the binding keeps on the C stack
+      for i = 1, 20 do rooms[i] = "room" .. i end
+      local many = {} -- converted, then too many to push back
+      for i = 1, 600000 do many[i] = i end
+      local calls, raised = 0, 0
+      local function bad(f)
+        for _ = 1, 3 do
+          calls = calls + 1
+          if not pcall(f) then raised = raised + 1 end
+        end
+      end
+      local function bad_emits(e)
+        bad(function() e:emit("x", 1, "two", { 3 }, fn, 4) end)
+        bad(function() e:emit("x", 1, sio.binary("b"), deep) end)
+        bad(function() e:emit("x", 1, "ok", "\xff\xfe") end)
+        bad(function() e:emit("x", 1, { [1.5] = 1 }) end)
+        bad(function() e:emit("x", 1, fn, { timeout = -1 }) end)
+        bad(function() e:emit("connect", 1, "two") end)
+        bad(function() e:to(rooms):except(rooms):emit("x", 1, { fn }) end)
+        bad(function() e:to(rooms):emit("x", 1, "\xff") end)
+        bad(function() e:to({ "a", {} }) end)
+        bad(function() e:except(fn) end)
+        bad(function() e:to(rooms):timeout(0) end)
+      end
+      local function bad_selections(nsp)
+        bad(function() nsp:to(rooms):except(rooms):sockets_join(fn) end)
+        bad(function() nsp:to(rooms):sockets_leave(fn) end)
+        bad(function() nsp:server_side_emit("x", 1, { fn }) end)
+        bad(function() nsp:server_side_emit("x", 1, sio.binary("b")) end)
+        bad(function() nsp:server_side_emit("connect", 1) end)
+        bad(function() nsp:fetch_count("x") end)
+      end
+      server:on("connection", function(socket)
+        socket:on("bad", function(ack)
+          bad_emits(server)
+          bad_emits(server:of("/other"))
+          bad_emits(socket)
+          bad_emits(socket.broadcast)
+          bad_emits(socket:timeout(1000))
+          bad_selections(server)
+          bad(function() socket:timeout(5):fetch_sockets() end)
+          bad(function() ack(1, fn) end)
+          bad(function() ack(deep) end)
+          bad(function() sio._roundtrip(1, "two", fn) end)
+          bad(function() sio._roundtrip(table.unpack(many)) end)
+          bad(function() sio.json.encode({ 1, fn }) end)
+          bad(function() sio.server { host = "127.0.0.1", port = "x" } end)
+          bad(function() sio.server { host = "127.0.0.1", port = 0, cookie = { bogus = true } } end)
+          bad(function() sio.server { host = "127.0.0.1", port = 0, transports = { "x" } } end)
+          bad(function() sio.server { host = "127.0.0.1", port = 0, cors = { 1, {} } } end)
+          bad(function() server:static("no-slash", ".") end)
+          bad(function() sio.set_timeout(fn, "x") end)
+          print(("raised %d of %d"):format(raised, calls))
+          -- a bad value does not use the ack up
+          print("ack after bad values:", pcall(ack, "done"))
+          server:close()
+        end)
+      end)
+      print(("listening on %s:%d"):format(server.host, server.port))
+    ]=])
+    local p = start_siod(H.q(script))
+    local c = client("listen", p.port, { steps = { { "call", "bad" } }, wait = 0 })
+    wait_client(c)
+    assert.are.equal(0, H.wait_exit(p, 20000), p.log())
+    assert.are.equal("done", c.find("step", "bad").ack, c.output() .. p.log())
+    local raised, calls = p.log():match("raised (%d+) of (%d+)")
+    assert.are.equal(calls, raised, p.log())
+    assert.matches("ack after bad values:\ttrue", p.log())
+  end)
+end)
+
 describe("siod's reload (SIGHUP)", function()
   local function version_script(version, extra)
     return ([[

@@ -2,8 +2,8 @@
 CI also PyPI's (in a venv with the installed wheel).
 
 The package is the in-tree build that `examples/contract/run python` makes
-(build-python/pyX.Y/bindings/python, or env SIO_PY_PATH); it is built first when missing. With
-SIO_PY_INSTALLED=1, the installed package.
+(build-python/pyX.Y/bindings/python, $SIO_PY_BUILD_DIR/bindings/python, or env SIO_PY_PATH); it is
+built first when missing. With SIO_PY_INSTALLED=1, the installed package.
 Each test runs its own sio.Server on a thread (server.run(handle_signals=False)).
 """
 
@@ -25,8 +25,9 @@ import pytest
 import socketio
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-PKG = os.environ.get('SIO_PY_PATH', os.path.join(ROOT, 'build-python', 'py%d.%d' % sys.version_info[:2],
-                                                  'bindings', 'python'))
+PKG = os.environ.get('SIO_PY_PATH') or os.path.join(
+    os.environ.get('SIO_PY_BUILD_DIR') or os.path.join(ROOT, 'build-python', 'py%d.%d' % sys.version_info[:2]),
+    'bindings', 'python')
 
 
 RUN_ENV = dict(os.environ, SIO_PYTHON_EXE=sys.executable, SIO_PY_INSTALLED='0')
@@ -134,6 +135,55 @@ def test_too_deep_raises():
         v = [v]
     with pytest.raises(ValueError):
         sio._core.roundtrip((v,))
+
+
+# Numbers beyond what a double holds exactly as an integer, and beyond every integer type: any client
+# may send them. Converting such a double to an integer type is undefined behaviour, which the
+# extension built with -DSIO_SANITIZE_UB=ON turns into an abort (scripts/test.sh runs these there).
+BIG_NUMBERS = (1e300, -1e300, 1.7976931348623157e308, -0.0, 2 ** 53, 2 ** 53 + 2, 2 ** 63, -2 ** 63,
+               1e20, 0.5)
+
+
+def assert_big_numbers(out, types=True):
+    assert len(out) == len(BIG_NUMBERS)
+    for got, want in zip(out, BIG_NUMBERS):
+        assert got == want, (got, want)
+        # integral and within +-2^53: an int, else a float (as the JSON -> Python rule says)
+        exact = abs(want) <= 2 ** 53 and want == int(want)
+        assert not types or type(got) is (int if exact else float), (got, want)
+
+
+def test_big_numbers_keep_their_value():
+    assert_big_numbers(sio._core.roundtrip(BIG_NUMBERS))
+    # an attachment index no size_t holds: an object like any other
+    for num in (1e300, -1e300, 1.5):
+        ph = {'_placeholder': True, 'num': num}
+        assert sio._core.roundtrip((ph,)) == (ph,)
+
+
+def test_big_numbers_from_a_client_and_back():
+    server = sio.Server()
+    seen = []
+
+    @server.on('echo')
+    def echo(sid, *args):
+        seen.append(args)
+        return args
+
+    with Running(server) as r:
+        c = client(r.url)
+        try:
+            back = c.call('echo', BIG_NUMBERS, timeout=WAIT)
+        finally:
+            c.disconnect()
+    assert_big_numbers(seen[0])
+    assert_big_numbers(back, types=False)  # the client's JSON decides its types
+
+
+def test_call_later_takes_any_float():
+    server = sio.Server()
+    for delay in (1e300, -1e300, float('inf'), float('nan')):
+        server.call_later(delay, lambda: None).cancel()
 
 
 def test_redis_option_and_fetch_count_alone():

@@ -215,7 +215,56 @@ static int cluster_down_status(const sio_cluster_t *cl) {
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* JSON messages: each part is there, or the message is not made                                   */
+
+/* Adds item to obj as key, taking it: 0, or -1 (item freed) when item is NULL or the key could not
+ * be copied. */
+static int add_item(cJSON *obj, const char *key, cJSON *item) {
+  if (item && cJSON_AddItemToObject(obj, key, item)) return 0;
+  cJSON_Delete(item);
+  return -1;
+}
+
+/* The array of v[0..n), or NULL: a shorter room list would name other sockets, and an empty one
+ * names them all. */
+static cJSON *string_array(const char *const *v, size_t n) {
+  cJSON *a = cJSON_CreateArray();
+  for (size_t i = 0; a && i < n; i++) {
+    cJSON *e = cJSON_CreateString(v[i]);
+    if (!cJSON_AddItemToArray(a, e)) { /* false for e == NULL too */
+      cJSON_Delete(e);
+      cJSON_Delete(a);
+      a = NULL;
+    }
+  }
+  return a;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 /* cJSON (+ attachments) -> msgpack, as notepack.io writes a JS value                              */
+
+/* A msgpack buffer that stays failed after its first failed write (msgpack-c's packers go on
+ * after one): a message missing a part reads as another message (a shorter room list, a value in
+ * the wrong place), so a failed one is never published. */
+typedef struct {
+  msgpack_sbuffer sb;
+  int failed;
+} packbuf_t;
+
+static int packbuf_write(void *data, const char *buf, size_t len) {
+  packbuf_t *b = data;
+  if (!b->failed && msgpack_sbuffer_write(&b->sb, buf, len) != 0) b->failed = 1;
+  return b->failed ? -1 : 0;
+}
+
+static void packbuf_init(packbuf_t *b, msgpack_packer *pk) {
+  msgpack_sbuffer_init(&b->sb);
+  b->failed = 0;
+  msgpack_packer_init(pk, b, packbuf_write);
+}
+
+/* A part of the message being packed could not be made (every packer here writes a packbuf_t). */
+static void pack_fail(msgpack_packer *pk) { ((packbuf_t *)pk->data)->failed = 1; }
 
 /* Strings: C0 80 (how the core holds a NUL) goes back to a NUL byte on the wire. */
 static void pack_string(msgpack_packer *pk, const char *s) {
@@ -227,9 +276,8 @@ static void pack_string(msgpack_packer *pk, const char *s) {
   }
   char *t = malloc(n ? n : 1);
   size_t m = 0;
-  if (!t) { /* no memory for the copy: send it as held rather than nothing */
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
+  if (!t) { /* as held, C0 80 would name another room */
+    pack_fail(pk);
     return;
   }
   for (size_t i = 0; i < n; i++) {
@@ -422,11 +470,11 @@ static cJSON *unpack_obj(const msgpack_object *o, bufs_t *bufs, int depth) {
     cJSON *a = cJSON_CreateArray();
     for (uint32_t i = 0; a && i < o->via.array.size; i++) {
       cJSON *c = unpack_obj(&o->via.array.ptr[i], bufs, depth + 1);
-      if (!c) {
+      if (!cJSON_AddItemToArray(a, c)) { /* a shorter array would shift the arguments */
+        cJSON_Delete(c);
         cJSON_Delete(a);
         return NULL;
       }
-      cJSON_AddItemToArray(a, c);
     }
     return a;
   }
@@ -436,14 +484,12 @@ static cJSON *unpack_obj(const msgpack_object *o, bufs_t *bufs, int depth) {
       const msgpack_object_kv *kv = &o->via.map.ptr[i];
       if (kv->key.type != MSGPACK_OBJECT_STR) continue; /* JS object keys are strings */
       cJSON *k = string_json(kv->key.via.str.ptr, kv->key.via.str.size);
-      cJSON *c = k ? unpack_obj(&kv->val, bufs, depth + 1) : NULL;
-      if (!c) {
-        cJSON_Delete(k);
+      int bad = !k || add_item(m, k->valuestring, unpack_obj(&kv->val, bufs, depth + 1));
+      cJSON_Delete(k);
+      if (bad) {
         cJSON_Delete(m);
         return NULL;
       }
-      cJSON_AddItemToObject(m, k->valuestring, c);
-      cJSON_Delete(k);
     }
     return m;
   }
@@ -521,16 +567,31 @@ static int strs_from_json(const cJSON *a, strs_t *out) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Publishing                                                                                      */
 
-static void publish(sio_cluster_t *cl, const char *chan, const char *data, size_t len) {
-  if (!cl->pub || !cl->pub_up || cl->closing) return; /* local delivery went on; Redis is down */
-  redisAsyncCommand(cl->pub, NULL, NULL, "PUBLISH %b %b", chan, strlen(chan), data, len);
+static int pub_ok(const sio_cluster_t *cl) { return !cl->closing && cl->pub && cl->pub_up; }
+
+/* PUBLISH chan data: 0, the cluster's down status (Redis is away: local delivery went on) or
+ * SIO_ENOMEM (hiredis could not format the command). */
+static int publish(sio_cluster_t *cl, const char *chan, const char *data, size_t len) {
+  if (!pub_ok(cl)) return cluster_down_status(cl);
+  if (redisAsyncCommand(cl->pub, NULL, NULL, "PUBLISH %b %b", chan, strlen(chan), data, len) != REDIS_OK)
+    return SIO_ENOMEM;
+  return 0;
 }
 
-static void publish_json(sio_cluster_t *cl, const char *chan, const cJSON *j) {
-  char *s = cJSON_PrintUnformatted(j);
-  if (!s) return;
-  publish(cl, chan, s, strlen(s));
-  free(s);
+/* j as JSON text (NULL: a part of it could not be made), as publish(). */
+static int publish_json(sio_cluster_t *cl, const char *chan, const cJSON *j) {
+  char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+  if (!s) return SIO_ENOMEM;
+  int r = publish(cl, chan, s, strlen(s));
+  cJSON_free(s);
+  return r;
+}
+
+/* A packed message, as publish(); nothing when a part of it could not be packed. Frees b. */
+static int publish_packed(sio_cluster_t *cl, const char *chan, packbuf_t *b) {
+  int r = b->failed ? SIO_ENOMEM : publish(cl, chan, b->sb.data, b->sb.size);
+  msgpack_sbuffer_destroy(&b->sb);
+  return r;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -565,6 +626,7 @@ static sio_buf_t *enc_bufs(const sio_encoded_t *enc) {
 static void pack_packet(msgpack_packer *pk, const sio_packet_t *pkt, const sio_encoded_t *enc,
                         const char *nsp) {
   sio_buf_t *bufs = enc->natts ? enc_bufs(enc) : NULL;
+  if (enc->natts && !bufs) pack_fail(pk); /* the placeholders would go out as objects */
   msgpack_pack_map(pk, 3);
   pack_cstr(pk, "type");
   msgpack_pack_int64(pk, SIO_PACKET_EVENT);
@@ -600,28 +662,27 @@ static void pack_opts(msgpack_packer *pk, const sio_target_t *to, uint32_t timeo
   }
 }
 
-static int pub_ok(const sio_cluster_t *cl) { return !cl->closing && cl->pub && cl->pub_up; }
-
 static int ra_broadcast(sio_adapter_t *a, const sio_target_t *to, const sio_packet_t *pkt,
                         const sio_encoded_t *enc) {
   redis_adapter_t *ra = (redis_adapter_t *)a;
   int r = ra->inner->vt->broadcast(ra->inner, to, pkt, enc);
   if ((to && (to->flags & SIO_EMIT_LOCAL)) || !pub_ok(ra->cl)) return r;
-  msgpack_sbuffer sb;
-  msgpack_sbuffer_init(&sb);
+  packbuf_t b;
   msgpack_packer pk;
-  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  packbuf_init(&b, &pk);
   /* [uid, {type, data, nsp}, {rooms, except, flags}]: the key order Node writes. */
   msgpack_pack_array(&pk, 3);
   pack_cstr(&pk, ra->uid);
   pack_packet(&pk, pkt, enc, a->nsp->name);
   pack_opts(&pk, to, 0);
-  /* Exactly one room: its own channel, so that nodes without the room can skip it. */
+  /* Exactly one room: its own channel, so that nodes without the room can skip it (without memory
+   * for the name, the namespace's: the room in opts still decides who gets it). */
   char *chan = to && to->nrooms == 1 ? concat(ra->bcast_prefix, to->rooms[0], "#", "") : NULL;
-  publish(ra->cl, chan ? chan : ra->bcast_prefix, sb.data, sb.size);
+  int e = publish_packed(ra->cl, chan ? chan : ra->bcast_prefix, &b);
   free(chan);
-  msgpack_sbuffer_destroy(&sb);
-  return r;
+  /* Delivered here whatever becomes of the other nodes' part, as with Redis away; but a message
+   * that could not be made is the caller's to know. */
+  return r ? r : e == SIO_ENOMEM ? e : 0;
 }
 
 static int ra_server_count(sio_adapter_t *a) {
@@ -696,7 +757,8 @@ static void on_numsub(redisAsyncContext *ac, void *reply, void *privdata) {
       } else {
         req->expected = (size_t)(n - 1);
         req->waiting = 1;
-        publish(cl, c->ra->req_chan, c->request, strlen(c->request));
+        int e = publish(cl, c->ra->req_chan, c->request, strlen(c->request));
+        if (e) sio__count_finish(req, e);
       }
     }
     sio__count_unref(req);
@@ -709,7 +771,7 @@ static void on_numsub(redisAsyncContext *ac, void *reply, void *privdata) {
       if (b->nodes_known) sio__bcast_check(b);
     }
   }
-  free(c->request);
+  cJSON_free(c->request); /* cJSON's text, or NULL */
   free(c);
 }
 
@@ -721,27 +783,27 @@ static int ask_numsub(redis_adapter_t *ra, numsub_ctx_t *c) {
   return 0;
 }
 
+/* {"rooms", "except"} of a target (NULL: the whole namespace), or NULL. */
 static cJSON *target_opts(const sio_target_t *to) {
   cJSON *o = cJSON_CreateObject();
-  cJSON *rooms = cJSON_AddArrayToObject(o, "rooms");
-  cJSON *except = cJSON_AddArrayToObject(o, "except");
-  if (!rooms || !except) {
+  if (!o || add_item(o, "rooms", string_array(to ? to->rooms : NULL, to ? to->nrooms : 0)) ||
+      add_item(o, "except", string_array(to ? to->except : NULL, to ? to->nexcept : 0))) {
     cJSON_Delete(o);
     return NULL;
   }
-  for (size_t i = 0; to && i < to->nrooms; i++) cJSON_AddItemToArray(rooms, cJSON_CreateString(to->rooms[i]));
-  for (size_t i = 0; to && i < to->nexcept; i++)
-    cJSON_AddItemToArray(except, cJSON_CreateString(to->except[i]));
   return o;
 }
 
-/* {"uid", ["requestId",] "type"}: how every JSON request of Node's adapter begins. */
+/* {"uid", ["requestId",] "type"}: how every JSON request of Node's adapter begins; or NULL. Without
+ * its uid a request would be served by its own sender too, without its type by nobody. */
 static cJSON *request_json(redis_adapter_t *ra, const char *request_id, int type) {
   cJSON *j = cJSON_CreateObject();
-  if (!j) return NULL;
-  cJSON_AddStringToObject(j, "uid", ra->uid);
-  if (request_id) cJSON_AddStringToObject(j, "requestId", request_id);
-  cJSON_AddNumberToObject(j, "type", type);
+  if (!j || !cJSON_AddStringToObject(j, "uid", ra->uid) ||
+      (request_id && !cJSON_AddStringToObject(j, "requestId", request_id)) ||
+      !cJSON_AddNumberToObject(j, "type", type)) {
+    cJSON_Delete(j);
+    return NULL;
+  }
   return j;
 }
 
@@ -760,21 +822,24 @@ static int ra_request(sio_adapter_t *a, const sio_target_t *to, sio_count_req_t 
                               [SIO_REQ_SOCKETS] = REQ_REMOTE_FETCH};
   int fetch = types[req->kind] == REQ_REMOTE_FETCH;
   cJSON *j = request_json(ra, req->request_id, types[req->kind]);
-  cJSON *extra = fetch ? target_opts(to) : req->kind == SIO_REQ_SERVER_EMIT ? cJSON_Duplicate(data, 1) : NULL;
-  if (extra) cJSON_AddItemToObject(j, fetch ? "opts" : "data", extra);
+  if (j && ((fetch && add_item(j, "opts", target_opts(to))) ||
+            (req->kind == SIO_REQ_SERVER_EMIT && add_item(j, "data", cJSON_Duplicate(data, 1))))) {
+    cJSON_Delete(j);
+    j = NULL;
+  }
   numsub_ctx_t *c = calloc(1, sizeof *c);
-  char *s = j && (extra || req->kind == SIO_REQ_ROOMS) ? cJSON_PrintUnformatted(j) : NULL;
+  char *s = j ? cJSON_PrintUnformatted(j) : NULL;
   cJSON_Delete(j);
   if (!c || !s) {
     free(c);
-    free(s);
+    cJSON_free(s);
     return SIO_ENOMEM;
   }
   c->req = req;
   c->request = s;
   /* The answer count first, as Node does: every node subscribed to the request channel answers. */
   if (ask_numsub(ra, c)) {
-    free(s);
+    cJSON_free(s);
     free(c);
     req->status = SIO_EUNAVAIL;
     return 0;
@@ -788,26 +853,31 @@ static int ra_server_emit(sio_adapter_t *a, const cJSON *data) {
   redis_adapter_t *ra = (redis_adapter_t *)a;
   if (!pub_ok(ra->cl)) return cluster_down_status(ra->cl);
   cJSON *j = request_json(ra, NULL, REQ_SERVER_SIDE_EMIT);
-  if (j) cJSON_AddItemToObject(j, "data", cJSON_Duplicate(data, 1));
-  if (!j) return SIO_ENOMEM;
-  publish_json(ra->cl, ra->req_chan, j);
+  if (j && add_item(j, "data", cJSON_Duplicate(data, 1))) {
+    cJSON_Delete(j);
+    j = NULL;
+  }
+  int r = publish_json(ra->cl, ra->req_chan, j);
   cJSON_Delete(j);
-  return 0;
+  return r;
 }
 
 static int ra_server_reply(sio_adapter_t *a, const char *reply_id, const cJSON *value) {
   redis_adapter_t *ra = (redis_adapter_t *)a;
   if (!pub_ok(ra->cl)) return cluster_down_status(ra->cl);
-  cJSON *j = cJSON_CreateObject();
-  if (!j) return SIO_ENOMEM;
   /* {"type":6,"requestId","data"}, on the shared response channel as Node answers it; no value:
-   * no "data" (JSON.stringify drops undefined). */
-  cJSON_AddNumberToObject(j, "type", REQ_SERVER_SIDE_EMIT);
-  cJSON_AddStringToObject(j, "requestId", reply_id);
-  if (value) cJSON_AddItemToObject(j, "data", cJSON_Duplicate(value, 1));
-  publish_json(ra->cl, ra->res_chan, j);
+   * no "data" (JSON.stringify drops undefined), so a value that could not be copied must not leave
+   * its answer looking like that. */
+  cJSON *j = cJSON_CreateObject();
+  if (j && (!cJSON_AddNumberToObject(j, "type", REQ_SERVER_SIDE_EMIT) ||
+            !cJSON_AddStringToObject(j, "requestId", reply_id) ||
+            (value && add_item(j, "data", cJSON_Duplicate(value, 1))))) {
+    cJSON_Delete(j);
+    j = NULL;
+  }
+  int r = publish_json(ra->cl, ra->res_chan, j);
   cJSON_Delete(j);
-  return 0;
+  return r;
 }
 
 static int ra_broadcast_ack(sio_adapter_t *a, const sio_target_t *to, const sio_packet_t *pkt,
@@ -818,10 +888,9 @@ static int ra_broadcast_ack(sio_adapter_t *a, const sio_target_t *to, const sio_
   if (!c) return SIO_ENOMEM;
   random_id(b->request_id, 6);
   memcpy(c->bcast_id, b->request_id, sizeof c->bcast_id);
-  msgpack_sbuffer sb;
-  msgpack_sbuffer_init(&sb);
+  packbuf_t pb;
   msgpack_packer pk;
-  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  packbuf_init(&pb, &pk);
   /* {uid, requestId, type: 7, packet, opts}: msgpack, as Node's broadcastWithAck publishes it. */
   msgpack_pack_map(&pk, 5);
   pack_cstr(&pk, "uid");
@@ -834,38 +903,31 @@ static int ra_broadcast_ack(sio_adapter_t *a, const sio_target_t *to, const sio_
   pack_packet(&pk, pkt, enc, a->nsp->name);
   pack_cstr(&pk, "opts");
   pack_opts(&pk, to, timeout_ms);
-  publish(ra->cl, ra->req_chan, sb.data, sb.size);
-  msgpack_sbuffer_destroy(&sb);
-  if (ask_numsub(ra, c)) {
+  int r = publish_packed(ra->cl, ra->req_chan, &pb);
+  if (!r && ask_numsub(ra, c)) r = SIO_ECLOSED;
+  if (r) {
     free(c);
     b->request_id[0] = '\0';
-    return SIO_ECLOSED;
   }
-  return 0;
+  return r;
 }
 
 static int ra_apply(sio_adapter_t *a, const sio_target_t *to, int op, const char *room, int close) {
   redis_adapter_t *ra = (redis_adapter_t *)a;
   if (!pub_ok(ra->cl)) return cluster_down_status(ra->cl);
   /* {"uid","type":2|3|4,"opts":{"rooms","except"},"rooms":[room]|"close":bool}, as Node's
-   * socketsJoin / socketsLeave / disconnectSockets. */
+   * socketsJoin / socketsLeave / disconnectSockets. Without its opts, a request would reach the
+   * whole namespace. */
   cJSON *j = request_json(ra, NULL, op);
-  cJSON *opts = target_opts(to);
-  if (!j || !opts) {
+  if (j && (add_item(j, "opts", target_opts(to)) ||
+            (op == SIO_OP_DISCONNECT ? !cJSON_AddBoolToObject(j, "close", close)
+                                     : add_item(j, "rooms", string_array(&room, 1))))) {
     cJSON_Delete(j);
-    cJSON_Delete(opts);
-    return SIO_ENOMEM;
+    j = NULL;
   }
-  cJSON_AddItemToObject(j, "opts", opts);
-  if (op == SIO_OP_DISCONNECT) {
-    cJSON_AddBoolToObject(j, "close", close);
-  } else {
-    cJSON *rooms = cJSON_AddArrayToObject(j, "rooms");
-    if (rooms) cJSON_AddItemToArray(rooms, cJSON_CreateString(room));
-  }
-  publish_json(ra->cl, ra->req_chan, j);
+  int r = publish_json(ra->cl, ra->req_chan, j);
   cJSON_Delete(j);
-  return 0;
+  return r;
 }
 
 sio_adapter_t *sio__cluster_inner(sio_adapter_t *a) {
@@ -879,6 +941,18 @@ static const sio_adapter_vt_t redis_vt = {
 /* ---------------------------------------------------------------------------------------------- */
 /* Receiving                                                                                       */
 
+/* The arguments after the event name of data (["event", ...args]) as an array of references, or
+ * NULL: never fewer of them. */
+static cJSON *args_after_event(const cJSON *data) {
+  cJSON *rest = cJSON_CreateArray();
+  for (cJSON *c = data->child->next; rest && c; c = c->next)
+    if (!cJSON_AddItemReferenceToArray(rest, c)) {
+      cJSON_Delete(rest);
+      rest = NULL;
+    }
+  return rest;
+}
+
 /* Calls the namespace's outgoing listener for each local recipient, as Node's adapter does for a
  * remote broadcast too. */
 static void notify_outgoing(redis_adapter_t *ra, const sio_target_t *to, const cJSON *data,
@@ -886,9 +960,8 @@ static void notify_outgoing(redis_adapter_t *ra, const sio_target_t *to, const c
   sio_nsp_t *nsp = ra->base.nsp;
   sio_outgoing_cb cb = sio__nsp_effective(nsp)->cbs.on_outgoing;
   if (!cb || !data->child || !cJSON_IsString(data->child)) return;
-  cJSON *rest = cJSON_CreateArray();
+  cJSON *rest = args_after_event(data);
   if (!rest) return;
-  for (cJSON *c = data->child->next; c; c = c->next) cJSON_AddItemReferenceToArray(rest, c);
   sio_args_t args = {rest, bufs->v, bufs->n};
   sio_socket_t **v;
   int n = ra->inner->vt->select(ra->inner, to, &v);
@@ -988,10 +1061,9 @@ typedef struct {
 
 static void relay_answer(sio_bcast_ack_t *b, const cJSON *answer, const sio_buf_t *bufs, size_t nbufs) {
   relay_t *rl = b->arg;
-  msgpack_sbuffer sb;
-  msgpack_sbuffer_init(&sb);
+  packbuf_t pb;
   msgpack_packer pk;
-  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  packbuf_init(&pb, &pk);
   /* {type: 9, requestId, packet: the first ack argument}: msgpack, binary inline. */
   msgpack_pack_map(&pk, 3);
   pack_cstr(&pk, "type");
@@ -1001,8 +1073,7 @@ static void relay_answer(sio_bcast_ack_t *b, const cJSON *answer, const sio_buf_
   pack_cstr(&pk, "packet");
   if (answer) pack_json(&pk, answer, bufs, nbufs, 0);
   else msgpack_pack_nil(&pk);
-  publish(rl->cl, rl->res_chan, sb.data, sb.size);
-  msgpack_sbuffer_destroy(&sb);
+  publish_packed(rl->cl, rl->res_chan, &pb); /* nothing to tell: the requester's timeout will */
 }
 
 static void relay_done(sio_nsp_t *nsp, int status, const sio_args_t *responses, void *arg) {
@@ -1058,14 +1129,13 @@ static void serve_broadcast_ack(redis_adapter_t *ra, const msgpack_object *m) {
   sio__io_leave(nsp->io);
   cJSON_Delete(event);
   /* {"type":8,"requestId","clientCount"}: JSON, before any answer can come (those arrive from
-   * the loop later). */
+   * the loop later). All of it or nothing: without its count the requester would take this node
+   * for one without recipients. */
   cJSON *res = cJSON_CreateObject();
-  if (res) {
-    cJSON_AddNumberToObject(res, "type", REQ_BROADCAST_CLIENT_COUNT);
-    cJSON_AddStringToObject(res, "requestId", reqid);
-    cJSON_AddNumberToObject(res, "clientCount", (double)count);
+  if (res && cJSON_AddNumberToObject(res, "type", REQ_BROADCAST_CLIENT_COUNT) &&
+      cJSON_AddStringToObject(res, "requestId", reqid) &&
+      cJSON_AddNumberToObject(res, "clientCount", (double)count))
     publish_json(ra->cl, ra->res_chan, res);
-  }
   cJSON_Delete(res);
 done:
   strs_free(&rooms);
@@ -1075,31 +1145,54 @@ done:
 }
 
 /* {"requestId", key: items}: the answer to a request, on the shared response channel as Node
- * answers unless publishOnSpecificResponseChannel. Takes items. */
+ * answers unless publishOnSpecificResponseChannel. Takes items; with key, items NULL (they could
+ * not all be made) answers nothing: the requester's timeout says so, where a part would pass for
+ * the whole. */
 static void answer(redis_adapter_t *ra, const cJSON *req, const char *key, cJSON *items) {
   const cJSON *rid = cJSON_GetObjectItemCaseSensitive(req, "requestId");
-  cJSON *res = cJSON_IsString(rid) ? cJSON_CreateObject() : NULL;
-  if (!res) {
-    cJSON_Delete(items);
-    return;
+  cJSON *res = cJSON_IsString(rid) && (items || !key) ? cJSON_CreateObject() : NULL;
+  int ok = res && cJSON_AddStringToObject(res, "requestId", rid->valuestring);
+  if (ok && key) {
+    ok = add_item(res, key, items) == 0;
+    items = NULL; /* taken either way */
   }
-  cJSON_AddStringToObject(res, "requestId", rid->valuestring);
-  if (key) cJSON_AddItemToObject(res, key, items);
-  else cJSON_Delete(items);
-  publish_json(ra->cl, ra->res_chan, res);
+  cJSON_Delete(items);
+  if (ok) publish_json(ra->cl, ra->res_chan, res);
   cJSON_Delete(res);
 }
 
-static void add_room_name(const char *room, void *arr) { cJSON_AddItemToArray(arr, cJSON_CreateString(room)); }
+/* This node's rooms as an array, failed once a name could not be added. */
+typedef struct {
+  cJSON *arr;
+  int failed;
+} names_t;
 
-/* The local targeted sockets, each as `one` makes it (Node's fetchSockets shape, or the id). */
+static void add_room_name(const char *room, void *arg) {
+  names_t *n = arg;
+  cJSON *s = n->failed ? NULL : cJSON_CreateString(room);
+  if (!cJSON_AddItemToArray(n->arr, s)) {
+    cJSON_Delete(s);
+    n->failed = 1;
+  }
+}
+
+/* The local targeted sockets, each as `one` makes it (Node's fetchSockets shape, or the id); NULL
+ * unless every one could be made. */
 static cJSON *local_sockets(redis_adapter_t *ra, const sio_target_t *to, cJSON *(*one)(sio_socket_t *)) {
-  cJSON *arr = cJSON_CreateArray();
   sio_socket_t **v;
   int n = ra->inner->vt->select(ra->inner, to, &v);
-  for (int i = 0; arr && i < n; i++)
-    if (v[i]->state == SOCK_CONNECTED) cJSON_AddItemToArray(arr, one(v[i]));
-  if (n >= 0) free(v);
+  if (n < 0) return NULL;
+  cJSON *arr = cJSON_CreateArray();
+  for (int i = 0; arr && i < n; i++) {
+    if (v[i]->state != SOCK_CONNECTED) continue;
+    cJSON *s = one(v[i]);
+    if (!cJSON_AddItemToArray(arr, s)) {
+      cJSON_Delete(s);
+      cJSON_Delete(arr);
+      arr = NULL;
+    }
+  }
+  free(v);
   return arr;
 }
 
@@ -1118,9 +1211,8 @@ static void serve_server_event(redis_adapter_t *ra, const cJSON *req) {
     if (cJSON_IsString(rid)) ra_server_reply(&ra->base, rid->valuestring, NULL);
     return;
   }
-  cJSON *rest = cJSON_CreateArray();
-  if (!rest) return;
-  for (cJSON *c = data->child->next; c; c = c->next) cJSON_AddItemReferenceToArray(rest, c);
+  cJSON *rest = args_after_event(data);
+  if (!rest) return; /* no answer: the sender's timeout tells it */
   sio_args_t args = {rest, NULL, 0};
   cb(nsp, data->child->valuestring, &args, cJSON_IsString(rid) ? rid->valuestring : NULL);
   cJSON_Delete(rest);
@@ -1149,9 +1241,13 @@ static void on_json_request(redis_adapter_t *ra, cJSON *j) {
     answer(ra, j, "sockets", local_sockets(ra, &to, socket_id_json));
     break;
   case REQ_ALL_ROOMS: {
-    cJSON *arr = cJSON_CreateArray();
-    if (arr) sio_memory_adapter_rooms(ra->inner, add_room_name, arr);
-    answer(ra, j, "rooms", arr);
+    names_t names = {cJSON_CreateArray(), 0};
+    if (names.arr) sio_memory_adapter_rooms(ra->inner, add_room_name, &names);
+    if (names.failed) {
+      cJSON_Delete(names.arr);
+      names.arr = NULL;
+    }
+    answer(ra, j, "rooms", names.arr);
     break;
   }
   case REQ_REMOTE_FETCH:
@@ -1201,6 +1297,13 @@ static void on_msgpack_request(redis_adapter_t *ra, const msgpack_object *m) {
     serve_broadcast_ack(ra, m);
 }
 
+/* Adds item to the array (key NULL) or object items, taking it; whether it was added. */
+static int keep(cJSON *items, const char *key, cJSON *item) {
+  if (key ? add_item(items, key, item) == 0 : cJSON_AddItemToArray(items, item)) return 1;
+  if (!key) cJSON_Delete(item);
+  return 0;
+}
+
 /* A JSON answer to one of our requests. */
 static void on_json_response(redis_adapter_t *ra, cJSON *j) {
   const cJSON *rid = cJSON_GetObjectItemCaseSensitive(j, "requestId");
@@ -1210,7 +1313,10 @@ static void on_json_response(redis_adapter_t *ra, cJSON *j) {
     sio_bcast_ack_t *b = find_bcast(ra, rid->valuestring);
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "clientCount");
     if (!b) return;
-    if (cJSON_IsNumber(n) && n->valuedouble > 0) b->expected += (size_t)n->valuedouble;
+    /* Bounded before the cast (another node's 1e300 as a size_t is undefined behaviour): no node
+     * has 2^32 sockets. */
+    if (cJSON_IsNumber(n) && n->valuedouble > 0)
+      b->expected += n->valuedouble < 4294967296.0 ? (size_t)n->valuedouble : (size_t)UINT32_MAX;
     b->nodes_reported++;
     sio__bcast_check(b);
     return;
@@ -1222,6 +1328,7 @@ static void on_json_response(redis_adapter_t *ra, cJSON *j) {
   if (!r) return;
   const cJSON *socks = cJSON_GetObjectItemCaseSensitive(j, "sockets");
   const cJSON *rooms = cJSON_GetObjectItemCaseSensitive(j, "rooms");
+  int added = 1; /* 0: a part of the answer could not be kept */
   switch (r->kind) {
   case SIO_REQ_COUNT:
     if (!cJSON_IsArray(socks)) return;
@@ -1229,23 +1336,25 @@ static void on_json_response(redis_adapter_t *ra, cJSON *j) {
     break;
   case SIO_REQ_SOCKETS:
     if (!cJSON_IsArray(socks)) return;
-    for (const cJSON *c = socks->child; c; c = c->next)
-      if (cJSON_IsObject(c)) cJSON_AddItemToArray(r->items, cJSON_Duplicate(c, 1));
+    for (const cJSON *c = socks->child; added && c; c = c->next)
+      if (cJSON_IsObject(c)) added = keep(r->items, NULL, cJSON_Duplicate(c, 1));
     break;
   case SIO_REQ_ROOMS:
     if (!cJSON_IsArray(rooms)) return;
-    for (const cJSON *c = rooms->child; c; c = c->next)
+    for (const cJSON *c = rooms->child; added && c; c = c->next)
       if (cJSON_IsString(c) && !cJSON_GetObjectItemCaseSensitive(r->items, c->valuestring))
-        cJSON_AddItemToObject(r->items, c->valuestring, cJSON_CreateTrue());
+        added = keep(r->items, c->valuestring, cJSON_CreateTrue());
     break;
   case SIO_REQ_SERVER_EMIT: {
     if (!cJSON_IsNumber(type) || type->valueint != REQ_SERVER_SIDE_EMIT) return;
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "data");
-    cJSON_AddItemToArray(r->items, d ? cJSON_Duplicate(d, 1) : cJSON_CreateNull());
+    added = keep(r->items, NULL, d ? cJSON_Duplicate(d, 1) : cJSON_CreateNull());
     break;
   }
   }
-  if (++r->received >= r->expected) sio__count_finish(r, 0);
+  /* What came so far, with SIO_ENOMEM, rather than a part passed off as the whole. */
+  if (!added) sio__count_finish(r, SIO_ENOMEM);
+  else if (++r->received >= r->expected) sio__count_finish(r, 0);
 }
 
 /* A msgpack answer: {type: 9, requestId, packet}, a socket's answer to our broadcast with acks. */

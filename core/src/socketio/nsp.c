@@ -516,10 +516,12 @@ static int selection(sio_nsp_t *nsp, const sio_target_t *to, int op, const char 
   static const sio_socket_iter_cb fns[] = {[SIO_OP_JOIN] = join_one, [SIO_OP_LEAVE] = leave_one,
                                             [SIO_OP_DISCONNECT] = disconnect_one};
   sio_nsp_each(nsp, to, fns[op], op == SIO_OP_DISCONNECT ? (close ? (void *)1 : NULL) : (void *)room);
-  /* As a broadcast: done here whatever becomes of the other nodes' part (Redis may be down). */
+  /* As a broadcast: done here whatever becomes of the other nodes' part (Redis may be down); but
+   * a request that could not be made (nothing was published) is the caller's to know. */
+  int r = 0;
   if (!nsp->is_parent && !(to && (to->flags & SIO_EMIT_LOCAL)) && nsp->adapter->vt->apply)
-    nsp->adapter->vt->apply(nsp->adapter, to, op, room, close);
-  return 0;
+    r = nsp->adapter->vt->apply(nsp->adapter, to, op, room, close);
+  return r == SIO_ENOMEM ? r : 0;
 }
 
 int sio_nsp_join(sio_nsp_t *nsp, const sio_target_t *to, const char *room) {
@@ -588,8 +590,20 @@ static void on_count_timer(uv_timer_t *t) {
   sio__count_finish(r, r->remote ? SIO_ETIMEDOUT : r->status);
 }
 
-static void add_room(const char *room, void *items) {
-  if (!cJSON_GetObjectItemCaseSensitive(items, room)) cJSON_AddItemToObject(items, room, cJSON_CreateTrue());
+/* The rooms of a SIO_REQ_ROOMS request, failed once one could not be added. */
+typedef struct {
+  cJSON *items;
+  int failed;
+} rooms_t;
+
+static void add_room(const char *room, void *arg) {
+  rooms_t *rs = arg;
+  if (rs->failed || cJSON_GetObjectItemCaseSensitive(rs->items, room)) return;
+  cJSON *t = cJSON_CreateTrue();
+  if (!t || !cJSON_AddItemToObject(rs->items, room, t)) {
+    cJSON_Delete(t);
+    rs->failed = 1;
+  }
 }
 
 /* Starts a cluster request: this node's part, then the adapter's; the callback comes from the
@@ -615,16 +629,23 @@ static int start_request(sio_nsp_t *nsp, int kind, const sio_target_t *to, void 
     int n = nsp->adapter->vt->select(nsp->adapter, to, &v);
     if (n < 0) e = n;
     if (!e && kind == SIO_REQ_SOCKETS && !(r->items = cJSON_CreateArray())) e = SIO_ENOMEM;
-    for (int i = 0; !e && kind == SIO_REQ_SOCKETS && i < n; i++)
-      if (v[i]->state == SOCK_CONNECTED) cJSON_AddItemToArray(r->items, sio__socket_describe(v[i]));
+    /* A list missing a socket would pass for the whole: SIO_ENOMEM instead. */
+    for (int i = 0; !e && kind == SIO_REQ_SOCKETS && i < n; i++) {
+      if (v[i]->state != SOCK_CONNECTED) continue;
+      cJSON *d = sio__socket_describe(v[i]);
+      if (!cJSON_AddItemToArray(r->items, d)) {
+        cJSON_Delete(d);
+        e = SIO_ENOMEM;
+      }
+    }
     if (n >= 0) free(v);
     r->count = n < 0 ? 0 : (size_t)n;
   } else if (!e && kind == SIO_REQ_ROOMS) {
     r->cb.rooms = (sio_rooms_cb)cb;
-    if (!(r->items = cJSON_CreateObject())) e = SIO_ENOMEM;
-    else {
-      sio_memory_adapter_rooms(sio__cluster_inner(nsp->adapter), add_room, r->items);
-    }
+    r->items = cJSON_CreateObject();
+    rooms_t rs = {r->items, 0};
+    if (rs.items) sio_memory_adapter_rooms(sio__cluster_inner(nsp->adapter), add_room, &rs);
+    if (!rs.items || rs.failed) e = SIO_ENOMEM;
   } else if (!e) {
     r->cb.server = (sio_server_ack_cb)cb;
     if (!(r->items = cJSON_CreateArray())) e = SIO_ENOMEM;
