@@ -469,16 +469,6 @@ static void push_string(lua_State *L, const char *s) {
   luaL_pushresult(&B);
 }
 
-/* The attachment a placeholder object stands for, or NULL when j is not a valid one for a. */
-static const sio_buf_t *placeholder(const cJSON *j, const sio_args_t *a) {
-  if (!a || !a->bufs || !a->nbufs) return NULL;
-  if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "_placeholder"))) return NULL;
-  const cJSON *num = cJSON_GetObjectItemCaseSensitive(j, "num");
-  if (!cJSON_IsNumber(num)) return NULL;
-  double d = num->valuedouble;
-  if (!(d >= 0 && d < (double)a->nbufs) || (double)(size_t)d != d) return NULL;
-  return &a->bufs[(size_t)d];
-}
 
 static void push_number(lua_State *L, double d) {
   if (d >= -MAX_EXACT && d <= MAX_EXACT && (double)(int64_t)d == d)
@@ -500,7 +490,7 @@ static void push_value(lua_State *L, const cJSON *j, const sio_args_t *a, int le
     push_string(L, j->valuestring);
   } else if (cJSON_IsArray(j) || cJSON_IsObject(j)) {
     if (level > SIOL_MAX_DEPTH) luaL_error(L, "value nested deeper than %d levels", SIOL_MAX_DEPTH);
-    const sio_buf_t *bf = cJSON_IsObject(j) ? placeholder(j, a) : NULL;
+    const sio_buf_t *bf = cJSON_IsObject(j) ? sio_args_attachment(a, j) : NULL;
     if (bf) {
       siol_push_binary(L, bf->data, bf->len);
       return;

@@ -359,20 +359,8 @@ static cJSON *to_json(PyObject *o, bufs_t *b, int depth) {
   return j;
 }
 
-/* The attachment a placeholder object stands for, or NULL when j is not a valid one for a. The
- * range comes before the cast: a double beyond size_t's (a client's 1e300) cast to it is undefined
- * behaviour. */
-static const sio_buf_t *placeholder(const cJSON *j, const sio_args_t *a) {
-  if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "_placeholder"))) return NULL;
-  const cJSON *num = cJSON_GetObjectItemCaseSensitive(j, "num");
-  if (!cJSON_IsNumber(num)) return NULL;
-  double d = num->valuedouble;
-  if (!(d >= 0 && d < (double)a->nbufs) || (double)(size_t)d != d) return NULL;
-  return &a->bufs[(size_t)d];
-}
-
-/* An integral number within +-2^53 as an int, anything else as a float. The range comes first, as
- * for placeholder(): 1e300, inf and NaN never reach the cast. */
+/* An integral number within +-2^53 as an int, anything else as a float. The range comes first:
+ * 1e300, inf and NaN never reach the cast (undefined behaviour for a double out of range). */
 static PyObject *number_from_json(double d) {
   if (d >= -9007199254740992.0 && d <= 9007199254740992.0 && d == (double)(long long)d)
     return PyLong_FromLongLong((long long)d);
@@ -404,7 +392,7 @@ static PyObject *from_json(const cJSON *j, const sio_args_t *a, int depth) {
     return l;
   }
   if (cJSON_IsObject(j)) {
-    const sio_buf_t *bf = placeholder(j, a);
+    const sio_buf_t *bf = sio_args_attachment(a, j);
     if (bf) return PyBytes_FromStringAndSize(bf->data, (Py_ssize_t)bf->len);
     PyObject *d = PyDict_New();
     if (!d) return NULL;

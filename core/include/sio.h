@@ -319,6 +319,11 @@ typedef struct sio_args_s {
   size_t nbufs;
 } sio_args_t;
 
+/* The attachment `item` stands for: a->bufs[N] when item is a placeholder object
+ * {"_placeholder":true,"num":N} with N an integer below a->nbufs, else NULL (also for a NULL a).
+ * Borrowed from a. How a binding puts binary back into the values it converts. */
+const sio_buf_t *sio_args_attachment(const sio_args_t *a, const cJSON *item);
+
 /* Emit flags. */
 enum {
   SIO_EMIT_VOLATILE = 1, /* dropped for a recipient whose transport is not writable right now */

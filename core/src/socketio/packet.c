@@ -38,6 +38,12 @@ int sio_packet_is_placeholder(const cJSON *item, size_t *num) {
   return 1;
 }
 
+const sio_buf_t *sio_args_attachment(const sio_args_t *a, const cJSON *item) {
+  size_t num;
+  if (!a || !a->bufs || !sio_packet_is_placeholder(item, &num) || num >= a->nbufs) return NULL;
+  return &a->bufs[num];
+}
+
 static size_t count_placeholders(const cJSON *item, int depth) {
   if (depth > SIO_PACKET_MAX_DEPTH) return 0;
   if (sio_packet_is_placeholder(item, NULL)) return 1;
