@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of sio: installs what is missing, builds, then
-#   1. the C unit tests (ctest) on a normal build,
+#   1. the C unit tests (ctest) on a normal build, and the ABI (scripts/abi-check.sh),
 #   2. the real-client tests against the C contract server: node:test (socket.io-client 4.x and 2.x,
 #      engine.io-client, raw protocol) and pytest (Debian's python3-socketio client),
 #   3. the Python package: the same real-client suites against the Python contract server, and the
@@ -106,6 +106,13 @@ run_stage() { # $1: name, $2: build dir
 
 if build build; then
   run_stage release build
+  # libsio.so exports only sio.h's API; installed, it builds a program outside the tree.
+  echo "== abi: exported symbols, cmake --install, pkg-config"
+  if bash scripts/abi-check.sh build >"$log_dir/abi.log" 2>&1; then
+    cat "$log_dir/abi.log"; passed=$((passed + 1))
+  else
+    tail -40 "$log_dir/abi.log"; failed=$((failed + 1))
+  fi
 else
   echo "build failed (see $log_dir/cmake-build.log)"; tail -20 "$log_dir/cmake-build.log"; failed=$((failed + 1))
 fi

@@ -1598,7 +1598,8 @@ static void drop_ack_ctx(lua_State *L, ack_ctx_t *c) {
 }
 
 static int emit_error(lua_State *L, int r, const char *event) {
-  if (r == SIO_EINVAL) return luaL_error(L, "emit: cannot emit \"%s\" (a reserved event name?)", event);
+  if (r == SIO_ERESERVED) return luaL_error(L, "emit: \"%s\" is a reserved event name", event);
+  if (r == SIO_EINVAL) return luaL_error(L, "emit: cannot emit \"%s\": %s", event, sio_last_error());
   return push_fail(L, r);
 }
 

@@ -72,7 +72,7 @@ static PyTypeObject TimerType;
 
 static PyObject *raise_sio(int err) {
   PyObject *type = PyExc_RuntimeError;
-  if (err == SIO_EINVAL) type = PyExc_ValueError;
+  if (err == SIO_EINVAL || err == SIO_ERESERVED) type = PyExc_ValueError;
   else if (err == SIO_ENOMEM) return PyErr_NoMemory();
   else if (err == SIO_ECLOSED || err == SIO_EUNAVAIL) type = PyExc_ConnectionError;
   else if (err == SIO_ENOTFOUND) type = PyExc_KeyError;

@@ -12,6 +12,13 @@
  * - Ownership is said at each function: "borrowed" pointers stay the caller's and are not kept past
  *   the call; "copied" data is duplicated by the callee; "consumed" references pass to the callee.
  * - Single-threaded: every function must be called on the thread that runs the handle's loop.
+ * - Options: each options struct starts with `size`, which its _init function sets (with every
+ *   default): always start from sio_x_options_init(). A program compiled against an older sio.h
+ *   passes a shorter struct, and the library reads only what it holds (the rest keeps its
+ *   default), so options are only ever added at the end. The structs that sit inside others
+ *   (sio_engine_options_t in sio_io_options_t, sio_cookie_options_t) keep their size and grow into
+ *   their `reserved` tails, where zero means the default. A size the library cannot read (0: never
+ *   initialised) is SIO_EINVAL.
  */
 #ifndef SIO_H
 #define SIO_H
@@ -25,12 +32,20 @@
 extern "C" {
 #endif
 
+/* Every function below is part of libsio's ABI; nothing else is exported (the library is built
+ * with -fvisibility=hidden). */
+#if defined(__GNUC__) || defined(__clang__)
+#define SIO_EXTERN __attribute__((visibility("default")))
+#else
+#define SIO_EXTERN
+#endif
+
 #define SIO_VERSION_MAJOR 0
 #define SIO_VERSION_MINOR 1
 #define SIO_VERSION_PATCH 0
 
 /* "0.1.0" */
-const char *sio_version(void);
+SIO_EXTERN const char *sio_version(void);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Errors                                                                                          */
@@ -47,7 +62,9 @@ const char *sio_version(void);
   XX(EEXIST, -30009, "already exists")                                    \
   XX(ENOTFOUND, -30010, "not found")                                      \
   XX(ETIMEDOUT, -30011, "timed out")                                      \
-  XX(EUNAVAIL, -30012, "cluster unavailable: Redis is not connected")
+  XX(EUNAVAIL, -30012, "cluster unavailable: Redis is not connected")          \
+  XX(ERESERVED, -30013, "reserved event name")                            \
+  XX(EALREADY, -30014, "already answered")
 
 typedef enum {
 #define XX(name, code, msg) SIO_##name = code,
@@ -56,9 +73,14 @@ typedef enum {
 } sio_errno_t;
 
 /* A static string; never NULL (unknown codes give "unknown error"). */
-const char *sio_strerror(int err);
+SIO_EXTERN const char *sio_strerror(int err);
 /* "EINVAL", "ETOOBIG", ... (libuv's names for libuv's codes). */
-const char *sio_err_name(int err);
+SIO_EXTERN const char *sio_err_name(int err);
+/* What was wrong, in one sentence ("cookie name \"a b\" is not an HTTP token"), for the last
+ * error a sio_ function of this thread returned with a detail to give; "" when it had none. Valid
+ * until the next sio_ call on this thread. Read it right after the failed call: success does not
+ * clear it. */
+SIO_EXTERN const char *sio_last_error(void);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* The HTTP server: one listening socket that routes requests by path to the engines attached     */
@@ -67,6 +89,7 @@ const char *sio_err_name(int err);
 typedef struct sio_server_s sio_server_t;
 
 typedef struct sio_server_options_s {
+  size_t size; /* sizeof this struct, set by the _init function (see "Options" above) */
   size_t max_header_size;     /* bytes of request line + headers before 431; default 16384 */
   uint32_t headers_timeout_ms; /* a request's head must arrive within this; default 10000 */
   uint32_t request_timeout_ms; /* a whole request (with body) within this; default 30000 */
@@ -74,23 +97,23 @@ typedef struct sio_server_options_s {
 } sio_server_options_t;
 
 /* Fills in the defaults above. */
-void sio_server_options_init(sio_server_options_t *opts);
+SIO_EXTERN void sio_server_options_init(sio_server_options_t *opts);
 
 typedef void (*sio_server_close_cb)(sio_server_t *server);
 
 /* Creates a server on `loop` (borrowed; must outlive the server). `opts` is copied; NULL takes the
  * defaults. On success *out owns a new handle, released by sio_server_close(). */
-int sio_server_new(uv_loop_t *loop, const sio_server_options_t *opts, sio_server_t **out);
+SIO_EXTERN int sio_server_new(uv_loop_t *loop, const sio_server_options_t *opts, sio_server_t **out);
 /* Binds and listens on host:port (IPv4 or IPv6 literal; port 0 picks one). */
-int sio_server_listen(sio_server_t *server, const char *host, int port);
+SIO_EXTERN int sio_server_listen(sio_server_t *server, const char *host, int port);
 /* The bound port, or a negative error when not listening. */
-int sio_server_port(const sio_server_t *server);
+SIO_EXTERN int sio_server_port(const sio_server_t *server);
 /* Stops listening, closes every engine (each session closes with reason "server shutting down")
  * and every connection, then calls `cb` (may be NULL); the handle is freed after `cb` returns. */
-void sio_server_close(sio_server_t *server, sio_server_close_cb cb);
-void *sio_server_get_data(const sio_server_t *server);
-void sio_server_set_data(sio_server_t *server, void *data);
-uv_loop_t *sio_server_loop(const sio_server_t *server);
+SIO_EXTERN void sio_server_close(sio_server_t *server, sio_server_close_cb cb);
+SIO_EXTERN void *sio_server_get_data(const sio_server_t *server);
+SIO_EXTERN void sio_server_set_data(sio_server_t *server, void *data);
+SIO_EXTERN uv_loop_t *sio_server_loop(const sio_server_t *server);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Static files: a directory served at a URL prefix of a server, as Node's serve-static (send)    */
@@ -118,13 +141,14 @@ uv_loop_t *sio_server_loop(const sio_server_t *server);
 /* - 500 for a file over 64 MiB (or one that cannot be read).                                     */
 
 typedef struct sio_static_options_s {
+  size_t size; /* sizeof this struct, set by the _init function (see "Options" above) */
   const char *index;  /* file served for a directory URL; default (and NULL) "index.html"; copied */
   uint32_t max_age_s; /* Cache-Control "public, max-age=N"; default 0: "no-cache" (revalidate with
                          the ETag on every use) */
 } sio_static_options_t;
 
 /* Fills in the defaults above. */
-void sio_static_options_init(sio_static_options_t *opts);
+SIO_EXTERN void sio_static_options_init(sio_static_options_t *opts);
 
 /* Serves the files under directory `dir` at URL prefix `prefix` of `server` (both copied; `opts`
  * copied, NULL: defaults). `dir` is resolved with realpath() at this call: SIO_ENOTFOUND when it
@@ -132,8 +156,8 @@ void sio_static_options_init(sio_static_options_t *opts);
  * resolved. SIO_EINVAL when `prefix` does not start and end with '/' ("/", "/assets/"), or holds
  * "//", '?', '#' or '%'; SIO_EEXIST when another static mount has that prefix. A server may have
  * several mounts; they are freed with the server. */
-int sio_server_static(sio_server_t *server, const char *prefix, const char *dir,
-                      const sio_static_options_t *opts);
+SIO_EXTERN int sio_server_static(sio_server_t *server, const char *prefix, const char *dir,
+                                 const sio_static_options_t *opts);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Engine.IO: an endpoint at a path of a server, like Node's `engine.io` package.                 */
@@ -163,9 +187,11 @@ typedef struct sio_cookie_options_s {
   int http_only;         /* default 1 */
   int secure;            /* default 0 */
   uint32_t max_age_s;    /* default 0: no Max-Age (the cookie ends with the browser session) */
+  void *reserved[4];     /* room for options to come, zero meaning their default */
 } sio_cookie_options_t;
 
 typedef struct sio_engine_options_s {
+  size_t size; /* sizeof this struct, set by the _init function (see "Options" above) */
   const char *path;            /* default "/engine.io/"; "/" serves every path; copied */
   uint32_t ping_interval_ms;   /* default 25000 */
   uint32_t ping_timeout_ms;    /* default 20000 */
@@ -198,9 +224,11 @@ typedef struct sio_engine_options_s {
    * SIO_EINVAL for a name that is not a token, a path or domain holding ';' or a control
    * character, or another same_site. */
   sio_cookie_options_t cookie;
+  void *reserved[8]; /* room for options to come, zero meaning their default (this struct sits
+                       inside sio_io_options_t, so it never grows) */
 } sio_engine_options_t;
 
-void sio_engine_options_init(sio_engine_options_t *opts);
+SIO_EXTERN void sio_engine_options_init(sio_engine_options_t *opts);
 
 typedef void (*sio_engine_connection_cb)(sio_engine_t *engine, sio_session_t *session);
 /* `data` is borrowed for the call. Text is UTF-8, validated on every transport (a v3 binary
@@ -228,44 +256,44 @@ typedef struct sio_engine_callbacks_s {
 /* Attaches a new engine to `server`. `opts` and `cbs` are copied (NULL opts: defaults). The engine
  * is closed and freed with its server. SIO_EEXIST when another engine has that path; SIO_EINVAL
  * for bad cookie options. */
-int sio_engine_new(sio_server_t *server, const sio_engine_options_t *opts,
-                   const sio_engine_callbacks_t *cbs, sio_engine_t **out);
-void *sio_engine_get_data(const sio_engine_t *engine);
-void sio_engine_set_data(sio_engine_t *engine, void *data);
-sio_server_t *sio_engine_server(const sio_engine_t *engine);
-size_t sio_engine_session_count(const sio_engine_t *engine);
+SIO_EXTERN int sio_engine_new(sio_server_t *server, const sio_engine_options_t *opts,
+                              const sio_engine_callbacks_t *cbs, sio_engine_t **out);
+SIO_EXTERN void *sio_engine_get_data(const sio_engine_t *engine);
+SIO_EXTERN void sio_engine_set_data(sio_engine_t *engine, void *data);
+SIO_EXTERN sio_server_t *sio_engine_server(const sio_engine_t *engine);
+SIO_EXTERN size_t sio_engine_session_count(const sio_engine_t *engine);
 /* Looks a session up by id (borrowed); NULL when none. */
-sio_session_t *sio_engine_find(const sio_engine_t *engine, const char *sid);
+SIO_EXTERN sio_session_t *sio_engine_find(const sio_engine_t *engine, const char *sid);
 
 /* A message to send, shared by reference: encode once, send to many. Each sio_session_send_msg()
  * keeps its own reference, so the caller may unref right after. The transport frames (WebSocket
  * header included) are built once per protocol version and shared too. */
 typedef struct sio_msg_s sio_msg_t;
 /* A new message holding a copy of data[0..len) with one reference (the caller's). NULL: ENOMEM. */
-sio_msg_t *sio_msg_new(const void *data, size_t len, int binary);
-sio_msg_t *sio_msg_ref(sio_msg_t *msg);
-void sio_msg_unref(sio_msg_t *msg);
+SIO_EXTERN sio_msg_t *sio_msg_new(const void *data, size_t len, int binary);
+SIO_EXTERN sio_msg_t *sio_msg_ref(sio_msg_t *msg);
+SIO_EXTERN void sio_msg_unref(sio_msg_t *msg);
 
 /* The session's id: 20 URL-safe characters, NUL-terminated, valid for the handle's life. */
-const char *sio_session_id(const sio_session_t *session);
+SIO_EXTERN const char *sio_session_id(const sio_session_t *session);
 /* 3 or 4. */
-int sio_session_protocol(const sio_session_t *session);
+SIO_EXTERN int sio_session_protocol(const sio_session_t *session);
 /* SIO_TRANSPORT_POLLING or SIO_TRANSPORT_WEBSOCKET (the current one, after any upgrade). */
-int sio_session_transport(const sio_session_t *session);
-sio_engine_t *sio_session_engine(const sio_session_t *session);
-void *sio_session_get_data(const sio_session_t *session);
-void sio_session_set_data(sio_session_t *session, void *data);
+SIO_EXTERN int sio_session_transport(const sio_session_t *session);
+SIO_EXTERN sio_engine_t *sio_session_engine(const sio_session_t *session);
+SIO_EXTERN void *sio_session_get_data(const sio_session_t *session);
+SIO_EXTERN void sio_session_set_data(sio_session_t *session, void *data);
 /* Sends one message (copied). SIO_ECLOSED once closing; SIO_EBUSY never: past max_buffered the
  * session is closed (see sio_engine_options_t.max_buffered) and SIO_ECLOSED returned. */
-int sio_session_send(sio_session_t *session, const void *data, size_t len, int binary);
+SIO_EXTERN int sio_session_send(sio_session_t *session, const void *data, size_t len, int binary);
 /* Sends a shared message; takes a reference of its own (`msg` stays the caller's). */
-int sio_session_send_msg(sio_session_t *session, sio_msg_t *msg);
+SIO_EXTERN int sio_session_send_msg(sio_session_t *session, sio_msg_t *msg);
 /* 1 when a send now would be written without queueing behind earlier data (for volatile
  * messages, which are dropped otherwise). */
-int sio_session_writable(const sio_session_t *session);
+SIO_EXTERN int sio_session_writable(const sio_session_t *session);
 /* Closes the session from the server side: queued messages are flushed first, then the CLOSE
  * packet. on_close follows with reason "forced close". Closing twice is harmless. */
-void sio_session_close(sio_session_t *session);
+SIO_EXTERN void sio_session_close(sio_session_t *session);
 
 /* The request that opened the session, as received (borrowed, valid for the session's life). */
 typedef struct sio_request_info_s {
@@ -280,12 +308,12 @@ typedef struct sio_request_info_s {
   const char *const *header_values;
 } sio_request_info_t;
 /* Built on first use (NULL only when that allocation fails). */
-const sio_request_info_t *sio_session_request(const sio_session_t *session);
+SIO_EXTERN const sio_request_info_t *sio_session_request(const sio_session_t *session);
 /* A header of the handshake request by lower-case name, or NULL. */
-const char *sio_request_header(const sio_request_info_t *req, const char *name);
+SIO_EXTERN const char *sio_request_header(const sio_request_info_t *req, const char *name);
 /* Copies the percent-decoded value of query parameter `key` into out (NUL-terminated, truncated to
  * outsz-1). Returns its full length, or SIO_ENOTFOUND. */
-int sio_request_query(const sio_request_info_t *req, const char *key, char *out, size_t outsz);
+SIO_EXTERN int sio_request_query(const sio_request_info_t *req, const char *key, char *out, size_t outsz);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Socket.IO: a server at a path of a sio_server_t (over its own Engine.IO engine), like Node's    */
@@ -319,10 +347,40 @@ typedef struct sio_args_s {
   size_t nbufs;
 } sio_args_t;
 
+/* ---- values, for bindings: the rules a language binding follows, kept here once ---- */
+
+/* The deepest nesting an argument value may have (a top-level array or object is 1): deeper is a
+ * parse error on the wire and SIO_EINVAL when emitting. */
+#define SIO_MAX_DEPTH 64
+
 /* The attachment `item` stands for: a->bufs[N] when item is a placeholder object
  * {"_placeholder":true,"num":N} with N an integer below a->nbufs, else NULL (also for a NULL a).
  * Borrowed from a. How a binding puts binary back into the values it converts. */
-const sio_buf_t *sio_args_attachment(const sio_args_t *a, const cJSON *item);
+SIO_EXTERN const sio_buf_t *sio_args_attachment(const sio_args_t *a, const cJSON *item);
+
+/* Strings between a binding's text (UTF-8, NUL bytes and lone surrogates as their three bytes
+ * allowed) and the core's form (see sio_args_t: NUL as C0 80):
+ * - sio_str_valid: 1 when text[0..len) may be sent as a string: UTF-8, where NUL is a character
+ *   and a lone UTF-16 surrogate may stand in its three-byte form ED A0..BF xx (as received); never
+ *   C0 80 or other overlong forms. A binding refuses what is not (or sends it as binary).
+ * - sio_str_to_core: writes the core form of text[0..len) into out, which has room for
+ *   sio_str_core_len(text, len) + 1 bytes, NUL-terminated; returns its length.
+ * - sio_str_from_core: writes the text a core string stands for into out (strlen(core) bytes
+ *   suffice; not NUL-terminated); returns its length. */
+SIO_EXTERN int sio_str_valid(const char *text, size_t len);
+SIO_EXTERN size_t sio_str_core_len(const char *text, size_t len);
+SIO_EXTERN size_t sio_str_to_core(const char *text, size_t len, char *out);
+SIO_EXTERN size_t sio_str_from_core(const char *core, char *out);
+
+/* 1 when a JSON number should reach a language as an integer: integral and within +-2^53 (beyond
+ * it a double no longer holds every integer, so it stays a float, as JavaScript has it). */
+SIO_EXTERN int sio_number_is_int(double d);
+
+/* 1 when `name` may not be emitted to a socket (nor received from one): "connect",
+ * "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"; with
+ * server_side, when it may not be a server-side event (Node's serverSideEmit): "connect",
+ * "connection", "new_namespace". The emit functions refuse such a name with SIO_ERESERVED. */
+SIO_EXTERN int sio_event_reserved(const char *name, int server_side);
 
 /* Emit flags. */
 enum {
@@ -332,6 +390,7 @@ enum {
 };
 
 typedef struct sio_io_options_s {
+  size_t size; /* sizeof this struct, set by the _init function (see "Options" above) */
   sio_engine_options_t engine; /* engine.path defaults to "/socket.io/" here */
   /* An Engine.IO session that has joined no namespace within this is closed; default 45000.
    * (Engine.IO v3 clients are joined to "/" at once, so it does not apply to them.) */
@@ -350,15 +409,15 @@ typedef struct sio_io_options_s {
   const char *client_dir;
 } sio_io_options_t;
 
-void sio_io_options_init(sio_io_options_t *opts);
+SIO_EXTERN void sio_io_options_init(sio_io_options_t *opts);
 
 /* Attaches a Socket.IO server to `server` (opts copied; NULL: defaults). The namespace "/" exists
  * from the start. Closed and freed with its server: on shutdown every socket is sent a
  * DISCONNECT and sees the reason "server shutting down". SIO_EEXIST when the path is taken. */
-int sio_io_new(sio_server_t *server, const sio_io_options_t *opts, sio_io_t **out);
-sio_engine_t *sio_io_engine(const sio_io_t *io);
-void *sio_io_get_data(const sio_io_t *io);
-void sio_io_set_data(sio_io_t *io, void *data);
+SIO_EXTERN int sio_io_new(sio_server_t *server, const sio_io_options_t *opts, sio_io_t **out);
+SIO_EXTERN sio_engine_t *sio_io_engine(const sio_io_t *io);
+SIO_EXTERN void *sio_io_get_data(const sio_io_t *io);
+SIO_EXTERN void sio_io_set_data(sio_io_t *io, void *data);
 
 /* ---- namespaces ---- */
 
@@ -390,7 +449,7 @@ typedef struct sio_nsp_callbacks_s {
 
 /* The namespace `name` ("/chat"; a missing leading '/' is added), created when absent. Borrowed;
  * lives as long as the server. */
-int sio_io_of(sio_io_t *io, const char *name, sio_nsp_t **out);
+SIO_EXTERN int sio_io_of(sio_io_t *io, const char *name, sio_nsp_t **out);
 
 /* Decides whether an unknown namespace may be created, seeing the client's auth (borrowed): 1 yes. */
 typedef int (*sio_nsp_match_cb)(sio_nsp_t *parent, const char *name, const cJSON *auth);
@@ -399,71 +458,94 @@ typedef int (*sio_nsp_match_cb)(sio_nsp_t *parent, const char *name, const cJSON
  * as a child of `*out` on first use. Children share the parent's callbacks and middleware (set on
  * the parent); a broadcast on the parent reaches every child. Parents are tried in creation order.
  * SIO_EINVAL for a bad regex. */
-int sio_io_dynamic(sio_io_t *io, const char *regex, sio_nsp_match_cb match, sio_nsp_t **out);
+SIO_EXTERN int sio_io_dynamic(sio_io_t *io, const char *regex, sio_nsp_match_cb match, sio_nsp_t **out);
 
 /* cbs copied. On a parent, applies to its children. */
-void sio_nsp_set_callbacks(sio_nsp_t *nsp, const sio_nsp_callbacks_t *cbs);
-const char *sio_nsp_name(const sio_nsp_t *nsp);
+SIO_EXTERN void sio_nsp_set_callbacks(sio_nsp_t *nsp, const sio_nsp_callbacks_t *cbs);
+SIO_EXTERN const char *sio_nsp_name(const sio_nsp_t *nsp);
 /* The dynamic parent of a child namespace, else NULL. */
-sio_nsp_t *sio_nsp_parent(const sio_nsp_t *nsp);
-sio_io_t *sio_nsp_io(const sio_nsp_t *nsp);
-void *sio_nsp_get_data(const sio_nsp_t *nsp);
-void sio_nsp_set_data(sio_nsp_t *nsp, void *data);
+SIO_EXTERN sio_nsp_t *sio_nsp_parent(const sio_nsp_t *nsp);
+SIO_EXTERN sio_io_t *sio_nsp_io(const sio_nsp_t *nsp);
+SIO_EXTERN void *sio_nsp_get_data(const sio_nsp_t *nsp);
+SIO_EXTERN void sio_nsp_set_data(sio_nsp_t *nsp, void *data);
 /* The socket of the namespace with that id (borrowed), or NULL. Not for a parent. */
-sio_socket_t *sio_nsp_socket(const sio_nsp_t *nsp, const char *id);
+SIO_EXTERN sio_socket_t *sio_nsp_socket(const sio_nsp_t *nsp, const char *id);
 /* Sockets connected to the namespace on this node (all children's for a parent). */
-size_t sio_nsp_socket_count(const sio_nsp_t *nsp);
+SIO_EXTERN size_t sio_nsp_socket_count(const sio_nsp_t *nsp);
 
 /* Connect middleware, run in the order added for every socket connecting to the namespace. It must
  * eventually call sio_socket_next() (go on) or sio_socket_refuse() exactly once, now or later; the
  * socket handle stays valid until then even if the client leaves or the server closes meanwhile
  * (then the call just releases it; the server's memory is released after the last such call). */
 typedef void (*sio_middleware_cb)(sio_socket_t *socket, void *arg);
-int sio_nsp_use(sio_nsp_t *nsp, sio_middleware_cb cb, void *arg);
-void sio_socket_next(sio_socket_t *socket);
+SIO_EXTERN int sio_nsp_use(sio_nsp_t *nsp, sio_middleware_cb cb, void *arg);
+SIO_EXTERN void sio_socket_next(sio_socket_t *socket);
 /* Refuses the connection with CONNECT_ERROR {"message": message, "data": data} (data borrowed,
  * may be NULL). Engine.IO v3 clients get `data`, or else `message`, bare (the v4 ERROR shape). */
-void sio_socket_refuse(sio_socket_t *socket, const char *message, const cJSON *data);
+SIO_EXTERN void sio_socket_refuse(sio_socket_t *socket, const char *message, const cJSON *data);
 
 /* ---- sockets ---- */
 /* A socket handle is valid from the middleware (or on_connection) until on_disconnect returns. */
 
 /* The reference's ids: a new random id for v5 clients; for v4 (EIO3) ones the Engine.IO id in "/"
  * and "/nsp#<engine id>" elsewhere. */
-const char *sio_socket_id(const sio_socket_t *socket);
-sio_nsp_t *sio_socket_nsp(const sio_socket_t *socket);
+SIO_EXTERN const char *sio_socket_id(const sio_socket_t *socket);
+SIO_EXTERN sio_nsp_t *sio_socket_nsp(const sio_socket_t *socket);
 /* The Engine.IO session: its sio_session_request() is the handshake (headers, query, address,
  * time, url, secure). */
-sio_session_t *sio_socket_session(const sio_socket_t *socket);
+SIO_EXTERN sio_session_t *sio_socket_session(const sio_socket_t *socket);
 /* The CONNECT auth payload (v4 clients: the namespace's query as an object); never NULL. */
-const cJSON *sio_socket_auth(const sio_socket_t *socket);
-int sio_socket_connected(const sio_socket_t *socket);
-void *sio_socket_get_data(const sio_socket_t *socket);
-void sio_socket_set_data(sio_socket_t *socket, void *data);
+SIO_EXTERN const cJSON *sio_socket_auth(const sio_socket_t *socket);
+/* The handshake as Node's socket.handshake has it, in a new object the caller deletes: {"headers"
+ * (lower-case names; the first of a repeated header), "time" (as JavaScript's Date.toString()),
+ * "address", "xdomain" (an Origin header came), "secure", "issued" (ms since the epoch), "url",
+ * "query" (percent-decoded; a repeated key: the last value), "auth"}. NULL on ENOMEM. */
+SIO_EXTERN cJSON *sio_socket_handshake(const sio_socket_t *socket);
+SIO_EXTERN int sio_socket_connected(const sio_socket_t *socket);
+SIO_EXTERN void *sio_socket_get_data(const sio_socket_t *socket);
+SIO_EXTERN void sio_socket_set_data(sio_socket_t *socket, void *data);
 
 /* Rooms (names copied). Every socket is in the room named by its id, from the start. */
-int sio_socket_join(sio_socket_t *socket, const char *room);
-int sio_socket_leave(sio_socket_t *socket, const char *room);
+SIO_EXTERN int sio_socket_join(sio_socket_t *socket, const char *room);
+SIO_EXTERN int sio_socket_leave(sio_socket_t *socket, const char *room);
 /* Room i (0: the socket's own id, then in join order); NULL past the end. Borrowed until the
  * socket leaves it. */
-const char *sio_socket_room(const sio_socket_t *socket, size_t i);
-size_t sio_socket_room_count(const sio_socket_t *socket);
+SIO_EXTERN const char *sio_socket_room(const sio_socket_t *socket, size_t i);
+SIO_EXTERN size_t sio_socket_room_count(const sio_socket_t *socket);
 
 /* Called once with the client's answer (status 0, args borrowed for the call), SIO_ETIMEDOUT
  * (args NULL) when timeout_ms passed first, or SIO_ECLOSED when the socket disconnected first. */
 typedef void (*sio_ack_cb)(sio_socket_t *socket, int status, const sio_args_t *args, void *arg);
 
-/* Emits `event` (a string that is not a reserved name) with args to one socket. SIO_ECLOSED once
- * disconnected. A volatile emit that is dropped still returns 0. */
-int sio_socket_emit(sio_socket_t *socket, const char *event, const sio_args_t *args, int flags);
+/* Emits `event` with args to one socket. SIO_ERESERVED for a reserved name
+ * (sio_event_reserved()); SIO_EINVAL for args nested deeper than SIO_MAX_DEPTH or holding more
+ * than 1000 attachments; SIO_ECLOSED once disconnected. A volatile emit that is dropped still
+ * returns 0. */
+SIO_EXTERN int sio_socket_emit(sio_socket_t *socket, const char *event, const sio_args_t *args, int flags);
 /* The same, asking for an acknowledgement: cb runs once (timeout_ms 0: no timeout). */
-int sio_socket_emit_ack(sio_socket_t *socket, const char *event, const sio_args_t *args, int flags,
-                        uint32_t timeout_ms, sio_ack_cb cb, void *arg);
-/* Answers the client's ack_id (from sio_event_cb). */
-int sio_socket_ack(sio_socket_t *socket, int64_t ack_id, const sio_args_t *args);
+SIO_EXTERN int sio_socket_emit_ack(sio_socket_t *socket, const char *event, const sio_args_t *args, int flags,
+                                   uint32_t timeout_ms, sio_ack_cb cb, void *arg);
+/* Answers the client's ack_id (from sio_event_cb). Nothing stops a second answer to the same id:
+ * a binding that hands the answer to application code uses a sio_ack_t instead. */
+SIO_EXTERN int sio_socket_ack(sio_socket_t *socket, int64_t ack_id, const sio_args_t *args);
+
+/* An acknowledgement the client asked for, as a handle that application code may keep and call
+ * (a binding's ack function): it answers once, and may outlive its socket. */
+typedef struct sio_ack_s sio_ack_t;
+/* A new handle for the client's ack_id (from sio_event_cb), owned by the caller until
+ * sio_ack_free(); NULL for ack_id < 0 or on ENOMEM. */
+SIO_EXTERN sio_ack_t *sio_socket_ack_handle(sio_socket_t *socket, int64_t ack_id);
+/* Answers: 0; SIO_EALREADY when this handle answered before (nothing is sent twice); SIO_ECLOSED
+ * when its socket has disconnected; else as sio_socket_ack() (an error there does not count as an
+ * answer, so a corrected call may follow). */
+SIO_EXTERN int sio_ack_send(sio_ack_t *ack, const sio_args_t *args);
+/* 1 once answered, or once its socket has disconnected: nothing more can be sent. */
+SIO_EXTERN int sio_ack_done(const sio_ack_t *ack);
+/* Releases the handle (unanswered is fine: the client's ack then never comes, as in Node). */
+SIO_EXTERN void sio_ack_free(sio_ack_t *ack);
 /* Disconnects the socket from its namespace (sends DISCONNECT; reason "server namespace
  * disconnect"), or with close=1 the whole Engine.IO connection with every namespace on it. */
-void sio_socket_disconnect(sio_socket_t *socket, int close);
+SIO_EXTERN void sio_socket_disconnect(sio_socket_t *socket, int close);
 
 /* ---- broadcasting and selections ---- */
 
@@ -481,27 +563,29 @@ typedef struct sio_target_s {
  * WebSocket frames, are encoded once for all recipients. With a cluster, SIO_ENOMEM also when
  * the message to the other nodes could not be made (this node's sockets got it; nothing was
  * published). */
-int sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *to, const char *event, const sio_args_t *args);
+SIO_EXTERN int sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *to, const char *event, const sio_args_t *args);
 
 /* Called once when every recipient answered (status 0) or timeout_ms passed (SIO_ETIMEDOUT, with
- * the answers that came), or the server shut down first (SIO_ECLOSED). `responses->json` is an array with each recipient's first ack argument,
- * in arrival order; placeholders in it index responses->bufs. Borrowed for the call. */
+ * the answers that came; timeout_ms 0: no timeout, wait for all, as everywhere in this API), or the
+ * server shut down first (SIO_ECLOSED). `responses->json` is an array with each recipient's first
+ * ack argument, in arrival order; placeholders in it index responses->bufs. Borrowed for the
+ * call. */
 typedef void (*sio_broadcast_ack_cb)(sio_nsp_t *nsp, int status, const sio_args_t *responses,
                                      void *arg);
-int sio_nsp_emit_ack(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
-                     const sio_args_t *args, uint32_t timeout_ms, sio_broadcast_ack_cb cb,
-                     void *arg);
+SIO_EXTERN int sio_nsp_emit_ack(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
+                                const sio_args_t *args, uint32_t timeout_ms, sio_broadcast_ack_cb cb,
+                                void *arg);
 
 /* Calls cb for every targeted socket (flags ignored) until it returns non-zero. The callback may
  * join, leave or disconnect the socket it is given. Returns how many were visited. */
 typedef int (*sio_socket_iter_cb)(sio_socket_t *socket, void *arg);
-size_t sio_nsp_each(sio_nsp_t *nsp, const sio_target_t *to, sio_socket_iter_cb cb, void *arg);
+SIO_EXTERN size_t sio_nsp_each(sio_nsp_t *nsp, const sio_target_t *to, sio_socket_iter_cb cb, void *arg);
 /* Selections: the targeted sockets join or leave `room`, or are disconnected. With a cluster,
  * join and leave say SIO_ENOMEM when the request to the other nodes could not be made (done here
  * all the same; nothing was published: never a request with part of its target). */
-int sio_nsp_join(sio_nsp_t *nsp, const sio_target_t *to, const char *room);
-int sio_nsp_leave(sio_nsp_t *nsp, const sio_target_t *to, const char *room);
-void sio_nsp_disconnect(sio_nsp_t *nsp, const sio_target_t *to, int close);
+SIO_EXTERN int sio_nsp_join(sio_nsp_t *nsp, const sio_target_t *to, const char *room);
+SIO_EXTERN int sio_nsp_leave(sio_nsp_t *nsp, const sio_target_t *to, const char *room);
+SIO_EXTERN void sio_nsp_disconnect(sio_nsp_t *nsp, const sio_target_t *to, int close);
 
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -521,20 +605,21 @@ void sio_nsp_disconnect(sio_nsp_t *nsp, const sio_target_t *to, int close);
 /* stderr, one line each per connection.                                                          */
 
 typedef struct sio_redis_options_s {
+  size_t size; /* sizeof this struct, set by the _init function (see "Options" above) */
   const char *url;              /* "redis://[[user]:password@]host[:port][/db]"; copied; required */
   const char *key;              /* channel prefix; default (and NULL) "socket.io", as Node's; copied */
   uint32_t requests_timeout_ms; /* how long cluster requests wait for other nodes; default 5000 */
 } sio_redis_options_t;
 
 /* Fills in the defaults above (url NULL). */
-void sio_redis_options_init(sio_redis_options_t *opts);
+SIO_EXTERN void sio_redis_options_init(sio_redis_options_t *opts);
 
 /* Clusters every namespace of `io`, those that exist (their rooms are kept) and those created
  * later. The connections are opened asynchronously on the server's loop: a Redis that is down is
  * logged and retried, not an error here. SIO_EINVAL for a bad URL; SIO_EEXIST when called twice;
  * UV_ENOSYS when sio was built without hiredis/msgpack-c (cmake -DSIO_REDIS=OFF). The connections
  * close with the server. */
-int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts);
+SIO_EXTERN int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts);
 
 /* Called once with the number of targeted sockets (status 0), SIO_ETIMEDOUT with the sockets
  * counted before requests_timeout_ms passed, SIO_EUNAVAIL when Redis was not connected or was
@@ -548,7 +633,7 @@ typedef void (*sio_count_cb)(sio_nsp_t *nsp, int status, size_t count, void *arg
  * inside this call; while either Redis connection is down it is called on the loop's next turn
  * with SIO_EUNAVAIL and this node's count. SIO_ECLOSED (no callback) once the server is closing;
  * SIO_EINVAL for a dynamic parent. */
-int sio_nsp_fetch_count(sio_nsp_t *nsp, const sio_target_t *to, sio_count_cb cb, void *arg);
+SIO_EXTERN int sio_nsp_fetch_count(sio_nsp_t *nsp, const sio_target_t *to, sio_count_cb cb, void *arg);
 
 /* Node's fetchSockets(): every targeted socket of the cluster (`to` borrowed; flags ignored; NULL:
  * the whole namespace), this node's first, as an array (borrowed for the call) of objects {"id",
@@ -556,7 +641,7 @@ int sio_nsp_fetch_count(sio_nsp_t *nsp, const sio_target_t *to, sio_count_cb cb,
  * "auth"}, "rooms", "data"} — the shape the nodes exchange ("data" is Node's socket.data: {} for
  * sio's sockets). Status, timing and errors as sio_nsp_fetch_count(). */
 typedef void (*sio_sockets_cb)(sio_nsp_t *nsp, int status, const cJSON *sockets, void *arg);
-int sio_nsp_fetch_sockets(sio_nsp_t *nsp, const sio_target_t *to, sio_sockets_cb cb, void *arg);
+SIO_EXTERN int sio_nsp_fetch_sockets(sio_nsp_t *nsp, const sio_target_t *to, sio_sockets_cb cb, void *arg);
 
 /* Every room of the namespace across the cluster, each once, in no order (Node's allRooms(); a
  * socket's own id is a room). Without a cluster adapter, this node's rooms. Called once: status
@@ -564,13 +649,15 @@ int sio_nsp_fetch_sockets(sio_nsp_t *nsp, const sio_target_t *to, sio_sockets_cb
  * borrowed for the call. Timing and errors as sio_nsp_fetch_count(). */
 typedef void (*sio_rooms_cb)(sio_nsp_t *nsp, int status, const char *const *rooms, size_t n,
                              void *arg);
-int sio_nsp_fetch_rooms(sio_nsp_t *nsp, sio_rooms_cb cb, void *arg);
+SIO_EXTERN int sio_nsp_fetch_rooms(sio_nsp_t *nsp, sio_rooms_cb cb, void *arg);
 
 /* Sends `event` with args (JSON only: SIO_EINVAL with attachments; the wire is JSON text) to the
  * namespace on every other node, whose on_server_event gets it; not to this node (Node's
- * serverSideEmit). UV_ENOSYS without a cluster adapter (Node throws there too); SIO_EUNAVAIL when
- * Redis is not connected (nothing is kept for later); SIO_ENOMEM (nothing published). */
-int sio_nsp_server_emit(sio_nsp_t *nsp, const char *event, const sio_args_t *args);
+ * serverSideEmit). SIO_ERESERVED for "connect", "connection" or "new_namespace"
+ * (sio_event_reserved(name, 1)); UV_ENOSYS without a cluster adapter (Node throws there too);
+ * SIO_EUNAVAIL when Redis is not connected (nothing is kept for later); SIO_ENOMEM (nothing
+ * published). */
+SIO_EXTERN int sio_nsp_server_emit(sio_nsp_t *nsp, const char *event, const sio_args_t *args);
 /* Called once with `responses` (borrowed), an array of each other node's answer (one value per
  * node, null for an answer without one): status 0 when every node subscribed at the time answered,
  * SIO_ETIMEDOUT after requests_timeout_ms with those that came, SIO_EUNAVAIL when Redis was not
@@ -578,11 +665,11 @@ int sio_nsp_server_emit(sio_nsp_t *nsp, const char *event, const sio_args_t *arg
 typedef void (*sio_server_ack_cb)(sio_nsp_t *nsp, int status, const cJSON *responses, void *arg);
 /* sio_nsp_server_emit waiting for every other node's answer; cb always from the loop. Errors as
  * sio_nsp_fetch_count() (and UV_ENOSYS without a cluster adapter). */
-int sio_nsp_server_emit_ack(sio_nsp_t *nsp, const char *event, const sio_args_t *args,
-                            sio_server_ack_cb cb, void *arg);
+SIO_EXTERN int sio_nsp_server_emit_ack(sio_nsp_t *nsp, const char *event, const sio_args_t *args,
+                                       sio_server_ack_cb cb, void *arg);
 /* Answers a server-side event (`value` borrowed, JSON; NULL: no value). Once per reply_id.
  * SIO_EUNAVAIL when Redis is not connected; SIO_ENOMEM (nothing published). */
-int sio_nsp_server_reply(sio_nsp_t *nsp, const char *reply_id, const cJSON *value);
+SIO_EXTERN int sio_nsp_server_reply(sio_nsp_t *nsp, const char *reply_id, const cJSON *value);
 
 #ifdef __cplusplus
 }

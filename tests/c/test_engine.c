@@ -528,23 +528,26 @@ TEST(session_cookie) {
   CHECK(d.cookie.name == NULL); /* off by default */
   sio_cookie_options_t io = d.cookie;
   io.name = "io";
-  sio_cookie_options_t full = {"srv", "/x", "example.com", "strict", 0, 1, 60};
+  sio_cookie_options_t full = {.name = "srv", .path = "/x", .domain = "example.com",
+                               .same_site = "strict", .http_only = 0, .secure = 1, .max_age_s = 60};
   CHECK_EQ_INT(add_cookie_engine(&h, "/io/", &x.io, &io, "*"), 0);
   CHECK_EQ_INT(add_cookie_engine(&h, "/full/", &x.full, &full, NULL), 0);
   CHECK_EQ_INT(add_cookie_engine(&h, "/none/", &x.none, NULL, NULL), 0);
   /* What would break the header line, or is no cookie at all, is refused and leaves no engine. */
+#define BAD(n, p, d, s) {.name = n, .path = p, .domain = d, .same_site = s, .http_only = 1}
   const sio_cookie_options_t bad[] = {
-      {"", "/", NULL, "Lax", 1, 0, 0},       {"a b", "/", NULL, "Lax", 1, 0, 0},
-      {"a=b", "/", NULL, "Lax", 1, 0, 0},     {"a;b", "/", NULL, "Lax", 1, 0, 0},
-      {"\xc3\xa9", "/", NULL, "Lax", 1, 0, 0}, {"io", "/;x", NULL, "Lax", 1, 0, 0},
-      {"io", "/\r\nX: y", NULL, "Lax", 1, 0, 0}, {"io", "/", "a;b", "Lax", 1, 0, 0},
-      {"io", "/", NULL, "Laxx", 1, 0, 0},     {"io", "/", NULL, "", 1, 0, 0},
+      BAD("", "/", NULL, "Lax"),        BAD("a b", "/", NULL, "Lax"),
+      BAD("a=b", "/", NULL, "Lax"),     BAD("a;b", "/", NULL, "Lax"),
+      BAD("\xc3\xa9", "/", NULL, "Lax"), BAD("io", "/;x", NULL, "Lax"),
+      BAD("io", "/\r\nX: y", NULL, "Lax"), BAD("io", "/", "a;b", "Lax"),
+      BAD("io", "/", NULL, "Laxx"),     BAD("io", "/", NULL, ""),
   };
+#undef BAD
   rec_t unused;
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     CHECK_EQ_INT(add_cookie_engine(&h, "/bad/", &unused, &bad[i], NULL), SIO_EINVAL);
   /* Every attribute may be left out. */
-  sio_cookie_options_t bare = {"io", NULL, NULL, NULL, 0, 0, 0};
+  sio_cookie_options_t bare = {.name = "io"};
   CHECK_EQ_INT(add_cookie_engine(&h, "/bad/", &unused, &bare, NULL), 0);
   CHECK_EQ_INT(nh_run(&h, client_cookie, CASE_TIMEOUT_MS), 0);
   CHECK_EQ_INT(x.io.connections, 2);

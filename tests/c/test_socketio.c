@@ -100,6 +100,8 @@ struct sx {
   /* free for the case */
   int r[16];
   char s[8][64];
+  sio_ack_t *kept;
+  char handshake[512];
 };
 
 static sx_t *io_x(sio_io_t *io) { return sio_io_get_data(io); }
@@ -891,6 +893,80 @@ TEST(events_acks_and_binary) {
   CHECK(strcmp(e[6].name, "v3") == 0 && strcmp(e[6].args, "[true]") == 0 && e[6].sock == 2);
   CHECK(strcmp(e[7].name, "bin3") == 0 && e[7].nbufs == 1);
   CHECK_MEM(e[7].buf0, e[7].buf0len, "xyz", 3);
+}
+
+/* Ack handles answer once; a reserved name is SIO_ERESERVED; the handshake is described. */
+static void handles_hook(sx_t *x, sio_socket_t *s, const char *event, const sio_args_t *args,
+                         int64_t ack) {
+  (void)args;
+  if (strcmp(event, "once") == 0) {
+    sio_ack_t *h = sio_socket_ack_handle(s, ack);
+    cJSON *j = cJSON_Parse("[\"one\"]");
+    sio_args_t a = {j, NULL, 0};
+    x->r[0] = sio_ack_done(h);
+    x->r[1] = sio_ack_send(h, &a);
+    x->r[2] = sio_ack_send(h, &a);
+    x->r[3] = sio_ack_done(h);
+    cJSON_Delete(j);
+    sio_ack_free(h);
+  } else if (strcmp(event, "later") == 0) {
+    x->kept = sio_socket_ack_handle(s, ack);
+  } else if (strcmp(event, "names") == 0) {
+    x->r[4] = sio_socket_emit(s, "disconnect", NULL, 0);
+    x->r[5] = sio_nsp_emit(sio_socket_nsp(s), NULL, "connect_error", NULL);
+    x->r[6] = sio_event_reserved("connection", 1) * 10 + sio_event_reserved("connection", 0);
+    x->r[7] = sio_nsp_server_emit(sio_socket_nsp(s), "new_namespace", NULL);
+    cJSON *hs = sio_socket_handshake(s);
+    print_json(hs, x->handshake, sizeof x->handshake);
+    cJSON_Delete(hs);
+    x->r[8] = sio_socket_ack_handle(s, -1) == NULL;
+    sio_socket_emit(s, "done", NULL, 0);
+  }
+}
+
+static void L_answer_kept(nh_t *h, void *arg) {
+  sx_t *x = h->user;
+  (void)arg;
+  x->r[9] = sio_ack_done(x->kept);
+  x->r[10] = sio_ack_send(x->kept, NULL);
+  sio_ack_free(x->kept);
+  x->kept = NULL;
+}
+
+static void client_handles(nh_t *h) {
+  sx_t *x = h->user;
+  nc_conn_t *c = sc_client(h, NULL);
+  CHECK(c);
+  CHECK_EQ_INT(sc_send(c, "423[\"once\"]"), 0);
+  CHECK_EQ_INT(sc_expect(c, "433[\"one\"]"), 0);
+  CHECK_EQ_INT(sc_send(c, "424[\"later\"]"), 0);
+  CHECK_EQ_INT(sc_send(c, "42[\"names\"]"), 0);
+  CHECK_EQ_INT(sc_expect(c, "42[\"done\"]"), 0); /* nothing in between: no second answer */
+  CHECK_EQ_INT(sc_send(c, "41"), 0);
+  WAIT_GE(h, x, disconnects, 1);
+  CHECK_EQ_INT(nh_call(h, L_answer_kept, NULL), 0);
+}
+
+TEST(ack_handles_reserved_names_handshake) {
+  sx_t *x = sx_new(0);
+  CHECK(x);
+  x->on_event = handles_hook;
+  CHECK_EQ_INT(sx_run(x, client_handles), 0);
+  CHECK_EQ_INT(x->r[0], 0);
+  CHECK_EQ_INT(x->r[1], 0);
+  CHECK_EQ_INT(x->r[2], SIO_EALREADY);
+  CHECK_EQ_INT(x->r[3], 1);
+  CHECK_EQ_INT(x->r[4], SIO_ERESERVED);
+  CHECK_EQ_INT(x->r[5], SIO_ERESERVED);
+  CHECK_EQ_INT(x->r[6], 10);
+  CHECK_EQ_INT(x->r[7], SIO_ERESERVED);
+  CHECK_EQ_INT(x->r[8], 1);
+  CHECK_EQ_INT(x->r[9], 1);            /* its socket is gone: done */
+  CHECK_EQ_INT(x->r[10], SIO_ECLOSED);
+  CHECK(strstr(x->handshake, "\"query\":{\"EIO\":\"4\",\"transport\":\"websocket\"}") != NULL);
+  CHECK(strstr(x->handshake, "\"address\":\"127.0.0.1\",\"xdomain\":false,\"secure\":false,\"issued\":") != NULL);
+  CHECK(strstr(x->handshake, "GMT+0000 (Coordinated Universal Time)\"") != NULL);
+  CHECK(strstr(x->handshake, "\"auth\":{}") != NULL);
 }
 
 /* ============================================================================================== */
@@ -1775,10 +1851,10 @@ static void L_out(nh_t *h, void *arg) {
   static const char *const reserved[] = {"connect",       "connect_error", "disconnect",
                                          "disconnecting", "newListener",   "removeListener"};
   for (size_t i = 0; i < sizeof reserved / sizeof *reserved; i++) {
-    bad += emit_json(a, reserved[i], NULL, 0) != SIO_EINVAL;
-    bad += nsp_emit_json(x->root, NULL, reserved[i], NULL) != SIO_EINVAL;
-    bad += sio_socket_emit_ack(a, reserved[i], NULL, 0, 1000, ack_cb, NULL) != SIO_EINVAL;
-    bad += sio_nsp_emit_ack(x->root, NULL, reserved[i], NULL, 1000, bcast_cb, NULL) != SIO_EINVAL;
+    bad += emit_json(a, reserved[i], NULL, 0) != SIO_ERESERVED;
+    bad += nsp_emit_json(x->root, NULL, reserved[i], NULL) != SIO_ERESERVED;
+    bad += sio_socket_emit_ack(a, reserved[i], NULL, 0, 1000, ack_cb, NULL) != SIO_ERESERVED;
+    bad += sio_nsp_emit_ack(x->root, NULL, reserved[i], NULL, 1000, bcast_cb, NULL) != SIO_ERESERVED;
   }
   bad += sio_socket_emit(a, NULL, NULL, 0) != SIO_EINVAL;
   cJSON *obj = cJSON_CreateObject();
@@ -1979,4 +2055,5 @@ TEST_MAIN(RUN(connect_root_auth_and_unknown_namespace), RUN(middleware_async_nex
           RUN(server_shutdown_says_disconnect), RUN(connect_timeout_and_eio3),
           RUN(outgoing_and_reserved_names), RUN(disconnect_from_on_connection),
           RUN(ping_timeout_reason), RUN(rooms_listed_in_join_order),
-          RUN(broadcast_ack_pending_at_server_close), RUN(middleware_completes_after_server_close))
+          RUN(broadcast_ack_pending_at_server_close), RUN(middleware_completes_after_server_close),
+          RUN(ack_handles_reserved_names_handshake))

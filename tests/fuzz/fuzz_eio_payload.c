@@ -3,7 +3,9 @@
  * Byte 0 picks the decoder: bit 0 the version (1: v4, 0: v3), bit 1 binary_body (v3 polling
  * bodies sent as application/octet-stream), bit 2 the WebSocket frame kind. The rest is the body.
  * Every payload that decodes is re-encoded in each framing and decoded again; where the framing
- * can represent the packets exactly, the second decode must give them back (a trap otherwise). */
+ * can represent the packets exactly, the second decode must give them back (a trap otherwise).
+ * Text that is not UTF-8 is refused (SIO_EUTF8) before any packet is delivered, but for v3's
+ * binary framing, whose text packets are checked one by one and may hold lone surrogates. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -66,6 +68,10 @@ static void round_trip(const pkt_list_t *in, int version, int supports_binary) {
   for (size_t i = 0; i < in->n; i++) {
     if (sio_eio_payload_add(&e, &in->pkts[i]) != 0) __builtin_trap();
     if (version == 3 && !e.binary_framing && !v3_text_exact(&in->pkts[i])) exact = 0;
+    /* Text must read back as text: UTF-8 in a text body, WTF-8 in v3's binary framing. */
+    const sio_eio_packet_t *p = &in->pkts[i];
+    if (!p->binary && !(e.binary_framing ? sio_wtf8_valid : sio_utf8_valid)(p->data, p->len))
+      exact = 0;
   }
   if (e.count != in->n) __builtin_trap();
   (void)sio_eio_payload_content_type(&e);
@@ -111,7 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   first.n = 0;
   r = sio_eio_decode_payload(version, binary_body, buf, len, collect, &first);
-  if (r != 0 && r != SIO_EPARSE && r != STOP_FULL) __builtin_trap();
+  if (r != 0 && r != SIO_EPARSE && r != SIO_EUTF8 && r != STOP_FULL) __builtin_trap();
   if (r == STOP_FULL && first.n != MAX_PKTS) __builtin_trap();
   for (size_t i = 0; i < first.n; i++) {
     check_packet(&first.pkts[i]);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "json_parse.h"
+#include "opts.h"
 #include "adapter/adapter.h"
 #include "engine/engine.h"
 #include "socketio/socketio.h"
@@ -25,6 +26,7 @@ uint32_t sio__cluster_timeout(const sio_cluster_t *cl);
 
 void sio_redis_options_init(sio_redis_options_t *opts) {
   memset(opts, 0, sizeof *opts);
+  opts->size = sizeof *opts;
   opts->key = "socket.io";
   opts->requests_timeout_ms = 5000;
 }
@@ -1759,8 +1761,11 @@ static void cluster_free_fields(sio_cluster_t *cl) {
   free(cl);
 }
 
-int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts) {
-  if (!io || !opts || !opts->url) return SIO_EINVAL;
+int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *given) {
+  sio_redis_options_t o;
+  sio_redis_options_init(&o);
+  if (!io || !given || SIO_TAKE_OPTIONS(&o, given, "sio_redis_options") || !o.url) return SIO_EINVAL;
+  const sio_redis_options_t *opts = &o;
   if (io->cluster) return SIO_EEXIST;
   if (io->shutting_down) return SIO_ECLOSED;
   sio_cluster_t *cl = calloc(1, sizeof *cl);

@@ -1,3 +1,7 @@
+#include "fail.h"
+
+#include <stdarg.h>
+#include <stdio.h>
 #include <uv.h>
 
 #include "sio.h"
@@ -36,3 +40,16 @@ const char *sio_err_name(int err) {
   if (err < 0 && err > -4096) return uv_err_name(err);
   return "UNKNOWN";
 }
+
+/* One per thread: each loop runs on a thread of its own, and so do its failures. */
+static _Thread_local char detail[256];
+
+int sio__fail(int err, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  va_end(ap);
+  return err;
+}
+
+const char *sio_last_error(void) { return detail; }

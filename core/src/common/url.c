@@ -1,7 +1,5 @@
 #include "url.h"
 
-#include <stdlib.h>
-
 #include "utf8.h"
 
 static int hexval(unsigned char c) {
@@ -34,15 +32,24 @@ size_t sio_url_decode(const char *s, size_t n, char *out) {
   return o;
 }
 
+/* Decodes and checks one UTF-8 sequence at a time: no buffer, whatever the length. */
 int sio_url_is_text(const char *s, size_t n) {
-  char small[256];
-  char *buf = n <= sizeof small ? small : malloc(n);
-  if (!buf) return 0;
-  size_t len = sio_url_decode(s, n, buf);
-  int ok = sio_utf8_valid(buf, len);
-  for (size_t k = 0; ok && k < len; k++) ok = buf[k] != '\0';
-  if (buf != small) free(buf);
-  return ok;
+  char seq[4];
+  size_t i = 0, have = 0, need = 0;
+  while (i < n) {
+    unsigned char c = (unsigned char)sio_url_next(s, n, &i);
+    if (c == 0) return 0;
+    if (have == 0) {
+      need = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+      if (need == 0) return 0; /* a continuation byte, or no UTF-8 lead byte */
+    }
+    seq[have++] = (char)c;
+    if (have == need) {
+      if (!sio_utf8_valid(seq, have)) return 0;
+      have = 0;
+    }
+  }
+  return have == 0;
 }
 
 int sio_url_query_is_text(const char *q, size_t n) {

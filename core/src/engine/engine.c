@@ -10,6 +10,7 @@
 #include "engine/eio_codec.h"
 #include "engine/engine.h"
 #include "http/static.h"
+#include "opts.h"
 #include "transport/transport.h"
 #include "url.h"
 
@@ -233,6 +234,7 @@ static sio_rbuf_t *make_text_frame(const char *text) {
 
 void sio_engine_options_init(sio_engine_options_t *o) {
   memset(o, 0, sizeof *o);
+  o->size = sizeof *o;
   o->path = "/engine.io/";
   o->ping_interval_ms = 25000;
   o->ping_timeout_ms = 20000;
@@ -1347,8 +1349,11 @@ int sio_engine_new(sio_server_t *server, const sio_engine_options_t *opts,
   sio_engine_t *e = calloc(1, sizeof *e);
   if (!e) return SIO_ENOMEM;
   e->server = server;
-  if (opts) e->opts = *opts;
-  else sio_engine_options_init(&e->opts);
+  sio_engine_options_init(&e->opts);
+  if (opts && SIO_TAKE_OPTIONS(&e->opts, opts, "sio_engine_options")) {
+    free(e);
+    return SIO_EINVAL;
+  }
   if (cbs) e->cbs = *cbs;
   sio_engine_options_t d;
   sio_engine_options_init(&d);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "http/static.h"
+#include "opts.h"
 #include "sbuf.h"
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -486,6 +487,7 @@ done:
 
 void sio_static_options_init(sio_static_options_t *opts) {
   memset(opts, 0, sizeof *opts);
+  opts->size = sizeof *opts;
   opts->index = "index.html";
   opts->max_age_s = 0;
 }
@@ -501,8 +503,8 @@ int sio_server_static(sio_server_t *server, const char *prefix, const char *dir,
                       const sio_static_options_t *opts) {
   if (!server || !prefix || !dir || !valid_prefix(prefix)) return SIO_EINVAL;
   sio_static_options_t o;
-  if (opts) o = *opts;
-  else sio_static_options_init(&o);
+  sio_static_options_init(&o);
+  if (opts && SIO_TAKE_OPTIONS(&o, opts, "sio_static_options")) return SIO_EINVAL;
   if (!o.index || !o.index[0]) o.index = "index.html";
   mount_t *m = calloc(1, sizeof *m);
   if (!m) return SIO_ENOMEM;

@@ -6,10 +6,12 @@
 #include "engine/engine.h"
 #include "http/static.h"
 #include "socketio/socketio.h"
+#include "opts.h"
 #include "url.h"
 
 void sio_io_options_init(sio_io_options_t *opts) {
   memset(opts, 0, sizeof *opts);
+  opts->size = sizeof *opts;
   sio_engine_options_init(&opts->engine);
   opts->engine.path = "/socket.io/";
   opts->connect_timeout_ms = 45000;
@@ -394,8 +396,11 @@ int sio_io_new(sio_server_t *server, const sio_io_options_t *opts, sio_io_t **ou
   if (!server || !out) return SIO_EINVAL;
   sio_io_t *io = calloc(1, sizeof *io);
   if (!io) return SIO_ENOMEM;
-  if (opts) io->opts = *opts;
-  else sio_io_options_init(&io->opts);
+  sio_io_options_init(&io->opts);
+  if (opts && SIO_TAKE_OPTIONS(&io->opts, opts, "sio_io_options")) {
+    free(io);
+    return SIO_EINVAL;
+  }
   if (io->opts.max_attachments == 0) io->opts.max_attachments = 10;
   if (io->opts.max_attachments > SIO_PACKET_MAX_ATTACHMENTS)
     io->opts.max_attachments = SIO_PACKET_MAX_ATTACHMENTS;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fail.h"
 #include "socketio/socketio.h"
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -21,6 +22,8 @@ int sio__encode(const sio_packet_t *p, const sio_buf_t *bufs, sio_encoded_t *out
   int r = sio_packet_encode(p, &b);
   if (!r) out->text = sio_msg_new(b.data, b.len, 0);
   sio_sbuf_free(&b);
+  if (r == SIO_EINVAL)
+    return sio__fail(r, "a value nested deeper than %d levels, or of no JSON type", SIO_MAX_DEPTH);
   if (r) return r;
   if (!out->text) return SIO_ENOMEM;
   if (p->attachment_count) {
@@ -56,10 +59,13 @@ fail:
 
 int sio__check_emit(const char *event, const sio_args_t *args) {
   if (!event) return SIO_EINVAL;
-  if (sio_packet_reserved_event(event)) return SIO_EINVAL;
+  if (sio_event_reserved(event, 0))
+    return sio__fail(SIO_ERESERVED, "\"%s\" is a reserved event name", event);
   if (args) {
-    if (args->json && !cJSON_IsArray(args->json)) return SIO_EINVAL;
-    if (args->nbufs > SIO_PACKET_MAX_ATTACHMENTS || (args->nbufs && !args->bufs)) return SIO_EINVAL;
+    if (args->json && !cJSON_IsArray(args->json))
+      return sio__fail(SIO_EINVAL, "the arguments are not a JSON array");
+    if (args->nbufs > SIO_PACKET_MAX_ATTACHMENTS || (args->nbufs && !args->bufs))
+      return sio__fail(SIO_EINVAL, "%zu attachments (at most %d)", args->nbufs, SIO_PACKET_MAX_ATTACHMENTS);
   }
   return 0;
 }
@@ -450,7 +456,10 @@ int sio__bcast_local(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
 int sio_nsp_emit_ack(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
                      const sio_args_t *args, uint32_t timeout_ms, sio_broadcast_ack_cb cb,
                      void *arg) {
-  if (!nsp || !cb || timeout_ms == 0 || nsp->is_parent) return SIO_EINVAL;
+  if (!nsp || !cb || nsp->is_parent) return SIO_EINVAL;
+  /* No timeout: wait for every answer; in practice 2^31-1 ms, the longest timer a Node node of the
+   * cluster (which is sent the timeout) can set. */
+  if (timeout_ms == 0 || timeout_ms > 0x7fffffffu) timeout_ms = 0x7fffffffu;
   int r = sio__check_emit(event, args);
   if (r) return r;
   sio_bcast_ack_t *b = bcast_new(nsp, cb, arg);
@@ -686,8 +695,16 @@ static int server_event_data(const char *event, const sio_args_t *args, cJSON **
   return *out ? 0 : SIO_ENOMEM;
 }
 
+/* Node's serverSideEmit refuses its namespaces' own event names. */
+static int check_server_event(const char *event) {
+  if (event && sio_event_reserved(event, 1))
+    return sio__fail(SIO_ERESERVED, "\"%s\" is a reserved event name", event);
+  return 0;
+}
+
 int sio_nsp_server_emit(sio_nsp_t *nsp, const char *event, const sio_args_t *args) {
   if (!nsp || nsp->is_parent) return SIO_EINVAL;
+  if (check_server_event(event)) return SIO_ERESERVED;
   cJSON *data;
   int r = server_event_data(event, args, &data);
   if (r) return r;
@@ -699,6 +716,7 @@ int sio_nsp_server_emit(sio_nsp_t *nsp, const char *event, const sio_args_t *arg
 int sio_nsp_server_emit_ack(sio_nsp_t *nsp, const char *event, const sio_args_t *args,
                             sio_server_ack_cb cb, void *arg) {
   if (!nsp) return SIO_EINVAL;
+  if (check_server_event(event)) return SIO_ERESERVED;
   cJSON *data;
   int r = server_event_data(event, args, &data);
   if (r) return r;

@@ -38,12 +38,6 @@ int sio_packet_is_placeholder(const cJSON *item, size_t *num) {
   return 1;
 }
 
-const sio_buf_t *sio_args_attachment(const sio_args_t *a, const cJSON *item) {
-  size_t num;
-  if (!a || !a->bufs || !sio_packet_is_placeholder(item, &num) || num >= a->nbufs) return NULL;
-  return &a->bufs[num];
-}
-
 static size_t count_placeholders(const cJSON *item, int depth) {
   if (depth > SIO_PACKET_MAX_DEPTH) return 0;
   if (sio_packet_is_placeholder(item, NULL)) return 1;
@@ -91,13 +85,6 @@ static int check_tree(const cJSON *item, int depth, int binary, size_t count) {
   return 0;
 }
 
-int sio_packet_reserved_event(const char *name) {
-  static const char *const reserved[] = {"connect",       "connect_error", "disconnect",
-                                         "disconnecting", "newListener",   "removeListener"};
-  for (size_t i = 0; i < sizeof reserved / sizeof *reserved; i++)
-    if (strcmp(name, reserved[i]) == 0) return 1;
-  return 0;
-}
 
 static int payload_valid(int type, const cJSON *data) {
   switch (type) {
@@ -113,7 +100,7 @@ static int payload_valid(int type, const cJSON *data) {
        * Not an infinite number ("2[1e400]"): JSON has no text for it, it would go out as null. */
       if (!cJSON_IsArray(data)) return 0;
       if (cJSON_IsNumber(data->child)) return isfinite(data->child->valuedouble);
-      return cJSON_IsString(data->child) && !sio_packet_reserved_event(data->child->valuestring);
+      return cJSON_IsString(data->child) && !sio_event_reserved(data->child->valuestring, 0);
     case SIO_PACKET_ACK:
     case SIO_PACKET_BINARY_ACK:
       return cJSON_IsArray(data);

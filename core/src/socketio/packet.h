@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "sbuf.h"
+#include "sio.h"
 
 enum {
   SIO_PACKET_CONNECT = 0,
@@ -34,7 +35,7 @@ enum {
  * allocation). */
 #define SIO_PACKET_MAX_ATTACHMENTS 1000
 /* Deepest JSON nesting accepted (deeper is a parse error, never a stack overflow). */
-#define SIO_PACKET_MAX_DEPTH 64
+#define SIO_PACKET_MAX_DEPTH SIO_MAX_DEPTH
 
 typedef struct sio_attachment {
   char *data; /* owned by the packet (malloc) */
@@ -54,9 +55,6 @@ typedef struct sio_packet {
   int last_borrowed;
 } sio_packet_t;
 
-/* 1 for the event names a client may not send nor a server emit ("connect", "disconnect", ...). */
-int sio_packet_reserved_event(const char *name);
-
 /* Frees what the packet owns (not the struct itself) and zeroes it. */
 void sio_packet_clear(sio_packet_t *p);
 
@@ -68,7 +66,7 @@ void sio_packet_clear(sio_packet_t *p);
  * nested deeper than SIO_PACKET_MAX_DEPTH, trailing garbage, or a payload invalid for the type:
  * CONNECT: none or an object; DISCONNECT: none; CONNECT_ERROR: a string or an object;
  * EVENT/BINARY_EVENT: an array whose first element is the event name: a number, or a string that
- * is not reserved (sio_packet_reserved_event);
+ * is not reserved (sio_event_reserved);
  * ACK/BINARY_ACK: an array (a payload is required for all but CONNECT and DISCONNECT). Also
  * refused: a NUL byte anywhere, a BOM before the JSON, and in a BINARY_* packet an object with
  * "_placeholder": true that is not a placeholder for one of the announced attachments.

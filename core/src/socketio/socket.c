@@ -283,6 +283,12 @@ void sio__socket_close(sio_socket_t *s, const char *reason, int send_disconnect)
   nsp->count--;
   client_unlink(s);
   fail_acks(s);
+  while (s->ack_handles) { /* the application may still hold them: they answer SIO_ECLOSED */
+    sio_ack_t *h = s->ack_handles;
+    s->ack_handles = h->next;
+    h->socket = NULL;
+    h->next = h->prev = NULL;
+  }
   s->state = SOCK_CLOSED;
   if (cbs->on_disconnect) cbs->on_disconnect(s, reason);
   sio__socket_release(s);
@@ -451,14 +457,14 @@ void sio_socket_set_data(sio_socket_t *s, void *data) { s->data = data; }
 /* ---------------------------------------------------------------------------------------------- */
 /* Describing a socket (fetchSockets)                                                              */
 
-static void add_time_string(cJSON *o, uint64_t ms) {
+static cJSON *add_time_string(cJSON *o, uint64_t ms) {
   /* JavaScript's Date#toString() as a Node process in UTC writes it. */
   time_t t = (time_t)(ms / 1000);
   struct tm tm;
   char buf[96];
   gmtime_r(&t, &tm);
   strftime(buf, sizeof buf, "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", &tm);
-  cJSON_AddStringToObject(o, "time", buf);
+  return cJSON_AddStringToObject(o, "time", buf);
 }
 
 /* Percent-decodes s[0..n) into a new string ('+' is a space, as querystring does). The engine
@@ -489,31 +495,97 @@ static cJSON *query_json(const char *q) {
   return o;
 }
 
-/* One socket as Node's fetchSockets response carries it. */
+cJSON *sio_socket_handshake(const sio_socket_t *s) {
+  sio_session_t *sess = s ? sio_socket_session(s) : NULL;
+  const sio_request_info_t *req = sess ? sio_session_request(sess) : NULL;
+  cJSON *hs = cJSON_CreateObject(), *h = cJSON_AddObjectToObject(hs, "headers");
+  int ok = req && h;
+  for (size_t i = 0; ok && i < req->header_count; i++)
+    if (!cJSON_GetObjectItemCaseSensitive(h, req->header_names[i]))
+      ok = cJSON_AddStringToObject(h, req->header_names[i], req->header_values[i]) != NULL;
+  ok = ok && add_time_string(hs, req->time_ms) &&
+       cJSON_AddStringToObject(hs, "address", req->remote_addr ? req->remote_addr : "") &&
+       cJSON_AddBoolToObject(hs, "xdomain", sio_request_header(req, "origin") != NULL) &&
+       cJSON_AddBoolToObject(hs, "secure", req->secure) &&
+       cJSON_AddNumberToObject(hs, "issued", (double)req->time_ms) &&
+       cJSON_AddStringToObject(hs, "url", req->url ? req->url : "");
+  cJSON *query = ok ? query_json(req->query) : NULL;
+  ok = query && cJSON_AddItemToObject(hs, "query", query);
+  if (!ok) cJSON_Delete(query);
+  cJSON *auth = ok ? cJSON_Duplicate(sio_socket_auth(s), 1) : NULL;
+  ok = auth && cJSON_AddItemToObject(hs, "auth", auth);
+  if (!ok) {
+    cJSON_Delete(auth);
+    cJSON_Delete(hs);
+    return NULL;
+  }
+  return hs;
+}
+
+/* One socket as Node's fetchSockets response carries it; NULL when a part could not be made (a
+ * socket described without its rooms would be another socket). */
 cJSON *sio__socket_describe(sio_socket_t *s) {
   cJSON *o = cJSON_CreateObject();
-  if (!o) return NULL;
-  cJSON_AddStringToObject(o, "id", sio_socket_id(s));
-  cJSON *hs = cJSON_AddObjectToObject(o, "handshake");
-  sio_session_t *sess = sio_socket_session(s);
-  const sio_request_info_t *req = sess ? sio_session_request(sess) : NULL;
-  if (hs && req) {
-    cJSON *h = cJSON_AddObjectToObject(hs, "headers");
-    for (size_t i = 0; h && i < req->header_count; i++)
-      if (!cJSON_GetObjectItemCaseSensitive(h, req->header_names[i]))
-        cJSON_AddStringToObject(h, req->header_names[i], req->header_values[i]);
-    add_time_string(hs, req->time_ms);
-    cJSON_AddStringToObject(hs, "address", req->remote_addr ? req->remote_addr : "");
-    cJSON_AddBoolToObject(hs, "xdomain", sio_request_header(req, "origin") != NULL);
-    cJSON_AddBoolToObject(hs, "secure", req->secure);
-    cJSON_AddNumberToObject(hs, "issued", (double)req->time_ms);
-    cJSON_AddStringToObject(hs, "url", req->url ? req->url : "");
-    cJSON_AddItemToObject(hs, "query", query_json(req->query));
-    cJSON_AddItemToObject(hs, "auth", cJSON_Duplicate(sio_socket_auth(s), 1));
+  cJSON *hs = sio_socket_handshake(s);
+  int ok = o && hs && cJSON_AddStringToObject(o, "id", sio_socket_id(s)) &&
+           cJSON_AddItemToObject(o, "handshake", hs);
+  if (!ok) cJSON_Delete(hs);
+  cJSON *rooms = ok ? cJSON_AddArrayToObject(o, "rooms") : NULL;
+  ok = rooms != NULL;
+  for (size_t i = 0; ok && i < sio_socket_room_count(s); i++) {
+    cJSON *r = cJSON_CreateString(sio_socket_room(s, i));
+    ok = cJSON_AddItemToArray(rooms, r);
+    if (!ok) cJSON_Delete(r);
   }
-  cJSON *rooms = cJSON_AddArrayToObject(o, "rooms");
-  for (size_t i = 0; rooms && i < sio_socket_room_count(s); i++)
-    cJSON_AddItemToArray(rooms, cJSON_CreateString(sio_socket_room(s, i)));
-  cJSON_AddObjectToObject(o, "data");
+  ok = ok && cJSON_AddObjectToObject(o, "data");
+  if (!ok) {
+    cJSON_Delete(o);
+    return NULL;
+  }
   return o;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Ack handles                                                                                     */
+
+sio_ack_t *sio_socket_ack_handle(sio_socket_t *s, int64_t ack_id) {
+  if (!s || ack_id < 0) return NULL;
+  sio_ack_t *h = calloc(1, sizeof *h);
+  if (!h) return NULL;
+  h->id = ack_id;
+  if (s->state == SOCK_CLOSED) return h; /* already cut loose: answers SIO_ECLOSED */
+  h->socket = s;
+  h->next = s->ack_handles;
+  if (h->next) h->next->prev = h;
+  s->ack_handles = h;
+  return h;
+}
+
+static void ack_handle_unlink(sio_ack_t *h) {
+  if (!h->socket) return;
+  if (h->prev) h->prev->next = h->next;
+  else h->socket->ack_handles = h->next;
+  if (h->next) h->next->prev = h->prev;
+  h->socket = NULL;
+  h->next = h->prev = NULL;
+}
+
+int sio_ack_send(sio_ack_t *h, const sio_args_t *args) {
+  if (!h) return SIO_EINVAL;
+  if (h->done) return SIO_EALREADY;
+  if (!h->socket) return SIO_ECLOSED;
+  int r = sio_socket_ack(h->socket, h->id, args);
+  if (r == 0 || r == SIO_ECLOSED) {
+    h->done = r == 0;
+    ack_handle_unlink(h); /* answered: the socket need not know it any more */
+  }
+  return r;
+}
+
+int sio_ack_done(const sio_ack_t *h) { return !h || h->done || !h->socket; }
+
+void sio_ack_free(sio_ack_t *h) {
+  if (!h) return;
+  ack_handle_unlink(h);
+  free(h);
 }

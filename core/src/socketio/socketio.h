@@ -100,6 +100,15 @@ struct sio_socket_s {
   uint32_t nrooms, caprooms;
   uint64_t mark;                 /* the in-memory adapter's dedupe stamp */
   sio_pending_ack_t *acks;
+  struct sio_ack_s *ack_handles; /* live sio_ack_t of this socket, cut loose when it closes */
+};
+
+/* sio_socket_ack_handle(): an answer owed to the client, once. */
+struct sio_ack_s {
+  sio_socket_t *socket; /* NULL once the socket has disconnected */
+  int64_t id;
+  int done;
+  struct sio_ack_s *next, *prev;
 };
 
 typedef struct sio_mw {

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opts.h"
 #include "transport.h"
 
 /* Big enough that a 64 KiB WebSocket message (a common binary size) usually arrives whole and is
@@ -50,6 +51,7 @@ static void maybe_finish_close(sio_server_t *s);
 
 void sio_server_options_init(sio_server_options_t *o) {
   memset(o, 0, sizeof *o);
+  o->size = sizeof *o;
   o->max_header_size = 16384;
   o->headers_timeout_ms = 10000;
   o->request_timeout_ms = 30000;
@@ -70,8 +72,11 @@ int sio_server_new(uv_loop_t *loop, const sio_server_options_t *opts, sio_server
   sio_server_t *s = calloc(1, sizeof *s);
   if (!s) return SIO_ENOMEM;
   s->loop = loop;
-  if (opts) s->opts = *opts;
-  else sio_server_options_init(&s->opts);
+  sio_server_options_init(&s->opts);
+  if (opts && SIO_TAKE_OPTIONS(&s->opts, opts, "sio_server_options")) {
+    free(s);
+    return SIO_EINVAL;
+  }
   if (!s->opts.max_header_size) s->opts.max_header_size = 16384;
   uv_tcp_init(loop, &s->listener);
   s->listener.data = s;
