@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "http/static.h"
+#include "transport/static_files.h"
 #include "net_client.h"
 #include "sio.h"
 #include "test.h"

@@ -9,8 +9,8 @@
 #include "base64.h"
 #include "engine/eio_codec.h"
 #include "engine/engine.h"
-#include "http/static.h"
 #include "opts.h"
+#include "transport/static_files.h"
 #include "transport/transport.h"
 #include "url.h"
 

@@ -2,7 +2,7 @@
  *
  * The decisions are pure functions over strings — MIME type by extension, URL path validation,
  * ETags, HTTP dates, whether a conditional request may be answered 304 — unit-tested without a
- * file system. The I/O (realpath, stat, read, respond) is the thin layer at the end. */
+ * file system. The I/O (realpath, stat, read, respond) is transport/static_files.h. */
 #ifndef SIO_HTTP_STATIC_H
 #define SIO_HTTP_STATIC_H
 
@@ -10,12 +10,6 @@
 #include <stdint.h>
 
 #include "http/http_parser.h"
-#include "transport/transport.h"
-
-/* Files larger than this are refused with 500: they are read into memory whole. */
-#define SIO_STATIC_MAX_FILE (64u << 20)
-
-/* ---- pure ---- */
 
 /* The Content-Type for file name name[0..len) by its extension (case-insensitive), with
  * "; charset=utf-8" for text types; "application/octet-stream" for any other. A static string. */
@@ -56,18 +50,5 @@ int64_t sio_http_date_parse(const char *s, size_t len);
  * If-None-Match, when present, decides alone (RFC 9110); else If-Modified-Since not older than the
  * file. Never with request Cache-Control: no-cache (as Node's `fresh`). */
 int sio_http_not_modified(const sio_http_request_t *req, const char *etag, int64_t mtime_s);
-
-/* ---- I/O ---- */
-
-/* A directory for serving: its realpath() in *out (malloc'd; the caller frees). 0, SIO_ENOTFOUND
- * when it does not exist, UV_ENOTDIR when it is no directory, another negated errno, SIO_ENOMEM. */
-int sio_http_resolve_dir(const char *dir, char **out);
-
-/* serveClient: answers `req` when it is a GET or HEAD for one of socket.io-client's bundle files
- * right under the engine's path (prefix_len bytes of req->path) without an EIO query, from the
- * resolved directory `dir` (borrowed). Returns 1 when it answered, 0 when the request is not one
- * of those (the engine's). */
-int sio_http_serve_client(const char *dir, sio_conn_t *c, const sio_http_request_t *req,
-                          size_t prefix_len);
 
 #endif

@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "engine/engine.h"
-#include "http/static.h"
 #include "socketio/socketio.h"
+#include "transport/static_files.h"
 #include "opts.h"
 #include "url.h"
 
