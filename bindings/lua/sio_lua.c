@@ -22,7 +22,6 @@
 
 #include "sio.h"
 #include "sio_lua.h"
-#include "url.h"
 #include "values.h"
 
 #define STATE_KEY "sio.state"
@@ -89,6 +88,7 @@ typedef struct {
   int ref;      /* registry: this userdata, for the server's life */
   int old_ref;  /* reload: the handler table before it */
   int dead;     /* a dynamic parent dropped by a failed reload: matches nothing */
+  int parent;   /* a parent of dynamic namespaces (io:of(fn)) */
 } nsp_ud_t;
 
 typedef struct {
@@ -105,8 +105,7 @@ typedef struct {
 } op_ud_t;
 
 typedef struct {
-  int64_t id;
-  int used;
+  sio_ack_t *h; /* the core's one-shot handle; NULL when it could not be made (out of memory) */
 } ack_ud_t;
 
 typedef struct {
@@ -230,6 +229,13 @@ static int push_ok(lua_State *L, int r) {
   return 1;
 }
 
+/* Raises "<what>: <sio_last_error()>" for a bad call the core refused with a detail
+ * (SIO_ERESERVED, or SIO_EINVAL from an emit); the code's text when there is none. */
+static int raise_detail(lua_State *L, int err, const char *what) {
+  const char *detail = sio_last_error();
+  return luaL_error(L, "%s: %s", what, *detail ? detail : sio_strerror(err));
+}
+
 static void unref(lua_State *L, int *ref) {
   if (*ref != LUA_NOREF && *ref != LUA_REFNIL) luaL_unref(L, LUA_REGISTRYINDEX, *ref);
   *ref = LUA_NOREF;
@@ -281,6 +287,7 @@ static void new_nsp_ud(lua_State *L, srv_t *srv, sio_nsp_t *nsp) {
   u->nsp = nsp;
   u->old_ref = LUA_NOREF;
   u->dead = 0;
+  u->parent = 0;
   luaL_setmetatable(L, NSP_MT);
   lua_newtable(L);
   lua_setiuservalue(L, -2, 1);
@@ -502,9 +509,9 @@ static void on_connection(sio_nsp_t *nsp, sio_socket_t *s) {
   call_connection(L, srv, s, 0);
 }
 
-/* Sends a handler's results (stack first..top) as the ack, when asked and not sent yet. */
-static void ack_results(lua_State *L, sio_socket_t *s, ack_ud_t *a, int first) {
-  if (!a || a->used || lua_gettop(L) < first) return;
+/* Sends a handler's results (stack first..top) as the ack, unless it was answered. */
+static void ack_results(lua_State *L, ack_ud_t *a, int first) {
+  if (!a->h || sio_ack_done(a->h) || lua_gettop(L) < first) return;
   cJSON *json;
   siol_bufs_t b = {0};
   char err[256];
@@ -512,9 +519,8 @@ static void ack_results(lua_State *L, sio_socket_t *s, ack_ud_t *a, int first) {
     siol_log(L, SIOL_LOG_ERROR, "cannot send a handler's return values as its ack: %s", err);
     return;
   }
-  a->used = 1;
   sio_args_t args = {json, b.v, b.n};
-  sio_socket_ack(s, a->id, &args);
+  sio_ack_send(a->h, &args);
   cJSON_Delete(json);
   siol_bufs_free(&b);
 }
@@ -549,21 +555,16 @@ static void on_event(sio_socket_t *s, const char *event, const sio_args_t *args,
   int na = siol_push_args(L, args);
   ack_ud_t *a = NULL;
   if (ack_id >= 0) {
-    a = lua_newuserdatauv(L, sizeof *a, 1);
-    a->id = ack_id;
-    a->used = 0;
+    a = lua_newuserdatauv(L, sizeof *a, 0);
+    a->h = NULL;
     luaL_setmetatable(L, ACK_MT);
-    lua_pushvalue(L, sock);
-    lua_setiuservalue(L, -2, 1);
+    a->h = sio_socket_ack_handle(s, ack_id);
     lua_pushvalue(L, -1);
     lua_insert(L, fn); /* kept below the function: the handler's results follow it */
     fn++;
     na++;
   }
-  if (pcall_what(L, na, LUA_MULTRET, "handler for", event) && a) {
-    sock_ud_t *u = lua_touserdata(L, sock);
-    if (u->s) ack_results(L, u->s, a, fn);
-  }
+  if (pcall_what(L, na, LUA_MULTRET, "handler for", event) && a) ack_results(L, a, fn);
   lua_settop(L, top);
 }
 
@@ -813,8 +814,8 @@ static const char *cookie_str(lua_State *L, int t, const char *key, const char *
 }
 
 /* cookie = true | "name" | {name=, path=, domain=, same_site=, http_only=, secure=, max_age=}, over
- * Node's defaults (io; Path=/; HttpOnly; SameSite=Lax); `name` (siod's --cookie) overrides the
- * name and turns it on. Strings stay on the stack. */
+ * the core's defaults (Path=/; HttpOnly; SameSite=Lax); true is the reference's name "io". `name`
+ * (siod's --cookie) overrides the name and turns it on. Strings stay on the stack. */
 static void opt_cookie(lua_State *L, int t, const char *name, sio_cookie_options_t *o) {
   lua_getfield(L, t, "cookie");
   int v = lua_gettop(L);
@@ -840,13 +841,13 @@ static void opt_cookie(lua_State *L, int t, const char *name, sio_cookie_options
     o->name = cookie_str(L, v, "name", "io");
     if (!o->name) luaL_error(L, "sio.server: cookie.name must be a string");
     o->path = cookie_str(L, v, "path", o->path);
-    o->domain = cookie_str(L, v, "domain", NULL);
+    o->domain = cookie_str(L, v, "domain", o->domain);
     o->same_site = cookie_str(L, v, "same_site", o->same_site);
     o->http_only = opt_bool(L, v, "http_only", o->http_only);
-    o->secure = opt_bool(L, v, "secure", 0);
+    o->secure = opt_bool(L, v, "secure", o->secure);
     lua_getfield(L, v, "max_age");
     int isnum = 1;
-    lua_Integer age = lua_isnil(L, -1) ? 0 : lua_tointegerx(L, -1, &isnum);
+    lua_Integer age = lua_isnil(L, -1) ? (lua_Integer)o->max_age_s : lua_tointegerx(L, -1, &isnum);
     if (!isnum || age < 0 || age > 0x7fffffff)
       luaL_error(L, "sio.server: cookie.max_age must be an integer in [0, 2147483647] (seconds)");
     o->max_age_s = (uint32_t)age;
@@ -875,7 +876,9 @@ static int l_server(lua_State *L) {
   const siol_overrides_t *ov = &st->ov;
   const char *host = ov->host ? ov->host : opt_str(L, 1, "host", "0.0.0.0");
   long port = ov->port >= 0 ? ov->port : opt_int(L, 1, "port", 3000, 0, 65535);
-  const char *path = ov->path ? ov->path : opt_str(L, 1, "path", "/socket.io/");
+  sio_io_options_t o;
+  sio_io_options_init(&o);
+  const char *path = ov->path ? ov->path : opt_str(L, 1, "path", o.engine.path);
 
   /* A reload asks again for a server it has: give it back, its connections untouched. */
   for (srv_t *s = st->servers; s && st->reloading; s = s->next) {
@@ -889,9 +892,7 @@ static int l_server(lua_State *L) {
     return 1;
   }
 
-  sio_io_options_t o;
-  sio_io_options_init(&o);
-  o.engine.allow_eio3 = ov->allow_eio3 > 0 ? 1 : opt_bool(L, 1, "allow_eio3", 0);
+  o.engine.allow_eio3 = ov->allow_eio3 > 0 ? 1 : opt_bool(L, 1, "allow_eio3", o.engine.allow_eio3);
   o.engine.ping_interval_ms =
       (uint32_t)(ov->ping_interval_ms >= 0 ? ov->ping_interval_ms
                                            : opt_int(L, 1, "ping_interval", o.engine.ping_interval_ms, 1, 0x7fffffff));
@@ -903,12 +904,12 @@ static int l_server(lua_State *L) {
   o.engine.max_payload =
       (size_t)(ov->max_payload >= 0 ? ov->max_payload
                                     : opt_int(L, 1, "max_payload", (long)o.engine.max_payload, 1, 0x7fffffff));
-  o.engine.max_buffered = (size_t)opt_int(L, 1, "max_buffered", 0, 0, 0x7fffffff);
-  o.engine.allow_upgrades = opt_bool(L, 1, "allow_upgrades", 1);
-  o.engine.cors_credentials = opt_bool(L, 1, "cors_credentials", 0);
-  o.engine.same_origin = opt_bool(L, 1, "same_origin", 0);
+  o.engine.max_buffered = (size_t)opt_int(L, 1, "max_buffered", (long)o.engine.max_buffered, 0, 0x7fffffff);
+  o.engine.allow_upgrades = opt_bool(L, 1, "allow_upgrades", o.engine.allow_upgrades);
+  o.engine.cors_credentials = opt_bool(L, 1, "cors_credentials", o.engine.cors_credentials);
+  o.engine.same_origin = opt_bool(L, 1, "same_origin", o.engine.same_origin);
   o.connect_timeout_ms = (uint32_t)opt_int(L, 1, "connect_timeout", o.connect_timeout_ms, 1, 0x7fffffff);
-  o.max_attachments = (size_t)opt_int(L, 1, "max_attachments", 10, 0, 1000);
+  o.max_attachments = (size_t)opt_int(L, 1, "max_attachments", (long)o.max_attachments, 0, 1000);
   lua_getfield(L, 1, "transports");
   if (lua_istable(L, -1)) {
     int bits = 0;
@@ -925,11 +926,13 @@ static int l_server(lua_State *L) {
     o.engine.transports = bits;
   }
   lua_pop(L, 1);
-  const char *cors = opt_str(L, 1, "cors", NULL);
-  const char *client_dir = opt_str(L, 1, "client_dir", NULL);
-  const char *redis = ov->redis ? ov->redis : opt_str(L, 1, "redis", NULL);
-  const char *redis_key = opt_str(L, 1, "redis_key", NULL);
-  long redis_timeout = opt_int(L, 1, "redis_requests_timeout", 5000, 1, 86400000);
+  const char *cors = opt_str(L, 1, "cors", o.engine.cors_origin);
+  const char *client_dir = opt_str(L, 1, "client_dir", o.client_dir);
+  sio_redis_options_t ro;
+  sio_redis_options_init(&ro);
+  const char *redis = ov->redis ? ov->redis : opt_str(L, 1, "redis", ro.url);
+  ro.key = opt_str(L, 1, "redis_key", ro.key);
+  ro.requests_timeout_ms = (uint32_t)opt_int(L, 1, "redis_requests_timeout", (long)ro.requests_timeout_ms, 1, 86400000);
   opt_cookie(L, 1, ov->cookie, &o.engine.cookie);
   const sio_cookie_options_t *ck = &o.engine.cookie;
 
@@ -975,6 +978,7 @@ static int l_server(lua_State *L) {
   sio_server_set_data(srv->server, srv);
   r = sio_server_listen(srv->server, host, (int)port);
   if (r == 0) r = sio_io_new(srv->server, &o, &srv->io);
+  /* sio_engine_new()'s SIO_EINVAL: the cookie options (sio.h) */
   if (r == SIO_EINVAL && ck->name) {
     srv->orphan = 0;
     srv_close(srv);
@@ -986,13 +990,9 @@ static int l_server(lua_State *L) {
   if (r == 0 && redis) {
     srv->redis = strdup(redis);
     if (!srv->redis) r = SIO_ENOMEM;
-    sio_redis_options_t ro;
-    sio_redis_options_init(&ro);
     ro.url = redis;
-    ro.key = redis_key;
-    ro.requests_timeout_ms = (uint32_t)redis_timeout;
     if (r == 0) r = sio_io_use_redis(srv->io, &ro);
-    if (r == SIO_EINVAL || r == UV_ENOSYS) {
+    if (r == SIO_EINVAL || r == UV_ENOSYS) { /* sio_io_use_redis()'s SIO_EINVAL: a bad URL */
       srv->orphan = 0;
       srv_close(srv);
       lua_pushvalue(L, boxi);
@@ -1038,11 +1038,12 @@ static int l_static(lua_State *L) {
   sio_static_options_t o;
   sio_static_options_init(&o);
   if (lua_istable(L, 4)) {
-    o.index = opt_str(L, 4, "index", NULL);
-    o.max_age_s = (uint32_t)opt_int(L, 4, "max_age", 0, 0, 0x7fffffff);
+    o.index = opt_str(L, 4, "index", o.index);
+    o.max_age_s = (uint32_t)opt_int(L, 4, "max_age", (long)o.max_age_s, 0, 0x7fffffff);
   }
   int r = sio_server_static(srv->server, prefix, dir, &o);
   if (r == SIO_EEXIST && srv->st->reloading) r = 0;
+  /* sio_server_static()'s SIO_EINVAL: the prefix */
   if (r == SIO_EINVAL) return luaL_argerror(L, 2, "a prefix that starts and ends with '/'");
   return push_ok(L, r);
 }
@@ -1115,6 +1116,7 @@ static int l_of(lua_State *L) {
       push_nsp(L, srv, nsp);
       if (st->reloading) srv->dyn_next++;
     }
+    ((nsp_ud_t *)lua_touserdata(L, -1))->parent = 1;
     lua_getiuservalue(L, -1, 1);
     lua_pushvalue(L, 2);
     lua_setfield(L, -2, "match");
@@ -1132,11 +1134,6 @@ static int l_of(lua_State *L) {
   return 1;
 }
 
-/* Node's reserved namespace events: serverSideEmit refuses them. */
-static int reserved_server_event(const char *ev) {
-  return strcmp(ev, "connect") == 0 || strcmp(ev, "connection") == 0 || strcmp(ev, "new_namespace") == 0;
-}
-
 /* nsp:on("connection" | "connect", fn(socket, reloaded)), or nsp:on(name, fn(...)): a listener of
  * the server-side event `name` from other nodes of the cluster (their server_side_emit, Node's
  * serverSideEmit), as Node's io.on(name, ...). One listener per name (on() again replaces it). */
@@ -1145,7 +1142,7 @@ static int l_nsp_on(lua_State *L) {
   const char *ev = luaL_checkstring(L, 2);
   luaL_checktype(L, 3, LUA_TFUNCTION);
   int connection = strcmp(ev, "connection") == 0 || strcmp(ev, "connect") == 0;
-  if (!connection && reserved_server_event(ev))
+  if (!connection && sio_event_reserved(ev, 1))
     return luaL_argerror(L, 2, lua_pushfstring(L, "\"%s\" is a reserved event name", ev));
   if (strcmp(ev, "disconnect") == 0 || strcmp(ev, "disconnecting") == 0)
     return luaL_argerror(L, 2, "a socket's event: use socket:on inside the \"connection\" handler");
@@ -1309,8 +1306,7 @@ static void on_server_ack(sio_nsp_t *nsp, int status, const cJSON *responses, vo
 static int l_nsp_server_side_emit(lua_State *L) {
   nsp_ud_t *u = check_nsp(L, 1);
   const char *event = luaL_checkstring(L, 2);
-  if (reserved_server_event(event))
-    return luaL_argerror(L, 2, lua_pushfstring(L, "\"%s\" is a reserved event name", event));
+  if (u->parent) return luaL_error(L, "server_side_emit: not on a parent of dynamic namespaces");
   int last = lua_gettop(L), cb = 0;
   if (last >= 3 && lua_isfunction(L, last)) cb = last--;
   args_box_t *a = check_args(L, 3, last);
@@ -1333,10 +1329,8 @@ static int l_nsp_server_side_emit(lua_State *L) {
     lua_pushstring(L, "ENOSYS");
     return 3;
   }
-  if (r == SIO_EINVAL) return luaL_error(L, "server_side_emit: not on a parent of dynamic namespaces");
-  if (r) return push_fail(L, r);
-  lua_pushboolean(L, 1);
-  return 1;
+  if (r == SIO_ERESERVED) return raise_detail(L, r, "server_side_emit");
+  return push_ok(L, r);
 }
 
 static int l_nsp_socket(lua_State *L) {
@@ -1597,9 +1591,8 @@ static void drop_ack_ctx(lua_State *L, ack_ctx_t *c) {
   free(c);
 }
 
-static int emit_error(lua_State *L, int r, const char *event) {
-  if (r == SIO_ERESERVED) return luaL_error(L, "emit: \"%s\" is a reserved event name", event);
-  if (r == SIO_EINVAL) return luaL_error(L, "emit: cannot emit \"%s\": %s", event, sio_last_error());
+static int emit_error(lua_State *L, int r) {
+  if (r == SIO_ERESERVED || r == SIO_EINVAL) return raise_detail(L, r, "emit");
   return push_fail(L, r);
 }
 
@@ -1620,7 +1613,7 @@ static int socket_emit(lua_State *L, sock_ud_t *su, int flags, uint32_t timeout)
     r = sio_socket_emit(su->s, event, &args, flags);
   }
   args_free(a);
-  if (r) return emit_error(L, r, event);
+  if (r) return emit_error(L, r);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -1641,7 +1634,6 @@ static int broadcast_emit(lua_State *L, int op, op_ud_t *o, nsp_ud_t *u) {
   }
   int r;
   if (cb) {
-    if (!timeout) timeout = 0x7fffffff; /* the core needs one; "wait for all" */
     ack_ctx_t *c = new_ack_ctx(L, cb);
     r = sio_nsp_emit_ack(u->nsp, has_target ? &tg.t : NULL, event, &args, timeout, on_broadcast_ack, c);
     if (r) drop_ack_ctx(L, c);
@@ -1656,7 +1648,7 @@ static int broadcast_emit(lua_State *L, int op, op_ud_t *o, nsp_ud_t *u) {
     r = sio_nsp_emit(u->nsp, NULL, event, &args);
   }
   args_free(a);
-  if (r) return emit_error(L, r, event);
+  if (r) return emit_error(L, r);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -1877,64 +1869,19 @@ static int l_socket_disconnect(lua_State *L) {
   return 0;
 }
 
-static void push_query(lua_State *L, const char *q) {
-  lua_newtable(L);
-  while (q && *q) {
-    const char *amp = strchr(q, '&');
-    size_t len = amp ? (size_t)(amp - q) : strlen(q);
-    const char *eq = memchr(q, '=', len);
-    size_t klen = eq ? (size_t)(eq - q) : len;
-    /* percent-decoding with '+' as space, as Node's querystring (the core's decoder) */
-    for (int part = 0; part < 2; part++) {
-      const char *p = part ? (eq ? eq + 1 : q + len) : q;
-      size_t n = (size_t)((part ? q + len : q + klen) - p);
-      luaL_Buffer b;
-      char *o = luaL_buffinitsize(L, &b, n ? n : 1);
-      luaL_pushresultsize(&b, sio_url_decode(p, n, o));
-    }
-    if (klen) lua_rawset(L, -3);
-    else lua_pop(L, 2);
-    q = amp ? amp + 1 : NULL;
-  }
-}
-
+/* Node's socket.handshake, from the core (in an args box: a Lua memory error cannot leak it). */
 static void push_handshake(lua_State *L, sio_socket_t *s) {
   if (!s) {
     lua_pushnil(L);
     return;
   }
-  const sio_request_info_t *req = sio_socket_session(s) ? sio_session_request(sio_socket_session(s)) : NULL;
-  lua_createtable(L, 0, 8);
-  if (req) {
-    lua_newtable(L);
-    for (size_t i = 0; i < req->header_count; i++) {
-      lua_pushstring(L, req->header_values[i]);
-      lua_setfield(L, -2, req->header_names[i]);
-    }
-    lua_setfield(L, -2, "headers");
-    push_query(L, req->query);
-    lua_setfield(L, -2, "query");
-    lua_pushstring(L, req->remote_addr);
-    lua_setfield(L, -2, "address");
-    lua_pushstring(L, req->url);
-    lua_setfield(L, -2, "url");
-    lua_pushboolean(L, req->secure);
-    lua_setfield(L, -2, "secure");
-    lua_pushinteger(L, (lua_Integer)req->time_ms);
-    lua_setfield(L, -2, "issued");
-    char buf[64];
-    time_t t = (time_t)(req->time_ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    lua_pushstring(L, buf);
-    lua_setfield(L, -2, "time");
-    const char *origin = sio_request_header(req, "origin");
-    lua_pushboolean(L, origin != NULL);
-    lua_setfield(L, -2, "xdomain");
-  }
-  siol_push_json(L, sio_socket_auth(s), NULL);
-  lua_setfield(L, -2, "auth");
+  args_box_t *box = lua_newuserdatauv(L, sizeof *box, 0);
+  memset(box, 0, sizeof *box);
+  luaL_setmetatable(L, ARGS_MT);
+  if (!(box->json = sio_socket_handshake(s))) luaL_error(L, "out of memory");
+  siol_push_json(L, box->json, NULL);
+  args_free(box);
+  lua_remove(L, -2);
 }
 
 /* Fields cached in the socket's uservalue, built on first use. */
@@ -2031,24 +1978,24 @@ static int l_socket_tostring(lua_State *L) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Acks                                                                                            */
 
+/* ack(...): true, or nil, "ECLOSED: ...", "ECLOSED" once the socket is gone (the core's handle
+ * outlives it); raises when it was answered before, and on a value that cannot be sent (the ack
+ * stays unanswered then). */
 static int l_ack_call(lua_State *L) {
   ack_ud_t *a = luaL_checkudata(L, 1, ACK_MT);
-  if (a->used) return luaL_error(L, "this acknowledgement was already sent");
-  int last = lua_gettop(L);
-  lua_getiuservalue(L, 1, 1);
-  sock_ud_t *su = lua_touserdata(L, -1);
-  lua_pop(L, 1);
-  if (!su || !su->s) {
-    a->used = 1;
-    return push_fail(L, SIO_ECLOSED);
-  }
-  /* Converted before it counts as sent: a bad value raises and leaves the ack to answer. */
-  args_box_t *box = check_args(L, 2, last);
-  a->used = 1;
+  args_box_t *box = check_args(L, 2, lua_gettop(L));
   sio_args_t args = args_of(box);
-  int r = sio_socket_ack(su->s, a->id, &args);
+  int r = a->h ? sio_ack_send(a->h, &args) : SIO_ENOMEM;
   args_free(box);
+  if (r == SIO_EALREADY) return luaL_error(L, "this acknowledgement was already sent");
   return push_ok(L, r);
+}
+
+static int ack_gc(lua_State *L) {
+  ack_ud_t *a = luaL_checkudata(L, 1, ACK_MT);
+  sio_ack_free(a->h);
+  a->h = NULL;
+  return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -2119,7 +2066,9 @@ static void eng_on_close(sio_session_t *s, const char *reason) {
  * port with the server's options; asked again for a path, the same endpoint. */
 static int l_engine(lua_State *L) {
   srv_t *srv = check_open_srv(L, 1);
-  const char *path = "/engine.io/";
+  sio_engine_options_t defaults;
+  sio_engine_options_init(&defaults);
+  const char *path = defaults.path;
   if (lua_istable(L, 2)) {
     lua_getfield(L, 2, "path");
     if (lua_isstring(L, -1)) path = lua_tostring(L, -1);
@@ -2753,7 +2702,7 @@ int luaopen_sio(lua_State *L) {
   lua_setfield(L, -2, "__newindex");
   lua_pop(L, 1);
   static const luaL_Reg none[] = {{NULL, NULL}};
-  set_methods(L, ACK_MT, none, NULL, NULL, NULL);
+  set_methods(L, ACK_MT, none, NULL, ack_gc, NULL);
   luaL_getmetatable(L, ACK_MT);
   lua_pushcfunction(L, l_ack_call);
   lua_setfield(L, -2, "__call");
