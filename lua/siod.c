@@ -6,7 +6,7 @@
  * siod's options are recognised before and after the script name (`--name=value` works too):
  *   --host H, --port N, --path P, --allow-eio3, --ping-interval MS, --ping-timeout MS,
  *   --max-payload BYTES, --redis URL, --cookie NAME
- *                         override what the script passes to sio.server{} (siol_overrides_t)
+ *                         override what the script passes to sio.server{} (siod_reload.h)
  *   --log-level L         debug, info (the default), warn or error
  *   -h, --help            usage on stdout
  *   -v, --version         "siod 0.1.0 (Lua 5.4.4)"
@@ -23,7 +23,7 @@
  *   - SIGTERM / SIGINT: graceful shutdown (siol_shutdown: every socket gets a DISCONNECT, every
  *     server and timer closes); siod exits 0 once the loop has nothing left to do. A second
  *     SIGTERM/SIGINT, or a shutdown still running 10 s after the first, exits 1 at once.
- *   - SIGHUP: reload: the script is loaded and run again on the running servers (siol_reload_*);
+ *   - SIGHUP: reload: the script is loaded and run again on the running servers (siod_reload_*);
  *     a syntax or runtime error keeps the running script.
  *   - a script that leaves nothing running (no server, no timer) ends the process, status 0.
  * Exit status: 0 as above; 1 on a script error at startup, a second signal or the deadline;
@@ -31,7 +31,6 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,6 +44,7 @@
 
 #include "sio.h"
 #include "sio_lua.h"
+#include "siod_reload.h"
 
 /* How long a graceful shutdown may take; a test build may shorten it. */
 #ifndef SIOD_DEADLINE_MS
@@ -56,7 +56,7 @@ typedef struct {
   const char *script;
   char **args; /* the script's arguments: pointers into argv */
   int nargs;
-  siol_overrides_t overrides;
+  siod_overrides_t overrides;
   int log_level;
 } siod_config_t;
 
@@ -194,7 +194,7 @@ static void apply_option(siod_config_t *c, const siod_option_t *o, const char *v
     break;
   case OPT_PING_INTERVAL: c->overrides.ping_interval_ms = parse_number(o->name, v, 1, INT32_MAX); break;
   case OPT_PING_TIMEOUT: c->overrides.ping_timeout_ms = parse_number(o->name, v, 1, INT32_MAX); break;
-  case OPT_MAX_PAYLOAD: c->overrides.max_payload = parse_number(o->name, v, 1, LONG_MAX); break;
+  case OPT_MAX_PAYLOAD: c->overrides.max_payload = parse_number(o->name, v, 1, INT32_MAX); break;
   case OPT_LOG_LEVEL:
     for (int i = 0; i < 4; i++)
       if (strcmp(v, levels[i]) == 0) {
@@ -265,7 +265,7 @@ static int set_arg_table(lua_State *L) {
 }
 
 /* Protected (a memory error is an error here, not a panic): the standard libraries, `sio` as a
- * preloaded module loaded once (so that siol_host finds it) and `arg`. */
+ * preloaded module loaded once (so that siod_host finds it) and `arg`. */
 static int open_state(lua_State *L) {
   luaL_openlibs(L);
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE); /* package.preload */
@@ -291,7 +291,7 @@ static int run_chunk(siod_t *d, const char *what) {
     return 0;
   }
   for (int i = 0; i < d->cfg.nargs; i++) lua_pushstring(L, d->cfg.args[i]);
-  return siol_pcall(L, d->cfg.nargs, 0, what);
+  return siol_pcall(L, d->cfg.nargs, 0, what, NULL);
 }
 
 /* ---- signals and shutdown ---- */
@@ -357,12 +357,12 @@ static void on_sighup(uv_signal_t *h, int signum) {
     lua_settop(L, top);
     return;
   }
-  siol_reload_begin(L);
+  siod_reload_begin(L);
   if (run_chunk(d, script)) {
-    siol_reload_commit(L);
+    siod_reload_commit(L);
     siol_log(L, SIOL_LOG_INFO, "reloaded %s", script);
   } else {
-    siol_reload_abort(L);
+    siod_reload_abort(L);
     siol_log(L, SIOL_LOG_ERROR, "reload of %s failed, keeping the running script", script);
   }
   lua_settop(L, top);
@@ -434,7 +434,7 @@ static int finish(siod_t *d) {
 int main(int argc, char **argv) {
   siod_t d;
   memset(&d, 0, sizeof d);
-  siol_overrides_init(&d.cfg.overrides);
+  siod_overrides_init(&d.cfg.overrides);
   d.cfg.log_level = SIOL_LOG_INFO;
   parse_args(argc, argv, &d.cfg);
 
@@ -461,7 +461,7 @@ int main(int argc, char **argv) {
     d.exit_code = 1;
     return finish(&d);
   }
-  siol_host(d.L, &d.loop, &d.cfg.overrides);
+  siod_host(d.L, &d.loop, &d.cfg.overrides);
   siol_set_log_level(d.L, d.cfg.log_level);
 
   if ((r = start_handles(&d)) != 0) {

@@ -17,26 +17,49 @@
  * (created on first use, closed when the Lua state is closed) and sio.run() drives it. */
 SIOL_EXPORT int luaopen_sio(lua_State *L);
 
-/* Options a host gives from its command line: they override what a script passes to sio.server{}.
- * A NULL string / a negative number means "not given". Strings are copied. */
-typedef struct siol_overrides_s {
-  const char *host;
-  int port;
-  const char *path;
-  int allow_eio3;          /* 1 to force on; -1 not given */
-  long ping_interval_ms;
-  long ping_timeout_ms;
-  long max_payload;
-  const char *redis;       /* a Redis URL: every server is a cluster node (sio_io_use_redis) */
-  const char *cookie;      /* a cookie name: every server sets it on the polling handshake */
-} siol_overrides_t;
+/* ---- Hosts ---- */
 
-void siol_overrides_init(siol_overrides_t *o);
+/* What a host adds to the module: C functions called inside the script's sio.server{},
+ * io:of(fn) and server:static() (so they may raise), each NULL when not wanted. siod's command-line
+ * overrides and its reload (lua/siod_reload.c) are made of these. A host keeps its own state in
+ * the Lua state's registry. */
+typedef struct siol_hooks_s {
+  /* sio.server{}: the options, a copy of the script's table that the hook may change (siod's
+   * overrides), are at stack index `opts`, before the module reads them. */
+  void (*server_options)(lua_State *L, int opts);
+  /* sio.server{} for host, port (as asked: 0 is any) and path: push a server and return 1 to make
+   * sio.server{} return it (as it is: open, with its connections) instead of a new one. */
+  int (*server_find)(lua_State *L, const char *host, int port, const char *path);
+  /* sio.server{} made the server at the top of the stack, for host and port as asked. */
+  void (*server_made)(lua_State *L, const char *host, int port);
+  /* io:of(fn) on the server at stack index 1: push one of its namespaces and return 1 to make it
+   * the dynamic parent (fn becomes its `match`) instead of a new one. */
+  int (*dynamic_find)(lua_State *L);
+  /* server:static(prefix, dir) found the prefix mounted already: 1 takes that as done. */
+  int (*static_taken)(lua_State *L);
+} siol_hooks_t;
 
 /* Makes the module (already opened in L, `sio` loaded into package.loaded) run on `loop` as the
- * daemon's: sio.run() then returns at once (the host runs the loop), and `o` (may be NULL) is
- * applied to every server the script creates. Call before running the script. */
-void siol_host(lua_State *L, uv_loop_t *loop, const siol_overrides_t *o);
+ * host's: sio.run() then returns at once (the host runs the loop), and `hooks` (copied; may be
+ * NULL) take part in what scripts make. Call before running the script. */
+void siol_host(lua_State *L, uv_loop_t *loop, const siol_hooks_t *hooks);
+
+/* What scripts made, for a host that runs a script again in the same state (siod's reload). Each
+ * pushes one value. */
+/* An array of the open servers (closing ones left out), newest first. */
+void siol_servers(lua_State *L);
+/* An array of everything of the server at idx that scripts bind handlers on: its namespaces in the
+ * order they were made (dynamic children included, whose own table goes unused: they share their
+ * parent's), then its Engine.IO endpoints. */
+void siol_server_parts(lua_State *L, int idx);
+/* The handler table of the namespace or endpoint at idx ({connection = fn, match = fn, ...}, or
+ * {connection, message, close} for an endpoint); siol_set_handlers pops a table and makes it the
+ * object's. A namespace without `match` matches no dynamic name. */
+void siol_handlers(lua_State *L, int idx);
+void siol_set_handlers(lua_State *L, int idx);
+/* Every socket connected to the server at idx loses its socket:on and on_any handlers and meets
+ * its namespace's "connection" handler again, with a second argument `true`. */
+void siol_rebind(lua_State *L, int idx);
 
 /* Log levels of sio.log and of the binding's own messages (handler errors with tracebacks). */
 enum { SIOL_LOG_DEBUG = 0, SIOL_LOG_INFO, SIOL_LOG_WARN, SIOL_LOG_ERROR };
@@ -44,24 +67,13 @@ void siol_set_log_level(lua_State *L, int level);
 /* Writes one line to stderr: "2026-11-22T04:05:06.123Z WARN  message". */
 void siol_log(lua_State *L, int level, const char *fmt, ...);
 
-/* A reload (siod's SIGHUP): begin, run the new script, then commit on success or abort on failure.
- * Between begin and commit, sio.server{} with the host and port of an existing server returns that
- * server (its listening socket and connections kept) with its handlers and middleware cleared;
- * io:of() returns the existing namespaces. Commit closes the servers the script did not ask for
- * again and calls each namespace's new "connection" handler for every socket already connected,
- * with a second argument `true` (so that it binds its socket:on handlers again); abort restores
- * the previous handlers. */
-void siol_reload_begin(lua_State *L);
-void siol_reload_commit(lua_State *L);
-void siol_reload_abort(lua_State *L);
-
 /* Closes every server (each socket gets a DISCONNECT, reason "server shutting down") and every
  * timer, so that the loop ends once they are closed. What sio.shutdown() does. */
 void siol_shutdown(lua_State *L);
 
 /* Calls the function at the top of the stack (below it its nargs arguments) in protected mode with
- * a traceback; an error is logged ("error in <what>: ...") and 0 returned, else 1 with nresults
- * results pushed. The one path for every callback into Lua. */
-int siol_pcall(lua_State *L, int nargs, int nresults, const char *what);
+ * a traceback; an error is logged ("error in <what>[ <detail>]: ...", detail may be NULL) and 0
+ * returned, else 1 with nresults results pushed. The one path for every callback into Lua. */
+int siol_pcall(lua_State *L, int nargs, int nresults, const char *what, const char *detail);
 
 #endif

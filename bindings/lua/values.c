@@ -5,7 +5,6 @@
 #include <lua.h>
 #include <lualib.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +25,6 @@ typedef struct {
   cJSON *tree;
   sio_sbuf_t printed; /* the JSON text sio.json.encode writes */
 } box_t;
-
-/* 2^53: beyond it a double no longer holds every integer, so such numbers stay floats. */
-#define MAX_EXACT 9007199254740992.0
 
 void siol_bufs_free(siol_bufs_t *b) {
   if (!b) return;
@@ -51,66 +47,26 @@ static int bufs_add(siol_bufs_t *b, const char *data, size_t len) {
   return 0;
 }
 
-/* Well-formed UTF-8 as RFC 3629 defines it (no overlong forms, so never C0 80, which keeps that
- * pair free to stand for NUL; nothing above U+10FFFF), except that a UTF-16 surrogate is allowed in
- * its three-byte form ED A0..BF xx: that is how the core hands a lone surrogate over ("\ud83d"
- * sent by a client, a string cut inside an emoji), so that a script can send it back as it came.
- * NUL itself is fine. */
-static int utf8_valid(const char *str, size_t n) {
-  const unsigned char *s = (const unsigned char *)str;
-  size_t i = 0;
-  while (i < n) {
-    unsigned c = s[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t more;
-    unsigned lo = 0x80, hi = 0xBF; /* the range of the second byte */
-    if (c >= 0xC2 && c <= 0xDF) {
-      more = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      more = 2;
-      if (c == 0xE0) lo = 0xA0;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      more = 3;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return 0;
-    }
-    if (n - i - 1 < more) return 0;
-    if (s[i + 1] < lo || s[i + 1] > hi) return 0;
-    for (size_t k = 2; k <= more; k++)
-      if ((s[i + k] & 0xC0) != 0x80) return 0;
-    i += more + 1;
-  }
-  return 1;
+/* A malloc'd copy of the text s[0..len) in the core's form (sio.h: NUL as C0 80), or NULL when s
+ * holds no NUL: a Lua string is NUL-terminated and serves as it is. *nomem on failure. No Lua call
+ * may come between this and the free (an error raised there would leak the copy). */
+static char *core_copy(const char *s, size_t len, int *nomem) {
+  size_t n = sio_str_core_len(s, len);
+  *nomem = 0;
+  if (n == len) return NULL;
+  char *t = malloc(n + 1);
+  if (!t) *nomem = 1;
+  else sio_str_to_core(s, len, t);
+  return t;
 }
 
-/* A copy of s[0..len) with each NUL written as C0 80, or NULL with *nomem = 0 when s has no NUL
- * (then s, being a Lua string and so NUL-terminated, can be given to cJSON as it is). */
-static char *hide_nuls(const char *s, size_t len, int *nomem) {
-  *nomem = 0;
-  size_t nuls = 0;
-  for (const char *p = s; (p = memchr(p, 0, len - (size_t)(p - s))) != NULL; p++) nuls++;
-  if (!nuls) return NULL;
-  char *t = malloc(len + nuls + 1);
-  if (!t) {
-    *nomem = 1;
-    return NULL;
-  }
-  char *o = t;
-  for (size_t i = 0; i < len; i++) {
-    if (s[i] == 0) {
-      *o++ = (char)0xC0;
-      *o++ = (char)0x80;
-    } else {
-      *o++ = s[i];
-    }
-  }
-  *o = 0;
-  return t;
+/* The Lua string a core string stands for. */
+static void push_string(lua_State *L, const char *s) {
+  if (!s) s = "";
+  luaL_checkstack(L, 3, "value too deep"); /* the buffer's slot, and its box's metatable */
+  luaL_Buffer B;
+  char *p = luaL_buffinitsize(L, &B, strlen(s));
+  luaL_pushresultsize(&B, sio_str_from_core(s, p));
 }
 
 /* ---- Lua -> JSON ---- */
@@ -147,12 +103,12 @@ static cJSON *refuse_type(conv_t *c, const char *what) {
 }
 
 static cJSON *string_to_json(conv_t *c, const char *s, size_t len) {
-  if (!utf8_valid(s, len)) {
+  if (!sio_str_valid(s, len)) {
     if (c->encode) return fail(c, "string is not valid UTF-8");
     return fail(c, "string is not valid UTF-8 (send bytes as sio.binary(s))");
   }
   int oom;
-  char *t = hide_nuls(s, len, &oom);
+  char *t = core_copy(s, len, &oom);
   if (oom) return nomem(c);
   cJSON *j = cJSON_CreateString(t ? t : s);
   free(t);
@@ -184,11 +140,10 @@ static int add_member(conv_t *c, cJSON *obj, int table, int level) {
   lua_State *L = c->L;
   char num[32];
   const char *key;
-  char *hidden = NULL;
+  size_t klen;
   if (lua_type(L, -2) == LUA_TSTRING) {
-    size_t klen;
     key = lua_tolstring(L, -2, &klen);
-    if (!utf8_valid(key, klen)) {
+    if (!sio_str_valid(key, klen)) {
       fail(c, "table key is not valid UTF-8");
       return -1;
     }
@@ -202,15 +157,8 @@ static int add_member(conv_t *c, cJSON *obj, int table, int level) {
         return -1;
       }
     }
-    int oom;
-    hidden = hide_nuls(key, klen, &oom);
-    if (oom) {
-      nomem(c);
-      return -1;
-    }
-    if (hidden) key = hidden;
   } else if (lua_isinteger(L, -2)) {
-    snprintf(num, sizeof num, LUA_INTEGER_FMT, lua_tointeger(L, -2));
+    klen = (size_t)snprintf(num, sizeof num, LUA_INTEGER_FMT, lua_tointeger(L, -2));
     key = num;
   } else {
     if (lua_type(L, -2) == LUA_TNUMBER)
@@ -221,24 +169,23 @@ static int add_member(conv_t *c, cJSON *obj, int table, int level) {
     return -1;
   }
   cJSON *v = to_json(c, lua_gettop(L), level + 1);
-  if (!v) {
-    free(hidden);
-    return -1;
-  }
-  int ok = cJSON_AddItemToObject(obj, key, v);
-  free(hidden);
-  if (!ok) {
+  if (!v) return -1;
+  int oom;
+  char *core = core_copy(key, klen, &oom);
+  if (oom || !cJSON_AddItemToObject(obj, core ? core : key, v)) {
+    free(core);
     cJSON_Delete(v);
     nomem(c);
     return -1;
   }
+  free(core);
   return 0;
 }
 
 static cJSON *table_to_json(conv_t *c, int idx, int level) {
   lua_State *L = c->L;
   /* Also what stops a table that contains itself. */
-  if (level > SIOL_MAX_DEPTH) return fail(c, "value nested deeper than %d levels", SIOL_MAX_DEPTH);
+  if (level > SIO_MAX_DEPTH) return fail(c, "value nested deeper than %d levels", SIO_MAX_DEPTH);
   if (!lua_checkstack(L, 4)) return fail(c, "Lua stack overflow");
 
   int marked = 0;
@@ -445,36 +392,9 @@ fail:
 
 /* ---- JSON -> Lua ---- */
 
-/* A cJSON string as Lua bytes, C0 80 turned back into NUL. */
-static void push_string(lua_State *L, const char *s) {
-  if (!s) {
-    lua_pushliteral(L, "");
-    return;
-  }
-  const char *hit = strstr(s, "\xC0\x80");
-  if (!hit) {
-    lua_pushstring(L, s);
-    return;
-  }
-  luaL_checkstack(L, 2, "value too deep"); /* the buffer's slot, then its result */
-  luaL_Buffer B;
-  luaL_buffinit(L, &B);
-  const char *p = s;
-  do {
-    luaL_addlstring(&B, p, (size_t)(hit - p));
-    luaL_addchar(&B, '\0');
-    p = hit + 2;
-  } while ((hit = strstr(p, "\xC0\x80")) != NULL);
-  luaL_addstring(&B, p);
-  luaL_pushresult(&B);
-}
-
-
 static void push_number(lua_State *L, double d) {
-  if (d >= -MAX_EXACT && d <= MAX_EXACT && (double)(int64_t)d == d)
-    lua_pushinteger(L, (lua_Integer)(int64_t)d);
-  else
-    lua_pushnumber(L, (lua_Number)d);
+  if (sio_number_is_int(d)) lua_pushinteger(L, (lua_Integer)d);
+  else lua_pushnumber(L, (lua_Number)d);
 }
 
 static void push_value(lua_State *L, const cJSON *j, const sio_args_t *a, int level) {
@@ -489,7 +409,7 @@ static void push_value(lua_State *L, const cJSON *j, const sio_args_t *a, int le
   } else if (cJSON_IsString(j)) {
     push_string(L, j->valuestring);
   } else if (cJSON_IsArray(j) || cJSON_IsObject(j)) {
-    if (level > SIOL_MAX_DEPTH) luaL_error(L, "value nested deeper than %d levels", SIOL_MAX_DEPTH);
+    if (level > SIO_MAX_DEPTH) luaL_error(L, "value nested deeper than %d levels", SIO_MAX_DEPTH);
     const sio_buf_t *bf = cJSON_IsObject(j) ? sio_args_attachment(a, j) : NULL;
     if (bf) {
       siol_push_binary(L, bf->data, bf->len);
@@ -682,10 +602,10 @@ static int l_json_encode(lua_State *L) {
   if (convert_one(&c, 1, &bx->tree) < 0) return luaL_error(L, "sio.json.encode: %s", err);
   lua_settop(L, 2);
   /* Numbers as exactly the same double, NUL (held as C0 80) as "\u0000": as the core's wire. The
-   * converter already refused nesting deeper than SIOL_MAX_DEPTH. */
-  int r = sio_json_write(&bx->printed, bx->tree, SIOL_MAX_DEPTH);
+   * converter already refused nesting deeper than SIO_MAX_DEPTH. */
+  int r = sio_json_write(&bx->printed, bx->tree, SIO_MAX_DEPTH);
   if (r == SIO_ENOMEM) return luaL_error(L, "sio.json.encode: out of memory");
-  if (r) return luaL_error(L, "sio.json.encode: value nested deeper than %d levels", SIOL_MAX_DEPTH);
+  if (r) return luaL_error(L, "sio.json.encode: value nested deeper than %d levels", SIO_MAX_DEPTH);
   lua_pushlstring(L, bx->printed.data, bx->printed.len);
   cJSON_Delete(bx->tree);
   sio_sbuf_free(&bx->printed);
@@ -696,12 +616,12 @@ static int l_json_encode(lua_State *L) {
 /* Deepest container nesting of j (a top-level container is 1), stopping once past the limit. */
 static int json_depth(const cJSON *j, int level) {
   if (!cJSON_IsArray(j) && !cJSON_IsObject(j)) return level - 1;
-  if (level > SIOL_MAX_DEPTH) return level;
+  if (level > SIO_MAX_DEPTH) return level;
   int max = level;
   for (const cJSON *e = j->child; e; e = e->next) {
     int d = json_depth(e, level + 1);
     if (d > max) max = d;
-    if (max > SIOL_MAX_DEPTH) break;
+    if (max > SIO_MAX_DEPTH) break;
   }
   return max;
 }
@@ -712,7 +632,7 @@ static int l_json_decode(lua_State *L) {
   lua_settop(L, 1);
   /* Raw C0 80 would be taken for an escaped NUL, and JSON text is UTF-8 anyway (a lone surrogate
    * received from the core may be in it, as its own bytes). The core's reader does the rest. */
-  if (!utf8_valid(s, len)) {
+  if (!sio_str_valid(s, len)) {
     lua_pushnil(L);
     lua_pushliteral(L, "invalid JSON");
     return 2;
@@ -725,9 +645,9 @@ static int l_json_decode(lua_State *L) {
     lua_pushliteral(L, "invalid JSON");
     return 2;
   }
-  if (json_depth(bx->tree, 1) > SIOL_MAX_DEPTH) {
+  if (json_depth(bx->tree, 1) > SIO_MAX_DEPTH) {
     lua_pushnil(L);
-    lua_pushfstring(L, "value nested deeper than %d levels", SIOL_MAX_DEPTH);
+    lua_pushfstring(L, "value nested deeper than %d levels", SIO_MAX_DEPTH);
     return 2;
   }
   luaL_checkstack(L, 1, "sio.json.decode");

@@ -1,6 +1,7 @@
 /* Lua values <-> the core's cJSON arguments (sio_args_t), for the Lua binding.
  *
- * The rule for a script:
+ * The rule for a script (its strings, integers and depth are the core's: sio.h, "values, for
+ * bindings"):
  *   Lua -> JSON   nil -> null (top-level arguments keep their positions), sio.null -> null,
  *                 boolean, integer and float (NaN/inf -> null, as JSON.stringify),
  *                 string -> JSON string (must be valid UTF-8; "\0" is carried, and so is a lone
@@ -9,7 +10,7 @@
  *                 binary attachment, table -> array when its keys are exactly 1..n (n >= 1) or it
  *                 carries the sio.array metatable, else object (integer keys written as strings).
  *                 Anything else (functions, threads, other userdata, non-string non-integer keys,
- *                 nesting deeper than SIOL_MAX_DEPTH, invalid UTF-8) is refused with a message.
+ *                 nesting deeper than SIO_MAX_DEPTH, invalid UTF-8) is refused with a message.
  *   JSON -> Lua   null -> nil for a top-level argument, sio.null inside tables; numbers ->
  *                 integer when integral and within +-2^53, else float; arrays -> tables with the
  *                 sio.array metatable (so an empty array stays an array); objects -> plain tables;
@@ -23,8 +24,6 @@
 #include <lua.h>
 
 #include "sio.h"
-
-#define SIOL_MAX_DEPTH 64
 
 /* Registry/metatable names. */
 #define SIOL_BINARY_MT "sio.binary"

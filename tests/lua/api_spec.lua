@@ -314,7 +314,9 @@ describe("a connection", function()
     assert.matches("foo=bar", hs.url)
     assert.are.equal("integer", math.type(hs.issued))
     assert.is_true(hs.issued >= (before - 1) * 1000 and hs.issued <= (os.time() + 1) * 1000)
-    assert.matches("^%a%a%a, %d%d %a%a%a %d%d%d%d %d%d:%d%d:%d%d GMT$", hs.time)
+    -- as Node's (JavaScript's Date.toString()), the core's sio_socket_handshake
+    assert.matches("^%a%a%a %a%a%a %d%d %d%d%d%d %d%d:%d%d:%d%d GMT%+0000 %(Coordinated Universal Time%)$", hs.time)
+    assert.is_false(hs.xdomain)
     assert.is_false(hs.secure)
     assert.are.same({ token = "abc", n = 1 }, hs.auth)
 

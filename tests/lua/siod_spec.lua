@@ -405,6 +405,76 @@ describe("siod's reload (SIGHUP)", function()
     p.signal("TERM")
     assert.are.equal(0, H.wait_exit(p, 10000), p.log())
   end)
+
+  it("reuses dynamic parents, replaces Engine.IO handlers and closes the servers the script no longer makes", function()
+    local other = free_port()
+    local function script(version, extra)
+      return ([[
+        local sio = require "sio"
+        local VERSION = %q
+        local server = assert(sio.server { host = "127.0.0.1", port = 0 })
+        local dyn = server:of(function(name) return name:match("^/dyn%%-") ~= nil end)
+        dyn:on("connection", function(socket, reloaded)
+          socket:on("version", function() return VERSION .. " " .. socket.nsp.name end)
+          if reloaded == true then socket:emit("reloaded", VERSION) end
+        end)
+        server:engine("/engine.io/"):on("message", function(session, data)
+          session:send(type(data) == "string" and VERSION .. ":" .. data or VERSION)
+        end)
+        %s
+        print(("listening on %%s:%%d (%%s)"):format(server.host, server.port, VERSION))
+      ]]):format(version, extra or "")
+    end
+    local keep_other = ("assert(sio.server { host = '127.0.0.1', port = %d })"):format(other)
+    local path = script_file(script("v1", keep_other))
+    local p = start_siod(H.q(path))
+    local flags = { H.tmpname(), H.tmpname() }
+    for _, f in ipairs(flags) do os.remove(f) end
+    local c = client("reload", p.port, { ns = "/dyn-1", flags = flags })
+    assert.is_true(H.wait_for(function() return c.output():find('"phase": 1', 1, true) end, 15000), c.output())
+
+    -- a reload that fails after it made a parent and a server of its own: all as before
+    rewrite(path, script("v-broken", keep_other .. [[
+      server:of(function() return true end)
+      assert(sio.server { host = "127.0.0.1", port = 0 })
+      error("the new script breaks")]]))
+    p.signal("HUP")
+    assert.is_true(p.wait_log("reload of [^\n]* failed, keeping the running script"), p.log())
+    H.write_file(flags[1], "")
+    assert.is_true(H.wait_for(function() return c.output():find('"phase": 2', 1, true) end, 15000), c.output())
+    local nope = client("connect", p.port, { { ns = "/other" } })
+    wait_client(nope)
+    assert.is_false(nope.find("attempt", 0).ok, nope.output())
+
+    -- a good one without the second server
+    rewrite(path, script("v2"))
+    p.signal("HUP")
+    assert.is_true(p.wait_log("INFO%s+reloaded "), p.log())
+    H.write_file(flags[2], "")
+    wait_client(c)
+    local versions = {}
+    for _, r in ipairs(c.results()) do
+      if r.step == "version" then versions[r.phase + 1] = r.ack end
+    end
+    assert.are.same({ "v1 /dyn-1", "v1 /dyn-1", "v2 /dyn-1" }, versions, c.output())
+    local reloaded = c.events("reloaded")
+    assert.are.equal(1, #reloaded, c.output())
+    assert.are.same({ "v2" }, reloaded[1].args)
+    assert.matches("closing the server on port " .. other .. ": the script no longer makes it", p.log())
+    assert.is_nil(p.log():find("closing the server on port " .. p.port, 1, true))
+
+    -- the reused parent still makes children; the endpoint answers with the new handler
+    local c2 = client("connect", p.port, { { ns = "/dyn-2", call = { "version" } }, { ns = "/other" } })
+    wait_client(c2)
+    assert.are.equal("v2 /dyn-2", c2.find("attempt", 0).call.ack, c2.output())
+    assert.is_false(c2.find("attempt", 1).ok, c2.output())
+    local e = client("engine", p.port)
+    wait_client(e)
+    assert.are.same({ "4v2:hello", "4v2", "4v2:bye" }, e.find("step", "read").packets, e.output())
+
+    p.signal("TERM")
+    assert.are.equal(0, H.wait_exit(p, 10000), p.log())
+  end)
 end)
 
 describe("siod's reload (SIGHUP) and server-side listeners", function()

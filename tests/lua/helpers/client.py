@@ -245,17 +245,20 @@ def connect(port, arg):
 
 
 def reload(port, arg):
-    """One connection across the daemon's reloads: calls "version", then for each flag file in
-    arg["flags"] waits (bounded) for it to appear and calls "version" again on the same connection."""
-    conn = connected_or_die(Conn(port, transports=arg.get("transports")))
-    out(step="version", phase=0, sid=conn.sid(), eio_sid=conn.c.sid, **conn.call("version"))
+    """One connection (to namespace arg["ns"], default "/") across the daemon's reloads: calls
+    "version", then for each flag file in arg["flags"] waits (bounded) for it to appear and calls
+    "version" again on the same connection."""
+    ns = arg.get("ns", "/")
+    conn = connected_or_die(Conn(port, namespaces=[ns], transports=arg.get("transports")))
+    out(step="version", phase=0, sid=conn.sid(ns), eio_sid=conn.c.sid, **conn.call("version", ns=ns))
     for i, flag in enumerate(arg.get("flags", []), 1):
         out(step="waiting", phase=i)
         deadline = time.time() + arg.get("flag_wait", 15)
         while not os.path.exists(flag) and time.time() < deadline:
             time.sleep(0.02)
-        out(step="version", phase=i, flag=os.path.exists(flag), sid=conn.sid(), eio_sid=conn.c.sid,
-            disconnected=conn.disconnected.is_set(), connected=conn.c.connected, **conn.call("version"))
+        out(step="version", phase=i, flag=os.path.exists(flag), sid=conn.sid(ns), eio_sid=conn.c.sid,
+            disconnected=conn.disconnected.is_set(), connected=conn.c.connected,
+            **conn.call("version", ns=ns))
     conn.close()
 
 

@@ -1,0 +1,62 @@
+/* The ack function a handler gets when the client asked for an acknowledgement: a userdata with
+ * __call over the core's one-shot sio_ack_t, which answers once and outlives its socket. */
+#include "private.h"
+
+typedef struct {
+  sio_ack_t *h; /* NULL when it could not be made (out of memory) */
+} ack_ud_t;
+
+static int ack_gc(lua_State *L) {
+  ack_ud_t *a = luaL_checkudata(L, 1, SIOL_ACK_MT);
+  sio_ack_free(a->h);
+  a->h = NULL;
+  return 0;
+}
+
+void siol_push_ack(lua_State *L, sio_socket_t *s, int64_t ack_id) {
+  ack_ud_t *a = lua_newuserdatauv(L, sizeof *a, 0);
+  a->h = NULL;
+  luaL_setmetatable(L, SIOL_ACK_MT);
+  a->h = sio_socket_ack_handle(s, ack_id);
+}
+
+/* ack(...): true, or nil, "ECLOSED: ...", "ECLOSED" once the socket is gone; raises when it was
+ * answered before, and on a value that cannot be sent (the ack stays unanswered then). */
+static int l_call(lua_State *L) {
+  ack_ud_t *a = luaL_checkudata(L, 1, SIOL_ACK_MT);
+  args_box_t *box = siol_check_args(L, 2, lua_gettop(L));
+  sio_args_t args = siol_args_of(box);
+  int r = a->h ? sio_ack_send(a->h, &args) : SIO_ENOMEM;
+  siol_args_free(box);
+  if (r == SIO_EALREADY) return luaL_error(L, "this acknowledgement was already sent");
+  return siol_push_ok(L, r);
+}
+
+void siol_ack_results(lua_State *L, int idx, int first) {
+  ack_ud_t *a = lua_touserdata(L, idx);
+  if (!a->h || sio_ack_done(a->h) || lua_gettop(L) < first) return;
+  cJSON *json;
+  siol_bufs_t b = {0};
+  char err[256];
+  if (siol_args_to_json(L, first, lua_gettop(L), &b, &json, err, sizeof err) < 0) {
+    siol_log(L, SIOL_LOG_ERROR, "cannot send a handler's return values as its ack: %s", err);
+    return;
+  }
+  sio_args_t args = {json, b.v, b.n};
+  sio_ack_send(a->h, &args);
+  cJSON_Delete(json);
+  siol_bufs_free(&b);
+}
+
+int siol_is_ack(lua_State *L) {
+  lua_pushboolean(L, luaL_testudata(L, 1, SIOL_ACK_MT) != NULL);
+  return 1;
+}
+
+void siol_open_ack(lua_State *L) {
+  siol_class(L, SIOL_ACK_MT, NULL, NULL, NULL, ack_gc, NULL);
+  luaL_getmetatable(L, SIOL_ACK_MT);
+  lua_pushcfunction(L, l_call);
+  lua_setfield(L, -2, "__call");
+  lua_pop(L, 1);
+}

@@ -1,0 +1,75 @@
+/* Calls into Lua and failures out of it: the one protected-call helper (a daemon logs an error with
+ * its traceback and goes on, never exits), the log, and luv's `nil, "ENAME: message", "ENAME"`. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "private.h"
+
+static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+
+void siol_log(lua_State *L, int level, const char *fmt, ...) {
+  siol_state_t *st = siol_state(L);
+  if (level < (st ? st->log_level : SIOL_LOG_INFO)) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char stamp[32];
+  strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  char msg[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  /* One fprintf per line so that lines from handlers and the binding never interleave mid-way. */
+  fprintf(stderr, "%s.%03ldZ %-5s %s\n", stamp, ts.tv_nsec / 1000000, level_names[level], msg);
+  fflush(stderr);
+}
+
+void siol_set_log_level(lua_State *L, int level) {
+  siol_state_t *st = siol_state(L);
+  if (st) st->log_level = level;
+}
+
+static int msgh(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+int siol_pcall(lua_State *L, int nargs, int nresults, const char *what, const char *detail) {
+  int base = lua_gettop(L) - nargs;
+  lua_pushcfunction(L, msgh);
+  lua_insert(L, base);
+  int r = lua_pcall(L, nargs, nresults, base);
+  lua_remove(L, base);
+  if (r == LUA_OK) return 1;
+  const char *msg = lua_tostring(L, -1);
+  siol_log(L, SIOL_LOG_ERROR, "error in %s%s%s: %s", what, detail ? " " : "", detail ? detail : "",
+           msg ? msg : "?");
+  lua_pop(L, 1);
+  return 0;
+}
+
+int siol_push_fail(lua_State *L, int err) {
+  lua_pushnil(L);
+  lua_pushfstring(L, "%s: %s", sio_err_name(err), sio_strerror(err));
+  lua_pushstring(L, sio_err_name(err));
+  return 3;
+}
+
+int siol_push_ok(lua_State *L, int r) {
+  if (r < 0) return siol_push_fail(L, r);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+int siol_raise_detail(lua_State *L, int err, const char *what) {
+  const char *detail = sio_last_error();
+  return luaL_error(L, "%s: %s", what, *detail ? detail : sio_strerror(err));
+}

@@ -1,0 +1,90 @@
+/* What lives for one call or one callback (luv's lreq.c): a Lua function the core calls back once
+ * (an ack callback, a cluster request's), and a call's converted arguments. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "private.h"
+
+struct siol_req_s {
+  siol_state_t *st;
+  int fn_ref;
+};
+
+siol_req_t *siol_req_new(lua_State *L, int fn) {
+  siol_state_t *st = siol_state(L);
+  /* The reference first: luaL_ref may raise (a Lua memory error), and r must not exist then. */
+  lua_pushvalue(L, fn);
+  int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  siol_req_t *r = malloc(sizeof *r);
+  if (!r) {
+    luaL_unref(L, LUA_REGISTRYINDEX, ref);
+    luaL_error(L, "out of memory");
+  }
+  r->st = st;
+  r->fn_ref = ref;
+  siol_hold(st);
+  return r;
+}
+
+void siol_req_drop(lua_State *L, siol_req_t *r) {
+  luaL_unref(L, LUA_REGISTRYINDEX, r->fn_ref);
+  siol_release(r->st);
+  free(r);
+}
+
+lua_State *siol_req_begin(siol_req_t *r, int status) {
+  lua_State *L = siol_cb_state(r->st);
+  if (!L) return NULL;
+  luaL_checkstack(L, 4, NULL);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, r->fn_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, r->fn_ref);
+  if (status == 0) lua_pushnil(L);
+  else lua_pushfstring(L, "%s: %s", sio_err_name(status), sio_strerror(status));
+  return L;
+}
+
+void siol_req_finish(siol_req_t *r, lua_State *L, int n, const char *what) {
+  if (L) siol_pcall(L, 1 + n, 0, what, NULL);
+  siol_state_t *st = r->st;
+  free(r);
+  siol_release(st);
+}
+
+void siol_push_json_array(lua_State *L, const cJSON *j, const sio_args_t *a) {
+  cJSON empty = {0};
+  empty.type = cJSON_Array;
+  siol_push_json(L, cJSON_IsArray(j) ? j : &empty, a);
+}
+
+/* ---- a call's arguments ---- */
+
+void siol_args_free(args_box_t *a) {
+  cJSON_Delete(a->json);
+  a->json = NULL;
+  siol_bufs_free(&a->b);
+  cJSON_free(a->text);
+  a->text = NULL;
+}
+
+static int args_gc(lua_State *L) {
+  siol_args_free(luaL_checkudata(L, 1, SIOL_ARGS_MT));
+  return 0;
+}
+
+args_box_t *siol_args_box(lua_State *L) {
+  args_box_t *a = lua_newuserdatauv(L, sizeof *a, 0);
+  memset(a, 0, sizeof *a);
+  luaL_setmetatable(L, SIOL_ARGS_MT);
+  return a;
+}
+
+args_box_t *siol_check_args(lua_State *L, int first, int last) {
+  args_box_t *a = siol_args_box(L);
+  char err[256];
+  if (siol_args_to_json(L, first, last, &a->b, &a->json, err, sizeof err) < 0) luaL_error(L, "%s", err);
+  return a;
+}
+
+sio_args_t siol_args_of(const args_box_t *a) { return (sio_args_t){a->json, a->b.v, a->b.n}; }
+
+void siol_open_lreq(lua_State *L) { siol_class(L, SIOL_ARGS_MT, NULL, NULL, NULL, args_gc, NULL); }

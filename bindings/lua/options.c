@@ -1,0 +1,166 @@
+/* sio.server{}'s options table into the core's options structs. Defaults are the core's (from the
+ * _init functions); the ranges a script may give are the binding's. */
+#include <string.h>
+
+#include "private.h"
+
+#define INT31 0x7fffffffL
+
+long siol_opt_int(lua_State *L, int t, const char *key, long def, long min, long max) {
+  lua_getfield(L, t, key);
+  long v = def;
+  if (!lua_isnil(L, -1)) {
+    int isnum;
+    lua_Integer i = lua_tointegerx(L, -1, &isnum);
+    if (!isnum || i < min || i > max)
+      luaL_error(L, "sio.server: option '%s' must be an integer in [%d, %d]", key, (int)min, (int)max);
+    v = (long)i;
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static int opt_bool(lua_State *L, int t, const char *key, int def) {
+  lua_getfield(L, t, key);
+  int v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+const char *siol_opt_str(lua_State *L, int t, const char *key, const char *def) {
+  lua_getfield(L, t, key);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    if (!def) {
+      lua_pushnil(L);
+      return NULL;
+    }
+    lua_pushstring(L, def);
+    return lua_tostring(L, -1);
+  }
+  if (lua_istable(L, -1)) {
+    luaL_Buffer buf;
+    int tbl = lua_gettop(L);
+    luaL_buffinit(L, &buf);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, tbl);
+    for (lua_Integer i = 1; i <= n; i++) {
+      if (i > 1) luaL_addchar(&buf, ',');
+      lua_rawgeti(L, tbl, i);
+      if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "sio.server: option '%s' must hold strings", key);
+      luaL_addvalue(&buf);
+    }
+    luaL_pushresult(&buf);
+    lua_remove(L, tbl);
+    return lua_tostring(L, -1);
+  }
+  if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "sio.server: option '%s' must be a string", key);
+  return lua_tostring(L, -1);
+}
+
+/* A string attribute of the cookie table at t: its default when nil, NULL when false. The string
+ * stays on the stack. */
+static const char *cookie_str(lua_State *L, int t, const char *key, const char *def) {
+  lua_getfield(L, t, key);
+  if (lua_isnil(L, -1)) return def;
+  if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) return NULL;
+  if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "sio.server: cookie.%s must be a string or false", key);
+  return lua_tostring(L, -1);
+}
+
+static void check_cookie_keys(lua_State *L, int v) {
+  static const char *const keys[] = {"name", "path", "domain", "same_site", "http_only", "secure", "max_age", NULL};
+  lua_pushnil(L);
+  while (lua_next(L, v)) {
+    int known = 0;
+    for (int i = 0; keys[i] && lua_type(L, -2) == LUA_TSTRING; i++)
+      known = known || strcmp(lua_tostring(L, -2), keys[i]) == 0;
+    if (!known)
+      luaL_error(L, "sio.server: unknown cookie attribute '%s' (name, path, domain, same_site, http_only, "
+                    "secure, max_age)", luaL_tolstring(L, -2, NULL));
+    lua_pop(L, 1);
+  }
+}
+
+/* cookie = true | "name" | {name=, path=, domain=, same_site=, http_only=, secure=, max_age=}, over
+ * the core's defaults (Path=/; HttpOnly; SameSite=Lax); true is the reference's name "io".
+ * Strings stay on the stack. */
+static void opt_cookie(lua_State *L, int t, sio_cookie_options_t *o) {
+  lua_getfield(L, t, "cookie");
+  int v = lua_gettop(L);
+  if (lua_isnil(L, v) || (lua_isboolean(L, v) && !lua_toboolean(L, v))) return;
+  if (lua_type(L, v) == LUA_TSTRING) {
+    o->name = lua_tostring(L, v);
+  } else if (lua_istable(L, v)) {
+    check_cookie_keys(L, v);
+    o->name = cookie_str(L, v, "name", "io");
+    if (!o->name) luaL_error(L, "sio.server: cookie.name must be a string");
+    o->path = cookie_str(L, v, "path", o->path);
+    o->domain = cookie_str(L, v, "domain", o->domain);
+    o->same_site = cookie_str(L, v, "same_site", o->same_site);
+    o->http_only = opt_bool(L, v, "http_only", o->http_only);
+    o->secure = opt_bool(L, v, "secure", o->secure);
+    lua_getfield(L, v, "max_age");
+    int isnum = 1;
+    lua_Integer age = lua_isnil(L, -1) ? (lua_Integer)o->max_age_s : lua_tointegerx(L, -1, &isnum);
+    if (!isnum || age < 0 || age > INT31)
+      luaL_error(L, "sio.server: cookie.max_age must be an integer in [0, 2147483647] (seconds)");
+    o->max_age_s = (uint32_t)age;
+    lua_pop(L, 1);
+  } else if (lua_isboolean(L, v)) {
+    o->name = "io";
+  } else {
+    luaL_error(L, "sio.server: option 'cookie' must be true, a name or a table");
+  }
+}
+
+static int opt_transports(lua_State *L, int t, int def) {
+  int bits = def;
+  lua_getfield(L, t, "transports");
+  if (lua_istable(L, -1)) {
+    bits = 0;
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, -1, i);
+      const char *s = lua_tostring(L, -1);
+      if (s && strcmp(s, "polling") == 0) bits |= SIO_TRANSPORT_POLLING;
+      else if (s && strcmp(s, "websocket") == 0) bits |= SIO_TRANSPORT_WEBSOCKET;
+      else luaL_error(L, "sio.server: transports are \"polling\" and \"websocket\"");
+      lua_pop(L, 1);
+    }
+    if (!bits) luaL_error(L, "sio.server: no transport");
+  }
+  lua_pop(L, 1);
+  return bits;
+}
+
+void siol_read_listen_options(lua_State *L, int t, siol_server_opts_t *o) {
+  luaL_checkstack(L, 24, "sio.server"); /* the strings kept, the cookie's and their temporaries */
+  sio_io_options_init(&o->io);
+  sio_redis_options_init(&o->redis);
+  o->host = siol_opt_str(L, t, "host", "0.0.0.0");
+  o->port = (int)siol_opt_int(L, t, "port", 3000, 0, 65535);
+  o->io.engine.path = siol_opt_str(L, t, "path", o->io.engine.path);
+}
+
+void siol_read_server_options(lua_State *L, int t, siol_server_opts_t *o) {
+  sio_engine_options_t *e = &o->io.engine;
+  e->allow_eio3 = opt_bool(L, t, "allow_eio3", e->allow_eio3);
+  e->ping_interval_ms = (uint32_t)siol_opt_int(L, t, "ping_interval", e->ping_interval_ms, 1, INT31);
+  e->ping_timeout_ms = (uint32_t)siol_opt_int(L, t, "ping_timeout", e->ping_timeout_ms, 1, INT31);
+  e->upgrade_timeout_ms = (uint32_t)siol_opt_int(L, t, "upgrade_timeout", e->upgrade_timeout_ms, 1, INT31);
+  e->max_payload = (size_t)siol_opt_int(L, t, "max_payload", (long)e->max_payload, 1, INT31);
+  e->max_buffered = (size_t)siol_opt_int(L, t, "max_buffered", (long)e->max_buffered, 0, INT31);
+  e->allow_upgrades = opt_bool(L, t, "allow_upgrades", e->allow_upgrades);
+  e->cors_credentials = opt_bool(L, t, "cors_credentials", e->cors_credentials);
+  e->same_origin = opt_bool(L, t, "same_origin", e->same_origin);
+  e->transports = opt_transports(L, t, e->transports);
+  e->cors_origin = siol_opt_str(L, t, "cors", e->cors_origin);
+  opt_cookie(L, t, &e->cookie);
+  o->io.connect_timeout_ms = (uint32_t)siol_opt_int(L, t, "connect_timeout", o->io.connect_timeout_ms, 1, INT31);
+  o->io.max_attachments = (size_t)siol_opt_int(L, t, "max_attachments", (long)o->io.max_attachments, 0, 1000);
+  o->io.client_dir = siol_opt_str(L, t, "client_dir", o->io.client_dir);
+  o->redis.url = siol_opt_str(L, t, "redis", o->redis.url);
+  o->redis.key = siol_opt_str(L, t, "redis_key", o->redis.key);
+  o->redis.requests_timeout_ms =
+      (uint32_t)siol_opt_int(L, t, "redis_requests_timeout", o->redis.requests_timeout_ms, 1, 86400000);
+}

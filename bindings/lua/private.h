@@ -1,0 +1,293 @@
+/* What the files of the Lua binding share (luv's private.h): the objects, the metatables, and
+ * each file's functions that another one calls. Not installed; a host (siod) uses sio_lua.h.
+ *
+ * One file per object -- server.c (sio.server{}, and options.c reading its options), namespace.c
+ * (with middleware.c and cluster.c), emitter.c (broadcast operators, with selection.c), socket.c,
+ * ack.c, engine.c, timer.c, values.c -- over three shared helpers: lstate.c (the module state and
+ * what holds it alive: luv's lhandle.c), lcall.c (calls into Lua, logging, failures) and lreq.c
+ * (one-shot callback contexts and a call's converted arguments: luv's lreq.c). sio_lua.c is the
+ * module entry.
+ *
+ * Lifetimes. The module state, servers, engines, timers and callback contexts are malloc'd, not
+ * userdata: the core calls back with pointers to them after lua_close() may have freed every
+ * userdata, so each callback gets its lua_State from siol_cb_state() (NULL once lua_close() has
+ * begun) before it touches Lua; each holds the state (siol_hold), freed by the last release.
+ * Namespaces, sockets and sessions live in userdata kept alive by registry references for as long
+ * as the core holds them (a socket until on_disconnect, a namespace with its server); their
+ * callbacks reach the state through the server first. No process globals: the state hangs off the
+ * Lua state's registry. */
+#ifndef SIOL_PRIVATE_H
+#define SIOL_PRIVATE_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "sio.h"
+#include "sio_lua.h"
+#include "values.h"
+
+/* Metatables, by their registry names. */
+#define SIOL_SERVER_MT "sio.server"
+#define SIOL_NSP_MT "sio.namespace"
+#define SIOL_SOCKET_MT "sio.socket"
+#define SIOL_OP_MT "sio.emitter"
+#define SIOL_ACK_MT "sio.ack"
+#define SIOL_NEXT_MT "sio.next"
+#define SIOL_TIMER_MT "sio.timer"
+#define SIOL_ENGINE_MT "sio.engine"
+#define SIOL_SESSION_MT "sio.session"
+#define SIOL_ARGS_MT "sio.args"
+
+typedef struct srv_s srv_t;
+typedef struct tmr_s tmr_t;
+typedef struct eng_s eng_t;
+
+/* ---- lstate.c: the module state ---- */
+
+typedef struct siol_state_s {
+  lua_State *L; /* the thread callbacks run on: the main one, or the one inside sio.run() */
+  uv_loop_t *loop;
+  uv_loop_t own_loop;
+  int own_loop_ready;
+  int hosted;
+  int dead;    /* lua_close() has begun: no more calls into Lua */
+  int live;    /* holds: the module's own, and every malloc'd object pointing here */
+  int running; /* inside uv_run() called by sio.run() */
+  int log_level;
+  siol_hooks_t hooks; /* the host's (all NULL without one) */
+  srv_t *servers;     /* newest first */
+  tmr_t *timers;
+  uv_signal_t sigint, sigterm; /* sio.run()'s graceful shutdown */
+  int signals_on;
+} siol_state_t;
+
+siol_state_t *siol_state(lua_State *L); /* NULL before luaopen_sio */
+siol_state_t *siol_state_open(lua_State *L);
+void siol_hold(siol_state_t *st);
+void siol_release(siol_state_t *st);
+/* The loop: the host's, or one of the module's own made on first use (raises when it cannot). */
+uv_loop_t *siol_loop(lua_State *L, siol_state_t *st);
+/* The thread a callback may call into Lua on, or NULL once lua_close() has begun. */
+lua_State *siol_cb_state(const siol_state_t *st);
+void siol_unref(lua_State *L, int *ref);
+/* A metatable `mt` whose "methods" table holds both lists (`more` may be NULL); __index is
+ * `index`, or the methods table itself when NULL. */
+void siol_class(lua_State *L, const char *mt, const luaL_Reg *methods, const luaL_Reg *more,
+                lua_CFunction index, lua_CFunction gc, lua_CFunction tostring);
+/* For an __index: pushes method `key` of the object at 1 and returns 1, or returns 0. */
+int siol_method(lua_State *L, const char *key);
+
+/* ---- lcall.c: calls into Lua and failures ---- */
+
+/* luv's answer to an expected failure: nil, "ENAME: message", "ENAME" (3 values). */
+int siol_push_fail(lua_State *L, int err);
+/* true, or the failure above for r < 0. */
+int siol_push_ok(lua_State *L, int r);
+/* Raises "<what>: <sio_last_error()>" for a bad call the core refused with a detail
+ * (SIO_ERESERVED, or SIO_EINVAL from an emit); the code's text when there is none. */
+int siol_raise_detail(lua_State *L, int err, const char *what);
+
+/* ---- lreq.c: one-shot callback contexts and a call's converted arguments ---- */
+
+/* A Lua function the core will call back once (an ack, a cluster request); holds the state. */
+typedef struct siol_req_s siol_req_t;
+siol_req_t *siol_req_new(lua_State *L, int fn);
+/* The call that would have used it failed: releases it without calling. */
+void siol_req_drop(lua_State *L, siol_req_t *r);
+/* The callback is due: pushes its function and its error argument (nil, or "ENAME: text") and
+ * returns the thread to call it on, or NULL (nothing pushed) once Lua is closing. Then, either
+ * way, siol_req_finish(): with L set, calls the function with its error and the n values pushed
+ * after it (an error is logged as "error in <what>"); frees r. */
+lua_State *siol_req_begin(siol_req_t *r, int status);
+void siol_req_finish(siol_req_t *r, lua_State *L, int n, const char *what);
+/* A JSON array as a Lua array (placeholders indexing a's buffers); an empty one for non-arrays. */
+void siol_push_json_array(lua_State *L, const cJSON *j, const sio_args_t *a);
+
+/* A call's converted arguments, in a userdata whose __gc frees them: an error raised after the
+ * conversion cannot leak them. The attachments point into Lua strings among the arguments. */
+typedef struct {
+  cJSON *json;
+  siol_bufs_t b;
+  char *text; /* sio._roundtrip's JSON text */
+} args_box_t;
+/* Pushes an empty box (for a cJSON tree of the core's that Lua code must not leak). */
+args_box_t *siol_args_box(lua_State *L);
+/* Converts stack values first..last (absolute) into a new box pushed on the stack; raises on a bad
+ * value. */
+args_box_t *siol_check_args(lua_State *L, int first, int last);
+/* Frees the arguments now (a big payload need not wait for the collector); the box stays. */
+void siol_args_free(args_box_t *a);
+sio_args_t siol_args_of(const args_box_t *a);
+void siol_open_lreq(lua_State *L);
+
+/* ---- server.c ---- */
+
+struct srv_s {
+  siol_state_t *st;
+  sio_server_t *server;
+  sio_io_t *io;
+  int ref; /* registry: the box userdata, while open */
+  int closing, closed, orphan;
+  char *host;
+  int port; /* bound */
+  sio_engine_options_t eio; /* for io:engine(); path, cors and cookie point at the strings below */
+  char *path, *cors, *client_dir;
+  char *cookie[4]; /* the cookie's name, path, domain, same_site */
+  char *redis;     /* the Redis URL of a cluster node, or NULL */
+  eng_t *engines;
+  srv_t *next, **pprev;
+};
+
+int siol_server(lua_State *L); /* sio.server{} */
+srv_t *siol_check_srv(lua_State *L, int idx);
+srv_t *siol_check_open_srv(lua_State *L, int idx);
+void siol_push_server(lua_State *L, srv_t *srv);
+void siol_srv_close(srv_t *srv);
+srv_t *siol_srv_of_nsp(sio_nsp_t *nsp);
+void siol_open_server(lua_State *L);
+
+/* ---- options.c: sio.server{}'s options ---- */
+
+/* What sio.server{} was asked for; the strings are Lua strings kept on the stack by the reader. */
+typedef struct {
+  const char *host;
+  int port;
+  sio_io_options_t io;       /* engine.path, cors_origin, client_dir, cookie: strings as above */
+  sio_redis_options_t redis; /* url NULL: not a cluster node */
+} siol_server_opts_t;
+
+/* Read the options table at t (raising on a bad one) and push the strings they keep: first host,
+ * port and path (over the defaults), then the rest. */
+void siol_read_listen_options(lua_State *L, int t, siol_server_opts_t *o);
+void siol_read_server_options(lua_State *L, int t, siol_server_opts_t *o);
+/* The integer t[key] in [min, max], or def when nil; raises "<fn>: option ..." otherwise. */
+long siol_opt_int(lua_State *L, int t, const char *key, long def, long min, long max);
+/* The string t[key] (a list of strings is joined by commas), or def when nil; pushed (nil for a
+ * NULL def). */
+const char *siol_opt_str(lua_State *L, int t, const char *key, const char *def);
+
+/* ---- namespace.c (and middleware.c, cluster.c) ---- */
+
+typedef struct {
+  srv_t *srv;
+  sio_nsp_t *nsp;
+  int ref;    /* registry: this userdata, for the server's life */
+  int parent; /* a parent of dynamic namespaces (io:of(fn)) */
+} nsp_ud_t;
+
+extern const luaL_Reg siol_nsp_methods[];
+int siol_of(lua_State *L);
+extern const sio_nsp_callbacks_t siol_nsp_cbs;
+/* The namespace at idx (a server: its "/"); raises once the server is closed. */
+nsp_ud_t *siol_check_nsp(lua_State *L, int idx);
+/* The userdata of nsp, made for a dynamic child on first sight. */
+void siol_push_nsp(lua_State *L, srv_t *srv, sio_nsp_t *nsp);
+/* The table of handlers of a namespace (its parent's for a dynamic child): {connection = fn,
+ * middleware = {...}, match = fn, server_events = {...}}. */
+void siol_push_nsp_handlers(lua_State *L, srv_t *srv, sio_nsp_t *nsp);
+/* Appends the value at `val` to the list t[key] of the table t at the top (made when absent). */
+void siol_append_field(lua_State *L, const char *key, int val);
+void siol_call_connection(lua_State *L, srv_t *srv, sio_socket_t *s, int reloaded);
+/* A namespace's handlers, and its middleware (middleware.c). */
+void siol_on_middleware(sio_socket_t *s, void *arg);
+void siol_open_middleware(lua_State *L);
+int siol_nsp_fetch_count(lua_State *L);
+int siol_nsp_all_rooms(lua_State *L);
+int siol_nsp_server_side_emit(lua_State *L);
+void siol_on_server_event(sio_nsp_t *nsp, const char *event, const sio_args_t *args,
+                          const char *reply_id);
+void siol_open_namespace(lua_State *L);
+
+/* ---- emitter.c (and selection.c) ---- */
+
+enum { OP_BROADCAST, OP_SOCKET };
+typedef struct {
+  int kind;
+  int flags;
+  uint32_t timeout_ms;
+} op_ud_t;
+
+/* An emitter's target: its rooms and except lists, borrowed from its tables. */
+typedef struct {
+  const char *small[16];
+  sio_target_t t;
+} target_t;
+
+int siol_op_emit(lua_State *L);
+int siol_op_to(lua_State *L);
+int siol_op_except(lua_State *L);
+int siol_op_timeout(lua_State *L);
+int siol_op_compress(lua_State *L);
+/* The fields `volatile`, `locally` and (for a socket) `broadcast`: pushes an emitter and returns
+ * 1, or returns 0. */
+int siol_push_flag_op(lua_State *L, int idx, const char *key);
+/* Splits the trailing (function [, options]) off an emit's arguments from `first` on: returns the
+ * callback's index (0: none) and sets *last to the last data argument; options.timeout and
+ * options.volatile update *timeout and *flags. */
+int siol_split_callback(lua_State *L, int first, int *last, uint32_t *timeout, int *flags);
+/* An emit's result r: true; a reserved name or a value the core refused raises; else the failure. */
+int siol_emit_failed(lua_State *L, int r);
+/* Pushes the target userdata of the emitter at op (a namespace or a socket). */
+void siol_push_op_target(lua_State *L, int op);
+/* Fills tg with the emitter's lists; pushes three values that keep its strings alive. */
+void siol_op_target(lua_State *L, int op, const op_ud_t *o, target_t *tg);
+int siol_fetch_sockets(lua_State *L);
+int siol_sockets_join(lua_State *L);
+int siol_sockets_leave(lua_State *L);
+int siol_disconnect_sockets(lua_State *L);
+/* Appends every socket of nsp that `to` targets (NULL: all) to the list at stack index list. */
+void siol_collect_sockets(lua_State *L, srv_t *srv, sio_nsp_t *nsp, const sio_target_t *to, int list);
+void siol_open_emitter(lua_State *L);
+
+/* ---- socket.c ---- */
+
+typedef struct {
+  srv_t *srv;
+  sio_socket_t *s; /* NULL once disconnected */
+  int ref;
+} sock_ud_t;
+
+void siol_push_socket(lua_State *L, srv_t *srv, sio_socket_t *s);
+/* Emits to one socket: (event, ...args [, callback [, options]]) at stack index 2. */
+int siol_socket_emit(lua_State *L, sock_ud_t *su, int flags, uint32_t timeout);
+void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, int64_t ack_id);
+void siol_on_disconnecting(sio_socket_t *s, const char *reason);
+void siol_on_disconnect(sio_socket_t *s, const char *reason);
+void siol_open_socket(lua_State *L);
+
+/* ---- ack.c ---- */
+
+/* Pushes the ack function for the client's ack_id, a one-shot sio_ack_t. */
+void siol_push_ack(lua_State *L, sio_socket_t *s, int64_t ack_id);
+/* Sends a handler's results (stack first..top) as the ack at idx, unless it was answered. */
+void siol_ack_results(lua_State *L, int idx, int first);
+int siol_is_ack(lua_State *L);
+void siol_open_ack(lua_State *L);
+
+/* ---- engine.c ---- */
+
+struct eng_s {
+  srv_t *srv;
+  sio_engine_t *engine;
+  int ref; /* registry: the box userdata (its uservalue holds the handlers) */
+  char *path;
+  eng_t *next;
+};
+
+int siol_engine(lua_State *L);
+void siol_engines_free(srv_t *srv);
+void siol_open_engine(lua_State *L);
+
+/* ---- timer.c ---- */
+
+int siol_set_timeout(lua_State *L);
+int siol_set_interval(lua_State *L);
+/* Stops every timer (L NULL once Lua is closing). */
+void siol_timers_stop(lua_State *L, siol_state_t *st);
+void siol_open_timer(lua_State *L);
+
+/* ---- sio_lua.c ---- */
+
+void siol_signals_off(siol_state_t *st);
+
+#endif

@@ -1,0 +1,300 @@
+/* Sockets: one client in one namespace. The userdata lives while the core holds the socket (until
+ * on_disconnect); its uservalue holds the handlers {h = {event = fn}, any = {fn...}}, socket.data
+ * and the fields cached for a disconnect handler (id, nsp, auth, handshake). */
+#include <string.h>
+
+#include "private.h"
+
+void siol_push_socket(lua_State *L, srv_t *srv, sio_socket_t *s) {
+  sock_ud_t *u = sio_socket_get_data(s);
+  if (u) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, u->ref);
+    return;
+  }
+  u = lua_newuserdatauv(L, sizeof *u, 1);
+  u->srv = srv;
+  u->s = s;
+  luaL_setmetatable(L, SIOL_SOCKET_MT);
+  lua_createtable(L, 0, 4);
+  lua_newtable(L);
+  lua_setfield(L, -2, "h");
+  lua_setiuservalue(L, -2, 1);
+  lua_pushvalue(L, -1);
+  u->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  sio_socket_set_data(s, u);
+}
+
+static sock_ud_t *check_socket(lua_State *L, int idx) { return luaL_checkudata(L, idx, SIOL_SOCKET_MT); }
+
+/* ---- the core's callbacks ---- */
+
+void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, int64_t ack_id) {
+  srv_t *srv = siol_srv_of_nsp(sio_socket_nsp(s));
+  lua_State *L = siol_cb_state(srv->st);
+  if (!L) return;
+  int top = lua_gettop(L);
+  luaL_checkstack(L, 8, NULL);
+  siol_push_socket(L, srv, s);
+  int sock = lua_gettop(L);
+  lua_getiuservalue(L, sock, 1);
+  int uv = lua_gettop(L);
+  /* catch-all listeners first, as socket.onAny */
+  if (lua_getfield(L, uv, "any") == LUA_TTABLE) {
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, -1, i);
+      lua_pushstring(L, event);
+      int na = siol_push_args(L, args);
+      siol_pcall(L, 1 + na, 0, "catch-all listener for", event);
+    }
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, uv, "h");
+  if (lua_getfield(L, -1, event) != LUA_TFUNCTION) {
+    lua_settop(L, top);
+    return;
+  }
+  int fn = lua_gettop(L);
+  int na = siol_push_args(L, args);
+  int ack = 0;
+  if (ack_id >= 0) {
+    siol_push_ack(L, s, ack_id);
+    lua_pushvalue(L, -1);
+    lua_insert(L, fn); /* kept below the function: the handler's results follow it */
+    ack = fn++;
+    na++;
+  }
+  if (siol_pcall(L, na, LUA_MULTRET, "handler for", event) && ack) siol_ack_results(L, ack, fn);
+  lua_settop(L, top);
+}
+
+static void call_socket_handler(sio_socket_t *s, const char *name, const char *reason) {
+  srv_t *srv = siol_srv_of_nsp(sio_socket_nsp(s));
+  lua_State *L = siol_cb_state(srv->st);
+  if (!L || !sio_socket_get_data(s)) return;
+  siol_push_socket(L, srv, s);
+  lua_getiuservalue(L, -1, 1);
+  lua_getfield(L, -1, "h");
+  if (lua_getfield(L, -1, name) == LUA_TFUNCTION) {
+    lua_pushstring(L, reason);
+    siol_pcall(L, 1, 0, "handler for", name);
+  } else {
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 3);
+}
+
+void siol_on_disconnecting(sio_socket_t *s, const char *reason) { call_socket_handler(s, "disconnecting", reason); }
+
+void siol_on_disconnect(sio_socket_t *s, const char *reason) {
+  call_socket_handler(s, "disconnect", reason);
+  srv_t *srv = siol_srv_of_nsp(sio_socket_nsp(s));
+  lua_State *L = siol_cb_state(srv->st);
+  sock_ud_t *u = sio_socket_get_data(s);
+  sio_socket_set_data(s, NULL);
+  if (L && u) {
+    u->s = NULL;
+    siol_unref(L, &u->ref);
+  }
+}
+
+/* ---- emitting ---- */
+
+static void on_socket_ack(sio_socket_t *s, int status, const sio_args_t *args, void *arg) {
+  (void)s;
+  lua_State *L = siol_req_begin(arg, status);
+  siol_req_finish(arg, L, L && status == 0 ? siol_push_args(L, args) : 0, "acknowledgement callback");
+}
+
+int siol_socket_emit(lua_State *L, sock_ud_t *su, int flags, uint32_t timeout) {
+  const char *event = luaL_checkstring(L, 2);
+  int last;
+  int cb = siol_split_callback(L, 3, &last, &timeout, &flags);
+  if (!su->s) return siol_push_fail(L, SIO_ECLOSED);
+  args_box_t *a = siol_check_args(L, 3, last);
+  sio_args_t args = siol_args_of(a);
+  int r;
+  if (cb) {
+    siol_req_t *c = siol_req_new(L, cb);
+    r = sio_socket_emit_ack(su->s, event, &args, flags, timeout, on_socket_ack, c);
+    if (r) siol_req_drop(L, c);
+  } else {
+    r = sio_socket_emit(su->s, event, &args, flags);
+  }
+  siol_args_free(a);
+  return siol_emit_failed(L, r);
+}
+
+/* ---- methods ---- */
+
+/* socket:on(event, fn): one handler per event (on() again replaces it); "disconnect" and
+ * "disconnecting" get the reason. */
+static int l_on(lua_State *L) {
+  check_socket(L, 1);
+  luaL_checkstring(L, 2);
+  if (!lua_isnil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
+  lua_settop(L, 3);
+  lua_getiuservalue(L, 1, 1);
+  lua_getfield(L, -1, "h");
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_rawset(L, -3);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int l_off(lua_State *L) {
+  lua_settop(L, 2);
+  lua_pushnil(L);
+  return l_on(L);
+}
+
+static int l_on_any(lua_State *L) {
+  check_socket(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_getiuservalue(L, 1, 1);
+  siol_append_field(L, "any", 2);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int join_leave(lua_State *L, int join) {
+  sio_socket_t *s = check_socket(L, 1)->s;
+  if (!s) return siol_push_fail(L, SIO_ECLOSED);
+  int r = 0;
+  if (lua_istable(L, 2)) {
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
+    for (lua_Integer i = 1; i <= n && r == 0; i++) {
+      lua_rawgeti(L, 2, i);
+      const char *room = lua_tostring(L, -1);
+      if (!room) return luaL_argerror(L, 2, "room names are strings");
+      r = join ? sio_socket_join(s, room) : sio_socket_leave(s, room);
+      lua_pop(L, 1);
+    }
+  } else {
+    const char *room = luaL_checkstring(L, 2);
+    r = join ? sio_socket_join(s, room) : sio_socket_leave(s, room);
+  }
+  return siol_push_ok(L, r);
+}
+
+static int l_join(lua_State *L) { return join_leave(L, 1); }
+static int l_leave(lua_State *L) { return join_leave(L, 0); }
+
+/* socket:rooms() -> {own id, then rooms in join order} */
+static int l_rooms(lua_State *L) {
+  sio_socket_t *s = check_socket(L, 1)->s;
+  lua_newtable(L);
+  size_t n = s ? sio_socket_room_count(s) : 0;
+  for (size_t i = 0; i < n; i++) {
+    lua_pushstring(L, sio_socket_room(s, i));
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+
+static int l_disconnect(lua_State *L) {
+  sio_socket_t *s = check_socket(L, 1)->s;
+  if (s) sio_socket_disconnect(s, lua_toboolean(L, 2));
+  return 0;
+}
+
+/* ---- fields ---- */
+
+/* Node's socket.handshake, from the core. */
+static void build_handshake(lua_State *L, sock_ud_t *u) {
+  if (!u->s) {
+    lua_pushnil(L);
+    return;
+  }
+  args_box_t *box = siol_args_box(L); /* frees the tree should a Lua memory error come */
+  if (!(box->json = sio_socket_handshake(u->s))) luaL_error(L, "out of memory");
+  siol_push_json(L, box->json, NULL);
+  siol_args_free(box);
+  lua_remove(L, -2);
+}
+
+static void build_auth(lua_State *L, sock_ud_t *u) {
+  if (u->s) siol_push_json(L, sio_socket_auth(u->s), NULL);
+  else lua_pushnil(L);
+}
+
+static void build_data(lua_State *L, sock_ud_t *u) {
+  (void)u;
+  lua_newtable(L);
+}
+
+static void build_id(lua_State *L, sock_ud_t *u) {
+  if (u->s) lua_pushstring(L, sio_socket_id(u->s));
+  else lua_pushnil(L);
+}
+
+static void build_nsp(lua_State *L, sock_ud_t *u) {
+  if (u->s) siol_push_nsp(L, u->srv, sio_socket_nsp(u->s));
+  else lua_pushnil(L);
+}
+
+/* Fields kept in the uservalue once built: they outlive the connection (a disconnect handler may
+ * read them) and socket.data is the script's. */
+static const struct {
+  const char *key;
+  void (*build)(lua_State *L, sock_ud_t *u);
+} cached[] = {{"data", build_data}, {"id", build_id}, {"auth", build_auth},
+              {"handshake", build_handshake}, {"nsp", build_nsp}};
+
+static int l_index(lua_State *L) {
+  sock_ud_t *u = check_socket(L, 1);
+  const char *key = luaL_checkstring(L, 2);
+  if (siol_method(L, key) || siol_push_flag_op(L, 1, key)) return 1;
+  for (size_t i = 0; i < sizeof cached / sizeof *cached; i++) {
+    if (strcmp(key, cached[i].key) != 0) continue;
+    lua_getiuservalue(L, 1, 1);
+    if (lua_getfield(L, -1, key) == LUA_TNIL) {
+      lua_pop(L, 1);
+      cached[i].build(L, u);
+      lua_pushvalue(L, -1);
+      lua_setfield(L, -3, key);
+    }
+    return 1;
+  }
+  if (strcmp(key, "connected") == 0) {
+    lua_pushboolean(L, u->s != NULL && sio_socket_connected(u->s));
+    return 1;
+  }
+  sio_session_t *sess = u->s ? sio_socket_session(u->s) : NULL;
+  if (!sess) return 0;
+  if (strcmp(key, "transport") == 0)
+    lua_pushstring(L, sio_session_transport(sess) == SIO_TRANSPORT_WEBSOCKET ? "websocket" : "polling");
+  else if (strcmp(key, "protocol") == 0) lua_pushinteger(L, sio_session_protocol(sess));
+  else return 0;
+  return 1;
+}
+
+static int l_newindex(lua_State *L) {
+  check_socket(L, 1);
+  const char *key = luaL_checkstring(L, 2);
+  if (strcmp(key, "data") != 0) return luaL_error(L, "socket.%s is read-only (keep your values in socket.data)", key);
+  lua_getiuservalue(L, 1, 1);
+  lua_pushvalue(L, 3);
+  lua_setfield(L, -2, "data");
+  return 0;
+}
+
+static int l_tostring(lua_State *L) {
+  sock_ud_t *u = check_socket(L, 1);
+  lua_pushfstring(L, "sio.socket (%s)", u->s ? sio_socket_id(u->s) : "disconnected");
+  return 1;
+}
+
+void siol_open_socket(lua_State *L) {
+  static const luaL_Reg methods[] = {
+      {"on", l_on}, {"off", l_off}, {"on_any", l_on_any}, {"emit", siol_op_emit},
+      {"timeout", siol_op_timeout}, {"compress", siol_op_compress}, {"to", siol_op_to},
+      {"except", siol_op_except}, {"join", l_join}, {"leave", l_leave}, {"rooms", l_rooms},
+      {"disconnect", l_disconnect}, {NULL, NULL}};
+  siol_class(L, SIOL_SOCKET_MT, methods, NULL, l_index, NULL, l_tostring);
+  luaL_getmetatable(L, SIOL_SOCKET_MT);
+  lua_pushcfunction(L, l_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pop(L, 1);
+}

@@ -1,0 +1,44 @@
+/* siod's part in the sio module, made of sio_lua.h's host API: the command-line overrides of
+ * sio.server{}'s options, and the reload (SIGHUP) that runs the script again on the running
+ * servers. Its state lives in the Lua state's registry. */
+#ifndef SIOD_RELOAD_H
+#define SIOD_RELOAD_H
+
+#include <lua.h>
+#include <uv.h>
+
+/* Options from the command line: they override what a script passes to sio.server{}. A NULL
+ * string / a negative number means "not given". Borrowed by siod_host (copied into Lua). */
+typedef struct siod_overrides_s {
+  const char *host;
+  int port;
+  const char *path;
+  int allow_eio3; /* 1 to force on; -1 not given */
+  long ping_interval_ms;
+  long ping_timeout_ms;
+  long max_payload;
+  const char *redis;  /* a Redis URL: every server is a cluster node */
+  const char *cookie; /* a cookie name: every server sets it on the polling handshake */
+} siod_overrides_t;
+
+void siod_overrides_init(siod_overrides_t *o);
+
+/* Makes the module (opened in L, `sio` loaded) run on `loop` as siod's (siol_host), with `o` (may
+ * be NULL) applied to every server the script makes, and reloads possible. Before the script
+ * runs. */
+void siod_host(lua_State *L, uv_loop_t *loop, const siod_overrides_t *o);
+
+/* A reload: begin, run the new script, then commit on success or abort on failure.
+ * Between begin and commit, sio.server{} with the host and port of an existing server returns that
+ * server (its listening socket and connections kept) with its handlers and middleware cleared;
+ * io:of(name) returns the existing namespaces and io:of(fn) the dynamic parents in the order they
+ * were made. Commit closes the servers the script did not ask for again, drops the dynamic parents
+ * it did not make again (they match nothing), and calls each namespace's new "connection" handler
+ * for every socket already connected, with a second argument `true` (so that it binds its
+ * socket:on handlers again); abort restores the previous handlers and closes the servers the
+ * failed script made. */
+void siod_reload_begin(lua_State *L);
+void siod_reload_commit(lua_State *L);
+void siod_reload_abort(lua_State *L);
+
+#endif
