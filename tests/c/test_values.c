@@ -124,6 +124,27 @@ TEST(errors_and_options) {
   sio_static_options_t st;
   memset(&st, 0, sizeof st);
   CHECK_EQ_INT(sio_server_static(server, "/s/", ".", &st), SIO_EINVAL);
+  /* Each refusal says what was wrong; a call that goes well leaves no stale detail behind. */
+  CHECK_EQ_INT(sio_server_static(server, "s/", ".", NULL), SIO_EINVAL);
+  CHECK(strstr(sio_last_error(), "static prefix \"s/\"") != NULL);
+  sio_nsp_t *parent;
+  CHECK_EQ_INT(sio_io_dynamic(io, "([", NULL, &parent), SIO_EINVAL);
+  CHECK(strstr(sio_last_error(), "regular expression") != NULL);
+  CHECK_EQ_INT(sio_io_dynamic(io, "^/d-", NULL, &parent), 0);
+  CHECK(strcmp(sio_last_error(), "") == 0);
+  CHECK_EQ_INT(sio_nsp_server_emit(parent, "x", NULL), SIO_EINVAL);
+  CHECK(strstr(sio_last_error(), "parent of dynamic namespaces") != NULL);
+  sio_nsp_t *root;
+  CHECK_EQ_INT(sio_io_of(io, "/", &root), 0);
+  CHECK_EQ_INT(sio_nsp_emit(root, NULL, "disconnect", NULL), SIO_ERESERVED);
+  CHECK(strstr(sio_last_error(), "\"disconnect\" is a reserved event name") != NULL);
+  CHECK_EQ_INT(sio_nsp_emit(root, NULL, "fine", NULL), 0);
+  CHECK(strcmp(sio_last_error(), "") == 0);
+  sio_engine_options_init(&eo);
+  eo.path = "/cookie/";
+  eo.cookie.name = "a b";
+  CHECK_EQ_INT(sio_engine_new(server, &eo, NULL, &engine), SIO_EINVAL);
+  CHECK(strstr(sio_last_error(), "cookie name \"a b\" is not an HTTP token") != NULL);
   sio_server_close(server, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK_EQ_INT(uv_loop_close(&loop), 0);

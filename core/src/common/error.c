@@ -42,14 +42,14 @@ const char *sio_err_name(int err) {
 }
 
 /* One per thread: each loop runs on a thread of its own, and so do its failures. */
-static _Thread_local char detail[256];
+_Thread_local char sio__error_detail[256];
 
 int sio__fail(int err, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(detail, sizeof detail, fmt, ap);
+  vsnprintf(sio__error_detail, sizeof sio__error_detail, fmt, ap);
   va_end(ap);
   return err;
 }
 
-const char *sio_last_error(void) { return detail; }
+const char *sio_last_error(void) { return sio__error_detail; }

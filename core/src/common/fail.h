@@ -7,4 +7,9 @@
  * reads `return sio__fail(SIO_EINVAL, "cookie name \"%s\" is not an HTTP token", name);`. */
 int sio__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* This thread's detail (sio_last_error()). */
+extern _Thread_local char sio__error_detail[256];
+/* Called first by each function that can give a detail, so that "" means its error has none. */
+static inline void sio__error_clear(void) { sio__error_detail[0] = '\0'; }
+
 #endif

@@ -1305,11 +1305,14 @@ static int cookie_init(sio_engine_t *e) {
   if (o->same_site) {
     for (int i = 0; i < 3; i++)
       if (strcasecmp(o->same_site, same_sites[i]) == 0) same_site = same_sites[i];
-    if (!same_site) return SIO_EINVAL;
+    if (!same_site)
+      return sio__fail(SIO_EINVAL, "cookie same_site \"%s\" is not Lax, Strict or None", o->same_site);
   }
-  if (!is_token(o->name) || (o->path && !is_attr_value(o->path)) ||
-      (o->domain && !is_attr_value(o->domain)))
-    return SIO_EINVAL;
+  if (!is_token(o->name))
+    return sio__fail(SIO_EINVAL, "cookie name \"%s\" is not an HTTP token", o->name);
+  if ((o->path && !is_attr_value(o->path)) || (o->domain && !is_attr_value(o->domain)))
+    return sio__fail(SIO_EINVAL, "cookie %s holds ';' or a control character",
+                     o->path && !is_attr_value(o->path) ? "path" : "domain");
   sio_sbuf_t head = SIO_SBUF_INIT, tail = SIO_SBUF_INIT;
   sio_sbuf_append_str(&head, "Set-Cookie: ");
   sio_sbuf_append_str(&head, o->name);
@@ -1345,6 +1348,7 @@ static int cookie_init(sio_engine_t *e) {
 
 int sio_engine_new(sio_server_t *server, const sio_engine_options_t *opts,
                    const sio_engine_callbacks_t *cbs, sio_engine_t **out) {
+  sio__error_clear();
   if (!server || !out) return SIO_EINVAL;
   sio_engine_t *e = calloc(1, sizeof *e);
   if (!e) return SIO_ENOMEM;

@@ -393,6 +393,7 @@ static void io_free(void *arg) {
 }
 
 int sio_io_new(sio_server_t *server, const sio_io_options_t *opts, sio_io_t **out) {
+  sio__error_clear();
   if (!server || !out) return SIO_EINVAL;
   sio_io_t *io = calloc(1, sizeof *io);
   if (!io) return SIO_ENOMEM;

@@ -58,6 +58,7 @@ fail:
 }
 
 int sio__check_emit(const char *event, const sio_args_t *args) {
+  sio__error_clear();
   if (!event) return SIO_EINVAL;
   if (sio_event_reserved(event, 0))
     return sio__fail(SIO_ERESERVED, "\"%s\" is a reserved event name", event);
@@ -129,6 +130,7 @@ int sio_io_of(sio_io_t *io, const char *name, sio_nsp_t **out) {
 }
 
 int sio_io_dynamic(sio_io_t *io, const char *regex, sio_nsp_match_cb match, sio_nsp_t **out) {
+  sio__error_clear();
   if (!io || !out) return SIO_EINVAL;
   sio_nsp_t *n = calloc(1, sizeof *n);
   if (!n) return SIO_ENOMEM;
@@ -147,7 +149,7 @@ int sio_io_dynamic(sio_io_t *io, const char *regex, sio_nsp_match_cb match, sio_
     if (regcomp(&n->regex, regex, REG_EXTENDED | REG_NOSUB) != 0) {
       free(n->name);
       free(n);
-      return SIO_EINVAL;
+      return sio__fail(SIO_EINVAL, "\"%s\" is not a POSIX extended regular expression", regex);
     }
     n->has_regex = 1;
   }
@@ -689,7 +691,8 @@ int sio_nsp_fetch_rooms(sio_nsp_t *nsp, sio_rooms_cb cb, void *arg) {
 
 /* ["event", ...args] for a server-side event: JSON only (the wire is JSON text). */
 static int server_event_data(const char *event, const sio_args_t *args, cJSON **out) {
-  if (!event || (args && args->nbufs)) return SIO_EINVAL;
+  if (!event) return SIO_EINVAL;
+  if (args && args->nbufs) return sio__fail(SIO_EINVAL, "server-side events carry JSON only, no binary");
   if (args && args->json && !cJSON_IsArray(args->json)) return SIO_EINVAL;
   *out = sio__event_array(event, args ? args->json : NULL);
   return *out ? 0 : SIO_ENOMEM;
@@ -702,8 +705,14 @@ static int check_server_event(const char *event) {
   return 0;
 }
 
+/* A parent of dynamic namespaces has no adapter of its own to ask the cluster with. */
+static int check_not_parent(const sio_nsp_t *nsp) {
+  return nsp->is_parent ? sio__fail(SIO_EINVAL, "not on a parent of dynamic namespaces (use a child)") : 0;
+}
+
 int sio_nsp_server_emit(sio_nsp_t *nsp, const char *event, const sio_args_t *args) {
-  if (!nsp || nsp->is_parent) return SIO_EINVAL;
+  sio__error_clear();
+  if (!nsp || check_not_parent(nsp)) return SIO_EINVAL;
   if (check_server_event(event)) return SIO_ERESERVED;
   cJSON *data;
   int r = server_event_data(event, args, &data);
@@ -715,7 +724,8 @@ int sio_nsp_server_emit(sio_nsp_t *nsp, const char *event, const sio_args_t *arg
 
 int sio_nsp_server_emit_ack(sio_nsp_t *nsp, const char *event, const sio_args_t *args,
                             sio_server_ack_cb cb, void *arg) {
-  if (!nsp) return SIO_EINVAL;
+  sio__error_clear();
+  if (!nsp || check_not_parent(nsp)) return SIO_EINVAL;
   if (check_server_event(event)) return SIO_ERESERVED;
   cJSON *data;
   int r = server_event_data(event, args, &data);

@@ -68,6 +68,7 @@ static void on_idle(uv_idle_t *h) { (void)h; }
 static void on_sweep(uv_timer_t *t);
 
 int sio_server_new(uv_loop_t *loop, const sio_server_options_t *opts, sio_server_t **out) {
+  sio__error_clear();
   if (!loop || !out) return SIO_EINVAL;
   sio_server_t *s = calloc(1, sizeof *s);
   if (!s) return SIO_ENOMEM;

@@ -285,7 +285,11 @@ static int valid_prefix(const char *p) {
 
 int sio_server_static(sio_server_t *server, const char *prefix, const char *dir,
                       const sio_static_options_t *opts) {
-  if (!server || !prefix || !dir || !valid_prefix(prefix)) return SIO_EINVAL;
+  sio__error_clear();
+  if (!server || !prefix || !dir) return SIO_EINVAL;
+  if (!valid_prefix(prefix))
+    return sio__fail(SIO_EINVAL, "static prefix \"%s\" must start and end with '/' and hold no "
+                     "\"//\", '?', '#' or '%%'", prefix);
   sio_static_options_t o;
   sio_static_options_init(&o);
   if (opts && SIO_TAKE_OPTIONS(&o, opts, "sio_static_options")) return SIO_EINVAL;
