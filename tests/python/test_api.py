@@ -1146,26 +1146,6 @@ def test_contract_server_exits_0_on_sigterm_and_sigint():
         c.disconnect()
 
 
-def test_swig_api_module():
-    """sio.api (SWIG, bindings/sio.i): the callback-free part of sio.h, bound once."""
-    from sio import api
-    assert sio.__version__ == api.sio_version() == '%d.%d.%d' % (
-        api.SIO_VERSION_MAJOR, api.SIO_VERSION_MINOR, api.SIO_VERSION_PATCH)
-    assert api.sio_err_name(api.SIO_ETIMEDOUT) == 'ETIMEDOUT'
-    assert api.sio_strerror(api.SIO_ETIMEDOUT) == 'timed out'
-    o = api.sio_io_options_t()
-    api.sio_io_options_init(o)
-    assert (o.connect_timeout_ms, o.max_attachments) == (45000, 10)
-    assert (o.engine.path, o.engine.ping_interval_ms, o.engine.max_payload) == ('/socket.io/', 25000, 1000000)
-    # The event path is the hand-written binding's alone; every constant is sio.api's.
-    assert not hasattr(api, 'sio_io_new') and not hasattr(api, 'sio_socket_emit')
-    assert api.SIO_EMIT_VOLATILE == 1 and api.SIO_MAX_DEPTH == 64 and not hasattr(sio._core, 'EMIT_VOLATILE')
-    # the pure functions of "values, for bindings" (strings as bytes)
-    assert api.sio_str_to_core(b'a\x00b') == b'a\xc0\x80b' and api.sio_str_from_core(b'a\xc0\x80b') == b'a\x00b'
-    assert api.sio_number_is_int(2.0 ** 53) and not api.sio_number_is_int(1e300)
-    assert api.sio_event_reserved('connection', 1) and not api.sio_event_reserved('connection', 0)
-
-
 # Volatile emits over raw HTTP long-polling, where "not writable" is exact: with no GET waiting, a
 # volatile event is dropped and a normal one queued; with a GET waiting, the volatile one goes out.
 class Polling:
