@@ -1,43 +1,66 @@
-"""Type stubs for sio._core, the C extension (see bindings/python/_core.c)."""
+"""Type stubs for sio._core, the C extension (bindings/python/: module.c, core.c, events.c,
+emit.c, timer.c, ack.c, util.c)."""
 from typing import Any, Callable, Iterable, Optional, Tuple, Union
 
 NOACK: object
-EMIT_VOLATILE: int
-EMIT_COMPRESS: int
-EMIT_LOCAL: int
 
 def roundtrip(values: Tuple[Any, ...]) -> Tuple[Any, ...]: ...
+
+# Errors the core reports (module state); .code is the negative sio/libuv code, .name "EINVAL".
+class Error(Exception):
+    code: int
+    name: str
+
+class InvalidArgumentError(Error, ValueError): ...
+class ReservedEventError(Error, ValueError): ...
+class ClosedError(Error, ConnectionError): ...
+class UnavailableError(Error, ConnectionError): ...
+class AlreadyAnsweredError(Error, RuntimeError): ...
+class ExistsError(Error, RuntimeError): ...
+class NotFoundError(Error, FileNotFoundError): ...
+class UnsupportedError(Error, RuntimeError): ...
 
 class Timer:
     @property
     def active(self) -> bool: ...
     def cancel(self) -> None: ...
 
+class Ack:
+    """The core's one-shot ack handle; called on the server's thread only (sio.Ack wraps it)."""
+    def __call__(self, *values: Any) -> bool: ...
+    def __bool__(self) -> bool: ...
+    @property
+    def done(self) -> bool: ...
+
 _Rooms = Union[None, str, Iterable[str]]
 
 class Core:
+    # Every option is keyword-only; absent (or None for a number or a bool) takes the core's
+    # default (sio_io_options_init, sio_redis_options_init); None for a string is "none".
     def __init__(
         self,
         dispatch: Any,
-        path: str = ...,
-        ping_interval_ms: int = ...,
-        ping_timeout_ms: int = ...,
-        max_payload: int = ...,
-        allow_eio3: bool = ...,
+        *,
+        path: Optional[str] = ...,
+        ping_interval_ms: Optional[int] = ...,
+        ping_timeout_ms: Optional[int] = ...,
+        max_payload: Optional[int] = ...,
+        allow_eio3: Optional[bool] = ...,
         cors: Optional[str] = ...,
-        connect_timeout_ms: int = ...,
-        max_buffered: int = ...,
+        same_origin: Optional[bool] = ...,
+        connect_timeout_ms: Optional[int] = ...,
+        max_buffered: Optional[int] = ...,
         client_dir: Optional[str] = ...,
         redis: Optional[str] = ...,
         redis_key: Optional[str] = ...,
-        redis_requests_timeout_ms: int = ...,
+        redis_requests_timeout_ms: Optional[int] = ...,
         cookie_name: Optional[str] = ...,
         cookie_path: Optional[str] = ...,
         cookie_domain: Optional[str] = ...,
         cookie_same_site: Optional[str] = ...,
-        cookie_http_only: bool = ...,
-        cookie_secure: bool = ...,
-        cookie_max_age: int = ...,
+        cookie_http_only: Optional[bool] = ...,
+        cookie_secure: Optional[bool] = ...,
+        cookie_max_age: Optional[int] = ...,
     ) -> None: ...
     @property
     def closed(self) -> bool: ...
@@ -61,7 +84,6 @@ class Core:
              flags: int = 0) -> None: ...
     def emit_ack(self, nsp: str, sid: str, event: str, args: Tuple[Any, ...], timeout_ms: int,
                  cb: Callable[[Optional[str], Tuple[Any, ...]], Any], flags: int = 0) -> None: ...
-    def ack(self, nsp: str, sid: str, ack_id: int, args: Tuple[Any, ...]) -> bool: ...
     def enter_room(self, nsp: str, sid: str, room: str) -> None: ...
     def leave_room(self, nsp: str, sid: str, room: str) -> None: ...
     def rooms(self, nsp: str, sid: str) -> list: ...
@@ -75,7 +97,7 @@ class Core:
     def socket_count(self, nsp: str) -> int: ...
     def fetch_count(self, nsp: str, cb: Callable[[Optional[str], int], Any]) -> None: ...
     def all_rooms(self, nsp: str, cb: Callable[[Optional[str], list], Any]) -> None: ...
-    def fetch_sockets(self, nsp: str, to: Optional[list], skip: Optional[list],
+    def fetch_sockets(self, nsp: str, to: _Rooms, skip: _Rooms,
                       cb: Callable[[Optional[str], list], Any]) -> None: ...
     def server_emit(self, nsp: str, event: str, args: Tuple[Any, ...],
                     cb: Optional[Callable[[Optional[str], list], Any]] = None) -> None: ...

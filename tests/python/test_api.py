@@ -8,6 +8,7 @@ Each test runs its own sio.Server on a thread (server.run(handle_signals=False))
 """
 
 import asyncio
+import errno
 import gc
 import http.client
 import json
@@ -189,7 +190,9 @@ def test_call_later_takes_any_float():
 def test_redis_option_and_fetch_count_alone():
     with pytest.raises(ValueError) as e:
         sio.Server(redis='http://nope')
-    assert 'bad URL' in str(e.value)
+    # the core's error, with the argument it refused
+    assert isinstance(e.value, sio.InvalidArgumentError) and e.value.name == 'EINVAL'
+    assert "redis 'http://nope': EINVAL" in str(e.value)
     with pytest.raises(ValueError):
         sio.Server(redis='redis://127.0.0.1:1', redis_requests_timeout=0)
     server = sio.Server()
@@ -559,14 +562,22 @@ def test_cookie_option(option, want):
 
 
 @pytest.mark.parametrize('option, error', [
-    ('a b', ValueError), ('', ValueError), ({'name': 'a;b'}, ValueError), ({'path': '/;x'}, ValueError),
-    ({'domain': 'a\r\nb'}, ValueError), ({'same_site': 'lux'}, ValueError), ({'colour': 'red'}, ValueError),
-    ({'max_age': -1}, ValueError), ({'path': 7}, TypeError), (3.5, TypeError),
+    ('', ValueError), ({'colour': 'red'}, ValueError), ({'max_age': -1}, ValueError), ({'path': 7}, TypeError),
+    (3.5, TypeError),
 ])
 def test_cookie_option_refused(option, error):
     with pytest.raises(error) as e:
         sio.Server(cookie=option)
     assert 'cookie' in str(e.value)
+
+
+# What the core refuses (sio_engine_new: SIO_EINVAL for bad cookie options), as its error.
+@pytest.mark.parametrize('option', ['a b', {'name': 'a;b'}, {'path': '/;x'}, {'domain': 'a\r\nb'},
+                                    {'same_site': 'lux'}])
+def test_cookie_option_refused_by_the_core(option):
+    with pytest.raises(ValueError) as e:
+        sio.Server(cookie=option)
+    assert isinstance(e.value, sio.InvalidArgumentError) and e.value.code == sio.api.SIO_EINVAL
 
 
 def test_lone_surrogates_reach_handlers_as_str_and_go_back():
@@ -840,6 +851,117 @@ def test_server_to_client_acks_timeouts_and_timers():
             c.disconnect()
 
 
+def test_acks_are_the_cores_one_shot_handles():
+    """An ack answers once (sio_ack_t): a second call, or one after the client left, sends nothing
+    and returns False; bool(ack) says whether it can still send; from another thread it is
+    queued; an ack dropped on another thread is freed on the server's (no crash, no leak)."""
+    server = sio.Server()
+    kept, results, dropped = [], [], []
+
+    @server.on('twice')
+    def twice(sid, *, ack):
+        results.append((bool(ack), ack('first'), bool(ack), ack('second')))
+
+    @server.on('later')
+    def later(sid, *, ack):
+        kept.append(ack)
+
+    @server.on('noack')
+    def noack(sid, *, ack):
+        results.append(('noack', bool(ack), ack('x')))
+
+    @server.on('drop')
+    def drop(sid, *, ack):
+        dropped.append(ack)
+
+    @server.on('ping')
+    def ping(sid):
+        return 'pong'
+
+    left = []
+    server.on('disconnect', lambda sid: left.append(sid))
+
+    with Running(server) as r:
+        c = client(r.url)
+        try:
+            assert c.call('twice', timeout=WAIT) == 'first'
+            assert results.pop() == (True, True, False, False)
+            c.emit('noack')
+            assert wait_for(lambda: results) and results.pop() == ('noack', False, False)
+            got = []
+            c.emit('later', callback=lambda *a: got.append(a))
+            assert wait_for(lambda: kept)
+            # from this (another) thread: queued onto the server's thread, sent once
+            assert kept[0]('from', 'thread') is True
+            assert wait_for(lambda: got) and got == [('from', 'thread')]
+            assert not kept[0]
+            # dropped here while the loop runs: the handle goes back to the server's thread
+            c.emit('drop', callback=lambda *a: None)
+            assert wait_for(lambda: dropped)
+            del dropped[:]
+            gc.collect()
+            assert c.call('ping', timeout=WAIT) == 'pong'
+            c.emit('later', callback=lambda *a: got.append(a))
+            assert wait_for(lambda: len(kept) == 2)
+        finally:
+            c.disconnect()
+        assert wait_for(lambda: left)
+        # the client left: nothing can be sent (queued from here, it is refused there)
+        server.call_soon_threadsafe(lambda: results.append(('gone', bool(kept[1]), kept[1]._handle('late'))))
+        assert wait_for(lambda: results) and results.pop() == ('gone', False, False)
+
+
+def test_connect_environ_is_built_from_the_cores_handshake():
+    server = sio.Server()
+    seen = []
+
+    @server.on('connect')
+    def connect(sid, environ, auth):
+        seen.append((environ, auth))
+
+    with Running(server) as r:
+        c = socketio.Client(reconnection=False)
+        c.connect(r.url + '/?x=a%20b&x=c', auth={'k': [1]}, transports=['websocket'],
+                  headers={'X-Custom': 'v'}, wait_timeout=WAIT)
+        try:
+            assert wait_for(lambda: seen)
+            env, auth = seen[0]
+            hs = env['sio.handshake']
+            assert auth == hs['auth'] == {'k': [1]}
+            assert hs['query']['x'] == 'c' and hs['query']['EIO'] == '4'  # decoded, the last one
+            assert hs['address'] == env['REMOTE_ADDR'] == '127.0.0.1'
+            assert hs['headers']['x-custom'] == env['HTTP_X_CUSTOM'] == 'v'
+            assert env['RAW_URI'] == hs['url'] and env['QUERY_STRING'] == hs['url'].split('?', 1)[1]
+            assert env['wsgi.url_scheme'] == 'http' and hs['secure'] is False
+            assert env['sio.time_ms'] == hs['issued'] and isinstance(hs['time'], str)
+            assert env['sio.protocol'] == 4 and env['sio.namespace'] == '/'
+        finally:
+            c.disconnect()
+
+
+def test_errors_of_the_core_are_sio_errors():
+    server = sio.Server()
+    with pytest.raises(sio.ReservedEventError) as e:
+        server._core.emit('/', 'disconnect', (), None, None)
+    assert isinstance(e.value, ValueError) and e.value.code == sio.api.SIO_ERESERVED
+    assert e.value.name == 'ERESERVED' and str(e.value).startswith('emit: ERESERVED: reserved event name')
+    with pytest.raises(sio.ReservedEventError):
+        server.on_server_event('new_namespace', lambda: None)
+    port = server.listen('127.0.0.1', 0)
+    other = sio.Server()
+    with pytest.raises(OSError) as e:
+        other.listen('127.0.0.1', port)
+    assert e.value.errno == errno.EADDRINUSE and 'EADDRINUSE' in str(e.value)
+    with pytest.raises(sio.NotFoundError) as e:
+        server.static('/x/', os.path.join(ROOT, 'no-such-directory'))
+    assert isinstance(e.value, FileNotFoundError) and e.value.name == 'ENOTFOUND'
+    server.stop()
+    server._core.close()
+    with pytest.raises(sio.ClosedError) as e:
+        server.fetch_count(lambda err, n: None)
+    assert isinstance(e.value, ConnectionError)
+
+
 def test_other_threads_run_while_the_server_waits():
     """The GIL is released inside uv_run: a busy Python thread makes progress meanwhile, and
     emits from that thread are delivered (queued onto the server's thread)."""
@@ -1022,22 +1144,6 @@ def test_contract_server_exits_0_on_sigterm_and_sigint():
         p.send_signal(sig)
         assert p.wait(WAIT) == 0
         c.disconnect()
-
-
-def test_swig_api_module():
-    """sio.api (SWIG, bindings/sio.i): the callback-free part of sio.h, bound once."""
-    from sio import api
-    assert sio.__version__ == api.sio_version() == '%d.%d.%d' % (
-        api.SIO_VERSION_MAJOR, api.SIO_VERSION_MINOR, api.SIO_VERSION_PATCH)
-    assert api.sio_err_name(api.SIO_ETIMEDOUT) == 'ETIMEDOUT'
-    assert api.sio_strerror(api.SIO_ETIMEDOUT) == 'timed out'
-    o = api.sio_io_options_t()
-    api.sio_io_options_init(o)
-    assert (o.connect_timeout_ms, o.max_attachments) == (45000, 10)
-    assert (o.engine.path, o.engine.ping_interval_ms, o.engine.max_payload) == ('/socket.io/', 25000, 1000000)
-    # The event path is the hand-written binding's alone, its emit flags too.
-    assert not hasattr(api, 'sio_io_new') and not hasattr(api, 'sio_socket_emit')
-    assert not hasattr(api, 'SIO_EMIT_VOLATILE') and sio._core.EMIT_VOLATILE == 1
 
 
 # Volatile emits over raw HTTP long-polling, where "not writable" is exact: with no GET waiting, a

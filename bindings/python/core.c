@@ -1,0 +1,540 @@
+/* sio._core.Core: its life (options, the loop, run, stop, signals, close), static files, the bare
+ * Engine.IO endpoint, namespaces and the method table (see core.h for the files that hold the
+ * rest of its methods). */
+#include "core.h"
+
+#include <string.h>
+
+#include "util.h"
+
+CoreObject *pysio_core_of_nsp(const sio_nsp_t *nsp) { return sio_io_get_data(sio_nsp_io(nsp)); }
+
+int pysio_check_open(CoreObject *c) {
+  if (c->io && !c->stopping) return 0;
+  pysio_raise_stopped(pysio_core_state(c));
+  return -1;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Stopping, signals, the async wake-up                                                            */
+
+static void stop_signals(CoreObject *c) {
+  if (!c->signals_on) return;
+  c->signals_on = 0;
+  uv_close((uv_handle_t *)&c->sigint, NULL);
+  uv_close((uv_handle_t *)&c->sigterm, NULL);
+}
+
+static void on_server_closed(sio_server_t *server) {
+  CoreObject *c = sio_server_get_data(server);
+  /* Under the GIL: other threads read `closed` (holding it) before they uv_async_send. */
+  PyGILState_STATE g = PyGILState_Ensure();
+  c->server = NULL;
+  c->io = NULL;
+  c->closed = 1;
+  if (!uv_is_closing((uv_handle_t *)&c->async)) uv_close((uv_handle_t *)&c->async, NULL);
+  if (c->on[PYSIO_ON_CLOSED]) {
+    PyObject *r = PyObject_CallNoArgs(c->on[PYSIO_ON_CLOSED]);
+    if (!r) pysio_log_exception(pysio_core_state(c), "error in the close callback");
+    Py_XDECREF(r);
+  }
+  PyGILState_Release(g);
+}
+
+static void do_stop(CoreObject *c) {
+  if (c->stopping) return;
+  c->stopping = 1;
+  stop_signals(c);
+  pysio_timers_close(c);
+  if (c->server) sio_server_close(c->server, on_server_closed);
+}
+
+/* stop(), wakeup() and acks dropped on other threads land here, on the loop's thread. */
+static void async_cb(uv_async_t *h) {
+  CoreObject *c = h->data;
+  PyGILState_STATE g = PyGILState_Ensure();
+  pysio_free_orphans(c);
+  if (atomic_exchange(&c->wake_requested, 0) && c->on[PYSIO_ON_DRAIN] && !c->stopping) {
+    PyObject *r = PyObject_CallNoArgs(c->on[PYSIO_ON_DRAIN]);
+    if (!r) pysio_log_exception(pysio_core_state(c), "error in a scheduled callback");
+    Py_XDECREF(r);
+  }
+  PyGILState_Release(g);
+  if (atomic_load(&c->stop_requested)) do_stop(c);
+}
+
+static void signal_cb(uv_signal_t *h, int signum) {
+  (void)signum;
+  do_stop(h->data);
+}
+
+static void start_signals(CoreObject *c) {
+  if (c->signals_on || c->stopping) return;
+  sigaction(SIGINT, NULL, &c->old_int);
+  sigaction(SIGTERM, NULL, &c->old_term);
+  uv_signal_init(&c->loop, &c->sigint);
+  uv_signal_init(&c->loop, &c->sigterm);
+  c->sigint.data = c->sigterm.data = c;
+  uv_signal_start(&c->sigint, signal_cb, SIGINT);
+  uv_signal_start(&c->sigterm, signal_cb, SIGTERM);
+  c->signals_on = 1;
+}
+
+/* Runs the loop in `mode` with the GIL released; uv_run's result. */
+static int run_loop(CoreObject *c, uv_run_mode mode) {
+  int alive;
+  c->running = PyThread_get_thread_ident();
+  Py_BEGIN_ALLOW_THREADS
+  alive = uv_run(&c->loop, mode);
+  Py_END_ALLOW_THREADS
+  c->running = 0;
+  return alive;
+}
+
+/* Closes everything and runs the loop until it has no handles left. */
+static void core_shutdown(CoreObject *c) {
+  if (!c->loop_ready) return;
+  do_stop(c);
+  pysio_release_pending_connects(c);
+  if (!c->server && !uv_is_closing((uv_handle_t *)&c->async)) uv_close((uv_handle_t *)&c->async, NULL);
+  run_loop(c, UV_RUN_DEFAULT);
+  pysio_free_orphans(c);
+  if (uv_loop_close(&c->loop) == 0) c->loop_ready = 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Life                                                                                            */
+
+static const char *const dispatch_names[PYSIO_ON_COUNT] = {
+    [PYSIO_ON_CONNECT] = "_on_connect",
+    [PYSIO_ON_CONNECTED] = "_on_connected",
+    [PYSIO_ON_EVENT] = "_on_event",
+    [PYSIO_ON_DISCONNECT] = "_on_disconnect",
+    [PYSIO_ON_SERVER_EVENT] = "_on_server_event",
+    [PYSIO_ON_DRAIN] = "_on_drain",
+    [PYSIO_ON_CLOSED] = "_on_closed",
+};
+
+static int core_traverse(CoreObject *c, visitproc visit, void *arg) {
+  Py_VISIT(Py_TYPE(c));
+  for (int i = 0; i < PYSIO_ON_COUNT; i++) Py_VISIT(c->on[i]);
+  Py_VISIT(c->on_engine_message);
+  Py_VISIT(c->keys);
+  Py_VISIT(c->options);
+  return pysio_timers_traverse(c, visit, arg);
+}
+
+static int core_clear(CoreObject *c) {
+  for (int i = 0; i < PYSIO_ON_COUNT; i++) Py_CLEAR(c->on[i]);
+  Py_CLEAR(c->on_engine_message);
+  pysio_timers_clear(c);
+  return 0;
+}
+
+static void core_dealloc(CoreObject *c) {
+  PyTypeObject *type = Py_TYPE(c);
+  PyObject_GC_UnTrack(c);
+  core_clear(c);
+  core_shutdown(c);
+  Py_CLEAR(c->keys);
+  Py_CLEAR(c->mw_pending);
+  Py_CLEAR(c->options);
+  type->tp_free(c);
+  Py_DECREF(type);
+}
+
+static PyObject *core_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+  (void)args;
+  (void)kw;
+  CoreObject *c = (CoreObject *)type->tp_alloc(type, 0);
+  if (!c) return NULL;
+  c->keys = PyList_New(0);
+  c->mw_pending = PyDict_New();
+  if (!c->keys || !c->mw_pending) {
+    Py_DECREF(c);
+    return NULL;
+  }
+  return (PyObject *)c;
+}
+
+/* Option converters for PyArg's "O&": None leaves what is there (the core's default), except for
+ * strings, where None is NULL (no value: no cookie Path, no CORS origin...). Strings are borrowed
+ * from the str objects, which the Core keeps (c->options). */
+static int opt_str(PyObject *o, void *p) {
+  if (o == Py_None) {
+    *(const char **)p = NULL;
+    return 1;
+  }
+  Py_ssize_t len;
+  const char *s = PyUnicode_Check(o) ? PyUnicode_AsUTF8AndSize(o, &len) : NULL;
+  if (!s) {
+    if (!PyErr_Occurred()) PyErr_Format(PyExc_TypeError, "expected str or None, not %.200s", Py_TYPE(o)->tp_name);
+    return 0;
+  }
+  if (strlen(s) != (size_t)len) {
+    PyErr_SetString(PyExc_ValueError, "embedded null character");
+    return 0;
+  }
+  *(const char **)p = s;
+  return 1;
+}
+
+static int opt_u32(PyObject *o, void *p) {
+  if (o == Py_None) return 1;
+  unsigned long long v = PyLong_AsUnsignedLongLong(o);
+  if (PyErr_Occurred() || v > UINT32_MAX) {
+    PyErr_Clear();
+    PyErr_Format(PyExc_ValueError, "%R: expected an integer in [0, 2**32)", o);
+    return 0;
+  }
+  *(uint32_t *)p = (uint32_t)v;
+  return 1;
+}
+
+static int opt_size(PyObject *o, void *p) {
+  if (o == Py_None) return 1;
+  size_t v = PyLong_AsSize_t(o);
+  if (PyErr_Occurred()) {
+    PyErr_Clear();
+    PyErr_Format(PyExc_ValueError, "%R: expected a size (an integer >= 0)", o);
+    return 0;
+  }
+  *(size_t *)p = v;
+  return 1;
+}
+
+static int opt_bool(PyObject *o, void *p) {
+  if (o == Py_None) return 1;
+  int v = PyObject_IsTrue(o);
+  if (v < 0) return 0;
+  *(int *)p = v;
+  return 1;
+}
+
+/* Core(dispatch, *, path, ping_interval_ms, ping_timeout_ms, max_payload, allow_eio3, cors,
+ * same_origin, connect_timeout_ms, max_buffered, client_dir, redis, redis_key,
+ * redis_requests_timeout_ms, cookie_name, cookie_path, cookie_domain, cookie_same_site,
+ * cookie_http_only, cookie_secure, cookie_max_age): the io's options over the core's defaults
+ * (sio_io_options_init, sio_redis_options_init); an option not given, or None for a number or a
+ * bool, keeps its default. */
+static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"dispatch", "path", "ping_interval_ms", "ping_timeout_ms", "max_payload", "allow_eio3",
+                           "cors", "same_origin", "connect_timeout_ms", "max_buffered", "client_dir", "redis",
+                           "redis_key", "redis_requests_timeout_ms", "cookie_name", "cookie_path", "cookie_domain",
+                           "cookie_same_site", "cookie_http_only", "cookie_secure", "cookie_max_age", NULL};
+  if (c->loop_ready) {
+    PyErr_SetString(PyExc_RuntimeError, "already initialised");
+    return -1;
+  }
+  sio_io_options_t o;
+  sio_io_options_init(&o);
+  sio_redis_options_t ro;
+  sio_redis_options_init(&ro);
+  sio_engine_options_t *e = &o.engine;
+  sio_cookie_options_t *ck = &e->cookie;
+  PyObject *dispatch;
+  if (!PyArg_ParseTupleAndKeywords(
+          args, kw, "O|$O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&", kwlist, &dispatch, opt_str, &e->path, opt_u32,
+          &e->ping_interval_ms, opt_u32, &e->ping_timeout_ms, opt_size, &e->max_payload, opt_bool, &e->allow_eio3,
+          opt_str, &e->cors_origin, opt_bool, &e->same_origin, opt_u32, &o.connect_timeout_ms, opt_size,
+          &e->max_buffered, opt_str, &o.client_dir, opt_str, &ro.url, opt_str, &ro.key, opt_u32,
+          &ro.requests_timeout_ms, opt_str, &ck->name, opt_str, &ck->path, opt_str, &ck->domain, opt_str,
+          &ck->same_site, opt_bool, &ck->http_only, opt_bool, &ck->secure, opt_u32, &ck->max_age_s))
+    return -1;
+  if (!(c->options = kw ? PyDict_Copy(kw) : PyDict_New())) return -1;
+  for (int i = 0; i < PYSIO_ON_COUNT; i++) {
+    PyObject *m = PyObject_GetAttrString(dispatch, dispatch_names[i]);
+    if (!m) {
+      if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return -1;
+      PyErr_Clear();
+    }
+    Py_XSETREF(c->on[i], m);
+  }
+  pysio_state *st = pysio_core_state(c);
+  int r = uv_loop_init(&c->loop);
+  if (r) {
+    pysio_raise(st, r, "uv_loop_init");
+    return -1;
+  }
+  c->loop_ready = 1;
+  uv_async_init(&c->loop, &c->async, async_cb);
+  c->async.data = c;
+  c->eio = o.engine;
+  c->eio.path = NULL;
+  r = sio_server_new(&c->loop, NULL, &c->server);
+  if (!r) {
+    sio_server_set_data(c->server, c);
+    r = sio_io_new(c->server, &o, &c->io);
+  }
+  if (r) {
+    pysio_raise(st, r, "sio.Server");
+    return -1;
+  }
+  sio_io_set_data(c->io, c);
+  if (ro.url && (r = sio_io_use_redis(c->io, &ro))) {
+    PyObject *context = PyUnicode_FromFormat("redis %R", PyDict_GetItemString(c->options, "redis"));
+    pysio_raise(st, r, context ? PyUnicode_AsUTF8(context) : "redis");
+    Py_XDECREF(context);
+    return -1;
+  }
+  return 0;
+}
+
+static PyObject *core_closed(CoreObject *c, void *unused) {
+  (void)unused;
+  return PyBool_FromLong(c->closed);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The loop                                                                                        */
+
+static PyObject *core_listen(CoreObject *c, PyObject *args) {
+  const char *host;
+  int port;
+  if (!PyArg_ParseTuple(args, "si", &host, &port)) return NULL;
+  if (pysio_check_open(c)) return NULL;
+  int r = sio_server_listen(c->server, host, port);
+  if (r) {
+    char context[300];
+    PyOS_snprintf(context, sizeof context, "listen on %.256s port %d", host, port);
+    return pysio_raise(pysio_core_state(c), r, context);
+  }
+  return PyLong_FromLong(sio_server_port(c->server));
+}
+
+static PyObject *core_port(CoreObject *c, PyObject *unused) {
+  (void)unused;
+  int p = c->server ? sio_server_port(c->server) : -1;
+  if (p < 0) Py_RETURN_NONE;
+  return PyLong_FromLong(p);
+}
+
+static PyObject *core_run(CoreObject *c, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"handle_signals", NULL};
+  int sig = 1;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|p", kwlist, &sig)) return NULL;
+  if (!c->loop_ready) return pysio_raise_stopped(pysio_core_state(c));
+  if (sig) start_signals(c);
+  run_loop(c, UV_RUN_DEFAULT);
+  if (sig) {
+    /* libuv leaves SIG_DFL behind; give Python its handlers back. */
+    sigaction(SIGINT, &c->old_int, NULL);
+    sigaction(SIGTERM, &c->old_term, NULL);
+  }
+  if (PyErr_CheckSignals() < 0) return NULL;
+  Py_RETURN_NONE;
+}
+
+static PyObject *core_run_nowait(CoreObject *c, PyObject *unused) {
+  (void)unused;
+  if (!c->loop_ready) Py_RETURN_FALSE;
+  return PyBool_FromLong(run_loop(c, UV_RUN_NOWAIT));
+}
+
+static PyObject *core_backend_fd(CoreObject *c, PyObject *unused) {
+  (void)unused;
+  return PyLong_FromLong(c->loop_ready ? uv_backend_fd(&c->loop) : -1);
+}
+
+static PyObject *core_backend_timeout(CoreObject *c, PyObject *unused) {
+  (void)unused;
+  return PyLong_FromLong(c->loop_ready ? uv_backend_timeout(&c->loop) : -1);
+}
+
+static PyObject *core_stop(CoreObject *c, PyObject *unused) {
+  (void)unused;
+  if (c->loop_ready && !c->closed) {
+    atomic_store(&c->stop_requested, 1);
+    uv_async_send(&c->async);
+  }
+  Py_RETURN_NONE;
+}
+
+static PyObject *core_wakeup(CoreObject *c, PyObject *unused) {
+  (void)unused;
+  if (c->loop_ready && !c->closed) {
+    atomic_store(&c->wake_requested, 1);
+    uv_async_send(&c->async);
+  }
+  Py_RETURN_NONE;
+}
+
+static PyObject *core_close(CoreObject *c, PyObject *unused) {
+  (void)unused;
+  core_shutdown(c);
+  Py_RETURN_NONE;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Static files, the bare Engine.IO endpoint                                                       */
+
+/* static(prefix, directory): serves the files under directory at URL prefix ("/" or "/x/"). */
+static PyObject *core_static(CoreObject *c, PyObject *args) {
+  const char *prefix, *dir;
+  if (!PyArg_ParseTuple(args, "ss", &prefix, &dir)) return NULL;
+  if (pysio_check_open(c)) return NULL;
+  int r = sio_server_static(c->server, prefix, dir, NULL);
+  if (r) {
+    PyObject *context = PyUnicode_FromFormat("static(%R, %R)", PyTuple_GET_ITEM(args, 0), PyTuple_GET_ITEM(args, 1));
+    pysio_raise(pysio_core_state(c), r, context ? PyUnicode_AsUTF8(context) : "static");
+    Py_XDECREF(context);
+    return NULL;
+  }
+  Py_RETURN_NONE;
+}
+
+/* engine(path, on_message): a bare Engine.IO endpoint with the io's options; on_message(sid, data)
+ * gets str for text and bytes for binary messages. One per server. */
+static PyObject *core_engine(CoreObject *c, PyObject *args) {
+  const char *path;
+  PyObject *cb;
+  if (!PyArg_ParseTuple(args, "sO", &path, &cb)) return NULL;
+  if (pysio_check_open(c)) return NULL;
+  if (c->engine) {
+    PyErr_SetString(PyExc_RuntimeError, "this server already has an Engine.IO endpoint");
+    return NULL;
+  }
+  sio_engine_options_t o = c->eio;
+  o.path = path;
+  sio_engine_callbacks_t cbs = {.on_message = pysio_engine_message};
+  int r = sio_engine_new(c->server, &o, &cbs, &c->engine);
+  if (r) return pysio_raise(pysio_core_state(c), r, path);
+  sio_engine_set_data(c->engine, c);
+  Py_INCREF(cb);
+  Py_XSETREF(c->on_engine_message, cb);
+  Py_RETURN_NONE;
+}
+
+/* engine_send(sid, data): str -> a text message (surrogatepass), bytes-like -> binary. False when
+ * the session is gone. */
+static PyObject *core_engine_send(CoreObject *c, PyObject *args) {
+  const char *sid;
+  PyObject *data;
+  if (!PyArg_ParseTuple(args, "sO", &sid, &data)) return NULL;
+  if (pysio_check_open(c)) return NULL;
+  if (!c->engine) {
+    PyErr_SetString(PyExc_RuntimeError, "no Engine.IO endpoint");
+    return NULL;
+  }
+  sio_session_t *s = sio_engine_find(c->engine, sid);
+  if (!s) Py_RETURN_FALSE;
+  int r;
+  if (PyUnicode_Check(data)) {
+    PyObject *b = PyUnicode_AsEncodedString(data, "utf-8", "surrogatepass");
+    if (!b) return NULL;
+    r = sio_session_send(s, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b), 0);
+    Py_DECREF(b);
+  } else {
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_CONTIG_RO) < 0) return NULL;
+    r = sio_session_send(s, view.buf, (size_t)view.len, 1);
+    PyBuffer_Release(&view);
+  }
+  return PyBool_FromLong(r == 0);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Namespaces                                                                                      */
+
+/* Gives the namespace its key (kept alive in c->keys), the callbacks and the connect middleware;
+ * its name. */
+static PyObject *adopt_nsp(CoreObject *c, sio_nsp_t *nsp, PyObject *key, const char *context) {
+  if (!sio_nsp_get_data(nsp)) {
+    if (PyList_Append(c->keys, key) < 0) return NULL;
+    sio_nsp_set_data(nsp, key);
+    sio_nsp_set_callbacks(nsp, &pysio_nsp_callbacks);
+    int r = sio_nsp_use(nsp, pysio_on_middleware, NULL);
+    if (r) return pysio_raise(pysio_core_state(c), r, context);
+  }
+  return PyUnicode_FromString(sio_nsp_name(nsp));
+}
+
+/* namespace(name, key) -> name */
+static PyObject *core_namespace(CoreObject *c, PyObject *args) {
+  const char *name;
+  PyObject *key;
+  if (!PyArg_ParseTuple(args, "sO", &name, &key)) return NULL;
+  if (pysio_check_open(c)) return NULL;
+  sio_nsp_t *nsp;
+  int r = sio_io_of(c->io, name, &nsp);
+  return r ? pysio_raise(pysio_core_state(c), r, name) : adopt_nsp(c, nsp, key, name);
+}
+
+/* dynamic(posix_regex, key) -> the parent's name */
+static PyObject *core_dynamic(CoreObject *c, PyObject *args) {
+  const char *regex;
+  PyObject *key;
+  if (!PyArg_ParseTuple(args, "sO", &regex, &key)) return NULL;
+  if (pysio_check_open(c)) return NULL;
+  sio_nsp_t *nsp;
+  int r = sio_io_dynamic(c->io, regex, NULL, &nsp);
+  return r ? pysio_raise(pysio_core_state(c), r, regex) : adopt_nsp(c, nsp, key, regex);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The type                                                                                        */
+
+#define METHOD(name, fn, flags, doc) {name, (PyCFunction)(void (*)(void))(fn), flags, doc}
+
+static PyMethodDef core_methods[] = {
+    METHOD("static", core_static, METH_VARARGS, "static(prefix, directory): serves files"),
+    METHOD("listen", core_listen, METH_VARARGS, "listen(host, port) -> bound port"),
+    METHOD("port", core_port, METH_NOARGS, "the bound port, or None"),
+    METHOD("run", core_run, METH_VARARGS | METH_KEYWORDS,
+           "run(handle_signals=True): runs the loop (GIL released) until stopped"),
+    METHOD("run_nowait", core_run_nowait, METH_NOARGS, "one non-blocking loop iteration"),
+    METHOD("backend_fd", core_backend_fd, METH_NOARGS, "the loop's poll fd"),
+    METHOD("backend_timeout", core_backend_timeout, METH_NOARGS, "ms until the next timer, -1: none"),
+    METHOD("stop", core_stop, METH_NOARGS, "stops the server (thread-safe)"),
+    METHOD("wakeup", core_wakeup, METH_NOARGS, "calls dispatch._on_drain on the loop (thread-safe)"),
+    METHOD("close", core_close, METH_NOARGS, "stops and runs the loop until everything is closed"),
+    METHOD("connect_done", pysio_core_connect_done, METH_VARARGS,
+           "connect_done(token, None | (message, data)): ends a connect handler that was awaited"),
+    METHOD("call_later", pysio_core_call_later, METH_VARARGS, "call_later(seconds, fn) -> Timer"),
+    METHOD("engine", core_engine, METH_VARARGS, "engine(path, on_message(sid, data))"),
+    METHOD("engine_send", core_engine_send, METH_VARARGS, "engine_send(sid, str|bytes) -> sent"),
+    METHOD("namespace", core_namespace, METH_VARARGS, "namespace(name, key) -> name"),
+    METHOD("dynamic", core_dynamic, METH_VARARGS, "dynamic(posix_regex, key) -> parent name"),
+    METHOD("emit", pysio_core_emit, METH_VARARGS, "emit(nsp, event, args, to, skip, flags=0)"),
+    METHOD("emit_ack", pysio_core_emit_ack, METH_VARARGS,
+           "emit_ack(nsp, sid, event, args, timeout_ms, cb(error, args), flags=0)"),
+    METHOD("enter_room", pysio_core_enter_room, METH_VARARGS, "enter_room(nsp, sid, room)"),
+    METHOD("leave_room", pysio_core_leave_room, METH_VARARGS, "leave_room(nsp, sid, room)"),
+    METHOD("rooms", pysio_core_rooms, METH_VARARGS, "rooms(nsp, sid) -> list"),
+    METHOD("close_room", pysio_core_close_room, METH_VARARGS, "close_room(nsp, room)"),
+    METHOD("select", pysio_core_select, METH_VARARGS,
+           "select(nsp, op 0 join / 1 leave / 2 disconnect, to, skip, room, close=False)"),
+    METHOD("emit_acks", pysio_core_emit_acks, METH_VARARGS,
+           "emit_acks(nsp, event, args, to, skip, timeout_ms, cb(error, responses), flags=0)"),
+    METHOD("disconnect", pysio_core_disconnect, METH_VARARGS, "disconnect(nsp, sid, close=False) -> found"),
+    METHOD("connected", pysio_core_connected, METH_VARARGS, "connected(nsp, sid) -> bool"),
+    METHOD("socket_count", pysio_core_socket_count, METH_VARARGS, "socket_count(nsp) -> int"),
+    METHOD("fetch_count", pysio_core_fetch_count, METH_VARARGS, "fetch_count(nsp, cb(error, count))"),
+    METHOD("all_rooms", pysio_core_all_rooms, METH_VARARGS, "all_rooms(nsp, cb(error, rooms))"),
+    METHOD("fetch_sockets", pysio_core_fetch_sockets, METH_VARARGS, "fetch_sockets(nsp, to, skip, cb(error, sockets))"),
+    METHOD("server_emit", pysio_core_server_emit, METH_VARARGS,
+           "server_emit(nsp, event, args, cb(error, responses)=None): serverSideEmit to the other nodes"),
+    METHOD("server_reply", pysio_core_server_reply, METH_VARARGS,
+           "server_reply(nsp, reply_id, (value,) or ()) -> sent: answers another node's server-side event"),
+    {NULL}};
+
+static PyGetSetDef core_getset[] = {{"closed", (getter)core_closed, NULL, "the server is closed", NULL}, {NULL}};
+
+static PyType_Slot core_slots[] = {
+    {Py_tp_doc, "Core(dispatch, **options): a uv loop with a Socket.IO server (see sio/_core.pyi)"},
+    {Py_tp_new, core_new},
+    {Py_tp_init, core_init},
+    {Py_tp_dealloc, core_dealloc},
+    {Py_tp_traverse, core_traverse},
+    {Py_tp_clear, core_clear},
+    {Py_tp_methods, core_methods},
+    {Py_tp_getset, core_getset},
+    {0, NULL},
+};
+
+PyType_Spec pysio_core_spec = {
+    .name = "sio._core.Core",
+    .basicsize = sizeof(CoreObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .slots = core_slots,
+};

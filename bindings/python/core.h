@@ -1,0 +1,108 @@
+/* The Core object (sio._core.Core): a uv loop with a sio_server_t and a sio_io_t, forwarding the
+ * core's callbacks to a Python "dispatch" object (sio.Server). Its methods live in three files:
+ * core.c (life, loop, options, namespaces, the bare Engine.IO endpoint), events.c (the core's
+ * callbacks into Python) and emit.c (emits, acks, rooms, selections, cluster requests).
+ *
+ * The GIL: run() and run_nowait() release it around uv_run; every callback from the core takes it
+ * with PyGILState_Ensure (which also works when a core call made from Python calls back at once).
+ * Everything but stop() and wakeup() must be called on the thread running the loop. */
+#ifndef SIO_PY_CORE_H
+#define SIO_PY_CORE_H
+
+#include <signal.h>
+#include <stdatomic.h>
+
+#include "module.h"
+
+typedef struct pysio_timer_s pysio_timer_t;
+typedef struct pysio_orphan_s pysio_orphan_t;
+
+/* The dispatch object's methods the core's callbacks call (events.c says with what). */
+enum {
+  PYSIO_ON_CONNECT,      /* _on_connect(key, nsp, sid, handshake, protocol, token) */
+  PYSIO_ON_CONNECTED,    /* _on_connected(key, nsp, sid) */
+  PYSIO_ON_EVENT,        /* _on_event(key, nsp, sid, event, args, ack) */
+  PYSIO_ON_DISCONNECT,   /* _on_disconnect(key, nsp, sid, reason) */
+  PYSIO_ON_SERVER_EVENT, /* _on_server_event(key, nsp, event, args, reply_id) */
+  PYSIO_ON_DRAIN,        /* _on_drain(): wakeup() was called */
+  PYSIO_ON_CLOSED,       /* _on_closed(): the server is closed */
+  PYSIO_ON_COUNT
+};
+
+typedef struct {
+  PyObject_HEAD
+  uv_loop_t loop;
+  int loop_ready;
+  sio_server_t *server;
+  sio_io_t *io;
+  uv_async_t async;
+  uv_signal_t sigint, sigterm;
+  int signals_on;
+  struct sigaction old_int, old_term;
+  int stopping;
+  int closed;
+  atomic_int stop_requested;
+  atomic_int wake_requested;
+  unsigned long running;     /* the thread inside uv_run (GIL released), 0 when none */
+  PyObject *on[PYSIO_ON_COUNT];
+  PyObject *options;         /* dict: the keywords given, which the strings of eio borrow from */
+  PyObject *keys;            /* list: the namespace keys stored as nsp data (kept alive here) */
+  pysio_timer_t *timers;
+  pysio_orphan_t *orphans;   /* ack handles dropped on another thread, freed on the loop's */
+  sio_engine_options_t eio;  /* the io's engine options, for the bare endpoint of engine() */
+  sio_engine_t *engine;      /* the optional bare Engine.IO endpoint */
+  PyObject *on_engine_message; /* its on_message(sid, data) */
+  PyObject *mw_pending;      /* dict: token -> capsule of a socket whose connect handler awaits */
+  long long mw_seq;
+} CoreObject;
+
+static inline pysio_state *pysio_core_state(CoreObject *c) { return pysio_state_of(Py_TYPE(c)); }
+
+/* The CoreObject of a namespace's io. */
+CoreObject *pysio_core_of_nsp(const sio_nsp_t *nsp);
+
+/* Raises sio.ClosedError and returns -1 once the server is stopped, else 0. */
+int pysio_check_open(CoreObject *c);
+
+/* core.c: frees the ack handles queued by pysio_ack_orphan (on the loop's thread). */
+void pysio_free_orphans(CoreObject *c);
+/* ack.c: an Ack dropped by a thread other than the loop's queues its handle here. */
+void pysio_ack_orphan(CoreObject *c, sio_ack_t *h);
+
+/* timer.c */
+PyObject *pysio_core_call_later(CoreObject *c, PyObject *args);
+void pysio_timers_close(CoreObject *c);
+int pysio_timers_traverse(CoreObject *c, visitproc visit, void *arg);
+void pysio_timers_clear(CoreObject *c);
+
+/* ack.c: a new Ack for the client's ack_id (None for ack_id < 0); sends a handler's return value
+ * (None: no args, a tuple: its items, else one) through it, logging what cannot be sent. */
+PyObject *pysio_ack_new(CoreObject *c, sio_socket_t *s, int64_t ack_id);
+void pysio_ack_result(PyObject *ack, PyObject *result);
+
+/* events.c */
+extern const sio_nsp_callbacks_t pysio_nsp_callbacks;
+void pysio_on_middleware(sio_socket_t *s, void *arg);
+void pysio_release_pending_connects(CoreObject *c);
+PyObject *pysio_core_connect_done(CoreObject *c, PyObject *args);
+void pysio_engine_message(sio_session_t *s, const char *data, size_t len, int binary);
+
+/* emit.c: Core methods */
+PyObject *pysio_core_emit(CoreObject *c, PyObject *args);
+PyObject *pysio_core_emit_ack(CoreObject *c, PyObject *args);
+PyObject *pysio_core_emit_acks(CoreObject *c, PyObject *args);
+PyObject *pysio_core_enter_room(CoreObject *c, PyObject *args);
+PyObject *pysio_core_leave_room(CoreObject *c, PyObject *args);
+PyObject *pysio_core_rooms(CoreObject *c, PyObject *args);
+PyObject *pysio_core_close_room(CoreObject *c, PyObject *args);
+PyObject *pysio_core_select(CoreObject *c, PyObject *args);
+PyObject *pysio_core_disconnect(CoreObject *c, PyObject *args);
+PyObject *pysio_core_connected(CoreObject *c, PyObject *args);
+PyObject *pysio_core_socket_count(CoreObject *c, PyObject *args);
+PyObject *pysio_core_fetch_count(CoreObject *c, PyObject *args);
+PyObject *pysio_core_all_rooms(CoreObject *c, PyObject *args);
+PyObject *pysio_core_fetch_sockets(CoreObject *c, PyObject *args);
+PyObject *pysio_core_server_emit(CoreObject *c, PyObject *args);
+PyObject *pysio_core_server_reply(CoreObject *c, PyObject *args);
+
+#endif

@@ -1,0 +1,671 @@
+"""``sio.Server``: a Socket.IO server on the C core, with python-socketio's vocabulary. The
+methods the core calls are in _dispatch.py, the asyncio mode in _asyncio.py."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import functools
+import inspect
+import os
+import re
+import threading
+from typing import Any, Callable, Dict, Iterable, Optional, Union
+
+from . import _core, api
+from ._asyncio import AsyncioMode
+from ._dispatch import Dispatch
+from ._util import cookie_options, cors_options, room_names, to_ms
+from .errors import DisconnectedError, ReservedEventError, TimeoutError
+from .namespace import Namespace
+
+Timer = _core.Timer
+_NO_CLUSTER = "server_side_emit needs a cluster: sio.Server(redis=...)"
+
+
+class Server(Dispatch, AsyncioMode):
+    """A Socket.IO server.
+
+    :param cors_allowed_origins: which pages may connect, by the ``Origin`` header browsers send
+        (clients without a browser send none and are never refused by it), as python-socketio:
+        ``None`` (the default): only pages of this server's own origin (the ``Host`` header, or
+        ``X-Forwarded-Host`` behind a proxy; http or https), no CORS headers; ``"*"``: any origin,
+        with CORS headers; an origin or a list of origins (compared exactly): those only, with CORS
+        headers; ``[]``: any origin and no CORS headers (Node's socket.io default). A page of
+        another origin gets 403 on its handshake, polls and WebSocket upgrade (cross-site WebSocket
+        hijacking with the user's cookies is refused).
+    The options left at ``None`` take the C core's defaults (``sio_io_options_init()`` and
+    ``sio_redis_options_init()`` in sio.h; :mod:`sio.api` shows them), which are
+    python-socketio's and Node's:
+
+    :param ping_interval: seconds between heartbeats (python-socketio's unit); default 25.
+    :param ping_timeout: seconds to wait for a heartbeat's answer; default 20.
+    :param max_payload: bytes per polling body or WebSocket message; default 1,000,000.
+    :param allow_eio3: accept Engine.IO v3 clients (socket.io 2.x).
+    :param path: where the Socket.IO endpoint is served (a missing leading or trailing ``/`` is
+        added); default ``"/socket.io/"``.
+    :param connect_timeout: seconds an Engine.IO session may stay without joining a namespace;
+        default 45.
+    :param max_buffered: bytes queued for one client before it is closed; default
+        4 × ``max_payload`` + 1 MiB.
+    :param client_dir: a directory holding socket.io-client's ``dist/`` files (npm package
+        ``socket.io-client``): ``<path>socket.io.js`` (and ``.min.js``, ``.esm.min.js``, maps) are
+        served from it, as the reference's ``serveClient``. ``None``: not served.
+    :param redis: ``"redis://[[user]:password@]host[:port][/db]"``: this server is a cluster node,
+        sharing its broadcasts with the other nodes (sio or Node's socket.io with
+        ``@socket.io/redis-adapter``) through that Redis; ``None``: alone. A bad URL raises
+        ``ValueError`` (:class:`sio.InvalidArgumentError`); a sio built without Redis,
+        ``RuntimeError`` (:class:`sio.UnsupportedError`). See :meth:`fetch_count`,
+        :meth:`all_rooms`, :meth:`server_side_emit` and :meth:`on_server_event`.
+    :param redis_key: the channel prefix (Node's ``key`` option), ``"socket.io"`` by default.
+    :param redis_requests_timeout: seconds a cluster request (``fetch_count``, ``fetch_sockets``,
+        ``all_rooms``, ``server_side_emit`` with a callback) waits for the other nodes (Node's
+        ``requestsTimeout``), 5 by default.
+    :param cookie: the reference's ``cookie`` option, for load balancers that keep each client on
+        one node by a cookie (long-polling needs all of a session's requests on the node that holds
+        it). ``None`` (the default): no cookie. ``True``: the response to the polling handshake sets
+        ``io=<sid>; Path=/; HttpOnly; SameSite=Lax``, as Node's ``cookie: true``. A string: that
+        cookie name with the same attributes. A dict of attributes, over those defaults: ``name``,
+        ``path``, ``domain``, ``same_site`` (``"Lax"``, ``"Strict"``, ``"None"``), ``http_only``,
+        ``secure``, ``max_age`` (seconds); ``False`` or ``None`` leaves an attribute out. Keys may
+        also be spelt as Node's (``httpOnly``, ``sameSite``, ``maxAge``) or python-engineio's
+        (``HttpOnly``, ``SameSite``, ``Max-Age``); unlike python-engineio, an attribute not given
+        keeps Node's default (a string name gets ``HttpOnly`` too). Only the handshake response
+        carries it (later requests name their session in the query; a WebSocket-only session has
+        none), and the bare Engine.IO endpoints of :meth:`engine_endpoint` set it as well. A name
+        that is not an HTTP token, or a path or domain with ``;`` or control characters, raises
+        ``ValueError`` (:class:`sio.InvalidArgumentError`).
+    """
+
+    def __init__(
+        self,
+        cors_allowed_origins: Union[None, str, Iterable[str]] = None,
+        ping_interval: Optional[float] = None,
+        ping_timeout: Optional[float] = None,
+        max_payload: Optional[int] = None,
+        allow_eio3: bool = False,
+        path: Optional[str] = None,
+        connect_timeout: Optional[float] = None,
+        max_buffered: Optional[int] = None,
+        client_dir: "Union[None, str, os.PathLike[str]]" = None,
+        redis: Optional[str] = None,
+        redis_key: Optional[str] = None,
+        redis_requests_timeout: Optional[float] = None,
+        cookie: Union[None, bool, str, Dict[str, Any]] = None,
+    ) -> None:
+        if redis_requests_timeout is not None:
+            if not redis_requests_timeout > 0:
+                raise ValueError("redis_requests_timeout must be positive")
+            redis_requests_timeout = max(0.001, redis_requests_timeout)  # 1 ms at least
+        self._handlers: Dict[Any, Dict[str, Callable]] = {}
+        self._server_handlers: Dict[Any, Dict[str, Callable]] = {}
+        self._cluster = redis is not None
+        self._namespaces: Dict[Any, Namespace] = {}
+        self._keys: Dict[Any, str] = {}
+        self._sessions: Dict[tuple, dict] = {}
+        self._pending: Dict[tuple, list] = {}
+        self._arity: Dict[Any, int] = {}
+        self._ack_param: Dict[Any, bool] = {}
+        self._known: set = set()
+        self._calls: collections.deque = collections.deque()
+        self._loop_thread: Optional[int] = None
+        self._aio: Optional[asyncio.AbstractEventLoop] = None
+        self._aio_timer: Optional[asyncio.TimerHandle] = None
+        self._tick_scheduled = False
+        self._closed_future: Optional[asyncio.Future] = None
+        self._closed_event = threading.Event()
+        self._core = _core.Core(
+            self,
+            path=path,
+            ping_interval_ms=to_ms(ping_interval),
+            ping_timeout_ms=to_ms(ping_timeout),
+            max_payload=max_payload,
+            allow_eio3=allow_eio3,
+            connect_timeout_ms=to_ms(connect_timeout),
+            max_buffered=max_buffered,
+            client_dir=None if client_dir is None else os.fsdecode(client_dir),
+            redis=redis,
+            redis_key=redis_key,
+            redis_requests_timeout_ms=to_ms(redis_requests_timeout),
+            **cors_options(cors_allowed_origins),
+            **cookie_options(cookie),
+        )
+        self._register("/")
+
+    # ---- handlers ----------------------------------------------------------------------------
+
+    def _register(self, namespace: Union[str, "re.Pattern[str]"]) -> Any:
+        if isinstance(namespace, re.Pattern):
+            key = ("regex", namespace.pattern)
+            if key not in self._keys:
+                self._keys[key] = self._core.dynamic(namespace.pattern, key)
+            return key
+        if not namespace.startswith("/"):
+            namespace = "/" + namespace
+        if namespace not in self._keys:
+            self._keys[namespace] = self._core.namespace(namespace, namespace)
+            self._known.add(namespace)
+        return namespace
+
+    def on(self, event: str, handler: Optional[Callable] = None,
+           namespace: Union[None, str, "re.Pattern[str]"] = None):
+        """Registers a handler for ``event`` (``"connect"``, ``"disconnect"``, ``"*"`` or an event
+        name) in ``namespace`` (default ``"/"``; a compiled ``re`` pattern registers a dynamic
+        namespace: any name it matches — as a POSIX extended regex — is created on first use).
+        Works as a method and as a decorator."""
+        key = self._register(namespace or "/")
+
+        def set_handler(fn: Callable) -> Callable:
+            self._handlers.setdefault(key, {})[event] = fn
+            return fn
+
+        if handler is None:
+            return set_handler
+        set_handler(handler)
+        return handler
+
+    def on_server_event(self, event: str, handler: Optional[Callable] = None,
+                        namespace: Union[None, str, "re.Pattern[str]"] = None):
+        """Registers a handler for the server-side event ``event`` of ``namespace`` (default
+        ``"/"``), which other nodes of the cluster send with :meth:`server_side_emit` (or Node's
+        ``io.serverSideEmit()``, whose listeners are ``io.on(event, ...)``). ``handler(*args)`` gets
+        the event's arguments; when the sender waits for answers, its return value is this node's
+        answer: ``None`` answers with no value, a tuple with its first item (Node takes one ack
+        argument), a coroutine (asyncio mode) with its result. A handler that raises is logged
+        (logger ``"sio"``) and sends no answer. A node with no handler for the event answers with no
+        value. Works as a method and as a decorator (``@server.on_server_event("name")``)."""
+        if not isinstance(event, str):
+            raise TypeError("event must be a str")
+        if api.sio_event_reserved(event, True):
+            raise ReservedEventError('"%s" is a reserved event name' % event)
+        key = self._register(namespace or "/")
+
+        def set_handler(fn: Callable) -> Callable:
+            self._server_handlers.setdefault(key, {})[event] = fn
+            return fn
+
+        if handler is None:
+            return set_handler
+        set_handler(handler)
+        return handler
+
+    def event(self, *args: Any, **kw: Any):
+        """``@server.event`` registers a function named after its event (``def chat(sid, ...)``);
+        ``@server.event(namespace="/x")`` too."""
+        if len(args) == 1 and not kw and callable(args[0]):
+            return self.on(args[0].__name__, args[0])
+
+        def decorator(fn: Callable) -> Callable:
+            return self.on(fn.__name__, fn, *args, **kw)
+
+        return decorator
+
+    def register_namespace(self, namespace_handler: Namespace) -> None:
+        if not isinstance(namespace_handler, Namespace):
+            raise ValueError("not a sio.Namespace instance")
+        key = self._register(namespace_handler.namespace)
+        namespace_handler._set_server(self)
+        self._namespaces[key] = namespace_handler
+
+    # ---- threads -----------------------------------------------------------------------------
+
+    def _elsewhere(self) -> bool:
+        """True when called from a thread other than the one running the server."""
+        t = self._loop_thread
+        return t is not None and t != threading.get_ident()
+
+    def call_soon_threadsafe(self, fn: Callable, *args: Any) -> None:
+        """Runs fn(*args) on the server's thread, soon (safe from any thread)."""
+        self._calls.append(functools.partial(fn, *args) if args else fn)
+        self._core.wakeup()
+
+    def _defer(self, nsp: str, sid: Optional[str], op: Callable[[], Any]) -> bool:
+        """Queues op when it cannot run now: another thread, or a socket still connecting."""
+        if self._elsewhere():
+            self.call_soon_threadsafe(op)
+            return True
+        if sid is not None:
+            pending = self._pending.get((nsp, sid))
+            if pending is not None:
+                pending.append(op)
+                return True
+        return False
+
+    # ---- emitting ----------------------------------------------------------------------------
+
+    def _nsp(self, namespace: Optional[str]) -> str:
+        if not namespace:
+            return "/"
+        if not isinstance(namespace, str):
+            raise TypeError("namespace must be a namespace's name (a dynamic namespace's child name, "
+                            "not its pattern)")
+        return namespace if namespace.startswith("/") else "/" + namespace
+
+    def _exists(self, nsp: str) -> bool:
+        """Registered, or a dynamic child that had a client: _core would create any other name
+        (and let clients join it), so operations on unknown namespaces are no-ops."""
+        return nsp in self._known
+
+    def emit(self, event: str, *args: Any, to: Union[None, str, Iterable[str]] = None,
+             room: Union[None, str, Iterable[str]] = None,
+             skip_sid: Union[None, str, Iterable[str]] = None, namespace: Optional[str] = None,
+             callback: Optional[Callable] = None, timeout: Optional[float] = None,
+             volatile: bool = False, local: bool = False) -> None:
+        """Emits ``event`` with ``args`` (a single tuple argument is spread into several, as in
+        python-socketio) to ``to``/``room`` (a sid, a room, or a list of them; default: everyone
+        in the namespace) except ``skip_sid`` (a sid or room, or a list).
+
+        ``callback`` (only with ``to`` one sid) receives the client's ack arguments; with
+        ``timeout`` (seconds), when no ack came in time it is called once with a single
+        :class:`sio.TimeoutError` instance instead. It is not called when the client disconnects
+        first. (For a broadcast that waits for every recipient's ack, see :meth:`emit_with_acks`.)
+
+        With a cluster (``redis=``) a broadcast reaches the sockets of every node; ``local=True``:
+        this node's only (Node's ``io.local.emit``)."""
+        if len(args) == 1 and isinstance(args[0], tuple):
+            args = args[0]
+        nsp = self._nsp(namespace)
+        target = to if to is not None else room
+        if callback is not None:
+            if not isinstance(target, str):
+                raise ValueError("callback= needs to= a single sid")
+
+            def done(err: Optional[str], values: tuple) -> None:
+                if err is None:
+                    callback(*values)
+                elif err == "timeout":
+                    callback(TimeoutError("no acknowledgement within %ss" % timeout))
+                self._kick()
+
+            return self._emit_ack(nsp, target, event, args, timeout, done)
+        if not self._exists(nsp):
+            return None
+        rooms = room_names(target)
+        skip = room_names(skip_sid)
+        flags = (api.SIO_EMIT_VOLATILE if volatile else 0) | (api.SIO_EMIT_LOCAL if local else 0)
+        sid = target if isinstance(target, str) else None
+        if self._defer(nsp, sid, lambda: self._core.emit(nsp, event, args, rooms, skip, flags)):
+            return None
+        self._core.emit(nsp, event, args, rooms, skip, flags)
+        self._kick()
+        return None
+
+    def _emit_ack(self, nsp: str, sid: str, event: str, args: tuple, timeout: Optional[float],
+                  done: Callable[[Optional[str], tuple], None]) -> None:
+        if not self._exists(nsp):
+            raise KeyError("no socket %s in namespace %s" % (sid, nsp))
+        ms = 0 if timeout is None else max(1, int(timeout * 1000))
+        op = lambda: self._core.emit_ack(nsp, sid, event, args, ms, done)  # noqa: E731
+        if self._defer(nsp, sid, op):
+            return None
+        op()
+        self._kick()
+        return None
+
+    def emit_with_acks(self, event: str, *args: Any, callback: Callable[[Optional[str], list], Any],
+                       timeout: Optional[float] = None, to: Union[None, str, Iterable[str]] = None,
+                       room: Union[None, str, Iterable[str]] = None,
+                       skip_sid: Union[None, str, Iterable[str]] = None,
+                       namespace: Optional[str] = None, local: bool = False) -> None:
+        """Broadcasts ``event`` with ``args`` as :meth:`emit` does (``to``/``room`` a sid, a room
+        or a list, default everyone; ``skip_sid``; with a cluster, every node's sockets unless
+        ``local=True``), asking every recipient for an acknowledgement: Node's
+        ``io.timeout(ms).emit(event, ...args, (err, responses) => ...)``. ``callback(error,
+        responses)`` is called once, on the server's thread: ``responses`` lists each recipient's
+        first ack argument in arrival order, ``error`` is ``None`` when all answered, ``"timeout"``
+        when ``timeout`` seconds passed first (the answers that came) or ``"closed"`` (the server
+        stopped). ``timeout=None`` waits for every recipient."""
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            callback(None, [])
+            return None
+        target = to if to is not None else room
+        rooms = room_names(target)
+        skip = room_names(skip_sid)
+        ms = 0 if timeout is None else max(1, int(timeout * 1000))
+        flags = api.SIO_EMIT_LOCAL if local else 0
+        if self._elsewhere():
+            self.call_soon_threadsafe(self._core.emit_acks, nsp, event, args, rooms, skip, ms, callback, flags)
+            return None
+        self._core.emit_acks(nsp, event, args, rooms, skip, ms, callback, flags)
+        self._kick()
+        return None
+
+    def send(self, data: Any, to: Union[None, str, Iterable[str]] = None,
+             room: Union[None, str, Iterable[str]] = None,
+             skip_sid: Union[None, str, Iterable[str]] = None, namespace: Optional[str] = None,
+             callback: Optional[Callable] = None, timeout: Optional[float] = None) -> None:
+        """Emits a ``message`` event."""
+        return self.emit("message", data, to=to, room=room, skip_sid=skip_sid,
+                         namespace=namespace, callback=callback, timeout=timeout)
+
+    def call(self, event: str, *args: Any, to: Optional[str] = None, sid: Optional[str] = None,
+             namespace: Optional[str] = None, timeout: float = 60):
+        """Emits to one client and waits for its acknowledgement.
+
+        In asyncio mode (``await server.serve()``) it returns an awaitable: ``await
+        server.call(...)``. From a thread other than the server's it blocks and returns the ack
+        arguments (one value, or a tuple of several). Raises :class:`sio.TimeoutError` or
+        :class:`sio.DisconnectedError`."""
+        if len(args) == 1 and isinstance(args[0], tuple):
+            args = args[0]
+        target = to or sid
+        if not isinstance(target, str):
+            raise ValueError("call() needs to= a single sid")
+        nsp = self._nsp(namespace)
+
+        def unpack(values: tuple) -> Any:
+            return values[0] if len(values) == 1 else values if values else None
+
+        def error(err: str) -> Exception:
+            if err == "timeout":
+                return TimeoutError("no acknowledgement within %ss" % timeout)
+            return DisconnectedError("the client disconnected")
+
+        if self._aio is not None and not self._elsewhere():
+            fut = self._aio.create_future()
+
+            def done(err: Optional[str], values: tuple) -> None:
+                if fut.done():
+                    return
+                if err is None:
+                    fut.set_result(unpack(values))
+                else:
+                    fut.set_exception(error(err))
+
+            self._emit_ack(nsp, target, event, args, timeout, done)
+            return fut
+        if not self._elsewhere() and self._loop_thread is not None:
+            raise RuntimeError("call() would block the server's own thread: use emit(callback=) "
+                               "or the asyncio mode")
+        box: Dict[str, Any] = {}
+        ready = threading.Event()
+
+        def done_thread(err: Optional[str], values: tuple) -> None:
+            box["err"], box["values"] = err, values
+            ready.set()
+
+        self.call_soon_threadsafe(self._emit_ack, nsp, target, event, args, timeout, done_thread)
+        if not ready.wait(timeout + 5 if timeout else None):
+            raise TimeoutError("no acknowledgement within %ss" % timeout)
+        if box["err"] is not None:
+            raise error(box["err"])
+        return unpack(box["values"])
+
+    # ---- rooms, sessions, disconnect ---------------------------------------------------------
+
+    def enter_room(self, sid: str, room: str, namespace: Optional[str] = None) -> None:
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            raise KeyError("no socket %s in namespace %s" % (sid, nsp))
+        if not self._defer(nsp, sid, lambda: self._core.enter_room(nsp, sid, room)):
+            self._core.enter_room(nsp, sid, room)
+
+    def leave_room(self, sid: str, room: str, namespace: Optional[str] = None) -> None:
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            return
+        if not self._defer(nsp, sid, lambda: self._core.leave_room(nsp, sid, room)):
+            self._core.leave_room(nsp, sid, room)
+
+    def close_room(self, room: str, namespace: Optional[str] = None) -> None:
+        """Makes every socket in ``room`` leave it."""
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            return
+        if not self._defer(nsp, None, lambda: self._core.close_room(nsp, room)):
+            self._core.close_room(nsp, room)
+
+    def _select(self, op: int, room: Optional[str], to: Any, skip_sid: Any, namespace: Optional[str],
+                close: bool = False) -> None:
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            return
+        rooms, skip = room_names(to), room_names(skip_sid)
+        if not self._defer(nsp, None, lambda: self._core.select(nsp, op, rooms, skip, room, close)):
+            self._core.select(nsp, op, rooms, skip, room, close)
+            self._kick()
+
+    def sockets_join(self, room: Union[str, Iterable[str]], to: Union[None, str, Iterable[str]] = None,
+                     skip_sid: Union[None, str, Iterable[str]] = None,
+                     namespace: Optional[str] = None) -> None:
+        """Makes the sockets in ``to`` (a sid, a room or a list; default: every socket of the
+        namespace) but not in ``skip_sid`` join ``room`` (or each room of a list), on every node
+        of a cluster: Node's ``io.in(to).socketsJoin(room)``."""
+        for r in room_names(room) or ():
+            self._select(0, r, to, skip_sid, namespace)
+
+    def sockets_leave(self, room: Union[str, Iterable[str]], to: Union[None, str, Iterable[str]] = None,
+                      skip_sid: Union[None, str, Iterable[str]] = None,
+                      namespace: Optional[str] = None) -> None:
+        """The same, leaving ``room``: Node's ``io.in(to).socketsLeave(room)``."""
+        for r in room_names(room) or ():
+            self._select(1, r, to, skip_sid, namespace)
+
+    def disconnect_sockets(self, to: Union[None, str, Iterable[str]] = None,
+                           skip_sid: Union[None, str, Iterable[str]] = None,
+                           namespace: Optional[str] = None, close: bool = False) -> None:
+        """Disconnects the sockets in ``to`` (default: every socket of the namespace) but not in
+        ``skip_sid``, on every node of a cluster (``close=True``: their whole connections): Node's
+        ``io.in(to).disconnectSockets(close)``."""
+        self._select(2, None, to, skip_sid, namespace, close)
+
+    def rooms(self, sid: str, namespace: Optional[str] = None) -> list:
+        """The rooms ``sid`` is in (its own id first, then in join order). Server thread only."""
+        nsp = self._nsp(namespace)
+        return self._core.rooms(nsp, sid) if self._exists(nsp) else []
+
+    def disconnect(self, sid: str, namespace: Optional[str] = None, close: bool = False) -> None:
+        """Disconnects ``sid`` from the namespace (``close=True``: its whole connection)."""
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            return
+        if not self._defer(nsp, sid, lambda: self._core.disconnect(nsp, sid, close)):
+            self._core.disconnect(nsp, sid, close)
+            self._kick()
+
+    def connected(self, sid: str, namespace: Optional[str] = None) -> bool:
+        nsp = self._nsp(namespace)
+        return self._exists(nsp) and self._core.connected(nsp, sid)
+
+    def socket_count(self, namespace: Optional[str] = None) -> int:
+        """Sockets connected to the namespace (on this node)."""
+        nsp = self._nsp(namespace)
+        return self._core.socket_count(nsp) if self._exists(nsp) else 0
+
+    def fetch_count(self, callback: Callable[[Optional[str], int], Any],
+                    namespace: Optional[str] = None) -> None:
+        """Counts the sockets connected to the namespace on every node of the cluster (the length
+        of Node's ``fetchSockets()``; this node's alone without ``redis=``) and calls
+        ``callback(error, count)`` once, on the server's thread, maybe before this returns.
+        ``error`` is ``None``, ``"timeout"`` (a node did not answer in time: ``count`` is what
+        answered), ``"unavailable"`` (Redis is not connected, or was lost meanwhile: what was
+        counted, this node's sockets at least; the adapter reconnects by itself) or ``"closed"``
+        (the server stopped). Raises ``ConnectionError`` once the server is closing."""
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            callback(None, 0)
+            return None
+        if self._elsewhere():
+            self.call_soon_threadsafe(self._core.fetch_count, nsp, callback)
+            return None
+        self._core.fetch_count(nsp, callback)
+        self._kick()
+        return None
+
+    def fetch_sockets(self, callback: Callable[[Optional[str], list], Any],
+                      to: Union[None, str, Iterable[str]] = None,
+                      skip_sid: Union[None, str, Iterable[str]] = None,
+                      namespace: Optional[str] = None) -> None:
+        """Gathers the sockets in ``to`` (a sid, a room or a list; default: every socket of the
+        namespace) but not in ``skip_sid``, on every node of the cluster (Node's
+        ``io.in(to).fetchSockets()``; this node's alone without ``redis=``), and calls
+        ``callback(error, sockets)`` once, on the server's thread: each socket a dict ``{"id",
+        "handshake": {"headers", "time", "address", "xdomain", "secure", "issued", "url",
+        "query", "auth"}, "rooms", "data"}``, this node's first. ``error`` as :meth:`fetch_count`'s
+        (``sockets``: what came)."""
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            callback(None, [])
+            return None
+        rooms, skip = room_names(to), room_names(skip_sid)
+        if self._elsewhere():
+            self.call_soon_threadsafe(self._core.fetch_sockets, nsp, rooms, skip, callback)
+            return None
+        self._core.fetch_sockets(nsp, rooms, skip, callback)
+        self._kick()
+        return None
+
+    def all_rooms(self, callback: Callable[[Optional[str], list], Any],
+                  namespace: Optional[str] = None) -> None:
+        """Gathers every room of the namespace on every node of the cluster, each once, in no
+        particular order (Node's ``allRooms()``; a socket's own id is a room; this node's alone
+        without ``redis=``) and calls ``callback(error, rooms)`` (``rooms`` a list) once, on the
+        server's thread. ``error`` as :meth:`fetch_count`'s (``rooms``: what came)."""
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            callback(None, [])
+            return None
+        if self._elsewhere():
+            self.call_soon_threadsafe(self._core.all_rooms, nsp, callback)
+            return None
+        self._core.all_rooms(nsp, callback)
+        self._kick()
+        return None
+
+    def server_side_emit(self, event: str, *args: Any, namespace: Optional[str] = None,
+                         callback: Optional[Callable[[Optional[str], list], Any]] = None) -> None:
+        """Sends the server-side event ``event`` with ``args`` (JSON values only: no bytes) to
+        ``namespace`` (default ``"/"``) on every *other* node of the cluster, where
+        :meth:`on_server_event` handlers (or Node's ``io.on(event, ...)`` listeners) get it: Node's
+        ``serverSideEmit``. Without ``callback`` nothing is waited for. With one, each other node
+        answers once and ``callback(error, responses)`` is called once, on the server's thread:
+        ``responses`` is a list of the answers (``None`` for an answer without a value), ``error``
+        ``None`` when every node answered, ``"timeout"`` (the cluster's requests timeout passed:
+        the answers that came), ``"unavailable"`` (Redis is not connected, or was lost meanwhile)
+        or ``"closed"`` (the server stopped).
+
+        Raises ``RuntimeError`` without a cluster (``sio.Server(redis=...)``), ``ConnectionError``
+        when Redis is not connected and no callback is given (from another thread: logged),
+        ``ValueError`` for a reserved event name or bytes. A namespace this server does not have
+        yet is created, as Node's ``io.of(name)``."""
+        if not isinstance(event, str):
+            raise TypeError("event must be a str")
+        if api.sio_event_reserved(event, True):  # before "no cluster": the core's order
+            raise ReservedEventError('"%s" is a reserved event name' % event)
+        if not self._cluster:
+            raise RuntimeError(_NO_CLUSTER)
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable")
+        nsp = self._nsp(namespace)
+
+        def op() -> None:
+            if not self._exists(nsp):
+                self._register(nsp)
+            self._core.server_emit(nsp, event, args, callback)
+
+        if self._elsewhere():
+            def queued() -> None:
+                try:
+                    op()
+                except ConnectionError:
+                    if callback is None:
+                        raise
+                    callback("closed", [])
+
+            self.call_soon_threadsafe(queued)
+            return None
+        op()
+        self._kick()
+        return None
+
+    def get_session(self, sid: str, namespace: Optional[str] = None) -> dict:
+        return self._sessions.setdefault((self._nsp(namespace), sid), {})
+
+    def save_session(self, sid: str, session: dict, namespace: Optional[str] = None) -> None:
+        self._sessions[(self._nsp(namespace), sid)] = session
+
+    @contextlib.contextmanager
+    def session(self, sid: str, namespace: Optional[str] = None):
+        """``with server.session(sid) as s: s["name"] = ...``"""
+        s = self.get_session(sid, namespace)
+        yield s
+        self.save_session(sid, s, namespace)
+
+    # ---- static files --------------------------------------------------------------------------
+
+    def static(self, prefix: str, directory: "Union[str, os.PathLike[str]]") -> None:
+        """Serves the files under ``directory`` at URL ``prefix`` (``"/"`` or ``"/assets/"``): GET and
+        HEAD, MIME types, ETag/304, ``index.html`` for a directory, path traversal refused (403).
+        The Socket.IO path keeps precedence. Like python-socketio's ``static_files``."""
+        self._core.static(prefix, os.fspath(directory))
+
+    # ---- a bare Engine.IO endpoint -------------------------------------------------------------
+
+    def engine_endpoint(self, path: str, on_message: Callable[[str, Union[str, bytes]], Any]) -> None:
+        """Serves a bare Engine.IO endpoint (no Socket.IO layer) at ``path`` with the same options;
+        ``on_message(sid, data)`` gets text as str and binary as bytes. One per server."""
+        self._core.engine(path, on_message)
+
+    def engine_send(self, sid: str, data: Union[str, bytes]) -> bool:
+        """Sends a text (str) or binary (bytes-like) message to an Engine.IO session."""
+        sent = self._core.engine_send(sid, data)
+        self._kick()
+        return sent
+
+    # ---- timers and tasks --------------------------------------------------------------------
+
+    def call_later(self, delay: float, fn: Callable, *args: Any) -> Timer:
+        """Calls fn(*args) on the server's thread after ``delay`` seconds; returns a
+        :class:`sio.Timer` (``.cancel()``). Server thread only (or before ``run()``)."""
+        timer = self._core.call_later(delay, functools.partial(fn, *args) if args else fn)
+        self._kick()
+        return timer
+
+    def start_background_task(self, target: Callable, *args: Any, **kwargs: Any):
+        """Runs target(*args, **kwargs) in a daemon thread (a task for a coroutine function in
+        asyncio mode). Server calls from it are queued onto the server's thread."""
+        if self._aio is not None and inspect.iscoroutinefunction(target):
+            return self._aio.create_task(target(*args, **kwargs))
+        t = threading.Thread(target=target, args=args, kwargs=kwargs, daemon=True)
+        t.start()
+        return t
+
+    @staticmethod
+    def sleep(seconds: float = 0) -> None:
+        import time
+
+        time.sleep(seconds)
+
+    # ---- running -----------------------------------------------------------------------------
+
+    def listen(self, host: str = "127.0.0.1", port: int = 5000) -> int:
+        """Binds and listens; returns the bound port (``port=0`` picks one)."""
+        return self._core.listen(host, port)
+
+    @property
+    def port(self) -> Optional[int]:
+        return self._core.port()
+
+    def run(self, host: Optional[str] = None, port: Optional[int] = None,
+            handle_signals: bool = True) -> None:
+        """Listens (unless ``listen()`` was called) and serves until ``stop()``, SIGINT or
+        SIGTERM. The GIL is released while waiting for the network."""
+        if self._core.port() is None:
+            self.listen(host or "127.0.0.1", 5000 if port is None else port)
+        self._loop_thread = threading.get_ident()
+        try:
+            self._core.run(handle_signals=handle_signals)
+        finally:
+            self._loop_thread = None
+
+    def stop(self) -> None:
+        """Stops the server: every client is disconnected ("server shutting down"). Safe from any
+        thread and from handlers."""
+        self._core.stop()
+
+    def wait_closed(self, timeout: Optional[float] = None) -> bool:
+        return self._closed_event.wait(timeout)
