@@ -299,13 +299,8 @@ static cJSON *to_json(conv_t *c, int idx, int level) {
       /* The bytes stay in the Lua string (the caller keeps the value on its stack). */
       size_t num = c->bufs->n;
       if (bufs_add(c->bufs, data, len) < 0) return nomem(c);
-      j = cJSON_CreateObject();
-      if (!j || !cJSON_AddTrueToObject(j, "_placeholder") ||
-          !cJSON_AddNumberToObject(j, "num", (double)num)) {
-        cJSON_Delete(j);
-        return nomem(c);
-      }
-      return j;
+      j = sio_args_placeholder(num);
+      return j ? j : nomem(c);
     }
     case LUA_TFUNCTION:
       return refuse_type(c, "a function");

@@ -156,17 +156,12 @@ fail:
   return NULL;
 }
 
-/* A bytes-like value: a placeholder {"_placeholder": true, "num": N} for attachment N, the shape
- * sio_args_attachment() reads back (sio.h has no function that makes one). */
+/* A bytes-like value: the placeholder for its attachment. */
 static cJSON *binary_to_json(PyObject *o, pysio_bufs_t *b) {
   size_t num = b->n;
   if (bufs_add(b, o) < 0) return NULL;
-  cJSON *j = cJSON_CreateObject();
-  if (!j || !cJSON_AddTrueToObject(j, "_placeholder") || !cJSON_AddNumberToObject(j, "num", (double)num)) {
-    cJSON_Delete(j);
-    return (cJSON *)PyErr_NoMemory();
-  }
-  return j;
+  cJSON *j = sio_args_placeholder(num);
+  return j ? j : (cJSON *)PyErr_NoMemory();
 }
 
 cJSON *pysio_to_json(PyObject *o, pysio_bufs_t *b, int depth) {

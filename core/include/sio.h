@@ -358,6 +358,9 @@ typedef struct sio_args_s {
  * {"_placeholder":true,"num":N} with N an integer below a->nbufs, else NULL (also for a NULL a).
  * Borrowed from a. How a binding puts binary back into the values it converts. */
 SIO_EXTERN const sio_buf_t *sio_args_attachment(const sio_args_t *a, const cJSON *item);
+/* A new placeholder object {"_placeholder":true,"num":num} for attachment `num` (the caller owns
+ * it, or adds it to a tree); NULL on ENOMEM. How a binding puts its byte strings into values. */
+SIO_EXTERN cJSON *sio_args_placeholder(size_t num);
 
 /* Strings between a binding's text (UTF-8, NUL bytes and lone surrogates as their three bytes
  * allowed) and the core's form (see sio_args_t: NUL as C0 80):

@@ -41,7 +41,7 @@ NOT_IN_API = {
         sio_request_query sio_engine_callbacks_t sio_request_info_t'''),
     # Values as the core holds them (cJSON trees with attachments): sio._core converts them to and
     # from Python objects (util.c); selections are built from Python lists (emit.c).
-    **_reason('core values', 'sio_args_attachment sio_args_t sio_buf_t sio_target_t'),
+    **_reason('core values', 'sio_args_attachment sio_args_placeholder sio_args_t sio_buf_t sio_target_t'),
     # The Socket.IO server, namespaces and sockets: handles valid during callbacks (core.c,
     # events.c, emit.c).
     **_reason('socket.io handles', '''

@@ -13,6 +13,8 @@ const sio_buf_t *sio_args_attachment(const sio_args_t *a, const cJSON *item) {
   return &a->bufs[num];
 }
 
+cJSON *sio_args_placeholder(size_t num) { return sio_packet_placeholder(num); }
+
 /* NUL is a character here, and C0 80 (what the core makes of it) never valid text. */
 int sio_str_valid(const char *text, size_t len) { return sio_wtf8_valid(text, len); }
 
