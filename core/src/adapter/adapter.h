@@ -19,13 +19,6 @@ typedef struct sio_count_req sio_count_req_t; /* socketio.h */
 typedef struct sio_bcast_ack sio_bcast_ack_t; /* socketio.h */
 typedef struct sio_cluster sio_cluster_t;     /* redis.c */
 
-/* One packet, encoded: the text message and its binary attachments (references held). */
-typedef struct sio_encoded {
-  sio_msg_t *text;
-  sio_msg_t **atts;
-  size_t natts;
-} sio_encoded_t;
-
 typedef struct sio_adapter_vt {
   int (*add)(sio_adapter_t *a, sio_socket_t *s, const char *room);
   int (*del)(sio_adapter_t *a, sio_socket_t *s, const char *room);

@@ -193,9 +193,6 @@ int sio__nsp_new(sio_io_t *io, const char *name, sio_nsp_t *parent, sio_nsp_t **
 void sio__nsp_free(sio_nsp_t *nsp);
 /* The namespace `name` for a connecting client: an existing one, a new dynamic child, or NULL. */
 sio_nsp_t *sio__nsp_lookup(sio_io_t *io, const char *name, const cJSON *auth);
-/* Encodes a packet to messages (one reference each). */
-int sio__encode(const sio_packet_t *p, const sio_buf_t *bufs, sio_encoded_t *out);
-void sio__encoded_clear(sio_encoded_t *e);
 /* Builds the packet data ["event", ...args] with references to args (not copies): delete with
  * cJSON_Delete, which leaves the referenced items alone. */
 cJSON *sio__event_array(const char *event, const cJSON *args);
