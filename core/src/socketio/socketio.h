@@ -173,9 +173,6 @@ struct sio_io_s {
   sio_bcast_ack_t *bcasts;          /* broadcasts with acks awaiting answers */
   sio_count_req_t *counts;          /* fetch_count requests awaiting answers */
   sio_cluster_t *cluster;           /* sio_io_use_redis; NULL: every namespace in memory only */
-  sio_socket_t **scratch;           /* reused target arrays */
-  size_t scratch_cap;
-  int scratch_busy;
   void *data;
 };
 
