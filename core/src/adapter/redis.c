@@ -60,9 +60,9 @@ uint32_t sio__cluster_timeout(const sio_cluster_t *cl) {
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-#include <msgpack.h>
 #include <openssl/rand.h>
 
+#include "adapter/msgpack_json.h"
 #include "adapter/redis_uv.h"
 
 /* Request types of the Node adapter (its RequestType enum). */
@@ -189,278 +189,7 @@ static cJSON *string_array(const char *const *v, size_t n) {
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* cJSON (+ attachments) -> msgpack, as notepack.io writes a JS value                              */
-
-/* A msgpack buffer that stays failed after its first failed write (msgpack-c's packers go on
- * after one): a message missing a part reads as another message (a shorter room list, a value in
- * the wrong place), so a failed one is never published. */
-typedef struct {
-  msgpack_sbuffer sb;
-  int failed;
-} packbuf_t;
-
-static int packbuf_write(void *data, const char *buf, size_t len) {
-  packbuf_t *b = data;
-  if (!b->failed && msgpack_sbuffer_write(&b->sb, buf, len) != 0) b->failed = 1;
-  return b->failed ? -1 : 0;
-}
-
-static void packbuf_init(packbuf_t *b, msgpack_packer *pk) {
-  msgpack_sbuffer_init(&b->sb);
-  b->failed = 0;
-  msgpack_packer_init(pk, b, packbuf_write);
-}
-
-/* A part of the message being packed could not be made (every packer here writes a packbuf_t). */
-static void pack_fail(msgpack_packer *pk) { ((packbuf_t *)pk->data)->failed = 1; }
-
-/* Strings: C0 80 (how the core holds a NUL) goes back to a NUL byte on the wire. */
-static void pack_string(msgpack_packer *pk, const char *s) {
-  size_t n = strlen(s);
-  if (!memchr(s, 0xC0, n)) {
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-    return;
-  }
-  char *t = malloc(n ? n : 1);
-  size_t m = 0;
-  if (!t) { /* as held, C0 80 would name another room */
-    pack_fail(pk);
-    return;
-  }
-  for (size_t i = 0; i < n; i++) {
-    if ((unsigned char)s[i] == 0xC0 && i + 1 < n && (unsigned char)s[i + 1] == 0x80) {
-      t[m++] = '\0';
-      i++;
-    } else {
-      t[m++] = s[i];
-    }
-  }
-  msgpack_pack_str(pk, m);
-  msgpack_pack_str_body(pk, t, m);
-  free(t);
-}
-
-static void pack_json(msgpack_packer *pk, const cJSON *j, const sio_buf_t *bufs, size_t nbufs,
-                      int depth) {
-  size_t num;
-  if (depth > SIO_PACKET_MAX_DEPTH + 2) {
-    msgpack_pack_nil(pk);
-  } else if (sio_packet_is_placeholder(j, &num) && num < nbufs) {
-    /* Binary goes inline, at its place, as msgpack bin (no placeholders on this wire). */
-    msgpack_pack_bin(pk, bufs[num].len);
-    msgpack_pack_bin_body(pk, bufs[num].data, bufs[num].len);
-  } else if (cJSON_IsTrue(j)) {
-    msgpack_pack_true(pk);
-  } else if (cJSON_IsFalse(j)) {
-    msgpack_pack_false(pk);
-  } else if (cJSON_IsNumber(j)) {
-    double v = j->valuedouble;
-    /* As notepack.io writes a JS number: an integral value in the smallest int form (msgpack-c
-     * picks it; uint forms for >= 0, int forms below), anything else float64. */
-    if (isfinite(v) && v == floor(v) && v >= 0 && v < 18446744073709551616.0)
-      msgpack_pack_uint64(pk, (uint64_t)v);
-    else if (isfinite(v) && v == floor(v) && v < 0 && v >= -9223372036854775808.0)
-      msgpack_pack_int64(pk, (int64_t)v);
-    else
-      msgpack_pack_double(pk, v);
-  } else if (cJSON_IsString(j)) {
-    pack_string(pk, j->valuestring);
-  } else if (cJSON_IsArray(j)) {
-    size_t n = 0;
-    for (const cJSON *c = j->child; c; c = c->next) n++;
-    msgpack_pack_array(pk, n);
-    for (const cJSON *c = j->child; c; c = c->next) pack_json(pk, c, bufs, nbufs, depth + 1);
-  } else if (cJSON_IsObject(j)) {
-    size_t n = 0;
-    for (const cJSON *c = j->child; c; c = c->next) n++;
-    msgpack_pack_map(pk, n);
-    for (const cJSON *c = j->child; c; c = c->next) {
-      pack_string(pk, c->string ? c->string : "");
-      pack_json(pk, c, bufs, nbufs, depth + 1);
-    }
-  } else {
-    msgpack_pack_nil(pk);
-  }
-}
-
-static void pack_cstr(msgpack_packer *pk, const char *s) {
-  size_t n = strlen(s);
-  msgpack_pack_str(pk, n);
-  msgpack_pack_str_body(pk, s, n);
-}
-
-static void pack_str_list(msgpack_packer *pk, const char *const *v, size_t n) {
-  msgpack_pack_array(pk, n);
-  for (size_t i = 0; i < n; i++) pack_string(pk, v[i]);
-}
-
-/* ---------------------------------------------------------------------------------------------- */
-/* msgpack -> cJSON + attachments                                                                  */
-
-/* msgpack-c allocates an array's or a map's elements from their declared count before looking
- * for them, so 5 bytes claiming 2^32 elements cost 64 GiB. Every element takes at least one byte:
- * a message whose counts promise more elements than it has bytes left is refused before unpacking,
- * which bounds what unpacking allocates by the message's size. Also checks that every length fits. */
-static int msgpack_plausible(const unsigned char *p, size_t len) {
-  size_t pos = 0;
-  uint64_t pending = 1; /* items still to read */
-  while (pending > 0) {
-    if (pos >= len) return 0;
-    unsigned b = p[pos++];
-    uint64_t skip = 0, items = 0;
-    size_t lenbytes = 0; /* a big-endian length of 1, 2 or 4 bytes follows */
-    int kind = 0;        /* 1: skip bytes, 2: array items, 3: map pairs */
-    pending--;
-    if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-      /* a value in the type byte */
-    } else if (b >= 0x80 && b <= 0x8f) {
-      items = 2 * (uint64_t)(b & 0x0f);
-    } else if (b >= 0x90 && b <= 0x9f) {
-      items = b & 0x0f;
-    } else if (b >= 0xa0 && b <= 0xbf) {
-      skip = b & 0x1f;
-    } else {
-      switch (b) {
-      case 0xc4: case 0xd9: lenbytes = 1, kind = 1; break;          /* bin8, str8 */
-      case 0xc5: case 0xda: lenbytes = 2, kind = 1; break;          /* bin16, str16 */
-      case 0xc6: case 0xdb: lenbytes = 4, kind = 1; break;          /* bin32, str32 */
-      case 0xc7: lenbytes = 1, kind = 1, skip = 1; break;           /* ext8 (+ type) */
-      case 0xc8: lenbytes = 2, kind = 1, skip = 1; break;           /* ext16 */
-      case 0xc9: lenbytes = 4, kind = 1, skip = 1; break;           /* ext32 */
-      case 0xca: skip = 4; break;
-      case 0xcb: skip = 8; break;
-      case 0xcc: case 0xd0: skip = 1; break;
-      case 0xcd: case 0xd1: skip = 2; break;
-      case 0xce: case 0xd2: skip = 4; break;
-      case 0xcf: case 0xd3: skip = 8; break;
-      case 0xd4: skip = 2; break;                                   /* fixext 1..16 (+ type) */
-      case 0xd5: skip = 3; break;
-      case 0xd6: skip = 5; break;
-      case 0xd7: skip = 9; break;
-      case 0xd8: skip = 17; break;
-      case 0xdc: lenbytes = 2, kind = 2; break;                     /* array16 */
-      case 0xdd: lenbytes = 4, kind = 2; break;                     /* array32 */
-      case 0xde: lenbytes = 2, kind = 3; break;                     /* map16 */
-      case 0xdf: lenbytes = 4, kind = 3; break;                     /* map32 */
-      default: return 0;                                            /* 0xc1: never used */
-      }
-    }
-    if (lenbytes) {
-      if (len - pos < lenbytes) return 0;
-      uint64_t n = 0;
-      for (size_t i = 0; i < lenbytes; i++) n = n << 8 | p[pos++];
-      if (kind == 1) skip += n;
-      else items = kind == 2 ? n : 2 * n;
-    }
-    if (skip > len - pos) return 0;
-    pos += (size_t)skip;
-    pending += items;
-    if (pending > len - pos) return 0; /* more elements promised than bytes left */
-  }
-  return 1;
-}
-
-typedef struct {
-  sio_buf_t *v; /* point into the received message (valid during the callback) */
-  size_t n, cap;
-} bufs_t;
-
-static cJSON *string_json(const char *p, size_t n) {
-  /* A NUL byte inside becomes C0 80, as the core holds it. */
-  char *t = malloc(2 * n + 1);
-  if (!t) return NULL;
-  size_t m = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (p[i] == '\0') {
-      t[m++] = (char)0xC0;
-      t[m++] = (char)0x80;
-    } else {
-      t[m++] = p[i];
-    }
-  }
-  t[m] = '\0';
-  cJSON *s = cJSON_CreateString(t);
-  free(t);
-  return s;
-}
-
-static cJSON *unpack_obj(const msgpack_object *o, bufs_t *bufs, int depth) {
-  if (depth > SIO_PACKET_MAX_DEPTH + 2) return NULL;
-  switch (o->type) {
-  case MSGPACK_OBJECT_NIL:
-    return cJSON_CreateNull();
-  case MSGPACK_OBJECT_BOOLEAN:
-    return cJSON_CreateBool(o->via.boolean);
-  case MSGPACK_OBJECT_POSITIVE_INTEGER:
-    return cJSON_CreateNumber((double)o->via.u64);
-  case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-    return cJSON_CreateNumber((double)o->via.i64);
-  case MSGPACK_OBJECT_FLOAT32:
-  case MSGPACK_OBJECT_FLOAT64:
-    return cJSON_CreateNumber(o->via.f64);
-  case MSGPACK_OBJECT_STR:
-    return string_json(o->via.str.ptr, o->via.str.size);
-  case MSGPACK_OBJECT_BIN: {
-    if (!bufs || bufs->n >= SIO_PACKET_MAX_ATTACHMENTS) return NULL;
-    if (bufs->n == bufs->cap) {
-      size_t ncap = bufs->cap ? bufs->cap * 2 : 4;
-      sio_buf_t *nv = realloc(bufs->v, ncap * sizeof *nv);
-      if (!nv) return NULL;
-      bufs->v = nv;
-      bufs->cap = ncap;
-    }
-    bufs->v[bufs->n].data = o->via.bin.ptr;
-    bufs->v[bufs->n].len = o->via.bin.size;
-    return sio_packet_placeholder(bufs->n++);
-  }
-  case MSGPACK_OBJECT_ARRAY: {
-    cJSON *a = cJSON_CreateArray();
-    for (uint32_t i = 0; a && i < o->via.array.size; i++) {
-      cJSON *c = unpack_obj(&o->via.array.ptr[i], bufs, depth + 1);
-      if (!cJSON_AddItemToArray(a, c)) { /* a shorter array would shift the arguments */
-        cJSON_Delete(c);
-        cJSON_Delete(a);
-        return NULL;
-      }
-    }
-    return a;
-  }
-  case MSGPACK_OBJECT_MAP: {
-    cJSON *m = cJSON_CreateObject();
-    for (uint32_t i = 0; m && i < o->via.map.size; i++) {
-      const msgpack_object_kv *kv = &o->via.map.ptr[i];
-      if (kv->key.type != MSGPACK_OBJECT_STR) continue; /* JS object keys are strings */
-      cJSON *k = string_json(kv->key.via.str.ptr, kv->key.via.str.size);
-      int bad = !k || add_item(m, k->valuestring, unpack_obj(&kv->val, bufs, depth + 1));
-      cJSON_Delete(k);
-      if (bad) {
-        cJSON_Delete(m);
-        return NULL;
-      }
-    }
-    return m;
-  }
-  default: /* ext (notepack's undefined, Date, ...): null, as JSON.stringify would */
-    return cJSON_CreateNull();
-  }
-}
-
-static const msgpack_object *map_get(const msgpack_object *m, const char *key) {
-  if (m->type != MSGPACK_OBJECT_MAP) return NULL;
-  size_t kl = strlen(key);
-  for (uint32_t i = 0; i < m->via.map.size; i++) {
-    const msgpack_object *k = &m->via.map.ptr[i].key;
-    if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl && memcmp(k->via.str.ptr, key, kl) == 0)
-      return &m->via.map.ptr[i].val;
-  }
-  return NULL;
-}
-
-static int str_eq(const msgpack_object *o, const char *s) {
-  size_t n = strlen(s);
-  return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == n && memcmp(o->via.str.ptr, s, n) == 0;
-}
+/* Room lists from the wire                                                                        */
 
 /* A msgpack array of strings as a NULL-free C array of malloc'd strings. */
 typedef struct {
@@ -536,7 +265,7 @@ static int publish_json(sio_cluster_t *cl, const char *chan, const cJSON *j) {
 }
 
 /* A packed message, as publish(); nothing when a part of it could not be packed. Frees b. */
-static int publish_packed(sio_cluster_t *cl, const char *chan, packbuf_t *b) {
+static int publish_packed(sio_cluster_t *cl, const char *chan, sio_mpbuf_t *b) {
   int r = b->failed ? SIO_ENOMEM : publish(cl, chan, b->sb.data, b->sb.size);
   msgpack_sbuffer_destroy(&b->sb);
   return r;
@@ -574,14 +303,14 @@ static sio_buf_t *enc_bufs(const sio_encoded_t *enc) {
 static void pack_packet(msgpack_packer *pk, const sio_packet_t *pkt, const sio_encoded_t *enc,
                         const char *nsp) {
   sio_buf_t *bufs = enc->natts ? enc_bufs(enc) : NULL;
-  if (enc->natts && !bufs) pack_fail(pk); /* the placeholders would go out as objects */
+  if (enc->natts && !bufs) sio__mpbuf_fail(pk); /* the placeholders would go out as objects */
   msgpack_pack_map(pk, 3);
-  pack_cstr(pk, "type");
+  sio__mp_pack_key(pk, "type");
   msgpack_pack_int64(pk, SIO_PACKET_EVENT);
-  pack_cstr(pk, "data");
-  pack_json(pk, pkt->data, bufs, bufs ? enc->natts : 0, 0);
-  pack_cstr(pk, "nsp");
-  pack_string(pk, nsp);
+  sio__mp_pack_key(pk, "data");
+  sio__mp_pack_json(pk, pkt->data, bufs, bufs ? enc->natts : 0);
+  sio__mp_pack_key(pk, "nsp");
+  sio__mp_pack_str(pk, nsp);
   free(bufs);
 }
 
@@ -589,23 +318,23 @@ static void pack_packet(msgpack_packer *pk, const sio_packet_t *pkt, const sio_e
 static void pack_opts(msgpack_packer *pk, const sio_target_t *to, uint32_t timeout_ms) {
   int flags = to ? to->flags : 0;
   msgpack_pack_map(pk, 3);
-  pack_cstr(pk, "rooms");
-  pack_str_list(pk, to ? to->rooms : NULL, to ? to->nrooms : 0);
-  pack_cstr(pk, "except");
-  pack_str_list(pk, to ? to->except : NULL, to ? to->nexcept : 0);
-  pack_cstr(pk, "flags");
+  sio__mp_pack_key(pk, "rooms");
+  sio__mp_pack_strs(pk, to ? to->rooms : NULL, to ? to->nrooms : 0);
+  sio__mp_pack_key(pk, "except");
+  sio__mp_pack_strs(pk, to ? to->except : NULL, to ? to->nexcept : 0);
+  sio__mp_pack_key(pk, "flags");
   int n = ((flags & SIO_EMIT_VOLATILE) != 0) + ((flags & SIO_EMIT_COMPRESS) != 0) + (timeout_ms != 0);
   msgpack_pack_map(pk, (size_t)n);
   if (flags & SIO_EMIT_VOLATILE) {
-    pack_cstr(pk, "volatile");
+    sio__mp_pack_key(pk, "volatile");
     msgpack_pack_true(pk);
   }
   if (flags & SIO_EMIT_COMPRESS) {
-    pack_cstr(pk, "compress");
+    sio__mp_pack_key(pk, "compress");
     msgpack_pack_true(pk);
   }
   if (timeout_ms) {
-    pack_cstr(pk, "timeout");
+    sio__mp_pack_key(pk, "timeout");
     msgpack_pack_uint32(pk, timeout_ms);
   }
 }
@@ -615,12 +344,12 @@ static int ra_broadcast(sio_adapter_t *a, const sio_target_t *to, const sio_pack
   redis_adapter_t *ra = (redis_adapter_t *)a;
   int r = ra->inner->vt->broadcast(ra->inner, to, pkt, enc);
   if ((to && (to->flags & SIO_EMIT_LOCAL)) || !pub_ok(ra->cl)) return r;
-  packbuf_t b;
+  sio_mpbuf_t b;
   msgpack_packer pk;
-  packbuf_init(&b, &pk);
+  sio__mpbuf_init(&b, &pk);
   /* [uid, {type, data, nsp}, {rooms, except, flags}]: the key order Node writes. */
   msgpack_pack_array(&pk, 3);
-  pack_cstr(&pk, ra->uid);
+  sio__mp_pack_key(&pk, ra->uid);
   pack_packet(&pk, pkt, enc, a->nsp->name);
   pack_opts(&pk, to, 0);
   /* Exactly one room: its own channel, so that nodes without the room can skip it (without memory
@@ -836,20 +565,20 @@ static int ra_broadcast_ack(sio_adapter_t *a, const sio_target_t *to, const sio_
   if (!c) return SIO_ENOMEM;
   random_id(b->request_id, 6);
   memcpy(c->bcast_id, b->request_id, sizeof c->bcast_id);
-  packbuf_t pb;
+  sio_mpbuf_t pb;
   msgpack_packer pk;
-  packbuf_init(&pb, &pk);
+  sio__mpbuf_init(&pb, &pk);
   /* {uid, requestId, type: 7, packet, opts}: msgpack, as Node's broadcastWithAck publishes it. */
   msgpack_pack_map(&pk, 5);
-  pack_cstr(&pk, "uid");
-  pack_cstr(&pk, ra->uid);
-  pack_cstr(&pk, "requestId");
-  pack_cstr(&pk, b->request_id);
-  pack_cstr(&pk, "type");
+  sio__mp_pack_key(&pk, "uid");
+  sio__mp_pack_key(&pk, ra->uid);
+  sio__mp_pack_key(&pk, "requestId");
+  sio__mp_pack_key(&pk, b->request_id);
+  sio__mp_pack_key(&pk, "type");
   msgpack_pack_int64(&pk, REQ_BROADCAST);
-  pack_cstr(&pk, "packet");
+  sio__mp_pack_key(&pk, "packet");
   pack_packet(&pk, pkt, enc, a->nsp->name);
-  pack_cstr(&pk, "opts");
+  sio__mp_pack_key(&pk, "opts");
   pack_opts(&pk, to, timeout_ms);
   int r = publish_packed(ra->cl, ra->req_chan, &pb);
   if (!r && ask_numsub(ra, c)) r = SIO_ECLOSED;
@@ -904,7 +633,7 @@ static cJSON *args_after_event(const cJSON *data) {
 /* Calls the namespace's outgoing listener for each local recipient, as Node's adapter does for a
  * remote broadcast too. */
 static void notify_outgoing(redis_adapter_t *ra, const sio_target_t *to, const cJSON *data,
-                            const bufs_t *bufs) {
+                            const sio_mp_bins_t *bufs) {
   sio_nsp_t *nsp = ra->base.nsp;
   sio_outgoing_cb cb = sio__nsp_effective(nsp)->cbs.on_outgoing;
   if (!cb || !data->child || !cJSON_IsString(data->child)) return;
@@ -938,20 +667,20 @@ static void on_broadcast(redis_adapter_t *ra, const char *chan, size_t chanlen, 
   msgpack_unpacked u;
   msgpack_unpacked_init(&u);
   size_t off = 0;
-  bufs_t bufs = {0};
+  sio_mp_bins_t bufs = {0};
   cJSON *json = NULL;
   strs_t rooms = {0}, except = {0};
-  if (!msgpack_plausible((const unsigned char *)data, len) ||
+  if (!sio__mp_plausible((const unsigned char *)data, len) ||
       msgpack_unpack_next(&u, data, len, &off) != MSGPACK_UNPACK_SUCCESS)
     goto done;
   const msgpack_object *m = &u.data;
   if (m->type != MSGPACK_OBJECT_ARRAY || m->via.array.size < 2) goto done;
-  if (str_eq(&m->via.array.ptr[0], ra->uid)) goto done; /* our own publish, heard back */
+  if (sio__mp_str_eq(&m->via.array.ptr[0], ra->uid)) goto done; /* our own publish, heard back */
   const msgpack_object *pkt = &m->via.array.ptr[1];
   const msgpack_object *opts = m->via.array.size > 2 ? &m->via.array.ptr[2] : NULL;
-  const msgpack_object *type = map_get(pkt, "type"), *pdata = map_get(pkt, "data");
-  const msgpack_object *pnsp = map_get(pkt, "nsp"), *id = map_get(pkt, "id");
-  if (pnsp ? !str_eq(pnsp, nsp->name) : strcmp(nsp->name, "/") != 0) goto done;
+  const msgpack_object *type = sio__mp_get(pkt, "type"), *pdata = sio__mp_get(pkt, "data");
+  const msgpack_object *pnsp = sio__mp_get(pkt, "nsp"), *id = sio__mp_get(pkt, "id");
+  if (pnsp ? !sio__mp_str_eq(pnsp, nsp->name) : strcmp(nsp->name, "/") != 0) goto done;
   if (!type || type->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
       (type->via.u64 != SIO_PACKET_EVENT && type->via.u64 != SIO_PACKET_BINARY_EVENT)) {
     if (!cl->logged_type) log_msg("ignored a broadcast that is not an event", NULL);
@@ -963,13 +692,13 @@ static void on_broadcast(redis_adapter_t *ra, const char *chan, size_t chanlen, 
   if (!pdata || pdata->type != MSGPACK_OBJECT_ARRAY || pdata->via.array.size == 0 ||
       pdata->via.array.ptr[0].type != MSGPACK_OBJECT_STR)
     goto done;
-  json = unpack_obj(pdata, &bufs, 0);
+  json = sio__mp_to_json(pdata, &bufs);
   if (!json) goto done;
-  const msgpack_object *flags = opts ? map_get(opts, "flags") : NULL;
-  if (strs_from_msgpack(opts ? map_get(opts, "rooms") : NULL, &rooms) ||
-      strs_from_msgpack(opts ? map_get(opts, "except") : NULL, &except))
+  const msgpack_object *flags = opts ? sio__mp_get(opts, "flags") : NULL;
+  if (strs_from_msgpack(opts ? sio__mp_get(opts, "rooms") : NULL, &rooms) ||
+      strs_from_msgpack(opts ? sio__mp_get(opts, "except") : NULL, &except))
     goto done;
-  const msgpack_object *vol = flags ? map_get(flags, "volatile") : NULL;
+  const msgpack_object *vol = flags ? sio__mp_get(flags, "volatile") : NULL;
   sio_target_t to = {(const char *const *)rooms.v, rooms.n, (const char *const *)except.v, except.n,
                      vol && vol->type == MSGPACK_OBJECT_BOOLEAN && vol->via.boolean ? SIO_EMIT_VOLATILE : 0};
   sio_packet_t p;
@@ -1009,17 +738,17 @@ typedef struct {
 
 static void relay_answer(sio_bcast_ack_t *b, const cJSON *answer, const sio_buf_t *bufs, size_t nbufs) {
   relay_t *rl = b->arg;
-  packbuf_t pb;
+  sio_mpbuf_t pb;
   msgpack_packer pk;
-  packbuf_init(&pb, &pk);
+  sio__mpbuf_init(&pb, &pk);
   /* {type: 9, requestId, packet: the first ack argument}: msgpack, binary inline. */
   msgpack_pack_map(&pk, 3);
-  pack_cstr(&pk, "type");
+  sio__mp_pack_key(&pk, "type");
   msgpack_pack_int64(&pk, REQ_BROADCAST_ACK);
-  pack_cstr(&pk, "requestId");
-  pack_cstr(&pk, rl->request_id);
-  pack_cstr(&pk, "packet");
-  if (answer) pack_json(&pk, answer, bufs, nbufs, 0);
+  sio__mp_pack_key(&pk, "requestId");
+  sio__mp_pack_key(&pk, rl->request_id);
+  sio__mp_pack_key(&pk, "packet");
+  if (answer) sio__mp_pack_json(&pk, answer, bufs, nbufs);
   else msgpack_pack_nil(&pk);
   publish_packed(rl->cl, rl->res_chan, &pb); /* nothing to tell: the requester's timeout will */
 }
@@ -1032,20 +761,20 @@ static void relay_done(sio_nsp_t *nsp, int status, const sio_args_t *responses, 
 }
 
 static void serve_broadcast_ack(redis_adapter_t *ra, const msgpack_object *m) {
-  const msgpack_object *uid = map_get(m, "uid"), *rid = map_get(m, "requestId");
-  const msgpack_object *pkt = map_get(m, "packet"), *opts = map_get(m, "opts");
-  if (str_eq(uid, ra->uid) || !rid || rid->type != MSGPACK_OBJECT_STR || rid->via.str.size > 7 || !pkt)
+  const msgpack_object *uid = sio__mp_get(m, "uid"), *rid = sio__mp_get(m, "requestId");
+  const msgpack_object *pkt = sio__mp_get(m, "packet"), *opts = sio__mp_get(m, "opts");
+  if (sio__mp_str_eq(uid, ra->uid) || !rid || rid->type != MSGPACK_OBJECT_STR || rid->via.str.size > 7 || !pkt)
     return;
-  const msgpack_object *pdata = map_get(pkt, "data");
+  const msgpack_object *pdata = sio__mp_get(pkt, "data");
   if (!pdata || pdata->type != MSGPACK_OBJECT_ARRAY || pdata->via.array.size == 0 ||
       pdata->via.array.ptr[0].type != MSGPACK_OBJECT_STR)
     return;
-  bufs_t bufs = {0};
+  sio_mp_bins_t bufs = {0};
   strs_t rooms = {0}, except = {0};
-  cJSON *json = unpack_obj(pdata, &bufs, 0);
+  cJSON *json = sio__mp_to_json(pdata, &bufs);
   relay_t *rl = calloc(1, sizeof *rl);
-  if (!json || !rl || strs_from_msgpack(opts ? map_get(opts, "rooms") : NULL, &rooms) ||
-      strs_from_msgpack(opts ? map_get(opts, "except") : NULL, &except) ||
+  if (!json || !rl || strs_from_msgpack(opts ? sio__mp_get(opts, "rooms") : NULL, &rooms) ||
+      strs_from_msgpack(opts ? sio__mp_get(opts, "except") : NULL, &except) ||
       !(rl->res_chan = strdup(ra->res_chan))) {
     if (rl) free(rl->res_chan);
     free(rl);
@@ -1055,8 +784,8 @@ static void serve_broadcast_ack(redis_adapter_t *ra, const msgpack_object *m) {
   char reqid[8] = {0};
   memcpy(reqid, rid->via.str.ptr, rid->via.str.size);
   memcpy(rl->request_id, reqid, sizeof reqid);
-  const msgpack_object *flags = opts ? map_get(opts, "flags") : NULL;
-  const msgpack_object *tmo = flags ? map_get(flags, "timeout") : NULL;
+  const msgpack_object *flags = opts ? sio__mp_get(opts, "flags") : NULL;
+  const msgpack_object *tmo = flags ? sio__mp_get(flags, "timeout") : NULL;
   /* The requester forgets the broadcast after its timeout: so does this node. */
   uint32_t timeout_ms = tmo && tmo->type == MSGPACK_OBJECT_POSITIVE_INTEGER && tmo->via.u64 > 0 &&
                                 tmo->via.u64 < UINT32_MAX
@@ -1240,7 +969,7 @@ done:
 
 /* A msgpack request: a broadcast with acks. */
 static void on_msgpack_request(redis_adapter_t *ra, const msgpack_object *m) {
-  const msgpack_object *type = map_get(m, "type");
+  const msgpack_object *type = sio__mp_get(m, "type");
   if (type && type->type == MSGPACK_OBJECT_POSITIVE_INTEGER && type->via.u64 == REQ_BROADCAST)
     serve_broadcast_ack(ra, m);
 }
@@ -1307,8 +1036,8 @@ static void on_json_response(redis_adapter_t *ra, cJSON *j) {
 
 /* A msgpack answer: {type: 9, requestId, packet}, a socket's answer to our broadcast with acks. */
 static void on_msgpack_response(redis_adapter_t *ra, const msgpack_object *m) {
-  const msgpack_object *type = map_get(m, "type"), *rid = map_get(m, "requestId");
-  const msgpack_object *pkt = map_get(m, "packet");
+  const msgpack_object *type = sio__mp_get(m, "type"), *rid = sio__mp_get(m, "requestId");
+  const msgpack_object *pkt = sio__mp_get(m, "packet");
   char id[8] = {0};
   if (!type || type->type != MSGPACK_OBJECT_POSITIVE_INTEGER || type->via.u64 != REQ_BROADCAST_ACK ||
       !rid || rid->type != MSGPACK_OBJECT_STR || rid->via.str.size >= sizeof id)
@@ -1316,8 +1045,8 @@ static void on_msgpack_response(redis_adapter_t *ra, const msgpack_object *m) {
   memcpy(id, rid->via.str.ptr, rid->via.str.size);
   sio_bcast_ack_t *b = find_bcast(ra, id);
   if (!b) return;
-  bufs_t bufs = {0};
-  cJSON *answer = pkt ? unpack_obj(pkt, &bufs, 0) : NULL;
+  sio_mp_bins_t bufs = {0};
+  cJSON *answer = pkt ? sio__mp_to_json(pkt, &bufs) : NULL;
   sio__bcast_add_answer(b, answer, bufs.v, bufs.n);
   cJSON_Delete(answer);
   free(bufs.v);
@@ -1338,7 +1067,7 @@ static void dispatch(redis_adapter_t *ra, const char *data, size_t len,
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     size_t off = 0;
-    if (msgpack_plausible((const unsigned char *)data, len) &&
+    if (sio__mp_plausible((const unsigned char *)data, len) &&
         msgpack_unpack_next(&u, data, len, &off) == MSGPACK_UNPACK_SUCCESS)
       on_msgpack(ra, &u.data);
     msgpack_unpacked_destroy(&u);
