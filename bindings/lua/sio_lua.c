@@ -1461,8 +1461,6 @@ static int l_op_timeout(lua_State *L) {
   lua_Integer ms = luaL_checkinteger(L, 2);
   luaL_argcheck(L, ms > 0 && ms <= 0x7fffffff, 2, "a timeout in milliseconds");
   if (luaL_testudata(L, 1, SOCKET_MT)) {
-    sock_ud_t *su = lua_touserdata(L, 1);
-    (void)su;
     op_ud_t *o = new_op(L, OP_SOCKET, 1);
     o->timeout_ms = (uint32_t)ms;
     return 1;
