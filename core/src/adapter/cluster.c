@@ -610,60 +610,74 @@ const char *sio__cluster_uid(const sio_cluster_t *c) { return c->uid; }
 /* ---------------------------------------------------------------------------------------------- */
 /* Broadcasts from other nodes                                                                      */
 
-static void on_broadcast(sio_cluster_t *c, int chan, const char *room, const char *data,
-                         size_t len) {
+/* An emit another node asks of this one: its packet's ["event", ...args] (binary as placeholders
+ * for buffers that point into the message) and its target's rooms and exceptions. */
+typedef struct {
+  cJSON *event; /* the name, detached from args */
+  cJSON *args;  /* what follows it */
+  sio_mp_bins_t bins;
+  strs_t rooms, except;
+} remote_emit_t;
+
+static void remote_emit_clear(remote_emit_t *e) {
+  strs_free(&e->rooms);
+  strs_free(&e->except);
+  cJSON_Delete(e->event);
+  cJSON_Delete(e->args);
+  free(e->bins.v);
+  memset(e, 0, sizeof *e);
+}
+
+/* Reads pkt ({data, ...}) and opts ({rooms, except, ...}; NULL: none) into e: 0, or -1 (e left
+ * clear) when data is not ["event", ...args] or a part of it could not be made. */
+static int remote_emit_read(remote_emit_t *e, const msgpack_object *pkt, const msgpack_object *opts) {
+  memset(e, 0, sizeof *e);
+  const msgpack_object *data = sio__mp_get(pkt, "data");
+  if (!data || data->type != MSGPACK_OBJECT_ARRAY || data->via.array.size == 0 ||
+      data->via.array.ptr[0].type != MSGPACK_OBJECT_STR)
+    return -1;
+  e->args = sio__mp_to_json(data, &e->bins);
+  if (!e->args || strs_from_msgpack(opts ? sio__mp_get(opts, "rooms") : NULL, &e->rooms) ||
+      strs_from_msgpack(opts ? sio__mp_get(opts, "except") : NULL, &e->except)) {
+    remote_emit_clear(e);
+    return -1;
+  }
+  e->event = cJSON_DetachItemFromArray(e->args, 0);
+  return 0;
+}
+
+/* opts.flags[name], or NULL. */
+static const msgpack_object *opts_flag(const msgpack_object *opts, const char *name) {
+  const msgpack_object *flags = opts ? sio__mp_get(opts, "flags") : NULL;
+  return flags ? sio__mp_get(flags, name) : NULL;
+}
+
+/* [uid, packet, opts]: delivered here as a local emit (the outgoing listener sees it too, as in
+ * Node); what came from another node is never published again. */
+static void on_broadcast(sio_cluster_t *c, const msgpack_object *m) {
   sio_nsp_t *nsp = c->base.nsp;
-  /* KEY#NSP#ROOM#: only a node that has ROOM delivers it. */
-  if (chan == SIO_CHAN_ROOM && !sio__memory_adapter_has_room(c->local, room)) return;
-  msgpack_unpacked u;
-  msgpack_unpacked_init(&u);
-  size_t off = 0;
-  sio_mp_bins_t bins = {0};
-  cJSON *json = NULL, *event = NULL;
-  strs_t rooms = {0}, except = {0};
-  if (!sio__mp_plausible((const unsigned char *)data, len) ||
-      msgpack_unpack_next(&u, data, len, &off) != MSGPACK_UNPACK_SUCCESS)
-    goto done;
-  const msgpack_object *m = &u.data;
-  if (m->type != MSGPACK_OBJECT_ARRAY || m->via.array.size < 2) goto done;
-  if (sio__mp_str_eq(&m->via.array.ptr[0], c->uid)) goto done; /* our own publish, heard back */
+  if (m->type != MSGPACK_OBJECT_ARRAY || m->via.array.size < 2) return;
+  if (sio__mp_str_eq(&m->via.array.ptr[0], c->uid)) return; /* our own publish, heard back */
   const msgpack_object *pkt = &m->via.array.ptr[1];
   const msgpack_object *opts = m->via.array.size > 2 ? &m->via.array.ptr[2] : NULL;
-  const msgpack_object *type = sio__mp_get(pkt, "type"), *pdata = sio__mp_get(pkt, "data");
-  const msgpack_object *pnsp = sio__mp_get(pkt, "nsp"), *id = sio__mp_get(pkt, "id");
-  if (pnsp ? !sio__mp_str_eq(pnsp, sio_nsp_name(nsp)) : strcmp(sio_nsp_name(nsp), "/") != 0)
-    goto done;
+  const msgpack_object *type = sio__mp_get(pkt, "type"), *pnsp = sio__mp_get(pkt, "nsp");
+  const msgpack_object *id = sio__mp_get(pkt, "id");
+  if (pnsp ? !sio__mp_str_eq(pnsp, sio_nsp_name(nsp)) : strcmp(sio_nsp_name(nsp), "/") != 0) return;
   if (!type || type->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
       (type->via.u64 != SIO_PACKET_EVENT && type->via.u64 != SIO_PACKET_BINARY_EVENT)) {
     log_ignored(c, "a broadcast that is not an event");
-    goto done;
+    return;
   }
   /* Node sends broadcasts with acks as requests (type 7), never here with an id. */
-  if (id && id->type != MSGPACK_OBJECT_NIL) goto done;
-  if (!pdata || pdata->type != MSGPACK_OBJECT_ARRAY || pdata->via.array.size == 0 ||
-      pdata->via.array.ptr[0].type != MSGPACK_OBJECT_STR)
-    goto done;
-  json = sio__mp_to_json(pdata, &bins);
-  if (!json) goto done;
-  const msgpack_object *flags = opts ? sio__mp_get(opts, "flags") : NULL;
-  if (strs_from_msgpack(opts ? sio__mp_get(opts, "rooms") : NULL, &rooms) ||
-      strs_from_msgpack(opts ? sio__mp_get(opts, "except") : NULL, &except))
-    goto done;
-  const msgpack_object *vol = flags ? sio__mp_get(flags, "volatile") : NULL;
-  int volatile_ = vol && vol->type == MSGPACK_OBJECT_BOOLEAN && vol->via.boolean;
-  sio_target_t to = local_target(&rooms, &except, volatile_ ? SIO_EMIT_VOLATILE : 0);
-  /* Delivered here as a local emit (the outgoing listener sees it too, as in Node); what came
-   * from another node is never published again. */
-  event = cJSON_DetachItemFromArray(json, 0);
-  sio_args_t args = {json, bins.v, bins.n};
-  sio_nsp_emit(nsp, &to, event->valuestring, &args);
-done:
-  strs_free(&rooms);
-  strs_free(&except);
-  cJSON_Delete(event);
-  cJSON_Delete(json);
-  free(bins.v);
-  msgpack_unpacked_destroy(&u);
+  if (id && id->type != MSGPACK_OBJECT_NIL) return;
+  remote_emit_t e;
+  if (remote_emit_read(&e, pkt, opts)) return;
+  const msgpack_object *vol = opts_flag(opts, "volatile");
+  int is_volatile = vol && vol->type == MSGPACK_OBJECT_BOOLEAN && vol->via.boolean;
+  sio_target_t to = local_target(&e.rooms, &e.except, is_volatile ? SIO_EMIT_VOLATILE : 0);
+  sio_args_t args = {e.args, e.bins.v, e.bins.n};
+  sio_nsp_emit(nsp, &to, e.event->valuestring, &args);
+  remote_emit_clear(&e);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -680,7 +694,7 @@ static const char *requester(const cJSON *req) {
 typedef struct {
   sio_cluster_t *c;
   char request_id[PEER_ID_MAX + 1];
-  char *uid;                               /* the requester's, or NULL */
+  char *uid; /* the requester's, or NULL */
 } relay_t;
 
 static void relay_answer(void *arg, const cJSON *answer, const sio_buf_t *bufs, size_t nbufs) {
@@ -708,62 +722,56 @@ static void relay_end(void *arg) {
   free(rl);
 }
 
+/* A relay for the request rid of the node uid (NULL: not given); NULL on ENOMEM. */
+static relay_t *relay_new(sio_cluster_t *c, const msgpack_object *rid, const msgpack_object *uid) {
+  relay_t *rl = calloc(1, sizeof *rl);
+  if (!rl) return NULL;
+  rl->c = c;
+  memcpy(rl->request_id, rid->via.str.ptr, rid->via.str.size);
+  if (uid && uid->type == MSGPACK_OBJECT_STR &&
+      !(rl->uid = strndup(uid->via.str.ptr, uid->via.str.size))) {
+    free(rl);
+    return NULL;
+  }
+  return rl;
+}
+
 static void serve_broadcast_ack(sio_cluster_t *c, const msgpack_object *m) {
   const msgpack_object *uid = sio__mp_get(m, "uid"), *rid = sio__mp_get(m, "requestId");
   const msgpack_object *pkt = sio__mp_get(m, "packet"), *opts = sio__mp_get(m, "opts");
   if (sio__mp_str_eq(uid, c->uid) || !rid || rid->type != MSGPACK_OBJECT_STR ||
       rid->via.str.size > PEER_ID_MAX || !pkt)
     return;
-  const msgpack_object *pdata = sio__mp_get(pkt, "data");
-  if (!pdata || pdata->type != MSGPACK_OBJECT_ARRAY || pdata->via.array.size == 0 ||
-      pdata->via.array.ptr[0].type != MSGPACK_OBJECT_STR)
+  remote_emit_t e;
+  if (remote_emit_read(&e, pkt, opts)) return;
+  relay_t *rl = relay_new(c, rid, uid);
+  if (!rl) { /* no answer: the requester's timeout tells it */
+    remote_emit_clear(&e);
     return;
-  sio_mp_bins_t bins = {0};
-  strs_t rooms = {0}, except = {0};
-  cJSON *json = sio__mp_to_json(pdata, &bins), *event = NULL;
-  relay_t *rl = calloc(1, sizeof *rl);
-  if (rl && uid && uid->type == MSGPACK_OBJECT_STR &&
-      !(rl->uid = strndup(uid->via.str.ptr, uid->via.str.size))) {
-    free(rl);
-    rl = NULL;
   }
-  if (!json || !rl || strs_from_msgpack(opts ? sio__mp_get(opts, "rooms") : NULL, &rooms) ||
-      strs_from_msgpack(opts ? sio__mp_get(opts, "except") : NULL, &except)) {
-    if (rl) relay_end(rl);
-    goto done;
-  }
-  rl->c = c;
-  memcpy(rl->request_id, rid->via.str.ptr, rid->via.str.size);
-  const msgpack_object *flags = opts ? sio__mp_get(opts, "flags") : NULL;
-  const msgpack_object *tmo = flags ? sio__mp_get(flags, "timeout") : NULL;
   /* The requester forgets the broadcast after its timeout: so does this node. */
+  const msgpack_object *tmo = opts_flag(opts, "timeout");
   uint32_t timeout_ms = tmo && tmo->type == MSGPACK_OBJECT_POSITIVE_INTEGER && tmo->via.u64 > 0 &&
                                 tmo->via.u64 < UINT32_MAX
                             ? (uint32_t)tmo->via.u64
                             : c->timeout_ms;
-  sio_target_t to = local_target(&rooms, &except, 0);
-  event = cJSON_DetachItemFromArray(json, 0);
-  sio_args_t args = {json, bins.v, bins.n};
+  sio_target_t to = local_target(&e.rooms, &e.except, 0);
+  sio_args_t args = {e.args, e.bins.v, e.bins.n};
   size_t count = 0;
   /* rl stays ours when this fails, and stays valid until the loop runs when it does not. */
-  int e = sio__nsp_emit_ack_relay(c->base.nsp, &to, event->valuestring, &args, timeout_ms,
-                                  relay_answer, relay_end, rl, &count);
+  int err = sio__nsp_emit_ack_relay(c->base.nsp, &to, e.event->valuestring, &args, timeout_ms,
+                                    relay_answer, relay_end, rl, &count);
   /* {"type":8,"requestId","clientCount"}: JSON, before any answer can come (those arrive from
    * the loop later). All of it or nothing: without its count the requester would take this node
    * for one without recipients. */
   cJSON *res = cJSON_CreateObject();
   if (res && cJSON_AddNumberToObject(res, "type", SIO_REQ_BROADCAST_CLIENT_COUNT) &&
       cJSON_AddStringToObject(res, "requestId", rl->request_id) &&
-      cJSON_AddNumberToObject(res, "clientCount", e ? 0 : (double)count))
+      cJSON_AddNumberToObject(res, "clientCount", err ? 0 : (double)count))
     publish_json_response(c, rl->uid, res);
   cJSON_Delete(res);
-  if (e) relay_end(rl);
-done:
-  strs_free(&rooms);
-  strs_free(&except);
-  cJSON_Delete(event);
-  cJSON_Delete(json);
-  free(bins.v);
+  if (err) relay_end(rl);
+  remote_emit_clear(&e);
 }
 
 /* {"requestId", key: items}: the answer to a request. Takes items; with key, items NULL (they could
@@ -994,31 +1002,39 @@ static void on_msgpack_response(sio_cluster_t *c, const msgpack_object *m) {
 /* ---------------------------------------------------------------------------------------------- */
 /* What the transport delivers                                                                      */
 
-/* Requests and responses are JSON text, or msgpack for broadcasts with acks: told apart by the
- * first byte, as Node does. */
-static void dispatch(sio_cluster_t *c, const char *data, size_t len,
-                     void (*on_json)(sio_cluster_t *, cJSON *),
-                     void (*on_msgpack)(sio_cluster_t *, const msgpack_object *)) {
-  if (len > 0 && data[0] == '{') {
-    cJSON *j;
-    if (sio_json_parse(data, len, &j) == 0) on_json(c, j);
-    cJSON_Delete(j);
-    return;
-  }
+/* Calls fn with the msgpack value data holds, when it holds one that unpacking can afford. */
+static void read_msgpack(sio_cluster_t *c, const char *data, size_t len,
+                         void (*fn)(sio_cluster_t *, const msgpack_object *)) {
   msgpack_unpacked u;
   msgpack_unpacked_init(&u);
   size_t off = 0;
   if (sio__mp_plausible((const unsigned char *)data, len) &&
       msgpack_unpack_next(&u, data, len, &off) == MSGPACK_UNPACK_SUCCESS)
-    on_msgpack(c, &u.data);
+    fn(c, &u.data);
   msgpack_unpacked_destroy(&u);
+}
+
+/* Requests and responses are JSON text, or msgpack for broadcasts with acks: told apart by the
+ * first byte, as Node does. */
+static void dispatch(sio_cluster_t *c, const char *data, size_t len,
+                     void (*on_json)(sio_cluster_t *, cJSON *),
+                     void (*on_msgpack)(sio_cluster_t *, const msgpack_object *)) {
+  if (len == 0 || data[0] != '{') {
+    read_msgpack(c, data, len, on_msgpack);
+    return;
+  }
+  cJSON *j;
+  if (sio_json_parse(data, len, &j) == 0) on_json(c, j);
+  cJSON_Delete(j);
 }
 
 void sio__cluster_on_message(sio_cluster_t *c, int chan, const char *room, const char *data,
                              size_t len) {
   if (chan == SIO_CHAN_REQUEST) dispatch(c, data, len, on_json_request, on_msgpack_request);
   else if (chan == SIO_CHAN_RESPONSE) dispatch(c, data, len, on_json_response, on_msgpack_response);
-  else on_broadcast(c, chan, room, data, len);
+  /* KEY#NSP#ROOM#: only a node that has ROOM delivers it. */
+  else if (chan != SIO_CHAN_ROOM || sio__memory_adapter_has_room(c->local, room))
+    read_msgpack(c, data, len, on_broadcast);
 }
 
 void sio__cluster_on_server_count(sio_cluster_t *c, const char *request_id, long long n) {
