@@ -1,12 +1,16 @@
 /* The adapter: where a namespace keeps its rooms and sends its broadcasts, shaped like Node's
  * socket.io-adapter. The Socket.IO layer (core/src/socketio) speaks to a namespace's adapter only
  * through the vtable below and includes no other adapter header; adapters speak to the Socket.IO
- * layer only through sio.h's public API and the short list of functions at the end of this file.
+ * layer only through sio.h's public API and the short list of functions at the end of this file
+ * (the in-memory adapter, the layer's own room store, also reads its structs: see below).
  *
- *   memory.c    the in-memory adapter (Node's Adapter): this node's rooms; every namespace has one
- *   cluster.c   the cluster adapter (Node's ClusterAdapter): wraps a namespace's in-memory adapter
- *               and adds what crosses nodes, over a transport of three calls (cluster.h)
- *   redis.c     the Redis transport; sio_io_use_redis installs its adapter factory in the io
+ *   memory.c        the in-memory adapter (Node's Adapter): this node's rooms; every namespace
+ *                   has one
+ *   cluster.c       the cluster adapter (Node's ClusterAdapter): wraps a namespace's in-memory
+ *                   adapter and adds what crosses nodes, over a transport of three calls (cluster.h)
+ *   redis.c         the Redis transport; sio_io_use_redis installs its adapter factory in the io
+ *   redis_uv.c      hiredis on libuv
+ *   msgpack_json.c  msgpack <-> cJSON, as notepack.io (the cluster's messages)
  *
  * A broadcast arrives encoded once (sio_encoded_t): every local recipient gets references to the
  * same messages, so the packet and its WebSocket frames are built once per protocol version. */
@@ -101,7 +105,8 @@ typedef struct sio_adapter_vt {
    * SIO_EUNAVAIL / SIO_ECLOSED too when the other nodes cannot be reached now). With r, each
    * answer is one node's value (NULL for none). */
   int (*server_side_emit)(sio_adapter_t *a, const cJSON *data, sio_request_t *r);
-  /* Answers another node's server-side event reply_id with value (NULL: none); as broadcast. */
+  /* Answers another node's server-side event reply_id with value (NULL: none): 0, SIO_EUNAVAIL /
+   * SIO_ECLOSED when the other nodes cannot be reached now, SIO_ENOMEM (nothing published). */
   int (*server_side_reply)(sio_adapter_t *a, const char *reply_id, const cJSON *value);
   /* How many nodes there are, this one included, as last known (Node's serverCount). */
   int (*server_count)(sio_adapter_t *a);
@@ -201,9 +206,10 @@ int sio__nsp_emit_ack_relay(sio_nsp_t *nsp, const sio_target_t *to, const char *
                                               const sio_buf_t *bufs, size_t nbufs),
                             void (*on_end)(void *arg), void *arg, size_t *count);
 
-/* Reports on broadcast with acks b (see broadcast_with_ack). */
-/* Writes bp's encoded packet to s, whose answer then counts for b. 0, SIO_ECLOSED (s is not
- * connected: skipped) or SIO_ENOMEM (skipped). */
+/* Reports on broadcast with acks b (see broadcast_with_ack). The last three may end b, then
+ * broadcast_ack_end comes inside the call. */
+/* Writes enc (b's packet) to s as sio__socket_write does; s's answer then counts for b. 0,
+ * SIO_ECLOSED (s is not connected: skipped) or SIO_ENOMEM (skipped). */
 int sio__bcast_write(sio_bcast_ack_t *b, sio_socket_t *s, const sio_encoded_t *enc, int flags);
 /* How many other nodes will report (each with sio__bcast_client_count). */
 void sio__bcast_nodes(sio_bcast_ack_t *b, size_t n);
@@ -212,7 +218,6 @@ void sio__bcast_client_count(sio_bcast_ack_t *b, size_t n);
 /* One answer from another node's socket: its first argument (NULL: none), placeholders indexing
  * bufs (borrowed). */
 void sio__bcast_answer(sio_bcast_ack_t *b, const cJSON *answer, const sio_buf_t *bufs, size_t nbufs);
-/* Each of these may end b (then broadcast_ack_end comes first, inside the call). */
 
 /* Reports on request r (see fetch_sockets): one other node's answer (borrowed); 0, or SIO_ENOMEM
  * when it could not be kept (end r with it then: a part must not pass for the whole). */
