@@ -19,10 +19,14 @@
 #include "adapter/cluster.h"
 #include "opts.h"
 
+/* Node's defaults: the channels' prefix, and Redis' port. */
+#define DEFAULT_KEY "socket.io"
+#define DEFAULT_PORT 6379
+
 void sio_redis_options_init(sio_redis_options_t *opts) {
   memset(opts, 0, sizeof *opts);
   opts->size = sizeof *opts;
-  opts->key = "socket.io";
+  opts->key = DEFAULT_KEY;
   opts->requests_timeout_ms = SIO_CLUSTER_TIMEOUT_MS;
 }
 
@@ -344,7 +348,8 @@ static void link_retry_later(redis_link_t *l) {
 }
 
 /* Redis answered the PING queued behind AUTH: it serves this connection. Only now does the backoff
- * start over, so that a Redis that accepts and drops connections is not knocked at every 100 ms. */
+ * start over, so that a Redis that accepts and drops connections is not knocked at every
+ * BACKOFF_MIN_MS. */
 static void on_ping(redisAsyncContext *ac, void *reply, void *privdata) {
   (void)privdata;
   redis_t *rd = ac->data;
@@ -542,7 +547,7 @@ static int parse_url(redis_t *rd, const char *url) {
     p = at + 1;
   }
   const char *colon = memchr(p, ':', (size_t)(end - p));
-  rd->port = 6379;
+  rd->port = DEFAULT_PORT;
   if (colon) {
     char *e;
     long port = strtol(colon + 1, &e, 10);
@@ -603,7 +608,7 @@ int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *given) {
   redis_t *rd = calloc(1, sizeof *rd);
   if (!rd) return SIO_ENOMEM;
   r = parse_url(rd, o.url);
-  rd->key = strdup(o.key ? o.key : "socket.io");
+  rd->key = strdup(o.key ? o.key : DEFAULT_KEY);
   if (!r && !rd->key) r = SIO_ENOMEM;
   if (r) {
     redis_free_fields(rd);
