@@ -1,11 +1,14 @@
 /* The in-memory adapter: rooms as dense member arrays with back-indices (join and leave cost O(1) in
  * the room's size: a leave swaps the last member in),
  * a broadcast visits only its target rooms, and excluded rooms are handled by stamping their
- * members rather than copying any set. */
+ * members rather than copying any set. It is the Socket.IO layer's own room store: it reads the
+ * socket and namespace structs directly (a socket keeps the rooms it is in), the one adapter that
+ * does. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapter/adapter.h"
+#include "map.h"
 #include "socketio/socketio.h"
 
 typedef struct mem_adapter {
@@ -143,23 +146,102 @@ static int mem_select(sio_adapter_t *a, const sio_target_t *to, sio_socket_t ***
   return (int)n;
 }
 
-static int mem_broadcast(sio_adapter_t *a, const sio_target_t *to, const sio_packet_t *pkt,
-                         const sio_encoded_t *enc) {
-  (void)pkt;
+/* Holds the io itself: a socket fn closes stays readable until the io is left, whoever calls. */
+static int mem_apply(sio_adapter_t *a, const sio_target_t *to, sio_socket_iter_cb fn, void *arg) {
+  sio_socket_t **v;
+  int n = mem_select(a, to, &v);
+  if (n < 0) return n;
+  int visited = 0;
+  sio__io_enter(a->nsp->io);
+  for (int i = 0; i < n; i++) {
+    if (v[i]->state != SOCK_CONNECTED) continue; /* closed by fn meanwhile */
+    visited++;
+    if (fn(v[i], arg)) break;
+  }
+  sio__io_leave(a->nsp->io);
+  free(v);
+  return visited;
+}
+
+static void mem_rooms(sio_adapter_t *a, void (*cb)(const char *room, void *arg), void *arg) {
+  mem_adapter_t *m = (mem_adapter_t *)a;
+  for (size_t i = 0; i < m->rooms.cap; i++)
+    if (m->rooms.slots[i].key) cb(m->rooms.slots[i].key, arg);
+  const sio_map_t *ids = &a->nsp->by_id;
+  for (size_t i = 0; i < ids->cap; i++)
+    if (ids->slots[i].key) cb(ids->slots[i].key, arg);
+}
+
+static int mem_broadcast(sio_adapter_t *a, const sio_target_t *to, const sio_bcast_packet_t *bp) {
   sio_socket_t **v;
   int n = mem_select(a, to, &v);
   if (n < 0) return n;
   int flags = to ? to->flags : 0;
   /* A write may close a session (its queue overflowed), closing sockets further on in v: they stay
-   * allocated until the io is left, and write_encoded skips them. */
-  for (int i = 0; i < n; i++) sio_socket_write_encoded(v[i], enc, flags);
+   * allocated until the io is left, and the write skips them. */
+  for (int i = 0; i < n; i++) sio__socket_write(v[i], bp->enc, flags);
   free(v);
+  return 0;
+}
+
+static int mem_broadcast_with_ack(sio_adapter_t *a, const sio_target_t *to,
+                                  const sio_bcast_packet_t *bp, uint32_t timeout_ms,
+                                  sio_bcast_ack_t *b) {
+  sio_socket_t **v;
+  int n = mem_select(a, to, &v);
+  if (n < 0) return n;
+  int flags = to ? to->flags : 0;
+  for (int i = 0; i < n; i++) sio__bcast_write(b, v[i], bp->enc, flags);
+  free(v);
+  return 0;
+}
+
+/* Node's addSockets / delSockets / disconnectSockets, this node's part: like sio_nsp_each, a
+ * selection that could not be collected does nothing and says nothing. */
+static int join_one(sio_socket_t *s, void *room) {
+  sio_socket_join(s, room);
+  return 0;
+}
+static int leave_one(sio_socket_t *s, void *room) {
+  sio_socket_leave(s, room);
+  return 0;
+}
+static int disconnect_one(sio_socket_t *s, void *close) {
+  sio_socket_disconnect(s, close != NULL);
+  return 0;
+}
+
+static int mem_add_sockets(sio_adapter_t *a, const sio_target_t *to, const char *room) {
+  mem_apply(a, to, join_one, (void *)room);
+  return 0;
+}
+
+static int mem_del_sockets(sio_adapter_t *a, const sio_target_t *to, const char *room) {
+  mem_apply(a, to, leave_one, (void *)room);
+  return 0;
+}
+
+static int mem_disconnect_sockets(sio_adapter_t *a, const sio_target_t *to, int close) {
+  static char yes;
+  mem_apply(a, to, disconnect_one, close ? &yes : NULL);
   return 0;
 }
 
 static int mem_server_count(sio_adapter_t *a) {
   (void)a;
   return 1;
+}
+
+/* Sessions are not kept in memory (as Node's in-memory adapter): nothing to restore. */
+static int mem_persist_session(sio_adapter_t *a, const cJSON *session) {
+  (void)a, (void)session;
+  return 0;
+}
+
+static int mem_restore_session(sio_adapter_t *a, const char *pid, const char *offset, cJSON **out) {
+  (void)a, (void)pid, (void)offset;
+  *out = NULL;
+  return SIO_ENOTFOUND;
 }
 
 static void mem_free(sio_adapter_t *a) {
@@ -175,30 +257,28 @@ static void mem_free(sio_adapter_t *a) {
   free(m);
 }
 
-/* One node: no cluster members (request, server_emit, ...). */
+/* One node: no requests to other nodes (fetch_sockets, server_side_emit, ... stay NULL). */
 static const sio_adapter_vt_t mem_vt = {.add = mem_add,
                                         .del = mem_del,
                                         .del_all = mem_del_all,
-                                        .select = mem_select,
+                                        .apply = mem_apply,
+                                        .rooms = mem_rooms,
                                         .broadcast = mem_broadcast,
+                                        .broadcast_with_ack = mem_broadcast_with_ack,
+                                        .add_sockets = mem_add_sockets,
+                                        .del_sockets = mem_del_sockets,
+                                        .disconnect_sockets = mem_disconnect_sockets,
                                         .server_count = mem_server_count,
+                                        .persist_session = mem_persist_session,
+                                        .restore_session = mem_restore_session,
                                         .free = mem_free};
 
-int sio_memory_adapter_has_room(sio_adapter_t *a, const char *room) {
+int sio__memory_adapter_has_room(sio_adapter_t *a, const char *room) {
   mem_adapter_t *m = (mem_adapter_t *)a;
   return sio_map_get(&m->rooms, room) != NULL || sio_map_get(&a->nsp->by_id, room) != NULL;
 }
 
-void sio_memory_adapter_rooms(sio_adapter_t *a, void (*cb)(const char *room, void *arg), void *arg) {
-  mem_adapter_t *m = (mem_adapter_t *)a;
-  for (size_t i = 0; i < m->rooms.cap; i++)
-    if (m->rooms.slots[i].key) cb(m->rooms.slots[i].key, arg);
-  const sio_map_t *ids = &a->nsp->by_id;
-  for (size_t i = 0; i < ids->cap; i++)
-    if (ids->slots[i].key) cb(ids->slots[i].key, arg);
-}
-
-sio_adapter_t *sio_memory_adapter_new(sio_nsp_t *nsp) {
+sio_adapter_t *sio__memory_adapter_new(sio_nsp_t *nsp) {
   mem_adapter_t *m = calloc(1, sizeof *m);
   if (!m) return NULL;
   m->base.vt = &mem_vt;

@@ -1,34 +1,33 @@
-/* The Redis cluster adapter, wire-compatible with Node's @socket.io/redis-adapter 8.3 (classic
- * pub/sub; the wire format is described in the project's shared notes, redis-adapter-wire.md).
+/* The Redis transport of the cluster adapter, wire-compatible with Node's @socket.io/redis-adapter
+ * 8.3 (classic pub/sub; the wire format is described in the project's shared notes,
+ * redis-adapter-wire.md): the connections, the channels and the node count. What the messages say
+ * is the cluster adapter's (cluster.c).
  *
- * One sio_cluster_t per io owns two hiredis connections on the server's loop (a connection in
- * subscribe mode can only subscribe, so publishing needs the other). Each namespace gets an adapter
- * of its own with a random 6-character uid (Node makes one adapter instance per namespace), which
- * wraps the namespace's memory adapter: local rooms, selections and delivery stay there, and the
- * wrapper only adds what crosses nodes:
- *   KEY#NSP#        / KEY#NSP#ROOM#   msgpack [uid, packet, opts]   broadcasts (PSUBSCRIBE KEY#NSP#*)
- *   KEY-request#NSP#                  JSON (or msgpack)             requests (SUBSCRIBE)
- *   KEY-response#NSP# (+ UID#)        JSON (or msgpack)             responses (SUBSCRIBE)
- * Subscription callbacks carry the cluster, never an adapter, and find the adapter by channel: a
- * message arriving while a namespace is being freed then finds nothing instead of freed memory. */
+ * One redis_t per io (sio_io_use_redis installs it as the io's adapter factory) owns two hiredis
+ * connections on the server's loop: a connection in subscribe mode can only subscribe, so
+ * publishing needs the other. Each namespace's cluster adapter gets channels of its own:
+ *   KEY#NSP#        / KEY#NSP#ROOM#   broadcasts (PSUBSCRIBE KEY#NSP#*)
+ *   KEY-request#NSP#                  requests (SUBSCRIBE; PUBSUB NUMSUB counts the nodes)
+ *   KEY-response#NSP# (+ UID#)        responses (SUBSCRIBE)
+ * Subscription callbacks carry the redis_t, never a namespace's channels, and find those by name:
+ * a message arriving while a namespace is being freed then finds nothing instead of freed memory. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_parse.h"
+#include "adapter/cluster.h"
 #include "opts.h"
-#include "adapter/adapter.h"
-#include "engine/engine.h"
-#include "socketio/socketio.h"
 
-uint32_t sio__cluster_timeout(const sio_cluster_t *cl);
+/* Node's defaults: the channels' prefix, and Redis' port. */
+#define DEFAULT_KEY "socket.io"
+#define DEFAULT_PORT 6379
 
 void sio_redis_options_init(sio_redis_options_t *opts) {
   memset(opts, 0, sizeof *opts);
   opts->size = sizeof *opts;
-  opts->key = "socket.io";
-  opts->requests_timeout_ms = 5000;
+  opts->key = DEFAULT_KEY;
+  opts->requests_timeout_ms = SIO_CLUSTER_TIMEOUT_MS;
 }
 
 #ifndef SIO_HAVE_REDIS
@@ -38,122 +37,45 @@ int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts) {
   (void)opts;
   return UV_ENOSYS;
 }
-sio_adapter_t *sio__redis_adapter_wrap(sio_cluster_t *cl, sio_adapter_t *inner) {
-  (void)cl;
-  return inner;
-}
-sio_adapter_t *sio__cluster_inner(sio_adapter_t *a) { return a; }
-void sio__cluster_inject(sio_nsp_t *nsp, int chan, const char *room, const char *data, size_t len) {
-  (void)nsp, (void)chan, (void)room, (void)data, (void)len;
-}
-void sio__cluster_close(sio_cluster_t *cl) { (void)cl; }
-void sio__cluster_free(sio_cluster_t *cl) { (void)cl; }
-uint32_t sio__cluster_timeout(const sio_cluster_t *cl) {
-  (void)cl;
-  return 0;
-}
 
 #else
 
-#include <math.h>
-#include <time.h>
-
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-#include <msgpack.h>
 #include <openssl/rand.h>
 
-/* ---------------------------------------------------------------------------------------------- */
-/* hiredis on libuv. Not hiredis' own adapters/libuv.h: with 0.14 it drops poll errors (status < 0)
- * on the floor, so a refused connection is never reported and the context hangs forever. Here an
- * error lets hiredis look at the socket itself, which reports the failure through its callbacks. */
+#include "adapter/redis_uv.h"
 
-typedef struct uv_glue {
-  redisAsyncContext *ac; /* NULL once hiredis cleaned up */
-  uv_poll_t poll;
-  int events;
-} uv_glue_t;
-
-static void glue_close_cb(uv_handle_t *h) { free(h->data); }
-
-static void glue_poll_cb(uv_poll_t *h, int status, int events) {
-  uv_glue_t *g = h->data;
-  if (status < 0) events = UV_READABLE | UV_WRITABLE; /* libuv stopped the handle: find out why */
-  if (g->ac && (events & UV_WRITABLE)) redisAsyncHandleWrite(g->ac);
-  if (g->ac && (events & UV_READABLE)) redisAsyncHandleRead(g->ac);
-  if (status < 0 && g->ac && g->events) uv_poll_start(&g->poll, g->events, glue_poll_cb);
-}
-
-static void glue_update(uv_glue_t *g, int add, int ev) {
-  g->events = add ? (g->events | ev) : (g->events & ~ev);
-  if (g->events) uv_poll_start(&g->poll, g->events, glue_poll_cb);
-  else uv_poll_stop(&g->poll);
-}
-
-static void glue_add_read(void *p) { glue_update(p, 1, UV_READABLE); }
-static void glue_del_read(void *p) { glue_update(p, 0, UV_READABLE); }
-static void glue_add_write(void *p) { glue_update(p, 1, UV_WRITABLE); }
-static void glue_del_write(void *p) { glue_update(p, 0, UV_WRITABLE); }
-
-static void glue_cleanup(void *p) {
-  uv_glue_t *g = p;
-  g->ac = NULL;
-  uv_close((uv_handle_t *)&g->poll, glue_close_cb);
-}
-
-static int glue_attach(redisAsyncContext *ac, uv_loop_t *loop) {
-  uv_glue_t *g = calloc(1, sizeof *g);
-  if (!g) return REDIS_ERR;
-  if (uv_poll_init(loop, &g->poll, ac->c.fd) != 0) {
-    free(g);
-    return REDIS_ERR;
-  }
-  g->ac = ac;
-  g->poll.data = g;
-  ac->ev.data = g;
-  ac->ev.addRead = glue_add_read;
-  ac->ev.delRead = glue_del_read;
-  ac->ev.addWrite = glue_add_write;
-  ac->ev.delWrite = glue_del_write;
-  ac->ev.cleanup = glue_cleanup;
-  return REDIS_OK;
-}
-
-/* Request types of the Node adapter (its RequestType enum). */
-enum {
-  REQ_SOCKETS = 0,
-  REQ_ALL_ROOMS = 1,
-  REQ_REMOTE_JOIN = 2,
-  REQ_REMOTE_LEAVE = 3,
-  REQ_REMOTE_DISCONNECT = 4,
-  REQ_REMOTE_FETCH = 5,
-  REQ_SERVER_SIDE_EMIT = 6,
-  REQ_BROADCAST = 7,
-  REQ_BROADCAST_CLIENT_COUNT = 8,
-  REQ_BROADCAST_ACK = 9
-};
-
-typedef struct redis_adapter redis_adapter_t;
+typedef struct redis redis_t;
+typedef struct resolve resolve_t;
 
 /* The lifecycle of one of the two connections. Down, its timer waits out the backoff before the
  * next attempt; connecting, the same timer bounds the attempt (hiredis 0.14 has no async connect
  * timeout, and a host that drops SYNs would hold the link for minutes). */
-typedef struct resolve resolve_t;
-
 typedef struct redis_link {
-  sio_cluster_t *cl;
-  uv_timer_t *timer;  /* heap: its close completes after the cluster may be gone */
+  redis_t *rd;
+  uv_timer_t *timer;    /* heap: its close completes after the redis_t may be gone */
   resolve_t *resolving; /* the host name being resolved for the next attempt, or NULL */
-  uint32_t delay_ms;  /* the next backoff */
-  uint64_t down_at;   /* loop time the outage was logged */
-  uint8_t down;       /* an outage was logged: its end will be, and nothing in between */
+  uint32_t delay_ms;    /* the next backoff */
+  uint64_t down_at;     /* loop time the outage was logged */
+  uint8_t down;         /* an outage was logged: its end will be, and nothing in between */
   uint8_t is_sub;
 } redis_link_t;
 
 enum { LINK_PUB, LINK_SUB };
 
-struct sio_cluster {
-  sio_io_t *io;
+/* One namespace's transport: its channels, and the cluster adapter they deliver to. */
+typedef struct chans {
+  redis_t *rd;
+  sio_cluster_t *cluster;
+  struct chans *next;
+  char *bcast_prefix;  /* KEY#NSP# */
+  char *bcast_pattern; /* KEY#NSP#* */
+  char *req_chan;      /* KEY-request#NSP# */
+  char *res_chan;      /* KEY-response#NSP#; + UID# the adapter's own */
+} chans_t;
+
+struct redis {
   uv_loop_t *loop;
   char *host, *user, *password, *key;
   int port;
@@ -162,36 +84,8 @@ struct sio_cluster {
   uint8_t pub_up, sub_up;       /* connected */
   uint8_t closing;
   redis_link_t link[2];         /* LINK_PUB, LINK_SUB */
-  uint8_t logged_type;          /* the "ignored" notice, once */
-  int server_count;             /* the last PUBSUB NUMSUB answer */
-  redis_adapter_t *adapters;
+  chans_t *nsps;                /* every clustered namespace's */
 };
-
-struct redis_adapter {
-  sio_adapter_t base;
-  sio_adapter_t *inner; /* the memory adapter: local rooms and delivery */
-  sio_cluster_t *cl;
-  redis_adapter_t *next;
-  char uid[7];
-  char *bcast_prefix; /* KEY#NSP# */
-  char *bcast_pattern; /* KEY#NSP#* */
-  char *req_chan;     /* KEY-request#NSP# */
-  char *res_chan;     /* KEY-response#NSP# */
-  char *res_uid_chan; /* KEY-response#NSP#UID# */
-};
-
-static void log_msg(const char *what, const char *detail) {
-  fprintf(stderr, "sio: redis: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
-}
-
-/* n random alphanumerics (Node's adapter uses uid2, base 62). */
-static void random_id(char *out, size_t n) {
-  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  unsigned char r[16];
-  if (n > sizeof r || RAND_bytes(r, (int)n) != 1) abort(); /* no CSPRNG: no ids */
-  for (size_t i = 0; i < n; i++) out[i] = alphabet[r[i] % 62];
-  out[n] = '\0';
-}
 
 static char *concat(const char *a, const char *b, const char *c, const char *d) {
   size_t la = strlen(a), lb = strlen(b), lc = strlen(c), ld = strlen(d);
@@ -204,536 +98,55 @@ static char *concat(const char *a, const char *b, const char *c, const char *d) 
   return s;
 }
 
-uint32_t sio__cluster_timeout(const sio_cluster_t *cl) { return cl ? cl->timeout_ms : 0; }
+static int pub_ok(const redis_t *rd) { return !rd->closing && rd->pub && rd->pub_up; }
 
 /* Requests go out on one connection and their answers come in on the other: both must be up. */
-static int cluster_up(const sio_cluster_t *cl) {
-  return !cl->closing && cl->pub && cl->pub_up && cl->sub && cl->sub_up;
-}
+static int both_up(const redis_t *rd) { return pub_ok(rd) && rd->sub && rd->sub_up; }
 
-/* Why a cluster request could not be (or stopped being) answered. */
-static int cluster_down_status(const sio_cluster_t *cl) {
-  return cl->closing ? SIO_ECLOSED : SIO_EUNAVAIL;
-}
+/* Why the other nodes cannot be reached. */
+static int down_status(const redis_t *rd) { return rd->closing ? SIO_ECLOSED : SIO_EUNAVAIL; }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* JSON messages: each part is there, or the message is not made                                   */
+/* The transport                                                                                   */
 
-/* Adds item to obj as key, taking it: 0, or -1 (item freed) when item is NULL or the key could not
- * be copied. */
-static int add_item(cJSON *obj, const char *key, cJSON *item) {
-  if (item && cJSON_AddItemToObject(obj, key, item)) return 0;
-  cJSON_Delete(item);
-  return -1;
+/* PUBLISH chan data: 0, the down status (Redis is away: local delivery went on) or SIO_ENOMEM
+ * (hiredis could not format the command). */
+static int rd_publish(void *t, int chan, const char *room, const char *data, size_t len) {
+  chans_t *ch = t;
+  redis_t *rd = ch->rd;
+  if (!pub_ok(rd)) return down_status(rd);
+  int r;
+  if (chan == SIO_CHAN_ROOM)
+    r = redisAsyncCommand(rd->pub, NULL, NULL, "PUBLISH %s%b# %b", ch->bcast_prefix, room,
+                          strlen(room), data, len);
+  else
+    r = redisAsyncCommand(rd->pub, NULL, NULL, "PUBLISH %s %b",
+                          chan == SIO_CHAN_REQUEST ? ch->req_chan : ch->bcast_prefix, data, len);
+  return r == REDIS_OK ? 0 : SIO_ENOMEM;
 }
 
-/* The array of v[0..n), or NULL: a shorter room list would name other sockets, and an empty one
- * names them all. */
-static cJSON *string_array(const char *const *v, size_t n) {
-  cJSON *a = cJSON_CreateArray();
-  for (size_t i = 0; a && i < n; i++) {
-    cJSON *e = cJSON_CreateString(v[i]);
-    if (!cJSON_AddItemToArray(a, e)) { /* false for e == NULL too */
-      cJSON_Delete(e);
-      cJSON_Delete(a);
-      a = NULL;
-    }
-  }
-  return a;
-}
-
-/* ---------------------------------------------------------------------------------------------- */
-/* cJSON (+ attachments) -> msgpack, as notepack.io writes a JS value                              */
-
-/* A msgpack buffer that stays failed after its first failed write (msgpack-c's packers go on
- * after one): a message missing a part reads as another message (a shorter room list, a value in
- * the wrong place), so a failed one is never published. */
-typedef struct {
-  msgpack_sbuffer sb;
-  int failed;
-} packbuf_t;
-
-static int packbuf_write(void *data, const char *buf, size_t len) {
-  packbuf_t *b = data;
-  if (!b->failed && msgpack_sbuffer_write(&b->sb, buf, len) != 0) b->failed = 1;
-  return b->failed ? -1 : 0;
-}
-
-static void packbuf_init(packbuf_t *b, msgpack_packer *pk) {
-  msgpack_sbuffer_init(&b->sb);
-  b->failed = 0;
-  msgpack_packer_init(pk, b, packbuf_write);
-}
-
-/* A part of the message being packed could not be made (every packer here writes a packbuf_t). */
-static void pack_fail(msgpack_packer *pk) { ((packbuf_t *)pk->data)->failed = 1; }
-
-/* Strings: C0 80 (how the core holds a NUL) goes back to a NUL byte on the wire. */
-static void pack_string(msgpack_packer *pk, const char *s) {
-  size_t n = strlen(s);
-  if (!memchr(s, 0xC0, n)) {
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-    return;
-  }
-  char *t = malloc(n ? n : 1);
-  size_t m = 0;
-  if (!t) { /* as held, C0 80 would name another room */
-    pack_fail(pk);
-    return;
-  }
-  for (size_t i = 0; i < n; i++) {
-    if ((unsigned char)s[i] == 0xC0 && i + 1 < n && (unsigned char)s[i + 1] == 0x80) {
-      t[m++] = '\0';
-      i++;
-    } else {
-      t[m++] = s[i];
-    }
-  }
-  msgpack_pack_str(pk, m);
-  msgpack_pack_str_body(pk, t, m);
-  free(t);
-}
-
-static void pack_json(msgpack_packer *pk, const cJSON *j, const sio_buf_t *bufs, size_t nbufs,
-                      int depth) {
-  size_t num;
-  if (depth > SIO_PACKET_MAX_DEPTH + 2) {
-    msgpack_pack_nil(pk);
-  } else if (sio_packet_is_placeholder(j, &num) && num < nbufs) {
-    /* Binary goes inline, at its place, as msgpack bin (no placeholders on this wire). */
-    msgpack_pack_bin(pk, bufs[num].len);
-    msgpack_pack_bin_body(pk, bufs[num].data, bufs[num].len);
-  } else if (cJSON_IsTrue(j)) {
-    msgpack_pack_true(pk);
-  } else if (cJSON_IsFalse(j)) {
-    msgpack_pack_false(pk);
-  } else if (cJSON_IsNumber(j)) {
-    double v = j->valuedouble;
-    /* As notepack.io writes a JS number: an integral value in the smallest int form (msgpack-c
-     * picks it; uint forms for >= 0, int forms below), anything else float64. */
-    if (isfinite(v) && v == floor(v) && v >= 0 && v < 18446744073709551616.0)
-      msgpack_pack_uint64(pk, (uint64_t)v);
-    else if (isfinite(v) && v == floor(v) && v < 0 && v >= -9223372036854775808.0)
-      msgpack_pack_int64(pk, (int64_t)v);
-    else
-      msgpack_pack_double(pk, v);
-  } else if (cJSON_IsString(j)) {
-    pack_string(pk, j->valuestring);
-  } else if (cJSON_IsArray(j)) {
-    size_t n = 0;
-    for (const cJSON *c = j->child; c; c = c->next) n++;
-    msgpack_pack_array(pk, n);
-    for (const cJSON *c = j->child; c; c = c->next) pack_json(pk, c, bufs, nbufs, depth + 1);
-  } else if (cJSON_IsObject(j)) {
-    size_t n = 0;
-    for (const cJSON *c = j->child; c; c = c->next) n++;
-    msgpack_pack_map(pk, n);
-    for (const cJSON *c = j->child; c; c = c->next) {
-      pack_string(pk, c->string ? c->string : "");
-      pack_json(pk, c, bufs, nbufs, depth + 1);
-    }
-  } else {
-    msgpack_pack_nil(pk);
-  }
-}
-
-static void pack_cstr(msgpack_packer *pk, const char *s) {
-  size_t n = strlen(s);
-  msgpack_pack_str(pk, n);
-  msgpack_pack_str_body(pk, s, n);
-}
-
-static void pack_str_list(msgpack_packer *pk, const char *const *v, size_t n) {
-  msgpack_pack_array(pk, n);
-  for (size_t i = 0; i < n; i++) pack_string(pk, v[i]);
-}
-
-/* ---------------------------------------------------------------------------------------------- */
-/* msgpack -> cJSON + attachments                                                                  */
-
-/* msgpack-c allocates an array's or a map's elements from their declared count before looking
- * for them, so 5 bytes claiming 2^32 elements cost 64 GiB. Every element takes at least one byte:
- * a message whose counts promise more elements than it has bytes left is refused before unpacking,
- * which bounds what unpacking allocates by the message's size. Also checks that every length fits. */
-static int msgpack_plausible(const unsigned char *p, size_t len) {
-  size_t pos = 0;
-  uint64_t pending = 1; /* items still to read */
-  while (pending > 0) {
-    if (pos >= len) return 0;
-    unsigned b = p[pos++];
-    uint64_t skip = 0, items = 0;
-    size_t lenbytes = 0; /* a big-endian length of 1, 2 or 4 bytes follows */
-    int kind = 0;        /* 1: skip bytes, 2: array items, 3: map pairs */
-    pending--;
-    if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-      /* a value in the type byte */
-    } else if (b >= 0x80 && b <= 0x8f) {
-      items = 2 * (uint64_t)(b & 0x0f);
-    } else if (b >= 0x90 && b <= 0x9f) {
-      items = b & 0x0f;
-    } else if (b >= 0xa0 && b <= 0xbf) {
-      skip = b & 0x1f;
-    } else {
-      switch (b) {
-      case 0xc4: case 0xd9: lenbytes = 1, kind = 1; break;          /* bin8, str8 */
-      case 0xc5: case 0xda: lenbytes = 2, kind = 1; break;          /* bin16, str16 */
-      case 0xc6: case 0xdb: lenbytes = 4, kind = 1; break;          /* bin32, str32 */
-      case 0xc7: lenbytes = 1, kind = 1, skip = 1; break;           /* ext8 (+ type) */
-      case 0xc8: lenbytes = 2, kind = 1, skip = 1; break;           /* ext16 */
-      case 0xc9: lenbytes = 4, kind = 1, skip = 1; break;           /* ext32 */
-      case 0xca: skip = 4; break;
-      case 0xcb: skip = 8; break;
-      case 0xcc: case 0xd0: skip = 1; break;
-      case 0xcd: case 0xd1: skip = 2; break;
-      case 0xce: case 0xd2: skip = 4; break;
-      case 0xcf: case 0xd3: skip = 8; break;
-      case 0xd4: skip = 2; break;                                   /* fixext 1..16 (+ type) */
-      case 0xd5: skip = 3; break;
-      case 0xd6: skip = 5; break;
-      case 0xd7: skip = 9; break;
-      case 0xd8: skip = 17; break;
-      case 0xdc: lenbytes = 2, kind = 2; break;                     /* array16 */
-      case 0xdd: lenbytes = 4, kind = 2; break;                     /* array32 */
-      case 0xde: lenbytes = 2, kind = 3; break;                     /* map16 */
-      case 0xdf: lenbytes = 4, kind = 3; break;                     /* map32 */
-      default: return 0;                                            /* 0xc1: never used */
-      }
-    }
-    if (lenbytes) {
-      if (len - pos < lenbytes) return 0;
-      uint64_t n = 0;
-      for (size_t i = 0; i < lenbytes; i++) n = n << 8 | p[pos++];
-      if (kind == 1) skip += n;
-      else items = kind == 2 ? n : 2 * n;
-    }
-    if (skip > len - pos) return 0;
-    pos += (size_t)skip;
-    pending += items;
-    if (pending > len - pos) return 0; /* more elements promised than bytes left */
-  }
-  return 1;
-}
-
-typedef struct {
-  sio_buf_t *v; /* point into the received message (valid during the callback) */
-  size_t n, cap;
-} bufs_t;
-
-static cJSON *string_json(const char *p, size_t n) {
-  /* A NUL byte inside becomes C0 80, as the core holds it. */
-  char *t = malloc(2 * n + 1);
-  if (!t) return NULL;
-  size_t m = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (p[i] == '\0') {
-      t[m++] = (char)0xC0;
-      t[m++] = (char)0x80;
-    } else {
-      t[m++] = p[i];
-    }
-  }
-  t[m] = '\0';
-  cJSON *s = cJSON_CreateString(t);
-  free(t);
-  return s;
-}
-
-static cJSON *unpack_obj(const msgpack_object *o, bufs_t *bufs, int depth) {
-  if (depth > SIO_PACKET_MAX_DEPTH + 2) return NULL;
-  switch (o->type) {
-  case MSGPACK_OBJECT_NIL:
-    return cJSON_CreateNull();
-  case MSGPACK_OBJECT_BOOLEAN:
-    return cJSON_CreateBool(o->via.boolean);
-  case MSGPACK_OBJECT_POSITIVE_INTEGER:
-    return cJSON_CreateNumber((double)o->via.u64);
-  case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-    return cJSON_CreateNumber((double)o->via.i64);
-  case MSGPACK_OBJECT_FLOAT32:
-  case MSGPACK_OBJECT_FLOAT64:
-    return cJSON_CreateNumber(o->via.f64);
-  case MSGPACK_OBJECT_STR:
-    return string_json(o->via.str.ptr, o->via.str.size);
-  case MSGPACK_OBJECT_BIN: {
-    if (!bufs || bufs->n >= SIO_PACKET_MAX_ATTACHMENTS) return NULL;
-    if (bufs->n == bufs->cap) {
-      size_t ncap = bufs->cap ? bufs->cap * 2 : 4;
-      sio_buf_t *nv = realloc(bufs->v, ncap * sizeof *nv);
-      if (!nv) return NULL;
-      bufs->v = nv;
-      bufs->cap = ncap;
-    }
-    bufs->v[bufs->n].data = o->via.bin.ptr;
-    bufs->v[bufs->n].len = o->via.bin.size;
-    return sio_packet_placeholder(bufs->n++);
-  }
-  case MSGPACK_OBJECT_ARRAY: {
-    cJSON *a = cJSON_CreateArray();
-    for (uint32_t i = 0; a && i < o->via.array.size; i++) {
-      cJSON *c = unpack_obj(&o->via.array.ptr[i], bufs, depth + 1);
-      if (!cJSON_AddItemToArray(a, c)) { /* a shorter array would shift the arguments */
-        cJSON_Delete(c);
-        cJSON_Delete(a);
-        return NULL;
-      }
-    }
-    return a;
-  }
-  case MSGPACK_OBJECT_MAP: {
-    cJSON *m = cJSON_CreateObject();
-    for (uint32_t i = 0; m && i < o->via.map.size; i++) {
-      const msgpack_object_kv *kv = &o->via.map.ptr[i];
-      if (kv->key.type != MSGPACK_OBJECT_STR) continue; /* JS object keys are strings */
-      cJSON *k = string_json(kv->key.via.str.ptr, kv->key.via.str.size);
-      int bad = !k || add_item(m, k->valuestring, unpack_obj(&kv->val, bufs, depth + 1));
-      cJSON_Delete(k);
-      if (bad) {
-        cJSON_Delete(m);
-        return NULL;
-      }
-    }
-    return m;
-  }
-  default: /* ext (notepack's undefined, Date, ...): null, as JSON.stringify would */
-    return cJSON_CreateNull();
-  }
-}
-
-static const msgpack_object *map_get(const msgpack_object *m, const char *key) {
-  if (m->type != MSGPACK_OBJECT_MAP) return NULL;
-  size_t kl = strlen(key);
-  for (uint32_t i = 0; i < m->via.map.size; i++) {
-    const msgpack_object *k = &m->via.map.ptr[i].key;
-    if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl && memcmp(k->via.str.ptr, key, kl) == 0)
-      return &m->via.map.ptr[i].val;
-  }
-  return NULL;
-}
-
-static int str_eq(const msgpack_object *o, const char *s) {
-  size_t n = strlen(s);
-  return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == n && memcmp(o->via.str.ptr, s, n) == 0;
-}
-
-/* A msgpack array of strings as a NULL-free C array of malloc'd strings. */
-typedef struct {
-  char **v;
-  size_t n;
-} strs_t;
-
-static void strs_free(strs_t *s) {
-  for (size_t i = 0; i < s->n; i++) free(s->v[i]);
-  free(s->v);
-  s->v = NULL;
-  s->n = 0;
-}
-
-static int strs_from_msgpack(const msgpack_object *o, strs_t *out) {
-  memset(out, 0, sizeof *out);
-  if (!o || o->type != MSGPACK_OBJECT_ARRAY) return 0;
-  out->v = calloc(o->via.array.size ? o->via.array.size : 1, sizeof *out->v);
-  if (!out->v) return SIO_ENOMEM;
-  for (uint32_t i = 0; i < o->via.array.size; i++) {
-    const msgpack_object *e = &o->via.array.ptr[i];
-    if (e->type != MSGPACK_OBJECT_STR) continue;
-    char *s = malloc(e->via.str.size + 1);
-    if (!s) {
-      strs_free(out);
-      return SIO_ENOMEM;
-    }
-    memcpy(s, e->via.str.ptr, e->via.str.size);
-    s[e->via.str.size] = '\0';
-    out->v[out->n++] = s;
-  }
-  return 0;
-}
-
-static int strs_from_json(const cJSON *a, strs_t *out) {
-  memset(out, 0, sizeof *out);
-  if (!cJSON_IsArray(a)) return 0;
-  int n = cJSON_GetArraySize(a);
-  out->v = calloc(n > 0 ? (size_t)n : 1, sizeof *out->v);
-  if (!out->v) return SIO_ENOMEM;
-  for (const cJSON *c = a->child; c; c = c->next) {
-    if (!cJSON_IsString(c)) continue;
-    if (!(out->v[out->n] = strdup(c->valuestring))) {
-      strs_free(out);
-      return SIO_ENOMEM;
-    }
-    out->n++;
-  }
-  return 0;
-}
-
-/* ---------------------------------------------------------------------------------------------- */
-/* Publishing                                                                                      */
-
-static int pub_ok(const sio_cluster_t *cl) { return !cl->closing && cl->pub && cl->pub_up; }
-
-/* PUBLISH chan data: 0, the cluster's down status (Redis is away: local delivery went on) or
- * SIO_ENOMEM (hiredis could not format the command). */
-static int publish(sio_cluster_t *cl, const char *chan, const char *data, size_t len) {
-  if (!pub_ok(cl)) return cluster_down_status(cl);
-  if (redisAsyncCommand(cl->pub, NULL, NULL, "PUBLISH %b %b", chan, strlen(chan), data, len) != REDIS_OK)
+/* On the shared response channel, as Node answers unless publishOnSpecificResponseChannel: the
+ * requester's uid is not needed. */
+static int rd_publish_response(void *t, const char *uid, const char *data, size_t len) {
+  chans_t *ch = t;
+  redis_t *rd = ch->rd;
+  (void)uid;
+  if (!pub_ok(rd)) return down_status(rd);
+  if (redisAsyncCommand(rd->pub, NULL, NULL, "PUBLISH %s %b", ch->res_chan, data, len) != REDIS_OK)
     return SIO_ENOMEM;
   return 0;
 }
 
-/* j as JSON text (NULL: a part of it could not be made), as publish(). */
-static int publish_json(sio_cluster_t *cl, const char *chan, const cJSON *j) {
-  char *s = j ? cJSON_PrintUnformatted(j) : NULL;
-  if (!s) return SIO_ENOMEM;
-  int r = publish(cl, chan, s, strlen(s));
-  cJSON_free(s);
-  return r;
-}
-
-/* A packed message, as publish(); nothing when a part of it could not be packed. Frees b. */
-static int publish_packed(sio_cluster_t *cl, const char *chan, packbuf_t *b) {
-  int r = b->failed ? SIO_ENOMEM : publish(cl, chan, b->sb.data, b->sb.size);
-  msgpack_sbuffer_destroy(&b->sb);
-  return r;
-}
-
-/* ---------------------------------------------------------------------------------------------- */
-/* The adapter                                                                                     */
-
-static int ra_add(sio_adapter_t *a, sio_socket_t *s, const char *room) {
-  sio_adapter_t *in = ((redis_adapter_t *)a)->inner;
-  return in->vt->add(in, s, room);
-}
-static int ra_del(sio_adapter_t *a, sio_socket_t *s, const char *room) {
-  sio_adapter_t *in = ((redis_adapter_t *)a)->inner;
-  return in->vt->del(in, s, room);
-}
-static void ra_del_all(sio_adapter_t *a, sio_socket_t *s) {
-  sio_adapter_t *in = ((redis_adapter_t *)a)->inner;
-  in->vt->del_all(in, s);
-}
-static int ra_select(sio_adapter_t *a, const sio_target_t *to, sio_socket_t ***out) {
-  sio_adapter_t *in = ((redis_adapter_t *)a)->inner;
-  return in->vt->select(in, to, out);
-}
-
-/* An encoded packet's attachments as buffers (pointing into the messages). */
-static sio_buf_t *enc_bufs(const sio_encoded_t *enc) {
-  sio_buf_t *v = malloc((enc->natts ? enc->natts : 1) * sizeof *v);
-  for (size_t i = 0; v && i < enc->natts; i++) v[i].data = sio__msg_data(enc->atts[i], &v[i].len);
-  return v;
-}
-
-/* {type, data, nsp}, the packet as Node's adapter publishes it: type 2 even with binary (Node's
- * parser splits attachments later), no id. */
-static void pack_packet(msgpack_packer *pk, const sio_packet_t *pkt, const sio_encoded_t *enc,
-                        const char *nsp) {
-  sio_buf_t *bufs = enc->natts ? enc_bufs(enc) : NULL;
-  if (enc->natts && !bufs) pack_fail(pk); /* the placeholders would go out as objects */
-  msgpack_pack_map(pk, 3);
-  pack_cstr(pk, "type");
-  msgpack_pack_int64(pk, SIO_PACKET_EVENT);
-  pack_cstr(pk, "data");
-  pack_json(pk, pkt->data, bufs, bufs ? enc->natts : 0, 0);
-  pack_cstr(pk, "nsp");
-  pack_string(pk, nsp);
-  free(bufs);
-}
-
-/* {rooms, except, flags}; a broadcast with acks has flags.timeout. */
-static void pack_opts(msgpack_packer *pk, const sio_target_t *to, uint32_t timeout_ms) {
-  int flags = to ? to->flags : 0;
-  msgpack_pack_map(pk, 3);
-  pack_cstr(pk, "rooms");
-  pack_str_list(pk, to ? to->rooms : NULL, to ? to->nrooms : 0);
-  pack_cstr(pk, "except");
-  pack_str_list(pk, to ? to->except : NULL, to ? to->nexcept : 0);
-  pack_cstr(pk, "flags");
-  int n = ((flags & SIO_EMIT_VOLATILE) != 0) + ((flags & SIO_EMIT_COMPRESS) != 0) + (timeout_ms != 0);
-  msgpack_pack_map(pk, (size_t)n);
-  if (flags & SIO_EMIT_VOLATILE) {
-    pack_cstr(pk, "volatile");
-    msgpack_pack_true(pk);
-  }
-  if (flags & SIO_EMIT_COMPRESS) {
-    pack_cstr(pk, "compress");
-    msgpack_pack_true(pk);
-  }
-  if (timeout_ms) {
-    pack_cstr(pk, "timeout");
-    msgpack_pack_uint32(pk, timeout_ms);
-  }
-}
-
-static int ra_broadcast(sio_adapter_t *a, const sio_target_t *to, const sio_packet_t *pkt,
-                        const sio_encoded_t *enc) {
-  redis_adapter_t *ra = (redis_adapter_t *)a;
-  int r = ra->inner->vt->broadcast(ra->inner, to, pkt, enc);
-  if ((to && (to->flags & SIO_EMIT_LOCAL)) || !pub_ok(ra->cl)) return r;
-  packbuf_t b;
-  msgpack_packer pk;
-  packbuf_init(&b, &pk);
-  /* [uid, {type, data, nsp}, {rooms, except, flags}]: the key order Node writes. */
-  msgpack_pack_array(&pk, 3);
-  pack_cstr(&pk, ra->uid);
-  pack_packet(&pk, pkt, enc, a->nsp->name);
-  pack_opts(&pk, to, 0);
-  /* Exactly one room: its own channel, so that nodes without the room can skip it (without memory
-   * for the name, the namespace's: the room in opts still decides who gets it). */
-  char *chan = to && to->nrooms == 1 ? concat(ra->bcast_prefix, to->rooms[0], "#", "") : NULL;
-  int e = publish_packed(ra->cl, chan ? chan : ra->bcast_prefix, &b);
-  free(chan);
-  /* Delivered here whatever becomes of the other nodes' part, as with Redis away; but a message
-   * that could not be made is the caller's to know. */
-  return r ? r : e == SIO_ENOMEM ? e : 0;
-}
-
-static int ra_server_count(sio_adapter_t *a) {
-  int n = ((redis_adapter_t *)a)->cl->server_count;
-  return n > 0 ? n : 1;
-}
-
-/* The adapter's channel names and the adapter itself (what creation allocates). */
-static void free_names(redis_adapter_t *ra) {
-  free(ra->bcast_prefix);
-  free(ra->bcast_pattern);
-  free(ra->req_chan);
-  free(ra->res_chan);
-  free(ra->res_uid_chan);
-  free(ra);
-}
-
-static void ra_free(sio_adapter_t *a) {
-  redis_adapter_t *ra = (redis_adapter_t *)a;
-  for (redis_adapter_t **p = &ra->cl->adapters; *p; p = &(*p)->next)
-    if (*p == ra) {
-      *p = ra->next;
-      break;
-    }
-  ra->inner->vt->free(ra->inner);
-  free_names(ra);
-}
-
-/* ---- requests to the other nodes ---- */
-
-/* What a PUBSUB NUMSUB reply is for: a request (its JSON is published once NUMSUB says how many
- * answer) or a broadcast with acks (found again by its id: it may have ended meanwhile). */
+/* What a PUBSUB NUMSUB reply is for (its namespace checked against the live ones before use). */
 typedef struct {
-  sio_count_req_t *req;
-  redis_adapter_t *ra; /* checked against the cluster's list before use */
-  char *request;
-  char bcast_id[8];
-} numsub_ctx_t;
+  chans_t *ch;
+  char request_id[SIO_CLUSTER_ID_LEN + 1];
+} numsub_t;
 
-static int adapter_alive(sio_cluster_t *cl, redis_adapter_t *ra) {
-  for (redis_adapter_t *x = cl->adapters; x; x = x->next)
-    if (x == ra) return 1;
+static int chans_alive(const redis_t *rd, const chans_t *ch) {
+  for (const chans_t *x = rd->nsps; x; x = x->next)
+    if (x == ch) return 1;
   return 0;
-}
-
-static sio_bcast_ack_t *find_bcast(redis_adapter_t *ra, const char *id) {
-  for (sio_bcast_ack_t *b = ra->base.nsp->io->bcasts; b; b = b->next)
-    if (b->nsp == ra->base.nsp && b->request_id[0] && strcmp(b->request_id, id) == 0) return b;
-  return NULL;
 }
 
 /* The number of nodes subscribed to the request channel, this one included; -1 on error. */
@@ -744,742 +157,143 @@ static long long numsub_count(const redisReply *rp) {
 }
 
 static void on_numsub(redisAsyncContext *ac, void *reply, void *privdata) {
-  numsub_ctx_t *c = privdata;
-  sio_cluster_t *cl = ac->data;
-  long long n = numsub_count(reply);
-  int alive = !cl->closing && adapter_alive(cl, c->ra);
-  if (n > 0 && alive) cl->server_count = (int)n;
-  if (c->req) {
-    sio_count_req_t *req = c->req;
-    if (!req->done) {
-      if (n < 0 || !alive) {
-        sio__count_finish(req, cluster_down_status(cl));
-      } else if (n <= 1) {
-        sio__count_finish(req, 0); /* nobody else listens */
-      } else {
-        req->expected = (size_t)(n - 1);
-        req->waiting = 1;
-        int e = publish(cl, c->ra->req_chan, c->request, strlen(c->request));
-        if (e) sio__count_finish(req, e);
-      }
-    }
-    sio__count_unref(req);
-  } else if (alive) {
-    sio_bcast_ack_t *b = find_bcast(c->ra, c->bcast_id);
-    if (b) {
-      /* Without an answer the other nodes are not counted: the broadcast ends at its timeout. */
-      b->nodes_known = n > 0;
-      b->nodes_expected = n > 1 ? (size_t)(n - 1) : 0;
-      if (b->nodes_known) sio__bcast_check(b);
-    }
-  }
-  cJSON_free(c->request); /* cJSON's text, or NULL */
-  free(c);
+  numsub_t *n = privdata;
+  redis_t *rd = ac->data;
+  long long count = numsub_count(reply);
+  if (chans_alive(rd, n->ch))
+    sio__cluster_on_server_count(n->ch->cluster, n->request_id,
+                                 count < 0 || rd->closing ? down_status(rd) : count);
+  free(n);
 }
 
-/* PUBSUB NUMSUB on the request channel, then on_numsub with c. */
-static int ask_numsub(redis_adapter_t *ra, numsub_ctx_t *c) {
-  c->ra = ra;
-  if (redisAsyncCommand(ra->cl->pub, on_numsub, c, "PUBSUB NUMSUB %s", ra->req_chan) != REDIS_OK)
-    return SIO_ECLOSED;
+static int rd_server_count(void *t, const char *request_id) {
+  chans_t *ch = t;
+  redis_t *rd = ch->rd;
+  if (!both_up(rd)) return down_status(rd);
+  numsub_t *n = calloc(1, sizeof *n);
+  if (!n) return SIO_ENOMEM;
+  n->ch = ch;
+  snprintf(n->request_id, sizeof n->request_id, "%s", request_id);
+  if (redisAsyncCommand(rd->pub, on_numsub, n, "PUBSUB NUMSUB %s", ch->req_chan) != REDIS_OK) {
+    free(n);
+    return SIO_EUNAVAIL;
+  }
   return 0;
 }
 
-/* {"rooms", "except"} of a target (NULL: the whole namespace), or NULL. */
-static cJSON *target_opts(const sio_target_t *to) {
-  cJSON *o = cJSON_CreateObject();
-  if (!o || add_item(o, "rooms", string_array(to ? to->rooms : NULL, to ? to->nrooms : 0)) ||
-      add_item(o, "except", string_array(to ? to->except : NULL, to ? to->nexcept : 0))) {
-    cJSON_Delete(o);
-    return NULL;
-  }
-  return o;
+/* The namespace's channel names and the chans_t itself (what creation allocates). */
+static void free_names(chans_t *ch) {
+  free(ch->bcast_prefix);
+  free(ch->bcast_pattern);
+  free(ch->req_chan);
+  free(ch->res_chan);
+  free(ch);
 }
 
-/* {"uid", ["requestId",] "type"}: how every JSON request of Node's adapter begins; or NULL. Without
- * its uid a request would be served by its own sender too, without its type by nobody. */
-static cJSON *request_json(redis_adapter_t *ra, const char *request_id, int type) {
-  cJSON *j = cJSON_CreateObject();
-  if (!j || !cJSON_AddStringToObject(j, "uid", ra->uid) ||
-      (request_id && !cJSON_AddStringToObject(j, "requestId", request_id)) ||
-      !cJSON_AddNumberToObject(j, "type", type)) {
-    cJSON_Delete(j);
-    return NULL;
-  }
-  return j;
+static void rd_free(void *t) {
+  chans_t *ch = t;
+  for (chans_t **p = &ch->rd->nsps; *p; p = &(*p)->next)
+    if (*p == ch) {
+      *p = ch->next;
+      break;
+    }
+  free_names(ch);
 }
 
-static int ra_request(sio_adapter_t *a, const sio_target_t *to, sio_count_req_t *req,
-                      const cJSON *data) {
-  redis_adapter_t *ra = (redis_adapter_t *)a;
-  /* Redis is away: the callback says so from the loop, with this node's part. */
-  if (!cluster_up(ra->cl)) {
-    req->status = cluster_down_status(ra->cl);
-    return 0;
-  }
-  random_id(req->request_id, 6);
-  /* As Node's fetchSockets, allRooms and serverSideEmit (with an ack) send them. */
-  static const int types[] = {[SIO_REQ_COUNT] = REQ_REMOTE_FETCH, [SIO_REQ_ROOMS] = REQ_ALL_ROOMS,
-                              [SIO_REQ_SERVER_EMIT] = REQ_SERVER_SIDE_EMIT,
-                              [SIO_REQ_SOCKETS] = REQ_REMOTE_FETCH};
-  int fetch = types[req->kind] == REQ_REMOTE_FETCH;
-  cJSON *j = request_json(ra, req->request_id, types[req->kind]);
-  if (j && ((fetch && add_item(j, "opts", target_opts(to))) ||
-            (req->kind == SIO_REQ_SERVER_EMIT && add_item(j, "data", cJSON_Duplicate(data, 1))))) {
-    cJSON_Delete(j);
-    j = NULL;
-  }
-  numsub_ctx_t *c = calloc(1, sizeof *c);
-  char *s = j ? cJSON_PrintUnformatted(j) : NULL;
-  cJSON_Delete(j);
-  if (!c || !s) {
-    free(c);
-    cJSON_free(s);
-    return SIO_ENOMEM;
-  }
-  c->req = req;
-  c->request = s;
-  /* The answer count first, as Node does: every node subscribed to the request channel answers. */
-  if (ask_numsub(ra, c)) {
-    cJSON_free(s);
-    free(c);
-    req->status = SIO_EUNAVAIL;
-    return 0;
-  }
-  req->refs++;
-  req->remote = 1;
-  return 0;
-}
-
-static int ra_server_emit(sio_adapter_t *a, const cJSON *data) {
-  redis_adapter_t *ra = (redis_adapter_t *)a;
-  if (!pub_ok(ra->cl)) return cluster_down_status(ra->cl);
-  cJSON *j = request_json(ra, NULL, REQ_SERVER_SIDE_EMIT);
-  if (j && add_item(j, "data", cJSON_Duplicate(data, 1))) {
-    cJSON_Delete(j);
-    j = NULL;
-  }
-  int r = publish_json(ra->cl, ra->req_chan, j);
-  cJSON_Delete(j);
-  return r;
-}
-
-static int ra_server_reply(sio_adapter_t *a, const char *reply_id, const cJSON *value) {
-  redis_adapter_t *ra = (redis_adapter_t *)a;
-  if (!pub_ok(ra->cl)) return cluster_down_status(ra->cl);
-  /* {"type":6,"requestId","data"}, on the shared response channel as Node answers it; no value:
-   * no "data" (JSON.stringify drops undefined), so a value that could not be copied must not leave
-   * its answer looking like that. */
-  cJSON *j = cJSON_CreateObject();
-  if (j && (!cJSON_AddNumberToObject(j, "type", REQ_SERVER_SIDE_EMIT) ||
-            !cJSON_AddStringToObject(j, "requestId", reply_id) ||
-            (value && add_item(j, "data", cJSON_Duplicate(value, 1))))) {
-    cJSON_Delete(j);
-    j = NULL;
-  }
-  int r = publish_json(ra->cl, ra->res_chan, j);
-  cJSON_Delete(j);
-  return r;
-}
-
-static int ra_broadcast_ack(sio_adapter_t *a, const sio_target_t *to, const sio_packet_t *pkt,
-                            const sio_encoded_t *enc, sio_bcast_ack_t *b, uint32_t timeout_ms) {
-  redis_adapter_t *ra = (redis_adapter_t *)a;
-  if (!cluster_up(ra->cl)) return cluster_down_status(ra->cl); /* this node's sockets only */
-  numsub_ctx_t *c = calloc(1, sizeof *c);
-  if (!c) return SIO_ENOMEM;
-  random_id(b->request_id, 6);
-  memcpy(c->bcast_id, b->request_id, sizeof c->bcast_id);
-  packbuf_t pb;
-  msgpack_packer pk;
-  packbuf_init(&pb, &pk);
-  /* {uid, requestId, type: 7, packet, opts}: msgpack, as Node's broadcastWithAck publishes it. */
-  msgpack_pack_map(&pk, 5);
-  pack_cstr(&pk, "uid");
-  pack_cstr(&pk, ra->uid);
-  pack_cstr(&pk, "requestId");
-  pack_cstr(&pk, b->request_id);
-  pack_cstr(&pk, "type");
-  msgpack_pack_int64(&pk, REQ_BROADCAST);
-  pack_cstr(&pk, "packet");
-  pack_packet(&pk, pkt, enc, a->nsp->name);
-  pack_cstr(&pk, "opts");
-  pack_opts(&pk, to, timeout_ms);
-  int r = publish_packed(ra->cl, ra->req_chan, &pb);
-  if (!r && ask_numsub(ra, c)) r = SIO_ECLOSED;
-  if (r) {
-    free(c);
-    b->request_id[0] = '\0';
-  }
-  return r;
-}
-
-static int ra_apply(sio_adapter_t *a, const sio_target_t *to, int op, const char *room, int close) {
-  redis_adapter_t *ra = (redis_adapter_t *)a;
-  if (!pub_ok(ra->cl)) return cluster_down_status(ra->cl);
-  /* {"uid","type":2|3|4,"opts":{"rooms","except"},"rooms":[room]|"close":bool}, as Node's
-   * socketsJoin / socketsLeave / disconnectSockets. Without its opts, a request would reach the
-   * whole namespace. */
-  cJSON *j = request_json(ra, NULL, op);
-  if (j && (add_item(j, "opts", target_opts(to)) ||
-            (op == SIO_OP_DISCONNECT ? !cJSON_AddBoolToObject(j, "close", close)
-                                     : add_item(j, "rooms", string_array(&room, 1))))) {
-    cJSON_Delete(j);
-    j = NULL;
-  }
-  int r = publish_json(ra->cl, ra->req_chan, j);
-  cJSON_Delete(j);
-  return r;
-}
-
-sio_adapter_t *sio__cluster_inner(sio_adapter_t *a) {
-  return a->vt->request ? ((redis_adapter_t *)a)->inner : a;
-}
-
-static const sio_adapter_vt_t redis_vt = {
-    ra_add,     ra_del,         ra_del_all,      ra_select,        ra_broadcast, ra_server_count,
-    ra_free,    ra_request,     ra_server_emit,  ra_server_reply,  ra_broadcast_ack, ra_apply};
+static const sio_cluster_transport_t redis_transport = {rd_publish, rd_publish_response,
+                                                        rd_server_count, rd_free};
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Receiving                                                                                       */
 
-/* The arguments after the event name of data (["event", ...args]) as an array of references, or
- * NULL: never fewer of them. */
-static cJSON *args_after_event(const cJSON *data) {
-  cJSON *rest = cJSON_CreateArray();
-  for (cJSON *c = data->child->next; rest && c; c = c->next)
-    if (!cJSON_AddItemReferenceToArray(rest, c)) {
-      cJSON_Delete(rest);
-      rest = NULL;
-    }
-  return rest;
+/* The adapter's own response channel: KEY-response#NSP#UID#. */
+static int is_uid_chan(const chans_t *ch, const char *chan) {
+  size_t n = strlen(ch->res_chan);
+  const char *uid = sio__cluster_uid(ch->cluster);
+  size_t u = strlen(uid);
+  return strncmp(chan, ch->res_chan, n) == 0 && strncmp(chan + n, uid, u) == 0 &&
+         strcmp(chan + n + u, "#") == 0;
 }
 
-/* Calls the namespace's outgoing listener for each local recipient, as Node's adapter does for a
- * remote broadcast too. */
-static void notify_outgoing(redis_adapter_t *ra, const sio_target_t *to, const cJSON *data,
-                            const bufs_t *bufs) {
-  sio_nsp_t *nsp = ra->base.nsp;
-  sio_outgoing_cb cb = sio__nsp_effective(nsp)->cbs.on_outgoing;
-  if (!cb || !data->child || !cJSON_IsString(data->child)) return;
-  cJSON *rest = args_after_event(data);
-  if (!rest) return;
-  sio_args_t args = {rest, bufs->v, bufs->n};
-  sio_socket_t **v;
-  int n = ra->inner->vt->select(ra->inner, to, &v);
-  for (int i = 0; i < n; i++)
-    if (v[i]->state == SOCK_CONNECTED) cb(v[i], data->child->valuestring, &args);
-  if (n >= 0) free(v);
-  cJSON_Delete(rest);
-}
-
-static void on_broadcast(redis_adapter_t *ra, const char *chan, size_t chanlen, const char *data,
-                         size_t len) {
-  sio_cluster_t *cl = ra->cl;
-  sio_nsp_t *nsp = ra->base.nsp;
-  size_t plen = strlen(ra->bcast_prefix);
-  /* KEY#NSP#ROOM#: only a node that has ROOM delivers it. */
-  if (chanlen > plen) {
-    if (chan[chanlen - 1] != '#') return;
-    char *room = malloc(chanlen - plen);
-    if (!room) return;
-    memcpy(room, chan + plen, chanlen - plen - 1);
-    room[chanlen - plen - 1] = '\0';
-    int has = sio_memory_adapter_has_room(ra->inner, room);
-    free(room);
-    if (!has) return;
-  }
-  msgpack_unpacked u;
-  msgpack_unpacked_init(&u);
-  size_t off = 0;
-  bufs_t bufs = {0};
-  cJSON *json = NULL;
-  strs_t rooms = {0}, except = {0};
-  if (!msgpack_plausible((const unsigned char *)data, len) ||
-      msgpack_unpack_next(&u, data, len, &off) != MSGPACK_UNPACK_SUCCESS)
-    goto done;
-  const msgpack_object *m = &u.data;
-  if (m->type != MSGPACK_OBJECT_ARRAY || m->via.array.size < 2) goto done;
-  if (str_eq(&m->via.array.ptr[0], ra->uid)) goto done; /* our own publish, heard back */
-  const msgpack_object *pkt = &m->via.array.ptr[1];
-  const msgpack_object *opts = m->via.array.size > 2 ? &m->via.array.ptr[2] : NULL;
-  const msgpack_object *type = map_get(pkt, "type"), *pdata = map_get(pkt, "data");
-  const msgpack_object *pnsp = map_get(pkt, "nsp"), *id = map_get(pkt, "id");
-  if (pnsp ? !str_eq(pnsp, nsp->name) : strcmp(nsp->name, "/") != 0) goto done;
-  if (!type || type->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-      (type->via.u64 != SIO_PACKET_EVENT && type->via.u64 != SIO_PACKET_BINARY_EVENT)) {
-    if (!cl->logged_type) log_msg("ignored a broadcast that is not an event", NULL);
-    cl->logged_type = 1;
-    goto done;
-  }
-  /* Node sends broadcasts with acks as requests (type 7), never here with an id. */
-  if (id && id->type != MSGPACK_OBJECT_NIL) goto done;
-  if (!pdata || pdata->type != MSGPACK_OBJECT_ARRAY || pdata->via.array.size == 0 ||
-      pdata->via.array.ptr[0].type != MSGPACK_OBJECT_STR)
-    goto done;
-  json = unpack_obj(pdata, &bufs, 0);
-  if (!json) goto done;
-  const msgpack_object *flags = opts ? map_get(opts, "flags") : NULL;
-  if (strs_from_msgpack(opts ? map_get(opts, "rooms") : NULL, &rooms) ||
-      strs_from_msgpack(opts ? map_get(opts, "except") : NULL, &except))
-    goto done;
-  const msgpack_object *vol = flags ? map_get(flags, "volatile") : NULL;
-  sio_target_t to = {(const char *const *)rooms.v, rooms.n, (const char *const *)except.v, except.n,
-                     vol && vol->type == MSGPACK_OBJECT_BOOLEAN && vol->via.boolean ? SIO_EMIT_VOLATILE : 0};
-  sio_packet_t p;
-  memset(&p, 0, sizeof p);
-  p.nsp = nsp->name;
-  p.id = -1;
-  p.data = json;
-  p.attachment_count = bufs.n;
-  p.type = bufs.n ? SIO_PACKET_BINARY_EVENT : SIO_PACKET_EVENT;
-  sio_encoded_t enc;
-  sio__io_enter(nsp->io);
-  if (sio__encode(&p, bufs.v, &enc) == 0) {
-    notify_outgoing(ra, &to, json, &bufs);
-    /* The memory adapter only: what came from another node is never published again. */
-    ra->inner->vt->broadcast(ra->inner, &to, &p, &enc);
-    sio__encoded_clear(&enc);
-  }
-  sio__io_leave(nsp->io);
-done:
-  strs_free(&rooms);
-  strs_free(&except);
-  cJSON_Delete(json);
-  free(bufs.v);
-  msgpack_unpacked_destroy(&u);
-}
-
-/* ---- requests from other nodes ---- */
-
-
-/* ---- another node's broadcast with acks (type 7): each answer relayed as it comes ---- */
-
-typedef struct {
-  sio_cluster_t *cl;
-  char *res_chan;
-  char request_id[8];
-} relay_t;
-
-static void relay_answer(sio_bcast_ack_t *b, const cJSON *answer, const sio_buf_t *bufs, size_t nbufs) {
-  relay_t *rl = b->arg;
-  packbuf_t pb;
-  msgpack_packer pk;
-  packbuf_init(&pb, &pk);
-  /* {type: 9, requestId, packet: the first ack argument}: msgpack, binary inline. */
-  msgpack_pack_map(&pk, 3);
-  pack_cstr(&pk, "type");
-  msgpack_pack_int64(&pk, REQ_BROADCAST_ACK);
-  pack_cstr(&pk, "requestId");
-  pack_cstr(&pk, rl->request_id);
-  pack_cstr(&pk, "packet");
-  if (answer) pack_json(&pk, answer, bufs, nbufs, 0);
-  else msgpack_pack_nil(&pk);
-  publish_packed(rl->cl, rl->res_chan, &pb); /* nothing to tell: the requester's timeout will */
-}
-
-static void relay_done(sio_nsp_t *nsp, int status, const sio_args_t *responses, void *arg) {
-  (void)nsp, (void)status, (void)responses;
-  relay_t *rl = arg;
-  free(rl->res_chan);
-  free(rl);
-}
-
-static void serve_broadcast_ack(redis_adapter_t *ra, const msgpack_object *m) {
-  const msgpack_object *uid = map_get(m, "uid"), *rid = map_get(m, "requestId");
-  const msgpack_object *pkt = map_get(m, "packet"), *opts = map_get(m, "opts");
-  if (str_eq(uid, ra->uid) || !rid || rid->type != MSGPACK_OBJECT_STR || rid->via.str.size > 7 || !pkt)
-    return;
-  const msgpack_object *pdata = map_get(pkt, "data");
-  if (!pdata || pdata->type != MSGPACK_OBJECT_ARRAY || pdata->via.array.size == 0 ||
-      pdata->via.array.ptr[0].type != MSGPACK_OBJECT_STR)
-    return;
-  bufs_t bufs = {0};
-  strs_t rooms = {0}, except = {0};
-  cJSON *json = unpack_obj(pdata, &bufs, 0);
-  relay_t *rl = calloc(1, sizeof *rl);
-  if (!json || !rl || strs_from_msgpack(opts ? map_get(opts, "rooms") : NULL, &rooms) ||
-      strs_from_msgpack(opts ? map_get(opts, "except") : NULL, &except) ||
-      !(rl->res_chan = strdup(ra->res_chan))) {
-    if (rl) free(rl->res_chan);
-    free(rl);
-    goto done;
-  }
-  rl->cl = ra->cl;
-  char reqid[8] = {0};
-  memcpy(reqid, rid->via.str.ptr, rid->via.str.size);
-  memcpy(rl->request_id, reqid, sizeof reqid);
-  const msgpack_object *flags = opts ? map_get(opts, "flags") : NULL;
-  const msgpack_object *tmo = flags ? map_get(flags, "timeout") : NULL;
-  /* The requester forgets the broadcast after its timeout: so does this node. */
-  uint32_t timeout_ms = tmo && tmo->type == MSGPACK_OBJECT_POSITIVE_INTEGER && tmo->via.u64 > 0 &&
-                                tmo->via.u64 < UINT32_MAX
-                            ? (uint32_t)tmo->via.u64
-                            : ra->cl->timeout_ms;
-  sio_target_t to = {(const char *const *)rooms.v, rooms.n, (const char *const *)except.v, except.n,
-                     SIO_EMIT_LOCAL};
-  cJSON *event = cJSON_DetachItemFromArray(json, 0);
-  sio_args_t args = {json, bufs.v, bufs.n};
-  size_t count = 0;
-  sio_nsp_t *nsp = ra->base.nsp;
-  sio__io_enter(nsp->io);
-  if (sio__bcast_local(nsp, &to, event->valuestring, &args, timeout_ms, relay_answer, relay_done, rl,
-                       &count) != 0) {
-    relay_done(nsp, 0, NULL, rl);
-    count = 0;
-  }
-  sio__io_leave(nsp->io);
-  cJSON_Delete(event);
-  /* {"type":8,"requestId","clientCount"}: JSON, before any answer can come (those arrive from
-   * the loop later). All of it or nothing: without its count the requester would take this node
-   * for one without recipients. */
-  cJSON *res = cJSON_CreateObject();
-  if (res && cJSON_AddNumberToObject(res, "type", REQ_BROADCAST_CLIENT_COUNT) &&
-      cJSON_AddStringToObject(res, "requestId", reqid) &&
-      cJSON_AddNumberToObject(res, "clientCount", (double)count))
-    publish_json(ra->cl, ra->res_chan, res);
-  cJSON_Delete(res);
-done:
-  strs_free(&rooms);
-  strs_free(&except);
-  cJSON_Delete(json);
-  free(bufs.v);
-}
-
-/* {"requestId", key: items}: the answer to a request, on the shared response channel as Node
- * answers unless publishOnSpecificResponseChannel. Takes items; with key, items NULL (they could
- * not all be made) answers nothing: the requester's timeout says so, where a part would pass for
- * the whole. */
-static void answer(redis_adapter_t *ra, const cJSON *req, const char *key, cJSON *items) {
-  const cJSON *rid = cJSON_GetObjectItemCaseSensitive(req, "requestId");
-  cJSON *res = cJSON_IsString(rid) && (items || !key) ? cJSON_CreateObject() : NULL;
-  int ok = res && cJSON_AddStringToObject(res, "requestId", rid->valuestring);
-  if (ok && key) {
-    ok = add_item(res, key, items) == 0;
-    items = NULL; /* taken either way */
-  }
-  cJSON_Delete(items);
-  if (ok) publish_json(ra->cl, ra->res_chan, res);
-  cJSON_Delete(res);
-}
-
-/* This node's rooms as an array, failed once a name could not be added. */
-typedef struct {
-  cJSON *arr;
-  int failed;
-} names_t;
-
-static void add_room_name(const char *room, void *arg) {
-  names_t *n = arg;
-  cJSON *s = n->failed ? NULL : cJSON_CreateString(room);
-  if (!cJSON_AddItemToArray(n->arr, s)) {
-    cJSON_Delete(s);
-    n->failed = 1;
-  }
-}
-
-/* The local targeted sockets, each as `one` makes it (Node's fetchSockets shape, or the id); NULL
- * unless every one could be made. */
-static cJSON *local_sockets(redis_adapter_t *ra, const sio_target_t *to, cJSON *(*one)(sio_socket_t *)) {
-  sio_socket_t **v;
-  int n = ra->inner->vt->select(ra->inner, to, &v);
-  if (n < 0) return NULL;
-  cJSON *arr = cJSON_CreateArray();
-  for (int i = 0; arr && i < n; i++) {
-    if (v[i]->state != SOCK_CONNECTED) continue;
-    cJSON *s = one(v[i]);
-    if (!cJSON_AddItemToArray(arr, s)) {
-      cJSON_Delete(s);
-      cJSON_Delete(arr);
-      arr = NULL;
-    }
-  }
-  free(v);
-  return arr;
-}
-
-static cJSON *socket_id_json(sio_socket_t *s) { return cJSON_CreateString(sio_socket_id(s)); }
-
-/* Another node's serverSideEmit: to the namespace's on_server_event. */
-static void serve_server_event(redis_adapter_t *ra, const cJSON *req) {
-  const cJSON *data = cJSON_GetObjectItemCaseSensitive(req, "data");
-  const cJSON *rid = cJSON_GetObjectItemCaseSensitive(req, "requestId");
-  sio_nsp_t *nsp = ra->base.nsp;
-  sio_server_event_cb cb = sio__nsp_effective(nsp)->cbs.on_server_event;
-  if (!cJSON_IsArray(data) || !cJSON_IsString(data->child)) return;
-  if (!cb) {
-    /* Nobody listens, but the sender counts answers: answer with nothing, as an unanswered Node
-     * listener would not, so that it does not wait for its timeout. */
-    if (cJSON_IsString(rid)) ra_server_reply(&ra->base, rid->valuestring, NULL);
+/* A message on KEY#NSP#[ROOM#]: the room, if any, goes with it. */
+static void on_pmessage(chans_t *ch, const redisReply *chan, const redisReply *msg) {
+  size_t plen = strlen(ch->bcast_prefix);
+  if (chan->len <= plen) {
+    sio__cluster_on_message(ch->cluster, SIO_CHAN_BROADCAST, NULL, msg->str, msg->len);
     return;
   }
-  cJSON *rest = args_after_event(data);
-  if (!rest) return; /* no answer: the sender's timeout tells it */
-  sio_args_t args = {rest, NULL, 0};
-  cb(nsp, data->child->valuestring, &args, cJSON_IsString(rid) ? rid->valuestring : NULL);
-  cJSON_Delete(rest);
-}
-
-static void on_json_request(redis_adapter_t *ra, cJSON *j) {
-  const cJSON *uid = cJSON_GetObjectItemCaseSensitive(j, "uid");
-  const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
-  /* Our own request, heard back: the requester does not answer itself. */
-  if ((cJSON_IsString(uid) && strcmp(uid->valuestring, ra->uid) == 0) || !cJSON_IsNumber(type)) return;
-  const cJSON *opts = cJSON_GetObjectItemCaseSensitive(j, "opts");
-  const cJSON *sid = cJSON_GetObjectItemCaseSensitive(j, "sid");
-  strs_t rooms = {0}, except = {0};
-  if (strs_from_json(cJSON_GetObjectItemCaseSensitive(opts, "rooms"), &rooms) ||
-      strs_from_json(cJSON_GetObjectItemCaseSensitive(opts ? opts : j, "except"), &except))
-    goto done;
-  if (type->valueint == REQ_SOCKETS) { /* {"rooms": [...]} at the top, no opts */
-    strs_free(&rooms);
-    if (strs_from_json(cJSON_GetObjectItemCaseSensitive(j, "rooms"), &rooms)) goto done;
-  }
-  sio_target_t to = {(const char *const *)rooms.v, rooms.n, (const char *const *)except.v, except.n,
-                     SIO_EMIT_LOCAL};
-  sio_nsp_t *nsp = ra->base.nsp;
-  switch (type->valueint) {
-  case REQ_SOCKETS:
-    answer(ra, j, "sockets", local_sockets(ra, &to, socket_id_json));
-    break;
-  case REQ_ALL_ROOMS: {
-    names_t names = {cJSON_CreateArray(), 0};
-    if (names.arr) sio_memory_adapter_rooms(ra->inner, add_room_name, &names);
-    if (names.failed) {
-      cJSON_Delete(names.arr);
-      names.arr = NULL;
-    }
-    answer(ra, j, "rooms", names.arr);
-    break;
-  }
-  case REQ_REMOTE_FETCH:
-    answer(ra, j, "sockets", local_sockets(ra, &to, sio__socket_describe));
-    break;
-  case REQ_REMOTE_JOIN:
-  case REQ_REMOTE_LEAVE:
-  case REQ_REMOTE_DISCONNECT: {
-    int op = type->valueint;
-    if (!opts && cJSON_IsString(sid)) {
-      /* The one-socket form ({"sid","room"|"close","requestId"}), answered when the socket is here. */
-      sio_socket_t *s = sio_nsp_socket(nsp, sid->valuestring);
-      const cJSON *room = cJSON_GetObjectItemCaseSensitive(j, "room");
-      if (!s) break;
-      if (op == SIO_OP_DISCONNECT) sio_socket_disconnect(s, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "close")));
-      else if (cJSON_IsString(room) && op == SIO_OP_JOIN) sio_socket_join(s, room->valuestring);
-      else if (cJSON_IsString(room)) sio_socket_leave(s, room->valuestring);
-      answer(ra, j, NULL, NULL);
-      break;
-    }
-    if (op == SIO_OP_DISCONNECT) {
-      sio_nsp_disconnect(nsp, &to, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "close")));
-      break;
-    }
-    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(j, "rooms");
-    for (const cJSON *r = cJSON_IsArray(rs) ? rs->child : NULL; r; r = r->next)
-      if (cJSON_IsString(r))
-        (op == SIO_OP_JOIN ? sio_nsp_join : sio_nsp_leave)(nsp, &to, r->valuestring);
-    break;
-  }
-  case REQ_SERVER_SIDE_EMIT:
-    serve_server_event(ra, j);
-    break;
-  default:
-    if (!ra->cl->logged_type) log_msg("ignored a request of an unknown type", NULL);
-    ra->cl->logged_type = 1;
-  }
-done:
-  strs_free(&rooms);
-  strs_free(&except);
-}
-
-/* A msgpack request: a broadcast with acks. */
-static void on_msgpack_request(redis_adapter_t *ra, const msgpack_object *m) {
-  const msgpack_object *type = map_get(m, "type");
-  if (type && type->type == MSGPACK_OBJECT_POSITIVE_INTEGER && type->via.u64 == REQ_BROADCAST)
-    serve_broadcast_ack(ra, m);
-}
-
-/* Adds item to the array (key NULL) or object items, taking it; whether it was added. */
-static int keep(cJSON *items, const char *key, cJSON *item) {
-  if (key ? add_item(items, key, item) == 0 : cJSON_AddItemToArray(items, item)) return 1;
-  if (!key) cJSON_Delete(item);
-  return 0;
-}
-
-/* A JSON answer to one of our requests. */
-static void on_json_response(redis_adapter_t *ra, cJSON *j) {
-  const cJSON *rid = cJSON_GetObjectItemCaseSensitive(j, "requestId");
-  const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
-  if (!cJSON_IsString(rid)) return;
-  if (cJSON_IsNumber(type) && type->valueint == REQ_BROADCAST_CLIENT_COUNT) {
-    sio_bcast_ack_t *b = find_bcast(ra, rid->valuestring);
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "clientCount");
-    if (!b) return;
-    /* Bounded before the cast (another node's 1e300 as a size_t is undefined behaviour): no node
-     * has 2^32 sockets. */
-    if (cJSON_IsNumber(n) && n->valuedouble > 0)
-      b->expected += n->valuedouble < 4294967296.0 ? (size_t)n->valuedouble : (size_t)UINT32_MAX;
-    b->nodes_reported++;
-    sio__bcast_check(b);
-    return;
-  }
-  sio_io_t *io = ra->base.nsp->io;
-  sio_count_req_t *r = io->counts;
-  while (r && (r->nsp != ra->base.nsp || !r->waiting || strcmp(r->request_id, rid->valuestring) != 0))
-    r = r->next;
-  if (!r) return;
-  const cJSON *socks = cJSON_GetObjectItemCaseSensitive(j, "sockets");
-  const cJSON *rooms = cJSON_GetObjectItemCaseSensitive(j, "rooms");
-  int added = 1; /* 0: a part of the answer could not be kept */
-  switch (r->kind) {
-  case SIO_REQ_COUNT:
-    if (!cJSON_IsArray(socks)) return;
-    r->count += (size_t)cJSON_GetArraySize(socks);
-    break;
-  case SIO_REQ_SOCKETS:
-    if (!cJSON_IsArray(socks)) return;
-    for (const cJSON *c = socks->child; added && c; c = c->next)
-      if (cJSON_IsObject(c)) added = keep(r->items, NULL, cJSON_Duplicate(c, 1));
-    break;
-  case SIO_REQ_ROOMS:
-    if (!cJSON_IsArray(rooms)) return;
-    for (const cJSON *c = rooms->child; added && c; c = c->next)
-      if (cJSON_IsString(c) && !cJSON_GetObjectItemCaseSensitive(r->items, c->valuestring))
-        added = keep(r->items, c->valuestring, cJSON_CreateTrue());
-    break;
-  case SIO_REQ_SERVER_EMIT: {
-    if (!cJSON_IsNumber(type) || type->valueint != REQ_SERVER_SIDE_EMIT) return;
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "data");
-    added = keep(r->items, NULL, d ? cJSON_Duplicate(d, 1) : cJSON_CreateNull());
-    break;
-  }
-  }
-  /* What came so far, with SIO_ENOMEM, rather than a part passed off as the whole. */
-  if (!added) sio__count_finish(r, SIO_ENOMEM);
-  else if (++r->received >= r->expected) sio__count_finish(r, 0);
-}
-
-/* A msgpack answer: {type: 9, requestId, packet}, a socket's answer to our broadcast with acks. */
-static void on_msgpack_response(redis_adapter_t *ra, const msgpack_object *m) {
-  const msgpack_object *type = map_get(m, "type"), *rid = map_get(m, "requestId");
-  const msgpack_object *pkt = map_get(m, "packet");
-  char id[8] = {0};
-  if (!type || type->type != MSGPACK_OBJECT_POSITIVE_INTEGER || type->via.u64 != REQ_BROADCAST_ACK ||
-      !rid || rid->type != MSGPACK_OBJECT_STR || rid->via.str.size >= sizeof id)
-    return;
-  memcpy(id, rid->via.str.ptr, rid->via.str.size);
-  sio_bcast_ack_t *b = find_bcast(ra, id);
-  if (!b) return;
-  bufs_t bufs = {0};
-  cJSON *answer = pkt ? unpack_obj(pkt, &bufs, 0) : NULL;
-  sio__bcast_add_answer(b, answer, bufs.v, bufs.n);
-  cJSON_Delete(answer);
-  free(bufs.v);
-}
-
-/* Requests and responses are JSON text, or msgpack for broadcasts with acks: told apart by the
- * first byte, as Node does. */
-static void dispatch(redis_adapter_t *ra, const char *data, size_t len,
-                     void (*on_json)(redis_adapter_t *, cJSON *),
-                     void (*on_msgpack)(redis_adapter_t *, const msgpack_object *)) {
-  sio_nsp_t *nsp = ra->base.nsp;
-  sio__io_enter(nsp->io);
-  if (len > 0 && data[0] == '{') {
-    cJSON *j;
-    if (sio_json_parse(data, len, &j) == 0) on_json(ra, j);
-    cJSON_Delete(j);
-  } else {
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    if (msgpack_plausible((const unsigned char *)data, len) &&
-        msgpack_unpack_next(&u, data, len, &off) == MSGPACK_UNPACK_SUCCESS)
-      on_msgpack(ra, &u.data);
-    msgpack_unpacked_destroy(&u);
-  }
-  sio__io_leave(nsp->io);
+  if (chan->str[chan->len - 1] != '#') return;
+  char *room = strndup(chan->str + plen, chan->len - plen - 1);
+  if (room) sio__cluster_on_message(ch->cluster, SIO_CHAN_ROOM, room, msg->str, msg->len);
+  free(room);
 }
 
 /* Every subscription's callback: the reply names the pattern or channel, which names the
- * adapter. */
+ * namespace. */
 static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata) {
   (void)privdata;
-  sio_cluster_t *cl = ac->data;
+  redis_t *rd = ac->data;
   redisReply *r = reply;
-  if (!r || !cl || cl->closing || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+  if (!r || !rd || rd->closing || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
       r->element[0]->type != REDIS_REPLY_STRING)
     return;
   for (size_t i = 1; i < r->elements; i++)
     if (r->element[i]->type != REDIS_REPLY_STRING) return; /* a subscribe confirmation */
   const char *kind = r->element[0]->str;
   if (strcmp(kind, "pmessage") == 0 && r->elements == 4) {
-    const redisReply *pat = r->element[1], *chan = r->element[2], *msg = r->element[3];
-    for (redis_adapter_t *a = cl->adapters; a; a = a->next)
-      if (strcmp(a->bcast_pattern, pat->str) == 0) {
-        on_broadcast(a, chan->str, chan->len, msg->str, msg->len);
+    const redisReply *pat = r->element[1];
+    for (chans_t *ch = rd->nsps; ch; ch = ch->next)
+      if (strcmp(ch->bcast_pattern, pat->str) == 0) {
+        on_pmessage(ch, r->element[2], r->element[3]);
         break;
       }
   } else if (strcmp(kind, "message") == 0) {
     const redisReply *chan = r->element[1], *msg = r->element[2];
-    for (redis_adapter_t *a = cl->adapters; a; a = a->next) {
-      if (strcmp(a->req_chan, chan->str) == 0) {
-        dispatch(a, msg->str, msg->len, on_json_request, on_msgpack_request);
+    for (chans_t *ch = rd->nsps; ch; ch = ch->next) {
+      if (strcmp(ch->req_chan, chan->str) == 0) {
+        sio__cluster_on_message(ch->cluster, SIO_CHAN_REQUEST, NULL, msg->str, msg->len);
         break;
       }
-      if (strcmp(a->res_chan, chan->str) == 0 || strcmp(a->res_uid_chan, chan->str) == 0) {
-        dispatch(a, msg->str, msg->len, on_json_response, on_msgpack_response);
+      if (strcmp(ch->res_chan, chan->str) == 0 || is_uid_chan(ch, chan->str)) {
+        sio__cluster_on_message(ch->cluster, SIO_CHAN_RESPONSE, NULL, msg->str, msg->len);
         break;
       }
     }
   }
 }
 
-void sio__cluster_inject(sio_nsp_t *nsp, int chan, const char *room, const char *data, size_t len) {
-  if (!nsp->adapter->vt->request) return; /* not clustered */
-  redis_adapter_t *ra = (redis_adapter_t *)nsp->adapter;
-  if (chan == SIO_CHAN_REQUEST) {
-    dispatch(ra, data, len, on_json_request, on_msgpack_request);
-  } else if (chan == SIO_CHAN_RESPONSE) {
-    dispatch(ra, data, len, on_json_response, on_msgpack_response);
-  } else {
-    char *c = concat(ra->bcast_prefix, chan == SIO_CHAN_ROOM ? room : "", chan == SIO_CHAN_ROOM ? "#" : "", "");
-    if (c) on_broadcast(ra, c, strlen(c), data, len);
-    free(c);
-  }
+static void subscribe(chans_t *ch) {
+  redis_t *rd = ch->rd;
+  if (!rd->sub || rd->closing) return;
+  redisAsyncCommand(rd->sub, on_sub_reply, NULL, "PSUBSCRIBE %s", ch->bcast_pattern);
+  redisAsyncCommand(rd->sub, on_sub_reply, NULL, "SUBSCRIBE %s", ch->req_chan);
+  redisAsyncCommand(rd->sub, on_sub_reply, NULL, "SUBSCRIBE %s", ch->res_chan);
+  redisAsyncCommand(rd->sub, on_sub_reply, NULL, "SUBSCRIBE %s%s#", ch->res_chan,
+                    sio__cluster_uid(ch->cluster));
 }
 
-static void subscribe(sio_cluster_t *cl, redis_adapter_t *a) {
-  if (!cl->sub || cl->closing) return;
-  redisAsyncCommand(cl->sub, on_sub_reply, NULL, "PSUBSCRIBE %s", a->bcast_pattern);
-  redisAsyncCommand(cl->sub, on_sub_reply, NULL, "SUBSCRIBE %s", a->req_chan);
-  redisAsyncCommand(cl->sub, on_sub_reply, NULL, "SUBSCRIBE %s", a->res_chan);
-  redisAsyncCommand(cl->sub, on_sub_reply, NULL, "SUBSCRIBE %s", a->res_uid_chan);
-}
+/* ---------------------------------------------------------------------------------------------- */
+/* The adapter factory                                                                             */
 
-sio_adapter_t *sio__redis_adapter_wrap(sio_cluster_t *cl, sio_adapter_t *inner) {
-  redis_adapter_t *ra = calloc(1, sizeof *ra);
-  if (!ra) return NULL;
-  ra->base.vt = &redis_vt;
-  ra->base.nsp = inner->nsp;
-  ra->inner = inner;
-  ra->cl = cl;
-  random_id(ra->uid, 6);
-  const char *nsp = inner->nsp->name;
-  ra->bcast_prefix = concat(cl->key, "#", nsp, "#");
-  ra->bcast_pattern = concat(cl->key, "#", nsp, "#*");
-  ra->req_chan = concat(cl->key, "-request#", nsp, "#");
-  ra->res_chan = concat(cl->key, "-response#", nsp, "#");
-  char tail[9];
-  snprintf(tail, sizeof tail, "#%s#", ra->uid);
-  ra->res_uid_chan = concat(cl->key, "-response#", nsp, tail);
-  if (!ra->bcast_prefix || !ra->bcast_pattern || !ra->req_chan || !ra->res_chan || !ra->res_uid_chan) {
-    free_names(ra);
+static sio_adapter_t *redis_create(void *arg, sio_nsp_t *nsp, sio_adapter_t *local) {
+  redis_t *rd = arg;
+  chans_t *ch = calloc(1, sizeof *ch);
+  if (!ch) return NULL;
+  ch->rd = rd;
+  const char *name = sio_nsp_name(nsp);
+  ch->bcast_prefix = concat(rd->key, "#", name, "#");
+  ch->bcast_pattern = concat(rd->key, "#", name, "#*");
+  ch->req_chan = concat(rd->key, "-request#", name, "#");
+  ch->res_chan = concat(rd->key, "-response#", name, "#");
+  if (!ch->bcast_prefix || !ch->bcast_pattern || !ch->req_chan || !ch->res_chan ||
+      !(ch->cluster = sio__cluster_new(nsp, local, &redis_transport, ch, rd->timeout_ms))) {
+    free_names(ch);
     return NULL;
   }
-  ra->next = cl->adapters;
-  cl->adapters = ra;
-  subscribe(cl, ra);
-  return &ra->base;
+  ch->next = rd->nsps;
+  rd->nsps = ch;
+  subscribe(ch);
+  return sio__cluster_adapter(ch->cluster);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -1498,29 +312,29 @@ static void on_connect(const redisAsyncContext *ac, int status);
 static void on_disconnect(const redisAsyncContext *ac, int status);
 
 static redisAsyncContext **link_ctx(redis_link_t *l) {
-  return l->is_sub ? &l->cl->sub : &l->cl->pub;
+  return l->is_sub ? &l->rd->sub : &l->rd->pub;
 }
-static uint8_t *link_up(redis_link_t *l) { return l->is_sub ? &l->cl->sub_up : &l->cl->pub_up; }
+static uint8_t *link_up(redis_link_t *l) { return l->is_sub ? &l->rd->sub_up : &l->rd->pub_up; }
 static const char *link_name(const redis_link_t *l) {
   return l->is_sub ? "subscriber" : "publisher";
 }
 
 /* The link whose current context `ac` is; NULL for a context already let go of (its last
  * callbacks still run) and once the cluster closes. */
-static redis_link_t *link_of(sio_cluster_t *cl, const redisAsyncContext *ac) {
-  if (!cl || cl->closing) return NULL;
-  if (ac == cl->pub) return &cl->link[LINK_PUB];
-  if (ac == cl->sub) return &cl->link[LINK_SUB];
+static redis_link_t *link_of(redis_t *rd, const redisAsyncContext *ac) {
+  if (!rd || rd->closing) return NULL;
+  if (ac == rd->pub) return &rd->link[LINK_PUB];
+  if (ac == rd->sub) return &rd->link[LINK_SUB];
   return NULL;
 }
 
 static void link_down(redis_link_t *l, const char *what, const char *why) {
   if (l->down) return; /* retries fail quietly until the outage ends */
-  sio_cluster_t *cl = l->cl;
+  redis_t *rd = l->rd;
   l->down = 1;
-  l->down_at = uv_now(cl->loop);
+  l->down_at = uv_now(rd->loop);
   fprintf(stderr, "sio: redis: %s %s: %s (%s:%d); retrying with backoff, local delivery goes on\n",
-          link_name(l), what, why && *why ? why : "unknown error", cl->host, cl->port);
+          link_name(l), what, why && *why ? why : "unknown error", rd->host, rd->port);
 }
 
 static void link_retry_later(redis_link_t *l) {
@@ -1534,34 +348,35 @@ static void link_retry_later(redis_link_t *l) {
 }
 
 /* Redis answered the PING queued behind AUTH: it serves this connection. Only now does the backoff
- * start over, so that a Redis that accepts and drops connections is not knocked at every 100 ms. */
+ * start over, so that a Redis that accepts and drops connections is not knocked at every
+ * BACKOFF_MIN_MS. */
 static void on_ping(redisAsyncContext *ac, void *reply, void *privdata) {
   (void)privdata;
-  sio_cluster_t *cl = ac->data;
-  redis_link_t *l = link_of(cl, ac);
+  redis_t *rd = ac->data;
+  redis_link_t *l = link_of(rd, ac);
   const redisReply *r = reply;
   if (!l || !r) return;
   if (r->type == REDIS_REPLY_ERROR) {
     /* Connected but not served (a wrong password, a dataset still loading): nothing else would
      * say so. */
     fprintf(stderr, "sio: redis: %s connection (%s:%d) answers with an error: %s\n", link_name(l),
-            cl->host, cl->port, r->str);
+            rd->host, rd->port, r->str);
     return;
   }
   l->delay_ms = BACKOFF_MIN_MS;
   if (!l->down) return;
   l->down = 0;
-  double secs = (double)(uv_now(cl->loop) - l->down_at) / 1000.0;
+  double secs = (double)(uv_now(rd->loop) - l->down_at) / 1000.0;
   if (l->is_sub) {
     size_t n = 0;
-    for (const redis_adapter_t *a = cl->adapters; a; a = a->next) n++;
+    for (const chans_t *ch = rd->nsps; ch; ch = ch->next) n++;
     fprintf(stderr,
             "sio: redis: subscriber connection restored (%s:%d) after %.1f s; %zu namespace%s "
             "subscribed again\n",
-            cl->host, cl->port, secs, n, n == 1 ? "" : "s");
+            rd->host, rd->port, secs, n, n == 1 ? "" : "s");
   } else {
-    fprintf(stderr, "sio: redis: publisher connection restored (%s:%d) after %.1f s\n", cl->host,
-            cl->port, secs);
+    fprintf(stderr, "sio: redis: publisher connection restored (%s:%d) after %.1f s\n", rd->host,
+            rd->port, secs);
   }
 }
 
@@ -1569,28 +384,28 @@ static void on_ping(redisAsyncContext *ac, void *reply, void *privdata) {
  * (hiredis writes them first once connected), then, for the subscriber, the subscriptions of every
  * live namespace. The link's timer already bounds the attempt. */
 static void link_connect(redis_link_t *l, const char *ip) {
-  sio_cluster_t *cl = l->cl;
-  redisAsyncContext *ac = redisAsyncConnect(ip, cl->port);
-  if (!ac || ac->err || glue_attach(ac, cl->loop) != REDIS_OK) {
+  redis_t *rd = l->rd;
+  redisAsyncContext *ac = redisAsyncConnect(ip, rd->port);
+  if (!ac || ac->err || sio__redis_uv_attach(ac, rd->loop) != REDIS_OK) {
     link_down(l, "connection failed",
               !ac ? "out of memory" : ac->err ? ac->errstr : "cannot poll its socket");
     if (ac) redisAsyncFree(ac); /* no event hooks yet, or none that were started */
     link_retry_later(l);
     return;
   }
-  ac->data = cl;
+  ac->data = rd;
   redisAsyncSetConnectCallback(ac, on_connect);
   redisAsyncSetDisconnectCallback(ac, on_disconnect);
-  if (cl->password) {
-    if (cl->user) redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", cl->user, cl->password);
-    else redisAsyncCommand(ac, NULL, NULL, "AUTH %s", cl->password);
+  if (rd->password) {
+    if (rd->user) redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", rd->user, rd->password);
+    else redisAsyncCommand(ac, NULL, NULL, "AUTH %s", rd->password);
   }
   /* Also something to write, so that the connection's outcome is seen now, not at the first
    * publish. */
   redisAsyncCommand(ac, on_ping, NULL, "PING");
   *link_ctx(l) = ac;
   if (l->is_sub)
-    for (redis_adapter_t *a = cl->adapters; a; a = a->next) subscribe(cl, a);
+    for (chans_t *ch = rd->nsps; ch; ch = ch->next) subscribe(ch);
 }
 
 /* hiredis 0.14 resolves a host name with a blocking getaddrinfo() inside its connect: a name is
@@ -1634,11 +449,11 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 /* One connection attempt, bounded by the link's timer: the host name resolved first unless it is an
  * address already. */
 static void link_open(redis_link_t *l) {
-  sio_cluster_t *cl = l->cl;
+  redis_t *rd = l->rd;
   unsigned char buf[sizeof(struct in6_addr)];
   uv_timer_start(l->timer, on_link_timer, CONNECT_TIMEOUT_MS, 0);
-  if (uv_inet_pton(AF_INET, cl->host, buf) == 0 || uv_inet_pton(AF_INET6, cl->host, buf) == 0) {
-    link_connect(l, cl->host);
+  if (uv_inet_pton(AF_INET, rd->host, buf) == 0 || uv_inet_pton(AF_INET6, rd->host, buf) == 0) {
+    link_connect(l, rd->host);
     return;
   }
   resolve_t *rv = calloc(1, sizeof *rv);
@@ -1650,7 +465,7 @@ static void link_open(redis_link_t *l) {
   if (rv) {
     rv->link = l;
     rv->req.data = rv;
-    r = uv_getaddrinfo(cl->loop, &rv->req, on_resolved, cl->host, NULL, &hints);
+    r = uv_getaddrinfo(rd->loop, &rv->req, on_resolved, rd->host, NULL, &hints);
   }
   if (r) {
     free(rv);
@@ -1665,7 +480,7 @@ static void link_open(redis_link_t *l) {
 static void on_link_timer(uv_timer_t *t) {
   redis_link_t *l = t->data;
   redisAsyncContext **ac = link_ctx(l);
-  if (l->cl->closing || (*ac && *link_up(l))) return;
+  if (l->rd->closing || (*ac && *link_up(l))) return;
   if (l->resolving) { /* the name did not resolve in time */
     resolve_abandon(l);
     link_down(l, "connection failed", "the host name did not resolve in time");
@@ -1699,28 +514,21 @@ static void on_connect(const redisAsyncContext *ac, int status) {
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status) {
-  sio_cluster_t *cl = ac->data;
-  redis_link_t *l = link_of(cl, ac);
+  redis_t *rd = ac->data;
+  redis_link_t *l = link_of(rd, ac);
   if (!l) return; /* closing: nothing to retry */
   *link_ctx(l) = NULL; /* hiredis frees the context once this returns */
   *link_up(l) = 0;
   link_down(l, "connection lost", status == REDIS_OK ? "closed" : ac->errstr);
   link_retry_later(l);
-  /* Counts waiting for other nodes get no more answers: end them now with what came rather than
-   * at their timeout. A callback may end others (closing the server): start over each time. */
-  for (sio_count_req_t *r = cl->io->counts; r;) {
-    if (r->remote && !r->done) {
-      sio__count_finish(r, cluster_down_status(cl));
-      r = cl->io->counts;
-    } else {
-      r = r->next;
-    }
-  }
+  /* Requests waiting for other nodes get no more answers: they end now with what came. */
+  for (chans_t *ch = rd->nsps; ch && !rd->closing; ch = ch->next)
+    sio__cluster_on_down(ch->cluster, down_status(rd));
 }
 
 /* redis://[[user]:password@]host[:port][/db]. Pub/sub ignores the database number, so /db is
  * accepted and not used. */
-static int parse_url(sio_cluster_t *cl, const char *url) {
+static int parse_url(redis_t *rd, const char *url) {
   const char *p;
   if (strncmp(url, "redis://", 8) != 0) return SIO_EINVAL;
   p = url + 8;
@@ -1731,109 +539,107 @@ static int parse_url(sio_cluster_t *cl, const char *url) {
   if (at) {
     const char *colon = memchr(p, ':', (size_t)(at - p));
     if (colon) {
-      if (colon > p) cl->user = strndup(p, (size_t)(colon - p));
-      cl->password = strndup(colon + 1, (size_t)(at - colon - 1));
+      if (colon > p) rd->user = strndup(p, (size_t)(colon - p));
+      rd->password = strndup(colon + 1, (size_t)(at - colon - 1));
     } else {
-      cl->password = strndup(p, (size_t)(at - p));
+      rd->password = strndup(p, (size_t)(at - p));
     }
     p = at + 1;
   }
   const char *colon = memchr(p, ':', (size_t)(end - p));
-  cl->port = 6379;
+  rd->port = DEFAULT_PORT;
   if (colon) {
     char *e;
     long port = strtol(colon + 1, &e, 10);
     if (e != end || port <= 0 || port > 65535) return SIO_EINVAL;
-    cl->port = (int)port;
+    rd->port = (int)port;
   }
   const char *hend = colon ? colon : end;
   if (hend == p) return SIO_EINVAL;
-  cl->host = strndup(p, (size_t)(hend - p));
-  if (!cl->host) return SIO_ENOMEM;
+  rd->host = strndup(p, (size_t)(hend - p));
+  if (!rd->host) return SIO_ENOMEM;
   return 0;
 }
 
-static void cluster_free_fields(sio_cluster_t *cl) {
-  free(cl->host);
-  free(cl->user);
-  free(cl->password);
-  free(cl->key);
-  free(cl);
+static void redis_free_fields(redis_t *rd) {
+  free(rd->host);
+  free(rd->user);
+  free(rd->password);
+  free(rd->key);
+  free(rd);
+}
+
+
+static void free_handle(uv_handle_t *h) { free(h); }
+
+/* The server is shutting down: the connections go (they would keep the loop alive). */
+static void redis_close(void *arg) {
+  redis_t *rd = arg;
+  if (rd->closing) return;
+  rd->closing = 1;
+  for (int i = 0; i < 2; i++) {
+    resolve_abandon(&rd->link[i]);
+    uv_close((uv_handle_t *)rd->link[i].timer, free_handle);
+    rd->link[i].timer = NULL;
+  }
+  redisAsyncContext *ctx[2] = {rd->pub, rd->sub};
+  rd->pub = rd->sub = NULL;
+  rd->pub_up = rd->sub_up = 0;
+  /* Freed now: their queued callbacks see NULL replies. Inside one of its own reply callbacks a
+   * context is freed as soon as that callback returns (hiredis defers it, and never longer),
+   * so nothing of it outlives the redis_t. */
+  for (int i = 0; i < 2; i++)
+    if (ctx[i]) redisAsyncFree(ctx[i]);
+}
+
+/* After every namespace (each took its channels off rd->nsps as it was freed). */
+static void redis_free(void *arg) {
+  redis_t *rd = arg;
+  redis_close(rd);
+  redis_free_fields(rd);
 }
 
 int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *given) {
   sio_redis_options_t o;
   sio_redis_options_init(&o);
   if (!io || !given || SIO_TAKE_OPTIONS(&o, given, "sio_redis_options") || !o.url) return SIO_EINVAL;
-  const sio_redis_options_t *opts = &o;
-  if (io->cluster) return SIO_EEXIST;
-  if (io->shutting_down) return SIO_ECLOSED;
-  sio_cluster_t *cl = calloc(1, sizeof *cl);
-  if (!cl) return SIO_ENOMEM;
-  int r = parse_url(cl, opts->url);
-  cl->key = strdup(opts->key ? opts->key : "socket.io");
-  if (!r && !cl->key) r = SIO_ENOMEM;
+  int r = sio__io_use_adapters(io, NULL); /* SIO_EEXIST, SIO_ECLOSED before the URL is looked at */
+  if (r) return r;
+  redis_t *rd = calloc(1, sizeof *rd);
+  if (!rd) return SIO_ENOMEM;
+  r = parse_url(rd, o.url);
+  rd->key = strdup(o.key ? o.key : DEFAULT_KEY);
+  if (!r && !rd->key) r = SIO_ENOMEM;
   if (r) {
-    cluster_free_fields(cl);
+    redis_free_fields(rd);
     return r;
   }
-  cl->io = io;
-  cl->loop = sio_server_loop(io->server);
-  cl->timeout_ms = opts->requests_timeout_ms ? opts->requests_timeout_ms : 5000;
-  cl->server_count = 1;
+  rd->loop = sio_server_loop(sio_engine_server(sio_io_engine(io)));
+  rd->timeout_ms = o.requests_timeout_ms ? o.requests_timeout_ms : SIO_CLUSTER_TIMEOUT_MS;
   for (int i = 0; i < 2; i++) {
-    cl->link[i].cl = cl;
-    cl->link[i].is_sub = i == LINK_SUB;
-    cl->link[i].delay_ms = BACKOFF_MIN_MS;
-    cl->link[i].timer = malloc(sizeof(uv_timer_t));
+    rd->link[i].rd = rd;
+    rd->link[i].is_sub = i == LINK_SUB;
+    rd->link[i].delay_ms = BACKOFF_MIN_MS;
+    rd->link[i].timer = malloc(sizeof(uv_timer_t));
   }
-  if (!cl->link[0].timer || !cl->link[1].timer) {
-    free(cl->link[0].timer);
-    free(cl->link[1].timer);
-    cluster_free_fields(cl);
+  if (!rd->link[0].timer || !rd->link[1].timer) {
+    free(rd->link[0].timer);
+    free(rd->link[1].timer);
+    redis_free_fields(rd);
     return SIO_ENOMEM;
   }
   for (int i = 0; i < 2; i++) {
-    uv_timer_init(cl->loop, cl->link[i].timer);
-    cl->link[i].timer->data = &cl->link[i];
+    uv_timer_init(rd->loop, rd->link[i].timer);
+    rd->link[i].timer->data = &rd->link[i];
     /* Retrying is no reason to keep a loop alive that has nothing else to do. */
-    uv_unref((uv_handle_t *)cl->link[i].timer);
+    uv_unref((uv_handle_t *)rd->link[i].timer);
   }
-  io->cluster = cl;
-  link_open(&cl->link[LINK_PUB]);
-  link_open(&cl->link[LINK_SUB]);
-  /* The namespaces that exist keep their rooms: their memory adapters are wrapped. */
-  for (sio_nsp_t *n = io->nsp_list; n; n = n->next) {
-    sio_adapter_t *w = sio__redis_adapter_wrap(cl, n->adapter);
-    if (w) n->adapter = w;
-  }
+  /* The namespaces that exist are clustered now (keeping their rooms), those made later too. */
+  sio_adapter_factory_t f = {redis_create, redis_close, redis_free, rd};
+  sio__io_use_adapters(io, &f); /* cannot fail: checked above */
+  link_open(&rd->link[LINK_PUB]);
+  link_open(&rd->link[LINK_SUB]);
   return 0;
-}
-
-static void free_handle(uv_handle_t *h) { free(h); }
-
-void sio__cluster_close(sio_cluster_t *cl) {
-  if (!cl || cl->closing) return;
-  cl->closing = 1;
-  for (int i = 0; i < 2; i++) {
-    resolve_abandon(&cl->link[i]);
-    uv_close((uv_handle_t *)cl->link[i].timer, free_handle);
-    cl->link[i].timer = NULL;
-  }
-  redisAsyncContext *ctx[2] = {cl->pub, cl->sub};
-  cl->pub = cl->sub = NULL;
-  cl->pub_up = cl->sub_up = 0;
-  /* Freed now: their queued callbacks see NULL replies. Inside one of its own reply callbacks a
-   * context is freed as soon as that callback returns (hiredis defers it, and never longer),
-   * so nothing of it outlives the cluster. */
-  for (int i = 0; i < 2; i++)
-    if (ctx[i]) redisAsyncFree(ctx[i]);
-}
-
-void sio__cluster_free(sio_cluster_t *cl) {
-  if (!cl) return;
-  sio__cluster_close(cl);
-  cluster_free_fields(cl);
 }
 
 #endif /* SIO_HAVE_REDIS */

@@ -144,11 +144,6 @@ sio_msg_t *sio_msg_new(const void *data, size_t len, int binary) {
   return m;
 }
 
-const char *sio__msg_data(const sio_msg_t *m, size_t *len) {
-  *len = m->len;
-  return m->data;
-}
-
 sio_msg_t *sio_msg_ref(sio_msg_t *m) {
   m->refs++;
   return m;

@@ -15,10 +15,6 @@ void sio__session_hold(sio_session_t *s, uint32_t ms);
  * with the engine). */
 void sio__engine_serve_client(sio_engine_t *e, char *dir);
 
-/* The bytes of a message (borrowed, valid while a reference is held): the cluster adapter reads
- * a broadcast's binary attachments back to publish them inline. */
-const char *sio__msg_data(const sio_msg_t *m, size_t *len);
-
 /* 20 random URL-safe characters (120 bits from the CSPRNG) and a NUL. */
 void sio__engine_random_id(sio_engine_t *e, char out[21]);
 

@@ -349,12 +349,15 @@ static void on_shutdown(sio_engine_t *e) {
       s = n;
     }
   }
-  /* Broadcasts still waiting for answers end now: no answer can come any more. */
+  /* Broadcasts and requests still waiting for answers end now: no answer can come any more. The
+   * adapters end the requests they hold, the rest were waiting for the loop. */
   while (io->bcasts) sio__bcast_finish(io->bcasts, SIO_ECLOSED);
-  while (io->counts) sio__count_finish(io->counts, SIO_ECLOSED);
+  for (sio_nsp_t *n = io->nsp_list; n; n = n->next)
+    if (n->adapter->vt->close) n->adapter->vt->close(n->adapter);
+  while (io->requests) sio__request_done(io->requests, SIO_ECLOSED);
   sio__io_leave(io);
-  /* Redis connections would keep the loop alive after the server is gone. */
-  if (io->cluster) sio__cluster_close(io->cluster);
+  /* A cluster's connections would keep the loop alive after the server is gone. */
+  if (io->adapters.close) io->adapters.close(io->adapters.arg);
   if (io->connect_timer) {
     uv_close((uv_handle_t *)io->connect_timer, free_timer);
     io->connect_timer = NULL;
@@ -375,8 +378,8 @@ static void io_destroy(sio_io_t *io) {
     sio__nsp_free(n);
     n = next;
   }
-  /* After the namespaces: their adapters unregister from the cluster as they are freed. */
-  if (io->cluster) sio__cluster_free(io->cluster);
+  /* After the namespaces: their adapters unregister from the factory's state as they are freed. */
+  if (io->adapters.free) io->adapters.free(io->adapters.arg);
   sio_map_free(&io->nsps);
   free(io->path);
   free(io);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fail.h"
 #include "json_parse.h"
 #include "json_write.h"
 #include "sio.h"
@@ -286,4 +287,41 @@ int sio_packet_encode(const sio_packet_t *p, sio_sbuf_t *out) {
   if (!r && p->data) r = sio_json_write(out, p->data, SIO_PACKET_MAX_DEPTH + 1);
   if (r) out->len = mark;
   return r;
+}
+
+/* ---- messages ---- */
+
+void sio__encoded_clear(sio_encoded_t *e) {
+  sio_msg_unref(e->text);
+  for (size_t i = 0; i < e->natts; i++) sio_msg_unref(e->atts[i]);
+  free(e->atts);
+  memset(e, 0, sizeof *e);
+}
+
+int sio__encode(const sio_packet_t *p, const sio_buf_t *bufs, sio_encoded_t *out) {
+  memset(out, 0, sizeof *out);
+  sio_sbuf_t b = SIO_SBUF_INIT;
+  int r = sio_packet_encode(p, &b);
+  if (!r) out->text = sio_msg_new(b.data, b.len, 0);
+  sio_sbuf_free(&b);
+  if (r == SIO_EINVAL)
+    return sio__fail(r, "a value nested deeper than %d levels, or of no JSON type", SIO_MAX_DEPTH);
+  if (r) return r;
+  if (!out->text) return SIO_ENOMEM;
+  if (p->attachment_count) {
+    out->atts = calloc(p->attachment_count, sizeof *out->atts);
+    if (!out->atts) {
+      sio__encoded_clear(out);
+      return SIO_ENOMEM;
+    }
+    for (size_t i = 0; i < p->attachment_count; i++) {
+      out->atts[i] = sio_msg_new(bufs[i].data, bufs[i].len, 1);
+      if (!out->atts[i]) {
+        sio__encoded_clear(out);
+        return SIO_ENOMEM;
+      }
+      out->natts = i + 1;
+    }
+  }
+  return 0;
 }

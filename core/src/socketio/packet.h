@@ -105,6 +105,22 @@ int sio_packet_decoder_feed(sio_packet_decoder_t *d, const char *data, size_t le
  * or SIO_ENOMEM (out unchanged then). */
 int sio_packet_encode(const sio_packet_t *p, sio_sbuf_t *out);
 
+/* One packet as the messages that carry it: the text message and one binary message per
+ * attachment, each a reference (sio_msg_ref), so that every recipient of a broadcast shares them
+ * (and their WebSocket frames) instead of encoding the packet again. */
+typedef struct sio_encoded {
+  sio_msg_t *text;
+  sio_msg_t **atts;
+  size_t natts;
+} sio_encoded_t;
+
+/* Encodes p (sio_packet_encode) with its p->attachment_count attachments taken from bufs (copied)
+ * into *out, which then holds one reference per message. 0, SIO_EINVAL (with sio_last_error()'s
+ * detail) or SIO_ENOMEM; *out is left empty on error. */
+int sio__encode(const sio_packet_t *p, const sio_buf_t *bufs, sio_encoded_t *out);
+/* Drops the references and empties e. */
+void sio__encoded_clear(sio_encoded_t *e);
+
 /* Counts placeholder objects ({"_placeholder":true,"num":N}, N an integer) in a tree, at any
  * depth, up to SIO_PACKET_MAX_DEPTH. */
 size_t sio_packet_count_placeholders(const cJSON *item);

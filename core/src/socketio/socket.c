@@ -202,10 +202,7 @@ static void on_ack_packet(sio_socket_t *s, sio_packet_t *p) {
   ack_unlink(s, a);
   sio_args_t args = {p->data, (const sio_buf_t *)p->attachments, p->attachment_count};
   if (a->bcast) {
-    sio_bcast_ack_t *b = a->bcast;
-    size_t slot = a->bcast_slot;
-    free(a);
-    sio__bcast_ack_answer(b, slot, &args);
+    sio__bcast_ack_answer(a, &args);
     return;
   }
   if (a->timer) uv_timer_stop(a->timer);
@@ -218,8 +215,7 @@ static void fail_acks(sio_socket_t *s) {
     sio_pending_ack_t *a = s->acks;
     ack_unlink(s, a);
     if (a->bcast) {
-      a->bcast->waiting[a->bcast_slot] = NULL; /* the broadcast goes on without this answer */
-      free(a);
+      sio__bcast_ack_drop(a); /* the broadcast goes on without this answer */
       continue;
     }
     if (a->timer) uv_timer_stop(a->timer);
@@ -319,7 +315,7 @@ void sio_socket_disconnect(sio_socket_t *s, int close) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Emitting                                                                                        */
 
-int sio_socket_write_encoded(sio_socket_t *s, const sio_encoded_t *enc, int flags) {
+int sio__socket_write(sio_socket_t *s, const sio_encoded_t *enc, int flags) {
   sio_client_t *c = s->client;
   if (!c || c->closed || s->state != SOCK_CONNECTED) return SIO_ECLOSED;
   if ((flags & SIO_EMIT_VOLATILE) && !sio_session_writable(c->session)) return 0;
@@ -353,7 +349,7 @@ static int socket_emit(sio_socket_t *s, const char *event, const sio_args_t *arg
       if (s->acks) s->acks->prev = ack;
       s->acks = ack;
     }
-    sio_socket_write_encoded(s, &enc, flags);
+    sio__socket_write(s, &enc, flags);
     sio__encoded_clear(&enc);
   }
   cJSON_Delete(p.data);
@@ -405,7 +401,7 @@ int sio_socket_ack(sio_socket_t *s, int64_t ack_id, const sio_args_t *args) {
   sio_encoded_t enc;
   int r = sio__encode(&p, args ? args->bufs : NULL, &enc);
   if (!r) {
-    r = sio_socket_write_encoded(s, &enc, 0);
+    r = sio__socket_write(s, &enc, 0);
     sio__encoded_clear(&enc);
   }
   cJSON_Delete(p.data);

@@ -1,5 +1,6 @@
 /* The Socket.IO server's internals: io (server), client (one per Engine.IO session), namespace,
- * socket. Shared by io.c, nsp.c, socket.c and the adapters. */
+ * socket. Shared by the files of core/src/socketio and the in-memory adapter (adapter/memory.c),
+ * which keeps the rooms a socket is in inside the socket; other adapters see none of it. */
 #ifndef SIO_SOCKETIO_H
 #define SIO_SOCKETIO_H
 
@@ -15,73 +16,17 @@ typedef struct sio_client sio_client_t;
 
 enum { SOCK_PENDING = 0, SOCK_CONNECTED = 1, SOCK_CLOSING = 2, SOCK_CLOSED = 3 };
 
-typedef struct sio_bcast_ack sio_bcast_ack_t;
-
 /* An acknowledgement the server waits for. */
 typedef struct sio_pending_ack {
-  struct sio_pending_ack *next, *prev;
+  struct sio_pending_ack *next, *prev;   /* the socket's */
   sio_socket_t *socket;
   int64_t id;
   sio_ack_cb cb;
   void *arg;
-  uv_timer_t *timer;       /* when a timeout was asked */
-  sio_bcast_ack_t *bcast;  /* part of a broadcast with acks */
-  size_t bcast_slot;
+  uv_timer_t *timer;                     /* when a timeout was asked */
+  sio_bcast_ack_t *bcast;                /* part of a broadcast with acks (cb unused) */
+  struct sio_pending_ack *bnext, *bprev; /* the broadcast's recipients yet to answer */
 } sio_pending_ack_t;
-
-/* Answers of a broadcast with acks, one at a time, instead of collecting them (how a node serves
- * another node's broadcast with acks: each answer is relayed as it comes). */
-typedef void (*sio_bcast_answer_cb)(sio_bcast_ack_t *b, const cJSON *answer, const sio_buf_t *bufs,
-                                    size_t nbufs);
-
-struct sio_bcast_ack {
-  sio_nsp_t *nsp;
-  sio_bcast_ack_t *next, *prev; /* the io's pending broadcasts with acks */
-  sio_broadcast_ack_cb cb;
-  sio_bcast_answer_cb on_answer; /* NULL: answers are collected into responses */
-  void *arg;
-  uv_timer_t *timer;
-  sio_pending_ack_t **waiting; /* per recipient; NULL once answered or gone */
-  size_t nwaiting, expected, received;
-  cJSON *responses;
-  sio_buf_t *bufs; /* owned copies */
-  size_t nbufs;
-  /* Across a cluster: the other nodes report how many of their sockets were asked (adding to
-   * expected), then relay answers. Done when every node reported and every answer came. */
-  char request_id[8];
-  uint8_t nodes_known;    /* how many nodes answer is known (PUBSUB NUMSUB came back) */
-  size_t nodes_expected, nodes_reported;
-};
-
-/* What a cluster request gathers. */
-enum { SIO_REQ_COUNT = 0, SIO_REQ_ROOMS = 1, SIO_REQ_SERVER_EMIT = 2, SIO_REQ_SOCKETS = 3 };
-
-/* A cluster request in progress (sio_nsp_fetch_count, sio_nsp_fetch_rooms,
- * sio_nsp_server_emit_ack): on the io's list until finished; freed when no Redis reply still points
- * at it either. */
-struct sio_count_req {
-  sio_nsp_t *nsp;
-  sio_count_req_t *next, *prev;
-  uint8_t kind;              /* SIO_REQ_* */
-  union {
-    sio_count_cb count;
-    sio_rooms_cb rooms;
-    sio_server_ack_cb server;
-    sio_sockets_cb sockets;
-  } cb;
-  void *arg;
-  uv_timer_t *timer;
-  size_t count;              /* sockets counted so far (local + answers) */
-  cJSON *items;              /* ROOMS: an object whose keys are the rooms; SERVER_EMIT: answers;
-                              * SOCKETS: the sockets described */
-  size_t expected, received; /* answers from other nodes */
-  char request_id[8];
-  int status;                /* what the timer ends it with when no other node is asked */
-  uint8_t remote;            /* other nodes are asked: the timer is the timeout */
-  uint8_t waiting;           /* the request is published: answers count */
-  uint8_t done;              /* the callback ran */
-  uint32_t refs;             /* the io's list + outstanding Redis replies */
-};
 
 struct sio_socket_s {
   char *id;
@@ -170,12 +115,9 @@ struct sio_io_s {
   uint8_t shutting_down;
   uint8_t engine_gone;              /* the engine was freed; the io waits for mw_count to drop */
   size_t mw_count;                  /* sockets in a middleware (their handles must stay valid) */
-  sio_bcast_ack_t *bcasts;          /* broadcasts with acks awaiting answers */
-  sio_count_req_t *counts;          /* fetch_count requests awaiting answers */
-  sio_cluster_t *cluster;           /* sio_io_use_redis; NULL: every namespace in memory only */
-  sio_socket_t **scratch;           /* reused target arrays */
-  size_t scratch_cap;
-  int scratch_busy;
+  sio_bcast_ack_t *bcasts;          /* broadcasts with acks awaiting answers (emit_ack.c) */
+  sio_request_t *requests;          /* requests to every node awaiting answers (request.c) */
+  sio_adapter_factory_t adapters;   /* sio__io_use_adapters; create NULL: namespaces in memory only */
   void *data;
 };
 
@@ -193,32 +135,25 @@ int sio__nsp_new(sio_io_t *io, const char *name, sio_nsp_t *parent, sio_nsp_t **
 void sio__nsp_free(sio_nsp_t *nsp);
 /* The namespace `name` for a connecting client: an existing one, a new dynamic child, or NULL. */
 sio_nsp_t *sio__nsp_lookup(sio_io_t *io, const char *name, const cJSON *auth);
-/* Encodes a packet to messages (one reference each). */
-int sio__encode(const sio_packet_t *p, const sio_buf_t *bufs, sio_encoded_t *out);
-void sio__encoded_clear(sio_encoded_t *e);
 /* Builds the packet data ["event", ...args] with references to args (not copies): delete with
  * cJSON_Delete, which leaves the referenced items alone. */
 cJSON *sio__event_array(const char *event, const cJSON *args);
+/* Builds an EVENT (BINARY_EVENT with attachments) packet of nsp from event and args, its data
+ * referencing args (see sio__event_array): 0 or SIO_ENOMEM. */
+int sio__event_packet(sio_nsp_t *nsp, const char *event, const sio_args_t *args, sio_packet_t *p);
+/* Calls the namespace's outgoing listener, if any, for every socket `to` targets here. */
+void sio__nsp_notify_outgoing(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
+                              const sio_args_t *args);
 
-/* Ends a fetch_count now (status to its callback, once; later calls do nothing). */
-void sio__count_finish(sio_count_req_t *r, int status);
-void sio__count_unref(sio_count_req_t *r);
-
-/* Ends a broadcast with acks now (status to its callback). */
+/* emit_ack.c: broadcasts with acks */
+/* A recipient of a broadcast with acks answered: a (unlinked from its socket already) is freed,
+ * args borrowed. */
+void sio__bcast_ack_answer(sio_pending_ack_t *a, const sio_args_t *args);
+/* A recipient of a broadcast with acks went away unanswered: a (unlinked from its socket
+ * already) is freed; the broadcast goes on without it. */
+void sio__bcast_ack_drop(sio_pending_ack_t *a);
+/* Ends b now (status to its callback). */
 void sio__bcast_finish(sio_bcast_ack_t *b, int status);
-/* A recipient of a broadcast with acks answered (args borrowed). */
-void sio__bcast_ack_answer(sio_bcast_ack_t *b, size_t slot, const sio_args_t *args);
-/* An answer that came from another node (its first argument; placeholders index bufs). */
-void sio__bcast_add_answer(sio_bcast_ack_t *b, const cJSON *answer, const sio_buf_t *bufs,
-                           size_t nbufs);
-/* Finishes b if every node reported and every answer came. */
-void sio__bcast_check(sio_bcast_ack_t *b);
-/* A broadcast with acks to this node's sockets only (SIO_EMIT_LOCAL implied), each answer handed
- * to on_answer as it comes; *count: the sockets asked. Finished (finish called, may be NULL) at
- * timeout_ms or when all answered. */
-int sio__bcast_local(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
-                     const sio_args_t *args, uint32_t timeout_ms, sio_bcast_answer_cb on_answer,
-                     sio_broadcast_ack_cb finish, void *arg, size_t *count);
 
 /* socket.c */
 sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth);
@@ -230,11 +165,8 @@ void sio__socket_abandon(sio_socket_t *s);
 /* Frees now, or once the io is left when inside it (handles stay valid during a call chain). */
 void sio__socket_release(sio_socket_t *s);
 void sio__socket_free(sio_socket_t *s);
-/* Validates an emit's event name and args: 0 or SIO_EINVAL. */
+/* Validates an emit's event name and args: 0, SIO_EINVAL or SIO_ERESERVED. */
 int sio__check_emit(const char *event, const sio_args_t *args);
-/* The socket as Node's fetchSockets() carries it between nodes: {"id", "handshake": {"headers",
- * "time", "address", "xdomain", "secure", "issued", "url", "query", "auth"}, "rooms", "data"}. */
-cJSON *sio__socket_describe(sio_socket_t *s);
 
 /* The namespace whose callbacks and middleware apply (a dynamic child's parent). */
 static inline sio_nsp_t *sio__nsp_effective(sio_nsp_t *nsp) {
