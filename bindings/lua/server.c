@@ -122,11 +122,13 @@ static int srv_keep(srv_t *srv, siol_server_opts_t *o) {
 /* The core refused to make the server: it closes (its box keeps it until that completes). A
  * script's bad option (`bad`: what the core's code means for it) raises; else nil, err, name. */
 static int made_fail(lua_State *L, srv_t *srv, int boxi, int r, const char *bad) {
+  /* `bad` may be the core's detail, which closing could overwrite: kept in Lua first. */
+  if (bad) lua_pushfstring(L, "sio.server: %s", bad);
   srv->orphan = 0;
   siol_srv_close(srv);
   lua_pushvalue(L, boxi);
   srv->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* released when the close completes */
-  if (bad) return luaL_error(L, "sio.server: %s", bad);
+  if (bad) return lua_error(L); /* the message pushed above, under the box just reffed */
   return siol_push_fail(L, r);
 }
 
@@ -182,15 +184,11 @@ int siol_server(lua_State *L) {
   sio_server_set_data(srv->server, srv);
   r = sio_server_listen(srv->server, o.host, o.port);
   if (r == 0) r = sio_io_new(srv->server, &o.io, &srv->io);
-  /* sio_engine_new()'s SIO_EINVAL: the cookie options (sio.h) */
-  if (r == SIO_EINVAL && srv->cookie[0])
-    return made_fail(L, srv, boxi, r, "bad cookie (the name must be a token, path and domain without ';' or "
-                                      "control characters, same_site Lax, Strict or None)");
+  /* A bad cookie (sio_io_new), or a bad redis URL: the core says what was wrong. */
+  if (r == SIO_EINVAL && *sio_last_error()) return made_fail(L, srv, boxi, r, sio_last_error());
   if (r == 0 && srv->redis) {
     r = sio_io_use_redis(srv->io, &o.redis);
-    if (r == SIO_EINVAL) /* sio_io_use_redis()'s: a bad URL */
-      return made_fail(L, srv, boxi, r, lua_pushfstring(L, "bad redis URL '%s' (redis://[[user]:password@]host[:port][/db])",
-                                                         srv->redis));
+    if (r == SIO_EINVAL && *sio_last_error()) return made_fail(L, srv, boxi, r, sio_last_error());
     if (r == UV_ENOSYS) return made_fail(L, srv, boxi, r, "redis: sio was built without Redis (cmake -DSIO_REDIS=ON)");
   }
   if (r) return made_fail(L, srv, boxi, r, NULL);
@@ -229,8 +227,7 @@ static int l_static(lua_State *L) {
   }
   int r = sio_server_static(srv->server, prefix, dir, &o);
   if (r == SIO_EEXIST && srv->st->hooks.static_taken && srv->st->hooks.static_taken(L)) r = 0;
-  /* sio_server_static()'s SIO_EINVAL: the prefix */
-  if (r == SIO_EINVAL) return luaL_argerror(L, 2, "a prefix that starts and ends with '/'");
+  if (r == SIO_EINVAL) return luaL_argerror(L, 2, sio_last_error()); /* the prefix, said why */
   return siol_push_ok(L, r);
 }
 

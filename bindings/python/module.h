@@ -33,10 +33,6 @@ typedef struct {
   PyObject *errors[PYSIO_ERR_COUNT]; /* its subclasses, by the enum above */
   PyObject *noack;                   /* NOACK: a dispatcher returning it sends no ack */
   PyObject *logger;                  /* logging.getLogger("sio") */
-  /* The core's last detail (sio_last_error()) as pysio_raise last put it in a message. The core
-   * does not clear its detail when a call fails without one, so an unchanged detail is an old
-   * one, left out (util.c). Under the GIL. */
-  char reported[256];
 } pysio_state;
 
 /* The state of the module that `type` (one of its heap types) belongs to. */

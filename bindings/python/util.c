@@ -314,18 +314,8 @@ static void set_error(PyObject *cls, PyObject *msg, int err) {
   Py_XDECREF(exc);
 }
 
-/* sio_last_error(), or "" when it is the detail reported last: the core sets it only when a call
- * fails with a detail and never clears it, so a call failing without one leaves the previous
- * error's sentence behind (the same sentence twice in a row is left out the second time). */
-static const char *fresh_detail(pysio_state *st) {
-  const char *detail = sio_last_error();
-  if (strncmp(detail, st->reported, sizeof st->reported - 1) == 0) return "";
-  PyOS_snprintf(st->reported, sizeof st->reported, "%s", detail);
-  return detail;
-}
-
 PyObject *pysio_raise(pysio_state *st, int err, const char *context) {
-  const char *detail = fresh_detail(st);
+  const char *detail = sio_last_error(); /* the failed call's own: each call clears it first */
   if (err == SIO_ENOMEM) return PyErr_NoMemory();
   PyObject *msg = PyUnicode_FromFormat("%s%s%s: %s%s%s", context ? context : "", context ? ": " : "",
                                        sio_err_name(err), sio_strerror(err), *detail ? ": " : "", detail);

@@ -76,11 +76,11 @@ typedef enum {
 SIO_EXTERN const char *sio_strerror(int err);
 /* "EINVAL", "ETOOBIG", ... (libuv's names for libuv's codes). */
 SIO_EXTERN const char *sio_err_name(int err);
-/* What was wrong, in one sentence ("cookie name \"a b\" is not an HTTP token"), for the error
- * the last call of this thread returned; "" when it has none. Given by the functions whose
- * documentation says "see sio_last_error()" (they clear it when called): the constructors and
- * their options, the emit functions, sio_io_dynamic, sio_io_use_redis, sio_nsp_server_emit*.
- * Read it right after the failed call. */
+/* What was wrong, in one sentence ("cookie name \"a b\" is not an HTTP token"), for the error the
+ * last call of this thread returned: every function that returns an error code clears it first,
+ * so it is "" when that error has no detail to add (most do: bad options, URLs, prefixes,
+ * regular expressions, reserved names, values that cannot be sent). Read it right after the
+ * failed call. */
 SIO_EXTERN const char *sio_last_error(void);
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -33,6 +33,7 @@ void sio_redis_options_init(sio_redis_options_t *opts) {
 #ifndef SIO_HAVE_REDIS
 
 int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts) {
+  sio__error_clear();
   (void)io;
   (void)opts;
   return UV_ENOSYS;
@@ -530,7 +531,9 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
  * accepted and not used. */
 static int parse_url(redis_t *rd, const char *url) {
   const char *p;
-  if (strncmp(url, "redis://", 8) != 0) return SIO_EINVAL;
+  static const char form[] = "redis://[[user]:password@]host[:port][/db]";
+  if (strncmp(url, "redis://", 8) != 0)
+    return sio__fail(SIO_EINVAL, "redis URL \"%s\" does not start with redis:// (%s)", url, form);
   p = url + 8;
   const char *end = p + strcspn(p, "/?#");
   const char *at = NULL;
@@ -551,11 +554,12 @@ static int parse_url(redis_t *rd, const char *url) {
   if (colon) {
     char *e;
     long port = strtol(colon + 1, &e, 10);
-    if (e != end || port <= 0 || port > 65535) return SIO_EINVAL;
+    if (e != end || port <= 0 || port > 65535)
+      return sio__fail(SIO_EINVAL, "redis URL \"%s\": bad port (%s)", url, form);
     rd->port = (int)port;
   }
   const char *hend = colon ? colon : end;
-  if (hend == p) return SIO_EINVAL;
+  if (hend == p) return sio__fail(SIO_EINVAL, "redis URL \"%s\" names no host (%s)", url, form);
   rd->host = strndup(p, (size_t)(hend - p));
   if (!rd->host) return SIO_ENOMEM;
   return 0;
@@ -600,6 +604,7 @@ static void redis_free(void *arg) {
 }
 
 int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *given) {
+  sio__error_clear();
   sio_redis_options_t o;
   sio_redis_options_init(&o);
   if (!io || !given || SIO_TAKE_OPTIONS(&o, given, "sio_redis_options") || !o.url) return SIO_EINVAL;

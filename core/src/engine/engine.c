@@ -291,6 +291,7 @@ const char *sio_request_header(const sio_request_info_t *req, const char *name) 
 }
 
 int sio_request_query(const sio_request_info_t *req, const char *key, char *out, size_t outsz) {
+  sio__error_clear();
   long n = sio_http_query_get(req->query, strlen(req->query), key, out, outsz, NULL);
   return n < 0 ? SIO_ENOTFOUND : (int)n;
 }
@@ -1419,12 +1420,14 @@ int sio_engine_new(sio_server_t *server, const sio_engine_options_t *opts,
 /* Sending and closing                                                                             */
 
 int sio_session_send_msg(sio_session_t *s, sio_msg_t *msg) {
+  sio__error_clear();
   if (!msg) return SIO_EINVAL;
   if (s->state != ST_OPEN) return SIO_ECLOSED;
   return session_send(s, SIO_EIO_MESSAGE, msg);
 }
 
 int sio_session_send(sio_session_t *s, const void *data, size_t len, int binary) {
+  sio__error_clear();
   if (s->state != ST_OPEN) return SIO_ECLOSED;
   sio_msg_t *m = sio_msg_new(data, len, binary);
   if (!m) return SIO_ENOMEM;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fail.h"
 #include "socketio/socketio.h"
 
 /* No timeout: wait for every answer; in practice 2^31-1 ms, the longest timer a Node node of the
@@ -242,6 +243,7 @@ static int bcast_start(sio_bcast_ack_t *b, const sio_target_t *to, const char *e
 int sio_nsp_emit_ack(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
                      const sio_args_t *args, uint32_t timeout_ms, sio_broadcast_ack_cb cb,
                      void *arg) {
+  sio__error_clear();
   if (!nsp || !cb || nsp->is_parent) return SIO_EINVAL;
   if (timeout_ms == 0 || timeout_ms > LONGEST_TIMEOUT_MS) timeout_ms = LONGEST_TIMEOUT_MS;
   int r = sio__check_emit(event, args);

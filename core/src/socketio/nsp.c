@@ -90,6 +90,7 @@ int sio__io_use_adapters(sio_io_t *io, const sio_adapter_factory_t *f) {
 }
 
 int sio_io_of(sio_io_t *io, const char *name, sio_nsp_t **out) {
+  sio__error_clear();
   if (!io || !name || !out) return SIO_EINVAL;
   char *full = NULL;
   if (name[0] != '/') {
@@ -176,6 +177,7 @@ size_t sio_nsp_socket_count(const sio_nsp_t *nsp) {
 }
 
 int sio_nsp_use(sio_nsp_t *nsp, sio_middleware_cb cb, void *arg) {
+  sio__error_clear();
   if (!nsp || !cb) return SIO_EINVAL;
   if (nsp->nmw >= UINT16_MAX) return SIO_EINVAL;
   sio_mw_t *m = realloc(nsp->mw, (nsp->nmw + 1) * sizeof *m);
@@ -241,6 +243,7 @@ static int nsp_emit(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
 }
 
 int sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *to, const char *event, const sio_args_t *args) {
+  sio__error_clear();
   if (!nsp) return SIO_EINVAL;
   int r = sio__check_emit(event, args);
   if (r) return r;
@@ -288,11 +291,13 @@ static int selection(sio_nsp_t *nsp, const sio_target_t *to, int op, const char 
 }
 
 int sio_nsp_join(sio_nsp_t *nsp, const sio_target_t *to, const char *room) {
+  sio__error_clear();
   if (!nsp || !room) return SIO_EINVAL;
   return selection(nsp, to, SEL_JOIN, room, 0);
 }
 
 int sio_nsp_leave(sio_nsp_t *nsp, const sio_target_t *to, const char *room) {
+  sio__error_clear();
   if (!nsp || !room) return SIO_EINVAL;
   return selection(nsp, to, SEL_LEAVE, room, 0);
 }

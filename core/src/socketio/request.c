@@ -204,14 +204,17 @@ static int start_request(sio_nsp_t *nsp, int type, int count_only, const sio_tar
 }
 
 int sio_nsp_fetch_count(sio_nsp_t *nsp, const sio_target_t *to, sio_count_cb cb, void *arg) {
+  sio__error_clear();
   return start_request(nsp, SIO_REQ_REMOTE_FETCH, 1, to, (void (*)(void))cb, arg, NULL);
 }
 
 int sio_nsp_fetch_sockets(sio_nsp_t *nsp, const sio_target_t *to, sio_sockets_cb cb, void *arg) {
+  sio__error_clear();
   return start_request(nsp, SIO_REQ_REMOTE_FETCH, 0, to, (void (*)(void))cb, arg, NULL);
 }
 
 int sio_nsp_fetch_rooms(sio_nsp_t *nsp, sio_rooms_cb cb, void *arg) {
+  sio__error_clear();
   return start_request(nsp, SIO_REQ_ALL_ROOMS, 0, NULL, (void (*)(void))cb, arg, NULL);
 }
 
@@ -265,6 +268,7 @@ int sio_nsp_server_emit_ack(sio_nsp_t *nsp, const char *event, const sio_args_t 
 }
 
 int sio_nsp_server_reply(sio_nsp_t *nsp, const char *reply_id, const cJSON *value) {
+  sio__error_clear();
   if (!nsp || !reply_id || nsp->is_parent) return SIO_EINVAL;
   sio_adapter_t *a = nsp->adapter;
   if (!a->vt->server_side_reply) return UV_ENOSYS;

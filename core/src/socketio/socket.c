@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fail.h"
 #include "engine/engine.h"
 #include "socketio/socketio.h"
 #include "url.h"
@@ -358,11 +359,13 @@ static int socket_emit(sio_socket_t *s, const char *event, const sio_args_t *arg
 }
 
 int sio_socket_emit(sio_socket_t *s, const char *event, const sio_args_t *args, int flags) {
+  sio__error_clear();
   return socket_emit(s, event, args, flags, NULL);
 }
 
 int sio_socket_emit_ack(sio_socket_t *s, const char *event, const sio_args_t *args, int flags,
                         uint32_t timeout_ms, sio_ack_cb cb, void *arg) {
+  sio__error_clear();
   if (!s || !cb) return SIO_EINVAL;
   if (s->state != SOCK_CONNECTED || !s->client) return SIO_ECLOSED;
   sio_pending_ack_t *a = calloc(1, sizeof *a);
@@ -387,6 +390,7 @@ int sio_socket_emit_ack(sio_socket_t *s, const char *event, const sio_args_t *ar
 }
 
 int sio_socket_ack(sio_socket_t *s, int64_t ack_id, const sio_args_t *args) {
+  sio__error_clear();
   if (!s || ack_id < 0) return SIO_EINVAL;
   if (args && ((args->json && !cJSON_IsArray(args->json)) ||
                args->nbufs > SIO_PACKET_MAX_ATTACHMENTS || (args->nbufs && !args->bufs)))
@@ -413,6 +417,7 @@ int sio_socket_ack(sio_socket_t *s, int64_t ack_id, const sio_args_t *args) {
 /* Rooms and accessors                                                                             */
 
 int sio_socket_join(sio_socket_t *s, const char *room) {
+  sio__error_clear();
   if (!s || !room) return SIO_EINVAL;
   if (s->state != SOCK_CONNECTED) return SIO_ECLOSED;
   if (strcmp(room, s->id) == 0) return 0;
@@ -421,6 +426,7 @@ int sio_socket_join(sio_socket_t *s, const char *room) {
 }
 
 int sio_socket_leave(sio_socket_t *s, const char *room) {
+  sio__error_clear();
   if (!s || !room) return SIO_EINVAL;
   if (s->state != SOCK_CONNECTED) return SIO_ECLOSED;
   if (strcmp(room, s->id) == 0) return 0; /* the own-id room lasts as long as the socket */
@@ -567,6 +573,7 @@ static void ack_handle_unlink(sio_ack_t *h) {
 }
 
 int sio_ack_send(sio_ack_t *h, const sio_args_t *args) {
+  sio__error_clear();
   if (!h) return SIO_EINVAL;
   if (h->done) return SIO_EALREADY;
   if (!h->socket) return SIO_ECLOSED;

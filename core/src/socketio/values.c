@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fail.h"
 #include "sio.h"
 #include "socketio/packet.h"
 #include "utf8.h"

@@ -767,6 +767,7 @@ static void conn_read_start(sio_conn_t *c) {
 }
 
 int sio_server_listen(sio_server_t *s, const char *host, int port) {
+  sio__error_clear();
   if (s->closing || s->listening) return SIO_EINVAL;
   struct sockaddr_storage addr;
   int r;
@@ -782,6 +783,7 @@ int sio_server_listen(sio_server_t *s, const char *host, int port) {
 }
 
 int sio_server_port(const sio_server_t *s) {
+  sio__error_clear();
   if (!s->listening) return SIO_EINVAL;
   struct sockaddr_storage ss;
   int len = sizeof ss;
