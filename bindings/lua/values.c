@@ -63,9 +63,15 @@ static char *core_copy(const char *s, size_t len, int *nomem) {
 /* The Lua string a core string stands for. */
 static void push_string(lua_State *L, const char *s) {
   if (!s) s = "";
+  size_t len = strlen(s);
   luaL_checkstack(L, 3, "value too deep"); /* the buffer's slot, and its box's metatable */
+  /* Most strings hold no NUL (C0 80 in the core's form): pushed as they are, one copy. */
+  if (!memchr(s, 0xC0, len)) {
+    lua_pushlstring(L, s, len);
+    return;
+  }
   luaL_Buffer B;
-  char *p = luaL_buffinitsize(L, &B, strlen(s));
+  char *p = luaL_buffinitsize(L, &B, len);
   luaL_pushresultsize(&B, sio_str_from_core(s, p));
 }
 

@@ -43,6 +43,8 @@ PyObject *pysio_decode_text(const char *s, Py_ssize_t len) {
 PyObject *pysio_str_from_core(const char *s) {
   if (!s) return PyUnicode_FromStringAndSize("", 0);
   size_t len = strlen(s);
+  /* Most strings hold no NUL (C0 80 in the core's form): decoded in place. */
+  if (!memchr(s, 0xC0, len)) return pysio_decode_text(s, (Py_ssize_t)len);
   char small[256];
   char *buf = len < sizeof small ? small : PyMem_Malloc(len);
   if (!buf) return PyErr_NoMemory();
