@@ -220,15 +220,6 @@ int sio_nsp_fetch_rooms(sio_nsp_t *nsp, sio_rooms_cb cb, void *arg) {
 
 /* ---- server-side events ---- */
 
-/* ["event", ...args] for a server-side event: JSON only (the wire is JSON text). */
-static int server_event_data(const char *event, const sio_args_t *args, cJSON **out) {
-  if (!event) return SIO_EINVAL;
-  if (args && args->nbufs) return sio__fail(SIO_EINVAL, "server-side events carry JSON only, no binary");
-  if (args && args->json && !cJSON_IsArray(args->json)) return SIO_EINVAL;
-  *out = sio__event_array(event, args ? args->json : NULL);
-  return *out ? 0 : SIO_ENOMEM;
-}
-
 /* Node's serverSideEmit refuses its namespaces' own event names. */
 static int check_server_event(const char *event) {
   if (event && sio_event_reserved(event, 1))
@@ -236,17 +227,24 @@ static int check_server_event(const char *event) {
   return 0;
 }
 
-/* A parent of dynamic namespaces has no adapter of its own to ask the cluster with. */
-static int check_not_parent(const sio_nsp_t *nsp) {
-  return nsp->is_parent ? sio__fail(SIO_EINVAL, "not on a parent of dynamic namespaces (use a child)") : 0;
+/* ["event", ...args] for a server-side event of nsp into *out, after what both emits check: not a
+ * parent of dynamic namespaces (it has no adapter of its own to ask the cluster with), not a
+ * reserved name, JSON only (the wire is JSON text). */
+static int server_event_data(sio_nsp_t *nsp, const char *event, const sio_args_t *args, cJSON **out) {
+  sio__error_clear();
+  if (!nsp || !event) return SIO_EINVAL;
+  if (nsp->is_parent)
+    return sio__fail(SIO_EINVAL, "not on a parent of dynamic namespaces (use a child)");
+  if (check_server_event(event)) return SIO_ERESERVED;
+  if (args && args->nbufs) return sio__fail(SIO_EINVAL, "server-side events carry JSON only, no binary");
+  if (args && args->json && !cJSON_IsArray(args->json)) return SIO_EINVAL;
+  *out = sio__event_array(event, args ? args->json : NULL);
+  return *out ? 0 : SIO_ENOMEM;
 }
 
 int sio_nsp_server_emit(sio_nsp_t *nsp, const char *event, const sio_args_t *args) {
-  sio__error_clear();
-  if (!nsp || check_not_parent(nsp)) return SIO_EINVAL;
-  if (check_server_event(event)) return SIO_ERESERVED;
   cJSON *data;
-  int r = server_event_data(event, args, &data);
+  int r = server_event_data(nsp, event, args, &data);
   if (r) return r;
   sio_adapter_t *a = nsp->adapter;
   r = a->vt->server_side_emit ? a->vt->server_side_emit(a, data, NULL) : UV_ENOSYS;
@@ -256,11 +254,8 @@ int sio_nsp_server_emit(sio_nsp_t *nsp, const char *event, const sio_args_t *arg
 
 int sio_nsp_server_emit_ack(sio_nsp_t *nsp, const char *event, const sio_args_t *args,
                             sio_server_ack_cb cb, void *arg) {
-  sio__error_clear();
-  if (!nsp || check_not_parent(nsp)) return SIO_EINVAL;
-  if (check_server_event(event)) return SIO_ERESERVED;
   cJSON *data;
-  int r = server_event_data(event, args, &data);
+  int r = server_event_data(nsp, event, args, &data);
   if (r) return r;
   r = start_request(nsp, SIO_REQ_SERVER_SIDE_EMIT, 0, NULL, (void (*)(void))cb, arg, data);
   cJSON_Delete(data);
