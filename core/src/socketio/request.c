@@ -243,7 +243,7 @@ static int server_event_data(sio_nsp_t *nsp, const char *event, const sio_args_t
 }
 
 int sio_nsp_server_emit(sio_nsp_t *nsp, const char *event, const sio_args_t *args) {
-  cJSON *data;
+  cJSON *data = NULL;
   int r = server_event_data(nsp, event, args, &data);
   if (r) return r;
   sio_adapter_t *a = nsp->adapter;
@@ -254,7 +254,7 @@ int sio_nsp_server_emit(sio_nsp_t *nsp, const char *event, const sio_args_t *arg
 
 int sio_nsp_server_emit_ack(sio_nsp_t *nsp, const char *event, const sio_args_t *args,
                             sio_server_ack_cb cb, void *arg) {
-  cJSON *data;
+  cJSON *data = NULL;
   int r = server_event_data(nsp, event, args, &data);
   if (r) return r;
   r = start_request(nsp, SIO_REQ_SERVER_SIDE_EMIT, 0, NULL, (void (*)(void))cb, arg, data);
