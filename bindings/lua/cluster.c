@@ -68,9 +68,14 @@ int siol_nsp_server_side_emit(lua_State *L) {
   int last = lua_gettop(L), cb = 0;
   if (last >= 3 && lua_isfunction(L, last)) cb = last--;
   args_box_t *a = siol_check_args(L, 3, last);
-  if (a->b.n)
+  if (a->b.n) {
+    siol_args_free(a);
     return luaL_error(L, "server_side_emit: server-side events carry JSON values only (no sio.binary)");
-  if (u->srv->closing) return siol_push_fail(L, SIO_ECLOSED);
+  }
+  if (u->srv->closing) {
+    siol_args_free(a);
+    return siol_push_fail(L, SIO_ECLOSED);
+  }
   sio_args_t args = {a->json, NULL, 0};
   int r;
   if (cb) {

@@ -58,12 +58,15 @@ void siol_push_json_array(lua_State *L, const cJSON *j, const sio_args_t *a) {
 
 /* ---- a call's arguments ---- */
 
+#define SPARE_KEY "sio.args.spare"
+
 void siol_args_free(args_box_t *a) {
   cJSON_Delete(a->json);
   a->json = NULL;
   siol_bufs_free(&a->b);
   cJSON_free(a->text);
   a->text = NULL;
+  a->busy = 0;
 }
 
 static int args_gc(lua_State *L) {
@@ -79,12 +82,25 @@ args_box_t *siol_args_box(lua_State *L) {
 }
 
 args_box_t *siol_check_args(lua_State *L, int first, int last) {
-  args_box_t *a = siol_args_box(L);
+  args_box_t *a = NULL;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, SPARE_KEY) == LUA_TUSERDATA) a = lua_touserdata(L, -1);
+  if (!a || a->busy) { /* in use further up: a box of this call's own */
+    lua_pop(L, 1);
+    a = siol_args_box(L);
+  }
+  a->busy = 1;
   char err[256];
-  if (siol_args_to_json(L, first, last, &a->b, &a->json, err, sizeof err) < 0) luaL_error(L, "%s", err);
+  if (siol_args_to_json(L, first, last, &a->b, &a->json, err, sizeof err) < 0) {
+    siol_args_free(a);
+    luaL_error(L, "%s", err);
+  }
   return a;
 }
 
 sio_args_t siol_args_of(const args_box_t *a) { return (sio_args_t){a->json, a->b.v, a->b.n}; }
 
-void siol_open_lreq(lua_State *L) { siol_class(L, SIOL_ARGS_MT, NULL, NULL, NULL, args_gc, NULL); }
+void siol_open_lreq(lua_State *L) {
+  siol_class(L, SIOL_ARGS_MT, NULL, NULL, NULL, args_gc, NULL);
+  siol_args_box(L); /* the kept box: its __gc frees what a Lua memory error left in it */
+  lua_setfield(L, LUA_REGISTRYINDEX, SPARE_KEY);
+}

@@ -104,16 +104,20 @@ void siol_req_finish(siol_req_t *r, lua_State *L, int n, const char *what);
 void siol_push_json_array(lua_State *L, const cJSON *j, const sio_args_t *a);
 
 /* A call's converted arguments, in a userdata whose __gc frees them: an error raised after the
- * conversion cannot leak them. The attachments point into Lua strings among the arguments. */
+ * conversion cannot leak them. The attachments point into Lua strings among the arguments. One box
+ * per module state is kept for reuse (most calls: no userdata made and collected each time); a
+ * call made while it is in use (a handler run from inside another call's send) gets a new one. */
 typedef struct {
   cJSON *json;
   siol_bufs_t b;
   char *text; /* sio._roundtrip's JSON text */
+  int busy;   /* the kept box, between siol_check_args and siol_args_free */
 } args_box_t;
 /* Pushes an empty box (for a cJSON tree of the core's that Lua code must not leak). */
 args_box_t *siol_args_box(lua_State *L);
-/* Converts stack values first..last (absolute) into a new box pushed on the stack; raises on a bad
- * value. */
+/* Converts stack values first..last (absolute) into a box pushed on the stack (the kept one when
+ * free); raises on a bad value (the box emptied first). Callers free it with siol_args_free()
+ * before they raise or return. */
 args_box_t *siol_check_args(lua_State *L, int first, int last);
 /* Frees the arguments now (a big payload need not wait for the collector); the box stays. */
 void siol_args_free(args_box_t *a);
