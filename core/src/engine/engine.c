@@ -1419,11 +1419,15 @@ int sio_engine_new(sio_server_t *server, const sio_engine_options_t *opts,
 /* ---------------------------------------------------------------------------------------------- */
 /* Sending and closing                                                                             */
 
+int sio__session_send_msg(sio_session_t *s, sio_msg_t *msg) {
+  if (s->state != ST_OPEN) return SIO_ECLOSED;
+  return session_send(s, SIO_EIO_MESSAGE, msg);
+}
+
 int sio_session_send_msg(sio_session_t *s, sio_msg_t *msg) {
   sio__error_clear();
   if (!msg) return SIO_EINVAL;
-  if (s->state != ST_OPEN) return SIO_ECLOSED;
-  return session_send(s, SIO_EIO_MESSAGE, msg);
+  return sio__session_send_msg(s, msg);
 }
 
 int sio_session_send(sio_session_t *s, const void *data, size_t len, int binary) {

@@ -9,6 +9,9 @@ void sio__engine_on_free(sio_engine_t *e, void (*fn)(void *arg), void *arg);
 /* On a WebSocket session: writes what is queued now and holds later writes back briefly (see
  * sio_conn_hold), so that the next frame reaches the client in a read of its own. */
 void sio__session_hold(sio_session_t *s, uint32_t ms);
+/* sio_session_send_msg for the layers above, per recipient of a broadcast: msg is never NULL there,
+ * and its errors have no detail to clear (sio_last_error()). */
+int sio__session_send_msg(sio_session_t *s, sio_msg_t *msg);
 
 /* serveClient (sio_io_options_t.client_dir): the engine answers GET and HEAD requests for
  * socket.io-client's bundle files under its path from `dir`, a resolved directory (consumed: freed
