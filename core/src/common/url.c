@@ -32,8 +32,17 @@ size_t sio_url_decode(const char *s, size_t n, char *out) {
   return o;
 }
 
+/* ASCII without escapes is text as it stands (a URL's raw bytes hold no NUL: the HTTP parser
+ * refuses control characters, and one here would be refused too): most requests decode nothing. */
+static int plain_ascii(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '%' || (unsigned char)s[i] >= 0x80 || s[i] == '\0') return 0;
+  return 1;
+}
+
 /* Decodes and checks one UTF-8 sequence at a time: no buffer, whatever the length. */
 int sio_url_is_text(const char *s, size_t n) {
+  if (plain_ascii(s, n)) return 1;
   char seq[4];
   size_t i = 0, have = 0, need = 0;
   while (i < n) {
@@ -53,6 +62,7 @@ int sio_url_is_text(const char *s, size_t n) {
 }
 
 int sio_url_query_is_text(const char *q, size_t n) {
+  if (plain_ascii(q, n)) return 1;
   size_t i = 0;
   while (i < n) {
     size_t e = i;
