@@ -23,6 +23,9 @@ log_dir="${SIO_TEST_LOGS:-$root/build-logs}"
 mkdir -p "$log_dir"
 
 bash scripts/deps.sh || { echo "deps: installation failed"; exit 1; }
+# What git sees in the checkout before any build (a CI clone: nothing; a developer's: their edits), to
+# prove after the Python builds that they wrote nothing into it (build*/ and dist/ are ignored).
+tree_before="$(git status --porcelain --untracked-files=all 2>&1)"
 
 count_ctest() { # $1: log
   local line total failedn
@@ -148,6 +151,18 @@ if whl=$(bash scripts/wheel.sh "$root/dist" 2>"$log_dir/wheel.log" | tail -1) &&
   fi
 else
   echo "wheel build failed"; tail -20 "$log_dir/wheel.log"; failed=$((failed + 1))
+fi
+
+# Building from a checkout: CMake names the missing Debian packages; `pip wheel ./python` writes
+# nothing into the checkout (ignored files included); the builds above left `git status` as it was.
+echo "== python: building from a checkout (missing packages named, nothing written into it)"
+pytest_suite build SIO_WHEEL_TOOLS="$root/build-wheel/tools" -- tests/build
+if [ "$(git status --porcelain --untracked-files=all 2>&1)" = "$tree_before" ]; then
+  echo "source tree unchanged by the Python builds"; passed=$((passed + 1))
+else
+  echo "the Python builds changed the source tree:"
+  diff <(echo "$tree_before") <(git status --porcelain --untracked-files=all 2>&1) | head -20
+  failed=$((failed + 1))
 fi
 
 # Lua: the binding's own specs (busted: values, API in-process, siod as a process, memory), then the
