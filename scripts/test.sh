@@ -7,7 +7,8 @@
 #      wheel (auditwheel-repaired) installed in a fresh venv,
 #   3b. Lua: busted specs (values, the API in-process, siod as a process, memory), the rockspec, and
 #      the real-client suites against the Lua contract server run by siod,
-#   3c. the example apps (chat, draw-and-guess; Python and Lua servers) in headless Chromium,
+#   3c. the example apps (chat, draw-and-guess; Python and Lua servers) in headless Chromium, and the
+#      guides' code blocks (docs/coming-from-*.md) run as servers,
 #   4. the C stages again on an AddressSanitizer+UBSan build (siod too), and the Python extension's
 #      value tests on a UBSan-only build,
 #   5. every libFuzzer harness for a short bounded time (SIO_FUZZ_SECONDS, default 20).
@@ -187,6 +188,11 @@ node_suite lua SIO_SERVER='examples/contract/run lua'
 echo "== lua contract server: python-socketio client (pytest)"
 pytest_suite lua SIO_SERVER='examples/contract/run lua' -- --ignore=tests/python/test_api.py \
   --ignore=tests/python/test_swig_api.py
+
+# The guides (docs/coming-from-*.md): each python and lua block run as a server (the in-tree Python
+# build, siod) and driven by python-socketio's client; the other blocks compiled.
+echo "== docs: the guides' code blocks (pytest)"
+pytest_suite docs SIO_BUILD_DIR="$root/build" SIOD="$root/build/siod" -- tests/docs
 
 # The example apps (chat, draw-and-guess), Python and Lua servers, end to end in headless Chromium.
 echo "== e2e: example apps in Chromium (node:test)"

@@ -84,8 +84,9 @@ def compile_only(lang, code, tmp_path):
         return
     path = tmp_path / 'block.lua'
     path.write_text(code)
-    r = subprocess.run(['lua5.4', '-e', 'assert(loadfile(arg[1]))', str(path)],
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(['lua5.4', '-e', 'assert(loadfile(os.getenv("SIO_BLOCK")))'],
+                       env=dict(os.environ, SIO_BLOCK=str(path)), capture_output=True, text=True,
+                       timeout=30)
     assert r.returncode == 0, r.stderr
 
 
