@@ -143,10 +143,13 @@ if whl=$(bash scripts/wheel.sh "$root/dist" 2>"$log_dir/wheel.log" | tail -1) &&
   echo "== python: the installed wheel's API and the contract, driven by python-socketio from PyPI"
   pypi="$root/build-wheel/pypi"
   rm -rf "$pypi"
+  # flask, fastapi, uvicorn: the acceptance apps (tests/python/compat/test_upstream_examples.py), run
+  # on python-socketio's own server as the control and on sio with their import and launcher changed.
   if python3 -m venv "$pypi" && "$pypi/bin/pip" install -q "$whl" python-socketio==5.18.1 websocket-client \
-      requests pytest >"$log_dir/pypi-venv.log" 2>&1; then
+      requests pytest flask fastapi uvicorn >"$log_dir/pypi-venv.log" 2>&1; then
     pytest_suite pypi PYTHON="$pypi/bin/python" SIO_PY_INSTALLED=1 -- tests/python/test_api.py \
-      tests/python/test_swig_api.py tests/python/test_contract_client.py
+      tests/python/test_swig_api.py tests/python/test_contract_client.py \
+      tests/python/compat/test_upstream_examples.py
   else
     echo "PyPI venv failed"; tail -20 "$log_dir/pypi-venv.log"; failed=$((failed + 1))
   fi
