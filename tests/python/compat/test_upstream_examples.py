@@ -39,7 +39,10 @@ socketio = pytest.importorskip('socketio')  # python-socketio: the client, and t
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from test_api import BUILD_ERROR, PKG, sio  # noqa: E402 - the in-tree (or installed) sio
+try:
+    from test_api import BUILD_ERROR, PKG, sio  # noqa: E402 - the in-tree (or installed) sio
+except ImportError as e:  # SIO_PY_INSTALLED=1 in an interpreter without it (the wheel's contract stage)
+    pytest.skip('sio is not importable here: %s' % e, allow_module_level=True)
 
 WAIT = 10.0
 
