@@ -25,8 +25,13 @@ mkdir -p "$log_dir"
 
 bash scripts/deps.sh || { echo "deps: installation failed"; exit 1; }
 # What git sees in the checkout before any build (a CI clone: nothing; a developer's: their edits), to
-# prove after the Python builds that they wrote nothing into it (build*/ and dist/ are ignored).
-tree_before="$(git status --porcelain --untracked-files=all 2>&1)"
+# prove after the Python builds that they wrote nothing into it: no file git would show, and no
+# ignored one (__pycache__, egg-info, generated sources) outside the build directories.
+tree_state() {
+  git status --porcelain --ignored 2>&1 |
+    grep -vE '^!! (build[^/]*/|dist/|build-logs/|(.*/)?node_modules/|\.cache/)$' || true
+}
+tree_before="$(tree_state)"
 
 count_ctest() { # $1: log
   local line total failedn
@@ -161,11 +166,11 @@ fi
 # nothing into the checkout (ignored files included); the builds above left `git status` as it was.
 echo "== python: building from a checkout (missing packages named, nothing written into it)"
 pytest_suite build SIO_WHEEL_TOOLS="$root/build-wheel/tools" -- tests/build
-if [ "$(git status --porcelain --untracked-files=all 2>&1)" = "$tree_before" ]; then
+if [ "$(tree_state)" = "$tree_before" ]; then
   echo "source tree unchanged by the Python builds"; passed=$((passed + 1))
 else
   echo "the Python builds changed the source tree:"
-  diff <(echo "$tree_before") <(git status --porcelain --untracked-files=all 2>&1) | head -20
+  diff <(echo "$tree_before") <(tree_state) | head -20
   failed=$((failed + 1))
 fi
 

@@ -23,7 +23,7 @@ def configure(tmp, env_extra, *args):
 
 
 def git_status():
-    return subprocess.run(['git', 'status', '--porcelain', '--ignored', '--untracked-files=all'],
+    return subprocess.run(['git', 'status', '--porcelain', '--ignored'],
                           cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
 
