@@ -1,11 +1,13 @@
-"""Building sio from a checkout: CMake names the Debian packages that are missing, and a Python
-build (pip wheel ./python) writes nothing into the checkout.
+"""Building sio from source: CMake names the Debian packages that are missing, a Python build from a
+checkout (pip wheel ./python) writes nothing into it, and the sdist (scripts/sdist.sh) carries the
+C sources and builds a wheel that imports.
 
 Run by scripts/test.sh after scripts/wheel.sh, whose tools venv (scikit-build-core, swig, cmake's
 PyPI-free build) is SIO_WHEEL_TOOLS; without it the wheel test is skipped.
 """
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -73,3 +75,34 @@ def test_pip_wheel_writes_nothing_into_the_checkout(tmp_path):
         assert 'Name: sio-server\n' in z.read(meta).decode()
         assert 'sio/__init__.py' in names and 'sio/api.py' in names
         assert any(n.startswith('sio/_core.') for n in names)
+
+
+@pytest.mark.skipif(not os.environ.get('SIO_WHEEL_TOOLS'), reason='SIO_WHEEL_TOOLS (scripts/wheel.sh tools venv) not set')
+def test_the_sdist_carries_the_c_sources_and_builds(tmp_path):
+    tools = pathlib.Path(os.environ['SIO_WHEEL_TOOLS'])
+    before = git_status()
+    r = subprocess.run(['bash', str(ROOT / 'scripts' / 'sdist.sh'), str(tmp_path / 'sdist')],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    sdist = pathlib.Path(r.stdout.strip().splitlines()[-1])
+    assert sdist.name == 'sio_server-%s.tar.gz' % version()
+    env = dict(os.environ, CMAKE_BUILD_PARALLEL_LEVEL='2',
+               PATH=str(tools / 'bin') + os.pathsep + os.environ['PATH'])
+    r = subprocess.run([str(tools / 'bin' / 'pip'), 'wheel', '--no-build-isolation', '--no-deps', '-q',
+                        '-w', str(tmp_path / 'whl'), str(sdist)], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    (whl,) = (tmp_path / 'whl').glob('sio_server-*.whl')
+    subprocess.run([sys.executable, '-m', 'venv', str(tmp_path / 'venv')], check=True, timeout=120)
+    vpy = tmp_path / 'venv' / 'bin' / 'python'
+    subprocess.run([str(vpy), '-m', 'pip', 'install', '-q', '--no-deps', str(whl)], check=True,
+                   timeout=300)
+    r = subprocess.run([str(vpy), '-c', 'import sio, sio.api; print(sio.__version__)'], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == version(), r.stderr
+    assert git_status() == before
+
+
+def version():
+    text = (ROOT / 'CMakeLists.txt').read_text()
+    return re.search(r'project\(sio VERSION ([0-9.]+)', text).group(1)
