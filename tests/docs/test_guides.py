@@ -1,19 +1,23 @@
 """Runs the code blocks of the guides (docs/coming-from-*.md), so that they stay true.
 
-A fenced block whose info string is exactly ``python`` or ``lua`` is a whole server program: it is
-started on a free 127.0.0.1 port (the port ``3000`` written in it is replaced; Lua runs under
-``siod --port``), then driven by a python-socketio client: the code of an HTML comment
-``<!-- client ... -->`` right after the block (run with ``socketio``, ``time``, ``json``,
-``urllib.request`` imported and ``url`` set; it fails by raising), or, without one, a connect and
-a disconnect. The server must still be running afterwards and must have logged no traceback.
+A fenced block whose info string is exactly ``python``, ``lua`` or ``js`` is a whole server
+program: it is started on a free 127.0.0.1 port (the port ``3000`` written in it is replaced; Lua
+runs under ``siod --port``; JavaScript under node with tests/js's socket.io 4.8, the reference),
+then driven by a python-socketio client: the code of the next HTML comment ``<!-- client ... -->``
+(run with ``socketio``, ``time``, ``json``, ``urllib.request`` imported and ``url`` set; it fails
+by raising), which drives every runnable block since the previous such comment — so one script
+checks the Node original and its Lua and Python ports alike. A block with no comment after it gets
+a connect and a disconnect. The server must still be running afterwards and must have logged no
+traceback.
 
 Any other ``python ...`` or ``lua ...`` block (``python no-run`` for a fragment or for a name not on
-main yet, ``python before`` for python-socketio's or Node's own code) is only compiled. Other
-languages (``js``, ``sh``) are not checked.
+main yet, ``python before`` for python-socketio's own code) is only compiled; ``js ...`` blocks are
+left alone, as are other languages (``sh``).
 
 Environment: SIO_PYTHON_EXE (the interpreter for the servers, default python3) with the in-tree
 package from examples/contract/run's build (build-python/pyX.Y), or SIO_PY_INSTALLED=1 for an
-installed one; SIOD (default build/siod). The clients run in this interpreter (python-socketio).
+installed one; SIOD (default build/siod); SIO_NODE_MODULES (default tests/js/node_modules, made by
+scripts/deps.sh). The clients run in this interpreter (python-socketio).
 """
 import os
 import pathlib
@@ -28,22 +32,47 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 GUIDES = sorted((ROOT / 'docs').glob('coming-from-*.md'))
-FENCE = re.compile(r'^```([^\n`]*)\n(.*?)^```[ \t]*\n(?:\s*<!--\s*client\n(.*?)-->)?',
-                   re.S | re.M)
-CLIENT_PRELUDE = 'import json, socketio, time, urllib.request\nurl = %r\n'
-DEFAULT_CLIENT = 'c = socketio.SimpleClient()\nc.connect(url)\nc.disconnect()\n'
+FENCE = re.compile(r'^```([^\n`]*)\n(.*?)^```[ \t]*$|^<!--\s*client\n(.*?)-->', re.S | re.M)
+# The client script runs under exec; a failure exits at once (a connected python-socketio client's
+# threads would otherwise keep the process alive until the timeout).
+CLIENT = '''import json, os, socketio, sys, time, traceback, urllib.request
+url = %r
+try:
+    exec(compile(%r, "<client>", "exec"))
+except BaseException:
+    traceback.print_exc()
+    sys.stderr.flush()
+    os._exit(1)
+sys.stdout.flush()
+os._exit(0)
+'''
+DEFAULT_CLIENT = 'c = socketio.Client()\nc.connect(url)\nc.disconnect()\n'
+RUNNABLE = ('python', 'lua', 'js')
 
 
 def blocks():
     for guide in GUIDES:
         text = guide.read_text()
+        group = []  # runnable blocks waiting for their client
         for m in FENCE.finditer(text):
+            if m.group(3) is not None:
+                for b in group:
+                    b[3] = m.group(3)
+                group = []
+                continue
             words = m.group(1).split()
-            if not words or words[0] not in ('python', 'lua'):
+            if not words or words[0] not in RUNNABLE or (words[0] == 'js' and len(words) > 1):
                 continue
             line = text.count('\n', 0, m.start()) + 1
-            yield pytest.param(words[0], words[1:], m.group(2), m.group(3),
-                               id='%s:%d' % (guide.name, line))
+            b = [words[0], words[1:], m.group(2), None, '%s:%d' % (guide.name, line)]
+            if not words[1:]:
+                group.append(b)
+            yield b
+
+
+def params():
+    found = list(blocks())  # a block's client is known only once its group's comment is read
+    return [pytest.param(*b[:4], id=b[4]) for b in found]
 
 
 def free_port():
@@ -74,6 +103,14 @@ def server_command(lang, path, port):
             pkg = ROOT / 'build-python' / ('py' + ver) / 'bindings' / 'python'
             env['PYTHONPATH'] = str(pkg) + os.pathsep + env.get('PYTHONPATH', '')
         return [exe, str(path)], env
+    if lang == 'js':
+        modules = os.environ.get('SIO_NODE_MODULES', str(ROOT / 'tests' / 'js' / 'node_modules'))
+        if not os.path.isdir(os.path.join(modules, 'socket.io')):
+            pytest.skip('no socket.io in %s (scripts/deps.sh installs it)' % modules)
+        link = path.parent / 'node_modules'
+        if not link.exists():
+            link.symlink_to(modules)  # ESM resolves from the file's directory up
+        return ['node', str(path)], dict(os.environ)
     siod = os.environ.get('SIOD', str(ROOT / 'build' / 'siod'))
     return [siod, '--port', str(port), str(path)], dict(os.environ)
 
@@ -90,13 +127,13 @@ def compile_only(lang, code, tmp_path):
     assert r.returncode == 0, r.stderr
 
 
-@pytest.mark.parametrize('lang,flags,code,client', list(blocks()))
+@pytest.mark.parametrize('lang,flags,code,client', params())
 def test_block(lang, flags, code, client, tmp_path):
     if flags:
         compile_only(lang, code, tmp_path)
         return
     port = free_port()
-    path = tmp_path / ('server.py' if lang == 'python' else 'server.lua')
+    path = tmp_path / {'python': 'server.py', 'lua': 'server.lua', 'js': 'server.mjs'}[lang]
     path.write_text(code.replace('3000', str(port)))
     cmd, env = server_command(lang, path, port)
     log = open(tmp_path / 'server.log', 'w+')
@@ -107,7 +144,7 @@ def test_block(lang, flags, code, client, tmp_path):
         log.seek(0)
         assert up, 'the server did not listen:\n' + log.read()
         url = 'http://127.0.0.1:%d' % port
-        r = subprocess.run([sys.executable, '-c', CLIENT_PRELUDE % url + (client or DEFAULT_CLIENT)],
+        r = subprocess.run([sys.executable, '-c', CLIENT % (url, client or DEFAULT_CLIENT)],
                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
         log.seek(0)
         out = log.read()
