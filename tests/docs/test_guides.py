@@ -48,6 +48,13 @@ os._exit(0)
 '''
 DEFAULT_CLIENT = 'c = socketio.Client()\nc.connect(url)\nc.disconnect()\n'
 RUNNABLE = ('python', 'lua', 'js')
+LOOPBACK_JS = '''import net from "node:net";
+const listen = net.Server.prototype.listen;
+net.Server.prototype.listen = function (...args) {
+  if (typeof args[0] === "number" && typeof args[1] !== "string") args.splice(1, 0, "127.0.0.1");
+  return listen.apply(this, args);
+};
+'''
 
 
 def blocks():
@@ -110,9 +117,11 @@ def server_command(lang, path, port):
         link = path.parent / 'node_modules'
         if not link.exists():
             link.symlink_to(modules)  # ESM resolves from the file's directory up
-        return ['node', str(path)], dict(os.environ)
+        # `new Server(3000)` listens on every interface: the test keeps it on loopback
+        (path.parent / 'loopback.mjs').write_text(LOOPBACK_JS)
+        return ['node', '--import', './loopback.mjs', str(path)], dict(os.environ)
     siod = os.environ.get('SIOD', str(ROOT / 'build' / 'siod'))
-    return [siod, '--port', str(port), str(path)], dict(os.environ)
+    return [siod, '--host', '127.0.0.1', '--port', str(port), str(path)], dict(os.environ)
 
 
 def compile_only(lang, code, tmp_path):
