@@ -341,3 +341,35 @@ def test_latency(run_app):
             assert back.wait(WAIT), 'no probe_back'
     finally:
         c.disconnect()
+
+
+PROBE_JS = '''import { io } from "socket.io-client";
+const socket = io(process.argv[2]);
+let n = 0;
+const timer = setTimeout(() => { console.error("no answer after", n); process.exit(1); }, 10000);
+socket.on("connect_error", (e) => { console.error(e.message); process.exit(1); });
+socket.on("connect", () => socket.emit("probe"));
+socket.on("probe_back", () => {
+  if (++n < 20) return socket.emit("probe");
+  clearTimeout(timer);
+  console.log("probes:", n, "transport:", socket.io.engine.transport.name);
+  socket.close();
+});
+'''
+
+
+def test_latency_with_socketio_client_js(run_app, tmp_path):
+    """The page's own client: socket.io-client 4.8 (tests/js's, from npm) probing as the page does."""
+    modules = os.environ.get('SIO_NODE_MODULES',
+                             str(HERE.parents[2] / 'tests' / 'js' / 'node_modules'))
+    if not os.path.isdir(os.path.join(modules, 'socket.io-client')):
+        pytest.skip('no socket.io-client in %s (scripts/deps.sh installs it)' % modules)
+    app = run_app('latency')
+    probe = tmp_path / 'js'
+    probe.mkdir()
+    (probe / 'node_modules').symlink_to(modules)
+    (probe / 'probe.mjs').write_text(PROBE_JS)
+    r = subprocess.run(['node', 'probe.mjs', app.url], cwd=probe, capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 'probes: 20 transport: websocket' in r.stdout, r.stdout
