@@ -640,13 +640,12 @@ class _Chain:
 
             async def later() -> None:
                 try:
-                    value = await result
+                    await result
                 except Exception as e:
                     failed(e)
                     return
                 if not var and n < 2 and not called[0]:
                     next_(None)
-                del value
 
             srv._aio.create_task(later())
         elif not var and n < 2 and not called[0]:
@@ -663,7 +662,7 @@ class _Chain:
             return
         self.finished = True
         srv, sock = self.server, self.sock
-        key, nsp, sid, token = sock._key, sock._nsp, sock.id, self.connect[-1]
+        nsp, sid, token = sock._nsp, sock.id, self.connect[-1]
         if verdict is None:
             queued = srv._pending.pop((nsp, sid), [])
             verdict = srv._sid_connect(*self.connect)
@@ -674,7 +673,6 @@ class _Chain:
             srv._pending.pop((nsp, sid), None)
             srv._node_sockets.pop((nsp, sid), None)
             srv._sessions.pop((nsp, sid), None)
-        del key
         if self.sync:
             self.verdict = verdict
         elif type(verdict) is not int and not srv._core.closed:  # an int: a coroutine answers
