@@ -678,6 +678,10 @@ class _Chain:
         elif type(verdict) is not int and not srv._core.closed:  # an int: a coroutine answers
             srv._core.connect_done(token, verdict)
             srv._kick()
+            if verdict is None and not sock.connected:  # the client left meanwhile
+                srv._pending.pop((nsp, sid), None)
+                srv._node_sockets.pop((nsp, sid), None)
+                srv._sessions.pop((nsp, sid), None)
 
 
 _UNDECIDED = object()

@@ -186,6 +186,26 @@ def test_middleware_refuses_with_connect_error_data():
     assert ('first', {'user': 'eve', 'token': 'bad'}, False) in seen
 
 
+def test_middleware_next_after_the_client_left_keeps_nothing():
+    server = sio.Server()
+    calls = []
+
+    @server.use
+    def slow(socket, next):
+        socket.data['x'] = 1
+        socket.join('r')
+        calls.append(socket.id)
+        server.call_later(0.3, next)
+
+    with Running(server) as r:
+        c = socketio.Client(reconnection=False)
+        c.connect(r.url, transports=['websocket'], wait=False)
+        assert wait_for(lambda: calls)
+        c.disconnect()
+        time.sleep(0.5)
+        assert server._node_sockets == {} and server._sessions == {} and server._pending == {}
+
+
 @pytest.mark.skipif(not NODE or not HAVE_CLIENT, reason='node and tests/js/node_modules needed')
 def test_middleware_refusal_socket_io_client():
     server, _ = middleware_server()
