@@ -15,7 +15,7 @@ import time
 import pytest
 import socketio
 
-from test_api import ROOT, WAIT, Running, client, sio, wait_for
+from test_api import ROOT, WAIT, Running, client, redis_url, sio, wait_for  # noqa: F401 (a fixture)
 
 NODE = shutil.which('node')
 DRIVER = os.path.join(os.path.dirname(__file__), 'node_style_client.mjs')
@@ -316,6 +316,32 @@ def test_fetch_sockets_reports_data_and_session():
         assert got[1] == (None, ['ann', 'bob'])
         a.disconnect()
         b.disconnect()
+
+
+def test_socket_data_reaches_the_other_nodes(redis_url):
+    a, b = sio.Server(redis=redis_url), sio.Server(redis=redis_url)
+
+    @a.on('connection')
+    def connection(socket):
+        socket.data['user'] = socket.handshake['auth']['user']
+        socket.join('lobby')
+
+    with Running(a) as ra, Running(b):
+        c = client(ra.url, auth={'user': 'ann'})
+        try:
+            end = time.monotonic() + WAIT
+            while True:  # the nodes subscribe asynchronously
+                got = []
+                b.call_soon_threadsafe(lambda: b.to('lobby').fetch_sockets(
+                    lambda err, socks: got.append((err, [(s.id, s.data, sorted(s.rooms)) for s in socks]))))
+                assert wait_for(lambda: got)
+                if got[0][1] or time.monotonic() > end:
+                    break
+                time.sleep(0.05)
+            sid = c.get_sid('/')
+            assert got[0] == (None, [(sid, {'user': 'ann'}, sorted([sid, 'lobby']))])
+        finally:
+            c.disconnect()
 
 
 def test_broadcast_operators_and_namespaces():
