@@ -31,19 +31,27 @@ _EMPTY: Any = types.MappingProxyType({})  # falsy, read-only: no Node-shaped sta
 _PASS = object()  # _node_event: no listener of a Node-shaped socket took the event
 
 
-def _arity(fn: Callable) -> Tuple[int, bool]:
-    """(positional parameters, takes *args) of fn."""
+_Entry = Tuple[Callable, int, bool, bool]
+
+
+def _entry(fn: Callable) -> _Entry:
+    """A listener or middleware with what its signature says, read once when it is added:
+    (fn, positional parameters, takes *args, has a keyword-only ``ack``)."""
+    if not callable(fn):
+        raise TypeError("a listener must be callable")
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
-        return 0, True
-    n = 0
+        return fn, 0, True, False
+    n, var, kwack = 0, False, False
     for p in params:
         if p.kind == p.VAR_POSITIONAL:
-            return n, True
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            var = True
+        elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and not var:
             n += 1
-    return n, False
+        elif p.kind == p.KEYWORD_ONLY and p.name == "ack":
+            kwack = True
+    return fn, n, var, kwack
 
 
 def _values(result: Any) -> tuple:
@@ -253,7 +261,7 @@ class NamespaceView:
         srv = self._server
         if type(srv._node_mw) is not dict:
             srv._node_mw = {}
-        srv._node_mw.setdefault(self._key, []).append(fn)
+        srv._node_mw.setdefault(self._key, []).append(_entry(fn))
         return fn
 
     def _op(self) -> BroadcastOperator:
@@ -338,7 +346,7 @@ class Socket:
         self.id = sid
         self.handshake = handshake
         self.connected = False
-        self._listeners: Dict[str, List[Callable]] = {}
+        self._listeners: Dict[str, List[_Entry]] = {}
         self._any: List[Callable] = []
         self._gone: Optional[dict] = None  # the data, once disconnected
 
@@ -347,7 +355,7 @@ class Socket:
     def on(self, event: str, handler: Optional[Callable] = None):
         """Adds a listener for ``event`` (also as a decorator: ``@socket.on("chat")``)."""
         def add(fn: Callable) -> Callable:
-            self._listeners.setdefault(event, []).append(fn)
+            self._listeners.setdefault(event, []).append(_entry(fn))
             return fn
 
         if handler is None:
@@ -363,7 +371,7 @@ class Socket:
                 self.off(event, one)
                 return fn(*args, **kw)
 
-            self._listeners.setdefault(event, []).append(one)
+            self._listeners.setdefault(event, []).append(_entry(one))  # fn's signature (__wrapped__)
             return fn
 
         if handler is None:
@@ -378,7 +386,7 @@ class Socket:
             if handler is None:
                 del self._listeners[event]
             else:
-                for i, fn in enumerate(fns):
+                for i, (fn, *_) in enumerate(fns):
                     if fn is handler or getattr(fn, "__wrapped__", None) is handler:
                         del fns[i]
                         break
@@ -528,18 +536,18 @@ class Socket:
 
     # ---- calling listeners ----
 
-    def _call(self, fn: Callable, event: str, args: tuple, ack: Optional[Ack]) -> None:
-        """Calls one listener with args trimmed to what it declares; the ack (if any) goes to it
-        or gets its return value."""
+    def _call(self, entry: _Entry, event: str, args: tuple, ack: Optional[Ack]) -> None:
+        """Calls one listener with args trimmed to what it declares; the ack (None: the client
+        asked for none) goes to it or gets its return value."""
         srv = self._server
-        n, var = _arity(fn)
+        fn, n, var, kwack = entry
         if not var and len(args) > n:
             args = args[:n]
         takes = False
         try:
-            if ack is not None and srv._wants_ack(fn):
+            if kwack:
                 takes = True
-                result = fn(*args, ack=ack)
+                result = fn(*args, ack=ack if ack is not None else Ack(srv, None))  # type: ignore[arg-type]
             elif ack is not None and not var and n > len(args):
                 takes = True
                 result = fn(*args, ack)
@@ -573,8 +581,8 @@ class Socket:
             logger.exception("the handler of event %r returned a value that cannot be sent as an ack", event)
 
     def _fire(self, event: str, *args: Any) -> None:
-        for fn in list(self._listeners.get(event, ())):
-            self._call(fn, event, args, None)
+        for entry in list(self._listeners.get(event, ())):
+            self._call(entry, event, args, None)
 
 
 class _Volatile:
@@ -592,7 +600,7 @@ class _Volatile:
 class _Chain:
     """One connecting socket's way through the middleware, then the sid-style connect handler."""
 
-    def __init__(self, server: "Server", sock: Socket, chain: List[Callable], connect: tuple) -> None:
+    def __init__(self, server: "Server", sock: Socket, chain: List[_Entry], connect: tuple) -> None:
         self.server, self.sock, self.chain, self.connect = server, sock, chain, connect
         self.sync = True
         self.verdict: Any = _UNDECIDED
@@ -607,7 +615,7 @@ class _Chain:
         if i == len(self.chain):
             self.finish(None)
             return
-        fn = self.chain[i]
+        fn, n, var, _ = self.chain[i]
         srv = self.server
         called = [False]
 
@@ -627,7 +635,6 @@ class _Chain:
                 called[0] = True
                 self.finish(_refusal(e))
 
-        n, var = _arity(fn)
         try:
             result = fn(self.sock, next_) if var or n >= 2 else fn(self.sock)
         except Exception as e:
@@ -786,8 +793,8 @@ class NodeStyle:
         if not fns:
             return _core.NOACK if event == "connection" else _PASS
         a = Ack(self, ack) if ack is not None else None  # type: ignore[arg-type]
-        for fn in list(fns):
-            sock._call(fn, event, args, a)
+        for entry in list(fns):
+            sock._call(entry, event, args, a)
         return _core.NOACK
 
     def _on_disconnecting(self, key: Any, nsp: str, sid: str, reason: str) -> None:

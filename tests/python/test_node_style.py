@@ -276,6 +276,37 @@ def test_extra_arguments_ignored_and_ack_sent():
         c.disconnect()
 
 
+def test_once_off_on_any_and_fallback_to_sid_style():
+    server = sio.Server()
+    seen = []
+
+    @server.on('connection')
+    def connection(socket):
+        socket.once('ping', lambda n: seen.append(('once', n)))
+        socket.on('ping', lambda n: seen.append(('on', n)))
+        gone = socket.on('gone', lambda: seen.append('gone'))
+        gone.off('gone')
+        socket.on_any(lambda event, *args: seen.append(('any', event) + args))
+
+    @server.on('ping')  # a socket listener took it: not called
+    def ping(sid, n):
+        seen.append(('sid ping', n))
+
+    @server.on('other')  # none did: the sid style's
+    def other(sid, n):
+        return n + 1
+
+    with Running(server) as r:
+        c = client(r.url)
+        c.emit('ping', 1)
+        c.emit('ping', 2)
+        c.emit('gone')
+        assert c.call('other', 41, timeout=WAIT) == 42
+        c.disconnect()
+    assert seen == [('any', 'ping', 1), ('once', 1), ('on', 1), ('any', 'ping', 2), ('on', 2),
+                    ('any', 'gone'), ('any', 'other', 41)]
+
+
 def test_fetch_sockets_reports_data_and_session():
     server = sio.Server()
     got = []
