@@ -630,7 +630,7 @@ class _Chain:
 
         def failed(e: BaseException) -> None:
             if not isinstance(e, ConnectionRefusedError):
-                logger.exception("error in a middleware of %s", self.sock._nsp)
+                logger.error("error in a middleware of %s", self.sock._nsp, exc_info=e)
             if not called[0]:
                 called[0] = True
                 self.finish(_refusal(e))
