@@ -52,12 +52,9 @@ class Dispatch(NodeStyle):
     def _on_connect(self, key: Any, nsp: str, sid: str, handshake: dict, protocol: int, token: int):
         """None lets the socket in, (message, data) refuses it, ``token`` means a coroutine
         decides later (asyncio mode) and calls ``_core.connect_done(token, verdict)``."""
-        if self._node_mw.get(key) or self._find(key, "connection") is not None:
-            return self._node_connect(key, nsp, sid, handshake, protocol, token)  # socket.py
-        return self._sid_connect(key, nsp, sid, handshake, protocol, token)
-
-    def _sid_connect(self, key: Any, nsp: str, sid: str, handshake: dict, protocol: int, token: int):
-        """python-socketio's connect handler: ``_on_connect``'s verdicts."""
+        if (self._node_mw.get(key) or self._find(key, "connection") is not None) and \
+                (nsp, sid) not in self._node_sockets:  # socket.py: middleware, then back here
+            return self._node_connect(key, nsp, sid, handshake, protocol, token)
         self._known.add(nsp)
         fn = self._find(key, "connect")
         if fn is None:

@@ -672,7 +672,7 @@ class _Chain:
         nsp, sid, token = sock._nsp, sock.id, self.connect[-1]
         if verdict is None:
             queued = srv._pending.pop((nsp, sid), [])
-            verdict = srv._sid_connect(*self.connect)
+            verdict = srv._on_connect(*self.connect)  # the connect handler (the socket is known)
             if type(verdict) is not tuple:
                 pending = srv._pending.setdefault((nsp, sid), [])
                 pending[:0] = queued
