@@ -119,6 +119,59 @@ def test_chat_example_socket_io_client():
     assert out['aLeft'] == {'username': 'bob', 'numUsers': 1}
 
 
+def test_private_messaging_example():
+    """socket.io's examples/private-messaging (its first step), ported line for line."""
+    server = sio.Server(cors_allowed_origins='*')
+
+    @server.use
+    def auth(socket, next):
+        username = socket.handshake['auth'].get('username')
+        if not username:
+            return next(Exception('invalid username'))
+        socket.username = username
+        next()
+
+    @server.on('connection')
+    def connection(socket):
+        # fetch existing users
+        users = []
+        for id, s in server.of('/').sockets.items():
+            users.append({'userID': id, 'username': s.username})
+        socket.emit('users', users)
+
+        # notify existing users
+        socket.broadcast.emit('user connected', {'userID': socket.id, 'username': socket.username})
+
+        # forward the private message to the right recipient
+        @socket.on('private message')
+        def private_message(msg):
+            socket.to(msg['to']).emit('private message', {'content': msg['content'], 'from': socket.id})
+
+        # notify users upon disconnection
+        @socket.on('disconnect')
+        def disconnect():
+            socket.broadcast.emit('user disconnected', socket.id)
+
+    with Running(server) as r:
+        assert refused(r.url, {}) == {'message': 'invalid username'}
+        a = client(r.url, auth={'username': 'ann'})
+        assert wait_for(lambda: events(a, 'users'))
+        b = client(r.url, auth={'username': 'bob'})
+        sa, sb = a.get_sid('/'), b.get_sid('/')
+        assert wait_for(lambda: events(b, 'users') and events(a, 'user connected'))
+        assert events(a, 'users') == [([{'userID': sa, 'username': 'ann'}],)]
+        assert sorted(events(b, 'users')[0][0], key=lambda u: u['username']) == \
+            [{'userID': sa, 'username': 'ann'}, {'userID': sb, 'username': 'bob'}]
+        assert events(a, 'user connected') == [({'userID': sb, 'username': 'bob'},)]
+        b.emit('private message', {'content': 'psst', 'to': sa})
+        assert wait_for(lambda: events(a, 'private message'))
+        assert events(a, 'private message') == [({'content': 'psst', 'from': sb},)]
+        b.disconnect()
+        assert wait_for(lambda: events(a, 'user disconnected'))
+        assert events(a, 'user disconnected') == [(sb,)]
+        a.disconnect()
+
+
 def middleware_server():
     server = sio.Server()
     seen = []
@@ -151,6 +204,11 @@ def middleware_server():
 
     @server.on('connection')
     def connection(socket):
+        hs = socket.handshake  # Node's shape
+        assert sorted(hs) == ['address', 'auth', 'headers', 'issued', 'query', 'secure', 'time', 'url',
+                              'xdomain']
+        assert hs['address'] == '127.0.0.1' and hs['query']['EIO'] == '4' and 'host' in hs['headers']
+        assert socket.nsp.name == '/' and socket.connected
         seen.append(('connection', socket.id, sorted(socket.rooms), socket.data.get('user')))
         socket.emit('welcome', socket.data['user'], socket.handshake['query'].get('x'))
 
