@@ -194,6 +194,10 @@ def middleware_server():
 
             server.call_later(0.05, later)
             return
+        if token == 'thread':  # next() from another thread
+            socket.join('members')
+            threading.Thread(target=lambda: (time.sleep(0.05), next())).start()
+            return
         if token != 'secret':
             err = Exception('not authorized')
             err.data = {'content': 'Please retry later'}
@@ -233,13 +237,13 @@ def test_middleware_refuses_with_connect_error_data():
             {'message': 'not authorized', 'data': {'content': 'Please retry later'}}
         assert refused(r.url, {'token': 'raise'}) == {'message': 'refused by raising', 'data': {'code': 2}}
         assert server._node_sockets == {} and server._sessions == {} and server._pending == {}
-        for token in ('secret', 'later'):
+        for token in ('secret', 'later', 'thread'):
             ok = client(r.url + '?x=1', auth={'user': 'ann', 'token': token})
             assert wait_for(lambda: events(ok, 'welcome'))
             assert events(ok, 'welcome') == [('ann', '1')]
             ok.disconnect()
     conns = [s for s in seen if s[0] == 'connection']
-    assert len(conns) == 2
+    assert len(conns) == 3
     assert all(s[2] == sorted([s[1], 'members']) and s[3] == 'ann' for s in conns)
     assert ('first', {'user': 'eve', 'token': 'bad'}, False) in seen
 
@@ -462,6 +466,28 @@ def test_broadcast_operators_and_namespaces():
         assert sorted(server.of('/chat').sockets) == sorted(c.get_sid('/chat') for c in cs)
         for c in cs:
             c.disconnect()
+
+
+def test_class_namespace_on_connection_and_disconnecting():
+    seen = []
+
+    class Chat(sio.Namespace):
+        def on_connection(self, socket):
+            socket.join('r')
+            socket.on('hi', lambda: 'hello from %s' % socket.nsp.name)
+
+        def on_disconnecting(self, sid, reason):
+            seen.append(sorted(self.rooms(sid)))
+
+    server = sio.Server()
+    server.register_namespace(Chat('/chat'))
+    with Running(server) as r:
+        c = client(r.url, namespaces=['/chat'])
+        assert c.call('hi', namespace='/chat', timeout=WAIT) == 'hello from /chat'
+        sid = c.get_sid('/chat')
+        c.disconnect()
+        assert wait_for(lambda: seen)
+    assert seen == [sorted([sid, 'r'])]
 
 
 def test_socket_emit_with_ack_callback_and_timeout():
