@@ -499,16 +499,18 @@ def test_socket_emit_with_ack_callback_and_timeout():
         socket.emit('ask', 2, lambda value: answers.append(('cb', value)))
         socket.timeout(0.2).emit('silent', lambda err, *values: answers.append(
             ('timeout', type(err).__name__, values)))
+        socket.timeout(2).emit('answered', lambda err, *values: answers.append(
+            ('answered', type(err).__name__, values)))
 
     with Running(server) as r:
         c = socketio.Client(reconnection=False)
         c.on('ask', lambda n: n * 21)
-        c.on('silent', lambda: None)
+        c.on('answered', lambda: 'yes')
+        c.on('silent', lambda: time.sleep(0.5))  # acknowledged too late
         c.connect(r.url, transports=['websocket'], wait_timeout=WAIT)
-        assert wait_for(lambda: len(answers) == 2)
+        assert wait_for(lambda: len(answers) == 3)
         c.disconnect()
-    assert sorted(answers) == [('cb', 42), ('timeout', 'NoneType', ())] or \
-        sorted(answers) == [('cb', 42), ('timeout', 'TimeoutError', ())]
+    assert sorted(answers) == [('answered', 'NoneType', ('yes',)), ('cb', 42), ('timeout', 'TimeoutError', ())]
 
 
 def test_call_every_repeats_until_cancelled():
