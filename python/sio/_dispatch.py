@@ -105,9 +105,9 @@ class Dispatch(NodeStyle):
             if fn is None:
                 return _core.NOACK
             head = (event, sid)
-        n = self._nargs(fn) - len(head)
-        if len(args) > n:  # arguments the handler does not declare are ignored, as Node does
-            args = args[:max(n, 0)]
+        n = self._arity.get(fn) or self._nargs(fn)
+        if len(args) + len(head) > n:  # arguments the handler does not declare are ignored, as Node does
+            args = args[:max(n - len(head), 0)]
         if self._wants_ack(fn):
             fn(*head, *args, ack=Ack(self, ack))
             return _core.NOACK
