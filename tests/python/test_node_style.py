@@ -411,6 +411,23 @@ def test_fetch_sockets_reports_data_and_session():
         b.disconnect()
 
 
+def test_socket_data_with_bytes_is_reported_empty_and_logged(caplog):
+    server = sio.Server()
+    got = []
+
+    @server.on('connection')
+    def connection(socket):
+        socket.data['raw'] = b'\x00'
+        server.of('/').fetch_sockets(lambda err, socks: got.append([s.data for s in socks]))
+
+    with Running(server) as r:
+        c = client(r.url)
+        assert wait_for(lambda: got)
+        c.disconnect()
+    assert got == [[{}]]
+    assert 'fetch_sockets reports JSON values only' in caplog.text
+
+
 def test_socket_data_reaches_the_other_nodes(redis_url):
     a, b = sio.Server(redis=redis_url), sio.Server(redis=redis_url)
 
