@@ -31,11 +31,13 @@ callback-free part (bindings/sio.i).
 from . import _core, errors
 from . import api  # SWIG-generated: versions, error strings, option structs, pure functions (bindings/sio.i)
 from .ack import Ack
+from .apps import ASGIApp, WSGIApp, run
 from .errors import *  # noqa: F401,F403 - sio.errors' exceptions are sio's
 from .namespace import Namespace
 from .server import Server, Timer
 
-__all__ = ["Server", "Namespace", "Timer", "Ack", "NOACK", "__version__", *errors.__all__]
+__all__ = ["Server", "Namespace", "Timer", "Ack", "NOACK", "WSGIApp", "ASGIApp", "run", "__version__",
+           *errors.__all__]
 
 __version__: str = api.sio_version()
 
