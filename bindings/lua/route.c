@@ -41,6 +41,8 @@ static int respond(lua_State *L, res_ud_t *u, int status_i, int body_i, int hdr_
   size_t n = 0;
   if (!lua_isnoneornil(L, hdr_i)) {
     luaL_checktype(L, hdr_i, LUA_TTABLE);
+    lua_newtable(L); /* anchors the strings of number values until the call is done */
+    int anchor = lua_gettop(L);
     size_t count = 0;
     lua_pushnil(L);
     while (lua_next(L, hdr_i)) {
@@ -55,8 +57,8 @@ static int respond(lua_State *L, res_ud_t *u, int status_i, int body_i, int hdr_
       if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
         luaL_argerror(L, hdr_i, "headers: string names and string values");
       hdrs[n++] = lua_tostring(L, -2);
-      hdrs[n++] = lua_tostring(L, -1); /* a number value converted in place: still in the table */
-      lua_pop(L, 1);
+      hdrs[n++] = lua_tostring(L, -1); /* a number converted in this stack slot: anchored below */
+      lua_rawseti(L, anchor, (lua_Integer)n);
     }
   }
   hdrs[n] = NULL;
@@ -208,6 +210,15 @@ static int find_route(lua_State *L, srv_t *srv, sio_http_req_t *req, char *allow
   return 0;
 }
 
+/* In protected mode: (fn, req as a light userdata, res) -> fn(request table, res)'s 3 results. */
+static int dispatch(lua_State *L) {
+  sio_http_req_t *req = lua_touserdata(L, 2);
+  push_request(L, req);
+  lua_replace(L, 2);
+  lua_call(L, 2, 3);
+  return 3;
+}
+
 static void on_request(sio_http_req_t *req, void *arg) {
   srv_t *srv = arg;
   lua_State *L = srv->closing || srv->closed ? NULL : siol_cb_state(srv->st);
@@ -216,7 +227,10 @@ static void on_request(sio_http_req_t *req, void *arg) {
     return;
   }
   int top = lua_gettop(L);
-  luaL_checkstack(L, 12, "route");
+  if (!lua_checkstack(L, 12)) {
+    sio_http_respond(req, 503, NULL, NULL, 0);
+    return;
+  }
   char allow[256];
   if (!find_route(L, srv, req, allow, sizeof allow)) {
     if (allow[0]) {
@@ -228,16 +242,19 @@ static void on_request(sio_http_req_t *req, void *arg) {
     }
     return;
   }
-  push_request(L, req);
+  /* Stack: fn. Then res (kept at top + 1, below the call), dispatch, fn, req, res. */
   res_ud_t *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->req = req;
   u->aborted = 0;
   luaL_setmetatable(L, SIOL_RES_MT);
   sio_http_req_set_data(req, u);
   sio_http_req_on_abort(req, on_abort);
-  lua_pushvalue(L, -1);
-  lua_insert(L, top + 1); /* res kept below fn */
-  if (!siol_pcall(L, 2, 3, "route handler", sio_http_req_path(req))) {
+  lua_insert(L, top + 1);
+  lua_pushcfunction(L, dispatch);
+  lua_insert(L, top + 2);
+  lua_pushlightuserdata(L, req);
+  lua_pushvalue(L, top + 1);
+  if (!siol_pcall(L, 3, 3, "route handler", sio_http_req_path(req))) {
     if (u->req) {
       sio_http_req_set_data(u->req, NULL);
       sio_http_respond(u->req, 500, NULL, NULL, 0);
