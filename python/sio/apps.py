@@ -218,6 +218,7 @@ class ASGIApp:
         self.on_shutdown = on_shutdown
         self._lifespan_queue: Optional[asyncio.Queue] = None
         self._lifespan_task: Optional[asyncio.Task] = None
+        self._state: Dict[str, Any] = {}  # the lifespan's state, copied into each request's scope
         _static_mounts(socketio_server, static_files)
         if other_asgi_app is not None:
             socketio_server._core.handler("/", self._on_request, max_body=max_body)
@@ -257,7 +258,7 @@ class ASGIApp:
             "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in req.headers],
             "client": (req.remote_addr, req.remote_port),
             "server": (name, port),
-            "state": {},
+            "state": dict(self._state),
         }
 
     async def _handle(self, req: Any) -> None:
@@ -273,7 +274,7 @@ class ASGIApp:
             if not body_sent:
                 body_sent = True
                 return {"type": "http.request", "body": req.body, "more_body": False}
-            await gone
+            await gone  # the client left, or the response is complete (as uvicorn)
             return {"type": "http.disconnect"}
 
         async def send(message: Dict[str, Any]) -> None:
@@ -288,6 +289,8 @@ class ASGIApp:
                     headers = [(bytes(k), bytes(v)) for k, v in start.get("headers", [])]
                     _respond(req, int(start["status"]), headers, b"".join(chunks))
                     self.server._kick()
+                    if not gone.done():
+                        gone.set_result(None)
 
         try:
             await self.other_asgi_app(self._scope(req), receive, send)  # type: ignore[misc]
@@ -330,7 +333,7 @@ class ASGIApp:
         async def runner() -> None:
             try:
                 await self.other_asgi_app({"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"},
-                                           "state": {}}, queue.get, send)
+                                           "state": self._state}, queue.get, send)
             except Exception:
                 if not started.done():
                     logger.debug("the ASGI app does not support the lifespan protocol", exc_info=True)

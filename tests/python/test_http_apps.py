@@ -317,6 +317,58 @@ def test_fastapi_route_beside_socketio():
     assert state == ['up', 'down']
 
 
+def test_fastapi_lifespan_state_and_streaming():
+    fastapi = pytest.importorskip('fastapi')
+    from fastapi.responses import StreamingResponse
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_):
+        yield {'greeting': 'hi from the lifespan'}
+
+    fapp = fastapi.FastAPI(lifespan=lifespan)
+
+    @fapp.get('/state')
+    async def state(request: fastapi.Request):
+        return {'greeting': request.state.greeting}
+
+    @fapp.get('/stream')
+    async def stream():
+        async def parts():
+            for i in range(3):
+                await asyncio.sleep(0.01)
+                yield b'part%d;' % i
+        return StreamingResponse(parts(), media_type='text/plain')
+
+    server = echo_server()
+    with AsgiRunning(sio.ASGIApp(server, fapp)) as r:
+        assert json.loads(get(r.port, 'GET', '/state')[2]) == {'greeting': 'hi from the lifespan'}
+        assert get(r.port, 'GET', '/stream')[2] == b'part0;part1;part2;'
+
+
+def test_wsgi_in_asyncio_mode_and_asgi_needs_it():
+    server = echo_server()
+    sio.WSGIApp(server, plain_wsgi)
+
+    async def main():
+        port = server.listen('127.0.0.1', 0)
+        task = asyncio.ensure_future(server.serve())
+        loop = asyncio.get_running_loop()
+        status, _, body = await loop.run_in_executor(None, get, port, 'GET', '/in-asyncio')
+        server.stop()
+        await asyncio.wait_for(task, WAIT)
+        return status, json.loads(body)['path']
+
+    assert asyncio.run(main()) == (200, '/in-asyncio')
+
+    async def asgi(scope, receive, send):
+        raise AssertionError('not reached')
+
+    s2 = echo_server()
+    sio.ASGIApp(s2, asgi)
+    with Running(s2) as r:  # threading mode: the ASGI app cannot run; 500, logged
+        assert get(r.port, 'GET', '/x')[0] == 500
+
+
 def test_run_refuses_other_objects():
     with pytest.raises(TypeError):
         sio.run(object())
