@@ -24,6 +24,7 @@ local function curl(s, args, path)
   procs[#procs + 1] = p
   assert(H.run_until(function() return not p.running() end, 12000), "curl did not finish")
   local head = H.read_file(hdr) or ""
+  head = head:gsub("^HTTP/1%.1 100 [^\n]*\r?\n\r?\n", "") -- an interim 100 Continue
   local status = tonumber(head:match("^HTTP/1%.1 (%d+)"))
   local headers = {}
   for name, value in head:gmatch("\n([^:\r\n]+):%s*([^\r\n]*)") do headers[name:lower()] = value end
@@ -74,6 +75,15 @@ describe("server:route", function()
     assert.equal(201, status)
     assert.equal("hello world", body)
     assert.equal("11", headers["x-len"])
+    -- A body curl announces with "Expect: 100-continue" (over 1 KiB): answered at once, not after
+    -- curl's 1 s wait for the interim response.
+    local big = H.tmpname()
+    H.write_file(big, ("x"):rep(4000))
+    local t0 = sio.now()
+    status, headers, body = curl(s, "-X POST -H 'Expect: 100-continue' --data-binary @" .. H.q(big), "/echo")
+    assert.equal(201, status)
+    assert.equal(4000, #body)
+    assert.is_true(sio.now() - t0 < 900)
     status, _, body = curl(s, "-X DELETE", "/any/x%20y")
     assert.equal(200, status)
     assert.equal("DELETE /any/x y", body)

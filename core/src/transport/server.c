@@ -655,6 +655,13 @@ static sio_route_t *find_route(sio_server_t *s, const sio_http_request_t *req) {
   return NULL;
 }
 
+/* "Expect: 100-continue": the body is welcome (Node's http server answers so by default). */
+static void on_http_continue(sio_http_parser_t *p) {
+  static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+  sio_conn_t *c = sio_http_parser_user(p);
+  if (!c->server->closing) sio_conn_write_copy(c, cont, sizeof cont - 1);
+}
+
 static int on_http_request(sio_http_parser_t *p, const sio_http_request_t *req) {
   sio_conn_t *c = sio_http_parser_user(p);
   sio_server_t *s = c->server;
@@ -800,6 +807,7 @@ static void on_connection(uv_stream_t *ls, int status) {
     conn_close_now(c, SIO_ENOMEM);
     return;
   }
+  sio_http_parser_on_continue(c->http, on_http_continue);
   uv_tcp_nodelay(&c->tcp, 1);
   c->active_ms = uv_now(s->loop);
   conn_read_start(c);
