@@ -317,6 +317,37 @@ def test_fastapi_route_beside_socketio():
     assert state == ['up', 'down']
 
 
+def test_fastapi_fiddle_shape(tmp_path):
+    """python-socketio's examples/server/asgi/fastapi-fiddle.py: StaticFiles mounted, a FileResponse
+    page, GET /hello, beside Socket.IO."""
+    fastapi = pytest.importorskip('fastapi')
+    from fastapi.responses import FileResponse
+    from fastapi.staticfiles import StaticFiles
+
+    (tmp_path / 'static').mkdir()
+    (tmp_path / 'static' / 'fiddle.js').write_text('console.log(1);' * 1000)
+    (tmp_path / 'fiddle.html').write_text('<html>fiddle</html>')
+    fapp = fastapi.FastAPI()
+    fapp.mount('/static', StaticFiles(directory=str(tmp_path / 'static')), 'static')
+
+    @fapp.get('/')
+    async def index():
+        return FileResponse(str(tmp_path / 'fiddle.html'))
+
+    @fapp.get('/hello')
+    async def hello():
+        return {'message': 'Hello, World!'}
+
+    server = echo_server()
+    with AsgiRunning(sio.ASGIApp(server, fapp)) as r:
+        status, headers, body = get(r.port, 'GET', '/')
+        assert (status, body) == (200, b'<html>fiddle</html>')
+        assert headers['content-type'].startswith('text/html')
+        assert get(r.port, 'GET', '/static/fiddle.js')[2] == b'console.log(1);' * 1000
+        assert json.loads(get(r.port, 'GET', '/hello')[2]) == {'message': 'Hello, World!'}
+        assert sio_roundtrip(r.url) == 'hi'
+
+
 def test_fastapi_lifespan_state_and_streaming():
     fastapi = pytest.importorskip('fastapi')
     from fastapi.responses import StreamingResponse
