@@ -9,7 +9,8 @@
  *        or it answered before); res.sent, res.aborted.
  * A handler that returns (status[, body[, headers]]) without calling send answers with those; one
  * that returns nothing may keep `res` and answer later (the server's request_timeout_ms bounds
- * it); one that raises is logged and answered 500. A path ending in "*" matches by prefix; the
+ * it); one that raises is logged and answered 500. The same method and path added again replaces
+ * the handler in place (a siod reload runs the script again). A path ending in "*" matches by prefix; the
  * method "*" matches every method, and "GET" also HEAD. A path that matches with no route for its
  * method is answered 405 with Allow; no route at all, 404. */
 #include <stdio.h>
@@ -292,6 +293,23 @@ int siol_route(lua_State *L) {
     srv->routes_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, srv->routes_ref);
+  /* The same method and path again: the new handler replaces the old one in its place (what a
+   * siod reload that runs the script again wants). */
+  lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, -1, i);
+    lua_getfield(L, -1, "method");
+    lua_getfield(L, -2, "path");
+    int same = lua_rawequal(L, -2, 2) && lua_rawequal(L, -1, 3);
+    lua_pop(L, 2);
+    if (same) {
+      lua_pushvalue(L, 4);
+      lua_setfield(L, -2, "fn");
+      lua_settop(L, 1);
+      return 1;
+    }
+    lua_pop(L, 1);
+  }
   lua_createtable(L, 0, 3);
   lua_pushvalue(L, 2);
   lua_setfield(L, -2, "method");
