@@ -47,6 +47,7 @@ def main():
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((a.host, a.port))
+    sock.listen(2048)  # before the line below: the load may connect at once
     print("listening on http://%s:%d" % (a.host, sock.getsockname()[1]), flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, http="httptools", loop="uvloop")
     uvicorn.Server(config).run(sockets=[sock])
