@@ -376,31 +376,35 @@ def run(app: Union[WSGIApp, ASGIApp, Any], host: str = "127.0.0.1", port: int = 
     """Serves ``app`` until ``stop()``, SIGINT or SIGTERM — the one call that replaces
     ``app.run()`` / ``eventlet.wsgi.server(eventlet.listen(('', 5000)), app)`` (a :class:`WSGIApp`
     or a bare :class:`sio.Server`: ``server.run()``, WSGI routes in a thread pool) and
-    ``uvicorn.run(app, host=..., port=...)`` (an :class:`ASGIApp`: ``asyncio.run()`` of its
-    ``serve()``)."""
+    ``uvicorn.run(app, host=..., port=...)`` (an :class:`ASGIApp`, or a server whose ``emit`` is a
+    coroutine function such as an ``AsyncServer``: ``asyncio.run()`` of its ``serve()``)."""
     if isinstance(app, ASGIApp):
-        asyncio.run(_serve_asgi(app, host, port, handle_signals))
+        asyncio.run(_serve_async(app.serve, app.server, host, port, handle_signals))
     elif isinstance(app, WSGIApp):
         try:
             app.server.run(host, port, handle_signals=handle_signals)
         finally:
             app.shutdown()
-    elif hasattr(app, "run") and hasattr(app, "_core"):
-        app.run(host, port, handle_signals=handle_signals)
+    elif hasattr(app, "serve") and hasattr(app, "_core"):
+        if inspect.iscoroutinefunction(getattr(type(app), "emit", None)):
+            # An asyncio server (awaitable emit: python-socketio's AsyncServer) runs on asyncio.
+            asyncio.run(_serve_async(app.serve, app, host, port, handle_signals))
+        else:
+            app.run(host, port, handle_signals=handle_signals)
     else:
         raise TypeError("sio.run() takes a sio.WSGIApp, a sio.ASGIApp or a sio.Server, not %s"
                         % type(app).__name__)
 
 
-async def _serve_asgi(app: ASGIApp, host: str, port: int, handle_signals: bool) -> None:
+async def _serve_async(serve: Callable, server: Any, host: str, port: int, handle_signals: bool) -> None:
     loop = asyncio.get_running_loop()
     if handle_signals:
         import signal
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
-                loop.add_signal_handler(sig, app.server.stop)
+                loop.add_signal_handler(sig, server.stop)
             except (NotImplementedError, RuntimeError):
                 pass
-    await app.serve(host, port)
+    await serve(host, port)
 

@@ -400,6 +400,22 @@ def test_wsgi_in_asyncio_mode_and_asgi_needs_it():
         assert get(r.port, 'GET', '/x')[0] == 500
 
 
+def test_run_picks_asyncio_for_an_async_server():
+    class AsyncLike(sio.Server):
+        async def emit(self, *args, **kw):  # as python-socketio's AsyncServer
+            return sio.Server.emit(self, *args, **kw)
+
+    server = AsyncLike()
+    port = server.listen('127.0.0.1', 0)
+    t = threading.Thread(target=sio.run, args=(server,), kwargs={'handle_signals': False}, daemon=True)
+    t.start()
+    assert wait_for(lambda: server._aio is not None)  # the asyncio mode
+    assert get(port, 'GET', '/nothing')[0] == 404
+    server.stop()
+    t.join(WAIT)
+    assert not t.is_alive()
+
+
 def test_run_refuses_other_objects():
     with pytest.raises(TypeError):
         sio.run(object())
