@@ -180,7 +180,7 @@ SIO_EXTERN int sio_server_static(sio_server_t *server, const char *prefix, const
 /*                                                                                                */
 /* The request is complete when the handler is called: its head, and its body collected (chunked */
 /* bodies de-chunked) up to max_body bytes; a longer body is answered 413 without calling the    */
-/* handler. The handler answers with sio_http_respond(), at once or later (from the loop's       */
+/* handler ("Expect: 100-continue" is answered 100 by the server, for every request). The handler answers with sio_http_respond(), at once or later (from the loop's       */
 /* thread), exactly once: that call releases the handle. Meanwhile the connection waits (later   */
 /* pipelined requests behind it); keep-alive is kept when the client asked for it. When the      */
 /* client goes away first, when the server closes, or when no answer came within the server's   */
@@ -238,8 +238,8 @@ SIO_EXTERN int sio_http_req_header_at(const sio_http_req_t *req, size_t i, const
 SIO_EXTERN const char *sio_http_req_body(const sio_http_req_t *req, size_t *len);
 SIO_EXTERN void *sio_http_req_get_data(const sio_http_req_t *req);
 SIO_EXTERN void sio_http_req_set_data(sio_http_req_t *req, void *data);
-/* Sets (or with NULL clears) the abort callback. Set at once after the request has gone away, it
- * is not called: check sio_http_req_aborted(). */
+/* Sets (or with NULL clears) the abort callback. One set after the request has gone away is never
+ * called: check sio_http_req_aborted(). */
 SIO_EXTERN void sio_http_req_on_abort(sio_http_req_t *req, sio_http_abort_cb cb);
 /* 1 once the response can no longer be sent (see above). */
 SIO_EXTERN int sio_http_req_aborted(const sio_http_req_t *req);
@@ -249,9 +249,9 @@ SIO_EXTERN int sio_http_req_aborted(const sio_http_req_t *req);
  * Transfer-Encoding and Connection are the server's and ignored when given), then `len` bytes of
  * `body` (copied; not sent to a HEAD request, whose Content-Length still says `len`). 0 when the
  * response is queued; SIO_ECLOSED when the request was aborted (nothing sent; released all the
- * same); SIO_ENOMEM (the connection is closed; released). SIO_EINVAL, without releasing, for a
- * status out of range, a header name that is not an HTTP token or a value holding CR, LF or
- * NUL: correct it and answer again. */
+ * same); SIO_ENOMEM (the client gets a bare 500, or the connection is closed; released).
+ * SIO_EINVAL, without releasing, for a status out of range, a header name that is not an HTTP
+ * token, a NULL value or a value holding CR or LF: correct it and answer again. */
 SIO_EXTERN int sio_http_respond(sio_http_req_t *req, int status, const char *const *headers,
                                 const void *body, size_t len);
 
