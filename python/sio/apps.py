@@ -8,7 +8,8 @@ runs in a small thread pool (a slow route does not stall the Socket.IO clients),
 collected and handed back to the loop's thread; an ASGI app runs on the asyncio loop of the asyncio
 mode, with the lifespan protocol as uvicorn runs it. Request bodies are bounded (``max_body``, 1 MiB
 by default: 413 beyond); an exception in the app is logged and answered 500, and the server goes
-on."""
+on. A response is sent whole once the app has finished it (streamed chunks are collected first),
+and WebSocket requests outside Socket.IO's path are not the app's (404)."""
 
 from __future__ import annotations
 
