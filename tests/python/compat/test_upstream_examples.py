@@ -21,6 +21,7 @@ Needs flask, fastapi, uvicorn in the test's interpreter (scripts/test.sh's PyPI 
 without them.
 """
 import difflib
+import inspect
 import json
 import os
 import pathlib
@@ -48,12 +49,22 @@ WAIT = 10.0
 
 # app -> (what sio needs, the expression the launcher serves, modules the app imports)
 APPS = {
-    'wsgi_app': (['WSGIApp'], 'app.wsgi_app', ['flask']),
-    'flask_class_namespace': (['WSGIApp'], 'app.wsgi_app', ['flask']),
+    'wsgi_app': (['WSGIApp', 'Server(async_mode=)'], 'app.wsgi_app', ['flask']),
+    'flask_class_namespace': (['WSGIApp', 'Server(async_mode=)'], 'app.wsgi_app', ['flask']),
     'asgi_app': (['AsyncServer', 'ASGIApp'], 'app', ['uvicorn']),
     'fastapi_fiddle': (['AsyncServer', 'ASGIApp'], 'combined_asgi_app', ['fastapi', 'uvicorn']),
     'latency': (['AsyncServer', 'ASGIApp'], 'app', ['uvicorn']),
 }
+
+
+def has_feature(name):
+    """``"AsyncServer"``: sio has that name; ``"Server(async_mode=)"``: sio.Server takes that
+    argument."""
+    if '(' not in name:
+        return hasattr(sio, name)
+    cls, arg = re.match(r'(\w+)\((\w+)=\)', name).groups()
+    params = inspect.signature(getattr(sio, cls).__init__).parameters
+    return arg in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
 
 
 # ---- porting: the two lines, and proof that nothing else changed ----------------------------------
@@ -126,7 +137,7 @@ class App:
         if backend == 'sio':
             if BUILD_ERROR:
                 pytest.fail(BUILD_ERROR)
-            missing = [n for n in needs if not hasattr(sio, n)]
+            missing = [n for n in needs if not has_feature(n)]
             if missing:
                 pytest.skip('sio has no %s yet' % ', '.join('sio.' + n for n in missing))
             launcher = sio_launcher(expr, self.port)
