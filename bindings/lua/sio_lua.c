@@ -75,7 +75,16 @@ static int l_shutdown(lua_State *L) {
   return 0;
 }
 
+/* sio.now(): the wall clock, ms since the epoch (JavaScript's Date.now()). */
 static int l_now(lua_State *L) {
+  uv_timeval64_t tv;
+  if (uv_gettimeofday(&tv) != 0) return luaL_error(L, "sio.now: the clock cannot be read");
+  lua_pushinteger(L, (lua_Integer)tv.tv_sec * 1000 + tv.tv_usec / 1000);
+  return 1;
+}
+
+/* sio.monotonic(): the loop's clock, ms from an arbitrary start, never going back (durations). */
+static int l_monotonic(lua_State *L) {
   uv_loop_t *loop = siol_loop(L, siol_state(L));
   uv_update_time(loop);
   lua_pushinteger(L, (lua_Integer)uv_now(loop));
@@ -135,7 +144,9 @@ int luaopen_sio(lua_State *L) {
                                  {"shutdown", l_shutdown},
                                  {"set_timeout", siol_set_timeout},
                                  {"set_interval", siol_set_interval},
+                                 {"sleep", siol_sleep},
                                  {"now", l_now},
+                                 {"monotonic", l_monotonic},
                                  {"set_log_level", l_set_log_level},
                                  {"is_ack", siol_is_ack},
                                  {"_roundtrip", l_roundtrip},
