@@ -198,6 +198,7 @@ static int l_once(lua_State *L) { return on_once(L, 1); }
 
 /* nsp:off(name[, fn]): the last listener added for fn, or every listener of name. */
 static int l_off(lua_State *L) {
+  lua_settop(L, 3);
   nsp_ud_t *u = siol_check_nsp(L, 1);
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
   int connection;

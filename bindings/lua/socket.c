@@ -212,6 +212,7 @@ static int l_on(lua_State *L) { return on_once(L, 0); }
 static int l_once(lua_State *L) { return on_once(L, 1); }
 
 static int l_off(lua_State *L) {
+  lua_settop(L, 3);
   check_socket(L, 1);
   const char *ev = luaL_checkstring(L, 2);
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
