@@ -1,6 +1,7 @@
 /* The Lua 5.4 binding of sio (`require "sio"`; built into siod), modelled on luv: every object is
- * a userdata with a metatable, callbacks are registry references, every call into Lua goes through
- * siol_pcall, expected failures return nil, "ENAME: message", "ENAME", and bad arguments raise.
+ * a userdata with a metatable, callbacks are registry references, every handler runs in a
+ * coroutine (siol_spawn, OpenResty's model: waiting functions yield it) under one protected call,
+ * expected failures return nil, "ENAME: message", "ENAME", and bad arguments raise.
  *
  * This file is the module's entry: luaopen_sio opens each object's file (private.h says which holds
  * what) and builds the `sio` table; the module functions that drive the loop live here. */
