@@ -979,6 +979,31 @@ describe("handler coroutines", function()
     end
   end)
 
+  it("middleware may wait before next(); one that raises after a wait refuses with \"server error\"", function()
+    local s = server()
+    s:use(function(socket, auth, next)
+      sio.sleep(20)
+      if auth.bad then error("refused after a wait") end
+      socket.data.checked = sio.monotonic()
+      next()
+    end)
+    s:use(function(socket, next) -- JavaScript's (socket, next), waiting too
+      local n = s:fetch_count()
+      socket.data.count = n
+      next()
+    end)
+    local seen = {}
+    s:on("connection", function(socket) seen[#seen + 1] = socket.data end)
+    local c = client("connect", s.port, { { auth = { bad = true } }, { auth = {} } })
+    finish(c)
+    assert.is_false(c.find("attempt", 0).ok, c.output())
+    assert.are.same({ message = "server error" }, c.find("attempt", 0).error)
+    assert.is_true(c.find("attempt", 1).ok, c.output())
+    assert.are.equal(1, #seen)
+    assert.is_number(seen[1].checked)
+    assert.are.equal(0, seen[1].count)
+  end)
+
   it("errors after a wait are logged; sio.shutdown() ends a sleep with nil, \"closed\"", function()
     local p = lua_process [[
       local sio = require "sio"
@@ -1034,6 +1059,9 @@ describe("listeners", function()
       socket:off("gone")
     end)
     s:once("connection", function() calls[#calls + 1] = "connection-once" end)
+    local dropped = function() calls[#calls + 1] = "connection-removed" end
+    s:on("connection", dropped)
+    s:off("connection", dropped)
     local c = client("listen", s.port, { steps = { { "call", "m", 1 }, { "call", "m", 2 }, { "emit", "gone" },
       { "call", "m", 3 } } })
     finish(c)
