@@ -201,22 +201,9 @@ void siol_on_server_event(sio_nsp_t *nsp, const char *event, const sio_args_t *a
   }
   int first = lua_gettop(L) + 1;
   int na = siol_push_args(L, args);
-  lua_Integer n = (lua_Integer)lua_rawlen(L, list);
-  for (lua_Integer i = 1; i <= n; i++) {
-    if (ctx) lua_pushvalue(L, ctx);
-    else lua_pushnil(L);
-    if (!siol_listen_push(L, t, event, list, i)) {
-      lua_pop(L, 1);
-      continue;
-    }
-    if (ctx) ((reply_ud_t *)lua_touserdata(L, ctx))->pending++;
-    luaL_checkstack(L, na + 4, NULL);
-    for (int a = 0; a < na; a++) lua_pushvalue(L, first + a);
-    siol_spawn(srv->st, L, ctx ? &reply_fin : NULL, "server-side handler for", event, na);
-  }
-  if (ctx) {
-    reply_ud_t *r = lua_touserdata(L, ctx);
-    if (--r->pending == 0 && !r->answered && !r->failed) reply_send(L, r, ctx, 0);
-  }
+  reply_ud_t *r = ctx ? lua_touserdata(L, ctx) : NULL;
+  siol_listen_run(srv->st, L, t, event, list, first, na, ctx, ctx ? &reply_fin : NULL, "server-side handler for",
+                  r ? &r->pending : NULL);
+  if (r && --r->pending == 0 && !r->answered && !r->failed) reply_send(L, r, ctx, 0);
   lua_settop(L, top);
 }

@@ -52,6 +52,32 @@ static void entry_fn(lua_State *L) {
   }
 }
 
+/* The index in the list at `list` of the last entry that is the value at val (by_fn: whose
+ * function is), or 0. */
+static lua_Integer find(lua_State *L, int list, int val, int by_fn) {
+  for (lua_Integer i = (lua_Integer)lua_rawlen(L, list); i >= 1; i--) {
+    lua_rawgeti(L, list, i);
+    if (by_fn) entry_fn(L);
+    int same = lua_rawequal(L, -1, val);
+    lua_pop(L, 1);
+    if (same) return i;
+  }
+  return 0;
+}
+
+/* Takes the value at val (by_fn: the last listener of that function) off t[key]. */
+static void take_off(lua_State *L, int t, const char *key, int val, int by_fn) {
+  if (lua_getfield(L, t, key) == LUA_TTABLE) {
+    int list = lua_gettop(L);
+    lua_Integer i = find(L, list, val, by_fn);
+    if (i) {
+      copy_without(L, list, i);
+      store(L, t, key);
+    }
+  }
+  lua_pop(L, 1);
+}
+
 void siol_listen_remove(lua_State *L, int t, const char *key, int fn) {
   t = lua_absindex(L, t);
   if (!fn) {
@@ -59,24 +85,22 @@ void siol_listen_remove(lua_State *L, int t, const char *key, int fn) {
     lua_setfield(L, t, key);
     return;
   }
-  fn = lua_absindex(L, fn);
-  if (lua_getfield(L, t, key) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    return;
-  }
-  int list = lua_gettop(L);
-  for (lua_Integer i = (lua_Integer)lua_rawlen(L, list); i >= 1; i--) {
-    lua_rawgeti(L, list, i);
-    entry_fn(L);
-    int same = lua_rawequal(L, -1, fn);
-    lua_pop(L, 1);
-    if (same) {
-      copy_without(L, list, i);
-      store(L, t, key);
-      break;
-    }
-  }
-  lua_pop(L, 1);
+  take_off(L, t, key, lua_absindex(L, fn), 1);
+}
+
+int siol_listen_on(lua_State *L, int t, const char *key, int once) {
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  siol_listen_add(L, t, key, 3, once);
+  lua_settop(L, 1);
+  return 1;
+}
+
+int siol_listen_off(lua_State *L, int t, const char *key) {
+  int fn = lua_isnoneornil(L, 3) ? 0 : 3;
+  if (fn) luaL_checktype(L, 3, LUA_TFUNCTION);
+  siol_listen_remove(L, t, key, fn);
+  lua_settop(L, 1);
+  return 1;
 }
 
 int siol_listen_push(lua_State *L, int t, const char *key, int list, lua_Integer i) {
@@ -95,22 +119,24 @@ int siol_listen_push(lua_State *L, int t, const char *key, int list, lua_Integer
   lua_pushboolean(L, 1);
   lua_rawseti(L, -2, 2);
   /* off the current list (the table, not its function: the same function may be there twice) */
-  int entry = lua_gettop(L);
-  t = lua_absindex(L, t);
-  if (lua_getfield(L, t, key) == LUA_TTABLE) {
-    int cur = lua_gettop(L);
-    for (lua_Integer k = 1, n = (lua_Integer)lua_rawlen(L, cur); k <= n; k++) {
-      lua_rawgeti(L, cur, k);
-      int same = lua_rawequal(L, -1, entry);
-      lua_pop(L, 1);
-      if (same) {
-        copy_without(L, cur, k);
-        store(L, t, key);
-        break;
-      }
-    }
-  }
-  lua_pop(L, 1);
+  take_off(L, lua_absindex(L, t), key, lua_gettop(L), 0);
   entry_fn(L);
   return 1;
+}
+
+void siol_listen_run(siol_state_t *st, lua_State *L, int t, const char *key, int list, int first, int nargs,
+                     int ctx, const siol_fin_t *fin, const char *what, int *started) {
+  lua_Integer n = (lua_Integer)lua_rawlen(L, list);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (ctx) lua_pushvalue(L, ctx);
+    else lua_pushnil(L);
+    if (!siol_listen_push(L, t, key, list, i)) {
+      lua_pop(L, 1);
+      continue;
+    }
+    luaL_checkstack(L, nargs + 4, NULL);
+    for (int a = 0; a < nargs; a++) lua_pushvalue(L, first + a);
+    if (started) ++*started;
+    siol_spawn(st, L, fin, what, key, nargs);
+  }
 }

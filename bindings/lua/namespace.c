@@ -76,17 +76,10 @@ void siol_call_connection(lua_State *L, srv_t *srv, sio_socket_t *s, int reloade
     return;
   }
   int list = lua_gettop(L);
-  const char *name = sio_nsp_name(sio_socket_nsp(s));
-  for (lua_Integer i = 1, n = (lua_Integer)lua_rawlen(L, list); i <= n; i++) {
-    lua_pushnil(L);
-    if (!siol_listen_push(L, t, "connection", list, i)) {
-      lua_pop(L, 1);
-      continue;
-    }
-    siol_push_socket(L, srv, s);
-    if (reloaded) lua_pushboolean(L, 1);
-    siol_spawn(srv->st, L, NULL, "connection handler of", name, reloaded ? 2 : 1);
-  }
+  siol_push_socket(L, srv, s);
+  if (reloaded) lua_pushboolean(L, 1);
+  siol_listen_run(srv->st, L, t, "connection", list, list + 1, reloaded ? 2 : 1, 0, NULL, "connection handler of",
+                  NULL);
   lua_settop(L, top);
 }
 
@@ -184,13 +177,11 @@ static const char *nsp_event(lua_State *L, nsp_ud_t *u, int *connection) {
  * serverSideEmit), as Node's io.on(name, ...). Several listeners per name, in order; once: removed
  * before its first call. */
 static int on_once(lua_State *L, int once) {
+  lua_settop(L, 3);
   nsp_ud_t *u = siol_check_nsp(L, 1);
-  luaL_checktype(L, 3, LUA_TFUNCTION);
   int connection;
   const char *ev = nsp_event(L, u, &connection);
-  siol_listen_add(L, -1, ev, 3, once);
-  lua_settop(L, 1);
-  return 1;
+  return siol_listen_on(L, -1, ev, once);
 }
 
 static int l_on(lua_State *L) { return on_once(L, 0); }
@@ -200,12 +191,9 @@ static int l_once(lua_State *L) { return on_once(L, 1); }
 static int l_off(lua_State *L) {
   lua_settop(L, 3);
   nsp_ud_t *u = siol_check_nsp(L, 1);
-  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
   int connection;
   const char *ev = nsp_event(L, u, &connection);
-  siol_listen_remove(L, -1, ev, lua_isnoneornil(L, 3) ? 0 : 3);
-  lua_settop(L, 1);
-  return 1;
+  return siol_listen_off(L, -1, ev);
 }
 
 /* nsp:use(function(socket, auth, next) ... end) */

@@ -131,6 +131,14 @@ void siol_listen_remove(lua_State *L, int t, const char *key, int fn);
 /* Entry i of the list at `list` (t[key] when the dispatch began): pushes its function and returns
  * 1, or returns 0 (a once listener that ran already). A once listener is taken off t[key] first. */
 int siol_listen_push(lua_State *L, int t, const char *key, int list, lua_Integer i);
+/* Runs every listener of the list at `list` (t[key] when the dispatch began) in a coroutine of
+ * its own, in order: each gets the nargs values at first.. (copied), the value at ctx (0: nil) as
+ * its context, fin and what as siol_spawn's; *started (may be NULL) counts each before it runs. */
+void siol_listen_run(siol_state_t *st, lua_State *L, int t, const char *key, int list, int first, int nargs,
+                     int ctx, const siol_fin_t *fin, const char *what, int *started);
+/* on/once and off of an object at 1 (event at 2, function at 3) on the table t[key]: return 1. */
+int siol_listen_on(lua_State *L, int t, const char *key, int once);
+int siol_listen_off(lua_State *L, int t, const char *key);
 
 /* ---- lreq.c: one-shot callback contexts and a call's converted arguments ---- */
 

@@ -34,25 +34,6 @@ static void ack_done(lua_State *co, int ok, int first) {
 }
 static const siol_fin_t ack_fin = {ack_done};
 
-/* Runs every listener of the list at `list` (t[key], t at index t) in a coroutine of its own, in
- * order: each gets the nargs values at first..first+nargs-1 (copied), and ctx (an index, or 0 for
- * nil) as its coroutine's context. */
-static void run_listeners(siol_state_t *st, lua_State *L, int t, const char *key, int list, int first,
-                          int nargs, int ctx, const siol_fin_t *fin, const char *what) {
-  lua_Integer n = (lua_Integer)lua_rawlen(L, list);
-  for (lua_Integer i = 1; i <= n; i++) {
-    if (ctx) lua_pushvalue(L, ctx);
-    else lua_pushnil(L);
-    if (!siol_listen_push(L, t, key, list, i)) {
-      lua_pop(L, 1);
-      continue;
-    }
-    luaL_checkstack(L, nargs + 4, NULL);
-    for (int a = 0; a < nargs; a++) lua_pushvalue(L, first + a);
-    siol_spawn(st, L, fin, what, key, nargs);
-  }
-}
-
 void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, int64_t ack_id) {
   srv_t *srv = siol_srv_of_nsp(sio_socket_nsp(s));
   lua_State *L = siol_cb_state(srv->st);
@@ -91,7 +72,7 @@ void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, i
     ack = lua_gettop(L);
     na++;
   }
-  run_listeners(srv->st, L, h, event, list, first, na, ack, ack ? &ack_fin : NULL, "handler for");
+  siol_listen_run(srv->st, L, h, event, list, first, na, ack, ack ? &ack_fin : NULL, "handler for", NULL);
   lua_settop(L, top);
 }
 
@@ -106,7 +87,7 @@ static void call_socket_handler(sio_socket_t *s, const char *name, const char *r
   int h = lua_gettop(L);
   if (lua_getfield(L, h, name) == LUA_TTABLE) {
     lua_pushstring(L, reason);
-    run_listeners(srv->st, L, h, name, h + 1, h + 2, 1, 0, NULL, "handler for");
+    siol_listen_run(srv->st, L, h, name, h + 1, h + 2, 1, 0, NULL, "handler for", NULL);
   }
   lua_settop(L, top);
 }
@@ -200,12 +181,10 @@ int siol_socket_emit(lua_State *L, sock_ud_t *su, int flags, uint32_t timeout, i
 static int on_once(lua_State *L, int once) {
   check_socket(L, 1);
   const char *ev = luaL_checkstring(L, 2);
-  luaL_checktype(L, 3, LUA_TFUNCTION);
+  lua_settop(L, 3);
   lua_getiuservalue(L, 1, 1);
   lua_getfield(L, -1, "h");
-  siol_listen_add(L, -1, ev, 3, once);
-  lua_settop(L, 1);
-  return 1;
+  return siol_listen_on(L, -1, ev, once);
 }
 
 static int l_on(lua_State *L) { return on_once(L, 0); }
@@ -215,12 +194,9 @@ static int l_off(lua_State *L) {
   lua_settop(L, 3);
   check_socket(L, 1);
   const char *ev = luaL_checkstring(L, 2);
-  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
   lua_getiuservalue(L, 1, 1);
   lua_getfield(L, -1, "h");
-  siol_listen_remove(L, -1, ev, lua_isnoneornil(L, 3) ? 0 : 3);
-  lua_settop(L, 1);
-  return 1;
+  return siol_listen_off(L, -1, ev);
 }
 
 static int l_on_any(lua_State *L) {

@@ -131,11 +131,66 @@ function sio.json.decode(s) end
 ---@field redis_requests_timeout? integer ms
 ---@field cookie? boolean|string|table
 
+-- ---- emitters --------------------------------------------------------------------------------
+
+---A broadcast (or a socket's) emitter: chain to/except/timeout/compress, then emit or call. A namespace
+---(and a server) is one too, targeting all its sockets.
+---@class sio.Emitter
+---@field volatile sio.Emitter
+---@field locally sio.Emitter
+local Emitter = {}
+
+---To the targeted sockets; a trailing function gets every ack: fn(err, responses).
+---@param event string
+---@param ... any
+---@return true|nil ok
+---@return string? err
+---@return string? name
+function Emitter:emit(event, ...) end
+
+---emit() waiting in the handler's coroutine for the acks (a socket's: its ack's values).
+---@param event string
+---@param ... any
+---@return any ...
+function Emitter:call(event, ...) end
+
+---@param room sio.Rooms
+---@return sio.Emitter
+function Emitter:to(room) end
+
+---@param room sio.Rooms
+---@return sio.Emitter
+function Emitter:except(room) end
+
+---@param ms integer
+---@return sio.Emitter
+function Emitter:timeout(ms) end
+
+---@param on? boolean
+---@return sio.Emitter
+function Emitter:compress(on) end
+
+---This node's targeted sockets now (no argument); every node's with a callback, or with
+---{cluster = true} in a handler's coroutine (tables {id, handshake, rooms, data}).
+---@param fn_or_opts? fun(err: string?, sockets: table[])|{cluster: boolean}
+---@return sio.Socket[]|table[]|true|nil
+---@return string? err
+function Emitter:fetch_sockets(fn_or_opts) end
+
+---@param room sio.Rooms
+function Emitter:sockets_join(room) end
+
+---@param room sio.Rooms
+function Emitter:sockets_leave(room) end
+
+---@param close? boolean
+function Emitter:disconnect_sockets(close) end
+
 -- ---- namespaces ------------------------------------------------------------------------------
 
 ---A namespace (a server is also its namespace "/"). Fields `volatile` and `locally` are emitters
 ---with those flags.
----@class sio.Namespace
+---@class sio.Namespace : sio.Emitter
 ---@field name string
 ---@field server sio.Server
 ---@field volatile sio.Emitter
@@ -174,53 +229,6 @@ function Namespace:count() end
 ---@param id string
 ---@return sio.Socket|nil
 function Namespace:socket(id) end
-
----To every socket of the namespace; a trailing function gets every ack: fn(err, responses).
----@param event string
----@param ... any
----@return true|nil ok
----@return string? err
----@return string? name
-function Namespace:emit(event, ...) end
-
----emit() waiting in the handler's coroutine for every recipient's ack.
----@param event string
----@param ... any
----@return any[] responses each client's first ack argument
----@return string? err "ETIMEDOUT: ..." (with the answers that came) or "ECLOSED: ..."
-function Namespace:call(event, ...) end
-
----@param room sio.Rooms
----@return sio.Emitter
-function Namespace:to(room) end
-
----@param room sio.Rooms
----@return sio.Emitter
-function Namespace:except(room) end
-
----@param ms integer
----@return sio.Emitter
-function Namespace:timeout(ms) end
-
----@param on? boolean
----@return sio.Emitter
-function Namespace:compress(on) end
-
----This node's sockets now (no argument); every node's with a callback, or with {cluster = true}
----in a handler's coroutine (tables {id, handshake, rooms, data}).
----@param fn_or_opts? fun(err: string?, sockets: table[])|{cluster: boolean}
----@return sio.Socket[]|table[]|true|nil
----@return string? err
-function Namespace:fetch_sockets(fn_or_opts) end
-
----@param room sio.Rooms
-function Namespace:sockets_join(room) end
-
----@param room sio.Rooms
-function Namespace:sockets_leave(room) end
-
----@param close? boolean
-function Namespace:disconnect_sockets(close) end
 
 ---The namespace's sockets on every node: with a callback fn(err, n), or in a handler's coroutine
 ---without one: n, err.
@@ -368,57 +376,6 @@ function Socket:rooms() end
 
 ---@param close? boolean the whole connection
 function Socket:disconnect(close) end
-
--- ---- emitters --------------------------------------------------------------------------------
-
----A broadcast (or a socket's) emitter: chain to/except/timeout/compress, then emit or call.
----@class sio.Emitter
----@field volatile sio.Emitter
----@field locally sio.Emitter
-local Emitter = {}
-
----@param event string
----@param ... any
----@return true|nil ok
----@return string? err
----@return string? name
-function Emitter:emit(event, ...) end
-
----emit() waiting in the handler's coroutine for the acks (a socket's: its ack's values).
----@param event string
----@param ... any
----@return any ...
-function Emitter:call(event, ...) end
-
----@param room sio.Rooms
----@return sio.Emitter
-function Emitter:to(room) end
-
----@param room sio.Rooms
----@return sio.Emitter
-function Emitter:except(room) end
-
----@param ms integer
----@return sio.Emitter
-function Emitter:timeout(ms) end
-
----@param on? boolean
----@return sio.Emitter
-function Emitter:compress(on) end
-
----@param fn_or_opts? fun(err: string?, sockets: table[])|{cluster: boolean}
----@return sio.Socket[]|table[]|true|nil
----@return string? err
-function Emitter:fetch_sockets(fn_or_opts) end
-
----@param room sio.Rooms
-function Emitter:sockets_join(room) end
-
----@param room sio.Rooms
-function Emitter:sockets_leave(room) end
-
----@param close? boolean
-function Emitter:disconnect_sockets(close) end
 
 -- ---- timers, Engine.IO, values ---------------------------------------------------------------
 
