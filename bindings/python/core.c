@@ -113,6 +113,8 @@ static const char *const dispatch_names[PYSIO_ON_COUNT] = {
     [PYSIO_ON_SERVER_EVENT] = "_on_server_event",
     [PYSIO_ON_DRAIN] = "_on_drain",
     [PYSIO_ON_CLOSED] = "_on_closed",
+    [PYSIO_ON_DISCONNECTING] = "_on_disconnecting",
+    [PYSIO_ON_SOCKET_DATA] = "_socket_data",
 };
 
 static int core_traverse(CoreObject *c, visitproc visit, void *arg) {
@@ -271,6 +273,7 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
     return -1;
   }
   sio_io_set_data(c->io, c);
+  if (c->on[PYSIO_ON_SOCKET_DATA]) sio_io_on_socket_data(c->io, pysio_socket_data, c);
   if (ro.url && (r = sio_io_use_redis(c->io, &ro))) {
     PyObject *context = PyUnicode_FromFormat("redis %R", PyDict_GetItemString(c->options, "redis"));
     pysio_raise(st, r, context ? PyUnicode_AsUTF8(context) : "redis");
@@ -491,6 +494,8 @@ static PyMethodDef core_methods[] = {
     METHOD("connect_done", pysio_core_connect_done, METH_VARARGS,
            "connect_done(token, None | (message, data)): ends a connect handler that was awaited"),
     METHOD("call_later", pysio_core_call_later, METH_VARARGS, "call_later(seconds, fn) -> Timer"),
+    METHOD("call_every", pysio_core_call_every, METH_VARARGS,
+           "call_every(seconds, fn) -> Timer: fn() every `seconds` until cancelled"),
     METHOD("engine", core_engine, METH_VARARGS, "engine(path, on_message(sid, data))"),
     METHOD("engine_send", core_engine_send, METH_VARARGS, "engine_send(sid, str|bytes) -> sent"),
     METHOD("namespace", core_namespace, METH_VARARGS, "namespace(name, key) -> name"),

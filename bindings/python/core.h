@@ -26,6 +26,8 @@ enum {
   PYSIO_ON_SERVER_EVENT, /* _on_server_event(key, nsp, event, args, reply_id) */
   PYSIO_ON_DRAIN,        /* _on_drain(): wakeup() was called */
   PYSIO_ON_CLOSED,       /* _on_closed(): the server is closed */
+  PYSIO_ON_DISCONNECTING, /* _on_disconnecting(key, nsp, sid, reason): still in its rooms */
+  PYSIO_ON_SOCKET_DATA,  /* _socket_data(key, nsp, sid) -> the socket's data (fetch_sockets) */
   PYSIO_ON_COUNT
 };
 
@@ -71,6 +73,7 @@ void pysio_ack_orphan(CoreObject *c, sio_ack_t *h);
 
 /* timer.c */
 PyObject *pysio_core_call_later(CoreObject *c, PyObject *args);
+PyObject *pysio_core_call_every(CoreObject *c, PyObject *args);
 void pysio_timers_close(CoreObject *c);
 int pysio_timers_traverse(CoreObject *c, visitproc visit, void *arg);
 void pysio_timers_clear(CoreObject *c);
@@ -83,6 +86,7 @@ void pysio_ack_result(PyObject *ack, PyObject *result);
 /* events.c */
 extern const sio_nsp_callbacks_t pysio_nsp_callbacks;
 void pysio_on_middleware(sio_socket_t *s, void *arg);
+cJSON *pysio_socket_data(sio_socket_t *s, void *arg);
 void pysio_release_pending_connects(CoreObject *c);
 PyObject *pysio_core_connect_done(CoreObject *c, PyObject *args);
 void pysio_engine_message(sio_session_t *s, const char *data, size_t len, int binary);

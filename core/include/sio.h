@@ -642,10 +642,23 @@ SIO_EXTERN int sio_nsp_fetch_count(sio_nsp_t *nsp, const sio_target_t *to, sio_c
 /* Node's fetchSockets(): every targeted socket of the cluster (`to` borrowed; flags ignored; NULL:
  * the whole namespace), this node's first, as an array (borrowed for the call) of objects {"id",
  * "handshake": {"headers", "time", "address", "xdomain", "secure", "issued", "url", "query",
- * "auth"}, "rooms", "data"} — the shape the nodes exchange ("data" is Node's socket.data: {} for
- * sio's sockets). Status, timing and errors as sio_nsp_fetch_count(). */
+ * "auth"}, "rooms", "data"} — the shape the nodes exchange ("data" is Node's socket.data: what the
+ * io's sio_socket_data_cb gives for sio's sockets, {} without one). Status, timing and errors as
+ * sio_nsp_fetch_count(). */
 typedef void (*sio_sockets_cb)(sio_nsp_t *nsp, int status, const cJSON *sockets, void *arg);
 SIO_EXTERN int sio_nsp_fetch_sockets(sio_nsp_t *nsp, const sio_target_t *to, sio_sockets_cb cb, void *arg);
+
+/* Node's socket.data, read when a socket is described: for each socket of this node that
+ * sio_nsp_fetch_sockets() reports (here, or for another node's request), at that moment. Returns a
+ * new JSON value (any type; consumed: the core deletes it) reported as the socket's "data", or
+ * NULL for {}. JSON only (a placeholder object is sent as the plain object it is); a value nested
+ * deeper than SIO_MAX_DEPTH is replaced by {}. It runs while the core walks the namespace's
+ * sockets: it must not emit, join, leave or disconnect. How a binding reports the data its
+ * scripts keep (Python's socket.data, Lua's socket.data) without copying it at every change. */
+typedef cJSON *(*sio_socket_data_cb)(sio_socket_t *socket, void *arg);
+/* Sets the io's data callback (`arg` given back to it; cb NULL: every socket's data is {}). One
+ * per io: a later call replaces it. */
+SIO_EXTERN void sio_io_on_socket_data(sio_io_t *io, sio_socket_data_cb cb, void *arg);
 
 /* Every room of the namespace across the cluster, each once, in no order (Node's allRooms(); a
  * socket's own id is a room). Without a cluster adapter, this node's rooms. Called once: status

@@ -23,7 +23,8 @@ while the server waits for the network. From other threads, ``emit``, ``enter_ro
 
 The package: ``server.py`` (:class:`Server`), ``namespace.py`` (:class:`Namespace`), ``ack.py``
 (:class:`Ack`), ``errors.py`` (the exceptions), ``_dispatch.py`` (what the C core calls),
-``_asyncio.py`` (the asyncio mode), ``_util.py`` (argument conversions); ``_core`` is the C
+``_asyncio.py`` (the asyncio mode), ``socket.py`` (the Node-shaped :class:`Socket`, middleware,
+``server.of()``/``to()``), ``_util.py`` (argument conversions); ``_core`` is the C
 extension (bindings/python/, stubs in ``_core.pyi``), ``api`` the SWIG module of sio.h's
 callback-free part (bindings/sio.i).
 """
@@ -34,8 +35,10 @@ from .ack import Ack
 from .errors import *  # noqa: F401,F403 - sio.errors' exceptions are sio's
 from .namespace import Namespace
 from .server import Server, Timer
+from .socket import BroadcastOperator, NamespaceView, RemoteSocket, Socket
 
-__all__ = ["Server", "Namespace", "Timer", "Ack", "NOACK", "__version__", *errors.__all__]
+__all__ = ["Server", "Namespace", "Timer", "Ack", "NOACK", "__version__", "Socket", "NamespaceView",
+           "BroadcastOperator", "RemoteSocket", *errors.__all__]
 
 __version__: str = api.sio_version()
 

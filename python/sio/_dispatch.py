@@ -13,11 +13,12 @@ from . import _core
 from ._util import environ, positional_arity
 from .ack import Ack
 from .errors import REJECTED, ConnectionRefusedError
+from .socket import _PASS, NodeStyle
 
 logger = logging.getLogger("sio")
 
 
-class Dispatch:
+class Dispatch(NodeStyle):
     """Mixed into :class:`sio.Server` (whose __init__ sets the attributes used here)."""
 
     def _find(self, key: Any, event: str) -> Optional[Callable]:
@@ -51,6 +52,9 @@ class Dispatch:
     def _on_connect(self, key: Any, nsp: str, sid: str, handshake: dict, protocol: int, token: int):
         """None lets the socket in, (message, data) refuses it, ``token`` means a coroutine
         decides later (asyncio mode) and calls ``_core.connect_done(token, verdict)``."""
+        if (self._node_mw.get(key) or self._find(key, "connection") is not None) and \
+                (nsp, sid) not in self._node_sockets:  # socket.py: middleware, then back here
+            return self._node_connect(key, nsp, sid, handshake, protocol, token)
         self._known.add(nsp)
         fn = self._find(key, "connect")
         if fn is None:
@@ -85,9 +89,15 @@ class Dispatch:
                 op()
             except Exception:
                 logger.exception("error in an operation queued during connect")
+        if self._node_sockets:
+            self._node_connected(key, nsp, sid)  # socket.py: "connection" handlers
 
     def _on_event(self, key: Any, nsp: str, sid: str, event: str, args: tuple, ack: Optional[_core.Ack]):
         """The handler's return value, which _core sends as the ack (when one was asked), or NOACK."""
+        if self._node_sockets:  # socket.py: listeners of a Node-shaped socket come first
+            r = self._node_event(nsp, sid, event, args, ack)
+            if r is not _PASS:
+                return r
         fn = self._find(key, event)
         head: tuple = (sid,)
         if fn is None:
@@ -95,6 +105,9 @@ class Dispatch:
             if fn is None:
                 return _core.NOACK
             head = (event, sid)
+        n = self._arity.get(fn) or self._nargs(fn)
+        if len(args) + len(head) > n:  # arguments the handler does not declare are ignored, as Node does
+            args = args[:max(n - len(head), 0)]
         if self._wants_ack(fn):
             fn(*head, *args, ack=Ack(self, ack))
             return _core.NOACK
@@ -137,6 +150,8 @@ class Dispatch:
 
     def _on_disconnect(self, key: Any, nsp: str, sid: str, reason: str) -> None:
         self._pending.pop((nsp, sid), None)
+        if self._node_sockets:
+            self._node_disconnected(nsp, sid, reason)  # socket.py: the socket's "disconnect"
         try:
             fn = self._find(key, "disconnect")
             if fn is not None:

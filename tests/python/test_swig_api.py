@@ -61,7 +61,7 @@ NOT_IN_API = {
     # The cluster: its requests answer through callbacks from the loop (core.c, emit.c).
     **_reason('cluster', '''
         sio_io_use_redis sio_nsp_fetch_count sio_nsp_fetch_sockets sio_nsp_fetch_rooms
-        sio_nsp_server_emit sio_nsp_server_emit_ack sio_nsp_server_reply'''),
+        sio_nsp_server_emit sio_nsp_server_emit_ack sio_nsp_server_reply sio_io_on_socket_data'''),
 }
 
 
