@@ -134,16 +134,18 @@ if whl=$(bash scripts/wheel.sh "$root/dist" 2>"$log_dir/wheel.log" | tail -1) &&
   echo "$(basename "$whl")"
   SIO_PY_INSTALLED=1 SIO_PYTHON_EXE="$root/build-wheel/fresh/bin/python" SIO_SERVER='examples/contract/run python' \
     timeout 600 tests/python/run --ignore=tests/python/test_api.py --ignore=tests/python/test_swig_api.py \
-    --ignore=tests/python/test_node_style.py >"$log_dir/py-wheel.log" 2>&1
+    --ignore=tests/python/test_node_style.py --ignore=tests/python/test_http_apps.py >"$log_dir/py-wheel.log" 2>&1
   tail -n 1 "$log_dir/py-wheel.log"
   count_pytest "$log_dir/py-wheel.log"
   echo "== python: the installed wheel's API and the contract, driven by python-socketio from PyPI"
   pypi="$root/build-wheel/pypi"
   rm -rf "$pypi"
+  # Flask and FastAPI: the WSGI/ASGI apps beside Socket.IO (test_http_apps.py skips them elsewhere).
   if python3 -m venv "$pypi" && "$pypi/bin/pip" install -q "$whl" python-socketio==5.18.1 websocket-client \
-      requests pytest >"$log_dir/pypi-venv.log" 2>&1; then
+      requests pytest flask fastapi >"$log_dir/pypi-venv.log" 2>&1; then
     pytest_suite pypi PYTHON="$pypi/bin/python" SIO_PY_INSTALLED=1 -- tests/python/test_api.py \
-      tests/python/test_swig_api.py tests/python/test_contract_client.py tests/python/test_node_style.py
+      tests/python/test_swig_api.py tests/python/test_contract_client.py tests/python/test_node_style.py \
+      tests/python/test_http_apps.py
   else
     echo "PyPI venv failed"; tail -20 "$log_dir/pypi-venv.log"; failed=$((failed + 1))
   fi
@@ -173,7 +175,7 @@ echo "== lua contract server: real clients (node:test)"
 node_suite lua SIO_SERVER='examples/contract/run lua'
 echo "== lua contract server: python-socketio client (pytest)"
 pytest_suite lua SIO_SERVER='examples/contract/run lua' -- --ignore=tests/python/test_api.py \
-  --ignore=tests/python/test_swig_api.py --ignore=tests/python/test_node_style.py
+  --ignore=tests/python/test_swig_api.py --ignore=tests/python/test_node_style.py --ignore=tests/python/test_http_apps.py
 
 # The example apps (chat, draw-and-guess), Python and Lua servers, end to end in headless Chromium.
 echo "== e2e: example apps in Chromium (node:test)"

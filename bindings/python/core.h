@@ -54,6 +54,7 @@ typedef struct {
   sio_engine_options_t eio;  /* the io's engine options, for the bare endpoint of engine() */
   sio_engine_t *engine;      /* the optional bare Engine.IO endpoint */
   PyObject *on_engine_message; /* its on_message(sid, data) */
+  PyObject *on_http;         /* handler()'s callback(HttpRequest) (http.c) */
   PyObject *mw_pending;      /* dict: token -> capsule of a socket whose connect handler awaits */
   long long mw_seq;
 } CoreObject;
@@ -90,6 +91,9 @@ cJSON *pysio_socket_data(sio_socket_t *s, void *arg);
 void pysio_release_pending_connects(CoreObject *c);
 PyObject *pysio_core_connect_done(CoreObject *c, PyObject *args);
 void pysio_engine_message(sio_session_t *s, const char *data, size_t len, int binary);
+
+/* http.c: Core.handler() */
+PyObject *pysio_core_handler(CoreObject *c, PyObject *args, PyObject *kw);
 
 /* emit.c: Core methods */
 PyObject *pysio_core_emit(CoreObject *c, PyObject *args);

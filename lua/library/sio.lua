@@ -287,7 +287,43 @@ function Server:engine(opts) end
 ---@return string? err
 function Server:static(prefix, dir, opts) end
 
+---A plain HTTP route beside Socket.IO (REST endpoints, health checks): requests no engine nor static
+---mount claims. A path ending in "*" matches by prefix; the method "*" every method ("GET" also HEAD).
+---fn answers with res:send(status[, body[, headers]]), or returns status[, body[, headers]]; one that
+---raises is answered 500. The same method and path again replaces the handler.
+---@param method string "GET", "POST", ... or "*"
+---@param path string
+---@param fn fun(req: sio.Request, res: sio.Response): integer?, string?, table<string, string>?
+---@return true|nil ok
+---@return string? err
+function Server:route(method, path, fn) end
+
 function Server:close() end
+
+---@class sio.Request
+---@field method string
+---@field path string percent-decoded
+---@field url string as sent
+---@field query string raw
+---@field args table<string, string> the query decoded (the first of a repeated key)
+---@field headers table<string, string> lower-case names; repeated ones joined by ", "
+---@field body string
+---@field remote_addr string
+---@field remote_port integer
+
+---@class sio.Response
+---@field sent boolean
+---@field aborted boolean the client went away
+local Response = {}
+
+---Answers once.
+---@param status integer 200..599
+---@param body? string
+---@param headers? table<string, string>
+---@return true|nil ok
+---@return string? err
+---@return string? name
+function Response:send(status, body, headers) end
 
 -- ---- sockets ---------------------------------------------------------------------------------
 

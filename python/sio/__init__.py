@@ -32,13 +32,14 @@ callback-free part (bindings/sio.i).
 from . import _core, errors
 from . import api  # SWIG-generated: versions, error strings, option structs, pure functions (bindings/sio.i)
 from .ack import Ack
+from .apps import ASGIApp, WSGIApp, run
 from .errors import *  # noqa: F401,F403 - sio.errors' exceptions are sio's
 from .namespace import Namespace
 from .server import Server, Timer
 from .socket import BroadcastOperator, NamespaceView, RemoteSocket, Socket
 
 __all__ = ["Server", "Namespace", "Timer", "Ack", "NOACK", "__version__", "Socket", "NamespaceView",
-           "BroadcastOperator", "RemoteSocket", *errors.__all__]
+           "BroadcastOperator", "RemoteSocket", "WSGIApp", "ASGIApp", "run", *errors.__all__]
 
 __version__: str = api.sio_version()
 

@@ -1,6 +1,6 @@
 """Type stubs for sio._core, the C extension (bindings/python/: module.c, core.c, events.c,
-emit.c, timer.c, ack.c, util.c)."""
-from typing import Any, Callable, Iterable, Optional, Tuple, Union
+emit.c, timer.c, ack.c, http.c, util.c)."""
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 NOACK: object
 
@@ -31,6 +31,26 @@ class Ack:
     def __bool__(self) -> bool: ...
     @property
     def done(self) -> bool: ...
+
+class HttpRequest:
+    """A plain HTTP request for Core.handler()'s callback (http.c); answered once, on the loop's
+    thread."""
+    method: str
+    path: str  # percent-decoded
+    raw_path: str
+    query_string: str
+    protocol: str
+    headers: List[Tuple[str, str]]  # lower-case names, latin-1
+    body: bytes
+    remote_addr: str
+    remote_port: int
+    on_abort: Optional[Callable[[], Any]]
+    @property
+    def aborted(self) -> bool: ...
+    @property
+    def answered(self) -> bool: ...
+    def respond(self, status: int, headers: Optional[Sequence[Tuple[Union[str, bytes], Union[str, bytes]]]] = ...,
+                body: bytes = ...) -> bool: ...
 
 _Rooms = Union[None, str, Iterable[str]]
 
@@ -81,7 +101,8 @@ class Core:
     def call_later(self, delay: float, fn: Callable[[], Any]) -> Timer: ...
     # fn() every `interval` seconds until cancelled (an exception is logged, it goes on)
     def call_every(self, interval: float, fn: Callable[[], Any]) -> Timer: ...
-    def static(self, prefix: str, directory: str) -> None: ...
+    def static(self, prefix: str, path: str, content_type: Optional[str] = ..., index: Optional[str] = ...) -> None: ...
+    def handler(self, prefix: str, callback: Callable[[HttpRequest], Any], max_body: Optional[int] = ...) -> None: ...
     def engine(self, path: str, on_message: Callable[[str, Union[str, bytes]], Any]) -> None: ...
     def engine_send(self, sid: str, data: Union[str, bytes, bytearray, memoryview]) -> bool: ...
     def namespace(self, name: str, key: Any) -> str: ...

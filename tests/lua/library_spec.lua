@@ -65,6 +65,7 @@ describe("lua/library/sio.lua", function()
       ["sio.timer"] = { "Timer" },
       ["sio.engine"] = { "Engine" },
       ["sio.session"] = { "Session" },
+      ["sio.response"] = { "Response" },
     }
     for mt, owners in pairs(classes) do
       local want = {}
