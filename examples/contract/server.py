@@ -46,7 +46,7 @@ def main() -> int:
 
     @server.on("connect")
     def connect(sid, environ, auth):
-        server.emit("auth", auth, to=sid)
+        server.emit("auth", {} if auth is None else auth, to=sid)
 
     @server.on("message")
     def message(sid, *args):
@@ -227,7 +227,7 @@ def main() -> int:
 
     @server.on("connect", namespace="/custom")
     def custom_connect(sid, environ, auth):
-        server.emit("auth", auth, to=sid, namespace="/custom")
+        server.emit("auth", {} if auth is None else auth, to=sid, namespace="/custom")
 
     @server.on("connect", namespace="/admin")
     def admin_connect(sid, environ, auth):

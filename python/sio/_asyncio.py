@@ -111,6 +111,20 @@ class AsyncioMode:
 
         self._aio.create_task(runner())
 
+    def _disconnect_later(self, nsp: str, awaitable: Any, then: Any) -> None:
+        """Runs a coroutine disconnect handler, then ``then()`` (drops the session)."""
+
+        async def runner() -> None:
+            try:
+                await awaitable
+            except Exception:
+                logger.exception("error in the disconnect handler of %s", nsp)
+            finally:
+                then()
+                self._kick()
+
+        self._aio.create_task(runner())
+
     def _server_reply_later(self, nsp: str, reply_id: Optional[str], event: str, awaitable: Any) -> None:
         """Runs a coroutine server-side handler; its result is this node's answer (when asked)."""
 

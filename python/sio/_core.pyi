@@ -61,6 +61,9 @@ class Core:
         cookie_http_only: Optional[bool] = ...,
         cookie_secure: Optional[bool] = ...,
         cookie_max_age: Optional[int] = ...,
+        transports: Optional[int] = ...,
+        allow_upgrades: Optional[bool] = ...,
+        cors_credentials: Optional[bool] = ...,
     ) -> None: ...
     @property
     def closed(self) -> bool: ...

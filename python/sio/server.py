@@ -8,15 +8,18 @@ import collections
 import contextlib
 import functools
 import inspect
+import logging
 import os
 import re
 import threading
-from typing import Any, Callable, Dict, Iterable, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
 
 from . import _core, api
 from ._asyncio import AsyncioMode
 from ._dispatch import Dispatch
+from ._compat import Reason, compat_options, transport_bits
 from ._util import cookie_options, cors_options, room_names, to_ms
+from ._workers import WorkerPool
 from .errors import DisconnectedError, ReservedEventError, TimeoutError
 from .namespace import Namespace
 
@@ -78,10 +81,13 @@ class Server(Dispatch, AsyncioMode):
         ``ValueError`` (:class:`sio.InvalidArgumentError`).
     """
 
+    reason = Reason
+    """python-socketio's disconnect reasons: ``Server.reason.CLIENT_DISCONNECT``..."""
+
     def __init__(
         self,
         cors_allowed_origins: Union[None, str, Iterable[str]] = None,
-        ping_interval: Optional[float] = None,
+        ping_interval: Union[None, float, Tuple[float, float]] = None,
         ping_timeout: Optional[float] = None,
         max_payload: Optional[int] = None,
         allow_eio3: bool = False,
@@ -93,7 +99,49 @@ class Server(Dispatch, AsyncioMode):
         redis_key: Optional[str] = None,
         redis_requests_timeout: Optional[float] = None,
         cookie: Union[None, bool, str, Dict[str, Any]] = None,
+        *,
+        async_handlers: bool = False,
+        handler_workers: int = 8,
+        always_connect: bool = False,
+        namespaces: Union[None, str, Iterable[str]] = None,
+        logger: Union[bool, logging.Logger] = False,
+        engineio_logger: Union[bool, logging.Logger] = False,
+        async_mode: Optional[str] = None,
+        max_http_buffer_size: Optional[int] = None,
+        transports: Optional[Iterable[str]] = None,
+        allow_upgrades: Optional[bool] = None,
+        cors_credentials: Optional[bool] = None,
+        json: Any = None,
+        serializer: Any = "default",
+        client_manager: Any = None,
+        http_compression: Optional[bool] = None,
+        compression_threshold: Optional[int] = None,
+        monitor_clients: Optional[bool] = None,
+        socketio_path: Optional[str] = None,
     ) -> None:
+        opts = compat_options(self._async_modes, async_mode=async_mode, logger=logger,
+                              engineio_logger=engineio_logger, json=json, serializer=serializer,
+                              client_manager=client_manager, http_compression=http_compression,
+                              compression_threshold=compression_threshold,
+                              monitor_clients=monitor_clients)
+        if client_manager is not None and redis is None:
+            redis = opts.get("redis")
+            redis_key = redis_key or opts.get("redis_key")
+        if max_http_buffer_size is not None:
+            max_payload = max_http_buffer_size if max_payload is None else max_payload
+        if isinstance(ping_interval, (tuple, list)):
+            # python-engineio's (interval, grace): the grace lengthens the wait for the answer
+            ping_interval, grace = ping_interval
+            ping_timeout = (20 if ping_timeout is None else ping_timeout) + grace
+        if socketio_path is not None and path is None:
+            path = socketio_path
+        self.async_handlers = bool(async_handlers)
+        if self.async_handlers and handler_workers < 1:
+            raise ValueError("handler_workers must be at least 1")
+        self._workers = WorkerPool(self, handler_workers) if self.async_handlers else None
+        self.always_connect = bool(always_connect)
+        self.logger = opts["logger"]
+        self._log_traffic = opts["log_traffic"]
         if redis_requests_timeout is not None:
             if not redis_requests_timeout > 0:
                 raise ValueError("redis_requests_timeout must be positive")
@@ -128,14 +176,28 @@ class Server(Dispatch, AsyncioMode):
             redis=redis,
             redis_key=redis_key,
             redis_requests_timeout_ms=to_ms(redis_requests_timeout),
+            transports=transport_bits(transports),
+            allow_upgrades=allow_upgrades,
+            cors_credentials=cors_credentials,
             **cors_options(cors_allowed_origins),
             **cookie_options(cookie),
         )
         self._register("/")
+        if namespaces == "*":
+            self._register("*")
+        elif namespaces is not None:
+            for name in namespaces:
+                self._register(name)
 
     # ---- handlers ----------------------------------------------------------------------------
 
+    _async_modes = ("threading", "sio")
+
     def _register(self, namespace: Union[str, "re.Pattern[str]"]) -> Any:
+        if namespace == "*":  # python-socketio's catch-all: any namespace no other name matches
+            if "*" not in self._keys:
+                self._keys["*"] = self._core.dynamic("^/", "*")
+            return "*"
         if isinstance(namespace, re.Pattern):
             key = ("regex", namespace.pattern)
             if key not in self._keys:
@@ -221,9 +283,13 @@ class Server(Dispatch, AsyncioMode):
         self._core.wakeup()
 
     def _defer(self, nsp: str, sid: Optional[str], op: Callable[[], Any]) -> bool:
-        """Queues op when it cannot run now: another thread, or a socket still connecting."""
+        """Queues op when it cannot run now: another thread (then, on the server's thread, after
+        the connect of a socket still connecting), or a socket still connecting."""
         if self._elsewhere():
-            self.call_soon_threadsafe(op)
+            if sid is None:
+                self.call_soon_threadsafe(op)
+            else:
+                self.call_soon_threadsafe(self._after_connect, nsp, sid, op)
             return True
         if sid is not None:
             pending = self._pending.get((nsp, sid))
@@ -231,6 +297,38 @@ class Server(Dispatch, AsyncioMode):
                 pending.append(op)
                 return True
         return False
+
+    def _after_connect(self, nsp: str, sid: str, op: Callable[[], Any]) -> None:
+        pending = self._pending.get((nsp, sid))
+        if pending is not None:
+            pending.append(op)
+        else:
+            op()
+            self._kick()
+
+    def _on_loop(self, fn: Callable[[], Any]) -> Any:
+        """fn() on the server's thread, waited for from another one (a worker of
+        ``async_handlers``): the core's state is the server thread's."""
+        if not self._elsewhere():
+            return fn()
+        box: list = []
+        ready = threading.Event()
+
+        def run() -> None:
+            try:
+                box.append((True, fn()))
+            except BaseException as e:
+                box.append((False, e))
+            finally:
+                ready.set()
+
+        self.call_soon_threadsafe(run)
+        if not ready.wait(30):
+            raise TimeoutError("the server's thread did not answer")
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
 
     # ---- emitting ----------------------------------------------------------------------------
 
@@ -256,10 +354,11 @@ class Server(Dispatch, AsyncioMode):
         python-socketio) to ``to``/``room`` (a sid, a room, or a list of them; default: everyone
         in the namespace) except ``skip_sid`` (a sid or room, or a list).
 
-        ``callback`` (only with ``to`` one sid) receives the client's ack arguments; with
-        ``timeout`` (seconds), when no ack came in time it is called once with a single
-        :class:`sio.TimeoutError` instance instead. It is not called when the client disconnects
-        first. (For a broadcast that waits for every recipient's ack, see :meth:`emit_with_acks`.)
+        ``callback`` receives the client's ack arguments; with ``timeout`` (seconds), when no ack
+        came in time it is called once with a single :class:`sio.TimeoutError` instance instead.
+        It is not called when the client disconnects first. On a broadcast (``to`` a room, a
+        list, or nobody) it is called once per recipient of this node that answers, as
+        python-socketio. (For one call with every recipient's ack, see :meth:`emit_with_acks`.)
 
         With a cluster (``redis=``) a broadcast reaches the sockets of every node; ``local=True``:
         this node's only (Node's ``io.local.emit``)."""
@@ -268,9 +367,6 @@ class Server(Dispatch, AsyncioMode):
         nsp = self._nsp(namespace)
         target = to if to is not None else room
         if callback is not None:
-            if not isinstance(target, str):
-                raise ValueError("callback= needs to= a single sid")
-
             def done(err: Optional[str], values: tuple) -> None:
                 if err is None:
                     callback(*values)
@@ -278,6 +374,8 @@ class Server(Dispatch, AsyncioMode):
                     callback(TimeoutError("no acknowledgement within %ss" % timeout))
                 self._kick()
 
+            if not isinstance(target, str) or not self._is_socket(nsp, target):
+                return self._emit_each(nsp, event, args, target, skip_sid, timeout, done)
             return self._emit_ack(nsp, target, event, args, timeout, done)
         if not self._exists(nsp):
             return None
@@ -289,6 +387,34 @@ class Server(Dispatch, AsyncioMode):
             return None
         self._core.emit(nsp, event, args, rooms, skip, flags)
         self._kick()
+        return None
+
+    def _is_socket(self, nsp: str, name: str) -> bool:
+        """A sid of this node's (or connecting) rather than a room: decided on the server's
+        thread (from another one: assumed, as before)."""
+        if self._elsewhere():
+            return True
+        return (nsp, name) in self._pending or (self._exists(nsp) and self._core.connected(nsp, name))
+
+    def _emit_each(self, nsp: str, event: str, args: tuple, target: Any, skip_sid: Any,
+                   timeout: Optional[float], done: Callable[[Optional[str], tuple], None]) -> None:
+        """A broadcast with a callback, as python-socketio: one emit asking for an ack per
+        recipient of this node, the callback called once per answer."""
+        if not self._exists(nsp):
+            return None
+
+        def each(err: Optional[str], sockets: list) -> None:
+            for s in sockets:
+                if self._core.connected(nsp, s["id"]):
+                    self._core.emit_ack(nsp, s["id"], event, args, ms, done)
+            self._kick()
+
+        ms = 0 if timeout is None else max(1, int(timeout * 1000))
+        rooms, skip = room_names(target), room_names(skip_sid)
+        if self._elsewhere():
+            self.call_soon_threadsafe(self._core.fetch_sockets, nsp, rooms, skip, each)
+            return None
+        self._core.fetch_sockets(nsp, rooms, skip, each)
         return None
 
     def _emit_ack(self, nsp: str, sid: str, event: str, args: tuple, timeout: Optional[float],
@@ -454,9 +580,10 @@ class Server(Dispatch, AsyncioMode):
         self._select(2, None, to, skip_sid, namespace, close)
 
     def rooms(self, sid: str, namespace: Optional[str] = None) -> list:
-        """The rooms ``sid`` is in (its own id first, then in join order). Server thread only."""
+        """The rooms ``sid`` is in (its own id first, then in join order). From another thread
+        (a worker of ``async_handlers``), asked of the server's thread and waited for."""
         nsp = self._nsp(namespace)
-        return self._core.rooms(nsp, sid) if self._exists(nsp) else []
+        return self._on_loop(lambda: self._core.rooms(nsp, sid)) if self._exists(nsp) else []
 
     def disconnect(self, sid: str, namespace: Optional[str] = None, close: bool = False) -> None:
         """Disconnects ``sid`` from the namespace (``close=True``: its whole connection)."""
@@ -469,12 +596,12 @@ class Server(Dispatch, AsyncioMode):
 
     def connected(self, sid: str, namespace: Optional[str] = None) -> bool:
         nsp = self._nsp(namespace)
-        return self._exists(nsp) and self._core.connected(nsp, sid)
+        return self._exists(nsp) and self._on_loop(lambda: self._core.connected(nsp, sid))
 
     def socket_count(self, namespace: Optional[str] = None) -> int:
         """Sockets connected to the namespace (on this node)."""
         nsp = self._nsp(namespace)
-        return self._core.socket_count(nsp) if self._exists(nsp) else 0
+        return self._on_loop(lambda: self._core.socket_count(nsp)) if self._exists(nsp) else 0
 
     def fetch_count(self, callback: Callable[[Optional[str], int], Any],
                     namespace: Optional[str] = None) -> None:
@@ -661,6 +788,10 @@ class Server(Dispatch, AsyncioMode):
             self._core.run(handle_signals=handle_signals)
         finally:
             self._loop_thread = None
+
+    def shutdown(self) -> None:
+        """python-socketio's name for :meth:`stop`: disconnects every client and stops serving."""
+        self.stop()
 
     def stop(self) -> None:
         """Stops the server: every client is disconnected ("server shutting down"). Safe from any
