@@ -2,7 +2,10 @@
 
     examples/contract/run python [--host H] [--port P] [--path /socket.io/] [--ping-interval MS]
         [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL]
-        [--cookie NAME]
+        [--cookie NAME] [--async-handlers WORKERS]
+
+--async-handlers (Python only, not a contract flag): sync handlers on a pool of WORKERS threads
+(sio.Server(async_handlers=True)), for tests and bench/run's python-workers.
 
 Also the bare Engine.IO echo endpoint at /engine.io/.
 """
@@ -27,6 +30,7 @@ def main() -> int:
     p.add_argument("--cors", default=None)
     p.add_argument("--redis", default=None)  # a cluster node: broadcasts and count go through Redis
     p.add_argument("--cookie", default=None)  # the handshake sets NAME=<sid> (Node's cookie option)
+    p.add_argument("--async-handlers", type=int, default=0, metavar="WORKERS")
     a = p.parse_args()
 
     server = sio.Server(
@@ -40,6 +44,8 @@ def main() -> int:
         connect_timeout=1.0,
         redis=a.redis,
         cookie=a.cookie,
+        async_handlers=a.async_handlers > 0,
+        handler_workers=max(1, a.async_handlers),
     )
 
     # ---- "/" ----

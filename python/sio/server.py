@@ -79,6 +79,47 @@ class Server(Dispatch, AsyncioMode):
         none), and the bare Engine.IO endpoints of :meth:`engine_endpoint` set it as well. A name
         that is not an HTTP token, or a path or domain with ``;`` or control characters, raises
         ``ValueError`` (:class:`sio.InvalidArgumentError`).
+
+    python-socketio's arguments (keyword-only here), each honoured, or accepted with one
+    ``warnings.warn`` saying how sio differs:
+
+    :param async_handlers: ``True``: sync handlers (connect, events, disconnect) run on a pool of
+        ``handler_workers`` threads (default 8), so a handler that blocks (``time.sleep``, a
+        database call) delays only its own client; a socket's handlers still run one after
+        another, in arrival order; the return value is still the ack; :meth:`call` works inside
+        them (it blocks that worker). The cost: a thread hand-off per event each way (about
+        2-3× fewer echo acks per second than inline, see ``bench/run --python-handlers``), and
+        handlers of different sockets run concurrently (shared state needs locks). ``False`` (sio's
+        default, unlike python-socketio's): handlers run on the server's thread, and one that
+        blocks stalls every client for that long. Coroutine handlers (asyncio mode) are tasks
+        either way.
+    :param always_connect: let every socket in before its connect handler decides; a refused
+        one is disconnected right after (python-socketio's).
+    :param namespaces: ``"*"``: any namespace may be joined (as :meth:`on` with
+        ``namespace="*"``); a list: those namespaces exist even without handlers. ``"/"``
+        always exists.
+    :param logger: ``True``: connects, events and disconnects are logged at INFO to logger
+        ``"sio"`` (which then gets a stderr handler if logging has none); a ``logging.Logger``:
+        those go to it, and the errors of logger ``"sio"`` too. Errors in handlers are logged to
+        ``"sio"`` in every case.
+    :param engineio_logger: warned: Engine.IO is the C core, which logs nothing per packet.
+    :param async_mode: ``"threading"`` (:class:`Server`), ``"asyncio"`` (:class:`AsyncServer`);
+        others (eventlet, gevent, aiohttp...) are warned: sio runs its own libuv loop.
+    :param max_http_buffer_size: python-engineio's name for ``max_payload``.
+    :param ping_interval: also python-engineio's ``(interval, grace)``: the grace is added to
+        ``ping_timeout``.
+    :param transports: ``["polling", "websocket"]`` (default), or one of them only.
+    :param allow_upgrades: ``False``: a polling session is never upgraded to WebSocket.
+    :param cors_credentials: ``True``: CORS responses carry
+        ``Access-Control-Allow-Credentials: true`` (sio's default is ``False``).
+    :param json: warned unless the stdlib's ``json``: JSON is encoded and decoded in C.
+    :param serializer: ``"default"`` only (``"msgpack"`` raises ``ValueError``).
+    :param client_manager: a python-socketio ``RedisManager``'s URL and channel become
+        ``redis``/``redis_key`` (warned: the cluster speaks Node's @socket.io/redis-adapter wire);
+        other managers are warned and ignored.
+    :param http_compression, compression_threshold, monitor_clients: warned (sio does not
+        compress; heartbeats are always checked).
+    :param socketio_path: python-socketio's name for ``path``.
     """
 
     reason = Reason
