@@ -149,11 +149,21 @@ class Dispatch:
 
     def _on_event(self, key: Any, nsp: str, sid: str, event: str, args: tuple, ack: Optional[_core.Ack]):
         """The handler's return value, which _core sends as the ack (when one was asked), or NOACK."""
-        fn, head = self._resolve(key, nsp, event)
+        h = self._handlers.get(key)
+        fn = h.get(event) if h is not None else None
+        head: tuple = ()
+        if fn is None or key == "*":
+            fn, head = self._resolve(key, nsp, event)
+            if fn is None:
+                return _core.NOACK
+        if self._plain and not self._wants_ack(fn):  # the common case: inline, no logging
+            result = fn(*head, sid, *args)
+            if inspect.isawaitable(result):
+                self._ack_later(ack, event, result)
+                return _core.NOACK
+            return result
         if self._log_traffic:
             self.logger.info("received event %r from %s [%s]", event, sid, nsp)
-        if fn is None:
-            return _core.NOACK
         if self._wants_ack(fn):
             if self._workers is not None and not inspect.iscoroutinefunction(fn):
                 self._workers.submit((nsp, sid), functools.partial(

@@ -88,7 +88,8 @@ class Server(Dispatch, AsyncioMode):
         database call) delays only its own client; a socket's handlers still run one after
         another, in arrival order; the return value is still the ack; :meth:`call` works inside
         them (it blocks that worker). The cost: a thread hand-off per event each way (about
-        2-3× fewer echo acks per second than inline, see ``bench/run --python-handlers``), and
+        2.5× fewer echo acks per second than inline and 3× the server CPU per ack: ``bench/run
+        --servers python,python-workers --scenarios echo``), and
         handlers of different sockets run concurrently (shared state needs locks). ``False`` (sio's
         default, unlike python-socketio's): handlers run on the server's thread, and one that
         blocks stalls every client for that long. Coroutine handlers (asyncio mode) are tasks
@@ -183,6 +184,7 @@ class Server(Dispatch, AsyncioMode):
         self.always_connect = bool(always_connect)
         self.logger = opts["logger"]
         self._log_traffic = opts["log_traffic"]
+        self._plain = not self._log_traffic and self._workers is None
         if redis_requests_timeout is not None:
             if not redis_requests_timeout > 0:
                 raise ValueError("redis_requests_timeout must be positive")
