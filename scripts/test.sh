@@ -141,9 +141,15 @@ if whl=$(bash scripts/wheel.sh "$root/dist" 2>"$log_dir/wheel.log" | tail -1) &&
   pypi="$root/build-wheel/pypi"
   rm -rf "$pypi"
   if python3 -m venv "$pypi" && "$pypi/bin/pip" install -q "$whl" python-socketio==5.18.1 websocket-client \
-      requests pytest >"$log_dir/pypi-venv.log" 2>&1; then
+      requests pytest mypy >"$log_dir/pypi-venv.log" 2>&1; then
     pytest_suite pypi PYTHON="$pypi/bin/python" SIO_PY_INSTALLED=1 -- tests/python/test_api.py \
       tests/python/test_swig_api.py tests/python/test_contract_client.py tests/python/compat
+    echo "== python: stubtest (_core.pyi against the installed extension)"
+    if (cd /tmp && timeout 300 "$pypi/bin/python" -m mypy.stubtest sio._core) >"$log_dir/stubtest.log" 2>&1; then
+      tail -n 1 "$log_dir/stubtest.log"; passed=$((passed + 1))
+    else
+      tail -20 "$log_dir/stubtest.log"; failed=$((failed + 1))
+    fi
   else
     echo "PyPI venv failed"; tail -20 "$log_dir/pypi-venv.log"; failed=$((failed + 1))
   fi

@@ -1,6 +1,6 @@
 """Type stubs for sio._core, the C extension (bindings/python/: module.c, core.c, events.c,
 emit.c, timer.c, ack.c, util.c)."""
-from typing import Any, Callable, Iterable, Optional, Tuple, Union
+from typing import Any, Callable, Iterable, Optional, Tuple, Union, final
 
 NOACK: object
 
@@ -20,11 +20,13 @@ class ExistsError(Error, RuntimeError): ...
 class NotFoundError(Error, FileNotFoundError): ...
 class UnsupportedError(Error, RuntimeError): ...
 
+@final
 class Timer:
     @property
     def active(self) -> bool: ...
     def cancel(self) -> None: ...
 
+@final
 class Ack:
     """The core's one-shot ack handle; called on the server's thread only (sio.Ack wraps it)."""
     def __call__(self, *values: Any) -> bool: ...
@@ -34,6 +36,7 @@ class Ack:
 
 _Rooms = Union[None, str, Iterable[str]]
 
+@final
 class Core:
     # Every option is keyword-only; absent (or None for a number or a bool) takes the core's
     # default (sio_io_options_init, sio_redis_options_init); None for a string is "none".
