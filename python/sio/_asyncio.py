@@ -80,8 +80,7 @@ class AsyncioMode:
         except Exception:
             logger.exception("error in the connect handler of %s", nsp)
         finally:
-            if verdict is not None:
-                self._pending.pop((nsp, sid), None)
+            verdict = self._settle(nsp, sid, verdict)  # always_connect lets it in, then out
             if not self._core.closed:
                 self._core.connect_done(token, verdict)
                 self._kick()

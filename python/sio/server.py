@@ -516,7 +516,8 @@ class Server(Dispatch, AsyncioMode):
         """Emits to one client and waits for its acknowledgement.
 
         In asyncio mode (``await server.serve()``) it returns an awaitable: ``await
-        server.call(...)``. From a thread other than the server's it blocks and returns the ack
+        server.call(...)``. From a thread other than the server's (a handler of
+        ``Server(async_handlers=True)``, a background task) it blocks and returns the ack
         arguments (one value, or a tuple of several). Raises :class:`sio.TimeoutError` or
         :class:`sio.DisconnectedError`."""
         if len(args) == 1 and isinstance(args[0], tuple):
@@ -548,8 +549,8 @@ class Server(Dispatch, AsyncioMode):
             self._emit_ack(nsp, target, event, args, timeout, done)
             return fut
         if not self._elsewhere() and self._loop_thread is not None:
-            raise RuntimeError("call() would block the server's own thread: use emit(callback=) "
-                               "or the asyncio mode")
+            raise RuntimeError("call() would block the server's own thread: use emit(callback=), "
+                               "the asyncio mode or Server(async_handlers=True)")
         box: Dict[str, Any] = {}
         ready = threading.Event()
 

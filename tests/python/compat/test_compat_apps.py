@@ -332,6 +332,22 @@ def test_always_connect_and_connection_refused():
         assert wait_for(lambda: events == ['connect', 'disconnect']), events
         c.disconnect()
 
+    events.clear()
+    app = socketio.AsyncServer(always_connect=True)
+
+    @app.event
+    async def connect(sid, environ, auth):  # noqa: F811
+        await asyncio.sleep(0.01)
+        return False
+
+    with Serving(app) as url:
+        c = pysocketio.Client(reconnection=False)
+        c.on('connect', lambda: events.append('connect'))
+        c.on('disconnect', lambda *a: events.append('disconnect'))
+        c.connect(url, transports=['websocket'], wait_timeout=WAIT)
+        assert wait_for(lambda: events == ['connect', 'disconnect']), events
+        c.disconnect()
+
     app = socketio.Server()
 
     @app.event
