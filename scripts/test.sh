@@ -144,6 +144,18 @@ if whl=$(bash scripts/wheel.sh "$root/dist" 2>"$log_dir/wheel.log" | tail -1) &&
       requests pytest mypy >"$log_dir/pypi-venv.log" 2>&1; then
     pytest_suite pypi PYTHON="$pypi/bin/python" SIO_PY_INSTALLED=1 -- tests/python/test_api.py \
       tests/python/test_swig_api.py tests/python/test_contract_client.py tests/python/compat
+    echo "== python: mypy --strict over the Python examples, against the installed package's types"
+    mypy_ok=1
+    for ex in examples/contract/server.py examples/chat/server.py examples/draw/server.py; do
+      # one at a time (three modules named server); sio's own sources are followed silently
+      timeout 300 "$pypi/bin/python" -m mypy --strict --follow-imports=silent --no-incremental "$ex" \
+        >>"$log_dir/mypy.log" 2>&1 || mypy_ok=0
+    done
+    if [ "$mypy_ok" = 1 ]; then
+      echo "mypy: 3 examples clean"; passed=$((passed + 1))
+    else
+      grep -E "error:" "$log_dir/mypy.log" | head -20; failed=$((failed + 1))
+    fi
     echo "== python: stubtest (_core.pyi against the installed extension)"
     if (cd /tmp && timeout 300 "$pypi/bin/python" -m mypy.stubtest sio._core) >"$log_dir/stubtest.log" 2>&1; then
       tail -n 1 "$log_dir/stubtest.log"; passed=$((passed + 1))

@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import threading
-from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple, TypeVar, Union, overload
 
 from . import _core, api
 from ._asyncio import AsyncioMode
@@ -24,6 +24,7 @@ from .errors import DisconnectedError, ReservedEventError, TimeoutError
 from .namespace import Namespace
 
 Timer = _core.Timer
+_F = TypeVar("_F", bound=Callable[..., Any])
 _NO_CLUSTER = "server_side_emit needs a cluster: sio.Server(redis=...)"
 
 
@@ -253,8 +254,15 @@ class Server(Dispatch, AsyncioMode):
             self._known.add(namespace)
         return namespace
 
+    @overload
+    def on(self, event: str, handler: None = None,
+           namespace: Union[None, str, "re.Pattern[str]"] = None) -> Callable[[_F], _F]: ...
+
+    @overload
+    def on(self, event: str, handler: _F, namespace: Union[None, str, "re.Pattern[str]"] = None) -> _F: ...
+
     def on(self, event: str, handler: Optional[Callable] = None,
-           namespace: Union[None, str, "re.Pattern[str]"] = None):
+           namespace: Union[None, str, "re.Pattern[str]"] = None) -> Any:
         """Registers a handler for ``event`` (``"connect"``, ``"disconnect"``, ``"*"`` or an event
         name) in ``namespace`` (default ``"/"``; a compiled ``re`` pattern registers a dynamic
         namespace: any name it matches — as a POSIX extended regex — is created on first use).
@@ -270,8 +278,16 @@ class Server(Dispatch, AsyncioMode):
         set_handler(handler)
         return handler
 
+    @overload
+    def on_server_event(self, event: str, handler: None = None,
+                        namespace: Union[None, str, "re.Pattern[str]"] = None) -> Callable[[_F], _F]: ...
+
+    @overload
+    def on_server_event(self, event: str, handler: _F,
+                        namespace: Union[None, str, "re.Pattern[str]"] = None) -> _F: ...
+
     def on_server_event(self, event: str, handler: Optional[Callable] = None,
-                        namespace: Union[None, str, "re.Pattern[str]"] = None):
+                        namespace: Union[None, str, "re.Pattern[str]"] = None) -> Any:
         """Registers a handler for the server-side event ``event`` of ``namespace`` (default
         ``"/"``), which other nodes of the cluster send with :meth:`server_side_emit` (or Node's
         ``io.serverSideEmit()``, whose listeners are ``io.on(event, ...)``). ``handler(*args)`` gets
@@ -295,7 +311,13 @@ class Server(Dispatch, AsyncioMode):
         set_handler(handler)
         return handler
 
-    def event(self, *args: Any, **kw: Any):
+    @overload
+    def event(self, handler: _F) -> _F: ...
+
+    @overload
+    def event(self, *, namespace: Union[None, str, "re.Pattern[str]"] = None) -> Callable[[_F], _F]: ...
+
+    def event(self, *args: Any, **kw: Any) -> Any:
         """``@server.event`` registers a function named after its event (``def chat(sid, ...)``);
         ``@server.event(namespace="/x")`` too."""
         if len(args) == 1 and not kw and callable(args[0]):
