@@ -47,15 +47,20 @@ def blocking_app(**kw):
     return app, started, order
 
 
-def stalled_echo(app, started):
+def stalled_echoes(app, started, tries):
+    """Another client's echo round trips while a's handler blocks for 1 s (``tries`` of them, one
+    after another: on a loaded machine the best one tells the stall from the noise)."""
     with Serving(app) as url:
         a, b = client(url), client(url)
         try:
             a.emit('block')
             assert started.wait(WAIT)
-            t0 = time.monotonic()
-            assert b.call('echo', 7, timeout=WAIT) == 7
-            return time.monotonic() - t0
+            times = []
+            for i in range(tries):
+                t0 = time.monotonic()
+                assert b.call('echo', i, timeout=WAIT) == i
+                times.append(time.monotonic() - t0)
+            return times
         finally:
             a.disconnect()
             b.disconnect()
@@ -63,12 +68,15 @@ def stalled_echo(app, started):
 
 def test_a_blocking_handler_delays_only_its_own_client_with_async_handlers():
     app, started, _ = blocking_app(async_handlers=True, handler_workers=4)
-    assert stalled_echo(app, started) < 0.05
+    times = stalled_echoes(app, started, 5)
+    assert min(times) < 0.05, times
+    assert sum(times) < 0.5, times  # all five while the handler still blocks
 
 
 def test_without_async_handlers_a_blocking_handler_stalls_everyone():
     app, started, _ = blocking_app()
-    assert stalled_echo(app, started) >= 0.9  # the documented cost of handlers on the server's thread
+    times = stalled_echoes(app, started, 1)
+    assert times[0] >= 0.9, times  # the documented cost of handlers on the server's thread
 
 
 def test_async_handlers_keep_each_sockets_order_acks_and_call():
