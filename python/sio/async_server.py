@@ -63,7 +63,7 @@ class AsyncServer(Server):
     async def emit(self, event: str, *args: Any, to: _Targets = None, room: _Targets = None,  # type: ignore[override]
                    skip_sid: _Targets = None, namespace: Optional[str] = None,
                    callback: Optional[Callable] = None, timeout: Optional[float] = None,
-                   volatile: bool = False, local: bool = False, **kw: Any) -> None:
+                   volatile: bool = False, local: bool = False, ignore_queue: bool = False) -> None:
         """See :meth:`sio.Server.emit`; a coroutine ``callback`` is run as a task."""
         if callback is not None and inspect.iscoroutinefunction(callback):
             coro_cb = callback
@@ -77,13 +77,13 @@ class AsyncServer(Server):
     async def send(self, data: Any, to: _Targets = None, room: _Targets = None,  # type: ignore[override]
                    skip_sid: _Targets = None, namespace: Optional[str] = None,
                    callback: Optional[Callable] = None, timeout: Optional[float] = None,
-                   **kw: Any) -> None:
+                   ignore_queue: bool = False) -> None:
         await self.emit("message", data, to=to, room=room, skip_sid=skip_sid, namespace=namespace,
                         callback=callback, timeout=timeout)
 
     async def call(self, event: str, *args: Any, to: Optional[str] = None,  # type: ignore[override]
                    sid: Optional[str] = None, namespace: Optional[str] = None,
-                   timeout: float = 60, **kw: Any) -> Any:
+                   timeout: float = 60) -> Any:
         """Emits to one client and returns its acknowledgement (one value, or a tuple of several);
         raises :class:`sio.TimeoutError` or :class:`sio.DisconnectedError`."""
         result = Server.call(self, event, *args, to=to, sid=sid, namespace=namespace, timeout=timeout)

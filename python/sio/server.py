@@ -414,7 +414,7 @@ class Server(Dispatch, AsyncioMode):
              room: Union[None, str, Iterable[str]] = None,
              skip_sid: Union[None, str, Iterable[str]] = None, namespace: Optional[str] = None,
              callback: Optional[Callable] = None, timeout: Optional[float] = None,
-             volatile: bool = False, local: bool = False) -> None:
+             volatile: bool = False, local: bool = False, ignore_queue: bool = False) -> None:
         """Emits ``event`` with ``args`` (a single tuple argument is spread into several, as in
         python-socketio) to ``to``/``room`` (a sid, a room, or a list of them; default: everyone
         in the namespace) except ``skip_sid`` (a sid or room, or a list).
@@ -426,7 +426,8 @@ class Server(Dispatch, AsyncioMode):
         python-socketio. (For one call with every recipient's ack, see :meth:`emit_with_acks`.)
 
         With a cluster (``redis=``) a broadcast reaches the sockets of every node; ``local=True``:
-        this node's only (Node's ``io.local.emit``)."""
+        this node's only (Node's ``io.local.emit``). ``ignore_queue`` (python-socketio's, to skip
+        its message queue) changes nothing: sio's cluster has no queue to skip."""
         if len(args) == 1 and isinstance(args[0], tuple):
             args = args[0]
         nsp = self._nsp(namespace)
@@ -528,7 +529,8 @@ class Server(Dispatch, AsyncioMode):
     def send(self, data: Any, to: Union[None, str, Iterable[str]] = None,
              room: Union[None, str, Iterable[str]] = None,
              skip_sid: Union[None, str, Iterable[str]] = None, namespace: Optional[str] = None,
-             callback: Optional[Callable] = None, timeout: Optional[float] = None) -> None:
+             callback: Optional[Callable] = None, timeout: Optional[float] = None,
+             ignore_queue: bool = False) -> None:
         """Emits a ``message`` event."""
         return self.emit("message", data, to=to, room=room, skip_sid=skip_sid,
                          namespace=namespace, callback=callback, timeout=timeout)
@@ -651,8 +653,10 @@ class Server(Dispatch, AsyncioMode):
         nsp = self._nsp(namespace)
         return self._on_loop(lambda: self._core.rooms(nsp, sid)) if self._exists(nsp) else []
 
-    def disconnect(self, sid: str, namespace: Optional[str] = None, close: bool = False) -> None:
-        """Disconnects ``sid`` from the namespace (``close=True``: its whole connection)."""
+    def disconnect(self, sid: str, namespace: Optional[str] = None, close: bool = False,
+                   ignore_queue: bool = False) -> None:
+        """Disconnects ``sid`` from the namespace (``close=True``: its whole connection).
+        ``ignore_queue`` (python-socketio's, for its message queue) changes nothing here."""
         nsp = self._nsp(namespace)
         if not self._exists(nsp):
             return

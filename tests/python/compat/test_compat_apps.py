@@ -34,7 +34,7 @@ def test_sync_app_sessions_rooms_background_task_reasons():
         while count < 3:
             app.sleep(0.05)
             count += 1
-            app.emit('tick', {'count': count})
+            app.emit('tick', {'count': count}, ignore_queue=True)
         log.append('task done')
 
     @app.event
@@ -124,7 +124,7 @@ def test_asyncio_app_awaitable_api_and_async_disconnect():
 
     @app.event
     async def bye(sid):
-        await app.disconnect(sid)
+        await app.disconnect(sid, ignore_queue=True)
 
     @app.event
     async def disconnect(sid, reason):
