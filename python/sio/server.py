@@ -240,7 +240,11 @@ class Server(Dispatch, AsyncioMode):
     def _register(self, namespace: Union[str, "re.Pattern[str]"]) -> Any:
         if namespace == "*":  # python-socketio's catch-all: any namespace no other name matches
             if "*" not in self._keys:
-                self._keys["*"] = self._core.dynamic("^/", "*")
+                # made when listening, after the dynamic namespaces registered before then (the
+                # core tries them in registration order)
+                self._keys["*"] = None
+                if self._core.port() is not None:
+                    self._keys["*"] = self._core.dynamic("^/", "*")
             return "*"
         if isinstance(namespace, re.Pattern):
             key = ("regex", namespace.pattern)
@@ -265,7 +269,11 @@ class Server(Dispatch, AsyncioMode):
            namespace: Union[None, str, "re.Pattern[str]"] = None) -> Any:
         """Registers a handler for ``event`` (``"connect"``, ``"disconnect"``, ``"*"`` or an event
         name) in ``namespace`` (default ``"/"``; a compiled ``re`` pattern registers a dynamic
-        namespace: any name it matches — as a POSIX extended regex — is created on first use).
+        namespace: any name it matches — as a POSIX extended regex — is created on first use;
+        ``"*"``: python-socketio's catch-all namespace, any namespace no other name or pattern
+        matches, whose handlers get the namespace's name first: ``connect(namespace, sid, environ,
+        auth)``, ``event(namespace, sid, *args)``, ``on("*")``: ``(event, namespace, sid,
+        *args)``; it also handles the events a registered namespace has no handler for).
         Works as a method and as a decorator."""
         key = self._register(namespace or "/")
 
@@ -841,7 +849,10 @@ class Server(Dispatch, AsyncioMode):
 
     def listen(self, host: str = "127.0.0.1", port: int = 5000) -> int:
         """Binds and listens; returns the bound port (``port=0`` picks one)."""
-        return self._core.listen(host, port)
+        port = self._core.listen(host, port)
+        if "*" in self._keys and self._keys["*"] is None:
+            self._keys["*"] = self._core.dynamic("^/", "*")
+        return port
 
     @property
     def port(self) -> Optional[int]:

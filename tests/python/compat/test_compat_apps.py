@@ -5,6 +5,7 @@
 import asyncio
 import json
 import logging
+import re
 import threading
 import time
 import warnings
@@ -275,8 +276,12 @@ def test_catch_all_namespace_and_events():
     def any_disconnect(namespace, sid, reason):
         seen.append(('disconnect', namespace, reason))
 
+    @app.on('where', namespace=re.compile(r'^/dyn-[0-9]+$'))  # registered after "*": still its own
+    def dyn_where(sid):
+        return 'dynamic'
+
     with Serving(app) as url:
-        c = client(url, namespaces=['/', '/own', '/x', '/y/z'])
+        c = client(url, namespaces=['/', '/own', '/x', '/y/z', '/dyn-1'])
         try:
             assert c.call('hello', 1, namespace='/x', timeout=WAIT) == ['/x', 1]
             assert c.call('hello', 2, namespace='/y/z', timeout=WAIT) == ['/y/z', 2]
@@ -285,6 +290,8 @@ def test_catch_all_namespace_and_events():
             assert c.call('hello', 5, namespace='/own', timeout=WAIT) == ['own', 'hello']
             # "/" is registered: its events with no handler there reach the catch-all namespace
             assert c.call('hello', 6, timeout=WAIT) == ['/', 6]
+            assert c.call('where', namespace='/dyn-1', timeout=WAIT) == 'dynamic'
+            assert c.call('where', namespace='/x', timeout=WAIT) == ['any', 'where', '/x', []]
         finally:
             c.disconnect()
         assert ('connect', '/x') in seen and ('connect', '/y/z') in seen
