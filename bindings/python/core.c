@@ -524,6 +524,8 @@ static PyMethodDef core_methods[] = {
            "emit_acks(nsp, event, args, to, skip, timeout_ms, cb(error, responses), flags=0)"),
     METHOD("disconnect", pysio_core_disconnect, METH_VARARGS, "disconnect(nsp, sid, close=False) -> found"),
     METHOD("connected", pysio_core_connected, METH_VARARGS, "connected(nsp, sid) -> bool"),
+    METHOD("handshake", pysio_core_handshake, METH_VARARGS,
+           "handshake(nsp, sid) -> (handshake dict, Engine.IO protocol) or None"),
     METHOD("socket_count", pysio_core_socket_count, METH_VARARGS, "socket_count(nsp) -> int"),
     METHOD("fetch_count", pysio_core_fetch_count, METH_VARARGS, "fetch_count(nsp, cb(error, count))"),
     METHOD("all_rooms", pysio_core_all_rooms, METH_VARARGS, "all_rooms(nsp, cb(error, rooms))"),

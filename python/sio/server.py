@@ -18,7 +18,7 @@ from . import _core, api
 from ._asyncio import AsyncioMode
 from ._dispatch import Dispatch
 from ._compat import Reason, compat_options, transport_bits
-from ._util import cookie_options, cors_options, room_names, to_ms
+from ._util import cookie_options, cors_options, environ, room_names, to_ms
 from ._workers import WorkerPool
 from .errors import DisconnectedError, ReservedEventError, TimeoutError
 from .namespace import Namespace
@@ -675,6 +675,15 @@ class Server(Dispatch, AsyncioMode):
     def connected(self, sid: str, namespace: Optional[str] = None) -> bool:
         nsp = self._nsp(namespace)
         return self._exists(nsp) and self._on_loop(lambda: self._core.connected(nsp, sid))
+
+    def get_environ(self, sid: str, namespace: Optional[str] = None) -> Optional[Dict[str, Any]]:
+        """The ``environ`` the connect handler of ``sid`` got (python-socketio's), made again from
+        the core's handshake; ``None`` for a socket this node does not have."""
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            return None
+        hs = self._on_loop(lambda: self._core.handshake(nsp, sid))
+        return None if hs is None else environ(hs[0], hs[1], nsp)
 
     def socket_count(self, namespace: Optional[str] = None) -> int:
         """Sockets connected to the namespace (on this node)."""

@@ -47,6 +47,8 @@ def test_sync_app_sessions_rooms_background_task_reasons():
 
     @app.event
     def whoami(sid):
+        assert app.get_environ(sid)['REMOTE_ADDR'] == '127.0.0.1'  # asked from a worker thread
+        assert app.get_environ('nobody') is None
         return app.get_session(sid)['user']
 
     @app.on('chat')
