@@ -506,7 +506,7 @@ static PyMethodDef core_methods[] = {
     METHOD("close", core_close, METH_NOARGS, "stops and runs the loop until everything is closed"),
     METHOD("connect_done", pysio_core_connect_done, METH_VARARGS,
            "connect_done(token, None | (message, data)): ends a connect handler that was awaited"),
-    METHOD("call_later", pysio_core_call_later, METH_VARARGS, "call_later(seconds, fn) -> Timer"),
+    METHOD("call_later", pysio_core_call_later, METH_VARARGS, "call_later(seconds, fn, repeat=0) -> Timer"),
     METHOD("engine", core_engine, METH_VARARGS, "engine(path, on_message(sid, data))"),
     METHOD("engine_send", core_engine_send, METH_VARARGS, "engine_send(sid, str|bytes) -> sent"),
     METHOD("namespace", core_namespace, METH_VARARGS, "namespace(name, key) -> name"),

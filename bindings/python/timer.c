@@ -1,4 +1,4 @@
-/* sio._core.Timer: a pending Core.call_later(), over a uv_timer_t of the Core's loop. The uv
+/* sio._core.Timer: a pending Core.call_later() (once, or repeating), over a uv_timer_t of the Core's loop. The uv
  * handle and the Python object live apart (a timer fires whether or not its Timer is kept), each
  * pointing to the other until either goes. Server thread only, as every Core method. */
 #include "core.h"
@@ -42,7 +42,7 @@ static void timer_cb(uv_timer_t *h) {
   PyObject *fn = t->fn;
   Py_XINCREF(fn);
   pysio_state *st = pysio_core_state(t->core);
-  timer_unlink_close(t);
+  if (!uv_timer_get_repeat(h)) timer_unlink_close(t); /* a repeating one goes on until cancelled */
   if (fn) {
     PyObject *r = PyObject_CallNoArgs(fn);
     if (!r) pysio_log_exception(st, "error in a timer callback");
@@ -74,11 +74,12 @@ static uint64_t delay_ms(double seconds) {
   return (uint64_t)ms;
 }
 
-/* Core.call_later(seconds, fn) -> Timer */
+/* Core.call_later(seconds, fn, repeat=0) -> Timer; repeat > 0: then every `repeat` seconds (at
+ * least 1 ms) until cancelled. */
 PyObject *pysio_core_call_later(CoreObject *c, PyObject *args) {
-  double delay;
+  double delay, repeat = 0;
   PyObject *fn;
-  if (!PyArg_ParseTuple(args, "dO", &delay, &fn)) return NULL;
+  if (!PyArg_ParseTuple(args, "dO|d", &delay, &fn, &repeat)) return NULL;
   if (!PyCallable_Check(fn)) {
     PyErr_SetString(PyExc_TypeError, "call_later needs a callable");
     return NULL;
@@ -102,7 +103,9 @@ PyObject *pysio_core_call_later(CoreObject *c, PyObject *args) {
   t->next = c->timers;
   if (c->timers) c->timers->prev = t;
   c->timers = t;
-  uv_timer_start(&t->h, timer_cb, delay_ms(delay), 0);
+  uint64_t every = repeat > 0 ? delay_ms(repeat) : 0;
+  if (repeat > 0 && !every) every = 1; /* 0 would be "once" for libuv */
+  uv_timer_start(&t->h, timer_cb, delay_ms(delay), every);
   return (PyObject *)py;
 }
 

@@ -839,6 +839,17 @@ class Server(Dispatch, AsyncioMode):
         self._kick()
         return timer
 
+    def call_every(self, interval: float, fn: Callable, *args: Any) -> Timer:
+        """Calls fn(*args) on the server's thread every ``interval`` seconds (the first time after
+        one interval; at least 1 ms), until the returned :class:`sio.Timer` is cancelled or the
+        server stops: Node's ``setInterval``. A call that raises is logged and the timer goes
+        on. Server thread only (or before ``run()``)."""
+        if not interval > 0:
+            raise ValueError("interval must be positive")
+        timer = self._core.call_later(interval, functools.partial(fn, *args) if args else fn, interval)
+        self._kick()
+        return timer
+
     def start_background_task(self, target: Callable, *args: Any, **kwargs: Any):
         """Runs target(*args, **kwargs) in a daemon thread (a task for a coroutine function in
         asyncio mode). Server calls from it are queued onto the server's thread."""
