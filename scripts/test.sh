@@ -217,7 +217,7 @@ if build build-asan -DSIO_SANITIZE=ON; then
   # before it aborts the run.
   echo "== ubsan: python extension, values (pytest)"
   pytest_suite python-ubsan SIO_PY_BUILD_DIR="$root/build-python-ubsan" SIO_PY_CMAKE_ARGS=-DSIO_SANITIZE_UB=ON \
-    UBSAN_OPTIONS=print_stacktrace=1 -- --capture=sys tests/python/test_api.py -k 'values or numbers or call_later or deep'
+    UBSAN_OPTIONS=print_stacktrace=1 -- --capture=sys tests/python/test_api.py -k 'values or numbers or call_later or call_every or deep'
 else
   echo "sanitizer build failed"; tail -20 "$log_dir/cmake-build-asan.log"; failed=$((failed + 1))
 fi
