@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
 
 from .errors import TimeoutError
 from .namespace import Namespace
@@ -32,9 +32,9 @@ class _AsyncSession:
 
     def __init__(self, server: "AsyncServer", sid: str, namespace: Optional[str]) -> None:
         self.server, self.sid, self.namespace = server, sid, namespace
-        self.session: Optional[dict] = None
+        self.session: Optional[Dict[str, Any]] = None
 
-    async def __aenter__(self) -> dict:
+    async def __aenter__(self) -> Dict[str, Any]:
         self.session = await self.server.get_session(self.sid, namespace=self.namespace)
         return self.session
 
@@ -55,14 +55,14 @@ class AsyncServer(Server):
     cluster operations Node spells without a promise (``sockets_join``, ``sockets_leave``,
     ``disconnect_sockets``, ``server_side_emit`` without a callback) stay plain calls."""
 
-    _async_modes = ("asyncio",)
+    _async_modes: Tuple[str, ...] = ("asyncio",)
 
     def register_namespace(self, namespace_handler: Namespace) -> None:
         super().register_namespace(namespace_handler)
 
     async def emit(self, event: str, *args: Any, to: _Targets = None, room: _Targets = None,  # type: ignore[override]
                    skip_sid: _Targets = None, namespace: Optional[str] = None,
-                   callback: Optional[Callable] = None, timeout: Optional[float] = None,
+                   callback: Optional[Callable[..., Any]] = None, timeout: Optional[float] = None,
                    volatile: bool = False, local: bool = False, ignore_queue: bool = False) -> None:
         """See :meth:`sio.Server.emit`; a coroutine ``callback`` is run as a task."""
         if callback is not None and inspect.iscoroutinefunction(callback):
@@ -76,12 +76,12 @@ class AsyncServer(Server):
 
     async def send(self, data: Any, to: _Targets = None, room: _Targets = None,  # type: ignore[override]
                    skip_sid: _Targets = None, namespace: Optional[str] = None,
-                   callback: Optional[Callable] = None, timeout: Optional[float] = None,
+                   callback: Optional[Callable[..., Any]] = None, timeout: Optional[float] = None,
                    ignore_queue: bool = False) -> None:
         await self.emit("message", data, to=to, room=room, skip_sid=skip_sid, namespace=namespace,
                         callback=callback, timeout=timeout)
 
-    async def call(self, event: str, *args: Any, to: Optional[str] = None,  # type: ignore[override]
+    async def call(self, event: str, *args: Any, to: Optional[str] = None,
                    sid: Optional[str] = None, namespace: Optional[str] = None,
                    timeout: float = 60) -> Any:
         """Emits to one client and returns its acknowledgement (one value, or a tuple of several);
@@ -106,10 +106,10 @@ class AsyncServer(Server):
         queue to skip)."""
         Server.disconnect(self, sid, namespace, close)
 
-    async def get_session(self, sid: str, namespace: Optional[str] = None) -> dict:  # type: ignore[override]
+    async def get_session(self, sid: str, namespace: Optional[str] = None) -> Dict[str, Any]:  # type: ignore[override]
         return Server.get_session(self, sid, namespace)
 
-    async def save_session(self, sid: str, session: dict, namespace: Optional[str] = None) -> None:  # type: ignore[override]
+    async def save_session(self, sid: str, session: Dict[str, Any], namespace: Optional[str] = None) -> None:  # type: ignore[override]
         Server.save_session(self, sid, session, namespace)
 
     def session(self, sid: str, namespace: Optional[str] = None) -> _AsyncSession:  # type: ignore[override]
@@ -121,7 +121,7 @@ class AsyncServer(Server):
     def _future(self) -> "asyncio.Future[Any]":
         return asyncio.get_running_loop().create_future()
 
-    async def fetch_sockets(self, callback: Optional[Callable] = None, to: _Targets = None,  # type: ignore[override]
+    async def fetch_sockets(self, callback: Optional[Callable[..., Any]] = None, to: _Targets = None,  # type: ignore[override]
                             skip_sid: _Targets = None, namespace: Optional[str] = None) -> Any:
         """The sockets (dicts, see :meth:`sio.Server.fetch_sockets`) of ``to`` on every node;
         :class:`sio.TimeoutError` when a node did not answer in time, ``ConnectionError`` when
@@ -133,7 +133,7 @@ class AsyncServer(Server):
                              skip_sid=skip_sid, namespace=namespace)
         return await fut
 
-    async def fetch_count(self, callback: Optional[Callable] = None,  # type: ignore[override]
+    async def fetch_count(self, callback: Optional[Callable[..., Any]] = None,  # type: ignore[override]
                           namespace: Optional[str] = None) -> Any:
         if callback is not None:
             return Server.fetch_count(self, callback, namespace=namespace)
@@ -141,7 +141,7 @@ class AsyncServer(Server):
         Server.fetch_count(self, lambda err, v: _settle(fut, err, v, "fetch_count"), namespace=namespace)
         return await fut
 
-    async def all_rooms(self, callback: Optional[Callable] = None,  # type: ignore[override]
+    async def all_rooms(self, callback: Optional[Callable[..., Any]] = None,  # type: ignore[override]
                         namespace: Optional[str] = None) -> Any:
         if callback is not None:
             return Server.all_rooms(self, callback, namespace=namespace)
@@ -150,7 +150,7 @@ class AsyncServer(Server):
         return await fut
 
     async def emit_with_acks(self, event: str, *args: Any,  # type: ignore[override]
-                             callback: Optional[Callable] = None, timeout: Optional[float] = None,
+                             callback: Optional[Callable[..., Any]] = None, timeout: Optional[float] = None,
                              to: _Targets = None, room: _Targets = None, skip_sid: _Targets = None,
                              namespace: Optional[str] = None, local: bool = False) -> Any:
         """Every recipient's first ack argument, as a list (Node's ``await
@@ -171,7 +171,7 @@ class AsyncServer(Server):
     async def sleep(seconds: float = 0) -> None:  # type: ignore[override]
         await asyncio.sleep(seconds)
 
-    def start_background_task(self, target: Callable, *args: Any, **kwargs: Any) -> "asyncio.Task[Any]":
+    def start_background_task(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> "asyncio.Task[Any]":
         """Runs the coroutine function ``target(*args, **kwargs)`` as an asyncio task."""
         return asyncio.ensure_future(target(*args, **kwargs))
 
@@ -182,7 +182,7 @@ class AsyncServer(Server):
         if fut is not None and self._aio is not None:
             await asyncio.shield(fut)
 
-    def run(self, host: Optional[str] = None, port: Optional[int] = None,  # type: ignore[override]
+    def run(self, host: Optional[str] = None, port: Optional[int] = None,
             handle_signals: bool = True) -> None:
         """``asyncio.run(server.serve(host, port))``."""
         asyncio.run(self.serve(host, port))

@@ -235,7 +235,7 @@ class Server(Dispatch, AsyncioMode):
 
     # ---- handlers ----------------------------------------------------------------------------
 
-    _async_modes = ("threading", "sio")
+    _async_modes: Tuple[str, ...] = ("threading", "sio")
 
     def _register(self, namespace: Union[str, "re.Pattern[str]"]) -> Any:
         if namespace == "*":  # python-socketio's catch-all: any namespace no other name matches
