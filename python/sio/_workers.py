@@ -6,34 +6,50 @@ they send goes through the server's thread (call_soon_threadsafe), acks included
 from __future__ import annotations
 
 import collections
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Hashable
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Hashable, List, Optional
 
 if TYPE_CHECKING:
     from .server import Server
 
 
 class WorkerPool:
+    """Up to ``workers`` daemon threads (started on demand; daemon, as python-socketio's handler
+    threads, so a handler that never returns does not hold the interpreter's exit) taking the
+    sockets whose queues have work, one socket per thread at a time."""
+
     def __init__(self, server: "Server", workers: int) -> None:
         self._server = server
         self._size = workers
-        self._executor: "ThreadPoolExecutor | None" = None
+        self._threads: List[threading.Thread] = []
+        self._ready: "queue.SimpleQueue[Optional[Hashable]]" = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._queues: Dict[Hashable, Deque[Callable[[], Any]]] = {}
+        self._busy = 0
 
     def submit(self, key: Hashable, job: Callable[[], Any]) -> None:
         """Runs job on a worker after the jobs of ``key`` (a socket) queued before it."""
         with self._lock:
             q = self._queues.get(key)
-            if q is not None:  # a worker is draining this socket's queue: it will run job too
+            if q is not None:  # a worker has this socket's queue: it will run job too
                 q.append(job)
                 return
             self._queues[key] = collections.deque((job,))
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(self._size, thread_name_prefix="sio-handler")
-            executor = self._executor
-        executor.submit(self._drain, key)
+            self._busy += 1
+            if self._busy > len(self._threads) and len(self._threads) < self._size:
+                t = threading.Thread(target=self._work, name="sio-handler-%d" % len(self._threads),
+                                     daemon=True)
+                self._threads.append(t)
+                t.start()
+        self._ready.put(key)
+
+    def _work(self) -> None:
+        while True:
+            key = self._ready.get()
+            if key is None:
+                return
+            self._drain(key)
 
     def _drain(self, key: Hashable) -> None:
         while True:
@@ -41,6 +57,7 @@ class WorkerPool:
                 q = self._queues[key]
                 if not q:
                     del self._queues[key]
+                    self._busy -= 1
                     return
                 job = q.popleft()
             try:
@@ -49,7 +66,8 @@ class WorkerPool:
                 pass
 
     def shutdown(self) -> None:
+        """Lets the workers end once the queued jobs ran (not waited for)."""
         with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False)
+            threads, self._threads = self._threads, []
+        for _ in threads:
+            self._ready.put(None)
