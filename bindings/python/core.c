@@ -526,6 +526,8 @@ static PyMethodDef core_methods[] = {
     METHOD("connected", pysio_core_connected, METH_VARARGS, "connected(nsp, sid) -> bool"),
     METHOD("handshake", pysio_core_handshake, METH_VARARGS,
            "handshake(nsp, sid) -> (handshake dict, Engine.IO protocol) or None"),
+    METHOD("transport", pysio_core_transport, METH_VARARGS,
+           "transport(nsp, sid) -> SIO_TRANSPORT_* of its connection now, 0 when not here"),
     METHOD("socket_count", pysio_core_socket_count, METH_VARARGS, "socket_count(nsp) -> int"),
     METHOD("fetch_count", pysio_core_fetch_count, METH_VARARGS, "fetch_count(nsp, cb(error, count))"),
     METHOD("all_rooms", pysio_core_all_rooms, METH_VARARGS, "all_rooms(nsp, cb(error, rooms))"),

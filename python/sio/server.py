@@ -685,6 +685,15 @@ class Server(Dispatch, AsyncioMode):
         hs = self._on_loop(lambda: self._core.handshake(nsp, sid))
         return None if hs is None else environ(hs[0], hs[1], nsp)
 
+    def transport(self, sid: str, namespace: Optional[str] = None) -> Optional[str]:
+        """``"polling"`` or ``"websocket"``: the transport ``sid``'s connection uses now
+        (python-socketio's); ``None`` for a socket this node does not have."""
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            return None
+        t = self._on_loop(lambda: self._core.transport(nsp, sid))
+        return {api.SIO_TRANSPORT_POLLING: "polling", api.SIO_TRANSPORT_WEBSOCKET: "websocket"}.get(t)
+
     def socket_count(self, namespace: Optional[str] = None) -> int:
         """Sockets connected to the namespace (on this node)."""
         nsp = self._nsp(namespace)

@@ -49,6 +49,7 @@ def test_sync_app_sessions_rooms_background_task_reasons():
     def whoami(sid):
         assert app.get_environ(sid)['REMOTE_ADDR'] == '127.0.0.1'  # asked from a worker thread
         assert app.get_environ('nobody') is None
+        assert app.transport(sid) in ('polling', 'websocket') and app.transport('nobody') is None
         return app.get_session(sid)['user']
 
     @app.on('chat')
@@ -72,6 +73,7 @@ def test_sync_app_sessions_rooms_background_task_reasons():
             assert ('connect', None) in log  # python-socketio: None when the client sent no auth
             assert a.call('whoami', timeout=WAIT) == 'ann'
             assert b.call('whoami', timeout=WAIT) == 'anonymous'
+            assert app.transport(a.get_sid()) == 'websocket'
             assert a.call('chat', 'hi', timeout=WAIT) == 'sent'
             assert wait_for(lambda: ('/', 'chat', ({'from': 'ann', 'text': 'hi'},)) in b.received)
             assert not [e for e in a.received if e[1] == 'chat']
