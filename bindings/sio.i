@@ -20,6 +20,7 @@
 %rename("%s") sio_last_error;
 %rename("%s") sio_server_options_init;
 %rename("%s") sio_static_options_init;
+%rename("%s") sio_handler_options_init;
 %rename("%s") sio_engine_options_init;
 %rename("%s") sio_io_options_init;
 %rename("%s") sio_redis_options_init;
@@ -49,6 +50,7 @@
 %immutable sio_cookie_options_s::same_site;
 %immutable sio_io_options_s::client_dir;
 %immutable sio_static_options_s::index;
+%immutable sio_static_options_s::content_type;
 %immutable sio_redis_options_s::url;
 %immutable sio_redis_options_s::key;
 

@@ -11,7 +11,7 @@ apt_pkgs=(build-essential cmake ninja-build pkg-config
           nodejs npm
           python3 python3-dev swig python3-pytest python3-socketio python3-engineio python3-websocket python3-requests
           lua5.4 liblua5.4-dev lua-busted luarocks
-          chromium)
+          chromium curl)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -101,8 +101,9 @@ run_stage() { # $1: name, $2: build dir
   echo "== $name: real clients (node:test)"
   node_suite "$name" SIO_BUILD_DIR="$root/$dir"
   echo "== $name: python-socketio client (pytest)"
-  # tests/python/compat runs sio's Python API in process: the python and PyPI stages run it
-  pytest_suite "$name" SIO_BUILD_DIR="$root/$dir" -- --ignore=tests/python/compat
+  # the Python API's own tests (in-process servers) run in the Python stage
+  pytest_suite "$name" SIO_BUILD_DIR="$root/$dir" -- --ignore=tests/python/test_node_style.py \
+    --ignore=tests/python/compat
 }
 
 if build build; then
@@ -134,16 +135,19 @@ if whl=$(bash scripts/wheel.sh "$root/dist" 2>"$log_dir/wheel.log" | tail -1) &&
   echo "$(basename "$whl")"
   SIO_PY_INSTALLED=1 SIO_PYTHON_EXE="$root/build-wheel/fresh/bin/python" SIO_SERVER='examples/contract/run python' \
     timeout 600 tests/python/run --ignore=tests/python/test_api.py --ignore=tests/python/test_swig_api.py \
+    --ignore=tests/python/test_node_style.py --ignore=tests/python/test_http_apps.py \
     --ignore=tests/python/compat >"$log_dir/py-wheel.log" 2>&1
   tail -n 1 "$log_dir/py-wheel.log"
   count_pytest "$log_dir/py-wheel.log"
   echo "== python: the installed wheel's API and the contract, driven by python-socketio from PyPI"
   pypi="$root/build-wheel/pypi"
   rm -rf "$pypi"
+  # Flask and FastAPI: the WSGI/ASGI apps beside Socket.IO (test_http_apps.py skips them elsewhere).
   if python3 -m venv "$pypi" && "$pypi/bin/pip" install -q "$whl" python-socketio==5.18.1 websocket-client \
-      requests pytest mypy >"$log_dir/pypi-venv.log" 2>&1; then
+      requests pytest flask fastapi mypy >"$log_dir/pypi-venv.log" 2>&1; then
     pytest_suite pypi PYTHON="$pypi/bin/python" SIO_PY_INSTALLED=1 -- tests/python/test_api.py \
-      tests/python/test_swig_api.py tests/python/test_contract_client.py tests/python/compat
+      tests/python/test_swig_api.py tests/python/test_contract_client.py tests/python/test_node_style.py \
+      tests/python/test_http_apps.py tests/python/compat
     echo "== python: mypy --strict over the Python examples, against the installed package's types"
     mypy_ok=1
     for ex in examples/contract/server.py examples/chat/server.py examples/draw/server.py; do
@@ -190,7 +194,8 @@ echo "== lua contract server: real clients (node:test)"
 node_suite lua SIO_SERVER='examples/contract/run lua'
 echo "== lua contract server: python-socketio client (pytest)"
 pytest_suite lua SIO_SERVER='examples/contract/run lua' -- --ignore=tests/python/test_api.py \
-  --ignore=tests/python/test_swig_api.py --ignore=tests/python/compat
+  --ignore=tests/python/test_swig_api.py --ignore=tests/python/test_node_style.py --ignore=tests/python/test_http_apps.py \
+  --ignore=tests/python/compat
 
 # The example apps (chat, draw-and-guess), Python and Lua servers, end to end in headless Chromium.
 echo "== e2e: example apps in Chromium (node:test)"

@@ -139,6 +139,7 @@ struct srv_s {
   char *cookie[4]; /* the cookie's name, path, domain, same_site */
   char *redis;     /* the Redis URL of a cluster node, or NULL */
   eng_t *engines;
+  int routes_ref; /* registry: server:route()'s list (route.c); 0 or LUA_NOREF: none */
   srv_t *next, **pprev;
 };
 
@@ -281,6 +282,11 @@ struct eng_s {
 int siol_engine(lua_State *L);
 void siol_engines_free(srv_t *srv);
 void siol_open_engine(lua_State *L);
+
+/* ---- route.c ---- */
+
+int siol_route(lua_State *L); /* server:route(method, path, fn) */
+void siol_open_route(lua_State *L);
 
 /* ---- timer.c ---- */
 

@@ -60,6 +60,7 @@ static void on_server_closed(sio_server_t *server) {
   lua_State *L = siol_cb_state(srv->st);
   if (L) {
     for (eng_t *e = srv->engines; e; e = e->next) siol_unref(L, &e->ref);
+    if (srv->routes_ref > 0) siol_unref(L, &srv->routes_ref);
     siol_unref(L, &srv->ref); /* the box may be collected now; its __gc frees srv */
   }
 }
@@ -214,7 +215,8 @@ int siol_server(lua_State *L) {
   return 1;
 }
 
-/* server:static(prefix, dir[, {index = "index.html", max_age = seconds}]): serves files. */
+/* server:static(prefix, dir_or_file[, {index = "index.html", max_age = seconds, content_type = t}]):
+ * serves files. */
 static int l_static(lua_State *L) {
   srv_t *srv = siol_check_open_srv(L, 1);
   const char *prefix = luaL_checkstring(L, 2);
@@ -224,6 +226,7 @@ static int l_static(lua_State *L) {
   if (lua_istable(L, 4)) {
     o.index = siol_opt_str(L, 4, "index", o.index);
     o.max_age_s = (uint32_t)siol_opt_int(L, 4, "max_age", (long)o.max_age_s, 0, 0x7fffffff);
+    o.content_type = siol_opt_str(L, 4, "content_type", NULL);
   }
   int r = sio_server_static(srv->server, prefix, dir, &o);
   if (r == SIO_EEXIST && srv->st->hooks.static_taken && srv->st->hooks.static_taken(L)) r = 0;
@@ -299,6 +302,7 @@ void siol_set_handlers(lua_State *L, int idx) {
 
 void siol_open_server(lua_State *L) {
   static const luaL_Reg methods[] = {
-      {"of", siol_of}, {"engine", siol_engine}, {"static", l_static}, {"close", l_close}, {NULL, NULL}};
+      {"of", siol_of}, {"engine", siol_engine}, {"static", l_static}, {"route", siol_route},
+      {"close", l_close}, {NULL, NULL}};
   siol_class(L, SIOL_SERVER_MT, siol_nsp_methods, methods, l_index, srv_gc, NULL);
 }

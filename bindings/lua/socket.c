@@ -5,6 +5,8 @@
 
 #include "private.h"
 
+static cJSON *siol_socket_data(sio_socket_t *s, void *arg);
+
 void siol_push_socket(lua_State *L, srv_t *srv, sio_socket_t *s) {
   sock_ud_t *u = sio_socket_get_data(s);
   if (u) {
@@ -22,6 +24,47 @@ void siol_push_socket(lua_State *L, srv_t *srv, sio_socket_t *s) {
   lua_pushvalue(L, -1);
   u->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   sio_socket_set_data(s, u);
+  sio_io_on_socket_data(sio_nsp_io(sio_socket_nsp(s)), siol_socket_data, NULL);
+}
+
+/* ---- socket.data in fetch_sockets (sio_io_on_socket_data) ---- */
+
+typedef struct {
+  sock_ud_t *u;
+  cJSON *out;
+} data_req_t;
+
+static int data_to_json(lua_State *L) {
+  data_req_t *q = lua_touserdata(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, q->u->ref);
+  lua_getiuservalue(L, -1, 1);
+  if (lua_getfield(L, -1, "data") == LUA_TNIL) return 0;
+  siol_bufs_t b = {0};
+  char err[160];
+  if (siol_to_json(L, -1, &b, &q->out, err, sizeof err) == 0 && b.n) { /* the nodes exchange JSON */
+    cJSON_Delete(q->out);
+    q->out = NULL;
+  }
+  siol_bufs_free(&b);
+  return 0;
+}
+
+/* The socket's socket.data as JSON when fetch_sockets describes it (NULL: {}; also for what JSON
+ * cannot hold: functions, binary). */
+static cJSON *siol_socket_data(sio_socket_t *s, void *arg) {
+  (void)arg;
+  sock_ud_t *u = sio_socket_get_data(s);
+  lua_State *L = u ? siol_cb_state(u->srv->st) : NULL;
+  if (!L) return NULL;
+  data_req_t q = {u, NULL};
+  lua_pushcfunction(L, data_to_json);
+  lua_pushlightuserdata(L, &q);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    cJSON_Delete(q.out);
+    q.out = NULL;
+  }
+  return q.out;
 }
 
 static sock_ud_t *check_socket(lua_State *L, int idx) { return luaL_checkudata(L, idx, SIOL_SOCKET_MT); }

@@ -113,12 +113,15 @@ static const char *const dispatch_names[PYSIO_ON_COUNT] = {
     [PYSIO_ON_SERVER_EVENT] = "_on_server_event",
     [PYSIO_ON_DRAIN] = "_on_drain",
     [PYSIO_ON_CLOSED] = "_on_closed",
+    [PYSIO_ON_DISCONNECTING] = "_on_disconnecting",
+    [PYSIO_ON_SOCKET_DATA] = "_socket_data",
 };
 
 static int core_traverse(CoreObject *c, visitproc visit, void *arg) {
   Py_VISIT(Py_TYPE(c));
   for (int i = 0; i < PYSIO_ON_COUNT; i++) Py_VISIT(c->on[i]);
   Py_VISIT(c->on_engine_message);
+  Py_VISIT(c->on_http);
   Py_VISIT(c->keys);
   Py_VISIT(c->options);
   return pysio_timers_traverse(c, visit, arg);
@@ -127,6 +130,7 @@ static int core_traverse(CoreObject *c, visitproc visit, void *arg) {
 static int core_clear(CoreObject *c) {
   for (int i = 0; i < PYSIO_ON_COUNT; i++) Py_CLEAR(c->on[i]);
   Py_CLEAR(c->on_engine_message);
+  Py_CLEAR(c->on_http);
   pysio_timers_clear(c);
   return 0;
 }
@@ -287,6 +291,7 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
     return -1;
   }
   sio_io_set_data(c->io, c);
+  if (c->on[PYSIO_ON_SOCKET_DATA]) sio_io_on_socket_data(c->io, pysio_socket_data, c);
   if (ro.url && (r = sio_io_use_redis(c->io, &ro))) {
     PyObject *context = PyUnicode_FromFormat("redis %R", PyDict_GetItemString(c->options, "redis"));
     pysio_raise(st, r, context ? PyUnicode_AsUTF8(context) : "redis");
@@ -384,14 +389,21 @@ static PyObject *core_close(CoreObject *c, PyObject *unused) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Static files, the bare Engine.IO endpoint                                                       */
 
-/* static(prefix, directory): serves the files under directory at URL prefix ("/" or "/x/"). */
-static PyObject *core_static(CoreObject *c, PyObject *args) {
+/* static(prefix, path, content_type=None, index=None): serves the files under directory `path`
+ * at URL prefix ("/", "/x/" or "/x"), or the file `path` at exactly that URL path. */
+static PyObject *core_static(CoreObject *c, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"prefix", "path", "content_type", "index", NULL};
   const char *prefix, *dir;
-  if (!PyArg_ParseTuple(args, "ss", &prefix, &dir)) return NULL;
+  sio_static_options_t o;
+  sio_static_options_init(&o);
+  const char *index = NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|zz", kwlist, &prefix, &dir, &o.content_type, &index))
+    return NULL;
+  if (index) o.index = index;
   if (pysio_check_open(c)) return NULL;
-  int r = sio_server_static(c->server, prefix, dir, NULL);
+  int r = sio_server_static(c->server, prefix, dir, &o);
   if (r) {
-    PyObject *context = PyUnicode_FromFormat("static(%R, %R)", PyTuple_GET_ITEM(args, 0), PyTuple_GET_ITEM(args, 1));
+    PyObject *context = PyUnicode_FromFormat("static('%s', '%s')", prefix, dir);
     pysio_raise(pysio_core_state(c), r, context ? PyUnicode_AsUTF8(context) : "static");
     Py_XDECREF(context);
     return NULL;
@@ -493,7 +505,10 @@ static PyObject *core_dynamic(CoreObject *c, PyObject *args) {
 #define METHOD(name, fn, flags, doc) {name, (PyCFunction)(void (*)(void))(fn), flags, doc}
 
 static PyMethodDef core_methods[] = {
-    METHOD("static", core_static, METH_VARARGS, "static(prefix, directory): serves files"),
+    METHOD("static", core_static, METH_VARARGS | METH_KEYWORDS,
+           "static(prefix, path, content_type=None, index=None): serves a directory or one file"),
+    METHOD("handler", pysio_core_handler, METH_VARARGS | METH_KEYWORDS,
+           "handler(prefix, callback(HttpRequest), max_body=None): plain HTTP requests (http.c)"),
     METHOD("listen", core_listen, METH_VARARGS, "listen(host, port) -> bound port"),
     METHOD("port", core_port, METH_NOARGS, "the bound port, or None"),
     METHOD("run", core_run, METH_VARARGS | METH_KEYWORDS,
@@ -506,7 +521,9 @@ static PyMethodDef core_methods[] = {
     METHOD("close", core_close, METH_NOARGS, "stops and runs the loop until everything is closed"),
     METHOD("connect_done", pysio_core_connect_done, METH_VARARGS,
            "connect_done(token, None | (message, data)): ends a connect handler that was awaited"),
-    METHOD("call_later", pysio_core_call_later, METH_VARARGS, "call_later(seconds, fn, repeat=0) -> Timer"),
+    METHOD("call_later", pysio_core_call_later, METH_VARARGS, "call_later(seconds, fn) -> Timer"),
+    METHOD("call_every", pysio_core_call_every, METH_VARARGS,
+           "call_every(seconds, fn) -> Timer: fn() every `seconds` until cancelled"),
     METHOD("engine", core_engine, METH_VARARGS, "engine(path, on_message(sid, data))"),
     METHOD("engine_send", core_engine_send, METH_VARARGS, "engine_send(sid, str|bytes) -> sent"),
     METHOD("namespace", core_namespace, METH_VARARGS, "namespace(name, key) -> name"),

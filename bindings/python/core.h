@@ -26,6 +26,8 @@ enum {
   PYSIO_ON_SERVER_EVENT, /* _on_server_event(key, nsp, event, args, reply_id) */
   PYSIO_ON_DRAIN,        /* _on_drain(): wakeup() was called */
   PYSIO_ON_CLOSED,       /* _on_closed(): the server is closed */
+  PYSIO_ON_DISCONNECTING, /* _on_disconnecting(key, nsp, sid, reason): still in its rooms */
+  PYSIO_ON_SOCKET_DATA,  /* _socket_data(key, nsp, sid) -> the socket's data (fetch_sockets) */
   PYSIO_ON_COUNT
 };
 
@@ -52,6 +54,7 @@ typedef struct {
   sio_engine_options_t eio;  /* the io's engine options, for the bare endpoint of engine() */
   sio_engine_t *engine;      /* the optional bare Engine.IO endpoint */
   PyObject *on_engine_message; /* its on_message(sid, data) */
+  PyObject *on_http;         /* handler()'s callback(HttpRequest) (http.c) */
   PyObject *mw_pending;      /* dict: token -> capsule of a socket whose connect handler awaits */
   long long mw_seq;
 } CoreObject;
@@ -71,6 +74,7 @@ void pysio_ack_orphan(CoreObject *c, sio_ack_t *h);
 
 /* timer.c */
 PyObject *pysio_core_call_later(CoreObject *c, PyObject *args);
+PyObject *pysio_core_call_every(CoreObject *c, PyObject *args);
 void pysio_timers_close(CoreObject *c);
 int pysio_timers_traverse(CoreObject *c, visitproc visit, void *arg);
 void pysio_timers_clear(CoreObject *c);
@@ -83,9 +87,13 @@ void pysio_ack_result(PyObject *ack, PyObject *result);
 /* events.c */
 extern const sio_nsp_callbacks_t pysio_nsp_callbacks;
 void pysio_on_middleware(sio_socket_t *s, void *arg);
+cJSON *pysio_socket_data(sio_socket_t *s, void *arg);
 void pysio_release_pending_connects(CoreObject *c);
 PyObject *pysio_core_connect_done(CoreObject *c, PyObject *args);
 void pysio_engine_message(sio_session_t *s, const char *data, size_t len, int binary);
+
+/* http.c: Core.handler() */
+PyObject *pysio_core_handler(CoreObject *c, PyObject *args, PyObject *kw);
 
 /* emit.c: Core methods */
 PyObject *pysio_core_emit(CoreObject *c, PyObject *args);

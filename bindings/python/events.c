@@ -155,18 +155,52 @@ static void on_event(sio_socket_t *s, const char *event, const sio_args_t *args,
   PyGILState_Release(g);
 }
 
-static void on_disconnect(sio_socket_t *s, const char *reason) {
+/* dispatch._on_disconnect(key, nsp, sid, reason), or _on_disconnecting (the socket still in its
+ * rooms) for `which` PYSIO_ON_DISCONNECTING. */
+static void call_disconnect(sio_socket_t *s, const char *reason, int which) {
   sio_nsp_t *nsp = sio_socket_nsp(s);
   CoreObject *c = pysio_core_of_nsp(nsp);
   PyGILState_STATE g = PyGILState_Ensure();
-  PyObject *fn = c->on[PYSIO_ON_DISCONNECT];
+  PyObject *fn = c->on[which];
   if (fn) {
     PyObject *r = PyObject_CallFunction(fn, "Osss", nsp_key(nsp), sio_nsp_name(nsp), sio_socket_id(s),
                                         reason ? reason : "");
-    if (!r) pysio_log_exception(pysio_core_state(c), "error in the disconnect handler");
+    if (!r)
+      pysio_log_exception(pysio_core_state(c), which == PYSIO_ON_DISCONNECT ? "error in the disconnect handler"
+                                                                             : "error in the disconnecting handler");
     Py_XDECREF(r);
   }
   PyGILState_Release(g);
+}
+
+static void on_disconnecting(sio_socket_t *s, const char *reason) { call_disconnect(s, reason, PYSIO_ON_DISCONNECTING); }
+static void on_disconnect(sio_socket_t *s, const char *reason) { call_disconnect(s, reason, PYSIO_ON_DISCONNECT); }
+
+/* The io's data callback (sio_io_on_socket_data): dispatch._socket_data(key, nsp, sid) gives the
+ * socket's data (Node's socket.data) as JSON values, or None for {}. Bytes cannot be reported (the
+ * nodes exchange JSON): logged, and {} reported. */
+cJSON *pysio_socket_data(sio_socket_t *s, void *arg) {
+  CoreObject *c = arg;
+  sio_nsp_t *nsp = sio_socket_nsp(s);
+  PyGILState_STATE g = PyGILState_Ensure();
+  cJSON *j = NULL;
+  PyObject *fn = c->on[PYSIO_ON_SOCKET_DATA];
+  PyObject *r = !fn ? NULL : PyObject_CallFunction(fn, "Oss", nsp_key(nsp), sio_nsp_name(nsp),
+                                      sio_socket_id(s));
+  if (r && r != Py_None) {
+    pysio_bufs_t b = {0};
+    j = pysio_to_json(r, &b, 1);
+    if (j && b.n) {
+      cJSON_Delete(j);
+      j = NULL;
+      PyErr_SetString(PyExc_ValueError, "socket data holds bytes: fetch_sockets reports JSON values only");
+    }
+    pysio_bufs_free(&b);
+  }
+  if (PyErr_Occurred()) pysio_log_exception(pysio_core_state(c), "socket data that fetch_sockets cannot report");
+  Py_XDECREF(r);
+  PyGILState_Release(g);
+  return j;
 }
 
 /* Another node's serverSideEmit: dispatch._on_server_event(key, nsp, event, args, reply_id), which
@@ -195,6 +229,7 @@ static void on_server_event(sio_nsp_t *nsp, const char *event, const sio_args_t 
 
 const sio_nsp_callbacks_t pysio_nsp_callbacks = {.on_connection = on_connection,
                                                  .on_event = on_event,
+                                                 .on_disconnecting = on_disconnecting,
                                                  .on_disconnect = on_disconnect,
                                                  .on_server_event = on_server_event};
 

@@ -29,6 +29,7 @@ typedef struct {
   PyTypeObject *core_type;
   PyTypeObject *timer_type;
   PyTypeObject *ack_type;
+  PyTypeObject *http_request_type;
   PyObject *error;                   /* sio.Error: every error the core reports */
   PyObject *errors[PYSIO_ERR_COUNT]; /* its subclasses, by the enum above */
   PyObject *noack;                   /* NOACK: a dispatcher returning it sends no ack */
@@ -44,5 +45,6 @@ static inline pysio_state *pysio_state_of(PyTypeObject *type) {
 extern PyType_Spec pysio_core_spec;
 extern PyType_Spec pysio_timer_spec;
 extern PyType_Spec pysio_ack_spec;
+extern PyType_Spec pysio_http_request_spec;
 
 #endif

@@ -1,4 +1,4 @@
-/* sio._core.Timer: a pending Core.call_later() (once, or repeating), over a uv_timer_t of the Core's loop. The uv
+/* sio._core.Timer: a pending Core.call_later() or a running Core.call_every(), over a uv_timer_t of the Core's loop. The uv
  * handle and the Python object live apart (a timer fires whether or not its Timer is kept), each
  * pointing to the other until either goes. Server thread only, as every Core method. */
 #include "core.h"
@@ -8,6 +8,7 @@ struct pysio_timer_s {
   uv_timer_t h;
   CoreObject *core;
   PyObject *fn;
+  int repeat;
   struct TimerObject *py; /* borrowed back pointer, cleared when either side goes */
   pysio_timer_t *prev, *next;
 };
@@ -42,10 +43,11 @@ static void timer_cb(uv_timer_t *h) {
   PyObject *fn = t->fn;
   Py_XINCREF(fn);
   pysio_state *st = pysio_core_state(t->core);
-  if (!uv_timer_get_repeat(h)) timer_unlink_close(t); /* a repeating one goes on until cancelled */
+  int repeat = t->repeat;
+  if (!repeat) timer_unlink_close(t); /* over before its callback runs, which may start another */
   if (fn) {
     PyObject *r = PyObject_CallNoArgs(fn);
-    if (!r) pysio_log_exception(st, "error in a timer callback");
+    if (!r) pysio_log_exception(st, repeat ? "error in a call_every callback (it keeps running)" : "error in a timer callback");
     Py_XDECREF(r);
     Py_DECREF(fn);
   }
@@ -74,14 +76,18 @@ static uint64_t delay_ms(double seconds) {
   return (uint64_t)ms;
 }
 
-/* Core.call_later(seconds, fn, repeat=0) -> Timer; repeat > 0: then every `repeat` seconds (at
- * least 1 ms) until cancelled. */
-PyObject *pysio_core_call_later(CoreObject *c, PyObject *args) {
-  double delay, repeat = 0;
+/* Core.call_later(seconds, fn) -> Timer; Core.call_every(seconds, fn) -> Timer: fn() every
+ * `seconds` (at least 1 ms) from now until cancelled; an exception is logged and it goes on. */
+static PyObject *start_timer(CoreObject *c, PyObject *args, int repeat) {
+  double delay;
   PyObject *fn;
-  if (!PyArg_ParseTuple(args, "dO|d", &delay, &fn, &repeat)) return NULL;
+  if (!PyArg_ParseTuple(args, "dO", &delay, &fn)) return NULL;
   if (!PyCallable_Check(fn)) {
-    PyErr_SetString(PyExc_TypeError, "call_later needs a callable");
+    PyErr_SetString(PyExc_TypeError, repeat ? "call_every needs a callable" : "call_later needs a callable");
+    return NULL;
+  }
+  if (repeat && !(delay > 0)) {
+    PyErr_SetString(PyExc_ValueError, "call_every needs a positive interval");
     return NULL;
   }
   if (pysio_check_open(c)) return NULL;
@@ -103,11 +109,15 @@ PyObject *pysio_core_call_later(CoreObject *c, PyObject *args) {
   t->next = c->timers;
   if (c->timers) c->timers->prev = t;
   c->timers = t;
-  uint64_t every = repeat > 0 ? delay_ms(repeat) : 0;
-  if (repeat > 0 && !every) every = 1; /* 0 would be "once" for libuv */
-  uv_timer_start(&t->h, timer_cb, delay_ms(delay), every);
+  t->repeat = repeat;
+  uint64_t ms = delay_ms(delay);
+  if (repeat && ms == 0) ms = 1;
+  uv_timer_start(&t->h, timer_cb, ms, repeat ? ms : 0);
   return (PyObject *)py;
 }
+
+PyObject *pysio_core_call_later(CoreObject *c, PyObject *args) { return start_timer(c, args, 0); }
+PyObject *pysio_core_call_every(CoreObject *c, PyObject *args) { return start_timer(c, args, 1); }
 
 static PyObject *timer_cancel(TimerObject *t, PyObject *unused) {
   (void)unused;
@@ -129,11 +139,11 @@ static void timer_dealloc(TimerObject *t) {
 
 static PyMethodDef timer_methods[] = {{"cancel", (PyCFunction)timer_cancel, METH_NOARGS, "cancels the timer"},
                                       {NULL}};
-static PyGetSetDef timer_getset[] = {{"active", (getter)timer_active, NULL, "not fired nor cancelled", NULL},
+static PyGetSetDef timer_getset[] = {{"active", (getter)timer_active, NULL, "not fired (call_later) nor cancelled", NULL},
                                      {NULL}};
 
 static PyType_Slot timer_slots[] = {
-    {Py_tp_doc, "a pending call_later"},
+    {Py_tp_doc, "a pending call_later or a running call_every"},
     {Py_tp_dealloc, timer_dealloc},
     {Py_tp_methods, timer_methods},
     {Py_tp_getset, timer_getset},

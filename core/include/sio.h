@@ -146,19 +146,114 @@ typedef struct sio_static_options_s {
   const char *index;  /* file served for a directory URL; default (and NULL) "index.html"; copied */
   uint32_t max_age_s; /* Cache-Control "public, max-age=N"; default 0: "no-cache" (revalidate with
                          the ETag on every use) */
+  /* A file mount's Content-Type (python-engineio's {"filename": ..., "content_type": ...});
+   * default NULL: by the file name's extension. Ignored by directory mounts. Copied */
+  const char *content_type;
 } sio_static_options_t;
 
 /* Fills in the defaults above. */
 SIO_EXTERN void sio_static_options_init(sio_static_options_t *opts);
 
-/* Serves the files under directory `dir` at URL prefix `prefix` of `server` (both copied; `opts`
- * copied, NULL: defaults). `dir` is resolved with realpath() at this call: SIO_ENOTFOUND when it
- * does not exist, UV_ENOTDIR when it is not a directory, another negated errno when it cannot be
- * resolved. SIO_EINVAL when `prefix` does not start and end with '/' ("/", "/assets/"), or holds
- * "//", '?', '#' or '%'; SIO_EEXIST when another static mount has that prefix. A server may have
- * several mounts; they are freed with the server. */
-SIO_EXTERN int sio_server_static(sio_server_t *server, const char *prefix, const char *dir,
+/* Serves `path` at URL prefix `prefix` of `server` (both copied; `opts` copied, NULL: defaults),
+ * as python-engineio's static_files does:
+ * - a directory: the files under it at "prefix/..." ("/assets" is the mount "/assets/", and the
+ *   request "/assets" is redirected to "/assets/");
+ * - a regular file: that file at exactly the path `prefix` ("/" serves it for "/" only; "/app"
+ *   for "/app" only), with opts->content_type or else the type its name's extension gives; a
+ *   file missing at request time is a 404.
+ * `path` is resolved with realpath() at this call: SIO_ENOTFOUND when it does not exist, UV_ENOTDIR
+ * when it is neither a directory nor a regular file, another negated errno when it cannot be
+ * resolved. SIO_EINVAL when `prefix` does not start with '/' or holds "//", '?', '#' or '%', or
+ * when opts->content_type holds a control character; SIO_EEXIST when another static mount has
+ * that prefix. A server may have several mounts; they are freed with the server.
+ * When a handler (sio_server_handler) also covers a request that a mount would answer with 404
+ * (no such file) or 405 (not GET or HEAD), the handler gets it instead. */
+SIO_EXTERN int sio_server_static(sio_server_t *server, const char *prefix, const char *path,
                                  const sio_static_options_t *opts);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* HTTP handlers: the application answers the plain HTTP requests that no Engine.IO endpoint and   */
+/* no static mount claims (a REST endpoint, a health check, a WSGI/ASGI app beside Socket.IO on   */
+/* one port). Precedence: an engine's path, then a static mount (see above), then the handler    */
+/* with the longest matching prefix; 404 when none. An engine at "/" takes every request, so no   */
+/* handler is reached beside it. Upgrade requests are never a handler's (404 as before).          */
+/*                                                                                                */
+/* The request is complete when the handler is called: its head, and its body collected (chunked */
+/* bodies de-chunked) up to max_body bytes; a longer body is answered 413 without calling the    */
+/* handler ("Expect: 100-continue" is answered 100 by the server, for every request). The handler answers with sio_http_respond(), at once or later (from the loop's       */
+/* thread), exactly once: that call releases the handle. Meanwhile the connection waits (later   */
+/* pipelined requests behind it); keep-alive is kept when the client asked for it. When the      */
+/* client goes away first, when the server closes, or when no answer came within the server's   */
+/* request_timeout_ms (the client then gets 503 and the connection closes), the abort callback  */
+/* (sio_http_req_on_abort) runs once; the handle stays valid until sio_http_respond(), which then */
+/* sends nothing and returns SIO_ECLOSED.                                                       */
+
+typedef struct sio_http_req_s sio_http_req_t;
+
+/* A complete request for the handler registered with `arg`. */
+typedef void (*sio_http_handler_cb)(sio_http_req_t *req, void *arg);
+/* The request will never be answered on the wire (see above); the handle is still the caller's. */
+typedef void (*sio_http_abort_cb)(sio_http_req_t *req);
+
+typedef struct sio_handler_options_s {
+  size_t size;     /* sizeof this struct, set by the _init function (see "Options" above) */
+  size_t max_body; /* bytes of request body before 413; default 1048576 (1 MiB) */
+} sio_handler_options_t;
+
+/* Fills in the defaults above. */
+SIO_EXTERN void sio_handler_options_init(sio_handler_options_t *opts);
+
+/* Calls cb(req, arg) for every request under URL prefix `prefix` (copied; "/" is every path; a
+ * prefix "/api" or "/api/" covers "/api" and "/api/..." but not "/apix") that no engine and no
+ * static mount claims. `opts` copied (NULL: defaults). SIO_EINVAL when `prefix` does not start
+ * with '/' or holds "//", '?', '#' or '%', or for a NULL cb; SIO_EEXIST when another handler has
+ * that prefix; SIO_ENOMEM. Handlers are freed with the server. */
+SIO_EXTERN int sio_server_handler(sio_server_t *server, const char *prefix, sio_http_handler_cb cb,
+                                  void *arg, const sio_handler_options_t *opts);
+
+/* The request, borrowed from the handle (valid until sio_http_respond()):
+ * - method: "GET", "POST", ...;
+ * - url: the request target as sent ("/api/x%20y?a=1");
+ * - path: its path, raw ("/api/x%20y"); decoded_path: percent-decoded ("/api/x y"; '+' stays a
+ *   '+'); a path that decodes to a NUL or to invalid UTF-8 is answered 400 before any handler;
+ * - query: after '?', raw ("a=1"), "" when none;
+ * - protocol: "HTTP/1.1" or "HTTP/1.0";
+ * - remote_addr: the peer's address ("127.0.0.1"), "" when unknown; remote_port its port. */
+SIO_EXTERN const char *sio_http_req_method(const sio_http_req_t *req);
+SIO_EXTERN const char *sio_http_req_url(const sio_http_req_t *req);
+SIO_EXTERN const char *sio_http_req_path(const sio_http_req_t *req);
+SIO_EXTERN const char *sio_http_req_decoded_path(const sio_http_req_t *req);
+SIO_EXTERN const char *sio_http_req_query(const sio_http_req_t *req);
+SIO_EXTERN const char *sio_http_req_protocol(const sio_http_req_t *req);
+SIO_EXTERN const char *sio_http_req_remote_addr(const sio_http_req_t *req);
+SIO_EXTERN int sio_http_req_remote_port(const sio_http_req_t *req);
+/* The first header named `name` (any case), or NULL. */
+SIO_EXTERN const char *sio_http_req_header(const sio_http_req_t *req, const char *name);
+SIO_EXTERN size_t sio_http_req_header_count(const sio_http_req_t *req);
+/* Header i in arrival order (names lower-cased, repeated headers each on their own): 0, or
+ * SIO_ENOTFOUND past the end. */
+SIO_EXTERN int sio_http_req_header_at(const sio_http_req_t *req, size_t i, const char **name,
+                                      const char **value);
+/* The body (de-chunked; NUL-terminated past *len, which may be NULL); "" with 0 when none. */
+SIO_EXTERN const char *sio_http_req_body(const sio_http_req_t *req, size_t *len);
+SIO_EXTERN void *sio_http_req_get_data(const sio_http_req_t *req);
+SIO_EXTERN void sio_http_req_set_data(sio_http_req_t *req, void *data);
+/* Sets (or with NULL clears) the abort callback. One set after the request has gone away is never
+ * called: check sio_http_req_aborted(). */
+SIO_EXTERN void sio_http_req_on_abort(sio_http_req_t *req, sio_http_abort_cb cb);
+/* 1 once the response can no longer be sent (see above). */
+SIO_EXTERN int sio_http_req_aborted(const sio_http_req_t *req);
+
+/* Answers and releases the request: `status` (200..599; 204 and 304 carry no body), `headers` a
+ * NULL-terminated array of name, value, name, value... (borrowed; may be NULL; Content-Length,
+ * Transfer-Encoding and Connection are the server's and ignored when given), then `len` bytes of
+ * `body` (copied; not sent to a HEAD request, whose Content-Length still says `len`). 0 when the
+ * response is queued; SIO_ECLOSED when the request was aborted (nothing sent; released all the
+ * same); SIO_ENOMEM (the client gets a bare 500, or the connection is closed; released).
+ * SIO_EINVAL, without releasing, for a status out of range, a header name that is not an HTTP
+ * token, a NULL value or a value holding CR or LF: correct it and answer again. */
+SIO_EXTERN int sio_http_respond(sio_http_req_t *req, int status, const char *const *headers,
+                                const void *body, size_t len);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Engine.IO: an endpoint at a path of a server, like Node's `engine.io` package.                 */
@@ -642,10 +737,23 @@ SIO_EXTERN int sio_nsp_fetch_count(sio_nsp_t *nsp, const sio_target_t *to, sio_c
 /* Node's fetchSockets(): every targeted socket of the cluster (`to` borrowed; flags ignored; NULL:
  * the whole namespace), this node's first, as an array (borrowed for the call) of objects {"id",
  * "handshake": {"headers", "time", "address", "xdomain", "secure", "issued", "url", "query",
- * "auth"}, "rooms", "data"} — the shape the nodes exchange ("data" is Node's socket.data: {} for
- * sio's sockets). Status, timing and errors as sio_nsp_fetch_count(). */
+ * "auth"}, "rooms", "data"} — the shape the nodes exchange ("data" is Node's socket.data: what the
+ * io's sio_socket_data_cb gives for sio's sockets, {} without one). Status, timing and errors as
+ * sio_nsp_fetch_count(). */
 typedef void (*sio_sockets_cb)(sio_nsp_t *nsp, int status, const cJSON *sockets, void *arg);
 SIO_EXTERN int sio_nsp_fetch_sockets(sio_nsp_t *nsp, const sio_target_t *to, sio_sockets_cb cb, void *arg);
+
+/* Node's socket.data, read when a socket is described: for each socket of this node that
+ * sio_nsp_fetch_sockets() reports (here, or for another node's request), at that moment. Returns a
+ * new JSON value (any type; consumed: the core deletes it) reported as the socket's "data", or
+ * NULL for {}. JSON only (a placeholder object is sent as the plain object it is); a value nested
+ * deeper than SIO_MAX_DEPTH is replaced by {}. It runs while the core walks the namespace's
+ * sockets: it must not emit, join, leave or disconnect. How a binding reports the data its
+ * scripts keep (Python's socket.data, Lua's socket.data) without copying it at every change. */
+typedef cJSON *(*sio_socket_data_cb)(sio_socket_t *socket, void *arg);
+/* Sets the io's data callback (`arg` given back to it; cb NULL: every socket's data is {}). One
+ * per io: a later call replaces it. */
+SIO_EXTERN void sio_io_on_socket_data(sio_io_t *io, sio_socket_data_cb cb, void *arg);
 
 /* Every room of the namespace across the cluster, each once, in no order (Node's allRooms(); a
  * socket's own id is a room). Without a cluster adapter, this node's rooms. Called once: status

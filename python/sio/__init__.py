@@ -29,7 +29,8 @@ The package: ``server.py`` (:class:`Server`), ``async_server.py`` (:class:`Async
 ``namespace.py`` (:class:`Namespace`, :class:`AsyncNamespace`), ``_compat.py`` (python-socketio's
 constructor arguments and reasons), ``_workers.py`` (the ``async_handlers`` pool), ``ack.py``
 (:class:`Ack`), ``errors.py`` (the exceptions), ``_dispatch.py`` (what the C core calls),
-``_asyncio.py`` (the asyncio mode), ``_util.py`` (argument conversions); ``_core`` is the C
+``_asyncio.py`` (the asyncio mode), ``socket.py`` (the Node-shaped :class:`Socket`, middleware,
+``server.of()``/``to()``), ``_util.py`` (argument conversions); ``_core`` is the C
 extension (bindings/python/, stubs in ``_core.pyi``), ``api`` the SWIG module of sio.h's
 callback-free part (bindings/sio.i).
 """
@@ -37,13 +38,16 @@ callback-free part (bindings/sio.i).
 from . import _core, errors, exceptions
 from . import api  # SWIG-generated: versions, error strings, option structs, pure functions (bindings/sio.i)
 from .ack import Ack
+from .apps import ASGIApp, WSGIApp, run
 from .errors import *  # noqa: F401,F403 - sio.errors' exceptions are sio's
 from .async_server import AsyncServer
 from .namespace import AsyncNamespace, Namespace
 from .server import Server, Timer
+from .socket import BroadcastOperator, NamespaceView, RemoteSocket, Socket
 
 __all__ = ["Server", "AsyncServer", "Namespace", "AsyncNamespace", "Timer", "Ack", "NOACK",
-           "exceptions", "__version__", *errors.__all__]
+           "exceptions", "__version__", "Socket", "NamespaceView", "BroadcastOperator", "RemoteSocket",
+           "WSGIApp", "ASGIApp", "run", *errors.__all__]
 
 __version__: str = api.sio_version()
 

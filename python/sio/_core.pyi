@@ -1,6 +1,6 @@
 """Type stubs for sio._core, the C extension (bindings/python/: module.c, core.c, events.c,
-emit.c, timer.c, ack.c, util.c)."""
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union, final
+emit.c, timer.c, ack.c, http.c, util.c)."""
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union, final
 
 NOACK: object
 
@@ -34,10 +34,34 @@ class Ack:
     @property
     def done(self) -> bool: ...
 
+class HttpRequest:
+    """A plain HTTP request for Core.handler()'s callback (http.c); answered once, on the loop's
+    thread."""
+    method: str
+    path: str  # percent-decoded
+    raw_path: str
+    query_string: str
+    protocol: str
+    headers: List[Tuple[str, str]]  # lower-case names, latin-1
+    body: bytes
+    remote_addr: str
+    remote_port: int
+    on_abort: Optional[Callable[[], Any]]
+    @property
+    def aborted(self) -> bool: ...
+    @property
+    def answered(self) -> bool: ...
+    def respond(self, status: int, headers: Optional[Sequence[Tuple[Union[str, bytes], Union[str, bytes]]]] = ...,
+                body: bytes = ...) -> bool: ...
+
 _Rooms = Union[None, str, Iterable[str]]
 
 @final
 class Core:
+    # The dispatch object's methods it calls (bindings/python/core.h, PYSIO_ON_*): _on_connect,
+    # _on_connected, _on_event, _on_disconnecting (the socket still in its rooms), _on_disconnect,
+    # _on_server_event, _on_drain, _on_closed, and _socket_data(key, nsp, sid) -> a JSON value or
+    # None: a socket's "data" when fetch_sockets describes it (sio_io_on_socket_data).
     # Every option is keyword-only; absent (or None for a number or a bool) takes the core's
     # default (sio_io_options_init, sio_redis_options_init); None for a string is "none".
     def __init__(
@@ -80,8 +104,11 @@ class Core:
     def wakeup(self) -> None: ...
     def close(self) -> None: ...
     def connect_done(self, token: int, verdict: Optional[Tuple[str, Any]]) -> bool: ...
-    def call_later(self, delay: float, fn: Callable[[], Any], repeat: float = ...) -> Timer: ...
-    def static(self, prefix: str, directory: str) -> None: ...
+    def call_later(self, delay: float, fn: Callable[[], Any]) -> Timer: ...
+    # fn() every `interval` seconds until cancelled (an exception is logged, it goes on)
+    def call_every(self, interval: float, fn: Callable[[], Any]) -> Timer: ...
+    def static(self, prefix: str, path: str, content_type: Optional[str] = ..., index: Optional[str] = ...) -> None: ...
+    def handler(self, prefix: str, callback: Callable[[HttpRequest], Any], max_body: Optional[int] = ...) -> None: ...
     def engine(self, path: str, on_message: Callable[[str, Union[str, bytes]], Any]) -> None: ...
     def engine_send(self, sid: str, data: Union[str, bytes, bytearray, memoryview]) -> bool: ...
     def namespace(self, name: str, key: Any) -> str: ...

@@ -15,11 +15,12 @@ from ._compat import REASONS
 from ._util import environ, positional_arity
 from .ack import Ack
 from .errors import REJECTED, ConnectionRefusedError
+from .socket import _PASS, NodeStyle
 
 logger = logging.getLogger("sio")
 
 
-class Dispatch:
+class Dispatch(NodeStyle):
     """Mixed into :class:`sio.Server` (whose __init__ sets the attributes used here)."""
 
     def _find(self, key: Any, event: str) -> Optional[Callable]:
@@ -32,6 +33,14 @@ class Dispatch:
         if ns is not None:
             return ns._route(event, self._wants_ack)
         return None
+
+    def _plain_find(self, key: Any, event: str) -> Optional[Callable]:
+        """The function or ``on_<event>`` method registered for ``event`` (no routing)."""
+        fn = (self._handlers.get(key) or {}).get(event)
+        if fn is None:
+            ns = self._namespaces.get(key)
+            fn = ns._handler(event) if ns is not None else None
+        return fn
 
     def _resolve(self, key: Any, nsp: str, event: str, star: bool = True) -> Tuple[Optional[Callable], tuple]:
         """The handler of ``event`` and what its arguments start with before the sid, as
@@ -51,9 +60,7 @@ class Dispatch:
     def _nargs(self, fn: Callable) -> int:
         n = self._arity.get(fn)
         if n is None:
-            n = positional_arity(fn)
-            if not isinstance(fn, functools.partial):
-                self._arity[fn] = n
+            n = self._arity[fn] = positional_arity(fn)  # (a class's routes are kept: no growth)
         return n
 
     def _wants_ack(self, fn: Callable) -> bool:
@@ -111,6 +118,9 @@ class Dispatch:
         """None lets the socket in, (message, data) refuses it, ``token`` means a coroutine (asyncio
         mode) or a worker (``async_handlers``) decides later and calls
         ``_core.connect_done(token, verdict)``."""
+        if (self._node_mw.get(key) or self._plain_find(key, "connection") is not None) and \
+                (nsp, sid) not in self._node_sockets:  # socket.py: middleware, then back here
+            return self._node_connect(key, nsp, sid, handshake, protocol, token)
         self._known.add(nsp)
         fn, head = self._resolve(key, nsp, "connect", star=False)
         if self._log_traffic:
@@ -146,9 +156,15 @@ class Dispatch:
                 op()
             except Exception:
                 logger.exception("error in an operation queued during connect")
+        if self._node_sockets:
+            self._node_connected(key, nsp, sid)  # socket.py: "connection" handlers
 
     def _on_event(self, key: Any, nsp: str, sid: str, event: str, args: tuple, ack: Optional[_core.Ack]):
         """The handler's return value, which _core sends as the ack (when one was asked), or NOACK."""
+        if self._node_sockets:  # socket.py: listeners of a Node-shaped socket come first
+            r = self._node_event(nsp, sid, event, args, ack)
+            if r is not _PASS:
+                return r
         h = self._handlers.get(key)
         fn = h.get(event) if h is not None else None
         head: tuple = ()
@@ -156,6 +172,9 @@ class Dispatch:
             fn, head = self._resolve(key, nsp, event)
             if fn is None:
                 return _core.NOACK
+        n = self._nargs(fn)
+        if len(args) + len(head) + 1 > n:  # arguments the handler does not declare are ignored, as Node does
+            args = args[:max(n - len(head) - 1, 0)]
         if self._plain and not self._wants_ack(fn):  # the common case: inline, no logging
             result = fn(*head, sid, *args)
             if inspect.isawaitable(result):
@@ -245,6 +264,8 @@ class Dispatch:
         once it returned (a coroutine: once it ended; with ``async_handlers``: after the
         socket's queued handlers and it ran)."""
         self._pending.pop((nsp, sid), None)
+        if self._node_sockets:
+            self._node_disconnected(nsp, sid, reason)  # socket.py: the socket's "disconnect"
         if self._log_traffic:
             self.logger.info("%s disconnected from %s (%s)", sid, nsp, reason)
         fn, head = self._resolve(key, nsp, "disconnect", star=False)

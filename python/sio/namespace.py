@@ -10,6 +10,11 @@ from ._core import NOACK
 from ._util import positional_arity
 
 
+# Events python-socketio never gives a class: an overridden trigger_event gets them only when the
+# class has their method (sio's Node-shaped "connection" and "disconnecting", the catch-all "*").
+_NOT_PYTHON_SOCKETIO = ("*", "connection", "disconnecting")
+
+
 def _async_trigger() -> Any:
     return AsyncNamespace.trigger_event
 
@@ -45,7 +50,7 @@ class Namespace:
         overridden = type(self).trigger_event not in (Namespace.trigger_event, _async_trigger())
         if handler is not None and wants_ack(handler):
             route: Optional[Callable] = handler
-        elif handler is not None or (overridden and event != "*"):
+        elif handler is not None or (overridden and event not in _NOT_PYTHON_SOCKETIO):
             route = functools.partial(self.trigger_event, event)
         else:
             route = None

@@ -207,6 +207,7 @@ class Server(Dispatch, AsyncioMode):
         self._tick_scheduled = False
         self._closed_future: Optional[asyncio.Future] = None
         self._closed_event = threading.Event()
+        self._path = path
         self._core = _core.Core(
             self,
             path=path,
@@ -820,11 +821,15 @@ class Server(Dispatch, AsyncioMode):
 
     # ---- static files --------------------------------------------------------------------------
 
-    def static(self, prefix: str, directory: "Union[str, os.PathLike[str]]") -> None:
-        """Serves the files under ``directory`` at URL ``prefix`` (``"/"`` or ``"/assets/"``): GET and
-        HEAD, MIME types, ETag/304, ``index.html`` for a directory, path traversal refused (403).
-        The Socket.IO path keeps precedence. Like python-socketio's ``static_files``."""
-        self._core.static(prefix, os.fspath(directory))
+    def static(self, prefix: str, path: "Union[str, os.PathLike[str]]",
+               content_type: Optional[str] = None, index: Optional[str] = None) -> None:
+        """Serves a directory's files under URL ``prefix`` (``"/"``, ``"/assets/"`` or ``"/assets"``,
+        the same mount), or one file at exactly the URL path ``prefix`` (``static("/", "app.html")``,
+        with ``content_type`` or its extension's type), as python-engineio's ``static_files``:
+        GET and HEAD, MIME types, ETag/304, ``index`` (default ``index.html``) for a directory,
+        path traversal refused (403). The Socket.IO path keeps precedence; a request a mount would
+        answer 404 or 405 goes to the WSGI/ASGI app when there is one (:mod:`sio.apps`)."""
+        self._core.static(prefix, os.fspath(path), content_type=content_type, index=index)
 
     # ---- a bare Engine.IO endpoint -------------------------------------------------------------
 
@@ -845,17 +850,6 @@ class Server(Dispatch, AsyncioMode):
         """Calls fn(*args) on the server's thread after ``delay`` seconds; returns a
         :class:`sio.Timer` (``.cancel()``). Server thread only (or before ``run()``)."""
         timer = self._core.call_later(delay, functools.partial(fn, *args) if args else fn)
-        self._kick()
-        return timer
-
-    def call_every(self, interval: float, fn: Callable, *args: Any) -> Timer:
-        """Calls fn(*args) on the server's thread every ``interval`` seconds (the first time after
-        one interval; at least 1 ms), until the returned :class:`sio.Timer` is cancelled or the
-        server stops: Node's ``setInterval``. A call that raises is logged and the timer goes
-        on. Server thread only (or before ``run()``)."""
-        if not interval > 0:
-            raise ValueError("interval must be positive")
-        timer = self._core.call_later(interval, functools.partial(fn, *args) if args else fn, interval)
         self._kick()
         return timer
 

@@ -643,7 +643,49 @@ TEST(storage_reuse) {
   capture_free(&c);
 }
 
-TEST_MAIN(RUN(get_with_query), RUN(find_header_in_callback), RUN(byte_by_byte),
+static int continues;
+static void on_continue(sio_http_parser_t *p) {
+  (void)p;
+  continues++;
+}
+
+/* "Expect: 100-continue" is reported when a body is announced that the limit allows, in any
+ * case of the token, before the body arrives; not for HTTP/1.0, no body, or an oversized one. */
+TEST(expect_continue) {
+  capture_t c = {0};
+  sio_http_parser_t *p = sio_http_parser_new(16384, 1024, on_request, &c);
+  CHECK(p != NULL);
+  sio_http_parser_on_continue(p, on_continue);
+  continues = 0;
+  size_t used;
+  CHECK_EQ_INT(feed(p, "POST /a HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n", &used),
+               SIO_HTTP_OK);
+  CHECK_EQ_INT(continues, 1);
+  CHECK_EQ_INT(c.count, 0);
+  CHECK_EQ_INT(feed(p, "abc", &used), SIO_HTTP_OK);
+  CHECK_EQ_INT(c.count, 1);
+  CHECK_EQ_INT(feed(p, "POST /a HTTP/1.1\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "1\r\nx\r\n0\r\n\r\n", &used), SIO_HTTP_OK);
+  CHECK_EQ_INT(continues, 2);
+  CHECK_EQ_INT(feed(p, "GET /a HTTP/1.1\r\nExpect: 100-continue\r\n\r\n", &used), SIO_HTTP_OK);
+  CHECK_EQ_INT(feed(p, "POST /a HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n", &used),
+               SIO_HTTP_OK);
+  CHECK_EQ_INT(continues, 2);
+  CHECK_EQ_INT(feed(p, "POST /a HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2000\r\n\r\n", &used),
+               SIO_HTTP_E_BODY_TOO_LARGE);
+  CHECK_EQ_INT(continues, 2);
+  sio_http_parser_free(p);
+  p = sio_http_parser_new(16384, 1024, on_request, &c);
+  CHECK(p != NULL);
+  sio_http_parser_on_continue(p, on_continue);
+  CHECK_EQ_INT(feed(p, "POST /a HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx", &used),
+               SIO_HTTP_OK);
+  CHECK_EQ_INT(continues, 2);
+  sio_http_parser_free(p);
+  capture_free(&c);
+}
+
+TEST_MAIN(RUN(get_with_query), RUN(expect_continue), RUN(find_header_in_callback), RUN(byte_by_byte),
           RUN(post_content_length), RUN(chunked_body), RUN(pipelined_pause_resume),
           RUN(paused_request_stays_valid), RUN(pipelined_continue), RUN(upgrade), RUN(headers_too_large),
           RUN(header_limit_boundary), RUN(body_too_large), RUN(bad_request), RUN(misc_requests),

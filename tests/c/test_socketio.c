@@ -2047,6 +2047,84 @@ static void case_mw_late(void) {
 
 TEST(middleware_completes_after_server_close) { CHECK(run_forked(case_mw_late)); }
 
+/* ---- socket data in fetch_sockets (sio_io_on_socket_data) ---- */
+
+/* The first socket's data says who it is; the second has none (NULL: {}); a third is too deep. */
+static cJSON *data_of(sio_socket_t *s, void *arg) {
+  sx_t *x = arg;
+  x->r[3]++;
+  int i = sidx(s);
+  if (i == 0) return cJSON_Parse("{\"user\":\"ann\",\"n\":[1,2]}");
+  if (i == 2) {
+    cJSON *deep = cJSON_CreateArray(), *in = deep;
+    for (int d = 1; d < SIO_MAX_DEPTH + 1; d++) {
+      cJSON *a = cJSON_CreateArray();
+      cJSON_AddItemToArray(in, a);
+      in = a;
+    }
+    return deep;
+  }
+  return NULL;
+}
+
+static void on_fetched(sio_nsp_t *n, int status, const cJSON *sockets, void *arg) {
+  sx_t *x = arg;
+  x->r[0] = status;
+  x->r[1]++;
+  /* "<data>" of each socket, by connection order */
+  for (const cJSON *o = sockets ? sockets->child : NULL; o; o = o->next) {
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
+    for (int i = 0; i < 3; i++)
+      if (cJSON_IsString(id) && strcmp(id->valuestring, x->ids[i]) == 0)
+        print_json(cJSON_GetObjectItemCaseSensitive(o, "data"), x->s[i], sizeof x->s[0]);
+  }
+}
+
+static void L_fetch_data(nh_t *h, void *arg) {
+  sx_t *x = h->user;
+  sio_io_on_socket_data(x->io, arg ? data_of : NULL, x);
+  x->r[2] = sio_nsp_fetch_sockets(x->root, NULL, on_fetched, x);
+}
+
+static void L_fetched(nh_t *h, void *arg) {
+  sx_t *x = h->user;
+  *(int *)arg = x->r[1];
+}
+
+static void client_fetch_data(nh_t *h) {
+  sx_t *x = h->user;
+  for (int i = 0; i < 3; i++) CHECK(sc_client(h, NULL));
+  CHECK_EQ_INT(nh_call(h, L_fetch_data, "on"), 0);
+  int done = 0;
+  for (int t = 0; t < 200 && done < 1; t++) {
+    usleep(5000);
+    CHECK_EQ_INT(nh_call(h, L_fetched, &done), 0);
+  }
+  CHECK_EQ_INT(done, 1);
+  char all[256];
+  snprintf(all, sizeof all, "%s|%s|%s", x->s[0], x->s[1], x->s[2]);
+  if (strcmp(all, "{\"user\":\"ann\",\"n\":[1,2]}|{}|{}") != 0) fprintf(stderr, "got %s\n", all);
+  x->r[4] = strcmp(all, "{\"user\":\"ann\",\"n\":[1,2]}|{}|{}") == 0;
+  CHECK_EQ_INT(nh_call(h, L_fetch_data, NULL), 0); /* unset: {} again */
+  for (int t = 0; t < 200 && done < 2; t++) {
+    usleep(5000);
+    CHECK_EQ_INT(nh_call(h, L_fetched, &done), 0);
+  }
+  CHECK_EQ_INT(done, 2);
+}
+
+/* Node's socket.data as fetchSockets reports it: read from the io's callback when described. */
+TEST(fetch_sockets_reports_socket_data) {
+  sx_t *x = sx_new(0);
+  CHECK(x);
+  CHECK_EQ_INT(sx_run(x, client_fetch_data), 0);
+  CHECK_EQ_INT(x->r[2], 0);
+  CHECK_EQ_INT(x->r[0], 0);
+  CHECK_EQ_INT(x->r[3], 3); /* called once per socket, and not once unset */
+  CHECK_EQ_INT(x->r[4], 1);
+  CHECK(strcmp(x->s[0], "{}") == 0); /* the second fetch, without a callback */
+}
+
 TEST_MAIN(RUN(connect_root_auth_and_unknown_namespace), RUN(middleware_async_next_and_refuse),
           RUN(middleware_client_leaves_before_next), RUN(dynamic_namespaces),
           RUN(events_acks_and_binary), RUN(acks_from_the_client), RUN(broadcast_with_acks),
@@ -2056,4 +2134,5 @@ TEST_MAIN(RUN(connect_root_auth_and_unknown_namespace), RUN(middleware_async_nex
           RUN(outgoing_and_reserved_names), RUN(disconnect_from_on_connection),
           RUN(ping_timeout_reason), RUN(rooms_listed_in_join_order),
           RUN(broadcast_ack_pending_at_server_close), RUN(middleware_completes_after_server_close),
-          RUN(ack_handles_reserved_names_handshake))
+          RUN(ack_handles_reserved_names_handshake),
+          RUN(fetch_sockets_reports_socket_data))

@@ -77,6 +77,9 @@ static int on_request(sio_http_parser_t *p, const sio_http_request_t *req) {
   return st->pause ? SIO_HTTP_PAUSE : SIO_HTTP_CONTINUE;
 }
 
+/* "Expect: 100-continue" seen: nothing to do but be called safely (the head is still being read). */
+static void on_continue(sio_http_parser_t *p) { (void)sio_http_parser_user(p); }
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 5) return 0;
   fuzz_state_t st = {0, 0};
@@ -89,6 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   sio_http_parser_t *p = sio_http_parser_new(max_header, max_body, on_request, &st);
   if (!p) return 0;
+  sio_http_parser_on_continue(p, on_continue);
   size_t off = 0, step = 0;
   int done = 0;
   while (off < len && !done) {

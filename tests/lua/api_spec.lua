@@ -139,6 +139,8 @@ describe("sio.server", function()
     local got
     s:on("connection", function(socket)
       socket:join("picked")
+      socket.data.user = "ann" -- reported as Node's socket.data, read when described (at the call)
+      socket.data.n = { 1, 2 }
       assert.is_true(s:to("picked"):fetch_sockets(function(e, socks) got = { e, socks, socket.id } end))
       assert.is_nil(got) -- never inside the call
     end)
@@ -152,6 +154,7 @@ describe("sio.server", function()
     assert.are.equal("v", d.handshake.auth.k)
     assert.are.equal("127.0.0.1", d.handshake.address)
     assert.are.equal("4", d.handshake.query.EIO)
+    assert.are.same({ user = "ann", n = { 1, 2 } }, { user = d.data.user, n = { d.data.n[1], d.data.n[2] } })
     -- without a function: this node's socket handles, now
     local now = s:fetch_sockets()
     assert.are.equal(1, #now)

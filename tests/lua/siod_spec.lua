@@ -328,6 +328,25 @@ describe("siod's reload (SIGHUP)", function()
     ]]):format(version, extra or "")
   end
 
+  it("rebinds HTTP routes: the same route answers with the new script's handler", function()
+    local function with_route(version)
+      return version_script(version, ('server:route("GET", "/version", function() return 200, %q end)'):format(version))
+    end
+    local script = script_file(with_route("v1"))
+    local p = start_siod(H.q(script))
+    local function get()
+      local f = assert(io.popen(("curl -s -m 5 http://127.0.0.1:%d/version"):format(p.port)))
+      local body = f:read("a")
+      f:close()
+      return body
+    end
+    assert.are.equal("v1", get())
+    rewrite(script, with_route("v2"))
+    p.signal("HUP")
+    assert.is_true(p.wait_log("INFO%s+reloaded "), p.log())
+    assert.are.equal("v2", get())
+  end)
+
   it("keeps the connection, rebinds its handlers, and keeps the old script when the new one fails", function()
     local script = script_file(version_script("v1"))
     local p = start_siod(H.q(script))

@@ -29,6 +29,14 @@ NOT_IN_API = {
     **_reason('server handle', '''
         sio_server_new sio_server_listen sio_server_port sio_server_close sio_server_get_data
         sio_server_set_data sio_server_loop sio_server_static'''),
+    # Application handlers: a request handle given to a callback, answered later; sio._core's
+    # handler() and HttpRequest (http.c) bind them.
+    **_reason('http handlers', '''
+        sio_server_handler sio_http_req_method sio_http_req_url sio_http_req_path
+        sio_http_req_decoded_path sio_http_req_query sio_http_req_protocol sio_http_req_remote_addr
+        sio_http_req_remote_port sio_http_req_header sio_http_req_header_count
+        sio_http_req_header_at sio_http_req_body sio_http_req_get_data sio_http_req_set_data
+        sio_http_req_on_abort sio_http_req_aborted sio_http_respond'''),
     # Engine.IO: engines, sessions and messages are handles with callbacks; sio._core binds the bare
     # endpoint (core.c, events.c); the handshake request reaches Python through
     # sio_socket_handshake (events.c).
@@ -61,7 +69,7 @@ NOT_IN_API = {
     # The cluster: its requests answer through callbacks from the loop (core.c, emit.c).
     **_reason('cluster', '''
         sio_io_use_redis sio_nsp_fetch_count sio_nsp_fetch_sockets sio_nsp_fetch_rooms
-        sio_nsp_server_emit sio_nsp_server_emit_ack sio_nsp_server_reply'''),
+        sio_nsp_server_emit sio_nsp_server_emit_ack sio_nsp_server_reply sio_io_on_socket_data'''),
 }
 
 

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <llhttp.h>
 
@@ -25,6 +26,7 @@ struct sio_http_parser_s {
   llhttp_t ll;
   size_t max_header, max_body;
   sio_http_request_cb on_request;
+  sio_http_continue_cb on_continue;
   void *user;
 
   sio_sbuf_t strs;  /* url \0 name \0 value \0 name \0 value \0 ... */
@@ -151,6 +153,18 @@ static int on_header_value_complete(llhttp_t *ll) {
   return finish_value(p);
 }
 
+/* Whether the head (accumulating in strs/spans) has "Expect: 100-continue". */
+static int expects_continue(const sio_http_parser_t *p) {
+  const hdr_span_t *spans = (const hdr_span_t *)(const void *)p->spans.data;
+  size_t count = p->spans.len / sizeof(hdr_span_t);
+  for (size_t i = 0; i < count; i++) {
+    if (spans[i].name_len != 6 || memcmp(p->strs.data + spans[i].name_off, "expect", 6) != 0) continue;
+    const char *v = p->strs.data + spans[i].value_off;
+    if (spans[i].value_len == 12 && strncasecmp(v, "100-continue", 12) == 0) return 1;
+  }
+  return 0;
+}
+
 static int on_headers_complete(llhttp_t *ll) {
   sio_http_parser_t *p = PARSER(ll);
   if (p->in_value && finish_value(p)) return -1;
@@ -160,6 +174,9 @@ static int on_headers_complete(llhttp_t *ll) {
   if ((ll->flags & F_CONTENT_LENGTH) && !(ll->flags & F_CHUNKED) &&
       ll->content_length > p->max_body)
     return fail(p, SIO_HTTP_E_BODY_TOO_LARGE);
+  int body = (ll->flags & F_CHUNKED) || ((ll->flags & F_CONTENT_LENGTH) && ll->content_length > 0);
+  if (p->on_continue && body && ll->http_minor >= 1 && !ll->upgrade && expects_continue(p))
+    p->on_continue(p);
   return 0;
 }
 
@@ -331,6 +348,8 @@ void sio_http_parser_free(sio_http_parser_t *p) {
   sio_sbuf_free(&p->body);
   free(p);
 }
+
+void sio_http_parser_on_continue(sio_http_parser_t *p, sio_http_continue_cb cb) { p->on_continue = cb; }
 
 void *sio_http_parser_user(const sio_http_parser_t *p) {
   return p->user;

@@ -59,6 +59,12 @@ void *sio_http_parser_user(const sio_http_parser_t *p);
 /* Feeds bytes (borrowed). Returns SIO_HTTP_OK / PAUSED / UPGRADE with *consumed set, or a
  * SIO_HTTP_E_* error (or SIO_ENOMEM). After an error or UPGRADE the parser must not be fed again. */
 int sio_http_parser_execute(sio_http_parser_t *p, const char *data, size_t len, size_t *consumed);
+/* Called when a request's head asks for "Expect: 100-continue" and announces a body that the
+ * limits allow (HTTP/1.1): the connection should write "HTTP/1.1 100 Continue" so that a client
+ * waiting for it (curl, for bodies over 1 KiB) sends the body at once. A body over max_body_size
+ * is refused with SIO_HTTP_E_BODY_TOO_LARGE instead, without this call. */
+typedef void (*sio_http_continue_cb)(sio_http_parser_t *p);
+void sio_http_parser_on_continue(sio_http_parser_t *p, sio_http_continue_cb cb);
 /* Lets a paused parser take the next request. */
 void sio_http_parser_resume(sio_http_parser_t *p);
 /* 1 when part of a request has been fed (for timeouts: a head or body is in progress). */

@@ -457,3 +457,9 @@ int sio_io_new(sio_server_t *server, const sio_io_options_t *opts, sio_io_t **ou
 sio_engine_t *sio_io_engine(const sio_io_t *io) { return io->engine; }
 void *sio_io_get_data(const sio_io_t *io) { return io->data; }
 void sio_io_set_data(sio_io_t *io, void *data) { io->data = data; }
+
+void sio_io_on_socket_data(sio_io_t *io, sio_socket_data_cb cb, void *arg) {
+  if (!io) return;
+  io->socket_data = cb;
+  io->socket_data_arg = cb ? arg : NULL;
+}

@@ -524,6 +524,25 @@ cJSON *sio_socket_handshake(const sio_socket_t *s) {
   return hs;
 }
 
+static int json_depth_ok(const cJSON *item, int depth) {
+  if (!cJSON_IsArray(item) && !cJSON_IsObject(item)) return 1;
+  if (depth > SIO_MAX_DEPTH) return 0;
+  for (const cJSON *c = item->child; c; c = c->next)
+    if (!json_depth_ok(c, depth + 1)) return 0;
+  return 1;
+}
+
+/* Node's socket.data: the io's data callback's value (sio_io_on_socket_data), else {}. */
+static cJSON *socket_data(sio_socket_t *s) {
+  sio_io_t *io = s->nsp->io;
+  cJSON *data = io->socket_data ? io->socket_data(s, io->socket_data_arg) : NULL;
+  if (data && !json_depth_ok(data, 1)) {
+    cJSON_Delete(data);
+    data = NULL;
+  }
+  return data ? data : cJSON_CreateObject();
+}
+
 /* One socket as Node's fetchSockets response carries it; NULL when a part could not be made (a
  * socket described without its rooms would be another socket). */
 cJSON *sio__socket_describe(sio_socket_t *s) {
@@ -539,7 +558,9 @@ cJSON *sio__socket_describe(sio_socket_t *s) {
     ok = cJSON_AddItemToArray(rooms, r);
     if (!ok) cJSON_Delete(r);
   }
-  ok = ok && cJSON_AddObjectToObject(o, "data");
+  cJSON *data = ok ? socket_data(s) : NULL;
+  ok = data && cJSON_AddItemToObject(o, "data", data);
+  if (!ok) cJSON_Delete(data);
   if (!ok) {
     cJSON_Delete(o);
     return NULL;

@@ -118,6 +118,8 @@ struct sio_io_s {
   sio_bcast_ack_t *bcasts;          /* broadcasts with acks awaiting answers (emit_ack.c) */
   sio_request_t *requests;          /* requests to every node awaiting answers (request.c) */
   sio_adapter_factory_t adapters;   /* sio__io_use_adapters; create NULL: namespaces in memory only */
+  sio_socket_data_cb socket_data;   /* sio_io_on_socket_data: a socket's "data" in fetch_sockets */
+  void *socket_data_arg;
   void *data;
 };
 

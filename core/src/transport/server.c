@@ -26,6 +26,8 @@ struct sio_server_s {
   uv_timer_t force;  /* cuts connections that outlive a shutdown */
   sio_route_t *routes[SIO_MAX_ROUTES];
   size_t nroutes;
+  sio_route_t *handlers[SIO_MAX_ROUTES]; /* sio_server_handler's, the longest prefix first */
+  size_t nhandlers;
   int root_engine; /* an engine is at "/": it serves every path, so static mounts are never tried */
   size_t max_body;
   sio_conn_t *conns; /* doubly linked list of every connection */
@@ -105,7 +107,21 @@ static int route_before(const sio_route_t *a, const sio_route_t *b) {
   return !a->is_static && b->is_static;
 }
 
+static int add_handler(sio_server_t *s, sio_route_t *r) {
+  if (s->nhandlers == SIO_MAX_ROUTES) return SIO_ENOMEM;
+  for (size_t i = 0; i < s->nhandlers; i++)
+    if (strcmp(s->handlers[i]->path, r->path) == 0) return SIO_EEXIST;
+  size_t i = s->nhandlers++;
+  while (i > 0 && r->path_len > s->handlers[i - 1]->path_len) {
+    s->handlers[i] = s->handlers[i - 1];
+    i--;
+  }
+  s->handlers[i] = r;
+  return 0;
+}
+
 int sio_server_add_route(sio_server_t *s, sio_route_t *r) {
+  if (r->is_handler) return add_handler(s, r);
   if (s->nroutes == SIO_MAX_ROUTES) return SIO_ENOMEM;
   for (size_t i = 0; i < s->nroutes; i++)
     if (s->routes[i]->is_static == r->is_static && strcmp(s->routes[i]->path, r->path) == 0)
@@ -488,6 +504,17 @@ static void respond_error_and_close(sio_conn_t *c, int status) {
   sio_conn_respond(c, status, NULL, NULL, NULL, 0);
 }
 
+/* A request an application's handler holds will not be answered by it (timeout, shutdown): the
+ * client gets 503 and the connection closes; the handler is told through its owner's on_close. */
+static void conn_abort_app(sio_conn_t *c, int err) {
+  const sio_conn_owner_vt_t *vt = c->owner_vt;
+  void *owner = c->owner;
+  sio_conn_detach(c);
+  c->app_req = 0;
+  respond_error_and_close(c, 503);
+  if (vt && vt->on_close) vt->on_close(owner, c, err);
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* WebSocket mode                                                                                  */
 
@@ -599,16 +626,40 @@ int sio_conn_accept_ws(sio_conn_t *c, const sio_http_request_t *req, size_t max_
 /* ---------------------------------------------------------------------------------------------- */
 /* HTTP dispatch                                                                                   */
 
+/* Whether the prefix route r covers the path: "/api/" covers "/api/x" and "/api" itself. */
+static int covers(const sio_route_t *r, const sio_http_request_t *req) {
+  if (req->path_len >= r->path_len && memcmp(req->path, r->path, r->path_len) == 0) return 1;
+  return req->path_len + 1 == r->path_len && memcmp(req->path, r->path, req->path_len) == 0;
+}
+
+sio_route_t *sio_server_find_handler(sio_server_t *s, const sio_http_request_t *req) {
+  if (s->root_engine || req->upgrade) return NULL;
+  for (size_t i = 0; i < s->nhandlers; i++)
+    if (covers(s->handlers[i], req)) return s->handlers[i];
+  return NULL;
+}
+
 static sio_route_t *find_route(sio_server_t *s, const sio_http_request_t *req) {
   for (size_t i = 0; i < s->nroutes; i++) {
     sio_route_t *r = s->routes[i];
     if (r->is_static && (s->root_engine || req->upgrade)) continue;
+    if (r->exact) {
+      if (req->path_len == r->path_len && memcmp(req->path, r->path, r->path_len) == 0) return r;
+      continue;
+    }
     if (req->path_len >= r->path_len && memcmp(req->path, r->path, r->path_len) == 0) return r;
     /* "/engine.io" without the slash is the same endpoint. */
     if (req->path_len + 1 == r->path_len && memcmp(req->path, r->path, req->path_len) == 0)
       return r;
   }
   return NULL;
+}
+
+/* "Expect: 100-continue": the body is welcome (Node's http server answers so by default). */
+static void on_http_continue(sio_http_parser_t *p) {
+  static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+  sio_conn_t *c = sio_http_parser_user(p);
+  if (!c->server->closing) sio_conn_write_copy(c, cont, sizeof cont - 1);
 }
 
 static int on_http_request(sio_http_parser_t *p, const sio_http_request_t *req) {
@@ -636,8 +687,11 @@ static int on_http_request(sio_http_parser_t *p, const sio_http_request_t *req) 
       respond_error_and_close(c, 400);
     return SIO_HTTP_PAUSE;
   }
-  if (!r) sio_conn_respond(c, 404, "text/plain", NULL, "Not Found", 9);
-  else r->on_request(r, c, req);
+  if (!r || (r->on_request(r, c, req) == SIO_ROUTE_DECLINE)) {
+    sio_route_t *h = sio_server_find_handler(s, req);
+    if (h) h->on_request(h, c, req);
+    else sio_conn_respond(c, 404, "text/plain", NULL, "Not Found", 9);
+  }
   if (!c->parked && !c->closing && !c->close_after_write && sio_conn_cost(c) > SIO_CONN_HIGH_WATER)
     conn_pause(c); /* pipelined requests wait until the responses are written */
   return c->parked || c->paused || c->closing || c->close_after_write ? SIO_HTTP_PAUSE
@@ -753,6 +807,7 @@ static void on_connection(uv_stream_t *ls, int status) {
     conn_close_now(c, SIO_ENOMEM);
     return;
   }
+  sio_http_parser_on_continue(c->http, on_http_continue);
   uv_tcp_nodelay(&c->tcp, 1);
   c->active_ms = uv_now(s->loop);
   conn_read_start(c);
@@ -806,6 +861,8 @@ static void on_sweep(uv_timer_t *t) {
       if (c->close_after_write) {
         if (now - c->active_ms > (c->draining ? SIO_DRAIN_MS : SIO_LINGER_MS))
           conn_close_now(c, SIO_ETIMEDOUT);
+      } else if (c->app_req) {
+        if (now - c->app_since_ms > s->opts.request_timeout_ms) conn_abort_app(c, SIO_ETIMEDOUT);
       } else if (c->mode == SIO_CONN_HTTP && !c->parked) {
         if (c->req_start_ms) {
           uint64_t limit = s->opts.request_timeout_ms;
@@ -826,6 +883,8 @@ static void on_handle_closed(uv_handle_t *h) {
   if (--s->handles_open == 0) {
     for (size_t i = 0; i < s->nroutes; i++)
       if (s->routes[i]->on_free) s->routes[i]->on_free(s->routes[i]);
+    for (size_t i = 0; i < s->nhandlers; i++)
+      if (s->handlers[i]->on_free) s->handlers[i]->on_free(s->handlers[i]);
     sio_server_close_cb cb = s->close_cb;
     if (cb) cb(s);
     free(s);
@@ -860,7 +919,9 @@ void sio_server_close(sio_server_t *s, sio_server_close_cb cb) {
     if (s->routes[i]->on_server_close) s->routes[i]->on_server_close(s->routes[i]);
   for (sio_conn_t *c = s->conns; c; c = c->next) {
     if (c->closing) continue;
-    if (c->parked) {
+    if (c->app_req) {
+      conn_abort_app(c, SIO_ECLOSED);
+    } else if (c->parked) {
       /* A long-poll whose session did not answer it on close: end it plainly. */
       respond_error_and_close(c, 503);
     } else {

@@ -141,9 +141,10 @@ int sio_http_resolve_dir(const char *dir, char **out) {
 typedef struct mount {
   sio_route_t route; /* first: the server sees the mount as its route */
   char *prefix;
-  char *root; /* realpath of the directory */
+  char *root; /* realpath of the directory, or of the file of a file mount */
   size_t root_len;
   char *index;
+  char *content_type; /* a file mount's */
   char cache_control[40];
 } mount_t;
 
@@ -151,7 +152,32 @@ static void mount_free(mount_t *m) {
   free(m->prefix);
   free(m->root);
   free(m->index);
+  free(m->content_type);
   free(m);
+}
+
+/* A request the mount would refuse with `status`: a handler covering it gets it instead. */
+static int decline(sio_conn_t *c, const sio_http_request_t *req, int status) {
+  return (status == 404 || status == 405) && sio_server_find_handler(c->server, req);
+}
+
+/* A file mount: the file at exactly its path. */
+static int file_on_request(sio_route_t *route, sio_conn_t *c, const sio_http_request_t *req) {
+  mount_t *m = (mount_t *)route;
+  int head = strcmp(req->method, "HEAD") == 0;
+  if (!head && strcmp(req->method, "GET") != 0) {
+    if (decline(c, req, 405)) return SIO_ROUTE_DECLINE;
+    sio_conn_respond(c, 405, NULL, "Allow: GET, HEAD\r\n" NOSNIFF, NULL, 0);
+    return 0;
+  }
+  struct stat st;
+  if (stat(m->root, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (decline(c, req, 404)) return SIO_ROUTE_DECLINE;
+    reply_error(c, head, 404, NULL);
+    return 0;
+  }
+  serve_file(c, req, head, m->root, 0, m->content_type, m->cache_control);
+  return 0;
 }
 
 static void on_free(sio_route_t *r) { mount_free((mount_t *)r); }
@@ -214,6 +240,7 @@ static int mount_on_request(sio_route_t *route, sio_conn_t *c, const sio_http_re
   mount_t *m = (mount_t *)route;
   int head = strcmp(req->method, "HEAD") == 0;
   if (!head && strcmp(req->method, "GET") != 0) {
+    if (decline(c, req, 405)) return SIO_ROUTE_DECLINE;
     sio_conn_respond(c, 405, NULL, "Allow: GET, HEAD\r\n" NOSNIFF, NULL, 0);
     return 0;
   }
@@ -222,6 +249,7 @@ static int mount_on_request(sio_route_t *route, sio_conn_t *c, const sio_http_re
     return 0;
   }
   /* The part under the mount, from its slash on. */
+  int ret = 0;
   const char *under = req->path + route->path_len - 1;
   size_t under_len = req->path_len - route->path_len + 1;
   size_t max = m->root_len + 1 + under_len + 1 + strlen(m->index) + 1;
@@ -233,7 +261,8 @@ static int mount_on_request(sio_route_t *route, sio_conn_t *c, const sio_http_re
   size_t rel_len;
   int status = sio_http_static_path(under, under_len, rel, &rel_len);
   if (status) {
-    reply_error(c, head, status, NULL);
+    if (decline(c, req, status)) ret = SIO_ROUTE_DECLINE;
+    else reply_error(c, head, status, NULL);
     goto done;
   }
   int dir_url = rel_len == 0 || rel[rel_len - 1] == '/';
@@ -241,7 +270,9 @@ static int mount_on_request(sio_route_t *route, sio_conn_t *c, const sio_http_re
   snprintf(fspath, max, "%s/%s%s", m->root, rel, dir_url ? m->index : "");
   real = realpath(fspath, NULL);
   if (!real) {
-    reply_error(c, head, errno_status(errno), NULL);
+    status = errno_status(errno);
+    if (decline(c, req, status)) ret = SIO_ROUTE_DECLINE;
+    else reply_error(c, head, status, NULL);
     goto done;
   }
   /* A symbolic link may lead anywhere: what is served must really be under the directory. */
@@ -266,7 +297,7 @@ done:
   free(fspath);
   free(rel);
   free(real);
-  return 0;
+  return ret;
 }
 
 void sio_static_options_init(sio_static_options_t *opts) {
@@ -278,33 +309,53 @@ void sio_static_options_init(sio_static_options_t *opts) {
 
 static int valid_prefix(const char *p) {
   size_t n = strlen(p);
-  if (n == 0 || p[0] != '/' || p[n - 1] != '/') return 0;
+  if (n == 0 || p[0] != '/') return 0;
   /* A prefix is matched against the raw request path: escapes and "//" could never match. */
   return !strstr(p, "//") && !strpbrk(p, "?#%");
 }
 
-int sio_server_static(sio_server_t *server, const char *prefix, const char *dir,
+int sio_server_static(sio_server_t *server, const char *prefix, const char *path,
                       const sio_static_options_t *opts) {
   sio__error_clear();
-  if (!server || !prefix || !dir) return SIO_EINVAL;
+  if (!server || !prefix || !path) return SIO_EINVAL;
   if (!valid_prefix(prefix))
-    return sio__fail(SIO_EINVAL, "static prefix \"%s\" must start and end with '/' and hold no "
+    return sio__fail(SIO_EINVAL, "static prefix \"%s\" must start with '/' and hold no "
                      "\"//\", '?', '#' or '%%'", prefix);
   sio_static_options_t o;
   sio_static_options_init(&o);
   if (opts && SIO_TAKE_OPTIONS(&o, opts, "sio_static_options")) return SIO_EINVAL;
   if (!o.index || !o.index[0]) o.index = "index.html";
+  if (o.content_type)
+    for (const char *p = o.content_type; *p; p++)
+      if ((unsigned char)*p < 0x20 || *p == 0x7f)
+        return sio__fail(SIO_EINVAL, "content_type holds a control character");
   mount_t *m = calloc(1, sizeof *m);
   if (!m) return SIO_ENOMEM;
-  int r = sio_http_resolve_dir(dir, &m->root);
+  int r = sio_http_resolve_dir(path, &m->root);
+  int file = 0;
+  if (r == UV_ENOTDIR) {
+    struct stat st;
+    m->root = realpath(path, NULL);
+    if (m->root && stat(m->root, &st) == 0 && S_ISREG(st.st_mode)) {
+      file = 1;
+      r = 0;
+    }
+  }
   if (r) {
     mount_free(m);
     return r;
   }
   m->root_len = strlen(m->root);
-  m->prefix = strdup(prefix);
+  size_t plen = strlen(prefix);
+  m->prefix = malloc(plen + 2);
+  if (m->prefix) {
+    memcpy(m->prefix, prefix, plen + 1);
+    if (!file && prefix[plen - 1] != '/') memcpy(m->prefix + plen, "/", 2); /* "/static" */
+  }
   m->index = strdup(o.index);
-  if (!m->prefix || !m->index) {
+  const char *type = o.content_type ? o.content_type : sio_http_mime_type(m->root, m->root_len);
+  m->content_type = strdup(type);
+  if (!m->prefix || !m->index || !m->content_type) {
     mount_free(m);
     return SIO_ENOMEM;
   }
@@ -315,7 +366,8 @@ int sio_server_static(sio_server_t *server, const char *prefix, const char *dir,
   m->route.path = m->prefix;
   m->route.path_len = strlen(m->prefix);
   m->route.is_static = 1;
-  m->route.on_request = mount_on_request;
+  m->route.exact = file;
+  m->route.on_request = file ? file_on_request : mount_on_request;
   m->route.on_free = on_free;
   r = sio_server_add_route(server, &m->route);
   if (r) mount_free(m);

@@ -34,9 +34,16 @@ typedef struct sio_route {
   /* A static mount yields: to an engine at the same path, and to an engine at "/" (which serves
    * every path) whatever its own length. It never takes upgrades (on_upgrade is NULL). */
   int is_static;
+  /* A file mount: only its exact path (not a prefix). */
+  int exact;
+  /* An application's handler (sio_server_handler): tried only when no engine or static mount
+   * claims the request, or when a static mount declines it (returns SIO_ROUTE_DECLINE). */
+  int is_handler;
   /* A complete request. The handler answers with sio_conn_respond() now (return 0), or later
    * (return 1: a long-poll; the connection is parked until it responds). */
   int (*on_request)(struct sio_route *r, sio_conn_t *c, const sio_http_request_t *req);
+  /* (A static mount may also return SIO_ROUTE_DECLINE, answering nothing, when a handler covers
+   * the request: sio_server_find_handler().) */
   /* An upgrade request; the handler calls sio_conn_accept_ws() or responds with an error. */
   void (*on_upgrade)(struct sio_route *r, sio_conn_t *c, const sio_http_request_t *req);
   /* Shutdown: the route must close its sessions (their connections close afterwards). */
@@ -45,6 +52,8 @@ typedef struct sio_route {
   void (*on_check)(struct sio_route *r);
   void (*on_free)(struct sio_route *r);
 } sio_route_t;
+
+enum { SIO_ROUTE_DECLINE = 2 };
 
 /* Callbacks of a connection in WebSocket mode, or parked on a long-poll. */
 typedef struct sio_conn_owner_vt {
@@ -70,6 +79,8 @@ struct sio_conn_s {
   uint8_t draining;          /* graceful close: written and shut down, input read and dropped */
   uint8_t paused;            /* backpressure: not read until the queue is low again */
   uint8_t held;              /* writes wait for hold_timer (see sio_conn_hold) */
+  uint8_t app_req;           /* parked on an application's handler (sio_server_handler) */
+  uint64_t app_since_ms;     /* when that handler got the request (request_timeout_ms bounds it) */
   uv_timer_t *hold_timer;    /* allocated only while held */
   sio_http_parser_t *http;   /* HTTP mode only */
   sio_sbuf_t *in;            /* input not yet parsed (behind a parked request); NULL when none */
@@ -89,6 +100,8 @@ struct sio_conn_s {
  * of the same kind (engine or static) has; an engine and a static mount may share one. */
 int sio_server_add_route(sio_server_t *s, sio_route_t *r);
 uint64_t sio_server_now_ms(const sio_server_t *s);
+/* The handler route covering the request's path (longest prefix first), or NULL. */
+sio_route_t *sio_server_find_handler(sio_server_t *s, const sio_http_request_t *req);
 /* Raises the largest request body the server's parsers accept (routes check their own limit). */
 void sio_server_set_max_body(sio_server_t *s, size_t max_body);
 /* Asks for the routes' on_check in this loop iteration (without blocking in poll first). */
