@@ -34,6 +34,7 @@ class Ack:
     @property
     def done(self) -> bool: ...
 
+@final
 class HttpRequest:
     """A plain HTTP request for Core.handler()'s callback (http.c); answered once, on the loop's
     thread."""
