@@ -89,7 +89,7 @@ class Server(Dispatch, AsyncioMode):
         database call) delays only its own client; a socket's handlers still run one after
         another, in arrival order; the return value is still the ack; :meth:`call` works inside
         them (it blocks that worker). The cost: a thread hand-off per event each way (about
-        2.4× fewer echo acks per second than inline and twice the server CPU per ack: ``bench/run
+        1.8× fewer echo acks per second than inline and 1.8× the server CPU per ack: ``bench/run
         --servers python,python-workers --scenarios echo``), and
         handlers of different sockets run concurrently (shared state needs locks). ``False`` (sio's
         default, unlike python-socketio's): handlers run on the server's thread, and one that
