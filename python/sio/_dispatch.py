@@ -175,7 +175,12 @@ class Dispatch(NodeStyle):
         n = self._nargs(fn)
         if len(args) + len(head) + 1 > n:  # arguments the handler does not declare are ignored, as Node does
             args = args[:max(n - len(head) - 1, 0)]
-        if self._plain and not self._wants_ack(fn):  # the common case: inline, no logging
+        if self._plain:  # the common case: inline, no logging
+            if self._wants_ack(fn):
+                result = fn(*head, sid, *args, ack=Ack(self, ack))
+                if result is not None and inspect.isawaitable(result):
+                    self._ack_later(None, event, result)
+                return _core.NOACK
             result = fn(*head, sid, *args)
             if inspect.isawaitable(result):
                 self._ack_later(ack, event, result)
