@@ -45,6 +45,9 @@ build = {
       CMAKE_INSTALL_PREFIX = "$(PREFIX)",
       CMAKE_INSTALL_BINDIR = "$(BINDIR)",
       SIO_LUA_CMOD_DIR = "$(LIBDIR)",
+      -- the LuaLS definitions (lua/library/sio.lua) in the rock's directory, outside Lua's path:
+      -- point an editor's "workspace.library" at <rock dir>/library
+      SIO_LUA_LIBRARY_DIR = "$(PREFIX)/library",
       -- the C library (libsio.so, sio.h) is of no use to Lua, and LuaRocks would take it for a module
       SIO_INSTALL_CORE = "OFF",
       SIO_TESTS = "OFF",

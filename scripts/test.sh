@@ -184,7 +184,8 @@ echo "== lua: LuaRocks (lua/sio-0.1.0-1.rockspec into a fresh tree)"
 rocks="$(mktemp -d)"
 if timeout 900 luarocks --lua-version=5.4 --tree "$rocks" make lua/sio-0.1.0-1.rockspec >"$log_dir/luarocks.log" 2>&1 &&
   LUA_CPATH="$rocks/lib/lua/5.4/?.so" lua5.4 -e 'assert(require("sio").server)' &&
-  "$rocks/bin/siod" --version; then
+  "$rocks/bin/siod" --version &&
+  test -f "$rocks/lib/luarocks/rocks-5.4/sio/0.1.0-1/library/sio.lua"; then  # the LuaLS definitions
   passed=$((passed + 1))
 else
   echo "luarocks make failed"; tail -20 "$log_dir/luarocks.log"; failed=$((failed + 1))

@@ -82,15 +82,26 @@ static op_ud_t *derive_op(lua_State *L, int idx) {
   }
   sock_ud_t *su = luaL_testudata(L, idx, SIOL_SOCKET_MT);
   if (su) {
-    if (!su->s) luaL_error(L, "the socket is disconnected");
-    siol_push_nsp(L, su->srv, sio_socket_nsp(su->s));
-    op_ud_t *o = new_op(L, OP_BROADCAST, -1);
-    lua_remove(L, -2);
+    /* from its namespace, leaving it out; after a disconnect as well (Node allows it): its id and
+     * namespace were kept then */
+    if (su->s) {
+      siol_push_nsp(L, su->srv, sio_socket_nsp(su->s));
+      lua_pushstring(L, sio_socket_id(su->s));
+    } else {
+      lua_getiuservalue(L, idx, 1);
+      lua_getfield(L, -1, "nsp");
+      lua_getfield(L, -2, "id");
+      lua_remove(L, -3);
+      if (!luaL_testudata(L, -2, SIOL_NSP_MT) || !lua_isstring(L, -1)) luaL_error(L, "the socket is disconnected");
+    }
+    op_ud_t *o = new_op(L, OP_BROADCAST, -2);
     lua_getiuservalue(L, -1, 1);
     lua_getfield(L, -1, "except");
-    lua_pushstring(L, sio_socket_id(su->s));
+    lua_pushvalue(L, -4);
     lua_rawseti(L, -2, 1);
     lua_pop(L, 2);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
     return o;
   }
   nsp_ud_t *u = siol_check_nsp(L, idx);
@@ -213,13 +224,16 @@ static void on_broadcast_ack(sio_nsp_t *nsp, int status, const sio_args_t *respo
   siol_req_finish(arg, L, 1, "broadcast acknowledgement callback");
 }
 
-/* Emits to a namespace's sockets, those of the emitter at op when o is set. */
-static int broadcast_emit(lua_State *L, int op, op_ud_t *o, nsp_ud_t *u) {
+/* Emits to a namespace's sockets, those of the emitter at op when o is set; wait: call(), the
+ * handler's coroutine waits for the answers (responses, then the error when there is one). */
+static int broadcast_emit(lua_State *L, int op, op_ud_t *o, nsp_ud_t *u, int wait) {
   const char *event = luaL_checkstring(L, 2);
   uint32_t timeout = o ? o->timeout_ms : 0;
   int flags = o ? o->flags : 0;
-  int last;
-  int cb = siol_split_callback(L, 3, &last, &timeout, &flags);
+  int last = lua_gettop(L);
+  int cb = 0;
+  if (wait) siol_check_can_wait(L, "call");
+  else cb = siol_split_callback(L, 3, &last, &timeout, &flags);
   args_box_t *a = siol_check_args(L, 3, last);
   sio_args_t args = siol_args_of(a);
   target_t tg;
@@ -228,38 +242,42 @@ static int broadcast_emit(lua_State *L, int op, op_ud_t *o, nsp_ud_t *u) {
   tg.t.flags = flags;
   const sio_target_t *to = o || flags ? &tg.t : NULL;
   int r;
-  if (cb) {
-    siol_req_t *c = siol_req_new(L, cb);
+  if (cb || wait) {
+    siol_req_t *c = wait ? siol_req_wait(L, "call") : siol_req_new(L, cb);
     r = sio_nsp_emit_ack(u->nsp, to, event, &args, timeout, on_broadcast_ack, c);
     if (r) siol_req_drop(L, c);
   } else {
     r = sio_nsp_emit(u->nsp, to, event, &args);
   }
   siol_args_free(a);
+  if (wait && r == 0) return siol_req_yield(L);
   return siol_emit_failed(L, r);
 }
 
-/* emit(event, ...[, callback[, {timeout = ms, volatile = b}]]) on an emitter, a namespace, a
- * server or a socket. A broadcast's callback gets (err, responses). */
-int siol_op_emit(lua_State *L) {
+static int emit_or_call(lua_State *L, int wait) {
   op_ud_t *o = luaL_testudata(L, 1, SIOL_OP_MT);
   if (o) {
     siol_push_op_target(L, 1);
     void *target = lua_touserdata(L, -1);
     lua_pop(L, 1); /* anchored by the emitter */
-    if (o->kind == OP_SOCKET) return siol_socket_emit(L, target, o->flags, o->timeout_ms);
+    if (o->kind == OP_SOCKET) return siol_socket_emit(L, target, o->flags, o->timeout_ms, wait);
     nsp_ud_t *u = target;
     if (u->srv->closing || u->srv->closed) return siol_push_fail(L, SIO_ECLOSED);
-    return broadcast_emit(L, 1, o, u);
+    return broadcast_emit(L, 1, o, u, wait);
   }
   sock_ud_t *su = luaL_testudata(L, 1, SIOL_SOCKET_MT);
-  if (su) return siol_socket_emit(L, su, 0, 0);
+  if (su) return siol_socket_emit(L, su, 0, 0, wait);
   nsp_ud_t *u = luaL_testudata(L, 1, SIOL_NSP_MT);
   srv_t *srv = u ? u->srv : siol_check_srv(L, 1);
   /* a broadcast from a disconnect handler during shutdown: nobody is left to get it */
   if (srv->closing || srv->closed) return siol_push_fail(L, SIO_ECLOSED);
-  return broadcast_emit(L, 1, NULL, siol_check_nsp(L, 1));
+  return broadcast_emit(L, 1, NULL, siol_check_nsp(L, 1), wait);
 }
+
+/* emit(event, ...[, callback[, {timeout = ms, volatile = b}]]) on an emitter, a namespace, a
+ * server or a socket. A broadcast's callback gets (err, responses). */
+int siol_op_emit(lua_State *L) { return emit_or_call(L, 0); }
+int siol_op_call(lua_State *L) { return emit_or_call(L, 1); }
 
 static int l_index(lua_State *L) {
   luaL_checkudata(L, 1, SIOL_OP_MT);
@@ -270,6 +288,7 @@ static int l_index(lua_State *L) {
 
 void siol_open_emitter(lua_State *L) {
   static const luaL_Reg methods[] = {{"emit", siol_op_emit},
+                                     {"call", siol_op_call},
                                      {"to", siol_op_to},
                                      {"except", siol_op_except},
                                      {"timeout", siol_op_timeout},

@@ -39,28 +39,35 @@ static void push_session(lua_State *L, sio_session_t *s) {
   sio_session_set_data(s, u);
 }
 
-/* Pushes the endpoint's handler `name` and the session, or returns NULL (nothing pushed). */
+/* Pushes a context (nil), the endpoint's handler `name` and the session, or returns NULL (nothing
+ * pushed). */
 static lua_State *engine_cb(sio_session_t *s, const char *name) {
   eng_t *e = sio_engine_get_data(sio_session_engine(s));
   lua_State *L = e ? siol_cb_state(e->srv->st) : NULL;
   if (!L || e->ref == LUA_NOREF) return NULL;
+  lua_pushnil(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref);
   lua_getiuservalue(L, -1, 1);
   lua_getfield(L, -1, name);
   lua_replace(L, -3);
   lua_pop(L, 1);
   if (!lua_isfunction(L, -1)) {
-    lua_pop(L, 1);
+    lua_pop(L, 2);
     return NULL;
   }
   push_session(L, s);
   return L;
 }
 
+static void spawn(sio_session_t *s, lua_State *L, int nargs, const char *what) {
+  eng_t *e = sio_engine_get_data(sio_session_engine(s));
+  siol_spawn(e->srv->st, L, NULL, what, NULL, nargs);
+}
+
 static void on_connection(sio_engine_t *engine, sio_session_t *s) {
   (void)engine;
   lua_State *L = engine_cb(s, "connection");
-  if (L) siol_pcall(L, 1, 0, "Engine.IO connection handler", NULL);
+  if (L) spawn(s, L, 1, "Engine.IO connection handler");
 }
 
 static void on_message(sio_session_t *s, const char *data, size_t len, int binary) {
@@ -68,14 +75,14 @@ static void on_message(sio_session_t *s, const char *data, size_t len, int binar
   if (!L) return;
   if (binary) siol_push_binary(L, data, len);
   else lua_pushlstring(L, data, len);
-  siol_pcall(L, 2, 0, "Engine.IO message handler", NULL);
+  spawn(s, L, 2, "Engine.IO message handler");
 }
 
 static void on_close(sio_session_t *s, const char *reason) {
   lua_State *L = engine_cb(s, "close");
   if (L) {
     lua_pushstring(L, reason);
-    siol_pcall(L, 2, 0, "Engine.IO close handler", NULL);
+    spawn(s, L, 2, "Engine.IO close handler");
   }
   eng_t *e = sio_engine_get_data(sio_session_engine(s));
   L = e ? siol_cb_state(e->srv->st) : NULL;

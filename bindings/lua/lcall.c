@@ -32,7 +32,7 @@ void siol_set_log_level(lua_State *L, int level) {
   if (st) st->log_level = level;
 }
 
-static int msgh(lua_State *L) {
+int siol_msgh(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (!msg) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
@@ -44,7 +44,7 @@ static int msgh(lua_State *L) {
 
 int siol_pcall(lua_State *L, int nargs, int nresults, const char *what, const char *detail) {
   int base = lua_gettop(L) - nargs;
-  lua_pushcfunction(L, msgh);
+  lua_pushcfunction(L, siol_msgh);
   lua_insert(L, base);
   int r = lua_pcall(L, nargs, nresults, base);
   lua_remove(L, base);

@@ -7,35 +7,54 @@
 
 struct siol_req_s {
   siol_state_t *st;
-  int fn_ref;
+  int fn_ref; /* the callback, or LUA_NOREF for a waiting coroutine */
+  int co_ref; /* the waiting coroutine */
+  lua_State *co;
+  int status;
 };
 
-siol_req_t *siol_req_new(lua_State *L, int fn) {
-  siol_state_t *st = siol_state(L);
-  /* The reference first: luaL_ref may raise (a Lua memory error), and r must not exist then. */
-  lua_pushvalue(L, fn);
-  int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+static siol_req_t *req_alloc(lua_State *L, int fn_ref, int co_ref) {
   siol_req_t *r = malloc(sizeof *r);
   if (!r) {
-    luaL_unref(L, LUA_REGISTRYINDEX, ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, fn_ref);
+    if (co_ref != LUA_NOREF) siol_give_co(L, co_ref);
     luaL_error(L, "out of memory");
   }
-  r->st = st;
-  r->fn_ref = ref;
-  siol_hold(st);
+  r->st = siol_state(L);
+  r->fn_ref = fn_ref;
+  r->co_ref = co_ref;
+  r->co = co_ref != LUA_NOREF ? L : NULL;
+  r->status = 0;
+  siol_hold(r->st);
   return r;
 }
 
+siol_req_t *siol_req_new(lua_State *L, int fn) {
+  /* The reference first: luaL_ref may raise (a Lua memory error), and r must not exist then. */
+  lua_pushvalue(L, fn);
+  return req_alloc(L, luaL_ref(L, LUA_REGISTRYINDEX), LUA_NOREF);
+}
+
+siol_req_t *siol_req_wait(lua_State *L, const char *fn) { return req_alloc(L, LUA_NOREF, siol_take_co(L, fn)); }
+
+int siol_req_yield(lua_State *L) { return lua_yield(L, 0); }
+
+int siol_req_waits(const siol_req_t *r) { return r->co != NULL; }
+
 void siol_req_drop(lua_State *L, siol_req_t *r) {
-  luaL_unref(L, LUA_REGISTRYINDEX, r->fn_ref);
+  if (r->co) siol_give_co(L, r->co_ref);
+  else luaL_unref(L, LUA_REGISTRYINDEX, r->fn_ref);
   siol_release(r->st);
   free(r);
 }
 
 lua_State *siol_req_begin(siol_req_t *r, int status) {
   lua_State *L = siol_cb_state(r->st);
+  r->status = status;
   if (!L) return NULL;
-  luaL_checkstack(L, 4, NULL);
+  luaL_checkstack(L, 8, NULL);
+  if (r->co) return L;
+  lua_pushnil(L); /* the context */
   lua_rawgeti(L, LUA_REGISTRYINDEX, r->fn_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, r->fn_ref);
   if (status == 0) lua_pushnil(L);
@@ -44,8 +63,16 @@ lua_State *siol_req_begin(siol_req_t *r, int status) {
 }
 
 void siol_req_finish(siol_req_t *r, lua_State *L, int n, const char *what) {
-  if (L) siol_pcall(L, 1 + n, 0, what, NULL);
   siol_state_t *st = r->st;
+  if (L && r->co) {
+    if (r->status) {
+      lua_pushfstring(L, "%s: %s", sio_err_name(r->status), sio_strerror(r->status));
+      n++;
+    }
+    siol_wake(st, L, r->co, r->co_ref, n);
+  } else if (L) {
+    siol_spawn(st, L, NULL, what, NULL, 1 + n);
+  }
   free(r);
   siol_release(st);
 }

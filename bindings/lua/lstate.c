@@ -66,6 +66,7 @@ siol_state_t *siol_state_open(lua_State *L) {
   if (!st) luaL_error(L, "out of memory");
   st->L = L;
   st->live = 1;
+  st->spare_ref = st->cur_ref = LUA_NOREF;
   st->log_level = SIOL_LOG_INFO;
   *box = st;
   lua_setfield(L, LUA_REGISTRYINDEX, STATE_KEY);

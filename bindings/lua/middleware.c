@@ -74,35 +74,41 @@ static int push_middleware(lua_State *L, srv_t *srv, sio_socket_t *s, int index)
   return 1;
 }
 
+/* A middleware ended: one that raised refuses the connection without telling the client why. */
+static void middleware_done(lua_State *co, int ok, int first) {
+  (void)first;
+  next_ud_t *n = lua_touserdata(co, SIOL_CO_CTX);
+  if (ok || n->done) return;
+  n->done = 1;
+  sio_socket_refuse(n->s, "server error", NULL);
+}
+static const siol_fin_t middleware_fin = {middleware_done};
+
 static void run_middleware(lua_State *L, srv_t *srv, sio_socket_t *s, int index) {
   if (!push_middleware(L, srv, s, index)) {
     sio_socket_next(s);
     return;
   }
+  int fn = lua_gettop(L);
   lua_Debug ar;
-  lua_pushvalue(L, -1);
+  lua_pushvalue(L, fn);
   lua_getinfo(L, ">u", &ar);
   /* (socket, auth, next); a two-parameter function gets JavaScript's (socket, next). */
   int js_style = ar.nparams == 2 && !ar.isvararg;
-  siol_push_socket(L, srv, s);
-  if (!js_style) siol_push_json(L, sio_socket_auth(s), NULL);
+  /* the context, below the function: anchored while the middleware runs (or waits), so that it
+   * is not finalized (and the socket refused) mid-call */
   next_ud_t *n = lua_newuserdatauv(L, sizeof *n, 0);
   n->srv = srv;
   n->s = s;
   n->next_index = index + 1;
   n->done = 0;
   luaL_setmetatable(L, SIOL_NEXT_MT);
-  /* anchored below the call, so that it is not finalized (and the socket refused) mid-call */
-  int fn = lua_gettop(L) - (js_style ? 2 : 3);
-  lua_pushvalue(L, -1);
   lua_insert(L, fn);
+  siol_push_socket(L, srv, s);
+  if (!js_style) siol_push_json(L, sio_socket_auth(s), NULL);
+  lua_pushvalue(L, fn);
   lua_pushcclosure(L, next_call, 1);
-  if (!siol_pcall(L, js_style ? 2 : 3, 0, "middleware of", sio_nsp_name(sio_socket_nsp(s))) && !n->done) {
-    /* An error in a middleware refuses the connection without telling the client why. */
-    n->done = 1;
-    sio_socket_refuse(s, "server error", NULL);
-  }
-  lua_pop(L, 1);
+  siol_spawn(srv->st, L, &middleware_fin, "middleware of", sio_nsp_name(sio_socket_nsp(s)), js_style ? 2 : 3);
 }
 
 void siol_on_middleware(sio_socket_t *s, void *arg) {

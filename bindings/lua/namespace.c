@@ -68,16 +68,19 @@ void siol_append_field(lua_State *L, const char *key, int val) {
 /* ---- the core's callbacks ---- */
 
 void siol_call_connection(lua_State *L, srv_t *srv, sio_socket_t *s, int reloaded) {
+  int top = lua_gettop(L);
   siol_push_nsp_handlers(L, srv, sio_socket_nsp(s));
-  lua_getfield(L, -1, "connection");
-  lua_remove(L, -2);
-  if (!lua_isfunction(L, -1)) {
-    lua_pop(L, 1);
+  int t = lua_gettop(L);
+  if (lua_getfield(L, t, "connection") != LUA_TTABLE) {
+    lua_settop(L, top);
     return;
   }
+  int list = lua_gettop(L);
   siol_push_socket(L, srv, s);
   if (reloaded) lua_pushboolean(L, 1);
-  siol_pcall(L, reloaded ? 2 : 1, 0, "connection handler of", sio_nsp_name(sio_socket_nsp(s)));
+  siol_listen_run(srv->st, L, t, "connection", list, list + 1, reloaded ? 2 : 1, 0, NULL, "connection handler of",
+                  NULL);
+  lua_settop(L, top);
 }
 
 static void on_connection(sio_nsp_t *nsp, sio_socket_t *s) {
@@ -149,29 +152,48 @@ int siol_of(lua_State *L) {
   return 1;
 }
 
-/* nsp:on("connection" | "connect", fn(socket, reloaded)), or nsp:on(name, fn(...)): a listener of
- * the server-side event `name` from other nodes of the cluster (their server_side_emit, Node's
- * serverSideEmit), as Node's io.on(name, ...). One listener per name (on() again replaces it). */
-static int l_on(lua_State *L) {
-  nsp_ud_t *u = siol_check_nsp(L, 1);
+/* The event name at 2 for nsp:on/once/off: "connection" (or "connect"), or a server-side event
+ * (pushes the table of server-side listeners, made when absent); raises on a reserved name. */
+static const char *nsp_event(lua_State *L, nsp_ud_t *u, int *connection) {
   const char *ev = luaL_checkstring(L, 2);
-  luaL_checktype(L, 3, LUA_TFUNCTION);
-  int connection = strcmp(ev, "connection") == 0 || strcmp(ev, "connect") == 0;
-  if (!connection && sio_event_reserved(ev, 1))
-    return luaL_argerror(L, 2, lua_pushfstring(L, "\"%s\" is a reserved event name", ev));
+  *connection = strcmp(ev, "connection") == 0 || strcmp(ev, "connect") == 0;
+  if (!*connection && sio_event_reserved(ev, 1))
+    luaL_argerror(L, 2, lua_pushfstring(L, "\"%s\" is a reserved event name", ev));
   if (strcmp(ev, "disconnect") == 0 || strcmp(ev, "disconnecting") == 0)
-    return luaL_argerror(L, 2, "a socket's event: use socket:on inside the \"connection\" handler");
+    luaL_argerror(L, 2, "a socket's event: use socket:on inside the \"connection\" handler");
   siol_push_nsp_handlers(L, u->srv, u->nsp);
-  if (!connection && lua_getfield(L, -1, "server_events") != LUA_TTABLE) {
+  if (*connection) return "connection";
+  if (lua_getfield(L, -1, "server_events") != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_newtable(L);
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "server_events");
   }
-  lua_pushvalue(L, 3);
-  lua_setfield(L, -2, connection ? "connection" : ev);
-  lua_settop(L, 1);
-  return 1;
+  return ev;
+}
+
+/* nsp:on("connection" | "connect", fn(socket, reloaded)), or nsp:on(name, fn(...)): a listener of
+ * the server-side event `name` from other nodes of the cluster (their server_side_emit, Node's
+ * serverSideEmit), as Node's io.on(name, ...). Several listeners per name, in order; once: removed
+ * before its first call. */
+static int on_once(lua_State *L, int once) {
+  lua_settop(L, 3);
+  nsp_ud_t *u = siol_check_nsp(L, 1);
+  int connection;
+  const char *ev = nsp_event(L, u, &connection);
+  return siol_listen_on(L, -1, ev, once);
+}
+
+static int l_on(lua_State *L) { return on_once(L, 0); }
+static int l_once(lua_State *L) { return on_once(L, 1); }
+
+/* nsp:off(name[, fn]): the last listener added for fn, or every listener of name. */
+static int l_off(lua_State *L) {
+  lua_settop(L, 3);
+  nsp_ud_t *u = siol_check_nsp(L, 1);
+  int connection;
+  const char *ev = nsp_event(L, u, &connection);
+  return siol_listen_off(L, -1, ev);
 }
 
 /* nsp:use(function(socket, auth, next) ... end) */
@@ -251,12 +273,14 @@ void siol_rebind(lua_State *L, int idx) {
 }
 
 const luaL_Reg siol_nsp_methods[] = {
-    {"on", l_on}, {"use", l_use}, {"count", l_count}, {"socket", l_socket},
-    {"emit", siol_op_emit}, {"to", siol_op_to}, {"except", siol_op_except},
+    {"on", l_on}, {"once", l_once}, {"off", l_off}, {"use", l_use}, {"count", l_count},
+    {"socket", l_socket}, {"emit", siol_op_emit}, {"call", siol_op_call}, {"to", siol_op_to},
+    {"except", siol_op_except},
     {"timeout", siol_op_timeout}, {"compress", siol_op_compress},
     {"fetch_sockets", siol_fetch_sockets}, {"sockets_join", siol_sockets_join},
     {"sockets_leave", siol_sockets_leave}, {"disconnect_sockets", siol_disconnect_sockets},
     {"fetch_count", siol_nsp_fetch_count}, {"all_rooms", siol_nsp_all_rooms},
-    {"server_side_emit", siol_nsp_server_side_emit}, {NULL, NULL}};
+    {"server_side_emit", siol_nsp_server_side_emit}, {"server_side_call", siol_nsp_server_side_call},
+    {NULL, NULL}};
 
 void siol_open_namespace(lua_State *L) { siol_class(L, SIOL_NSP_MT, siol_nsp_methods, NULL, l_index, NULL, NULL); }

@@ -3,10 +3,11 @@
  *
  * One file per object -- server.c (sio.server{}, and options.c reading its options), namespace.c
  * (with middleware.c and cluster.c), emitter.c (broadcast operators, with selection.c), socket.c,
- * ack.c, engine.c, timer.c, values.c -- over three shared helpers: lstate.c (the module state and
- * what holds it alive: luv's lhandle.c), lcall.c (calls into Lua, logging, failures) and lreq.c
- * (one-shot callback contexts and a call's converted arguments: luv's lreq.c). sio_lua.c is the
- * module entry.
+ * ack.c, engine.c, timer.c, values.c -- over shared helpers: lstate.c (the module state and what
+ * holds it alive: luv's lhandle.c), lcall.c (protected calls, logging, failures), lco.c (every
+ * handler runs in a coroutine, which the waiting functions yield), llisten.c (listener lists) and
+ * lreq.c (one-shot callback and wait contexts and a call's converted arguments: luv's lreq.c).
+ * sio_lua.c is the module entry.
  *
  * Lifetimes. The module state, servers, engines, timers and callback contexts are malloc'd, not
  * userdata: the core calls back with pointers to them after lua_close() may have freed every
@@ -59,6 +60,10 @@ typedef struct siol_state_s {
   tmr_t *timers;
   uv_signal_t sigint, sigterm; /* sio.run()'s graceful shutdown */
   int signals_on;
+  lua_State *spare;      /* a handler coroutine kept for the next handler (lco.c), or NULL */
+  int spare_ref;         /* its registry reference */
+  lua_State *cur_co;     /* the handler coroutine running now, or NULL */
+  int cur_ref;           /* its registry reference; LUA_NOREF once a waiting function took it */
 } siol_state_t;
 
 siol_state_t *siol_state(lua_State *L); /* NULL before luaopen_sio */
@@ -87,17 +92,73 @@ int siol_push_ok(lua_State *L, int r);
  * (SIO_ERESERVED, or SIO_EINVAL from an emit); the code's text when there is none. */
 int siol_raise_detail(lua_State *L, int err, const char *what);
 
+/* The message handler of every protected call: the error with a traceback. */
+int siol_msgh(lua_State *L);
+
+/* ---- lco.c: handler coroutines ---- */
+
+/* What runs when a handler's coroutine ends (at once or after waiting), inside that coroutine:
+ * ok 1 with the handler's results at first..top, or ok 0 after its error was logged. The
+ * context value given to siol_spawn is at SIOL_CO_CTX. */
+typedef struct siol_fin_s {
+  void (*done)(lua_State *co, int ok, int first);
+} siol_fin_t;
+#define SIOL_CO_CTX 4
+/* Runs the handler on L's stack, below it a context value and above it nargs arguments (all
+ * popped), in a handler coroutine; fin (may be NULL) runs when it ends. An error is logged as
+ * "error in <what>[ <detail>]: message" with its traceback (what: a static string). */
+void siol_spawn(siol_state_t *st, lua_State *L, const siol_fin_t *fin, const char *what,
+                const char *detail, int nargs);
+/* Whether L is a handler coroutine that may wait now. */
+int siol_can_wait(lua_State *L);
+/* For a waiting function called on L: takes the running coroutine's reference (what anchors it
+ * while it waits), or raises a clear error outside a handler's coroutine (fn: the function's
+ * name). siol_give_co gives it back when the wait could not start. */
+int siol_take_co(lua_State *L, const char *fn);
+/* Raises that clear error unless L may wait. */
+void siol_check_can_wait(lua_State *L, const char *fn);
+void siol_give_co(lua_State *L, int ref);
+/* Resumes the waiting coroutine co (anchored by ref, consumed) with the n values on top of L. */
+void siol_wake(siol_state_t *st, lua_State *L, lua_State *co, int ref, int n);
+
+/* ---- llisten.c: listener lists (Node's EventEmitter) ---- */
+
+/* Adds the function at fn to the list t[key] of the table at t (a once listener: removed before
+ * its first call). */
+void siol_listen_add(lua_State *L, int t, const char *key, int fn, int once);
+/* Removes from t[key] the last listener added for the function at fn, or every one (fn 0). */
+void siol_listen_remove(lua_State *L, int t, const char *key, int fn);
+/* Entry i of the list at `list` (t[key] when the dispatch began): pushes its function and returns
+ * 1, or returns 0 (a once listener that ran already). A once listener is taken off t[key] first. */
+int siol_listen_push(lua_State *L, int t, const char *key, int list, lua_Integer i);
+/* Runs every listener of the list at `list` (t[key] when the dispatch began) in a coroutine of
+ * its own, in order: each gets the nargs values at first.. (copied), the value at ctx (0: nil) as
+ * its context, fin and what as siol_spawn's; *started (may be NULL) counts each before it runs. */
+void siol_listen_run(siol_state_t *st, lua_State *L, int t, const char *key, int list, int first, int nargs,
+                     int ctx, const siol_fin_t *fin, const char *what, int *started);
+/* on/once and off of an object at 1 (event at 2, function at 3) on the table t[key]: return 1. */
+int siol_listen_on(lua_State *L, int t, const char *key, int once);
+int siol_listen_off(lua_State *L, int t, const char *key);
+
 /* ---- lreq.c: one-shot callback contexts and a call's converted arguments ---- */
 
-/* A Lua function the core will call back once (an ack, a cluster request); holds the state. */
+/* A Lua function the core will call back once (an ack, a cluster request), or a handler's
+ * coroutine waiting for that answer; holds the state. */
 typedef struct siol_req_s siol_req_t;
 siol_req_t *siol_req_new(lua_State *L, int fn);
+/* The running handler coroutine waits for the answer (raises outside one: fn is the function's
+ * name for the message). Then the function returns siol_req_yield(L). */
+siol_req_t *siol_req_wait(lua_State *L, const char *fn);
+int siol_req_yield(lua_State *L);
+int siol_req_waits(const siol_req_t *r);
 /* The call that would have used it failed: releases it without calling. */
 void siol_req_drop(lua_State *L, siol_req_t *r);
 /* The callback is due: pushes its function and its error argument (nil, or "ENAME: text") and
- * returns the thread to call it on, or NULL (nothing pushed) once Lua is closing. Then, either
- * way, siol_req_finish(): with L set, calls the function with its error and the n values pushed
- * after it (an error is logged as "error in <what>"); frees r. */
+ * returns the thread to call it on, or NULL (nothing pushed) once Lua is closing; for a waiting
+ * coroutine, pushes nothing. Then, either way, siol_req_finish(): with L set, calls the function
+ * (in a handler coroutine) with its error and the n values pushed after it (an error is logged as
+ * "error in <what>"), or resumes the waiting coroutine with the n values, followed by the error
+ * when status was not 0 (`value, err` as OpenResty's); frees r. */
 lua_State *siol_req_begin(siol_req_t *r, int status);
 void siol_req_finish(siol_req_t *r, lua_State *L, int n, const char *what);
 /* A JSON array as a Lua array (placeholders indexing a's buffers); an empty one for non-arrays. */
@@ -199,6 +260,13 @@ void siol_open_middleware(lua_State *L);
 int siol_nsp_fetch_count(lua_State *L);
 int siol_nsp_all_rooms(lua_State *L);
 int siol_nsp_server_side_emit(lua_State *L);
+int siol_nsp_server_side_call(lua_State *L);
+/* A cluster request's callback at idx, or 0 for the waiting form (none given: raises outside a
+ * handler's coroutine; fn names the method). */
+int siol_request_callback(lua_State *L, int idx, const char *fn);
+/* What the method returns once the core was asked (r its answer; c the request, dropped on
+ * failure): a waiting coroutine yields; else true, or the failure. */
+int siol_request_started(lua_State *L, siol_req_t *c, int r);
 void siol_on_server_event(sio_nsp_t *nsp, const char *event, const sio_args_t *args,
                           const char *reply_id);
 void siol_open_namespace(lua_State *L);
@@ -219,6 +287,8 @@ typedef struct {
 } target_t;
 
 int siol_op_emit(lua_State *L);
+/* call(event, ...): emit() waiting in the handler's coroutine for the acks. */
+int siol_op_call(lua_State *L);
 int siol_op_to(lua_State *L);
 int siol_op_except(lua_State *L);
 int siol_op_timeout(lua_State *L);
@@ -254,7 +324,9 @@ typedef struct {
 
 void siol_push_socket(lua_State *L, srv_t *srv, sio_socket_t *s);
 /* Emits to one socket: (event, ...args [, callback [, options]]) at stack index 2. */
-int siol_socket_emit(lua_State *L, sock_ud_t *su, int flags, uint32_t timeout);
+/* wait: socket:call(), the handler's coroutine waits for the ack (the ack's values, or nil and
+ * "timeout" or "disconnected"). */
+int siol_socket_emit(lua_State *L, sock_ud_t *su, int flags, uint32_t timeout, int wait);
 void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, int64_t ack_id);
 void siol_on_disconnecting(sio_socket_t *s, const char *reason);
 void siol_on_disconnect(sio_socket_t *s, const char *reason);
@@ -292,6 +364,7 @@ void siol_open_route(lua_State *L);
 
 int siol_set_timeout(lua_State *L);
 int siol_set_interval(lua_State *L);
+int siol_sleep(lua_State *L);
 /* Stops every timer (L NULL once Lua is closing). */
 void siol_timers_stop(lua_State *L, siol_state_t *st);
 void siol_open_timer(lua_State *L);

@@ -7,6 +7,7 @@
  *        body, remote_addr, remote_port;
  *   res:send(status[, body[, headers]]) answers once (true; nil, err, name when the client is gone
  *        or it answered before); res.sent, res.aborted.
+ * The handler runs in a coroutine (lco.c), so it may wait (sio.sleep, fetch_count() ...) first.
  * A handler that returns (status[, body[, headers]]) without calling send answers with those; one
  * that returns nothing may keep `res` and answer later (the server's request_timeout_ms bounds
  * it); one that raises is logged and answered 500. The same method and path added again replaces
@@ -211,14 +212,47 @@ static int find_route(lua_State *L, srv_t *srv, sio_http_req_t *req, char *allow
   return 0;
 }
 
-/* In protected mode: (fn, req as a light userdata, res) -> fn(request table, res)'s 3 results. */
+static int dispatch_k(lua_State *L, int status, lua_KContext k) {
+  (void)status;
+  (void)k;
+  return lua_gettop(L);
+}
+
+/* The route's coroutine (lco.c, protected): (fn, req as a light userdata, res) -> fn(request
+ * table, res)'s results; fn may wait (sio.sleep, fetch_count() ...) before it answers. */
 static int dispatch(lua_State *L) {
   sio_http_req_t *req = lua_touserdata(L, 2);
   push_request(L, req);
   lua_replace(L, 2);
-  lua_call(L, 2, 3);
-  return 3;
+  lua_callk(L, 2, LUA_MULTRET, 0, dispatch_k);
+  return dispatch_k(L, LUA_OK, 0);
 }
+
+static void answer_500(res_ud_t *u) {
+  if (!u->req) return;
+  sio_http_req_set_data(u->req, NULL);
+  sio_http_respond(u->req, 500, NULL, NULL, 0);
+  u->req = NULL;
+}
+
+/* The route's handler ended (res is the coroutine's context): one that raised is answered 500;
+ * one that returned status[, body[, headers]] without calling send is answered with them (bad
+ * ones are logged, 500). */
+static void route_done(lua_State *co, int ok, int first) {
+  res_ud_t *u = lua_touserdata(co, SIOL_CO_CTX);
+  if (!ok) {
+    answer_500(u);
+    return;
+  }
+  if (!u->req || !lua_isinteger(co, first)) return;
+  lua_settop(co, first + 2);
+  lua_pushstring(co, sio_http_req_path(u->req));
+  lua_pushcfunction(co, res_send);
+  lua_pushvalue(co, SIOL_CO_CTX);
+  for (int i = 0; i < 3; i++) lua_pushvalue(co, first + i);
+  if (!siol_pcall(co, 4, 0, "route handler's answer for", lua_tostring(co, first + 3))) answer_500(u);
+}
+static const siol_fin_t route_fin = {route_done};
 
 static void on_request(sio_http_req_t *req, void *arg) {
   srv_t *srv = arg;
@@ -243,7 +277,7 @@ static void on_request(sio_http_req_t *req, void *arg) {
     }
     return;
   }
-  /* Stack: fn. Then res (kept at top + 1, below the call), dispatch, fn, req, res. */
+  /* Stack: fn. Then res (the coroutine's context), dispatch, fn, req, res. */
   res_ud_t *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->req = req;
   u->aborted = 0;
@@ -255,25 +289,7 @@ static void on_request(sio_http_req_t *req, void *arg) {
   lua_insert(L, top + 2);
   lua_pushlightuserdata(L, req);
   lua_pushvalue(L, top + 1);
-  if (!siol_pcall(L, 3, 3, "route handler", sio_http_req_path(req))) {
-    if (u->req) {
-      sio_http_req_set_data(u->req, NULL);
-      sio_http_respond(u->req, 500, NULL, NULL, 0);
-      u->req = NULL;
-    }
-  } else if (u->req && lua_isinteger(L, top + 2)) {
-    /* fn returned status[, body[, headers]]: answer with them (bad ones are logged, 500). */
-    lua_pushcfunction(L, res_send);
-    lua_pushvalue(L, top + 1);
-    lua_pushvalue(L, top + 2);
-    lua_pushvalue(L, top + 3);
-    lua_pushvalue(L, top + 4);
-    if (!siol_pcall(L, 4, 0, "route handler's answer for", sio_http_req_path(req)) && u->req) {
-      sio_http_req_set_data(u->req, NULL);
-      sio_http_respond(u->req, 500, NULL, NULL, 0);
-      u->req = NULL;
-    }
-  }
+  siol_spawn(srv->st, L, &route_fin, "route handler", sio_http_req_path(req), 3);
   lua_settop(L, top);
 }
 

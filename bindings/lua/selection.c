@@ -46,22 +46,27 @@ static void on_cluster_sockets(sio_nsp_t *nsp, int status, const cJSON *sockets,
 /* fetch_sockets(): this node's targeted sockets (userdata), now. fetch_sockets(function(err,
  * sockets) end): every node's (Node's fetchSockets()), each a table {id, handshake, rooms, data},
  * this node's first; err as fetch_count's. true, or nil, "ECLOSED: ...", "ECLOSED" once the server
- * is closing. */
+ * is closing. fetch_sockets{cluster = true} in a handler's coroutine: sockets, err. */
 int siol_fetch_sockets(lua_State *L) {
   target_t tg;
   int has;
   int fn = lua_isfunction(L, 2) ? 2 : 0;
+  int wait = 0;
+  if (!fn && lua_istable(L, 2)) {
+    lua_getfield(L, 2, "cluster");
+    wait = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (wait) siol_check_can_wait(L, "fetch_sockets");
+  }
   nsp_ud_t *u = selection(L, &tg, &has);
-  if (!fn) {
+  if (!fn && !wait) {
     lua_newtable(L);
     siol_collect_sockets(L, u->srv, u->nsp, has ? &tg.t : NULL, -1);
     return 1;
   }
-  int r = SIO_ECLOSED;
-  siol_req_t *c = u->srv->closing ? NULL : siol_req_new(L, fn);
-  if (c && (r = sio_nsp_fetch_sockets(u->nsp, has ? &tg.t : NULL, on_cluster_sockets, c)) != 0)
-    siol_req_drop(L, c);
-  return siol_push_ok(L, r);
+  if (u->srv->closing) return siol_push_fail(L, SIO_ECLOSED);
+  siol_req_t *c = fn ? siol_req_new(L, fn) : siol_req_wait(L, "fetch_sockets");
+  return siol_request_started(L, c, sio_nsp_fetch_sockets(u->nsp, has ? &tg.t : NULL, on_cluster_sockets, c));
 }
 
 static int join_leave(lua_State *L, int join) {

@@ -1,6 +1,7 @@
 /* The Lua 5.4 binding of sio (`require "sio"`; built into siod), modelled on luv: every object is
- * a userdata with a metatable, callbacks are registry references, every call into Lua goes through
- * siol_pcall, expected failures return nil, "ENAME: message", "ENAME", and bad arguments raise.
+ * a userdata with a metatable, callbacks are registry references, every handler runs in a
+ * coroutine (siol_spawn, OpenResty's model: waiting functions yield it) under one protected call,
+ * expected failures return nil, "ENAME: message", "ENAME", and bad arguments raise.
  *
  * This file is the module's entry: luaopen_sio opens each object's file (private.h says which holds
  * what) and builds the `sio` table; the module functions that drive the loop live here. */
@@ -75,7 +76,16 @@ static int l_shutdown(lua_State *L) {
   return 0;
 }
 
+/* sio.now(): the wall clock, ms since the epoch (JavaScript's Date.now()). */
 static int l_now(lua_State *L) {
+  uv_timeval64_t tv;
+  if (uv_gettimeofday(&tv) != 0) return luaL_error(L, "sio.now: the clock cannot be read");
+  lua_pushinteger(L, (lua_Integer)tv.tv_sec * 1000 + tv.tv_usec / 1000);
+  return 1;
+}
+
+/* sio.monotonic(): the loop's clock, ms from an arbitrary start, never going back (durations). */
+static int l_monotonic(lua_State *L) {
   uv_loop_t *loop = siol_loop(L, siol_state(L));
   uv_update_time(loop);
   lua_pushinteger(L, (lua_Integer)uv_now(loop));
@@ -136,7 +146,9 @@ int luaopen_sio(lua_State *L) {
                                  {"shutdown", l_shutdown},
                                  {"set_timeout", siol_set_timeout},
                                  {"set_interval", siol_set_interval},
+                                 {"sleep", siol_sleep},
                                  {"now", l_now},
+                                 {"monotonic", l_monotonic},
                                  {"set_log_level", l_set_log_level},
                                  {"is_ack", siol_is_ack},
                                  {"_roundtrip", l_roundtrip},

@@ -73,7 +73,8 @@ void siol_shutdown(lua_State *L);
 
 /* Calls the function at the top of the stack (below it its nargs arguments) in protected mode with
  * a traceback; an error is logged ("error in <what>[ <detail>]: ...", detail may be NULL) and 0
- * returned, else 1 with nresults results pushed. The one path for every callback into Lua. */
+ * returned, else 1 with nresults results pushed. For what must answer at once (a namespace matcher,
+ * a host's script); handlers run in coroutines under the same logging (private.h, lco.c). */
 int siol_pcall(lua_State *L, int nargs, int nresults, const char *what, const char *detail);
 
 #endif

@@ -71,6 +71,12 @@ static sock_ud_t *check_socket(lua_State *L, int idx) { return luaL_checkudata(L
 
 /* ---- the core's callbacks ---- */
 
+/* A socket event's listener ended: its results are the ack (the context), unless it was answered. */
+static void ack_done(lua_State *co, int ok, int first) {
+  if (ok && !lua_isnil(co, SIOL_CO_CTX)) siol_ack_results(co, SIOL_CO_CTX, first);
+}
+static const siol_fin_t ack_fin = {ack_done};
+
 void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, int64_t ack_id) {
   srv_t *srv = siol_srv_of_nsp(sio_socket_nsp(s));
   lua_State *L = siol_cb_state(srv->st);
@@ -83,31 +89,33 @@ void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, i
   int uv = lua_gettop(L);
   /* catch-all listeners first, as socket.onAny */
   if (lua_getfield(L, uv, "any") == LUA_TTABLE) {
-    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    int any = lua_gettop(L);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, any);
     for (lua_Integer i = 1; i <= n; i++) {
-      lua_rawgeti(L, -1, i);
+      lua_pushnil(L);
+      lua_rawgeti(L, any, i);
       lua_pushstring(L, event);
       int na = siol_push_args(L, args);
-      siol_pcall(L, 1 + na, 0, "catch-all listener for", event);
+      siol_spawn(srv->st, L, NULL, "catch-all listener for", event, 1 + na);
     }
   }
-  lua_pop(L, 1);
+  lua_settop(L, uv);
   lua_getfield(L, uv, "h");
-  if (lua_getfield(L, -1, event) != LUA_TFUNCTION) {
+  int h = lua_gettop(L);
+  if (lua_getfield(L, h, event) != LUA_TTABLE) {
     lua_settop(L, top);
     return;
   }
-  int fn = lua_gettop(L);
+  int list = lua_gettop(L);
+  int first = list + 1;
   int na = siol_push_args(L, args);
   int ack = 0;
   if (ack_id >= 0) {
     siol_push_ack(L, s, ack_id);
-    lua_pushvalue(L, -1);
-    lua_insert(L, fn); /* kept below the function: the handler's results follow it */
-    ack = fn++;
+    ack = lua_gettop(L);
     na++;
   }
-  if (siol_pcall(L, na, LUA_MULTRET, "handler for", event) && ack) siol_ack_results(L, ack, fn);
+  siol_listen_run(srv->st, L, h, event, list, first, na, ack, ack ? &ack_fin : NULL, "handler for", NULL);
   lua_settop(L, top);
 }
 
@@ -115,25 +123,39 @@ static void call_socket_handler(sio_socket_t *s, const char *name, const char *r
   srv_t *srv = siol_srv_of_nsp(sio_socket_nsp(s));
   lua_State *L = siol_cb_state(srv->st);
   if (!L || !sio_socket_get_data(s)) return;
+  int top = lua_gettop(L);
   siol_push_socket(L, srv, s);
   lua_getiuservalue(L, -1, 1);
   lua_getfield(L, -1, "h");
-  if (lua_getfield(L, -1, name) == LUA_TFUNCTION) {
+  int h = lua_gettop(L);
+  if (lua_getfield(L, h, name) == LUA_TTABLE) {
     lua_pushstring(L, reason);
-    siol_pcall(L, 1, 0, "handler for", name);
-  } else {
-    lua_pop(L, 1);
+    siol_listen_run(srv->st, L, h, name, h + 1, h + 2, 1, 0, NULL, "handler for", NULL);
   }
-  lua_pop(L, 3);
+  lua_settop(L, top);
 }
 
 void siol_on_disconnecting(sio_socket_t *s, const char *reason) { call_socket_handler(s, "disconnecting", reason); }
 
+static void build_id(lua_State *L, sock_ud_t *u);
+static void build_nsp(lua_State *L, sock_ud_t *u);
+
 void siol_on_disconnect(sio_socket_t *s, const char *reason) {
-  call_socket_handler(s, "disconnect", reason);
   srv_t *srv = siol_srv_of_nsp(sio_socket_nsp(s));
   lua_State *L = siol_cb_state(srv->st);
   sock_ud_t *u = sio_socket_get_data(s);
+  if (L && u) {
+    /* kept for what outlives the connection: socket.id, socket.nsp, and its broadcast emitters */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, u->ref);
+    lua_getiuservalue(L, -1, 1);
+    build_id(L, u);
+    lua_setfield(L, -2, "id");
+    build_nsp(L, u);
+    lua_setfield(L, -2, "nsp");
+    lua_pop(L, 2);
+  }
+  call_socket_handler(s, "disconnect", reason);
+  u = sio_socket_get_data(s);
   sio_socket_set_data(s, NULL);
   if (L && u) {
     u->s = NULL;
@@ -145,51 +167,79 @@ void siol_on_disconnect(sio_socket_t *s, const char *reason) {
 
 static void on_socket_ack(sio_socket_t *s, int status, const sio_args_t *args, void *arg) {
   (void)s;
+  if (status && siol_req_waits(arg)) { /* socket:call(): nil, "timeout" | "disconnected" */
+    lua_State *L = siol_req_begin(arg, 0);
+    if (L) {
+      lua_pushnil(L);
+      lua_pushstring(L, status == SIO_ETIMEDOUT ? "timeout" : "disconnected");
+    }
+    siol_req_finish(arg, L, 2, "acknowledgement callback");
+    return;
+  }
   lua_State *L = siol_req_begin(arg, status);
   siol_req_finish(arg, L, L && status == 0 ? siol_push_args(L, args) : 0, "acknowledgement callback");
 }
 
-int siol_socket_emit(lua_State *L, sock_ud_t *su, int flags, uint32_t timeout) {
+int siol_socket_emit(lua_State *L, sock_ud_t *su, int flags, uint32_t timeout, int wait) {
   const char *event = luaL_checkstring(L, 2);
-  int last;
-  int cb = siol_split_callback(L, 3, &last, &timeout, &flags);
-  if (!su->s) return siol_push_fail(L, SIO_ECLOSED);
+  int last = lua_gettop(L);
+  int cb = 0;
+  if (wait) siol_check_can_wait(L, "socket:call");
+  else cb = siol_split_callback(L, 3, &last, &timeout, &flags);
+  if (!su->s) { /* disconnected: a no-op, as Node's; a wait or a callback would never end */
+    if (wait) {
+      lua_pushnil(L);
+      lua_pushliteral(L, "disconnected");
+      return 2;
+    }
+    if (cb) return siol_push_fail(L, SIO_ECLOSED);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
   args_box_t *a = siol_check_args(L, 3, last);
   sio_args_t args = siol_args_of(a);
   int r;
-  if (cb) {
-    siol_req_t *c = siol_req_new(L, cb);
+  if (cb || wait) {
+    siol_req_t *c = wait ? siol_req_wait(L, "socket:call") : siol_req_new(L, cb);
     r = sio_socket_emit_ack(su->s, event, &args, flags, timeout, on_socket_ack, c);
     if (r) siol_req_drop(L, c);
   } else {
     r = sio_socket_emit(su->s, event, &args, flags);
   }
   siol_args_free(a);
+  if (wait && r == 0) return siol_req_yield(L);
+  if (wait && r == SIO_ECLOSED) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "disconnected");
+    return 2;
+  }
   return siol_emit_failed(L, r);
 }
 
 /* ---- methods ---- */
 
-/* socket:on(event, fn): one handler per event (on() again replaces it); "disconnect" and
- * "disconnecting" get the reason. */
-static int l_on(lua_State *L) {
+/* socket:on(event, fn), socket:once(event, fn): listeners, in order; "disconnect" and
+ * "disconnecting" get the reason. socket:off(event[, fn]): the last listener added for fn, or
+ * every listener of the event. */
+static int on_once(lua_State *L, int once) {
   check_socket(L, 1);
-  luaL_checkstring(L, 2);
-  if (!lua_isnil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
+  const char *ev = luaL_checkstring(L, 2);
   lua_settop(L, 3);
   lua_getiuservalue(L, 1, 1);
   lua_getfield(L, -1, "h");
-  lua_pushvalue(L, 2);
-  lua_pushvalue(L, 3);
-  lua_rawset(L, -3);
-  lua_settop(L, 1);
-  return 1;
+  return siol_listen_on(L, -1, ev, once);
 }
 
+static int l_on(lua_State *L) { return on_once(L, 0); }
+static int l_once(lua_State *L) { return on_once(L, 1); }
+
 static int l_off(lua_State *L) {
-  lua_settop(L, 2);
-  lua_pushnil(L);
-  return l_on(L);
+  lua_settop(L, 3);
+  check_socket(L, 1);
+  const char *ev = luaL_checkstring(L, 2);
+  lua_getiuservalue(L, 1, 1);
+  lua_getfield(L, -1, "h");
+  return siol_listen_off(L, -1, ev);
 }
 
 static int l_on_any(lua_State *L) {
@@ -331,7 +381,8 @@ static int l_tostring(lua_State *L) {
 
 void siol_open_socket(lua_State *L) {
   static const luaL_Reg methods[] = {
-      {"on", l_on}, {"off", l_off}, {"on_any", l_on_any}, {"emit", siol_op_emit},
+      {"on", l_on}, {"once", l_once}, {"off", l_off}, {"on_any", l_on_any}, {"emit", siol_op_emit},
+      {"call", siol_op_call},
       {"timeout", siol_op_timeout}, {"compress", siol_op_compress}, {"to", siol_op_to},
       {"except", siol_op_except}, {"join", l_join}, {"leave", l_leave}, {"rooms", l_rooms},
       {"disconnect", l_disconnect}, {NULL, NULL}};

@@ -10,6 +10,7 @@ struct tmr_s {
   siol_state_t *st;
   uv_timer_t h;
   int fn_ref, self_ref;
+  siol_req_t *sleeper; /* sio.sleep(): the coroutine it wakes (no function, no box) */
   int repeat;
   tmr_t *next, **pprev;
 };
@@ -45,23 +46,75 @@ static void tmr_stop(lua_State *L, tmr_t *t) {
   uv_close((uv_handle_t *)&t->h, close_cb);
 }
 
+/* A sleeper's coroutine is resumed with true when the time came, or nil, "closed" when the timers
+ * were stopped first (sio.shutdown()). */
+static void wake_sleeper(tmr_t *t, int on_time) {
+  siol_req_t *r = t->sleeper;
+  t->sleeper = NULL;
+  lua_State *L = siol_req_begin(r, 0);
+  if (L && on_time) lua_pushboolean(L, 1);
+  else if (L) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "closed");
+  }
+  siol_req_finish(r, L, L ? (on_time ? 1 : 2) : 0, "sleep");
+}
+
 void siol_timers_stop(lua_State *L, siol_state_t *st) {
-  while (st->timers) tmr_stop(L, st->timers);
+  /* the list as it is now: a sleeper woken below may start timers, which keep running */
+  tmr_t *head = st->timers;
+  st->timers = NULL;
+  if (head) head->pprev = &head;
+  while (head) {
+    tmr_t *t = head;
+    siol_req_t *sleeper = t->sleeper;
+    tmr_stop(L, t);
+    if (sleeper) wake_sleeper(t, 0);
+  }
 }
 
 static void tmr_cb(uv_timer_t *h) {
   tmr_t *t = h->data;
+  if (t->sleeper) {
+    tmr_stop(NULL, t);
+    wake_sleeper(t, 1);
+    return;
+  }
   lua_State *L = siol_cb_state(t->st);
   if (!L) return;
+  lua_pushnil(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, t->fn_ref);
   lua_rawgeti(L, LUA_REGISTRYINDEX, t->self_ref);
   if (t->repeat) {
-    siol_pcall(L, 1, 0, "interval callback", NULL);
+    siol_spawn(t->st, L, NULL, "interval callback", NULL, 1);
     return;
   }
   /* a timeout is over before its callback runs: the callback may start another */
   tmr_stop(L, t);
-  siol_pcall(L, 1, 0, "timer callback", NULL);
+  siol_spawn(t->st, L, NULL, "timer callback", NULL, 1);
+}
+
+/* sio.sleep(ms): the handler's coroutine waits; true, or nil, "closed" after sio.shutdown(). */
+int siol_sleep(lua_State *L) {
+  siol_state_t *st = siol_state(L);
+  lua_Integer delay = luaL_checkinteger(L, 1);
+  if (delay < 0) delay = 0;
+  uv_loop_t *loop = siol_loop(L, st);
+  siol_check_can_wait(L, "sio.sleep");
+  tmr_t *t = calloc(1, sizeof *t);
+  if (!t) return luaL_error(L, "out of memory");
+  t->sleeper = siol_req_wait(L, "sio.sleep");
+  t->st = st;
+  siol_hold(st);
+  t->fn_ref = t->self_ref = LUA_NOREF;
+  uv_timer_init(loop, &t->h);
+  t->h.data = t;
+  t->next = st->timers;
+  if (st->timers) st->timers->pprev = &t->next;
+  st->timers = t;
+  t->pprev = &st->timers;
+  uv_timer_start(&t->h, tmr_cb, (uint64_t)delay, 0);
+  return siol_req_yield(L);
 }
 
 static int start_timer(lua_State *L, int repeat) {

@@ -45,10 +45,6 @@ local CLIENT_DIR = here .. "/../node_modules/socket.io-client/dist"
 -- State survives a reload (SIGHUP runs this file again in the same Lua state).
 rooms = rooms or {}     -- name -> {name, key, order = {socket id...}, nicks = {[id] = nick}, history}
 next_id = next_id or 0  -- the last message id given
--- sio.now() is the loop's clock (ms, monotonic); pinned to the epoch once, at the first load.
-clock_base = clock_base or (os.time() * 1000 - sio.now())
-
-local function now_ms() return math.floor(clock_base + sio.now()) end
 
 -- Without spaces (ASCII, as Lua's %s) at either end; linear time (s:match("^%s*(.-)%s*$") is
 -- quadratic on long runs of inner spaces, and a client picks the string).
@@ -95,7 +91,7 @@ local function leave_current(socket, gone)
   end
   if not gone then socket:leave(room.key) end
   if #room.order == 0 then rooms[name] = nil; return end
-  server:to(room.key):emit("notice", { kind = "leave", nick = nick, ts = now_ms() })
+  server:to(room.key):emit("notice", { kind = "leave", nick = nick, ts = sio.now() })
   server:to(room.key):emit("users", nicks_of(room))
 end
 
@@ -130,7 +126,7 @@ local function join(socket, data)
     room.nicks[socket.id] = nick
     socket.data.room, socket.data.nick = name, nick
     socket:join(room.key)
-    socket:to(room.key):emit("notice", { kind = "join", nick = nick, ts = now_ms() })
+    socket:to(room.key):emit("notice", { kind = "join", nick = nick, ts = sio.now() })
     socket:to(room.key):emit("users", nicks_of(room))
   end
   local history = sio.array()
@@ -146,7 +142,7 @@ local function chat(socket, text)
     return refuse(("message too long (at most %d characters)"):format(MAX_TEXT))
   end
   next_id = next_id + 1
-  local msg = { id = next_id, nick = socket.data.nick, text = text, ts = now_ms() }
+  local msg = { id = next_id, nick = socket.data.nick, text = text, ts = sio.now() }
   local history = room.history
   history[#history + 1] = msg
   if #history > HISTORY then table.remove(history, 1) end

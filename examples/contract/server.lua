@@ -102,15 +102,16 @@ io:on("connection", function(socket, reloaded)
     if type(room) == "string" then socket:to(room):emit("room-message", room, table.unpack(args, 1, args.n)) end
   end)
 
+  -- Handlers run in coroutines: the waiting forms (socket:call, fetch_count() ...) return in
+  -- place, and a handler's return value is its ack after the wait as well.
   socket:on("ask", function(event, ...)
     local args, ack = split(...)
     if not ack or type(event) ~= "string" then return end
-    args.n = args.n + 1
-    args[args.n] = function(err, ...)
-      if err then ack({ ok = false, error = "timeout" })
-      else ack({ ok = true, args = array_of(...) }) end
+    local answer = table.pack(socket:timeout(1000):call(event, table.unpack(args, 1, args.n)))
+    if answer.n == 2 and answer[1] == nil and (answer[2] == "timeout" or answer[2] == "disconnected") then
+      return { ok = false, error = "timeout" }
     end
-    socket:timeout(1000):emit(event, table.unpack(args, 1, args.n))
+    return { ok = true, args = array_of(table.unpack(answer, 1, answer.n)) }
   end)
 
   socket:on("count", function(...)
@@ -119,11 +120,10 @@ io:on("connection", function(socket, reloaded)
     -- Redis away ("EUNAVAIL: ...", at once): what was counted (this node's sockets at least).
     local _, ack = split(...)
     if not ack then return end
-    local ok = io:fetch_count(function(err, n)
-      if err and err:find("^ETIMEDOUT") then sio.log.warn("count: a node did not answer in time") end
-      ack(n)
-    end)
-    if not ok then ack(io:count()) end -- the server is closing: this node's count
+    local n, err = io:fetch_count()
+    if not n then return io:count() end -- the server is closing: this node's count
+    if err and err:find("^ETIMEDOUT") then sio.log.warn("count: a node did not answer in time") end
+    return n
   end)
 
   socket:on("disconnect-me", function()
@@ -135,11 +135,10 @@ io:on("connection", function(socket, reloaded)
   socket:on("server-emit", function(...)
     local args, ack = split(...)
     if not ack then return end
-    args.n = args.n + 1
-    args[args.n] = function(err, responses) ack(outcome(err, responses)) end
     -- fails softly without a cluster or with Redis down, raises for binary arguments
-    local called, ok, err = pcall(io.server_side_emit, io, "server-event", table.unpack(args, 1, args.n))
-    if not called or not ok then ack(outcome(called and err or tostring(ok), sio.array())) end
+    local called, responses, err = pcall(io.server_side_call, io, "server-event", table.unpack(args, 1, args.n))
+    if not called then return outcome(tostring(responses), sio.array()) end
+    return outcome(err, responses or sio.array())
   end)
 
   socket:on("server-emit-noack", function(...)
@@ -151,23 +150,23 @@ io:on("connection", function(socket, reloaded)
     local _, ack = split(...)
     if not ack then return end
     -- timed out or Redis lost: the rooms gathered
-    local ok, err = io:all_rooms(function(_, rooms) ack(sorted(rooms)) end)
-    if not ok then ack(outcome(err, sio.array())) end -- Redis down
+    local rooms, err = io:all_rooms()
+    if not rooms then return outcome(err, sio.array()) end -- the server is closing
+    return sorted(rooms)
   end)
 
   socket:on("fetch-sockets", function(...)
     local _, ack = split(...)
     if not ack then return end
     -- timed out or Redis lost: the sockets gathered
-    local ok, err = io:fetch_sockets(function(_, sockets)
-      local out = sio.array()
-      for i, s in ipairs(sockets) do
-        out[i] = {id = s.id, rooms = sorted(s.rooms), address = s.handshake.address, auth = s.handshake.auth}
-      end
-      table.sort(out, function(x, y) return x.id < y.id end)
-      ack(out)
-    end)
-    if not ok then ack(outcome(err, sio.array())) end -- Redis down
+    local sockets, err = io:fetch_sockets { cluster = true }
+    if not sockets then return outcome(err, sio.array()) end -- the server is closing
+    local out = sio.array()
+    for i, s in ipairs(sockets) do
+      out[i] = {id = s.id, rooms = sorted(s.rooms), address = s.handshake.address, auth = s.handshake.auth}
+    end
+    table.sort(out, function(x, y) return x.id < y.id end)
+    return out
   end)
 
   socket:on("sockets-join", function(target, room)
@@ -189,17 +188,14 @@ io:on("connection", function(socket, reloaded)
   socket:on("broadcast-ack", function(...)
     local args, ack = split(...)
     if not ack then return end
-    args.n = args.n + 1
-    args[args.n] = function(err, responses)
-      local keyed = {}
-      for i, v in ipairs(responses) do keyed[i] = { sio.json.encode(v), v } end
-      table.sort(keyed, function(x, y) return x[1] < y[1] end)
-      local out = sio.array()
-      for i, kv in ipairs(keyed) do out[i] = kv[2] end
-      ack(outcome(err, out))
-    end
-    local ok, err = io:timeout(1000):emit("ack-me", table.unpack(args, 1, args.n))
-    if not ok then ack(outcome(err, sio.array())) end
+    local responses, err = io:timeout(1000):call("ack-me", table.unpack(args, 1, args.n))
+    if not responses then return outcome(err, sio.array()) end
+    local keyed = {}
+    for i, v in ipairs(responses) do keyed[i] = { sio.json.encode(v), v } end
+    table.sort(keyed, function(x, y) return x[1] < y[1] end)
+    local out = sio.array()
+    for i, kv in ipairs(keyed) do out[i] = kv[2] end
+    return outcome(err, out)
   end)
 end)
 

@@ -109,7 +109,7 @@ local function new_game(name)
     round = 0,
     drawer = nil,                -- id, while a round is on
     word = nil,
-    ends = nil,                  -- sio.now() when the round ends
+    ends = nil,                  -- sio.monotonic() when the round ends
     timer = nil,                 -- the round's timer
     grace_timer = nil,           -- checks the round after a player left
     forget_timer = nil,
@@ -164,7 +164,7 @@ local function state_of(game)
     players = players,
     drawer = game.drawer or sio.null,
     round = game.round,
-    remaining = game.ends and math.max(0, math.floor(game.ends - sio.now())) or sio.null,
+    remaining = game.ends and math.max(0, math.floor(game.ends - sio.monotonic())) or sio.null,
     round_ms = ROUND_MS,
     word_length = game.word and #game.word or 0,
   }
@@ -207,7 +207,7 @@ function draw.start_round(game)
   game.round = game.round + 1
   game.drawer, game.last_drawer = drawer, drawer
   game.word, game.last_word = word, word
-  game.ends = sio.now() + ROUND_MS
+  game.ends = sio.monotonic() + ROUND_MS
   local name, round = game.name, game.round
   game.timer = sio.set_timeout(function() draw.round_timeout(name, round) end, ROUND_MS)
   server:to(game.channel):emit("clear")

@@ -373,11 +373,15 @@ describe("a connection", function()
     assert.is_false(sock.connected)
     assert.is_truthy(c.find("disconnect", true), c.output())
     assert.is_true(c.find("step", "wait").disconnected)
-    -- a disconnected socket: emit answers nil, "ECLOSED: ...", "ECLOSED"
-    local ok, err, name = sock:emit("late", 1)
+    -- a disconnected socket: emit is a no-op, as in Node (with a callback, that would never run:
+    -- nil, "ECLOSED: ...", "ECLOSED")
+    assert.is_true(sock:emit("late", 1))
+    local ok, err, name = sock:emit("late", 1, function() end)
     assert.is_nil(ok)
     assert.are.equal("ECLOSED", name)
     assert.matches("^ECLOSED: ", err)
+    -- its id stays
+    assert.is_string(sock.id)
   end)
 end)
 
@@ -894,6 +898,229 @@ describe("io:engine", function()
 end)
 
 -- ---------------------------------------------------------------------------------------------
+-- Handlers run in coroutines: waiting functions return their results in place.
+
+describe("handler coroutines", function()
+  it("socket:call returns the client's ack, or nil, \"timeout\"; an event's ack waits for its handler", function()
+    local s = server()
+    local r = {}
+    s:on("connection", function(socket)
+      r.ask = table.pack(socket:call("ask", 41))
+      r.slow = table.pack(socket:timeout(300):call("slow", "x"))
+      local t0 = sio.monotonic()
+      r.slept = sio.sleep(50)
+      r.slept_ms = sio.monotonic() - t0
+      socket:emit("finish")
+    end)
+    s:on("connection", function(socket)
+      socket:on("later", function(n)
+        sio.sleep(30)
+        return n * 2, "after a sleep"
+      end)
+    end)
+    local c = client("listen", s.port, { answers = { ask = { "answer", 42 } }, no_ack = { "slow" },
+      steps = { { "call", "later", 21 } } })
+    finish(c)
+    assert.are.same({ "answer", 42, n = 2 }, r.ask)
+    assert.are.same({ nil, "timeout", n = 2 }, r.slow)
+    assert.is_true(r.slept)
+    assert.is_true(r.slept_ms >= 45, tostring(r.slept_ms))
+    assert.are.same({ 42, "after a sleep" }, c.find("step", "later").ack)
+    assert.is_true(c.find("step", "wait").finished)
+  end)
+
+  it("a wait ends with nil, \"disconnected\" when the socket goes; broadcasts wait with call()", function()
+    local s = server()
+    local r = {}
+    s:on("connection", function(socket)
+      socket:on("go", function()
+        r.responses, r.err = s:timeout(2000):call("ask", 1)
+        r.never = table.pack(socket:call("never"))
+        r.after = socket.connected
+      end)
+    end)
+    local c = client("listen", s.port, { answers = { ask = "yes" }, no_ack = { "never" },
+      steps = { { "emit", "go" } }, wait = 1 })
+    finish(c)
+    assert.is_true(H.run_until(function() return r.never end, 5000))
+    assert.are.same({ "yes" }, r.responses)
+    assert.is_nil(r.err)
+    assert.are.same({ nil, "disconnected", n = 2 }, r.never)
+    assert.is_false(r.after)
+  end)
+
+  it("cluster requests wait in place (alone: this server's answers); waiting outside a handler raises", function()
+    local s = server()
+    local r = {}
+    s:on("connection", function(socket)
+      socket:join("here")
+      r.count, r.count_err = s:fetch_count()
+      r.rooms = s:all_rooms()
+      r.sockets = s:to("here"):fetch_sockets { cluster = true }
+      r.sse = table.pack(s:server_side_call("x"))
+      -- a coroutine of the script's own is not a handler's: a clear error
+      r.own = table.pack(pcall(coroutine.wrap(function() return sio.sleep(1) end)))
+      socket:emit("finish")
+    end)
+    local c = client("listen", s.port, {})
+    finish(c)
+    assert.are.equal(1, r.count)
+    assert.is_nil(r.count_err)
+    table.sort(r.rooms)
+    assert.are.equal(2, #r.rooms)
+    assert.are.equal(1, #r.sockets)
+    assert.are.same({ r.sockets[1].id, "here" }, r.sockets[1].rooms)
+    assert.are.equal("ENOSYS", r.sse[3])
+    assert.is_false(r.own[1])
+    assert.matches("handler's coroutine", r.own[2])
+    for _, f in ipairs { function() sio.sleep(1) end, function() s:fetch_count() end,
+                         function() s:all_rooms() end, function() s:call("x") end,
+                         function() s:fetch_sockets { cluster = true } end } do
+      local ok, err = pcall(f)
+      assert.is_false(ok)
+      assert.matches("waits only inside a handler's coroutine", err)
+    end
+  end)
+
+  it("middleware may wait before next(); one that raises after a wait refuses with \"server error\"", function()
+    local s = server()
+    s:use(function(socket, auth, next)
+      sio.sleep(20)
+      if auth.bad then error("refused after a wait") end
+      socket.data.checked = sio.monotonic()
+      next()
+    end)
+    s:use(function(socket, next) -- JavaScript's (socket, next), waiting too
+      local n = s:fetch_count()
+      socket.data.count = n
+      next()
+    end)
+    local seen = {}
+    s:on("connection", function(socket) seen[#seen + 1] = socket.data end)
+    local c = client("connect", s.port, { { auth = { bad = true } }, { auth = {} } })
+    finish(c)
+    assert.is_false(c.find("attempt", 0).ok, c.output())
+    assert.are.same({ message = "server error" }, c.find("attempt", 0).error)
+    assert.is_true(c.find("attempt", 1).ok, c.output())
+    assert.are.equal(1, #seen)
+    assert.is_number(seen[1].checked)
+    assert.are.equal(0, seen[1].count)
+  end)
+
+  it("errors after a wait are logged; sio.shutdown() ends a sleep with nil, \"closed\"", function()
+    local p = lua_process [[
+      local sio = require "sio"
+      local server = assert(sio.server { host = "127.0.0.1", port = 0 })
+      server:on("connection", function(socket)
+        socket:on("boom", function()
+          sio.sleep(10)
+          error("kaboom after a sleep")
+        end)
+        socket:on("ok", function(n) sio.sleep(10) return n + 1 end)
+        socket:on("bye", function()
+          sio.set_timeout(function() sio.shutdown() end, 20)
+          print("sleep", sio.sleep(60000))
+          io.stdout:flush()
+        end)
+        socket:on("yield", function() coroutine.yield() end)
+      end)
+      print("port " .. server.port)
+      io.stdout:flush()
+      sio.run()
+      print("run returned")
+    ]]
+    local c = H.client("listen", p.port, {
+      steps = { { "call", "boom", {}, 0.5 }, { "emit", "yield" }, { "call", "ok", 41 }, { "emit", "bye" } } })
+    procs[#procs + 1] = c
+    assert.is_true(H.wait_for(c.done, 20000), "client not done")
+    assert.are.equal(0, H.wait_exit(p, 10000), p.errors())
+    assert.are.equal(42, c.find("step", "ok").ack, c.output())
+    assert.is_true(c.find("step", "boom").timeout)
+    local log = p.errors()
+    assert.matches("ERROR%s+error in handler for boom: [^\n]*kaboom after a sleep", log)
+    assert.matches("stack traceback", log)
+    assert.matches("yielded %(coroutine.yield%) outside sio's waiting functions", log)
+    assert.matches("sleep\tnil\tclosed", p.output())
+    assert.matches("run returned", p.output())
+  end)
+end)
+
+describe("listeners", function()
+  it("several per event in order, the first that answers is the ack; once; off", function()
+    local s = server()
+    local calls = {}
+    local function rec(name) return function(...) calls[#calls + 1] = name .. ":" .. select("#", ...) end end
+    local removed = rec("removed")
+    s:on("connection", function(socket)
+      socket:on("m", rec("first"))                       -- no return values: not the ack
+      socket:on("m", function(n) calls[#calls + 1] = "second"; return n + 1 end)
+      socket:on("m", function(n) calls[#calls + 1] = "third"; return "ignored" end)
+      socket:once("m", rec("once"))
+      socket:on("m", removed)
+      socket:off("m", removed)
+      socket:on("gone", rec("gone"))
+      socket:off("gone")
+    end)
+    s:once("connection", function() calls[#calls + 1] = "connection-once" end)
+    local dropped = function() calls[#calls + 1] = "connection-removed" end
+    s:on("connection", dropped)
+    s:off("connection", dropped)
+    local c = client("listen", s.port, { steps = { { "call", "m", 1 }, { "call", "m", 2 }, { "emit", "gone" },
+      { "call", "m", 3 } } })
+    finish(c)
+    local acks = {}
+    for _, r in ipairs(c.results()) do
+      if r.step == "m" then acks[#acks + 1] = r.ack end
+    end
+    assert.are.same({ 2, 3, 4 }, acks)
+    assert.are.same({ "connection-once", "first:2", "second", "third", "once:2", "first:2", "second", "third",
+      "first:2", "second", "third" }, calls)
+  end)
+end)
+
+describe("clocks", function()
+  it("sio.now() is ms since the epoch; sio.monotonic() never goes back", function()
+    local now = sio.now()
+    assert.are.equal("integer", math.type(now))
+    assert.is_true(math.abs(now - os.time() * 1000) < 2000)
+    local m0 = sio.monotonic()
+    H.pump(20)
+    assert.is_true(sio.monotonic() - m0 >= 15)
+  end)
+end)
+
+describe("a disconnected socket", function()
+  it("still broadcasts from a delayed callback, as in Node; its own emit is a no-op", function()
+    local s = server()
+    local r = {}
+    local first
+    s:on("connection", function(socket)
+      socket:join("room")
+      if first then
+        first:disconnect()
+        return
+      end
+      first = socket
+      socket:on("disconnect", function()
+        sio.set_timeout(function()
+          r.own = socket:emit("x")
+          r.broadcast = socket.broadcast:emit("bye", socket.id)
+          r.room = socket:to("room"):emit("bye-room")
+          s:emit("finish")
+        end, 30)
+      end)
+    end)
+    local a = client("listen", s.port, { wait = 10 })
+    assert.is_true(H.run_until(function() return first ~= nil end, 8000), a.output())
+    local b = client("listen", s.port, { wait = 10 })
+    finish(a, b)
+    assert.is_true(r.own and r.broadcast and r.room)
+    assert.are.equal(first.id, b.events("bye")[1].args[1])
+    assert.are.equal(1, #b.events("bye-room"))
+  end)
+end)
+
+-- ---------------------------------------------------------------------------------------------
 -- A cluster of two servers in this process through a real redis-server (started here on a free
 -- port of 127.0.0.1, no persistence): server_side_emit, server-side listeners, all_rooms.
 
@@ -972,6 +1199,35 @@ describe("a cluster (redis-server)", function()
     assert.are.same({}, boomed[2])
     assert.is_true(boomed[3] >= 1400 and boomed[3] < 4000, tostring(boomed[3]))
     assert.are.equal(0, self_calls) -- never to its own node
+  end)
+
+  it("waits in place in a handler's coroutine: server_side_call, fetch_count; listeners that wait answer", function()
+    local url = start_redis()
+    local a, b = server { redis = url }, server { redis = url }
+    local observed = 0
+    b:on("ask", function() observed = observed + 1 end) -- returns nothing: not the answer
+    b:on("ask", function(x)
+      sio.sleep(20)
+      return x * 2
+    end)
+    local err, res = until_answered(a, 1, "ask", 1)
+    assert.is_nil(err)
+    assert.are.same({ 2 }, res)
+    local r
+    sio.set_timeout(function()
+      local responses, e = a:server_side_call("ask", 21)
+      local n, e2 = a:fetch_count()
+      local rooms, e3 = b:all_rooms()
+      r = { responses, e, n, e2, rooms, e3 }
+    end, 0)
+    assert.is_true(H.run_until(function() return r end, 8000))
+    assert.are.same({ 42 }, r[1])
+    assert.is_nil(r[2])
+    assert.are.equal(0, r[3])
+    assert.is_nil(r[4])
+    assert.are.same({}, r[5])
+    assert.is_nil(r[6])
+    assert.are.equal(2, observed)
   end)
 
   it("server_side_emit without a callback arrives, arguments and nils in place, in a namespace", function()

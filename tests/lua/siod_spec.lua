@@ -197,6 +197,36 @@ describe("siod's signals", function()
     assert.matches("INFO%s+shut down", log)
   end)
 
+  it("SIGTERM resumes the handlers still waiting (a sleep, an ack, a wait in a callback), then exits 0", function()
+    -- under ASan (CI's siod spec), a coroutine left behind or a wait context never freed is a leak
+    -- that makes siod exit non-zero
+    local script = script_file([[
+      local sio = require "sio"
+      local server = assert(sio.server { host = "127.0.0.1", port = 0 })
+      server:on("connection", function(socket)
+        socket:on("disconnect", function() print("disconnect handler ran") end)
+        sio.set_timeout(function() print("sleep: " .. tostring(select(2, sio.sleep(60000)))) end, 0)
+        socket:emit("hello", function() print("ack callback: " .. tostring(select(2, socket:call("never")))) end)
+        print("connected " .. socket.id)
+        print("call: " .. tostring(select(2, socket:call("never"))))
+      end)
+      print(("listening on %s:%d"):format(server.host, server.port))
+    ]])
+    local p = start_siod(H.q(script))
+    local c = client("listen", p.port, { wait = 15, no_ack = { "never" }, answers = { hello = "hi" } })
+    assert.is_true(p.wait_log("connected %S+"), p.log())
+    H.wait_for(function() return false end, 300) -- the ack callback is waiting too
+    p.signal("TERM")
+    assert.are.equal(0, H.wait_exit(p, 10000), p.log())
+    wait_client(c)
+    local log = p.log()
+    assert.matches("call: disconnected", log)
+    assert.matches("ack callback: disconnected", log)
+    assert.matches("sleep: closed", log)
+    assert.matches("disconnect handler ran", log)
+    assert.is_nil(log:find("ERROR", 1, true), log)
+  end)
+
   it("logs a handler's error with a traceback and keeps answering", function()
     local script = script_file([[
       local sio = require "sio"

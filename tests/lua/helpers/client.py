@@ -206,9 +206,17 @@ def emits(port, arg):
 def listen(port, arg):
     """Connects (auth from the argument), records every event, runs the given emits/calls, then
     waits for the event "finish" (then disconnects) or for the server to disconnect it."""
-    conn = connected_or_die(Conn(port, namespaces=[arg.get("ns", "/")], auth=arg.get("auth"),
-                                 transports=arg.get("transports")))
     ns = arg.get("ns", "/")
+    conn = Conn(port, namespaces=[ns], auth=arg.get("auth"), transports=arg.get("transports"),
+                no_ack=arg.get("no_ack", ()))
+    # "answers": {event: value} -- the event is recorded and acknowledged with value (a list:
+    # several arguments)
+    for ev, v in arg.get("answers", {}).items():
+        def answer(*a, ev=ev, v=v):
+            out(ns=ns, event=ev, args=list(a))
+            return as_args(v)
+        conn.c.on(ev, answer, namespace=ns)
+    connected_or_die(conn)
     for step in arg.get("steps", []):
         kind, ev, data = step[0], step[1], as_args(step[2]) if len(step) > 2 else None
         if kind == "call":

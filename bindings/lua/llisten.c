@@ -1,0 +1,142 @@
+/* Listener lists, as Node's EventEmitter keeps them: several listeners per event, called in the
+ * order they were added; `once` listeners removed before their first call; `off` removes the
+ * last one added for a function, or all of them. A list is an array of entries: a function, or
+ * {fn} for a once listener ({fn, true} once it was called). Lists are never changed in place
+ * (every change makes a new one), so a dispatch iterates the list it got while listeners add or
+ * remove listeners: those added run from the next event on, as in Node. */
+#include "private.h"
+
+/* A copy of the list at `list` (nil: empty) without its entry number `skip` (0: none). */
+static void copy_without(lua_State *L, int list, lua_Integer skip) {
+  lua_Integer n = lua_istable(L, list) ? (lua_Integer)lua_rawlen(L, list) : 0;
+  lua_createtable(L, (int)(n > 0 ? n : 1), 0);
+  lua_Integer j = 0;
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (i == skip) continue;
+    lua_rawgeti(L, list, i);
+    lua_rawseti(L, -2, ++j);
+  }
+}
+
+/* t[key] = the list at the top (nil when empty); pops it. */
+static void store(lua_State *L, int t, const char *key) {
+  if (lua_rawlen(L, -1) == 0) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+  }
+  lua_setfield(L, t, key);
+}
+
+void siol_listen_add(lua_State *L, int t, const char *key, int fn, int once) {
+  t = lua_absindex(L, t);
+  fn = lua_absindex(L, fn);
+  lua_getfield(L, t, key);
+  copy_without(L, lua_gettop(L), 0);
+  if (once) {
+    lua_createtable(L, 2, 0);
+    lua_pushvalue(L, fn);
+    lua_rawseti(L, -2, 1);
+  } else {
+    lua_pushvalue(L, fn);
+  }
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  store(L, t, key);
+  lua_pop(L, 1);
+}
+
+/* The function of the entry at the top (its [1] for a once entry); replaces it. */
+static void entry_fn(lua_State *L) {
+  if (lua_istable(L, -1)) {
+    lua_rawgeti(L, -1, 1);
+    lua_remove(L, -2);
+  }
+}
+
+/* The index in the list at `list` of the last entry that is the value at val (by_fn: whose
+ * function is), or 0. */
+static lua_Integer find(lua_State *L, int list, int val, int by_fn) {
+  for (lua_Integer i = (lua_Integer)lua_rawlen(L, list); i >= 1; i--) {
+    lua_rawgeti(L, list, i);
+    if (by_fn) entry_fn(L);
+    int same = lua_rawequal(L, -1, val);
+    lua_pop(L, 1);
+    if (same) return i;
+  }
+  return 0;
+}
+
+/* Takes the value at val (by_fn: the last listener of that function) off t[key]. */
+static void take_off(lua_State *L, int t, const char *key, int val, int by_fn) {
+  if (lua_getfield(L, t, key) == LUA_TTABLE) {
+    int list = lua_gettop(L);
+    lua_Integer i = find(L, list, val, by_fn);
+    if (i) {
+      copy_without(L, list, i);
+      store(L, t, key);
+    }
+  }
+  lua_pop(L, 1);
+}
+
+void siol_listen_remove(lua_State *L, int t, const char *key, int fn) {
+  t = lua_absindex(L, t);
+  if (!fn) {
+    lua_pushnil(L);
+    lua_setfield(L, t, key);
+    return;
+  }
+  take_off(L, t, key, lua_absindex(L, fn), 1);
+}
+
+int siol_listen_on(lua_State *L, int t, const char *key, int once) {
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  siol_listen_add(L, t, key, 3, once);
+  lua_settop(L, 1);
+  return 1;
+}
+
+int siol_listen_off(lua_State *L, int t, const char *key) {
+  int fn = lua_isnoneornil(L, 3) ? 0 : 3;
+  if (fn) luaL_checktype(L, 3, LUA_TFUNCTION);
+  siol_listen_remove(L, t, key, fn);
+  lua_settop(L, 1);
+  return 1;
+}
+
+int siol_listen_push(lua_State *L, int t, const char *key, int list, lua_Integer i) {
+  lua_rawgeti(L, list, i);
+  if (lua_isfunction(L, -1)) return 1;
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  int called = lua_rawgeti(L, -1, 2) != LUA_TNIL;
+  lua_pop(L, 1);
+  if (called) { /* a once listener that ran already */
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_pushboolean(L, 1);
+  lua_rawseti(L, -2, 2);
+  /* off the current list (the table, not its function: the same function may be there twice) */
+  take_off(L, lua_absindex(L, t), key, lua_gettop(L), 0);
+  entry_fn(L);
+  return 1;
+}
+
+void siol_listen_run(siol_state_t *st, lua_State *L, int t, const char *key, int list, int first, int nargs,
+                     int ctx, const siol_fin_t *fin, const char *what, int *started) {
+  lua_Integer n = (lua_Integer)lua_rawlen(L, list);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (ctx) lua_pushvalue(L, ctx);
+    else lua_pushnil(L);
+    if (!siol_listen_push(L, t, key, list, i)) {
+      lua_pop(L, 1);
+      continue;
+    }
+    luaL_checkstack(L, nargs + 4, NULL);
+    for (int a = 0; a < nargs; a++) lua_pushvalue(L, first + a);
+    if (started) ++*started;
+    siol_spawn(st, L, fin, what, key, nargs);
+  }
+}

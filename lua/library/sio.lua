@@ -1,0 +1,462 @@
+---@meta sio
+-- LuaLS (lua-language-server) definitions of `require "sio"`, for editor completion and type
+-- checks: add this directory to "workspace.library" (the rock installs it as <rock dir>/library,
+-- `cmake --install` as <prefix>/share/sio/library). Never loaded at run time: the module is sio.so.
+-- lua/README.md is the reference; tests/lua/library_spec.lua checks that every function the module
+-- exports is declared here.
+
+---@class sio
+---@field version string "0.1.0"
+---@field null lightuserdata JSON null inside tables
+---@field log sio.log
+---@field json sio.json
+local sio = {}
+
+---@alias sio.Value nil|boolean|number|string|table|sio.Binary|lightuserdata
+---@alias sio.Rooms string|string[]
+
+-- ---- module ----------------------------------------------------------------------------------
+
+---A Socket.IO server, listening at once.
+---@param opts? sio.ServerOptions
+---@return sio.Server|nil server
+---@return string? err "ENAME: message" (e.g. the port is in use)
+---@return string? name "ENAME"
+function sio.server(opts) end
+
+---Runs the loop ("default": until nothing is left or sio.stop(); "once"; "nowait"). Under siod it
+---returns at once.
+---@param mode? "default"|"once"|"nowait"
+---@return boolean alive handles remain
+function sio.run(mode) end
+
+---Makes sio.run() return (servers stay open).
+function sio.stop() end
+
+---Closes every server (clients get a DISCONNECT) and every timer; sleeping handlers get nil, "closed".
+function sio.shutdown() end
+
+---A timer calling fn(timer) once after ms (either argument order); fn runs in a handler coroutine.
+---@param fn fun(timer: sio.Timer)
+---@param ms integer
+---@return sio.Timer
+---@overload fun(ms: integer, fn: fun(timer: sio.Timer)): sio.Timer
+function sio.set_timeout(fn, ms) end
+
+---A timer calling fn(timer) every ms (either argument order).
+---@param fn fun(timer: sio.Timer)
+---@param ms integer
+---@return sio.Timer
+---@overload fun(ms: integer, fn: fun(timer: sio.Timer)): sio.Timer
+function sio.set_interval(fn, ms) end
+
+---Waits ms milliseconds in a handler's coroutine (raises elsewhere).
+---@param ms integer
+---@return true|nil ok
+---@return string? err "closed" after sio.shutdown()
+function sio.sleep(ms) end
+
+---The wall clock: milliseconds since the epoch (JavaScript's Date.now()).
+---@return integer
+function sio.now() end
+
+---The loop's monotonic clock in milliseconds, from an arbitrary start (for durations).
+---@return integer
+function sio.monotonic() end
+
+---@param level "debug"|"info"|"warn"|"error"
+function sio.set_log_level(level) end
+
+---True for an ack function (to tell it from data in a vararg handler).
+---@param v any
+---@return boolean
+function sio.is_ack(v) end
+
+---Binary data: a binary attachment when sent.
+---@param bytes string
+---@return sio.Binary
+function sio.binary(bytes) end
+
+---@param v any
+---@return boolean
+function sio.is_binary(v) end
+
+---Marks a table as a JSON array (an empty one stays []).
+---@generic T: table
+---@param t? T
+---@return T
+function sio.array(t) end
+
+---@class sio.log
+sio.log = {}
+---@param ... any joined by spaces
+function sio.log.debug(...) end
+---@param ... any
+function sio.log.info(...) end
+---@param ... any
+function sio.log.warn(...) end
+---@param ... any
+function sio.log.error(...) end
+
+---@class sio.json
+sio.json = {}
+---@param v sio.Value
+---@return string
+function sio.json.encode(v) end
+---@param s string
+---@return sio.Value|nil value
+---@return string? err "invalid JSON"
+function sio.json.decode(s) end
+
+---@class sio.ServerOptions
+---@field host? string "0.0.0.0"
+---@field port? integer 3000; 0 picks one
+---@field path? string "/socket.io/"
+---@field cors? string|string[] "*" or the allowed origins
+---@field same_origin? boolean
+---@field cors_credentials? boolean
+---@field allow_eio3? boolean socket.io 2.x clients
+---@field ping_interval? integer ms
+---@field ping_timeout? integer ms
+---@field upgrade_timeout? integer ms
+---@field max_payload? integer bytes
+---@field max_buffered? integer bytes
+---@field connect_timeout? integer ms
+---@field max_attachments? integer
+---@field transports? string[] {"polling", "websocket"}
+---@field allow_upgrades? boolean
+---@field client_dir? string socket.io-client's dist/
+---@field redis? string "redis://[[user]:password@]host[:port][/db]"
+---@field redis_key? string "socket.io"
+---@field redis_requests_timeout? integer ms
+---@field cookie? boolean|string|table
+
+-- ---- emitters --------------------------------------------------------------------------------
+
+---A broadcast (or a socket's) emitter: chain to/except/timeout/compress, then emit or call. A namespace
+---(and a server) is one too, targeting all its sockets.
+---@class sio.Emitter
+---@field volatile sio.Emitter
+---@field locally sio.Emitter
+local Emitter = {}
+
+---To the targeted sockets; a trailing function gets every ack: fn(err, responses).
+---@param event string
+---@param ... any
+---@return true|nil ok
+---@return string? err
+---@return string? name
+function Emitter:emit(event, ...) end
+
+---emit() waiting in the handler's coroutine for the acks (a socket's: its ack's values).
+---@param event string
+---@param ... any
+---@return any ...
+function Emitter:call(event, ...) end
+
+---@param room sio.Rooms
+---@return sio.Emitter
+function Emitter:to(room) end
+
+---@param room sio.Rooms
+---@return sio.Emitter
+function Emitter:except(room) end
+
+---@param ms integer
+---@return sio.Emitter
+function Emitter:timeout(ms) end
+
+---@param on? boolean
+---@return sio.Emitter
+function Emitter:compress(on) end
+
+---This node's targeted sockets now (no argument); every node's with a callback, or with
+---{cluster = true} in a handler's coroutine (tables {id, handshake, rooms, data}).
+---@param fn_or_opts? fun(err: string?, sockets: table[])|{cluster: boolean}
+---@return sio.Socket[]|table[]|true|nil
+---@return string? err
+function Emitter:fetch_sockets(fn_or_opts) end
+
+---@param room sio.Rooms
+function Emitter:sockets_join(room) end
+
+---@param room sio.Rooms
+function Emitter:sockets_leave(room) end
+
+---@param close? boolean
+function Emitter:disconnect_sockets(close) end
+
+-- ---- namespaces ------------------------------------------------------------------------------
+
+---A namespace (a server is also its namespace "/"). Fields `volatile` and `locally` are emitters
+---with those flags.
+---@class sio.Namespace : sio.Emitter
+---@field name string
+---@field server sio.Server
+---@field volatile sio.Emitter
+---@field locally sio.Emitter JavaScript's `local`
+local Namespace = {}
+
+---"connection" (or "connect"): fn(socket, reloaded) for each socket; any other name: a listener of
+---the server-side event from other nodes (its first return value is this node's answer). Several
+---listeners per name, called in order, each in a coroutine of its own.
+---@param event string
+---@param fn function
+---@return self
+function Namespace:on(event, fn) end
+
+---As on(), removed before its first call.
+---@param event string
+---@param fn function
+---@return self
+function Namespace:once(event, fn) end
+
+---Removes the last listener added for fn, or every listener of the event.
+---@param event string
+---@param fn? function
+---@return self
+function Namespace:off(event, fn) end
+
+---Connect middleware: next() lets the client in, next(err) refuses it.
+---@param fn fun(socket: sio.Socket, auth: table, next: fun(err?: string|table))|fun(socket: sio.Socket, next: fun(err?: string|table))
+---@return self
+function Namespace:use(fn) end
+
+---Sockets connected to this server.
+---@return integer
+function Namespace:count() end
+
+---@param id string
+---@return sio.Socket|nil
+function Namespace:socket(id) end
+
+---The namespace's sockets on every node: with a callback fn(err, n), or in a handler's coroutine
+---without one: n, err.
+---@param fn? fun(err: string?, n: integer)
+---@return integer|true|nil
+---@return string? err
+function Namespace:fetch_count(fn) end
+
+---Every room on every node: with a callback fn(err, rooms), or in a handler's coroutine: rooms, err.
+---@param fn? fun(err: string?, rooms: string[])
+---@return string[]|true|nil
+---@return string? err
+function Namespace:all_rooms(fn) end
+
+---To the namespace on every other node (JSON values only); a trailing function waits for their
+---answers: fn(err, responses).
+---@param event string
+---@param ... any
+---@return true|nil ok
+---@return string? err
+---@return string? name
+function Namespace:server_side_emit(event, ...) end
+
+---server_side_emit waiting in the handler's coroutine for each other node's answer.
+---@param event string
+---@param ... any
+---@return any[]|nil responses
+---@return string? err
+function Namespace:server_side_call(event, ...) end
+
+-- ---- servers ---------------------------------------------------------------------------------
+
+---@class sio.Server : sio.Namespace
+---@field port integer
+---@field host string
+---@field path string
+---@field redis string|nil
+---@field closed boolean
+local Server = {}
+
+---A namespace, or a parent of dynamic namespaces (fn decides which names it accepts).
+---@param name string|fun(name: string, auth: table): boolean
+---@return sio.Namespace
+function Server:of(name) end
+
+---A bare Engine.IO endpoint on the same port.
+---@param opts? {path: string}|string
+---@return sio.Engine
+function Server:engine(opts) end
+
+---Serves the files under dir at URL prefix.
+---@param prefix string
+---@param dir string
+---@param opts? {index: string, max_age: integer}
+---@return true|nil ok
+---@return string? err
+function Server:static(prefix, dir, opts) end
+
+---A plain HTTP route beside Socket.IO (REST endpoints, health checks): requests no engine nor static
+---mount claims. A path ending in "*" matches by prefix; the method "*" every method ("GET" also HEAD).
+---fn answers with res:send(status[, body[, headers]]), or returns status[, body[, headers]]; one that
+---raises is answered 500. The same method and path again replaces the handler.
+---@param method string "GET", "POST", ... or "*"
+---@param path string
+---@param fn fun(req: sio.Request, res: sio.Response): integer?, string?, table<string, string>?
+---@return true|nil ok
+---@return string? err
+function Server:route(method, path, fn) end
+
+function Server:close() end
+
+---@class sio.Request
+---@field method string
+---@field path string percent-decoded
+---@field url string as sent
+---@field query string raw
+---@field args table<string, string> the query decoded (the first of a repeated key)
+---@field headers table<string, string> lower-case names; repeated ones joined by ", "
+---@field body string
+---@field remote_addr string
+---@field remote_port integer
+
+---@class sio.Response
+---@field sent boolean
+---@field aborted boolean the client went away
+local Response = {}
+
+---Answers once.
+---@param status integer 200..599
+---@param body? string
+---@param headers? table<string, string>
+---@return true|nil ok
+---@return string? err
+---@return string? name
+function Response:send(status, body, headers) end
+
+-- ---- sockets ---------------------------------------------------------------------------------
+
+---One client in one namespace.
+---@class sio.Socket
+---@field id string
+---@field nsp sio.Namespace
+---@field connected boolean
+---@field transport "polling"|"websocket"
+---@field protocol integer Engine.IO 3 or 4
+---@field auth table
+---@field handshake table Node's socket.handshake
+---@field data table yours
+---@field broadcast sio.Emitter to every other socket of the namespace
+---@field volatile sio.Emitter
+---@field locally sio.Emitter
+local Socket = {}
+
+---A listener of the client's event (several per event, in order, each in a coroutine of its own);
+---it gets the event's arguments, then an ack function when the client asked for one. The first
+---listener that calls the ack or returns values answers.
+---@param event string
+---@param fn function
+---@return self
+function Socket:on(event, fn) end
+
+---@param event string
+---@param fn function
+---@return self
+function Socket:once(event, fn) end
+
+---@param event string
+---@param fn? function
+---@return self
+function Socket:off(event, fn) end
+
+---Every incoming event, before its listeners.
+---@param fn fun(event: string, ...)
+---@return self
+function Socket:on_any(fn) end
+
+---To this socket; a trailing callback(err, ...) asks for an ack. A no-op once disconnected.
+---@param event string
+---@param ... any
+---@return true|nil ok
+---@return string? err
+---@return string? name
+function Socket:emit(event, ...) end
+
+---Emits and waits in the handler's coroutine for the client's ack.
+---@param event string
+---@param ... any
+---@return any ... the ack's values, or nil, "timeout" | "disconnected"
+function Socket:call(event, ...) end
+
+---@param ms integer
+---@return sio.Emitter
+function Socket:timeout(ms) end
+
+---@param on? boolean
+---@return sio.Emitter
+function Socket:compress(on) end
+
+---A broadcast leaving this socket out.
+---@param room sio.Rooms
+---@return sio.Emitter
+function Socket:to(room) end
+
+---@param room sio.Rooms
+---@return sio.Emitter
+function Socket:except(room) end
+
+---@param room sio.Rooms
+---@return true|nil ok
+---@return string? err
+function Socket:join(room) end
+
+---@param room sio.Rooms
+---@return true|nil ok
+---@return string? err
+function Socket:leave(room) end
+
+---Its own id first, then its rooms in join order.
+---@return string[]
+function Socket:rooms() end
+
+---@param close? boolean the whole connection
+function Socket:disconnect(close) end
+
+-- ---- timers, Engine.IO, values ---------------------------------------------------------------
+
+---@class sio.Timer
+---@field active boolean
+local Timer = {}
+
+function Timer:stop() end
+
+function Timer:cancel() end
+
+---@class sio.Engine
+local Engine = {}
+
+---@param event "connection"|"message"|"close"
+---@param fn fun(session: sio.Session, ...)
+---@return self
+function Engine:on(event, fn) end
+
+---@class sio.Session
+---@field id string
+---@field protocol integer
+local Session = {}
+
+---@param data string|sio.Binary
+---@return true|nil ok
+---@return string? err
+function Session:send(data) end
+
+function Session:close() end
+
+---Bytes sent or received as a binary attachment: #b, tostring(b), b1 == b2.
+---@class sio.Binary
+local Binary = {}
+
+---@return string
+function Binary:bytes() end
+
+---@param i integer
+---@param j? integer
+---@return sio.Binary
+function Binary:sub(i, j) end
+
+---The ack function a handler gets: ack(...) answers once.
+---@class sio.Ack
+---@overload fun(...): true|nil, string?, string?
+
+return sio
