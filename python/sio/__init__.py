@@ -15,11 +15,14 @@
 
     server.run("127.0.0.1", 3000)         # Ctrl-C / SIGTERM stop it
 
-Handlers run on the thread that runs the server (``run()``), one at a time; the GIL is released
-while the server waits for the network. From other threads, ``emit``, ``enter_room``,
+Handlers run on the thread that runs the server (``run()``), one at a time (with
+``Server(async_handlers=True)``: sync handlers on a worker pool, a socket's in order); the GIL is
+released while the server waits for the network. From other threads, ``emit``, ``enter_room``,
 ``leave_room``, ``close_room``, ``disconnect``, ``sockets_join``, ``sockets_leave``,
 ``disconnect_sockets``, ``emit_with_acks``, ``fetch_count``, ``all_rooms``, ``server_side_emit`` and
-``stop`` are safe: they are queued onto the server's thread (``call_soon_threadsafe``).
+``stop`` are safe: they are queued onto the server's thread (``call_soon_threadsafe``); ``call``,
+``rooms``, ``connected``, ``socket_count``, ``get_environ`` and ``transport`` ask the server's
+thread and wait for its answer.
 
 python-socketio's asyncio spelling: :class:`AsyncServer` (awaitable methods, ``await
 server.serve()``) and :class:`AsyncNamespace`; ``sio.exceptions`` has python-socketio's exception
