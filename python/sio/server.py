@@ -397,8 +397,9 @@ class Server(Dispatch, AsyncioMode):
                 ready.set()
 
         self.call_soon_threadsafe(run)
-        if not ready.wait(30):
-            raise TimeoutError("the server's thread did not answer")
+        while not ready.wait(0.05):
+            if self._closed_event.is_set():
+                raise ConnectionError("the server stopped")
         ok, value = box[0]
         if not ok:
             raise value
