@@ -215,17 +215,32 @@ static int opt_bool(PyObject *o, void *p) {
   return 1;
 }
 
+/* SIO_TRANSPORT_* bits, 1 to 3. */
+static int opt_transports(PyObject *o, void *p) {
+  if (o == Py_None) return 1;
+  long v = PyLong_AsLong(o);
+  if (PyErr_Occurred() || v < 1 || v > (SIO_TRANSPORT_POLLING | SIO_TRANSPORT_WEBSOCKET)) {
+    PyErr_Clear();
+    PyErr_Format(PyExc_ValueError, "%R: expected SIO_TRANSPORT_* bits (1 to 3)", o);
+    return 0;
+  }
+  *(int *)p = (int)v;
+  return 1;
+}
+
 /* Core(dispatch, *, path, ping_interval_ms, ping_timeout_ms, max_payload, allow_eio3, cors,
  * same_origin, connect_timeout_ms, max_buffered, client_dir, redis, redis_key,
  * redis_requests_timeout_ms, cookie_name, cookie_path, cookie_domain, cookie_same_site,
- * cookie_http_only, cookie_secure, cookie_max_age): the io's options over the core's defaults
+ * cookie_http_only, cookie_secure, cookie_max_age, transports, allow_upgrades, cors_credentials): the
+ * io's options over the core's defaults
  * (sio_io_options_init, sio_redis_options_init); an option not given, or None for a number or a
  * bool, keeps its default. */
 static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"dispatch", "path", "ping_interval_ms", "ping_timeout_ms", "max_payload", "allow_eio3",
                            "cors", "same_origin", "connect_timeout_ms", "max_buffered", "client_dir", "redis",
                            "redis_key", "redis_requests_timeout_ms", "cookie_name", "cookie_path", "cookie_domain",
-                           "cookie_same_site", "cookie_http_only", "cookie_secure", "cookie_max_age", NULL};
+                           "cookie_same_site", "cookie_http_only", "cookie_secure", "cookie_max_age", "transports",
+                           "allow_upgrades", "cors_credentials", NULL};
   if (c->loop_ready) {
     PyErr_SetString(PyExc_RuntimeError, "already initialised");
     return -1;
@@ -238,12 +253,13 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
   sio_cookie_options_t *ck = &e->cookie;
   PyObject *dispatch;
   if (!PyArg_ParseTupleAndKeywords(
-          args, kw, "O|$O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&", kwlist, &dispatch, opt_str, &e->path, opt_u32,
+          args, kw, "O|$O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&", kwlist, &dispatch, opt_str, &e->path, opt_u32,
           &e->ping_interval_ms, opt_u32, &e->ping_timeout_ms, opt_size, &e->max_payload, opt_bool, &e->allow_eio3,
           opt_str, &e->cors_origin, opt_bool, &e->same_origin, opt_u32, &o.connect_timeout_ms, opt_size,
           &e->max_buffered, opt_str, &o.client_dir, opt_str, &ro.url, opt_str, &ro.key, opt_u32,
           &ro.requests_timeout_ms, opt_str, &ck->name, opt_str, &ck->path, opt_str, &ck->domain, opt_str,
-          &ck->same_site, opt_bool, &ck->http_only, opt_bool, &ck->secure, opt_u32, &ck->max_age_s))
+          &ck->same_site, opt_bool, &ck->http_only, opt_bool, &ck->secure, opt_u32, &ck->max_age_s,
+          opt_transports, &e->transports, opt_bool, &e->allow_upgrades, opt_bool, &e->cors_credentials))
     return -1;
   if (!(c->options = kw ? PyDict_Copy(kw) : PyDict_New())) return -1;
   for (int i = 0; i < PYSIO_ON_COUNT; i++) {
@@ -525,6 +541,10 @@ static PyMethodDef core_methods[] = {
            "emit_acks(nsp, event, args, to, skip, timeout_ms, cb(error, responses), flags=0)"),
     METHOD("disconnect", pysio_core_disconnect, METH_VARARGS, "disconnect(nsp, sid, close=False) -> found"),
     METHOD("connected", pysio_core_connected, METH_VARARGS, "connected(nsp, sid) -> bool"),
+    METHOD("handshake", pysio_core_handshake, METH_VARARGS,
+           "handshake(nsp, sid) -> (handshake dict, Engine.IO protocol) or None"),
+    METHOD("transport", pysio_core_transport, METH_VARARGS,
+           "transport(nsp, sid) -> SIO_TRANSPORT_* of its connection now, 0 when not here"),
     METHOD("socket_count", pysio_core_socket_count, METH_VARARGS, "socket_count(nsp) -> int"),
     METHOD("fetch_count", pysio_core_fetch_count, METH_VARARGS, "fetch_count(nsp, cb(error, count))"),
     METHOD("all_rooms", pysio_core_all_rooms, METH_VARARGS, "all_rooms(nsp, cb(error, rooms))"),

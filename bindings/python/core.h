@@ -106,6 +106,8 @@ PyObject *pysio_core_close_room(CoreObject *c, PyObject *args);
 PyObject *pysio_core_select(CoreObject *c, PyObject *args);
 PyObject *pysio_core_disconnect(CoreObject *c, PyObject *args);
 PyObject *pysio_core_connected(CoreObject *c, PyObject *args);
+PyObject *pysio_core_handshake(CoreObject *c, PyObject *args);
+PyObject *pysio_core_transport(CoreObject *c, PyObject *args);
 PyObject *pysio_core_socket_count(CoreObject *c, PyObject *args);
 PyObject *pysio_core_fetch_count(CoreObject *c, PyObject *args);
 PyObject *pysio_core_all_rooms(CoreObject *c, PyObject *args);

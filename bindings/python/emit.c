@@ -298,6 +298,33 @@ PyObject *pysio_core_connected(CoreObject *c, PyObject *args) {
   return PyBool_FromLong(sio_socket_connected(s));
 }
 
+/* Core.handshake(nsp, sid): (handshake, protocol) as the connect handler gets them, made when
+ * asked (nothing kept per socket); None for a socket this node does not have. */
+PyObject *pysio_core_handshake(CoreObject *c, PyObject *args) {
+  const char *name, *sid;
+  if (!PyArg_ParseTuple(args, "ss", &name, &sid)) return NULL;
+  sio_socket_t *s = find_socket(c, name, sid, 0);
+  if (!s) {
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+  }
+  cJSON *hs = sio_socket_handshake(s);
+  PyObject *d = hs ? pysio_from_json(hs, NULL) : PyErr_NoMemory();
+  cJSON_Delete(hs);
+  if (!d) return NULL;
+  return Py_BuildValue("Ni", d, sio_session_protocol(sio_socket_session(s)));
+}
+
+/* Core.transport(nsp, sid): SIO_TRANSPORT_POLLING or _WEBSOCKET (after any upgrade); 0 for a
+ * socket this node does not have. */
+PyObject *pysio_core_transport(CoreObject *c, PyObject *args) {
+  const char *name, *sid;
+  if (!PyArg_ParseTuple(args, "ss", &name, &sid)) return NULL;
+  sio_socket_t *s = find_socket(c, name, sid, 0);
+  if (!s) return PyErr_Occurred() ? NULL : PyLong_FromLong(0);
+  return PyLong_FromLong(sio_session_transport(sio_socket_session(s)));
+}
+
 PyObject *pysio_core_socket_count(CoreObject *c, PyObject *args) {
   const char *name;
   if (!PyArg_ParseTuple(args, "s", &name)) return NULL;

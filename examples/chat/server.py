@@ -38,6 +38,7 @@ import collections
 import itertools
 import os
 import sys
+from typing import Any, Deque, Dict, List, Tuple
 import time
 
 import sio
@@ -67,9 +68,9 @@ class Room:
         self.name = name
         self.key = "room:" + name  # the sio room (prefixed: a room never collides with a sid)
         self.users: "dict[str, str]" = {}  # sid -> nick, in join order
-        self.history: collections.deque = collections.deque(maxlen=HISTORY)
+        self.history: "Deque[Dict[str, Any]]" = collections.deque(maxlen=HISTORY)
 
-    def nicks(self) -> list:
+    def nicks(self) -> List[str]:
         return list(self.users.values())
 
 
@@ -86,7 +87,7 @@ def main() -> int:
     server.static("/", PUBLIC_DIR)
 
     rooms: "dict[str, Room]" = {}
-    members: "dict[str, tuple]" = {}  # sid -> (Room, nick)
+    members: "dict[str, Tuple[Room, str]]" = {}  # sid -> (Room, nick)
     ids = itertools.count(1)
 
     def leave_current(sid: str, gone: bool = False) -> None:
@@ -103,11 +104,11 @@ def main() -> int:
         server.emit("notice", {"kind": "leave", "nick": nick, "ts": now_ms()}, to=room.key)
         server.emit("users", room.nicks(), to=room.key)
 
-    def refuse(error: str) -> dict:
+    def refuse(error: str) -> Dict[str, Any]:
         return {"ok": False, "error": error}
 
     @server.on("join")
-    def join(sid, data=None, *_):
+    def join(sid: str, data: Any = None, *_: Any) -> Any:
         if not isinstance(data, dict):
             return refuse("nickname required")
         nick = data.get("nick")
@@ -121,6 +122,7 @@ def main() -> int:
         if len(room_name) > MAX_ROOM:
             return refuse(f"room name too long (at most {MAX_ROOM} characters)")
         current = members.get(sid)
+        room: "Room | None"
         if current is not None and current[0].name == room_name and current[1] == nick:
             room = current[0]  # joining again where it is: just the state again
         else:
@@ -132,6 +134,7 @@ def main() -> int:
             room = rooms.get(room_name)
             if room is None:
                 room = rooms[room_name] = Room(room_name)
+            assert room is not None
             room.users[sid] = nick
             members[sid] = (room, nick)
             server.enter_room(sid, room.key)
@@ -142,7 +145,7 @@ def main() -> int:
                 "history": list(room.history)}
 
     @server.on("chat")
-    def chat(sid, text=None, *_):
+    def chat(sid: str, text: Any = None, *_: Any) -> Any:
         member = members.get(sid)
         if member is None:
             return refuse("join a room first")
@@ -157,7 +160,7 @@ def main() -> int:
         return {"ok": True, "id": msg["id"], "ts": msg["ts"]}
 
     @server.on("typing")
-    def typing(sid, flag=False, *_):
+    def typing(sid: str, flag: Any = False, *_: Any) -> Any:
         member = members.get(sid)
         if member is not None:
             room, nick = member
@@ -166,12 +169,12 @@ def main() -> int:
         return sio.NOACK
 
     @server.on("leave")
-    def leave(sid, *_):
+    def leave(sid: str, *_: Any) -> Any:
         leave_current(sid)
         return {"ok": True}
 
     @server.on("disconnect")
-    def disconnect(sid, reason):
+    def disconnect(sid: str, reason: str) -> Any:
         leave_current(sid, gone=True)
 
     port = server.listen(a.host, a.port)

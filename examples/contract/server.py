@@ -2,7 +2,10 @@
 
     examples/contract/run python [--host H] [--port P] [--path /socket.io/] [--ping-interval MS]
         [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL]
-        [--cookie NAME]
+        [--cookie NAME] [--async-handlers WORKERS]
+
+--async-handlers (Python only, not a contract flag): sync handlers on a pool of WORKERS threads
+(sio.Server(async_handlers=True)), for tests and bench/run's python-workers.
 
 Also the bare Engine.IO echo endpoint at /engine.io/.
 """
@@ -11,6 +14,7 @@ import argparse
 import json
 import re
 import sys
+from typing import Any, Dict
 
 import sio
 
@@ -27,6 +31,7 @@ def main() -> int:
     p.add_argument("--cors", default=None)
     p.add_argument("--redis", default=None)  # a cluster node: broadcasts and count go through Redis
     p.add_argument("--cookie", default=None)  # the handshake sets NAME=<sid> (Node's cookie option)
+    p.add_argument("--async-handlers", type=int, default=0, metavar="WORKERS")
     a = p.parse_args()
 
     server = sio.Server(
@@ -40,25 +45,27 @@ def main() -> int:
         connect_timeout=1.0,
         redis=a.redis,
         cookie=a.cookie,
+        async_handlers=a.async_handlers > 0,
+        handler_workers=max(1, a.async_handlers),
     )
 
     # ---- "/" ----
 
     @server.on("connect")
-    def connect(sid, environ, auth):
-        server.emit("auth", auth, to=sid)
+    def connect(sid: str, environ: Dict[str, Any], auth: Any) -> Any:
+        server.emit("auth", {} if auth is None else auth, to=sid)
 
     @server.on("message")
-    def message(sid, *args):
+    def message(sid: str, *args: Any) -> Any:
         server.emit("message-back", *args, to=sid)
         return sio.NOACK
 
     @server.on("message-with-ack")
-    def message_with_ack(sid, *args):
+    def message_with_ack(sid: str, *args: Any) -> Any:
         return args
 
     @server.on("echo")
-    def echo(sid, *args, ack):
+    def echo(sid: str, *args: Any, ack: sio.Ack) -> Any:
         # A keyword-only `ack` parameter gets an Ack: falsy when the client asked for none.
         if ack:
             ack(*args)
@@ -66,11 +73,11 @@ def main() -> int:
             server.emit("echo", *args, to=sid)
 
     @server.on("ask")
-    def ask(sid, event=None, *args, ack):
+    def ask(sid: str, event: Any = None, *args: Any, ack: sio.Ack) -> Any:
         if not ack or not isinstance(event, str):
             return
 
-        def answered(*values):
+        def answered(*values: Any) -> Any:
             if len(values) == 1 and isinstance(values[0], sio.TimeoutError):
                 ack({"ok": False, "error": "timeout"})
             else:
@@ -79,46 +86,46 @@ def main() -> int:
         server.emit(event, *args, to=sid, callback=answered, timeout=1.0)
 
     @server.on("broadcast")
-    def broadcast(sid, *args):
+    def broadcast(sid: str, *args: Any) -> Any:
         server.emit("broadcast", *args)
         return sio.NOACK
 
-    def sorted_rooms(sid):
+    def sorted_rooms(sid: str) -> Any:
         return sorted(server.rooms(sid))
 
     @server.on("join")
-    def join(sid, room=None, *rest):
+    def join(sid: str, room: Any = None, *rest: Any) -> Any:
         if isinstance(room, str):
             server.enter_room(sid, room)
         return (sorted_rooms(sid),)
 
     @server.on("leave")
-    def leave(sid, room=None, *rest):
+    def leave(sid: str, room: Any = None, *rest: Any) -> Any:
         if isinstance(room, str):
             server.leave_room(sid, room)
         return (sorted_rooms(sid),)
 
     @server.on("to-room")
-    def to_room(sid, room=None, *args):
+    def to_room(sid: str, room: Any = None, *args: Any) -> Any:
         if isinstance(room, str):
             server.emit("room-message", room, *args, to=room)
         return sio.NOACK
 
     @server.on("to-room-others")
-    def to_room_others(sid, room=None, *args):
+    def to_room_others(sid: str, room: Any = None, *args: Any) -> Any:
         if isinstance(room, str):
             server.emit("room-message", room, *args, to=room, skip_sid=sid)
         return sio.NOACK
 
     @server.on("count")
-    def count(sid, *args, ack):
+    def count(sid: str, *args: Any, ack: sio.Ack) -> Any:
         if not a.redis:
             ack(server.socket_count("/"))
             return
 
         # Cluster-wide (Node's fetchSockets().length). Timed out, or Redis away ("unavailable",
         # at once): what was counted (this node's sockets at least).
-        def counted(err, n):
+        def counted(err: Any, n: Any) -> Any:
             if err == "timeout":
                 print("sio-contract: count: a node did not answer in time", file=sys.stderr)
             ack(n)
@@ -129,21 +136,21 @@ def main() -> int:
             ack(server.socket_count("/"))
 
     @server.on("disconnect-me")
-    def disconnect_me(sid, *args):
+    def disconnect_me(sid: str, *args: Any) -> Any:
         server.disconnect(sid)
         return sio.NOACK
 
     # ---- the cluster events (README.md, "Cluster events"; with --redis) ----
 
-    listening = {}  # the port, once listening
+    listening: Dict[str, int] = {}  # the port, once listening
 
-    def outcome(err, responses):
+    def outcome(err: Any, responses: Any) -> Any:
         if err is None:
             return {"ok": True, "responses": responses}
         return {"ok": False, "error": err, "responses": responses}
 
     @server.on("server-emit")
-    def server_emit(sid, *args, ack):
+    def server_emit(sid: str, *args: Any, ack: sio.Ack) -> Any:
         if not ack:
             return
         try:
@@ -152,7 +159,7 @@ def main() -> int:
             ack(outcome(str(e), []))
 
     @server.on("server-emit-noack")
-    def server_emit_noack(sid, *args):
+    def server_emit_noack(sid: str, *args: Any) -> Any:
         try:
             server.server_side_emit("server-event", *args)
         except Exception:  # no cluster, Redis down, bytes
@@ -162,12 +169,12 @@ def main() -> int:
     # Another node's serverSideEmit("server-event", ...args): to this node's sockets; the return
     # value is the answer when one is asked.
     @server.on_server_event("server-event")
-    def server_event(*args):
+    def server_event(*args: Any) -> Any:
         server.emit("server-event", *args, local=True)
         return {"port": listening["port"], "args": list(args)}
 
     @server.on("all-rooms")
-    def all_rooms(sid, *args, ack):
+    def all_rooms(sid: str, *args: Any, ack: sio.Ack) -> Any:
         if not ack:
             return
         try:
@@ -176,11 +183,11 @@ def main() -> int:
             ack(outcome(str(e), []))
 
     @server.on("fetch-sockets")
-    def fetch_sockets(sid, *args, ack):
+    def fetch_sockets(sid: str, *args: Any, ack: sio.Ack) -> Any:
         if not ack:
             return
 
-        def done(err, sockets):  # timed out: the sockets gathered
+        def done(err: Any, sockets: Any) -> None:  # timed out: the sockets gathered
             ack(sorted(({"id": s["id"], "rooms": sorted(s["rooms"]), "address": s["handshake"]["address"],
                          "auth": s["handshake"]["auth"]} for s in sockets), key=lambda s: s["id"]))
         try:
@@ -189,33 +196,33 @@ def main() -> int:
             ack(outcome(str(e), []))
 
     @server.on("sockets-join")
-    def sockets_join(sid, target=None, room=None, *rest):
+    def sockets_join(sid: str, target: Any = None, room: Any = None, *rest: Any) -> Any:
         if isinstance(target, str) and isinstance(room, str):
             server.sockets_join(room, to=target)
         return True
 
     @server.on("sockets-leave")
-    def sockets_leave(sid, target=None, room=None, *rest):
+    def sockets_leave(sid: str, target: Any = None, room: Any = None, *rest: Any) -> Any:
         if isinstance(target, str) and isinstance(room, str):
             server.sockets_leave(room, to=target)
         return True
 
     @server.on("disconnect-sockets")
-    def disconnect_sockets(sid, target=None, *rest, ack):
+    def disconnect_sockets(sid: str, target: Any = None, *rest: Any, ack: sio.Ack) -> Any:
         if ack:
             ack(True)
         if isinstance(target, str):
             server.disconnect_sockets(to=target)
 
-    def json_text(v):
+    def json_text(v: Any) -> Any:
         return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
 
     @server.on("broadcast-ack")
-    def broadcast_ack(sid, *args, ack):
+    def broadcast_ack(sid: str, *args: Any, ack: sio.Ack) -> Any:
         if not ack:
             return
 
-        def done(err, responses):
+        def done(err: Any, responses: Any) -> Any:
             ack(outcome(err, sorted(responses, key=json_text)))
 
         try:
@@ -226,11 +233,11 @@ def main() -> int:
     # ---- "/custom", "/admin", dynamic ----
 
     @server.on("connect", namespace="/custom")
-    def custom_connect(sid, environ, auth):
-        server.emit("auth", auth, to=sid, namespace="/custom")
+    def custom_connect(sid: str, environ: Dict[str, Any], auth: Any) -> Any:
+        server.emit("auth", {} if auth is None else auth, to=sid, namespace="/custom")
 
     @server.on("connect", namespace="/admin")
-    def admin_connect(sid, environ, auth):
+    def admin_connect(sid: str, environ: Dict[str, Any], auth: Any) -> Any:
         if not isinstance(auth, dict) or auth.get("token") != "secret":
             raise sio.ConnectionRefusedError("unauthorized")
         server.emit("welcome", sid, to=sid, namespace="/admin")
@@ -238,7 +245,7 @@ def main() -> int:
     dyn = re.compile(r"^/dyn-[a-z0-9]+$")
 
     @server.on("connect", namespace=dyn)
-    def dyn_connect(sid, environ, auth):
+    def dyn_connect(sid: str, environ: Dict[str, Any], auth: Any) -> Any:
         server.emit("nsp", environ["sio.namespace"], to=sid, namespace=environ["sio.namespace"])
 
     server.engine_endpoint("/engine.io/", server.engine_send)

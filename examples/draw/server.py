@@ -48,6 +48,7 @@ import argparse
 import os
 import random
 import sys
+from typing import Any, Dict, List, Optional
 import time
 import uuid
 
@@ -68,7 +69,7 @@ FORGET_EMPTY_SECONDS = 600   # a room with nobody connected is dropped after thi
 GRACE_SECONDS = 5            # a drawer (or the last guesser) who left may come back this long
 
 
-def clean_text(value, limit):
+def clean_text(value: Any, limit: Any) -> Any:
     """A string trimmed (ASCII whitespace, as server.lua does) and cut to limit characters."""
     return value.strip(" \t\n\r\f\v")[:limit] if isinstance(value, str) else ""
 
@@ -76,26 +77,26 @@ def clean_text(value, limit):
 class Game:
     """One room's game."""
 
-    def __init__(self, name):
+    def __init__(self, name: Any) -> None:
         self.name = name
         self.channel = "draw:" + name     # the Socket.IO room of its players
-        self.players = {}                 # id -> {"id", "name", "score", "sid"} (sid None: gone)
-        self.order = []                   # ids, in the order they first joined
+        self.players: Dict[str, Any] = {}  # id -> {"id", "name", "score", "sid"} (sid None: gone)
+        self.order: List[str] = []        # ids, in the order they first joined
         self.round = 0
-        self.drawer = None                # id, while a round is on
-        self.word = None
-        self.ends = None                  # time.monotonic() when the round ends
-        self.timer = None                 # the round's sio.Timer
-        self.grace_timer = None           # checks the round after a player left
-        self.forget_timer = None
-        self.batches = []                 # this round's strokes: (color, width, start, bytes)
-        self.last_drawer = None           # the rotation goes on from it
-        self.last_word = None
+        self.drawer: Any = None                # id, while a round is on
+        self.word: Any = None
+        self.ends: Any = None                  # time.monotonic() when the round ends
+        self.timer: Any = None                 # the round's sio.Timer
+        self.grace_timer: Any = None           # checks the round after a player left
+        self.forget_timer: Any = None
+        self.batches: List[Any] = []      # this round's strokes: (color, width, start, bytes)
+        self.last_drawer: Any = None           # the rotation goes on from it
+        self.last_word: Any = None
 
-    def connected(self):
+    def connected(self) -> Any:
         return [pid for pid in self.order if self.players[pid]["sid"] is not None]
 
-    def state(self, round_seconds):
+    def state(self, round_seconds: Any) -> Any:
         return {
             "room": self.name,
             "players": [
@@ -128,31 +129,31 @@ def main() -> int:
     )
     server.static("/", os.path.join(here, "public"))
 
-    games = {}     # room name -> Game
-    seats = {}     # sid -> (game, player id)
+    games: Dict[str, Any] = {}      # room name -> Game
+    seats: Dict[str, Any] = {}      # sid -> (game, player id)
 
-    def send_state(game):
+    def send_state(game: Game) -> Any:
         server.emit("state", game.state(a.round_seconds), to=game.channel)
 
-    def cancel_timer(game):
+    def cancel_timer(game: Game) -> Any:
         if game.timer is not None:
             game.timer.cancel()
             game.timer = None
 
-    def end_round(game):
+    def end_round(game: Game) -> Any:
         """Stops the round under way (if any) without scoring."""
         cancel_timer(game)
         game.drawer = game.word = game.ends = None
         game.batches = []
 
-    def next_drawer(game):
+    def next_drawer(game: Game) -> Any:
         """The first connected player after the last drawer in the join order (wrapping)."""
         ids = game.connected()
         last = game.order.index(game.last_drawer) if game.last_drawer in game.order else -1
         later = [pid for pid in ids if game.order.index(pid) > last]
         return (later or ids)[0]
 
-    def start_round(game):
+    def start_round(game: Game) -> Any:
         """Starts a round when 2 players are connected; else leaves the game waiting."""
         end_round(game)
         if len(game.connected()) < 2:
@@ -169,19 +170,19 @@ def main() -> int:
         send_state(game)
         server.emit("word", word, to=game.players[drawer]["sid"])
 
-    def round_timeout(game, round_no):
+    def round_timeout(game: Game, round_no: Any) -> Any:
         if game.round != round_no or game.word is None or games.get(game.name) is not game:
             return
         game.timer = None
         finish_unguessed(game, "time")
 
-    def finish_unguessed(game, reason):
+    def finish_unguessed(game: Game, reason: str) -> Any:
         word = game.word
         end_round(game)
         server.emit("timeout", {"word": word, "reason": reason}, to=game.channel)
         start_round(game)
 
-    def check_round(game, round_no):
+    def check_round(game: Game, round_no: Any) -> Any:
         """After a grace period: ends the round if its drawer is still gone or too few are left."""
         game.grace_timer = None
         if game.round != round_no or game.word is None or games.get(game.name) is not game:
@@ -191,13 +192,13 @@ def main() -> int:
         elif len(game.connected()) < 2:
             finish_unguessed(game, "not enough players")
 
-    def forget(game):
+    def forget(game: Game) -> Any:
         game.forget_timer = None
         if not game.connected() and games.get(game.name) is game:
             cancel_timer(game)
             del games[game.name]
 
-    def leave(sid, still_connected=False):
+    def leave(sid: str, still_connected: Any = False) -> Any:
         """The player of sid (if any) is gone: keeps its score, fixes the round."""
         seat = seats.pop(sid, None)
         if seat is None:
@@ -221,7 +222,7 @@ def main() -> int:
             game.forget_timer = server.call_later(FORGET_EMPTY_SECONDS, forget, game)
 
     @server.on("join")
-    def join(sid, data=None, *rest):
+    def join(sid: str, data: Any = None, *rest: Any) -> Any:
         if not isinstance(data, dict):
             return {"ok": False, "error": "join needs {name, room, player_id}"}
         name = clean_text(data.get("name"), 20)
@@ -265,7 +266,7 @@ def main() -> int:
                 server.emit("strokes", {"batches": meta, "points": blob}, to=sid)
         return {"ok": True, "you": pid, "state": game.state(a.round_seconds)}
 
-    def drawer_game(sid):
+    def drawer_game(sid: str) -> Any:
         """The game whose current drawer is sid, or None."""
         seat = seats.get(sid)
         if seat is None:
@@ -274,7 +275,7 @@ def main() -> int:
         return game if game.word is not None and game.drawer == pid else None
 
     @server.on("stroke")
-    def stroke(sid, data=None, *rest):
+    def stroke(sid: str, data: Any = None, *rest: Any) -> Any:
         game = drawer_game(sid)
         if game is None or not isinstance(data, dict):
             return sio.NOACK
@@ -295,7 +296,7 @@ def main() -> int:
         return sio.NOACK
 
     @server.on("clear")
-    def clear(sid, *args):
+    def clear(sid: str, *args: Any) -> Any:
         game = drawer_game(sid)
         if game is not None:
             game.batches = []
@@ -303,7 +304,7 @@ def main() -> int:
         return sio.NOACK
 
     @server.on("guess")
-    def guess(sid, text=None, *rest):
+    def guess(sid: str, text: Any = None, *rest: Any) -> Any:
         seat = seats.get(sid)
         text = clean_text(text, 100)
         if seat is None or not text:
@@ -327,7 +328,7 @@ def main() -> int:
         return {"ok": True, "correct": False}
 
     @server.on("disconnect")
-    def disconnect(sid, reason=None):
+    def disconnect(sid: str, reason: Any = None) -> Any:
         leave(sid)
 
     port = server.listen(a.host, a.port)

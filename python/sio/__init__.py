@@ -15,13 +15,22 @@
 
     server.run("127.0.0.1", 3000)         # Ctrl-C / SIGTERM stop it
 
-Handlers run on the thread that runs the server (``run()``), one at a time; the GIL is released
-while the server waits for the network. From other threads, ``emit``, ``enter_room``,
+Handlers run on the thread that runs the server (``run()``), one at a time (with
+``Server(async_handlers=True)``: sync handlers on a worker pool, a socket's in order); the GIL is
+released while the server waits for the network. From other threads, ``emit``, ``enter_room``,
 ``leave_room``, ``close_room``, ``disconnect``, ``sockets_join``, ``sockets_leave``,
 ``disconnect_sockets``, ``emit_with_acks``, ``fetch_count``, ``all_rooms``, ``server_side_emit`` and
-``stop`` are safe: they are queued onto the server's thread (``call_soon_threadsafe``).
+``stop`` are safe: they are queued onto the server's thread (``call_soon_threadsafe``); ``call``,
+``rooms``, ``connected``, ``socket_count``, ``get_environ`` and ``transport`` ask the server's
+thread and wait for its answer.
 
-The package: ``server.py`` (:class:`Server`), ``namespace.py`` (:class:`Namespace`), ``ack.py``
+python-socketio's asyncio spelling: :class:`AsyncServer` (awaitable methods, ``await
+server.serve()``) and :class:`AsyncNamespace`; ``sio.exceptions`` has python-socketio's exception
+names. ``Server(async_handlers=True)`` runs sync handlers on worker threads (see :class:`Server`).
+
+The package: ``server.py`` (:class:`Server`), ``async_server.py`` (:class:`AsyncServer`),
+``namespace.py`` (:class:`Namespace`, :class:`AsyncNamespace`), ``_compat.py`` (python-socketio's
+constructor arguments and reasons), ``_workers.py`` (the ``async_handlers`` pool), ``ack.py``
 (:class:`Ack`), ``errors.py`` (the exceptions), ``_dispatch.py`` (what the C core calls),
 ``_asyncio.py`` (the asyncio mode), ``socket.py`` (the Node-shaped :class:`Socket`, middleware,
 ``server.of()``/``to()``), ``_util.py`` (argument conversions); ``_core`` is the C
@@ -29,17 +38,19 @@ extension (bindings/python/, stubs in ``_core.pyi``), ``api`` the SWIG module of
 callback-free part (bindings/sio.i).
 """
 
-from . import _core, errors
+from . import _core, errors, exceptions
 from . import api  # SWIG-generated: versions, error strings, option structs, pure functions (bindings/sio.i)
 from .ack import Ack
 from .apps import ASGIApp, WSGIApp, run
 from .errors import *  # noqa: F401,F403 - sio.errors' exceptions are sio's
-from .namespace import Namespace
+from .async_server import AsyncServer
+from .namespace import AsyncNamespace, Namespace
 from .server import Server, Timer
 from .socket import BroadcastOperator, NamespaceView, RemoteSocket, Socket
 
-__all__ = ["Server", "Namespace", "Timer", "Ack", "NOACK", "__version__", "Socket", "NamespaceView",
-           "BroadcastOperator", "RemoteSocket", "WSGIApp", "ASGIApp", "run", *errors.__all__]
+__all__ = ["Server", "AsyncServer", "Namespace", "AsyncNamespace", "Timer", "Ack", "NOACK",
+           "exceptions", "__version__", "Socket", "NamespaceView", "BroadcastOperator", "RemoteSocket",
+           "WSGIApp", "ASGIApp", "run", *errors.__all__]
 
 __version__: str = api.sio_version()
 

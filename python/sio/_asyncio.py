@@ -80,8 +80,7 @@ class AsyncioMode:
         except Exception:
             logger.exception("error in the connect handler of %s", nsp)
         finally:
-            if verdict is not None:
-                self._pending.pop((nsp, sid), None)
+            verdict = self._settle(nsp, sid, verdict)  # always_connect lets it in, then out
             if not self._core.closed:
                 self._core.connect_done(token, verdict)
                 self._kick()
@@ -107,6 +106,20 @@ class AsyncioMode:
                 except Exception:
                     logger.exception("the handler of event %r returned a value that cannot be sent "
                                      "as an ack", event)
+                self._kick()
+
+        self._aio.create_task(runner())
+
+    def _disconnect_later(self, nsp: str, awaitable: Any, then: Any) -> None:
+        """Runs a coroutine disconnect handler, then ``then()`` (drops the session)."""
+
+        async def runner() -> None:
+            try:
+                await awaitable
+            except Exception:
+                logger.exception("error in the disconnect handler of %s", nsp)
+            finally:
+                then()
                 self._kick()
 
         self._aio.create_task(runner())

@@ -5,11 +5,13 @@ threads and the close. They pick the handler and call it; coroutines go to the a
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 from . import _core
+from ._compat import REASONS
 from ._util import environ, positional_arity
 from .ack import Ack
 from .errors import REJECTED, ConnectionRefusedError
@@ -29,13 +31,36 @@ class Dispatch(NodeStyle):
                 return fn
         ns = self._namespaces.get(key)
         if ns is not None:
-            return ns._handler(event)
+            return ns._route(event, self._wants_ack)
         return None
+
+    def _plain_find(self, key: Any, event: str) -> Optional[Callable]:
+        """The function or ``on_<event>`` method registered for ``event`` (no routing)."""
+        fn = (self._handlers.get(key) or {}).get(event)
+        if fn is None:
+            ns = self._namespaces.get(key)
+            fn = ns._handler(event) if ns is not None else None
+        return fn
+
+    def _resolve(self, key: Any, nsp: str, event: str, star: bool = True) -> Tuple[Optional[Callable], tuple]:
+        """The handler of ``event`` and what its arguments start with before the sid, as
+        python-socketio: the event's name for a catch-all event handler (``on("*")``), then the
+        namespace's for a catch-all namespace's (``namespace="*"``, which also handles what a
+        registered namespace has no handler for)."""
+        for k in (key,) if key == "*" or "*" not in self._keys else (key, "*"):
+            fn = self._find(k, event)
+            head: tuple = ()
+            if fn is None and star:
+                fn = self._find(k, "*")
+                head = (event,)
+            if fn is not None:
+                return fn, (*head, nsp) if k == "*" else head
+        return None, ()
 
     def _nargs(self, fn: Callable) -> int:
         n = self._arity.get(fn)
         if n is None:
-            n = self._arity[fn] = positional_arity(fn)
+            n = self._arity[fn] = positional_arity(fn)  # (a class's routes are kept: no growth)
         return n
 
     def _wants_ack(self, fn: Callable) -> bool:
@@ -49,38 +74,80 @@ class Dispatch(NodeStyle):
             self._ack_param[fn] = w
         return w
 
-    def _on_connect(self, key: Any, nsp: str, sid: str, handshake: dict, protocol: int, token: int):
-        """None lets the socket in, (message, data) refuses it, ``token`` means a coroutine
-        decides later (asyncio mode) and calls ``_core.connect_done(token, verdict)``."""
-        if (self._node_mw.get(key) or self._find(key, "connection") is not None) and \
-                (nsp, sid) not in self._node_sockets:  # socket.py: middleware, then back here
-            return self._node_connect(key, nsp, sid, handshake, protocol, token)
-        self._known.add(nsp)
-        fn = self._find(key, "connect")
-        if fn is None:
-            return None
-        self._pending[(nsp, sid)] = []
+    def _call_connect(self, fn: Callable, head: tuple, sid: str, handshake: dict, protocol: int,
+                      nsp: str) -> Any:
+        n = self._nargs(fn) - len(head)
+        env = environ(handshake, protocol, nsp)
+        if n >= 3:
+            return fn(*head, sid, env, handshake["auth"] or None)  # python-socketio: None when none sent
+        return fn(*head, sid, env) if n == 2 else fn(*head, sid)
+
+    def _verdict(self, nsp: str, sid: str, call: Callable[[], Any]) -> Any:
+        """Runs a connect handler: None (in), (message, data) (refused) or its awaitable result."""
         try:
-            n = self._nargs(fn)
-            env = environ(handshake, protocol, nsp)
-            result = fn(sid, env, handshake["auth"]) if n >= 3 else fn(sid, env) if n == 2 else fn(sid)
+            result = call()
         except ConnectionRefusedError as e:
-            self._pending.pop((nsp, sid), None)
             return (e.message, e.data)
         except Exception:
-            self._pending.pop((nsp, sid), None)
             logger.exception("error in the connect handler of %s", nsp)
             return (REJECTED, None)
         if inspect.isawaitable(result):
-            if self._no_asyncio(result, "the connect handler of %s" % nsp):
+            return result
+        return (REJECTED, None) if result is False else None
+
+    def _settle(self, nsp: str, sid: str, verdict: Any) -> Any:
+        """A connect verdict as the core takes it: with ``always_connect``, a refused socket is let
+        in and disconnected right after, as python-socketio."""
+        if verdict is not None and self.always_connect:
+            pending = self._pending.get((nsp, sid))
+            if pending is not None:
+                pending.append(lambda: self._core.disconnect(nsp, sid, False))
+            return None
+        if verdict is not None:
+            self._pending.pop((nsp, sid), None)
+        return verdict
+
+    def _connect_verdict(self, nsp: str, sid: str, token: int, verdict: Any) -> None:
+        """On the server's thread: the verdict of a connect handler that ran elsewhere."""
+        verdict = self._settle(nsp, sid, verdict)
+        if not self._core.closed:
+            self._core.connect_done(token, verdict)
+            self._kick()
+
+    def _on_connect(self, key: Any, nsp: str, sid: str, handshake: dict, protocol: int, token: int):
+        """None lets the socket in, (message, data) refuses it, ``token`` means a coroutine (asyncio
+        mode) or a worker (``async_handlers``) decides later and calls
+        ``_core.connect_done(token, verdict)``."""
+        if (self._node_mw.get(key) or self._plain_find(key, "connection") is not None) and \
+                (nsp, sid) not in self._node_sockets:  # socket.py: middleware, then back here
+            return self._node_connect(key, nsp, sid, handshake, protocol, token)
+        self._known.add(nsp)
+        fn, head = self._resolve(key, nsp, "connect", star=False)
+        if self._log_traffic:
+            self.logger.info("%s connecting to %s", sid, nsp)
+        if fn is None:
+            return None
+        self._pending[(nsp, sid)] = []
+        call = functools.partial(self._call_connect, fn, head, sid, handshake, protocol, nsp)
+        if self._workers is not None and not inspect.iscoroutinefunction(fn):
+            def job() -> None:
+                verdict = self._verdict(nsp, sid, call)
+                if inspect.isawaitable(verdict):
+                    verdict.close()  # type: ignore[union-attr]
+                    logger.error("the connect handler of %s returned an awaitable", nsp)
+                    verdict = (REJECTED, None)
+                self.call_soon_threadsafe(self._connect_verdict, nsp, sid, token, verdict)
+
+            self._workers.submit((nsp, sid), job)
+            return token
+        verdict = self._verdict(nsp, sid, call)
+        if inspect.isawaitable(verdict):
+            if self._no_asyncio(verdict, "the connect handler of %s" % nsp):
                 self._pending.pop((nsp, sid), None)
                 return (REJECTED, None)
-            self._aio.create_task(self._connect_later(nsp, sid, result, token))
+            self._aio.create_task(self._connect_later(nsp, sid, verdict, token))
             return token
-        if result is False:
-            self._pending.pop((nsp, sid), None)
-            return (REJECTED, None)
-        return None
+        return self._settle(nsp, sid, verdict)
 
     def _on_connected(self, key: Any, nsp: str, sid: str) -> None:
         self._known.add(nsp)
@@ -98,24 +165,73 @@ class Dispatch(NodeStyle):
             r = self._node_event(nsp, sid, event, args, ack)
             if r is not _PASS:
                 return r
-        fn = self._find(key, event)
-        head: tuple = (sid,)
-        if fn is None:
-            fn = self._find(key, "*")
+        h = self._handlers.get(key)
+        fn = h.get(event) if h is not None else None
+        head: tuple = ()
+        if fn is None or key == "*":
+            fn, head = self._resolve(key, nsp, event)
             if fn is None:
                 return _core.NOACK
-            head = (event, sid)
-        n = self._arity.get(fn) or self._nargs(fn)
-        if len(args) + len(head) > n:  # arguments the handler does not declare are ignored, as Node does
-            args = args[:max(n - len(head), 0)]
+        n = self._nargs(fn)
+        if len(args) + len(head) + 1 > n:  # arguments the handler does not declare are ignored, as Node does
+            args = args[:max(n - len(head) - 1, 0)]
+        if self._plain:  # the common case: inline, no logging
+            if self._wants_ack(fn):
+                result = fn(*head, sid, *args, ack=Ack(self, ack))
+                if result is not None and inspect.isawaitable(result):
+                    self._ack_later(None, event, result)
+                return _core.NOACK
+            result = fn(*head, sid, *args)
+            if inspect.isawaitable(result):
+                self._ack_later(ack, event, result)
+                return _core.NOACK
+            return result
+        if self._log_traffic:
+            self.logger.info("received event %r from %s [%s]", event, sid, nsp)
         if self._wants_ack(fn):
-            fn(*head, *args, ack=Ack(self, ack))
+            if self._workers is not None and not inspect.iscoroutinefunction(fn):
+                self._workers.submit((nsp, sid), functools.partial(
+                    self._run_logged, event, fn, (*head, sid, *args), {"ack": Ack(self, ack)}, None))
+                return _core.NOACK
+            result = fn(*head, sid, *args, ack=Ack(self, ack))
+            if inspect.isawaitable(result):
+                self._ack_later(None, event, result)
             return _core.NOACK
-        result = fn(*head, *args)
+        if self._workers is not None and not inspect.iscoroutinefunction(fn):
+            self._workers.submit((nsp, sid), functools.partial(
+                self._run_logged, event, fn, (*head, sid, *args), None, ack))
+            return _core.NOACK
+        result = fn(*head, sid, *args)
         if inspect.isawaitable(result):
             self._ack_later(ack, event, result)
             return _core.NOACK
         return result
+
+    def _run_logged(self, event: str, fn: Callable, args: tuple, kw: Optional[dict],
+                    ack: Optional[_core.Ack]) -> None:
+        """On a worker: runs a sync handler; its return value goes back as the ack through the
+        server's thread."""
+        try:
+            result = fn(*args, **kw) if kw else fn(*args)
+        except Exception:
+            logger.exception("error in the handler of event %r", event)
+            return
+        if inspect.isawaitable(result):
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            logger.error("the handler of event %r returned an awaitable on a worker thread", event)
+            return
+        if ack is not None and result is not _core.NOACK:
+            values = () if result is None else result if isinstance(result, tuple) else (result,)
+            self.call_soon_threadsafe(self._send_ack, ack, event, values)
+
+    def _send_ack(self, ack: _core.Ack, event: str, values: tuple) -> None:
+        try:
+            ack(*values)
+        except Exception:
+            logger.exception("the handler of event %r returned a value that cannot be sent as an "
+                             "ack", event)
 
     def _on_server_event(self, key: Any, nsp: str, event: str, args: tuple,
                          reply_id: Optional[str]) -> None:
@@ -149,18 +265,44 @@ class Dispatch(NodeStyle):
                              "sent as its answer", event)
 
     def _on_disconnect(self, key: Any, nsp: str, sid: str, reason: str) -> None:
+        """The handler gets python-socketio's reason (``Server.reason``); its session is dropped
+        once it returned (a coroutine: once it ended; with ``async_handlers``: after the
+        socket's queued handlers and it ran)."""
         self._pending.pop((nsp, sid), None)
         if self._node_sockets:
             self._node_disconnected(nsp, sid, reason)  # socket.py: the socket's "disconnect"
-        try:
-            fn = self._find(key, "disconnect")
-            if fn is not None:
-                if self._nargs(fn) >= 2:
-                    fn(sid, reason)
-                else:
-                    fn(sid)
-        finally:
+        if self._log_traffic:
+            self.logger.info("%s disconnected from %s (%s)", sid, nsp, reason)
+        fn, head = self._resolve(key, nsp, "disconnect", star=False)
+        if fn is None:
             self._sessions.pop((nsp, sid), None)
+            return
+        args = (*head, sid, REASONS.get(reason, reason))
+        if self._nargs(fn) < len(args):
+            args = args[:-1]  # python-socketio before 5.12: disconnect(sid)
+
+        def drop() -> None:
+            self._sessions.pop((nsp, sid), None)
+
+        if self._workers is not None and not inspect.iscoroutinefunction(fn):
+            def job() -> None:
+                try:
+                    self._run_logged("disconnect", fn, args, None, None)
+                finally:
+                    self.call_soon_threadsafe(drop)
+
+            self._workers.submit((nsp, sid), job)
+            return
+        try:
+            result = fn(*args)
+        except BaseException:
+            drop()
+            raise
+        if inspect.isawaitable(result):
+            if not self._no_asyncio(result, "the disconnect handler of %s" % nsp):
+                self._disconnect_later(nsp, result, drop)
+                return
+        drop()
 
     def _on_drain(self) -> None:
         calls = self._calls
@@ -172,6 +314,8 @@ class Dispatch(NodeStyle):
                 logger.exception("error in a callback scheduled with call_soon_threadsafe")
 
     def _on_closed(self) -> None:
+        if self._workers is not None:
+            self._workers.shutdown()
         self._closed_event.set()
         fut = self._closed_future
         if fut is not None and not fut.done():

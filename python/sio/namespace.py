@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
+import functools
+import inspect
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Optional, Union
 
 from ._core import NOACK
+from ._util import positional_arity
+
+
+# Events python-socketio never gives a class: an overridden trigger_event gets them only when the
+# class has their method (sio's Node-shaped "connection" and "disconnecting", the catch-all "*").
+_NOT_PYTHON_SOCKETIO = ("*", "connection", "disconnecting")
+
+
+def _async_trigger() -> Any:
+    return AsyncNamespace.trigger_event
 
 if TYPE_CHECKING:
     from .server import Server
@@ -18,6 +30,7 @@ class Namespace:
     def __init__(self, namespace: Optional[str] = None) -> None:
         self.namespace = namespace or "/"
         self.server: Optional["Server"] = None
+        self._routes: Dict[str, Optional[Callable]] = {}
 
     def _set_server(self, server: "Server") -> None:
         self.server = server
@@ -25,10 +38,39 @@ class Namespace:
     def _handler(self, event: str) -> Optional[Callable]:
         return getattr(self, "on_" + event, None)
 
+    def _route(self, event: str, wants_ack: Callable[[Callable], bool]) -> Optional[Callable]:
+        """What the server calls for ``event``: :meth:`trigger_event` (python-socketio routes every
+        event of a class through it; an override sees every event, handled or not), the handler
+        itself when it takes a keyword-only ``ack``."""
+        try:
+            return self._routes[event]
+        except (KeyError, AttributeError):
+            pass
+        handler = self._handler(event)
+        overridden = type(self).trigger_event not in (Namespace.trigger_event, _async_trigger())
+        if handler is not None and wants_ack(handler):
+            route: Optional[Callable] = handler
+        elif handler is not None or (overridden and event not in _NOT_PYTHON_SOCKETIO):
+            route = functools.partial(self.trigger_event, event)
+        else:
+            route = None
+        if not hasattr(self, "_routes"):
+            self._routes = {}
+        self._routes[event] = route
+        return route
+
     def trigger_event(self, event: str, *args: Any) -> Any:
+        """Calls ``on_<event>(*args)``; the server routes every event of this namespace through it,
+        so a subclass may override it (python-socketio's hook). A ``connect`` or ``disconnect``
+        handler that takes fewer arguments gets the first ones (``on_connect(sid, environ)``,
+        ``on_disconnect(sid)``)."""
         handler = self._handler(event)
         if handler is None:
             return NOACK
+        if event in ("connect", "disconnect"):
+            n = positional_arity(handler)
+            if n < len(args):
+                args = args[:n]
         return handler(*args)
 
     def emit(self, event: str, *args: Any, namespace: Optional[str] = None, **kw: Any) -> None:
@@ -98,3 +140,61 @@ class Namespace:
     def disconnect(self, sid: str, namespace: Optional[str] = None) -> None:
         return self.server.disconnect(sid, namespace=namespace or self.namespace)
 
+
+
+class AsyncNamespace(Namespace):
+    """python-socketio's ``AsyncNamespace``, for :class:`sio.AsyncServer`: the same ``on_<event>``
+    handlers (coroutines or not), and awaitable methods (``await self.emit(...)``,
+    ``await self.enter_room(...)``, ``async with self.session(sid)``...)."""
+
+    server: Any
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:  # type: ignore[override]
+        """Calls ``on_<event>(*args)`` and awaits it when it is a coroutine (see
+        :meth:`Namespace.trigger_event`)."""
+        result = Namespace.trigger_event(self, event, *args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def emit(self, event: str, *args: Any, namespace: Optional[str] = None, **kw: Any) -> None:  # type: ignore[override]
+        return await self.server.emit(event, *args, namespace=namespace or self.namespace, **kw)
+
+    async def send(self, data: Any, namespace: Optional[str] = None, **kw: Any) -> None:  # type: ignore[override]
+        return await self.server.send(data, namespace=namespace or self.namespace, **kw)
+
+    async def call(self, event: str, *args: Any, namespace: Optional[str] = None, **kw: Any) -> Any:  # type: ignore[override]
+        return await self.server.call(event, *args, namespace=namespace or self.namespace, **kw)
+
+    async def enter_room(self, sid: str, room: str, namespace: Optional[str] = None) -> None:  # type: ignore[override]
+        return await self.server.enter_room(sid, room, namespace=namespace or self.namespace)
+
+    async def leave_room(self, sid: str, room: str, namespace: Optional[str] = None) -> None:  # type: ignore[override]
+        return await self.server.leave_room(sid, room, namespace=namespace or self.namespace)
+
+    async def close_room(self, room: str, namespace: Optional[str] = None) -> None:  # type: ignore[override]
+        return await self.server.close_room(room, namespace=namespace or self.namespace)
+
+    async def disconnect(self, sid: str, namespace: Optional[str] = None) -> None:  # type: ignore[override]
+        return await self.server.disconnect(sid, namespace=namespace or self.namespace)
+
+    async def get_session(self, sid: str, namespace: Optional[str] = None) -> dict:  # type: ignore[override]
+        return await self.server.get_session(sid, namespace=namespace or self.namespace)
+
+    async def save_session(self, sid: str, session: dict, namespace: Optional[str] = None) -> None:  # type: ignore[override]
+        return await self.server.save_session(sid, session, namespace=namespace or self.namespace)
+
+    def session(self, sid: str, namespace: Optional[str] = None):  # type: ignore[override]
+        """``async with self.session(sid) as s: ...``"""
+        return self.server.session(sid, namespace=namespace or self.namespace)
+
+    async def fetch_sockets(self, to: Any = None, skip_sid: Any = None,  # type: ignore[override]
+                            namespace: Optional[str] = None) -> list:
+        return await self.server.fetch_sockets(to=to, skip_sid=skip_sid, namespace=namespace or self.namespace)
+
+    async def all_rooms(self, namespace: Optional[str] = None) -> list:  # type: ignore[override]
+        return await self.server.all_rooms(namespace=namespace or self.namespace)
+
+    async def emit_with_acks(self, event: str, *args: Any, namespace: Optional[str] = None,  # type: ignore[override]
+                             **kw: Any) -> list:
+        return await self.server.emit_with_acks(event, *args, namespace=namespace or self.namespace, **kw)

@@ -8,19 +8,23 @@ import collections
 import contextlib
 import functools
 import inspect
+import logging
 import os
 import re
 import threading
-from typing import Any, Callable, Dict, Iterable, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple, TypeVar, Union, overload
 
 from . import _core, api
 from ._asyncio import AsyncioMode
 from ._dispatch import Dispatch
-from ._util import cookie_options, cors_options, room_names, to_ms
+from ._compat import Reason, compat_options, transport_bits
+from ._util import cookie_options, cors_options, environ, room_names, to_ms
+from ._workers import WorkerPool
 from .errors import DisconnectedError, ReservedEventError, TimeoutError
 from .namespace import Namespace
 
 Timer = _core.Timer
+_F = TypeVar("_F", bound=Callable[..., Any])
 _NO_CLUSTER = "server_side_emit needs a cluster: sio.Server(redis=...)"
 
 
@@ -76,12 +80,57 @@ class Server(Dispatch, AsyncioMode):
         none), and the bare Engine.IO endpoints of :meth:`engine_endpoint` set it as well. A name
         that is not an HTTP token, or a path or domain with ``;`` or control characters, raises
         ``ValueError`` (:class:`sio.InvalidArgumentError`).
+
+    python-socketio's arguments (keyword-only here), each honoured, or accepted with one
+    ``warnings.warn`` saying how sio differs:
+
+    :param async_handlers: ``True``: sync handlers (connect, events, disconnect) run on a pool of
+        ``handler_workers`` threads (default 8), so a handler that blocks (``time.sleep``, a
+        database call) delays only its own client; a socket's handlers still run one after
+        another, in arrival order; the return value is still the ack; :meth:`call` works inside
+        them (it blocks that worker). The cost: a thread hand-off per event each way (about
+        1.8× fewer echo acks per second than inline and 1.8× the server CPU per ack: ``bench/run
+        --servers python,python-workers --scenarios echo``), and
+        handlers of different sockets run concurrently (shared state needs locks). ``False`` (sio's
+        default, unlike python-socketio's): handlers run on the server's thread, and one that
+        blocks stalls every client for that long. Coroutine handlers (asyncio mode) are tasks
+        either way.
+    :param always_connect: let every socket in before its connect handler decides; a refused
+        one is disconnected right after (python-socketio's).
+    :param namespaces: ``"*"``: any namespace may be joined (as :meth:`on` with
+        ``namespace="*"``); a list: those namespaces exist even without handlers. ``"/"``
+        always exists.
+    :param logger: ``True``: connects, events and disconnects are logged at INFO to logger
+        ``"sio"`` (which then gets a stderr handler if logging has none); a ``logging.Logger``:
+        those go to it, and the errors of logger ``"sio"`` too. Errors in handlers are logged to
+        ``"sio"`` in every case.
+    :param engineio_logger: warned: Engine.IO is the C core, which logs nothing per packet.
+    :param async_mode: ``"threading"`` (:class:`Server`), ``"asyncio"`` (:class:`AsyncServer`);
+        others (eventlet, gevent, aiohttp...) are warned: sio runs its own libuv loop.
+    :param max_http_buffer_size: python-engineio's name for ``max_payload``.
+    :param ping_interval: also python-engineio's ``(interval, grace)``: the grace is added to
+        ``ping_timeout``.
+    :param transports: ``["polling", "websocket"]`` (default), or one of them only.
+    :param allow_upgrades: ``False``: a polling session is never upgraded to WebSocket.
+    :param cors_credentials: ``True``: CORS responses carry
+        ``Access-Control-Allow-Credentials: true`` (sio's default is ``False``).
+    :param json: warned unless the stdlib's ``json``: JSON is encoded and decoded in C.
+    :param serializer: ``"default"`` only (``"msgpack"`` raises ``ValueError``).
+    :param client_manager: a python-socketio ``RedisManager``'s URL and channel become
+        ``redis``/``redis_key`` (warned: the cluster speaks Node's @socket.io/redis-adapter wire);
+        other managers are warned and ignored.
+    :param http_compression, compression_threshold, monitor_clients: warned (sio does not
+        compress; heartbeats are always checked).
+    :param socketio_path: python-socketio's name for ``path``.
     """
+
+    reason = Reason
+    """python-socketio's disconnect reasons: ``Server.reason.CLIENT_DISCONNECT``..."""
 
     def __init__(
         self,
         cors_allowed_origins: Union[None, str, Iterable[str]] = None,
-        ping_interval: Optional[float] = None,
+        ping_interval: Union[None, float, Tuple[float, float]] = None,
         ping_timeout: Optional[float] = None,
         max_payload: Optional[int] = None,
         allow_eio3: bool = False,
@@ -93,7 +142,50 @@ class Server(Dispatch, AsyncioMode):
         redis_key: Optional[str] = None,
         redis_requests_timeout: Optional[float] = None,
         cookie: Union[None, bool, str, Dict[str, Any]] = None,
+        *,
+        async_handlers: bool = False,
+        handler_workers: int = 8,
+        always_connect: bool = False,
+        namespaces: Union[None, str, Iterable[str]] = None,
+        logger: Union[bool, logging.Logger] = False,
+        engineio_logger: Union[bool, logging.Logger] = False,
+        async_mode: Optional[str] = None,
+        max_http_buffer_size: Optional[int] = None,
+        transports: Optional[Iterable[str]] = None,
+        allow_upgrades: Optional[bool] = None,
+        cors_credentials: Optional[bool] = None,
+        json: Any = None,
+        serializer: Any = "default",
+        client_manager: Any = None,
+        http_compression: Optional[bool] = None,
+        compression_threshold: Optional[int] = None,
+        monitor_clients: Optional[bool] = None,
+        socketio_path: Optional[str] = None,
     ) -> None:
+        opts = compat_options(self._async_modes, async_mode=async_mode, logger=logger,
+                              engineio_logger=engineio_logger, json=json, serializer=serializer,
+                              client_manager=client_manager, http_compression=http_compression,
+                              compression_threshold=compression_threshold,
+                              monitor_clients=monitor_clients)
+        if client_manager is not None and redis is None:
+            redis = opts.get("redis")
+            redis_key = redis_key or opts.get("redis_key")
+        if max_http_buffer_size is not None:
+            max_payload = max_http_buffer_size if max_payload is None else max_payload
+        if isinstance(ping_interval, (tuple, list)):
+            # python-engineio's (interval, grace): the grace lengthens the wait for the answer
+            ping_interval, grace = ping_interval
+            ping_timeout = (20 if ping_timeout is None else ping_timeout) + grace
+        if socketio_path is not None and path is None:
+            path = socketio_path
+        self.async_handlers = bool(async_handlers)
+        if self.async_handlers and handler_workers < 1:
+            raise ValueError("handler_workers must be at least 1")
+        self._workers = WorkerPool(self, handler_workers) if self.async_handlers else None
+        self.always_connect = bool(always_connect)
+        self.logger = opts["logger"]
+        self._log_traffic = opts["log_traffic"]
+        self._plain = not self._log_traffic and self._workers is None
         if redis_requests_timeout is not None:
             if not redis_requests_timeout > 0:
                 raise ValueError("redis_requests_timeout must be positive")
@@ -129,14 +221,32 @@ class Server(Dispatch, AsyncioMode):
             redis=redis,
             redis_key=redis_key,
             redis_requests_timeout_ms=to_ms(redis_requests_timeout),
+            transports=transport_bits(transports),
+            allow_upgrades=allow_upgrades,
+            cors_credentials=cors_credentials,
             **cors_options(cors_allowed_origins),
             **cookie_options(cookie),
         )
         self._register("/")
+        if namespaces == "*":
+            self._register("*")
+        elif namespaces is not None:
+            for name in namespaces:
+                self._register(name)
 
     # ---- handlers ----------------------------------------------------------------------------
 
+    _async_modes: Tuple[str, ...] = ("threading", "sio")
+
     def _register(self, namespace: Union[str, "re.Pattern[str]"]) -> Any:
+        if namespace == "*":  # python-socketio's catch-all: any namespace no other name matches
+            if "*" not in self._keys:
+                # made when listening, after the dynamic namespaces registered before then (the
+                # core tries them in registration order)
+                self._keys["*"] = None
+                if self._core.port() is not None:
+                    self._keys["*"] = self._core.dynamic("^/", "*")
+            return "*"
         if isinstance(namespace, re.Pattern):
             key = ("regex", namespace.pattern)
             if key not in self._keys:
@@ -149,11 +259,22 @@ class Server(Dispatch, AsyncioMode):
             self._known.add(namespace)
         return namespace
 
+    @overload
+    def on(self, event: str, handler: None = None,
+           namespace: Union[None, str, "re.Pattern[str]"] = None) -> Callable[[_F], _F]: ...
+
+    @overload
+    def on(self, event: str, handler: _F, namespace: Union[None, str, "re.Pattern[str]"] = None) -> _F: ...
+
     def on(self, event: str, handler: Optional[Callable] = None,
-           namespace: Union[None, str, "re.Pattern[str]"] = None):
+           namespace: Union[None, str, "re.Pattern[str]"] = None) -> Any:
         """Registers a handler for ``event`` (``"connect"``, ``"disconnect"``, ``"*"`` or an event
         name) in ``namespace`` (default ``"/"``; a compiled ``re`` pattern registers a dynamic
-        namespace: any name it matches — as a POSIX extended regex — is created on first use).
+        namespace: any name it matches — as a POSIX extended regex — is created on first use;
+        ``"*"``: python-socketio's catch-all namespace, any namespace no other name or pattern
+        matches, whose handlers get the namespace's name first: ``connect(namespace, sid, environ,
+        auth)``, ``event(namespace, sid, *args)``, ``on("*")``: ``(event, namespace, sid,
+        *args)``; it also handles the events a registered namespace has no handler for).
         Works as a method and as a decorator."""
         key = self._register(namespace or "/")
 
@@ -166,8 +287,16 @@ class Server(Dispatch, AsyncioMode):
         set_handler(handler)
         return handler
 
+    @overload
+    def on_server_event(self, event: str, handler: None = None,
+                        namespace: Union[None, str, "re.Pattern[str]"] = None) -> Callable[[_F], _F]: ...
+
+    @overload
+    def on_server_event(self, event: str, handler: _F,
+                        namespace: Union[None, str, "re.Pattern[str]"] = None) -> _F: ...
+
     def on_server_event(self, event: str, handler: Optional[Callable] = None,
-                        namespace: Union[None, str, "re.Pattern[str]"] = None):
+                        namespace: Union[None, str, "re.Pattern[str]"] = None) -> Any:
         """Registers a handler for the server-side event ``event`` of ``namespace`` (default
         ``"/"``), which other nodes of the cluster send with :meth:`server_side_emit` (or Node's
         ``io.serverSideEmit()``, whose listeners are ``io.on(event, ...)``). ``handler(*args)`` gets
@@ -191,7 +320,13 @@ class Server(Dispatch, AsyncioMode):
         set_handler(handler)
         return handler
 
-    def event(self, *args: Any, **kw: Any):
+    @overload
+    def event(self, handler: _F) -> _F: ...
+
+    @overload
+    def event(self, *, namespace: Union[None, str, "re.Pattern[str]"] = None) -> Callable[[_F], _F]: ...
+
+    def event(self, *args: Any, **kw: Any) -> Any:
         """``@server.event`` registers a function named after its event (``def chat(sid, ...)``);
         ``@server.event(namespace="/x")`` too."""
         if len(args) == 1 and not kw and callable(args[0]):
@@ -222,9 +357,13 @@ class Server(Dispatch, AsyncioMode):
         self._core.wakeup()
 
     def _defer(self, nsp: str, sid: Optional[str], op: Callable[[], Any]) -> bool:
-        """Queues op when it cannot run now: another thread, or a socket still connecting."""
+        """Queues op when it cannot run now: another thread (then, on the server's thread, after
+        the connect of a socket still connecting), or a socket still connecting."""
         if self._elsewhere():
-            self.call_soon_threadsafe(op)
+            if sid is None:
+                self.call_soon_threadsafe(op)
+            else:
+                self.call_soon_threadsafe(self._after_connect, nsp, sid, op)
             return True
         if sid is not None:
             pending = self._pending.get((nsp, sid))
@@ -232,6 +371,39 @@ class Server(Dispatch, AsyncioMode):
                 pending.append(op)
                 return True
         return False
+
+    def _after_connect(self, nsp: str, sid: str, op: Callable[[], Any]) -> None:
+        pending = self._pending.get((nsp, sid))
+        if pending is not None:
+            pending.append(op)
+        else:
+            op()
+            self._kick()
+
+    def _on_loop(self, fn: Callable[[], Any]) -> Any:
+        """fn() on the server's thread, waited for from another one (a worker of
+        ``async_handlers``): the core's state is the server thread's."""
+        if not self._elsewhere():
+            return fn()
+        box: list = []
+        ready = threading.Event()
+
+        def run() -> None:
+            try:
+                box.append((True, fn()))
+            except BaseException as e:
+                box.append((False, e))
+            finally:
+                ready.set()
+
+        self.call_soon_threadsafe(run)
+        while not ready.wait(0.05):
+            if self._closed_event.is_set():
+                raise ConnectionError("the server stopped")
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
 
     # ---- emitting ----------------------------------------------------------------------------
 
@@ -252,26 +424,25 @@ class Server(Dispatch, AsyncioMode):
              room: Union[None, str, Iterable[str]] = None,
              skip_sid: Union[None, str, Iterable[str]] = None, namespace: Optional[str] = None,
              callback: Optional[Callable] = None, timeout: Optional[float] = None,
-             volatile: bool = False, local: bool = False) -> None:
+             volatile: bool = False, local: bool = False, ignore_queue: bool = False) -> None:
         """Emits ``event`` with ``args`` (a single tuple argument is spread into several, as in
         python-socketio) to ``to``/``room`` (a sid, a room, or a list of them; default: everyone
         in the namespace) except ``skip_sid`` (a sid or room, or a list).
 
-        ``callback`` (only with ``to`` one sid) receives the client's ack arguments; with
-        ``timeout`` (seconds), when no ack came in time it is called once with a single
-        :class:`sio.TimeoutError` instance instead. It is not called when the client disconnects
-        first. (For a broadcast that waits for every recipient's ack, see :meth:`emit_with_acks`.)
+        ``callback`` receives the client's ack arguments; with ``timeout`` (seconds), when no ack
+        came in time it is called once with a single :class:`sio.TimeoutError` instance instead.
+        It is not called when the client disconnects first. On a broadcast (``to`` a room, a
+        list, or nobody) it is called once per recipient of this node that answers, as
+        python-socketio. (For one call with every recipient's ack, see :meth:`emit_with_acks`.)
 
         With a cluster (``redis=``) a broadcast reaches the sockets of every node; ``local=True``:
-        this node's only (Node's ``io.local.emit``)."""
+        this node's only (Node's ``io.local.emit``). ``ignore_queue`` (python-socketio's, to skip
+        its message queue) changes nothing: sio's cluster has no queue to skip."""
         if len(args) == 1 and isinstance(args[0], tuple):
             args = args[0]
         nsp = self._nsp(namespace)
         target = to if to is not None else room
         if callback is not None:
-            if not isinstance(target, str):
-                raise ValueError("callback= needs to= a single sid")
-
             def done(err: Optional[str], values: tuple) -> None:
                 if err is None:
                     callback(*values)
@@ -279,6 +450,8 @@ class Server(Dispatch, AsyncioMode):
                     callback(TimeoutError("no acknowledgement within %ss" % timeout))
                 self._kick()
 
+            if not isinstance(target, str) or not self._is_socket(nsp, target):
+                return self._emit_each(nsp, event, args, target, skip_sid, timeout, done)
             return self._emit_ack(nsp, target, event, args, timeout, done)
         if not self._exists(nsp):
             return None
@@ -290,6 +463,34 @@ class Server(Dispatch, AsyncioMode):
             return None
         self._core.emit(nsp, event, args, rooms, skip, flags)
         self._kick()
+        return None
+
+    def _is_socket(self, nsp: str, name: str) -> bool:
+        """A sid of this node's (or connecting) rather than a room: decided on the server's
+        thread (from another one: assumed, as before)."""
+        if self._elsewhere():
+            return True
+        return (nsp, name) in self._pending or (self._exists(nsp) and self._core.connected(nsp, name))
+
+    def _emit_each(self, nsp: str, event: str, args: tuple, target: Any, skip_sid: Any,
+                   timeout: Optional[float], done: Callable[[Optional[str], tuple], None]) -> None:
+        """A broadcast with a callback, as python-socketio: one emit asking for an ack per
+        recipient of this node, the callback called once per answer."""
+        if not self._exists(nsp):
+            return None
+
+        def each(err: Optional[str], sockets: list) -> None:
+            for s in sockets:
+                if self._core.connected(nsp, s["id"]):
+                    self._core.emit_ack(nsp, s["id"], event, args, ms, done)
+            self._kick()
+
+        ms = 0 if timeout is None else max(1, int(timeout * 1000))
+        rooms, skip = room_names(target), room_names(skip_sid)
+        if self._elsewhere():
+            self.call_soon_threadsafe(self._core.fetch_sockets, nsp, rooms, skip, each)
+            return None
+        self._core.fetch_sockets(nsp, rooms, skip, each)
         return None
 
     def _emit_ack(self, nsp: str, sid: str, event: str, args: tuple, timeout: Optional[float],
@@ -338,7 +539,8 @@ class Server(Dispatch, AsyncioMode):
     def send(self, data: Any, to: Union[None, str, Iterable[str]] = None,
              room: Union[None, str, Iterable[str]] = None,
              skip_sid: Union[None, str, Iterable[str]] = None, namespace: Optional[str] = None,
-             callback: Optional[Callable] = None, timeout: Optional[float] = None) -> None:
+             callback: Optional[Callable] = None, timeout: Optional[float] = None,
+             ignore_queue: bool = False) -> None:
         """Emits a ``message`` event."""
         return self.emit("message", data, to=to, room=room, skip_sid=skip_sid,
                          namespace=namespace, callback=callback, timeout=timeout)
@@ -348,7 +550,8 @@ class Server(Dispatch, AsyncioMode):
         """Emits to one client and waits for its acknowledgement.
 
         In asyncio mode (``await server.serve()``) it returns an awaitable: ``await
-        server.call(...)``. From a thread other than the server's it blocks and returns the ack
+        server.call(...)``. From a thread other than the server's (a handler of
+        ``Server(async_handlers=True)``, a background task) it blocks and returns the ack
         arguments (one value, or a tuple of several). Raises :class:`sio.TimeoutError` or
         :class:`sio.DisconnectedError`."""
         if len(args) == 1 and isinstance(args[0], tuple):
@@ -380,8 +583,8 @@ class Server(Dispatch, AsyncioMode):
             self._emit_ack(nsp, target, event, args, timeout, done)
             return fut
         if not self._elsewhere() and self._loop_thread is not None:
-            raise RuntimeError("call() would block the server's own thread: use emit(callback=) "
-                               "or the asyncio mode")
+            raise RuntimeError("call() would block the server's own thread: use emit(callback=), "
+                               "the asyncio mode or Server(async_handlers=True)")
         box: Dict[str, Any] = {}
         ready = threading.Event()
 
@@ -455,12 +658,15 @@ class Server(Dispatch, AsyncioMode):
         self._select(2, None, to, skip_sid, namespace, close)
 
     def rooms(self, sid: str, namespace: Optional[str] = None) -> list:
-        """The rooms ``sid`` is in (its own id first, then in join order). Server thread only."""
+        """The rooms ``sid`` is in (its own id first, then in join order). From another thread
+        (a worker of ``async_handlers``), asked of the server's thread and waited for."""
         nsp = self._nsp(namespace)
-        return self._core.rooms(nsp, sid) if self._exists(nsp) else []
+        return self._on_loop(lambda: self._core.rooms(nsp, sid)) if self._exists(nsp) else []
 
-    def disconnect(self, sid: str, namespace: Optional[str] = None, close: bool = False) -> None:
-        """Disconnects ``sid`` from the namespace (``close=True``: its whole connection)."""
+    def disconnect(self, sid: str, namespace: Optional[str] = None, close: bool = False,
+                   ignore_queue: bool = False) -> None:
+        """Disconnects ``sid`` from the namespace (``close=True``: its whole connection).
+        ``ignore_queue`` (python-socketio's, for its message queue) changes nothing here."""
         nsp = self._nsp(namespace)
         if not self._exists(nsp):
             return
@@ -470,12 +676,30 @@ class Server(Dispatch, AsyncioMode):
 
     def connected(self, sid: str, namespace: Optional[str] = None) -> bool:
         nsp = self._nsp(namespace)
-        return self._exists(nsp) and self._core.connected(nsp, sid)
+        return self._exists(nsp) and self._on_loop(lambda: self._core.connected(nsp, sid))
+
+    def get_environ(self, sid: str, namespace: Optional[str] = None) -> Optional[Dict[str, Any]]:
+        """The ``environ`` the connect handler of ``sid`` got (python-socketio's), made again from
+        the core's handshake; ``None`` for a socket this node does not have."""
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            return None
+        hs = self._on_loop(lambda: self._core.handshake(nsp, sid))
+        return None if hs is None else environ(hs[0], hs[1], nsp)
+
+    def transport(self, sid: str, namespace: Optional[str] = None) -> Optional[str]:
+        """``"polling"`` or ``"websocket"``: the transport ``sid``'s connection uses now
+        (python-socketio's); ``None`` for a socket this node does not have."""
+        nsp = self._nsp(namespace)
+        if not self._exists(nsp):
+            return None
+        t = self._on_loop(lambda: self._core.transport(nsp, sid))
+        return {api.SIO_TRANSPORT_POLLING: "polling", api.SIO_TRANSPORT_WEBSOCKET: "websocket"}.get(t)
 
     def socket_count(self, namespace: Optional[str] = None) -> int:
         """Sockets connected to the namespace (on this node)."""
         nsp = self._nsp(namespace)
-        return self._core.socket_count(nsp) if self._exists(nsp) else 0
+        return self._on_loop(lambda: self._core.socket_count(nsp)) if self._exists(nsp) else 0
 
     def fetch_count(self, callback: Callable[[Optional[str], int], Any],
                     namespace: Optional[str] = None) -> None:
@@ -649,7 +873,10 @@ class Server(Dispatch, AsyncioMode):
 
     def listen(self, host: str = "127.0.0.1", port: int = 5000) -> int:
         """Binds and listens; returns the bound port (``port=0`` picks one)."""
-        return self._core.listen(host, port)
+        port = self._core.listen(host, port)
+        if "*" in self._keys and self._keys["*"] is None:
+            self._keys["*"] = self._core.dynamic("^/", "*")
+        return port
 
     @property
     def port(self) -> Optional[int]:
@@ -666,6 +893,10 @@ class Server(Dispatch, AsyncioMode):
             self._core.run(handle_signals=handle_signals)
         finally:
             self._loop_thread = None
+
+    def shutdown(self) -> None:
+        """python-socketio's name for :meth:`stop`: disconnects every client and stops serving."""
+        self.stop()
 
     def stop(self) -> None:
         """Stops the server: every client is disconnected ("server shutting down"). Safe from any

@@ -1,0 +1,124 @@
+"""python-socketio's spellings on sio: the constructor arguments sio takes for compatibility (each
+honoured, or accepted with one warning that says how sio differs), the disconnect reasons."""
+
+from __future__ import annotations
+
+import json as _json
+import logging
+import warnings
+from typing import Any, Dict, Iterable, Optional
+
+from . import api
+
+
+class Reason:
+    """python-socketio's disconnect reasons (``Server.reason``), what a ``disconnect(sid, reason)``
+    handler gets. sio's core says Node's; :data:`REASONS` maps them."""
+
+    CLIENT_DISCONNECT = "client disconnect"
+    SERVER_DISCONNECT = "server disconnect"
+    PING_TIMEOUT = "ping timeout"
+    TRANSPORT_CLOSE = "transport close"
+    TRANSPORT_ERROR = "transport error"
+
+
+REASONS = {
+    "client namespace disconnect": Reason.CLIENT_DISCONNECT,
+    "server namespace disconnect": Reason.SERVER_DISCONNECT,
+    "server shutting down": Reason.SERVER_DISCONNECT,
+    "forced close": Reason.SERVER_DISCONNECT,
+    "ping timeout": Reason.PING_TIMEOUT,
+    "transport close": Reason.TRANSPORT_CLOSE,
+    "transport error": Reason.TRANSPORT_ERROR,
+    "parse error": Reason.TRANSPORT_ERROR,
+}
+
+
+def differs(what: str) -> None:
+    warnings.warn("sio: " + what, stacklevel=4)
+
+
+class _Forward(logging.Handler):
+    """Hands the records of logger "sio" to the logger a user passed as ``logger=``."""
+
+    def __init__(self, target: logging.Logger) -> None:
+        super().__init__()
+        self.target = target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.target.handle(record)
+
+
+def _wire_logger(value: Any) -> logging.Logger:
+    """python-socketio's ``logger``: False (the default) leaves logger "sio" as it is (errors still
+    reach it), True logs at INFO to stderr, a Logger gets sio's records (the traffic is logged to
+    it directly, the errors of logger "sio" are handed to it)."""
+    log = logging.getLogger("sio")
+    if isinstance(value, logging.Logger):
+        if value is not log and not any(isinstance(h, _Forward) and h.target is value for h in log.handlers):
+            log.addHandler(_Forward(value))
+            log.propagate = False
+    elif value:
+        if log.level == logging.NOTSET or log.level > logging.INFO:
+            log.setLevel(logging.INFO)
+        if not log.handlers and not logging.getLogger().handlers:
+            log.addHandler(logging.StreamHandler())
+    return log
+
+
+def compat_options(async_modes: Iterable[str], *, async_mode: Optional[str], logger: Any,
+                   engineio_logger: Any, json: Any, serializer: Any, client_manager: Any,
+                   http_compression: Optional[bool], compression_threshold: Optional[int],
+                   monitor_clients: Optional[bool]) -> Dict[str, Any]:
+    """Checks python-socketio's arguments that sio honours in its own way; returns ``logger`` (the
+    Logger), ``log_traffic`` (log every connect, event and disconnect at INFO, as python-socketio's
+    ``logger=True``) and, from a ``client_manager``, ``redis``/``redis_key``."""
+    log = _wire_logger(logger)
+    out: Dict[str, Any] = {"logger": logger if isinstance(logger, logging.Logger) else log,
+                           "log_traffic": bool(logger)}
+    if async_mode is not None and async_mode not in async_modes:
+        differs("async_mode=%r ignored: sio runs its own libuv loop (%s)"
+                % (async_mode, ", ".join(repr(m) for m in async_modes)))
+    if engineio_logger:
+        differs("engineio_logger: Engine.IO is sio's C core, which logs nothing per packet (Redis "
+                "outages go to stderr); logger= gets the Socket.IO traffic")
+    if json is not None and json is not _json:
+        differs("json= ignored: sio's core encodes and decodes JSON in C")
+    if serializer not in ("default", None):
+        raise ValueError("serializer=%r: sio speaks the default (JSON) Socket.IO parser only" % (serializer,))
+    if client_manager is not None:
+        url = getattr(client_manager, "redis_url", None)
+        if isinstance(url, str):
+            out["redis"] = url
+            out["redis_key"] = getattr(client_manager, "channel", None) or None
+            differs("client_manager: its Redis URL is used with the wire format of Node's "
+                    "@socket.io/redis-adapter (sio nodes and Node nodes share a cluster; "
+                    "python-socketio's own nodes do not join it)")
+        else:
+            differs("client_manager ignored: sio clusters through Redis only (redis=URL)")
+    if http_compression:
+        differs("http_compression: sio does not compress (no gzip, no permessage-deflate)")
+    if compression_threshold is not None:
+        differs("compression_threshold ignored: sio does not compress")
+    if monitor_clients is False:
+        differs("monitor_clients=False ignored: sio's core always checks heartbeats")
+    return out
+
+
+def transport_bits(transports: Optional[Iterable[str]]) -> Optional[int]:
+    """python-engineio's ``transports`` (``["polling", "websocket"]``) as SIO_TRANSPORT_* bits."""
+    if transports is None:
+        return None
+    if isinstance(transports, str):
+        transports = [transports]
+    bits = 0
+    for t in transports:
+        if t == "polling":
+            bits |= api.SIO_TRANSPORT_POLLING
+        elif t == "websocket":
+            bits |= api.SIO_TRANSPORT_WEBSOCKET
+        else:
+            raise ValueError("transports: %r is not 'polling' or 'websocket'" % (t,))
+    if not bits:
+        raise ValueError("transports: at least one of 'polling', 'websocket'")
+    return bits
