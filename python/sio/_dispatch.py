@@ -175,31 +175,18 @@ class Dispatch(NodeStyle):
         n = self._nargs(fn)
         if len(args) + len(head) + 1 > n:  # arguments the handler does not declare are ignored, as Node does
             args = args[:max(n - len(head) - 1, 0)]
-        if self._plain:  # the common case: inline, no logging
-            if self._wants_ack(fn):
-                result = fn(*head, sid, *args, ack=Ack(self, ack))
-                if result is not None and inspect.isawaitable(result):
-                    self._ack_later(None, event, result)
-                return _core.NOACK
-            result = fn(*head, sid, *args)
-            if inspect.isawaitable(result):
-                self._ack_later(ack, event, result)
-                return _core.NOACK
-            return result
-        if self._log_traffic:
-            self.logger.info("received event %r from %s [%s]", event, sid, nsp)
-        if self._wants_ack(fn):
+        if not self._plain:  # logging or the worker pool; the common case skips both checks
+            if self._log_traffic:
+                self.logger.info("received event %r from %s [%s]", event, sid, nsp)
             if self._workers is not None and not inspect.iscoroutinefunction(fn):
+                kw = {"ack": Ack(self, ack)} if self._wants_ack(fn) else None
                 self._workers.submit((nsp, sid), functools.partial(
-                    self._run_logged, event, fn, (*head, sid, *args), {"ack": Ack(self, ack)}, None))
+                    self._run_logged, event, fn, (*head, sid, *args), kw, None if kw else ack))
                 return _core.NOACK
+        if self._wants_ack(fn):
             result = fn(*head, sid, *args, ack=Ack(self, ack))
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):
                 self._ack_later(None, event, result)
-            return _core.NOACK
-        if self._workers is not None and not inspect.iscoroutinefunction(fn):
-            self._workers.submit((nsp, sid), functools.partial(
-                self._run_logged, event, fn, (*head, sid, *args), None, ack))
             return _core.NOACK
         result = fn(*head, sid, *args)
         if inspect.isawaitable(result):
