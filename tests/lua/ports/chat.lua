@@ -9,7 +9,8 @@ sio.log.info(("Server listening at port %d"):format(server.port))
 
 -- Routing
 local public = os.getenv("PUBLIC") or dir .. "public"
-if io.open(public .. "/index.html") then server:static("/", public) end
+local page = io.open(public .. "/index.html")
+if page then page:close(); server:static("/", public) end
 
 -- Chatroom
 

@@ -5,7 +5,8 @@ local dir = (arg and arg[0] or ""):match("^(.*/)") or "./"
 local server = assert(sio.server{ port = tonumber(os.getenv("PORT")) or 3000 })
 
 local public = os.getenv("PUBLIC") or dir .. "public"
-if io.open(public .. "/index.html") then server:static("/", public) end
+local page = io.open(public .. "/index.html")
+if page then page:close(); server:static("/", public) end
 
 local function onConnection(socket)
   socket:on("drawing", function(data) socket.broadcast:emit("drawing", data) end)
