@@ -163,7 +163,7 @@ if whl=$(bash scripts/wheel.sh "$root/dist" 2>"$log_dir/wheel.log" | tail -1) &&
     mypy_ok=1
     for ex in examples/contract/server.py examples/chat/server.py examples/draw/server.py; do
       # one at a time (three modules named server); sio's own sources are followed silently
-      timeout 300 "$pypi/bin/python" -m mypy --strict --follow-imports=silent --no-incremental "$ex" \
+      timeout 300 "$pypi/bin/python" -m mypy --strict --follow-imports=silent --no-incremental --cache-dir "$root/build-wheel/mypy-cache" "$ex" \
         >>"$log_dir/mypy.log" 2>&1 || mypy_ok=0
     done
     if [ "$mypy_ok" = 1 ]; then
