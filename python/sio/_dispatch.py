@@ -79,7 +79,7 @@ class Dispatch(NodeStyle):
         n = self._nargs(fn) - len(head)
         env = environ(handshake, protocol, nsp)
         if n >= 3:
-            return fn(*head, sid, env, handshake["auth"] or None)  # python-socketio: None when none sent
+            return fn(*head, sid, env, handshake["auth"])  # None when none was sent, as python-socketio
         return fn(*head, sid, env) if n == 2 else fn(*head, sid)
 
     def _verdict(self, nsp: str, sid: str, call: Callable[[], Any]) -> Any:
