@@ -354,6 +354,10 @@ static int l_index(lua_State *L) {
     lua_pushboolean(L, u->s != NULL && sio_socket_connected(u->s));
     return 1;
   }
+  lua_getiuservalue(L, 1, 1); /* a field of the script's own (socket.username = name), as in Node */
+  lua_getfield(L, -1, key);
+  if (!lua_isnil(L, -1)) return 1;
+  lua_pop(L, 2);
   sio_session_t *sess = u->s ? sio_socket_session(u->s) : NULL;
   if (!sess) return 0;
   if (strcmp(key, "transport") == 0)
@@ -363,13 +367,25 @@ static int l_index(lua_State *L) {
   return 1;
 }
 
+/* The socket's own fields, which a script cannot replace; "data" may be replaced by a table. */
+static const char *const builtin[] = {"id", "nsp", "auth", "handshake", "connected", "transport",
+                                      "protocol", "broadcast", "volatile", "locally", NULL};
+
+/* socket.data = t, or a field of the script's own, as Node's sockets take them (socket.username =
+ * name, socket.sessionID = id in socket.io's examples): kept with the socket, across reloads too, and
+ * readable after it disconnected. Methods and the socket's own fields are refused. */
 static int l_newindex(lua_State *L) {
   check_socket(L, 1);
   const char *key = luaL_checkstring(L, 2);
-  if (strcmp(key, "data") != 0) return luaL_error(L, "socket.%s is read-only (keep your values in socket.data)", key);
+  if (strcmp(key, "data") != 0) {
+    int refused = siol_method(L, key);
+    if (refused) lua_pop(L, 1);
+    for (int i = 0; !refused && builtin[i]; i++) refused = strcmp(key, builtin[i]) == 0;
+    if (refused) return luaL_error(L, "socket.%s is read-only (keep your values in socket.data)", key);
+  }
   lua_getiuservalue(L, 1, 1);
   lua_pushvalue(L, 3);
-  lua_setfield(L, -2, "data");
+  lua_setfield(L, -2, key);
   return 0;
 }
 

@@ -349,6 +349,7 @@ function Response:send(status, body, headers) end
 ---@field broadcast sio.Emitter to every other socket of the namespace
 ---@field volatile sio.Emitter
 ---@field locally sio.Emitter
+---@field [string] any fields of yours, as on Node's sockets (socket.username = name); the names above are read-only
 local Socket = {}
 
 ---A listener of the client's event (several per event, in order, each in a coroutine of its own);

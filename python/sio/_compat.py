@@ -34,8 +34,8 @@ REASONS = {
 }
 
 
-def differs(what: str) -> None:
-    warnings.warn("sio: " + what, stacklevel=4)
+def differs(what: str, stacklevel: int = 4) -> None:
+    warnings.warn("sio: " + what, stacklevel=stacklevel)
 
 
 class _Forward(logging.Handler):

@@ -375,10 +375,12 @@ class ASGIApp:
 def run(app: Union[WSGIApp, ASGIApp, Any], host: str = "127.0.0.1", port: int = 5000,
         handle_signals: bool = True) -> None:
     """Serves ``app`` until ``stop()``, SIGINT or SIGTERM — the one call that replaces
-    ``app.run()`` / ``eventlet.wsgi.server(eventlet.listen(('', 5000)), app)`` (a :class:`WSGIApp`
-    or a bare :class:`sio.Server`: ``server.run()``, WSGI routes in a thread pool) and
+    ``app.run()`` / ``eventlet.wsgi.server(eventlet.listen(('', 5000)), app)`` (a :class:`WSGIApp`,
+    a Flask app whose ``wsgi_app`` is one, or a bare :class:`sio.Server`: ``server.run()``, WSGI routes in a thread pool) and
     ``uvicorn.run(app, host=..., port=...)`` (an :class:`ASGIApp`, or a server whose ``emit`` is a
     coroutine function such as an ``AsyncServer``: ``asyncio.run()`` of its ``serve()``)."""
+    if not isinstance(app, (WSGIApp, ASGIApp)) and isinstance(getattr(app, "wsgi_app", None), WSGIApp):
+        app = app.wsgi_app  # a Flask app wrapped as python-socketio shows: app.wsgi_app = WSGIApp(sio, app.wsgi_app)
     if isinstance(app, ASGIApp):
         asyncio.run(_serve_async(app.serve, app.server, host, port, handle_signals))
     elif isinstance(app, WSGIApp):

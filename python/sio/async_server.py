@@ -55,7 +55,7 @@ class AsyncServer(Server):
     cluster operations Node spells without a promise (``sockets_join``, ``sockets_leave``,
     ``disconnect_sockets``, ``server_side_emit`` without a callback) stay plain calls."""
 
-    _async_modes: Tuple[str, ...] = ("asyncio",)
+    _async_modes: Tuple[str, ...] = ("asgi", "asyncio")  # "asgi": python-socketio's, served by sio.ASGIApp
 
     def register_namespace(self, namespace_handler: Namespace) -> None:
         super().register_namespace(namespace_handler)

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Iterable, Optional, Tuple, TypeVar, Unio
 from . import _core, api
 from ._asyncio import AsyncioMode
 from ._dispatch import Dispatch
-from ._compat import CoreLog, Reason, compat_options, transport_bits
+from ._compat import CoreLog, Reason, compat_options, differs, transport_bits
 from ._util import cookie_options, cors_options, environ, room_names, to_ms
 from ._workers import WorkerPool
 from .errors import DisconnectedError, ReservedEventError, TimeoutError
@@ -190,6 +190,11 @@ class Server(Dispatch, AsyncioMode):
             ping_timeout = (20 if ping_timeout is None else ping_timeout) + grace
         if socketio_path is not None and path is None:
             path = socketio_path
+        self.async_mode = async_mode or self._async_modes[0]
+        """python-socketio's attribute: the mode asked for (sio warns when it does not apply), else
+        ``"threading"`` (:class:`Server`) / ``"asgi"`` (:class:`AsyncServer`), so that an app that
+        picks its launcher by it (``if sio.async_mode == 'threading': app.run()``) reaches the branch
+        its author wrote."""
         self.async_handlers = bool(async_handlers)
         if self.async_handlers and handler_workers < 1:
             raise ValueError("handler_workers must be at least 1")
@@ -910,6 +915,15 @@ class Server(Dispatch, AsyncioMode):
             self._core.run(handle_signals=handle_signals)
         finally:
             self._loop_thread = None
+
+    def instrument(self, auth: Any = None, mode: str = "development", read_only: bool = False,
+                   server_id: Optional[str] = None, namespace: str = "/admin",
+                   server_stats_interval: float = 2) -> None:
+        """python-socketio's hook for the Socket.IO Admin UI: accepted, with a warning, and
+        nothing more — sio does not serve the Admin UI's ``/admin`` namespace (an app that calls it
+        runs; the Admin UI cannot connect)."""
+        differs("instrument() ignored: sio does not serve the Socket.IO Admin UI (no %r namespace)"
+                % (namespace,), stacklevel=3)
 
     def shutdown(self) -> None:
         """python-socketio's name for :meth:`stop`: disconnects every client and stops serving."""

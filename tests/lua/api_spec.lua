@@ -358,6 +358,44 @@ describe("a connection", function()
     assert.is_nil(r.fatal)
   end)
 
+  it("takes fields of the script's own as Node's sockets do (socket.username = name)", function()
+    local s = server()
+    local seen = {}
+    s:use(function(socket, next)
+      socket.userID = "u-" .. socket.auth.token -- set in middleware, as socket.io's examples do
+      next()
+    end)
+    s:on("connection", function(socket)
+      seen.userID = socket.userID
+      socket.username = "ann"
+      socket.username = "bob" -- replaced
+      socket.gone = true
+      socket.gone = nil -- removed
+      seen.gone = socket.gone
+      seen.unset = socket.never_set
+      socket.data = { replaced = true }
+      seen.data = socket.data.replaced
+      for _, key in ipairs { "id", "nsp", "handshake", "auth", "connected", "transport", "broadcast",
+        "volatile", "emit", "on", "join", "to" } do
+        local ok, err = pcall(function() socket[key] = "x" end)
+        seen[#seen + 1] = not ok and err:match("socket%.(%w+) is read%-only") or ("accepted " .. key)
+      end
+      seen.id_ok = type(socket.id) == "string" and type(socket.emit) == "function"
+      socket:on("disconnect", function() seen.after = { socket.username, socket.userID } end)
+    end)
+    local c = client("connect", s.port, { { auth = { token = "abc" } } })
+    finish(c)
+    assert.is_true(H.run_until(function() return seen.after end, 5000))
+    assert.are.equal("u-abc", seen.userID)
+    assert.is_nil(seen.gone)
+    assert.is_nil(seen.unset)
+    assert.is_true(seen.data)
+    assert.are.same({ "id", "nsp", "handshake", "auth", "connected", "transport", "broadcast", "volatile", "emit",
+      "on", "join", "to" }, { table.unpack(seen) })
+    assert.is_true(seen.id_ok)
+    assert.are.same({ "bob", "u-abc" }, seen.after) -- readable after the disconnect
+  end)
+
   it("ends with \"server namespace disconnect\" after socket:disconnect()", function()
     local s = server()
     local reason, sock

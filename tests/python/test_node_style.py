@@ -1,12 +1,14 @@
 """The Node-shaped side of sio.Server (python/sio/socket.py), in process, driven by
 python-socketio's client and by socket.io-client 4.8 (node, tests/python/node_style_client.mjs):
-socket.io's own chat example ported line for line, middleware (io.use) refusing with data,
+socket.io's own examples (chat, whiteboard, private-messaging with its sessions) ported line for
+line and driven by the same pages as their Lua ports (tests/lua/node_ports_spec.lua), middleware (io.use) refusing with data,
 "disconnecting" seeing the rooms, extra event arguments dropped with the ack still sent, the socket's
 data (its session) in fetch_sockets, a repeating timer, and both styles on one server."""
 
 import asyncio
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import threading
@@ -170,6 +172,259 @@ def test_private_messaging_example():
         assert wait_for(lambda: events(a, 'user disconnected'))
         assert events(a, 'user disconnected') == [(sb,)]
         a.disconnect()
+
+
+# the driver of the Lua ports (tests/lua/node_ports_spec.lua): the same pages, the same checks
+PORTS_DRIVER = os.path.join(ROOT, 'tests', 'lua', 'helpers', 'node_ports_client.mjs')
+
+
+def run_pages(url, scenario, timeout=30):
+    """socket.io-client 4.8 playing the example's page(s): what they showed."""
+    p = subprocess.run([NODE, PORTS_DRIVER, url, scenario], capture_output=True, timeout=timeout, cwd=ROOT)
+    assert p.returncode == 0, p.stderr.decode('utf-8', 'replace')
+    return json.loads(p.stdout.decode().strip().splitlines()[-1])
+
+
+def whiteboard_server(public=os.path.join(os.path.dirname(__file__), 'public')):
+    """socket.io's examples/whiteboard/index.js, in the Node-shaped Python style."""
+    server = sio.Server()
+    if os.path.isdir(public):  # the example's page, unchanged (not kept here)
+        server.static('/', public)
+
+    def on_connection(socket):
+        socket.on('drawing', lambda data: socket.broadcast.emit('drawing', data))
+
+    server.on('connection', on_connection)
+    return server
+
+
+@pytest.mark.skipif(not NODE or not HAVE_CLIENT, reason='node and tests/js/node_modules needed')
+def test_whiteboard_example_socket_io_client():
+    with Running(whiteboard_server()) as r:
+        out = run_pages(r.url, 'whiteboard')
+    black = {'x0': 0.1, 'y0': 0.2, 'x1': 0.15, 'y1': 0.25, 'color': 'black'}
+    red = {'x0': 0.5, 'y0': 0.5, 'x1': 0.5625, 'y1': 0.75, 'color': 'red'}
+    # every other page draws the line, as it was drawn; never back to the drawer
+    assert out['seen'] == [[red], [black, red], [black]]
+
+
+def test_whiteboard_example_python_clients():
+    with Running(whiteboard_server()) as r:
+        a, b, c = client(r.url), client(r.url), client(r.url)
+        line = {'x0': 0.25, 'y0': 0.5, 'x1': 0.3, 'y1': 0.55, 'color': 'green'}
+        a.emit('drawing', line)
+        assert wait_for(lambda: events(b, 'drawing') and events(c, 'drawing'))
+        time.sleep(0.1)
+        assert events(b, 'drawing') == events(c, 'drawing') == [(line,)]
+        assert not events(a, 'drawing')
+        for x in (a, b, c):
+            x.disconnect()
+
+
+@pytest.mark.skipif(not NODE or not HAVE_CLIENT, reason='node and tests/js/node_modules needed')
+def test_chat_example_pages():
+    """The chat port above against the same pages and checks as the Lua port's."""
+    with Running(chat_server()) as r:
+        out = run_pages(r.url, 'chat')
+    assert out['ann'] == [['login', {'numUsers': 1}], ['user joined', {'username': 'bob', 'numUsers': 2}],
+                          ['new message', {'username': 'bob', 'message': 'hi ann'}],
+                          ['user left', {'username': 'bob', 'numUsers': 1}]]
+    assert out['bob'] == [['user joined', {'username': 'ann', 'numUsers': 1}], ['login', {'numUsers': 2}],
+                          ['typing', {'username': 'ann'}],
+                          ['new message', {'username': 'ann', 'message': 'hello bob'}],
+                          ['stop typing', {'username': 'ann'}]]
+    assert out['anon'] == []
+    assert out['again'] == [['login', {'numUsers': 1}]]
+
+
+class InMemorySessionStore:
+    """examples/private-messaging/server/sessionStore.js's InMemorySessionStore."""
+
+    def __init__(self):
+        self.sessions = {}
+
+    def find_session(self, id):
+        return self.sessions.get(id)
+
+    def save_session(self, id, session):
+        self.sessions[id] = session
+
+    def find_all_sessions(self):
+        return list(self.sessions.values())
+
+
+class InMemoryMessageStore:
+    """examples/private-messaging/server/messageStore.js's InMemoryMessageStore."""
+
+    def __init__(self):
+        self.messages = []
+
+    def save_message(self, message):
+        self.messages.append(message)
+
+    def find_messages_for_user(self, user_id):
+        return [m for m in self.messages if m['from'] == user_id or m['to'] == user_id]
+
+
+def private_messaging_server():
+    """socket.io's examples/private-messaging/server/index.js (its last step: sessions, a room per
+    user, stored messages), in the Node-shaped Python style, asyncio mode as the original's async
+    handlers; the stores in memory (the example's own InMemory* classes) instead of Redis."""
+    server = sio.Server(cors_allowed_origins='http://localhost:8080')
+
+    def random_id():
+        return secrets.token_hex(8)
+
+    session_store = InMemorySessionStore()
+    message_store = InMemoryMessageStore()
+
+    @server.use
+    async def session(socket, next):
+        session_id = socket.handshake['auth'].get('sessionID')
+        if session_id:
+            session = session_store.find_session(session_id)
+            if session:
+                socket.session_id = session_id
+                socket.user_id = session['userID']
+                socket.username = session['username']
+                return next()
+        username = socket.handshake['auth'].get('username')
+        if not username:
+            return next(Exception('invalid username'))
+        socket.session_id = random_id()
+        socket.user_id = random_id()
+        socket.username = username
+        next()
+
+    @server.on('connection')
+    async def connection(socket):
+        # persist session
+        session_store.save_session(socket.session_id, {
+            'userID': socket.user_id,
+            'username': socket.username,
+            'connected': True,
+        })
+
+        # emit session details
+        socket.emit('session', {
+            'sessionID': socket.session_id,
+            'userID': socket.user_id,
+        })
+
+        # join the "userID" room
+        socket.join(socket.user_id)
+
+        # fetch existing users
+        users = []
+        messages, sessions = (message_store.find_messages_for_user(socket.user_id),
+                              session_store.find_all_sessions())
+        messages_per_user = {}
+        for message in messages:
+            other_user = message['to'] if socket.user_id == message['from'] else message['from']
+            if other_user in messages_per_user:
+                messages_per_user[other_user].append(message)
+            else:
+                messages_per_user[other_user] = [message]
+
+        for session in sessions:
+            users.append({
+                'userID': session['userID'],
+                'username': session['username'],
+                'connected': session['connected'],
+                'messages': messages_per_user.get(session['userID'], []),
+            })
+        socket.emit('users', users)
+
+        # notify existing users
+        socket.broadcast.emit('user connected', {
+            'userID': socket.user_id,
+            'username': socket.username,
+            'connected': True,
+            'messages': [],
+        })
+
+        # forward the private message to the right recipient (and to other tabs of the sender)
+        @socket.on('private message')
+        def private_message(msg):
+            message = {
+                'content': msg['content'],
+                'from': socket.user_id,
+                'to': msg['to'],
+            }
+            socket.to(msg['to']).to(socket.user_id).emit('private message', message)
+            message_store.save_message(message)
+
+        # notify users upon disconnection
+        @socket.on('disconnect')
+        async def disconnect():
+            matching_sockets = await server.in_(socket.user_id).fetch_sockets()
+            is_disconnected = len(matching_sockets) == 0
+            if is_disconnected:
+                # notify other users
+                socket.broadcast.emit('user disconnected', socket.user_id)
+                # update the connection status of the session
+                session_store.save_session(socket.session_id, {
+                    'userID': socket.user_id,
+                    'username': socket.username,
+                    'connected': False,
+                })
+
+    return server
+
+
+class AsyncRunning:
+    """A server in asyncio mode (server.serve) on a loop of its own thread."""
+
+    def __init__(self, server):
+        self.server = server
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=lambda: self.loop.run_until_complete(
+            server.serve('127.0.0.1', 0)), daemon=True)
+        self.thread.start()
+        assert wait_for(lambda: getattr(server, 'port', None))
+        self.url = 'http://127.0.0.1:%d' % server.port
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.loop.call_soon_threadsafe(self.server.stop)
+        self.thread.join(WAIT)
+        assert not self.thread.is_alive()
+        self.loop.close()
+
+
+@pytest.mark.skipif(not NODE or not HAVE_CLIENT, reason='node and tests/js/node_modules needed')
+def test_private_messaging_example_sessions_socket_io_client():
+    with AsyncRunning(private_messaging_server()) as r:
+        out = run_pages(r.url, 'private-messaging')
+    ann, bob, ann_session = out['ids']['ann'], out['ids']['bob'], out['ids']['annSession']
+    assert out['refused'] == out['strangerRefused'] == 'invalid username'
+    assert len({ann, bob, ann_session}) == 3 and all(len(x) == 16 for x in (ann, bob, ann_session))
+
+    def shown(page, event):
+        return [e for e in page if e[0] == event]
+
+    def user(id, name, messages=()):
+        return {'userID': id, 'username': name, 'connected': True, 'messages': list(messages)}
+
+    hello = {'content': 'hello ann', 'from': bob, 'to': ann}
+    hi = {'content': 'hi bob', 'from': ann, 'to': bob}
+    assert out['ann'][:2] == [['session', {'sessionID': ann_session, 'userID': ann}], ['users', [user(ann, 'ann')]]]
+    assert shown(out['ann'], 'user connected') == [['user connected', user(bob, 'bob')],
+                                                   ['user connected', user(ann, 'ann')]]
+    assert shown(out['ann'], 'private message') == [['private message', hello], ['private message', hi]]
+    # ann's second tab, from the stored sessionID: the same user; the message bob sent, not its own
+    assert out['annTab'][0] == ['session', {'sessionID': ann_session, 'userID': ann}]
+    assert shown(out['annTab'], 'private message') == [['private message', hello]]
+    # bob: ann's answer only; ann gone once both her tabs closed, then back
+    assert shown(out['bob'], 'users') == [['users', [user(ann, 'ann'), user(bob, 'bob')]]]
+    assert shown(out['bob'], 'private message') == [['private message', hi]]
+    assert shown(out['bob'], 'user disconnected') == [['user disconnected', ann]]
+    # back with the stored sessionID: the same session, the conversation in the users list
+    assert out['restored'] == {'sessionID': ann_session, 'userID': ann}
+    assert out['backUsers'] == [user(ann, 'ann'), user(bob, 'bob', [hello, hi])]
+    assert out['annBack'] == user(ann, 'ann')
 
 
 def middleware_server():

@@ -8,6 +8,7 @@ import socketio
 
 here = os.path.dirname(os.path.abspath(__file__))
 sio = socketio.AsyncServer(async_mode="asgi")
+sio.instrument(auth={"username": "admin", "password": "change me"})  # the Admin UI hook
 app = socketio.ASGIApp(sio, static_files={"/": os.path.join(here, "page.html")})
 started = False
 

@@ -7,6 +7,7 @@ from flask import Flask
 import socketio
 
 sio = socketio.Server(async_mode=async_mode)
+sio.instrument(auth={"username": "admin", "password": "change me"})  # the Admin UI hook
 app = Flask(__name__)
 app.wsgi_app = socketio.WSGIApp(sio, app.wsgi_app)
 ticker = None
