@@ -65,8 +65,7 @@ PyObject *pysio_core_connect_done(CoreObject *c, PyObject *args) {
 
 /* The connect handler: dispatch._on_connect(key, nsp, sid, handshake, protocol, token) with the
  * handshake as sio_socket_handshake() describes it (Node's socket.handshake: headers, time,
- * address, xdomain, secure, issued, url, query, auth: None when the client sent no auth, as
- * python-socketio has it) and the Engine.IO protocol (3 or 4). It
+ * address, xdomain, secure, issued, url, query, auth) and the Engine.IO protocol (3 or 4). It
  * returns None (go on), (message, data) (refuse) or its token (a coroutine decides later). */
 void pysio_on_middleware(sio_socket_t *s, void *arg) {
   (void)arg;
@@ -83,9 +82,6 @@ void pysio_on_middleware(sio_socket_t *s, void *arg) {
   cJSON *hs = sio_socket_handshake(s);
   PyObject *handshake = hs ? pysio_from_json(hs, NULL) : PyErr_NoMemory();
   cJSON_Delete(hs);
-  /* python-socketio's auth: None when the CONNECT carried none, {} when it carried {} */
-  if (handshake && !sio_socket_auth_sent(s) && PyDict_SetItemString(handshake, "auth", Py_None) < 0)
-    Py_CLEAR(handshake);
   PyObject *r = NULL;
   long long token = ++c->mw_seq;
   if (handshake)

@@ -632,8 +632,9 @@ SIO_EXTERN sio_session_t *sio_socket_session(const sio_socket_t *socket);
  * the client sent none, as Node's socket.handshake.auth (and sio_socket_handshake's "auth"). */
 SIO_EXTERN const cJSON *sio_socket_auth(const sio_socket_t *socket);
 /* 1 when the client's CONNECT carried an auth payload, {} included ("40{}", socket.io-client's
- * `auth: {}`), 0 when it carried none ("40"; v4 clients: a namespace without a query). How a
- * binding tells them apart where its language does (python-socketio gives auth None for none). */
+ * `auth: {}`), 0 when it carried none ("40"; v4 clients: a namespace without a query). Neither
+ * reference tells them apart (Node's handshake.auth is {} for both, python-socketio's handler
+ * gets None for both); this is for an application that must. */
 SIO_EXTERN int sio_socket_auth_sent(const sio_socket_t *socket);
 /* The handshake as Node's socket.handshake has it, in a new object the caller deletes: {"headers"
  * (lower-case names; the first of a repeated header), "time" (as JavaScript's Date.toString()),

@@ -103,8 +103,7 @@ def environ(handshake: dict, protocol: int, nsp: str) -> dict:
         "sio.time_ms": handshake["issued"],
         "sio.protocol": protocol,
         "sio.namespace": nsp,
-        # Node's shape: auth {} when none was sent (the connect handler's auth argument is None)
-        "sio.handshake": handshake if handshake.get("auth", {}) is not None else dict(handshake, auth={}),
+        "sio.handshake": handshake,
     }
     for name, value in handshake["headers"].items():
         key = name.upper().replace("-", "_")

@@ -750,9 +750,7 @@ class NodeStyle:
         self._known.add(nsp)  # type: ignore[attr-defined]
         if type(self._node_sockets) is not dict:
             self._node_sockets = {}
-        # Node's socket.handshake.auth is {} when none was sent (the connect handler gets None)
-        node_hs = handshake if handshake["auth"] is not None else dict(handshake, auth={})
-        sock = Socket(self, key, nsp, sid, node_hs)  # type: ignore[arg-type]
+        sock = Socket(self, key, nsp, sid, handshake)  # type: ignore[arg-type]
         self._node_sockets[(nsp, sid)] = sock
         self._pending[(nsp, sid)] = []  # type: ignore[attr-defined]
         chain = list(self._node_mw.get(key, ()))

@@ -1,6 +1,6 @@
 """python-socketio's ``logger`` / ``engineio_logger`` wired to the C core's log (sio.h's
-sio_server_set_log), and ``auth``: None when the client sent none, what it sent otherwise ({}
-included), driven by python-socketio's client and socket.io-client 4.8."""
+sio_server_set_log), and ``auth`` as python-socketio gives it (None for none and for {}), driven
+by python-socketio's client and socket.io-client 4.8."""
 
 import logging
 import os
@@ -188,27 +188,30 @@ def auth_app(seen):
     return app
 
 
-def test_auth_as_sent_python_socketio_client():
-    """python-socketio's client (5.x) sends {} for auth=None (``real_auth = ... or {}``), so
-    python-socketio's server gives {} there too: so does sio now (it gave None for {} before)."""
+def test_auth_none_for_none_and_for_empty_python_socketio_client():
+    """python-socketio's own rule (server.py _handle_connect: ``if data:``, 5.7 to 5.18): the
+    handler gets None for a CONNECT without auth and for ``{}`` (its client sends ``{}`` for
+    ``auth=None``), the object otherwise. The core knows which it was (sio_socket_auth_sent,
+    tests/c/test_socketio.c); Python follows python-socketio."""
     seen = []
     with Serving(auth_app(seen)) as url:
         for auth in (None, {}, {'token': 't'}):
             c = pysocketio.Client(reconnection=False)
             c.connect(url, auth=auth, transports=['websocket'], wait_timeout=5)
             c.disconnect()
-    assert seen == [{}, {}, {'token': 't'}]
+    assert seen == [None, None, {'token': 't'}]
 
 
 @pytest.mark.skipif(not NODE or not HAVE_CLIENT, reason='node and tests/js/node_modules needed')
-def test_auth_none_when_not_sent_socket_io_client():
+def test_auth_none_for_none_and_for_empty_socket_io_client():
+    """socket.io-client 4.8 sends "40" without ``auth`` and "40{}" with ``auth: {}``: both None."""
     seen = []
     with Serving(auth_app(seen)) as url:
         p = subprocess.run([NODE, DRIVER, url, 'auth'], capture_output=True, timeout=20, cwd=ROOT)
     assert p.returncode == 0, p.stderr.decode('utf-8', 'replace')
     out = json.loads(p.stdout.decode().strip().splitlines()[-1])
-    assert out == {'none': None, 'empty': {}, 'token': {'token': 't'}}
-    assert seen == [None, {}, {'token': 't'}]
+    assert out == {'none': None, 'empty': None, 'token': {'token': 't'}}
+    assert seen == [None, None, {'token': 't'}]
 
 
 def test_node_style_handshake_auth_stays_an_object():
