@@ -27,6 +27,37 @@ void siol_log(lua_State *L, int level, const char *fmt, ...) {
   fflush(stderr);
 }
 
+/* The core's records: to sio.on_log()'s function when there is one (a plain protected call, on
+ * the loop's thread: it may not wait), else to the log above as "sio: <component>: <message>"
+ * (the line the core writes by itself). When the function raises, or once lua_close() began, the
+ * record is written all the same. */
+void siol_core_log(sio_server_t *server, int level, const char *component, const char *message, void *arg) {
+  srv_t *srv = arg;
+  siol_state_t *st = srv->st;
+  lua_State *L = siol_cb_state(st);
+  if (!L) {
+    sio_log_stderr(server, level, component, message, NULL);
+    return;
+  }
+  if (st->core_log_ref != LUA_NOREF && !st->in_core_log && lua_checkstack(L, 6)) {
+    st->in_core_log = 1;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, st->core_log_ref);
+    lua_pushstring(L, sio_log_level_name(level));
+    lua_pushstring(L, component);
+    lua_pushstring(L, message);
+    int ok = siol_pcall(L, 3, 0, "the sio.on_log function", NULL);
+    st->in_core_log = 0;
+    if (ok) return;
+  }
+  siol_log(L, SIOL_LOG_ERROR - (level > SIO_LOG_DEBUG ? SIO_LOG_DEBUG : level < 0 ? 0 : level),
+           "sio: %s: %s", component, message);
+}
+
+void siol_apply_core_log(siol_state_t *st, sio_server_t *server, void *srv) {
+  sio_server_set_log(server, st->core_log_ref != LUA_NOREF ? st->core_log_level : SIO_LOG_WARN,
+                     siol_core_log, srv);
+}
+
 void siol_set_log_level(lua_State *L, int level) {
   siol_state_t *st = siol_state(L);
   if (st) st->log_level = level;

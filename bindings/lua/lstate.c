@@ -68,6 +68,8 @@ siol_state_t *siol_state_open(lua_State *L) {
   st->live = 1;
   st->spare_ref = st->cur_ref = LUA_NOREF;
   st->log_level = SIOL_LOG_INFO;
+  st->core_log_ref = LUA_NOREF;
+  st->core_log_level = SIO_LOG_WARN;
   *box = st;
   lua_setfield(L, LUA_REGISTRYINDEX, STATE_KEY);
   return st;

@@ -55,6 +55,9 @@ typedef struct siol_state_s {
   int live;    /* holds: the module's own, and every malloc'd object pointing here */
   int running; /* inside uv_run() called by sio.run() */
   int log_level;
+  int core_log_ref;   /* sio.on_log()'s function, or LUA_NOREF */
+  int core_log_level; /* its level, as the core's (SIO_LOG_*) */
+  int in_core_log;    /* inside it: a record it causes goes to the log, not to it again */
   siol_hooks_t hooks; /* the host's (all NULL without one) */
   srv_t *servers;     /* newest first */
   tmr_t *timers;
@@ -91,6 +94,11 @@ int siol_push_ok(lua_State *L, int r);
 /* Raises "<what>: <sio_last_error()>" for a bad call the core refused with a detail
  * (SIO_ERESERVED, or SIO_EINVAL from an emit); the code's text when there is none. */
 int siol_raise_detail(lua_State *L, int err, const char *what);
+
+/* The core's log sink of every server of the state (sio.on_log, lcall.c); arg is its srv_t. */
+void siol_core_log(sio_server_t *server, int level, const char *component, const char *message, void *arg);
+/* Gives the core's server the state's sink and level (at creation, and after sio.on_log). */
+void siol_apply_core_log(siol_state_t *st, sio_server_t *server, void *srv);
 
 /* The message handler of every protected call: the error with a traceback. */
 int siol_msgh(lua_State *L);

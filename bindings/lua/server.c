@@ -183,6 +183,7 @@ int siol_server(lua_State *L) {
   if (r) return siol_push_fail(L, r);
   srv->closed = 0;
   sio_server_set_data(srv->server, srv);
+  siol_apply_core_log(st, srv->server, srv);
   r = sio_server_listen(srv->server, o.host, o.port);
   if (r == 0) r = sio_io_new(srv->server, &o.io, &srv->io);
   /* A bad cookie (sio_io_new), or a bad redis URL: the core says what was wrong. */

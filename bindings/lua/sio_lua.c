@@ -115,6 +115,25 @@ static int l_set_log_level(lua_State *L) {
   return 0;
 }
 
+/* sio.on_log(fn[, level]): the core's records of `level` ("info" by default) and more severe, of
+ * every server, go to fn(level, component, message) instead of the log; sio.on_log(nil): back to
+ * the log, warnings and errors only. */
+static int l_on_log(lua_State *L) {
+  static const char *const names[] = {"error", "warn", "info", "debug", NULL}; /* SIO_LOG_* */
+  siol_state_t *st = siol_state(L);
+  if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
+  int level = luaL_checkoption(L, 2, "info", names);
+  siol_unref(L, &st->core_log_ref);
+  if (!lua_isnoneornil(L, 1)) {
+    lua_pushvalue(L, 1);
+    st->core_log_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  st->core_log_level = level;
+  for (srv_t *s = st->servers; s; s = s->next)
+    if (s->server && !s->closed) siol_apply_core_log(st, s->server, s);
+  return 0;
+}
+
 /* sio._roundtrip(...) -> json text, values...: the value converters both ways (for tests). */
 static int l_roundtrip(lua_State *L) {
   int n = lua_gettop(L);
@@ -150,6 +169,7 @@ int luaopen_sio(lua_State *L) {
                                  {"now", l_now},
                                  {"monotonic", l_monotonic},
                                  {"set_log_level", l_set_log_level},
+                                 {"on_log", l_on_log},
                                  {"is_ack", siol_is_ack},
                                  {"_roundtrip", l_roundtrip},
                                  {NULL, NULL}};

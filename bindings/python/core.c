@@ -122,6 +122,7 @@ static int core_traverse(CoreObject *c, visitproc visit, void *arg) {
   for (int i = 0; i < PYSIO_ON_COUNT; i++) Py_VISIT(c->on[i]);
   Py_VISIT(c->on_engine_message);
   Py_VISIT(c->on_http);
+  Py_VISIT(c->on_log);
   Py_VISIT(c->keys);
   Py_VISIT(c->options);
   return pysio_timers_traverse(c, visit, arg);
@@ -131,6 +132,8 @@ static int core_clear(CoreObject *c) {
   for (int i = 0; i < PYSIO_ON_COUNT; i++) Py_CLEAR(c->on[i]);
   Py_CLEAR(c->on_engine_message);
   Py_CLEAR(c->on_http);
+  if (c->server) sio_server_set_log(c->server, SIO_LOG_WARN, sio_log_stderr, NULL); /* on_log goes */
+  Py_CLEAR(c->on_log);
   pysio_timers_clear(c);
   return 0;
 }
@@ -510,6 +513,9 @@ static PyMethodDef core_methods[] = {
     METHOD("handler", pysio_core_handler, METH_VARARGS | METH_KEYWORDS,
            "handler(prefix, callback(HttpRequest), max_body=None): plain HTTP requests (http.c)"),
     METHOD("listen", core_listen, METH_VARARGS, "listen(host, port) -> bound port"),
+    METHOD("set_log", pysio_core_set_log, METH_VARARGS,
+           "set_log(level, fn(level, component, message) -> handled | None): the core's records of "
+           "level <= `level` (0 error .. 3 debug; < 0: none); fn None: stderr (events.c)"),
     METHOD("port", core_port, METH_NOARGS, "the bound port, or None"),
     METHOD("run", core_run, METH_VARARGS | METH_KEYWORDS,
            "run(handle_signals=True): runs the loop (GIL released) until stopped"),

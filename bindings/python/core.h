@@ -55,6 +55,7 @@ typedef struct {
   sio_engine_t *engine;      /* the optional bare Engine.IO endpoint */
   PyObject *on_engine_message; /* its on_message(sid, data) */
   PyObject *on_http;         /* handler()'s callback(HttpRequest) (http.c) */
+  PyObject *on_log;          /* set_log()'s fn(level, component, message) (events.c) */
   PyObject *mw_pending;      /* dict: token -> capsule of a socket whose connect handler awaits */
   long long mw_seq;
 } CoreObject;
@@ -91,6 +92,7 @@ cJSON *pysio_socket_data(sio_socket_t *s, void *arg);
 void pysio_release_pending_connects(CoreObject *c);
 PyObject *pysio_core_connect_done(CoreObject *c, PyObject *args);
 void pysio_engine_message(sio_session_t *s, const char *data, size_t len, int binary);
+PyObject *pysio_core_set_log(CoreObject *c, PyObject *args);
 
 /* http.c: Core.handler() */
 PyObject *pysio_core_handler(CoreObject *c, PyObject *args, PyObject *kw);

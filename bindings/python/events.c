@@ -248,3 +248,41 @@ void pysio_engine_message(sio_session_t *s, const char *data, size_t len, int bi
   }
   PyGILState_Release(g);
 }
+
+/* ---- the core's log (sio_server_set_log) ---- */
+
+/* fn(level, component, message) on the loop's thread, under the GIL. It returns False to leave the
+ * record to the core's default (sio_log_stderr); an exception there is reported as unraisable
+ * (never through logging again, which may be what raised) and the server goes on. */
+static void on_log(sio_server_t *server, int level, const char *component, const char *message, void *arg) {
+  CoreObject *c = arg;
+  PyGILState_STATE g = PyGILState_Ensure();
+  int fallback = 1;
+  if (c->on_log) {
+    PyObject *m = PyUnicode_DecodeUTF8(message, (Py_ssize_t)strlen(message), "backslashreplace");
+    PyObject *r = m ? PyObject_CallFunction(c->on_log, "isO", level, component, m) : NULL;
+    if (!r) PyErr_WriteUnraisable(c->on_log);
+    fallback = !r || r == Py_False;
+    Py_XDECREF(r);
+    Py_XDECREF(m);
+  }
+  PyGILState_Release(g);
+  if (fallback) sio_log_stderr(server, level, component, message, NULL);
+}
+
+/* Core.set_log(level, fn): see the method table (core.c). */
+PyObject *pysio_core_set_log(CoreObject *c, PyObject *args) {
+  int level;
+  PyObject *fn;
+  if (!PyArg_ParseTuple(args, "iO", &level, &fn)) return NULL;
+  if (fn != Py_None && !PyCallable_Check(fn)) {
+    PyErr_SetString(PyExc_TypeError, "set_log: fn must be callable or None");
+    return NULL;
+  }
+  if (pysio_check_open(c)) return NULL;
+  if (fn != Py_None) Py_INCREF(fn);
+  Py_XSETREF(c->on_log, fn == Py_None ? NULL : fn);
+  if (level < 0) sio_server_set_log(c->server, 0, NULL, NULL);
+  else sio_server_set_log(c->server, level, c->on_log ? on_log : sio_log_stderr, c->on_log ? (void *)c : NULL);
+  Py_RETURN_NONE;
+}

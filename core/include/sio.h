@@ -116,6 +116,41 @@ SIO_EXTERN void *sio_server_get_data(const sio_server_t *server);
 SIO_EXTERN void sio_server_set_data(sio_server_t *server, void *data);
 SIO_EXTERN uv_loop_t *sio_server_loop(const sio_server_t *server);
 
+/* ---- logging ---- */
+/* What the library has to say about a server that no return value carries: a Redis outage and its
+ * end, sessions opening, upgrading and closing, requests it refused. One sink per server (each
+ * binding, each application, routes its servers' records where it wants), called synchronously
+ * on the server's loop thread, like every other callback. Records below the server's level are not
+ * even formatted: a level check is all a record costs when nobody listens.
+ *
+ * Levels, most severe first (syslog's order): a record is passed when its level <= the server's. */
+enum {
+  SIO_LOG_ERROR = 0, /* something does not work and will not by itself (Redis answers AUTH with
+                        an error) */
+  SIO_LOG_WARN = 1,  /* degraded service, and its end (a Redis connection lost, then restored:
+                        both at WARN, so a WARN filter sees the outage end too); ignored input */
+  SIO_LOG_INFO = 2,  /* the life of each session: opened, upgraded, closed with its reason */
+  SIO_LOG_DEBUG = 3  /* requests refused with 400/403 (a client's fault, not the server's) */
+};
+
+/* `component` names the layer: "engine" (Engine.IO sessions and requests), "socketio", "cluster",
+ * "redis". `component` and `message` (one line, no newline) are borrowed for the call. The callback
+ * must not close `server`; it may call any other function. */
+typedef void (*sio_log_cb)(sio_server_t *server, int level, const char *component,
+                           const char *message, void *arg);
+
+/* The default sink: writes "sio: <component>: <message>\n" to stderr in one write (the lines sio
+ * has always written). `arg` is unused. A callback may hand records it does not want on to it. */
+SIO_EXTERN void sio_log_stderr(sio_server_t *server, int level, const char *component,
+                               const char *message, void *arg);
+/* "error", "warn", "info", "debug"; "unknown" for another value. A static string. */
+SIO_EXTERN const char *sio_log_level_name(int level);
+/* Sends the server's records of level <= `level` to cb(server, level, component, message, arg);
+ * cb NULL: none at all. The default is SIO_LOG_WARN to sio_log_stderr. `arg` is borrowed: it must
+ * outlive the server or the next call. Call it on the loop's thread (or before the loop runs);
+ * it takes effect for the next record. Records of the server's adapters (Redis) come here too. */
+SIO_EXTERN void sio_server_set_log(sio_server_t *server, int level, sio_log_cb cb, void *arg);
+
 /* ---------------------------------------------------------------------------------------------- */
 /* Static files: a directory served at a URL prefix of a server, as Node's serve-static (send)    */
 /* does it, for an application's own pages and assets next to its Socket.IO server. Files are    */
@@ -593,8 +628,14 @@ SIO_EXTERN sio_nsp_t *sio_socket_nsp(const sio_socket_t *socket);
 /* The Engine.IO session: its sio_session_request() is the handshake (headers, query, address,
  * time, url, secure). */
 SIO_EXTERN sio_session_t *sio_socket_session(const sio_socket_t *socket);
-/* The CONNECT auth payload (v4 clients: the namespace's query as an object); never NULL. */
+/* The CONNECT auth payload (v4 clients: the namespace's query as an object); never NULL: {} when
+ * the client sent none, as Node's socket.handshake.auth (and sio_socket_handshake's "auth"). */
 SIO_EXTERN const cJSON *sio_socket_auth(const sio_socket_t *socket);
+/* 1 when the client's CONNECT carried an auth payload, {} included ("40{}", socket.io-client's
+ * `auth: {}`), 0 when it carried none ("40"; v4 clients: a namespace without a query). Neither
+ * reference tells them apart (Node's handshake.auth is {} for both, python-socketio's handler
+ * gets None for both); this is for an application that must. */
+SIO_EXTERN int sio_socket_auth_sent(const sio_socket_t *socket);
 /* The handshake as Node's socket.handshake has it, in a new object the caller deletes: {"headers"
  * (lower-case names; the first of a repeated header), "time" (as JavaScript's Date.toString()),
  * "address", "xdomain" (an Origin header came), "secure", "issued" (ms since the epoch), "url",
@@ -700,8 +741,9 @@ SIO_EXTERN void sio_nsp_disconnect(sio_nsp_t *nsp, const sio_target_t *to, int c
 /* Redis going away never stops the server: each connection that fails or is lost retries with */
 /* backoff (100 ms doubling to 5 s, jittered; an attempt is given 5 s), the subscriber           */
 /* subscribing every namespace again once back. Meanwhile broadcasts are delivered locally only  */
-/* (no error) and cluster requests end with SIO_EUNAVAIL; the outage and its end are logged on   */
-/* stderr, one line each per connection.                                                          */
+/* (no error) and cluster requests end with SIO_EUNAVAIL; the outage and its end are logged at    */
+/* SIO_LOG_WARN (component "redis"; stderr by default: sio_server_set_log), one record each per    */
+/* connection.                                                                                    */
 
 typedef struct sio_redis_options_s {
   size_t size; /* sizeof this struct, set by the _init function (see "Options" above) */

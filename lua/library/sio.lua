@@ -67,6 +67,15 @@ function sio.monotonic() end
 ---@param level "debug"|"info"|"warn"|"error"
 function sio.set_log_level(level) end
 
+---The C core's own records, of every server (Redis outages at "warn", each session opened,
+---upgraded and closed at "info" with component "engine", refused requests at "debug"), to fn
+---instead of the log; records less severe than `level` (default "info") are never made. fn runs
+---on the loop where the record is made and may not wait; one that raises is logged and the
+---record logged as well. nil: back to the log, warnings and errors only.
+---@param fn fun(level: "error"|"warn"|"info"|"debug", component: string, message: string)|nil
+---@param level? "error"|"warn"|"info"|"debug"
+function sio.on_log(fn, level) end
+
 ---True for an ack function (to tell it from data in a vararg handler).
 ---@param v any
 ---@return boolean

@@ -66,22 +66,84 @@ def _wire_logger(value: Any) -> logging.Logger:
     return log
 
 
+def _wire_engineio_logger(value: Any, sio_log: logging.Logger) -> Optional[logging.Logger]:
+    """python-socketio's ``engineio_logger``: False (the default) keeps the core's engine records
+    off Python; True logs them at INFO to logger ``"engineio.server"`` (python-engineio's, so a
+    logging configuration written for it applies), with a stderr handler when neither it, logger
+    ``"sio"`` nor the root logger has one; a Logger gets them."""
+    if isinstance(value, logging.Logger):
+        return value
+    if not value:
+        return None
+    log = logging.getLogger("engineio.server")
+    if log.level == logging.NOTSET or log.level > logging.INFO:
+        log.setLevel(logging.INFO)
+    if not log.handlers and not sio_log.handlers and not logging.getLogger().handlers:
+        log.addHandler(logging.StreamHandler())
+    return log
+
+
+# The core's levels (sio.h: SIO_LOG_ERROR 0 .. SIO_LOG_DEBUG 3) as logging's.
+_LEVELS = (logging.ERROR, logging.WARNING, logging.INFO, logging.DEBUG)
+_CORE_WARN = 1
+
+
+def core_level(*loggers: Optional[logging.Logger]) -> int:
+    """The core's level for records bound to these loggers (None: the core's default sink, which
+    writes WARN and above to stderr): the most verbose one any of them lets through, as read
+    now."""
+    level = _CORE_WARN
+    for log in loggers:
+        if log is not None:
+            eff = log.getEffectiveLevel()
+            level = max([level] + [i for i, lv in enumerate(_LEVELS) if lv >= eff])
+    return level
+
+
+class CoreLog:
+    """The core's records (sio.h's sio_server_set_log), on the server's thread: the engine's
+    (component ``"engine"``) to ``engineio_logger``, the others (``"socketio"``, ``"redis"``,
+    ``"cluster"``) to ``logger``; a layer without a logger keeps the core's stderr lines. A record
+    is logged as ``"<component>: <message>"`` with ``record.sio_component``. A logger that raises
+    never reaches the server: the record goes to stderr instead."""
+
+    def __init__(self, socketio: Optional[logging.Logger], engineio: Optional[logging.Logger]) -> None:
+        self.socketio = socketio
+        self.engineio = engineio
+
+    @property
+    def wired(self) -> bool:
+        return self.socketio is not None or self.engineio is not None
+
+    def level(self) -> int:
+        return core_level(self.socketio, self.engineio)
+
+    def __call__(self, level: int, component: str, message: str) -> bool:
+        log = self.engineio if component == "engine" else self.socketio
+        if log is None:
+            return level > _CORE_WARN  # False: the core's stderr line, as without a logger
+        try:
+            log.log(_LEVELS[level], "%s: %s", component, message, extra={"sio_component": component})
+        except Exception:
+            return False
+        return True
+
+
 def compat_options(async_modes: Iterable[str], *, async_mode: Optional[str], logger: Any,
                    engineio_logger: Any, json: Any, serializer: Any, client_manager: Any,
                    http_compression: Optional[bool], compression_threshold: Optional[int],
                    monitor_clients: Optional[bool]) -> Dict[str, Any]:
     """Checks python-socketio's arguments that sio honours in its own way; returns ``logger`` (the
     Logger), ``log_traffic`` (log every connect, event and disconnect at INFO, as python-socketio's
-    ``logger=True``) and, from a ``client_manager``, ``redis``/``redis_key``."""
+    ``logger=True``), ``engineio_logger`` (the Logger of the engine's records, or None) and, from
+    a ``client_manager``, ``redis``/``redis_key``."""
     log = _wire_logger(logger)
     out: Dict[str, Any] = {"logger": logger if isinstance(logger, logging.Logger) else log,
                            "log_traffic": bool(logger)}
     if async_mode is not None and async_mode not in async_modes:
         differs("async_mode=%r ignored: sio runs its own libuv loop (%s)"
                 % (async_mode, ", ".join(repr(m) for m in async_modes)))
-    if engineio_logger:
-        differs("engineio_logger: Engine.IO is sio's C core, which logs nothing per packet (Redis "
-                "outages go to stderr); logger= gets the Socket.IO traffic")
+    out["engineio_logger"] = _wire_engineio_logger(engineio_logger, log)
     if json is not None and json is not _json:
         differs("json= ignored: sio's core encodes and decodes JSON in C")
     if serializer not in ("default", None):

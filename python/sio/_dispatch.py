@@ -79,7 +79,9 @@ class Dispatch(NodeStyle):
         n = self._nargs(fn) - len(head)
         env = environ(handshake, protocol, nsp)
         if n >= 3:
-            return fn(*head, sid, env, handshake["auth"] or None)  # python-socketio: None when none sent
+            # python-socketio's rule (server.py _handle_connect, `if data:`, 5.7 to 5.18): None
+            # for a CONNECT without auth and for an empty one ({}), the object otherwise
+            return fn(*head, sid, env, handshake["auth"] or None)
         return fn(*head, sid, env) if n == 2 else fn(*head, sid)
 
     def _verdict(self, nsp: str, sid: str, call: Callable[[], Any]) -> Any:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Iterable, Optional, Tuple, TypeVar, Unio
 from . import _core, api
 from ._asyncio import AsyncioMode
 from ._dispatch import Dispatch
-from ._compat import Reason, compat_options, differs, transport_bits
+from ._compat import CoreLog, Reason, compat_options, differs, transport_bits
 from ._util import cookie_options, cors_options, environ, room_names, to_ms
 from ._workers import WorkerPool
 from .errors import DisconnectedError, ReservedEventError, TimeoutError
@@ -103,8 +103,20 @@ class Server(Dispatch, AsyncioMode):
     :param logger: ``True``: connects, events and disconnects are logged at INFO to logger
         ``"sio"`` (which then gets a stderr handler if logging has none); a ``logging.Logger``:
         those go to it, and the errors of logger ``"sio"`` too. Errors in handlers are logged to
-        ``"sio"`` in every case.
-    :param engineio_logger: warned: Engine.IO is the C core, which logs nothing per packet.
+        ``"sio"`` in every case. With a logger, the C core's own records but the engine's go to
+        it too, on the server's thread: Redis outages and their end (WARNING, component
+        ``"redis"``), cluster notices, namespaces refused (DEBUG, ``"socketio"``); without one
+        they stay the core's stderr lines (WARNING and above).
+    :param engineio_logger: the C core's Engine.IO records (component ``"engine"``): each
+        session opened, upgraded and closed with its reason (INFO: ``"engine: session <sid>
+        closed: ping timeout"``), requests refused with 400/403 (DEBUG). ``True``: to logger
+        ``"engineio.server"`` (python-engineio's name) at INFO, with a stderr handler when
+        logging has none; a ``logging.Logger``: to it; ``False``: not logged. Records carry
+        ``record.sio_component``; the core is told the most verbose level any of the two loggers
+        lets through when the server starts listening (records below it are never made), and a
+        logging handler that raises never reaches the server (the record goes to stderr). No
+        per-packet records (python-engineio's "Sending packet"): sio's engine is C and keeps its
+        hot path free of them.
     :param async_mode: ``"threading"`` (:class:`Server`), ``"asyncio"`` (:class:`AsyncServer`);
         others (eventlet, gevent, aiohttp...) are warned: sio runs its own libuv loop.
     :param max_http_buffer_size: python-engineio's name for ``max_payload``.
@@ -232,6 +244,9 @@ class Server(Dispatch, AsyncioMode):
             **cors_options(cors_allowed_origins),
             **cookie_options(cookie),
         )
+        self._core_log = CoreLog(self.logger if logger else None, opts["engineio_logger"])
+        if self._core_log.wired:
+            self._core.set_log(self._core_log.level(), self._core_log)
         self._register("/")
         if namespaces == "*":
             self._register("*")
@@ -878,6 +893,8 @@ class Server(Dispatch, AsyncioMode):
 
     def listen(self, host: str = "127.0.0.1", port: int = 5000) -> int:
         """Binds and listens; returns the bound port (``port=0`` picks one)."""
+        if self._core_log.wired:  # the loggers' levels as they are now
+            self._core.set_log(self._core_log.level(), self._core_log)
         port = self._core.listen(host, port)
         if "*" in self._keys and self._keys["*"] is None:
             self._keys["*"] = self._core.dynamic("^/", "*")

@@ -73,7 +73,7 @@ struct sx {
   sio_socket_t *socks[MAXS];
   sio_nsp_t *sock_nsp[MAXS];
   char ids[MAXS][48], nsps[MAXS][24], eids[MAXS][24], auths[MAXS][96], reasons[MAXS][32];
-  int ndisc[MAXS], ndiscing[MAXS], rooms_at_discing[MAXS], connected_at_conn[MAXS];
+  int ndisc[MAXS], ndiscing[MAXS], rooms_at_discing[MAXS], connected_at_conn[MAXS], auth_sent[MAXS];
   int disconnects;
   /* events in */
   int nevents;
@@ -138,6 +138,7 @@ static void cb_connection(sio_nsp_t *n, sio_socket_t *s) {
   snprintf(x->nsps[i], sizeof x->nsps[i], "%s", sio_nsp_name(sio_socket_nsp(s)));
   snprintf(x->eids[i], sizeof x->eids[i], "%s", sio_session_id(sio_socket_session(s)));
   print_json(sio_socket_auth(s), x->auths[i], sizeof x->auths[i]);
+  x->auth_sent[i] = sio_socket_auth_sent(s);
   /* Found by id in its namespace (only there), from the moment it is connected. */
   x->connected_at_conn[i] = sio_socket_connected(s) && sio_nsp_socket(n, sio_socket_id(s)) == s &&
                             sio_nsp_socket(n, "no-such-id") == NULL;
@@ -537,6 +538,8 @@ TEST(connect_root_auth_and_unknown_namespace) {
   CHECK(strcmp(x->eids[0], x->s[0]) == 0);
   CHECK(strcmp(x->nsps[0], "/") == 0);
   CHECK(strcmp(x->auths[0], "{}") == 0); /* no payload: an empty object, never NULL */
+  CHECK_EQ_INT(x->auth_sent[0], 0);
+  CHECK_EQ_INT(x->auth_sent[2], 1);
   CHECK(strcmp(x->ids[1], x->s[2]) == 0);
   CHECK(strcmp(x->nsps[1], "/chat") == 0);
   CHECK(strcmp(x->eids[1], x->s[0]) == 0); /* the same Engine.IO session */
@@ -2125,6 +2128,120 @@ TEST(fetch_sockets_reports_socket_data) {
   CHECK(strcmp(x->s[0], "{}") == 0); /* the second fetch, without a callback */
 }
 
+/* ============================================================================================== */
+/* auth sent or not; the server's log                                                              */
+
+#define MAXLOG 64
+static struct {
+  int n, level[MAXLOG];
+  char comp[MAXLOG][16], msg[MAXLOG][200];
+  void *arg;
+} logs;
+
+static void cb_log(sio_server_t *srv, int level, const char *comp, const char *msg, void *arg) {
+  (void)srv;
+  logs.arg = arg;
+  if (logs.n >= MAXLOG) return;
+  logs.level[logs.n] = level;
+  snprintf(logs.comp[logs.n], sizeof logs.comp[0], "%s", comp);
+  snprintf(logs.msg[logs.n], sizeof logs.msg[0], "%s", msg);
+  logs.n++;
+}
+
+/* How many records of `level` and `comp` hold `needle`. */
+static int log_count(int level, const char *comp, const char *needle) {
+  int k = 0;
+  for (int i = 0; i < logs.n; i++)
+    k += logs.level[i] == level && strcmp(logs.comp[i], comp) == 0 && strstr(logs.msg[i], needle);
+  return k;
+}
+
+static void client_auth_log(nh_t *h) {
+  sx_t *x = h->user;
+  char eid[3][21], want[96];
+  nc_conn_t *c[3];
+  static const char *const auth[3] = {NULL, "{}", "{\"a\":1}"};
+  for (int i = 0; i < 3; i++) {
+    c[i] = sc_open(h, 4, eid[i]);
+    CHECK(c[i]);
+    CHECK_EQ_INT(sc_join(c[i], "/", auth[i], NULL), 0);
+  }
+  /* a v3 client: in "/" from the start (nothing sent), then "/chat" with a query (its auth) */
+  nc_conn_t *v3 = sc_open(h, 3, NULL);
+  CHECK(v3);
+  CHECK_EQ_INT(sc_expect(v3, "40"), 0);
+  CHECK_EQ_INT(sc_send(v3, "40/chat?t=1,"), 0);
+  CHECK_EQ_INT(sc_expect(v3, "40/chat,"), 0);
+  CHECK_EQ_INT(sc_send(c[0], "40/nope,"), 0);
+  CHECK_EQ_INT(sc_expect(c[0], "44/nope,{\"message\":\"Invalid namespace\"}"), 0);
+  nc_conn_t *bad = nh_connect(h, 0);
+  nc_response_t *r = malloc(sizeof *r);
+  CHECK(bad && r);
+  int rr = nc_request(bad, "GET", "/socket.io/?EIO=4&transport=polling&sid=nope", NULL, NULL, 0, r);
+  free(r);
+  CHECK_EQ_INT(rr, 0);
+  nc_close(c[1]); /* "transport close" */
+  WAIT_GE(h, x, disconnects, 1);
+  snprintf(want, sizeof want, "session %s closed: transport close", eid[1]);
+  CHECK_EQ_INT(log_count(SIO_LOG_INFO, "engine", want), 1); /* (read racing the loop: written before) */
+}
+
+TEST(auth_sent_and_server_log) {
+  sx_t *x = sx_new(0);
+  CHECK(x);
+  CHECK(sx_of(x, "/chat"));
+  memset(&logs, 0, sizeof logs);
+  int tag;
+  sio_server_set_log(x->h.server, SIO_LOG_DEBUG, cb_log, &tag);
+  CHECK_EQ_INT(sx_run(x, client_auth_log), 0);
+  CHECK_EQ_INT(x->nsocks, 5);
+  /* "40" sent nothing; "40{}" and "40{...}" did; both read {} and {"a":1} as before */
+  CHECK_EQ_INT(x->auth_sent[0], 0);
+  CHECK(strcmp(x->auths[0], "{}") == 0);
+  CHECK_EQ_INT(x->auth_sent[1], 1);
+  CHECK(strcmp(x->auths[1], "{}") == 0);
+  CHECK_EQ_INT(x->auth_sent[2], 1);
+  CHECK(strcmp(x->auths[2], "{\"a\":1}") == 0);
+  CHECK_EQ_INT(x->auth_sent[3], 0); /* v3 in "/" */
+  CHECK_EQ_INT(x->auth_sent[4], 1); /* v3 "/chat?t=1" */
+  CHECK(strcmp(x->auths[4], "{\"t\":\"1\"}") == 0);
+  /* the log: every session opened and closed, at INFO; the refusals at DEBUG */
+  CHECK(logs.arg == &tag);
+  CHECK_EQ_INT(log_count(SIO_LOG_INFO, "engine", "(websocket, EIO 4, 127.0.0.1)"), 3);
+  CHECK_EQ_INT(log_count(SIO_LOG_INFO, "engine", "(websocket, EIO 3, 127.0.0.1)"), 1);
+  CHECK_EQ_INT(log_count(SIO_LOG_INFO, "engine", " opened ("), 4);
+  CHECK_EQ_INT(log_count(SIO_LOG_INFO, "engine", " closed: transport close"), 1);
+  CHECK_EQ_INT(log_count(SIO_LOG_INFO, "engine", " closed: "), 4); /* the others at shutdown */
+  CHECK_EQ_INT(log_count(SIO_LOG_DEBUG, "socketio", "no namespace /nope (Invalid namespace)"), 1);
+  CHECK_EQ_INT(log_count(SIO_LOG_DEBUG, "engine",
+                         "400 Session ID unknown: GET /socket.io/?EIO=4&transport=polling&sid=nope"), 1);
+  CHECK_EQ_INT(logs.n, 10);
+  CHECK(strcmp(sio_log_level_name(SIO_LOG_WARN), "warn") == 0);
+  CHECK(strcmp(sio_log_level_name(42), "unknown") == 0);
+}
+
+/* At the default level (WARN) a session says nothing; a NULL callback takes everything off. */
+static void client_quiet(nh_t *h) {
+  nc_conn_t *c = sc_client(h, NULL);
+  CHECK(c);
+  CHECK_EQ_INT(sc_send(c, "40/nope,"), 0);
+  CHECK_EQ_INT(sc_expect(c, "44/nope,{\"message\":\"Invalid namespace\"}"), 0);
+}
+
+TEST(server_log_levels) {
+  sx_t *x = sx_new(0);
+  CHECK(x);
+  memset(&logs, 0, sizeof logs);
+  sio_server_set_log(x->h.server, SIO_LOG_WARN, cb_log, NULL);
+  CHECK_EQ_INT(sx_run(x, client_quiet), 0);
+  CHECK_EQ_INT(logs.n, 0);
+  x = sx_new(0);
+  CHECK(x);
+  sio_server_set_log(x->h.server, SIO_LOG_DEBUG, NULL, NULL);
+  CHECK_EQ_INT(sx_run(x, client_quiet), 0);
+  CHECK_EQ_INT(logs.n, 0);
+}
+
 TEST_MAIN(RUN(connect_root_auth_and_unknown_namespace), RUN(middleware_async_next_and_refuse),
           RUN(middleware_client_leaves_before_next), RUN(dynamic_namespaces),
           RUN(events_acks_and_binary), RUN(acks_from_the_client), RUN(broadcast_with_acks),
@@ -2135,4 +2252,5 @@ TEST_MAIN(RUN(connect_root_auth_and_unknown_namespace), RUN(middleware_async_nex
           RUN(ping_timeout_reason), RUN(rooms_listed_in_join_order),
           RUN(broadcast_ack_pending_at_server_close), RUN(middleware_completes_after_server_close),
           RUN(ack_handles_reserved_names_handshake),
-          RUN(fetch_sockets_reports_socket_data))
+          RUN(fetch_sockets_reports_socket_data), RUN(auth_sent_and_server_log),
+          RUN(server_log_levels))

@@ -807,6 +807,66 @@ describe("errors in handlers", function()
   end)
 end)
 
+describe("sio.on_log", function()
+  after_each(function() sio.on_log(nil) end)
+
+  it("gets the core's records of every server: Redis outages, each session opened and closed", function()
+    local got = {}
+    sio.on_log(function(level, component, message)
+      got[#got + 1] = { level = level, component = component, message = message }
+    end, "debug")
+    local s = server({ redis = "redis://127.0.0.1:1" }) -- port 1: refused
+    local function find(component, pattern)
+      for _, g in ipairs(got) do
+        if g.component == component and g.message:match(pattern) then return g end
+      end
+    end
+    assert.is_true(H.run_until(function() return find("redis", "^subscriber connection failed") end, 3000))
+    local pub = find("redis", "^publisher connection failed: .* retrying with backoff")
+    assert.is_truthy(pub)
+    assert.are.equal("warn", pub.level)
+    finish(client("connect", s.port, { { ns = "/" } }))
+    assert.is_true(H.run_until(function() return find("engine", " closed: ") end, 3000))
+    local opened = find("engine", "^session [%w_-]+ opened %(")
+    assert.is_truthy(opened)
+    assert.are.equal("info", opened.level)
+    assert.matches("EIO 4, 127%.0%.0%.1%)$", opened.message)
+    -- a level: nothing less severe is even made; nil goes back to the log (warnings and errors)
+    local n = #got
+    sio.on_log(function(level, component, message) got[#got + 1] = { level = level } end, "error")
+    finish(client("connect", s.port, { { ns = "/" } }))
+    H.pump(50)
+    assert.are.equal(n, #got)
+    assert.has_error(function() sio.on_log(42) end)
+    assert.has_error(function() sio.on_log(print, "loud") end)
+  end)
+
+  it("without it the core's warnings are log lines; a function that raises is logged, the record too", function()
+    local p = lua_process [[
+      local sio = require "sio"
+      local server = assert(sio.server { host = "127.0.0.1", port = 0, redis = "redis://127.0.0.1:1" })
+      print("port " .. server.port)
+      io.stdout:flush()
+      sio.set_timeout(300, function()
+        sio.on_log(function() error("log function broke") end)
+        server:close()
+        local again = assert(sio.server { host = "127.0.0.1", port = 0, redis = "redis://127.0.0.1:1" })
+        sio.set_timeout(300, function() sio.shutdown() end)
+      end)
+      sio.run()
+      print("run returned")
+    ]]
+    assert.are.equal(0, H.wait_exit(p, 10000), p.errors())
+    local log = p.errors()
+    assert.matches("WARN%s+sio: redis: publisher connection failed: [^\n]*retrying with backoff", log)
+    assert.matches("ERROR%s+error in the sio.on_log function: [^\n]*log function broke", log)
+    -- the second server's records reached the log all the same
+    local _, n = log:gsub("sio: redis: publisher connection failed", "")
+    assert.are.equal(2, n, log)
+    assert.matches("run returned", p.output())
+  end)
+end)
+
 describe("sio.shutdown()", function()
   it("closes the servers, the client sees a disconnect, and sio.run() returns", function()
     local p = lua_process [[

@@ -1,5 +1,5 @@
 // socket.io-client 4.8 (tests/js/node_modules) driving the Python servers of test_node_style.py:
-//   node tests/python/node_style_client.mjs URL chat|refused
+//   node tests/python/node_style_client.mjs URL chat|refused|auth
 // Prints one JSON line with what the clients saw; exits non-zero on a failure or after 10 s.
 import { createRequire } from 'node:module';
 
@@ -50,7 +50,21 @@ async function refused() {
   return { message: err.message, data: err.data };
 }
 
-const scenarios = { chat, refused };
+// The server answers each connect with what its connect handler got as auth ("auth" event; None
+// arrives as null): socket.io-client sends "40" without `auth`, "40{}" with `auth: {}`.
+async function auth() {
+  const out = {};
+  for (const [name, opts] of [['none', {}], ['empty', { auth: {} }], ['token', { auth: { token: 't' } }]]) {
+    const s = connect(opts);
+    const got = once(s, 'auth');
+    await connected(s);
+    out[name] = await got;
+    s.close();
+  }
+  return out;
+}
+
+const scenarios = { chat, refused, auth };
 try {
   console.log(JSON.stringify(await scenarios[scenario]()));
   process.exit(0);

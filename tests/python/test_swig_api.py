@@ -29,6 +29,9 @@ NOT_IN_API = {
     **_reason('server handle', '''
         sio_server_new sio_server_listen sio_server_port sio_server_close sio_server_get_data
         sio_server_set_data sio_server_loop sio_server_static'''),
+    # The server's log sink is a callback on the server handle: sio._core's Core.set_log (events.c)
+    # binds it; sio/_compat.py names the levels as logging's.
+    **_reason('server log', 'sio_server_set_log sio_log_stderr sio_log_level_name'),
     # Application handlers: a request handle given to a callback, answered later; sio._core's
     # handler() and HttpRequest (http.c) bind them.
     **_reason('http handlers', '''
@@ -57,6 +60,7 @@ NOT_IN_API = {
         sio_nsp_set_callbacks sio_nsp_name sio_nsp_parent sio_nsp_io sio_nsp_get_data
         sio_nsp_set_data sio_nsp_socket sio_nsp_socket_count sio_nsp_use sio_socket_next
         sio_socket_refuse sio_socket_id sio_socket_nsp sio_socket_session sio_socket_auth
+        sio_socket_auth_sent
         sio_socket_handshake sio_socket_connected sio_socket_get_data sio_socket_set_data
         sio_socket_join sio_socket_leave sio_socket_room sio_socket_room_count
         sio_socket_disconnect sio_nsp_callbacks_t'''),

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "adapter/cluster.h"
+#include "transport/log.h"
 #include "json_parse.h"
 
 /* Built with msgpack-c (and the Redis transport): without them no transport makes one. */
@@ -51,6 +52,7 @@ struct sio_cluster {
   const sio_cluster_transport_t *tp;
   void *t;
   uv_loop_t *loop;
+  sio_server_t *server; /* whose log sink gets the notices */
   uint32_t timeout_ms;
   char uid[SIO_CLUSTER_ID_LEN + 1];
   request_t *requests;
@@ -63,7 +65,7 @@ struct sio_cluster {
 static void log_ignored(sio_cluster_t *c, const char *what) {
   if (c->logged_type) return;
   c->logged_type = 1;
-  fprintf(stderr, "sio: cluster: ignored %s\n", what);
+  SIO_LOG(c->server, SIO_LOG_WARN, "cluster", "ignored %s", what);
 }
 
 /* An id of SIO_CLUSTER_ID_LEN random alphanumerics (Node's adapter uses uid2, base 62). */
@@ -596,7 +598,8 @@ sio_cluster_t *sio__cluster_new(sio_nsp_t *nsp, sio_adapter_t *local,
   c->local = local;
   c->tp = tp;
   c->t = t;
-  c->loop = sio_server_loop(sio_engine_server(sio_io_engine(sio_nsp_io(nsp))));
+  c->server = sio_engine_server(sio_io_engine(sio_nsp_io(nsp)));
+  c->loop = sio_server_loop(c->server);
   c->timeout_ms = timeout_ms ? timeout_ms : SIO_CLUSTER_TIMEOUT_MS;
   c->server_count = 1;
   random_id(c->uid);

@@ -46,6 +46,7 @@ int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts) {
 #include <openssl/rand.h>
 
 #include "adapter/redis_uv.h"
+#include "transport/log.h"
 
 typedef struct redis redis_t;
 typedef struct resolve resolve_t;
@@ -78,6 +79,7 @@ typedef struct chans {
 
 struct redis {
   uv_loop_t *loop;
+  sio_server_t *server; /* whose log sink gets the outages */
   char *host, *user, *password, *key;
   int port;
   uint32_t timeout_ms;
@@ -334,8 +336,8 @@ static void link_down(redis_link_t *l, const char *what, const char *why) {
   redis_t *rd = l->rd;
   l->down = 1;
   l->down_at = uv_now(rd->loop);
-  fprintf(stderr, "sio: redis: %s %s: %s (%s:%d); retrying with backoff, local delivery goes on\n",
-          link_name(l), what, why && *why ? why : "unknown error", rd->host, rd->port);
+  SIO_LOG(rd->server, SIO_LOG_WARN, "redis",
+          "%s %s: %s (%s:%d); retrying with backoff, local delivery goes on", link_name(l), what, why && *why ? why : "unknown error", rd->host, rd->port);
 }
 
 static void link_retry_later(redis_link_t *l) {
@@ -360,7 +362,7 @@ static void on_ping(redisAsyncContext *ac, void *reply, void *privdata) {
   if (r->type == REDIS_REPLY_ERROR) {
     /* Connected but not served (a wrong password, a dataset still loading): nothing else would
      * say so. */
-    fprintf(stderr, "sio: redis: %s connection (%s:%d) answers with an error: %s\n", link_name(l),
+    SIO_LOG(rd->server, SIO_LOG_ERROR, "redis", "%s connection (%s:%d) answers with an error: %s", link_name(l),
             rd->host, rd->port, r->str);
     return;
   }
@@ -371,12 +373,12 @@ static void on_ping(redisAsyncContext *ac, void *reply, void *privdata) {
   if (l->is_sub) {
     size_t n = 0;
     for (const chans_t *ch = rd->nsps; ch; ch = ch->next) n++;
-    fprintf(stderr,
-            "sio: redis: subscriber connection restored (%s:%d) after %.1f s; %zu namespace%s "
-            "subscribed again\n",
+    SIO_LOG(rd->server, SIO_LOG_WARN, "redis",
+            "subscriber connection restored (%s:%d) after %.1f s; %zu namespace%s "
+            "subscribed again",
             rd->host, rd->port, secs, n, n == 1 ? "" : "s");
   } else {
-    fprintf(stderr, "sio: redis: publisher connection restored (%s:%d) after %.1f s\n", rd->host,
+    SIO_LOG(rd->server, SIO_LOG_WARN, "redis", "publisher connection restored (%s:%d) after %.1f s", rd->host,
             rd->port, secs);
   }
 }
@@ -619,7 +621,8 @@ int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *given) {
     redis_free_fields(rd);
     return r;
   }
-  rd->loop = sio_server_loop(sio_engine_server(sio_io_engine(io)));
+  rd->server = sio_engine_server(sio_io_engine(io));
+  rd->loop = sio_server_loop(rd->server);
   rd->timeout_ms = o.requests_timeout_ms ? o.requests_timeout_ms : SIO_CLUSTER_TIMEOUT_MS;
   for (int i = 0; i < 2; i++) {
     rd->link[i].rd = rd;

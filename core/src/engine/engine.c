@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "opts.h"
 #include "transport/static_files.h"
+#include "transport/log.h"
 #include "transport/transport.h"
 #include "url.h"
 
@@ -475,6 +476,8 @@ static char *cors_headers(sio_engine_t *e, const sio_http_request_t *req, int pr
 }
 
 static void respond_error(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req, int code) {
+  SIO_LOG(e->server, SIO_LOG_DEBUG, "engine", "%d %s: %s %s", code == ERR_FORBIDDEN ? 403 : 400,
+          error_messages[code], req->method, req->url);
   char body[96];
   int n = snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", code, error_messages[code]);
   char *cors = cors_headers(e, req, 0);
@@ -729,6 +732,7 @@ static int session_send(sio_session_t *s, int type, sio_msg_t *msg) {
 
 static void engine_report_close(sio_session_t *s, const char *reason) {
   sio_engine_t *e = s->engine;
+  SIO_LOG(e->server, SIO_LOG_INFO, "engine", "session %s closed: %s", s->id, reason);
   if (e->cbs.on_close) e->cbs.on_close(s, reason);
 }
 
@@ -895,6 +899,7 @@ static void upgrade_complete(sio_session_t *s) {
   s->probe = NULL;
   s->upgrade = UP_NONE;
   sio_conn_set_owner(s->conn, &ws_vt, s);
+  SIO_LOG(s->engine->server, SIO_LOG_INFO, "engine", "session %s upgraded to websocket", s->id);
   /* What was waiting for a poll now goes over the WebSocket, in order. */
   uint32_t n = s->outq_len;
   for (uint32_t i = 0; i < n && s->state == ST_OPEN; i++)
@@ -1044,6 +1049,12 @@ static sio_session_t *handshake(sio_engine_t *e, sio_conn_t *c, const sio_http_r
   if (open) session_send(s, SIO_EIO_OPEN, open);
   sio_msg_unref(open);
   heartbeat_start(s);
+  if (sio__log_enabled(e->server, SIO_LOG_INFO)) {
+    const char *addr = s->info_block + strlen(s->info_block) + 1; /* method, url, address */
+    addr += strlen(addr) + 1;
+    sio__log(e->server, SIO_LOG_INFO, "engine", "session %s opened (%s, EIO %d, %s)", s->id,
+             transport == SIO_TRANSPORT_POLLING ? "polling" : "websocket", proto, addr);
+  }
   if (e->cbs.on_connection) e->cbs.on_connection(e, s);
   return s;
 }

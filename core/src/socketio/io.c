@@ -5,6 +5,7 @@
 
 #include "engine/engine.h"
 #include "socketio/socketio.h"
+#include "transport/log.h"
 #include "transport/static_files.h"
 #include "opts.h"
 #include "url.h"
@@ -152,12 +153,16 @@ void sio__client_close(sio_client_t *c, const char *reason) {
 /* Closes the client's Engine.IO session; its sockets see `reason`. */
 static void client_fail(sio_client_t *c, const char *reason) {
   if (c->closed) return;
+  SIO_LOG(sio_engine_server(c->io->engine), SIO_LOG_DEBUG, "socketio", "session %s: %s",
+          sio_session_id(c->session), reason);
   c->close_reason = reason;
   sio_session_close(c->session); /* reports back through on_close */
   sio__client_close(c, reason);  /* in case the session was already closing */
 }
 
 static void refuse_namespace(sio_client_t *c, const char *name) {
+  SIO_LOG(sio_engine_server(c->io->engine), SIO_LOG_DEBUG, "socketio",
+          "session %s: no namespace %s (Invalid namespace)", sio_session_id(c->session), name);
   sio_packet_t p = {SIO_PACKET_CONNECT_ERROR, (char *)name, -1, NULL, 0, NULL, 0};
   p.data = cJSON_CreateObject();
   if (p.data && cJSON_AddStringToObject(p.data, "message", "Invalid namespace"))
@@ -165,15 +170,15 @@ static void refuse_namespace(sio_client_t *c, const char *name) {
   cJSON_Delete(p.data);
 }
 
-/* `auth` is consumed. */
-static void client_connect(sio_client_t *c, const char *name, cJSON *auth) {
+/* `auth` is consumed; `sent`: the client sent it (sio_socket_auth_sent). */
+static void client_connect(sio_client_t *c, const char *name, cJSON *auth, int sent) {
   sio_nsp_t *nsp = sio__nsp_lookup(c->io, name, auth);
   if (!nsp) {
     cJSON_Delete(auth);
     refuse_namespace(c, name);
     return;
   }
-  sio_socket_t *s = sio__socket_new(nsp, c, auth);
+  sio_socket_t *s = sio__socket_new(nsp, c, auth, sent);
   if (!s) {
     client_fail(c, "transport error");
     return;
@@ -229,7 +234,9 @@ static sio_socket_t *client_socket(sio_client_t *c, const char *name) {
 
 static void client_dispatch(sio_client_t *c, sio_packet_t *p) {
   cJSON *auth = NULL;
+  int sent = p->data != NULL;
   if (c->protocol == 3) {
+    sent = strchr(p->nsp, '?') != NULL; /* a v3 client's auth is its namespace's query */
     int r = query_auth(p->nsp, &auth); /* also cuts the query off the name */
     if (r) {
       client_fail(c, r == SIO_EPARSE ? "parse error" : "transport error");
@@ -246,7 +253,7 @@ static void client_dispatch(sio_client_t *c, sio_packet_t *p) {
       client_fail(c, "transport error");
       return;
     }
-    client_connect(c, p->nsp, auth);
+    client_connect(c, p->nsp, auth, sent);
     return;
   }
   cJSON_Delete(auth);
@@ -281,7 +288,7 @@ static void on_connection(sio_engine_t *e, sio_session_t *session) {
   if (c->protocol == 3) {
     /* socket.io 2.x clients are in "/" from the start, without a CONNECT of their own. */
     cJSON *auth = cJSON_CreateObject();
-    if (auth) client_connect(c, "/", auth);
+    if (auth) client_connect(c, "/", auth, 0);
     else client_fail(c, "transport error");
   } else {
     tq_push(io, c);

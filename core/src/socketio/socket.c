@@ -17,7 +17,7 @@ _Static_assert(sizeof(sio_buf_t) == sizeof(sio_attachment_t) &&
 
 static void free_timer(uv_handle_t *h) { free(h); }
 
-sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth) {
+sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth, int sent) {
   sio_socket_t *s = calloc(1, sizeof *s);
   if (!s) {
     cJSON_Delete(auth);
@@ -30,6 +30,7 @@ sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth) {
     auth = NULL;
   }
   s->auth = auth;
+  s->auth_sent = sent != 0;
   s->id = s->idbuf;
   if (c->protocol == 3) {
     /* The reference's v2 ids: the Engine.IO id in "/", "/nsp#<engine id>" elsewhere. */
@@ -452,6 +453,7 @@ sio_session_t *sio_socket_session(const sio_socket_t *s) {
 }
 static const cJSON empty_auth = {.type = cJSON_Object};
 const cJSON *sio_socket_auth(const sio_socket_t *s) { return s->auth ? s->auth : &empty_auth; }
+int sio_socket_auth_sent(const sio_socket_t *s) { return s->auth_sent; }
 int sio_socket_connected(const sio_socket_t *s) { return s->state == SOCK_CONNECTED; }
 void *sio_socket_get_data(const sio_socket_t *s) { return s->data; }
 void sio_socket_set_data(sio_socket_t *s, void *data) { s->data = data; }

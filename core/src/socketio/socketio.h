@@ -38,6 +38,7 @@ struct sio_socket_s {
   sio_socket_t *znext;           /* the io's sockets to free */
   cJSON *auth;
   void *data;
+  uint8_t auth_sent;             /* the CONNECT carried a payload (sio_socket_auth_sent) */
   uint8_t state;
   uint8_t in_middleware;
   uint16_t mw_index;
@@ -158,7 +159,7 @@ void sio__bcast_ack_drop(sio_pending_ack_t *a);
 void sio__bcast_finish(sio_bcast_ack_t *b, int status);
 
 /* socket.c */
-sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth);
+sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth, int sent);
 void sio__socket_start(sio_socket_t *s); /* runs the middleware, then connects */
 void sio__socket_onpacket(sio_socket_t *s, sio_packet_t *p);
 void sio__socket_close(sio_socket_t *s, const char *reason, int send_disconnect);

@@ -4,6 +4,7 @@
 
 #include "opts.h"
 #include "transport.h"
+#include "transport/log.h"
 
 /* Big enough that a 64 KiB WebSocket message (a common binary size) usually arrives whole and is
  * used in place, without being stashed. One buffer per server, not per connection. */
@@ -39,6 +40,9 @@ struct sio_server_s {
   int woken;
   sio_server_close_cb close_cb;
   void *data;
+  int log_level; /* sio_server_set_log's */
+  sio_log_cb log_cb;
+  void *log_arg;
   /* One read buffer for every connection: reads are consumed before the next one starts (input is
    * parsed at once and only unparsed tails are copied), so an idle connection holds no buffer. */
   char readbuf[SIO_READ_BUF_SIZE];
@@ -65,6 +69,19 @@ void *sio_server_get_data(const sio_server_t *s) { return s->data; }
 void sio_server_set_data(sio_server_t *s, void *data) { s->data = data; }
 uv_loop_t *sio_server_loop(const sio_server_t *s) { return s->loop; }
 
+void sio_server_set_log(sio_server_t *s, int level, sio_log_cb cb, void *arg) {
+  s->log_level = cb ? level : -1;
+  s->log_cb = cb;
+  s->log_arg = arg;
+}
+
+int sio__log_enabled(const sio_server_t *s, int level) { return s && level <= s->log_level; }
+
+void sio__server_log_sink(const sio_server_t *s, sio_log_cb *cb, void **arg) {
+  *cb = s->log_cb;
+  *arg = s->log_arg;
+}
+
 static void on_check(uv_check_t *h);
 static void on_idle(uv_idle_t *h) { (void)h; }
 static void on_sweep(uv_timer_t *t);
@@ -75,6 +92,7 @@ int sio_server_new(uv_loop_t *loop, const sio_server_options_t *opts, sio_server
   sio_server_t *s = calloc(1, sizeof *s);
   if (!s) return SIO_ENOMEM;
   s->loop = loop;
+  sio_server_set_log(s, SIO_LOG_WARN, sio_log_stderr, NULL);
   sio_server_options_init(&s->opts);
   if (opts && SIO_TAKE_OPTIONS(&s->opts, opts, "sio_server_options")) {
     free(s);

@@ -100,6 +100,8 @@ struct sio_conn_s {
  * of the same kind (engine or static) has; an engine and a static mount may share one. */
 int sio_server_add_route(sio_server_t *s, sio_route_t *r);
 uint64_t sio_server_now_ms(const sio_server_t *s);
+/* The server's log callback (NULL: none) and its argument (log.c). */
+void sio__server_log_sink(const sio_server_t *s, sio_log_cb *cb, void **arg);
 /* The handler route covering the request's path (longest prefix first), or NULL. */
 sio_route_t *sio_server_find_handler(sio_server_t *s, const sio_http_request_t *req);
 /* Raises the largest request body the server's parsers accept (routes check their own limit). */

@@ -382,7 +382,6 @@ def test_constructor_arguments_honoured_or_warned(caplog):
         socketio.Server(async_mode='threading')
         assert not w
         socketio.Server(async_mode='eventlet')
-        socketio.Server(engineio_logger=True)
 
         class MyJson:
             dumps = staticmethod(json.dumps)
@@ -392,7 +391,7 @@ def test_constructor_arguments_honoured_or_warned(caplog):
         socketio.Server(http_compression=True, compression_threshold=10, monitor_clients=False)
         socketio.AsyncServer(async_mode='aiohttp')
     texts = [str(x.message) for x in w]
-    assert len(texts) == 7, texts
+    assert len(texts) == 6, texts
     assert all(t.startswith('sio: ') for t in texts)
     assert any('eventlet' in t for t in texts) and any('aiohttp' in t for t in texts)
     with pytest.raises(ValueError):
