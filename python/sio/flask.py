@@ -126,6 +126,10 @@ class SocketIO:
                 args = (reason,) if positional_arity(handler) >= 1 else ()
                 return self._handle(handler, "disconnect", sid, nsp, args, closing=True)
             self.server.on("disconnect", on_disconnect, namespace=nsp)
+        elif event == "*":  # the catch-all: handler(event, *args)
+            def on_any(name: str, sid: str, *args: Any) -> Any:
+                return self._handle(handler, name, sid, nsp, (name,) + args)
+            self.server.on("*", on_any, namespace=nsp)
         else:
             def on_event(sid: str, *args: Any) -> Any:
                 return self._handle(handler, event, sid, nsp, args)
