@@ -161,15 +161,18 @@ static int decline(sio_conn_t *c, const sio_http_request_t *req, int status) {
   return (status == 404 || status == 405) && sio_server_find_handler(c->server, req);
 }
 
+/* Mounts answer GET and HEAD only: anything else is 405, unless a handler covers the path. */
+static int refuse_method(sio_conn_t *c, const sio_http_request_t *req) {
+  if (decline(c, req, 405)) return SIO_ROUTE_DECLINE;
+  sio_conn_respond(c, 405, NULL, "Allow: GET, HEAD\r\n" NOSNIFF, NULL, 0);
+  return 0;
+}
+
 /* A file mount: the file at exactly its path. */
 static int file_on_request(sio_route_t *route, sio_conn_t *c, const sio_http_request_t *req) {
   mount_t *m = (mount_t *)route;
   int head = strcmp(req->method, "HEAD") == 0;
-  if (!head && strcmp(req->method, "GET") != 0) {
-    if (decline(c, req, 405)) return SIO_ROUTE_DECLINE;
-    sio_conn_respond(c, 405, NULL, "Allow: GET, HEAD\r\n" NOSNIFF, NULL, 0);
-    return 0;
-  }
+  if (!head && strcmp(req->method, "GET") != 0) return refuse_method(c, req);
   struct stat st;
   if (stat(m->root, &st) != 0 || !S_ISREG(st.st_mode)) {
     if (decline(c, req, 404)) return SIO_ROUTE_DECLINE;
@@ -239,11 +242,7 @@ static void redirect_slash(sio_conn_t *c, const sio_http_request_t *req, int hea
 static int mount_on_request(sio_route_t *route, sio_conn_t *c, const sio_http_request_t *req) {
   mount_t *m = (mount_t *)route;
   int head = strcmp(req->method, "HEAD") == 0;
-  if (!head && strcmp(req->method, "GET") != 0) {
-    if (decline(c, req, 405)) return SIO_ROUTE_DECLINE;
-    sio_conn_respond(c, 405, NULL, "Allow: GET, HEAD\r\n" NOSNIFF, NULL, 0);
-    return 0;
-  }
+  if (!head && strcmp(req->method, "GET") != 0) return refuse_method(c, req);
   if (req->path_len < route->path_len) { /* "/assets" for the mount "/assets/" */
     redirect_slash(c, req, head);
     return 0;
