@@ -105,8 +105,11 @@ class Dispatch(NodeStyle):
             if pending is not None:
                 pending.append(lambda: self._core.disconnect(nsp, sid, False))
             return None
-        if verdict is not None:
+        if verdict is not None:  # refused: nothing of the socket is kept
             self._pending.pop((nsp, sid), None)
+            self._sessions.pop((nsp, sid), None)
+            if self._node_sockets:  # socket.py: a Node-shaped socket made by the middleware
+                self._node_sockets.pop((nsp, sid), None)
         return verdict
 
     def _connect_verdict(self, nsp: str, sid: str, token: int, verdict: Any) -> None:

@@ -523,6 +523,27 @@ def test_middleware_next_after_the_client_left_keeps_nothing():
         assert server._node_sockets == {} and server._sessions == {} and server._pending == {}
 
 
+def test_connect_handler_refusing_later_after_middleware_keeps_nothing():
+    """A connect handler that decides later (on the worker pool) and refuses, after Node-shaped
+    middleware let the socket through: nothing of the socket is kept."""
+    server = sio.Server(async_handlers=True)
+    server.use(lambda socket, next: next())
+
+    @server.on('connect')
+    def connect(sid, environ, auth):
+        server.save_session(sid, {'seen': True})
+        if (auth or {}).get('token') != 'ok':
+            raise sio.ConnectionRefusedError('later no', {'why': 'token'})
+
+    with Running(server) as r:
+        assert refused(r.url, {'token': 'bad'}) == {'message': 'later no', 'data': {'why': 'token'}}
+        assert wait_for(lambda: not server._node_sockets and not server._sessions and not server._pending)
+        ok = client(r.url, auth={'token': 'ok'})
+        assert wait_for(lambda: len(server._node_sockets) == 1)
+        ok.disconnect()
+        assert wait_for(lambda: not server._node_sockets and not server._sessions)
+
+
 @pytest.mark.skipif(not NODE or not HAVE_CLIENT, reason='node and tests/js/node_modules needed')
 def test_middleware_refusal_socket_io_client():
     server, _ = middleware_server()
