@@ -2,7 +2,7 @@
 # configure at the first pkg-config module: every one is collected, and the configure stops with the
 # Debian/Ubuntu packages to install (python/README.md and lua/README.md list the same).
 #   in:  SIO_PYTHON, SIO_LUA, SIO_FUZZ (options); out: PkgConfig::LIBUV, PkgConfig::CJSON,
-#   OpenSSL::Crypto, LLHTTP_INCLUDE_DIR, LLHTTP_SRC_DIR, HIREDIS_FOUND/MSGPACK_FOUND (optional).
+#   OpenSSL::Crypto, OpenSSL::SSL, ZLIB::ZLIB, LLHTTP_INCLUDE_DIR, LLHTTP_SRC_DIR, HIREDIS_FOUND/MSGPACK_FOUND (optional).
 set(SIO_MISSING "")
 
 find_package(PkgConfig QUIET)
@@ -18,9 +18,14 @@ pkg_check_modules(CJSON QUIET IMPORTED_TARGET libcjson)
 if(NOT CJSON_FOUND)
   list(APPEND SIO_MISSING "libcjson-dev (cJSON)")
 endif()
-find_package(OpenSSL QUIET COMPONENTS Crypto)
+find_package(OpenSSL QUIET COMPONENTS Crypto SSL)
 if(NOT OpenSSL_FOUND)
-  list(APPEND SIO_MISSING "libssl-dev (OpenSSL's libcrypto)")
+  list(APPEND SIO_MISSING "libssl-dev (OpenSSL's libcrypto and libssl: TLS listeners)")
+endif()
+# zlib: permessage-deflate (RFC 7692) and the gzip/deflate of polling responses (httpCompression).
+find_package(ZLIB QUIET)
+if(NOT ZLIB_FOUND)
+  list(APPEND SIO_MISSING "zlib1g-dev (zlib: permessage-deflate, HTTP compression)")
 endif()
 # llhttp: Debian's node-llhttp ships its generated C sources; we compile them, never copy them.
 find_path(LLHTTP_INCLUDE_DIR llhttp.h PATHS /usr/share/include/llhttp /usr/include /usr/include/llhttp)

@@ -355,7 +355,15 @@ typedef struct sio_engine_options_s {
    * SIO_EINVAL for a name that is not a token, a path or domain holding ';' or a control
    * character, or another same_site. */
   sio_cookie_options_t cookie;
-  void *reserved[8]; /* room for options to come, zero meaning their default (this struct sits
+  /* permessage-deflate (RFC 7692) on WebSocket connections (Node's perMessageDeflate): 0 (the
+   * default) off, as Node. (Issue 16: the deflate work documents these.) */
+  int per_message_deflate;
+  uint32_t deflate_threshold; /* bytes; 0: the default, 1024 */
+  /* httpCompression of polling responses (gzip/deflate per Accept-Encoding): 0 (the default) on,
+   * as Node; -1 off. (Issue 16: the polling work documents these.) */
+  int http_compression;
+  uint32_t http_compression_threshold; /* bytes; 0: the default, 1024 */
+  void *reserved[6]; /* room for options to come, zero meaning their default (this struct sits
                        inside sio_io_options_t, so it never grows) */
 } sio_engine_options_t;
 
