@@ -151,6 +151,13 @@ class BroadcastOperator:
         """This node's sockets only (with a cluster)."""
         return self._with(flags=api.SIO_EMIT_LOCAL)
 
+    def compress(self, value: bool = True) -> "BroadcastOperator":
+        """Node's ``compress(false)``: the message is never permessage-deflated (see
+        ``Server(per_message_deflate=...)``); ``compress(True)`` is the default."""
+        op = self._with()
+        op._flags = (op._flags & ~api.SIO_EMIT_NO_COMPRESS) if value else (op._flags | api.SIO_EMIT_NO_COMPRESS)
+        return op
+
     def timeout(self, seconds: float) -> "BroadcastOperator":
         """How long ``emit(..., callback)`` waits for the acknowledgements."""
         return self._with(timeout=seconds)
