@@ -155,7 +155,8 @@ class BroadcastOperator:
         """Node's ``compress(false)``: the message is never permessage-deflated (see
         ``Server(per_message_deflate=...)``); ``compress(True)`` is the default."""
         op = self._with()
-        op._flags = (op._flags & ~api.SIO_EMIT_NO_COMPRESS) if value else (op._flags | api.SIO_EMIT_NO_COMPRESS)
+        op._flags &= ~(api.SIO_EMIT_COMPRESS | api.SIO_EMIT_NO_COMPRESS)
+        op._flags |= api.SIO_EMIT_COMPRESS if value else api.SIO_EMIT_NO_COMPRESS
         return op
 
     def timeout(self, seconds: float) -> "BroadcastOperator":
