@@ -166,7 +166,8 @@ void sio_msg_unref(sio_msg_t *m) {
   sio_rbuf_unref(m->frame[0]);
   sio_rbuf_unref(m->frame[1]);
   sio_rbuf_unref(m->frame[2]);
-  for (int i = 0; i < 3; i++) sio_rbuf_unref(m->zframe[i]);
+  if (m->zbits[0] | m->zbits[1] | m->zbits[2]) /* set once a compressed frame was tried */
+    for (int i = 0; i < 3; i++) sio_rbuf_unref(m->zframe[i]);
   free(m);
 }
 

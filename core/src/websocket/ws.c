@@ -227,10 +227,12 @@ static int parse_header(const sio_ws_parser_t *p, const uint8_t *b, size_t avail
   int control = h->opcode & 0x8;
   /* RSV2 and RSV3 belong to no extension we speak; RSV1 only marks a deflated message, on its
    * first frame (RFC 7692 6.1), never on a continuation or control frame. */
-  h->deflated = (b[0] & 0x40) != 0;
-  if ((b[0] & 0x30) ||
-      (h->deflated && (!p->pmd.on || (h->opcode != SIO_WS_OP_TEXT && h->opcode != SIO_WS_OP_BINARY))))
-    return SIO_EPROTO;
+  h->deflated = 0;
+  if (b[0] & 0x70) {
+    if ((b[0] & 0x30) || !p->pmd.on || (h->opcode != SIO_WS_OP_TEXT && h->opcode != SIO_WS_OP_BINARY))
+      return SIO_EPROTO;
+    h->deflated = 1;
+  }
   switch (h->opcode) {
     case SIO_WS_OP_CONT:
       if (!p->msg_opcode) return SIO_EPROTO;
