@@ -1282,6 +1282,8 @@ def test_per_message_deflate_and_compress_false(option, threshold):
         server.emit('big', 'x' * n, to=sid)
         server.to(sid).compress(False).emit('plain', 'y' * n)
         server.emit('small', 'z', to=sid)
+        server.compress(False).emit('plain2', 'v' * n)  # io.compress(false): everyone, plain
+        server.to(sid).compress(False).compress(True).emit('big2', 'w' * n)
 
     with Running(server) as r:
         sock = socket.create_connection(('127.0.0.1', r.port), timeout=WAIT)
@@ -1309,6 +1311,10 @@ def test_per_message_deflate_and_compress_false(option, threshold):
             assert b0 == 0x81 and plain == b'42["plain","' + b'y' * threshold + b'"]'
             b0, small = next(frames)
             assert b0 == 0x81 and small == b'42["small","z"]'
+            b0, plain2 = next(frames)
+            assert b0 == 0x81 and plain2 == b'42["plain2","' + b'v' * threshold + b'"]'
+            b0, big2 = next(frames)
+            assert b0 == 0xc1 and _inflate(big2) == b'42["big2","' + b'w' * threshold + b'"]'
         finally:
             sock.close()
 
