@@ -1273,6 +1273,46 @@ def _inflate(payload):
     return d.decompress(payload + b'\x00\x00\xff\xff')
 
 
+def _deflate_client(port):
+    """A hand-made WebSocket client offering permessage-deflate, connected to "/": (socket, frames)."""
+    sock = socket.create_connection(('127.0.0.1', port), timeout=WAIT)
+    sock.sendall(b'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n'
+                 b'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n'
+                 b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
+                 b'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n')
+    buf = bytearray()
+    while b'\r\n\r\n' not in buf:
+        buf += sock.recv(4096)
+    head, _, rest = bytes(buf).partition(b'\r\n\r\n')
+    head += b'\r\n'
+    assert b'\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; ' \
+           b'client_no_context_takeover\r\n' in head
+    frames = _ws_frames(sock, bytearray(rest))
+    assert next(frames)[1].startswith(b'0{')
+    _ws_send(sock, '40')
+    assert next(frames)[1].startswith(b'40{')
+    return sock, frames
+
+
+def test_compress_false_crosses_the_cluster(redis_url):
+    # Node's adapter carries flags.compress: a broadcast made on one node with compress(False)
+    # reaches another node's deflate client uncompressed, a default one compressed.
+    a, b = sio.Server(redis=redis_url), sio.Server(redis=redis_url, per_message_deflate=True)
+    b.on_server_event('ping', lambda: 'pong')
+    with Running(a), Running(b) as rb:
+        assert _until_answered(a, 'ping')[1] == ['pong']
+        sock, frames = _deflate_client(rb.port)
+        try:
+            a.compress(False).emit('plain', 'y' * 2000)
+            a.emit('big', 'x' * 2000)
+            b0, plain = next(frames)
+            assert b0 == 0x81 and plain == b'42["plain","' + b'y' * 2000 + b'"]'
+            b0, big = next(frames)
+            assert b0 == 0xc1 and _inflate(big) == b'42["big","' + b'x' * 2000 + b'"]'
+        finally:
+            sock.close()
+
+
 @pytest.mark.parametrize('option, threshold', [(True, 1024), ({'threshold': 100}, 100)])
 def test_per_message_deflate_and_compress_false(option, threshold):
     server = sio.Server(per_message_deflate=option)
@@ -1286,23 +1326,8 @@ def test_per_message_deflate_and_compress_false(option, threshold):
         server.to(sid).compress(False).compress(True).emit('big2', 'w' * n)
 
     with Running(server) as r:
-        sock = socket.create_connection(('127.0.0.1', r.port), timeout=WAIT)
+        sock, frames = _deflate_client(r.port)
         try:
-            sock.sendall(b'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n'
-                         b'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n'
-                         b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
-                         b'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n')
-            buf = bytearray()
-            while b'\r\n\r\n' not in buf:
-                buf += sock.recv(4096)
-            head, _, rest = bytes(buf).partition(b'\r\n\r\n')
-            head += b'\r\n'
-            assert b'\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; ' \
-                   b'client_no_context_takeover\r\n' in head
-            frames = _ws_frames(sock, bytearray(rest))
-            assert next(frames)[1].startswith(b'0{')
-            _ws_send(sock, '40')
-            assert next(frames)[1].startswith(b'40{')
             _ws_send(sock, '42["go",%d]' % threshold)
             b0, big = next(frames)
             assert b0 == 0xc1  # FIN, RSV1, text
