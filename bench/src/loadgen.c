@@ -171,6 +171,17 @@ static size_t zbuf_cap;
 #define ZBUF_MAX ((size_t)64 << 20)
 static const uint8_t pmd_tail[4] = {0x00, 0x00, 0xff, 0xff};
 
+/* Messages compressed without context takeover inflate the same whatever the connection: the last
+ * few are kept (compressed and inflated), so that a broadcast's one shared frame is inflated once,
+ * not once per receiver. Else the load generator's zlib, not the server, would bound deflate-fanout. */
+#define PMD_CACHE 8
+static struct {
+  char *in, *out;
+  size_t in_len, out_len, in_cap, out_cap;
+} pmd_cache[PMD_CACHE];
+static unsigned pmd_cache_next;
+static uint64_t pmd_cache_hits, pmd_inflates;
+
 /* --chat: realistic chat messages (JSON objects) that the fanout sender cycles through */
 #define CHAT_VARIANTS 64
 static char *chat_msg[CHAT_VARIANTS];
@@ -865,6 +876,38 @@ static long pmd_inflate(conn_t *c, const char *in, size_t n) {
   return (long)got;
 }
 
+/* A cached inflation of these compressed bytes (stateless streams only), or NULL. */
+static const char *pmd_cache_find(const char *in, size_t n, size_t *out_len) {
+  for (unsigned i = 0; i < PMD_CACHE; i++)
+    if (pmd_cache[i].in_len == n && pmd_cache[i].in && memcmp(pmd_cache[i].in, in, n) == 0) {
+      *out_len = pmd_cache[i].out_len;
+      return pmd_cache[i].out;
+    }
+  return NULL;
+}
+
+static char *grow_copy(char **buf, size_t *cap, const char *src, size_t n) {
+  if (n > *cap) {
+    char *p = realloc(*buf, n);
+    if (!p) return NULL;
+    *buf = p;
+    *cap = n;
+  }
+  if (n) memcpy(*buf, src, n);
+  return *buf;
+}
+
+static void pmd_cache_add(const char *in, size_t n, const char *out, size_t out_len) {
+  unsigned i = pmd_cache_next++ % PMD_CACHE;
+  if (!grow_copy(&pmd_cache[i].in, &pmd_cache[i].in_cap, in, n) ||
+      !grow_copy(&pmd_cache[i].out, &pmd_cache[i].out_cap, out, out_len)) {
+    pmd_cache[i].in_len = 0;
+    return;
+  }
+  pmd_cache[i].in_len = n;
+  pmd_cache[i].out_len = out_len;
+}
+
 static void ws_process(conn_t *c, uint64_t now) {
   size_t off = 0;
   if (c->state == S_UPGRADE) {
@@ -909,13 +952,23 @@ static void ws_process(conn_t *c, uint64_t now) {
     size_t n = (size_t)f.len;
     off += f.hlen + n;
     if (f.rsv1) {
-      long z = pmd_inflate(c, data, n);
-      if (z < 0) {
-        conn_fail(c, "a compressed message does not inflate", 0);
-        return;
+      size_t out_len;
+      const char *hit = c->pmd_reset ? pmd_cache_find(data, n, &out_len) : NULL;
+      if (hit) {
+        pmd_cache_hits++;
+        data = hit;
+        n = out_len;
+      } else {
+        long z = pmd_inflate(c, data, n);
+        if (z < 0) {
+          conn_fail(c, "a compressed message does not inflate", 0);
+          return;
+        }
+        pmd_inflates++;
+        if (c->pmd_reset) pmd_cache_add(data, n, zbuf, (size_t)z);
+        data = zbuf;
+        n = (size_t)z;
       }
-      data = zbuf;
-      n = (size_t)z;
     }
     if (measuring && f.opcode <= WS_BINARY) {
       rx_msgs++;
@@ -1478,6 +1531,9 @@ static void finish(int timed_out) {
   if (have_window && opt.scenario != SC_CONNECT && ops)
     fprintf(stderr, "loadgen: read %.1f TCP bytes per %s (messages of %.1f bytes)\n", (double)rx_wire / (double)ops,
             opt.scenario == SC_FANOUT ? "delivery" : "op", rx_msgs ? (double)rx_msg_bytes / (double)rx_msgs : 0.0);
+  if (opt.deflate)
+    fprintf(stderr, "loadgen: compressed messages: %llu inflated, %llu taken from the cache of shared frames\n",
+            (unsigned long long)pmd_inflates, (unsigned long long)pmd_cache_hits);
   if (have_rss_pc)
     fprintf(stderr, "loadgen: server RSS %ld -> %ld KiB: %.0f bytes per connection\n", rss_before, rss_after, rss_pc);
 
@@ -1905,6 +1961,10 @@ int main(int argc, char **argv) {
   free(bin_frame);
   free(fan_count);
   for (unsigned k = 0; k < CHAT_VARIANTS; k++) free(chat_msg[k]);
+  for (unsigned i = 0; i < PMD_CACHE; i++) {
+    free(pmd_cache[i].in);
+    free(pmd_cache[i].out);
+  }
   free(zbuf);
   if (deflater_ready) deflateEnd(&deflater);
   if (tls_ctx) SSL_CTX_free(tls_ctx);
