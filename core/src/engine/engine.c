@@ -664,11 +664,9 @@ static sio_rbuf_t *compressed_body(sio_engine_t *e, int enc, const sio_rbuf_t *p
   sio_rbuf_t *z = sio_http_compress(e->compressor, enc, plain->data, plain->len);
   if (!z) return NULL;
   sio_sbuf_t h = SIO_SBUF_INIT;
-  if (extra) sio_sbuf_append_str(&h, extra);
-  sio_sbuf_append_str(&h, "Content-Encoding: ");
-  sio_sbuf_append_str(&h, sio_http_encoding_name(enc));
-  sio_sbuf_append_str(&h, "\r\nVary: Accept-Encoding\r\n");
-  if (sio_sbuf_append_char(&h, '\0') != 0) {
+  if ((extra && sio_sbuf_append_str(&h, extra)) || sio_sbuf_append_str(&h, "Content-Encoding: ") ||
+      sio_sbuf_append_str(&h, sio_http_encoding_name(enc)) ||
+      sio_sbuf_append_str(&h, "\r\nVary: Accept-Encoding\r\n") || sio_sbuf_append_char(&h, '\0')) {
     sio_sbuf_free(&h);
     sio_rbuf_unref(z);
     return NULL;
