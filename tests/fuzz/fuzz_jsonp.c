@@ -1,6 +1,7 @@
 /* libFuzzer harness for JSONP polling: the `d=` form decoding of POST bodies (then the v3 payload
- * decoder the engine hands it to), the `j` index, and the script wrapping of payloads.
- * Byte 0 picks: 0 the form, 1 the index, else the wrapper. Traps when the decoded form is longer
+ * decoder the engine hands it to), the `j` index, and the script wrapping of payloads; and
+ * httpCompression's Accept-Encoding parser, the other request text of the polling work.
+ * Byte 0 picks: 0 the form, 1 the index, 3 Accept-Encoding, else the wrapper. Traps when the decoded form is longer
  * than the body (it is decoded in place), or when a wrapped script holds a raw quote, backslash,
  * control byte or U+2028/U+2029 inside its string literal. */
 #include <stddef.h>
@@ -10,6 +11,7 @@
 
 #include "engine/eio_codec.h"
 #include "engine/eio_jsonp.h"
+#include "http/http_compress.h"
 #include "sio.h"
 
 static int count_cb(void *user, const sio_eio_packet_t *p) {
@@ -51,6 +53,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   } else if (mode == 1) {
     uint32_t v;
     if (sio_eio_jsonp_index(buf, len, &v) == 0 && (len == 0 || len > 9)) __builtin_trap();
+  } else if (mode == 3) {
+    int enc = sio_http_accept_encoding(buf, len);
+    if (enc < SIO_HTTP_ENC_NONE || enc > SIO_HTTP_ENC_DEFLATE) __builtin_trap();
   } else {
     sio_sbuf_t b = SIO_SBUF_INIT;
     if (sio_eio_jsonp_wrap(&b, (uint32_t)len, buf, len) == 0) check_script(&b);
