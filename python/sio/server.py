@@ -46,7 +46,8 @@ class Server(Dispatch, AsyncioMode):
     :param ping_interval: seconds between heartbeats (python-socketio's unit); default 25.
     :param ping_timeout: seconds to wait for a heartbeat's answer; default 20.
     :param max_payload: bytes per polling body or WebSocket message; default 1,000,000.
-    :param allow_eio3: accept Engine.IO v3 clients (socket.io 2.x).
+    :param allow_eio3: accept Engine.IO v3 clients (socket.io 2.x), JSONP polling included
+        (``forceJSONP``: pages without XHR).
     :param path: where the Socket.IO endpoint is served (a missing leading or trailing ``/`` is
         added); default ``"/socket.io/"``.
     :param connect_timeout: seconds an Engine.IO session may stay without joining a namespace;
