@@ -232,6 +232,48 @@ describe('permessage-deflate on', () => {
     });
   }
 
+  test('a broadcast to clients with different windows: each gets a frame its window can read', { skip: REFERENCE }, async () => {
+    // The shared compressed frame is made with the window the message needs (15 bits for 12 KB);
+    // a client that allows 9 bits only must get a frame of its own, whichever comes first. That
+    // client is a raw one inflating with a 9-bit window in 64-byte steps, so that a match farther
+    // back than 512 bytes fails ("invalid distance too far back").
+    const block = crypto.randomBytes(3000).toString('base64'); // repeats 4000 bytes apart
+    const big = block + block + block;
+    const packet = `42["broadcast",${JSON.stringify(big)}]`;
+    for (const smallFirst of [false, true]) {
+      let ws, raw;
+      const openWsClient = async () => {
+        ws = await openWs(server.port, '/socket.io/?EIO=4&transport=websocket', true);
+        await ws.messages.next(); // OPEN
+        ws.ws.send('40');
+        await ws.messages.next(); // CONNECT
+        await ws.messages.next(); // "auth"
+      };
+      const openRaw = async () => {
+        raw = await RawClient.connect(server.port, '/socket.io/?EIO=4&transport=websocket',
+          ['permessage-deflate; server_max_window_bits=9']);
+        assert.match(raw.ext, /server_max_window_bits=9/);
+        await raw.nextData(); // OPEN
+        raw.sendFrame(0x81, Buffer.from('40'));
+        await raw.nextData(); // CONNECT
+        await raw.nextData(); // "auth"
+      };
+      try {
+        if (smallFirst) { await openRaw(); await openWsClient(); } else { await openWsClient(); await openRaw(); }
+        ws.ws.send(packet);
+        assert.equal(await ws.messages.next(), packet);
+        const f = await raw.nextData();
+        assert.equal(f.rsv1, true);
+        const out = zlib.inflateRawSync(Buffer.concat([f.payload, Buffer.from([0, 0, 0xff, 0xff])]),
+          { windowBits: 9, chunkSize: 64, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+        assert.equal(out.toString(), packet);
+      } finally {
+        raw?.destroy();
+        if (ws) await closeWs(ws);
+      }
+    }
+  });
+
   test('polling then upgrade to a deflated WebSocket (socket.io-client 4.8)', async () => {
     const socket = ioc(`http://${HOST}:${server.port}`, { reconnection: false, forceNew: true });
     try {
