@@ -482,10 +482,11 @@ SIO_EXTERN void sio_handshake_set_data(sio_handshake_t *handshake, void *data);
 /* Opens the session (on_connection follows). 0, or SIO_ECLOSED when aborted; frees the handle. */
 SIO_EXTERN int sio_handshake_accept(sio_handshake_t *handshake);
 /* Refuses as Node does: polling gets `status` (0: 403, as Node; else 400..599, e.g. 429 for a rate
- * limit) with {"code":4,"message":"<message>"} (NULL: "Forbidden"; escaped as JSON); an upgrade
- * gets the same response instead of its 101. connection_error reports code 4 with the message as
- * its context. 0, or SIO_ECLOSED when aborted; SIO_EINVAL (handle not freed) for a status out of
- * range; otherwise frees the handle. */
+ * limit) with application/json {"code":4,"message":"<message>"} (NULL: "Forbidden"; escaped as
+ * JSON); an upgrade gets, instead of its 101, what Node's abortUpgrade answers: `status` (0: 400,
+ * as Node) with the message as a text/html body, and the connection closes. connection_error
+ * reports code 4 with the message as its context. 0, or SIO_ECLOSED when aborted; SIO_EINVAL
+ * (handle not freed) for a status out of range; otherwise frees the handle. */
 SIO_EXTERN int sio_handshake_refuse(sio_handshake_t *handshake, int status, const char *message);
 
 /* Whether a page of `origin` (the request's Origin header, never NULL here: requests without one

@@ -1223,10 +1223,16 @@ int sio_handshake_refuse(sio_handshake_t *h, int status, const char *message) {
   if (status && (status < 400 || status > 599))
     return sio__fail(SIO_EINVAL, "status %d is not an error status (400..599)", status);
   sio_conn_t *c = pending_take(h);
-  if (c) {
-    c->keep_alive = h->transport == SIO_TRANSPORT_POLLING ? c->keep_alive : 0;
-    refuse(h->engine, c, &h->rc->req, ERR_FORBIDDEN, status ? status : 403,
-           message ? message : error_messages[ERR_FORBIDDEN]);
+  const char *text = message ? message : error_messages[ERR_FORBIDDEN];
+  if (c && h->transport == SIO_TRANSPORT_POLLING) {
+    refuse(h->engine, c, &h->rc->req, ERR_FORBIDDEN, status ? status : 403, text);
+  } else if (c) {
+    /* As the reference's abortUpgrade: 400 (whatever the code) with the message as text. */
+    sio_engine_t *e = h->engine;
+    status = status ? status : 400;
+    if (e->error_cb) report_error(e, c, &h->rc->req, ERR_FORBIDDEN, status, text);
+    c->keep_alive = 0;
+    sio_conn_respond(c, status, "text/html", NULL, text, strlen(text));
   }
   pending_free(h);
   return c ? 0 : SIO_ECLOSED;
