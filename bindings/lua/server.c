@@ -61,6 +61,7 @@ static void on_server_closed(sio_server_t *server) {
   if (L) {
     for (eng_t *e = srv->engines; e; e = e->next) siol_unref(L, &e->ref);
     if (srv->routes_ref > 0) siol_unref(L, &srv->routes_ref);
+    siol_hooks_release(L, srv);
     siol_unref(L, &srv->ref); /* the box may be collected now; its __gc frees srv */
   }
 }
@@ -196,6 +197,7 @@ int siol_server(lua_State *L) {
   if (r) return made_fail(L, srv, boxi, r, NULL);
   srv->port = sio_server_port(srv->server);
   sio_io_set_data(srv->io, srv);
+  siol_hooks_from_options(L, 1, srv);
   lua_pushvalue(L, boxi);
   srv->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   srv->next = st->servers;
@@ -304,6 +306,6 @@ void siol_set_handlers(lua_State *L, int idx) {
 void siol_open_server(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"of", siol_of}, {"engine", siol_engine}, {"static", l_static}, {"route", siol_route},
-      {"close", l_close}, {NULL, NULL}};
+      {"close", l_close}, {"on_engine", siol_on_engine}, {NULL, NULL}};
   siol_class(L, SIOL_SERVER_MT, siol_nsp_methods, methods, l_index, srv_gc, NULL);
 }
