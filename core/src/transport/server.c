@@ -633,8 +633,9 @@ int sio_conn_accept_ws_with(sio_conn_t *c, const sio_http_request_t *req, size_t
   char head[160];
   int n = snprintf(head, sizeof head,
                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s",
-                   accept, extra_headers ? "" : "\r\n");
+                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                   accept);
+  if (extra_headers) n -= 2; /* the blank line goes after them */
   int r = sio_conn_write_copy(c, head, (size_t)n);
   if (r == 0 && extra_headers) {
     r = sio_conn_write_copy(c, extra_headers, strlen(extra_headers));
