@@ -170,13 +170,13 @@ describe("server:on_engine", function()
     curl(s, "", "/socket.io/?EIO=4&transport=bogus")
     curl(s, "", POLL .. "&sid=nope")
     curl(s, "-X PUT --data-binary x", POLL)
-    curl(s, "", "/socket.io/?EIO=9&transport=polling")
     curl(s, "", POLL)
+    curl(s, "", "/socket.io/?EIO=4&transport=polling&sid=x&EIO=9")
     local got = {}
     for i, e in ipairs(errors) do got[i] = { e.code, e.message, e.status, e.context } end
     assert.same({
       { 0, "Transport unknown", 400 }, { 1, "Session ID unknown", 400 }, { 2, "Bad handshake method", 400 },
-      { 5, "Unsupported protocol version", 400 }, { 4, "Forbidden", 403, "rate limited" },
+      { 4, "Forbidden", 403, "rate limited" }, { 5, "Unsupported protocol version", 400 },
     }, got)
     assert.equal("EIO=4&transport=bogus", errors[1].req.query)
   end)

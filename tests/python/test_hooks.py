@@ -231,3 +231,74 @@ def test_socket_io_client_sees_the_refusal():
     assert seen['description'] == 403
     assert json.loads(seen['body']) == {'code': 4, 'message': 'no entry'}
     assert seen['wsMessage'] == 'websocket error'
+
+
+def _raw(port, request):
+    """Sends a raw request; the status, the header names (lower-case) and the body (read to the
+    end: every request here is answered and closed, or a 101 cut after its head)."""
+    s = socket.create_connection(('127.0.0.1', port), timeout=WAIT)
+    s.sendall(request.encode())
+    data = b''
+    while not (data.startswith(b'HTTP/1.1 101') and b'\r\n\r\n' in data):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b'\r\n\r\n')
+    lines = head.decode('latin-1').split('\r\n')
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(':')
+        headers[name.strip().lower()] = value.strip()
+    if headers.get('transfer-encoding') == 'chunked':  # Node's: one chunk, then the last
+        size, _, rest = body.partition(b'\r\n')
+        body = rest[:int(size, 16)]
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.skipif(not NODE or not HAVE_CLIENT, reason='node or socket.io missing')
+def test_refusals_and_headers_as_nodes_engine_io():
+    """The same requests to Node's engine.io 6.6 and to sio, each with the same hooks: the same
+    status, content type and body for every refusal, the hooks' headers where Node puts them."""
+    node = subprocess.Popen([NODE, os.path.join(os.path.dirname(__file__), 'node_hooks_reference.mjs')],
+                            stdout=subprocess.PIPE, text=True)
+    server = sio.Server(allow_request=lambda env: True if env.get('HTTP_X_TOKEN') == 'good'
+                        else (False, 'no "entry"'))
+    server.engine.on('initial_headers', lambda headers, env: headers.update({'X-Initial': 'i'}))
+    server.engine.on('headers', lambda headers, env: headers.update({'X-All': 'a'}))
+    try:
+        line = node.stdout.readline()
+        node_port = int(line.rsplit(':', 1)[1])
+        upgrade = ('Upgrade: websocket\r\nConnection: Upgrade\r\n'
+                   'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n')
+        cases = [
+            ('GET', 'EIO=4&transport=polling', ''),                       # refused: 403 JSON
+            ('GET', 'EIO=4&transport=websocket', upgrade),                # refused: 400 text
+            ('GET', 'EIO=4&transport=bogus', ''),                         # code 0
+            ('GET', 'EIO=4&transport=polling&sid=nope', ''),              # code 1
+            ('PUT', 'EIO=4&transport=polling', 'Content-Length: 1\r\n'),  # code 2
+            ('GET', 'EIO=4&transport=websocket', 'X-Token: good\r\n'),    # code 3 (no upgrade)
+            ('GET', 'EIO=9&transport=polling', ''),                       # code 5
+        ]
+        with Running(server) as r:
+            for method, query, extra in cases:
+                req = '%s /socket.io/?%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s\r\n%s' % (
+                    method, query, extra, 'x' if method == 'PUT' else '')
+                if 'Upgrade' in extra:
+                    req = req.replace('Connection: close\r\n', '')
+                want, got = _raw(node_port, req), _raw(r.port, req)
+                assert (got[0], got[1].get('content-type', '').lower(), got[2]) == \
+                       (want[0], want[1].get('content-type', '').lower(), want[2]), (method, query)
+            # accepted: the hooks' headers on the handshake (polling, and a WebSocket-only 101)
+            for extra in ('X-Token: good\r\n', 'X-Token: good\r\n' + upgrade):
+                req = 'GET /socket.io/?EIO=4&transport=%s HTTP/1.1\r\nHost: x\r\n%s%s\r\n' % (
+                    'websocket' if 'Upgrade' in extra else 'polling',
+                    '' if 'Upgrade' in extra else 'Connection: close\r\n', extra)
+                want, got = _raw(node_port, req), _raw(r.port, req)
+                assert got[0] == want[0]
+                for name in ('x-initial', 'x-all'):
+                    assert got[1].get(name) == want[1].get(name), (name, extra)
+    finally:
+        node.terminate()
+        node.wait(WAIT)

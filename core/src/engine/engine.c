@@ -1133,7 +1133,8 @@ struct sio_handshake_s {
   sio_conn_t *conn; /* NULL once aborted */
   reqcopy_t *rc;
   void *data;
-  uint8_t proto, transport;
+  int proto;        /* -1: a version refused once the application accepts */
+  uint8_t transport;
   uint8_t in_cb;    /* the allow_request callback is running: an answer must not free the handle */
   uint8_t answered;
 };
@@ -1168,7 +1169,7 @@ static void pending_start(sio_engine_t *e, sio_conn_t *c, const sio_http_request
   }
   h->engine = e;
   h->conn = c;
-  h->proto = (uint8_t)proto;
+  h->proto = proto;
   h->transport = (uint8_t)transport;
   sio_conn_park(c, &pending_vt, h);
   c->app_req = 1;
@@ -1207,7 +1208,10 @@ int sio_handshake_accept(sio_handshake_t *h) {
   if (!h || h->answered) return SIO_EINVAL;
   sio_conn_t *c = pending_take(h);
   int r = c ? 0 : SIO_ECLOSED;
-  if (c && h->transport == SIO_TRANSPORT_POLLING) {
+  if (c && h->proto < 0) {
+    if (h->transport == SIO_TRANSPORT_WEBSOCKET) c->keep_alive = 0;
+    respond_error(h->engine, c, &h->rc->req, ERR_UNSUPPORTED_PROTOCOL_VERSION);
+  } else if (c && h->transport == SIO_TRANSPORT_POLLING) {
     if (!handshake(h->engine, c, &h->rc->req, h->proto, SIO_TRANSPORT_POLLING))
       sio_conn_respond(c, 500, NULL, NULL, NULL, 0);
   } else if (c) {
@@ -1439,11 +1443,13 @@ static int on_request(sio_route_t *route, sio_conn_t *c, const sio_http_request_
     return 0;
   }
   int proto = parse_eio(e, req);
-  if (proto < 0) {
+  long sl = sio_http_query_get(req->query, req->query_len, "sid", sid, sizeof sid, NULL);
+  /* The reference asks allowRequest before it looks at a handshake's version: with the hook, a
+   * handshake of a version refused here is refused after the verdict (see sio_handshake_accept). */
+  if (proto < 0 && (sl > 0 || !e->allow_cb)) {
     respond_error(e, c, req, ERR_UNSUPPORTED_PROTOCOL_VERSION);
     return 0;
   }
-  long sl = sio_http_query_get(req->query, req->query_len, "sid", sid, sizeof sid, NULL);
   if (sl > 0) {
     sio_session_t *s = sl == 20 ? sio_engine_find(e, sid) : NULL;
     if (!s || s->state == ST_CLOSED) {
@@ -1509,11 +1515,13 @@ static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request
     return;
   }
   int proto = parse_eio(e, req);
-  if (proto < 0) {
+  long sl = sio_http_query_get(req->query, req->query_len, "sid", sid, sizeof sid, NULL);
+  /* The reference asks allowRequest before it looks at a handshake's version: with the hook, a
+   * handshake of a version refused here is refused after the verdict (see sio_handshake_accept). */
+  if (proto < 0 && (sl > 0 || !e->allow_cb)) {
     respond_error(e, c, req, ERR_UNSUPPORTED_PROTOCOL_VERSION);
     return;
   }
-  long sl = sio_http_query_get(req->query, req->query_len, "sid", sid, sizeof sid, NULL);
   if (sl > 0) {
     sio_session_t *s = sl == 20 ? sio_engine_find(e, sid) : NULL;
     if (!s || s->state != ST_OPEN) {
