@@ -340,7 +340,8 @@ typedef struct sio_engine_options_s {
    *   WebSocket hijacking); responses to an allowed Origin carry it in
    *   Access-Control-Allow-Origin, with Vary: Origin;
    * - "*": any origin, Access-Control-Allow-Origin: * (the Origin reflected with credentials);
-   * - NULL (the default): no CORS headers, and any origin unless same_origin is set. Copied. */
+   * - NULL (the default): no CORS headers, and any origin unless same_origin is set. Copied.
+   * A function deciding per origin replaces this: sio_engine_set_cors_origin_fn(). */
   const char *cors_origin;
   int cors_credentials;        /* adds Access-Control-Allow-Credentials: true */
   /* With cors_origin NULL: only pages of this server's own origin (http or https, and the Host
@@ -463,7 +464,9 @@ SIO_EXTERN int sio_request_query(const sio_request_info_t *req, const char *key,
 /* A handshake waiting for the application's verdict (allow_request). */
 typedef struct sio_handshake_s sio_handshake_t;
 /* Called for each handshake — the polling GET without a sid, or the WebSocket upgrade without a
- * sid — once the engine's own checks passed (transport, EIO version, method, origin). The handle
+ * sid — once the engine's own checks passed (origin, transport, method), in the reference's order:
+ * a handshake of an EIO version the engine refuses reaches the callback too, and is refused with
+ * code 5 once accepted (as Node's handshake() after allowRequest). The handle
  * is the application's until it answers with sio_handshake_accept() or sio_handshake_refuse(),
  * now (inside the callback) or later (from the loop's thread: a database lookup, a rate limiter),
  * exactly once: the answer frees it. Meanwhile the connection waits, bounded by the server's
