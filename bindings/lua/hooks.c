@@ -47,10 +47,39 @@ static void push_request(lua_State *L, const sio_request_info_t *req) {
   lua_setfield(L, -2, "headers");
 }
 
-/* The hook's function on top of L; 0 (nothing pushed) when none. */
+static const char *const hook_keys[] = {"allow_request", "cors", "initial_headers", "headers",
+                                        "connection_error"};
+
+/* The hooks' functions live in the table engine_hooks of the root namespace's handlers, so that
+ * siod's reload swaps them with the other handlers (and gives them back when the new script
+ * fails). Pushes that table (created when `create`), or returns 0 with nothing pushed. */
+static int push_hooks_table(lua_State *L, srv_t *srv, int create) {
+  sio_nsp_t *root;
+  if (!srv->io || sio_io_of(srv->io, "/", &root) != 0) return 0;
+  siol_push_nsp_handlers(L, srv, root);
+  if (lua_getfield(L, -1, "engine_hooks") != LUA_TTABLE) {
+    lua_pop(L, 1);
+    if (!create) {
+      lua_pop(L, 1);
+      return 0;
+    }
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "engine_hooks");
+  }
+  lua_remove(L, -2);
+  return 1;
+}
+
+/* The hook's function on top of L; 0 (nothing pushed) when none (its C callback stays installed
+ * once set: a reload may give the function back). */
 static int push_hook(lua_State *L, srv_t *srv, int which) {
-  if (srv->hook_ref[which] <= 0) return 0;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, srv->hook_ref[which]);
+  if (!push_hooks_table(L, srv, 0)) return 0;
+  if (lua_getfield(L, -1, hook_keys[which]) != LUA_TFUNCTION) {
+    lua_pop(L, 2);
+    return 0;
+  }
+  lua_remove(L, -2);
   return 1;
 }
 
@@ -101,8 +130,12 @@ static const siol_fin_t allow_fin = {allow_done};
 static void on_allow(sio_handshake_t *hs, void *arg) {
   srv_t *srv = arg;
   lua_State *L = siol_cb_state(srv->st);
-  if (!L || !lua_checkstack(L, 8) || !push_hook(L, srv, HOOK_ALLOW)) {
+  if (!L || !lua_checkstack(L, 8)) {
     sio_handshake_refuse(hs, 0, NULL);
+    return;
+  }
+  if (!push_hook(L, srv, HOOK_ALLOW)) { /* a reloaded script without one */
+    sio_handshake_accept(hs);
     return;
   }
   int fn = lua_gettop(L);
@@ -126,10 +159,10 @@ static int on_origin(const char *origin, void *arg) {
   lua_State *L = siol_cb_state(srv->st);
   if (!L || !lua_checkstack(L, 4)) return 0;
   int top = lua_gettop(L);
-  int ok = 0;
+  int ok = 1; /* a reloaded script without one: any origin */
   if (push_hook(L, srv, HOOK_ORIGIN)) {
     lua_pushstring(L, origin);
-    if (siol_pcall(L, 1, 1, "the cors function", NULL)) ok = lua_toboolean(L, -1);
+    ok = siol_pcall(L, 1, 1, "the cors function", NULL) && lua_toboolean(L, -1);
   }
   lua_settop(L, top);
   return ok;
@@ -198,20 +231,21 @@ static void on_error(const sio_connection_error_t *err, void *arg) {
 
 /* ---- setting them ---- */
 
+/* Sets (fn: its stack index) or clears (0) a hook; its C callback is installed on first use. */
 static void set_hook(lua_State *L, srv_t *srv, int which, int fn) {
-  if (srv->hook_ref[which] > 0) siol_unref(L, &srv->hook_ref[which]);
-  srv->hook_ref[which] = 0;
-  if (fn) {
-    lua_pushvalue(L, fn);
-    srv->hook_ref[which] = luaL_ref(L, LUA_REGISTRYINDEX);
-  }
+  if (!push_hooks_table(L, srv, 1)) return;
+  if (fn) lua_pushvalue(L, fn);
+  else lua_pushnil(L);
+  lua_setfield(L, -2, hook_keys[which]);
+  lua_pop(L, 1);
+  if (!fn) return;
   sio_engine_t *e = sio_io_engine(srv->io);
   switch (which) {
-    case HOOK_ALLOW: sio_engine_set_allow_request(e, fn ? on_allow : NULL, srv); break;
-    case HOOK_ORIGIN: sio_engine_set_cors_origin_fn(e, fn ? on_origin : NULL, srv); break;
-    case HOOK_INITIAL: sio_engine_set_headers_hook(e, SIO_HEADERS_INITIAL, fn ? on_initial_headers : NULL, srv); break;
-    case HOOK_HEADERS: sio_engine_set_headers_hook(e, SIO_HEADERS_ALL, fn ? on_headers : NULL, srv); break;
-    default: sio_engine_on_connection_error(e, fn ? on_error : NULL, srv); break;
+    case HOOK_ALLOW: sio_engine_set_allow_request(e, on_allow, srv); break;
+    case HOOK_ORIGIN: sio_engine_set_cors_origin_fn(e, on_origin, srv); break;
+    case HOOK_INITIAL: sio_engine_set_headers_hook(e, SIO_HEADERS_INITIAL, on_initial_headers, srv); break;
+    case HOOK_HEADERS: sio_engine_set_headers_hook(e, SIO_HEADERS_ALL, on_headers, srv); break;
+    default: sio_engine_on_connection_error(e, on_error, srv); break;
   }
 }
 
@@ -225,13 +259,9 @@ void siol_hooks_from_options(lua_State *L, int t, srv_t *srv) {
   }
 }
 
-void siol_hooks_release(lua_State *L, srv_t *srv) {
-  for (int i = 0; i < SIOL_HOOKS; i++)
-    if (srv->hook_ref[i] > 0) siol_unref(L, &srv->hook_ref[i]);
-}
-
 /* server:on_engine(event, fn | nil): Node's io.engine.on(event, fn) for "initial_headers",
- * "headers" and "connection_error" (one function per event: a new one replaces it; nil removes). */
+ * "headers" and "connection_error" (one function per event: a new one replaces it; nil removes
+ * it). Kept with the root namespace's handlers: a siod reload starts without them. */
 int siol_on_engine(lua_State *L) {
   srv_t *srv = siol_check_open_srv(L, 1);
   int i = luaL_checkoption(L, 2, NULL, engine_events);

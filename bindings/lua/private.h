@@ -209,8 +209,6 @@ struct srv_s {
   char *redis;     /* the Redis URL of a cluster node, or NULL */
   eng_t *engines;
   int routes_ref; /* registry: server:route()'s list (route.c); 0 or LUA_NOREF: none */
-#define SIOL_HOOKS 5
-  int hook_ref[SIOL_HOOKS]; /* registry: the handshake hooks' functions (hooks.c); <= 0: none */
   srv_t *next, **pprev;
 };
 
@@ -224,9 +222,9 @@ void siol_open_server(lua_State *L);
 
 /* ---- hooks.c: the handshake hooks ---- */
 
-/* allow_request and a cors function of the options table at t, set on the new server. */
+/* allow_request and a cors function of the options table at t, set on the server (a new one, or
+ * the one a siod reload found again). */
 void siol_hooks_from_options(lua_State *L, int t, srv_t *srv);
-void siol_hooks_release(lua_State *L, srv_t *srv);
 int siol_on_engine(lua_State *L); /* server:on_engine(event, fn) */
 void siol_open_hooks(lua_State *L);
 

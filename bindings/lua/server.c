@@ -61,7 +61,6 @@ static void on_server_closed(sio_server_t *server) {
   if (L) {
     for (eng_t *e = srv->engines; e; e = e->next) siol_unref(L, &e->ref);
     if (srv->routes_ref > 0) siol_unref(L, &srv->routes_ref);
-    siol_hooks_release(L, srv);
     siol_unref(L, &srv->ref); /* the box may be collected now; its __gc frees srv */
   }
 }
@@ -160,7 +159,10 @@ int siol_server(lua_State *L) {
   if (st->hooks.server_options) host_options(L, st);
   siol_server_opts_t o;
   siol_read_listen_options(L, 1, &o);
-  if (st->hooks.server_find && st->hooks.server_find(L, o.host, o.port, o.io.engine.path)) return 1;
+  if (st->hooks.server_find && st->hooks.server_find(L, o.host, o.port, o.io.engine.path)) {
+    siol_hooks_from_options(L, 1, siol_check_srv(L, -1)); /* the reloaded script's; pops its own */
+    return 1;
+  }
   siol_read_server_options(L, 1, &o);
 
   /* The box first (a Lua memory error may come from it), then srv, which any failure below
@@ -197,7 +199,6 @@ int siol_server(lua_State *L) {
   if (r) return made_fail(L, srv, boxi, r, NULL);
   srv->port = sio_server_port(srv->server);
   sio_io_set_data(srv->io, srv);
-  siol_hooks_from_options(L, 1, srv);
   lua_pushvalue(L, boxi);
   srv->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   srv->next = st->servers;
@@ -210,6 +211,7 @@ int siol_server(lua_State *L) {
   sio_nsp_use(root, siol_on_middleware, NULL);
   siol_push_nsp(L, srv, root);
   lua_pop(L, 1);
+  siol_hooks_from_options(L, 1, srv); /* kept with the root namespace's handlers: made just above */
   lua_pushvalue(L, boxi);
   if (st->hooks.server_made) {
     st->hooks.server_made(L, o.host, o.port);
