@@ -49,8 +49,10 @@ class Server(Dispatch, AsyncioMode):
         in, ``False`` to refuse with Node's 403 ``{"code":4,"message":"Forbidden"}`` (a WebSocket
         upgrade gets it instead of its 101), ``(False, "message")`` to refuse with that message
         (socket.io-client's ``connect_error`` shows it). A coroutine (asyncio mode) answers later
-        (a database, a rate limiter): the request waits, at most the server's request timeout; a
-        client gone meanwhile is simply not answered. An exception refuses (logged).
+        (a database, a rate limiter), and so does a plain function with ``async_handlers=True``
+        (on a worker: one that blocks delays only its own client): the request waits, at most the
+        server's request timeout; a client gone meanwhile is simply not answered. Otherwise it runs
+        on the server's thread and must not block. An exception refuses (logged).
     The options left at ``None`` take the C core's defaults (``sio_io_options_init()`` and
     ``sio_redis_options_init()`` in sio.h; :mod:`sio.api` shows them), which are
     python-socketio's and Node's:
@@ -398,9 +400,28 @@ class Server(Dispatch, AsyncioMode):
 
     def _allow(self, handshake: Any) -> None:
         """The core's allow_request: the application's function decides now, or its coroutine
-        later (asyncio mode); an exception refuses."""
+        later (asyncio mode), or a worker (``async_handlers``: a check that blocks delays only its
+        own client); an exception refuses."""
+        env = request_environ(handshake.request, handshake.transport)
+        if self._workers is not None and not inspect.iscoroutinefunction(self._allow_request):
+            def job() -> None:
+                try:
+                    verdict = self._allow_request(env)
+                except Exception:
+                    _hooks_logger.exception("error in allow_request")
+                    verdict = False
+                if inspect.isawaitable(verdict):
+                    close = getattr(verdict, "close", None)
+                    if close is not None:
+                        close()
+                    _hooks_logger.error("allow_request returned an awaitable on a worker")
+                    verdict = False
+                self.call_soon_threadsafe(self._answer_later, handshake, verdict)
+
+            self._workers.submit(("allow_request", id(handshake)), job)
+            return
         try:
-            result = self._allow_request(request_environ(handshake.request, handshake.transport))
+            result = self._allow_request(env)
         except Exception:
             _hooks_logger.exception("error in allow_request")
             handshake.refuse()
@@ -420,11 +441,15 @@ class Server(Dispatch, AsyncioMode):
         except Exception:
             _hooks_logger.exception("error in allow_request")
         finally:
-            if not self._core.closed:
-                self._answer_handshake(handshake, result)
-                self._kick()
-            else:
-                handshake.refuse()  # sends nothing: only releases the handle
+            self._answer_later(handshake, result)
+
+    def _answer_later(self, handshake: Any, result: Any) -> None:
+        """On the server's thread: a verdict reached elsewhere (a worker)."""
+        if self._core.closed:
+            handshake.refuse()  # sends nothing: only releases the handle
+            return
+        self._answer_handshake(handshake, result)
+        self._kick()
 
     @staticmethod
     def _answer_handshake(handshake: Any, result: Any) -> None:

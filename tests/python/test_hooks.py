@@ -158,6 +158,32 @@ def test_allow_request_coroutine_answers_later_and_a_gone_client_is_harmless():
     assert not t.is_alive()
 
 
+def test_allow_request_on_a_worker_blocks_only_its_own_client():
+    gate = threading.Event()
+    entered = threading.Event()
+
+    def allow(environ):
+        if environ.get('HTTP_X_WAIT'):
+            entered.set()
+            assert gate.wait(WAIT)
+        return by_token(environ)
+
+    server = sio.Server(allow_request=allow, async_handlers=True)
+    with Running(server) as r:
+        results = []
+        t = threading.Thread(target=lambda: results.append(get(r.port, POLL, {'X-Wait': '1', 'X-Token': 'good'})))
+        t.start()
+        assert entered.wait(WAIT)
+        # the first check blocks a worker, not the server: another handshake gets through
+        status, _, body = get(r.port, POLL, {'X-Token': 'good'})
+        assert status == 200 and body.startswith(b'0{')
+        status, _, body = get(r.port, POLL, {'X-Token': 'bad'})
+        assert status == 403 and json.loads(body)['message'] == 'bad token "bad"'
+        gate.set()
+        t.join(WAIT)
+        assert results and results[0][0] == 200
+
+
 def test_cors_allowed_origins_callable():
     server = sio.Server(cors_allowed_origins=lambda origin: origin.endswith('.example.com'))
     with Running(server) as r:
