@@ -498,6 +498,17 @@ static char *cors_headers(sio_engine_t *e, const sio_http_request_t *req, int pr
 static void report_error(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req, int code,
                          int status, const char *context);
 
+/* {"code":N,"message":"..."}: the code's message, or `context` escaped as JSON. 0 or SIO_ENOMEM. */
+static int refusal_body(sio_sbuf_t *b, int code, const char *context) {
+  cJSON *msg = cJSON_CreateString(context ? context : error_messages[code]);
+  sio_sbuf_append_str(b, "{\"code\":");
+  sio_sbuf_append_u64(b, (uint64_t)code);
+  sio_sbuf_append_str(b, ",\"message\":");
+  int r = msg ? sio_json_write(b, msg, 1) : SIO_ENOMEM;
+  cJSON_Delete(msg);
+  return r ? r : sio_sbuf_append_char(b, '}');
+}
+
 /* Every refusal of the engine goes through here: reported (connection_error), then answered as
  * the reference's abortRequest: `status` with {"code":N,"message":"..."}, the message being the
  * code's own or the application's (`context`, allow_request's refusal). */
@@ -507,23 +518,12 @@ static void refuse(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req
           req->method, req->url);
   if (e->error_cb) report_error(e, c, req, code, status, context);
   char *cors = cors_headers(e, req, 0);
-  if (!context) {
-    char body[96];
-    int n = snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", code, error_messages[code]);
-    sio_conn_respond(c, status, "application/json", cors, body, (size_t)n);
-  } else {
-    sio_sbuf_t body = SIO_SBUF_INIT;
-    cJSON *msg = cJSON_CreateString(context);
-    sio_sbuf_append_str(&body, "{\"code\":");
-    sio_sbuf_append_u64(&body, (uint64_t)code);
-    sio_sbuf_append_str(&body, ",\"message\":");
-    int r = msg ? sio_json_write(&body, msg, 1) : SIO_ENOMEM;
-    if (r == 0) r = sio_sbuf_append_char(&body, '}');
-    cJSON_Delete(msg);
-    if (r == 0) sio_conn_respond(c, status, "application/json", cors, body.data, body.len);
-    else sio_conn_close(c, 0);
-    sio_sbuf_free(&body);
-  }
+  sio_sbuf_t body = SIO_SBUF_INIT;
+  if (refusal_body(&body, code, context) == 0)
+    sio_conn_respond(c, status, "application/json", cors, body.data, body.len);
+  else
+    sio_conn_close(c, 0);
+  sio_sbuf_free(&body);
   free(cors);
 }
 
