@@ -459,7 +459,7 @@ SIO_EXTERN int sio_request_query(const sio_request_info_t *req, const char *key,
 /* Hooks at the Engine.IO handshake (Node's engine.io 6 `allowRequest`, `cors.origin` as a         */
 /* function, the `initial_headers`, `headers` and `connection_error` events). Each is set on a    */
 /* running engine with its setter (NULL removes it); an engine without them pays one branch.      */
-/* Every callback runs on the loop's thread.                                                      */
+/* Every callback runs on the loop's thread. A Socket.IO server's engine: sio_io_engine(io).      */
 
 /* A handshake waiting for the application's verdict (allow_request). */
 typedef struct sio_handshake_s sio_handshake_t;
