@@ -140,6 +140,7 @@ function sio.json.decode(s) end
 ---@field redis_key? string "socket.io"
 ---@field redis_requests_timeout? integer ms
 ---@field cookie? boolean|string|table
+---@field http_compression? boolean|{threshold?: integer} default true: polling responses of 1024 bytes or more gzip/deflate-encoded per Accept-Encoding
 
 -- ---- emitters --------------------------------------------------------------------------------
 
