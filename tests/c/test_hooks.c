@@ -509,6 +509,39 @@ TEST(cors_origin_function) {
   CHECK_EQ_INT(x.codes[0], 4);
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* A JSONP handshake (EIO 3, j=N) answered later keeps its index                                   */
+
+static void client_jsonp(nh_t *h) {
+  nc_response_t r;
+  nc_conn_t *c = nh_connect(h, 0);
+  CHECK(c);
+  CHECK_EQ_INT(nh_call(h, set_mode, (void *)(intptr_t)MODE_HOLD), 0);
+  CHECK_EQ_INT(nc_request(c, "GET", "/engine.io/?EIO=3&transport=polling&j=7", NULL, NULL, 0, NULL), 0);
+  nh_sleep_ms(50);
+  CHECK_EQ_INT(nh_call(h, answer_accept, NULL), 0);
+  CHECK_EQ_INT(nc_read_response(c, &r), 0);
+  CHECK_EQ_INT(r.status, 200);
+  CHECK(strncmp(r.body, "___eio[7](\"", 11) == 0);
+}
+
+TEST(allow_request_jsonp_keeps_its_index) {
+  nh_t h;
+  ctx_t x;
+  memset(&x, 0, sizeof x);
+  CHECK_EQ_INT(nh_init(&h), 0);
+  sio_engine_options_t o;
+  sio_engine_options_init(&o);
+  o.allow_eio3 = 1;
+  CHECK_EQ_INT(sio_engine_new(h.server, &o, &cbs, &x.engine), 0);
+  sio_engine_set_data(x.engine, &x);
+  h.user = &x;
+  sio_engine_set_allow_request(x.engine, allow, &x);
+  CHECK_EQ_INT(nh_run(&h, client_jsonp, CASE_TIMEOUT_MS), 0);
+  CHECK_EQ_INT(x.connections, 1);
+  CHECK_EQ_INT(x.late_result, 0);
+}
+
 TEST_MAIN(RUN(allow_request_polling), RUN(allow_request_sees_the_request), RUN(allow_request_websocket),
           RUN(late_answer_after_the_client_left), RUN(held_handshake_at_shutdown), RUN(headers_hooks),
-          RUN(connection_error_codes), RUN(cors_origin_function))
+          RUN(connection_error_codes), RUN(cors_origin_function), RUN(allow_request_jsonp_keeps_its_index))
