@@ -127,11 +127,17 @@ void sio_conn_park(sio_conn_t *c, const sio_conn_owner_vt_t *vt, void *owner);
  * WebSocket owned by (vt, owner); input after the request head is parsed as frames. */
 int sio_conn_accept_ws(sio_conn_t *c, const sio_http_request_t *req, size_t max_message,
                        const sio_conn_owner_vt_t *vt, void *owner);
+/* The same, with `extra_headers` (lines each ending in \r\n, or NULL) in the 101. An upgrade
+ * request may also be answered later: the route parks the connection in on_upgrade (c->parked,
+ * with an owner told if it closes), then calls this or sio_conn_respond() (an error, then close). */
+int sio_conn_accept_ws_with(sio_conn_t *c, const sio_http_request_t *req, size_t max_message,
+                            const sio_conn_owner_vt_t *vt, void *owner, const char *extra_headers);
 /* The same, also accepting the client's permessage-deflate offer (when it makes one we can
  * honour) if `deflate` is non-zero: the 101 then carries the agreed parameters and c->ws.pmd says
  * what they are (see websocket/ws.h). */
 int sio_conn_accept_ws_deflate(sio_conn_t *c, const sio_http_request_t *req, size_t max_message,
-                               int deflate, const sio_conn_owner_vt_t *vt, void *owner);
+                               int deflate, const sio_conn_owner_vt_t *vt, void *owner,
+                               const char *extra_headers);
 /* The server's shared zlib streams for permessage-deflate (created on first use; NULL: ENOMEM). */
 sio_ws_zlib_t *sio_server_zlib(sio_server_t *s);
 /* Queues bytes inside rb (a reference is taken; the caller keeps its own). */
