@@ -1327,8 +1327,9 @@ def _inflate(payload):
     return d.decompress(payload + b'\x00\x00\xff\xff')
 
 
-def _deflate_client(port):
-    """A hand-made WebSocket client offering permessage-deflate, connected to "/": (socket, frames)."""
+def _deflate_client(port, want_head=b''):
+    """A hand-made WebSocket client offering permessage-deflate, connected to "/": (socket, frames).
+    want_head: a header line the 101 must also carry."""
     sock = socket.create_connection(('127.0.0.1', port), timeout=WAIT)
     sock.sendall(b'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n'
                  b'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n'
@@ -1341,6 +1342,7 @@ def _deflate_client(port):
     head += b'\r\n'
     assert b'\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; ' \
            b'client_no_context_takeover\r\n' in head
+    assert want_head in head and b'\r\n\r\n' not in head  # one blank line, after every header
     frames = _ws_frames(sock, bytearray(rest))
     assert next(frames)[1].startswith(b'0{')
     _ws_send(sock, '40')
@@ -1371,6 +1373,10 @@ def test_compress_false_crosses_the_cluster(redis_url):
 def test_per_message_deflate_and_compress_false(option, threshold):
     server = sio.Server(per_message_deflate=option)
 
+    @server.engine.on('headers')  # the 101 carries the hook's headers beside the extension's
+    def headers(headers, environ):
+        headers['X-Served-By'] = 'node-1'
+
     @server.on('go')
     def go(sid, n):
         server.emit('big', 'x' * n, to=sid)
@@ -1380,7 +1386,7 @@ def test_per_message_deflate_and_compress_false(option, threshold):
         server.to(sid).compress(False).compress(True).emit('big2', 'w' * n)
 
     with Running(server) as r:
-        sock, frames = _deflate_client(r.port)
+        sock, frames = _deflate_client(r.port, b'\r\nX-Served-By: node-1\r\n')
         try:
             _ws_send(sock, '42["go",%d]' % threshold)
             b0, big = next(frames)
