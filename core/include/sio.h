@@ -657,6 +657,32 @@ typedef struct sio_io_options_s {
    * at the path is the engine's. NULL (the default): not served. Copied; resolved with realpath()
    * by sio_io_new(), which fails as sio_server_static() does when it is not a directory. */
   const char *client_dir;
+  /* Node's connectionStateRecovery (added after the fields above: a caller built against an older
+   * sio.h gets it off). When on: the CONNECT reply carries a private session id "pid" (random,
+   * 120 bits); every event that is neither volatile nor awaiting an ack (sio_socket_emit and
+   * sio_nsp_emit alike, to every client version, as Node) carries its offset, a decimal string, as
+   * one extra last argument, and is kept (shared, not copied) with the rooms it targeted; a socket
+   * that goes away for a recoverable reason ("transport close", "transport error", "ping
+   * timeout", "forced close", "server shutting down", as Node's; never a namespace disconnect)
+   * is kept as {id, pid, rooms, data (sio_io_on_socket_data)}; a v5 client whose CONNECT auth
+   * carries that "pid" and an "offset" still kept comes back as the same socket: same id, its
+   * rooms joined again, the events it missed written in order before the CONNECT reply, and
+   * sio_socket_recovered() 1. An unknown or expired pid, or an offset no longer kept: a fresh
+   * socket, as Node's. Kept per namespace, on this node only (a cluster adapter does not share
+   * sessions: a client comes back recovered only to the node that kept it, and only the events
+   * emitted on that node are kept there). */
+  struct {
+    int enabled;                      /* default 0 */
+    /* Node's maxDisconnectionDuration: sessions and packets are kept this long; default 120000. */
+    uint32_t max_disconnection_duration_ms;
+    /* Node's skipMiddlewares: a recovered socket connects without running them; default 1. */
+    int skip_middlewares;
+    /* The most bytes one namespace keeps (packets' payloads, sessions' rooms and data, and an
+     * accounted overhead each: see sio_nsp_recovery_stats); default 32 MiB, 0 no cap. Past it
+     * the oldest packets and sessions go first; a session whose offset went is no longer
+     * recoverable (its client comes back fresh, as after max_disconnection_duration_ms). */
+    size_t max_bytes;
+  } connection_state_recovery;
 } sio_io_options_t;
 
 SIO_EXTERN void sio_io_options_init(sio_io_options_t *opts);
@@ -752,6 +778,16 @@ SIO_EXTERN const cJSON *sio_socket_auth(const sio_socket_t *socket);
  * reference tells them apart (Node's handshake.auth is {} for both, python-socketio's handler
  * gets None for both); this is for an application that must. */
 SIO_EXTERN int sio_socket_auth_sent(const sio_socket_t *socket);
+/* Connection state recovery (sio_io_options_t.connection_state_recovery): 1 when this socket is a
+ * restored one (Node's socket.recovered), 0 otherwise. */
+SIO_EXTERN int sio_socket_recovered(const sio_socket_t *socket);
+/* A recovered socket's data as it was kept when it went away (what sio_io_on_socket_data gave
+ * then; {} when nothing), borrowed for the socket's life; NULL when the socket is not recovered.
+ * How a binding gives Node's socket.data back. */
+SIO_EXTERN const cJSON *sio_socket_recovered_data(const sio_socket_t *socket);
+/* The private session id sent in the CONNECT reply ("pid"), NULL when recovery is off or for a v4
+ * (EIO3) client. */
+SIO_EXTERN const char *sio_socket_pid(const sio_socket_t *socket);
 /* The handshake as Node's socket.handshake has it, in a new object the caller deletes: {"headers"
  * (lower-case names; the first of a repeated header), "time" (as JavaScript's Date.toString()),
  * "address", "xdomain" (an Origin header came), "secure", "issued" (ms since the epoch), "url",
@@ -912,6 +948,15 @@ typedef cJSON *(*sio_socket_data_cb)(sio_socket_t *socket, void *arg);
 /* Sets the io's data callback (`arg` given back to it; cb NULL: every socket's data is {}). One
  * per io: a later call replaces it. */
 SIO_EXTERN void sio_io_on_socket_data(sio_io_t *io, sio_socket_data_cb cb, void *arg);
+
+/* What connection state recovery keeps for the namespace now (each field 0 when it is off). The
+ * bytes are those the byte cap counts: payloads plus 64 bytes per packet; for a session its ids,
+ * rooms, twice its data's JSON length and 96 bytes. */
+typedef struct sio_recovery_stats_s {
+  size_t packets, sessions;
+  size_t packet_bytes, session_bytes;
+} sio_nsp_recovery_stats_t;
+SIO_EXTERN void sio_nsp_recovery_stats(const sio_nsp_t *nsp, sio_nsp_recovery_stats_t *out);
 
 /* Every room of the namespace across the cluster, each once, in no order (Node's allRooms(); a
  * socket's own id is a room). Without a cluster adapter, this node's rooms. Called once: status

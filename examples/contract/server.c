@@ -16,6 +16,7 @@ typedef struct {
   const char *static_dir; /* --static: served at "/"; NULL: none */
   const char *client_dir; /* --serve-client: socket.io-client's dist/; NULL: none */
   const char *redis;      /* --redis URL: a cluster node; NULL: alone */
+  long recovery_ms;       /* --recovery [MS]: connectionStateRecovery; -1: off */
 } config_t;
 
 static sio_server_t *server;
@@ -26,8 +27,16 @@ static void usage(void) {
           "usage: sio-contract [--host 127.0.0.1] [--port 3000] [--path /socket.io/]\n"
           "                    [--ping-interval MS] [--ping-timeout MS] [--max-payload BYTES]\n"
           "                    [--allow-eio3] [--cors ORIGINS] [--redis URL] [--cookie NAME]\n"
-          "                    [--static DIR] [--serve-client DIR] [--per-message-deflate]\n");
+          "                    [--static DIR] [--serve-client DIR] [--per-message-deflate]\n"
+          "                    [--recovery [MS] | --recovery=MS]\n");
   exit(2);
+}
+
+static int all_digits(const char *s) {
+  if (!*s || strlen(s) > 9) return 0;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9') return 0;
+  return 1;
 }
 
 static void echo_message(sio_session_t *s, const char *data, size_t len, int binary) {
@@ -359,6 +368,10 @@ static void dyn_connection(sio_nsp_t *nsp, sio_socket_t *s) {
 static int setup_socketio(const config_t *cfg) {
   sio_io_options_t o;
   sio_io_options_init(&o);
+  if (cfg->recovery_ms >= 0) {
+    o.connection_state_recovery.enabled = 1;
+    o.connection_state_recovery.max_disconnection_duration_ms = (uint32_t)cfg->recovery_ms;
+  }
   o.engine = cfg->eio;
   o.engine.path = cfg->path;
   o.connect_timeout_ms = 1000;
@@ -396,13 +409,20 @@ static void on_signal(uv_signal_t *h, int signum) {
 }
 
 int main(int argc, char **argv) {
-  config_t cfg = {"127.0.0.1", 3000, "/socket.io/", {0}, NULL, NULL, NULL};
+  config_t cfg = {"127.0.0.1", 3000, "/socket.io/", {0}, NULL, NULL, NULL, -1};
   sio_engine_options_init(&cfg.eio);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(a, "--allow-eio3") == 0) { cfg.eio.allow_eio3 = 1; continue; }
     if (strcmp(a, "--per-message-deflate") == 0) { cfg.eio.per_message_deflate = 1; continue; }
+    /* --recovery [MS]: MS is the next argument only when it is all digits. */
+    if (strcmp(a, "--recovery") == 0 || strncmp(a, "--recovery=", 11) == 0) {
+      const char *ms = a[10] == '=' ? a + 11 : v && all_digits(v) ? argv[++i] : NULL;
+      if (ms && !all_digits(ms)) usage();
+      cfg.recovery_ms = ms ? strtol(ms, NULL, 10) : 120000;
+      continue;
+    }
     if (!v) usage();
     if (strcmp(a, "--host") == 0) cfg.host = v;
     else if (strcmp(a, "--port") == 0) cfg.port = atoi(v);

@@ -192,6 +192,8 @@ void sio_msg_unref(sio_msg_t *m) {
 
 void sio__msg_set_compress(sio_msg_t *m, int on) { m->no_compress = !on; }
 
+size_t sio__msg_len(const sio_msg_t *m) { return m->len; }
+
 /* The server WebSocket frame of a MESSAGE packet: text "4<data>" (the same in every version) and
  * v4 binary (raw) are written in place in front of the message's bytes; v3 binary (0x04 + data)
  * and, for a v3 client that asked for base64 (b64=1), the text "b4<base64>" are built on first use.

@@ -15,6 +15,8 @@ int sio__session_send_msg(sio_session_t *s, sio_msg_t *msg);
 /* Whether msg may be permessage-deflated (on by default; Node's compress flag). Every recipient
  * of one message shares the setting, as they share its compressed frame. */
 void sio__msg_set_compress(sio_msg_t *msg, int on);
+/* The message's payload length (what a store of kept packets counts). */
+size_t sio__msg_len(const sio_msg_t *msg);
 
 /* serveClient (sio_io_options_t.client_dir): the engine answers GET and HEAD requests for
  * socket.io-client's bundle files under its path from `dir`, a resolved directory (consumed: freed

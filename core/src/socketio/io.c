@@ -1,9 +1,11 @@
 /* The Socket.IO server: one client per Engine.IO session, packets decoded and dispatched to the
  * client's sockets (one per namespace), the connect timeout, shutdown. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/engine.h"
+#include "socketio/recovery.h"
 #include "socketio/socketio.h"
 #include "transport/log.h"
 #include "transport/static_files.h"
@@ -17,6 +19,9 @@ void sio_io_options_init(sio_io_options_t *opts) {
   opts->engine.path = "/socket.io/";
   opts->connect_timeout_ms = 45000;
   opts->max_attachments = 10;
+  opts->connection_state_recovery.max_disconnection_duration_ms = 120000;
+  opts->connection_state_recovery.skip_middlewares = 1;
+  opts->connection_state_recovery.max_bytes = (size_t)32 << 20;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -184,6 +189,11 @@ static void client_connect(sio_client_t *c, const char *name, cJSON *auth, int s
     client_fail(c, "transport error");
     return;
   }
+  if (nsp->recovery && c->protocol != 3 && sio__socket_restore(s) == 0 &&
+      c->io->opts.connection_state_recovery.skip_middlewares) {
+    sio__socket_connect(s); /* Node's skipMiddlewares: a recovered socket is let straight in */
+    return;
+  }
   sio__socket_start(s);
 }
 
@@ -344,6 +354,15 @@ static void on_close(sio_session_t *session, const char *reason) {
 
 static void free_timer(uv_handle_t *h) { free(h); }
 
+/* Connection state recovery: what is older than max_disconnection_duration goes even when
+ * nothing is emitted or persisted (which expire as they go). */
+static void on_recovery_timer(uv_timer_t *t) {
+  sio_io_t *io = t->data;
+  uint64_t now = uv_now(t->loop);
+  for (sio_nsp_t *n = io->nsp_list; n; n = n->next)
+    if (n->recovery) sio__recovery_expire(n->recovery, now);
+}
+
 static void on_shutdown(sio_engine_t *e) {
   sio_io_t *io = sio_engine_get_data(e);
   io->shutting_down = 1;
@@ -370,10 +389,15 @@ static void on_shutdown(sio_engine_t *e) {
     uv_close((uv_handle_t *)io->connect_timer, free_timer);
     io->connect_timer = NULL;
   }
+  if (io->recovery_timer) {
+    uv_close((uv_handle_t *)io->recovery_timer, free_timer);
+    io->recovery_timer = NULL;
+  }
 }
 
 static void io_destroy(sio_io_t *io) {
   if (io->connect_timer) uv_close((uv_handle_t *)io->connect_timer, free_timer);
+  if (io->recovery_timer) uv_close((uv_handle_t *)io->recovery_timer, free_timer);
   sio_nsp_t *n = io->nsp_list;
   while (n) {
     sio_nsp_t *next = n->next;
@@ -409,7 +433,10 @@ int sio_io_new(sio_server_t *server, const sio_io_options_t *opts, sio_io_t **ou
   sio_io_t *io = calloc(1, sizeof *io);
   if (!io) return SIO_ENOMEM;
   sio_io_options_init(&io->opts);
-  if (opts && SIO_TAKE_OPTIONS(&io->opts, opts, "sio_io_options")) {
+  /* The first version ended before connection_state_recovery. */
+  if (opts && sio__take_options(&io->opts, sizeof io->opts, opts,
+                                offsetof(sio_io_options_t, connection_state_recovery),
+                                "sio_io_options")) {
     free(io);
     return SIO_EINVAL;
   }
@@ -453,6 +480,17 @@ int sio_io_new(sio_server_t *server, const sio_io_options_t *opts, sio_io_t **ou
   if (client_dir) sio__engine_serve_client(io->engine, client_dir);
   uv_timer_init(sio_server_loop(server), io->connect_timer);
   io->connect_timer->data = io;
+  if (io->opts.connection_state_recovery.enabled) {
+    uint32_t age = io->opts.connection_state_recovery.max_disconnection_duration_ms;
+    uint32_t every = age < 1000 ? 1000 : age > 60000 ? 60000 : age; /* Node: every minute */
+    io->recovery_timer = malloc(sizeof *io->recovery_timer);
+    if (io->recovery_timer) {
+      uv_timer_init(sio_server_loop(server), io->recovery_timer);
+      io->recovery_timer->data = io;
+      uv_timer_start(io->recovery_timer, on_recovery_timer, every, every);
+      uv_unref((uv_handle_t *)io->recovery_timer); /* never what keeps the loop alive */
+    }
+  }
   sio_engine_set_data(io->engine, io);
   sio__engine_on_free(io->engine, io_free, io);
   sio_nsp_t *root;

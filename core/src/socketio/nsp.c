@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "fail.h"
+#include "engine/engine.h"
+#include "socketio/recovery.h"
 #include "socketio/socketio.h"
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -51,7 +53,15 @@ int sio__nsp_new(sio_io_t *io, const char *name, sio_nsp_t *parent, sio_nsp_t **
     if (!c) n->adapter->vt->free(n->adapter);
     n->adapter = c;
   }
+  const sio_io_options_t *o = &io->opts;
+  if (n->adapter && o->connection_state_recovery.enabled &&
+      !(n->recovery = sio__recovery_new(o->connection_state_recovery.max_disconnection_duration_ms,
+                                        o->connection_state_recovery.max_bytes))) {
+    n->adapter->vt->free(n->adapter);
+    n->adapter = NULL;
+  }
   if (!n->adapter || sio_map_put(&io->nsps, n->name, n)) {
+    sio__recovery_free(n->recovery);
     if (n->adapter) n->adapter->vt->free(n->adapter);
     free(n->name);
     free(n);
@@ -68,6 +78,7 @@ int sio__nsp_new(sio_io_t *io, const char *name, sio_nsp_t *parent, sio_nsp_t **
 }
 
 void sio__nsp_free(sio_nsp_t *n) {
+  sio__recovery_free(n->recovery);
   if (n->adapter) n->adapter->vt->free(n->adapter);
   if (n->has_regex) regfree(&n->regex);
   sio_map_free(&n->by_id);
@@ -230,9 +241,13 @@ static int nsp_emit(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
   }
   sio_packet_t p;
   int r = sio__event_packet(nsp, event, args, &p);
+  /* Connection state recovery: the packet carries its offset and is kept, unless volatile. */
+  int keep = !r && nsp->recovery && !(to && (to->flags & SIO_EMIT_VOLATILE));
+  if (keep) r = sio__add_offset(nsp, &p);
   sio_encoded_t enc;
   if (!r) r = sio__encode(&p, args ? args->bufs : NULL, &enc);
   if (!r) {
+    if (keep) sio__recovery_keep(nsp->recovery, uv_now(sio_server_loop(nsp->io->server)), to, NULL, &enc);
     sio__nsp_notify_outgoing(nsp, to, event, args);
     sio_bcast_packet_t bp = {&p, args ? args->bufs : NULL, &enc};
     r = nsp->adapter->vt->broadcast(nsp->adapter, to, &bp);
@@ -240,6 +255,31 @@ static int nsp_emit(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
   }
   cJSON_Delete(p.data);
   return r;
+}
+
+int sio__add_offset(sio_nsp_t *nsp, sio_packet_t *p) {
+  char off[SIO_OFFSET_MAX];
+  sio__recovery_next_offset(nsp->recovery, off);
+  cJSON *o = cJSON_CreateString(off);
+  if (!o || !cJSON_AddItemToArray(p->data, o)) {
+    cJSON_Delete(o);
+    return SIO_ENOMEM;
+  }
+  return 0;
+}
+
+void sio_nsp_recovery_stats(const sio_nsp_t *nsp, sio_nsp_recovery_stats_t *out) {
+  memset(out, 0, sizeof *out);
+  for (const sio_nsp_t *c = nsp->is_parent ? nsp->children : nsp; c;
+       c = nsp->is_parent ? c->sibling : NULL) {
+    if (!c->recovery) continue;
+    sio_recovery_stats_t st;
+    sio__recovery_stats(c->recovery, &st);
+    out->packets += st.packets;
+    out->sessions += st.sessions;
+    out->packet_bytes += st.packet_bytes;
+    out->session_bytes += st.session_bytes;
+  }
 }
 
 int sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *to, const char *event, const sio_args_t *args) {

@@ -7,6 +7,7 @@
 
 #include "fail.h"
 #include "engine/engine.h"
+#include "socketio/recovery.h"
 #include "socketio/socketio.h"
 #include "url.h"
 
@@ -52,13 +53,23 @@ sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth, int 
   } else {
     /* Not the Engine.IO id, which is what lets a client resume a session: it stays secret. */
     sio__engine_random_id(sio_io_engine(nsp->io), s->idbuf);
+    /* Node gives every socket a pid when recovery is on; only its client can name it. */
+    if (nsp->recovery) sio__engine_random_id(sio_io_engine(nsp->io), s->pid);
   }
   s->cnext = c->sockets;
   c->sockets = s;
   return s;
 }
 
+static void restored_free(sio_socket_t *s) {
+  if (!s->restored) return;
+  sio__recovered_clear(s->restored);
+  free(s->restored);
+  s->restored = NULL;
+}
+
 void sio__socket_free(sio_socket_t *s) {
+  restored_free(s);
   cJSON_Delete(s->auth);
   if (s->id != s->idbuf) free(s->id);
   free(s->rooms);
@@ -79,9 +90,28 @@ static void client_unlink(sio_socket_t *s) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Middleware and connect                                                                          */
 
+/* Connection state recovery: the restored socket's rooms, and the packets it missed written
+ * before the CONNECT reply, as Node's (the client holds them until the CONNECT, then emits them
+ * in order before its "connect"). Only the data is kept after this. */
+static void resume(sio_socket_t *s) {
+  sio_recovered_t *r = s->restored;
+  for (size_t i = 0; i < r->nrooms; i++) sio_socket_join(s, r->rooms[i]);
+  for (size_t i = 0; i < r->nmissed; i++) sio__socket_write(s, &r->missed[i], 0);
+  for (size_t i = 0; i < r->nmissed; i++) sio__encoded_clear(&r->missed[i]);
+  r->nmissed = 0;
+  s->recovered = 1;
+}
+
 static void do_connect(sio_socket_t *s) {
   sio_nsp_t *nsp = s->nsp;
   sio_client_t *c = s->client;
+  /* A restored id still connected (its client came back twice at once): a fresh socket. */
+  if (s->restored && sio_map_get(&nsp->by_id, s->id)) {
+    restored_free(s);
+    sio__engine_random_id(sio_io_engine(nsp->io), s->idbuf);
+    s->id = s->idbuf;
+    sio__engine_random_id(sio_io_engine(nsp->io), s->pid);
+  }
   if (sio_map_put(&nsp->by_id, s->id, s)) {
     client_unlink(s);
     sio__socket_release(s);
@@ -93,10 +123,12 @@ static void do_connect(sio_socket_t *s) {
   nsp->head = s;
   nsp->count++;
   sio__client_connected(c);
+  if (s->restored) resume(s);
   sio_packet_t p = {SIO_PACKET_CONNECT, nsp->name, -1, NULL, 0, NULL, 0};
   if (c->protocol != 3) {
     p.data = cJSON_CreateObject();
     if (p.data) cJSON_AddStringToObject(p.data, "sid", s->id);
+    if (p.data && s->pid[0]) cJSON_AddStringToObject(p.data, "pid", s->pid);
   }
   sio__client_send_packet(c, &p, 0);
   cJSON_Delete(p.data);
@@ -120,6 +152,30 @@ static void run_middleware(sio_socket_t *s) {
 }
 
 void sio__socket_start(sio_socket_t *s) { run_middleware(s); }
+
+void sio__socket_connect(sio_socket_t *s) { do_connect(s); }
+
+int sio__socket_restore(sio_socket_t *s) {
+  const cJSON *pid = cJSON_GetObjectItemCaseSensitive(s->auth, "pid");
+  const cJSON *off = cJSON_GetObjectItemCaseSensitive(s->auth, "offset");
+  if (!cJSON_IsString(pid) || !cJSON_IsString(off)) return SIO_ENOTFOUND; /* as Node: both strings */
+  sio_recovered_t *r = malloc(sizeof *r);
+  if (!r) return SIO_ENOMEM;
+  uint64_t now = uv_now(sio_server_loop(s->nsp->io->server));
+  int rc = sio__recovery_restore(s->nsp->recovery, now, pid->valuestring, off->valuestring, r);
+  if (rc == 0 && (strlen(r->sid) >= sizeof s->idbuf || strlen(r->pid) >= sizeof s->pid)) {
+    sio__recovered_clear(r); /* not one of ours */
+    rc = SIO_ENOTFOUND;
+  }
+  if (rc) {
+    free(r);
+    return rc;
+  }
+  memcpy(s->idbuf, r->sid, strlen(r->sid) + 1);
+  memcpy(s->pid, r->pid, strlen(r->pid) + 1);
+  s->restored = r;
+  return 0;
+}
 
 void sio__socket_abandon(sio_socket_t *s) {
   client_unlink(s);
@@ -261,6 +317,31 @@ void sio__socket_onpacket(sio_socket_t *s, sio_packet_t *p) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Disconnect                                                                                      */
 
+/* Node's RECOVERABLE_DISCONNECT_REASONS: not a namespace disconnect from either side, nor a
+ * parse error. */
+static int recoverable(const char *reason) {
+  static const char *const ok[] = {"transport error", "transport close", "forced close",
+                                   "ping timeout", "server shutting down", "forced server close"};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+    if (strcmp(reason, ok[i]) == 0) return 1;
+  return 0;
+}
+
+static cJSON *socket_data(sio_socket_t *s);
+
+/* Node's persistSession: {sid, pid, rooms (its own id first), data}. A session that cannot be
+ * kept (ENOMEM) only means its client comes back fresh. */
+static void persist(sio_socket_t *s) {
+  const char *stack[16], **rooms = stack;
+  size_t n = 1 + s->nrooms;
+  if (n > 16 && !(rooms = malloc(n * sizeof *rooms))) return;
+  rooms[0] = s->id;
+  for (uint32_t i = 0; i < s->nrooms; i++) rooms[i + 1] = s->rooms[i].room->name;
+  uint64_t now = uv_now(sio_server_loop(s->nsp->io->server));
+  sio__recovery_persist(s->nsp->recovery, now, s->id, s->pid, rooms, n, socket_data(s));
+  if (rooms != stack) free(rooms);
+}
+
 void sio__socket_close(sio_socket_t *s, const char *reason, int send_disconnect) {
   if (s->state != SOCK_CONNECTED) return;
   sio_nsp_t *nsp = s->nsp;
@@ -268,6 +349,7 @@ void sio__socket_close(sio_socket_t *s, const char *reason, int send_disconnect)
   sio__io_enter(nsp->io);
   s->state = SOCK_CLOSING;
   if (cbs->on_disconnecting) cbs->on_disconnecting(s, reason);
+  if (nsp->recovery && s->pid[0] && recoverable(reason)) persist(s);
   if (send_disconnect && s->client) {
     sio_packet_t p = {SIO_PACKET_DISCONNECT, nsp->name, -1, NULL, 0, NULL, 0};
     sio__client_send_packet(s->client, &p, 0);
@@ -340,11 +422,20 @@ static int socket_emit(sio_socket_t *s, const char *event, const sio_args_t *arg
   p.data = sio__event_array(event, args ? args->json : NULL);
   if (!p.data) return SIO_ENOMEM;
   if (ack) p.id = ack->id = (int64_t)(nsp->ack_ids++ & INT64_MAX);
+  /* Connection state recovery: as Node's, a single socket's event is kept (to its own id's room)
+   * and carries its offset, unless volatile or awaiting an ack. */
+  int keep = nsp->recovery && !ack && !(flags & SIO_EMIT_VOLATILE);
+  if (keep && (r = sio__add_offset(nsp, &p)) != 0) {
+    cJSON_Delete(p.data);
+    return r;
+  }
   sio__io_enter(nsp->io);
   sio_outgoing_cb out = sio__nsp_effective(nsp)->cbs.on_outgoing;
   if (out) out(s, event, args);
   sio_encoded_t enc;
   r = sio__encode(&p, args ? args->bufs : NULL, &enc);
+  if (!r && keep)
+    sio__recovery_keep(nsp->recovery, uv_now(sio_server_loop(nsp->io->server)), NULL, s->id, &enc);
   if (!r) {
     if (ack) { /* registered before the write: a failing write reports through the ack */
       ack->socket = s;
@@ -455,6 +546,11 @@ sio_session_t *sio_socket_session(const sio_socket_t *s) {
 static const cJSON empty_auth = {.type = cJSON_Object};
 const cJSON *sio_socket_auth(const sio_socket_t *s) { return s->auth ? s->auth : &empty_auth; }
 int sio_socket_auth_sent(const sio_socket_t *s) { return s->auth_sent; }
+int sio_socket_recovered(const sio_socket_t *s) { return s && s->recovered; }
+const cJSON *sio_socket_recovered_data(const sio_socket_t *s) {
+  return s && s->recovered && s->restored ? s->restored->data : NULL;
+}
+const char *sio_socket_pid(const sio_socket_t *s) { return s && s->pid[0] ? s->pid : NULL; }
 int sio_socket_connected(const sio_socket_t *s) { return s->state == SOCK_CONNECTED; }
 void *sio_socket_get_data(const sio_socket_t *s) { return s->data; }
 void sio_socket_set_data(sio_socket_t *s, void *data) { s->data = data; }

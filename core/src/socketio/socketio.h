@@ -47,6 +47,11 @@ struct sio_socket_s {
   uint64_t mark;                 /* the in-memory adapter's dedupe stamp */
   sio_pending_ack_t *acks;
   struct sio_ack_s *ack_handles; /* live sio_ack_t of this socket, cut loose when it closes */
+  /* Connection state recovery: the pid sent in the CONNECT reply ("" when none), and for a
+   * restored socket what was kept (its rooms and missed packets are used up at connect). */
+  char pid[21];
+  uint8_t recovered;
+  struct sio_recovered *restored;
 };
 
 /* sio_socket_ack_handle(): an answer owed to the client, once. */
@@ -83,6 +88,7 @@ struct sio_nsp_s {
   sio_map_t by_id;        /* connected sockets by id */
   sio_adapter_t *adapter;
   uint64_t ack_ids;       /* ack ids are per namespace, so a broadcast with acks encodes once */
+  struct sio_recovery *recovery; /* connection state recovery's store; NULL when off, or a parent */
 };
 
 struct sio_client {
@@ -110,6 +116,7 @@ struct sio_io_s {
   sio_client_t *clients;
   sio_client_t *tq_head, *tq_tail;  /* connect-timeout queue: a FIFO, as the timeout is fixed */
   uv_timer_t *connect_timer;
+  uv_timer_t *recovery_timer;       /* connection state recovery's expiry; NULL when off */
   sio_socket_t *zombie_sockets;
   sio_client_t *zombie_clients;
   unsigned depth;                   /* > 0 while inside the io: frees are deferred */
@@ -144,6 +151,9 @@ cJSON *sio__event_array(const char *event, const cJSON *args);
 /* Builds an EVENT (BINARY_EVENT with attachments) packet of nsp from event and args, its data
  * referencing args (see sio__event_array): 0 or SIO_ENOMEM. */
 int sio__event_packet(sio_nsp_t *nsp, const char *event, const sio_args_t *args, sio_packet_t *p);
+/* Connection state recovery: appends the offset the namespace's store gives next to p->data (an
+ * event's array, whose items are references: the string added is owned). 0 or SIO_ENOMEM. */
+int sio__add_offset(sio_nsp_t *nsp, sio_packet_t *p);
 /* Calls the namespace's outgoing listener, if any, for every socket `to` targets here. */
 void sio__nsp_notify_outgoing(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
                               const sio_args_t *args);
@@ -161,6 +171,11 @@ void sio__bcast_finish(sio_bcast_ack_t *b, int status);
 /* socket.c */
 sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth, int sent);
 void sio__socket_start(sio_socket_t *s); /* runs the middleware, then connects */
+void sio__socket_connect(sio_socket_t *s); /* connects now, without the middleware */
+/* Connection state recovery: takes the session the CONNECT's auth {"pid", "offset"} names out
+ * of the namespace's store, so that s connects as that socket; 0, or SIO_ENOTFOUND (a fresh
+ * socket then: its own id and a new pid) or SIO_ENOMEM. */
+int sio__socket_restore(sio_socket_t *s);
 void sio__socket_onpacket(sio_socket_t *s, sio_packet_t *p);
 void sio__socket_close(sio_socket_t *s, const char *reason, int send_disconnect);
 /* The client went away while the socket was in middleware. */

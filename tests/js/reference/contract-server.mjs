@@ -78,6 +78,9 @@ const io = new Server(httpServer, {
   serveClient: false,
   connectTimeout: 1000,
   ...(adapter ? { adapter } : {}),
+  ...(opts.recovery !== null
+    ? { connectionStateRecovery: { maxDisconnectionDuration: opts.recovery, skipMiddlewares: true } }
+    : {}),
 });
 
 const sortedRooms = (socket) => [...socket.rooms].sort();
