@@ -194,6 +194,9 @@ static void sx_on_shutdown(nh_t *h) {
   uv_close((uv_handle_t *)&x->mw_timer, NULL);
 }
 
+/* Connection state recovery for the next fixture (a case sets it, sx_new2 reads it). */
+static int sx_recovery;
+
 /* A case's fixture: a server with a Socket.IO server at /socket.io/ (EIO3 allowed) whose "/" has
  * the recording callbacks. 0 keeps a default. NULL on failure. */
 static sx_t *sx_new2(uint32_t connect_timeout_ms, uint32_t ping_interval_ms, uint32_t ping_timeout_ms) {
@@ -210,6 +213,7 @@ static sx_t *sx_new2(uint32_t connect_timeout_ms, uint32_t ping_interval_ms, uin
   if (connect_timeout_ms) o.connect_timeout_ms = connect_timeout_ms;
   if (ping_interval_ms) o.engine.ping_interval_ms = ping_interval_ms;
   if (ping_timeout_ms) o.engine.ping_timeout_ms = ping_timeout_ms;
+  o.connection_state_recovery.enabled = sx_recovery;
   if (sio_io_new(x->h.server, &o, &x->io) != 0) goto fail;
   sio_io_set_data(x->io, x);
   if (sio_io_of(x->io, "/", &x->root) != 0) goto fail;
@@ -2242,6 +2246,133 @@ TEST(server_log_levels) {
   CHECK_EQ_INT(logs.n, 0);
 }
 
+/* ============================================================================================== */
+/* Connection state recovery                                                                      */
+
+static void L_rec_traffic(nh_t *h, void *arg) {
+  sx_t *x = h->user;
+  sio_socket_t *s = x->socks[0];
+  x->r[0] = sio_socket_join(s, "r1");
+  x->r[1] = emit_json(s, "e1", NULL, 0);
+  x->r[2] = nsp_emit_json(x->root, NULL, "e2", "[1]");
+  x->r[3] = emit_json(s, "v", NULL, SIO_EMIT_VOLATILE);
+  snprintf(x->s[0], 64, "%s", sio_socket_pid(s) ? sio_socket_pid(s) : "");
+  x->r[8] = sio_socket_recovered(s);
+}
+
+static void L_rec_missed(nh_t *h, void *arg) {
+  sx_t *x = h->user;
+  const char *r1[] = {"r1"}, *other[] = {"other"};
+  sio_target_t t1 = {r1, 1, NULL, 0, 0}, t2 = {other, 1, NULL, 0, 0};
+  nsp_emit_json(x->root, &t1, "m1", NULL);
+  nsp_emit_json(x->root, &t2, "m2", NULL);
+  nsp_emit_json(x->root, NULL, "m3", NULL);
+  snprintf(x->s[2], 64, "%s", x->reasons[0]);
+}
+
+static void L_rec_check(nh_t *h, void *arg) {
+  sx_t *x = h->user;
+  sio_socket_t *s = x->socks[1];
+  x->r[4] = s ? sio_socket_recovered(s) : -1;
+  x->r[5] = s ? (int)sio_socket_room_count(s) : -1;
+  snprintf(x->s[3], 64, "%s", s && sio_socket_room(s, 1) ? sio_socket_room(s, 1) : "");
+  print_json(s ? sio_socket_recovered_data(s) : NULL, x->s[1], 64);
+  x->r[6] = x->socks[2] ? sio_socket_recovered(x->socks[2]) : -1;
+  x->r[7] = x->socks[2] && sio_socket_recovered_data(x->socks[2]) == NULL;
+}
+
+static cJSON *rec_data(sio_socket_t *s, void *arg) { return cJSON_Parse("{\"name\":\"ann\"}"); }
+
+static void mw_count(sio_socket_t *s, void *arg) {
+  sock_x(s)->r[10]++;
+  sio_socket_next(s);
+}
+
+static void client_recovery(nh_t *h) {
+  sx_t *x = h->user;
+  char buf[512], sid[21], pid[21], want[128];
+  size_t n;
+  int op;
+  nc_conn_t *c = sc_open(h, 4, NULL);
+  CHECK(c);
+  CHECK_EQ_INT(sc_send(c, "40"), 0);
+  CHECK_EQ_INT(sc_read(c, &op, buf, sizeof buf, &n), 0);
+  /* 40{"sid":"<20>","pid":"<20>"} */
+  CHECK(n == 61 && strncmp(buf, "40{\"sid\":\"", 10) == 0 && strncmp(buf + 30, "\",\"pid\":\"", 9) == 0);
+  memcpy(sid, buf + 10, 20);
+  sid[20] = 0;
+  memcpy(pid, buf + 39, 20);
+  pid[20] = 0;
+  CHECK(strcmp(sid, pid) != 0);
+  WAIT_GE(h, x, nsocks, 1);
+  CHECK_EQ_INT(nh_call(h, L_rec_traffic, NULL), 0);
+  /* Offsets as one extra last argument; none on a volatile emit. */
+  CHECK_EQ_INT(sc_expect(c, "42[\"e1\",\"0\"]"), 0);
+  CHECK_EQ_INT(sc_expect(c, "42[\"e2\",1,\"1\"]"), 0);
+  CHECK_EQ_INT(sc_expect(c, "42[\"v\"]"), 0);
+  CHECK(strcmp(x->s[0], pid) == 0);
+  nc_close(c); /* the transport goes: recoverable */
+  WAIT_GE(h, x, disconnects, 1);
+  CHECK_EQ_INT(nh_call(h, L_rec_missed, NULL), 0);
+  CHECK(strcmp(x->s[2], "transport close") == 0);
+  nc_conn_t *d = sc_open(h, 4, NULL);
+  CHECK(d);
+  CHECK_EQ_INT(sc_sendf(d, "40{\"pid\":\"%s\",\"offset\":\"1\"}", pid), 0);
+  /* What it missed (in r1, and to everyone; not to "other"), then the CONNECT: same id and pid. */
+  CHECK_EQ_INT(sc_expect(d, "42[\"m1\",\"2\"]"), 0);
+  CHECK_EQ_INT(sc_expect(d, "42[\"m3\",\"4\"]"), 0);
+  snprintf(want, sizeof want, "40{\"sid\":\"%s\",\"pid\":\"%s\"}", sid, pid);
+  CHECK_EQ_INT(sc_expect(d, want), 0);
+  WAIT_GE(h, x, nsocks, 2);
+  /* A pid restores once: the same auth again is a fresh socket (through the middleware). */
+  nc_conn_t *e = sc_open(h, 4, NULL);
+  CHECK(e);
+  CHECK_EQ_INT(sc_sendf(e, "40{\"pid\":\"%s\",\"offset\":\"1\"}", pid), 0);
+  CHECK_EQ_INT(sc_read(e, &op, buf, sizeof buf, &n), 0);
+  CHECK(n == 61 && strncmp(buf + 10, sid, 20) != 0 && strncmp(buf + 39, pid, 20) != 0);
+  WAIT_GE(h, x, nsocks, 3);
+  CHECK_EQ_INT(nh_call(h, L_rec_check, NULL), 0);
+}
+
+TEST(connection_state_recovery) {
+  sx_recovery = 1;
+  sx_t *x = sx_new(0);
+  sx_recovery = 0;
+  CHECK(x);
+  sio_io_on_socket_data(x->io, rec_data, x);
+  CHECK_EQ_INT(sio_nsp_use(x->root, mw_count, NULL), 0);
+  CHECK_EQ_INT(sx_run(x, client_recovery), 0);
+  CHECK_EQ_INT(x->r[0] | x->r[1] | x->r[2] | x->r[3], 0);
+  CHECK_EQ_INT(x->r[8], 0);                    /* a first connection is not recovered */
+  CHECK_EQ_INT(x->r[4], 1);                    /* the restored one is */
+  CHECK_EQ_INT(x->r[5], 2);                    /* its id and r1 */
+  CHECK(strcmp(x->s[3], "r1") == 0);
+  CHECK(strcmp(x->s[1], "{\"name\":\"ann\"}") == 0); /* its data as it went away */
+  CHECK(strcmp(x->ids[1], x->ids[0]) == 0);
+  CHECK_EQ_INT(x->r[6], 0);
+  CHECK_EQ_INT(x->r[7], 1);
+  CHECK_EQ_INT(x->r[10], 2); /* skip_middlewares: the recovered socket did not run it */
+}
+
+static void client_none(nh_t *h) { (void)h; }
+
+/* A caller built before connection_state_recovery existed passes a shorter struct: it is read,
+ * and recovery is off. */
+TEST(io_options_older_size) {
+  sx_t *x = sx_new(0);
+  CHECK(x);
+  sio_io_options_t o;
+  sio_io_options_init(&o);
+  o.engine.path = "/old/";
+  o.size = offsetof(sio_io_options_t, connection_state_recovery);
+  sio_io_t *io;
+  CHECK_EQ_INT(sio_io_new(x->h.server, &o, &io), 0);
+  o.size = offsetof(sio_io_options_t, connection_state_recovery) - 1;
+  o.engine.path = "/older/";
+  CHECK_EQ_INT(sio_io_new(x->h.server, &o, &io), SIO_EINVAL);
+  CHECK_EQ_INT(sx_run(x, client_none), 0);
+}
+
 TEST_MAIN(RUN(connect_root_auth_and_unknown_namespace), RUN(middleware_async_next_and_refuse),
           RUN(middleware_client_leaves_before_next), RUN(dynamic_namespaces),
           RUN(events_acks_and_binary), RUN(acks_from_the_client), RUN(broadcast_with_acks),
@@ -2253,4 +2384,4 @@ TEST_MAIN(RUN(connect_root_auth_and_unknown_namespace), RUN(middleware_async_nex
           RUN(broadcast_ack_pending_at_server_close), RUN(middleware_completes_after_server_close),
           RUN(ack_handles_reserved_names_handshake),
           RUN(fetch_sockets_reports_socket_data), RUN(auth_sent_and_server_log),
-          RUN(server_log_levels))
+          RUN(server_log_levels), RUN(connection_state_recovery), RUN(io_options_older_size))
