@@ -58,6 +58,9 @@ typedef struct {
   PyObject *on_log;          /* set_log()'s fn(level, component, message) (events.c) */
   PyObject *mw_pending;      /* dict: token -> capsule of a socket whose connect handler awaits */
   long long mw_seq;
+  /* Connection state recovery: while the connect handler of a restored socket is being called,
+   * its kept data (Core.recovering()); NULL otherwise. */
+  PyObject *recovering;
   void *hooks;               /* set_hook()'s callables (hooks.c), NULL until the first */
 } CoreObject;
 
@@ -114,6 +117,8 @@ PyObject *pysio_core_close_room(CoreObject *c, PyObject *args);
 PyObject *pysio_core_select(CoreObject *c, PyObject *args);
 PyObject *pysio_core_disconnect(CoreObject *c, PyObject *args);
 PyObject *pysio_core_connected(CoreObject *c, PyObject *args);
+PyObject *pysio_core_recovered(CoreObject *c, PyObject *args);
+PyObject *pysio_core_recovering(CoreObject *c, PyObject *unused);
 PyObject *pysio_core_handshake(CoreObject *c, PyObject *args);
 PyObject *pysio_core_transport(CoreObject *c, PyObject *args);
 PyObject *pysio_core_socket_count(CoreObject *c, PyObject *args);

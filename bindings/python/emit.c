@@ -298,6 +298,29 @@ PyObject *pysio_core_connected(CoreObject *c, PyObject *args) {
   return PyBool_FromLong(sio_socket_connected(s));
 }
 
+/* Core.recovered(nsp, sid): (True, data) for a connected socket that connection state recovery
+ * restored (data: what was kept as its socket data), else None. */
+PyObject *pysio_core_recovered(CoreObject *c, PyObject *args) {
+  const char *name, *sid;
+  if (!PyArg_ParseTuple(args, "ss", &name, &sid)) return NULL;
+  sio_socket_t *s = find_socket(c, name, sid, 0);
+  if (!s || !sio_socket_recovered(s)) {
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+  }
+  const cJSON *d = sio_socket_recovered_data(s);
+  PyObject *data = d ? pysio_from_json(d, NULL) : (Py_INCREF(Py_None), Py_None);
+  return data ? Py_BuildValue("ON", Py_True, data) : NULL;
+}
+
+/* Core.recovering(): inside the connect handler (the core's middleware) of a socket restored by
+ * connection state recovery, (True, data); None elsewhere. */
+PyObject *pysio_core_recovering(CoreObject *c, PyObject *unused) {
+  (void)unused;
+  if (!c->recovering) Py_RETURN_NONE;
+  return Py_BuildValue("OO", Py_True, c->recovering);
+}
+
 /* Core.handshake(nsp, sid): (handshake, protocol) as the connect handler gets them, made when
  * asked (nothing kept per socket); None for a socket this node does not have. */
 PyObject *pysio_core_handshake(CoreObject *c, PyObject *args) {

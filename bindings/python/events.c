@@ -84,9 +84,19 @@ void pysio_on_middleware(sio_socket_t *s, void *arg) {
   cJSON_Delete(hs);
   PyObject *r = NULL;
   long long token = ++c->mw_seq;
+  /* A restored socket's kept data, for Core.recovering() during the call. */
+  PyObject *kept = NULL;
+  if (handshake && sio_socket_recovered(s)) {
+    const cJSON *d = sio_socket_recovered_data(s);
+    kept = d ? pysio_from_json(d, NULL) : (Py_INCREF(Py_None), Py_None);
+    if (!kept) Py_CLEAR(handshake);
+  }
+  c->recovering = kept;
   if (handshake)
     r = PyObject_CallFunction(fn, "OssOiL", nsp_key(nsp), sio_nsp_name(nsp), sio_socket_id(s), handshake,
                               sio_session_protocol(sio_socket_session(s)), token);
+  c->recovering = NULL;
+  Py_XDECREF(kept);
   Py_XDECREF(handshake);
   if (r && PyLong_Check(r)) { /* its token: a coroutine decides, then connect_done(token, verdict) */
     PyObject *cap = PyCapsule_New(s, NULL, NULL);

@@ -779,7 +779,7 @@ SIO_EXTERN const cJSON *sio_socket_auth(const sio_socket_t *socket);
  * gets None for both); this is for an application that must. */
 SIO_EXTERN int sio_socket_auth_sent(const sio_socket_t *socket);
 /* Connection state recovery (sio_io_options_t.connection_state_recovery): 1 when this socket is a
- * restored one (Node's socket.recovered), 0 otherwise. */
+ * restored one (Node's socket.recovered; already in the middleware), 0 otherwise. */
 SIO_EXTERN int sio_socket_recovered(const sio_socket_t *socket);
 /* A recovered socket's data as it was kept when it went away (what sio_io_on_socket_data gave
  * then; {} when nothing), borrowed for the socket's life; NULL when the socket is not recovered.

@@ -32,6 +32,9 @@ def main() -> int:
     p.add_argument("--cors", default=None)
     p.add_argument("--redis", default=None)  # a cluster node: broadcasts and count go through Redis
     p.add_argument("--cookie", default=None)  # the handshake sets NAME=<sid> (Node's cookie option)
+    # --recovery [MS] / --recovery=MS: connectionStateRecovery (MS only when the next argument is
+    # all digits: argparse takes a following value only when it is not an option)
+    p.add_argument("--recovery", nargs="?", const=120000, type=int, default=None, metavar="MS")
     p.add_argument("--async-handlers", type=int, default=0, metavar="WORKERS")
     a = p.parse_args()
 
@@ -47,6 +50,8 @@ def main() -> int:
         redis=a.redis,
         cookie=a.cookie,
         per_message_deflate={"threshold": 1024} if a.per_message_deflate else None,
+        connection_state_recovery=(None if a.recovery is None else
+                                   {"maxDisconnectionDuration": a.recovery, "skipMiddlewares": True}),
         async_handlers=a.async_handlers > 0,
         handler_workers=max(1, a.async_handlers),
     )

@@ -107,6 +107,7 @@ class Dispatch(NodeStyle):
             return None
         if verdict is not None:  # refused: nothing of the socket is kept
             self._pending.pop((nsp, sid), None)
+            self._recovered.pop((nsp, sid), None)
             self._sessions.pop((nsp, sid), None)
             if self._node_sockets:  # socket.py: a Node-shaped socket made by the middleware
                 self._node_sockets.pop((nsp, sid), None)
@@ -123,6 +124,11 @@ class Dispatch(NodeStyle):
         """None lets the socket in, (message, data) refuses it, ``token`` means a coroutine (asyncio
         mode) or a worker (``async_handlers``) decides later and calls
         ``_core.connect_done(token, verdict)``."""
+        if self._recovery:
+            rec = self._core.recovering()  # a restored socket: its id, rooms and session are back
+            if rec is not None and (nsp, sid) not in self._recovered:
+                self._recovered[(nsp, sid)] = rec[1]
+                self._sessions[(nsp, sid)] = rec[1] if isinstance(rec[1], dict) else {}
         if (self._node_mw.get(key) or self._plain_find(key, "connection") is not None) and \
                 (nsp, sid) not in self._node_sockets:  # socket.py: middleware, then back here
             return self._node_connect(key, nsp, sid, handshake, protocol, token)
@@ -261,6 +267,7 @@ class Dispatch(NodeStyle):
         once it returned (a coroutine: once it ended; with ``async_handlers``: after the
         socket's queued handlers and it ran)."""
         self._pending.pop((nsp, sid), None)
+        self._recovered.pop((nsp, sid), None)
         if self._node_sockets:
             self._node_disconnected(nsp, sid, reason)  # socket.py: the socket's "disconnect"
         if self._log_traffic:

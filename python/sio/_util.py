@@ -4,7 +4,7 @@ the WSGI-like ``environ`` of a connect handler."""
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Dict, Iterable, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Optional, Union, Tuple
 
 
 def positional_arity(fn: Callable) -> int:
@@ -55,6 +55,48 @@ def deflate_options(per_message_deflate: Any) -> dict:
                                   or not 1 <= threshold < 2 ** 31):
         raise ValueError("per_message_deflate: threshold must be an int in [1, 2**31) (bytes)")
     return {"per_message_deflate": True, "deflate_threshold": threshold}
+
+
+_RECOVERY_KEYS = {
+    "max_disconnection_duration": "max_disconnection_duration",
+    "maxDisconnectionDuration": "max_disconnection_duration",
+    "skip_middlewares": "skip_middlewares",
+    "skipMiddlewares": "skip_middlewares",
+    "max_bytes": "max_bytes",
+    "maxBytes": "max_bytes",
+}
+
+
+def recovery_options(csr: Any) -> Tuple[dict, bool]:
+    """The Core keywords for ``Server(connection_state_recovery=...)`` (``None``/``False``: off;
+    ``True`` or a dict: on, Node's keys or snake_case ones, the duration in milliseconds as Node's),
+    and whether the ``use()`` middlewares are skipped for a restored socket."""
+    if csr is None or csr is False:
+        return {}, True
+    if csr is True:
+        csr = {}
+    if not isinstance(csr, dict):
+        raise TypeError("connection_state_recovery must be a bool or a dict")
+    opts: Dict[str, Any] = {}
+    for key, value in csr.items():
+        name = _RECOVERY_KEYS.get(key)
+        if name is None:
+            raise ValueError(f"connection_state_recovery: unknown option {key!r} "
+                             "(max_disconnection_duration, skip_middlewares, max_bytes)")
+        opts[name] = value
+    core: Dict[str, Any] = {"recovery": True}
+    ms = opts.get("max_disconnection_duration")
+    if ms is not None:
+        if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not 0 <= ms < 2 ** 32:
+            raise ValueError("connection_state_recovery: max_disconnection_duration must be a "
+                             "number of milliseconds in [0, 2**32)")
+        core["recovery_ms"] = int(ms)
+    cap = opts.get("max_bytes")
+    if cap is not None:
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 0:
+            raise ValueError("connection_state_recovery: max_bytes must be an int >= 0 (0: no cap)")
+        core["recovery_max_bytes"] = cap
+    return core, bool(opts.get("skip_middlewares", True))
 
 
 def cookie_options(cookie: Any) -> dict:

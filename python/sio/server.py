@@ -20,7 +20,8 @@ from ._dispatch import Dispatch
 from ._compat import CoreLog, Reason, compat_options, differs, transport_bits
 from ._hooks import Engine, allow_verdict, request_environ
 from ._hooks import logger as _hooks_logger
-from ._util import cookie_options, cors_options, deflate_options, environ, room_names, to_ms
+from ._util import (cookie_options, cors_options, deflate_options, environ, recovery_options,
+                    room_names, to_ms)
 from ._workers import WorkerPool
 from .errors import DisconnectedError, ReservedEventError, TimeoutError
 from .namespace import Namespace
@@ -153,6 +154,20 @@ class Server(Dispatch, AsyncioMode):
     :param monitor_clients: warned (heartbeats are always checked).
     :param socketio_path: python-socketio's name for ``path``.
 
+    :param connection_state_recovery: Node's ``connectionStateRecovery``: ``True`` or a dict
+        ``{"max_disconnection_duration": ms (default 120000), "skip_middlewares": True,
+        "max_bytes": bytes (default 32 MiB, 0: no cap)}`` (Node's camelCase keys accepted too).
+        The CONNECT reply carries a private ``pid``; every event that is neither volatile nor
+        awaiting an ack carries its offset as one extra last argument (as Node's; a client
+        without recovery sees it too) and is kept; a client cut off (transport closed, ping
+        timeout; not a disconnect asked by either side) that comes back within the duration is
+        the same socket: same sid, rooms and session (``get_session``, the Node-shaped socket's
+        ``data``), and receives every event it missed, in order. :meth:`is_recovered` (and the
+        Node-shaped ``socket.recovered``) tells it apart, already in the connect handler, which
+        runs for it as for any socket; ``skip_middlewares`` skips the :meth:`use` middlewares.
+        Past ``max_bytes`` per namespace the oldest packets and sessions are dropped (their
+        clients come back as new sockets). Kept on this node only (with ``redis``, a client is
+        restored only by the node it left).
     :param per_message_deflate: Node's ``perMessageDeflate``: ``True`` accepts a WebSocket
         client's permessage-deflate offer (RFC 7692; every browser makes one) on every endpoint
         (Socket.IO and :meth:`engine_endpoint`'s), ``{"threshold": N}`` too, with messages of N
@@ -202,6 +217,7 @@ class Server(Dispatch, AsyncioMode):
         socketio_path: Optional[str] = None,
         per_message_deflate: Union[None, bool, Dict[str, Any]] = None,
         allow_request: Optional[Callable[[Dict[str, Any]], Any]] = None,
+        connection_state_recovery: Union[None, bool, Dict[str, Any]] = None,
     ) -> None:
         opts = compat_options(self._async_modes, async_mode=async_mode, logger=logger,
                               engineio_logger=engineio_logger, json=json, serializer=serializer,
@@ -254,6 +270,9 @@ class Server(Dispatch, AsyncioMode):
         self._closed_future: Optional[asyncio.Future] = None
         self._closed_event = threading.Event()
         self._path = path
+        recovery, self._recovery_skip_mw = recovery_options(connection_state_recovery)
+        self._recovery = bool(recovery)
+        self._recovered: Dict[tuple, Any] = {}  # (nsp, sid) -> the kept data, while connected
         self._core = _core.Core(
             self,
             path=path,
@@ -277,6 +296,7 @@ class Server(Dispatch, AsyncioMode):
             **cors_options(cors_allowed_origins),
             **cookie_options(cookie),
             **deflate_options(per_message_deflate),
+            **recovery,
         )
         self.engine = Engine(self._core)
         """Node's ``io.engine`` for its events: ``server.engine.on("connection_error", fn)``,
@@ -783,6 +803,12 @@ class Server(Dispatch, AsyncioMode):
         ``skip_sid``, on every node of a cluster (``close=True``: their whole connections): Node's
         ``io.in(to).disconnectSockets(close)``."""
         self._select(2, None, to, skip_sid, namespace, close)
+
+    def is_recovered(self, sid: str, namespace: Optional[str] = None) -> bool:
+        """Connection state recovery: True when ``sid`` is a socket that came back (same id, rooms
+        and session, its missed events replayed), already in its connect handler; False for a
+        new one (and for an unknown sid)."""
+        return (self._nsp(namespace), sid) in self._recovered
 
     def rooms(self, sid: str, namespace: Optional[str] = None) -> list:
         """The rooms ``sid`` is in (its own id first, then in join order). From another thread

@@ -535,6 +535,12 @@ class Socket:
             self._server._sessions[(self._nsp, self.id)] = value
 
     @property
+    def recovered(self) -> bool:
+        """Node's ``socket.recovered``: connection state recovery brought this socket back (same
+        id, rooms and ``data``; the events it missed are replayed)."""
+        return (self._nsp, self.id) in self._server._recovered
+
+    @property
     def nsp(self) -> NamespaceView:
         return NamespaceView(self._server, self._key, self._nsp, self._nsp)
 
@@ -780,6 +786,8 @@ class NodeStyle:
         self._node_sockets[(nsp, sid)] = sock
         self._pending[(nsp, sid)] = []  # type: ignore[attr-defined]
         chain = list(self._node_mw.get(key, ()))
+        if (nsp, sid) in self._recovered and self._recovery_skip_mw:  # type: ignore[attr-defined]
+            chain = []  # Node's skipMiddlewares: a restored socket goes straight to its handlers
         return _Chain(self, sock, chain, (key, nsp, sid, handshake, protocol, token)).start()  # type: ignore[arg-type]
 
     def _node_connected(self, key: Any, nsp: str, sid: str) -> None:

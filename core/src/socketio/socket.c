@@ -546,9 +546,10 @@ sio_session_t *sio_socket_session(const sio_socket_t *s) {
 static const cJSON empty_auth = {.type = cJSON_Object};
 const cJSON *sio_socket_auth(const sio_socket_t *s) { return s->auth ? s->auth : &empty_auth; }
 int sio_socket_auth_sent(const sio_socket_t *s) { return s->auth_sent; }
-int sio_socket_recovered(const sio_socket_t *s) { return s && s->recovered; }
+/* Already in the middleware, as Node's socket.recovered (set when the socket is made). */
+int sio_socket_recovered(const sio_socket_t *s) { return s && (s->recovered || s->restored); }
 const cJSON *sio_socket_recovered_data(const sio_socket_t *s) {
-  return s && s->recovered && s->restored ? s->restored->data : NULL;
+  return s && s->restored ? s->restored->data : NULL;
 }
 const char *sio_socket_pid(const sio_socket_t *s) { return s && s->pid[0] ? s->pid : NULL; }
 int sio_socket_connected(const sio_socket_t *s) { return s->state == SOCK_CONNECTED; }
