@@ -6,7 +6,7 @@
  * siod's options are recognised before and after the script name (`--name=value` works too):
  *   --host H, --port N, --path P, --allow-eio3, --ping-interval MS, --ping-timeout MS,
  *   --max-payload BYTES, --redis URL, --cookie NAME, --per-message-deflate,
- *   --no-http-compression
+ *   --no-http-compression, --recovery [MS] (MS only when the next argument is all digits)
  *                         override what the script passes to sio.server{} (siod_reload.h)
  *   --log-level L         debug, info (the default), warn or error
  *   -h, --help            usage on stdout
@@ -86,6 +86,7 @@ enum {
   OPT_REDIS,
   OPT_COOKIE,
   OPT_DEFLATE,
+  OPT_RECOVERY,
   OPT_LOG_LEVEL,
   OPT_HELP,
   OPT_VERSION
@@ -109,6 +110,7 @@ static const siod_option_t options[] = {
   {"--redis", OPT_REDIS, 1},
   {"--cookie", OPT_COOKIE, 1},
   {"--per-message-deflate", OPT_DEFLATE, 0},
+  {"--recovery", OPT_RECOVERY, 2}, /* 2: an optional value (--recovery=MS, or all digits next) */
   {"--log-level", OPT_LOG_LEVEL, 1},
   {"-h", OPT_HELP, 0},
   {"--help", OPT_HELP, 0},
@@ -134,6 +136,8 @@ static void usage(FILE *f) {
           "  --cookie NAME        the polling handshake sets NAME=<sid> (sticky balancers)\n"
           "  --per-message-deflate  accept permessage-deflate (messages of 1024 bytes or more\n"
           "                       are compressed, unless the script sets its own threshold)\n"
+          "  --recovery [MS]      connection state recovery (Node's connectionStateRecovery),\n"
+          "                       sessions and packets kept MS ms (default 120000)\n"
           "  --log-level LEVEL    debug, info (default), warn or error\n"
           "  -h, --help           this text\n"
           "  -v, --version        print the versions of siod and Lua\n"
@@ -179,6 +183,13 @@ static long parse_number(const char *opt, const char *s, long min, long max) {
   return v;
 }
 
+static int all_digits(const char *s) {
+  if (!*s) return 0;
+  for (; *s; s++)
+    if (!isdigit((unsigned char)*s)) return 0;
+  return 1;
+}
+
 static void apply_option(siod_config_t *c, const siod_option_t *o, const char *v) {
   static const char *const levels[] = {"debug", "info", "warn", "error"};
   switch (o->id) {
@@ -193,6 +204,7 @@ static void apply_option(siod_config_t *c, const siod_option_t *o, const char *v
     break;
   case OPT_ALLOW_EIO3: c->overrides.allow_eio3 = 1; break;
   case OPT_DEFLATE: c->overrides.per_message_deflate = 1; break;
+  case OPT_RECOVERY: c->overrides.recovery_ms = v ? parse_number(o->name, v, 0, INT32_MAX) : 120000; break;
   case OPT_NO_HTTP_COMPRESSION: c->overrides.no_http_compression = 1; break;
   case OPT_REDIS:
     if (!*v) usage_error("--redis: empty URL", NULL);
@@ -240,7 +252,8 @@ static void parse_args(int argc, char **argv, siod_config_t *c) {
         continue;
       }
       if (o) {
-        if (o->has_value && !v) {
+        if (o->has_value == 2 && !v && i + 1 < argc && all_digits(argv[i + 1])) v = argv[++i];
+        if (o->has_value == 1 && !v) {
           if (i + 1 >= argc) usage_error("missing the value of", a);
           v = argv[++i];
         }

@@ -22,6 +22,7 @@ void siod_overrides_init(siod_overrides_t *o) {
   o->ping_interval_ms = -1;
   o->ping_timeout_ms = -1;
   o->max_payload = -1;
+  o->recovery_ms = -1;
 }
 
 /* Pushes field `key` of the host state. */
@@ -214,6 +215,14 @@ void siod_host(lua_State *L, uv_loop_t *loop, const siod_overrides_t *o) {
     if (o->no_http_compression) {
       lua_pushboolean(L, 0);
       lua_setfield(L, -2, "http_compression");
+    }
+    if (o->recovery_ms >= 0) {
+      lua_createtable(L, 0, 2);
+      lua_pushinteger(L, o->recovery_ms);
+      lua_setfield(L, -2, "max_disconnection_duration");
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, "skip_middlewares");
+      lua_setfield(L, -2, "connection_state_recovery");
     }
   }
   lua_setfield(L, -2, "overrides");

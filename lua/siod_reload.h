@@ -21,6 +21,9 @@ typedef struct siod_overrides_s {
   const char *redis;  /* a Redis URL: every server is a cluster node */
   const char *cookie; /* a cookie name: every server sets it on the polling handshake */
   int per_message_deflate; /* 1: every server accepts permessage-deflate; 0 not given */
+  /* --recovery [MS]: every server has connection_state_recovery with this duration (ms),
+   * skip_middlewares on; -1 not given */
+  long recovery_ms;
 } siod_overrides_t;
 
 void siod_overrides_init(siod_overrides_t *o);

@@ -1,5 +1,6 @@
 /* sio.server{}'s options table into the core's options structs. Defaults are the core's (from the
  * _init functions); the ranges a script may give are the binding's. */
+#include <limits.h>
 #include <string.h>
 
 #include "private.h"
@@ -135,6 +136,43 @@ static void opt_deflate(lua_State *L, int t, sio_engine_options_t *e) {
   lua_pop(L, 1);
 }
 
+/* connection_state_recovery = true | { max_disconnection_duration = ms, skip_middlewares = bool,
+ * max_bytes = n } (Node's connectionStateRecovery; its camelCase keys too). */
+static void opt_recovery(lua_State *L, int t, sio_io_options_t *io) {
+  static const char *const keys[] = {"max_disconnection_duration", "maxDisconnectionDuration",
+                                     "skip_middlewares", "skipMiddlewares", "max_bytes", "maxBytes",
+                                     NULL};
+  int type = lua_getfield(L, t, "connection_state_recovery");
+  int v = lua_gettop(L);
+  if (type == LUA_TBOOLEAN || type == LUA_TNIL) {
+    io->connection_state_recovery.enabled = lua_toboolean(L, v);
+  } else if (type == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, v)) {
+      int known = 0;
+      for (int i = 0; lua_type(L, -2) == LUA_TSTRING && keys[i] && !known; i++)
+        known = strcmp(lua_tostring(L, -2), keys[i]) == 0;
+      if (!known)
+        luaL_error(L, "sio.server: unknown connection_state_recovery option '%s' "
+                   "(max_disconnection_duration, skip_middlewares, max_bytes)",
+                   lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
+      lua_pop(L, 1);
+    }
+    struct { const char *a, *b; } ms = {"max_disconnection_duration", "maxDisconnectionDuration"},
+                                  sk = {"skip_middlewares", "skipMiddlewares"}, mb = {"max_bytes", "maxBytes"};
+    io->connection_state_recovery.enabled = 1;
+    uint32_t *dur = &io->connection_state_recovery.max_disconnection_duration_ms;
+    *dur = (uint32_t)siol_opt_int(L, v, ms.a, (long)siol_opt_int(L, v, ms.b, (long)*dur, 0, INT31), 0, INT31);
+    int *skip = &io->connection_state_recovery.skip_middlewares;
+    *skip = opt_bool(L, v, sk.a, opt_bool(L, v, sk.b, *skip));
+    size_t *cap = &io->connection_state_recovery.max_bytes;
+    *cap = (size_t)siol_opt_int(L, v, mb.a, (long)siol_opt_int(L, v, mb.b, (long)*cap, 0, LONG_MAX), 0, LONG_MAX);
+  } else {
+    luaL_error(L, "sio.server: option 'connection_state_recovery' must be a boolean or a table");
+  }
+  lua_pop(L, 1);
+}
+
 static int opt_transports(lua_State *L, int t, int def) {
   int bits = def;
   lua_getfield(L, t, "transports");
@@ -204,6 +242,7 @@ void siol_read_server_options(lua_State *L, int t, siol_server_opts_t *o) {
   o->io.connect_timeout_ms = (uint32_t)siol_opt_int(L, t, "connect_timeout", o->io.connect_timeout_ms, 1, INT31);
   o->io.max_attachments = (size_t)siol_opt_int(L, t, "max_attachments", (long)o->io.max_attachments, 0, 1000);
   o->io.client_dir = siol_opt_str(L, t, "client_dir", o->io.client_dir);
+  opt_recovery(L, t, &o->io);
   o->redis.url = siol_opt_str(L, t, "redis", o->redis.url);
   o->redis.key = siol_opt_str(L, t, "redis_key", o->redis.key);
   o->redis.requests_timeout_ms =

@@ -312,9 +312,15 @@ static void build_auth(lua_State *L, sock_ud_t *u) {
   else lua_pushnil(L);
 }
 
+/* A socket restored by connection state recovery gets its data back as it was kept (JSON). */
 static void build_data(lua_State *L, sock_ud_t *u) {
-  (void)u;
-  lua_newtable(L);
+  const cJSON *kept = u->s ? sio_socket_recovered_data(u->s) : NULL;
+  if (kept && cJSON_IsObject(kept)) siol_push_json(L, kept, NULL);
+  else lua_newtable(L);
+}
+
+static void build_recovered(lua_State *L, sock_ud_t *u) {
+  lua_pushboolean(L, u->s != NULL && sio_socket_recovered(u->s));
 }
 
 static void build_id(lua_State *L, sock_ud_t *u) {
@@ -333,7 +339,7 @@ static const struct {
   const char *key;
   void (*build)(lua_State *L, sock_ud_t *u);
 } cached[] = {{"data", build_data}, {"id", build_id}, {"auth", build_auth},
-              {"handshake", build_handshake}, {"nsp", build_nsp}};
+              {"handshake", build_handshake}, {"nsp", build_nsp}, {"recovered", build_recovered}};
 
 static int l_index(lua_State *L) {
   sock_ud_t *u = check_socket(L, 1);
@@ -369,7 +375,7 @@ static int l_index(lua_State *L) {
 
 /* The socket's own fields, which a script cannot replace; "data" may be replaced by a table. */
 static const char *const builtin[] = {"id", "nsp", "auth", "handshake", "connected", "transport",
-                                      "protocol", "broadcast", "volatile", "locally", NULL};
+                                      "protocol", "recovered", "broadcast", "volatile", "locally", NULL};
 
 /* socket.data = t, or a field of the script's own, as Node's sockets take them (socket.username =
  * name, socket.sessionID = id in socket.io's examples): kept with the socket, across reloads too, and
