@@ -232,6 +232,48 @@ describe("sio.server", function()
     end
   end)
 
+  it("connection_state_recovery: pid, offsets, the same socket back with its rooms, data and missed events", function()
+    local s = server { connection_state_recovery = { maxDisconnectionDuration = 5000, skip_middlewares = true } }
+    local seen, mw = {}, 0
+    s:use(function(socket, next) mw = mw + 1; next() end)
+    s:on("connection", function(socket)
+      seen[#seen + 1] = { id = socket.id, recovered = socket.recovered, name = socket.data.name,
+                          rooms = sorted(socket:rooms()) }
+      if not socket.recovered then
+        socket.data.name = "ann"
+        socket:join("r1")
+        socket:emit("hello", 1)
+        socket:on("disconnect", function()
+          s:to("r1"):emit("missed", "r1")
+          s:to("elsewhere"):emit("missed", "no")
+          s:emit("missed", "all")
+        end)
+      end
+    end)
+    local c = client("recovery", s.port, { first = 1, second = 3 })
+    finish(c)
+    local r = {}
+    for _, x in ipairs(c.results()) do if x.step then r[x.step] = x.packets end end
+    local reply = sio.json.decode(r.first[1]:sub(2))
+    assert.are.equal(20, #reply.pid)
+    assert.are.equal('2["hello",1,"0"]', r.first[2])
+    assert.are.same({ '2["missed","r1","1"]', '2["missed","all","3"]' }, { r.second[1], r.second[2] })
+    assert.are.same({ sid = reply.sid, pid = reply.pid }, sio.json.decode(r.second[3]:sub(2)))
+    assert.are.equal(2, #seen)
+    assert.is_false(seen[1].recovered)
+    assert.is_true(seen[2].recovered)
+    assert.are.equal(reply.sid, seen[2].id)
+    assert.are.equal("ann", seen[2].name)
+    assert.are.same(sorted({ reply.sid, "r1" }), seen[2].rooms)
+    assert.are.equal(1, mw) -- skip_middlewares
+    for _, b in ipairs({ "yes", { unknown = 1 }, { max_disconnection_duration = -1 } }) do
+      local ok, err = pcall(sio.server, { host = "127.0.0.1", port = 0, connection_state_recovery = b })
+      assert.is_false(ok, "accepted connection_state_recovery " .. sio.json.encode(b))
+      assert.is_truthy(tostring(err):match("sio%.server: .*connection_state_recovery") or
+        tostring(err):match("max_disconnection_duration"), tostring(err))
+    end
+  end)
+
   it("cors and same_origin: a page of another origin gets 403, its own or an allowed one connects", function()
     local cases = { -- options, Origin header, status
       { {}, "http://evil.example", 200 },

@@ -297,6 +297,43 @@ def engine(port, arg):
     out(step="read", packets=got)
 
 
+def recovery(port, arg):
+    """Connection state recovery by hand over polling: connects to "/" and reads the CONNECT reply
+    and arg["first"] events, closes the transport ("1"), then a second session connects with the
+    pid and the last argument (the offset) of the last event read, and reads arg["second"] packets
+    (the CONNECT reply among them)."""
+    base = "http://127.0.0.1:%d/socket.io/?EIO=4&transport=polling" % port
+
+    def req(url, body=None):
+        r = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
+        with urllib.request.urlopen(r, timeout=WAIT) as resp:
+            return resp.read().decode("utf-8")
+
+    def session():
+        return base + "&sid=" + json.loads(req(base)[1:])["sid"]
+
+    def read(q, n):
+        got, deadline = [], time.time() + WAIT
+        while len(got) < n and time.time() < deadline:
+            for p in req(q).split("\x1e"):
+                if p == "2":
+                    req(q, b"3")
+                elif p.startswith("4"):
+                    got.append(p[1:])
+        return got
+
+    q = session()
+    req(q, b"40")
+    first = read(q, 1 + arg.get("first", 1))
+    out(step="first", packets=first)
+    pid = json.loads(first[0][1:])["pid"]
+    offset = json.loads(first[-1][1:])[-1]
+    req(q, b"1")
+    q = session()
+    req(q, ("40" + json.dumps({"pid": pid, "offset": offset})).encode())
+    out(step="second", packets=read(q, arg.get("second", 1)))
+
+
 def handshake(port, arg):
     """One polling handshake at each of arg["paths"] (with arg["origin"] as its Origin header when
     given): its status, session id and Set-Cookie lines."""
@@ -398,7 +435,7 @@ def compressed(port, arg):
 
 
 SCENARIOS = {f.__name__: f for f in (basic, emits, listen, connect, reload, engine, handshake, deflate,
-                                     compressed)}
+                                     compressed, recovery)}
 
 
 def main():
