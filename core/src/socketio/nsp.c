@@ -247,7 +247,11 @@ static int nsp_emit(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
   sio_encoded_t enc;
   if (!r) r = sio__encode(&p, args ? args->bufs : NULL, &enc);
   if (!r) {
-    if (keep) sio__recovery_keep(nsp->recovery, uv_now(sio_server_loop(nsp->io->server)), to, NULL, &enc);
+    if (keep) {
+      sio__recovery_keep(nsp->recovery, uv_now(sio_server_loop(nsp->io->server)), to, NULL, &enc);
+      /* Offsets are this node's: the packet other nodes get (bp.pkt) goes without it. */
+      cJSON_Delete(cJSON_DetachItemViaPointer(p.data, p.data->child->prev));
+    }
     sio__nsp_notify_outgoing(nsp, to, event, args);
     sio_bcast_packet_t bp = {&p, args ? args->bufs : NULL, &enc};
     r = nsp->adapter->vt->broadcast(nsp->adapter, to, &bp);
