@@ -142,6 +142,13 @@ function sio.json.decode(s) end
 ---@field per_message_deflate? boolean|{threshold?: integer} permessage-deflate (off by default); threshold 1024 bytes
 ---@field cookie? boolean|string|table
 ---@field http_compression? boolean|{threshold?: integer} default true: polling responses of 1024 bytes or more gzip/deflate-encoded per Accept-Encoding
+---@field connection_state_recovery? boolean|sio.RecoveryOptions Node's connectionStateRecovery (off by default)
+
+---Node's connectionStateRecovery (its camelCase keys are accepted too).
+---@class sio.RecoveryOptions
+---@field max_disconnection_duration? integer ms sessions and packets are kept (120000)
+---@field skip_middlewares? boolean a restored socket connects without the middlewares (true)
+---@field max_bytes? integer per namespace (32 MiB; 0: no cap); past it the oldest go first
 
 -- ---- emitters --------------------------------------------------------------------------------
 
@@ -366,7 +373,8 @@ function Response:send(status, body, headers) end
 ---@field protocol integer Engine.IO 3 or 4
 ---@field auth table
 ---@field handshake table Node's socket.handshake
----@field data table yours
+---@field data table yours (a restored socket gets it back as it was kept)
+---@field recovered boolean connection state recovery brought this socket back (same id, rooms, data; missed events replayed)
 ---@field broadcast sio.Emitter to every other socket of the namespace
 ---@field volatile sio.Emitter
 ---@field locally sio.Emitter
