@@ -156,5 +156,22 @@ TEST(one_packet_over_the_cap) {
   sio__recovery_free(r);
 }
 
-TEST_MAIN(RUN(offsets_and_filter), RUN(expiry_by_age), RUN(byte_cap_under_10000_sessions),
+/* A burst that expires gives its ring slots back, and what is left is still found by offset. */
+TEST(ring_shrinks_after_a_burst) {
+  sio_recovery_t *r = sio__recovery_new(100, 0);
+  char o[SIO_OFFSET_MAX];
+  for (int i = 0; i < 1000; i++) CHECK(keep(r, (uint64_t)i, NULL, NULL, "p", o));
+  const char *rooms[] = {"s"};
+  CHECK_EQ_INT(sio__recovery_persist(r, 1000, "s", "p", rooms, 1, NULL), 0); /* expires < 900 */
+  sio_recovery_stats_t st;
+  sio__recovery_stats(r, &st);
+  CHECK_EQ_INT(st.packets, 100);
+  sio_recovered_t got;
+  CHECK_EQ_INT(sio__recovery_restore(r, 1000, "p", "995", &got), 0);
+  CHECK_EQ_INT(got.nmissed, 4);
+  sio__recovered_clear(&got);
+  sio__recovery_free(r);
+}
+
+TEST_MAIN(RUN(offsets_and_filter), RUN(ring_shrinks_after_a_burst), RUN(expiry_by_age), RUN(byte_cap_under_10000_sessions),
           RUN(one_packet_over_the_cap))

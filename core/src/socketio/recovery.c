@@ -60,8 +60,8 @@ static void drop_packet(sio_recovery_t *r) {
   r->len--;
 }
 
-static int ring_grow(sio_recovery_t *r) {
-  size_t ncap = r->cap ? r->cap * 2 : 64;
+/* Moves the ring into ncap slots (at least len). */
+static int ring_resize(sio_recovery_t *r, size_t ncap) {
   kept_t *n = malloc(ncap * sizeof *n);
   if (!n) return SIO_ENOMEM;
   for (size_t i = 0; i < r->len; i++) {
@@ -72,6 +72,13 @@ static int ring_grow(sio_recovery_t *r) {
   r->ring = n;
   r->cap = ncap;
   return 0;
+}
+
+static int ring_grow(sio_recovery_t *r) { return ring_resize(r, r->cap ? r->cap * 2 : 64); }
+
+/* After a burst has expired or been dropped, the ring gives its slots back (a quarter full). */
+static void ring_shrink(sio_recovery_t *r) {
+  if (r->cap > 64 && r->len < r->cap / 4) ring_resize(r, r->cap / 2);
 }
 
 /* The rooms as one block: the pointer array, then the strings. */
@@ -215,6 +222,7 @@ void sio__recovery_expire(sio_recovery_t *r, uint64_t now) {
   uint64_t threshold = now - r->max_age;
   while (r->head && r->head->at < threshold) drop_session(r, r->head);
   while (r->len && r->ring[r->first & (r->cap - 1)].at < threshold) drop_packet(r);
+  ring_shrink(r);
 }
 
 /* 1 and *seq for a decimal offset this store could have handed out. */

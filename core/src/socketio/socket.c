@@ -349,7 +349,8 @@ void sio__socket_close(sio_socket_t *s, const char *reason, int send_disconnect)
   sio__io_enter(nsp->io);
   s->state = SOCK_CLOSING;
   if (cbs->on_disconnecting) cbs->on_disconnecting(s, reason);
-  if (nsp->recovery && s->pid[0] && recoverable(reason)) persist(s);
+  /* (Node persists on shutdown too, into a store that goes with the process: nothing to keep.) */
+  if (nsp->recovery && s->pid[0] && !nsp->io->shutting_down && recoverable(reason)) persist(s);
   if (send_disconnect && s->client) {
     sio_packet_t p = {SIO_PACKET_DISCONNECT, nsp->name, -1, NULL, 0, NULL, 0};
     sio__client_send_packet(s->client, &p, 0);
