@@ -950,8 +950,9 @@ typedef cJSON *(*sio_socket_data_cb)(sio_socket_t *socket, void *arg);
 SIO_EXTERN void sio_io_on_socket_data(sio_io_t *io, sio_socket_data_cb cb, void *arg);
 
 /* What connection state recovery keeps for the namespace now (each field 0 when it is off). The
- * bytes are those the byte cap counts: payloads plus 64 bytes per packet; for a session its ids,
- * rooms, twice its data's JSON length and 96 bytes. */
+ * bytes are those the byte cap counts, close to the heap they hold: a packet's payload plus 256
+ * bytes; a session's ids and rooms, 96 bytes per JSON value of its data plus the data's text, and
+ * 192 bytes. */
 typedef struct sio_recovery_stats_s {
   size_t packets, sessions;
   size_t packet_bytes, session_bytes;

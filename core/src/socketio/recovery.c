@@ -9,8 +9,18 @@
 #include "map.h"
 #include "socketio/recovery.h"
 
-/* What one kept packet or session costs besides its bytes (its slot, the allocator's header). */
-enum { PACKET_OVERHEAD = 64, SESSION_OVERHEAD = 96 };
+/* What one kept packet or session costs besides its payload, as measured with glibc's mallinfo2
+ * (so that the byte cap is close to the heap held): a packet's message header and buffer (~140 B) and its
+ * ring slot (56 B, up to twice that before the ring shrinks); a session's struct, map slot and
+ * allocator headers. A JSON value of the data costs a cJSON node and its key (~96 B) besides its
+ * text. */
+enum { PACKET_OVERHEAD = 256, SESSION_OVERHEAD = 192, JSON_NODE = 96 };
+
+static size_t json_nodes(const cJSON *j) {
+  size_t n = 1;
+  for (const cJSON *c = j->child; c; c = c->next) n += json_nodes(c);
+  return n;
+}
 
 typedef struct kept {
   uint64_t at;
@@ -193,9 +203,9 @@ int sio__recovery_persist(sio_recovery_t *r, uint64_t now, const char *sid, cons
   s->nrooms = nrooms;
   s->data = data;
   s->at = now;
-  /* The data's size as its JSON text: what it would take to keep it elsewhere. */
+  /* The data as the cJSON tree it is: its nodes and its text. */
   char *txt = cJSON_PrintUnformatted(data);
-  s->bytes = SESSION_OVERHEAD + rb + (txt ? strlen(txt) * 2 : 0);
+  s->bytes = SESSION_OVERHEAD + rb + JSON_NODE * json_nodes(data) + (txt ? strlen(txt) : 0);
   free(txt);
   s->prev = r->tail;
   if (r->tail) r->tail->next = s;
