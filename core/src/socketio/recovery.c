@@ -10,10 +10,10 @@
 #include "socketio/recovery.h"
 
 /* What one kept packet or session costs besides its payload, as measured with glibc's mallinfo2
- * (so that the byte cap is close to the heap held): a packet's message header and buffer (~140 B) and its
- * ring slot (56 B, up to twice that before the ring shrinks); a session's struct, map slot and
- * allocator headers. A JSON value of the data costs a cJSON node and its key (~96 B) besides its
- * text. */
+ * (so that the byte cap is close to the heap held): a packet's message header and buffer (~140 B)
+ * and its ring slot (56 B, up to twice that before the ring shrinks); a session's struct, map slot
+ * and allocator headers. A JSON value of the data costs a cJSON node and its key (~96 B) besides
+ * its text. */
 enum { PACKET_OVERHEAD = 256, SESSION_OVERHEAD = 192, JSON_NODE = 96 };
 
 static size_t json_nodes(const cJSON *j) {
