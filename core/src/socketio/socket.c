@@ -158,7 +158,8 @@ void sio__socket_connect(sio_socket_t *s) { do_connect(s); }
 int sio__socket_restore(sio_socket_t *s) {
   const cJSON *pid = cJSON_GetObjectItemCaseSensitive(s->auth, "pid");
   const cJSON *off = cJSON_GetObjectItemCaseSensitive(s->auth, "offset");
-  if (!cJSON_IsString(pid) || !cJSON_IsString(off)) return SIO_ENOTFOUND; /* as Node: both strings */
+  /* As Node: both must be strings. */
+  if (!cJSON_IsString(pid) || !cJSON_IsString(off)) return SIO_ENOTFOUND;
   sio_recovered_t *r = malloc(sizeof *r);
   if (!r) return SIO_ENOMEM;
   uint64_t now = uv_now(sio_server_loop(s->nsp->io->server));
