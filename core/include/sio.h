@@ -384,7 +384,8 @@ typedef struct sio_engine_options_s {
    * Accept-Encoding accepts one, chosen as Node's `accepts` does (q-values, q=0 refusing; at equal
    * q the header's order, then gzip), with Content-Encoding and Vary: Accept-Encoding. Smaller
    * responses, requests accepting neither, and every other response (handshake errors, POST
-   * answers, WebSocket) go as they are. Cost: one zlib deflate state (about 256 KiB) per engine,
+   * answers, WebSocket) go as they are, and so does a payload whose every packet was emitted with
+   * SIO_EMIT_NO_COMPRESS (as the reference: one packet without it makes the payload compressible). Cost: one zlib deflate state (about 256 KiB) per engine,
    * taken on the first response compressed and reset for each next one; nothing per session.
    * 0 (the default) on; -1 off. */
   int http_compression;

@@ -808,9 +808,15 @@ static void poll_respond(sio_session_t *s, sio_conn_t *c, const char *extra, con
 static void poll_flush(sio_session_t *s) {
   sio_conn_t *c = s->conn;
   if (!c || s->transport != SIO_TRANSPORT_POLLING || s->outq_len == 0) return;
-  int any_binary = 0;
-  for (uint32_t i = 0; i < s->outq_len; i++)
-    if (s->outq[i].msg && s->outq[i].msg->binary && s->outq[i].type == SIO_EIO_MESSAGE) any_binary = 1;
+  int any_binary = 0, all_no_compress = 1;
+  for (uint32_t i = 0; i < s->outq_len; i++) {
+    const outpkt_t *o = &s->outq[i];
+    if (o->msg && o->msg->binary && o->type == SIO_EIO_MESSAGE) any_binary = 1;
+    /* As the reference: a payload is compressed unless every packet in it said compress(false)
+     * (its pings and other packets without options count as compressible). */
+    if (!o->msg || !o->msg->no_compress) all_no_compress = 0;
+  }
+  if (all_no_compress) s->http_enc = SIO_HTTP_ENC_NONE;
   sio_sbuf_t body = SIO_SBUF_INIT;
   sio_eio_payload_enc_t enc;
   sio_eio_payload_begin(&enc, &body, s->protocol, !s->b64, any_binary);
