@@ -67,6 +67,7 @@ struct sio_session_s {
   uint8_t b64;        /* v3 polling client asked for base64 payloads */
   uint8_t dirty;      /* in the engine's list of sessions to flush */
   uint8_t close_sent; /* a CLOSE packet is queued: the next poll ends the session */
+  uint8_t secure;     /* the handshake came over TLS */
   sio_engine_t *engine;
   void *data;
   sio_session_t *hnext; /* hash chain */
@@ -276,7 +277,7 @@ const sio_request_info_t *sio_session_request(const sio_session_t *cs) {
   }
   const char *q = strchr(info->url, '?');
   info->query = q ? q + 1 : "";
-  info->secure = 0;
+  info->secure = s->secure;
   info->time_ms = s->info_time_ms;
   info->header_count = n;
   info->header_names = names;
@@ -992,6 +993,7 @@ static int info_init(sio_session_t *s, sio_conn_t *c, const sio_http_request_t *
   s->info_time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
   s->info_headers = (uint32_t)n;
   s->info_block = block;
+  s->secure = (uint8_t)sio_conn_secure(c);
   return 0;
 }
 
