@@ -294,6 +294,8 @@ SIO_EXTERN const char *sio_http_req_query(const sio_http_req_t *req);
 SIO_EXTERN const char *sio_http_req_protocol(const sio_http_req_t *req);
 SIO_EXTERN const char *sio_http_req_remote_addr(const sio_http_req_t *req);
 SIO_EXTERN int sio_http_req_remote_port(const sio_http_req_t *req);
+/* 1 when the request came over TLS (a sio_server_listen_tls port), else 0. */
+SIO_EXTERN int sio_http_req_secure(const sio_http_req_t *req);
 /* The first header named `name` (any case), or NULL. */
 SIO_EXTERN const char *sio_http_req_header(const sio_http_req_t *req, const char *name);
 SIO_EXTERN size_t sio_http_req_header_count(const sio_http_req_t *req);
