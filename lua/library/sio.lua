@@ -139,6 +139,13 @@ function sio.json.decode(s) end
 ---@field redis_key? string "socket.io"
 ---@field redis_requests_timeout? integer ms
 ---@field cookie? boolean|string|table
+---@field tls? sio.TlsOptions HTTPS/WSS on the port
+
+---PEM files, read when the server is made (an unusable one raises).
+---@class sio.TlsOptions
+---@field cert string certificate chain, leaf first
+---@field key string the leaf's private key
+---@field ca? string CA certificates: clients must then present a certificate they signed
 
 -- ---- emitters --------------------------------------------------------------------------------
 
@@ -276,6 +283,7 @@ function Namespace:server_side_call(event, ...) end
 ---@field path string
 ---@field redis string|nil
 ---@field closed boolean
+---@field tls boolean listening with TLS
 local Server = {}
 
 ---A namespace, or a parent of dynamic namespaces (fn decides which names it accepts).
@@ -308,6 +316,13 @@ function Server:static(prefix, dir, opts) end
 function Server:route(method, path, fn) end
 
 function Server:close() end
+
+---Re-reads the TLS certificate, key and CA files: new connections get them, established ones keep
+---theirs. On an error nothing changes.
+---@return true|nil ok
+---@return string? err
+---@return string? name "ETLS", ...
+function Server:reload_tls() end
 
 ---@class sio.Request
 ---@field method string
