@@ -185,10 +185,16 @@ typedef struct {
   int fd;
 } tls_client_t;
 
+/* What the client offers (request_client runs once per TLS 1.3 suite, and with TLS 1.2). */
+static const char *client_suites;
+static int client_max_version;
+
 /* A TLS connection that trusts certificate `name` only. 1 when the handshake succeeded. */
 static int tls_connect(tls_client_t *c, int port, const char *name) {
   memset(c, 0, sizeof *c);
   c->ctx = SSL_CTX_new(TLS_client_method());
+  if (client_suites) SSL_CTX_set_ciphersuites(c->ctx, client_suites);
+  if (client_max_version) SSL_CTX_set_max_proto_version(c->ctx, client_max_version);
   SSL_CTX_load_verify_locations(c->ctx, file(name, "crt"), NULL);
   SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
   c->fd = dial(port, 5);
@@ -242,6 +248,16 @@ static const char HANDSHAKE[] = "GET /engine.io/?EIO=4&transport=polling HTTP/1.
 
 /* ---------------------------------------------------------------------------------------------- */
 
+/* Whether the server closes fd (EOF or reset) within the socket's receive timeout. */
+static int closed_by_server(int fd) {
+  char buf[512];
+  for (;;) {
+    ssize_t r = read(fd, buf, sizeof buf);
+    if (r == 0) return 1;
+    if (r < 0) return errno == ECONNRESET;
+  }
+}
+
 static void request_client(fixture_t *f) {
   char buf[4096];
   tls_client_t c;
@@ -256,6 +272,37 @@ static void request_client(fixture_t *f) {
   if (!tls_request(&c, "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n", buf, sizeof buf) ||
       strncmp(buf, "HTTP/1.1 404 ", 13) != 0)
     FAIL("second request: %.80s", buf);
+  if (SSL_version(c.ssl) == TLS1_3_VERSION) {
+    /* KeyUpdate: the client's new keys, then (asked for) the server's, each used right after. */
+    for (int requested = 0; requested < 2; requested++) {
+      if (SSL_key_update(c.ssl, requested ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED) != 1)
+        FAIL("SSL_key_update");
+      if (!tls_request(&c, "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n", buf, sizeof buf) ||
+          strncmp(buf, "HTTP/1.1 404 ", 13) != 0)
+        FAIL("after a key update (requested %d): %.80s", requested, buf);
+    }
+    /* A request cut into one-byte TCP segments: records reassembled across reads. */
+    BIO *mem = BIO_new(BIO_s_mem());
+    SSL_set0_wbio(c.ssl, mem);
+    const char req[] = "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n";
+    if (SSL_write(c.ssl, req, sizeof req - 1) <= 0) FAIL("write to memory");
+    char *p;
+    long n = BIO_get_mem_data(mem, &p);
+    for (long i = 0; i < n; i++) {
+      if (write(c.fd, p + i, 1) != 1) FAIL("dribble");
+      if (i % 16 == 0) usleep(1000);
+    }
+    SSL_set0_wbio(c.ssl, BIO_new_socket(c.fd, BIO_NOCLOSE));
+    size_t got = 0;
+    buf[0] = '\0';
+    while (got < sizeof buf - 1 && !strstr(buf, "Not Found")) {
+      int r = SSL_read(c.ssl, buf + got, (int)(sizeof buf - 1 - got));
+      if (r <= 0) break;
+      got += (size_t)r;
+      buf[got] = '\0';
+    }
+    if (strncmp(buf, "HTTP/1.1 404 ", 13) != 0) FAIL("dribbled request: %.80s", buf);
+  }
   /* Connection: close ends with close_notify, then EOF: a clean TLS shutdown. */
   if (!tls_request(&c, "GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", buf, sizeof buf))
     FAIL("third request");
@@ -271,17 +318,34 @@ static void request_client(fixture_t *f) {
   f->ok = 1;
 }
 
-TEST(request_over_tls_next_to_plain) { CHECK(run(request_client, 0)); }
-
-/* Whether the server closes fd (EOF or reset) within the socket's receive timeout. */
-static int closed_by_server(int fd) {
-  char buf[512];
-  for (;;) {
-    ssize_t r = read(fd, buf, sizeof buf);
-    if (r == 0) return 1;
-    if (r < 0) return errno == ECONNRESET;
+TEST(request_over_tls_next_to_plain) {
+  static const char *const suites[] = {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                                       "TLS_CHACHA20_POLY1305_SHA256"};
+  for (size_t i = 0; i < 3; i++) {
+    client_suites = suites[i];
+    CHECK(run(request_client, 0));
   }
+  client_suites = NULL;
+  client_max_version = TLS1_2_VERSION; /* OpenSSL's own record layer stays for TLS 1.2 */
+  CHECK(run(request_client, 0));
+  client_max_version = 0;
 }
+
+static void bad_record_client(fixture_t *f) {
+  /* After the handshake, a record that does not authenticate closes the connection. */
+  tls_client_t c;
+  if (!tls_connect(&c, f->tls_port, "a")) FAIL("handshake");
+  char rec[5 + 40] = {0x17, 0x03, 0x03, 0x00, 40};
+  for (int i = 5; i < (int)sizeof rec; i++) rec[i] = (char)i;
+  if (write(c.fd, rec, sizeof rec) != (ssize_t)sizeof rec) FAIL("write");
+  struct timeval tv = {3, 0};
+  setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (!closed_by_server(c.fd)) FAIL("a forged record kept the connection open");
+  tls_close(&c);
+  f->ok = 1;
+}
+
+TEST(forged_record_closes) { CHECK(run(bad_record_client, 0)); }
 
 static void garbage_client(fixture_t *f) {
   /* The headers timeout is 60 s here: a close within the 3 s read timeout is the bytes' doing. */
@@ -401,6 +465,7 @@ static int setup(void) {
 TEST(certificates_made) { CHECK(setup()); }
 
 TEST_MAIN(RUN(certificates_made), RUN(listen_errors_name_the_problem),
-          RUN(request_over_tls_next_to_plain), RUN(garbage_instead_of_client_hello_closes_at_once),
+          RUN(request_over_tls_next_to_plain), RUN(forged_record_closes),
+          RUN(garbage_instead_of_client_hello_closes_at_once),
           RUN(stalled_handshakes_closed_by_headers_timeout),
           RUN(reload_swaps_the_certificate_for_new_connections))

@@ -12,12 +12,21 @@
 #include <openssl/ssl.h>
 
 #include "fail.h"
+#include "transport/tls_record.h"
+
+/* The traffic secrets OpenSSL derives during a TLS 1.3 handshake (its keylog lines). */
+typedef struct {
+  uint8_t client[SIO_TLS13_MAX_SECRET], server[SIO_TLS13_MAX_SECRET];
+  size_t client_len, server_len;
+} secrets_t;
 
 struct sio_tls_s {
-  SSL *ssl;
-  const char *in; /* ciphertext lent by sio__tls_begin */
+  SSL *ssl;            /* until a TLS 1.3 handshake is over (for good with TLS 1.2) */
+  sio_tls13_t *rec;    /* then: the record layer of tls_record.c, and no SSL */
+  secrets_t *secrets;  /* during the handshake only */
+  const char *in;      /* ciphertext lent by sio__tls_begin */
   size_t in_len;
-  sio_sbuf_t *out; /* where the SSL's ciphertext goes */
+  sio_sbuf_t *out;     /* where the ciphertext goes */
 };
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -108,6 +117,31 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
   return SSL_TLSEXT_ERR_OK;
 }
 
+static int unhex(const char *s, size_t n, uint8_t *out, size_t cap, size_t *len) {
+  if (n % 2 || n / 2 > cap) return -1;
+  for (size_t i = 0; i < n / 2; i++) {
+    unsigned v;
+    if (sscanf(s + 2 * i, "%2x", &v) != 1) return -1;
+    out[i] = (uint8_t)v;
+  }
+  *len = n / 2;
+  return 0;
+}
+
+/* OpenSSL's key log line "LABEL <client random> <secret>": the application traffic secrets are
+ * kept for the record layer that takes over after the handshake. */
+static void keylog(const SSL *ssl, const char *line) {
+  sio_tls_t *t = SSL_get_app_data(ssl);
+  if (!t || !t->secrets) return;
+  int client = strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24) == 0;
+  if (!client && strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24) != 0) return;
+  const char *sp = strchr(line + 24, ' ');
+  if (!sp) return;
+  secrets_t *s = t->secrets;
+  size_t *len = client ? &s->client_len : &s->server_len;
+  if (unhex(sp + 1, strlen(sp + 1), client ? s->client : s->server, SIO_TLS13_MAX_SECRET, len)) *len = 0;
+}
+
 static int ctx_load(SSL_CTX *ctx, const sio_tls_options_t *o) {
   char why[256];
   int r;
@@ -148,7 +182,10 @@ int sio__tls_ctx_new(const sio_tls_options_t *o, sio_ssl_ctx_t **out) {
                                SSL_OP_CIPHER_SERVER_PREFERENCE);
   /* No server-side session cache (it grows with every client); tickets still resume sessions. */
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-  SSL_CTX_set_num_tickets(ctx, 1);
+  /* No TLS 1.3 tickets: the server writes nothing with the application keys before its record
+   * layer takes over (tls_record.h), which then starts at sequence number 0. */
+  SSL_CTX_set_num_tickets(ctx, 0);
+  SSL_CTX_set_keylog_callback(ctx, keylog);
   SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
   int r = ctx_load(ctx, o);
   if (r) {
@@ -181,13 +218,56 @@ sio_tls_t *sio__tls_new(sio_ssl_ctx_t *ctx, sio_sbuf_t *out) {
   BIO_up_ref(bio); /* one reference as the read side, one as the write side */
   SSL_set_bio(t->ssl, bio, bio);
   SSL_set_accept_state(t->ssl);
+  SSL_set_app_data(t->ssl, t);
+  t->secrets = calloc(1, sizeof *t->secrets);
+  if (!t->secrets) {
+    sio__tls_free(t);
+    return NULL;
+  }
   return t;
+}
+
+static void secrets_free(sio_tls_t *t) {
+  if (!t->secrets) return;
+  OPENSSL_cleanse(t->secrets, sizeof *t->secrets);
+  free(t->secrets);
+  t->secrets = NULL;
 }
 
 void sio__tls_free(sio_tls_t *t) {
   if (!t) return;
   SSL_free(t->ssl);
+  secrets_free(t);
+  if (t->rec) {
+    sio__tls13_free(t->rec);
+    free(t->rec);
+  }
   free(t);
+}
+
+/* After a TLS 1.3 handshake, the record layer of tls_record.c takes over and OpenSSL's SSL object
+ * (about 14 KiB) is freed. TLS 1.2 keeps the SSL. 0, or SIO_ETLS / SIO_ENOMEM. */
+static int take_over(sio_tls_t *t) {
+  secrets_t *s = t->secrets;
+  const SSL_CIPHER *c = SSL_get_current_cipher(t->ssl);
+  int suite = c ? sio__tls13_suite(SSL_CIPHER_get_protocol_id(c)) : 0;
+  if (SSL_version(t->ssl) != TLS1_3_VERSION || !suite || SSL_has_pending(t->ssl)) {
+    secrets_free(t);
+    return 0;
+  }
+  if (!s->client_len || s->client_len != s->server_len) return SIO_ETLS;
+  sio_tls13_t *rec = malloc(sizeof *rec);
+  if (!rec) return SIO_ENOMEM;
+  if (sio__tls13_init(rec, suite, s->client, s->server, s->client_len)) {
+    sio__tls13_free(rec);
+    free(rec);
+    return SIO_ETLS;
+  }
+  secrets_free(t);
+  SSL_free(t->ssl);
+  t->ssl = NULL;
+  t->rec = rec;
+  return 0;
 }
 
 void sio__tls_begin(sio_tls_t *t, const char *in, size_t len) {
@@ -195,7 +275,7 @@ void sio__tls_begin(sio_tls_t *t, const char *in, size_t len) {
   t->in_len = len;
 }
 
-int sio__tls_ready(const sio_tls_t *t) { return SSL_is_init_finished(t->ssl); }
+int sio__tls_ready(const sio_tls_t *t) { return t->rec || SSL_is_init_finished(t->ssl); }
 
 /* SSL_ERROR_WANT_READ (the input is used up) is not a failure; the rest is. */
 static int want_more(SSL *ssl, int ret) {
@@ -207,12 +287,13 @@ static int want_more(SSL *ssl, int ret) {
 
 int sio__tls_handshake(sio_tls_t *t) {
   int ret = SSL_do_handshake(t->ssl);
-  if (ret == 1) return 1;
+  if (ret == 1) return take_over(t) ? SIO_ETLS : 1;
   return want_more(t->ssl, ret) ? 0 : SIO_ETLS;
 }
 
 int sio__tls_read(sio_tls_t *t, char *buf, size_t cap, size_t *got) {
   *got = 0;
+  if (t->rec) return sio__tls13_read(t->rec, &t->in, &t->in_len, buf, cap, got, t->out);
   size_t n;
   if (SSL_read_ex(t->ssl, buf, cap, &n) == 1) {
     *got = n;
@@ -227,6 +308,7 @@ int sio__tls_read(sio_tls_t *t, char *buf, size_t cap, size_t *got) {
 int sio__tls_write(sio_tls_t *t, const void *p, size_t len) {
   size_t n;
   if (len == 0) return 0;
+  if (t->rec) return sio__tls13_write(t->rec, p, len, t->out);
   /* The BIO takes every byte, so a write either completes or fails. */
   if (SSL_write_ex(t->ssl, p, len, &n) == 1 && n == len) return 0;
   ERR_clear_error();
@@ -234,6 +316,7 @@ int sio__tls_write(sio_tls_t *t, const void *p, size_t len) {
 }
 
 int sio__tls_close_notify(sio_tls_t *t) {
+  if (t->rec) return sio__tls13_close_notify(t->rec, t->out);
   if (!SSL_is_init_finished(t->ssl) || (SSL_get_shutdown(t->ssl) & SSL_SENT_SHUTDOWN)) return 0;
   SSL_shutdown(t->ssl);
   ERR_clear_error();

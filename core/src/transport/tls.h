@@ -1,7 +1,8 @@
 /* TLS for the transport: OpenSSL driven by hand, without sockets of its own. Ciphertext read from
  * a connection is lent to its SSL for one call (sio__tls_begin), and the ciphertext the SSL writes
  * is appended to a buffer the caller drains into libuv writes. The BIO between them owns no
- * buffer, so an idle TLS connection holds only OpenSSL's SSL object (its record buffers are
+ * buffer. After a TLS 1.3 handshake the SSL is freed and tls_record.c carries the records, so that
+ * an idle connection holds a few hundred bytes (TLS 1.2 keeps the SSL, whose record buffers are
  * released while idle: SSL_MODE_RELEASE_BUFFERS). Pure: no I/O here. */
 #ifndef SIO_TLS_H
 #define SIO_TLS_H
