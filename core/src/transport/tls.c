@@ -215,8 +215,7 @@ sio_tls_t *sio__tls_new(sio_ssl_ctx_t *ctx, sio_sbuf_t *out) {
     return NULL;
   }
   BIO_set_data(bio, t);
-  BIO_up_ref(bio); /* one reference as the read side, one as the write side */
-  SSL_set_bio(t->ssl, bio, bio);
+  SSL_set_bio(t->ssl, bio, bio); /* one BIO both ways: the SSL takes the one reference */
   SSL_set_accept_state(t->ssl);
   SSL_set_app_data(t->ssl, t);
   t->secrets = calloc(1, sizeof *t->secrets);
