@@ -52,7 +52,8 @@ uint64_t hist_percentile(const hist_t *h, double p) {
 
 int wsf_parse(const uint8_t *p, size_t n, wsf_t *f) {
   if (n < 2) return 0;
-  if (p[0] & 0x70) return -1;
+  if (p[0] & 0x30) return -1;
+  f->rsv1 = (p[0] & 0x40) != 0;
   f->fin = (p[0] & 0x80) != 0;
   f->opcode = p[0] & 0x0f;
   f->masked = (p[1] & 0x80) != 0;
@@ -77,7 +78,7 @@ int wsf_parse(const uint8_t *p, size_t n, wsf_t *f) {
   switch (f->opcode) {
   case WS_CONT: case WS_TEXT: case WS_BINARY: break;
   case WS_CLOSE: case WS_PING: case WS_PONG:
-    if (!f->fin || len > 125) return -1;
+    if (!f->fin || len > 125 || f->rsv1) return -1;
     break;
   default: return -1;
   }

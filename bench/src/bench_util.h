@@ -31,13 +31,14 @@ typedef struct wsf {
   int fin;
   int opcode;
   int masked;
+  int rsv1;      /* permessage-deflate's "compressed" bit: the caller decides whether it was negotiated */
   uint8_t mask[4];
   uint64_t len;  /* payload length */
   size_t hlen;   /* header length, mask included */
 } wsf_t;
 
 /* Parses a frame header at p. Returns 1 with *f filled, 0 when more bytes are needed, -1 on a
- * header no peer may send (RSV bits set, unknown opcode, a 64-bit length with the top bit set, a
+ * header no peer may send (RSV2 or RSV3 set, RSV1 on a control frame, unknown opcode, a 64-bit length with the top bit set, a
  * fragmented or oversized control frame). */
 int wsf_parse(const uint8_t *p, size_t n, wsf_t *f);
 /* Writes a header (2 to 14 bytes) for a frame whose first byte is `b0` (FIN | opcode) into out;

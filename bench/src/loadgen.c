@@ -6,8 +6,10 @@
  * uv_try_write first, one uv_write for the rest, while the other buffer collects. The request of
  * the next operation is built at flush time, so its timestamp is taken right before the write.
  *
- * Client side of: HTTP/1.1 (upgrade, keep-alive polling), WebSocket (masked frames), Engine.IO v4
- * (WebSocket and long-polling), Socket.IO v5 (CONNECT, EVENT with ack, BINARY_EVENT). */
+ * Client side of: HTTP/1.1 (upgrade, keep-alive polling), WebSocket (masked frames, optionally
+ * permessage-deflate), Engine.IO v4 (WebSocket and long-polling), Socket.IO v5 (CONNECT, EVENT with
+ * ack, BINARY_EVENT), each optionally over TLS (OpenSSL with memory BIOs: libuv moves the
+ * ciphertext, the protocol code above sees plaintext only). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -18,7 +20,11 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <uv.h>
+#include <zlib.h>
 
 #include "bench_util.h"
 
@@ -35,7 +41,7 @@ enum { S_TCP, S_UPGRADE, S_EIO_OPEN, S_SIO_CONNECT, S_READY, S_CLOSED };
 /* Polling client states. */
 enum { CL_TCP, CL_HANDSHAKE, CL_CONNECT, CL_READY, CL_FAILED };
 /* Run phases. */
-enum { P_SETUP, P_WARMUP, P_MEASURE, P_HOLD, P_DONE };
+enum { P_SETUP, P_TOUCH, P_WARMUP, P_MEASURE, P_HOLD, P_DONE };
 
 #define MAXSEG 8
 #define MAX_SRC 256
@@ -73,6 +79,17 @@ typedef struct conn {
   uint64_t op_start; /* ns */
   uint64_t rx_seq;   /* fanout receiver: broadcasts received */
   uint32_t rng;
+  /* TLS (--tls): the session, its memory BIOs, the ciphertext being written */
+  SSL *ssl;
+  BIO *rbio, *wbio;
+  char *tout;
+  size_t tout_cap;
+  int hs_done;
+  /* permessage-deflate (--deflate), as the server's answer negotiated it */
+  int pmd;          /* negotiated */
+  int pmd_reset;    /* server_no_context_takeover: every message starts a fresh inflate */
+  int pmd_compress; /* our messages may be compressed (our shared stream's 15-bit window is allowed) */
+  z_stream *inf;    /* the server's messages' inflate stream, made by the first compressed one */
 } conn_t;
 
 typedef struct client {
@@ -100,6 +117,12 @@ static struct {
   struct sockaddr_in src[MAX_SRC];
   int nsrc;
   int raw;
+  int tls;
+  const char *ca;
+  int deflate;
+  long deflate_threshold;
+  int chat;
+  int touch;
 } opt;
 
 static uv_loop_t *loop;
@@ -136,6 +159,34 @@ static uint64_t t_start, t_end; /* measured window, ns */
 static double srv_cpu0 = -1, srv_cpu1 = -1, self_cpu0, self_cpu1;
 static long rss_before = -1, rss_after = -1;
 static int measuring;
+static uint64_t rx_wire, rx_msgs, rx_msg_bytes; /* TCP bytes read, messages and their (inflated) bytes */
+
+/* TLS and permessage-deflate */
+static SSL_CTX *tls_ctx;
+static char tls_rx[65536];      /* ciphertext just read: BIO_write() takes it at once */
+static z_stream deflater;       /* our messages: one stream for all, reset after each (no context takeover) */
+static int deflater_ready;
+static char *zbuf;              /* a message inflated, or one of ours compressed */
+static size_t zbuf_cap;
+#define ZBUF_MAX ((size_t)64 << 20)
+static const uint8_t pmd_tail[4] = {0x00, 0x00, 0xff, 0xff};
+
+/* Messages compressed without context takeover inflate the same whatever the connection: the last
+ * few are kept (compressed and inflated), so that a broadcast's one shared frame is inflated once,
+ * not once per receiver. Else the load generator's zlib, not the server, would bound deflate-fanout. */
+#define PMD_CACHE 8
+static struct {
+  char *in, *out;
+  size_t in_len, out_len, in_cap, out_cap;
+} pmd_cache[PMD_CACHE];
+static unsigned pmd_cache_next;
+static uint64_t pmd_cache_hits, pmd_inflates;
+
+/* --chat: realistic chat messages (JSON objects) that the fanout sender cycles through */
+#define CHAT_VARIANTS 64
+static char *chat_msg[CHAT_VARIANTS];
+static size_t chat_len[CHAT_VARIANTS];
+static size_t touched;
 
 /* Fanout. */
 static conn_t *sender;
@@ -145,6 +196,7 @@ static size_t *fan_count; /* deliveries of each broadcast in flight, by sequence
 
 static void finish(int timed_out);
 static void flush(conn_t *c);
+static void touch_settled(void);
 
 /* ------------------------------------------------------------------ utilities */
 
@@ -154,7 +206,8 @@ static void usage(const char *msg) {
           "usage: sio-loadgen --scenario connect|echo|fanout|polling|binary --port P [--host 127.0.0.1]\n"
           "                   [--path /socket.io/] [--connections N] [--concurrency K] [--duration SECONDS]\n"
           "                   [--warmup SECONDS] [--payload BYTES] [--receivers N] [--window W] [--server-pid PID]\n"
-          "                   [--source-addrs 127.0.0.1,127.0.0.2,...] [--raw]\n");
+          "                   [--source-addrs 127.0.0.1,127.0.0.2,...] [--raw] [--tls [--ca FILE]]\n"
+          "                   [--deflate [--deflate-threshold BYTES]] [--chat] [--touch]\n");
   exit(2);
 }
 
@@ -282,14 +335,60 @@ static int out_shared(conn_t *c, const void *data, size_t n) {
   return 0;
 }
 
-/* A client frame: header, fresh mask, payload masked while copied. */
+/* Makes zbuf hold at least `need` bytes; -1 past ZBUF_MAX. */
+static int zbuf_reserve(size_t need) {
+  if (need <= zbuf_cap) return 0;
+  if (need > ZBUF_MAX) return -1;
+  size_t cap = zbuf_cap ? zbuf_cap : 65536;
+  while (cap < need) cap *= 2;
+  char *p = realloc(zbuf, cap);
+  if (!p) return -1;
+  zbuf = p;
+  zbuf_cap = cap;
+  return 0;
+}
+
+/* Compresses one message into zbuf as permessage-deflate sends it (raw deflate, sync flush, the
+ * trailing 00 00 ff ff removed); its length, or 0 on failure. The stream is reset afterwards, so
+ * every message stands alone: allowed whatever the server said about client_no_context_takeover,
+ * and it costs the load generator one zlib stream in all rather than one per connection. */
+static size_t pmd_deflate(const char *data, size_t n) {
+  if (!deflater_ready) {
+    if (deflateInit2(&deflater, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) return 0;
+    deflater_ready = 1;
+  }
+  if (zbuf_reserve(deflateBound(&deflater, n) + 16) != 0) return 0;
+  deflater.next_in = (Bytef *)data;
+  deflater.avail_in = (uInt)n;
+  deflater.next_out = (Bytef *)zbuf;
+  deflater.avail_out = (uInt)zbuf_cap;
+  int r = deflate(&deflater, Z_SYNC_FLUSH);
+  size_t out = zbuf_cap - deflater.avail_out;
+  deflateReset(&deflater);
+  if (r != Z_OK || deflater.avail_in || out < 4 || memcmp(zbuf + out - 4, pmd_tail, 4) != 0) return 0;
+  return out - 4;
+}
+
+/* A client frame: header, fresh mask, payload masked while copied. A text message at or above
+ * the threshold goes compressed (RSV1) when permessage-deflate was negotiated. */
 static int ws_send(conn_t *c, int opcode, const char *data, size_t n) {
+  uint8_t b0 = (uint8_t)(0x80 | opcode);
+  if (c->pmd_compress && opcode == WS_TEXT && n >= (size_t)opt.deflate_threshold) {
+    size_t z = pmd_deflate(data, n);
+    if (!z) {
+      conn_fail(c, "deflate failed", 0);
+      return -1;
+    }
+    data = zbuf;
+    n = z;
+    b0 |= 0x40;
+  }
   uint8_t *p = (uint8_t *)out_reserve(c, n + 14);
   if (!p) return -1;
   uint32_t m = xorshift(&c->rng);
   uint8_t mask[4];
   memcpy(mask, &m, 4);
-  size_t h = wsf_header(p, (uint8_t)(0x80 | opcode), n, mask);
+  size_t h = wsf_header(p, b0, n, mask);
   ws_mask_copy(p + h, (const uint8_t *)data, n, mask, 0);
   out_commit(c, h + n);
   return 0;
@@ -299,6 +398,15 @@ static int ws_send_str(conn_t *c, const char *s) { return ws_send(c, WS_TEXT, s,
 
 static void on_write(uv_write_t *req, int status) {
   conn_t *c = req->data;
+  if (c->ssl) { /* the ciphertext buffer was written; the plaintext buffers were free already */
+    c->inflight = 0;
+    if (status < 0) {
+      if (status != UV_ECANCELED) conn_fail(c, "write", status);
+      return;
+    }
+    mark_dirty(c);
+    return;
+  }
   obuf_t *done = &c->ob[c->cur ^ 1];
   c->inflight = 0;
   done->len = 0;
@@ -325,9 +433,18 @@ static void build_ws_op(conn_t *c) {
       static const char hex[] = "0123456789abcdef";
       uint64_t ts = uv_hrtime();
       for (int i = 0; i < 16; i++) s[n + (size_t)i] = hex[(ts >> (60 - 4 * i)) & 15];
-      memcpy(s + n + 16, payload, (size_t)opt.payload - 16);
-      n += (size_t)opt.payload;
-      s[n++] = '"';
+      if (opt.chat) { /* the stamp alone, then the chat message as a second argument */
+        n += 16;
+        s[n++] = '"';
+        s[n++] = ',';
+        size_t k = (size_t)(fan_sent % CHAT_VARIANTS);
+        memcpy(s + n, chat_msg[k], chat_len[k]);
+        n += chat_len[k];
+      } else {
+        memcpy(s + n + 16, payload, (size_t)opt.payload - 16);
+        n += (size_t)opt.payload;
+        s[n++] = '"';
+      }
       s[n++] = ']';
       if (ws_send(c, WS_TEXT, s, n) != 0) return;
       fan_sent++;
@@ -374,6 +491,10 @@ static void op_done(uint64_t start, uint64_t now, size_t bytes) {
 static void ws_op_complete(conn_t *c, uint64_t now) {
   op_done(c->op_start, now, opt.scenario == SC_BINARY ? (size_t)opt.payload : 0);
   c->op_out = 0;
+  if (phase == P_TOUCH) {
+    touch_settled();
+    return;
+  }
   if (phase == P_WARMUP || phase == P_MEASURE) {
     c->want_op = 1;
     mark_dirty(c);
@@ -397,6 +518,62 @@ static void fanout_check_done(void) {
 
 static void build_poll_post(client_t *cl);
 
+/* Fails c with OpenSSL's reason for the last error. */
+static void tls_fail(conn_t *c, const char *what) {
+  char msg[256];
+  unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  snprintf(msg, sizeof msg, "TLS %s: %s", what, e ? ERR_reason_error_string(e) : "failed");
+  conn_fail(c, msg, 0);
+}
+
+/* TLS: the collected plaintext goes through SSL_write (it copies: the buffer is free at once),
+ * then whatever ciphertext the session produced (handshake records too) is written. */
+static void tls_flush(conn_t *c) {
+  obuf_t *b = &c->ob[c->cur];
+  if (c->hs_done) {
+    for (unsigned i = 0; i < b->nseg; i++) {
+      if (!b->seg[i].len) continue;
+      if (SSL_write(c->ssl, b->seg[i].base, (int)b->seg[i].len) <= 0) {
+        tls_fail(c, "write");
+        return;
+      }
+    }
+    b->nseg = 0;
+    b->len = 0;
+  }
+  size_t pend = BIO_ctrl_pending(c->wbio);
+  if (!pend) return;
+  if (pend > c->tout_cap) {
+    char *p = realloc(c->tout, pend);
+    if (!p) {
+      conn_fail(c, "out of memory", 0);
+      return;
+    }
+    c->tout = p;
+    c->tout_cap = pend;
+  }
+  int got = BIO_read(c->wbio, c->tout, (int)pend);
+  if (got <= 0) return;
+  uv_buf_t buf = uv_buf_init(c->tout, (unsigned)got);
+  int r = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+  if (r == UV_EAGAIN) r = 0;
+  if (r < 0) {
+    conn_fail(c, "write", r);
+    return;
+  }
+  if (r == got) return;
+  buf.base += r;
+  buf.len -= (size_t)r;
+  c->wreq.data = c;
+  r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
+  if (r != 0) {
+    conn_fail(c, "write", r);
+    return;
+  }
+  c->inflight = 1;
+}
+
 static void flush(conn_t *c) {
   if (c->closed || c->inflight) return;
   if (c->want_op && !stopping) {
@@ -406,6 +583,10 @@ static void flush(conn_t *c) {
   }
   if (c->role == R_POST && !stopping) build_poll_post(c->cl);
   if (c->closed) return;
+  if (c->ssl) {
+    tls_flush(c);
+    return;
+  }
   obuf_t *b = &c->ob[c->cur];
   if (!b->nseg) return;
   int r = uv_try_write((uv_stream_t *)&c->tcp, b->seg, b->nseg);
@@ -490,8 +671,10 @@ static void conn_fail(conn_t *c, const char *what, int err) {
     else log_error("connection: %s", what);
   }
   int was_ready = c->state == S_READY;
+  int was_touching = phase == P_TOUCH && was_ready && c->op_out;
   conn_close_handle(c);
   if (stopping) return;
+  if (was_touching) touch_settled();
   if (c->cl) {
     client_fail(c->cl);
     return;
@@ -618,6 +801,113 @@ static void on_ws_binary(conn_t *c, const char *p, size_t n, uint64_t now) {
   ws_op_complete(c, now);
 }
 
+/* The value of header `name` ("name:", any case) in an HTTP head of n bytes; NULL when absent. */
+static const char *header_value(const char *head, size_t n, const char *name, size_t *vlen) {
+  size_t nl = strlen(name);
+  const char *end = head + n;
+  for (const char *line = memchr(head, '\n', n); line && ++line < end; line = memchr(line, '\n', (size_t)(end - line))) {
+    if ((size_t)(end - line) <= nl || strncasecmp(line, name, nl) != 0) continue;
+    const char *v = line + nl;
+    while (v < end && (*v == ' ' || *v == '\t')) v++;
+    const char *e = memchr(v, '\r', (size_t)(end - v));
+    *vlen = (size_t)((e ? e : end) - v);
+    return v;
+  }
+  return NULL;
+}
+
+/* What the server's Sec-WebSocket-Extensions says (--deflate offered permessage-deflate with
+ * client_max_window_bits); 0, or -1 with c failed. */
+static int pmd_negotiate(conn_t *c, const char *head, size_t n) {
+  size_t el = 0;
+  const char *ext = header_value(head, n, "sec-websocket-extensions:", &el);
+  if (!opt.deflate) {
+    if (ext && el) {
+      conn_failf(c, "extension not offered in the answer: %.*s", (int)(el > 100 ? 100 : el), ext);
+      return -1;
+    }
+    return 0;
+  }
+  if (!ext || !memmem(ext, el, "permessage-deflate", 18)) {
+    conn_fail(c, "the server did not accept permessage-deflate", 0);
+    return -1;
+  }
+  c->pmd = 1;
+  c->pmd_reset = memmem(ext, el, "server_no_context_takeover", 26) != NULL;
+  c->pmd_compress = 1;
+  const char *w = memmem(ext, el, "client_max_window_bits", 22);
+  if (w) { /* a window under 15 bits: our shared 15-bit stream may not be used, send uncompressed */
+    const char *v = w + 22, *e = ext + el;
+    while (v < e && (*v == ' ' || *v == '=' || *v == '"')) v++;
+    if (v < e && *v >= '0' && *v <= '9' && atoi(v) < 15) c->pmd_compress = 0;
+  }
+  return 0;
+}
+
+/* Inflates one compressed message (its bytes, then the 00 00 ff ff that permessage-deflate
+ * removed) into zbuf; its length, or -1 when it is not valid deflate data. The stream lives with
+ * the connection unless the server resets its context with every message. */
+static long pmd_inflate(conn_t *c, const char *in, size_t n) {
+  if (!c->inf) {
+    c->inf = calloc(1, sizeof *c->inf);
+    if (!c->inf || inflateInit2(c->inf, -15) != Z_OK) {
+      free(c->inf);
+      c->inf = NULL;
+      return -1;
+    }
+  }
+  z_stream *z = c->inf;
+  size_t got = 0;
+  for (int part = 0; part < 2; part++) {
+    z->next_in = part ? (Bytef *)pmd_tail : (Bytef *)in;
+    z->avail_in = part ? 4u : (uInt)n;
+    for (;;) {
+      if (got == zbuf_cap && zbuf_reserve(got + 1) != 0) return -1;
+      z->next_out = (Bytef *)zbuf + got;
+      z->avail_out = (uInt)(zbuf_cap - got);
+      int r = inflate(z, Z_SYNC_FLUSH);
+      got = (size_t)((char *)z->next_out - zbuf);
+      if (r == Z_STREAM_END) inflateReset(z); /* a final block: the next message starts afresh */
+      else if (r != Z_OK && r != Z_BUF_ERROR) return -1;
+      if (z->avail_out != 0 && (z->avail_in == 0 || r == Z_BUF_ERROR)) break;
+    }
+  }
+  if (c->pmd_reset) inflateReset(z);
+  return (long)got;
+}
+
+/* A cached inflation of these compressed bytes (stateless streams only), or NULL. */
+static const char *pmd_cache_find(const char *in, size_t n, size_t *out_len) {
+  for (unsigned i = 0; i < PMD_CACHE; i++)
+    if (pmd_cache[i].in_len == n && pmd_cache[i].in && memcmp(pmd_cache[i].in, in, n) == 0) {
+      *out_len = pmd_cache[i].out_len;
+      return pmd_cache[i].out;
+    }
+  return NULL;
+}
+
+static char *grow_copy(char **buf, size_t *cap, const char *src, size_t n) {
+  if (n > *cap) {
+    char *p = realloc(*buf, n);
+    if (!p) return NULL;
+    *buf = p;
+    *cap = n;
+  }
+  if (n) memcpy(*buf, src, n);
+  return *buf;
+}
+
+static void pmd_cache_add(const char *in, size_t n, const char *out, size_t out_len) {
+  unsigned i = pmd_cache_next++ % PMD_CACHE;
+  if (!grow_copy(&pmd_cache[i].in, &pmd_cache[i].in_cap, in, n) ||
+      !grow_copy(&pmd_cache[i].out, &pmd_cache[i].out_cap, out, out_len)) {
+    pmd_cache[i].in_len = 0;
+    return;
+  }
+  pmd_cache[i].in_len = n;
+  pmd_cache[i].out_len = out_len;
+}
+
 static void ws_process(conn_t *c, uint64_t now) {
   size_t off = 0;
   if (c->state == S_UPGRADE) {
@@ -636,6 +926,7 @@ static void ws_process(conn_t *c, uint64_t now) {
       conn_fail(c, "bad Sec-WebSocket-Accept", 0);
       return;
     }
+    if (pmd_negotiate(c, c->rbuf, off) != 0) return;
     if (opt.raw) {
       c->state = S_READY;
       unit_settled(1);
@@ -648,8 +939,8 @@ static void ws_process(conn_t *c, uint64_t now) {
     const uint8_t *p = (const uint8_t *)c->rbuf + off;
     int r = wsf_parse(p, c->rlen - off, &f);
     if (r == 0) break;
-    if (r < 0 || f.masked || !f.fin || f.opcode == WS_CONT) {
-      conn_fail(c, "unexpected WebSocket frame (masked, fragmented or malformed)", 0);
+    if (r < 0 || f.masked || !f.fin || f.opcode == WS_CONT || (f.rsv1 && !c->pmd)) {
+      conn_fail(c, "unexpected WebSocket frame (masked, fragmented, RSV1 without deflate, or malformed)", 0);
       return;
     }
     if (f.hlen + f.len > c->rcap) {
@@ -660,6 +951,29 @@ static void ws_process(conn_t *c, uint64_t now) {
     const char *data = (const char *)p + f.hlen;
     size_t n = (size_t)f.len;
     off += f.hlen + n;
+    if (f.rsv1) {
+      size_t out_len;
+      const char *hit = c->pmd_reset ? pmd_cache_find(data, n, &out_len) : NULL;
+      if (hit) {
+        pmd_cache_hits++;
+        data = hit;
+        n = out_len;
+      } else {
+        long z = pmd_inflate(c, data, n);
+        if (z < 0) {
+          conn_fail(c, "a compressed message does not inflate", 0);
+          return;
+        }
+        pmd_inflates++;
+        if (c->pmd_reset) pmd_cache_add(data, n, zbuf, (size_t)z);
+        data = zbuf;
+        n = (size_t)z;
+      }
+    }
+    if (measuring && f.opcode <= WS_BINARY) {
+      rx_msgs++;
+      rx_msg_bytes += n;
+    }
     switch (f.opcode) {
     case WS_TEXT: on_ws_text(c, data, n, now); break;
     case WS_BINARY: on_ws_binary(c, data, n, now); break;
@@ -871,7 +1185,78 @@ static void poll_process(conn_t *c, uint64_t now) {
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   conn_t *c = h->data;
-  *buf = uv_buf_init(c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
+  if (c->ssl) *buf = uv_buf_init(tls_rx, sizeof tls_rx); /* ciphertext: handed to the session at once */
+  else *buf = uv_buf_init(c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
+}
+
+static void conn_process(conn_t *c, uint64_t now) {
+  if (c->role == R_GET || c->role == R_POST) poll_process(c, now);
+  else ws_process(c, now);
+}
+
+static void conn_established(conn_t *c);
+
+/* Ciphertext read: through the handshake, then every record's plaintext into c->rbuf. */
+static void tls_read(conn_t *c, const char *data, size_t n, uint64_t now) {
+  if (BIO_write(c->rbio, data, (int)n) != (int)n) {
+    conn_fail(c, "TLS: out of memory", 0);
+    return;
+  }
+  if (!c->hs_done) {
+    int r = SSL_do_handshake(c->ssl);
+    mark_dirty(c);
+    if (r != 1) {
+      int e = SSL_get_error(c->ssl, r);
+      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) tls_fail(c, "handshake");
+      return;
+    }
+    c->hs_done = 1;
+    conn_established(c);
+    if (c->closed) return;
+  }
+  for (;;) {
+    if (c->rlen == c->rcap) {
+      conn_fail(c, "read buffer full", 0);
+      return;
+    }
+    int r = SSL_read(c->ssl, c->rbuf + c->rlen, (int)(c->rcap - c->rlen));
+    if (r <= 0) {
+      int e = SSL_get_error(c->ssl, r);
+      if (e == SSL_ERROR_WANT_READ) break;
+      if (e == SSL_ERROR_ZERO_RETURN) conn_fail(c, "connection closed by the server (TLS close_notify)", 0);
+      else tls_fail(c, "read");
+      return;
+    }
+    c->rlen += (size_t)r;
+    conn_process(c, now);
+    if (c->closed) return;
+  }
+  if (BIO_ctrl_pending(c->wbio)) mark_dirty(c);
+}
+
+/* TLS: a session on memory BIOs for c, and its ClientHello queued. */
+static void tls_start(conn_t *c) {
+  c->ssl = SSL_new(tls_ctx);
+  c->rbio = BIO_new(BIO_s_mem());
+  c->wbio = BIO_new(BIO_s_mem());
+  if (!c->ssl || !c->rbio || !c->wbio) {
+    if (c->ssl) SSL_free(c->ssl);
+    c->ssl = NULL;
+    BIO_free(c->rbio);
+    BIO_free(c->wbio);
+    c->rbio = c->wbio = NULL;
+    conn_fail(c, "TLS: out of memory", 0);
+    return;
+  }
+  SSL_set_bio(c->ssl, c->rbio, c->wbio); /* the session owns them now */
+  SSL_set_connect_state(c->ssl);
+  if (opt.ca) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), opt.host); /* an IPv4 host: no SNI */
+  int r = SSL_do_handshake(c->ssl);
+  if (r != 1 && SSL_get_error(c->ssl, r) != SSL_ERROR_WANT_READ) {
+    tls_fail(c, "handshake");
+    return;
+  }
+  mark_dirty(c);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -883,10 +1268,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     else conn_fail(c, "read", (int)nread);
     return;
   }
-  c->rlen += (size_t)nread;
+  if (measuring) rx_wire += (uint64_t)nread;
   uint64_t now = uv_hrtime();
-  if (c->role == R_GET || c->role == R_POST) poll_process(c, now);
-  else ws_process(c, now);
+  if (c->ssl) {
+    tls_read(c, buf->base, (size_t)nread, now);
+    return;
+  }
+  c->rlen += (size_t)nread;
+  conn_process(c, now);
 }
 
 static void on_connect(uv_connect_t *creq, int status) {
@@ -902,6 +1291,12 @@ static void on_connect(uv_connect_t *creq, int status) {
     conn_fail(c, "read_start", r);
     return;
   }
+  if (opt.tls) tls_start(c);
+  else conn_established(c);
+}
+
+/* TCP connected (and with --tls, the handshake done): the first request. */
+static void conn_established(conn_t *c) {
   if (c->cl) {
     client_t *cl = c->cl;
     c->state = S_READY;
@@ -917,8 +1312,9 @@ static void on_connect(uv_connect_t *creq, int status) {
   char req[800];
   int n = snprintf(req, sizeof req,
                    "GET %s%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: " WS_KEY "\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                   opt.path, opt.raw ? "" : "?EIO=4&transport=websocket", hostport);
+                   "Sec-WebSocket-Key: " WS_KEY "\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+                   opt.path, opt.raw ? "" : "?EIO=4&transport=websocket", hostport,
+                   opt.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" : "");
   c->state = S_UPGRADE;
   out_append(c, req, (size_t)n);
 }
@@ -982,7 +1378,7 @@ static void end_measure(uv_timer_t *t);
 static void begin_measure(void) {
   phase = P_MEASURE;
   hist_reset(&hist);
-  ops = bytes_acked = 0;
+  ops = bytes_acked = rx_wire = rx_msgs = rx_msg_bytes = 0;
   measuring = 1;
   if (opt.server_pid) srv_cpu0 = proc_cpu_seconds(opt.server_pid);
   self_cpu0 = self_cpu_seconds();
@@ -1037,18 +1433,48 @@ static void on_hold_end(uv_timer_t *t) {
   finish(0);
 }
 
+static size_t touch_expected;
+
+static void hold_begin(void) {
+  phase = P_HOLD;
+  fprintf(stderr, "loadgen: %zu of %zu connected%s; holding them idle 1 s\n", setup_ok, units,
+          opt.touch ? ", one echo each done" : "");
+  set_phase_timer(1.0, on_hold_end);
+}
+
+static void on_touch_timeout(uv_timer_t *t) {
+  log_error("--touch: %zu of %zu echoes came back in 10 s", touched, touch_expected);
+  hold_begin();
+}
+
+/* --touch: one echo on each connection made (whatever per-connection state a first message makes
+ * on the server, e.g. its zlib streams), then the idle hold. */
+static void touch_settled(void) {
+  if (phase == P_TOUCH && ++touched == touch_expected) hold_begin();
+}
+
 static void connect_phase_end(void) {
   t_end = uv_hrtime();
   measuring = 0;
   if (opt.server_pid) srv_cpu1 = proc_cpu_seconds(opt.server_pid);
   self_cpu1 = self_cpu_seconds();
-  phase = P_HOLD;
-  fprintf(stderr, "loadgen: %zu of %zu connected; holding them idle 1 s\n", setup_ok, units);
-  set_phase_timer(1.0, on_hold_end);
+  if (!opt.touch) {
+    hold_begin();
+    return;
+  }
+  phase = P_TOUCH;
+  for (size_t i = 0; i < nconns; i++)
+    if (conns[i].state == S_READY) {
+      touch_expected++;
+      conns[i].want_op = 1;
+      mark_dirty(&conns[i]);
+    }
+  set_phase_timer(10.0, on_touch_timeout);
+  if (!touch_expected) hold_begin();
 }
 
 static void on_hard_timeout(uv_timer_t *t) {
-  static const char *const names[] = {"setup", "warmup", "measurement", "hold", "done"};
+  static const char *const names[] = {"setup", "touch", "warmup", "measurement", "hold", "done"};
   log_error("hard timeout (warmup + duration + 30 s) reached during the %s", names[phase]);
   if (measuring) {
     t_end = uv_hrtime();
@@ -1102,6 +1528,12 @@ static void finish(int timed_out) {
                            100 * self / secs);
   if (rss_after >= 0) fprintf(stderr, "; server RSS %ld KiB", rss_after);
   if (have_window || rss_after >= 0) fprintf(stderr, "\n");
+  if (have_window && opt.scenario != SC_CONNECT && ops)
+    fprintf(stderr, "loadgen: read %.1f TCP bytes per %s (messages of %.1f bytes)\n", (double)rx_wire / (double)ops,
+            opt.scenario == SC_FANOUT ? "delivery" : "op", rx_msgs ? (double)rx_msg_bytes / (double)rx_msgs : 0.0);
+  if (opt.deflate)
+    fprintf(stderr, "loadgen: compressed messages: %llu inflated, %llu taken from the cache of shared frames\n",
+            (unsigned long long)pmd_inflates, (unsigned long long)pmd_cache_hits);
   if (have_rss_pc)
     fprintf(stderr, "loadgen: server RSS %ld -> %ld KiB: %.0f bytes per connection\n", rss_before, rss_after, rss_pc);
 
@@ -1123,6 +1555,14 @@ static void finish(int timed_out) {
   printf(",\"payload\":%ld", opt.scenario == SC_CONNECT ? 0L : opt.payload);
   if (opt.scenario == SC_FANOUT) printf(",\"receivers\":%ld,\"window\":%ld", opt.receivers, opt.window);
   if (opt.raw) printf(",\"raw\":true");
+  if (opt.tls) printf(",\"tls\":true");
+  if (opt.deflate) printf(",\"deflate\":true");
+  /* what the window's reads carried: TCP bytes (so TLS and compression show), messages, their size */
+  int have_rx = have_window && opt.scenario != SC_CONNECT;
+  json_num("wire_rx_bytes", (double)rx_wire, have_rx, "%.0f");
+  json_num("wire_bytes_per_op", ops ? (double)rx_wire / (double)ops : 0, have_rx && ops > 0, "%.1f");
+  json_num("msg_bytes_per_msg", rx_msgs ? (double)rx_msg_bytes / (double)rx_msgs : 0, have_rx && rx_msgs > 0, "%.1f");
+  json_num("loadgen_cpu_pct", have_window ? 100 * self / secs : 0, have_window, "%.0f");
   printf("}\n");
   fflush(stdout);
 
@@ -1151,6 +1591,10 @@ static int conn_buffers(conn_t *c, size_t rcap, size_t wcap) {
 }
 
 static void conn_free(conn_t *c) {
+  if (c->ssl) SSL_free(c->ssl);
+  if (c->inf) inflateEnd(c->inf);
+  free(c->inf);
+  free(c->tout);
   free(c->rbuf);
   free(c->ob[0].base);
   free(c->ob[1].base);
@@ -1205,6 +1649,7 @@ static void parse_args(int argc, char **argv) {
   opt.payload = -1;
   opt.receivers = 1000;
   opt.window = 4;
+  opt.deflate_threshold = 1024;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = NULL;
     char name[40];
@@ -1215,16 +1660,21 @@ static void parse_args(int argc, char **argv) {
       v = eq + 1;
       a = name;
     }
-    if (strcmp(a, "--raw") == 0) {
-      if (v) usage("--raw takes no value");
-      opt.raw = 1;
+    static const char *const switches[] = {"--raw", "--tls", "--deflate", "--chat", "--touch", NULL};
+    int sw = -1;
+    for (int k = 0; switches[k]; k++)
+      if (strcmp(a, switches[k]) == 0) sw = k;
+    if (sw >= 0) {
+      if (v) usage("a switch takes no value");
+      int *const flags[] = {&opt.raw, &opt.tls, &opt.deflate, &opt.chat, &opt.touch};
+      *flags[sw] = 1;
       continue;
     }
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) usage(NULL);
     static const char *const with_value[] = {"--scenario", "--port", "--host", "--path", "--connections",
                                              "--concurrency", "--duration", "--warmup", "--payload",
                                              "--receivers", "--window", "--server-pid", "--source-addrs",
-                                             NULL};
+                                             "--ca", "--deflate-threshold", NULL};
     int known = 0;
     for (int k = 0; with_value[k]; k++) known |= strcmp(a, with_value[k]) == 0;
     if (!known) {
@@ -1271,18 +1721,93 @@ static void parse_args(int argc, char **argv) {
       opt.server_pid = (int)num_arg(a, v, 1, 1L << 30);
     } else if (strcmp(a, "--source-addrs") == 0) {
       parse_sources(v);
+    } else if (strcmp(a, "--ca") == 0) {
+      opt.ca = v;
+    } else if (strcmp(a, "--deflate-threshold") == 0) {
+      opt.deflate_threshold = num_arg(a, v, 0, 1L << 30);
     }
   }
   if (opt.scenario < 0) usage("--scenario is required");
   if (opt.port < 0) usage("--port is required");
   if (opt.raw && opt.scenario != SC_ECHO) usage("--raw is for the echo scenario only");
+  if (opt.raw && (opt.tls || opt.deflate)) usage("--raw speaks neither TLS nor permessage-deflate");
+  if (opt.ca && !opt.tls) usage("--ca is for --tls");
+  if (opt.deflate && opt.scenario == SC_POLLING) usage("--deflate is a WebSocket extension: not for polling");
+  if (opt.chat && opt.scenario != SC_FANOUT) usage("--chat is for the fanout scenario");
+  if (opt.touch && opt.scenario != SC_CONNECT) usage("--touch is for the connect scenario");
   if (opt.connections < 0) {
     static const long defaults[] = {1000, 100, 0, 50, 10};
     opt.connections = defaults[opt.scenario];
   }
-  if (opt.payload < 0) opt.payload = opt.scenario == SC_BINARY ? 65536 : 16;
+  if (opt.payload < 0) opt.payload = opt.scenario == SC_BINARY ? 65536 : opt.chat ? 1024 : 16;
+  if (opt.chat && opt.payload < 200) usage("--chat wants --payload of at least 200");
   if (opt.scenario == SC_FANOUT && opt.payload < 16) opt.payload = 16; /* the send timestamp */
   if (opt.scenario == SC_BINARY && opt.payload < 1) usage("--payload must be at least 1 for binary");
+}
+
+/* ------------------------------------------------------------------ TLS, chat messages */
+
+static int tls_init(void) {
+  tls_ctx = SSL_CTX_new(TLS_client_method());
+  if (!tls_ctx) return -1;
+  SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
+  /* every connection is a full handshake: what a crowd of new clients costs the server */
+  SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF);
+  static const unsigned char alpn[] = "\x08http/1.1";
+  SSL_CTX_set_alpn_protos(tls_ctx, alpn, sizeof alpn - 1);
+  if (opt.ca) {
+    if (SSL_CTX_load_verify_locations(tls_ctx, opt.ca, NULL) != 1) {
+      fprintf(stderr, "loadgen: cannot load the CA file %s\n", opt.ca);
+      return -1;
+    }
+    SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
+  } else {
+    SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+  }
+  return 0;
+}
+
+/* A chat message as a JSON object of at most `size` bytes (padded to about that): metadata a chat
+ * app sends with every message, and English-like text. Compressible as real chat is (repeated keys,
+ * a small vocabulary), not as a run of one character is. */
+static size_t chat_make(char *out, size_t size, uint32_t *rng, unsigned k) {
+  static const char *const names[] = {"Priya Natarajan", "Tomás Ferreira", "Mei Lin", "Oluwaseun Adeyemi",
+                                      "Jonas Becker", "Sofia Rossi", "Dmitri Volkov", "Hannah Schmidt"};
+  static const char *const rooms[] = {"general", "team-frontend", "random", "support", "release-planning"};
+  static const char *const words[] = {
+      "the", "deploy", "is", "done", "can", "you", "check", "staging", "again", "before", "we", "merge", "this",
+      "I", "think", "the", "build", "failed", "because", "of", "a", "flaky", "test", "in", "the", "payment",
+      "service", "let's", "sync", "after", "lunch", "sounds", "good", "to", "me", "thanks", "for", "the",
+      "quick", "review", "did", "anyone", "see", "the", "alert", "from", "last", "night", "it", "was", "a",
+      "false", "positive", "we", "should", "tune", "the", "threshold", "meeting", "moved", "to", "three",
+      "o'clock", "please", "update", "your", "tickets", "and", "add", "estimates", "the", "new", "design",
+      "looks", "great", "on", "mobile", "but", "the", "sidebar", "overlaps", "on", "small", "screens"};
+  unsigned user = xorshift(rng) % 8, room = xorshift(rng) % 5;
+  int n = snprintf(out, size,
+                   "{\"type\":\"message\",\"room\":\"%s\",\"id\":\"m-%08x-%04u\",\"ts\":%llu,"
+                   "\"user\":{\"id\":\"u%04u\",\"name\":\"%s\",\"avatar\":\"https://cdn.example.com/avatars/u%04u.png\","
+                   "\"status\":\"online\",\"role\":\"member\"},\"replyTo\":null,\"edited\":false,"
+                   "\"reactions\":[{\"emoji\":\"thumbsup\",\"count\":%u},{\"emoji\":\"eyes\",\"count\":%u}],"
+                   "\"mentions\":[\"u%04u\"],\"text\":\"",
+                   rooms[room], xorshift(rng), k, 1733500000000ull + (unsigned long long)k * 7919u, 1000 + user * 37,
+                   names[user], 1000 + user * 37, xorshift(rng) % 9, xorshift(rng) % 4, 1000 + xorshift(rng) % 300);
+  static const char tail[] = "\"}";
+  if (n <= 0 || (size_t)n + sizeof tail + 8 > size) return 0;
+  size_t len = (size_t)n, room_left = size - (sizeof tail - 1);
+  int first = 1;
+  for (;;) {
+    const char *w = words[xorshift(rng) % (sizeof words / sizeof *words)];
+    size_t wl = strlen(w);
+    if (len + wl + 2 > room_left) break;
+    if (!first) out[len++] = (xorshift(rng) % 9 == 0) ? '.' : ' ';
+    if (out[len - 1] == '.') out[len++] = ' ';
+    memcpy(out + len, w, wl);
+    len += wl;
+    first = 0;
+  }
+  while (len < room_left) out[len++] = '.';
+  memcpy(out + len, tail, sizeof tail - 1);
+  return len + sizeof tail - 1;
 }
 
 /* ------------------------------------------------------------------ main */
@@ -1298,6 +1823,10 @@ int main(int argc, char **argv) {
   }
 
   if (uv_ip4_addr(opt.host, opt.port, &target) != 0) usage("--host wants an IPv4 address");
+  if (opt.tls && tls_init() != 0) {
+    fprintf(stderr, "loadgen: TLS setup failed\n");
+    return 2;
+  }
   snprintf(hostport, sizeof hostport, "%s:%d", opt.host, opt.port);
 
   /* messages and buffers */
@@ -1307,6 +1836,13 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < pl; i++)
     payload[i] = opt.scenario == SC_BINARY ? (char)(i * 31 + 7) : (char)('a' + i % 26);
   size_t msg_max = (opt.scenario == SC_BINARY ? 128 : pl + 64);
+  if (opt.chat) { /* each one, with the 16-character stamp and its quotes, no longer than --payload + 64 */
+    uint32_t rng = 0x9e3779b9u;
+    for (unsigned k = 0; k < CHAT_VARIANTS; k++) {
+      chat_msg[k] = malloc(pl);
+      if (!chat_msg[k] || !(chat_len[k] = chat_make(chat_msg[k], pl - 19, &rng, k))) return 1;
+    }
+  }
   scratch_cap = msg_max + 64;
   scratch = malloc(scratch_cap);
   if (!scratch) return 1;
@@ -1424,5 +1960,13 @@ int main(int argc, char **argv) {
   free(scratch);
   free(bin_frame);
   free(fan_count);
+  for (unsigned k = 0; k < CHAT_VARIANTS; k++) free(chat_msg[k]);
+  for (unsigned i = 0; i < PMD_CACHE; i++) {
+    free(pmd_cache[i].in);
+    free(pmd_cache[i].out);
+  }
+  free(zbuf);
+  if (deflater_ready) deflateEnd(&deflater);
+  if (tls_ctx) SSL_CTX_free(tls_ctx);
   return exit_code;
 }

@@ -221,7 +221,7 @@ static size_t frames(rconn_t *c) {
     uint8_t *p = (uint8_t *)c->rbuf + off;
     int r = wsf_parse(p, c->rlen - off, &f);
     if (r == 0) break;
-    if (r < 0 || !f.masked) {
+    if (r < 0 || !f.masked || f.rsv1) { /* no extension is negotiated here */
       send_close(c, 1002);
       break;
     }
