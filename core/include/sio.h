@@ -380,7 +380,8 @@ typedef struct sio_engine_options_s {
   const char *cors_origin;
   int cors_credentials;        /* adds Access-Control-Allow-Credentials: true */
   /* With cors_origin NULL: only pages of this server's own origin (http or https, and the Host
-   * header, or the first X-Forwarded-Host behind a proxy) may connect; others get the 403 above.
+   * header, or the first X-Forwarded-Host behind a proxy; on a TLS listener https only) may
+   * connect; others get the 403 above.
    * python-socketio's default; 0 (the default here) allows any origin, as Node's socket.io. */
   int same_origin;
   /* Bytes queued for one session (sent, not yet written) before the overflow policy applies: the

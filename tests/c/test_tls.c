@@ -124,6 +124,9 @@ static void echo(sio_session_t *s, const char *data, size_t len, int binary) {
   sio_session_send(s, data, len, binary);
 }
 
+/* The server asks for client certificates signed by this one when set ("a": self-signed). */
+static const char *server_ca;
+
 static int run(void (*client)(fixture_t *), uint32_t headers_timeout_ms) {
   fixture_t f;
   memset(&f, 0, sizeof f);
@@ -135,9 +138,15 @@ static int run(void (*client)(fixture_t *), uint32_t headers_timeout_ms) {
   if (headers_timeout_ms) so.headers_timeout_ms = headers_timeout_ms;
   sio_tls_options_t to;
   tls_opts(&to, "a");
+  if (server_ca) to.ca_file = file(server_ca, "crt");
   sio_engine_callbacks_t cbs = {NULL, echo, NULL, NULL};
-  sio_engine_t *e;
+  sio_engine_t *e, *same;
+  sio_engine_options_t eo;
+  sio_engine_options_init(&eo);
+  eo.path = "/same/";
+  eo.same_origin = 1;
   if (sio_server_new(&f.loop, &so, &f.server) || sio_engine_new(f.server, NULL, &cbs, &e) ||
+      sio_engine_new(f.server, &eo, &cbs, &same) ||
       sio_server_listen(f.server, "127.0.0.1", 0))
     return 0;
   f.plain_port = sio_server_port(f.server);
@@ -189,12 +198,19 @@ typedef struct {
 static const char *client_suites;
 static int client_max_version;
 
+/* The client's own certificate (mutual TLS), or NULL. */
+static const char *client_cert;
+
 /* A TLS connection that trusts certificate `name` only. 1 when the handshake succeeded. */
 static int tls_connect(tls_client_t *c, int port, const char *name) {
   memset(c, 0, sizeof *c);
   c->ctx = SSL_CTX_new(TLS_client_method());
   if (client_suites) SSL_CTX_set_ciphersuites(c->ctx, client_suites);
   if (client_max_version) SSL_CTX_set_max_proto_version(c->ctx, client_max_version);
+  if (client_cert) {
+    SSL_CTX_use_certificate_file(c->ctx, file(client_cert, "crt"), SSL_FILETYPE_PEM);
+    SSL_CTX_use_PrivateKey_file(c->ctx, file(client_cert, "key"), SSL_FILETYPE_PEM);
+  }
   SSL_CTX_load_verify_locations(c->ctx, file(name, "crt"), NULL);
   SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
   c->fd = dial(port, 5);
@@ -347,6 +363,55 @@ static void bad_record_client(fixture_t *f) {
 
 TEST(forged_record_closes) { CHECK(run(bad_record_client, 0)); }
 
+/* A polling handshake on `path` with an Origin, over TLS: the status line's code. */
+static int origin_status(fixture_t *f, const char *origin) {
+  char req[256], buf[4096];
+  snprintf(req, sizeof req, "GET /same/?EIO=4&transport=polling HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+           "Origin: %s\r\n\r\n", f->tls_port, origin);
+  tls_client_t c;
+  int ok = tls_connect(&c, f->tls_port, "a") && tls_request(&c, req, buf, sizeof buf);
+  tls_close(&c);
+  return ok && strncmp(buf, "HTTP/1.1 ", 9) == 0 ? atoi(buf + 9) : -1;
+}
+
+static void same_origin_client(fixture_t *f) {
+  char origin[64];
+  snprintf(origin, sizeof origin, "https://127.0.0.1:%d", f->tls_port);
+  int st = origin_status(f, origin);
+  if (st != 200) FAIL("https page of this origin: %d", st);
+  snprintf(origin, sizeof origin, "http://127.0.0.1:%d", f->tls_port);
+  if ((st = origin_status(f, origin)) != 403) FAIL("a page in the clear is another origin: %d", st);
+  f->ok = 1;
+}
+
+TEST(same_origin_over_tls_is_https) { CHECK(run(same_origin_client, 0)); }
+
+static void mutual_client(fixture_t *f) {
+  char buf[4096];
+  tls_client_t c;
+  client_cert = NULL;
+  int ok = tls_connect(&c, f->tls_port, "a") && tls_request(&c, HANDSHAKE, buf, sizeof buf) &&
+           strstr(buf, "0{\"sid\"");
+  tls_close(&c);
+  if (ok) FAIL("served a client without a certificate");
+  client_cert = "b"; /* not signed by the CA the server trusts */
+  ok = tls_connect(&c, f->tls_port, "a") && tls_request(&c, HANDSHAKE, buf, sizeof buf) && strstr(buf, "0{\"sid\"");
+  tls_close(&c);
+  if (ok) FAIL("served a client whose certificate the CA did not sign");
+  client_cert = "a";
+  ok = tls_connect(&c, f->tls_port, "a") && tls_request(&c, HANDSHAKE, buf, sizeof buf) && strstr(buf, "0{\"sid\"");
+  tls_close(&c);
+  client_cert = NULL;
+  if (!ok) FAIL("refused a client with a certificate of the CA: %.60s", buf);
+  f->ok = 1;
+}
+
+TEST(client_certificates_when_ca_is_set) {
+  server_ca = "a";
+  CHECK(run(mutual_client, 0));
+  server_ca = NULL;
+}
+
 static void garbage_client(fixture_t *f) {
   /* The headers timeout is 60 s here: a close within the 3 s read timeout is the bytes' doing. */
   int fd = dial(f->tls_port, 3);
@@ -466,6 +531,7 @@ TEST(certificates_made) { CHECK(setup()); }
 
 TEST_MAIN(RUN(certificates_made), RUN(listen_errors_name_the_problem),
           RUN(request_over_tls_next_to_plain), RUN(forged_record_closes),
+          RUN(same_origin_over_tls_is_https), RUN(client_certificates_when_ca_is_set),
           RUN(garbage_instead_of_client_hello_closes_at_once),
           RUN(stalled_handshakes_closed_by_headers_timeout),
           RUN(reload_swaps_the_certificate_for_new_connections))

@@ -387,35 +387,36 @@ static int origin_listed(const char *list, const char *origin, size_t olen) {
   return 0;
 }
 
-/* 1 when `origin` is "http://" or "https://" followed by exactly the host `host` names. */
-static int origin_is_host(const char *origin, size_t olen, const char *host, size_t hlen) {
-  size_t scheme = olen > 7 && strncasecmp(origin, "http://", 7) == 0    ? 7
-                  : olen > 8 && strncasecmp(origin, "https://", 8) == 0 ? 8
-                                                                        : 0;
+/* 1 when `origin` is "http://" or "https://" followed by exactly the host `host` names. Over TLS
+ * only "https://": a page served in the clear is another origin, even from the same host. */
+static int origin_is_host(const char *origin, size_t olen, const char *host, size_t hlen, int tls) {
+  size_t scheme = !tls && olen > 7 && strncasecmp(origin, "http://", 7) == 0 ? 7
+                  : olen > 8 && strncasecmp(origin, "https://", 8) == 0       ? 8
+                                                                              : 0;
   return scheme && hlen && olen - scheme == hlen && strncasecmp(origin + scheme, host, hlen) == 0;
 }
 
 /* Same origin: the page came from this server, as the browser reached it (Host), or as a proxy in
  * front says it was reached (the first X-Forwarded-Host). */
-static int same_origin(const sio_http_request_t *req, const sio_http_header_t *origin) {
+static int same_origin(const sio_http_request_t *req, const sio_http_header_t *origin, int tls) {
   const sio_http_header_t *host = sio_http_find_header(req, "host");
-  if (host && origin_is_host(origin->value, origin->value_len, host->value, host->value_len)) return 1;
+  if (host && origin_is_host(origin->value, origin->value_len, host->value, host->value_len, tls)) return 1;
   const sio_http_header_t *fwd = sio_http_find_header(req, "x-forwarded-host");
   if (!fwd) return 0;
   size_t n = 0;
   while (n < fwd->value_len && fwd->value[n] != ',') n++;
   while (n && fwd->value[n - 1] == ' ') n--;
-  return origin_is_host(origin->value, origin->value_len, fwd->value, n);
+  return origin_is_host(origin->value, origin->value_len, fwd->value, n, tls);
 }
 
 /* Whether a request may reach the engine, by its Origin (see sio_engine_options_t.cors_origin). */
-static int origin_allowed(const sio_engine_t *e, const sio_http_request_t *req) {
+static int origin_allowed(const sio_engine_t *e, const sio_conn_t *c, const sio_http_request_t *req) {
   const sio_http_header_t *origin = sio_http_find_header(req, "origin");
   if (!origin) return 1; /* not a browser */
   if (e->cors_origin)
     return strcmp(e->cors_origin, "*") == 0 ||
            origin_listed(e->cors_origin, origin->value, origin->value_len);
-  return !e->opts.same_origin || same_origin(req, origin);
+  return !e->opts.same_origin || same_origin(req, origin, sio_conn_secure(c));
 }
 
 /* Appends the CORS lines for a request to b (none when CORS is off). */
@@ -1122,7 +1123,7 @@ static int on_request(sio_route_t *route, sio_conn_t *c, const sio_http_request_
     free(cors);
     return 0;
   }
-  if (!origin_allowed(e, req)) {
+  if (!origin_allowed(e, c, req)) {
     respond_error(e, c, req, ERR_FORBIDDEN);
     return 0;
   }
@@ -1183,7 +1184,7 @@ static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request
     respond_error(e, c, req, ERR_BAD_REQUEST);
     return;
   }
-  if (!origin_allowed(e, req)) {
+  if (!origin_allowed(e, c, req)) {
     respond_error(e, c, req, ERR_FORBIDDEN);
     return;
   }
