@@ -5,7 +5,8 @@
  *
  * siod's options are recognised before and after the script name (`--name=value` works too):
  *   --host H, --port N, --path P, --allow-eio3, --ping-interval MS, --ping-timeout MS,
- *   --max-payload BYTES, --redis URL, --cookie NAME, --tls-cert FILE --tls-key FILE
+ *   --max-payload BYTES, --redis URL, --cookie NAME, --no-http-compression,
+ *   --tls-cert FILE --tls-key FILE
  *                         override what the script passes to sio.server{} (siod_reload.h)
  *   --log-level L         debug, info (the default), warn or error
  *   -h, --help            usage on stdout
@@ -80,6 +81,7 @@ enum {
   OPT_PORT,
   OPT_PATH,
   OPT_ALLOW_EIO3,
+  OPT_NO_HTTP_COMPRESSION,
   OPT_PING_INTERVAL,
   OPT_PING_TIMEOUT,
   OPT_MAX_PAYLOAD,
@@ -103,6 +105,7 @@ static const siod_option_t options[] = {
   {"--port", OPT_PORT, 1},
   {"--path", OPT_PATH, 1},
   {"--allow-eio3", OPT_ALLOW_EIO3, 0},
+  {"--no-http-compression", OPT_NO_HTTP_COMPRESSION, 0},
   {"--ping-interval", OPT_PING_INTERVAL, 1},
   {"--ping-timeout", OPT_PING_TIMEOUT, 1},
   {"--max-payload", OPT_MAX_PAYLOAD, 1},
@@ -127,6 +130,7 @@ static void usage(FILE *f) {
           "  --port N             listen on port N           } passes to sio.server{}\n"
           "  --path P             Socket.IO path, e.g. /socket.io/\n"
           "  --allow-eio3         accept Engine.IO v3 clients (socket.io 2.x)\n"
+          "  --no-http-compression  never gzip/deflate polling responses\n"
           "  --ping-interval MS   Engine.IO ping interval\n"
           "  --ping-timeout MS    Engine.IO ping timeout\n"
           "  --max-payload BYTES  largest polling body or WebSocket message\n"
@@ -192,6 +196,7 @@ static void apply_option(siod_config_t *c, const siod_option_t *o, const char *v
     c->overrides.path = v;
     break;
   case OPT_ALLOW_EIO3: c->overrides.allow_eio3 = 1; break;
+  case OPT_NO_HTTP_COMPRESSION: c->overrides.no_http_compression = 1; break;
   case OPT_REDIS:
     if (!*v) usage_error("--redis: empty URL", NULL);
     c->overrides.redis = v;

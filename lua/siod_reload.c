@@ -204,6 +204,10 @@ void siod_host(lua_State *L, uv_loop_t *loop, const siod_overrides_t *o) {
       lua_pushboolean(L, 1);
       lua_setfield(L, -2, "allow_eio3");
     }
+    if (o->no_http_compression) {
+      lua_pushboolean(L, 0);
+      lua_setfield(L, -2, "http_compression");
+    }
     if (o->tls_cert && o->tls_key) {
       lua_createtable(L, 0, 2);
       lua_pushstring(L, o->tls_cert);

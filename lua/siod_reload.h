@@ -14,6 +14,7 @@ typedef struct siod_overrides_s {
   int port;
   const char *path;
   int allow_eio3; /* 1 to force on; -1 not given */
+  int no_http_compression; /* 1: polling responses never compressed; 0 not given */
   long ping_interval_ms;
   long ping_timeout_ms;
   long max_payload;

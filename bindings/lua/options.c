@@ -133,6 +133,23 @@ static int opt_transports(lua_State *L, int t, int def) {
   return bits;
 }
 
+/* http_compression = true (the default) | false | { threshold = bytes } (Node's httpCompression,
+ * whose threshold 0 compresses every response: the core's 0 is its default, so 1 here). */
+static void opt_http_compression(lua_State *L, int t, sio_engine_options_t *e) {
+  lua_getfield(L, t, "http_compression");
+  int v = lua_gettop(L);
+  if (lua_isboolean(L, v)) {
+    e->http_compression = lua_toboolean(L, v) ? 0 : -1;
+  } else if (lua_istable(L, v)) {
+    e->http_compression = 0;
+    lua_Integer n = siol_opt_int(L, v, "threshold", 1024, 0, INT31);
+    e->http_compression_threshold = (uint32_t)(n ? n : 1);
+  } else if (!lua_isnil(L, v)) {
+    luaL_error(L, "sio.server: option 'http_compression' must be a boolean or { threshold = bytes }");
+  }
+  lua_pop(L, 1);
+}
+
 void siol_read_listen_options(lua_State *L, int t, siol_server_opts_t *o) {
   luaL_checkstack(L, 24, "sio.server"); /* the strings kept, the cookie's and their temporaries */
   sio_io_options_init(&o->io);
@@ -167,6 +184,7 @@ void siol_read_server_options(lua_State *L, int t, siol_server_opts_t *o) {
   e->transports = opt_transports(L, t, e->transports);
   e->cors_origin = siol_opt_str(L, t, "cors", e->cors_origin);
   opt_cookie(L, t, &e->cookie);
+  opt_http_compression(L, t, e);
   o->io.connect_timeout_ms = (uint32_t)siol_opt_int(L, t, "connect_timeout", o->io.connect_timeout_ms, 1, INT31);
   o->io.max_attachments = (size_t)siol_opt_int(L, t, "max_attachments", (long)o->io.max_attachments, 0, 1000);
   o->io.client_dir = siol_opt_str(L, t, "client_dir", o->io.client_dir);

@@ -364,7 +364,13 @@ typedef struct sio_engine_options_s {
   uint32_t ping_timeout_ms;    /* default 20000 */
   uint32_t upgrade_timeout_ms; /* default 10000 */
   size_t max_payload;          /* bytes per polling body or WebSocket message; default 1000000 */
-  int allow_eio3;              /* accept Engine.IO v3 clients (socket.io 2.x); default 0 */
+  /* Accept Engine.IO v3 clients (socket.io 2.x); default 0. With it, v3's JSONP polling too (for
+   * pages without XHR): a handshake with `j=N` (1 to 9 digits) in the query opens a session whose
+   * polls answer with the script `___eio[N]("<payload as a JSON string>");` (text/javascript;
+   * binary as base64) and whose POSTs are forms with the payload in field `d`. `j` with EIO=4, or
+   * one that is not such an index, is refused with 400 {"code":3,"message":"Bad request"} (Node
+   * serves it to v4 too, but no v4 client has the transport). */
+  int allow_eio3;
   int transports;              /* SIO_TRANSPORT_* bits; default both */
   int allow_upgrades;          /* default 1 */
   /* Which pages may connect, by the Origin header browsers send (clients without a browser send
@@ -396,8 +402,15 @@ typedef struct sio_engine_options_s {
    * default) off, as Node. (Issue 16: the deflate work documents these.) */
   int per_message_deflate;
   uint32_t deflate_threshold; /* bytes; 0: the default, 1024 */
-  /* httpCompression of polling responses (gzip/deflate per Accept-Encoding): 0 (the default) on,
-   * as Node; -1 off. (Issue 16: the polling work documents these.) */
+  /* httpCompression (Node engine.io's, on by default): a polling GET's response of
+   * http_compression_threshold bytes or more (the payload as sent: JSONP scripts and v3 binary
+   * payloads included, as the reference) is gzip- or deflate-encoded when the request's
+   * Accept-Encoding accepts one, chosen as Node's `accepts` does (q-values, q=0 refusing; at equal
+   * q the header's order, then gzip), with Content-Encoding and Vary: Accept-Encoding. Smaller
+   * responses, requests accepting neither, and every other response (handshake errors, POST
+   * answers, WebSocket) go as they are. Cost: one zlib deflate state (about 256 KiB) per engine,
+   * taken on the first response compressed and reset for each next one; nothing per session.
+   * 0 (the default) on; -1 off. */
   int http_compression;
   uint32_t http_compression_threshold; /* bytes; 0: the default, 1024 */
   void *reserved[6]; /* room for options to come, zero meaning their default (this struct sits

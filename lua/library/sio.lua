@@ -139,6 +139,7 @@ function sio.json.decode(s) end
 ---@field redis_key? string "socket.io"
 ---@field redis_requests_timeout? integer ms
 ---@field cookie? boolean|string|table
+---@field http_compression? boolean|{threshold?: integer} default true: polling responses of 1024 bytes or more gzip/deflate-encoded per Accept-Encoding
 ---@field tls? sio.TlsOptions HTTPS/WSS on the port
 
 ---PEM files, read when the server is made (an unusable one raises).

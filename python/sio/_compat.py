@@ -158,10 +158,10 @@ def compat_options(async_modes: Iterable[str], *, async_mode: Optional[str], log
                     "python-socketio's own nodes do not join it)")
         else:
             differs("client_manager ignored: sio clusters through Redis only (redis=URL)")
-    if http_compression:
-        differs("http_compression: sio does not compress (no gzip, no permessage-deflate)")
-    if compression_threshold is not None:
-        differs("compression_threshold ignored: sio does not compress")
+    if compression_threshold is not None and (isinstance(compression_threshold, bool) or
+                                              not isinstance(compression_threshold, int) or
+                                              compression_threshold < 0):
+        raise ValueError("compression_threshold: a number of bytes, 0 or more")
     if monitor_clients is False:
         differs("monitor_clients=False ignored: sio's core always checks heartbeats")
     return out

@@ -46,7 +46,8 @@ class Server(Dispatch, AsyncioMode):
     :param ping_interval: seconds between heartbeats (python-socketio's unit); default 25.
     :param ping_timeout: seconds to wait for a heartbeat's answer; default 20.
     :param max_payload: bytes per polling body or WebSocket message; default 1,000,000.
-    :param allow_eio3: accept Engine.IO v3 clients (socket.io 2.x).
+    :param allow_eio3: accept Engine.IO v3 clients (socket.io 2.x), JSONP polling included
+        (``forceJSONP``: pages without XHR).
     :param path: where the Socket.IO endpoint is served (a missing leading or trailing ``/`` is
         added); default ``"/socket.io/"``.
     :param connect_timeout: seconds an Engine.IO session may stay without joining a namespace;
@@ -131,8 +132,11 @@ class Server(Dispatch, AsyncioMode):
     :param client_manager: a python-socketio ``RedisManager``'s URL and channel become
         ``redis``/``redis_key`` (warned: the cluster speaks Node's @socket.io/redis-adapter wire);
         other managers are warned and ignored.
-    :param http_compression, compression_threshold, monitor_clients: warned (sio does not
-        compress; heartbeats are always checked).
+    :param http_compression: ``False``: polling responses are never compressed. By default they
+        are, as python-engineio's and Node's: a response of ``compression_threshold`` bytes or
+        more goes gzip- or deflate-encoded when the request's ``Accept-Encoding`` allows it.
+    :param compression_threshold: bytes; default 1024 (0: every response).
+    :param monitor_clients: warned (heartbeats are always checked).
     :param socketio_path: python-socketio's name for ``path``.
     """
 
@@ -241,6 +245,10 @@ class Server(Dispatch, AsyncioMode):
             transports=transport_bits(transports),
             allow_upgrades=allow_upgrades,
             cors_credentials=cors_credentials,
+            http_compression=http_compression,
+            # the core's 0 is its default (1024): "every response" is 1 byte or more
+            http_compression_threshold=(None if compression_threshold is None
+                                        else max(1, compression_threshold)),
             **cors_options(cors_allowed_origins),
             **cookie_options(cookie),
         )

@@ -969,6 +969,40 @@ describe("timers", function()
 end)
 
 describe("io:engine", function()
+  it("http_compression: big polling responses gzip/deflate-encoded per Accept-Encoding, as Node", function()
+    local cases = { -- options, Accept-Encoding, expected Content-Encoding (false: none)
+      { nil, "gzip, deflate", "gzip" },
+      { nil, "gzip;q=0, deflate", "deflate" },
+      { nil, "br", false },
+      { nil, nil, false },
+      { true, "deflate", "deflate" },
+      { false, "gzip", false },
+      { { threshold = 5000 }, "gzip", false },
+      { { threshold = 2000 }, "gzip", "gzip" },
+    }
+    for i, case in ipairs(cases) do
+      local s = server { http_compression = case[1] }
+      local e = s:engine { path = "/engine.io/" }
+      e:on("message", function(session, data) session:send(data) end)
+      local c = client("compressed", s.port, { accept = case[2], size = 3000 })
+      finish(c)
+      local r = c.find("step", "poll")
+      assert.is_truthy(r, c.output())
+      assert.is_true(r.same, "case " .. i)
+      assert.are.equal(case[3] or "", r.encoding, "case " .. i)
+      if case[3] then
+        assert.are.equal("Accept-Encoding", r.vary)
+        assert.is_true(r.length < 1000, "case " .. i)
+      end
+    end
+    for _, b in ipairs { "yes", 1, { threshold = -1 }, { threshold = "x" } } do
+      local ok, err = pcall(sio.server, { host = "127.0.0.1", port = 0, http_compression = b })
+      assert.is_false(ok)
+      local msg = tostring(err)
+      assert.is_truthy(msg:find("http_compression", 1, true) or msg:find("'threshold'", 1, true), msg)
+    end
+  end)
+
   it("echoes with session:send: text stays text, binary stays binary", function()
     local s = server()
     local r = { types = {}, data = {} }

@@ -156,6 +156,25 @@ describe("siod's command line", function()
     assert.is_true(c.find("attempt", 0).ok, c.output())
   end)
 
+  it("--no-http-compression overrides the script's http_compression: polling responses go plain", function()
+    local script = script_file([[
+      local sio = require "sio"
+      local server = assert(sio.server { host = "127.0.0.1", port = 0, http_compression = { threshold = 100 } })
+      server:engine({ path = "/engine.io/" }):on("message", function(session, data) session:send(data) end)
+      print(("listening on %s:%d"):format(server.host, server.port))
+    ]])
+    for _, flag in ipairs { "", "--no-http-compression" } do
+      local p = start_siod(("%s %s"):format(flag, H.q(script)))
+      local c = client("compressed", p.port, { accept = "gzip", size = 3000 })
+      wait_client(c)
+      local r = c.find("step", "poll")
+      assert.is_true(r.same, c.output())
+      assert.are.equal(flag == "" and "gzip" or "", r.encoding, flag)
+      p.signal("TERM")
+      assert.are.equal(0, H.wait_exit(p, 10000), p.log())
+    end
+  end)
+
   it("passes the arguments after the script to it, in `arg` and `...`, unknown options included", function()
     local script = script_file([[
       print("dots", select("#", ...), table.concat({ ... }, "|"))

@@ -571,6 +571,60 @@ def test_cookie_option_refused(option, error):
     assert 'cookie' in str(e.value)
 
 
+def _poll_big(url, accept_encoding, size=3000):
+    """A polling session on url's /engine.io/ (an echo endpoint): posts a `size`-character message,
+    then polls with that Accept-Encoding; returns (Content-Encoding, Vary, raw body, payload)."""
+    import gzip
+    import zlib
+    port = int(url.rsplit(':', 1)[1])
+
+    def req(method, query, body=None, headers=None):
+        c = http.client.HTTPConnection('127.0.0.1', port, timeout=WAIT)
+        c.request(method, '/engine.io/?EIO=4&transport=polling' + query, body=body, headers=headers or {})
+        resp = c.getresponse()
+        data = resp.read()
+        c.close()
+        return resp, data
+
+    resp, data = req('GET', '', headers={'Accept-Encoding': accept_encoding} if accept_encoding else {})
+    assert resp.getheader('Content-Encoding') is None  # the OPEN packet is small
+    sid = json.loads(data[1:])['sid']
+    msg = '4' + ''.join(chr(0x41 + i % 26) for i in range(size))
+    assert req('POST', '&sid=' + sid, body=msg.encode())[1] == b'ok'
+    resp, data = req('GET', '&sid=' + sid, headers={'Accept-Encoding': accept_encoding} if accept_encoding else {})
+    enc = resp.getheader('Content-Encoding')
+    payload = gzip.decompress(data) if enc == 'gzip' else zlib.decompress(data) if enc == 'deflate' else data
+    assert payload == msg.encode()
+    return enc, resp.getheader('Vary'), data, payload
+
+
+@pytest.mark.parametrize('kwargs, accept, want', [
+    ({}, 'gzip, deflate', 'gzip'),
+    ({}, 'gzip;q=0, deflate', 'deflate'),
+    ({}, 'br', None),
+    ({}, None, None),
+    ({'http_compression': True, 'compression_threshold': 500}, 'deflate', 'deflate'),
+    ({'http_compression': False}, 'gzip', None),
+    ({'compression_threshold': 5000}, 'gzip', None),  # 3001 bytes: under it
+])
+def test_http_compression_of_polling_responses(kwargs, accept, want):
+    server = sio.Server(**kwargs)
+    server.engine_endpoint('/engine.io/', lambda sid, data: server.engine_send(sid, data))
+    with Running(server) as r:
+        enc, vary, raw, payload = _poll_big(r.url, accept)
+        assert enc == want
+        if want:
+            assert vary == 'Accept-Encoding' and len(raw) < len(payload) / 4
+        else:
+            assert raw == payload
+
+
+def test_http_compression_threshold_refused():
+    for bad in (-1, 1.5, 'big', True):
+        with pytest.raises(ValueError):
+            sio.Server(compression_threshold=bad)
+
+
 # What the core refuses (sio_engine_new: SIO_EINVAL for bad cookie options), as its error.
 @pytest.mark.parametrize('option', ['a b', {'name': 'a;b'}, {'path': '/;x'}, {'domain': 'a\r\nb'},
                                     {'same_site': 'lux'}])

@@ -22,3 +22,11 @@ sio_rbuf_t *sio_rbuf_copy(const void *p, size_t len) {
 void sio_rbuf_unref(sio_rbuf_t *b) {
   if (b && --b->refs == 0) free(b);
 }
+
+sio_rbuf_t *sio_rbuf_shrink(sio_rbuf_t *b, size_t len) {
+  if (len >= b->len) return b;
+  b->len = len;
+  b->data[len] = '\0';
+  sio_rbuf_t *s = realloc(b, sizeof *b + len + 1);
+  return s ? s : b; /* a failed shrink keeps the larger block, still valid */
+}

@@ -21,6 +21,9 @@ static inline sio_rbuf_t *sio_rbuf_ref(sio_rbuf_t *b) {
   b->refs++;
   return b;
 }
+/* Makes a buffer no one else holds yet (one reference) `len` bytes long, len <= b->len, giving
+ * back what was allocated beyond; returns the buffer, which may have moved. */
+sio_rbuf_t *sio_rbuf_shrink(sio_rbuf_t *b, size_t len);
 /* Drops one reference; frees at zero. NULL is ignored. */
 void sio_rbuf_unref(sio_rbuf_t *b);
 

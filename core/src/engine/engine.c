@@ -8,7 +8,9 @@
 
 #include "base64.h"
 #include "engine/eio_codec.h"
+#include "engine/eio_jsonp.h"
 #include "engine/engine.h"
+#include "http/http_compress.h"
 #include "opts.h"
 #include "transport/static_files.h"
 #include "transport/log.h"
@@ -68,6 +70,8 @@ struct sio_session_s {
   uint8_t dirty;      /* in the engine's list of sessions to flush */
   uint8_t close_sent; /* a CLOSE packet is queued: the next poll ends the session */
   uint8_t secure;     /* the handshake came over TLS */
+  uint8_t http_enc;   /* SIO_HTTP_ENC_*: how the parked GET accepts a compressed body */
+  uint8_t jsonp;      /* a v3 JSONP session: scripts out, forms in */
   sio_engine_t *engine;
   void *data;
   sio_session_t *hnext; /* hash chain */
@@ -88,6 +92,7 @@ struct sio_session_s {
   char *info_block;
   uint64_t info_time_ms;
   uint32_t info_headers;
+  uint32_t jsonp_index; /* N of the ___eio[N] callback */
   sio_request_info_t *info;
 };
 
@@ -120,6 +125,10 @@ struct sio_engine_s {
   uv_timer_t *hb_timer;
   uint64_t hb_armed;    /* deadline the timer is set for, 0 when idle */
   sio_session_t *dead;  /* finalized sessions, freed in the next check phase */
+  /* httpCompression: the smallest body compressed (0: off), and the one zlib stream every session
+   * shares (taken on the first body compressed). */
+  size_t compress_threshold;
+  sio_http_compressor_t *compressor;
 };
 
 enum { TQ_NONE = 0, TQ_PING_DUE, TQ_PONG_WAIT, TQ_LINGER, TQ_V3_PING_WAIT };
@@ -638,6 +647,64 @@ static void outq_clear(sio_session_t *s) {
   }
 }
 
+/* The body of a JSONP session's poll: the payload as a script. NULL: ENOMEM. */
+static sio_rbuf_t *jsonp_body(const sio_session_t *s, const char *payload, size_t len) {
+  sio_sbuf_t js = SIO_SBUF_INIT;
+  sio_rbuf_t *rb = NULL;
+  if (sio_eio_jsonp_wrap(&js, s->jsonp_index, payload, len) == 0) rb = sio_rbuf_copy(js.data, js.len);
+  sio_sbuf_free(&js);
+  return rb;
+}
+
+/* The body compressed when the request accepts it and it is worth it (as the reference: at or
+ * past the threshold), with `*headers` then a new string the caller frees; NULL otherwise (no
+ * memory to compress in included: the body goes out as it is). */
+static sio_rbuf_t *compressed_body(sio_engine_t *e, int enc, const sio_rbuf_t *plain,
+                                   const char *extra, char **headers) {
+  if (!enc || plain->len < e->compress_threshold) return NULL;
+  if (!e->compressor && !(e->compressor = sio_http_compressor_new())) return NULL;
+  sio_rbuf_t *z = sio_http_compress(e->compressor, enc, plain->data, plain->len);
+  if (!z) return NULL;
+  sio_sbuf_t h = SIO_SBUF_INIT;
+  if ((extra && sio_sbuf_append_str(&h, extra)) || sio_sbuf_append_str(&h, "Content-Encoding: ") ||
+      sio_sbuf_append_str(&h, sio_http_encoding_name(enc)) ||
+      sio_sbuf_append_str(&h, "\r\nVary: Accept-Encoding\r\n") || sio_sbuf_append_char(&h, '\0')) {
+    sio_sbuf_free(&h);
+    sio_rbuf_unref(z);
+    return NULL;
+  }
+  *headers = sio_sbuf_steal(&h, NULL);
+  return z;
+}
+
+/* Answers the parked GET `c` with a payload: wrapped in a script for JSONP, compressed when the
+ * client accepts it (as the reference, both: its JSONP writes through the polling transport's
+ * compressing write). `extra` (borrowed) holds the CORS lines. */
+static void poll_respond(sio_session_t *s, sio_conn_t *c, const char *extra, const char *payload,
+                         size_t len, const char *content_type) {
+  sio_rbuf_t *rb;
+  if (s->jsonp) {
+    rb = jsonp_body(s, payload, len);
+    content_type = "text/javascript; charset=UTF-8";
+  } else {
+    rb = sio_rbuf_copy(payload, len);
+  }
+  int enc = s->http_enc;
+  s->http_enc = SIO_HTTP_ENC_NONE; /* the next GET says what it accepts */
+  if (!rb) {
+    sio_conn_close(c, 0);
+    return;
+  }
+  char *zheaders = NULL;
+  sio_rbuf_t *z = compressed_body(s->engine, enc, rb, extra, &zheaders);
+  if (z) {
+    sio_rbuf_unref(rb);
+    rb = z;
+  }
+  sio_conn_respond_rb(c, 200, content_type, z ? zheaders : extra, rb);
+  free(zheaders);
+}
+
 /* Answers the parked GET with everything queued. */
 static void poll_flush(sio_session_t *s) {
   sio_conn_t *c = s->conn;
@@ -675,13 +742,8 @@ static void poll_flush(sio_session_t *s) {
   s->conn = NULL;
   char *headers = s->poll_headers;
   s->poll_headers = NULL;
-  if (r == 0) {
-    sio_rbuf_t *rb = sio_rbuf_copy(body.data, body.len);
-    if (rb) sio_conn_respond_rb(c, 200, sio_eio_payload_content_type(&enc), headers, rb);
-    else sio_conn_close(c, 0);
-  } else {
-    sio_conn_close(c, 0);
-  }
+  if (r == 0) poll_respond(s, c, headers, body.data, body.len, sio_eio_payload_content_type(&enc));
+  else sio_conn_close(c, 0);
   free(headers);
   sio_sbuf_free(&body);
   if (ends) session_finalize(s);
@@ -911,7 +973,7 @@ static void upgrade_complete(sio_session_t *s) {
     /* The old poll ends with a NOOP so the client can let it go. */
     static const char noop4[] = "6", noop3[] = "1:6";
     const char *body = s->protocol == 3 ? noop3 : noop4;
-    sio_conn_respond(poll, 200, "text/plain; charset=UTF-8", poll_headers, body, strlen(body));
+    poll_respond(s, poll, poll_headers, body, strlen(body), "text/plain; charset=UTF-8");
   }
   free(poll_headers);
 }
@@ -1015,8 +1077,16 @@ static int parse_eio(sio_engine_t *e, const sio_http_request_t *req) {
   return -1;
 }
 
+/* What the request accepts of httpCompression (nothing when the option is off). */
+static uint8_t accepted_encoding(const sio_engine_t *e, const sio_http_request_t *req) {
+  if (!e->compress_threshold) return SIO_HTTP_ENC_NONE;
+  const sio_http_header_t *h = sio_http_find_header(req, "accept-encoding");
+  return h ? (uint8_t)sio_http_accept_encoding(h->value, h->value_len) : SIO_HTTP_ENC_NONE;
+}
+
+/* `jsonp`: the callback index of a JSONP handshake, NULL for any other. */
 static sio_session_t *handshake(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req,
-                                int proto, int transport) {
+                                int proto, int transport, const uint32_t *jsonp) {
   sio_session_t *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   if (info_init(s, c, req) != 0) {
@@ -1041,7 +1111,14 @@ static sio_session_t *handshake(sio_engine_t *e, sio_conn_t *c, const sio_http_r
                    e->opts.ping_timeout_ms, e->opts.max_payload);
   sio_msg_t *open = sio_msg_new(json, (size_t)n, 0);
   s->b64 = proto == 3 && query_flag(req, "b64");
+  if (jsonp) {
+    /* A script carries text only: binary goes as base64 whatever the client said. */
+    s->jsonp = 1;
+    s->jsonp_index = *jsonp;
+    s->b64 = 1;
+  }
   if (transport == SIO_TRANSPORT_POLLING) {
+    s->http_enc = accepted_encoding(e, req);
     s->conn = c;
     s->poll_headers = extra_headers(e, req, 0, s);
     sio_conn_park(c, &poll_vt, s);
@@ -1071,9 +1148,22 @@ static void poll_get(sio_engine_t *e, sio_session_t *s, sio_conn_t *c, const sio
   }
   s->conn = c;
   s->poll_headers = cors_headers(e, req, 0);
+  s->http_enc = accepted_encoding(e, req);
   sio_conn_park(c, &poll_vt, s);
   if (s->upgrade == UP_PROBED) outq_push(s, SIO_EIO_NOOP, NULL);
   if (s->outq_len) mark_dirty(s);
+}
+
+/* A JSONP session's POST: a form whose field d holds a v3 text payload. */
+static void jsonp_post(sio_session_t *s, sio_conn_t *c, const sio_http_request_t *req,
+                       const char *cors) {
+  sio_conn_respond(c, 200, "text/html", cors, "ok", 2);
+  if (s->state != ST_OPEN) return;
+  /* The body lives in the parser's buffer until the next request: decoded in place. */
+  long n = sio_eio_jsonp_form((char *)req->body, req->body_len);
+  if (n < 0) return; /* no single d: nothing to deliver, as the reference */
+  int r = sio_eio_decode_payload(3, 0, (char *)req->body, (size_t)n, post_packet_cb, s);
+  if (r < 0 && s->state == ST_OPEN) session_close(s, "parse error", 0);
 }
 
 static void poll_post(sio_engine_t *e, sio_session_t *s, sio_conn_t *c, const sio_http_request_t *req) {
@@ -1081,6 +1171,11 @@ static void poll_post(sio_engine_t *e, sio_session_t *s, sio_conn_t *c, const si
   if (req->body_len > e->opts.max_payload) {
     /* Only this body is dropped; the session goes on (as the reference). */
     sio_conn_respond(c, 413, "text/plain", cors, "Payload Too Large", 17);
+    free(cors);
+    return;
+  }
+  if (s->jsonp) {
+    jsonp_post(s, c, req, cors);
     free(cors);
     return;
   }
@@ -1170,7 +1265,16 @@ static int on_request(sio_route_t *route, sio_conn_t *c, const sio_http_request_
     respond_error(e, c, req, ERR_BAD_REQUEST); /* websocket without the upgrade */
     return 0;
   }
-  if (!handshake(e, c, req, proto, SIO_TRANSPORT_POLLING)) {
+  /* JSONP (j=N): Engine.IO v3's transport for pages without XHR. The reference serves it to any
+   * version, but no v4 client has it: refused there, as a j that is not a plain index. */
+  char jv[16];
+  uint32_t jsonp;
+  long jl = sio_http_query_get(req->query, req->query_len, "j", jv, sizeof jv, NULL);
+  if (jl >= 0 && (proto != 3 || (size_t)jl >= sizeof jv || sio_eio_jsonp_index(jv, (size_t)jl, &jsonp))) {
+    respond_error(e, c, req, ERR_BAD_REQUEST);
+    return 0;
+  }
+  if (!handshake(e, c, req, proto, SIO_TRANSPORT_POLLING, jl >= 0 ? &jsonp : NULL)) {
     sio_conn_respond(c, 500, NULL, NULL, NULL, 0);
     return 0;
   }
@@ -1231,7 +1335,7 @@ static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request
     respond_error(e, c, req, ERR_BAD_REQUEST);
     return;
   }
-  if (!handshake(e, c, req, proto, SIO_TRANSPORT_WEBSOCKET)) {
+  if (!handshake(e, c, req, proto, SIO_TRANSPORT_WEBSOCKET, NULL)) {
     sio_conn_detach(c);
     sio_conn_close(c, 0);
   }
@@ -1278,6 +1382,7 @@ static void on_free(sio_route_t *route) {
   if (e->hb_timer) uv_close((uv_handle_t *)e->hb_timer, hb_timer_free);
   for (int i = 0; i < 7; i++) sio_rbuf_unref(e->ctl[i]);
   sio_rbuf_unref(e->probe_frame);
+  sio_http_compressor_free(e->compressor);
   free(e->buckets);
   free(e->path);
   free(e->cors_origin);
@@ -1376,6 +1481,8 @@ int sio_engine_new(sio_server_t *server, const sio_engine_options_t *opts,
   if (!e->opts.transports) e->opts.transports = d.transports;
   if (!e->opts.upgrade_timeout_ms) e->opts.upgrade_timeout_ms = d.upgrade_timeout_ms;
   if (!e->opts.max_buffered) e->opts.max_buffered = 4 * e->opts.max_payload + (1u << 20);
+  if (e->opts.http_compression >= 0)
+    e->compress_threshold = e->opts.http_compression_threshold ? e->opts.http_compression_threshold : 1024;
   /* The path always begins and ends with '/'. */
   size_t plen = strlen(e->opts.path);
   e->path = malloc(plen + 3);

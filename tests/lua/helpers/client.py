@@ -312,7 +312,36 @@ def handshake(port, arg):
             out(step="handshake", path=path, status=e.code, body=e.read().decode("utf-8"))
 
 
-SCENARIOS = {f.__name__: f for f in (basic, emits, listen, connect, reload, engine, handshake)}
+def compressed(port, arg):
+    """On an echo endpoint at /engine.io/: posts a message of arg["size"] characters, then polls
+    with arg["accept"] as Accept-Encoding (none when null): the response's Content-Encoding, Vary,
+    its length, and whether it decodes to the message."""
+    import gzip
+    import http.client
+    import zlib
+
+    def req(method, query, body=None, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT)
+        c.request(method, "/engine.io/?EIO=4&transport=polling" + query, body=body, headers=headers or {})
+        resp = c.getresponse()
+        data = resp.read()
+        c.close()
+        return resp, data
+
+    def decoded(resp, data):
+        ce = resp.getheader("Content-Encoding")
+        return ce, gzip.decompress(data) if ce == "gzip" else zlib.decompress(data) if ce == "deflate" else data
+
+    headers = {"Accept-Encoding": arg["accept"]} if arg.get("accept") else {}
+    sid = json.loads(decoded(*req("GET", "", headers=headers))[1][1:])["sid"]
+    msg = ("4" + "".join(chr(0x61 + i % 26) for i in range(arg.get("size", 3000)))).encode()
+    req("POST", "&sid=" + sid, body=msg)
+    resp, data = req("GET", "&sid=" + sid, headers=headers)
+    ce, body = decoded(resp, data)
+    out(step="poll", encoding=ce or "", vary=resp.getheader("Vary"), length=len(data), same=body == msg)
+
+
+SCENARIOS = {f.__name__: f for f in (basic, emits, listen, connect, reload, engine, handshake, compressed)}
 
 
 def main():
