@@ -57,6 +57,9 @@ def peer_cn(port, ca):
 
 
 def echo_server(**kw):
+    # Debian's websocket-client sends "Origin: http://..." even over wss, which the same-origin
+    # default refuses over TLS (as python-engineio does): any origin here.
+    kw.setdefault('cors_allowed_origins', '*')
     server = sio.Server(**kw)
     server.on('echo', lambda sid, x: x)
     return server
@@ -116,7 +119,7 @@ def test_sio_run_wsgi_app_and_async_server(tmp_path):
         server.stop()
         t.join(WAIT)
 
-    aserver = sio.AsyncServer()
+    aserver = sio.AsyncServer(cors_allowed_origins='*')
 
     @aserver.on('echo')
     async def echo(sid, x):
@@ -185,6 +188,23 @@ def test_wsgi_route_sees_https(tmp_path):
         assert wait_for(lambda: server.port)
         r = requests.get('https://127.0.0.1:%d/page' % server.port, verify=ca, timeout=WAIT)
         assert r.text == 'https'
+    finally:
+        server.stop()
+        t.join(WAIT)
+
+
+def test_same_origin_default_wants_https_over_tls(tmp_path):
+    """python-engineio's default: over TLS, only https pages of this host are the same origin."""
+    ca, cert, key = make_certs(tmp_path)
+    server = sio.Server()  # cors_allowed_origins None: same origin only
+    t = serve_in_thread(server.run, '127.0.0.1', 0, handle_signals=False, certfile=cert, keyfile=key)
+    try:
+        assert wait_for(lambda: server.port)
+        url = 'https://127.0.0.1:%d/socket.io/?EIO=4&transport=polling' % server.port
+        for origin, status in (('https://127.0.0.1:%d' % server.port, 200), ('http://127.0.0.1:%d' % server.port, 403),
+                               ('https://elsewhere.example', 403)):
+            r = requests.get(url, headers={'Origin': origin}, verify=ca, timeout=WAIT)
+            assert r.status_code == status, origin
     finally:
         server.stop()
         t.join(WAIT)
