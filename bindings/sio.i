@@ -40,6 +40,7 @@
 %ignore sio_target_s;
 %warnfilter(314) sio_target_s::except; /* a Python keyword, in an ignored struct */
 %ignore sio_request_info_s;
+%ignore sio_connection_error_s;
 
 /* Strings in the option structs are read-only here: SWIG would otherwise allocate a copy per
  * assignment that nobody frees. */

@@ -182,7 +182,11 @@ void siol_read_server_options(lua_State *L, int t, siol_server_opts_t *o) {
   e->cors_credentials = opt_bool(L, t, "cors_credentials", e->cors_credentials);
   e->same_origin = opt_bool(L, t, "same_origin", e->same_origin);
   e->transports = opt_transports(L, t, e->transports);
-  e->cors_origin = siol_opt_str(L, t, "cors", e->cors_origin);
+  /* A function decides per Origin (hooks.c): no allow-list, and no same-origin rule either. */
+  int cors_fn = lua_getfield(L, t, "cors") == LUA_TFUNCTION;
+  lua_pop(L, 1);
+  if (cors_fn) e->same_origin = 0;
+  else e->cors_origin = siol_opt_str(L, t, "cors", e->cors_origin); /* the string stays pushed */
   opt_cookie(L, t, &e->cookie);
   opt_http_compression(L, t, e);
   o->io.connect_timeout_ms = (uint32_t)siol_opt_int(L, t, "connect_timeout", o->io.connect_timeout_ms, 1, INT31);

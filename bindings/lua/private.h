@@ -221,6 +221,14 @@ void siol_srv_close(srv_t *srv);
 srv_t *siol_srv_of_nsp(sio_nsp_t *nsp);
 void siol_open_server(lua_State *L);
 
+/* ---- hooks.c: the handshake hooks ---- */
+
+/* allow_request and a cors function of the options table at t, set on the server (a new one, or
+ * the one a siod reload found again). */
+void siol_hooks_from_options(lua_State *L, int t, srv_t *srv);
+int siol_on_engine(lua_State *L); /* server:on_engine(event, fn) */
+void siol_open_hooks(lua_State *L);
+
 /* ---- options.c: sio.server{}'s options ---- */
 
 /* What sio.server{} was asked for; the strings are Lua strings kept on the stack by the reader. */

@@ -159,7 +159,10 @@ int siol_server(lua_State *L) {
   if (st->hooks.server_options) host_options(L, st);
   siol_server_opts_t o;
   siol_read_listen_options(L, 1, &o);
-  if (st->hooks.server_find && st->hooks.server_find(L, o.host, o.port, o.io.engine.path)) return 1;
+  if (st->hooks.server_find && st->hooks.server_find(L, o.host, o.port, o.io.engine.path)) {
+    siol_hooks_from_options(L, 1, siol_check_srv(L, -1)); /* the reloaded script's; pops its own */
+    return 1;
+  }
   siol_read_server_options(L, 1, &o);
 
   /* The box first (a Lua memory error may come from it), then srv, which any failure below
@@ -216,6 +219,7 @@ int siol_server(lua_State *L) {
   sio_nsp_use(root, siol_on_middleware, NULL);
   siol_push_nsp(L, srv, root);
   lua_pop(L, 1);
+  siol_hooks_from_options(L, 1, srv); /* kept with the root namespace's handlers: made just above */
   lua_pushvalue(L, boxi);
   if (st->hooks.server_made) {
     st->hooks.server_made(L, o.host, o.port);
@@ -328,6 +332,6 @@ static int l_reload_tls(lua_State *L) {
 void siol_open_server(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"of", siol_of}, {"engine", siol_engine}, {"static", l_static}, {"route", siol_route},
-      {"close", l_close}, {"reload_tls", l_reload_tls}, {NULL, NULL}};
+      {"close", l_close}, {"on_engine", siol_on_engine}, {"reload_tls", l_reload_tls}, {NULL, NULL}};
   siol_class(L, SIOL_SERVER_MT, siol_nsp_methods, methods, l_index, srv_gc, NULL);
 }

@@ -158,6 +158,7 @@ int luaopen_sio(lua_State *L) {
   siol_open_engine(L);
   siol_open_timer(L);
   siol_open_route(L);
+  siol_open_hooks(L);
 
   static const luaL_Reg fns[] = {{"server", siol_server},
                                  {"run", l_run},

@@ -125,6 +125,7 @@ static int core_traverse(CoreObject *c, visitproc visit, void *arg) {
   Py_VISIT(c->on_log);
   Py_VISIT(c->keys);
   Py_VISIT(c->options);
+  if (pysio_hooks_traverse(c, visit, arg)) return -1;
   return pysio_timers_traverse(c, visit, arg);
 }
 
@@ -134,6 +135,7 @@ static int core_clear(CoreObject *c) {
   Py_CLEAR(c->on_http);
   if (c->server) sio_server_set_log(c->server, SIO_LOG_WARN, sio_log_stderr, NULL); /* on_log goes */
   Py_CLEAR(c->on_log);
+  pysio_hooks_clear(c);
   pysio_timers_clear(c);
   return 0;
 }
@@ -143,6 +145,7 @@ static void core_dealloc(CoreObject *c) {
   PyObject_GC_UnTrack(c);
   core_clear(c);
   core_shutdown(c);
+  pysio_hooks_free(c);
   Py_CLEAR(c->keys);
   Py_CLEAR(c->mw_pending);
   Py_CLEAR(c->options);
@@ -557,6 +560,9 @@ static PyMethodDef core_methods[] = {
     METHOD("listen_tls", core_listen_tls, METH_VARARGS,
            "listen_tls(host, port, certfile, keyfile, ca_certs=None) -> bound port"),
     METHOD("tls_reload", core_tls_reload, METH_NOARGS, "tls_reload(): re-reads the TLS files"),
+    METHOD("set_hook", pysio_core_set_hook, METH_VARARGS,
+           "set_hook(name, fn | None): an Engine.IO handshake hook: allow_request, cors_origin, "
+           "initial_headers, headers, connection_error (hooks.c)"),
     METHOD("set_log", pysio_core_set_log, METH_VARARGS,
            "set_log(level, fn(level, component, message) -> handled | None): the core's records of "
            "level <= `level` (0 error .. 3 debug; < 0: none); fn None: stderr (events.c)"),

@@ -58,6 +58,7 @@ typedef struct {
   PyObject *on_log;          /* set_log()'s fn(level, component, message) (events.c) */
   PyObject *mw_pending;      /* dict: token -> capsule of a socket whose connect handler awaits */
   long long mw_seq;
+  void *hooks;               /* set_hook()'s callables (hooks.c), NULL until the first */
 } CoreObject;
 
 static inline pysio_state *pysio_core_state(CoreObject *c) { return pysio_state_of(Py_TYPE(c)); }
@@ -97,6 +98,11 @@ PyObject *pysio_core_set_log(CoreObject *c, PyObject *args);
 /* http.c: Core.handler() */
 PyObject *pysio_core_handler(CoreObject *c, PyObject *args, PyObject *kw);
 
+/* hooks.c: Core.set_hook(name, fn) and the callables' life */
+PyObject *pysio_core_set_hook(CoreObject *c, PyObject *args);
+int pysio_hooks_traverse(CoreObject *c, visitproc visit, void *arg);
+void pysio_hooks_clear(CoreObject *c);
+void pysio_hooks_free(CoreObject *c);
 /* emit.c: Core methods */
 PyObject *pysio_core_emit(CoreObject *c, PyObject *args);
 PyObject *pysio_core_emit_ack(CoreObject *c, PyObject *args);

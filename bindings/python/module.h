@@ -30,6 +30,7 @@ typedef struct {
   PyTypeObject *timer_type;
   PyTypeObject *ack_type;
   PyTypeObject *http_request_type;
+  PyTypeObject *handshake_type;
   PyObject *error;                   /* sio.Error: every error the core reports */
   PyObject *errors[PYSIO_ERR_COUNT]; /* its subclasses, by the enum above */
   PyObject *noack;                   /* NOACK: a dispatcher returning it sends no ack */
@@ -46,5 +47,6 @@ extern PyType_Spec pysio_core_spec;
 extern PyType_Spec pysio_timer_spec;
 extern PyType_Spec pysio_ack_spec;
 extern PyType_Spec pysio_http_request_spec;
+extern PyType_Spec pysio_handshake_spec;
 
 #endif

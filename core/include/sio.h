@@ -382,7 +382,8 @@ typedef struct sio_engine_options_s {
    *   WebSocket hijacking); responses to an allowed Origin carry it in
    *   Access-Control-Allow-Origin, with Vary: Origin;
    * - "*": any origin, Access-Control-Allow-Origin: * (the Origin reflected with credentials);
-   * - NULL (the default): no CORS headers, and any origin unless same_origin is set. Copied. */
+   * - NULL (the default): no CORS headers, and any origin unless same_origin is set. Copied.
+   * A function deciding per origin replaces this: sio_engine_set_cors_origin_fn(). */
   const char *cors_origin;
   int cors_credentials;        /* adds Access-Control-Allow-Credentials: true */
   /* With cors_origin NULL: only pages of this server's own origin (http or https, and the Host
@@ -503,6 +504,83 @@ SIO_EXTERN const char *sio_request_header(const sio_request_info_t *req, const c
 /* Copies the percent-decoded value of query parameter `key` into out (NUL-terminated, truncated to
  * outsz-1). Returns its full length, or SIO_ENOTFOUND. */
 SIO_EXTERN int sio_request_query(const sio_request_info_t *req, const char *key, char *out, size_t outsz);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Hooks at the Engine.IO handshake (Node's engine.io 6 `allowRequest`, `cors.origin` as a         */
+/* function, the `initial_headers`, `headers` and `connection_error` events). Each is set on a    */
+/* running engine with its setter (NULL removes it); an engine without them pays one branch.      */
+/* Every callback runs on the loop's thread. A Socket.IO server's engine: sio_io_engine(io).      */
+
+/* A handshake waiting for the application's verdict (allow_request). */
+typedef struct sio_handshake_s sio_handshake_t;
+/* Called for each handshake — the polling GET without a sid, or the WebSocket upgrade without a
+ * sid — once the engine's own checks passed (origin, transport, method), in the reference's order:
+ * a handshake of an EIO version the engine refuses reaches the callback too, and is refused with
+ * code 5 once accepted (as Node's handshake() after allowRequest). The handle
+ * is the application's until it answers with sio_handshake_accept() or sio_handshake_refuse(),
+ * now (inside the callback) or later (from the loop's thread: a database lookup, a rate limiter),
+ * exactly once: the answer frees it. Meanwhile the connection waits, bounded by the server's
+ * request_timeout_ms (then 503, as an application handler). When the client goes away first, the
+ * timeout passes or the server closes, the handle stays valid: sio_handshake_aborted() turns 1 and
+ * the answer, still required to free it, sends nothing and returns SIO_ECLOSED. */
+typedef void (*sio_allow_request_cb)(sio_handshake_t *handshake, void *arg);
+SIO_EXTERN void sio_engine_set_allow_request(sio_engine_t *engine, sio_allow_request_cb cb, void *arg);
+/* The request (borrowed, valid until the answer): method, url, query, remote_addr, headers. */
+SIO_EXTERN const sio_request_info_t *sio_handshake_request(const sio_handshake_t *handshake);
+/* SIO_TRANSPORT_POLLING or SIO_TRANSPORT_WEBSOCKET. */
+SIO_EXTERN int sio_handshake_transport(const sio_handshake_t *handshake);
+SIO_EXTERN int sio_handshake_aborted(const sio_handshake_t *handshake);
+SIO_EXTERN void *sio_handshake_get_data(const sio_handshake_t *handshake);
+SIO_EXTERN void sio_handshake_set_data(sio_handshake_t *handshake, void *data);
+/* Opens the session (on_connection follows). 0, or SIO_ECLOSED when aborted; frees the handle. */
+SIO_EXTERN int sio_handshake_accept(sio_handshake_t *handshake);
+/* Refuses as Node does: polling gets `status` (0: 403, as Node; else 400..599, e.g. 429 for a rate
+ * limit) with application/json {"code":4,"message":"<message>"} (NULL: "Forbidden"; escaped as
+ * JSON); an upgrade gets, instead of its 101, what Node's abortUpgrade answers: `status` (0: 400,
+ * as Node) with the message as a text/html body, and the connection closes. connection_error
+ * reports code 4 with the message as its context. 0, or SIO_ECLOSED when aborted; SIO_EINVAL
+ * (handle not freed) for a status out of range; otherwise frees the handle. */
+SIO_EXTERN int sio_handshake_refuse(sio_handshake_t *handshake, int status, const char *message);
+
+/* Whether a page of `origin` (the request's Origin header, never NULL here: requests without one
+ * are not a browser's and always pass) may connect: 1 yes, 0 no. Synchronous (it decides every
+ * request's CORS headers too). Set, it replaces sio_engine_options_t.cors_origin and same_origin:
+ * a refused origin gets the allow-list's refusal (403 {"code":4,"message":"Forbidden"}), an
+ * allowed one is reflected in Access-Control-Allow-Origin with Vary: Origin (and credentials when
+ * cors_credentials is set). */
+typedef int (*sio_cors_origin_cb)(const char *origin, void *arg);
+SIO_EXTERN void sio_engine_set_cors_origin_fn(sio_engine_t *engine, sio_cors_origin_cb cb, void *arg);
+
+/* Response headers an application adds (sio_engine_set_headers_hook). */
+typedef struct sio_headers_s sio_headers_t;
+/* Adds "name: value" to the response. SIO_EINVAL (nothing added; sio_last_error() says why) for
+ * a name that is not an HTTP token or one the server writes itself (Content-Length,
+ * Transfer-Encoding, Connection, Upgrade, Sec-WebSocket-Accept), or a value holding CR, LF, NUL or
+ * another control character than tab: never a header injection. */
+SIO_EXTERN int sio_headers_set(sio_headers_t *headers, const char *name, const char *value);
+enum {
+  SIO_HEADERS_INITIAL = 0, /* Node's `initial_headers`: the handshake's response only (the first
+                              poll's, or the 101 of a WebSocket-only session) */
+  SIO_HEADERS_ALL = 1      /* Node's `headers`: every response of a polling request and every 101
+                              (after the initial ones on a handshake); not the error responses */
+};
+typedef void (*sio_headers_cb)(sio_headers_t *headers, const sio_request_info_t *req, void *arg);
+SIO_EXTERN void sio_engine_set_headers_hook(sio_engine_t *engine, int which, sio_headers_cb cb,
+                                            void *arg);
+
+/* Node's `connection_error` event: a request the engine refused, reported once per refusal with
+ * Node's code and message: 0 "Transport unknown", 1 "Session ID unknown", 2 "Bad handshake
+ * method", 3 "Bad request", 4 "Forbidden", 5 "Unsupported protocol version". */
+typedef struct sio_connection_error_s {
+  int code;
+  const char *message;          /* the code's message above */
+  const char *context;          /* allow_request's refusal message (code 4), else NULL */
+  int status;                   /* the HTTP status answered: 400 or 403 (or the refusal's) */
+  const sio_request_info_t *req; /* borrowed for the call */
+} sio_connection_error_t;
+typedef void (*sio_connection_error_cb)(const sio_connection_error_t *err, void *arg);
+SIO_EXTERN void sio_engine_on_connection_error(sio_engine_t *engine, sio_connection_error_cb cb,
+                                               void *arg);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Socket.IO: a server at a path of a sio_server_t (over its own Engine.IO engine), like Node's    */

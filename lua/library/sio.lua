@@ -121,7 +121,8 @@ function sio.json.decode(s) end
 ---@field host? string "0.0.0.0"
 ---@field port? integer 3000; 0 picks one
 ---@field path? string "/socket.io/"
----@field cors? string|string[] "*" or the allowed origins
+---@field cors? string|string[]|fun(origin: string): boolean "*", the allowed origins, or a function deciding per Origin
+---@field allow_request? fun(req: sio.HandshakeRequest, answer: fun(ok: boolean, message?: string, status?: integer): boolean): boolean?, string?, integer? each Engine.IO handshake: true lets in; false[, message[, status]] refuses; nothing: answer() later
 ---@field same_origin? boolean
 ---@field cors_credentials? boolean
 ---@field allow_eio3? boolean socket.io 2.x clients
@@ -324,6 +325,23 @@ function Server:close() end
 ---@return string? err
 ---@return string? name "ETLS", ...
 function Server:reload_tls() end
+
+---Node's io.engine.on(event, fn): "initial_headers" and "headers" fn(headers, req) fill headers
+---(name = value) for the handshake's response / every response; "connection_error" fn(err) for each
+---refused request (err.code, err.message, err.status, err.context, err.req). nil removes it.
+---@param event "initial_headers"|"headers"|"connection_error"
+---@param fn? function
+---@return sio.Server
+function Server:on_engine(event, fn) end
+
+---@class sio.HandshakeRequest
+---@field method string
+---@field url string
+---@field query string
+---@field address string
+---@field time_ms integer
+---@field transport "polling"|"websocket"
+---@field headers table<string, string> lower-case names
 
 ---@class sio.Request
 ---@field method string

@@ -77,11 +77,13 @@ def cookie_options(cookie: Any) -> dict:
     return {"cookie_" + k: v for k, v in opts.items()}
 
 
-def cors_options(cors_allowed_origins: Union[None, str, Iterable[str]]) -> dict:
+def cors_options(cors_allowed_origins: Union[None, str, Iterable[str], Callable[[str], bool]]) -> dict:
     """The Core keywords for python-socketio's ``cors_allowed_origins``: None is the same origin
     only, ``[]`` any origin without CORS headers, else the origins (``"*"``: any) with them."""
     if cors_allowed_origins is None:
         return {"cors": None, "same_origin": True}
+    if callable(cors_allowed_origins):  # decided per Origin by the function (Core.set_hook)
+        return {"cors": None, "same_origin": False}
     if isinstance(cors_allowed_origins, str):
         return {"cors": cors_allowed_origins, "same_origin": False}
     return {"cors": ",".join(cors_allowed_origins) or None, "same_origin": False}

@@ -18,6 +18,8 @@ from . import _core, api
 from ._asyncio import AsyncioMode
 from ._dispatch import Dispatch
 from ._compat import CoreLog, Reason, compat_options, differs, transport_bits
+from ._hooks import Engine, allow_verdict, request_environ
+from ._hooks import logger as _hooks_logger
 from ._util import cookie_options, cors_options, environ, room_names, to_ms
 from ._workers import WorkerPool
 from .errors import DisconnectedError, ReservedEventError, TimeoutError
@@ -39,6 +41,18 @@ class Server(Dispatch, AsyncioMode):
         headers; ``[]``: any origin and no CORS headers (Node's socket.io default). A page of
         another origin gets 403 on its handshake, polls and WebSocket upgrade (cross-site WebSocket
         hijacking with the user's cookies is refused).
+        A callable ``fn(origin) -> bool`` decides per ``Origin`` (on the server's thread; synchronous):
+        an allowed origin is reflected with CORS headers, a refused one gets the 403 above.
+    :param allow_request: ``fn(environ)`` deciding each Engine.IO handshake before any session
+        exists (Node's ``allowRequest``): ``environ`` as a connect handler's (``HTTP_*`` headers,
+        ``QUERY_STRING``, ``REMOTE_ADDR``; ``environ["sio.transport"]``); returns ``True`` to let
+        in, ``False`` to refuse with Node's 403 ``{"code":4,"message":"Forbidden"}`` (a WebSocket
+        upgrade gets it instead of its 101), ``(False, "message")`` to refuse with that message
+        (socket.io-client's ``connect_error`` shows it). A coroutine (asyncio mode) answers later
+        (a database, a rate limiter), and so does a plain function with ``async_handlers=True``
+        (on a worker: one that blocks delays only its own client): the request waits, at most the
+        server's request timeout; a client gone meanwhile is simply not answered. Otherwise it runs
+        on the server's thread and must not block. An exception refuses (logged).
     The options left at ``None`` take the C core's defaults (``sio_io_options_init()`` and
     ``sio_redis_options_init()`` in sio.h; :mod:`sio.api` shows them), which are
     python-socketio's and Node's:
@@ -145,7 +159,7 @@ class Server(Dispatch, AsyncioMode):
 
     def __init__(
         self,
-        cors_allowed_origins: Union[None, str, Iterable[str]] = None,
+        cors_allowed_origins: Union[None, str, Iterable[str], Callable[[str], bool]] = None,
         ping_interval: Union[None, float, Tuple[float, float]] = None,
         ping_timeout: Optional[float] = None,
         max_payload: Optional[int] = None,
@@ -177,6 +191,7 @@ class Server(Dispatch, AsyncioMode):
         compression_threshold: Optional[int] = None,
         monitor_clients: Optional[bool] = None,
         socketio_path: Optional[str] = None,
+        allow_request: Optional[Callable[[Dict[str, Any]], Any]] = None,
     ) -> None:
         opts = compat_options(self._async_modes, async_mode=async_mode, logger=logger,
                               engineio_logger=engineio_logger, json=json, serializer=serializer,
@@ -252,6 +267,16 @@ class Server(Dispatch, AsyncioMode):
             **cors_options(cors_allowed_origins),
             **cookie_options(cookie),
         )
+        self.engine = Engine(self._core)
+        """Node's ``io.engine`` for its events: ``server.engine.on("connection_error", fn)``,
+        ``"initial_headers"``, ``"headers"`` (see :class:`sio._hooks.Engine`)."""
+        if callable(cors_allowed_origins):
+            self._core.set_hook("cors_origin", cors_allowed_origins)
+        self._allow_request = allow_request
+        if allow_request is not None:
+            if not callable(allow_request):
+                raise TypeError("allow_request must be callable")
+            self._core.set_hook("allow_request", self._allow)
         self._core_log = CoreLog(self.logger if logger else None, opts["engineio_logger"])
         if self._core_log.wired:
             self._core.set_log(self._core_log.level(), self._core_log)
@@ -378,6 +403,69 @@ class Server(Dispatch, AsyncioMode):
         """True when called from a thread other than the one running the server."""
         t = self._loop_thread
         return t is not None and t != threading.get_ident()
+
+    # ---- allow_request -------------------------------------------------------------------------
+
+    def _allow(self, handshake: Any) -> None:
+        """The core's allow_request: the application's function decides now, or its coroutine
+        later (asyncio mode), or a worker (``async_handlers``: a check that blocks delays only its
+        own client); an exception refuses."""
+        env = request_environ(handshake.request, handshake.transport)
+        if self._workers is not None and not inspect.iscoroutinefunction(self._allow_request):
+            def job() -> None:
+                try:
+                    verdict = self._allow_request(env)
+                except Exception:
+                    _hooks_logger.exception("error in allow_request")
+                    verdict = False
+                if inspect.isawaitable(verdict):
+                    close = getattr(verdict, "close", None)
+                    if close is not None:
+                        close()
+                    _hooks_logger.error("allow_request returned an awaitable on a worker")
+                    verdict = False
+                self.call_soon_threadsafe(self._answer_later, handshake, verdict)
+
+            self._workers.submit(("allow_request", id(handshake)), job)
+            return
+        try:
+            result = self._allow_request(env)
+        except Exception:
+            _hooks_logger.exception("error in allow_request")
+            handshake.refuse()
+            return
+        if inspect.isawaitable(result):
+            if self._no_asyncio(result, "allow_request"):
+                handshake.refuse()
+                return
+            self._aio.create_task(self._allow_later(handshake, result))
+            return
+        self._answer_handshake(handshake, result)
+
+    async def _allow_later(self, handshake: Any, awaitable: Any) -> None:
+        result: Any = False
+        try:
+            result = await awaitable
+        except Exception:
+            _hooks_logger.exception("error in allow_request")
+        finally:
+            self._answer_later(handshake, result)
+
+    def _answer_later(self, handshake: Any, result: Any) -> None:
+        """On the server's thread: a verdict reached elsewhere (a worker)."""
+        if self._core.closed:
+            handshake.refuse()  # sends nothing: only releases the handle
+            return
+        self._answer_handshake(handshake, result)
+        self._kick()
+
+    @staticmethod
+    def _answer_handshake(handshake: Any, result: Any) -> None:
+        ok, message = allow_verdict(result)
+        if ok:
+            handshake.accept()
+        else:
+            handshake.refuse(0, message)
 
     def call_soon_threadsafe(self, fn: Callable, *args: Any) -> None:
         """Runs fn(*args) on the server's thread, soon (safe from any thread)."""

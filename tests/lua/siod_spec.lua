@@ -396,6 +396,40 @@ describe("siod's reload (SIGHUP)", function()
     assert.are.equal("v2", get())
   end)
 
+  it("gives allow_request and on_engine hooks the new script's functions, the old ones back on a failure", function()
+    local function with_hooks(version, extra)
+      return version_script(version, ([[
+        server:on_engine("headers", function(headers) headers["X-Version"] = %q end)
+        %s
+      ]]):format(version, extra or "")):gsub('sio.server {', ('sio.server { allow_request = function() return false, %q end,'):format(version), 1)
+    end
+    local script = script_file(with_hooks("v1"))
+    local p = start_siod(H.q(script))
+    local function poll()
+      local f = assert(io.popen(("curl -s -i -m 5 'http://127.0.0.1:%d/socket.io/?EIO=4&transport=polling'"):format(p.port)))
+      local out = f:read("a")
+      f:close()
+      return out
+    end
+    assert.matches('{"code":4,"message":"v1"}', poll(), 1, true)
+    rewrite(script, with_hooks("v2"))
+    p.signal("HUP")
+    assert.is_true(p.wait_log("INFO%s+reloaded "), p.log())
+    assert.matches('{"code":4,"message":"v2"}', poll(), 1, true)
+    -- a script that fails after making its hooks: the running script's come back
+    rewrite(script, with_hooks("v-runtime", 'error("the new script breaks")'))
+    p.signal("HUP")
+    assert.is_true(p.wait_log("reload of [^\n]* failed, keeping the running script"), p.log())
+    assert.matches('{"code":4,"message":"v2"}', poll(), 1, true)
+    -- a script without them: let in, no header added
+    rewrite(script, version_script("v3"))
+    p.signal("HUP")
+    assert.is_true(p.wait_log("INFO%s+reloaded ", 2), p.log())
+    local out = poll()
+    assert.matches("HTTP/1.1 200", out, 1, true)
+    assert.is_nil(out:find("X-Version", 1, true))
+  end)
+
   it("keeps the connection, rebinds its handlers, and keeps the old script when the new one fails", function()
     local script = script_file(version_script("v1"))
     local p = start_siod(H.q(script))

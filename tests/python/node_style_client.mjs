@@ -1,5 +1,5 @@
 // socket.io-client 4.8 (tests/js/node_modules) driving the Python servers of test_node_style.py:
-//   node tests/python/node_style_client.mjs URL chat|refused|auth
+//   node tests/python/node_style_client.mjs URL chat|refused|auth|forbidden
 // Prints one JSON line with what the clients saw; exits non-zero on a failure or after 10 s.
 import { createRequire } from 'node:module';
 
@@ -64,7 +64,22 @@ async function auth() {
   return out;
 }
 
-const scenarios = { chat, refused, auth };
+// A handshake refused by allow_request (test_hooks.py): over polling, then over WebSocket.
+async function forbidden() {
+  const p = connect({ transports: ['polling'] });
+  let body;
+  const err = await new Promise((resolve) => p.once('connect_error', (e) => {
+    body = e.context?.responseText; // read in the listener: the failed request is aborted next
+    resolve(e);
+  }));
+  p.close();
+  const w = connect();
+  const wErr = await new Promise((resolve) => w.once('connect_error', resolve));
+  w.close();
+  return { message: err.message, description: err.description, body, wsMessage: wErr.message };
+}
+
+const scenarios = { chat, refused, auth, forbidden };
 try {
   console.log(JSON.stringify(await scenarios[scenario]()));
   process.exit(0);

@@ -51,6 +51,13 @@ NOT_IN_API = {
         sio_session_get_data sio_session_set_data sio_session_send sio_session_send_msg
         sio_session_writable sio_session_close sio_session_request sio_request_header
         sio_request_query sio_engine_callbacks_t sio_request_info_t'''),
+    # The handshake hooks: callbacks and a handshake handle answered later; sio._core's
+    # set_hook() and Handshake (hooks.c) bind them.
+    **_reason('handshake hooks', '''
+        sio_engine_set_allow_request sio_handshake_request sio_handshake_transport
+        sio_handshake_aborted sio_handshake_get_data sio_handshake_set_data sio_handshake_accept
+        sio_handshake_refuse sio_engine_set_cors_origin_fn sio_headers_set
+        sio_engine_set_headers_hook sio_engine_on_connection_error sio_connection_error_t'''),
     # Values as the core holds them (cJSON trees with attachments): sio._core converts them to and
     # from Python objects (util.c); selections are built from Python lists (emit.c).
     **_reason('core values', 'sio_args_attachment sio_args_placeholder sio_args_t sio_buf_t sio_target_t'),

@@ -11,6 +11,7 @@
 #include "engine/eio_jsonp.h"
 #include "engine/engine.h"
 #include "http/http_compress.h"
+#include "json_write.h"
 #include "opts.h"
 #include "transport/static_files.h"
 #include "transport/log.h"
@@ -129,6 +130,15 @@ struct sio_engine_s {
    * shares (taken on the first body compressed). */
   size_t compress_threshold;
   sio_http_compressor_t *compressor;
+  /* The application's hooks (sio.h "Hooks at the Engine.IO handshake"); NULL when not set. */
+  sio_allow_request_cb allow_cb;
+  void *allow_arg;
+  sio_cors_origin_cb origin_cb;
+  void *origin_arg;
+  sio_headers_cb headers_cb[2]; /* [SIO_HEADERS_INITIAL], [SIO_HEADERS_ALL] */
+  void *headers_arg[2];
+  sio_connection_error_cb error_cb;
+  void *error_arg;
 };
 
 enum { TQ_NONE = 0, TQ_PING_DUE, TQ_PONG_WAIT, TQ_LINGER, TQ_V3_PING_WAIT };
@@ -422,6 +432,7 @@ static int same_origin(const sio_http_request_t *req, const sio_http_header_t *o
 static int origin_allowed(const sio_engine_t *e, const sio_conn_t *c, const sio_http_request_t *req) {
   const sio_http_header_t *origin = sio_http_find_header(req, "origin");
   if (!origin) return 1; /* not a browser */
+  if (e->origin_cb) return e->origin_cb(origin->value, e->origin_arg) != 0;
   if (e->cors_origin)
     return strcmp(e->cors_origin, "*") == 0 ||
            origin_listed(e->cors_origin, origin->value, origin->value_len);
@@ -430,11 +441,14 @@ static int origin_allowed(const sio_engine_t *e, const sio_conn_t *c, const sio_
 
 /* Appends the CORS lines for a request to b (none when CORS is off). */
 static void cors_lines(sio_engine_t *e, const sio_http_request_t *req, int preflight, sio_sbuf_t *b) {
-  if (!e->cors_origin) return;
+  if (!e->cors_origin && !e->origin_cb) return;
   const sio_http_header_t *origin = sio_http_find_header(req, "origin");
   const char *allow = NULL;
   int vary = 0;
-  if (strcmp(e->cors_origin, "*") == 0) {
+  if (e->origin_cb) {
+    if (origin && e->origin_cb(origin->value, e->origin_arg)) allow = origin->value;
+    vary = 1;
+  } else if (strcmp(e->cors_origin, "*") == 0) {
     if (origin && e->opts.cors_credentials) {
       allow = origin->value;
       vary = 1;
@@ -464,10 +478,15 @@ static void cors_lines(sio_engine_t *e, const sio_http_request_t *req, int prefl
   }
 }
 
-/* The extra header lines of a response: CORS, and the session cookie when `opened` is the session
- * this response opens. NULL when there are none; the caller frees. */
-static char *extra_headers(sio_engine_t *e, const sio_http_request_t *req, int preflight,
-                           const sio_session_t *opened) {
+enum { HOOKS_NONE = 0, HOOKS_ALL = 1, HOOKS_INITIAL = 2 /* then ALL too */ };
+static void hook_lines(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req, int hooks,
+                       sio_sbuf_t *b);
+
+/* The extra header lines of a response: CORS, the session cookie when `opened` is the session
+ * this response opens, and the application's (`hooks`: HOOKS_*). NULL when there are none; the
+ * caller frees. */
+static char *extra_headers(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req,
+                           int preflight, const sio_session_t *opened, int hooks) {
   sio_sbuf_t b = SIO_SBUF_INIT;
   cors_lines(e, req, preflight, &b);
   if (opened && e->cookie_head) {
@@ -475,6 +494,7 @@ static char *extra_headers(sio_engine_t *e, const sio_http_request_t *req, int p
     sio_sbuf_append_str(&b, opened->id);
     sio_sbuf_append_str(&b, e->cookie_tail);
   }
+  if (hooks && (e->headers_cb[0] || e->headers_cb[1])) hook_lines(e, c, req, hooks, &b);
   if (b.len == 0 || sio_sbuf_append_char(&b, '\0') != 0) {
     sio_sbuf_free(&b);
     return NULL;
@@ -483,17 +503,43 @@ static char *extra_headers(sio_engine_t *e, const sio_http_request_t *req, int p
 }
 
 static char *cors_headers(sio_engine_t *e, const sio_http_request_t *req, int preflight) {
-  return extra_headers(e, req, preflight, NULL);
+  return extra_headers(e, NULL, req, preflight, NULL, HOOKS_NONE);
+}
+
+static void report_error(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req, int code,
+                         int status, const char *context);
+
+/* {"code":N,"message":"..."}: the code's message, or `context` escaped as JSON. 0 or SIO_ENOMEM. */
+static int refusal_body(sio_sbuf_t *b, int code, const char *context) {
+  cJSON *msg = cJSON_CreateString(context ? context : error_messages[code]);
+  sio_sbuf_append_str(b, "{\"code\":");
+  sio_sbuf_append_u64(b, (uint64_t)code);
+  sio_sbuf_append_str(b, ",\"message\":");
+  int r = msg ? sio_json_write(b, msg, 1) : SIO_ENOMEM;
+  cJSON_Delete(msg);
+  return r ? r : sio_sbuf_append_char(b, '}');
+}
+
+/* Every refusal of the engine goes through here: reported (connection_error), then answered as
+ * the reference's abortRequest: `status` with {"code":N,"message":"..."}, the message being the
+ * code's own or the application's (`context`, allow_request's refusal). */
+static void refuse(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req, int code,
+                   int status, const char *context) {
+  SIO_LOG(e->server, SIO_LOG_DEBUG, "engine", "%d %s: %s %s", status, error_messages[code],
+          req->method, req->url);
+  if (e->error_cb) report_error(e, c, req, code, status, context);
+  char *cors = cors_headers(e, req, 0);
+  sio_sbuf_t body = SIO_SBUF_INIT;
+  if (refusal_body(&body, code, context) == 0)
+    sio_conn_respond(c, status, "application/json", cors, body.data, body.len);
+  else
+    sio_conn_close(c, 0);
+  sio_sbuf_free(&body);
+  free(cors);
 }
 
 static void respond_error(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req, int code) {
-  SIO_LOG(e->server, SIO_LOG_DEBUG, "engine", "%d %s: %s %s", code == ERR_FORBIDDEN ? 403 : 400,
-          error_messages[code], req->method, req->url);
-  char body[96];
-  int n = snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", code, error_messages[code]);
-  char *cors = cors_headers(e, req, 0);
-  sio_conn_respond(c, code == ERR_FORBIDDEN ? 403 : 400, "application/json", cors, body, (size_t)n);
-  free(cors);
+  refuse(e, c, req, code, code == ERR_FORBIDDEN ? 403 : 400, NULL);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -1023,6 +1069,276 @@ static void poll_closed(void *owner, sio_conn_t *c, int err) {
 static const sio_conn_owner_vt_t poll_vt = {NULL, poll_closed};
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Hooks: allow_request, the headers hooks, connection_error (see sio.h)                          */
+
+/* A request copied whole: the parser's storage goes on to the next request while the application
+ * decides. Holds both the parser's view (to go on with the handshake) and the application's. */
+typedef struct reqcopy {
+  sio_http_request_t req;
+  sio_request_info_t info;
+} reqcopy_t;
+
+static const char *put_str(char **at, const char *s, size_t n) {
+  char *p = *at;
+  if (n) memcpy(p, s, n);
+  p[n] = '\0';
+  *at = p + n + 1;
+  return p;
+}
+
+static reqcopy_t *reqcopy_new(sio_conn_t *c, const sio_http_request_t *r) {
+  char addr[64] = "";
+  if (c) sio_conn_peer(c, addr, sizeof addr);
+  size_t n = r->header_count;
+  size_t strings = strlen(r->method) + r->url_len + r->path_len + r->query_len + strlen(addr) + 5;
+  for (size_t i = 0; i < n; i++) strings += r->headers[i].name_len + r->headers[i].value_len + 2;
+  size_t arrays = n * (sizeof(sio_http_header_t) + 2 * sizeof(char *));
+  reqcopy_t *rc = calloc(1, sizeof *rc + arrays + strings);
+  if (!rc) return NULL;
+  sio_http_header_t *hdrs = (sio_http_header_t *)(rc + 1);
+  const char **names = (const char **)(hdrs + n);
+  const char **values = names + n;
+  char *at = (char *)(values + n);
+  rc->req = *r;
+  rc->req.method = put_str(&at, r->method, strlen(r->method));
+  rc->req.url = put_str(&at, r->url, r->url_len);
+  rc->req.path = put_str(&at, r->path, r->path_len);
+  rc->req.query = put_str(&at, r->query, r->query_len);
+  rc->req.body = NULL;
+  rc->req.body_len = 0;
+  for (size_t i = 0; i < n; i++) {
+    hdrs[i].name = names[i] = put_str(&at, r->headers[i].name, r->headers[i].name_len);
+    hdrs[i].value = values[i] = put_str(&at, r->headers[i].value, r->headers[i].value_len);
+    hdrs[i].name_len = r->headers[i].name_len;
+    hdrs[i].value_len = r->headers[i].value_len;
+  }
+  rc->req.headers = hdrs;
+  rc->info.method = rc->req.method;
+  rc->info.url = rc->req.url;
+  rc->info.query = rc->req.query;
+  rc->info.remote_addr = put_str(&at, addr, strlen(addr));
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  rc->info.time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+  rc->info.header_count = n;
+  rc->info.header_names = names;
+  rc->info.header_values = values;
+  return rc;
+}
+
+static void report_error(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req, int code,
+                         int status, const char *context) {
+  reqcopy_t *rc = reqcopy_new(c, req);
+  sio_connection_error_t err = {code, error_messages[code], context, status, rc ? &rc->info : NULL};
+  e->error_cb(&err, e->error_arg);
+  free(rc);
+}
+
+struct sio_headers_s {
+  sio_sbuf_t *b;
+};
+
+static int is_token(const char *s);
+
+/* Header names the server writes itself: another copy would contradict it. */
+static int server_owned(const char *name) {
+  static const char *const owned[] = {"content-length", "transfer-encoding", "connection", "upgrade",
+                                      "sec-websocket-accept"};
+  for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
+    if (strcasecmp(name, owned[i]) == 0) return 1;
+  return 0;
+}
+
+int sio_headers_set(sio_headers_t *h, const char *name, const char *value) {
+  sio__error_clear();
+  if (!h || !name || !value) return SIO_EINVAL;
+  if (!is_token(name)) return sio__fail(SIO_EINVAL, "header name \"%s\" is not an HTTP token", name);
+  if (server_owned(name))
+    return sio__fail(SIO_EINVAL, "header \"%s\" is written by the server", name);
+  for (const char *p = value; *p; p++) {
+    unsigned char ch = (unsigned char)*p;
+    if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+      return sio__fail(SIO_EINVAL, "the value of header \"%s\" holds a control character (CR, LF...)",
+                       name);
+  }
+  sio_sbuf_append_str(h->b, name);
+  sio_sbuf_append_str(h->b, ": ");
+  sio_sbuf_append_str(h->b, value);
+  return sio_sbuf_append_str(h->b, "\r\n") ? SIO_ENOMEM : 0;
+}
+
+/* The application's header lines (Node: initial_headers first, then headers) appended to b. */
+static void hook_lines(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req, int hooks,
+                       sio_sbuf_t *b) {
+  reqcopy_t *rc = reqcopy_new(c, req);
+  if (!rc) return;
+  sio_headers_t h = {b};
+  if (hooks == HOOKS_INITIAL && e->headers_cb[SIO_HEADERS_INITIAL])
+    e->headers_cb[SIO_HEADERS_INITIAL](&h, &rc->info, e->headers_arg[SIO_HEADERS_INITIAL]);
+  if (e->headers_cb[SIO_HEADERS_ALL])
+    e->headers_cb[SIO_HEADERS_ALL](&h, &rc->info, e->headers_arg[SIO_HEADERS_ALL]);
+  free(rc);
+}
+
+/* The 101's extra lines, or NULL (none, or no hook set). */
+static char *ws_hook_headers(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req, int hooks) {
+  if (!e->headers_cb[0] && !e->headers_cb[1]) return NULL;
+  sio_sbuf_t b = SIO_SBUF_INIT;
+  hook_lines(e, c, req, hooks, &b);
+  if (b.len == 0 || sio_sbuf_append_char(&b, '\0') != 0) {
+    sio_sbuf_free(&b);
+    return NULL;
+  }
+  return sio_sbuf_steal(&b, NULL);
+}
+
+struct sio_handshake_s {
+  sio_engine_t *engine;
+  sio_conn_t *conn; /* NULL once aborted */
+  reqcopy_t *rc;
+  void *data;
+  int proto;        /* -1: a version refused once the application accepts */
+  uint32_t jsonp;   /* a JSONP handshake's index (has_jsonp) */
+  uint8_t has_jsonp;
+  uint8_t transport;
+  uint8_t in_cb;    /* the allow_request callback is running: an answer must not free the handle */
+  uint8_t answered;
+};
+
+static void pending_closed(void *owner, sio_conn_t *c, int err) {
+  (void)c, (void)err;
+  sio_handshake_t *h = owner;
+  h->conn = NULL; /* the answer, still due, will send nothing */
+}
+
+static void pending_ws_message(void *owner, sio_conn_t *c, int opcode, char *data, size_t len) {
+  (void)owner, (void)c, (void)opcode, (void)data, (void)len;
+}
+
+static const sio_conn_owner_vt_t pending_vt = {pending_ws_message, pending_closed};
+
+static sio_session_t *handshake(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req,
+                                int proto, int transport, const uint32_t *jsonp);
+static void open_ws(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req, int proto);
+
+/* Hands the handshake to allow_request, the connection parked (bounded by request_timeout_ms,
+ * aborted with the server as an application handler's request). */
+static void pending_start(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req, int proto,
+                          int transport, const uint32_t *jsonp) {
+  sio_handshake_t *h = calloc(1, sizeof *h);
+  if (h) h->rc = reqcopy_new(c, req);
+  if (!h || !h->rc) {
+    free(h);
+    c->keep_alive = 0;
+    sio_conn_respond(c, 500, NULL, NULL, NULL, 0);
+    return;
+  }
+  h->engine = e;
+  h->conn = c;
+  h->proto = proto;
+  h->transport = (uint8_t)transport;
+  h->has_jsonp = jsonp != NULL;
+  h->jsonp = jsonp ? *jsonp : 0;
+  sio_conn_park(c, &pending_vt, h);
+  c->app_req = 1;
+  c->app_since_ms = sio_server_now_ms(e->server);
+  h->in_cb = 1;
+  e->allow_cb(h, e->allow_arg);
+  h->in_cb = 0;
+  if (h->answered) {
+    free(h->rc);
+    free(h);
+  }
+}
+
+/* The connection back from the application; NULL when it went away. */
+static sio_conn_t *pending_take(sio_handshake_t *h) {
+  sio_conn_t *c = h->conn;
+  h->answered = 1;
+  if (!c) return NULL;
+  h->conn = NULL;
+  sio_conn_detach(c);
+  c->app_req = 0;
+  /* Answered inside the callback: the transport goes on as if never parked. A later answer for
+   * an upgrade leaves it parked: sio_conn_accept_ws_with() takes it from there. */
+  if (h->in_cb || h->transport == SIO_TRANSPORT_POLLING) c->parked = 0;
+  return c;
+}
+
+static void pending_free(sio_handshake_t *h) {
+  if (h->in_cb) return; /* pending_start frees it when the callback returns */
+  free(h->rc);
+  free(h);
+}
+
+int sio_handshake_accept(sio_handshake_t *h) {
+  sio__error_clear();
+  if (!h || h->answered) return SIO_EINVAL;
+  sio_conn_t *c = pending_take(h);
+  int r = c ? 0 : SIO_ECLOSED;
+  if (c && h->proto < 0) {
+    if (h->transport == SIO_TRANSPORT_WEBSOCKET) c->keep_alive = 0;
+    respond_error(h->engine, c, &h->rc->req, ERR_UNSUPPORTED_PROTOCOL_VERSION);
+  } else if (c && h->transport == SIO_TRANSPORT_POLLING) {
+    if (!handshake(h->engine, c, &h->rc->req, h->proto, SIO_TRANSPORT_POLLING,
+                   h->has_jsonp ? &h->jsonp : NULL))
+      sio_conn_respond(c, 500, NULL, NULL, NULL, 0);
+  } else if (c) {
+    open_ws(h->engine, c, &h->rc->req, h->proto);
+  }
+  pending_free(h);
+  return r;
+}
+
+int sio_handshake_refuse(sio_handshake_t *h, int status, const char *message) {
+  sio__error_clear();
+  if (!h || h->answered) return SIO_EINVAL;
+  if (status && (status < 400 || status > 599))
+    return sio__fail(SIO_EINVAL, "status %d is not an error status (400..599)", status);
+  sio_conn_t *c = pending_take(h);
+  const char *text = message ? message : error_messages[ERR_FORBIDDEN];
+  if (c && h->transport == SIO_TRANSPORT_POLLING) {
+    refuse(h->engine, c, &h->rc->req, ERR_FORBIDDEN, status ? status : 403, text);
+  } else if (c) {
+    /* As the reference's abortUpgrade: 400 (whatever the code) with the message as text. */
+    sio_engine_t *e = h->engine;
+    status = status ? status : 400;
+    if (e->error_cb) report_error(e, c, &h->rc->req, ERR_FORBIDDEN, status, text);
+    c->keep_alive = 0;
+    sio_conn_respond(c, status, "text/html", NULL, text, strlen(text));
+  }
+  pending_free(h);
+  return c ? 0 : SIO_ECLOSED;
+}
+
+const sio_request_info_t *sio_handshake_request(const sio_handshake_t *h) { return &h->rc->info; }
+int sio_handshake_transport(const sio_handshake_t *h) { return h->transport; }
+int sio_handshake_aborted(const sio_handshake_t *h) { return h->conn == NULL; }
+void *sio_handshake_get_data(const sio_handshake_t *h) { return h->data; }
+void sio_handshake_set_data(sio_handshake_t *h, void *data) { h->data = data; }
+
+void sio_engine_set_allow_request(sio_engine_t *e, sio_allow_request_cb cb, void *arg) {
+  e->allow_cb = cb;
+  e->allow_arg = arg;
+}
+
+void sio_engine_set_cors_origin_fn(sio_engine_t *e, sio_cors_origin_cb cb, void *arg) {
+  e->origin_cb = cb;
+  e->origin_arg = arg;
+}
+
+void sio_engine_set_headers_hook(sio_engine_t *e, int which, sio_headers_cb cb, void *arg) {
+  if (which != SIO_HEADERS_INITIAL && which != SIO_HEADERS_ALL) return;
+  e->headers_cb[which] = cb;
+  e->headers_arg[which] = arg;
+}
+
+void sio_engine_on_connection_error(sio_engine_t *e, sio_connection_error_cb cb, void *arg) {
+  e->error_cb = cb;
+  e->error_arg = arg;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 /* Requests                                                                                        */
 
 static int info_init(sio_session_t *s, sio_conn_t *c, const sio_http_request_t *req) {
@@ -1120,7 +1436,7 @@ static sio_session_t *handshake(sio_engine_t *e, sio_conn_t *c, const sio_http_r
   if (transport == SIO_TRANSPORT_POLLING) {
     s->http_enc = accepted_encoding(e, req);
     s->conn = c;
-    s->poll_headers = extra_headers(e, req, 0, s);
+    s->poll_headers = extra_headers(e, c, req, 0, s, HOOKS_INITIAL);
     sio_conn_park(c, &poll_vt, s);
   } else {
     s->conn = c;
@@ -1147,7 +1463,7 @@ static void poll_get(sio_engine_t *e, sio_session_t *s, sio_conn_t *c, const sio
     return;
   }
   s->conn = c;
-  s->poll_headers = cors_headers(e, req, 0);
+  s->poll_headers = extra_headers(e, c, req, 0, NULL, HOOKS_ALL);
   s->http_enc = accepted_encoding(e, req);
   sio_conn_park(c, &poll_vt, s);
   if (s->upgrade == UP_PROBED) outq_push(s, SIO_EIO_NOOP, NULL);
@@ -1167,7 +1483,7 @@ static void jsonp_post(sio_session_t *s, sio_conn_t *c, const sio_http_request_t
 }
 
 static void poll_post(sio_engine_t *e, sio_session_t *s, sio_conn_t *c, const sio_http_request_t *req) {
-  char *cors = cors_headers(e, req, 0);
+  char *cors = extra_headers(e, c, req, 0, NULL, HOOKS_ALL);
   if (req->body_len > e->opts.max_payload) {
     /* Only this body is dropped; the session goes on (as the reference). */
     sio_conn_respond(c, 413, "text/plain", cors, "Payload Too Large", 17);
@@ -1212,7 +1528,7 @@ static int on_request(sio_route_t *route, sio_conn_t *c, const sio_http_request_
     return 0;
   }
   if (e->client_dir && sio_http_serve_client(e->client_dir, c, req, e->route.path_len)) return 0;
-  if (strcmp(req->method, "OPTIONS") == 0 && e->cors_origin) {
+  if (strcmp(req->method, "OPTIONS") == 0 && (e->cors_origin || e->origin_cb)) {
     char *cors = cors_headers(e, req, 1);
     sio_conn_respond(c, 204, NULL, cors, NULL, 0);
     free(cors);
@@ -1230,11 +1546,13 @@ static int on_request(sio_route_t *route, sio_conn_t *c, const sio_http_request_
     return 0;
   }
   int proto = parse_eio(e, req);
-  if (proto < 0) {
+  long sl = sio_http_query_get(req->query, req->query_len, "sid", sid, sizeof sid, NULL);
+  /* The reference asks allowRequest before it looks at a handshake's version: with the hook, a
+   * handshake of a version refused here is refused after the verdict (see sio_handshake_accept). */
+  if (proto < 0 && (sl > 0 || !e->allow_cb)) {
     respond_error(e, c, req, ERR_UNSUPPORTED_PROTOCOL_VERSION);
     return 0;
   }
-  long sl = sio_http_query_get(req->query, req->query_len, "sid", sid, sizeof sid, NULL);
   if (sl > 0) {
     sio_session_t *s = sl == 20 ? sio_engine_find(e, sid) : NULL;
     if (!s || s->state == ST_CLOSED) {
@@ -1274,11 +1592,21 @@ static int on_request(sio_route_t *route, sio_conn_t *c, const sio_http_request_
     respond_error(e, c, req, ERR_BAD_REQUEST);
     return 0;
   }
+  if (e->allow_cb) {
+    pending_start(e, c, req, proto, SIO_TRANSPORT_POLLING, jl >= 0 ? &jsonp : NULL);
+    return c->parked;
+  }
   if (!handshake(e, c, req, proto, SIO_TRANSPORT_POLLING, jl >= 0 ? &jsonp : NULL)) {
     sio_conn_respond(c, 500, NULL, NULL, NULL, 0);
     return 0;
   }
   return 1;
+}
+
+/* What sio_conn_accept_ws() checks before its 101. */
+static int ws_upgrade_valid(const sio_http_request_t *req) {
+  const sio_http_header_t *ver = sio_http_find_header(req, "sec-websocket-version");
+  return sio_http_find_header(req, "sec-websocket-key") && ver && strcmp(ver->value, "13") == 0;
 }
 
 static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request_t *req) {
@@ -1299,11 +1627,13 @@ static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request
     return;
   }
   int proto = parse_eio(e, req);
-  if (proto < 0) {
+  long sl = sio_http_query_get(req->query, req->query_len, "sid", sid, sizeof sid, NULL);
+  /* The reference asks allowRequest before it looks at a handshake's version: with the hook, a
+   * handshake of a version refused here is refused after the verdict (see sio_handshake_accept). */
+  if (proto < 0 && (sl > 0 || !e->allow_cb)) {
     respond_error(e, c, req, ERR_UNSUPPORTED_PROTOCOL_VERSION);
     return;
   }
-  long sl = sio_http_query_get(req->query, req->query_len, "sid", sid, sizeof sid, NULL);
   if (sl > 0) {
     sio_session_t *s = sl == 20 ? sio_engine_find(e, sid) : NULL;
     if (!s || s->state != ST_OPEN) {
@@ -1317,7 +1647,10 @@ static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request
       else respond_error(e, c, req, ERR_BAD_REQUEST);
       return;
     }
-    if (sio_conn_accept_ws(c, req, e->opts.max_payload, &probe_vt, s) != 0) {
+    char *extra = ws_hook_headers(e, c, req, HOOKS_ALL);
+    int r = sio_conn_accept_ws_with(c, req, e->opts.max_payload, &probe_vt, s, extra);
+    free(extra);
+    if (r != 0) {
       respond_error(e, c, req, ERR_BAD_REQUEST);
       return;
     }
@@ -1331,7 +1664,24 @@ static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request
     }
     return;
   }
-  if (sio_conn_accept_ws(c, req, e->opts.max_payload, &ws_vt, NULL) != 0) {
+  if (e->allow_cb) {
+    /* Checked as the 101 would be first: a broken upgrade is no handshake to decide on. */
+    if (!ws_upgrade_valid(req)) {
+      respond_error(e, c, req, ERR_BAD_REQUEST);
+      return;
+    }
+    pending_start(e, c, req, proto, SIO_TRANSPORT_WEBSOCKET, NULL);
+    return;
+  }
+  open_ws(e, c, req, proto);
+}
+
+/* A WebSocket-only session: the 101, then the session. */
+static void open_ws(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req, int proto) {
+  char *extra = ws_hook_headers(e, c, req, HOOKS_INITIAL);
+  int r = sio_conn_accept_ws_with(c, req, e->opts.max_payload, &ws_vt, NULL, extra);
+  free(extra);
+  if (r != 0) {
     respond_error(e, c, req, ERR_BAD_REQUEST);
     return;
   }

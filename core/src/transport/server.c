@@ -757,6 +757,11 @@ static void feed_ws(sio_conn_t *c, char *data, size_t len) {
 
 int sio_conn_accept_ws(sio_conn_t *c, const sio_http_request_t *req, size_t max_message,
                        const sio_conn_owner_vt_t *vt, void *owner) {
+  return sio_conn_accept_ws_with(c, req, max_message, vt, owner, NULL);
+}
+
+int sio_conn_accept_ws_with(sio_conn_t *c, const sio_http_request_t *req, size_t max_message,
+                            const sio_conn_owner_vt_t *vt, void *owner, const char *extra_headers) {
   const sio_http_header_t *up = sio_http_find_header(req, "upgrade");
   const sio_http_header_t *conn = sio_http_find_header(req, "connection");
   const sio_http_header_t *ver = sio_http_find_header(req, "sec-websocket-version");
@@ -773,8 +778,24 @@ int sio_conn_accept_ws(sio_conn_t *c, const sio_http_request_t *req, size_t max_
                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
                    accept);
+  if (extra_headers) n -= 2; /* the blank line goes after them */
   int r = sio_conn_write_copy(c, head, (size_t)n);
+  if (r == 0 && extra_headers) {
+    r = sio_conn_write_copy(c, extra_headers, strlen(extra_headers));
+    if (r == 0) r = sio_conn_write_copy(c, "\r\n", 2);
+  }
   if (r) return r;
+  /* A handshake the application answered later (allow_request): the request is no longer
+   * parked, and what arrived behind it is WebSocket input, parsed in the next check. */
+  if (c->parked) {
+    c->parked = 0;
+    c->app_req = 0;
+    if (c->http) { /* not inside the parser: it returned when the request was parked */
+      sio_http_parser_free(c->http);
+      c->http = NULL;
+    }
+    mark_dirty(c);
+  }
   sio_conn_hold(c, SIO_HANDSHAKE_GAP_MS);
   c->mode = SIO_CONN_WS;
   c->req_start_ms = 0;
@@ -844,7 +865,8 @@ static int on_http_request(sio_http_parser_t *p, const sio_http_request_t *req) 
       return SIO_HTTP_PAUSE;
     }
     r->on_upgrade(r, c, req);
-    if (c->mode != SIO_CONN_WS && !c->closing && !c->close_after_write)
+    /* Parked: the engine answers later (allow_request). */
+    if (c->mode != SIO_CONN_WS && !c->parked && !c->closing && !c->close_after_write)
       respond_error_and_close(c, 400);
     return SIO_HTTP_PAUSE;
   }
@@ -913,6 +935,7 @@ static void conn_process_input(sio_conn_t *c, char *data, size_t len) {
         c->http = NULL;
         continue; /* the rest is WebSocket frames */
       }
+      if (c->parked) conn_keep_input(c, data, len); /* frames, once the upgrade is answered */
       return;
     }
     /* Parse errors answer with their status and close. */

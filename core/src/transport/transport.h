@@ -131,6 +131,11 @@ void sio_conn_park(sio_conn_t *c, const sio_conn_owner_vt_t *vt, void *owner);
  * WebSocket owned by (vt, owner); input after the request head is parsed as frames. */
 int sio_conn_accept_ws(sio_conn_t *c, const sio_http_request_t *req, size_t max_message,
                        const sio_conn_owner_vt_t *vt, void *owner);
+/* The same, with `extra_headers` (lines each ending in \r\n, or NULL) in the 101. An upgrade
+ * request may also be answered later: the route parks the connection in on_upgrade (c->parked,
+ * with an owner told if it closes), then calls this or sio_conn_respond() (an error, then close). */
+int sio_conn_accept_ws_with(sio_conn_t *c, const sio_http_request_t *req, size_t max_message,
+                            const sio_conn_owner_vt_t *vt, void *owner, const char *extra_headers);
 /* Queues bytes inside rb (a reference is taken; the caller keeps its own). */
 int sio_conn_write_rb(sio_conn_t *c, sio_rbuf_t *rb, const char *p, size_t len);
 int sio_conn_write_copy(sio_conn_t *c, const void *p, size_t len);
