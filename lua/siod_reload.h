@@ -24,6 +24,7 @@ typedef struct siod_overrides_s {
   /* --recovery [MS]: every server has connection_state_recovery with this duration (ms),
    * skip_middlewares on; -1 not given */
   long recovery_ms;
+  const char *tls_cert, *tls_key; /* TLS files: every server listens with HTTPS/WSS */
 } siod_overrides_t;
 
 void siod_overrides_init(siod_overrides_t *o);
@@ -43,6 +44,9 @@ void siod_host(lua_State *L, uv_loop_t *loop, const siod_overrides_t *o);
  * socket:on handlers again); abort restores the previous handlers and closes the servers the
  * failed script made. */
 void siod_reload_begin(lua_State *L);
+/* Every open TLS server re-reads its certificate, key and CA files (server:reload_tls()); a failure
+ * is logged and keeps that server's current ones. */
+void siod_reload_tls(lua_State *L);
 void siod_reload_commit(lua_State *L);
 void siod_reload_abort(lua_State *L);
 
