@@ -991,7 +991,7 @@ SIO_EXTERN void sio_io_on_socket_data(sio_io_t *io, sio_socket_data_cb cb, void 
  * bytes are those the byte cap counts, close to the heap they hold: a packet's payload plus 256
  * bytes; a session's ids and rooms, 96 bytes per JSON value of its data plus the data's text, and
  * 192 bytes. */
-typedef struct sio_recovery_stats_s {
+typedef struct sio_nsp_recovery_stats_s {
   size_t packets, sessions;
   size_t packet_bytes, session_bytes;
 } sio_nsp_recovery_stats_t;

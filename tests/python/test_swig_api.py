@@ -71,7 +71,8 @@ NOT_IN_API = {
         sio_socket_auth_sent
         sio_socket_handshake sio_socket_connected sio_socket_get_data sio_socket_set_data
         sio_socket_join sio_socket_leave sio_socket_room sio_socket_room_count
-        sio_socket_disconnect sio_nsp_callbacks_t'''),
+        sio_socket_disconnect sio_nsp_callbacks_t sio_socket_recovered sio_socket_recovered_data
+        sio_socket_pid sio_nsp_recovery_stats'''),
     # Emits, acks and selections take handles and callbacks (emit.c; the one-shot ack handles are
     # sio._core.Ack, ack.c).
     **_reason('emits and acks', '''
