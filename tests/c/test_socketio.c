@@ -194,7 +194,8 @@ static void sx_on_shutdown(nh_t *h) {
   uv_close((uv_handle_t *)&x->mw_timer, NULL);
 }
 
-/* Connection state recovery for the next fixture (a case sets it, sx_new2 reads it). */
+/* Connection state recovery for the next fixture (a case sets it, sx_new2 reads it): 1 on, 2 on
+ * without skip_middlewares. */
 static int sx_recovery;
 
 /* A case's fixture: a server with a Socket.IO server at /socket.io/ (EIO3 allowed) whose "/" has
@@ -213,7 +214,8 @@ static sx_t *sx_new2(uint32_t connect_timeout_ms, uint32_t ping_interval_ms, uin
   if (connect_timeout_ms) o.connect_timeout_ms = connect_timeout_ms;
   if (ping_interval_ms) o.engine.ping_interval_ms = ping_interval_ms;
   if (ping_timeout_ms) o.engine.ping_timeout_ms = ping_timeout_ms;
-  o.connection_state_recovery.enabled = sx_recovery;
+  o.connection_state_recovery.enabled = sx_recovery != 0;
+  o.connection_state_recovery.skip_middlewares = sx_recovery != 2;
   if (sio_io_new(x->h.server, &o, &x->io) != 0) goto fail;
   sio_io_set_data(x->io, x);
   if (sio_io_of(x->io, "/", &x->root) != 0) goto fail;
@@ -2285,6 +2287,7 @@ static cJSON *rec_data(sio_socket_t *s, void *arg) { return cJSON_Parse("{\"name
 
 static void mw_count(sio_socket_t *s, void *arg) {
   sock_x(s)->r[10]++;
+  sock_x(s)->r[11] += sio_socket_recovered(s);
   sio_socket_next(s);
 }
 
@@ -2352,6 +2355,17 @@ TEST(connection_state_recovery) {
   CHECK_EQ_INT(x->r[6], 0);
   CHECK_EQ_INT(x->r[7], 1);
   CHECK_EQ_INT(x->r[10], 2); /* skip_middlewares: the recovered socket did not run it */
+  /* skip_middlewares off: the restored socket runs them too (already recovered in them). */
+  sx_recovery = 2;
+  x = sx_new(0);
+  sx_recovery = 0;
+  CHECK(x);
+  sio_io_on_socket_data(x->io, rec_data, x);
+  CHECK_EQ_INT(sio_nsp_use(x->root, mw_count, NULL), 0);
+  CHECK_EQ_INT(sx_run(x, client_recovery), 0);
+  CHECK_EQ_INT(x->r[4], 1);
+  CHECK_EQ_INT(x->r[10], 3);
+  CHECK_EQ_INT(x->r[11], 1); /* sio_socket_recovered() in the middleware of the restored one */
 }
 
 static void client_none(nh_t *h) { (void)h; }

@@ -13,6 +13,7 @@ import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { io } from 'socket.io-client';
+import ioV2 from 'socket.io-client-v2';
 import { startServer } from './server.mjs';
 import { sleep, withTimeout } from './helpers.mjs';
 
@@ -263,5 +264,28 @@ describe('connection state recovery: what is not recoverable', () => {
     assert.equal(a.id, id);
     await ack(a, 'echo', 'settle');
     assert.deepEqual(bare(a.got.filter((e) => e[0] !== 'auth')), [['broadcast', 'x1'], ['broadcast', 'x2']]);
+  });
+});
+
+describe('connection state recovery and socket.io 2.x clients (EIO3)', () => {
+  // As Node: the offsets go to every client, v2 ones included (they cannot recover: their
+  // CONNECT carries no auth, and the server sends them no pid).
+  test('a v2 client gets the offset as an extra last argument, and no pid', async () => {
+    const { url, clients } = await start(['--recovery', '--allow-eio3']);
+    const v2 = ioV2(url, { transports: ['websocket'], forceNew: true, reconnection: false });
+    const got = [];
+    v2.on('broadcast', (...args) => got.push(args));
+    const auth = new Promise((resolve) => v2.once('auth', (...args) => resolve(args)));
+    clients.push(v2);
+    await withTimeout(new Promise((resolve) => v2.once('connect', resolve)), 5000, 'v2 connect');
+    const first = await withTimeout(auth, 3000, 'auth');
+    assert.equal(first.length, 2);
+    assert.deepEqual(first[0], {});
+    assert.equal(typeof first[1], 'string');
+    v2.emit('broadcast', 'b');
+    await waitFor(() => got.length === 1, 3000, 'broadcast');
+    assert.equal(got[0][0], 'b');
+    assert.equal(typeof got[0][1], 'string');
+    assert.notEqual(got[0][1], first[1]);
   });
 });
