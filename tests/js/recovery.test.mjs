@@ -116,7 +116,7 @@ async function cutAndMiss({ a, b }, proxy, { holdMs = 0 } = {}) {
   // In flight at the cut: a direct emit to a, which the proxy holds back.
   proxy.mode = 'hold';
   a.emit('message', 'd1');
-  await sleep(300);
+  await sleep(500); // the server has read it (and written the answer the proxy holds back)
   proxy.mode = 'refuse';
   proxy.cut();
   await waitFor(() => !a.connected, 3000, 'the cut');
