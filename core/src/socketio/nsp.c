@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "fail.h"
-#include "engine/engine.h"
 #include "socketio/recovery.h"
 #include "socketio/socketio.h"
 
