@@ -112,7 +112,10 @@ typedef struct sio_adapter_vt {
   int (*server_count)(sio_adapter_t *a);
 
   /* ---- connection state recovery (Node's persistSession / restoreSession) ----
-   * Hooks for the connection state recovery issue, which fills them in: nothing calls them yet.
+   * Not called: recovery is kept per namespace on this node by the Socket.IO layer's own store
+   * (socketio/recovery.c, which holds the encoded packets a broadcast already made), as Node's
+   * SessionAwareAdapter keeps it in memory. These are for an adapter that would share sessions
+   * between nodes (Node's streams adapter does); none here does.
    * persist_session keeps `session` (Node's Session: {"sid", "pid", "rooms", "data"}; borrowed) of
    * a socket that went away; restore_session hands back (*out, the caller's) the one kept under
    * pid, with the packets broadcast since offset appended as "missed", or says SIO_ENOTFOUND.

@@ -232,7 +232,7 @@ static int mem_server_count(sio_adapter_t *a) {
   return 1;
 }
 
-/* Sessions are not kept in memory (as Node's in-memory adapter): nothing to restore. */
+/* Sessions are kept by the Socket.IO layer's store (socketio/recovery.c), not here. */
 static int mem_persist_session(sio_adapter_t *a, const cJSON *session) {
   (void)a, (void)session;
   return 0;
