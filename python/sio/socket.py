@@ -708,6 +708,7 @@ class _Chain:
             srv._pending.pop((nsp, sid), None)
             srv._node_sockets.pop((nsp, sid), None)
             srv._sessions.pop((nsp, sid), None)
+            srv._recovered.pop((nsp, sid), None)
         if self.sync:
             self.verdict = verdict
         elif type(verdict) is not int and not srv._core.closed:  # an int: a coroutine answers
@@ -717,6 +718,7 @@ class _Chain:
                 srv._pending.pop((nsp, sid), None)
                 srv._node_sockets.pop((nsp, sid), None)
                 srv._sessions.pop((nsp, sid), None)
+                srv._recovered.pop((nsp, sid), None)
 
 
 _UNDECIDED = object()

@@ -137,3 +137,36 @@ def test_recovery_off_by_default_no_pid():
         a = Poller(r.url)
         a.connect()
         assert 'pid' not in _connect_reply(a.packets(1)[0])
+
+
+def test_middlewares_run_for_a_restored_socket_when_asked_and_may_refuse_it():
+    server = sio.Server(connection_state_recovery={'skip_middlewares': False})
+    seen = []
+
+    @server.use
+    def mw(socket, next):
+        seen.append(socket.recovered)
+        if socket.recovered:
+            raise sio.ConnectionRefusedError('not again')
+        next()
+
+    gone = []
+
+    @server.on('connection')
+    def connection(socket):
+        socket.emit('hello')
+        socket.on('disconnect', lambda reason: gone.append(reason))
+
+    with Running(server) as r:
+        a = Poller(r.url)
+        a.connect()
+        got = a.packets(2)
+        pid = _connect_reply(got[0])['pid']
+        offset = json.loads(got[1][1:])[-1]
+        a.post('1')
+        assert wait_for(lambda: gone == ['transport close'])
+        b = Poller(r.url)
+        b.connect({'pid': pid, 'offset': offset})
+        assert b.packets(1) == ['4{"message":"not again"}']
+        assert seen == [False, True]
+        assert wait_for(lambda: not server._recovered)
