@@ -2,6 +2,7 @@
  * 6.1 (close_notify), 4.6.3 and 7.2 (KeyUpdate), 7.3 (traffic keys). */
 #include "transport/tls_record.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,10 +93,22 @@ void sio__tls13_free(sio_tls13_t *r) {
   OPENSSL_cleanse(r, sizeof *r);
 }
 
-/* One context per thread, keyed again for each record: a connection keeps no cipher state. */
+/* One context per thread, keyed again for each record: a connection keeps no cipher state. A
+ * thread that ends frees (and so wipes) its context: servers may run on threads that come and go. */
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+static void ctx_free(void *c) { EVP_CIPHER_CTX_free(c); }
+static void ctx_key_init(void) { (void)pthread_key_create(&ctx_key, ctx_free); }
+
 static EVP_CIPHER_CTX *cipher_ctx(void) {
   static _Thread_local EVP_CIPHER_CTX *ctx;
-  if (!ctx) ctx = EVP_CIPHER_CTX_new();
+  if (!ctx) {
+    pthread_once(&ctx_once, ctx_key_init);
+    if ((ctx = EVP_CIPHER_CTX_new()) && pthread_setspecific(ctx_key, ctx)) {
+      EVP_CIPHER_CTX_free(ctx);
+      ctx = NULL;
+    }
+  }
   return ctx;
 }
 
