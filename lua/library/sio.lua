@@ -355,6 +355,7 @@ function Server:on_engine(event, fn) end
 ---@field body string
 ---@field remote_addr string
 ---@field remote_port integer
+---@field secure boolean true when the request came over TLS (https)
 
 ---@class sio.Response
 ---@field sent boolean
