@@ -730,7 +730,10 @@ static void mutual_client(fixture_t *f) {
 
 TEST(client_certificates_when_ca_is_set) {
   server_ca = "a";
+  CHECK(run(mutual_client, 0)); /* TLS 1.3: checked by OpenSSL, then tls_record.c carries on */
+  client_max_version = TLS1_2_VERSION;
   CHECK(run(mutual_client, 0));
+  client_max_version = 0;
   server_ca = NULL;
 }
 
