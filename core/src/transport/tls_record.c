@@ -93,23 +93,43 @@ void sio__tls13_free(sio_tls13_t *r) {
   OPENSSL_cleanse(r, sizeof *r);
 }
 
-/* One context per thread, keyed again for each record: a connection keeps no cipher state. A
- * thread that ends frees (and so wipes) its context: servers may run on threads that come and go. */
+/* Per thread, one cipher context per suite and direction, bound to its cipher once: a record then
+ * loads only its key and nonce, so that a connection keeps no cipher state (binding a cipher to a
+ * context again for every record cost more than the record's AEAD). A thread that ends frees (and
+ * so wipes) its contexts: servers may run on threads that come and go. */
+typedef struct {
+  EVP_CIPHER_CTX *c[3][2];
+} ctxs_t;
+
 static pthread_key_t ctx_key;
 static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
-static void ctx_free(void *c) { EVP_CIPHER_CTX_free(c); }
-static void ctx_key_init(void) { (void)pthread_key_create(&ctx_key, ctx_free); }
 
-static EVP_CIPHER_CTX *cipher_ctx(void) {
-  static _Thread_local EVP_CIPHER_CTX *ctx;
-  if (!ctx) {
+static void ctxs_free(void *p) {
+  ctxs_t *t = p;
+  for (int s = 0; s < 3; s++)
+    for (int e = 0; e < 2; e++) EVP_CIPHER_CTX_free(t->c[s][e]);
+  free(t);
+}
+
+static void ctx_key_init(void) { (void)pthread_key_create(&ctx_key, ctxs_free); }
+
+static EVP_CIPHER_CTX *cipher_ctx(int suite, int enc) {
+  static _Thread_local ctxs_t *t;
+  if (!t) {
     pthread_once(&ctx_once, ctx_key_init);
-    if ((ctx = EVP_CIPHER_CTX_new()) && pthread_setspecific(ctx_key, ctx)) {
-      EVP_CIPHER_CTX_free(ctx);
-      ctx = NULL;
+    if (!(t = calloc(1, sizeof *t))) return NULL;
+    if (pthread_setspecific(ctx_key, t)) {
+      free(t);
+      t = NULL;
+      return NULL;
     }
   }
-  return ctx;
+  EVP_CIPHER_CTX **c = &t->c[suite - 1][enc];
+  if (!*c && (*c = EVP_CIPHER_CTX_new()) && !EVP_CipherInit_ex(*c, suite_cipher(suite), NULL, NULL, NULL, enc)) {
+    EVP_CIPHER_CTX_free(*c);
+    *c = NULL;
+  }
+  return *c;
 }
 
 /* The per-record nonce: the IV xor the sequence number, left-padded (5.3). */
@@ -131,9 +151,9 @@ static int seal_parts(sio_tls13_t *r, const void *a, size_t alen, const uint8_t 
   h[3] = (uint8_t)(body >> 8);
   h[4] = (uint8_t)body;
   record_nonce(nonce, r->wiv, r->wseq);
-  EVP_CIPHER_CTX *c = cipher_ctx();
+  EVP_CIPHER_CTX *c = cipher_ctx(r->suite, 1);
   int n;
-  if (!c || !EVP_EncryptInit_ex(c, suite_cipher(r->suite), NULL, r->wkey, nonce) ||
+  if (!c || !EVP_EncryptInit_ex(c, NULL, NULL, r->wkey, nonce) ||
       !EVP_EncryptUpdate(c, NULL, &n, h, REC_HEADER) ||
       (alen && !EVP_EncryptUpdate(c, h + REC_HEADER, &n, a, (int)alen)) ||
       (blen && !EVP_EncryptUpdate(c, h + REC_HEADER + alen, &n, b, (int)blen)) ||
@@ -260,9 +280,9 @@ static uint8_t open_record(sio_tls13_t *r, const uint8_t *rec, char *buf, size_t
   if (r->rseq == UINT64_MAX) return AL_INTERNAL_ERROR; /* the sequence number would wrap (5.3) */
   memcpy(tag, rec + REC_HEADER + clen, TAG_LEN);
   record_nonce(nonce, r->riv, r->rseq);
-  EVP_CIPHER_CTX *c = cipher_ctx();
+  EVP_CIPHER_CTX *c = cipher_ctx(r->suite, 0);
   int k;
-  if (!c || !EVP_DecryptInit_ex(c, suite_cipher(r->suite), NULL, r->rkey, nonce) ||
+  if (!c || !EVP_DecryptInit_ex(c, NULL, NULL, r->rkey, nonce) ||
       !EVP_DecryptUpdate(c, NULL, &k, rec, REC_HEADER) ||
       !EVP_DecryptUpdate(c, (uint8_t *)buf, &k, rec + REC_HEADER, (int)clen) ||
       !EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, tag) ||
