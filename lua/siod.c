@@ -5,7 +5,7 @@
  *
  * siod's options are recognised before and after the script name (`--name=value` works too):
  *   --host H, --port N, --path P, --allow-eio3, --ping-interval MS, --ping-timeout MS,
- *   --max-payload BYTES, --redis URL, --cookie NAME, --no-http-compression
+ *   --max-payload BYTES, --redis URL, --cookie NAME, --no-http-compression, --parser msgpack
  *                         override what the script passes to sio.server{} (siod_reload.h)
  *   --log-level L         debug, info (the default), warn or error
  *   -h, --help            usage on stdout
@@ -84,6 +84,7 @@ enum {
   OPT_MAX_PAYLOAD,
   OPT_REDIS,
   OPT_COOKIE,
+  OPT_PARSER,
   OPT_LOG_LEVEL,
   OPT_HELP,
   OPT_VERSION
@@ -106,6 +107,7 @@ static const siod_option_t options[] = {
   {"--max-payload", OPT_MAX_PAYLOAD, 1},
   {"--redis", OPT_REDIS, 1},
   {"--cookie", OPT_COOKIE, 1},
+  {"--parser", OPT_PARSER, 1},
   {"--log-level", OPT_LOG_LEVEL, 1},
   {"-h", OPT_HELP, 0},
   {"--help", OPT_HELP, 0},
@@ -129,6 +131,7 @@ static void usage(FILE *f) {
           "  --max-payload BYTES  largest polling body or WebSocket message\n"
           "  --redis URL          a cluster node through Redis (redis://host:port)\n"
           "  --cookie NAME        the polling handshake sets NAME=<sid> (sticky balancers)\n"
+          "  --parser msgpack     npm socket.io-msgpack-parser's wire format instead of JSON\n"
           "  --log-level LEVEL    debug, info (default), warn or error\n"
           "  -h, --help           this text\n"
           "  -v, --version        print the versions of siod and Lua\n"
@@ -195,6 +198,10 @@ static void apply_option(siod_config_t *c, const siod_option_t *o, const char *v
   case OPT_COOKIE:
     if (!*v) usage_error("--cookie: empty name", NULL);
     c->overrides.cookie = v;
+    break;
+  case OPT_PARSER:
+    if (strcmp(v, "msgpack") != 0) usage_error("--parser: only msgpack is known (JSON is the default), not", v);
+    c->overrides.parser = v;
     break;
   case OPT_PING_INTERVAL: c->overrides.ping_interval_ms = parse_number(o->name, v, 1, INT32_MAX); break;
   case OPT_PING_TIMEOUT: c->overrides.ping_timeout_ms = parse_number(o->name, v, 1, INT32_MAX); break;

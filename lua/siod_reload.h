@@ -20,6 +20,7 @@ typedef struct siod_overrides_s {
   long max_payload;
   const char *redis;  /* a Redis URL: every server is a cluster node */
   const char *cookie; /* a cookie name: every server sets it on the polling handshake */
+  const char *parser; /* "msgpack": every server speaks socket.io-msgpack-parser */
 } siod_overrides_t;
 
 void siod_overrides_init(siod_overrides_t *o);

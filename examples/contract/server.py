@@ -1,7 +1,7 @@
 """The contract server in Python (../../shared/contract.md), on the `sio` package.
 
     examples/contract/run python [--host H] [--port P] [--path /socket.io/] [--ping-interval MS]
-        [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL]
+        [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL] [--parser msgpack]
         [--cookie NAME] [--async-handlers WORKERS]
 
 --async-handlers (Python only, not a contract flag): sync handlers on a pool of WORKERS threads
@@ -30,6 +30,7 @@ def main() -> int:
     p.add_argument("--allow-eio3", action="store_true")
     p.add_argument("--cors", default=None)
     p.add_argument("--redis", default=None)  # a cluster node: broadcasts and count go through Redis
+    p.add_argument("--parser", choices=["msgpack"], default=None)  # npm socket.io-msgpack-parser
     p.add_argument("--cookie", default=None)  # the handshake sets NAME=<sid> (Node's cookie option)
     p.add_argument("--async-handlers", type=int, default=0, metavar="WORKERS")
     a = p.parse_args()
@@ -45,6 +46,7 @@ def main() -> int:
         connect_timeout=1.0,
         redis=a.redis,
         cookie=a.cookie,
+        parser=a.parser,
         async_handlers=a.async_handlers > 0,
         handler_workers=max(1, a.async_handlers),
     )
