@@ -10,6 +10,7 @@
 #include "adapter/msgpack_json.h"
 #include "fail.h"
 #include "socketio/packet.h"
+#include "utf8.h"
 
 /* ---- decoding ---- */
 
@@ -54,8 +55,8 @@ static int read_packet(const msgpack_object *m, sio_mp_bins_t *bins, sio_packet_
   if (id && (!int_field(id, &out->id) || out->id < 0)) return SIO_EPARSE;
   if (!nsp || nsp->type != MSGPACK_OBJECT_STR) return SIO_EPARSE;
   size_t n = nsp->via.str.size;
-  /* A namespace is a C string in the core. */
-  if (memchr(nsp->via.str.ptr, '\0', n)) return SIO_EPARSE;
+  /* A namespace is a C string in the core, and text as every string is. */
+  if (memchr(nsp->via.str.ptr, '\0', n) || !sio_wtf8_valid(nsp->via.str.ptr, n)) return SIO_EPARSE;
   if (!(out->nsp = malloc(n + 1))) return SIO_ENOMEM;
   memcpy(out->nsp, nsp->via.str.ptr, n);
   out->nsp[n] = '\0';
@@ -108,8 +109,9 @@ static int depth_ok(const cJSON *j, int max) {
   return 1;
 }
 
-int sio__encode_msgpack(const sio_packet_t *p, const sio_buf_t *bufs, sio_encoded_t *out) {
-  memset(out, 0, sizeof *out);
+/* Validates p and packs it into b (set up by the caller): 0, SIO_EINVAL or SIO_ENOMEM. */
+static int pack_packet(const sio_packet_t *p, const sio_buf_t *bufs, sio_mpbuf_t *b,
+                       msgpack_packer *pk) {
   int type = p->type == SIO_PACKET_BINARY_EVENT ? SIO_PACKET_EVENT
              : p->type == SIO_PACKET_BINARY_ACK ? SIO_PACKET_ACK
                                                 : p->type;
@@ -121,30 +123,46 @@ int sio__encode_msgpack(const sio_packet_t *p, const sio_buf_t *bufs, sio_encode
   /* As sio_packet_encode: one level deeper than the decoder's args (the EVENT/ACK array). */
   if (p->data && !depth_ok(p->data, SIO_PACKET_MAX_DEPTH + 1))
     return sio__fail(SIO_EINVAL, "a value nested deeper than %d levels", SIO_MAX_DEPTH);
+  size_t n = 2 + (p->data != NULL) + (p->id >= 0);
+  msgpack_pack_map(pk, n);
+  if (type == SIO_PACKET_ACK && p->id >= 0) { /* Node writes {id, type, data} for an ack */
+    sio__mp_pack_key(pk, "id");
+    msgpack_pack_int64(pk, p->id);
+  }
+  sio__mp_pack_key(pk, "type");
+  msgpack_pack_int(pk, type);
+  if (p->data) {
+    sio__mp_pack_key(pk, "data");
+    sio__mp_pack_json(pk, p->data, bufs, p->attachment_count);
+  }
+  if (type != SIO_PACKET_ACK && p->id >= 0) {
+    sio__mp_pack_key(pk, "id");
+    msgpack_pack_int64(pk, p->id);
+  }
+  sio__mp_pack_key(pk, "nsp");
+  sio__mp_pack_str(pk, nsp);
+  return b->failed ? SIO_ENOMEM : 0;
+}
+
+int sio_packet_encode_msgpack(const sio_packet_t *p, const sio_buf_t *bufs, sio_sbuf_t *out) {
   sio_mpbuf_t b;
   msgpack_packer pk;
   sio__mpbuf_init(&b, &pk);
-  size_t n = 2 + (p->data != NULL) + (p->id >= 0);
-  msgpack_pack_map(&pk, n);
-  if (type == SIO_PACKET_ACK && p->id >= 0) { /* Node writes {id, type, data} for an ack */
-    sio__mp_pack_key(&pk, "id");
-    msgpack_pack_int64(&pk, p->id);
-  }
-  sio__mp_pack_key(&pk, "type");
-  msgpack_pack_int(&pk, type);
-  if (p->data) {
-    sio__mp_pack_key(&pk, "data");
-    sio__mp_pack_json(&pk, p->data, bufs, p->attachment_count);
-  }
-  if (type != SIO_PACKET_ACK && p->id >= 0) {
-    sio__mp_pack_key(&pk, "id");
-    msgpack_pack_int64(&pk, p->id);
-  }
-  sio__mp_pack_key(&pk, "nsp");
-  sio__mp_pack_str(&pk, nsp);
-  if (!b.failed) out->text = sio_msg_new(b.sb.data, b.sb.size, 1);
+  int r = pack_packet(p, bufs, &b, &pk);
+  if (!r) r = sio_sbuf_append(out, b.sb.data, b.sb.size);
   msgpack_sbuffer_destroy(&b.sb);
-  return out->text ? 0 : SIO_ENOMEM;
+  return r;
+}
+
+int sio__encode_msgpack(const sio_packet_t *p, const sio_buf_t *bufs, sio_encoded_t *out) {
+  memset(out, 0, sizeof *out);
+  sio_mpbuf_t b;
+  msgpack_packer pk;
+  sio__mpbuf_init(&b, &pk);
+  int r = pack_packet(p, bufs, &b, &pk);
+  if (!r && !(out->text = sio_msg_new(b.sb.data, b.sb.size, 1))) r = SIO_ENOMEM;
+  msgpack_sbuffer_destroy(&b.sb);
+  return r;
 }
 
 #endif /* SIO_HAVE_MSGPACK */
