@@ -35,21 +35,25 @@ def main() -> int:
     p.add_argument("--async-handlers", type=int, default=0, metavar="WORKERS")
     a = p.parse_args()
 
-    server = sio.Server(
-        # the contract: without --cors, any origin and no CORS headers (Node's default)
-        cors_allowed_origins=a.cors.split(",") if a.cors else [],
-        ping_interval=a.ping_interval / 1000,
-        ping_timeout=a.ping_timeout / 1000,
-        max_payload=a.max_payload,
-        allow_eio3=a.allow_eio3,
-        path=a.path,
-        connect_timeout=1.0,
-        redis=a.redis,
-        cookie=a.cookie,
-        parser=a.parser,
-        async_handlers=a.async_handlers > 0,
-        handler_workers=max(1, a.async_handlers),
-    )
+    try:
+        server = sio.Server(
+            # the contract: without --cors, any origin and no CORS headers (Node's default)
+            cors_allowed_origins=a.cors.split(",") if a.cors else [],
+            ping_interval=a.ping_interval / 1000,
+            ping_timeout=a.ping_timeout / 1000,
+            max_payload=a.max_payload,
+            allow_eio3=a.allow_eio3,
+            path=a.path,
+            connect_timeout=1.0,
+            redis=a.redis,
+            cookie=a.cookie,
+            parser=a.parser,
+            async_handlers=a.async_handlers > 0,
+            handler_workers=max(1, a.async_handlers),
+        )
+    except sio.UnsupportedError as e:  # built without msgpack-c: a flag it cannot honour
+        print("server.py: --parser %s: %s" % (a.parser, e), file=sys.stderr)
+        return 2
 
     # ---- "/" ----
 

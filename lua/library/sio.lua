@@ -139,6 +139,7 @@ function sio.json.decode(s) end
 ---@field redis? string "redis://[[user]:password@]host[:port][/db]"
 ---@field redis_key? string "socket.io"
 ---@field redis_requests_timeout? integer ms
+---@field parser? "default"|"msgpack" the packets' wire format: JSON, or npm socket.io-msgpack-parser's (every client must use it)
 ---@field cookie? boolean|string|table
 ---@field http_compression? boolean|{threshold?: integer} default true: polling responses of 1024 bytes or more gzip/deflate-encoded per Accept-Encoding
 
