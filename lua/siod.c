@@ -5,7 +5,8 @@
  *
  * siod's options are recognised before and after the script name (`--name=value` works too):
  *   --host H, --port N, --path P, --allow-eio3, --ping-interval MS, --ping-timeout MS,
- *   --max-payload BYTES, --redis URL, --cookie NAME, --no-http-compression, --parser msgpack
+ *   --max-payload BYTES, --redis URL, --cookie NAME, --per-message-deflate,
+ *   --no-http-compression, --tls-cert FILE --tls-key FILE, --parser msgpack
  *                         override what the script passes to sio.server{} (siod_reload.h)
  *   --log-level L         debug, info (the default), warn or error
  *   -h, --help            usage on stdout
@@ -23,8 +24,10 @@
  *   - SIGTERM / SIGINT: graceful shutdown (siol_shutdown: every socket gets a DISCONNECT, every
  *     server and timer closes); siod exits 0 once the loop has nothing left to do. A second
  *     SIGTERM/SIGINT, or a shutdown still running 10 s after the first, exits 1 at once.
- *   - SIGHUP: reload: the script is loaded and run again on the running servers (siod_reload_*);
- *     a syntax or runtime error keeps the running script.
+ *   - SIGHUP: reload: every TLS server re-reads its certificate, key and CA files (new connections
+ *     get them, established ones keep theirs; a file that cannot be used keeps the old ones), then
+ *     the script is loaded and run again on the running servers (siod_reload_*); a syntax or
+ *     runtime error keeps the running script.
  *   - a script that leaves nothing running (no server, no timer) ends the process, status 0.
  * Exit status: 0 as above; 1 on a script error at startup, a second signal or the deadline;
  * 2 on a bad command line. Logging goes to stderr, one timestamped line per message (siol_log).
@@ -84,6 +87,9 @@ enum {
   OPT_MAX_PAYLOAD,
   OPT_REDIS,
   OPT_COOKIE,
+  OPT_DEFLATE,
+  OPT_TLS_CERT,
+  OPT_TLS_KEY,
   OPT_PARSER,
   OPT_LOG_LEVEL,
   OPT_HELP,
@@ -107,6 +113,9 @@ static const siod_option_t options[] = {
   {"--max-payload", OPT_MAX_PAYLOAD, 1},
   {"--redis", OPT_REDIS, 1},
   {"--cookie", OPT_COOKIE, 1},
+  {"--per-message-deflate", OPT_DEFLATE, 0},
+  {"--tls-cert", OPT_TLS_CERT, 1},
+  {"--tls-key", OPT_TLS_KEY, 1},
   {"--parser", OPT_PARSER, 1},
   {"--log-level", OPT_LOG_LEVEL, 1},
   {"-h", OPT_HELP, 0},
@@ -131,6 +140,10 @@ static void usage(FILE *f) {
           "  --max-payload BYTES  largest polling body or WebSocket message\n"
           "  --redis URL          a cluster node through Redis (redis://host:port)\n"
           "  --cookie NAME        the polling handshake sets NAME=<sid> (sticky balancers)\n"
+          "  --per-message-deflate  accept permessage-deflate (messages of 1024 bytes or more\n"
+          "                       are compressed, unless the script sets its own threshold)\n"
+          "  --tls-cert FILE      HTTPS/WSS: PEM certificate chain (with --tls-key)\n"
+          "  --tls-key FILE       its PEM private key (SIGHUP re-reads both)\n"
           "  --parser msgpack     npm socket.io-msgpack-parser's wire format instead of JSON\n"
           "  --log-level LEVEL    debug, info (default), warn or error\n"
           "  -h, --help           this text\n"
@@ -190,6 +203,7 @@ static void apply_option(siod_config_t *c, const siod_option_t *o, const char *v
     c->overrides.path = v;
     break;
   case OPT_ALLOW_EIO3: c->overrides.allow_eio3 = 1; break;
+  case OPT_DEFLATE: c->overrides.per_message_deflate = 1; break;
   case OPT_NO_HTTP_COMPRESSION: c->overrides.no_http_compression = 1; break;
   case OPT_REDIS:
     if (!*v) usage_error("--redis: empty URL", NULL);
@@ -198,6 +212,14 @@ static void apply_option(siod_config_t *c, const siod_option_t *o, const char *v
   case OPT_COOKIE:
     if (!*v) usage_error("--cookie: empty name", NULL);
     c->overrides.cookie = v;
+    break;
+  case OPT_TLS_CERT:
+    if (!*v) usage_error("--tls-cert: empty file name", NULL);
+    c->overrides.tls_cert = v;
+    break;
+  case OPT_TLS_KEY:
+    if (!*v) usage_error("--tls-key: empty file name", NULL);
+    c->overrides.tls_key = v;
     break;
   case OPT_PARSER:
     if (strcmp(v, "msgpack") != 0) usage_error("--parser: only msgpack is known (JSON is the default), not", v);
@@ -255,6 +277,7 @@ static void parse_args(int argc, char **argv, siod_config_t *c) {
     else c->args[c->nargs++] = a;
   }
   if (!c->script) usage_error("no script given", NULL);
+  if (!c->overrides.tls_cert != !c->overrides.tls_key) usage_error("--tls-cert and --tls-key go together", NULL);
 }
 
 /* ---- Lua ---- */
@@ -351,8 +374,9 @@ static void on_sighup(uv_signal_t *h, int signum) {
     if (L) siol_log(L, SIOL_LOG_WARN, "SIGHUP ignored: shutting down");
     return;
   }
-  siol_log(L, SIOL_LOG_INFO, "reloading %s", script);
   int top = lua_gettop(L);
+  siod_reload_tls(L);
+  siol_log(L, SIOL_LOG_INFO, "reloading %s", script);
   if (luaL_loadfile(L, script) != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
     siol_log(L, SIOL_LOG_ERROR, "reload failed: %s, keeping the running script", msg ? msg : "?");

@@ -261,7 +261,7 @@ static int opt_parser(PyObject *o, void *p) {
  * same_origin, connect_timeout_ms, max_buffered, client_dir, redis, redis_key,
  * redis_requests_timeout_ms, cookie_name, cookie_path, cookie_domain, cookie_same_site,
  * cookie_http_only, cookie_secure, cookie_max_age, transports, allow_upgrades, cors_credentials,
- * http_compression, http_compression_threshold, parser): the
+ * per_message_deflate, deflate_threshold, http_compression, http_compression_threshold, parser): the
  * io's options over the core's defaults
  * (sio_io_options_init, sio_redis_options_init); an option not given, or None for a number or a
  * bool, keeps its default. */
@@ -270,8 +270,8 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
                            "cors", "same_origin", "connect_timeout_ms", "max_buffered", "client_dir", "redis",
                            "redis_key", "redis_requests_timeout_ms", "cookie_name", "cookie_path", "cookie_domain",
                            "cookie_same_site", "cookie_http_only", "cookie_secure", "cookie_max_age", "transports",
-                           "allow_upgrades", "cors_credentials", "http_compression",
-                           "http_compression_threshold", "parser", NULL};
+                           "allow_upgrades", "cors_credentials", "per_message_deflate", "deflate_threshold",
+                           "http_compression", "http_compression_threshold", "parser", NULL};
   if (c->loop_ready) {
     PyErr_SetString(PyExc_RuntimeError, "already initialised");
     return -1;
@@ -284,15 +284,15 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
   sio_cookie_options_t *ck = &e->cookie;
   PyObject *dispatch;
   if (!PyArg_ParseTupleAndKeywords(
-          args, kw, "O|$O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&", kwlist, &dispatch, opt_str, &e->path, opt_u32,
+          args, kw, "O|$O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&", kwlist, &dispatch, opt_str, &e->path, opt_u32,
           &e->ping_interval_ms, opt_u32, &e->ping_timeout_ms, opt_size, &e->max_payload, opt_bool, &e->allow_eio3,
           opt_str, &e->cors_origin, opt_bool, &e->same_origin, opt_u32, &o.connect_timeout_ms, opt_size,
           &e->max_buffered, opt_str, &o.client_dir, opt_str, &ro.url, opt_str, &ro.key, opt_u32,
           &ro.requests_timeout_ms, opt_str, &ck->name, opt_str, &ck->path, opt_str, &ck->domain, opt_str,
           &ck->same_site, opt_bool, &ck->http_only, opt_bool, &ck->secure, opt_u32, &ck->max_age_s,
           opt_transports, &e->transports, opt_bool, &e->allow_upgrades, opt_bool, &e->cors_credentials,
-          opt_default_on, &e->http_compression, opt_u32, &e->http_compression_threshold, opt_parser,
-          &o.parser))
+          opt_bool, &e->per_message_deflate, opt_u32, &e->deflate_threshold, opt_default_on,
+          &e->http_compression, opt_u32, &e->http_compression_threshold, opt_parser, &o.parser))
     return -1;
   if (!(c->options = kw ? PyDict_Copy(kw) : PyDict_New())) return -1;
   for (int i = 0; i < PYSIO_ON_COUNT; i++) {
@@ -354,6 +354,35 @@ static PyObject *core_listen(CoreObject *c, PyObject *args) {
     return pysio_raise(pysio_core_state(c), r, context);
   }
   return PyLong_FromLong(sio_server_port(c->server));
+}
+
+/* listen_tls(host, port, certfile, keyfile, ca_certs=None) -> bound port */
+static PyObject *core_listen_tls(CoreObject *c, PyObject *args) {
+  const char *host, *cert, *key, *ca = NULL;
+  int port;
+  if (!PyArg_ParseTuple(args, "siss|z", &host, &port, &cert, &key, &ca)) return NULL;
+  if (pysio_check_open(c)) return NULL;
+  sio_tls_options_t o;
+  sio_tls_options_init(&o);
+  o.cert_file = cert;
+  o.key_file = key;
+  o.ca_file = ca;
+  int r = sio_server_listen_tls(c->server, host, port, &o);
+  if (r) {
+    char context[300];
+    PyOS_snprintf(context, sizeof context, "listen (TLS) on %.256s port %d", host, port);
+    return pysio_raise(pysio_core_state(c), r, context);
+  }
+  return PyLong_FromLong(sio_server_port(c->server));
+}
+
+/* tls_reload() re-reads every TLS listener's files; on the loop thread. */
+static PyObject *core_tls_reload(CoreObject *c, PyObject *unused) {
+  (void)unused;
+  if (pysio_check_open(c)) return NULL;
+  int r = sio_server_tls_reload(c->server, NULL);
+  if (r) return pysio_raise(pysio_core_state(c), r, "TLS reload");
+  Py_RETURN_NONE;
 }
 
 static PyObject *core_port(CoreObject *c, PyObject *unused) {
@@ -543,6 +572,9 @@ static PyMethodDef core_methods[] = {
     METHOD("handler", pysio_core_handler, METH_VARARGS | METH_KEYWORDS,
            "handler(prefix, callback(HttpRequest), max_body=None): plain HTTP requests (http.c)"),
     METHOD("listen", core_listen, METH_VARARGS, "listen(host, port) -> bound port"),
+    METHOD("listen_tls", core_listen_tls, METH_VARARGS,
+           "listen_tls(host, port, certfile, keyfile, ca_certs=None) -> bound port"),
+    METHOD("tls_reload", core_tls_reload, METH_NOARGS, "tls_reload(): re-reads the TLS files"),
     METHOD("set_hook", pysio_core_set_hook, METH_VARARGS,
            "set_hook(name, fn | None): an Engine.IO handshake hook: allow_request, cors_origin, "
            "initial_headers, headers, connection_error (hooks.c)"),

@@ -28,12 +28,17 @@ def main() -> int:
     p.add_argument("--ping-timeout", type=int, default=20000)
     p.add_argument("--max-payload", type=int, default=1_000_000)
     p.add_argument("--allow-eio3", action="store_true")
+    p.add_argument("--per-message-deflate", action="store_true")  # Node's { threshold: 1024 }
     p.add_argument("--cors", default=None)
     p.add_argument("--redis", default=None)  # a cluster node: broadcasts and count go through Redis
     p.add_argument("--parser", choices=["msgpack"], default=None)  # npm socket.io-msgpack-parser
     p.add_argument("--cookie", default=None)  # the handshake sets NAME=<sid> (Node's cookie option)
     p.add_argument("--async-handlers", type=int, default=0, metavar="WORKERS")
+    p.add_argument("--tls-cert", default=None, metavar="FILE")  # HTTPS/WSS only on the port
+    p.add_argument("--tls-key", default=None, metavar="FILE")
     a = p.parse_args()
+    if (a.tls_cert is None) != (a.tls_key is None):
+        p.error("--tls-cert and --tls-key go together")  # exits 2
 
     try:
         server = sio.Server(
@@ -47,6 +52,7 @@ def main() -> int:
             connect_timeout=1.0,
             redis=a.redis,
             cookie=a.cookie,
+            per_message_deflate={"threshold": 1024} if a.per_message_deflate else None,
             parser=a.parser,
             async_handlers=a.async_handlers > 0,
             handler_workers=max(1, a.async_handlers),
@@ -256,8 +262,8 @@ def main() -> int:
 
     server.engine_endpoint("/engine.io/", server.engine_send)
 
-    port = listening["port"] = server.listen(a.host, a.port)
-    print(f"listening on http://{a.host}:{port}", flush=True)
+    port = listening["port"] = server.listen(a.host, a.port, certfile=a.tls_cert, keyfile=a.tls_key)
+    print(f"listening on {'https' if a.tls_cert else 'http'}://{a.host}:{port}", flush=True)
     server.run()
     return 0
 

@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import threading
-from typing import Any, Callable, Dict, Iterable, Optional, Tuple, TypeVar, Union, overload
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, TypeVar, Union, overload
 
 from . import _core, api
 from ._asyncio import AsyncioMode
@@ -20,7 +20,7 @@ from ._dispatch import Dispatch
 from ._compat import CoreLog, Reason, compat_options, differs, transport_bits
 from ._hooks import Engine, allow_verdict, request_environ
 from ._hooks import logger as _hooks_logger
-from ._util import cookie_options, cors_options, environ, room_names, to_ms
+from ._util import cookie_options, cors_options, deflate_options, environ, room_names, to_ms
 from ._workers import WorkerPool
 from .errors import DisconnectedError, ReservedEventError, TimeoutError
 from .namespace import Namespace
@@ -162,6 +162,15 @@ class Server(Dispatch, AsyncioMode):
     :param compression_threshold: bytes; default 1024 (0: every response).
     :param monitor_clients: warned (heartbeats are always checked).
     :param socketio_path: python-socketio's name for ``path``.
+
+    :param per_message_deflate: Node's ``perMessageDeflate``: ``True`` accepts a WebSocket
+        client's permessage-deflate offer (RFC 7692; every browser makes one) on every endpoint
+        (Socket.IO and :meth:`engine_endpoint`'s), ``{"threshold": N}`` too, with messages of N
+        bytes or more compressed (default 1024, as Node); smaller ones, and emits with
+        ``compress(False)``, go uncompressed. ``None``/``False`` (the default, as Node): off. Each
+        message is compressed on its own (no context takeover), a broadcast once for all its
+        recipients, and zlib's state is shared by the server, so an idle connection costs nothing
+        more; a received message that inflates past ``max_payload`` is closed with 1009.
     """
 
     reason = Reason
@@ -201,6 +210,7 @@ class Server(Dispatch, AsyncioMode):
         compression_threshold: Optional[int] = None,
         monitor_clients: Optional[bool] = None,
         socketio_path: Optional[str] = None,
+        per_message_deflate: Union[None, bool, Dict[str, Any]] = None,
         allow_request: Optional[Callable[[Dict[str, Any]], Any]] = None,
         parser: Optional[str] = None,
     ) -> None:
@@ -278,6 +288,7 @@ class Server(Dispatch, AsyncioMode):
             parser=parser if parser is not None else opts["parser"],
             **cors_options(cors_allowed_origins),
             **cookie_options(cookie),
+            **deflate_options(per_message_deflate),
         )
         self.engine = Engine(self._core)
         """Node's ``io.engine`` for its events: ``server.engine.on("connection_error", fn)``,
@@ -999,11 +1010,22 @@ class Server(Dispatch, AsyncioMode):
 
     # ---- running -----------------------------------------------------------------------------
 
-    def listen(self, host: str = "127.0.0.1", port: int = 5000) -> int:
-        """Binds and listens; returns the bound port (``port=0`` picks one)."""
+    def listen(self, host: str = "127.0.0.1", port: int = 5000, **tls: Any) -> int:
+        """Binds and listens; returns the bound port (``port=0`` picks one). May be called more
+        than once (one server on several ports, plain and TLS side by side).
+
+        TLS (HTTPS and WSS on this port): ``certfile=`` (PEM certificate chain) and ``keyfile=``
+        (its PEM key), and optionally ``ca_certs=`` (PEM CAs whose client certificates are then
+        required); uvicorn's spellings ``ssl_certfile=``, ``ssl_keyfile=``, ``ssl_ca_certs=`` are
+        the same. The files are read now: a missing file, or a key that does not match the
+        certificate, raises :class:`sio.Error` naming it. TLS 1.2 at least, ALPN ``http/1.1``."""
         if self._core_log.wired:  # the loggers' levels as they are now
             self._core.set_log(self._core_log.level(), self._core_log)
-        port = self._core.listen(host, port)
+        cert, key, ca = _tls_files(tls)
+        if cert:
+            port = self._core.listen_tls(host, port, cert, key, ca)
+        else:
+            port = self._core.listen(host, port)
         if "*" in self._keys and self._keys["*"] is None:
             self._keys["*"] = self._core.dynamic("^/", "*")
         return port
@@ -1013,11 +1035,14 @@ class Server(Dispatch, AsyncioMode):
         return self._core.port()
 
     def run(self, host: Optional[str] = None, port: Optional[int] = None,
-            handle_signals: bool = True) -> None:
+            handle_signals: bool = True, **tls: Any) -> None:
         """Listens (unless ``listen()`` was called) and serves until ``stop()``, SIGINT or
-        SIGTERM. The GIL is released while waiting for the network."""
+        SIGTERM. The GIL is released while waiting for the network. ``certfile=``/``keyfile=``
+        (or ``ssl_certfile=``/``ssl_keyfile=``, and ``ca_certs=``): HTTPS/WSS, see :meth:`listen`."""
         if self._core.port() is None:
-            self.listen(host or "127.0.0.1", 5000 if port is None else port)
+            self.listen(host or "127.0.0.1", 5000 if port is None else port, **tls)
+        elif tls:
+            raise ValueError("TLS files go to listen() when it is called before run()")
         self._loop_thread = threading.get_ident()
         try:
             self._core.run(handle_signals=handle_signals)
@@ -1033,6 +1058,12 @@ class Server(Dispatch, AsyncioMode):
         differs("instrument() ignored: sio does not serve the Socket.IO Admin UI (no %r namespace)"
                 % (namespace,), stacklevel=3)
 
+    def reload_tls(self) -> None:
+        """Re-reads the certificate, key and CA files of every TLS listener (after a renewal):
+        new connections get the new certificate, established ones keep theirs. On an error
+        (:class:`sio.Error`) nothing changes. Safe from any thread."""
+        self._on_loop(self._core.tls_reload)
+
     def shutdown(self) -> None:
         """python-socketio's name for :meth:`stop`: disconnects every client and stops serving."""
         self.stop()
@@ -1044,3 +1075,18 @@ class Server(Dispatch, AsyncioMode):
 
     def wait_closed(self, timeout: Optional[float] = None) -> bool:
         return self._closed_event.wait(timeout)
+
+
+def _tls_files(kw: Dict[str, Any]) -> Tuple[Optional[str], Optional[str], Optional[str]]:
+    """(certfile, keyfile, ca_certs) from run()/listen() keywords, in eventlet's or uvicorn's
+    spelling; TypeError for any other keyword, ValueError for a certificate without its key."""
+    names = {"certfile": 0, "ssl_certfile": 0, "keyfile": 1, "ssl_keyfile": 1, "ca_certs": 2, "ssl_ca_certs": 2}
+    out: List[Optional[str]] = [None, None, None]
+    for k, v in kw.items():
+        if k not in names:
+            raise TypeError("unexpected keyword argument %r" % k)
+        if v is not None:
+            out[names[k]] = os.fspath(v)
+    if (out[0] is None) != (out[1] is None):
+        raise ValueError("TLS needs both certfile and keyfile")
+    return out[0], out[1], out[2]

@@ -151,6 +151,9 @@ int sio__packet_payload_valid(int type, const cJSON *data);
 int sio__packet_check_tree(const cJSON *item, int depth, int binary, size_t count);
 /* Drops the references and empties e. */
 void sio__encoded_clear(sio_encoded_t *e);
+/* Marks its messages never to be permessage-deflated (SIO_EMIT_NO_COMPRESS); e itself is not
+ * changed, only the messages it refers to. */
+void sio__encoded_no_compress(const sio_encoded_t *e);
 
 /* Counts placeholder objects ({"_placeholder":true,"num":N}, N an integer) in a tree, at any
  * depth, up to SIO_PACKET_MAX_DEPTH. */

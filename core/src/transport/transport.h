@@ -94,7 +94,11 @@ struct sio_conn_s {
   sio_ws_parser_t ws;        /* WebSocket mode only */
   const sio_conn_owner_vt_t *owner_vt;
   void *owner;
+  struct sio_tls_s *tls;     /* NULL on a plain listener's connection (tls.h) */
 };
+
+/* Whether the connection arrived over TLS. */
+static inline int sio_conn_secure(const sio_conn_t *c) { return c->tls != NULL; }
 
 /* Registers a route (borrowed: it must live until on_free). SIO_EEXIST for a path another route
  * of the same kind (engine or static) has; an engine and a static mount may share one. */
@@ -132,6 +136,14 @@ int sio_conn_accept_ws(sio_conn_t *c, const sio_http_request_t *req, size_t max_
  * with an owner told if it closes), then calls this or sio_conn_respond() (an error, then close). */
 int sio_conn_accept_ws_with(sio_conn_t *c, const sio_http_request_t *req, size_t max_message,
                             const sio_conn_owner_vt_t *vt, void *owner, const char *extra_headers);
+/* The same, also accepting the client's permessage-deflate offer (when it makes one we can
+ * honour) if `deflate` is non-zero: the 101 then carries the agreed parameters and c->ws.pmd says
+ * what they are (see websocket/ws.h). */
+int sio_conn_accept_ws_deflate(sio_conn_t *c, const sio_http_request_t *req, size_t max_message,
+                               int deflate, const sio_conn_owner_vt_t *vt, void *owner,
+                               const char *extra_headers);
+/* The server's shared zlib streams for permessage-deflate (created on first use; NULL: ENOMEM). */
+sio_ws_zlib_t *sio_server_zlib(sio_server_t *s);
 /* Queues bytes inside rb (a reference is taken; the caller keeps its own). */
 int sio_conn_write_rb(sio_conn_t *c, sio_rbuf_t *rb, const char *p, size_t len);
 int sio_conn_write_copy(sio_conn_t *c, const void *p, size_t len);
