@@ -142,7 +142,8 @@ int sio_packet_decode_msgpack(const char *data, size_t len, sio_packet_t *out);
  * {type, data, id, nsp} ({id, type, data, nsp} for an ACK), absent fields left out, the
  * placeholders of bufs as bin values at their place; one binary message in out->text. */
 int sio__encode_msgpack(const sio_packet_t *p, const sio_buf_t *bufs, sio_encoded_t *out);
-/* The same bytes appended to out (tests and fuzzers): 0, SIO_EINVAL or SIO_ENOMEM. */
+/* The same bytes appended to out (tests and fuzzers): 0, SIO_EINVAL or SIO_ENOMEM (UV_ENOSYS, and
+ * SIO_EPARSE from the decoder, in a build without msgpack-c). */
 int sio_packet_encode_msgpack(const sio_packet_t *p, const sio_buf_t *bufs, sio_sbuf_t *out);
 
 /* packet.c's rules, shared with the msgpack parser: the payload a type allows, and the tree

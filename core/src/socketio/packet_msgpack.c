@@ -165,4 +165,22 @@ int sio__encode_msgpack(const sio_packet_t *p, const sio_buf_t *bufs, sio_encode
   return r;
 }
 
+#else /* built without msgpack-c: sio_io_new() refuses the parser, so these are never reached */
+
+#include <string.h>
+
+#include "socketio/packet.h"
+
+int sio_packet_decode_msgpack(const char *data, size_t len, sio_packet_t *out) {
+  (void)data, (void)len;
+  memset(out, 0, sizeof *out);
+  out->id = -1;
+  return SIO_EPARSE;
+}
+
+int sio_packet_encode_msgpack(const sio_packet_t *p, const sio_buf_t *bufs, sio_sbuf_t *out) {
+  (void)p, (void)bufs, (void)out;
+  return UV_ENOSYS;
+}
+
 #endif /* SIO_HAVE_MSGPACK */
