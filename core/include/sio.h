@@ -708,7 +708,8 @@ typedef struct sio_io_options_s {
    * float64; NaN and infinities too, where JSON would write null); int, uint and float32/64 are
    * read. Events reach the callbacks exactly as with JSON (binary as sio_args_t bufs). Needs
    * msgpack-c at build time: without it sio_io_new() fails with UV_ENOSYS; any other value is
-   * SIO_EINVAL. */
+   * SIO_EINVAL. socket.io 2.x clients (socket.io-msgpack-parser 2.x, another dialect) fare as
+   * with Node: joined to "/", but their binary events and namespace CONNECTs close them. */
   int parser;
 } sio_io_options_t;
 
