@@ -146,10 +146,10 @@ class Server(Dispatch, AsyncioMode):
         ``parser``. sio's msgpack is npm ``socket.io-msgpack-parser``'s (one msgpack map
         ``{type, data, nsp, id}`` per binary message, binary inline), which is what
         socket.io-client with that parser speaks. python-socketio's own ``MsgPackPacket`` writes
-        the same map (binary inline, no attachments), so its clients with
-        ``serializer="msgpack"`` are peers too; the only differences are in key order (it puts
-        ``nsp`` before ``id``) and numbers (Python floats always float64, as notepack's
-        non-integral numbers), neither of which a reader sees.
+        the same map (binary inline, no attachments; ``nsp`` before ``id``, a CONNECT without
+        auth with ``data`` nil, which sio takes as absent where Node's parser refuses it), so its
+        clients with ``serializer="msgpack"`` should be peers too (not run in CI: the Debian
+        client here lacks the ``msgpack`` module).
     :param parser: ``None``/``"default"`` (JSON, socket.io-parser) or ``"msgpack"`` (npm
         ``socket.io-msgpack-parser``; every client must then use that parser: a text message
         closes the connection). Other values raise ``ValueError``.

@@ -84,6 +84,12 @@ TEST(notepack2_extensions) {
   CHECK_EQ_INT(DECODE(connect, &p), 0);
   CHECK(p.data == NULL);
   sio_packet_clear(&p);
+  /* python-socketio's CONNECT without auth: data nil, taken as absent */
+  static const unsigned char connect_nil[] = {0x83, 0xa4, 't', 'y', 'p', 'e', 0x00, 0xa4, 'd', 'a', 't', 'a',
+                                              0xc0, 0xa3, 'n', 's', 'p', 0xa1, '/'};
+  CHECK_EQ_INT(DECODE(connect_nil, &p), 0);
+  CHECK(p.data == NULL && p.type == SIO_PACKET_CONNECT);
+  sio_packet_clear(&p);
 
   static const unsigned char ev[] = {
       0x83, 0xa4, 't', 'y', 'p', 'e', 0x02, 0xa3, 'n', 's', 'p', 0xa1, '/', 0xa4, 'd', 'a', 't', 'a', 0x96,

@@ -129,7 +129,8 @@ int sio__encode(const sio_packet_t *p, const sio_buf_t *bufs, int parser, sio_en
  * first). As socket.io-msgpack-parser's decoder: type an integer 0..4 (an integral float too),
  * nsp a string, id absent or a non-negative integer (a negative one is refused here, though
  * Number.isInteger would take it), data valid for the type as sio_packet_decode says (a nil is
- * not "absent"); other keys are ignored. Also refused: not one whole msgpack value (trailing
+ * not "absent", except in a CONNECT or DISCONNECT, where python-socketio writes one); other keys
+ * are ignored. Also refused: not one whole msgpack value (trailing
  * bytes, truncated), counts the bytes cannot back (sio__mp_plausible), nesting deeper than
  * msgpack-c's unpacker allows (32 containers), strings that are not WTF-8, a NUL in nsp, more
  * than SIO_PACKET_MAX_ATTACHMENTS bin values, bin values in a CONNECT or CONNECT_ERROR, and a

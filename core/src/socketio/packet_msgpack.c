@@ -60,6 +60,11 @@ static int read_packet(const msgpack_object *m, sio_mp_bins_t *bins, sio_packet_
   if (!(out->nsp = malloc(n + 1))) return SIO_ENOMEM;
   memcpy(out->nsp, nsp->via.str.ptr, n);
   out->nsp[n] = '\0';
+  /* python-socketio's MsgPackPacket writes a CONNECT without auth, and a DISCONNECT, with data
+   * nil: taken as absent (Node's parser refuses it; nothing else could be meant). */
+  if (data && data->type == MSGPACK_OBJECT_NIL &&
+      (out->type == SIO_PACKET_CONNECT || out->type == SIO_PACKET_DISCONNECT))
+    data = NULL;
   if (data && !(out->data = sio__mp_to_json(data, bins))) return SIO_EPARSE;
   /* Binary belongs to events and acks: a CONNECT's auth is kept as a tree without its buffers. */
   if (bins->n && (out->type == SIO_PACKET_CONNECT || out->type == SIO_PACKET_CONNECT_ERROR))
