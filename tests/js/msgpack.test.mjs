@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
 import msgpackParser from 'socket.io-msgpack-parser';
 import { encode, decode } from 'notepack.io';
-import { HOST, openWs, withTimeout, sleep } from './helpers.mjs';
+import { spawnSync } from 'node:child_process';
+import { HOST, openWs, withTimeout, sleep, startRedis } from './helpers.mjs';
 import { startServer } from './server.mjs';
 import { assertSameData, randomBuffer, UNICODE_STRINGS } from './sio-helpers.mjs';
 
@@ -283,3 +284,41 @@ test('the bytes of an event and of an ack are the Node reference\'s', async (t) 
     assert.deepEqual(actual, expected);
   } finally { await ref.stop(); }
 });
+
+// ---- a cluster: the Redis messages are the adapter's whatever the parser; each node encodes what
+// it delivers with its own ----
+
+const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
+
+describe('msgpack parser in a cluster: a msgpack node and a JSON node (Node reference) through Redis',
+  { skip: HAVE_REDIS ? false : 'redis-server is not installed' }, () => {
+    let redis, a, b;
+    before(async () => {
+      redis = await startRedis();
+      a = await startServer(['--parser', 'msgpack', '--redis', redis.url]);
+      b = await startServer(['--redis', redis.url], { command: REFERENCE });
+    });
+    after(async () => {
+      if (a) await a.stop();
+      if (b) await b.stop();
+      if (redis) await redis.stop();
+    });
+
+    test('broadcasts cross both ways, binary byte-exact, each client in its own parser', async () => {
+      const ma = await connect(a.port, '/');
+      const jb = await connect(b.port, '/', { parser: null });
+      try {
+        // the nodes subscribe after their listening line: wait until both see two sockets
+        const deadline = Date.now() + 8000;
+        while ((await ack(ma, 'count')) !== 2 && Date.now() < deadline) await sleep(100);
+        const payload = { bin: randomBuffer(32), deep: [[{ n: 1.5, s: 'é😀' }]] };
+        ma.emit('broadcast', payload);
+        assertSameData(await nextEvent(jb, 'broadcast'), [payload]);
+        assertSameData(await nextEvent(ma, 'broadcast'), [payload]);
+        const back = { other: randomBuffer(3), k: -7 };
+        jb.emit('broadcast', back);
+        assertSameData(await nextEvent(ma, 'broadcast'), [back]);
+        assertSameData(await nextEvent(jb, 'broadcast'), [back]);
+      } finally { ma.close(); jb.close(); }
+    });
+  });
