@@ -3,7 +3,11 @@
  * Covers: errors at listen time, a request over TLS next to a plain listener of the same server,
  * close_notify on a graceful close, garbage and stalled handshakes closed (by the bytes, or by the
  * headers timeout) and many stalled ones bounded, and a certificate reload that new connections see
- * while an established one keeps working. */
+ * while an established one keeps working. The TLS 1.3 record layer that takes over after the
+ * handshake (tls_record.c) is checked against RFC 8446 by a client that plays it with the secrets
+ * of its own key log: each rule broken gets its alert, what the RFC allows is served (cut
+ * KeyUpdates, padding, empty records, a thousand KeyUpdate requests answered once), close_notify
+ * is answered, and the Finished coalesced with the first request loses nothing. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
