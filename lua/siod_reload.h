@@ -25,6 +25,7 @@ typedef struct siod_overrides_s {
    * skip_middlewares on; -1 not given */
   long recovery_ms;
   const char *tls_cert, *tls_key; /* TLS files: every server listens with HTTPS/WSS */
+  const char *parser; /* "msgpack": every server speaks socket.io-msgpack-parser */
 } siod_overrides_t;
 
 void siod_overrides_init(siod_overrides_t *o);

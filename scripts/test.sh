@@ -159,7 +159,7 @@ if whl=$(bash scripts/wheel.sh "$root/dist" 2>"$log_dir/wheel.log" | tail -1) &&
       requests pytest flask fastapi uvicorn mypy >"$log_dir/pypi-venv.log" 2>&1; then
     pytest_suite pypi PYTHON="$pypi/bin/python" SIO_PY_INSTALLED=1 -- tests/python/test_api.py \
       tests/python/test_swig_api.py tests/python/test_contract_client.py tests/python/test_node_style.py \
-      tests/python/test_http_apps.py tests/python/test_hooks.py tests/python/compat
+      tests/python/test_http_apps.py tests/python/test_hooks.py tests/python/test_tls.py tests/python/compat
     echo "== python: mypy --strict over the Python examples, against the installed package's types"
     mypy_ok=1
     for ex in examples/contract/server.py examples/chat/server.py examples/draw/server.py; do

@@ -4,7 +4,7 @@
  * the first whose method and path match is called with a request table and a response object:
  *   req: method, path (percent-decoded), url (as sent), query (raw), args (the query decoded,
  *        the first of a repeated key), headers (lower-case names; repeated ones joined by ", "),
- *        body, remote_addr, remote_port;
+ *        body, remote_addr, remote_port, secure (over TLS);
  *   res:send(status[, body[, headers]]) answers once (true; nil, err, name when the client is gone
  *        or it answered before); res.sent, res.aborted.
  * The handler runs in a coroutine (lco.c), so it may wait (sio.sleep, fetch_count() ...) first.
@@ -164,6 +164,8 @@ static void push_request(lua_State *L, sio_http_req_t *req) {
   lua_setfield(L, -2, "remote_addr");
   lua_pushinteger(L, sio_http_req_remote_port(req));
   lua_setfield(L, -2, "remote_port");
+  lua_pushboolean(L, sio_http_req_secure(req));
+  lua_setfield(L, -2, "secure");
 }
 
 static int path_matches(const char *pattern, size_t plen, const char *path) {

@@ -140,6 +140,7 @@ function sio.json.decode(s) end
 ---@field redis_key? string "socket.io"
 ---@field redis_requests_timeout? integer ms
 ---@field per_message_deflate? boolean|{threshold?: integer} permessage-deflate (off by default); threshold 1024 bytes
+---@field parser? "default"|"msgpack" the packets' wire format: JSON, or npm socket.io-msgpack-parser's (every client must use it)
 ---@field cookie? boolean|string|table
 ---@field http_compression? boolean|{threshold?: integer} default true: polling responses of 1024 bytes or more gzip/deflate-encoded per Accept-Encoding
 ---@field connection_state_recovery? boolean|sio.RecoveryOptions Node's connectionStateRecovery (off by default)
@@ -362,6 +363,7 @@ function Server:on_engine(event, fn) end
 ---@field body string
 ---@field remote_addr string
 ---@field remote_port integer
+---@field secure boolean true when the request came over TLS (https)
 
 ---@class sio.Response
 ---@field sent boolean

@@ -111,6 +111,7 @@ class Core:
         deflate_threshold: Optional[int] = ...,
         http_compression: Optional[bool] = ...,
         http_compression_threshold: Optional[int] = ...,
+        parser: Optional[str] = ...,  # None or "default": JSON; "msgpack": SIO_PARSER_MSGPACK
         recovery: Optional[bool] = ...,
         recovery_ms: Optional[int] = ...,
         recovery_max_bytes: Optional[int] = ...,

@@ -2371,7 +2371,7 @@ TEST(connection_state_recovery) {
 static void client_none(nh_t *h) { (void)h; }
 
 /* A caller built before connection_state_recovery existed passes a shorter struct: it is read,
- * and recovery is off. */
+ * and recovery is off; shorter than the first version is refused. */
 TEST(io_options_older_size) {
   sx_t *x = sx_new(0);
   CHECK(x);
@@ -2381,7 +2381,7 @@ TEST(io_options_older_size) {
   o.size = offsetof(sio_io_options_t, connection_state_recovery);
   sio_io_t *io;
   CHECK_EQ_INT(sio_io_new(x->h.server, &o, &io), 0);
-  o.size = offsetof(sio_io_options_t, connection_state_recovery) - 1;
+  o.size = offsetof(sio_io_options_t, parser) - 1;
   o.engine.path = "/older/";
   CHECK_EQ_INT(sio_io_new(x->h.server, &o, &io), SIO_EINVAL);
   CHECK_EQ_INT(sx_run(x, client_none), 0);

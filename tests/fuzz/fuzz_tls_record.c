@@ -7,7 +7,11 @@
  * goes (0: none); the rest is the plaintext, sent as up to 4 writes split at its bytes of value
  * 0xff. Untouched, the server must read back exactly what was written, then close_notify; with a
  * flip, it must refuse the record (never deliver altered bytes) and keep no buffer beyond one
- * record. */
+ * record.
+ * With byte 0 at 128 or more, the pieces are sealed as raw TLSInnerPlaintexts instead (any content
+ * type, padding, KeyUpdates cut anywhere, alerts, empty records: a peer breaking RFC 8446 5.1 at
+ * will); the server must deliver only application data that was sent, read nothing after a
+ * refusal, and answer with at most one record (its alert or close_notify), KeyUpdates or not. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,7 +28,7 @@ static char buf[64 * 1024];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 3 || size > 4 * 65536) return 0;
-  int suite = 1 + data[0] % 3;
+  int suite = 1 + data[0] % 3, raw = data[0] >= 128;
   size_t slen = suite == SIO_TLS13_AES256 ? 48 : 32;
   size_t chunk = 1 + data[1] * 67u;
   size_t flip = data[2];
@@ -41,8 +45,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (int w = 0; w < 4 && p <= end; w++) {
     const uint8_t *stop = w == 3 ? end : memchr(p, 0xff, (size_t)(end - p));
     if (!stop) stop = end;
-    if (sio__tls13_write(&client, p, (size_t)(stop - p), &wire) || sio_sbuf_append(&sent, p, (size_t)(stop - p)))
+    if (raw) {
+      /* The application data of this piece, if it is some (content, 23, zeros). */
+      size_t k = (size_t)(stop - p);
+      while (k && p[k - 1] == 0) k--;
+      if (k > 1 && p[k - 1] == 23 && sio_sbuf_append(&sent, p, k - 1)) __builtin_trap();
+      if (stop - p <= 16384 + 1 && sio__tls13_seal_inner(&client, p, (size_t)(stop - p), &wire)) __builtin_trap();
+      if (stop - p >= 5 && p[0] == 24) sio__tls13_rekey_write(&client); /* as if a KeyUpdate */
+    } else if (sio__tls13_write(&client, p, (size_t)(stop - p), &wire) ||
+               sio_sbuf_append(&sent, p, (size_t)(stop - p))) {
       __builtin_trap();
+    }
     p = stop + 1;
   }
   if (sio__tls13_close_notify(&client, &wire)) __builtin_trap();
@@ -73,8 +86,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* What came out is what went in: all of it and close_notify when untouched; a prefix of it
    * (the records before the altered one) otherwise. */
   if (got_total > sent.len || (got_total && memcmp(plain, sent.data, got_total) != 0)) __builtin_trap();
-  if (!flipped && (result != 1 || got_total != sent.len)) __builtin_trap();
-  if (answers.len) __builtin_trap(); /* the client sent no KeyUpdate: nothing to answer */
+  if (!raw && !flipped && (result != 1 || got_total != sent.len)) __builtin_trap();
+  /* Reading writes one record at most: close_notify or an alert (a KeyUpdate waits for data). */
+  if (answers.len > 5 + 2 + 1 + 16) __builtin_trap();
+  if (!raw && !flipped && answers.len != 5 + 2 + 1 + 16) __builtin_trap(); /* close_notify answered */
+  if (result != 0) {
+    size_t before = answers.len, got, one = 1;
+    const char *more = "x";
+    if (sio__tls13_read(&server, &more, &one, buf, sizeof buf, &got, &answers) != result ||
+        answers.len != before)
+      __builtin_trap(); /* a refused or closed connection stays so, and quiet */
+  }
   sio_sbuf_free(&sent);
   sio_sbuf_free(&wire);
   sio_sbuf_free(&answers);

@@ -77,6 +77,7 @@ describe("server:route", function()
     assert.equal("one, two", seen.headers["x-test"])
     assert.equal("127.0.0.1", seen.remote_addr)
     assert.is_true(seen.remote_port > 0)
+    assert.is_false(seen.secure)
     assert.equal("", seen.body)
     -- Socket.IO still answers on its path.
     local st2, _, b2 = curl(s, "", "/socket.io/?EIO=4&transport=polling")

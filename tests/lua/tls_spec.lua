@@ -69,9 +69,9 @@ describe("sio.server{tls = ...}", function()
     local s = assert(sio.server { host = "127.0.0.1", port = 0, tls = { cert = f.cert, key = f.key } })
     servers[#servers + 1] = s
     assert.is_true(s.tls)
-    s:route("GET", "/hello", function() return 200, "hello over tls" end)
+    s:route("GET", "/hello", function(req) return 200, req.secure and "hello over tls" or "in the clear?" end)
     local body, cn = curl_https(s.port, f.ca, "/hello", true)
-    assert.are.equal("hello over tls", body)
+    assert.are.equal("hello over tls", body) -- req.secure
     assert.are.equal("first", cn)
     body = curl_https(s.port, f.ca, "/socket.io/?EIO=4&transport=polling", true)
     assert.matches('^0{"sid":"', body)

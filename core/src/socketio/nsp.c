@@ -244,7 +244,7 @@ static int nsp_emit(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
   int keep = !r && nsp->recovery && !(to && (to->flags & SIO_EMIT_VOLATILE));
   if (keep) r = sio__add_offset(nsp, &p);
   sio_encoded_t enc;
-  if (!r) r = sio__encode(&p, args ? args->bufs : NULL, &enc);
+  if (!r) r = sio__encode(&p, args ? args->bufs : NULL, nsp->io->opts.parser, &enc);
   if (!r) {
     if (keep) {
       sio__recovery_keep(nsp->recovery, uv_now(sio_server_loop(nsp->io->server)), to, NULL, &enc);

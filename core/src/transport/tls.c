@@ -185,6 +185,9 @@ int sio__tls_ctx_new(const sio_tls_options_t *o, sio_ssl_ctx_t **out) {
   /* No TLS 1.3 tickets: the server writes nothing with the application keys before its record
    * layer takes over (tls_record.h), which then starts at sequence number 0. */
   SSL_CTX_set_num_tickets(ctx, 0);
+  /* No 0-RTT: early data is replayable, and would come before the record layer could take over
+   * (OpenSSL's default too; said here because take_over relies on it). */
+  SSL_CTX_set_max_early_data(ctx, 0);
   SSL_CTX_set_keylog_callback(ctx, keylog);
   SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
   int r = ctx_load(ctx, o);
@@ -301,7 +304,9 @@ int sio__tls_read(sio_tls_t *t, char *buf, size_t cap, size_t *got) {
   int e = SSL_get_error(t->ssl, 0);
   if (e == SSL_ERROR_WANT_READ) return 0;
   ERR_clear_error();
-  return e == SSL_ERROR_ZERO_RETURN ? 1 : SIO_ETLS;
+  if (e != SSL_ERROR_ZERO_RETURN) return SIO_ETLS; /* OpenSSL's alert is in the output */
+  sio__tls_close_notify(t); /* the peer's close_notify gets ours (RFC 8446 6.1, 5246 7.2.1) */
+  return 1;
 }
 
 int sio__tls_write(sio_tls_t *t, const void *p, size_t len) {

@@ -15,10 +15,17 @@
 #include "sbuf.h"
 
 #define SIO_TLS13_MAX_SECRET 48
+/* Records sealed under one write key before a KeyUpdate renews it (RFC 8446 5.5). */
+#define SIO_TLS13_REKEY_AFTER (1ull << 24)
 
 typedef struct sio_tls13 {
   uint8_t suite;   /* SIO_TLS13_AES128, ... */
-  uint8_t close_sent;
+  uint8_t close_sent; /* close_notify or a fatal alert went out: nothing more is written */
+  uint8_t state;      /* 0 open, 1 the peer sent close_notify, 2 failed: nothing more is read */
+  uint8_t alert;      /* the fatal alert that ended it (sent, or the peer's), 0 for none */
+  uint8_t ku_owed;    /* the peer asked for a KeyUpdate: ours goes before our next data (4.6.3) */
+  uint8_t hs_len;     /* bytes of a handshake message begun in an earlier record */
+  uint8_t hs[5];      /* ... at most a KeyUpdate's 5 bytes */
   uint8_t rsecret[SIO_TLS13_MAX_SECRET], wsecret[SIO_TLS13_MAX_SECRET];
   uint8_t rkey[32], riv[12], wkey[32], wiv[12];
   uint64_t rseq, wseq;
@@ -37,12 +44,20 @@ int sio__tls13_init(sio_tls13_t *r, int suite, const uint8_t *client_secret, con
 void sio__tls13_free(sio_tls13_t *r);
 /* Takes ciphertext from *in and *in_len (advanced past what was used) and decrypts at most one record
  * into buf (cap at least 16 KiB + 256): 0 with *got bytes (0 and *in_len 0: needs more input), 1 for
- * close_notify, SIO_ETLS for anything else wrong. Answers (KeyUpdate) are appended to out. */
+ * the peer's close_notify (ours is appended to out), SIO_ETLS for anything else wrong (the fatal
+ * alert RFC 8446 names for it is appended to out, and kept in r->alert), SIO_ENOMEM. Reading
+ * writes nothing else: a KeyUpdate the peer asks for goes out before our next data. */
 int sio__tls13_read(sio_tls13_t *r, const char **in, size_t *in_len, char *buf, size_t cap, size_t *got,
                     sio_sbuf_t *out);
-/* Encrypts p into records appended to out. 0, SIO_ETLS or SIO_ENOMEM. */
+/* Encrypts p into records of at most 16 KiB appended to out, after a KeyUpdate when one is owed or
+ * the write key has sealed 2^24 records (5.5). 0, SIO_ETLS (also after close) or SIO_ENOMEM. */
 int sio__tls13_write(sio_tls13_t *r, const void *p, size_t len, sio_sbuf_t *out);
 /* Appends close_notify (once). */
 int sio__tls13_close_notify(sio_tls13_t *r, sio_sbuf_t *out);
+/* Appends one record holding `inner` as its TLSInnerPlaintext (content, type, zero padding) as it
+ * is, without checks: for tests and fuzzers that play a peer breaking the rules. */
+/* The next generation of write keys, sequence number 0 (after a KeyUpdate sealed by the above). */
+int sio__tls13_rekey_write(sio_tls13_t *r);
+int sio__tls13_seal_inner(sio_tls13_t *r, const void *inner, size_t len, sio_sbuf_t *out);
 
 #endif

@@ -4,15 +4,16 @@
 // relative path (each resolves socket.io from its own node_modules).
 //
 // parseContractArgs(argv, name) returns {host, port, path, pingInterval, pingTimeout, maxPayload,
-// allowEIO3, redis, cors, cookie, perMessageDeflate, recovery}; recovery is null (off) or the
-// maxDisconnectionDuration in ms (`--recovery [MS]`, `--recovery=MS`: MS only when all digits); a bad argument prints usage on stderr and exits 2.
+// allowEIO3, redis, cors, cookie, perMessageDeflate, parser, recovery}; parser is null (JSON) or
+// 'msgpack'; recovery is null (off) or the maxDisconnectionDuration in ms (`--recovery [MS]`,
+// `--recovery=MS`: MS only when all digits); a bad argument prints usage on stderr and exits 2.
 
 export function parseContractArgs(argv, name) {
   const usage = (message) => {
     process.stderr.write(`${name}: ${message}\n` +
       `usage: ${name} [--host H] [--port P] [--path /socket.io/] [--ping-interval MS] ` +
       '[--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL] ' +
-      '[--cookie NAME] [--per-message-deflate] [--recovery [MS]]\n');
+      '[--cookie NAME] [--per-message-deflate] [--parser msgpack] [--recovery [MS]]\n');
     process.exit(2);
   };
   const opts = {
@@ -27,6 +28,7 @@ export function parseContractArgs(argv, name) {
     cors: null,
     cookie: null,
     perMessageDeflate: false,
+    parser: null,
     recovery: null,
   };
   const number = (flag, value) => {
@@ -54,6 +56,10 @@ export function parseContractArgs(argv, name) {
       case '--redis': opts.redis = take(); break;
       case '--cookie': opts.cookie = take(); break;
       case '--per-message-deflate': opts.perMessageDeflate = true; break;
+      case '--parser':
+        opts.parser = take();
+        if (opts.parser !== 'msgpack') usage('--parser: only msgpack is known (JSON is the default)');
+        break;
       case '--recovery':
         if (value === undefined && /^[0-9]+$/.test(argv[i + 1] || '')) value = argv[++i];
         opts.recovery = value === undefined ? 120000 : number(arg, value);

@@ -81,6 +81,7 @@ const io = new Server(httpServer, {
   ...(opts.recovery !== null
     ? { connectionStateRecovery: { maxDisconnectionDuration: opts.recovery, skipMiddlewares: true } }
     : {}),
+  ...(opts.parser === 'msgpack' ? { parser: (await import('socket.io-msgpack-parser')).default } : {}),
 });
 
 const sortedRooms = (socket) => [...socket.rooms].sort();
