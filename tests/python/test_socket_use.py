@@ -17,6 +17,7 @@ from test_api import ROOT, WAIT, Running, client, sio, wait_for  # noqa: F401
 NODE = shutil.which('node')
 DRIVER = os.path.join(os.path.dirname(__file__), 'socket_use_client.mjs')
 HAVE_CLIENT = os.path.isdir(os.path.join(ROOT, 'tests', 'js', 'node_modules', 'socket.io-client'))
+HAVE_SERVER = os.path.isdir(os.path.join(ROOT, 'tests', 'js', 'node_modules', 'socket.io'))
 
 
 def use_server():
@@ -165,3 +166,34 @@ def test_catch_all_lists_in_process():
     assert sock.listeners('x') == [] and sock.listeners('y') == [a]
     sock.remove_all_listeners()
     assert sock.listeners('y') == []
+
+
+@pytest.mark.skipif(not NODE or not HAVE_SERVER, reason='node and socket.io (the server) in tests/js/node_modules needed')
+def test_same_driver_against_node_reference():
+    """The driver against Node's socket.io 4.8 with the same app (socket_use_node_app.mjs): what
+    sio's app gives is what Node's gives, but for which listener answers an ack (Node: the first to
+    call it; two listeners that never call it: no ack at all)."""
+    app = subprocess.Popen([NODE, os.path.join(os.path.dirname(__file__), 'socket_use_node_app.mjs')],
+                           stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        line = app.stdout.readline().decode()
+        assert line.startswith('port '), line
+        p = subprocess.run([NODE, DRIVER, 'http://127.0.0.1:%d' % int(line.split()[1])],
+                           capture_output=True, timeout=20, cwd=ROOT)
+    finally:
+        app.kill()
+        app.wait()
+    assert p.returncode == 0, p.stderr.decode('utf-8', 'replace')
+    out = json.loads(p.stdout.decode().strip().splitlines()[-1])
+    assert out['multi'] == ['two']
+    assert out['none'] == 'timeout'
+    assert out['deny'] == 'timeout'
+    assert out['guarded'] == [{'error': 'no'}]
+    assert out['mod'] == [40] and out['slow'] == [6]
+    assert out['one'] == [['first'], ['later']]
+    assert out['news'] == [1] and out['direct'] == [2]
+    assert out['errs'] == ['denied', 'guarded']
+    events = ['multi', 'none', 'deny', 'guarded', 'mod', 'slow', 'one', 'one', 'bcast', 'logs']
+    assert out['logs'] == [{'any': [x for e in events for x in ('p:' + e, 'a:' + e)],
+                            'out': ['err', 'err', 'news', 'direct']}]
+    assert out['off'] == [[0, 0, 0, 1]]
