@@ -110,4 +110,56 @@ describe("socket:use, the catch-alls and several listeners", function()
     assert.are.same({ { 0, 0, 0, 1 } }, r.off)
     assert.is_nil(p.output():match("ERROR"), p.output())
   end)
+
+  it("in process: a middleware that raises, next() twice, next() after the client left, the lists", function()
+    local s = assert(sio.server{ host = "127.0.0.1", port = 0 })
+    local r = { errs = {}, seen = {}, out = {} }
+    local held
+    s:on("connection", function(socket)
+      r.socket = socket
+      local function o1(event) r.out[#r.out + 1] = "o1:" .. event end
+      local function o0(event) r.out[#r.out + 1] = "o0:" .. event end
+      socket:on_any_outgoing(o1)
+      socket:prepend_any_outgoing(o0)
+      r.n_out = #socket:listeners_any_outgoing()
+      socket:use(function(packet, next)
+        if packet[1] == "boom" then error("boom") end
+        if packet[1] == "hold" then held = next return end
+        if packet[1] == "twice" then
+          next()
+          r.twice = select(2, pcall(next))
+          return
+        end
+        next()
+      end)
+      socket:on("error", function(err) r.errs[#r.errs + 1] = tostring(err) end)
+      for _, ev in ipairs({ "boom", "hold", "twice" }) do
+        socket:on(ev, function() r.seen[#r.seen + 1] = ev end)
+      end
+      socket:on("ok", function()
+        socket:emit("x")
+        socket:off_any_outgoing(o0)
+        socket:emit("y")
+        socket:off_any_outgoing()
+        socket:emit("finish")
+        return 1
+      end)
+    end)
+    local c = H.client("listen", s.port, { steps = { { "emit", "boom" }, { "emit", "hold" }, { "emit", "twice" },
+      { "call", "ok" } } })
+    procs[#procs + 1] = c
+    assert(H.run_clients({ c }, 15000), c.output())
+    H.run_until(function() return r.socket and not r.socket.connected end, 5000)
+    assert.is_function(held)
+    held() -- after the client left: nothing is dispatched
+    H.pump(30)
+    assert.are.equal(2, r.n_out)
+    assert.are.same({ "twice" }, r.seen)
+    assert.are.equal(1, #r.errs)
+    assert.matches("boom", r.errs[1])
+    assert.matches("next%(%) called twice", r.twice)
+    assert.are.same({ "o0:x", "o1:x", "o1:y" }, r.out)
+    s:close()
+    H.pump(30)
+  end)
 end)
