@@ -5,7 +5,8 @@
  *
  * siod's options are recognised before and after the script name (`--name=value` works too):
  *   --host H, --port N, --path P, --allow-eio3, --ping-interval MS, --ping-timeout MS,
- *   --max-payload BYTES, --redis URL, --cookie NAME, --no-http-compression
+ *   --max-payload BYTES, --redis URL, --cookie NAME, --per-message-deflate,
+ *   --no-http-compression
  *                         override what the script passes to sio.server{} (siod_reload.h)
  *   --log-level L         debug, info (the default), warn or error
  *   -h, --help            usage on stdout
@@ -84,6 +85,7 @@ enum {
   OPT_MAX_PAYLOAD,
   OPT_REDIS,
   OPT_COOKIE,
+  OPT_DEFLATE,
   OPT_LOG_LEVEL,
   OPT_HELP,
   OPT_VERSION
@@ -106,6 +108,7 @@ static const siod_option_t options[] = {
   {"--max-payload", OPT_MAX_PAYLOAD, 1},
   {"--redis", OPT_REDIS, 1},
   {"--cookie", OPT_COOKIE, 1},
+  {"--per-message-deflate", OPT_DEFLATE, 0},
   {"--log-level", OPT_LOG_LEVEL, 1},
   {"-h", OPT_HELP, 0},
   {"--help", OPT_HELP, 0},
@@ -129,6 +132,8 @@ static void usage(FILE *f) {
           "  --max-payload BYTES  largest polling body or WebSocket message\n"
           "  --redis URL          a cluster node through Redis (redis://host:port)\n"
           "  --cookie NAME        the polling handshake sets NAME=<sid> (sticky balancers)\n"
+          "  --per-message-deflate  accept permessage-deflate (messages of 1024 bytes or more\n"
+          "                       are compressed, unless the script sets its own threshold)\n"
           "  --log-level LEVEL    debug, info (default), warn or error\n"
           "  -h, --help           this text\n"
           "  -v, --version        print the versions of siod and Lua\n"
@@ -187,6 +192,7 @@ static void apply_option(siod_config_t *c, const siod_option_t *o, const char *v
     c->overrides.path = v;
     break;
   case OPT_ALLOW_EIO3: c->overrides.allow_eio3 = 1; break;
+  case OPT_DEFLATE: c->overrides.per_message_deflate = 1; break;
   case OPT_NO_HTTP_COMPRESSION: c->overrides.no_http_compression = 1; break;
   case OPT_REDIS:
     if (!*v) usage_error("--redis: empty URL", NULL);

@@ -99,6 +99,9 @@ static void hook_server_options(lua_State *L, int opts) {
     const char *key = lua_tostring(L, ov + 1);
     if (strcmp(key, "cookie") == 0) {
       override_cookie(L, opts, ov + 2);
+    } else if (strcmp(key, "per_message_deflate") == 0 &&
+               lua_getfield(L, opts, key) == LUA_TTABLE) {
+      /* already on, with the script's own threshold: kept */
     } else {
       lua_pushvalue(L, ov + 2);
       lua_setfield(L, opts, key);
@@ -203,6 +206,10 @@ void siod_host(lua_State *L, uv_loop_t *loop, const siod_overrides_t *o) {
     if (o->allow_eio3 > 0) {
       lua_pushboolean(L, 1);
       lua_setfield(L, -2, "allow_eio3");
+    }
+    if (o->per_message_deflate > 0) {
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, "per_message_deflate");
     }
     if (o->no_http_compression) {
       lua_pushboolean(L, 0);

@@ -20,6 +20,7 @@ typedef struct siod_overrides_s {
   long max_payload;
   const char *redis;  /* a Redis URL: every server is a cluster node */
   const char *cookie; /* a cookie name: every server sets it on the polling handshake */
+  int per_message_deflate; /* 1: every server accepts permessage-deflate; 0 not given */
 } siod_overrides_t;
 
 void siod_overrides_init(siod_overrides_t *o);

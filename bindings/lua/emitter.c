@@ -138,8 +138,10 @@ int siol_op_timeout(lua_State *L) {
 
 int siol_op_compress(lua_State *L) {
   op_ud_t *o = flag_op(L, 1);
-  if (lua_isnone(L, 2) || lua_toboolean(L, 2)) o->flags |= SIO_EMIT_COMPRESS;
-  else o->flags &= ~SIO_EMIT_COMPRESS;
+  /* Node's compress(false): never permessage-deflated; compress(true) is the default again (both
+   * carried to other nodes as flags.compress, as Node's adapter does). */
+  o->flags &= ~(SIO_EMIT_COMPRESS | SIO_EMIT_NO_COMPRESS);
+  o->flags |= lua_isnone(L, 2) || lua_toboolean(L, 2) ? SIO_EMIT_COMPRESS : SIO_EMIT_NO_COMPRESS;
   return 1;
 }
 

@@ -113,6 +113,28 @@ static void opt_cookie(lua_State *L, int t, sio_cookie_options_t *o) {
   }
 }
 
+/* per_message_deflate = true | false | { threshold = N } (Node's perMessageDeflate). */
+static void opt_deflate(lua_State *L, int t, sio_engine_options_t *e) {
+  int type = lua_getfield(L, t, "per_message_deflate");
+  int v = lua_gettop(L);
+  if (type == LUA_TBOOLEAN || type == LUA_TNIL) {
+    e->per_message_deflate = lua_toboolean(L, v);
+  } else if (type == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, v)) {
+      if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "threshold") != 0)
+        luaL_error(L, "sio.server: unknown per_message_deflate option '%s' (threshold)",
+                   lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
+      lua_pop(L, 1);
+    }
+    e->per_message_deflate = 1;
+    e->deflate_threshold = (uint32_t)siol_opt_int(L, v, "threshold", 1024, 1, INT31);
+  } else {
+    luaL_error(L, "sio.server: option 'per_message_deflate' must be a boolean or a table");
+  }
+  lua_pop(L, 1);
+}
+
 static int opt_transports(lua_State *L, int t, int def) {
   int bits = def;
   lua_getfield(L, t, "transports");
@@ -177,6 +199,7 @@ void siol_read_server_options(lua_State *L, int t, siol_server_opts_t *o) {
   if (cors_fn) e->same_origin = 0;
   else e->cors_origin = siol_opt_str(L, t, "cors", e->cors_origin); /* the string stays pushed */
   opt_cookie(L, t, &e->cookie);
+  opt_deflate(L, t, e);
   opt_http_compression(L, t, e);
   o->io.connect_timeout_ms = (uint32_t)siol_opt_int(L, t, "connect_timeout", o->io.connect_timeout_ms, 1, INT31);
   o->io.max_attachments = (size_t)siol_opt_int(L, t, "max_attachments", (long)o->io.max_attachments, 0, 1000);

@@ -248,7 +248,7 @@ static int opt_transports(PyObject *o, void *p) {
  * same_origin, connect_timeout_ms, max_buffered, client_dir, redis, redis_key,
  * redis_requests_timeout_ms, cookie_name, cookie_path, cookie_domain, cookie_same_site,
  * cookie_http_only, cookie_secure, cookie_max_age, transports, allow_upgrades, cors_credentials,
- * http_compression, http_compression_threshold): the
+ * per_message_deflate, deflate_threshold, http_compression, http_compression_threshold): the
  * io's options over the core's defaults
  * (sio_io_options_init, sio_redis_options_init); an option not given, or None for a number or a
  * bool, keeps its default. */
@@ -257,8 +257,8 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
                            "cors", "same_origin", "connect_timeout_ms", "max_buffered", "client_dir", "redis",
                            "redis_key", "redis_requests_timeout_ms", "cookie_name", "cookie_path", "cookie_domain",
                            "cookie_same_site", "cookie_http_only", "cookie_secure", "cookie_max_age", "transports",
-                           "allow_upgrades", "cors_credentials", "http_compression",
-                           "http_compression_threshold", NULL};
+                           "allow_upgrades", "cors_credentials", "per_message_deflate", "deflate_threshold",
+                           "http_compression", "http_compression_threshold", NULL};
   if (c->loop_ready) {
     PyErr_SetString(PyExc_RuntimeError, "already initialised");
     return -1;
@@ -271,14 +271,15 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
   sio_cookie_options_t *ck = &e->cookie;
   PyObject *dispatch;
   if (!PyArg_ParseTupleAndKeywords(
-          args, kw, "O|$O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&", kwlist, &dispatch, opt_str, &e->path, opt_u32,
+          args, kw, "O|$O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&", kwlist, &dispatch, opt_str, &e->path, opt_u32,
           &e->ping_interval_ms, opt_u32, &e->ping_timeout_ms, opt_size, &e->max_payload, opt_bool, &e->allow_eio3,
           opt_str, &e->cors_origin, opt_bool, &e->same_origin, opt_u32, &o.connect_timeout_ms, opt_size,
           &e->max_buffered, opt_str, &o.client_dir, opt_str, &ro.url, opt_str, &ro.key, opt_u32,
           &ro.requests_timeout_ms, opt_str, &ck->name, opt_str, &ck->path, opt_str, &ck->domain, opt_str,
           &ck->same_site, opt_bool, &ck->http_only, opt_bool, &ck->secure, opt_u32, &ck->max_age_s,
           opt_transports, &e->transports, opt_bool, &e->allow_upgrades, opt_bool, &e->cors_credentials,
-          opt_default_on, &e->http_compression, opt_u32, &e->http_compression_threshold))
+          opt_bool, &e->per_message_deflate, opt_u32, &e->deflate_threshold, opt_default_on,
+          &e->http_compression, opt_u32, &e->http_compression_threshold))
     return -1;
   if (!(c->options = kw ? PyDict_Copy(kw) : PyDict_New())) return -1;
   for (int i = 0; i < PYSIO_ON_COUNT; i++) {

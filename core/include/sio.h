@@ -363,9 +363,21 @@ typedef struct sio_engine_options_s {
    * character, or another same_site. */
   sio_cookie_options_t cookie;
   /* permessage-deflate (RFC 7692) on WebSocket connections (Node's perMessageDeflate): 0 (the
-   * default) off, as Node. (Issue 16: the deflate work documents these.) */
+   * default) off, as Node; non-zero accepts a client's offer (every browser makes one). The
+   * server always answers server_no_context_takeover and client_no_context_takeover, so each
+   * message is (de)compressed on its own with zlib streams shared by the whole server (created on
+   * first use, reset per message): a connection holds no zlib state, idle or not (Node's context
+   * takeover, which costs each connection its own streams, is not offered). A client's
+   * server_max_window_bits (9..15) is honoured; 8 is declined (zlib cannot make raw deflate with
+   * 256-byte windows), as is any malformed offer: the next offer is tried, else no compression.
+   * Messages whose WebSocket payload has deflate_threshold bytes or more are sent compressed
+   * unless emitted with SIO_EMIT_NO_COMPRESS; smaller ones go plain. A broadcast is compressed
+   * once and its frame shared by every recipient. Received messages with RSV1 are inflated into
+   * at most max_payload bytes: past that, close 1009 before the rest is inflated (a
+   * decompression bomb costs max_payload at most); bad deflate data is closed with 1007, RSV1
+   * without the extension or on a continuation or control frame with 1002. */
   int per_message_deflate;
-  uint32_t deflate_threshold; /* bytes; 0: the default, 1024 */
+  uint32_t deflate_threshold; /* bytes; 0: the default, 1024 (Node's) */
   /* httpCompression (Node engine.io's, on by default): a polling GET's response of
    * http_compression_threshold bytes or more (the payload as sent: JSONP scripts and v3 binary
    * payloads included, as the reference) is gzip- or deflate-encoded when the request's
@@ -618,8 +630,13 @@ SIO_EXTERN int sio_event_reserved(const char *name, int server_side);
 /* Emit flags. */
 enum {
   SIO_EMIT_VOLATILE = 1, /* dropped for a recipient whose transport is not writable right now */
-  SIO_EMIT_COMPRESS = 2, /* accepted for API parity; sio does not compress (no permessage-deflate) */
-  SIO_EMIT_LOCAL = 4     /* this node only (matters with a cluster adapter) */
+  /* Node's compress(true), the default: harmless, and carried as "compress": true to other
+   * nodes by the cluster adapter. */
+  SIO_EMIT_COMPRESS = 2,
+  SIO_EMIT_LOCAL = 4,      /* this node only (matters with a cluster adapter) */
+  /* Node's compress(false): never permessage-deflated, whatever its size (wins over
+   * SIO_EMIT_COMPRESS); carried as "compress": false to other nodes. */
+  SIO_EMIT_NO_COMPRESS = 8
 };
 
 typedef struct sio_io_options_s {

@@ -75,6 +75,8 @@ end
 
 local server = assert(sio.server{
   host = "127.0.0.1", port = 3000, allow_eio3 = true, client_dir = CLIENT_DIR,
+  -- browsers always offer permessage-deflate: chat messages of 1 KiB or more go compressed
+  per_message_deflate = true,
 })
 assert(server:static("/", PUBLIC_DIR))
 

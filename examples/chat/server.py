@@ -83,7 +83,8 @@ def main() -> int:
     if not os.path.isfile(os.path.join(CLIENT_DIR, "socket.io.js")):
         sys.exit(f"{CLIENT_DIR}: no socket.io.js; install the client with scripts/deps.sh "
                  "(or: cd examples && npm install)")
-    server = sio.Server(allow_eio3=True, client_dir=CLIENT_DIR)
+    # browsers always offer permessage-deflate: messages of 1 KiB or more go compressed
+    server = sio.Server(allow_eio3=True, client_dir=CLIENT_DIR, per_message_deflate=True)
     server.static("/", PUBLIC_DIR)
 
     rooms: "dict[str, Room]" = {}

@@ -26,7 +26,7 @@ static void usage(void) {
           "usage: sio-contract [--host 127.0.0.1] [--port 3000] [--path /socket.io/]\n"
           "                    [--ping-interval MS] [--ping-timeout MS] [--max-payload BYTES]\n"
           "                    [--allow-eio3] [--cors ORIGINS] [--redis URL] [--cookie NAME]\n"
-          "                    [--static DIR] [--serve-client DIR]\n");
+          "                    [--static DIR] [--serve-client DIR] [--per-message-deflate]\n");
   exit(2);
 }
 
@@ -402,6 +402,7 @@ int main(int argc, char **argv) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(a, "--allow-eio3") == 0) { cfg.eio.allow_eio3 = 1; continue; }
+    if (strcmp(a, "--per-message-deflate") == 0) { cfg.eio.per_message_deflate = 1; continue; }
     if (!v) usage();
     if (strcmp(a, "--host") == 0) cfg.host = v;
     else if (strcmp(a, "--port") == 0) cfg.port = atoi(v);

@@ -2,7 +2,7 @@
 --
 --   siod examples/contract/server.lua [--host H] [--port P] [--path /socket.io/] [--ping-interval MS]
 --        [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL]
---        [--cookie NAME]
+--        [--cookie NAME] [--per-message-deflate]
 --
 -- siod applies its own flags (host, port, path, ping, payload, EIO3, --redis, --cookie) to sio.server{};
 -- --cors reaches the script in `arg`. Also the bare Engine.IO echo endpoint at /engine.io/.

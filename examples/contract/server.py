@@ -28,6 +28,7 @@ def main() -> int:
     p.add_argument("--ping-timeout", type=int, default=20000)
     p.add_argument("--max-payload", type=int, default=1_000_000)
     p.add_argument("--allow-eio3", action="store_true")
+    p.add_argument("--per-message-deflate", action="store_true")  # Node's { threshold: 1024 }
     p.add_argument("--cors", default=None)
     p.add_argument("--redis", default=None)  # a cluster node: broadcasts and count go through Redis
     p.add_argument("--cookie", default=None)  # the handshake sets NAME=<sid> (Node's cookie option)
@@ -45,6 +46,7 @@ def main() -> int:
         connect_timeout=1.0,
         redis=a.redis,
         cookie=a.cookie,
+        per_message_deflate={"threshold": 1024} if a.per_message_deflate else None,
         async_handlers=a.async_handlers > 0,
         handler_workers=max(1, a.async_handlers),
     )

@@ -90,6 +90,7 @@ local server = assert(sio.server{
   port = 3000,
   allow_eio3 = true,
   client_dir = here .. "/../node_modules/socket.io-client/dist",
+  per_message_deflate = true, -- browsers always offer it: big drawings go compressed
 })
 server:static("/", here .. "/public")
 

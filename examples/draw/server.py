@@ -126,6 +126,7 @@ def main() -> int:
     server = sio.Server(
         allow_eio3=True,
         client_dir=os.path.join(here, "..", "node_modules", "socket.io-client", "dist"),
+        per_message_deflate=True,  # browsers always offer it: big drawings go compressed
     )
     server.static("/", os.path.join(here, "public"))
 

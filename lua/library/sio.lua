@@ -139,6 +139,7 @@ function sio.json.decode(s) end
 ---@field redis? string "redis://[[user]:password@]host[:port][/db]"
 ---@field redis_key? string "socket.io"
 ---@field redis_requests_timeout? integer ms
+---@field per_message_deflate? boolean|{threshold?: integer} permessage-deflate (off by default); threshold 1024 bytes
 ---@field cookie? boolean|string|table
 ---@field http_compression? boolean|{threshold?: integer} default true: polling responses of 1024 bytes or more gzip/deflate-encoded per Accept-Encoding
 
@@ -177,6 +178,7 @@ function Emitter:except(room) end
 ---@return sio.Emitter
 function Emitter:timeout(ms) end
 
+---`false`: never permessage-deflated (Node's compress(false)); `true` (the default) again.
 ---@param on? boolean
 ---@return sio.Emitter
 function Emitter:compress(on) end
@@ -462,6 +464,7 @@ function Socket:call(event, ...) end
 ---@return sio.Emitter
 function Socket:timeout(ms) end
 
+---`false`: never permessage-deflated (Node's compress(false)); `true` (the default) again.
 ---@param on? boolean
 ---@return sio.Emitter
 function Socket:compress(on) end

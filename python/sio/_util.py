@@ -40,6 +40,23 @@ _COOKIE_KEYS = {"name": "name", "path": "path", "domain": "domain", "samesite": 
                 "httponly": "http_only", "secure": "secure", "maxage": "max_age"}
 
 
+def deflate_options(per_message_deflate: Any) -> dict:
+    """The Core keywords for ``Server(per_message_deflate=...)``: ``True``/``False``/``None``, or
+    a dict with ``threshold`` (bytes, Node's name) that turns it on."""
+    if per_message_deflate is None or isinstance(per_message_deflate, bool):
+        return {"per_message_deflate": bool(per_message_deflate)}
+    if not isinstance(per_message_deflate, dict):
+        raise TypeError("per_message_deflate must be a bool or a dict (threshold)")
+    for key in per_message_deflate:
+        if key != "threshold":
+            raise ValueError(f"per_message_deflate: unknown option {key!r} (threshold)")
+    threshold = per_message_deflate.get("threshold")
+    if threshold is not None and (not isinstance(threshold, int) or isinstance(threshold, bool)
+                                  or not 1 <= threshold < 2 ** 31):
+        raise ValueError("per_message_deflate: threshold must be an int in [1, 2**31) (bytes)")
+    return {"per_message_deflate": True, "deflate_threshold": threshold}
+
+
 def cookie_options(cookie: Any) -> dict:
     """The Core keywords for ``Server(cookie=...)``: the cookie's name (``True``: Node's ``"io"``)
     and the attributes given; those not given keep the core's defaults (Node's: ``Path=/``,

@@ -20,7 +20,7 @@ from ._dispatch import Dispatch
 from ._compat import CoreLog, Reason, compat_options, differs, transport_bits
 from ._hooks import Engine, allow_verdict, request_environ
 from ._hooks import logger as _hooks_logger
-from ._util import cookie_options, cors_options, environ, room_names, to_ms
+from ._util import cookie_options, cors_options, deflate_options, environ, room_names, to_ms
 from ._workers import WorkerPool
 from .errors import DisconnectedError, ReservedEventError, TimeoutError
 from .namespace import Namespace
@@ -152,6 +152,15 @@ class Server(Dispatch, AsyncioMode):
     :param compression_threshold: bytes; default 1024 (0: every response).
     :param monitor_clients: warned (heartbeats are always checked).
     :param socketio_path: python-socketio's name for ``path``.
+
+    :param per_message_deflate: Node's ``perMessageDeflate``: ``True`` accepts a WebSocket
+        client's permessage-deflate offer (RFC 7692; every browser makes one) on every endpoint
+        (Socket.IO and :meth:`engine_endpoint`'s), ``{"threshold": N}`` too, with messages of N
+        bytes or more compressed (default 1024, as Node); smaller ones, and emits with
+        ``compress(False)``, go uncompressed. ``None``/``False`` (the default, as Node): off. Each
+        message is compressed on its own (no context takeover), a broadcast once for all its
+        recipients, and zlib's state is shared by the server, so an idle connection costs nothing
+        more; a received message that inflates past ``max_payload`` is closed with 1009.
     """
 
     reason = Reason
@@ -191,6 +200,7 @@ class Server(Dispatch, AsyncioMode):
         compression_threshold: Optional[int] = None,
         monitor_clients: Optional[bool] = None,
         socketio_path: Optional[str] = None,
+        per_message_deflate: Union[None, bool, Dict[str, Any]] = None,
         allow_request: Optional[Callable[[Dict[str, Any]], Any]] = None,
     ) -> None:
         opts = compat_options(self._async_modes, async_mode=async_mode, logger=logger,
@@ -266,6 +276,7 @@ class Server(Dispatch, AsyncioMode):
                                         else max(1, compression_threshold)),
             **cors_options(cors_allowed_origins),
             **cookie_options(cookie),
+            **deflate_options(per_message_deflate),
         )
         self.engine = Engine(self._core)
         """Node's ``io.engine`` for its events: ``server.engine.on("connection_error", fn)``,

@@ -159,6 +159,14 @@ class BroadcastOperator:
         """This node's sockets only (with a cluster)."""
         return self._with(flags=api.SIO_EMIT_LOCAL)
 
+    def compress(self, value: bool = True) -> "BroadcastOperator":
+        """Node's ``compress(false)``: the message is never permessage-deflated (see
+        ``Server(per_message_deflate=...)``); ``compress(True)`` is the default."""
+        op = self._with()
+        op._flags &= ~(api.SIO_EMIT_COMPRESS | api.SIO_EMIT_NO_COMPRESS)
+        op._flags |= api.SIO_EMIT_COMPRESS if value else api.SIO_EMIT_NO_COMPRESS
+        return op
+
     def timeout(self, seconds: float) -> "BroadcastOperator":
         """How long ``emit(..., callback)`` waits for the acknowledgements."""
         return self._with(timeout=seconds)
@@ -290,6 +298,9 @@ class NamespaceView:
     @property
     def local(self) -> BroadcastOperator:
         return self._op().local
+
+    def compress(self, value: bool = True) -> BroadcastOperator:
+        return self._op().compress(value)
 
     def timeout(self, seconds: float) -> BroadcastOperator:
         return self._op().timeout(seconds)
@@ -568,6 +579,11 @@ class Socket:
     def volatile(self) -> "_Volatile":
         return _Volatile(self)
 
+    def compress(self, value: bool = True) -> "_Volatile":
+        """Node's ``socket.compress(false).emit(...)``: to this socket, never permessage-deflated
+        (``True``: the default)."""
+        return _Volatile(self, api.SIO_EMIT_COMPRESS if value else api.SIO_EMIT_NO_COMPRESS)
+
     # ---- rooms, data, disconnect ----
 
     def join(self, room: Union[str, Iterable[str]]) -> None:
@@ -789,15 +805,21 @@ class _Answer:
 
 
 class _Volatile:
-    def __init__(self, socket: Socket) -> None:
+    """An emit to one socket with flags: volatile (the default), or compress(...)."""
+
+    def __init__(self, socket: Socket, flags: int = api.SIO_EMIT_VOLATILE) -> None:
         self._socket = socket
+        self._flags = flags
 
     def emit(self, event: str, *args: Any) -> None:
         s = self._socket
         srv, nsp, sid = s._server, s._nsp, s.id
         if s.connected and not srv._elsewhere():
-            srv._core.emit(nsp, event, args, (sid,), None, api.SIO_EMIT_VOLATILE)
+            srv._core.emit(nsp, event, args, (sid,), None, self._flags)
             srv._kick()
+
+    def send(self, *args: Any) -> None:
+        self.emit("message", *args)
 
 
 class _Chain:
@@ -930,6 +952,10 @@ class NodeStyle:
 
     def except_(self, *rooms: Union[str, Iterable[str]]) -> BroadcastOperator:
         return BroadcastOperator(self, "/").except_(*rooms)  # type: ignore[arg-type]
+
+    def compress(self, value: bool = True) -> BroadcastOperator:
+        """Node's ``io.compress(false).emit(...)``: never permessage-deflated."""
+        return BroadcastOperator(self, "/").compress(value)  # type: ignore[arg-type]
 
     def call_every(self, interval: float, fn: Callable, *args: Any) -> "_core.Timer":
         """Calls ``fn(*args)`` every ``interval`` seconds (the first time ``interval`` from now)

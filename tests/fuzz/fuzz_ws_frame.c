@@ -1,7 +1,8 @@
 /* libFuzzer harness for the WebSocket frame parser.
  *
  * Byte 0 picks the role (bit 0), max_message (bits 1-3) and how the rest is cut into chunks
- * (bits 4-7); byte 1 picks after how many events a callback asks to stop (0: never). The input is
+ * (bits 4-7); byte 1 picks after how many events a callback asks to stop (0: never) and, with bit
+ * 6, permessage-deflate (RSV1 messages inflated, bounded by max_message). The input is
  * fed twice, whole and in chunks, each chunk in its own exact-size allocation so that ASan sees any
  * read past it. Both runs must give the same events and the same result: how input is split must
  * never change what comes out. Callbacks check what the parser promises (UTF-8 text, sizes, valid
@@ -70,6 +71,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t max = maxes[(data[0] >> 1) & 7];
   unsigned split = data[0] >> 4;
   size_t stop_after = data[1] & 0x80 ? 0 : data[1] & 7;
+  int deflate = (data[1] & 0x40) != 0;
+  static sio_ws_zlib_t *zlib; /* shared across runs, as by a server's connections */
+  if (!zlib) zlib = sio_ws_zlib_new();
+  const sio_ws_pmd_t pmd = {1, 15, 0};
   data += 2;
   size -= 2;
 
@@ -77,6 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   sio_ws_parser_t p;
   run_t whole = {0xcbf29ce484222325ull, 0, stop_after, max};
   sio_ws_parser_init(&p, role, max);
+  if (deflate) sio_ws_parser_set_deflate(&p, &pmd, zlib);
   char *buf = malloc(size ? size : 1);
   if (size) memcpy(buf, data, size);
   int rv_whole = sio_ws_parser_execute(&p, &cbs, &whole, buf, size, NULL);
@@ -87,6 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* In chunks: split 0 is byte by byte, others draw chunk sizes up to 2^split. */
   run_t chunked = {0xcbf29ce484222325ull, 0, stop_after, max};
   sio_ws_parser_init(&p, role, max);
+  if (deflate) sio_ws_parser_set_deflate(&p, &pmd, zlib);
   uint32_t rng = 0x9e3779b9u ^ (uint32_t)size ^ split;
   int rv = 0;
   for (size_t off = 0; off < size && rv == 0;) {

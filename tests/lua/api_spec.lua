@@ -196,6 +196,42 @@ describe("sio.server", function()
     end
   end)
 
+  it("per_message_deflate: compressed at the threshold, :compress(false) and small ones plain", function()
+    for _, case in ipairs({ { true, 1024 }, { { threshold = 100 }, 100 } }) do
+      local s = server { per_message_deflate = case[1] }
+      s:on("connection", function(socket)
+        socket:on("go", function(n)
+          socket:emit("big", ("x"):rep(n))
+          socket:compress(false):emit("plain", ("y"):rep(n))
+          s:to(socket.id):compress(false):compress(true):emit("again", ("w"):rep(n))
+          socket:emit("small", "z")
+        end)
+      end)
+      local c = client("deflate", s.port, { send = { "go", case[2] }, frames = 4 })
+      finish(c)
+      local frames, ext = {}, nil
+      for _, r in ipairs(c.results()) do
+        if r.step == "upgrade" then ext = r.extensions end
+        if r.step == "frame" then frames[#frames + 1] = r end
+      end
+      assert.are.same({ "permessage-deflate; server_no_context_takeover; client_no_context_takeover" }, ext)
+      assert.are.equal(4, #frames, c.output())
+      assert.is_true(frames[1].rsv1)
+      assert.are.equal('42["big","' .. ("x"):rep(case[2]) .. '"]', frames[1].payload)
+      assert.is_false(frames[2].rsv1)
+      assert.are.equal('42["plain","' .. ("y"):rep(case[2]) .. '"]', frames[2].payload)
+      assert.is_true(frames[3].rsv1)
+      assert.is_false(frames[4].rsv1)
+      assert.are.equal('42["small","z"]', frames[4].payload)
+    end
+    for _, b in ipairs({ "yes", { level = 3 }, { threshold = 0 } }) do
+      local ok, err = pcall(sio.server, { host = "127.0.0.1", port = 0, per_message_deflate = b })
+      assert.is_false(ok, "accepted per_message_deflate " .. sio.json.encode(b))
+      err = tostring(err)
+      assert.is_truthy(err:match("sio%.server: .*per_message_deflate") or err:match("sio%.server: .*threshold"), err)
+    end
+  end)
+
   it("cors and same_origin: a page of another origin gets 403, its own or an allowed one connects", function()
     local cases = { -- options, Origin header, status
       { {}, "http://evil.example", 200 },

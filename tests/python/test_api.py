@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 
 import pytest
 import socketio
@@ -1281,3 +1282,133 @@ def test_call_every_repeats_until_cancelled():
         server.call_soon_threadsafe(lambda: server.call_every(0.01, lambda: None))  # left running: stop() ends it
     gaps = [b[1] - a[1] for a, b in zip(ticks, ticks[1:])]
     assert all(g >= 0.015 for g in gaps), gaps
+
+
+# ---- permessage-deflate --------------------------------------------------------------------
+
+def _ws_frames(sock, buf):
+    """Yields (first byte, payload) of each server frame read from sock (unmasked)."""
+    while True:
+        while len(buf) < 2 or len(buf) < _frame_len(buf):
+            chunk = sock.recv(65536)
+            if not chunk:
+                return
+            buf += chunk
+        n = _frame_len(buf)
+        hlen = n - _payload_len(buf)
+        yield buf[0], bytes(buf[hlen:n])
+        del buf[:n]
+
+
+def _payload_len(b):
+    n = b[1] & 0x7f
+    if n == 126:
+        return int.from_bytes(b[2:4], 'big') if len(b) >= 4 else 1 << 62
+    if n == 127:
+        return int.from_bytes(b[2:10], 'big') if len(b) >= 10 else 1 << 62
+    return n
+
+
+def _frame_len(b):
+    n = b[1] & 0x7f
+    return (2 if n < 126 else 4 if n == 126 else 10) + _payload_len(b)
+
+
+def _ws_send(sock, text):
+    data = text.encode()
+    mask = os.urandom(4)
+    head = bytes([0x81]) + (bytes([0x80 | len(data)]) if len(data) < 126
+                            else bytes([0x80 | 126]) + len(data).to_bytes(2, 'big'))
+    sock.sendall(head + mask + bytes(c ^ mask[i & 3] for i, c in enumerate(data)))
+
+
+def _inflate(payload):
+    d = zlib.decompressobj(-15)
+    return d.decompress(payload + b'\x00\x00\xff\xff')
+
+
+def _deflate_client(port, want_head=b''):
+    """A hand-made WebSocket client offering permessage-deflate, connected to "/": (socket, frames).
+    want_head: a header line the 101 must also carry."""
+    sock = socket.create_connection(('127.0.0.1', port), timeout=WAIT)
+    sock.sendall(b'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n'
+                 b'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n'
+                 b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
+                 b'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n')
+    buf = bytearray()
+    while b'\r\n\r\n' not in buf:
+        buf += sock.recv(4096)
+    head, _, rest = bytes(buf).partition(b'\r\n\r\n')
+    head += b'\r\n'
+    assert b'\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; ' \
+           b'client_no_context_takeover\r\n' in head
+    assert want_head in head and b'\r\n\r\n' not in head  # one blank line, after every header
+    frames = _ws_frames(sock, bytearray(rest))
+    assert next(frames)[1].startswith(b'0{')
+    _ws_send(sock, '40')
+    assert next(frames)[1].startswith(b'40{')
+    return sock, frames
+
+
+def test_compress_false_crosses_the_cluster(redis_url):
+    # Node's adapter carries flags.compress: a broadcast made on one node with compress(False)
+    # reaches another node's deflate client uncompressed, a default one compressed.
+    a, b = sio.Server(redis=redis_url), sio.Server(redis=redis_url, per_message_deflate=True)
+    b.on_server_event('ping', lambda: 'pong')
+    with Running(a), Running(b) as rb:
+        assert _until_answered(a, 'ping')[1] == ['pong']
+        sock, frames = _deflate_client(rb.port)
+        try:
+            a.compress(False).emit('plain', 'y' * 2000)
+            a.emit('big', 'x' * 2000)
+            b0, plain = next(frames)
+            assert b0 == 0x81 and plain == b'42["plain","' + b'y' * 2000 + b'"]'
+            b0, big = next(frames)
+            assert b0 == 0xc1 and _inflate(big) == b'42["big","' + b'x' * 2000 + b'"]'
+        finally:
+            sock.close()
+
+
+@pytest.mark.parametrize('option, threshold', [(True, 1024), ({'threshold': 100}, 100)])
+def test_per_message_deflate_and_compress_false(option, threshold):
+    server = sio.Server(per_message_deflate=option)
+
+    @server.engine.on('headers')  # the 101 carries the hook's headers beside the extension's
+    def headers(headers, environ):
+        headers['X-Served-By'] = 'node-1'
+
+    @server.on('go')
+    def go(sid, n):
+        server.emit('big', 'x' * n, to=sid)
+        server.to(sid).compress(False).emit('plain', 'y' * n)
+        server.emit('small', 'z', to=sid)
+        server.compress(False).emit('plain2', 'v' * n)  # io.compress(false): everyone, plain
+        server.to(sid).compress(False).compress(True).emit('big2', 'w' * n)
+
+    with Running(server) as r:
+        sock, frames = _deflate_client(r.port, b'\r\nX-Served-By: node-1\r\n')
+        try:
+            _ws_send(sock, '42["go",%d]' % threshold)
+            b0, big = next(frames)
+            assert b0 == 0xc1  # FIN, RSV1, text
+            assert _inflate(big) == b'42["big","' + b'x' * threshold + b'"]'
+            b0, plain = next(frames)
+            assert b0 == 0x81 and plain == b'42["plain","' + b'y' * threshold + b'"]'
+            b0, small = next(frames)
+            assert b0 == 0x81 and small == b'42["small","z"]'
+            b0, plain2 = next(frames)
+            assert b0 == 0x81 and plain2 == b'42["plain2","' + b'v' * threshold + b'"]'
+            b0, big2 = next(frames)
+            assert b0 == 0xc1 and _inflate(big2) == b'42["big2","' + b'w' * threshold + b'"]'
+        finally:
+            sock.close()
+
+
+@pytest.mark.parametrize('option, error', [
+    ('yes', TypeError), ({'level': 3}, ValueError), ({'threshold': 0}, ValueError),
+    ({'threshold': 'big'}, ValueError),
+])
+def test_per_message_deflate_refused(option, error):
+    with pytest.raises(error) as e:
+        sio.Server(per_message_deflate=option)
+    assert 'per_message_deflate' in str(e.value)

@@ -168,15 +168,18 @@ static void pack_opts(msgpack_packer *pk, const sio_target_t *to, uint32_t timeo
   sio__mp_pack_key(pk, "except");
   sio__mp_pack_strs(pk, to ? to->except : NULL, to ? to->nexcept : 0);
   sio__mp_pack_key(pk, "flags");
-  int n = ((flags & SIO_EMIT_VOLATILE) != 0) + ((flags & SIO_EMIT_COMPRESS) != 0) + (timeout_ms != 0);
+  /* Node's flags.compress: present once compress() was called, false for compress(false). */
+  int compress = (flags & (SIO_EMIT_COMPRESS | SIO_EMIT_NO_COMPRESS)) != 0;
+  int n = ((flags & SIO_EMIT_VOLATILE) != 0) + compress + (timeout_ms != 0);
   msgpack_pack_map(pk, (size_t)n);
   if (flags & SIO_EMIT_VOLATILE) {
     sio__mp_pack_key(pk, "volatile");
     msgpack_pack_true(pk);
   }
-  if (flags & SIO_EMIT_COMPRESS) {
+  if (compress) {
     sio__mp_pack_key(pk, "compress");
-    msgpack_pack_true(pk);
+    if (flags & SIO_EMIT_NO_COMPRESS) msgpack_pack_false(pk);
+    else msgpack_pack_true(pk);
   }
   if (timeout_ms) {
     sio__mp_pack_key(pk, "timeout");
@@ -677,7 +680,11 @@ static void on_broadcast(sio_cluster_t *c, const msgpack_object *m) {
   if (remote_emit_read(&e, pkt, opts)) return;
   const msgpack_object *vol = opts_flag(opts, "volatile");
   int is_volatile = vol && vol->type == MSGPACK_OBJECT_BOOLEAN && vol->via.boolean;
-  sio_target_t to = local_target(&e.rooms, &e.except, is_volatile ? SIO_EMIT_VOLATILE : 0);
+  const msgpack_object *cmp = opts_flag(opts, "compress");
+  int no_compress = cmp && cmp->type == MSGPACK_OBJECT_BOOLEAN && !cmp->via.boolean;
+  sio_target_t to = local_target(&e.rooms, &e.except,
+                                 (is_volatile ? SIO_EMIT_VOLATILE : 0) |
+                                     (no_compress ? SIO_EMIT_NO_COMPRESS : 0));
   sio_args_t args = {e.args, e.bins.v, e.bins.n};
   sio_nsp_emit(nsp, &to, e.event->valuestring, &args);
   remote_emit_clear(&e);

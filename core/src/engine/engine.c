@@ -42,9 +42,15 @@ struct sio_msg_s {
   uint32_t refs;
   uint8_t binary;
   uint8_t v4_hlen;     /* bytes of the v4 frame in front of data, 0 until built */
+  uint8_t no_compress; /* never permessage-deflated (an emit's compress(false)) */
+  /* Window bits of zframe[slot] (see msg_deflate); ZBITS_FAILED when it could not be made. */
+  uint8_t zbits[3];
   sio_rbuf_t *store;   /* [MSG_ROOM][data][NUL]: shared by reference with the write queues */
   /* The v3 WebSocket frames, built on first use: [1] binary, [2] base64 text ("b4<base64>"). */
   sio_rbuf_t *frame[3];
+  /* Each frame's permessage-deflate form, built on first use: one per broadcast, not per
+   * recipient. */
+  sio_rbuf_t *zframe[3];
   size_t len;
   char *data;          /* store->data + MSG_ROOM */
 };
@@ -156,7 +162,11 @@ sio_msg_t *sio_msg_new(const void *data, size_t len, int binary) {
   m->refs = 1;
   m->binary = binary ? 1 : 0;
   m->v4_hlen = 0;
-  m->frame[0] = m->frame[1] = m->frame[2] = NULL;
+  m->no_compress = 0;
+  for (int i = 0; i < 3; i++) {
+    m->frame[i] = m->zframe[i] = NULL;
+    m->zbits[i] = 0;
+  }
   m->len = len;
   m->data = m->store->data + MSG_ROOM;
   if (len) memcpy(m->data, data, len);
@@ -175,15 +185,23 @@ void sio_msg_unref(sio_msg_t *m) {
   sio_rbuf_unref(m->frame[0]);
   sio_rbuf_unref(m->frame[1]);
   sio_rbuf_unref(m->frame[2]);
+  if (m->zbits[0] | m->zbits[1] | m->zbits[2]) /* set once a compressed frame was tried */
+    for (int i = 0; i < 3; i++) sio_rbuf_unref(m->zframe[i]);
   free(m);
 }
+
+void sio__msg_set_compress(sio_msg_t *m, int on) { m->no_compress = !on; }
 
 /* The server WebSocket frame of a MESSAGE packet: text "4<data>" (the same in every version) and
  * v4 binary (raw) are written in place in front of the message's bytes; v3 binary (0x04 + data)
  * and, for a v3 client that asked for base64 (b64=1), the text "b4<base64>" are built on first use.
  * Returns 0, or SIO_ENOMEM. */
+static int msg_slot(const sio_msg_t *m, int protocol, int b64) {
+  return !m->binary || protocol == 4 ? 0 : b64 ? 2 : 1;
+}
+
 static int msg_frame(sio_msg_t *m, int protocol, int b64, frame_view_t *out) {
-  int slot = !m->binary || protocol == 4 ? 0 : b64 ? 2 : 1;
+  int slot = msg_slot(m, protocol, b64);
   if (slot == 0) {
     if (!m->v4_hlen) {
       int prefix = !m->binary;
@@ -231,6 +249,43 @@ static int msg_frame(sio_msg_t *m, int protocol, int b64, frame_view_t *out) {
   out->p = m->frame[slot]->data;
   out->len = m->frame[slot]->len;
   return 0;
+}
+
+#define ZBITS_FAILED 0xff
+
+/* permessage-deflate: the compressed form of a MESSAGE frame f (built by msg_frame for `slot`) for
+ * a client whose server_max_window_bits is `bits`. Payloads under the threshold, and messages sent
+ * with compress(false), stay as they are. The compressed frame is made once and kept on the
+ * message: every recipient of a broadcast shares it, since no context is taken over from one
+ * message to the next (the server always negotiates server_no_context_takeover) and a frame
+ * made with a small window suits any client allowing that window or a larger one. When
+ * compression fails, the frame goes plain (RFC 7692 lets any message be sent uncompressed).
+ * Returns 1 when f holds a frame made for this client alone, whose reference the caller drops. */
+static int msg_deflate(sio_engine_t *e, sio_msg_t *m, int slot, int bits, frame_view_t *f) {
+  size_t hlen = (f->p[1] & 0x7f) == 127 ? 10 : (f->p[1] & 0x7f) == 126 ? 4 : 2;
+  size_t plen = f->len - hlen;
+  uint32_t threshold = e->opts.deflate_threshold ? e->opts.deflate_threshold : 1024;
+  if (m->no_compress || plen < threshold || m->zbits[slot] == ZBITS_FAILED) return 0;
+  int own = 0, used = 0;
+  sio_rbuf_t *rb = m->zframe[slot];
+  if (!rb || m->zbits[slot] > bits) {
+    rb = sio_ws_deflate_frame(sio_server_zlib(e->server), bits, f->p[0] & 0x0f, f->p + hlen, plen,
+                              &used);
+    if (!rb) {
+      m->zbits[slot] = ZBITS_FAILED;
+      return 0;
+    }
+    if (m->zframe[slot]) {
+      own = 1; /* a client allowing a smaller window than the kept frame's: not kept */
+    } else {
+      m->zframe[slot] = rb;
+      m->zbits[slot] = (uint8_t)used;
+    }
+  }
+  f->rb = rb;
+  f->p = rb->data;
+  f->len = rb->len;
+  return own;
 }
 
 static sio_rbuf_t *make_text_frame(const char *text) {
@@ -814,7 +869,11 @@ static int session_send(sio_session_t *s, int type, sio_msg_t *msg) {
       frame_view_t f;
       int r = msg_frame(msg, s->protocol, s->b64, &f);
       if (r) return r;
-      return sio_conn_write_rb(s->conn, f.rb, f.p, f.len);
+      int own = s->conn->ws.pmd.on &&
+                msg_deflate(e, msg, msg_slot(msg, s->protocol, s->b64), s->conn->ws.pmd.server_bits, &f);
+      r = sio_conn_write_rb(s->conn, f.rb, f.p, f.len);
+      if (own) sio_rbuf_unref(f.rb); /* the write queue holds its own reference */
+      return r;
     } else if (!msg) {
       ws_send_frame(s, s->conn, e->ctl[type]);
     } else {
@@ -1645,7 +1704,8 @@ static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request
       return;
     }
     char *extra = ws_hook_headers(e, c, req, HOOKS_ALL);
-    int r = sio_conn_accept_ws_with(c, req, e->opts.max_payload, &probe_vt, s, extra);
+    int r = sio_conn_accept_ws_deflate(c, req, e->opts.max_payload, e->opts.per_message_deflate,
+                                       &probe_vt, s, extra);
     free(extra);
     if (r != 0) {
       respond_error(e, c, req, ERR_BAD_REQUEST);
@@ -1676,7 +1736,8 @@ static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request
 /* A WebSocket-only session: the 101, then the session. */
 static void open_ws(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req, int proto) {
   char *extra = ws_hook_headers(e, c, req, HOOKS_INITIAL);
-  int r = sio_conn_accept_ws_with(c, req, e->opts.max_payload, &ws_vt, NULL, extra);
+  int r = sio_conn_accept_ws_deflate(c, req, e->opts.max_payload, e->opts.per_message_deflate,
+                                     &ws_vt, NULL, extra);
   free(extra);
   if (r != 0) {
     respond_error(e, c, req, ERR_BAD_REQUEST);

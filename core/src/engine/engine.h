@@ -12,6 +12,9 @@ void sio__session_hold(sio_session_t *s, uint32_t ms);
 /* sio_session_send_msg for the layers above, per recipient of a broadcast: msg is never NULL there,
  * and its errors have no detail to clear (sio_last_error()). */
 int sio__session_send_msg(sio_session_t *s, sio_msg_t *msg);
+/* Whether msg may be permessage-deflated (on by default; Node's compress flag). Every recipient
+ * of one message shares the setting, as they share its compressed frame. */
+void sio__msg_set_compress(sio_msg_t *msg, int on);
 
 /* serveClient (sio_io_options_t.client_dir): the engine answers GET and HEAD requests for
  * socket.io-client's bundle files under its path from `dir`, a resolved directory (consumed: freed

@@ -81,6 +81,7 @@ int sio__client_send_packet(sio_client_t *c, sio_packet_t *p, int flags) {
     sio__encoded_clear(&enc);
     return 0;
   }
+  if (flags & SIO_EMIT_NO_COMPRESS) sio__encoded_no_compress(&enc);
   r = sio__session_send_msg(c->session, enc.text);
   for (size_t i = 0; r == 0 && i < enc.natts; i++) r = sio__session_send_msg(c->session, enc.atts[i]);
   sio__encoded_clear(&enc);

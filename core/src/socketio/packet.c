@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/engine.h"
 #include "fail.h"
 #include "json_parse.h"
 #include "json_write.h"
@@ -290,6 +291,11 @@ int sio_packet_encode(const sio_packet_t *p, sio_sbuf_t *out) {
 }
 
 /* ---- messages ---- */
+
+void sio__encoded_no_compress(const sio_encoded_t *e) {
+  if (e->text) sio__msg_set_compress(e->text, 0);
+  for (size_t i = 0; i < e->natts; i++) sio__msg_set_compress(e->atts[i], 0);
+}
 
 void sio__encoded_clear(sio_encoded_t *e) {
   sio_msg_unref(e->text);

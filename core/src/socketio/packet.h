@@ -120,6 +120,9 @@ typedef struct sio_encoded {
 int sio__encode(const sio_packet_t *p, const sio_buf_t *bufs, sio_encoded_t *out);
 /* Drops the references and empties e. */
 void sio__encoded_clear(sio_encoded_t *e);
+/* Marks its messages never to be permessage-deflated (SIO_EMIT_NO_COMPRESS); e itself is not
+ * changed, only the messages it refers to. */
+void sio__encoded_no_compress(const sio_encoded_t *e);
 
 /* Counts placeholder objects ({"_placeholder":true,"num":N}, N an integer) in a tree, at any
  * depth, up to SIO_PACKET_MAX_DEPTH. */

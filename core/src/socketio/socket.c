@@ -324,6 +324,7 @@ int sio__socket_write(sio_socket_t *s, const sio_encoded_t *enc, int flags) {
   sio_client_t *c = s->client;
   if (!c || c->closed || s->state != SOCK_CONNECTED) return SIO_ECLOSED;
   if ((flags & SIO_EMIT_VOLATILE) && !sio_session_writable(c->session)) return 0;
+  if (flags & SIO_EMIT_NO_COMPRESS) sio__encoded_no_compress(enc);
   int r = sio__session_send_msg(c->session, enc->text);
   for (size_t i = 0; r == 0 && i < enc->natts; i++) r = sio__session_send_msg(c->session, enc->atts[i]);
   return r;

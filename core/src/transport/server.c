@@ -1,6 +1,7 @@
 /* The HTTP server: listener, connections, request dispatch, batched writes, timeouts. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "opts.h"
 #include "transport.h"
@@ -46,6 +47,8 @@ struct sio_server_s {
   /* One read buffer for every connection: reads are consumed before the next one starts (input is
    * parsed at once and only unparsed tails are copied), so an idle connection holds no buffer. */
   char readbuf[SIO_READ_BUF_SIZE];
+  /* permessage-deflate's zlib streams, shared by every connection (created on first use). */
+  sio_ws_zlib_t *zlib;
 };
 
 static void conn_close_now(sio_conn_t *c, int err);
@@ -612,13 +615,35 @@ static void feed_ws(sio_conn_t *c, char *data, size_t len) {
   if (vt && vt->on_close) vt->on_close(owner, c, r);
 }
 
+sio_ws_zlib_t *sio_server_zlib(sio_server_t *s) {
+  if (!s->zlib) s->zlib = sio_ws_zlib_new();
+  return s->zlib;
+}
+
+/* The first permessage-deflate offer we can honour, across every Sec-WebSocket-Extensions header
+ * in order; 0 when none (or no memory for the streams: the connection goes on uncompressed). */
+static int negotiate_deflate(sio_conn_t *c, const sio_http_request_t *req, sio_ws_pmd_t *pmd) {
+  for (size_t i = 0; i < req->header_count; i++) {
+    const sio_http_header_t *h = &req->headers[i];
+    if (h->name_len != 24 || strncasecmp(h->name, "sec-websocket-extensions", 24) != 0) continue;
+    if (sio_ws_pmd_negotiate(h->value, h->value_len, pmd)) return sio_server_zlib(c->server) != NULL;
+  }
+  return 0;
+}
+
 int sio_conn_accept_ws(sio_conn_t *c, const sio_http_request_t *req, size_t max_message,
                        const sio_conn_owner_vt_t *vt, void *owner) {
-  return sio_conn_accept_ws_with(c, req, max_message, vt, owner, NULL);
+  return sio_conn_accept_ws_deflate(c, req, max_message, 0, vt, owner, NULL);
 }
 
 int sio_conn_accept_ws_with(sio_conn_t *c, const sio_http_request_t *req, size_t max_message,
                             const sio_conn_owner_vt_t *vt, void *owner, const char *extra_headers) {
+  return sio_conn_accept_ws_deflate(c, req, max_message, 0, vt, owner, extra_headers);
+}
+
+int sio_conn_accept_ws_deflate(sio_conn_t *c, const sio_http_request_t *req, size_t max_message,
+                               int deflate, const sio_conn_owner_vt_t *vt, void *owner,
+                               const char *extra_headers) {
   const sio_http_header_t *up = sio_http_find_header(req, "upgrade");
   const sio_http_header_t *conn = sio_http_find_header(req, "connection");
   const sio_http_header_t *ver = sio_http_find_header(req, "sec-websocket-version");
@@ -630,11 +655,14 @@ int sio_conn_accept_ws_with(sio_conn_t *c, const sio_http_request_t *req, size_t
     return SIO_EPROTO;
   char accept[29];
   if (sio_ws_accept_key(key->value, key->value_len, accept) != 0) return SIO_EPROTO;
-  char head[160];
+  sio_ws_pmd_t pmd = {0, 0, 0};
+  char ext[160] = "";
+  if (deflate && negotiate_deflate(c, req, &pmd)) sio_ws_pmd_response(&pmd, ext);
+  char head[320];
   int n = snprintf(head, sizeof head,
                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-                   accept);
+                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
+                   accept, ext);
   if (extra_headers) n -= 2; /* the blank line goes after them */
   int r = sio_conn_write_copy(c, head, (size_t)n);
   if (r == 0 && extra_headers) {
@@ -657,6 +685,7 @@ int sio_conn_accept_ws_with(sio_conn_t *c, const sio_http_request_t *req, size_t
   c->mode = SIO_CONN_WS;
   c->req_start_ms = 0;
   sio_ws_parser_init(&c->ws, SIO_WS_ROLE_SERVER, max_message);
+  if (pmd.on) sio_ws_parser_set_deflate(&c->ws, &pmd, c->server->zlib);
   c->owner_vt = vt;
   c->owner = owner;
   return 0;
@@ -928,6 +957,7 @@ static void on_handle_closed(uv_handle_t *h) {
       if (s->handlers[i]->on_free) s->handlers[i]->on_free(s->handlers[i]);
     sio_server_close_cb cb = s->close_cb;
     if (cb) cb(s);
+    sio_ws_zlib_free(s->zlib);
     free(s);
   }
 }

@@ -132,6 +132,14 @@ int sio_conn_accept_ws(sio_conn_t *c, const sio_http_request_t *req, size_t max_
  * with an owner told if it closes), then calls this or sio_conn_respond() (an error, then close). */
 int sio_conn_accept_ws_with(sio_conn_t *c, const sio_http_request_t *req, size_t max_message,
                             const sio_conn_owner_vt_t *vt, void *owner, const char *extra_headers);
+/* The same, also accepting the client's permessage-deflate offer (when it makes one we can
+ * honour) if `deflate` is non-zero: the 101 then carries the agreed parameters and c->ws.pmd says
+ * what they are (see websocket/ws.h). */
+int sio_conn_accept_ws_deflate(sio_conn_t *c, const sio_http_request_t *req, size_t max_message,
+                               int deflate, const sio_conn_owner_vt_t *vt, void *owner,
+                               const char *extra_headers);
+/* The server's shared zlib streams for permessage-deflate (created on first use; NULL: ENOMEM). */
+sio_ws_zlib_t *sio_server_zlib(sio_server_t *s);
 /* Queues bytes inside rb (a reference is taken; the caller keeps its own). */
 int sio_conn_write_rb(sio_conn_t *c, sio_rbuf_t *rb, const char *p, size_t len);
 int sio_conn_write_copy(sio_conn_t *c, const void *p, size_t len);

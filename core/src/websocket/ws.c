@@ -5,6 +5,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <zlib.h>
 
 #include "sio.h"
 #include "utf8.h"
@@ -156,6 +157,7 @@ size_t sio_ws_close_frame(uint8_t out[127], int code, const char *reason) {
 typedef struct {
   int fin;
   int opcode;
+  int deflated; /* RSV1 */
   int masked;
   uint8_t mask[4];
   size_t hlen;     /* header bytes, mask key included */
@@ -197,6 +199,7 @@ static int fail(sio_ws_parser_t *p, int err) {
   /* The connection is going away: hold nothing while the close handshake runs. */
   part_free(p);
   p->msg_opcode = 0;
+  p->msg_deflated = 0;
   return err;
 }
 
@@ -219,10 +222,17 @@ static int parse_header(const sio_ws_parser_t *p, const uint8_t *b, size_t avail
     *need = 2;
     return HDR_PARTIAL;
   }
-  if (b[0] & 0x70) return SIO_EPROTO; /* RSV bits: no extension was negotiated */
   h->fin = b[0] >> 7;
   h->opcode = b[0] & 0x0f;
   int control = h->opcode & 0x8;
+  /* RSV2 and RSV3 belong to no extension we speak; RSV1 only marks a deflated message, on its
+   * first frame (RFC 7692 6.1), never on a continuation or control frame. */
+  h->deflated = 0;
+  if (b[0] & 0x70) {
+    if ((b[0] & 0x30) || !p->pmd.on || (h->opcode != SIO_WS_OP_TEXT && h->opcode != SIO_WS_OP_BINARY))
+      return SIO_EPROTO;
+    h->deflated = 1;
+  }
   switch (h->opcode) {
     case SIO_WS_OP_CONT:
       if (!p->msg_opcode) return SIO_EPROTO;
@@ -274,10 +284,25 @@ static int parse_header(const sio_ws_parser_t *p, const uint8_t *b, size_t avail
   return avail >= *need ? HDR_COMPLETE : HDR_NEED_BODY;
 }
 
-static int deliver(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void *user, int opcode,
-                   char *data, size_t len) {
+static int deliver_plain(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void *user,
+                         int opcode, char *data, size_t len) {
   if (opcode == SIO_WS_OP_TEXT && !sio_utf8_valid(data, len)) return fail(p, SIO_EUTF8);
   return cb && cb->on_message ? cb->on_message(user, opcode, data, len) : 0;
+}
+
+static int inflate_message(sio_ws_parser_t *p, const char *in, size_t len, sio_sbuf_t *out);
+
+/* A whole message: inflated first when its first frame had RSV1. */
+static int deliver(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void *user, int opcode,
+                   char *data, size_t len) {
+  if (!p->msg_deflated) return deliver_plain(p, cb, user, opcode, data, len);
+  p->msg_deflated = 0;
+  sio_sbuf_t out = SIO_SBUF_INIT;
+  int r = inflate_message(p, data, len, &out);
+  if (r == 0) r = deliver_plain(p, cb, user, opcode, out.data, out.len);
+  else r = fail(p, r);
+  sio_sbuf_free(&out);
+  return r;
 }
 
 /* Handles one whole frame whose payload (already unmasked) is data[0..len). */
@@ -291,7 +316,10 @@ static int on_frame(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void *user
     return cb && cb->on_control ? cb->on_control(user, h->opcode, data, len) : 0;
   }
 
-  if (h->opcode != SIO_WS_OP_CONT) p->msg_opcode = (uint8_t)h->opcode;
+  if (h->opcode != SIO_WS_OP_CONT) {
+    p->msg_opcode = (uint8_t)h->opcode;
+    p->msg_deflated = (uint8_t)h->deflated;
+  }
   if (!h->fin) {
     /* The payload lives in the caller's buffer (or the frame buffer), which will not outlast this
      * call. */
@@ -389,7 +417,312 @@ void sio_ws_parser_init(sio_ws_parser_t *p, int role, size_t max_message) {
   p->max_message = max_message;
 }
 
+void sio_ws_parser_set_deflate(sio_ws_parser_t *p, const sio_ws_pmd_t *pmd, sio_ws_zlib_t *zlib) {
+  p->pmd = *pmd;
+  p->zlib = zlib;
+  if (!zlib) p->pmd.on = 0;
+}
+
 void sio_ws_parser_free(sio_ws_parser_t *p) {
   part_free(p);
   p->msg_opcode = 0;
+  p->msg_deflated = 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* permessage-deflate: negotiation (RFC 7692 section 7, RFC 6455 section 9.1)                      */
+
+typedef struct scan {
+  const char *p, *end;
+} scan_t;
+
+static int is_tchar(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static void skip_ows(scan_t *s) {
+  while (s->p < s->end && (*s->p == ' ' || *s->p == '\t')) s->p++;
+}
+
+static size_t scan_token(scan_t *s, const char **tok) {
+  *tok = s->p;
+  while (s->p < s->end && is_tchar((unsigned char)*s->p)) s->p++;
+  return (size_t)(s->p - *tok);
+}
+
+/* A token or a quoted-string, unquoted into buf (NUL-terminated); its length, or -1 when it is
+ * malformed or longer than buf. A quoted value must still be a token once unquoted (RFC 6455
+ * 9.1), which is checked where the value is read. */
+static int scan_value(scan_t *s, char *buf, size_t cap) {
+  size_t n = 0;
+  if (s->p < s->end && *s->p == '"') {
+    for (s->p++; s->p < s->end && *s->p != '"'; s->p++) {
+      if (*s->p == '\\' && ++s->p == s->end) return -1;
+      if (n + 1 >= cap) return -1;
+      buf[n++] = *s->p;
+    }
+    if (s->p == s->end) return -1;
+    s->p++;
+  } else {
+    const char *tok;
+    n = scan_token(s, &tok);
+    if (n == 0 || n + 1 > cap) return -1;
+    memcpy(buf, tok, n);
+  }
+  buf[n] = '\0';
+  return (int)n;
+}
+
+/* After a malformed offer: to the comma that ends it (outside quotes), or the end. */
+static void skip_offer(scan_t *s) {
+  int quoted = 0;
+  for (; s->p < s->end; s->p++) {
+    if (quoted && *s->p == '\\' && s->p + 1 < s->end) s->p++;
+    else if (*s->p == '"') quoted = !quoted;
+    else if (!quoted && *s->p == ',') return;
+  }
+}
+
+/* "8" to "15" without leading zeros (RFC 7692 7.1.2.1), else 0. */
+static int window_bits(const char *v, int n) {
+  if (n == 1 && (v[0] == '8' || v[0] == '9')) return v[0] - '0';
+  if (n == 2 && v[0] == '1' && v[1] >= '0' && v[1] <= '5') return 10 + v[1] - '0';
+  return 0;
+}
+
+#define TOK_IS(t, n, lit) ((n) == sizeof(lit) - 1 && memcmp((t), (lit), (n)) == 0)
+
+/* One offer, from its extension name to the comma that ends it (not consumed). 1: accepted into
+ * *out; 0: declined (another extension, or parameters we cannot honour); -1: malformed. */
+static int parse_offer(scan_t *s, sio_ws_pmd_t *out) {
+  const char *name;
+  size_t nlen = scan_token(s, &name);
+  if (nlen == 0) return -1;
+  int ours = TOK_IS(name, nlen, "permessage-deflate"), ok = 1;
+  unsigned seen = 0;
+  sio_ws_pmd_t pmd = {1, 15, 0};
+  for (;;) {
+    skip_ows(s);
+    if (s->p == s->end || *s->p == ',') break;
+    if (*s->p != ';') return -1;
+    s->p++;
+    skip_ows(s);
+    const char *param;
+    size_t plen = scan_token(s, &param);
+    if (plen == 0) return -1;
+    skip_ows(s);
+    char v[16];
+    int vlen = -1; /* -1: no value */
+    if (s->p < s->end && *s->p == '=') {
+      s->p++;
+      skip_ows(s);
+      vlen = scan_value(s, v, sizeof v);
+      if (vlen < 0) return -1;
+    }
+    unsigned bit;
+    if (TOK_IS(param, plen, "server_no_context_takeover")) {
+      bit = 1;
+      if (vlen >= 0) ok = 0;
+    } else if (TOK_IS(param, plen, "client_no_context_takeover")) {
+      bit = 2;
+      if (vlen >= 0) ok = 0;
+    } else if (TOK_IS(param, plen, "server_max_window_bits")) {
+      bit = 4;
+      int b = vlen > 0 ? window_bits(v, vlen) : 0;
+      /* zlib cannot make a raw deflate stream with a 256-byte window: 8 is declined. */
+      if (b < 9) ok = 0;
+      else pmd.server_bits = (uint8_t)b;
+    } else if (TOK_IS(param, plen, "client_max_window_bits")) {
+      bit = 8;
+      if (vlen >= 0) {
+        int b = window_bits(v, vlen);
+        if (!b) ok = 0;
+        else pmd.client_bits = (uint8_t)b;
+      }
+    } else {
+      bit = 16;
+      ok = 0; /* unknown parameter: RFC 7692 5 says decline */
+    }
+    if (seen & bit & 15) ok = 0; /* a repeated parameter */
+    seen |= bit;
+  }
+  if (!ours || !ok) return 0;
+  *out = pmd;
+  return 1;
+}
+
+int sio_ws_pmd_negotiate(const char *value, size_t len, sio_ws_pmd_t *out) {
+  scan_t s = {value, value + len};
+  if (!value) return 0;
+  while (s.p < s.end) {
+    skip_ows(&s);
+    if (s.p < s.end && *s.p == ',') { /* empty list elements are allowed (RFC 7230 7) */
+      s.p++;
+      continue;
+    }
+    if (s.p == s.end) break;
+    sio_ws_pmd_t pmd;
+    int r = parse_offer(&s, &pmd);
+    if (r == 1) {
+      *out = pmd;
+      return 1;
+    }
+    if (r < 0) skip_offer(&s);
+    if (s.p < s.end) s.p++; /* the comma */
+  }
+  return 0;
+}
+
+size_t sio_ws_pmd_response(const sio_ws_pmd_t *pmd, char out[160]) {
+  int n = snprintf(out, 160,
+                   "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
+                   "client_no_context_takeover");
+  if (pmd->server_bits && pmd->server_bits < 15)
+    n += snprintf(out + n, 160 - (size_t)n, "; server_max_window_bits=%u", pmd->server_bits);
+  if (pmd->client_bits)
+    n += snprintf(out + n, 160 - (size_t)n, "; client_max_window_bits=%u", pmd->client_bits);
+  n += snprintf(out + n, 160 - (size_t)n, "\r\n");
+  return (size_t)n;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* permessage-deflate: the shared streams                                                          */
+
+/* Messages are (de)compressed whole and on their own, so streams are only ever borrowed between
+ * a reset and the end of one message. Deflate streams come per window size (9..15 bits, memLevel
+ * scaled down with it): a message of a few KiB gains nothing from a 32 KiB window, and the
+ * smaller stream's reset clears a hash table 16 times smaller. */
+struct sio_ws_zlib {
+  z_stream inf;
+  uint8_t inf_ready;
+  uint8_t def_ready[16];
+  z_stream def[16];
+};
+
+sio_ws_zlib_t *sio_ws_zlib_new(void) { return calloc(1, sizeof(sio_ws_zlib_t)); }
+
+void sio_ws_zlib_free(sio_ws_zlib_t *z) {
+  if (!z) return;
+  if (z->inf_ready) inflateEnd(&z->inf);
+  for (int i = 0; i < 16; i++)
+    if (z->def_ready[i]) deflateEnd(&z->def[i]);
+  free(z);
+}
+
+static z_stream *deflater(sio_ws_zlib_t *z, int bits) {
+  z_stream *d = &z->def[bits];
+  if (z->def_ready[bits]) return deflateReset(d) == Z_OK ? d : NULL;
+  memset(d, 0, sizeof *d);
+  if (deflateInit2(d, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -bits, bits - 7, Z_DEFAULT_STRATEGY) !=
+      Z_OK)
+    return NULL;
+  z->def_ready[bits] = 1;
+  return d;
+}
+
+static z_stream *inflater(sio_ws_zlib_t *z) {
+  if (z->inf_ready) return inflateReset(&z->inf) == Z_OK ? &z->inf : NULL;
+  memset(&z->inf, 0, sizeof z->inf);
+  /* A 15-bit window reads whatever window the client used. */
+  if (inflateInit2(&z->inf, -15) != Z_OK) return NULL;
+  z->inf_ready = 1;
+  return &z->inf;
+}
+
+/* The smallest window (9..max bits) that holds the whole message and zlib's lookahead: a larger
+ * one would find no more matches. */
+static int bits_for(size_t len, int max) {
+  int b = 9;
+  while (b < max && ((size_t)1 << b) < len + 262) b++;
+  return b;
+}
+
+sio_rbuf_t *sio_ws_deflate_frame(sio_ws_zlib_t *z, int max_bits, int opcode, const char *data,
+                                 size_t len, int *bits) {
+  /* One deflate() call takes uInt sizes; bigger messages go uncompressed (the caller's choice). */
+  if (!z || len > (size_t)1 << 30) return NULL;
+  if (max_bits < 9 || max_bits > 15) max_bits = 15;
+  *bits = bits_for(len, max_bits);
+  z_stream *d = deflater(z, *bits);
+  if (!d) return NULL;
+  /* deflateBound plus the sync flush's empty stored block (5 bytes) and some slack. */
+  size_t bound = deflateBound(d, (uLong)len) + 16;
+  sio_rbuf_t *rb = sio_rbuf_new(14 + bound);
+  if (!rb) return NULL;
+  d->next_in = (Bytef *)(uintptr_t)data;
+  d->avail_in = (uInt)len;
+  d->next_out = (Bytef *)rb->data + 14;
+  d->avail_out = (uInt)bound;
+  int r = deflate(d, Z_SYNC_FLUSH);
+  size_t n = bound - d->avail_out;
+  const unsigned char *tail = (const unsigned char *)rb->data + 14 + n - 4;
+  if (r != Z_OK || d->avail_in != 0 || d->avail_out == 0 || n < 4 || tail[0] || tail[1] ||
+      tail[2] != 0xff || tail[3] != 0xff) {
+    sio_rbuf_unref(rb);
+    return NULL;
+  }
+  n -= 4; /* RFC 7692 7.2.1: the sender removes the flush's 00 00 ff ff */
+  uint8_t hdr[14];
+  size_t h = sio_ws_frame_header(hdr, opcode, 1, n, NULL);
+  hdr[0] |= 0x40; /* RSV1: a compressed message */
+  memcpy(rb->data + 14 - h, hdr, h);
+  memmove(rb->data, rb->data + 14 - h, h + n);
+  rb->len = h + n;
+  return rb;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* permessage-deflate: inflating a received message                                                */
+
+/* Inflates in[0..len) and the 00 00 ff ff the sender removed into out, which grows as output
+ * comes and never past max_message + 1 bytes: a message that would inflate larger is refused the
+ * moment it passes the limit. 0, SIO_ETOOBIG, SIO_EUTF8 (bad data: 1007) or SIO_ENOMEM. */
+static int inflate_message(sio_ws_parser_t *p, const char *in, size_t len, sio_sbuf_t *out) {
+  static const unsigned char trailer[4] = {0x00, 0x00, 0xff, 0xff};
+  z_stream *z = p->zlib ? inflater(p->zlib) : NULL;
+  if (!z) return SIO_ENOMEM;
+  z->avail_in = 0; /* a message refused earlier may have left input behind */
+  size_t max = p->max_message ? p->max_message : SIZE_MAX - 64;
+  if (max > SIZE_MAX - 64) max = SIZE_MAX - 64;
+  int fed_trailer = 0;
+  for (;;) {
+    if (z->avail_in == 0 && len > 0) {
+      size_t n = len > UINT_MAX ? UINT_MAX : len;
+      z->next_in = (Bytef *)(uintptr_t)in;
+      z->avail_in = (uInt)n;
+      in += n;
+      len -= n;
+    } else if (z->avail_in == 0 && !fed_trailer) {
+      z->next_in = (Bytef *)(uintptr_t)trailer;
+      z->avail_in = 4;
+      fed_trailer = 1;
+    }
+    if (out->len == out->cap) {
+      /* Double, but never past max + 1: one byte more than allowed proves the message too big. */
+      if (out->len > max) return SIO_ETOOBIG;
+      size_t cap = out->cap ? out->cap * 2 : 4096;
+      if (cap > max + 1) cap = max + 1;
+      char *d = realloc(out->data, cap);
+      if (!d) return SIO_ENOMEM;
+      out->data = d;
+      out->cap = cap;
+    }
+    size_t room = out->cap - out->len;
+    if (room > UINT_MAX) room = UINT_MAX;
+    z->next_out = (Bytef *)out->data + out->len;
+    z->avail_out = (uInt)room;
+    int r = inflate(z, Z_SYNC_FLUSH);
+    out->len += room - z->avail_out;
+    if (out->len > max) return SIO_ETOOBIG;
+    if (r == Z_STREAM_END) break; /* a final block: what follows it is ignored, as Node's ws */
+    if (r == Z_MEM_ERROR) return SIO_ENOMEM;
+    if (r != Z_OK && r != Z_BUF_ERROR) return SIO_EUTF8;
+    if (fed_trailer && len == 0 && z->avail_in == 0 && z->avail_out > 0) break;
+    /* No progress with input and room both left cannot happen with valid data. */
+    if (r == Z_BUF_ERROR && z->avail_in > 0 && z->avail_out > 0) return SIO_EUTF8;
+  }
+  z->next_in = NULL;
+  z->avail_in = 0;
+  return 0;
 }

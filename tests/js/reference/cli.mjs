@@ -4,14 +4,14 @@
 // relative path (each resolves socket.io from its own node_modules).
 //
 // parseContractArgs(argv, name) returns {host, port, path, pingInterval, pingTimeout, maxPayload,
-// allowEIO3, redis, cors, cookie}; a bad argument prints usage on stderr and exits 2.
+// allowEIO3, redis, cors, cookie, perMessageDeflate}; a bad argument prints usage on stderr and exits 2.
 
 export function parseContractArgs(argv, name) {
   const usage = (message) => {
     process.stderr.write(`${name}: ${message}\n` +
       `usage: ${name} [--host H] [--port P] [--path /socket.io/] [--ping-interval MS] ` +
       '[--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL] ' +
-      '[--cookie NAME]\n');
+      '[--cookie NAME] [--per-message-deflate]\n');
     process.exit(2);
   };
   const opts = {
@@ -25,6 +25,7 @@ export function parseContractArgs(argv, name) {
     redis: null,
     cors: null,
     cookie: null,
+    perMessageDeflate: false,
   };
   const number = (flag, value) => {
     const n = Number(value);
@@ -50,6 +51,7 @@ export function parseContractArgs(argv, name) {
       case '--allow-eio3': opts.allowEIO3 = true; break;
       case '--redis': opts.redis = take(); break;
       case '--cookie': opts.cookie = take(); break;
+      case '--per-message-deflate': opts.perMessageDeflate = true; break;
       case '--cors': opts.cors = value !== undefined ? value : (argv[i + 1] && !argv[i + 1].startsWith('--') ? argv[++i] : '*'); break;
       default: usage(`unknown argument ${JSON.stringify(argv[i])}`);
     }

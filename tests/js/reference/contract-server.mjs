@@ -7,6 +7,7 @@
 //   node tests/js/reference/contract-server.mjs [--host 127.0.0.1] [--port 3000]
 //       [--path /socket.io/] [--ping-interval MS] [--ping-timeout MS]
 //       [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL] [--cookie NAME]
+//       [--per-message-deflate]
 //
 // With --redis URL the server is a cluster node through @socket.io/redis-adapter 8.3 (npm redis 4.7
 // clients, default options: key "socket.io"), and `count` is fetchSockets().length, cluster-wide.
@@ -49,6 +50,8 @@ const engineOptions = {
   allowEIO3: opts.allowEIO3,
   // engine.io's cookie option: the polling handshake sets NAME=<sid> with its defaults
   ...(opts.cookie ? { cookie: { name: opts.cookie } } : {}),
+  // --per-message-deflate: the contract's exact setting
+  ...(opts.perMessageDeflate ? { perMessageDeflate: { threshold: 1024 } } : {}),
   // --cors: the CORS headers, and a handshake from another Origin refused with 403 (allowRequest:
   // Node checks handshakes only, not the requests of an open session)
   ...(opts.cors ? corsOptions(opts.cors) : {}),

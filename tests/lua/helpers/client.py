@@ -312,6 +312,62 @@ def handshake(port, arg):
             out(step="handshake", path=path, status=e.code, body=e.read().decode("utf-8"))
 
 
+def deflate(port, arg):
+    """A hand-made WebSocket client offering permessage-deflate: connects to "/", sends the event
+    arg["send"] (a JSON array) and reports the extension answered and each of the next arg["frames"]
+    frames: its first byte and its payload (inflated when RSV1 is set)."""
+    import socket as pysocket
+    import zlib
+
+    sock = pysocket.create_connection(("127.0.0.1", port), timeout=WAIT)
+    sock.sendall(b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n"
+                 b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n")
+    buf = bytearray()
+    while b"\r\n\r\n" not in buf:
+        buf += sock.recv(4096)
+    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+    ext = [line.split(b":", 1)[1].strip().decode() for line in head.split(b"\r\n")
+           if line.lower().startswith(b"sec-websocket-extensions:")]
+    out(step="upgrade", extensions=ext)
+    buf = bytearray(rest)
+
+    def frame():
+        while True:
+            if len(buf) >= 2:
+                n = buf[1] & 0x7f
+                h = 2 if n < 126 else 4 if n == 126 else 10
+                if len(buf) >= h:
+                    if n >= 126:
+                        n = int.from_bytes(buf[2:h], "big")
+                    if len(buf) >= h + n:
+                        b0, payload = buf[0], bytes(buf[h:h + n])
+                        del buf[:h + n]
+                        return b0, payload
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise EOFError("closed")
+            buf.extend(chunk)
+
+    def send(text):
+        data, mask = text.encode(), os.urandom(4)
+        head = bytes([0x81]) + (bytes([0x80 | len(data)]) if len(data) < 126
+                                else bytes([0x80 | 126]) + len(data).to_bytes(2, "big"))
+        sock.sendall(head + mask + bytes(c ^ mask[i & 3] for i, c in enumerate(data)))
+
+    frame()  # OPEN
+    send("40")
+    frame()  # CONNECT
+    send("42" + json.dumps(arg["send"]))
+    for _ in range(arg.get("frames", 1)):
+        b0, payload = frame()
+        if b0 & 0x40:
+            payload = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")
+        out(step="frame", b0=b0, rsv1=bool(b0 & 0x40), payload=payload.decode())
+    sock.close()
+
+
 def compressed(port, arg):
     """On an echo endpoint at /engine.io/: posts a message of arg["size"] characters, then polls
     with arg["accept"] as Accept-Encoding (none when null): the response's Content-Encoding, Vary,
@@ -341,7 +397,8 @@ def compressed(port, arg):
     out(step="poll", encoding=ce or "", vary=resp.getheader("Vary"), length=len(data), same=body == msg)
 
 
-SCENARIOS = {f.__name__: f for f in (basic, emits, listen, connect, reload, engine, handshake, compressed)}
+SCENARIOS = {f.__name__: f for f in (basic, emits, listen, connect, reload, engine, handshake, deflate,
+                                     compressed)}
 
 
 def main():
