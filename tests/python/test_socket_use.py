@@ -197,3 +197,53 @@ def test_same_driver_against_node_reference():
     assert out['logs'] == [{'any': [x for e in events for x in ('p:' + e, 'a:' + e)],
                             'out': ['err', 'err', 'news', 'direct']}]
     assert out['off'] == [[0, 0, 0, 1]]
+
+
+def test_asyncio_coroutine_middleware_and_listeners():
+    """asyncio mode: a coroutine middleware that waits is awaited, a coroutine listener's value is
+    the ack, and a coroutine middleware that raises reaches the "error" listener."""
+    import asyncio
+
+    import socketio
+
+    server = sio.Server()
+    errors = []
+
+    @server.on('connection')
+    def connection(socket):
+        @socket.use
+        async def slow(packet, next):
+            await asyncio.sleep(0.01)
+            if packet[0] == 'bad':
+                raise ValueError('bad event')
+            packet[1] += 1
+            next()
+
+        socket.on('error', lambda err: errors.append(str(err)))
+        socket.on('inc', lambda n: None)
+
+        @socket.on('inc')
+        async def inc(n):
+            await asyncio.sleep(0.01)
+            return n
+
+    async def main():
+        task = asyncio.ensure_future(server.serve('127.0.0.1', 0))
+        await asyncio.sleep(0.05)
+        url = 'http://127.0.0.1:%d' % server.port
+        result = {}
+
+        def drive():
+            c = socketio.Client(reconnection=False)
+            c.connect(url, transports=['websocket'], wait_timeout=WAIT)
+            c.emit('bad', 0)
+            result['inc'] = c.call('inc', 41, timeout=WAIT)
+            c.disconnect()
+
+        await asyncio.get_running_loop().run_in_executor(None, drive)
+        server.stop()
+        await asyncio.wait_for(task, WAIT)
+        return result
+
+    assert asyncio.run(main()) == {'inc': 42}
+    assert errors == ['bad event']
