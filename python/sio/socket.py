@@ -437,8 +437,8 @@ class Socket:
 
     def on_any(self, handler: Callable) -> Callable:
         """Node's ``onAny``: ``handler(event, *args)`` for every incoming event, before the packet
-        middleware (so also for the events it then refuses); the last argument is the
-        :class:`sio.Ack` when the client asked for one, as in Node. Also a decorator."""
+        middleware (so also for the events it then refuses). Unlike Node's, it does not get the
+        ack callback (the event's listener answers). Also a decorator."""
         self._any.append(handler)
         return handler
 
