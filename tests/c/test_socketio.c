@@ -2405,6 +2405,51 @@ TEST(socket_use_and_catch_alls) {
   CHECK(strcmp(ulog, want) == 0);
 }
 
+/* A packet middleware still holding an event when the server closes, going on afterwards: the
+ * handle stays valid until then (sio.h), next() dispatches nothing, and nothing leaks. */
+static void u_late_fire(uv_timer_t *t) {
+  sx_t *x = t->data;
+  sio_incoming_t *in = uheld;
+  uheld = NULL;
+  sio_incoming_next(in, NULL);
+  x->r[0] = 1;
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void u_late_shutdown(nh_t *h) {
+  sx_t *x = h->user;
+  uv_timer_start(&x->mw_timer, u_late_fire, 200, 0); /* after the server is gone */
+}
+
+static void L_u_hold_setup(nh_t *h, void *arg) {
+  sx_t *x = h->user;
+  x->r[1] = sio_socket_use(x->socks[0], u_mw2, NULL);
+  x->r[1] += sio_socket_on_any(x->socks[0], SIO_ANY_OUTGOING, u_any, "o");
+}
+
+static void client_use_late(nh_t *h) {
+  nc_conn_t *c = sc_client(h, NULL);
+  CHECK(c);
+  CHECK_EQ_INT(nh_call(h, L_u_hold_setup, NULL), 0);
+  CHECK_EQ_INT(sc_send(c, "423[\"slow\",1]"), 0);
+  CHECK_EQ_INT(sx_until(h, pred_u_held, NULL, "slow held"), 0);
+}
+
+static void case_use_late(void) {
+  sx_t *x = sx_new(0);
+  CHECK(x);
+  ulog[0] = '\0';
+  uheld = NULL;
+  x->h.on_shutdown = u_late_shutdown;
+  x->on_event = u_event;
+  CHECK_EQ_INT(sx_run(x, client_use_late), 0);
+  CHECK_EQ_INT(x->r[0], 1);
+  CHECK_EQ_INT(x->r[1], 0);
+  CHECK(strcmp(ulog, "mw2:slow/3/0 ") == 0); /* nothing dispatched after the close */
+}
+
+TEST(packet_middleware_completes_after_server_close) { CHECK(run_forked(case_use_late)); }
+
 TEST_MAIN(RUN(connect_root_auth_and_unknown_namespace), RUN(middleware_async_next_and_refuse),
           RUN(middleware_client_leaves_before_next), RUN(dynamic_namespaces),
           RUN(events_acks_and_binary), RUN(acks_from_the_client), RUN(broadcast_with_acks),
@@ -2416,4 +2461,5 @@ TEST_MAIN(RUN(connect_root_auth_and_unknown_namespace), RUN(middleware_async_nex
           RUN(broadcast_ack_pending_at_server_close), RUN(middleware_completes_after_server_close),
           RUN(ack_handles_reserved_names_handshake),
           RUN(fetch_sockets_reports_socket_data), RUN(auth_sent_and_server_log),
-          RUN(server_log_levels), RUN(socket_use_and_catch_alls))
+          RUN(server_log_levels), RUN(socket_use_and_catch_alls),
+          RUN(packet_middleware_completes_after_server_close))
