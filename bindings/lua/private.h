@@ -368,6 +368,8 @@ int siol_l_listeners(lua_State *L);
 int siol_l_remove_all_listeners(lua_State *L);
 int siol_l_use(lua_State *L);
 void siol_open_use(lua_State *L);
+/* A reload cleared the socket's lists: the core no longer reports its outgoing events. */
+void siol_use_reset(sock_ud_t *u);
 
 /* ---- ack.c ---- */
 

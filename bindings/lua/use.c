@@ -74,6 +74,10 @@ static void watch(lua_State *L, sock_ud_t *u, int uv) {
     luaL_error(L, "out of memory");
 }
 
+void siol_use_reset(sock_ud_t *u) {
+  if (u->s) sio_socket_off_any(u->s, SIO_ANY_OUTGOING, siol_on_outgoing, NULL);
+}
+
 /* socket:<method>(fn) on the list `key`: add (first or last) or remove (fn optional). */
 static int any_method(lua_State *L, const char *key, int add, int first) {
   sock_ud_t *u = check_sock(L);
