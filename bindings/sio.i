@@ -24,6 +24,7 @@
 %rename("%s") sio_engine_options_init;
 %rename("%s") sio_io_options_init;
 %rename("%s") sio_redis_options_init;
+%rename("%s") sio_tls_options_init;
 %rename("%s") sio_str_valid;
 %rename("%s") sio_str_core_len;
 %rename("%s") sio_str_to_core;
@@ -54,6 +55,9 @@
 %immutable sio_static_options_s::content_type;
 %immutable sio_redis_options_s::url;
 %immutable sio_redis_options_s::key;
+%immutable sio_tls_options_s::cert_file;
+%immutable sio_tls_options_s::key_file;
+%immutable sio_tls_options_s::ca_file;
 
 /* The string functions take and give bytes (text may hold any byte: that is what they check and
  * convert): sio_str_valid(b) -> bool-ish int, sio_str_core_len(b) -> int, sio_str_to_core(b) ->

@@ -6,7 +6,7 @@
  * siod's options are recognised before and after the script name (`--name=value` works too):
  *   --host H, --port N, --path P, --allow-eio3, --ping-interval MS, --ping-timeout MS,
  *   --max-payload BYTES, --redis URL, --cookie NAME, --per-message-deflate,
- *   --no-http-compression
+ *   --no-http-compression, --tls-cert FILE --tls-key FILE
  *                         override what the script passes to sio.server{} (siod_reload.h)
  *   --log-level L         debug, info (the default), warn or error
  *   -h, --help            usage on stdout
@@ -24,8 +24,10 @@
  *   - SIGTERM / SIGINT: graceful shutdown (siol_shutdown: every socket gets a DISCONNECT, every
  *     server and timer closes); siod exits 0 once the loop has nothing left to do. A second
  *     SIGTERM/SIGINT, or a shutdown still running 10 s after the first, exits 1 at once.
- *   - SIGHUP: reload: the script is loaded and run again on the running servers (siod_reload_*);
- *     a syntax or runtime error keeps the running script.
+ *   - SIGHUP: reload: every TLS server re-reads its certificate, key and CA files (new connections
+ *     get them, established ones keep theirs; a file that cannot be used keeps the old ones), then
+ *     the script is loaded and run again on the running servers (siod_reload_*); a syntax or
+ *     runtime error keeps the running script.
  *   - a script that leaves nothing running (no server, no timer) ends the process, status 0.
  * Exit status: 0 as above; 1 on a script error at startup, a second signal or the deadline;
  * 2 on a bad command line. Logging goes to stderr, one timestamped line per message (siol_log).
@@ -86,6 +88,8 @@ enum {
   OPT_REDIS,
   OPT_COOKIE,
   OPT_DEFLATE,
+  OPT_TLS_CERT,
+  OPT_TLS_KEY,
   OPT_LOG_LEVEL,
   OPT_HELP,
   OPT_VERSION
@@ -109,6 +113,8 @@ static const siod_option_t options[] = {
   {"--redis", OPT_REDIS, 1},
   {"--cookie", OPT_COOKIE, 1},
   {"--per-message-deflate", OPT_DEFLATE, 0},
+  {"--tls-cert", OPT_TLS_CERT, 1},
+  {"--tls-key", OPT_TLS_KEY, 1},
   {"--log-level", OPT_LOG_LEVEL, 1},
   {"-h", OPT_HELP, 0},
   {"--help", OPT_HELP, 0},
@@ -134,6 +140,8 @@ static void usage(FILE *f) {
           "  --cookie NAME        the polling handshake sets NAME=<sid> (sticky balancers)\n"
           "  --per-message-deflate  accept permessage-deflate (messages of 1024 bytes or more\n"
           "                       are compressed, unless the script sets its own threshold)\n"
+          "  --tls-cert FILE      HTTPS/WSS: PEM certificate chain (with --tls-key)\n"
+          "  --tls-key FILE       its PEM private key (SIGHUP re-reads both)\n"
           "  --log-level LEVEL    debug, info (default), warn or error\n"
           "  -h, --help           this text\n"
           "  -v, --version        print the versions of siod and Lua\n"
@@ -202,6 +210,14 @@ static void apply_option(siod_config_t *c, const siod_option_t *o, const char *v
     if (!*v) usage_error("--cookie: empty name", NULL);
     c->overrides.cookie = v;
     break;
+  case OPT_TLS_CERT:
+    if (!*v) usage_error("--tls-cert: empty file name", NULL);
+    c->overrides.tls_cert = v;
+    break;
+  case OPT_TLS_KEY:
+    if (!*v) usage_error("--tls-key: empty file name", NULL);
+    c->overrides.tls_key = v;
+    break;
   case OPT_PING_INTERVAL: c->overrides.ping_interval_ms = parse_number(o->name, v, 1, INT32_MAX); break;
   case OPT_PING_TIMEOUT: c->overrides.ping_timeout_ms = parse_number(o->name, v, 1, INT32_MAX); break;
   case OPT_MAX_PAYLOAD: c->overrides.max_payload = parse_number(o->name, v, 1, INT32_MAX); break;
@@ -254,6 +270,7 @@ static void parse_args(int argc, char **argv, siod_config_t *c) {
     else c->args[c->nargs++] = a;
   }
   if (!c->script) usage_error("no script given", NULL);
+  if (!c->overrides.tls_cert != !c->overrides.tls_key) usage_error("--tls-cert and --tls-key go together", NULL);
 }
 
 /* ---- Lua ---- */
@@ -350,8 +367,9 @@ static void on_sighup(uv_signal_t *h, int signum) {
     if (L) siol_log(L, SIOL_LOG_WARN, "SIGHUP ignored: shutting down");
     return;
   }
-  siol_log(L, SIOL_LOG_INFO, "reloading %s", script);
   int top = lua_gettop(L);
+  siod_reload_tls(L);
+  siol_log(L, SIOL_LOG_INFO, "reloading %s", script);
   if (luaL_loadfile(L, script) != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
     siol_log(L, SIOL_LOG_ERROR, "reload failed: %s, keeping the running script", msg ? msg : "?");

@@ -215,6 +215,14 @@ void siod_host(lua_State *L, uv_loop_t *loop, const siod_overrides_t *o) {
       lua_pushboolean(L, 0);
       lua_setfield(L, -2, "http_compression");
     }
+    if (o->tls_cert && o->tls_key) {
+      lua_createtable(L, 0, 2);
+      lua_pushstring(L, o->tls_cert);
+      lua_setfield(L, -2, "cert");
+      lua_pushstring(L, o->tls_key);
+      lua_setfield(L, -2, "key");
+      lua_setfield(L, -2, "tls");
+    }
   }
   lua_setfield(L, -2, "overrides");
   lua_newtable(L); /* records, weak keys: a server's record goes with it */
@@ -230,6 +238,31 @@ void siod_host(lua_State *L, uv_loop_t *loop, const siod_overrides_t *o) {
 }
 
 /* ---- reloads ---- */
+
+void siod_reload_tls(lua_State *L) {
+  siol_servers(L);
+  int list = lua_gettop(L);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, list);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_settop(L, list);
+    lua_rawgeti(L, list, i);
+    int s = lua_gettop(L);
+    lua_getfield(L, s, "tls");
+    int tls = lua_toboolean(L, -1);
+    if (!tls) continue;
+    lua_getfield(L, s, "reload_tls");
+    lua_pushvalue(L, s);
+    if (lua_pcall(L, 1, 2, 0) != LUA_OK || !lua_toboolean(L, -2)) {
+      lua_getfield(L, s, "port");
+      siol_log(L, SIOL_LOG_ERROR, "reload: the TLS files of the server on port %d: %s; keeping the old ones",
+               (int)lua_tointeger(L, -1), lua_tostring(L, -2) ? lua_tostring(L, -2) : "?");
+    } else {
+      lua_getfield(L, s, "port");
+      siol_log(L, SIOL_LOG_INFO, "reload: the server on port %d re-read its TLS files", (int)lua_tointeger(L, -1));
+    }
+  }
+  lua_settop(L, list - 1);
+}
 
 /* Calls fn(L, server, record) for every open server that has a record. */
 static void each_server(lua_State *L, void (*fn)(lua_State *L, int s, int rec)) {

@@ -21,6 +21,7 @@ typedef struct siod_overrides_s {
   const char *redis;  /* a Redis URL: every server is a cluster node */
   const char *cookie; /* a cookie name: every server sets it on the polling handshake */
   int per_message_deflate; /* 1: every server accepts permessage-deflate; 0 not given */
+  const char *tls_cert, *tls_key; /* TLS files: every server listens with HTTPS/WSS */
 } siod_overrides_t;
 
 void siod_overrides_init(siod_overrides_t *o);
@@ -40,6 +41,9 @@ void siod_host(lua_State *L, uv_loop_t *loop, const siod_overrides_t *o);
  * socket:on handlers again); abort restores the previous handlers and closes the servers the
  * failed script made. */
 void siod_reload_begin(lua_State *L);
+/* Every open TLS server re-reads its certificate, key and CA files (server:reload_tls()); a failure
+ * is logged and keeps that server's current ones. */
+void siod_reload_tls(lua_State *L);
 void siod_reload_commit(lua_State *L);
 void siod_reload_abort(lua_State *L);
 

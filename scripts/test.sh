@@ -145,7 +145,8 @@ if whl=$(bash scripts/wheel.sh "$root/dist" 2>"$log_dir/wheel.log" | tail -1) &&
   SIO_PY_INSTALLED=1 SIO_PYTHON_EXE="$root/build-wheel/fresh/bin/python" SIO_SERVER='examples/contract/run python' \
     timeout 600 tests/python/run --ignore=tests/python/test_api.py --ignore=tests/python/test_swig_api.py \
     --ignore=tests/python/test_node_style.py --ignore=tests/python/test_http_apps.py \
-    --ignore=tests/python/test_hooks.py --ignore=tests/python/compat >"$log_dir/py-wheel.log" 2>&1
+    --ignore=tests/python/test_hooks.py --ignore=tests/python/test_tls.py --ignore=tests/python/compat \
+    >"$log_dir/py-wheel.log" 2>&1
   tail -n 1 "$log_dir/py-wheel.log"
   count_pytest "$log_dir/py-wheel.log"
   echo "== python: the installed wheel's API and the contract, driven by python-socketio from PyPI"
@@ -219,7 +220,7 @@ node_suite lua SIO_SERVER='examples/contract/run lua'
 echo "== lua contract server: python-socketio client (pytest)"
 pytest_suite lua SIO_SERVER='examples/contract/run lua' -- --ignore=tests/python/test_api.py \
   --ignore=tests/python/test_swig_api.py --ignore=tests/python/test_node_style.py --ignore=tests/python/test_http_apps.py \
-  --ignore=tests/python/test_hooks.py --ignore=tests/python/compat
+  --ignore=tests/python/test_hooks.py --ignore=tests/python/test_tls.py --ignore=tests/python/compat
 
 # The guides (docs/coming-from-*.md): each python and lua block run as a server (the in-tree Python
 # build, siod) and driven by python-socketio's client; the other blocks compiled.

@@ -179,6 +179,17 @@ void siol_read_listen_options(lua_State *L, int t, siol_server_opts_t *o) {
   o->host = siol_opt_str(L, t, "host", "0.0.0.0");
   o->port = (int)siol_opt_int(L, t, "port", 3000, 0, 65535);
   o->io.engine.path = siol_opt_str(L, t, "path", o->io.engine.path);
+  /* tls = {cert = "chain.pem", key = "key.pem", ca = "clients-ca.pem"}: HTTPS/WSS on the port. */
+  sio_tls_options_init(&o->tls);
+  int tt = lua_getfield(L, t, "tls");
+  if (tt != LUA_TNIL) {
+    if (tt != LUA_TTABLE) luaL_error(L, "sio.server: option 'tls' must be a table {cert=, key=, ca=}");
+    int tls = lua_gettop(L);
+    o->tls.cert_file = siol_opt_str(L, tls, "cert", NULL);
+    o->tls.key_file = siol_opt_str(L, tls, "key", NULL);
+    o->tls.ca_file = siol_opt_str(L, tls, "ca", NULL);
+    if (!o->tls.cert_file || !o->tls.key_file) luaL_error(L, "sio.server: tls needs cert and key");
+  }
 }
 
 void siol_read_server_options(lua_State *L, int t, siol_server_opts_t *o) {

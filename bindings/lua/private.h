@@ -208,6 +208,7 @@ struct srv_s {
   char *path, *cors, *client_dir;
   char *cookie[4]; /* the cookie's name, path, domain, same_site */
   char *redis;     /* the Redis URL of a cluster node, or NULL */
+  int tls;         /* listening with TLS (tls = {cert=, key=}) */
   eng_t *engines;
   int routes_ref; /* registry: server:route()'s list (route.c); 0 or LUA_NOREF: none */
   srv_t *next, **pprev;
@@ -237,6 +238,7 @@ typedef struct {
   int port;
   sio_io_options_t io;       /* engine.path, cors_origin, client_dir, cookie: strings as above */
   sio_redis_options_t redis; /* url NULL: not a cluster node */
+  sio_tls_options_t tls;     /* cert_file NULL: plain HTTP */
 } siol_server_opts_t;
 
 /* Read the options table at t (raising on a bad one) and push the strings they keep: first host,

@@ -187,7 +187,15 @@ int siol_server(lua_State *L) {
   srv->closed = 0;
   sio_server_set_data(srv->server, srv);
   siol_apply_core_log(st, srv->server, srv);
-  r = sio_server_listen(srv->server, o.host, o.port);
+  srv->tls = o.tls.cert_file != NULL;
+  if (srv->tls) {
+    r = sio_server_listen_tls(srv->server, o.host, o.port, &o.tls);
+    /* A certificate that cannot be used is the script's mistake, said as the core words it. */
+    if ((r == SIO_ETLS || r == SIO_EINVAL) && *sio_last_error())
+      return made_fail(L, srv, boxi, r, sio_last_error());
+  } else {
+    r = sio_server_listen(srv->server, o.host, o.port);
+  }
   if (r == 0) r = sio_io_new(srv->server, &o.io, &srv->io);
   /* A bad cookie (sio_io_new), or a bad redis URL: the core says what was wrong. */
   if (r == SIO_EINVAL && *sio_last_error()) return made_fail(L, srv, boxi, r, sio_last_error());
@@ -253,6 +261,7 @@ static int l_index(lua_State *L) {
   else if (strcmp(key, "path") == 0) lua_pushstring(L, srv->path);
   else if (strcmp(key, "redis") == 0) lua_pushstring(L, srv->redis); /* nil when alone */
   else if (strcmp(key, "closed") == 0) lua_pushboolean(L, srv->closing || srv->closed);
+  else if (strcmp(key, "tls") == 0) lua_pushboolean(L, srv->tls);
   else if (strcmp(key, "name") == 0) lua_pushliteral(L, "/");
   else if (srv->closing || srv->closed) return 0;
   else return siol_push_flag_op(L, 1, key);
@@ -305,9 +314,24 @@ void siol_set_handlers(lua_State *L, int idx) {
   lua_setiuservalue(L, idx, 1);
 }
 
+/* server:reload_tls() -> true | nil, err, name: re-reads the certificate, key and CA files (new
+ * connections get them; established ones keep theirs). */
+static int l_reload_tls(lua_State *L) {
+  srv_t *srv = siol_check_open_srv(L, 1);
+  int r = sio_server_tls_reload(srv->server, NULL);
+  if (r == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushnil(L);
+  lua_pushstring(L, *sio_last_error() ? sio_last_error() : sio_strerror(r));
+  lua_pushstring(L, sio_err_name(r));
+  return 3;
+}
+
 void siol_open_server(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"of", siol_of}, {"engine", siol_engine}, {"static", l_static}, {"route", siol_route},
-      {"close", l_close}, {"on_engine", siol_on_engine}, {NULL, NULL}};
+      {"close", l_close}, {"on_engine", siol_on_engine}, {"reload_tls", l_reload_tls}, {NULL, NULL}};
   siol_class(L, SIOL_SERVER_MT, siol_nsp_methods, methods, l_index, srv_gc, NULL);
 }

@@ -343,6 +343,35 @@ static PyObject *core_listen(CoreObject *c, PyObject *args) {
   return PyLong_FromLong(sio_server_port(c->server));
 }
 
+/* listen_tls(host, port, certfile, keyfile, ca_certs=None) -> bound port */
+static PyObject *core_listen_tls(CoreObject *c, PyObject *args) {
+  const char *host, *cert, *key, *ca = NULL;
+  int port;
+  if (!PyArg_ParseTuple(args, "siss|z", &host, &port, &cert, &key, &ca)) return NULL;
+  if (pysio_check_open(c)) return NULL;
+  sio_tls_options_t o;
+  sio_tls_options_init(&o);
+  o.cert_file = cert;
+  o.key_file = key;
+  o.ca_file = ca;
+  int r = sio_server_listen_tls(c->server, host, port, &o);
+  if (r) {
+    char context[300];
+    PyOS_snprintf(context, sizeof context, "listen (TLS) on %.256s port %d", host, port);
+    return pysio_raise(pysio_core_state(c), r, context);
+  }
+  return PyLong_FromLong(sio_server_port(c->server));
+}
+
+/* tls_reload() re-reads every TLS listener's files; on the loop thread. */
+static PyObject *core_tls_reload(CoreObject *c, PyObject *unused) {
+  (void)unused;
+  if (pysio_check_open(c)) return NULL;
+  int r = sio_server_tls_reload(c->server, NULL);
+  if (r) return pysio_raise(pysio_core_state(c), r, "TLS reload");
+  Py_RETURN_NONE;
+}
+
 static PyObject *core_port(CoreObject *c, PyObject *unused) {
   (void)unused;
   int p = c->server ? sio_server_port(c->server) : -1;
@@ -530,6 +559,9 @@ static PyMethodDef core_methods[] = {
     METHOD("handler", pysio_core_handler, METH_VARARGS | METH_KEYWORDS,
            "handler(prefix, callback(HttpRequest), max_body=None): plain HTTP requests (http.c)"),
     METHOD("listen", core_listen, METH_VARARGS, "listen(host, port) -> bound port"),
+    METHOD("listen_tls", core_listen_tls, METH_VARARGS,
+           "listen_tls(host, port, certfile, keyfile, ca_certs=None) -> bound port"),
+    METHOD("tls_reload", core_tls_reload, METH_NOARGS, "tls_reload(): re-reads the TLS files"),
     METHOD("set_hook", pysio_core_set_hook, METH_VARARGS,
            "set_hook(name, fn | None): an Engine.IO handshake hook: allow_request, cors_origin, "
            "initial_headers, headers, connection_error (hooks.c)"),

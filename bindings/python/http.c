@@ -26,6 +26,7 @@ typedef struct {
   PyObject *method, *path, *raw_path, *query_string, *protocol, *headers, *body, *remote_addr;
   PyObject *on_abort;
   int remote_port;
+  int secure;
 } ReqObject;
 
 static int req_traverse(ReqObject *r, visitproc visit, void *arg) {
@@ -90,6 +91,7 @@ static ReqObject *req_new(pysio_state *st, sio_http_req_t *req) {
   r->protocol = latin1(sio_http_req_protocol(req));
   r->remote_addr = latin1(sio_http_req_remote_addr(req));
   r->remote_port = sio_http_req_remote_port(req);
+  r->secure = sio_http_req_secure(req);
   r->body = PyBytes_FromStringAndSize(body, (Py_ssize_t)blen);
   size_t n = sio_http_req_header_count(req);
   r->headers = PyList_New((Py_ssize_t)n);
@@ -249,6 +251,7 @@ static PyMemberDef req_members[] = {
     {"body", T_OBJECT_EX, offsetof(ReqObject, body), READONLY, "bytes (de-chunked)"},
     {"remote_addr", T_OBJECT_EX, offsetof(ReqObject, remote_addr), READONLY, "the peer's address"},
     {"remote_port", T_INT, offsetof(ReqObject, remote_port), READONLY, "the peer's port"},
+    {"secure", T_BOOL, offsetof(ReqObject, secure), READONLY, "it came over TLS (https)"},
     {NULL}};
 
 static PyGetSetDef req_getset[] = {

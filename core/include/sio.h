@@ -64,7 +64,8 @@ SIO_EXTERN const char *sio_version(void);
   XX(ETIMEDOUT, -30011, "timed out")                                      \
   XX(EUNAVAIL, -30012, "cluster unavailable: Redis is not connected")          \
   XX(ERESERVED, -30013, "reserved event name")                            \
-  XX(EALREADY, -30014, "already answered")
+  XX(EALREADY, -30014, "already answered")                                \
+  XX(ETLS, -30015, "TLS certificate, key or handshake error")
 
 typedef enum {
 #define XX(name, code, msg) SIO_##name = code,
@@ -105,10 +106,43 @@ typedef void (*sio_server_close_cb)(sio_server_t *server);
 /* Creates a server on `loop` (borrowed; must outlive the server). `opts` is copied; NULL takes the
  * defaults. On success *out owns a new handle, released by sio_server_close(). */
 SIO_EXTERN int sio_server_new(uv_loop_t *loop, const sio_server_options_t *opts, sio_server_t **out);
-/* Binds and listens on host:port (IPv4 or IPv6 literal; port 0 picks one). */
+/* Binds and listens on host:port (IPv4 or IPv6 literal; port 0 picks one). May be called several
+ * times (and mixed with sio_server_listen_tls): one server, one set of engines, many ports. */
 SIO_EXTERN int sio_server_listen(sio_server_t *server, const char *host, int port);
-/* The bound port, or a negative error when not listening. */
+/* The bound port of the listener added last, or a negative error when not listening. */
 SIO_EXTERN int sio_server_port(const sio_server_t *server);
+
+/* ---- TLS (HTTPS and WSS) ---- */
+/* A listener may speak TLS (OpenSSL, non-blocking on the loop): the same requests, engines and
+ * WebSockets as a plain one, encrypted. Minimum version TLS 1.2, ALPN "http/1.1". The headers
+ * timeout runs from accept through the handshake, so a client that stalls mid-handshake is closed
+ * like one that stalls mid-headers; bytes that are not a TLS handshake close the connection at once;
+ * a graceful close sends close_notify. OpenSSL runs the handshake; once a TLS 1.3 handshake is over,
+ * sio's own record layer takes over (AES-GCM or ChaCha20-Poly1305 from libcrypto, KeyUpdate, no
+ * session tickets) and OpenSSL's per-connection state is freed, so that an idle TLS connection costs
+ * well under 1 KiB besides a plain one (a TLS 1.2 connection keeps OpenSSL's, about 14 KiB).
+ * Sessions opened over TLS say so (sio_request_info_t.secure). */
+typedef struct sio_tls_options_s {
+  size_t size;            /* sizeof this struct, set by the _init function (see "Options" above) */
+  const char *cert_file;  /* PEM certificate chain, leaf first (required) */
+  const char *key_file;   /* PEM private key of the leaf (required; unencrypted) */
+  const char *ca_file;    /* PEM CA certificates: when set, clients must present a certificate
+                           * they signed (mutual TLS); NULL: no client certificates asked */
+} sio_tls_options_t;
+
+SIO_EXTERN void sio_tls_options_init(sio_tls_options_t *opts);
+/* As sio_server_listen(), speaking TLS. `opts` copied (the file names are kept, for reload); the
+ * files are read now: SIO_ETLS, with sio_last_error() naming the file and OpenSSL's reason, when
+ * one cannot be read or parsed or the key does not match the certificate; SIO_EINVAL without
+ * cert_file or key_file. */
+SIO_EXTERN int sio_server_listen_tls(sio_server_t *server, const char *host, int port,
+                                     const sio_tls_options_t *opts);
+/* Re-reads the certificate, key and CA files of every TLS listener (`opts` NULL: the files each
+ * was given) or takes new files (`opts` copied, for every TLS listener). New connections use the
+ * new certificate; established ones keep theirs until they close (OpenSSL counts references to
+ * the old one). On an error (SIO_ETLS, sio_last_error() says why) nothing changes. SIO_ENOTFOUND
+ * when the server has no TLS listener. */
+SIO_EXTERN int sio_server_tls_reload(sio_server_t *server, const sio_tls_options_t *opts);
 /* Stops listening, closes every engine (each session closes with reason "server shutting down")
  * and every connection, then calls `cb` (may be NULL); the handle is freed after `cb` returns. */
 SIO_EXTERN void sio_server_close(sio_server_t *server, sio_server_close_cb cb);
@@ -262,6 +296,8 @@ SIO_EXTERN const char *sio_http_req_query(const sio_http_req_t *req);
 SIO_EXTERN const char *sio_http_req_protocol(const sio_http_req_t *req);
 SIO_EXTERN const char *sio_http_req_remote_addr(const sio_http_req_t *req);
 SIO_EXTERN int sio_http_req_remote_port(const sio_http_req_t *req);
+/* 1 when the request came over TLS (a sio_server_listen_tls port), else 0. */
+SIO_EXTERN int sio_http_req_secure(const sio_http_req_t *req);
 /* The first header named `name` (any case), or NULL. */
 SIO_EXTERN const char *sio_http_req_header(const sio_http_req_t *req, const char *name);
 SIO_EXTERN size_t sio_http_req_header_count(const sio_http_req_t *req);
@@ -351,7 +387,8 @@ typedef struct sio_engine_options_s {
   const char *cors_origin;
   int cors_credentials;        /* adds Access-Control-Allow-Credentials: true */
   /* With cors_origin NULL: only pages of this server's own origin (http or https, and the Host
-   * header, or the first X-Forwarded-Host behind a proxy) may connect; others get the 403 above.
+   * header, or the first X-Forwarded-Host behind a proxy; on a TLS listener https only) may
+   * connect; others get the 403 above.
    * python-socketio's default; 0 (the default here) allows any origin, as Node's socket.io. */
   int same_origin;
   /* Bytes queued for one session (sent, not yet written) before the overflow policy applies: the
@@ -384,7 +421,8 @@ typedef struct sio_engine_options_s {
    * Accept-Encoding accepts one, chosen as Node's `accepts` does (q-values, q=0 refusing; at equal
    * q the header's order, then gzip), with Content-Encoding and Vary: Accept-Encoding. Smaller
    * responses, requests accepting neither, and every other response (handshake errors, POST
-   * answers, WebSocket) go as they are. Cost: one zlib deflate state (about 256 KiB) per engine,
+   * answers, WebSocket) go as they are, and so does a payload whose every packet was emitted with
+   * SIO_EMIT_NO_COMPRESS (as the reference: one packet without it makes the payload compressible). Cost: one zlib deflate state (about 256 KiB) per engine,
    * taken on the first response compressed and reset for each next one; nothing per session.
    * 0 (the default) on; -1 off. */
   int http_compression;

@@ -26,7 +26,8 @@ static void usage(void) {
           "usage: sio-contract [--host 127.0.0.1] [--port 3000] [--path /socket.io/]\n"
           "                    [--ping-interval MS] [--ping-timeout MS] [--max-payload BYTES]\n"
           "                    [--allow-eio3] [--cors ORIGINS] [--redis URL] [--cookie NAME]\n"
-          "                    [--static DIR] [--serve-client DIR] [--per-message-deflate]\n");
+          "                    [--static DIR] [--serve-client DIR] [--per-message-deflate]\n"
+          "                    [--tls-cert FILE --tls-key FILE]\n");
   exit(2);
 }
 
@@ -397,6 +398,7 @@ static void on_signal(uv_signal_t *h, int signum) {
 
 int main(int argc, char **argv) {
   config_t cfg = {"127.0.0.1", 3000, "/socket.io/", {0}, NULL, NULL, NULL};
+  const char *tls_cert = NULL, *tls_key = NULL;
   sio_engine_options_init(&cfg.eio);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -415,8 +417,14 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--cookie") == 0) cfg.eio.cookie.name = v;
     else if (strcmp(a, "--static") == 0) cfg.static_dir = v;
     else if (strcmp(a, "--serve-client") == 0) cfg.client_dir = v;
+    else if (strcmp(a, "--tls-cert") == 0) tls_cert = v;
+    else if (strcmp(a, "--tls-key") == 0) tls_key = v;
     else usage();
     i++;
+  }
+  if (!tls_cert != !tls_key) {
+    fprintf(stderr, "sio-contract: --tls-cert and --tls-key go together\n");
+    return 2;
   }
   signal(SIGPIPE, SIG_IGN);
   uv_loop_t *loop = uv_default_loop();
@@ -430,13 +438,22 @@ int main(int argc, char **argv) {
   }
   if (r == 0) r = setup_socketio(&cfg);
   if (r == 0 && cfg.static_dir) r = sio_server_static(server, "/", cfg.static_dir, NULL);
-  if (r == 0) r = sio_server_listen(server, cfg.host, cfg.port);
+  if (r == 0 && tls_cert) {
+    sio_tls_options_t to;
+    sio_tls_options_init(&to);
+    to.cert_file = tls_cert;
+    to.key_file = tls_key;
+    r = sio_server_listen_tls(server, cfg.host, cfg.port, &to);
+  } else if (r == 0) {
+    r = sio_server_listen(server, cfg.host, cfg.port);
+  }
   if (r != 0) {
-    fprintf(stderr, "sio-contract: %s: %s\n", sio_err_name(r), sio_strerror(r));
+    const char *detail = sio_last_error();
+    fprintf(stderr, "sio-contract: %s: %s\n", sio_err_name(r), *detail ? detail : sio_strerror(r));
     return 1;
   }
   listen_port = sio_server_port(server);
-  printf("listening on http://%s:%d\n", cfg.host, listen_port);
+  printf("listening on %s://%s:%d\n", tls_cert ? "https" : "http", cfg.host, listen_port);
   fflush(stdout);
   uv_signal_init(loop, &sigterm);
   uv_signal_start(&sigterm, on_signal, SIGTERM);

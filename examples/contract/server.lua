@@ -4,7 +4,8 @@
 --        [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL]
 --        [--cookie NAME] [--per-message-deflate]
 --
--- siod applies its own flags (host, port, path, ping, payload, EIO3, --redis, --cookie) to sio.server{};
+-- siod applies its own flags (host, port, path, ping, payload, EIO3, --redis, --cookie, --tls-cert and
+-- --tls-key) to sio.server{};
 -- --cors reaches the script in `arg`. Also the bare Engine.IO echo endpoint at /engine.io/.
 local sio = require "sio"
 
@@ -232,4 +233,4 @@ io:engine{ path = "/engine.io/" }:on("message", function(session, data)
   session:send(data)
 end)
 
-print(("listening on http://%s:%d"):format(io.host, io.port))
+print(("listening on %s://%s:%d"):format(io.tls and "https" or "http", io.host, io.port))

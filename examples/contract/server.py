@@ -33,7 +33,11 @@ def main() -> int:
     p.add_argument("--redis", default=None)  # a cluster node: broadcasts and count go through Redis
     p.add_argument("--cookie", default=None)  # the handshake sets NAME=<sid> (Node's cookie option)
     p.add_argument("--async-handlers", type=int, default=0, metavar="WORKERS")
+    p.add_argument("--tls-cert", default=None, metavar="FILE")  # HTTPS/WSS only on the port
+    p.add_argument("--tls-key", default=None, metavar="FILE")
     a = p.parse_args()
+    if (a.tls_cert is None) != (a.tls_key is None):
+        p.error("--tls-cert and --tls-key go together")  # exits 2
 
     server = sio.Server(
         # the contract: without --cors, any origin and no CORS headers (Node's default)
@@ -252,8 +256,8 @@ def main() -> int:
 
     server.engine_endpoint("/engine.io/", server.engine_send)
 
-    port = listening["port"] = server.listen(a.host, a.port)
-    print(f"listening on http://{a.host}:{port}", flush=True)
+    port = listening["port"] = server.listen(a.host, a.port, certfile=a.tls_cert, keyfile=a.tls_key)
+    print(f"listening on {'https' if a.tls_cert else 'http'}://{a.host}:{port}", flush=True)
     server.run()
     return 0
 

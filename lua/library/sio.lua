@@ -142,6 +142,13 @@ function sio.json.decode(s) end
 ---@field per_message_deflate? boolean|{threshold?: integer} permessage-deflate (off by default); threshold 1024 bytes
 ---@field cookie? boolean|string|table
 ---@field http_compression? boolean|{threshold?: integer} default true: polling responses of 1024 bytes or more gzip/deflate-encoded per Accept-Encoding
+---@field tls? sio.TlsOptions HTTPS/WSS on the port
+
+---PEM files, read when the server is made (an unusable one raises).
+---@class sio.TlsOptions
+---@field cert string certificate chain, leaf first
+---@field key string the leaf's private key
+---@field ca? string CA certificates: clients must then present a certificate they signed
 
 -- ---- emitters --------------------------------------------------------------------------------
 
@@ -280,6 +287,7 @@ function Namespace:server_side_call(event, ...) end
 ---@field path string
 ---@field redis string|nil
 ---@field closed boolean
+---@field tls boolean listening with TLS
 local Server = {}
 
 ---A namespace, or a parent of dynamic namespaces (fn decides which names it accepts).
@@ -312,6 +320,13 @@ function Server:static(prefix, dir, opts) end
 function Server:route(method, path, fn) end
 
 function Server:close() end
+
+---Re-reads the TLS certificate, key and CA files: new connections get them, established ones keep
+---theirs. On an error nothing changes.
+---@return true|nil ok
+---@return string? err
+---@return string? name "ETLS", ...
+function Server:reload_tls() end
 
 ---Node's io.engine.on(event, fn): "initial_headers" and "headers" fn(headers, req) fill headers
 ---(name = value) for the handshake's response / every response; "connection_error" fn(err) for each

@@ -18,12 +18,13 @@ logger = logging.getLogger("sio")
 class AsyncioMode:
     """Mixed into :class:`sio.Server` (whose __init__ sets the attributes used here)."""
 
-    async def serve(self, host: Optional[str] = None, port: Optional[int] = None) -> None:
+    async def serve(self, host: Optional[str] = None, port: Optional[int] = None, **tls: Any) -> None:
         """The asyncio mode: serves on the running asyncio loop until ``stop()`` (or the task is
         cancelled). libuv's poll fd is watched by asyncio; handlers may be coroutines (their
-        result is the ack)."""
+        result is the ack). ``certfile=``/``keyfile=`` (and their ``ssl_`` spellings): HTTPS/WSS,
+        as :meth:`listen`."""
         if self._core.port() is None:
-            self.listen(host or "127.0.0.1", 5000 if port is None else port)
+            self.listen(host or "127.0.0.1", 5000 if port is None else port, **tls)
         loop = asyncio.get_running_loop()
         self._aio = loop
         self._loop_thread = threading.get_ident()

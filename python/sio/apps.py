@@ -119,7 +119,7 @@ class WSGIApp:
             "REMOTE_ADDR": req.remote_addr,
             "REMOTE_PORT": str(req.remote_port),
             "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "http",
+            "wsgi.url_scheme": "https" if req.secure else "http",
             "wsgi.input": io.BytesIO(req.body),
             "wsgi.errors": sys.stderr,
             "wsgi.multithread": True,
@@ -251,7 +251,7 @@ class ASGIApp:
             "asgi": {"version": "3.0", "spec_version": "2.3"},
             "http_version": req.protocol.split("/", 1)[1],
             "method": req.method,
-            "scheme": "http",
+            "scheme": "https" if req.secure else "http",
             "path": req.path,
             "raw_path": req.raw_path.encode("latin-1"),
             "query_string": req.query_string.encode("latin-1"),
@@ -363,43 +363,47 @@ class ASGIApp:
             self._lifespan_queue = self._lifespan_task = None
         await self._call_hook(self.on_shutdown)
 
-    async def serve(self, host: Optional[str] = None, port: Optional[int] = None) -> None:
-        """Lifespan startup, the server in its asyncio mode until stopped, lifespan shutdown."""
+    async def serve(self, host: Optional[str] = None, port: Optional[int] = None, **tls: Any) -> None:
+        """Lifespan startup, the server in its asyncio mode until stopped, lifespan shutdown.
+        ``ssl_certfile=``/``ssl_keyfile=`` (uvicorn's names) or ``certfile=``/``keyfile=``: HTTPS/WSS."""
         await self.startup()
         try:
-            await self.server.serve(host, port)
+            await self.server.serve(host, port, **tls)
         finally:
             await self.shutdown()
 
 
 def run(app: Union[WSGIApp, ASGIApp, Any], host: str = "127.0.0.1", port: int = 5000,
-        handle_signals: bool = True) -> None:
+        handle_signals: bool = True, **tls: Any) -> None:
     """Serves ``app`` until ``stop()``, SIGINT or SIGTERM — the one call that replaces
     ``app.run()`` / ``eventlet.wsgi.server(eventlet.listen(('', 5000)), app)`` (a :class:`WSGIApp`,
     a Flask app whose ``wsgi_app`` is one, or a bare :class:`sio.Server`: ``server.run()``, WSGI routes in a thread pool) and
     ``uvicorn.run(app, host=..., port=...)`` (an :class:`ASGIApp`, or a server whose ``emit`` is a
-    coroutine function such as an ``AsyncServer``: ``asyncio.run()`` of its ``serve()``)."""
+    coroutine function such as an ``AsyncServer``: ``asyncio.run()`` of its ``serve()``).
+    HTTPS/WSS with ``certfile=``/``keyfile=`` (eventlet's names) or ``ssl_certfile=``/
+    ``ssl_keyfile=`` (uvicorn's), and optionally ``ca_certs=``/``ssl_ca_certs=``."""
     if not isinstance(app, (WSGIApp, ASGIApp)) and isinstance(getattr(app, "wsgi_app", None), WSGIApp):
         app = app.wsgi_app  # a Flask app wrapped as python-socketio shows: app.wsgi_app = WSGIApp(sio, app.wsgi_app)
     if isinstance(app, ASGIApp):
-        asyncio.run(_serve_async(app.serve, app.server, host, port, handle_signals))
+        asyncio.run(_serve_async(app.serve, app.server, host, port, handle_signals, tls))
     elif isinstance(app, WSGIApp):
         try:
-            app.server.run(host, port, handle_signals=handle_signals)
+            app.server.run(host, port, handle_signals=handle_signals, **tls)
         finally:
             app.shutdown()
     elif hasattr(app, "serve") and hasattr(app, "_core"):
         if inspect.iscoroutinefunction(getattr(type(app), "emit", None)):
             # An asyncio server (awaitable emit: python-socketio's AsyncServer) runs on asyncio.
-            asyncio.run(_serve_async(app.serve, app, host, port, handle_signals))
+            asyncio.run(_serve_async(app.serve, app, host, port, handle_signals, tls))
         else:
-            app.run(host, port, handle_signals=handle_signals)
+            app.run(host, port, handle_signals=handle_signals, **tls)
     else:
         raise TypeError("sio.run() takes a sio.WSGIApp, a sio.ASGIApp or a sio.Server, not %s"
                         % type(app).__name__)
 
 
-async def _serve_async(serve: Callable, server: Any, host: str, port: int, handle_signals: bool) -> None:
+async def _serve_async(serve: Callable, server: Any, host: str, port: int, handle_signals: bool,
+                       tls: Dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     if handle_signals:
         import signal
@@ -409,5 +413,5 @@ async def _serve_async(serve: Callable, server: Any, host: str, port: int, handl
                 loop.add_signal_handler(sig, server.stop)
             except (NotImplementedError, RuntimeError):
                 pass
-    await serve(host, port)
+    await serve(host, port, **tls)
 

@@ -183,6 +183,7 @@ class AsyncServer(Server):
             await asyncio.shield(fut)
 
     def run(self, host: Optional[str] = None, port: Optional[int] = None,
-            handle_signals: bool = True) -> None:
-        """``asyncio.run(server.serve(host, port))``."""
-        asyncio.run(self.serve(host, port))
+            handle_signals: bool = True, **tls: Any) -> None:
+        """``asyncio.run(server.serve(host, port))``; ``certfile=``/``keyfile=`` (or
+        ``ssl_certfile=``/``ssl_keyfile=``, and ``ca_certs=``) serve HTTPS/WSS."""
+        asyncio.run(self.serve(host, port, **tls))

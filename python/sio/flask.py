@@ -248,6 +248,8 @@ class SocketIO:
         (sio has no reloader and is not Werkzeug's development server)."""
         if self.server is None:
             self.init_app(app)
+        tls = {k: kwargs.pop(k) for k in ("certfile", "keyfile", "ca_certs", "ssl_certfile", "ssl_keyfile",
+                                          "ssl_ca_certs") if k in kwargs}
         ignored = sorted(k for k in kwargs if k not in ("allow_unsafe_werkzeug",))
         if ignored:
             warnings.warn("sio.flask: SocketIO.run() ignores %s" % ", ".join(ignored), stacklevel=2)
@@ -257,7 +259,7 @@ class SocketIO:
             server_name = app.config.get("SERVER_NAME")
             port = int(server_name.rsplit(":", 1)[1]) if server_name and ":" in server_name else 5000
         assert self.wsgi_app is not None
-        _apps.run(self.wsgi_app, host=host, port=port)
+        _apps.run(self.wsgi_app, host=host, port=port, **tls)
 
     def stop(self) -> None:
         assert self.server is not None

@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import threading
-from typing import Any, Callable, Dict, Iterable, Optional, Tuple, TypeVar, Union, overload
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, TypeVar, Union, overload
 
 from . import _core, api
 from ._asyncio import AsyncioMode
@@ -998,11 +998,22 @@ class Server(Dispatch, AsyncioMode):
 
     # ---- running -----------------------------------------------------------------------------
 
-    def listen(self, host: str = "127.0.0.1", port: int = 5000) -> int:
-        """Binds and listens; returns the bound port (``port=0`` picks one)."""
+    def listen(self, host: str = "127.0.0.1", port: int = 5000, **tls: Any) -> int:
+        """Binds and listens; returns the bound port (``port=0`` picks one). May be called more
+        than once (one server on several ports, plain and TLS side by side).
+
+        TLS (HTTPS and WSS on this port): ``certfile=`` (PEM certificate chain) and ``keyfile=``
+        (its PEM key), and optionally ``ca_certs=`` (PEM CAs whose client certificates are then
+        required); uvicorn's spellings ``ssl_certfile=``, ``ssl_keyfile=``, ``ssl_ca_certs=`` are
+        the same. The files are read now: a missing file, or a key that does not match the
+        certificate, raises :class:`sio.Error` naming it. TLS 1.2 at least, ALPN ``http/1.1``."""
         if self._core_log.wired:  # the loggers' levels as they are now
             self._core.set_log(self._core_log.level(), self._core_log)
-        port = self._core.listen(host, port)
+        cert, key, ca = _tls_files(tls)
+        if cert:
+            port = self._core.listen_tls(host, port, cert, key, ca)
+        else:
+            port = self._core.listen(host, port)
         if "*" in self._keys and self._keys["*"] is None:
             self._keys["*"] = self._core.dynamic("^/", "*")
         return port
@@ -1012,11 +1023,14 @@ class Server(Dispatch, AsyncioMode):
         return self._core.port()
 
     def run(self, host: Optional[str] = None, port: Optional[int] = None,
-            handle_signals: bool = True) -> None:
+            handle_signals: bool = True, **tls: Any) -> None:
         """Listens (unless ``listen()`` was called) and serves until ``stop()``, SIGINT or
-        SIGTERM. The GIL is released while waiting for the network."""
+        SIGTERM. The GIL is released while waiting for the network. ``certfile=``/``keyfile=``
+        (or ``ssl_certfile=``/``ssl_keyfile=``, and ``ca_certs=``): HTTPS/WSS, see :meth:`listen`."""
         if self._core.port() is None:
-            self.listen(host or "127.0.0.1", 5000 if port is None else port)
+            self.listen(host or "127.0.0.1", 5000 if port is None else port, **tls)
+        elif tls:
+            raise ValueError("TLS files go to listen() when it is called before run()")
         self._loop_thread = threading.get_ident()
         try:
             self._core.run(handle_signals=handle_signals)
@@ -1032,6 +1046,12 @@ class Server(Dispatch, AsyncioMode):
         differs("instrument() ignored: sio does not serve the Socket.IO Admin UI (no %r namespace)"
                 % (namespace,), stacklevel=3)
 
+    def reload_tls(self) -> None:
+        """Re-reads the certificate, key and CA files of every TLS listener (after a renewal):
+        new connections get the new certificate, established ones keep theirs. On an error
+        (:class:`sio.Error`) nothing changes. Safe from any thread."""
+        self._on_loop(self._core.tls_reload)
+
     def shutdown(self) -> None:
         """python-socketio's name for :meth:`stop`: disconnects every client and stops serving."""
         self.stop()
@@ -1043,3 +1063,18 @@ class Server(Dispatch, AsyncioMode):
 
     def wait_closed(self, timeout: Optional[float] = None) -> bool:
         return self._closed_event.wait(timeout)
+
+
+def _tls_files(kw: Dict[str, Any]) -> Tuple[Optional[str], Optional[str], Optional[str]]:
+    """(certfile, keyfile, ca_certs) from run()/listen() keywords, in eventlet's or uvicorn's
+    spelling; TypeError for any other keyword, ValueError for a certificate without its key."""
+    names = {"certfile": 0, "ssl_certfile": 0, "keyfile": 1, "ssl_keyfile": 1, "ca_certs": 2, "ssl_ca_certs": 2}
+    out: List[Optional[str]] = [None, None, None]
+    for k, v in kw.items():
+        if k not in names:
+            raise TypeError("unexpected keyword argument %r" % k)
+        if v is not None:
+            out[names[k]] = os.fspath(v)
+    if (out[0] is None) != (out[1] is None):
+        raise ValueError("TLS needs both certfile and keyfile")
+    return out[0], out[1], out[2]

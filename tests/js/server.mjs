@@ -10,7 +10,7 @@
 // (the cluster tests start C and Node nodes side by side).
 //
 // startServer(args) resolves once the server printed
-// `listening on http://HOST:PORT` (10 s at most) to {port, url, stop()};
+// `listening on http://HOST:PORT` (or https://, with --tls-cert: url says which; 10 s at most) to {port, url, stop()};
 // stop() sends SIGTERM and waits for the process to exit (SIGKILL after 5 s).
 // The process's stderr is kept (last 20 kB, `server.stderr`) and also shown
 // live when env SIO_SERVER_STDERR is set.
@@ -90,12 +90,12 @@ export async function startServer(args = [], { command } = {}) {
     }
     function onData(d) {
       out += d;
-      const m = /listening on (http:\/\/([^\s:/]+):(\d+))\s*\n/.exec(out);
+      const m = /listening on ((https?):\/\/([^\s:/]+):(\d+))\s*\n/.exec(out);
       if (m) {
         cleanup();
         // keep draining stdout so that the server never blocks on a full pipe
         child.stdout.resume();
-        resolve({ host: m[2], port: Number(m[3]) });
+        resolve({ scheme: m[2], host: m[3], port: Number(m[4]) });
       }
     }
     function onError(err) { fail(err); }
@@ -132,7 +132,7 @@ export async function startServer(args = [], { command } = {}) {
   return {
     port,
     pid: child.pid, // the server's own (wrappers exec it)
-    url: `http://127.0.0.1:${port}`,
+    url: `${listening.scheme}://127.0.0.1:${port}`,
     stop,
     // how the process ended; resolves once it exited
     exited,

@@ -620,6 +620,40 @@ def test_http_compression_of_polling_responses(kwargs, accept, want):
             assert raw == payload
 
 
+@pytest.mark.parametrize('flag, want', [(False, None), (True, 'gzip')])
+def test_http_compression_honours_the_compress_flag(flag, want):
+    # As the reference's polling transport: a payload whose every packet said compress(false) goes
+    # out plain; one packet without it (the default) makes the whole payload compressible.
+    import gzip
+    server = sio.Server()
+
+    @server.on('go')
+    def go(sid):
+        server.to(sid).compress(flag).emit('big', 'y' * 3000)
+
+    with Running(server) as r:
+        port = int(r.url.rsplit(':', 1)[1])
+
+        def req(method, query, body=None):
+            c = http.client.HTTPConnection('127.0.0.1', port, timeout=WAIT)
+            c.request(method, '/socket.io/?EIO=4&transport=polling' + query, body=body,
+                      headers={'Accept-Encoding': 'gzip'})
+            resp = c.getresponse()
+            data = resp.read()
+            c.close()
+            return resp, data
+
+        sid = json.loads(req('GET', '')[1][1:])['sid']
+        assert req('POST', '&sid=' + sid, body=b'40')[1] == b'ok'
+        resp, data = req('GET', '&sid=' + sid)  # the CONNECT reply, small
+        assert data.startswith(b'40') and resp.getheader('Content-Encoding') is None
+        assert req('POST', '&sid=' + sid, body=b'42["go"]')[1] == b'ok'
+        resp, data = req('GET', '&sid=' + sid)
+        assert resp.getheader('Content-Encoding') == want
+        payload = gzip.decompress(data) if want else data
+        assert payload == b'42["big","' + b'y' * 3000 + b'"]'
+
+
 def test_http_compression_threshold_refused():
     for bad in (-1, 1.5, 'big', True):
         with pytest.raises(ValueError):

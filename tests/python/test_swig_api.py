@@ -28,7 +28,8 @@ NOT_IN_API = {
     # (core.c), which owns the uv loop.
     **_reason('server handle', '''
         sio_server_new sio_server_listen sio_server_port sio_server_close sio_server_get_data
-        sio_server_set_data sio_server_loop sio_server_static'''),
+        sio_server_set_data sio_server_loop sio_server_static sio_server_listen_tls
+        sio_server_tls_reload'''),
     # The server's log sink is a callback on the server handle: sio._core's Core.set_log (events.c)
     # binds it; sio/_compat.py names the levels as logging's.
     **_reason('server log', 'sio_server_set_log sio_log_stderr sio_log_level_name'),
@@ -39,7 +40,7 @@ NOT_IN_API = {
         sio_http_req_decoded_path sio_http_req_query sio_http_req_protocol sio_http_req_remote_addr
         sio_http_req_remote_port sio_http_req_header sio_http_req_header_count
         sio_http_req_header_at sio_http_req_body sio_http_req_get_data sio_http_req_set_data
-        sio_http_req_on_abort sio_http_req_aborted sio_http_respond'''),
+        sio_http_req_on_abort sio_http_req_aborted sio_http_respond sio_http_req_secure'''),
     # Engine.IO: engines, sessions and messages are handles with callbacks; sio._core binds the bare
     # endpoint (core.c, events.c); the handshake request reaches Python through
     # sio_socket_handshake (events.c).

@@ -76,6 +76,7 @@ struct sio_session_s {
   uint8_t b64;        /* v3 polling client asked for base64 payloads */
   uint8_t dirty;      /* in the engine's list of sessions to flush */
   uint8_t close_sent; /* a CLOSE packet is queued: the next poll ends the session */
+  uint8_t secure;     /* the handshake came over TLS */
   uint8_t http_enc;   /* SIO_HTTP_ENC_*: how the parked GET accepts a compressed body */
   uint8_t jsonp;      /* a v3 JSONP session: scripts out, forms in */
   sio_engine_t *engine;
@@ -350,7 +351,7 @@ const sio_request_info_t *sio_session_request(const sio_session_t *cs) {
   }
   const char *q = strchr(info->url, '?');
   info->query = q ? q + 1 : "";
-  info->secure = 0;
+  info->secure = s->secure;
   info->time_ms = s->info_time_ms;
   info->header_count = n;
   info->header_names = names;
@@ -460,36 +461,37 @@ static int origin_listed(const char *list, const char *origin, size_t olen) {
   return 0;
 }
 
-/* 1 when `origin` is "http://" or "https://" followed by exactly the host `host` names. */
-static int origin_is_host(const char *origin, size_t olen, const char *host, size_t hlen) {
-  size_t scheme = olen > 7 && strncasecmp(origin, "http://", 7) == 0    ? 7
-                  : olen > 8 && strncasecmp(origin, "https://", 8) == 0 ? 8
-                                                                        : 0;
+/* 1 when `origin` is "http://" or "https://" followed by exactly the host `host` names. Over TLS
+ * only "https://": a page served in the clear is another origin, even from the same host. */
+static int origin_is_host(const char *origin, size_t olen, const char *host, size_t hlen, int tls) {
+  size_t scheme = !tls && olen > 7 && strncasecmp(origin, "http://", 7) == 0 ? 7
+                  : olen > 8 && strncasecmp(origin, "https://", 8) == 0       ? 8
+                                                                              : 0;
   return scheme && hlen && olen - scheme == hlen && strncasecmp(origin + scheme, host, hlen) == 0;
 }
 
 /* Same origin: the page came from this server, as the browser reached it (Host), or as a proxy in
  * front says it was reached (the first X-Forwarded-Host). */
-static int same_origin(const sio_http_request_t *req, const sio_http_header_t *origin) {
+static int same_origin(const sio_http_request_t *req, const sio_http_header_t *origin, int tls) {
   const sio_http_header_t *host = sio_http_find_header(req, "host");
-  if (host && origin_is_host(origin->value, origin->value_len, host->value, host->value_len)) return 1;
+  if (host && origin_is_host(origin->value, origin->value_len, host->value, host->value_len, tls)) return 1;
   const sio_http_header_t *fwd = sio_http_find_header(req, "x-forwarded-host");
   if (!fwd) return 0;
   size_t n = 0;
   while (n < fwd->value_len && fwd->value[n] != ',') n++;
   while (n && fwd->value[n - 1] == ' ') n--;
-  return origin_is_host(origin->value, origin->value_len, fwd->value, n);
+  return origin_is_host(origin->value, origin->value_len, fwd->value, n, tls);
 }
 
 /* Whether a request may reach the engine, by its Origin (see sio_engine_options_t.cors_origin). */
-static int origin_allowed(const sio_engine_t *e, const sio_http_request_t *req) {
+static int origin_allowed(const sio_engine_t *e, const sio_conn_t *c, const sio_http_request_t *req) {
   const sio_http_header_t *origin = sio_http_find_header(req, "origin");
   if (!origin) return 1; /* not a browser */
   if (e->origin_cb) return e->origin_cb(origin->value, e->origin_arg) != 0;
   if (e->cors_origin)
     return strcmp(e->cors_origin, "*") == 0 ||
            origin_listed(e->cors_origin, origin->value, origin->value_len);
-  return !e->opts.same_origin || same_origin(req, origin);
+  return !e->opts.same_origin || same_origin(req, origin, sio_conn_secure(c));
 }
 
 /* Appends the CORS lines for a request to b (none when CORS is off). */
@@ -808,9 +810,15 @@ static void poll_respond(sio_session_t *s, sio_conn_t *c, const char *extra, con
 static void poll_flush(sio_session_t *s) {
   sio_conn_t *c = s->conn;
   if (!c || s->transport != SIO_TRANSPORT_POLLING || s->outq_len == 0) return;
-  int any_binary = 0;
-  for (uint32_t i = 0; i < s->outq_len; i++)
-    if (s->outq[i].msg && s->outq[i].msg->binary && s->outq[i].type == SIO_EIO_MESSAGE) any_binary = 1;
+  int any_binary = 0, all_no_compress = 1;
+  for (uint32_t i = 0; i < s->outq_len; i++) {
+    const outpkt_t *o = &s->outq[i];
+    if (o->msg && o->msg->binary && o->type == SIO_EIO_MESSAGE) any_binary = 1;
+    /* As the reference: a payload is compressed unless every packet in it said compress(false)
+     * (its pings and other packets without options count as compressible). */
+    if (!o->msg || !o->msg->no_compress) all_no_compress = 0;
+  }
+  if (all_no_compress) s->http_enc = SIO_HTTP_ENC_NONE;
   sio_sbuf_t body = SIO_SBUF_INIT;
   sio_eio_payload_enc_t enc;
   sio_eio_payload_begin(&enc, &body, s->protocol, !s->b64, any_binary);
@@ -1429,6 +1437,7 @@ static int info_init(sio_session_t *s, sio_conn_t *c, const sio_http_request_t *
   s->info_time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
   s->info_headers = (uint32_t)n;
   s->info_block = block;
+  s->secure = (uint8_t)sio_conn_secure(c);
   return 0;
 }
 
@@ -1590,7 +1599,7 @@ static int on_request(sio_route_t *route, sio_conn_t *c, const sio_http_request_
     free(cors);
     return 0;
   }
-  if (!origin_allowed(e, req)) {
+  if (!origin_allowed(e, c, req)) {
     respond_error(e, c, req, ERR_FORBIDDEN);
     return 0;
   }
@@ -1672,7 +1681,7 @@ static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request
     respond_error(e, c, req, ERR_BAD_REQUEST);
     return;
   }
-  if (!origin_allowed(e, req)) {
+  if (!origin_allowed(e, c, req)) {
     respond_error(e, c, req, ERR_FORBIDDEN);
     return;
   }

@@ -27,6 +27,7 @@ struct sio_http_req_s {
   void *data;
   int head;
   int remote_port;
+  int secure;
   const char *method, *url, *path, *decoded_path, *query, *protocol, *body;
   size_t body_len;
   size_t nheaders;
@@ -106,6 +107,7 @@ static sio_http_req_t *req_new(sio_conn_t *c, const sio_http_request_t *r) {
   req->protocol = r->http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
   struct sockaddr_storage ss;
   int len = sizeof ss;
+  req->secure = sio_conn_secure(c);
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
     if (ss.ss_family == AF_INET) {
       uv_ip4_name((struct sockaddr_in *)&ss, req->remote_addr, sizeof req->remote_addr);
@@ -208,6 +210,7 @@ const char *sio_http_req_query(const sio_http_req_t *req) { return req->query; }
 const char *sio_http_req_protocol(const sio_http_req_t *req) { return req->protocol; }
 const char *sio_http_req_remote_addr(const sio_http_req_t *req) { return req->remote_addr; }
 int sio_http_req_remote_port(const sio_http_req_t *req) { return req->remote_port; }
+int sio_http_req_secure(const sio_http_req_t *req) { return req->secure; }
 size_t sio_http_req_header_count(const sio_http_req_t *req) { return req->nheaders; }
 void *sio_http_req_get_data(const sio_http_req_t *req) { return req->data; }
 void sio_http_req_set_data(sio_http_req_t *req, void *data) { req->data = data; }

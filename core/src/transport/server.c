@@ -6,6 +6,7 @@
 #include "opts.h"
 #include "transport.h"
 #include "transport/log.h"
+#include "transport/tls.h"
 
 /* Big enough that a 64 KiB WebSocket message (a common binary size) usually arrives whole and is
  * used in place, without being stashed. One buffer per server, not per connection. */
@@ -17,11 +18,25 @@
 #define SIO_DRAIN_MS 2000      /* then this long for the peer to close after our FIN */
 #define SIO_SHUTDOWN_MS 2000
 #define SIO_HANDSHAKE_GAP_MS 2 /* see sio_conn_hold */   /* server close: connections still open after this are cut */
+/* Plaintext decrypted from one read is handed up in pieces of this size (a few TLS records). */
+#define SIO_TLS_PLAIN_SIZE (64 * 1024)
+/* Plaintext encrypted per pass before its ciphertext is handed to the socket. */
+#define SIO_TLS_WRITE_BATCH (64 * 1024)
+
+/* A listening socket; TLS when ctx is set (a reference the listener holds; connections hold
+ * their own through their SSL, so that a reload can swap it under them). */
+typedef struct sio_listener {
+  uv_tcp_t tcp; /* first: the handle's address is the listener's */
+  sio_server_t *server;
+  struct sio_listener *next;
+  sio_ssl_ctx_t *ctx;
+  sio_tls_options_t tls; /* the files, owned copies (for sio_server_tls_reload) */
+} sio_listener_t;
 
 struct sio_server_s {
   uv_loop_t *loop;
   sio_server_options_t opts;
-  uv_tcp_t listener;
+  sio_listener_t *listeners; /* the one added last first */
   uv_check_t check;  /* flushes writes after the loop's I/O callbacks */
   uv_idle_t idle;    /* keeps the loop from blocking in poll while writes wait for the check */
   uv_timer_t sweep;  /* idle/slow-request timeouts */
@@ -49,12 +64,17 @@ struct sio_server_s {
   char readbuf[SIO_READ_BUF_SIZE];
   /* permessage-deflate's zlib streams, shared by every connection (created on first use). */
   sio_ws_zlib_t *zlib;
+  /* TLS only (allocated by the first TLS listener): decrypted input, and the ciphertext that one
+   * operation produced, on its way to the socket. Shared like readbuf. */
+  char *tls_plain;
+  sio_sbuf_t tls_out;
 };
 
 static void conn_close_now(sio_conn_t *c, int err);
 static void conn_process_input(sio_conn_t *c, char *data, size_t len);
 static void conn_read_start(sio_conn_t *c);
 static void maybe_finish_close(sio_server_t *s);
+static void server_handle_done(sio_server_t *s);
 
 /* ---------------------------------------------------------------------------------------------- */
 
@@ -102,8 +122,6 @@ int sio_server_new(uv_loop_t *loop, const sio_server_options_t *opts, sio_server
     return SIO_EINVAL;
   }
   if (!s->opts.max_header_size) s->opts.max_header_size = 16384;
-  uv_tcp_init(loop, &s->listener);
-  s->listener.data = s;
   uv_check_init(loop, &s->check);
   s->check.data = s;
   uv_check_start(&s->check, on_check);
@@ -116,7 +134,7 @@ int sio_server_new(uv_loop_t *loop, const sio_server_options_t *opts, sio_server
   uv_unref((uv_handle_t *)&s->sweep);
   uv_timer_init(loop, &s->force);
   s->force.data = s;
-  s->handles_open = 5;
+  s->handles_open = 4;
   *out = s;
   return 0;
 }
@@ -217,8 +235,15 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 }
 
 /* Everything is written: FIN, then read until the peer closes too (or the sweep's deadline). */
+static int tls_send(sio_conn_t *c);
+
 static void maybe_close_after_write(sio_conn_t *c) {
   if (!c->close_after_write || c->closing || c->draining || c->wq_len || c->inflight_bytes) return;
+  if (c->tls) {
+    /* close_notify before the FIN, so that the peer knows nothing was cut off. */
+    sio__tls_close_notify(c->tls);
+    if (tls_send(c) || c->inflight_bytes) return; /* back here once it is written */
+  }
   uv_shutdown_t *req = malloc(sizeof *req);
   if (!req || !c->reading || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
     free(req);
@@ -266,8 +291,14 @@ static void wq_advance(sio_conn_t *c, size_t n) {
   }
 }
 
+static void tls_flush(sio_conn_t *c);
+
 static void conn_flush(sio_conn_t *c) {
   if (c->held) return;
+  if (c->tls) {
+    tls_flush(c);
+    return;
+  }
   while (c->wq_len && !c->closing) {
     uv_buf_t iov[SIO_IOV_BATCH];
     uint32_t n = c->wq_len < SIO_IOV_BATCH ? c->wq_len : SIO_IOV_BATCH;
@@ -324,6 +355,117 @@ static void conn_flush(sio_conn_t *c) {
     c->wq_cap = 0;
   }
   maybe_close_after_write(c);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* TLS: the queue's plaintext is encrypted on its way out, the input decrypted on its way in.      */
+
+/* Hands the ciphertext gathered in s->tls_out to the socket: what the kernel takes now is done,
+ * the rest is copied into one write request. 0, or -1 when the connection was closed. */
+static void release_hold(sio_conn_t *c);
+
+static int tls_send(sio_conn_t *c) {
+  sio_sbuf_t *out = &c->server->tls_out;
+  const char *p = out->data;
+  size_t len = out->len;
+  out->len = 0;
+  if (!len) return 0;
+  uv_stream_t *st = (uv_stream_t *)&c->tcp;
+  if (c->inflight_bytes == 0) {
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
+    int r = uv_try_write(st, &b, 1);
+    if (r < 0 && r != UV_EAGAIN) {
+      conn_close_now(c, r);
+      return -1;
+    }
+    if (r > 0) {
+      p += r;
+      len -= (size_t)r;
+      if (!len) return 0;
+    }
+  }
+  sio_rbuf_t *rb = sio_rbuf_copy(p, len);
+  wreq_t *w = rb ? malloc(sizeof *w + sizeof(sio_rbuf_t *)) : NULL;
+  if (!w) {
+    if (rb) sio_rbuf_unref(rb);
+    conn_close_now(c, SIO_ENOMEM);
+    return -1;
+  }
+  w->conn = c;
+  w->n = 1;
+  w->bytes = len;
+  w->bufs[0] = rb;
+  uv_buf_t b = uv_buf_init(rb->data, (unsigned)len);
+  int r = uv_write(&w->req, st, &b, 1, after_write);
+  if (r < 0) {
+    sio_rbuf_unref(rb);
+    free(w);
+    conn_close_now(c, r);
+    return -1;
+  }
+  c->inflight_bytes += len;
+  c->inflight_pieces++;
+  return 0;
+}
+
+/* conn_flush for TLS: the queue is encrypted in batches (its bytes become in-flight ciphertext,
+ * so the backpressure cost stays about the same); nothing goes out before the handshake ends. */
+static void tls_flush(sio_conn_t *c) {
+  sio_server_t *s = c->server;
+  if (!sio__tls_ready(c->tls)) return;
+  while (c->wq_len && !c->closing) {
+    size_t done = 0;
+    while (c->wq_len && done < SIO_TLS_WRITE_BATCH) {
+      size_t n = c->wq[0].len;
+      if (sio__tls_write(c->tls, c->wq[0].p, n)) {
+        s->tls_out.len = 0;
+        conn_close_now(c, SIO_ETLS);
+        return;
+      }
+      wq_advance(c, n);
+      done += n;
+    }
+    if (tls_send(c)) return;
+  }
+  if (c->wq_len == 0 && c->wq) {
+    free(c->wq);
+    c->wq = NULL;
+    c->wq_cap = 0;
+  }
+  maybe_close_after_write(c);
+}
+
+/* Ciphertext from the socket: the handshake first (during which the connection counts as silent,
+ * so that the headers timeout runs from accept), then plaintext to conn_process_input. */
+static void tls_on_read(sio_conn_t *c, const char *data, size_t len) {
+  sio_server_t *s = c->server;
+  sio__tls_begin(c->tls, data, len);
+  if (!sio__tls_ready(c->tls)) {
+    int r = sio__tls_handshake(c->tls);
+    if (tls_send(c)) return;
+    if (r < 0) {
+      conn_close_now(c, SIO_ETLS); /* not TLS, or a failed handshake: its alert went out */
+      return;
+    }
+    if (r == 0) return;
+    mark_dirty(c); /* a response queued during the handshake can go now */
+  }
+  c->active_ms = uv_now(s->loop);
+  if (c->held) release_hold(c);
+  for (;;) {
+    size_t got;
+    int r = sio__tls_read(c->tls, s->tls_plain, SIO_TLS_PLAIN_SIZE, &got);
+    if (tls_send(c)) return; /* post-handshake messages (tickets, key updates) */
+    if (got) {
+      conn_process_input(c, s->tls_plain, got);
+      if (c->closing) return;
+      /* The rest of the input still gets decrypted, and is dropped or kept as a plain read's
+       * would be (at most one read's worth). */
+      continue;
+    }
+    if (r) conn_close_now(c, r == 1 ? 0 : SIO_ETLS); /* close_notify is the peer's EOF */
+    return;
+  }
 }
 
 static void hold_timer_free(uv_handle_t *h) { free(h); }
@@ -410,6 +552,7 @@ static void on_conn_closed(uv_handle_t *h) {
   sio_ws_parser_free(&c->ws);
   if (c->in) sio_sbuf_free(c->in);
   free(c->in);
+  sio__tls_free(c->tls);
   free(c);
   maybe_finish_close(s);
 }
@@ -851,13 +994,18 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (nread == 0 || c->close_after_write) return; /* closing: dropped */
+  if (c->tls) {
+    tls_on_read(c, buf->base, (size_t)nread);
+    return;
+  }
   c->active_ms = uv_now(c->server->loop);
   if (c->held) release_hold(c);
   conn_process_input(c, buf->base, (size_t)nread);
 }
 
 static void on_connection(uv_stream_t *ls, int status) {
-  sio_server_t *s = ls->data;
+  sio_listener_t *l = (sio_listener_t *)ls;
+  sio_server_t *s = l->server;
   if (status < 0 || s->closing) return;
   sio_conn_t *c = calloc(1, sizeof *c);
   if (!c) return;
@@ -878,6 +1026,10 @@ static void on_connection(uv_stream_t *ls, int status) {
     return;
   }
   sio_http_parser_on_continue(c->http, on_http_continue);
+  if (l->ctx && !(c->tls = sio__tls_new(l->ctx, &s->tls_out))) {
+    conn_close_now(c, SIO_ENOMEM);
+    return;
+  }
   uv_tcp_nodelay(&c->tcp, 1);
   c->active_ms = uv_now(s->loop);
   conn_read_start(c);
@@ -891,28 +1043,148 @@ static void conn_read_start(sio_conn_t *c) {
   c->reading = 1;
 }
 
-int sio_server_listen(sio_server_t *s, const char *host, int port) {
-  sio__error_clear();
-  if (s->closing || s->listening) return SIO_EINVAL;
+void sio_tls_options_init(sio_tls_options_t *o) {
+  memset(o, 0, sizeof *o);
+  o->size = sizeof *o;
+}
+
+static void tls_files_free(sio_tls_options_t *o) {
+  free((char *)o->cert_file);
+  free((char *)o->key_file);
+  free((char *)o->ca_file);
+  sio_tls_options_init(o);
+}
+
+static char *dup_or_null(const char *p) { return p ? strdup(p) : NULL; }
+
+/* Owned copies of the file names of `src` into dst (SIO_ENOMEM). */
+static int tls_files_copy(sio_tls_options_t *dst, const sio_tls_options_t *src) {
+  sio_tls_options_init(dst);
+  dst->cert_file = dup_or_null(src->cert_file);
+  dst->key_file = dup_or_null(src->key_file);
+  dst->ca_file = dup_or_null(src->ca_file);
+  if ((src->cert_file && !dst->cert_file) || (src->key_file && !dst->key_file) ||
+      (src->ca_file && !dst->ca_file)) {
+    tls_files_free(dst);
+    return SIO_ENOMEM;
+  }
+  return 0;
+}
+
+static void on_listener_closed(uv_handle_t *h) {
+  sio_listener_t *l = (sio_listener_t *)h;
+  sio_server_t *s = l->server;
+  if (l->ctx) sio__tls_ctx_free(l->ctx);
+  tls_files_free(&l->tls);
+  free(l);
+  server_handle_done(s);
+}
+
+/* Binds a new listener; it owns ctx (NULL: plain) and the names in `files` from then on. */
+static int add_listener(sio_server_t *s, const char *host, int port, sio_ssl_ctx_t *ctx,
+                        sio_tls_options_t *files) {
   struct sockaddr_storage addr;
   int r;
-  if (strchr(host, ':')) r = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr);
+  if (!host) r = SIO_EINVAL;
+  else if (strchr(host, ':')) r = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr);
   else r = uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
-  if (r) return r;
-  r = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
-  if (r) return r;
-  r = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
-  if (r) return r;
+  sio_listener_t *l = r ? NULL : calloc(1, sizeof *l);
+  if (!l) {
+    if (ctx) sio__tls_ctx_free(ctx);
+    if (files) tls_files_free(files);
+    return r ? r : SIO_ENOMEM;
+  }
+  l->server = s;
+  l->ctx = ctx;
+  if (files) l->tls = *files;
+  else sio_tls_options_init(&l->tls);
+  uv_tcp_init(s->loop, &l->tcp);
+  l->tcp.data = s;
+  s->handles_open++;
+  r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&addr, 0);
+  if (!r) r = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
+  if (r) {
+    uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
+    return r;
+  }
+  l->next = s->listeners;
+  s->listeners = l;
   s->listening = 1;
   return 0;
 }
 
+int sio_server_listen(sio_server_t *s, const char *host, int port) {
+  sio__error_clear();
+  if (s->closing) return SIO_EINVAL;
+  return add_listener(s, host, port, NULL, NULL);
+}
+
+int sio_server_listen_tls(sio_server_t *s, const char *host, int port, const sio_tls_options_t *opts) {
+  sio__error_clear();
+  if (s->closing || !opts) return SIO_EINVAL;
+  sio_tls_options_t o;
+  sio_tls_options_init(&o);
+  if (SIO_TAKE_OPTIONS(&o, opts, "sio_tls_options")) return SIO_EINVAL;
+  if (!s->tls_plain && !(s->tls_plain = malloc(SIO_TLS_PLAIN_SIZE))) return SIO_ENOMEM;
+  sio_ssl_ctx_t *ctx;
+  int r = sio__tls_ctx_new(&o, &ctx);
+  if (r) return r;
+  sio_tls_options_t files;
+  if (tls_files_copy(&files, &o)) {
+    sio__tls_ctx_free(ctx);
+    return SIO_ENOMEM;
+  }
+  return add_listener(s, host, port, ctx, &files);
+}
+
+int sio_server_tls_reload(sio_server_t *s, const sio_tls_options_t *opts) {
+  sio__error_clear();
+  sio_tls_options_t o;
+  if (opts) {
+    sio_tls_options_init(&o);
+    if (SIO_TAKE_OPTIONS(&o, opts, "sio_tls_options")) return SIO_EINVAL;
+  }
+  /* Every context is built before any is swapped in, so that a failure changes nothing. */
+  size_t n = 0;
+  for (sio_listener_t *l = s->listeners; l; l = l->next) n += l->ctx != NULL;
+  if (!n) return sio__fail(SIO_ENOTFOUND, "the server has no TLS listener");
+  sio_ssl_ctx_t **fresh = calloc(n, sizeof *fresh);
+  sio_tls_options_t *files = calloc(n, sizeof *files);
+  int r = fresh && files ? 0 : SIO_ENOMEM;
+  size_t i = 0;
+  for (sio_listener_t *l = s->listeners; l && !r; l = l->next) {
+    if (!l->ctx) continue;
+    const sio_tls_options_t *use = opts ? &o : &l->tls;
+    r = sio__tls_ctx_new(use, &fresh[i]);
+    if (!r && (r = tls_files_copy(&files[i], use))) sio__tls_ctx_free(fresh[i]);
+    if (!r) i++;
+  }
+  if (r) {
+    while (i--) {
+      sio__tls_ctx_free(fresh[i]);
+      tls_files_free(&files[i]);
+    }
+  } else {
+    i = 0;
+    for (sio_listener_t *l = s->listeners; l; l = l->next) {
+      if (!l->ctx) continue;
+      sio__tls_ctx_free(l->ctx); /* connections keep their own reference */
+      tls_files_free(&l->tls);
+      l->ctx = fresh[i];
+      l->tls = files[i++];
+    }
+  }
+  free(fresh);
+  free(files);
+  return r;
+}
+
 int sio_server_port(const sio_server_t *s) {
   sio__error_clear();
-  if (!s->listening) return SIO_EINVAL;
+  if (!s->listening || !s->listeners) return SIO_EINVAL;
   struct sockaddr_storage ss;
   int len = sizeof ss;
-  int r = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len);
+  int r = uv_tcp_getsockname(&s->listeners->tcp, (struct sockaddr *)&ss, &len);
   if (r) return r;
   if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
   return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
@@ -933,6 +1205,9 @@ static void on_sweep(uv_timer_t *t) {
           conn_close_now(c, SIO_ETIMEDOUT);
       } else if (c->app_req) {
         if (now - c->app_since_ms > s->opts.request_timeout_ms) conn_abort_app(c, SIO_ETIMEDOUT);
+      } else if (c->tls && !sio__tls_ready(c->tls)) {
+        /* Mid-handshake: silent since accept as far as the timeout goes (see tls_on_read). */
+        if (now - c->active_ms > s->opts.headers_timeout_ms) conn_close_now(c, SIO_ETIMEDOUT);
       } else if (c->mode == SIO_CONN_HTTP && !c->parked) {
         if (c->req_start_ms) {
           uint64_t limit = s->opts.request_timeout_ms;
@@ -948,8 +1223,10 @@ static void on_sweep(uv_timer_t *t) {
   }
 }
 
-static void on_handle_closed(uv_handle_t *h) {
-  sio_server_t *s = h->data;
+static void on_handle_closed(uv_handle_t *h) { server_handle_done(h->data); }
+
+/* One of the server's handles has closed; the last one frees the server. */
+static void server_handle_done(sio_server_t *s) {
   if (--s->handles_open == 0) {
     for (size_t i = 0; i < s->nroutes; i++)
       if (s->routes[i]->on_free) s->routes[i]->on_free(s->routes[i]);
@@ -958,6 +1235,8 @@ static void on_handle_closed(uv_handle_t *h) {
     sio_server_close_cb cb = s->close_cb;
     if (cb) cb(s);
     sio_ws_zlib_free(s->zlib);
+    free(s->tls_plain);
+    sio_sbuf_free(&s->tls_out);
     free(s);
   }
 }
@@ -985,7 +1264,9 @@ void sio_server_close(sio_server_t *s, sio_server_close_cb cb) {
   if (s->closing) return;
   s->closing = 1;
   s->close_cb = cb;
-  uv_close((uv_handle_t *)&s->listener, on_handle_closed);
+  for (sio_listener_t *l = s->listeners; l; l = l->next)
+    uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
+  s->listeners = NULL;
   for (size_t i = 0; i < s->nroutes; i++)
     if (s->routes[i]->on_server_close) s->routes[i]->on_server_close(s->routes[i]);
   for (sio_conn_t *c = s->conns; c; c = c->next) {

@@ -94,7 +94,11 @@ struct sio_conn_s {
   sio_ws_parser_t ws;        /* WebSocket mode only */
   const sio_conn_owner_vt_t *owner_vt;
   void *owner;
+  struct sio_tls_s *tls;     /* NULL on a plain listener's connection (tls.h) */
 };
+
+/* Whether the connection arrived over TLS. */
+static inline int sio_conn_secure(const sio_conn_t *c) { return c->tls != NULL; }
 
 /* Registers a route (borrowed: it must live until on_free). SIO_EEXIST for a path another route
  * of the same kind (engine or static) has; an engine and a static mount may share one. */
