@@ -6,7 +6,7 @@
  * siod's options are recognised before and after the script name (`--name=value` works too):
  *   --host H, --port N, --path P, --allow-eio3, --ping-interval MS, --ping-timeout MS,
  *   --max-payload BYTES, --redis URL, --cookie NAME, --per-message-deflate,
- *   --no-http-compression, --tls-cert FILE --tls-key FILE
+ *   --no-http-compression, --tls-cert FILE --tls-key FILE, --parser msgpack
  *                         override what the script passes to sio.server{} (siod_reload.h)
  *   --log-level L         debug, info (the default), warn or error
  *   -h, --help            usage on stdout
@@ -90,6 +90,7 @@ enum {
   OPT_DEFLATE,
   OPT_TLS_CERT,
   OPT_TLS_KEY,
+  OPT_PARSER,
   OPT_LOG_LEVEL,
   OPT_HELP,
   OPT_VERSION
@@ -115,6 +116,7 @@ static const siod_option_t options[] = {
   {"--per-message-deflate", OPT_DEFLATE, 0},
   {"--tls-cert", OPT_TLS_CERT, 1},
   {"--tls-key", OPT_TLS_KEY, 1},
+  {"--parser", OPT_PARSER, 1},
   {"--log-level", OPT_LOG_LEVEL, 1},
   {"-h", OPT_HELP, 0},
   {"--help", OPT_HELP, 0},
@@ -142,6 +144,7 @@ static void usage(FILE *f) {
           "                       are compressed, unless the script sets its own threshold)\n"
           "  --tls-cert FILE      HTTPS/WSS: PEM certificate chain (with --tls-key)\n"
           "  --tls-key FILE       its PEM private key (SIGHUP re-reads both)\n"
+          "  --parser msgpack     npm socket.io-msgpack-parser's wire format instead of JSON\n"
           "  --log-level LEVEL    debug, info (default), warn or error\n"
           "  -h, --help           this text\n"
           "  -v, --version        print the versions of siod and Lua\n"
@@ -217,6 +220,10 @@ static void apply_option(siod_config_t *c, const siod_option_t *o, const char *v
   case OPT_TLS_KEY:
     if (!*v) usage_error("--tls-key: empty file name", NULL);
     c->overrides.tls_key = v;
+    break;
+  case OPT_PARSER:
+    if (strcmp(v, "msgpack") != 0) usage_error("--parser: only msgpack is known (JSON is the default), not", v);
+    c->overrides.parser = v;
     break;
   case OPT_PING_INTERVAL: c->overrides.ping_interval_ms = parse_number(o->name, v, 1, INT32_MAX); break;
   case OPT_PING_TIMEOUT: c->overrides.ping_timeout_ms = parse_number(o->name, v, 1, INT32_MAX); break;

@@ -22,6 +22,7 @@ typedef struct siod_overrides_s {
   const char *cookie; /* a cookie name: every server sets it on the polling handshake */
   int per_message_deflate; /* 1: every server accepts permessage-deflate; 0 not given */
   const char *tls_cert, *tls_key; /* TLS files: every server listens with HTTPS/WSS */
+  const char *parser; /* "msgpack": every server speaks socket.io-msgpack-parser */
 } siod_overrides_t;
 
 void siod_overrides_init(siod_overrides_t *o);

@@ -172,6 +172,20 @@ static void opt_http_compression(lua_State *L, int t, sio_engine_options_t *e) {
   lua_pop(L, 1);
 }
 
+
+/* parser = "msgpack" (npm socket.io-msgpack-parser) or "default"/nil (JSON); anything else raises. */
+static void opt_parser(lua_State *L, int t, int *parser) {
+  lua_getfield(L, t, "parser");
+  if (!lua_isnil(L, -1)) {
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (s && strcmp(s, "msgpack") == 0) *parser = SIO_PARSER_MSGPACK;
+    else if (s && strcmp(s, "default") == 0) *parser = SIO_PARSER_JSON;
+    else luaL_error(L, "sio.server: parser must be \"default\" or \"msgpack\", not %s",
+                    s ? s : luaL_typename(L, -1));
+  }
+  lua_pop(L, 1);
+}
+
 void siol_read_listen_options(lua_State *L, int t, siol_server_opts_t *o) {
   luaL_checkstack(L, 24, "sio.server"); /* the strings kept, the cookie's and their temporaries */
   sio_io_options_init(&o->io);
@@ -215,6 +229,7 @@ void siol_read_server_options(lua_State *L, int t, siol_server_opts_t *o) {
   o->io.connect_timeout_ms = (uint32_t)siol_opt_int(L, t, "connect_timeout", o->io.connect_timeout_ms, 1, INT31);
   o->io.max_attachments = (size_t)siol_opt_int(L, t, "max_attachments", (long)o->io.max_attachments, 0, 1000);
   o->io.client_dir = siol_opt_str(L, t, "client_dir", o->io.client_dir);
+  opt_parser(L, t, &o->io.parser);
   o->redis.url = siol_opt_str(L, t, "redis", o->redis.url);
   o->redis.key = siol_opt_str(L, t, "redis_key", o->redis.key);
   o->redis.requests_timeout_ms =

@@ -244,11 +244,25 @@ static int opt_transports(PyObject *o, void *p) {
   return 1;
 }
 
+/* parser: None or "default" (JSON), or "msgpack" (SIO_PARSER_MSGPACK). */
+static int opt_parser(PyObject *o, void *p) {
+  if (o == Py_None) return 1;
+  const char *s = PyUnicode_Check(o) ? PyUnicode_AsUTF8(o) : NULL;
+  if (s && strcmp(s, "default") == 0) *(int *)p = SIO_PARSER_JSON;
+  else if (s && strcmp(s, "msgpack") == 0) *(int *)p = SIO_PARSER_MSGPACK;
+  else {
+    PyErr_Clear();
+    PyErr_Format(PyExc_ValueError, "parser=%R: \"default\" (JSON) or \"msgpack\"", o);
+    return 0;
+  }
+  return 1;
+}
+
 /* Core(dispatch, *, path, ping_interval_ms, ping_timeout_ms, max_payload, allow_eio3, cors,
  * same_origin, connect_timeout_ms, max_buffered, client_dir, redis, redis_key,
  * redis_requests_timeout_ms, cookie_name, cookie_path, cookie_domain, cookie_same_site,
  * cookie_http_only, cookie_secure, cookie_max_age, transports, allow_upgrades, cors_credentials,
- * per_message_deflate, deflate_threshold, http_compression, http_compression_threshold): the
+ * per_message_deflate, deflate_threshold, http_compression, http_compression_threshold, parser): the
  * io's options over the core's defaults
  * (sio_io_options_init, sio_redis_options_init); an option not given, or None for a number or a
  * bool, keeps its default. */
@@ -258,7 +272,7 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
                            "redis_key", "redis_requests_timeout_ms", "cookie_name", "cookie_path", "cookie_domain",
                            "cookie_same_site", "cookie_http_only", "cookie_secure", "cookie_max_age", "transports",
                            "allow_upgrades", "cors_credentials", "per_message_deflate", "deflate_threshold",
-                           "http_compression", "http_compression_threshold", NULL};
+                           "http_compression", "http_compression_threshold", "parser", NULL};
   if (c->loop_ready) {
     PyErr_SetString(PyExc_RuntimeError, "already initialised");
     return -1;
@@ -271,7 +285,7 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
   sio_cookie_options_t *ck = &e->cookie;
   PyObject *dispatch;
   if (!PyArg_ParseTupleAndKeywords(
-          args, kw, "O|$O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&", kwlist, &dispatch, opt_str, &e->path, opt_u32,
+          args, kw, "O|$O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&", kwlist, &dispatch, opt_str, &e->path, opt_u32,
           &e->ping_interval_ms, opt_u32, &e->ping_timeout_ms, opt_size, &e->max_payload, opt_bool, &e->allow_eio3,
           opt_str, &e->cors_origin, opt_bool, &e->same_origin, opt_u32, &o.connect_timeout_ms, opt_size,
           &e->max_buffered, opt_str, &o.client_dir, opt_str, &ro.url, opt_str, &ro.key, opt_u32,
@@ -279,7 +293,7 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
           &ck->same_site, opt_bool, &ck->http_only, opt_bool, &ck->secure, opt_u32, &ck->max_age_s,
           opt_transports, &e->transports, opt_bool, &e->allow_upgrades, opt_bool, &e->cors_credentials,
           opt_bool, &e->per_message_deflate, opt_u32, &e->deflate_threshold, opt_default_on,
-          &e->http_compression, opt_u32, &e->http_compression_threshold))
+          &e->http_compression, opt_u32, &e->http_compression_threshold, opt_parser, &o.parser))
     return -1;
   if (!(c->options = kw ? PyDict_Copy(kw) : PyDict_New())) return -1;
   for (int i = 0; i < PYSIO_ON_COUNT; i++) {

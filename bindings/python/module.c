@@ -36,7 +36,8 @@ static int add_errors(PyObject *m, pysio_state *st) {
       [PYSIO_ERR_NOTFOUND] = {"sio.NotFoundError", PyExc_FileNotFoundError,
                               "Not found (ENOTFOUND): a directory to serve that does not exist."},
       [PYSIO_ERR_UNSUPPORTED] = {"sio.UnsupportedError", PyExc_RuntimeError,
-                                 "Not available here (ENOSYS): no cluster, or sio built without Redis."},
+                                 "Not available here (ENOSYS): no cluster, or sio built without Redis "
+                                 "(or without msgpack-c, for parser=\"msgpack\")."},
   };
   st->error = PyErr_NewExceptionWithDoc(
       "sio.Error",

@@ -695,7 +695,25 @@ typedef struct sio_io_options_s {
    * at the path is the engine's. NULL (the default): not served. Copied; resolved with realpath()
    * by sio_io_new(), which fails as sio_server_static() does when it is not a directory. */
   const char *client_dir;
+  /* The wire format of Socket.IO packets (added after client_dir: a caller compiled before it
+   * passes a shorter struct and gets SIO_PARSER_JSON). SIO_PARSER_JSON (0, the default):
+   * socket.io-parser, text messages plus binary attachments. SIO_PARSER_MSGPACK: npm
+   * socket.io-msgpack-parser, each packet one binary message holding the msgpack map
+   * {type, data, nsp, id}, binary inline as msgpack bin at any depth (no attachments); a text
+   * message or a packet it refuses (not a map, trailing bytes, a field of the wrong type, a type
+   * above 4, binary in a CONNECT, containers nested deeper than msgpack-c's 32 levels) closes the
+   * connection with "parse error", as a bad packet does with JSON. Every client of the server
+   * must use that parser: a JSON client's text CONNECT closes its connection. Numbers go out as
+   * notepack.io writes a JS number (integral values in the smallest int form, -0 as 0, others
+   * float64; NaN and infinities too, where JSON would write null); int, uint and float32/64 are
+   * read. Events reach the callbacks exactly as with JSON (binary as sio_args_t bufs). Needs
+   * msgpack-c at build time: without it sio_io_new() fails with UV_ENOSYS; any other value is
+   * SIO_EINVAL. socket.io 2.x clients (socket.io-msgpack-parser 2.x, another dialect) fare as
+   * with Node: joined to "/", but their binary events and namespace CONNECTs close them. */
+  int parser;
 } sio_io_options_t;
+
+enum { SIO_PARSER_JSON = 0, SIO_PARSER_MSGPACK = 1 };
 
 SIO_EXTERN void sio_io_options_init(sio_io_options_t *opts);
 

@@ -16,6 +16,7 @@ typedef struct {
   const char *static_dir; /* --static: served at "/"; NULL: none */
   const char *client_dir; /* --serve-client: socket.io-client's dist/; NULL: none */
   const char *redis;      /* --redis URL: a cluster node; NULL: alone */
+  int parser;             /* --parser msgpack: SIO_PARSER_MSGPACK */
 } config_t;
 
 static sio_server_t *server;
@@ -27,7 +28,7 @@ static void usage(void) {
           "                    [--ping-interval MS] [--ping-timeout MS] [--max-payload BYTES]\n"
           "                    [--allow-eio3] [--cors ORIGINS] [--redis URL] [--cookie NAME]\n"
           "                    [--static DIR] [--serve-client DIR] [--per-message-deflate]\n"
-          "                    [--tls-cert FILE --tls-key FILE]\n");
+          "                    [--tls-cert FILE --tls-key FILE] [--parser msgpack]\n");
   exit(2);
 }
 
@@ -364,6 +365,7 @@ static int setup_socketio(const config_t *cfg) {
   o.engine.path = cfg->path;
   o.connect_timeout_ms = 1000;
   o.client_dir = cfg->client_dir;
+  o.parser = cfg->parser;
   sio_io_t *io;
   sio_nsp_t *root, *custom, *admin, *dyn;
   int r = sio_io_new(server, &o, &io);
@@ -397,7 +399,7 @@ static void on_signal(uv_signal_t *h, int signum) {
 }
 
 int main(int argc, char **argv) {
-  config_t cfg = {"127.0.0.1", 3000, "/socket.io/", {0}, NULL, NULL, NULL};
+  config_t cfg = {"127.0.0.1", 3000, "/socket.io/", {0}, NULL, NULL, NULL, SIO_PARSER_JSON};
   const char *tls_cert = NULL, *tls_key = NULL;
   sio_engine_options_init(&cfg.eio);
   for (int i = 1; i < argc; i++) {
@@ -417,6 +419,11 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--cookie") == 0) cfg.eio.cookie.name = v;
     else if (strcmp(a, "--static") == 0) cfg.static_dir = v;
     else if (strcmp(a, "--serve-client") == 0) cfg.client_dir = v;
+    else if (strcmp(a, "--parser") == 0 && strcmp(v, "msgpack") == 0) cfg.parser = SIO_PARSER_MSGPACK;
+    else if (strcmp(a, "--parser") == 0) {
+      fprintf(stderr, "sio-contract: --parser: only msgpack is known (JSON is the default)\n");
+      exit(2);
+    }
     else if (strcmp(a, "--tls-cert") == 0) tls_cert = v;
     else if (strcmp(a, "--tls-key") == 0) tls_key = v;
     else usage();
@@ -437,6 +444,10 @@ int main(int argc, char **argv) {
     r = sio_engine_new(server, &eo, &cbs, &echo);
   }
   if (r == 0) r = setup_socketio(&cfg);
+  if (r == UV_ENOSYS && cfg.parser == SIO_PARSER_MSGPACK) {
+    fprintf(stderr, "sio-contract: --parser msgpack: %s\n", sio_last_error());
+    return 2; /* a flag this build cannot honour */
+  }
   if (r == 0 && cfg.static_dir) r = sio_server_static(server, "/", cfg.static_dir, NULL);
   if (r == 0 && tls_cert) {
     sio_tls_options_t to;

@@ -2,10 +2,10 @@
 --
 --   siod examples/contract/server.lua [--host H] [--port P] [--path /socket.io/] [--ping-interval MS]
 --        [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL]
---        [--cookie NAME] [--per-message-deflate]
+--        [--cookie NAME] [--per-message-deflate] [--parser msgpack]
 --
 -- siod applies its own flags (host, port, path, ping, payload, EIO3, --redis, --cookie, --tls-cert and
--- --tls-key) to sio.server{};
+-- --tls-key, --parser) to sio.server{};
 -- --cors reaches the script in `arg`. Also the bare Engine.IO echo endpoint at /engine.io/.
 local sio = require "sio"
 
@@ -19,7 +19,13 @@ do
   end
 end
 
-local io = assert(sio.server{ host = "127.0.0.1", port = 3000, cors = cors, connect_timeout = 1000 })
+local stderr, exit = io.stderr, os.exit
+local io, err, name = sio.server{ host = "127.0.0.1", port = 3000, cors = cors, connect_timeout = 1000 }
+if name == "ENOSYS" then -- siod's --parser msgpack on a build without msgpack-c: a flag it cannot honour
+  stderr:write("server.lua: ", err, "\n")
+  exit(2)
+end
+assert(io, err)
 
 -- An event's arguments without the ack a client may have asked for: args (packed), ack or nil.
 local function split(...)

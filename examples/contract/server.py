@@ -1,7 +1,7 @@
 """The contract server in Python (../../shared/contract.md), on the `sio` package.
 
     examples/contract/run python [--host H] [--port P] [--path /socket.io/] [--ping-interval MS]
-        [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL]
+        [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL] [--parser msgpack]
         [--cookie NAME] [--async-handlers WORKERS]
 
 --async-handlers (Python only, not a contract flag): sync handlers on a pool of WORKERS threads
@@ -31,6 +31,7 @@ def main() -> int:
     p.add_argument("--per-message-deflate", action="store_true")  # Node's { threshold: 1024 }
     p.add_argument("--cors", default=None)
     p.add_argument("--redis", default=None)  # a cluster node: broadcasts and count go through Redis
+    p.add_argument("--parser", choices=["msgpack"], default=None)  # npm socket.io-msgpack-parser
     p.add_argument("--cookie", default=None)  # the handshake sets NAME=<sid> (Node's cookie option)
     p.add_argument("--async-handlers", type=int, default=0, metavar="WORKERS")
     p.add_argument("--tls-cert", default=None, metavar="FILE")  # HTTPS/WSS only on the port
@@ -39,21 +40,26 @@ def main() -> int:
     if (a.tls_cert is None) != (a.tls_key is None):
         p.error("--tls-cert and --tls-key go together")  # exits 2
 
-    server = sio.Server(
-        # the contract: without --cors, any origin and no CORS headers (Node's default)
-        cors_allowed_origins=a.cors.split(",") if a.cors else [],
-        ping_interval=a.ping_interval / 1000,
-        ping_timeout=a.ping_timeout / 1000,
-        max_payload=a.max_payload,
-        allow_eio3=a.allow_eio3,
-        path=a.path,
-        connect_timeout=1.0,
-        redis=a.redis,
-        cookie=a.cookie,
-        per_message_deflate={"threshold": 1024} if a.per_message_deflate else None,
-        async_handlers=a.async_handlers > 0,
-        handler_workers=max(1, a.async_handlers),
-    )
+    try:
+        server = sio.Server(
+            # the contract: without --cors, any origin and no CORS headers (Node's default)
+            cors_allowed_origins=a.cors.split(",") if a.cors else [],
+            ping_interval=a.ping_interval / 1000,
+            ping_timeout=a.ping_timeout / 1000,
+            max_payload=a.max_payload,
+            allow_eio3=a.allow_eio3,
+            path=a.path,
+            connect_timeout=1.0,
+            redis=a.redis,
+            cookie=a.cookie,
+            per_message_deflate={"threshold": 1024} if a.per_message_deflate else None,
+            parser=a.parser,
+            async_handlers=a.async_handlers > 0,
+            handler_workers=max(1, a.async_handlers),
+        )
+    except sio.UnsupportedError as e:  # built without msgpack-c: a flag it cannot honour
+        print("server.py: --parser %s: %s" % (a.parser, e), file=sys.stderr)
+        return 2
 
     # ---- "/" ----
 

@@ -140,6 +140,7 @@ function sio.json.decode(s) end
 ---@field redis_key? string "socket.io"
 ---@field redis_requests_timeout? integer ms
 ---@field per_message_deflate? boolean|{threshold?: integer} permessage-deflate (off by default); threshold 1024 bytes
+---@field parser? "default"|"msgpack" the packets' wire format: JSON, or npm socket.io-msgpack-parser's (every client must use it)
 ---@field cookie? boolean|string|table
 ---@field http_compression? boolean|{threshold?: integer} default true: polling responses of 1024 bytes or more gzip/deflate-encoded per Accept-Encoding
 ---@field tls? sio.TlsOptions HTTPS/WSS on the port

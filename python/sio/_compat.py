@@ -146,8 +146,10 @@ def compat_options(async_modes: Iterable[str], *, async_mode: Optional[str], log
     out["engineio_logger"] = _wire_engineio_logger(engineio_logger, log)
     if json is not None and json is not _json:
         differs("json= ignored: sio's core encodes and decodes JSON in C")
-    if serializer not in ("default", None):
-        raise ValueError("serializer=%r: sio speaks the default (JSON) Socket.IO parser only" % (serializer,))
+    if serializer not in ("default", "msgpack", None):
+        raise ValueError("serializer=%r: \"default\" (JSON) or \"msgpack\" (the wire format of npm "
+                         "socket.io-msgpack-parser)" % (serializer,))
+    out["parser"] = "msgpack" if serializer == "msgpack" else None
     if client_manager is not None:
         url = getattr(client_manager, "redis_url", None)
         if isinstance(url, str):

@@ -107,6 +107,11 @@ class Core:
         transports: Optional[int] = ...,
         allow_upgrades: Optional[bool] = ...,
         cors_credentials: Optional[bool] = ...,
+        per_message_deflate: Optional[bool] = ...,
+        deflate_threshold: Optional[int] = ...,
+        http_compression: Optional[bool] = ...,
+        http_compression_threshold: Optional[int] = ...,
+        parser: Optional[str] = ...,  # None or "default": JSON; "msgpack": SIO_PARSER_MSGPACK
     ) -> None: ...
     @property
     def closed(self) -> bool: ...

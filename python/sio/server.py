@@ -142,7 +142,17 @@ class Server(Dispatch, AsyncioMode):
     :param cors_credentials: ``True``: CORS responses carry
         ``Access-Control-Allow-Credentials: true`` (sio's default is ``False``).
     :param json: warned unless the stdlib's ``json``: JSON is encoded and decoded in C.
-    :param serializer: ``"default"`` only (``"msgpack"`` raises ``ValueError``).
+    :param serializer: ``"default"`` (JSON) or ``"msgpack"``: the packets' wire format, as
+        ``parser``. sio's msgpack is npm ``socket.io-msgpack-parser``'s (one msgpack map
+        ``{type, data, nsp, id}`` per binary message, binary inline), which is what
+        socket.io-client with that parser speaks. python-socketio's own ``MsgPackPacket`` writes
+        the same map (binary inline, no attachments; ``nsp`` before ``id``, a CONNECT without
+        auth with ``data`` nil, which sio takes as absent where Node's parser refuses it), so its
+        clients with ``serializer="msgpack"`` should be peers too (not run in CI: the Debian
+        client here lacks the ``msgpack`` module).
+    :param parser: ``None``/``"default"`` (JSON, socket.io-parser) or ``"msgpack"`` (npm
+        ``socket.io-msgpack-parser``; every client must then use that parser: a text message
+        closes the connection). Other values raise ``ValueError``.
     :param client_manager: a python-socketio ``RedisManager``'s URL and channel become
         ``redis``/``redis_key`` (warned: the cluster speaks Node's @socket.io/redis-adapter wire);
         other managers are warned and ignored.
@@ -202,6 +212,7 @@ class Server(Dispatch, AsyncioMode):
         socketio_path: Optional[str] = None,
         per_message_deflate: Union[None, bool, Dict[str, Any]] = None,
         allow_request: Optional[Callable[[Dict[str, Any]], Any]] = None,
+        parser: Optional[str] = None,
     ) -> None:
         opts = compat_options(self._async_modes, async_mode=async_mode, logger=logger,
                               engineio_logger=engineio_logger, json=json, serializer=serializer,
@@ -274,6 +285,7 @@ class Server(Dispatch, AsyncioMode):
             # the core's 0 is its default (1024): "every response" is 1 byte or more
             http_compression_threshold=(None if compression_threshold is None
                                         else max(1, compression_threshold)),
+            parser=parser if parser is not None else opts["parser"],
             **cors_options(cors_allowed_origins),
             **cookie_options(cookie),
             **deflate_options(per_message_deflate),

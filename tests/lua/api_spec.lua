@@ -459,6 +459,44 @@ describe("a connection", function()
   end)
 end)
 
+describe("parser = \"msgpack\"", function()
+  it("speaks socket.io-msgpack-parser: binary inline, values as with JSON", function()
+    local s = server { parser = "msgpack" }
+    local seen
+    s:on("connection", function(socket)
+      socket:on("echo", function(...)
+        seen = table.pack(...)
+        return table.unpack(seen, 1, seen.n - 1) -- the last is the ack
+      end)
+    end)
+    -- {type: 2, data: ["echo", 1, -2, 1.5, "é", <00 ff>, {k: [true]}], nsp: "/", id: 3}
+    local c = client("msgpack", s.port, { send = {
+      "84a47479706502a46461746197a46563686f01fecb3ff8000000000000a2c3a9c40200ff81a16b91c3a36e7370a12fa2696403" } })
+    finish(c)
+    local polls = {}
+    for _, r in ipairs(c.results()) do
+      if r.step == "poll" then polls[#polls + 1] = r.messages end
+    end
+    assert.are.equal(2, #polls, c.output())
+    assert.matches("^83a474797065" .. "00a464617461", polls[1][1]) -- the CONNECT reply {type: 0, data: {sid}}
+    assert.are.equal(7, seen.n) -- 6 values and the ack
+    assert.are.equal(1, seen[1])
+    assert.are.equal(math.type(1), math.type(seen[1]))
+    assert.are.equal(1.5, seen[3])
+    assert.is_true(sio.is_binary(seen[5]))
+    assert.are.equal("\0\255", seen[5]:bytes())
+    assert.are.same({ k = { true } }, seen[6])
+    -- the ack as Node writes it: {id: 3, type: 3, data: [...], nsp: "/"}
+    assert.are.same({ "84a2696403a47479706503a4646174619601fecb3ff8000000000000a2c3a9c40200ff81a16b91c3a36e7370a12f" },
+      polls[2])
+  end)
+
+  it("refuses other values", function()
+    assert.has_error(function() sio.server { port = 0, parser = "json" } end)
+    assert.has_error(function() sio.server { port = 0, parser = 1 } end)
+  end)
+end)
+
 describe("emitting to a client", function()
   it("sends events, gets acks, times out acks that never come and carries binaries both ways", function()
     local s = server()

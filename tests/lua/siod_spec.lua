@@ -114,6 +114,9 @@ describe("siod's command line", function()
     out, code = run_siod("x.lua --port")
     assert.are.equal(2, code)
     assert.matches("missing the value of %-%-port", out)
+    out, code = run_siod("--parser json x.lua")
+    assert.are.equal(2, code)
+    assert.matches("%-%-parser: only msgpack is known", out)
   end)
 
   it("exits 1 on a syntax error in the script, the error in the log", function()
@@ -173,6 +176,26 @@ describe("siod's command line", function()
       p.signal("TERM")
       assert.are.equal(0, H.wait_exit(p, 10000), p.log())
     end
+  end)
+
+  it("--parser msgpack overrides the script's parser: the server speaks socket.io-msgpack-parser", function()
+    local script = script_file([[
+      local sio = require "sio"
+      local server = assert(sio.server { host = "127.0.0.1", port = 0 })
+      server:on("connection", function(socket) socket:on("echo", function(x) return x end) end)
+      print(("listening on %s:%d"):format(server.host, server.port))
+    ]])
+    local p = start_siod(("--parser msgpack %s"):format(H.q(script)))
+    -- {type: 2, data: ["echo", 7], nsp: "/", id: 1}, answered {id: 1, type: 3, data: [7], nsp: "/"}
+    local c = client("msgpack", p.port, { send = { "84a47479706502a46461746192a46563686f07a36e7370a12fa2696401" } })
+    wait_client(c)
+    local polls = {}
+    for _, r in ipairs(c.results()) do
+      if r.step == "poll" then polls[#polls + 1] = r.messages end
+    end
+    assert.are.same({ "84a2696401a47479706503a46461746191" .. "07a36e7370a12f" }, polls[2], c.output())
+    p.signal("TERM")
+    assert.are.equal(0, H.wait_exit(p, 10000), p.log())
   end)
 
   it("passes the arguments after the script to it, in `arg` and `...`, unknown options included", function()

@@ -1446,3 +1446,99 @@ def test_per_message_deflate_refused(option, error):
     with pytest.raises(error) as e:
         sio.Server(per_message_deflate=option)
     assert 'per_message_deflate' in str(e.value)
+
+
+# ---- the msgpack parser: sio.Server(serializer="msgpack") / parser="msgpack" ----
+
+def _mp(v):
+    """A value as notepack.io writes it (enough of msgpack for these tests)."""
+    import struct
+    if v is None:
+        return b'\xc0'
+    if v is True or v is False:
+        return b'\xc3' if v else b'\xc2'
+    if isinstance(v, int):
+        if 0 <= v < 0x80:
+            return bytes([v])
+        if -0x20 <= v < 0:
+            return struct.pack('b', v)
+        for lo, hi, code, fmt in ((0, 0xff, 0xcc, '>B'), (0, 0xffff, 0xcd, '>H'), (0, 0xffffffff, 0xce, '>I'),
+                                  (-0x80, 0x7f, 0xd0, '>b'), (-0x8000, 0x7fff, 0xd1, '>h'),
+                                  (-0x80000000, 0x7fffffff, 0xd2, '>i')):
+            if lo <= v <= hi:
+                return bytes([code]) + struct.pack(fmt, v)
+        return (b'\xcf' + struct.pack('>Q', v)) if v >= 0 else (b'\xd3' + struct.pack('>q', v))
+    if isinstance(v, float):
+        return b'\xcb' + struct.pack('>d', v)
+    if isinstance(v, str):
+        b = v.encode('utf-8')
+        return (bytes([0xa0 | len(b)]) if len(b) < 32 else b'\xd9' + bytes([len(b)])) + b
+    if isinstance(v, bytes):
+        return b'\xc4' + bytes([len(v)]) + v
+    if isinstance(v, (list, tuple)):
+        return bytes([0x90 | len(v)]) + b''.join(_mp(x) for x in v)
+    assert isinstance(v, dict)
+    return bytes([0x80 | len(v)]) + b''.join(_mp(k) + _mp(x) for k, x in v.items())
+
+
+class _Polling:
+    """An Engine.IO v4 polling session by hand: binary messages go as "b<base64>"."""
+
+    def __init__(self, port):
+        self.port = port
+        body = self._req('GET', '')
+        assert body.startswith(b'0{'), body
+        self.sid = json.loads(body[1:])['sid']
+
+    def _req(self, method, body, sid=None):
+        conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=WAIT)
+        try:
+            q = '/socket.io/?EIO=4&transport=polling' + ('&sid=' + sid if sid else '')
+            conn.request(method, q, body=body, headers={'Content-Type': 'text/plain;charset=UTF-8'})
+            r = conn.getresponse()
+            self.status = r.status
+            return r.read()
+        finally:
+            conn.close()
+
+    def send(self, packet):
+        import base64
+        body = packet if isinstance(packet, str) else 'b' + base64.b64encode(packet).decode()
+        assert self._req('POST', body, self.sid) == b'ok'
+
+    def receive(self):
+        import base64
+        body = self._req('GET', '', self.sid)
+        return [base64.b64decode(m[1:]) if m.startswith(b'b') else m for m in body.split(b'\x1e')]
+
+
+@pytest.mark.parametrize('kwargs', [{'serializer': 'msgpack'}, {'parser': 'msgpack'}])
+def test_msgpack_parser_values_reach_handlers_and_go_back(kwargs):
+    server = sio.Server(**kwargs)
+    seen = []
+
+    @server.on('echo')
+    def echo(sid, *args):
+        seen.append(args)
+        return args
+
+    args = [1, -2, 300, 2 ** 40, 1.5, 'é\x00😀', b'\x01\x02', {'k': [b'', True, None]}]
+    with Running(server) as r:
+        s = _Polling(r.port)
+        s.send(_mp({'type': 0, 'nsp': '/'}))
+        reply = s.receive()
+        assert len(reply) == 1 and reply[0].startswith(b'\x83' + _mp('type') + _mp(0) + _mp('data')), reply
+        s.send(_mp({'type': 2, 'data': ['echo'] + args, 'nsp': '/', 'id': 5}))
+        assert s.receive() == [_mp({'id': 5, 'type': 3, 'data': args, 'nsp': '/'})]
+        # a text message (the JSON parser's) closes the session
+        s.send('42["echo"]')
+        assert s.receive() in ([b'1'], [b'6', b'1'])
+    assert seen == [tuple(args)]
+    assert [type(a) for a in seen[0]] == [type(a) for a in args]
+
+
+@pytest.mark.parametrize('kwargs', [{'serializer': 'pickle'}, {'parser': 'json'}, {'parser': 1},
+                                    {'parser': 'MSGPACK'}])
+def test_msgpack_parser_bad_values_refused(kwargs):
+    with pytest.raises(ValueError):
+        sio.Server(**kwargs)

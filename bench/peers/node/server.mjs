@@ -44,6 +44,7 @@ if (!tlsCert !== !tlsKey) {
 const opts = parseContractArgs(rest, 'node-peer');
 if (opts.redis) process.stderr.write(`node-peer: note: --redis ${opts.redis} is ignored (in-memory adapter)\n`);
 if (opts.cors) process.stderr.write('node-peer: note: --cors is ignored\n');
+if (opts.parser) process.stderr.write(`node-peer: note: --parser ${opts.parser} is ignored (JSON)\n`);
 
 const notFound = (req, res) => {
   res.writeHead(404, { 'content-type': 'text/plain' });

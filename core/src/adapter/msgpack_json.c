@@ -1,14 +1,17 @@
 /* msgpack <-> cJSON as notepack.io does it (see msgpack_json.h). Built with msgpack-c only. */
-#ifdef SIO_HAVE_REDIS
+#ifdef SIO_HAVE_MSGPACK
 
 #include "adapter/msgpack_json.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "socketio/packet.h"
+#include "utf8.h"
 
 /* Deepest nesting read or written: a packet's data may nest SIO_PACKET_MAX_DEPTH deep, inside
  * the message's own two levels (the message and its packet). */
@@ -208,6 +211,78 @@ static int add_item(cJSON *obj, const char *key, cJSON *item) {
   return -1;
 }
 
+/* ---- extension types ----
+ * notepack.io 2.x (socket.io-msgpack-parser 3's, and so the socket.io-client bundles') writes
+ * undefined as fixext 1 type 0, a Date as fixext 8 type 0 (milliseconds, int32 high + uint32 low)
+ * and an ArrayBuffer or typed array (a browser's binary) as ext 8/16/32 type 0; notepack 3 writes
+ * a Date as msgpack's timestamp (type -1). msgpack-c does not say which ext form was used, but
+ * its ext data points into the message: the byte two before it is the form when fixext. */
+
+static uint64_t be(const unsigned char *p, size_t n) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) v = v << 8 | p[i];
+  return v;
+}
+
+/* The time of a Date value in ms since the epoch, 1 and *ms set; 0 when o is not a Date. */
+static int ext_date(const msgpack_object *o, double *ms) {
+  const unsigned char *p = (const unsigned char *)o->via.ext.ptr;
+  uint32_t n = o->via.ext.size;
+  if (o->via.ext.type == 0 && n == 8 && p[-2] == 0xd7) {
+    *ms = (double)(int32_t)(uint32_t)be(p, 4) * 4294967296.0 + (double)be(p + 4, 4);
+    return 1;
+  }
+  if (o->via.ext.type != -1) return 0;
+  if (n == 4) *ms = (double)be(p, 4) * 1e3;
+  else if (n == 8) *ms = (double)(be(p, 8) & 0x3ffffffffULL) * 1e3 + (double)(be(p, 4) >> 2) / 1e6;
+  else if (n == 12) *ms = (double)(int64_t)be(p + 4, 8) * 1e3 + (double)be(p, 4) / 1e6;
+  else return 0;
+  return 1;
+}
+
+int sio__mp_is_undefined(const msgpack_object *o) {
+  return o && o->type == MSGPACK_OBJECT_EXT && o->via.ext.type == 0 && o->via.ext.size == 1 &&
+         (unsigned char)o->via.ext.ptr[-2] == 0xd4;
+}
+
+/* A Date as JSON.stringify writes it (toISOString), or null when out of its 4-digit years. */
+static cJSON *date_json(double ms) {
+  double secs = floor(ms / 1e3);
+  /* -62167219200 is 0000-01-01, 253402300800 is 10000-01-01 */
+  if (!(secs >= -62167219200.0 && secs < 253402300800.0)) return cJSON_CreateNull();
+  time_t t = (time_t)secs;
+  struct tm tm;
+  if (!gmtime_r(&t, &tm)) return cJSON_CreateNull();
+  char buf[96]; /* room for any int the compiler imagines; the text is 24 bytes */
+  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms - secs * 1e3));
+  return cJSON_CreateString(buf);
+}
+
+/* A binary value: a placeholder for a buffer appended to bufs. */
+static cJSON *binary_json(const char *ptr, size_t size, sio_mp_bins_t *bufs) {
+  if (!bufs || bufs->n >= SIO_PACKET_MAX_ATTACHMENTS) return NULL;
+  if (bufs->n == bufs->cap) {
+    size_t ncap = bufs->cap ? bufs->cap * 2 : 4;
+    sio_buf_t *nv = realloc(bufs->v, ncap * sizeof *nv);
+    if (!nv) return NULL;
+    bufs->v = nv;
+    bufs->cap = ncap;
+  }
+  bufs->v[bufs->n].data = ptr;
+  bufs->v[bufs->n].len = size;
+  return sio_packet_placeholder(bufs->n++);
+}
+
+static cJSON *ext_json(const msgpack_object *o, sio_mp_bins_t *bufs) {
+  double ms;
+  if (ext_date(o, &ms)) return date_json(ms);
+  if (o->via.ext.type == 0 && !sio__mp_is_undefined(o))
+    return binary_json(o->via.ext.ptr, o->via.ext.size, bufs);
+  /* undefined, or a type no JS reader knows: null, as JSON.stringify writes undefined */
+  return cJSON_CreateNull();
+}
+
 static cJSON *unpack(const msgpack_object *o, sio_mp_bins_t *bufs, int depth) {
   if (depth > MAX_DEPTH) return NULL;
   switch (o->type) {
@@ -223,20 +298,14 @@ static cJSON *unpack(const msgpack_object *o, sio_mp_bins_t *bufs, int depth) {
   case MSGPACK_OBJECT_FLOAT64:
     return cJSON_CreateNumber(o->via.f64);
   case MSGPACK_OBJECT_STR:
+    /* What a JS string can be (notepack writes a lone surrogate as its three bytes): the core's
+     * strings are WTF-8, whatever the wire held. */
+    if (!sio_wtf8_valid(o->via.str.ptr, o->via.str.size)) return NULL;
     return string_json(o->via.str.ptr, o->via.str.size);
-  case MSGPACK_OBJECT_BIN: {
-    if (!bufs || bufs->n >= SIO_PACKET_MAX_ATTACHMENTS) return NULL;
-    if (bufs->n == bufs->cap) {
-      size_t ncap = bufs->cap ? bufs->cap * 2 : 4;
-      sio_buf_t *nv = realloc(bufs->v, ncap * sizeof *nv);
-      if (!nv) return NULL;
-      bufs->v = nv;
-      bufs->cap = ncap;
-    }
-    bufs->v[bufs->n].data = o->via.bin.ptr;
-    bufs->v[bufs->n].len = o->via.bin.size;
-    return sio_packet_placeholder(bufs->n++);
-  }
+  case MSGPACK_OBJECT_BIN:
+    return binary_json(o->via.bin.ptr, o->via.bin.size, bufs);
+  case MSGPACK_OBJECT_EXT:
+    return ext_json(o, bufs);
   case MSGPACK_OBJECT_ARRAY: {
     cJSON *a = cJSON_CreateArray();
     for (uint32_t i = 0; a && i < o->via.array.size; i++) {
@@ -253,7 +322,13 @@ static cJSON *unpack(const msgpack_object *o, sio_mp_bins_t *bufs, int depth) {
     cJSON *m = cJSON_CreateObject();
     for (uint32_t i = 0; m && i < o->via.map.size; i++) {
       const msgpack_object_kv *kv = &o->via.map.ptr[i];
-      if (kv->key.type != MSGPACK_OBJECT_STR) continue; /* JS object keys are strings */
+      /* JS object keys are strings; a key whose value is undefined is left out, as by
+       * JSON.stringify */
+      if (kv->key.type != MSGPACK_OBJECT_STR || sio__mp_is_undefined(&kv->val)) continue;
+      if (!sio_wtf8_valid(kv->key.via.str.ptr, kv->key.via.str.size)) {
+        cJSON_Delete(m);
+        return NULL;
+      }
       cJSON *k = string_json(kv->key.via.str.ptr, kv->key.via.str.size);
       int bad = !k || add_item(m, k->valuestring, unpack(&kv->val, bufs, depth + 1));
       cJSON_Delete(k);
@@ -264,7 +339,7 @@ static cJSON *unpack(const msgpack_object *o, sio_mp_bins_t *bufs, int depth) {
     }
     return m;
   }
-  default: /* ext (notepack's undefined, Date, ...): null, as JSON.stringify would */
+  default:
     return cJSON_CreateNull();
   }
 }
@@ -287,4 +362,4 @@ int sio__mp_str_eq(const msgpack_object *o, const char *s) {
   return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == n && memcmp(o->via.str.ptr, s, n) == 0;
 }
 
-#endif /* SIO_HAVE_REDIS */
+#endif /* SIO_HAVE_MSGPACK */

@@ -49,8 +49,14 @@ typedef struct sio_mp_bins {
 } sio_mp_bins_t;
 
 /* o as a cJSON tree (bin values become placeholders for buffers appended to bins; bins NULL: a
- * bin is refused), or NULL when a part could not be made or o nests too deeply. */
+ * bin is refused), or NULL when a part could not be made, o nests too deeply or a string (or
+ * key) is not WTF-8. */
 cJSON *sio__mp_to_json(const msgpack_object *o, sio_mp_bins_t *bins);
+/* 1 when o is notepack 2's undefined (fixext 1 type 0): an absent value. sio__mp_to_json makes
+ * it null in an array and leaves its key out of a map; an ext of type 0 otherwise is binary (a
+ * browser's ArrayBuffer), a Date (notepack 2's fixext 8 type 0, or a msgpack timestamp) becomes
+ * its toISOString() text, other ext values null. */
+int sio__mp_is_undefined(const msgpack_object *o);
 /* The value of `key` in map m, or NULL (m not a map, or no such key). */
 const msgpack_object *sio__mp_get(const msgpack_object *m, const char *key);
 /* 1 when o is the string s. */

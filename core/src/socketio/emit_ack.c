@@ -211,7 +211,7 @@ static int bcast_start(sio_bcast_ack_t *b, const sio_target_t *to, const char *e
   int r = sio__event_packet(nsp, event, args, &p);
   if (!r) {
     p.id = b->id = (int64_t)(nsp->ack_ids++ & INT64_MAX);
-    r = sio__encode(&p, args ? args->bufs : NULL, &enc);
+    r = sio__encode(&p, args ? args->bufs : NULL, io->opts.parser, &enc);
     if (r) cJSON_Delete(p.data);
   }
   if (r) {

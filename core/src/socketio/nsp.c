@@ -232,7 +232,7 @@ static int nsp_emit(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
   sio_packet_t p;
   int r = sio__event_packet(nsp, event, args, &p);
   sio_encoded_t enc;
-  if (!r) r = sio__encode(&p, args ? args->bufs : NULL, &enc);
+  if (!r) r = sio__encode(&p, args ? args->bufs : NULL, nsp->io->opts.parser, &enc);
   if (!r) {
     sio__nsp_notify_outgoing(nsp, to, event, args);
     sio_bcast_packet_t bp = {&p, args ? args->bufs : NULL, &enc};

@@ -18,7 +18,9 @@ void sio_packet_clear(sio_packet_t *p) {
   if (p->nsp != root_nsp) free(p->nsp);
   if (p->data) cJSON_Delete(p->data);
   if (p->attachments) {
-    size_t owned = p->attachment_count - (p->last_borrowed && p->attachment_count ? 1 : 0);
+    size_t borrowed = (size_t)p->last_borrowed < p->attachment_count ? (size_t)p->last_borrowed
+                                                                        : p->attachment_count;
+    size_t owned = p->attachment_count - borrowed;
     for (size_t i = 0; i < owned; i++) free(p->attachments[i].data);
     free(p->attachments);
   }
@@ -72,7 +74,7 @@ cJSON *sio_packet_placeholder(size_t num) {
  * depth 1), and in a BINARY_* packet every object flagged "_placeholder": true must be a valid
  * placeholder for one of the announced attachments. cJSON itself stops at CJSON_NESTING_LIMIT, so
  * this recursion is bounded even before our own check. */
-static int check_tree(const cJSON *item, int depth, int binary, size_t count) {
+int sio__packet_check_tree(const cJSON *item, int depth, int binary, size_t count) {
   if (!cJSON_IsArray(item) && !cJSON_IsObject(item)) return 0;
   if (depth > SIO_PACKET_MAX_DEPTH) return SIO_EPARSE;
   if (binary && cJSON_IsObject(item) &&
@@ -81,14 +83,14 @@ static int check_tree(const cJSON *item, int depth, int binary, size_t count) {
     if (!sio_packet_is_placeholder(item, &num) || num >= count) return SIO_EPARSE;
   }
   for (const cJSON *c = item->child; c; c = c->next) {
-    int r = check_tree(c, depth + 1, binary, count);
+    int r = sio__packet_check_tree(c, depth + 1, binary, count);
     if (r) return r;
   }
   return 0;
 }
 
 
-static int payload_valid(int type, const cJSON *data) {
+int sio__packet_payload_valid(int type, const cJSON *data) {
   switch (type) {
     case SIO_PACKET_CONNECT:
       return data == NULL || cJSON_IsObject(data);
@@ -169,10 +171,10 @@ int sio_packet_decode(const char *data, size_t len, sio_packet_t *out) {
     int r = sio_json_parse(data + i, len - i, &out->data);
     if (r == SIO_ENOMEM) goto nomem;
     if (r) goto parse_error;
-    if (check_tree(out->data, 1, binary, out->attachment_count)) goto parse_error;
+    if (sio__packet_check_tree(out->data, 1, binary, out->attachment_count)) goto parse_error;
   }
 
-  if (!payload_valid(out->type, out->data)) goto parse_error;
+  if (!sio__packet_payload_valid(out->type, out->data)) goto parse_error;
 
   if (out->attachment_count) {
     out->attachments = calloc(out->attachment_count, sizeof *out->attachments);
@@ -269,7 +271,7 @@ int sio_packet_encode(const sio_packet_t *p, sio_sbuf_t *out) {
   if (nsp[0] != '/' || strchr(nsp, ',')) return SIO_EINVAL;
   int with_nsp = strcmp(nsp, "/") != 0;
   /* A payload the decoder would refuse could not be read back (e.g. a number after an id). */
-  if (!payload_valid(p->type, p->data)) return SIO_EINVAL;
+  if (!sio__packet_payload_valid(p->type, p->data)) return SIO_EINVAL;
 
   size_t mark = out->len;
   int r = sio_sbuf_append_char(out, (char)('0' + p->type));
@@ -304,8 +306,13 @@ void sio__encoded_clear(sio_encoded_t *e) {
   memset(e, 0, sizeof *e);
 }
 
-int sio__encode(const sio_packet_t *p, const sio_buf_t *bufs, sio_encoded_t *out) {
+int sio__encode(const sio_packet_t *p, const sio_buf_t *bufs, int parser, sio_encoded_t *out) {
   memset(out, 0, sizeof *out);
+#ifdef SIO_HAVE_MSGPACK
+  if (parser == SIO_PARSER_MSGPACK) return sio__encode_msgpack(p, bufs, out);
+#else
+  (void)parser; /* sio_io_new() refuses the msgpack parser without msgpack-c */
+#endif
   sio_sbuf_t b = SIO_SBUF_INIT;
   int r = sio_packet_encode(p, &b);
   if (!r) out->text = sio_msg_new(b.data, b.len, 0);

@@ -51,7 +51,9 @@ typedef struct sio_packet {
   size_t attachment_count;     /* announced count (BINARY_*), 0 otherwise */
   sio_attachment_t *attachments; /* owned array of attachment_count, filled as they arrive */
   /* The decoder hands the last attachment over without a copy: it points into the message that
-   * completed the packet, so the packet must be used before that message's buffer goes away. */
+   * completed the packet, so the packet must be used before that message's buffer goes away.
+   * The count of such trailing attachments: 1 from sio_packet_decoder_feed, all of them from
+   * sio_packet_decode_msgpack (its buffers are the message's own bin values). */
   int last_borrowed;
 } sio_packet_t;
 
@@ -114,10 +116,41 @@ typedef struct sio_encoded {
   size_t natts;
 } sio_encoded_t;
 
-/* Encodes p (sio_packet_encode) with its p->attachment_count attachments taken from bufs (copied)
- * into *out, which then holds one reference per message. 0, SIO_EINVAL (with sio_last_error()'s
- * detail) or SIO_ENOMEM; *out is left empty on error. */
-int sio__encode(const sio_packet_t *p, const sio_buf_t *bufs, sio_encoded_t *out);
+/* Encodes p with its p->attachment_count attachments taken from bufs (copied) into *out, which
+ * then holds one reference per message: with SIO_PARSER_JSON sio_packet_encode's text and one
+ * binary message per attachment, with SIO_PARSER_MSGPACK one binary message
+ * (sio__encode_msgpack). 0, SIO_EINVAL (with sio_last_error()'s detail) or SIO_ENOMEM; *out is
+ * left empty on error. */
+int sio__encode(const sio_packet_t *p, const sio_buf_t *bufs, int parser, sio_encoded_t *out);
+
+/* ---- the msgpack parser (socket.io-msgpack-parser's wire format; built with msgpack-c) ---- */
+
+/* Parses one binary message holding the msgpack map {type, data, nsp, id} into *out (zeroed
+ * first). As socket.io-msgpack-parser's decoder: type an integer 0..4 (an integral float too),
+ * nsp a string, id absent or a non-negative integer (a negative one is refused here, though
+ * Number.isInteger would take it), data valid for the type as sio_packet_decode says (a nil is
+ * not "absent", except in a CONNECT or DISCONNECT, where python-socketio writes one); other keys
+ * are ignored. Also refused: not one whole msgpack value (trailing
+ * bytes, truncated), counts the bytes cannot back (sio__mp_plausible), nesting deeper than
+ * msgpack-c's unpacker allows (32 containers), strings that are not WTF-8, a NUL in nsp, more
+ * than SIO_PACKET_MAX_ATTACHMENTS bin values, bin values in a CONNECT or CONNECT_ERROR, and a
+ * map shaped like a placeholder that names no bin value of the packet. Each bin value becomes an
+ * attachment in order of appearance, its placeholder in the data where it stood; the attachments
+ * point into `data` (last_borrowed = their count), which must outlive the packet's use. A NUL in
+ * strings is held as C0 80 as with JSON. SIO_EPARSE or SIO_ENOMEM; *out cleared on error. */
+int sio_packet_decode_msgpack(const char *data, size_t len, sio_packet_t *out);
+/* p (BINARY_* types written as EVENT/ACK) as the map Node's socket.io writes, keys in its order:
+ * {type, data, id, nsp} ({id, type, data, nsp} for an ACK), absent fields left out, the
+ * placeholders of bufs as bin values at their place; one binary message in out->text. */
+int sio__encode_msgpack(const sio_packet_t *p, const sio_buf_t *bufs, sio_encoded_t *out);
+/* The same bytes appended to out (tests and fuzzers): 0, SIO_EINVAL or SIO_ENOMEM (UV_ENOSYS, and
+ * SIO_EPARSE from the decoder, in a build without msgpack-c). */
+int sio_packet_encode_msgpack(const sio_packet_t *p, const sio_buf_t *bufs, sio_sbuf_t *out);
+
+/* packet.c's rules, shared with the msgpack parser: the payload a type allows, and the tree
+ * check (depth, and in a binary packet placeholders naming one of `count` attachments). */
+int sio__packet_payload_valid(int type, const cJSON *data);
+int sio__packet_check_tree(const cJSON *item, int depth, int binary, size_t count);
 /* Drops the references and empties e. */
 void sio__encoded_clear(sio_encoded_t *e);
 /* Marks its messages never to be permessage-deflated (SIO_EMIT_NO_COMPRESS); e itself is not

@@ -348,7 +348,7 @@ static int socket_emit(sio_socket_t *s, const char *event, const sio_args_t *arg
   if (out) out(s, event, args);
   if (s->ext) sio__socket_notify_out(s, event, args);
   sio_encoded_t enc;
-  r = sio__encode(&p, args ? args->bufs : NULL, &enc);
+  r = sio__encode(&p, args ? args->bufs : NULL, nsp->io->opts.parser, &enc);
   if (!r) {
     if (ack) { /* registered before the write: a failing write reports through the ack */
       ack->socket = s;
@@ -409,7 +409,7 @@ int sio_socket_ack(sio_socket_t *s, int64_t ack_id, const sio_args_t *args) {
   if (!p.data) return SIO_ENOMEM;
   sio__io_enter(s->nsp->io);
   sio_encoded_t enc;
-  int r = sio__encode(&p, args ? args->bufs : NULL, &enc);
+  int r = sio__encode(&p, args ? args->bufs : NULL, s->nsp->io->opts.parser, &enc);
   if (!r) {
     r = sio__socket_write(s, &enc, 0);
     sio__encoded_clear(&enc);

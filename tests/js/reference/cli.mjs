@@ -4,14 +4,14 @@
 // relative path (each resolves socket.io from its own node_modules).
 //
 // parseContractArgs(argv, name) returns {host, port, path, pingInterval, pingTimeout, maxPayload,
-// allowEIO3, redis, cors, cookie, perMessageDeflate}; a bad argument prints usage on stderr and exits 2.
+// allowEIO3, redis, cors, cookie, perMessageDeflate, parser}; parser is null (JSON) or 'msgpack'; a bad argument prints usage on stderr and exits 2.
 
 export function parseContractArgs(argv, name) {
   const usage = (message) => {
     process.stderr.write(`${name}: ${message}\n` +
       `usage: ${name} [--host H] [--port P] [--path /socket.io/] [--ping-interval MS] ` +
       '[--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL] ' +
-      '[--cookie NAME] [--per-message-deflate]\n');
+      '[--cookie NAME] [--per-message-deflate] [--parser msgpack]\n');
     process.exit(2);
   };
   const opts = {
@@ -26,6 +26,7 @@ export function parseContractArgs(argv, name) {
     cors: null,
     cookie: null,
     perMessageDeflate: false,
+    parser: null,
   };
   const number = (flag, value) => {
     const n = Number(value);
@@ -52,6 +53,10 @@ export function parseContractArgs(argv, name) {
       case '--redis': opts.redis = take(); break;
       case '--cookie': opts.cookie = take(); break;
       case '--per-message-deflate': opts.perMessageDeflate = true; break;
+      case '--parser':
+        opts.parser = take();
+        if (opts.parser !== 'msgpack') usage('--parser: only msgpack is known (JSON is the default)');
+        break;
       case '--cors': opts.cors = value !== undefined ? value : (argv[i + 1] && !argv[i + 1].startsWith('--') ? argv[++i] : '*'); break;
       default: usage(`unknown argument ${JSON.stringify(argv[i])}`);
     }

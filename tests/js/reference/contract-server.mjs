@@ -78,6 +78,7 @@ const io = new Server(httpServer, {
   serveClient: false,
   connectTimeout: 1000,
   ...(adapter ? { adapter } : {}),
+  ...(opts.parser === 'msgpack' ? { parser: (await import('socket.io-msgpack-parser')).default } : {}),
 });
 
 const sortedRooms = (socket) => [...socket.rooms].sort();

@@ -397,8 +397,30 @@ def compressed(port, arg):
     out(step="poll", encoding=ce or "", vary=resp.getheader("Vary"), length=len(data), same=body == msg)
 
 
+def msgpack(port, arg):
+    """A server with parser = "msgpack", by hand over polling (binary messages as "b<base64>"): a
+    CONNECT, then the packets of arg["send"] (hex), each followed by a poll; the hex of every
+    binary message polled, and the text of the others."""
+    import base64
+    base = "http://127.0.0.1:%d/socket.io/?EIO=4&transport=polling" % port
+
+    def req(method, sid=None, body=None):
+        r = urllib.request.Request(base + ("&sid=" + sid if sid else ""), data=body, method=method)
+        if body is not None:
+            r.add_header("Content-Type", "text/plain;charset=UTF-8")
+        with urllib.request.urlopen(r, timeout=WAIT) as resp:
+            return resp.read()
+
+    sid = json.loads(req("GET")[1:])["sid"]
+    for packet in ["82a47479706500a36e7370a12f"] + arg.get("send", []):
+        req("POST", sid, b"b" + base64.b64encode(bytes.fromhex(packet)))
+        got = [base64.b64decode(m[1:]).hex() if m.startswith(b"b") else m.decode()
+               for m in req("GET", sid).split(b"\x1e")]
+        out(step="poll", messages=got)
+
+
 SCENARIOS = {f.__name__: f for f in (basic, emits, listen, connect, reload, engine, handshake, deflate,
-                                     compressed)}
+                                     compressed, msgpack)}
 
 
 def main():
