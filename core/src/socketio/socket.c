@@ -59,6 +59,7 @@ sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth, int 
 }
 
 void sio__socket_free(sio_socket_t *s) {
+  sio__socket_ext_free(s);
   cJSON_Delete(s->auth);
   if (s->id != s->idbuf) free(s->id);
   free(s->rooms);
@@ -242,7 +243,8 @@ void sio__socket_onpacket(sio_socket_t *s, sio_packet_t *p) {
         snprintf(num, sizeof num, "%.17g", name->valuedouble);
         ev = num;
       }
-      if (cb && ev) cb(s, ev, &args, p->id);
+      if (s->ext && ev) sio__socket_dispatch_ext(s, ev, p);
+      else if (cb && ev) cb(s, ev, &args, p->id);
       cJSON_Delete(name);
       break;
     }
@@ -288,6 +290,7 @@ void sio__socket_close(sio_socket_t *s, const char *reason, int send_disconnect)
     h->next = h->prev = NULL;
   }
   s->state = SOCK_CLOSED;
+  sio__socket_ext_free(s);
   if (cbs->on_disconnect) cbs->on_disconnect(s, reason);
   sio__socket_release(s);
   sio__io_leave(nsp->io);
@@ -343,6 +346,7 @@ static int socket_emit(sio_socket_t *s, const char *event, const sio_args_t *arg
   sio__io_enter(nsp->io);
   sio_outgoing_cb out = sio__nsp_effective(nsp)->cbs.on_outgoing;
   if (out) out(s, event, args);
+  if (s->ext) sio__socket_notify_out(s, event, args);
   sio_encoded_t enc;
   r = sio__encode(&p, args ? args->bufs : NULL, nsp->io->opts.parser, &enc);
   if (!r) {
