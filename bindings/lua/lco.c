@@ -31,7 +31,8 @@ static int body_k(lua_State *co, int status, lua_KContext k) {
   const char *msg = lua_tostring(co, -1);
   siol_log(co, SIOL_LOG_ERROR, "error in %s%s%s: %s", what, detail ? " " : "", detail ? detail : "",
            msg ? msg : "?");
-  lua_settop(co, CO_MSGH);
+  lua_copy(co, -1, CO_MSGH + 1); /* the error stays at `first` for the finisher */
+  lua_settop(co, CO_MSGH + 1);
   if (fin) fin->done(co, 0, CO_MSGH + 1);
   return 0;
 }

@@ -264,7 +264,12 @@ void siol_rebind(lua_State *L, int idx) {
       lua_setfield(L, -2, "h");
       lua_pushnil(L);
       lua_setfield(L, -2, "any");
+      lua_pushnil(L); /* the catch-alls and packet middleware too (use.c) */
+      lua_setfield(L, -2, "any_out");
+      lua_pushnil(L);
+      lua_setfield(L, -2, "use");
       lua_pop(L, 1);
+      siol_use_reset(su);
       siol_call_connection(L, srv, su->s, 1);
     }
     lua_pop(L, 1);

@@ -34,6 +34,7 @@
 #define SIOL_OP_MT "sio.emitter"
 #define SIOL_ACK_MT "sio.ack"
 #define SIOL_NEXT_MT "sio.next"
+#define SIOL_PNEXT_MT "sio.packet_next"
 #define SIOL_TIMER_MT "sio.timer"
 #define SIOL_ENGINE_MT "sio.engine"
 #define SIOL_SESSION_MT "sio.session"
@@ -349,6 +350,28 @@ void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, i
 void siol_on_disconnecting(sio_socket_t *s, const char *reason);
 void siol_on_disconnect(sio_socket_t *s, const char *reason);
 void siol_open_socket(lua_State *L);
+/* The listeners of event on the socket whose uservalue is at uv: the na values at first.. are
+ * their arguments (the ack last when there is one), the ack at ack (0: none) their context. */
+void siol_socket_dispatch(lua_State *L, srv_t *srv, int uv, const char *event, int first, int na, int ack);
+
+/* ---- use.c: socket:use (packet middleware), the catch-all lists, listeners ---- */
+
+/* Runs the socket's packet middleware (its uservalue at uv has "use") on the event: a packet
+ * {event, values at first.. (na, the ack at ack last when not 0)}, then dispatches it. */
+void siol_use_start(lua_State *L, srv_t *srv, int sock, int uv, const char *event, int first, int na, int ack);
+int siol_l_prepend_any(lua_State *L);
+int siol_l_off_any(lua_State *L);
+int siol_l_listeners_any(lua_State *L);
+int siol_l_on_any_outgoing(lua_State *L);
+int siol_l_prepend_any_outgoing(lua_State *L);
+int siol_l_off_any_outgoing(lua_State *L);
+int siol_l_listeners_any_outgoing(lua_State *L);
+int siol_l_listeners(lua_State *L);
+int siol_l_remove_all_listeners(lua_State *L);
+int siol_l_use(lua_State *L);
+void siol_open_use(lua_State *L);
+/* A reload cleared the socket's lists: the core no longer reports its outgoing events. */
+void siol_use_reset(sock_ud_t *u);
 
 /* ---- ack.c ---- */
 

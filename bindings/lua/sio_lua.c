@@ -154,6 +154,7 @@ int luaopen_sio(lua_State *L) {
   siol_open_middleware(L);
   siol_open_emitter(L);
   siol_open_socket(L);
+  siol_open_use(L);
   siol_open_ack(L);
   siol_open_engine(L);
   siol_open_timer(L);

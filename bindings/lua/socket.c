@@ -77,6 +77,14 @@ static void ack_done(lua_State *co, int ok, int first) {
 }
 static const siol_fin_t ack_fin = {ack_done};
 
+void siol_socket_dispatch(lua_State *L, srv_t *srv, int uv, const char *event, int first, int na, int ack) {
+  lua_getfield(L, uv, "h");
+  int h = lua_gettop(L);
+  if (lua_getfield(L, h, event) == LUA_TTABLE)
+    siol_listen_run(srv->st, L, h, event, h + 1, first, na, ack, ack ? &ack_fin : NULL, "handler for", NULL);
+  lua_settop(L, h - 1);
+}
+
 void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, int64_t ack_id) {
   srv_t *srv = siol_srv_of_nsp(sio_socket_nsp(s));
   lua_State *L = siol_cb_state(srv->st);
@@ -100,14 +108,7 @@ void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, i
     }
   }
   lua_settop(L, uv);
-  lua_getfield(L, uv, "h");
-  int h = lua_gettop(L);
-  if (lua_getfield(L, h, event) != LUA_TTABLE) {
-    lua_settop(L, top);
-    return;
-  }
-  int list = lua_gettop(L);
-  int first = list + 1;
+  int first = uv + 1;
   int na = siol_push_args(L, args);
   int ack = 0;
   if (ack_id >= 0) {
@@ -115,7 +116,14 @@ void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, i
     ack = lua_gettop(L);
     na++;
   }
-  siol_listen_run(srv->st, L, h, event, list, first, na, ack, ack ? &ack_fin : NULL, "handler for", NULL);
+  /* then the packet middleware (socket:use), when there is one, else the listeners */
+  if (lua_getfield(L, uv, "use") == LUA_TTABLE) {
+    lua_pop(L, 1);
+    siol_use_start(L, srv, sock, uv, event, first, na, ack);
+  } else {
+    lua_pop(L, 1);
+    siol_socket_dispatch(L, srv, uv, event, first, na, ack);
+  }
   lua_settop(L, top);
 }
 
@@ -404,6 +412,10 @@ static int l_tostring(lua_State *L) {
 void siol_open_socket(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"on", l_on}, {"once", l_once}, {"off", l_off}, {"on_any", l_on_any}, {"emit", siol_op_emit},
+      {"prepend_any", siol_l_prepend_any}, {"off_any", siol_l_off_any}, {"listeners_any", siol_l_listeners_any},
+      {"on_any_outgoing", siol_l_on_any_outgoing}, {"prepend_any_outgoing", siol_l_prepend_any_outgoing},
+      {"off_any_outgoing", siol_l_off_any_outgoing}, {"listeners_any_outgoing", siol_l_listeners_any_outgoing},
+      {"listeners", siol_l_listeners}, {"remove_all_listeners", siol_l_remove_all_listeners}, {"use", siol_l_use},
       {"call", siol_op_call},
       {"timeout", siol_op_timeout}, {"compress", siol_op_compress}, {"to", siol_op_to},
       {"except", siol_op_except}, {"join", l_join}, {"leave", l_leave}, {"rooms", l_rooms},

@@ -115,6 +115,7 @@ static const char *const dispatch_names[PYSIO_ON_COUNT] = {
     [PYSIO_ON_CLOSED] = "_on_closed",
     [PYSIO_ON_DISCONNECTING] = "_on_disconnecting",
     [PYSIO_ON_SOCKET_DATA] = "_socket_data",
+    [PYSIO_ON_OUTGOING] = "_node_outgoing",
 };
 
 static int core_traverse(CoreObject *c, visitproc visit, void *arg) {
@@ -620,6 +621,8 @@ static PyMethodDef core_methods[] = {
     METHOD("emit_acks", pysio_core_emit_acks, METH_VARARGS,
            "emit_acks(nsp, event, args, to, skip, timeout_ms, cb(error, responses), flags=0)"),
     METHOD("disconnect", pysio_core_disconnect, METH_VARARGS, "disconnect(nsp, sid, close=False) -> found"),
+    METHOD("watch_outgoing", pysio_core_watch_outgoing, METH_VARARGS,
+           "watch_outgoing(nsp, sid, on) -> found: dispatch._node_outgoing for the socket's outgoing events"),
     METHOD("connected", pysio_core_connected, METH_VARARGS, "connected(nsp, sid) -> bool"),
     METHOD("recovered", pysio_core_recovered, METH_VARARGS, "recovered(nsp, sid) -> (True, data) | None"),
     METHOD("recovering", pysio_core_recovering, METH_NOARGS, "recovering() -> (True, data) | None"),

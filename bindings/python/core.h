@@ -28,6 +28,7 @@ enum {
   PYSIO_ON_CLOSED,       /* _on_closed(): the server is closed */
   PYSIO_ON_DISCONNECTING, /* _on_disconnecting(key, nsp, sid, reason): still in its rooms */
   PYSIO_ON_SOCKET_DATA,  /* _socket_data(key, nsp, sid) -> the socket's data (fetch_sockets) */
+  PYSIO_ON_OUTGOING,     /* _node_outgoing(nsp, sid, event, args): a watched socket's outgoing event */
   PYSIO_ON_COUNT
 };
 
@@ -93,6 +94,7 @@ void pysio_ack_result(PyObject *ack, PyObject *result);
 extern const sio_nsp_callbacks_t pysio_nsp_callbacks;
 void pysio_on_middleware(sio_socket_t *s, void *arg);
 cJSON *pysio_socket_data(sio_socket_t *s, void *arg);
+void pysio_on_outgoing(sio_socket_t *s, const char *event, const sio_args_t *args, void *arg);
 void pysio_release_pending_connects(CoreObject *c);
 PyObject *pysio_core_connect_done(CoreObject *c, PyObject *args);
 void pysio_engine_message(sio_session_t *s, const char *data, size_t len, int binary);
@@ -119,6 +121,7 @@ PyObject *pysio_core_disconnect(CoreObject *c, PyObject *args);
 PyObject *pysio_core_connected(CoreObject *c, PyObject *args);
 PyObject *pysio_core_recovered(CoreObject *c, PyObject *args);
 PyObject *pysio_core_recovering(CoreObject *c, PyObject *unused);
+PyObject *pysio_core_watch_outgoing(CoreObject *c, PyObject *args);
 PyObject *pysio_core_handshake(CoreObject *c, PyObject *args);
 PyObject *pysio_core_transport(CoreObject *c, PyObject *args);
 PyObject *pysio_core_socket_count(CoreObject *c, PyObject *args);

@@ -289,6 +289,19 @@ PyObject *pysio_core_disconnect(CoreObject *c, PyObject *args) {
   Py_RETURN_TRUE;
 }
 
+/* watch_outgoing(nsp, sid, on): the socket's outgoing events reach dispatch._node_outgoing (one
+ * core catch-all entry per socket; Python keeps the listeners). */
+PyObject *pysio_core_watch_outgoing(CoreObject *c, PyObject *args) {
+  const char *name, *sid;
+  int on;
+  if (!PyArg_ParseTuple(args, "ssp", &name, &sid, &on)) return NULL;
+  sio_socket_t *s = c->io && !c->stopping ? find_socket(c, name, sid, 0) : NULL;
+  if (!s) return PyErr_Occurred() ? NULL : (Py_INCREF(Py_False), Py_False);
+  sio_socket_off_any(s, SIO_ANY_OUTGOING, pysio_on_outgoing, c);
+  if (on && sio_socket_on_any(s, SIO_ANY_OUTGOING, pysio_on_outgoing, c) != 0) return PyErr_NoMemory();
+  Py_RETURN_TRUE;
+}
+
 PyObject *pysio_core_connected(CoreObject *c, PyObject *args) {
   const char *name, *sid;
   if (!PyArg_ParseTuple(args, "ss", &name, &sid)) return NULL;

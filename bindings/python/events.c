@@ -165,6 +165,24 @@ static void on_event(sio_socket_t *s, const char *event, const sio_args_t *args,
   PyGILState_Release(g);
 }
 
+/* A socket's outgoing event (its sio_socket_on_any entry, while Python has outgoing catch-alls
+ * for it): dispatch._node_outgoing(nsp, sid, event, args). */
+void pysio_on_outgoing(sio_socket_t *s, const char *event, const sio_args_t *args, void *arg) {
+  CoreObject *c = arg;
+  PyGILState_STATE g = PyGILState_Ensure();
+  PyObject *fn = c->on[PYSIO_ON_OUTGOING];
+  if (fn) {
+    PyObject *ev = pysio_str_from_core(event);
+    PyObject *t = ev ? pysio_args_to_py(args) : NULL;
+    PyObject *r = t ? PyObject_CallFunction(fn, "ssOO", sio_nsp_name(sio_socket_nsp(s)), sio_socket_id(s), ev, t) : NULL;
+    if (!r) pysio_log_exception(pysio_core_state(c), "error in an outgoing catch-all listener");
+    Py_XDECREF(r);
+    Py_XDECREF(t);
+    Py_XDECREF(ev);
+  }
+  PyGILState_Release(g);
+}
+
 /* dispatch._on_disconnect(key, nsp, sid, reason), or _on_disconnecting (the socket still in its
  * rooms) for `which` PYSIO_ON_DISCONNECTING. */
 static void call_disconnect(sio_socket_t *s, const char *reason, int which) {

@@ -895,6 +895,58 @@ SIO_EXTERN void sio_ack_free(sio_ack_t *ack);
  * disconnect"), or with close=1 the whole Engine.IO connection with every namespace on it. */
 SIO_EXTERN void sio_socket_disconnect(sio_socket_t *socket, int close);
 
+/* ---- per-socket catch-alls and packet middleware (Node's onAny family and socket.use) ---- */
+
+/* A catch-all listener: every event this socket receives (incoming), or every event leaving for
+ * it (outgoing: its own emits and the broadcasts that reach it; not acknowledgements), with
+ * `event` and `args` borrowed for the call. Incoming ones run as each EVENT packet arrives, before
+ * the packet middleware (so they also see the events a middleware then rejects), as Node's
+ * onAny; they get no ack id (the event's handler answers). */
+typedef void (*sio_any_cb)(sio_socket_t *socket, const char *event, const sio_args_t *args, void *arg);
+
+enum {
+  SIO_ANY_OUTGOING = 1, /* the outgoing list (onAnyOutgoing); else the incoming one (onAny) */
+  SIO_ANY_PREPEND = 2   /* sio_socket_on_any: first instead of last (prependAny) */
+};
+
+/* Adds (cb, arg) to the socket's incoming or outgoing list: last, or first with SIO_ANY_PREPEND.
+ * The same pair may be added twice (it then runs twice). Listeners run in list order on a copy of
+ * the list, so those a listener adds or removes take effect from the next event, as in Node.
+ * Allowed from the connect middleware on; SIO_ECLOSED once the socket is disconnecting. */
+SIO_EXTERN int sio_socket_on_any(sio_socket_t *socket, int flags, sio_any_cb cb, void *arg);
+/* Removes the first entry equal to (cb, arg) from the list `flags` names, or with cb NULL every
+ * entry of it (offAny()). Returns how many entries were removed. */
+SIO_EXTERN size_t sio_socket_off_any(sio_socket_t *socket, int flags, sio_any_cb cb, void *arg);
+/* listenersAny(): the list's length; with i below it, *cb and *arg (either may be NULL) get
+ * entry i. */
+SIO_EXTERN size_t sio_socket_listeners_any(const sio_socket_t *socket, int flags, size_t i, sio_any_cb *cb,
+                                           void **arg);
+
+/* An incoming event on its way through the socket's packet middleware (Node's socket.use). */
+typedef struct sio_incoming_s sio_incoming_t;
+/* A packet middleware: it must call sio_incoming_next() exactly once, now or later (the handle
+ * stays valid until then, even when the socket disconnects meanwhile). */
+typedef void (*sio_packet_mw_cb)(sio_socket_t *socket, sio_incoming_t *in, void *arg);
+/* Adds a middleware run, in the order added, on every EVENT the socket receives before it is
+ * dispatched to the namespace's on_event. Each event runs the chain as it was when it arrived.
+ * SIO_ECLOSED once the socket is disconnecting; SIO_ENOMEM. */
+SIO_EXTERN int sio_socket_use(sio_socket_t *socket, sio_packet_mw_cb cb, void *arg);
+SIO_EXTERN const char *sio_incoming_event(const sio_incoming_t *in);
+/* The arguments: a JSON array the middleware may change in place (Node's middleware gets the
+ * packet's array by reference): what reaches on_event is what it holds when the chain ends.
+ * Placeholders refer to sio_incoming_bufs(). */
+SIO_EXTERN cJSON *sio_incoming_args(sio_incoming_t *in);
+SIO_EXTERN const sio_buf_t *sio_incoming_bufs(const sio_incoming_t *in, size_t *nbufs);
+/* The client's ack id, -1 when it asked for none. */
+SIO_EXTERN int64_t sio_incoming_ack_id(const sio_incoming_t *in);
+/* Goes on: err NULL runs the next middleware, or after the last one dispatches the event to
+ * on_event. err non-NULL (borrowed) ends the chain: the event is dropped and on_event gets the
+ * event "error" with args [err] and no ack id instead, as Node emits "error" on the server-side
+ * socket (socket.on("error", ...)); the client is sent nothing (the application may emit
+ * something, or disconnect it, from there). Once the socket has disconnected, the event (or the
+ * error) is dropped. Releases `in`. */
+SIO_EXTERN void sio_incoming_next(sio_incoming_t *in, const cJSON *err);
+
 /* ---- broadcasting and selections ---- */
 
 /* Who receives a broadcast: the sockets in any of `rooms` (none: the whole namespace) but in none

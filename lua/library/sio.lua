@@ -416,10 +416,60 @@ function Socket:once(event, fn) end
 ---@return self
 function Socket:off(event, fn) end
 
----Every incoming event, before its listeners.
+---Every incoming event, before the packet middleware and its listeners (Node's onAny).
 ---@param fn fun(event: string, ...)
 ---@return self
 function Socket:on_any(fn) end
+
+---on_any, first in the list (Node's prependAny).
+---@param fn fun(event: string, ...)
+---@return self
+function Socket:prepend_any(fn) end
+
+---Removes the first entry of fn, or every incoming catch-all (Node's offAny).
+---@param fn? function
+---@return self
+function Socket:off_any(fn) end
+
+---A copy of the incoming catch-alls, in call order.
+---@return function[]
+function Socket:listeners_any() end
+
+---Every event leaving for this client (its emits and the broadcasts that reach it; not acks),
+---before it is written (Node's onAnyOutgoing).
+---@param fn fun(event: string, ...)
+---@return self
+function Socket:on_any_outgoing(fn) end
+
+---@param fn fun(event: string, ...)
+---@return self
+function Socket:prepend_any_outgoing(fn) end
+
+---@param fn? function
+---@return self
+function Socket:off_any_outgoing(fn) end
+
+---@return function[]
+function Socket:listeners_any_outgoing() end
+
+---Per-packet middleware (Node's socket.use), run in order for every incoming event after the
+---catch-alls, each in a coroutine (it may wait). packet is {event, ...} with the ack function last
+---when the client asked for one; the middleware may change it. next() goes on; next(err) (or
+---raising) drops the event and calls the socket's "error" listeners with err; the client is sent
+---nothing.
+---@param fn fun(packet: any[], next: fun(err?: any))
+---@return self
+function Socket:use(fn) end
+
+---A copy of the event's listeners, in call order.
+---@param event string
+---@return function[]
+function Socket:listeners(event) end
+
+---Removes the event's listeners, or every event's (not the catch-alls nor the middleware).
+---@param event? string
+---@return self
+function Socket:remove_all_listeners(event) end
 
 ---To this socket; a trailing callback(err, ...) asks for an ack. A no-op once disconnected.
 ---@param event string

@@ -176,6 +176,11 @@ class Dispatch(NodeStyle):
             r = self._node_event(nsp, sid, event, args, ack)
             if r is not _PASS:
                 return r
+        return self._sid_event(key, nsp, sid, event, args, ack)
+
+    def _sid_event(self, key: Any, nsp: str, sid: str, event: str, args: tuple, ack: Optional[_core.Ack]):
+        """The sid-style handler of an event (after the Node-shaped socket's, which did not take
+        it): its return value is the ack, or NOACK."""
         h = self._handlers.get(key)
         fn = h.get(event) if h is not None else None
         head: tuple = ()

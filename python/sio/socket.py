@@ -59,6 +59,14 @@ def _values(result: Any) -> tuple:
     return () if result is None else result if isinstance(result, tuple) else (result,)
 
 
+def _remove(fns: List[Callable], fn: Optional[Callable]) -> None:
+    """Node's offAny: the first entry of fn, or every entry without one."""
+    if fn is None:
+        fns.clear()
+    elif fn in fns:
+        fns.remove(fn)
+
+
 def _names(rooms: Iterable[Union[str, Iterable[str]]]) -> Tuple[str, ...]:
     out: List[str] = []
     for r in rooms:
@@ -349,6 +357,12 @@ class Socket:
     parameter than the arguments that came, or a keyword-only ``ack``, gets the ack callback
     (:class:`sio.Ack`) when the client asked for one. Otherwise its return value is the ack (None:
     an ack without values; a tuple: several values); the ack is sent once, the first answer wins.
+    With several listeners of one event, the first that returns something other than None answers
+    (Node gives every listener the callback and the first call wins; python-socketio has one
+    handler per event); when every one returns None (and none takes the ack), an ack without
+    values is sent once the last is done. ``remove_all_listeners([event])``, ``listeners(event)``,
+    the catch-alls (``on_any``, ``prepend_any``, ``off_any``, ``listeners_any`` and their
+    ``_outgoing`` twins) and the packet middleware (``use``) are Node's.
     Coroutine listeners (asyncio mode) are awaited. ``"disconnecting"`` (still in its rooms) and
     ``"disconnect"`` listeners get the reason."""
 
@@ -359,6 +373,9 @@ class Socket:
         self.connected = False
         self._listeners: Dict[str, List[_Entry]] = {}
         self._any: List[Callable] = []
+        self._any_out: List[Callable] = []
+        self._mw: List[_Entry] = []  # packet middleware (use)
+        self._watched = False  # the core calls _node_outgoing for this socket
         self._gone: Optional[dict] = None  # the data, once disconnected
 
     # ---- listeners ----
@@ -405,17 +422,86 @@ class Socket:
                     del self._listeners[event]
         return self
 
+    def listeners(self, event: str) -> List[Callable]:
+        """The listeners of ``event``, in call order (a copy)."""
+        return [getattr(fn, "__wrapped__", fn) for fn, *_ in self._listeners.get(event, ())]
+
+    def remove_all_listeners(self, event: Optional[str] = None) -> "Socket":
+        """Node's ``removeAllListeners([event])``: every listener of ``event``, or of every event
+        (the catch-alls and middleware stay: ``off_any()``, ``off_any_outgoing()``)."""
+        if event is None:
+            self._listeners.clear()
+        else:
+            self._listeners.pop(event, None)
+        return self
+
     def on_any(self, handler: Callable) -> Callable:
-        """A listener of every incoming event: ``handler(event, *args)`` (no ack)."""
+        """Node's ``onAny``: ``handler(event, *args)`` for every incoming event, before the packet
+        middleware (so also for the events it then refuses). Unlike Node's, it does not get the
+        ack callback (the event's listener answers). Also a decorator."""
         self._any.append(handler)
         return handler
 
+    def prepend_any(self, handler: Callable) -> Callable:
+        """``on_any``, but first in the list (Node's ``prependAny``)."""
+        self._any.insert(0, handler)
+        return handler
+
     def off_any(self, handler: Optional[Callable] = None) -> "Socket":
-        if handler is None:
-            self._any.clear()
-        elif handler in self._any:
-            self._any.remove(handler)
+        """Removes ``handler`` (its first entry), or every incoming catch-all without one."""
+        _remove(self._any, handler)
         return self
+
+    def listeners_any(self) -> List[Callable]:
+        """The incoming catch-alls in call order (the list itself, as Node's ``listenersAny``)."""
+        return self._any
+
+    def on_any_outgoing(self, handler: Callable) -> Callable:
+        """Node's ``onAnyOutgoing``: ``handler(event, *args)`` for every event leaving for this
+        client — its own emits and the broadcasts that reach it, not acknowledgements — before
+        it is written. Also a decorator."""
+        self._any_out.append(handler)
+        self._watch()
+        return handler
+
+    def prepend_any_outgoing(self, handler: Callable) -> Callable:
+        self._any_out.insert(0, handler)
+        self._watch()
+        return handler
+
+    def off_any_outgoing(self, handler: Optional[Callable] = None) -> "Socket":
+        _remove(self._any_out, handler)
+        self._watch()
+        return self
+
+    def listeners_any_outgoing(self) -> List[Callable]:
+        return self._any_out
+
+    def _watch(self) -> None:
+        """Asks the core for this socket's outgoing events while it has outgoing catch-alls
+        (without any, a broadcast does not visit its recipients for them)."""
+        on = bool(self._any_out)
+        if on == self._watched:
+            return
+        self._watched = on
+        srv, nsp, sid = self._server, self._nsp, self.id
+        op = functools.partial(srv._core.watch_outgoing, nsp, sid, on)
+        if not srv._defer(nsp, sid, op) and self.connected:
+            op()
+
+    def use(self, fn: Callable) -> Callable:
+        """Node's ``socket.use(([event, ...args], next) => ...)``: ``fn(packet, next)`` runs, in
+        the order added, for every event this socket receives (after the ``on_any`` listeners)
+        before its listeners. ``packet`` is a list ``[event, *args]`` — with the
+        :class:`sio.Ack` last when the client asked for one, as in Node — which ``fn`` may change
+        in place: the listeners get what it holds at the end. ``next()`` goes on; ``next(err)``
+        drops the event and calls the socket's ``"error"`` listeners with ``err`` (as Node's
+        ``socket.on("error", ...)``; the client is sent nothing, and without an ``"error"``
+        listener it is logged), and so does raising. ``next`` may be called later, from a timer or
+        another thread; a coroutine function is awaited (asyncio mode); a middleware of one
+        parameter (``fn(packet)``) goes on when it returns. Also a decorator."""
+        self._mw.append(_entry(fn))
+        return fn
 
     # ---- emitting ----
 
@@ -558,9 +644,11 @@ class Socket:
 
     # ---- calling listeners ----
 
-    def _call(self, entry: _Entry, event: str, args: tuple, ack: Optional[Ack]) -> None:
+    def _call(self, entry: _Entry, event: str, args: tuple, ack: Optional[Ack],
+              group: Optional["_Answer"] = None) -> None:
         """Calls one listener with args trimmed to what it declares; the ack (None: the client
-        asked for none) goes to it or gets its return value."""
+        asked for none) goes to it or gets its return value (with several listeners, ``group``
+        decides which one answers)."""
         srv = self._server
         fn, n, var, kwack = entry
         if not var and len(args) > n:
@@ -577,6 +665,8 @@ class Socket:
                 result = fn(*args)
         except Exception:
             logger.exception("error in the handler of event %r of socket %s", event, self.id)
+            if group is not None:
+                group.done(self, event, None, False)
             return
         if inspect.isawaitable(result):
             if srv._no_asyncio(result, "the handler of event %r" % event):
@@ -587,13 +677,17 @@ class Socket:
                     value = await result
                 except Exception:
                     logger.exception("error in the handler of event %r of socket %s", event, self.id)
-                    return
-                if ack is not None and not takes and value is not _core.NOACK:
+                    value = None
+                if group is not None:
+                    group.done(self, event, value, takes)
+                elif ack is not None and not takes and value is not _core.NOACK:
                     self._answer(ack, event, value)
 
             srv._aio.create_task(later())
             return
-        if ack is not None and not takes and result is not _core.NOACK:
+        if group is not None:
+            group.done(self, event, result, takes)
+        elif ack is not None and not takes and result is not _core.NOACK:
             self._answer(ack, event, result)
 
     def _answer(self, ack: Ack, event: str, result: Any) -> None:
@@ -605,6 +699,115 @@ class Socket:
     def _fire(self, event: str, *args: Any) -> None:
         for entry in list(self._listeners.get(event, ())):
             self._call(entry, event, args, None)
+
+    def _run_use(self, event: str, args: tuple, ack: Optional[_core.Ack]) -> Any:
+        """The packet middleware, then the listeners (or the sid-style handler): what the core
+        should send as the ack when the chain ends at once, else NOACK (answered later)."""
+        srv = self._server
+        a = Ack(srv, ack) if ack is not None else None
+        packet: list = [event, *args] + ([a] if a is not None else [])
+        chain = list(self._mw)
+        state: list = [True, _core.NOACK]  # [still inside this call, the ack value]
+
+        def finish(err: Optional[BaseException]) -> None:
+            r = self._after_use(packet, a, ack, err)
+            if state[0]:
+                state[1] = r
+            elif r is not _core.NOACK and a is not None:
+                self._answer(a, event, r)
+
+        def run(i: int) -> None:
+            if i == len(chain):
+                finish(None)
+                return
+            fn, n, var, _ = chain[i]
+            called = [False]
+
+            def next_(err: Optional[BaseException] = None) -> None:
+                if called[0]:
+                    return
+                called[0] = True
+                if srv._elsewhere():
+                    srv.call_soon_threadsafe(after, err)
+                else:
+                    after(err)
+
+            def after(err: Optional[BaseException]) -> None:
+                if err is not None:
+                    finish(err)
+                else:
+                    run(i + 1)
+                if not state[0]:
+                    srv._kick()
+
+            try:
+                result = fn(packet, next_) if var or n >= 2 else fn(packet)
+            except Exception as e:
+                if not called[0]:
+                    called[0] = True
+                    finish(e)
+                return
+            if inspect.isawaitable(result):
+                if srv._no_asyncio(result, "a packet middleware of socket %s" % self.id):
+                    next_(RuntimeError("a coroutine middleware needs the asyncio mode"))
+                    return
+
+                async def later() -> None:
+                    try:
+                        await result
+                    except Exception as e:
+                        next_(e)
+                        return
+                    if not var and n < 2:
+                        next_(None)
+
+                srv._aio.create_task(later())
+            elif not var and n < 2:
+                next_(None)
+
+        run(0)
+        state[0] = False
+        return state[1]
+
+    def _after_use(self, packet: list, a: Optional[Ack], ack: Optional[_core.Ack],
+                   err: Optional[BaseException]) -> Any:
+        if not self.connected:
+            return _core.NOACK  # Node drops what the middleware lets through after a disconnect
+        if err is not None:
+            if self._listeners.get("error"):
+                self._fire("error", err)
+            else:
+                logger.warning("a packet middleware of socket %s refused an event: %r (no \"error\" listener)",
+                               self.id, err)
+            return _core.NOACK
+        if a is not None and packet and packet[-1] is a:
+            packet = packet[:-1]
+        if not packet or not isinstance(packet[0], str):
+            return _core.NOACK
+        event, args = packet[0], tuple(packet[1:])
+        srv = self._server
+        r = srv._node_listeners(self, event, args, ack)
+        if r is _PASS:
+            r = srv._sid_event(self._key, self._nsp, self.id, event, args, ack)  # type: ignore[attr-defined]
+        return r
+
+
+class _Answer:
+    """Which of several listeners of one event answers its ack: the first (in the order they
+    finish: call order for plain functions) that returns something other than None; when none
+    does and none took the ack as a parameter, an ack without values once the last one is done."""
+
+    def __init__(self, ack: Ack, left: int) -> None:
+        self.ack, self.left, self.taken = ack, left, False
+
+    def done(self, sock: Socket, event: str, result: Any, takes: bool) -> None:
+        self.left -= 1
+        if takes:
+            self.taken = True
+        elif result is not None and result is not _core.NOACK:
+            sock._answer(self.ack, event, result)
+        if self.left == 0 and not self.taken:
+            sock._answer(self.ack, event, None)  # a no-op when one answered (the ack goes once)
 
 
 class _Volatile:
@@ -825,12 +1028,31 @@ class NodeStyle:
                     self._aio.create_task(r)  # type: ignore[attr-defined]
             except Exception:
                 logger.exception("error in a catch-all listener of socket %s", sid)
+        if sock._mw:
+            return sock._run_use(event, args, ack)
+        return self._node_listeners(sock, event, args, ack)
+
+    def _node_outgoing(self, nsp: str, sid: str, event: str, args: tuple) -> None:
+        """The core: an event leaves for a socket whose outgoing catch-alls it watches."""
+        sock = self._node_sockets.get((nsp, sid))
+        if sock is None:
+            return
+        for fn in list(sock._any_out):
+            try:
+                r = fn(event, *args)
+                if inspect.isawaitable(r) and not self._no_asyncio(r, "an outgoing catch-all listener"):  # type: ignore[attr-defined]
+                    self._aio.create_task(r)  # type: ignore[attr-defined]
+            except Exception:
+                logger.exception("error in an outgoing catch-all listener of socket %s", sid)
+
+    def _node_listeners(self, sock: "Socket", event: str, args: tuple, ack: Optional[_core.Ack]) -> Any:
         fns = sock._listeners.get(event)
         if not fns:
             return _core.NOACK if event == "connection" else _PASS
         a = Ack(self, ack) if ack is not None else None  # type: ignore[arg-type]
+        group = _Answer(a, len(fns)) if a is not None and len(fns) > 1 else None
         for entry in list(fns):
-            sock._call(entry, event, args, a)
+            sock._call(entry, event, args, a, group)
         return _core.NOACK
 
     def _on_disconnecting(self, key: Any, nsp: str, sid: str, reason: str) -> None:

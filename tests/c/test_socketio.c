@@ -2387,6 +2387,214 @@ TEST(io_options_older_size) {
   CHECK_EQ_INT(sx_run(x, client_none), 0);
 }
 
+/* ============================================================================================== */
+/* Per-socket catch-alls and packet middleware (Node's onAny family, socket.use)                  */
+
+static char ulog[2048]; /* what the listeners and middleware saw, in order (loop thread) */
+static sio_incoming_t *uheld; /* an event a middleware holds */
+
+static void ulogf(const char *fmt, ...) {
+  size_t n = strlen(ulog);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(ulog + n, sizeof ulog - n, fmt, ap);
+  va_end(ap);
+}
+
+static void u_any(sio_socket_t *s, const char *event, const sio_args_t *args, void *arg) {
+  char a[128];
+  print_json(args ? args->json : NULL, a, sizeof a);
+  ulogf("%s:%s%s ", (const char *)arg, event, a);
+}
+
+/* mw1: "deny" is refused with an error; "mod" gets an extra argument; the rest go on. */
+static void u_mw1(sio_socket_t *s, sio_incoming_t *in, void *arg) {
+  const char *ev = sio_incoming_event(in);
+  ulogf("mw1:%s ", ev);
+  if (strcmp(ev, "deny") == 0) {
+    cJSON *err = cJSON_Parse("{\"message\":\"denied\"}");
+    sio_incoming_next(in, err);
+    cJSON_Delete(err);
+    return;
+  }
+  if (strcmp(ev, "mod") == 0) cJSON_AddItemToArray(sio_incoming_args(in), cJSON_CreateNumber(99));
+  sio_incoming_next(in, NULL);
+}
+
+/* mw2: "slow" waits for L_u_release; the rest go on at once. */
+static void u_mw2(sio_socket_t *s, sio_incoming_t *in, void *arg) {
+  const char *ev = sio_incoming_event(in);
+  size_t nb = 0;
+  sio_incoming_bufs(in, &nb);
+  ulogf("mw2:%s/%lld/%zu ", ev, (long long)sio_incoming_ack_id(in), nb);
+  if (strcmp(ev, "slow") == 0) uheld = in;
+  else sio_incoming_next(in, NULL);
+}
+
+static void u_event(sx_t *x, sio_socket_t *s, const char *event, const sio_args_t *args, int64_t ack) {
+  char a[128];
+  print_json(args ? args->json : NULL, a, sizeof a);
+  ulogf("ev:%s%s/%lld ", event, a, (long long)ack);
+  if (ack >= 0) sio_socket_ack(s, ack, args);
+}
+
+static void L_u_setup(nh_t *h, void *arg) {
+  sx_t *x = h->user;
+  sio_socket_t *s = x->socks[0];
+  x->r[0] += sio_socket_on_any(s, 0, u_any, "a1") != 0;
+  x->r[0] += sio_socket_on_any(s, SIO_ANY_PREPEND, u_any, "a0") != 0; /* before a1 */
+  x->r[0] += sio_socket_on_any(s, 0, u_any, "a2") != 0;
+  x->r[0] += sio_socket_on_any(s, SIO_ANY_OUTGOING, u_any, "o1") != 0;
+  x->r[0] += sio_socket_on_any(s, SIO_ANY_OUTGOING | SIO_ANY_PREPEND, u_any, "o0") != 0;
+  x->r[0] += sio_socket_on_any(s, 0, NULL, NULL) != SIO_EINVAL;
+  x->r[0] += sio_socket_use(s, u_mw1, NULL) != 0;
+  x->r[0] += sio_socket_use(s, u_mw2, NULL) != 0;
+  sio_any_cb cb = NULL;
+  void *a = NULL;
+  x->r[1] = (int)sio_socket_listeners_any(s, 0, 0, &cb, &a);
+  x->r[2] = cb == u_any && strcmp(a, "a0") == 0;
+  x->r[3] = (int)sio_socket_listeners_any(s, SIO_ANY_OUTGOING, 1, &cb, &a);
+  x->r[4] = strcmp(a, "o1") == 0;
+}
+
+static void L_u_release(nh_t *h, void *arg) {
+  sio_incoming_t *in = uheld;
+  uheld = NULL;
+  ulogf("release ");
+  sio_incoming_next(in, NULL);
+}
+
+static void L_u_emit(nh_t *h, void *arg) {
+  sx_t *x = h->user;
+  x->r[5] += emit_json(x->socks[0], "one", "[1]", 0) != 0;
+  x->r[5] += nsp_emit_json(x->root, NULL, "all", "[2]") != 0; /* a broadcast reaches it too */
+}
+
+static void L_u_off(nh_t *h, void *arg) {
+  sx_t *x = h->user;
+  sio_socket_t *s = x->socks[0];
+  x->r[6] = (int)sio_socket_off_any(s, 0, u_any, "a1");     /* 1 */
+  x->r[6] += (int)sio_socket_off_any(s, 0, u_any, "nope") * 10; /* 0 */
+  x->r[7] = (int)sio_socket_off_any(s, SIO_ANY_OUTGOING, NULL, NULL); /* 2 */
+  x->r[8] = (int)sio_socket_listeners_any(s, 0, 9, NULL, NULL); /* 2 left */
+  ulogf("| ");
+}
+
+static int pred_u_held(sx_t *x, void *a) { return uheld != NULL; }
+
+static void client_use(nh_t *h) {
+  sx_t *x = h->user;
+  nc_conn_t *c = sc_client(h, NULL);
+  CHECK(c);
+  CHECK_EQ_INT(nh_call(h, L_u_setup, NULL), 0);
+  CHECK_EQ_INT(sc_send(c, "42[\"ev\",1]"), 0);
+  /* the error of "deny" reaches the client as nothing: the next frame is the ack of "ack" */
+  CHECK_EQ_INT(sc_send(c, "425[\"deny\",2]"), 0);
+  CHECK_EQ_INT(sc_send(c, "426[\"mod\",3]"), 0);
+  CHECK_EQ_INT(sc_expect(c, "436[3,99]"), 0);
+  /* held by mw2 while a later event goes through: the order is each event's own */
+  CHECK_EQ_INT(sc_send(c, "451-7[\"slow\",{\"_placeholder\":true,\"num\":0}]"), 0);
+  CHECK_EQ_INT(sc_send_bin(c, "\x01\x02", 2), 0);
+  CHECK_EQ_INT(sx_until(h, pred_u_held, NULL, "slow held"), 0);
+  CHECK_EQ_INT(sc_send(c, "428[\"fast\"]"), 0);
+  CHECK_EQ_INT(sc_expect(c, "438[]"), 0);
+  CHECK_EQ_INT(nh_call(h, L_u_release, NULL), 0);
+  CHECK_EQ_INT(sc_expect(c, "461-7[{\"_placeholder\":true,\"num\":0}]"), 0);
+  CHECK_EQ_INT(sc_expect_bin(c, "\x01\x02", 2), 0);
+  CHECK_EQ_INT(nh_call(h, L_u_emit, NULL), 0);
+  CHECK_EQ_INT(sc_expect(c, "42[\"one\",1]"), 0);
+  CHECK_EQ_INT(sc_expect(c, "42[\"all\",2]"), 0);
+  CHECK_EQ_INT(nh_call(h, L_u_off, NULL), 0);
+  CHECK_EQ_INT(sc_send(c, "429[\"after\"]"), 0);
+  CHECK_EQ_INT(sc_expect(c, "439[]"), 0);
+  CHECK_EQ_INT(nh_call(h, L_u_emit, NULL), 0);
+  CHECK_EQ_INT(sc_expect(c, "42[\"one\",1]"), 0);
+  CHECK_EQ_INT(sc_expect(c, "42[\"all\",2]"), 0);
+  /* a chain still held when the client leaves: released later, dispatching nothing */
+  CHECK_EQ_INT(sc_send(c, "42[\"slow\"]"), 0);
+  CHECK_EQ_INT(sx_until(h, pred_u_held, NULL, "slow held again"), 0);
+  nc_close(c);
+  WAIT_GE(h, x, disconnects, 1);
+  CHECK_EQ_INT(nh_call(h, L_u_release, NULL), 0);
+}
+
+TEST(socket_use_and_catch_alls) {
+  sx_t *x = sx_new(0);
+  CHECK(x);
+  ulog[0] = '\0';
+  uheld = NULL;
+  x->on_event = u_event;
+  CHECK_EQ_INT(sx_run(x, client_use), 0);
+  CHECK_EQ_INT(x->r[0], 0);
+  CHECK_EQ_INT(x->r[1], 3);
+  CHECK_EQ_INT(x->r[2], 1);
+  CHECK_EQ_INT(x->r[3], 2);
+  CHECK_EQ_INT(x->r[4], 1);
+  CHECK_EQ_INT(x->r[5], 0);
+  CHECK_EQ_INT(x->r[6], 1);
+  CHECK_EQ_INT(x->r[7], 2);
+  CHECK_EQ_INT(x->r[8], 2);
+  const char *want =
+      "a0:ev[1] a1:ev[1] a2:ev[1] mw1:ev mw2:ev/-1/0 ev:ev[1]/-1 "
+      /* the catch-alls see the event the middleware then refuses; on_event gets "error" */
+      "a0:deny[2] a1:deny[2] a2:deny[2] mw1:deny ev:error[{\"message\":\"denied\"}]/-1 "
+      "a0:mod[3] a1:mod[3] a2:mod[3] mw1:mod mw2:mod/6/0 ev:mod[3,99]/6 "
+      "a0:slow[{\"_placeholder\":true,\"num\":0}] a1:slow[{\"_placeholder\":true,\"num\":0}] "
+      "a2:slow[{\"_placeholder\":true,\"num\":0}] mw1:slow mw2:slow/7/1 "
+      "a0:fast[] a1:fast[] a2:fast[] mw1:fast mw2:fast/8/0 ev:fast[]/8 "
+      "release ev:slow[{\"_placeholder\":true,\"num\":0}]/7 "
+      "o0:one[1] o1:one[1] o0:all[2] o1:all[2] | "
+      "a0:after[] a2:after[] mw1:after mw2:after/9/0 ev:after[]/9 "
+      "a0:slow[] a2:slow[] mw1:slow mw2:slow/-1/0 release ";
+  if (strcmp(ulog, want) != 0) fprintf(stderr, "got  %s\nwant %s\n", ulog, want);
+  CHECK(strcmp(ulog, want) == 0);
+}
+
+/* A packet middleware still holding an event when the server closes, going on afterwards: the
+ * handle stays valid until then (sio.h), next() dispatches nothing, and nothing leaks. */
+static void u_late_fire(uv_timer_t *t) {
+  sx_t *x = t->data;
+  sio_incoming_t *in = uheld;
+  uheld = NULL;
+  sio_incoming_next(in, NULL);
+  x->r[0] = 1;
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void u_late_shutdown(nh_t *h) {
+  sx_t *x = h->user;
+  uv_timer_start(&x->mw_timer, u_late_fire, 200, 0); /* after the server is gone */
+}
+
+static void L_u_hold_setup(nh_t *h, void *arg) {
+  sx_t *x = h->user;
+  x->r[1] = sio_socket_use(x->socks[0], u_mw2, NULL);
+  x->r[1] += sio_socket_on_any(x->socks[0], SIO_ANY_OUTGOING, u_any, "o");
+}
+
+static void client_use_late(nh_t *h) {
+  nc_conn_t *c = sc_client(h, NULL);
+  CHECK(c);
+  CHECK_EQ_INT(nh_call(h, L_u_hold_setup, NULL), 0);
+  CHECK_EQ_INT(sc_send(c, "423[\"slow\",1]"), 0);
+  CHECK_EQ_INT(sx_until(h, pred_u_held, NULL, "slow held"), 0);
+}
+
+static void case_use_late(void) {
+  sx_t *x = sx_new(0);
+  CHECK(x);
+  ulog[0] = '\0';
+  uheld = NULL;
+  x->h.on_shutdown = u_late_shutdown;
+  x->on_event = u_event;
+  CHECK_EQ_INT(sx_run(x, client_use_late), 0);
+  CHECK_EQ_INT(x->r[0], 1);
+  CHECK_EQ_INT(x->r[1], 0);
+  CHECK(strcmp(ulog, "mw2:slow/3/0 ") == 0); /* nothing dispatched after the close */
+}
+
+TEST(packet_middleware_completes_after_server_close) { CHECK(run_forked(case_use_late)); }
+
 TEST_MAIN(RUN(connect_root_auth_and_unknown_namespace), RUN(middleware_async_next_and_refuse),
           RUN(middleware_client_leaves_before_next), RUN(dynamic_namespaces),
           RUN(events_acks_and_binary), RUN(acks_from_the_client), RUN(broadcast_with_acks),
@@ -2398,4 +2606,6 @@ TEST_MAIN(RUN(connect_root_auth_and_unknown_namespace), RUN(middleware_async_nex
           RUN(broadcast_ack_pending_at_server_close), RUN(middleware_completes_after_server_close),
           RUN(ack_handles_reserved_names_handshake),
           RUN(fetch_sockets_reports_socket_data), RUN(auth_sent_and_server_log),
-          RUN(server_log_levels), RUN(connection_state_recovery), RUN(io_options_older_size))
+          RUN(server_log_levels), RUN(socket_use_and_catch_alls),
+          RUN(packet_middleware_completes_after_server_close), RUN(connection_state_recovery),
+          RUN(io_options_older_size))

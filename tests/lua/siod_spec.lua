@@ -453,6 +453,36 @@ describe("siod's reload (SIGHUP)", function()
     assert.is_nil(out:find("X-Version", 1, true))
   end)
 
+  it("drops a socket's catch-alls and packet middleware on a reload: the new script binds its own", function()
+    -- MW and OUT count what v1's socket:use and on_any_outgoing saw (globals survive the reload)
+    local function script_v(version, hooks)
+      return version_script(version, ""):gsub('socket:on%("version", function%(%) return VERSION end%)', ([[
+        socket:on("version", function() return VERSION .. ":" .. (MW or 0) .. ":" .. (OUT or 0) end)
+        if %s then
+          socket:use(function(packet, next) MW = (MW or 0) + 1 next() end)
+          socket:on_any_outgoing(function() OUT = (OUT or 0) + 1 end)
+        end]]):format(hooks and "true" or "false"), 1)
+    end
+    local script = script_file(script_v("v1", true))
+    local p = start_siod(H.q(script))
+    local flag = H.tmpname()
+    os.remove(flag)
+    local c = client("reload", p.port, { flags = { flag } })
+    assert.is_true(H.wait_for(function() return c.find("phase", 1) end, 15000), c.output())
+    rewrite(script, script_v("v2", false))
+    p.signal("HUP")
+    assert.is_true(p.wait_log("INFO%s+reloaded "), p.log())
+    H.write_file(flag, "")
+    wait_client(c)
+    local acks = {}
+    for _, r in ipairs(c.results()) do
+      if r.step == "version" then acks[#acks + 1] = r.ack end
+    end
+    -- v1's middleware ran once (phase 0); after the reload neither it nor v1's outgoing catch-all
+    -- (which would have counted the "reloaded" emit) is left
+    assert.are.same({ "v1:1:0", "v2:1:0" }, acks, c.output())
+  end)
+
   it("keeps the connection, rebinds its handlers, and keeps the old script when the new one fails", function()
     local script = script_file(version_script("v1"))
     local p = start_siod(H.q(script))

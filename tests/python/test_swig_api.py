@@ -73,6 +73,12 @@ NOT_IN_API = {
         sio_socket_join sio_socket_leave sio_socket_room sio_socket_room_count
         sio_socket_disconnect sio_nsp_callbacks_t sio_socket_recovered sio_socket_recovered_data
         sio_socket_pid sio_nsp_recovery_stats'''),
+    # Per-socket catch-alls and packet middleware: callbacks on a socket handle; sio._core watches
+    # the outgoing events for the Node-shaped sockets (emit.c watch_outgoing, events.c), the
+    # middleware and incoming catch-alls are Python's (socket.py).
+    **_reason('socket listeners', '''
+        sio_socket_on_any sio_socket_off_any sio_socket_listeners_any sio_socket_use sio_incoming_event
+        sio_incoming_args sio_incoming_bufs sio_incoming_ack_id sio_incoming_next'''),
     # Emits, acks and selections take handles and callbacks (emit.c; the one-shot ack handles are
     # sio._core.Ack, ack.c).
     **_reason('emits and acks', '''

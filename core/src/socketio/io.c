@@ -62,6 +62,10 @@ void sio__io_leave(sio_io_t *io) {
 
 void sio__socket_release(sio_socket_t *s) {
   sio_io_t *io = s->nsp->io;
+  if (s->chains) { /* a packet middleware still holds it: the last sio_incoming_next releases */
+    s->released = 1;
+    return;
+  }
   if (io->depth == 0) {
     sio__socket_free(s);
     return;

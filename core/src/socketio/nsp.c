@@ -211,14 +211,15 @@ typedef struct {
 
 static int notify_one(sio_socket_t *s, void *arg) {
   const outgoing_t *o = arg;
-  o->cb(s, o->event, o->args);
+  if (o->cb) o->cb(s, o->event, o->args);
+  if (s->ext) sio__socket_notify_out(s, o->event, o->args);
   return 0;
 }
 
 void sio__nsp_notify_outgoing(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
                               const sio_args_t *args) {
   outgoing_t o = {sio__nsp_effective(nsp)->cbs.on_outgoing, event, args};
-  if (o.cb) nsp->adapter->vt->apply(nsp->adapter, to, notify_one, &o);
+  if (o.cb || nsp->out_watched) nsp->adapter->vt->apply(nsp->adapter, to, notify_one, &o);
 }
 
 int sio__event_packet(sio_nsp_t *nsp, const char *event, const sio_args_t *args, sio_packet_t *p) {

@@ -70,6 +70,7 @@ static void restored_free(sio_socket_t *s) {
 
 void sio__socket_free(sio_socket_t *s) {
   restored_free(s);
+  sio__socket_ext_free(s);
   cJSON_Delete(s->auth);
   if (s->id != s->idbuf) free(s->id);
   free(s->rooms);
@@ -299,7 +300,8 @@ void sio__socket_onpacket(sio_socket_t *s, sio_packet_t *p) {
         snprintf(num, sizeof num, "%.17g", name->valuedouble);
         ev = num;
       }
-      if (cb && ev) cb(s, ev, &args, p->id);
+      if (s->ext && ev) sio__socket_dispatch_ext(s, ev, p);
+      else if (cb && ev) cb(s, ev, &args, p->id);
       cJSON_Delete(name);
       break;
     }
@@ -372,6 +374,7 @@ void sio__socket_close(sio_socket_t *s, const char *reason, int send_disconnect)
     h->next = h->prev = NULL;
   }
   s->state = SOCK_CLOSED;
+  sio__socket_ext_free(s);
   if (cbs->on_disconnect) cbs->on_disconnect(s, reason);
   sio__socket_release(s);
   sio__io_leave(nsp->io);
@@ -434,6 +437,7 @@ static int socket_emit(sio_socket_t *s, const char *event, const sio_args_t *arg
   sio__io_enter(nsp->io);
   sio_outgoing_cb out = sio__nsp_effective(nsp)->cbs.on_outgoing;
   if (out) out(s, event, args);
+  if (s->ext) sio__socket_notify_out(s, event, args);
   sio_encoded_t enc;
   r = sio__encode(&p, args ? args->bufs : NULL, nsp->io->opts.parser, &enc);
   if (!r && keep)

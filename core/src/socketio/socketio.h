@@ -52,6 +52,9 @@ struct sio_socket_s {
   char pid[21];
   uint8_t recovered;
   struct sio_recovered *restored;
+  struct sio_socket_ext *ext;    /* catch-alls and packet middleware (listen.c); NULL: none */
+  uint32_t chains;               /* packet middleware chains in flight (they hold the socket) */
+  uint8_t released;              /* sio__socket_release came while chains were in flight */
 };
 
 /* sio_socket_ack_handle(): an answer owed to the client, once. */
@@ -89,6 +92,7 @@ struct sio_nsp_s {
   sio_adapter_t *adapter;
   uint64_t ack_ids;       /* ack ids are per namespace, so a broadcast with acks encodes once */
   struct sio_recovery *recovery; /* connection state recovery's store; NULL when off, or a parent */
+  size_t out_watched;     /* sockets with outgoing catch-alls (a broadcast then visits them) */
 };
 
 struct sio_client {
@@ -185,6 +189,15 @@ void sio__socket_release(sio_socket_t *s);
 void sio__socket_free(sio_socket_t *s);
 /* Validates an emit's event name and args: 0, SIO_EINVAL or SIO_ERESERVED. */
 int sio__check_emit(const char *event, const sio_args_t *args);
+
+/* listen.c: per-socket catch-alls and packet middleware (socket->ext) */
+/* An EVENT for a socket with ext: incoming catch-alls, packet middleware, then on_event. Takes
+ * p's data (the name already detached; `event` its text). */
+void sio__socket_dispatch_ext(sio_socket_t *s, const char *event, sio_packet_t *p);
+/* The socket's outgoing catch-alls, when it has ext. */
+void sio__socket_notify_out(sio_socket_t *s, const char *event, const sio_args_t *args);
+/* Drops the lists at close (chains in flight keep their own copies). */
+void sio__socket_ext_free(sio_socket_t *s);
 
 /* The namespace whose callbacks and middleware apply (a dynamic child's parent). */
 static inline sio_nsp_t *sio__nsp_effective(sio_nsp_t *nsp) {
