@@ -27,6 +27,11 @@ find_package(ZLIB QUIET)
 if(NOT ZLIB_FOUND)
   list(APPEND SIO_MISSING "zlib1g-dev (zlib: permessage-deflate, HTTP compression)")
 endif()
+# libcrypt (libxcrypt): crypt_r checks the bcrypt hashes of the Admin UI's basic auth.
+pkg_check_modules(LIBCRYPT QUIET IMPORTED_TARGET libcrypt)
+if(NOT LIBCRYPT_FOUND)
+  list(APPEND SIO_MISSING "libcrypt-dev (libxcrypt: bcrypt for the Admin UI's basic auth)")
+endif()
 # llhttp: Debian's node-llhttp ships its generated C sources; we compile them, never copy them.
 find_path(LLHTTP_INCLUDE_DIR llhttp.h PATHS /usr/share/include/llhttp /usr/include /usr/include/llhttp)
 find_path(LLHTTP_SRC_DIR llhttp.c PATHS /usr/share/llhttp)

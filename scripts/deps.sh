@@ -5,7 +5,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 apt_pkgs=(build-essential cmake ninja-build pkg-config
-          libuv1-dev libcjson-dev libssl-dev zlib1g-dev node-llhttp openssl
+          libuv1-dev libcjson-dev libssl-dev zlib1g-dev node-llhttp openssl libcrypt-dev
           libhiredis-dev libmsgpack-dev redis-server nginx
           clang libclang-rt-14-dev valgrind
           nodejs npm

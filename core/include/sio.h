@@ -1095,6 +1095,39 @@ SIO_EXTERN int sio_nsp_server_emit_ack(sio_nsp_t *nsp, const char *event, const 
  * SIO_EUNAVAIL when Redis is not connected; SIO_ENOMEM (nothing published). */
 SIO_EXTERN int sio_nsp_server_reply(sio_nsp_t *nsp, const char *reply_id, const cJSON *value);
 
+/* ---- the Admin UI's server side (npm @socket.io/admin-ui 0.5's instrument()) ---- */
+
+enum { SIO_INSTRUMENT_DEVELOPMENT = 0, SIO_INSTRUMENT_PRODUCTION = 1 };
+
+typedef struct sio_instrument_options_s {
+  size_t size;             /* sizeof this struct, set by the _init function (see "Options" above) */
+  const char *namespace_name; /* default "/admin" */
+  /* Basic auth: username and a bcrypt hash ($2a$, $2b$ or $2y$) of the password, checked with
+   * libxcrypt's crypt_r off the loop (uv_queue_work) and compared in constant time. Both NULL
+   * (the default): no auth. A refused login gets the connect_error "invalid credentials"; a
+   * login sends the event "session" with an id that logs the same page in again (auth
+   * {sessionId}) as long as the server runs (the last 1024 are kept, in memory). */
+  const char *username;
+  const char *password_hash;
+  int readonly;            /* 1: join, leave, _disconnect and emit are ignored (not advertised) */
+  const char *server_id;   /* default the hostname */
+  /* DEVELOPMENT (the default): every socket's connect, update (transport upgrade), disconnect,
+   * rooms joined and left, and every event received and sent in every other namespace is
+   * reported as it happens, and all_sockets is sent to each admin page on connect;
+   * PRODUCTION: only server_stats (with the aggregated engine events). */
+  int mode;
+  uint32_t server_stats_interval_ms; /* default (and 0) 2000 */
+} sio_instrument_options_t;
+
+SIO_EXTERN void sio_instrument_options_init(sio_instrument_options_t *opts);
+/* Node's instrument(io, opts): makes the namespace opts->namespace_name the Admin UI's (its
+ * connection callbacks and middleware are the instrumentation's: do not set your own) and
+ * starts server_stats, sent at once then every interval. Options copied. Once per io:
+ * SIO_EEXIST the second time; SIO_EINVAL for a password_hash libxcrypt does not take as bcrypt,
+ * a username without hash (or the reverse) or an unknown mode. Ends with the io. Sockets that
+ * connected before the call are listed (all_sockets) but their events are not reported. */
+SIO_EXTERN int sio_io_instrument(sio_io_t *io, const sio_instrument_options_t *opts);
+
 #ifdef __cplusplus
 }
 #endif

@@ -18,6 +18,8 @@ typedef struct {
   const char *redis;      /* --redis URL: a cluster node; NULL: alone */
   int parser;             /* --parser msgpack: SIO_PARSER_MSGPACK */
   long recovery_ms;       /* --recovery [MS]: connectionStateRecovery; -1: off */
+  int admin;              /* --admin / --admin-auth: the Admin UI's server side on /admin-ui */
+  const char *admin_auth; /* --admin-auth USER:BCRYPT; NULL: no auth */
 } config_t;
 
 static sio_server_t *server;
@@ -30,7 +32,7 @@ static void usage(void) {
           "                    [--allow-eio3] [--cors ORIGINS] [--redis URL] [--cookie NAME]\n"
           "                    [--static DIR] [--serve-client DIR] [--per-message-deflate]\n"
           "                    [--tls-cert FILE --tls-key FILE] [--parser msgpack]\n"
-          "                    [--recovery [MS] | --recovery=MS]\n");
+          "                    [--recovery [MS] | --recovery=MS] [--admin | --admin-auth USER:BCRYPT]\n");
   exit(2);
 }
 
@@ -367,6 +369,32 @@ static void dyn_connection(sio_nsp_t *nsp, sio_socket_t *s) {
   cJSON_Delete(args);
 }
 
+/* --admin: the contract's flag table (namespace /admin-ui, development, server_stats every 2 s). */
+static int instrument(sio_io_t *io, const char *auth) {
+  sio_instrument_options_t io_opts;
+  sio_instrument_options_init(&io_opts);
+  io_opts.namespace_name = "/admin-ui";
+  io_opts.mode = SIO_INSTRUMENT_DEVELOPMENT;
+  io_opts.server_stats_interval_ms = 2000;
+  char user[256] = "";
+  const char *colon = auth ? strchr(auth, ':') : NULL;
+  if (auth) {
+    if (!colon || (size_t)(colon - auth) >= sizeof user) {
+      fprintf(stderr, "sio-contract: --admin-auth takes USER:BCRYPTHASH\n");
+      exit(2);
+    }
+    memcpy(user, auth, (size_t)(colon - auth));
+    io_opts.username = user;
+    io_opts.password_hash = colon + 1;
+  }
+  int r = sio_io_instrument(io, &io_opts);
+  if (r == SIO_EINVAL) {
+    fprintf(stderr, "sio-contract: --admin-auth: %s\n", sio_last_error());
+    exit(2);
+  }
+  return r;
+}
+
 static int setup_socketio(const config_t *cfg) {
   sio_io_options_t o;
   sio_io_options_init(&o);
@@ -393,6 +421,7 @@ static int setup_socketio(const config_t *cfg) {
     ro.url = cfg->redis;
     r = sio_io_use_redis(io, &ro);
   }
+  if (!r && cfg->admin) r = instrument(io, cfg->admin_auth);
   if (r) return r;
   sio_nsp_set_callbacks(root, &(sio_nsp_callbacks_t){.on_connection = emit_auth,
                                                      .on_event = root_event,
@@ -412,7 +441,7 @@ static void on_signal(uv_signal_t *h, int signum) {
 }
 
 int main(int argc, char **argv) {
-  config_t cfg = {"127.0.0.1", 3000, "/socket.io/", {0}, NULL, NULL, NULL, SIO_PARSER_JSON, -1};
+  config_t cfg = {"127.0.0.1", 3000, "/socket.io/", {0}, NULL, NULL, NULL, SIO_PARSER_JSON, -1, 0, NULL};
   const char *tls_cert = NULL, *tls_key = NULL;
   sio_engine_options_init(&cfg.eio);
   for (int i = 1; i < argc; i++) {
@@ -420,6 +449,7 @@ int main(int argc, char **argv) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(a, "--allow-eio3") == 0) { cfg.eio.allow_eio3 = 1; continue; }
     if (strcmp(a, "--per-message-deflate") == 0) { cfg.eio.per_message_deflate = 1; continue; }
+    if (strcmp(a, "--admin") == 0) { cfg.admin = 1; continue; }
     /* --recovery [MS]: MS is the next argument only when it is all digits. */
     if (strcmp(a, "--recovery") == 0 || strncmp(a, "--recovery=", 11) == 0) {
       const char *ms = a[10] == '=' ? a + 11 : v && all_digits(v) ? argv[++i] : NULL;
@@ -444,6 +474,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "sio-contract: --parser: only msgpack is known (JSON is the default)\n");
       exit(2);
     }
+    else if (strcmp(a, "--admin-auth") == 0 && v) cfg.admin = 1, cfg.admin_auth = v;
     else if (strcmp(a, "--tls-cert") == 0) tls_cert = v;
     else if (strcmp(a, "--tls-key") == 0) tls_key = v;
     else usage();

@@ -55,6 +55,7 @@ static int mem_add(sio_adapter_t *a, sio_socket_t *s, const char *name) {
   s->rooms[s->nrooms] = (sio_socket_room_t){room, room->len};
   room->len++;
   s->nrooms++;
+  if (s->nsp->io->instr) sio__instr_room(s, room->name, 1);
   return 0;
 }
 
@@ -62,6 +63,7 @@ static int mem_add(sio_adapter_t *a, sio_socket_t *s, const char *name) {
 static void remove_membership(mem_adapter_t *m, sio_socket_t *s, uint32_t i) {
   sio_room_t *room = s->rooms[i].room;
   uint32_t j = s->rooms[i].slot;
+  if (s->nsp->io->instr) sio__instr_room(s, room->name, 0);
   room->len--;
   if (j != room->len) {
     room->members[j] = room->members[room->len];

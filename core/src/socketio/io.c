@@ -89,6 +89,7 @@ int sio__client_send_packet(sio_client_t *c, sio_packet_t *p, int flags) {
   if (flags & SIO_EMIT_NO_COMPRESS) sio__encoded_no_compress(&enc);
   r = sio__session_send_msg(c->session, enc.text);
   for (size_t i = 0; r == 0 && i < enc.natts; i++) r = sio__session_send_msg(c->session, enc.atts[i]);
+  if (c->io->instr) sio__instr_out(c->io, 1 + enc.natts);
   sio__encoded_clear(&enc);
   return r;
 }
@@ -300,6 +301,7 @@ static void on_connection(sio_engine_t *e, sio_session_t *session) {
   io->clients = c;
   sio_session_set_data(session, c);
   sio__io_enter(io);
+  if (io->instr) sio__instr_client(c, NULL);
   if (c->protocol == 3) {
     /* socket.io 2.x clients are in "/" from the start, without a CONNECT of their own. */
     cJSON *auth = cJSON_CreateObject();
@@ -346,6 +348,7 @@ static void on_message(sio_session_t *session, const char *data, size_t len, int
   if (!c || c->closed) return;
   sio_io_t *io = c->io;
   sio__io_enter(io);
+  if (io->instr) sio__instr_in(c, len);
   sio_packet_t p;
   int r = client_decode(c, data, len, binary, &p);
   if (r < 0) client_fail(c, "parse error");
@@ -359,6 +362,7 @@ static void on_message(sio_session_t *session, const char *data, size_t len, int
 static void on_close(sio_session_t *session, const char *reason) {
   sio_client_t *c = sio_session_get_data(session);
   if (!c) return;
+  if (c->io->instr) sio__instr_client(c, c->close_reason ? c->close_reason : reason);
   sio__client_close(c, c->close_reason ? c->close_reason : reason);
 }
 
@@ -406,6 +410,7 @@ static void on_shutdown(sio_engine_t *e) {
 }
 
 static void io_destroy(sio_io_t *io) {
+  if (io->instr) sio__instr_free(io);
   if (io->connect_timer) uv_close((uv_handle_t *)io->connect_timer, free_timer);
   if (io->recovery_timer) uv_close((uv_handle_t *)io->recovery_timer, free_timer);
   sio_nsp_t *n = io->nsp_list;

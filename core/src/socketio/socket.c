@@ -136,6 +136,7 @@ static void do_connect(sio_socket_t *s) {
   /* What the application sends next (often at once) must not share a read with the CONNECT reply:
    * some clients (Node's ws before 8.17, used by the official test suite) would drop it. */
   sio__session_hold(c->session, 2);
+  if (nsp->io->instr) sio__instr_connected(s); /* first, as the admin-ui's prependListener */
   sio_connection_cb cb = sio__nsp_effective(nsp)->cbs.on_connection;
   if (cb) cb(nsp, s);
 }
@@ -375,6 +376,7 @@ void sio__socket_close(sio_socket_t *s, const char *reason, int send_disconnect)
   }
   s->state = SOCK_CLOSED;
   sio__socket_ext_free(s);
+  if (nsp->io->instr) sio__instr_disconnected(s, reason);
   if (cbs->on_disconnect) cbs->on_disconnect(s, reason);
   sio__socket_release(s);
   sio__io_leave(nsp->io);
@@ -411,6 +413,7 @@ int sio__socket_write(sio_socket_t *s, const sio_encoded_t *enc, int flags) {
   if (flags & SIO_EMIT_NO_COMPRESS) sio__encoded_no_compress(enc);
   int r = sio__session_send_msg(c->session, enc->text);
   for (size_t i = 0; r == 0 && i < enc->natts; i++) r = sio__session_send_msg(c->session, enc->atts[i]);
+  if (c->io->instr) sio__instr_out(c->io, 1 + enc->natts);
   return r;
 }
 

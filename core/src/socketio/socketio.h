@@ -13,6 +13,7 @@
 #include "socketio/packet.h"
 
 typedef struct sio_client sio_client_t;
+typedef struct sio_instr sio_instr_t; /* instrument.c: the Admin UI's server side */
 
 enum { SOCK_PENDING = 0, SOCK_CONNECTED = 1, SOCK_CLOSING = 2, SOCK_CLOSED = 3 };
 
@@ -108,6 +109,7 @@ struct sio_client {
   uint8_t in_timeout_queue;
   uint8_t closed;
   uint8_t protocol;                 /* Engine.IO 3 or 4 */
+  uint8_t instr_transport;          /* instrument.c: the transport the admin UI was last told */
 };
 
 struct sio_io_s {
@@ -132,6 +134,7 @@ struct sio_io_s {
   sio_adapter_factory_t adapters;   /* sio__io_use_adapters; create NULL: namespaces in memory only */
   sio_socket_data_cb socket_data;   /* sio_io_on_socket_data: a socket's "data" in fetch_sockets */
   void *socket_data_arg;
+  sio_instr_t *instr;               /* sio_io_instrument; NULL: not instrumented (hooks skipped) */
   void *data;
 };
 
@@ -198,6 +201,15 @@ void sio__socket_dispatch_ext(sio_socket_t *s, const char *event, sio_packet_t *
 void sio__socket_notify_out(sio_socket_t *s, const char *event, const sio_args_t *args);
 /* Drops the lists at close (chains in flight keep their own copies). */
 void sio__socket_ext_free(sio_socket_t *s);
+
+/* instrument.c: hooks called only when io->instr is set. */
+void sio__instr_connected(sio_socket_t *s);                     /* before the connection callback */
+void sio__instr_disconnected(sio_socket_t *s, const char *reason);
+void sio__instr_room(sio_socket_t *s, const char *room, int joined); /* a membership changed */
+void sio__instr_client(sio_client_t *c, const char *close_reason); /* NULL: opened */
+void sio__instr_in(sio_client_t *c, size_t len);                /* an Engine.IO message in */
+void sio__instr_out(sio_io_t *io, size_t npackets);             /* messages written */
+void sio__instr_free(sio_io_t *io);
 
 /* The namespace whose callbacks and middleware apply (a dynamic child's parent). */
 static inline sio_nsp_t *sio__nsp_effective(sio_nsp_t *nsp) {

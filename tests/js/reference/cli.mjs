@@ -13,7 +13,8 @@ export function parseContractArgs(argv, name) {
     process.stderr.write(`${name}: ${message}\n` +
       `usage: ${name} [--host H] [--port P] [--path /socket.io/] [--ping-interval MS] ` +
       '[--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL] ' +
-      '[--cookie NAME] [--per-message-deflate] [--parser msgpack] [--recovery [MS]]\n');
+      '[--cookie NAME] [--per-message-deflate] [--parser msgpack] [--recovery [MS]] ' +
+      '[--admin | --admin-auth USER:BCRYPT]\n');
     process.exit(2);
   };
   const opts = {
@@ -30,6 +31,8 @@ export function parseContractArgs(argv, name) {
     perMessageDeflate: false,
     parser: null,
     recovery: null,
+    admin: false,      // --admin / --admin-auth: @socket.io/admin-ui's instrument() on /admin-ui
+    adminAuth: null,   // {username, password (a bcrypt hash)}
   };
   const number = (flag, value) => {
     const n = Number(value);
@@ -65,6 +68,15 @@ export function parseContractArgs(argv, name) {
         opts.recovery = value === undefined ? 120000 : number(arg, value);
         break;
       case '--cors': opts.cors = value !== undefined ? value : (argv[i + 1] && !argv[i + 1].startsWith('--') ? argv[++i] : '*'); break;
+      case '--admin': opts.admin = true; break;
+      case '--admin-auth': {
+        const v = take();
+        const colon = v === undefined ? -1 : v.indexOf(':');
+        if (colon < 0) usage('--admin-auth wants USER:BCRYPTHASH');
+        opts.admin = true;
+        opts.adminAuth = { username: v.slice(0, colon), password: v.slice(colon + 1) };
+        break;
+      }
       default: usage(`unknown argument ${JSON.stringify(argv[i])}`);
     }
   }

@@ -180,6 +180,16 @@ io.of('/custom').on('connection', (socket) => {
   socket.emit('auth', socket.handshake.auth);
 });
 
+if (opts.admin) {
+  // Loaded only with --admin; the contract's flag table: /admin-ui, development, stats every 2 s.
+  const { instrument } = await import('@socket.io/admin-ui');
+  instrument(io, {
+    namespaceName: '/admin-ui',
+    mode: 'development',
+    auth: opts.adminAuth ? { type: 'basic', ...opts.adminAuth } : false,
+  });
+}
+
 const admin = io.of('/admin');
 admin.use((socket, next) => {
   const auth = socket.handshake.auth;
