@@ -571,6 +571,24 @@ static PyObject *core_dynamic(CoreObject *c, PyObject *args) {
   return r ? pysio_raise(pysio_core_state(c), r, regex) : adopt_nsp(c, nsp, key, regex);
 }
 
+/* instrument(namespace, username, password_hash, read_only, server_id, production, interval_ms):
+ * the Admin UI's server side (sio_io_instrument); username, hash and server_id may be None. */
+static PyObject *core_instrument(CoreObject *c, PyObject *args) {
+  sio_instrument_options_t o;
+  sio_instrument_options_init(&o);
+  int production;
+  unsigned int interval;
+  if (!PyArg_ParseTuple(args, "szzpzpI", &o.namespace_name, &o.username, &o.password_hash,
+                        &o.readonly, &o.server_id, &production, &interval))
+    return NULL;
+  if (pysio_check_open(c)) return NULL;
+  o.mode = production ? SIO_INSTRUMENT_PRODUCTION : SIO_INSTRUMENT_DEVELOPMENT;
+  o.server_stats_interval_ms = interval;
+  int r = sio_io_instrument(c->io, &o);
+  if (r) return pysio_raise(pysio_core_state(c), r, "instrument");
+  Py_RETURN_NONE;
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* The type                                                                                        */
 
@@ -609,6 +627,8 @@ static PyMethodDef core_methods[] = {
     METHOD("engine_send", core_engine_send, METH_VARARGS, "engine_send(sid, str|bytes) -> sent"),
     METHOD("namespace", core_namespace, METH_VARARGS, "namespace(name, key) -> name"),
     METHOD("dynamic", core_dynamic, METH_VARARGS, "dynamic(posix_regex, key) -> parent name"),
+    METHOD("instrument", core_instrument, METH_VARARGS,
+           "instrument(namespace, username, password_hash, read_only, server_id, production, interval_ms)"),
     METHOD("emit", pysio_core_emit, METH_VARARGS, "emit(nsp, event, args, to, skip, flags=0)"),
     METHOD("emit_ack", pysio_core_emit_ack, METH_VARARGS,
            "emit_ack(nsp, sid, event, args, timeout_ms, cb(error, args), flags=0)"),

@@ -39,6 +39,9 @@ def main() -> int:
     p.add_argument("--async-handlers", type=int, default=0, metavar="WORKERS")
     p.add_argument("--tls-cert", default=None, metavar="FILE")  # HTTPS/WSS only on the port
     p.add_argument("--tls-key", default=None, metavar="FILE")
+    # The Admin UI's server side on /admin-ui (contract.md's flag table); --admin-auth implies it.
+    p.add_argument("--admin", action="store_true")
+    p.add_argument("--admin-auth", default=None, metavar="USER:BCRYPT")
     a = p.parse_args()
     if (a.tls_cert is None) != (a.tls_key is None):
         p.error("--tls-cert and --tls-key go together")  # exits 2
@@ -65,6 +68,20 @@ def main() -> int:
     except sio.UnsupportedError as e:  # built without msgpack-c: a flag it cannot honour
         print("server.py: --parser %s: %s" % (a.parser, e), file=sys.stderr)
         return 2
+
+    if a.admin or a.admin_auth:
+        auth: Any = False
+        if a.admin_auth is not None:
+            user, colon, hashed = a.admin_auth.partition(":")
+            if not colon:
+                p.error("--admin-auth takes USER:BCRYPTHASH")
+            auth = {"username": user, "password": hashed}
+        try:
+            server.instrument(auth=auth, mode="development", namespace="/admin-ui",
+                              server_stats_interval=2)
+        except (ValueError, sio.Error) as e:
+            print("server.py: --admin-auth: %s" % (e,), file=sys.stderr)
+            return 2
 
     # ---- "/" ----
 

@@ -1078,11 +1078,30 @@ class Server(Dispatch, AsyncioMode):
     def instrument(self, auth: Any = None, mode: str = "development", read_only: bool = False,
                    server_id: Optional[str] = None, namespace: str = "/admin",
                    server_stats_interval: float = 2) -> None:
-        """python-socketio's hook for the Socket.IO Admin UI: accepted, with a warning, and
-        nothing more — sio does not serve the Admin UI's ``/admin`` namespace (an app that calls it
-        runs; the Admin UI cannot connect)."""
-        differs("instrument() ignored: sio does not serve the Socket.IO Admin UI (no %r namespace)"
-                % (namespace,), stacklevel=3)
+        """Serves the Socket.IO Admin UI (npm ``@socket.io/admin-ui`` 0.5's protocol, in the core)
+        on ``namespace``. ``auth``: ``False`` for none, or ``{"username": ..., "password": ...}``
+        where the password is a bcrypt hash (``$2a$``/``$2b$``/``$2y$``, e.g. from
+        ``bcrypt.hashpw``): a refused login gets ``invalid credentials``. python-socketio's plain
+        text passwords, lists of logins and callables are refused with ``ValueError`` (a
+        difference: sio never keeps a password in clear). ``mode``: ``"development"`` reports every
+        socket, room change and event as it happens; ``"production"`` only ``server_stats``.
+        ``read_only`` hides and ignores join, leave, disconnect and emit. Once per server."""
+        if auth is None:
+            raise ValueError("instrument(): auth must be given: False (no auth) or "
+                             "{'username': ..., 'password': <bcrypt hash>}")
+        username = password = None
+        if auth is not False:
+            if (not isinstance(auth, dict) or set(auth) != {"username", "password"}
+                    or not all(isinstance(v, str) for v in auth.values())):
+                raise ValueError("instrument(): auth is False or {'username': ..., 'password': "
+                                 "<bcrypt hash>} (lists of logins and callables are not supported)")
+            username, password = auth["username"], auth["password"]
+            if not password.startswith(("$2a$", "$2b$", "$2y$")):
+                raise ValueError("instrument(): the password must be a bcrypt hash ($2a$/$2b$/$2y$)")
+        if mode not in ("development", "production"):
+            raise ValueError("instrument(): mode is 'development' or 'production'")
+        self._core.instrument(namespace, username, password, bool(read_only), server_id,
+                              mode == "production", int(server_stats_interval * 1000))
 
     def reload_tls(self) -> None:
         """Re-reads the certificate, key and CA files of every TLS listener (after a renewal):
