@@ -247,6 +247,42 @@ static int l_static(lua_State *L) {
   return siol_push_ok(L, r);
 }
 
+/* server:instrument{auth = false | {username = ..., password = <bcrypt hash>}, mode =
+ * "development" | "production", read_only = false, server_id = hostname, namespace = "/admin",
+ * server_stats_interval = 2000 (ms)}: the Admin UI's server side (sio_io_instrument). auth must
+ * be given (false: none), as in the admin-ui. */
+static int l_instrument(lua_State *L) {
+  srv_t *srv = siol_check_open_srv(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  sio_instrument_options_t o;
+  sio_instrument_options_init(&o);
+  o.namespace_name = siol_opt_str(L, 2, "namespace", o.namespace_name);
+  o.server_id = siol_opt_str(L, 2, "server_id", NULL);
+  o.server_stats_interval_ms =
+      (uint32_t)siol_opt_int(L, 2, "server_stats_interval", 2000, 1, 0x7fffffff);
+  lua_getfield(L, 2, "read_only");
+  o.readonly = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  const char *mode = siol_opt_str(L, 2, "mode", "development");
+  if (strcmp(mode, "production") == 0) o.mode = SIO_INSTRUMENT_PRODUCTION;
+  else if (strcmp(mode, "development") != 0)
+    return luaL_error(L, "instrument: mode is \"development\" or \"production\"");
+  int t = lua_getfield(L, 2, "auth");
+  if (t == LUA_TTABLE) {
+    int at = lua_gettop(L);
+    o.username = siol_opt_str(L, at, "username", NULL);
+    o.password_hash = siol_opt_str(L, at, "password", NULL);
+    if (!o.username || !o.password_hash)
+      return luaL_error(L, "instrument: auth = {username = ..., password = <bcrypt hash>}");
+  } else if (!(t == LUA_TBOOLEAN && !lua_toboolean(L, -1))) {
+    return luaL_error(L, "instrument: auth must be false (none) or {username = ..., password = <bcrypt hash>}");
+  }
+  int r = sio_io_instrument(srv->io, &o);
+  lua_settop(L, 2);
+  if (r == SIO_EINVAL || r == SIO_EEXIST) return luaL_error(L, "instrument: %s", sio_last_error());
+  return siol_push_ok(L, r);
+}
+
 static int l_close(lua_State *L) {
   siol_srv_close(siol_check_srv(L, 1));
   return 0;
@@ -332,6 +368,7 @@ static int l_reload_tls(lua_State *L) {
 void siol_open_server(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"of", siol_of}, {"engine", siol_engine}, {"static", l_static}, {"route", siol_route},
-      {"close", l_close}, {"on_engine", siol_on_engine}, {"reload_tls", l_reload_tls}, {NULL, NULL}};
+      {"close", l_close}, {"on_engine", siol_on_engine}, {"reload_tls", l_reload_tls},
+      {"instrument", l_instrument}, {NULL, NULL}};
   siol_class(L, SIOL_SERVER_MT, siol_nsp_methods, methods, l_index, srv_gc, NULL);
 }

@@ -3,17 +3,21 @@
 --   siod examples/contract/server.lua [--host H] [--port P] [--path /socket.io/] [--ping-interval MS]
 --        [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL]
 --        [--cookie NAME] [--per-message-deflate] [--parser msgpack] [--recovery [MS]]
+--        [--admin | --admin-auth USER:BCRYPT]
 --
 -- siod applies its own flags (host, port, path, ping, payload, EIO3, --redis, --cookie, --tls-cert and
 -- --tls-key, --parser, --recovery) to sio.server{};
 -- --cors reaches the script in `arg`. Also the bare Engine.IO echo endpoint at /engine.io/.
 local sio = require "sio"
 
-local cors
+local cors, admin, admin_auth
 do
   local i = 1
   while arg and arg[i] do
     if arg[i] == "--cors" then cors = arg[i + 1]; i = i + 1
+    -- the Admin UI's server side on /admin-ui (contract.md's flag table); --admin-auth implies it
+    elseif arg[i] == "--admin" then admin = true
+    elseif arg[i] == "--admin-auth" then admin, admin_auth = true, arg[i + 1]; i = i + 1
     else error("unknown option " .. arg[i]) end
     i = i + 1
   end
@@ -26,6 +30,18 @@ if name == "ENOSYS" then -- siod's --parser msgpack on a build without msgpack-c
   exit(2)
 end
 assert(io, err)
+
+if admin then
+  local auth = false
+  if admin_auth then
+    local user, hash = admin_auth:match("^([^:]*):(.*)$")
+    if not user then stderr:write("server.lua: --admin-auth takes USER:BCRYPTHASH\n"); exit(2) end
+    auth = { username = user, password = hash }
+  end
+  local ok, e = pcall(io.instrument, io, { auth = auth, mode = "development", namespace = "/admin-ui",
+                                           server_stats_interval = 2000 })
+  if not ok then stderr:write("server.lua: --admin-auth: ", tostring(e), "\n"); exit(2) end
+end
 
 -- An event's arguments without the ack a client may have asked for: args (packed), ack or nil.
 local function split(...)
