@@ -1,6 +1,7 @@
 /* sio._core.Core: its life (options, the loop, run, stop, signals, close), static files, the bare
  * Engine.IO endpoint, namespaces and the method table (see core.h for the files that hold the
  * rest of its methods). */
+#include <crypt.h>
 #include "core.h"
 
 #include <string.h>
@@ -571,6 +572,21 @@ static PyObject *core_dynamic(CoreObject *c, PyObject *args) {
   return r ? pysio_raise(pysio_core_state(c), r, regex) : adopt_nsp(c, nsp, key, regex);
 }
 
+/* bcrypt(password) -> a $2b$ hash of it (cost 10, libxcrypt): python-socketio's instrument()
+ * takes the password in clear, which sio keeps only hashed. */
+static PyObject *core_bcrypt(CoreObject *c, PyObject *args) {
+  (void)c;
+  const char *pw;
+  if (!PyArg_ParseTuple(args, "s", &pw)) return NULL;
+  char *salt = crypt_gensalt_ra("$2b$", 10, NULL, 0);
+  struct crypt_data *cd = salt ? calloc(1, sizeof *cd) : NULL;
+  const char *h = cd ? crypt_r(pw, salt, cd) : NULL;
+  PyObject *res = h && h[0] == '$' ? PyUnicode_FromString(h) : PyErr_NoMemory();
+  free(cd);
+  free(salt);
+  return res;
+}
+
 /* instrument(namespace, username, password_hash, read_only, server_id, production, interval_ms):
  * the Admin UI's server side (sio_io_instrument); username, hash and server_id may be None. */
 static PyObject *core_instrument(CoreObject *c, PyObject *args) {
@@ -627,6 +643,7 @@ static PyMethodDef core_methods[] = {
     METHOD("engine_send", core_engine_send, METH_VARARGS, "engine_send(sid, str|bytes) -> sent"),
     METHOD("namespace", core_namespace, METH_VARARGS, "namespace(name, key) -> name"),
     METHOD("dynamic", core_dynamic, METH_VARARGS, "dynamic(posix_regex, key) -> parent name"),
+    METHOD("bcrypt", core_bcrypt, METH_VARARGS, "bcrypt(password) -> $2b$ hash"),
     METHOD("instrument", core_instrument, METH_VARARGS,
            "instrument(namespace, username, password_hash, read_only, server_id, production, interval_ms)"),
     METHOD("emit", pysio_core_emit, METH_VARARGS, "emit(nsp, event, args, to, skip, flags=0)"),

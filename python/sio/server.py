@@ -1081,9 +1081,9 @@ class Server(Dispatch, AsyncioMode):
         """Serves the Socket.IO Admin UI (npm ``@socket.io/admin-ui`` 0.5's protocol, in the core)
         on ``namespace``. ``auth``: ``False`` for none, or ``{"username": ..., "password": ...}``
         where the password is a bcrypt hash (``$2a$``/``$2b$``/``$2y$``, e.g. from
-        ``bcrypt.hashpw``): a refused login gets ``invalid credentials``. python-socketio's plain
-        text passwords, lists of logins and callables are refused with ``ValueError`` (a
-        difference: sio never keeps a password in clear). ``mode``: ``"development"`` reports every
+        ``bcrypt.hashpw``) or, as python-socketio has it, in clear (hashed at once: sio keeps
+        only the hash); a refused login gets ``invalid credentials``. Lists of logins and
+        callables (python-socketio's) are refused with ``ValueError``. ``mode``: ``"development"`` reports every
         socket, room change and event as it happens; ``"production"`` only ``server_stats``.
         ``read_only`` hides and ignores join, leave, disconnect and emit. Once per server."""
         if auth is None:
@@ -1097,7 +1097,7 @@ class Server(Dispatch, AsyncioMode):
                                  "<bcrypt hash>} (lists of logins and callables are not supported)")
             username, password = auth["username"], auth["password"]
             if not password.startswith(("$2a$", "$2b$", "$2y$")):
-                raise ValueError("instrument(): the password must be a bcrypt hash ($2a$/$2b$/$2y$)")
+                password = self._core.bcrypt(password)
         if mode not in ("development", "production"):
             raise ValueError("instrument(): mode is 'development' or 'production'")
         self._core.instrument(namespace, username, password, bool(read_only), server_id,

@@ -7,6 +7,7 @@ with socket.io-client 4.8 and against the Node reference, is tests/js/admin.test
 import time
 
 import pytest
+import socketio
 
 from test_api import Running, client, sio, wait_for  # noqa: F401
 
@@ -45,8 +46,6 @@ def test_arguments():
     with pytest.raises(ValueError):
         server.instrument()  # auth must be given, as in python-socketio
     with pytest.raises(ValueError):
-        server.instrument(auth={'username': 'a', 'password': 'plain text'})
-    with pytest.raises(ValueError):
         server.instrument(auth=[{'username': 'a', 'password': '$2b$04$x'}])
     with pytest.raises(ValueError):
         server.instrument(auth=False, mode='staging')
@@ -56,3 +55,18 @@ def test_arguments():
     with pytest.raises(sio.Error):
         server.instrument(auth=False)  # once per server
     time.sleep(0)
+
+
+def test_password_in_clear_as_python_socketio():
+    server = sio.Server()
+    server.instrument(auth={'username': 'admin', 'password': 'change me'}, namespace='/adm')
+    with Running(server) as r:
+        # (refused with "invalid credentials": python-socketio's client does not show the message;
+        # tests/js/admin.test.mjs checks it)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            client(r.url, namespaces=['/adm'], auth={'username': 'admin', 'password': 'wrong'})
+        page = client(r.url, namespaces=['/adm'], auth={'username': 'admin', 'password': 'change me'})
+        try:
+            assert wait_for(lambda: any(e == 'session' for e, _ in page.received))
+        finally:
+            page.disconnect()

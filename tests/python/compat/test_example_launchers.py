@@ -1,5 +1,5 @@
 """python-socketio's example apps pick their launcher at the end of the module by
-``sio.async_mode`` and call ``sio.instrument(...)`` for the Admin UI; the launcher line they keep
+``sio.async_mode`` and call ``sio.instrument(...)`` for the Admin UI (served: an admin page logs in); the launcher line they keep
 after a port is ``socketio.run(app, ...)`` where ``app`` is still the Flask app (its
 ``wsgi_app`` wrapped by ``socketio.WSGIApp``). Each app below is written in that style, with
 ``import sio as socketio``."""
@@ -33,11 +33,10 @@ def test_async_mode_attribute_names_the_branch_to_take():
     assert srv.async_mode == 'eventlet'  # the app's eventlet branch, whose launcher line is ported
 
 
-def test_instrument_is_accepted_with_a_warning_and_the_app_still_serves():
+def test_instrument_serves_the_admin_ui_and_the_app_still_serves():
     admin = {'username': 'someone', 'password': 'pw'}
     app = socketio.Server()
-    with pytest.warns(UserWarning, match='Admin UI'):
-        app.instrument(auth=admin)
+    app.instrument(auth=admin)
 
     @app.event
     def shout(sid, text):
@@ -50,6 +49,8 @@ def test_instrument_is_accepted_with_a_warning_and_the_app_still_serves():
         c = client('http://127.0.0.1:%d' % port)
         assert c.call('shout', 'hey', timeout=WAIT) == 'HEY'
         c.disconnect()
+        page = client('http://127.0.0.1:%d' % port, namespaces=['/admin'], auth=admin)
+        page.disconnect()
     finally:
         app.stop()
         t.join(WAIT)
@@ -59,8 +60,7 @@ def test_instrument_is_accepted_with_a_warning_and_the_app_still_serves():
 def test_run_takes_the_flask_app_whose_wsgi_app_was_wrapped():
     flask = pytest.importorskip('flask')
     sio_server = socketio.Server(async_mode=None)
-    with pytest.warns(UserWarning):
-        sio_server.instrument(auth={'username': 'a', 'password': 'b'})
+    sio_server.instrument(auth={'username': 'a', 'password': 'b'})
     web = flask.Flask(__name__)
     web.wsgi_app = socketio.WSGIApp(sio_server, web.wsgi_app)
     state = {'task': None, 'ticks': 0}
