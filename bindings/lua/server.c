@@ -279,7 +279,8 @@ static int l_instrument(lua_State *L) {
   }
   int r = sio_io_instrument(srv->io, &o);
   lua_settop(L, 2);
-  if (r == SIO_EINVAL || r == SIO_EEXIST) return luaL_error(L, "instrument: %s", sio_last_error());
+  /* (SIO_EEXIST, a second call, comes back as nil, err: a reloaded script calls it again) */
+  if (r == SIO_EINVAL) return luaL_error(L, "instrument: %s", sio_last_error());
   return siol_push_ok(L, r);
 }
 

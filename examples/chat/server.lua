@@ -80,6 +80,18 @@ local server = assert(sio.server{
 })
 assert(server:static("/", PUBLIC_DIR))
 
+-- --admin-ui: the Socket.IO Admin UI (npm @socket.io/admin-ui's static build, examples/package.json)
+-- at /admin/, so it works offline; the page connects to this server's namespace /admin, without
+-- auth (a local demo: keep it to 127.0.0.1).
+for i = 1, arg and #arg or 0 do
+  if arg[i] == "--admin-ui" then
+    assert(server:static("/admin/", here .. "/../node_modules/@socket.io/admin-ui/ui/dist"))
+    server:instrument{ auth = false, mode = "development" } -- nil, "EEXIST" again on a reload
+  else
+    error("unknown option " .. arg[i] .. " (usage: server.lua [--admin-ui])")
+  end
+end
+
 -- Takes the socket out of its room (if any) and tells the others; `gone`: it disconnected.
 local function leave_current(socket, gone)
   local name, nick = socket.data.room, socket.data.nick

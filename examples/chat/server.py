@@ -78,6 +78,8 @@ def main() -> int:
     p = argparse.ArgumentParser(prog="server.py", description="sio chat example")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3000)
+    p.add_argument("--admin-ui", action="store_true",
+                   help="serve the Socket.IO Admin UI at /admin/ (namespace /admin, no auth)")
     a = p.parse_args()
 
     if not os.path.isfile(os.path.join(CLIENT_DIR, "socket.io.js")):
@@ -86,6 +88,12 @@ def main() -> int:
     # browsers always offer permessage-deflate: messages of 1 KiB or more go compressed
     server = sio.Server(allow_eio3=True, client_dir=CLIENT_DIR, per_message_deflate=True)
     server.static("/", PUBLIC_DIR)
+    if a.admin_ui:
+        # npm @socket.io/admin-ui's static build (examples/package.json): works offline
+        ui = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "node_modules",
+                          "@socket.io", "admin-ui", "ui", "dist")
+        server.static("/admin/", os.path.normpath(ui))
+        server.instrument(auth=False, mode="development")
 
     rooms: "dict[str, Room]" = {}
     members: "dict[str, Tuple[Room, str]]" = {}  # sid -> (Room, nick)

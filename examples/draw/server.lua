@@ -66,6 +66,7 @@ local GRACE_MS = 5000              -- a drawer (or the last guesser) who left ma
 -- ---- options (siod took --host/--port) ----
 
 local round_seconds = 60
+local admin_ui = false -- --admin-ui: the Socket.IO Admin UI at /admin/ (no auth: a local demo)
 do
   local i = 1
   while arg and arg[i] do
@@ -74,8 +75,10 @@ do
       round_seconds = tonumber(arg[i + 1]); i = i + 1
     elseif a:match("^%-%-round%-seconds=") then
       round_seconds = tonumber(a:match("=(.*)$"))
+    elseif a == "--admin-ui" then
+      admin_ui = true
     else
-      error("unknown option " .. a .. " (usage: server.lua [--round-seconds N])")
+      error("unknown option " .. a .. " (usage: server.lua [--round-seconds N] [--admin-ui])")
     end
     i = i + 1
   end
@@ -93,6 +96,12 @@ local server = assert(sio.server{
   per_message_deflate = true, -- browsers always offer it: big drawings go compressed
 })
 server:static("/", here .. "/public")
+if admin_ui then
+  -- npm @socket.io/admin-ui's static build (examples/package.json), so it works offline; the page
+  -- connects to this server's namespace /admin (no auth: keep it to 127.0.0.1)
+  assert(server:static("/admin/", here .. "/../node_modules/@socket.io/admin-ui/ui/dist"))
+  server:instrument{ auth = false, mode = "development" } -- nil, "EEXIST" again on a reload
+end
 
 -- ---- state that survives a reload ----
 

@@ -117,6 +117,8 @@ def main() -> int:
     p = argparse.ArgumentParser(prog="server.py", description="Draw and guess (sio example)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3000)
+    p.add_argument("--admin-ui", action="store_true",
+                   help="serve the Socket.IO Admin UI at /admin/ (namespace /admin, no auth)")
     p.add_argument("--round-seconds", type=float, default=60)
     a = p.parse_args()
     if a.round_seconds <= 0:
@@ -129,6 +131,12 @@ def main() -> int:
         per_message_deflate=True,  # browsers always offer it: big drawings go compressed
     )
     server.static("/", os.path.join(here, "public"))
+    if a.admin_ui:
+        # npm @socket.io/admin-ui's static build (examples/package.json): works offline
+        ui = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "node_modules",
+                          "@socket.io", "admin-ui", "ui", "dist")
+        server.static("/admin/", os.path.normpath(ui))
+        server.instrument(auth=False, mode="development")
 
     games: Dict[str, Any] = {}      # room name -> Game
     seats: Dict[str, Any] = {}      # sid -> (game, player id)
