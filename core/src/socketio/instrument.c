@@ -35,6 +35,11 @@ struct sio_instr {
   int64_t epoch_offset_ms; /* epoch ms = uv_now + this */
   agg_t agg[MAX_AGG];
   size_t nagg;
+  /* The packet and byte counts of the current second, kept apart from agg (cheaper on every
+   * message) and moved into it when the second ends or server_stats goes. */
+  uv_loop_t *loop;
+  uint64_t second_end; /* uv_now() at which the current second ends; 0: none started */
+  double packets_in, bytes_in, packets_out;
   char sessions[MAX_SESSIONS][SESSION_LEN + 1];
   size_t nsessions; /* ever saved: the slot of the next one is nsessions % MAX_SESSIONS */
 };
@@ -139,7 +144,23 @@ static void agg_push(sio_instr_t *in, const char *type, const char *subtype, dou
   a->count = count;
 }
 
+static void counters_flush(sio_instr_t *in) {
+  if (in->packets_in) agg_push(in, "packetsIn", NULL, in->packets_in);
+  if (in->bytes_in) agg_push(in, "bytesIn", NULL, in->bytes_in);
+  if (in->packets_out) agg_push(in, "packetsOut", NULL, in->packets_out);
+  in->packets_in = in->bytes_in = in->packets_out = 0;
+}
+
+/* Starts a new second of counters when the current one is over. */
+static inline void counters_tick(sio_instr_t *in) {
+  uint64_t now = uv_now(in->loop);
+  if (now < in->second_end) return;
+  counters_flush(in);
+  in->second_end = now + 1000 - (uint64_t)((int64_t)now + in->epoch_offset_ms) % 1000;
+}
+
 static cJSON *agg_take(sio_instr_t *in) {
+  counters_flush(in);
   cJSON *arr = cJSON_CreateArray();
   for (size_t i = 0; arr && i < in->nagg; i++) {
     cJSON *e = cJSON_CreateObject();
@@ -355,6 +376,7 @@ static void admin_event(sio_socket_t *s, const char *event, const sio_args_t *ar
 static void report_event(sio_socket_t *s, const char *event, const sio_args_t *args, void *arg,
                          const char *what) {
   sio_instr_t *in = arg;
+  if (!in->admin->count) return; /* no page to tell */
   cJSON *a = cJSON_CreateArray(), *list = cJSON_CreateArray();
   cJSON_AddItemToArray(a, cJSON_CreateString(s->nsp->name));
   cJSON_AddItemToArray(a, cJSON_CreateString(s->id));
@@ -374,6 +396,7 @@ static void on_any_out(sio_socket_t *s, const char *event, const sio_args_t *arg
 }
 
 static void room_event(sio_instr_t *in, sio_socket_t *s, const char *room, const char *what) {
+  if (!in->admin->count) return;
   cJSON *a = cJSON_CreateArray();
   cJSON_AddItemToArray(a, cJSON_CreateString(s->nsp->name));
   cJSON_AddItemToArray(a, cJSON_CreateString(room));
@@ -384,19 +407,20 @@ static void room_event(sio_instr_t *in, sio_socket_t *s, const char *room, const
 void sio__instr_connected(sio_socket_t *s) {
   sio_instr_t *in = s->nsp->io->instr;
   if (!in->dev) return;
-  room_event(in, s, s->id, "room_joined"); /* the own-id room, as Node's adapter reports it */
-  cJSON *a = cJSON_CreateArray();
-  cJSON_AddItemToArray(a, serialize(s));
-  admin_emit(in, "socket_connected", a, 1, NULL);
   if (s->nsp != in->admin) {
     sio_socket_on_any(s, 0, on_any_in, in);
     sio_socket_on_any(s, SIO_ANY_OUTGOING, on_any_out, in);
   }
+  if (!in->admin->count) return;
+  room_event(in, s, s->id, "room_joined"); /* the own-id room, as Node's adapter reports it */
+  cJSON *a = cJSON_CreateArray();
+  cJSON_AddItemToArray(a, serialize(s));
+  admin_emit(in, "socket_connected", a, 1, NULL);
 }
 
 void sio__instr_disconnected(sio_socket_t *s, const char *reason) {
   sio_instr_t *in = s->nsp->io->instr;
-  if (!in->dev) return;
+  if (!in->dev || !in->admin->count) return;
   cJSON *a = cJSON_CreateArray();
   cJSON_AddItemToArray(a, cJSON_CreateString(s->nsp->name));
   cJSON_AddItemToArray(a, cJSON_CreateString(s->id));
@@ -421,8 +445,9 @@ void sio__instr_client(sio_client_t *c, const char *close_reason) {
 
 void sio__instr_in(sio_client_t *c, size_t len) {
   sio_instr_t *in = c->io->instr;
-  agg_push(in, "packetsIn", NULL, 1);
-  agg_push(in, "bytesIn", NULL, (double)len);
+  counters_tick(in);
+  in->packets_in++;
+  in->bytes_in += (double)len;
   uint8_t t = (uint8_t)sio_session_transport(c->session);
   if (t == c->instr_transport) return;
   /* The first message after an upgrade: the UI learns the socket's new transport. */
@@ -440,7 +465,8 @@ void sio__instr_in(sio_client_t *c, size_t len) {
 }
 
 void sio__instr_out(sio_io_t *io, size_t npackets) {
-  agg_push(io->instr, "packetsOut", NULL, (double)npackets);
+  counters_tick(io->instr);
+  io->instr->packets_out += (double)npackets;
 }
 
 static void free_timer(uv_handle_t *h) {
@@ -507,6 +533,7 @@ int sio_io_instrument(sio_io_t *io, const sio_instrument_options_t *opts) {
   struct timeval tv;
   gettimeofday(&tv, NULL);
   uv_loop_t *loop = sio_server_loop(io->server);
+  in->loop = loop;
   in->epoch_offset_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000 - (int64_t)uv_now(loop);
   in->started_ns = uv_hrtime();
   uv_timer_init(loop, t);
