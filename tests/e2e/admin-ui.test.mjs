@@ -1,0 +1,77 @@
+// The Socket.IO Admin UI, self-hosted (examples/run chat LANG --admin-ui: npm @socket.io/admin-ui's
+// ui/dist at /admin/, instrument() on /admin without auth), in headless Chromium: the page
+// connects to the server it came from, lists a socket.io-client 4.x socket of "/" with its
+// transport, and its disconnect button reaches that client as "io server disconnect".
+// (The admin protocol itself, basic auth and readonly: tests/js/admin.test.mjs,
+// tests/python/test_admin.py.)
+//
+//   cd tests/e2e && node --test admin-ui.test.mjs          (SIO_E2E_LANGS=lua: one server only)
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { LANGS, startApp, launchBrowser } from './lib.mjs';
+import { REPO_ROOT } from '../js/server.mjs';
+
+const TIMEOUT = 8000;
+const require = createRequire(path.join(REPO_ROOT, 'examples', 'package.json'));
+const ioClient = require('socket.io-client');
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+for (const lang of LANGS) {
+  describe(`Admin UI self-hosted by the chat example (${lang})`, () => {
+    let app, browser;
+    const clients = [];
+    before(async () => {
+      app = await startApp('chat', lang, ['--admin-ui']);
+      browser = await launchBrowser();
+    });
+    after(async () => {
+      for (const c of clients) c.close();
+      if (browser) await browser.close();
+      if (app) await app.stop();
+    });
+
+    test('the page lists a socket and disconnects it', async () => {
+      const client = ioClient(app.url, { transports: ['websocket'], reconnection: false, forceNew: true });
+      clients.push(client);
+      await withTimeout(new Promise((r) => client.once('connect', r)), TIMEOUT, 'client connect');
+      const id = client.id;
+
+      const context = await browser.newContext();
+      context.setDefaultTimeout(TIMEOUT);
+      // The UI's saved connection (its localStorage keys): this server, namespace /admin.
+      await context.addInitScript((url) => {
+        localStorage.setItem('server_url', url);
+        localStorage.setItem('namespace', '/admin');
+        localStorage.setItem('readonly', 'false');
+      }, app.url);
+      const page = await context.newPage();
+      const errors = [];
+      page.on('pageerror', (err) => errors.push(err.message));
+      await page.goto(`${app.url}/admin/#/sockets/`);
+      const row = page.locator('tr', { hasText: id });
+      await row.first().waitFor();
+      assert.match(await row.textContent(), /websocket/i);
+
+      const reason = withTimeout(new Promise((r) => client.once('disconnect', r)), TIMEOUT, 'disconnect');
+      await row.locator('button').first().click();
+      assert.equal(await reason, 'io server disconnect');
+      // (the click also opens the socket's page, as a click on its row does) The list drops it.
+      await page.goto(`${app.url}/admin/#/sockets/`);
+      await page.locator('tr', { hasText: 'WebSocket' }).first().waitFor({ state: 'detached' });
+      assert.equal(await page.locator('tr', { hasText: id }).count(), 0);
+      assert.deepEqual(errors, []);
+      await context.close();
+    });
+  });
+}
