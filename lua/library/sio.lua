@@ -336,6 +336,24 @@ function Server:close() end
 ---@return string? name "ETLS", ...
 function Server:reload_tls() end
 
+---@class sio.InstrumentOptions
+---@field auth false|{username: string, password: string} false: no auth; password: a bcrypt hash ($2a$/$2b$/$2y$)
+---@field mode? "development"|"production" development (default): every socket, room and event reported; production: server_stats only
+---@field read_only? boolean join, leave, disconnect and emit from the UI ignored (not advertised)
+---@field server_id? string default the hostname
+---@field namespace? string default "/admin"
+---@field server_stats_interval? integer ms, default 2000
+
+---The Socket.IO Admin UI's server side (npm @socket.io/admin-ui 0.5's instrument()) on
+---opts.namespace: a refused login gets "invalid credentials"; a login's "session" id logs the
+---page in again. Once per server (again: nil, "EEXIST: ...", "EEXIST", as a reload does); bad
+---options raise.
+---@param opts sio.InstrumentOptions
+---@return true|nil ok
+---@return string? err
+---@return string? name
+function Server:instrument(opts) end
+
 ---Node's io.engine.on(event, fn): "initial_headers" and "headers" fn(headers, req) fill headers
 ---(name = value) for the handshake's response / every response; "connection_error" fn(err) for each
 ---refused request (err.code, err.message, err.status, err.context, err.req). nil removes it.
