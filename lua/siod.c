@@ -7,7 +7,8 @@
  *   --host H, --port N, --path P, --allow-eio3, --ping-interval MS, --ping-timeout MS,
  *   --max-payload BYTES, --redis URL, --cookie NAME, --per-message-deflate,
  *   --no-http-compression, --tls-cert FILE --tls-key FILE, --parser msgpack,
- *   --recovery [MS] (MS only when the next argument is all digits)
+ *   --recovery [MS] (MS only when the next argument is all digits), --admin USER:BCRYPTHASH,
+ *   --admin-no-auth (every server instrumented for the Admin UI, namespace /admin)
  *                         override what the script passes to sio.server{} (siod_reload.h)
  *   --log-level L         debug, info (the default), warn or error
  *   -h, --help            usage on stdout
@@ -93,6 +94,8 @@ enum {
   OPT_TLS_CERT,
   OPT_TLS_KEY,
   OPT_PARSER,
+  OPT_ADMIN,
+  OPT_ADMIN_NO_AUTH,
   OPT_LOG_LEVEL,
   OPT_HELP,
   OPT_VERSION
@@ -120,6 +123,8 @@ static const siod_option_t options[] = {
   {"--tls-cert", OPT_TLS_CERT, 1},
   {"--tls-key", OPT_TLS_KEY, 1},
   {"--parser", OPT_PARSER, 1},
+  {"--admin", OPT_ADMIN, 1},
+  {"--admin-no-auth", OPT_ADMIN_NO_AUTH, 0},
   {"--log-level", OPT_LOG_LEVEL, 1},
   {"-h", OPT_HELP, 0},
   {"--help", OPT_HELP, 0},
@@ -150,6 +155,9 @@ static void usage(FILE *f) {
           "  --tls-cert FILE      HTTPS/WSS: PEM certificate chain (with --tls-key)\n"
           "  --tls-key FILE       its PEM private key (SIGHUP re-reads both)\n"
           "  --parser msgpack     npm socket.io-msgpack-parser's wire format instead of JSON\n"
+          "  --admin USER:BCRYPTHASH  the Socket.IO Admin UI's server side on /admin (basic auth\n"
+          "                       against that bcrypt hash; quote it, it holds $)\n"
+          "  --admin-no-auth      the same without auth\n"
           "  --log-level LEVEL    debug, info (default), warn or error\n"
           "  -h, --help           this text\n"
           "  -v, --version        print the versions of siod and Lua\n"
@@ -218,6 +226,12 @@ static void apply_option(siod_config_t *c, const siod_option_t *o, const char *v
   case OPT_DEFLATE: c->overrides.per_message_deflate = 1; break;
   case OPT_RECOVERY: c->overrides.recovery_ms = v ? parse_number(o->name, v, 0, INT32_MAX) : 120000; break;
   case OPT_NO_HTTP_COMPRESSION: c->overrides.no_http_compression = 1; break;
+  case OPT_ADMIN:
+    if (!strchr(v, ':')) usage_error("--admin takes USER:BCRYPTHASH (or --admin-no-auth)", NULL);
+    c->overrides.admin = 1;
+    c->overrides.admin_auth = v;
+    break;
+  case OPT_ADMIN_NO_AUTH: c->overrides.admin = 1; break;
   case OPT_REDIS:
     if (!*v) usage_error("--redis: empty URL", NULL);
     c->overrides.redis = v;

@@ -158,6 +158,17 @@ static void hook_server_made(lua_State *L, const char *host, int port) {
   set_bool(L, lua_gettop(L), "fresh", fresh);
   lua_rawset(L, -3);
   lua_settop(L, s);
+  /* siod --admin / --admin-no-auth: server:instrument(overrides.admin); a bad hash raises here,
+   * as a bad option of sio.server{} does. */
+  host_field(L, "overrides");
+  if (lua_getfield(L, -1, "admin") == LUA_TTABLE) {
+    int opts = lua_gettop(L);
+    lua_getfield(L, s, "instrument");
+    lua_pushvalue(L, s);
+    lua_pushvalue(L, opts);
+    lua_call(L, 2, 0);
+  }
+  lua_settop(L, s);
 }
 
 /* io:of(fn) while reloading a server the script asked for again: its next old dynamic parent. */
@@ -224,6 +235,21 @@ void siod_host(lua_State *L, uv_loop_t *loop, const siod_overrides_t *o) {
       lua_pushboolean(L, 1);
       lua_setfield(L, -2, "skip_middlewares");
       lua_setfield(L, -2, "connection_state_recovery");
+    }
+    if (o->admin) { /* {auth = false | {username, password}}, for server:instrument() */
+      lua_createtable(L, 0, 1);
+      const char *colon = o->admin_auth ? strchr(o->admin_auth, ':') : NULL;
+      if (colon) {
+        lua_createtable(L, 0, 2);
+        lua_pushlstring(L, o->admin_auth, (size_t)(colon - o->admin_auth));
+        lua_setfield(L, -2, "username");
+        lua_pushstring(L, colon + 1);
+        lua_setfield(L, -2, "password");
+      } else {
+        lua_pushboolean(L, 0);
+      }
+      lua_setfield(L, -2, "auth");
+      lua_setfield(L, -2, "admin");
     }
     if (o->tls_cert && o->tls_key) {
       lua_createtable(L, 0, 2);

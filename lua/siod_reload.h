@@ -26,6 +26,10 @@ typedef struct siod_overrides_s {
   long recovery_ms;
   const char *tls_cert, *tls_key; /* TLS files: every server listens with HTTPS/WSS */
   const char *parser; /* "msgpack": every server speaks socket.io-msgpack-parser */
+  /* --admin USER:BCRYPTHASH / --admin-no-auth: every server the script makes is instrumented
+   * (server:instrument{}, namespace /admin, development mode); admin 0 not given */
+  int admin;
+  const char *admin_auth; /* "USER:BCRYPTHASH"; NULL: no auth */
 } siod_overrides_t;
 
 void siod_overrides_init(siod_overrides_t *o);

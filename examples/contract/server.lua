@@ -16,8 +16,9 @@ do
   while arg and arg[i] do
     if arg[i] == "--cors" then cors = arg[i + 1]; i = i + 1
     -- the Admin UI's server side on /admin-ui (contract.md's flag table); --admin-auth implies it
-    elseif arg[i] == "--admin" then admin = true
-    elseif arg[i] == "--admin-auth" then admin, admin_auth = true, arg[i + 1]; i = i + 1
+    -- (examples/contract/run renames them: siod's own --admin is another flag)
+    elseif arg[i] == "--contract-admin" then admin = true
+    elseif arg[i] == "--contract-admin-auth" then admin, admin_auth = true, arg[i + 1]; i = i + 1
     else error("unknown option " .. arg[i]) end
     i = i + 1
   end

@@ -13,7 +13,9 @@ import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import bcrypt from 'bcryptjs';
 import { io } from 'socket.io-client';
-import { startServer } from './server.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startServer, REPO_ROOT } from './server.mjs';
 import { Queue, withTimeout } from './helpers.mjs';
 
 const ADMIN_EVENTS = ['session', 'config', 'server_stats', 'all_sockets', 'socket_connected',
@@ -205,4 +207,31 @@ describe('admin UI basic auth (--admin-auth USER:BCRYPT)', () => {
       again.socket.close();
     });
   }
+});
+
+describe('siod --admin USER:BCRYPTHASH / --admin-no-auth (every server of the script, on /admin)', () => {
+  const SIOD = 'build/siod examples/chat/server.lua';
+  const have = fs.existsSync(path.join(REPO_ROOT, 'build', 'siod')) &&
+    fs.existsSync(path.join(REPO_ROOT, 'examples', 'node_modules', 'socket.io-client'));
+  test('basic auth against the hash', { skip: !have && 'no build/siod or examples/node_modules' }, async () => {
+    const hash = bcrypt.hashSync('pw', 4);
+    const server = await start(['--admin', `admin:${hash}`], SIOD);
+    const page = (auth) => io(`${server.url}/admin`, { forceNew: true, reconnection: false, auth });
+    const bad = page({ username: 'admin', password: 'nope' });
+    await assert.rejects(connected(bad), (err) => err.message === 'invalid credentials');
+    bad.close();
+    const ok = page({ username: 'admin', password: 'pw' });
+    const config = new Promise((r) => ok.once('config', r));
+    await connected(ok);
+    assert.ok((await withTimeout(config, 5000, 'config')).supportedFeatures.includes('ALL_EVENTS'));
+    ok.close();
+  });
+  test('no auth', { skip: !have && 'no build/siod or examples/node_modules' }, async () => {
+    const server = await start(['--admin-no-auth'], SIOD);
+    const s = io(`${server.url}/admin`, { forceNew: true, reconnection: false });
+    const stats = new Promise((r) => s.once('server_stats', r));
+    await connected(s);
+    assert.ok((await withTimeout(stats, 5000, 'server_stats')).namespaces.some((n) => n.name === '/admin'));
+    s.close();
+  });
 });
