@@ -5,7 +5,8 @@
 // client of "/" comes, upgrades, joins a room and talks; the UI's join, leave and _disconnect
 // (which the client sees as "io server disconnect"); basic auth with a bcrypt hash made here
 // (npm bcryptjs), "invalid credentials" for a wrong password, and the "session" id logging the
-// page in again without one. The same scenario runs against the Node reference
+// page in again without one; siod's --admin/--admin-no-auth; across a Redis cluster (sio+sio, sio+Node)
+// the page sees the other node. The same scenario runs against the Node reference
 // (reference/contract-server.mjs wrapped with the real instrument()), and the shapes of every
 // admin event are compared. A server without --admin support (exit 2) is skipped, saying so.
 
@@ -16,7 +17,8 @@ import { io } from 'socket.io-client';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startServer, REPO_ROOT } from './server.mjs';
-import { Queue, withTimeout } from './helpers.mjs';
+import { spawnSync } from 'node:child_process';
+import { Queue, startRedis, withTimeout } from './helpers.mjs';
 
 const ADMIN_EVENTS = ['session', 'config', 'server_stats', 'all_sockets', 'socket_connected',
   'socket_updated', 'socket_disconnected', 'room_joined', 'room_left', 'event_received',
@@ -234,4 +236,43 @@ describe('siod --admin USER:BCRYPTHASH / --admin-no-auth (every server of the sc
     assert.ok((await withTimeout(stats, 5000, 'server_stats')).namespaces.some((n) => n.name === '/admin'));
     s.close();
   });
+});
+
+// Across a Redis cluster (--redis): the page on node A is told about node B as Node's admin-ui
+// does (its server_stats and socket events broadcast through the adapter, all_sockets from every
+// node through fetchSockets), and its _disconnect reaches a client of node B. Node B is this
+// server, or the Node reference (a sio + Node cluster).
+describe('admin UI across a Redis cluster', () => {
+  const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
+  let redis;
+  after(async () => { if (redis) await redis.stop(); });
+  for (const other of ['same', 'node']) {
+    test(`a page on this server sees node B (${other === 'node' ? 'the Node reference' : 'this server'})`,
+      { skip: !HAVE_REDIS && 'redis-server is not installed' }, async (t) => {
+        redis ||= await startRedis();
+        const a = await start(['--admin', '--redis', redis.url]);
+        if (!a) return t.skip('this server exits 2 for --admin');
+        const b = await start(['--admin', '--redis', redis.url], other === 'node' ? REFERENCE : undefined);
+        const client = io(b.url, { forceNew: true, reconnection: false, transports: ['websocket'] });
+        await connected(client);
+        const page = adminClient(a.url);
+        await connected(page.socket);
+        const [sockets] = await page.queues.all_sockets.next();
+        const listed = sockets.find((s) => s.id === client.id);
+        assert.ok(listed, 'node B\'s client in all_sockets');
+        assert.equal(listed.nsp, '/');
+        assert.equal(listed.transport, 'websocket');
+        assert.deepEqual(listed.rooms, [client.id]);
+        await nextMatching(page.queues.server_stats, ([s]) => s.pid === b.pid, 6000);
+        client.emit('message', 'x');
+        await nextMatching(page.queues.event_received, (e) => e[1] === client.id);
+        const reason = withTimeout(new Promise((r) => client.once('disconnect', r)), 5000, 'disconnect');
+        const id = client.id; // (the client forgets it once disconnected)
+        page.socket.emit('_disconnect', '/', false, id);
+        assert.equal(await reason, 'io server disconnect');
+        await nextMatching(page.queues.socket_disconnected, (e) => e[1] === id);
+        page.socket.close();
+        await Promise.all([a.stop(), b.stop()]);
+      });
+  }
 });

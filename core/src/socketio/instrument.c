@@ -42,6 +42,8 @@ struct sio_instr {
   double packets_in, bytes_in, packets_out;
   char sessions[MAX_SESSIONS][SESSION_LEN + 1];
   size_t nsessions; /* ever saved: the slot of the next one is nsessions % MAX_SESSIONS */
+  unsigned refs; /* the stats timer's and each cluster-wide all_sockets' in flight */
+  int dead;      /* the io is gone (sio__instr_free): answers still coming are dropped */
 };
 
 void sio_instrument_options_init(sio_instrument_options_t *o) {
@@ -84,13 +86,38 @@ static const char *transport_name(sio_session_t *sess) {
   return sess && sio_session_transport(sess) == SIO_TRANSPORT_WEBSOCKET ? "websocket" : "polling";
 }
 
+static void client_id(sio_session_t *sess, char cid[13]) {
+  cid[0] = '\0';
+  if (sess) snprintf(cid, 13, "%s", sio_session_id(sess)); /* sensitive: 12 chars only */
+}
+
+void sio__instr_describe(sio_socket_t *s, cJSON *data) {
+  sio_session_t *sess = sio_socket_session(s);
+  char cid[13];
+  client_id(sess, cid);
+  cJSON *a = cJSON_CreateObject();
+  cJSON_AddStringToObject(a, "clientId", cid);
+  cJSON_AddStringToObject(a, "transport", transport_name(sess));
+  if (!cJSON_AddItemToObject(data, "_admin", a)) cJSON_Delete(a);
+}
+
+/* The handshake as the UI shows it: no auth; the address a proxy forwarded, when one did. */
+static void handshake_for_ui(cJSON *hs) {
+  cJSON_DeleteItemFromObjectCaseSensitive(hs, "auth");
+  const cJSON *h = cJSON_GetObjectItemCaseSensitive(hs, "headers");
+  const cJSON *fwd = cJSON_GetObjectItemCaseSensitive(h, "cf-connecting-ip");
+  if (!cJSON_IsString(fwd)) fwd = cJSON_GetObjectItemCaseSensitive(h, "x-forwarded-for");
+  if (cJSON_IsString(fwd))
+    cJSON_ReplaceItemInObjectCaseSensitive(hs, "address", cJSON_CreateString(fwd->valuestring));
+}
+
 /* The admin-ui's serialize(): the socket as the UI lists it. */
 static cJSON *serialize(sio_socket_t *s) {
   sio_session_t *sess = sio_socket_session(s);
   cJSON *o = cJSON_CreateObject();
   if (!o) return NULL;
-  char cid[13] = "";
-  if (sess) snprintf(cid, sizeof cid, "%s", sio_session_id(sess)); /* sensitive: 12 chars only */
+  char cid[13];
+  client_id(sess, cid);
   cJSON_AddStringToObject(o, "id", s->id);
   cJSON_AddStringToObject(o, "clientId", cid);
   cJSON_AddStringToObject(o, "transport", transport_name(sess));
@@ -104,12 +131,7 @@ static cJSON *serialize(sio_socket_t *s) {
   cJSON_AddItemToObject(o, "data", data);
   cJSON *hs = sio_socket_handshake(s);
   if (hs) {
-    cJSON_DeleteItemFromObjectCaseSensitive(hs, "auth"); /* as the admin-ui: never shown */
-    const cJSON *h = cJSON_GetObjectItemCaseSensitive(hs, "headers");
-    const cJSON *fwd = cJSON_GetObjectItemCaseSensitive(h, "cf-connecting-ip");
-    if (!cJSON_IsString(fwd)) fwd = cJSON_GetObjectItemCaseSensitive(h, "x-forwarded-for");
-    if (cJSON_IsString(fwd))
-      cJSON_ReplaceItemInObjectCaseSensitive(hs, "address", cJSON_CreateString(fwd->valuestring));
+    handshake_for_ui(hs);
     cJSON_AddItemToObject(o, "handshake", hs);
   }
   cJSON *rooms = cJSON_AddArrayToObject(o, "rooms");
@@ -303,6 +325,97 @@ static int add_all(sio_socket_t *s, void *arr) {
   return 0;
 }
 
+/* A socket of another node as fetch_sockets describes it ({id, handshake, rooms, data}), the
+ * UI's way. */
+static cJSON *serialize_remote(sio_nsp_t *nsp, const cJSON *r) {
+  cJSON *o = cJSON_CreateObject();
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
+  cJSON *data = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(r, "data"), 1);
+  if (!cJSON_IsObject(data)) {
+    cJSON_Delete(data);
+    data = cJSON_CreateObject();
+  }
+  cJSON *adm = cJSON_DetachItemFromObjectCaseSensitive(data, "_admin");
+  const cJSON *cid = cJSON_GetObjectItemCaseSensitive(adm, "clientId");
+  const cJSON *tr = cJSON_GetObjectItemCaseSensitive(adm, "transport");
+  cJSON_AddStringToObject(o, "id", cJSON_IsString(id) ? id->valuestring : "");
+  cJSON_AddStringToObject(o, "clientId", cJSON_IsString(cid) ? cid->valuestring : "");
+  cJSON_AddStringToObject(o, "transport", cJSON_IsString(tr) ? tr->valuestring : "");
+  cJSON_AddStringToObject(o, "nsp", nsp->name);
+  cJSON_AddItemToObject(o, "data", data);
+  cJSON_Delete(adm);
+  cJSON *hs = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(r, "handshake"), 1);
+  if (hs) {
+    handshake_for_ui(hs);
+    cJSON_AddItemToObject(o, "handshake", hs);
+  }
+  cJSON *rooms = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(r, "rooms"), 1);
+  cJSON_AddItemToObject(o, "rooms", rooms ? rooms : cJSON_CreateArray());
+  return o;
+}
+
+typedef struct {
+  sio_instr_t *in;
+  char page[64]; /* the admin socket's id, found again when every answer is in */
+  cJSON *all;
+  size_t pending;
+} fetch_all_t;
+
+static void unref_instr(sio_instr_t *in) {
+  if (--in->refs) return;
+  free(in->username);
+  free(in->hash);
+  free(in->server_id);
+  free(in);
+}
+
+static void fetched(sio_nsp_t *nsp, int status, const cJSON *sockets, void *arg) {
+  (void)status; /* a node that did not answer in time: the others are still listed */
+  fetch_all_t *f = arg;
+  sio_instr_t *in = f->in;
+  const cJSON *r;
+  if (!in->dead) {
+    cJSON_ArrayForEach(r, sockets) {
+      const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
+      sio_socket_t *local = cJSON_IsString(id) ? sio_nsp_socket(nsp, id->valuestring) : NULL;
+      cJSON *o = local ? serialize(local) : serialize_remote(nsp, r);
+      if (o) cJSON_AddItemToArray(f->all, o);
+    }
+  }
+  if (--f->pending) return;
+  sio_socket_t *page = in->dead ? NULL : sio_nsp_socket(in->admin, f->page);
+  if (page) {
+    cJSON *a = cJSON_CreateArray();
+    cJSON_AddItemToArray(a, f->all);
+    f->all = NULL;
+    sio_args_t args = {a, NULL, 0};
+    sio_socket_emit(page, "all_sockets", &args, 0);
+    cJSON_Delete(a);
+  }
+  cJSON_Delete(f->all);
+  free(f);
+  unref_instr(in);
+}
+
+/* Node's fetchSockets() on every namespace: with a cluster adapter, every node's sockets. */
+static int fetch_all(sio_instr_t *in, sio_socket_t *page) {
+  fetch_all_t *f = calloc(1, sizeof *f);
+  if (!f || !(f->all = cJSON_CreateArray())) {
+    free(f);
+    return SIO_ENOMEM;
+  }
+  f->in = in;
+  snprintf(f->page, sizeof f->page, "%s", sio_socket_id(page));
+  f->pending = 1; /* held until every request is out: answers may come at once */
+  in->refs++;
+  for (sio_nsp_t *n = in->io->nsp_list; n; n = n->next) {
+    f->pending++;
+    if (sio_nsp_fetch_sockets(n, NULL, fetched, f)) f->pending--;
+  }
+  fetched(in->admin, 0, NULL, f);
+  return 0;
+}
+
 static void admin_connection(sio_nsp_t *nsp, sio_socket_t *s) {
   sio_instr_t *in = sio_nsp_get_data(nsp);
   uintptr_t slot = (uintptr_t)sio_socket_get_data(s);
@@ -327,6 +440,7 @@ static void admin_connection(sio_nsp_t *nsp, sio_socket_t *s) {
   sio_socket_emit(s, "config", &args, 0);
   cJSON_Delete(a);
   if (!in->dev) return;
+  if (in->io->adapters.create && fetch_all(in, s) == 0) return; /* a cluster: every node's */
   cJSON *all = cJSON_CreateArray();
   for (sio_nsp_t *n = in->io->nsp_list; all && n; n = n->next) sio_nsp_each(n, NULL, add_all, all);
   a = cJSON_CreateArray();
@@ -373,10 +487,15 @@ static void admin_event(sio_socket_t *s, const char *event, const sio_args_t *ar
 /* ---------------------------------------------------------------------------------------------- */
 /* Hooks (socketio.h)                                                                              */
 
+/* No admin page can hear: none here, and no cluster whose other nodes may have some. */
+static inline int no_page(const sio_instr_t *in) {
+  return in->admin->count == 0 && !in->io->adapters.create;
+}
+
 static void report_event(sio_socket_t *s, const char *event, const sio_args_t *args, void *arg,
                          const char *what) {
   sio_instr_t *in = arg;
-  if (!in->admin->count) return; /* no page to tell */
+  if (no_page(in)) return; /* no page to tell */
   cJSON *a = cJSON_CreateArray(), *list = cJSON_CreateArray();
   cJSON_AddItemToArray(a, cJSON_CreateString(s->nsp->name));
   cJSON_AddItemToArray(a, cJSON_CreateString(s->id));
@@ -396,7 +515,7 @@ static void on_any_out(sio_socket_t *s, const char *event, const sio_args_t *arg
 }
 
 static void room_event(sio_instr_t *in, sio_socket_t *s, const char *room, const char *what) {
-  if (!in->admin->count) return;
+  if (no_page(in)) return;
   cJSON *a = cJSON_CreateArray();
   cJSON_AddItemToArray(a, cJSON_CreateString(s->nsp->name));
   cJSON_AddItemToArray(a, cJSON_CreateString(room));
@@ -411,7 +530,7 @@ void sio__instr_connected(sio_socket_t *s) {
     sio_socket_on_any(s, 0, on_any_in, in);
     sio_socket_on_any(s, SIO_ANY_OUTGOING, on_any_out, in);
   }
-  if (!in->admin->count) return;
+  if (no_page(in)) return;
   room_event(in, s, s->id, "room_joined"); /* the own-id room, as Node's adapter reports it */
   cJSON *a = cJSON_CreateArray();
   cJSON_AddItemToArray(a, serialize(s));
@@ -420,7 +539,7 @@ void sio__instr_connected(sio_socket_t *s) {
 
 void sio__instr_disconnected(sio_socket_t *s, const char *reason) {
   sio_instr_t *in = s->nsp->io->instr;
-  if (!in->dev || !in->admin->count) return;
+  if (!in->dev || no_page(in)) return;
   cJSON *a = cJSON_CreateArray();
   cJSON_AddItemToArray(a, cJSON_CreateString(s->nsp->name));
   cJSON_AddItemToArray(a, cJSON_CreateString(s->id));
@@ -471,16 +590,14 @@ void sio__instr_out(sio_io_t *io, size_t npackets) {
 
 static void free_timer(uv_handle_t *h) {
   sio_instr_t *in = h->data;
-  free(in->username);
-  free(in->hash);
-  free(in->server_id);
-  free(in);
   free(h);
+  unref_instr(in);
 }
 
 void sio__instr_free(sio_io_t *io) {
   sio_instr_t *in = io->instr;
   io->instr = NULL;
+  in->dead = 1;
   uv_timer_stop(in->timer);
   uv_close((uv_handle_t *)in->timer, free_timer);
 }
@@ -539,6 +656,7 @@ int sio_io_instrument(sio_io_t *io, const sio_instrument_options_t *opts) {
   uv_timer_init(loop, t);
   t->data = in;
   in->timer = t;
+  in->refs = 1;
   uv_unref((uv_handle_t *)t); /* as the admin-ui's unref'd interval: it keeps no loop alive */
   sio_nsp_set_data(in->admin, in);
   sio_nsp_set_callbacks(in->admin, &(sio_nsp_callbacks_t){.on_connection = admin_connection,

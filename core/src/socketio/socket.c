@@ -668,6 +668,9 @@ cJSON *sio__socket_describe(sio_socket_t *s) {
     if (!ok) cJSON_Delete(r);
   }
   cJSON *data = ok ? socket_data(s) : NULL;
+  /* Instrumented: what the Admin UI shows of a socket of another node (the admin-ui keeps it in
+   * socket.data._admin, which Node's fetchSockets carries). */
+  if (data && s->nsp->io->instr && cJSON_IsObject(data)) sio__instr_describe(s, data);
   ok = data && cJSON_AddItemToObject(o, "data", data);
   if (!ok) cJSON_Delete(data);
   if (!ok) {

@@ -210,6 +210,8 @@ void sio__instr_client(sio_client_t *c, const char *close_reason); /* NULL: open
 void sio__instr_in(sio_client_t *c, size_t len);                /* an Engine.IO message in */
 void sio__instr_out(sio_io_t *io, size_t npackets);             /* messages written */
 void sio__instr_free(sio_io_t *io);
+/* Adds {"_admin": {clientId, transport}} to a fetched socket's data object. */
+void sio__instr_describe(sio_socket_t *s, cJSON *data);
 
 /* The namespace whose callbacks and middleware apply (a dynamic child's parent). */
 static inline sio_nsp_t *sio__nsp_effective(sio_nsp_t *nsp) {
