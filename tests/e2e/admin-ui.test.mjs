@@ -2,7 +2,9 @@
 // ui/dist at /admin/, instrument() on /admin without auth), in headless Chromium: the page
 // connects to the server it came from, lists a socket.io-client 4.x socket of "/" with its
 // transport, and its disconnect button reaches that client as "io server disconnect".
-// (The admin protocol itself, basic auth and readonly: tests/js/admin.test.mjs,
+// And the UI's login form against the C contract server's --admin-auth (ui/dist served with
+// --static): "Invalid credentials", then the sockets once the right password is given.
+// (The admin protocol itself, basic auth, clusters and readonly: tests/js/admin.test.mjs,
 // tests/python/test_admin.py.)
 //
 //   cd tests/e2e && node --test admin-ui.test.mjs          (SIO_E2E_LANGS=lua: one server only)
@@ -11,7 +13,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { LANGS, startApp, launchBrowser } from './lib.mjs';
-import { REPO_ROOT } from '../js/server.mjs';
+import { REPO_ROOT, startServer } from '../js/server.mjs';
 
 const TIMEOUT = 8000;
 const require = createRequire(path.join(REPO_ROOT, 'examples', 'package.json'));
@@ -75,3 +77,48 @@ for (const lang of LANGS) {
     });
   });
 }
+
+// Basic auth through the UI's own login form: the C contract server with --admin-auth (namespace
+// /admin-ui) serving the same ui/dist at "/" (--static); a wrong password shows the UI's "Invalid
+// credentials" (the server's exact "invalid credentials"), the right one lists the sockets.
+describe('Admin UI login (C contract server, --admin-auth)', () => {
+  const requireJs = createRequire(path.join(REPO_ROOT, 'tests', 'js', 'package.json'));
+  const UI_DIR = path.join(REPO_ROOT, 'examples', 'node_modules', '@socket.io', 'admin-ui', 'ui', 'dist');
+  let server, browser;
+  const clients = [];
+  before(async () => {
+    const hash = requireJs('bcryptjs').hashSync('s3cret', 4);
+    process.env.SIO_SERVER = 'examples/contract/run c';
+    server = await startServer(['--static', UI_DIR, '--admin-auth', `admin:${hash}`]);
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    if (browser) await browser.close();
+    if (server) await server.stop();
+  });
+
+  test('a wrong password is refused, the right one shows the sockets', async () => {
+    const client = ioClient(server.url, { transports: ['websocket'], reconnection: false, forceNew: true });
+    clients.push(client);
+    await withTimeout(new Promise((r) => client.once('connect', r)), TIMEOUT, 'client connect');
+    const context = await browser.newContext();
+    context.setDefaultTimeout(TIMEOUT);
+    await context.addInitScript((url) => {
+      if (sessionStorage.getItem('seeded')) return; // once: the page keeps its own after that
+      sessionStorage.setItem('seeded', '1');
+      localStorage.setItem('server_url', url);
+      localStorage.setItem('namespace', '/admin-ui');
+    }, server.url);
+    const page = await context.newPage();
+    await page.goto(`${server.url}/#/sockets/`);
+    await page.getByLabel('Username').fill('admin');
+    await page.getByLabel('Password').fill('wrong');
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await page.getByText('Invalid credentials').waitFor();
+    await page.getByLabel('Password').fill('s3cret');
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await page.locator('tr', { hasText: client.id }).first().waitFor();
+    await context.close();
+  });
+});
