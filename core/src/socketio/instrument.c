@@ -24,6 +24,7 @@ typedef struct {
 } agg_t;
 
 struct sio_instr {
+  sio_instr_counters_t n; /* first: sio__instr_out reaches it inline */
   sio_io_t *io;
   sio_nsp_t *admin;
   int readonly, dev;
@@ -39,7 +40,6 @@ struct sio_instr {
    * message) and moved into it when the second ends or server_stats goes. */
   uv_loop_t *loop;
   uint64_t second_end; /* uv_now() at which the current second ends; 0: none started */
-  double packets_in, bytes_in, packets_out;
   char sessions[MAX_SESSIONS][SESSION_LEN + 1];
   size_t nsessions; /* ever saved: the slot of the next one is nsessions % MAX_SESSIONS */
   unsigned refs; /* the stats timer's and each cluster-wide all_sockets' in flight */
@@ -167,10 +167,10 @@ static void agg_push(sio_instr_t *in, const char *type, const char *subtype, dou
 }
 
 static void counters_flush(sio_instr_t *in) {
-  if (in->packets_in) agg_push(in, "packetsIn", NULL, in->packets_in);
-  if (in->bytes_in) agg_push(in, "bytesIn", NULL, in->bytes_in);
-  if (in->packets_out) agg_push(in, "packetsOut", NULL, in->packets_out);
-  in->packets_in = in->bytes_in = in->packets_out = 0;
+  if (in->n.packets_in) agg_push(in, "packetsIn", NULL, (double)in->n.packets_in);
+  if (in->n.bytes_in) agg_push(in, "bytesIn", NULL, (double)in->n.bytes_in);
+  if (in->n.packets_out) agg_push(in, "packetsOut", NULL, (double)in->n.packets_out);
+  memset(&in->n, 0, sizeof in->n);
 }
 
 /* Starts a new second of counters when the current one is over. */
@@ -565,8 +565,8 @@ void sio__instr_client(sio_client_t *c, const char *close_reason) {
 void sio__instr_in(sio_client_t *c, size_t len) {
   sio_instr_t *in = c->io->instr;
   counters_tick(in);
-  in->packets_in++;
-  in->bytes_in += (double)len;
+  in->n.packets_in++;
+  in->n.bytes_in += len;
   uint8_t t = (uint8_t)sio_session_transport(c->session);
   if (t == c->instr_transport) return;
   /* The first message after an upgrade: the UI learns the socket's new transport. */
@@ -583,10 +583,6 @@ void sio__instr_in(sio_client_t *c, size_t len) {
   }
 }
 
-void sio__instr_out(sio_io_t *io, size_t npackets) {
-  counters_tick(io->instr);
-  io->instr->packets_out += (double)npackets;
-}
 
 static void free_timer(uv_handle_t *h) {
   sio_instr_t *in = h->data;

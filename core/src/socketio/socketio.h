@@ -208,7 +208,14 @@ void sio__instr_disconnected(sio_socket_t *s, const char *reason);
 void sio__instr_room(sio_socket_t *s, const char *room, int joined); /* a membership changed */
 void sio__instr_client(sio_client_t *c, const char *close_reason); /* NULL: opened */
 void sio__instr_in(sio_client_t *c, size_t len);                /* an Engine.IO message in */
-void sio__instr_out(sio_io_t *io, size_t npackets);             /* messages written */
+/* The counters every message touches, the first member of sio_instr_t: inline on the way out
+ * (a broadcast writes to every recipient). Moved into the aggregates each second. */
+typedef struct {
+  uint64_t packets_in, bytes_in, packets_out;
+} sio_instr_counters_t;
+static inline void sio__instr_out(sio_io_t *io, size_t npackets) {
+  ((sio_instr_counters_t *)(void *)io->instr)->packets_out += npackets;
+}
 void sio__instr_free(sio_io_t *io);
 /* Adds {"_admin": {clientId, transport}} to a fetched socket's data object. */
 void sio__instr_describe(sio_socket_t *s, cJSON *data);
