@@ -3,7 +3,8 @@
 // connects to the server it came from, lists a socket.io-client 4.x socket of "/" with its
 // transport, and its disconnect button reaches that client as "io server disconnect".
 // And the UI's login form against the C contract server's --admin-auth (ui/dist served with
-// --static): "Invalid credentials", then the sockets once the right password is given.
+// --static): "Invalid credentials", then the sockets once the right password is given, and an
+// event in the Events view (development mode).
 // (The admin protocol itself, basic auth, clusters and readonly: tests/js/admin.test.mjs,
 // tests/python/test_admin.py.)
 //
@@ -119,6 +120,12 @@ describe('Admin UI login (C contract server, --admin-auth)', () => {
     await page.getByLabel('Password').fill('s3cret');
     await page.getByRole('button', { name: 'Connect' }).click();
     await page.locator('tr', { hasText: client.id }).first().waitFor();
+    // development mode: an event the client sends is in the Events view (the page stays on the
+    // same app: a hash route)
+    await page.evaluate(() => { window.location.hash = '#/events/'; });
+    client.emit('message', 'hello-from-e2e');
+    await page.locator('tr', { hasText: /Event received\s+Event name: message$/ }).first().waitFor();
+    await page.locator('tr', { hasText: /Event sent\s+Event name: message-back$/ }).first().waitFor();
     await context.close();
   });
 });
