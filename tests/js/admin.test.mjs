@@ -3,7 +3,7 @@
 // does: config, all_sockets and server_stats on login; socket_connected / socket_updated (the
 // upgrade) / socket_disconnected, room_joined / room_left and event_received / event_sent as a
 // client of "/" comes, upgrades, joins a room and talks; the UI's join, leave and _disconnect
-// (which the client sees as "io server disconnect"); basic auth with a bcrypt hash made here
+// (which the client sees as "io server disconnect") and emit; basic auth with a bcrypt hash made here
 // (npm bcryptjs), "invalid credentials" for a wrong password, and the "session" id logging the
 // page in again without one; siod's --admin/--admin-no-auth; across a Redis cluster (sio+sio, sio+Node)
 // the page sees the other node. The same scenario runs against the Node reference
@@ -128,6 +128,10 @@ async function scenario(url) {
   admin.socket.emit('join', '/', 'r2', id);
   assert.deepEqual((await nextMatching(admin.queues.room_joined, (a) => a[1] === 'r2')).slice(0, 3),
     ['/', 'r2', id]);
+  // emit: to the room r2 of "/", which the client is in now.
+  const pushed = withTimeout(new Promise((r) => client.once('from-admin', (...a) => r(a))), 5000, 'from-admin');
+  admin.socket.emit('emit', '/', 'r2', 'from-admin', 1, { two: 2 });
+  assert.deepEqual(await pushed, [1, { two: 2 }]);
   const reason = withTimeout(new Promise((r) => client.once('disconnect', r)), 5000, 'disconnect');
   admin.socket.emit('_disconnect', '/', false, id);
   assert.equal(await reason, 'io server disconnect');
