@@ -25,6 +25,7 @@
 %rename("%s") sio_io_options_init;
 %rename("%s") sio_redis_options_init;
 %rename("%s") sio_tls_options_init;
+%rename("%s") sio_instrument_options_init;
 %rename("%s") sio_str_valid;
 %rename("%s") sio_str_core_len;
 %rename("%s") sio_str_to_core;

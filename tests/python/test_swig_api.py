@@ -89,6 +89,8 @@ NOT_IN_API = {
     **_reason('cluster', '''
         sio_io_use_redis sio_nsp_fetch_count sio_nsp_fetch_sockets sio_nsp_fetch_rooms
         sio_nsp_server_emit sio_nsp_server_emit_ack sio_nsp_server_reply sio_io_on_socket_data'''),
+    # The Admin UI takes the io handle (Server.instrument, core.c).
+    **_reason('admin ui', 'sio_io_instrument'),
 }
 
 
