@@ -164,7 +164,9 @@ enum {
   SIO_LOG_WARN = 1,  /* degraded service, and its end (a Redis connection lost, then restored:
                         both at WARN, so a WARN filter sees the outage end too); ignored input */
   SIO_LOG_INFO = 2,  /* the life of each session: opened, upgraded, closed with its reason */
-  SIO_LOG_DEBUG = 3  /* requests refused with 400/403 (a client's fault, not the server's) */
+  SIO_LOG_DEBUG = 3, /* requests refused with 400/403 (a client's fault, not the server's) */
+  SIO_LOG_TRACE = 4  /* debug categories' records (below): passed when their category is on,
+                        whatever the sink's level */
 };
 
 /* `component` names the layer: "engine" (Engine.IO sessions and requests), "socketio", "cluster",
@@ -184,6 +186,42 @@ SIO_EXTERN const char *sio_log_level_name(int level);
  * outlive the server or the next call. Call it on the loop's thread (or before the loop runs);
  * it takes effect for the next record. Records of the server's adapters (Redis) come here too. */
 SIO_EXTERN void sio_server_set_log(sio_server_t *server, int level, sio_log_cb cb, void *arg);
+
+/* Debug logging by category: one record per event, with the session id (Engine.IO) or socket id
+ * (Socket.IO), never a whole payload. Off by default; a category that is off costs one load and
+ * one branch per site, nothing is formatted. Records go to the server's sink (sio_server_set_log;
+ * stderr by default, as "sio: <category>: <message>") at level SIO_LOG_TRACE with the category's
+ * name as `component`, whatever the sink's level (a NULL sink drops them).
+ *   engine   sessions: handshake (transport, EIO version, peer), upgrade, ping timeout, close
+ *            with its reason, each packet in and out (type, length)
+ *   socket   Socket.IO packets in and out (type, namespace, event name, ack id, length)
+ *   nsp      namespace connections accepted and refused, socket disconnections
+ *   adapter  cluster requests and answers (type, request id)
+ *   redis    Redis links up and down, messages published and received (channel, length)
+ *   http     HTTP requests (method, path, status) */
+enum {
+  SIO_DEBUG_ENGINE = 1 << 0,
+  SIO_DEBUG_SOCKET = 1 << 1,
+  SIO_DEBUG_NSP = 1 << 2,
+  SIO_DEBUG_ADAPTER = 1 << 3,
+  SIO_DEBUG_REDIS = 1 << 4,
+  SIO_DEBUG_HTTP = 1 << 5,
+  SIO_DEBUG_ALL = (1 << 6) - 1
+};
+/* Parses a category list as SIO_DEBUG takes it: names separated by commas or spaces, "*" (or
+ * "all") for every one; Node's DEBUG namespaces are understood too ("engine*" -> engine,http;
+ * "socket.io*" -> socket,nsp,adapter,redis; "socket.io:socket", "socket.io:namespace", ...).
+ * NULL or "" is 0. SIO_EINVAL (and *mask untouched) for an unknown name. */
+SIO_EXTERN int sio_debug_parse(const char *spec, unsigned *mask);
+/* The categories' names ("engine" ...) for one SIO_DEBUG_* bit; "unknown" otherwise. Static. */
+SIO_EXTERN const char *sio_debug_category_name(unsigned category);
+/* Turns categories on (bits of `mask`) and off (the others). sio_server_new reads the environment
+ * variable SIO_DEBUG once (a list sio_debug_parse takes; an unknown name: a WARN record, and no
+ * category) and starts with it; this overrides it. Node's DEBUG variable is not read (other
+ * programs of the same environment take it). Call it on the loop's thread (or before it runs). */
+SIO_EXTERN void sio_server_set_debug(sio_server_t *server, unsigned mask);
+/* The server's categories now. */
+SIO_EXTERN unsigned sio_server_debug(const sio_server_t *server);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Static files: a directory served at a URL prefix of a server, as Node's serve-static (send)    */

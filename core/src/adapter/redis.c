@@ -118,6 +118,9 @@ static int rd_publish(void *t, int chan, const char *room, const char *data, siz
   chans_t *ch = t;
   redis_t *rd = ch->rd;
   if (!pub_ok(rd)) return down_status(rd);
+  SIO_DEBUG(rd->server, SIO_DEBUG_REDIS, "publish %s%.64s%s (%zu bytes)",
+            chan == SIO_CHAN_REQUEST ? ch->req_chan : ch->bcast_prefix, chan == SIO_CHAN_ROOM ? room : "",
+            chan == SIO_CHAN_ROOM ? "#" : "", len);
   int r;
   if (chan == SIO_CHAN_ROOM)
     r = redisAsyncCommand(rd->pub, NULL, NULL, "PUBLISH %s%b# %b", ch->bcast_prefix, room,
@@ -135,6 +138,7 @@ static int rd_publish_response(void *t, const char *uid, const char *data, size_
   redis_t *rd = ch->rd;
   (void)uid;
   if (!pub_ok(rd)) return down_status(rd);
+  SIO_DEBUG(rd->server, SIO_DEBUG_REDIS, "publish %s (%zu bytes)", ch->res_chan, len);
   if (redisAsyncCommand(rd->pub, NULL, NULL, "PUBLISH %s %b", ch->res_chan, data, len) != REDIS_OK)
     return SIO_ENOMEM;
   return 0;
@@ -243,6 +247,8 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata) {
   for (size_t i = 1; i < r->elements; i++)
     if (r->element[i]->type != REDIS_REPLY_STRING) return; /* a subscribe confirmation */
   const char *kind = r->element[0]->str;
+  SIO_DEBUG(rd->server, SIO_DEBUG_REDIS, "%s on %.128s (%zu bytes)", kind,
+            r->element[r->elements == 4 ? 2 : 1]->str, (size_t)r->element[r->elements - 1]->len);
   if (strcmp(kind, "pmessage") == 0 && r->elements == 4) {
     const redisReply *pat = r->element[1];
     for (chans_t *ch = rd->nsps; ch; ch = ch->next)
@@ -334,6 +340,8 @@ static redis_link_t *link_of(redis_t *rd, const redisAsyncContext *ac) {
 static void link_down(redis_link_t *l, const char *what, const char *why) {
   if (l->down) return; /* retries fail quietly until the outage ends */
   redis_t *rd = l->rd;
+  SIO_DEBUG(rd->server, SIO_DEBUG_REDIS, "%s link down (%s:%d): %s: %s", link_name(l), rd->host, rd->port,
+            what, why && *why ? why : "unknown error");
   l->down = 1;
   l->down_at = uv_now(rd->loop);
   SIO_LOG(rd->server, SIO_LOG_WARN, "redis",
@@ -514,6 +522,7 @@ static void on_connect(const redisAsyncContext *ac, int status) {
     return;
   }
   *link_up(l) = 1;
+  SIO_DEBUG(l->rd->server, SIO_DEBUG_REDIS, "%s link up (%s:%d)", link_name(l), l->rd->host, l->rd->port);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status) {

@@ -194,6 +194,8 @@ void sio_msg_unref(sio_msg_t *m) {
 void sio__msg_set_compress(sio_msg_t *m, int on) { m->no_compress = !on; }
 
 size_t sio__msg_len(const sio_msg_t *m) { return m->len; }
+const char *sio__msg_data(const sio_msg_t *m) { return m->data; }
+int sio__msg_binary(const sio_msg_t *m) { return m->binary; }
 
 /* The server WebSocket frame of a MESSAGE packet: text "4<data>" (the same in every version) and
  * v4 binary (raw) are written in place in front of the message's bytes; v3 binary (0x04 + data)
@@ -866,9 +868,23 @@ enum { CLOSE_ERROR = 0, CLOSE_BY_CLIENT = 1, CLOSE_FORCED = 2 };
 static void session_close(sio_session_t *s, const char *reason, int how);
 
 
+static const char *eio_type_name(int type) {
+  static const char *const names[] = {"open", "close", "ping", "pong", "message", "upgrade", "noop"};
+  return type >= 0 && type <= SIO_EIO_NOOP ? names[type] : "?";
+}
+
+/* The engine's debug line for a packet (category engine). */
+static void debug_packet(const sio_session_t *s, const char *dir, int type, size_t len, int binary) {
+  sio__debug(s->engine->server, SIO_DEBUG_ENGINE, "session %s %s: %s (%zu bytes%s, %s)", s->id, dir,
+             eio_type_name(type), len, binary ? ", binary" : "",
+             s->transport == SIO_TRANSPORT_WEBSOCKET ? "websocket" : "polling");
+}
+
 /* Queues a packet on the current transport. Past max_buffered the session is closed. */
 static int session_send(sio_session_t *s, int type, sio_msg_t *msg) {
   sio_engine_t *e = s->engine;
+  if (SIO_DEBUG_ON(e->server, SIO_DEBUG_ENGINE))
+    debug_packet(s, "out", type, msg ? msg->len : 0, msg && msg->binary);
   if (s->transport == SIO_TRANSPORT_WEBSOCKET) {
     if (!s->conn) return SIO_ECLOSED;
     if (sio_conn_buffered(s->conn) > e->opts.max_buffered) {
@@ -910,6 +926,7 @@ static int session_send(sio_session_t *s, int type, sio_msg_t *msg) {
 static void engine_report_close(sio_session_t *s, const char *reason) {
   sio_engine_t *e = s->engine;
   SIO_LOG(e->server, SIO_LOG_INFO, "engine", "session %s closed: %s", s->id, reason);
+  SIO_DEBUG(e->server, SIO_DEBUG_ENGINE, "session %s closed: %s", s->id, reason);
   if (e->cbs.on_close) e->cbs.on_close(s, reason);
 }
 
@@ -971,6 +988,9 @@ static void tq_fire(sio_session_t *s, int kind) {
       break;
     case TQ_PONG_WAIT:
     case TQ_V3_PING_WAIT:
+      SIO_DEBUG(s->engine->server, SIO_DEBUG_ENGINE, "session %s ping timeout (no %s within %u ms)",
+                s->id, kind == TQ_PONG_WAIT ? "pong" : "ping",
+                (unsigned)tq_delay(s->engine, kind));
       session_close(s, "ping timeout", 0);
       break;
     case TQ_LINGER:
@@ -990,6 +1010,8 @@ static void heartbeat_start(sio_session_t *s) {
 
 static void handle_packet(sio_session_t *s, const sio_eio_packet_t *p) {
   sio_engine_t *e = s->engine;
+  if (SIO_DEBUG_ON(e->server, SIO_DEBUG_ENGINE))
+    debug_packet(s, "in", p->type, p->len, p->binary);
   switch (p->type) {
     case SIO_EIO_MESSAGE:
       if (e->cbs.on_message) e->cbs.on_message(s, p->data, p->len, p->binary);
@@ -1077,6 +1099,7 @@ static void upgrade_complete(sio_session_t *s) {
   s->upgrade = UP_NONE;
   sio_conn_set_owner(s->conn, &ws_vt, s);
   SIO_LOG(s->engine->server, SIO_LOG_INFO, "engine", "session %s upgraded to websocket", s->id);
+  SIO_DEBUG(s->engine->server, SIO_DEBUG_ENGINE, "session %s upgrade: polling -> websocket", s->id);
   /* What was waiting for a poll now goes over the WebSocket, in order. */
   uint32_t n = s->outq_len;
   for (uint32_t i = 0; i < n && s->state == ST_OPEN; i++)
@@ -1509,15 +1532,19 @@ static sio_session_t *handshake(sio_engine_t *e, sio_conn_t *c, const sio_http_r
     s->conn = c;
     sio_conn_set_owner(c, &ws_vt, s);
   }
+  /* Logged before the OPEN goes out, so that the debug lines read in order. */
+  if (sio__log_enabled(e->server, SIO_LOG_INFO) || (sio__debug_mask(e->server) & SIO_DEBUG_ENGINE)) {
+    const char *addr = s->info_block + strlen(s->info_block) + 1; /* method, url, address */
+    addr += strlen(addr) + 1;
+    const char *tname = transport == SIO_TRANSPORT_POLLING ? "polling" : "websocket";
+    SIO_LOG(e->server, SIO_LOG_INFO, "engine", "session %s opened (%s, EIO %d, %s)", s->id, tname,
+            proto, addr);
+    SIO_DEBUG(e->server, SIO_DEBUG_ENGINE, "session %s handshake: transport %s, EIO %d, peer %s",
+              s->id, tname, proto, addr);
+  }
   if (open) session_send(s, SIO_EIO_OPEN, open);
   sio_msg_unref(open);
   heartbeat_start(s);
-  if (sio__log_enabled(e->server, SIO_LOG_INFO)) {
-    const char *addr = s->info_block + strlen(s->info_block) + 1; /* method, url, address */
-    addr += strlen(addr) + 1;
-    sio__log(e->server, SIO_LOG_INFO, "engine", "session %s opened (%s, EIO %d, %s)", s->id,
-             transport == SIO_TRANSPORT_POLLING ? "polling" : "websocket", proto, addr);
-  }
   if (e->cbs.on_connection) e->cbs.on_connection(e, s);
   return s;
 }

@@ -17,6 +17,9 @@ int sio__session_send_msg(sio_session_t *s, sio_msg_t *msg);
 void sio__msg_set_compress(sio_msg_t *msg, int on);
 /* The message's payload length (what a store of kept packets counts). */
 size_t sio__msg_len(const sio_msg_t *msg);
+/* The message's payload bytes (borrowed) and whether it is binary: for debug summaries. */
+const char *sio__msg_data(const sio_msg_t *msg);
+int sio__msg_binary(const sio_msg_t *msg);
 
 /* serveClient (sio_io_options_t.client_dir): the engine answers GET and HEAD requests for
  * socket.io-client's bundle files under its path from `dir`, a resolved directory (consumed: freed

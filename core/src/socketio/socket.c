@@ -124,6 +124,8 @@ static void do_connect(sio_socket_t *s) {
   nsp->head = s;
   nsp->count++;
   sio__client_connected(c);
+  SIO_DEBUG(nsp->io->server, SIO_DEBUG_NSP, "socket %s connected to nsp %s (session %s%s)", s->id,
+            nsp->name, sio_session_id(c->session), s->restored ? ", recovered" : "");
   if (s->restored) resume(s);
   sio_packet_t p = {SIO_PACKET_CONNECT, nsp->name, -1, NULL, 0, NULL, 0};
   if (c->protocol != 3) {
@@ -208,6 +210,8 @@ void sio_socket_refuse(sio_socket_t *s, const char *message, const cJSON *data) 
   s->in_middleware = 0;
   io->mw_count--;
   sio_client_t *c = s->client;
+  SIO_DEBUG(io->server, SIO_DEBUG_NSP, "socket %s: connect to nsp %s refused by middleware: %.128s",
+            s->id, s->nsp->name, message ? message : "");
   if (c && !c->closed) {
     sio_packet_t p = {SIO_PACKET_CONNECT_ERROR, s->nsp->name, -1, NULL, 0, NULL, 0};
     if (c->protocol == 3) {
@@ -350,6 +354,8 @@ void sio__socket_close(sio_socket_t *s, const char *reason, int send_disconnect)
   sio_nsp_t *nsp = s->nsp;
   const sio_nsp_callbacks_t *cbs = &sio__nsp_effective(nsp)->cbs;
   sio__io_enter(nsp->io);
+  SIO_DEBUG(nsp->io->server, SIO_DEBUG_NSP, "socket %s disconnected from nsp %s: %s", s->id,
+            nsp->name, reason);
   s->state = SOCK_CLOSING;
   if (cbs->on_disconnecting) cbs->on_disconnecting(s, reason);
   /* (Node persists on shutdown too, into a store that goes with the process: nothing to keep.) */
@@ -408,6 +414,11 @@ int sio__socket_write(sio_socket_t *s, const sio_encoded_t *enc, int flags) {
   sio_client_t *c = s->client;
   if (!c || c->closed || s->state != SOCK_CONNECTED) return SIO_ECLOSED;
   if ((flags & SIO_EMIT_VOLATILE) && !sio_session_writable(c->session)) return 0;
+  if (SIO_DEBUG_ON(c->io->server, SIO_DEBUG_SOCKET)) {
+    char who[40];
+    snprintf(who, sizeof who, "socket %s", s->id);
+    sio__debug_packet_out(c->io->server, who, enc);
+  }
   if (flags & SIO_EMIT_NO_COMPRESS) sio__encoded_no_compress(enc);
   int r = sio__session_send_msg(c->session, enc->text);
   for (size_t i = 0; r == 0 && i < enc->natts; i++) r = sio__session_send_msg(c->session, enc->atts[i]);

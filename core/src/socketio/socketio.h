@@ -11,6 +11,7 @@
 #include "map.h"
 #include "sio.h"
 #include "socketio/packet.h"
+#include "transport/log.h"
 
 typedef struct sio_client sio_client_t;
 
@@ -109,6 +110,12 @@ struct sio_client {
   uint8_t closed;
   uint8_t protocol;                 /* Engine.IO 3 or 4 */
 };
+
+/* Debug lines of category socket (io.c): a packet in (decoded, with the length of the message
+ * that completed it) and out (summarised from its encoded text: type, namespace, ack id, event
+ * name). Call them only when the category is on (SIO_DEBUG_ON). */
+void sio__debug_packet_in(sio_client_t *c, const sio_packet_t *p, size_t len);
+void sio__debug_packet_out(sio_server_t *server, const char *who, const sio_encoded_t *enc);
 
 struct sio_io_s {
   sio_engine_t *engine;

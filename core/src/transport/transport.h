@@ -95,6 +95,8 @@ struct sio_conn_s {
   const sio_conn_owner_vt_t *owner_vt;
   void *owner;
   struct sio_tls_s *tls;     /* NULL on a plain listener's connection (tls.h) */
+  char *debug_req;           /* "METHOD /path" of the request being answered: debug category http
+                                only (NULL when off), logged with the response's status */
 };
 
 /* Whether the connection arrived over TLS. */

@@ -1,0 +1,80 @@
+// SIO_DEBUG: the server's debug lines on stderr for a real socket.io-client 4.8 session
+// (handshake over polling, the upgrade, an event with its ack, the close), by category.
+// Against the Node reference (SIO_REFERENCE=1) there is nothing to check: skipped.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from './server.mjs';
+import { connectClient, closeManager } from './sio-helpers.mjs';
+import { sleep, withTimeout } from './helpers.mjs';
+
+const REFERENCE = !!process.env.SIO_REFERENCE;
+
+// Waits until `re` matches a line of the server's stderr (lines come as the server logs them).
+async function waitLine(server, re, what) {
+  await withTimeout((async () => {
+    while (!server.stderr.split('\n').some((l) => re.test(l))) await sleep(20);
+  })(), 3000, `${what}\nstderr:\n${server.stderr}`);
+  return server.stderr.split('\n').filter((l) => re.test(l));
+}
+
+test('SIO_DEBUG=engine,socket: one line per event of a socket.io-client 4.8 session', { skip: REFERENCE }, async () => {
+  const server = await startServer([], { env: { SIO_DEBUG: 'engine,socket' } });
+  try {
+    const client = await connectClient(server.url, { version: 4 });
+    const sid = client.socket.io.engine.id;
+    const socketId = client.socket.id;
+    await withTimeout(client.upgraded, 5000, 'upgrade');
+    const answer = await withTimeout(client.socket.emitWithAck('echo', 'hello', 42), 3000, 'echo ack');
+    assert.equal(answer, 'hello'); // emitWithAck resolves the first argument
+
+    const hs = await waitLine(server, new RegExp(`^sio: engine: session ${sid} handshake: transport polling, EIO 4, peer 127\\.0\\.0\\.1$`), 'handshake');
+    assert.equal(hs.length, 1);
+    await waitLine(server, new RegExp(`^sio: engine: session ${sid} upgrade: polling -> websocket$`), 'upgrade');
+    await waitLine(server, new RegExp(`^sio: engine: session ${sid} in: message \\(\\d+ bytes, websocket\\)$`), 'engine packet in');
+    await waitLine(server, new RegExp(`^sio: engine: session ${sid} out: message \\(\\d+ bytes, (polling|websocket)\\)$`), 'engine packet out');
+    // The CONNECT reply carries the socket id; the event in names its event, never its arguments.
+    await waitLine(server, new RegExp(`^sio: socket: socket ${socketId} out: connect nsp / ack -1, 0 attachments \\(\\d+ bytes\\)$`), 'connect out');
+    const evIn = await waitLine(server, new RegExp(`^sio: socket: socket ${socketId} in: event "echo" nsp / ack 0, 0 attachments \\(\\d+ bytes\\)$`), 'event in');
+    assert.ok(!evIn[0].includes('hello'), 'a payload never goes to the log');
+    await waitLine(server, new RegExp(`^sio: socket: socket ${socketId} out: ack nsp / ack 0, 0 attachments \\(\\d+ bytes\\)$`), 'ack out');
+
+    await closeManager(client.manager);
+    await waitLine(server, new RegExp(`^sio: engine: session ${sid} closed: transport close$`), 'close');
+    // Only the categories asked for: no nsp or http lines.
+    assert.ok(!/^sio: (nsp|http|adapter|redis): /m.test(server.stderr), server.stderr);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('SIO_DEBUG=http,nsp: requests with their status, namespace connections and refusals', { skip: REFERENCE }, async () => {
+  const server = await startServer([], { env: { SIO_DEBUG: 'http,nsp' } });
+  try {
+    const client = await connectClient(server.url, { version: 4, transports: ['polling'] });
+    const socketId = client.socket.id;
+    await waitLine(server, /^sio: http: GET \/socket\.io\/ -> 200 \(\d+ bytes, peer 127\.0\.0\.1\)$/, 'GET handshake');
+    await waitLine(server, new RegExp(`^sio: nsp: socket ${socketId} connected to nsp / \\(session ${client.socket.io.engine.id}\\)$`), 'nsp connect');
+    const bad = client.manager.socket('/no-such-nsp');
+    await withTimeout(new Promise((resolve) => bad.once('connect_error', resolve)), 3000, 'refusal');
+    await waitLine(server, /^sio: nsp: session \S+: connect to nsp \/no-such-nsp refused: Invalid namespace$/, 'nsp refused');
+    await closeManager(client.manager);
+    await waitLine(server, new RegExp(`^sio: nsp: socket ${socketId} disconnected from nsp /: client namespace disconnect$`), 'nsp disconnect');
+    assert.ok(!/^sio: (engine|socket): /m.test(server.stderr), server.stderr);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('SIO_DEBUG unset: no debug line', { skip: REFERENCE }, async () => {
+  const server = await startServer([], { env: { SIO_DEBUG: '' } });
+  try {
+    const client = await connectClient(server.url, { version: 4 });
+    await withTimeout(client.socket.emitWithAck('echo', 1), 3000, 'echo');
+    await closeManager(client.manager);
+    await sleep(100);
+    assert.ok(!/^sio: (engine|socket|nsp|adapter|redis|http): .*(session|socket|->)/m.test(server.stderr), server.stderr);
+  } finally {
+    await server.stop();
+  }
+});
