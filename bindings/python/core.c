@@ -591,6 +591,10 @@ static PyMethodDef core_methods[] = {
     METHOD("set_log", pysio_core_set_log, METH_VARARGS,
            "set_log(level, fn(level, component, message) -> handled | None): the core's records of "
            "level <= `level` (0 error .. 3 debug; < 0: none); fn None: stderr (events.c)"),
+    METHOD("set_debug", pysio_core_set_debug, METH_VARARGS | METH_KEYWORDS,
+           "set_debug(categories, add=False) -> mask: debug categories on (SIO_DEBUG's list as a "
+           "str, \"*\" for all, or a mask; None: none), added to the ones on with add=True; "
+           "the records come to set_log's fn at level 4 (events.c)"),
     METHOD("port", core_port, METH_NOARGS, "the bound port, or None"),
     METHOD("run", core_run, METH_VARARGS | METH_KEYWORDS,
            "run(handle_signals=True): runs the loop (GIL released) until stopped"),
