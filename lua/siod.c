@@ -94,6 +94,7 @@ enum {
   OPT_TLS_KEY,
   OPT_PARSER,
   OPT_LOG_LEVEL,
+  OPT_DEBUG,
   OPT_HELP,
   OPT_VERSION
 };
@@ -121,6 +122,7 @@ static const siod_option_t options[] = {
   {"--tls-key", OPT_TLS_KEY, 1},
   {"--parser", OPT_PARSER, 1},
   {"--log-level", OPT_LOG_LEVEL, 1},
+  {"--debug", OPT_DEBUG, 1},
   {"-h", OPT_HELP, 0},
   {"--help", OPT_HELP, 0},
   {"-v", OPT_VERSION, 0},
@@ -151,6 +153,8 @@ static void usage(FILE *f) {
           "  --tls-key FILE       its PEM private key (SIGHUP re-reads both)\n"
           "  --parser msgpack     npm socket.io-msgpack-parser's wire format instead of JSON\n"
           "  --log-level LEVEL    debug, info (default), warn or error\n"
+          "  --debug CATEGORIES   debug lines of engine,socket,nsp,adapter,redis,http (or *),\n"
+          "                       whatever the level; in place of env SIO_DEBUG\n"
           "  -h, --help           this text\n"
           "  -v, --version        print the versions of siod and Lua\n"
           "  --                   the rest goes to the script as is\n"
@@ -249,6 +253,14 @@ static void apply_option(siod_config_t *c, const siod_option_t *o, const char *v
       }
     usage_error("--log-level: expected debug, info, warn or error, not", v);
     break;
+  case OPT_DEBUG: {
+    unsigned mask;
+    if (sio_debug_parse(v, &mask))
+      usage_error("--debug: expected categories among engine, socket, nsp, adapter, redis, http or *, not", v);
+    /* The core reads it when each server is created: the script's servers, and a reload's. */
+    setenv("SIO_DEBUG", v, 1);
+    break;
+  }
   case OPT_HELP:
     usage(stdout);
     exit(0);
