@@ -72,9 +72,23 @@ function sio.set_log_level(level) end
 ---instead of the log; records less severe than `level` (default "info") are never made. fn runs
 ---on the loop where the record is made and may not wait; one that raises is logged and the
 ---record logged as well. nil: back to the log, warnings and errors only.
----@param fn fun(level: "error"|"warn"|"info"|"debug", component: string, message: string)|nil
+---Debug records (sio.set_debug, SIO_DEBUG, siod --debug) come as level "trace" with the category
+---("engine", "socket", "nsp", "adapter", "redis", "http") as component, whatever `level`.
+---@param fn fun(level: "error"|"warn"|"info"|"debug"|"trace", component: string, message: string)|nil
 ---@param level? "error"|"warn"|"info"|"debug"
 function sio.on_log(fn, level) end
+
+---Debug logging by category for every server, now and later, in place of env SIO_DEBUG (which
+---each server reads when created): "engine,socket,nsp,adapter,redis,http" (any of them), "*"
+---for all, nil or "" for none; Node's DEBUG names work too ("engine*,socket.io*"). One record per
+---event: handshake (transport, EIO version, peer), upgrade, ping timeout, close reason, packets in
+---and out (type, namespace, event name, ack id, length; never a payload), namespace connections
+---and refusals, adapter requests, Redis links and messages, HTTP requests with their status. They
+---reach sio.on_log's fn as ("trace", category, message), else the log (at DEBUG) whatever its
+---level. Off, a category costs nothing. Returns the categories' bit mask; an unknown name raises.
+---@param categories string|nil
+---@return integer
+function sio.set_debug(categories) end
 
 ---True for an ack function (to tell it from data in a vararg handler).
 ---@param v any
