@@ -33,6 +33,9 @@ NOT_IN_API = {
     # The server's log sink is a callback on the server handle: sio._core's Core.set_log (events.c)
     # binds it; sio/_compat.py names the levels as logging's.
     **_reason('server log', 'sio_server_set_log sio_log_stderr sio_log_level_name'),
+    # Debug categories are switched on a server handle: Core.set_debug (events.c) takes the list
+    # (parsed by sio_debug_parse there) and the records come through Core.set_log's callback.
+    **_reason('debug categories', 'sio_server_set_debug sio_server_debug sio_debug_parse sio_debug_category_name'),
     # Application handlers: a request handle given to a callback, answered later; sio._core's
     # handler() and HttpRequest (http.c) bind them.
     **_reason('http handlers', '''
