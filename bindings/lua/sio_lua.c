@@ -143,7 +143,8 @@ static int l_set_debug(lua_State *L) {
   const char *spec = luaL_optstring(L, 1, "");
   unsigned mask;
   if (sio_debug_parse(spec, &mask))
-    return luaL_error(L, "sio.set_debug: unknown category in '%s' (engine, socket, nsp, adapter, redis, http or *)", spec);
+    return luaL_error(L, "sio.set_debug: unknown category in '%s' "
+                         "(engine, socket, nsp, adapter, redis, http or *)", spec);
   st->debug_set = 1;
   st->debug_mask = mask;
   for (srv_t *s = st->servers; s; s = s->next)
@@ -204,6 +205,10 @@ int luaopen_sio(lua_State *L) {
     lua_pushcclosure(L, l_log, 1);
     lua_setfield(L, -2, levels[i]);
   }
+  /* sio.log.trace is sio.log.debug: sio.on_log's "trace" records (debug categories) go to
+   * sio.log[level] as the others do. */
+  lua_getfield(L, -1, "debug");
+  lua_setfield(L, -2, "trace");
   lua_setfield(L, -2, "log");
   siol_values_open(L);
   return 1;

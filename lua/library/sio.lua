@@ -74,6 +74,7 @@ function sio.set_log_level(level) end
 ---record logged as well. nil: back to the log, warnings and errors only.
 ---Debug records (sio.set_debug, SIO_DEBUG, siod --debug) come as level "trace" with the category
 ---("engine", "socket", "nsp", "adapter", "redis", "http") as component, whatever `level`.
+---(sio.log.trace is sio.log.debug, so that sio.log[level] takes every level.)
 ---@param fn fun(level: "error"|"warn"|"info"|"debug"|"trace", component: string, message: string)|nil
 ---@param level? "error"|"warn"|"info"|"debug"
 function sio.on_log(fn, level) end
@@ -120,6 +121,9 @@ function sio.log.info(...) end
 function sio.log.warn(...) end
 ---@param ... any
 function sio.log.error(...) end
+---The same as sio.log.debug (sio.on_log's "trace" level: the debug categories).
+---@param ... any
+function sio.log.trace(...) end
 
 ---@class sio.json
 sio.json = {}

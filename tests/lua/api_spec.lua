@@ -988,6 +988,7 @@ describe("sio.on_log", function()
     assert.has_error(function() sio.set_debug("engine,nope") end)
     assert.are.equal(63, sio.set_debug("*"))
     sio.set_debug("")
+    assert.are.equal(sio.log.debug, sio.log.trace) -- sio.log[level] takes "trace" too
   end)
 
   it("without it the core's warnings are log lines; a function that raises is logged, the record too", function()

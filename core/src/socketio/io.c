@@ -107,9 +107,12 @@ void sio__debug_packet_in(sio_client_t *c, const sio_packet_t *p, size_t len) {
     else if (cJSON_IsNumber(name)) snprintf(num, sizeof num, "%.17g", name->valuedouble), ev = num;
   }
   char who[40];
-  sio__debug(c->io->server, SIO_DEBUG_SOCKET, "%s in: %s%s%.64s%s nsp %.64s ack %lld, %zu attachments (%zu bytes)",
+  /* A v3 client's namespace carries its auth as a query: never logged. */
+  int nsp_len = (int)strcspn(p->nsp, "?");
+  sio__debug(c->io->server, SIO_DEBUG_SOCKET,
+             "%s in: %s%s%.64s%s nsp %.*s ack %lld, %zu attachments (%zu bytes)",
              packet_owner(c, p->nsp, who), packet_type_name(p->type), ev ? " \"" : "", ev ? ev : "",
-             ev ? "\"" : "", p->nsp, (long long)p->id, p->attachment_count, len);
+             ev ? "\"" : "", nsp_len > 64 ? 64 : nsp_len, p->nsp, (long long)p->id, p->attachment_count, len);
 }
 
 void sio__debug_packet_out(sio_server_t *server, const char *who, const sio_encoded_t *enc) {

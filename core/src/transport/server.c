@@ -124,7 +124,8 @@ int sio_server_new(uv_loop_t *loop, const sio_server_options_t *opts, sio_server
   const char *env = getenv("SIO_DEBUG");
   unsigned dbg = 0;
   if (env && *env && sio_debug_parse(env, &dbg))
-    sio__log(s, SIO_LOG_WARN, "sio", "SIO_DEBUG=%s: unknown category (engine, socket, nsp, adapter, redis, http or *)", env);
+    sio__log(s, SIO_LOG_WARN, "debug",
+             "SIO_DEBUG=%s: unknown category (engine, socket, nsp, adapter, redis, http or *)", env);
   s->log.debug = dbg;
   sio_server_options_init(&s->opts);
   if (opts && SIO_TAKE_OPTIONS(&s->opts, opts, "sio_server_options")) {
