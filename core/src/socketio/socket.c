@@ -210,9 +210,9 @@ void sio_socket_refuse(sio_socket_t *s, const char *message, const cJSON *data) 
   s->in_middleware = 0;
   io->mw_count--;
   sio_client_t *c = s->client;
-  SIO_DEBUG(io->server, SIO_DEBUG_NSP, "socket %s: connect to nsp %s refused by middleware: %.128s",
-            s->id, s->nsp->name, message ? message : "");
-  if (c && !c->closed) {
+  if (c && !c->closed) { /* (else the server may be gone already: nothing to log to) */
+    SIO_DEBUG(io->server, SIO_DEBUG_NSP, "socket %s: connect to nsp %s refused by middleware: %.128s",
+              s->id, s->nsp->name, message ? message : "");
     sio_packet_t p = {SIO_PACKET_CONNECT_ERROR, s->nsp->name, -1, NULL, 0, NULL, 0};
     if (c->protocol == 3) {
       /* v2 clients get the bare data, or the message. */
