@@ -7,7 +7,7 @@
  *   --host H, --port N, --path P, --allow-eio3, --ping-interval MS, --ping-timeout MS,
  *   --max-payload BYTES, --redis URL, --cookie NAME, --per-message-deflate,
  *   --no-http-compression, --tls-cert FILE --tls-key FILE, --parser msgpack,
- *   --recovery [MS] (MS only when the next argument is all digits)
+ *   --recovery [MS] (MS only when the next argument is all digits), --metrics PATH
  *                         override what the script passes to sio.server{} (siod_reload.h)
  *   --log-level L         debug, info (the default), warn or error
  *   -h, --help            usage on stdout
@@ -93,6 +93,7 @@ enum {
   OPT_TLS_CERT,
   OPT_TLS_KEY,
   OPT_PARSER,
+  OPT_METRICS,
   OPT_LOG_LEVEL,
   OPT_HELP,
   OPT_VERSION
@@ -120,6 +121,7 @@ static const siod_option_t options[] = {
   {"--tls-cert", OPT_TLS_CERT, 1},
   {"--tls-key", OPT_TLS_KEY, 1},
   {"--parser", OPT_PARSER, 1},
+  {"--metrics", OPT_METRICS, 1},
   {"--log-level", OPT_LOG_LEVEL, 1},
   {"-h", OPT_HELP, 0},
   {"--help", OPT_HELP, 0},
@@ -150,6 +152,7 @@ static void usage(FILE *f) {
           "  --tls-cert FILE      HTTPS/WSS: PEM certificate chain (with --tls-key)\n"
           "  --tls-key FILE       its PEM private key (SIGHUP re-reads both)\n"
           "  --parser msgpack     npm socket.io-msgpack-parser's wire format instead of JSON\n"
+          "  --metrics PATH       serve Prometheus text metrics at PATH (e.g. /metrics)\n"
           "  --log-level LEVEL    debug, info (default), warn or error\n"
           "  -h, --help           this text\n"
           "  -v, --version        print the versions of siod and Lua\n"
@@ -237,6 +240,10 @@ static void apply_option(siod_config_t *c, const siod_option_t *o, const char *v
   case OPT_PARSER:
     if (strcmp(v, "msgpack") != 0) usage_error("--parser: only msgpack is known (JSON is the default), not", v);
     c->overrides.parser = v;
+    break;
+  case OPT_METRICS:
+    if (v[0] != '/') usage_error("--metrics: the path must start with '/', not", v);
+    c->overrides.metrics_path = v;
     break;
   case OPT_PING_INTERVAL: c->overrides.ping_interval_ms = parse_number(o->name, v, 1, INT32_MAX); break;
   case OPT_PING_TIMEOUT: c->overrides.ping_timeout_ms = parse_number(o->name, v, 1, INT32_MAX); break;
