@@ -1,0 +1,141 @@
+"""Metrics: the contract server under test (SIO_SERVER: C, Python or Lua) started with
+`--metrics /metrics`, a known scenario driven by Debian's python3-socketio client and raw HTTP
+requests, then `/metrics` scraped and parsed with prometheus_client's text parser (Debian's
+python3-prometheus-client): the exact counts. Also the serving rules (Content-Type, HEAD, 405) and
+that the path is not served without the flag.
+
+The scenario: three WebSocket clients and one polling client (no upgrade) join "/" (the server
+emits `auth` to each); the first asks `message-with-ack` (the server acks) and then sends
+`broadcast` (the server emits it to all four); three refused requests: an unknown transport
+(Engine.IO code 0), an unknown sid (1) and an unsupported protocol version (5). Pings do not
+interfere: the default ping interval (25 s) is longer than the test.
+"""
+
+import os
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+import socketio
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import start_server
+
+WAIT = 5.0
+CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
+
+
+def scrape(url):
+    """{(sample name, ((label, value), ...)): value} of every sample, and the response."""
+    with urllib.request.urlopen(url + '/metrics', timeout=WAIT) as r:
+        body = r.read().decode('utf-8')
+        headers = r.headers
+    samples = {}
+    for family in text_string_to_metric_families(body):
+        for s in family.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples, headers, body
+
+
+def status_of(url, method='GET'):
+    req = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=WAIT) as r:
+            r.read()
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+class Client:
+    def __init__(self, url, transport):
+        self.sio = socketio.Client(reconnection=False)
+        self.got = {'auth': threading.Event(), 'broadcast': threading.Event()}
+        for name, ev in self.got.items():
+            self.sio.on(name, lambda *args, ev=ev: ev.set())
+        self.sio.connect(url, transports=[transport], wait_timeout=WAIT)
+        assert self.got['auth'].wait(WAIT)
+
+
+@pytest.fixture
+def metrics_server():
+    server = start_server(['--metrics', '/metrics'])
+    yield server
+    server.stop()
+
+
+def test_metrics_after_a_known_scenario(metrics_server):
+    url = metrics_server.url
+    clients = [Client(url, 'websocket') for _ in range(3)] + [Client(url, 'polling')]
+    try:
+        assert clients[0].sio.call('message-with-ack', 7, timeout=WAIT) == 7
+        clients[0].sio.emit('broadcast', 'hi')
+        for c in clients:
+            assert c.got['broadcast'].wait(WAIT)
+        eio = url + '/socket.io/?EIO='
+        assert status_of(eio + '4&transport=carrier-pigeon') == 400                      # code 0
+        assert status_of(eio + '4&transport=polling&sid=' + 'x' * 20) == 400             # code 1
+        assert status_of(eio + '9&transport=polling') == 400                             # code 5
+        m, headers, body = scrape(url)
+    finally:
+        for c in clients:
+            c.sio.disconnect()
+
+    assert headers['Content-Type'] == CONTENT_TYPE
+
+    def v(name, **labels):
+        key = (name, tuple(sorted(labels.items())))
+        assert key in m, '%s%s not in\n%s' % (name, labels, body)
+        return m[key]
+
+    # gauges: open sessions by transport and protocol, sockets per namespace
+    assert v('sio_engine_sessions', transport='websocket', protocol='4') == 3
+    assert v('sio_engine_sessions', transport='polling', protocol='4') == 1
+    assert v('sio_engine_sessions', transport='websocket', protocol='3') == 0
+    assert v('sio_engine_sessions', transport='polling', protocol='3') == 0
+    assert v('sio_sockets', namespace='/') == 4
+    assert v('sio_sockets', namespace='/custom') == 0
+    # counters
+    assert v('sio_engine_handshakes_total') == 4
+    assert [v('sio_engine_handshakes_refused_total', reason=str(i)) for i in range(6)] == \
+        [1, 1, 0, 0, 0, 1]
+    assert v('sio_engine_upgrades_total') == 0
+    # in: each client's CONNECT; the first one's message-with-ack and broadcast
+    assert v('sio_engine_packets_received_total', transport='websocket') == 3 + 2
+    assert v('sio_engine_packets_received_total', transport='polling') == 1
+    # out: per client OPEN, the CONNECT reply, `auth` and the broadcast; the ack to the first
+    assert v('sio_engine_packets_sent_total', transport='websocket') == 3 * 4 + 1
+    assert v('sio_engine_packets_sent_total', transport='polling') == 4
+    assert v('sio_engine_bytes_received_total', transport='websocket') > 0
+    assert v('sio_engine_bytes_sent_total', transport='polling') > 0
+    assert v('sio_connections_total') == 4
+    assert v('sio_acks_replied_total') == 1
+    assert v('sio_acks_sent_total') == 0
+    assert v('sio_acks_timed_out_total') == 0
+    assert v('sio_engine_max_buffered_closes_total') == 0
+    assert v('sio_tls_handshakes_total') == 0
+    # the `broadcast` event; the Python server's `auth` goes out as server.emit(..., to=sid), a
+    # broadcast to the sid's room (Node's io.to(sid).emit), where C and Lua emit to the socket
+    python = 'python' in os.environ.get('SIO_SERVER', '')
+    assert v('sio_broadcasts_total') == (1 + 4 if python else 1)
+    # no Redis: no Redis metrics
+    assert not any(name.startswith('sio_redis') for name, _ in m)
+    # every family is documented and typed
+    assert body.count('# HELP ') == body.count('# TYPE ') == 19
+
+
+def test_metrics_serving_rules(metrics_server):
+    url = metrics_server.url + '/metrics'
+    req = urllib.request.Request(url, method='HEAD')
+    with urllib.request.urlopen(req, timeout=WAIT) as r:
+        assert r.status == 200
+        assert r.headers['Content-Type'] == CONTENT_TYPE
+        assert int(r.headers['Content-Length']) > 0
+        assert r.read() == b''
+    for method in ('POST', 'PUT', 'DELETE'):
+        assert status_of(url, method) == 405
+
+
+def test_metrics_off_by_default(server):
+    assert status_of(server.url + '/metrics') == 404
