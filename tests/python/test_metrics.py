@@ -139,3 +139,47 @@ def test_metrics_serving_rules(metrics_server):
 
 def test_metrics_off_by_default(server):
     assert status_of(server.url + '/metrics') == 404
+
+
+# ---- in process: sio.Server(metrics_path=...) and server.stats() ----
+
+def test_server_stats_in_process():
+    from test_api import Running, sio
+    server = sio.Server(metrics_path='/metrics')
+    server.on('connect', lambda sid, environ, auth: None, namespace='/chat')
+    answers = []
+    with Running(server) as running:
+        c = socketio.Client(reconnection=False)
+        c.on('ask', lambda n: n + 1)
+        c.connect(running.url, namespaces=['/', '/chat'], transports=['websocket'], wait_timeout=WAIT)
+        try:
+            done = threading.Event()
+            server.emit('ask', 41, to=c.get_sid('/'),
+                        callback=lambda *a: (answers.append(a), done.set()))
+            assert done.wait(WAIT)
+            st = server.stats()
+            m, _, _ = scrape(running.url)
+        finally:
+            c.disconnect()
+    assert answers == [(42,)]
+    assert st['sessions'] == {'polling': {3: 0, 4: 0}, 'websocket': {3: 0, 4: 1}}
+    assert st['sockets'] == {'/': 1, '/chat': 1}
+    assert st['handshakes'] == 1
+    assert st['handshakes_refused'] == {i: 0 for i in range(6)}
+    assert st['connections'] == 2
+    assert st['acks_sent'] == 1 and st['acks_answered'] == 1 and st['acks_timed_out'] == 0
+    # in: two CONNECTs and the ack; out: OPEN, two CONNECT replies and the event
+    assert st['packets_in'] == {'polling': 0, 'websocket': 3}
+    assert st['packets_out'] == {'polling': 0, 'websocket': 4}
+    assert st['redis'] is None
+    assert set(st) >= {'upgrades', 'bytes_in', 'bytes_out', 'max_buffered_closes', 'tls_handshakes',
+                       'tls_failures', 'deflate_negotiated', 'broadcasts', 'acks_replied'}
+    # the scrape says the same
+    assert m[('sio_sockets', (('namespace', '/chat'),))] == 1
+    assert m[('sio_acks_answered_total', ())] == 1
+
+
+def test_metrics_path_refused():
+    from test_api import sio
+    with pytest.raises(ValueError):
+        sio.Server(metrics_path='metrics')  # not a path
