@@ -12,6 +12,7 @@ interfere: the default ping interval (25 s) is longer than the test.
 """
 
 import os
+import time
 import threading
 import urllib.error
 import urllib.request
@@ -21,6 +22,7 @@ import socketio
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import start_server
+from test_api import redis_url  # noqa: F401  (a fixture: a redis-server of the test's own)
 
 WAIT = 5.0
 CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
@@ -183,3 +185,32 @@ def test_metrics_path_refused():
     from test_api import sio
     with pytest.raises(ValueError):
         sio.Server(metrics_path='metrics')  # not a path
+
+
+def test_redis_metrics_across_two_nodes(redis_url):
+    """Two in-process nodes on one redis-server: the link gauge and the messages published by one
+    and received by the other (each broadcast of `a` that reached `b` reached its client too)."""
+    from test_api import Running, sio, wait_for
+    a, b = sio.Server(redis=redis_url), sio.Server(redis=redis_url, metrics_path='/metrics')
+    got = []
+    with Running(a), Running(b) as rb:
+        assert wait_for(lambda: a.stats()['redis']['up'] and b.stats()['redis']['up'])
+        c = socketio.Client(reconnection=False)
+        c.on('hello', lambda n: got.append(n))
+        c.connect(rb.url, transports=['websocket'], wait_timeout=WAIT)
+        try:
+            sent = 0
+            while not got and sent < 50:   # b subscribes asynchronously
+                a.emit('hello', sent)
+                sent += 1
+                wait_for(lambda: got, 0.1)
+            assert got
+            time.sleep(0.2)  # any emit still on its way arrives
+            sa, sb = a.stats(), b.stats()
+            m, _, _ = scrape(rb.url)
+        finally:
+            c.disconnect()
+    assert sa['redis']['published'] == sent and sa['broadcasts'] == sent
+    assert sb['redis'] == {'up': True, 'published': 0, 'received': len(got)}
+    assert m[('sio_redis_up', ())] == 1
+    assert m[('sio_redis_received_total', ())] == len(got)
