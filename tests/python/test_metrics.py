@@ -214,3 +214,25 @@ def test_redis_metrics_across_two_nodes(redis_url):
     assert sb['redis'] == {'up': True, 'published': 0, 'received': len(got)}
     assert m[('sio_redis_up', ())] == 1
     assert m[('sio_redis_received_total', ())] == len(got)
+
+
+def test_upgrade_counted(metrics_server):
+    """A client that starts on polling and upgrades: one upgrade, its session now a WebSocket one."""
+    c = Client(metrics_server.url, 'polling')
+    c.sio.disconnect()
+    c = socketio.Client(reconnection=False)
+    c.connect(metrics_server.url, transports=['polling', 'websocket'], wait_timeout=WAIT)
+    try:
+        ok = False
+        for _ in range(100):   # the upgrade completes shortly after the connection
+            m, _, _ = scrape(metrics_server.url)
+            if m[('sio_engine_upgrades_total', ())] == 1:
+                ok = True
+                break
+            time.sleep(0.05)
+        assert ok
+        assert m[('sio_engine_sessions', (('protocol', '4'), ('transport', 'websocket')))] == 1
+        assert m[('sio_engine_sessions', (('protocol', '4'), ('transport', 'polling')))] == 0
+        assert m[('sio_engine_handshakes_total', ())] == 2
+    finally:
+        c.disconnect()
