@@ -12,6 +12,7 @@ interfere: the default ping interval (25 s) is longer than the test.
 """
 
 import os
+import socket
 import time
 import threading
 import urllib.error
@@ -236,3 +237,31 @@ def test_upgrade_counted(metrics_server):
         assert m[('sio_engine_handshakes_total', ())] == 2
     finally:
         c.disconnect()
+
+
+def test_deflate_negotiated_counted():
+    """A WebSocket upgrade offering permessage-deflate, by hand, to a server started with
+    --per-message-deflate: counted once it is agreed (a second upgrade without the offer is not)."""
+    server = start_server(['--per-message-deflate', '--metrics', '/metrics'])
+    try:
+        def upgrade(extensions):
+            with socket.create_connection(('127.0.0.1', server.port), timeout=WAIT) as s:
+                s.sendall(('GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n'
+                           'Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+                           'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
+                           'Sec-WebSocket-Version: 13\r\n%s\r\n' % extensions).encode())
+                head = b''
+                while b'\r\n\r\n' not in head:
+                    chunk = s.recv(4096)
+                    assert chunk, head
+                    head += chunk
+                return head.split(b'\r\n\r\n')[0].decode().lower()
+        head = upgrade('Sec-WebSocket-Extensions: permessage-deflate\r\n')
+        assert head.startswith('http/1.1 101') and 'permessage-deflate' in head
+        head = upgrade('')
+        assert head.startswith('http/1.1 101') and 'permessage-deflate' not in head
+        m, _, _ = scrape(server.url)
+        assert m[('sio_websocket_deflate_total', ())] == 1
+        assert m[('sio_engine_handshakes_total', ())] == 2
+    finally:
+        server.stop()
