@@ -7,9 +7,10 @@
  *   --host H, --port N, --path P, --allow-eio3, --ping-interval MS, --ping-timeout MS,
  *   --max-payload BYTES, --redis URL, --cookie NAME, --per-message-deflate,
  *   --no-http-compression, --tls-cert FILE --tls-key FILE, --parser msgpack,
- *   --recovery [MS] (MS only when the next argument is all digits)
+ *   --recovery [MS] (MS only when the next argument is all digits), --metrics PATH
  *                         override what the script passes to sio.server{} (siod_reload.h)
  *   --log-level L         debug, info (the default), warn or error
+ *   --debug CATEGORIES    SIO_DEBUG's categories (engine,socket,... or *), set as SIO_DEBUG
  *   -h, --help            usage on stdout
  *   -v, --version         "siod 0.1.0 (Lua 5.4.4)"
  * Every other argument after the script goes to the script, in order (an unknown option and its
@@ -93,6 +94,7 @@ enum {
   OPT_TLS_CERT,
   OPT_TLS_KEY,
   OPT_PARSER,
+  OPT_METRICS,
   OPT_LOG_LEVEL,
   OPT_DEBUG,
   OPT_HELP,
@@ -121,6 +123,7 @@ static const siod_option_t options[] = {
   {"--tls-cert", OPT_TLS_CERT, 1},
   {"--tls-key", OPT_TLS_KEY, 1},
   {"--parser", OPT_PARSER, 1},
+  {"--metrics", OPT_METRICS, 1},
   {"--log-level", OPT_LOG_LEVEL, 1},
   {"--debug", OPT_DEBUG, 1},
   {"-h", OPT_HELP, 0},
@@ -152,6 +155,7 @@ static void usage(FILE *f) {
           "  --tls-cert FILE      HTTPS/WSS: PEM certificate chain (with --tls-key)\n"
           "  --tls-key FILE       its PEM private key (SIGHUP re-reads both)\n"
           "  --parser msgpack     npm socket.io-msgpack-parser's wire format instead of JSON\n"
+          "  --metrics PATH       serve Prometheus text metrics at PATH (e.g. /metrics)\n"
           "  --log-level LEVEL    debug, info (default), warn or error\n"
           "  --debug CATEGORIES   debug lines of engine,socket,nsp,adapter,redis,http (or *),\n"
           "                       whatever the level; in place of env SIO_DEBUG\n"
@@ -241,6 +245,10 @@ static void apply_option(siod_config_t *c, const siod_option_t *o, const char *v
   case OPT_PARSER:
     if (strcmp(v, "msgpack") != 0) usage_error("--parser: only msgpack is known (JSON is the default), not", v);
     c->overrides.parser = v;
+    break;
+  case OPT_METRICS:
+    if (v[0] != '/') usage_error("--metrics: the path must start with '/', not", v);
+    c->overrides.metrics_path = v;
     break;
   case OPT_PING_INTERVAL: c->overrides.ping_interval_ms = parse_number(o->name, v, 1, INT32_MAX); break;
   case OPT_PING_TIMEOUT: c->overrides.ping_timeout_ms = parse_number(o->name, v, 1, INT32_MAX); break;

@@ -26,6 +26,7 @@ typedef struct siod_overrides_s {
   long recovery_ms;
   const char *tls_cert, *tls_key; /* TLS files: every server listens with HTTPS/WSS */
   const char *parser; /* "msgpack": every server speaks socket.io-msgpack-parser */
+  const char *metrics_path; /* --metrics PATH: every server serves Prometheus text at PATH */
 } siod_overrides_t;
 
 void siod_overrides_init(siod_overrides_t *o);

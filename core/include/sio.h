@@ -1133,6 +1133,70 @@ SIO_EXTERN int sio_nsp_server_emit_ack(sio_nsp_t *nsp, const char *event, const 
  * SIO_EUNAVAIL when Redis is not connected; SIO_ENOMEM (nothing published). */
 SIO_EXTERN int sio_nsp_server_reply(sio_nsp_t *nsp, const char *reply_id, const cJSON *value);
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Metrics: counters and gauges the core keeps as it runs (always on: a few integer increments   */
+/* on the loop thread per packet), read with sio_io_stats() and served, when asked, as           */
+/* Prometheus text (sio_io_serve_metrics). Counters count from sio_io_new() and never go down;    */
+/* gauges say how things are now. Index [t] by transport: SIO_STATS_POLLING, SIO_STATS_WEBSOCKET;  */
+/* [p] by Engine.IO protocol: SIO_STATS_EIO3, SIO_STATS_EIO4.                                      */
+
+enum { SIO_STATS_POLLING = 0, SIO_STATS_WEBSOCKET = 1 };
+enum { SIO_STATS_EIO3 = 0, SIO_STATS_EIO4 = 1 };
+
+typedef struct sio_stats_s {
+  size_t size; /* the caller sets sizeof(sio_stats_t); fields are only ever added at the end */
+  /* gauges */
+  uint64_t sessions[2][2];   /* open Engine.IO sessions by [transport][protocol] */
+  uint64_t sockets;          /* connected sockets, every namespace (per namespace: below) */
+  int redis_up;              /* -1 no Redis adapter; 0 a connection is down; 1 both are up */
+  /* counters: Engine.IO */
+  uint64_t handshakes;       /* sessions opened */
+  uint64_t refused[6];       /* handshakes and requests refused, by Engine.IO error code 0..5
+                              * (unknown transport, unknown sid, bad handshake method, bad
+                              * request, forbidden, unsupported protocol version) */
+  uint64_t upgrades;         /* polling sessions upgraded to WebSocket */
+  uint64_t packets_in[2], packets_out[2]; /* Engine.IO packets by transport (pings included) */
+  uint64_t bytes_in[2], bytes_out[2];     /* their bytes: WebSocket message payloads, polling
+                                           * POST bodies and poll response bodies (uncompressed) */
+  uint64_t max_buffered_closes; /* sessions closed by the max_buffered bound */
+  /* counters: the HTTP server under the io (shared by every io of that server) */
+  uint64_t tls_handshakes, tls_failures; /* TLS handshakes completed, and failed */
+  uint64_t deflate_negotiated;           /* WebSockets that agreed on permessage-deflate */
+  /* counters: Socket.IO */
+  uint64_t connections;      /* sockets connected (a namespace CONNECT accepted) */
+  uint64_t broadcasts;       /* sio_nsp_emit / sio_nsp_emit_ack calls (one per call, any count of
+                              * recipients; a dynamic parent's counts once) */
+  uint64_t acks_sent;        /* events sent awaiting an ack (per recipient of a broadcast) */
+  uint64_t acks_answered;    /* of those, answered by the client */
+  uint64_t acks_timed_out;   /* of those, not answered in time (sio_socket_emit_ack's timeout;
+                              * a broadcast's timeout counts each recipient still waiting) */
+  uint64_t acks_replied;     /* answers the server sent to the client's acks (sio_socket_ack) */
+  /* counters: Redis (sio_io_use_redis) */
+  uint64_t redis_published;  /* PUBLISH commands sent */
+  uint64_t redis_received;   /* messages received on the subscriptions */
+} sio_stats_t;
+
+/* Fills *out (out->size set by the caller: an older caller's shorter struct gets what it holds).
+ * 0, or SIO_EINVAL for a NULL io or out, or a size this library cannot read. Walks the sessions
+ * and namespaces (O(sessions)): for scrapes, not for every packet. */
+SIO_EXTERN int sio_io_stats(const sio_io_t *io, sio_stats_t *out);
+/* Namespace i (0, 1, ...: every namespace the io holds, static ones and dynamic children, in no
+ * set order; not the dynamic parents) with its connected socket count: 0, or SIO_ENOTFOUND
+ * past the end. `*name` is borrowed (valid while the namespace lives). */
+SIO_EXTERN int sio_io_nsp_stats(const sio_io_t *io, size_t i, const char **name, size_t *sockets);
+/* The Prometheus text exposition (format 0.0.4) of the io's stats: every metric named sio_...,
+ * counters ending _total, with # HELP and # TYPE lines; labels transport="polling|websocket",
+ * protocol="3|4", reason="0".."5", namespace="/chat" (label values escaped as the format says:
+ * backslash, double quote and newline). *out is a new NUL-terminated string (*len its length,
+ * len may be NULL) the caller frees with free(). 0, SIO_EINVAL or SIO_ENOMEM. */
+SIO_EXTERN int sio_io_metrics_text(const sio_io_t *io, char **out, size_t *len);
+/* Serves sio_io_metrics_text() at `path` (exactly; copied) of the io's server, through a
+ * sio_server_handler: GET and HEAD get 200 with Content-Type
+ * "text/plain; version=0.0.4; charset=utf-8", other methods 405 (with Allow: GET, HEAD), a longer
+ * path under it 404. Off until called: nothing is built until a scrape comes. Errors as
+ * sio_server_handler() (SIO_EEXIST for a path taken, SIO_EINVAL for a bad one). */
+SIO_EXTERN int sio_io_serve_metrics(sio_io_t *io, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

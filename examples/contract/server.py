@@ -39,6 +39,7 @@ def main() -> int:
     p.add_argument("--async-handlers", type=int, default=0, metavar="WORKERS")
     p.add_argument("--tls-cert", default=None, metavar="FILE")  # HTTPS/WSS only on the port
     p.add_argument("--tls-key", default=None, metavar="FILE")
+    p.add_argument("--metrics", default=None, metavar="PATH")  # Prometheus text at PATH
     a = p.parse_args()
     if (a.tls_cert is None) != (a.tls_key is None):
         p.error("--tls-cert and --tls-key go together")  # exits 2
@@ -61,6 +62,7 @@ def main() -> int:
                                        {"maxDisconnectionDuration": a.recovery, "skipMiddlewares": True}),
             async_handlers=a.async_handlers > 0,
             handler_workers=max(1, a.async_handlers),
+            metrics_path=a.metrics,
         )
     except sio.UnsupportedError as e:  # built without msgpack-c: a flag it cannot honour
         print("server.py: --parser %s: %s" % (a.parser, e), file=sys.stderr)

@@ -163,6 +163,7 @@ function sio.json.decode(s) end
 ---@field http_compression? boolean|{threshold?: integer} default true: polling responses of 1024 bytes or more gzip/deflate-encoded per Accept-Encoding
 ---@field connection_state_recovery? boolean|sio.RecoveryOptions Node's connectionStateRecovery (off by default)
 ---@field tls? sio.TlsOptions HTTPS/WSS on the port
+---@field metrics_path? string "/metrics": the core's counters and gauges as Prometheus text at that path (off by default)
 
 ---PEM files, read when the server is made (an unusable one raises).
 ---@class sio.TlsOptions
@@ -353,6 +354,47 @@ function Server:close() end
 ---@return string? err
 ---@return string? name "ETLS", ...
 function Server:reload_tls() end
+
+---Open sessions by Engine.IO protocol (3 and 4).
+---@class sio.StatsSessions
+---@field [3] integer
+---@field [4] integer
+
+---A count per transport.
+---@class sio.StatsTransports
+---@field polling integer
+---@field websocket integer
+
+---The core's counters (since the server started) and gauges (now): server:stats().
+---@class sio.Stats
+---@field sessions {polling: sio.StatsSessions, websocket: sio.StatsSessions} open Engine.IO sessions
+---@field sockets table<string, integer> connected sockets per namespace
+---@field handshakes integer Engine.IO sessions opened
+---@field handshakes_refused table<integer, integer> refused requests by Engine.IO error code 0..5
+---@field upgrades integer polling sessions upgraded to WebSocket
+---@field packets_in sio.StatsTransports Engine.IO packets received
+---@field packets_out sio.StatsTransports Engine.IO packets sent
+---@field bytes_in sio.StatsTransports their bytes
+---@field bytes_out sio.StatsTransports
+---@field max_buffered_closes integer sessions closed by the max_buffered bound
+---@field tls_handshakes integer
+---@field tls_failures integer
+---@field deflate_negotiated integer WebSockets with permessage-deflate
+---@field connections integer sockets connected
+---@field broadcasts integer emits to a namespace or rooms
+---@field acks_sent integer events sent awaiting an ack (per recipient)
+---@field acks_answered integer
+---@field acks_timed_out integer
+---@field acks_replied integer answers sent to the clients' acks
+---@field redis? {up: boolean, published: integer, received: integer} with redis only
+
+---The core's counters and gauges (the numbers metrics_path serves).
+---@return sio.Stats
+function Server:stats() end
+
+---The Prometheus text (exposition format 0.0.4) a scrape of metrics_path gets.
+---@return string
+function Server:metrics_text() end
 
 ---Node's io.engine.on(event, fn): "initial_headers" and "headers" fn(headers, req) fill headers
 ---(name = value) for the handshake's response / every response; "connection_error" fn(err) for each

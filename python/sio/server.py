@@ -191,6 +191,10 @@ class Server(Dispatch, AsyncioMode):
         message is compressed on its own (no context takeover), a broadcast once for all its
         recipients, and zlib's state is shared by the server, so an idle connection costs nothing
         more; a received message that inflates past ``max_payload`` is closed with 1009.
+    :param metrics_path: a URL path (``"/metrics"``) where the server's counters and gauges
+        (:meth:`stats`) are served as Prometheus text (exposition format 0.0.4, ``sio_``
+        names) to GET and HEAD requests (405 for other methods). ``None`` (the default): not
+        served (the counters are kept all the same).
     """
 
     reason = Reason
@@ -234,6 +238,7 @@ class Server(Dispatch, AsyncioMode):
         allow_request: Optional[Callable[[Dict[str, Any]], Any]] = None,
         parser: Optional[str] = None,
         connection_state_recovery: Union[None, bool, Dict[str, Any]] = None,
+        metrics_path: Optional[str] = None,
     ) -> None:
         opts = compat_options(self._async_modes, async_mode=async_mode, logger=logger,
                               engineio_logger=engineio_logger, json=json, serializer=serializer,
@@ -315,6 +320,8 @@ class Server(Dispatch, AsyncioMode):
             **deflate_options(per_message_deflate),
             **recovery,
         )
+        if metrics_path is not None:
+            self._core.serve_metrics(metrics_path)
         self.engine = Engine(self._core)
         """Node's ``io.engine`` for its events: ``server.engine.on("connection_error", fn)``,
         ``"initial_headers"``, ``"headers"`` (see :class:`sio._hooks.Engine`)."""
@@ -872,6 +879,28 @@ class Server(Dispatch, AsyncioMode):
             return None
         t = self._on_loop(lambda: self._core.transport(nsp, sid))
         return {api.SIO_TRANSPORT_POLLING: "polling", api.SIO_TRANSPORT_WEBSOCKET: "websocket"}.get(t)
+
+    def stats(self) -> Dict[str, Any]:
+        """The core's counters (since the server started) and gauges (now), as a dict::
+
+            {"sessions": {"polling": {3: n, 4: n}, "websocket": {3: n, 4: n}},  # open, by
+                                                         # transport and Engine.IO protocol
+             "sockets": {"/": n, "/chat": n},            # connected, per namespace
+             "handshakes": n,                            # Engine.IO sessions opened
+             "handshakes_refused": {0: n, ..., 5: n},    # by Engine.IO error code
+             "upgrades": n,                              # polling -> WebSocket
+             "packets_in" / "packets_out" / "bytes_in" / "bytes_out":
+                 {"polling": n, "websocket": n},         # Engine.IO packets and their bytes
+             "max_buffered_closes": n,                   # sessions closed past max_buffered
+             "tls_handshakes": n, "tls_failures": n, "deflate_negotiated": n,
+             "connections": n,                           # sockets connected
+             "broadcasts": n,                            # emits to a namespace or rooms
+             "acks_sent": n, "acks_answered": n, "acks_timed_out": n,  # emits awaiting an ack
+             "acks_replied": n,                          # answers to the clients' acks
+             "redis": None | {"up": bool, "published": n, "received": n}}
+
+        The same numbers as ``metrics_path``'s Prometheus text."""
+        return self._on_loop(self._core.stats)
 
     def socket_count(self, namespace: Optional[str] = None) -> int:
         """Sockets connected to the namespace (on this node)."""

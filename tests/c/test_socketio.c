@@ -2760,6 +2760,141 @@ static void case_use_late(void) {
 
 TEST(packet_middleware_completes_after_server_close) { CHECK(run_forked(case_use_late)); }
 
+/* ============================================================================================== */
+/* Metrics: the counters after a known scenario, their Prometheus text, and its serving           */
+
+static sio_stats_t m_stats;
+static char m_text[8192];
+static int m_text_r;
+
+static void L_metrics_setup(nh_t *h, void *arg) {
+  (void)arg;
+  sx_t *x = h->user;
+  sx_of(x, "/chat");
+  sx_of(x, "/q\"b\\s\nl"); /* a name the text must escape */
+  x->r[0] = sio_io_serve_metrics(x->io, "/metrics");
+  x->r[1] = sio_io_serve_metrics(x->io, "/metrics") == SIO_EEXIST;
+}
+
+static void L_metrics_ack(nh_t *h, void *arg) {
+  sx_t *x = h->user;
+  (void)arg;
+  x->r[2] = sio_socket_emit_ack(x->socks[0], "q", NULL, 0, 2000, ack_cb, (void *)1);
+  x->r[3] = nsp_emit_json(x->root, NULL, "all", "[1]");
+}
+
+static void L_metrics_read(nh_t *h, void *arg) {
+  sx_t *x = h->user;
+  (void)arg;
+  memset(&m_stats, 0, sizeof m_stats);
+  m_stats.size = sizeof m_stats;
+  x->r[4] = sio_io_stats(x->io, &m_stats);
+  sio_stats_t bad = {0};
+  x->r[5] = sio_io_stats(x->io, &bad) == SIO_EINVAL;
+  char *text = NULL;
+  size_t len = 0;
+  m_text_r = sio_io_metrics_text(x->io, &text, &len);
+  if (text && len < sizeof m_text) memcpy(m_text, text, len + 1);
+  free(text);
+}
+
+static void client_metrics(nh_t *h) {
+  sx_t *x = h->user;
+  long id;
+  CHECK_EQ_INT(nh_call(h, L_metrics_setup, NULL), 0);
+  nc_conn_t *a = sc_client(h, NULL);           /* ws, EIO4, "/" */
+  CHECK(a);
+  nc_conn_t *b = sc_client(h, NULL);           /* ws, EIO4, "/" and "/chat" */
+  CHECK(b);
+  CHECK_EQ_INT(sc_join(b, "/chat", NULL, NULL), 0);
+  nc_conn_t *c = sc_open(h, 3, NULL);          /* ws, EIO3: joined to "/" at once */
+  CHECK(c);
+  CHECK_EQ_INT(sc_expect(c, "40"), 0);
+  WAIT_GE(h, x, nsocks, 4);
+  /* Two refusals: an unknown transport (code 0) and an unsupported protocol version (code 5). */
+  nc_response_t *r = malloc(sizeof *r);
+  CHECK(r);
+  nc_conn_t *q = nh_connect(h, 0);
+  CHECK(q);
+  CHECK_EQ_INT(nc_request(q, "GET", "/socket.io/?EIO=4&transport=carrier-pigeon", NULL, NULL, 0, r), 0);
+  CHECK_EQ_INT(r->status, 400);
+  CHECK_EQ_INT(nc_request(q, "GET", "/socket.io/?EIO=9&transport=polling", NULL, NULL, 0, r), 0);
+  CHECK_EQ_INT(r->status, 400);
+  /* One ack asked and answered, one broadcast to "/" (three sockets). */
+  CHECK_EQ_INT(nh_call(h, L_metrics_ack, NULL), 0);
+  CHECK_EQ_INT(sc_expect_ack_req(a, "42", "[\"q\"]", &id), 0);
+  CHECK_EQ_INT(sc_sendf(a, "43%ld[]", id), 0); /* 5 bytes with a one-digit id */
+  WAIT_GE(h, x, nacks, 1);
+  CHECK_EQ_INT(sc_expect(a, "42[\"all\",1]"), 0);
+  CHECK_EQ_INT(sc_expect(b, "42[\"all\",1]"), 0);
+  CHECK_EQ_INT(sc_expect(c, "42[\"all\",1]"), 0);
+  CHECK_EQ_INT(nh_call(h, L_metrics_read, NULL), 0);
+  /* Served: GET and HEAD, 405 for the rest, 404 below the path. */
+  CHECK_EQ_INT(nc_request(q, "GET", "/metrics", NULL, NULL, 0, r), 0);
+  CHECK_EQ_INT(r->status, 200);
+  char ct[128] = "";
+  nc_header(r, "content-type", ct, sizeof ct);
+  CHECK(strcmp(ct, "text/plain; version=0.0.4; charset=utf-8") == 0);
+  CHECK(strstr(r->body, "sio_sockets{namespace=\"/chat\"} 1\n") != NULL);
+  CHECK(strstr(r->body, "# TYPE sio_engine_handshakes_total counter\n") != NULL);
+  CHECK_EQ_INT(nc_request(q, "POST", "/metrics", NULL, "x", 1, r), 0);
+  CHECK_EQ_INT(r->status, 405);
+  nc_header(r, "allow", ct, sizeof ct);
+  CHECK(strcmp(ct, "GET, HEAD") == 0);
+  CHECK_EQ_INT(nc_request(q, "GET", "/metrics/x", NULL, NULL, 0, r), 0);
+  CHECK_EQ_INT(r->status, 404);
+  free(r);
+  nc_close(q);
+  nc_close(a);
+  nc_close(b);
+  nc_close(c);
+}
+
+TEST(metrics_counters_text_and_serving) {
+  sx_t *x = sx_new(0);
+  CHECK(x);
+  CHECK_EQ_INT(sx_run(x, client_metrics), 0);
+  CHECK_EQ_INT(x->r[0], 0);
+  CHECK_EQ_INT(x->r[1], 1);
+  CHECK_EQ_INT(x->r[2], 0);
+  CHECK_EQ_INT(x->r[3], 0);
+  CHECK_EQ_INT(x->r[4], 0);
+  CHECK_EQ_INT(x->r[5], 1);
+  const sio_stats_t *st = &m_stats;
+  CHECK_EQ_INT((int)st->size, (int)sizeof *st);
+  CHECK_EQ_INT((int)st->sessions[SIO_STATS_WEBSOCKET][SIO_STATS_EIO4], 2);
+  CHECK_EQ_INT((int)st->sessions[SIO_STATS_WEBSOCKET][SIO_STATS_EIO3], 1);
+  CHECK_EQ_INT((int)st->sessions[SIO_STATS_POLLING][SIO_STATS_EIO4], 0);
+  CHECK_EQ_INT((int)st->sockets, 4);
+  CHECK_EQ_INT((int)st->handshakes, 3);
+  CHECK_EQ_INT((int)st->refused[0], 1);
+  CHECK_EQ_INT((int)st->refused[5], 1);
+  CHECK_EQ_INT((int)(st->refused[1] + st->refused[2] + st->refused[3] + st->refused[4]), 0);
+  CHECK_EQ_INT((int)st->upgrades, 0);
+  /* In: a's "40" and "43<id>[]", b's "40" and "40/chat,". */
+  CHECK_EQ_INT((int)st->packets_in[SIO_STATS_WEBSOCKET], 4);
+  CHECK_EQ_INT((int)st->packets_in[SIO_STATS_POLLING], 0);
+  CHECK_EQ_INT((int)st->bytes_in[SIO_STATS_WEBSOCKET], 2 + 5 + 2 + 8);
+  /* Out: three OPENs, four CONNECT replies, the ack request, the broadcast to three sockets. */
+  CHECK_EQ_INT((int)st->packets_out[SIO_STATS_WEBSOCKET], 3 + 4 + 1 + 3);
+  CHECK_EQ_INT((int)st->connections, 4);
+  CHECK_EQ_INT((int)st->broadcasts, 1);
+  CHECK_EQ_INT((int)st->acks_sent, 1);
+  CHECK_EQ_INT((int)st->acks_answered, 1);
+  CHECK_EQ_INT((int)st->acks_timed_out, 0);
+  CHECK_EQ_INT(st->redis_up, -1);
+  CHECK_EQ_INT(m_text_r, 0);
+  CHECK(strstr(m_text, "sio_engine_sessions{transport=\"websocket\",protocol=\"4\"} 2\n") != NULL);
+  CHECK(strstr(m_text, "sio_engine_sessions{transport=\"websocket\",protocol=\"3\"} 1\n") != NULL);
+  CHECK(strstr(m_text, "sio_engine_handshakes_refused_total{reason=\"5\"} 1\n") != NULL);
+  CHECK(strstr(m_text, "sio_engine_packets_received_total{transport=\"websocket\"} 4\n") != NULL);
+  CHECK(strstr(m_text, "sio_sockets{namespace=\"/\"} 3\n") != NULL);
+  CHECK(strstr(m_text, "sio_sockets{namespace=\"/q\\\"b\\\\s\\nl\"} 0\n") != NULL);
+  CHECK(strstr(m_text, "# HELP sio_acks_answered_total ") != NULL);
+  CHECK(strstr(m_text, "sio_acks_answered_total 1\n") != NULL);
+  CHECK(strstr(m_text, "sio_redis") == NULL); /* no Redis adapter: no Redis metrics */
+}
+
 TEST_MAIN(RUN(connect_root_auth_and_unknown_namespace), RUN(middleware_async_next_and_refuse),
           RUN(middleware_client_leaves_before_next), RUN(dynamic_namespaces),
           RUN(events_acks_and_binary), RUN(acks_from_the_client), RUN(broadcast_with_acks),
@@ -2773,5 +2908,5 @@ TEST_MAIN(RUN(connect_root_auth_and_unknown_namespace), RUN(middleware_async_nex
           RUN(fetch_sockets_reports_socket_data), RUN(auth_sent_and_server_log),
           RUN(server_log_levels), RUN(socket_use_and_catch_alls),
           RUN(packet_middleware_completes_after_server_close), RUN(connection_state_recovery),
-          RUN(io_options_older_size), RUN(debug_categories_lines), RUN(debug_off_formats_nothing),
-          RUN(debug_environment_and_parse))
+          RUN(io_options_older_size), RUN(metrics_counters_text_and_serving),
+          RUN(debug_categories_lines), RUN(debug_off_formats_nothing), RUN(debug_environment_and_parse))

@@ -22,6 +22,9 @@ def _reason(reason, names):
 
 
 NOT_IN_API = {
+    # Metrics read from the io handle, which sio._core's Core owns: Core.stats(), serve_metrics()
+    # and metrics_text() (core.c) bind them (sio_stats_t itself is bound).
+    **_reason('metrics', 'sio_io_stats sio_io_nsp_stats sio_io_metrics_text sio_io_serve_metrics'),
     # Macros that are not values: the export attribute (SIO_ERRNO_MAP's rows are the SIO_E* codes).
     **_reason('attribute', 'SIO_EXTERN'),
     # The HTTP server is a handle with a close callback, made, run and closed by sio._core.Core

@@ -145,6 +145,11 @@ struct sio_engine_s {
   void *headers_arg[2];
   sio_connection_error_cb error_cb;
   void *error_arg;
+  /* Metrics (sio_io_stats): plain counters, the loop being the only thread; [transport - 1]. */
+  struct {
+    uint64_t handshakes, refused[6], upgrades, max_buffered_closes;
+    uint64_t packets_in[2], packets_out[2], bytes_in[2], bytes_out[2];
+  } st;
 };
 
 enum { TQ_NONE = 0, TQ_PING_DUE, TQ_PONG_WAIT, TQ_LINGER, TQ_V3_PING_WAIT };
@@ -586,6 +591,7 @@ static void refuse(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req
                    int status, const char *context) {
   SIO_LOG(e->server, SIO_LOG_DEBUG, "engine", "%d %s: %s %s", status, error_messages[code],
           req->method, req->url);
+  e->st.refused[code]++;
   if (e->error_cb) report_error(e, c, req, code, status, context);
   char *cors = cors_headers(e, req, 0);
   sio_sbuf_t body = SIO_SBUF_INIT;
@@ -853,6 +859,7 @@ static void poll_flush(sio_session_t *s) {
   s->conn = NULL;
   char *headers = s->poll_headers;
   s->poll_headers = NULL;
+  if (s->engine) s->engine->st.bytes_out[0] += body.len;
   if (r == 0) poll_respond(s, c, headers, body.data, body.len, sio_eio_payload_content_type(&enc));
   else sio_conn_close(c, 0);
   free(headers);
@@ -888,9 +895,12 @@ static int session_send(sio_session_t *s, int type, sio_msg_t *msg) {
   if (s->transport == SIO_TRANSPORT_WEBSOCKET) {
     if (!s->conn) return SIO_ECLOSED;
     if (sio_conn_buffered(s->conn) > e->opts.max_buffered) {
+      e->st.max_buffered_closes++;
       session_close(s, "transport error", 0);
       return SIO_ECLOSED;
     }
+    e->st.packets_out[1]++;
+    e->st.bytes_out[1] += 1 + (msg ? msg->len : 0);
     if (type == SIO_EIO_MESSAGE) {
       frame_view_t f;
       int r = msg_frame(msg, s->protocol, s->b64, &f);
@@ -917,9 +927,11 @@ static int session_send(sio_session_t *s, int type, sio_msg_t *msg) {
     return 0;
   }
   if (s->outq_bytes > e->opts.max_buffered) {
+    e->st.max_buffered_closes++;
     session_close(s, "transport error", 0);
     return SIO_ECLOSED;
   }
+  e->st.packets_out[0]++;
   return outq_push(s, type, msg);
 }
 
@@ -1012,6 +1024,7 @@ static void handle_packet(sio_session_t *s, const sio_eio_packet_t *p) {
   sio_engine_t *e = s->engine;
   if (SIO_DEBUG_ON(e->server, SIO_DEBUG_ENGINE))
     debug_packet(s, "in", p->type, p->len, p->binary);
+  e->st.packets_in[s->transport - 1]++;
   switch (p->type) {
     case SIO_EIO_MESSAGE:
       if (e->cbs.on_message) e->cbs.on_message(s, p->data, p->len, p->binary);
@@ -1052,6 +1065,7 @@ static int post_packet_cb(void *user, const sio_eio_packet_t *p) {
 static void ws_message(void *owner, sio_conn_t *c, int opcode, char *data, size_t len) {
   sio_session_t *s = owner;
   sio_eio_packet_t p;
+  s->engine->st.bytes_in[1] += len;
   if (s->protocol == 3 && opcode == SIO_WS_OP_TEXT && len >= 2 && data[0] == 'b') {
     /* A v3 client with forceBase64 sends binary as "b4<base64>" text frames. */
     long n = data[1] == '4' ? sio_base64_decode_inplace(data + 2, len - 2) : -1;
@@ -1097,6 +1111,7 @@ static void upgrade_complete(sio_session_t *s) {
   s->conn = s->probe;
   s->probe = NULL;
   s->upgrade = UP_NONE;
+  s->engine->st.upgrades++;
   sio_conn_set_owner(s->conn, &ws_vt, s);
   SIO_LOG(s->engine->server, SIO_LOG_INFO, "engine", "session %s upgraded to websocket", s->id);
   SIO_DEBUG(s->engine->server, SIO_DEBUG_ENGINE, "session %s upgrade: polling -> websocket", s->id);
@@ -1507,6 +1522,7 @@ static sio_session_t *handshake(sio_engine_t *e, sio_conn_t *c, const sio_http_r
     session_free(s);
     return NULL;
   }
+  e->st.handshakes++;
   int upgrades = transport == SIO_TRANSPORT_POLLING && e->opts.allow_upgrades &&
                  (e->opts.transports & SIO_TRANSPORT_WEBSOCKET);
   char json[256];
@@ -1572,6 +1588,7 @@ static void jsonp_post(sio_session_t *s, sio_conn_t *c, const sio_http_request_t
   /* The body lives in the parser's buffer until the next request: decoded in place. */
   long n = sio_eio_jsonp_form((char *)req->body, req->body_len);
   if (n < 0) return; /* no single d: nothing to deliver, as the reference */
+  s->engine->st.bytes_in[0] += (size_t)n;
   int r = sio_eio_decode_payload(3, 0, (char *)req->body, (size_t)n, post_packet_cb, s);
   if (r < 0 && s->state == ST_OPEN) session_close(s, "parse error", 0);
 }
@@ -1601,6 +1618,7 @@ static void poll_post(sio_engine_t *e, sio_session_t *s, sio_conn_t *c, const si
   sio_conn_respond(c, 200, "text/html", cors, "ok", 2);
   free(cors);
   if (s->state != ST_OPEN) return;
+  e->st.bytes_in[0] += req->body_len;
   /* The body lives in the parser's buffer until the next request: decoded in place. */
   int r = sio_eio_decode_payload(s->protocol, binary_body, (char *)req->body, req->body_len,
                                  post_packet_cb, s);
@@ -2028,4 +2046,23 @@ void sio__engine_on_free(sio_engine_t *e, void (*fn)(void *arg), void *arg) {
 void sio__session_hold(sio_session_t *s, uint32_t ms) {
   if (s->state == ST_OPEN && s->transport == SIO_TRANSPORT_WEBSOCKET && s->conn)
     sio_conn_hold(s->conn, ms);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Metrics                                                                                         */
+
+void sio__engine_stats(const sio_engine_t *e, sio_stats_t *out) {
+  for (size_t i = 0; i < e->nbuckets; i++)
+    for (const sio_session_t *s = e->buckets[i]; s; s = s->hnext)
+      if (s->state == ST_OPEN) out->sessions[s->transport - 1][s->protocol == 4]++;
+  out->handshakes += e->st.handshakes;
+  for (int i = 0; i < 6; i++) out->refused[i] += e->st.refused[i];
+  out->upgrades += e->st.upgrades;
+  out->max_buffered_closes += e->st.max_buffered_closes;
+  for (int t = 0; t < 2; t++) {
+    out->packets_in[t] += e->st.packets_in[t];
+    out->packets_out[t] += e->st.packets_out[t];
+    out->bytes_in[t] += e->st.bytes_in[t];
+    out->bytes_out[t] += e->st.bytes_out[t];
+  }
 }

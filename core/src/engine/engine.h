@@ -29,4 +29,7 @@ void sio__engine_serve_client(sio_engine_t *e, char *dir);
 /* 20 random URL-safe characters (120 bits from the CSPRNG) and a NUL. */
 void sio__engine_random_id(sio_engine_t *e, char out[21]);
 
+/* Metrics (sio_io_stats): adds the engine's counters and its open sessions to *out. */
+void sio__engine_stats(const sio_engine_t *e, sio_stats_t *out);
+
 #endif

@@ -506,6 +506,7 @@ static void io_destroy(sio_io_t *io) {
   if (io->adapters.free) io->adapters.free(io->adapters.arg);
   sio_map_free(&io->nsps);
   free(io->path);
+  free(io->metrics_path);
   free(io);
 }
 
@@ -570,6 +571,7 @@ int sio_io_new(sio_server_t *server, const sio_io_options_t *opts, sio_io_t **ou
   io->opts.client_dir = NULL; /* given to the engine; not kept here */
   io->opts.engine.cors_origin = NULL; /* copied by the engine; not kept here */
   io->server = server;
+  io->st.redis_up = -1;
   sio_engine_options_t eo = opts ? opts->engine : io->opts.engine;
   eo.path = io->path;
   sio_engine_callbacks_t cbs = {on_connection, on_message, on_close, on_shutdown};
@@ -605,6 +607,7 @@ int sio_io_new(sio_server_t *server, const sio_io_options_t *opts, sio_io_t **ou
 }
 
 sio_engine_t *sio_io_engine(const sio_io_t *io) { return io->engine; }
+sio_io_counters_t *sio__io_counters(sio_io_t *io) { return &io->st; }
 void *sio_io_get_data(const sio_io_t *io) { return io->data; }
 void sio_io_set_data(sio_io_t *io, void *data) { io->data = data; }
 

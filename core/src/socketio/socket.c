@@ -123,6 +123,7 @@ static void do_connect(sio_socket_t *s) {
   if (nsp->head) nsp->head->nprev = s;
   nsp->head = s;
   nsp->count++;
+  nsp->io->st.connections++;
   sio__client_connected(c);
   SIO_DEBUG(nsp->io->server, SIO_DEBUG_NSP, "socket %s connected to nsp %s (session %s%s)", s->id,
             nsp->name, sio_session_id(c->session), s->restored ? ", recovered" : "");
@@ -253,6 +254,7 @@ static void on_ack_timeout(uv_timer_t *t) {
   sio_socket_t *s = a->socket;
   sio_io_t *io = s->nsp->io;
   sio__io_enter(io);
+  io->st.acks_timed_out++;
   ack_unlink(s, a);
   a->cb(s, SIO_ETIMEDOUT, NULL, a->arg);
   ack_free(a);
@@ -263,6 +265,7 @@ static void on_ack_packet(sio_socket_t *s, sio_packet_t *p) {
   sio_pending_ack_t *a = s->acks;
   while (a && a->id != p->id) a = a->next;
   if (!a) return; /* unknown or late: ignored, as the reference does */
+  s->nsp->io->st.acks_answered++;
   ack_unlink(s, a);
   sio_args_t args = {p->data, (const sio_buf_t *)p->attachments, p->attachment_count};
   if (a->bcast) {
@@ -496,6 +499,7 @@ int sio_socket_emit_ack(sio_socket_t *s, const char *event, const sio_args_t *ar
   if (a->timer) uv_timer_start(a->timer, on_ack_timeout, timeout_ms, 0);
   int r = socket_emit(s, event, args, flags, a);
   if (r) ack_free(a); /* never registered */
+  else s->nsp->io->st.acks_sent++;
   return r;
 }
 
@@ -518,6 +522,7 @@ int sio_socket_ack(sio_socket_t *s, int64_t ack_id, const sio_args_t *args) {
     r = sio__socket_write(s, &enc, 0);
     sio__encoded_clear(&enc);
   }
+  if (!r) s->nsp->io->st.acks_replied++;
   cJSON_Delete(p.data);
   sio__io_leave(s->nsp->io);
   return r;

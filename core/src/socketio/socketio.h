@@ -139,6 +139,8 @@ struct sio_io_s {
   sio_adapter_factory_t adapters;   /* sio__io_use_adapters; create NULL: namespaces in memory only */
   sio_socket_data_cb socket_data;   /* sio_io_on_socket_data: a socket's "data" in fetch_sockets */
   void *socket_data_arg;
+  sio_io_counters_t st;             /* metrics (sio_io_stats) */
+  char *metrics_path;               /* sio_io_serve_metrics's, without a trailing '/' */
   void *data;
 };
 

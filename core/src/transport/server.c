@@ -69,6 +69,8 @@ struct sio_server_s {
    * operation produced, on its way to the socket. Shared like readbuf. */
   char *tls_plain;
   sio_sbuf_t tls_out;
+  /* Metrics (sio_io_stats): plain counters, the loop being the only thread. */
+  uint64_t tls_ok, tls_failed, deflate;
 };
 
 static void conn_close_now(sio_conn_t *c, int err);
@@ -455,10 +457,12 @@ static void tls_on_read(sio_conn_t *c, const char *data, size_t len) {
     int r = sio__tls_handshake(c->tls);
     if (tls_send(c)) return;
     if (r < 0) {
+      s->tls_failed++;
       conn_close_now(c, SIO_ETLS); /* not TLS, or a failed handshake: its alert went out */
       return;
     }
     if (r == 0) return;
+    s->tls_ok++;
     mark_dirty(c); /* a response queued during the handshake can go now */
   }
   c->active_ms = uv_now(s->loop);
@@ -868,7 +872,10 @@ int sio_conn_accept_ws_deflate(sio_conn_t *c, const sio_http_request_t *req, siz
   c->mode = SIO_CONN_WS;
   c->req_start_ms = 0;
   sio_ws_parser_init(&c->ws, SIO_WS_ROLE_SERVER, max_message);
-  if (pmd.on) sio_ws_parser_set_deflate(&c->ws, &pmd, c->server->zlib);
+  if (pmd.on) {
+    sio_ws_parser_set_deflate(&c->ws, &pmd, c->server->zlib);
+    c->server->deflate++;
+  }
   c->owner_vt = vt;
   c->owner = owner;
   return 0;
@@ -1324,4 +1331,10 @@ void sio_server_close(sio_server_t *s, sio_server_close_cb cb) {
   uv_ref((uv_handle_t *)&s->force);
   uv_timer_start(&s->force, on_force, SIO_SHUTDOWN_MS, 0);
   maybe_finish_close(s);
+}
+
+void sio__server_stats(const sio_server_t *s, sio_stats_t *out) {
+  out->tls_handshakes += s->tls_ok;
+  out->tls_failures += s->tls_failed;
+  out->deflate_negotiated += s->deflate;
 }
