@@ -4,11 +4,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { startServer } from './server.mjs';
 import { connectClient, closeManager } from './sio-helpers.mjs';
-import { sleep, withTimeout } from './helpers.mjs';
+import { sleep, startRedis, withTimeout } from './helpers.mjs';
 
 const REFERENCE = !!process.env.SIO_REFERENCE;
+const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
 
 // The server's stderr lines as the core writes them ("sio: <category>: <message>"): the Lua
 // servers' log prefixes each with its time and level, cut here.
@@ -84,3 +86,38 @@ test('SIO_DEBUG unset: no debug line', { skip: REFERENCE }, async () => {
     await server.stop();
   }
 });
+
+test('SIO_DEBUG=adapter,redis: the Redis links, what is published and received, cluster requests', {
+  skip: REFERENCE || (HAVE_REDIS ? false : 'redis-server is not installed'),
+}, async () => {
+  const redis = await startRedis();
+  const url = `redis://127.0.0.1:${redis.port}`;
+  const a = await startServer(['--redis', url], { env: { SIO_DEBUG: 'adapter,redis' } });
+  const b = await startServer(['--redis', url]);
+  try {
+    await waitLine(a, new RegExp(`^sio: redis: publisher link up \\(127\\.0\\.0\\.1:${redis.port}\\)$`), 'publisher up');
+    await waitLine(a, new RegExp(`^sio: redis: subscriber link up \\(127\\.0\\.0\\.1:${redis.port}\\)$`), 'subscriber up');
+    const ca = await connectClient(a.url, { version: 4 });
+    const cb = await connectClient(b.url, { version: 4 });
+    assert.deepEqual(await ca.ack('count'), [2]); // a request the other node answers
+    await waitLine(a, /^sio: adapter: nsp \/: request \S+ \(type \d+\) started$/, 'request started');
+    await waitLine(a, /^sio: adapter: nsp \/: request \S+ \(type \d+\) ended: ok, 1 of 1 answers$/, 'request ended');
+    ca.emit('broadcast', 'secret-arg');
+    await waitLine(a, /^sio: adapter: nsp \/: broadcast to the other nodes \(0 rooms, 0 excepted\)$/, 'broadcast out');
+    await waitLine(a, /^sio: redis: publish \S+ \(\d+ bytes\)$/, 'publish');
+    cb.emit('broadcast', 'from b');
+    await waitLine(a, /^sio: adapter: nsp \/: broadcast from another node$/, 'broadcast in');
+    await waitLine(a, /^sio: redis: pmessage on \S+ \(\d+ bytes\)$/, 'message received');
+    assert.ok(!stderrHas(a, 'secret-arg'), a.stderr);
+    await closeManager(ca.manager);
+    await closeManager(cb.manager);
+  } finally {
+    await a.stop();
+    await b.stop();
+    await redis.stop();
+  }
+});
+
+function stderrHas(server, text) { // anywhere in its stderr
+  return server.stderr.includes(text);
+}
