@@ -170,7 +170,8 @@ enum {
 };
 
 /* `component` names the layer: "engine" (Engine.IO sessions and requests), "socketio", "cluster",
- * "redis". `component` and `message` (one line, no newline) are borrowed for the call. The callback
+ * "redis"; for SIO_LOG_TRACE records, the debug category ("engine", "socket", "nsp", "adapter",
+ * "redis", "http": sio_server_set_debug below). `component` and `message` (one line, no newline) are borrowed for the call. The callback
  * must not close `server`; it may call any other function. */
 typedef void (*sio_log_cb)(sio_server_t *server, int level, const char *component,
                            const char *message, void *arg);
