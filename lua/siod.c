@@ -7,10 +7,11 @@
  *   --host H, --port N, --path P, --allow-eio3, --ping-interval MS, --ping-timeout MS,
  *   --max-payload BYTES, --redis URL, --cookie NAME, --per-message-deflate,
  *   --no-http-compression, --tls-cert FILE --tls-key FILE, --parser msgpack,
- *   --recovery [MS] (MS only when the next argument is all digits), --admin USER:BCRYPTHASH,
- *   --admin-no-auth (every server instrumented for the Admin UI, namespace /admin)
+ *   --recovery [MS] (MS only when the next argument is all digits), --metrics PATH,
+ *   --admin USER:BCRYPTHASH, --admin-no-auth (every server instrumented for the Admin UI, on /admin)
  *                         override what the script passes to sio.server{} (siod_reload.h)
  *   --log-level L         debug, info (the default), warn or error
+ *   --debug CATEGORIES    SIO_DEBUG's categories (engine,socket,... or *), set as SIO_DEBUG
  *   -h, --help            usage on stdout
  *   -v, --version         "siod 0.1.0 (Lua 5.4.4)"
  * Every other argument after the script goes to the script, in order (an unknown option and its
@@ -96,7 +97,9 @@ enum {
   OPT_PARSER,
   OPT_ADMIN,
   OPT_ADMIN_NO_AUTH,
+  OPT_METRICS,
   OPT_LOG_LEVEL,
+  OPT_DEBUG,
   OPT_HELP,
   OPT_VERSION
 };
@@ -125,7 +128,9 @@ static const siod_option_t options[] = {
   {"--parser", OPT_PARSER, 1},
   {"--admin", OPT_ADMIN, 1},
   {"--admin-no-auth", OPT_ADMIN_NO_AUTH, 0},
+  {"--metrics", OPT_METRICS, 1},
   {"--log-level", OPT_LOG_LEVEL, 1},
+  {"--debug", OPT_DEBUG, 1},
   {"-h", OPT_HELP, 0},
   {"--help", OPT_HELP, 0},
   {"-v", OPT_VERSION, 0},
@@ -158,7 +163,10 @@ static void usage(FILE *f) {
           "  --admin USER:BCRYPTHASH  the Socket.IO Admin UI's server side on /admin (basic auth\n"
           "                       against that bcrypt hash; quote it, it holds $)\n"
           "  --admin-no-auth      the same without auth\n"
+          "  --metrics PATH       serve Prometheus text metrics at PATH (e.g. /metrics)\n"
           "  --log-level LEVEL    debug, info (default), warn or error\n"
+          "  --debug CATEGORIES   debug lines of engine,socket,nsp,adapter,redis,http (or *),\n"
+          "                       whatever the level; in place of env SIO_DEBUG\n"
           "  -h, --help           this text\n"
           "  -v, --version        print the versions of siod and Lua\n"
           "  --                   the rest goes to the script as is\n"
@@ -252,6 +260,10 @@ static void apply_option(siod_config_t *c, const siod_option_t *o, const char *v
     if (strcmp(v, "msgpack") != 0) usage_error("--parser: only msgpack is known (JSON is the default), not", v);
     c->overrides.parser = v;
     break;
+  case OPT_METRICS:
+    if (v[0] != '/') usage_error("--metrics: the path must start with '/', not", v);
+    c->overrides.metrics_path = v;
+    break;
   case OPT_PING_INTERVAL: c->overrides.ping_interval_ms = parse_number(o->name, v, 1, INT32_MAX); break;
   case OPT_PING_TIMEOUT: c->overrides.ping_timeout_ms = parse_number(o->name, v, 1, INT32_MAX); break;
   case OPT_MAX_PAYLOAD: c->overrides.max_payload = parse_number(o->name, v, 1, INT32_MAX); break;
@@ -263,6 +275,14 @@ static void apply_option(siod_config_t *c, const siod_option_t *o, const char *v
       }
     usage_error("--log-level: expected debug, info, warn or error, not", v);
     break;
+  case OPT_DEBUG: {
+    unsigned mask;
+    if (sio_debug_parse(v, &mask))
+      usage_error("--debug: expected categories among engine, socket, nsp, adapter, redis, http or *, not", v);
+    /* The core reads it when each server is created: the script's servers, and a reload's. */
+    setenv("SIO_DEBUG", v, 1);
+    break;
+  }
   case OPT_HELP:
     usage(stdout);
     exit(0);

@@ -200,7 +200,7 @@ void siod_host(lua_State *L, uv_loop_t *loop, const siod_overrides_t *o) {
   lua_newtable(L);
   if (o) {
     const char *strs[][2] = {{"host", o->host}, {"path", o->path}, {"redis", o->redis}, {"cookie", o->cookie},
-                             {"parser", o->parser}};
+                             {"parser", o->parser}, {"metrics_path", o->metrics_path}};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
       if (!strs[i][1]) continue;
       lua_pushstring(L, strs[i][1]);

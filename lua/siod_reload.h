@@ -30,6 +30,7 @@ typedef struct siod_overrides_s {
    * (server:instrument{}, namespace /admin, development mode); admin 0 not given */
   int admin;
   const char *admin_auth; /* "USER:BCRYPTHASH"; NULL: no auth */
+  const char *metrics_path; /* --metrics PATH: every server serves Prometheus text at PATH */
 } siod_overrides_t;
 
 void siod_overrides_init(siod_overrides_t *o);

@@ -10,6 +10,7 @@ apt_pkgs=(build-essential cmake ninja-build pkg-config
           clang libclang-rt-14-dev valgrind
           nodejs npm
           python3 python3-dev swig python3-pytest python3-socketio python3-engineio python3-websocket python3-requests
+          python3-prometheus-client
           lua5.4 liblua5.4-dev lua-busted luarocks
           chromium curl)
 missing=()

@@ -8,23 +8,27 @@
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
-void siol_log(lua_State *L, int level, const char *fmt, ...) {
-  siol_state_t *st = siol_state(L);
-  if (level < (st ? st->log_level : SIOL_LOG_INFO)) return;
+static void log_line(int level, const char *msg) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   struct tm tm;
   gmtime_r(&ts.tv_sec, &tm);
   char stamp[32];
   strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  /* One fprintf per line so that lines from handlers and the binding never interleave mid-way. */
+  fprintf(stderr, "%s.%03ldZ %-5s %s\n", stamp, ts.tv_nsec / 1000000, level_names[level], msg);
+  fflush(stderr);
+}
+
+void siol_log(lua_State *L, int level, const char *fmt, ...) {
+  siol_state_t *st = siol_state(L);
+  if (level < (st ? st->log_level : SIOL_LOG_INFO)) return;
   char msg[4096];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  /* One fprintf per line so that lines from handlers and the binding never interleave mid-way. */
-  fprintf(stderr, "%s.%03ldZ %-5s %s\n", stamp, ts.tv_nsec / 1000000, level_names[level], msg);
-  fflush(stderr);
+  log_line(level, msg);
 }
 
 /* The core's records: to sio.on_log()'s function when there is one (a plain protected call, on
@@ -49,6 +53,12 @@ void siol_core_log(sio_server_t *server, int level, const char *component, const
     st->in_core_log = 0;
     if (ok) return;
   }
+  if (level == SIO_LOG_TRACE) { /* a debug category someone turned on: written whatever the level */
+    char line[1100];
+    snprintf(line, sizeof line, "sio: %s: %s", component, message);
+    log_line(SIOL_LOG_DEBUG, line);
+    return;
+  }
   siol_log(L, SIOL_LOG_ERROR - (level > SIO_LOG_DEBUG ? SIO_LOG_DEBUG : level < 0 ? 0 : level),
            "sio: %s: %s", component, message);
 }
@@ -56,6 +66,7 @@ void siol_core_log(sio_server_t *server, int level, const char *component, const
 void siol_apply_core_log(siol_state_t *st, sio_server_t *server, void *srv) {
   sio_server_set_log(server, st->core_log_ref != LUA_NOREF ? st->core_log_level : SIO_LOG_WARN,
                      siol_core_log, srv);
+  if (st->debug_set) sio_server_set_debug(server, st->debug_mask);
 }
 
 void siol_set_log_level(lua_State *L, int level) {

@@ -59,6 +59,8 @@ typedef struct siol_state_s {
   int core_log_ref;   /* sio.on_log()'s function, or LUA_NOREF */
   int core_log_level; /* its level, as the core's (SIO_LOG_*) */
   int in_core_log;    /* inside it: a record it causes goes to the log, not to it again */
+  int debug_set;      /* sio.set_debug() was called: debug_mask replaces SIO_DEBUG's categories */
+  unsigned debug_mask; /* its SIO_DEBUG_* categories, for every server of the state */
   siol_hooks_t hooks; /* the host's (all NULL without one) */
   srv_t *servers;     /* newest first */
   tmr_t *timers;

@@ -204,6 +204,14 @@ int siol_server(lua_State *L) {
     if (r == SIO_EINVAL && *sio_last_error()) return made_fail(L, srv, boxi, r, sio_last_error());
     if (r == UV_ENOSYS) return made_fail(L, srv, boxi, r, "redis: sio was built without Redis (cmake -DSIO_REDIS=ON)");
   }
+  /* metrics_path = "/metrics": Prometheus text there (a bad or taken path is the script's). */
+  if (r == 0) {
+    const char *metrics = siol_opt_str(L, 1, "metrics_path", NULL); /* pushed: popped below */
+    if (metrics) r = sio_io_serve_metrics(srv->io, metrics);
+    lua_pop(L, 1); /* the stack stays as the code below counts it */
+    if ((r == SIO_EINVAL || r == SIO_EEXIST) && *sio_last_error())
+      return made_fail(L, srv, boxi, r, sio_last_error());
+  }
   if (r) return made_fail(L, srv, boxi, r, NULL);
   srv->port = sio_server_port(srv->server);
   sio_io_set_data(srv->io, srv);
@@ -366,10 +374,98 @@ static int l_reload_tls(lua_State *L) {
   return 3;
 }
 
+/* ---- metrics ---- */
+
+static void set_int(lua_State *L, const char *key, uint64_t v) {
+  lua_pushinteger(L, (lua_Integer)v);
+  lua_setfield(L, -2, key);
+}
+
+/* t[key] = {polling = v[0], websocket = v[1]} */
+static void set_transports(lua_State *L, const char *key, const uint64_t v[2]) {
+  lua_createtable(L, 0, 2);
+  set_int(L, "polling", v[0]);
+  set_int(L, "websocket", v[1]);
+  lua_setfield(L, -2, key);
+}
+
+/* server:stats() -> table: sio_io_stats() and every namespace's sockets (lua/README.md says the
+ * shape: the keys of Python's Server.stats(), protocols 3 and 4 and reasons 0..5 as integers). */
+static int l_stats(lua_State *L) {
+  srv_t *srv = siol_check_open_srv(L, 1);
+  sio_stats_t st = {.size = sizeof st};
+  int r = sio_io_stats(srv->io, &st);
+  if (r) return siol_push_fail(L, r);
+  lua_createtable(L, 0, 24);
+  lua_createtable(L, 0, 2);
+  static const char *const tnames[2] = {"polling", "websocket"};
+  for (int t = 0; t < 2; t++) {
+    lua_createtable(L, 0, 2);
+    for (int p = 0; p < 2; p++) {
+      lua_pushinteger(L, (lua_Integer)st.sessions[t][p]);
+      lua_rawseti(L, -2, 3 + p);
+    }
+    lua_setfield(L, -2, tnames[t]);
+  }
+  lua_setfield(L, -2, "sessions");
+  lua_newtable(L);
+  const char *name;
+  size_t n;
+  for (size_t i = 0; sio_io_nsp_stats(srv->io, i, &name, &n) == 0; i++) {
+    lua_pushinteger(L, (lua_Integer)n);
+    lua_setfield(L, -2, name);
+  }
+  lua_setfield(L, -2, "sockets");
+  set_int(L, "handshakes", st.handshakes);
+  lua_createtable(L, 6, 1);
+  for (int i = 0; i < 6; i++) {
+    lua_pushinteger(L, (lua_Integer)st.refused[i]);
+    lua_rawseti(L, -2, i);
+  }
+  lua_setfield(L, -2, "handshakes_refused");
+  set_int(L, "upgrades", st.upgrades);
+  set_transports(L, "packets_in", st.packets_in);
+  set_transports(L, "packets_out", st.packets_out);
+  set_transports(L, "bytes_in", st.bytes_in);
+  set_transports(L, "bytes_out", st.bytes_out);
+  set_int(L, "max_buffered_closes", st.max_buffered_closes);
+  set_int(L, "tls_handshakes", st.tls_handshakes);
+  set_int(L, "tls_failures", st.tls_failures);
+  set_int(L, "deflate_negotiated", st.deflate_negotiated);
+  set_int(L, "connections", st.connections);
+  set_int(L, "broadcasts", st.broadcasts);
+  set_int(L, "acks_sent", st.acks_sent);
+  set_int(L, "acks_answered", st.acks_answered);
+  set_int(L, "acks_timed_out", st.acks_timed_out);
+  set_int(L, "acks_replied", st.acks_replied);
+  if (st.redis_up >= 0) {
+    lua_createtable(L, 0, 3);
+    lua_pushboolean(L, st.redis_up);
+    lua_setfield(L, -2, "up");
+    set_int(L, "published", st.redis_published);
+    set_int(L, "received", st.redis_received);
+    lua_setfield(L, -2, "redis");
+  }
+  return 1;
+}
+
+/* server:metrics_text() -> string: what a scrape of metrics_path gets. */
+static int l_metrics_text(lua_State *L) {
+  srv_t *srv = siol_check_open_srv(L, 1);
+  char *text;
+  size_t len;
+  int r = sio_io_metrics_text(srv->io, &text, &len);
+  if (r) return siol_push_fail(L, r);
+  lua_pushlstring(L, text, len);
+  free(text);
+  return 1;
+}
+
 void siol_open_server(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"of", siol_of}, {"engine", siol_engine}, {"static", l_static}, {"route", siol_route},
       {"close", l_close}, {"on_engine", siol_on_engine}, {"reload_tls", l_reload_tls},
+      {"stats", l_stats}, {"metrics_text", l_metrics_text},
       {"instrument", l_instrument}, {NULL, NULL}};
   siol_class(L, SIOL_SERVER_MT, siol_nsp_methods, methods, l_index, srv_gc, NULL);
 }

@@ -119,7 +119,7 @@ static int l_set_log_level(lua_State *L) {
  * every server, go to fn(level, component, message) instead of the log; sio.on_log(nil): back to
  * the log, warnings and errors only. */
 static int l_on_log(lua_State *L) {
-  static const char *const names[] = {"error", "warn", "info", "debug", NULL}; /* SIO_LOG_* */
+  static const char *const names[] = {"error", "warn", "info", "debug", "trace", NULL}; /* SIO_LOG_* */
   siol_state_t *st = siol_state(L);
   if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
   int level = luaL_checkoption(L, 2, "info", names);
@@ -132,6 +132,25 @@ static int l_on_log(lua_State *L) {
   for (srv_t *s = st->servers; s; s = s->next)
     if (s->server && !s->closed) siol_apply_core_log(st, s->server, s);
   return 0;
+}
+
+/* sio.set_debug(categories): debug logging by category for every server of the state, now and
+ * later ("engine,socket", "*", as SIO_DEBUG; nil or "" for none), in place of SIO_DEBUG's. The
+ * records reach sio.on_log's function as ("trace", category, message), else the log whatever its
+ * level. Returns the categories' mask; an unknown name raises. */
+static int l_set_debug(lua_State *L) {
+  siol_state_t *st = siol_state(L);
+  const char *spec = luaL_optstring(L, 1, "");
+  unsigned mask;
+  if (sio_debug_parse(spec, &mask))
+    return luaL_error(L, "sio.set_debug: unknown category in '%s' "
+                         "(engine, socket, nsp, adapter, redis, http or *)", spec);
+  st->debug_set = 1;
+  st->debug_mask = mask;
+  for (srv_t *s = st->servers; s; s = s->next)
+    if (s->server && !s->closed) sio_server_set_debug(s->server, mask);
+  lua_pushinteger(L, (lua_Integer)mask);
+  return 1;
 }
 
 /* sio._roundtrip(...) -> json text, values...: the value converters both ways (for tests). */
@@ -172,6 +191,7 @@ int luaopen_sio(lua_State *L) {
                                  {"monotonic", l_monotonic},
                                  {"set_log_level", l_set_log_level},
                                  {"on_log", l_on_log},
+                                 {"set_debug", l_set_debug},
                                  {"is_ack", siol_is_ack},
                                  {"_roundtrip", l_roundtrip},
                                  {NULL, NULL}};
@@ -185,6 +205,10 @@ int luaopen_sio(lua_State *L) {
     lua_pushcclosure(L, l_log, 1);
     lua_setfield(L, -2, levels[i]);
   }
+  /* sio.log.trace is sio.log.debug: sio.on_log's "trace" records (debug categories) go to
+   * sio.log[level] as the others do. */
+  lua_getfield(L, -1, "debug");
+  lua_setfield(L, -2, "trace");
   lua_setfield(L, -2, "log");
   siol_values_open(L);
   return 1;

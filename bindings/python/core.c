@@ -606,6 +606,110 @@ static PyObject *core_instrument(CoreObject *c, PyObject *args) {
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Metrics                                                                                         */
+
+static int put_item(PyObject *d, PyObject *key, PyObject *v) {
+  int r = key && v ? PyDict_SetItem(d, key, v) : -1;
+  Py_XDECREF(key);
+  Py_XDECREF(v);
+  return r;
+}
+
+static int put_u64(PyObject *d, const char *key, uint64_t v) {
+  return put_item(d, PyUnicode_FromString(key), PyLong_FromUnsignedLongLong(v));
+}
+
+/* {"polling": v[0], "websocket": v[1]} under `key`. */
+static int put_transports(PyObject *d, const char *key, const uint64_t v[2]) {
+  PyObject *t = Py_BuildValue("{sKsK}", "polling", (unsigned long long)v[0], "websocket",
+                              (unsigned long long)v[1]);
+  return put_item(d, PyUnicode_FromString(key), t);
+}
+
+/* stats() -> dict: sio_io_stats() and the sockets of every namespace (the shape documented in
+ * python/sio/server.py's Server.stats). */
+static PyObject *core_stats(CoreObject *c, PyObject *unused) {
+  (void)unused;
+  if (pysio_check_open(c)) return NULL;
+  sio_stats_t st = {.size = sizeof st};
+  int r = sio_io_stats(c->io, &st);
+  if (r) return pysio_raise(pysio_core_state(c), r, "stats");
+  PyObject *d = PyDict_New();
+  if (!d) return NULL;
+  int bad = 0;
+  PyObject *sess = Py_BuildValue(
+      "{s{iKiK}s{iKiK}}", "polling", 3, (unsigned long long)st.sessions[0][0], 4,
+      (unsigned long long)st.sessions[0][1], "websocket", 3, (unsigned long long)st.sessions[1][0],
+      4, (unsigned long long)st.sessions[1][1]);
+  bad |= put_item(d, PyUnicode_FromString("sessions"), sess);
+  PyObject *socks = PyDict_New();
+  const char *name;
+  size_t n;
+  for (size_t i = 0; socks && sio_io_nsp_stats(c->io, i, &name, &n) == 0; i++)
+    bad |= put_item(socks, PyUnicode_DecodeUTF8(name, (Py_ssize_t)strlen(name), "surrogateescape"),
+                    PyLong_FromSize_t(n));
+  bad |= put_item(d, PyUnicode_FromString("sockets"), socks);
+  bad |= put_u64(d, "handshakes", st.handshakes);
+  PyObject *refused = PyDict_New();
+  for (int i = 0; refused && i < 6; i++)
+    bad |= put_item(refused, PyLong_FromLong(i), PyLong_FromUnsignedLongLong(st.refused[i]));
+  bad |= put_item(d, PyUnicode_FromString("handshakes_refused"), refused);
+  bad |= put_u64(d, "upgrades", st.upgrades);
+  bad |= put_transports(d, "packets_in", st.packets_in);
+  bad |= put_transports(d, "packets_out", st.packets_out);
+  bad |= put_transports(d, "bytes_in", st.bytes_in);
+  bad |= put_transports(d, "bytes_out", st.bytes_out);
+  bad |= put_u64(d, "max_buffered_closes", st.max_buffered_closes);
+  bad |= put_u64(d, "tls_handshakes", st.tls_handshakes);
+  bad |= put_u64(d, "tls_failures", st.tls_failures);
+  bad |= put_u64(d, "deflate_negotiated", st.deflate_negotiated);
+  bad |= put_u64(d, "connections", st.connections);
+  bad |= put_u64(d, "broadcasts", st.broadcasts);
+  bad |= put_u64(d, "acks_sent", st.acks_sent);
+  bad |= put_u64(d, "acks_answered", st.acks_answered);
+  bad |= put_u64(d, "acks_timed_out", st.acks_timed_out);
+  bad |= put_u64(d, "acks_replied", st.acks_replied);
+  PyObject *redis;
+  if (st.redis_up < 0) {
+    Py_INCREF(Py_None);
+    redis = Py_None;
+  } else {
+    redis = Py_BuildValue("{sOsKsK}", "up", st.redis_up ? Py_True : Py_False, "published",
+                          (unsigned long long)st.redis_published, "received",
+                          (unsigned long long)st.redis_received);
+  }
+  bad |= put_item(d, PyUnicode_FromString("redis"), redis);
+  if (bad) {
+    Py_DECREF(d);
+    return NULL;
+  }
+  return d;
+}
+
+/* serve_metrics(path): the Prometheus text at path (sio_io_serve_metrics). */
+static PyObject *core_serve_metrics(CoreObject *c, PyObject *args) {
+  const char *path;
+  if (!PyArg_ParseTuple(args, "s", &path)) return NULL;
+  if (pysio_check_open(c)) return NULL;
+  int r = sio_io_serve_metrics(c->io, path);
+  if (r) return pysio_raise(pysio_core_state(c), r, path);
+  Py_RETURN_NONE;
+}
+
+/* metrics_text() -> str: what a scrape gets. */
+static PyObject *core_metrics_text(CoreObject *c, PyObject *unused) {
+  (void)unused;
+  if (pysio_check_open(c)) return NULL;
+  char *text;
+  size_t len;
+  int r = sio_io_metrics_text(c->io, &text, &len);
+  if (r) return pysio_raise(pysio_core_state(c), r, "metrics_text");
+  PyObject *o = PyUnicode_DecodeUTF8(text, (Py_ssize_t)len, "surrogateescape");
+  free(text);
+  return o;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 /* The type                                                                                        */
 
 #define METHOD(name, fn, flags, doc) {name, (PyCFunction)(void (*)(void))(fn), flags, doc}
@@ -625,6 +729,10 @@ static PyMethodDef core_methods[] = {
     METHOD("set_log", pysio_core_set_log, METH_VARARGS,
            "set_log(level, fn(level, component, message) -> handled | None): the core's records of "
            "level <= `level` (0 error .. 3 debug; < 0: none); fn None: stderr (events.c)"),
+    METHOD("set_debug", pysio_core_set_debug, METH_VARARGS | METH_KEYWORDS,
+           "set_debug(categories, add=False) -> mask: debug categories on (SIO_DEBUG's list as a "
+           "str, \"*\" for all, or a mask; None: none), added to the ones on with add=True; "
+           "the records come to set_log's fn at level 4 (events.c)"),
     METHOD("port", core_port, METH_NOARGS, "the bound port, or None"),
     METHOD("run", core_run, METH_VARARGS | METH_KEYWORDS,
            "run(handle_signals=True): runs the loop (GIL released) until stopped"),
@@ -675,6 +783,10 @@ static PyMethodDef core_methods[] = {
            "server_emit(nsp, event, args, cb(error, responses)=None): serverSideEmit to the other nodes"),
     METHOD("server_reply", pysio_core_server_reply, METH_VARARGS,
            "server_reply(nsp, reply_id, (value,) or ()) -> sent: answers another node's server-side event"),
+    METHOD("stats", core_stats, METH_NOARGS, "stats() -> dict: the core's counters and gauges"),
+    METHOD("serve_metrics", core_serve_metrics, METH_VARARGS,
+           "serve_metrics(path): Prometheus text at path (GET and HEAD)"),
+    METHOD("metrics_text", core_metrics_text, METH_NOARGS, "metrics_text() -> str: Prometheus text"),
     {NULL}};
 
 static PyGetSetDef core_getset[] = {{"closed", (getter)core_closed, NULL, "the server is closed", NULL}, {NULL}};

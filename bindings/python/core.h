@@ -99,6 +99,7 @@ void pysio_release_pending_connects(CoreObject *c);
 PyObject *pysio_core_connect_done(CoreObject *c, PyObject *args);
 void pysio_engine_message(sio_session_t *s, const char *data, size_t len, int binary);
 PyObject *pysio_core_set_log(CoreObject *c, PyObject *args);
+PyObject *pysio_core_set_debug(CoreObject *c, PyObject *args, PyObject *kw);
 
 /* http.c: Core.handler() */
 PyObject *pysio_core_handler(CoreObject *c, PyObject *args, PyObject *kw);

@@ -298,6 +298,40 @@ static void on_log(sio_server_t *server, int level, const char *component, const
   if (fallback) sio_log_stderr(server, level, component, message, NULL);
 }
 
+/* Core.set_debug(categories, add=False): see the method table (core.c). The list is parsed by the
+ * core (sio_debug_parse), once for every binding. */
+PyObject *pysio_core_set_debug(CoreObject *c, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"categories", "add", NULL};
+  PyObject *spec;
+  int add = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|p", kwlist, &spec, &add)) return NULL;
+  if (pysio_check_open(c)) return NULL;
+  unsigned mask = 0;
+  if (PyLong_Check(spec)) {
+    long v = PyLong_AsLong(spec);
+    if (v == -1 && PyErr_Occurred()) return NULL;
+    if (v < 0 || v > SIO_DEBUG_ALL) {
+      PyErr_SetString(PyExc_ValueError, "set_debug: not a mask of debug categories");
+      return NULL;
+    }
+    mask = (unsigned)v;
+  } else if (PyUnicode_Check(spec)) {
+    const char *s = PyUnicode_AsUTF8(spec);
+    if (!s) return NULL;
+    if (sio_debug_parse(s, &mask)) {
+      PyErr_Format(PyExc_ValueError,
+                   "set_debug: unknown category in %R (engine, socket, nsp, adapter, redis, http or *)", spec);
+      return NULL;
+    }
+  } else if (spec != Py_None) {
+    PyErr_SetString(PyExc_TypeError, "set_debug: categories must be a str, an int or None");
+    return NULL;
+  }
+  if (add) mask |= sio_server_debug(c->server);
+  sio_server_set_debug(c->server, mask);
+  return PyLong_FromUnsignedLong(sio_server_debug(c->server));
+}
+
 /* Core.set_log(level, fn): see the method table (core.c). */
 PyObject *pysio_core_set_log(CoreObject *c, PyObject *args) {
   int level;

@@ -164,11 +164,14 @@ enum {
   SIO_LOG_WARN = 1,  /* degraded service, and its end (a Redis connection lost, then restored:
                         both at WARN, so a WARN filter sees the outage end too); ignored input */
   SIO_LOG_INFO = 2,  /* the life of each session: opened, upgraded, closed with its reason */
-  SIO_LOG_DEBUG = 3  /* requests refused with 400/403 (a client's fault, not the server's) */
+  SIO_LOG_DEBUG = 3, /* requests refused with 400/403 (a client's fault, not the server's) */
+  SIO_LOG_TRACE = 4  /* debug categories' records (below): passed when their category is on,
+                        whatever the sink's level */
 };
 
 /* `component` names the layer: "engine" (Engine.IO sessions and requests), "socketio", "cluster",
- * "redis". `component` and `message` (one line, no newline) are borrowed for the call. The callback
+ * "redis"; for SIO_LOG_TRACE records, the debug category ("engine", "socket", "nsp", "adapter",
+ * "redis", "http": sio_server_set_debug below). `component` and `message` (one line, no newline) are borrowed for the call. The callback
  * must not close `server`; it may call any other function. */
 typedef void (*sio_log_cb)(sio_server_t *server, int level, const char *component,
                            const char *message, void *arg);
@@ -184,6 +187,42 @@ SIO_EXTERN const char *sio_log_level_name(int level);
  * outlive the server or the next call. Call it on the loop's thread (or before the loop runs);
  * it takes effect for the next record. Records of the server's adapters (Redis) come here too. */
 SIO_EXTERN void sio_server_set_log(sio_server_t *server, int level, sio_log_cb cb, void *arg);
+
+/* Debug logging by category: one record per event, with the session id (Engine.IO) or socket id
+ * (Socket.IO), never a whole payload. Off by default; a category that is off costs one load and
+ * one branch per site, nothing is formatted. Records go to the server's sink (sio_server_set_log;
+ * stderr by default, as "sio: <category>: <message>") at level SIO_LOG_TRACE with the category's
+ * name as `component`, whatever the sink's level (a NULL sink drops them).
+ *   engine   sessions: handshake (transport, EIO version, peer), upgrade, ping timeout, close
+ *            with its reason, each packet in and out (type, length)
+ *   socket   Socket.IO packets in and out (type, namespace, event name, ack id, length)
+ *   nsp      namespace connections accepted and refused, socket disconnections
+ *   adapter  cluster requests and answers (type, request id)
+ *   redis    Redis links up and down, messages published and received (channel, length)
+ *   http     HTTP requests (method, path, status) */
+enum {
+  SIO_DEBUG_ENGINE = 1 << 0,
+  SIO_DEBUG_SOCKET = 1 << 1,
+  SIO_DEBUG_NSP = 1 << 2,
+  SIO_DEBUG_ADAPTER = 1 << 3,
+  SIO_DEBUG_REDIS = 1 << 4,
+  SIO_DEBUG_HTTP = 1 << 5,
+  SIO_DEBUG_ALL = (1 << 6) - 1
+};
+/* Parses a category list as SIO_DEBUG takes it: names separated by commas or spaces, "*" (or
+ * "all") for every one; Node's DEBUG namespaces are understood too ("engine*" -> engine,http;
+ * "socket.io*" -> socket,nsp,adapter,redis; "socket.io:socket", "socket.io:namespace", ...).
+ * NULL or "" is 0. SIO_EINVAL (and *mask untouched) for an unknown name. */
+SIO_EXTERN int sio_debug_parse(const char *spec, unsigned *mask);
+/* The categories' names ("engine" ...) for one SIO_DEBUG_* bit; "unknown" otherwise. Static. */
+SIO_EXTERN const char *sio_debug_category_name(unsigned category);
+/* Turns categories on (bits of `mask`) and off (the others). sio_server_new reads the environment
+ * variable SIO_DEBUG once (a list sio_debug_parse takes; an unknown name: a WARN record, and no
+ * category) and starts with it; this overrides it. Node's DEBUG variable is not read (other
+ * programs of the same environment take it). Call it on the loop's thread (or before it runs). */
+SIO_EXTERN void sio_server_set_debug(sio_server_t *server, unsigned mask);
+/* The server's categories now. */
+SIO_EXTERN unsigned sio_server_debug(const sio_server_t *server);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Static files: a directory served at a URL prefix of a server, as Node's serve-static (send)    */
@@ -1127,6 +1166,69 @@ SIO_EXTERN void sio_instrument_options_init(sio_instrument_options_t *opts);
  * a username without hash (or the reverse) or an unknown mode. Ends with the io. Sockets that
  * connected before the call are listed (all_sockets) but their events are not reported. */
 SIO_EXTERN int sio_io_instrument(sio_io_t *io, const sio_instrument_options_t *opts);
+/* ---------------------------------------------------------------------------------------------- */
+/* Metrics: counters and gauges the core keeps as it runs (always on: a few integer increments   */
+/* on the loop thread per packet), read with sio_io_stats() and served, when asked, as           */
+/* Prometheus text (sio_io_serve_metrics). Counters count from sio_io_new() and never go down;    */
+/* gauges say how things are now. Index [t] by transport: SIO_STATS_POLLING, SIO_STATS_WEBSOCKET;  */
+/* [p] by Engine.IO protocol: SIO_STATS_EIO3, SIO_STATS_EIO4.                                      */
+
+enum { SIO_STATS_POLLING = 0, SIO_STATS_WEBSOCKET = 1 };
+enum { SIO_STATS_EIO3 = 0, SIO_STATS_EIO4 = 1 };
+
+typedef struct sio_stats_s {
+  size_t size; /* the caller sets sizeof(sio_stats_t); fields are only ever added at the end */
+  /* gauges */
+  uint64_t sessions[2][2];   /* open Engine.IO sessions by [transport][protocol] */
+  uint64_t sockets;          /* connected sockets, every namespace (per namespace: below) */
+  int redis_up;              /* -1 no Redis adapter; 0 a connection is down; 1 both are up */
+  /* counters: Engine.IO */
+  uint64_t handshakes;       /* sessions opened */
+  uint64_t refused[6];       /* handshakes and requests refused, by Engine.IO error code 0..5
+                              * (unknown transport, unknown sid, bad handshake method, bad
+                              * request, forbidden, unsupported protocol version) */
+  uint64_t upgrades;         /* polling sessions upgraded to WebSocket */
+  uint64_t packets_in[2], packets_out[2]; /* Engine.IO packets by transport (pings included) */
+  uint64_t bytes_in[2], bytes_out[2];     /* their bytes: WebSocket message payloads, polling
+                                           * POST bodies and poll response bodies (uncompressed) */
+  uint64_t max_buffered_closes; /* sessions closed by the max_buffered bound */
+  /* counters: the HTTP server under the io (shared by every io of that server) */
+  uint64_t tls_handshakes, tls_failures; /* TLS handshakes completed, and failed */
+  uint64_t deflate_negotiated;           /* WebSockets that agreed on permessage-deflate */
+  /* counters: Socket.IO */
+  uint64_t connections;      /* sockets connected (a namespace CONNECT accepted) */
+  uint64_t broadcasts;       /* sio_nsp_emit / sio_nsp_emit_ack calls (one per call, any count of
+                              * recipients; a dynamic parent's counts once) */
+  uint64_t acks_sent;        /* events sent awaiting an ack (per recipient of a broadcast) */
+  uint64_t acks_answered;    /* of those, answered by the client */
+  uint64_t acks_timed_out;   /* of those, not answered in time (sio_socket_emit_ack's timeout;
+                              * a broadcast's timeout counts each recipient still waiting) */
+  uint64_t acks_replied;     /* answers the server sent to the client's acks (sio_socket_ack) */
+  /* counters: Redis (sio_io_use_redis) */
+  uint64_t redis_published;  /* PUBLISH commands sent */
+  uint64_t redis_received;   /* messages received on the subscriptions */
+} sio_stats_t;
+
+/* Fills *out (out->size set by the caller: an older caller's shorter struct gets what it holds).
+ * 0, or SIO_EINVAL for a NULL io or out, or a size this library cannot read. Walks the sessions
+ * and namespaces (O(sessions)): for scrapes, not for every packet. */
+SIO_EXTERN int sio_io_stats(const sio_io_t *io, sio_stats_t *out);
+/* Namespace i (0, 1, ...: every namespace the io holds, static ones and dynamic children, in no
+ * set order; not the dynamic parents) with its connected socket count: 0, or SIO_ENOTFOUND
+ * past the end. `*name` is borrowed (valid while the namespace lives). */
+SIO_EXTERN int sio_io_nsp_stats(const sio_io_t *io, size_t i, const char **name, size_t *sockets);
+/* The Prometheus text exposition (format 0.0.4) of the io's stats: every metric named sio_...,
+ * counters ending _total, with # HELP and # TYPE lines; labels transport="polling|websocket",
+ * protocol="3|4", reason="0".."5", namespace="/chat" (label values escaped as the format says:
+ * backslash, double quote and newline). *out is a new NUL-terminated string (*len its length,
+ * len may be NULL) the caller frees with free(). 0, SIO_EINVAL or SIO_ENOMEM. */
+SIO_EXTERN int sio_io_metrics_text(const sio_io_t *io, char **out, size_t *len);
+/* Serves sio_io_metrics_text() at `path` (exactly; copied) of the io's server, through a
+ * sio_server_handler: GET and HEAD get 200 with Content-Type
+ * "text/plain; version=0.0.4; charset=utf-8", other methods 405 (with Allow: GET, HEAD), a longer
+ * path under it 404. Off until called: nothing is built until a scrape comes. Errors as
+ * sio_server_handler() (SIO_EEXIST for a path taken, SIO_EINVAL for a bad one). */
+SIO_EXTERN int sio_io_serve_metrics(sio_io_t *io, const char *path);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,7 @@ typedef struct {
   long recovery_ms;       /* --recovery [MS]: connectionStateRecovery; -1: off */
   int admin;              /* --admin / --admin-auth: the Admin UI's server side on /admin-ui */
   const char *admin_auth; /* --admin-auth USER:BCRYPT; NULL: no auth */
+  const char *metrics;    /* --metrics PATH: Prometheus text at PATH; NULL: none */
 } config_t;
 
 static sio_server_t *server;
@@ -32,7 +33,8 @@ static void usage(void) {
           "                    [--allow-eio3] [--cors ORIGINS] [--redis URL] [--cookie NAME]\n"
           "                    [--static DIR] [--serve-client DIR] [--per-message-deflate]\n"
           "                    [--tls-cert FILE --tls-key FILE] [--parser msgpack]\n"
-          "                    [--recovery [MS] | --recovery=MS] [--admin | --admin-auth USER:BCRYPT]\n");
+          "                    [--recovery [MS] | --recovery=MS] [--metrics PATH]\n"
+          "                    [--admin | --admin-auth USER:BCRYPT]\n");
   exit(2);
 }
 
@@ -422,6 +424,7 @@ static int setup_socketio(const config_t *cfg) {
     r = sio_io_use_redis(io, &ro);
   }
   if (!r && cfg->admin) r = instrument(io, cfg->admin_auth);
+  if (!r && cfg->metrics) r = sio_io_serve_metrics(io, cfg->metrics);
   if (r) return r;
   sio_nsp_set_callbacks(root, &(sio_nsp_callbacks_t){.on_connection = emit_auth,
                                                      .on_event = root_event,
@@ -441,7 +444,7 @@ static void on_signal(uv_signal_t *h, int signum) {
 }
 
 int main(int argc, char **argv) {
-  config_t cfg = {"127.0.0.1", 3000, "/socket.io/", {0}, NULL, NULL, NULL, SIO_PARSER_JSON, -1, 0, NULL};
+  config_t cfg = {"127.0.0.1", 3000, "/socket.io/", {0}, NULL, NULL, NULL, SIO_PARSER_JSON, -1, 0, NULL, NULL};
   const char *tls_cert = NULL, *tls_key = NULL;
   sio_engine_options_init(&cfg.eio);
   for (int i = 1; i < argc; i++) {
@@ -469,6 +472,7 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--cookie") == 0) cfg.eio.cookie.name = v;
     else if (strcmp(a, "--static") == 0) cfg.static_dir = v;
     else if (strcmp(a, "--serve-client") == 0) cfg.client_dir = v;
+    else if (strcmp(a, "--metrics") == 0) cfg.metrics = v;
     else if (strcmp(a, "--parser") == 0 && strcmp(v, "msgpack") == 0) cfg.parser = SIO_PARSER_MSGPACK;
     else if (strcmp(a, "--parser") == 0) {
       fprintf(stderr, "sio-contract: --parser: only msgpack is known (JSON is the default)\n");

@@ -42,6 +42,7 @@ def main() -> int:
     # The Admin UI's server side on /admin-ui (contract.md's flag table); --admin-auth implies it.
     p.add_argument("--admin", action="store_true")
     p.add_argument("--admin-auth", default=None, metavar="USER:BCRYPT")
+    p.add_argument("--metrics", default=None, metavar="PATH")  # Prometheus text at PATH
     a = p.parse_args()
     if (a.tls_cert is None) != (a.tls_key is None):
         p.error("--tls-cert and --tls-key go together")  # exits 2
@@ -64,6 +65,7 @@ def main() -> int:
                                        {"maxDisconnectionDuration": a.recovery, "skipMiddlewares": True}),
             async_handlers=a.async_handlers > 0,
             handler_workers=max(1, a.async_handlers),
+            metrics_path=a.metrics,
         )
     except sio.UnsupportedError as e:  # built without msgpack-c: a flag it cannot honour
         print("server.py: --parser %s: %s" % (a.parser, e), file=sys.stderr)

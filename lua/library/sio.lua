@@ -72,9 +72,24 @@ function sio.set_log_level(level) end
 ---instead of the log; records less severe than `level` (default "info") are never made. fn runs
 ---on the loop where the record is made and may not wait; one that raises is logged and the
 ---record logged as well. nil: back to the log, warnings and errors only.
----@param fn fun(level: "error"|"warn"|"info"|"debug", component: string, message: string)|nil
+---Debug records (sio.set_debug, SIO_DEBUG, siod --debug) come as level "trace" with the category
+---("engine", "socket", "nsp", "adapter", "redis", "http") as component, whatever `level`.
+---(sio.log.trace is sio.log.debug, so that sio.log[level] takes every level.)
+---@param fn fun(level: "error"|"warn"|"info"|"debug"|"trace", component: string, message: string)|nil
 ---@param level? "error"|"warn"|"info"|"debug"
 function sio.on_log(fn, level) end
+
+---Debug logging by category for every server, now and later, in place of env SIO_DEBUG (which
+---each server reads when created): "engine,socket,nsp,adapter,redis,http" (any of them), "*"
+---for all, nil or "" for none; Node's DEBUG names work too ("engine*,socket.io*"). One record per
+---event: handshake (transport, EIO version, peer), upgrade, ping timeout, close reason, packets in
+---and out (type, namespace, event name, ack id, length; never a payload), namespace connections
+---and refusals, adapter requests, Redis links and messages, HTTP requests with their status. They
+---reach sio.on_log's fn as ("trace", category, message), else the log (at DEBUG) whatever its
+---level. Off, a category costs nothing. Returns the categories' bit mask; an unknown name raises.
+---@param categories string|nil
+---@return integer
+function sio.set_debug(categories) end
 
 ---True for an ack function (to tell it from data in a vararg handler).
 ---@param v any
@@ -106,6 +121,9 @@ function sio.log.info(...) end
 function sio.log.warn(...) end
 ---@param ... any
 function sio.log.error(...) end
+---The same as sio.log.debug (sio.on_log's "trace" level: the debug categories).
+---@param ... any
+function sio.log.trace(...) end
 
 ---@class sio.json
 sio.json = {}
@@ -145,6 +163,7 @@ function sio.json.decode(s) end
 ---@field http_compression? boolean|{threshold?: integer} default true: polling responses of 1024 bytes or more gzip/deflate-encoded per Accept-Encoding
 ---@field connection_state_recovery? boolean|sio.RecoveryOptions Node's connectionStateRecovery (off by default)
 ---@field tls? sio.TlsOptions HTTPS/WSS on the port
+---@field metrics_path? string "/metrics": the core's counters and gauges as Prometheus text at that path (off by default)
 
 ---PEM files, read when the server is made (an unusable one raises).
 ---@class sio.TlsOptions
@@ -353,6 +372,46 @@ function Server:reload_tls() end
 ---@return string? err
 ---@return string? name
 function Server:instrument(opts) end
+---Open sessions by Engine.IO protocol (3 and 4).
+---@class sio.StatsSessions
+---@field [3] integer
+---@field [4] integer
+
+---A count per transport.
+---@class sio.StatsTransports
+---@field polling integer
+---@field websocket integer
+
+---The core's counters (since the server started) and gauges (now): server:stats().
+---@class sio.Stats
+---@field sessions {polling: sio.StatsSessions, websocket: sio.StatsSessions} open Engine.IO sessions
+---@field sockets table<string, integer> connected sockets per namespace
+---@field handshakes integer Engine.IO sessions opened
+---@field handshakes_refused table<integer, integer> refused requests by Engine.IO error code 0..5
+---@field upgrades integer polling sessions upgraded to WebSocket
+---@field packets_in sio.StatsTransports Engine.IO packets received
+---@field packets_out sio.StatsTransports Engine.IO packets sent
+---@field bytes_in sio.StatsTransports their bytes
+---@field bytes_out sio.StatsTransports
+---@field max_buffered_closes integer sessions closed by the max_buffered bound
+---@field tls_handshakes integer
+---@field tls_failures integer
+---@field deflate_negotiated integer WebSockets with permessage-deflate
+---@field connections integer sockets connected
+---@field broadcasts integer emits to a namespace or rooms
+---@field acks_sent integer events sent awaiting an ack (per recipient)
+---@field acks_answered integer
+---@field acks_timed_out integer
+---@field acks_replied integer answers sent to the clients' acks
+---@field redis? {up: boolean, published: integer, received: integer} with redis only
+
+---The core's counters and gauges (the numbers metrics_path serves).
+---@return sio.Stats
+function Server:stats() end
+
+---The Prometheus text (exposition format 0.0.4) a scrape of metrics_path gets.
+---@return string
+function Server:metrics_text() end
 
 ---Node's io.engine.on(event, fn): "initial_headers" and "headers" fn(headers, req) fill headers
 ---(name = value) for the handshake's response / every response; "connection_error" fn(err) for each

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json as _json
 import logging
 import warnings
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, Optional, Sequence
 
 from . import api
 
@@ -86,6 +86,23 @@ def _wire_engineio_logger(value: Any, sio_log: logging.Logger) -> Optional[loggi
 # The core's levels (sio.h: SIO_LOG_ERROR 0 .. SIO_LOG_DEBUG 3) as logging's.
 _LEVELS = (logging.ERROR, logging.WARNING, logging.INFO, logging.DEBUG)
 _CORE_WARN = 1
+# SIO_LOG_TRACE: a debug category's record (SIO_DEBUG), whatever the level; the category is the
+# component, and the record goes to logger "sio.<category>" at DEBUG.
+_CORE_TRACE = 4
+DEBUG_CATEGORIES = ("engine", "socket", "nsp", "adapter", "redis", "http")
+
+
+def wire_debug_loggers(categories: Sequence[str], sio_log: logging.Logger) -> None:
+    """Lets the debug records of these categories through: loggers ``"sio.<category>"`` at DEBUG
+    when their level is unset, with a stderr handler when neither they, logger ``"sio"`` nor the
+    root logger has one (``engineio_logger=True`` and ``logger=True``, as python-socketio's
+    per-packet lines appear with them)."""
+    for cat in categories:
+        log = logging.getLogger("sio." + cat)
+        if log.level == logging.NOTSET:
+            log.setLevel(logging.DEBUG)
+        if not log.handlers and not sio_log.handlers and not logging.getLogger().handlers:
+            log.addHandler(logging.StreamHandler())
 
 
 def core_level(*loggers: Optional[logging.Logger]) -> int:
@@ -119,6 +136,8 @@ class CoreLog:
         return core_level(self.socketio, self.engineio)
 
     def __call__(self, level: int, component: str, message: str) -> bool:
+        if level == _CORE_TRACE:
+            return debug_record(component, message)
         log = self.engineio if component == "engine" else self.socketio
         if log is None:
             return level > _CORE_WARN  # False: the core's stderr line, as without a logger
@@ -186,3 +205,17 @@ def transport_bits(transports: Optional[Iterable[str]]) -> Optional[int]:
     if not bits:
         raise ValueError("transports: at least one of 'polling', 'websocket'")
     return bits
+
+
+def debug_record(component: str, message: str) -> bool:
+    """A debug category's record (SIO_DEBUG) to logger ``"sio.<category>"`` at DEBUG, as
+    ``"<message>"`` with ``record.sio_component``; False (the core's stderr line) when that logger
+    does not take DEBUG records, so that SIO_DEBUG is never silently lost."""
+    log = logging.getLogger("sio." + component)
+    if not log.isEnabledFor(logging.DEBUG):
+        return False
+    try:
+        log.debug("%s", message, extra={"sio_component": component})
+    except Exception:
+        return False
+    return True

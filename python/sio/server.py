@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, TypeVar
 from . import _core, api
 from ._asyncio import AsyncioMode
 from ._dispatch import Dispatch
-from ._compat import CoreLog, Reason, compat_options, differs, transport_bits
+from ._compat import CoreLog, Reason, compat_options, differs, transport_bits, wire_debug_loggers
 from ._hooks import Engine, allow_verdict, request_environ
 from ._hooks import logger as _hooks_logger
 from ._util import (cookie_options, cors_options, deflate_options, environ, recovery_options,
@@ -122,7 +122,10 @@ class Server(Dispatch, AsyncioMode):
         ``"sio"`` in every case. With a logger, the C core's own records but the engine's go to
         it too, on the server's thread: Redis outages and their end (WARNING, component
         ``"redis"``), cluster notices, namespaces refused (DEBUG, ``"socketio"``); without one
-        they stay the core's stderr lines (WARNING and above).
+        they stay the core's stderr lines (WARNING and above). A logger also turns on the debug
+        categories ``socket`` and ``nsp`` (see :meth:`set_debug`): each packet in and out
+        (type, namespace, event name, length) and namespace connection, at DEBUG to loggers
+        ``"sio.socket"`` and ``"sio.nsp"``.
     :param engineio_logger: the C core's Engine.IO records (component ``"engine"``): each
         session opened, upgraded and closed with its reason (INFO: ``"engine: session <sid>
         closed: ping timeout"``), requests refused with 400/403 (DEBUG). ``True``: to logger
@@ -131,8 +134,10 @@ class Server(Dispatch, AsyncioMode):
         ``record.sio_component``; the core is told the most verbose level any of the two loggers
         lets through when the server starts listening (records below it are never made), and a
         logging handler that raises never reaches the server (the record goes to stderr). No
-        per-packet records (python-engineio's "Sending packet"): sio's engine is C and keeps its
-        hot path free of them.
+        per-packet records there (python-engineio's "Sending packet"): ``True`` turns on the
+        debug category ``engine`` instead (see :meth:`set_debug`): handshakes, upgrades, ping
+        timeouts, closes and each packet, at DEBUG to logger ``"sio.engine"`` (a Logger of
+        yours does not: ``set_debug("engine")`` then).
     :param async_mode: ``"threading"`` (:class:`Server`), ``"asyncio"`` (:class:`AsyncServer`);
         others (eventlet, gevent, aiohttp...) are warned: sio runs its own libuv loop.
     :param max_http_buffer_size: python-engineio's name for ``max_payload``.
@@ -186,6 +191,10 @@ class Server(Dispatch, AsyncioMode):
         message is compressed on its own (no context takeover), a broadcast once for all its
         recipients, and zlib's state is shared by the server, so an idle connection costs nothing
         more; a received message that inflates past ``max_payload`` is closed with 1009.
+    :param metrics_path: a URL path (``"/metrics"``) where the server's counters and gauges
+        (:meth:`stats`) are served as Prometheus text (exposition format 0.0.4, ``sio_``
+        names) to GET and HEAD requests (405 for other methods). ``None`` (the default): not
+        served (the counters are kept all the same).
     """
 
     reason = Reason
@@ -229,6 +238,7 @@ class Server(Dispatch, AsyncioMode):
         allow_request: Optional[Callable[[Dict[str, Any]], Any]] = None,
         parser: Optional[str] = None,
         connection_state_recovery: Union[None, bool, Dict[str, Any]] = None,
+        metrics_path: Optional[str] = None,
     ) -> None:
         opts = compat_options(self._async_modes, async_mode=async_mode, logger=logger,
                               engineio_logger=engineio_logger, json=json, serializer=serializer,
@@ -310,6 +320,8 @@ class Server(Dispatch, AsyncioMode):
             **deflate_options(per_message_deflate),
             **recovery,
         )
+        if metrics_path is not None:
+            self._core.serve_metrics(metrics_path)
         self.engine = Engine(self._core)
         """Node's ``io.engine`` for its events: ``server.engine.on("connection_error", fn)``,
         ``"initial_headers"``, ``"headers"`` (see :class:`sio._hooks.Engine`)."""
@@ -321,7 +333,14 @@ class Server(Dispatch, AsyncioMode):
                 raise TypeError("allow_request must be callable")
             self._core.set_hook("allow_request", self._allow)
         self._core_log = CoreLog(self.logger if logger else None, opts["engineio_logger"])
-        if self._core_log.wired:
+        # Debug categories (the core read SIO_DEBUG already): engineio_logger turns on the
+        # engine's per-packet lines, logger the Socket.IO packets and namespaces, as
+        # python-socketio's loggers show its traffic; records go to loggers "sio.<category>".
+        debug = (["engine"] if engineio_logger is True else []) + (["socket", "nsp"] if logger else [])
+        if debug:
+            wire_debug_loggers(debug, logging.getLogger("sio"))
+            self._core.set_debug(",".join(debug), add=True)
+        if self._core_log.wired or os.environ.get("SIO_DEBUG"):
             self._core.set_log(self._core_log.level(), self._core_log)
         self._register("/")
         if namespaces == "*":
@@ -861,6 +880,28 @@ class Server(Dispatch, AsyncioMode):
         t = self._on_loop(lambda: self._core.transport(nsp, sid))
         return {api.SIO_TRANSPORT_POLLING: "polling", api.SIO_TRANSPORT_WEBSOCKET: "websocket"}.get(t)
 
+    def stats(self) -> Dict[str, Any]:
+        """The core's counters (since the server started) and gauges (now), as a dict::
+
+            {"sessions": {"polling": {3: n, 4: n}, "websocket": {3: n, 4: n}},  # open, by
+                                                         # transport and Engine.IO protocol
+             "sockets": {"/": n, "/chat": n},            # connected, per namespace
+             "handshakes": n,                            # Engine.IO sessions opened
+             "handshakes_refused": {0: n, ..., 5: n},    # by Engine.IO error code
+             "upgrades": n,                              # polling -> WebSocket
+             "packets_in" / "packets_out" / "bytes_in" / "bytes_out":
+                 {"polling": n, "websocket": n},         # Engine.IO packets and their bytes
+             "max_buffered_closes": n,                   # sessions closed past max_buffered
+             "tls_handshakes": n, "tls_failures": n, "deflate_negotiated": n,
+             "connections": n,                           # sockets connected
+             "broadcasts": n,                            # emits to a namespace or rooms
+             "acks_sent": n, "acks_answered": n, "acks_timed_out": n,  # emits awaiting an ack
+             "acks_replied": n,                          # answers to the clients' acks
+             "redis": None | {"up": bool, "published": n, "received": n}}
+
+        The same numbers as ``metrics_path``'s Prometheus text."""
+        return self._on_loop(self._core.stats)
+
     def socket_count(self, namespace: Optional[str] = None) -> int:
         """Sockets connected to the namespace (on this node)."""
         nsp = self._nsp(namespace)
@@ -1074,6 +1115,19 @@ class Server(Dispatch, AsyncioMode):
             self._core.run(handle_signals=handle_signals)
         finally:
             self._loop_thread = None
+
+    def set_debug(self, categories: Union[str, int, None]) -> None:
+        """Debug logging by category, as the environment variable ``SIO_DEBUG`` (read when the
+        server is created) sets it: ``"engine,socket,nsp,adapter,redis,http"`` (any of them),
+        ``"*"`` for all, ``None`` or ``""`` for none; Node's ``DEBUG`` names are understood too
+        (``"engine*,socket.io*"``). One record per event (handshake, upgrade, ping timeout, close
+        reason, packets in and out as type, namespace, event name and length, namespace
+        connections, adapter requests, Redis links and messages, HTTP requests with their
+        status) to logger ``"sio.<category>"`` at DEBUG with ``record.sio_component``; when that
+        logger does not take DEBUG records they are the core's stderr lines. Off, a category
+        costs nothing. ValueError for an unknown category."""
+        self._core.set_debug(categories)
+        self._core.set_log(self._core_log.level(), self._core_log)
 
     def instrument(self, auth: Any = None, mode: str = "development", read_only: bool = False,
                    server_id: Optional[str] = None, namespace: str = "/admin",

@@ -209,6 +209,16 @@ TEST(unreachable_redis) {
   CHECK_EQ_INT(acks, SIO_EUNAVAIL);
   CHECK_EQ_INT(rr.calls, 1);
   CHECK_EQ_INT(rr.status, SIO_EUNAVAIL);
+  /* metrics: Redis is down, nothing was published (Redis metrics appear once Redis is used) */
+  sio_stats_t st = {.size = sizeof st};
+  CHECK_EQ_INT(sio_io_stats(io, &st), 0);
+  CHECK_EQ_INT(st.redis_up, 0);
+  CHECK_EQ_INT((int)st.redis_published, 0);
+  CHECK_EQ_INT((int)st.broadcasts, 1);
+  char *text = NULL;
+  CHECK_EQ_INT(sio_io_metrics_text(io, &text, NULL), 0);
+  CHECK(text && strstr(text, "\nsio_redis_up 0\n") && strstr(text, "\nsio_redis_published_total 0\n"));
+  free(text);
   uv_close((uv_handle_t *)&t, NULL);
   /* closed while waiting out a backoff: the retry timers and the contexts go with the server */
   sio_server_close(server, on_closed);

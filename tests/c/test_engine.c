@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "engine/engine.h" /* sio__engine_stats: the metrics sio_io_stats reports */
 #include "net_client.h"
 #include "sio.h"
 #include "test.h"
@@ -690,6 +691,7 @@ typedef struct {
   int closes;
   char reason[32];
   size_t count_after; /* sio_engine_session_count() once the client saw the close */
+  sio_stats_t stats;  /* the engine's metrics then */
   char payload[FLOOD_MSG];
 } flood_ctx_t;
 
@@ -737,6 +739,7 @@ static void flood_shutdown(nh_t *h) {
 static void flood_count(nh_t *h, void *arg) {
   flood_ctx_t *f = h->user;
   f->count_after = sio_engine_session_count(f->engine);
+  sio__engine_stats(f->engine, &f->stats);
 }
 
 static const sio_engine_callbacks_t flood_cbs = {flood_connection, NULL, flood_close, NULL};
@@ -802,6 +805,10 @@ TEST(slow_reader_is_closed) {
   CHECK_EQ_INT(f.first_err, SIO_ECLOSED);
   CHECK_EQ_INT(f.send_in_close, SIO_ECLOSED);
   CHECK_EQ_INT(f.count_after, 0);
+  /* metrics: the close counted as the max_buffered bound's; every send before it as a packet */
+  CHECK_EQ_INT((int)f.stats.max_buffered_closes, 1);
+  CHECK_EQ_INT((int)f.stats.packets_out[SIO_STATS_WEBSOCKET], f.sent + 1); /* + the OPEN */
+  CHECK_EQ_INT((int)f.stats.sessions[SIO_STATS_WEBSOCKET][SIO_STATS_EIO4], 0);
 }
 
 static void client_fast_reader(nh_t *h) {
@@ -832,6 +839,9 @@ TEST(fast_reader_is_kept) {
   CHECK_EQ_INT(f.count_after, 1);
   CHECK_EQ_INT(f.closes, 1);
   CHECK(strcmp(f.reason, "server shutting down") == 0);
+  CHECK_EQ_INT((int)f.stats.max_buffered_closes, 0);
+  CHECK_EQ_INT((int)f.stats.sessions[SIO_STATS_WEBSOCKET][SIO_STATS_EIO4], 1);
+  CHECK_EQ_INT((int)f.stats.packets_out[SIO_STATS_WEBSOCKET], f.total + 1);
 }
 
 /* ---------------------------------------------------------------------------------------------- */

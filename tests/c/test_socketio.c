@@ -2137,7 +2137,7 @@ TEST(fetch_sockets_reports_socket_data) {
 /* ============================================================================================== */
 /* auth sent or not; the server's log                                                              */
 
-#define MAXLOG 64
+#define MAXLOG 128
 static struct {
   int n, level[MAXLOG];
   char comp[MAXLOG][16], msg[MAXLOG][200];
@@ -2199,6 +2199,7 @@ TEST(auth_sent_and_server_log) {
   memset(&logs, 0, sizeof logs);
   int tag;
   sio_server_set_log(x->h.server, SIO_LOG_DEBUG, cb_log, &tag);
+  sio_server_set_debug(x->h.server, 0); /* whatever SIO_DEBUG says: these records are counted */
   CHECK_EQ_INT(sx_run(x, client_auth_log), 0);
   CHECK_EQ_INT(x->nsocks, 5);
   /* "40" sent nothing; "40{}" and "40{...}" did; both read {} and {"a":1} as before */
@@ -2239,6 +2240,7 @@ TEST(server_log_levels) {
   CHECK(x);
   memset(&logs, 0, sizeof logs);
   sio_server_set_log(x->h.server, SIO_LOG_WARN, cb_log, NULL);
+  sio_server_set_debug(x->h.server, 0);
   CHECK_EQ_INT(sx_run(x, client_quiet), 0);
   CHECK_EQ_INT(logs.n, 0);
   x = sx_new(0);
@@ -2246,6 +2248,169 @@ TEST(server_log_levels) {
   sio_server_set_log(x->h.server, SIO_LOG_DEBUG, NULL, NULL);
   CHECK_EQ_INT(sx_run(x, client_quiet), 0);
   CHECK_EQ_INT(logs.n, 0);
+}
+
+/* ---- debug logging by category (SIO_DEBUG) ---- */
+
+static int nrecords, ntrace;
+static void cb_count(sio_server_t *srv, int level, const char *comp, const char *msg, void *arg) {
+  (void)srv, (void)comp, (void)msg, (void)arg;
+  nrecords++;
+  ntrace += level == SIO_LOG_TRACE;
+}
+
+static int log_has(int level, const char *comp, const char *msg) {
+  for (int i = 0; i < logs.n; i++)
+    if (logs.level[i] == level && strcmp(logs.comp[i], comp) == 0 && strcmp(logs.msg[i], msg) == 0)
+      return 1;
+  fprintf(stderr, "no record %s: %s; the records:\n", comp, msg);
+  for (int i = 0; i < logs.n; i++) fprintf(stderr, "  %d %s: %s\n", logs.level[i], logs.comp[i], logs.msg[i]);
+  return 0;
+}
+
+static void dbg_echo(sx_t *x, sio_socket_t *s, const char *event, const sio_args_t *args,
+                     int64_t ack) {
+  (void)x, (void)event;
+  if (ack >= 0) sio_socket_ack(s, ack, args);
+}
+
+/* A polling handshake, CONNECT, the upgrade to WebSocket, an event with an ack, then no pong: the
+ * ping timeout closes the session. The session id goes to x->s[0]. */
+static void client_debug(nh_t *h) {
+  sx_t *x = h->user;
+  nc_conn_t *p = nh_connect(h, 0), *w = nh_connect(h, 0);
+  nc_response_t *r = malloc(sizeof *r);
+  CHECK(p && w && r);
+  CHECK_EQ_INT(nc_request(p, "GET", "/socket.io/?EIO=4&transport=polling", NULL, NULL, 0, r), 0);
+  CHECK(r->status == 200 && strncmp(r->body, "0{\"sid\":\"", 9) == 0 && r->body_len > 29);
+  char sid[21], target[128];
+  memcpy(sid, r->body + 9, 20);
+  sid[20] = '\0';
+  snprintf(x->s[0], 64, "%s", sid);
+  snprintf(target, sizeof target, "/socket.io/?EIO=4&transport=polling&sid=%s", sid);
+  CHECK_EQ_INT(nc_request(p, "POST", target, "Content-Type: text/plain\r\n", "40", 2, r), 0);
+  CHECK_EQ_INT(r->status, 200);
+  CHECK_EQ_INT(nc_request(p, "GET", target, NULL, NULL, 0, r), 0);
+  CHECK(r->status == 200 && strncmp(r->body, "40{\"sid\":\"", 10) == 0);
+  snprintf(target, sizeof target, "/socket.io/?EIO=4&transport=websocket&sid=%s", sid);
+  CHECK_EQ_INT(nc_ws_open(w, target, r), 0);
+  free(r);
+  CHECK_EQ_INT(sc_send(w, "2probe"), 0);
+  CHECK_EQ_INT(sc_expect(w, "3probe"), 0);
+  CHECK_EQ_INT(sc_send(w, "5"), 0);
+  CHECK_EQ_INT(sc_send(w, "421[\"echo\",\"secret\"]"), 0);
+  CHECK_EQ_INT(sc_expect(w, "431[\"secret\"]"), 0);
+  CHECK_EQ_INT(sc_expect(w, "2"), 0); /* not answered */
+  CHECK_EQ_INT(sc_expect_close(w), 0);
+  WAIT_GE(h, x, disconnects, 1);
+  nc_close(p);
+}
+
+TEST(debug_categories_lines) {
+  sx_t *x = sx_new2(0, 300, 200);
+  CHECK(x);
+  memset(&logs, 0, sizeof logs);
+  x->on_event = dbg_echo;
+  /* WARN: the debug records come whatever the sink's level */
+  sio_server_set_log(x->h.server, SIO_LOG_WARN, cb_log, NULL);
+  sio_server_set_debug(x->h.server, SIO_DEBUG_ENGINE | SIO_DEBUG_SOCKET);
+  CHECK_EQ_INT(sio_server_debug(x->h.server), SIO_DEBUG_ENGINE | SIO_DEBUG_SOCKET);
+  CHECK_EQ_INT(sx_run(x, client_debug), 0);
+  char want[160];
+  const char *sid = x->s[0], *id = x->ids[0];
+  snprintf(want, sizeof want, "session %s handshake: transport polling, EIO 4, peer 127.0.0.1", sid);
+  CHECK(log_has(SIO_LOG_TRACE, "engine", want));
+  snprintf(want, sizeof want, "session %s out: open (113 bytes, polling)", sid);
+  CHECK(log_has(SIO_LOG_TRACE, "engine", want));
+  snprintf(want, sizeof want, "session %s in: message (1 bytes, polling)", sid);
+  CHECK(log_has(SIO_LOG_TRACE, "engine", want));
+  snprintf(want, sizeof want, "session %s in: connect nsp / ack -1, 0 attachments (1 bytes)", sid);
+  CHECK(log_has(SIO_LOG_TRACE, "socket", want));
+  snprintf(want, sizeof want, "socket %s out: connect nsp / ack -1, 0 attachments (31 bytes)", id);
+  CHECK(log_has(SIO_LOG_TRACE, "socket", want));
+  snprintf(want, sizeof want, "session %s upgrade: polling -> websocket", sid);
+  CHECK(log_has(SIO_LOG_TRACE, "engine", want));
+  snprintf(want, sizeof want, "session %s in: message (19 bytes, websocket)", sid);
+  CHECK(log_has(SIO_LOG_TRACE, "engine", want));
+  snprintf(want, sizeof want, "socket %s in: event \"echo\" nsp / ack 1, 0 attachments (19 bytes)", id);
+  CHECK(log_has(SIO_LOG_TRACE, "socket", want));
+  snprintf(want, sizeof want, "socket %s out: ack nsp / ack 1, 0 attachments (12 bytes)", id);
+  CHECK(log_has(SIO_LOG_TRACE, "socket", want));
+  snprintf(want, sizeof want, "session %s out: message (12 bytes, websocket)", sid);
+  CHECK(log_has(SIO_LOG_TRACE, "engine", want));
+  snprintf(want, sizeof want, "session %s out: ping (0 bytes, websocket)", sid);
+  CHECK(log_has(SIO_LOG_TRACE, "engine", want));
+  snprintf(want, sizeof want, "session %s ping timeout (no pong within 200 ms)", sid);
+  CHECK(log_has(SIO_LOG_TRACE, "engine", want));
+  snprintf(want, sizeof want, "session %s closed: ping timeout", sid);
+  CHECK(log_has(SIO_LOG_TRACE, "engine", want));
+  /* only the categories asked for, never a payload; the WARN level kept the INFO records away */
+  for (int i = 0; i < logs.n; i++) {
+    CHECK_EQ_INT(logs.level[i], SIO_LOG_TRACE);
+    CHECK(strcmp(logs.comp[i], "engine") == 0 || strcmp(logs.comp[i], "socket") == 0);
+    CHECK(!strstr(logs.msg[i], "secret"));
+  }
+  CHECK(strcmp(sio_log_level_name(SIO_LOG_TRACE), "trace") == 0);
+}
+
+/* Off (no SIO_DEBUG): the same session gives no debug record, even to a sink taking every level. */
+TEST(debug_off_formats_nothing) {
+  unsetenv("SIO_DEBUG");
+  sx_t *x = sx_new2(0, 300, 200);
+  CHECK(x);
+  x->on_event = dbg_echo;
+  nrecords = ntrace = 0;
+  sio_server_set_log(x->h.server, SIO_LOG_TRACE, cb_count, NULL);
+  CHECK_EQ_INT(sio_server_debug(x->h.server), 0);
+  CHECK_EQ_INT(sx_run(x, client_debug), 0);
+  CHECK_EQ_INT(ntrace, 0);
+  CHECK(nrecords > 0); /* the INFO ones came: the sink was listening */
+}
+
+/* SIO_DEBUG is read when a server is created; sio_debug_parse takes our names and Node's. */
+TEST(debug_environment_and_parse) {
+  unsigned m = 99;
+  CHECK_EQ_INT(sio_debug_parse("engine,socket", &m), 0);
+  CHECK_EQ_INT(m, SIO_DEBUG_ENGINE | SIO_DEBUG_SOCKET);
+  CHECK_EQ_INT(sio_debug_parse(" nsp adapter,,redis http ", &m), 0);
+  CHECK_EQ_INT(m, SIO_DEBUG_NSP | SIO_DEBUG_ADAPTER | SIO_DEBUG_REDIS | SIO_DEBUG_HTTP);
+  CHECK_EQ_INT(sio_debug_parse("*", &m), 0);
+  CHECK_EQ_INT(m, SIO_DEBUG_ALL);
+  CHECK_EQ_INT(sio_debug_parse("", &m), 0);
+  CHECK_EQ_INT(m, 0);
+  CHECK_EQ_INT(sio_debug_parse(NULL, &m), 0);
+  CHECK_EQ_INT(m, 0);
+  CHECK_EQ_INT(sio_debug_parse("engine*,socket.io*", &m), 0);
+  CHECK_EQ_INT(m, SIO_DEBUG_ALL);
+  CHECK_EQ_INT(sio_debug_parse("engine:socket", &m), 0);
+  CHECK_EQ_INT(m, SIO_DEBUG_ENGINE | SIO_DEBUG_HTTP);
+  CHECK_EQ_INT(sio_debug_parse("socket.io:namespace,socket.io-redis", &m), 0);
+  CHECK_EQ_INT(m, SIO_DEBUG_NSP | SIO_DEBUG_REDIS);
+  m = 7;
+  CHECK_EQ_INT(sio_debug_parse("engine,bogus", &m), SIO_EINVAL);
+  CHECK_EQ_INT(m, 7);
+  CHECK_EQ_INT(sio_debug_parse("engines", &m), SIO_EINVAL);
+  CHECK(strcmp(sio_debug_category_name(SIO_DEBUG_REDIS), "redis") == 0);
+  CHECK(strcmp(sio_debug_category_name(3), "unknown") == 0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  static const struct { const char *env; unsigned want; } cases[] = {
+      {"socket,http", SIO_DEBUG_SOCKET | SIO_DEBUG_HTTP}, {"all", SIO_DEBUG_ALL}, {"bogus", 0}, {NULL, 0}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    if (cases[i].env) setenv("SIO_DEBUG", cases[i].env, 1);
+    else unsetenv("SIO_DEBUG");
+    sio_server_t *srv;
+    CHECK_EQ_INT(sio_server_new(&loop, NULL, &srv), 0);
+    nrecords = ntrace = 0;
+    if (cases[i].want == 0 && cases[i].env) { /* the bad list said so (at creation, to stderr) */ }
+    CHECK_EQ_INT(sio_server_debug(srv), cases[i].want);
+    sio_server_set_debug(srv, 0xffff);
+    CHECK_EQ_INT(sio_server_debug(srv), SIO_DEBUG_ALL);
+    sio_server_close(srv, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  unsetenv("SIO_DEBUG");
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
 }
 
 /* ============================================================================================== */
@@ -2595,6 +2760,141 @@ static void case_use_late(void) {
 
 TEST(packet_middleware_completes_after_server_close) { CHECK(run_forked(case_use_late)); }
 
+/* ============================================================================================== */
+/* Metrics: the counters after a known scenario, their Prometheus text, and its serving           */
+
+static sio_stats_t m_stats;
+static char m_text[8192];
+static int m_text_r;
+
+static void L_metrics_setup(nh_t *h, void *arg) {
+  (void)arg;
+  sx_t *x = h->user;
+  sx_of(x, "/chat");
+  sx_of(x, "/q\"b\\s\nl"); /* a name the text must escape */
+  x->r[0] = sio_io_serve_metrics(x->io, "/metrics");
+  x->r[1] = sio_io_serve_metrics(x->io, "/metrics") == SIO_EEXIST;
+}
+
+static void L_metrics_ack(nh_t *h, void *arg) {
+  sx_t *x = h->user;
+  (void)arg;
+  x->r[2] = sio_socket_emit_ack(x->socks[0], "q", NULL, 0, 2000, ack_cb, (void *)1);
+  x->r[3] = nsp_emit_json(x->root, NULL, "all", "[1]");
+}
+
+static void L_metrics_read(nh_t *h, void *arg) {
+  sx_t *x = h->user;
+  (void)arg;
+  memset(&m_stats, 0, sizeof m_stats);
+  m_stats.size = sizeof m_stats;
+  x->r[4] = sio_io_stats(x->io, &m_stats);
+  sio_stats_t bad = {0};
+  x->r[5] = sio_io_stats(x->io, &bad) == SIO_EINVAL;
+  char *text = NULL;
+  size_t len = 0;
+  m_text_r = sio_io_metrics_text(x->io, &text, &len);
+  if (text && len < sizeof m_text) memcpy(m_text, text, len + 1);
+  free(text);
+}
+
+static void client_metrics(nh_t *h) {
+  sx_t *x = h->user;
+  long id;
+  CHECK_EQ_INT(nh_call(h, L_metrics_setup, NULL), 0);
+  nc_conn_t *a = sc_client(h, NULL);           /* ws, EIO4, "/" */
+  CHECK(a);
+  nc_conn_t *b = sc_client(h, NULL);           /* ws, EIO4, "/" and "/chat" */
+  CHECK(b);
+  CHECK_EQ_INT(sc_join(b, "/chat", NULL, NULL), 0);
+  nc_conn_t *c = sc_open(h, 3, NULL);          /* ws, EIO3: joined to "/" at once */
+  CHECK(c);
+  CHECK_EQ_INT(sc_expect(c, "40"), 0);
+  WAIT_GE(h, x, nsocks, 4);
+  /* Two refusals: an unknown transport (code 0) and an unsupported protocol version (code 5). */
+  nc_response_t *r = malloc(sizeof *r);
+  CHECK(r);
+  nc_conn_t *q = nh_connect(h, 0);
+  CHECK(q);
+  CHECK_EQ_INT(nc_request(q, "GET", "/socket.io/?EIO=4&transport=carrier-pigeon", NULL, NULL, 0, r), 0);
+  CHECK_EQ_INT(r->status, 400);
+  CHECK_EQ_INT(nc_request(q, "GET", "/socket.io/?EIO=9&transport=polling", NULL, NULL, 0, r), 0);
+  CHECK_EQ_INT(r->status, 400);
+  /* One ack asked and answered, one broadcast to "/" (three sockets). */
+  CHECK_EQ_INT(nh_call(h, L_metrics_ack, NULL), 0);
+  CHECK_EQ_INT(sc_expect_ack_req(a, "42", "[\"q\"]", &id), 0);
+  CHECK_EQ_INT(sc_sendf(a, "43%ld[]", id), 0); /* 5 bytes with a one-digit id */
+  WAIT_GE(h, x, nacks, 1);
+  CHECK_EQ_INT(sc_expect(a, "42[\"all\",1]"), 0);
+  CHECK_EQ_INT(sc_expect(b, "42[\"all\",1]"), 0);
+  CHECK_EQ_INT(sc_expect(c, "42[\"all\",1]"), 0);
+  CHECK_EQ_INT(nh_call(h, L_metrics_read, NULL), 0);
+  /* Served: GET and HEAD, 405 for the rest, 404 below the path. */
+  CHECK_EQ_INT(nc_request(q, "GET", "/metrics", NULL, NULL, 0, r), 0);
+  CHECK_EQ_INT(r->status, 200);
+  char ct[128] = "";
+  nc_header(r, "content-type", ct, sizeof ct);
+  CHECK(strcmp(ct, "text/plain; version=0.0.4; charset=utf-8") == 0);
+  CHECK(strstr(r->body, "sio_sockets{namespace=\"/chat\"} 1\n") != NULL);
+  CHECK(strstr(r->body, "# TYPE sio_engine_handshakes_total counter\n") != NULL);
+  CHECK_EQ_INT(nc_request(q, "POST", "/metrics", NULL, "x", 1, r), 0);
+  CHECK_EQ_INT(r->status, 405);
+  nc_header(r, "allow", ct, sizeof ct);
+  CHECK(strcmp(ct, "GET, HEAD") == 0);
+  CHECK_EQ_INT(nc_request(q, "GET", "/metrics/x", NULL, NULL, 0, r), 0);
+  CHECK_EQ_INT(r->status, 404);
+  free(r);
+  nc_close(q);
+  nc_close(a);
+  nc_close(b);
+  nc_close(c);
+}
+
+TEST(metrics_counters_text_and_serving) {
+  sx_t *x = sx_new(0);
+  CHECK(x);
+  CHECK_EQ_INT(sx_run(x, client_metrics), 0);
+  CHECK_EQ_INT(x->r[0], 0);
+  CHECK_EQ_INT(x->r[1], 1);
+  CHECK_EQ_INT(x->r[2], 0);
+  CHECK_EQ_INT(x->r[3], 0);
+  CHECK_EQ_INT(x->r[4], 0);
+  CHECK_EQ_INT(x->r[5], 1);
+  const sio_stats_t *st = &m_stats;
+  CHECK_EQ_INT((int)st->size, (int)sizeof *st);
+  CHECK_EQ_INT((int)st->sessions[SIO_STATS_WEBSOCKET][SIO_STATS_EIO4], 2);
+  CHECK_EQ_INT((int)st->sessions[SIO_STATS_WEBSOCKET][SIO_STATS_EIO3], 1);
+  CHECK_EQ_INT((int)st->sessions[SIO_STATS_POLLING][SIO_STATS_EIO4], 0);
+  CHECK_EQ_INT((int)st->sockets, 4);
+  CHECK_EQ_INT((int)st->handshakes, 3);
+  CHECK_EQ_INT((int)st->refused[0], 1);
+  CHECK_EQ_INT((int)st->refused[5], 1);
+  CHECK_EQ_INT((int)(st->refused[1] + st->refused[2] + st->refused[3] + st->refused[4]), 0);
+  CHECK_EQ_INT((int)st->upgrades, 0);
+  /* In: a's "40" and "43<id>[]", b's "40" and "40/chat,". */
+  CHECK_EQ_INT((int)st->packets_in[SIO_STATS_WEBSOCKET], 4);
+  CHECK_EQ_INT((int)st->packets_in[SIO_STATS_POLLING], 0);
+  CHECK_EQ_INT((int)st->bytes_in[SIO_STATS_WEBSOCKET], 2 + 5 + 2 + 8);
+  /* Out: three OPENs, four CONNECT replies, the ack request, the broadcast to three sockets. */
+  CHECK_EQ_INT((int)st->packets_out[SIO_STATS_WEBSOCKET], 3 + 4 + 1 + 3);
+  CHECK_EQ_INT((int)st->connections, 4);
+  CHECK_EQ_INT((int)st->broadcasts, 1);
+  CHECK_EQ_INT((int)st->acks_sent, 1);
+  CHECK_EQ_INT((int)st->acks_answered, 1);
+  CHECK_EQ_INT((int)st->acks_timed_out, 0);
+  CHECK_EQ_INT(st->redis_up, -1);
+  CHECK_EQ_INT(m_text_r, 0);
+  CHECK(strstr(m_text, "sio_engine_sessions{transport=\"websocket\",protocol=\"4\"} 2\n") != NULL);
+  CHECK(strstr(m_text, "sio_engine_sessions{transport=\"websocket\",protocol=\"3\"} 1\n") != NULL);
+  CHECK(strstr(m_text, "sio_engine_handshakes_refused_total{reason=\"5\"} 1\n") != NULL);
+  CHECK(strstr(m_text, "sio_engine_packets_received_total{transport=\"websocket\"} 4\n") != NULL);
+  CHECK(strstr(m_text, "sio_sockets{namespace=\"/\"} 3\n") != NULL);
+  CHECK(strstr(m_text, "sio_sockets{namespace=\"/q\\\"b\\\\s\\nl\"} 0\n") != NULL);
+  CHECK(strstr(m_text, "# HELP sio_acks_answered_total ") != NULL);
+  CHECK(strstr(m_text, "sio_acks_answered_total 1\n") != NULL);
+  CHECK(strstr(m_text, "sio_redis") == NULL); /* no Redis adapter: no Redis metrics */
+}
+
 TEST_MAIN(RUN(connect_root_auth_and_unknown_namespace), RUN(middleware_async_next_and_refuse),
           RUN(middleware_client_leaves_before_next), RUN(dynamic_namespaces),
           RUN(events_acks_and_binary), RUN(acks_from_the_client), RUN(broadcast_with_acks),
@@ -2608,4 +2908,5 @@ TEST_MAIN(RUN(connect_root_auth_and_unknown_namespace), RUN(middleware_async_nex
           RUN(fetch_sockets_reports_socket_data), RUN(auth_sent_and_server_log),
           RUN(server_log_levels), RUN(socket_use_and_catch_alls),
           RUN(packet_middleware_completes_after_server_close), RUN(connection_state_recovery),
-          RUN(io_options_older_size))
+          RUN(io_options_older_size), RUN(metrics_counters_text_and_serving),
+          RUN(debug_categories_lines), RUN(debug_off_formats_nothing), RUN(debug_environment_and_parse))

@@ -7,7 +7,7 @@
 // the caller's extra arguments.
 //
 // startServer(args, {command}) takes the command from `command` instead of SIO_SERVER when given
-// (the cluster tests start C and Node nodes side by side).
+// (the cluster tests start C and Node nodes side by side); {env} adds to the server's environment.
 //
 // startServer(args) resolves once the server printed
 // `listening on http://HOST:PORT` (or https://, with --tls-cert: url says which; 10 s at most) to {port, url, stop()};
@@ -43,7 +43,7 @@ function serverCommand(command) {
   return [resolved, rest];
 }
 
-export async function startServer(args = [], { command } = {}) {
+export async function startServer(args = [], { command, env } = {}) {
   const [program, baseArgs] = serverCommand(command);
   const argv = [...baseArgs, '--port', '0', ...args];
   // A process group of its own, so that stop() reaches a wrapper script's children too.
@@ -51,6 +51,7 @@ export async function startServer(args = [], { command } = {}) {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
+    ...(env ? { env: { ...process.env, ...env } } : {}),
   });
   running.add(child);
 

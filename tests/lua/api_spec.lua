@@ -957,6 +957,40 @@ describe("sio.on_log", function()
     assert.has_error(function() sio.on_log(print, "loud") end)
   end)
 
+  it("sio.set_debug: the debug categories' records come as trace, with the category", function()
+    local got = {}
+    sio.on_log(function(level, component, message)
+      got[#got + 1] = { level = level, component = component, message = message }
+    end, "warn") -- the debug records come whatever the level
+    local s = server()
+    assert.are.equal(3, sio.set_debug("engine,socket")) -- SIO_DEBUG_ENGINE | SIO_DEBUG_SOCKET
+    local function find(component, pattern)
+      for _, g in ipairs(got) do
+        if g.component == component and g.message:match(pattern) then return g end
+      end
+    end
+    finish(client("connect", s.port, { { ns = "/" } }))
+    assert.is_true(H.run_until(function() return find("engine", "^session [%w_-]+ closed: ") end, 3000))
+    local hs = find("engine", "^session [%w_-]+ handshake: transport %a+, EIO 4, peer 127%.0%.0%.1$")
+    assert.is_truthy(hs)
+    assert.are.equal("trace", hs.level)
+    assert.is_truthy(find("socket", "^socket [%w_-]+ out: connect nsp / ack %-1, 0 attachments %(%d+ bytes%)$"))
+    for _, g in ipairs(got) do
+      assert.are.equal("trace", g.level)
+      assert.is_truthy(g.component == "engine" or g.component == "socket", g.component)
+    end
+    -- off again: nothing more
+    assert.are.equal(0, sio.set_debug(nil))
+    local n = #got
+    finish(client("connect", s.port, { { ns = "/" } }))
+    H.pump(50)
+    assert.are.equal(n, #got)
+    assert.has_error(function() sio.set_debug("engine,nope") end)
+    assert.are.equal(63, sio.set_debug("*"))
+    sio.set_debug("")
+    assert.are.equal(sio.log.debug, sio.log.trace) -- sio.log[level] takes "trace" too
+  end)
+
   it("without it the core's warnings are log lines; a function that raises is logged, the record too", function()
     local p = lua_process [[
       local sio = require "sio"

@@ -159,6 +159,24 @@ describe("siod's command line", function()
     assert.is_true(c.find("attempt", 0).ok, c.output())
   end)
 
+  it("--debug CATEGORIES: the core's debug lines in the log, whatever the level; a bad list exits 2", function()
+    local script = script_file([[
+      local sio = require "sio"
+      local server = assert(sio.server { host = "127.0.0.1", port = 0 })
+      print(("listening on %s:%d"):format(server.host, server.port))
+    ]])
+    local p = start_siod(("--log-level warn --debug engine,nsp %s"):format(H.q(script)))
+    local c = client("connect", p.port, { {} })
+    wait_client(c)
+    assert.is_true(p.wait_log("sio: engine: session [%w_-]+ closed: "), p.log())
+    assert.matches("DEBUG sio: engine: session [%w_-]+ handshake: transport %a+, EIO 4, peer 127%.0%.0%.1\n", p.log())
+    assert.matches("sio: nsp: socket [%w_-]+ connected to nsp / %(session [%w_-]+%)", p.log())
+    assert.is_nil(p.log():match("sio: socket: "), p.log())
+    local out, code = run_siod("--debug engine,bogus x.lua")
+    assert.are.equal(2, code)
+    assert.matches("%-%-debug: expected categories", out)
+  end)
+
   it("--no-http-compression overrides the script's http_compression: polling responses go plain", function()
     local script = script_file([[
       local sio = require "sio"

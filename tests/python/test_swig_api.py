@@ -22,6 +22,9 @@ def _reason(reason, names):
 
 
 NOT_IN_API = {
+    # Metrics read from the io handle, which sio._core's Core owns: Core.stats(), serve_metrics()
+    # and metrics_text() (core.c) bind them (sio_stats_t itself is bound).
+    **_reason('metrics', 'sio_io_stats sio_io_nsp_stats sio_io_metrics_text sio_io_serve_metrics'),
     # Macros that are not values: the export attribute (SIO_ERRNO_MAP's rows are the SIO_E* codes).
     **_reason('attribute', 'SIO_EXTERN'),
     # The HTTP server is a handle with a close callback, made, run and closed by sio._core.Core
@@ -33,6 +36,9 @@ NOT_IN_API = {
     # The server's log sink is a callback on the server handle: sio._core's Core.set_log (events.c)
     # binds it; sio/_compat.py names the levels as logging's.
     **_reason('server log', 'sio_server_set_log sio_log_stderr sio_log_level_name'),
+    # Debug categories are switched on a server handle: Core.set_debug (events.c) takes the list
+    # (parsed by sio_debug_parse there) and the records come through Core.set_log's callback.
+    **_reason('debug categories', 'sio_server_set_debug sio_server_debug sio_debug_parse sio_debug_category_name'),
     # Application handlers: a request handle given to a callback, answered later; sio._core's
     # handler() and HttpRequest (http.c) bind them.
     **_reason('http handlers', '''

@@ -87,6 +87,9 @@ def test_server_run_with_certfile(tmp_path, spelling, monkeypatch):
         with socket.create_connection(('127.0.0.1', server.port), timeout=WAIT) as s:
             s.sendall(b'GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n')
             assert not s.recv(100).startswith(b'HTTP/')
+        # metrics: the handshakes of both round trips, and the plain request's failed one
+        assert wait_for(lambda: server.stats()['tls_failures'] == 1)
+        assert server.stats()['tls_handshakes'] >= 2
     finally:
         server.stop()
         t.join(WAIT)

@@ -180,6 +180,15 @@ typedef struct sio_adapter_factory {
  * says whether one could be installed. */
 int sio__io_use_adapters(sio_io_t *io, const sio_adapter_factory_t *f);
 
+/* Metrics (sio_io_stats) the io keeps: plain counters, the loop being the only thread. The
+ * socketio files count sockets, broadcasts and acks; a Redis transport its link and messages. */
+typedef struct sio_io_counters {
+  uint64_t connections, broadcasts, acks_sent, acks_answered, acks_timed_out, acks_replied;
+  uint64_t redis_published, redis_received;
+  int redis_up; /* -1 no Redis; 0 down; 1 both connections up */
+} sio_io_counters_t;
+sio_io_counters_t *sio__io_counters(sio_io_t *io);
+
 /* ---------------------------------------------------------------------------------------------- */
 /* What adapters may call of the Socket.IO layer, besides sio.h's public API (sio_nsp_emit,       */
 /* sio_nsp_join / leave / disconnect and sio_socket_* with SIO_EMIT_LOCAL to act on this node).    */

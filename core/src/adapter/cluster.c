@@ -259,6 +259,9 @@ static void free_timer(uv_handle_t *h) { free(h); }
 
 static void request_end(request_t *q, int status) {
   sio_cluster_t *c = q->c;
+  SIO_DEBUG(c->server, SIO_DEBUG_ADAPTER, "nsp %s: request %s (type %d) ended: %s, %zu of %zu answers",
+            sio_nsp_name(c->base.nsp), q->id, q->type, status ? sio_strerror(status) : "ok",
+            q->received, q->expected);
   if (q->prev) q->prev->next = q->next;
   else c->requests = q->next;
   if (q->next) q->next->prev = q->prev;
@@ -320,6 +323,8 @@ static int request_start(sio_cluster_t *c, int type, const sio_target_t *to, con
   /* The answer count first, as Node does: every node subscribed to the request channel answers. */
   q->status = c->closed ? SIO_ECLOSED : c->tp->server_count(c->t, q->id);
   q->asked = q->status == 0;
+  SIO_DEBUG(c->server, SIO_DEBUG_ADAPTER, "nsp %s: request %s (type %d) started%s",
+            sio_nsp_name(c->base.nsp), q->id, type, q->asked ? "" : " (no other node reachable)");
   uv_timer_start(q->timer, on_request_timer, q->asked ? c->timeout_ms : 0, 0);
   return 0;
 }
@@ -380,6 +385,8 @@ static int cl_broadcast(sio_adapter_t *a, const sio_target_t *to, const sio_bcas
   sio_cluster_t *c = (sio_cluster_t *)a;
   int r = c->local->vt->broadcast(c->local, to, bp);
   if (is_local(to)) return r;
+  SIO_DEBUG(c->server, SIO_DEBUG_ADAPTER, "nsp %s: broadcast to the other nodes (%zu rooms, %zu excepted)",
+            sio_nsp_name(a->nsp), to ? to->nrooms : 0, to ? to->nexcept : 0);
   sio_mpbuf_t b;
   msgpack_packer pk;
   sio__mpbuf_init(&b, &pk);
@@ -664,6 +671,7 @@ static void on_broadcast(sio_cluster_t *c, const msgpack_object *m) {
   sio_nsp_t *nsp = c->base.nsp;
   if (m->type != MSGPACK_OBJECT_ARRAY || m->via.array.size < 2) return;
   if (sio__mp_str_eq(&m->via.array.ptr[0], c->uid)) return; /* our own publish, heard back */
+  SIO_DEBUG(c->server, SIO_DEBUG_ADAPTER, "nsp %s: broadcast from another node", sio_nsp_name(nsp));
   const msgpack_object *pkt = &m->via.array.ptr[1];
   const msgpack_object *opts = m->via.array.size > 2 ? &m->via.array.ptr[2] : NULL;
   const msgpack_object *type = sio__mp_get(pkt, "type"), *pnsp = sio__mp_get(pkt, "nsp");
@@ -904,6 +912,8 @@ static void on_json_request(sio_cluster_t *c, cJSON *j) {
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
   /* Our own request, heard back: the requester does not answer itself. */
   if ((cJSON_IsString(uid) && strcmp(uid->valuestring, c->uid) == 0) || !cJSON_IsNumber(type)) return;
+  SIO_DEBUG(c->server, SIO_DEBUG_ADAPTER, "nsp %s: request (type %d) from node %.32s",
+            sio_nsp_name(c->base.nsp), type->valueint, cJSON_IsString(uid) ? uid->valuestring : "?");
   const cJSON *opts = cJSON_GetObjectItemCaseSensitive(j, "opts");
   strs_t rooms = {0}, except = {0};
   if (strs_from_json(cJSON_GetObjectItemCaseSensitive(opts, "rooms"), &rooms) ||

@@ -88,7 +88,11 @@ struct redis {
   uint8_t closing;
   redis_link_t link[2];         /* LINK_PUB, LINK_SUB */
   chans_t *nsps;                /* every clustered namespace's */
+  sio_io_counters_t *st;        /* the io's metrics */
 };
+
+/* The io's gauge follows both connections. */
+static void note_up(redis_t *rd) { rd->st->redis_up = rd->pub_up && rd->sub_up; }
 
 static char *concat(const char *a, const char *b, const char *c, const char *d) {
   size_t la = strlen(a), lb = strlen(b), lc = strlen(c), ld = strlen(d);
@@ -118,6 +122,9 @@ static int rd_publish(void *t, int chan, const char *room, const char *data, siz
   chans_t *ch = t;
   redis_t *rd = ch->rd;
   if (!pub_ok(rd)) return down_status(rd);
+  SIO_DEBUG(rd->server, SIO_DEBUG_REDIS, "publish %s%.64s%s (%zu bytes)",
+            chan == SIO_CHAN_REQUEST ? ch->req_chan : ch->bcast_prefix, chan == SIO_CHAN_ROOM ? room : "",
+            chan == SIO_CHAN_ROOM ? "#" : "", len);
   int r;
   if (chan == SIO_CHAN_ROOM)
     r = redisAsyncCommand(rd->pub, NULL, NULL, "PUBLISH %s%b# %b", ch->bcast_prefix, room,
@@ -125,7 +132,9 @@ static int rd_publish(void *t, int chan, const char *room, const char *data, siz
   else
     r = redisAsyncCommand(rd->pub, NULL, NULL, "PUBLISH %s %b",
                           chan == SIO_CHAN_REQUEST ? ch->req_chan : ch->bcast_prefix, data, len);
-  return r == REDIS_OK ? 0 : SIO_ENOMEM;
+  if (r != REDIS_OK) return SIO_ENOMEM;
+  rd->st->redis_published++;
+  return 0;
 }
 
 /* On the shared response channel, as Node answers unless publishOnSpecificResponseChannel: the
@@ -135,8 +144,10 @@ static int rd_publish_response(void *t, const char *uid, const char *data, size_
   redis_t *rd = ch->rd;
   (void)uid;
   if (!pub_ok(rd)) return down_status(rd);
+  SIO_DEBUG(rd->server, SIO_DEBUG_REDIS, "publish %s (%zu bytes)", ch->res_chan, len);
   if (redisAsyncCommand(rd->pub, NULL, NULL, "PUBLISH %s %b", ch->res_chan, data, len) != REDIS_OK)
     return SIO_ENOMEM;
+  rd->st->redis_published++;
   return 0;
 }
 
@@ -243,6 +254,9 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata) {
   for (size_t i = 1; i < r->elements; i++)
     if (r->element[i]->type != REDIS_REPLY_STRING) return; /* a subscribe confirmation */
   const char *kind = r->element[0]->str;
+  SIO_DEBUG(rd->server, SIO_DEBUG_REDIS, "%s on %.128s (%zu bytes)", kind,
+            r->element[r->elements == 4 ? 2 : 1]->str, (size_t)r->element[r->elements - 1]->len);
+  if (strcmp(kind, "pmessage") == 0 || strcmp(kind, "message") == 0) rd->st->redis_received++;
   if (strcmp(kind, "pmessage") == 0 && r->elements == 4) {
     const redisReply *pat = r->element[1];
     for (chans_t *ch = rd->nsps; ch; ch = ch->next)
@@ -334,6 +348,8 @@ static redis_link_t *link_of(redis_t *rd, const redisAsyncContext *ac) {
 static void link_down(redis_link_t *l, const char *what, const char *why) {
   if (l->down) return; /* retries fail quietly until the outage ends */
   redis_t *rd = l->rd;
+  SIO_DEBUG(rd->server, SIO_DEBUG_REDIS, "%s link down (%s:%d): %s: %s", link_name(l), rd->host, rd->port,
+            what, why && *why ? why : "unknown error");
   l->down = 1;
   l->down_at = uv_now(rd->loop);
   SIO_LOG(rd->server, SIO_LOG_WARN, "redis",
@@ -514,6 +530,8 @@ static void on_connect(const redisAsyncContext *ac, int status) {
     return;
   }
   *link_up(l) = 1;
+  SIO_DEBUG(l->rd->server, SIO_DEBUG_REDIS, "%s link up (%s:%d)", link_name(l), l->rd->host, l->rd->port);
+  note_up(l->rd);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status) {
@@ -522,6 +540,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
   if (!l) return; /* closing: nothing to retry */
   *link_ctx(l) = NULL; /* hiredis frees the context once this returns */
   *link_up(l) = 0;
+  note_up(rd);
   link_down(l, "connection lost", status == REDIS_OK ? "closed" : ac->errstr);
   link_retry_later(l);
   /* Requests waiting for other nodes get no more answers: they end now with what came. */
@@ -622,6 +641,8 @@ int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *given) {
     return r;
   }
   rd->server = sio_engine_server(sio_io_engine(io));
+  rd->st = sio__io_counters(io);
+  rd->st->redis_up = 0;
   rd->loop = sio_server_loop(rd->server);
   rd->timeout_ms = o.requests_timeout_ms ? o.requests_timeout_ms : SIO_CLUSTER_TIMEOUT_MS;
   for (int i = 0; i < 2; i++) {

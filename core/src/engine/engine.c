@@ -145,6 +145,11 @@ struct sio_engine_s {
   void *headers_arg[2];
   sio_connection_error_cb error_cb;
   void *error_arg;
+  /* Metrics (sio_io_stats): plain counters, the loop being the only thread; [transport - 1]. */
+  struct {
+    uint64_t handshakes, refused[6], upgrades, max_buffered_closes;
+    uint64_t packets_in[2], packets_out[2], bytes_in[2], bytes_out[2];
+  } st;
 };
 
 enum { TQ_NONE = 0, TQ_PING_DUE, TQ_PONG_WAIT, TQ_LINGER, TQ_V3_PING_WAIT };
@@ -194,6 +199,8 @@ void sio_msg_unref(sio_msg_t *m) {
 void sio__msg_set_compress(sio_msg_t *m, int on) { m->no_compress = !on; }
 
 size_t sio__msg_len(const sio_msg_t *m) { return m->len; }
+const char *sio__msg_data(const sio_msg_t *m) { return m->data; }
+int sio__msg_binary(const sio_msg_t *m) { return m->binary; }
 
 /* The server WebSocket frame of a MESSAGE packet: text "4<data>" (the same in every version) and
  * v4 binary (raw) are written in place in front of the message's bytes; v3 binary (0x04 + data)
@@ -584,6 +591,7 @@ static void refuse(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req
                    int status, const char *context) {
   SIO_LOG(e->server, SIO_LOG_DEBUG, "engine", "%d %s: %s %s", status, error_messages[code],
           req->method, req->url);
+  e->st.refused[code]++;
   if (e->error_cb) report_error(e, c, req, code, status, context);
   char *cors = cors_headers(e, req, 0);
   sio_sbuf_t body = SIO_SBUF_INIT;
@@ -851,6 +859,7 @@ static void poll_flush(sio_session_t *s) {
   s->conn = NULL;
   char *headers = s->poll_headers;
   s->poll_headers = NULL;
+  if (s->engine) s->engine->st.bytes_out[0] += body.len;
   if (r == 0) poll_respond(s, c, headers, body.data, body.len, sio_eio_payload_content_type(&enc));
   else sio_conn_close(c, 0);
   free(headers);
@@ -866,15 +875,32 @@ enum { CLOSE_ERROR = 0, CLOSE_BY_CLIENT = 1, CLOSE_FORCED = 2 };
 static void session_close(sio_session_t *s, const char *reason, int how);
 
 
+static const char *eio_type_name(int type) {
+  static const char *const names[] = {"open", "close", "ping", "pong", "message", "upgrade", "noop"};
+  return type >= 0 && type <= SIO_EIO_NOOP ? names[type] : "?";
+}
+
+/* The engine's debug line for a packet (category engine). */
+static void debug_packet(const sio_session_t *s, const char *dir, int type, size_t len, int binary) {
+  sio__debug(s->engine->server, SIO_DEBUG_ENGINE, "session %s %s: %s (%zu bytes%s, %s)", s->id, dir,
+             eio_type_name(type), len, binary ? ", binary" : "",
+             s->transport == SIO_TRANSPORT_WEBSOCKET ? "websocket" : "polling");
+}
+
 /* Queues a packet on the current transport. Past max_buffered the session is closed. */
 static int session_send(sio_session_t *s, int type, sio_msg_t *msg) {
   sio_engine_t *e = s->engine;
+  if (SIO_DEBUG_ON(e->server, SIO_DEBUG_ENGINE))
+    debug_packet(s, "out", type, msg ? msg->len : 0, msg && msg->binary);
   if (s->transport == SIO_TRANSPORT_WEBSOCKET) {
     if (!s->conn) return SIO_ECLOSED;
     if (sio_conn_buffered(s->conn) > e->opts.max_buffered) {
+      e->st.max_buffered_closes++;
       session_close(s, "transport error", 0);
       return SIO_ECLOSED;
     }
+    e->st.packets_out[1]++;
+    e->st.bytes_out[1] += 1 + (msg ? msg->len : 0);
     if (type == SIO_EIO_MESSAGE) {
       frame_view_t f;
       int r = msg_frame(msg, s->protocol, s->b64, &f);
@@ -901,15 +927,18 @@ static int session_send(sio_session_t *s, int type, sio_msg_t *msg) {
     return 0;
   }
   if (s->outq_bytes > e->opts.max_buffered) {
+    e->st.max_buffered_closes++;
     session_close(s, "transport error", 0);
     return SIO_ECLOSED;
   }
+  e->st.packets_out[0]++;
   return outq_push(s, type, msg);
 }
 
 static void engine_report_close(sio_session_t *s, const char *reason) {
   sio_engine_t *e = s->engine;
   SIO_LOG(e->server, SIO_LOG_INFO, "engine", "session %s closed: %s", s->id, reason);
+  SIO_DEBUG(e->server, SIO_DEBUG_ENGINE, "session %s closed: %s", s->id, reason);
   if (e->cbs.on_close) e->cbs.on_close(s, reason);
 }
 
@@ -971,6 +1000,9 @@ static void tq_fire(sio_session_t *s, int kind) {
       break;
     case TQ_PONG_WAIT:
     case TQ_V3_PING_WAIT:
+      SIO_DEBUG(s->engine->server, SIO_DEBUG_ENGINE, "session %s ping timeout (no %s within %u ms)",
+                s->id, kind == TQ_PONG_WAIT ? "pong" : "ping",
+                (unsigned)tq_delay(s->engine, kind));
       session_close(s, "ping timeout", 0);
       break;
     case TQ_LINGER:
@@ -990,6 +1022,9 @@ static void heartbeat_start(sio_session_t *s) {
 
 static void handle_packet(sio_session_t *s, const sio_eio_packet_t *p) {
   sio_engine_t *e = s->engine;
+  if (SIO_DEBUG_ON(e->server, SIO_DEBUG_ENGINE))
+    debug_packet(s, "in", p->type, p->len, p->binary);
+  e->st.packets_in[s->transport - 1]++;
   switch (p->type) {
     case SIO_EIO_MESSAGE:
       if (e->cbs.on_message) e->cbs.on_message(s, p->data, p->len, p->binary);
@@ -1030,6 +1065,7 @@ static int post_packet_cb(void *user, const sio_eio_packet_t *p) {
 static void ws_message(void *owner, sio_conn_t *c, int opcode, char *data, size_t len) {
   sio_session_t *s = owner;
   sio_eio_packet_t p;
+  s->engine->st.bytes_in[1] += len;
   if (s->protocol == 3 && opcode == SIO_WS_OP_TEXT && len >= 2 && data[0] == 'b') {
     /* A v3 client with forceBase64 sends binary as "b4<base64>" text frames. */
     long n = data[1] == '4' ? sio_base64_decode_inplace(data + 2, len - 2) : -1;
@@ -1075,8 +1111,10 @@ static void upgrade_complete(sio_session_t *s) {
   s->conn = s->probe;
   s->probe = NULL;
   s->upgrade = UP_NONE;
+  s->engine->st.upgrades++;
   sio_conn_set_owner(s->conn, &ws_vt, s);
   SIO_LOG(s->engine->server, SIO_LOG_INFO, "engine", "session %s upgraded to websocket", s->id);
+  SIO_DEBUG(s->engine->server, SIO_DEBUG_ENGINE, "session %s upgrade: polling -> websocket", s->id);
   /* What was waiting for a poll now goes over the WebSocket, in order. */
   uint32_t n = s->outq_len;
   for (uint32_t i = 0; i < n && s->state == ST_OPEN; i++)
@@ -1484,6 +1522,7 @@ static sio_session_t *handshake(sio_engine_t *e, sio_conn_t *c, const sio_http_r
     session_free(s);
     return NULL;
   }
+  e->st.handshakes++;
   int upgrades = transport == SIO_TRANSPORT_POLLING && e->opts.allow_upgrades &&
                  (e->opts.transports & SIO_TRANSPORT_WEBSOCKET);
   char json[256];
@@ -1509,15 +1548,19 @@ static sio_session_t *handshake(sio_engine_t *e, sio_conn_t *c, const sio_http_r
     s->conn = c;
     sio_conn_set_owner(c, &ws_vt, s);
   }
+  /* Logged before the OPEN goes out, so that the debug lines read in order. */
+  if (sio__log_enabled(e->server, SIO_LOG_INFO) || (sio__debug_mask(e->server) & SIO_DEBUG_ENGINE)) {
+    const char *addr = s->info_block + strlen(s->info_block) + 1; /* method, url, address */
+    addr += strlen(addr) + 1;
+    const char *tname = transport == SIO_TRANSPORT_POLLING ? "polling" : "websocket";
+    SIO_LOG(e->server, SIO_LOG_INFO, "engine", "session %s opened (%s, EIO %d, %s)", s->id, tname,
+            proto, addr);
+    SIO_DEBUG(e->server, SIO_DEBUG_ENGINE, "session %s handshake: transport %s, EIO %d, peer %s",
+              s->id, tname, proto, addr);
+  }
   if (open) session_send(s, SIO_EIO_OPEN, open);
   sio_msg_unref(open);
   heartbeat_start(s);
-  if (sio__log_enabled(e->server, SIO_LOG_INFO)) {
-    const char *addr = s->info_block + strlen(s->info_block) + 1; /* method, url, address */
-    addr += strlen(addr) + 1;
-    sio__log(e->server, SIO_LOG_INFO, "engine", "session %s opened (%s, EIO %d, %s)", s->id,
-             transport == SIO_TRANSPORT_POLLING ? "polling" : "websocket", proto, addr);
-  }
   if (e->cbs.on_connection) e->cbs.on_connection(e, s);
   return s;
 }
@@ -1545,6 +1588,7 @@ static void jsonp_post(sio_session_t *s, sio_conn_t *c, const sio_http_request_t
   /* The body lives in the parser's buffer until the next request: decoded in place. */
   long n = sio_eio_jsonp_form((char *)req->body, req->body_len);
   if (n < 0) return; /* no single d: nothing to deliver, as the reference */
+  s->engine->st.bytes_in[0] += (size_t)n;
   int r = sio_eio_decode_payload(3, 0, (char *)req->body, (size_t)n, post_packet_cb, s);
   if (r < 0 && s->state == ST_OPEN) session_close(s, "parse error", 0);
 }
@@ -1574,6 +1618,7 @@ static void poll_post(sio_engine_t *e, sio_session_t *s, sio_conn_t *c, const si
   sio_conn_respond(c, 200, "text/html", cors, "ok", 2);
   free(cors);
   if (s->state != ST_OPEN) return;
+  e->st.bytes_in[0] += req->body_len;
   /* The body lives in the parser's buffer until the next request: decoded in place. */
   int r = sio_eio_decode_payload(s->protocol, binary_body, (char *)req->body, req->body_len,
                                  post_packet_cb, s);
@@ -2001,4 +2046,23 @@ void sio__engine_on_free(sio_engine_t *e, void (*fn)(void *arg), void *arg) {
 void sio__session_hold(sio_session_t *s, uint32_t ms) {
   if (s->state == ST_OPEN && s->transport == SIO_TRANSPORT_WEBSOCKET && s->conn)
     sio_conn_hold(s->conn, ms);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Metrics                                                                                         */
+
+void sio__engine_stats(const sio_engine_t *e, sio_stats_t *out) {
+  for (size_t i = 0; i < e->nbuckets; i++)
+    for (const sio_session_t *s = e->buckets[i]; s; s = s->hnext)
+      if (s->state == ST_OPEN) out->sessions[s->transport - 1][s->protocol == 4]++;
+  out->handshakes += e->st.handshakes;
+  for (int i = 0; i < 6; i++) out->refused[i] += e->st.refused[i];
+  out->upgrades += e->st.upgrades;
+  out->max_buffered_closes += e->st.max_buffered_closes;
+  for (int t = 0; t < 2; t++) {
+    out->packets_in[t] += e->st.packets_in[t];
+    out->packets_out[t] += e->st.packets_out[t];
+    out->bytes_in[t] += e->st.bytes_in[t];
+    out->bytes_out[t] += e->st.bytes_out[t];
+  }
 }

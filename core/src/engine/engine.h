@@ -17,6 +17,9 @@ int sio__session_send_msg(sio_session_t *s, sio_msg_t *msg);
 void sio__msg_set_compress(sio_msg_t *msg, int on);
 /* The message's payload length (what a store of kept packets counts). */
 size_t sio__msg_len(const sio_msg_t *msg);
+/* The message's payload bytes (borrowed) and whether it is binary: for debug summaries. */
+const char *sio__msg_data(const sio_msg_t *msg);
+int sio__msg_binary(const sio_msg_t *msg);
 
 /* serveClient (sio_io_options_t.client_dir): the engine answers GET and HEAD requests for
  * socket.io-client's bundle files under its path from `dir`, a resolved directory (consumed: freed
@@ -25,5 +28,8 @@ void sio__engine_serve_client(sio_engine_t *e, char *dir);
 
 /* 20 random URL-safe characters (120 bits from the CSPRNG) and a NUL. */
 void sio__engine_random_id(sio_engine_t *e, char out[21]);
+
+/* Metrics (sio_io_stats): adds the engine's counters and its open sessions to *out. */
+void sio__engine_stats(const sio_engine_t *e, sio_stats_t *out);
 
 #endif

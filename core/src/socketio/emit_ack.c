@@ -94,6 +94,7 @@ static void bcast_check(sio_bcast_ack_t *b) {
 
 static void on_bcast_timeout(uv_timer_t *t) {
   sio_bcast_ack_t *b = t->data;
+  for (const sio_pending_ack_t *a = b->waiting; a; a = a->bnext) b->nsp->io->st.acks_timed_out++;
   sio__bcast_finish(b, bcast_complete(b) ? 0 : SIO_ETIMEDOUT);
 }
 
@@ -141,6 +142,7 @@ void sio__bcast_answer(sio_bcast_ack_t *b, const cJSON *answer, const sio_buf_t 
 
 void sio__bcast_ack_answer(sio_pending_ack_t *a, const sio_args_t *args) {
   sio_bcast_ack_t *b = a->bcast;
+  b->nsp->io->st.acks_answered++;
   waiting_unlink(b, a);
   free(a);
   sio__bcast_answer(b, args->json ? args->json->child : NULL, args->bufs, args->nbufs);
@@ -179,6 +181,7 @@ int sio__bcast_write(sio_bcast_ack_t *b, sio_socket_t *s, const sio_encoded_t *e
   if (b->waiting) b->waiting->bprev = a;
   b->waiting = a;
   b->expected++;
+  s->nsp->io->st.acks_sent++;
   /* Registered first: a write that closes the session drops the ack again. */
   sio__socket_write(s, enc, flags);
   return 0;
@@ -252,6 +255,7 @@ int sio_nsp_emit_ack(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
   if (!b) return SIO_ENOMEM;
   b->cb = cb;
   b->arg = arg;
+  nsp->io->st.broadcasts++;
   sio__io_enter(nsp->io);
   r = bcast_start(b, to, event, args, timeout_ms);
   sio__io_leave(nsp->io);

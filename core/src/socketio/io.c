@@ -1,6 +1,7 @@
 /* The Socket.IO server: one client per Engine.IO session, packets decoded and dispatched to the
  * client's sockets (one per namespace), the connect timeout, shutdown. */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,11 +78,89 @@ void sio__socket_release(sio_socket_t *s) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Sending                                                                                         */
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Debug lines (category socket): a summary, never the payload                                     */
+
+static const char *packet_type_name(int type) {
+  static const char *const names[] = {"connect", "disconnect", "event", "ack",
+                                      "connect_error", "binary_event", "binary_ack"};
+  return type >= 0 && type <= SIO_PACKET_BINARY_ACK ? names[type] : "?";
+}
+
+/* "socket <id>" of the packet's namespace, or "session <id>" when there is no socket (yet). */
+static const char *packet_owner(sio_client_t *c, const char *nsp, char out[40]) {
+  for (sio_socket_t *s = c->sockets; s; s = s->cnext)
+    if (strcmp(s->nsp->name, nsp) == 0) {
+      snprintf(out, 40, "socket %s", s->id);
+      return out;
+    }
+  snprintf(out, 40, "session %s", sio_session_id(c->session));
+  return out;
+}
+
+void sio__debug_packet_in(sio_client_t *c, const sio_packet_t *p, size_t len) {
+  const char *ev = NULL;
+  char num[32];
+  if ((p->type == SIO_PACKET_EVENT || p->type == SIO_PACKET_BINARY_EVENT) && p->data) {
+    const cJSON *name = cJSON_GetArrayItem(p->data, 0);
+    if (cJSON_IsString(name)) ev = name->valuestring;
+    else if (cJSON_IsNumber(name)) snprintf(num, sizeof num, "%.17g", name->valuedouble), ev = num;
+  }
+  char who[40];
+  /* A v3 client's namespace carries its auth as a query: never logged. */
+  int nsp_len = (int)strcspn(p->nsp, "?");
+  sio__debug(c->io->server, SIO_DEBUG_SOCKET,
+             "%s in: %s%s%.64s%s nsp %.*s ack %lld, %zu attachments (%zu bytes)",
+             packet_owner(c, p->nsp, who), packet_type_name(p->type), ev ? " \"" : "", ev ? ev : "",
+             ev ? "\"" : "", nsp_len > 64 ? 64 : nsp_len, p->nsp, (long long)p->id, p->attachment_count, len);
+}
+
+void sio__debug_packet_out(sio_server_t *server, const char *who, const sio_encoded_t *enc) {
+  const char *d = sio__msg_data(enc->text);
+  size_t len = sio__msg_len(enc->text), i = 0;
+  if (sio__msg_binary(enc->text) || !len) { /* msgpack: a length is all there is to say cheaply */
+    sio__debug(server, SIO_DEBUG_SOCKET, "%s out: msgpack packet, %zu attachments (%zu bytes)",
+               who, enc->natts, len);
+    return;
+  }
+  int type = d[i++] - '0';
+  if (type == SIO_PACKET_BINARY_EVENT || type == SIO_PACKET_BINARY_ACK) { /* "<count>-" */
+    while (i < len && d[i] >= '0' && d[i] <= '9') i++;
+    if (i < len && d[i] == '-') i++;
+  }
+  const char *nsp = "/";
+  int nsp_len = 1;
+  if (i < len && d[i] == '/') {
+    size_t start = i;
+    while (i < len && d[i] != ',') i++;
+    nsp = d + start, nsp_len = (int)(i - start);
+    if (i < len) i++;
+  }
+  size_t id_start = i;
+  while (i < len && d[i] >= '0' && d[i] <= '9') i++;
+  int id_len = (int)(i - id_start);
+  const char *ev = NULL;
+  int ev_len = 0;
+  if ((type == SIO_PACKET_EVENT || type == SIO_PACKET_BINARY_EVENT) && i + 1 < len && d[i] == '[' &&
+      d[i + 1] == '"') {
+    ev = d + i + 2;
+    while (ev + ev_len < d + len && ev[ev_len] != '"' && ev_len < 64) ev_len++;
+  }
+  sio__debug(server, SIO_DEBUG_SOCKET, "%s out: %s%s%.*s%s nsp %.*s ack %.*s, %zu attachments (%zu bytes)",
+             who, packet_type_name(type), ev ? " \"" : "", ev_len, ev ? ev : "", ev ? "\"" : "",
+             nsp_len > 64 ? 64 : nsp_len, nsp, id_len ? id_len : 2, id_len ? d + id_start : "-1",
+             enc->natts, len);
+}
+
 int sio__client_send_packet(sio_client_t *c, sio_packet_t *p, int flags) {
   if (!c || c->closed) return SIO_ECLOSED;
   sio_encoded_t enc;
   int r = sio__encode(p, (const sio_buf_t *)p->attachments, c->io->opts.parser, &enc);
   if (r) return r;
+  if (SIO_DEBUG_ON(c->io->server, SIO_DEBUG_SOCKET)) {
+    char who[40];
+    sio__debug_packet_out(c->io->server, packet_owner(c, p->nsp, who), &enc);
+  }
   if ((flags & SIO_EMIT_VOLATILE) && !sio_session_writable(c->session)) {
     sio__encoded_clear(&enc);
     return 0;
@@ -172,6 +251,8 @@ static void client_fail(sio_client_t *c, const char *reason) {
 }
 
 static void refuse_namespace(sio_client_t *c, const char *name) {
+  SIO_DEBUG(c->io->server, SIO_DEBUG_NSP, "session %s: connect to nsp %s refused: Invalid namespace",
+            sio_session_id(c->session), name);
   SIO_LOG(sio_engine_server(c->io->engine), SIO_LOG_DEBUG, "socketio",
           "session %s: no namespace %s (Invalid namespace)", sio_session_id(c->session), name);
   sio_packet_t p = {SIO_PACKET_CONNECT_ERROR, (char *)name, -1, NULL, 0, NULL, 0};
@@ -353,6 +434,7 @@ static void on_message(sio_session_t *session, const char *data, size_t len, int
   int r = client_decode(c, data, len, binary, &p);
   if (r < 0) client_fail(c, "parse error");
   else if (r == 1) {
+    if (SIO_DEBUG_ON(io->server, SIO_DEBUG_SOCKET)) sio__debug_packet_in(c, &p, len);
     client_dispatch(c, &p);
     sio_packet_clear(&p);
   }
@@ -429,6 +511,7 @@ static void io_destroy(sio_io_t *io) {
   if (io->adapters.free) io->adapters.free(io->adapters.arg);
   sio_map_free(&io->nsps);
   free(io->path);
+  free(io->metrics_path);
   free(io);
 }
 
@@ -493,6 +576,7 @@ int sio_io_new(sio_server_t *server, const sio_io_options_t *opts, sio_io_t **ou
   io->opts.client_dir = NULL; /* given to the engine; not kept here */
   io->opts.engine.cors_origin = NULL; /* copied by the engine; not kept here */
   io->server = server;
+  io->st.redis_up = -1;
   sio_engine_options_t eo = opts ? opts->engine : io->opts.engine;
   eo.path = io->path;
   sio_engine_callbacks_t cbs = {on_connection, on_message, on_close, on_shutdown};
@@ -528,6 +612,7 @@ int sio_io_new(sio_server_t *server, const sio_io_options_t *opts, sio_io_t **ou
 }
 
 sio_engine_t *sio_io_engine(const sio_io_t *io) { return io->engine; }
+sio_io_counters_t *sio__io_counters(sio_io_t *io) { return &io->st; }
 void *sio_io_get_data(const sio_io_t *io) { return io->data; }
 void sio_io_set_data(sio_io_t *io, void *data) { io->data = data; }
 

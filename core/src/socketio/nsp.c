@@ -291,6 +291,7 @@ int sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *to, const char *event, cons
   if (!nsp) return SIO_EINVAL;
   int r = sio__check_emit(event, args);
   if (r) return r;
+  nsp->io->st.broadcasts++;
   sio__io_enter(nsp->io);
   r = nsp_emit(nsp, to, event, args);
   sio__io_leave(nsp->io);

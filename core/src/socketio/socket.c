@@ -123,7 +123,10 @@ static void do_connect(sio_socket_t *s) {
   if (nsp->head) nsp->head->nprev = s;
   nsp->head = s;
   nsp->count++;
+  nsp->io->st.connections++;
   sio__client_connected(c);
+  SIO_DEBUG(nsp->io->server, SIO_DEBUG_NSP, "socket %s connected to nsp %s (session %s%s)", s->id,
+            nsp->name, sio_session_id(c->session), s->restored ? ", recovered" : "");
   if (s->restored) resume(s);
   sio_packet_t p = {SIO_PACKET_CONNECT, nsp->name, -1, NULL, 0, NULL, 0};
   if (c->protocol != 3) {
@@ -209,7 +212,9 @@ void sio_socket_refuse(sio_socket_t *s, const char *message, const cJSON *data) 
   s->in_middleware = 0;
   io->mw_count--;
   sio_client_t *c = s->client;
-  if (c && !c->closed) {
+  if (c && !c->closed) { /* (else the server may be gone already: nothing to log to) */
+    SIO_DEBUG(io->server, SIO_DEBUG_NSP, "socket %s: connect to nsp %s refused by middleware: %.128s",
+              s->id, s->nsp->name, message ? message : "");
     sio_packet_t p = {SIO_PACKET_CONNECT_ERROR, s->nsp->name, -1, NULL, 0, NULL, 0};
     if (c->protocol == 3) {
       /* v2 clients get the bare data, or the message. */
@@ -250,6 +255,7 @@ static void on_ack_timeout(uv_timer_t *t) {
   sio_socket_t *s = a->socket;
   sio_io_t *io = s->nsp->io;
   sio__io_enter(io);
+  io->st.acks_timed_out++;
   ack_unlink(s, a);
   a->cb(s, SIO_ETIMEDOUT, NULL, a->arg);
   ack_free(a);
@@ -260,6 +266,7 @@ static void on_ack_packet(sio_socket_t *s, sio_packet_t *p) {
   sio_pending_ack_t *a = s->acks;
   while (a && a->id != p->id) a = a->next;
   if (!a) return; /* unknown or late: ignored, as the reference does */
+  s->nsp->io->st.acks_answered++;
   ack_unlink(s, a);
   sio_args_t args = {p->data, (const sio_buf_t *)p->attachments, p->attachment_count};
   if (a->bcast) {
@@ -351,6 +358,8 @@ void sio__socket_close(sio_socket_t *s, const char *reason, int send_disconnect)
   sio_nsp_t *nsp = s->nsp;
   const sio_nsp_callbacks_t *cbs = &sio__nsp_effective(nsp)->cbs;
   sio__io_enter(nsp->io);
+  SIO_DEBUG(nsp->io->server, SIO_DEBUG_NSP, "socket %s disconnected from nsp %s: %s", s->id,
+            nsp->name, reason);
   s->state = SOCK_CLOSING;
   if (cbs->on_disconnecting) cbs->on_disconnecting(s, reason);
   /* (Node persists on shutdown too, into a store that goes with the process: nothing to keep.) */
@@ -410,6 +419,11 @@ int sio__socket_write(sio_socket_t *s, const sio_encoded_t *enc, int flags) {
   sio_client_t *c = s->client;
   if (!c || c->closed || s->state != SOCK_CONNECTED) return SIO_ECLOSED;
   if ((flags & SIO_EMIT_VOLATILE) && !sio_session_writable(c->session)) return 0;
+  if (SIO_DEBUG_ON(c->io->server, SIO_DEBUG_SOCKET)) {
+    char who[40];
+    snprintf(who, sizeof who, "socket %s", s->id);
+    sio__debug_packet_out(c->io->server, who, enc);
+  }
   if (flags & SIO_EMIT_NO_COMPRESS) sio__encoded_no_compress(enc);
   int r = sio__session_send_msg(c->session, enc->text);
   for (size_t i = 0; r == 0 && i < enc->natts; i++) r = sio__session_send_msg(c->session, enc->atts[i]);
@@ -488,6 +502,7 @@ int sio_socket_emit_ack(sio_socket_t *s, const char *event, const sio_args_t *ar
   if (a->timer) uv_timer_start(a->timer, on_ack_timeout, timeout_ms, 0);
   int r = socket_emit(s, event, args, flags, a);
   if (r) ack_free(a); /* never registered */
+  else s->nsp->io->st.acks_sent++;
   return r;
 }
 
@@ -510,6 +525,7 @@ int sio_socket_ack(sio_socket_t *s, int64_t ack_id, const sio_args_t *args) {
     r = sio__socket_write(s, &enc, 0);
     sio__encoded_clear(&enc);
   }
+  if (!r) s->nsp->io->st.acks_replied++;
   cJSON_Delete(p.data);
   sio__io_leave(s->nsp->io);
   return r;

@@ -11,6 +11,7 @@
 #include "map.h"
 #include "sio.h"
 #include "socketio/packet.h"
+#include "transport/log.h"
 
 typedef struct sio_client sio_client_t;
 typedef struct sio_instr sio_instr_t; /* instrument.c: the Admin UI's server side */
@@ -112,6 +113,12 @@ struct sio_client {
   uint8_t instr_transport;          /* instrument.c: the transport the admin UI was last told */
 };
 
+/* Debug lines of category socket (io.c): a packet in (decoded, with the length of the message
+ * that completed it) and out (summarised from its encoded text: type, namespace, ack id, event
+ * name). Call them only when the category is on (SIO_DEBUG_ON). */
+void sio__debug_packet_in(sio_client_t *c, const sio_packet_t *p, size_t len);
+void sio__debug_packet_out(sio_server_t *server, const char *who, const sio_encoded_t *enc);
+
 struct sio_io_s {
   sio_engine_t *engine;
   sio_server_t *server;
@@ -135,6 +142,8 @@ struct sio_io_s {
   sio_socket_data_cb socket_data;   /* sio_io_on_socket_data: a socket's "data" in fetch_sockets */
   void *socket_data_arg;
   sio_instr_t *instr;               /* sio_io_instrument; NULL: not instrumented (hooks skipped) */
+  sio_io_counters_t st;             /* metrics (sio_io_stats) */
+  char *metrics_path;               /* sio_io_serve_metrics's, without a trailing '/' */
   void *data;
 };
 

@@ -34,6 +34,7 @@ typedef struct sio_listener {
 } sio_listener_t;
 
 struct sio_server_s {
+  sio__log_head_t log; /* first: SIO_DEBUG reads it inline (log.h) */
   uv_loop_t *loop;
   sio_server_options_t opts;
   sio_listener_t *listeners; /* the one added last first */
@@ -68,6 +69,8 @@ struct sio_server_s {
    * operation produced, on its way to the socket. Shared like readbuf. */
   char *tls_plain;
   sio_sbuf_t tls_out;
+  /* Metrics (sio_io_stats): plain counters, the loop being the only thread. */
+  uint64_t tls_ok, tls_failed, deflate;
 };
 
 static void conn_close_now(sio_conn_t *c, int err);
@@ -98,6 +101,9 @@ void sio_server_set_log(sio_server_t *s, int level, sio_log_cb cb, void *arg) {
   s->log_arg = arg;
 }
 
+void sio_server_set_debug(sio_server_t *s, unsigned mask) { s->log.debug = mask & SIO_DEBUG_ALL; }
+unsigned sio_server_debug(const sio_server_t *s) { return s->log.debug; }
+
 int sio__log_enabled(const sio_server_t *s, int level) { return s && level <= s->log_level; }
 
 void sio__server_log_sink(const sio_server_t *s, sio_log_cb *cb, void **arg) {
@@ -116,6 +122,13 @@ int sio_server_new(uv_loop_t *loop, const sio_server_options_t *opts, sio_server
   if (!s) return SIO_ENOMEM;
   s->loop = loop;
   sio_server_set_log(s, SIO_LOG_WARN, sio_log_stderr, NULL);
+  /* Read once per server: a bad list is ignored as a whole (with a line saying so), never fatal. */
+  const char *env = getenv("SIO_DEBUG");
+  unsigned dbg = 0;
+  if (env && *env && sio_debug_parse(env, &dbg))
+    sio__log(s, SIO_LOG_WARN, "debug",
+             "SIO_DEBUG=%s: unknown category (engine, socket, nsp, adapter, redis, http or *)", env);
+  s->log.debug = dbg;
   sio_server_options_init(&s->opts);
   if (opts && SIO_TAKE_OPTIONS(&s->opts, opts, "sio_server_options")) {
     free(s);
@@ -444,10 +457,12 @@ static void tls_on_read(sio_conn_t *c, const char *data, size_t len) {
     int r = sio__tls_handshake(c->tls);
     if (tls_send(c)) return;
     if (r < 0) {
+      s->tls_failed++;
       conn_close_now(c, SIO_ETLS); /* not TLS, or a failed handshake: its alert went out */
       return;
     }
     if (r == 0) return;
+    s->tls_ok++;
     mark_dirty(c); /* a response queued during the handshake can go now */
   }
   c->active_ms = uv_now(s->loop);
@@ -553,6 +568,7 @@ static void on_conn_closed(uv_handle_t *h) {
   if (c->in) sio_sbuf_free(c->in);
   free(c->in);
   sio__tls_free(c->tls);
+  free(c->debug_req);
   free(c);
   maybe_finish_close(s);
 }
@@ -613,6 +629,32 @@ void sio_conn_park(sio_conn_t *c, const sio_conn_owner_vt_t *vt, void *owner) {
   c->owner = owner;
 }
 
+/* Debug category http: one line per request, when its answer goes out. */
+static void debug_request(sio_conn_t *c, const sio_http_request_t *req) {
+  free(c->debug_req);
+  size_t n = req->path_len > 200 ? 200 : req->path_len; /* the path only: a query may hold a token */
+  size_t m = strlen(req->method);
+  c->debug_req = malloc(m + 1 + n + 1);
+  if (!c->debug_req) return;
+  memcpy(c->debug_req, req->method, m);
+  c->debug_req[m] = ' ';
+  memcpy(c->debug_req + m + 1, req->path, n);
+  c->debug_req[m + 1 + n] = '\0';
+}
+
+static void debug_response(sio_conn_t *c, int status, long clen) {
+  char peer[64];
+  sio_conn_peer(c, peer, sizeof peer);
+  if (clen >= 0)
+    sio__debug(c->server, SIO_DEBUG_HTTP, "%s -> %d (%ld bytes, peer %s%s)", c->debug_req, status,
+               clen, peer, c->tls ? ", tls" : "");
+  else
+    sio__debug(c->server, SIO_DEBUG_HTTP, "%s -> %d (peer %s%s)", c->debug_req, status, peer,
+               c->tls ? ", tls" : "");
+  free(c->debug_req);
+  c->debug_req = NULL;
+}
+
 /* The head with Content-Length `clen` (-1: none), then `body` when not NULL (consumed). */
 static int respond(sio_conn_t *c, int status, const char *content_type, const char *extra_headers,
                    long clen, sio_rbuf_t *body) {
@@ -621,6 +663,7 @@ static int respond(sio_conn_t *c, int status, const char *content_type, const ch
     return SIO_ECLOSED;
   }
   int keep = c->keep_alive && !c->server->closing && status != 413 && status != 431;
+  if (c->debug_req) debug_response(c, status, clen);
   sio_sbuf_t head = SIO_SBUF_INIT;
   int r = sio_http_write_head(&head, status, content_type, clen, keep, extra_headers);
   if (r == 0) r = sio_conn_write_copy(c, head.data, head.len);
@@ -813,6 +856,7 @@ int sio_conn_accept_ws_deflate(sio_conn_t *c, const sio_http_request_t *req, siz
     if (r == 0) r = sio_conn_write_copy(c, "\r\n", 2);
   }
   if (r) return r;
+  if (c->debug_req) debug_response(c, 101, -1);
   /* A handshake the application answered later (allow_request): the request is no longer
    * parked, and what arrived behind it is WebSocket input, parsed in the next check. */
   if (c->parked) {
@@ -828,7 +872,10 @@ int sio_conn_accept_ws_deflate(sio_conn_t *c, const sio_http_request_t *req, siz
   c->mode = SIO_CONN_WS;
   c->req_start_ms = 0;
   sio_ws_parser_init(&c->ws, SIO_WS_ROLE_SERVER, max_message);
-  if (pmd.on) sio_ws_parser_set_deflate(&c->ws, &pmd, c->server->zlib);
+  if (pmd.on) {
+    sio_ws_parser_set_deflate(&c->ws, &pmd, c->server->zlib);
+    c->server->deflate++;
+  }
   c->owner_vt = vt;
   c->owner = owner;
   return 0;
@@ -878,6 +925,7 @@ static int on_http_request(sio_http_parser_t *p, const sio_http_request_t *req) 
   sio_server_t *s = c->server;
   c->keep_alive = (uint8_t)req->keep_alive;
   c->req_start_ms = 0;
+  if (SIO_DEBUG_ON(s, SIO_DEBUG_HTTP)) debug_request(c, req);
   if (s->closing) {
     respond_error_and_close(c, 503);
     return SIO_HTTP_PAUSE;
@@ -1283,4 +1331,10 @@ void sio_server_close(sio_server_t *s, sio_server_close_cb cb) {
   uv_ref((uv_handle_t *)&s->force);
   uv_timer_start(&s->force, on_force, SIO_SHUTDOWN_MS, 0);
   maybe_finish_close(s);
+}
+
+void sio__server_stats(const sio_server_t *s, sio_stats_t *out) {
+  out->tls_handshakes += s->tls_ok;
+  out->tls_failures += s->tls_failed;
+  out->deflate_negotiated += s->deflate;
 }

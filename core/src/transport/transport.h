@@ -95,6 +95,8 @@ struct sio_conn_s {
   const sio_conn_owner_vt_t *owner_vt;
   void *owner;
   struct sio_tls_s *tls;     /* NULL on a plain listener's connection (tls.h) */
+  char *debug_req;           /* "METHOD /path" of the request being answered: debug category http
+                                only (NULL when off), logged with the response's status */
 };
 
 /* Whether the connection arrived over TLS. */
@@ -112,6 +114,8 @@ sio_route_t *sio_server_find_handler(sio_server_t *s, const sio_http_request_t *
 void sio_server_set_max_body(sio_server_t *s, size_t max_body);
 /* Asks for the routes' on_check in this loop iteration (without blocking in poll first). */
 void sio_server_wake(sio_server_t *s);
+/* Metrics (sio_io_stats): adds the server's TLS and permessage-deflate counters to *out. */
+void sio__server_stats(const sio_server_t *s, sio_stats_t *out);
 
 /* Queues a complete HTTP response (head built here, body copied). Returns 0 or SIO_ENOMEM.
  * `extra_headers`: preformatted lines each ending in \r\n, or NULL. Unparks the connection and

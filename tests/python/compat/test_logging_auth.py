@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import json
+import re
 import subprocess
 import urllib.request
 
@@ -229,3 +230,62 @@ def test_node_style_handshake_auth_stays_an_object():
         assert wait_for(lambda: 'handshake_auth' in got)
         c.disconnect()
     assert got['handshake_auth'] == {}
+
+
+def _debug_session(url):
+    """A python-socketio client session: polling, the upgrade, an event with its ack, the close.
+    Returns the Engine.IO session id."""
+    c = pysocketio.Client(reconnection=False)
+    c.connect(url, wait_timeout=5)
+    assert c.call('echo', 'secret-payload', timeout=5) == 'secret-payload'
+    eid = c.eio.sid
+    c.disconnect()
+    return eid
+
+
+def _debug_lines(caplog, name):
+    return [r.getMessage() for r in list(caplog.records) if r.name == name]
+
+
+def test_set_debug_records_reach_the_sio_category_loggers(caplog):
+    """server.set_debug("engine,socket"): the core's debug lines (SIO_DEBUG's) on loggers
+    "sio.engine" and "sio.socket" at DEBUG, with record.sio_component; never a payload."""
+    caplog.set_level(logging.DEBUG, logger='sio.engine')
+    caplog.set_level(logging.DEBUG, logger='sio.socket')
+    app = echo_app()
+    with pytest.raises(ValueError):
+        app.set_debug('engine,nope')
+    app.set_debug('engine,socket')
+    with Serving(app) as url:
+        eid = _debug_session(url)
+        assert wait_for(lambda: any(m == f'session {eid} closed: transport close'
+                                    for m in _debug_lines(caplog, 'sio.engine')))
+    eng = _debug_lines(caplog, 'sio.engine')
+    assert f'session {eid} handshake: transport polling, EIO 4, peer 127.0.0.1' in eng, eng
+    assert f'session {eid} upgrade: polling -> websocket' in eng, eng
+    soc = _debug_lines(caplog, 'sio.socket')
+    assert any(re.fullmatch(r'socket \S{20} in: event "echo" nsp / ack (\d+), 0 attachments \(\d+ bytes\)', m)
+               for m in soc), soc
+    assert any(re.fullmatch(r'socket \S{20} out: ack nsp / ack \d+, 0 attachments \(\d+ bytes\)', m) for m in soc), soc
+    recs = [r for r in caplog.records if r.name in ('sio.engine', 'sio.socket')]
+    assert all(r.levelno == logging.DEBUG and r.sio_component == r.name[4:] for r in recs)
+    assert not any('secret-payload' in r.getMessage() for r in recs)
+    assert all(r.threadName != 'MainThread' for r in recs)  # the server's thread
+
+
+def test_engineio_logger_and_logger_turn_on_engine_and_socket_debug(caplog):
+    """engineio_logger=True: the engine category (as python-engineio's per-packet lines); logger=True:
+    socket and nsp. Without either (and without SIO_DEBUG) no debug record at all. (A Logger as
+    engineio_logger gets the engine's INFO records only: see the first test.)"""
+    caplog.set_level(logging.DEBUG)
+    app = echo_app()
+    with Serving(app) as url:
+        _debug_session(url)
+    assert not [r for r in caplog.records if r.name.startswith('sio.')]
+    app = echo_app(engineio_logger=True, logger=True)
+    with Serving(app) as url:
+        eid = _debug_session(url)
+        assert wait_for(lambda: f'session {eid} closed: transport close' in _debug_lines(caplog, 'sio.engine'))
+        assert wait_for(lambda: any(re.fullmatch(r'socket \S{20} disconnected from nsp /: .+', m)
+                                    for m in _debug_lines(caplog, 'sio.nsp')))
+    assert any('in: event "echo"' in m for m in _debug_lines(caplog, 'sio.socket'))
