@@ -35,12 +35,12 @@ def test_missing_libraries_are_named_with_their_debian_packages(tmp_path):
     out = r.stdout + r.stderr
     assert r.returncode != 0
     assert 'sio: missing build dependencies' in out
-    assert 'sudo apt install libuv1-dev libcjson-dev liblua5.4-dev' in out
+    assert 'sudo apt install libuv1-dev libcjson-dev libcrypt-dev liblua5.4-dev' in out
     assert 'python/README.md' in out
     # without the Lua binding, it is not asked for
     r = configure(tmp_path / 'nolua', {'PKG_CONFIG_LIBDIR': str(tmp_path / 'none')}, '-DSIO_LUA=OFF')
     out = r.stdout + r.stderr
-    assert 'sudo apt install libuv1-dev libcjson-dev\n' in out and 'lua5.4' not in out
+    assert 'sudo apt install libuv1-dev libcjson-dev libcrypt-dev\n' in out and 'lua5.4' not in out
 
 
 def test_a_missing_compiler_is_named(tmp_path):
