@@ -225,13 +225,16 @@ def test_upgrade_counted(metrics_server):
     c.connect(metrics_server.url, transports=['polling', 'websocket'], wait_timeout=WAIT)
     try:
         ok = False
-        for _ in range(100):   # the upgrade completes shortly after the connection
+        # The upgrade completes shortly after the connection, and the first client's polling
+        # session closes shortly after its disconnect: wait for both, then assert.
+        for _ in range(100):
             m, _, _ = scrape(metrics_server.url)
-            if m[('sio_engine_upgrades_total', ())] == 1:
+            if (m[('sio_engine_upgrades_total', ())] == 1 and
+                    m[('sio_engine_sessions', (('protocol', '4'), ('transport', 'polling')))] == 0):
                 ok = True
                 break
             time.sleep(0.05)
-        assert ok
+        assert ok, m
         assert m[('sio_engine_sessions', (('protocol', '4'), ('transport', 'websocket')))] == 1
         assert m[('sio_engine_sessions', (('protocol', '4'), ('transport', 'polling')))] == 0
         assert m[('sio_engine_handshakes_total', ())] == 2
