@@ -9,6 +9,8 @@
 #      the real-client suites against the Lua contract server run by siod,
 #   3c. the example apps (chat, draw-and-guess; Python and Lua servers) in headless Chromium, and the
 #      guides' code blocks (docs/coming-from-*.md) run as servers,
+#   3d. sio's C client (tests/client: sio-client-check) against the C, Python and Lua contract servers,
+#      the Node reference (also with allowEIO3), python-socketio's server, a TCP proxy and bad servers,
 #   4. the C stages again on an AddressSanitizer+UBSan build (siod too), and the Python extension's
 #      value tests on a UBSan-only build,
 #   5. every libFuzzer harness for a short bounded time (SIO_FUZZ_SECONDS, default 20).
@@ -234,6 +236,28 @@ pytest_suite lua SIO_SERVER='examples/contract/run lua' -- --ignore=tests/python
 echo "== docs: the guides' code blocks (pytest)"
 pytest_suite docs SIO_BUILD_DIR="$root/build" SIOD="$root/build/siod" -- tests/docs
 
+# sio's C client from the outside (tests/client): every server (C, Python, Lua, the Node reference,
+# python-socketio from PyPI in a venv of its own), each transport, EIO3, msgpack, recovery, then
+# reconnection through a TCP proxy, a restarted server, and bad servers.
+client_suite() { # $1: name, rest: VAR=value ... -- pytest args
+  local name="$1"; shift
+  local envs=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
+  [ "${1:-}" = -- ] && shift
+  env "${envs[@]+"${envs[@]}"}" timeout 900 tests/client/run "$@" >"$log_dir/client-$name.log" 2>&1
+  tail -n 1 "$log_dir/client-$name.log"
+  grep -aE "^FAILED|^ERROR|runtime error: |ERROR: AddressSanitizer" "$log_dir/client-$name.log" | head -20 || true
+  count_pytest "$log_dir/client-$name.log"
+}
+echo "== client: sio's C client against every server, a proxy, bad servers (pytest)"
+cvenv="$root/build-client-venv"
+if { [ -x "$cvenv/bin/python" ] || python3 -m venv "$cvenv"; } &&
+    "$cvenv/bin/pip" install -q python-socketio==5.18.1 uvicorn websockets pytest >"$log_dir/client-venv.log" 2>&1; then
+  client_suite release PYTHON="$cvenv/bin/python" SIO_PYSIO_PYTHON="$cvenv/bin/python" SIO_BUILD_DIR="$root/build"
+else
+  echo "client venv failed"; tail -20 "$log_dir/client-venv.log"; failed=$((failed + 1))
+fi
+
 # The example apps (chat, draw-and-guess), Python and Lua servers, end to end in headless Chromium.
 echo "== e2e: example apps in Chromium (node:test)"
 (cd tests/e2e && timeout 900 npm test) >"$log_dir/e2e.log" 2>&1
@@ -254,6 +278,11 @@ if build build-asan -DSIO_SANITIZE=ON; then
   grep -E "[0-9]+ successes / " "$log_dir/lua-busted-asan.log" | tail -1
   grep -E "^(Failure|Error) " "$log_dir/lua-busted-asan.log" | head -20 || true
   count_busted "$log_dir/lua-busted-asan.log"
+  # sio's C client on ASan+UBSan (sio-client-check and the C contract server from build-asan): the
+  # contract over each transport, reconnection, and every bad server.
+  echo "== asan: sio's C client (pytest)"
+  client_suite asan PYTHON="$root/build-client-venv/bin/python" SIO_BUILD_DIR="$root/build-asan" \
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 -- -k "bad_server or (test_contract and c-) or (reconnect and c-)"
   # The Python extension on UBSan alone (ASan cannot be loaded into python3), its own build; the
   # values any client can send. --capture=sys: pytest's fd capture would swallow what UBSan prints
   # before it aborts the run.
