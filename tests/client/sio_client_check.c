@@ -1034,13 +1034,18 @@ static int run_scenario(void) {
 
 /* ---- fail: one attempt against a (bad) server ---- */
 
+static double fail_connected_t;
 static void fail_tick(uv_timer_t *t) {
   double dt = now_ms() - phase_t;
   int ended = root.connect_errors || root.disconnects || mgr_state.errors || mgr_state.closes;
+  /* a server that works enough to connect: 1 s more (an upgrade failing, say), then the result */
+  if (root.connects && !fail_connected_t) fail_connected_t = now_ms();
+  if (fail_connected_t && now_ms() - fail_connected_t > 1000) ended = 1;
   if (phase == 0 && (ended || dt > opt.timeout_ms + 5000)) {
-    say("result connected=%d connect_errors=%d disconnects=%d errors=%d closes=%d error=%s close=%s reason=%s "
-        "message=%s t=%.0f\n",
+    say("result connected=%d connect_errors=%d disconnects=%d errors=%d closes=%d transport=%d error=%s "
+        "close=%s reason=%s message=%s t=%.0f\n",
         root.connects, root.connect_errors, root.disconnects, mgr_state.errors, mgr_state.closes,
+        sio_manager_transport(mgr),
         mgr_state.last_error, mgr_state.last_close, root.last_disconnect, root.last_error, dt);
     phase = 1;
     sio_manager_close(mgr, on_mgr_closed);

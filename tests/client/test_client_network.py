@@ -250,6 +250,59 @@ async def polling_bad_handshake(reader, writer):
     await asyncio.sleep(30)
 
 
+class PollingOnly:
+    """Just enough of an Engine.IO v4 polling server to connect `/` (handshake offering the
+    upgrade, GET long-polls, POSTs): the WebSocket upgrade request is answered 200."""
+
+    def __init__(self):
+        self.queue = asyncio.Queue()
+
+    async def __call__(self, reader, writer):
+        try:
+            while True:
+                head, headers = await read_request(reader)
+                line = head.split(b'\r\n')[0].decode()
+                body = await reader.readexactly(int(headers.get(b'content-length', b'0')))
+                if 'transport=websocket' in line:
+                    await self.reply(writer, b'ok')
+                elif 'sid=' not in line:
+                    await self.reply(writer, OPEN.replace(b'"upgrades":[]', b'"upgrades":["websocket"]'))
+                elif line.startswith('POST'):
+                    for pkt in body.split(b'\x1e'):
+                        if pkt.startswith(b'40'):
+                            await self.queue.put(b'40{"sid":"socket-id-1"}')
+                    await self.reply(writer, b'ok')
+                else:
+                    try:
+                        pkt = await asyncio.wait_for(self.queue.get(), 20)
+                    except asyncio.TimeoutError:
+                        pkt = b'6'
+                    await self.reply(writer, pkt)
+        except (asyncio.IncompleteReadError, OSError):
+            writer.close()
+
+    @staticmethod
+    async def reply(writer, body):
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Length: %d\r\n\r\n'
+                     % len(body) + body)
+        await writer.drain()
+
+
+def test_upgrade_answered_200_stays_on_polling(loop):
+    """The upgrade's GET answered 200 instead of 101: the upgrade fails quietly and the socket stays
+    connected over polling (engine.io-client's way)."""
+    srv = loop.run(asyncio.start_server(PollingOnly(), '127.0.0.1', 0))
+    port = srv.sockets[0].getsockname()[1]
+    try:
+        rc, out, err = run_check('http://127.0.0.1:%d' % port, '--scenario', 'fail', '--transports', 'both',
+                                 '--timeout-ms', '2000', timeout=30)
+    finally:
+        srv.close()
+    assert rc == 0, out + err
+    result = [l for l in out.splitlines() if l.startswith('result ')][0]
+    assert 'connected=1' in result and 'disconnects=0' in result and 'transport=1 ' in result, out
+
+
 BAD = {
     # name: (handler, transports, what the result line must hold)
     'garbage-polling': (garbage, 'polling', None),
