@@ -66,7 +66,8 @@ def test_python_socketio_server(transport):
 @pytest.mark.parametrize('name', ['c', 'python', 'lua', 'node'])
 def test_eio3(name, transport):
     """The client speaking Engine.IO 3 / Socket.IO v4 as a socket.io 2.x client, to servers with
-    allowEIO3 (v2 clients send no auth: the `auth` events are {} and /admin refuses)."""
+    allowEIO3 (a v2 client connects `/` implicitly, without auth: its `auth` event is {}; other
+    namespaces carry the auth as the CONNECT query, which the servers take as auth)."""
     check(server(name, '--allow-eio3').url, '--transports', transport, '--eio', '3')
 
 
