@@ -81,7 +81,7 @@ class Server:
     def _drain(stream, keep):
         for raw in iter(stream.readline, b''):
             if keep is not None:
-                keep.append(raw.decode('utf-8', 'replace'))
+                keep.append(raw if isinstance(raw, str) else raw.decode('utf-8', 'replace'))
                 del keep[:-200]
 
     def kill(self):
@@ -192,7 +192,14 @@ class Loop:
         done.wait(10)
 
     def close(self):
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        async def cancel_all():
+            for t in asyncio.all_tasks():
+                if t is not asyncio.current_task():
+                    t.cancel()
+        try:
+            self.run(cancel_all())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 class Proxy:

@@ -117,7 +117,7 @@ def test_recovery_through_proxy(loop, name, transport):
 
 # ---- bad servers ----
 
-WS_GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC11B65'
+WS_GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 OPEN = b'0{"sid":"abcdefghijklmnopqrst","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'
 
 
@@ -344,6 +344,7 @@ def test_bad_server(loop, case):
     if want:
         assert want in result[0], out
     assert took < 10, out
+    print(case, result[0])
     if not ASAN:
         rss = int(out.split('maxrss_kb=')[1].split()[0])
         assert rss < 48 * 1024, 'max RSS %d KiB\n%s' % (rss, out)
