@@ -59,6 +59,7 @@ struct fx {
   int srv_conns, srv_msgs, srv_closes;
   char srv_reason[64];
   int srv_transport;
+  char srv_header[32], srv_query[32]; /* the handshake's X-Test header and foo= parameter */
   int srv_close_on_connect; /* the server closes each session at once */
   size_t srv_send_big;      /* the server sends a message this long on connection */
   /* a fake server */
@@ -95,6 +96,10 @@ static void stop_all(fx_t *f) {
 static void srv_connection(sio_engine_t *e, sio_session_t *s) {
   fx_t *f = sio_engine_get_data(e);
   f->srv_conns++;
+  const sio_request_info_t *req = sio_session_request(s);
+  const char *h = req ? sio_request_header(req, "x-test") : NULL;
+  snprintf(f->srv_header, sizeof f->srv_header, "%s", h ? h : "");
+  if (req) sio_request_query(req, "foo", f->srv_query, sizeof f->srv_query);
   if (f->srv_send_big) {
     char *big = malloc(f->srv_send_big);
     memset(big, 'x', f->srv_send_big);
@@ -234,17 +239,23 @@ static void check_echo_two(fx_t *f) {
   CHECK_EQ_INT(f->srv_closes, 1);
 }
 
+static const char *const test_headers[] = {"X-Test: yes", NULL};
+
 TEST(polling_echo) {
   fx_t f;
   fx_init(&f);
   CHECK(fx_server(&f, NULL, NULL) == 0);
   f.cfg.transports = SIO_CLIENT_POLLING;
+  f.cfg.headers = test_headers;
+  f.cfg.query = "foo=bar&x=1";
   f.on_open = send_two;
   CHECK(fx_run(&f) == 0);
   check_echo_two(&f);
   CHECK_EQ_INT(f.transport_at_close, SIO_CLIENT_POLLING);
   CHECK_EQ_INT(f.srv_transport, SIO_TRANSPORT_POLLING);
   CHECK(strcmp(f.srv_reason, "transport close") == 0); /* our CLOSE packet */
+  CHECK(strcmp(f.srv_header, "yes") == 0);
+  CHECK(strcmp(f.srv_query, "bar") == 0);
 }
 
 TEST(websocket_only_echo) {
@@ -252,9 +263,14 @@ TEST(websocket_only_echo) {
   fx_init(&f);
   CHECK(fx_server(&f, NULL, NULL) == 0);
   f.cfg.transports = SIO_CLIENT_WEBSOCKET;
+  f.cfg.headers = test_headers;
+  f.cfg.query = "foo=baz";
+  f.cfg.host = "localhost"; /* resolved; ::1 (refused) may come first, 127.0.0.1 next */
   f.on_open = send_two;
   CHECK(fx_run(&f) == 0);
   check_echo_two(&f);
+  CHECK(strcmp(f.srv_header, "yes") == 0);
+  CHECK(strcmp(f.srv_query, "baz") == 0);
   CHECK_EQ_INT(f.transport_at_close, SIO_CLIENT_WEBSOCKET);
   CHECK_EQ_INT(f.srv_transport, SIO_TRANSPORT_WEBSOCKET);
   CHECK_EQ_INT(f.upgraded, 0);
@@ -371,6 +387,45 @@ TEST(server_closes_the_session) {
     CHECK(f.close_err < 0);
     CHECK(strcmp(f.reason, "transport close") == 0);
   }
+}
+
+/* Short ping values: the heartbeat keeps the connection up (v4: the server pings, the client
+ * answers; v3: the client pings) for many intervals, on polling and after the upgrade. */
+static void close_later_cb(uv_timer_t *t) {
+  fx_t *f = t->data;
+  uv_close((uv_handle_t *)t, (uv_close_cb)free);
+  if (!f->closed) sio_eioc_close(f->c);
+}
+
+static void close_later(fx_t *f) {
+  if (sio_eioc_transport(f->c) == SIO_CLIENT_POLLING && f->cfg.transports == 3 && !f->upgraded)
+    return; /* wait for the upgrade */
+  uv_timer_t *t = malloc(sizeof *t);
+  uv_timer_init(&f->loop, t);
+  t->data = f;
+  uv_timer_start(t, close_later_cb, 600, 0);
+}
+
+TEST(heartbeat_keeps_the_connection) {
+  for (int eio = 3; eio <= 4; eio++)
+    for (int t = 1; t <= 3; t++) {
+      fx_t f;
+      fx_init(&f);
+      sio_engine_options_t eo;
+      sio_engine_options_init(&eo);
+      eo.allow_eio3 = 1;
+      eo.ping_interval_ms = 50;
+      eo.ping_timeout_ms = 100;
+      CHECK(fx_server(&f, &eo, NULL) == 0);
+      f.cfg.eio = eio;
+      f.cfg.transports = (unsigned)t;
+      f.on_open = close_later;
+      CHECK(fx_run(&f) == 0);
+      CHECK_EQ_INT(f.close_err, 0);
+      CHECK(strcmp(f.reason, "forced close") == 0);
+      CHECK(strcmp(f.srv_reason, "transport close") == 0);
+      if (t == 3) CHECK_EQ_INT(f.upgraded, 1);
+    }
 }
 
 TEST(max_payload_exceeded_closes) {
@@ -702,7 +757,7 @@ TEST(tls) {
 
 TEST_MAIN(RUN(polling_echo), RUN(websocket_only_echo), RUN(polling_then_upgrade),
           RUN(eio3_polling_then_upgrade), RUN(eio3_polling_and_websocket_echo), RUN(big_messages),
-          RUN(many_messages_batched_in_order), RUN(server_closes_the_session),
+          RUN(many_messages_batched_in_order), RUN(server_closes_the_session), RUN(heartbeat_keeps_the_connection),
           RUN(max_payload_exceeded_closes), RUN(send_past_max_payload_refused),
           RUN(connection_refused), RUN(ping_timeout), RUN(timeout_when_the_server_never_answers),
           RUN(bad_servers), RUN(truncated_chunk_then_close), RUN(tls))
