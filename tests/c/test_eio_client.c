@@ -465,6 +465,29 @@ TEST(heartbeat_keeps_the_connection) {
     }
 }
 
+/* sio_eioc_close() from on_open: the CLOSE goes out, on_close says "forced close". */
+static void close_at_once(fx_t *f) {
+  sio_eioc_close(f->c);
+  sio_eioc_close(f->c); /* twice is harmless */
+  CHECK_EQ_INT(sio_eioc_send(f->c, "x", 1, 0), SIO_ECLOSED);
+}
+
+TEST(close_inside_on_open) {
+  for (int t = 1; t <= 3; t++) {
+    fx_t f;
+    fx_init(&f);
+    CHECK(fx_server(&f, NULL, NULL) == 0);
+    f.cfg.transports = (unsigned)t;
+    f.on_open = close_at_once;
+    CHECK(fx_run(&f) == 0);
+    CHECK_EQ_INT(f.opened, 1);
+    CHECK_EQ_INT(f.close_err, 0);
+    CHECK(strcmp(f.reason, "forced close") == 0);
+    CHECK_EQ_INT(f.srv_closes, 1);
+    CHECK(strcmp(f.srv_reason, "transport close") == 0);
+  }
+}
+
 TEST(max_payload_exceeded_closes) {
   for (int t = 1; t <= 2; t++) {
     fx_t f;
@@ -695,6 +718,7 @@ static void bad_answer(unsigned transports, const char *answer, int want_err, co
   CHECK(fake_server(&f, answers) == 0);
   f.cfg.transports = transports;
   f.cfg.max_payload = 100000;
+  f.cfg.timeout_ms = 1000;
   CHECK(fake_run(&f) == 0);
   CHECK_EQ_INT(f.opened, 0);
   if (want_err) CHECK_EQ_INT(f.close_err, want_err);
@@ -717,7 +741,7 @@ TEST(bad_servers) {
                 "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
              SIO_EPROTO, "WebSocket: bad handshake answer");
   bad_answer(1, "HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n", SIO_ETOOBIG, NULL);
-  bad_answer(1, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0{\"sid\"", 0, NULL);
+  bad_answer(1, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0{\"sid\"", SIO_ETIMEDOUT, "timeout");
   bad_answer(1, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", SIO_EPARSE, "bad polling payload");
   bad_answer(1, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n0{}x", SIO_EPARSE, "handshake");
   bad_answer(1, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n\xff\xfe\xfd", SIO_EPARSE, NULL);
@@ -948,7 +972,7 @@ TEST(open_packet_and_target) {
 
 TEST_MAIN(RUN(response_parser), RUN(open_packet_and_target), RUN(polling_echo), RUN(websocket_only_echo), RUN(polling_then_upgrade),
           RUN(eio3_polling_then_upgrade), RUN(eio3_polling_and_websocket_echo), RUN(ipv6_literal), RUN(big_messages),
-          RUN(many_messages_batched_in_order), RUN(server_closes_the_session), RUN(heartbeat_keeps_the_connection),
+          RUN(many_messages_batched_in_order), RUN(server_closes_the_session), RUN(heartbeat_keeps_the_connection), RUN(close_inside_on_open),
           RUN(max_payload_exceeded_closes), RUN(send_past_max_payload_refused),
           RUN(connection_refused), RUN(ping_timeout), RUN(timeout_when_the_server_never_answers),
           RUN(bad_servers), RUN(polling_batches_one_post), RUN(truncated_chunk_then_close), RUN(tls))
