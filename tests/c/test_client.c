@@ -649,12 +649,57 @@ TEST(send_buffer_bound) {
     cJSON_Delete(n);
   }
   CHECK_EQ_INT(sio_csocket_emit(F.s, "seq", NULL, 0), SIO_EBUSY); /* past the count */
+  /* values that cannot be sent, and an answer without a connection */
+  cJSON *deep = cJSON_CreateArray(), *at = deep;
+  for (int i = 0; i < SIO_MAX_DEPTH + 2; i++) {
+    cJSON *in = cJSON_CreateArray();
+    cJSON_AddItemToArray(at, in);
+    at = in;
+  }
+  sio_args_t da = {deep, NULL, 0};
+  CHECK_EQ_INT(sio_csocket_emit(F.s, "deep", &da, 0), SIO_EINVAL);
+  cJSON_Delete(deep);
+  static sio_buf_t many[1001];
+  sio_args_t ma = {NULL, many, 1001};
+  CHECK_EQ_INT(sio_csocket_emit(F.s, "many", &ma, 0), SIO_EINVAL);
+  CHECK_EQ_INT(sio_csocket_ack(F.s, 1, NULL), SIO_ECLOSED);
   CHECK_EQ_INT(sio_csocket_buffered(F.s), 3);
   CHECK_EQ_INT(sio_csocket_connect(F.s), 0);
   CHECK_EQ_INT(fx_run(), 0);
   CHECK_EQ_INT(F.connects, 1);
   for (int i = 0; i < 3; i++) CHECK_EQ_INT(F.srv_seen[i], 1);
   CHECK_EQ_INT(F.srv_events, 3);
+}
+
+/* ---- a socket disconnected before the server's answer leaves the server too ---- */
+
+static void dwc_check(uv_timer_t *t) {
+  F.bin_ok = sio_nsp_socket_count(F.custom) == 0 && sio_nsp_socket_count(F.root) == 1;
+  fx_finish();
+}
+
+static void dwc_connect(sio_csocket_t *s) {
+  F.connects++;
+  CHECK_EQ_INT(sio_csocket_connect(F.c), 0); /* the manager is open: CONNECT goes now */
+  sio_csocket_disconnect(F.c);               /* ...and the answer finds it gone */
+  later(200, dwc_check);
+}
+
+TEST(disconnect_while_connecting) {
+  sio_manager_options_t o;
+  fx_manager_options(&o);
+  CHECK_EQ_INT(fx_init(SIO_PARSER_JSON, 0, &o, &mcbs), 0);
+  sio_csocket_callbacks_t cb = {dwc_connect, c_connect_error, c_disconnect, NULL};
+  cJSON *auth = cJSON_CreateObject();
+  cJSON_AddStringToObject(auth, "token", "abc");
+  CHECK_EQ_INT(sio_csocket_new(F.m, "/", NULL, &cb, &F.s), 0);
+  CHECK_EQ_INT(sio_csocket_new(F.m, "/custom", auth, &cb, &F.c), 0);
+  cJSON_Delete(auth);
+  CHECK_EQ_INT(sio_csocket_connect(F.s), 0);
+  CHECK_EQ_INT(fx_run(), 0);
+  CHECK_EQ_INT(F.connects, 1);
+  CHECK_EQ_INT(F.bin_ok, 1);
+  CHECK_EQ_INT(F.disconnects, 1); /* "/" at the close; "/custom" was never connected */
 }
 
 /* ---- connection state recovery ---- */
@@ -796,6 +841,7 @@ FORKED(server_disconnect_no_reconnect)
 FORKED(reconnect_after_drop)
 FORKED(backoff_and_attempts_exhausted)
 FORKED(send_buffer_bound)
+FORKED(disconnect_while_connecting)
 FORKED(connection_state_recovery)
 FORKED(close_inside_callback)
 
@@ -810,4 +856,5 @@ TEST_MAIN(RUNF(bad_urls_and_options), RUNF(connect_namespaces_auth), RUNF(connec
 #endif
           RUNF(volatile_emits), RUNF(server_disconnect_no_reconnect), RUNF(reconnect_after_drop),
           RUNF(backoff_and_attempts_exhausted), RUNF(send_buffer_bound),
-          RUNF(connection_state_recovery), RUNF(close_inside_callback))
+          RUNF(disconnect_while_connecting), RUNF(connection_state_recovery),
+          RUNF(close_inside_callback))

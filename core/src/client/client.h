@@ -45,7 +45,6 @@ struct sio_csocket_s {
   int active;    /* wants to be connected (socket.io-client's `active`) */
   int connected;
   int recovered;
-  int root_wait; /* EIO3 "/": waiting for the server's implicit CONNECT */
   char *id, *pid, *offset;
   int64_t next_id;
   sio_cack_t *acks, *acks_tail;

@@ -282,7 +282,6 @@ static void on_connected(sio_csocket_t *s, char *id, const char *pid) {
   free(s->pid);
   s->pid = pid ? strdup(pid) : NULL;
   s->connected = 1;
-  s->root_wait = 0;
   while (s->recvq && s->connected) {
     sio_crecv_t *r = s->recvq;
     s->recvq = r->next;
@@ -296,7 +295,11 @@ static void on_connected(sio_csocket_t *s, char *id, const char *pid) {
 }
 
 static void on_connect_packet(sio_csocket_t *s, sio_packet_t *p) {
-  if (s->connected || !s->active) return;
+  if (s->connected) return;
+  if (!s->active) { /* disconnected while the server decided: leave, or it keeps the socket */
+    send_simple(s, SIO_PACKET_DISCONNECT, NULL);
+    return;
+  }
   if (s->m->o.eio == 3) {
     char *id = v3_id(s);
     if (id) on_connected(s, id, NULL);
@@ -332,7 +335,6 @@ static void on_connect_error_packet(sio_csocket_t *s, sio_packet_t *p) {
   }
   /* socket.io-client's destroy() first: the manager closes when no socket is left. */
   s->active = 0;
-  s->root_wait = 0;
   sio__manager_maybe_close(s->m);
   if (s->cbs.on_connect_error) s->cbs.on_connect_error(s, message, data);
 }
@@ -448,14 +450,10 @@ void sio__csocket_on_open(sio_csocket_t *s) {
   } else if (m->root_granted < 0) { /* left "/" on this connection: ask again */
     m->root_granted = 0;
     send_simple(s, SIO_PACKET_CONNECT, NULL);
-    s->root_wait = 1;
-  } else {
-    s->root_wait = 1; /* socket.io 2.x servers put every connection in "/" */
-  }
+  } /* else socket.io 2.x servers put every connection in "/": its "0" comes by itself */
 }
 
 void sio__csocket_on_lost(sio_csocket_t *s, const char *reason) {
-  s->root_wait = 0;
   recvq_clear(s);
   close_socket(s, reason);
 }
@@ -557,7 +555,6 @@ void sio_csocket_disconnect(sio_csocket_t *s) {
     if (m->o.eio == 3 && strcmp(s->nsp, "/") == 0) m->root_granted = -1;
   }
   s->active = 0;
-  s->root_wait = 0;
   sio__manager_maybe_close(m);
   close_socket(s, "io client disconnect");
 }
