@@ -772,6 +772,88 @@ TEST(close_inside_callback) {
   CHECK(strcmp(F.disc_reason, "io client disconnect") == 0);
 }
 
+/* ---- closing from inside every kind of callback: the close callback runs once, from the loop,
+ * and everything is freed (the sanitizers check) ---- */
+
+static const char *close_point;
+static int close_run_forked(void (*fn)(void));
+
+static void cp_closed(sio_manager_t *m) {
+  F.mclosed++;
+  F.m = NULL;
+  fx_finish();
+}
+
+static void cp_maybe(const char *point) {
+  if (F.m && strcmp(point, close_point) == 0) {
+    sio_manager_t *m = F.m;
+    sio_manager_close(m, cp_closed);
+    CHECK_EQ_INT(F.mclosed, 0); /* never inside the call */
+    sio_manager_close(m, cp_closed);
+    CHECK_EQ_INT(sio_manager_open(m), SIO_ECLOSED);
+  }
+}
+
+static void cp_open(sio_manager_t *m) { m_open(m); cp_maybe("on_open"); }
+static void cp_close(sio_manager_t *m, const char *reason) { m_close(m, reason); cp_maybe("on_close"); }
+static void cp_error(sio_manager_t *m, int err, const char *d) { m_error(m, err, d); cp_maybe("on_error"); }
+static void cp_attempt(sio_manager_t *m, unsigned a) { m_attempt(m, a); cp_maybe("on_reconnect_attempt"); }
+static void cp_reconnect(sio_manager_t *m, unsigned a) { m_reconnect(m, a); cp_maybe("on_reconnect"); }
+static void cp_reconnect_error(sio_manager_t *m, int e, const char *d) { cp_maybe("on_reconnect_error"); }
+
+static void cp_ack(sio_csocket_t *s, int status, const sio_args_t *args, void *arg) {
+  cp_maybe("ack");
+  if (F.m) sio_csocket_emit(s, "drop", NULL, 0);
+}
+static void cp_connect(sio_csocket_t *s) {
+  F.connects++;
+  cp_maybe(F.connects == 1 ? "on_connect" : "on_connect_again");
+  if (F.m && F.connects == 1) {
+    sio_csocket_emit_ack(s, "echo", NULL, 0, 0, cp_ack, NULL);
+    sio_csocket_emit_ack(s, "nothing", NULL, 0, 0, ev_ack, "nothing"); /* ends with the close */
+  }
+}
+static void cp_connect_error(sio_csocket_t *s, const char *msg, const cJSON *data) { cp_maybe("on_connect_error"); }
+static void cp_disconnect(sio_csocket_t *s, const char *reason) {
+  c_disconnect(s, reason);
+  cp_maybe("on_disconnect");
+  if (F.m) sio_csocket_emit(s, "buffered", NULL, 0);
+}
+
+static void close_case(void) {
+  sio_manager_options_t o;
+  fx_manager_options(&o);
+  static const sio_manager_callbacks_t cbs = {cp_open, cp_close, cp_error, cp_attempt,
+                                              cp_reconnect, cp_reconnect_error, NULL};
+  CHECK_EQ_INT(fx_init(SIO_PARSER_JSON, 0, &o, &cbs), 0);
+  int dead = strstr(close_point, "error") != NULL;
+  if (dead) { /* nobody listens there */
+    sio_manager_close(F.m, NULL);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", free_port());
+    CHECK_EQ_INT(sio_manager_new(&F.loop, url, &o, &cbs, &F.m), 0);
+  }
+  sio_csocket_callbacks_t cb = {cp_connect, cp_connect_error, cp_disconnect, NULL};
+  CHECK_EQ_INT(sio_csocket_new(F.m, "/", NULL, &cb, &F.s), 0);
+  CHECK_EQ_INT(sio_csocket_emit(F.s, "early", NULL, 0), 0); /* buffered */
+  CHECK_EQ_INT(sio_csocket_connect(F.s), 0);
+  CHECK_EQ_INT(fx_run(), 0);
+  CHECK_EQ_INT(F.mclosed, 1);
+}
+
+TEST(close_from_every_callback) {
+  static const char *const points[] = {"on_open", "on_connect", "ack", "on_close", "on_disconnect",
+                                       "on_reconnect_attempt", "on_reconnect", "on_connect_again",
+                                       "on_error", "on_connect_error", "on_reconnect_error"};
+  for (size_t i = 0; i < sizeof points / sizeof points[0]; i++) {
+    close_point = points[i];
+    if (!close_run_forked(close_case)) {
+      fprintf(stderr, "closing in %s failed\n", points[i]);
+      test_failed_ = 1;
+    }
+  }
+}
+
 /* ---- bad URLs and options ---- */
 
 TEST(bad_urls_and_options) {
@@ -819,6 +901,8 @@ static int run_forked(void (*fn)(void)) {
   return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+static int close_run_forked(void (*fn)(void)) { return run_forked(fn); }
+
 #define FORKED(name) \
   static void forked_##name(void) { \
     if (!run_forked(test_##name)) test_failed_ = 1; \
@@ -844,6 +928,7 @@ FORKED(send_buffer_bound)
 FORKED(disconnect_while_connecting)
 FORKED(connection_state_recovery)
 FORKED(close_inside_callback)
+FORKED(close_from_every_callback)
 
 #define RUNF(name) {#name, forked_##name}
 
@@ -857,4 +942,4 @@ TEST_MAIN(RUNF(bad_urls_and_options), RUNF(connect_namespaces_auth), RUNF(connec
           RUNF(volatile_emits), RUNF(server_disconnect_no_reconnect), RUNF(reconnect_after_drop),
           RUNF(backoff_and_attempts_exhausted), RUNF(send_buffer_bound),
           RUNF(disconnect_while_connecting), RUNF(connection_state_recovery),
-          RUNF(close_inside_callback))
+          RUNF(close_inside_callback), RUNF(close_from_every_callback))
