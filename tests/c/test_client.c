@@ -671,6 +671,37 @@ TEST(send_buffer_bound) {
   CHECK_EQ_INT(F.srv_events, 3);
 }
 
+/* ---- a buffered emit whose ack times out is not sent any more (socket.io-client's way) ---- */
+
+static void bt_connect_now(uv_timer_t *t) {
+  CHECK_EQ_INT(F.acks_timeout, 1);
+  CHECK_EQ_INT(sio_csocket_buffered(F.s), 1); /* the one without an ack stays */
+  CHECK_EQ_INT(sio_csocket_connect(F.s), 0);
+}
+
+TEST(buffered_ack_timeout) {
+  sio_manager_options_t o;
+  fx_manager_options(&o);
+  CHECK_EQ_INT(fx_init(SIO_PARSER_JSON, 0, &o, &mcbs), 0);
+  sio_csocket_callbacks_t cb = {sb_connect, c_connect_error, c_disconnect, NULL};
+  CHECK_EQ_INT(sio_csocket_new(F.m, "/", NULL, &cb, &F.s), 0);
+  for (int i = 5; i <= 6; i++) {
+    cJSON *n = cJSON_CreateArray();
+    cJSON_AddItemToArray(n, cJSON_CreateNumber(i));
+    sio_args_t na = {n, NULL, 0};
+    if (i == 5) CHECK_EQ_INT(sio_csocket_emit_ack(F.s, "seq", &na, 0, 30, ev_ack, "seq"), 0);
+    else CHECK_EQ_INT(sio_csocket_emit(F.s, "seq", &na, 0), 0);
+    cJSON_Delete(n);
+  }
+  CHECK_EQ_INT(sio_csocket_buffered(F.s), 2);
+  later(100, bt_connect_now);
+  CHECK_EQ_INT(fx_run(), 0);
+  CHECK_EQ_INT(F.connects, 1);
+  CHECK_EQ_INT(F.acks_timeout, 1);
+  CHECK_EQ_INT(F.srv_seen[5], 0);
+  CHECK_EQ_INT(F.srv_seen[6], 1);
+}
+
 /* ---- a socket disconnected before the server's answer leaves the server too ---- */
 
 static void dwc_check(uv_timer_t *t) {
@@ -925,6 +956,7 @@ FORKED(server_disconnect_no_reconnect)
 FORKED(reconnect_after_drop)
 FORKED(backoff_and_attempts_exhausted)
 FORKED(send_buffer_bound)
+FORKED(buffered_ack_timeout)
 FORKED(disconnect_while_connecting)
 FORKED(connection_state_recovery)
 FORKED(close_inside_callback)
@@ -941,5 +973,5 @@ TEST_MAIN(RUNF(bad_urls_and_options), RUNF(connect_namespaces_auth), RUNF(connec
 #endif
           RUNF(volatile_emits), RUNF(server_disconnect_no_reconnect), RUNF(reconnect_after_drop),
           RUNF(backoff_and_attempts_exhausted), RUNF(send_buffer_bound),
-          RUNF(disconnect_while_connecting), RUNF(connection_state_recovery),
+          RUNF(buffered_ack_timeout), RUNF(disconnect_while_connecting), RUNF(connection_state_recovery),
           RUNF(close_inside_callback), RUNF(close_from_every_callback))
