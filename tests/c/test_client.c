@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <openssl/pem.h>
+#include <signal.h>
+#include <openssl/x509v3.h>
 #include <unistd.h>
 
 #include "sio.h"
@@ -169,6 +172,64 @@ static void mw_custom(sio_socket_t *s, void *arg) {
 
 /* ---- setup ---- */
 
+/* TLS: a self-signed certificate for 127.0.0.1, made for the case (NULL dir: plain). */
+static char tls_dir[64];
+
+static int make_cert(void) {
+  snprintf(tls_dir, sizeof tls_dir, "/tmp/sio-client-XXXXXX");
+  if (!mkdtemp(tls_dir)) return 0;
+  EVP_PKEY *key = EVP_EC_gen("P-256");
+  X509 *x = X509_new();
+  if (!key || !x) return 0;
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), -60);
+  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+  X509_set_pubkey(x, key);
+  X509_NAME *n = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"sio test", -1, -1, 0);
+  X509_set_issuer_name(x, n);
+  X509V3_CTX v3;
+  X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+  X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "IP:127.0.0.1");
+  if (ext) X509_add_ext(x, ext, -1);
+  X509_EXTENSION_free(ext);
+  int ok = X509_sign(x, key, EVP_sha256()) > 0;
+  char path[128];
+  snprintf(path, sizeof path, "%s/c.crt", tls_dir);
+  FILE *fp = fopen(path, "w");
+  ok = ok && fp && PEM_write_X509(fp, x);
+  if (fp) fclose(fp);
+  snprintf(path, sizeof path, "%s/c.key", tls_dir);
+  fp = fopen(path, "w");
+  ok = ok && fp && PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL);
+  if (fp) fclose(fp);
+  X509_free(x);
+  EVP_PKEY_free(key);
+  return ok;
+}
+
+static void remove_cert(void) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/c.crt", tls_dir);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/c.key", tls_dir);
+  unlink(path);
+  rmdir(tls_dir);
+  tls_dir[0] = 0;
+}
+
+static int fx_listen(void) {
+  if (!tls_dir[0]) return sio_server_listen(F.server, "127.0.0.1", 0);
+  char crt[128], key[128];
+  snprintf(crt, sizeof crt, "%s/c.crt", tls_dir);
+  snprintf(key, sizeof key, "%s/c.key", tls_dir);
+  sio_tls_options_t to;
+  sio_tls_options_init(&to);
+  to.cert_file = crt;
+  to.key_file = key;
+  return sio_server_listen_tls(F.server, "127.0.0.1", 0, &to);
+}
+
 /* A server (eio3 allowed; recovery and parser as asked) and a manager for it. */
 static int fx_init(int parser, int recovery, sio_manager_options_t *mo, const sio_manager_callbacks_t *mc) {
   memset(&F, 0, sizeof F);
@@ -185,14 +246,18 @@ static int fx_init(int parser, int recovery, sio_manager_options_t *mo, const si
                                           .on_event = srv_event,
                                           .on_disconnect = srv_disconnect};
   if (sio_server_new(&F.loop, NULL, &F.server) || sio_io_new(F.server, &o, &F.io) ||
-      sio_server_listen(F.server, "127.0.0.1", 0) || sio_io_of(F.io, "/", &F.root) ||
+      fx_listen() || sio_io_of(F.io, "/", &F.root) ||
       sio_io_of(F.io, "/custom", &F.custom) || sio_nsp_use(F.custom, mw_custom, NULL))
     return -1;
   sio_nsp_set_callbacks(F.root, &cbs);
   sio_nsp_set_callbacks(F.custom, &cbs);
   F.port = sio_server_port(F.server);
-  char url[64];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d", F.port);
+  char url[64], ca[128];
+  snprintf(url, sizeof url, "%s://127.0.0.1:%d", tls_dir[0] ? "https" : "http", F.port);
+  if (tls_dir[0]) { /* verified against the certificate as its CA */
+    snprintf(ca, sizeof ca, "%s/c.crt", tls_dir);
+    mo->tls_ca_file = ca;
+  }
   return sio_manager_new(&F.loop, url, mo, mc, &F.m);
 }
 
@@ -457,6 +522,11 @@ static void run_events(int parser, unsigned transports, int eio) {
 TEST(events_acks_binary) { run_events(SIO_PARSER_JSON, 3, 4); }
 TEST(events_acks_binary_websocket) { run_events(SIO_PARSER_JSON, SIO_CLIENT_WEBSOCKET, 4); }
 TEST(events_acks_binary_eio3) { run_events(SIO_PARSER_JSON, 3, 3); }
+TEST(events_acks_binary_tls) {
+  CHECK(make_cert());
+  run_events(SIO_PARSER_JSON, 3, 4);
+  remove_cert();
+}
 #ifdef SIO_HAVE_MSGPACK
 TEST(events_acks_binary_msgpack) { run_events(SIO_PARSER_MSGPACK, 3, 4); }
 #endif
@@ -914,7 +984,12 @@ TEST(bad_urls_and_options) {
 
 /* ---------------------------------------------------------------------------------------------- */
 
-__attribute__((constructor)) static void unbuffered_stdout(void) { setvbuf(stdout, NULL, _IONBF, 0); }
+/* A write to a connection the peer closed fails with EPIPE instead of killing the case (TLS
+ * writes go through write(2)), as in the contract server. */
+__attribute__((constructor)) static void test_setup(void) {
+  setvbuf(stdout, NULL, _IONBF, 0);
+  signal(SIGPIPE, SIG_IGN);
+}
 
 static int run_forked(void (*fn)(void)) {
   fflush(NULL);
@@ -948,6 +1023,7 @@ FORKED(refused_namespace_eio3)
 FORKED(events_acks_binary)
 FORKED(events_acks_binary_websocket)
 FORKED(events_acks_binary_eio3)
+FORKED(events_acks_binary_tls)
 #ifdef SIO_HAVE_MSGPACK
 FORKED(events_acks_binary_msgpack)
 #endif
@@ -967,7 +1043,7 @@ FORKED(close_from_every_callback)
 TEST_MAIN(RUNF(bad_urls_and_options), RUNF(connect_namespaces_auth), RUNF(connect_websocket_only),
           RUNF(connect_eio3), RUNF(refused_namespace), RUNF(refused_namespace_eio3),
           RUNF(events_acks_binary), RUNF(events_acks_binary_websocket),
-          RUNF(events_acks_binary_eio3),
+          RUNF(events_acks_binary_eio3), RUNF(events_acks_binary_tls),
 #ifdef SIO_HAVE_MSGPACK
           RUNF(events_acks_binary_msgpack),
 #endif
