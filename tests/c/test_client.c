@@ -700,6 +700,7 @@ TEST(send_buffer_bound) {
   fx_manager_options(&o);
   o.send_buffer_max = 3;
   o.send_buffer_bytes = 200;
+  o.max_payload = 1000;
   CHECK_EQ_INT(fx_init(SIO_PARSER_JSON, 0, &o, &mcbs), 0);
   sio_csocket_callbacks_t cb = {sb_connect, c_connect_error, c_disconnect, NULL};
   CHECK_EQ_INT(sio_csocket_new(F.m, "/", NULL, &cb, &F.s), 0);
@@ -710,6 +711,14 @@ TEST(send_buffer_bound) {
   cJSON_AddItemToArray(a, cJSON_CreateString(big));
   sio_args_t sa = {a, NULL, 0};
   CHECK_EQ_INT(sio_csocket_emit(F.s, "big", &sa, 0), SIO_EBUSY); /* past the bytes */
+  cJSON_Delete(a);
+  char huge[1200];
+  memset(huge, 'y', sizeof huge - 1);
+  huge[sizeof huge - 1] = 0;
+  a = cJSON_CreateArray();
+  cJSON_AddItemToArray(a, cJSON_CreateString(huge));
+  sa.json = a;
+  CHECK_EQ_INT(sio_csocket_emit(F.s, "huge", &sa, 0), SIO_ETOOBIG); /* past max_payload */
   cJSON_Delete(a);
   for (int i = 0; i < 3; i++) {
     cJSON *n = cJSON_CreateArray();

@@ -152,8 +152,14 @@ static void sendq_drop_ack(sio_csocket_t *s, int64_t id) {
 
 static int sendq_push(sio_csocket_t *s, const sio_eioc_part_t *parts, size_t n, int64_t ack_id) {
   size_t bytes = 0;
-  for (size_t i = 0; i < n; i++) bytes += parts[i].len;
   const sio_manager_options_t *o = &s->m->o;
+  for (size_t i = 0; i < n; i++) {
+    /* What the connection would refuse at once is refused now, not when it would block the rest */
+    if (parts[i].len > o->max_payload)
+      return sio__fail(SIO_ETOOBIG, "a message of %zu bytes (max_payload %zu)", parts[i].len,
+                       o->max_payload);
+    bytes += parts[i].len;
+  }
   if (s->sendq_count >= o->send_buffer_max || s->sendq_bytes + bytes > o->send_buffer_bytes)
     return sio__fail(SIO_EBUSY, "the send buffer is full (%zu packets, %zu bytes)", s->sendq_count,
                      s->sendq_bytes);
@@ -585,6 +591,10 @@ static int emit(sio_csocket_t *s, const char *event, const sio_args_t *args, int
   size_t n = 0;
   r = parts ? encode(m, &p, args ? args->bufs : NULL, parts, &n) : SIO_ENOMEM;
   cJSON_Delete(p.data);
+  /* Behind packets still waiting (the connection's queue was full when they were flushed), an
+   * emit waits too: order is kept. */
+  if (live && s->sendq) sendq_flush(s);
+  if (live && s->sendq) live = 0;
   if (!r) r = live ? sio__manager_send(m, parts, n) : sendq_push(s, parts, n, p.id);
   if (parts != stack) free(parts);
   if (r) return r;
