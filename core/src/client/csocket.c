@@ -565,6 +565,24 @@ void sio_csocket_disconnect(sio_csocket_t *s) {
   close_socket(s, "io client disconnect");
 }
 
+/* The payload array [event, ...args] (or [...args] for an ack) over the caller's own items,
+ * without allocating or copying: two nodes on the caller's stack, the name put in front of the
+ * arguments. Read-only: the encoders only walk child and next (the caller's tree is not
+ * touched; its items' prev links are not followed). */
+static cJSON *payload(cJSON *array, cJSON *name, const char *event, const sio_args_t *args) {
+  memset(array, 0, sizeof *array);
+  array->type = cJSON_Array;
+  array->child = args && args->json ? args->json->child : NULL;
+  if (name) {
+    memset(name, 0, sizeof *name);
+    name->type = cJSON_String;
+    name->valuestring = (char *)event;
+    name->next = array->child;
+    array->child = name;
+  }
+  return array;
+}
+
 /* One emit: encoded once, then sent, or kept while not connected. */
 static int emit(sio_csocket_t *s, const char *event, const sio_args_t *args, int flags,
                 sio_cack_t *ack) {
@@ -573,6 +591,12 @@ static int emit(sio_csocket_t *s, const char *event, const sio_args_t *args, int
   sio_manager_t *m = s->m;
   if (m->closing) return SIO_ECLOSED;
   int live = s->connected && m->eioc && m->open;
+  /* Behind packets still waiting (the connection's queue was full when they were flushed), an
+   * emit waits too: order is kept. */
+  if (live && s->sendq) {
+    sendq_flush(s);
+    if (s->sendq) live = 0;
+  }
   if ((flags & SIO_EMIT_VOLATILE) && (!live || !sio_eioc_writable(m->eioc))) {
     if (ack) { /* dropped: the answer never comes, the timeout (or the disconnection) says so */
       ack->id = s->next_id++;
@@ -585,16 +609,12 @@ static int emit(sio_csocket_t *s, const char *event, const sio_args_t *args, int
   size_t nbufs = args ? args->nbufs : 0;
   sio_packet_t p = {nbufs ? SIO_PACKET_BINARY_EVENT : SIO_PACKET_EVENT, s->nsp, -1, NULL, nbufs,
                     NULL, 0};
-  if (!(p.data = sio__event_array(event, args ? args->json : NULL))) return SIO_ENOMEM;
+  cJSON name, array;
+  p.data = payload(&array, &name, event, args);
   if (ack) p.id = ack->id = s->next_id++;
   sio_eioc_part_t stack[8], *parts = nbufs < 8 ? stack : malloc((nbufs + 1) * sizeof *parts);
   size_t n = 0;
   r = parts ? encode(m, &p, args ? args->bufs : NULL, parts, &n) : SIO_ENOMEM;
-  cJSON_Delete(p.data);
-  /* Behind packets still waiting (the connection's queue was full when they were flushed), an
-   * emit waits too: order is kept. */
-  if (live && s->sendq) sendq_flush(s);
-  if (live && s->sendq) live = 0;
   if (!r) r = live ? sio__manager_send(m, parts, n) : sendq_push(s, parts, n, p.id);
   if (parts != stack) free(parts);
   if (r) return r;
@@ -636,11 +656,11 @@ int sio_csocket_ack(sio_csocket_t *s, int64_t ack_id, const sio_args_t *args) {
   size_t nbufs = args ? args->nbufs : 0;
   sio_packet_t p = {nbufs ? SIO_PACKET_BINARY_ACK : SIO_PACKET_ACK, s->nsp, ack_id, NULL, nbufs,
                     NULL, 0};
-  if (!(p.data = sio__event_array(NULL, args ? args->json : NULL))) return SIO_ENOMEM;
+  cJSON array;
+  p.data = payload(&array, NULL, NULL, args);
   sio_eioc_part_t stack[8], *parts = nbufs < 8 ? stack : malloc((nbufs + 1) * sizeof *parts);
   size_t n = 0;
   int r = parts ? encode(m, &p, args ? args->bufs : NULL, parts, &n) : SIO_ENOMEM;
-  cJSON_Delete(p.data);
   if (!r) r = sio__manager_send(m, parts, n);
   if (parts != stack) free(parts);
   return r;
