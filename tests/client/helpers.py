@@ -177,6 +177,8 @@ class Loop:
 
     def __init__(self):
         self.loop = asyncio.new_event_loop()
+        # bad servers' handlers end cancelled or by errors on purpose: nothing to log
+        self.loop.set_exception_handler(lambda loop, context: None)
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
 
     def run(self, coro, timeout=10):

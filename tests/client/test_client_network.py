@@ -344,7 +344,7 @@ def test_bad_server(loop, case):
     if want:
         assert want in result[0], out
     assert took < 10, out
-    print(case, result[0])
+    print(case, result[0], out.split('maxrss_kb=')[1].split()[0])
     if not ASAN:
         rss = int(out.split('maxrss_kb=')[1].split()[0])
-        assert rss < 48 * 1024, 'max RSS %d KiB\n%s' % (rss, out)
+        assert rss < 24 * 1024, 'max RSS %d KiB\n%s' % (rss, out)
