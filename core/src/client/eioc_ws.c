@@ -59,7 +59,7 @@ static void ws_failed(sio_eioc_t *e, int err, const char *detail) {
 
 static const uint8_t *next_mask(void) {
   if (rnd_pos == 0 || rnd_pos + 4 > sizeof rnd) {
-    if (RAND_bytes(rnd, sizeof rnd) != 1) abort(); /* no CSPRNG: no masks */
+    if (uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL) != 0) abort(); /* no CSPRNG: no masks */
     rnd_pos = 0;
   }
   const uint8_t *m = rnd + rnd_pos;
@@ -264,7 +264,7 @@ static const sio_eioc_conn_cbs_t ws_cbs = {on_ws_connect, on_ws_read, on_ws_end,
 int sio__eioc_ws_start(sio_eioc_t *e, int probe) {
   (void)probe; /* the transport in use tells: a probe runs while polling */
   uint8_t nonce[16];
-  if (RAND_bytes(nonce, sizeof nonce) != 1) return SIO_ENOMEM;
+  if (uv_random(NULL, NULL, nonce, sizeof nonce, 0, NULL) != 0) return SIO_ENOMEM;
   sio_sbuf_t k = SIO_SBUF_INIT;
   int r = sio_base64_encode(&k, nonce, sizeof nonce);
   if (r) return r;
