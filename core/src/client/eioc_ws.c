@@ -5,7 +5,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/rand.h>
 
 #include "base64.h"
 #include "client/eioc_internal.h"
