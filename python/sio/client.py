@@ -670,12 +670,12 @@ class Client(_BaseClient):
                 if failure is None and set(self.namespaces) != set(self.connection_namespaces):
                     failure = "One or more namespaces failed to connect: " + ", ".join(
                         self.failed_namespaces or [n for n in self.connection_namespaces if n not in self.namespaces])
+        # python-socketio has run the connect (or connect_error) handlers when connect() returns
+        self._drain_handlers(max(wait_timeout, 1.0))
         if failure is not None or self._core is not core:
             self._stop(core)
             raise ConnectionError(failure or "Connection error")
-        if not wait:
-            return
-        self.connected = True
+        self.connected = True  # python-socketio's, also with wait=False (namespaces still connecting)
 
     def _stop(self, core: _core.ClientCore) -> None:
         """Closes core (on its thread) and waits for the loop thread to end."""
@@ -939,11 +939,12 @@ class AsyncClient(_BaseClient):
             if failure is None and set(self.namespaces) != set(self.connection_namespaces):
                 failure = "One or more namespaces failed to connect: " + ", ".join(
                     self.failed_namespaces or [n for n in self.connection_namespaces if n not in self.namespaces])
+        if self._tasks:  # python-socketio has run the connect (or connect_error) handlers by now
+            await asyncio.wait(list(self._tasks), timeout=max(wait_timeout, 1.0))
         if failure is not None or self._core is not core:
             await self._close_core(core)
             raise ConnectionError(failure or "Connection error")
-        if wait:
-            self.connected = True
+        self.connected = True
 
     async def _close_core(self, core: _core.ClientCore) -> None:
         if not core.closed:

@@ -164,7 +164,7 @@ def test_namespaces_custom_admin_and_refused(kind):
     try:
         assert rec.wait('auth') == [({'token': 'secret'},)]
         assert admin.wait('welcome') == [(c.get_sid('/admin'),)]
-        assert admin.get('connect') == [()]
+        assert admin.wait('connect') == [()]
         assert set(c.namespaces) == {'/', '/custom', '/admin'}
         assert c.call('echo', 1, namespace='/') == 1
     finally:
@@ -431,8 +431,9 @@ def test_connection_state_recovery(kind):
         srv.stop()
 
 
-def test_msgpack_serializer():
-    srv = start('c', '--parser', 'msgpack')
+@pytest.mark.parametrize('kind', kinds('c', 'python', 'lua', 'node'))
+def test_msgpack_serializer(kind):
+    srv = start(kind, '--parser', 'msgpack')
     c = sio.Client(reconnection=False, serializer='msgpack')
     rec = Recorder(c, ('auth',))
     try:
@@ -442,4 +443,90 @@ def test_msgpack_serializer():
         assert c.call('echo', v) == v
     finally:
         c.disconnect()
+        srv.stop()
+
+
+def test_connect_again_after_disconnect_and_wait_false():
+    url = shared('c').url
+    c = sio.Client(reconnection=False)
+    rec = Recorder(c, ('auth', 'connect'))
+    c.connect(url, wait=False)
+    assert rec.wait('auth') == [({},)]
+    with pytest.raises(ConnectionError, match='Already connected'):
+        c.connect(url)
+    first = c.get_sid()
+    c.disconnect()
+    c.wait()
+    c.connect(url, auth={'again': True})  # the same object, a new connection
+    try:
+        assert rec.wait('auth', 2)[1] == ({'again': True},)
+        assert c.get_sid() != first and len(rec.get('connect')) == 2
+    finally:
+        c.disconnect()
+
+
+@pytest.mark.parametrize('transports', [['polling'], ['websocket'], None], ids=['polling', 'websocket', 'both'])
+def test_transports(transports):
+    c = sio.Client(reconnection=False)
+    c.connect(shared('c').url, transports=transports)
+    try:
+        assert c.call('echo', (b'\x00' * 10, {'x': b'y'})) == (b'\x00' * 10, {'x': b'y'})
+        if transports:
+            assert c.transport() == transports[0]
+        else:  # polling first, then the upgrade
+            assert wait_for(lambda: c.transport() == 'websocket')
+    finally:
+        c.disconnect()
+
+
+def test_async_client_reconnects_with_a_fresh_auth_and_namespace_class():
+    port = free_port()
+    srv = start('c', '--port', str(port))
+    attempts = []
+
+    class Root(sio.AsyncClientNamespace):
+        def __init__(self):
+            super().__init__('/')
+            self.auth, self.disconnects = [], []
+
+        async def on_auth(self, data):
+            self.auth.append(data)
+
+        async def on_disconnect(self, reason):
+            self.disconnects.append(reason)
+
+    async def main():
+        nonlocal srv
+        c = sio.AsyncClient(reconnection_delay=0.1, reconnection_delay_max=0.2)
+        ns = Root()
+        c.register_namespace(ns)
+        c.on('reconnect_attempt', lambda n: attempts.append(n))
+        backs = []
+        c.on('message-back', lambda *a: backs.append(a))  # beside the class: handlers first, then it
+        counter = iter(range(1, 100))
+        await c.connect(srv.url, auth=lambda: {'n': next(counter)})
+
+        async def until(pred, timeout=WAIT):
+            end = time.monotonic() + timeout
+            while not pred() and time.monotonic() < end:
+                await asyncio.sleep(0.01)
+            assert pred()
+
+        await until(lambda: ns.auth == [{'n': 1}])
+        srv.kill()
+        await until(lambda: ns.disconnects == ['transport error'])
+        await c.emit('message', 'buffered')
+        await until(lambda: attempts)
+        srv = start('c', '--port', str(port))
+        await until(lambda: len(ns.auth) == 2, 10)
+        assert ns.auth[1]['n'] > 1  # asked again before the attempt that succeeded
+        await until(lambda: backs == [('buffered',)])
+        assert c.connected and await ns.call('echo', 'x') == 'x'
+        await c.disconnect()
+        await c.wait()
+        assert ns.disconnects == ['transport error', 'client disconnect']
+
+    try:
+        asyncio.run(main())
+    finally:
         srv.stop()
