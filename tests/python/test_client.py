@@ -7,12 +7,15 @@ threads, asyncio, reconnection after a server restart, connection state recovery
 The package is test_api's (the in-tree build, or with SIO_PY_INSTALLED=1 the installed one)."""
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
-from client_support import ALL, CONTRACT, WAIT, Proxy, free_port, kinds, shared, start, stop_shared, wait_for
+from client_support import ALL, CONTRACT, ROOT, WAIT, Proxy, free_port, kinds, shared, start, stop_shared, wait_for
 from test_api import sio
 
 
@@ -530,3 +533,12 @@ def test_async_client_reconnects_with_a_fresh_auth_and_namespace_class():
         asyncio.run(main())
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize('mode', [[], ['--asyncio']], ids=['threads', 'asyncio'])
+def test_example_echo_client(mode):
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(sio.__file__)))
+    p = subprocess.run([sys.executable, os.path.join(ROOT, 'examples', 'client', 'echo.py'), shared('c').url, '3',
+                        *mode], capture_output=True, text=True, timeout=30, env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith('connected as ') and p.stdout.endswith("answer: ('hello', 2, b'\\x00bytes')\n")
