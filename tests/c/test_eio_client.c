@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "client/eio_client.h"
+#include "client/eioc_proto.h"
 #include "sio.h"
 #include "sio_client.h"
 #include "test.h"
@@ -464,6 +465,29 @@ TEST(heartbeat_keeps_the_connection) {
     }
 }
 
+/* sio_eioc_close() from on_open: the CLOSE goes out, on_close says "forced close". */
+static void close_at_once(fx_t *f) {
+  sio_eioc_close(f->c);
+  sio_eioc_close(f->c); /* twice is harmless */
+  CHECK_EQ_INT(sio_eioc_send(f->c, "x", 1, 0), SIO_ECLOSED);
+}
+
+TEST(close_inside_on_open) {
+  for (int t = 1; t <= 3; t++) {
+    fx_t f;
+    fx_init(&f);
+    CHECK(fx_server(&f, NULL, NULL) == 0);
+    f.cfg.transports = (unsigned)t;
+    f.on_open = close_at_once;
+    CHECK(fx_run(&f) == 0);
+    CHECK_EQ_INT(f.opened, 1);
+    CHECK_EQ_INT(f.close_err, 0);
+    CHECK(strcmp(f.reason, "forced close") == 0);
+    CHECK_EQ_INT(f.srv_closes, 1);
+    CHECK(strcmp(f.srv_reason, "transport close") == 0);
+  }
+}
+
 TEST(max_payload_exceeded_closes) {
   for (int t = 1; t <= 2; t++) {
     fx_t f;
@@ -694,6 +718,7 @@ static void bad_answer(unsigned transports, const char *answer, int want_err, co
   CHECK(fake_server(&f, answers) == 0);
   f.cfg.transports = transports;
   f.cfg.max_payload = 100000;
+  f.cfg.timeout_ms = 1000;
   CHECK(fake_run(&f) == 0);
   CHECK_EQ_INT(f.opened, 0);
   if (want_err) CHECK_EQ_INT(f.close_err, want_err);
@@ -716,7 +741,7 @@ TEST(bad_servers) {
                 "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
              SIO_EPROTO, "WebSocket: bad handshake answer");
   bad_answer(1, "HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n", SIO_ETOOBIG, NULL);
-  bad_answer(1, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0{\"sid\"", 0, NULL);
+  bad_answer(1, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0{\"sid\"", SIO_ETIMEDOUT, "timeout");
   bad_answer(1, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", SIO_EPARSE, "bad polling payload");
   bad_answer(1, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n0{}x", SIO_EPARSE, "handshake");
   bad_answer(1, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n\xff\xfe\xfd", SIO_EPARSE, NULL);
@@ -835,9 +860,119 @@ TEST(tls) {
   remove_cert();
 }
 
-TEST_MAIN(RUN(polling_echo), RUN(websocket_only_echo), RUN(polling_then_upgrade),
+/* ---------------------------------------------------------------------------------------------- */
+/* The pure parts                                                                                  */
+
+/* Feeds s one byte at a time; returns the feed's last result and the bytes left over. */
+static int feed_bytewise(sio_eioc_resp_t *r, const char *s, size_t *rest) {
+  size_t n = strlen(s);
+  for (size_t i = 0; i < n; i++) {
+    size_t used;
+    int rv = sio_eioc_resp_feed(r, s + i, 1, &used);
+    if (rv != 0) {
+      *rest = n - i - used;
+      return rv;
+    }
+  }
+  *rest = 0;
+  return 0;
+}
+
+TEST(response_parser) {
+  sio_eioc_resp_t r;
+  size_t rest;
+  sio_eioc_resp_init(&r, 100);
+  CHECK_EQ_INT(feed_bytewise(&r, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                  "CONTENT-type:  text/plain \r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+                             &rest), 1);
+  CHECK_EQ_INT(rest, 0);
+  CHECK_EQ_INT(r.status, 200);
+  CHECK_EQ_INT(r.keep_alive, 1);
+  CHECK_STR(r.body.data, r.body.len, "abcde");
+  CHECK(strcmp(r.content_type, "text/plain") == 0);
+  /* The next response on the same connection; Connection: close ends keep-alive. */
+  sio_eioc_resp_reset(&r);
+  CHECK_EQ_INT(feed_bytewise(&r, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 2\r\n\r\nno", &rest), 1);
+  CHECK_EQ_INT(r.status, 400);
+  CHECK_EQ_INT(r.keep_alive, 0);
+  /* A 101: what follows the head is not the response's. */
+  sio_eioc_resp_reset(&r);
+  const char *up = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x02" "40";
+  size_t used;
+  CHECK_EQ_INT(sio_eioc_resp_feed(&r, up, strlen(up), &used), 1);
+  CHECK_EQ_INT(strlen(up) - used, 4);
+  CHECK_EQ_INT(r.upgrade, 1);
+  CHECK(strcmp(r.upgrade_hdr, "websocket") == 0);
+  CHECK(sio_eioc_ws_accept_ok("dGhlIHNhbXBsZSBub25jZQ==", r.ws_accept));
+  CHECK(!sio_eioc_ws_accept_ok("dGhlIHNhbXBsZSBub25jZR==", r.ws_accept));
+  /* A body read to the end of the connection. */
+  sio_eioc_resp_reset(&r);
+  CHECK_EQ_INT(feed_bytewise(&r, "HTTP/1.0 200 OK\r\n\r\nxyz", &rest), 0);
+  CHECK_EQ_INT(sio_eioc_resp_eof(&r), 1);
+  CHECK_STR(r.body.data, r.body.len, "xyz");
+  /* Cut short: a Content-Length not reached, a chunk not finished. */
+  sio_eioc_resp_reset(&r);
+  CHECK_EQ_INT(feed_bytewise(&r, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nxyz", &rest), 0);
+  CHECK_EQ_INT(sio_eioc_resp_eof(&r), SIO_EPROTO);
+  sio_eioc_resp_reset(&r);
+  CHECK_EQ_INT(feed_bytewise(&r, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nab", &rest), 0);
+  CHECK_EQ_INT(sio_eioc_resp_eof(&r), SIO_EPROTO);
+  /* Bounds: the body (announced or chunked), the head. */
+  sio_eioc_resp_reset(&r);
+  CHECK_EQ_INT(feed_bytewise(&r, "HTTP/1.1 200 OK\r\nContent-Length: 101\r\n\r\n", &rest), SIO_ETOOBIG);
+  sio_eioc_resp_reset(&r);
+  char chunked[400];
+  snprintf(chunked, sizeof chunked, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                    "40\r\n%064d\r\n40\r\n%064d\r\n", 0, 0);
+  CHECK_EQ_INT(feed_bytewise(&r, chunked, &rest), SIO_ETOOBIG);
+  sio_eioc_resp_reset(&r);
+  size_t big = SIO_EIOC_MAX_HEAD + 100;
+  char *head = malloc(big + 1);
+  memcpy(head, "HTTP/1.1 200 OK\r\nX: ", 20);
+  memset(head + 20, 'a', big - 20);
+  head[big] = '\0';
+  CHECK_EQ_INT(sio_eioc_resp_feed(&r, head, big, &used), SIO_ETOOBIG);
+  free(head);
+  /* Not HTTP. */
+  sio_eioc_resp_reset(&r);
+  CHECK_EQ_INT(feed_bytewise(&r, "SSH-2.0-OpenSSH\r\n\r\n", &rest), SIO_EPROTO);
+  sio_eioc_resp_free(&r);
+}
+
+TEST(open_packet_and_target) {
+  sio_eioc_open_t o;
+  const char *good = "{\"sid\":\"a+b/c\",\"upgrades\":[\"websocket\"],\"pingInterval\":25000,"
+                     "\"pingTimeout\":20000,\"maxPayload\":1000000}";
+  CHECK_EQ_INT(sio_eioc_parse_open(good, strlen(good), &o), 0);
+  CHECK(strcmp(o.sid, "a+b/c") == 0);
+  CHECK_EQ_INT(o.upgrade_ws, 1);
+  CHECK_EQ_INT(o.ping_interval, 25000);
+  CHECK_EQ_INT(o.ping_timeout, 20000);
+  CHECK_EQ_INT(o.max_payload, 1000000);
+  const char *v3 = "{\"sid\":\"x\",\"upgrades\":[],\"pingInterval\":1,\"pingTimeout\":2}";
+  CHECK_EQ_INT(sio_eioc_parse_open(v3, strlen(v3), &o), 0);
+  CHECK_EQ_INT(o.upgrade_ws, 0);
+  CHECK_EQ_INT(o.max_payload, 0);
+  const char *bad[] = {"", "[]", "{}", "{\"sid\":\"\",\"pingInterval\":1,\"pingTimeout\":1}",
+                       "{\"sid\":1,\"pingInterval\":1,\"pingTimeout\":1}",
+                       "{\"sid\":\"a b\",\"pingInterval\":1,\"pingTimeout\":1}",
+                       "{\"sid\":\"a\",\"pingInterval\":0,\"pingTimeout\":1}",
+                       "{\"sid\":\"a\",\"pingInterval\":1}", "{\"sid\":\"a\",\"pingInterval\":1,"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    CHECK_EQ_INT(sio_eioc_parse_open(bad[i], strlen(bad[i]), &o), SIO_EPARSE);
+  sio_sbuf_t b = SIO_SBUF_INIT;
+  CHECK_EQ_INT(sio_eioc_target(&b, "/socket.io/", 4, "polling", "a+b/c", "k=v"), 0);
+  CHECK_STR(b.data, b.len, "/socket.io/?EIO=4&transport=polling&sid=a%2Bb%2Fc&k=v");
+  b.len = 0;
+  CHECK_EQ_INT(sio_eioc_target(&b, "/p/?x=1", 3, "websocket", NULL, NULL), 0);
+  CHECK_STR(b.data, b.len, "/p/?x=1&EIO=3&transport=websocket");
+  sio_sbuf_free(&b);
+}
+
+TEST_MAIN(RUN(response_parser), RUN(open_packet_and_target), RUN(polling_echo), RUN(websocket_only_echo), RUN(polling_then_upgrade),
           RUN(eio3_polling_then_upgrade), RUN(eio3_polling_and_websocket_echo), RUN(ipv6_literal), RUN(big_messages),
-          RUN(many_messages_batched_in_order), RUN(server_closes_the_session), RUN(heartbeat_keeps_the_connection),
+          RUN(many_messages_batched_in_order), RUN(server_closes_the_session), RUN(heartbeat_keeps_the_connection), RUN(close_inside_on_open),
           RUN(max_payload_exceeded_closes), RUN(send_past_max_payload_refused),
           RUN(connection_refused), RUN(ping_timeout), RUN(timeout_when_the_server_never_answers),
           RUN(bad_servers), RUN(polling_batches_one_post), RUN(truncated_chunk_then_close), RUN(tls))
