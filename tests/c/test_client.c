@@ -634,6 +634,48 @@ TEST(reconnect_after_drop) {
   CHECK_EQ_INT(F.srv_connections, 2);
 }
 
+/* ---- two namespaces on one connection: "/" disconnected by the server stays so, "/custom"
+ * comes back after the connection drops, with its auth again ---- */
+
+static int two_root, two_custom;
+
+static void two_connect(sio_csocket_t *s) {
+  F.connects++;
+  if (s == F.s) two_root++;
+  else two_custom++;
+  if (two_root == 1 && two_custom == 1 && F.connects == 2) sio_csocket_emit(F.s, "kick", NULL, 0);
+  if (two_custom == 2) later(300, (uv_timer_cb)fx_finish); /* time for "/" to (not) come back */
+}
+
+static void two_disconnect(sio_csocket_t *s, const char *reason) {
+  c_disconnect(s, reason);
+  if (s == F.s && F.disconnects == 1) {
+    CHECK(strcmp(reason, "io server disconnect") == 0);
+    CHECK(sio_manager_sid(F.m) != NULL); /* "/custom" keeps the connection */
+    sio_csocket_emit(F.c, "drop", NULL, 0);
+  }
+}
+
+TEST(reconnect_two_namespaces) {
+  sio_manager_options_t o;
+  fx_manager_options(&o);
+  CHECK_EQ_INT(fx_init(SIO_PARSER_JSON, 0, &o, &mcbs), 0);
+  sio_csocket_callbacks_t cb = {two_connect, c_connect_error, two_disconnect, NULL};
+  cJSON *auth = cJSON_CreateObject();
+  cJSON_AddStringToObject(auth, "token", "abc");
+  CHECK_EQ_INT(sio_csocket_new(F.m, "/", NULL, &cb, &F.s), 0);
+  CHECK_EQ_INT(sio_csocket_new(F.m, "/custom", auth, &cb, &F.c), 0);
+  cJSON_Delete(auth);
+  CHECK_EQ_INT(sio_csocket_connect(F.s), 0);
+  CHECK_EQ_INT(sio_csocket_connect(F.c), 0);
+  CHECK_EQ_INT(fx_run(), 0);
+  CHECK_EQ_INT(two_root, 1);
+  CHECK_EQ_INT(two_custom, 2);
+  CHECK_EQ_INT(F.srv_token_ok, 2); /* the auth went with both CONNECTs */
+  CHECK_EQ_INT(F.reconnects, 1);
+  CHECK_EQ_INT(F.disconnects, 3); /* "/" kicked; "/custom" dropped, then closed at the end */
+}
+
 /* ---- backoff against a port where nobody listens; attempts exhausted ---- */
 
 static int free_port(void) {
@@ -1039,6 +1081,7 @@ FORKED(events_acks_binary_msgpack)
 FORKED(volatile_emits)
 FORKED(server_disconnect_no_reconnect)
 FORKED(reconnect_after_drop)
+FORKED(reconnect_two_namespaces)
 FORKED(backoff_and_attempts_exhausted)
 FORKED(send_buffer_bound)
 FORKED(buffered_ack_timeout)
@@ -1057,6 +1100,7 @@ TEST_MAIN(RUNF(bad_urls_and_options), RUNF(connect_namespaces_auth), RUNF(connec
           RUNF(events_acks_binary_msgpack),
 #endif
           RUNF(volatile_emits), RUNF(server_disconnect_no_reconnect), RUNF(reconnect_after_drop),
+          RUNF(reconnect_two_namespaces),
           RUNF(backoff_and_attempts_exhausted), RUNF(send_buffer_bound),
           RUNF(buffered_ack_timeout), RUNF(disconnect_while_connecting), RUNF(connection_state_recovery),
           RUNF(close_inside_callback), RUNF(close_from_every_callback))
