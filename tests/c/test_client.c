@@ -676,6 +676,61 @@ TEST(reconnect_two_namespaces) {
   CHECK_EQ_INT(F.disconnects, 3); /* "/" kicked; "/custom" dropped, then closed at the end */
 }
 
+/* ---- a server that sends what no Socket.IO server may: "parse error", then reconnection ---- */
+
+static const char *bad_packet;
+
+static void bad_message(sio_session_t *ss, const char *data, size_t len, int binary) {
+  if (len && data[0] == '0') { /* the CONNECT: answered, then the bad packet */
+    sio_session_send(ss, "0{\"sid\":\"abc\"}", 14, 0);
+    const char *nl = strchr(bad_packet, '\n'); /* two messages */
+    size_t n = nl ? (size_t)(nl - bad_packet) : strlen(bad_packet);
+    sio_session_send(ss, bad_packet, n, 0);
+    if (nl) sio_session_send(ss, nl + 1, strlen(nl + 1), 0);
+  }
+}
+
+static void bad_connect(sio_csocket_t *s) {
+  F.connects++;
+  CHECK(strcmp(sio_csocket_id(s), "abc") == 0);
+  if (F.connects == 2) later(20, (uv_timer_cb)fx_finish);
+}
+
+static void run_bad(const char *packet) {
+  bad_packet = packet;
+  sio_manager_options_t o;
+  fx_manager_options(&o);
+  o.path = "/bad/";
+  o.transports = SIO_CLIENT_WEBSOCKET;
+  CHECK_EQ_INT(fx_init(SIO_PARSER_JSON, 0, &o, &mcbs), 0);
+  sio_engine_options_t eo;
+  sio_engine_options_init(&eo);
+  eo.path = "/bad/";
+  sio_engine_callbacks_t ecb = {.on_message = bad_message};
+  sio_engine_t *e;
+  CHECK_EQ_INT(sio_engine_new(F.server, &eo, &ecb, &e), 0);
+  sio_csocket_callbacks_t cb = {bad_connect, c_connect_error, c_disconnect, NULL};
+  CHECK_EQ_INT(sio_csocket_new(F.m, "/", NULL, &cb, &F.s), 0);
+  CHECK_EQ_INT(sio_csocket_connect(F.s), 0);
+  CHECK_EQ_INT(fx_run(), 0);
+  CHECK_EQ_INT(F.connects, 2);
+  CHECK(F.reconnects >= 1);
+  CHECK(strcmp(F.disc_reason, "parse error") == 0); /* after each connect */
+  CHECK(strcmp(F.close_reason, "forced close") == 0 || strcmp(F.close_reason, "parse error") == 0);
+  CHECK_EQ_INT(F.disconnects, 2);
+}
+
+TEST(bad_server_packets) {
+  static const char *const packets[] = {"2[", "9", "2[\"connect\"]", "3x", "51-[\"a\"]\n2[\"b\"]", "4"};
+  for (size_t i = 0; i < sizeof packets / sizeof packets[0]; i++) {
+    run_bad(packets[i]);
+    if (test_failed_) {
+      fprintf(stderr, "bad packet %s\n", packets[i]);
+      return;
+    }
+  }
+}
+
 /* ---- backoff against a port where nobody listens; attempts exhausted ---- */
 
 static int free_port(void) {
@@ -1082,6 +1137,7 @@ FORKED(volatile_emits)
 FORKED(server_disconnect_no_reconnect)
 FORKED(reconnect_after_drop)
 FORKED(reconnect_two_namespaces)
+FORKED(bad_server_packets)
 FORKED(backoff_and_attempts_exhausted)
 FORKED(send_buffer_bound)
 FORKED(buffered_ack_timeout)
@@ -1100,7 +1156,7 @@ TEST_MAIN(RUNF(bad_urls_and_options), RUNF(connect_namespaces_auth), RUNF(connec
           RUNF(events_acks_binary_msgpack),
 #endif
           RUNF(volatile_emits), RUNF(server_disconnect_no_reconnect), RUNF(reconnect_after_drop),
-          RUNF(reconnect_two_namespaces),
+          RUNF(reconnect_two_namespaces), RUNF(bad_server_packets),
           RUNF(backoff_and_attempts_exhausted), RUNF(send_buffer_bound),
           RUNF(buffered_ack_timeout), RUNF(disconnect_while_connecting), RUNF(connection_state_recovery),
           RUNF(close_inside_callback), RUNF(close_from_every_callback))
