@@ -1,6 +1,7 @@
 /* sio's Socket.IO client in a few lines: connects to a server (the contract server by default:
  * examples/contract/run c), emits "echo" with an ack N times in a row, prints the last answer.
  *   sio-client-echo [URL] [N]      URL default http://127.0.0.1:3000, N default 1 */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -34,6 +35,7 @@ static void on_connect_error(sio_csocket_t *s, const char *message, const cJSON 
 }
 
 int main(int argc, char **argv) {
+  signal(SIGPIPE, SIG_IGN); /* a server gone mid-write is an error to handle, not a kill */
   left = argc > 2 ? atol(argv[2]) : 1;
   cJSON *json = cJSON_Parse("[\"hello\", {\"n\": 1}]");
   sio_args_t args = {json, NULL, 0};

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <openssl/pem.h>
+#include <signal.h>
+#include <openssl/x509v3.h>
 #include <unistd.h>
 
 #include "sio.h"
@@ -169,6 +172,64 @@ static void mw_custom(sio_socket_t *s, void *arg) {
 
 /* ---- setup ---- */
 
+/* TLS: a self-signed certificate for 127.0.0.1, made for the case (NULL dir: plain). */
+static char tls_dir[64];
+
+static int make_cert(void) {
+  snprintf(tls_dir, sizeof tls_dir, "/tmp/sio-client-XXXXXX");
+  if (!mkdtemp(tls_dir)) return 0;
+  EVP_PKEY *key = EVP_EC_gen("P-256");
+  X509 *x = X509_new();
+  if (!key || !x) return 0;
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), -60);
+  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+  X509_set_pubkey(x, key);
+  X509_NAME *n = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"sio test", -1, -1, 0);
+  X509_set_issuer_name(x, n);
+  X509V3_CTX v3;
+  X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+  X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "IP:127.0.0.1");
+  if (ext) X509_add_ext(x, ext, -1);
+  X509_EXTENSION_free(ext);
+  int ok = X509_sign(x, key, EVP_sha256()) > 0;
+  char path[128];
+  snprintf(path, sizeof path, "%s/c.crt", tls_dir);
+  FILE *fp = fopen(path, "w");
+  ok = ok && fp && PEM_write_X509(fp, x);
+  if (fp) fclose(fp);
+  snprintf(path, sizeof path, "%s/c.key", tls_dir);
+  fp = fopen(path, "w");
+  ok = ok && fp && PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL);
+  if (fp) fclose(fp);
+  X509_free(x);
+  EVP_PKEY_free(key);
+  return ok;
+}
+
+static void remove_cert(void) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/c.crt", tls_dir);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/c.key", tls_dir);
+  unlink(path);
+  rmdir(tls_dir);
+  tls_dir[0] = 0;
+}
+
+static int fx_listen(void) {
+  if (!tls_dir[0]) return sio_server_listen(F.server, "127.0.0.1", 0);
+  char crt[128], key[128];
+  snprintf(crt, sizeof crt, "%s/c.crt", tls_dir);
+  snprintf(key, sizeof key, "%s/c.key", tls_dir);
+  sio_tls_options_t to;
+  sio_tls_options_init(&to);
+  to.cert_file = crt;
+  to.key_file = key;
+  return sio_server_listen_tls(F.server, "127.0.0.1", 0, &to);
+}
+
 /* A server (eio3 allowed; recovery and parser as asked) and a manager for it. */
 static int fx_init(int parser, int recovery, sio_manager_options_t *mo, const sio_manager_callbacks_t *mc) {
   memset(&F, 0, sizeof F);
@@ -185,14 +246,18 @@ static int fx_init(int parser, int recovery, sio_manager_options_t *mo, const si
                                           .on_event = srv_event,
                                           .on_disconnect = srv_disconnect};
   if (sio_server_new(&F.loop, NULL, &F.server) || sio_io_new(F.server, &o, &F.io) ||
-      sio_server_listen(F.server, "127.0.0.1", 0) || sio_io_of(F.io, "/", &F.root) ||
+      fx_listen() || sio_io_of(F.io, "/", &F.root) ||
       sio_io_of(F.io, "/custom", &F.custom) || sio_nsp_use(F.custom, mw_custom, NULL))
     return -1;
   sio_nsp_set_callbacks(F.root, &cbs);
   sio_nsp_set_callbacks(F.custom, &cbs);
   F.port = sio_server_port(F.server);
-  char url[64];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d", F.port);
+  char url[64], ca[128];
+  snprintf(url, sizeof url, "%s://127.0.0.1:%d", tls_dir[0] ? "https" : "http", F.port);
+  if (tls_dir[0]) { /* verified against the certificate as its CA */
+    snprintf(ca, sizeof ca, "%s/c.crt", tls_dir);
+    mo->tls_ca_file = ca;
+  }
   return sio_manager_new(&F.loop, url, mo, mc, &F.m);
 }
 
@@ -225,8 +290,17 @@ static void m_attempt(sio_manager_t *m, unsigned attempt) {
 }
 static void m_reconnect(sio_manager_t *m, unsigned attempt) { F.reconnects++; }
 static void m_reconnect_error(sio_manager_t *m, int err, const char *d) { F.reconnect_errors++; }
+static uint64_t saved_fail[8], saved_attempt[8];
+static int reopen_rc = 1;
+
 static void m_failed(sio_manager_t *m) {
   F.failed++;
+  if (F.mode == 'B' && F.failed == 1) { /* gave up: sio_manager_open starts again, once */
+    memcpy(saved_fail, F.t_fail, sizeof saved_fail);
+    memcpy(saved_attempt, F.t_attempt, sizeof saved_attempt);
+    reopen_rc = sio_manager_open(m);
+    return;
+  }
   fx_finish();
 }
 static const sio_manager_callbacks_t mcbs = {m_open, m_close, m_error, m_attempt,
@@ -457,6 +531,11 @@ static void run_events(int parser, unsigned transports, int eio) {
 TEST(events_acks_binary) { run_events(SIO_PARSER_JSON, 3, 4); }
 TEST(events_acks_binary_websocket) { run_events(SIO_PARSER_JSON, SIO_CLIENT_WEBSOCKET, 4); }
 TEST(events_acks_binary_eio3) { run_events(SIO_PARSER_JSON, 3, 3); }
+TEST(events_acks_binary_tls) {
+  CHECK(make_cert());
+  run_events(SIO_PARSER_JSON, 3, 4);
+  remove_cert();
+}
 #ifdef SIO_HAVE_MSGPACK
 TEST(events_acks_binary_msgpack) { run_events(SIO_PARSER_MSGPACK, 3, 4); }
 #endif
@@ -564,7 +643,105 @@ TEST(reconnect_after_drop) {
   CHECK_EQ_INT(F.srv_connections, 2);
 }
 
-/* ---- backoff against a port where nobody listens; attempts exhausted ---- */
+/* ---- two namespaces on one connection: "/" disconnected by the server stays so, "/custom"
+ * comes back after the connection drops, with its auth again ---- */
+
+static int two_root, two_custom;
+
+static void two_connect(sio_csocket_t *s) {
+  F.connects++;
+  if (s == F.s) two_root++;
+  else two_custom++;
+  if (two_root == 1 && two_custom == 1 && F.connects == 2) sio_csocket_emit(F.s, "kick", NULL, 0);
+  if (two_custom == 2) later(300, (uv_timer_cb)fx_finish); /* time for "/" to (not) come back */
+}
+
+static void two_disconnect(sio_csocket_t *s, const char *reason) {
+  c_disconnect(s, reason);
+  if (s == F.s && F.disconnects == 1) {
+    CHECK(strcmp(reason, "io server disconnect") == 0);
+    CHECK(sio_manager_sid(F.m) != NULL); /* "/custom" keeps the connection */
+    sio_csocket_emit(F.c, "drop", NULL, 0);
+  }
+}
+
+TEST(reconnect_two_namespaces) {
+  sio_manager_options_t o;
+  fx_manager_options(&o);
+  CHECK_EQ_INT(fx_init(SIO_PARSER_JSON, 0, &o, &mcbs), 0);
+  sio_csocket_callbacks_t cb = {two_connect, c_connect_error, two_disconnect, NULL};
+  cJSON *auth = cJSON_CreateObject();
+  cJSON_AddStringToObject(auth, "token", "abc");
+  CHECK_EQ_INT(sio_csocket_new(F.m, "/", NULL, &cb, &F.s), 0);
+  CHECK_EQ_INT(sio_csocket_new(F.m, "/custom", auth, &cb, &F.c), 0);
+  cJSON_Delete(auth);
+  CHECK_EQ_INT(sio_csocket_connect(F.s), 0);
+  CHECK_EQ_INT(sio_csocket_connect(F.c), 0);
+  CHECK_EQ_INT(fx_run(), 0);
+  CHECK_EQ_INT(two_root, 1);
+  CHECK_EQ_INT(two_custom, 2);
+  CHECK_EQ_INT(F.srv_token_ok, 2); /* the auth went with both CONNECTs */
+  CHECK_EQ_INT(F.reconnects, 1);
+  CHECK_EQ_INT(F.disconnects, 3); /* "/" kicked; "/custom" dropped, then closed at the end */
+}
+
+/* ---- a server that sends what no Socket.IO server may: "parse error", then reconnection ---- */
+
+static const char *bad_packet;
+
+static void bad_message(sio_session_t *ss, const char *data, size_t len, int binary) {
+  if (len && data[0] == '0') { /* the CONNECT: answered, then the bad packet */
+    sio_session_send(ss, "0{\"sid\":\"abc\"}", 14, 0);
+    const char *nl = strchr(bad_packet, '\n'); /* two messages */
+    size_t n = nl ? (size_t)(nl - bad_packet) : strlen(bad_packet);
+    sio_session_send(ss, bad_packet, n, 0);
+    if (nl) sio_session_send(ss, nl + 1, strlen(nl + 1), 0);
+  }
+}
+
+static void bad_connect(sio_csocket_t *s) {
+  F.connects++;
+  CHECK(strcmp(sio_csocket_id(s), "abc") == 0);
+  if (F.connects == 2) later(20, (uv_timer_cb)fx_finish);
+}
+
+static void run_bad(const char *packet) {
+  bad_packet = packet;
+  sio_manager_options_t o;
+  fx_manager_options(&o);
+  o.path = "/bad/";
+  o.transports = SIO_CLIENT_WEBSOCKET;
+  CHECK_EQ_INT(fx_init(SIO_PARSER_JSON, 0, &o, &mcbs), 0);
+  sio_engine_options_t eo;
+  sio_engine_options_init(&eo);
+  eo.path = "/bad/";
+  sio_engine_callbacks_t ecb = {.on_message = bad_message};
+  sio_engine_t *e;
+  CHECK_EQ_INT(sio_engine_new(F.server, &eo, &ecb, &e), 0);
+  sio_csocket_callbacks_t cb = {bad_connect, c_connect_error, c_disconnect, NULL};
+  CHECK_EQ_INT(sio_csocket_new(F.m, "/", NULL, &cb, &F.s), 0);
+  CHECK_EQ_INT(sio_csocket_connect(F.s), 0);
+  CHECK_EQ_INT(fx_run(), 0);
+  CHECK_EQ_INT(F.connects, 2);
+  CHECK(F.reconnects >= 1);
+  CHECK(strcmp(F.disc_reason, "parse error") == 0); /* after each connect */
+  CHECK(strcmp(F.close_reason, "forced close") == 0 || strcmp(F.close_reason, "parse error") == 0);
+  CHECK_EQ_INT(F.disconnects, 2);
+}
+
+TEST(bad_server_packets) {
+  static const char *const packets[] = {"2[", "9", "2[\"connect\"]", "3x", "51-[\"a\"]\n2[\"b\"]", "4"};
+  for (size_t i = 0; i < sizeof packets / sizeof packets[0]; i++) {
+    run_bad(packets[i]);
+    if (test_failed_) {
+      fprintf(stderr, "bad packet %s\n", packets[i]);
+      return;
+    }
+  }
+}
+
+/* ---- backoff against a port where nobody listens; attempts exhausted; sio_manager_open starts
+ * again after that ---- */
 
 static int free_port(void) {
   uv_loop_t l;
@@ -591,6 +768,7 @@ TEST(backoff_and_attempts_exhausted) {
   o.randomization_factor = 0.5;
   o.reconnection_attempts = 3;
   CHECK_EQ_INT(fx_init(SIO_PARSER_JSON, 0, &o, &mcbs), 0);
+  F.mode = 'B';
   /* point a second manager at a dead port; the fixture's manager is closed at once */
   sio_manager_close(F.m, NULL);
   char url[64];
@@ -600,16 +778,17 @@ TEST(backoff_and_attempts_exhausted) {
   CHECK_EQ_INT(sio_csocket_new(F.m, "/", NULL, &cb, &F.s), 0);
   CHECK_EQ_INT(sio_csocket_connect(F.s), 0);
   CHECK_EQ_INT(fx_run(), 0);
-  CHECK_EQ_INT(F.failed, 1);
+  CHECK_EQ_INT(F.failed, 2);
+  CHECK_EQ_INT(reopen_rc, 0);
   CHECK_EQ_INT(F.attempts, 3);
-  CHECK_EQ_INT(F.errors, 4); /* the first attempt, then three reconnections */
-  CHECK_EQ_INT(F.reconnect_errors, 3);
-  CHECK_EQ_INT(F.connect_errors, 4);
+  CHECK_EQ_INT(F.errors, 8); /* the first attempt, then three reconnections; twice */
+  CHECK_EQ_INT(F.reconnect_errors, 6);
+  CHECK_EQ_INT(F.connect_errors, 8);
   CHECK(strcmp(F.cerr_msg, "xhr poll error") == 0);
   /* delay k (100, 200, 300 capped) within +-50%, loosely (timer granularity, a busy machine) */
   static const double base[3] = {100, 200, 400};
   for (int k = 0; k < 3; k++) {
-    double d = (double)(F.t_attempt[k] - F.t_fail[k]);
+    double d = (double)(saved_attempt[k] - saved_fail[k]);
     double lo = base[k] * 0.5 - 5, hi = base[k] * 1.5;
     if (hi > 300) hi = 300;
     if (lo > 300) lo = 300 - 5;
@@ -630,6 +809,7 @@ TEST(send_buffer_bound) {
   fx_manager_options(&o);
   o.send_buffer_max = 3;
   o.send_buffer_bytes = 200;
+  o.max_payload = 1000;
   CHECK_EQ_INT(fx_init(SIO_PARSER_JSON, 0, &o, &mcbs), 0);
   sio_csocket_callbacks_t cb = {sb_connect, c_connect_error, c_disconnect, NULL};
   CHECK_EQ_INT(sio_csocket_new(F.m, "/", NULL, &cb, &F.s), 0);
@@ -641,6 +821,14 @@ TEST(send_buffer_bound) {
   sio_args_t sa = {a, NULL, 0};
   CHECK_EQ_INT(sio_csocket_emit(F.s, "big", &sa, 0), SIO_EBUSY); /* past the bytes */
   cJSON_Delete(a);
+  char huge[1200];
+  memset(huge, 'y', sizeof huge - 1);
+  huge[sizeof huge - 1] = 0;
+  a = cJSON_CreateArray();
+  cJSON_AddItemToArray(a, cJSON_CreateString(huge));
+  sa.json = a;
+  CHECK_EQ_INT(sio_csocket_emit(F.s, "huge", &sa, 0), SIO_ETOOBIG); /* past max_payload */
+  cJSON_Delete(a);
   for (int i = 0; i < 3; i++) {
     cJSON *n = cJSON_CreateArray();
     cJSON_AddItemToArray(n, cJSON_CreateNumber(i));
@@ -649,12 +837,88 @@ TEST(send_buffer_bound) {
     cJSON_Delete(n);
   }
   CHECK_EQ_INT(sio_csocket_emit(F.s, "seq", NULL, 0), SIO_EBUSY); /* past the count */
+  /* values that cannot be sent, and an answer without a connection */
+  cJSON *deep = cJSON_CreateArray(), *at = deep;
+  for (int i = 0; i < SIO_MAX_DEPTH + 2; i++) {
+    cJSON *in = cJSON_CreateArray();
+    cJSON_AddItemToArray(at, in);
+    at = in;
+  }
+  sio_args_t da = {deep, NULL, 0};
+  CHECK_EQ_INT(sio_csocket_emit(F.s, "deep", &da, 0), SIO_EINVAL);
+  cJSON_Delete(deep);
+  static sio_buf_t many[1001];
+  sio_args_t ma = {NULL, many, 1001};
+  CHECK_EQ_INT(sio_csocket_emit(F.s, "many", &ma, 0), SIO_EINVAL);
+  CHECK_EQ_INT(sio_csocket_ack(F.s, 1, NULL), SIO_ECLOSED);
   CHECK_EQ_INT(sio_csocket_buffered(F.s), 3);
   CHECK_EQ_INT(sio_csocket_connect(F.s), 0);
   CHECK_EQ_INT(fx_run(), 0);
   CHECK_EQ_INT(F.connects, 1);
   for (int i = 0; i < 3; i++) CHECK_EQ_INT(F.srv_seen[i], 1);
   CHECK_EQ_INT(F.srv_events, 3);
+}
+
+/* ---- a buffered emit whose ack times out is not sent any more (socket.io-client's way) ---- */
+
+static void bt_connect_now(uv_timer_t *t) {
+  CHECK_EQ_INT(F.acks_timeout, 1);
+  CHECK_EQ_INT(sio_csocket_buffered(F.s), 1); /* the one without an ack stays */
+  CHECK_EQ_INT(sio_csocket_connect(F.s), 0);
+}
+
+TEST(buffered_ack_timeout) {
+  sio_manager_options_t o;
+  fx_manager_options(&o);
+  CHECK_EQ_INT(fx_init(SIO_PARSER_JSON, 0, &o, &mcbs), 0);
+  sio_csocket_callbacks_t cb = {sb_connect, c_connect_error, c_disconnect, NULL};
+  CHECK_EQ_INT(sio_csocket_new(F.m, "/", NULL, &cb, &F.s), 0);
+  for (int i = 5; i <= 6; i++) {
+    cJSON *n = cJSON_CreateArray();
+    cJSON_AddItemToArray(n, cJSON_CreateNumber(i));
+    sio_args_t na = {n, NULL, 0};
+    if (i == 5) CHECK_EQ_INT(sio_csocket_emit_ack(F.s, "seq", &na, 0, 30, ev_ack, "seq"), 0);
+    else CHECK_EQ_INT(sio_csocket_emit(F.s, "seq", &na, 0), 0);
+    cJSON_Delete(n);
+  }
+  CHECK_EQ_INT(sio_csocket_buffered(F.s), 2);
+  later(100, bt_connect_now);
+  CHECK_EQ_INT(fx_run(), 0);
+  CHECK_EQ_INT(F.connects, 1);
+  CHECK_EQ_INT(F.acks_timeout, 1);
+  CHECK_EQ_INT(F.srv_seen[5], 0);
+  CHECK_EQ_INT(F.srv_seen[6], 1);
+}
+
+/* ---- a socket disconnected before the server's answer leaves the server too ---- */
+
+static void dwc_check(uv_timer_t *t) {
+  F.bin_ok = sio_nsp_socket_count(F.custom) == 0 && sio_nsp_socket_count(F.root) == 1;
+  fx_finish();
+}
+
+static void dwc_connect(sio_csocket_t *s) {
+  F.connects++;
+  CHECK_EQ_INT(sio_csocket_connect(F.c), 0); /* the manager is open: CONNECT goes now */
+  sio_csocket_disconnect(F.c);               /* ...and the answer finds it gone */
+  later(200, dwc_check);
+}
+
+TEST(disconnect_while_connecting) {
+  sio_manager_options_t o;
+  fx_manager_options(&o);
+  CHECK_EQ_INT(fx_init(SIO_PARSER_JSON, 0, &o, &mcbs), 0);
+  sio_csocket_callbacks_t cb = {dwc_connect, c_connect_error, c_disconnect, NULL};
+  cJSON *auth = cJSON_CreateObject();
+  cJSON_AddStringToObject(auth, "token", "abc");
+  CHECK_EQ_INT(sio_csocket_new(F.m, "/", NULL, &cb, &F.s), 0);
+  CHECK_EQ_INT(sio_csocket_new(F.m, "/custom", auth, &cb, &F.c), 0);
+  cJSON_Delete(auth);
+  CHECK_EQ_INT(sio_csocket_connect(F.s), 0);
+  CHECK_EQ_INT(fx_run(), 0);
+  CHECK_EQ_INT(F.connects, 1);
+  CHECK_EQ_INT(F.bin_ok, 1);
+  CHECK_EQ_INT(F.disconnects, 1); /* "/" at the close; "/custom" was never connected */
 }
 
 /* ---- connection state recovery ---- */
@@ -727,6 +991,88 @@ TEST(close_inside_callback) {
   CHECK(strcmp(F.disc_reason, "io client disconnect") == 0);
 }
 
+/* ---- closing from inside every kind of callback: the close callback runs once, from the loop,
+ * and everything is freed (the sanitizers check) ---- */
+
+static const char *close_point;
+static int close_run_forked(void (*fn)(void));
+
+static void cp_closed(sio_manager_t *m) {
+  F.mclosed++;
+  F.m = NULL;
+  fx_finish();
+}
+
+static void cp_maybe(const char *point) {
+  if (F.m && strcmp(point, close_point) == 0) {
+    sio_manager_t *m = F.m;
+    sio_manager_close(m, cp_closed);
+    CHECK_EQ_INT(F.mclosed, 0); /* never inside the call */
+    sio_manager_close(m, cp_closed);
+    CHECK_EQ_INT(sio_manager_open(m), SIO_ECLOSED);
+  }
+}
+
+static void cp_open(sio_manager_t *m) { m_open(m); cp_maybe("on_open"); }
+static void cp_close(sio_manager_t *m, const char *reason) { m_close(m, reason); cp_maybe("on_close"); }
+static void cp_error(sio_manager_t *m, int err, const char *d) { m_error(m, err, d); cp_maybe("on_error"); }
+static void cp_attempt(sio_manager_t *m, unsigned a) { m_attempt(m, a); cp_maybe("on_reconnect_attempt"); }
+static void cp_reconnect(sio_manager_t *m, unsigned a) { m_reconnect(m, a); cp_maybe("on_reconnect"); }
+static void cp_reconnect_error(sio_manager_t *m, int e, const char *d) { cp_maybe("on_reconnect_error"); }
+
+static void cp_ack(sio_csocket_t *s, int status, const sio_args_t *args, void *arg) {
+  cp_maybe("ack");
+  if (F.m) sio_csocket_emit(s, "drop", NULL, 0);
+}
+static void cp_connect(sio_csocket_t *s) {
+  F.connects++;
+  cp_maybe(F.connects == 1 ? "on_connect" : "on_connect_again");
+  if (F.m && F.connects == 1) {
+    sio_csocket_emit_ack(s, "echo", NULL, 0, 0, cp_ack, NULL);
+    sio_csocket_emit_ack(s, "nothing", NULL, 0, 0, ev_ack, "nothing"); /* ends with the close */
+  }
+}
+static void cp_connect_error(sio_csocket_t *s, const char *msg, const cJSON *data) { cp_maybe("on_connect_error"); }
+static void cp_disconnect(sio_csocket_t *s, const char *reason) {
+  c_disconnect(s, reason);
+  cp_maybe("on_disconnect");
+  if (F.m) sio_csocket_emit(s, "buffered", NULL, 0);
+}
+
+static void close_case(void) {
+  sio_manager_options_t o;
+  fx_manager_options(&o);
+  static const sio_manager_callbacks_t cbs = {cp_open, cp_close, cp_error, cp_attempt,
+                                              cp_reconnect, cp_reconnect_error, NULL};
+  CHECK_EQ_INT(fx_init(SIO_PARSER_JSON, 0, &o, &cbs), 0);
+  int dead = strstr(close_point, "error") != NULL;
+  if (dead) { /* nobody listens there */
+    sio_manager_close(F.m, NULL);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", free_port());
+    CHECK_EQ_INT(sio_manager_new(&F.loop, url, &o, &cbs, &F.m), 0);
+  }
+  sio_csocket_callbacks_t cb = {cp_connect, cp_connect_error, cp_disconnect, NULL};
+  CHECK_EQ_INT(sio_csocket_new(F.m, "/", NULL, &cb, &F.s), 0);
+  CHECK_EQ_INT(sio_csocket_emit(F.s, "early", NULL, 0), 0); /* buffered */
+  CHECK_EQ_INT(sio_csocket_connect(F.s), 0);
+  CHECK_EQ_INT(fx_run(), 0);
+  CHECK_EQ_INT(F.mclosed, 1);
+}
+
+TEST(close_from_every_callback) {
+  static const char *const points[] = {"on_open", "on_connect", "ack", "on_close", "on_disconnect",
+                                       "on_reconnect_attempt", "on_reconnect", "on_connect_again",
+                                       "on_error", "on_connect_error", "on_reconnect_error"};
+  for (size_t i = 0; i < sizeof points / sizeof points[0]; i++) {
+    close_point = points[i];
+    if (!close_run_forked(close_case)) {
+      fprintf(stderr, "closing in %s failed\n", points[i]);
+      test_failed_ = 1;
+    }
+  }
+}
+
 /* ---- bad URLs and options ---- */
 
 TEST(bad_urls_and_options) {
@@ -756,7 +1102,12 @@ TEST(bad_urls_and_options) {
 
 /* ---------------------------------------------------------------------------------------------- */
 
-__attribute__((constructor)) static void unbuffered_stdout(void) { setvbuf(stdout, NULL, _IONBF, 0); }
+/* A write to a connection the peer closed fails with EPIPE instead of killing the case (TLS
+ * writes go through write(2)), as in the contract server. */
+__attribute__((constructor)) static void test_setup(void) {
+  setvbuf(stdout, NULL, _IONBF, 0);
+  signal(SIGPIPE, SIG_IGN);
+}
 
 static int run_forked(void (*fn)(void)) {
   fflush(NULL);
@@ -774,6 +1125,8 @@ static int run_forked(void (*fn)(void)) {
   return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+static int close_run_forked(void (*fn)(void)) { return run_forked(fn); }
+
 #define FORKED(name) \
   static void forked_##name(void) { \
     if (!run_forked(test_##name)) test_failed_ = 1; \
@@ -788,26 +1141,34 @@ FORKED(refused_namespace_eio3)
 FORKED(events_acks_binary)
 FORKED(events_acks_binary_websocket)
 FORKED(events_acks_binary_eio3)
+FORKED(events_acks_binary_tls)
 #ifdef SIO_HAVE_MSGPACK
 FORKED(events_acks_binary_msgpack)
 #endif
 FORKED(volatile_emits)
 FORKED(server_disconnect_no_reconnect)
 FORKED(reconnect_after_drop)
+FORKED(reconnect_two_namespaces)
+FORKED(bad_server_packets)
 FORKED(backoff_and_attempts_exhausted)
 FORKED(send_buffer_bound)
+FORKED(buffered_ack_timeout)
+FORKED(disconnect_while_connecting)
 FORKED(connection_state_recovery)
 FORKED(close_inside_callback)
+FORKED(close_from_every_callback)
 
 #define RUNF(name) {#name, forked_##name}
 
 TEST_MAIN(RUNF(bad_urls_and_options), RUNF(connect_namespaces_auth), RUNF(connect_websocket_only),
           RUNF(connect_eio3), RUNF(refused_namespace), RUNF(refused_namespace_eio3),
           RUNF(events_acks_binary), RUNF(events_acks_binary_websocket),
-          RUNF(events_acks_binary_eio3),
+          RUNF(events_acks_binary_eio3), RUNF(events_acks_binary_tls),
 #ifdef SIO_HAVE_MSGPACK
           RUNF(events_acks_binary_msgpack),
 #endif
           RUNF(volatile_emits), RUNF(server_disconnect_no_reconnect), RUNF(reconnect_after_drop),
+          RUNF(reconnect_two_namespaces), RUNF(bad_server_packets),
           RUNF(backoff_and_attempts_exhausted), RUNF(send_buffer_bound),
-          RUNF(connection_state_recovery), RUNF(close_inside_callback))
+          RUNF(buffered_ack_timeout), RUNF(disconnect_while_connecting), RUNF(connection_state_recovery),
+          RUNF(close_inside_callback), RUNF(close_from_every_callback))
