@@ -542,3 +542,14 @@ def test_example_echo_client(mode):
                         *mode], capture_output=True, text=True, timeout=30, env=env)
     assert p.returncode == 0, p.stderr
     assert p.stdout.startswith('connected as ') and p.stdout.endswith("answer: ('hello', 2, b'\\x00bytes')\n")
+
+
+def test_max_payload_refuses_a_long_emit():
+    c = sio.Client(reconnection=False, max_payload=1000)
+    c.connect(shared('c').url)
+    try:
+        with pytest.raises(ValueError):  # sio.InvalidArgumentError, ETOOBIG: not sent, not kept
+            c.emit('echo', 'x' * 2000)
+        assert c.call('echo', 'small') == 'small'
+    finally:
+        c.disconnect()
