@@ -24,7 +24,8 @@ Differences from python-socketio (on purpose):
   that catches that) as soon as the connection is lost, instead of waiting for its timeout.
 - Extra handler names, local events never sent by the server: ``reconnect_attempt(attempt)``,
   ``reconnect(attempt)``, ``reconnect_error(message)``, ``reconnect_failed()`` (socket.io-client's
-  Manager events). They are not given to a ``'*'`` handler.
+  Manager events: one connection for every namespace, so registered on any namespace, and a
+  namespace with only these handlers is not connected to). They are not given to ``'*'``.
 - ``recovered(namespace='/')``: whether the last (re)connection restored the session (a server with
   connection state recovery); such a server adds each event's offset as its last argument, which
   handlers receive (as socket.io-client's and python-socketio's do).
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import inspect
 import logging
 import threading
@@ -51,6 +53,7 @@ Handler = Callable[..., Any]
 _LOCAL_EVENTS = ("connect", "connect_error", "disconnect", "__disconnect_final", "reconnect_attempt",
                  "reconnect", "reconnect_error", "reconnect_failed")
 _FINAL_REASONS = ("io server disconnect", "io client disconnect")
+_MANAGER_EVENTS = ("reconnect_attempt", "reconnect", "reconnect_error", "reconnect_failed")
 
 
 class CallDisconnectedError(DisconnectedError, TimeoutError):
@@ -316,6 +319,14 @@ class _BaseClient:
         if run is not None:
             self._post("the %s handler of %s" % (event, nsp), run)
 
+    def _trigger_manager(self, event: str, *args: Any) -> None:
+        """The manager's events (one connection for every namespace): the handlers registered for
+        them on any namespace, each once."""
+        for nsp, hs in list(self.handlers.items()):
+            handler = hs.get(event)
+            if handler is not None:
+                self._post("the %s handler" % event, functools.partial(handler, *args))
+
     def _changed(self) -> None:
         """The state a waiting connect() looks at changed."""
 
@@ -332,7 +343,9 @@ class _BaseClient:
         self.connection_transports = transports
         self.socketio_path = socketio_path
         if namespaces is None:
-            found = set(self.handlers) | set(self.namespace_handlers)
+            # a namespace with handlers for the manager's events only is not one to connect
+            found = {n for n, hs in self.handlers.items() if set(hs) - set(_MANAGER_EVENTS)}
+            found |= set(self.namespace_handlers)
             found.discard("*")
             namespaces = sorted(found) or [url_nsp or "/"]
         elif isinstance(namespaces, str):
@@ -415,18 +428,18 @@ class _BaseClient:
             for nsp in self.connection_namespaces:
                 if nsp not in self._final:
                     core.socket(nsp, auth)
-        self._trigger("reconnect_attempt", "/", attempt)
+        self._trigger_manager("reconnect_attempt", attempt)
 
     def _on_reconnect(self, attempt: int) -> None:
-        self._trigger("reconnect", "/", attempt)
+        self._trigger_manager("reconnect", attempt)
 
     def _on_reconnect_error(self, code: int, detail: str) -> None:
         self._transport_failed = True
-        self._trigger("reconnect_error", "/", detail)
+        self._trigger_manager("reconnect_error", detail)
 
     def _on_reconnect_failed(self) -> None:
         self._gave_up = True
-        self._trigger("reconnect_failed", "/")
+        self._trigger_manager("reconnect_failed")
         for nsp in self.connection_namespaces:
             if nsp not in self._final:
                 self._final.add(nsp)

@@ -553,3 +553,18 @@ def test_max_payload_refuses_a_long_emit():
         assert c.call('echo', 'small') == 'small'
     finally:
         c.disconnect()
+
+
+def test_namespaces_from_handlers_manager_events_excepted():
+    c = sio.Client(reconnection=False)
+    c.on('reconnect_attempt', lambda n: None)  # the manager's event: says nothing about namespaces
+    got = []
+    c.on('auth', lambda data: got.append(data), namespace='/custom')
+    c.connect(shared('c').url, auth={'z': 1})  # python-socketio: the namespaces that have handlers
+    try:
+        assert set(c.namespaces) == {'/custom'}
+        assert wait_for(lambda: got == [{'z': 1}])
+        with pytest.raises(sio.exceptions.BadNamespaceError):
+            c.emit('echo', 1)  # '/' was not asked for
+    finally:
+        c.disconnect()
