@@ -1,0 +1,708 @@
+/* The Engine.IO client (core/src/client/eio_client.h) against sio's own engine, in one loop: the
+ * server and the client share this thread's uv loop, so each case is a plain sequence of
+ * callbacks, bounded by a watchdog, ending with uv_loop_close() == 0 (nothing left behind).
+ *
+ * Covers: the handshake and echo over polling, WebSocket only, polling then the upgrade, EIO 3,
+ * TLS (verified against the test CA, and refused without it), text and binary both ways, big
+ * messages, a thousand messages queued in one turn (in order, batched), the server closing the
+ * session, a ping timeout, connection refused, a server that never answers (timeout),
+ * max_payload, a close from inside on_message; and fake servers (raw TCP) answering garbage, an
+ * HTTP error with its body, a non-101 upgrade answer, a truncated chunk, a huge Content-Length,
+ * an OPEN packet that is not one: each a clean on_close with an error. */
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "client/eio_client.h"
+#include "sio.h"
+#include "sio_client.h"
+#include "test.h"
+
+#define WATCHDOG_MS 8000
+#define MAXMSG 2048
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The fixture                                                                                     */
+
+typedef struct fx fx_t;
+struct fx {
+  uv_loop_t loop;
+  sio_server_t *server;
+  sio_engine_t *engine;
+  int port;
+  uv_timer_t watchdog;
+  int timed_out;
+  /* the client */
+  sio_eioc_config_t cfg;
+  sio_eioc_t *c;
+  int opened, closed, upgraded;
+  int close_err;
+  char reason[64], detail[320];
+  int transport_at_close;
+  /* messages the client received */
+  int msgs, binary_msgs;
+  size_t bytes;
+  char first[256];
+  int in_order; /* numbered messages came back in order */
+  /* what the case does */
+  void (*on_open)(fx_t *f);
+  void (*on_msg)(fx_t *f, char *data, size_t len, int binary);
+  int want_msgs; /* close the client after this many messages */
+  /* the server side */
+  int srv_conns, srv_msgs, srv_closes;
+  char srv_reason[64];
+  int srv_transport;
+  int srv_close_on_connect; /* the server closes each session at once */
+  size_t srv_send_big;      /* the server sends a message this long on connection */
+  /* a fake server */
+  uv_tcp_t fake;
+  int fake_on;
+  const char *const *fake_answers; /* per request, in order; NULL: stay silent */
+  int fake_requests;
+};
+
+static void stop_all(fx_t *f);
+
+static void on_watchdog(uv_timer_t *t) {
+  fx_t *f = t->data;
+  f->timed_out = 1;
+  if (f->c && !f->closed) sio_eioc_close(f->c);
+  stop_all(f);
+}
+
+static void on_fake_closed(uv_handle_t *h) { (void)h; }
+
+static void stop_all(fx_t *f) {
+  if (f->server) {
+    sio_server_close(f->server, NULL);
+    f->server = NULL;
+  }
+  if (f->fake_on) {
+    f->fake_on = 0;
+    uv_close((uv_handle_t *)&f->fake, on_fake_closed);
+  }
+  if (!uv_is_closing((uv_handle_t *)&f->watchdog)) uv_close((uv_handle_t *)&f->watchdog, NULL);
+}
+
+/* Server: an echo engine. */
+static void srv_connection(sio_engine_t *e, sio_session_t *s) {
+  fx_t *f = sio_engine_get_data(e);
+  f->srv_conns++;
+  if (f->srv_send_big) {
+    char *big = malloc(f->srv_send_big);
+    memset(big, 'x', f->srv_send_big);
+    sio_session_send(s, big, f->srv_send_big, 0);
+    free(big);
+  }
+  if (f->srv_close_on_connect) sio_session_close(s);
+}
+
+static void srv_message(sio_session_t *s, const char *data, size_t len, int binary) {
+  fx_t *f = sio_engine_get_data(sio_session_engine(s));
+  f->srv_msgs++;
+  f->srv_transport = sio_session_transport(s);
+  sio_session_send(s, data, len, binary);
+}
+
+static void srv_close(sio_session_t *s, const char *reason) {
+  fx_t *f = sio_engine_get_data(sio_session_engine(s));
+  f->srv_closes++;
+  snprintf(f->srv_reason, sizeof f->srv_reason, "%s", reason);
+}
+
+static const sio_engine_callbacks_t srv_cbs = {srv_connection, srv_message, srv_close, NULL};
+
+/* Client callbacks. */
+static void c_open(sio_eioc_t *c) {
+  fx_t *f = sio_eioc_user(c);
+  f->opened++;
+  if (f->on_open) f->on_open(f);
+}
+
+static void c_message(sio_eioc_t *c, char *data, size_t len, int binary) {
+  fx_t *f = sio_eioc_user(c);
+  if (f->msgs == 0) snprintf(f->first, sizeof f->first, "%.*s", (int)(len < 200 ? len : 200), data);
+  if (!binary && len < 32) {
+    char num[32];
+    snprintf(num, sizeof num, "%.*s", (int)len, data);
+    if (f->in_order >= 0 && atoi(num) == f->msgs) f->in_order++;
+  }
+  f->msgs++;
+  f->binary_msgs += binary;
+  f->bytes += len;
+  if (f->on_msg) f->on_msg(f, data, len, binary);
+  if (f->want_msgs && f->msgs == f->want_msgs) sio_eioc_close(c);
+}
+
+static void c_upgrade(sio_eioc_t *c) {
+  fx_t *f = sio_eioc_user(c);
+  f->upgraded++;
+  if (f->on_open) f->on_open(f);
+}
+
+static void c_close(sio_eioc_t *c, int err, const char *reason, const char *detail) {
+  fx_t *f = sio_eioc_user(c);
+  f->closed++;
+  f->close_err = err;
+  f->transport_at_close = sio_eioc_transport(c);
+  snprintf(f->reason, sizeof f->reason, "%s", reason ? reason : "(null)");
+  snprintf(f->detail, sizeof f->detail, "%s", detail ? detail : "");
+  stop_all(f);
+}
+
+static const sio_eioc_callbacks_t c_cbs = {c_open, c_message, c_upgrade, c_close};
+
+static void fx_init(fx_t *f) {
+  /* A write to a server that hung up must fail the case, not kill it. */
+  signal(SIGPIPE, SIG_IGN);
+  memset(f, 0, sizeof *f);
+  uv_loop_init(&f->loop);
+  uv_timer_init(&f->loop, &f->watchdog);
+  f->watchdog.data = f;
+  uv_timer_start(&f->watchdog, on_watchdog, WATCHDOG_MS, 0);
+  f->cfg.host = "127.0.0.1";
+  f->cfg.path = "/engine.io/";
+  f->cfg.eio = 4;
+  f->cfg.transports = SIO_CLIENT_POLLING | SIO_CLIENT_WEBSOCKET;
+  f->cfg.upgrade = 1;
+  f->cfg.max_payload = 1 << 20;
+  f->cfg.timeout_ms = 5000;
+  f->cfg.tls_verify = 1;
+}
+
+/* An echo engine listening on 127.0.0.1 (tls: with that certificate). */
+static int fx_server(fx_t *f, const sio_engine_options_t *eo, const sio_tls_options_t *tls) {
+  sio_engine_options_t o;
+  if (eo) o = *eo;
+  else sio_engine_options_init(&o);
+  if (sio_server_new(&f->loop, NULL, &f->server)) return -1;
+  if (sio_engine_new(f->server, &o, &srv_cbs, &f->engine)) return -1;
+  sio_engine_set_data(f->engine, f);
+  int r = tls ? sio_server_listen_tls(f->server, "127.0.0.1", 0, tls)
+              : sio_server_listen(f->server, "127.0.0.1", 0);
+  if (r) {
+    fprintf(stderr, "listen: %s %s\n", sio_strerror(r), sio_last_error());
+    return -1;
+  }
+  f->port = sio_server_port(f->server);
+  f->cfg.port = f->port;
+  return 0;
+}
+
+/* Runs the client to its end; 0 when the loop ended clean. */
+static int fx_run(fx_t *f) {
+  int r = sio_eioc_new(&f->loop, &f->cfg, &c_cbs, f, &f->c);
+  if (r) {
+    fprintf(stderr, "sio_eioc_new: %s\n", sio_strerror(r));
+    stop_all(f);
+  }
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  int left = uv_loop_close(&f->loop);
+  if (f->timed_out) fprintf(stderr, "case timed out (opened %d msgs %d)\n", f->opened, f->msgs);
+  if (left) fprintf(stderr, "handles left in the loop\n");
+  if (f->closed != 1) fprintf(stderr, "on_close ran %d times\n", f->closed);
+  return r || left || f->timed_out || f->closed != 1 ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Echo cases                                                                                       */
+
+/* Sends a text and a binary message at open; closes after both came back. */
+static void send_two(fx_t *f) {
+  static const char bin[] = {0, 1, 2, (char)0xff, '\n'};
+  CHECK(sio_eioc_sid(f->c) != NULL);
+  CHECK(sio_eioc_send(f->c, "hello é", strlen("hello é"), 0) == 0);
+  CHECK(sio_eioc_send(f->c, bin, sizeof bin, 1) == 0);
+  f->want_msgs = 2;
+}
+
+static void check_echo_two(fx_t *f) {
+  CHECK_EQ_INT(f->opened, 1);
+  CHECK_EQ_INT(f->msgs, 2);
+  CHECK_EQ_INT(f->binary_msgs, 1);
+  CHECK(strcmp(f->first, "hello é") == 0);
+  CHECK_EQ_INT(f->close_err, 0);
+  CHECK(strcmp(f->reason, "forced close") == 0);
+  CHECK_EQ_INT(f->srv_msgs, 2);
+  CHECK_EQ_INT(f->srv_closes, 1);
+}
+
+TEST(polling_echo) {
+  fx_t f;
+  fx_init(&f);
+  CHECK(fx_server(&f, NULL, NULL) == 0);
+  f.cfg.transports = SIO_CLIENT_POLLING;
+  f.on_open = send_two;
+  CHECK(fx_run(&f) == 0);
+  check_echo_two(&f);
+  CHECK_EQ_INT(f.transport_at_close, SIO_CLIENT_POLLING);
+  CHECK_EQ_INT(f.srv_transport, SIO_TRANSPORT_POLLING);
+  CHECK(strcmp(f.srv_reason, "transport close") == 0); /* our CLOSE packet */
+}
+
+TEST(websocket_only_echo) {
+  fx_t f;
+  fx_init(&f);
+  CHECK(fx_server(&f, NULL, NULL) == 0);
+  f.cfg.transports = SIO_CLIENT_WEBSOCKET;
+  f.on_open = send_two;
+  CHECK(fx_run(&f) == 0);
+  check_echo_two(&f);
+  CHECK_EQ_INT(f.transport_at_close, SIO_CLIENT_WEBSOCKET);
+  CHECK_EQ_INT(f.srv_transport, SIO_TRANSPORT_WEBSOCKET);
+  CHECK_EQ_INT(f.upgraded, 0);
+}
+
+/* Polling first; messages sent before the upgrade and after it all come back. */
+static void upgrade_send(fx_t *f) {
+  if (f->upgraded) {
+    CHECK_EQ_INT(sio_eioc_transport(f->c), SIO_CLIENT_WEBSOCKET);
+    CHECK(sio_eioc_send(f->c, "after", 5, 0) == 0);
+    f->want_msgs = 2;
+  } else {
+    CHECK(sio_eioc_send(f->c, "before", 6, 0) == 0);
+  }
+}
+
+static void upgrade_case(int eio) {
+  fx_t f;
+  fx_init(&f);
+  sio_engine_options_t eo;
+  sio_engine_options_init(&eo);
+  eo.allow_eio3 = eio == 3;
+  CHECK(fx_server(&f, &eo, NULL) == 0);
+  f.cfg.eio = eio;
+  f.on_open = upgrade_send;
+  CHECK(fx_run(&f) == 0);
+  CHECK_EQ_INT(f.upgraded, 1);
+  CHECK_EQ_INT(f.msgs, 2);
+  CHECK(strcmp(f.first, "before") == 0);
+  CHECK_EQ_INT(f.srv_transport, SIO_TRANSPORT_WEBSOCKET);
+  CHECK_EQ_INT(f.close_err, 0);
+  CHECK_EQ_INT(f.srv_closes, 1);
+}
+
+TEST(polling_then_upgrade) { upgrade_case(4); }
+TEST(eio3_polling_then_upgrade) { upgrade_case(3); }
+
+TEST(eio3_polling_and_websocket_echo) {
+  for (int t = 1; t <= 2; t++) {
+    fx_t f;
+    fx_init(&f);
+    sio_engine_options_t eo;
+    sio_engine_options_init(&eo);
+    eo.allow_eio3 = 1;
+    CHECK(fx_server(&f, &eo, NULL) == 0);
+    f.cfg.eio = 3;
+    f.cfg.transports = (unsigned)t;
+    f.on_open = send_two;
+    CHECK(fx_run(&f) == 0);
+    check_echo_two(&f);
+  }
+}
+
+/* Big messages both ways, on each transport. */
+static void send_big(fx_t *f) {
+  size_t n = 300000;
+  char *b = malloc(n);
+  for (size_t i = 0; i < n; i++) b[i] = (char)('a' + i % 26);
+  CHECK(sio_eioc_send(f->c, b, n, 0) == 0);
+  for (size_t i = 0; i < n; i++) b[i] = (char)i;
+  CHECK(sio_eioc_send(f->c, b, n, 1) == 0);
+  free(b);
+  f->want_msgs = 2;
+}
+
+TEST(big_messages) {
+  for (int t = 1; t <= 2; t++) {
+    fx_t f;
+    fx_init(&f);
+    CHECK(fx_server(&f, NULL, NULL) == 0);
+    f.cfg.transports = (unsigned)t;
+    f.on_open = send_big;
+    CHECK(fx_run(&f) == 0);
+    CHECK_EQ_INT(f.msgs, 2);
+    CHECK_EQ_INT(f.bytes, 600000);
+    CHECK_EQ_INT(f.binary_msgs, 1);
+  }
+}
+
+/* A thousand messages queued in one turn come back, in order. */
+static void send_many(fx_t *f) {
+  for (int i = 0; i < 1000; i++) {
+    char num[16];
+    int n = snprintf(num, sizeof num, "%d", i);
+    CHECK(sio_eioc_send(f->c, num, (size_t)n, 0) == 0);
+  }
+  CHECK_EQ_INT(sio_eioc_writable(f->c), 0); /* queued, not written yet */
+  f->want_msgs = 1000;
+}
+
+TEST(many_messages_batched_in_order) {
+  for (int t = 1; t <= 2; t++) {
+    fx_t f;
+    fx_init(&f);
+    CHECK(fx_server(&f, NULL, NULL) == 0);
+    f.cfg.transports = (unsigned)t;
+    f.on_open = send_many;
+    CHECK(fx_run(&f) == 0);
+    CHECK_EQ_INT(f.msgs, 1000);
+    CHECK_EQ_INT(f.in_order, 1000);
+    CHECK_EQ_INT(f.srv_msgs, 1000);
+  }
+}
+
+TEST(server_closes_the_session) {
+  for (int t = 1; t <= 2; t++) {
+    fx_t f;
+    fx_init(&f);
+    CHECK(fx_server(&f, NULL, NULL) == 0);
+    f.cfg.transports = (unsigned)t;
+    f.srv_close_on_connect = 1;
+    CHECK(fx_run(&f) == 0);
+    CHECK_EQ_INT(f.opened, 1);
+    CHECK(f.close_err < 0);
+    CHECK(strcmp(f.reason, "transport close") == 0);
+  }
+}
+
+TEST(max_payload_exceeded_closes) {
+  for (int t = 1; t <= 2; t++) {
+    fx_t f;
+    fx_init(&f);
+    CHECK(fx_server(&f, NULL, NULL) == 0);
+    f.cfg.transports = (unsigned)t;
+    f.cfg.max_payload = 1000;
+    f.srv_send_big = 5000;
+    CHECK(fx_run(&f) == 0);
+    CHECK_EQ_INT(f.msgs, 0);
+    CHECK_EQ_INT(f.close_err, SIO_ETOOBIG);
+    CHECK(strcmp(f.reason, "transport error") == 0);
+  }
+}
+
+TEST(send_past_max_payload_refused) {
+  fx_t f;
+  fx_init(&f);
+  CHECK(fx_server(&f, NULL, NULL) == 0);
+  f.cfg.max_payload = 100;
+  f.on_open = NULL;
+  int r = sio_eioc_new(&f.loop, &f.cfg, &c_cbs, &f, &f.c);
+  CHECK(r == 0);
+  char big[101] = {0};
+  CHECK_EQ_INT(sio_eioc_send(f.c, big, sizeof big, 1), SIO_ETOOBIG);
+  sio_eioc_close(f.c);
+  CHECK_EQ_INT(sio_eioc_send(f.c, "x", 1, 0), SIO_ECLOSED);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&f.loop), 0);
+  CHECK_EQ_INT(f.closed, 1);
+  CHECK_EQ_INT(f.opened, 0);
+  CHECK(strcmp(f.reason, "forced close") == 0);
+}
+
+TEST(connection_refused) {
+  fx_t f;
+  fx_init(&f);
+  /* A port just released: nothing listens there. */
+  uv_tcp_t t;
+  uv_tcp_init(&f.loop, &t);
+  struct sockaddr_in sa;
+  uv_ip4_addr("127.0.0.1", 0, &sa);
+  uv_tcp_bind(&t, (struct sockaddr *)&sa, 0);
+  int len = sizeof sa;
+  uv_tcp_getsockname(&t, (struct sockaddr *)&sa, &len);
+  f.cfg.port = ntohs(sa.sin_port);
+  uv_close((uv_handle_t *)&t, NULL);
+  CHECK(fx_run(&f) == 0);
+  CHECK_EQ_INT(f.opened, 0);
+  CHECK_EQ_INT(f.close_err, UV_ECONNREFUSED);
+  CHECK(strncmp(f.detail, "connect ECONNREFUSED 127.0.0.1:", 31) == 0);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Fake servers                                                                                     */
+
+typedef struct {
+  uv_tcp_t tcp;
+  fx_t *f;
+  char buf[4096];
+} fake_conn_t;
+
+static void fake_conn_closed(uv_handle_t *h) { free(h->data); }
+
+static void fake_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
+  fake_conn_t *fc = h->data;
+  *b = uv_buf_init(fc->buf, sizeof fc->buf);
+}
+
+static void fake_written(uv_write_t *w, int status) { free(w); }
+
+static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  fake_conn_t *fc = s->data;
+  fx_t *f = fc->f;
+  if (n < 0) {
+    uv_close((uv_handle_t *)s, fake_conn_closed);
+    return;
+  }
+  /* One answer per request head received. */
+  for (ssize_t i = 0; i + 3 < n; i++) {
+    if (memcmp(b->base + i, "\r\n\r\n", 4) != 0) continue;
+    const char *a = f->fake_answers[f->fake_requests];
+    if (a) f->fake_requests++;
+    if (!a) return;
+    if (strcmp(a, "CLOSE") == 0) {
+      uv_close((uv_handle_t *)s, fake_conn_closed);
+      return;
+    }
+    uv_write_t *w = malloc(sizeof *w);
+    uv_buf_t out = uv_buf_init((char *)a, (unsigned)strlen(a));
+    uv_write(w, s, &out, 1, fake_written);
+  }
+}
+
+static void fake_accept(uv_stream_t *srv, int status) {
+  fx_t *f = srv->data;
+  fake_conn_t *fc = calloc(1, sizeof *fc);
+  fc->f = f;
+  uv_tcp_init(&f->loop, &fc->tcp);
+  fc->tcp.data = fc;
+  uv_accept(srv, (uv_stream_t *)&fc->tcp);
+  uv_read_start((uv_stream_t *)&fc->tcp, fake_alloc, fake_read);
+}
+
+/* Closing the listener does not close accepted connections: the walk does, at the end. */
+static void close_walk(uv_handle_t *h, void *arg) {
+  if (!uv_is_closing(h) && h->type == UV_TCP) uv_close(h, fake_conn_closed);
+}
+
+static int fake_server(fx_t *f, const char *const *answers) {
+  uv_tcp_init(&f->loop, &f->fake);
+  f->fake.data = f;
+  f->fake_on = 1;
+  f->fake_answers = answers;
+  struct sockaddr_in sa;
+  uv_ip4_addr("127.0.0.1", 0, &sa);
+  if (uv_tcp_bind(&f->fake, (struct sockaddr *)&sa, 0)) return -1;
+  if (uv_listen((uv_stream_t *)&f->fake, 16, fake_accept)) return -1;
+  int len = sizeof sa;
+  uv_tcp_getsockname(&f->fake, (struct sockaddr *)&sa, &len);
+  f->cfg.port = ntohs(sa.sin_port);
+  return 0;
+}
+
+/* fx_run for fake servers: connections still open at the end are closed by a walk. */
+static int fake_run(fx_t *f) {
+  int r = sio_eioc_new(&f->loop, &f->cfg, &c_cbs, f, &f->c);
+  if (r) stop_all(f);
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  uv_walk(&f->loop, close_walk, NULL);
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  int left = uv_loop_close(&f->loop);
+  if (f->timed_out) fprintf(stderr, "fake case timed out\n");
+  return r || left || f->timed_out || f->closed != 1 ? -1 : 0;
+}
+
+static char open_answer[512];
+static const char *open_v4(void) {
+  char body[256];
+  int n = snprintf(body, sizeof body,
+                   "0{\"sid\":\"abc\",\"upgrades\":[],\"pingInterval\":100,\"pingTimeout\":100,"
+                   "\"maxPayload\":1000000}");
+  snprintf(open_answer, sizeof open_answer,
+           "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Length: %d\r\n"
+           "\r\n%s",
+           n, body);
+  return open_answer;
+}
+
+/* The handshake succeeds, then no ping ever comes: closed after pingInterval + pingTimeout. */
+TEST(ping_timeout) {
+  fx_t f;
+  fx_init(&f);
+  const char *answers[] = {open_v4(), NULL};
+  CHECK(fake_server(&f, answers) == 0);
+  f.cfg.transports = SIO_CLIENT_POLLING;
+  CHECK(fake_run(&f) == 0);
+  CHECK_EQ_INT(f.opened, 1);
+  CHECK_EQ_INT(f.close_err, SIO_ETIMEDOUT);
+  CHECK(strcmp(f.reason, "ping timeout") == 0);
+}
+
+/* TCP accepted, nothing ever answered: the attempt ends at timeout_ms. */
+TEST(timeout_when_the_server_never_answers) {
+  for (int t = 1; t <= 2; t++) {
+    fx_t f;
+    fx_init(&f);
+    const char *answers[] = {NULL};
+    CHECK(fake_server(&f, answers) == 0);
+    f.cfg.transports = (unsigned)t;
+    f.cfg.timeout_ms = 200;
+    CHECK(fake_run(&f) == 0);
+    CHECK_EQ_INT(f.opened, 0);
+    CHECK_EQ_INT(f.close_err, SIO_ETIMEDOUT);
+    CHECK(strcmp(f.detail, "timeout") == 0);
+  }
+}
+
+/* One answer, and what the client must say about it. */
+static void bad_answer(unsigned transports, const char *answer, int want_err, const char *detail_prefix) {
+  fx_t f;
+  fx_init(&f);
+  const char *answers[] = {answer, NULL};
+  CHECK(fake_server(&f, answers) == 0);
+  f.cfg.transports = transports;
+  f.cfg.max_payload = 100000;
+  CHECK(fake_run(&f) == 0);
+  CHECK_EQ_INT(f.opened, 0);
+  if (want_err) CHECK_EQ_INT(f.close_err, want_err);
+  CHECK(f.close_err < 0);
+  if (detail_prefix && strncmp(f.detail, detail_prefix, strlen(detail_prefix)) != 0) {
+    fprintf(stderr, "detail: %s\n", f.detail);
+    CHECK(0);
+  }
+}
+
+TEST(bad_servers) {
+  bad_answer(1, "\x16\x03\x01garbage\r\n\r\n", SIO_EPROTO, NULL);
+  bad_answer(2, "\x16\x03\x01garbage\r\n\r\n", SIO_EPROTO, NULL);
+  bad_answer(1, "HTTP/1.1 400 Bad Request\r\nContent-Length: 18\r\n\r\n{\"code\":1,\"x\":\"y\"}",
+             SIO_EPROTO, "HTTP 400 {\"code\":1,\"x\":\"y\"}");
+  bad_answer(2, "HTTP/1.1 400 Bad Request\r\nContent-Length: 10\r\n\r\n{\"code\":3}", SIO_EPROTO,
+             "HTTP 400 {\"code\":3}");
+  bad_answer(2, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", SIO_EPROTO, "HTTP 200");
+  bad_answer(2, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
+             SIO_EPROTO, "WebSocket: bad handshake answer");
+  bad_answer(1, "HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n", SIO_ETOOBIG, NULL);
+  bad_answer(1, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0{\"sid\"", 0, NULL);
+  bad_answer(1, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", SIO_EPARSE, "bad polling payload");
+  bad_answer(1, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n0{}x", SIO_EPARSE, "handshake");
+  bad_answer(1, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n\xff\xfe\xfd", SIO_EPARSE, NULL);
+}
+
+/* A truncated chunk followed by the server hanging up. */
+TEST(truncated_chunk_then_close) {
+  fx_t f;
+  fx_init(&f);
+  const char *answers[] = {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0{\"s", NULL};
+  CHECK(fake_server(&f, answers) == 0);
+  f.cfg.transports = SIO_CLIENT_POLLING;
+  f.cfg.timeout_ms = 300;
+  CHECK(fake_run(&f) == 0);
+  CHECK_EQ_INT(f.opened, 0);
+  CHECK(f.close_err < 0);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* TLS                                                                                              */
+
+static char tmpdir[64];
+
+static int make_cert(void) {
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/sio-eioc-XXXXXX");
+  if (!mkdtemp(tmpdir)) return 0;
+  EVP_PKEY *key = EVP_EC_gen("P-256");
+  X509 *x = X509_new();
+  if (!key || !x) return 0;
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), -60);
+  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+  X509_set_pubkey(x, key);
+  X509_NAME *n = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"sio test", -1, -1, 0);
+  X509_set_issuer_name(x, n);
+  X509V3_CTX v3;
+  X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+  X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "IP:127.0.0.1");
+  if (ext) X509_add_ext(x, ext, -1);
+  X509_EXTENSION_free(ext);
+  int ok = X509_sign(x, key, EVP_sha256()) > 0;
+  char path[128];
+  snprintf(path, sizeof path, "%s/c.crt", tmpdir);
+  FILE *fp = fopen(path, "w");
+  ok = ok && fp && PEM_write_X509(fp, x);
+  if (fp) fclose(fp);
+  snprintf(path, sizeof path, "%s/c.key", tmpdir);
+  fp = fopen(path, "w");
+  ok = ok && fp && PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL);
+  if (fp) fclose(fp);
+  X509_free(x);
+  EVP_PKEY_free(key);
+  return ok;
+}
+
+static void remove_cert(void) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/c.crt", tmpdir);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/c.key", tmpdir);
+  unlink(path);
+  rmdir(tmpdir);
+}
+
+TEST(tls) {
+  CHECK(make_cert());
+  char crt[128], key[128];
+  snprintf(crt, sizeof crt, "%s/c.crt", tmpdir);
+  snprintf(key, sizeof key, "%s/c.key", tmpdir);
+  sio_tls_options_t to;
+  sio_tls_options_init(&to);
+  to.cert_file = crt;
+  to.key_file = key;
+  /* Verified against the certificate as CA: polling, the upgrade, WebSocket only. */
+  for (int t = 1; t <= 3; t++) {
+    fx_t f;
+    fx_init(&f);
+    CHECK(fx_server(&f, NULL, &to) == 0);
+    f.cfg.secure = 1;
+    f.cfg.tls_ca_file = crt;
+    if (t == 3) {
+      f.on_open = upgrade_send;
+    } else {
+      f.cfg.transports = (unsigned)t;
+      f.on_open = send_two;
+    }
+    CHECK(fx_run(&f) == 0);
+    CHECK_EQ_INT(f.msgs, 2);
+    CHECK_EQ_INT(f.close_err, 0);
+    if (t == 3) CHECK_EQ_INT(f.upgraded, 1);
+  }
+  /* The system's CAs do not know it: refused. */
+  {
+    fx_t f;
+    fx_init(&f);
+    CHECK(fx_server(&f, NULL, &to) == 0);
+    f.cfg.secure = 1;
+    CHECK(fx_run(&f) == 0);
+    CHECK_EQ_INT(f.opened, 0);
+    CHECK_EQ_INT(f.close_err, SIO_ETLS);
+    CHECK(strncmp(f.detail, "TLS: ", 5) == 0);
+  }
+  /* tls_verify 0 accepts it. */
+  {
+    fx_t f;
+    fx_init(&f);
+    CHECK(fx_server(&f, NULL, &to) == 0);
+    f.cfg.secure = 1;
+    f.cfg.tls_verify = 0;
+    f.cfg.transports = SIO_CLIENT_WEBSOCKET;
+    f.on_open = send_two;
+    CHECK(fx_run(&f) == 0);
+    CHECK_EQ_INT(f.msgs, 2);
+  }
+  remove_cert();
+}
+
+TEST_MAIN(RUN(polling_echo), RUN(websocket_only_echo), RUN(polling_then_upgrade),
+          RUN(eio3_polling_then_upgrade), RUN(eio3_polling_and_websocket_echo), RUN(big_messages),
+          RUN(many_messages_batched_in_order), RUN(server_closes_the_session),
+          RUN(max_payload_exceeded_closes), RUN(send_past_max_payload_refused),
+          RUN(connection_refused), RUN(ping_timeout), RUN(timeout_when_the_server_never_answers),
+          RUN(bad_servers), RUN(truncated_chunk_then_close), RUN(tls))
