@@ -269,6 +269,10 @@ int siol_client(lua_State *L) {
     opts = 2;
   }
   lua_settop(L, 2);
+  /* the socket's own options first: a bad one must not leave a manager behind */
+  int at = siol_client_opt(L, opts, "auth");
+  if (at != LUA_TNIL && at != LUA_TTABLE) luaL_error(L, "sio.client: option 'auth' must be a table");
+  lua_pop(L, 1);
   split_url(L, url); /* 3: scheme://authority, 4: the namespace */
   const char *nsp = lua_tostring(L, 4);
   int force = 0, multiplex = 1;

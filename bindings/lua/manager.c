@@ -238,11 +238,14 @@ static void read_options(lua_State *L, int t, sio_manager_options_t *o) {
   if (!t) return;
   check_keys(L, t);
   const long I31 = 0x7fffffff;
-  o->path = opt_str(L, t, "path");
+  const char *path = opt_str(L, t, "path"); /* (nil: the default stays) */
+  if (path) o->path = path;
   o->transports = opt_transports(L, t);
   o->upgrade = opt_bool(L, t, "upgrade", o->upgrade);
-  o->query = opt_query(L, t);
-  o->headers = opt_headers(L, t);
+  const char *query = opt_query(L, t);
+  if (query) o->query = query;
+  const char *const *headers = opt_headers(L, t);
+  if (headers) o->headers = headers;
   o->reconnection = opt_bool(L, t, "reconnection", o->reconnection);
   o->reconnection_attempts = (uint32_t)opt_int(L, t, "reconnectionAttempts", (long)o->reconnection_attempts, 0, I31);
   o->reconnection_delay_ms = (uint32_t)opt_int(L, t, "reconnectionDelay", (long)o->reconnection_delay_ms, 0, I31);
@@ -261,7 +264,8 @@ static void read_options(lua_State *L, int t, sio_manager_options_t *o) {
   else if (parser && strcmp(parser, "default") != 0 && strcmp(parser, "json") != 0)
     luaL_error(L, "sio.client: option 'parser' is \"default\" or \"msgpack\"");
   o->tls_verify = opt_bool(L, t, "rejectUnauthorized", o->tls_verify);
-  o->tls_ca_file = opt_str(L, t, "ca");
+  const char *ca = opt_str(L, t, "ca");
+  if (ca) o->tls_ca_file = ca;
   o->eio = (int)opt_int(L, t, "eio", o->eio, 3, 4);
   o->max_payload = (size_t)opt_int(L, t, "maxPayload", (long)o->max_payload, 1, I31);
   o->send_buffer_max = (size_t)opt_int(L, t, "sendBufferMax", (long)o->send_buffer_max, 0, I31);

@@ -63,6 +63,17 @@ local function start_contract(lang, flags, port)
   return p
 end
 
+-- Sends sig to the command a process object runs under timeout(1) (its child).
+local function signal_child(p, sig)
+  local children = H.read_file(("/proc/%d/task/%d/children"):format(p.pid, p.pid)) or ""
+  local n = 0
+  for child in children:gmatch("%d+") do
+    H.kill(tonumber(child), sig)
+    n = n + 1
+  end
+  assert(n > 0, "no child process to signal")
+end
+
 -- sio.client(...), closed after the test.
 local function client(url, opts)
   local s = sio.client(url, opts)
@@ -350,6 +361,7 @@ describe("sio.client", function()
     s.io:on("reconnect_error", function() errors = errors + 1 end)
     assert.is_true(H.run_until(function() return s.connected end, 5000))
     local first_id = s.id
+    signal_child(srv, "KILL") -- a crash: no DISCONNECT (SIGTERM's graceful shutdown would send one)
     srv.stop()
     assert.is_true(H.run_until(function() return rec.count("disconnect") == 1 end, 5000))
     assert.equal("transport close", rec.first("disconnect")[1])
@@ -391,10 +403,15 @@ describe("sio.client", function()
     local m = rec.first("message-back")
     assert.equal("m1", m[1])
     assert.is_string(m[2])
-    H.kill(proxy.pid, "USR1")
+    -- cut once on WebSocket: the server sees that connection close at once (a polling session would
+    -- stay open on the server until its ping timeout, and a restore needs the old socket gone)
+    assert.is_true(H.run_until(function() return s.io.transport == "websocket" end, 5000))
+    signal_child(proxy, "USR1")
     assert.is_true(H.run_until(function() return rec.count("connect") == 2 end, 8000))
-    assert.equal(1, rec.count("disconnect"))
-    assert.is_true(s.recovered)
+    local why = ("disconnect %s, id %s then %s"):format(tostring((rec.first("disconnect") or {})[1]), id,
+      tostring(s.id))
+    assert.equal(1, rec.count("disconnect"), why)
+    assert.is_true(s.recovered, why)
     assert.equal(id, s.id)
   end)
 

@@ -23,8 +23,8 @@ local function start_draw_server()
   local p = H.spawn(("exec timeout --foreground 90 %s --host 127.0.0.1 --port 0 %s --round-seconds 30"):format(
     H.q(H.siod), H.q(H.root .. "/examples/draw/server.lua")), log)
   procs[#procs + 1] = p
-  assert(H.wait_for(function() return p.output():match("port (%d+)") or not p.running() end, 10000))
-  p.port = tonumber(p.output():match("port (%d+)"))
+  assert(H.wait_for(function() return p.output():match("listening on http://[^:]+:(%d+)") or not p.running() end, 10000))
+  p.port = tonumber(p.output():match("listening on http://[^:]+:(%d+)"))
   assert(p.port and p.port > 0, "siod did not start the draw server:\n" .. p.output())
   return p
 end
