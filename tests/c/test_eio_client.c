@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "client/eio_client.h"
+#include "client/eioc_proto.h"
 #include "sio.h"
 #include "sio_client.h"
 #include "test.h"
@@ -59,6 +60,7 @@ struct fx {
   int srv_conns, srv_msgs, srv_closes;
   char srv_reason[64];
   int srv_transport;
+  char srv_header[32], srv_query[32]; /* the handshake's X-Test header and foo= parameter */
   int srv_close_on_connect; /* the server closes each session at once */
   size_t srv_send_big;      /* the server sends a message this long on connection */
   /* a fake server */
@@ -66,6 +68,8 @@ struct fx {
   int fake_on;
   const char *const *fake_answers; /* per request, in order; NULL: stay silent */
   int fake_requests;
+  char rec[16384]; /* what the fake server received */
+  size_t rec_len;
 };
 
 static void stop_all(fx_t *f);
@@ -95,6 +99,10 @@ static void stop_all(fx_t *f) {
 static void srv_connection(sio_engine_t *e, sio_session_t *s) {
   fx_t *f = sio_engine_get_data(e);
   f->srv_conns++;
+  const sio_request_info_t *req = sio_session_request(s);
+  const char *h = req ? sio_request_header(req, "x-test") : NULL;
+  snprintf(f->srv_header, sizeof f->srv_header, "%s", h ? h : "");
+  if (req) sio_request_query(req, "foo", f->srv_query, sizeof f->srv_query);
   if (f->srv_send_big) {
     char *big = malloc(f->srv_send_big);
     memset(big, 'x', f->srv_send_big);
@@ -234,17 +242,23 @@ static void check_echo_two(fx_t *f) {
   CHECK_EQ_INT(f->srv_closes, 1);
 }
 
+static const char *const test_headers[] = {"X-Test: yes", NULL};
+
 TEST(polling_echo) {
   fx_t f;
   fx_init(&f);
   CHECK(fx_server(&f, NULL, NULL) == 0);
   f.cfg.transports = SIO_CLIENT_POLLING;
+  f.cfg.headers = test_headers;
+  f.cfg.query = "foo=bar&x=1";
   f.on_open = send_two;
   CHECK(fx_run(&f) == 0);
   check_echo_two(&f);
   CHECK_EQ_INT(f.transport_at_close, SIO_CLIENT_POLLING);
   CHECK_EQ_INT(f.srv_transport, SIO_TRANSPORT_POLLING);
   CHECK(strcmp(f.srv_reason, "transport close") == 0); /* our CLOSE packet */
+  CHECK(strcmp(f.srv_header, "yes") == 0);
+  CHECK(strcmp(f.srv_query, "bar") == 0);
 }
 
 TEST(websocket_only_echo) {
@@ -252,9 +266,14 @@ TEST(websocket_only_echo) {
   fx_init(&f);
   CHECK(fx_server(&f, NULL, NULL) == 0);
   f.cfg.transports = SIO_CLIENT_WEBSOCKET;
+  f.cfg.headers = test_headers;
+  f.cfg.query = "foo=baz";
+  f.cfg.host = "localhost"; /* resolved; ::1 (refused) may come first, 127.0.0.1 next */
   f.on_open = send_two;
   CHECK(fx_run(&f) == 0);
   check_echo_two(&f);
+  CHECK(strcmp(f.srv_header, "yes") == 0);
+  CHECK(strcmp(f.srv_query, "baz") == 0);
   CHECK_EQ_INT(f.transport_at_close, SIO_CLIENT_WEBSOCKET);
   CHECK_EQ_INT(f.srv_transport, SIO_TRANSPORT_WEBSOCKET);
   CHECK_EQ_INT(f.upgraded, 0);
@@ -291,6 +310,40 @@ static void upgrade_case(int eio) {
 
 TEST(polling_then_upgrade) { upgrade_case(4); }
 TEST(eio3_polling_then_upgrade) { upgrade_case(3); }
+
+/* An IPv6 literal (skipped when the host has no ::1). */
+TEST(ipv6_literal) {
+  for (int t = 1; t <= 3; t++) {
+    fx_t f;
+    fx_init(&f);
+    sio_server_t *probe;
+    if (sio_server_new(&f.loop, NULL, &probe)) return;
+    int can = sio_server_listen(probe, "::1", 0) == 0;
+    sio_server_close(probe, NULL);
+    if (!can) {
+      stop_all(&f);
+      uv_run(&f.loop, UV_RUN_DEFAULT);
+      uv_loop_close(&f.loop);
+      fprintf(stderr, "no ::1 here: skipped\n");
+      return;
+    }
+    CHECK(sio_server_new(&f.loop, NULL, &f.server) == 0);
+    CHECK(sio_engine_new(f.server, NULL, &srv_cbs, &f.engine) == 0);
+    sio_engine_set_data(f.engine, &f);
+    CHECK(sio_server_listen(f.server, "::1", 0) == 0);
+    f.cfg.port = sio_server_port(f.server);
+    f.cfg.host = "::1";
+    if (t == 3) {
+      f.on_open = upgrade_send;
+    } else {
+      f.cfg.transports = (unsigned)t;
+      f.on_open = send_two;
+    }
+    CHECK(fx_run(&f) == 0);
+    CHECK_EQ_INT(f.msgs, 2);
+    CHECK_EQ_INT(f.close_err, 0);
+  }
+}
 
 TEST(eio3_polling_and_websocket_echo) {
   for (int t = 1; t <= 2; t++) {
@@ -373,6 +426,68 @@ TEST(server_closes_the_session) {
   }
 }
 
+/* Short ping values: the heartbeat keeps the connection up (v4: the server pings, the client
+ * answers; v3: the client pings) for many intervals, on polling and after the upgrade. */
+static void close_later_cb(uv_timer_t *t) {
+  fx_t *f = t->data;
+  uv_close((uv_handle_t *)t, (uv_close_cb)free);
+  if (!f->closed) sio_eioc_close(f->c);
+}
+
+static void close_later(fx_t *f) {
+  if (sio_eioc_transport(f->c) == SIO_CLIENT_POLLING && f->cfg.transports == 3 && !f->upgraded)
+    return; /* wait for the upgrade */
+  uv_timer_t *t = malloc(sizeof *t);
+  uv_timer_init(&f->loop, t);
+  t->data = f;
+  uv_timer_start(t, close_later_cb, 600, 0);
+}
+
+TEST(heartbeat_keeps_the_connection) {
+  for (int eio = 3; eio <= 4; eio++)
+    for (int t = 1; t <= 3; t++) {
+      fx_t f;
+      fx_init(&f);
+      sio_engine_options_t eo;
+      sio_engine_options_init(&eo);
+      eo.allow_eio3 = 1;
+      eo.ping_interval_ms = 50;
+      eo.ping_timeout_ms = 100;
+      CHECK(fx_server(&f, &eo, NULL) == 0);
+      f.cfg.eio = eio;
+      f.cfg.transports = (unsigned)t;
+      f.on_open = close_later;
+      CHECK(fx_run(&f) == 0);
+      CHECK_EQ_INT(f.close_err, 0);
+      CHECK(strcmp(f.reason, "forced close") == 0);
+      CHECK(strcmp(f.srv_reason, "transport close") == 0);
+      if (t == 3) CHECK_EQ_INT(f.upgraded, 1);
+    }
+}
+
+/* sio_eioc_close() from on_open: the CLOSE goes out, on_close says "forced close". */
+static void close_at_once(fx_t *f) {
+  sio_eioc_close(f->c);
+  sio_eioc_close(f->c); /* twice is harmless */
+  CHECK_EQ_INT(sio_eioc_send(f->c, "x", 1, 0), SIO_ECLOSED);
+}
+
+TEST(close_inside_on_open) {
+  for (int t = 1; t <= 3; t++) {
+    fx_t f;
+    fx_init(&f);
+    CHECK(fx_server(&f, NULL, NULL) == 0);
+    f.cfg.transports = (unsigned)t;
+    f.on_open = close_at_once;
+    CHECK(fx_run(&f) == 0);
+    CHECK_EQ_INT(f.opened, 1);
+    CHECK_EQ_INT(f.close_err, 0);
+    CHECK(strcmp(f.reason, "forced close") == 0);
+    CHECK_EQ_INT(f.srv_closes, 1);
+    CHECK(strcmp(f.srv_reason, "transport close") == 0);
+  }
+}
+
 TEST(max_payload_exceeded_closes) {
   for (int t = 1; t <= 2; t++) {
     fx_t f;
@@ -451,6 +566,18 @@ static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
     uv_close((uv_handle_t *)s, fake_conn_closed);
     return;
   }
+  size_t room = sizeof f->rec - 1 - f->rec_len;
+  size_t keep = (size_t)n < room ? (size_t)n : room;
+  memcpy(f->rec + f->rec_len, b->base, keep);
+  f->rec_len += keep;
+  if (n >= 5 && memcmp(b->base, "POST ", 5) == 0) {
+    /* POSTs are answered "ok" (their bodies come with their heads here: small and local). */
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nok";
+    uv_write_t *w = malloc(sizeof *w);
+    uv_buf_t out = uv_buf_init((char *)ok, sizeof ok - 1);
+    uv_write(w, s, &out, 1, fake_written);
+    return;
+  }
   /* One answer per request head received. */
   for (ssize_t i = 0; i + 3 < n; i++) {
     if (memcmp(b->base + i, "\r\n\r\n", 4) != 0) continue;
@@ -510,11 +637,11 @@ static int fake_run(fx_t *f) {
 }
 
 static char open_answer[512];
-static const char *open_v4(void) {
+static const char *open_v4(int ping_ms) {
   char body[256];
   int n = snprintf(body, sizeof body,
-                   "0{\"sid\":\"abc\",\"upgrades\":[],\"pingInterval\":100,\"pingTimeout\":100,"
-                   "\"maxPayload\":1000000}");
+                   "0{\"sid\":\"abc\",\"upgrades\":[],\"pingInterval\":%d,\"pingTimeout\":%d,"
+                   "\"maxPayload\":1000000}", ping_ms, ping_ms);
   snprintf(open_answer, sizeof open_answer,
            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Length: %d\r\n"
            "\r\n%s",
@@ -526,7 +653,7 @@ static const char *open_v4(void) {
 TEST(ping_timeout) {
   fx_t f;
   fx_init(&f);
-  const char *answers[] = {open_v4(), NULL};
+  const char *answers[] = {open_v4(100), NULL};
   CHECK(fake_server(&f, answers) == 0);
   f.cfg.transports = SIO_CLIENT_POLLING;
   CHECK(fake_run(&f) == 0);
@@ -551,6 +678,38 @@ TEST(timeout_when_the_server_never_answers) {
   }
 }
 
+/* Packets queued in one turn go in one POST, as one payload. */
+static void send_three_then_close(fx_t *f) {
+  static const char bin[] = {1, 2};
+  CHECK(sio_eioc_send(f->c, "a", 1, 0) == 0);
+  sio_eioc_part_t parts[2] = {{"b", 1, 0}, {bin, 2, 1}};
+  CHECK(sio_eioc_sendv(f->c, parts, 2) == 0);
+  close_later(f);
+}
+
+static size_t count(const char *hay, size_t n, const char *needle) {
+  size_t c = 0, l = strlen(needle);
+  for (size_t i = 0; i + l <= n; i++)
+    if (memcmp(hay + i, needle, l) == 0) c++;
+  return c;
+}
+
+TEST(polling_batches_one_post) {
+  fx_t f;
+  fx_init(&f);
+  const char *answers[] = {open_v4(10000), NULL};
+  CHECK(fake_server(&f, answers) == 0);
+  f.cfg.transports = SIO_CLIENT_POLLING;
+  f.on_open = send_three_then_close;
+  CHECK(fake_run(&f) == 0);
+  CHECK_EQ_INT(f.close_err, 0);
+  f.rec[f.rec_len] = '\0';
+  CHECK_EQ_INT(count(f.rec, f.rec_len, "POST /engine.io/?EIO=4&transport=polling&sid=abc HTTP/1.1"), 2);
+  CHECK_EQ_INT(count(f.rec, f.rec_len, "\r\n\r\n4a\x1e" "4b\x1e" "bAQI="), 1);
+  CHECK_EQ_INT(count(f.rec, f.rec_len, "Content-Length: 1\r\n\r\n1"), 1); /* the CLOSE */
+  CHECK_EQ_INT(count(f.rec, f.rec_len, "GET /engine.io/?EIO=4&transport=polling HTTP/1.1"), 1);
+}
+
 /* One answer, and what the client must say about it. */
 static void bad_answer(unsigned transports, const char *answer, int want_err, const char *detail_prefix) {
   fx_t f;
@@ -559,6 +718,7 @@ static void bad_answer(unsigned transports, const char *answer, int want_err, co
   CHECK(fake_server(&f, answers) == 0);
   f.cfg.transports = transports;
   f.cfg.max_payload = 100000;
+  f.cfg.timeout_ms = 1000;
   CHECK(fake_run(&f) == 0);
   CHECK_EQ_INT(f.opened, 0);
   if (want_err) CHECK_EQ_INT(f.close_err, want_err);
@@ -581,7 +741,7 @@ TEST(bad_servers) {
                 "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
              SIO_EPROTO, "WebSocket: bad handshake answer");
   bad_answer(1, "HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n", SIO_ETOOBIG, NULL);
-  bad_answer(1, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0{\"sid\"", 0, NULL);
+  bad_answer(1, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0{\"sid\"", SIO_ETIMEDOUT, "timeout");
   bad_answer(1, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", SIO_EPARSE, "bad polling payload");
   bad_answer(1, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n0{}x", SIO_EPARSE, "handshake");
   bad_answer(1, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n\xff\xfe\xfd", SIO_EPARSE, NULL);
@@ -700,9 +860,119 @@ TEST(tls) {
   remove_cert();
 }
 
-TEST_MAIN(RUN(polling_echo), RUN(websocket_only_echo), RUN(polling_then_upgrade),
-          RUN(eio3_polling_then_upgrade), RUN(eio3_polling_and_websocket_echo), RUN(big_messages),
-          RUN(many_messages_batched_in_order), RUN(server_closes_the_session),
+/* ---------------------------------------------------------------------------------------------- */
+/* The pure parts                                                                                  */
+
+/* Feeds s one byte at a time; returns the feed's last result and the bytes left over. */
+static int feed_bytewise(sio_eioc_resp_t *r, const char *s, size_t *rest) {
+  size_t n = strlen(s);
+  for (size_t i = 0; i < n; i++) {
+    size_t used;
+    int rv = sio_eioc_resp_feed(r, s + i, 1, &used);
+    if (rv != 0) {
+      *rest = n - i - used;
+      return rv;
+    }
+  }
+  *rest = 0;
+  return 0;
+}
+
+TEST(response_parser) {
+  sio_eioc_resp_t r;
+  size_t rest;
+  sio_eioc_resp_init(&r, 100);
+  CHECK_EQ_INT(feed_bytewise(&r, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                  "CONTENT-type:  text/plain \r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+                             &rest), 1);
+  CHECK_EQ_INT(rest, 0);
+  CHECK_EQ_INT(r.status, 200);
+  CHECK_EQ_INT(r.keep_alive, 1);
+  CHECK_STR(r.body.data, r.body.len, "abcde");
+  CHECK(strcmp(r.content_type, "text/plain") == 0);
+  /* The next response on the same connection; Connection: close ends keep-alive. */
+  sio_eioc_resp_reset(&r);
+  CHECK_EQ_INT(feed_bytewise(&r, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 2\r\n\r\nno", &rest), 1);
+  CHECK_EQ_INT(r.status, 400);
+  CHECK_EQ_INT(r.keep_alive, 0);
+  /* A 101: what follows the head is not the response's. */
+  sio_eioc_resp_reset(&r);
+  const char *up = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x02" "40";
+  size_t used;
+  CHECK_EQ_INT(sio_eioc_resp_feed(&r, up, strlen(up), &used), 1);
+  CHECK_EQ_INT(strlen(up) - used, 4);
+  CHECK_EQ_INT(r.upgrade, 1);
+  CHECK(strcmp(r.upgrade_hdr, "websocket") == 0);
+  CHECK(sio_eioc_ws_accept_ok("dGhlIHNhbXBsZSBub25jZQ==", r.ws_accept));
+  CHECK(!sio_eioc_ws_accept_ok("dGhlIHNhbXBsZSBub25jZR==", r.ws_accept));
+  /* A body read to the end of the connection. */
+  sio_eioc_resp_reset(&r);
+  CHECK_EQ_INT(feed_bytewise(&r, "HTTP/1.0 200 OK\r\n\r\nxyz", &rest), 0);
+  CHECK_EQ_INT(sio_eioc_resp_eof(&r), 1);
+  CHECK_STR(r.body.data, r.body.len, "xyz");
+  /* Cut short: a Content-Length not reached, a chunk not finished. */
+  sio_eioc_resp_reset(&r);
+  CHECK_EQ_INT(feed_bytewise(&r, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nxyz", &rest), 0);
+  CHECK_EQ_INT(sio_eioc_resp_eof(&r), SIO_EPROTO);
+  sio_eioc_resp_reset(&r);
+  CHECK_EQ_INT(feed_bytewise(&r, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nab", &rest), 0);
+  CHECK_EQ_INT(sio_eioc_resp_eof(&r), SIO_EPROTO);
+  /* Bounds: the body (announced or chunked), the head. */
+  sio_eioc_resp_reset(&r);
+  CHECK_EQ_INT(feed_bytewise(&r, "HTTP/1.1 200 OK\r\nContent-Length: 101\r\n\r\n", &rest), SIO_ETOOBIG);
+  sio_eioc_resp_reset(&r);
+  char chunked[400];
+  snprintf(chunked, sizeof chunked, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                    "40\r\n%064d\r\n40\r\n%064d\r\n", 0, 0);
+  CHECK_EQ_INT(feed_bytewise(&r, chunked, &rest), SIO_ETOOBIG);
+  sio_eioc_resp_reset(&r);
+  size_t big = SIO_EIOC_MAX_HEAD + 100;
+  char *head = malloc(big + 1);
+  memcpy(head, "HTTP/1.1 200 OK\r\nX: ", 20);
+  memset(head + 20, 'a', big - 20);
+  head[big] = '\0';
+  CHECK_EQ_INT(sio_eioc_resp_feed(&r, head, big, &used), SIO_ETOOBIG);
+  free(head);
+  /* Not HTTP. */
+  sio_eioc_resp_reset(&r);
+  CHECK_EQ_INT(feed_bytewise(&r, "SSH-2.0-OpenSSH\r\n\r\n", &rest), SIO_EPROTO);
+  sio_eioc_resp_free(&r);
+}
+
+TEST(open_packet_and_target) {
+  sio_eioc_open_t o;
+  const char *good = "{\"sid\":\"a+b/c\",\"upgrades\":[\"websocket\"],\"pingInterval\":25000,"
+                     "\"pingTimeout\":20000,\"maxPayload\":1000000}";
+  CHECK_EQ_INT(sio_eioc_parse_open(good, strlen(good), &o), 0);
+  CHECK(strcmp(o.sid, "a+b/c") == 0);
+  CHECK_EQ_INT(o.upgrade_ws, 1);
+  CHECK_EQ_INT(o.ping_interval, 25000);
+  CHECK_EQ_INT(o.ping_timeout, 20000);
+  CHECK_EQ_INT(o.max_payload, 1000000);
+  const char *v3 = "{\"sid\":\"x\",\"upgrades\":[],\"pingInterval\":1,\"pingTimeout\":2}";
+  CHECK_EQ_INT(sio_eioc_parse_open(v3, strlen(v3), &o), 0);
+  CHECK_EQ_INT(o.upgrade_ws, 0);
+  CHECK_EQ_INT(o.max_payload, 0);
+  const char *bad[] = {"", "[]", "{}", "{\"sid\":\"\",\"pingInterval\":1,\"pingTimeout\":1}",
+                       "{\"sid\":1,\"pingInterval\":1,\"pingTimeout\":1}",
+                       "{\"sid\":\"a b\",\"pingInterval\":1,\"pingTimeout\":1}",
+                       "{\"sid\":\"a\",\"pingInterval\":0,\"pingTimeout\":1}",
+                       "{\"sid\":\"a\",\"pingInterval\":1}", "{\"sid\":\"a\",\"pingInterval\":1,"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    CHECK_EQ_INT(sio_eioc_parse_open(bad[i], strlen(bad[i]), &o), SIO_EPARSE);
+  sio_sbuf_t b = SIO_SBUF_INIT;
+  CHECK_EQ_INT(sio_eioc_target(&b, "/socket.io/", 4, "polling", "a+b/c", "k=v"), 0);
+  CHECK_STR(b.data, b.len, "/socket.io/?EIO=4&transport=polling&sid=a%2Bb%2Fc&k=v");
+  b.len = 0;
+  CHECK_EQ_INT(sio_eioc_target(&b, "/p/?x=1", 3, "websocket", NULL, NULL), 0);
+  CHECK_STR(b.data, b.len, "/p/?x=1&EIO=3&transport=websocket");
+  sio_sbuf_free(&b);
+}
+
+TEST_MAIN(RUN(response_parser), RUN(open_packet_and_target), RUN(polling_echo), RUN(websocket_only_echo), RUN(polling_then_upgrade),
+          RUN(eio3_polling_then_upgrade), RUN(eio3_polling_and_websocket_echo), RUN(ipv6_literal), RUN(big_messages),
+          RUN(many_messages_batched_in_order), RUN(server_closes_the_session), RUN(heartbeat_keeps_the_connection), RUN(close_inside_on_open),
           RUN(max_payload_exceeded_closes), RUN(send_past_max_payload_refused),
           RUN(connection_refused), RUN(ping_timeout), RUN(timeout_when_the_server_never_answers),
-          RUN(bad_servers), RUN(truncated_chunk_then_close), RUN(tls))
+          RUN(bad_servers), RUN(polling_batches_one_post), RUN(truncated_chunk_then_close), RUN(tls))

@@ -45,7 +45,6 @@ struct sio_csocket_s {
   int active;    /* wants to be connected (socket.io-client's `active`) */
   int connected;
   int recovered;
-  int root_wait; /* EIO3 "/": waiting for the server's implicit CONNECT */
   char *id, *pid, *offset;
   int64_t next_id;
   sio_cack_t *acks, *acks_tail;
@@ -71,6 +70,7 @@ struct sio_manager_s {
   int skip_reconnect;
   unsigned attempts;     /* Backoff's attempts */
   int closing;           /* sio_manager_close was called */
+  int in_close;          /* inside sio_manager_close: its callback must wait for the loop */
   int finished;          /* the close callback ran */
   unsigned handles;      /* handles not yet closed at free time */
   sio_manager_close_cb close_cb;

@@ -152,8 +152,14 @@ static void sendq_drop_ack(sio_csocket_t *s, int64_t id) {
 
 static int sendq_push(sio_csocket_t *s, const sio_eioc_part_t *parts, size_t n, int64_t ack_id) {
   size_t bytes = 0;
-  for (size_t i = 0; i < n; i++) bytes += parts[i].len;
   const sio_manager_options_t *o = &s->m->o;
+  for (size_t i = 0; i < n; i++) {
+    /* What the connection would refuse at once is refused now, not when it would block the rest */
+    if (parts[i].len > o->max_payload)
+      return sio__fail(SIO_ETOOBIG, "a message of %zu bytes (max_payload %zu)", parts[i].len,
+                       o->max_payload);
+    bytes += parts[i].len;
+  }
   if (s->sendq_count >= o->send_buffer_max || s->sendq_bytes + bytes > o->send_buffer_bytes)
     return sio__fail(SIO_EBUSY, "the send buffer is full (%zu packets, %zu bytes)", s->sendq_count,
                      s->sendq_bytes);
@@ -282,7 +288,6 @@ static void on_connected(sio_csocket_t *s, char *id, const char *pid) {
   free(s->pid);
   s->pid = pid ? strdup(pid) : NULL;
   s->connected = 1;
-  s->root_wait = 0;
   while (s->recvq && s->connected) {
     sio_crecv_t *r = s->recvq;
     s->recvq = r->next;
@@ -296,7 +301,11 @@ static void on_connected(sio_csocket_t *s, char *id, const char *pid) {
 }
 
 static void on_connect_packet(sio_csocket_t *s, sio_packet_t *p) {
-  if (s->connected || !s->active) return;
+  if (s->connected) return;
+  if (!s->active) { /* disconnected while the server decided: leave, or it keeps the socket */
+    send_simple(s, SIO_PACKET_DISCONNECT, NULL);
+    return;
+  }
   if (s->m->o.eio == 3) {
     char *id = v3_id(s);
     if (id) on_connected(s, id, NULL);
@@ -332,7 +341,6 @@ static void on_connect_error_packet(sio_csocket_t *s, sio_packet_t *p) {
   }
   /* socket.io-client's destroy() first: the manager closes when no socket is left. */
   s->active = 0;
-  s->root_wait = 0;
   sio__manager_maybe_close(s->m);
   if (s->cbs.on_connect_error) s->cbs.on_connect_error(s, message, data);
 }
@@ -448,14 +456,10 @@ void sio__csocket_on_open(sio_csocket_t *s) {
   } else if (m->root_granted < 0) { /* left "/" on this connection: ask again */
     m->root_granted = 0;
     send_simple(s, SIO_PACKET_CONNECT, NULL);
-    s->root_wait = 1;
-  } else {
-    s->root_wait = 1; /* socket.io 2.x servers put every connection in "/" */
-  }
+  } /* else socket.io 2.x servers put every connection in "/": its "0" comes by itself */
 }
 
 void sio__csocket_on_lost(sio_csocket_t *s, const char *reason) {
-  s->root_wait = 0;
   recvq_clear(s);
   close_socket(s, reason);
 }
@@ -557,9 +561,26 @@ void sio_csocket_disconnect(sio_csocket_t *s) {
     if (m->o.eio == 3 && strcmp(s->nsp, "/") == 0) m->root_granted = -1;
   }
   s->active = 0;
-  s->root_wait = 0;
   sio__manager_maybe_close(m);
   close_socket(s, "io client disconnect");
+}
+
+/* The payload array [event, ...args] (or [...args] for an ack) over the caller's own items,
+ * without allocating or copying: two nodes on the caller's stack, the name put in front of the
+ * arguments. Read-only: the encoders only walk child and next (the caller's tree is not
+ * touched; its items' prev links are not followed). */
+static cJSON *payload(cJSON *array, cJSON *name, const char *event, const sio_args_t *args) {
+  memset(array, 0, sizeof *array);
+  array->type = cJSON_Array;
+  array->child = args && args->json ? args->json->child : NULL;
+  if (name) {
+    memset(name, 0, sizeof *name);
+    name->type = cJSON_String;
+    name->valuestring = (char *)event;
+    name->next = array->child;
+    array->child = name;
+  }
+  return array;
 }
 
 /* One emit: encoded once, then sent, or kept while not connected. */
@@ -570,6 +591,12 @@ static int emit(sio_csocket_t *s, const char *event, const sio_args_t *args, int
   sio_manager_t *m = s->m;
   if (m->closing) return SIO_ECLOSED;
   int live = s->connected && m->eioc && m->open;
+  /* Behind packets still waiting (the connection's queue was full when they were flushed), an
+   * emit waits too: order is kept. */
+  if (live && s->sendq) {
+    sendq_flush(s);
+    if (s->sendq) live = 0;
+  }
   if ((flags & SIO_EMIT_VOLATILE) && (!live || !sio_eioc_writable(m->eioc))) {
     if (ack) { /* dropped: the answer never comes, the timeout (or the disconnection) says so */
       ack->id = s->next_id++;
@@ -582,12 +609,12 @@ static int emit(sio_csocket_t *s, const char *event, const sio_args_t *args, int
   size_t nbufs = args ? args->nbufs : 0;
   sio_packet_t p = {nbufs ? SIO_PACKET_BINARY_EVENT : SIO_PACKET_EVENT, s->nsp, -1, NULL, nbufs,
                     NULL, 0};
-  if (!(p.data = sio__event_array(event, args ? args->json : NULL))) return SIO_ENOMEM;
+  cJSON name, array;
+  p.data = payload(&array, &name, event, args);
   if (ack) p.id = ack->id = s->next_id++;
   sio_eioc_part_t stack[8], *parts = nbufs < 8 ? stack : malloc((nbufs + 1) * sizeof *parts);
   size_t n = 0;
   r = parts ? encode(m, &p, args ? args->bufs : NULL, parts, &n) : SIO_ENOMEM;
-  cJSON_Delete(p.data);
   if (!r) r = live ? sio__manager_send(m, parts, n) : sendq_push(s, parts, n, p.id);
   if (parts != stack) free(parts);
   if (r) return r;
@@ -629,11 +656,11 @@ int sio_csocket_ack(sio_csocket_t *s, int64_t ack_id, const sio_args_t *args) {
   size_t nbufs = args ? args->nbufs : 0;
   sio_packet_t p = {nbufs ? SIO_PACKET_BINARY_ACK : SIO_PACKET_ACK, s->nsp, ack_id, NULL, nbufs,
                     NULL, 0};
-  if (!(p.data = sio__event_array(NULL, args ? args->json : NULL))) return SIO_ENOMEM;
+  cJSON array;
+  p.data = payload(&array, NULL, NULL, args);
   sio_eioc_part_t stack[8], *parts = nbufs < 8 ? stack : malloc((nbufs + 1) * sizeof *parts);
   size_t n = 0;
   int r = parts ? encode(m, &p, args ? args->bufs : NULL, parts, &n) : SIO_ENOMEM;
-  cJSON_Delete(p.data);
   if (!r) r = sio__manager_send(m, parts, n);
   if (parts != stack) free(parts);
   return r;

@@ -47,6 +47,13 @@ static void on_handle_closed(uv_handle_t *h) {
  * that it runs on a plain stack and the handle is freed right after it). */
 void sio__eioc_fail(sio_eioc_t *e, int err, const char *reason, const char *detail) {
   if (e->state == ST_CLOSED) return;
+  if (e->state == ST_CLOSING) {
+    /* Once the user closed, however the transport ends (the server's CLOSE or hang-up answering
+     * ours, or the wait running out) it is the close asked for. */
+    err = 0;
+    reason = "forced close";
+    detail = NULL;
+  }
   e->state = ST_CLOSED;
   e->close_err = err;
   e->close_reason = reason;

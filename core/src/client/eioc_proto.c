@@ -205,7 +205,7 @@ static int sid_ok(const char *s) {
   size_t n = strlen(s);
   if (n == 0 || n >= sizeof ((sio_eioc_open_t *)0)->sid) return 0;
   for (size_t i = 0; i < n; i++)
-    if (s[i] <= ' ' || s[i] >= 127 || s[i] == '&' || s[i] == '#' || s[i] == '%') return 0;
+    if (s[i] <= ' ' || s[i] >= 127) return 0; /* printable ASCII; sent percent-encoded */
   return 1;
 }
 
@@ -237,6 +237,23 @@ done:
 /* ---------------------------------------------------------------------------------------------- */
 /* Requests                                                                                        */
 
+/* Percent-encodes all but RFC 3986's unreserved characters (a sid is the server's choice). */
+static int append_encoded(sio_sbuf_t *out, const char *s) {
+  static const char hex[] = "0123456789ABCDEF";
+  int r = 0;
+  for (; *s && !r; s++) {
+    unsigned char c = (unsigned char)*s;
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      r = sio_sbuf_append_char(out, (char)c);
+    } else {
+      char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+      r = sio_sbuf_append(out, e, 3);
+    }
+  }
+  return r;
+}
+
 int sio_eioc_target(sio_sbuf_t *out, const char *path, int eio, const char *transport,
                     const char *sid, const char *query) {
   int r = sio_sbuf_append_str(out, path);
@@ -246,7 +263,7 @@ int sio_eioc_target(sio_sbuf_t *out, const char *path, int eio, const char *tran
   r = r ? r : sio_sbuf_append_str(out, transport);
   if (sid && !r) {
     r = sio_sbuf_append_str(out, "&sid=");
-    r = r ? r : sio_sbuf_append_str(out, sid);
+    r = r ? r : append_encoded(out, sid);
   }
   if (query && *query && !r) {
     r = sio_sbuf_append_char(out, '&');

@@ -247,12 +247,9 @@ static void on_ws_end(sio_eioc_conn_t *c, int err) {
   ws_failed(e, err, NULL);
 }
 
-static void on_ws_drain(sio_eioc_conn_t *c) {
-  sio_eioc_t *e = sio_eioc_conn_user(c);
-  if (e->ws.state == WS_DONE && e->state == ST_CLOSING) sio__eioc_fail(e, 0, "forced close", NULL);
-}
-
-static const sio_eioc_conn_cbs_t ws_cbs = {on_ws_connect, on_ws_read, on_ws_end, on_ws_drain};
+/* After our close frame the server's answer (its close frame, or its hang-up) ends the connection,
+ * as RFC 6455 5.5.1 has it; the graceful close's timer bounds the wait. */
+static const sio_eioc_conn_cbs_t ws_cbs = {on_ws_connect, on_ws_read, on_ws_end, NULL};
 
 int sio__eioc_ws_start(sio_eioc_t *e, int probe) {
   (void)probe; /* the transport in use tells: a probe runs while polling */

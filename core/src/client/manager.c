@@ -335,7 +335,7 @@ static void eioc_close(sio_eioc_t *e, int err, const char *reason, const char *d
   sio_manager_t *m = sio_eioc_user(e);
   if (e != m->eioc) { /* one we closed ourselves */
     if (m->detached) m->detached--;
-    if (m->closing && !m->detached) finish(m);
+    if (m->closing && !m->detached && !m->in_close) finish(m);
     return;
   }
   m->eioc = NULL;
@@ -459,9 +459,11 @@ static void on_finish_timer(uv_timer_t *t) { finish(t->data); }
 void sio_manager_close(sio_manager_t *m, sio_manager_close_cb cb) {
   if (!m || m->closing) return;
   m->closing = 1;
+  m->in_close = 1;
   m->close_cb = cb;
   for (sio_csocket_t *s = m->sockets; s; s = s->next) sio__csocket_shutdown(s);
   close_connection(m);
+  m->in_close = 0;
   /* From the loop, never inside this call: when a connection is closing, once it has gone. */
   if (!m->detached && !m->finished) uv_timer_start(&m->timer, on_finish_timer, 0, 0);
 }
