@@ -332,6 +332,128 @@ describe("sio.client", function()
     end)
   end
 
+  it("options reach the server: query, extraHeaders, path; polling only; sio.manager and socket()", function()
+    local server = assert(sio.server { host = "127.0.0.1", port = 0, path = "/rt/" })
+    local seen = {}
+    server:on("connection", function(socket)
+      seen[#seen + 1] = { query = socket.handshake.query, headers = socket.handshake.headers, nsp = socket.nsp.name,
+        auth = socket.auth }
+    end)
+    server:of("/second"):on("connection", function(socket) seen[#seen + 1] = { nsp = "/second" } end)
+    local url = ("http://127.0.0.1:%d"):format(server.port)
+    co(function()
+      local s = client(url .. "/?from=url", { path = "/rt/", transports = { "polling" },
+        query = { k = "a b&c", n = 1 }, extraHeaders = { ["X-Sio-Test"] = "yes" } })
+      assert.is_true(connected(s))
+      assert.equal("polling", s.io.transport)
+      assert.is_string(s.io.sid)
+      assert.equal("a b&c", seen[1].query.k)
+      assert.equal("1", seen[1].query.n)
+      assert.equal("url", seen[1].query.from)
+      assert.equal("yes", seen[1].headers["x-sio-test"])
+      sio.sleep(200)
+      assert.equal("polling", s.io.transport) -- never upgraded
+      local m = sio.manager(url, { path = "/rt/", transports = { "websocket" } })
+      local a = m:socket("/second", { auth = { x = 1 } })
+      sockets[#sockets + 1] = a
+      assert.equal(m, a.io)
+      assert.is_true(connected(a))
+      assert.equal("websocket", m.transport)
+      assert.equal("/second", seen[2].nsp)
+      assert.has_error(function() m:socket("/second") end)
+      -- manager:close(): its sockets disconnect for good and answer as closed
+      local reason
+      a:on("disconnect", function(r) reason = r end)
+      m:close()
+      assert.is_true(until_(function() return reason ~= nil end))
+      assert.equal("io client disconnect", reason)
+      assert.is_true(m.closed)
+      assert.is_false(a.connected)
+      local ok, err = a:emit("x")
+      assert.is_nil(ok)
+      assert.matches("^ECLOSED", err)
+      assert.has_error(function() m:socket("/third") end)
+    end)
+    server:close()
+    H.pump(50)
+  end)
+
+  it("a dead port: connect_error, reconnect attempts, reconnect_failed; a listener's error is logged", function()
+    -- a port nobody listens on: bind one, close it
+    local probe = assert(sio.server { host = "127.0.0.1", port = 0 })
+    local port = probe.port
+    probe:close()
+    H.pump(50)
+    co(function()
+      local s = client("http://127.0.0.1:" .. port, { reconnectionAttempts = 2, reconnectionDelay = 20,
+        reconnectionDelayMax = 40 })
+      local rec = recorder(s)
+      local attempts, errors, failed = {}, 0, false
+      s.io:on("reconnect_attempt", function(n) attempts[#attempts + 1] = n end)
+      s.io:on("reconnect_error", function(e) errors = errors + 1; assert(e.message) end)
+      s.io:on("reconnect_failed", function() failed = true end)
+      s:on("connect_error", function() error("a listener that raises") end)
+      assert.is_true(until_(function() return failed end, 5000))
+      assert.are.same({ 1, 2 }, attempts)
+      assert.equal(2, errors)
+      assert.is_true(rec.count("connect_error") >= 1)
+      assert.is_string(rec.first("connect_error")[1].message)
+      assert.is_false(s.connected)
+    end)
+  end)
+
+  it("speaks the msgpack parser and Engine.IO 3 (socket.io 2.x servers)", function()
+    for _, case in ipairs({ { flags = "--parser msgpack", opts = { parser = "msgpack" } },
+      { flags = "--allow-eio3", opts = { eio = 3 } } }) do
+      local srv = start_contract("c", case.flags)
+      co(function()
+        local s = client(srv.url, case.opts)
+        local rec = recorder(s)
+        assert.is_true(connected(s), case.flags)
+        local r = s:call("echo", { n = 1, b = sio.binary("\1\2") }, "x")
+        assert.equal(1, r.n)
+        assert.equal("\1\2", r.b:bytes())
+        s:emit("message", "m")
+        assert.is_true(until_(function() return rec.count("message-back") == 1 end))
+        s:off_any()
+        s:emit("message", "m2")
+        sio.sleep(100)
+        assert.equal(1, rec.count("message-back")) -- the catch-all was the recorder
+      end)
+    end
+  end)
+
+  it("wss with the test's CA (ca), refused without it, accepted with rejectUnauthorized = false", function()
+    local dir = H.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. H.q(dir)))
+    local function sh(cmd) assert(os.execute(cmd .. " >/dev/null 2>&1"), cmd) end
+    local function at(f) return H.q(dir .. "/" .. f) end
+    sh(("openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 2 -subj '/CN=sio lua client CA'")
+      :format(at("ca.key"), at("ca.pem")))
+    H.write_file(dir .. "/ext.cnf", "subjectAltName=IP:127.0.0.1\n")
+    sh(("openssl req -newkey rsa:2048 -nodes -keyout %s -out %s -subj '/CN=127.0.0.1'"):format(at("srv.key"),
+      at("srv.csr")))
+    sh(("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -out %s -days 2 -extfile %s")
+      :format(at("srv.csr"), at("ca.pem"), at("ca.key"), at("srv.crt"), at("ext.cnf")))
+    local srv = start_contract("c", ("--tls-cert %s --tls-key %s"):format(at("srv.crt"), at("srv.key")))
+    local url = "https://127.0.0.1:" .. srv.port
+    co(function()
+      local good = client(url, { ca = dir .. "/ca.pem", forceNew = true })
+      assert.is_true(connected(good))
+      assert.equal("tls", good:call("echo", "tls"))
+      local wss = client("wss://127.0.0.1:" .. srv.port, { ca = dir .. "/ca.pem", transports = { "websocket" } })
+      assert.is_true(connected(wss))
+      local bad = client(url, { forceNew = true, reconnection = false })
+      local rec = recorder(bad)
+      assert.is_true(until_(function() return rec.count("connect_error") == 1 end))
+      assert.is_false(bad.connected)
+      local lax = client(url, { forceNew = true, rejectUnauthorized = false })
+      assert.is_true(connected(lax))
+    end)
+    os.execute("rm -rf " .. H.q(dir))
+  end)
+
   it("refused with data by a Lua server's middleware: err.message and err.data", function()
     local server = assert(sio.server { host = "127.0.0.1", port = 0 })
     server:of("/guarded"):use(function(socket, auth, next)
