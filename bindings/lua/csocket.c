@@ -9,8 +9,6 @@
 
 #include "private.h"
 
-int siol_client_opt(lua_State *L, int t, const char *camel); /* manager.c */
-
 typedef struct {
   cs_t *c; /* NULL once the manager is freed */
 } cs_box_t;
@@ -269,6 +267,7 @@ int siol_client(lua_State *L) {
     opts = 2;
   }
   lua_settop(L, 2);
+  if (opts) siol_client_check_options(L, opts); /* also when a shared manager ignores them */
   /* the socket's own options first: a bad one must not leave a manager behind */
   int at = siol_client_opt(L, opts, "auth");
   if (at != LUA_TNIL && at != LUA_TTABLE) luaL_error(L, "sio.client: option 'auth' must be a table");

@@ -32,8 +32,7 @@ static const char *const known[][2] = {
     {"eio", "eio"}, {"maxPayload", "max_payload"}, {"sendBufferMax", "send_buffer_max"},
     {"sendBufferBytes", "send_buffer_bytes"}};
 
-/* Raises on a key that is neither spelling of a known option (a typo would go unnoticed). */
-static void check_keys(lua_State *L, int t) {
+void siol_client_check_options(lua_State *L, int t) {
   lua_pushnil(L);
   while (lua_next(L, t)) {
     lua_pop(L, 1);
@@ -50,7 +49,6 @@ static void check_keys(lua_State *L, int t) {
   }
 }
 
-/* Pushes the value of option `camel` (or its snake_case spelling) of the table at t (0: none). */
 int siol_client_opt(lua_State *L, int t, const char *camel) {
   if (!t) {
     lua_pushnil(L);
@@ -236,7 +234,7 @@ static const char *const *opt_headers(lua_State *L, int t) {
 static void read_options(lua_State *L, int t, sio_manager_options_t *o) {
   sio_manager_options_init(o);
   if (!t) return;
-  check_keys(L, t);
+  siol_client_check_options(L, t);
   const long I31 = 0x7fffffff;
   const char *path = opt_str(L, t, "path"); /* (nil: the default stays) */
   if (path) o->path = path;

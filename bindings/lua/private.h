@@ -444,6 +444,10 @@ struct cs_s {
   cs_t *next;       /* mgr->sockets */
 };
 
+/* Pushes the value of option `camel` (or its snake_case spelling) of the table at t (0: none). */
+int siol_client_opt(lua_State *L, int t, const char *camel);
+/* Raises on a key that is neither spelling of a known option (a typo would go unnoticed). */
+void siol_client_check_options(lua_State *L, int t);
 /* A manager for url with the options table at opts (0: none), registered in the state; pushes its
  * box. key: NULL, or the multiplexing key (copied). */
 mgr_t *siol_manager_new(lua_State *L, const char *url, int opts, const char *key);
