@@ -454,6 +454,57 @@ describe("sio.client", function()
     os.execute("rm -rf " .. H.q(dir))
   end)
 
+  it("memory stays flat over 100k acks (callbacks, call() in coroutines, acks to the server)", function()
+    local srv = start_contract("c")
+    local function rss_kib()
+      for line in io.lines("/proc/self/status") do
+        local v = line:match("^VmRSS:%s+(%d+)")
+        if v then return tonumber(v) end
+      end
+    end
+    local function settle()
+      collectgarbage()
+      collectgarbage()
+      return collectgarbage("count"), rss_kib()
+    end
+    local socks = {}
+    for i = 1, 4 do
+      socks[i] = client(srv.url, { forceNew = true, transports = { "websocket" } })
+      socks[i]:on("q", function(x) return x end)
+    end
+    assert.is_true(H.run_until(function()
+      for _, x in ipairs(socks) do if not x.connected then return false end end
+      return true
+    end, 5000))
+    local n = 0
+    local function drive(count)
+      local target = n + count
+      for i = 1, 2 do -- callbacks, a window of 4 per socket
+        for _ = 1, 4 do
+          local function again() if n < target then n = n + 1; socks[i]:emit("echo", "payload", n, again) end end
+          again()
+        end
+      end
+      for i = 3, 4 do -- call() and the server's ack requests, in coroutines
+        sio.set_timeout(function()
+          while n < target do
+            n = n + 1
+            local r = (n % 8 == 0) and socks[i]:call("ask", "q", n) or socks[i]:call("echo", { n = n })
+            assert(r)
+          end
+        end, 0)
+      end
+      assert(H.run_until(function() return n >= target end, 30000), "the acks did not come")
+      H.pump(100)
+    end
+    drive(10000)
+    local heap0, rss0 = settle()
+    drive(100000)
+    local heap1, rss1 = settle()
+    assert.is_true(heap1 - heap0 < 1024, ("Lua heap grew %.0f KiB"):format(heap1 - heap0))
+    assert.is_true(rss1 - rss0 < 8 * 1024, ("RSS grew %.0f KiB"):format(rss1 - rss0))
+  end)
+
   it("refused with data by a Lua server's middleware: err.message and err.data", function()
     local server = assert(sio.server { host = "127.0.0.1", port = 0 })
     server:of("/guarded"):use(function(socket, auth, next)
