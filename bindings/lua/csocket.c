@@ -416,6 +416,12 @@ static int emit_or_call(lua_State *L, int wait) {
 static int l_emit(lua_State *L) { return emit_or_call(L, 0); }
 static int l_call(lua_State *L) { return emit_or_call(L, 1); }
 
+/* socket:volatile() is socket.volatile: calling an emitter gives it back. */
+static int em_call(lua_State *L) {
+  lua_settop(L, 1);
+  return 1;
+}
+
 static int em_index(lua_State *L) {
   luaL_checkudata(L, 1, SIOL_CEMITTER_MT);
   const char *key = luaL_checkstring(L, 2);
@@ -580,6 +586,10 @@ void siol_open_csocket(lua_State *L) {
                                         {"emitWithAck", l_call}, {"timeout", l_timeout},
                                         {"compress", l_compress}, {NULL, NULL}};
   siol_class(L, SIOL_CEMITTER_MT, em_methods, NULL, em_index, NULL, NULL);
+  luaL_getmetatable(L, SIOL_CEMITTER_MT);
+  lua_pushcfunction(L, em_call);
+  lua_setfield(L, -2, "__call");
+  lua_pop(L, 1);
   siol_class(L, SIOL_CACK_MT, NULL, NULL, NULL, NULL, NULL);
   luaL_getmetatable(L, SIOL_CACK_MT);
   lua_pushcfunction(L, l_ack_call);

@@ -736,7 +736,7 @@ function Manager:socket(nsp, opts) end
 
 ---An emitter of a client socket (socket:timeout(ms), socket.volatile).
 ---@class sio.ClientEmitter
----@field volatile sio.ClientEmitter dropped unless connected and writable now
+---@field volatile sio.ClientEmitter dropped unless connected and writable now (socket:volatile() too)
 local ClientEmitter = {}
 
 ---Emits; a function as last argument asks for an ack. With a timeout: callback(err, ...) with err
