@@ -70,7 +70,8 @@ static lua_State *begin(sio_csocket_t *s, cs_t **cp) {
 }
 
 static void on_connect(sio_csocket_t *s) {
-  cs_t *c;
+  cs_t *c = sio_csocket_get_data(s);
+  if (c) c->connects++;
   lua_State *L = begin(s, &c);
   if (!L) return;
   siol_client_dispatch(L, c->mgr->st, -1, "connect", 0);
@@ -99,6 +100,7 @@ static void on_disconnect(sio_csocket_t *s, const char *reason) {
 
 typedef struct {
   int64_t id;
+  unsigned connection; /* cs_t.connects when the server asked */
   int done;
 } cack_t;
 
@@ -108,8 +110,10 @@ typedef struct {
 static int ack_send(lua_State *L, cack_t *a, int ack, int first) {
   if (a->done) return luaL_error(L, "this acknowledgement was already sent");
   lua_getiuservalue(L, ack, 1);
-  sio_csocket_t *s = live(lua_touserdata(L, -1));
+  cs_box_t *b = lua_touserdata(L, -1);
+  sio_csocket_t *s = live(b);
   lua_pop(L, 1);
+  if (s && b->c->connects != a->connection) s = NULL; /* reconnected since: that connection is gone */
   args_box_t *box = siol_check_args(L, first, lua_gettop(L));
   sio_args_t args = siol_args_of(box);
   int r = s ? sio_csocket_ack(s, a->id, &args) : SIO_ECLOSED;
@@ -163,6 +167,7 @@ static void on_event(sio_csocket_t *s, const char *event, const sio_args_t *args
   if (ack_id >= 0) {
     cack_t *a = lua_newuserdatauv(L, sizeof *a, 1);
     a->id = ack_id;
+    a->connection = c->connects;
     a->done = 0;
     luaL_setmetatable(L, SIOL_CACK_MT);
     lua_pushvalue(L, box);

@@ -441,6 +441,7 @@ struct cs_s {
   mgr_t *mgr;
   sio_csocket_t *s; /* NULL once its manager is freed */
   int ref;          /* registry: the box */
+  unsigned connects; /* on_connect calls: an ack answers the connection that asked only */
   cs_t *next;       /* mgr->sockets */
 };
 

@@ -582,6 +582,14 @@ describe("sio.client", function()
     -- cut once on WebSocket: the server sees that connection close at once (a polling session would
     -- stay open on the server until its ping timeout, and a restore needs the old socket gone)
     assert.is_true(H.run_until(function() return s.io.transport == "websocket" end, 5000))
+    -- an ack the server asked for on this connection, answered after the reconnection: refused
+    local late
+    s:on("slow", function(ack)
+      while rec.count("connect") < 2 do sio.sleep(10) end
+      late = table.pack(ack("too late"))
+    end)
+    s:emit("ask", "slow", function() end)
+    H.pump(50)
     signal_child(proxy, "USR1")
     assert.is_true(H.run_until(function() return rec.count("connect") == 2 end, 8000))
     local why = ("disconnect %s, id %s then %s"):format(tostring((rec.first("disconnect") or {})[1]), id,
@@ -589,6 +597,9 @@ describe("sio.client", function()
     assert.equal(1, rec.count("disconnect"), why)
     assert.is_true(s.recovered, why)
     assert.equal(id, s.id)
+    assert.is_true(H.run_until(function() return late ~= nil end, 3000))
+    assert.is_nil(late[1])
+    assert.matches("^ECLOSED", late[2])
   end)
 
   it("runs a client-only script to its end under lua5.4 (sio.run) and under siod", function()
