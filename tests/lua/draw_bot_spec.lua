@@ -45,8 +45,9 @@ describe("the draw-and-guess bot (examples/draw/bot.lua)", function()
         local player = H.spawn(("exec timeout --foreground 60 node %s %s %s alice robo"):format(H.q(PLAYER), url, room),
           pout, perr)
         procs[#procs + 1] = player
-        H.wait_for(function() return H.read_file(pout) ~= nil end, 2000)
-        os.execute("sleep 0.5") -- the page joins first: it draws the first round
+        -- the page joins first: it draws the first round, the bot guesses
+        assert(H.wait_for(function() return player.output():find("joined", 1, true) or not player.running() end,
+          15000), "the player did not join")
         local bout = H.tmpname()
         local bot_cmd = runner == "siod"
           and ("%s %s"):format(H.q(H.siod), H.q(H.root .. "/examples/draw/bot.lua"))

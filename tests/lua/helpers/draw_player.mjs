@@ -2,7 +2,7 @@
 // tests/lua/draw_bot_spec.lua: joins ROOM as NAME, draws a line when it is the drawer, never guesses,
 // and records what the bot does (its chat and guesses, its right guess, the strokes it draws).
 //   node draw_player.mjs URL ROOM NAME BOTNAME
-// Prints one JSON line once it saw the bot join, chat, guess, find a word and draw (or after 40 s,
+// Prints "joined" once in the room, then one JSON line once it saw the bot join, chat, guess, find a word and draw (or after 40 s,
 // with what it saw); exits non-zero on a failure.
 import { createRequire } from 'node:module';
 
@@ -38,6 +38,7 @@ socket.on('connect', async () => {
   }
   me = answer.you;
   seen.joined = true;
+  console.log('joined'); // the spec starts the bot after this line: the page draws first
 });
 socket.on('connect_error', (err) => {
   console.error('connect_error', err.message);
