@@ -3,7 +3,8 @@
  *
  * One file per object -- server.c (sio.server{}, and options.c reading its options), namespace.c
  * (with middleware.c and cluster.c), emitter.c (broadcast operators, with selection.c), socket.c,
- * ack.c, engine.c, timer.c, values.c -- over shared helpers: lstate.c (the module state and what
+ * ack.c, engine.c, timer.c, values.c, and the client's manager.c and csocket.c (sio.client) -- over
+ * shared helpers: lstate.c (the module state and what
  * holds it alive: luv's lhandle.c), lcall.c (protected calls, logging, failures), lco.c (every
  * handler runs in a coroutine, which the waiting functions yield), llisten.c (listener lists) and
  * lreq.c (one-shot callback and wait contexts and a call's converted arguments: luv's lreq.c).
