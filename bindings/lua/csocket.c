@@ -419,6 +419,14 @@ static int emit_or_call(lua_State *L, int wait) {
 }
 
 static int l_emit(lua_State *L) { return emit_or_call(L, 0); }
+
+/* send(...): emit("message", ...), as socket.io-client's. */
+static int l_send(lua_State *L) {
+  luaL_checkany(L, 1);
+  lua_pushliteral(L, "message");
+  lua_insert(L, 2);
+  return emit_or_call(L, 0);
+}
 static int l_call(lua_State *L) { return emit_or_call(L, 1); }
 
 /* socket:volatile() is socket.volatile: calling an emitter gives it back. */
@@ -578,9 +586,9 @@ void siol_open_csocket(lua_State *L) {
    * JavaScript keep their calls */
   static const luaL_Reg methods[] = {{"on", l_on}, {"once", l_once}, {"off", l_off}, {"on_any", l_on_any},
                                      {"onAny", l_on_any}, {"off_any", l_off_any}, {"offAny", l_off_any},
-                                     {"emit", l_emit}, {"call", l_call}, {"emit_with_ack", l_call},
-                                     {"emitWithAck", l_call}, {"timeout", l_timeout}, {"compress", l_compress},
-                                     {"connect", l_connect}, {"open", l_connect}, {"disconnect", l_disconnect},
+                                     {"emit", l_emit}, {"send", l_send}, {"call", l_call},
+                                     {"emit_with_ack", l_call}, {"emitWithAck", l_call}, {"timeout", l_timeout},
+                                     {"compress", l_compress}, {"connect", l_connect}, {"open", l_connect}, {"disconnect", l_disconnect},
                                      {"close", l_disconnect}, {NULL, NULL}};
   siol_class(L, SIOL_CSOCKET_MT, methods, NULL, l_index, NULL, l_tostring);
   luaL_getmetatable(L, SIOL_CSOCKET_MT);

@@ -820,6 +820,11 @@ function Client:off_any(fn) end
 ---@return sio.Client
 function Client:offAny(fn) end
 
+---emit("message", ...), as socket.io-client's send().
+---@return true|nil ok
+---@return string? err
+function Client:send(...) end
+
 ---Connects (again); nothing when connected or connecting.
 ---@return sio.Client|nil
 ---@return string? err
