@@ -559,6 +559,11 @@ static void fake_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
 
 static void fake_written(uv_write_t *w, int status) { free(w); }
 
+static void fake_shut(uv_shutdown_t *sh, int status) {
+  if (!uv_is_closing((uv_handle_t *)sh->handle)) uv_close((uv_handle_t *)sh->handle, fake_conn_closed);
+  free(sh);
+}
+
 static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   fake_conn_t *fc = s->data;
   fx_t *f = fc->f;
@@ -588,9 +593,18 @@ static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
       uv_close((uv_handle_t *)s, fake_conn_closed);
       return;
     }
+    /* "!..." : answered, then the connection shut down (a body read to its end). */
+    int then_close = a[0] == '!';
+    if (then_close) a++;
     uv_write_t *w = malloc(sizeof *w);
     uv_buf_t out = uv_buf_init((char *)a, (unsigned)strlen(a));
     uv_write(w, s, &out, 1, fake_written);
+    if (then_close) {
+      uv_shutdown_t *sh = malloc(sizeof *sh);
+      uv_shutdown(sh, s, fake_shut);
+      uv_read_stop(s);
+      return;
+    }
   }
 }
 
@@ -708,6 +722,31 @@ TEST(polling_batches_one_post) {
   CHECK_EQ_INT(count(f.rec, f.rec_len, "\r\n\r\n4a\x1e" "4b\x1e" "bAQI="), 1);
   CHECK_EQ_INT(count(f.rec, f.rec_len, "Content-Length: 1\r\n\r\n1"), 1); /* the CLOSE */
   CHECK_EQ_INT(count(f.rec, f.rec_len, "GET /engine.io/?EIO=4&transport=polling HTTP/1.1"), 1);
+}
+
+/* Responses that end their connection: Connection: close, and a body read to the end of the
+ * connection (no length); each next request opens a new connection. */
+static void close_on_first(fx_t *f, char *data, size_t len, int binary) { sio_eioc_close(f->c); }
+
+TEST(polling_without_keep_alive) {
+  fx_t f;
+  fx_init(&f);
+  char first[512];
+  snprintf(first, sizeof first, "%s", open_v4(10000));
+  char *p = strstr(first, "\r\n\r\n");
+  CHECK(p != NULL);
+  memmove(p + 19, p, strlen(p) + 1);
+  memcpy(p, "\r\nConnection: close", 19);
+  const char *answers[] = {first, "!HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n4hi", NULL};
+  CHECK(fake_server(&f, answers) == 0);
+  f.cfg.transports = SIO_CLIENT_POLLING;
+  f.on_msg = close_on_first;
+  CHECK(fake_run(&f) == 0);
+  CHECK_EQ_INT(f.opened, 1);
+  CHECK_EQ_INT(f.msgs, 1);
+  CHECK(strcmp(f.first, "hi") == 0);
+  CHECK_EQ_INT(f.close_err, 0);
+  CHECK(strcmp(f.reason, "forced close") == 0);
 }
 
 /* One answer, and what the client must say about it. */
@@ -975,4 +1014,4 @@ TEST_MAIN(RUN(response_parser), RUN(open_packet_and_target), RUN(polling_echo), 
           RUN(many_messages_batched_in_order), RUN(server_closes_the_session), RUN(heartbeat_keeps_the_connection), RUN(close_inside_on_open),
           RUN(max_payload_exceeded_closes), RUN(send_past_max_payload_refused),
           RUN(connection_refused), RUN(ping_timeout), RUN(timeout_when_the_server_never_answers),
-          RUN(bad_servers), RUN(polling_batches_one_post), RUN(truncated_chunk_then_close), RUN(tls))
+          RUN(bad_servers), RUN(polling_batches_one_post), RUN(polling_without_keep_alive), RUN(truncated_chunk_then_close), RUN(tls))

@@ -29,6 +29,7 @@ static void destroy(sio_eioc_t *e) {
   free(e->query);
   free(e->tls_ca_file);
   free(e->host_hdr);
+  free(e->close_detail);
   if (e->headers)
     for (char **h = e->headers; *h; h++) free(*h);
   free(e->headers);
@@ -39,7 +40,7 @@ static void on_handle_closed(uv_handle_t *h) {
   sio_eioc_t *e = h->data;
   if (--e->handles_open > 0) return;
   if (e->cb.on_close)
-    e->cb.on_close(e, e->close_err, e->close_reason, e->close_detail[0] ? e->close_detail : NULL);
+    e->cb.on_close(e, e->close_err, e->close_reason, e->close_detail);
   destroy(e);
 }
 
@@ -57,7 +58,7 @@ void sio__eioc_fail(sio_eioc_t *e, int err, const char *reason, const char *deta
   e->state = ST_CLOSED;
   e->close_err = err;
   e->close_reason = reason;
-  snprintf(e->close_detail, sizeof e->close_detail, "%s", detail ? detail : "");
+  e->close_detail = detail && *detail ? strdup(detail) : NULL;
   sio_eioc_conn_close(e->poll.conn);
   e->poll.conn = NULL;
   sio_eioc_conn_close(e->post.conn);
@@ -289,10 +290,9 @@ void sio__eioc_upgrade_done(sio_eioc_t *e) {
   e->paused = 0;
   e->transport = SIO_CLIENT_WEBSOCKET;
   e->ws.state = WS_OPEN;
-  sio_eioc_conn_close(e->poll.conn);
-  e->poll.conn = NULL;
-  sio_eioc_conn_close(e->post.conn);
-  e->post.conn = NULL;
+  /* Polling is over: its connections and parsers go. */
+  sio__eioc_http_free(&e->poll);
+  sio__eioc_http_free(&e->post);
   sio__eioc_ws_send_upgrade(e);
   if (e->state == ST_CLOSED) return;
   if (e->cb.on_upgrade && e->state == ST_OPEN) e->cb.on_upgrade(e);
@@ -400,7 +400,6 @@ int sio_eioc_new(uv_loop_t *loop, const sio_eioc_config_t *cfg, const sio_eioc_c
   sio__eioc_http_init(e, &e->poll, 0);
   sio__eioc_http_init(e, &e->post, 1);
   sio_ws_parser_init(&e->ws.parser, SIO_WS_ROLE_CLIENT, e->max_payload);
-  sio_eioc_resp_init(&e->ws.resp, 4096);
   init_handles(e);
   e->state = ST_OPENING;
   *out = e;

@@ -30,9 +30,18 @@ struct sio_eioc_conn {
   unsigned gai_pending : 1, tcp_open : 1, connected : 1, handshaking : 1, closed : 1, ended : 1;
   int last_err;
   size_t pending_bytes;
-  char rbuf[READ_BUF];
-  char plain[TLS_PLAIN_BUF];
 };
+
+/* One read buffer (and TLS plaintext buffer) for all the connections of a thread: a read is
+ * consumed before its callback returns (the parsers keep only partial frames and bodies), so an
+ * idle connection holds no buffer at all. Allocated on first use, freed with the last connection. */
+static _Thread_local char *shared_buf;
+static _Thread_local size_t shared_users;
+
+static char *read_buf(void) {
+  if (!shared_buf) shared_buf = malloc(READ_BUF + TLS_PLAIN_BUF);
+  return shared_buf;
+}
 
 typedef struct {
   uv_write_t req;
@@ -48,6 +57,10 @@ static int is_ip(const char *host) {
 
 static void maybe_free(sio_eioc_conn_t *c) {
   if (!c->closed || c->gai_pending || c->tcp_open) return;
+  if (--shared_users == 0) {
+    free(shared_buf);
+    shared_buf = NULL;
+  }
   if (c->ai_list) uv_freeaddrinfo(c->ai_list);
   SSL_free(c->ssl);
   free(c->host);
@@ -154,8 +167,8 @@ size_t sio_eioc_conn_pending(const sio_eioc_conn_t *c) { return c->pending_bytes
 /* Reading                                                                                         */
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  sio_eioc_conn_t *c = h->data;
-  *buf = uv_buf_init(c->rbuf, sizeof c->rbuf);
+  char *b = read_buf();
+  *buf = uv_buf_init(b, b ? READ_BUF : 0); /* none: libuv reports UV_ENOBUFS */
 }
 
 static void tls_failed(sio_eioc_conn_t *c) {
@@ -192,9 +205,15 @@ static void tls_read(sio_eioc_conn_t *c) {
       tls_handshake(c);
       if (c->handshaking || c->closed || c->ended) return;
     }
-    int n = SSL_read(c->ssl, c->plain, sizeof c->plain);
+    char *plain = read_buf();
+    if (!plain) {
+      end(c, SIO_ENOMEM);
+      return;
+    }
+    plain += READ_BUF;
+    int n = SSL_read(c->ssl, plain, TLS_PLAIN_BUF);
     if (n > 0) {
-      c->cbs.on_read(c, c->plain, (size_t)n);
+      c->cbs.on_read(c, plain, (size_t)n);
       if (c->closed || c->ended) return;
       continue;
     }
@@ -284,6 +303,8 @@ static void on_connected(uv_connect_t *req, int status) {
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
+  uv_freeaddrinfo(c->ai_list); /* connected: the other addresses are not needed */
+  c->ai_list = c->ai_cur = NULL;
   int r = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
   if (r == 0 && c->ssl_ctx) r = start_tls(c);
   if (r) {
@@ -364,6 +385,7 @@ int sio_eioc_conn_open(uv_loop_t *loop, const char *host, int port, SSL_CTX *ssl
     return r;
   }
   c->gai_pending = 1;
+  shared_users++;
   *out = c;
   return 0;
 }
