@@ -152,6 +152,7 @@ if whl=$(bash scripts/wheel.sh "$root/dist" 2>"$log_dir/wheel.log" | tail -1) &&
     --ignore=tests/python/test_node_style.py --ignore=tests/python/test_http_apps.py \
     --ignore=tests/python/test_hooks.py --ignore=tests/python/test_tls.py --ignore=tests/python/test_recovery.py \
     --ignore=tests/python/test_socket_use.py --ignore=tests/python/test_metrics.py --ignore=tests/python/test_admin.py \
+    --ignore=tests/python/test_client.py --ignore=tests/python/test_client_ported.py \
     --ignore=tests/python/compat >"$log_dir/py-wheel.log" 2>&1
   tail -n 1 "$log_dir/py-wheel.log"
   count_pytest "$log_dir/py-wheel.log"
@@ -161,22 +162,22 @@ if whl=$(bash scripts/wheel.sh "$root/dist" 2>"$log_dir/wheel.log" | tail -1) &&
   # Flask and FastAPI: the WSGI/ASGI apps beside Socket.IO (test_http_apps.py skips them elsewhere);
   # with uvicorn, the acceptance apps (tests/python/compat/test_upstream_examples.py), run on
   # python-socketio's own server as the control and on sio with their import and launcher changed.
-  if python3 -m venv "$pypi" && "$pypi/bin/pip" install -q "$whl" python-socketio==5.18.1 websocket-client \
+  if python3 -m venv "$pypi" && "$pypi/bin/pip" install -q "$whl" python-socketio==5.18.1 websocket-client aiohttp \
       requests pytest flask fastapi uvicorn mypy prometheus-client >"$log_dir/pypi-venv.log" 2>&1; then
     pytest_suite pypi PYTHON="$pypi/bin/python" SIO_PY_INSTALLED=1 -- tests/python/test_api.py \
       tests/python/test_swig_api.py tests/python/test_contract_client.py tests/python/test_node_style.py \
       tests/python/test_http_apps.py tests/python/test_hooks.py tests/python/test_tls.py tests/python/compat \
       tests/python/test_recovery.py tests/python/test_socket_use.py tests/python/test_metrics.py \
-      tests/python/test_admin.py
+      tests/python/test_admin.py tests/python/test_client.py tests/python/test_client_ported.py
     echo "== python: mypy --strict over the Python examples, against the installed package's types"
     mypy_ok=1
-    for ex in examples/contract/server.py examples/chat/server.py examples/draw/server.py; do
+    for ex in examples/contract/server.py examples/chat/server.py examples/draw/server.py examples/client/echo.py; do
       # one at a time (three modules named server); sio's own sources are followed silently
       timeout 300 "$pypi/bin/python" -m mypy --strict --follow-imports=silent --no-incremental --cache-dir "$root/build-wheel/mypy-cache" "$ex" \
         >>"$log_dir/mypy.log" 2>&1 || mypy_ok=0
     done
     if [ "$mypy_ok" = 1 ]; then
-      echo "mypy: 3 examples clean"; passed=$((passed + 1))
+      echo "mypy: 4 examples clean"; passed=$((passed + 1))
     else
       grep -E "error:" "$log_dir/mypy.log" | head -20; failed=$((failed + 1))
     fi
@@ -268,13 +269,15 @@ count_node "$log_dir/e2e.log"
 if build build-asan -DSIO_SANITIZE=ON; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 run_stage asan build-asan
   # siod on ASan+UBSan (leaks make it exit non-zero): the real clients against the Lua contract
-  # server, and the daemon's own specs.
+  # server, and the daemon's own specs; the client specs run their client-only script and the draw
+  # bot (and its server) under it.
   echo "== asan: lua contract server, real clients (node:test)"
   node_suite lua-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 SIO_BUILD_DIR="$root/build-asan" \
     SIO_SERVER='examples/contract/run lua'
   echo "== asan: siod specs (busted)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 SIO_BUILD_DIR="$root/build" SIOD="$root/build-asan/siod" \
-    timeout 600 tests/lua/run tests/lua/siod_spec.lua >"$log_dir/lua-busted-asan.log" 2>&1
+    timeout 600 tests/lua/run tests/lua/siod_spec.lua tests/lua/client_spec.lua tests/lua/draw_bot_spec.lua \
+    >"$log_dir/lua-busted-asan.log" 2>&1
   grep -E "[0-9]+ successes / " "$log_dir/lua-busted-asan.log" | tail -1
   grep -E "^(Failure|Error) " "$log_dir/lua-busted-asan.log" | head -20 || true
   count_busted "$log_dir/lua-busted-asan.log"
@@ -289,6 +292,9 @@ if build build-asan -DSIO_SANITIZE=ON; then
   echo "== ubsan: python extension, values (pytest)"
   pytest_suite python-ubsan SIO_PY_BUILD_DIR="$root/build-python-ubsan" SIO_PY_CMAKE_ARGS=-DSIO_SANITIZE_UB=ON \
     UBSAN_OPTIONS=print_stacktrace=1 -- --capture=sys tests/python/test_api.py -k 'values or numbers or call_later or call_every or deep'
+  echo "== ubsan: python extension, the client (pytest, against the C contract server)"
+  pytest_suite python-client-ubsan SIO_PY_BUILD_DIR="$root/build-python-ubsan" UBSAN_OPTIONS=print_stacktrace=1 \
+    SIO_CLIENT_SERVERS=c -- --capture=sys tests/python/test_client.py tests/python/test_client_ported.py
 else
   echo "sanitizer build failed"; tail -20 "$log_dir/cmake-build-asan.log"; failed=$((failed + 1))
 fi

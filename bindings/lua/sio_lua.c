@@ -23,6 +23,7 @@ void siol_shutdown(lua_State *L) {
   if (!st) return;
   siol_timers_stop(st->dead ? NULL : L, st);
   for (srv_t *s = st->servers; s; s = s->next) siol_srv_close(s);
+  siol_clients_close(st);
   siol_signals_off(st);
 }
 
@@ -179,8 +180,12 @@ int luaopen_sio(lua_State *L) {
   siol_open_timer(L);
   siol_open_route(L);
   siol_open_hooks(L);
+  siol_open_manager(L);
+  siol_open_csocket(L);
 
   static const luaL_Reg fns[] = {{"server", siol_server},
+                                 {"client", siol_client},
+                                 {"manager", siol_manager},
                                  {"run", l_run},
                                  {"stop", l_stop},
                                  {"shutdown", l_shutdown},

@@ -31,6 +31,7 @@ typedef struct {
   PyTypeObject *ack_type;
   PyTypeObject *http_request_type;
   PyTypeObject *handshake_type;
+  PyTypeObject *client_type; /* ClientCore (client.c): a sio_manager_t on a loop of its own */
   PyObject *error;                   /* sio.Error: every error the core reports */
   PyObject *errors[PYSIO_ERR_COUNT]; /* its subclasses, by the enum above */
   PyObject *noack;                   /* NOACK: a dispatcher returning it sends no ack */
@@ -48,5 +49,6 @@ extern PyType_Spec pysio_timer_spec;
 extern PyType_Spec pysio_ack_spec;
 extern PyType_Spec pysio_http_request_spec;
 extern PyType_Spec pysio_handshake_spec;
+extern PyType_Spec pysio_client_spec;
 
 #endif

@@ -44,13 +44,16 @@ from .ack import Ack
 from .apps import ASGIApp, WSGIApp, run
 from .errors import *  # noqa: F401,F403 - sio.errors' exceptions are sio's
 from .async_server import AsyncServer
+from .client import AsyncClient, AsyncClientNamespace, Client, ClientNamespace
+from .simple_client import AsyncSimpleClient, SimpleClient
 from .namespace import AsyncNamespace, Namespace
 from .server import Server, Timer
 from .socket import BroadcastOperator, NamespaceView, RemoteSocket, Socket
 
 __all__ = ["Server", "AsyncServer", "Namespace", "AsyncNamespace", "Timer", "Ack", "NOACK",
            "exceptions", "__version__", "Socket", "NamespaceView", "BroadcastOperator", "RemoteSocket",
-           "WSGIApp", "ASGIApp", "run", *errors.__all__]
+           "WSGIApp", "ASGIApp", "run", "Client", "AsyncClient", "SimpleClient", "AsyncSimpleClient",
+           "ClientNamespace", "AsyncClientNamespace", *errors.__all__]
 
 __version__: str = api.sio_version()
 

@@ -290,8 +290,17 @@ static void m_attempt(sio_manager_t *m, unsigned attempt) {
 }
 static void m_reconnect(sio_manager_t *m, unsigned attempt) { F.reconnects++; }
 static void m_reconnect_error(sio_manager_t *m, int err, const char *d) { F.reconnect_errors++; }
+static uint64_t saved_fail[8], saved_attempt[8];
+static int reopen_rc = 1;
+
 static void m_failed(sio_manager_t *m) {
   F.failed++;
+  if (F.mode == 'B' && F.failed == 1) { /* gave up: sio_manager_open starts again, once */
+    memcpy(saved_fail, F.t_fail, sizeof saved_fail);
+    memcpy(saved_attempt, F.t_attempt, sizeof saved_attempt);
+    reopen_rc = sio_manager_open(m);
+    return;
+  }
   fx_finish();
 }
 static const sio_manager_callbacks_t mcbs = {m_open, m_close, m_error, m_attempt,
@@ -634,7 +643,105 @@ TEST(reconnect_after_drop) {
   CHECK_EQ_INT(F.srv_connections, 2);
 }
 
-/* ---- backoff against a port where nobody listens; attempts exhausted ---- */
+/* ---- two namespaces on one connection: "/" disconnected by the server stays so, "/custom"
+ * comes back after the connection drops, with its auth again ---- */
+
+static int two_root, two_custom;
+
+static void two_connect(sio_csocket_t *s) {
+  F.connects++;
+  if (s == F.s) two_root++;
+  else two_custom++;
+  if (two_root == 1 && two_custom == 1 && F.connects == 2) sio_csocket_emit(F.s, "kick", NULL, 0);
+  if (two_custom == 2) later(300, (uv_timer_cb)fx_finish); /* time for "/" to (not) come back */
+}
+
+static void two_disconnect(sio_csocket_t *s, const char *reason) {
+  c_disconnect(s, reason);
+  if (s == F.s && F.disconnects == 1) {
+    CHECK(strcmp(reason, "io server disconnect") == 0);
+    CHECK(sio_manager_sid(F.m) != NULL); /* "/custom" keeps the connection */
+    sio_csocket_emit(F.c, "drop", NULL, 0);
+  }
+}
+
+TEST(reconnect_two_namespaces) {
+  sio_manager_options_t o;
+  fx_manager_options(&o);
+  CHECK_EQ_INT(fx_init(SIO_PARSER_JSON, 0, &o, &mcbs), 0);
+  sio_csocket_callbacks_t cb = {two_connect, c_connect_error, two_disconnect, NULL};
+  cJSON *auth = cJSON_CreateObject();
+  cJSON_AddStringToObject(auth, "token", "abc");
+  CHECK_EQ_INT(sio_csocket_new(F.m, "/", NULL, &cb, &F.s), 0);
+  CHECK_EQ_INT(sio_csocket_new(F.m, "/custom", auth, &cb, &F.c), 0);
+  cJSON_Delete(auth);
+  CHECK_EQ_INT(sio_csocket_connect(F.s), 0);
+  CHECK_EQ_INT(sio_csocket_connect(F.c), 0);
+  CHECK_EQ_INT(fx_run(), 0);
+  CHECK_EQ_INT(two_root, 1);
+  CHECK_EQ_INT(two_custom, 2);
+  CHECK_EQ_INT(F.srv_token_ok, 2); /* the auth went with both CONNECTs */
+  CHECK_EQ_INT(F.reconnects, 1);
+  CHECK_EQ_INT(F.disconnects, 3); /* "/" kicked; "/custom" dropped, then closed at the end */
+}
+
+/* ---- a server that sends what no Socket.IO server may: "parse error", then reconnection ---- */
+
+static const char *bad_packet;
+
+static void bad_message(sio_session_t *ss, const char *data, size_t len, int binary) {
+  if (len && data[0] == '0') { /* the CONNECT: answered, then the bad packet */
+    sio_session_send(ss, "0{\"sid\":\"abc\"}", 14, 0);
+    const char *nl = strchr(bad_packet, '\n'); /* two messages */
+    size_t n = nl ? (size_t)(nl - bad_packet) : strlen(bad_packet);
+    sio_session_send(ss, bad_packet, n, 0);
+    if (nl) sio_session_send(ss, nl + 1, strlen(nl + 1), 0);
+  }
+}
+
+static void bad_connect(sio_csocket_t *s) {
+  F.connects++;
+  CHECK(strcmp(sio_csocket_id(s), "abc") == 0);
+  if (F.connects == 2) later(20, (uv_timer_cb)fx_finish);
+}
+
+static void run_bad(const char *packet) {
+  bad_packet = packet;
+  sio_manager_options_t o;
+  fx_manager_options(&o);
+  o.path = "/bad/";
+  o.transports = SIO_CLIENT_WEBSOCKET;
+  CHECK_EQ_INT(fx_init(SIO_PARSER_JSON, 0, &o, &mcbs), 0);
+  sio_engine_options_t eo;
+  sio_engine_options_init(&eo);
+  eo.path = "/bad/";
+  sio_engine_callbacks_t ecb = {.on_message = bad_message};
+  sio_engine_t *e;
+  CHECK_EQ_INT(sio_engine_new(F.server, &eo, &ecb, &e), 0);
+  sio_csocket_callbacks_t cb = {bad_connect, c_connect_error, c_disconnect, NULL};
+  CHECK_EQ_INT(sio_csocket_new(F.m, "/", NULL, &cb, &F.s), 0);
+  CHECK_EQ_INT(sio_csocket_connect(F.s), 0);
+  CHECK_EQ_INT(fx_run(), 0);
+  CHECK_EQ_INT(F.connects, 2);
+  CHECK(F.reconnects >= 1);
+  CHECK(strcmp(F.disc_reason, "parse error") == 0); /* after each connect */
+  CHECK(strcmp(F.close_reason, "forced close") == 0 || strcmp(F.close_reason, "parse error") == 0);
+  CHECK_EQ_INT(F.disconnects, 2);
+}
+
+TEST(bad_server_packets) {
+  static const char *const packets[] = {"2[", "9", "2[\"connect\"]", "3x", "51-[\"a\"]\n2[\"b\"]", "4"};
+  for (size_t i = 0; i < sizeof packets / sizeof packets[0]; i++) {
+    run_bad(packets[i]);
+    if (test_failed_) {
+      fprintf(stderr, "bad packet %s\n", packets[i]);
+      return;
+    }
+  }
+}
+
+/* ---- backoff against a port where nobody listens; attempts exhausted; sio_manager_open starts
+ * again after that ---- */
 
 static int free_port(void) {
   uv_loop_t l;
@@ -661,6 +768,7 @@ TEST(backoff_and_attempts_exhausted) {
   o.randomization_factor = 0.5;
   o.reconnection_attempts = 3;
   CHECK_EQ_INT(fx_init(SIO_PARSER_JSON, 0, &o, &mcbs), 0);
+  F.mode = 'B';
   /* point a second manager at a dead port; the fixture's manager is closed at once */
   sio_manager_close(F.m, NULL);
   char url[64];
@@ -670,16 +778,17 @@ TEST(backoff_and_attempts_exhausted) {
   CHECK_EQ_INT(sio_csocket_new(F.m, "/", NULL, &cb, &F.s), 0);
   CHECK_EQ_INT(sio_csocket_connect(F.s), 0);
   CHECK_EQ_INT(fx_run(), 0);
-  CHECK_EQ_INT(F.failed, 1);
+  CHECK_EQ_INT(F.failed, 2);
+  CHECK_EQ_INT(reopen_rc, 0);
   CHECK_EQ_INT(F.attempts, 3);
-  CHECK_EQ_INT(F.errors, 4); /* the first attempt, then three reconnections */
-  CHECK_EQ_INT(F.reconnect_errors, 3);
-  CHECK_EQ_INT(F.connect_errors, 4);
+  CHECK_EQ_INT(F.errors, 8); /* the first attempt, then three reconnections; twice */
+  CHECK_EQ_INT(F.reconnect_errors, 6);
+  CHECK_EQ_INT(F.connect_errors, 8);
   CHECK(strcmp(F.cerr_msg, "xhr poll error") == 0);
   /* delay k (100, 200, 300 capped) within +-50%, loosely (timer granularity, a busy machine) */
   static const double base[3] = {100, 200, 400};
   for (int k = 0; k < 3; k++) {
-    double d = (double)(F.t_attempt[k] - F.t_fail[k]);
+    double d = (double)(saved_attempt[k] - saved_fail[k]);
     double lo = base[k] * 0.5 - 5, hi = base[k] * 1.5;
     if (hi > 300) hi = 300;
     if (lo > 300) lo = 300 - 5;
@@ -1039,6 +1148,8 @@ FORKED(events_acks_binary_msgpack)
 FORKED(volatile_emits)
 FORKED(server_disconnect_no_reconnect)
 FORKED(reconnect_after_drop)
+FORKED(reconnect_two_namespaces)
+FORKED(bad_server_packets)
 FORKED(backoff_and_attempts_exhausted)
 FORKED(send_buffer_bound)
 FORKED(buffered_ack_timeout)
@@ -1057,6 +1168,7 @@ TEST_MAIN(RUNF(bad_urls_and_options), RUNF(connect_namespaces_auth), RUNF(connec
           RUNF(events_acks_binary_msgpack),
 #endif
           RUNF(volatile_emits), RUNF(server_disconnect_no_reconnect), RUNF(reconnect_after_drop),
+          RUNF(reconnect_two_namespaces), RUNF(bad_server_packets),
           RUNF(backoff_and_attempts_exhausted), RUNF(send_buffer_bound),
           RUNF(buffered_ack_timeout), RUNF(disconnect_while_connecting), RUNF(connection_state_recovery),
           RUNF(close_inside_callback), RUNF(close_from_every_callback))

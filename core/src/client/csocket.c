@@ -302,8 +302,10 @@ static void on_connected(sio_csocket_t *s, char *id, const char *pid) {
 
 static void on_connect_packet(sio_csocket_t *s, sio_packet_t *p) {
   if (s->connected) return;
-  if (!s->active) { /* disconnected while the server decided: leave, or it keeps the socket */
-    send_simple(s, SIO_PACKET_DISCONNECT, NULL);
+  if (!s->active) {
+    /* Disconnected while the server decided: leave, or it keeps the socket. (Not the "0" a v2
+     * server sends every connection for "/": that one nobody asked for.) */
+    if (s->m->o.eio != 3 || strcmp(s->nsp, "/") != 0) send_simple(s, SIO_PACKET_DISCONNECT, NULL);
     return;
   }
   if (s->m->o.eio == 3) {

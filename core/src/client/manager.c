@@ -267,7 +267,7 @@ static sio_csocket_t *find_socket(sio_manager_t *m, const char *nsp) {
   return NULL;
 }
 
-static void lost(sio_manager_t *m, int err, const char *reason);
+static void lost(sio_manager_t *m, const char *reason);
 
 static void eioc_message(sio_eioc_t *e, char *data, size_t len, int binary) {
   sio_manager_t *m = sio_eioc_user(e);
@@ -280,7 +280,7 @@ static void eioc_message(sio_eioc_t *e, char *data, size_t len, int binary) {
     m->eioc = NULL;
     m->detached++;
     sio_eioc_close(old);
-    lost(m, r, "parse error");
+    lost(m, "parse error");
     return;
   }
   if (r == 0) return;
@@ -293,9 +293,8 @@ static void eioc_message(sio_eioc_t *e, char *data, size_t len, int binary) {
 static void socket_lost(sio_csocket_t *s, const char *reason) { sio__csocket_on_lost(s, reason); }
 static void socket_error(sio_csocket_t *s, const char *msg) { sio__csocket_on_error(s, msg); }
 
-/* The open connection ended (err < 0): its sockets are disconnected, reconnection follows. */
-static void lost(sio_manager_t *m, int err, const char *reason) {
-  (void)err;
+/* The open connection ended: its sockets are disconnected, reconnection follows. */
+static void lost(sio_manager_t *m, const char *reason) {
   m->open = 0;
   if (m->dec) {
     sio_packet_decoder_free(m->dec);
@@ -340,7 +339,7 @@ static void eioc_close(sio_eioc_t *e, int err, const char *reason, const char *d
   }
   m->eioc = NULL;
   if (!m->open) attempt_failed(m, err ? err : SIO_ECLOSED, detail ? detail : reason);
-  else lost(m, err, reason ? reason : "transport close");
+  else lost(m, reason ? reason : "transport close");
 }
 
 static int start_eioc(sio_manager_t *m) {
@@ -412,12 +411,10 @@ static void close_connection(sio_manager_t *m) {
   uv_timer_stop(&m->timer);
   if (!m->eioc) return;
   sio_eioc_t *e = m->eioc;
-  int was_open = m->open;
   m->eioc = NULL;
   m->open = 0;
   m->detached++;
   sio_eioc_close(e);
-  (void)was_open;
   if (m->cbs.on_close) m->cbs.on_close(m, "forced close");
 }
 
