@@ -91,7 +91,7 @@ static cJSON *bin_marker(const char *data, size_t len) {
 }
 
 static cJSON *bin_pattern(size_t len, unsigned seed) {
-  char *b = malloc(len ? len : 1);
+  char *b = calloc(1, len ? len : 1);
   if (!b) abort();
   for (size_t i = 0; i < len; i++) b[i] = (char)((i * 31 + seed) & 0xff);
   cJSON *m = bin_marker(b, len);
