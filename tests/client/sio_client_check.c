@@ -893,6 +893,12 @@ static int check_missed(int want, char *why, size_t n, int final) {
   return 1;
 }
 
+static int has_offset(const sock_t *k) {
+  for (int i = 0; i < nevents; i++)
+    if (events[i].sock == k && events[i].offset) return 1;
+  return 0;
+}
+
 static int scen_connects; /* root.connects at the start of the round */
 static char first_id[64];
 
@@ -903,7 +909,10 @@ static void scen_tick(uv_timer_t *t) {
   case 0: /* waiting for the first connect */
     if (root.connects) {
       snprintf(first_id, sizeof first_id, "%s", root.id);
-      if (!strcmp(opt.scenario, "recovery") && !peer.connects) return;
+      /* recovery: the peer connected too, and the first client has an offset to send back (its
+       * `auth` event came: a cut between the CONNECT reply and it would leave none, and no
+       * server restores a session without one) */
+      if (!strcmp(opt.scenario, "recovery") && (!peer.connects || !has_offset(&root))) return;
       say("ready id=%s t=%.0f\n", root.id, now_ms());
       phase = 1;
       phase_t = now_ms();

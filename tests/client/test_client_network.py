@@ -39,7 +39,7 @@ def backoff_ok(attempt_times, down_t):
 
 
 @pytest.mark.parametrize('transport', ['websocket', 'polling', 'both'])
-@pytest.mark.parametrize('name', ['c', 'node'])
+@pytest.mark.parametrize('name', ['c', 'python', 'lua', 'node'])
 def test_reconnect_through_proxy_and_restart(loop, name, transport):
     if name == 'node' and not have_node_reference():
         pytest.skip('node reference not installed')
@@ -85,14 +85,16 @@ def test_reconnect_through_proxy_and_restart(loop, name, transport):
 
 
 @pytest.mark.parametrize('transport', ['websocket', 'polling'])
-@pytest.mark.parametrize('name', ['c', 'node'])
+@pytest.mark.parametrize('name', ['c', 'python', 'lua', 'node'])
 def test_recovery_through_proxy(loop, name, transport):
-    """--recovery: the first client is cut off (proxy refusing) while a second one, connected
+    """--recovery (sio's three contract servers and the Node reference): the first client is cut off (proxy refusing) while a second one, connected
     directly, broadcasts 5 events; the first comes back recovered, same id, and gets the 5 in
     order, once each, with their offsets."""
     if name == 'node' and not have_node_reference():
         pytest.skip('node reference not installed')
-    srv = Server(server_argv(name) + ['--recovery'])
+    # a short heartbeat: over polling, a cut between two polls is seen by the server only when its
+    # ping goes unanswered, and the missed events are the ones sent after it saw the client go
+    srv = Server(server_argv(name) + ['--recovery', '--ping-interval', '1000', '--ping-timeout', '1000'])
     proxy = Proxy(loop, srv.port)
     chk = Check(proxy.url, '--scenario', 'recovery', '--direct', srv.url, '--buffered', '5',
                 '--transports', transport, '--delay', str(DELAY), '--delay-max', str(DELAY_MAX))
