@@ -855,8 +855,9 @@ TEST(tls) {
   sio_tls_options_init(&to);
   to.cert_file = crt;
   to.key_file = key;
-  /* Verified against the certificate as CA: polling, the upgrade, WebSocket only. */
-  for (int t = 1; t <= 3; t++) {
+  /* Verified against the certificate as CA: polling, the upgrade, WebSocket only; then big
+   * messages (many TLS records each way) on polling and WebSocket. */
+  for (int t = 1; t <= 5; t++) {
     fx_t f;
     fx_init(&f);
     CHECK(fx_server(&f, NULL, &to) == 0);
@@ -865,13 +866,14 @@ TEST(tls) {
     if (t == 3) {
       f.on_open = upgrade_send;
     } else {
-      f.cfg.transports = (unsigned)t;
-      f.on_open = send_two;
+      f.cfg.transports = (unsigned)(t > 3 ? t - 3 : t);
+      f.on_open = t > 3 ? send_big : send_two;
     }
     CHECK(fx_run(&f) == 0);
     CHECK_EQ_INT(f.msgs, 2);
     CHECK_EQ_INT(f.close_err, 0);
     if (t == 3) CHECK_EQ_INT(f.upgraded, 1);
+    if (t > 3) CHECK_EQ_INT(f.bytes, 600000);
   }
   /* The system's CAs do not know it: refused. */
   {
