@@ -703,6 +703,30 @@ TEST(ping_timeout) {
   CHECK(strcmp(f.reason, "ping timeout") == 0);
 }
 
+/* v3: the client pings every pingInterval; a server that never answers is gone after
+ * pingInterval + pingTimeout. The client's pings are on the wire (POSTed "1:2"). */
+TEST(ping_timeout_v3) {
+  fx_t f;
+  fx_init(&f);
+  static char answer[512];
+  const char *open = "0{\"sid\":\"abc\",\"upgrades\":[],\"pingInterval\":100,\"pingTimeout\":150}";
+  char body[256];
+  int n = snprintf(body, sizeof body, "%d:%s", (int)strlen(open), open);
+  snprintf(answer, sizeof answer, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=UTF-8\r\n"
+                                  "Content-Length: %d\r\n\r\n%s", n, body);
+  const char *answers[] = {answer, NULL};
+  CHECK(fake_server(&f, answers) == 0);
+  f.cfg.eio = 3;
+  f.cfg.transports = SIO_CLIENT_POLLING;
+  CHECK(fake_run(&f) == 0);
+  CHECK_EQ_INT(f.opened, 1);
+  CHECK_EQ_INT(f.close_err, SIO_ETIMEDOUT);
+  CHECK(strcmp(f.reason, "ping timeout") == 0);
+  f.rec[f.rec_len] = '\0';
+  CHECK(strstr(f.rec, "POST /engine.io/?EIO=3&transport=polling&sid=abc HTTP/1.1") != NULL);
+  CHECK(strstr(f.rec, "\r\n\r\n1:2") != NULL);
+}
+
 /* TCP accepted, nothing ever answered: the attempt ends at timeout_ms. */
 TEST(timeout_when_the_server_never_answers) {
   for (int t = 1; t <= 2; t++) {
@@ -1109,5 +1133,5 @@ TEST_MAIN(RUN(response_parser), RUN(open_packet_and_target), RUN(polling_echo), 
           RUN(eio3_polling_then_upgrade), RUN(eio3_polling_and_websocket_echo), RUN(ipv6_literal), RUN(big_messages),
           RUN(many_messages_batched_in_order), RUN(server_closes_the_session), RUN(heartbeat_keeps_the_connection), RUN(close_inside_on_open),
           RUN(max_payload_exceeded_closes), RUN(send_past_max_payload_refused),
-          RUN(connection_refused), RUN(ping_timeout), RUN(timeout_when_the_server_never_answers),
+          RUN(connection_refused), RUN(ping_timeout), RUN(ping_timeout_v3), RUN(timeout_when_the_server_never_answers),
           RUN(bad_servers), RUN(polling_batches_one_post), RUN(polling_without_keep_alive), RUN(websocket_frames_both_ways), RUN(truncated_chunk_then_close), RUN(tls))
