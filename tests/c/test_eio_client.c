@@ -524,6 +524,36 @@ TEST(send_past_max_payload_refused) {
   CHECK(strcmp(f.reason, "forced close") == 0);
 }
 
+/* Bad configurations are refused at once, with nothing to close. */
+TEST(bad_config_refused) {
+  fx_t f;
+  fx_init(&f);
+  sio_eioc_t *c = NULL;
+  sio_eioc_config_t cfg = f.cfg;
+  cfg.port = 0;
+  CHECK_EQ_INT(sio_eioc_new(&f.loop, &cfg, &c_cbs, &f, &c), SIO_EINVAL);
+  cfg.port = 70000;
+  CHECK_EQ_INT(sio_eioc_new(&f.loop, &cfg, &c_cbs, &f, &c), SIO_EINVAL);
+  cfg.port = 80;
+  cfg.host = "";
+  CHECK_EQ_INT(sio_eioc_new(&f.loop, &cfg, &c_cbs, &f, &c), SIO_EINVAL);
+  cfg.host = "127.0.0.1";
+  static const char *const smuggled[] = {"X-A: 1\r\nX-B: 2", NULL};
+  cfg.headers = smuggled;
+  CHECK_EQ_INT(sio_eioc_new(&f.loop, &cfg, &c_cbs, &f, &c), SIO_EINVAL);
+  static const char *const no_colon[] = {"X-A", NULL};
+  cfg.headers = no_colon;
+  CHECK_EQ_INT(sio_eioc_new(&f.loop, &cfg, &c_cbs, &f, &c), SIO_EINVAL);
+  cfg.headers = NULL;
+  cfg.transports = 4;
+  CHECK_EQ_INT(sio_eioc_new(&f.loop, &cfg, &c_cbs, &f, &c), SIO_EINVAL);
+  CHECK(c == NULL);
+  stop_all(&f);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&f.loop), 0);
+  CHECK_EQ_INT(f.closed, 0);
+}
+
 TEST(connection_refused) {
   fx_t f;
   fx_init(&f);
@@ -922,9 +952,9 @@ TEST(truncated_chunk_then_close) {
 
 static char tmpdir[64];
 
-static int make_cert(void) {
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/sio-eioc-XXXXXX");
-  if (!mkdtemp(tmpdir)) return 0;
+/* A self-signed certificate <tmpdir>/<name>.crt (and .key) for the subject alternative names
+ * `san`. */
+static int make_cert(const char *name, const char *san) {
   EVP_PKEY *key = EVP_EC_gen("P-256");
   X509 *x = X509_new();
   if (!key || !x) return 0;
@@ -937,16 +967,16 @@ static int make_cert(void) {
   X509_set_issuer_name(x, n);
   X509V3_CTX v3;
   X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
-  X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "IP:127.0.0.1");
+  X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
   if (ext) X509_add_ext(x, ext, -1);
   X509_EXTENSION_free(ext);
   int ok = X509_sign(x, key, EVP_sha256()) > 0;
   char path[128];
-  snprintf(path, sizeof path, "%s/c.crt", tmpdir);
+  snprintf(path, sizeof path, "%s/%s.crt", tmpdir, name);
   FILE *fp = fopen(path, "w");
   ok = ok && fp && PEM_write_X509(fp, x);
   if (fp) fclose(fp);
-  snprintf(path, sizeof path, "%s/c.key", tmpdir);
+  snprintf(path, sizeof path, "%s/%s.key", tmpdir, name);
   fp = fopen(path, "w");
   ok = ok && fp && PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL);
   if (fp) fclose(fp);
@@ -955,17 +985,21 @@ static int make_cert(void) {
   return ok;
 }
 
-static void remove_cert(void) {
+static void remove_certs(void) {
+  static const char *const files[] = {"c.crt", "c.key", "ip.crt", "ip.key"};
   char path[128];
-  snprintf(path, sizeof path, "%s/c.crt", tmpdir);
-  unlink(path);
-  snprintf(path, sizeof path, "%s/c.key", tmpdir);
-  unlink(path);
+  for (size_t i = 0; i < 4; i++) {
+    snprintf(path, sizeof path, "%s/%s", tmpdir, files[i]);
+    unlink(path);
+  }
   rmdir(tmpdir);
 }
 
 TEST(tls) {
-  CHECK(make_cert());
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/sio-eioc-XXXXXX");
+  CHECK(mkdtemp(tmpdir) != NULL);
+  CHECK(make_cert("c", "IP:127.0.0.1,DNS:localhost"));
+  CHECK(make_cert("ip", "IP:127.0.0.1"));
   char crt[128], key[128];
   snprintf(crt, sizeof crt, "%s/c.crt", tmpdir);
   snprintf(key, sizeof key, "%s/c.key", tmpdir);
@@ -1016,7 +1050,34 @@ TEST(tls) {
     CHECK(fx_run(&f) == 0);
     CHECK_EQ_INT(f.msgs, 2);
   }
-  remove_cert();
+  /* By name (SNI, the name checked): "localhost" is in one certificate and not in the other. */
+  for (int which = 0; which < 2; which++) {
+    fx_t f;
+    fx_init(&f);
+    sio_tls_options_t o = to;
+    char ipcrt[128], ipkey[128];
+    snprintf(ipcrt, sizeof ipcrt, "%s/ip.crt", tmpdir);
+    snprintf(ipkey, sizeof ipkey, "%s/ip.key", tmpdir);
+    if (which) {
+      o.cert_file = ipcrt;
+      o.key_file = ipkey;
+    }
+    CHECK(fx_server(&f, NULL, &o) == 0);
+    f.cfg.secure = 1;
+    f.cfg.host = "localhost";
+    f.cfg.tls_ca_file = which ? ipcrt : crt;
+    f.cfg.transports = SIO_CLIENT_WEBSOCKET;
+    f.on_open = send_two;
+    CHECK(fx_run(&f) == 0);
+    if (which) {
+      CHECK_EQ_INT(f.opened, 0);
+      CHECK_EQ_INT(f.close_err, SIO_ETLS);
+      CHECK(strstr(f.detail, "hostname mismatch") != NULL);
+    } else {
+      CHECK_EQ_INT(f.msgs, 2);
+    }
+  }
+  remove_certs();
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -1133,5 +1194,5 @@ TEST_MAIN(RUN(response_parser), RUN(open_packet_and_target), RUN(polling_echo), 
           RUN(eio3_polling_then_upgrade), RUN(eio3_polling_and_websocket_echo), RUN(ipv6_literal), RUN(big_messages),
           RUN(many_messages_batched_in_order), RUN(server_closes_the_session), RUN(heartbeat_keeps_the_connection), RUN(close_inside_on_open),
           RUN(max_payload_exceeded_closes), RUN(send_past_max_payload_refused),
-          RUN(connection_refused), RUN(ping_timeout), RUN(ping_timeout_v3), RUN(timeout_when_the_server_never_answers),
+          RUN(bad_config_refused), RUN(connection_refused), RUN(ping_timeout), RUN(ping_timeout_v3), RUN(timeout_when_the_server_never_answers),
           RUN(bad_servers), RUN(polling_batches_one_post), RUN(polling_without_keep_alive), RUN(websocket_frames_both_ways), RUN(truncated_chunk_then_close), RUN(tls))

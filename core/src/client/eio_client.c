@@ -9,7 +9,7 @@
 #include "sio.h"
 #include "sio_client.h"
 
-/* A graceful close waits this long at most for the CLOSE packet to be written. */
+/* A graceful close waits this long at most for the CLOSE packet to be written and answered. */
 #define CLOSE_WAIT_MS 2000
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
