@@ -70,7 +70,7 @@ struct fx {
   uv_tcp_t fake;
   int fake_on;
   const char *const *fake_answers; /* per request, in order; NULL: stay silent */
-  int fake_requests;
+  int fake_requests, fake_accepts;
   char rec[16384]; /* what the fake server received */
   size_t rec_len;
 };
@@ -675,6 +675,7 @@ static void fake_accept(uv_stream_t *srv, int status) {
   fx_t *f = srv->data;
   fake_conn_t *fc = calloc(1, sizeof *fc);
   fc->f = f;
+  f->fake_accepts++;
   uv_tcp_init(&f->loop, &fc->tcp);
   fc->tcp.data = fc;
   uv_accept(srv, (uv_stream_t *)&fc->tcp);
@@ -809,6 +810,37 @@ TEST(polling_batches_one_post) {
   CHECK_EQ_INT(count(f.rec, f.rec_len, "\r\n\r\n4a\x1e" "4b\x1e" "bAQI="), 1);
   CHECK_EQ_INT(count(f.rec, f.rec_len, "Content-Length: 1\r\n\r\n1"), 1); /* the CLOSE */
   CHECK_EQ_INT(count(f.rec, f.rec_len, "GET /engine.io/?EIO=4&transport=polling HTTP/1.1"), 1);
+}
+
+/* A POST connection idle for 3 s is not reused (the server may be closing it): the second POST,
+ * 3.1 s after the first, comes on a new connection; the CLOSE right after reuses that one. */
+static void send_later_cb(uv_timer_t *t) {
+  fx_t *f = t->data;
+  uv_close((uv_handle_t *)t, (uv_close_cb)free);
+  sio_eioc_send(f->c, "y", 1, 0);
+  close_later(f);
+}
+
+static void send_now_and_later(fx_t *f) {
+  sio_eioc_send(f->c, "x", 1, 0);
+  uv_timer_t *t = malloc(sizeof *t);
+  uv_timer_init(&f->loop, t);
+  t->data = f;
+  uv_timer_start(t, send_later_cb, 3100, 0);
+}
+
+TEST(idle_post_connection_not_reused) {
+  fx_t f;
+  fx_init(&f);
+  const char *answers[] = {open_v4(10000), NULL};
+  CHECK(fake_server(&f, answers) == 0);
+  f.cfg.transports = SIO_CLIENT_POLLING;
+  f.on_open = send_now_and_later;
+  CHECK(fake_run(&f) == 0);
+  CHECK_EQ_INT(f.close_err, 0);
+  f.rec[f.rec_len] = '\0';
+  CHECK_EQ_INT(count(f.rec, f.rec_len, "POST /engine.io/"), 3);
+  CHECK_EQ_INT(f.fake_accepts, 3); /* the handshake and poll, the first POST, the later ones */
 }
 
 /* Responses that end their connection: Connection: close, and a body read to the end of the
@@ -1202,4 +1234,4 @@ TEST_MAIN(RUN(response_parser), RUN(open_packet_and_target), RUN(polling_echo), 
           RUN(many_messages_batched_in_order), RUN(server_closes_the_session), RUN(heartbeat_keeps_the_connection), RUN(close_inside_on_open),
           RUN(max_payload_exceeded_closes), RUN(send_past_max_payload_refused),
           RUN(bad_config_refused), RUN(connection_refused), RUN(ping_timeout), RUN(ping_timeout_v3), RUN(timeout_when_the_server_never_answers),
-          RUN(bad_servers), RUN(polling_batches_one_post), RUN(polling_without_keep_alive), RUN(websocket_frames_both_ways), RUN(truncated_chunk_then_close), RUN(tls))
+          RUN(bad_servers), RUN(polling_batches_one_post), RUN(polling_without_keep_alive), RUN(idle_post_connection_not_reused), RUN(websocket_frames_both_ways), RUN(truncated_chunk_then_close), RUN(tls))

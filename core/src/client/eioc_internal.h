@@ -19,6 +19,7 @@ typedef struct eioc_http {
   sio_eioc_resp_t *resp; /* NULL until the first request: WebSocket-only clients need none */
   sio_sbuf_t req;        /* a request waiting for its connection */
   int busy;              /* a request is in flight */
+  uint64_t idle_since;   /* loop time of the last response */
   int is_post;
 } eioc_http_t;
 
