@@ -205,7 +205,9 @@ static void reset_ping_timeout(sio_eioc_t *e) {
   uv_timer_start(&e->ping_timer, on_ping_timeout, ms, 0);
 }
 
-/* v3: the client pings every pingInterval; the PONG (any packet, in fact) keeps it alive. */
+/* v3 (engine.io-client 3's heartbeat): the client pings pingInterval after the open and after each
+ * PONG; the server must answer within pingTimeout; any packet meanwhile shows it alive for
+ * pingInterval + pingTimeout. */
 static void on_v3_ping(uv_timer_t *t) {
   sio_eioc_t *e = t->data;
   if (e->state != ST_OPEN) return;
@@ -218,7 +220,7 @@ void sio__eioc_opened(sio_eioc_t *e) {
   uv_timer_stop(&e->open_timer);
   reset_ping_timeout(e);
   if (e->eio == 3)
-    uv_timer_start(&e->v3_ping_timer, on_v3_ping, e->info.ping_interval, e->info.ping_interval);
+    uv_timer_start(&e->v3_ping_timer, on_v3_ping, e->info.ping_interval, 0);
   if (e->cb.on_open) e->cb.on_open(e);
   if (e->state != ST_OPEN && e->state != ST_CLOSING) return;
   if (e->q.len) sio__eioc_schedule_flush(e);
@@ -268,6 +270,8 @@ int sio__eioc_packet(sio_eioc_t *e, const sio_eio_packet_t *pkt, int from_ws) {
   case SIO_EIO_PONG:
     if (from_ws && e->ws.state == WS_PROBING && pkt->len == 5 && memcmp(pkt->data, "probe", 5) == 0)
       sio__eioc_ws_probe_answered(e);
+    else if (e->eio == 3 && e->state == ST_OPEN)
+      uv_timer_start(&e->v3_ping_timer, on_v3_ping, e->info.ping_interval, 0);
     return 0;
   case SIO_EIO_MESSAGE:
     if (e->state != ST_OPEN) return 0; /* closing: nothing more for the user */

@@ -101,7 +101,8 @@ void sio__eioc_poll_flush(sio_eioc_t *e) {
   b.has_close = 0;
   sio__eioc_drain_queue(e, add_to_post, &b);
   h->req.len = 0;
-  int r = build_head(e, &h->req, "POST");
+  int r = sio_sbuf_reserve(&h->req, 512 + e->scratch.len); /* head and body: one allocation */
+  r = r ? r : build_head(e, &h->req, "POST");
   r = r ? r : sio_sbuf_append_str(&h->req, "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: ");
   r = r ? r : sio_sbuf_append_u64(&h->req, e->scratch.len);
   r = r ? r : sio_sbuf_append_str(&h->req, "\r\n\r\n");
