@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The ABI, checked (scripts/test.sh runs it): libsio.so exports exactly the functions sio.h declares
-# with SIO_EXTERN, no internal symbol; `cmake --install` gives sio.h, libsio.so with its SONAME and
+# The ABI, checked (scripts/test.sh runs it): libsio.so exports exactly the functions sio.h and
+# sio_client.h declare with SIO_EXTERN, no internal symbol; `cmake --install` gives both headers,
+# libsio.so with its SONAME and
 # sio.pc; and a program built outside the tree with `pkg-config --cflags --libs sio` runs against
 # the installed library. Usage: scripts/abi-check.sh BUILD_DIR (a configured, built tree).
 set -euo pipefail
@@ -12,14 +13,15 @@ fail=0
 
 # 1. What the library exports against what the header declares.
 nm -D --defined-only "$build/libsio.so" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | sort > "$work/exported"
-grep -oE '^SIO_EXTERN [^(]*[ *]sio_[a-z0-9_]+\(' "$root/core/include/sio.h" |
+cat "$root/core/include/sio.h" "$root/core/include/sio_client.h" |
+  grep -oE '^SIO_EXTERN [^(]*[ *]sio_[a-z0-9_]+\(' |
   grep -oE 'sio_[a-z0-9_]+\($' | tr -d '(' | sort > "$work/declared"
 if ! diff -u "$work/declared" "$work/exported" > "$work/diff"; then
-  echo "abi: libsio.so exports differ from sio.h's SIO_EXTERN declarations (- declared only, + exported only):"
+  echo "abi: libsio.so exports differ from the SIO_EXTERN declarations of sio.h and sio_client.h (- declared only, + exported only):"
   grep -E '^[-+][a-z_]' "$work/diff" | head -40
   fail=1
 else
-  echo "abi: libsio.so exports the $(wc -l < "$work/declared") functions sio.h declares, nothing else"
+  echo "abi: libsio.so exports the $(wc -l < "$work/declared") functions sio.h and sio_client.h declare, nothing else"
 fi
 
 # 2. The installed library, found by pkg-config, from a program outside the tree.
@@ -32,18 +34,25 @@ pcdir=$(dirname "$(find "$prefix" -name sio.pc | head -1)")
 [ -f "$pcdir/sio.pc" ] || { echo "abi: no sio.pc installed"; exit 1; }
 cat > "$work/hello.c" <<'C'
 #include <sio.h>
+#include <sio_client.h>
 #include <stdio.h>
 #include <string.h>
-/* A server on a loop, listening on a free port, closed again: the library works from outside. */
+/* A server on a loop, listening on a free port, closed again, and a client manager made and
+ * closed: the library and both headers work from outside. */
 static void closed(sio_server_t *s) { (void)s; puts("closed"); }
 int main(void) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   sio_server_t *server;
   sio_io_t *io;
+  sio_manager_t *m;
+  sio_manager_options_t mo;
+  sio_manager_options_init(&mo);
   if (sio_server_new(&loop, NULL, &server) || sio_io_new(server, NULL, &io) ||
-      sio_server_listen(server, "127.0.0.1", 0))
+      sio_server_listen(server, "127.0.0.1", 0) ||
+      sio_manager_new(&loop, "http://127.0.0.1:1", &mo, NULL, &m))
     return 1;
+  sio_manager_close(m, NULL);
   printf("sio %s on port %d, %s\n", sio_version(), sio_server_port(server), sio_err_name(SIO_EINVAL));
   sio_server_close(server, closed);
   uv_run(&loop, UV_RUN_DEFAULT);

@@ -160,7 +160,8 @@ typedef void (*sio_csocket_ack_cb)(sio_csocket_t *s, int status, const sio_args_
  * and 0 returned, unless connected and writable now); SIO_EMIT_NO_COMPRESS is accepted and
  * ignored. Not connected: buffered (see above; SIO_EBUSY past the bound). SIO_ERESERVED for a
  * reserved name, SIO_EINVAL for args nested deeper than SIO_MAX_DEPTH or more than 1000
- * attachments, SIO_ECLOSED once the manager is closing. */
+ * attachments, SIO_ECLOSED once the manager is closing, SIO_ETOOBIG for a message longer than
+ * max_payload (connected or not). */
 SIO_EXTERN int sio_csocket_emit(sio_csocket_t *s, const char *event, const sio_args_t *args, int flags);
 /* The same, asking for an acknowledgement; cb runs once, always from the loop (never inside this
  * call); timeout_ms 0: none (counted from the call, buffered time included). Errors as
