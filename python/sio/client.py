@@ -29,6 +29,8 @@ Differences from python-socketio (on purpose):
 - ``recovered(namespace='/')``: whether the last (re)connection restored the session (a server with
   connection state recovery); such a server adds each event's offset as its last argument, which
   handlers receive (as socket.io-client's and python-socketio's do).
+- ``handle_sigint`` is accepted and changes nothing: the client's threads are daemons and
+  ``wait()`` waits in slices, so Ctrl-C reaches the main thread as KeyboardInterrupt.
 - The ``disconnect`` handler gets a reason when it takes one (python-socketio 5.12+):
   ``Client.reason.CLIENT_DISCONNECT`` / ``SERVER_DISCONNECT`` / ``TRANSPORT_ERROR``.
 """
@@ -190,7 +192,10 @@ class _BaseClient:
         self.randomization_factor = randomization_factor
         self.handle_sigint = handle_sigint
         self.serializer = serializer
+        # python-socketio's: a Logger, or True for INFO lines on this module's logger
         self.logger = logger if isinstance(logger, logging.Logger) else globals()["logger"]
+        if logger is True and self.logger.level == logging.NOTSET:
+            self.logger.setLevel(logging.INFO)
         self._options = self._core_options(kwargs)
         self.handlers: Dict[str, Dict[str, Handler]] = {}
         self.namespace_handlers: Dict[str, ClientNamespace] = {}
@@ -402,6 +407,7 @@ class _BaseClient:
     # ---- the core's callbacks (on the core's thread) -----------------------------------------
 
     def _on_open(self) -> None:
+        self.logger.info("Engine.IO connection established")
         self._open = True
         self._transport_failed = False
         core = self._core
@@ -431,6 +437,7 @@ class _BaseClient:
         self._trigger_manager("reconnect_attempt", attempt)
 
     def _on_reconnect(self, attempt: int) -> None:
+        self.logger.info("Reconnection successful (attempt %d)", attempt)
         self._trigger_manager("reconnect", attempt)
 
     def _on_reconnect_error(self, code: int, detail: str) -> None:
@@ -451,6 +458,7 @@ class _BaseClient:
         if core is None:
             return
         sid, _, recovered, _ = core.socket_info(nsp)
+        self.logger.info("Namespace %s is connected%s", nsp, " (recovered)" if recovered else "")
         self.namespaces[nsp] = sid
         self._recovered[nsp] = recovered
         self._final.discard(nsp)
@@ -462,6 +470,7 @@ class _BaseClient:
         self._changed()
 
     def _on_connect_error(self, nsp: str, message: str, data: Any) -> None:
+        self.logger.info("Connection to namespace %s failed: %s", nsp, message)
         if not self._transport_failed:  # the server refused the namespace: no retry (socket.io-client's way)
             payload: Any = {"message": message}
             if data is not None:
@@ -478,6 +487,7 @@ class _BaseClient:
         self._trigger("connect_error", nsp, message)  # the connection failed: retried when enabled
 
     def _on_disconnect(self, nsp: str, reason: str) -> None:
+        self.logger.info("Namespace %s is disconnected: %s", nsp, reason)
         self.namespaces.pop(nsp, None)
         if not self.namespaces:
             self.connected = False

@@ -7,6 +7,7 @@ threads, asyncio, reconnection after a server restart, connection state recovery
 The package is test_api's (the in-tree build, or with SIO_PY_INSTALLED=1 the installed one)."""
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -568,3 +569,31 @@ def test_namespaces_from_handlers_manager_events_excepted():
             c.emit('echo', 1)  # '/' was not asked for
     finally:
         c.disconnect()
+
+
+def test_connect_with_retry_waits_for_the_server():
+    port = free_port()
+    box = []
+    starter = threading.Timer(0.5, lambda: box.append(start('c', '--port', str(port))))
+    starter.start()
+    c = sio.Client(reconnection_delay=0.1, reconnection_delay_max=0.2)
+    errors = Recorder(c, ('connect_error',))
+    try:
+        c.connect('http://127.0.0.1:%d' % port, retry=True)  # refused first: retried as a reconnection
+        assert c.connected and c.call('echo', 'up') == 'up'
+        assert errors.get('connect_error')  # the failed attempts were reported
+    finally:
+        starter.join()
+        c.disconnect()
+        for srv in box:
+            srv.stop()
+
+
+def test_logger_true_logs_the_connection(caplog):
+    caplog.set_level(logging.INFO, logger='sio.client')
+    c = sio.Client(reconnection=False, logger=True)
+    c.connect(shared('c').url)
+    c.disconnect()
+    text = caplog.text
+    assert 'Engine.IO connection established' in text and 'Namespace / is connected' in text
+    assert 'Namespace / is disconnected: io client disconnect' in text
