@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -22,6 +23,7 @@
 
 #include "client/eio_client.h"
 #include "client/eioc_proto.h"
+#include "websocket/ws.h"
 #include "sio.h"
 #include "sio_client.h"
 #include "test.h"
@@ -559,6 +561,32 @@ static void fake_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
 
 static void fake_written(uv_write_t *w, int status) { free(w); }
 
+static void fake_shut(uv_shutdown_t *sh, int status) {
+  if (!uv_is_closing((uv_handle_t *)sh->handle)) uv_close((uv_handle_t *)sh->handle, fake_conn_closed);
+  free(sh);
+}
+
+/* "WS" as an answer: the upgrade accepted for the request's key, then the frames of fake_frames
+ * (unmasked, as a server sends them). */
+static const char *fake_frames;
+static size_t fake_frames_len;
+
+static void fake_ws_accept(uv_stream_t *s, const char *req, size_t n) {
+  const char *k = NULL;
+  for (size_t i = 0; i + 19 < n; i++)
+    if (strncasecmp(req + i, "Sec-WebSocket-Key: ", 19) == 0) k = req + i + 19;
+  char accept[29] = "";
+  if (k) sio_ws_accept_key(k, 24, accept);
+  static char head[256];
+  int hl = snprintf(head, sizeof head,
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Accept: %s\r\n\r\n", accept);
+  uv_buf_t out[2] = {uv_buf_init(head, (unsigned)hl),
+                     uv_buf_init((char *)fake_frames, (unsigned)fake_frames_len)};
+  uv_write_t *w = malloc(sizeof *w);
+  uv_write(w, s, out, 2, fake_written);
+}
+
 static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   fake_conn_t *fc = s->data;
   fx_t *f = fc->f;
@@ -588,9 +616,22 @@ static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
       uv_close((uv_handle_t *)s, fake_conn_closed);
       return;
     }
+    if (strcmp(a, "WS") == 0) {
+      fake_ws_accept(s, b->base, (size_t)n);
+      continue;
+    }
+    /* "!..." : answered, then the connection shut down (a body read to its end). */
+    int then_close = a[0] == '!';
+    if (then_close) a++;
     uv_write_t *w = malloc(sizeof *w);
     uv_buf_t out = uv_buf_init((char *)a, (unsigned)strlen(a));
     uv_write(w, s, &out, 1, fake_written);
+    if (then_close) {
+      uv_shutdown_t *sh = malloc(sizeof *sh);
+      uv_shutdown(sh, s, fake_shut);
+      uv_read_stop(s);
+      return;
+    }
   }
 }
 
@@ -662,6 +703,30 @@ TEST(ping_timeout) {
   CHECK(strcmp(f.reason, "ping timeout") == 0);
 }
 
+/* v3: the client pings every pingInterval; a server that never answers is gone after
+ * pingInterval + pingTimeout. The client's pings are on the wire (POSTed "1:2"). */
+TEST(ping_timeout_v3) {
+  fx_t f;
+  fx_init(&f);
+  static char answer[512];
+  const char *open = "0{\"sid\":\"abc\",\"upgrades\":[],\"pingInterval\":100,\"pingTimeout\":150}";
+  char body[256];
+  int n = snprintf(body, sizeof body, "%d:%s", (int)strlen(open), open);
+  snprintf(answer, sizeof answer, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=UTF-8\r\n"
+                                  "Content-Length: %d\r\n\r\n%s", n, body);
+  const char *answers[] = {answer, NULL};
+  CHECK(fake_server(&f, answers) == 0);
+  f.cfg.eio = 3;
+  f.cfg.transports = SIO_CLIENT_POLLING;
+  CHECK(fake_run(&f) == 0);
+  CHECK_EQ_INT(f.opened, 1);
+  CHECK_EQ_INT(f.close_err, SIO_ETIMEDOUT);
+  CHECK(strcmp(f.reason, "ping timeout") == 0);
+  f.rec[f.rec_len] = '\0';
+  CHECK(strstr(f.rec, "POST /engine.io/?EIO=3&transport=polling&sid=abc HTTP/1.1") != NULL);
+  CHECK(strstr(f.rec, "\r\n\r\n1:2") != NULL);
+}
+
 /* TCP accepted, nothing ever answered: the attempt ends at timeout_ms. */
 TEST(timeout_when_the_server_never_answers) {
   for (int t = 1; t <= 2; t++) {
@@ -708,6 +773,98 @@ TEST(polling_batches_one_post) {
   CHECK_EQ_INT(count(f.rec, f.rec_len, "\r\n\r\n4a\x1e" "4b\x1e" "bAQI="), 1);
   CHECK_EQ_INT(count(f.rec, f.rec_len, "Content-Length: 1\r\n\r\n1"), 1); /* the CLOSE */
   CHECK_EQ_INT(count(f.rec, f.rec_len, "GET /engine.io/?EIO=4&transport=polling HTTP/1.1"), 1);
+}
+
+/* Responses that end their connection: Connection: close, and a body read to the end of the
+ * connection (no length); each next request opens a new connection. */
+static void close_on_first(fx_t *f, char *data, size_t len, int binary) { sio_eioc_close(f->c); }
+
+TEST(polling_without_keep_alive) {
+  fx_t f;
+  fx_init(&f);
+  char first[512];
+  snprintf(first, sizeof first, "%s", open_v4(10000));
+  char *p = strstr(first, "\r\n\r\n");
+  CHECK(p != NULL);
+  memmove(p + 19, p, strlen(p) + 1);
+  memcpy(p, "\r\nConnection: close", 19);
+  const char *answers[] = {first, "!HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n4hi", NULL};
+  CHECK(fake_server(&f, answers) == 0);
+  f.cfg.transports = SIO_CLIENT_POLLING;
+  f.on_msg = close_on_first;
+  CHECK(fake_run(&f) == 0);
+  CHECK_EQ_INT(f.opened, 1);
+  CHECK_EQ_INT(f.msgs, 1);
+  CHECK(strcmp(f.first, "hi") == 0);
+  CHECK_EQ_INT(f.close_err, 0);
+  CHECK(strcmp(f.reason, "forced close") == 0);
+}
+
+/* A WebSocket server's frames: a ping answered with its payload, fragments joined, binary; the
+ * client's frames all masked (a server-role parser refuses any that is not), its CLOSE packet
+ * followed by a close frame with 1000. */
+typedef struct {
+  int pong, texts, close_code;
+  char last[64];
+} ws_seen_t;
+
+static int seen_message(void *user, int opcode, char *data, size_t len) {
+  ws_seen_t *w = user;
+  w->texts++;
+  snprintf(w->last, sizeof w->last, "%.*s", (int)len, data);
+  return 0;
+}
+
+static int seen_control(void *user, int opcode, char *data, size_t len) {
+  ws_seen_t *w = user;
+  if (opcode == SIO_WS_OP_PONG && len == 2 && memcmp(data, "hi", 2) == 0) w->pong++;
+  if (opcode == SIO_WS_OP_CLOSE) sio_ws_parse_close(data, len, &w->close_code, NULL, NULL);
+  return 0;
+}
+
+static void close_on_third(fx_t *f, char *data, size_t len, int binary) {
+  if (f->msgs == 3) sio_eioc_close(f->c);
+}
+
+TEST(websocket_frames_both_ways) {
+  static const char frames[] =
+      "\x81\x55" "0{\"sid\":\"abc\",\"upgrades\":[],\"pingInterval\":9000,\"pingTimeout\":9000,"
+      "\"maxPayload\":1000}"
+      "\x89\x02hi"            /* ping */
+      "\x81\x06" "4hello"     /* text */
+      "\x01\x04" "4wor"       /* fragments */
+      "\x80\x02" "ld"
+      "\x82\x03\x01\x02\x03";  /* binary */
+  CHECK_EQ_INT(strlen("0{\"sid\":\"abc\",\"upgrades\":[],\"pingInterval\":9000,\"pingTimeout\":9000,"
+                      "\"maxPayload\":1000}"), 0x55);
+  fake_frames = frames;
+  fake_frames_len = sizeof frames - 1;
+  fx_t f;
+  fx_init(&f);
+  const char *answers[] = {"WS", NULL};
+  CHECK(fake_server(&f, answers) == 0);
+  f.cfg.transports = SIO_CLIENT_WEBSOCKET;
+  f.on_msg = close_on_third;
+  CHECK(fake_run(&f) == 0);
+  CHECK_EQ_INT(f.opened, 1);
+  CHECK_EQ_INT(f.msgs, 3);
+  CHECK(strcmp(f.first, "hello") == 0);
+  CHECK_EQ_INT(f.binary_msgs, 1);
+  CHECK_EQ_INT(f.close_err, 0); /* the fake never answers the close frame: the wait ends it */
+  char *body = strstr(f.rec, "\r\n\r\n");
+  CHECK(body != NULL);
+  body += 4;
+  ws_seen_t seen = {0};
+  sio_ws_parser_t p;
+  sio_ws_parser_init(&p, SIO_WS_ROLE_SERVER, 1000);
+  static const sio_ws_callbacks_t cbs = {seen_message, seen_control};
+  int rv = sio_ws_parser_execute(&p, &cbs, &seen, body, f.rec_len - (size_t)(body - f.rec), NULL);
+  sio_ws_parser_free(&p);
+  CHECK_EQ_INT(rv, 0);
+  CHECK_EQ_INT(seen.pong, 1);
+  CHECK_EQ_INT(seen.texts, 1);
+  CHECK(strcmp(seen.last, "1") == 0);
+  CHECK_EQ_INT(seen.close_code, 1000);
 }
 
 /* One answer, and what the client must say about it. */
@@ -816,8 +973,9 @@ TEST(tls) {
   sio_tls_options_init(&to);
   to.cert_file = crt;
   to.key_file = key;
-  /* Verified against the certificate as CA: polling, the upgrade, WebSocket only. */
-  for (int t = 1; t <= 3; t++) {
+  /* Verified against the certificate as CA: polling, the upgrade, WebSocket only; then big
+   * messages (many TLS records each way) on polling and WebSocket. */
+  for (int t = 1; t <= 5; t++) {
     fx_t f;
     fx_init(&f);
     CHECK(fx_server(&f, NULL, &to) == 0);
@@ -826,13 +984,14 @@ TEST(tls) {
     if (t == 3) {
       f.on_open = upgrade_send;
     } else {
-      f.cfg.transports = (unsigned)t;
-      f.on_open = send_two;
+      f.cfg.transports = (unsigned)(t > 3 ? t - 3 : t);
+      f.on_open = t > 3 ? send_big : send_two;
     }
     CHECK(fx_run(&f) == 0);
     CHECK_EQ_INT(f.msgs, 2);
     CHECK_EQ_INT(f.close_err, 0);
     if (t == 3) CHECK_EQ_INT(f.upgraded, 1);
+    if (t > 3) CHECK_EQ_INT(f.bytes, 600000);
   }
   /* The system's CAs do not know it: refused. */
   {
@@ -974,5 +1133,5 @@ TEST_MAIN(RUN(response_parser), RUN(open_packet_and_target), RUN(polling_echo), 
           RUN(eio3_polling_then_upgrade), RUN(eio3_polling_and_websocket_echo), RUN(ipv6_literal), RUN(big_messages),
           RUN(many_messages_batched_in_order), RUN(server_closes_the_session), RUN(heartbeat_keeps_the_connection), RUN(close_inside_on_open),
           RUN(max_payload_exceeded_closes), RUN(send_past_max_payload_refused),
-          RUN(connection_refused), RUN(ping_timeout), RUN(timeout_when_the_server_never_answers),
-          RUN(bad_servers), RUN(polling_batches_one_post), RUN(truncated_chunk_then_close), RUN(tls))
+          RUN(connection_refused), RUN(ping_timeout), RUN(ping_timeout_v3), RUN(timeout_when_the_server_never_answers),
+          RUN(bad_servers), RUN(polling_batches_one_post), RUN(polling_without_keep_alive), RUN(websocket_frames_both_ways), RUN(truncated_chunk_then_close), RUN(tls))

@@ -29,6 +29,7 @@ static void destroy(sio_eioc_t *e) {
   free(e->query);
   free(e->tls_ca_file);
   free(e->host_hdr);
+  free(e->close_detail);
   if (e->headers)
     for (char **h = e->headers; *h; h++) free(*h);
   free(e->headers);
@@ -39,7 +40,7 @@ static void on_handle_closed(uv_handle_t *h) {
   sio_eioc_t *e = h->data;
   if (--e->handles_open > 0) return;
   if (e->cb.on_close)
-    e->cb.on_close(e, e->close_err, e->close_reason, e->close_detail[0] ? e->close_detail : NULL);
+    e->cb.on_close(e, e->close_err, e->close_reason, e->close_detail);
   destroy(e);
 }
 
@@ -57,7 +58,7 @@ void sio__eioc_fail(sio_eioc_t *e, int err, const char *reason, const char *deta
   e->state = ST_CLOSED;
   e->close_err = err;
   e->close_reason = reason;
-  snprintf(e->close_detail, sizeof e->close_detail, "%s", detail ? detail : "");
+  e->close_detail = detail && *detail ? strdup(detail) : NULL;
   sio_eioc_conn_close(e->poll.conn);
   e->poll.conn = NULL;
   sio_eioc_conn_close(e->post.conn);
@@ -204,7 +205,9 @@ static void reset_ping_timeout(sio_eioc_t *e) {
   uv_timer_start(&e->ping_timer, on_ping_timeout, ms, 0);
 }
 
-/* v3: the client pings every pingInterval; the PONG (any packet, in fact) keeps it alive. */
+/* v3 (engine.io-client 3's heartbeat): the client pings pingInterval after the open and after each
+ * PONG; the server must answer within pingTimeout; any packet meanwhile shows it alive for
+ * pingInterval + pingTimeout. */
 static void on_v3_ping(uv_timer_t *t) {
   sio_eioc_t *e = t->data;
   if (e->state != ST_OPEN) return;
@@ -217,7 +220,7 @@ void sio__eioc_opened(sio_eioc_t *e) {
   uv_timer_stop(&e->open_timer);
   reset_ping_timeout(e);
   if (e->eio == 3)
-    uv_timer_start(&e->v3_ping_timer, on_v3_ping, e->info.ping_interval, e->info.ping_interval);
+    uv_timer_start(&e->v3_ping_timer, on_v3_ping, e->info.ping_interval, 0);
   if (e->cb.on_open) e->cb.on_open(e);
   if (e->state != ST_OPEN && e->state != ST_CLOSING) return;
   if (e->q.len) sio__eioc_schedule_flush(e);
@@ -267,6 +270,8 @@ int sio__eioc_packet(sio_eioc_t *e, const sio_eio_packet_t *pkt, int from_ws) {
   case SIO_EIO_PONG:
     if (from_ws && e->ws.state == WS_PROBING && pkt->len == 5 && memcmp(pkt->data, "probe", 5) == 0)
       sio__eioc_ws_probe_answered(e);
+    else if (e->eio == 3 && e->state == ST_OPEN)
+      uv_timer_start(&e->v3_ping_timer, on_v3_ping, e->info.ping_interval, 0);
     return 0;
   case SIO_EIO_MESSAGE:
     if (e->state != ST_OPEN) return 0; /* closing: nothing more for the user */
@@ -289,10 +294,9 @@ void sio__eioc_upgrade_done(sio_eioc_t *e) {
   e->paused = 0;
   e->transport = SIO_CLIENT_WEBSOCKET;
   e->ws.state = WS_OPEN;
-  sio_eioc_conn_close(e->poll.conn);
-  e->poll.conn = NULL;
-  sio_eioc_conn_close(e->post.conn);
-  e->post.conn = NULL;
+  /* Polling is over: its connections and parsers go. */
+  sio__eioc_http_free(&e->poll);
+  sio__eioc_http_free(&e->post);
   sio__eioc_ws_send_upgrade(e);
   if (e->state == ST_CLOSED) return;
   if (e->cb.on_upgrade && e->state == ST_OPEN) e->cb.on_upgrade(e);
@@ -400,7 +404,6 @@ int sio_eioc_new(uv_loop_t *loop, const sio_eioc_config_t *cfg, const sio_eioc_c
   sio__eioc_http_init(e, &e->poll, 0);
   sio__eioc_http_init(e, &e->post, 1);
   sio_ws_parser_init(&e->ws.parser, SIO_WS_ROLE_CLIENT, e->max_payload);
-  sio_eioc_resp_init(&e->ws.resp, 4096);
   init_handles(e);
   e->state = ST_OPENING;
   *out = e;

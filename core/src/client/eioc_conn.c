@@ -303,6 +303,8 @@ static void on_connected(uv_connect_t *req, int status) {
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
+  uv_freeaddrinfo(c->ai_list); /* connected: the other addresses are not needed */
+  c->ai_list = c->ai_cur = NULL;
   int r = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
   if (r == 0 && c->ssl_ctx) r = start_tls(c);
   if (r) {

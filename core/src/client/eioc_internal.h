@@ -16,7 +16,7 @@ enum { ST_OPENING, ST_OPEN, ST_CLOSING, ST_CLOSED };
 typedef struct eioc_http {
   sio_eioc_t *e;
   sio_eioc_conn_t *conn; /* NULL until needed, and after the server closed it */
-  sio_eioc_resp_t resp;
+  sio_eioc_resp_t *resp; /* NULL until the first request: WebSocket-only clients need none */
   sio_sbuf_t req;        /* a request waiting for its connection */
   int busy;              /* a request is in flight */
   int is_post;
@@ -27,12 +27,10 @@ enum { WS_NONE, WS_HANDSHAKE, WS_PROBING, WS_OPEN, WS_DONE /* CLOSE written */ }
 typedef struct eioc_ws {
   sio_eioc_conn_t *conn;
   int state;
-  sio_eioc_resp_t resp; /* the handshake's answer */
+  sio_eioc_resp_t *resp; /* the handshake's answer, while it is read */
   sio_ws_parser_t parser;
   char key[25];
   sio_sbuf_t out;       /* frames for the next write */
-  uint8_t rnd[256];     /* mask bytes, refilled from the CSPRNG */
-  size_t rnd_pos;
 } eioc_ws_t;
 
 struct sio_eioc {
@@ -70,7 +68,7 @@ struct sio_eioc {
 
   int close_err;
   const char *close_reason;
-  char close_detail[320];
+  char *close_detail; /* set by the end (NULL: none or no memory) */
 };
 
 #define EIOC_QREC 6 /* bytes of a queue record's head */

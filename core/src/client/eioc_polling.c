@@ -2,6 +2,7 @@
  * client's, each on its own keep-alive connection (as engine.io-client's two XHRs), so that a
  * pending poll never holds a send back. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -14,13 +15,14 @@ static const sio_eioc_conn_cbs_t http_cbs;
 void sio__eioc_http_init(sio_eioc_t *e, eioc_http_t *h, int is_post) {
   h->e = e;
   h->is_post = is_post;
-  sio_eioc_resp_init(&h->resp, e->max_payload);
 }
 
 void sio__eioc_http_free(eioc_http_t *h) {
   sio_eioc_conn_close(h->conn);
   h->conn = NULL;
-  sio_eioc_resp_free(&h->resp);
+  if (h->resp) sio_eioc_resp_free(h->resp);
+  free(h->resp);
+  h->resp = NULL;
   sio_sbuf_free(&h->req);
 }
 
@@ -38,8 +40,13 @@ static void http_failed(eioc_http_t *h, int err, const char *detail) {
 }
 
 static int http_send(eioc_http_t *h) {
+  if (!h->resp) {
+    h->resp = malloc(sizeof *h->resp);
+    if (!h->resp) return SIO_ENOMEM;
+    sio_eioc_resp_init(h->resp, h->e->max_payload);
+  }
   h->busy = 1;
-  sio_eioc_resp_reset(&h->resp);
+  sio_eioc_resp_reset(h->resp);
   if (h->conn) return sio_eioc_conn_write(h->conn, &h->req);
   sio_eioc_t *e = h->e;
   return sio_eioc_conn_open(e->loop, e->host, e->port, e->ssl_ctx, &http_cbs, h, &h->conn);
@@ -94,7 +101,8 @@ void sio__eioc_poll_flush(sio_eioc_t *e) {
   b.has_close = 0;
   sio__eioc_drain_queue(e, add_to_post, &b);
   h->req.len = 0;
-  int r = build_head(e, &h->req, "POST");
+  int r = sio_sbuf_reserve(&h->req, 512 + e->scratch.len); /* head and body: one allocation */
+  r = r ? r : build_head(e, &h->req, "POST");
   r = r ? r : sio_sbuf_append_str(&h->req, "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: ");
   r = r ? r : sio_sbuf_append_u64(&h->req, e->scratch.len);
   r = r ? r : sio_sbuf_append_str(&h->req, "\r\n\r\n");
@@ -109,9 +117,9 @@ void sio__eioc_poll_flush(sio_eioc_t *e) {
 
 static void status_failed(eioc_http_t *h) {
   char detail[300];
-  sio_sbuf_t *b = &h->resp.body;
+  sio_sbuf_t *b = &h->resp->body;
   size_t n = b->len < 200 ? b->len : 200;
-  snprintf(detail, sizeof detail, "HTTP %d %.*s", h->resp.status, (int)n, b->data ? b->data : "");
+  snprintf(detail, sizeof detail, "HTTP %d %.*s", h->resp->status, (int)n, b->data ? b->data : "");
   sio__eioc_fail(h->e, SIO_EPROTO, "transport error", detail);
 }
 
@@ -122,9 +130,10 @@ static int deliver_cb(void *user, const sio_eio_packet_t *pkt) {
 static void on_poll_response(eioc_http_t *h) {
   sio_eioc_t *e = h->e;
   /* The body leaves the parser, so the next poll (which opening may start) can reuse it. */
-  sio_sbuf_t body = h->resp.body;
-  int binary = strncasecmp(h->resp.content_type, "application/octet-stream", 24) == 0;
-  memset(&h->resp.body, 0, sizeof h->resp.body);
+  sio_eioc_resp_t *resp = h->resp;
+  sio_sbuf_t body = resp->body;
+  int binary = strncasecmp(resp->content_type, "application/octet-stream", 24) == 0;
+  memset(&resp->body, 0, sizeof resp->body);
   h->busy = 0;
   int r = sio_eio_decode_payload(e->eio, binary, body.data, body.len, deliver_cb, e);
   if (r < 0 && e->state != ST_CLOSED) {
@@ -132,9 +141,10 @@ static void on_poll_response(eioc_http_t *h) {
     snprintf(detail, sizeof detail, "bad polling payload: %s", sio_strerror(r));
     sio__eioc_fail(e, SIO_EPARSE, "parse error", detail);
   }
-  if (h->resp.body.cap == 0 && body.cap <= 65536) {
+  /* The parser may be gone (the upgrade finished inside the decode): then the body goes too. */
+  if (h->resp == resp && resp->body.cap == 0 && body.cap <= 65536) {
     body.len = 0;
-    h->resp.body = body;
+    resp->body = body;
   } else {
     sio_sbuf_free(&body);
   }
@@ -167,11 +177,11 @@ static void on_post_response(eioc_http_t *h) {
 }
 
 static void on_response(eioc_http_t *h) {
-  if (!h->resp.keep_alive) {
+  if (!h->resp->keep_alive) {
     sio_eioc_conn_close(h->conn);
     h->conn = NULL;
   }
-  if (h->resp.status != 200) {
+  if (h->resp->status != 200) {
     status_failed(h);
     return;
   }
@@ -203,7 +213,7 @@ static void on_http_read(sio_eioc_conn_t *c, char *data, size_t len) {
     return;
   }
   size_t used;
-  int r = sio_eioc_resp_feed(&h->resp, data, len, &used);
+  int r = sio_eioc_resp_feed(h->resp, data, len, &used);
   if (r < 0) {
     http_failed(h, r, NULL);
     return;
@@ -222,12 +232,12 @@ static void on_http_end(sio_eioc_conn_t *c, int err) {
   sio_eioc_conn_close(c);
   h->conn = NULL;
   if (!h->busy) return; /* an idle keep-alive connection closed: the next request opens another */
-  if (err == UV_EOF && sio_eioc_resp_eof(&h->resp) == 1) {
+  if (err == UV_EOF && sio_eioc_resp_eof(h->resp) == 1) {
     on_response(h);
     return;
   }
   /* Cut off inside a response (a truncated body or chunk) is a broken response. */
-  int partial = h->resp.head_bytes || h->resp.headers_done;
+  int partial = h->resp->head_bytes || h->resp->headers_done;
   http_failed(h, err == UV_EOF && partial ? SIO_EPROTO : err, NULL);
 }
 

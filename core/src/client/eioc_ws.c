@@ -5,7 +5,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/rand.h>
 
 #include "base64.h"
 #include "client/eioc_internal.h"
@@ -14,13 +13,23 @@
 
 static const sio_eioc_conn_cbs_t ws_cbs;
 
+/* Mask bytes, refilled from the CSPRNG: one pool per thread, not per connection. */
+static _Thread_local uint8_t rnd[256];
+static _Thread_local size_t rnd_pos;
+
+static void drop_resp(sio_eioc_t *e) {
+  if (e->ws.resp) sio_eioc_resp_free(e->ws.resp);
+  free(e->ws.resp);
+  e->ws.resp = NULL;
+}
+
 static int ws_probing(const sio_eioc_t *e) { return e->transport == SIO_CLIENT_POLLING; }
 
 void sio__eioc_ws_free(sio_eioc_t *e) {
   sio_eioc_conn_close(e->ws.conn);
   e->ws.conn = NULL;
   sio_ws_parser_free(&e->ws.parser);
-  sio_eioc_resp_free(&e->ws.resp);
+  drop_resp(e);
   sio_sbuf_free(&e->ws.out);
 }
 
@@ -47,13 +56,13 @@ static void ws_failed(sio_eioc_t *e, int err, const char *detail) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Frames                                                                                           */
 
-static const uint8_t *next_mask(eioc_ws_t *w) {
-  if (w->rnd_pos == 0 || w->rnd_pos + 4 > sizeof w->rnd) {
-    if (RAND_bytes(w->rnd, sizeof w->rnd) != 1) abort(); /* no CSPRNG: no masks */
-    w->rnd_pos = 0;
+static const uint8_t *next_mask(void) {
+  if (rnd_pos == 0 || rnd_pos + 4 > sizeof rnd) {
+    if (uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL) != 0) abort(); /* no CSPRNG: no masks */
+    rnd_pos = 0;
   }
-  const uint8_t *m = w->rnd + w->rnd_pos;
-  w->rnd_pos += 4;
+  const uint8_t *m = rnd + rnd_pos;
+  rnd_pos += 4;
   return m;
 }
 
@@ -63,7 +72,7 @@ static int add_frame(eioc_ws_t *w, int opcode, int prefix, const char *data, siz
   int r = sio_sbuf_reserve(&w->out, 14 + plen);
   if (r) return r;
   uint8_t mask[4];
-  memcpy(mask, next_mask(w), 4);
+  memcpy(mask, next_mask(), 4);
   uint8_t *o = (uint8_t *)w->out.data + w->out.len;
   size_t h = sio_ws_frame_header(o, opcode, 1, plen, mask);
   uint8_t *p = o + h;
@@ -94,12 +103,21 @@ static int add_packet(sio_eioc_t *e, const sio_eio_packet_t *pkt, void *arg) {
 
 static int write_out(sio_eioc_t *e) {
   if (e->ws.out.len == 0) return 0;
-  return sio_eioc_conn_write(e->ws.conn, &e->ws.out);
+  int r = sio_eioc_conn_write(e->ws.conn, &e->ws.out);
+  /* Over TLS the storage stays here (its bytes were encrypted): a big one is not kept. */
+  if (e->ws.out.cap > 65536) sio_sbuf_free(&e->ws.out);
+  return r;
 }
 
 void sio__eioc_ws_flush(sio_eioc_t *e) {
   if (e->ws.state != WS_OPEN || !e->ws.conn) return;
   int has_close = 0;
+  /* One allocation for the whole batch: a frame adds at most 9 bytes to its queue record (a
+   * 14-byte header and a type byte for the record's 6). */
+  if (sio_sbuf_reserve(&e->ws.out, e->q.len + 9 * e->q_count)) {
+    ws_failed(e, SIO_ENOMEM, NULL);
+    return;
+  }
   sio__eioc_drain_queue(e, add_packet, &has_close);
   int r = write_out(e);
   if (r) {
@@ -173,7 +191,7 @@ static void feed_frames(sio_eioc_t *e, char *data, size_t len) {
 /* The handshake                                                                                    */
 
 static int handshake_ok(sio_eioc_t *e, char *detail, size_t cap) {
-  sio_eioc_resp_t *rs = &e->ws.resp;
+  sio_eioc_resp_t *rs = e->ws.resp;
   if (rs->status != 101) {
     size_t n = rs->body.len < 200 ? rs->body.len : 200;
     snprintf(detail, cap, "HTTP %d %.*s", rs->status, (int)n, rs->body.data ? rs->body.data : "");
@@ -188,7 +206,7 @@ static int handshake_ok(sio_eioc_t *e, char *detail, size_t cap) {
 
 static void on_handshake_read(sio_eioc_t *e, char *data, size_t len) {
   size_t used;
-  int r = sio_eioc_resp_feed(&e->ws.resp, data, len, &used);
+  int r = sio_eioc_resp_feed(e->ws.resp, data, len, &used);
   if (r < 0) {
     ws_failed(e, r, r == SIO_ETOOBIG ? "WebSocket: handshake answer too large"
                                      : "WebSocket: malformed handshake answer");
@@ -200,7 +218,7 @@ static void on_handshake_read(sio_eioc_t *e, char *data, size_t len) {
     ws_failed(e, SIO_EPROTO, detail);
     return;
   }
-  sio_eioc_resp_free(&e->ws.resp);
+  drop_resp(e);
   if (ws_probing(e)) {
     e->ws.state = WS_PROBING;
     if (add_frame(&e->ws, SIO_WS_OP_TEXT, '0' + SIO_EIO_PING, "probe", 5) || write_out(e)) {
@@ -254,13 +272,16 @@ static const sio_eioc_conn_cbs_t ws_cbs = {on_ws_connect, on_ws_read, on_ws_end,
 int sio__eioc_ws_start(sio_eioc_t *e, int probe) {
   (void)probe; /* the transport in use tells: a probe runs while polling */
   uint8_t nonce[16];
-  if (RAND_bytes(nonce, sizeof nonce) != 1) return SIO_ENOMEM;
+  if (uv_random(NULL, NULL, nonce, sizeof nonce, 0, NULL) != 0) return SIO_ENOMEM;
   sio_sbuf_t k = SIO_SBUF_INIT;
   int r = sio_base64_encode(&k, nonce, sizeof nonce);
   if (r) return r;
   memcpy(e->ws.key, k.data, 24);
   e->ws.key[24] = '\0';
   sio_sbuf_free(&k);
+  e->ws.resp = malloc(sizeof *e->ws.resp);
+  if (!e->ws.resp) return SIO_ENOMEM;
+  sio_eioc_resp_init(e->ws.resp, 4096); /* room for an error's body */
   e->ws.state = WS_HANDSHAKE;
   return sio_eioc_conn_open(e->loop, e->host, e->port, e->ssl_ctx, &ws_cbs, e, &e->ws.conn);
 }
