@@ -218,6 +218,8 @@ class _BaseClient:
         self._open_error: Optional[str] = None  # the first connection attempt failed (and why)
         self._retry = False
         self._gave_up = False
+        self._errored: Set[str] = set()  # namespaces told of the failed connection (connect_error)
+        self._failing = False  # connect() gave up: no more connect_error for this attempt
 
     @staticmethod
     def _core_options(kw: Dict[str, Any]) -> Dict[str, Any]:
@@ -364,6 +366,8 @@ class _BaseClient:
         self._transport_failed = False
         self._open_error = None
         self._gave_up = False
+        self._errored = set()
+        self._failing = False
         hdrs = headers() if callable(headers) else headers
         path = "/" + (socketio_path or "socket.io").strip("/") + "/"
         opts = dict(self._options)
@@ -484,7 +488,19 @@ class _BaseClient:
             if self.connected and not self.namespaces:
                 self.connected = False
             return
-        self._trigger("connect_error", nsp, message)  # the connection failed: retried when enabled
+        if not self._failing:  # the connection failed: retried when enabled
+            self._errored.add(nsp)
+            self._trigger("connect_error", nsp, message)
+
+    def _report_failure(self) -> None:
+        """connect() fails: python-socketio has called every namespace's connect_error handler
+        with the reason when the connection could not be made (the core may not have yet)."""
+        if not self.failed_namespaces and not self._failing:
+            why = self._open_error or "Connection error"
+            for nsp in self.connection_namespaces:
+                if nsp not in self._errored:
+                    self._trigger("connect_error", nsp, why)
+        self._failing = True
 
     def _on_disconnect(self, nsp: str, reason: str) -> None:
         self.logger.info("Namespace %s is disconnected: %s", nsp, reason)
@@ -694,15 +710,18 @@ class Client(_BaseClient):
                     failure = "One or more namespaces failed to connect: " + ", ".join(
                         self.failed_namespaces or [n for n in self.connection_namespaces if n not in self.namespaces])
         # python-socketio has run the connect (or connect_error) handlers when connect() returns
-        self._drain_handlers(max(wait_timeout, 1.0))
         if failure is not None or self._core is not core:
-            self._stop(core)
+            self._stop(core, self._report_failure)
+            self._drain_handlers(max(wait_timeout, 1.0))
             raise ConnectionError(failure or "Connection error")
+        self._drain_handlers(max(wait_timeout, 1.0))
         self.connected = True  # python-socketio's, also with wait=False (namespaces still connecting)
 
-    def _stop(self, core: _core.ClientCore) -> None:
-        """Closes core (on its thread) and waits for the loop thread to end."""
+    def _stop(self, core: _core.ClientCore, first: Optional[Callable[[], None]] = None) -> None:
+        """Closes core (on its thread, after first()) and waits for the loop thread to end."""
         def close() -> None:
+            if first is not None:
+                first()
             if not core.closed:
                 core.close()
 
@@ -962,6 +981,8 @@ class AsyncClient(_BaseClient):
             if failure is None and set(self.namespaces) != set(self.connection_namespaces):
                 failure = "One or more namespaces failed to connect: " + ", ".join(
                     self.failed_namespaces or [n for n in self.connection_namespaces if n not in self.namespaces])
+        if failure is not None or self._core is not core:
+            self._report_failure()
         if self._tasks:  # python-socketio has run the connect (or connect_error) handlers by now
             await asyncio.wait(list(self._tasks), timeout=max(wait_timeout, 1.0))
         if failure is not None or self._core is not core:
