@@ -373,6 +373,7 @@ def test_reconnects_after_the_server_restarts_and_delivers_buffered_emits_once()
         assert rec.wait('disconnect') == [('transport error',)]
         assert not c.connected
         c.emit('message', 'while-down')  # kept in the send buffer
+        c.emit('message', 'volatile', volatile=True)  # not kept: dropped while disconnected
         assert rec.wait('reconnect_attempt')
         srv = start('c', '--port', str(port))
         rec.wait('connect', 2, timeout=10)
@@ -597,3 +598,28 @@ def test_logger_true_logs_the_connection(caplog):
     text = caplog.text
     assert 'Engine.IO connection established' in text and 'Namespace / is connected' in text
     assert 'Namespace / is disconnected: io client disconnect' in text
+
+
+def test_call_ends_when_the_connection_is_lost():
+    srv = start('c')
+    c = sio.Client(reconnection=False)
+    c.connect(srv.url)
+    box = []
+
+    def waiting():
+        t0 = time.monotonic()
+        try:
+            c.call('nobody-answers', timeout=30)
+        except BaseException as e:  # checked below
+            box.append((e, time.monotonic() - t0))
+
+    t = threading.Thread(target=waiting)
+    t.start()
+    time.sleep(0.2)
+    srv.kill()
+    t.join(WAIT)
+    assert box, 'call() still waiting'
+    e, took = box[0]
+    assert isinstance(e, sio.exceptions.DisconnectedError) and isinstance(e, sio.exceptions.TimeoutError)
+    assert took < WAIT
+    c.wait()
