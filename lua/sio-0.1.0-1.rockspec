@@ -15,16 +15,18 @@ source = {
 }
 
 description = {
-   summary = "A Socket.IO v4 server on a C core (libuv) for Lua 5.4, with the siod daemon",
+   summary = "A Socket.IO v4 server and client on a C core (libuv) for Lua 5.4, with the siod daemon",
    detailed = [[
 sio is a Socket.IO v4 server (Engine.IO v4 and v3, long-polling and WebSocket with the upgrade)
 whose core is C on libuv. This rock installs the module sio (`require "sio"`, which runs its own
 loop through sio.run()) and siod, a daemon that runs one script on its loop with command-line
 overrides of the listening options, graceful shutdown on SIGTERM/SIGINT and reload on SIGHUP.
+sio.client(url, opts) is socket.io-client's io() on the same loop: reconnection, buffering,
+connection state recovery.
 ]],
    homepage = "https://github.com/sio-project/sio",
    license = "MIT",
-   labels = { "socket.io", "websocket", "libuv", "server" },
+   labels = { "socket.io", "websocket", "libuv", "server", "client" },
 }
 
 dependencies = {

@@ -245,13 +245,15 @@ count_node "$log_dir/e2e.log"
 if build build-asan -DSIO_SANITIZE=ON; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 run_stage asan build-asan
   # siod on ASan+UBSan (leaks make it exit non-zero): the real clients against the Lua contract
-  # server, and the daemon's own specs.
+  # server, and the daemon's own specs; the client specs run their client-only script and the draw
+  # bot (and its server) under it.
   echo "== asan: lua contract server, real clients (node:test)"
   node_suite lua-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 SIO_BUILD_DIR="$root/build-asan" \
     SIO_SERVER='examples/contract/run lua'
   echo "== asan: siod specs (busted)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 SIO_BUILD_DIR="$root/build" SIOD="$root/build-asan/siod" \
-    timeout 600 tests/lua/run tests/lua/siod_spec.lua >"$log_dir/lua-busted-asan.log" 2>&1
+    timeout 600 tests/lua/run tests/lua/siod_spec.lua tests/lua/client_spec.lua tests/lua/draw_bot_spec.lua \
+    >"$log_dir/lua-busted-asan.log" 2>&1
   grep -E "[0-9]+ successes / " "$log_dir/lua-busted-asan.log" | tail -1
   grep -E "^(Failure|Error) " "$log_dir/lua-busted-asan.log" | head -20 || true
   count_busted "$log_dir/lua-busted-asan.log"

@@ -49,7 +49,7 @@ void siol_ack_results(lua_State *L, int idx, int first) {
 }
 
 int siol_is_ack(lua_State *L) {
-  lua_pushboolean(L, luaL_testudata(L, 1, SIOL_ACK_MT) != NULL);
+  lua_pushboolean(L, luaL_testudata(L, 1, SIOL_ACK_MT) != NULL || siol_is_client_ack(L, 1));
   return 1;
 }
 

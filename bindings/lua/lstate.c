@@ -45,6 +45,7 @@ static int state_gc(lua_State *L) {
   *box = NULL;
   st->dead = 1;
   siol_shutdown(L);
+  siol_clients_close(st); /* (siol_state() no longer finds st: the clients are closed here) */
   if (st->own_loop_ready) {
     uv_run(&st->own_loop, UV_RUN_DEFAULT);
     uv_loop_close(&st->own_loop);

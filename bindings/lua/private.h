@@ -3,7 +3,8 @@
  *
  * One file per object -- server.c (sio.server{}, and options.c reading its options), namespace.c
  * (with middleware.c and cluster.c), emitter.c (broadcast operators, with selection.c), socket.c,
- * ack.c, engine.c, timer.c, values.c -- over shared helpers: lstate.c (the module state and what
+ * ack.c, engine.c, timer.c, values.c, and the client's manager.c and csocket.c (sio.client) -- over
+ * shared helpers: lstate.c (the module state and what
  * holds it alive: luv's lhandle.c), lcall.c (protected calls, logging, failures), lco.c (every
  * handler runs in a coroutine, which the waiting functions yield), llisten.c (listener lists) and
  * lreq.c (one-shot callback and wait contexts and a call's converted arguments: luv's lreq.c).
@@ -24,6 +25,7 @@
 #include <lua.h>
 
 #include "sio.h"
+#include "sio_client.h"
 #include "sio_lua.h"
 #include "values.h"
 
@@ -39,10 +41,15 @@
 #define SIOL_ENGINE_MT "sio.engine"
 #define SIOL_SESSION_MT "sio.session"
 #define SIOL_ARGS_MT "sio.args"
+#define SIOL_MANAGER_MT "sio.manager"
+#define SIOL_CSOCKET_MT "sio.client"
+#define SIOL_CEMITTER_MT "sio.client_emitter"
+#define SIOL_CACK_MT "sio.client_ack"
 
 typedef struct srv_s srv_t;
 typedef struct tmr_s tmr_t;
 typedef struct eng_s eng_t;
+typedef struct mgr_s mgr_t;
 
 /* ---- lstate.c: the module state ---- */
 
@@ -64,6 +71,7 @@ typedef struct siol_state_s {
   siol_hooks_t hooks; /* the host's (all NULL without one) */
   srv_t *servers;     /* newest first */
   tmr_t *timers;
+  mgr_t *managers; /* the client's (manager.c), newest first */
   uv_signal_t sigint, sigterm; /* sio.run()'s graceful shutdown */
   int signals_on;
   lua_State *spare;      /* a handler coroutine kept for the next handler (lco.c), or NULL */
@@ -411,6 +419,58 @@ int siol_sleep(lua_State *L);
 /* Stops every timer (L NULL once Lua is closing). */
 void siol_timers_stop(lua_State *L, siol_state_t *st);
 void siol_open_timer(lua_State *L);
+
+/* ---- manager.c and csocket.c: the client (sio_client.h) ----
+ *
+ * A manager and its sockets are malloc'd (the core calls back with them until the manager's close
+ * callback, which may come after lua_close()), pointed at by userdata boxes that the registry keeps
+ * alive until then: a script that drops its client keeps it running, as a Node process does. The
+ * boxes' uservalues hold the listeners ({h = {event = list}, any = {fn...}}; a socket's also
+ * io = its manager's box). */
+
+typedef struct cs_s cs_t;
+struct mgr_s {
+  siol_state_t *st;
+  sio_manager_t *m; /* NULL once freed (its close callback ran) */
+  int ref;          /* registry: the box, until then */
+  char *key;        /* the multiplexing key (scheme://host:port + path), NULL when not shared */
+  int closing;
+  cs_t *sockets;
+  mgr_t *next, **pprev; /* st->managers */
+};
+struct cs_s {
+  mgr_t *mgr;
+  sio_csocket_t *s; /* NULL once its manager is freed */
+  int ref;          /* registry: the box */
+  unsigned connects; /* on_connect calls: an ack answers the connection that asked only */
+  cs_t *next;       /* mgr->sockets */
+};
+
+/* Pushes the value of option `camel` (or its snake_case spelling) of the table at t (0: none). */
+int siol_client_opt(lua_State *L, int t, const char *camel);
+/* Raises on a key that is neither spelling of a known option (a typo would go unnoticed). */
+void siol_client_check_options(lua_State *L, int t);
+/* A manager for url with the options table at opts (0: none), registered in the state; pushes its
+ * box. key: NULL, or the multiplexing key (copied). */
+mgr_t *siol_manager_new(lua_State *L, const char *url, int opts, const char *key);
+/* The open, shared manager of key without a socket for nsp (socket.io-client's cache), or NULL. */
+mgr_t *siol_manager_find(siol_state_t *st, const char *key, const char *nsp);
+mgr_t *siol_check_manager(lua_State *L, int idx);
+/* The manager's socket for nsp (idx: the manager's box; opts at opts, 0 for none: auth,
+ * autoConnect); pushes its box. */
+void siol_csocket_new(lua_State *L, int idx, const char *nsp, int opts);
+/* Runs the listeners of event on the box at idx (its uservalue's h) with the nargs values on top
+ * (popped). */
+void siol_client_dispatch(lua_State *L, siol_state_t *st, int idx, const char *event, int nargs);
+/* Pushes an error table {message = ..., data = ..., code = ...} (tostring gives the message). */
+void siol_push_client_error(lua_State *L, const char *message, const cJSON *data, int code);
+/* Closes every manager (siol_shutdown). */
+void siol_clients_close(siol_state_t *st);
+int siol_client(lua_State *L);  /* sio.client(url, opts) */
+int siol_manager(lua_State *L); /* sio.manager(url, opts) */
+int siol_is_client_ack(lua_State *L, int idx);
+void siol_open_manager(lua_State *L);
+void siol_open_csocket(lua_State *L);
 
 /* ---- sio_lua.c ---- */
 

@@ -23,6 +23,7 @@ void siol_shutdown(lua_State *L) {
   if (!st) return;
   siol_timers_stop(st->dead ? NULL : L, st);
   for (srv_t *s = st->servers; s; s = s->next) siol_srv_close(s);
+  siol_clients_close(st);
   siol_signals_off(st);
 }
 
@@ -165,7 +166,16 @@ static int l_roundtrip(lua_State *L) {
   return 1 + pushed;
 }
 
+/* A write to a connection the peer has closed raises SIGPIPE, whose default kills the process:
+ * under `lua5.4` (siod ignores it; Python and Node do at start-up) a client or server would die
+ * instead of seeing EPIPE. Ignored only when nobody chose a disposition. */
+static void ignore_sigpipe(void) {
+  struct sigaction old;
+  if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
+}
+
 int luaopen_sio(lua_State *L) {
+  ignore_sigpipe();
   siol_state_open(L); /* one state per Lua state, shared by every require */
   siol_open_lreq(L);
   siol_open_server(L);
@@ -179,8 +189,12 @@ int luaopen_sio(lua_State *L) {
   siol_open_timer(L);
   siol_open_route(L);
   siol_open_hooks(L);
+  siol_open_manager(L);
+  siol_open_csocket(L);
 
   static const luaL_Reg fns[] = {{"server", siol_server},
+                                 {"client", siol_client},
+                                 {"manager", siol_manager},
                                  {"run", l_run},
                                  {"stop", l_stop},
                                  {"shutdown", l_shutdown},

@@ -24,6 +24,22 @@ local sio = {}
 ---@return string? name "ENAME"
 function sio.server(opts) end
 
+---A Socket.IO client socket, socket.io-client's io(url, opts): the URL's path is the namespace
+---("/" when none); sockets of one host, port and `path` share a manager (one connection) unless
+---`forceNew` or `multiplex = false`, or the manager has that namespace already. It connects at once
+---unless `autoConnect = false`. Raises on a bad URL or option.
+---@param url string "http(s)://host[:port][/namespace][?query]" (ws(s):// too)
+---@param opts? sio.ClientOptions
+---@return sio.Client
+function sio.client(url, opts) end
+
+---A manager of its own (socket.io-client's `new Manager(url, opts)`): manager:socket(nsp) makes its
+---sockets. Raises on a bad URL or option.
+---@param url string
+---@param opts? sio.ClientOptions
+---@return sio.Manager
+function sio.manager(url, opts) end
+
 ---Runs the loop ("default": until nothing is left or sio.stop(); "once"; "nowait"). Under siod it
 ---returns at once.
 ---@param mode? "default"|"once"|"nowait"
@@ -638,6 +654,194 @@ function Binary:bytes() end
 ---@param j? integer
 ---@return sio.Binary
 function Binary:sub(i, j) end
+
+-- ---- the client ------------------------------------------------------------------------------
+
+---sio.client()'s options: socket.io-client's names (the snake_case spellings work too).
+---@class sio.ClientOptions
+---@field path? string the server's Engine.IO path, "/socket.io/"
+---@field transports? ("polling"|"websocket")[] default both: polling, then the upgrade
+---@field upgrade? boolean default true
+---@field query? string|table<string, string|number|boolean> added to every request
+---@field extraHeaders? table<string, string> added to every request
+---@field auth? table sent with every CONNECT (socket.auth = t replaces it)
+---@field reconnection? boolean default true
+---@field reconnectionAttempts? integer default 0: unlimited
+---@field reconnectionDelay? integer ms, default 1000
+---@field reconnectionDelayMax? integer ms, default 5000
+---@field randomizationFactor? number 0..1, default 0.5
+---@field timeout? integer ms a connection attempt may take, default 20000
+---@field parser? "default"|"msgpack"
+---@field rejectUnauthorized? boolean default true; false accepts any TLS certificate
+---@field ca? string a PEM file to verify the server with (socket.io-client takes the PEM text)
+---@field forceNew? boolean a manager of its own
+---@field multiplex? boolean false: a manager of its own
+---@field autoConnect? boolean default true
+---@field eio? 3|4 Engine.IO protocol: 3 for socket.io 2.x servers (sio's)
+---@field maxPayload? integer the longest message accepted (sio's; default 16 MiB)
+---@field sendBufferMax? integer packets kept while not connected (sio's; default 1000)
+---@field sendBufferBytes? integer their bytes (sio's; default 16 MiB)
+
+---An error given to "connect_error", "error" and "reconnect_error" listeners: tostring(err) is its message.
+---@class sio.ClientError
+---@field message string "unauthorized", "Invalid namespace", "xhr poll error", "websocket error", "timeout", ...
+---@field data? any the server's data with a refusal
+---@field code? string "ECONNREFUSED", "ETIMEDOUT", ... (manager errors)
+
+---socket.io-client's Manager: one connection, reconnecting with backoff. Events (manager:on):
+---"open", "close" (reason), "error" (err), "reconnect_attempt" (n), "reconnect" (n),
+---"reconnect_error" (err), "reconnect_failed".
+---@class sio.Manager
+---@field sid string|nil the Engine.IO session id while open
+---@field transport "polling"|"websocket"|nil while open
+---@field closed boolean after manager:close()
+local Manager = {}
+
+---@param event string
+---@param fn function runs in a handler coroutine
+---@return sio.Manager
+function Manager:on(event, fn) end
+
+---@param event string
+---@param fn function
+---@return sio.Manager
+function Manager:once(event, fn) end
+
+---@param event string
+---@param fn? function
+---@return sio.Manager
+function Manager:off(event, fn) end
+
+---Connects now (after "reconnect_failed": starts again).
+---@return true|nil ok
+---@return string? err
+function Manager:open() end
+
+---The same as open().
+---@return true|nil ok
+---@return string? err
+function Manager:connect() end
+
+---Disconnects every socket and stops reconnecting, for good.
+function Manager:close() end
+
+---The same as close().
+function Manager:disconnect() end
+
+---The manager's socket for a namespace (one per namespace).
+---@param nsp? string "/"
+---@param opts? {auth?: table, autoConnect?: boolean}
+---@return sio.Client
+function Manager:socket(nsp, opts) end
+
+---An emitter of a client socket (socket:timeout(ms), socket.volatile).
+---@class sio.ClientEmitter
+---@field volatile sio.ClientEmitter dropped unless connected and writable now (socket:volatile() too)
+local ClientEmitter = {}
+
+---Emits; a function as last argument asks for an ack. With a timeout: callback(err, ...) with err
+---nil, "ETIMEDOUT: ..." or "ECLOSED: ..." (disconnected); without: callback(...) (never called when
+---the socket disconnects first, as socket.io-client's).
+---@param event string
+---@return true|nil ok
+---@return string? err "EBUSY: ..." when the send buffer is full
+function ClientEmitter:emit(event, ...) end
+
+---Emits and waits in a handler's coroutine: the ack's values, or nil, "timeout" | "disconnected".
+---@param event string
+---@return any ...
+function ClientEmitter:call(event, ...) end
+
+---The same as call().
+---@param event string
+---@return any ...
+function ClientEmitter:emit_with_ack(event, ...) end
+
+---The same as call() (socket.io-client's name).
+---@param event string
+---@return any ...
+function ClientEmitter:emitWithAck(event, ...) end
+
+---@param ms integer
+---@return sio.ClientEmitter
+function ClientEmitter:timeout(ms) end
+
+---Accepted and ignored (the client does not compress).
+---@param on? boolean
+---@return sio.ClientEmitter
+function ClientEmitter:compress(on) end
+
+---A client socket (socket.io-client's Socket): one namespace over a manager. Listeners run in
+---handler coroutines: "connect", "connect_error" (err: sio.ClientError), "disconnect" (reason:
+---"io server disconnect", "io client disconnect", "transport close", "transport error", "ping
+---timeout", "parse error"), and the server's events (their arguments, then an ack function when
+---the server asked for one: call it, or return the answer).
+---@class sio.Client : sio.ClientEmitter
+---@field id string|nil while connected
+---@field connected boolean
+---@field disconnected boolean
+---@field recovered boolean the last connect restored the session (connection state recovery)
+---@field nsp string
+---@field buffered integer packets waiting to be sent (emitted while not connected)
+---@field io sio.Manager its manager (socket.io-client's socket.io)
+---@field auth table|nil assign to change the next CONNECTs' auth
+local Client = {}
+
+---@param event string
+---@param fn function
+---@return sio.Client
+function Client:on(event, fn) end
+
+---@param event string
+---@param fn function
+---@return sio.Client
+function Client:once(event, fn) end
+
+---@param event string
+---@param fn? function
+---@return sio.Client
+function Client:off(event, fn) end
+
+---Every event from the server: fn(event, ...), before its listeners.
+---@param fn fun(event: string, ...)
+---@return sio.Client
+function Client:on_any(fn) end
+
+---The same as on_any (socket.io-client's name).
+---@param fn fun(event: string, ...)
+---@return sio.Client
+function Client:onAny(fn) end
+
+---@param fn? function the last entry of fn, or all
+---@return sio.Client
+function Client:off_any(fn) end
+
+---@param fn? function
+---@return sio.Client
+function Client:offAny(fn) end
+
+---emit("message", ...), as socket.io-client's send().
+---@return true|nil ok
+---@return string? err
+function Client:send(...) end
+
+---Connects (again); nothing when connected or connecting.
+---@return sio.Client|nil
+---@return string? err
+function Client:connect() end
+
+---The same as connect().
+---@return sio.Client|nil
+---@return string? err
+function Client:open() end
+
+---Disconnects; no reconnection until connect().
+---@return sio.Client
+function Client:disconnect() end
+
+---The same as disconnect().
+---@return sio.Client
+function Client:close() end
 
 ---The ack function a handler gets: ack(...) answers once.
 ---@class sio.Ack

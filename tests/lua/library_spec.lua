@@ -66,6 +66,9 @@ describe("lua/library/sio.lua", function()
       ["sio.engine"] = { "Engine" },
       ["sio.session"] = { "Session" },
       ["sio.response"] = { "Response" },
+      ["sio.manager"] = { "Manager" },
+      ["sio.client"] = { "Client", "ClientEmitter" }, -- a client socket is also its own emitter
+      ["sio.client_emitter"] = { "ClientEmitter" },
     }
     for mt, owners in pairs(classes) do
       local want = {}
