@@ -1040,10 +1040,7 @@ class AsyncClient(_BaseClient):
 
         core.emit_ack(nsp, event, args, max(1, int(timeout * 1000)), on_ack)
         self._kick()
-        try:
-            error, values = await asyncio.wait_for(fut, timeout + 5)
-        except asyncio.TimeoutError:
-            raise TimeoutError() from None
+        error, values = await fut  # the core answers once: the ack, its timeout, or the disconnection
         if error == "timeout":
             raise TimeoutError()
         if error is not None:
