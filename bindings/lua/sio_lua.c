@@ -166,7 +166,16 @@ static int l_roundtrip(lua_State *L) {
   return 1 + pushed;
 }
 
+/* A write to a connection the peer has closed raises SIGPIPE, whose default kills the process:
+ * under `lua5.4` (siod ignores it; Python and Node do at start-up) a client or server would die
+ * instead of seeing EPIPE. Ignored only when nobody chose a disposition. */
+static void ignore_sigpipe(void) {
+  struct sigaction old;
+  if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
+}
+
 int luaopen_sio(lua_State *L) {
+  ignore_sigpipe();
   siol_state_open(L); /* one state per Lua state, shared by every require */
   siol_open_lreq(L);
   siol_open_server(L);

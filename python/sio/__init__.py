@@ -1,4 +1,5 @@
-"""sio: a Socket.IO v4 server whose core is C (libuv), with a python-socketio-like API.
+"""sio: a Socket.IO v4 server (and client: :class:`Client`) whose core is C (libuv), with a
+python-socketio-like API.
 
     import sio
 
@@ -33,7 +34,9 @@ The package: ``server.py`` (:class:`Server`), ``async_server.py`` (:class:`Async
 constructor arguments and reasons), ``_workers.py`` (the ``async_handlers`` pool), ``ack.py``
 (:class:`Ack`), ``errors.py`` (the exceptions), ``_dispatch.py`` (what the C core calls),
 ``_asyncio.py`` (the asyncio mode), ``socket.py`` (the Node-shaped :class:`Socket`, middleware,
-``server.of()``/``to()``), ``_util.py`` (argument conversions); ``_core`` is the C
+``server.of()``/``to()``), ``_util.py`` (argument conversions), ``client.py`` (the client:
+:class:`Client`, :class:`AsyncClient`, :class:`ClientNamespace`, over ``_core.ClientCore``) and
+``simple_client.py`` (:class:`SimpleClient`, :class:`AsyncSimpleClient`); ``_core`` is the C
 extension (bindings/python/, stubs in ``_core.pyi``), ``api`` the SWIG module of sio.h's
 callback-free part (bindings/sio.i).
 """

@@ -29,6 +29,8 @@ Differences from python-socketio (on purpose):
 - ``recovered(namespace='/')``: whether the last (re)connection restored the session (a server with
   connection state recovery); such a server adds each event's offset as its last argument, which
   handlers receive (as socket.io-client's and python-socketio's do).
+- ``handle_sigint`` is accepted and changes nothing: the client's threads are daemons and
+  ``wait()`` waits in slices, so Ctrl-C reaches the main thread as KeyboardInterrupt.
 - The ``disconnect`` handler gets a reason when it takes one (python-socketio 5.12+):
   ``Client.reason.CLIENT_DISCONNECT`` / ``SERVER_DISCONNECT`` / ``TRANSPORT_ERROR``.
 """
@@ -190,7 +192,10 @@ class _BaseClient:
         self.randomization_factor = randomization_factor
         self.handle_sigint = handle_sigint
         self.serializer = serializer
+        # python-socketio's: a Logger, or True for INFO lines on this module's logger
         self.logger = logger if isinstance(logger, logging.Logger) else globals()["logger"]
+        if logger is True and self.logger.level == logging.NOTSET:
+            self.logger.setLevel(logging.INFO)
         self._options = self._core_options(kwargs)
         self.handlers: Dict[str, Dict[str, Handler]] = {}
         self.namespace_handlers: Dict[str, ClientNamespace] = {}
@@ -213,6 +218,8 @@ class _BaseClient:
         self._open_error: Optional[str] = None  # the first connection attempt failed (and why)
         self._retry = False
         self._gave_up = False
+        self._errored: Set[str] = set()  # namespaces told of the failed connection (connect_error)
+        self._failing = False  # connect() gave up: no more connect_error for this attempt
 
     @staticmethod
     def _core_options(kw: Dict[str, Any]) -> Dict[str, Any]:
@@ -359,6 +366,8 @@ class _BaseClient:
         self._transport_failed = False
         self._open_error = None
         self._gave_up = False
+        self._errored = set()
+        self._failing = False
         hdrs = headers() if callable(headers) else headers
         path = "/" + (socketio_path or "socket.io").strip("/") + "/"
         opts = dict(self._options)
@@ -402,6 +411,7 @@ class _BaseClient:
     # ---- the core's callbacks (on the core's thread) -----------------------------------------
 
     def _on_open(self) -> None:
+        self.logger.info("Engine.IO connection established")
         self._open = True
         self._transport_failed = False
         core = self._core
@@ -431,6 +441,7 @@ class _BaseClient:
         self._trigger_manager("reconnect_attempt", attempt)
 
     def _on_reconnect(self, attempt: int) -> None:
+        self.logger.info("Reconnection successful (attempt %d)", attempt)
         self._trigger_manager("reconnect", attempt)
 
     def _on_reconnect_error(self, code: int, detail: str) -> None:
@@ -451,6 +462,7 @@ class _BaseClient:
         if core is None:
             return
         sid, _, recovered, _ = core.socket_info(nsp)
+        self.logger.info("Namespace %s is connected%s", nsp, " (recovered)" if recovered else "")
         self.namespaces[nsp] = sid
         self._recovered[nsp] = recovered
         self._final.discard(nsp)
@@ -462,6 +474,7 @@ class _BaseClient:
         self._changed()
 
     def _on_connect_error(self, nsp: str, message: str, data: Any) -> None:
+        self.logger.info("Connection to namespace %s failed: %s", nsp, message)
         if not self._transport_failed:  # the server refused the namespace: no retry (socket.io-client's way)
             payload: Any = {"message": message}
             if data is not None:
@@ -475,9 +488,22 @@ class _BaseClient:
             if self.connected and not self.namespaces:
                 self.connected = False
             return
-        self._trigger("connect_error", nsp, message)  # the connection failed: retried when enabled
+        if not self._failing:  # the connection failed: retried when enabled
+            self._errored.add(nsp)
+            self._trigger("connect_error", nsp, message)
+
+    def _report_failure(self) -> None:
+        """connect() fails: python-socketio has called every namespace's connect_error handler
+        with the reason when the connection could not be made (the core may not have yet)."""
+        if not self.failed_namespaces and not self._failing:
+            why = self._open_error or "Connection error"
+            for nsp in self.connection_namespaces:
+                if nsp not in self._errored:
+                    self._trigger("connect_error", nsp, why)
+        self._failing = True
 
     def _on_disconnect(self, nsp: str, reason: str) -> None:
+        self.logger.info("Namespace %s is disconnected: %s", nsp, reason)
         self.namespaces.pop(nsp, None)
         if not self.namespaces:
             self.connected = False
@@ -684,15 +710,18 @@ class Client(_BaseClient):
                     failure = "One or more namespaces failed to connect: " + ", ".join(
                         self.failed_namespaces or [n for n in self.connection_namespaces if n not in self.namespaces])
         # python-socketio has run the connect (or connect_error) handlers when connect() returns
-        self._drain_handlers(max(wait_timeout, 1.0))
         if failure is not None or self._core is not core:
-            self._stop(core)
+            self._stop(core, self._report_failure)
+            self._drain_handlers(max(wait_timeout, 1.0))
             raise ConnectionError(failure or "Connection error")
+        self._drain_handlers(max(wait_timeout, 1.0))
         self.connected = True  # python-socketio's, also with wait=False (namespaces still connecting)
 
-    def _stop(self, core: _core.ClientCore) -> None:
-        """Closes core (on its thread) and waits for the loop thread to end."""
+    def _stop(self, core: _core.ClientCore, first: Optional[Callable[[], None]] = None) -> None:
+        """Closes core (on its thread, after first()) and waits for the loop thread to end."""
         def close() -> None:
+            if first is not None:
+                first()
             if not core.closed:
                 core.close()
 
@@ -952,6 +981,8 @@ class AsyncClient(_BaseClient):
             if failure is None and set(self.namespaces) != set(self.connection_namespaces):
                 failure = "One or more namespaces failed to connect: " + ", ".join(
                     self.failed_namespaces or [n for n in self.connection_namespaces if n not in self.namespaces])
+        if failure is not None or self._core is not core:
+            self._report_failure()
         if self._tasks:  # python-socketio has run the connect (or connect_error) handlers by now
             await asyncio.wait(list(self._tasks), timeout=max(wait_timeout, 1.0))
         if failure is not None or self._core is not core:
@@ -1009,10 +1040,7 @@ class AsyncClient(_BaseClient):
 
         core.emit_ack(nsp, event, args, max(1, int(timeout * 1000)), on_ack)
         self._kick()
-        try:
-            error, values = await asyncio.wait_for(fut, timeout + 5)
-        except asyncio.TimeoutError:
-            raise TimeoutError() from None
+        error, values = await fut  # the core answers once: the ack, its timeout, or the disconnection
         if error == "timeout":
             raise TimeoutError()
         if error is not None:

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -22,6 +23,7 @@
 
 #include "client/eio_client.h"
 #include "client/eioc_proto.h"
+#include "websocket/ws.h"
 #include "sio.h"
 #include "sio_client.h"
 #include "test.h"
@@ -54,6 +56,7 @@ struct fx {
   int in_order; /* numbered messages came back in order */
   /* what the case does */
   void (*on_open)(fx_t *f);
+  void (*on_upgraded)(fx_t *f); /* after the upgrade (NULL: nothing) */
   void (*on_msg)(fx_t *f, char *data, size_t len, int binary);
   int want_msgs; /* close the client after this many messages */
   /* the server side */
@@ -67,7 +70,7 @@ struct fx {
   uv_tcp_t fake;
   int fake_on;
   const char *const *fake_answers; /* per request, in order; NULL: stay silent */
-  int fake_requests;
+  int fake_requests, fake_accepts;
   char rec[16384]; /* what the fake server received */
   size_t rec_len;
 };
@@ -152,7 +155,7 @@ static void c_message(sio_eioc_t *c, char *data, size_t len, int binary) {
 static void c_upgrade(sio_eioc_t *c) {
   fx_t *f = sio_eioc_user(c);
   f->upgraded++;
-  if (f->on_open) f->on_open(f);
+  if (f->on_upgraded) f->on_upgraded(f);
 }
 
 static void c_close(sio_eioc_t *c, int err, const char *reason, const char *detail) {
@@ -299,6 +302,7 @@ static void upgrade_case(int eio) {
   CHECK(fx_server(&f, &eo, NULL) == 0);
   f.cfg.eio = eio;
   f.on_open = upgrade_send;
+  f.on_upgraded = upgrade_send;
   CHECK(fx_run(&f) == 0);
   CHECK_EQ_INT(f.upgraded, 1);
   CHECK_EQ_INT(f.msgs, 2);
@@ -335,6 +339,7 @@ TEST(ipv6_literal) {
     f.cfg.host = "::1";
     if (t == 3) {
       f.on_open = upgrade_send;
+      f.on_upgraded = upgrade_send;
     } else {
       f.cfg.transports = (unsigned)t;
       f.on_open = send_two;
@@ -398,8 +403,10 @@ static void send_many(fx_t *f) {
   f->want_msgs = 1000;
 }
 
+/* t = 3: polling with the upgrade under way, so the messages and their echoes cross the switch
+ * of transports: still all there, in order. */
 TEST(many_messages_batched_in_order) {
-  for (int t = 1; t <= 2; t++) {
+  for (int t = 1; t <= 3; t++) {
     fx_t f;
     fx_init(&f);
     CHECK(fx_server(&f, NULL, NULL) == 0);
@@ -457,6 +464,7 @@ TEST(heartbeat_keeps_the_connection) {
       f.cfg.eio = eio;
       f.cfg.transports = (unsigned)t;
       f.on_open = close_later;
+      f.on_upgraded = close_later;
       CHECK(fx_run(&f) == 0);
       CHECK_EQ_INT(f.close_err, 0);
       CHECK(strcmp(f.reason, "forced close") == 0);
@@ -522,6 +530,36 @@ TEST(send_past_max_payload_refused) {
   CHECK(strcmp(f.reason, "forced close") == 0);
 }
 
+/* Bad configurations are refused at once, with nothing to close. */
+TEST(bad_config_refused) {
+  fx_t f;
+  fx_init(&f);
+  sio_eioc_t *c = NULL;
+  sio_eioc_config_t cfg = f.cfg;
+  cfg.port = 0;
+  CHECK_EQ_INT(sio_eioc_new(&f.loop, &cfg, &c_cbs, &f, &c), SIO_EINVAL);
+  cfg.port = 70000;
+  CHECK_EQ_INT(sio_eioc_new(&f.loop, &cfg, &c_cbs, &f, &c), SIO_EINVAL);
+  cfg.port = 80;
+  cfg.host = "";
+  CHECK_EQ_INT(sio_eioc_new(&f.loop, &cfg, &c_cbs, &f, &c), SIO_EINVAL);
+  cfg.host = "127.0.0.1";
+  static const char *const smuggled[] = {"X-A: 1\r\nX-B: 2", NULL};
+  cfg.headers = smuggled;
+  CHECK_EQ_INT(sio_eioc_new(&f.loop, &cfg, &c_cbs, &f, &c), SIO_EINVAL);
+  static const char *const no_colon[] = {"X-A", NULL};
+  cfg.headers = no_colon;
+  CHECK_EQ_INT(sio_eioc_new(&f.loop, &cfg, &c_cbs, &f, &c), SIO_EINVAL);
+  cfg.headers = NULL;
+  cfg.transports = 4;
+  CHECK_EQ_INT(sio_eioc_new(&f.loop, &cfg, &c_cbs, &f, &c), SIO_EINVAL);
+  CHECK(c == NULL);
+  stop_all(&f);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&f.loop), 0);
+  CHECK_EQ_INT(f.closed, 0);
+}
+
 TEST(connection_refused) {
   fx_t f;
   fx_init(&f);
@@ -564,6 +602,27 @@ static void fake_shut(uv_shutdown_t *sh, int status) {
   free(sh);
 }
 
+/* "WS" as an answer: the upgrade accepted for the request's key, then the frames of fake_frames
+ * (unmasked, as a server sends them). */
+static const char *fake_frames;
+static size_t fake_frames_len;
+
+static void fake_ws_accept(uv_stream_t *s, const char *req, size_t n) {
+  const char *k = NULL;
+  for (size_t i = 0; i + 19 < n; i++)
+    if (strncasecmp(req + i, "Sec-WebSocket-Key: ", 19) == 0) k = req + i + 19;
+  char accept[29] = "";
+  if (k) sio_ws_accept_key(k, 24, accept);
+  static char head[256];
+  int hl = snprintf(head, sizeof head,
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Accept: %s\r\n\r\n", accept);
+  uv_buf_t out[2] = {uv_buf_init(head, (unsigned)hl),
+                     uv_buf_init((char *)fake_frames, (unsigned)fake_frames_len)};
+  uv_write_t *w = malloc(sizeof *w);
+  uv_write(w, s, out, 2, fake_written);
+}
+
 static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   fake_conn_t *fc = s->data;
   fx_t *f = fc->f;
@@ -593,6 +652,10 @@ static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
       uv_close((uv_handle_t *)s, fake_conn_closed);
       return;
     }
+    if (strcmp(a, "WS") == 0) {
+      fake_ws_accept(s, b->base, (size_t)n);
+      continue;
+    }
     /* "!..." : answered, then the connection shut down (a body read to its end). */
     int then_close = a[0] == '!';
     if (then_close) a++;
@@ -612,6 +675,7 @@ static void fake_accept(uv_stream_t *srv, int status) {
   fx_t *f = srv->data;
   fake_conn_t *fc = calloc(1, sizeof *fc);
   fc->f = f;
+  f->fake_accepts++;
   uv_tcp_init(&f->loop, &fc->tcp);
   fc->tcp.data = fc;
   uv_accept(srv, (uv_stream_t *)&fc->tcp);
@@ -676,6 +740,30 @@ TEST(ping_timeout) {
   CHECK(strcmp(f.reason, "ping timeout") == 0);
 }
 
+/* v3: the client pings every pingInterval; a server that never answers is gone after
+ * pingInterval + pingTimeout. The client's pings are on the wire (POSTed "1:2"). */
+TEST(ping_timeout_v3) {
+  fx_t f;
+  fx_init(&f);
+  static char answer[512];
+  const char *open = "0{\"sid\":\"abc\",\"upgrades\":[],\"pingInterval\":100,\"pingTimeout\":150}";
+  char body[256];
+  int n = snprintf(body, sizeof body, "%d:%s", (int)strlen(open), open);
+  snprintf(answer, sizeof answer, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=UTF-8\r\n"
+                                  "Content-Length: %d\r\n\r\n%s", n, body);
+  const char *answers[] = {answer, NULL};
+  CHECK(fake_server(&f, answers) == 0);
+  f.cfg.eio = 3;
+  f.cfg.transports = SIO_CLIENT_POLLING;
+  CHECK(fake_run(&f) == 0);
+  CHECK_EQ_INT(f.opened, 1);
+  CHECK_EQ_INT(f.close_err, SIO_ETIMEDOUT);
+  CHECK(strcmp(f.reason, "ping timeout") == 0);
+  f.rec[f.rec_len] = '\0';
+  CHECK(strstr(f.rec, "POST /engine.io/?EIO=3&transport=polling&sid=abc HTTP/1.1") != NULL);
+  CHECK(strstr(f.rec, "\r\n\r\n1:2") != NULL);
+}
+
 /* TCP accepted, nothing ever answered: the attempt ends at timeout_ms. */
 TEST(timeout_when_the_server_never_answers) {
   for (int t = 1; t <= 2; t++) {
@@ -724,6 +812,37 @@ TEST(polling_batches_one_post) {
   CHECK_EQ_INT(count(f.rec, f.rec_len, "GET /engine.io/?EIO=4&transport=polling HTTP/1.1"), 1);
 }
 
+/* A POST connection idle for 3 s is not reused (the server may be closing it): the second POST,
+ * 3.1 s after the first, comes on a new connection; the CLOSE right after reuses that one. */
+static void send_later_cb(uv_timer_t *t) {
+  fx_t *f = t->data;
+  uv_close((uv_handle_t *)t, (uv_close_cb)free);
+  sio_eioc_send(f->c, "y", 1, 0);
+  close_later(f);
+}
+
+static void send_now_and_later(fx_t *f) {
+  sio_eioc_send(f->c, "x", 1, 0);
+  uv_timer_t *t = malloc(sizeof *t);
+  uv_timer_init(&f->loop, t);
+  t->data = f;
+  uv_timer_start(t, send_later_cb, 3100, 0);
+}
+
+TEST(idle_post_connection_not_reused) {
+  fx_t f;
+  fx_init(&f);
+  const char *answers[] = {open_v4(10000), NULL};
+  CHECK(fake_server(&f, answers) == 0);
+  f.cfg.transports = SIO_CLIENT_POLLING;
+  f.on_open = send_now_and_later;
+  CHECK(fake_run(&f) == 0);
+  CHECK_EQ_INT(f.close_err, 0);
+  f.rec[f.rec_len] = '\0';
+  CHECK_EQ_INT(count(f.rec, f.rec_len, "POST /engine.io/"), 3);
+  CHECK_EQ_INT(f.fake_accepts, 3); /* the handshake and poll, the first POST, the later ones */
+}
+
 /* Responses that end their connection: Connection: close, and a body read to the end of the
  * connection (no length); each next request opens a new connection. */
 static void close_on_first(fx_t *f, char *data, size_t len, int binary) { sio_eioc_close(f->c); }
@@ -747,6 +866,73 @@ TEST(polling_without_keep_alive) {
   CHECK(strcmp(f.first, "hi") == 0);
   CHECK_EQ_INT(f.close_err, 0);
   CHECK(strcmp(f.reason, "forced close") == 0);
+}
+
+/* A WebSocket server's frames: a ping answered with its payload, fragments joined, binary; the
+ * client's frames all masked (a server-role parser refuses any that is not), its CLOSE packet
+ * followed by a close frame with 1000. */
+typedef struct {
+  int pong, texts, close_code;
+  char last[64];
+} ws_seen_t;
+
+static int seen_message(void *user, int opcode, char *data, size_t len) {
+  ws_seen_t *w = user;
+  w->texts++;
+  snprintf(w->last, sizeof w->last, "%.*s", (int)len, data);
+  return 0;
+}
+
+static int seen_control(void *user, int opcode, char *data, size_t len) {
+  ws_seen_t *w = user;
+  if (opcode == SIO_WS_OP_PONG && len == 2 && memcmp(data, "hi", 2) == 0) w->pong++;
+  if (opcode == SIO_WS_OP_CLOSE) sio_ws_parse_close(data, len, &w->close_code, NULL, NULL);
+  return 0;
+}
+
+static void close_on_third(fx_t *f, char *data, size_t len, int binary) {
+  if (f->msgs == 3) sio_eioc_close(f->c);
+}
+
+TEST(websocket_frames_both_ways) {
+  static const char frames[] =
+      "\x81\x55" "0{\"sid\":\"abc\",\"upgrades\":[],\"pingInterval\":9000,\"pingTimeout\":9000,"
+      "\"maxPayload\":1000}"
+      "\x89\x02hi"            /* ping */
+      "\x81\x06" "4hello"     /* text */
+      "\x01\x04" "4wor"       /* fragments */
+      "\x80\x02" "ld"
+      "\x82\x03\x01\x02\x03";  /* binary */
+  CHECK_EQ_INT(strlen("0{\"sid\":\"abc\",\"upgrades\":[],\"pingInterval\":9000,\"pingTimeout\":9000,"
+                      "\"maxPayload\":1000}"), 0x55);
+  fake_frames = frames;
+  fake_frames_len = sizeof frames - 1;
+  fx_t f;
+  fx_init(&f);
+  const char *answers[] = {"WS", NULL};
+  CHECK(fake_server(&f, answers) == 0);
+  f.cfg.transports = SIO_CLIENT_WEBSOCKET;
+  f.on_msg = close_on_third;
+  CHECK(fake_run(&f) == 0);
+  CHECK_EQ_INT(f.opened, 1);
+  CHECK_EQ_INT(f.msgs, 3);
+  CHECK(strcmp(f.first, "hello") == 0);
+  CHECK_EQ_INT(f.binary_msgs, 1);
+  CHECK_EQ_INT(f.close_err, 0); /* the fake never answers the close frame: the wait ends it */
+  char *body = strstr(f.rec, "\r\n\r\n");
+  CHECK(body != NULL);
+  body += 4;
+  ws_seen_t seen = {0};
+  sio_ws_parser_t p;
+  sio_ws_parser_init(&p, SIO_WS_ROLE_SERVER, 1000);
+  static const sio_ws_callbacks_t cbs = {seen_message, seen_control};
+  int rv = sio_ws_parser_execute(&p, &cbs, &seen, body, f.rec_len - (size_t)(body - f.rec), NULL);
+  sio_ws_parser_free(&p);
+  CHECK_EQ_INT(rv, 0);
+  CHECK_EQ_INT(seen.pong, 1);
+  CHECK_EQ_INT(seen.texts, 1);
+  CHECK(strcmp(seen.last, "1") == 0);
+  CHECK_EQ_INT(seen.close_code, 1000);
 }
 
 /* One answer, and what the client must say about it. */
@@ -804,9 +990,9 @@ TEST(truncated_chunk_then_close) {
 
 static char tmpdir[64];
 
-static int make_cert(void) {
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/sio-eioc-XXXXXX");
-  if (!mkdtemp(tmpdir)) return 0;
+/* A self-signed certificate <tmpdir>/<name>.crt (and .key) for the subject alternative names
+ * `san`. */
+static int make_cert(const char *name, const char *san) {
   EVP_PKEY *key = EVP_EC_gen("P-256");
   X509 *x = X509_new();
   if (!key || !x) return 0;
@@ -819,16 +1005,16 @@ static int make_cert(void) {
   X509_set_issuer_name(x, n);
   X509V3_CTX v3;
   X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
-  X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "IP:127.0.0.1");
+  X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
   if (ext) X509_add_ext(x, ext, -1);
   X509_EXTENSION_free(ext);
   int ok = X509_sign(x, key, EVP_sha256()) > 0;
   char path[128];
-  snprintf(path, sizeof path, "%s/c.crt", tmpdir);
+  snprintf(path, sizeof path, "%s/%s.crt", tmpdir, name);
   FILE *fp = fopen(path, "w");
   ok = ok && fp && PEM_write_X509(fp, x);
   if (fp) fclose(fp);
-  snprintf(path, sizeof path, "%s/c.key", tmpdir);
+  snprintf(path, sizeof path, "%s/%s.key", tmpdir, name);
   fp = fopen(path, "w");
   ok = ok && fp && PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL);
   if (fp) fclose(fp);
@@ -837,17 +1023,21 @@ static int make_cert(void) {
   return ok;
 }
 
-static void remove_cert(void) {
+static void remove_certs(void) {
+  static const char *const files[] = {"c.crt", "c.key", "ip.crt", "ip.key"};
   char path[128];
-  snprintf(path, sizeof path, "%s/c.crt", tmpdir);
-  unlink(path);
-  snprintf(path, sizeof path, "%s/c.key", tmpdir);
-  unlink(path);
+  for (size_t i = 0; i < 4; i++) {
+    snprintf(path, sizeof path, "%s/%s", tmpdir, files[i]);
+    unlink(path);
+  }
   rmdir(tmpdir);
 }
 
 TEST(tls) {
-  CHECK(make_cert());
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/sio-eioc-XXXXXX");
+  CHECK(mkdtemp(tmpdir) != NULL);
+  CHECK(make_cert("c", "IP:127.0.0.1,DNS:localhost"));
+  CHECK(make_cert("ip", "IP:127.0.0.1"));
   char crt[128], key[128];
   snprintf(crt, sizeof crt, "%s/c.crt", tmpdir);
   snprintf(key, sizeof key, "%s/c.key", tmpdir);
@@ -855,8 +1045,9 @@ TEST(tls) {
   sio_tls_options_init(&to);
   to.cert_file = crt;
   to.key_file = key;
-  /* Verified against the certificate as CA: polling, the upgrade, WebSocket only. */
-  for (int t = 1; t <= 3; t++) {
+  /* Verified against the certificate as CA: polling, the upgrade, WebSocket only; then big
+   * messages (many TLS records each way) on polling and WebSocket. */
+  for (int t = 1; t <= 5; t++) {
     fx_t f;
     fx_init(&f);
     CHECK(fx_server(&f, NULL, &to) == 0);
@@ -864,14 +1055,16 @@ TEST(tls) {
     f.cfg.tls_ca_file = crt;
     if (t == 3) {
       f.on_open = upgrade_send;
+      f.on_upgraded = upgrade_send;
     } else {
-      f.cfg.transports = (unsigned)t;
-      f.on_open = send_two;
+      f.cfg.transports = (unsigned)(t > 3 ? t - 3 : t);
+      f.on_open = t > 3 ? send_big : send_two;
     }
     CHECK(fx_run(&f) == 0);
     CHECK_EQ_INT(f.msgs, 2);
     CHECK_EQ_INT(f.close_err, 0);
     if (t == 3) CHECK_EQ_INT(f.upgraded, 1);
+    if (t > 3) CHECK_EQ_INT(f.bytes, 600000);
   }
   /* The system's CAs do not know it: refused. */
   {
@@ -896,7 +1089,34 @@ TEST(tls) {
     CHECK(fx_run(&f) == 0);
     CHECK_EQ_INT(f.msgs, 2);
   }
-  remove_cert();
+  /* By name (SNI, the name checked): "localhost" is in one certificate and not in the other. */
+  for (int which = 0; which < 2; which++) {
+    fx_t f;
+    fx_init(&f);
+    sio_tls_options_t o = to;
+    char ipcrt[128], ipkey[128];
+    snprintf(ipcrt, sizeof ipcrt, "%s/ip.crt", tmpdir);
+    snprintf(ipkey, sizeof ipkey, "%s/ip.key", tmpdir);
+    if (which) {
+      o.cert_file = ipcrt;
+      o.key_file = ipkey;
+    }
+    CHECK(fx_server(&f, NULL, &o) == 0);
+    f.cfg.secure = 1;
+    f.cfg.host = "localhost";
+    f.cfg.tls_ca_file = which ? ipcrt : crt;
+    f.cfg.transports = SIO_CLIENT_WEBSOCKET;
+    f.on_open = send_two;
+    CHECK(fx_run(&f) == 0);
+    if (which) {
+      CHECK_EQ_INT(f.opened, 0);
+      CHECK_EQ_INT(f.close_err, SIO_ETLS);
+      CHECK(strstr(f.detail, "hostname mismatch") != NULL);
+    } else {
+      CHECK_EQ_INT(f.msgs, 2);
+    }
+  }
+  remove_certs();
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -1013,5 +1233,5 @@ TEST_MAIN(RUN(response_parser), RUN(open_packet_and_target), RUN(polling_echo), 
           RUN(eio3_polling_then_upgrade), RUN(eio3_polling_and_websocket_echo), RUN(ipv6_literal), RUN(big_messages),
           RUN(many_messages_batched_in_order), RUN(server_closes_the_session), RUN(heartbeat_keeps_the_connection), RUN(close_inside_on_open),
           RUN(max_payload_exceeded_closes), RUN(send_past_max_payload_refused),
-          RUN(connection_refused), RUN(ping_timeout), RUN(timeout_when_the_server_never_answers),
-          RUN(bad_servers), RUN(polling_batches_one_post), RUN(polling_without_keep_alive), RUN(truncated_chunk_then_close), RUN(tls))
+          RUN(bad_config_refused), RUN(connection_refused), RUN(ping_timeout), RUN(ping_timeout_v3), RUN(timeout_when_the_server_never_answers),
+          RUN(bad_servers), RUN(polling_batches_one_post), RUN(polling_without_keep_alive), RUN(idle_post_connection_not_reused), RUN(websocket_frames_both_ways), RUN(truncated_chunk_then_close), RUN(tls))

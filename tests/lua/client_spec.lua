@@ -119,6 +119,15 @@ describe("sio.client", function()
         "randomizationFactor")
     end)
 
+    it("require 'sio' ignores SIGPIPE (a write to a closed peer is EPIPE, not death under lua5.4)", function()
+      local f = assert(io.open("/proc/self/status"))
+      local mask = f:read("a"):match("SigIgn:%s*(%x+)")
+      f:close()
+      -- SIGPIPE is 13: bit 12 of the mask, the 4th hex digit from the right, value 1.
+      local digit = tonumber(mask:sub(-4, -4), 16)
+      assert.equal(1, digit & 1)
+    end)
+
     it("socket:call outside a handler's coroutine raises a clear error", function()
       local s = client("http://127.0.0.1:1", { autoConnect = false, reconnection = false })
       assert.error_matches(function() s:call("echo", 1) end, "inside a handler's coroutine")

@@ -59,15 +59,19 @@ def start(kind, *args):
     cmd, available = KINDS[kind]
     if not available():
         pytest.skip('%s server not available here' % kind)
-    old = os.environ.get('SIO_SERVER')
-    os.environ['SIO_SERVER'] = cmd
+    # the Python contract server runs on this interpreter: its sio is the one under test (the
+    # in-tree build for its version, or with SIO_PY_INSTALLED=1 the installed package)
+    env = {'SIO_SERVER': cmd, 'SIO_PYTHON_EXE': sys.executable}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         return conftest.Server(args)
     finally:
-        if old is None:
-            del os.environ['SIO_SERVER']
-        else:
-            os.environ['SIO_SERVER'] = old
+        for k, v in old.items():
+            if v is None:
+                del os.environ[k]
+            else:
+                os.environ[k] = v
 
 
 _shared = {}

@@ -7,6 +7,7 @@ threads, asyncio, reconnection after a server restart, connection state recovery
 The package is test_api's (the in-tree build, or with SIO_PY_INSTALLED=1 the installed one)."""
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -353,7 +354,7 @@ def test_connect_refused_raises_and_retry_false():
     with pytest.raises(sio.exceptions.ConnectionError):
         c.connect('http://127.0.0.1:%d' % port)
     assert time.monotonic() - t0 < WAIT
-    assert errors.get('connect_error') and not c.connected
+    assert len(errors.get('connect_error')) == 1 and not c.connected  # once, as python-socketio
     c.wait()  # nothing running
 
 
@@ -372,6 +373,7 @@ def test_reconnects_after_the_server_restarts_and_delivers_buffered_emits_once()
         assert rec.wait('disconnect') == [('transport error',)]
         assert not c.connected
         c.emit('message', 'while-down')  # kept in the send buffer
+        c.emit('message', 'volatile', volatile=True)  # not kept: dropped while disconnected
         assert rec.wait('reconnect_attempt')
         srv = start('c', '--port', str(port))
         rec.wait('connect', 2, timeout=10)
@@ -568,3 +570,56 @@ def test_namespaces_from_handlers_manager_events_excepted():
             c.emit('echo', 1)  # '/' was not asked for
     finally:
         c.disconnect()
+
+
+def test_connect_with_retry_waits_for_the_server():
+    port = free_port()
+    box = []
+    starter = threading.Timer(0.5, lambda: box.append(start('c', '--port', str(port))))
+    starter.start()
+    c = sio.Client(reconnection_delay=0.1, reconnection_delay_max=0.2)
+    errors = Recorder(c, ('connect_error',))
+    try:
+        c.connect('http://127.0.0.1:%d' % port, retry=True)  # refused first: retried as a reconnection
+        assert c.connected and c.call('echo', 'up') == 'up'
+        assert errors.get('connect_error')  # the failed attempts were reported
+    finally:
+        starter.join()
+        c.disconnect()
+        for srv in box:
+            srv.stop()
+
+
+def test_logger_true_logs_the_connection(caplog):
+    caplog.set_level(logging.INFO, logger='sio.client')
+    c = sio.Client(reconnection=False, logger=True)
+    c.connect(shared('c').url)
+    c.disconnect()
+    text = caplog.text
+    assert 'Engine.IO connection established' in text and 'Namespace / is connected' in text
+    assert 'Namespace / is disconnected: io client disconnect' in text
+
+
+def test_call_ends_when_the_connection_is_lost():
+    srv = start('c')
+    c = sio.Client(reconnection=False)
+    c.connect(srv.url)
+    box = []
+
+    def waiting():
+        t0 = time.monotonic()
+        try:
+            c.call('nobody-answers', timeout=30)
+        except BaseException as e:  # checked below
+            box.append((e, time.monotonic() - t0))
+
+    t = threading.Thread(target=waiting)
+    t.start()
+    time.sleep(0.2)
+    srv.kill()
+    t.join(WAIT)
+    assert box, 'call() still waiting'
+    e, took = box[0]
+    assert isinstance(e, sio.exceptions.DisconnectedError) and isinstance(e, sio.exceptions.TimeoutError)
+    assert took < WAIT
+    c.wait()

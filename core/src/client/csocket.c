@@ -41,7 +41,7 @@ fail:
 static int send_simple(sio_csocket_t *s, int type, cJSON *data) {
   sio_packet_t p = {type, s->nsp, -1, data, 0, NULL, 0};
   sio_eioc_part_t part;
-  size_t n;
+  size_t n = 0;
   int r = encode(s->m, &p, NULL, &part, &n);
   return r ? r : sio__manager_send(s->m, &part, n);
 }

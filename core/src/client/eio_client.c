@@ -9,7 +9,7 @@
 #include "sio.h"
 #include "sio_client.h"
 
-/* A graceful close waits this long at most for the CLOSE packet to be written. */
+/* A graceful close waits this long at most for the CLOSE packet to be written and answered. */
 #define CLOSE_WAIT_MS 2000
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
@@ -65,8 +65,7 @@ void sio__eioc_fail(sio_eioc_t *e, int err, const char *reason, const char *deta
   e->post.conn = NULL;
   sio_eioc_conn_close(e->ws.conn);
   e->ws.conn = NULL;
-  uv_close((uv_handle_t *)&e->open_timer, on_handle_closed);
-  uv_close((uv_handle_t *)&e->ping_timer, on_handle_closed);
+  uv_close((uv_handle_t *)&e->timer, on_handle_closed);
   uv_close((uv_handle_t *)&e->v3_ping_timer, on_handle_closed);
   uv_close((uv_handle_t *)&e->flush_idle, on_handle_closed);
 }
@@ -94,13 +93,12 @@ void sio_eioc_close(sio_eioc_t *e) {
     e->ws.state = WS_NONE;
     e->paused = 0;
   }
-  uv_timer_stop(&e->ping_timer);
   uv_timer_stop(&e->v3_ping_timer);
   if (sio__eioc_queue(e, SIO_EIO_CLOSE, NULL, 0, 0)) {
     sio__eioc_fail(e, 0, "forced close", NULL);
     return;
   }
-  uv_timer_start(&e->open_timer, on_open_timeout, CLOSE_WAIT_MS, 0);
+  uv_timer_start(&e->timer, on_open_timeout, CLOSE_WAIT_MS, 0); /* replaces the heartbeat's */
   sio__eioc_schedule_flush(e);
 }
 
@@ -201,24 +199,26 @@ static void on_ping_timeout(uv_timer_t *t) {
 }
 
 static void reset_ping_timeout(sio_eioc_t *e) {
+  if (e->state != ST_OPEN) return; /* closing: the timer bounds the close now */
   uint64_t ms = (uint64_t)e->info.ping_interval + e->info.ping_timeout;
-  uv_timer_start(&e->ping_timer, on_ping_timeout, ms, 0);
+  uv_timer_start(&e->timer, on_ping_timeout, ms, 0);
 }
 
-/* v3: the client pings every pingInterval; the PONG (any packet, in fact) keeps it alive. */
+/* v3 (engine.io-client 3's heartbeat): the client pings pingInterval after the open and after each
+ * PONG; the server must answer within pingTimeout; any packet meanwhile shows it alive for
+ * pingInterval + pingTimeout. */
 static void on_v3_ping(uv_timer_t *t) {
   sio_eioc_t *e = t->data;
   if (e->state != ST_OPEN) return;
   if (sio__eioc_queue(e, SIO_EIO_PING, NULL, 0, 0) == 0) sio__eioc_schedule_flush(e);
-  uv_timer_start(&e->ping_timer, on_ping_timeout, e->info.ping_timeout, 0);
+  uv_timer_start(&e->timer, on_ping_timeout, e->info.ping_timeout, 0);
 }
 
 void sio__eioc_opened(sio_eioc_t *e) {
   e->state = ST_OPEN;
-  uv_timer_stop(&e->open_timer);
-  reset_ping_timeout(e);
+  reset_ping_timeout(e); /* replaces the attempt's bound */
   if (e->eio == 3)
-    uv_timer_start(&e->v3_ping_timer, on_v3_ping, e->info.ping_interval, e->info.ping_interval);
+    uv_timer_start(&e->v3_ping_timer, on_v3_ping, e->info.ping_interval, 0);
   if (e->cb.on_open) e->cb.on_open(e);
   if (e->state != ST_OPEN && e->state != ST_CLOSING) return;
   if (e->q.len) sio__eioc_schedule_flush(e);
@@ -268,6 +268,8 @@ int sio__eioc_packet(sio_eioc_t *e, const sio_eio_packet_t *pkt, int from_ws) {
   case SIO_EIO_PONG:
     if (from_ws && e->ws.state == WS_PROBING && pkt->len == 5 && memcmp(pkt->data, "probe", 5) == 0)
       sio__eioc_ws_probe_answered(e);
+    else if (e->eio == 3 && e->state == ST_OPEN)
+      uv_timer_start(&e->v3_ping_timer, on_v3_ping, e->info.ping_interval, 0);
     return 0;
   case SIO_EIO_MESSAGE:
     if (e->state != ST_OPEN) return 0; /* closing: nothing more for the user */
@@ -356,18 +358,17 @@ static int copy_config(sio_eioc_t *e, const sio_eioc_config_t *cfg) {
 }
 
 static void init_handles(sio_eioc_t *e) {
-  uv_timer_init(e->loop, &e->open_timer);
-  uv_timer_init(e->loop, &e->ping_timer);
+  uv_timer_init(e->loop, &e->timer);
   uv_timer_init(e->loop, &e->v3_ping_timer);
   uv_idle_init(e->loop, &e->flush_idle);
-  e->open_timer.data = e->ping_timer.data = e->v3_ping_timer.data = e->flush_idle.data = e;
-  e->handles_open = 4;
+  e->timer.data = e->v3_ping_timer.data = e->flush_idle.data = e;
+  e->handles_open = 3;
 }
 
 /* The first failure is reported through on_close like any later one (the caller has its handle
  * and callbacks in place), unless nothing could be set up at all. */
 static void start(sio_eioc_t *e) {
-  if (e->timeout_ms) uv_timer_start(&e->open_timer, on_open_timeout, e->timeout_ms, 0);
+  if (e->timeout_ms) uv_timer_start(&e->timer, on_open_timeout, e->timeout_ms, 0);
   if (e->secure) {
     const char *detail = NULL;
     e->ssl_ctx = sio_eioc_tls_ctx(e->tls_ca_file, e->tls_verify, &detail);

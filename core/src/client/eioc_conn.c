@@ -17,8 +17,11 @@
 struct sio_eioc_conn {
   uv_loop_t *loop;
   uv_tcp_t tcp;
-  uv_connect_t creq;
-  uv_getaddrinfo_t gai;
+  /* Only while connecting (freed once connected): an open connection does not carry them. */
+  struct connecting {
+    uv_getaddrinfo_t gai;
+    uv_connect_t creq;
+  } *cx;
   struct addrinfo *ai_list, *ai_cur;
   sio_eioc_conn_cbs_t cbs;
   void *user;
@@ -62,6 +65,7 @@ static void maybe_free(sio_eioc_conn_t *c) {
     shared_buf = NULL;
   }
   if (c->ai_list) uv_freeaddrinfo(c->ai_list);
+  free(c->cx);
   SSL_free(c->ssl);
   free(c->host);
   free(c);
@@ -305,6 +309,8 @@ static void on_connected(uv_connect_t *req, int status) {
   uv_tcp_nodelay(&c->tcp, 1);
   uv_freeaddrinfo(c->ai_list); /* connected: the other addresses are not needed */
   c->ai_list = c->ai_cur = NULL;
+  free(c->cx);
+  c->cx = NULL;
   int r = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
   if (r == 0 && c->ssl_ctx) r = start_tls(c);
   if (r) {
@@ -327,8 +333,8 @@ static void try_connect(sio_eioc_conn_t *c) {
   }
   c->tcp.data = c;
   c->tcp_open = 1;
-  c->creq.data = c;
-  r = uv_tcp_connect(&c->creq, &c->tcp, c->ai_cur->ai_addr, on_connected);
+  c->cx->creq.data = c;
+  r = uv_tcp_connect(&c->cx->creq, &c->tcp, c->ai_cur->ai_addr, on_connected);
   if (r) {
     char detail[200];
     snprintf(detail, sizeof detail, "connect %s %s:%d", uv_err_name(r), c->host, c->port);
@@ -369,7 +375,13 @@ int sio_eioc_conn_open(uv_loop_t *loop, const char *host, int port, SSL_CTX *ssl
   c->cbs = *cbs;
   c->user = user;
   c->ssl_ctx = ssl_ctx;
-  c->gai.data = c;
+  c->cx = calloc(1, sizeof *c->cx);
+  if (!c->cx) {
+    free(c->host);
+    free(c);
+    return SIO_ENOMEM;
+  }
+  c->cx->gai.data = c;
   char service[16];
   snprintf(service, sizeof service, "%d", port);
   struct addrinfo hints;
@@ -378,8 +390,9 @@ int sio_eioc_conn_open(uv_loop_t *loop, const char *host, int port, SSL_CTX *ssl
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_protocol = IPPROTO_TCP;
   if (is_ip(host)) hints.ai_flags = AI_NUMERICHOST;
-  int r = uv_getaddrinfo(loop, &c->gai, on_resolved, host, service, &hints);
+  int r = uv_getaddrinfo(loop, &c->cx->gai, on_resolved, host, service, &hints);
   if (r) {
+    free(c->cx);
     free(c->host);
     free(c);
     return r;
@@ -396,7 +409,7 @@ void sio_eioc_conn_set_user(sio_eioc_conn_t *c, void *user) { c->user = user; }
 void sio_eioc_conn_close(sio_eioc_conn_t *c) {
   if (!c || c->closed) return;
   c->closed = 1;
-  if (c->gai_pending) uv_cancel((uv_req_t *)&c->gai);
+  if (c->gai_pending) uv_cancel((uv_req_t *)&c->cx->gai);
   if (c->tcp_open && !uv_is_closing((uv_handle_t *)&c->tcp))
     uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
   maybe_free(c);

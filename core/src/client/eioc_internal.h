@@ -19,6 +19,7 @@ typedef struct eioc_http {
   sio_eioc_resp_t *resp; /* NULL until the first request: WebSocket-only clients need none */
   sio_sbuf_t req;        /* a request waiting for its connection */
   int busy;              /* a request is in flight */
+  uint64_t idle_since;   /* loop time of the last response */
   int is_post;
 } eioc_http_t;
 
@@ -59,8 +60,10 @@ struct sio_eioc {
   size_t q_count;
   sio_sbuf_t scratch;       /* a polling payload being built */
 
-  uv_timer_t open_timer;    /* the connection attempt's bound, then the graceful close's */
-  uv_timer_t ping_timer;    /* no sign of the server within pingInterval + pingTimeout */
+  /* One timer for three phases that never overlap: the connection attempt's bound (opening), the
+   * heartbeat (open: no sign of the server within pingInterval + pingTimeout), the graceful
+   * close's bound (closing). */
+  uv_timer_t timer;
   uv_timer_t v3_ping_timer; /* v3: the client pings */
   uv_idle_t flush_idle;     /* writes what one loop turn queued */
   int handles_open;

@@ -12,6 +12,8 @@
 
 static const sio_eioc_conn_cbs_t http_cbs;
 
+#define IDLE_REUSE_MS 3000
+
 void sio__eioc_http_init(sio_eioc_t *e, eioc_http_t *h, int is_post) {
   h->e = e;
   h->is_post = is_post;
@@ -47,6 +49,13 @@ static int http_send(eioc_http_t *h) {
   }
   h->busy = 1;
   sio_eioc_resp_reset(h->resp);
+  /* Servers close idle keep-alive connections after about 5 s (Node's keepAliveTimeout, sio's
+   * keep_alive_timeout_ms): a request written just as that happens would be lost, so a
+   * connection idle that long is not reused. */
+  if (h->conn && uv_now(h->e->loop) - h->idle_since >= IDLE_REUSE_MS) {
+    sio_eioc_conn_close(h->conn);
+    h->conn = NULL;
+  }
   if (h->conn) return sio_eioc_conn_write(h->conn, &h->req);
   sio_eioc_t *e = h->e;
   return sio_eioc_conn_open(e->loop, e->host, e->port, e->ssl_ctx, &http_cbs, h, &h->conn);
@@ -101,7 +110,8 @@ void sio__eioc_poll_flush(sio_eioc_t *e) {
   b.has_close = 0;
   sio__eioc_drain_queue(e, add_to_post, &b);
   h->req.len = 0;
-  int r = build_head(e, &h->req, "POST");
+  int r = sio_sbuf_reserve(&h->req, 512 + e->scratch.len); /* head and body: one allocation */
+  r = r ? r : build_head(e, &h->req, "POST");
   r = r ? r : sio_sbuf_append_str(&h->req, "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: ");
   r = r ? r : sio_sbuf_append_u64(&h->req, e->scratch.len);
   r = r ? r : sio_sbuf_append_str(&h->req, "\r\n\r\n");
@@ -176,6 +186,7 @@ static void on_post_response(eioc_http_t *h) {
 }
 
 static void on_response(eioc_http_t *h) {
+  h->idle_since = uv_now(h->e->loop);
   if (!h->resp->keep_alive) {
     sio_eioc_conn_close(h->conn);
     h->conn = NULL;

@@ -103,12 +103,21 @@ static int add_packet(sio_eioc_t *e, const sio_eio_packet_t *pkt, void *arg) {
 
 static int write_out(sio_eioc_t *e) {
   if (e->ws.out.len == 0) return 0;
-  return sio_eioc_conn_write(e->ws.conn, &e->ws.out);
+  int r = sio_eioc_conn_write(e->ws.conn, &e->ws.out);
+  /* Over TLS the storage stays here (its bytes were encrypted): a big one is not kept. */
+  if (e->ws.out.cap > 65536) sio_sbuf_free(&e->ws.out);
+  return r;
 }
 
 void sio__eioc_ws_flush(sio_eioc_t *e) {
   if (e->ws.state != WS_OPEN || !e->ws.conn) return;
   int has_close = 0;
+  /* One allocation for the whole batch: a frame adds at most 9 bytes to its queue record (a
+   * 14-byte header and a type byte for the record's 6). */
+  if (sio_sbuf_reserve(&e->ws.out, e->q.len + 9 * e->q_count)) {
+    ws_failed(e, SIO_ENOMEM, NULL);
+    return;
+  }
   sio__eioc_drain_queue(e, add_packet, &has_close);
   int r = write_out(e);
   if (r) {
