@@ -282,10 +282,10 @@ if build build-asan -DSIO_SANITIZE=ON; then
   grep -E "^(Failure|Error) " "$log_dir/lua-busted-asan.log" | head -20 || true
   count_busted "$log_dir/lua-busted-asan.log"
   # sio's C client on ASan+UBSan (sio-client-check and the C contract server from build-asan): the
-  # contract over each transport, reconnection, and every bad server.
+  # contract over each transport, reconnection, every bad server and the hostile one.
   echo "== asan: sio's C client (pytest)"
   client_suite asan PYTHON="$root/build-client-venv/bin/python" SIO_BUILD_DIR="$root/build-asan" \
-    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 -- -k "bad_server or (test_contract and c-) or (reconnect and c-)"
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 -- -k "bad_server or hostile or (test_contract and c-) or (reconnect and c-)"
   # The Python extension on UBSan alone (ASan cannot be loaded into python3), its own build; the
   # values any client can send. --capture=sys: pytest's fd capture would swallow what UBSan prints
   # before it aborts the run.

@@ -1,7 +1,7 @@
 /* sio-client-check: drives sio's C client (sio_client.h) against a server from the outside.
  *
  *   sio-client-check URL [--transports polling|websocket|both] [--eio 3|4] [--parser msgpack]
- *                        [--recovery-check] [--scenario contract|reconnect|recovery|fail|bench]
+ *                        [--recovery-check] [--scenario contract|reconnect|recovery|fail|bench|soak]
  *                        [--timeout-ms MS] [--delay MS] [--delay-max MS] [--randomization F]
  *                        [--attempts N] [--buffered N] [--rounds N] [--direct URL]
  *                        [--clients N] [--duration S] [--max-payload BYTES] [--skip CHECK,...]
@@ -18,6 +18,9 @@
  *   closes; exit 0 when it ended cleanly within the time. Prints the process's max RSS.
  * bench: --clients sockets over WebSocket, idle RSS per client, then echo acks (one in flight per
  *   client) for --duration seconds: acks per second of this process's CPU.
+ * soak: connects with reconnection for --duration seconds (or until it opened more than --rounds
+ *   times) to a server sending anything (malformed and mutated packets); exit 0 when it closed
+ *   cleanly. Prints counts and the peak RSS.
  *
  * The test harness around it: tests/client/test_client_servers.py. Values are compared in a
  * "marked" form: binary is {"$bin":"<hex>"} on both sides, so cJSON_Compare decides equality. */
@@ -243,6 +246,11 @@ static struct {
   double attempt_t[64];
 } mgr_state, mgr_b_state;
 
+/* `event ...` lines for the test to read: not in the scenarios that judge by themselves */
+static int verbose(void) {
+  return strcmp(opt.scenario, "contract") && strcmp(opt.scenario, "bench") && strcmp(opt.scenario, "soak");
+}
+
 static void record_event(sio_csocket_t *s, const char *event, const sio_args_t *args, int64_t ack_id) {
   if (nevents == MAX_EVENTS) return;
   event_t *e = &events[nevents++];
@@ -279,7 +287,7 @@ static void on_connect(sio_csocket_t *s) {
   k->connects++;
   snprintf(k->id, sizeof k->id, "%s", sio_csocket_id(s) ? sio_csocket_id(s) : "");
   k->recovered = sio_csocket_recovered(s);
-  if (strcmp(opt.scenario, "contract") && strcmp(opt.scenario, "bench"))
+  if (verbose())
     say("event connect nsp=%s id=%s recovered=%d buffered=%zu t=%.0f\n", k->nsp, k->id, k->recovered,
         sio_csocket_buffered(s), now_ms());
 }
@@ -290,7 +298,7 @@ static void on_connect_error(sio_csocket_t *s, const char *message, const cJSON 
   snprintf(k->last_error, sizeof k->last_error, "%s", message ? message : "(null)");
   cJSON_Delete(k->last_error_data);
   k->last_error_data = data ? cJSON_Duplicate(data, 1) : NULL;
-  if (strcmp(opt.scenario, "contract"))
+  if (verbose())
     say("event connect_error nsp=%s message=%s data=%s t=%.0f\n", k->nsp, k->last_error,
         data ? show(data) : "null", now_ms());
 }
@@ -299,7 +307,7 @@ static void on_disconnect(sio_csocket_t *s, const char *reason) {
   sock_t *k = sio_csocket_get_data(s);
   k->disconnects++;
   snprintf(k->last_disconnect, sizeof k->last_disconnect, "%s", reason ? reason : "(null)");
-  if (strcmp(opt.scenario, "contract") && strcmp(opt.scenario, "bench"))
+  if (verbose())
     say("event disconnect nsp=%s reason=%s t=%.0f\n", k->nsp, k->last_disconnect, now_ms());
 }
 
@@ -314,33 +322,33 @@ static void m_open(sio_manager_t *m) { MSTATE(m)->opens++; }
 static void m_close(sio_manager_t *m, const char *reason) {
   MSTATE(m)->closes++;
   snprintf(MSTATE(m)->last_close, sizeof mgr_state.last_close, "%s", reason ? reason : "(null)");
-  if (strcmp(opt.scenario, "contract") && strcmp(opt.scenario, "bench"))
+  if (verbose())
     say("event close reason=%s t=%.0f\n", MSTATE(m)->last_close, now_ms());
 }
 static void m_error(sio_manager_t *m, int err, const char *detail) {
   MSTATE(m)->errors++;
   MSTATE(m)->last_error_code = err;
   snprintf(MSTATE(m)->last_error, sizeof mgr_state.last_error, "%s", detail ? detail : "(null)");
-  if (strcmp(opt.scenario, "contract") && strcmp(opt.scenario, "bench"))
+  if (verbose())
     say("event error code=%s detail=%s t=%.0f\n", sio_err_name(err), MSTATE(m)->last_error, now_ms());
 }
 static void m_attempt(sio_manager_t *m, unsigned attempt) {
   if (MSTATE(m)->attempts < 64) MSTATE(m)->attempt_t[MSTATE(m)->attempts] = now_ms();
   MSTATE(m)->attempts++;
-  if (strcmp(opt.scenario, "contract")) say("event reconnect_attempt n=%u t=%.0f\n", attempt, now_ms());
+  if (verbose()) say("event reconnect_attempt n=%u t=%.0f\n", attempt, now_ms());
 }
 static void m_reconnect(sio_manager_t *m, unsigned attempt) {
   MSTATE(m)->reconnects++;
-  if (strcmp(opt.scenario, "contract")) say("event reconnect n=%u t=%.0f\n", attempt, now_ms());
+  if (verbose()) say("event reconnect n=%u t=%.0f\n", attempt, now_ms());
 }
 static void m_reconnect_error(sio_manager_t *m, int err, const char *detail) {
   MSTATE(m)->reconnect_errors++;
-  if (strcmp(opt.scenario, "contract"))
+  if (verbose())
     say("event reconnect_error code=%s detail=%s t=%.0f\n", sio_err_name(err), detail ? detail : "", now_ms());
 }
 static void m_failed(sio_manager_t *m) {
   MSTATE(m)->failed++;
-  if (strcmp(opt.scenario, "contract")) say("event reconnect_failed t=%.0f\n", now_ms());
+  if (verbose()) say("event reconnect_failed t=%.0f\n", now_ms());
 }
 static const sio_manager_callbacks_t mgr_cbs = {m_open, m_close, m_error, m_attempt,
                                                 m_reconnect, m_reconnect_error, m_failed};
@@ -1116,6 +1124,41 @@ static int run_fail(void) {
   return closed ? 0 : 1;
 }
 
+/* ---- soak: whatever a (hostile) server sends, for --duration seconds, reconnecting ---- */
+
+static int soak_refusals_seen;
+static void soak_tick(uv_timer_t *t) {
+  /* a refused socket, or one the server disconnected, is not retried by the client: ask again */
+  int refusals = root.connect_errors + (strcmp(root.last_disconnect, "io server disconnect") ? 0 : root.disconnects);
+  if (refusals != soak_refusals_seen) {
+    soak_refusals_seen = refusals;
+    sio_csocket_connect(root.s);
+  }
+  /* ends after --duration, or once the Engine.IO connection opened more than --rounds times (the
+   * hostile server's cases are then all served) and 200 ms passed */
+  if (opt.rounds > 1 && mgr_state.opens > opt.rounds && !fail_connected_t) fail_connected_t = now_ms();
+  int done = (fail_connected_t && now_ms() - fail_connected_t > 200) || now_ms() - phase_t >= opt.duration * 1000;
+  if (!done) return;
+  say("result connects=%d connect_errors=%d disconnects=%d opens=%d closes=%d events=%d last_close=%s t=%.0f\n",
+      root.connects, root.connect_errors, root.disconnects, mgr_state.opens, mgr_state.closes, nevents,
+      mgr_state.last_close, now_ms());
+  sio_manager_close(mgr, on_mgr_closed);
+  uv_timer_stop(t);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static int run_soak(void) {
+  mgr = new_manager(opt.url, 1, 0);
+  new_socket(mgr, &root, "/", "{\"soak\":true}");
+  sio_csocket_connect(root.s);
+  phase_t = now_ms();
+  uv_timer_init(loop, &tick);
+  uv_timer_start(&tick, soak_tick, 20, 20);
+  uv_run(loop, UV_RUN_DEFAULT);
+  say("done closed=%d maxrss_kb=%ld\n", closed, status_kb("VmHWM:"));
+  return closed ? 0 : 1;
+}
+
 /* ---- bench: N clients in this process ---- */
 
 static long rss_kb(void) { return status_kb("VmRSS:"); }
@@ -1240,7 +1283,7 @@ static int run_bench(void) {
 static void usage(void) {
   fprintf(stderr,
           "usage: sio-client-check URL [--transports polling|websocket|both] [--eio 3|4] [--parser msgpack]\n"
-          "       [--recovery-check] [--scenario contract|reconnect|recovery|fail|bench] [--timeout-ms MS]\n"
+          "       [--recovery-check] [--scenario contract|reconnect|recovery|fail|bench|soak] [--timeout-ms MS]\n"
           "       [--delay MS] [--delay-max MS] [--randomization F] [--attempts N] [--buffered N]\n"
           "       [--rounds N] [--direct URL] [--clients N] [--duration S] [--max-payload BYTES]\n"
           "       [--skip CHECK,...]\n");
@@ -1313,6 +1356,8 @@ int main(int argc, char **argv) {
     rc = run_fail();
   else if (!strcmp(opt.scenario, "bench"))
     rc = run_bench();
+  else if (!strcmp(opt.scenario, "soak"))
+    rc = run_soak();
   else
     usage(), rc = 2;
   /* Everything closed: the loop must have nothing left (a leak of handles shows here). */
