@@ -623,3 +623,25 @@ def test_call_ends_when_the_connection_is_lost():
     assert isinstance(e, sio.exceptions.DisconnectedError) and isinstance(e, sio.exceptions.TimeoutError)
     assert took < WAIT
     c.wait()
+
+
+def test_bad_arguments_raise_cleanly():
+    c = sio.Client(reconnection=False)
+    with pytest.raises(ValueError):
+        c.connect('ftp://127.0.0.1:1')  # not http(s) or ws(s)
+    with pytest.raises(ValueError):
+        c.connect(shared('c').url, transports=['carrier-pigeon'])
+    with pytest.raises(TypeError):
+        c.connect(shared('c').url, auth=['not', 'a', 'dict'])
+    with pytest.raises(TypeError):
+        sio.Client(no_such_option=1)
+    with pytest.raises(ValueError):
+        sio.Client(serializer='pickle')
+    assert not c.connected
+    c.connect(shared('c').url)  # still usable
+    try:
+        with pytest.raises(TypeError):
+            c.emit(42)
+        assert c.call('echo', 'ok') == 'ok'
+    finally:
+        c.disconnect()
