@@ -28,7 +28,12 @@
  *
  * Lifetime: sio_manager_close() disconnects every socket (DISCONNECT packets are sent, then the
  * Engine.IO close), stops reconnecting, and frees the manager and its sockets after its close
- * callback. Nothing is freed before: a socket handle stays valid (disconnected) until then. */
+ * callback. Nothing is freed before: a socket handle stays valid (disconnected) until then.
+ *
+ * Signals: a write to a connection the server has closed raises SIGPIPE, which kills a process
+ * that keeps its default disposition. Like Node (and Python, siod, the Lua module), a program
+ * using the client should ignore it: signal(SIGPIPE, SIG_IGN). The library does not change a
+ * process's signal dispositions itself. */
 #ifndef SIO_CLIENT_H
 #define SIO_CLIENT_H
 
