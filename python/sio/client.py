@@ -538,6 +538,10 @@ class _BaseClient:
         self.connected = False
         self._open = False
         self.namespaces = {}
+        for nsp in self.connection_namespaces:  # closed while reconnecting: that was the last of them
+            if nsp not in self._final:
+                self._final.add(nsp)
+                self._trigger("__disconnect_final", nsp)
         self._changed()
 
     def _emit_args(self, event: str, data: Any, namespace: Optional[str]) -> Tuple[str, Tuple[Any, ...]]:

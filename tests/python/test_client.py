@@ -645,3 +645,16 @@ def test_bad_arguments_raise_cleanly():
         assert c.call('echo', 'ok') == 'ok'
     finally:
         c.disconnect()
+
+
+def test_disconnect_while_reconnecting_stops_for_good():
+    srv = start('c')
+    c = sio.Client(reconnection_delay=0.2)
+    rec = Recorder(c, ('disconnect', '__disconnect_final'))  # the latter: python-socketio's, SimpleClient's
+    c.connect(srv.url)
+    srv.kill()
+    rec.wait('disconnect')
+    c.disconnect()  # stops reconnecting
+    c.wait()
+    assert rec.get('disconnect') == [('transport error',)] and rec.get('__disconnect_final') == [()]
+    assert not c.connected
