@@ -658,3 +658,17 @@ def test_disconnect_while_reconnecting_stops_for_good():
     c.wait()
     assert rec.get('disconnect') == [('transport error',)] and rec.get('__disconnect_final') == [()]
     assert not c.connected
+
+
+@pytest.mark.parametrize('kind', kinds('c', 'node'))
+def test_engine_io_v3_for_socket_io_2_servers(kind):
+    srv = start(kind, '--allow-eio3')
+    c = sio.Client(reconnection=False, eio=3)
+    rec = Recorder(c, ('auth',), namespace='/custom')
+    try:
+        c.connect(srv.url, namespaces=['/', '/custom'])
+        assert c.call('echo', ('v3', {'b': b'\x01\x02'})) == ('v3', {'b': b'\x01\x02'})
+        assert rec.wait('auth')
+    finally:
+        c.disconnect()
+        srv.stop()
