@@ -672,3 +672,37 @@ def test_engine_io_v3_for_socket_io_2_servers(kind):
     finally:
         c.disconnect()
         srv.stop()
+
+
+@pytest.mark.parametrize('transports', [['websocket'], ['polling']], ids=['wss', 'https'])
+def test_tls_verified_against_a_ca_refused_without_it(tmp_path, transports):
+    from test_tls import echo_server, make_certs, serve_in_thread
+    ca, cert, key = make_certs(tmp_path)
+    server = echo_server()
+    port = free_port()
+    t = serve_in_thread(server.run, '127.0.0.1', port, handle_signals=False, certfile=cert, keyfile=key)
+    url = 'https://127.0.0.1:%d' % port
+    try:
+        assert wait_for(lambda: _accepts_tcp(port))
+        c = sio.Client(reconnection=False, tls_ca_file=ca)
+        c.connect(url, transports=transports)
+        assert c.call('echo', b'\x00secret') == b'\x00secret' and c.transport() == transports[0]
+        c.disconnect()
+        with pytest.raises(ConnectionError):  # the system's CAs do not know this one
+            sio.Client(reconnection=False).connect(url, transports=transports)
+        c = sio.Client(reconnection=False, ssl_verify=False)  # python-socketio's spelling
+        c.connect(url.replace('https', 'wss' if transports == ['websocket'] else 'https'), transports=transports)
+        assert c.call('echo', 'unverified') == 'unverified'
+        c.disconnect()
+    finally:
+        server.stop()
+        t.join(WAIT)
+
+
+def _accepts_tcp(port):
+    import socket
+    try:
+        socket.create_connection(('127.0.0.1', port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
