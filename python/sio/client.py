@@ -538,6 +538,10 @@ class _BaseClient:
         self.connected = False
         self._open = False
         self.namespaces = {}
+        for nsp in self.connection_namespaces:  # closed while reconnecting: that was the last of them
+            if nsp not in self._final:
+                self._final.add(nsp)
+                self._trigger("__disconnect_final", nsp)
         self._changed()
 
     def _emit_args(self, event: str, data: Any, namespace: Optional[str]) -> Tuple[str, Tuple[Any, ...]]:
@@ -634,25 +638,23 @@ class Client(_BaseClient):
         if self._on_loop_thread() or self._loop_thread is None:
             return fn(*args)
         box: List[Tuple[bool, Any]] = []
-        ready = threading.Event()
+        done = threading.Lock()  # held until the job ran: cheaper than an Event per call
+        done.acquire()
 
         def job() -> None:
             try:
                 box.append((True, fn(*args)))
             except BaseException as e:  # handed to the caller
                 box.append((False, e))
-            ready.set()
+            done.release()
 
         self._calls.append(job)
         if not core.wakeup():
             raise DisconnectedError("the client is not connected")
-        while not ready.wait(0.05):
+        while not done.acquire(timeout=0.05):
             t = self._loop_thread
-            if t is None or not t.is_alive():
-                if self._calls and job in self._calls:
-                    raise DisconnectedError("the client is not connected")
-                if not ready.is_set():
-                    raise DisconnectedError("the client is not connected")
+            if (t is None or not t.is_alive()) and not box:  # the loop ended before the job ran
+                raise DisconnectedError("the client is not connected")
         ok, value = box[0]
         if not ok:
             raise value
@@ -772,14 +774,15 @@ class Client(_BaseClient):
         core = self._core
         assert core is not None
         box: List[Tuple[Optional[str], Tuple[Any, ...]]] = []
-        ready = threading.Event()
+        done = threading.Lock()
+        done.acquire()
 
         def on_ack(error: Optional[str], values: Tuple[Any, ...]) -> None:
             box.append((error, values))
-            ready.set()
+            done.release()
 
         self._loop_call(core.emit_ack, nsp, event, args, max(1, int(timeout * 1000)), on_ack)
-        if not ready.wait(timeout + 5):  # the core times out first; this only guards against a lost loop
+        if not done.acquire(timeout=timeout + 5):  # the core times out first: this guards against a lost loop
             raise TimeoutError()
         error, values = box[0]
         if error == "timeout":

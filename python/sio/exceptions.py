@@ -18,5 +18,5 @@ ConnectionError = builtins.ConnectionError  # noqa: A001 - the base of Connectio
 
 
 class BadNamespaceError(ValueError):
-    """A namespace the server does not have (python-socketio's client raises it; kept for
-    imports)."""
+    """``Client.emit``/``call`` to a namespace that was not connected (or will not reconnect):
+    python-socketio's name."""

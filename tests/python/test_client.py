@@ -623,3 +623,86 @@ def test_call_ends_when_the_connection_is_lost():
     assert isinstance(e, sio.exceptions.DisconnectedError) and isinstance(e, sio.exceptions.TimeoutError)
     assert took < WAIT
     c.wait()
+
+
+def test_bad_arguments_raise_cleanly():
+    c = sio.Client(reconnection=False)
+    with pytest.raises(ValueError):
+        c.connect('ftp://127.0.0.1:1')  # not http(s) or ws(s)
+    with pytest.raises(ValueError):
+        c.connect(shared('c').url, transports=['carrier-pigeon'])
+    with pytest.raises(TypeError):
+        c.connect(shared('c').url, auth=['not', 'a', 'dict'])
+    with pytest.raises(TypeError):
+        sio.Client(no_such_option=1)
+    with pytest.raises(ValueError):
+        sio.Client(serializer='pickle')
+    assert not c.connected
+    c.connect(shared('c').url)  # still usable
+    try:
+        with pytest.raises(TypeError):
+            c.emit(42)
+        assert c.call('echo', 'ok') == 'ok'
+    finally:
+        c.disconnect()
+
+
+def test_disconnect_while_reconnecting_stops_for_good():
+    srv = start('c')
+    c = sio.Client(reconnection_delay=0.2)
+    rec = Recorder(c, ('disconnect', '__disconnect_final'))  # the latter: python-socketio's, SimpleClient's
+    c.connect(srv.url)
+    srv.kill()
+    rec.wait('disconnect')
+    c.disconnect()  # stops reconnecting
+    c.wait()
+    assert rec.get('disconnect') == [('transport error',)] and rec.get('__disconnect_final') == [()]
+    assert not c.connected
+
+
+@pytest.mark.parametrize('kind', kinds('c', 'node'))
+def test_engine_io_v3_for_socket_io_2_servers(kind):
+    srv = start(kind, '--allow-eio3')
+    c = sio.Client(reconnection=False, eio=3)
+    rec = Recorder(c, ('auth',), namespace='/custom')
+    try:
+        c.connect(srv.url, namespaces=['/', '/custom'])
+        assert c.call('echo', ('v3', {'b': b'\x01\x02'})) == ('v3', {'b': b'\x01\x02'})
+        assert rec.wait('auth')
+    finally:
+        c.disconnect()
+        srv.stop()
+
+
+@pytest.mark.parametrize('transports', [['websocket'], ['polling']], ids=['wss', 'https'])
+def test_tls_verified_against_a_ca_refused_without_it(tmp_path, transports):
+    from test_tls import echo_server, make_certs, serve_in_thread
+    ca, cert, key = make_certs(tmp_path)
+    server = echo_server()
+    port = free_port()
+    t = serve_in_thread(server.run, '127.0.0.1', port, handle_signals=False, certfile=cert, keyfile=key)
+    url = 'https://127.0.0.1:%d' % port
+    try:
+        assert wait_for(lambda: _accepts_tcp(port))
+        c = sio.Client(reconnection=False, tls_ca_file=ca)
+        c.connect(url, transports=transports)
+        assert c.call('echo', b'\x00secret') == b'\x00secret' and c.transport() == transports[0]
+        c.disconnect()
+        with pytest.raises(ConnectionError):  # the system's CAs do not know this one
+            sio.Client(reconnection=False).connect(url, transports=transports)
+        c = sio.Client(reconnection=False, ssl_verify=False)  # python-socketio's spelling
+        c.connect(url.replace('https', 'wss' if transports == ['websocket'] else 'https'), transports=transports)
+        assert c.call('echo', 'unverified') == 'unverified'
+        c.disconnect()
+    finally:
+        server.stop()
+        t.join(WAIT)
+
+
+def _accepts_tcp(port):
+    import socket
+    try:
+        socket.create_connection(('127.0.0.1', port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
