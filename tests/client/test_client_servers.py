@@ -72,13 +72,13 @@ def test_eio3(name, transport):
 
 
 @pytest.mark.parametrize('transport', TRANSPORTS)
-@pytest.mark.parametrize('name', ['c', 'node'])
+@pytest.mark.parametrize('name', ['c', 'python', 'lua', 'node'])
 def test_msgpack(name, transport):
     check(server(name, '--parser', 'msgpack').url, '--transports', transport, '--parser', 'msgpack')
 
 
 @pytest.mark.parametrize('transport', TRANSPORTS)
-@pytest.mark.parametrize('name', ['c', 'node'])
+@pytest.mark.parametrize('name', ['c', 'python', 'lua', 'node'])
 def test_recovery_offsets(name, transport):
     """With connectionStateRecovery every event carries its offset as a last string argument: the
     check strips it from each event, requires it, and requires recovered false on a first connect."""
