@@ -127,7 +127,9 @@ typedef struct sio_csocket_callbacks_s {
   void (*on_connect)(sio_csocket_t *s);
   /* The server refused the namespace (its message and data, data NULL when none: Node's
    * err.message and err.data), or, with `data` NULL, the connection failed while this socket was
-   * connecting: socket.io-client's messages ("xhr poll error", "websocket error", "timeout", ...).
+   * connecting: socket.io-client's messages ("xhr poll error", "websocket error", "timeout", ...),
+   * or the manager's close reason ("transport close", ...) when the connection was lost after it
+   * opened and before the server answered this socket's CONNECT.
    * A refused socket is not retried: call sio_csocket_connect() again. */
   void (*on_connect_error)(sio_csocket_t *s, const char *message, const cJSON *data);
   /* Disconnected: "io server disconnect" (the server disconnected it: no automatic reconnection),

@@ -404,6 +404,8 @@ class _BaseClient:
             return self._open_error
         if self._gave_up:
             return self._open_error or "Connection error"
+        if self._transport_failed and not self._open and not self.reconnection:
+            return "Connection error: the connection was lost"  # nothing will bring it back
         if self.failed_namespaces:
             return "One or more namespaces failed to connect: " + ", ".join(self.failed_namespaces)
         return None

@@ -706,3 +706,40 @@ def _accepts_tcp(port):
         return True
     except OSError:
         return False
+
+
+def test_connection_lost_before_the_connect_answer_fails_fast_without_reconnection():
+    import http.server
+
+    class OpensThenHangsUp(http.server.BaseHTTPRequestHandler):
+        """An Engine.IO handshake answered, then every request dropped: no CONNECT answer."""
+
+        def do_GET(self):
+            if 'sid=' in self.path:
+                self.close_connection = True
+                return
+            body = b'0{"sid":"s1","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'
+            self.send_response(200)
+            self.send_header('Content-Type', 'text/plain; charset=UTF-8')
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), OpensThenHangsUp)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    c = sio.Client(reconnection=False)
+    errors = Recorder(c, ('connect_error',))
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(ConnectionError):
+            c.connect('http://127.0.0.1:%d' % httpd.server_port, transports=['polling'], wait_timeout=10)
+        assert time.monotonic() - t0 < 5  # told at once, not after wait_timeout
+        assert len(errors.get('connect_error')) == 1 and isinstance(errors.get('connect_error')[0][0], str)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -463,6 +463,9 @@ void sio__csocket_on_open(sio_csocket_t *s) {
 
 void sio__csocket_on_lost(sio_csocket_t *s, const char *reason) {
   recvq_clear(s);
+  /* Lost between the Engine.IO OPEN and the CONNECT answer: nothing else would tell it (with
+   * reconnection off it would wait for ever); socket.io-client emits its disconnect here. */
+  if (s->active && !s->connected && s->cbs.on_connect_error) s->cbs.on_connect_error(s, reason, NULL);
   close_socket(s, reason);
 }
 
