@@ -262,4 +262,4 @@ class Proxy:
 
     def close(self):
         self.cut()
-        self.server.close()
+        self.loop.call(self.server.close)

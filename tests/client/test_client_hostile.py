@@ -156,7 +156,7 @@ def test_hostile_server(loop):
                                  '--duration', '60', '--rounds', str(len(cases)), '--delay', '5', '--delay-max', '20',
                                  '--randomization', '0', '--timeout-ms', '2000', timeout=120)
     finally:
-        srv.close()
+        loop.call(srv.close)  # (asyncio servers are closed on their loop thread)
     assert rc == 0, 'exit %s\n%s\n%s' % (rc, out, err[-3000:])
     assert 'done closed=1' in out, out
     assert hostile.served >= len(cases), 'only %d of %d cases served\n%s' % (hostile.served, len(cases), out)

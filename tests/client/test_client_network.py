@@ -299,7 +299,7 @@ def test_upgrade_answered_200_stays_on_polling(loop):
         rc, out, err = run_check('http://127.0.0.1:%d' % port, '--scenario', 'fail', '--transports', 'both',
                                  '--timeout-ms', '2000', timeout=30)
     finally:
-        srv.close()
+        loop.call(srv.close)  # (asyncio servers are closed on their loop thread)
     assert rc == 0, out + err
     result = [l for l in out.splitlines() if l.startswith('result ')][0]
     assert 'connected=1' in result and 'disconnects=0' in result and 'transport=1 ' in result, out
@@ -336,7 +336,7 @@ def test_bad_server(loop, case):
                                  '--timeout-ms', '1000', '--max-payload', '1000000', timeout=30)
         took = time.monotonic() - t0
     finally:
-        srv.close()
+        loop.call(srv.close)  # (asyncio servers are closed on their loop thread)
     assert rc == 0, 'exit %s\n%s\n%s' % (rc, out, err[-3000:])
     result = [l for l in out.splitlines() if l.startswith('result ')]
     assert result and 'connected=0' in result[0], out
@@ -360,7 +360,7 @@ def test_connecting_socket_told_when_connection_drops(loop):
         rc, out, err = run_check('http://127.0.0.1:%d' % port, '--scenario', 'fail', '--transports', 'websocket',
                                  '--timeout-ms', '1000', timeout=30)
     finally:
-        srv.close()
+        loop.call(srv.close)  # (asyncio servers are closed on their loop thread)
     assert rc == 0, out + err
     result = [l for l in out.splitlines() if l.startswith('result ')][0]
     # on_connect_error with the manager's reason (socket.io-client says "disconnect" there; without
