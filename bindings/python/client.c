@@ -1,16 +1,21 @@
-/* sio._core.ClientCore: a uv loop of its own with one sio_manager_t (sio_client.h) and its
- * sockets, one per namespace, forwarding the manager's and the sockets' callbacks to a Python
- * "dispatch" object (sio.Client / sio.AsyncClient, python/sio/client.py).
+/* sio._core.ClientLoop: a uv loop shared by many clients (python/sio/client.py keeps one per
+ * asyncio loop, and one loop thread for every threaded Client of the process), with one uv_async
+ * for the work other threads hand to it. sio._core.ClientCore: one sio_manager_t (sio_client.h)
+ * on a ClientLoop, and its sockets, one per namespace, forwarding the manager's and the sockets'
+ * callbacks to a Python "dispatch" object (sio.Client / sio.AsyncClient). One loop per client
+ * cost an epoll fd, an eventfd, libuv's signal pipe and buffers: ~40 KB of RSS per idle client.
  *
- * Threads: every method but wakeup() runs on the thread that runs the loop (run(), or the asyncio
- * thread calling run_nowait()); calling one from another thread while the loop runs raises
- * RuntimeError. Other threads queue their work in Python and call wakeup(), which makes the loop
- * call dispatch._on_wakeup() on its thread (uv_async, as the server's Core.wakeup()). run() and
+ * Threads: every method of both types but ClientLoop.wakeup() runs on the thread that runs the
+ * loop (ClientLoop.run(), or the asyncio thread calling run_nowait()); calling one from another
+ * thread while the loop runs raises RuntimeError. Other threads queue their work in Python and call
+ * ClientLoop.wakeup(), which makes the loop call its on_wakeup() on its thread. run() and
  * run_nowait() release the GIL around uv_run; every callback takes it (PyGILState_Ensure).
  *
- * Lifetime: close() closes the manager (sio_manager_close); once its close callback ran, the
- * sockets are gone, the async handle is closed, dispatch._on_closed() is called and the loop ends
- * (run() returns). Dropping the object closes what is still open and runs the loop to its end. */
+ * Lifetime: ClientCore.close() closes the manager (sio_manager_close); once its close callback
+ * ran, the sockets are gone and dispatch._on_closed() is called. A ClientCore keeps itself alive
+ * while its manager is open (the manager's callbacks point at it), and its ClientLoop alive.
+ * ClientLoop.close() closes the async handle: run() returns once every manager on it is closed.
+ * Dropping a ClientLoop closes it and runs it to its end. */
 #include <stdatomic.h>
 #include <string.h>
 
@@ -31,8 +36,7 @@ enum {
   CL_ON_CONNECT_ERROR,     /* _on_connect_error(nsp, message, data) */
   CL_ON_DISCONNECT,        /* _on_disconnect(nsp, reason) */
   CL_ON_EVENT,             /* _on_event(nsp, event, args, ack_id or None) */
-  CL_ON_WAKEUP,            /* _on_wakeup(): wakeup() was called */
-  CL_ON_CLOSED,            /* _on_closed(): the manager is freed, the loop ends */
+  CL_ON_CLOSED,            /* _on_closed(): the manager is freed */
   CL_ON_COUNT
 };
 
@@ -48,7 +52,6 @@ static const char *const cl_names[CL_ON_COUNT] = {
     [CL_ON_CONNECT_ERROR] = "_on_connect_error",
     [CL_ON_DISCONNECT] = "_on_disconnect",
     [CL_ON_EVENT] = "_on_event",
-    [CL_ON_WAKEUP] = "_on_wakeup",
     [CL_ON_CLOSED] = "_on_closed",
 };
 
@@ -57,11 +60,19 @@ typedef struct {
   uv_loop_t loop;
   int loop_ready;
   uv_async_t async;
-  sio_manager_t *m; /* NULL once its close callback ran */
-  int closing;
-  int closed;       /* read and written under the GIL (wakeup() reads it on other threads) */
+  int closed; /* the async handle is closed; read and written under the GIL (wakeup() reads it) */
   atomic_int wake_requested;
   unsigned long running; /* the thread inside uv_run, 0 when none */
+  Py_ssize_t clients;    /* managers open on it */
+  PyObject *on_wakeup;
+} LoopObject;
+
+typedef struct {
+  PyObject_HEAD
+  LoopObject *lp;   /* strong */
+  sio_manager_t *m; /* NULL once its close callback ran (or never made) */
+  int closing;
+  int closed;
   PyObject *on[CL_ON_COUNT];
   PyObject *sockets; /* dict: nsp (str) -> capsule of its sio_csocket_t (owned by the manager) */
 } ClientObject;
@@ -192,10 +203,14 @@ static const sio_csocket_callbacks_t socket_cbs = {
 /* The loop, closing                                                                               */
 
 static void async_cb(uv_async_t *h) {
-  ClientObject *c = h->data;
-  if (!atomic_exchange(&c->wake_requested, 0)) return;
+  LoopObject *lp = h->data;
+  if (!atomic_exchange(&lp->wake_requested, 0)) return;
   PyGILState_STATE g = PyGILState_Ensure();
-  if (!c->closed) cl_call(c, CL_ON_WAKEUP, PyTuple_New(0));
+  if (!lp->closed && lp->on_wakeup) {
+    PyObject *r = PyObject_CallNoArgs(lp->on_wakeup);
+    if (!r) pysio_log_exception(pysio_state_of(Py_TYPE(lp)), "ClientLoop on_wakeup");
+    Py_XDECREF(r);
+  }
   PyGILState_Release(g);
 }
 
@@ -203,48 +218,45 @@ static void on_manager_closed(sio_manager_t *m) {
   ClientObject *c = of_manager(m);
   PyGILState_STATE g = PyGILState_Ensure();
   c->m = NULL;
-  c->closed = 1; /* under the GIL: wakeup() reads it before uv_async_send */
+  c->closed = 1;
+  c->lp->clients--;
   PyDict_Clear(c->sockets);
-  if (!uv_is_closing((uv_handle_t *)&c->async)) uv_close((uv_handle_t *)&c->async, NULL);
   cl_call(c, CL_ON_CLOSED, PyTuple_New(0));
+  Py_DECREF(c); /* the reference the open manager held (cl_init) */
   PyGILState_Release(g);
 }
 
 static void do_close(ClientObject *c) {
-  if (c->closing || !c->loop_ready) return;
+  if (c->closing || !c->m) return;
   c->closing = 1;
-  if (c->m) sio_manager_close(c->m, on_manager_closed);
-  else if (!uv_is_closing((uv_handle_t *)&c->async)) {
-    c->closed = 1;
-    uv_close((uv_handle_t *)&c->async, NULL);
-  }
+  sio_manager_close(c->m, on_manager_closed);
 }
 
-static int run_loop(ClientObject *c, uv_run_mode mode) {
+static int run_loop(LoopObject *lp, uv_run_mode mode) {
   int alive;
-  c->running = PyThread_get_thread_ident();
+  lp->running = PyThread_get_thread_ident();
   Py_BEGIN_ALLOW_THREADS
-  alive = uv_run(&c->loop, mode);
+  alive = uv_run(&lp->loop, mode);
   Py_END_ALLOW_THREADS
-  c->running = 0;
+  lp->running = 0;
   return alive;
 }
 
-/* Closes everything and runs the loop to its end (dealloc, or a loop nobody runs any more). */
-static void cl_shutdown(ClientObject *c) {
-  if (!c->loop_ready) return;
-  do_close(c);
-  run_loop(c, UV_RUN_DEFAULT);
-  if (uv_loop_close(&c->loop) == 0) c->loop_ready = 0;
-}
-
 /* RuntimeError when the loop runs on another thread (-1), else 0. */
-static int check_thread(ClientObject *c) {
-  if (c->running && c->running != PyThread_get_thread_ident()) {
-    PyErr_SetString(PyExc_RuntimeError, "sio._core.ClientCore is used on the thread running its loop only");
+static int check_loop_thread(LoopObject *lp) {
+  if (lp->running && lp->running != PyThread_get_thread_ident()) {
+    PyErr_SetString(PyExc_RuntimeError, "sio._core.ClientLoop is used on the thread running it only");
     return -1;
   }
   return 0;
+}
+
+static int check_thread(ClientObject *c) {
+  if (!c->lp) {
+    PyErr_SetString(PyExc_RuntimeError, "ClientCore.__init__ was not called");
+    return -1;
+  }
+  return check_loop_thread(c->lp);
 }
 
 static int check_open(ClientObject *c) {
@@ -261,10 +273,150 @@ static int check_open(ClientObject *c) {
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* ClientLoop                                                                                      */
+
+static void lp_close_async(LoopObject *lp) {
+  lp->closed = 1; /* under the GIL: wakeup() reads it before uv_async_send */
+  if (!uv_is_closing((uv_handle_t *)&lp->async)) uv_close((uv_handle_t *)&lp->async, NULL);
+}
+
+static int lp_traverse(LoopObject *lp, visitproc visit, void *arg) {
+  Py_VISIT(Py_TYPE(lp));
+  Py_VISIT(lp->on_wakeup);
+  return 0;
+}
+
+static int lp_clear(LoopObject *lp) {
+  Py_CLEAR(lp->on_wakeup);
+  return 0;
+}
+
+/* No ClientCore refers to it any more, so no manager is open on it: what is left to close is the
+ * async handle (and handles the managers closed last). */
+static void lp_dealloc(LoopObject *lp) {
+  PyTypeObject *type = Py_TYPE(lp);
+  PyObject_GC_UnTrack(lp);
+  lp_clear(lp);
+  if (lp->loop_ready) {
+    lp_close_async(lp);
+    run_loop(lp, UV_RUN_DEFAULT);
+    uv_loop_close(&lp->loop);
+  }
+  type->tp_free(lp);
+  Py_DECREF(type);
+}
+
+/* ClientLoop(on_wakeup=None) */
+static PyObject *lp_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"on_wakeup", NULL};
+  PyObject *on_wakeup = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|O", kwlist, &on_wakeup)) return NULL;
+  LoopObject *lp = (LoopObject *)type->tp_alloc(type, 0);
+  if (!lp) return NULL;
+  int r = uv_loop_init(&lp->loop);
+  if (r < 0) {
+    Py_DECREF(lp);
+    return pysio_raise(pysio_state_of(type), r, "uv_loop_init");
+  }
+  uv_async_init(&lp->loop, &lp->async, async_cb);
+  lp->async.data = lp;
+  lp->loop_ready = 1;
+  if (on_wakeup != Py_None) {
+    Py_INCREF(on_wakeup);
+    lp->on_wakeup = on_wakeup;
+  }
+  return (PyObject *)lp;
+}
+
+/* run(): runs the loop on this thread (GIL released) until it is closed and its clients are. */
+static PyObject *lp_run(LoopObject *lp, PyObject *unused) {
+  (void)unused;
+  if (check_loop_thread(lp) < 0) return NULL;
+  run_loop(lp, UV_RUN_DEFAULT);
+  Py_RETURN_NONE;
+}
+
+static PyObject *lp_run_nowait(LoopObject *lp, PyObject *unused) {
+  (void)unused;
+  if (check_loop_thread(lp) < 0) return NULL;
+  return PyBool_FromLong(run_loop(lp, UV_RUN_NOWAIT));
+}
+
+static PyObject *lp_backend_fd(LoopObject *lp, PyObject *unused) {
+  (void)unused;
+  return PyLong_FromLong(uv_backend_fd(&lp->loop));
+}
+
+static PyObject *lp_backend_timeout(LoopObject *lp, PyObject *unused) {
+  (void)unused;
+  return PyLong_FromLong(uv_backend_timeout(&lp->loop));
+}
+
+/* wakeup(): thread-safe; on_wakeup() runs on the loop's thread. False once closed. */
+static PyObject *lp_wakeup(LoopObject *lp, PyObject *unused) {
+  (void)unused;
+  if (lp->closed) Py_RETURN_FALSE;
+  atomic_store(&lp->wake_requested, 1);
+  uv_async_send(&lp->async);
+  Py_RETURN_TRUE;
+}
+
+static PyObject *lp_close(LoopObject *lp, PyObject *unused) {
+  (void)unused;
+  if (check_loop_thread(lp) < 0) return NULL;
+  lp_close_async(lp);
+  Py_RETURN_NONE;
+}
+
+static PyObject *lp_closed(LoopObject *lp, void *unused) {
+  (void)unused;
+  return PyBool_FromLong(lp->closed);
+}
+
+static PyObject *lp_clients(LoopObject *lp, void *unused) {
+  (void)unused;
+  return PyLong_FromSsize_t(lp->clients);
+}
+
+#define METHOD(name, fn, flags, doc) {name, (PyCFunction)(void (*)(void))fn, flags, doc}
+static PyMethodDef lp_methods[] = {
+    METHOD("run", lp_run, METH_NOARGS, "runs the loop until closed and its clients are (GIL released)"),
+    METHOD("run_nowait", lp_run_nowait, METH_NOARGS, "one non-blocking loop iteration"),
+    METHOD("backend_fd", lp_backend_fd, METH_NOARGS, "the loop's poll fd"),
+    METHOD("backend_timeout", lp_backend_timeout, METH_NOARGS, "ms until the next timer, -1: none"),
+    METHOD("wakeup", lp_wakeup, METH_NOARGS, "calls on_wakeup() on the loop (thread-safe)"),
+    METHOD("close", lp_close, METH_NOARGS, "no more wake-ups: run() ends once its clients are closed"),
+    {NULL}};
+
+static PyGetSetDef lp_getset[] = {
+    {"closed", (getter)lp_closed, NULL, "close() was called", NULL},
+    {"clients", (getter)lp_clients, NULL, "ClientCores whose manager is open on it", NULL},
+    {NULL}};
+
+static PyType_Slot lp_slots[] = {
+    {Py_tp_doc, "ClientLoop(on_wakeup=None): a uv loop that ClientCores share"},
+    {Py_tp_new, lp_new},
+    {Py_tp_methods, lp_methods},
+    {Py_tp_getset, lp_getset},
+    {Py_tp_traverse, lp_traverse},
+    {Py_tp_clear, lp_clear},
+    {Py_tp_dealloc, lp_dealloc},
+    {0, NULL},
+};
+
+PyType_Spec pysio_client_loop_spec = {
+    .name = "sio._core.ClientLoop",
+    .basicsize = sizeof(LoopObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .slots = lp_slots,
+};
+
+/* ---------------------------------------------------------------------------------------------- */
 /* Life                                                                                            */
 
 static int cl_traverse(ClientObject *c, visitproc visit, void *arg) {
   Py_VISIT(Py_TYPE(c));
+  Py_VISIT(c->lp);
   for (int i = 0; i < CL_ON_COUNT; i++) Py_VISIT(c->on[i]);
   return 0;
 }
@@ -277,9 +429,10 @@ static int cl_clear(ClientObject *c) {
 static void cl_dealloc(ClientObject *c) {
   PyTypeObject *type = Py_TYPE(c);
   PyObject_GC_UnTrack(c);
-  cl_clear(c); /* no Python callbacks while the loop winds down */
-  cl_shutdown(c);
+  cl_clear(c);
+  /* c->m is NULL: an open manager holds a reference (cl_init, on_manager_closed) */
   Py_CLEAR(c->sockets);
+  Py_CLEAR(c->lp);
   type->tp_free(c);
   Py_DECREF(type);
 }
@@ -384,20 +537,21 @@ static int bind_dispatch(ClientObject *c, PyObject *dispatch) {
  *            randomization_factor=None, parser="json", send_buffer_max=None,
  *            send_buffer_bytes=None, tls_ca_file=None, tls_verify=True) */
 static int cl_init(ClientObject *c, PyObject *args, PyObject *kw) {
-  static char *kwlist[] = {"url", "dispatch", "path", "eio", "transports", "upgrade", "query", "headers",
+  static char *kwlist[] = {"url", "dispatch", "loop", "path", "eio", "transports", "upgrade", "query", "headers",
                            "max_payload", "timeout_ms", "reconnection", "reconnection_attempts",
                            "reconnection_delay_ms", "reconnection_delay_max_ms", "randomization_factor",
                            "parser", "send_buffer_max", "send_buffer_bytes", "tls_ca_file", "tls_verify",
                            NULL};
-  if (c->loop_ready) {
+  if (c->lp) {
     PyErr_SetString(PyExc_RuntimeError, "ClientCore.__init__ called twice");
     return -1;
   }
   sio_manager_options_t o;
   sio_manager_options_init(&o);
   const char *url;
-  PyObject *dispatch, *headers = Py_None, *rf = Py_None, *parser = NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|$ziO&pzO!O&O&pO&O&O&OOO&O&zp", kwlist, &url, &dispatch, &o.path,
+  PyObject *dispatch, *loop = NULL, *headers = Py_None, *rf = Py_None, *parser = NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|$O!ziO&pzO!O&O&pO&O&O&OOO&O&zp", kwlist, &url, &dispatch,
+                                   cl_state(c)->client_loop_type, &loop, &o.path,
                                    &o.eio, opt_transports, &o.transports, &o.upgrade, &o.query,
                                    &PyList_Type, &headers, opt_size, &o.max_payload, opt_u32, &o.timeout_ms,
                                    &o.reconnection, opt_u32, &o.reconnection_attempts, opt_u32,
@@ -405,6 +559,11 @@ static int cl_init(ClientObject *c, PyObject *args, PyObject *kw) {
                                    &parser, opt_size, &o.send_buffer_max, opt_size, &o.send_buffer_bytes,
                                    &o.tls_ca_file, &o.tls_verify))
     return -1;
+  if (!loop) {
+    PyErr_SetString(PyExc_TypeError, "ClientCore: the loop= keyword (a ClientLoop) is required");
+    return -1;
+  }
+  if (check_loop_thread((LoopObject *)loop) < 0) return -1;
   if (rf != Py_None) {
     o.randomization_factor = PyFloat_AsDouble(rf);
     if (PyErr_Occurred()) return -1;
@@ -414,24 +573,20 @@ static int cl_init(ClientObject *c, PyObject *args, PyObject *kw) {
   if (headers != Py_None && !(h = headers_array(headers))) return -1;
   o.headers = h;
   if (bind_dispatch(c, dispatch) < 0) goto fail;
-  int r = uv_loop_init(&c->loop);
-  if (r < 0) {
-    pysio_raise(cl_state(c), r, "uv_loop_init");
-    goto fail;
-  }
-  uv_async_init(&c->loop, &c->async, async_cb);
-  c->async.data = c;
-  c->loop_ready = 1;
-  r = sio_manager_new(&c->loop, url, &o, &manager_cbs, &c->m);
+  Py_INCREF(loop);
+  c->lp = (LoopObject *)loop;
+  int r = sio_manager_new(&c->lp->loop, url, &o, &manager_cbs, &c->m);
   PyMem_Free(h);
   h = NULL;
   if (r < 0) {
     pysio_raise(cl_state(c), r, "client");
     c->m = NULL;
-    cl_shutdown(c);
+    c->closed = 1;
     return -1;
   }
   sio_manager_set_data(c->m, c);
+  c->lp->clients++;
+  Py_INCREF(c); /* held by the open manager: its callbacks point at c */
   return 0;
 fail:
   PyMem_Free(h);
@@ -646,46 +801,11 @@ static PyObject *cl_close(ClientObject *c, PyObject *unused) {
   Py_RETURN_NONE;
 }
 
-/* run(): runs the loop on this thread (GIL released) until the client is closed. */
-static PyObject *cl_run(ClientObject *c, PyObject *unused) {
-  (void)unused;
-  if (check_thread(c) < 0) return NULL;
-  if (c->loop_ready) run_loop(c, UV_RUN_DEFAULT);
-  Py_RETURN_NONE;
-}
-
-static PyObject *cl_run_nowait(ClientObject *c, PyObject *unused) {
-  (void)unused;
-  if (check_thread(c) < 0) return NULL;
-  if (!c->loop_ready) Py_RETURN_FALSE;
-  return PyBool_FromLong(run_loop(c, UV_RUN_NOWAIT));
-}
-
-static PyObject *cl_backend_fd(ClientObject *c, PyObject *unused) {
-  (void)unused;
-  return PyLong_FromLong(c->loop_ready ? uv_backend_fd(&c->loop) : -1);
-}
-
-static PyObject *cl_backend_timeout(ClientObject *c, PyObject *unused) {
-  (void)unused;
-  return PyLong_FromLong(c->loop_ready ? uv_backend_timeout(&c->loop) : -1);
-}
-
-/* wakeup(): thread-safe; dispatch._on_wakeup() runs on the loop's thread. False once closed. */
-static PyObject *cl_wakeup(ClientObject *c, PyObject *unused) {
-  (void)unused;
-  if (!c->loop_ready || c->closed) Py_RETURN_FALSE;
-  atomic_store(&c->wake_requested, 1);
-  uv_async_send(&c->async);
-  Py_RETURN_TRUE;
-}
-
 static PyObject *cl_closed(ClientObject *c, void *unused) {
   (void)unused;
   return PyBool_FromLong(c->closed);
 }
 
-#define METHOD(name, fn, flags, doc) {name, (PyCFunction)(void (*)(void))fn, flags, doc}
 static PyMethodDef cl_methods[] = {
     METHOD("socket", cl_socket, METH_VARARGS, "socket(nsp, auth=None): the namespace's socket (auth replaced)"),
     METHOD("open", cl_open, METH_NOARGS, "opens the Engine.IO connection (sio_manager_open)"),
@@ -697,18 +817,13 @@ static PyMethodDef cl_methods[] = {
     METHOD("socket_info", cl_socket_info, METH_O, "socket_info(nsp) -> (id, connected, recovered, buffered)"),
     METHOD("engine", cl_engine, METH_NOARGS, "engine() -> (Engine.IO sid, transport)"),
     METHOD("close", cl_close, METH_NOARGS, "closes the manager; dispatch._on_closed() follows"),
-    METHOD("run", cl_run, METH_NOARGS, "runs the loop until closed (GIL released)"),
-    METHOD("run_nowait", cl_run_nowait, METH_NOARGS, "one non-blocking loop iteration"),
-    METHOD("backend_fd", cl_backend_fd, METH_NOARGS, "the loop's poll fd"),
-    METHOD("backend_timeout", cl_backend_timeout, METH_NOARGS, "ms until the next timer, -1: none"),
-    METHOD("wakeup", cl_wakeup, METH_NOARGS, "calls dispatch._on_wakeup on the loop (thread-safe)"),
     {NULL}};
 
 static PyGetSetDef cl_getset[] = {{"closed", (getter)cl_closed, NULL, "the manager is closed and freed", NULL},
                                   {NULL}};
 
 static PyType_Slot cl_slots[] = {
-    {Py_tp_doc, "ClientCore(url, dispatch, **options): a Socket.IO client manager on a uv loop of its own"},
+    {Py_tp_doc, "ClientCore(url, dispatch, *, loop, **options): a Socket.IO client manager on a ClientLoop"},
     {Py_tp_new, cl_new},
     {Py_tp_init, cl_init},
     {Py_tp_methods, cl_methods},

@@ -67,7 +67,8 @@ static int module_exec(PyObject *m) {
       add_type(m, &pysio_ack_spec, &st->ack_type) < 0 ||
       add_type(m, &pysio_http_request_spec, &st->http_request_type) < 0 ||
       add_type(m, &pysio_handshake_spec, &st->handshake_type) < 0 ||
-      add_type(m, &pysio_client_spec, &st->client_type) < 0 || add_errors(m, st) < 0)
+      add_type(m, &pysio_client_spec, &st->client_type) < 0 ||
+      add_type(m, &pysio_client_loop_spec, &st->client_loop_type) < 0 || add_errors(m, st) < 0)
     return -1;
   PyObject *logging = PyImport_ImportModule("logging");
   if (!logging) return -1;
@@ -87,6 +88,7 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg) {
   Py_VISIT(st->http_request_type);
   Py_VISIT(st->handshake_type);
   Py_VISIT(st->client_type);
+  Py_VISIT(st->client_loop_type);
   Py_VISIT(st->error);
   for (int i = 0; i < PYSIO_ERR_COUNT; i++) Py_VISIT(st->errors[i]);
   Py_VISIT(st->noack);
@@ -102,6 +104,7 @@ static int module_clear(PyObject *m) {
   Py_CLEAR(st->http_request_type);
   Py_CLEAR(st->handshake_type);
   Py_CLEAR(st->client_type);
+  Py_CLEAR(st->client_loop_type);
   Py_CLEAR(st->error);
   for (int i = 0; i < PYSIO_ERR_COUNT; i++) Py_CLEAR(st->errors[i]);
   Py_CLEAR(st->noack);

@@ -31,7 +31,8 @@ typedef struct {
   PyTypeObject *ack_type;
   PyTypeObject *http_request_type;
   PyTypeObject *handshake_type;
-  PyTypeObject *client_type; /* ClientCore (client.c): a sio_manager_t on a loop of its own */
+  PyTypeObject *client_type;      /* ClientCore (client.c): a sio_manager_t on a ClientLoop */
+  PyTypeObject *client_loop_type; /* ClientLoop (client.c): a uv loop ClientCores share */
   PyObject *error;                   /* sio.Error: every error the core reports */
   PyObject *errors[PYSIO_ERR_COUNT]; /* its subclasses, by the enum above */
   PyObject *noack;                   /* NOACK: a dispatcher returning it sends no ack */
@@ -50,5 +51,6 @@ extern PyType_Spec pysio_ack_spec;
 extern PyType_Spec pysio_http_request_spec;
 extern PyType_Spec pysio_handshake_spec;
 extern PyType_Spec pysio_client_spec;
+extern PyType_Spec pysio_client_loop_spec;
 
 #endif

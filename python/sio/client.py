@@ -3,17 +3,21 @@ python-socketio's vocabulary, over the C core's client (core/include/sio_client.
 one socket per namespace; reconnection with backoff, a send buffer while disconnected, connection
 state recovery) through ``sio._core.ClientCore`` (bindings/python/client.c).
 
-Threads (:class:`Client`): each ``connect()`` starts a loop thread that runs the core (its libuv
-loop, the GIL released while it waits) and, once per client, a handler thread on which every
-handler and ``emit(callback=...)`` callback runs, one at a time, in the order the server sent
-them. ``emit``, ``call``, ``send``, ``disconnect`` and ``shutdown`` may be called from any thread
-(handlers included): they are handed to the loop thread (``ClientCore.wakeup()``, a uv_async) and
-wait for it, so their errors are raised in the caller. A handler may ``call()``: the answer is
-taken by the loop thread, not the handler thread.
+Threads (:class:`Client`): every threaded client of the process shares one loop thread
+("sio-client-loop") that runs the core (one libuv loop, ``_core.ClientLoop``, the GIL released
+while it waits): it is started by the first ``connect()`` and ends when the last client's
+connection is closed (a later ``connect()`` starts a new one). Each client has a handler thread
+of its own on which every handler and ``emit(callback=...)`` callback runs, one at a time, in
+the order the server sent them. ``emit``, ``call``, ``send``, ``disconnect`` and ``shutdown`` may
+be called from any thread (handlers included): they are handed to the loop thread
+(``ClientLoop.wakeup()``, a uv_async) and wait for it, so their errors are raised in the caller.
+A handler may ``call()``: the answer is taken by the loop thread, not the handler thread.
 
-asyncio (:class:`AsyncClient`): the core's loop is driven by the running asyncio loop (libuv's
-backend fd watched with ``add_reader``, as ``Server.serve()``); coroutine handlers run as tasks,
-plain ones are called on the asyncio thread.
+asyncio (:class:`AsyncClient`): every AsyncClient on one asyncio loop shares one core loop
+(``_core.ClientLoop``) driven by that asyncio loop (libuv's backend fd watched once with
+``add_reader``, as ``Server.serve()``); it is dropped when the last of them is closed. Coroutine
+handlers run as tasks, plain ones are called on the asyncio thread. A loop per client cost an
+epoll fd, an eventfd, libuv's buffers: about 40 KB of RSS per idle client.
 
 Differences from python-socketio (on purpose):
 - Reconnection is the core's (socket.io-client's algorithm and defaults). While reconnecting,
@@ -220,6 +224,7 @@ class _BaseClient:
         self._gave_up = False
         self._errored: Set[str] = set()  # namespaces told of the failed connection (connect_error)
         self._failing = False  # connect() gave up: no more connect_error for this attempt
+        self._orphans: List[Callable[[], None]] = []  # loop releases of cores closed as connect() failed
 
     @staticmethod
     def _core_options(kw: Dict[str, Any]) -> Dict[str, Any]:
@@ -387,12 +392,29 @@ class _BaseClient:
         auth = self.connection_auth
         return auth() if callable(auth) else auth
 
-    def _new_core(self, plan: Dict[str, Any]) -> _core.ClientCore:
-        core = _core.ClientCore(plan["url"], self, **plan["options"])
-        auth = self._auth()
-        for nsp in self.connection_namespaces:
-            core.socket(nsp, auth)
-            core.connect(nsp)
+    def _release_loop(self) -> Callable[[], None]:
+        """What ends this client's share of its loop (called once its core is closed)."""
+        raise NotImplementedError
+
+    def _new_core(self, plan: Dict[str, Any], loop: _core.ClientLoop) -> _core.ClientCore:
+        """Makes the core on loop's thread and sets ``_core``; the share of the loop is released
+        when it fails, or, once made, when the core is closed (``_on_closed``)."""
+        release = self._release_loop()
+        try:
+            core = _core.ClientCore(plan["url"], self, loop=loop, **plan["options"])
+        except BaseException:
+            release()
+            raise
+        try:
+            auth = self._auth()
+            for nsp in self.connection_namespaces:
+                core.socket(nsp, auth)
+                core.connect(nsp)
+        except BaseException:
+            self._orphans.append(release)  # _on_closed of a core never handed out
+            core.close()
+            raise
+        self._core = core
         return core
 
     def _resolved(self) -> bool:
@@ -537,6 +559,20 @@ class _BaseClient:
             core.close()
 
     def _on_closed(self) -> None:
+        if self._core is None and self._orphans:  # a core connect() closed before handing it out
+            self._orphans.pop(0)()
+            return
+        self._closed_core()
+        release = self._release_loop()
+        self._detach()
+        release()
+
+    def _detach(self) -> None:
+        """The core is gone: ``_core`` None, and whoever waits for that told."""
+        self._core = None
+
+    def _closed_core(self) -> None:
+        """The core's manager is freed: the state left, the handlers still due."""
         self.connected = False
         self._open = False
         self.namespaces = {}
@@ -553,6 +589,54 @@ class _BaseClient:
         return nsp, _args_of(data)
 
 
+class _LoopThread:
+    """The loop thread every threaded Client shares: one ClientLoop run by one daemon thread, from
+    the first client's connect() until the last client's core is closed (``users``: clients from
+    connect() until then). Work from other threads: ``calls``, run on the loop's wake-up."""
+
+    _lock = threading.Lock()
+    _current: Optional["_LoopThread"] = None
+
+    def __init__(self) -> None:
+        self.calls: Deque[Callable[[], None]] = collections.deque()
+        self.loop = _core.ClientLoop(self._on_wakeup)
+        self.users = 0
+        self.thread = threading.Thread(target=self._main, name="sio-client-loop", daemon=True)
+        self.thread.start()
+
+    @classmethod
+    def acquire(cls) -> "_LoopThread":
+        with cls._lock:
+            lt = cls._current
+            if lt is None:
+                lt = cls._current = _LoopThread()
+            lt.users += 1
+            return lt
+
+    def release(self) -> None:
+        """One client less (on the loop thread); the last one ends the thread."""
+        with self._lock:
+            self.users -= 1
+            if self.users > 0:
+                return
+            if _LoopThread._current is self:
+                _LoopThread._current = None
+        self.loop.close()  # run() returns once the handles of the last manager are closed
+
+    def on_thread(self) -> bool:
+        return threading.get_ident() == self.thread.ident
+
+    def _on_wakeup(self) -> None:
+        while self.calls:
+            self.calls.popleft()()
+
+    def _main(self) -> None:
+        try:
+            self.loop.run()
+        finally:
+            self._on_wakeup()  # calls queued after the last wake-up: they fail on a closed core
+
+
 class Client(_BaseClient):
     """A Socket.IO client (python-socketio's ``socketio.Client``): see the module's doc for its
     threads. ``Client(reconnection=True, reconnection_attempts=0, reconnection_delay=1,
@@ -564,9 +648,7 @@ class Client(_BaseClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._cv = threading.Condition()
-        self._calls: Deque[Callable[[], None]] = collections.deque()
-        self._loop_thread: Optional[threading.Thread] = None
-        self._loop_ident: Optional[int] = None
+        self._lt: Optional[_LoopThread] = None  # the shared loop thread, from connect()
         self._jobs: Deque[Tuple[str, Callable[[], Any], Optional[Callable[[Any], None]]]] = collections.deque()
         self._jobs_cv = threading.Condition()
         self._handler_thread: Optional[threading.Thread] = None
@@ -596,7 +678,7 @@ class Client(_BaseClient):
                     self._idle = True
                     self._jobs_cv.notify_all()
                     if not self._jobs_cv.wait(5.0) and not self._jobs:
-                        if self._loop_thread is None or not self._loop_thread.is_alive():
+                        if self._core is None:
                             self._handler_thread = None  # nothing more will come: a new one later
                             self._jobs_cv.notify_all()
                             return
@@ -625,19 +707,30 @@ class Client(_BaseClient):
                     return
                 self._jobs_cv.wait(0.1 if left is None else min(left, 0.1))
 
-    def _on_wakeup(self) -> None:
-        while self._calls:
-            self._calls.popleft()()
+    def _release_loop(self) -> Callable[[], None]:
+        lt = self._lt
+        assert lt is not None
+        return lt.release
 
-    def _on_loop_thread(self) -> bool:
-        return threading.get_ident() == self._loop_ident
+    def _detach(self) -> None:
+        with self._cv:
+            self._core = None
+            self._cv.notify_all()
+        with self._jobs_cv:
+            self._jobs_cv.notify_all()
 
     def _loop_call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Runs fn(*args) on the loop thread and returns its result (raises its exception)."""
         core = self._core
-        if core is None:
+        lt = self._lt
+        if core is None or lt is None:
             raise DisconnectedError("the client is not connected")
-        if self._on_loop_thread() or self._loop_thread is None:
+        return self._on_loop(lt, core, fn, *args)
+
+    @staticmethod
+    def _on_loop(lt: _LoopThread, core: Optional[_core.ClientCore], fn: Callable[..., Any], *args: Any) -> Any:
+        """Runs fn(*args) on lt's thread, unless core (when given) is closed by then."""
+        if lt.on_thread():
             return fn(*args)
         box: List[Tuple[bool, Any]] = []
         done = threading.Lock()  # held until the job ran: cheaper than an Event per call
@@ -645,40 +738,36 @@ class Client(_BaseClient):
 
         def job() -> None:
             try:
+                if core is not None and core.closed:  # closed meanwhile: the loop runs on for others
+                    raise DisconnectedError("the client is not connected")
                 box.append((True, fn(*args)))
             except BaseException as e:  # handed to the caller
                 box.append((False, e))
             done.release()
 
-        self._calls.append(job)
-        if not core.wakeup():
+        lt.calls.append(job)
+        if not lt.loop.wakeup():
             raise DisconnectedError("the client is not connected")
         while not done.acquire(timeout=0.05):
-            t = self._loop_thread
-            if (t is None or not t.is_alive()) and not box:  # the loop ended before the job ran
+            if not lt.thread.is_alive() and not box:  # the loop ended before the job ran
                 raise DisconnectedError("the client is not connected")
         ok, value = box[0]
         if not ok:
             raise value
         return value
 
-    def _loop_main(self, core: _core.ClientCore) -> None:
-        self._loop_ident = threading.get_ident()
-        try:
-            core.run()
-        finally:
-            # calls queued after the last wake-up: the client is gone, say so
-            while self._calls:
-                try:
-                    self._calls.popleft()()
-                except Exception:
-                    pass
-            with self._cv:
-                if self._core is core:
-                    self._core = None
-                self._cv.notify_all()
-            with self._jobs_cv:
-                self._jobs_cv.notify_all()
+    def _wait_closed(self, core: _core.ClientCore, timeout: float) -> None:
+        """Waits until core is closed (not on the loop thread: it closes it)."""
+        lt = self._lt
+        if lt is not None and lt.on_thread():
+            return
+        end = time.monotonic() + timeout
+        with self._cv:
+            while self._core is core:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return
+                self._cv.wait(min(left, 0.5))
 
     # ---- the API ----------------------------------------------------------------------------
 
@@ -687,14 +776,12 @@ class Client(_BaseClient):
                 wait_timeout: float = 1, retry: bool = False) -> None:
         """Connects to a Socket.IO server (python-socketio's arguments). Raises
         ``sio.exceptions.ConnectionError`` when the connection or a namespace fails."""
-        if self.connected or (self._loop_thread is not None and self._loop_thread.is_alive()):
+        if self.connected or self._core is not None:
             raise ConnectionError("Already connected")
         plan = self._plan(url, headers, auth, transports, namespaces, socketio_path)
         self._retry = retry
-        self._core = core = self._new_core(plan)
-        self._loop_thread = threading.Thread(target=self._loop_main, args=(core,), name="sio-client-loop",
-                                             daemon=True)
-        self._loop_thread.start()
+        self._lt = lt = _LoopThread.acquire()
+        core = self._on_loop(lt, None, self._new_core, plan, lt.loop)  # _core set on the loop thread
         failure = None
         with self._cv:
             # the Engine.IO connection: bounded by the core's own timeout (on_error)
@@ -733,18 +820,14 @@ class Client(_BaseClient):
             self._loop_call(close)
         except ConnectionError:
             pass
-        t = self._loop_thread
-        if t is not None and t is not threading.current_thread():
-            t.join(10)
+        self._wait_closed(core, 10)
 
     def wait(self) -> None:
         """Waits until the connection ends for good (disconnected, or reconnection given up), and
         its handlers have run."""
-        while True:
-            t = self._loop_thread
-            if t is None or not t.is_alive():
-                break
-            t.join(0.5)  # in slices: Ctrl-C reaches the main thread
+        with self._cv:
+            while self._core is not None:
+                self._cv.wait(0.5)  # in slices: Ctrl-C reaches the main thread
         self._drain_handlers()
 
     def emit(self, event: str, data: Any = None, namespace: Optional[str] = None,
@@ -823,9 +906,7 @@ class Client(_BaseClient):
             self._loop_call(go)
         except ConnectionError:
             pass
-        t = self._loop_thread
-        if t is not None and t is not threading.current_thread():
-            t.join(10)
+        self._wait_closed(core, 10)
 
     def shutdown(self) -> None:
         """Stops the client: disconnects, or stops reconnecting."""
@@ -850,6 +931,70 @@ class Client(_BaseClient):
         time.sleep(seconds)
 
 
+class _AioDriver:
+    """The ClientLoop every AsyncClient on one asyncio loop shares, driven by it: its backend fd
+    watched once, a timer for its next timeout. ``users``: clients from connect() until their core
+    is closed; the last one drops it (a later connect() makes a new one)."""
+
+    _drivers: Dict[int, "_AioDriver"] = {}  # by id() of the asyncio loop
+
+    def __init__(self, aio: asyncio.AbstractEventLoop) -> None:
+        self.aio = aio
+        self.loop: Optional[_core.ClientLoop] = _core.ClientLoop()
+        self.users = 0
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._scheduled = False
+        self._fd = self.loop.backend_fd()
+        aio.add_reader(self._fd, self.tick)
+
+    @classmethod
+    def acquire(cls) -> "_AioDriver":
+        aio = asyncio.get_running_loop()
+        d = cls._drivers.get(id(aio))
+        if d is None or d.aio is not aio or d.loop is None:
+            d = cls._drivers[id(aio)] = _AioDriver(aio)
+        d.users += 1
+        return d
+
+    def release(self) -> None:
+        """One client less (inside tick(), or on the asyncio thread): the last one ends it."""
+        self.users -= 1
+        if self.users <= 0:
+            self.kick()
+
+    def kick(self) -> None:
+        if not self._scheduled and self.loop is not None:
+            self._scheduled = True
+            self.aio.call_soon(self.tick)
+
+    def tick(self) -> None:
+        self._scheduled = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        loop = self.loop
+        if loop is None:
+            return
+        loop.run_nowait()
+        if self.users <= 0:
+            self._end()
+            return
+        ms = loop.backend_timeout()
+        if ms >= 0:
+            self._timer = self.aio.call_later(ms / 1000.0, self.tick)
+
+    def _end(self) -> None:
+        try:
+            self.aio.remove_reader(self._fd)
+        except Exception:
+            pass
+        if self._drivers.get(id(self.aio)) is self:
+            del self._drivers[id(self.aio)]
+        loop, self.loop = self.loop, None
+        if loop is not None:
+            loop.close()  # dropped: its last handles are closed as it is freed
+
+
 class AsyncClient(_BaseClient):
     """The asyncio client (python-socketio's ``socketio.AsyncClient``): the same arguments and
     methods, awaitable; handlers may be coroutines. Use it from one asyncio loop."""
@@ -857,9 +1002,7 @@ class AsyncClient(_BaseClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._aio: Optional[asyncio.AbstractEventLoop] = None
-        self._timer: Optional[asyncio.TimerHandle] = None
-        self._tick_scheduled = False
-        self._fd = -1
+        self._driver: Optional[_AioDriver] = None  # the shared loop, from connect()
         self._state: Optional[asyncio.Event] = None  # created on the running loop
         self._closed_fut: Optional["asyncio.Future[None]"] = None
         self._tasks: Set["asyncio.Task[None]"] = set()
@@ -869,49 +1012,25 @@ class AsyncClient(_BaseClient):
 
     # ---- driving the core from asyncio -------------------------------------------------------
 
-    def _start(self, core: _core.ClientCore) -> None:
-        loop = asyncio.get_running_loop()
-        self._aio = loop
-        self._closed_fut = loop.create_future()
+    def _start(self) -> _AioDriver:
+        self._driver = d = _AioDriver.acquire()
+        self._aio = d.aio
+        self._closed_fut = d.aio.create_future()
         self._state = asyncio.Event()
-        self._fd = core.backend_fd()
-        loop.add_reader(self._fd, self._tick)
-        self._kick()
-
-    def _tick(self) -> None:
-        self._tick_scheduled = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        core = self._core
-        if core is None or self._aio is None:
-            return
-        alive = core.run_nowait()
-        if not alive or core.closed:
-            self._stop_driving()
-            return
-        ms = core.backend_timeout()
-        if ms >= 0:
-            self._timer = self._aio.call_later(ms / 1000.0, self._tick)
+        return d
 
     def _kick(self) -> None:
-        if self._aio is not None and not self._tick_scheduled:
-            self._tick_scheduled = True
-            self._aio.call_soon(self._tick)
+        if self._driver is not None:
+            self._driver.kick()
 
-    def _stop_driving(self) -> None:
-        loop = self._aio
-        if loop is None:
-            return
-        try:
-            loop.remove_reader(self._fd)
-        except Exception:
-            pass
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._aio = None
+    def _release_loop(self) -> Callable[[], None]:
+        d = self._driver
+        assert d is not None
+        return d.release
+
+    def _detach(self) -> None:
         self._core = None
+        self._aio = None  # no handler after the last ones (_on_closed's)
         if self._closed_fut is not None and not self._closed_fut.done():
             self._closed_fut.set_result(None)
         self._changed()
@@ -968,8 +1087,10 @@ class AsyncClient(_BaseClient):
             raise ConnectionError("Already connected")
         plan = self._plan(url, headers, auth, transports, namespaces, socketio_path)
         self._retry = retry
-        self._core = core = self._new_core(plan)
-        self._start(core)
+        d = self._start()
+        assert d.loop is not None  # acquired: not ended
+        core = self._new_core(plan, d.loop)
+        d.kick()
         failure = None
         while not self._open and failure is None and self._core is core:
             failure = self._connect_failure()
