@@ -743,3 +743,103 @@ def test_connection_lost_before_the_connect_answer_fails_fast_without_reconnecti
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+# ---- clients share loops ------------------------------------------------------------------------
+
+
+def _fds():
+    return len(os.listdir('/proc/self/fd'))
+
+
+def test_threaded_clients_share_one_loop_thread_and_keep_their_own_order():
+    url = shared('c').url
+    clients = [connected_client(url, transports=['websocket'])]  # the loop made, then the others join it
+    fds = _fds()
+    try:
+        for _ in range(5):
+            clients.append(connected_client(url, transports=['websocket']))
+        # one loop for all: each client adds its socket, not a loop of its own (6 fds each: epoll,
+        # eventfd, signal pipe...)
+        assert _fds() - fds <= 5 + 2
+        lts = {id(c._lt) for c, _ in clients}
+        assert len(lts) == 1
+        assert wait_for(lambda: sum(t.name == 'sio-client-loop' and t.is_alive() for t in threading.enumerate()) == 1)
+        for i in range(40):
+            for k, (c, _) in enumerate(clients):
+                c.emit('message', (k, i))
+        for k, (c, rec) in enumerate(clients):  # each client's handlers in its order, on its own thread
+            assert [a for a in rec.wait('message-back', 40, timeout=20)] == [(k, i) for i in range(40)]
+        clients[0][0].disconnect()
+        clients[0][0].wait()
+        for c, _ in clients[1:]:  # the loop runs on for the others
+            assert c.call('echo', 'still') == 'still'
+        with pytest.raises(sio.exceptions.BadNamespaceError):
+            clients[0][0].emit('message', 1)
+    finally:
+        for c, _ in clients:
+            c.disconnect()
+
+
+def test_the_loop_thread_ends_with_the_last_client_and_a_new_one_starts_after():
+    script = r'''
+import sys, threading, time
+import sio
+url = sys.argv[1]
+def loops():
+    return [t for t in threading.enumerate() if t.name == 'sio-client-loop']
+a, b = sio.Client(reconnection=False), sio.Client(reconnection=False)
+a.connect(url)
+b.connect(url)
+first = a._lt.thread
+assert loops() == [first] and b._lt is a._lt
+a.disconnect()
+assert first.is_alive() and b.call('echo', 1) == 1
+b.disconnect()
+first.join(5)
+assert not first.is_alive() and not loops()
+c = sio.Client(reconnection=False)
+c.connect(url)
+assert c.call('echo', 2) == 2 and loops() and loops()[0] is not first
+c.disconnect()
+a.connect(url)  # a client connects again after its loop thread ended
+assert a.call('echo', 3) == 3
+a.disconnect()
+print('ok')
+'''
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(sio.__file__)))
+    p = subprocess.run([sys.executable, '-c', script, shared('c').url], capture_output=True, text=True, timeout=60,
+                       env=env)
+    assert p.returncode == 0 and p.stdout == 'ok\n', p.stderr
+
+
+def test_async_clients_on_one_asyncio_loop_share_one_core_loop():
+    url = shared('c').url
+
+    async def main():
+        cs = [sio.AsyncClient(reconnection=False) for _ in range(8)]
+        await cs[0].connect(url, transports=['websocket'])  # the shared loop made
+        fds = _fds()
+        await asyncio.gather(*(c.connect(url, transports=['websocket']) for c in cs[1:]))
+        drivers = {id(c._driver) for c in cs}
+        assert len(drivers) == 1 and cs[0]._driver.loop.clients == 8
+        assert _fds() - fds <= 7 + 2  # a socket each, no loop of its own (6 fds each)
+        got = await asyncio.gather(*(c.call('echo', (k, b'%d' % k)) for k, c in enumerate(cs)))
+        assert got == [(k, b'%d' % k) for k in range(8)]
+        await cs[0].disconnect()
+        await cs[0].wait()
+        assert cs[0]._driver.loop.clients == 7
+        assert await cs[1].call('echo', 'still') == 'still'
+        await asyncio.gather(*(c.disconnect() for c in cs[1:]))
+        loop = asyncio.get_running_loop()
+        for _ in range(100):  # the last one drops the shared loop (on the next tick)
+            if id(loop) not in sio.client._AioDriver._drivers:
+                break
+            await asyncio.sleep(0.01)
+        assert id(loop) not in sio.client._AioDriver._drivers
+        again = sio.AsyncClient(reconnection=False)  # a new shared loop for the next one
+        await again.connect(url)
+        assert await again.call('echo', 1) == 1 and again._driver is not cs[0]._driver
+        await again.disconnect()
+
+    asyncio.run(main())
