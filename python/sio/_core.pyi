@@ -186,10 +186,11 @@ class Core:
     def server_reply(self, nsp: str, reply_id: str, values: Tuple[Any, ...]) -> bool: ...
 
 @final
+@final
 class ClientLoop:
     """A uv loop that ClientCores share (client.c). Every method but wakeup() runs on the thread
     that runs it. on_wakeup() is called on that thread after wakeup()."""
-    def __init__(self, on_wakeup: Optional[Callable[[], Any]] = ...) -> None: ...
+    def __new__(cls, on_wakeup: Optional[Callable[[], Any]] = ...) -> "ClientLoop": ...
     @property
     def closed(self) -> bool: ...
     @property
@@ -201,6 +202,7 @@ class ClientLoop:
     def wakeup(self) -> bool: ...
     def close(self) -> None: ...
 
+@final
 class ClientCore:
     """A Socket.IO client manager (sio_client.h) on a ClientLoop (client.c). Every method runs on
     the thread that runs the loop. The dispatch object's methods it calls:
