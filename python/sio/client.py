@@ -46,6 +46,7 @@ import collections
 import functools
 import inspect
 import logging
+import os
 import threading
 import time
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple, Union
@@ -613,6 +614,12 @@ class _LoopThread:
             lt.users += 1
             return lt
 
+    @classmethod
+    def forget(cls) -> None:
+        """In a forked child: the parent's loop thread is not there (its clients are unusable)."""
+        cls._lock = threading.Lock()
+        cls._current = None
+
     def release(self) -> None:
         """One client less (on the loop thread); the last one ends the thread."""
         with self._lock:
@@ -993,6 +1000,15 @@ class _AioDriver:
         loop, self.loop = self.loop, None
         if loop is not None:
             loop.close()  # dropped: its last handles are closed as it is freed
+
+
+def _forget_shared_loops() -> None:
+    _LoopThread.forget()
+    _AioDriver._drivers = {}
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_shared_loops)
 
 
 class AsyncClient(_BaseClient):

@@ -804,6 +804,19 @@ assert c.call('echo', 2) == 2 and loops() and loops()[0] is not first
 c.disconnect()
 a.connect(url)  # a client connects again after its loop thread ended
 assert a.call('echo', 3) == 3
+import os
+pid = os.fork()  # with the parent's loop thread running: a child makes its own
+if pid == 0:
+    ok = False
+    try:
+        d = sio.Client(reconnection=False)
+        d.connect(url)
+        ok = d.call('echo', 4) == 4 and d._lt is not a._lt
+        d.disconnect()
+    finally:
+        os._exit(0 if ok else 1)
+assert os.waitpid(pid, 0)[1] == 0
+assert a.call('echo', 5) == 5
 a.disconnect()
 print('ok')
 '''
