@@ -38,6 +38,10 @@ static void destroy(sio_eioc_t *e) {
 
 static void on_handle_closed(uv_handle_t *h) {
   sio_eioc_t *e = h->data;
+  if (h == (uv_handle_t *)e->v3_ping_timer) {
+    free(e->v3_ping_timer);
+    e->v3_ping_timer = NULL;
+  }
   if (--e->handles_open > 0) return;
   if (e->cb.on_close)
     e->cb.on_close(e, e->close_err, e->close_reason, e->close_detail);
@@ -66,7 +70,7 @@ void sio__eioc_fail(sio_eioc_t *e, int err, const char *reason, const char *deta
   sio_eioc_conn_close(e->ws.conn);
   e->ws.conn = NULL;
   uv_close((uv_handle_t *)&e->timer, on_handle_closed);
-  uv_close((uv_handle_t *)&e->v3_ping_timer, on_handle_closed);
+  if (e->v3_ping_timer) uv_close((uv_handle_t *)e->v3_ping_timer, on_handle_closed);
   uv_close((uv_handle_t *)&e->flush_idle, on_handle_closed);
 }
 
@@ -93,7 +97,7 @@ void sio_eioc_close(sio_eioc_t *e) {
     e->ws.state = WS_NONE;
     e->paused = 0;
   }
-  uv_timer_stop(&e->v3_ping_timer);
+  if (e->v3_ping_timer) uv_timer_stop(e->v3_ping_timer);
   if (sio__eioc_queue(e, SIO_EIO_CLOSE, NULL, 0, 0)) {
     sio__eioc_fail(e, 0, "forced close", NULL);
     return;
@@ -218,7 +222,7 @@ void sio__eioc_opened(sio_eioc_t *e) {
   e->state = ST_OPEN;
   reset_ping_timeout(e); /* replaces the attempt's bound */
   if (e->eio == 3)
-    uv_timer_start(&e->v3_ping_timer, on_v3_ping, e->info.ping_interval, 0);
+    uv_timer_start(e->v3_ping_timer, on_v3_ping, e->info.ping_interval, 0);
   if (e->cb.on_open) e->cb.on_open(e);
   if (e->state != ST_OPEN && e->state != ST_CLOSING) return;
   if (e->q.len) sio__eioc_schedule_flush(e);
@@ -269,7 +273,7 @@ int sio__eioc_packet(sio_eioc_t *e, const sio_eio_packet_t *pkt, int from_ws) {
     if (from_ws && e->ws.state == WS_PROBING && pkt->len == 5 && memcmp(pkt->data, "probe", 5) == 0)
       sio__eioc_ws_probe_answered(e);
     else if (e->eio == 3 && e->state == ST_OPEN)
-      uv_timer_start(&e->v3_ping_timer, on_v3_ping, e->info.ping_interval, 0);
+      uv_timer_start(e->v3_ping_timer, on_v3_ping, e->info.ping_interval, 0);
     return 0;
   case SIO_EIO_MESSAGE:
     if (e->state != ST_OPEN) return 0; /* closing: nothing more for the user */
@@ -357,12 +361,18 @@ static int copy_config(sio_eioc_t *e, const sio_eioc_config_t *cfg) {
   return 0;
 }
 
-static void init_handles(sio_eioc_t *e) {
+static int init_handles(sio_eioc_t *e) {
+  if (e->eio == 3 && !(e->v3_ping_timer = malloc(sizeof *e->v3_ping_timer))) return SIO_ENOMEM;
   uv_timer_init(e->loop, &e->timer);
-  uv_timer_init(e->loop, &e->v3_ping_timer);
   uv_idle_init(e->loop, &e->flush_idle);
-  e->timer.data = e->v3_ping_timer.data = e->flush_idle.data = e;
-  e->handles_open = 3;
+  e->timer.data = e->flush_idle.data = e;
+  e->handles_open = 2;
+  if (e->v3_ping_timer) {
+    uv_timer_init(e->loop, e->v3_ping_timer);
+    e->v3_ping_timer->data = e;
+    e->handles_open++;
+  }
+  return 0;
 }
 
 /* The first failure is reported through on_close like any later one (the caller has its handle
@@ -394,6 +404,7 @@ int sio_eioc_new(uv_loop_t *loop, const sio_eioc_config_t *cfg, const sio_eioc_c
   if (cb) e->cb = *cb;
   e->user = user;
   int r = copy_config(e, cfg);
+  if (!r) r = init_handles(e);
   if (r) {
     destroy(e);
     return r;
@@ -401,7 +412,6 @@ int sio_eioc_new(uv_loop_t *loop, const sio_eioc_config_t *cfg, const sio_eioc_c
   sio__eioc_http_init(e, &e->poll, 0);
   sio__eioc_http_init(e, &e->post, 1);
   sio_ws_parser_init(&e->ws.parser, SIO_WS_ROLE_CLIENT, e->max_payload);
-  init_handles(e);
   e->state = ST_OPENING;
   *out = e;
   start(e);

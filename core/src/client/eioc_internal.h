@@ -64,7 +64,7 @@ struct sio_eioc {
    * heartbeat (open: no sign of the server within pingInterval + pingTimeout), the graceful
    * close's bound (closing). */
   uv_timer_t timer;
-  uv_timer_t v3_ping_timer; /* v3: the client pings */
+  uv_timer_t *v3_ping_timer; /* v3 only (the client pings): NULL for v4, which needs none */
   uv_idle_t flush_idle;     /* writes what one loop turn queued */
   int handles_open;
   int flush_scheduled;
