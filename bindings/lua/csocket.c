@@ -446,35 +446,22 @@ static int em_index(lua_State *L) {
 
 /* ---- socket methods ---- */
 
-static int on_once(lua_State *L, int once) {
+static int l_on(lua_State *L) {
   check_box(L, 1);
-  const char *ev = luaL_checkstring(L, 2);
-  lua_settop(L, 3);
-  lua_getiuservalue(L, 1, 1);
-  lua_getfield(L, -1, "h");
-  return siol_listen_on(L, -1, ev, once);
+  return siol_obj_on(L, 0);
 }
-
-static int l_on(lua_State *L) { return on_once(L, 0); }
-static int l_once(lua_State *L) { return on_once(L, 1); }
-
+static int l_once(lua_State *L) {
+  check_box(L, 1);
+  return siol_obj_on(L, 1);
+}
 static int l_off(lua_State *L) {
-  lua_settop(L, 3);
   check_box(L, 1);
-  const char *ev = luaL_checkstring(L, 2);
-  lua_getiuservalue(L, 1, 1);
-  lua_getfield(L, -1, "h");
-  return siol_listen_off(L, -1, ev);
+  return siol_obj_off(L);
 }
-
 /* on_any(fn(event, ...)): every event from the server, before its listeners. */
 static int l_on_any(lua_State *L) {
   check_box(L, 1);
-  luaL_checktype(L, 2, LUA_TFUNCTION);
-  lua_getiuservalue(L, 1, 1);
-  siol_append_field(L, "any", 2);
-  lua_settop(L, 1);
-  return 1;
+  return siol_obj_on_any(L);
 }
 
 /* off_any([fn]): the last entry of fn, or every catch-all. */

@@ -103,6 +103,36 @@ int siol_listen_off(lua_State *L, int t, const char *key) {
   return 1;
 }
 
+/* obj:on(event, fn), obj:once(event, fn), obj:off(event[, fn]), obj:on_any(fn) for every object
+ * whose first user value holds its listeners ("h": per event, "any": catch-alls): server and
+ * client sockets, managers. The caller has checked the object at 1. */
+static void push_handlers(lua_State *L) {
+  lua_getiuservalue(L, 1, 1);
+  lua_getfield(L, -1, "h");
+}
+
+int siol_obj_on(lua_State *L, int once) {
+  const char *ev = luaL_checkstring(L, 2);
+  lua_settop(L, 3);
+  push_handlers(L);
+  return siol_listen_on(L, -1, ev, once);
+}
+
+int siol_obj_off(lua_State *L) {
+  lua_settop(L, 3);
+  const char *ev = luaL_checkstring(L, 2);
+  push_handlers(L);
+  return siol_listen_off(L, -1, ev);
+}
+
+int siol_obj_on_any(lua_State *L) {
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_getiuservalue(L, 1, 1);
+  siol_append_field(L, "any", 2);
+  lua_settop(L, 1);
+  return 1;
+}
+
 int siol_listen_push(lua_State *L, int t, const char *key, int list, lua_Integer i) {
   lua_rawgeti(L, list, i);
   if (lua_isfunction(L, -1)) return 1;

@@ -460,29 +460,15 @@ static int l_socket(lua_State *L) {
 
 static int l_on(lua_State *L) {
   check_box(L, 1);
-  const char *ev = luaL_checkstring(L, 2);
-  lua_settop(L, 3);
-  lua_getiuservalue(L, 1, 1);
-  lua_getfield(L, -1, "h");
-  return siol_listen_on(L, -1, ev, 0);
+  return siol_obj_on(L, 0);
 }
-
 static int l_once(lua_State *L) {
   check_box(L, 1);
-  const char *ev = luaL_checkstring(L, 2);
-  lua_settop(L, 3);
-  lua_getiuservalue(L, 1, 1);
-  lua_getfield(L, -1, "h");
-  return siol_listen_on(L, -1, ev, 1);
+  return siol_obj_on(L, 1);
 }
-
 static int l_off(lua_State *L) {
-  lua_settop(L, 3);
   check_box(L, 1);
-  const char *ev = luaL_checkstring(L, 2);
-  lua_getiuservalue(L, 1, 1);
-  lua_getfield(L, -1, "h");
-  return siol_listen_off(L, -1, ev);
+  return siol_obj_off(L);
 }
 
 /* manager:open(): connects now (after reconnect_failed: starts again). */

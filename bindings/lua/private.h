@@ -158,6 +158,10 @@ void siol_listen_run(siol_state_t *st, lua_State *L, int t, const char *key, int
 /* on/once and off of an object at 1 (event at 2, function at 3) on the table t[key]: return 1. */
 int siol_listen_on(lua_State *L, int t, const char *key, int once);
 int siol_listen_off(lua_State *L, int t, const char *key);
+/* The listener methods of sockets (server and client) and managers, object checked at 1. */
+int siol_obj_on(lua_State *L, int once);
+int siol_obj_off(lua_State *L);
+int siol_obj_on_any(lua_State *L);
 
 /* ---- lreq.c: one-shot callback contexts and a call's converted arguments ---- */
 
