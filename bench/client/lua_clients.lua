@@ -1,7 +1,10 @@
 -- N sio Lua clients (sio.client) in one Lua process against one server (bench/clients):
 --   lua5.4 bench/client/lua_clients.lua URL --clients N --duration S   (LUA_CPATH: build/lua/?.so)
--- The same steps as node_clients.mjs: connect all over WebSocket, 1 s idle, RSS (after a full GC),
--- then one `echo` ack in flight per client for S seconds after 0.5 s of warm-up. One JSON line.
+-- The same steps as node_clients.mjs: one warm-up client connected over WebSocket with one `echo`
+-- acked, then the baseline RSS (after a full collection), so that one-time costs are not counted per
+-- client; then N clients connected over WebSocket, 1 s idle, RSS again (after a full collection):
+-- (RSS - baseline) / N per idle client. Then one `echo` ack in flight per measured client (the
+-- warm-up one stays idle) for S seconds after 0.5 s of warm-up. One JSON line.
 local sio = require "sio"
 
 local url = arg[1]
@@ -24,8 +27,7 @@ local function rss_kb()
   return 0
 end
 
-local rss0 = rss_kb()
-local rss1
+local rss0, rss1
 local clients, connected, acks, running = {}, 0, 0, false
 local payload = "0123456789abcdef"
 
@@ -58,16 +60,29 @@ local function start()
   end, 1000)
 end
 
-for i = 1, n do
-  local s = sio.client(url, { transports = { "websocket" }, forceNew = true, reconnection = false })
-  s:once("connect", function()
-    connected = connected + 1
-    if connected == n then start() end
-  end)
-  clients[i] = s
+local function connect_all()
+  rss0 = rss_kb()
+  for i = 1, n do
+    local s = sio.client(url, { transports = { "websocket" }, forceNew = true, reconnection = false })
+    s:once("connect", function()
+      connected = connected + 1
+      if connected == n then start() end
+    end)
+    clients[i] = s
+  end
+  sio.set_timeout(function()
+    io.stderr:write(string.format("%d of %d connected\n", connected, n))
+    os.exit(1)
+  end, 60000)
 end
+
+local warm = sio.client(url, { transports = { "websocket" }, forceNew = true, reconnection = false })
+warm:once("connect", function()
+  warm:emit("echo", payload, function() connect_all() end)
+end)
 sio.set_timeout(function()
-  io.stderr:write(string.format("%d of %d connected\n", connected, n))
+  if rss0 then return end
+  io.stderr:write("the warm-up client did not connect and get its ack\n")
   os.exit(1)
 end, 60000)
 sio.run()

@@ -1,8 +1,12 @@
 // N socket.io-client 4.8 clients in one Node process against one server (bench/client):
 //   node --expose-gc bench/client/node_clients.mjs URL --clients N --duration S
-// Connects them all over WebSocket, waits 1 s idle and reads the RSS (after a GC), then keeps one
-// `echo` ack in flight per client for S seconds (after 0.5 s of warm-up). Prints one JSON line:
-// acks, acks per second of wall time and of this process's CPU time, RSS before/after connecting.
+// First one warm-up client, connected over WebSocket with one `echo` acked, then the baseline RSS
+// (after a forced GC), so that one-time costs (modules loaded and compiled on first use, the first
+// connection's machinery) are not counted per client. Then connects the N clients over WebSocket,
+// waits 1 s idle and reads the RSS again (after a GC): (RSS - baseline) / N per idle client. Then
+// keeps one `echo` ack in flight per measured client (the warm-up one stays idle) for S seconds
+// (after 0.5 s of warm-up). Prints one JSON line: acks, acks per second of wall time and of this
+// process's CPU time, RSS before/after connecting.
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +28,15 @@ const rss = () => {
   return process.memoryUsage().rss / 1024;
 };
 
+const payload = '0123456789abcdef';
+const warm = io(url, { transports: ['websocket'], forceNew: true, reconnection: false });
+await new Promise((resolve, reject) => {
+  const timer = setTimeout(() => reject(new Error('the warm-up client did not connect and get its ack')), 60000);
+  warm.once('connect', () => warm.emit('echo', payload, () => {
+    clearTimeout(timer);
+    resolve();
+  }));
+});
 const rss0 = rss();
 const sockets = [];
 await new Promise((resolve, reject) => {
@@ -44,7 +57,6 @@ await sleep(1000);
 const rss1 = rss();
 let acks = 0;
 let running = true;
-const payload = '0123456789abcdef';
 for (const s of sockets) {
   const loop = () => s.emit('echo', payload, () => {
     acks++;
@@ -67,4 +79,5 @@ console.log(JSON.stringify({
   acks_per_cpu_s: got / cpuS, rss0_kb: rss0, rss1_kb: rss1, idle_bytes_per_client: ((rss1 - rss0) * 1024) / n,
 }));
 for (const s of sockets) s.close();
+warm.close();
 process.exit(0);

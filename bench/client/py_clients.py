@@ -3,10 +3,13 @@
     python bench/client/py_clients.py URL --impl python-socketio|sio --clients N --duration S
 
 --impl python-socketio: PyPI python-socketio's AsyncClient (aiohttp); --impl sio: sio's
-AsyncClient (the C client under asyncio). Same steps as node_clients.mjs: connect all over
-WebSocket, 1 s idle, RSS; then one `echo` ack in flight per client for S seconds after 0.5 s of
-warm-up. One JSON line: acks per second of wall time and of this process's CPU time, RSS per
-idle client."""
+AsyncClient (the C client under asyncio). Same steps as node_clients.mjs: one warm-up client
+connected over WebSocket with one `echo` acked, then the baseline RSS (after gc.collect()), so that
+one-time costs (imports touched on first use, the first connection's machinery) are not counted
+per client; then N clients connected over WebSocket, 1 s idle, RSS again: (RSS - baseline) / N per
+idle client. Then one `echo` ack in flight per measured client (the warm-up one stays idle) for S
+seconds after 0.5 s of warm-up. One JSON line: acks per second of wall time and of this process's
+CPU time, RSS per idle client."""
 import argparse
 import asyncio
 import gc
@@ -38,6 +41,10 @@ async def main():
     ap.add_argument('--duration', type=float, default=3)
     a = ap.parse_args()
     mod = importlib.import_module('socketio' if a.impl == 'python-socketio' else 'sio')
+    payload = '0123456789abcdef'
+    warm = mod.AsyncClient(reconnection=False)
+    await asyncio.wait_for(warm.connect(a.url, transports=['websocket']), 60)
+    await warm.call('echo', payload, timeout=30)
     rss0 = rss_kb()
     clients = [mod.AsyncClient(reconnection=False) for _ in range(a.clients)]
     await asyncio.wait_for(asyncio.gather(*(c.connect(a.url, transports=['websocket']) for c in clients)), 120)
@@ -45,7 +52,6 @@ async def main():
     rss1 = rss_kb()
     acks = 0
     running = True
-    payload = '0123456789abcdef'
 
     async def loop(c):
         nonlocal acks
@@ -63,7 +69,7 @@ async def main():
                       'acks_per_s': got / secs, 'acks_per_cpu_s': got / cpu if cpu else 0,
                       'rss0_kb': rss0, 'rss1_kb': rss1,
                       'idle_bytes_per_client': (rss1 - rss0) * 1024 / a.clients}), flush=True)
-    await asyncio.gather(*(c.disconnect() for c in clients), return_exceptions=True)
+    await asyncio.gather(*(c.disconnect() for c in clients + [warm]), return_exceptions=True)
 
 
 asyncio.run(main())

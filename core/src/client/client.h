@@ -48,7 +48,9 @@ struct sio_csocket_s {
   char *id, *pid, *offset;
   int64_t next_id;
   sio_cack_t *acks, *acks_tail;
-  uv_timer_t ack_timer; /* due at the earliest deadline (or later: it rescans) */
+  /* Due at the earliest deadline (or later: it rescans). Allocated by the first emit with a
+   * timeout: most sockets never set one, and an idle socket then carries no timer. */
+  uv_timer_t *ack_timer;
   uint64_t timer_due;   /* 0: not started */
   sio_cbuf_t *sendq, *sendq_tail;
   size_t sendq_count, sendq_bytes;

@@ -91,11 +91,20 @@ static void acks_fail(sio_csocket_t *s, int all) {
 static void sendq_drop_ack(sio_csocket_t *s, int64_t id);
 static void on_ack_timer(uv_timer_t *t);
 
+/* The ack timer, made on first need (closed and freed with the socket). */
+static int ack_timer_ready(sio_csocket_t *s) {
+  if (s->ack_timer) return 0;
+  if (!(s->ack_timer = malloc(sizeof *s->ack_timer))) return SIO_ENOMEM;
+  uv_timer_init(s->m->loop, s->ack_timer);
+  s->ack_timer->data = s;
+  return 0;
+}
+
 static void timer_arm(sio_csocket_t *s, uint64_t deadline) {
   if (s->timer_due && s->timer_due <= deadline) return;
   uint64_t now = uv_now(s->m->loop);
   s->timer_due = deadline;
-  uv_timer_start(&s->ack_timer, on_ack_timer, deadline > now ? deadline - now : 0, 0);
+  uv_timer_start(s->ack_timer, on_ack_timer, deadline > now ? deadline - now : 0, 0);
 }
 
 static void on_ack_timer(uv_timer_t *t) {
@@ -480,7 +489,7 @@ void sio__csocket_shutdown(sio_csocket_t *s) {
   acks_fail(s, 1);
   sendq_clear(s);
   recvq_clear(s);
-  uv_timer_stop(&s->ack_timer);
+  if (s->ack_timer) uv_timer_stop(s->ack_timer);
   s->timer_due = 0;
 }
 
@@ -493,6 +502,7 @@ void sio__csocket_free(sio_csocket_t *s) {
   free(s->id);
   free(s->pid);
   free(s->offset);
+  free(s->ack_timer); /* closed by the manager before this */
   free(s);
 }
 
@@ -526,8 +536,6 @@ int sio_csocket_new(sio_manager_t *m, const char *nsp, const cJSON *auth,
   }
   s->m = m;
   if (cbs) s->cbs = *cbs;
-  uv_timer_init(m->loop, &s->ack_timer);
-  s->ack_timer.data = s;
   if (m->sockets_tail) m->sockets_tail->next = s;
   else m->sockets = s;
   m->sockets_tail = s;
@@ -595,6 +603,7 @@ static int emit(sio_csocket_t *s, const char *event, const sio_args_t *args, int
   if (r) return r;
   sio_manager_t *m = s->m;
   if (m->closing) return SIO_ECLOSED;
+  if (ack && ack->deadline && (r = ack_timer_ready(s))) return r;
   int live = s->connected && m->eioc && m->open;
   /* Behind packets still waiting (the connection's queue was full when they were flushed), an
    * emit waits too: order is kept. */

@@ -18,8 +18,11 @@ static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 /* The end                                                                                          */
 
 static void destroy(sio_eioc_t *e) {
-  sio__eioc_http_free(&e->poll);
-  sio__eioc_http_free(&e->post);
+  if (e->poll) {
+    sio__eioc_http_free(e->poll);
+    sio__eioc_http_free(e->post);
+    free(e->poll); /* (post is in the same allocation) */
+  }
   sio__eioc_ws_free(e);
   sio_sbuf_free(&e->q);
   sio_sbuf_free(&e->scratch);
@@ -30,6 +33,7 @@ static void destroy(sio_eioc_t *e) {
   free(e->tls_ca_file);
   free(e->host_hdr);
   free(e->close_detail);
+  free(e->info.sid);
   if (e->headers)
     for (char **h = e->headers; *h; h++) free(*h);
   free(e->headers);
@@ -38,6 +42,10 @@ static void destroy(sio_eioc_t *e) {
 
 static void on_handle_closed(uv_handle_t *h) {
   sio_eioc_t *e = h->data;
+  if (h == (uv_handle_t *)e->v3_ping_timer) {
+    free(e->v3_ping_timer);
+    e->v3_ping_timer = NULL;
+  }
   if (--e->handles_open > 0) return;
   if (e->cb.on_close)
     e->cb.on_close(e, e->close_err, e->close_reason, e->close_detail);
@@ -59,14 +67,16 @@ void sio__eioc_fail(sio_eioc_t *e, int err, const char *reason, const char *deta
   e->close_err = err;
   e->close_reason = reason;
   e->close_detail = detail && *detail ? strdup(detail) : NULL;
-  sio_eioc_conn_close(e->poll.conn);
-  e->poll.conn = NULL;
-  sio_eioc_conn_close(e->post.conn);
-  e->post.conn = NULL;
+  if (e->poll) {
+    sio_eioc_conn_close(e->poll->conn);
+    e->poll->conn = NULL;
+    sio_eioc_conn_close(e->post->conn);
+    e->post->conn = NULL;
+  }
   sio_eioc_conn_close(e->ws.conn);
   e->ws.conn = NULL;
   uv_close((uv_handle_t *)&e->timer, on_handle_closed);
-  uv_close((uv_handle_t *)&e->v3_ping_timer, on_handle_closed);
+  if (e->v3_ping_timer) uv_close((uv_handle_t *)e->v3_ping_timer, on_handle_closed);
   uv_close((uv_handle_t *)&e->flush_idle, on_handle_closed);
 }
 
@@ -93,7 +103,7 @@ void sio_eioc_close(sio_eioc_t *e) {
     e->ws.state = WS_NONE;
     e->paused = 0;
   }
-  uv_timer_stop(&e->v3_ping_timer);
+  if (e->v3_ping_timer) uv_timer_stop(e->v3_ping_timer);
   if (sio__eioc_queue(e, SIO_EIO_CLOSE, NULL, 0, 0)) {
     sio__eioc_fail(e, 0, "forced close", NULL);
     return;
@@ -155,7 +165,7 @@ void sio__eioc_drain_queue(sio_eioc_t *e, sio__eioc_rec_fn fn, void *arg) {
 static size_t in_flight(const sio_eioc_t *e) {
   size_t n = e->q.len;
   if (e->ws.conn) n += sio_eioc_conn_pending(e->ws.conn);
-  if (e->post.busy) n += e->scratch.len;
+  if (e->post && e->post->busy) n += e->scratch.len;
   return n;
 }
 
@@ -188,7 +198,7 @@ int sio_eioc_send(sio_eioc_t *e, const char *data, size_t len, int binary) {
 int sio_eioc_writable(const sio_eioc_t *e) {
   if (!e || e->state != ST_OPEN || e->q.len || e->paused) return 0;
   if (e->transport == SIO_CLIENT_WEBSOCKET) return sio_eioc_conn_pending(e->ws.conn) == 0;
-  return !e->post.busy;
+  return !e->post->busy; /* (polling in use: it exists) */
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -218,7 +228,7 @@ void sio__eioc_opened(sio_eioc_t *e) {
   e->state = ST_OPEN;
   reset_ping_timeout(e); /* replaces the attempt's bound */
   if (e->eio == 3)
-    uv_timer_start(&e->v3_ping_timer, on_v3_ping, e->info.ping_interval, 0);
+    uv_timer_start(e->v3_ping_timer, on_v3_ping, e->info.ping_interval, 0);
   if (e->cb.on_open) e->cb.on_open(e);
   if (e->state != ST_OPEN && e->state != ST_CLOSING) return;
   if (e->q.len) sio__eioc_schedule_flush(e);
@@ -240,13 +250,23 @@ void sio__eioc_opened(sio_eioc_t *e) {
 /* Packets from the server                                                                          */
 
 static int on_open_packet(sio_eioc_t *e, const sio_eio_packet_t *pkt) {
-  if (pkt->type != SIO_EIO_OPEN || sio_eioc_parse_open(pkt->data, pkt->len, &e->info)) {
+  sio_eioc_open_t o;
+  if (pkt->type != SIO_EIO_OPEN || sio_eioc_parse_open(pkt->data, pkt->len, &o)) {
     char detail[200];
     snprintf(detail, sizeof detail, "handshake: not an OPEN packet: %.*s",
              (int)(pkt->len < 120 ? pkt->len : 120), pkt->data);
     sio__eioc_fail(e, SIO_EPARSE, "parse error", detail);
     return 1;
   }
+  free(e->info.sid); /* (one OPEN per connection; kept safe if a server sent two) */
+  if (!(e->info.sid = strdup(o.sid))) {
+    sio__eioc_fail(e, SIO_ENOMEM, "transport error", NULL);
+    return 1;
+  }
+  e->info.upgrade_ws = o.upgrade_ws;
+  e->info.ping_interval = o.ping_interval;
+  e->info.ping_timeout = o.ping_timeout;
+  e->info.max_payload = o.max_payload;
   sio__eioc_opened(e);
   return e->state == ST_OPEN ? 0 : 1;
 }
@@ -269,7 +289,7 @@ int sio__eioc_packet(sio_eioc_t *e, const sio_eio_packet_t *pkt, int from_ws) {
     if (from_ws && e->ws.state == WS_PROBING && pkt->len == 5 && memcmp(pkt->data, "probe", 5) == 0)
       sio__eioc_ws_probe_answered(e);
     else if (e->eio == 3 && e->state == ST_OPEN)
-      uv_timer_start(&e->v3_ping_timer, on_v3_ping, e->info.ping_interval, 0);
+      uv_timer_start(e->v3_ping_timer, on_v3_ping, e->info.ping_interval, 0);
     return 0;
   case SIO_EIO_MESSAGE:
     if (e->state != ST_OPEN) return 0; /* closing: nothing more for the user */
@@ -284,7 +304,7 @@ int sio__eioc_packet(sio_eioc_t *e, const sio_eio_packet_t *pkt, int from_ws) {
 /* The upgrade                                                                                      */
 
 void sio__eioc_check_paused(sio_eioc_t *e) {
-  if (!e->paused || e->poll.busy || e->post.busy || e->state == ST_CLOSED) return;
+  if (!e->paused || e->poll->busy || e->post->busy || e->state == ST_CLOSED) return;
   sio__eioc_upgrade_done(e);
 }
 
@@ -293,8 +313,8 @@ void sio__eioc_upgrade_done(sio_eioc_t *e) {
   e->transport = SIO_CLIENT_WEBSOCKET;
   e->ws.state = WS_OPEN;
   /* Polling is over: its connections and parsers go. */
-  sio__eioc_http_free(&e->poll);
-  sio__eioc_http_free(&e->post);
+  sio__eioc_http_free(e->poll);
+  sio__eioc_http_free(e->post);
   sio__eioc_ws_send_upgrade(e);
   if (e->state == ST_CLOSED) return;
   if (e->cb.on_upgrade && e->state == ST_OPEN) e->cb.on_upgrade(e);
@@ -357,12 +377,27 @@ static int copy_config(sio_eioc_t *e, const sio_eioc_config_t *cfg) {
   return 0;
 }
 
-static void init_handles(sio_eioc_t *e) {
+static int init_polling(sio_eioc_t *e) {
+  if (!(e->transports & SIO_CLIENT_POLLING)) return 0;
+  if (!(e->poll = calloc(2, sizeof *e->poll))) return SIO_ENOMEM;
+  e->post = e->poll + 1;
+  sio__eioc_http_init(e, e->poll, 0);
+  sio__eioc_http_init(e, e->post, 1);
+  return 0;
+}
+
+static int init_handles(sio_eioc_t *e) {
+  if (e->eio == 3 && !(e->v3_ping_timer = malloc(sizeof *e->v3_ping_timer))) return SIO_ENOMEM;
   uv_timer_init(e->loop, &e->timer);
-  uv_timer_init(e->loop, &e->v3_ping_timer);
   uv_idle_init(e->loop, &e->flush_idle);
-  e->timer.data = e->v3_ping_timer.data = e->flush_idle.data = e;
-  e->handles_open = 3;
+  e->timer.data = e->flush_idle.data = e;
+  e->handles_open = 2;
+  if (e->v3_ping_timer) {
+    uv_timer_init(e->loop, e->v3_ping_timer);
+    e->v3_ping_timer->data = e;
+    e->handles_open++;
+  }
+  return 0;
 }
 
 /* The first failure is reported through on_close like any later one (the caller has its handle
@@ -394,14 +429,13 @@ int sio_eioc_new(uv_loop_t *loop, const sio_eioc_config_t *cfg, const sio_eioc_c
   if (cb) e->cb = *cb;
   e->user = user;
   int r = copy_config(e, cfg);
+  if (!r) r = init_polling(e);
+  if (!r) r = init_handles(e);
   if (r) {
     destroy(e);
     return r;
   }
-  sio__eioc_http_init(e, &e->poll, 0);
-  sio__eioc_http_init(e, &e->post, 1);
   sio_ws_parser_init(&e->ws.parser, SIO_WS_ROLE_CLIENT, e->max_payload);
-  init_handles(e);
   e->state = ST_OPENING;
   *out = e;
   start(e);

@@ -23,6 +23,15 @@ typedef struct eioc_http {
   int is_post;
 } eioc_http_t;
 
+/* What the OPEN packet said, kept for the connection's life: sio_eioc_open_t with the sid copied
+ * to its own length (an idle client does not carry the parser's 128-byte array). */
+typedef struct eioc_info {
+  char *sid; /* NULL until open */
+  int upgrade_ws;
+  uint32_t ping_interval, ping_timeout; /* ms */
+  uint64_t max_payload;
+} eioc_info_t;
+
 enum { WS_NONE, WS_HANDSHAKE, WS_PROBING, WS_OPEN, WS_DONE /* CLOSE written */ };
 
 typedef struct eioc_ws {
@@ -51,8 +60,10 @@ struct sio_eioc {
   int state;
   int transport;            /* SIO_CLIENT_POLLING / _WEBSOCKET */
   int paused;               /* upgrading: polling takes no new request */
-  sio_eioc_open_t info;
-  eioc_http_t poll, post;
+  eioc_info_t info;
+  /* Polling's two connections, in one allocation made only when polling is among the transports:
+   * a WebSocket-only client carries none. */
+  eioc_http_t *poll, *post;
   eioc_ws_t ws;
 
   /* Packets not written yet, transport-neutral: records of [u32 len][u8 type][u8 binary][data]. */
@@ -64,7 +75,7 @@ struct sio_eioc {
    * heartbeat (open: no sign of the server within pingInterval + pingTimeout), the graceful
    * close's bound (closing). */
   uv_timer_t timer;
-  uv_timer_t v3_ping_timer; /* v3: the client pings */
+  uv_timer_t *v3_ping_timer; /* v3 only (the client pings): NULL for v4, which needs none */
   uv_idle_t flush_idle;     /* writes what one loop turn queued */
   int handles_open;
   int flush_scheduled;

@@ -73,7 +73,7 @@ static int build_head(sio_eioc_t *e, sio_sbuf_t *out, const char *method) {
 }
 
 int sio__eioc_poll_start(sio_eioc_t *e) {
-  eioc_http_t *h = &e->poll;
+  eioc_http_t *h = e->poll;
   if (h->busy || e->paused || e->state == ST_CLOSED) return 0;
   h->req.len = 0;
   int r = build_head(e, &h->req, "GET");
@@ -100,7 +100,7 @@ static int add_to_post(sio_eioc_t *e, const sio_eio_packet_t *pkt, void *arg) {
 }
 
 void sio__eioc_poll_flush(sio_eioc_t *e) {
-  eioc_http_t *h = &e->post;
+  eioc_http_t *h = e->post;
   if (h->busy || e->paused || e->q.len == 0 || e->state == ST_OPENING || e->state == ST_CLOSED)
     return;
   post_build_t b;

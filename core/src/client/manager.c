@@ -446,8 +446,9 @@ static void finish(sio_manager_t *m) {
   m->handles = 1;
   uv_close((uv_handle_t *)&m->timer, on_handle_closed);
   for (sio_csocket_t *s = m->sockets; s; s = s->next) {
+    if (!s->ack_timer) continue;
     m->handles++;
-    uv_close((uv_handle_t *)&s->ack_timer, on_handle_closed);
+    uv_close((uv_handle_t *)s->ack_timer, on_handle_closed);
   }
 }
 
