@@ -449,26 +449,7 @@ static PyObject *cl_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
   return (PyObject *)c;
 }
 
-/* Option converters for "O&": None keeps the core's default. */
-static int opt_u32(PyObject *o, void *p) {
-  if (o == Py_None) return 1;
-  unsigned long long v = PyLong_AsUnsignedLongLong(o);
-  if (PyErr_Occurred() || v > UINT32_MAX) {
-    PyErr_Clear();
-    PyErr_Format(PyExc_ValueError, "%R: expected an integer in [0, 2**32)", o);
-    return 0;
-  }
-  *(uint32_t *)p = (uint32_t)v;
-  return 1;
-}
 
-static int opt_size(PyObject *o, void *p) {
-  if (o == Py_None) return 1;
-  size_t v = PyLong_AsSize_t(o);
-  if (v == (size_t)-1 && PyErr_Occurred()) return 0;
-  *(size_t *)p = v;
-  return 1;
-}
 
 static int opt_transports(PyObject *o, void *p) {
   if (o == Py_None) return 1;
@@ -495,16 +476,6 @@ static int opt_transports(PyObject *o, void *p) {
   return 1;
 }
 
-static int opt_parser(PyObject *o, void *p) {
-  const char *s = PyUnicode_Check(o) ? PyUnicode_AsUTF8(o) : NULL;
-  if (s && (!strcmp(s, "json") || !strcmp(s, "default"))) *(int *)p = SIO_PARSER_JSON;
-  else if (s && !strcmp(s, "msgpack")) *(int *)p = SIO_PARSER_MSGPACK;
-  else {
-    PyErr_Format(PyExc_ValueError, "parser: %R is not 'json' or 'msgpack'", o);
-    return 0;
-  }
-  return 1;
-}
 
 /* headers: a list of "Name: value" strings, copied by sio_manager_new. */
 static const char **headers_array(PyObject *list) {
@@ -553,10 +524,10 @@ static int cl_init(ClientObject *c, PyObject *args, PyObject *kw) {
   if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|$O!ziO&pzO!O&O&pO&O&O&OOO&O&zp", kwlist, &url, &dispatch,
                                    cl_state(c)->client_loop_type, &loop, &o.path,
                                    &o.eio, opt_transports, &o.transports, &o.upgrade, &o.query,
-                                   &PyList_Type, &headers, opt_size, &o.max_payload, opt_u32, &o.timeout_ms,
-                                   &o.reconnection, opt_u32, &o.reconnection_attempts, opt_u32,
-                                   &o.reconnection_delay_ms, opt_u32, &o.reconnection_delay_max_ms, &rf,
-                                   &parser, opt_size, &o.send_buffer_max, opt_size, &o.send_buffer_bytes,
+                                   &PyList_Type, &headers, pysio_opt_size, &o.max_payload, pysio_opt_u32, &o.timeout_ms,
+                                   &o.reconnection, pysio_opt_u32, &o.reconnection_attempts, pysio_opt_u32,
+                                   &o.reconnection_delay_ms, pysio_opt_u32, &o.reconnection_delay_max_ms, &rf,
+                                   &parser, pysio_opt_size, &o.send_buffer_max, pysio_opt_size, &o.send_buffer_bytes,
                                    &o.tls_ca_file, &o.tls_verify))
     return -1;
   if (!loop) {
@@ -568,7 +539,7 @@ static int cl_init(ClientObject *c, PyObject *args, PyObject *kw) {
     o.randomization_factor = PyFloat_AsDouble(rf);
     if (PyErr_Occurred()) return -1;
   }
-  if (parser && parser != Py_None && !opt_parser(parser, &o.parser)) return -1;
+  if (parser && parser != Py_None && !pysio_opt_parser(parser, &o.parser)) return -1;
   const char **h = NULL;
   if (headers != Py_None && !(h = headers_array(headers))) return -1;
   o.headers = h;

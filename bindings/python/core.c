@@ -191,29 +191,7 @@ static int opt_str(PyObject *o, void *p) {
   return 1;
 }
 
-static int opt_u32(PyObject *o, void *p) {
-  if (o == Py_None) return 1;
-  unsigned long long v = PyLong_AsUnsignedLongLong(o);
-  if (PyErr_Occurred() || v > UINT32_MAX) {
-    PyErr_Clear();
-    PyErr_Format(PyExc_ValueError, "%R: expected an integer in [0, 2**32)", o);
-    return 0;
-  }
-  *(uint32_t *)p = (uint32_t)v;
-  return 1;
-}
 
-static int opt_size(PyObject *o, void *p) {
-  if (o == Py_None) return 1;
-  size_t v = PyLong_AsSize_t(o);
-  if (PyErr_Occurred()) {
-    PyErr_Clear();
-    PyErr_Format(PyExc_ValueError, "%R: expected a size (an integer >= 0)", o);
-    return 0;
-  }
-  *(size_t *)p = v;
-  return 1;
-}
 
 static int opt_bool(PyObject *o, void *p) {
   if (o == Py_None) return 1;
@@ -245,19 +223,6 @@ static int opt_transports(PyObject *o, void *p) {
   return 1;
 }
 
-/* parser: None or "default" (JSON), or "msgpack" (SIO_PARSER_MSGPACK). */
-static int opt_parser(PyObject *o, void *p) {
-  if (o == Py_None) return 1;
-  const char *s = PyUnicode_Check(o) ? PyUnicode_AsUTF8(o) : NULL;
-  if (s && strcmp(s, "default") == 0) *(int *)p = SIO_PARSER_JSON;
-  else if (s && strcmp(s, "msgpack") == 0) *(int *)p = SIO_PARSER_MSGPACK;
-  else {
-    PyErr_Clear();
-    PyErr_Format(PyExc_ValueError, "parser=%R: \"default\" (JSON) or \"msgpack\"", o);
-    return 0;
-  }
-  return 1;
-}
 
 /* Core(dispatch, *, path, ping_interval_ms, ping_timeout_ms, max_payload, allow_eio3, cors,
  * same_origin, connect_timeout_ms, max_buffered, client_dir, redis, redis_key,
@@ -288,17 +253,17 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
   sio_cookie_options_t *ck = &e->cookie;
   PyObject *dispatch;
   if (!PyArg_ParseTupleAndKeywords(
-          args, kw, "O|$O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&", kwlist, &dispatch, opt_str, &e->path, opt_u32,
-          &e->ping_interval_ms, opt_u32, &e->ping_timeout_ms, opt_size, &e->max_payload, opt_bool, &e->allow_eio3,
-          opt_str, &e->cors_origin, opt_bool, &e->same_origin, opt_u32, &o.connect_timeout_ms, opt_size,
-          &e->max_buffered, opt_str, &o.client_dir, opt_str, &ro.url, opt_str, &ro.key, opt_u32,
+          args, kw, "O|$O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&", kwlist, &dispatch, opt_str, &e->path, pysio_opt_u32,
+          &e->ping_interval_ms, pysio_opt_u32, &e->ping_timeout_ms, pysio_opt_size, &e->max_payload, opt_bool, &e->allow_eio3,
+          opt_str, &e->cors_origin, opt_bool, &e->same_origin, pysio_opt_u32, &o.connect_timeout_ms, pysio_opt_size,
+          &e->max_buffered, opt_str, &o.client_dir, opt_str, &ro.url, opt_str, &ro.key, pysio_opt_u32,
           &ro.requests_timeout_ms, opt_str, &ck->name, opt_str, &ck->path, opt_str, &ck->domain, opt_str,
-          &ck->same_site, opt_bool, &ck->http_only, opt_bool, &ck->secure, opt_u32, &ck->max_age_s,
+          &ck->same_site, opt_bool, &ck->http_only, opt_bool, &ck->secure, pysio_opt_u32, &ck->max_age_s,
           opt_transports, &e->transports, opt_bool, &e->allow_upgrades, opt_bool, &e->cors_credentials,
-          opt_bool, &e->per_message_deflate, opt_u32, &e->deflate_threshold, opt_default_on,
-          &e->http_compression, opt_u32, &e->http_compression_threshold, opt_parser, &o.parser,
-          opt_bool, &o.connection_state_recovery.enabled, opt_u32,
-          &o.connection_state_recovery.max_disconnection_duration_ms, opt_size,
+          opt_bool, &e->per_message_deflate, pysio_opt_u32, &e->deflate_threshold, opt_default_on,
+          &e->http_compression, pysio_opt_u32, &e->http_compression_threshold, pysio_opt_parser, &o.parser,
+          opt_bool, &o.connection_state_recovery.enabled, pysio_opt_u32,
+          &o.connection_state_recovery.max_disconnection_duration_ms, pysio_opt_size,
           &o.connection_state_recovery.max_bytes))
     return -1;
   /* The connect handler runs for a restored socket too (python-socketio's connect handler is

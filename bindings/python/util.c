@@ -382,3 +382,44 @@ void pysio_deliver(pysio_state *st, PyObject *cb, int status, PyObject *value, c
   Py_XDECREF(value);
   Py_DECREF(cb);
 }
+
+/* ---- option converters for PyArg's "O&", shared by the server's and the client's options:
+ * None leaves the field as it is (the core's default). ---- */
+
+int pysio_opt_u32(PyObject *o, void *p) {
+  if (o == Py_None) return 1;
+  unsigned long long v = PyLong_AsUnsignedLongLong(o);
+  if (PyErr_Occurred() || v > UINT32_MAX) {
+    PyErr_Clear();
+    PyErr_Format(PyExc_ValueError, "%R: expected an integer in [0, 2**32)", o);
+    return 0;
+  }
+  *(uint32_t *)p = (uint32_t)v;
+  return 1;
+}
+
+int pysio_opt_size(PyObject *o, void *p) {
+  if (o == Py_None) return 1;
+  size_t v = PyLong_AsSize_t(o);
+  if (PyErr_Occurred()) {
+    PyErr_Clear();
+    PyErr_Format(PyExc_ValueError, "%R: expected a size (an integer >= 0)", o);
+    return 0;
+  }
+  *(size_t *)p = v;
+  return 1;
+}
+
+/* parser: "default" or "json" (SIO_PARSER_JSON), or "msgpack" (SIO_PARSER_MSGPACK). */
+int pysio_opt_parser(PyObject *o, void *p) {
+  if (o == Py_None) return 1;
+  const char *s = PyUnicode_Check(o) ? PyUnicode_AsUTF8(o) : NULL;
+  if (s && strcmp(s, "default") == 0) *(int *)p = SIO_PARSER_JSON;
+  else if (s && strcmp(s, "msgpack") == 0) *(int *)p = SIO_PARSER_MSGPACK;
+  else {
+    PyErr_Clear();
+    PyErr_Format(PyExc_ValueError, "parser=%R: \"default\" (JSON) or \"msgpack\"", o);
+    return 0;
+  }
+  return 1;
+}

@@ -84,4 +84,10 @@ void pysio_log_exception(pysio_state *st, const char *what);
  * reference) and value (may be NULL: the pending exception is logged instead). Under the GIL. */
 void pysio_deliver(pysio_state *st, PyObject *cb, int status, PyObject *value, const char *what);
 
+/* Option converters for PyArg's "O&" (None: the field keeps its default): a uint32_t, a size_t,
+ * and a parser name ("default"/"json" or "msgpack") into an int. */
+int pysio_opt_u32(PyObject *o, void *p);
+int pysio_opt_size(PyObject *o, void *p);
+int pysio_opt_parser(PyObject *o, void *p);
+
 #endif

@@ -382,7 +382,7 @@ class _BaseClient:
                     reconnection_delay_ms=int(self.reconnection_delay * 1000),
                     reconnection_delay_max_ms=int(self.reconnection_delay_max * 1000),
                     randomization_factor=float(self.randomization_factor),
-                    parser="msgpack" if self.serializer == "msgpack" else "json")
+                    parser="msgpack" if self.serializer == "msgpack" else "default")
         if transports is not None:
             opts["transports"] = [transports] if isinstance(transports, str) else list(transports)
         if hdrs:
