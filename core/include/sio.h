@@ -1049,7 +1049,18 @@ typedef struct sio_redis_options_s {
   const char *url;              /* "redis://[[user]:password@]host[:port][/db]"; copied; required */
   const char *key;              /* channel prefix; default (and NULL) "socket.io", as Node's; copied */
   uint32_t requests_timeout_ms; /* how long cluster requests wait for other nodes; default 5000 */
+  /* 0 (default): the classic adapter above. 1: @socket.io/redis-adapter 8.3's sharded adapter
+   * (createShardedAdapter): socket.io-adapter's ClusterAdapter messages over Redis 7's sharded
+   * pub/sub (SPUBLISH / SSUBSCRIBE; serverCount by PUBSUB SHARDNUMSUB), on one Redis or on a
+   * Redis Cluster (found by itself from the one address in url; MOVED is followed). */
+  int sharded;
+  /* With sharded, Node's subscriptionMode: SIO_REDIS_SUB_DYNAMIC (default, Node's "dynamic": a
+   * channel per room that has members here, socket ids' rooms excepted), SIO_REDIS_SUB_STATIC
+   * (two channels per namespace) or SIO_REDIS_SUB_DYNAMIC_PRIVATE (socket ids' rooms too). */
+  int subscription_mode;
 } sio_redis_options_t;
+
+enum { SIO_REDIS_SUB_DYNAMIC = 0, SIO_REDIS_SUB_STATIC = 1, SIO_REDIS_SUB_DYNAMIC_PRIVATE = 2 };
 
 /* Fills in the defaults above (url NULL). */
 SIO_EXTERN void sio_redis_options_init(sio_redis_options_t *opts);
@@ -1060,6 +1071,34 @@ SIO_EXTERN void sio_redis_options_init(sio_redis_options_t *opts);
  * UV_ENOSYS when sio was built without hiredis/msgpack-c (cmake -DSIO_REDIS=OFF). The connections
  * close with the server. */
 SIO_EXTERN int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts);
+
+/* The second engine: wire-compatible with Node's @socket.io/redis-streams-adapter 0.3. Broadcasts */
+/* and room operations go through a Redis stream (XADD ... MAXLEN ~), which every node reads from  */
+/* its last entry id on a connection of its own (XREAD BLOCK): a node whose Redis link blinks, or */
+/* whose reader stalls, reads on from where it was and loses nothing Redis kept. Requests that    */
+/* wait for answers go over pub/sub (KEY#NSP# and KEY#NSP#UID#), as Node's. With connection state */
+/* recovery (sio_io_options_t), sessions live in Redis (SET PX, GETDEL) and offsets are stream   */
+/* entry ids: a client cut off from one node recovers on another with every event it missed      */
+/* (XRANGE). The cluster requests, outage handling and logging are those of sio_io_use_redis.     */
+
+typedef struct sio_redis_streams_options_s {
+  size_t size;                  /* sizeof this struct, set by the _init function */
+  const char *url;              /* as sio_redis_options_t's; copied; required */
+  const char *stream_name;      /* default (and NULL) "socket.io"; copied */
+  uint32_t stream_count;        /* default 1; more: namespaces spread over NAME-0 .. NAME-(n-1) */
+  const char *channel_prefix;   /* pub/sub channels' prefix; default (and NULL) "socket.io" */
+  int sharded;                  /* 1: sharded pub/sub (Node's useShardedPubSub); default 0 */
+  uint32_t max_len;             /* the stream's MAXLEN ~; default 10000 */
+  uint32_t read_count;          /* XREAD COUNT; default 100 */
+  uint32_t block_ms;            /* XREAD BLOCK; default 5000 */
+  const char *session_key_prefix; /* default (and NULL) "sio:session:"; copied */
+  uint32_t requests_timeout_ms; /* default 5000 */
+} sio_redis_streams_options_t;
+
+/* Fills in the defaults above (url NULL). */
+SIO_EXTERN void sio_redis_streams_options_init(sio_redis_streams_options_t *opts);
+/* As sio_io_use_redis, with the streams adapter (SIO_EEXIST when either was called before). */
+SIO_EXTERN int sio_io_use_redis_streams(sio_io_t *io, const sio_redis_streams_options_t *opts);
 
 /* Called once with the number of targeted sockets (status 0), SIO_ETIMEDOUT with the sockets
  * counted before requests_timeout_ms passed, SIO_EUNAVAIL when Redis was not connected or was

@@ -22,12 +22,16 @@
 
 #include "sio.h"
 #include "socketio/packet.h"
+#include "socketio/recovery.h"
 
 typedef struct sio_adapter_s sio_adapter_t;
 /* Opaque to adapters: the Socket.IO layer's records of a broadcast with acks and of a request to
  * the other nodes, handed to an adapter to report on (see the functions at the end). */
 typedef struct sio_bcast_ack sio_bcast_ack_t;
 typedef struct sio_request sio_request_t;
+
+/* A restored session (restore_session below). */
+typedef void (*sio_restore_cb)(void *arg, int status, sio_recovered_t *r);
 
 /* What nodes ask each other: Node's RequestType (@socket.io/redis-adapter 8.3), the numbers on the
  * wire. The Socket.IO layer names its requests with the same words. */
@@ -111,17 +115,24 @@ typedef struct sio_adapter_vt {
   /* How many nodes there are, this one included, as last known (Node's serverCount). */
   int (*server_count)(sio_adapter_t *a);
 
-  /* ---- connection state recovery (Node's persistSession / restoreSession) ----
-   * Not called: recovery is kept per namespace on this node by the Socket.IO layer's own store
-   * (socketio/recovery.c, which holds the encoded packets a broadcast already made), as Node's
-   * SessionAwareAdapter keeps it in memory. These are for an adapter that would share sessions
-   * between nodes (Node's streams adapter does); none here does.
-   * persist_session keeps `session` (Node's Session: {"sid", "pid", "rooms", "data"}; borrowed) of
-   * a socket that went away; restore_session hands back (*out, the caller's) the one kept under
-   * pid, with the packets broadcast since offset appended as "missed", or says SIO_ENOTFOUND.
-   * NULL: sessions are not kept. The in-memory adapter keeps none, as Node's. */
+  /* ---- connection state recovery kept by the adapter (Node's persistSession / restoreSession) ----
+   * NULL (the in-memory and classic Redis adapters): the Socket.IO layer keeps sessions and
+   * packets per namespace on this node (socketio/recovery.c, which holds the encoded packets a
+   * broadcast already made, as Node's SessionAwareAdapter keeps them in memory) and numbers the
+   * offsets itself. Non-NULL (the streams adapter, which shares sessions between nodes): the
+   * layer keeps nothing and adds no offset; it hands every recoverable event to broadcast() —
+   * a single socket's emit too, as a broadcast to the socket's own room, as Node does — and the
+   * adapter gives this node's recipients its own offset (sio__encode_with_offset).
+   * persist_session keeps `session` (Node's Session {"sid", "pid", "rooms", "data"}; borrowed) of
+   * a socket that went away for a recoverable reason. restore_session looks up the session kept
+   * under pid and the events after offset its rooms would have received; cb is called exactly
+   * once, later from the loop: status 0 with *r filled (the callback takes it: it clears it with
+   * sio__recovered_clear; the struct itself is borrowed), or SIO_ENOTFOUND (unknown pid or
+   * offset), SIO_EUNAVAIL, SIO_ECLOSED or SIO_ENOMEM with r NULL. Both return 0 or an error (cb
+   * then never called). */
   int (*persist_session)(sio_adapter_t *a, const cJSON *session);
-  int (*restore_session)(sio_adapter_t *a, const char *pid, const char *offset, cJSON **out);
+  int (*restore_session)(sio_adapter_t *a, const char *pid, const char *offset, sio_restore_cb cb,
+                         void *arg);
 
   /* The server is shutting down: every request still held ends with SIO_ECLOSED. */
   void (*close)(sio_adapter_t *a);
@@ -217,6 +228,14 @@ int sio__nsp_emit_ack_relay(sio_nsp_t *nsp, const sio_target_t *to, const char *
                             void (*on_answer)(void *arg, const cJSON *answer,
                                               const sio_buf_t *bufs, size_t nbufs),
                             void (*on_end)(void *arg), void *arg, size_t *count);
+
+/* Connection state recovery (see restore_session): 1 when nsp has it on. */
+int sio__nsp_recovery_enabled(const sio_nsp_t *nsp);
+/* pkt (an event: pkt->data is ["event", ...args]) with `offset` appended as its last argument,
+ * encoded with the io's parser into *out (the caller's: sio__encoded_clear): what a recipient of
+ * a recoverable event gets. pkt is not changed. 0 or SIO_ENOMEM. */
+int sio__encode_with_offset(sio_nsp_t *nsp, const sio_packet_t *pkt, const sio_buf_t *bufs,
+                            const char *offset, sio_encoded_t *out);
 
 /* Reports on broadcast with acks b (see broadcast_with_ack). The last three may end b, then
  * broadcast_ack_end comes inside the call. */

@@ -538,17 +538,6 @@ static int cl_server_count(sio_adapter_t *a) {
   return n > 0 ? n : 1;
 }
 
-static int cl_persist_session(sio_adapter_t *a, const cJSON *session) {
-  sio_adapter_t *l = ((sio_cluster_t *)a)->local;
-  return l->vt->persist_session ? l->vt->persist_session(l, session) : 0;
-}
-
-static int cl_restore_session(sio_adapter_t *a, const char *pid, const char *offset, cJSON **out) {
-  sio_adapter_t *l = ((sio_cluster_t *)a)->local;
-  *out = NULL;
-  return l->vt->restore_session ? l->vt->restore_session(l, pid, offset, out) : SIO_ENOTFOUND;
-}
-
 /* Ends every request; a callback may start others (it gets SIO_ECLOSED then): start over each
  * time. */
 static void cl_close(sio_adapter_t *a) {
@@ -594,8 +583,6 @@ static const sio_adapter_vt_t cluster_vt = {.add = cl_add,
                                             .server_side_emit = cl_server_side_emit,
                                             .server_side_reply = cl_server_side_reply,
                                             .server_count = cl_server_count,
-                                            .persist_session = cl_persist_session,
-                                            .restore_session = cl_restore_session,
                                             .close = cl_close,
                                             .free = cl_free};
 

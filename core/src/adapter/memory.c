@@ -235,17 +235,6 @@ static int mem_server_count(sio_adapter_t *a) {
 }
 
 /* Sessions are kept by the Socket.IO layer's store (socketio/recovery.c), not here. */
-static int mem_persist_session(sio_adapter_t *a, const cJSON *session) {
-  (void)a, (void)session;
-  return 0;
-}
-
-static int mem_restore_session(sio_adapter_t *a, const char *pid, const char *offset, cJSON **out) {
-  (void)a, (void)pid, (void)offset;
-  *out = NULL;
-  return SIO_ENOTFOUND;
-}
-
 static void mem_free(sio_adapter_t *a) {
   mem_adapter_t *m = (mem_adapter_t *)a;
   for (size_t i = 0; i < m->rooms.cap; i++) {
@@ -271,8 +260,6 @@ static const sio_adapter_vt_t mem_vt = {.add = mem_add,
                                         .del_sockets = mem_del_sockets,
                                         .disconnect_sockets = mem_disconnect_sockets,
                                         .server_count = mem_server_count,
-                                        .persist_session = mem_persist_session,
-                                        .restore_session = mem_restore_session,
                                         .free = mem_free};
 
 int sio__memory_adapter_has_room(sio_adapter_t *a, const char *room) {

@@ -272,6 +272,26 @@ int sio__add_offset(sio_nsp_t *nsp, sio_packet_t *p) {
   return 0;
 }
 
+int sio__nsp_recovery_enabled(const sio_nsp_t *nsp) {
+  return nsp->io->opts.connection_state_recovery.enabled != 0;
+}
+
+int sio__encode_with_offset(sio_nsp_t *nsp, const sio_packet_t *pkt, const sio_buf_t *bufs,
+                            const char *offset, sio_encoded_t *out) {
+  sio_packet_t p = *pkt;
+  /* A shallow copy of the array whose items are borrowed would free them with it: duplicate. */
+  p.data = cJSON_Duplicate(pkt->data, 1);
+  cJSON *o = p.data ? cJSON_CreateString(offset) : NULL;
+  if (!o || !cJSON_AddItemToArray(p.data, o)) {
+    cJSON_Delete(o);
+    cJSON_Delete(p.data);
+    return SIO_ENOMEM;
+  }
+  int r = sio__encode(&p, bufs, nsp->io->opts.parser, out);
+  cJSON_Delete(p.data);
+  return r;
+}
+
 void sio_nsp_recovery_stats(const sio_nsp_t *nsp, sio_nsp_recovery_stats_t *out) {
   memset(out, 0, sizeof *out);
   for (const sio_nsp_t *c = nsp->is_parent ? nsp->children : nsp; c;
