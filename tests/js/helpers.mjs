@@ -472,9 +472,12 @@ export function freePort() {
 
 // redis-server on `port` of 127.0.0.1 (default: a free one; no persistence); resolves {url, port,
 // stop()} once it accepts connections.
-export async function startRedis(port) {
+export async function startRedis(port, { dir } = {}) {
   port = port || await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no',
+  // dir: persistence on (AOF, fsync'd on every write) in that directory, so that a redis-server
+  // stopped and started again there keeps what it had
+  const persist = dir ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] : ['--appendonly', 'no'];
+  const child = spawn('redis-server', ['--port', String(port), '--save', '', ...persist,
     '--bind', HOST], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   let out = '';
