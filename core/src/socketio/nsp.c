@@ -284,6 +284,10 @@ int sio__nsp_recovery_enabled(const sio_nsp_t *nsp) {
   return nsp->io->opts.connection_state_recovery.enabled != 0;
 }
 
+uint32_t sio__nsp_recovery_max_age(const sio_nsp_t *nsp) {
+  return nsp->io->opts.connection_state_recovery.max_disconnection_duration_ms;
+}
+
 int sio__encode_with_offset(sio_nsp_t *nsp, const sio_packet_t *pkt, const sio_buf_t *bufs,
                             const char *offset, sio_encoded_t *out) {
   sio_packet_t p = *pkt;
