@@ -15,6 +15,7 @@
 
 #include <openssl/rand.h>
 
+#include "adapter/cluster_common.h"
 #include "adapter/msgpack_json.h"
 
 /* The longest request id taken from another node (Node's are SIO_CLUSTER_ID_LEN characters). */
@@ -82,34 +83,11 @@ static int is_local(const sio_target_t *to) { return to && (to->flags & SIO_EMIT
 /* ---------------------------------------------------------------------------------------------- */
 /* Messages: each part is there, or the message is not made                                        */
 
-/* Adds item to obj as key, taking it: 0, or -1 (item freed) when item is NULL or the key could not
- * be copied. */
-static int add_item(cJSON *obj, const char *key, cJSON *item) {
-  if (item && cJSON_AddItemToObject(obj, key, item)) return 0;
-  cJSON_Delete(item);
-  return -1;
-}
-
-/* The array of v[0..n), or NULL: a shorter room list would name other sockets, and an empty one
- * names them all. */
-static cJSON *string_array(const char *const *v, size_t n) {
-  cJSON *a = cJSON_CreateArray();
-  for (size_t i = 0; a && i < n; i++) {
-    cJSON *e = cJSON_CreateString(v[i]);
-    if (!cJSON_AddItemToArray(a, e)) { /* false for e == NULL too */
-      cJSON_Delete(e);
-      cJSON_Delete(a);
-      a = NULL;
-    }
-  }
-  return a;
-}
-
 /* {"rooms", "except"} of a target (NULL: the whole namespace), or NULL. */
 static cJSON *target_opts(const sio_target_t *to) {
   cJSON *o = cJSON_CreateObject();
-  if (!o || add_item(o, "rooms", string_array(to ? to->rooms : NULL, to ? to->nrooms : 0)) ||
-      add_item(o, "except", string_array(to ? to->except : NULL, to ? to->nexcept : 0))) {
+  if (!o || sio__cc_add_item(o, "rooms", sio__cc_string_array(to ? to->rooms : NULL, to ? to->nrooms : 0)) ||
+      sio__cc_add_item(o, "except", sio__cc_string_array(to ? to->except : NULL, to ? to->nexcept : 0))) {
     cJSON_Delete(o);
     return NULL;
   }
@@ -195,67 +173,8 @@ static int publish_packed(sio_cluster_t *c, int chan, const char *room, sio_mpbu
   return r;
 }
 
-/* A target list from the wire as a C array of malloc'd strings (non-strings skipped). */
-typedef struct {
-  char **v;
-  size_t n;
-} strs_t;
-
-static void strs_free(strs_t *s) {
-  for (size_t i = 0; i < s->n; i++) free(s->v[i]);
-  free(s->v);
-  s->v = NULL;
-  s->n = 0;
-}
-
-static int strs_from_msgpack(const msgpack_object *o, strs_t *out) {
-  memset(out, 0, sizeof *out);
-  if (!o || o->type != MSGPACK_OBJECT_ARRAY) return 0;
-  out->v = calloc(o->via.array.size ? o->via.array.size : 1, sizeof *out->v);
-  if (!out->v) return SIO_ENOMEM;
-  for (uint32_t i = 0; i < o->via.array.size; i++) {
-    const msgpack_object *e = &o->via.array.ptr[i];
-    if (e->type != MSGPACK_OBJECT_STR) continue;
-    char *s = malloc(e->via.str.size + 1);
-    if (!s) {
-      strs_free(out);
-      return SIO_ENOMEM;
-    }
-    memcpy(s, e->via.str.ptr, e->via.str.size);
-    s[e->via.str.size] = '\0';
-    out->v[out->n++] = s;
-  }
-  return 0;
-}
-
-static int strs_from_json(const cJSON *a, strs_t *out) {
-  memset(out, 0, sizeof *out);
-  if (!cJSON_IsArray(a)) return 0;
-  int n = cJSON_GetArraySize(a);
-  out->v = calloc(n > 0 ? (size_t)n : 1, sizeof *out->v);
-  if (!out->v) return SIO_ENOMEM;
-  for (const cJSON *c = a->child; c; c = c->next) {
-    if (!cJSON_IsString(c)) continue;
-    if (!(out->v[out->n] = strdup(c->valuestring))) {
-      strs_free(out);
-      return SIO_ENOMEM;
-    }
-    out->n++;
-  }
-  return 0;
-}
-
-/* The target {rooms, except} of another node's message, for this node only. */
-static sio_target_t local_target(const strs_t *rooms, const strs_t *except, int flags) {
-  sio_target_t to = {(const char *const *)rooms->v, rooms->n, (const char *const *)except->v,
-                     except->n, flags | SIO_EMIT_LOCAL};
-  return to;
-}
-
 /* ---------------------------------------------------------------------------------------------- */
 /* Our requests: asked once the server count says how many nodes answer                           */
-
-static void free_timer(uv_handle_t *h) { free(h); }
 
 static void request_end(request_t *q, int status) {
   sio_cluster_t *c = q->c;
@@ -265,7 +184,7 @@ static void request_end(request_t *q, int status) {
   if (q->prev) q->prev->next = q->next;
   else c->requests = q->next;
   if (q->next) q->next->prev = q->prev;
-  uv_close((uv_handle_t *)q->timer, free_timer);
+  uv_close((uv_handle_t *)q->timer, sio__cc_free_handle);
   sio_request_t *r = q->r;
   cJSON_free(q->message);
   free(q);
@@ -290,8 +209,8 @@ static request_t *find_request(sio_cluster_t *c, const char *id) {
 static char *request_message(sio_cluster_t *c, const char *id, int type, const sio_target_t *to,
                              const cJSON *data) {
   cJSON *j = request_json(c, id, type);
-  if (j && ((type == SIO_REQ_REMOTE_FETCH && add_item(j, "opts", target_opts(to))) ||
-            (type == SIO_REQ_SERVER_SIDE_EMIT && add_item(j, "data", cJSON_Duplicate(data, 1))))) {
+  if (j && ((type == SIO_REQ_REMOTE_FETCH && sio__cc_add_item(j, "opts", target_opts(to))) ||
+            (type == SIO_REQ_SERVER_SIDE_EMIT && sio__cc_add_item(j, "data", cJSON_Duplicate(data, 1))))) {
     cJSON_Delete(j);
     j = NULL;
   }
@@ -465,9 +384,9 @@ static ack_t *find_ack(sio_cluster_t *c, const char *id) {
 static int publish_selection(sio_cluster_t *c, const sio_target_t *to, int type, const char *room,
                              int close) {
   cJSON *j = request_json(c, NULL, type);
-  if (j && (add_item(j, "opts", target_opts(to)) ||
+  if (j && (sio__cc_add_item(j, "opts", target_opts(to)) ||
             (type == SIO_REQ_REMOTE_DISCONNECT ? !cJSON_AddBoolToObject(j, "close", close)
-                                               : add_item(j, "rooms", string_array(&room, 1))))) {
+                                               : sio__cc_add_item(j, "rooms", sio__cc_string_array(&room, 1))))) {
     cJSON_Delete(j);
     j = NULL;
   }
@@ -508,7 +427,7 @@ static int cl_server_side_emit(sio_adapter_t *a, const cJSON *data, sio_request_
   sio_cluster_t *c = (sio_cluster_t *)a;
   if (r) return request_start(c, SIO_REQ_SERVER_SIDE_EMIT, NULL, data, r);
   cJSON *j = request_json(c, NULL, SIO_REQ_SERVER_SIDE_EMIT);
-  if (j && add_item(j, "data", cJSON_Duplicate(data, 1))) {
+  if (j && sio__cc_add_item(j, "data", cJSON_Duplicate(data, 1))) {
     cJSON_Delete(j);
     j = NULL;
   }
@@ -524,7 +443,7 @@ static int cl_server_side_reply(sio_adapter_t *a, const char *reply_id, const cJ
   cJSON *j = cJSON_CreateObject();
   if (j && (!cJSON_AddNumberToObject(j, "type", SIO_REQ_SERVER_SIDE_EMIT) ||
             !cJSON_AddStringToObject(j, "requestId", reply_id) ||
-            (value && add_item(j, "data", cJSON_Duplicate(value, 1))))) {
+            (value && sio__cc_add_item(j, "data", cJSON_Duplicate(value, 1))))) {
     cJSON_Delete(j);
     j = NULL;
   }
@@ -553,7 +472,7 @@ static void cl_free(sio_adapter_t *a) {
   while (c->requests) {
     request_t *q = c->requests;
     c->requests = q->next;
-    uv_close((uv_handle_t *)q->timer, free_timer);
+    uv_close((uv_handle_t *)q->timer, sio__cc_free_handle);
     cJSON_free(q->message);
     free(q);
   }
@@ -616,12 +535,12 @@ typedef struct {
   cJSON *event; /* the name, detached from args */
   cJSON *args;  /* what follows it */
   sio_mp_bins_t bins;
-  strs_t rooms, except;
+  sio_strs_t rooms, except;
 } remote_emit_t;
 
 static void remote_emit_clear(remote_emit_t *e) {
-  strs_free(&e->rooms);
-  strs_free(&e->except);
+  sio__strs_free(&e->rooms);
+  sio__strs_free(&e->except);
   cJSON_Delete(e->event);
   cJSON_Delete(e->args);
   free(e->bins.v);
@@ -637,8 +556,8 @@ static int remote_emit_read(remote_emit_t *e, const msgpack_object *pkt, const m
       data->via.array.ptr[0].type != MSGPACK_OBJECT_STR)
     return -1;
   e->args = sio__mp_to_json(data, &e->bins);
-  if (!e->args || strs_from_msgpack(opts ? sio__mp_get(opts, "rooms") : NULL, &e->rooms) ||
-      strs_from_msgpack(opts ? sio__mp_get(opts, "except") : NULL, &e->except)) {
+  if (!e->args || sio__strs_from_msgpack(opts ? sio__mp_get(opts, "rooms") : NULL, &e->rooms) ||
+      sio__strs_from_msgpack(opts ? sio__mp_get(opts, "except") : NULL, &e->except)) {
     remote_emit_clear(e);
     return -1;
   }
@@ -677,7 +596,7 @@ static void on_broadcast(sio_cluster_t *c, const msgpack_object *m) {
   int is_volatile = vol && vol->type == MSGPACK_OBJECT_BOOLEAN && vol->via.boolean;
   const msgpack_object *cmp = opts_flag(opts, "compress");
   int no_compress = cmp && cmp->type == MSGPACK_OBJECT_BOOLEAN && !cmp->via.boolean;
-  sio_target_t to = local_target(&e.rooms, &e.except,
+  sio_target_t to = sio__cc_local_target(&e.rooms, &e.except,
                                  (is_volatile ? SIO_EMIT_VOLATILE : 0) |
                                      (no_compress ? SIO_EMIT_NO_COMPRESS : 0));
   sio_args_t args = {e.args, e.bins.v, e.bins.n};
@@ -760,7 +679,7 @@ static void serve_broadcast_ack(sio_cluster_t *c, const msgpack_object *m) {
                                 tmo->via.u64 < UINT32_MAX
                             ? (uint32_t)tmo->via.u64
                             : c->timeout_ms;
-  sio_target_t to = local_target(&e.rooms, &e.except, 0);
+  sio_target_t to = sio__cc_local_target(&e.rooms, &e.except, 0);
   sio_args_t args = {e.args, e.bins.v, e.bins.n};
   size_t count = 0;
   /* rl stays ours when this fails, and stays valid until the loop runs when it does not. */
@@ -787,7 +706,7 @@ static void answer(sio_cluster_t *c, const cJSON *req, const char *key, cJSON *i
   cJSON *res = cJSON_IsString(rid) && (items || !key) ? cJSON_CreateObject() : NULL;
   int ok = res && cJSON_AddStringToObject(res, "requestId", rid->valuestring);
   if (ok && key) {
-    ok = add_item(res, key, items) == 0;
+    ok = sio__cc_add_item(res, key, items) == 0;
     items = NULL; /* taken either way */
   }
   cJSON_Delete(items);
@@ -810,53 +729,14 @@ static void add_room_name(const char *room, void *arg) {
   }
 }
 
-/* This node's targeted sockets, each as `one` makes it: an array that stays whole or is dropped. */
-typedef struct {
-  cJSON *arr;
-  cJSON *(*one)(sio_socket_t *s);
-} sockets_t;
-
-static int add_socket(sio_socket_t *s, void *arg) {
-  sockets_t *ss = arg;
-  cJSON *j = ss->one(s);
-  if (cJSON_AddItemToArray(ss->arr, j)) return 0;
-  cJSON_Delete(j);
-  cJSON_Delete(ss->arr);
-  ss->arr = NULL;
-  return 1;
-}
-
-/* The local targeted sockets (Node's fetchSockets shape, or the id); NULL unless every one could
- * be made. */
-static cJSON *local_sockets(sio_cluster_t *c, const sio_target_t *to, cJSON *(*one)(sio_socket_t *)) {
-  sockets_t ss = {cJSON_CreateArray(), one};
-  if (ss.arr && c->local->vt->apply(c->local, to, add_socket, &ss) < 0) {
-    cJSON_Delete(ss.arr);
-    ss.arr = NULL;
-  }
-  return ss.arr;
-}
-
 static cJSON *socket_id_json(sio_socket_t *s) { return cJSON_CreateString(sio_socket_id(s)); }
-
-/* The arguments after the event name of data (["event", ...args]) as an array of references, or
- * NULL: never fewer of them. */
-static cJSON *args_after_event(const cJSON *data) {
-  cJSON *rest = cJSON_CreateArray();
-  for (cJSON *c = data->child->next; rest && c; c = c->next)
-    if (!cJSON_AddItemReferenceToArray(rest, c)) {
-      cJSON_Delete(rest);
-      rest = NULL;
-    }
-  return rest;
-}
 
 /* Another node's serverSideEmit: to the namespace's on_server_event. */
 static void serve_server_event(sio_cluster_t *c, const cJSON *req) {
   const cJSON *data = cJSON_GetObjectItemCaseSensitive(req, "data");
   const cJSON *rid = cJSON_GetObjectItemCaseSensitive(req, "requestId");
   if (!cJSON_IsArray(data) || !cJSON_IsString(data->child)) return;
-  cJSON *rest = args_after_event(data);
+  cJSON *rest = sio__cc_args_after_event(data);
   if (!rest) return; /* no answer: the sender's timeout tells it */
   sio_args_t args = {rest, NULL, 0};
   const char *reply_id = cJSON_IsString(rid) ? rid->valuestring : NULL;
@@ -902,18 +782,18 @@ static void on_json_request(sio_cluster_t *c, cJSON *j) {
   SIO_DEBUG(c->server, SIO_DEBUG_ADAPTER, "nsp %s: request (type %d) from node %.32s",
             sio_nsp_name(c->base.nsp), type->valueint, cJSON_IsString(uid) ? uid->valuestring : "?");
   const cJSON *opts = cJSON_GetObjectItemCaseSensitive(j, "opts");
-  strs_t rooms = {0}, except = {0};
-  if (strs_from_json(cJSON_GetObjectItemCaseSensitive(opts, "rooms"), &rooms) ||
-      strs_from_json(cJSON_GetObjectItemCaseSensitive(opts ? opts : j, "except"), &except))
+  sio_strs_t rooms = {0}, except = {0};
+  if (sio__strs_from_json(cJSON_GetObjectItemCaseSensitive(opts, "rooms"), &rooms) ||
+      sio__strs_from_json(cJSON_GetObjectItemCaseSensitive(opts ? opts : j, "except"), &except))
     goto done;
   if (type->valueint == SIO_REQ_SOCKETS) { /* {"rooms": [...]} at the top, no opts */
-    strs_free(&rooms);
-    if (strs_from_json(cJSON_GetObjectItemCaseSensitive(j, "rooms"), &rooms)) goto done;
+    sio__strs_free(&rooms);
+    if (sio__strs_from_json(cJSON_GetObjectItemCaseSensitive(j, "rooms"), &rooms)) goto done;
   }
-  sio_target_t to = local_target(&rooms, &except, 0);
+  sio_target_t to = sio__cc_local_target(&rooms, &except, 0);
   switch (type->valueint) {
   case SIO_REQ_SOCKETS:
-    answer(c, j, "sockets", local_sockets(c, &to, socket_id_json));
+    answer(c, j, "sockets", sio__cc_local_sockets(c->local, &to, socket_id_json));
     break;
   case SIO_REQ_ALL_ROOMS: {
     names_t names = {cJSON_CreateArray(), 0};
@@ -926,7 +806,7 @@ static void on_json_request(sio_cluster_t *c, cJSON *j) {
     break;
   }
   case SIO_REQ_REMOTE_FETCH:
-    answer(c, j, "sockets", local_sockets(c, &to, sio__socket_describe));
+    answer(c, j, "sockets", sio__cc_local_sockets(c->local, &to, sio__socket_describe));
     break;
   case SIO_REQ_REMOTE_JOIN:
   case SIO_REQ_REMOTE_LEAVE:
@@ -940,8 +820,8 @@ static void on_json_request(sio_cluster_t *c, cJSON *j) {
     log_ignored(c, "a request of an unknown type");
   }
 done:
-  strs_free(&rooms);
-  strs_free(&except);
+  sio__strs_free(&rooms);
+  sio__strs_free(&except);
 }
 
 /* A msgpack request: a broadcast with acks. */
