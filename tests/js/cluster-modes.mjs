@@ -262,6 +262,10 @@ function cmpId(x, y) {
   return xm === ym ? (xs < ys ? -1 : xs > ys ? 1 : 0) : (xm < ym ? -1 : 1);
 }
 
+// Persistence on (AOF fsync'd on every write) in `dir`: a redis-server stopped and started again
+// there keeps what it had (later arguments override startRedis' --appendonly no).
+const persist = (dir) => ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir];
+
 // Redis stopped and started again (persistence on, same port) while node A's client broadcasts a
 // numbered stream: A's own client gets every tick (local delivery goes on), and B's client gets
 // exactly the ticks that Redis kept in the stream (read back after the restart), once each and in
@@ -272,7 +276,7 @@ export function restartSuite(kindA, kindB) {
     const p = { clients: [] };
     before(async () => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sio-redis-'));
-      redis = await startRedis(undefined, { dir });
+      redis = await startRedis(undefined, persist(dir));
       await startPair(redis.url, 'streams', kindA, kindB, p);
     });
     after(async () => {
@@ -289,7 +293,7 @@ export function restartSuite(kindA, kindB) {
       for (let n = 0; n < N; n++) {
         if (n === 40) await redis.stop();
         if (n === 70) {
-          redis = await startRedis(redis.port, { dir });
+          redis = await startRedis(redis.port, persist(dir));
           // both nodes linked again (a count is cluster-wide only then) before the last ticks
           assert.equal(await countUntil(p.a, 3, 15000), 3, `A stderr: ${p.nodeA.stderr}`);
           assert.equal(await countUntil(p.b, 3, 15000), 3, `B stderr: ${p.nodeB.stderr}`);

@@ -470,15 +470,12 @@ export function freePort() {
   });
 }
 
-// redis-server on `port` of 127.0.0.1 (default: a free one; no persistence); resolves {url, port,
-// stop()} once it accepts connections.
-export async function startRedis(port, { dir } = {}) {
+// redis-server on `port` of 127.0.0.1 (default: a free one; no persistence; `extra` arguments
+// appended, run in `cwd`); resolves {url, port, stop()} once it accepts connections.
+export async function startRedis(port, extra = [], cwd = undefined) {
   port = port || await freePort();
-  // dir: persistence on (AOF, fsync'd on every write) in that directory, so that a redis-server
-  // stopped and started again there keeps what it had
-  const persist = dir ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] : ['--appendonly', 'no'];
-  const child = spawn('redis-server', ['--port', String(port), '--save', '', ...persist,
-    '--bind', HOST], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no',
+    '--bind', HOST, ...extra], { stdio: ['ignore', 'pipe', 'pipe'], cwd });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   let out = '';
   await withTimeout(new Promise((resolve, reject) => {
