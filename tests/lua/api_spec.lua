@@ -120,6 +120,44 @@ describe("sio.server", function()
     assert.has_error(function() sio.server(42) end)
   end)
 
+  it("redis_mode and each engine's options: bad ones raise, naming the option", function()
+    local url = "redis://127.0.0.1:1" -- nothing listens: not an error at construction
+    local function refused(o, pattern)
+      o.host, o.port = "127.0.0.1", 0
+      local ok, err = pcall(sio.server, o)
+      assert.is_false(ok, "accepted " .. sio.json.encode(o))
+      assert.matches(pattern, tostring(err))
+    end
+    refused({ redis = url, redis_mode = "stream" },
+      "option 'redis_mode' must be \"classic\", \"sharded\" or \"streams\", not stream")
+    refused({ redis = url, redis_mode = 3 }, "option 'redis_mode' must be .*, not number")
+    refused({ redis_mode = "streams" }, "option 'redis_mode' needs redis = URL")
+    refused({ redis = url, redis_mode = "sharded", redis_subscription_mode = "sometimes" },
+      "option 'redis_subscription_mode' must be \"dynamic\", \"static\" or \"dynamic%-private\"")
+    refused({ redis = url, redis_subscription_mode = "static" },
+      "option 'redis_subscription_mode' needs redis_mode = \"sharded\"")
+    refused({ redis = url, redis_mode = "sharded", redis_stream_name = "s" },
+      "option 'redis_stream_name' needs redis_mode = \"streams\"")
+    refused({ redis = url, redis_mode = "streams", redis_read_count = 0 }, "redis_read_count")
+    for _, mode in ipairs { "classic", "sharded" } do
+      local s = server({ redis = url, redis_mode = mode, redis_subscription_mode = mode == "sharded" and "static" or nil })
+      assert.are.equal(url, s.redis)
+      s:close()
+    end
+    local ok, s = pcall(sio.server, {
+      host = "127.0.0.1", port = 0, redis = url, redis_mode = "streams", redis_stream_name = "mystream",
+      redis_stream_count = 2, redis_max_len = 500, redis_read_count = 10, redis_block_time = 500,
+      redis_session_key_prefix = "sess:", redis_sharded_pubsub = false,
+    })
+    if not ok and tostring(s):find("not in this build", 1, true) then
+      pending("the streams engine is not in this build yet")
+      return
+    end
+    assert.is_true(ok, tostring(s))
+    assert.are.equal(url, s.redis)
+    s:close()
+  end)
+
   it("redis: a bad URL raises; alone, io.redis is nil and fetch_count answers the local count", function()
     local ok, err = pcall(sio.server, { host = "127.0.0.1", port = 0, redis = "http://nope" })
     assert.is_false(ok)

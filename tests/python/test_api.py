@@ -491,6 +491,52 @@ def test_cluster_apis_without_a_cluster_and_bad_arguments():
             c.disconnect()
 
 
+def test_redis_mode_option_parsing():
+    """redis_mode and each engine's own options: a bad value, an option without redis or of
+    another mode is refused with a ValueError naming it; good ones make a server (Redis being
+    unreachable is not an error at construction)."""
+    url = 'redis://127.0.0.1:%d' % _free_port()
+    with pytest.raises(ValueError) as e:
+        sio.Server(redis=url, redis_mode='stream')
+    assert 'redis_mode=\'stream\': "classic", "sharded" or "streams"' in str(e.value)
+    with pytest.raises(ValueError) as e:
+        sio.Server(redis_mode='streams')
+    assert 'need redis=URL' in str(e.value)
+    with pytest.raises(ValueError) as e:
+        sio.Server(redis=url, redis_mode='sharded', redis_subscription_mode='sometimes')
+    assert '"dynamic", "static" or "dynamic-private"' in str(e.value)
+    with pytest.raises(ValueError) as e:
+        sio.Server(redis=url, redis_subscription_mode='static')  # classic by default
+    assert 'redis_subscription_mode needs redis_mode="sharded"' in str(e.value)
+    with pytest.raises(ValueError) as e:
+        sio.Server(redis=url, redis_mode='sharded', redis_stream_name='s')
+    assert 'need redis_mode="streams"' in str(e.value)
+    with pytest.raises(ValueError) as e:
+        sio.Server(redis=url, redis_mode='streams', redis_read_count=0)
+    assert 'at least 1' in str(e.value)
+    with pytest.raises(ValueError):
+        sio.Server(redis=url, redis_mode=2)
+    for mode in (None, 'classic'):
+        server = sio.Server(redis=url, redis_mode=mode)
+        assert server.stats()['redis'] is not None
+    made = {}
+    for mode, extra in (('sharded', {'redis_subscription_mode': 'dynamic-private'}),
+                        ('streams', {'redis_stream_name': 'mystream', 'redis_stream_count': 2,
+                                     'redis_max_len': 500, 'redis_read_count': 10,
+                                     'redis_block_time': 0.5, 'redis_session_key_prefix': 'sess:',
+                                     'redis_sharded_pubsub': False})):
+        for cls in (sio.Server, sio.AsyncServer):
+            try:
+                server = cls(redis=url, redis_mode=mode, **extra)
+            except sio.UnsupportedError:  # the engine's branch not merged into this build yet
+                made[mode] = False
+                continue
+            made[mode] = True
+            assert server.stats()['redis'] is not None
+    if not all(made.values()):
+        pytest.skip('engines not in this build: %s' % [m for m, ok in made.items() if not ok])
+
+
 def test_fetch_count_while_redis_is_unreachable():
     import socket
     with socket.socket() as probe:  # a port nothing listens on
