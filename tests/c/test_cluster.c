@@ -5,7 +5,6 @@
  * loopback that drops its connections and comes back (reconnect, resubscribe, fail fast while
  * away). Talking to a real Redis (and to Node nodes) is tests/js/cluster.test.mjs. */
 #include <arpa/inet.h>
-#include <signal.h>
 #include <strings.h>
 
 #include "sio.h"
@@ -62,10 +61,6 @@ static int make(uv_loop_t *loop, sio_server_t **server, sio_io_t **io) {
   if (sio_io_new(*server, NULL, io)) return -1;
   return 0;
 }
-
-/* As any libuv program (README): the fake Redis drops connections that the adapter may be writing
- * to (libuv writes at once), and a write to a closed peer is an error to handle, not a kill. */
-__attribute__((constructor)) static void ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
 
 TEST(options_defaults) {
   sio_redis_options_t o;

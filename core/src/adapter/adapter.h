@@ -236,6 +236,8 @@ int sio__nsp_emit_ack_relay(sio_nsp_t *nsp, const sio_target_t *to, const char *
 
 /* Connection state recovery (see restore_session): 1 when nsp has it on. */
 int sio__nsp_recovery_enabled(const sio_nsp_t *nsp);
+/* Its max_disconnection_duration_ms: how long an adapter keeps a session. */
+uint32_t sio__nsp_recovery_max_age(const sio_nsp_t *nsp);
 /* pkt (an event: pkt->data is ["event", ...args]) with `offset` appended as its last argument,
  * encoded with the io's parser into *out (the caller's: sio__encoded_clear): what a recipient of
  * a recoverable event gets. pkt is not changed. 0 or SIO_ENOMEM. */

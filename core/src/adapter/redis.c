@@ -19,7 +19,7 @@
 #include "adapter/cluster.h"
 #include "opts.h"
 
-/* Node's default channel prefix. */
+/* Node's default channels' prefix. */
 #define DEFAULT_KEY "socket.io"
 
 void sio_redis_options_init(sio_redis_options_t *opts) {
@@ -40,7 +40,10 @@ int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts) {
 
 #else
 
-#include "adapter/redis_conn.h"
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "adapter/redis_link.h"
 #include "adapter/redis_sharded.h"
 #include "transport/log.h"
 
@@ -60,15 +63,20 @@ typedef struct chans {
 } chans_t;
 
 struct redis {
-  sio_server_t *server;
-  char *host, *user, *password, *key;
-  int port;
+  sio_redis_conf_t conf;        /* where Redis is; the loop and the log sink of the outages */
+  char *key;
   uint32_t timeout_ms;
   uint8_t closing;
-  sio_rlink_t link[2];          /* LINK_PUB, LINK_SUB */
+  sio_redis_link_t link[2];     /* LINK_PUB, LINK_SUB (redis_link.h: connect, backoff, logs) */
   chans_t *nsps;                /* every clustered namespace's */
   sio_io_counters_t *st;        /* the io's metrics */
 };
+
+#define PUB(rd) ((rd)->link[LINK_PUB].ac)
+#define SUB(rd) ((rd)->link[LINK_SUB].ac)
+
+/* The io's gauge follows both connections. */
+static void note_up(redis_t *rd) { rd->st->redis_up = rd->link[LINK_PUB].up && rd->link[LINK_SUB].up; }
 
 static char *concat(const char *a, const char *b, const char *c, const char *d) {
   size_t la = strlen(a), lb = strlen(b), lc = strlen(c), ld = strlen(d);
@@ -81,10 +89,10 @@ static char *concat(const char *a, const char *b, const char *c, const char *d) 
   return s;
 }
 
-static int pub_ok(const redis_t *rd) { return !rd->closing && sio__rlink_ok(&rd->link[LINK_PUB]); }
+static int pub_ok(const redis_t *rd) { return !rd->closing && sio__redis_link_ok(&rd->link[LINK_PUB]); }
 
 /* Requests go out on one connection and their answers come in on the other: both must be up. */
-static int both_up(const redis_t *rd) { return pub_ok(rd) && sio__rlink_ok(&rd->link[LINK_SUB]); }
+static int both_up(const redis_t *rd) { return pub_ok(rd) && sio__redis_link_ok(&rd->link[LINK_SUB]); }
 
 /* Why the other nodes cannot be reached. */
 static int down_status(const redis_t *rd) { return rd->closing ? SIO_ECLOSED : SIO_EUNAVAIL; }
@@ -93,22 +101,22 @@ static int down_status(const redis_t *rd) { return rd->closing ? SIO_ECLOSED : S
 /* The transport                                                                                   */
 
 /* PUBLISH chan data: 0, the down status (Redis is away: local delivery went on) or SIO_ENOMEM
- * (the command could not be formatted). */
+ * (hiredis could not format the command). */
 static int rd_publish(void *t, int chan, const char *room, const char *data, size_t len) {
   chans_t *ch = t;
   redis_t *rd = ch->rd;
   if (!pub_ok(rd)) return down_status(rd);
-  SIO_DEBUG(rd->server, SIO_DEBUG_REDIS, "publish %s%.64s%s (%zu bytes)",
+  SIO_DEBUG(rd->conf.server, SIO_DEBUG_REDIS, "publish %s%.64s%s (%zu bytes)",
             chan == SIO_CHAN_REQUEST ? ch->req_chan : ch->bcast_prefix, chan == SIO_CHAN_ROOM ? room : "",
             chan == SIO_CHAN_ROOM ? "#" : "", len);
   int r;
   if (chan == SIO_CHAN_ROOM)
-    r = sio__rlink_command(&rd->link[LINK_PUB], NULL, NULL, "PUBLISH %s%b# %b", ch->bcast_prefix,
-                           room, strlen(room), data, len);
+    r = redisAsyncCommand(PUB(rd), NULL, NULL, "PUBLISH %s%b# %b", ch->bcast_prefix, room,
+                          strlen(room), data, len);
   else
-    r = sio__rlink_command(&rd->link[LINK_PUB], NULL, NULL, "PUBLISH %s %b",
-                           chan == SIO_CHAN_REQUEST ? ch->req_chan : ch->bcast_prefix, data, len);
-  if (r) return r == SIO_EUNAVAIL ? down_status(rd) : r;
+    r = redisAsyncCommand(PUB(rd), NULL, NULL, "PUBLISH %s %b",
+                          chan == SIO_CHAN_REQUEST ? ch->req_chan : ch->bcast_prefix, data, len);
+  if (r != REDIS_OK) return SIO_ENOMEM;
   rd->st->redis_published++;
   return 0;
 }
@@ -120,16 +128,16 @@ static int rd_publish_response(void *t, const char *uid, const char *data, size_
   redis_t *rd = ch->rd;
   (void)uid;
   if (!pub_ok(rd)) return down_status(rd);
-  SIO_DEBUG(rd->server, SIO_DEBUG_REDIS, "publish %s (%zu bytes)", ch->res_chan, len);
-  int r = sio__rlink_command(&rd->link[LINK_PUB], NULL, NULL, "PUBLISH %s %b", ch->res_chan, data,
-                             len);
-  if (r) return r == SIO_EUNAVAIL ? down_status(rd) : r;
+  SIO_DEBUG(rd->conf.server, SIO_DEBUG_REDIS, "publish %s (%zu bytes)", ch->res_chan, len);
+  if (redisAsyncCommand(PUB(rd), NULL, NULL, "PUBLISH %s %b", ch->res_chan, data, len) != REDIS_OK)
+    return SIO_ENOMEM;
   rd->st->redis_published++;
   return 0;
 }
 
 /* What a PUBSUB NUMSUB reply is for (its namespace checked against the live ones before use). */
 typedef struct {
+  redis_t *rd;
   chans_t *ch;
   char request_id[SIO_CLUSTER_ID_LEN + 1];
 } numsub_t;
@@ -147,11 +155,12 @@ static long long numsub_count(const redisReply *rp) {
   return rp->element[1]->integer;
 }
 
-static void on_numsub(sio_rlink_t *l, redisReply *reply, void *privdata) {
+static void on_numsub(redisAsyncContext *ac, void *reply, void *privdata) {
+  (void)ac;
   numsub_t *n = privdata;
-  redis_t *rd = l ? l->owner : NULL;
+  redis_t *rd = n->rd;
   long long count = numsub_count(reply);
-  if (rd && chans_alive(rd, n->ch))
+  if (chans_alive(rd, n->ch))
     sio__cluster_on_server_count(n->ch->cluster, n->request_id,
                                  count < 0 || rd->closing ? down_status(rd) : count);
   free(n);
@@ -163,9 +172,10 @@ static int rd_server_count(void *t, const char *request_id) {
   if (!both_up(rd)) return down_status(rd);
   numsub_t *n = calloc(1, sizeof *n);
   if (!n) return SIO_ENOMEM;
+  n->rd = rd;
   n->ch = ch;
   snprintf(n->request_id, sizeof n->request_id, "%s", request_id);
-  if (sio__rlink_command(&rd->link[LINK_PUB], on_numsub, n, "PUBSUB NUMSUB %s", ch->req_chan)) {
+  if (redisAsyncCommand(PUB(rd), on_numsub, n, "PUBSUB NUMSUB %s", ch->req_chan) != REDIS_OK) {
     free(n);
     return SIO_EUNAVAIL;
   }
@@ -219,14 +229,20 @@ static void on_pmessage(chans_t *ch, const redisReply *chan, const redisReply *m
   free(room);
 }
 
-/* The subscriber's pushes: the reply names the pattern or channel, which names the namespace. */
-static void on_push(sio_rlink_t *l, redisReply *r) {
-  redis_t *rd = l->owner;
-  if (rd->closing || r->elements < 3) return;
-  for (size_t i = 0; i < r->elements; i++)
+/* Every subscription's callback: the reply names the pattern or channel, which names the
+ * namespace. */
+static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata) {
+  (void)privdata;
+  sio_redis_link_t *l = sio__redis_link_of(ac);
+  redis_t *rd = l ? l->data : NULL;
+  redisReply *r = reply;
+  if (!r || !rd || rd->closing || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+      r->element[0]->type != REDIS_REPLY_STRING)
+    return;
+  for (size_t i = 1; i < r->elements; i++)
     if (r->element[i]->type != REDIS_REPLY_STRING) return; /* a subscribe confirmation */
   const char *kind = r->element[0]->str;
-  SIO_DEBUG(rd->server, SIO_DEBUG_REDIS, "%s on %.128s (%zu bytes)", kind,
+  SIO_DEBUG(rd->conf.server, SIO_DEBUG_REDIS, "%s on %.128s (%zu bytes)", kind,
             r->element[r->elements == 4 ? 2 : 1]->str, (size_t)r->element[r->elements - 1]->len);
   if (strcmp(kind, "pmessage") == 0 || strcmp(kind, "message") == 0) rd->st->redis_received++;
   if (strcmp(kind, "pmessage") == 0 && r->elements == 4) {
@@ -253,12 +269,12 @@ static void on_push(sio_rlink_t *l, redisReply *r) {
 
 static void subscribe(chans_t *ch) {
   redis_t *rd = ch->rd;
-  sio_rlink_t *l = &rd->link[LINK_SUB];
-  if (rd->closing || !l->c) return;
-  sio__rlink_command(l, NULL, NULL, "PSUBSCRIBE %s", ch->bcast_pattern);
-  sio__rlink_command(l, NULL, NULL, "SUBSCRIBE %s", ch->req_chan);
-  sio__rlink_command(l, NULL, NULL, "SUBSCRIBE %s", ch->res_chan);
-  sio__rlink_command(l, NULL, NULL, "SUBSCRIBE %s%s#", ch->res_chan, sio__cluster_uid(ch->cluster));
+  if (!SUB(rd) || rd->closing) return;
+  redisAsyncCommand(SUB(rd), on_sub_reply, NULL, "PSUBSCRIBE %s", ch->bcast_pattern);
+  redisAsyncCommand(SUB(rd), on_sub_reply, NULL, "SUBSCRIBE %s", ch->req_chan);
+  redisAsyncCommand(SUB(rd), on_sub_reply, NULL, "SUBSCRIBE %s", ch->res_chan);
+  redisAsyncCommand(SUB(rd), on_sub_reply, NULL, "SUBSCRIBE %s%s#", ch->res_chan,
+                    sio__cluster_uid(ch->cluster));
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -286,63 +302,46 @@ static sio_adapter_t *redis_create(void *arg, sio_nsp_t *nsp, sio_adapter_t *loc
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Connections (redis_conn.c). The publisher and the subscriber live apart: either may be down
- * while the other is up; in between, broadcasts are delivered here only and cluster requests end
- * at once with SIO_EUNAVAIL. A new subscriber connection subscribes every live namespace's
- * channels again. */
+/* Connections (redis_link.h). The publisher and the subscriber live apart: either may be down
+ * while the other is up; meanwhile broadcasts are delivered here only and cluster requests end at
+ * once with SIO_EUNAVAIL. A new subscriber context subscribes every live namespace's channels
+ * again. */
 
-/* The io's gauge follows both connections. */
-static void on_link_up(sio_rlink_t *l) {
-  redis_t *rd = l->owner;
-  rd->st->redis_up = rd->link[LINK_PUB].up && rd->link[LINK_SUB].up;
-}
-
-static void on_fresh(sio_rlink_t *l) {
-  redis_t *rd = l->owner;
-  if (l == &rd->link[LINK_SUB])
-    for (chans_t *ch = rd->nsps; ch; ch = ch->next) subscribe(ch);
-}
-
-static void on_ready(sio_rlink_t *l, int restored, double secs) {
-  redis_t *rd = l->owner;
-  if (!restored) return;
-  if (l == &rd->link[LINK_SUB]) {
-    size_t n = 0;
-    for (const chans_t *ch = rd->nsps; ch; ch = ch->next) n++;
-    SIO_LOG(rd->server, SIO_LOG_WARN, "redis",
-            "subscriber connection restored (%s:%d) after %.1f s; %zu namespace%s "
-            "subscribed again",
-            l->host, l->port, secs, n, n == 1 ? "" : "s");
-  } else {
-    SIO_LOG(rd->server, SIO_LOG_WARN, "redis", "publisher connection restored (%s:%d) after %.1f s",
-            l->host, l->port, secs);
-  }
+static void on_link_ready(sio_redis_link_t *l, int restored) {
+  (void)restored;
+  note_up(l->data);
 }
 
 /* Requests waiting for other nodes get no more answers: they end now with what came. */
-static void on_lost(sio_rlink_t *l) {
-  redis_t *rd = l->owner;
+static void on_link_lost(sio_redis_link_t *l) {
+  redis_t *rd = l->data;
+  note_up(rd);
   for (chans_t *ch = rd->nsps; ch && !rd->closing; ch = ch->next)
     sio__cluster_on_down(ch->cluster, down_status(rd));
 }
 
-static const sio_rlink_hooks_t link_hooks = {on_fresh, on_ready, on_lost, on_push, on_link_up};
+static void on_sub_context(sio_redis_link_t *l, redisAsyncContext *ac) {
+  (void)ac;
+  redis_t *rd = l->data;
+  for (chans_t *ch = rd->nsps; ch; ch = ch->next) subscribe(ch);
+}
+
+static const sio_redis_link_ops_t pub_ops = {NULL, on_link_ready, on_link_lost};
+static const sio_redis_link_ops_t sub_ops = {on_sub_context, on_link_ready, on_link_lost};
 
 static void redis_free_fields(redis_t *rd) {
-  free(rd->host);
-  free(rd->user);
-  free(rd->password);
+  sio__redis_conf_clear(&rd->conf);
   free(rd->key);
   free(rd);
 }
 
-/* The server is shutting down: the connections go (they would keep the loop alive). Their queued
- * callbacks see NULL replies. */
+
+/* The server is shutting down: the connections go (they would keep the loop alive). */
 static void redis_close(void *arg) {
   redis_t *rd = arg;
   if (rd->closing) return;
   rd->closing = 1;
-  for (int i = 0; i < 2; i++) sio__rlink_close(&rd->link[i]);
+  for (int i = 0; i < 2; i++) sio__redis_link_close(&rd->link[i]);
 }
 
 /* After every namespace (each took its channels off rd->nsps as it was freed). */
@@ -357,37 +356,30 @@ int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *given) {
   sio_redis_options_t o;
   sio_redis_options_init(&o);
   if (!io || !given || SIO_TAKE_OPTIONS(&o, given, "sio_redis_options") || !o.url) return SIO_EINVAL;
-  if (o.sharded) return sio__redis_sharded_use(io, &o);
+  if (o.sharded) return sio__redis_sharded_use(io, &o); /* redis_sharded.c */
   int r = sio__io_use_adapters(io, NULL); /* SIO_EEXIST, SIO_ECLOSED before the URL is looked at */
   if (r) return r;
   redis_t *rd = calloc(1, sizeof *rd);
   if (!rd) return SIO_ENOMEM;
-  r = sio__redis_parse_url(o.url, &rd->host, &rd->port, &rd->user, &rd->password);
+  r = sio__redis_conf_parse(&rd->conf, o.url);
   rd->key = strdup(o.key ? o.key : DEFAULT_KEY);
   if (!r && !rd->key) r = SIO_ENOMEM;
   if (r) {
     redis_free_fields(rd);
     return r;
   }
-  rd->server = sio_engine_server(sio_io_engine(io));
+  rd->conf.server = sio_engine_server(sio_io_engine(io));
+  rd->conf.loop = sio_server_loop(rd->conf.server);
   rd->st = sio__io_counters(io);
   rd->st->redis_up = 0;
   rd->timeout_ms = o.requests_timeout_ms ? o.requests_timeout_ms : SIO_CLUSTER_TIMEOUT_MS;
-  static const char *const names[2] = {"publisher", "subscriber"};
-  for (int i = 0; i < 2; i++)
-    if (!r)
-      r = sio__rlink_init(&rd->link[i], rd, &link_hooks, rd->server, names[i], rd->host, rd->port,
-                          rd->user, rd->password);
-  if (r) {
-    if (rd->link[0].timer) sio__rlink_close(&rd->link[0]);
-    redis_free_fields(rd);
-    return r;
-  }
+  rd->link[LINK_PUB] = (sio_redis_link_t){.conf = &rd->conf, .name = "publisher", .ops = &pub_ops, .data = rd};
+  rd->link[LINK_SUB] = (sio_redis_link_t){.conf = &rd->conf, .name = "subscriber", .ops = &sub_ops, .data = rd};
   /* The namespaces that exist are clustered now (keeping their rooms), those made later too. */
   sio_adapter_factory_t f = {redis_create, redis_close, redis_free, rd};
   sio__io_use_adapters(io, &f); /* cannot fail: checked above */
-  sio__rlink_open(&rd->link[LINK_PUB]);
-  sio__rlink_open(&rd->link[LINK_SUB]);
+  /* (Only ENOMEM fails here: that link then stays down, as if Redis were away.) */
+  if (sio__redis_link_start(&rd->link[LINK_PUB]) == 0) sio__redis_link_start(&rd->link[LINK_SUB]);
   return 0;
 }
 

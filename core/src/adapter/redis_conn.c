@@ -9,7 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "common/fail.h"
 #include "transport/log.h"
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -511,42 +510,5 @@ int sio__rlink_commandv(sio_rlink_t *l, sio_rconn_cb cb, void *arg, int argc, co
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-
-/* redis://[[user]:password@]host[:port][/db]. Pub/sub ignores the database number, so /db is
- * accepted and not used. */
-int sio__redis_parse_url(const char *url, char **host, int *port, char **user, char **password) {
-  static const char form[] = "redis://[[user]:password@]host[:port][/db]";
-  *host = *user = *password = NULL;
-  if (strncmp(url, "redis://", 8) != 0)
-    return sio__fail(SIO_EINVAL, "redis URL \"%s\" does not start with redis:// (%s)", url, form);
-  const char *p = url + 8;
-  const char *end = p + strcspn(p, "/?#");
-  const char *at = NULL;
-  for (const char *q = p; q < end; q++)
-    if (*q == '@') at = q;
-  if (at) {
-    const char *colon = memchr(p, ':', (size_t)(at - p));
-    if (colon) {
-      if (colon > p) *user = strndup(p, (size_t)(colon - p));
-      *password = strndup(colon + 1, (size_t)(at - colon - 1));
-    } else {
-      *password = strndup(p, (size_t)(at - p));
-    }
-    p = at + 1;
-  }
-  const char *colon = memchr(p, ':', (size_t)(end - p));
-  *port = 6379;
-  if (colon) {
-    char *e;
-    long v = strtol(colon + 1, &e, 10);
-    if (e != end || v <= 0 || v > 65535)
-      return sio__fail(SIO_EINVAL, "redis URL \"%s\": bad port (%s)", url, form);
-    *port = (int)v;
-  }
-  const char *hend = colon ? colon : end;
-  if (hend == p) return sio__fail(SIO_EINVAL, "redis URL \"%s\" names no host (%s)", url, form);
-  *host = strndup(p, (size_t)(hend - p));
-  return *host ? 0 : SIO_ENOMEM;
-}
 
 #endif /* SIO_HAVE_REDIS */

@@ -1,16 +1,23 @@
-/* Redis connections on the server's loop, shared by the Redis engines (redis.c's classic and
- * sharded adapters; redis_streams.c may use them too).
+/* Redis connections that can carry sharded pub/sub (redis_sharded.c).
  *
- * sio_rconn_t is a small RESP client on a uv_tcp_t, hiredis' reader parsing the replies. Not
- * hiredis' async API: hiredis 0.14 (Debian's) only knows SUBSCRIBE and PSUBSCRIBE, and asserts on
- * the first `smessage` of a sharded subscription. Here every command has its place in a FIFO of
- * callbacks; pub/sub pushes (message, pmessage, smessage, and confirmations nobody asked for, as
- * the `sunsubscribe` Redis sends when a slot moves away) go to the push hook. Subscription
- * commands must name one channel each: one command, one reply.
+ * Why not hiredis' async API, as redis_link.c: Debian's hiredis is 0.14, whose async layer only
+ * knows SUBSCRIBE and PSUBSCRIBE. An SSUBSCRIBE is to it a plain command: its confirmation takes
+ * the command's callback, and the first `smessage` pushed after it finds no callback on a context
+ * not flagged subscribed, where hiredis asserts (the process aborts). Its subscription table,
+ * which would route the pushes, is private (dict.c is compiled into async.c). So:
  *
- * sio_rlink_t is one connection's lifecycle (what redis.c had for its two links): a connection
- * that fails or is lost retries with backoff (100 ms doubling to 5 s, jittered; an attempt is
- * given 5 s), logging one line when the outage begins and one when it ends. */
+ * sio_rconn_t is a small RESP client on a uv_tcp_t, hiredis' reader (read.h) parsing the replies
+ * and its formatter building the commands. Every command has its place in a FIFO of callbacks;
+ * pub/sub pushes (message, pmessage, smessage, and confirmations nobody asked for, as the
+ * `sunsubscribe` Redis sends when a slot moves away) go to the push hook. Subscription commands
+ * must name one channel each: one command, one reply (a confirmation, or an error as MOVED).
+ *
+ * sio_rlink_t is one such connection's lifecycle, as redis_link.c's for hiredis contexts (the same
+ * log lines, backoff and bounds): a connection that fails or is lost retries with backoff (100 ms
+ * doubling to 5 s, jittered; an attempt is given 5 s), logging one line when the outage begins
+ * and one when it ends. The two could become one once the other transports move onto sio_rconn_t
+ * (their commands are all plain ones). Writes go out at once (uv_write): as any libuv program,
+ * the application ignores SIGPIPE (README). */
 #ifndef SIO_REDIS_CONN_H
 #define SIO_REDIS_CONN_H
 
@@ -86,10 +93,6 @@ int sio__rlink_commandv(sio_rlink_t *l, sio_rconn_cb cb, void *arg, int argc, co
                         const size_t *lens);
 /* 1 when commands can go now (connected and served). */
 static inline int sio__rlink_ok(const sio_rlink_t *l) { return !l->closing && l->c && l->up; }
-
-/* redis://[[user]:password@]host[:port][/db], its parts malloc'd (*user, *password NULL when
- * absent). 0, SIO_EINVAL (with sio's last error), SIO_ENOMEM. */
-int sio__redis_parse_url(const char *url, char **host, int *port, char **user, char **password);
 
 #endif /* SIO_HAVE_REDIS */
 #endif

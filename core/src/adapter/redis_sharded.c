@@ -53,6 +53,7 @@ size_t sio__utf16_length(const char *s) {
 #include <stdlib.h>
 
 #include "adapter/redis_conn.h"
+#include "adapter/redis_link.h"
 #include "adapter/sac.h"
 #include "transport/log.h"
 
@@ -702,7 +703,12 @@ int sio__redis_sharded_use(sio_io_t *io, const sio_redis_options_t *o) {
   if (r) return r;
   shd_t *sh = calloc(1, sizeof *sh);
   if (!sh) return SIO_ENOMEM;
-  r = sio__redis_parse_url(o->url, &sh->host, &sh->port, &sh->user, &sh->password);
+  sio_redis_conf_t conf = {0}; /* redis_link.c's URL parser; its strings are taken over */
+  r = sio__redis_conf_parse(&conf, o->url);
+  sh->host = conf.host;
+  sh->user = conf.user;
+  sh->password = conf.password;
+  sh->port = conf.port;
   sh->key = strdup(o->key ? o->key : DEFAULT_KEY);
   if (!r && !sh->key) r = SIO_ENOMEM;
   if (r) {
