@@ -39,6 +39,23 @@ export async function countUntil(client, want, ms = 8000) {
   }
 }
 
+// Sharded, dynamic mode: a node subscribes a room's channel (KEY#NSP#ROOM#) asynchronously after
+// the join, as Node's does; a publish before that is not heard. Waits until `n` nodes listen.
+async function shardSubscribers(redisUrl, room, n, ms = 5000) {
+  const c = createClient({ url: redisUrl });
+  await c.connect();
+  try {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const [, count] = await c.sendCommand(['PUBSUB', 'SHARDNUMSUB', `socket.io#/#${room}#`]);
+      if (Number(count) >= n || Date.now() > deadline) return Number(count);
+      await sleep(20);
+    }
+  } finally {
+    await c.quit();
+  }
+}
+
 // Records the contract's cluster events on a client: server-event, and answers ack-me with its id.
 function record(c) {
   c.socket.on('server-event', (...args) => c.queue('server-event').push(args));
@@ -121,6 +138,10 @@ export function pairSuite(redis, mode, kindA, kindB, { full = true } = {}) {
       p.a.emit('to-room', 'room-x', 'before');
       await assertNoEvent(p.b, 'room-message', 300);
       assert.deepEqual((await p.b.ack('join', 'room-x'))[0], [p.b.id, 'room-x'].sort());
+      const listening = async (room, n) => {
+        if (mode === 'sharded') assert.equal(await shardSubscribers(redis.url, room, n), n, `nodes on ${room}'s channel`);
+      };
+      await listening('room-x', 1);
       p.a.emit('to-room', 'room-x', 'x', 1);
       assert.deepEqual(await p.b.next('room-message'), ['room-x', 'x', 1]);
       await assertNoEvent(p.a, 'room-message', 200);
@@ -128,6 +149,7 @@ export function pairSuite(redis, mode, kindA, kindB, { full = true } = {}) {
       await p.b.ack('leave', 'room-x');
       await p.a.ack('join', 'others');
       await p.b2.ack('join', 'others');
+      await listening('others', 2);
       p.a.emit('to-room-others', 'others', 'from a');
       assert.deepEqual(await p.b2.next('room-message'), ['others', 'from a']);
       await assertNoEvent(p.a, 'room-message', 200);
