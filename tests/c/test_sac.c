@@ -428,6 +428,8 @@ static int wait_log(int node, const char *text) {
   return ok;
 }
 
+static int starts(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+
 /* The last wire message whose text holds `needle`, with the sender's uid replaced by "U". */
 static const char *wire_find(const char *needle, char *out, size_t cap) {
   for (int i = B.nwire - 1; i >= 0; i--)
@@ -480,7 +482,294 @@ static void broadcasts_both_ways(int mode) {
 TEST(broadcast_sharded) { broadcasts_both_ways(MODE_SHARDED); }
 TEST(broadcast_streams) { broadcasts_both_ways(MODE_STREAMS); }
 
-TEST_MAIN(RUN(broadcast_sharded), RUN(broadcast_streams))
+
+/* ---- rooms, except and flags as Node writes them; SIO_EMIT_LOCAL stays here ---- */
+
+TEST(rooms_flags_local) {
+  CHECK(setup(3, MODE_SHARDED, 0, 0) == 0);
+  CHECK(sio_socket_join(B.n[1].sock, "r1") == 0);
+  CHECK(sio_socket_join(B.n[2].sock, "r1") == 0);
+  CHECK(sio_socket_join(B.n[2].sock, "x") == 0);
+  /* The transport hears of rooms made and emptied on its node, never of socket ids. */
+  CHECK(strcmp(B.n[2].rooms, "+r1 +x ") == 0);
+  const char *r1 = "r1", *x = "x";
+  sio_target_t to = {&r1, 1, &x, 1, SIO_EMIT_VOLATILE};
+  CHECK(emit_json(0, &to, "vol", "[1]", NULL, 0) == 0);
+  to.flags = 0;
+  CHECK(emit_json(0, &to, "inroom", "[1]", NULL, 0) == 0);
+  CHECK(wait_log(1, "inroom [1]"));
+  char w[1024];
+  CHECK(wire_find("\"vol\"", w, sizeof w));
+  CHECK(strcmp(w, "{\"type\":3,\"data\":{\"packet\":{\"type\":2,\"data\":[\"vol\",1]},\"opts\":{\"rooms\":"
+                  "[\"r1\"],\"except\":[\"x\"],\"flags\":{\"volatile\":true}}},\"uid\":\"U\",\"nsp\":\"/\"}") == 0);
+  sio_target_t nc = {NULL, 0, NULL, 0, SIO_EMIT_NO_COMPRESS};
+  CHECK(emit_json(0, &nc, "nc", "[]", NULL, 0) == 0);
+  CHECK(wait_log(2, "nc []"));
+  CHECK(wire_find("\"nc\"", w, sizeof w));
+  CHECK(strstr(w, "\"flags\":{\"compress\":false}") != NULL);
+  /* Local: published nowhere, delivered here only. */
+  int before = B.nwire;
+  sio_target_t loc = {NULL, 0, NULL, 0, SIO_EMIT_LOCAL};
+  CHECK(emit_json(1, &loc, "loc", "[]", NULL, 0) == 0);
+  CHECK(wait_log(1, "loc []"));
+  settle(50);
+  CHECK_EQ_INT(B.nwire, before);
+  CHECK(strstr(B.n[0].log, "loc") == NULL && strstr(B.n[2].log, "loc") == NULL);
+  CHECK(strstr(B.n[2].log, "inroom") == NULL); /* excepted */
+  CHECK(strstr(B.n[0].log, "inroom") == NULL); /* not in the room */
+  teardown();
+}
+
+/* ---- socketsJoin / socketsLeave / disconnectSockets both ways ---- */
+
+static int in_room(int node, const char *room) {
+  for (size_t i = 0; sio_socket_room(B.n[node].sock, i); i++)
+    if (strcmp(sio_socket_room(B.n[node].sock, i), room) == 0) return 1;
+  return 0;
+}
+
+typedef struct {
+  int node;
+  const char *room;
+  int want;
+} room_t;
+
+static int room_is(void *arg) {
+  room_t *r = arg;
+  return in_room(r->node, r->room) == r->want;
+}
+
+static int disconnected(void *arg) { return !sio_csocket_connected(B.n[*(int *)arg].cs); }
+
+TEST(selections_both_ways) {
+  CHECK(setup(2, MODE_STREAMS, 0, 0) == 0);
+  CHECK(sio_nsp_join(B.n[0].root, NULL, "room1") == 0);
+  room_t r = {1, "room1", 1};
+  CHECK(run_until(room_is, &r));
+  CHECK(in_room(0, "room1"));
+  char w[1024];
+  CHECK(wire_find("\"type\":4", w, sizeof w));
+  CHECK(strcmp(w, "{\"type\":4,\"data\":{\"opts\":{\"rooms\":[],\"except\":[],\"flags\":{}},\"rooms\":"
+                  "[\"room1\"]},\"uid\":\"U\",\"nsp\":\"/\"}") == 0);
+  CHECK(strcmp(B.n[1].rooms, "+room1 ") == 0);
+  /* Leave from the other side, to a room: type 5. */
+  const char *room1 = "room1";
+  sio_target_t to = {&room1, 1, NULL, 0, 0};
+  CHECK(sio_nsp_leave(B.n[1].root, &to, "room1") == 0);
+  room_t r0 = {0, "room1", 0};
+  CHECK(run_until(room_is, &r0));
+  CHECK(!in_room(1, "room1"));
+  CHECK(wire_find("\"type\":5", w, sizeof w));
+  CHECK(strstr(w, "\"opts\":{\"rooms\":[\"room1\"],\"except\":[],\"flags\":{}},\"rooms\":[\"room1\"]") != NULL);
+  CHECK(strcmp(B.n[1].rooms, "+room1 -room1 ") == 0);
+  /* Disconnect with close: type 6; B's client is gone. */
+  sio_target_t others = {NULL, 0, NULL, 0, 0};
+  const char *sid0 = sio_socket_id(B.n[0].sock);
+  others.except = &sid0;
+  others.nexcept = 1;
+  sio_nsp_disconnect(B.n[0].root, &others, 1);
+  int one = 1;
+  CHECK(run_until(disconnected, &one));
+  CHECK(sio_csocket_connected(B.n[0].cs));
+  CHECK(wire_find("\"type\":6", w, sizeof w));
+  CHECK(strstr(w, "\"data\":{\"opts\":{\"rooms\":[],\"except\":[") != NULL && strstr(w, "\"close\":true}") != NULL);
+  teardown();
+}
+
+/* ---- fetchSockets: answers, timeouts ---- */
+
+typedef struct {
+  int calls, status;
+  char ids[512];
+  int n;
+} fetched_t;
+
+static void on_fetched(sio_nsp_t *nsp, int status, const cJSON *sockets, void *arg) {
+  (void)nsp;
+  fetched_t *f = arg;
+  f->calls++;
+  f->status = status;
+  f->n = cJSON_GetArraySize(sockets);
+  for (const cJSON *s = sockets ? sockets->child : NULL; s; s = s->next) {
+    const cJSON *id = cJSON_GetObjectItem(s, "id");
+    if (!cJSON_IsString(id) || !cJSON_IsObject(cJSON_GetObjectItem(s, "handshake")) ||
+        !cJSON_IsArray(cJSON_GetObjectItem(s, "rooms")))
+      continue;
+    size_t l = strlen(f->ids);
+    snprintf(f->ids + l, sizeof f->ids - l, "%s ", id->valuestring);
+  }
+}
+
+static int called(void *arg) { return ((fetched_t *)arg)->calls > 0; }
+
+TEST(fetch_sockets) {
+  CHECK(setup(3, MODE_SHARDED, 0, 0) == 0);
+  fetched_t f = {0};
+  CHECK(sio_nsp_fetch_sockets(B.n[0].root, NULL, on_fetched, &f) == 0);
+  CHECK(run_until(called, &f));
+  CHECK_EQ_INT(f.status, 0);
+  CHECK_EQ_INT(f.n, 3);
+  for (int i = 0; i < 3; i++) CHECK(strstr(f.ids, sio_socket_id(B.n[i].sock)) != NULL);
+  char w[2048];
+  CHECK(wire_find("\"type\":7", w, sizeof w));
+  CHECK(starts(w, "{\"type\":7,\"data\":{\"opts\":{\"rooms\":[],\"except\":[],\"flags\":{}},\"requestId\":\""));
+  const char *rid = w + strlen("{\"type\":7,\"data\":{\"opts\":{\"rooms\":[],\"except\":[],\"flags\":{}},\"requestId\":\"");
+  CHECK(strspn(rid, "0123456789abcdef") == 16 && rid[16] == '"'); /* randomBytes(8) in hex */
+  CHECK(wire_find("\"type\":8", w, sizeof w));
+  CHECK(strstr(w, "\"sockets\":[{\"id\":\"") != NULL && strstr(w, "\"handshake\":{") != NULL);
+  settle(20);
+  CHECK_EQ_INT(f.calls, 1);
+  /* Targeted: only the sockets in the room. */
+  CHECK(sio_socket_join(B.n[2].sock, "only") == 0);
+  const char *only = "only";
+  sio_target_t to = {&only, 1, NULL, 0, 0};
+  fetched_t g = {0};
+  CHECK(sio_nsp_fetch_sockets(B.n[1].root, &to, on_fetched, &g) == 0);
+  CHECK(run_until(called, &g));
+  CHECK_EQ_INT(g.status, 0);
+  CHECK_EQ_INT(g.n, 1);
+  CHECK(strstr(g.ids, sio_socket_id(B.n[2].sock)) != NULL);
+  /* A node that never answers: the request ends at the timeout with what came. */
+  B.count_reply = 4;
+  fetched_t h = {0};
+  CHECK(sio_nsp_fetch_sockets(B.n[0].root, NULL, on_fetched, &h) == 0);
+  CHECK(run_until(called, &h));
+  CHECK_EQ_INT(h.status, SIO_ETIMEDOUT);
+  /* The count never comes: the timeout too. */
+  B.count_reply = -1;
+  fetched_t k = {0};
+  CHECK(sio_nsp_fetch_sockets(B.n[0].root, NULL, on_fetched, &k) == 0);
+  CHECK(run_until(called, &k));
+  CHECK_EQ_INT(k.status, SIO_ETIMEDOUT);
+  CHECK_EQ_INT(k.n, 1);
+  /* One node: answered from here without asking. */
+  B.count_reply = 1;
+  fetched_t m = {0};
+  int before = B.nwire;
+  CHECK(sio_nsp_fetch_sockets(B.n[0].root, NULL, on_fetched, &m) == 0);
+  CHECK(run_until(called, &m));
+  CHECK_EQ_INT(m.status, 0);
+  CHECK_EQ_INT(B.nwire, before);
+  teardown();
+}
+
+/* ---- serverSideEmit, with and without answers ---- */
+
+typedef struct {
+  int calls, status;
+  char text[256];
+} sse_t;
+
+static void on_sse(sio_nsp_t *nsp, int status, const cJSON *responses, void *arg) {
+  (void)nsp;
+  sse_t *r = arg;
+  r->calls++;
+  r->status = status;
+  char *t = responses ? cJSON_PrintUnformatted(responses) : NULL;
+  snprintf(r->text, sizeof r->text, "%s", t ? t : "");
+  cJSON_free(t);
+}
+
+static int sse_called(void *arg) { return ((sse_t *)arg)->calls > 0; }
+
+static int server_events_ge(void *arg) {
+  int total = 0;
+  for (int i = 0; i < B.nnodes; i++) total += B.n[i].server_events;
+  return total >= *(int *)arg;
+}
+
+TEST(server_side_emit) {
+  CHECK(setup(3, MODE_STREAMS, 0, 0) == 0);
+  cJSON *a = cJSON_Parse("[1,\"two\",{\"x\":null}]");
+  sio_args_t args = {a, NULL, 0};
+  CHECK(sio_nsp_server_emit(B.n[0].root, "sse", &args) == 0);
+  int two = 2;
+  CHECK(run_until(server_events_ge, &two));
+  CHECK_EQ_INT(B.n[0].server_events, 0);
+  CHECK(strcmp(B.n[1].server_log, "sse [1,\"two\",{\"x\":null}]\n") == 0);
+  CHECK(strcmp(B.n[2].server_log, "sse [1,\"two\",{\"x\":null}]\n") == 0);
+  char w[1024];
+  CHECK(wire_find("\"sse\"", w, sizeof w));
+  CHECK(strcmp(w, "{\"type\":9,\"data\":{\"packet\":[\"sse\",1,\"two\",{\"x\":null}]},\"uid\":\"U\",\"nsp\":\"/\"}") == 0);
+  /* With answers: one per other node. */
+  sse_t r = {0};
+  CHECK(sio_nsp_server_emit_ack(B.n[1].root, "ask", &args, on_sse, &r) == 0);
+  CHECK(run_until(sse_called, &r));
+  CHECK_EQ_INT(r.status, 0);
+  CHECK(strcmp(r.text, "[\"node0\",\"node2\"]") == 0 || strcmp(r.text, "[\"node2\",\"node0\"]") == 0);
+  CHECK(wire_find("\"ask\"", w, sizeof w));
+  CHECK(starts(w, "{\"type\":9,\"data\":{\"requestId\":\""));
+  CHECK(strstr(w, "\",\"packet\":[\"ask\",1,\"two\",{\"x\":null}]},\"uid\":\"U\",\"nsp\":\"/\"}") != NULL);
+  CHECK(wire_find("\"node2\"", w, sizeof w));
+  CHECK(starts(w, "{\"type\":10,\"data\":{\"requestId\":\"") &&
+        strstr(w, "\",\"packet\":\"node2\"},\"uid\":\"U\",\"nsp\":\"/\"}") != NULL);
+  /* A node missing: SIO_ETIMEDOUT with the answers that came. */
+  B.count_reply = 4;
+  sse_t t = {0};
+  CHECK(sio_nsp_server_emit_ack(B.n[1].root, "ask", &args, on_sse, &t) == 0);
+  CHECK(run_until(sse_called, &t));
+  CHECK_EQ_INT(t.status, SIO_ETIMEDOUT);
+  CHECK_EQ_INT(strlen(t.text), strlen("[\"node0\",\"node2\"]"));
+  cJSON_Delete(a);
+  teardown();
+}
+
+/* ---- broadcasts with acks: counts and answers from every node ---- */
+
+typedef struct {
+  int calls, status;
+  char text[256];
+} acks_t;
+
+static void on_acks(sio_nsp_t *nsp, int status, const sio_args_t *responses, void *arg) {
+  (void)nsp;
+  acks_t *r = arg;
+  r->calls++;
+  r->status = status;
+  char *t = responses && responses->json ? cJSON_PrintUnformatted(responses->json) : NULL;
+  snprintf(r->text, sizeof r->text, "%s", t ? t : "");
+  cJSON_free(t);
+}
+
+static int acks_called(void *arg) { return ((acks_t *)arg)->calls > 0; }
+
+static void broadcast_acks(int mode) {
+  CHECK(setup(3, mode, 0, 0) == 0);
+  cJSON *a = cJSON_Parse("[\"q\",1]");
+  sio_args_t args = {a, NULL, 0};
+  acks_t r = {0};
+  CHECK(sio_nsp_emit_ack(B.n[0].root, NULL, "ack-me", &args, 2000, on_acks, &r) == 0);
+  CHECK(run_until(acks_called, &r));
+  CHECK_EQ_INT(r.status, 0);
+  CHECK(strstr(r.text, "\"ok0\"") && strstr(r.text, "\"ok1\"") && strstr(r.text, "\"ok2\""));
+  char w[1024];
+  CHECK(wire_find("\"ack-me\"", w, sizeof w));
+  CHECK(starts(w, "{\"type\":3,\"data\":{\"packet\":{\"type\":2,\"data\":[\"ack-me\",\"q\",1]},\"requestId\":\""));
+  CHECK(strstr(w, "\",\"opts\":{\"rooms\":[],\"except\":[],\"flags\":{\"timeout\":2000}}},\"uid\":\"U\",\"nsp\":\"/\"}"));
+  CHECK(wire_find("\"type\":11", w, sizeof w));
+  CHECK(strstr(w, "\",\"clientCount\":1},\"uid\":\"U\",\"nsp\":\"/\"}"));
+  CHECK(wire_find("\"ok2\"", w, sizeof w));
+  CHECK(starts(w, "{\"type\":12,\"data\":{\"requestId\":\"") && strstr(w, "\",\"packet\":\"ok2\"}"));
+  /* A node that never reports: the broadcast ends at its timeout with the answers that came. */
+  B.count_reply = 4;
+  acks_t t = {0};
+  CHECK(sio_nsp_emit_ack(B.n[1].root, NULL, "ack-me", &args, 300, on_acks, &t) == 0);
+  CHECK(run_until(acks_called, &t));
+  CHECK_EQ_INT(t.status, SIO_ETIMEDOUT);
+  CHECK(strstr(t.text, "\"ok0\"") && strstr(t.text, "\"ok1\"") && strstr(t.text, "\"ok2\""));
+  /* Answers after the end are ignored (the ack was forgotten): nothing breaks. */
+  settle(50);
+  CHECK_EQ_INT(t.calls, 1);
+  cJSON_Delete(a);
+  teardown();
+}
+
+TEST(broadcast_acks_sharded) { broadcast_acks(MODE_SHARDED); }
+TEST(broadcast_acks_streams) { broadcast_acks(MODE_STREAMS); }
+
+TEST_MAIN(RUN(broadcast_sharded), RUN(broadcast_streams), RUN(rooms_flags_local), RUN(selections_both_ways),
+          RUN(fetch_sockets), RUN(server_side_emit), RUN(broadcast_acks_sharded),
+          RUN(broadcast_acks_streams))
 
 #else
 
