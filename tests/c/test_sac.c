@@ -64,6 +64,7 @@ static struct {
   bus_msg_t *head, *tail;
   bus_msg_t *held; /* publish callbacks held back (offset tests) */
   int hold_cbs;
+  int null_offsets; /* publish callbacks get NULL (sent without an offset) */
   long long seq;         /* stream entry ids */
   long long count_reply; /* server count answer; 0: nnodes; -1: never */
   int publish_fails;
@@ -175,7 +176,7 @@ static int t_publish(void *t, const sio_sac_msg_t *m, sio_sac_published_cb cb, v
     bus_msg_t *b = bus_new(4, self->idx);
     b->cb = cb;
     b->cb_arg = arg;
-    if (fields) {
+    if (fields && !B.null_offsets) {
       snprintf(b->offset, sizeof b->offset, "%s", offset);
       b->has_offset = 1;
     }
@@ -226,6 +227,18 @@ static void t_room(void *t, const char *room, int created) {
 }
 
 static void t_free(void *t) { (void)t; }
+
+static const cJSON *persisted;
+static int t_persist(void *t, const cJSON *session) {
+  (void)t;
+  persisted = session;
+  return 0;
+}
+
+static int t_restore(void *t, const char *pid, const char *offset, sio_restore_cb cb, void *arg) {
+  (void)t, (void)cb, (void)arg;
+  return strcmp(pid, "p") == 0 && strcmp(offset, "1-0") == 0 ? SIO_ENOTFOUND : SIO_EINVAL;
+}
 
 static sio_sac_transport_t tp = {t_publish, t_publish_response, t_server_count, t_room,
                                  NULL, NULL, t_free, 0};
@@ -366,6 +379,8 @@ static int setup(int nnodes, int mode, int recovery, int offsets) {
     snprintf(url, sizeof url, "http://127.0.0.1:%d", n->port);
     sio_manager_options_t mo;
     sio_manager_options_init(&mo);
+    mo.transports = SIO_CLIENT_WEBSOCKET; /* writable at once: volatile emits are not dropped */
+    mo.reconnection = 0;
     static const sio_csocket_callbacks_t ccb = {.on_connect = cl_connect, .on_event = cl_event};
     if (sio_manager_new(&B.loop, url, &mo, NULL, &n->m) ||
         sio_csocket_new(n->m, "/", NULL, &ccb, &n->cs))
@@ -767,9 +782,138 @@ static void broadcast_acks(int mode) {
 TEST(broadcast_acks_sharded) { broadcast_acks(MODE_SHARDED); }
 TEST(broadcast_acks_streams) { broadcast_acks(MODE_STREAMS); }
 
+/* ---- offsets: this node's part waits for its offset, in emit order ---- */
+
+static void release_held(void) {
+  /* B.held is last-published first: the callbacks come back in the reverse order. */
+  for (bus_msg_t *m = B.held; m;) {
+    bus_msg_t *next = m->next;
+    m->next = NULL;
+    bus_push(m);
+    m = next;
+  }
+  B.held = NULL;
+}
+
+static int events_ge(void *arg) {
+  int *want = arg;
+  return B.n[want[0]].events >= want[1];
+}
+
+TEST(offsets_in_order) {
+  CHECK(setup(2, MODE_STREAMS, 1, 1) == 0);
+  B.hold_cbs = 1;
+  CHECK(emit_json(0, NULL, "e1", "[\"a\"]", NULL, 0) == 0);
+  CHECK(emit_json(0, NULL, "e2", "[\"b\"]", NULL, 0) == 0);
+  sio_target_t vol = {NULL, 0, NULL, 0, SIO_EMIT_VOLATILE};
+  CHECK(emit_json(0, &vol, "v3", "[\"c\"]", NULL, 0) == 0); /* no offset, but after e1 and e2 */
+  CHECK(emit_json(0, NULL, "e4", "[\"d\"]", NULL, 0) == 0);
+  /* The other node has them, each with the entry id the stream gave it. */
+  CHECK(wait_log(1, "e1 [\"a\",\"1-0\""));
+  CHECK(wait_log(1, "e2 [\"b\",\"2-0\""));
+  CHECK(wait_log(1, "v3 [\"c\"]"));
+  CHECK(wait_log(1, "e4 [\"d\",\"4-0\""));
+  /* Here nothing yet: the offsets did not come. */
+  settle(50);
+  CHECK_EQ_INT(B.n[0].events, 0);
+  release_held(); /* e4's callback first, e1's last */
+  int want[2] = {0, 4};
+  CHECK(run_until(events_ge, want));
+  CHECK(strcmp(B.n[0].log, "e1 [\"a\",\"1-0\"]\ne2 [\"b\",\"2-0\"]\nv3 [\"c\"]\ne4 [\"d\",\"4-0\"]\n") == 0);
+  /* Local emits do not wait (as Node's, which do not publish). */
+  B.hold_cbs = 1;
+  CHECK(emit_json(0, NULL, "e5", "[]", NULL, 0) == 0);
+  sio_target_t loc = {NULL, 0, NULL, 0, SIO_EMIT_LOCAL};
+  CHECK(emit_json(0, &loc, "l6", "[]", NULL, 0) == 0);
+  CHECK(wait_log(0, "l6 [")); /* (with this node's own offset while the layer keeps sessions) */
+  CHECK(strstr(B.n[0].log, "e5") == NULL);
+  /* Sent without an offset (the callback gives NULL): delivered without the stream's. */
+  B.hold_cbs = 0;
+  release_held();
+  CHECK(wait_log(0, "e5 [\"5-0\"]"));
+  B.null_offsets = 1;
+  CHECK(emit_json(0, NULL, "e7", "[\"n\"]", NULL, 0) == 0);
+  CHECK(wait_log(0, "e7 [\"n\""));
+  CHECK(strstr(B.n[0].log, "\"7-0\"") == NULL);
+  /* Publishing fails: delivered here at once. */
+  B.publish_fails = 1;
+  CHECK(emit_json(0, NULL, "e8", "[]", NULL, 0) == 0);
+  CHECK(wait_log(0, "e8 ["));
+  B.publish_fails = 0;
+  /* Without recovery on the other node's side the offset is not appended there: see
+   * offsets_need_recovery. With several broadcasts in flight the adapter is freed: nothing
+   * leaks, nothing is delivered after. */
+  B.hold_cbs = 1;
+  CHECK(emit_json(0, NULL, "e9", "[]", NULL, 0) == 0);
+  CHECK(emit_json(0, NULL, "e10", "[]", NULL, 0) == 0);
+  teardown();
+}
+
+TEST(offsets_need_recovery) {
+  /* Offsets given, recovery off: delivered at once, nothing appended on either side. */
+  CHECK(setup(2, MODE_STREAMS, 0, 1) == 0);
+  B.hold_cbs = 1;
+  CHECK(emit_json(0, NULL, "e1", "[\"a\"]", NULL, 0) == 0);
+  CHECK(wait_log(0, "e1 [\"a\"]\n"));
+  CHECK(wait_log(1, "e1 [\"a\"]\n"));
+  CHECK(B.held == NULL); /* published without a callback */
+  teardown();
+}
+
+/* ---- sessions forwarded to the transport; close and down end requests ---- */
+
+static void restored(void *arg, int status, sio_recovered_t *r) { (void)arg, (void)status, (void)r; }
+
+TEST(sessions_close_down) {
+  CHECK(setup(2, MODE_STREAMS, 0, 0) == 0);
+  sio_adapter_t *a = sio__sac_adapter(B.n[0].sac);
+  CHECK(a->vt->persist_session == NULL && a->vt->restore_session == NULL);
+  CHECK(sio__sac_nsp(B.n[0].sac) == B.n[0].root);
+  CHECK(a->vt->all_rooms == NULL); /* Node's ClusterAdapter has no remote allRooms */
+  /* The transport lost the other nodes: a request waiting for them ends now. */
+  fetched_t f = {0};
+  B.count_reply = 3;
+  CHECK(sio_nsp_fetch_sockets(B.n[0].root, NULL, on_fetched, &f) == 0);
+  settle(30);
+  CHECK_EQ_INT(f.calls, 0);
+  sio__sac_on_down(B.n[0].sac, SIO_EUNAVAIL);
+  CHECK_EQ_INT(f.calls, 1);
+  CHECK_EQ_INT(f.status, SIO_EUNAVAIL);
+  /* Closing the server ends what still waits with SIO_ECLOSED. */
+  B.count_reply = -1;
+  fetched_t g = {0};
+  sse_t r = {0};
+  CHECK(sio_nsp_fetch_sockets(B.n[0].root, NULL, on_fetched, &g) == 0);
+  cJSON *args = cJSON_CreateArray();
+  sio_args_t sa = {args, NULL, 0};
+  CHECK(sio_nsp_server_emit_ack(B.n[0].root, "x", &sa, on_sse, &r) == 0);
+  cJSON_Delete(args);
+  teardown();
+  CHECK_EQ_INT(g.calls, 1);
+  CHECK_EQ_INT(g.status, SIO_ECLOSED);
+  CHECK_EQ_INT(r.calls, 1);
+  CHECK_EQ_INT(r.status, SIO_ECLOSED);
+  /* With a transport that keeps sessions, the adapter forwards both calls unchanged. */
+  tp.persist_session = t_persist;
+  tp.restore_session = t_restore;
+  int ok = setup(2, MODE_STREAMS, 0, 0) == 0;
+  if (ok) {
+    a = sio__sac_adapter(B.n[0].sac);
+    cJSON *session = cJSON_CreateObject();
+    ok = a->vt->persist_session && a->vt->persist_session(a, session) == 0 && persisted == session &&
+         a->vt->restore_session(a, "p", "1-0", restored, NULL) == SIO_ENOTFOUND;
+    cJSON_Delete(session);
+    teardown();
+  }
+  tp.persist_session = NULL;
+  tp.restore_session = NULL;
+  CHECK(ok);
+}
+
 TEST_MAIN(RUN(broadcast_sharded), RUN(broadcast_streams), RUN(rooms_flags_local), RUN(selections_both_ways),
           RUN(fetch_sockets), RUN(server_side_emit), RUN(broadcast_acks_sharded),
-          RUN(broadcast_acks_streams))
+          RUN(broadcast_acks_streams), RUN(offsets_in_order), RUN(offsets_need_recovery),
+          RUN(sessions_close_down))
 
 #else
 
