@@ -896,7 +896,10 @@ static void on_message(sio_sac_t *c, const cJSON *from, int type, const cJSON *d
 /* Dispatches a whole message {uid, nsp, type, data}. */
 static void on_whole(sio_sac_t *c, const cJSON *msg, const sio_mp_bins_t *bins, int is_response) {
   const cJSON *uid = get(msg, "uid"), *nsp = get(msg, "nsp"), *type = get(msg, "type");
-  if (!cJSON_IsNumber(type) || type->valuedouble != (int)type->valuedouble) return;
+  /* A small whole number, checked before the cast (a double out of int's range is undefined). */
+  if (!cJSON_IsNumber(type) || !(type->valuedouble >= 0 && type->valuedouble <= 255) ||
+      type->valuedouble != (int)type->valuedouble)
+    return;
   if (is_response) { /* Node's onResponse checks neither: the request id does */
     on_response(c, (int)type->valuedouble, get(msg, "data"), bins);
     return;
