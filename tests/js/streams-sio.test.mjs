@@ -229,6 +229,34 @@ describe('redis streams between sio nodes', { skip: SKIP }, () => {
     }
   });
 
+  test('a node shutting down persists its sockets\' sessions: the client recovers on another node', async () => {
+    const A = await node();
+    const B = await node();
+    const proxy = await startProxy(A.port);
+    try {
+      const b = sock(B.url);
+      const r = sock(`http://${HOST}:${proxy.port}`, { reconnection: false });
+      await Promise.all([connected(b), connected(r)]);
+      await counted(b, 2);
+      const id = r.id;
+      await ack(r, 'join', 'r-room');
+      const disconnected = new Promise((resolve) => r.once('disconnect', resolve));
+      await A.stop(); // SIGTERM: the sockets close with "server shutting down" (recoverable)
+      nodes.splice(nodes.indexOf(A), 1);
+      await disconnected;
+      b.emit('to-room', 'r-room', 'while-away');
+      await sleep(200);
+      proxy.open(B.port);
+      r.connect();
+      await withTimeout(new Promise((resolve) => r.once('connect', resolve)), 8000, 'reconnect');
+      assert.equal(r.recovered, true);
+      assert.equal(r.id, id);
+      assert.deepEqual(named(r, 'room-message').map((e) => e.slice(0, -1)), [['room-message', 'r-room', 'while-away']]);
+    } finally {
+      proxy.close();
+    }
+  });
+
   test('Redis restarted under a broadcast stream: nothing the stream took is lost, local delivery goes on', async () => {
     const A = await node();
     const B = await node();

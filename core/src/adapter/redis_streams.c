@@ -832,6 +832,9 @@ static void rs_close(void *arg) {
   if (rs->closing) return;
   rs->closing = 1;
   while (rs->restores) restore_end(rs->restores, SIO_ECLOSED);
+  /* The sessions of the sockets the shutdown closed were just queued: another node may restore
+   * them (Node persists on shutdown too). */
+  sio__redis_link_flush(&rs->cmd);
   sio__redis_link_close(&rs->cmd);
   sio__redis_link_close(&rs->sub);
   for (uint32_t i = 0; i < rs->stream_count; i++) {
