@@ -44,6 +44,7 @@ int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts) {
 #include <hiredis/hiredis.h>
 
 #include "adapter/redis_link.h"
+#include "adapter/redis_sharded.h"
 #include "transport/log.h"
 
 typedef struct redis redis_t;
@@ -355,6 +356,7 @@ int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *given) {
   sio_redis_options_t o;
   sio_redis_options_init(&o);
   if (!io || !given || SIO_TAKE_OPTIONS(&o, given, "sio_redis_options") || !o.url) return SIO_EINVAL;
+  if (o.sharded) return sio__redis_sharded_use(io, &o); /* redis_sharded.c */
   int r = sio__io_use_adapters(io, NULL); /* SIO_EEXIST, SIO_ECLOSED before the URL is looked at */
   if (r) return r;
   redis_t *rd = calloc(1, sizeof *rd);
