@@ -281,10 +281,6 @@ int sio__redis_link_start(sio_redis_link_t *l) {
   return 0;
 }
 
-void sio__redis_link_flush(sio_redis_link_t *l) {
-  if (sio__redis_link_ok(l)) redisAsyncHandleWrite(l->ac);
-}
-
 void sio__redis_link_close(sio_redis_link_t *l) {
   if (l->closing) return;
   l->closing = 1;

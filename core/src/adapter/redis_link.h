@@ -62,10 +62,6 @@ sio_redis_link_t *sio__redis_link_of(const redisAsyncContext *ac);
 static inline int sio__redis_link_ok(const sio_redis_link_t *l) {
   return l && !l->closing && l->ac && l->up;
 }
-/* Writes what is queued on l's context now, as far as its socket takes it without waiting (the
- * replies are not waited for): what the server queued while shutting down (sessions persisted
- * for another node) reaches Redis before sio__redis_link_close drops the rest. */
-void sio__redis_link_flush(sio_redis_link_t *l);
 /* Ends l: its context is freed now (queued callbacks see NULL replies), no more retries. The
  * struct may be freed once this returns. */
 void sio__redis_link_close(sio_redis_link_t *l);
