@@ -2,7 +2,7 @@
  * @socket.io/redis-streams-adapter 0.3 (see sio.h and docs/redis-streams-wire.md).
  *
  * One rs_t per io (sio_io_use_redis_streams installs it as the io's adapter factory) owns its
- * connections (redis_link.h), each with a job of its own:
+ * connections (redis_conn.h: RESP on libuv, which knows sharded pub/sub), each with a job of its own:
  *   - commands: XADD (what every node must see, in order: one connection keeps the order of the
  *     offsets handed back), PUBLISH (requests and answers), PUBSUB NUMSUB, and the sessions
  *     (SET PX, GETDEL, XRANGE);
@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapter/redis_streams.h"
 #include "sio.h"
 
 #define DEFAULT_STREAM "socket.io"
@@ -33,99 +34,7 @@ void sio_redis_streams_options_init(sio_redis_streams_options_t *opts) {
   opts->requests_timeout_ms = 5000;
 }
 
-#ifndef SIO_HAVE_REDIS
-
-int sio_io_use_redis_streams(sio_io_t *io, const sio_redis_streams_options_t *opts) {
-  (void)io, (void)opts;
-  return UV_ENOSYS;
-}
-
-#else
-
-#include <hiredis/hiredis.h>
-
-#include "adapter/msgpack_json.h"
-#include "adapter/redis_link.h"
-#include "adapter/sac.h"
-#include "base64.h"
-#include "fail.h"
-#include "opts.h"
-#include "transport/log.h"
-
-/* Node's RESTORE_SESSION_MAX_XRANGE_CALLS, and what a restore may hold of missed packets: past
- * it the client comes back as a fresh socket rather than with part of what it missed. */
-#define RESTORE_MAX_CALLS 100
-#define RESTORE_MAX_BYTES ((size_t)64 << 20)
-/* A reader whose XREAD failed (the key is not a stream, a Redis that is loading) tries again. */
-#define READ_RETRY_MS 1000
-/* restore_entry's: past RESTORE_MAX_BYTES. */
-#define TOO_BIG (-100000)
-
-typedef struct rs rs_t;
-typedef struct nspt nspt_t;
-typedef struct restore restore_t;
-
-/* One stream and the connection that reads it. */
-typedef struct reader {
-  rs_t *rs;
-  sio_redis_link_t link;
-  char *name;
-  char last[48];    /* the last entry id read; "" before the stream's end was looked up */
-  uint8_t reading;  /* an XREAD (or the lookup) is in flight on the current context */
-  uv_timer_t *retry;
-} reader_t;
-
-/* One namespace's transport. */
-struct nspt {
-  rs_t *rs;
-  sio_sac_t *sac;
-  nspt_t *next;
-  const char *name;  /* the namespace's */
-  char *stream;      /* where its messages go (computeStreamName) */
-  char *pub_chan;    /* PREFIX#NSP# */
-  char *priv_chan;   /* PREFIX#NSP#UID# */
-};
-
-struct rs {
-  sio_redis_conf_t conf;
-  sio_io_t *io;
-  char *stream, *prefix, *session_prefix;
-  uint32_t stream_count, max_len, read_count, block_ms, timeout_ms;
-  int sharded;
-  sio_redis_link_t cmd, sub;
-  reader_t *readers; /* stream_count */
-  nspt_t *nsps;
-  restore_t *restores; /* in flight: ended with SIO_ECLOSED at close */
-  sio_io_counters_t *st;
-  uint8_t closing;
-};
-
-static int down_status(const rs_t *rs) { return rs->closing ? SIO_ECLOSED : SIO_EUNAVAIL; }
-
-static void note_up(rs_t *rs) {
-  int up = rs->cmd.ready && rs->sub.ready;
-  for (uint32_t i = 0; i < rs->stream_count; i++) up = up && rs->readers[i].link.ready;
-  rs->st->redis_up = up;
-}
-
-static int nspt_alive(const rs_t *rs, const nspt_t *t) {
-  for (const nspt_t *x = rs->nsps; x; x = x->next)
-    if (x == t) return 1;
-  return 0;
-}
-
-static char *concat(const char *a, const char *b, const char *c, const char *d) {
-  size_t la = strlen(a), lb = strlen(b), lc = strlen(c), ld = strlen(d);
-  char *s = malloc(la + lb + lc + ld + 1);
-  if (!s) return NULL;
-  memcpy(s, a, la);
-  memcpy(s + la, b, lb);
-  memcpy(s + la + lb, c, lc);
-  memcpy(s + la + lb + lc, d, ld + 1);
-  return s;
-}
-
-/* Node's hashCode (util.ts): Java's String.hashCode over UTF-16 code units, in 32 bits. Kept
+/* Node's hashCode (util.ts) (pure: built with or without Redis): Java's String.hashCode over UTF-16 code units, in 32 bits. Kept
  * signed as JavaScript's `%` keeps the sign: a namespace whose hash is negative goes to
  * NAME--k on Node's nodes, and so here too. */
 int32_t sio__rs_hash_code(const char *s) {
@@ -149,6 +58,99 @@ int32_t sio__rs_hash_code(const char *s) {
   return (int32_t)h;
 }
 
+#ifndef SIO_HAVE_REDIS
+
+int sio_io_use_redis_streams(sio_io_t *io, const sio_redis_streams_options_t *opts) {
+  (void)io, (void)opts;
+  return UV_ENOSYS;
+}
+
+#else
+
+#include <hiredis/hiredis.h>
+
+#include "adapter/msgpack_json.h"
+#include "adapter/redis_conn.h"
+#include "adapter/redis_link.h" /* the URL */
+#include "adapter/sac.h"
+#include "base64.h"
+#include "fail.h"
+#include "opts.h"
+#include "transport/log.h"
+
+/* Node's RESTORE_SESSION_MAX_XRANGE_CALLS, and what a restore may hold of missed packets: past
+ * it the client comes back as a fresh socket rather than with part of what it missed. */
+#define RESTORE_MAX_CALLS 100
+#define RESTORE_MAX_BYTES ((size_t)64 << 20)
+/* A reader whose XREAD failed (the key is not a stream, a Redis that is loading) tries again. */
+#define READ_RETRY_MS 1000
+/* restore_entry's: past RESTORE_MAX_BYTES. */
+#define TOO_BIG (-100000)
+
+typedef struct rs rs_t;
+typedef struct nspt nspt_t;
+typedef struct restore restore_t;
+
+/* One stream and the connection that reads it. */
+typedef struct reader {
+  rs_t *rs;
+  sio_rlink_t link;
+  char *name;
+  char last[48];    /* the last entry id read; "" before the stream's end was looked up */
+  uint8_t reading;  /* an XREAD (or the lookup) is in flight on the current context */
+  uv_timer_t *retry;
+} reader_t;
+
+/* One namespace's transport. */
+struct nspt {
+  rs_t *rs;
+  sio_sac_t *sac;
+  nspt_t *next;
+  const char *name;  /* the namespace's */
+  char *stream;      /* where its messages go (computeStreamName) */
+  char *pub_chan;    /* PREFIX#NSP# */
+  char *priv_chan;   /* PREFIX#NSP#UID# */
+};
+
+struct rs {
+  sio_redis_conf_t conf;
+  sio_io_t *io;
+  char *stream, *prefix, *session_prefix;
+  uint32_t stream_count, max_len, read_count, block_ms, timeout_ms;
+  int sharded;
+  sio_rlink_t cmd, sub;
+  reader_t *readers; /* stream_count */
+  nspt_t *nsps;
+  restore_t *restores; /* in flight: ended with SIO_ECLOSED at close */
+  sio_io_counters_t *st;
+  uint8_t closing;
+};
+
+static int down_status(const rs_t *rs) { return rs->closing ? SIO_ECLOSED : SIO_EUNAVAIL; }
+
+static void note_up(rs_t *rs) {
+  int up = rs->cmd.up && rs->sub.up;
+  for (uint32_t i = 0; i < rs->stream_count; i++) up = up && rs->readers[i].link.up;
+  rs->st->redis_up = up;
+}
+
+static int nspt_alive(const rs_t *rs, const nspt_t *t) {
+  for (const nspt_t *x = rs->nsps; x; x = x->next)
+    if (x == t) return 1;
+  return 0;
+}
+
+static char *concat(const char *a, const char *b, const char *c, const char *d) {
+  size_t la = strlen(a), lb = strlen(b), lc = strlen(c), ld = strlen(d);
+  char *s = malloc(la + lb + lc + ld + 1);
+  if (!s) return NULL;
+  memcpy(s, a, la);
+  memcpy(s + la, b, lb);
+  memcpy(s + la + lb, c, lc);
+  memcpy(s + la + lb + lc, d, ld + 1);
+  return s;
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* Sending                                                                                         */
 
@@ -158,7 +160,7 @@ typedef struct {
 } pub_t;
 
 /* An XADD's reply is the entry id: the message's offset. Also the end of a PUBLISH (no offset). */
-static void on_published(redisAsyncContext *ac, void *reply, void *privdata) {
+static void on_published(sio_rlink_t *ac, redisReply *reply, void *privdata) {
   (void)ac;
   pub_t *p = privdata;
   const redisReply *r = reply;
@@ -181,10 +183,10 @@ static int send_pubsub(nspt_t *t, const char *chan, const sio_sac_msg_t *m, sio_
   p->cb = cb;
   p->arg = arg;
   SIO_DEBUG(rs->conf.server, SIO_DEBUG_REDIS, "publish %.128s (%zu bytes)", chan, len);
-  r = redisAsyncCommand(rs->cmd.ac, on_published, p, rs->sharded ? "SPUBLISH %s %b" : "PUBLISH %s %b",
-                        chan, data, len);
+  r = sio__rlink_command(&rs->cmd, on_published, p, rs->sharded ? "SPUBLISH %s %b" : "PUBLISH %s %b",
+                          chan, data, len);
   free(data);
-  if (r != REDIS_OK) {
+  if (r) {
     free(p);
     return SIO_ENOMEM;
   }
@@ -229,9 +231,9 @@ static int send_xadd(nspt_t *t, const sio_sac_msg_t *m, sio_sac_published_cb cb,
     al[argc++] = len;
   }
   SIO_DEBUG(rs->conf.server, SIO_DEBUG_REDIS, "xadd %s type %s (%zu bytes)", t->stream, type, len);
-  int r = redisAsyncCommandArgv(rs->cmd.ac, on_published, p, argc, av, al);
+  int r = sio__rlink_commandv(&rs->cmd, on_published, p, argc, av, al);
   free(data);
-  if (r != REDIS_OK) {
+  if (r) {
     free(p);
     return SIO_ENOMEM;
   }
@@ -242,14 +244,14 @@ static int send_xadd(nspt_t *t, const sio_sac_msg_t *m, sio_sac_published_cb cb,
 /* Node's doPublish: what waits for answers (isEphemeral) over pub/sub, the rest in the stream. */
 static int rs_publish(void *tp, const sio_sac_msg_t *m, sio_sac_published_cb cb, void *arg) {
   nspt_t *t = tp;
-  if (!sio__redis_link_ok(&t->rs->cmd)) return down_status(t->rs);
+  if (!sio__rlink_ok(&t->rs->cmd)) return down_status(t->rs);
   if (sio__sac_msg_ephemeral(m)) return send_pubsub(t, t->pub_chan, m, cb, arg);
   return send_xadd(t, m, cb, arg);
 }
 
 static int rs_publish_response(void *tp, const char *requester, const sio_sac_msg_t *m) {
   nspt_t *t = tp;
-  if (!sio__redis_link_ok(&t->rs->cmd)) return down_status(t->rs);
+  if (!sio__rlink_ok(&t->rs->cmd)) return down_status(t->rs);
   char *chan = concat(t->pub_chan, requester, "#", "");
   if (!chan) return SIO_ENOMEM;
   int r = send_pubsub(t, chan, m, NULL, NULL);
@@ -263,7 +265,7 @@ typedef struct {
   char request_id[SIO_SAC_ID_LEN + 1];
 } numsub_t;
 
-static void on_numsub(redisAsyncContext *ac, void *reply, void *privdata) {
+static void on_numsub(sio_rlink_t *ac, redisReply *reply, void *privdata) {
   (void)ac;
   numsub_t *n = privdata;
   const redisReply *r = reply;
@@ -280,14 +282,14 @@ static void on_numsub(redisAsyncContext *ac, void *reply, void *privdata) {
 static int rs_server_count(void *tp, const char *request_id) {
   nspt_t *t = tp;
   rs_t *rs = t->rs;
-  if (!sio__redis_link_ok(&rs->cmd) || !sio__redis_link_ok(&rs->sub)) return down_status(rs);
+  if (!sio__rlink_ok(&rs->cmd) || !sio__rlink_ok(&rs->sub)) return down_status(rs);
   numsub_t *n = calloc(1, sizeof *n);
   if (!n) return SIO_ENOMEM;
   n->rs = rs;
   n->t = t;
   snprintf(n->request_id, sizeof n->request_id, "%s", request_id);
-  if (redisAsyncCommand(rs->cmd.ac, on_numsub, n, rs->sharded ? "PUBSUB SHARDNUMSUB %s" : "PUBSUB NUMSUB %s",
-                        t->pub_chan) != REDIS_OK) {
+  if (sio__rlink_command(&rs->cmd, on_numsub, n, rs->sharded ? "PUBSUB SHARDNUMSUB %s" : "PUBSUB NUMSUB %s",
+                         t->pub_chan)) {
     free(n);
     return SIO_EUNAVAIL;
   }
@@ -303,7 +305,7 @@ static int rs_persist_session(void *tp, const cJSON *session) {
   rs_t *rs = t->rs;
   const cJSON *pid = cJSON_GetObjectItemCaseSensitive(session, "pid");
   if (!cJSON_IsString(pid)) return SIO_EINVAL;
-  if (!sio__redis_link_ok(&rs->cmd)) return down_status(rs);
+  if (!sio__rlink_ok(&rs->cmd)) return down_status(rs);
   msgpack_packer pk;
   sio_mpbuf_t b;
   sio__mpbuf_init(&b, &pk);
@@ -313,9 +315,8 @@ static int rs_persist_session(void *tp, const cJSON *session) {
   msgpack_sbuffer_destroy(&b.sb);
   char px[16];
   snprintf(px, sizeof px, "%u", sio__nsp_recovery_max_age(sio__sac_nsp(t->sac)));
-  if (!r && redisAsyncCommand(rs->cmd.ac, NULL, NULL, "SET %s%s %b PX %s", rs->session_prefix,
-                              pid->valuestring, enc.data, enc.len, px) != REDIS_OK)
-    r = SIO_ENOMEM;
+  if (!r) r = sio__rlink_command(&rs->cmd, NULL, NULL, "SET %s%s %b PX %s", rs->session_prefix,
+                                 pid->valuestring, enc.data, enc.len, px);
   sio_sbuf_free(&enc);
   return r;
 }
@@ -483,7 +484,7 @@ static int restore_entry(restore_t *q, const char *id, const redisReply *fields)
 
 static int restore_next(restore_t *q);
 
-static void on_restore_range(redisAsyncContext *ac, void *reply, void *privdata) {
+static void on_restore_range(sio_rlink_t *ac, redisReply *reply, void *privdata) {
   (void)ac;
   restore_t *q = privdata;
   if (!restore_reply(q)) return;
@@ -522,18 +523,18 @@ static void next_id(const char *id, char out[48]) {
 
 static int restore_next(restore_t *q) {
   rs_t *rs = q->rs;
-  if (!sio__redis_link_ok(&rs->cmd)) return down_status(rs);
+  if (!sio__rlink_ok(&rs->cmd)) return down_status(rs);
   char from[48], count[16];
   next_id(q->last, from);
   snprintf(count, sizeof count, "%u", rs->read_count);
-  if (redisAsyncCommand(rs->cmd.ac, on_restore_range, q, "XRANGE %s %s + COUNT %s", q->t->stream,
-                        from, count) != REDIS_OK)
-    return SIO_ENOMEM;
+  int r = sio__rlink_command(&rs->cmd, on_restore_range, q, "XRANGE %s %s + COUNT %s", q->t->stream,
+                             from, count);
+  if (r) return r;
   q->pending++;
   return 0;
 }
 
-static void on_restore_getdel(redisAsyncContext *ac, void *reply, void *privdata) {
+static void on_restore_getdel(sio_rlink_t *ac, redisReply *reply, void *privdata) {
   (void)ac;
   restore_t *q = privdata;
   if (!restore_reply(q)) return;
@@ -541,7 +542,7 @@ static void on_restore_getdel(redisAsyncContext *ac, void *reply, void *privdata
   if (rc) restore_end(q, rc);
 }
 
-static void on_restore_offset(redisAsyncContext *ac, void *reply, void *privdata) {
+static void on_restore_offset(sio_rlink_t *ac, redisReply *reply, void *privdata) {
   (void)ac;
   restore_t *q = privdata;
   if (!restore_reply(q)) return;
@@ -573,7 +574,7 @@ static int rs_restore_session(void *tp, const char *pid, const char *offset, sio
   nspt_t *t = tp;
   rs_t *rs = t->rs;
   if (!valid_offset(offset)) return SIO_ENOTFOUND;
-  if (!sio__redis_link_ok(&rs->cmd)) return down_status(rs);
+  if (!sio__rlink_ok(&rs->cmd)) return down_status(rs);
   restore_t *q = calloc(1, sizeof *q);
   if (!q) return SIO_ENOMEM;
   q->rs = rs;
@@ -581,16 +582,15 @@ static int rs_restore_session(void *tp, const char *pid, const char *offset, sio
   q->cb = cb;
   q->arg = arg;
   snprintf(q->last, sizeof q->last, "%s", offset);
-  if (redisAsyncCommand(rs->cmd.ac, on_restore_getdel, q, "GETDEL %s%s", rs->session_prefix, pid) !=
-      REDIS_OK) {
+  int r = sio__rlink_command(&rs->cmd, on_restore_getdel, q, "GETDEL %s%s", rs->session_prefix, pid);
+  if (r) {
     free(q);
-    return SIO_ENOMEM;
+    return r;
   }
   q->pending++;
   q->next = rs->restores;
   rs->restores = q;
-  if (redisAsyncCommand(rs->cmd.ac, on_restore_offset, q, "XRANGE %s %s %s", t->stream, offset,
-                        offset) != REDIS_OK) {
+  if (sio__rlink_command(&rs->cmd, on_restore_offset, q, "XRANGE %s %s %s", t->stream, offset, offset)) {
     q->failed = SIO_ENOMEM; /* the GETDEL's reply ends it: from the loop, as promised */
     return 0;
   }
@@ -629,9 +629,9 @@ static void free_timer(uv_handle_t *h) { free(h); }
 static void on_retry(uv_timer_t *h) { read_more(h->data); }
 
 /* The reader's XREAD: entries go to their namespaces, then the next XREAD from the last id. */
-static void on_xread(redisAsyncContext *ac, void *reply, void *privdata) {
+static void on_xread(sio_rlink_t *ac, redisReply *reply, void *privdata) {
   reader_t *rd = privdata;
-  if (sio__redis_link_of(ac) != &rd->link) return; /* an old context, or closing */
+  (void)ac; /* (a connection that goes answers NULL: the next one reads on from rd->last) */
   rd->reading = 0;
   const redisReply *r = reply;
   if (!r) return; /* the context goes: the link reconnects and reads on from rd->last */
@@ -658,9 +658,9 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *privdata) {
 
 /* The stream's end when the reader starts: Node's "$", made an id at once, so that entries added
  * while this reader's connection is down later are still read. */
-static void on_last_id(redisAsyncContext *ac, void *reply, void *privdata) {
+static void on_last_id(sio_rlink_t *ac, redisReply *reply, void *privdata) {
   reader_t *rd = privdata;
-  if (sio__redis_link_of(ac) != &rd->link) return;
+  (void)ac;
   rd->reading = 0;
   const redisReply *r = reply;
   if (!r) return;
@@ -678,26 +678,25 @@ static void on_last_id(redisAsyncContext *ac, void *reply, void *privdata) {
 
 static void read_more(reader_t *rd) {
   rs_t *rs = rd->rs;
-  if (rs->closing || rd->reading || !sio__redis_link_ok(&rd->link)) return;
+  if (rs->closing || rd->reading || !sio__rlink_ok(&rd->link)) return;
   int r;
   if (!rd->last[0]) {
-    r = redisAsyncCommand(rd->link.ac, on_last_id, rd, "XREVRANGE %s + - COUNT 1", rd->name);
+    r = sio__rlink_command(&rd->link, on_last_id, rd, "XREVRANGE %s + - COUNT 1", rd->name);
   } else {
     char count[16], block[16];
     snprintf(count, sizeof count, "%u", rs->read_count);
     snprintf(block, sizeof block, "%u", rs->block_ms);
-    r = redisAsyncCommand(rd->link.ac, on_xread, rd, "XREAD COUNT %s BLOCK %s STREAMS %s %s", count,
+    r = sio__rlink_command(&rd->link, on_xread, rd, "XREAD COUNT %s BLOCK %s STREAMS %s %s", count,
                           block, rd->name, rd->last);
   }
-  if (r == REDIS_OK) rd->reading = 1;
+  if (r == 0) rd->reading = 1;
   else uv_timer_start(rd->retry, on_retry, READ_RETRY_MS, 0);
 }
 
-/* The subscriber's messages: the channel names the namespace and whether it is its private one. */
-static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata) {
-  rs_t *rs = privdata;
-  redisReply *r = reply;
-  if (!r || !sio__redis_link_of(ac) || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+/* The subscriber's pushes: the channel names the namespace and whether it is its private one. */
+static void on_push(sio_rlink_t *l, redisReply *r) {
+  rs_t *rs = l->owner;
+  if (rs->closing || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
       r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING ||
       r->element[2]->type != REDIS_REPLY_STRING)
     return;
@@ -715,51 +714,58 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata) {
   }
 }
 
+/* One channel per command (redis_conn.h: one command, one confirmation). */
 static void subscribe(nspt_t *t) {
   rs_t *rs = t->rs;
-  if (rs->closing || !rs->sub.ac) return;
-  redisAsyncCommand(rs->sub.ac, on_sub_reply, rs, rs->sharded ? "SSUBSCRIBE %s %s" : "SUBSCRIBE %s %s",
-                    t->pub_chan, t->priv_chan);
+  if (rs->closing) return;
+  const char *cmd = rs->sharded ? "SSUBSCRIBE %s" : "SUBSCRIBE %s";
+  sio__rlink_command(&rs->sub, NULL, NULL, cmd, t->pub_chan);
+  sio__rlink_command(&rs->sub, NULL, NULL, cmd, t->priv_chan);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Links                                                                                           */
 
-static void sub_on_context(sio_redis_link_t *l, redisAsyncContext *ac) {
-  (void)ac;
-  rs_t *rs = l->data;
+static void sub_fresh(sio_rlink_t *l) {
+  rs_t *rs = l->owner;
   for (nspt_t *t = rs->nsps; t; t = t->next) subscribe(t);
 }
 
-static void on_ready(sio_redis_link_t *l, int restored) {
-  (void)restored;
-  note_up(l->data);
+static void on_ready(sio_rlink_t *l, int restored, double secs) {
+  (void)restored, (void)secs;
+  note_up(l->owner);
 }
 
-static void reader_on_ready(sio_redis_link_t *l, int restored) {
-  (void)restored;
-  reader_t *rd = l->data;
+static void on_up(sio_rlink_t *l) { note_up(l->owner); }
+
+static void reader_on_ready(sio_rlink_t *l, int restored, double secs) {
+  (void)restored, (void)secs;
+  reader_t *rd = l->owner;
   note_up(rd->rs);
   rd->reading = 0;
   read_more(rd);
 }
 
-static void reader_on_lost(sio_redis_link_t *l) {
-  reader_t *rd = l->data;
+static void reader_on_up(sio_rlink_t *l) { note_up(((reader_t *)l->owner)->rs); }
+
+static void reader_on_lost(sio_rlink_t *l) {
+  reader_t *rd = l->owner;
   rd->reading = 0;
   note_up(rd->rs);
 }
 
 /* The commands or the subscriber went: requests waiting for answers end now. */
-static void on_lost(sio_redis_link_t *l) {
-  rs_t *rs = l->data;
+static void on_lost(sio_rlink_t *l) {
+  rs_t *rs = l->owner;
   note_up(rs);
   for (nspt_t *t = rs->nsps; t && !rs->closing; t = t->next) sio__sac_on_down(t->sac, down_status(rs));
 }
 
-static const sio_redis_link_ops_t cmd_ops = {NULL, on_ready, on_lost};
-static const sio_redis_link_ops_t sub_ops = {sub_on_context, on_ready, on_lost};
-static const sio_redis_link_ops_t reader_ops = {NULL, reader_on_ready, reader_on_lost};
+static const sio_rlink_hooks_t cmd_hooks = {.ready = on_ready, .lost = on_lost, .up = on_up};
+static const sio_rlink_hooks_t sub_hooks = {.fresh = sub_fresh, .ready = on_ready, .lost = on_lost,
+                                            .push = on_push, .up = on_up};
+static const sio_rlink_hooks_t reader_hooks = {.ready = reader_on_ready, .lost = reader_on_lost,
+                                               .up = reader_on_up};
 
 /* ---------------------------------------------------------------------------------------------- */
 /* The adapter factory                                                                             */
@@ -832,11 +838,13 @@ static void rs_close(void *arg) {
   if (rs->closing) return;
   rs->closing = 1;
   while (rs->restores) restore_end(rs->restores, SIO_ECLOSED);
-  sio__redis_link_close(&rs->cmd);
-  sio__redis_link_close(&rs->sub);
+  /* (The sessions of the sockets the shutdown closed went out already: redis_conn.c writes at once.
+   * Another node may restore them, as Node persists on shutdown too.) */
+  sio__rlink_close(&rs->cmd);
+  sio__rlink_close(&rs->sub);
   for (uint32_t i = 0; i < rs->stream_count; i++) {
     reader_t *rd = &rs->readers[i];
-    sio__redis_link_close(&rd->link);
+    sio__rlink_close(&rd->link);
     if (rd->retry) uv_close((uv_handle_t *)rd->retry, free_timer);
     rd->retry = NULL;
   }
@@ -899,21 +907,29 @@ int sio_io_use_redis_streams(sio_io_t *io, const sio_redis_streams_options_t *gi
   rs->block_ms = o.block_ms;
   rs->sharded = o.sharded != 0;
   rs->timeout_ms = o.requests_timeout_ms ? o.requests_timeout_ms : 5000;
-  rs->cmd = (sio_redis_link_t){.conf = &rs->conf, .name = "command", .ops = &cmd_ops, .data = rs};
-  rs->sub = (sio_redis_link_t){.conf = &rs->conf, .name = "subscriber", .ops = &sub_ops, .data = rs};
+  const sio_redis_conf_t *c = &rs->conf;
+  r = sio__rlink_init(&rs->cmd, rs, &cmd_hooks, c->server, "command", c->host, c->port, c->user,
+                      c->password);
+  if (!r) r = sio__rlink_init(&rs->sub, rs, &sub_hooks, c->server, "subscriber", c->host, c->port,
+                              c->user, c->password);
   for (uint32_t i = 0; i < rs->stream_count; i++) {
     reader_t *rd = &rs->readers[i];
     rd->rs = rs;
-    rd->link = (sio_redis_link_t){.conf = &rs->conf, .name = "stream reader", .ops = &reader_ops, .data = rd};
     uv_timer_init(rs->conf.loop, rd->retry);
     rd->retry->data = rd;
     uv_unref((uv_handle_t *)rd->retry);
+    if (!r) r = sio__rlink_init(&rd->link, rd, &reader_hooks, c->server, "stream reader", c->host,
+                                c->port, c->user, c->password);
   }
   sio_adapter_factory_t f = {rs_create, rs_close, rs_free, rs};
   sio__io_use_adapters(io, &f); /* cannot fail: checked above */
-  int e = sio__redis_link_start(&rs->cmd);
-  if (!e) e = sio__redis_link_start(&rs->sub);
-  for (uint32_t i = 0; !e && i < rs->stream_count; i++) e = sio__redis_link_start(&rs->readers[i].link);
+  if (r) { /* ENOMEM: the links that could be made close with the server; the others stay down */
+    rs->st->redis_up = 0;
+    return 0;
+  }
+  sio__rlink_open(&rs->cmd);
+  sio__rlink_open(&rs->sub);
+  for (uint32_t i = 0; i < rs->stream_count; i++) sio__rlink_open(&rs->readers[i].link);
   return 0; /* (a link without a timer stays down: only under ENOMEM) */
 }
 
