@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { startServer } from './server.mjs';
-import { HOST, redisCli, sleep, startRedis, startRedisCluster, withTimeout } from './helpers.mjs';
+import { HOST, freePort, redisCli, sleep, startRedis, startRedisCluster } from './helpers.mjs';
 import { assertNoEvent, assertSameData, closeManager, connectClient, randomBuffer } from './sio-helpers.mjs';
 
 const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
@@ -319,5 +319,26 @@ describe('sharded adapter: Redis restarted, and the bytes on the wire', { skip: 
       }
     }
     assert.match(p.nodeA.stderr, /subscriber connection restored \(127\.0\.0\.1:\d+\) after [\d.]+ s; \d+ namespaces? subscribed again/);
+  });
+});
+
+describe('sharded adapter: a C node whose Redis is unreachable', { skip: SKIP }, () => {
+  test('serves locally; count answers the local number at once', async () => {
+    const port = await freePort();
+    const node = await startServer(['--redis', `redis://${HOST}:${port}`, ...SHARDED], { command: COMMANDS.c });
+    const a = await connectClient(node.url, KIND);
+    const b = await connectClient(node.url, KIND);
+    try {
+      const t0 = Date.now();
+      assert.deepEqual(await a.ack('count'), [2]);
+      assert.ok(Date.now() - t0 < 2000, 'answered without waiting for Redis');
+      a.emit('broadcast', 'local');
+      for (const c of [a, b]) assert.deepEqual(await c.next('broadcast'), ['local']);
+      await until('the outage logged', () => /sio: redis: (publisher|subscriber) connection failed: Connection refused/.test(node.stderr));
+    } finally {
+      for (const c of [a, b]) await closeManager(c.manager);
+      await node.stop();
+    }
+    assert.deepEqual(node.exitStatus, { code: 0, signal: null });
   });
 });
