@@ -47,6 +47,11 @@ size_t sio__utf16_length(const char *s) {
   return n;
 }
 
+int sio__redis_room_channel(int mode, const char *room) {
+  if (!room || mode == SIO_REDIS_SUB_STATIC) return 0;
+  return mode == SIO_REDIS_SUB_DYNAMIC_PRIVATE || sio__utf16_length(room) != 20;
+}
+
 #ifdef SIO_HAVE_REDIS
 
 #include <stdio.h>
@@ -60,6 +65,7 @@ size_t sio__utf16_length(const char *s) {
 #define DEFAULT_KEY "socket.io"
 #define SUB_BUCKETS 1024
 #define MAX_REDIRECTS 5
+#define RETRY_MS 500
 
 typedef struct shd shd_t;
 typedef struct nspc nspc_t;
@@ -107,6 +113,7 @@ struct shd {
   size_t nnodes;
   nspc_t *nsps;
   uint64_t next_id;
+  uv_timer_t *retry;              /* asks for the slot map again (heap: closes after sh is gone) */
   int16_t slots[SIO_REDIS_SLOTS]; /* node index per slot; -1 unknown */
   sub_t *buckets[SUB_BUCKETS];
 };
@@ -264,12 +271,15 @@ static node_t *node_get(shd_t *sh, const char *host, size_t hlen, int port) {
   return n ? n : node_add(sh, h, port);
 }
 
-/* The io's gauge: every node's both connections (those of the cluster's masters). */
+/* The io's gauge: both connections of every node serving slots (the URL's alone for a single
+ * Redis; a cluster node that lost its slots no longer counts). */
 static void note_up(shd_t *sh) {
   int up = sh->topology != TOPO_UNKNOWN;
-  for (size_t i = 0; i < sh->nnodes && up; i++)
-    if (i > 0 || sh->topology == TOPO_SINGLE)
-      up = sh->nodes[i]->pub.up && sh->nodes[i]->sub.up;
+  for (size_t i = 0; i < sh->nnodes && up; i++) {
+    int serves = sh->topology == TOPO_SINGLE ? i == 0 : 0;
+    for (size_t s = 0; s < SIO_REDIS_SLOTS && !serves; s++) serves = sh->slots[s] == (int16_t)i;
+    if (serves) up = sh->nodes[i]->pub.up && sh->nodes[i]->sub.up;
+  }
   sh->st->redis_up = up;
 }
 
@@ -295,6 +305,8 @@ static int apply_slots(shd_t *sh, const redisReply *r) {
   return 0;
 }
 
+static void on_retry(uv_timer_t *t) { refresh_topology(t->data); }
+
 static void on_cluster_slots(sio_rlink_t *l, redisReply *r, void *arg) {
   (void)arg;
   if (!l) return;
@@ -311,10 +323,11 @@ static void on_cluster_slots(sio_rlink_t *l, redisReply *r, void *arg) {
     if (sh->topology == TOPO_CLUSTER) return; /* keep what is known */
     /* "ERR This instance has cluster support disabled": one Redis for everything. */
     sh->topology = TOPO_SINGLE;
-  } else if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
-    if (apply_slots(sh, r)) return;
+  } else if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && apply_slots(sh, r) == 0) {
     sh->topology = TOPO_CLUSTER;
   } else {
+    /* A cluster still forming (no slots yet), or no memory: asked again a little later. */
+    uv_timer_start(sh->retry, on_retry, RETRY_MS, 0);
     return;
   }
   if (was != sh->topology) {
@@ -435,12 +448,6 @@ static void on_spublished(sio_rlink_t *l, redisReply *r, void *arg) {
   spub_done(p);
 }
 
-/* Node's computeChannel: a broadcast without acks to exactly one room goes to the room's channel,
- * unless (mode dynamic) the room looks like a socket id (20 characters). */
-static int room_channel(const shd_t *sh, const char *room) {
-  if (!room || sh->mode == SIO_REDIS_SUB_STATIC) return 0;
-  return sh->mode == SIO_REDIS_SUB_DYNAMIC_PRIVATE || sio__utf16_length(room) != 20;
-}
 
 static char *chan_name(const char *a, const char *b) {
   size_t la = strlen(a), lb = b ? strlen(b) : 0;
@@ -486,7 +493,7 @@ static int publish_to(nspc_t *ns, const char *room, const sio_sac_msg_t *m, sio_
 static int sh_publish(void *t, const sio_sac_msg_t *m, sio_sac_published_cb cb, void *arg) {
   nspc_t *ns = t;
   const char *room = sio__sac_msg_room(m);
-  return publish_to(ns, room_channel(ns->sh, room) ? room : NULL, m, cb, arg);
+  return publish_to(ns, sio__redis_room_channel(ns->sh->mode, room) ? room : NULL, m, cb, arg);
 }
 
 /* On KEY#NSP#UID#, the requester's response channel. */
@@ -679,10 +686,13 @@ static void shd_free_fields(shd_t *sh) {
   free(sh);
 }
 
+static void free_handle(uv_handle_t *h) { free(h); }
+
 static void sharded_close(void *arg) {
   shd_t *sh = arg;
   if (sh->closing) return;
   sh->closing = 1;
+  uv_close((uv_handle_t *)sh->retry, free_handle);
   for (size_t i = 0; i < sh->nnodes; i++) {
     sio__rlink_close(&sh->nodes[i]->pub);
     sio__rlink_close(&sh->nodes[i]->sub);
@@ -717,12 +727,20 @@ int sio__redis_sharded_use(sio_io_t *io, const sio_redis_options_t *o) {
   }
   for (size_t i = 0; i < SIO_REDIS_SLOTS; i++) sh->slots[i] = -1;
   sh->server = sio_engine_server(sio_io_engine(io));
+  if (!(sh->retry = malloc(sizeof *sh->retry))) {
+    shd_free_fields(sh);
+    return SIO_ENOMEM;
+  }
+  uv_timer_init(sio_server_loop(sh->server), sh->retry);
+  sh->retry->data = sh;
+  uv_unref((uv_handle_t *)sh->retry);
   sh->st = sio__io_counters(io);
   sh->st->redis_up = 0;
   sh->mode = o->subscription_mode;
   sh->timeout_ms = o->requests_timeout_ms ? o->requests_timeout_ms : 5000;
   /* The URL's node first: its answer to CLUSTER SLOTS tells a single Redis from a cluster. */
   if (!node_add(sh, sh->host, sh->port)) {
+    uv_close((uv_handle_t *)sh->retry, free_handle);
     shd_free_fields(sh);
     return SIO_ENOMEM;
   }
