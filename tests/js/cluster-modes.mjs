@@ -554,3 +554,25 @@ export function wireSuite(redis, mode, kind) {
     });
   });
 }
+
+// Every contract server's --redis-mode: an unknown mode, or the flag without --redis, exits 2 with a
+// message naming it (contract.md: a flag error, as the others). No Redis is needed.
+export function flagSuite() {
+  describe('--redis-mode on the command line of every contract server', () => {
+    const root = new URL('../..', import.meta.url).pathname;
+    for (const kind of ['c', 'python', 'lua', 'node']) {
+      test(`${kind}: a bad mode and a mode without --redis exit 2, saying why`, () => {
+        const [prog, ...base] = COMMANDS[kind].split(' ');
+        const run = (...args) => spawnSync(prog, [...base, '--port', '0', ...args],
+          { cwd: root, encoding: 'utf8', timeout: 120000 });
+        let r = run('--redis', 'redis://127.0.0.1:1', '--redis-mode', 'stream');
+        assert.equal(r.status, 2, r.stderr);
+        assert.match(r.stderr, /--redis-mode/);
+        assert.match(r.stderr, /classic|sharded|streams/);
+        r = run('--redis-mode', 'streams');
+        assert.equal(r.status, 2, r.stderr);
+        assert.match(r.stderr, /--redis-mode needs --redis/);
+      });
+    }
+  });
+}
