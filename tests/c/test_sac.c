@@ -559,6 +559,10 @@ TEST(rooms_flags_local) {
   CHECK(strstr(B.n[0].log, "loc") == NULL && strstr(B.n[2].log, "loc") == NULL);
   CHECK(strstr(B.n[2].log, "inroom") == NULL); /* excepted */
   CHECK(strstr(B.n[0].log, "inroom") == NULL); /* not in the room */
+  /* A socket that goes away empties its rooms: each reported, last joined first. */
+  sio_socket_disconnect(B.n[2].sock, 1);
+  CHECK(strcmp(B.n[2].rooms, "+r1 +x -x -r1 ") == 0);
+  CHECK(strcmp(B.n[1].rooms, "+r1 ") == 0);
   teardown();
 }
 
