@@ -701,19 +701,23 @@ TEST(fetch_sockets) {
 
 /* ---- serverSideEmit, with and without answers ---- */
 
+/* What a request's or a broadcast's callback reported: its status and answers as JSON text. */
 typedef struct {
   int calls, status;
   char text[256];
-} sse_t;
+} sse_t, acks_t;
+
+static void record(sse_t *r, int status, const cJSON *answers) {
+  r->calls++;
+  r->status = status;
+  char *t = answers ? cJSON_PrintUnformatted(answers) : NULL;
+  snprintf(r->text, sizeof r->text, "%s", t ? t : "");
+  cJSON_free(t);
+}
 
 static void on_sse(sio_nsp_t *nsp, int status, const cJSON *responses, void *arg) {
   (void)nsp;
-  sse_t *r = arg;
-  r->calls++;
-  r->status = status;
-  char *t = responses ? cJSON_PrintUnformatted(responses) : NULL;
-  snprintf(r->text, sizeof r->text, "%s", t ? t : "");
-  cJSON_free(t);
+  record(arg, status, responses);
 }
 
 static int sse_called(void *arg) { return ((sse_t *)arg)->calls > 0; }
@@ -762,19 +766,9 @@ TEST(server_side_emit) {
 
 /* ---- broadcasts with acks: counts and answers from every node ---- */
 
-typedef struct {
-  int calls, status;
-  char text[256];
-} acks_t;
-
 static void on_acks(sio_nsp_t *nsp, int status, const sio_args_t *responses, void *arg) {
   (void)nsp;
-  acks_t *r = arg;
-  r->calls++;
-  r->status = status;
-  char *t = responses && responses->json ? cJSON_PrintUnformatted(responses->json) : NULL;
-  snprintf(r->text, sizeof r->text, "%s", t ? t : "");
-  cJSON_free(t);
+  record(arg, status, responses ? responses->json : NULL);
 }
 
 static int acks_called(void *arg) { return ((acks_t *)arg)->calls > 0; }
