@@ -71,6 +71,7 @@ static struct {
   char *wire[WIRE_MAX]; /* the whole-message forms published, in order */
   int nwire;
   int closing;
+  char meta[LOG_MAX]; /* per publish: "type e<ephemeral> b<binary> [room] " */
   char *last_raw; /* the last publish's bytes as the first node got them */
   size_t last_raw_len;
 } B;
@@ -148,6 +149,17 @@ static int t_publish(void *t, const sio_sac_msg_t *m, sio_sac_published_cb cb, v
     wire_keep(js, jl);
     free(js);
   }
+  size_t ml = strlen(B.meta);
+  const char *room = sio__sac_msg_room(m);
+  snprintf(B.meta + ml, sizeof B.meta - ml, "%d e%d b%d%s%s ", sio__sac_msg_type(m), sio__sac_msg_ephemeral(m),
+           sio__sac_msg_binary(m), room ? " " : "", room ? room : "");
+  /* The JSON forms cannot carry binary; no fifth form. */
+  char *x;
+  size_t xl;
+  if (sio__sac_msg_binary(m) && (sio__sac_msg_encode(m, SIO_SAC_WHOLE_JSON, &x, &xl) != SIO_EINVAL ||
+                                 sio__sac_msg_encode(m, SIO_SAC_DATA_JSON, &x, &xl) != SIO_EINVAL))
+    abort();
+  if (sio__sac_msg_encode(m, 7, &x, &xl) != SIO_EINVAL) abort();
   char offset[32] = "";
   int fields = B.mode == MODE_STREAMS && !sio__sac_msg_ephemeral(m);
   if (fields) snprintf(offset, sizeof offset, "%lld-0", ++B.seq);
@@ -311,7 +323,15 @@ static void cl_event(sio_csocket_t *s, const char *event, const sio_args_t *args
   node_t *n = sio_csocket_get_data(s);
   n->events++;
   log_event(n->log, event, args);
-  if (ack >= 0) { /* answers acks with ["ok", its node] */
+  if (ack >= 0 && strcmp(event, "binack") == 0) { /* answers with bytes */
+    static const char cafe[] = {(char)0xca, (char)0xfe, 0};
+    cJSON *a = cJSON_CreateArray();
+    cJSON_AddItemToArray(a, sio_args_placeholder(0));
+    sio_buf_t b = {cafe, 3};
+    sio_args_t sa = {a, &b, 1};
+    sio_csocket_ack(s, ack, &sa);
+    cJSON_Delete(a);
+  } else if (ack >= 0) { /* answers acks with ["ok", its node] */
     char j[32];
     snprintf(j, sizeof j, "[\"ok%d\"]", n->idx);
     cJSON *a = cJSON_Parse(j);
@@ -1280,12 +1300,75 @@ TEST(decode_broadcast) {
   }
 }
 
+/* ---- what a transport is told of each message: ephemeral (pub/sub in the streams adapter), the
+ * one room of a broadcast (the sharded adapter's dynamic channels), binary ---- */
+
+TEST(message_metadata) {
+  CHECK(setup(2, MODE_SHARDED, 0, 0) == 0);
+  const char *r1 = "r1", *r2[] = {"a", "b"};
+  sio_target_t one = {&r1, 1, NULL, 0, 0}, two = {r2, 2, NULL, 0, 0};
+  static const char bytes[] = {1, 2};
+  sio_buf_t b = {bytes, 2};
+  CHECK(emit_json(0, &one, "x", "[]", NULL, 0) == 0);
+  CHECK(emit_json(0, &two, "x", "[]", NULL, 0) == 0);
+  CHECK(emit_json(0, NULL, "x", "[{\"_placeholder\":true,\"num\":0}]", &b, 1) == 0);
+  acks_t r = {0};
+  CHECK(sio_nsp_emit_ack(B.n[0].root, &one, "x", NULL, 200, on_acks, &r) == 0);
+  CHECK(sio_nsp_join(B.n[0].root, NULL, "j") == 0);
+  CHECK(sio_nsp_leave(B.n[0].root, NULL, "j") == 0);
+  sio_nsp_disconnect(B.n[0].root, &two, 0);
+  cJSON *a = cJSON_CreateArray();
+  sio_args_t sa = {a, NULL, 0};
+  CHECK(sio_nsp_server_emit(B.n[0].root, "s", &sa) == 0);
+  cJSON_Delete(a);
+  fetched_t f = {0};
+  CHECK(sio_nsp_fetch_sockets(B.n[0].root, NULL, on_fetched, &f) == 0);
+  CHECK(run_until(called, &f));
+  CHECK(run_until(acks_called, &r));
+  CHECK(strcmp(B.meta, "3 e0 b0 r1 3 e0 b0 3 e0 b1 3 e1 b0 4 e0 b0 5 e0 b0 6 e0 b0 9 e1 b0 7 e1 b0 ") == 0);
+  teardown();
+}
+
+/* A socket's binary answer to a broadcast with acks crosses nodes byte for byte (msgpack). */
+typedef struct {
+  int calls, status;
+  size_t nbufs, good;
+} binacks_t;
+
+static void on_binacks(sio_nsp_t *nsp, int status, const sio_args_t *responses, void *arg) {
+  (void)nsp;
+  binacks_t *r = arg;
+  r->calls++;
+  r->status = status;
+  for (const cJSON *c = responses && responses->json ? responses->json->child : NULL; c; c = c->next) {
+    const sio_buf_t *b = sio_args_attachment(responses, c);
+    r->good += b && b->len == 3 && memcmp(b->data, "\xca\xfe", 3) == 0;
+  }
+  r->nbufs = responses ? responses->nbufs : 0;
+}
+
+static int binacks_called(void *arg) { return ((binacks_t *)arg)->calls > 0; }
+
+TEST(binary_ack_answers) {
+  for (int mode = MODE_SHARDED; mode <= MODE_STREAMS; mode++) {
+    CHECK(setup(3, mode, 0, 0) == 0);
+    binacks_t r = {0};
+    CHECK(sio_nsp_emit_ack(B.n[0].root, NULL, "binack", NULL, 2000, on_binacks, &r) == 0);
+    CHECK(run_until(binacks_called, &r));
+    CHECK_EQ_INT(r.status, 0);
+    CHECK_EQ_INT(r.good, 3);
+    CHECK_EQ_INT(r.nbufs, 3);
+    teardown();
+  }
+}
+
 TEST_MAIN(RUN(broadcast_sharded), RUN(broadcast_streams), RUN(rooms_flags_local), RUN(selections_both_ways),
           RUN(fetch_sockets), RUN(server_side_emit), RUN(broadcast_acks_sharded),
           RUN(broadcast_acks_streams), RUN(offsets_in_order), RUN(offsets_need_recovery),
           RUN(offsets_freed_in_flight),
           RUN(sessions_close_down), RUN(node_vectors_decoded), RUN(node_vectors_encoded),
-          RUN(garbage_ignored), RUN(decode_broadcast))
+          RUN(garbage_ignored), RUN(decode_broadcast), RUN(message_metadata),
+          RUN(binary_ack_answers))
 
 #else
 
