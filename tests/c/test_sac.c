@@ -668,6 +668,18 @@ static void on_fetched(sio_nsp_t *nsp, int status, const cJSON *sockets, void *a
 
 static int called(void *arg) { return ((fetched_t *)arg)->calls > 0; }
 
+static void on_rooms(sio_nsp_t *nsp, int status, const char *const *rooms, size_t n, void *arg) {
+  (void)nsp;
+  fetched_t *f = arg;
+  f->calls++;
+  f->status = status;
+  snprintf(f->ids, sizeof f->ids, " ");
+  for (size_t i = 0; i < n; i++) {
+    size_t l = strlen(f->ids);
+    snprintf(f->ids + l, sizeof f->ids - l, "%s ", rooms[i]);
+  }
+}
+
 TEST(fetch_sockets) {
   CHECK(setup(3, MODE_SHARDED, 0, 0) == 0);
   fetched_t f = {0};
@@ -924,6 +936,13 @@ TEST(sessions_close_down) {
   CHECK(a->vt->persist_session == NULL && a->vt->restore_session == NULL);
   CHECK(sio__sac_nsp(B.n[0].sac) == B.n[0].root);
   CHECK(a->vt->all_rooms == NULL); /* Node's ClusterAdapter has no remote allRooms */
+  CHECK(sio_socket_join(B.n[0].sock, "here") == 0);
+  CHECK(sio_socket_join(B.n[1].sock, "there") == 0);
+  fetched_t rooms = {0};
+  CHECK(sio_nsp_fetch_rooms(B.n[0].root, on_rooms, &rooms) == 0);
+  CHECK(run_until(called, &rooms));
+  CHECK_EQ_INT(rooms.status, 0);
+  CHECK(strstr(rooms.ids, " here ") != NULL && strstr(rooms.ids, "there") == NULL); /* this node's */
   /* The transport lost the other nodes: a request waiting for them ends now. */
   fetched_t f = {0};
   B.count_reply = 3;
