@@ -582,16 +582,16 @@ static void sac_close(sio_adapter_t *a) {
 static void sac_free(sio_adapter_t *a) {
   sio_sac_t *c = (sio_sac_t *)a;
   sio__cc_requests_free(&c->cc.reqs);
-  /* Broadcasts still waiting for their offset: the transport may call back while it is freed
-   * (or, if it keeps them, never): those with a callback to come are left to it. */
-  for (pending_t *p = c->head; p; p = p->next) p->orphan = 1;
+  /* Broadcasts still waiting for their offset: a callback that comes while the transport is
+   * freed only marks its broadcast (c->flushing: nothing is delivered), one that comes later
+   * frees its orphan. */
   c->flushing = 1;
   c->tp->free(c->t);
   while (c->head) {
     pending_t *p = c->head;
     c->head = p->next;
-    /* done: no callback will come (or it came during free) */
     if (p->done) pending_free(p);
+    else p->orphan = 1;
   }
   c->cc.local->vt->free(c->cc.local);
   free(c);
@@ -745,7 +745,8 @@ static void serve_broadcast_ack(sio_sac_t *c, const cJSON *from, const cJSON *da
 
 /* A BROADCAST: with a requestId, a broadcast with acks; else an emit here, with the offset the
  * transport gave it as last argument when this node recovers sessions (Node's
- * addOffsetIfNecessary: events without an id, not volatile). */
+ * addOffsetIfNecessary: events without an id, not volatile). Without an offset (pub/sub, the
+ * sharded adapter) nothing is appended, where Node would append undefined (null on the wire). */
 static void on_broadcast(sio_sac_t *c, const cJSON *from, const cJSON *data,
                          const sio_mp_bins_t *bins, const char *offset) {
   const cJSON *packet = get(data, "packet"), *opts = get(data, "opts");
