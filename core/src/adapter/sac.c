@@ -33,8 +33,6 @@
  * emitter's uid is "emitter"): longer ones are ignored, so that nothing a node keeps or sends
  * back grows with a hostile message. */
 #define PEER_ID_MAX 64
-/* The largest clientCount taken from another node (see cluster.c). */
-#define MAX_CLIENT_COUNT 4294967295.0
 /* How deep a message nests around its packet's data: {data: {packet: {data: [...]}}}. */
 #define MSG_DEPTH (SIO_PACKET_MAX_DEPTH + 4)
 
@@ -47,28 +45,6 @@ struct sio_sac_msg {
   int binary, ephemeral;
   const char *room;
 };
-
-/* A request of ours (FETCH_SOCKETS, SERVER_SIDE_EMIT with answers) waiting for the others. */
-typedef struct request {
-  struct request *next, *prev;
-  sio_sac_t *c;
-  sio_request_t *r; /* the Socket.IO layer's, ended exactly once */
-  char id[SIO_SAC_ID_LEN + 1];
-  uint8_t type;
-  uint8_t asked;     /* the server count was asked: the timer is the timeout */
-  uint8_t published; /* answers count */
-  cJSON *data;       /* published once the server count says how many answer */
-  size_t expected, received;
-  int status;        /* what the timer ends it with when the other nodes were not asked */
-  uv_timer_t *timer; /* heap: its close completes after the request is gone */
-} request_t;
-
-/* A broadcast with acks of ours: the other nodes report to b under id. */
-typedef struct ack {
-  struct ack *next;
-  sio_bcast_ack_t *b;
-  char id[SIO_SAC_ID_LEN + 1];
-} ack_t;
 
 /* A broadcast whose delivery here waits for its offset, or for those emitted before it: this
  * node's recipients get broadcasts in the order they were emitted. Owns copies of all it needs. */
@@ -86,17 +62,11 @@ typedef struct pending {
 } pending_t;
 
 struct sio_sac {
-  sio_adapter_t base;
+  sio_cc_adapter_t cc; /* the vtable's base and the in-memory adapter it wraps */
   sio_adapter_vt_t vt; /* sac_vt, without the session calls when the transport has none */
-  sio_adapter_t *local;
   const sio_sac_transport_t *tp;
   void *t;
-  uv_loop_t *loop;
-  sio_server_t *server;
-  uint32_t timeout_ms;
   char uid[SIO_SAC_ID_LEN + 1];
-  request_t *requests;
-  ack_t *acks;
   pending_t *head, *tail;
   int server_count;
   uint8_t closed;
@@ -224,7 +194,7 @@ int sio__sac_msg_encode(const sio_sac_msg_t *m, int form, char **out, size_t *le
 
 static sio_sac_msg_t make_msg(sio_sac_t *c, int type, const cJSON *data, const sio_buf_t *bufs,
                               size_t nbufs) {
-  sio_sac_msg_t m = {type, c->uid, sio_nsp_name(c->base.nsp), data, bufs, nbufs, 0, 0, NULL};
+  sio_sac_msg_t m = {type, c->uid, sio_nsp_name(c->cc.base.nsp), data, bufs, nbufs, 0, 0, NULL};
   m.binary = has_binary(data, nbufs, 0);
   return m;
 }
@@ -365,13 +335,13 @@ static pending_t *pending_new(sio_sac_t *c, const sio_target_t *to, const sio_bc
 static void pending_deliver(sio_sac_t *c, pending_t *p) {
   sio_encoded_t enc = {0};
   const sio_encoded_t *use = &p->enc;
-  if (p->offset && sio__encode_with_offset(c->base.nsp, &p->pkt, p->bufs, p->offset, &enc) == 0) {
+  if (p->offset && sio__encode_with_offset(c->cc.base.nsp, &p->pkt, p->bufs, p->offset, &enc) == 0) {
     if (p->flags & SIO_EMIT_NO_COMPRESS) sio__encoded_no_compress(&enc);
     use = &enc;
   }
   sio_target_t to = sio__cc_local_target(&p->rooms, &p->except, p->flags);
   sio_bcast_packet_t bp = {&p->pkt, p->bufs, use};
-  c->local->vt->broadcast(c->local, &to, &bp);
+  c->cc.local->vt->broadcast(c->cc.local, &to, &bp);
   if (use == &enc) sio__encoded_clear(&enc);
 }
 
@@ -398,7 +368,7 @@ static void on_published(void *arg, const char *offset) {
   }
   p->done = 1;
   if (offset && !(p->offset = strdup(offset)))
-    SIO_LOG(p->c->server, SIO_LOG_WARN, "sac", "broadcast delivered without its offset (no memory)");
+    SIO_LOG(p->c->cc.reqs.server, SIO_LOG_WARN, "sac", "broadcast delivered without its offset (no memory)");
   flush(p->c);
 }
 
@@ -411,80 +381,17 @@ static void enqueue(sio_sac_t *c, pending_t *p) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Our requests: published once the server count says how many nodes answer                       */
 
-static void request_end(request_t *q, int status) {
-  sio_sac_t *c = q->c;
-  SIO_DEBUG(c->server, SIO_DEBUG_ADAPTER, "nsp %s: request %s (type %d) ended: %s, %zu of %zu answers",
-            sio_nsp_name(c->base.nsp), q->id, q->type, status ? sio_strerror(status) : "ok",
-            q->received, q->expected);
-  if (q->prev) q->prev->next = q->next;
-  else c->requests = q->next;
-  if (q->next) q->next->prev = q->prev;
-  uv_close((uv_handle_t *)q->timer, sio__cc_free_handle);
-  sio_request_t *r = q->r;
-  cJSON_Delete(q->data);
-  free(q);
-  sio__request_done(r, status);
-}
-
-static void on_request_timer(uv_timer_t *t) {
-  request_t *q = t->data;
-  request_end(q, q->asked ? SIO_ETIMEDOUT : q->status);
-}
-
-static request_t *find_request(sio_sac_t *c, const char *id) {
-  for (request_t *q = c->requests; q; q = q->next)
-    if (strcmp(q->id, id) == 0) return q;
-  return NULL;
-}
-
-/* A request of ours: data (taken; NULL: ENOMEM) holds id already (made by request_id). */
+/* Keeps request id (its data taken) once the node count is asked: Node asks serverCount() first. */
 static int request_start(sio_sac_t *c, int type, const char *id, cJSON *data, sio_request_t *r) {
-  request_t *q = data ? calloc(1, sizeof *q) : NULL;
-  if (q && !(q->timer = malloc(sizeof *q->timer))) {
-    free(q);
-    q = NULL;
-  }
-  if (!q) {
-    cJSON_Delete(data);
-    return SIO_ENOMEM;
-  }
-  memcpy(q->id, id, sizeof q->id);
-  q->c = c;
-  q->r = r;
-  q->type = (uint8_t)type;
-  q->data = data;
-  uv_timer_init(c->loop, q->timer);
-  q->timer->data = q;
-  q->next = c->requests;
-  if (c->requests) c->requests->prev = q;
-  c->requests = q;
-  /* The answer count first, as Node does: every node subscribed to the channel answers. */
-  q->status = c->closed ? SIO_ECLOSED : c->tp->server_count(c->t, q->id);
-  q->asked = q->status == 0;
-  uv_timer_start(q->timer, on_request_timer, q->asked ? c->timeout_ms : 0, 0);
-  return 0;
+  int count = !data ? 0 : c->closed ? SIO_ECLOSED : c->tp->server_count(c->t, id);
+  return sio__cc_request_add(&c->cc.reqs, id, type, data, r, count);
 }
 
-static void request_counted(request_t *q, long long n) {
-  if (n < 0) {
-    request_end(q, (int)n);
-  } else if (n <= 1) {
-    request_end(q, 0); /* nobody else listens */
-  } else {
-    q->expected = (size_t)(n - 1);
-    int e = publish(q->c, q->type, q->data, NULL, 0, 1, NULL, NULL, NULL);
-    cJSON_Delete(q->data);
-    q->data = NULL;
-    if (e) request_end(q, e);
-    else q->published = 1;
-  }
+static int publish_request(void *owner, int type, void *data) {
+  return publish(owner, type, data, NULL, 0, 1, NULL, NULL, NULL);
 }
 
-static void request_answered(request_t *q, const cJSON *answer) {
-  int e = sio__request_answer(q->r, answer);
-  if (e) request_end(q, e);
-  else if (++q->received >= q->expected) request_end(q, 0);
-}
+static void free_json(void *j) { cJSON_Delete(j); }
 
 /* ---------------------------------------------------------------------------------------------- */
 /* The adapter                                                                                     */
@@ -492,24 +399,24 @@ static void request_answered(request_t *q, const cJSON *answer) {
 /* Reports room creation or deletion by s's join / leave to the transport. */
 static int sac_add(sio_adapter_t *a, sio_socket_t *s, const char *room) {
   sio_sac_t *c = (sio_sac_t *)a;
-  int had = c->tp->room ? sio__memory_adapter_has_room(c->local, room) : 1;
-  int r = c->local->vt->add(c->local, s, room);
-  if (!r && !had && sio__memory_adapter_has_room(c->local, room)) c->tp->room(c->t, room, 1);
+  int had = c->tp->room ? sio__memory_adapter_has_room(c->cc.local, room) : 1;
+  int r = c->cc.local->vt->add(c->cc.local, s, room);
+  if (!r && !had && sio__memory_adapter_has_room(c->cc.local, room)) c->tp->room(c->t, room, 1);
   return r;
 }
 
 static int sac_del(sio_adapter_t *a, sio_socket_t *s, const char *room) {
   sio_sac_t *c = (sio_sac_t *)a;
-  int had = c->tp->room ? sio__memory_adapter_has_room(c->local, room) : 0;
-  int r = c->local->vt->del(c->local, s, room);
-  if (had && !sio__memory_adapter_has_room(c->local, room)) c->tp->room(c->t, room, 0);
+  int had = c->tp->room ? sio__memory_adapter_has_room(c->cc.local, room) : 0;
+  int r = c->cc.local->vt->del(c->cc.local, s, room);
+  if (had && !sio__memory_adapter_has_room(c->cc.local, room)) c->tp->room(c->t, room, 0);
   return r;
 }
 
 static void sac_del_all(sio_adapter_t *a, sio_socket_t *s) {
   sio_sac_t *c = (sio_sac_t *)a;
   if (!c->tp->room) {
-    c->local->vt->del_all(c->local, s);
+    c->cc.local->vt->del_all(c->cc.local, s);
     return;
   }
   /* One room at a time, so that each one emptied is seen; room 0, the socket's own id, is no
@@ -522,22 +429,13 @@ static void sac_del_all(sio_adapter_t *a, sio_socket_t *s) {
     sac_del(a, s, name);
     free(name);
   }
-  c->local->vt->del_all(c->local, s);
+  c->cc.local->vt->del_all(c->cc.local, s);
 }
 
-static int sac_apply(sio_adapter_t *a, const sio_target_t *to, sio_socket_iter_cb fn, void *arg) {
-  sio_adapter_t *l = ((sio_sac_t *)a)->local;
-  return l->vt->apply(l, to, fn, arg);
-}
-
-static void sac_rooms(sio_adapter_t *a, void (*cb)(const char *room, void *arg), void *arg) {
-  sio_adapter_t *l = ((sio_sac_t *)a)->local;
-  l->vt->rooms(l, cb, arg);
-}
 
 static int sac_broadcast(sio_adapter_t *a, const sio_target_t *to, const sio_bcast_packet_t *bp) {
   sio_sac_t *c = (sio_sac_t *)a;
-  if (is_local(to)) return c->local->vt->broadcast(c->local, to, bp);
+  if (is_local(to)) return c->cc.local->vt->broadcast(c->cc.local, to, bp);
   int with_offset = c->tp->offsets && sio__nsp_recovery_enabled(a->nsp) &&
                     !(to && (to->flags & SIO_EMIT_VOLATILE));
   cJSON *data = broadcast_data(bp, NULL, to, 0);
@@ -546,7 +444,7 @@ static int sac_broadcast(sio_adapter_t *a, const sio_target_t *to, const sio_bca
   if (data && (with_offset || c->head)) p = pending_new(c, to, bp);
   if (!p) {
     /* Delivered now: nothing waits (or, out of memory, this one cannot wait its turn). */
-    int r = c->local->vt->broadcast(c->local, to, bp);
+    int r = c->cc.local->vt->broadcast(c->cc.local, to, bp);
     int e = publish(c, SIO_SAC_BROADCAST, data, bp->bufs, bp->bufs ? bp->pkt->attachment_count : 0,
                     0, room, NULL, NULL);
     cJSON_Delete(data);
@@ -562,21 +460,16 @@ static int sac_broadcast(sio_adapter_t *a, const sio_target_t *to, const sio_bca
   return e == SIO_ENOMEM ? e : 0;
 }
 
-static ack_t *find_ack(sio_sac_t *c, const char *id) {
-  for (ack_t *k = c->acks; k; k = k->next)
-    if (strcmp(k->id, id) == 0) return k;
-  return NULL;
-}
-
 static int sac_broadcast_with_ack(sio_adapter_t *a, const sio_target_t *to,
                                   const sio_bcast_packet_t *bp, uint32_t timeout_ms,
                                   sio_bcast_ack_t *b) {
   sio_sac_t *c = (sio_sac_t *)a;
-  int r = c->local->vt->broadcast_with_ack(c->local, to, bp, timeout_ms, b);
+  int r = c->cc.local->vt->broadcast_with_ack(c->cc.local, to, bp, timeout_ms, b);
   if (r < 0 || is_local(to) || c->closed) return r;
-  ack_t *k = calloc(1, sizeof *k);
+  char id[SIO_SAC_ID_LEN + 1];
+  random_id(id);
+  sio_cc_ack_t *k = sio__cc_ack_new(b, id);
   if (!k) return 0; /* this node's sockets only */
-  random_id(k->id);
   cJSON *data = broadcast_data(bp, k->id, to, timeout_ms);
   /* The node count first: it fails when the answers could not be heard, and nothing is
    * published then. Node's BroadcastOperator asks serverCount() the same way. */
@@ -585,59 +478,24 @@ static int sac_broadcast_with_ack(sio_adapter_t *a, const sio_target_t *to,
     e = publish(c, SIO_SAC_BROADCAST, data, bp->bufs, bp->bufs ? bp->pkt->attachment_count : 0, 1,
                 NULL, NULL, NULL);
   cJSON_Delete(data);
-  if (e) {
-    free(k);
-    return 0;
-  }
-  k->b = b;
-  k->next = c->acks;
-  c->acks = k;
-  return 1;
-}
-
-static void sac_broadcast_ack_end(sio_adapter_t *a, sio_bcast_ack_t *b) {
-  sio_sac_t *c = (sio_sac_t *)a;
-  for (ack_t **p = &c->acks; *p; p = &(*p)->next)
-    if ((*p)->b == b) {
-      ack_t *k = *p;
-      *p = k->next;
-      free(k);
-      return;
-    }
+  return sio__cc_ack_started(&c->cc.reqs, k, e);
 }
 
 /* {"opts", "rooms": [room]} or {"opts", "close"}: Node's SOCKETS_JOIN / LEAVE and
- * DISCONNECT_SOCKETS. Done here whatever becomes of the other nodes' part. */
-static int publish_selection(sio_sac_t *c, const sio_target_t *to, int type, const char *room,
+ * DISCONNECT_SOCKETS. */
+static int publish_selection(sio_cc_adapter_t *a, const sio_target_t *to, int type, const char *room,
                              int close) {
+  sio_sac_t *c = (sio_sac_t *)a;
   cJSON *d = cJSON_CreateObject();
   if (d && (sio__cc_add_item(d, "opts", opts_json(to, 0)) ||
             (type == SIO_SAC_DISCONNECT_SOCKETS ? !cJSON_AddBoolToObject(d, "close", close)
-                                                : sio__cc_add_item(d, "rooms", sio__cc_string_array(&room, 1))))) {
+                                     : sio__cc_add_item(d, "rooms", sio__cc_string_array(&room, 1))))) {
     cJSON_Delete(d);
     d = NULL;
   }
   int r = publish(c, type, d, NULL, 0, 0, NULL, NULL, NULL);
   cJSON_Delete(d);
-  return r == SIO_ENOMEM ? r : 0;
-}
-
-static int sac_add_sockets(sio_adapter_t *a, const sio_target_t *to, const char *room) {
-  sio_sac_t *c = (sio_sac_t *)a;
-  int r = c->local->vt->add_sockets(c->local, to, room);
-  return r || is_local(to) ? r : publish_selection(c, to, SIO_SAC_SOCKETS_JOIN, room, 0);
-}
-
-static int sac_del_sockets(sio_adapter_t *a, const sio_target_t *to, const char *room) {
-  sio_sac_t *c = (sio_sac_t *)a;
-  int r = c->local->vt->del_sockets(c->local, to, room);
-  return r || is_local(to) ? r : publish_selection(c, to, SIO_SAC_SOCKETS_LEAVE, room, 0);
-}
-
-static int sac_disconnect_sockets(sio_adapter_t *a, const sio_target_t *to, int close) {
-  sio_sac_t *c = (sio_sac_t *)a;
-  int r = c->local->vt->disconnect_sockets(c->local, to, close);
-  return r || is_local(to) ? r : publish_selection(c, to, SIO_SAC_DISCONNECT_SOCKETS, NULL, close);
+  return r;
 }
 
 /* {"opts", "requestId"}, as Node's fetchSockets. */
@@ -718,49 +576,38 @@ static int sac_restore_session(sio_adapter_t *a, const char *pid, const char *of
 static void sac_close(sio_adapter_t *a) {
   sio_sac_t *c = (sio_sac_t *)a;
   c->closed = 1;
-  while (c->requests) request_end(c->requests, SIO_ECLOSED);
+  sio__cc_requests_close(&c->cc.reqs);
 }
 
 static void sac_free(sio_adapter_t *a) {
   sio_sac_t *c = (sio_sac_t *)a;
-  while (c->requests) {
-    request_t *q = c->requests;
-    c->requests = q->next;
-    uv_close((uv_handle_t *)q->timer, sio__cc_free_handle);
-    cJSON_Delete(q->data);
-    free(q);
-  }
-  while (c->acks) {
-    ack_t *k = c->acks;
-    c->acks = k->next;
-    free(k);
-  }
-  /* Broadcasts still waiting for their offset: the transport may call back while it is freed
-   * (or, if it keeps them, never): those with a callback to come are left to it. */
-  for (pending_t *p = c->head; p; p = p->next) p->orphan = 1;
+  sio__cc_requests_free(&c->cc.reqs);
+  /* Broadcasts still waiting for their offset: a callback that comes while the transport is
+   * freed only marks its broadcast (c->flushing: nothing is delivered), one that comes later
+   * frees its orphan. */
   c->flushing = 1;
   c->tp->free(c->t);
   while (c->head) {
     pending_t *p = c->head;
     c->head = p->next;
-    /* done: no callback will come (or it came during free) */
     if (p->done) pending_free(p);
+    else p->orphan = 1;
   }
-  c->local->vt->free(c->local);
+  c->cc.local->vt->free(c->cc.local);
   free(c);
 }
 
 static const sio_adapter_vt_t sac_vt = {.add = sac_add,
                                         .del = sac_del,
                                         .del_all = sac_del_all,
-                                        .apply = sac_apply,
-                                        .rooms = sac_rooms,
+                                        .apply = sio__cc_apply,
+                                        .rooms = sio__cc_rooms,
                                         .broadcast = sac_broadcast,
                                         .broadcast_with_ack = sac_broadcast_with_ack,
-                                        .broadcast_ack_end = sac_broadcast_ack_end,
-                                        .add_sockets = sac_add_sockets,
-                                        .del_sockets = sac_del_sockets,
-                                        .disconnect_sockets = sac_disconnect_sockets,
+                                        .broadcast_ack_end = sio__cc_broadcast_ack_end,
+                                        .add_sockets = sio__cc_add_sockets,
+                                        .del_sockets = sio__cc_del_sockets,
+                                        .disconnect_sockets = sio__cc_disconnect_sockets,
                                         .fetch_sockets = sac_fetch_sockets,
                                         .all_rooms = NULL, /* see the top of this file */
                                         .server_side_emit = sac_server_side_emit,
@@ -780,22 +627,20 @@ sio_sac_t *sio__sac_new(sio_nsp_t *nsp, sio_adapter_t *local, const sio_sac_tran
     c->vt.persist_session = NULL;
     c->vt.restore_session = NULL;
   }
-  c->base.vt = &c->vt;
-  c->base.nsp = nsp;
-  c->local = local;
+  static const sio_cc_class_t cls = {publish_selection,
+                                     {SIO_SAC_SOCKETS_JOIN, SIO_SAC_SOCKETS_LEAVE, SIO_SAC_DISCONNECT_SOCKETS},
+                                     publish_request, free_json};
+  sio__cc_init(&c->cc, &c->vt, &cls, nsp, local, timeout_ms ? timeout_ms : 5000);
   c->tp = tp;
   c->t = t;
-  c->server = sio_engine_server(sio_io_engine(sio_nsp_io(nsp)));
-  c->loop = sio_server_loop(c->server);
-  c->timeout_ms = timeout_ms ? timeout_ms : 5000;
   c->server_count = 1;
   random_id(c->uid);
   return c;
 }
 
-sio_adapter_t *sio__sac_adapter(sio_sac_t *c) { return &c->base; }
+sio_adapter_t *sio__sac_adapter(sio_sac_t *c) { return &c->cc.base; }
 const char *sio__sac_uid(const sio_sac_t *c) { return c->uid; }
-sio_nsp_t *sio__sac_nsp(const sio_sac_t *c) { return c->base.nsp; }
+sio_nsp_t *sio__sac_nsp(const sio_sac_t *c) { return c->cc.base.nsp; }
 
 /* ---------------------------------------------------------------------------------------------- */
 /* What other nodes send                                                                           */
@@ -879,11 +724,11 @@ static void serve_broadcast_ack(sio_sac_t *c, const cJSON *from, const cJSON *da
   const cJSON *tmo = get(get(opts, "flags"), "timeout");
   uint32_t timeout_ms = cJSON_IsNumber(tmo) && tmo->valuedouble >= 1 && tmo->valuedouble < UINT32_MAX
                             ? (uint32_t)tmo->valuedouble
-                            : c->timeout_ms;
+                            : c->cc.reqs.timeout_ms;
   sio_target_t to = sio__cc_local_target(&rooms, &except, flags_of(opts));
   sio_args_t a = {args, bins->v, bins->n};
   size_t count = 0;
-  int err = sio__nsp_emit_ack_relay(c->base.nsp, &to, event, &a, timeout_ms,
+  int err = sio__nsp_emit_ack_relay(c->cc.base.nsp, &to, event, &a, timeout_ms,
                                     relay_answer, relay_end, rl, &count);
   /* {"requestId", "clientCount"}, before any answer can come (those arrive from the loop). */
   cJSON *d = cJSON_CreateObject();
@@ -900,7 +745,8 @@ static void serve_broadcast_ack(sio_sac_t *c, const cJSON *from, const cJSON *da
 
 /* A BROADCAST: with a requestId, a broadcast with acks; else an emit here, with the offset the
  * transport gave it as last argument when this node recovers sessions (Node's
- * addOffsetIfNecessary: events without an id, not volatile). */
+ * addOffsetIfNecessary: events without an id, not volatile). Without an offset (pub/sub, the
+ * sharded adapter) nothing is appended, where Node would append undefined (null on the wire). */
 static void on_broadcast(sio_sac_t *c, const cJSON *from, const cJSON *data,
                          const sio_mp_bins_t *bins, const char *offset) {
   const cJSON *packet = get(data, "packet"), *opts = get(data, "opts");
@@ -915,7 +761,7 @@ static void on_broadcast(sio_sac_t *c, const cJSON *from, const cJSON *data,
   }
   int flags = flags_of(opts);
   const cJSON *id = get(packet, "id");
-  if (offset && sio__nsp_recovery_enabled(c->base.nsp) && (!id || cJSON_IsNull(id)) &&
+  if (offset && sio__nsp_recovery_enabled(c->cc.base.nsp) && (!id || cJSON_IsNull(id)) &&
       !get(get(opts, "flags"), "volatile")) {
     cJSON *o = cJSON_CreateString(offset);
     if (!cJSON_AddItemToArray(args, o)) {
@@ -928,7 +774,7 @@ static void on_broadcast(sio_sac_t *c, const cJSON *from, const cJSON *data,
   if (!read_target(opts, &rooms, &except)) {
     sio_target_t to = sio__cc_local_target(&rooms, &except, flags);
     sio_args_t a = {args, bins->v, bins->n};
-    sio_nsp_emit(c->base.nsp, &to, ev->child->valuestring, &a);
+    sio_nsp_emit(c->cc.base.nsp, &to, ev->child->valuestring, &a);
     sio__strs_free(&rooms);
     sio__strs_free(&except);
   }
@@ -941,7 +787,7 @@ static void on_selection(sio_sac_t *c, int type, const cJSON *data) {
   const cJSON *opts = get(data, "opts");
   if (read_target(opts, &rooms, &except)) return;
   sio_target_t to = sio__cc_local_target(&rooms, &except, 0);
-  sio_nsp_t *nsp = c->base.nsp;
+  sio_nsp_t *nsp = c->cc.base.nsp;
   if (type == SIO_SAC_DISCONNECT_SOCKETS) {
     sio_nsp_disconnect(nsp, &to, cJSON_IsTrue(get(data, "close")));
   } else {
@@ -960,7 +806,7 @@ static void on_fetch(sio_sac_t *c, const cJSON *from, const cJSON *data) {
   sio_strs_t rooms, except;
   if (read_target(get(data, "opts"), &rooms, &except)) return;
   sio_target_t to = sio__cc_local_target(&rooms, &except, 0);
-  cJSON *sockets = sio__cc_local_sockets(c->local, &to, sio__socket_describe);
+  cJSON *sockets = sio__cc_local_sockets(c->cc.local, &to, sio__socket_describe);
   cJSON *d = sockets ? cJSON_CreateObject() : NULL;
   if (d && (!cJSON_AddStringToObject(d, "requestId", rid->valuestring) ||
             sio__cc_add_item(d, "sockets", sockets))) {
@@ -990,8 +836,8 @@ static void on_server_side_emit(sio_sac_t *c, const cJSON *from, const cJSON *da
   sio_args_t args = {rest, bins->v, bins->n};
   /* Nobody listens but the sender counts answers: answer with nothing (as cluster.c does) rather
    * than leave it to its timeout. */
-  if (!sio__nsp_server_event(c->base.nsp, pkt->child->valuestring, &args, reply_id) && reply_id)
-    sac_server_side_reply(&c->base, reply_id, NULL);
+  if (!sio__nsp_server_event(c->cc.base.nsp, pkt->child->valuestring, &args, reply_id) && reply_id)
+    sac_server_side_reply(&c->cc.base, reply_id, NULL);
   cJSON_Delete(rest);
 }
 
@@ -1000,34 +846,26 @@ static void on_response(sio_sac_t *c, int type, const cJSON *data, const sio_mp_
   const cJSON *rid = get(data, "requestId");
   if (!cJSON_IsString(rid)) return;
   if (type == SIO_SAC_BROADCAST_CLIENT_COUNT || type == SIO_SAC_BROADCAST_ACK) {
-    ack_t *k = find_ack(c, rid->valuestring);
-    if (!k) return;
-    if (type == SIO_SAC_BROADCAST_ACK) {
-      sio__bcast_answer(k->b, get(data, "packet"), bins->v, bins->n);
-      return;
-    }
-    const cJSON *n = get(data, "clientCount");
-    size_t count = 0;
-    if (cJSON_IsNumber(n) && n->valuedouble > 0)
-      count = n->valuedouble < MAX_CLIENT_COUNT ? (size_t)n->valuedouble : (size_t)MAX_CLIENT_COUNT;
-    sio__bcast_client_count(k->b, count);
+    sio_cc_ack_t *k = sio__cc_ack_find(&c->cc.reqs, rid->valuestring);
+    if (k && type == SIO_SAC_BROADCAST_ACK) sio__bcast_answer(k->b, get(data, "packet"), bins->v, bins->n);
+    else if (k) sio__cc_client_count(&c->cc.reqs, rid->valuestring, get(data, "clientCount"));
     return;
   }
-  request_t *q = find_request(c, rid->valuestring);
+  sio_cc_request_t *q = sio__cc_request_find(&c->cc.reqs, rid->valuestring);
   if (!q || !q->published) return;
   if (type == SIO_SAC_FETCH_SOCKETS_RESPONSE && q->type == SIO_SAC_FETCH_SOCKETS) {
     const cJSON *sockets = get(data, "sockets");
-    if (cJSON_IsArray(sockets)) request_answered(q, sockets);
+    if (cJSON_IsArray(sockets)) sio__cc_request_answered(q, sockets);
   } else if (type == SIO_SAC_SERVER_SIDE_EMIT_RESPONSE && q->type == SIO_SAC_SERVER_SIDE_EMIT) {
-    request_answered(q, get(data, "packet"));
+    sio__cc_request_answered(q, get(data, "packet"));
   }
 }
 
 /* Node's onMessage, once the sender and namespace were checked. */
 static void on_message(sio_sac_t *c, const cJSON *from, int type, const cJSON *data,
                        const sio_mp_bins_t *bins, const char *offset) {
-  SIO_DEBUG(c->server, SIO_DEBUG_ADAPTER, "nsp %s: message of type %d from %.32s",
-            sio_nsp_name(c->base.nsp), type, cJSON_IsString(from) ? from->valuestring : "?");
+  SIO_DEBUG(c->cc.reqs.server, SIO_DEBUG_ADAPTER, "nsp %s: message of type %d from %.32s",
+            sio_nsp_name(c->cc.base.nsp), type, cJSON_IsString(from) ? from->valuestring : "?");
   switch (type) {
   case SIO_SAC_BROADCAST:
     on_broadcast(c, from, data, bins, offset);
@@ -1059,13 +897,16 @@ static void on_message(sio_sac_t *c, const cJSON *from, int type, const cJSON *d
 /* Dispatches a whole message {uid, nsp, type, data}. */
 static void on_whole(sio_sac_t *c, const cJSON *msg, const sio_mp_bins_t *bins, int is_response) {
   const cJSON *uid = get(msg, "uid"), *nsp = get(msg, "nsp"), *type = get(msg, "type");
-  if (!cJSON_IsNumber(type) || type->valuedouble != (int)type->valuedouble) return;
+  /* A small whole number, checked before the cast (a double out of int's range is undefined). */
+  if (!cJSON_IsNumber(type) || !(type->valuedouble >= 0 && type->valuedouble <= 255) ||
+      type->valuedouble != (int)type->valuedouble)
+    return;
   if (is_response) { /* Node's onResponse checks neither: the request id does */
     on_response(c, (int)type->valuedouble, get(msg, "data"), bins);
     return;
   }
   if (cJSON_IsString(uid) && strcmp(uid->valuestring, c->uid) == 0) return;
-  if (!cJSON_IsString(nsp) || strcmp(nsp->valuestring, sio_nsp_name(c->base.nsp)) != 0) return;
+  if (!cJSON_IsString(nsp) || strcmp(nsp->valuestring, sio_nsp_name(c->cc.base.nsp)) != 0) return;
   on_message(c, uid, (int)type->valuedouble, get(msg, "data"), bins, NULL);
 }
 
@@ -1138,24 +979,11 @@ void sio__sac_on_fields(sio_sac_t *c, const char *uid, const char *type, const c
 
 void sio__sac_on_server_count(sio_sac_t *c, const char *request_id, long long n) {
   if (n > 0) c->server_count = n > INT32_MAX ? INT32_MAX : (int)n;
-  request_t *q = find_request(c, request_id);
-  if (q) {
-    if (q->asked && !q->published) request_counted(q, n);
-    return;
-  }
-  ack_t *k = find_ack(c, request_id);
-  if (k && n > 0) sio__bcast_nodes(k->b, (size_t)(n - 1));
+  sio__cc_server_count(&c->cc.reqs, request_id, n);
 }
 
 void sio__sac_on_down(sio_sac_t *c, int status) {
-  for (request_t *q = c->requests; q;) {
-    if (q->asked) {
-      request_end(q, status);
-      q = c->requests;
-    } else {
-      q = q->next;
-    }
-  }
+  sio__cc_requests_down(&c->cc.reqs, status);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
