@@ -142,6 +142,7 @@ static nspc_t *nspc_by_id(const shd_t *sh, uint64_t id) {
 }
 
 static void refresh_topology(shd_t *sh);
+static void on_retry(uv_timer_t *t) { refresh_topology(t->data); }
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Subscriptions                                                                                   */
@@ -159,7 +160,8 @@ static void sub_sync(sub_t *s) {
     s->node = -1;
   }
   if (!want || s->node >= 0 || !want->sub.c) return;
-  if (sio__rlink_command(&want->sub, on_ssubscribed, NULL, "SSUBSCRIBE %b", s->name, s->len) == 0)
+  if (sio__rlink_command(&want->sub, on_ssubscribed, (void *)(uintptr_t)s->slot, "SSUBSCRIBE %b",
+                         s->name, s->len) == 0)
     s->node = want->idx;
 }
 
@@ -305,8 +307,6 @@ static int apply_slots(shd_t *sh, const redisReply *r) {
   return 0;
 }
 
-static void on_retry(uv_timer_t *t) { refresh_topology(t->data); }
-
 static void on_cluster_slots(sio_rlink_t *l, redisReply *r, void *arg) {
   (void)arg;
   if (!l) return;
@@ -320,9 +320,9 @@ static void on_cluster_slots(sio_rlink_t *l, redisReply *r, void *arg) {
   }
   int was = sh->topology;
   if (r->type == REDIS_REPLY_ERROR) {
-    if (sh->topology == TOPO_CLUSTER) return; /* keep what is known */
-    /* "ERR This instance has cluster support disabled": one Redis for everything. */
-    sh->topology = TOPO_SINGLE;
+    /* "ERR This instance has cluster support disabled": one Redis for everything. A cluster node
+     * that errs keeps the map known, whose subscriptions are tried again. */
+    if (sh->topology != TOPO_CLUSTER) sh->topology = TOPO_SINGLE;
   } else if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && apply_slots(sh, r) == 0) {
     sh->topology = TOPO_CLUSTER;
   } else {
@@ -386,21 +386,22 @@ static node_t *redirect(shd_t *sh, const redisReply *r, int *ask) {
   return n;
 }
 
-/* A subscription answered with an error: MOVED (the slot map was stale), or the node cannot serve
- * it yet. The subscriptions are made again from a fresh slot map. */
+/* A subscription answered with an error: MOVED (the slot map was stale: asked again at once), or
+ * ASK, CLUSTERDOWN, TRYAGAIN (a slot migrating, a cluster failing: tried again a little later, so
+ * that a cluster that stays down is not asked in a loop). The subscriptions of that slot on that
+ * node are not made; the next slot map says where to make them. */
 static void on_ssubscribed(sio_rlink_t *l, redisReply *r, void *arg) {
-  (void)arg;
   if (!l || !r || r->type != REDIS_REPLY_ERROR) return;
   node_t *n = l->owner;
   shd_t *sh = n->sh;
   if (sh->closing) return;
+  unsigned slot = (unsigned)(uintptr_t)arg;
   SIO_DEBUG(sh->server, SIO_DEBUG_REDIS, "SSUBSCRIBE on %s:%d: %s", l->host, l->port, r->str);
-  int ask;
-  redirect(sh, r, &ask);
   for (nspc_t *ns = sh->nsps; ns; ns = ns->next)
     for (sub_t *s = ns->subs; s; s = s->next)
-      if (s->node == n->idx && owner(sh, s->slot) != n) s->node = -1;
-  refresh_topology(sh);
+      if (s->node == n->idx && s->slot == slot) s->node = -1;
+  int ask = 0;
+  if (!redirect(sh, r, &ask) || ask) uv_timer_start(sh->retry, on_retry, RETRY_MS, 0);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
