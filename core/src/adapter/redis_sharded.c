@@ -17,6 +17,7 @@
  * `sunsubscribe` push when a slot moves away) is made again on the slot's new owner. */
 #include "adapter/redis_sharded.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -90,6 +91,10 @@ typedef struct sub {
 
 /* One namespace's transport. */
 struct nspc {
+  /* With dynamic-private, the adapter's vtable: sac's, but told of sockets' own rooms too (the
+   * adapter's vt points here, which finds the nspc_t back). */
+  sio_adapter_vt_t vt;
+  void (*sac_del_all)(sio_adapter_t *a, sio_socket_t *s);
   shd_t *sh;
   sio_sac_t *sac;
   nspc_t *next;
@@ -565,6 +570,30 @@ static void sh_free(void *t) {
   free(ns);
 }
 
+/* Dynamic-private: a socket's own room has its channel while the socket is here. */
+static nspc_t *nspc_of_vt(const sio_adapter_t *a) {
+  return (nspc_t *)(void *)((char *)(uintptr_t)a->vt - offsetof(nspc_t, vt));
+}
+
+static void sh_socket_added(sio_adapter_t *a, sio_socket_t *s) {
+  sh_room(nspc_of_vt(a), sio_socket_id(s), 1);
+}
+
+static void sh_del_all(sio_adapter_t *a, sio_socket_t *s) {
+  nspc_t *ns = nspc_of_vt(a);
+  void (*del_all)(sio_adapter_t *, sio_socket_t *) = ns->sac_del_all;
+  sh_room(ns, sio_socket_id(s), 0);
+  del_all(a, s);
+}
+
+/* The rooms the namespace had before it was clustered (sio_io_use_redis after connections): their
+ * channels, as if each had just been created. */
+static void add_existing_room(const char *room, void *arg) {
+  nspc_t *ns = arg;
+  if (ns->sh->mode == SIO_REDIS_SUB_DYNAMIC_PRIVATE || !sio_nsp_socket(sio__sac_nsp(ns->sac), room))
+    sh_room(ns, room, 1);
+}
+
 static const sio_sac_transport_t sharded_transport = {
     sh_publish, sh_publish_response, sh_server_count, sh_room, NULL, NULL, sh_free, 0};
 
@@ -675,7 +704,16 @@ static sio_adapter_t *sharded_create(void *arg, sio_nsp_t *nsp, sio_adapter_t *l
   sh->nsps = ns;
   sub_link(main);
   sub_link(res);
-  return sio__sac_adapter(ns->sac);
+  sio_adapter_t *a = sio__sac_adapter(ns->sac);
+  if (sh->mode == SIO_REDIS_SUB_DYNAMIC_PRIVATE) {
+    ns->vt = *a->vt;
+    ns->sac_del_all = a->vt->del_all;
+    ns->vt.socket_added = sh_socket_added;
+    ns->vt.del_all = sh_del_all;
+    a->vt = &ns->vt;
+  }
+  if (sh->mode != SIO_REDIS_SUB_STATIC) local->vt->rooms(local, add_existing_room, ns);
+  return a;
 }
 
 static void shd_free_fields(shd_t *sh) {
