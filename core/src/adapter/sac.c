@@ -582,16 +582,16 @@ static void sac_close(sio_adapter_t *a) {
 static void sac_free(sio_adapter_t *a) {
   sio_sac_t *c = (sio_sac_t *)a;
   sio__cc_requests_free(&c->cc.reqs);
-  /* Broadcasts still waiting for their offset: the transport may call back while it is freed
-   * (or, if it keeps them, never): those with a callback to come are left to it. */
-  for (pending_t *p = c->head; p; p = p->next) p->orphan = 1;
+  /* Broadcasts still waiting for their offset: a callback that comes while the transport is
+   * freed only marks its broadcast (c->flushing: nothing is delivered), one that comes later
+   * frees its orphan. */
   c->flushing = 1;
   c->tp->free(c->t);
   while (c->head) {
     pending_t *p = c->head;
     c->head = p->next;
-    /* done: no callback will come (or it came during free) */
     if (p->done) pending_free(p);
+    else p->orphan = 1;
   }
   c->cc.local->vt->free(c->cc.local);
   free(c);
@@ -896,7 +896,10 @@ static void on_message(sio_sac_t *c, const cJSON *from, int type, const cJSON *d
 /* Dispatches a whole message {uid, nsp, type, data}. */
 static void on_whole(sio_sac_t *c, const cJSON *msg, const sio_mp_bins_t *bins, int is_response) {
   const cJSON *uid = get(msg, "uid"), *nsp = get(msg, "nsp"), *type = get(msg, "type");
-  if (!cJSON_IsNumber(type) || type->valuedouble != (int)type->valuedouble) return;
+  /* A small whole number, checked before the cast (a double out of int's range is undefined). */
+  if (!cJSON_IsNumber(type) || !(type->valuedouble >= 0 && type->valuedouble <= 255) ||
+      type->valuedouble != (int)type->valuedouble)
+    return;
   if (is_response) { /* Node's onResponse checks neither: the request id does */
     on_response(c, (int)type->valuedouble, get(msg, "data"), bins);
     return;
