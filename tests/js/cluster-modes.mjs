@@ -7,12 +7,13 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createClient } from 'redis';
+import { decode as msgpackDecode } from '@msgpack/msgpack';
 import { startServer } from './server.mjs';
 import { freePort, sleep, startRedis } from './helpers.mjs';
 import { assertNoEvent, assertSameData, closeManager, connectClient, randomBuffer } from './sio-helpers.mjs';
@@ -33,7 +34,13 @@ export async function countUntil(client, want, ms = 8000) {
   const deadline = Date.now() + ms;
   let got;
   for (;;) {
-    [got] = await client.ack('count');
+    // (a request can go unanswered while a node's links come back after a Redis restart: its
+    // ack times out, and the next one is asked)
+    try {
+      [got] = await client.ack('count');
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
     if (got === want || Date.now() > deadline) return got;
     await sleep(100);
   }
@@ -189,6 +196,37 @@ export function pairSuite(redis, mode, kindA, kindB, { full = true } = {}) {
       assert.deepEqual(await p.b.ack('broadcast-ack', 'q', 2), [{ ok: true, responses: ids }]);
     });
   });
+}
+
+// MONITOR's quoted arguments back to bytes (redis-cli's sdscatrepr escapes).
+// (redis-cli MONITOR lines: `TIME [DB ADDR] "ARG" ...`)
+export function parseMonitorLine(line) {
+  const m = /^(\d+\.\d+) \[(\d+) ([^\]]+)\] (.*)$/.exec(line);
+  if (!m) return null;
+  const args = [];
+  const s = m[4];
+  let i = 0;
+  while (i < s.length) {
+    if (s[i] === ' ') { i++; continue; }
+    if (s[i] !== '"') return null;
+    i++;
+    const bytes = [];
+    while (i < s.length && s[i] !== '"') {
+      if (s[i] === '\\') {
+        const c = s[i + 1];
+        if (c === 'x') { bytes.push(parseInt(s.slice(i + 2, i + 4), 16)); i += 4; continue; }
+        const esc = { n: 10, r: 13, t: 9, a: 7, b: 8, '"': 34, '\\': 92 }[c];
+        bytes.push(esc !== undefined ? esc : c.charCodeAt(0));
+        i += 2;
+        continue;
+      }
+      bytes.push(...Buffer.from(s[i], 'latin1'));
+      i++;
+    }
+    i++;
+    args.push(Buffer.from(bytes));
+  }
+  return { time: Number(m[1]), db: Number(m[2]), addr: m[3], args };
 }
 
 // A TCP proxy to 127.0.0.1:`target`, whose target can change: cut() drops every connection (the
@@ -355,3 +393,164 @@ export function loadVectors() {
   return JSON.parse(fs.readFileSync(new URL('./redis-wire-vectors.json', import.meta.url), 'utf8'));
 }
 export { KIND, freePort };
+
+// ---- the bytes a sio node sends, against the capture between two Node nodes ----
+
+// Every occurrence of each [from, to] pair (same length: uids, request ids, socket ids) replaced.
+function subst(buf, pairs) {
+  let out = Buffer.from(buf);
+  for (const [from, to] of pairs) {
+    const f = Buffer.from(from);
+    const t = Buffer.from(to);
+    assert.equal(f.length, t.length, `${from} -> ${to}`);
+    for (let i = out.indexOf(f); i >= 0; i = out.indexOf(f, i + t.length)) t.copy(out, i);
+  }
+  return out;
+}
+
+// `redis-cli MONITOR` of a whole describe: commands() parses what came so far.
+function startMonitor(port) {
+  const child = spawn('redis-cli', ['-p', String(port), 'MONITOR'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let raw = '';
+  child.stdout.setEncoding('latin1');
+  child.stdout.on('data', (d) => { raw += d; });
+  return {
+    commands: () => raw.split('\n').map((l) => parseMonitorLine(l.trimEnd())).filter(Boolean),
+    stop: () => child.kill(),
+  };
+}
+
+// Waits for the first MONITOR command `pick` accepts (newer than `since` commands).
+async function waitCommand(mon, since, pick, what) {
+  for (let i = 0; i < 250; i++) {
+    const found = mon.commands().slice(since).find(pick);
+    if (found) return found;
+    await sleep(20);
+  }
+  throw new Error(`no ${what} seen by MONITOR`);
+}
+
+// A sio node (kind) as node A beside a Node reference node B, in `mode`; what A writes to Redis
+// for the captured operations must be the captured bytes (redis-wire-vectors.json), but for uids,
+// request ids, socket ids and ports. The substitutions are of equal length, so lengths and every
+// other byte (JSON spelling, msgpack forms, key order, base64) are compared exactly.
+export function wireSuite(redis, mode, kind) {
+  const V = loadVectors()[mode];
+  describe(`${mode} wire: a ${kind} node's bytes against the Node capture`, { skip: SKIP }, () => {
+    const p = { clients: [] };
+    let mon;
+    before(async () => {
+      mon = startMonitor(new URL(redis.url).port);
+      await sleep(100);
+      await startPair(redis.url, mode, kind, 'node', p);
+    });
+    after(async () => { mon.stop(); await stopPair(p); });
+
+    const isCmd = (name, key) => (c) => c.args[0].toString().toUpperCase() === name && c.args[1].toString() === key;
+    const hasText = (t) => (c) => c.args.some((x) => x.includes(t));
+    const decode = (b) => (b[0] === 0x7b ? JSON.parse(b.toString()) : msgpackDecode(b));
+    const PUB = mode === 'streams' ? 'PUBLISH' : 'SPUBLISH';
+
+    // A's publish (channel `key`, matching `pick`) after `fn` runs, against vector `v`.
+    async function published(fn, key, pick, v, pairsOf) {
+      const since = mon.commands().length;
+      await fn();
+      const c = await waitCommand(mon, since, (x) => isCmd(PUB, key)(x) && pick(x), `${PUB} ${key}`);
+      const got = c.args[2];
+      const want = v.hex ? Buffer.from(v.hex, 'hex') : Buffer.from(v.text);
+      assert.equal(key, v.channel.replace(/#[0-9a-f]{16}#$/, (m) => m));
+      const pairs = pairsOf(decode(want), decode(got));
+      assert.equal(subst(want, pairs).toString('hex'), got.toString('hex'),
+        `${JSON.stringify(decode(got))} against ${JSON.stringify(decode(want))}`);
+      return decode(got);
+    }
+    const ids = (w, g) => [[w.uid, g.uid], ...(w.data && w.data.requestId ? [[w.data.requestId, g.data.requestId]] : [])];
+
+    if (mode === 'streams') {
+      // an XADD by A of `text`, its fields against vector `v` (data's socket ids replaced)
+      const xadd = async (fn, text, v, pairs = []) => {
+        const since = mon.commands().length;
+        await fn();
+        const c = await waitCommand(mon, since, (x) => isCmd('XADD', 'socket.io')(x) && hasText(text)(x), `XADD of ${text}`);
+        const args = c.args.map((x) => x.toString());
+        assert.deepEqual(args.slice(0, 6), ['XADD', 'socket.io', 'MAXLEN', '~', '10000', '*']);
+        assert.deepEqual(args.slice(6).filter((_, i) => i % 2 === 0), ['uid', 'nsp', 'type', 'data']);
+        const f = Object.fromEntries([0, 2, 4, 6].map((i) => [args[6 + i], args[7 + i]]));
+        assert.match(f.uid, /^[0-9a-f]{16}$/);
+        assert.deepEqual({ nsp: f.nsp, type: f.type }, { nsp: v.fields.nsp, type: v.fields.type });
+        assert.equal(f.data, subst(Buffer.from(v.fields.data), pairs).toString());
+      };
+      test('broadcast: XADD fields, data as the capture\'s JSON, byte for byte', () => xadd(
+        () => p.a.emit('broadcast', 'hello', { n: 42, s: 'héllo 😀', list: [1, null, true, 1.5] }, -7), 'hello', V.broadcast));
+      test('to one room, except the sender: the capture\'s JSON', async () => {
+        await p.a.ack('join', 'others');
+        const old = JSON.parse(V.room_except.fields.data).opts.except[0];
+        await xadd(() => p.a.emit('to-room-others', 'others', 'x', 1), 'room-message', V.room_except, [[old, p.a.id]]);
+      });
+      test('binary: data is the base64 of the capture\'s msgpack, byte for byte', () => xadd(
+        () => p.a.emit('broadcast', 'bin', Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex'),
+          { nested: [Buffer.from([0xde, 0xad, 0xbe, 0xef]), 'text'] }), V.binary.fields.data.slice(0, 20), V.binary));
+      test('socketsJoin: type 4, the capture\'s JSON', async () => {
+        const old = JSON.parse(V.sockets_join.fields.data).opts.rooms[0];
+        await xadd(() => p.a.ack('sockets-join', p.b.id, 'pulled'), 'pulled', V.sockets_join, [[old, p.b.id]]);
+      });
+    } else {
+      test('broadcast: SPUBLISH on the namespace channel, the capture\'s JSON', () => published(
+        () => p.a.emit('broadcast', 'hello', { n: 42, s: 'héllo 😀', list: [1, null, true, 1.5] }, -7),
+        'socket.io#/#', hasText('hello'), V.broadcast, ids));
+      test('to one room, except the sender: on the room\'s channel, the capture\'s JSON', async () => {
+        await p.a.ack('join', 'others');
+        await p.b.ack('join', 'others');
+        assert.equal(await shardSubscribers(redis.url, 'others', 2), 2);
+        await published(() => p.a.emit('to-room-others', 'others', 'x', 1), 'socket.io#/#others#', hasText('room-message'),
+          V.room_except, (w, g) => [...ids(w, g), [w.data.opts.except[0], p.a.id]]);
+      });
+      test('binary: notepack msgpack of the whole message, the capture\'s bytes', () => published(
+        () => p.a.emit('broadcast', 'bin', Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex'),
+          { nested: [Buffer.from([0xde, 0xad, 0xbe, 0xef]), 'text'] }),
+        'socket.io#/#', hasText('nested'), V.binary, ids));
+      test('socketsJoin: type 4 on the namespace channel, the capture\'s JSON', () => published(
+        () => p.a.ack('sockets-join', p.b.id, 'pulled'), 'socket.io#/#', hasText('pulled'), V.sockets_join,
+        (w, g) => [...ids(w, g), [w.data.opts.rooms[0], p.b.id]]));
+    }
+    const ns = 'socket.io#/#';
+    test('fetchSockets request (count): the capture\'s bytes', () => published(
+      () => p.a.ack('count'), ns, (c) => decode(c.args[2]).type === 7, V.fetch_sockets, ids));
+    test('serverSideEmit with an answer: the capture\'s bytes', () => published(
+      () => p.a.ack('server-emit', 'hi', { n: 1 }), ns, (c) => decode(c.args[2]).type === 9, V.server_side_emit, ids));
+    test('broadcast with acks: the capture\'s bytes', () => published(
+      () => p.a.ack('broadcast-ack', 'q', 1), ns, (c) => decode(c.args[2]).type === 3, V.broadcast_with_ack, ids));
+    test('answers to the Node node: serverSideEmit response, client count and acks as captured', async () => {
+      let bUid;
+      const seen = mon.commands().length;
+      await p.b.ack('server-emit', 'hi', { n: 1 });
+      const req = await waitCommand(mon, seen, (c) => c.args[0].toString().toUpperCase() === PUB &&
+        c.args[1].toString() === ns && decode(c.args[2]).type === 9, 'B\'s request');
+      bUid = decode(req.args[2]).uid;
+      const mine = `socket.io#/#${bUid}#`;
+      const since = mon.commands().length - 1;
+      const resp = await waitCommand(mon, seen, (c) => isCmd(PUB, mine)(c) && decode(c.args[2]).type === 10, 'the answer');
+      const want = Buffer.from(V.server_side_emit_response.hex || V.server_side_emit_response.text, V.server_side_emit_response.hex ? 'hex' : 'utf8');
+      const w = decode(want);
+      const g = decode(resp.args[2]);
+      assert.deepEqual(g.data.packet.args, ['hi', { n: 1 }]);
+      // the port differs (the vector's and ours are both uint16 in msgpack, 5 digits in JSON)
+      const port = (n, hex) => (hex ? `cd${n.toString(16).padStart(4, '0')}` : String(n));
+      const isHex = Boolean(V.server_side_emit_response.hex);
+      const wantHex = isHex ? subst(want, ids(w, g)).toString('hex').replace(port(w.data.packet.port, true), port(g.data.packet.port, true))
+        : Buffer.from(subst(want, ids(w, g)).toString().replace(port(w.data.packet.port), port(g.data.packet.port))).toString('hex');
+      assert.equal(wantHex, resp.args[2].toString('hex'), JSON.stringify(g));
+      void since;
+      // a broadcast with acks from B: A says how many of its sockets were asked, then each answer
+      const seen2 = mon.commands().length;
+      await p.b.ack('broadcast-ack', 'q', 2);
+      const count = await waitCommand(mon, seen2, (c) => isCmd(PUB, mine)(c) && decode(c.args[2]).type === 11, 'the client count');
+      const wc = Buffer.from(V.broadcast_client_count.hex || V.broadcast_client_count.text, V.broadcast_client_count.hex ? 'hex' : 'utf8');
+      assert.equal(subst(wc, ids(decode(wc), decode(count.args[2]))).toString('hex'), count.args[2].toString('hex'));
+      const ack = await waitCommand(mon, seen2, (c) => isCmd(PUB, mine)(c) && decode(c.args[2]).type === 12, 'the ack');
+      const wa = Buffer.from(V.broadcast_ack.hex || V.broadcast_ack.text, V.broadcast_ack.hex ? 'hex' : 'utf8');
+      const da = decode(wa);
+      assert.equal(subst(wa, [...ids(da, decode(ack.args[2])), [da.data.packet, p.a.id]]).toString('hex'), ack.args[2].toString('hex'));
+    });
+  });
+}
