@@ -1056,7 +1056,9 @@ typedef struct sio_redis_options_s {
   int sharded;
   /* With sharded, Node's subscriptionMode: SIO_REDIS_SUB_DYNAMIC (default, Node's "dynamic": a
    * channel per room that has members here, socket ids' rooms excepted), SIO_REDIS_SUB_STATIC
-   * (two channels per namespace) or SIO_REDIS_SUB_DYNAMIC_PRIVATE (socket ids' rooms too). */
+   * (two channels per namespace) or SIO_REDIS_SUB_DYNAMIC_PRIVATE (socket ids' rooms too).
+   * Another value: SIO_EINVAL. The application ignores SIGPIPE (as any libuv program): these
+   * connections write at once. */
   int subscription_mode;
 } sio_redis_options_t;
 

@@ -38,4 +38,19 @@ TEST(utf16_lengths_as_javascript) {
   CHECK_EQ_INT(sio__utf16_length("\xf0\x9f\x98\x80"), 2);       /* U+1F600: a surrogate pair */
 }
 
-TEST_MAIN(RUN(key_slots_as_redis_cluster), RUN(utf16_lengths_as_javascript))
+TEST(room_channels_as_compute_channel) {
+  const char *sid = "abcdefghij0123456789"; /* 20 characters: looks like a socket id */
+  CHECK_EQ_INT(sio__redis_room_channel(SIO_REDIS_SUB_DYNAMIC, "room"), 1);
+  CHECK_EQ_INT(sio__redis_room_channel(SIO_REDIS_SUB_DYNAMIC, sid), 0);
+  CHECK_EQ_INT(sio__redis_room_channel(SIO_REDIS_SUB_DYNAMIC, "\xf0\x9f\x98\x80" "abcdefghij01234567"), 0);
+  CHECK_EQ_INT(sio__redis_room_channel(SIO_REDIS_SUB_DYNAMIC, "\xc3\xa9" "bcdefghij0123456789"), 0);
+  CHECK_EQ_INT(sio__redis_room_channel(SIO_REDIS_SUB_DYNAMIC, "\xc3\xa9" "bcdefghij012345678"), 1);
+  CHECK_EQ_INT(sio__redis_room_channel(SIO_REDIS_SUB_DYNAMIC_PRIVATE, sid), 1);
+  CHECK_EQ_INT(sio__redis_room_channel(SIO_REDIS_SUB_DYNAMIC_PRIVATE, "room"), 1);
+  CHECK_EQ_INT(sio__redis_room_channel(SIO_REDIS_SUB_STATIC, "room"), 0);
+  CHECK_EQ_INT(sio__redis_room_channel(SIO_REDIS_SUB_STATIC, sid), 0);
+  for (int mode = 0; mode < 3; mode++) CHECK_EQ_INT(sio__redis_room_channel(mode, NULL), 0);
+}
+
+TEST_MAIN(RUN(key_slots_as_redis_cluster), RUN(utf16_lengths_as_javascript),
+          RUN(room_channels_as_compute_channel))

@@ -12,8 +12,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { startServer } from './server.mjs';
-import { HOST, redisCli, sleep, startRedis, startRedisCluster, withTimeout } from './helpers.mjs';
+import path from 'node:path';
+import { REPO_ROOT, startServer } from './server.mjs';
+import { HOST, freePort, redisCli, sleep, startRedis, startRedisCluster } from './helpers.mjs';
 import { assertNoEvent, assertSameData, closeManager, connectClient, randomBuffer } from './sio-helpers.mjs';
 
 const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
@@ -163,5 +164,245 @@ for (const setup of ['single', 'cluster']) {
         pairTests(() => redis, p);
       });
     }
+  });
+}
+
+// ---------------------------------------------------------------- Redis Cluster: a slot moves
+
+// CLUSTER NODES: {id, port, slots: [[lo, hi], ...]} per master.
+function clusterNodes(port) {
+  return redisCli(port, 'CLUSTER', 'NODES').split('\n').map((line) => {
+    const [id, addr, , , , , , , ...ranges] = line.split(' ');
+    return { id, port: Number(/:(\d+)@/.exec(addr)[1]),
+      slots: ranges.filter((r) => /^\d/.test(r)).map((r) => r.split('-').map(Number)).map(([lo, hi]) => [lo, hi ?? lo]) };
+  });
+}
+
+function slotOwner(redis, slot) {
+  return clusterNodes(redis.ports[0]).find((n) => n.slots.some(([lo, hi]) => slot >= lo && slot <= hi));
+}
+
+// Moves an empty slot to another master (what redis-cli --cluster reshard does, keys aside).
+function migrateSlot(redis, slot) {
+  const from = slotOwner(redis, slot);
+  const to = clusterNodes(redis.ports[0]).find((n) => n.id !== from.id);
+  redisCli(to.port, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id);
+  redisCli(from.port, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id);
+  redisCli(to.port, 'CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
+  redisCli(from.port, 'CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
+  for (const p of redis.ports) if (p !== from.port && p !== to.port) redisCli(p, 'CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
+  return { from, to };
+}
+
+describe('sharded adapter on a Redis Cluster whose slots move', { skip: SKIP }, () => {
+  let redis;
+  const p = { clients: [] };
+  before(async () => {
+    redis = await startRedisCluster(3);
+    p.nodeA = await startServer(['--redis', redis.url, ...SHARDED], { command: COMMANDS.c, env: { SIO_DEBUG: 'redis' } });
+    p.nodeB = await startServer(['--redis', redis.url, ...SHARDED], { command: COMMANDS.c });
+    for (const [k, node] of [['a', p.nodeA], ['b', p.nodeB]]) {
+      p[k] = record(await connectClient(node.url, KIND));
+      p.clients.push(p[k]);
+    }
+    assert.equal(await countUntil(p.a, 2), 2, `A stderr: ${p.nodeA.stderr}`);
+  });
+  after(async () => {
+    await stopPair(p);
+    if (redis) await redis.stop();
+  });
+
+  test('the namespace channel\'s slot moves: both nodes subscribe on its new master', async () => {
+    const chan = 'socket.io#/#';
+    const slot = Number(redisCli(redis.ports[0], 'CLUSTER', 'KEYSLOT', chan));
+    const { from, to } = migrateSlot(redis, slot);
+    // Redis dropped the subscriptions (sunsubscribe): the nodes asked for the new map and
+    // subscribed again where the slot now is.
+    await until('both nodes on the new master', () =>
+      redisCli(to.port, 'PUBSUB', 'SHARDNUMSUB', chan).split('\n')[1] === '2');
+    assert.equal(redisCli(from.port, 'PUBSUB', 'SHARDNUMSUB', chan).split('\n')[1], '0');
+    p.a.emit('broadcast', 'after the move');
+    for (const c of [p.a, p.b]) assert.deepEqual(await c.next('broadcast'), ['after the move']);
+    p.b.emit('broadcast', 'back');
+    for (const c of [p.a, p.b]) assert.deepEqual(await c.next('broadcast'), ['back']);
+    assert.deepEqual(await p.a.ack('count'), [2]);
+  });
+
+  test('a publisher with a stale slot map follows MOVED', async () => {
+    // A room only B has members in: A holds no subscription in its slot, so nothing tells A the
+    // slot moved until its SPUBLISH is answered MOVED.
+    const room = 'moved-room';
+    const chan = `socket.io#/#${room}#`;
+    await p.b.ack('join', room);
+    await until('the room channel', () => shardChannels(redis).includes(chan));
+    const slot = Number(redisCli(redis.ports[0], 'CLUSTER', 'KEYSLOT', chan));
+    const { to } = migrateSlot(redis, slot);
+    await until('B on the new master', () =>
+      redisCli(to.port, 'PUBSUB', 'SHARDNUMSUB', chan).split('\n')[1] === '1');
+    p.a.emit('to-room', room, 'through MOVED');
+    assert.deepEqual(await p.b.next('room-message'), [room, 'through MOVED']);
+    const moved = new RegExp(`MOVED ${slot} 127\\.0\\.0\\.1:${to.port}`);
+    await until('the MOVED answer in A\'s debug log', () => moved.test(p.nodeA.stderr), 3000)
+      .catch(() => assert.match(p.nodeA.stderr, moved));
+  });
+});
+
+// ---------------------------------------------------------------- a single Redis: restart, wire
+
+describe('sharded adapter: Redis restarted, and the bytes on the wire', { skip: SKIP }, () => {
+  let redis;
+  const p = { clients: [] };
+  before(async () => {
+    redis = await startRedis();
+    redis.ports = [redis.port];
+    await startPair(redis, 'c', 'node', p);
+  });
+  after(async () => {
+    await stopPair(p);
+    if (redis) await redis.stop();
+  });
+
+  test('a C node SPUBLISHes what the Node node does for the same emits', async () => {
+    const monitor = spawn('redis-cli', ['-h', HOST, '-p', String(redis.port), 'MONITOR'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    monitor.stdout.setEncoding('utf8');
+    monitor.stdout.on('data', (d) => { out += d; });
+    try {
+      await until('MONITOR', () => /OK/.test(out));
+      await p.a.ack('join', 'wire-room');
+      await p.b.ack('join', 'wire-room');
+      await until('the room channel', () => shardChannels(redis).includes('socket.io#/#wire-room#'));
+      const sends = [
+        ['broadcast', 'text', { n: 1, s: 'é😀', l: [true, null, 1.5] }],
+        ['broadcast', 'bin', Buffer.from([0, 1, 2, 255]), { deep: [Buffer.from('xyz')] }],
+        ['to-room', 'wire-room', 'in the room'],
+      ];
+      const lines = [];
+      let seen = 0;
+      for (const [from, to] of [[p.a, p.b], [p.b, p.a]]) {
+        for (const [ev, ...args] of sends) {
+          from.emit(ev, ...args);
+          await to.next(ev === 'to-room' ? 'room-message' : 'broadcast');
+          await from.next(ev === 'to-room' ? 'room-message' : 'broadcast');
+        }
+        await until('the SPUBLISH lines', () => (out.match(/"SPUBLISH"/g) || []).length >= seen + sends.length);
+        // the adapters' uids (16 hex characters; in msgpack after the fixstr header \xb0) told apart
+        const mine = out.split('\n').filter((l) => l.includes('"SPUBLISH"'))
+          .map((l) => l.slice(l.indexOf('"SPUBLISH"')).replace(/\\xb0[0-9a-f]{16}/g, '\\xb0UID').replace(/[0-9a-f]{16}/g, 'UID'));
+        lines.push(mine.slice(seen));
+        seen = mine.length;
+      }
+      const [fromC, fromNode] = [lines[0], lines[1]];
+      assert.equal(fromC.length, sends.length);
+      assert.deepEqual(fromC, fromNode);
+      assert.ok(fromC[2].startsWith('"SPUBLISH" "socket.io#/#wire-room#"'), fromC[2]);
+    } finally {
+      monitor.kill();
+    }
+  });
+
+  test('Redis restarted on the same port: the C node subscribes again and delivery resumes', async () => {
+    const { port } = redis;
+    await redis.stop();
+    p.a.emit('broadcast', 'alone');
+    assert.deepEqual(await p.a.next('broadcast'), ['alone']); // local delivery goes on
+    redis = await startRedis(port);
+    redis.ports = [port];
+    await until('the C node back (SHARDNUMSUB)', async () =>
+      Number(redisCli(port, 'PUBSUB', 'SHARDNUMSUB', 'socket.io#/#').split('\n')[1]) >= 1, 15000);
+    await until('the Node node back too', async () =>
+      Number(redisCli(port, 'PUBSUB', 'SHARDNUMSUB', 'socket.io#/#').split('\n')[1]) === 2, 15000);
+    for (let i = 0; ; i++) {
+      p.b.emit('broadcast', `again ${i}`);
+      try {
+        assert.deepEqual(await p.a.next('broadcast', 1000), [`again ${i}`]);
+        break;
+      } catch (e) {
+        if (i > 10) throw e;
+      }
+    }
+    assert.match(p.nodeA.stderr, /subscriber connection restored \(127\.0\.0\.1:\d+\) after [\d.]+ s; \d+ namespaces? subscribed again/);
+  });
+});
+
+describe('sharded adapter: a C node whose Redis is unreachable', { skip: SKIP }, () => {
+  test('serves locally; count answers the local number at once', async () => {
+    const port = await freePort();
+    const node = await startServer(['--redis', `redis://${HOST}:${port}`, ...SHARDED], { command: COMMANDS.c });
+    const a = await connectClient(node.url, KIND);
+    const b = await connectClient(node.url, KIND);
+    try {
+      const t0 = Date.now();
+      assert.deepEqual(await a.ack('count'), [2]);
+      assert.ok(Date.now() - t0 < 2000, 'answered without waiting for Redis');
+      a.emit('broadcast', 'local');
+      for (const c of [a, b]) assert.deepEqual(await c.next('broadcast'), ['local']);
+      await until('the outage logged', () => /sio: redis: (publisher|subscriber) connection failed: Connection refused/.test(node.stderr));
+    } finally {
+      for (const c of [a, b]) await closeManager(c.manager);
+      await node.stop();
+    }
+    assert.deepEqual(node.exitStatus, { code: 0, signal: null });
+  });
+});
+
+// ---------------------------------------------------------------- subscription modes
+
+// Python contract servers (the C core) with redis_subscription_mode set through a sitecustomize
+// fixture: the contract's flags leave Node's default ("dynamic").
+const FIXTURE = path.join(REPO_ROOT, 'tests/js/fixtures/subscription-mode');
+function modeEnv(mode) {
+  return { SIO_TEST_REDIS_SUBSCRIPTION_MODE: mode,
+    PYTHONPATH: [FIXTURE, process.env.PYTHONPATH].filter(Boolean).join(path.delimiter) };
+}
+
+for (const mode of ['static', 'dynamic-private']) {
+  describe(`sharded adapter, subscriptionMode ${mode} (Python + Python)`, { skip: SKIP }, () => {
+    let redis;
+    const p = { clients: [] };
+    before(async () => {
+      redis = await startRedis();
+      redis.ports = [redis.port];
+      for (const k of ['nodeA', 'nodeB'])
+        p[k] = await startServer(['--redis', redis.url, ...SHARDED], { command: COMMANDS.python, env: modeEnv(mode) });
+      for (const [k, node] of [['a', p.nodeA], ['b', p.nodeB], ['b2', p.nodeB]]) {
+        p[k] = record(await connectClient(node.url, KIND));
+        p.clients.push(p[k]);
+      }
+      assert.equal(await countUntil(p.a, 3), 3, `A stderr: ${p.nodeA.stderr}`);
+    });
+    after(async () => {
+      await stopPair(p);
+      if (redis) await redis.stop();
+    });
+
+    test('rooms and socket ids get channels as the mode says; to-room and to-socket arrive', async () => {
+      await p.b.ack('join', 'mode-room');
+      const sidChans = [p.a, p.b, p.b2].map((c) => `socket.io#/#${c.id}#`);
+      if (mode === 'dynamic-private') {
+        await until('every socket id\'s channel and the room\'s', () => {
+          const chans = shardChannels(redis);
+          return sidChans.every((c) => chans.includes(c)) && chans.includes('socket.io#/#mode-room#');
+        });
+      } else {
+        await sleep(300);
+        const chans = shardChannels(redis);
+        // the namespaces' channels and their response channels only
+        assert.ok(chans.every((c) => /^socket\.io#\/[a-z]*#([0-9a-f]{16}#)?$/.test(c)), chans.join(' '));
+      }
+      p.a.emit('to-room', 'mode-room', 'room');
+      assert.deepEqual(await p.b.next('room-message'), ['mode-room', 'room']);
+      await assertNoEvent(p.b2, 'room-message', 200);
+      p.a.emit('to-room', p.b2.id, 'just b2');
+      assert.deepEqual(await p.b2.next('room-message'), [p.b2.id, 'just b2']);
+      await assertNoEvent(p.b, 'room-message', 200);
+      p.a.emit('broadcast', 'all');
+      for (const c of [p.a, p.b, p.b2]) assert.deepEqual(await c.next('broadcast'), ['all']);
+      if (mode === 'dynamic-private') {
+        await closeManager(p.b2.manager);
+        p.clients.splice(p.clients.indexOf(p.b2), 1);
+        await until('the gone socket\'s channel to go', () => !shardChannels(redis).includes(sidChans[2]));
+      }
+    });
   });
 }

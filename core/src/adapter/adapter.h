@@ -142,6 +142,12 @@ typedef struct sio_adapter_vt {
   int (*restore_session)(sio_adapter_t *a, const char *pid, const char *offset, sio_restore_cb cb,
                          void *arg);
 
+  /* ---- optional: NULL when not wanted ----
+   * A socket joined the namespace: its own-id room exists from now on (del_all is its end).
+   * Called once the socket is registered, before the application's connection callback: Node's
+   * "create-room" of a socket's id, which the sharded adapter's dynamic-private mode subscribes. */
+  void (*socket_added)(sio_adapter_t *a, sio_socket_t *s);
+
   /* The server is shutting down: every request still held ends with SIO_ECLOSED. */
   void (*close)(sio_adapter_t *a);
   void (*free)(sio_adapter_t *a);

@@ -17,6 +17,7 @@
  * `sunsubscribe` push when a slot moves away) is made again on the slot's new owner. */
 #include "adapter/redis_sharded.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -47,6 +48,11 @@ size_t sio__utf16_length(const char *s) {
   return n;
 }
 
+int sio__redis_room_channel(int mode, const char *room) {
+  if (!room || mode == SIO_REDIS_SUB_STATIC) return 0;
+  return mode == SIO_REDIS_SUB_DYNAMIC_PRIVATE || sio__utf16_length(room) != 20;
+}
+
 #ifdef SIO_HAVE_REDIS
 
 #include <stdio.h>
@@ -60,6 +66,7 @@ size_t sio__utf16_length(const char *s) {
 #define DEFAULT_KEY "socket.io"
 #define SUB_BUCKETS 1024
 #define MAX_REDIRECTS 5
+#define RETRY_MS 500
 
 typedef struct shd shd_t;
 typedef struct nspc nspc_t;
@@ -84,6 +91,10 @@ typedef struct sub {
 
 /* One namespace's transport. */
 struct nspc {
+  /* With dynamic-private, the adapter's vtable: sac's, but told of sockets' own rooms too (the
+   * adapter's vt points here, which finds the nspc_t back). */
+  sio_adapter_vt_t vt;
+  void (*sac_del_all)(sio_adapter_t *a, sio_socket_t *s);
   shd_t *sh;
   sio_sac_t *sac;
   nspc_t *next;
@@ -107,6 +118,7 @@ struct shd {
   size_t nnodes;
   nspc_t *nsps;
   uint64_t next_id;
+  uv_timer_t *retry;              /* asks for the slot map again (heap: closes after sh is gone) */
   int16_t slots[SIO_REDIS_SLOTS]; /* node index per slot; -1 unknown */
   sub_t *buckets[SUB_BUCKETS];
 };
@@ -135,6 +147,7 @@ static nspc_t *nspc_by_id(const shd_t *sh, uint64_t id) {
 }
 
 static void refresh_topology(shd_t *sh);
+static void on_retry(uv_timer_t *t) { refresh_topology(t->data); }
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Subscriptions                                                                                   */
@@ -152,7 +165,8 @@ static void sub_sync(sub_t *s) {
     s->node = -1;
   }
   if (!want || s->node >= 0 || !want->sub.c) return;
-  if (sio__rlink_command(&want->sub, on_ssubscribed, NULL, "SSUBSCRIBE %b", s->name, s->len) == 0)
+  if (sio__rlink_command(&want->sub, on_ssubscribed, (void *)(uintptr_t)s->slot, "SSUBSCRIBE %b",
+                         s->name, s->len) == 0)
     s->node = want->idx;
 }
 
@@ -264,12 +278,15 @@ static node_t *node_get(shd_t *sh, const char *host, size_t hlen, int port) {
   return n ? n : node_add(sh, h, port);
 }
 
-/* The io's gauge: every node's both connections (those of the cluster's masters). */
+/* The io's gauge: both connections of every node serving slots (the URL's alone for a single
+ * Redis; a cluster node that lost its slots no longer counts). */
 static void note_up(shd_t *sh) {
   int up = sh->topology != TOPO_UNKNOWN;
-  for (size_t i = 0; i < sh->nnodes && up; i++)
-    if (i > 0 || sh->topology == TOPO_SINGLE)
-      up = sh->nodes[i]->pub.up && sh->nodes[i]->sub.up;
+  for (size_t i = 0; i < sh->nnodes && up; i++) {
+    int serves = sh->topology == TOPO_SINGLE ? i == 0 : 0;
+    for (size_t s = 0; s < SIO_REDIS_SLOTS && !serves; s++) serves = sh->slots[s] == (int16_t)i;
+    if (serves) up = sh->nodes[i]->pub.up && sh->nodes[i]->sub.up;
+  }
   sh->st->redis_up = up;
 }
 
@@ -308,13 +325,14 @@ static void on_cluster_slots(sio_rlink_t *l, redisReply *r, void *arg) {
   }
   int was = sh->topology;
   if (r->type == REDIS_REPLY_ERROR) {
-    if (sh->topology == TOPO_CLUSTER) return; /* keep what is known */
-    /* "ERR This instance has cluster support disabled": one Redis for everything. */
-    sh->topology = TOPO_SINGLE;
-  } else if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
-    if (apply_slots(sh, r)) return;
+    /* "ERR This instance has cluster support disabled": one Redis for everything. A cluster node
+     * that errs keeps the map known, whose subscriptions are tried again. */
+    if (sh->topology != TOPO_CLUSTER) sh->topology = TOPO_SINGLE;
+  } else if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && apply_slots(sh, r) == 0) {
     sh->topology = TOPO_CLUSTER;
   } else {
+    /* A cluster still forming (no slots yet), or no memory: asked again a little later. */
+    uv_timer_start(sh->retry, on_retry, RETRY_MS, 0);
     return;
   }
   if (was != sh->topology) {
@@ -373,21 +391,22 @@ static node_t *redirect(shd_t *sh, const redisReply *r, int *ask) {
   return n;
 }
 
-/* A subscription answered with an error: MOVED (the slot map was stale), or the node cannot serve
- * it yet. The subscriptions are made again from a fresh slot map. */
+/* A subscription answered with an error: MOVED (the slot map was stale: asked again at once), or
+ * ASK, CLUSTERDOWN, TRYAGAIN (a slot migrating, a cluster failing: tried again a little later, so
+ * that a cluster that stays down is not asked in a loop). The subscriptions of that slot on that
+ * node are not made; the next slot map says where to make them. */
 static void on_ssubscribed(sio_rlink_t *l, redisReply *r, void *arg) {
-  (void)arg;
   if (!l || !r || r->type != REDIS_REPLY_ERROR) return;
   node_t *n = l->owner;
   shd_t *sh = n->sh;
   if (sh->closing) return;
+  unsigned slot = (unsigned)(uintptr_t)arg;
   SIO_DEBUG(sh->server, SIO_DEBUG_REDIS, "SSUBSCRIBE on %s:%d: %s", l->host, l->port, r->str);
-  int ask;
-  redirect(sh, r, &ask);
   for (nspc_t *ns = sh->nsps; ns; ns = ns->next)
     for (sub_t *s = ns->subs; s; s = s->next)
-      if (s->node == n->idx && owner(sh, s->slot) != n) s->node = -1;
-  refresh_topology(sh);
+      if (s->node == n->idx && s->slot == slot) s->node = -1;
+  int ask = 0;
+  if (!redirect(sh, r, &ask) || ask) uv_timer_start(sh->retry, on_retry, RETRY_MS, 0);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -435,12 +454,6 @@ static void on_spublished(sio_rlink_t *l, redisReply *r, void *arg) {
   spub_done(p);
 }
 
-/* Node's computeChannel: a broadcast without acks to exactly one room goes to the room's channel,
- * unless (mode dynamic) the room looks like a socket id (20 characters). */
-static int room_channel(const shd_t *sh, const char *room) {
-  if (!room || sh->mode == SIO_REDIS_SUB_STATIC) return 0;
-  return sh->mode == SIO_REDIS_SUB_DYNAMIC_PRIVATE || sio__utf16_length(room) != 20;
-}
 
 static char *chan_name(const char *a, const char *b) {
   size_t la = strlen(a), lb = b ? strlen(b) : 0;
@@ -486,7 +499,7 @@ static int publish_to(nspc_t *ns, const char *room, const sio_sac_msg_t *m, sio_
 static int sh_publish(void *t, const sio_sac_msg_t *m, sio_sac_published_cb cb, void *arg) {
   nspc_t *ns = t;
   const char *room = sio__sac_msg_room(m);
-  return publish_to(ns, room_channel(ns->sh, room) ? room : NULL, m, cb, arg);
+  return publish_to(ns, sio__redis_room_channel(ns->sh->mode, room) ? room : NULL, m, cb, arg);
 }
 
 /* On KEY#NSP#UID#, the requester's response channel. */
@@ -555,6 +568,30 @@ static void sh_free(void *t) {
   while (ns->subs) sub_remove(ns->subs); /* SUNSUBSCRIBE, as Node's close() */
   free(ns->chan);
   free(ns);
+}
+
+/* Dynamic-private: a socket's own room has its channel while the socket is here. */
+static nspc_t *nspc_of_vt(const sio_adapter_t *a) {
+  return (nspc_t *)(void *)((char *)(uintptr_t)a->vt - offsetof(nspc_t, vt));
+}
+
+static void sh_socket_added(sio_adapter_t *a, sio_socket_t *s) {
+  sh_room(nspc_of_vt(a), sio_socket_id(s), 1);
+}
+
+static void sh_del_all(sio_adapter_t *a, sio_socket_t *s) {
+  nspc_t *ns = nspc_of_vt(a);
+  void (*del_all)(sio_adapter_t *, sio_socket_t *) = ns->sac_del_all;
+  sh_room(ns, sio_socket_id(s), 0);
+  del_all(a, s);
+}
+
+/* The rooms the namespace had before it was clustered (sio_io_use_redis after connections): their
+ * channels, as if each had just been created. */
+static void add_existing_room(const char *room, void *arg) {
+  nspc_t *ns = arg;
+  if (ns->sh->mode == SIO_REDIS_SUB_DYNAMIC_PRIVATE || !sio_nsp_socket(sio__sac_nsp(ns->sac), room))
+    sh_room(ns, room, 1);
 }
 
 static const sio_sac_transport_t sharded_transport = {
@@ -667,7 +704,16 @@ static sio_adapter_t *sharded_create(void *arg, sio_nsp_t *nsp, sio_adapter_t *l
   sh->nsps = ns;
   sub_link(main);
   sub_link(res);
-  return sio__sac_adapter(ns->sac);
+  sio_adapter_t *a = sio__sac_adapter(ns->sac);
+  if (sh->mode == SIO_REDIS_SUB_DYNAMIC_PRIVATE) {
+    ns->vt = *a->vt;
+    ns->sac_del_all = a->vt->del_all;
+    ns->vt.socket_added = sh_socket_added;
+    ns->vt.del_all = sh_del_all;
+    a->vt = &ns->vt;
+  }
+  if (sh->mode != SIO_REDIS_SUB_STATIC) local->vt->rooms(local, add_existing_room, ns);
+  return a;
 }
 
 static void shd_free_fields(shd_t *sh) {
@@ -679,10 +725,13 @@ static void shd_free_fields(shd_t *sh) {
   free(sh);
 }
 
+static void free_handle(uv_handle_t *h) { free(h); }
+
 static void sharded_close(void *arg) {
   shd_t *sh = arg;
   if (sh->closing) return;
   sh->closing = 1;
+  uv_close((uv_handle_t *)sh->retry, free_handle);
   for (size_t i = 0; i < sh->nnodes; i++) {
     sio__rlink_close(&sh->nodes[i]->pub);
     sio__rlink_close(&sh->nodes[i]->sub);
@@ -717,12 +766,20 @@ int sio__redis_sharded_use(sio_io_t *io, const sio_redis_options_t *o) {
   }
   for (size_t i = 0; i < SIO_REDIS_SLOTS; i++) sh->slots[i] = -1;
   sh->server = sio_engine_server(sio_io_engine(io));
+  if (!(sh->retry = malloc(sizeof *sh->retry))) {
+    shd_free_fields(sh);
+    return SIO_ENOMEM;
+  }
+  uv_timer_init(sio_server_loop(sh->server), sh->retry);
+  sh->retry->data = sh;
+  uv_unref((uv_handle_t *)sh->retry);
   sh->st = sio__io_counters(io);
   sh->st->redis_up = 0;
   sh->mode = o->subscription_mode;
   sh->timeout_ms = o->requests_timeout_ms ? o->requests_timeout_ms : 5000;
   /* The URL's node first: its answer to CLUSTER SLOTS tells a single Redis from a cluster. */
   if (!node_add(sh, sh->host, sh->port)) {
+    uv_close((uv_handle_t *)sh->retry, free_handle);
     shd_free_fields(sh);
     return SIO_ENOMEM;
   }

@@ -19,6 +19,12 @@ unsigned sio__redis_key_slot(const char *key, size_t len);
  * looksLikeASocketId compares it with 20). */
 size_t sio__utf16_length(const char *s);
 
+/* Node's computeChannel: 1 when a broadcast without acks to exactly this one room (NULL: not such
+ * a broadcast) goes to the room's own channel KEY#NSP#ROOM# in subscription mode `mode`
+ * (SIO_REDIS_SUB_*): never when static, always when dynamic-private, and when dynamic unless the
+ * room looks like a socket id (20 UTF-16 code units). */
+int sio__redis_room_channel(int mode, const char *room);
+
 #ifdef SIO_HAVE_REDIS
 /* sio_io_use_redis with opts->sharded (opts already checked and defaulted). */
 int sio__redis_sharded_use(sio_io_t *io, const sio_redis_options_t *opts);

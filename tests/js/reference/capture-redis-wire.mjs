@@ -14,13 +14,13 @@
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
 import { startRedis, sleep } from '../helpers.mjs';
 import { startServer } from '../server.mjs';
 import { closeManager, connectClient } from '../sio-helpers.mjs';
+import { parseMonitorLine, startProxy } from '../cluster-modes.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const mode = process.argv[2];
@@ -31,60 +31,6 @@ if (!['streams', 'sharded', 'classic'].includes(mode)) {
 }
 const NODE = `node ${path.join(here, 'contract-server.mjs')}`;
 const KIND = { version: 4, transports: ['websocket'] };
-
-// MONITOR's quoted arguments back to bytes (redis-cli's sdscatrepr escapes).
-export function parseMonitorLine(line) {
-  const m = /^(\d+\.\d+) \[(\d+) ([^\]]+)\] (.*)$/.exec(line);
-  if (!m) return null;
-  const args = [];
-  const s = m[4];
-  let i = 0;
-  while (i < s.length) {
-    if (s[i] === ' ') { i++; continue; }
-    if (s[i] !== '"') return null;
-    i++;
-    const bytes = [];
-    while (i < s.length && s[i] !== '"') {
-      if (s[i] === '\\') {
-        const c = s[i + 1];
-        if (c === 'x') { bytes.push(parseInt(s.slice(i + 2, i + 4), 16)); i += 4; continue; }
-        const esc = { n: 10, r: 13, t: 9, a: 7, b: 8, '"': 34, '\\': 92 }[c];
-        bytes.push(esc !== undefined ? esc : c.charCodeAt(0));
-        i += 2;
-        continue;
-      }
-      bytes.push(...Buffer.from(s[i], 'latin1'));
-      i++;
-    }
-    i++;
-    args.push(Buffer.from(bytes));
-  }
-  return { time: Number(m[1]), db: Number(m[2]), addr: m[3], args };
-}
-
-// A TCP proxy whose upstream port can change: cut() drops every connection, so a client behind
-// it reconnects to whatever `target` is then.
-function startProxy(target) {
-  const conns = new Set();
-  const proxy = { target };
-  const server = net.createServer((client) => {
-    if (proxy.refuse) { client.destroy(); return; }
-    const upstream = net.connect(proxy.target, '127.0.0.1');
-    const pair = { client, upstream };
-    conns.add(pair);
-    const drop = () => { conns.delete(pair); client.destroy(); upstream.destroy(); };
-    client.on('data', (d) => upstream.write(d));
-    upstream.on('data', (d) => client.write(d));
-    for (const s of [client, upstream]) { s.on('close', drop); s.on('error', drop); }
-  });
-  proxy.cut = () => { for (const p of [...conns]) { p.client.destroy(); p.upstream.destroy(); } };
-  proxy.close = () => new Promise((resolve) => { proxy.cut(); server.close(resolve); });
-  proxy.ready = new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    proxy.port = server.address().port;
-    resolve();
-  }));
-  return proxy;
-}
 
 const redis = await startRedis();
 const monitor = spawn('redis-cli', ['-p', String(redis.port), 'MONITOR'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -157,8 +103,7 @@ try {
   await sleep(200);
 
   if (mode === 'streams') {
-    proxy = startProxy(A.port);
-    await proxy.ready;
+    proxy = await startProxy(A.port).ready;
     await step('r connects to A (with recovery)');
     const r = record(await connectClient(`http://127.0.0.1:${proxy.port}`, KIND,
       { managerOpts: { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 100 } }));
