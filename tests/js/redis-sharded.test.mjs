@@ -12,7 +12,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { startServer } from './server.mjs';
+import path from 'node:path';
+import { REPO_ROOT, startServer } from './server.mjs';
 import { HOST, freePort, redisCli, sleep, startRedis, startRedisCluster } from './helpers.mjs';
 import { assertNoEvent, assertSameData, closeManager, connectClient, randomBuffer } from './sio-helpers.mjs';
 
@@ -240,7 +241,9 @@ describe('sharded adapter on a Redis Cluster whose slots move', { skip: SKIP }, 
       redisCli(to.port, 'PUBSUB', 'SHARDNUMSUB', chan).split('\n')[1] === '1');
     p.a.emit('to-room', room, 'through MOVED');
     assert.deepEqual(await p.b.next('room-message'), [room, 'through MOVED']);
-    assert.match(p.nodeA.stderr, new RegExp(`MOVED ${slot} 127\\.0\\.0\\.1:${to.port}`));
+    const moved = new RegExp(`MOVED ${slot} 127\\.0\\.0\\.1:${to.port}`);
+    await until('the MOVED answer in A\'s debug log', () => moved.test(p.nodeA.stderr), 3000)
+      .catch(() => assert.match(p.nodeA.stderr, moved));
   });
 });
 
@@ -342,3 +345,64 @@ describe('sharded adapter: a C node whose Redis is unreachable', { skip: SKIP },
     assert.deepEqual(node.exitStatus, { code: 0, signal: null });
   });
 });
+
+// ---------------------------------------------------------------- subscription modes
+
+// Python contract servers (the C core) with redis_subscription_mode set through a sitecustomize
+// fixture: the contract's flags leave Node's default ("dynamic").
+const FIXTURE = path.join(REPO_ROOT, 'tests/js/fixtures/subscription-mode');
+function modeEnv(mode) {
+  return { SIO_TEST_REDIS_SUBSCRIPTION_MODE: mode,
+    PYTHONPATH: [FIXTURE, process.env.PYTHONPATH].filter(Boolean).join(path.delimiter) };
+}
+
+for (const mode of ['static', 'dynamic-private']) {
+  describe(`sharded adapter, subscriptionMode ${mode} (Python + Python)`, { skip: SKIP }, () => {
+    let redis;
+    const p = { clients: [] };
+    before(async () => {
+      redis = await startRedis();
+      redis.ports = [redis.port];
+      for (const k of ['nodeA', 'nodeB'])
+        p[k] = await startServer(['--redis', redis.url, ...SHARDED], { command: COMMANDS.python, env: modeEnv(mode) });
+      for (const [k, node] of [['a', p.nodeA], ['b', p.nodeB], ['b2', p.nodeB]]) {
+        p[k] = record(await connectClient(node.url, KIND));
+        p.clients.push(p[k]);
+      }
+      assert.equal(await countUntil(p.a, 3), 3, `A stderr: ${p.nodeA.stderr}`);
+    });
+    after(async () => {
+      await stopPair(p);
+      if (redis) await redis.stop();
+    });
+
+    test('rooms and socket ids get channels as the mode says; to-room and to-socket arrive', async () => {
+      await p.b.ack('join', 'mode-room');
+      const sidChans = [p.a, p.b, p.b2].map((c) => `socket.io#/#${c.id}#`);
+      if (mode === 'dynamic-private') {
+        await until('every socket id\'s channel and the room\'s', () => {
+          const chans = shardChannels(redis);
+          return sidChans.every((c) => chans.includes(c)) && chans.includes('socket.io#/#mode-room#');
+        });
+      } else {
+        await sleep(300);
+        const chans = shardChannels(redis);
+        // the namespaces' channels and their response channels only
+        assert.ok(chans.every((c) => /^socket\.io#\/[a-z]*#([0-9a-f]{16}#)?$/.test(c)), chans.join(' '));
+      }
+      p.a.emit('to-room', 'mode-room', 'room');
+      assert.deepEqual(await p.b.next('room-message'), ['mode-room', 'room']);
+      await assertNoEvent(p.b2, 'room-message', 200);
+      p.a.emit('to-room', p.b2.id, 'just b2');
+      assert.deepEqual(await p.b2.next('room-message'), [p.b2.id, 'just b2']);
+      await assertNoEvent(p.b, 'room-message', 200);
+      p.a.emit('broadcast', 'all');
+      for (const c of [p.a, p.b, p.b2]) assert.deepEqual(await c.next('broadcast'), ['all']);
+      if (mode === 'dynamic-private') {
+        await closeManager(p.b2.manager);
+        p.clients.splice(p.clients.indexOf(p.b2), 1);
+        await until('the gone socket\'s channel to go', () => !shardChannels(redis).includes(sidChans[2]));
+      }
+    });
+  });
+}

@@ -229,6 +229,39 @@ describe('redis streams between sio nodes', { skip: SKIP }, () => {
     }
   });
 
+  test('a session that is garbage, an offset of another form or one trimmed away: a fresh socket', async () => {
+    const A = await node();
+    const a = sock(A.url);
+    await connected(a);
+    const [last] = await rc.xRevRange('socket.io', '+', '-', { COUNT: 1 });
+    const tries = [
+      ['garbage', 'not base64 msgpack!', last.id],         // undecodable session
+      ['b64', Buffer.from([0x93, 1, 2, 3]).toString('base64'), last.id], // msgpack, not a session
+      ['form', null, '12345'],                             // not ms-seq: Redis is not even asked
+    ];
+    // A real session (persisted as its client's transport closed) with an offset no longer in
+    // the stream (MAXLEN trimmed it): as Node's, not recovered.
+    const g = sock(A.url, { reconnection: false });
+    await connected(g);
+    const gone = g._pid;
+    g.io.engine.close();
+    for (let i = 0; i < 50 && !(await rc.exists(`sio:session:${gone}`)); i++) await sleep(20);
+    assert.equal(await rc.exists(`sio:session:${gone}`), 1, 'the session was persisted');
+    tries.push([gone, null, '1-0']);
+    for (const [pid, value, offset] of tries) {
+      if (value) await rc.set(`sio:session:${pid}`, value, { PX: 60000 });
+      const c = sock(A.url);
+      c._pid = pid;
+      c._lastOffset = offset;
+      await connected(c);
+      assert.equal(c.recovered, false, pid);
+      assert.match(c._pid, /^[A-Za-z0-9_-]{20}$/, `${pid}: a new pid`);
+      assert.notEqual(c._pid, pid);
+    }
+    assert.equal(await ack(a, 'count'), 1 + tries.length, 'the node serves on');
+    assert.equal(await rc.exists(`sio:session:${gone}`), 0, 'a restore takes the session (GETDEL)');
+  });
+
   test('a node shutting down persists its sockets\' sessions: the client recovers on another node', async () => {
     const A = await node();
     const B = await node();

@@ -8,8 +8,11 @@
  *                   has one
  *   cluster.c       the cluster adapter (Node's ClusterAdapter): wraps a namespace's in-memory
  *                   adapter and adds what crosses nodes, over a transport of three calls (cluster.h)
- *   redis.c         the Redis transport; sio_io_use_redis installs its adapter factory in the io
- *   redis_uv.c      hiredis on libuv
+ *   redis.c         the classic Redis transport; sio_io_use_redis installs its adapter factory
+ *   redis_sharded.c the sharded transport (Redis 7 sharded pub/sub, Redis Cluster)
+ *   redis_streams.c the streams transport (sio_io_use_redis_streams; sessions kept in Redis)
+ *   redis_conn.c    Redis connections on libuv (RESP, sharded pub/sub), with backoff and logs
+ *   redis_link.c    a Redis URL's parts
  *   sac.c           socket.io-adapter 2.5's ClusterAdapter ({uid, nsp, type, data} messages,
  *                   MessageType 1..13) over a transport of a few calls (sac.h): the base of the
  *                   sharded (redis.c) and streams (redis_streams.c) engines; no remote allRooms
@@ -138,6 +141,12 @@ typedef struct sio_adapter_vt {
   int (*persist_session)(sio_adapter_t *a, const cJSON *session);
   int (*restore_session)(sio_adapter_t *a, const char *pid, const char *offset, sio_restore_cb cb,
                          void *arg);
+
+  /* ---- optional: NULL when not wanted ----
+   * A socket joined the namespace: its own-id room exists from now on (del_all is its end).
+   * Called once the socket is registered, before the application's connection callback: Node's
+   * "create-room" of a socket's id, which the sharded adapter's dynamic-private mode subscribes. */
+  void (*socket_added)(sio_adapter_t *a, sio_socket_t *s);
 
   /* The server is shutting down: every request still held ends with SIO_ECLOSED. */
   void (*close)(sio_adapter_t *a);

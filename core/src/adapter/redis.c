@@ -40,10 +40,10 @@ int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts) {
 
 #else
 
-#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
-#include "adapter/redis_link.h"
+#include "adapter/redis_conn.h"
+#include "adapter/redis_link.h" /* the URL */
 #include "adapter/redis_sharded.h"
 #include "transport/log.h"
 
@@ -67,13 +67,13 @@ struct redis {
   char *key;
   uint32_t timeout_ms;
   uint8_t closing;
-  sio_redis_link_t link[2];     /* LINK_PUB, LINK_SUB (redis_link.h: connect, backoff, logs) */
+  sio_rlink_t link[2];          /* LINK_PUB, LINK_SUB (redis_conn.h: connect, backoff, logs) */
   chans_t *nsps;                /* every clustered namespace's */
   sio_io_counters_t *st;        /* the io's metrics */
 };
 
-#define PUB(rd) ((rd)->link[LINK_PUB].ac)
-#define SUB(rd) ((rd)->link[LINK_SUB].ac)
+#define PUB(rd) (&(rd)->link[LINK_PUB])
+#define SUB(rd) (&(rd)->link[LINK_SUB])
 
 /* The io's gauge follows both connections. */
 static void note_up(redis_t *rd) { rd->st->redis_up = rd->link[LINK_PUB].up && rd->link[LINK_SUB].up; }
@@ -89,10 +89,10 @@ static char *concat(const char *a, const char *b, const char *c, const char *d) 
   return s;
 }
 
-static int pub_ok(const redis_t *rd) { return !rd->closing && sio__redis_link_ok(&rd->link[LINK_PUB]); }
+static int pub_ok(const redis_t *rd) { return !rd->closing && sio__rlink_ok(&rd->link[LINK_PUB]); }
 
 /* Requests go out on one connection and their answers come in on the other: both must be up. */
-static int both_up(const redis_t *rd) { return pub_ok(rd) && sio__redis_link_ok(&rd->link[LINK_SUB]); }
+static int both_up(const redis_t *rd) { return pub_ok(rd) && sio__rlink_ok(&rd->link[LINK_SUB]); }
 
 /* Why the other nodes cannot be reached. */
 static int down_status(const redis_t *rd) { return rd->closing ? SIO_ECLOSED : SIO_EUNAVAIL; }
@@ -111,12 +111,12 @@ static int rd_publish(void *t, int chan, const char *room, const char *data, siz
             chan == SIO_CHAN_ROOM ? "#" : "", len);
   int r;
   if (chan == SIO_CHAN_ROOM)
-    r = redisAsyncCommand(PUB(rd), NULL, NULL, "PUBLISH %s%b# %b", ch->bcast_prefix, room,
-                          strlen(room), data, len);
+    r = sio__rlink_command(PUB(rd), NULL, NULL, "PUBLISH %s%b# %b", ch->bcast_prefix, room,
+                           strlen(room), data, len);
   else
-    r = redisAsyncCommand(PUB(rd), NULL, NULL, "PUBLISH %s %b",
-                          chan == SIO_CHAN_REQUEST ? ch->req_chan : ch->bcast_prefix, data, len);
-  if (r != REDIS_OK) return SIO_ENOMEM;
+    r = sio__rlink_command(PUB(rd), NULL, NULL, "PUBLISH %s %b",
+                           chan == SIO_CHAN_REQUEST ? ch->req_chan : ch->bcast_prefix, data, len);
+  if (r) return r;
   rd->st->redis_published++;
   return 0;
 }
@@ -129,8 +129,8 @@ static int rd_publish_response(void *t, const char *uid, const char *data, size_
   (void)uid;
   if (!pub_ok(rd)) return down_status(rd);
   SIO_DEBUG(rd->conf.server, SIO_DEBUG_REDIS, "publish %s (%zu bytes)", ch->res_chan, len);
-  if (redisAsyncCommand(PUB(rd), NULL, NULL, "PUBLISH %s %b", ch->res_chan, data, len) != REDIS_OK)
-    return SIO_ENOMEM;
+  int r = sio__rlink_command(PUB(rd), NULL, NULL, "PUBLISH %s %b", ch->res_chan, data, len);
+  if (r) return r;
   rd->st->redis_published++;
   return 0;
 }
@@ -155,7 +155,7 @@ static long long numsub_count(const redisReply *rp) {
   return rp->element[1]->integer;
 }
 
-static void on_numsub(redisAsyncContext *ac, void *reply, void *privdata) {
+static void on_numsub(sio_rlink_t *ac, redisReply *reply, void *privdata) {
   (void)ac;
   numsub_t *n = privdata;
   redis_t *rd = n->rd;
@@ -175,7 +175,7 @@ static int rd_server_count(void *t, const char *request_id) {
   n->rd = rd;
   n->ch = ch;
   snprintf(n->request_id, sizeof n->request_id, "%s", request_id);
-  if (redisAsyncCommand(PUB(rd), on_numsub, n, "PUBSUB NUMSUB %s", ch->req_chan) != REDIS_OK) {
+  if (sio__rlink_command(PUB(rd), on_numsub, n, "PUBSUB NUMSUB %s", ch->req_chan)) {
     free(n);
     return SIO_EUNAVAIL;
   }
@@ -229,14 +229,10 @@ static void on_pmessage(chans_t *ch, const redisReply *chan, const redisReply *m
   free(room);
 }
 
-/* Every subscription's callback: the reply names the pattern or channel, which names the
- * namespace. */
-static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata) {
-  (void)privdata;
-  sio_redis_link_t *l = sio__redis_link_of(ac);
-  redis_t *rd = l ? l->data : NULL;
-  redisReply *r = reply;
-  if (!r || !rd || rd->closing || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+/* The subscriber's pushes: the pattern or channel names the namespace. */
+static void on_push(sio_rlink_t *l, redisReply *r) {
+  redis_t *rd = l->owner;
+  if (rd->closing || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
       r->element[0]->type != REDIS_REPLY_STRING)
     return;
   for (size_t i = 1; i < r->elements; i++)
@@ -269,11 +265,12 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata) {
 
 static void subscribe(chans_t *ch) {
   redis_t *rd = ch->rd;
-  if (!SUB(rd) || rd->closing) return;
-  redisAsyncCommand(SUB(rd), on_sub_reply, NULL, "PSUBSCRIBE %s", ch->bcast_pattern);
-  redisAsyncCommand(SUB(rd), on_sub_reply, NULL, "SUBSCRIBE %s", ch->req_chan);
-  redisAsyncCommand(SUB(rd), on_sub_reply, NULL, "SUBSCRIBE %s", ch->res_chan);
-  redisAsyncCommand(SUB(rd), on_sub_reply, NULL, "SUBSCRIBE %s%s#", ch->res_chan,
+  if (rd->closing) return;
+  /* (One channel or pattern per command: redis_conn.h matches each confirmation to its command.) */
+  sio__rlink_command(SUB(rd), NULL, NULL, "PSUBSCRIBE %s", ch->bcast_pattern);
+  sio__rlink_command(SUB(rd), NULL, NULL, "SUBSCRIBE %s", ch->req_chan);
+  sio__rlink_command(SUB(rd), NULL, NULL, "SUBSCRIBE %s", ch->res_chan);
+  sio__rlink_command(SUB(rd), NULL, NULL, "SUBSCRIBE %s%s#", ch->res_chan,
                     sio__cluster_uid(ch->cluster));
 }
 
@@ -307,27 +304,40 @@ static sio_adapter_t *redis_create(void *arg, sio_nsp_t *nsp, sio_adapter_t *loc
  * once with SIO_EUNAVAIL. A new subscriber context subscribes every live namespace's channels
  * again. */
 
-static void on_link_ready(sio_redis_link_t *l, int restored) {
-  (void)restored;
-  note_up(l->data);
+static void on_link_ready(sio_rlink_t *l, int restored, double secs) {
+  redis_t *rd = l->owner;
+  note_up(rd);
+  if (!restored) return;
+  if (l == SUB(rd)) {
+    size_t n = 0;
+    for (const chans_t *ch = rd->nsps; ch; ch = ch->next) n++;
+    SIO_LOG(rd->conf.server, SIO_LOG_WARN, "redis",
+            "subscriber connection restored (%s:%d) after %.1f s; %zu namespace%s subscribed again",
+            l->host, l->port, secs, n, n == 1 ? "" : "s");
+  } else {
+    SIO_LOG(rd->conf.server, SIO_LOG_WARN, "redis", "publisher connection restored (%s:%d) after %.1f s",
+            l->host, l->port, secs);
+  }
 }
 
+static void on_link_up(sio_rlink_t *l) { note_up(l->owner); }
+
 /* Requests waiting for other nodes get no more answers: they end now with what came. */
-static void on_link_lost(sio_redis_link_t *l) {
-  redis_t *rd = l->data;
+static void on_link_lost(sio_rlink_t *l) {
+  redis_t *rd = l->owner;
   note_up(rd);
   for (chans_t *ch = rd->nsps; ch && !rd->closing; ch = ch->next)
     sio__cluster_on_down(ch->cluster, down_status(rd));
 }
 
-static void on_sub_context(sio_redis_link_t *l, redisAsyncContext *ac) {
-  (void)ac;
-  redis_t *rd = l->data;
+static void on_sub_fresh(sio_rlink_t *l) {
+  redis_t *rd = l->owner;
   for (chans_t *ch = rd->nsps; ch; ch = ch->next) subscribe(ch);
 }
 
-static const sio_redis_link_ops_t pub_ops = {NULL, on_link_ready, on_link_lost};
-static const sio_redis_link_ops_t sub_ops = {on_sub_context, on_link_ready, on_link_lost};
+static const sio_rlink_hooks_t pub_hooks = {.ready = on_link_ready, .lost = on_link_lost, .up = on_link_up};
+static const sio_rlink_hooks_t sub_hooks = {.fresh = on_sub_fresh, .ready = on_link_ready,
+                                            .lost = on_link_lost, .push = on_push, .up = on_link_up};
 
 static void redis_free_fields(redis_t *rd) {
   sio__redis_conf_clear(&rd->conf);
@@ -341,7 +351,7 @@ static void redis_close(void *arg) {
   redis_t *rd = arg;
   if (rd->closing) return;
   rd->closing = 1;
-  for (int i = 0; i < 2; i++) sio__redis_link_close(&rd->link[i]);
+  for (int i = 0; i < 2; i++) sio__rlink_close(&rd->link[i]);
 }
 
 /* After every namespace (each took its channels off rd->nsps as it was freed). */
@@ -373,13 +383,21 @@ int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *given) {
   rd->st = sio__io_counters(io);
   rd->st->redis_up = 0;
   rd->timeout_ms = o.requests_timeout_ms ? o.requests_timeout_ms : SIO_CLUSTER_TIMEOUT_MS;
-  rd->link[LINK_PUB] = (sio_redis_link_t){.conf = &rd->conf, .name = "publisher", .ops = &pub_ops, .data = rd};
-  rd->link[LINK_SUB] = (sio_redis_link_t){.conf = &rd->conf, .name = "subscriber", .ops = &sub_ops, .data = rd};
+  const sio_redis_conf_t *c = &rd->conf;
+  r = sio__rlink_init(&rd->link[LINK_PUB], rd, &pub_hooks, c->server, "publisher", c->host, c->port,
+                      c->user, c->password);
+  if (!r) r = sio__rlink_init(&rd->link[LINK_SUB], rd, &sub_hooks, c->server, "subscriber", c->host,
+                              c->port, c->user, c->password);
+  if (r) {
+    sio__rlink_close(&rd->link[LINK_PUB]);
+    redis_free_fields(rd);
+    return r;
+  }
   /* The namespaces that exist are clustered now (keeping their rooms), those made later too. */
   sio_adapter_factory_t f = {redis_create, redis_close, redis_free, rd};
   sio__io_use_adapters(io, &f); /* cannot fail: checked above */
-  /* (Only ENOMEM fails here: that link then stays down, as if Redis were away.) */
-  if (sio__redis_link_start(&rd->link[LINK_PUB]) == 0) sio__redis_link_start(&rd->link[LINK_SUB]);
+  sio__rlink_open(&rd->link[LINK_PUB]);
+  sio__rlink_open(&rd->link[LINK_SUB]);
   return 0;
 }
 

@@ -1,6 +1,6 @@
-/* Redis connections that can carry sharded pub/sub (redis_sharded.c).
+/* Redis connections, for the three Redis transports (redis.c, redis_sharded.c, redis_streams.c).
  *
- * Why not hiredis' async API, as redis_link.c: Debian's hiredis is 0.14, whose async layer only
+ * Why not hiredis' async API: Debian's hiredis is 0.14, whose async layer only
  * knows SUBSCRIBE and PSUBSCRIBE. An SSUBSCRIBE is to it a plain command: its confirmation takes
  * the command's callback, and the first `smessage` pushed after it finds no callback on a context
  * not flagged subscribed, where hiredis asserts (the process aborts). Its subscription table,
@@ -12,12 +12,10 @@
  * `sunsubscribe` Redis sends when a slot moves away) go to the push hook. Subscription commands
  * must name one channel each: one command, one reply (a confirmation, or an error as MOVED).
  *
- * sio_rlink_t is one such connection's lifecycle, as redis_link.c's for hiredis contexts (the same
- * log lines, backoff and bounds): a connection that fails or is lost retries with backoff (100 ms
- * doubling to 5 s, jittered; an attempt is given 5 s), logging one line when the outage begins
- * and one when it ends. The two could become one once the other transports move onto sio_rconn_t
- * (their commands are all plain ones). Writes go out at once (uv_write): as any libuv program,
- * the application ignores SIGPIPE (README). */
+ * sio_rlink_t is one such connection's lifecycle: a connection that fails or is lost retries with
+ * backoff (100 ms doubling to 5 s, jittered; an attempt is given 5 s), logging one line when the
+ * outage begins (the owner logs its end, from the ready hook). Writes go out at once (uv_write):
+ * as any libuv program, the application ignores SIGPIPE (README). */
 #ifndef SIO_REDIS_CONN_H
 #define SIO_REDIS_CONN_H
 

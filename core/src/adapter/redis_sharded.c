@@ -17,6 +17,7 @@
  * `sunsubscribe` push when a slot moves away) is made again on the slot's new owner. */
 #include "adapter/redis_sharded.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -90,6 +91,10 @@ typedef struct sub {
 
 /* One namespace's transport. */
 struct nspc {
+  /* With dynamic-private, the adapter's vtable: sac's, but told of sockets' own rooms too (the
+   * adapter's vt points here, which finds the nspc_t back). */
+  sio_adapter_vt_t vt;
+  void (*sac_del_all)(sio_adapter_t *a, sio_socket_t *s);
   shd_t *sh;
   sio_sac_t *sac;
   nspc_t *next;
@@ -142,6 +147,7 @@ static nspc_t *nspc_by_id(const shd_t *sh, uint64_t id) {
 }
 
 static void refresh_topology(shd_t *sh);
+static void on_retry(uv_timer_t *t) { refresh_topology(t->data); }
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Subscriptions                                                                                   */
@@ -159,7 +165,8 @@ static void sub_sync(sub_t *s) {
     s->node = -1;
   }
   if (!want || s->node >= 0 || !want->sub.c) return;
-  if (sio__rlink_command(&want->sub, on_ssubscribed, NULL, "SSUBSCRIBE %b", s->name, s->len) == 0)
+  if (sio__rlink_command(&want->sub, on_ssubscribed, (void *)(uintptr_t)s->slot, "SSUBSCRIBE %b",
+                         s->name, s->len) == 0)
     s->node = want->idx;
 }
 
@@ -305,8 +312,6 @@ static int apply_slots(shd_t *sh, const redisReply *r) {
   return 0;
 }
 
-static void on_retry(uv_timer_t *t) { refresh_topology(t->data); }
-
 static void on_cluster_slots(sio_rlink_t *l, redisReply *r, void *arg) {
   (void)arg;
   if (!l) return;
@@ -320,9 +325,9 @@ static void on_cluster_slots(sio_rlink_t *l, redisReply *r, void *arg) {
   }
   int was = sh->topology;
   if (r->type == REDIS_REPLY_ERROR) {
-    if (sh->topology == TOPO_CLUSTER) return; /* keep what is known */
-    /* "ERR This instance has cluster support disabled": one Redis for everything. */
-    sh->topology = TOPO_SINGLE;
+    /* "ERR This instance has cluster support disabled": one Redis for everything. A cluster node
+     * that errs keeps the map known, whose subscriptions are tried again. */
+    if (sh->topology != TOPO_CLUSTER) sh->topology = TOPO_SINGLE;
   } else if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && apply_slots(sh, r) == 0) {
     sh->topology = TOPO_CLUSTER;
   } else {
@@ -386,21 +391,22 @@ static node_t *redirect(shd_t *sh, const redisReply *r, int *ask) {
   return n;
 }
 
-/* A subscription answered with an error: MOVED (the slot map was stale), or the node cannot serve
- * it yet. The subscriptions are made again from a fresh slot map. */
+/* A subscription answered with an error: MOVED (the slot map was stale: asked again at once), or
+ * ASK, CLUSTERDOWN, TRYAGAIN (a slot migrating, a cluster failing: tried again a little later, so
+ * that a cluster that stays down is not asked in a loop). The subscriptions of that slot on that
+ * node are not made; the next slot map says where to make them. */
 static void on_ssubscribed(sio_rlink_t *l, redisReply *r, void *arg) {
-  (void)arg;
   if (!l || !r || r->type != REDIS_REPLY_ERROR) return;
   node_t *n = l->owner;
   shd_t *sh = n->sh;
   if (sh->closing) return;
+  unsigned slot = (unsigned)(uintptr_t)arg;
   SIO_DEBUG(sh->server, SIO_DEBUG_REDIS, "SSUBSCRIBE on %s:%d: %s", l->host, l->port, r->str);
-  int ask;
-  redirect(sh, r, &ask);
   for (nspc_t *ns = sh->nsps; ns; ns = ns->next)
     for (sub_t *s = ns->subs; s; s = s->next)
-      if (s->node == n->idx && owner(sh, s->slot) != n) s->node = -1;
-  refresh_topology(sh);
+      if (s->node == n->idx && s->slot == slot) s->node = -1;
+  int ask = 0;
+  if (!redirect(sh, r, &ask) || ask) uv_timer_start(sh->retry, on_retry, RETRY_MS, 0);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -564,6 +570,30 @@ static void sh_free(void *t) {
   free(ns);
 }
 
+/* Dynamic-private: a socket's own room has its channel while the socket is here. */
+static nspc_t *nspc_of_vt(const sio_adapter_t *a) {
+  return (nspc_t *)(void *)((char *)(uintptr_t)a->vt - offsetof(nspc_t, vt));
+}
+
+static void sh_socket_added(sio_adapter_t *a, sio_socket_t *s) {
+  sh_room(nspc_of_vt(a), sio_socket_id(s), 1);
+}
+
+static void sh_del_all(sio_adapter_t *a, sio_socket_t *s) {
+  nspc_t *ns = nspc_of_vt(a);
+  void (*del_all)(sio_adapter_t *, sio_socket_t *) = ns->sac_del_all;
+  sh_room(ns, sio_socket_id(s), 0);
+  del_all(a, s);
+}
+
+/* The rooms the namespace had before it was clustered (sio_io_use_redis after connections): their
+ * channels, as if each had just been created. */
+static void add_existing_room(const char *room, void *arg) {
+  nspc_t *ns = arg;
+  if (ns->sh->mode == SIO_REDIS_SUB_DYNAMIC_PRIVATE || !sio_nsp_socket(sio__sac_nsp(ns->sac), room))
+    sh_room(ns, room, 1);
+}
+
 static const sio_sac_transport_t sharded_transport = {
     sh_publish, sh_publish_response, sh_server_count, sh_room, NULL, NULL, sh_free, 0};
 
@@ -674,7 +704,16 @@ static sio_adapter_t *sharded_create(void *arg, sio_nsp_t *nsp, sio_adapter_t *l
   sh->nsps = ns;
   sub_link(main);
   sub_link(res);
-  return sio__sac_adapter(ns->sac);
+  sio_adapter_t *a = sio__sac_adapter(ns->sac);
+  if (sh->mode == SIO_REDIS_SUB_DYNAMIC_PRIVATE) {
+    ns->vt = *a->vt;
+    ns->sac_del_all = a->vt->del_all;
+    ns->vt.socket_added = sh_socket_added;
+    ns->vt.del_all = sh_del_all;
+    a->vt = &ns->vt;
+  }
+  if (sh->mode != SIO_REDIS_SUB_STATIC) local->vt->rooms(local, add_existing_room, ns);
+  return a;
 }
 
 static void shd_free_fields(shd_t *sh) {

@@ -731,15 +731,22 @@ static void sub_fresh(sio_rlink_t *l) {
   for (nspt_t *t = rs->nsps; t; t = t->next) subscribe(t);
 }
 
+/* The end of an outage, logged as its beginning was (redis_conn.c logs that). */
+static void log_restored(sio_rlink_t *l, int restored, double secs) {
+  if (restored)
+    SIO_LOG(l->server, SIO_LOG_WARN, "redis", "%s connection restored (%s:%d) after %.1f s", l->name,
+            l->host, l->port, secs);
+}
+
 static void on_ready(sio_rlink_t *l, int restored, double secs) {
-  (void)restored, (void)secs;
+  log_restored(l, restored, secs);
   note_up(l->owner);
 }
 
 static void on_up(sio_rlink_t *l) { note_up(l->owner); }
 
 static void reader_on_ready(sio_rlink_t *l, int restored, double secs) {
-  (void)restored, (void)secs;
+  log_restored(l, restored, secs);
   reader_t *rd = l->owner;
   note_up(rd->rs);
   rd->reading = 0;

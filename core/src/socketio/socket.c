@@ -124,6 +124,7 @@ static void do_connect(sio_socket_t *s) {
   nsp->head = s;
   nsp->count++;
   nsp->io->st.connections++;
+  if (nsp->adapter->vt->socket_added) nsp->adapter->vt->socket_added(nsp->adapter, s);
   sio__client_connected(c);
   SIO_DEBUG(nsp->io->server, SIO_DEBUG_NSP, "socket %s connected to nsp %s (session %s%s)", s->id,
             nsp->name, sio_session_id(c->session), s->restored ? ", recovered" : "");
