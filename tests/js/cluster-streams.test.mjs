@@ -21,6 +21,6 @@ for (const [a, b] of [['python', 'node'], ['node', 'lua'], ['python', 'c']]) {
   pairSuite(redis, 'streams', a, b, { full: false });
 }
 for (const [a, b] of [['node', 'node'], ['c', 'c'], ['c', 'node'], ['node', 'c']]) recoverySuite(redis, a, b);
-for (const [a, b] of [['node', 'node'], ['c', 'node'], ['c', 'c']]) restartSuite(a, b);
+for (const [a, b] of [['node', 'node'], ['c', 'node'], ['node', 'c'], ['c', 'c']]) restartSuite(a, b);
 for (const kind of ['c', 'python']) wireSuite(redis, 'streams', kind);
 flagSuite();
