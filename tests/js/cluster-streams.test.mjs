@@ -4,7 +4,8 @@
 // - C, Python and Lua contract servers beside the Node reference on the streams adapter, both ways:
 //   broadcast, count (fetchSockets), binary byte-exact, rooms and except, fetchSockets, serverSideEmit
 //   with answers, broadcasts with acks (Python and Lua: broadcast);
-// - recovery across nodes with socket.io-client 4.8 (C to C, C to Node, Node to C, and Node to Node,
+// - recovery across nodes with socket.io-client 4.8 (C to C, C to Node, Node to C, Python to Node,
+//   Node to Lua, and Node to Node,
 //   which checks the test itself): recovered, same id and rooms, every missed event once, in order;
 // - Redis restarted (persistence on, same port) under a broadcast stream: nothing the stream kept is
 //   lost or doubled on the other node, and local delivery goes on;
@@ -20,7 +21,9 @@ for (const [a, b] of [['node', 'node'], ['c', 'node'], ['node', 'c'], ['c', 'c']
 for (const [a, b] of [['python', 'node'], ['node', 'lua'], ['python', 'c']]) {
   pairSuite(redis, 'streams', a, b, { full: false });
 }
-for (const [a, b] of [['node', 'node'], ['c', 'c'], ['c', 'node'], ['node', 'c']]) recoverySuite(redis, a, b);
+for (const [a, b] of [['node', 'node'], ['c', 'c'], ['c', 'node'], ['node', 'c'], ['python', 'node'], ['node', 'lua']]) {
+  recoverySuite(redis, a, b);
+}
 for (const [a, b] of [['node', 'node'], ['c', 'node'], ['node', 'c'], ['c', 'c']]) restartSuite(a, b);
 for (const kind of ['c', 'python']) wireSuite(redis, 'streams', kind);
 flagSuite();
