@@ -67,6 +67,7 @@ int sio__redis_room_channel(int mode, const char *room) {
 #define SUB_BUCKETS 1024
 #define MAX_REDIRECTS 5
 #define RETRY_MS 500
+#define MAX_NODES 1024
 
 typedef struct shd shd_t;
 typedef struct nspc nspc_t;
@@ -246,8 +247,10 @@ static node_t *node_find(const shd_t *sh, const char *host, int port) {
   return NULL;
 }
 
-/* A node's two links, opened at once. NULL on ENOMEM. */
+/* A node's two links, opened at once. NULL on ENOMEM, or past MAX_NODES (Redis Cluster's own
+ * limit is about 1000 nodes: more is a hostile answer, not a cluster). */
 static node_t *node_add(shd_t *sh, const char *host, int port) {
+  if (sh->nnodes >= MAX_NODES) return NULL;
   node_t **grown = realloc(sh->nodes, (sh->nnodes + 1) * sizeof *grown);
   if (!grown) return NULL;
   sh->nodes = grown;
@@ -302,7 +305,8 @@ static int apply_slots(shd_t *sh, const redisReply *r) {
     const redisReply *m = e->element[2];
     long long lo = e->element[0]->integer, hi = e->element[1]->integer;
     if (m->elements < 2 || m->element[0]->type != REDIS_REPLY_STRING ||
-        m->element[1]->type != REDIS_REPLY_INTEGER || lo < 0 || hi >= SIO_REDIS_SLOTS || lo > hi)
+        m->element[1]->type != REDIS_REPLY_INTEGER || lo < 0 || hi >= SIO_REDIS_SLOTS || lo > hi ||
+        m->element[1]->integer <= 0 || m->element[1]->integer > 65535)
       continue;
     node_t *n = node_get(sh, m->element[0]->str, m->element[0]->len, (int)m->element[1]->integer);
     if (!n) return SIO_ENOMEM;
