@@ -438,8 +438,10 @@ static void spub_done(spub_t *p) {
 
 static void on_spublished(sio_rlink_t *l, redisReply *r, void *arg);
 
+/* A first attempt needs the node up (else the caller delivers locally only, as when Redis is
+ * away); a redirection may wait for a node being connected (one a MOVED just named). */
 static int spub_send(spub_t *p, node_t *n, int ask) {
-  if (!sio__rlink_ok(&n->pub)) return down_status(p->sh);
+  if (!(p->hops ? n->pub.c != NULL : sio__rlink_ok(&n->pub))) return down_status(p->sh);
   if (ask) sio__rlink_command(&n->pub, NULL, NULL, "ASKING");
   int r = sio__rlink_command(&n->pub, on_spublished, p, "SPUBLISH %s %b", p->chan, p->data, p->len);
   if (r == SIO_EUNAVAIL) r = down_status(p->sh);
