@@ -745,7 +745,8 @@ static void serve_broadcast_ack(sio_sac_t *c, const cJSON *from, const cJSON *da
 
 /* A BROADCAST: with a requestId, a broadcast with acks; else an emit here, with the offset the
  * transport gave it as last argument when this node recovers sessions (Node's
- * addOffsetIfNecessary: events without an id, not volatile). */
+ * addOffsetIfNecessary: events without an id, not volatile). Without an offset (pub/sub, the
+ * sharded adapter) nothing is appended, where Node would append undefined (null on the wire). */
 static void on_broadcast(sio_sac_t *c, const cJSON *from, const cJSON *data,
                          const sio_mp_bins_t *bins, const char *offset) {
   const cJSON *packet = get(data, "packet"), *opts = get(data, "opts");
