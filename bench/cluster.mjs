@@ -11,11 +11,18 @@
 //
 //   node bench/cluster.mjs [--modes classic,sharded,streams] [--kinds c,node,python,lua]
 //       [--receivers 50] [--count 20000] [--window 64] [--latency 2000]
+//       [--loadgen [--duration 5]]
+//
+// --loadgen: the clients are sio-loadgen's (build/sio-loadgen, or env SIO_LOADGEN) instead of
+// socket.io-client in this process, whose own CPU bounds the rate otherwise: `--scenario fanout
+// --port A --receivers-port B`, WINDOW broadcasts in flight (default 4 there), for --duration
+// seconds; latency is the loadgen's, from each broadcast's send stamp to each receiver (p50, p99).
 //
 // Uses tests/js's packages (socket.io-client, the reference server's @socket.io/redis-adapter):
 // run `npm ci` in tests/js first (scripts/deps.sh does). Loopback only; on demand, never in CI.
 
 import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { startServer } from '../tests/js/server.mjs';
 import { startRedis } from '../tests/js/helpers.mjs';
@@ -37,6 +44,9 @@ function option(name, def) {
 const KINDS = option('kinds', 'c,node').split(',');
 const MODES = option('modes', 'classic,sharded,streams').split(',');
 const LATENCY = Number(option('latency', 2000));
+const LOADGEN = process.argv.includes('--loadgen');
+const DURATION = Number(option('duration', 5));
+const LOADGEN_BIN = process.env.SIO_LOADGEN || new URL('../build/sio-loadgen', import.meta.url).pathname;
 const RECEIVERS = Number(option('receivers', 50));
 const COUNT = Number(option('count', 20000));
 const WINDOW = Number(option('window', 64));
@@ -120,11 +130,44 @@ async function measure(mode, kind) {
   }
 }
 
+// The same pair driven by sio-loadgen: one sender on A, RECEIVERS receivers on B.
+async function measureLoadgen(mode, kind) {
+  const redis = await startRedis();
+  const flags = ['--redis', redis.url, '--redis-mode', mode];
+  const a = await startServer(flags, { command: COMMANDS[kind] });
+  const b = await startServer(flags, { command: COMMANDS[kind] });
+  try {
+    // both nodes subscribed: a socket on A counts the one on B
+    const pa = await connect(a.url);
+    const pb = await connect(b.url);
+    for (let i = 0; i < 100 && (await pa.timeout(5000).emitWithAck('count')) !== 2; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    pa.close();
+    pb.close();
+    const pids = [a.pid, b.pid, redis.pid];
+    const cpu0 = pids.map(cpu);
+    const out = execFileSync(LOADGEN_BIN, ['--scenario', 'fanout', '--port', String(a.port), '--receivers-port',
+      String(b.port), '--receivers', String(RECEIVERS), '--window', String(option('window', 4)), '--payload', '16',
+      '--warmup', '0', '--duration', String(DURATION)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const j = JSON.parse(out.trim().split('\n').pop());
+    const broadcasts = j.ops / RECEIVERS;
+    const [ca, cb, cr] = pids.map((p, i) => (cpu(p) - cpu0[i]) * 1e6 / broadcasts);
+    if (j.errors) throw new Error(`loadgen errors: ${out}`);
+    return { mode, kind, bps: j.ops_per_s / RECEIVERS, dps: j.ops_per_s, ca, cb, cr, p50: j.p50_us / 1e3, p99: j.p99_us / 1e3 };
+  } finally {
+    await a.stop();
+    await b.stop();
+    await redis.stop();
+  }
+}
+
 const rows = [];
-for (const mode of MODES) for (const kind of KINDS) rows.push(await measure(mode, kind));
+for (const mode of MODES) for (const kind of KINDS) rows.push(await (LOADGEN ? measureLoadgen : measure)(mode, kind));
 const f = (x, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
-console.log(`\n${RECEIVERS} receivers on node B, ${f(COUNT)} broadcasts from node A, window ${WINDOW}; ` +
-  `latency over ${f(LATENCY)} broadcasts one at a time\n`);
+console.log(LOADGEN ? `\nsio-loadgen fanout: ${RECEIVERS} receivers on node B, one sender on node A, ` +
+  `window ${option('window', 4)}, ${DURATION} s\n` : `\n${RECEIVERS} receivers on node B, ${f(COUNT)} broadcasts from node A, ` +
+  `window ${WINDOW}; latency over ${f(LATENCY)} broadcasts one at a time\n`);
 console.log('| mode | nodes | broadcasts/s | deliveries/s | p50 ms | p99 ms | node A CPU µs/broadcast | node B CPU µs/broadcast | Redis CPU µs/broadcast |');
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {

@@ -8,11 +8,12 @@
 //   which checks the test itself): recovered, same id and rooms, every missed event once, in order;
 // - Redis restarted (persistence on, same port) under a broadcast stream: nothing the stream kept is
 //   lost or doubled on the other node, and local delivery goes on;
+// - every contract server (C, Python, Lua, Node) exits 2 for a bad --redis-mode or one without --redis;
 // - the bytes a C and a Python node send (XADD fields, PUBLISH payloads: broadcast, room with except,
 //   binary, socketsJoin, fetchSockets, serverSideEmit, broadcast with acks, and the answers to a Node
 //   node's requests), watched with redis-cli MONITOR, against the capture (redis-wire-vectors.json).
 
-import { pairSuite, recoverySuite, restartSuite, useRedis, wireSuite } from './cluster-modes.mjs';
+import { flagSuite, pairSuite, recoverySuite, restartSuite, useRedis, wireSuite } from './cluster-modes.mjs';
 
 const redis = useRedis();
 for (const [a, b] of [['node', 'node'], ['c', 'node'], ['node', 'c'], ['c', 'c']]) pairSuite(redis, 'streams', a, b);
@@ -20,5 +21,6 @@ for (const [a, b] of [['python', 'node'], ['node', 'lua'], ['python', 'c']]) {
   pairSuite(redis, 'streams', a, b, { full: false });
 }
 for (const [a, b] of [['node', 'node'], ['c', 'c'], ['c', 'node'], ['node', 'c']]) recoverySuite(redis, a, b);
-for (const [a, b] of [['node', 'node'], ['c', 'node'], ['c', 'c']]) restartSuite(a, b);
+for (const [a, b] of [['node', 'node'], ['c', 'node'], ['node', 'c'], ['c', 'c']]) restartSuite(a, b);
 for (const kind of ['c', 'python']) wireSuite(redis, 'streams', kind);
+flagSuite();

@@ -1521,6 +1521,34 @@ describe("a cluster (redis-server)", function()
     assert.are.equal(0, self_calls) -- never to its own node
   end)
 
+  it("redis_mode streams and sharded with their options: requests cross, broadcasts go to the named stream", function()
+    local url = start_redis()
+    local port = url:match(":(%d+)$")
+    local function cli(args)
+      local f = assert(io.popen(("redis-cli -p %s %s"):format(port, args)))
+      local out = f:read("a")
+      f:close()
+      return out
+    end
+    local opts = { redis = url, redis_mode = "streams", redis_stream_name = "lua-stream", redis_key = "lua-prefix",
+      redis_max_len = 100, redis_read_count = 5, redis_block_time = 500 }
+    local a, b = server(opts), server(opts)
+    b:on("ask", function(x) return x + 1 end)
+    local err, res = until_answered(a, 1, "ask", 1)
+    assert.is_nil(err)
+    assert.are.same({ 2 }, res)
+    assert.matches("lua%-prefix#/#", cli("PUBSUB CHANNELS 'lua-prefix*'"))
+    a:emit("news", 1) -- a broadcast: an entry of the named stream
+    assert.is_true(H.run_until(function() return tonumber(cli("XLEN lua-stream")) >= 1 end, 3000))
+    assert.are.equal("0", cli("EXISTS socket.io"):match("%d+"))
+    local sa, sb = server { redis = url, redis_mode = "sharded", redis_subscription_mode = "static" },
+      server { redis = url, redis_mode = "sharded", redis_subscription_mode = "static" }
+    sb:on("ask", function(x) return x * 10 end)
+    err, res = until_answered(sa, 1, "ask", 3)
+    assert.is_nil(err)
+    assert.are.same({ 30 }, res)
+  end)
+
   it("waits in place in a handler's coroutine: server_side_call, fetch_count; listeners that wait answer", function()
     local url = start_redis()
     local a, b = server { redis = url }, server { redis = url }

@@ -270,6 +270,35 @@ def redis_url():
             p.wait()
 
 
+def _redis_cli(url, *args):
+    port = url.rsplit(':', 1)[1]
+    return subprocess.run(['redis-cli', '-p', port, *args], capture_output=True, text=True, timeout=10).stdout
+
+
+def test_streams_options_reach_redis(redis_url):
+    """redis_mode="streams" with its options: the broadcast is an entry of the named stream, the
+    namespace's channels carry the prefix (redis_key), and a second node hears the first."""
+    kw = dict(redis=redis_url, redis_mode='streams', redis_stream_name='my-stream', redis_key='my-prefix',
+              redis_max_len=100, redis_read_count=5, redis_block_time=0.5)
+    a, b = sio.Server(**kw), sio.Server(**kw)
+    got = []
+    with Running(a), Running(b) as rb:
+        c = client(rb.url)
+        c.on('news', lambda *args: got.append(args))
+        try:
+            # the nodes subscribe asynchronously: the broadcast is repeated until B's client has it
+            assert wait_for(lambda: 'my-prefix#/#' in _redis_cli(redis_url, 'PUBSUB', 'CHANNELS', 'my-prefix*'))
+            end = time.monotonic() + WAIT
+            while not got and time.monotonic() < end:
+                a.emit('news', {'n': 1})
+                wait_for(lambda: got, timeout=0.3)
+            assert got and got[0] == ({'n': 1},)
+            assert int(_redis_cli(redis_url, 'XLEN', 'my-stream')) >= 1
+            assert _redis_cli(redis_url, 'EXISTS', 'socket.io').strip() == '0'
+        finally:
+            c.disconnect()
+
+
 def _until_answered(server, event, *args, nodes=1, namespace=None):
     """server_side_emit with an ack until `nodes` other nodes answer (the nodes connect to Redis
     and subscribe asynchronously); returns (error, responses)."""
