@@ -21,7 +21,10 @@ import { startServer } from './server.mjs';
 import { freePort, HOST, sleep, withTimeout } from './helpers.mjs';
 
 const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
-const SKIP = HAVE_REDIS ? false : 'redis-server is not installed (apt install redis-server)';
+// The nodes are fixed (C contract servers): a stage that only changes SIO_SERVER would run the
+// same again, so this runs where SIO_SERVER is unset (CI's release and ASan stages).
+const SKIP = !HAVE_REDIS ? 'redis-server is not installed (apt install redis-server)'
+  : process.env.SIO_SERVER ? 'the nodes are fixed: run once, without SIO_SERVER' : false;
 const C = 'examples/contract/run c';
 const OFFSET = /^[0-9]+-[0-9]+$/;
 
