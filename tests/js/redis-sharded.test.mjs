@@ -6,7 +6,9 @@
 // with PUBSUB SHARDCHANNELS, gone when the room empties), binary, count (SHARDNUMSUB),
 // fetchSockets, serverSideEmit with answers and broadcasts with acks. On the cluster: a C node
 // follows a slot migrated under it (CLUSTER SETSLOT: its subscriptions move, MOVED answers are
-// followed); the bytes a C node SPUBLISHes equal the Node node's for the same emits (MONITOR).
+// followed); the bytes a C node SPUBLISHes equal the Node node's for the same emits (MONITOR); a
+// C node and an in-process Node node on createCluster share a Redis Cluster; Redis restarted; an
+// unreachable Redis; subscriptionMode static and dynamic-private (Python nodes).
 // Skipped when redis-server 7 is not installed.
 
 import { after, before, describe, test } from 'node:test';
@@ -406,3 +408,75 @@ for (const mode of ['static', 'dynamic-private']) {
     });
   });
 }
+
+// ---------------------------------------------------------------- Node's cluster client, and sio
+
+// A Node socket.io node in this process on createShardedAdapter over redis 4.7's createCluster
+// (what Node needs for a Redis Cluster; the reference contract server connects with createClient):
+// a few of the contract's events.
+async function startNodeOnCluster(url) {
+  const { createServer } = await import('node:http');
+  const { Server } = await import('socket.io');
+  const { createCluster } = await import('redis');
+  const { createShardedAdapter } = await import('@socket.io/redis-adapter');
+  const pubClient = createCluster({ rootNodes: [{ url }] });
+  const subClient = pubClient.duplicate();
+  for (const c of [pubClient, subClient]) c.on('error', () => {});
+  await Promise.all([pubClient.connect(), subClient.connect()]);
+  const http = createServer();
+  const io = new Server(http, { adapter: createShardedAdapter(pubClient, subClient) });
+  io.on('connection', (socket) => {
+    socket.on('broadcast', (...args) => io.emit('broadcast', ...args));
+    socket.on('to-room', (room, ...args) => io.to(room).emit('room-message', room, ...args));
+    socket.on('join', (room, ack) => { socket.join(room); ack([...socket.rooms].sort()); });
+    socket.on('count', async (ack) => ack((await io.fetchSockets()).length));
+  });
+  await new Promise((resolve) => http.listen(0, HOST, resolve));
+  return {
+    url: `http://${HOST}:${http.address().port}`,
+    async stop() {
+      io.close();
+      await Promise.all([pubClient.quit(), subClient.quit()]).catch(() => {});
+    },
+  };
+}
+
+describe('sharded adapter on a Redis Cluster: a C node and a Node node (createCluster)', { skip: SKIP }, () => {
+  let redis, node, cnode;
+  const clients = [];
+  let a, b; // a on the C node, b on the Node node
+  before(async () => {
+    redis = await startRedisCluster(3);
+    cnode = await startServer(['--redis', redis.url, ...SHARDED], { command: COMMANDS.c });
+    node = await startNodeOnCluster(redis.url);
+    a = await connectClient(cnode.url, KIND);
+    b = await connectClient(node.url, KIND);
+    clients.push(a, b);
+    await until('both nodes subscribed', () =>
+      redis.ports.some((p) => redisCli(p, 'PUBSUB', 'SHARDNUMSUB', 'socket.io#/#').split('\n')[1] === '2'));
+  });
+  after(async () => {
+    for (const c of clients) await closeManager(c.manager);
+    if (node) await node.stop();
+    if (cnode) await cnode.stop();
+    if (redis) await redis.stop();
+  });
+
+  test('broadcasts, binary and to-room cross both ways; count (fetchSockets) on both', async () => {
+    a.emit('broadcast', 'from C', { s: 'é😀' });
+    for (const c of [a, b]) assert.deepEqual(await c.next('broadcast'), ['from C', { s: 'é😀' }]);
+    const bin = randomBuffer(3000);
+    b.emit('broadcast', 'from Node', bin);
+    for (const c of [a, b]) assertSameData(await c.next('broadcast'), ['from Node', bin]);
+    await a.ack('join', 'cross');
+    await b.ack('join', 'cross');
+    await until('both room subscriptions', () =>
+      redis.ports.some((p) => redisCli(p, 'PUBSUB', 'SHARDNUMSUB', 'socket.io#/#cross#').split('\n')[1] === '2'));
+    b.emit('to-room', 'cross', 'n');
+    for (const c of [a, b]) assert.deepEqual(await c.next('room-message'), ['cross', 'n']);
+    a.emit('to-room', 'cross', 'c');
+    for (const c of [a, b]) assert.deepEqual(await c.next('room-message'), ['cross', 'c']);
+    assert.deepEqual(await a.ack('count'), [2]);
+    assert.deepEqual(await b.ack('count'), [2]); // Node's fetchSockets answered by the C node
+  });
+});

@@ -12,8 +12,8 @@
  *
  * Redis Cluster: the URL's node is asked CLUSTER SLOTS; "cluster support disabled" means a single
  * Redis. In a cluster, each master gets a publisher and a subscriber connection (redis_conn.c's
- * links), a channel's SPUBLISH and SSUBSCRIBE go to the master owning its key slot, a MOVED (or ASK)
- * answer is followed and the slot map refreshed, and a subscription that Redis drops (the
+ * links), a channel's SPUBLISH and SSUBSCRIBE go to the master owning its key slot, a MOVED (or
+ * ASK) answer is followed and the slot map refreshed, and a subscription that Redis drops (the
  * `sunsubscribe` push when a slot moves away) is made again on the slot's new owner. */
 #include "adapter/redis_sharded.h"
 
@@ -67,6 +67,7 @@ int sio__redis_room_channel(int mode, const char *room) {
 #define SUB_BUCKETS 1024
 #define MAX_REDIRECTS 5
 #define RETRY_MS 500
+#define MAX_NODES 1024
 
 typedef struct shd shd_t;
 typedef struct nspc nspc_t;
@@ -150,7 +151,7 @@ static void refresh_topology(shd_t *sh);
 static void on_retry(uv_timer_t *t) { refresh_topology(t->data); }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Subscriptions                                                                                   */
+/* Subscriptions                                                                                 */
 
 static void on_ssubscribed(sio_rlink_t *l, redisReply *r, void *arg);
 
@@ -235,7 +236,7 @@ static sub_t *sub_find(const shd_t *sh, const char *name, size_t len) {
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Nodes and the cluster's slot map                                                                */
+/* Nodes and the cluster's slot map                                                              */
 
 static const sio_rlink_hooks_t pub_hooks, sub_hooks;
 
@@ -246,8 +247,10 @@ static node_t *node_find(const shd_t *sh, const char *host, int port) {
   return NULL;
 }
 
-/* A node's two links, opened at once. NULL on ENOMEM. */
+/* A node's two links, opened at once. NULL on ENOMEM, or past MAX_NODES (Redis Cluster's own
+ * limit is about 1000 nodes: more is a hostile answer, not a cluster). */
 static node_t *node_add(shd_t *sh, const char *host, int port) {
+  if (sh->nnodes >= MAX_NODES) return NULL;
   node_t **grown = realloc(sh->nodes, (sh->nnodes + 1) * sizeof *grown);
   if (!grown) return NULL;
   sh->nodes = grown;
@@ -296,13 +299,15 @@ static int apply_slots(shd_t *sh, const redisReply *r) {
   for (size_t i = 0; i < SIO_REDIS_SLOTS; i++) map[i] = -1;
   for (size_t i = 0; i < r->elements; i++) {
     const redisReply *e = r->element[i];
-    if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 || e->element[0]->type != REDIS_REPLY_INTEGER ||
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
+        e->element[0]->type != REDIS_REPLY_INTEGER ||
         e->element[1]->type != REDIS_REPLY_INTEGER || e->element[2]->type != REDIS_REPLY_ARRAY)
       continue;
     const redisReply *m = e->element[2];
     long long lo = e->element[0]->integer, hi = e->element[1]->integer;
     if (m->elements < 2 || m->element[0]->type != REDIS_REPLY_STRING ||
-        m->element[1]->type != REDIS_REPLY_INTEGER || lo < 0 || hi >= SIO_REDIS_SLOTS || lo > hi)
+        m->element[1]->type != REDIS_REPLY_INTEGER || lo < 0 || hi >= SIO_REDIS_SLOTS || lo > hi ||
+        m->element[1]->integer <= 0 || m->element[1]->integer > 65535)
       continue;
     node_t *n = node_get(sh, m->element[0]->str, m->element[0]->len, (int)m->element[1]->integer);
     if (!n) return SIO_ENOMEM;
@@ -410,7 +415,7 @@ static void on_ssubscribed(sio_rlink_t *l, redisReply *r, void *arg) {
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Publishing                                                                                      */
+/* Publishing                                                                                    */
 
 /* An SPUBLISH on its way, kept to follow a redirection. */
 typedef struct spub {
@@ -433,8 +438,10 @@ static void spub_done(spub_t *p) {
 
 static void on_spublished(sio_rlink_t *l, redisReply *r, void *arg);
 
+/* A first attempt needs the node up (else the caller delivers locally only, as when Redis is
+ * away); a redirection may wait for a node being connected (one a MOVED just named). */
 static int spub_send(spub_t *p, node_t *n, int ask) {
-  if (!sio__rlink_ok(&n->pub)) return down_status(p->sh);
+  if (!(p->hops ? n->pub.c != NULL : sio__rlink_ok(&n->pub))) return down_status(p->sh);
   if (ask) sio__rlink_command(&n->pub, NULL, NULL, "ASKING");
   int r = sio__rlink_command(&n->pub, on_spublished, p, "SPUBLISH %s %b", p->chan, p->data, p->len);
   if (r == SIO_EUNAVAIL) r = down_status(p->sh);
@@ -598,19 +605,21 @@ static const sio_sac_transport_t sharded_transport = {
     sh_publish, sh_publish_response, sh_server_count, sh_room, NULL, NULL, sh_free, 0};
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Receiving                                                                                       */
+/* Receiving                                                                                     */
 
 static void on_sub_push(sio_rlink_t *l, redisReply *r) {
   node_t *n = l->owner;
   shd_t *sh = n->sh;
   if (sh->closing || r->elements < 3 || r->element[1]->type != REDIS_REPLY_STRING) return;
   const redisReply *kind = r->element[0], *chan = r->element[1];
-  if (kind->len == 8 && memcmp(kind->str, "smessage", 8) == 0 && r->element[2]->type == REDIS_REPLY_STRING) {
+  if (kind->len == 8 && memcmp(kind->str, "smessage", 8) == 0 &&
+      r->element[2]->type == REDIS_REPLY_STRING) {
     sh->st->redis_received++;
     SIO_DEBUG(sh->server, SIO_DEBUG_REDIS, "smessage on %.128s (%zu bytes)", chan->str,
               (size_t)r->element[2]->len);
     sub_t *s = sub_find(sh, chan->str, chan->len);
-    if (s) sio__sac_on_raw(s->ns->sac, r->element[2]->str, r->element[2]->len, s == s->ns->subs->next);
+    if (s) /* the namespace's second channel is its response channel */
+      sio__sac_on_raw(s->ns->sac, r->element[2]->str, r->element[2]->len, s == s->ns->subs->next);
   } else if (kind->len == 12 && memcmp(kind->str, "sunsubscribe", 12) == 0) {
     /* Not asked for: the channel's slot moved to another node. */
     sub_t *s = sub_find(sh, chan->str, chan->len);
@@ -622,7 +631,7 @@ static void on_sub_push(sio_rlink_t *l, redisReply *r) {
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Links                                                                                           */
+/* Links                                                                                         */
 
 /* A new subscriber connection: every channel whose slot this node serves, subscribed again. */
 static void on_sub_fresh(sio_rlink_t *l) {
@@ -665,14 +674,16 @@ static void on_lost(sio_rlink_t *l) {
     for (nspc_t *ns = sh->nsps; ns; ns = ns->next)
       for (sub_t *s = ns->subs; s; s = s->next)
         if (s->node == n->idx) s->node = -1;
-  for (nspc_t *ns = sh->nsps; ns && !sh->closing; ns = ns->next) sio__sac_on_down(ns->sac, down_status(sh));
+  for (nspc_t *ns = sh->nsps; ns && !sh->closing; ns = ns->next)
+    sio__sac_on_down(ns->sac, down_status(sh));
 }
 
 static const sio_rlink_hooks_t pub_hooks = {NULL, on_ready, on_lost, NULL, on_link_up};
-static const sio_rlink_hooks_t sub_hooks = {on_sub_fresh, on_ready, on_lost, on_sub_push, on_link_up};
+static const sio_rlink_hooks_t sub_hooks = {on_sub_fresh, on_ready, on_lost, on_sub_push,
+                                            on_link_up};
 
 /* ---------------------------------------------------------------------------------------------- */
-/* The adapter factory                                                                             */
+/* The adapter factory                                                                           */
 
 static sio_adapter_t *sharded_create(void *arg, sio_nsp_t *nsp, sio_adapter_t *local) {
   shd_t *sh = arg;
@@ -746,7 +757,8 @@ static void sharded_free(void *arg) {
 }
 
 int sio__redis_sharded_use(sio_io_t *io, const sio_redis_options_t *o) {
-  if (o->subscription_mode < SIO_REDIS_SUB_DYNAMIC || o->subscription_mode > SIO_REDIS_SUB_DYNAMIC_PRIVATE)
+  if (o->subscription_mode < SIO_REDIS_SUB_DYNAMIC ||
+      o->subscription_mode > SIO_REDIS_SUB_DYNAMIC_PRIVATE)
     return SIO_EINVAL;
   int r = sio__io_use_adapters(io, NULL);
   if (r) return r;

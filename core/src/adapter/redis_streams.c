@@ -78,8 +78,9 @@ int sio_io_use_redis_streams(sio_io_t *io, const sio_redis_streams_options_t *op
 #include "opts.h"
 #include "transport/log.h"
 
-/* Node's RESTORE_SESSION_MAX_XRANGE_CALLS, and what a restore may hold of missed packets: past
- * it the client comes back as a fresh socket rather than with part of what it missed. */
+/* Node's RESTORE_SESSION_MAX_XRANGE_CALLS (calls of read_count entries here: max_len / read_count
+ * more), and what a restore may hold of missed packets: past either the client comes back as a
+ * fresh socket rather than with part of what it missed. */
 #define RESTORE_MAX_CALLS 100
 #define RESTORE_MAX_BYTES ((size_t)64 << 20)
 /* A reader whose XREAD failed (the key is not a stream, a Redis that is loading) tries again. */
@@ -322,7 +323,7 @@ static int rs_persist_session(void *tp, const cJSON *session) {
 }
 
 /* A restore in flight: GETDEL and XRANGE offset offset, then XRANGE from the next id on until the
- * stream's end (at most RESTORE_MAX_CALLS calls of read_count entries). Every command given it
+ * stream's end (read_count entries a call, as many calls as MAXLEN needs). Every command given it
  * holds it (pending); it ends once (done) and is freed when both are over. */
 struct restore {
   rs_t *rs;
@@ -506,8 +507,16 @@ static void on_restore_range(sio_rlink_t *ac, redisReply *reply, void *privdata)
     }
     memcpy(q->last, e->element[0]->str, e->element[0]->len + 1);
   }
-  if (r->elements == 0 || r->elements < q->rs->read_count || ++q->calls >= RESTORE_MAX_CALLS) {
-    restore_end(q, 0);
+  if (r->elements == 0 || r->elements < q->rs->read_count) {
+    restore_end(q, 0); /* the stream's end */
+    return;
+  }
+  /* Node reads the rest of the stream in at most 100 calls without COUNT; here a call reads
+   * read_count entries, so the bound follows the stream's MAXLEN (its ~ lets it run a little
+   * over). A stream still longer: a fresh socket rather than part of what it missed. */
+  uint32_t max_calls = q->rs->max_len / q->rs->read_count + RESTORE_MAX_CALLS;
+  if (++q->calls >= max_calls) {
+    restore_end(q, SIO_ENOTFOUND);
     return;
   }
   int rc = restore_next(q);
