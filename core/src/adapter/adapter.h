@@ -10,6 +10,11 @@
  *                   adapter and adds what crosses nodes, over a transport of three calls (cluster.h)
  *   redis.c         the Redis transport; sio_io_use_redis installs its adapter factory in the io
  *   redis_uv.c      hiredis on libuv
+ *   sac.c           socket.io-adapter 2.5's ClusterAdapter ({uid, nsp, type, data} messages,
+ *                   MessageType 1..13) over a transport of a few calls (sac.h): the base of the
+ *                   sharded (redis.c) and streams (redis_streams.c) engines; no remote allRooms
+ *                   (Node's has none: all_rooms is NULL, this node's rooms answer)
+ *   cluster_common.c  helpers cluster.c and sac.c share (target lists, local sockets)
  *   msgpack_json.c  msgpack <-> cJSON, as notepack.io (the cluster's messages)
  *
  * A broadcast arrives encoded once (sio_encoded_t): every local recipient gets references to the

@@ -15,48 +15,18 @@
 
 #include <openssl/rand.h>
 
+#include "adapter/cluster_common.h"
 #include "adapter/msgpack_json.h"
 
 /* The longest request id taken from another node (Node's are SIO_CLUSTER_ID_LEN characters). */
 #define PEER_ID_MAX 7
 
-/* The largest clientCount taken from another node: no node has 2^32 sockets, and a bigger double
- * (another node's 1e300) cast to a size_t is undefined behaviour. */
-#define MAX_CLIENT_COUNT 4294967295.0
-
-/* A request of ours waiting for the other nodes' answers. */
-typedef struct request {
-  struct request *next, *prev;
-  sio_cluster_t *c;
-  sio_request_t *r;     /* the Socket.IO layer's, ended exactly once */
-  char id[SIO_CLUSTER_ID_LEN + 1];
-  uint8_t type;         /* SIO_REQ_REMOTE_FETCH, SIO_REQ_ALL_ROOMS or SIO_REQ_SERVER_SIDE_EMIT */
-  uint8_t asked;        /* the server count was asked: the timer is the timeout */
-  uint8_t published;    /* answers count */
-  char *message;        /* published once the server count says how many answer */
-  size_t expected, received;
-  int status;           /* what the timer ends it with when the other nodes were not asked */
-  uv_timer_t *timer;    /* heap: its close completes after the request is gone */
-} request_t;
-
-/* A broadcast with acks of ours: the other nodes report to b under id. */
-typedef struct ack {
-  struct ack *next;
-  sio_bcast_ack_t *b;
-  char id[SIO_CLUSTER_ID_LEN + 1];
-} ack_t;
 
 struct sio_cluster {
-  sio_adapter_t base;
-  sio_adapter_t *local; /* the in-memory adapter: this node's rooms and delivery */
+  sio_cc_adapter_t cc; /* the vtable's base and the in-memory adapter it wraps */
   const sio_cluster_transport_t *tp;
   void *t;
-  uv_loop_t *loop;
-  sio_server_t *server; /* whose log sink gets the notices */
-  uint32_t timeout_ms;
   char uid[SIO_CLUSTER_ID_LEN + 1];
-  request_t *requests;
-  ack_t *acks;
   int server_count;     /* the last count the transport gave */
   uint8_t closed;       /* the server is shutting down: no more requests */
   uint8_t logged_type;  /* the "ignored" notice, once */
@@ -65,7 +35,7 @@ struct sio_cluster {
 static void log_ignored(sio_cluster_t *c, const char *what) {
   if (c->logged_type) return;
   c->logged_type = 1;
-  SIO_LOG(c->server, SIO_LOG_WARN, "cluster", "ignored %s", what);
+  SIO_LOG(c->cc.reqs.server, SIO_LOG_WARN, "cluster", "ignored %s", what);
 }
 
 /* An id of SIO_CLUSTER_ID_LEN random alphanumerics (Node's adapter uses uid2, base 62). */
@@ -82,34 +52,11 @@ static int is_local(const sio_target_t *to) { return to && (to->flags & SIO_EMIT
 /* ---------------------------------------------------------------------------------------------- */
 /* Messages: each part is there, or the message is not made                                        */
 
-/* Adds item to obj as key, taking it: 0, or -1 (item freed) when item is NULL or the key could not
- * be copied. */
-static int add_item(cJSON *obj, const char *key, cJSON *item) {
-  if (item && cJSON_AddItemToObject(obj, key, item)) return 0;
-  cJSON_Delete(item);
-  return -1;
-}
-
-/* The array of v[0..n), or NULL: a shorter room list would name other sockets, and an empty one
- * names them all. */
-static cJSON *string_array(const char *const *v, size_t n) {
-  cJSON *a = cJSON_CreateArray();
-  for (size_t i = 0; a && i < n; i++) {
-    cJSON *e = cJSON_CreateString(v[i]);
-    if (!cJSON_AddItemToArray(a, e)) { /* false for e == NULL too */
-      cJSON_Delete(e);
-      cJSON_Delete(a);
-      a = NULL;
-    }
-  }
-  return a;
-}
-
 /* {"rooms", "except"} of a target (NULL: the whole namespace), or NULL. */
 static cJSON *target_opts(const sio_target_t *to) {
   cJSON *o = cJSON_CreateObject();
-  if (!o || add_item(o, "rooms", string_array(to ? to->rooms : NULL, to ? to->nrooms : 0)) ||
-      add_item(o, "except", string_array(to ? to->except : NULL, to ? to->nexcept : 0))) {
+  if (!o || sio__cc_add_item(o, "rooms", sio__cc_string_array(to ? to->rooms : NULL, to ? to->nrooms : 0)) ||
+      sio__cc_add_item(o, "except", sio__cc_string_array(to ? to->except : NULL, to ? to->nexcept : 0))) {
     cJSON_Delete(o);
     return NULL;
   }
@@ -195,103 +142,16 @@ static int publish_packed(sio_cluster_t *c, int chan, const char *room, sio_mpbu
   return r;
 }
 
-/* A target list from the wire as a C array of malloc'd strings (non-strings skipped). */
-typedef struct {
-  char **v;
-  size_t n;
-} strs_t;
-
-static void strs_free(strs_t *s) {
-  for (size_t i = 0; i < s->n; i++) free(s->v[i]);
-  free(s->v);
-  s->v = NULL;
-  s->n = 0;
-}
-
-static int strs_from_msgpack(const msgpack_object *o, strs_t *out) {
-  memset(out, 0, sizeof *out);
-  if (!o || o->type != MSGPACK_OBJECT_ARRAY) return 0;
-  out->v = calloc(o->via.array.size ? o->via.array.size : 1, sizeof *out->v);
-  if (!out->v) return SIO_ENOMEM;
-  for (uint32_t i = 0; i < o->via.array.size; i++) {
-    const msgpack_object *e = &o->via.array.ptr[i];
-    if (e->type != MSGPACK_OBJECT_STR) continue;
-    char *s = malloc(e->via.str.size + 1);
-    if (!s) {
-      strs_free(out);
-      return SIO_ENOMEM;
-    }
-    memcpy(s, e->via.str.ptr, e->via.str.size);
-    s[e->via.str.size] = '\0';
-    out->v[out->n++] = s;
-  }
-  return 0;
-}
-
-static int strs_from_json(const cJSON *a, strs_t *out) {
-  memset(out, 0, sizeof *out);
-  if (!cJSON_IsArray(a)) return 0;
-  int n = cJSON_GetArraySize(a);
-  out->v = calloc(n > 0 ? (size_t)n : 1, sizeof *out->v);
-  if (!out->v) return SIO_ENOMEM;
-  for (const cJSON *c = a->child; c; c = c->next) {
-    if (!cJSON_IsString(c)) continue;
-    if (!(out->v[out->n] = strdup(c->valuestring))) {
-      strs_free(out);
-      return SIO_ENOMEM;
-    }
-    out->n++;
-  }
-  return 0;
-}
-
-/* The target {rooms, except} of another node's message, for this node only. */
-static sio_target_t local_target(const strs_t *rooms, const strs_t *except, int flags) {
-  sio_target_t to = {(const char *const *)rooms->v, rooms->n, (const char *const *)except->v,
-                     except->n, flags | SIO_EMIT_LOCAL};
-  return to;
-}
-
 /* ---------------------------------------------------------------------------------------------- */
 /* Our requests: asked once the server count says how many nodes answer                           */
-
-static void free_timer(uv_handle_t *h) { free(h); }
-
-static void request_end(request_t *q, int status) {
-  sio_cluster_t *c = q->c;
-  SIO_DEBUG(c->server, SIO_DEBUG_ADAPTER, "nsp %s: request %s (type %d) ended: %s, %zu of %zu answers",
-            sio_nsp_name(c->base.nsp), q->id, q->type, status ? sio_strerror(status) : "ok",
-            q->received, q->expected);
-  if (q->prev) q->prev->next = q->next;
-  else c->requests = q->next;
-  if (q->next) q->next->prev = q->prev;
-  uv_close((uv_handle_t *)q->timer, free_timer);
-  sio_request_t *r = q->r;
-  cJSON_free(q->message);
-  free(q);
-  sio__request_done(r, status);
-}
-
-static void on_request_timer(uv_timer_t *t) {
-  request_t *q = t->data;
-  /* Asked: the answers did not all come in time (all of them would have ended it). Else the timer
-   * only defers the transport's reason out of the call. */
-  request_end(q, q->asked ? SIO_ETIMEDOUT : q->status);
-}
-
-static request_t *find_request(sio_cluster_t *c, const char *id) {
-  for (request_t *q = c->requests; q; q = q->next)
-    if (strcmp(q->id, id) == 0) return q;
-  return NULL;
-}
 
 /* The JSON text of a request, as Node's fetchSockets, allRooms and serverSideEmit (with an ack)
  * send it; NULL when a part could not be made. */
 static char *request_message(sio_cluster_t *c, const char *id, int type, const sio_target_t *to,
                              const cJSON *data) {
   cJSON *j = request_json(c, id, type);
-  if (j && ((type == SIO_REQ_REMOTE_FETCH && add_item(j, "opts", target_opts(to))) ||
-            (type == SIO_REQ_SERVER_SIDE_EMIT && add_item(j, "data", cJSON_Duplicate(data, 1))))) {
+  if (j && ((type == SIO_REQ_REMOTE_FETCH && sio__cc_add_item(j, "opts", target_opts(to))) ||
+            (type == SIO_REQ_SERVER_SIDE_EMIT && sio__cc_add_item(j, "data", cJSON_Duplicate(data, 1))))) {
     cJSON_Delete(j);
     j = NULL;
   }
@@ -302,90 +162,29 @@ static char *request_message(sio_cluster_t *c, const char *id, int type, const s
 
 static int request_start(sio_cluster_t *c, int type, const sio_target_t *to, const cJSON *data,
                          sio_request_t *r) {
-  request_t *q = calloc(1, sizeof *q);
-  if (!q) return SIO_ENOMEM;
-  random_id(q->id);
-  q->timer = malloc(sizeof *q->timer);
-  q->message = q->timer ? request_message(c, q->id, type, to, data) : NULL;
-  if (!q->message) {
-    free(q->timer);
-    free(q);
-    return SIO_ENOMEM;
-  }
-  q->c = c;
-  q->r = r;
-  q->type = (uint8_t)type;
-  uv_timer_init(c->loop, q->timer);
-  q->timer->data = q;
-  q->next = c->requests;
-  if (c->requests) c->requests->prev = q;
-  c->requests = q;
+  char id[SIO_CLUSTER_ID_LEN + 1];
+  random_id(id);
+  char *message = request_message(c, id, type, to, data);
+  if (!message) return SIO_ENOMEM;
   /* The answer count first, as Node does: every node subscribed to the request channel answers. */
-  q->status = c->closed ? SIO_ECLOSED : c->tp->server_count(c->t, q->id);
-  q->asked = q->status == 0;
-  SIO_DEBUG(c->server, SIO_DEBUG_ADAPTER, "nsp %s: request %s (type %d) started%s",
-            sio_nsp_name(c->base.nsp), q->id, type, q->asked ? "" : " (no other node reachable)");
-  uv_timer_start(q->timer, on_request_timer, q->asked ? c->timeout_ms : 0, 0);
-  return 0;
+  return sio__cc_request_add(&c->cc.reqs, id, type, message, r,
+                             c->closed ? SIO_ECLOSED : c->tp->server_count(c->t, id));
 }
 
-/* The server count for request q came: n nodes, or the reason (n < 0). */
-static void request_counted(request_t *q, long long n) {
-  if (n < 0) {
-    request_end(q, (int)n);
-  } else if (n <= 1) {
-    request_end(q, 0); /* nobody else listens */
-  } else {
-    q->expected = (size_t)(n - 1);
-    int e = q->c->tp->publish(q->c->t, SIO_CHAN_REQUEST, NULL, q->message, strlen(q->message));
-    cJSON_free(q->message);
-    q->message = NULL;
-    if (e) request_end(q, e);
-    else q->published = 1;
-  }
-}
-
-/* One node's answer to q: the end of q once every node answered. */
-static void request_answered(request_t *q, const cJSON *answer) {
-  int e = sio__request_answer(q->r, answer);
-  /* What came so far, with SIO_ENOMEM, rather than a part passed off as the whole. */
-  if (e) request_end(q, e);
-  else if (++q->received >= q->expected) request_end(q, 0);
+static int publish_request(void *owner, int type, void *message) {
+  sio_cluster_t *c = owner;
+  (void)type;
+  return c->tp->publish(c->t, SIO_CHAN_REQUEST, NULL, message, strlen(message));
 }
 
 /* ---------------------------------------------------------------------------------------------- */
 /* The adapter                                                                                     */
 
-static int cl_add(sio_adapter_t *a, sio_socket_t *s, const char *room) {
-  sio_adapter_t *l = ((sio_cluster_t *)a)->local;
-  return l->vt->add(l, s, room);
-}
-
-static int cl_del(sio_adapter_t *a, sio_socket_t *s, const char *room) {
-  sio_adapter_t *l = ((sio_cluster_t *)a)->local;
-  return l->vt->del(l, s, room);
-}
-
-static void cl_del_all(sio_adapter_t *a, sio_socket_t *s) {
-  sio_adapter_t *l = ((sio_cluster_t *)a)->local;
-  l->vt->del_all(l, s);
-}
-
-static int cl_apply(sio_adapter_t *a, const sio_target_t *to, sio_socket_iter_cb fn, void *arg) {
-  sio_adapter_t *l = ((sio_cluster_t *)a)->local;
-  return l->vt->apply(l, to, fn, arg);
-}
-
-static void cl_rooms(sio_adapter_t *a, void (*cb)(const char *room, void *arg), void *arg) {
-  sio_adapter_t *l = ((sio_cluster_t *)a)->local;
-  l->vt->rooms(l, cb, arg);
-}
-
 static int cl_broadcast(sio_adapter_t *a, const sio_target_t *to, const sio_bcast_packet_t *bp) {
   sio_cluster_t *c = (sio_cluster_t *)a;
-  int r = c->local->vt->broadcast(c->local, to, bp);
+  int r = c->cc.local->vt->broadcast(c->cc.local, to, bp);
   if (is_local(to)) return r;
-  SIO_DEBUG(c->server, SIO_DEBUG_ADAPTER, "nsp %s: broadcast to the other nodes (%zu rooms, %zu excepted)",
+  SIO_DEBUG(c->cc.reqs.server, SIO_DEBUG_ADAPTER, "nsp %s: broadcast to the other nodes (%zu rooms, %zu excepted)",
             sio_nsp_name(a->nsp), to ? to->nrooms : 0, to ? to->nexcept : 0);
   sio_mpbuf_t b;
   msgpack_packer pk;
@@ -407,11 +206,12 @@ static int cl_broadcast_with_ack(sio_adapter_t *a, const sio_target_t *to,
                                  const sio_bcast_packet_t *bp, uint32_t timeout_ms,
                                  sio_bcast_ack_t *b) {
   sio_cluster_t *c = (sio_cluster_t *)a;
-  int r = c->local->vt->broadcast_with_ack(c->local, to, bp, timeout_ms, b);
+  int r = c->cc.local->vt->broadcast_with_ack(c->cc.local, to, bp, timeout_ms, b);
   if (r < 0 || is_local(to) || c->closed) return r;
-  ack_t *k = calloc(1, sizeof *k);
+  char id[SIO_CLUSTER_ID_LEN + 1];
+  random_id(id);
+  sio_cc_ack_t *k = sio__cc_ack_new(b, id);
   if (!k) return 0; /* this node's sockets only */
-  random_id(k->id);
   sio_mpbuf_t pb;
   msgpack_packer pk;
   sio__mpbuf_init(&pb, &pk);
@@ -432,68 +232,25 @@ static int cl_broadcast_with_ack(sio_adapter_t *a, const sio_target_t *to,
   int e = pb.failed ? SIO_ENOMEM : c->tp->server_count(c->t, k->id);
   if (!e) e = publish_packed(c, SIO_CHAN_REQUEST, NULL, &pb);
   else msgpack_sbuffer_destroy(&pb.sb);
-  if (e) {
-    free(k);
-    return 0;
-  }
-  k->b = b;
-  k->next = c->acks;
-  c->acks = k;
-  return 1;
-}
-
-static void cl_broadcast_ack_end(sio_adapter_t *a, sio_bcast_ack_t *b) {
-  sio_cluster_t *c = (sio_cluster_t *)a;
-  for (ack_t **p = &c->acks; *p; p = &(*p)->next)
-    if ((*p)->b == b) {
-      ack_t *k = *p;
-      *p = k->next;
-      free(k);
-      return;
-    }
-}
-
-static ack_t *find_ack(sio_cluster_t *c, const char *id) {
-  for (ack_t *k = c->acks; k; k = k->next)
-    if (strcmp(k->id, id) == 0) return k;
-  return NULL;
+  return sio__cc_ack_started(&c->cc.reqs, k, e);
 }
 
 /* {"uid","type":2|3|4,"opts":{"rooms","except"},"rooms":[room]|"close":bool}, as Node's
  * socketsJoin / socketsLeave / disconnectSockets. Without its opts, a request would reach the
  * whole namespace. */
-static int publish_selection(sio_cluster_t *c, const sio_target_t *to, int type, const char *room,
+static int publish_selection(sio_cc_adapter_t *a, const sio_target_t *to, int type, const char *room,
                              int close) {
+  sio_cluster_t *c = (sio_cluster_t *)a;
   cJSON *j = request_json(c, NULL, type);
-  if (j && (add_item(j, "opts", target_opts(to)) ||
+  if (j && (sio__cc_add_item(j, "opts", target_opts(to)) ||
             (type == SIO_REQ_REMOTE_DISCONNECT ? !cJSON_AddBoolToObject(j, "close", close)
-                                               : add_item(j, "rooms", string_array(&room, 1))))) {
+                                               : sio__cc_add_item(j, "rooms", sio__cc_string_array(&room, 1))))) {
     cJSON_Delete(j);
     j = NULL;
   }
   int r = publish_json(c, SIO_CHAN_REQUEST, j);
   cJSON_Delete(j);
-  /* As a broadcast: done here whatever becomes of the other nodes' part (Redis may be down); but
-   * a request that could not be made (nothing was published) is the caller's to know. */
-  return r == SIO_ENOMEM ? r : 0;
-}
-
-static int cl_add_sockets(sio_adapter_t *a, const sio_target_t *to, const char *room) {
-  sio_cluster_t *c = (sio_cluster_t *)a;
-  int r = c->local->vt->add_sockets(c->local, to, room);
-  return r || is_local(to) ? r : publish_selection(c, to, SIO_REQ_REMOTE_JOIN, room, 0);
-}
-
-static int cl_del_sockets(sio_adapter_t *a, const sio_target_t *to, const char *room) {
-  sio_cluster_t *c = (sio_cluster_t *)a;
-  int r = c->local->vt->del_sockets(c->local, to, room);
-  return r || is_local(to) ? r : publish_selection(c, to, SIO_REQ_REMOTE_LEAVE, room, 0);
-}
-
-static int cl_disconnect_sockets(sio_adapter_t *a, const sio_target_t *to, int close) {
-  sio_cluster_t *c = (sio_cluster_t *)a;
-  int r = c->local->vt->disconnect_sockets(c->local, to, close);
-  return r || is_local(to) ? r : publish_selection(c, to, SIO_REQ_REMOTE_DISCONNECT, NULL, close);
+  return r;
 }
 
 static int cl_fetch_sockets(sio_adapter_t *a, const sio_target_t *to, sio_request_t *r) {
@@ -508,7 +265,7 @@ static int cl_server_side_emit(sio_adapter_t *a, const cJSON *data, sio_request_
   sio_cluster_t *c = (sio_cluster_t *)a;
   if (r) return request_start(c, SIO_REQ_SERVER_SIDE_EMIT, NULL, data, r);
   cJSON *j = request_json(c, NULL, SIO_REQ_SERVER_SIDE_EMIT);
-  if (j && add_item(j, "data", cJSON_Duplicate(data, 1))) {
+  if (j && sio__cc_add_item(j, "data", cJSON_Duplicate(data, 1))) {
     cJSON_Delete(j);
     j = NULL;
   }
@@ -524,7 +281,7 @@ static int cl_server_side_reply(sio_adapter_t *a, const char *reply_id, const cJ
   cJSON *j = cJSON_CreateObject();
   if (j && (!cJSON_AddNumberToObject(j, "type", SIO_REQ_SERVER_SIDE_EMIT) ||
             !cJSON_AddStringToObject(j, "requestId", reply_id) ||
-            (value && add_item(j, "data", cJSON_Duplicate(value, 1))))) {
+            (value && sio__cc_add_item(j, "data", cJSON_Duplicate(value, 1))))) {
     cJSON_Delete(j);
     j = NULL;
   }
@@ -543,41 +300,28 @@ static int cl_server_count(sio_adapter_t *a) {
 static void cl_close(sio_adapter_t *a) {
   sio_cluster_t *c = (sio_cluster_t *)a;
   c->closed = 1;
-  while (c->requests) request_end(c->requests, SIO_ECLOSED);
+  sio__cc_requests_close(&c->cc.reqs);
 }
 
 static void cl_free(sio_adapter_t *a) {
   sio_cluster_t *c = (sio_cluster_t *)a;
-  /* The server closed first, which ended every request and broadcast: nothing is left to report
-   * to. Whatever is (a namespace freed without a close) goes without a word. */
-  while (c->requests) {
-    request_t *q = c->requests;
-    c->requests = q->next;
-    uv_close((uv_handle_t *)q->timer, free_timer);
-    cJSON_free(q->message);
-    free(q);
-  }
-  while (c->acks) {
-    ack_t *k = c->acks;
-    c->acks = k->next;
-    free(k);
-  }
+  sio__cc_requests_free(&c->cc.reqs);
   c->tp->free(c->t);
-  c->local->vt->free(c->local);
+  c->cc.local->vt->free(c->cc.local);
   free(c);
 }
 
-static const sio_adapter_vt_t cluster_vt = {.add = cl_add,
-                                            .del = cl_del,
-                                            .del_all = cl_del_all,
-                                            .apply = cl_apply,
-                                            .rooms = cl_rooms,
+static const sio_adapter_vt_t cluster_vt = {.add = sio__cc_add,
+                                            .del = sio__cc_del,
+                                            .del_all = sio__cc_del_all,
+                                            .apply = sio__cc_apply,
+                                            .rooms = sio__cc_rooms,
                                             .broadcast = cl_broadcast,
                                             .broadcast_with_ack = cl_broadcast_with_ack,
-                                            .broadcast_ack_end = cl_broadcast_ack_end,
-                                            .add_sockets = cl_add_sockets,
-                                            .del_sockets = cl_del_sockets,
-                                            .disconnect_sockets = cl_disconnect_sockets,
+                                            .broadcast_ack_end = sio__cc_broadcast_ack_end,
+                                            .add_sockets = sio__cc_add_sockets,
+                                            .del_sockets = sio__cc_del_sockets,
+                                            .disconnect_sockets = sio__cc_disconnect_sockets,
                                             .fetch_sockets = cl_fetch_sockets,
                                             .all_rooms = cl_all_rooms,
                                             .server_side_emit = cl_server_side_emit,
@@ -590,20 +334,18 @@ sio_cluster_t *sio__cluster_new(sio_nsp_t *nsp, sio_adapter_t *local,
                                 const sio_cluster_transport_t *tp, void *t, uint32_t timeout_ms) {
   sio_cluster_t *c = calloc(1, sizeof *c);
   if (!c) return NULL;
-  c->base.vt = &cluster_vt;
-  c->base.nsp = nsp;
-  c->local = local;
+  static const sio_cc_class_t cls = {publish_selection,
+                                     {SIO_REQ_REMOTE_JOIN, SIO_REQ_REMOTE_LEAVE, SIO_REQ_REMOTE_DISCONNECT},
+                                     publish_request, cJSON_free};
+  sio__cc_init(&c->cc, &cluster_vt, &cls, nsp, local, timeout_ms ? timeout_ms : SIO_CLUSTER_TIMEOUT_MS);
   c->tp = tp;
   c->t = t;
-  c->server = sio_engine_server(sio_io_engine(sio_nsp_io(nsp)));
-  c->loop = sio_server_loop(c->server);
-  c->timeout_ms = timeout_ms ? timeout_ms : SIO_CLUSTER_TIMEOUT_MS;
   c->server_count = 1;
   random_id(c->uid);
   return c;
 }
 
-sio_adapter_t *sio__cluster_adapter(sio_cluster_t *c) { return &c->base; }
+sio_adapter_t *sio__cluster_adapter(sio_cluster_t *c) { return &c->cc.base; }
 
 const char *sio__cluster_uid(const sio_cluster_t *c) { return c->uid; }
 
@@ -616,12 +358,12 @@ typedef struct {
   cJSON *event; /* the name, detached from args */
   cJSON *args;  /* what follows it */
   sio_mp_bins_t bins;
-  strs_t rooms, except;
+  sio_strs_t rooms, except;
 } remote_emit_t;
 
 static void remote_emit_clear(remote_emit_t *e) {
-  strs_free(&e->rooms);
-  strs_free(&e->except);
+  sio__strs_free(&e->rooms);
+  sio__strs_free(&e->except);
   cJSON_Delete(e->event);
   cJSON_Delete(e->args);
   free(e->bins.v);
@@ -637,8 +379,8 @@ static int remote_emit_read(remote_emit_t *e, const msgpack_object *pkt, const m
       data->via.array.ptr[0].type != MSGPACK_OBJECT_STR)
     return -1;
   e->args = sio__mp_to_json(data, &e->bins);
-  if (!e->args || strs_from_msgpack(opts ? sio__mp_get(opts, "rooms") : NULL, &e->rooms) ||
-      strs_from_msgpack(opts ? sio__mp_get(opts, "except") : NULL, &e->except)) {
+  if (!e->args || sio__strs_from_msgpack(opts ? sio__mp_get(opts, "rooms") : NULL, &e->rooms) ||
+      sio__strs_from_msgpack(opts ? sio__mp_get(opts, "except") : NULL, &e->except)) {
     remote_emit_clear(e);
     return -1;
   }
@@ -655,10 +397,10 @@ static const msgpack_object *opts_flag(const msgpack_object *opts, const char *n
 /* [uid, packet, opts]: delivered here as a local emit (the outgoing listener sees it too, as in
  * Node); what came from another node is never published again. */
 static void on_broadcast(sio_cluster_t *c, const msgpack_object *m) {
-  sio_nsp_t *nsp = c->base.nsp;
+  sio_nsp_t *nsp = c->cc.base.nsp;
   if (m->type != MSGPACK_OBJECT_ARRAY || m->via.array.size < 2) return;
   if (sio__mp_str_eq(&m->via.array.ptr[0], c->uid)) return; /* our own publish, heard back */
-  SIO_DEBUG(c->server, SIO_DEBUG_ADAPTER, "nsp %s: broadcast from another node", sio_nsp_name(nsp));
+  SIO_DEBUG(c->cc.reqs.server, SIO_DEBUG_ADAPTER, "nsp %s: broadcast from another node", sio_nsp_name(nsp));
   const msgpack_object *pkt = &m->via.array.ptr[1];
   const msgpack_object *opts = m->via.array.size > 2 ? &m->via.array.ptr[2] : NULL;
   const msgpack_object *type = sio__mp_get(pkt, "type"), *pnsp = sio__mp_get(pkt, "nsp");
@@ -677,7 +419,7 @@ static void on_broadcast(sio_cluster_t *c, const msgpack_object *m) {
   int is_volatile = vol && vol->type == MSGPACK_OBJECT_BOOLEAN && vol->via.boolean;
   const msgpack_object *cmp = opts_flag(opts, "compress");
   int no_compress = cmp && cmp->type == MSGPACK_OBJECT_BOOLEAN && !cmp->via.boolean;
-  sio_target_t to = local_target(&e.rooms, &e.except,
+  sio_target_t to = sio__cc_local_target(&e.rooms, &e.except,
                                  (is_volatile ? SIO_EMIT_VOLATILE : 0) |
                                      (no_compress ? SIO_EMIT_NO_COMPRESS : 0));
   sio_args_t args = {e.args, e.bins.v, e.bins.n};
@@ -759,12 +501,12 @@ static void serve_broadcast_ack(sio_cluster_t *c, const msgpack_object *m) {
   uint32_t timeout_ms = tmo && tmo->type == MSGPACK_OBJECT_POSITIVE_INTEGER && tmo->via.u64 > 0 &&
                                 tmo->via.u64 < UINT32_MAX
                             ? (uint32_t)tmo->via.u64
-                            : c->timeout_ms;
-  sio_target_t to = local_target(&e.rooms, &e.except, 0);
+                            : c->cc.reqs.timeout_ms;
+  sio_target_t to = sio__cc_local_target(&e.rooms, &e.except, 0);
   sio_args_t args = {e.args, e.bins.v, e.bins.n};
   size_t count = 0;
   /* rl stays ours when this fails, and stays valid until the loop runs when it does not. */
-  int err = sio__nsp_emit_ack_relay(c->base.nsp, &to, e.event->valuestring, &args, timeout_ms,
+  int err = sio__nsp_emit_ack_relay(c->cc.base.nsp, &to, e.event->valuestring, &args, timeout_ms,
                                     relay_answer, relay_end, rl, &count);
   /* {"type":8,"requestId","clientCount"}: JSON, before any answer can come (those arrive from
    * the loop later). All of it or nothing: without its count the requester would take this node
@@ -787,7 +529,7 @@ static void answer(sio_cluster_t *c, const cJSON *req, const char *key, cJSON *i
   cJSON *res = cJSON_IsString(rid) && (items || !key) ? cJSON_CreateObject() : NULL;
   int ok = res && cJSON_AddStringToObject(res, "requestId", rid->valuestring);
   if (ok && key) {
-    ok = add_item(res, key, items) == 0;
+    ok = sio__cc_add_item(res, key, items) == 0;
     items = NULL; /* taken either way */
   }
   cJSON_Delete(items);
@@ -810,66 +552,27 @@ static void add_room_name(const char *room, void *arg) {
   }
 }
 
-/* This node's targeted sockets, each as `one` makes it: an array that stays whole or is dropped. */
-typedef struct {
-  cJSON *arr;
-  cJSON *(*one)(sio_socket_t *s);
-} sockets_t;
-
-static int add_socket(sio_socket_t *s, void *arg) {
-  sockets_t *ss = arg;
-  cJSON *j = ss->one(s);
-  if (cJSON_AddItemToArray(ss->arr, j)) return 0;
-  cJSON_Delete(j);
-  cJSON_Delete(ss->arr);
-  ss->arr = NULL;
-  return 1;
-}
-
-/* The local targeted sockets (Node's fetchSockets shape, or the id); NULL unless every one could
- * be made. */
-static cJSON *local_sockets(sio_cluster_t *c, const sio_target_t *to, cJSON *(*one)(sio_socket_t *)) {
-  sockets_t ss = {cJSON_CreateArray(), one};
-  if (ss.arr && c->local->vt->apply(c->local, to, add_socket, &ss) < 0) {
-    cJSON_Delete(ss.arr);
-    ss.arr = NULL;
-  }
-  return ss.arr;
-}
-
 static cJSON *socket_id_json(sio_socket_t *s) { return cJSON_CreateString(sio_socket_id(s)); }
-
-/* The arguments after the event name of data (["event", ...args]) as an array of references, or
- * NULL: never fewer of them. */
-static cJSON *args_after_event(const cJSON *data) {
-  cJSON *rest = cJSON_CreateArray();
-  for (cJSON *c = data->child->next; rest && c; c = c->next)
-    if (!cJSON_AddItemReferenceToArray(rest, c)) {
-      cJSON_Delete(rest);
-      rest = NULL;
-    }
-  return rest;
-}
 
 /* Another node's serverSideEmit: to the namespace's on_server_event. */
 static void serve_server_event(sio_cluster_t *c, const cJSON *req) {
   const cJSON *data = cJSON_GetObjectItemCaseSensitive(req, "data");
   const cJSON *rid = cJSON_GetObjectItemCaseSensitive(req, "requestId");
   if (!cJSON_IsArray(data) || !cJSON_IsString(data->child)) return;
-  cJSON *rest = args_after_event(data);
+  cJSON *rest = sio__cc_args_after_event(data);
   if (!rest) return; /* no answer: the sender's timeout tells it */
   sio_args_t args = {rest, NULL, 0};
   const char *reply_id = cJSON_IsString(rid) ? rid->valuestring : NULL;
   /* Nobody listens, but the sender counts answers: answer with nothing, as an unanswered Node
    * listener would not, so that it does not wait for its timeout. */
-  if (!sio__nsp_server_event(c->base.nsp, data->child->valuestring, &args, reply_id) && reply_id)
-    cl_server_side_reply(&c->base, reply_id, NULL);
+  if (!sio__nsp_server_event(c->cc.base.nsp, data->child->valuestring, &args, reply_id) && reply_id)
+    cl_server_side_reply(&c->cc.base, reply_id, NULL);
   cJSON_Delete(rest);
 }
 
 /* Node's remote join / leave / disconnect: for the sockets opts targets, or one socket by id. */
 static void serve_selection(sio_cluster_t *c, const cJSON *j, int type, const sio_target_t *to) {
-  sio_nsp_t *nsp = c->base.nsp;
+  sio_nsp_t *nsp = c->cc.base.nsp;
   const cJSON *opts = cJSON_GetObjectItemCaseSensitive(j, "opts");
   const cJSON *sid = cJSON_GetObjectItemCaseSensitive(j, "sid");
   int close = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "close"));
@@ -899,25 +602,25 @@ static void on_json_request(sio_cluster_t *c, cJSON *j) {
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
   /* Our own request, heard back: the requester does not answer itself. */
   if ((cJSON_IsString(uid) && strcmp(uid->valuestring, c->uid) == 0) || !cJSON_IsNumber(type)) return;
-  SIO_DEBUG(c->server, SIO_DEBUG_ADAPTER, "nsp %s: request (type %d) from node %.32s",
-            sio_nsp_name(c->base.nsp), type->valueint, cJSON_IsString(uid) ? uid->valuestring : "?");
+  SIO_DEBUG(c->cc.reqs.server, SIO_DEBUG_ADAPTER, "nsp %s: request (type %d) from node %.32s",
+            sio_nsp_name(c->cc.base.nsp), type->valueint, cJSON_IsString(uid) ? uid->valuestring : "?");
   const cJSON *opts = cJSON_GetObjectItemCaseSensitive(j, "opts");
-  strs_t rooms = {0}, except = {0};
-  if (strs_from_json(cJSON_GetObjectItemCaseSensitive(opts, "rooms"), &rooms) ||
-      strs_from_json(cJSON_GetObjectItemCaseSensitive(opts ? opts : j, "except"), &except))
+  sio_strs_t rooms = {0}, except = {0};
+  if (sio__strs_from_json(cJSON_GetObjectItemCaseSensitive(opts, "rooms"), &rooms) ||
+      sio__strs_from_json(cJSON_GetObjectItemCaseSensitive(opts ? opts : j, "except"), &except))
     goto done;
   if (type->valueint == SIO_REQ_SOCKETS) { /* {"rooms": [...]} at the top, no opts */
-    strs_free(&rooms);
-    if (strs_from_json(cJSON_GetObjectItemCaseSensitive(j, "rooms"), &rooms)) goto done;
+    sio__strs_free(&rooms);
+    if (sio__strs_from_json(cJSON_GetObjectItemCaseSensitive(j, "rooms"), &rooms)) goto done;
   }
-  sio_target_t to = local_target(&rooms, &except, 0);
+  sio_target_t to = sio__cc_local_target(&rooms, &except, 0);
   switch (type->valueint) {
   case SIO_REQ_SOCKETS:
-    answer(c, j, "sockets", local_sockets(c, &to, socket_id_json));
+    answer(c, j, "sockets", sio__cc_local_sockets(c->cc.local, &to, socket_id_json));
     break;
   case SIO_REQ_ALL_ROOMS: {
     names_t names = {cJSON_CreateArray(), 0};
-    if (names.arr) c->local->vt->rooms(c->local, add_room_name, &names);
+    if (names.arr) c->cc.local->vt->rooms(c->cc.local, add_room_name, &names);
     if (names.failed) {
       cJSON_Delete(names.arr);
       names.arr = NULL;
@@ -926,7 +629,7 @@ static void on_json_request(sio_cluster_t *c, cJSON *j) {
     break;
   }
   case SIO_REQ_REMOTE_FETCH:
-    answer(c, j, "sockets", local_sockets(c, &to, sio__socket_describe));
+    answer(c, j, "sockets", sio__cc_local_sockets(c->cc.local, &to, sio__socket_describe));
     break;
   case SIO_REQ_REMOTE_JOIN:
   case SIO_REQ_REMOTE_LEAVE:
@@ -940,8 +643,8 @@ static void on_json_request(sio_cluster_t *c, cJSON *j) {
     log_ignored(c, "a request of an unknown type");
   }
 done:
-  strs_free(&rooms);
-  strs_free(&except);
+  sio__strs_free(&rooms);
+  sio__strs_free(&except);
 }
 
 /* A msgpack request: a broadcast with acks. */
@@ -959,16 +662,10 @@ static void on_json_response(sio_cluster_t *c, cJSON *j) {
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
   if (!cJSON_IsString(rid)) return;
   if (cJSON_IsNumber(type) && type->valueint == SIO_REQ_BROADCAST_CLIENT_COUNT) {
-    ack_t *k = find_ack(c, rid->valuestring);
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "clientCount");
-    if (!k) return;
-    size_t count = 0;
-    if (cJSON_IsNumber(n) && n->valuedouble > 0)
-      count = n->valuedouble < MAX_CLIENT_COUNT ? (size_t)n->valuedouble : (size_t)MAX_CLIENT_COUNT;
-    sio__bcast_client_count(k->b, count);
+    sio__cc_client_count(&c->cc.reqs, rid->valuestring, cJSON_GetObjectItemCaseSensitive(j, "clientCount"));
     return;
   }
-  request_t *q = find_request(c, rid->valuestring);
+  sio_cc_request_t *q = sio__cc_request_find(&c->cc.reqs, rid->valuestring);
   if (!q || !q->published) return;
   const cJSON *part;
   switch (q->type) {
@@ -985,7 +682,7 @@ static void on_json_response(sio_cluster_t *c, cJSON *j) {
     part = cJSON_GetObjectItemCaseSensitive(j, "data");
     break;
   }
-  request_answered(q, part);
+  sio__cc_request_answered(q, part);
 }
 
 /* A msgpack answer: {type: 9, requestId, packet}, a socket's answer to our broadcast with acks. */
@@ -997,7 +694,7 @@ static void on_msgpack_response(sio_cluster_t *c, const msgpack_object *m) {
       !rid || rid->type != MSGPACK_OBJECT_STR || rid->via.str.size >= sizeof id)
     return;
   memcpy(id, rid->via.str.ptr, rid->via.str.size);
-  ack_t *k = find_ack(c, id);
+  sio_cc_ack_t *k = sio__cc_ack_find(&c->cc.reqs, id);
   if (!k) return;
   sio_mp_bins_t bins = {0};
   cJSON *answer = pkt ? sio__mp_to_json(pkt, &bins) : NULL;
@@ -1040,33 +737,17 @@ void sio__cluster_on_message(sio_cluster_t *c, int chan, const char *room, const
   if (chan == SIO_CHAN_REQUEST) dispatch(c, data, len, on_json_request, on_msgpack_request);
   else if (chan == SIO_CHAN_RESPONSE) dispatch(c, data, len, on_json_response, on_msgpack_response);
   /* KEY#NSP#ROOM#: only a node that has ROOM delivers it. */
-  else if (chan != SIO_CHAN_ROOM || sio__memory_adapter_has_room(c->local, room))
+  else if (chan != SIO_CHAN_ROOM || sio__memory_adapter_has_room(c->cc.local, room))
     read_msgpack(c, data, len, on_broadcast);
 }
 
 void sio__cluster_on_server_count(sio_cluster_t *c, const char *request_id, long long n) {
   if (n > 0) c->server_count = n > INT32_MAX ? INT32_MAX : (int)n;
-  request_t *q = find_request(c, request_id);
-  if (q) {
-    if (q->asked && !q->published) request_counted(q, n);
-    return;
-  }
-  /* Without an answer the other nodes are not counted: the broadcast ends at its timeout. */
-  ack_t *k = find_ack(c, request_id);
-  if (k && n > 0) sio__bcast_nodes(k->b, (size_t)(n - 1));
+  sio__cc_server_count(&c->cc.reqs, request_id, n);
 }
 
 void sio__cluster_on_down(sio_cluster_t *c, int status) {
-  /* Requests waiting for other nodes get no more answers: end them now with what came rather than
-   * at their timeout. A callback may end others (closing the server): start over each time. */
-  for (request_t *q = c->requests; q;) {
-    if (q->asked) {
-      request_end(q, status);
-      q = c->requests;
-    } else {
-      q = q->next;
-    }
-  }
+  sio__cc_requests_down(&c->cc.reqs, status);
 }
 
 #endif /* SIO_HAVE_REDIS */

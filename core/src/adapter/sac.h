@@ -125,7 +125,7 @@ void sio__sac_on_down(sio_sac_t *c, int status);
 
 /* Decodes a stream entry's data field (JSON text, or base64 of msgpack) of a BROADCAST into the
  * packet's event array ["event", ...args] (binary as placeholders indexing *bufs, the caller's:
- * free each .base then the array) and its opts' rooms / except (NULL-terminated arrays, one
+ * free each .data then the array) and its opts' rooms / except (NULL-terminated arrays, one
  * allocation each, the caller's). Used to restore missed packets from the stream. 0, SIO_EINVAL,
  * SIO_ENOMEM. */
 int sio__sac_decode_broadcast(const char *data, size_t len, cJSON **event, sio_buf_t **bufs,
