@@ -5,7 +5,8 @@
  *
  * siod's options are recognised before and after the script name (`--name=value` works too):
  *   --host H, --port N, --path P, --allow-eio3, --ping-interval MS, --ping-timeout MS,
- *   --max-payload BYTES, --redis URL, --cookie NAME, --per-message-deflate,
+ *   --max-payload BYTES, --redis URL, --redis-mode classic|sharded|streams, --cookie NAME,
+ *   --per-message-deflate,
  *   --no-http-compression, --tls-cert FILE --tls-key FILE, --parser msgpack,
  *   --recovery [MS] (MS only when the next argument is all digits), --metrics PATH,
  *   --admin USER:BCRYPTHASH, --admin-no-auth (every server instrumented for the Admin UI, on /admin)
@@ -89,6 +90,7 @@ enum {
   OPT_PING_TIMEOUT,
   OPT_MAX_PAYLOAD,
   OPT_REDIS,
+  OPT_REDIS_MODE,
   OPT_COOKIE,
   OPT_DEFLATE,
   OPT_RECOVERY,
@@ -120,6 +122,7 @@ static const siod_option_t options[] = {
   {"--ping-timeout", OPT_PING_TIMEOUT, 1},
   {"--max-payload", OPT_MAX_PAYLOAD, 1},
   {"--redis", OPT_REDIS, 1},
+  {"--redis-mode", OPT_REDIS_MODE, 1},
   {"--cookie", OPT_COOKIE, 1},
   {"--per-message-deflate", OPT_DEFLATE, 0},
   {"--recovery", OPT_RECOVERY, 2}, /* 2: an optional value (--recovery=MS, or all digits next) */
@@ -152,6 +155,8 @@ static void usage(FILE *f) {
           "  --ping-timeout MS    Engine.IO ping timeout\n"
           "  --max-payload BYTES  largest polling body or WebSocket message\n"
           "  --redis URL          a cluster node through Redis (redis://host:port)\n"
+          "  --redis-mode MODE    with --redis: classic (default) or sharded (@socket.io/redis-\n"
+          "                       adapter), or streams (@socket.io/redis-streams-adapter)\n"
           "  --cookie NAME        the polling handshake sets NAME=<sid> (sticky balancers)\n"
           "  --per-message-deflate  accept permessage-deflate (messages of 1024 bytes or more\n"
           "                       are compressed, unless the script sets its own threshold)\n"
@@ -244,6 +249,11 @@ static void apply_option(siod_config_t *c, const siod_option_t *o, const char *v
     if (!*v) usage_error("--redis: empty URL", NULL);
     c->overrides.redis = v;
     break;
+  case OPT_REDIS_MODE:
+    if (strcmp(v, "classic") && strcmp(v, "sharded") && strcmp(v, "streams"))
+      usage_error("--redis-mode: classic, sharded or streams, not", v);
+    c->overrides.redis_mode = v;
+    break;
   case OPT_COOKIE:
     if (!*v) usage_error("--cookie: empty name", NULL);
     c->overrides.cookie = v;
@@ -326,6 +336,7 @@ static void parse_args(int argc, char **argv, siod_config_t *c) {
   }
   if (!c->script) usage_error("no script given", NULL);
   if (!c->overrides.tls_cert != !c->overrides.tls_key) usage_error("--tls-cert and --tls-key go together", NULL);
+  if (c->overrides.redis_mode && !c->overrides.redis) usage_error("--redis-mode needs --redis URL", NULL);
 }
 
 /* ---- Lua ---- */

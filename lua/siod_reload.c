@@ -199,7 +199,8 @@ void siod_host(lua_State *L, uv_loop_t *loop, const siod_overrides_t *o) {
   lua_createtable(L, 0, 4);
   lua_newtable(L);
   if (o) {
-    const char *strs[][2] = {{"host", o->host}, {"path", o->path}, {"redis", o->redis}, {"cookie", o->cookie},
+    const char *strs[][2] = {{"host", o->host}, {"path", o->path}, {"redis", o->redis}, {"redis_mode", o->redis_mode},
+                             {"cookie", o->cookie},
                              {"parser", o->parser}, {"metrics_path", o->metrics_path}};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
       if (!strs[i][1]) continue;

@@ -19,6 +19,7 @@ typedef struct siod_overrides_s {
   long ping_timeout_ms;
   long max_payload;
   const char *redis;  /* a Redis URL: every server is a cluster node */
+  const char *redis_mode; /* "classic", "sharded" or "streams" (with redis): sio.server{redis_mode} */
   const char *cookie; /* a cookie name: every server sets it on the polling handshake */
   int per_message_deflate; /* 1: every server accepts permessage-deflate; 0 not given */
   /* --recovery [MS]: every server has connection_state_recovery with this duration (ms),

@@ -45,7 +45,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # From npm: the JavaScript test clients (tests/js: socket.io-client 4.x and 2.x, engine.io-client,
-# ws, bcryptjs, @socket.io/admin-ui for the reference), the browser bundle the examples serve (examples:
+# ws, bcryptjs, @socket.io/admin-ui, @socket.io/redis-adapter and @socket.io/redis-streams-adapter for the
+# reference), the browser bundle the examples serve (examples:
 # socket.io-client's dist/, @socket.io/admin-ui's ui/dist for --admin-ui), and playwright-core
 # for the end-to-end tests in Chromium (tests/e2e).
 for dir in tests/js examples tests/e2e; do

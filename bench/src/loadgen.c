@@ -110,6 +110,7 @@ static struct {
   int scenario;
   const char *host;
   int port;
+  int receivers_port; /* fanout: the receivers connect here (another cluster node); -1: --port */
   const char *path;
   long connections, concurrency, payload, receivers, window;
   double duration, warmup;
@@ -129,6 +130,7 @@ static uv_loop_t *loop;
 static uv_check_t flusher;
 static uv_timer_t phase_timer, hard_timer;
 static struct sockaddr_in target;
+static struct sockaddr_in receivers_target; /* --receivers-port: where fanout receivers connect */
 static char hostport[300];
 
 static conn_t *conns;   /* WebSocket scenarios */
@@ -207,7 +209,8 @@ static void usage(const char *msg) {
           "                   [--path /socket.io/] [--connections N] [--concurrency K] [--duration SECONDS]\n"
           "                   [--warmup SECONDS] [--payload BYTES] [--receivers N] [--window W] [--server-pid PID]\n"
           "                   [--source-addrs 127.0.0.1,127.0.0.2,...] [--raw] [--tls [--ca FILE]]\n"
-          "                   [--deflate [--deflate-threshold BYTES]] [--chat] [--touch]\n");
+          "                   [--deflate [--deflate-threshold BYTES]] [--chat] [--touch]\n"
+          "                   [--receivers-port P2] (fanout: receivers on another node of a cluster)\n");
   exit(2);
 }
 
@@ -1344,7 +1347,9 @@ static int conn_open(conn_t *c, size_t index) {
     }
   }
   c->op_start = uv_hrtime();
-  r = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&target, on_connect);
+  /* cross-node fanout: the sender on node A (--port), its receivers on node B */
+  const struct sockaddr_in *to = c->role == R_RECEIVER ? &receivers_target : &target;
+  r = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)to, on_connect);
   if (r) {
     conn_fail(c, "connect", r);
     return r;
@@ -1641,6 +1646,7 @@ static void parse_args(int argc, char **argv) {
   opt.scenario = -1;
   opt.host = "127.0.0.1";
   opt.port = -1;
+  opt.receivers_port = -1;
   opt.path = "/socket.io/";
   opt.connections = -1;
   opt.concurrency = 100;
@@ -1674,7 +1680,7 @@ static void parse_args(int argc, char **argv) {
     static const char *const with_value[] = {"--scenario", "--port", "--host", "--path", "--connections",
                                              "--concurrency", "--duration", "--warmup", "--payload",
                                              "--receivers", "--window", "--server-pid", "--source-addrs",
-                                             "--ca", "--deflate-threshold", NULL};
+                                             "--ca", "--deflate-threshold", "--receivers-port", NULL};
     int known = 0;
     for (int k = 0; with_value[k]; k++) known |= strcmp(a, with_value[k]) == 0;
     if (!known) {
@@ -1713,6 +1719,8 @@ static void parse_args(int argc, char **argv) {
       opt.warmup = secs_arg(a, v);
     } else if (strcmp(a, "--payload") == 0) {
       opt.payload = num_arg(a, v, 0, 64L << 20);
+    } else if (strcmp(a, "--receivers-port") == 0) {
+      opt.receivers_port = (int)num_arg(a, v, 1, 65535);
     } else if (strcmp(a, "--receivers") == 0) {
       opt.receivers = num_arg(a, v, 1, 10000000);
     } else if (strcmp(a, "--window") == 0) {
@@ -1734,6 +1742,7 @@ static void parse_args(int argc, char **argv) {
   if (opt.ca && !opt.tls) usage("--ca is for --tls");
   if (opt.deflate && opt.scenario == SC_POLLING) usage("--deflate is a WebSocket extension: not for polling");
   if (opt.chat && opt.scenario != SC_FANOUT) usage("--chat is for the fanout scenario");
+  if (opt.receivers_port > 0 && opt.scenario != SC_FANOUT) usage("--receivers-port is for the fanout scenario");
   if (opt.touch && opt.scenario != SC_CONNECT) usage("--touch is for the connect scenario");
   if (opt.connections < 0) {
     static const long defaults[] = {1000, 100, 0, 50, 10};
@@ -1823,6 +1832,8 @@ int main(int argc, char **argv) {
   }
 
   if (uv_ip4_addr(opt.host, opt.port, &target) != 0) usage("--host wants an IPv4 address");
+  receivers_target = target;
+  if (opt.receivers_port > 0) uv_ip4_addr(opt.host, opt.receivers_port, &receivers_target);
   if (opt.tls && tls_init() != 0) {
     fprintf(stderr, "loadgen: TLS setup failed\n");
     return 2;

@@ -224,10 +224,80 @@ static void opt_parser(lua_State *L, int t, int *parser) {
   lua_pop(L, 1);
 }
 
+/* One of `names` (NULL-terminated) at t[key]: its index, or def when nil; raises otherwise. */
+static int opt_choice(lua_State *L, int t, const char *key, const char *const *names, int def) {
+  lua_getfield(L, t, key);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return def;
+  }
+  const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  for (int i = 0; s && names[i]; i++)
+    if (strcmp(s, names[i]) == 0) {
+      lua_pop(L, 1);
+      return i;
+    }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (int i = 0; names[i]; i++) {
+    luaL_addstring(&b, i ? (names[i + 1] ? ", \"" : " or \"") : "\"");
+    luaL_addstring(&b, names[i]);
+    luaL_addchar(&b, '"');
+  }
+  luaL_pushresult(&b);
+  return luaL_error(L, "sio.server: option '%s' must be %s, not %s", key, lua_tostring(L, -1),
+                    s ? s : luaL_typename(L, -2));
+}
+
+/* Whether t[key] is set (not nil). */
+static int opt_given(lua_State *L, int t, const char *key) {
+  int given = lua_getfield(L, t, key) != LUA_TNIL;
+  lua_pop(L, 1);
+  return given;
+}
+
+/* redis_mode = "classic" (default) | "sharded" | "streams", and each mode's own options (Node's
+ * names in snake case); an option of another mode, or any of them without redis, raises. */
+static void opt_redis(lua_State *L, int t, siol_server_opts_t *o) {
+  static const char *const modes[] = {"classic", "sharded", "streams", NULL};
+  static const char *const subs[] = {"dynamic", "static", "dynamic-private", NULL}; /* SIO_REDIS_SUB_* */
+  static const char *const streams_only[] = {"redis_stream_name", "redis_stream_count", "redis_max_len",
+                                             "redis_read_count", "redis_block_time", "redis_session_key_prefix",
+                                             "redis_sharded_pubsub", NULL};
+  sio_redis_streams_options_t *so = &o->streams;
+  o->redis.url = siol_opt_str(L, t, "redis", o->redis.url);
+  o->redis.key = siol_opt_str(L, t, "redis_key", o->redis.key);
+  o->redis.requests_timeout_ms =
+      (uint32_t)siol_opt_int(L, t, "redis_requests_timeout", o->redis.requests_timeout_ms, 1, 86400000);
+  int mode = opt_choice(L, t, "redis_mode", modes, 0);
+  if (opt_given(L, t, "redis_subscription_mode") && mode != 1)
+    luaL_error(L, "sio.server: option 'redis_subscription_mode' needs redis_mode = \"sharded\"");
+  o->redis.subscription_mode = opt_choice(L, t, "redis_subscription_mode", subs, o->redis.subscription_mode);
+  for (int i = 0; streams_only[i]; i++)
+    if (mode != 2 && opt_given(L, t, streams_only[i]))
+      luaL_error(L, "sio.server: option '%s' needs redis_mode = \"streams\"", streams_only[i]);
+  if (!o->redis.url && (mode || opt_given(L, t, "redis_subscription_mode")))
+    luaL_error(L, "sio.server: option 'redis_mode' needs redis = URL");
+  o->redis.sharded = mode == 1;
+  o->redis_streams = mode == 2;
+  so->url = o->redis.url;
+  so->channel_prefix = o->redis.key; /* the streams adapter's channelPrefix */
+  so->requests_timeout_ms = o->redis.requests_timeout_ms;
+  so->stream_name = siol_opt_str(L, t, "redis_stream_name", so->stream_name);
+  so->stream_count = (uint32_t)siol_opt_int(L, t, "redis_stream_count", so->stream_count, 1, 1024);
+  so->max_len = (uint32_t)siol_opt_int(L, t, "redis_max_len", so->max_len, 1, INT31);
+  so->read_count = (uint32_t)siol_opt_int(L, t, "redis_read_count", so->read_count, 1, INT31);
+  so->block_ms = (uint32_t)siol_opt_int(L, t, "redis_block_time", so->block_ms, 1, INT31);
+  so->session_key_prefix = siol_opt_str(L, t, "redis_session_key_prefix", so->session_key_prefix);
+  so->sharded = opt_bool(L, t, "redis_sharded_pubsub", so->sharded);
+}
+
 void siol_read_listen_options(lua_State *L, int t, siol_server_opts_t *o) {
-  luaL_checkstack(L, 24, "sio.server"); /* the strings kept, the cookie's and their temporaries */
+  luaL_checkstack(L, 32, "sio.server"); /* the strings kept, the cookie's and their temporaries */
   sio_io_options_init(&o->io);
   sio_redis_options_init(&o->redis);
+  sio_redis_streams_options_init(&o->streams);
+  o->redis_streams = 0;
   o->host = siol_opt_str(L, t, "host", "0.0.0.0");
   o->port = (int)siol_opt_int(L, t, "port", 3000, 0, 65535);
   o->io.engine.path = siol_opt_str(L, t, "path", o->io.engine.path);
@@ -269,8 +339,5 @@ void siol_read_server_options(lua_State *L, int t, siol_server_opts_t *o) {
   o->io.client_dir = siol_opt_str(L, t, "client_dir", o->io.client_dir);
   opt_parser(L, t, &o->io.parser);
   opt_recovery(L, t, &o->io);
-  o->redis.url = siol_opt_str(L, t, "redis", o->redis.url);
-  o->redis.key = siol_opt_str(L, t, "redis_key", o->redis.key);
-  o->redis.requests_timeout_ms =
-      (uint32_t)siol_opt_int(L, t, "redis_requests_timeout", o->redis.requests_timeout_ms, 1, 86400000);
+  opt_redis(L, t, o);
 }

@@ -252,6 +252,8 @@ typedef struct {
   int port;
   sio_io_options_t io;       /* engine.path, cors_origin, client_dir, cookie: strings as above */
   sio_redis_options_t redis; /* url NULL: not a cluster node */
+  int redis_streams;         /* redis_mode = "streams": sio_io_use_redis_streams with `streams` */
+  sio_redis_streams_options_t streams; /* url, channel_prefix, requests timeout: redis's */
   sio_tls_options_t tls;     /* cert_file NULL: plain HTTP */
 } siol_server_opts_t;
 

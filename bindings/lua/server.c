@@ -200,9 +200,13 @@ int siol_server(lua_State *L) {
   /* A bad cookie (sio_io_new), or a bad redis URL: the core says what was wrong. */
   if (r == SIO_EINVAL && *sio_last_error()) return made_fail(L, srv, boxi, r, sio_last_error());
   if (r == 0 && srv->redis) {
-    r = sio_io_use_redis(srv->io, &o.redis);
+    r = o.redis_streams ? sio_io_use_redis_streams(srv->io, &o.streams) : sio_io_use_redis(srv->io, &o.redis);
     if (r == SIO_EINVAL && *sio_last_error()) return made_fail(L, srv, boxi, r, sio_last_error());
-    if (r == UV_ENOSYS) return made_fail(L, srv, boxi, r, "redis: sio was built without Redis (cmake -DSIO_REDIS=ON)");
+    if (r == UV_ENOSYS)
+      return made_fail(L, srv, boxi, r,
+                       o.redis_streams || o.redis.sharded
+                           ? "redis_mode: this engine is not in this build of sio"
+                           : "redis: sio was built without Redis (cmake -DSIO_REDIS=ON)");
   }
   /* metrics_path = "/metrics": Prometheus text there (a bad or taken path is the script's). */
   if (r == 0) {

@@ -210,6 +210,89 @@ static int opt_default_on(PyObject *o, void *p) {
   return 1;
 }
 
+/* redis_mode: "classic" (@socket.io/redis-adapter), "sharded" (its createShardedAdapter) or
+ * "streams" (@socket.io/redis-streams-adapter). */
+enum { REDIS_CLASSIC, REDIS_SHARDED, REDIS_STREAMS };
+
+static int opt_redis_mode(PyObject *o, void *p) {
+  if (o == Py_None) return 1;
+  const char *s = PyUnicode_Check(o) ? PyUnicode_AsUTF8(o) : NULL;
+  if (s && strcmp(s, "classic") == 0) *(int *)p = REDIS_CLASSIC;
+  else if (s && strcmp(s, "sharded") == 0) *(int *)p = REDIS_SHARDED;
+  else if (s && strcmp(s, "streams") == 0) *(int *)p = REDIS_STREAMS;
+  else {
+    PyErr_Clear();
+    PyErr_Format(PyExc_ValueError, "redis_mode=%R: \"classic\", \"sharded\" or \"streams\"", o);
+    return 0;
+  }
+  return 1;
+}
+
+/* redis_subscription_mode: Node's subscriptionMode names. */
+static int opt_subscription_mode(PyObject *o, void *p) {
+  if (o == Py_None) return 1;
+  const char *s = PyUnicode_Check(o) ? PyUnicode_AsUTF8(o) : NULL;
+  if (s && strcmp(s, "dynamic") == 0) *(int *)p = SIO_REDIS_SUB_DYNAMIC;
+  else if (s && strcmp(s, "static") == 0) *(int *)p = SIO_REDIS_SUB_STATIC;
+  else if (s && strcmp(s, "dynamic-private") == 0) *(int *)p = SIO_REDIS_SUB_DYNAMIC_PRIVATE;
+  else {
+    PyErr_Clear();
+    PyErr_Format(PyExc_ValueError,
+                 "redis_subscription_mode=%R: \"dynamic\", \"static\" or \"dynamic-private\"", o);
+    return 0;
+  }
+  return 1;
+}
+
+/* Whether keyword `name` was given, not None. */
+static int has_option(PyObject *kw, const char *name) {
+  PyObject *v = kw ? PyDict_GetItemString(kw, name) : NULL;
+  return v && v != Py_None;
+}
+
+/* The io's Redis engine, from the redis_* options (only `redis` given: the classic adapter). An
+ * option of another engine than the one chosen is refused rather than ignored. */
+typedef struct {
+  int mode;
+  int given_streams; /* a streams-only option was given */
+  int given_sharded; /* a sharded-only option was given */
+  sio_redis_options_t ro;
+  sio_redis_streams_options_t so;
+} redis_opts_t;
+
+static int use_redis(CoreObject *c, redis_opts_t *x) {
+  if (x->given_streams && x->mode != REDIS_STREAMS) {
+    PyErr_SetString(PyExc_ValueError, "redis_stream_*, redis_max_len, redis_read_count, redis_block_ms, "
+                                      "redis_session_key_prefix and redis_sharded_pubsub need redis_mode=\"streams\"");
+    return -1;
+  }
+  if (x->given_sharded && x->mode != REDIS_SHARDED) {
+    PyErr_SetString(PyExc_ValueError, "redis_subscription_mode needs redis_mode=\"sharded\"");
+    return -1;
+  }
+  if (!x->ro.url) {
+    if (x->mode == REDIS_CLASSIC && !x->given_streams && !x->given_sharded) return 0;
+    PyErr_SetString(PyExc_ValueError, "redis_mode and the redis_* options need redis=URL");
+    return -1;
+  }
+  int r;
+  if (x->mode == REDIS_STREAMS) {
+    x->so.url = x->ro.url;
+    x->so.channel_prefix = x->ro.key;
+    x->so.requests_timeout_ms = x->ro.requests_timeout_ms;
+    r = sio_io_use_redis_streams(c->io, &x->so);
+  } else {
+    x->ro.sharded = x->mode == REDIS_SHARDED;
+    r = sio_io_use_redis(c->io, &x->ro);
+  }
+  if (!r) return 0;
+  static const char *const names[] = {"", " (redis_mode \"sharded\")", " (redis_mode \"streams\")"};
+  PyObject *context = PyUnicode_FromFormat("redis %R%s", PyDict_GetItemString(c->options, "redis"), names[x->mode]);
+  pysio_raise(pysio_core_state(c), r, context ? PyUnicode_AsUTF8(context) : "redis");
+  Py_XDECREF(context);
+  return -1;
+}
+
 /* SIO_TRANSPORT_* bits, 1 to 3. */
 static int opt_transports(PyObject *o, void *p) {
   if (o == Py_None) return 1;
@@ -229,7 +312,9 @@ static int opt_transports(PyObject *o, void *p) {
  * redis_requests_timeout_ms, cookie_name, cookie_path, cookie_domain, cookie_same_site,
  * cookie_http_only, cookie_secure, cookie_max_age, transports, allow_upgrades, cors_credentials,
  * per_message_deflate, deflate_threshold, http_compression, http_compression_threshold, parser,
- * recovery, recovery_ms, recovery_max_bytes): the
+ * recovery, recovery_ms, recovery_max_bytes, redis_mode, redis_subscription_mode, redis_stream_name,
+ * redis_stream_count, redis_max_len, redis_read_count, redis_block_ms, redis_session_key_prefix,
+ * redis_sharded_pubsub): the
  * io's options over the core's defaults
  * (sio_io_options_init, sio_redis_options_init); an option not given, or None for a number or a
  * bool, keeps its default. */
@@ -240,32 +325,50 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
                            "cookie_same_site", "cookie_http_only", "cookie_secure", "cookie_max_age", "transports",
                            "allow_upgrades", "cors_credentials", "per_message_deflate", "deflate_threshold",
                            "http_compression", "http_compression_threshold", "parser", "recovery",
-                           "recovery_ms", "recovery_max_bytes", NULL};
+                           "recovery_ms", "recovery_max_bytes", "redis_mode", "redis_subscription_mode",
+                           "redis_stream_name", "redis_stream_count", "redis_max_len", "redis_read_count",
+                           "redis_block_ms", "redis_session_key_prefix", "redis_sharded_pubsub", NULL};
   if (c->loop_ready) {
     PyErr_SetString(PyExc_RuntimeError, "already initialised");
     return -1;
   }
   sio_io_options_t o;
   sio_io_options_init(&o);
-  sio_redis_options_t ro;
-  sio_redis_options_init(&ro);
+  redis_opts_t x = {REDIS_CLASSIC, 0, 0, {0}, {0}};
+  sio_redis_options_t *ro = &x.ro;
+  sio_redis_streams_options_t *so = &x.so;
+  sio_redis_options_init(ro);
+  sio_redis_streams_options_init(so);
   sio_engine_options_t *e = &o.engine;
   sio_cookie_options_t *ck = &e->cookie;
   PyObject *dispatch;
   if (!PyArg_ParseTupleAndKeywords(
-          args, kw, "O|$O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&", kwlist, &dispatch, opt_str, &e->path, pysio_opt_u32,
+          args, kw, "O|$O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&O&", kwlist, &dispatch, opt_str, &e->path, pysio_opt_u32,
           &e->ping_interval_ms, pysio_opt_u32, &e->ping_timeout_ms, pysio_opt_size, &e->max_payload, opt_bool, &e->allow_eio3,
           opt_str, &e->cors_origin, opt_bool, &e->same_origin, pysio_opt_u32, &o.connect_timeout_ms, pysio_opt_size,
-          &e->max_buffered, opt_str, &o.client_dir, opt_str, &ro.url, opt_str, &ro.key, pysio_opt_u32,
-          &ro.requests_timeout_ms, opt_str, &ck->name, opt_str, &ck->path, opt_str, &ck->domain, opt_str,
+          &e->max_buffered, opt_str, &o.client_dir, opt_str, &ro->url, opt_str, &ro->key, pysio_opt_u32,
+          &ro->requests_timeout_ms, opt_str, &ck->name, opt_str, &ck->path, opt_str, &ck->domain, opt_str,
           &ck->same_site, opt_bool, &ck->http_only, opt_bool, &ck->secure, pysio_opt_u32, &ck->max_age_s,
           opt_transports, &e->transports, opt_bool, &e->allow_upgrades, opt_bool, &e->cors_credentials,
           opt_bool, &e->per_message_deflate, pysio_opt_u32, &e->deflate_threshold, opt_default_on,
           &e->http_compression, pysio_opt_u32, &e->http_compression_threshold, pysio_opt_parser, &o.parser,
           opt_bool, &o.connection_state_recovery.enabled, pysio_opt_u32,
           &o.connection_state_recovery.max_disconnection_duration_ms, pysio_opt_size,
-          &o.connection_state_recovery.max_bytes))
+          &o.connection_state_recovery.max_bytes, opt_redis_mode, &x.mode, opt_subscription_mode,
+          &ro->subscription_mode, opt_str, &so->stream_name, pysio_opt_u32, &so->stream_count, pysio_opt_u32,
+          &so->max_len, pysio_opt_u32, &so->read_count, pysio_opt_u32, &so->block_ms, opt_str,
+          &so->session_key_prefix, opt_bool, &so->sharded))
     return -1;
+  x.given_sharded = has_option(kw, "redis_subscription_mode");
+  static const char *const streams_only[] = {"redis_stream_name", "redis_stream_count", "redis_max_len",
+                                             "redis_read_count", "redis_block_ms", "redis_session_key_prefix",
+                                             "redis_sharded_pubsub"};
+  for (size_t i = 0; i < sizeof streams_only / sizeof *streams_only; i++)
+    x.given_streams |= has_option(kw, streams_only[i]);
+  if (so->stream_count < 1 || so->read_count < 1) {
+    PyErr_SetString(PyExc_ValueError, "redis_stream_count and redis_read_count must be at least 1");
+    return -1;
+  }
   /* The connect handler runs for a restored socket too (python-socketio's connect handler is
    * Node's "connection" listener as well as its middleware); sio.Server skips the use()
    * middlewares itself when skip_middlewares is on. */
@@ -301,13 +404,7 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
   }
   sio_io_set_data(c->io, c);
   if (c->on[PYSIO_ON_SOCKET_DATA]) sio_io_on_socket_data(c->io, pysio_socket_data, c);
-  if (ro.url && (r = sio_io_use_redis(c->io, &ro))) {
-    PyObject *context = PyUnicode_FromFormat("redis %R", PyDict_GetItemString(c->options, "redis"));
-    pysio_raise(st, r, context ? PyUnicode_AsUTF8(context) : "redis");
-    Py_XDECREF(context);
-    return -1;
-  }
-  return 0;
+  return use_redis(c, &x);
 }
 
 static PyObject *core_closed(CoreObject *c, void *unused) {

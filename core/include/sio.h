@@ -1056,7 +1056,9 @@ typedef struct sio_redis_options_s {
   int sharded;
   /* With sharded, Node's subscriptionMode: SIO_REDIS_SUB_DYNAMIC (default, Node's "dynamic": a
    * channel per room that has members here, socket ids' rooms excepted), SIO_REDIS_SUB_STATIC
-   * (two channels per namespace) or SIO_REDIS_SUB_DYNAMIC_PRIVATE (socket ids' rooms too). */
+   * (two channels per namespace) or SIO_REDIS_SUB_DYNAMIC_PRIVATE (socket ids' rooms too).
+   * Another value: SIO_EINVAL. The application ignores SIGPIPE (as any libuv program): these
+   * connections write at once. */
   int subscription_mode;
 } sio_redis_options_t;
 
@@ -1080,6 +1082,12 @@ SIO_EXTERN int sio_io_use_redis(sio_io_t *io, const sio_redis_options_t *opts);
 /* recovery (sio_io_options_t), sessions live in Redis (SET PX, GETDEL) and offsets are stream   */
 /* entry ids: a client cut off from one node recovers on another with every event it missed      */
 /* (XRANGE). The cluster requests, outage handling and logging are those of sio_io_use_redis.     */
+/* With recovery on, a single socket's emit (neither volatile nor with an ack) goes through the   */
+/* stream too (to the socket's own room, as Node's), so its offset is an entry id; a CONNECT with */
+/* {pid, offset} is answered once Redis was asked (GETDEL, XRANGE: the session's missed events   */
+/* written first), a client whose session or offset is gone, or whose Redis is away, gets a fresh */
+/* socket, and a restore that would hold more than 64 MiB of missed events gives one too. The     */
+/* sessions of the sockets a shutdown closes are persisted as well (another node may take them). */
 
 typedef struct sio_redis_streams_options_s {
   size_t size;                  /* sizeof this struct, set by the _init function */

@@ -16,6 +16,7 @@ typedef struct {
   const char *static_dir; /* --static: served at "/"; NULL: none */
   const char *client_dir; /* --serve-client: socket.io-client's dist/; NULL: none */
   const char *redis;      /* --redis URL: a cluster node; NULL: alone */
+  const char *redis_mode; /* --redis-mode classic|sharded|streams; NULL: classic */
   int parser;             /* --parser msgpack: SIO_PARSER_MSGPACK */
   long recovery_ms;       /* --recovery [MS]: connectionStateRecovery; -1: off */
   int admin;              /* --admin / --admin-auth: the Admin UI's server side on /admin-ui */
@@ -30,7 +31,8 @@ static void usage(void) {
   fprintf(stderr,
           "usage: sio-contract [--host 127.0.0.1] [--port 3000] [--path /socket.io/]\n"
           "                    [--ping-interval MS] [--ping-timeout MS] [--max-payload BYTES]\n"
-          "                    [--allow-eio3] [--cors ORIGINS] [--redis URL] [--cookie NAME]\n"
+          "                    [--allow-eio3] [--cors ORIGINS] [--redis URL]\n"
+          "                    [--redis-mode classic|sharded|streams] [--cookie NAME]\n"
           "                    [--static DIR] [--serve-client DIR] [--per-message-deflate]\n"
           "                    [--tls-cert FILE --tls-key FILE] [--parser msgpack]\n"
           "                    [--recovery [MS] | --recovery=MS] [--metrics PATH]\n"
@@ -397,6 +399,22 @@ static int instrument(sio_io_t *io, const char *auth) {
   return r;
 }
 
+/* --redis URL [--redis-mode MODE]: the contract's flag table (classic and sharded are
+ * @socket.io/redis-adapter's two adapters, streams @socket.io/redis-streams-adapter's). */
+static int use_redis(sio_io_t *io, const config_t *cfg) {
+  if (cfg->redis_mode && strcmp(cfg->redis_mode, "streams") == 0) {
+    sio_redis_streams_options_t so;
+    sio_redis_streams_options_init(&so);
+    so.url = cfg->redis;
+    return sio_io_use_redis_streams(io, &so);
+  }
+  sio_redis_options_t ro;
+  sio_redis_options_init(&ro);
+  ro.url = cfg->redis;
+  ro.sharded = cfg->redis_mode && strcmp(cfg->redis_mode, "sharded") == 0;
+  return sio_io_use_redis(io, &ro);
+}
+
 static int setup_socketio(const config_t *cfg) {
   sio_io_options_t o;
   sio_io_options_init(&o);
@@ -417,12 +435,7 @@ static int setup_socketio(const config_t *cfg) {
   if (!r) r = sio_io_of(io, "/admin", &admin);
   if (!r) r = sio_io_dynamic(io, "^/dyn-[a-z0-9]+$", NULL, &dyn);
   if (!r) r = sio_nsp_use(admin, admin_guard, NULL);
-  if (!r && cfg->redis) {
-    sio_redis_options_t ro;
-    sio_redis_options_init(&ro);
-    ro.url = cfg->redis;
-    r = sio_io_use_redis(io, &ro);
-  }
+  if (!r && cfg->redis) r = use_redis(io, cfg);
   if (!r && cfg->admin) r = instrument(io, cfg->admin_auth);
   if (!r && cfg->metrics) r = sio_io_serve_metrics(io, cfg->metrics);
   if (r) return r;
@@ -444,7 +457,7 @@ static void on_signal(uv_signal_t *h, int signum) {
 }
 
 int main(int argc, char **argv) {
-  config_t cfg = {"127.0.0.1", 3000, "/socket.io/", {0}, NULL, NULL, NULL, SIO_PARSER_JSON, -1, 0, NULL, NULL};
+  config_t cfg = {"127.0.0.1", 3000, "/socket.io/", {0}, NULL, NULL, NULL, NULL, SIO_PARSER_JSON, -1, 0, NULL, NULL};
   const char *tls_cert = NULL, *tls_key = NULL;
   sio_engine_options_init(&cfg.eio);
   for (int i = 1; i < argc; i++) {
@@ -469,6 +482,13 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--max-payload") == 0) cfg.eio.max_payload = strtoul(v, NULL, 10);
     else if (strcmp(a, "--cors") == 0) cfg.eio.cors_origin = v;
     else if (strcmp(a, "--redis") == 0) cfg.redis = v;
+    else if (strcmp(a, "--redis-mode") == 0) {
+      if (strcmp(v, "classic") && strcmp(v, "sharded") && strcmp(v, "streams")) {
+        fprintf(stderr, "sio-contract: --redis-mode: classic, sharded or streams, not \"%s\"\n", v);
+        exit(2);
+      }
+      cfg.redis_mode = v;
+    }
     else if (strcmp(a, "--cookie") == 0) cfg.eio.cookie.name = v;
     else if (strcmp(a, "--static") == 0) cfg.static_dir = v;
     else if (strcmp(a, "--serve-client") == 0) cfg.client_dir = v;
@@ -488,6 +508,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "sio-contract: --tls-cert and --tls-key go together\n");
     return 2;
   }
+  if (cfg.redis_mode && !cfg.redis) {
+    fprintf(stderr, "sio-contract: --redis-mode needs --redis URL\n");
+    return 2;
+  }
   signal(SIGPIPE, SIG_IGN);
   uv_loop_t *loop = uv_default_loop();
   int r = sio_server_new(loop, NULL, &server);
@@ -502,6 +526,10 @@ int main(int argc, char **argv) {
   if (r == UV_ENOSYS && cfg.parser == SIO_PARSER_MSGPACK) {
     fprintf(stderr, "sio-contract: --parser msgpack: %s\n", sio_last_error());
     return 2; /* a flag this build cannot honour */
+  }
+  if (r == UV_ENOSYS && cfg.redis) {
+    fprintf(stderr, "sio-contract: --redis-mode %s: not in this build\n", cfg.redis_mode ? cfg.redis_mode : "classic");
+    return 2;
   }
   if (r == 0 && cfg.static_dir) r = sio_server_static(server, "/", cfg.static_dir, NULL);
   if (r == 0 && tls_cert) {

@@ -2,10 +2,11 @@
 --
 --   siod examples/contract/server.lua [--host H] [--port P] [--path /socket.io/] [--ping-interval MS]
 --        [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL]
+--        [--redis-mode classic|sharded|streams]
 --        [--cookie NAME] [--per-message-deflate] [--parser msgpack] [--recovery [MS]] [--metrics PATH]
 --        [--admin | --admin-auth USER:BCRYPT]
 --
--- siod applies its own flags (host, port, path, ping, payload, EIO3, --redis, --cookie, --tls-cert and
+-- siod applies its own flags (host, port, path, ping, payload, EIO3, --redis, --redis-mode, --cookie, --tls-cert and
 -- --tls-key, --parser, --recovery, --metrics) to sio.server{};
 -- --cors reaches the script in `arg`. Also the bare Engine.IO echo endpoint at /engine.io/.
 local sio = require "sio"

@@ -2,7 +2,7 @@
 
     examples/contract/run python [--host H] [--port P] [--path /socket.io/] [--ping-interval MS]
         [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL] [--parser msgpack]
-        [--cookie NAME] [--async-handlers WORKERS]
+        [--redis-mode classic|sharded|streams] [--cookie NAME] [--async-handlers WORKERS]
 
 --async-handlers (Python only, not a contract flag): sync handlers on a pool of WORKERS threads
 (sio.Server(async_handlers=True)), for tests and bench/run's python-workers.
@@ -31,6 +31,8 @@ def main() -> int:
     p.add_argument("--per-message-deflate", action="store_true")  # Node's { threshold: 1024 }
     p.add_argument("--cors", default=None)
     p.add_argument("--redis", default=None)  # a cluster node: broadcasts and count go through Redis
+    # with --redis: @socket.io/redis-adapter's classic or sharded adapter, or the streams adapter
+    p.add_argument("--redis-mode", choices=["classic", "sharded", "streams"], default=None)
     p.add_argument("--parser", choices=["msgpack"], default=None)  # npm socket.io-msgpack-parser
     p.add_argument("--cookie", default=None)  # the handshake sets NAME=<sid> (Node's cookie option)
     # --recovery [MS] / --recovery=MS: connectionStateRecovery (MS only when the next argument is
@@ -46,6 +48,8 @@ def main() -> int:
     a = p.parse_args()
     if (a.tls_cert is None) != (a.tls_key is None):
         p.error("--tls-cert and --tls-key go together")  # exits 2
+    if a.redis_mode is not None and a.redis is None:
+        p.error("--redis-mode needs --redis URL")
 
     try:
         server = sio.Server(
@@ -58,6 +62,7 @@ def main() -> int:
             path=a.path,
             connect_timeout=1.0,
             redis=a.redis,
+            redis_mode=a.redis_mode,
             cookie=a.cookie,
             per_message_deflate={"threshold": 1024} if a.per_message_deflate else None,
             parser=a.parser,
@@ -67,8 +72,10 @@ def main() -> int:
             handler_workers=max(1, a.async_handlers),
             metrics_path=a.metrics,
         )
-    except sio.UnsupportedError as e:  # built without msgpack-c: a flag it cannot honour
-        print("server.py: --parser %s: %s" % (a.parser, e), file=sys.stderr)
+    except sio.UnsupportedError as e:  # built without msgpack-c or hiredis: a flag it cannot honour
+        flag = ("--redis-mode %s" % (a.redis_mode or "classic") if a.redis is not None and a.parser is None
+                else "--parser %s" % a.parser)
+        print("server.py: %s: %s" % (flag, e), file=sys.stderr)
         return 2
 
     if a.admin or a.admin_auth:

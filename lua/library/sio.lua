@@ -171,7 +171,16 @@ function sio.json.decode(s) end
 ---@field allow_upgrades? boolean
 ---@field client_dir? string socket.io-client's dist/
 ---@field redis? string "redis://[[user]:password@]host[:port][/db]"
----@field redis_key? string "socket.io"
+---@field redis_key? string "socket.io" (the streams adapter's channelPrefix)
+---@field redis_mode? "classic"|"sharded"|"streams" the cluster's engine (default "classic"; needs redis)
+---@field redis_subscription_mode? "dynamic"|"static"|"dynamic-private" sharded only (Node's subscriptionMode)
+---@field redis_stream_name? string streams only: "socket.io" (Node's streamName)
+---@field redis_stream_count? integer streams only: 1 (streamCount)
+---@field redis_max_len? integer streams only: the stream's MAXLEN ~, 10000 (maxLen)
+---@field redis_read_count? integer streams only: XREAD COUNT, 100 (readCount)
+---@field redis_block_time? integer streams only: XREAD BLOCK ms, 5000 (blockTimeInMs)
+---@field redis_session_key_prefix? string streams only: "sio:session:" (sessionKeyPrefix)
+---@field redis_sharded_pubsub? boolean streams only: requests over sharded pub/sub (useShardedPubSub)
 ---@field redis_requests_timeout? integer ms
 ---@field per_message_deflate? boolean|{threshold?: integer} permessage-deflate (off by default); threshold 1024 bytes
 ---@field parser? "default"|"msgpack" the packets' wire format: JSON, or npm socket.io-msgpack-parser's (every client must use it)

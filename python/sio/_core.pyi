@@ -97,6 +97,15 @@ class Core:
         redis: Optional[str] = ...,
         redis_key: Optional[str] = ...,
         redis_requests_timeout_ms: Optional[int] = ...,
+        redis_mode: Optional[str] = ...,  # "classic" (default), "sharded" or "streams"
+        redis_subscription_mode: Optional[str] = ...,  # sharded: "dynamic", "static", "dynamic-private"
+        redis_stream_name: Optional[str] = ...,  # the rest: streams only
+        redis_stream_count: Optional[int] = ...,
+        redis_max_len: Optional[int] = ...,
+        redis_read_count: Optional[int] = ...,
+        redis_block_ms: Optional[int] = ...,
+        redis_session_key_prefix: Optional[str] = ...,
+        redis_sharded_pubsub: Optional[bool] = ...,
         cookie_name: Optional[str] = ...,
         cookie_path: Optional[str] = ...,
         cookie_domain: Optional[str] = ...,

@@ -78,7 +78,8 @@ class Server(Dispatch, AsyncioMode):
         ``ValueError`` (:class:`sio.InvalidArgumentError`); a sio built without Redis,
         ``RuntimeError`` (:class:`sio.UnsupportedError`). See :meth:`fetch_count`,
         :meth:`all_rooms`, :meth:`server_side_emit` and :meth:`on_server_event`.
-    :param redis_key: the channel prefix (Node's ``key`` option), ``"socket.io"`` by default.
+    :param redis_key: the channel prefix (Node's ``key`` option; the streams adapter's
+        ``channelPrefix``), ``"socket.io"`` by default.
     :param redis_requests_timeout: seconds a cluster request (``fetch_count``, ``fetch_sockets``,
         ``all_rooms``, ``server_side_emit`` with a callback) waits for the other nodes (Node's
         ``requestsTimeout``), 5 by default.
@@ -181,8 +182,9 @@ class Server(Dispatch, AsyncioMode):
         Node-shaped ``socket.recovered``) tells it apart, already in the connect handler, which
         runs for it as for any socket; ``skip_middlewares`` skips the :meth:`use` middlewares.
         Past ``max_bytes`` per namespace the oldest packets and sessions are dropped (their
-        clients come back as new sockets). Kept on this node only (with ``redis``, a client is
-        restored only by the node it left).
+        clients come back as new sockets). Kept on this node only with ``redis_mode`` classic or
+        sharded (a client is restored only by the node it left); with ``"streams"``, sessions and
+        missed packets live in Redis and a client recovers on any node.
     :param per_message_deflate: Node's ``perMessageDeflate``: ``True`` accepts a WebSocket
         client's permessage-deflate offer (RFC 7692; every browser makes one) on every endpoint
         (Socket.IO and :meth:`engine_endpoint`'s), ``{"threshold": N}`` too, with messages of N
@@ -195,6 +197,28 @@ class Server(Dispatch, AsyncioMode):
         (:meth:`stats`) are served as Prometheus text (exposition format 0.0.4, ``sio_``
         names) to GET and HEAD requests (405 for other methods). ``None`` (the default): not
         served (the counters are kept all the same).
+    :param redis_mode: with ``redis``, the cluster's engine: ``"classic"`` (the default,
+        ``@socket.io/redis-adapter``'s ``createAdapter``: pub/sub), ``"sharded"`` (its
+        ``createShardedAdapter``: Redis 7 sharded pub/sub, ``SPUBLISH``/``SSUBSCRIBE``, on one
+        Redis or a Redis Cluster) or ``"streams"`` (``@socket.io/redis-streams-adapter``: one
+        Redis stream read from each node's last entry id, so a Redis blink loses nothing it kept,
+        and sessions in Redis for recovery across nodes). Any other value raises ``ValueError``;
+        so does a mode or an option below without ``redis``, or an option of another mode.
+    :param redis_subscription_mode: ``"sharded"`` only, Node's ``subscriptionMode``:
+        ``"dynamic"`` (default: a channel per room with members here, socket ids' rooms
+        excepted), ``"static"`` (two channels per namespace) or ``"dynamic-private"``.
+    :param redis_stream_name: ``"streams"`` only, Node's ``streamName`` (default ``"socket.io"``).
+    :param redis_stream_count: ``"streams"`` only, Node's ``streamCount`` (default 1; more:
+        namespaces spread over ``NAME-0`` .. ``NAME-(n-1)``).
+    :param redis_max_len: ``"streams"`` only, Node's ``maxLen``: the stream's ``MAXLEN ~``
+        (default 10000).
+    :param redis_read_count: ``"streams"`` only, Node's ``readCount``: ``XREAD COUNT`` (default 100).
+    :param redis_block_time: ``"streams"`` only, seconds (Node's ``blockTimeInMs``): ``XREAD BLOCK``
+        (default 5).
+    :param redis_session_key_prefix: ``"streams"`` only, Node's ``sessionKeyPrefix`` (default
+        ``"sio:session:"``).
+    :param redis_sharded_pubsub: ``"streams"`` only, Node's ``useShardedPubSub``: the requests'
+        pub/sub over sharded channels (default ``False``).
     """
 
     reason = Reason
@@ -239,6 +263,15 @@ class Server(Dispatch, AsyncioMode):
         parser: Optional[str] = None,
         connection_state_recovery: Union[None, bool, Dict[str, Any]] = None,
         metrics_path: Optional[str] = None,
+        redis_mode: Optional[str] = None,
+        redis_subscription_mode: Optional[str] = None,
+        redis_stream_name: Optional[str] = None,
+        redis_stream_count: Optional[int] = None,
+        redis_max_len: Optional[int] = None,
+        redis_read_count: Optional[int] = None,
+        redis_block_time: Optional[float] = None,
+        redis_session_key_prefix: Optional[str] = None,
+        redis_sharded_pubsub: Optional[bool] = None,
     ) -> None:
         opts = compat_options(self._async_modes, async_mode=async_mode, logger=logger,
                               engineio_logger=engineio_logger, json=json, serializer=serializer,
@@ -307,6 +340,15 @@ class Server(Dispatch, AsyncioMode):
             redis=redis,
             redis_key=redis_key,
             redis_requests_timeout_ms=to_ms(redis_requests_timeout),
+            redis_mode=redis_mode,
+            redis_subscription_mode=redis_subscription_mode,
+            redis_stream_name=redis_stream_name,
+            redis_stream_count=redis_stream_count,
+            redis_max_len=redis_max_len,
+            redis_read_count=redis_read_count,
+            redis_block_ms=to_ms(redis_block_time),
+            redis_session_key_prefix=redis_session_key_prefix,
+            redis_sharded_pubsub=redis_sharded_pubsub,
             transports=transport_bits(transports),
             allow_upgrades=allow_upgrades,
             cors_credentials=cors_credentials,

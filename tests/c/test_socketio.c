@@ -2533,6 +2533,267 @@ TEST(connection_state_recovery) {
   CHECK_EQ_INT(x->r[11], 1); /* sio_socket_recovered() in the middleware of the restored one */
 }
 
+/* ---- connection state recovery kept by the adapter (adapter.h's persist/restore_session) ----
+ * A fake adapter of the kind the Redis streams adapter is: it wraps the namespace's in-memory
+ * adapter, keeps the recoverable broadcasts (numbering them with the layer's own store, so that
+ * the offsets are those of the local path) and the sessions, and answers restores later from a
+ * timer. The same client exchange as connection_state_recovery must give the same bytes; the
+ * orderings of a restore in flight against the client leaving and the server closing must leave
+ * nothing behind (the cases run forked, under ASan in CI). */
+#include "adapter/adapter.h"
+#include "socketio/recovery.h"
+
+typedef struct fake_restore {
+  struct fake_restore *next;
+  uv_timer_t timer;
+  char pid[64], offset[32];
+  sio_restore_cb cb;
+  void *arg;
+  struct fake_ad *f;
+} fake_restore_t;
+
+typedef struct fake_ad {
+  sio_adapter_t base;
+  sio_adapter_t *local;
+  sio_adapter_vt_t vt;
+  sio_recovery_t *store;
+  fake_restore_t *restores;
+} fake_ad_t;
+
+static struct {
+  int delay_ms, persisted, restores, restore_status, closed_restores, single_bcasts;
+  size_t layer_kept; /* what the layer's own store held at shutdown (packets + sessions) */
+} fk;
+
+#define FK(a) (((fake_ad_t *)(a))->local)
+static int fk_add(sio_adapter_t *a, sio_socket_t *s, const char *r) { return FK(a)->vt->add(FK(a), s, r); }
+static int fk_del(sio_adapter_t *a, sio_socket_t *s, const char *r) { return FK(a)->vt->del(FK(a), s, r); }
+static void fk_del_all(sio_adapter_t *a, sio_socket_t *s) { FK(a)->vt->del_all(FK(a), s); }
+static int fk_apply(sio_adapter_t *a, const sio_target_t *to, sio_socket_iter_cb fn, void *arg) {
+  return FK(a)->vt->apply(FK(a), to, fn, arg);
+}
+static void fk_rooms(sio_adapter_t *a, void (*cb)(const char *, void *), void *arg) {
+  FK(a)->vt->rooms(FK(a), cb, arg);
+}
+static int fk_bcast_ack(sio_adapter_t *a, const sio_target_t *to, const sio_bcast_packet_t *bp,
+                        uint32_t ms, sio_bcast_ack_t *b) {
+  return FK(a)->vt->broadcast_with_ack(FK(a), to, bp, ms, b);
+}
+static int fk_add_sockets(sio_adapter_t *a, const sio_target_t *to, const char *room) {
+  return FK(a)->vt->add_sockets(FK(a), to, room);
+}
+static int fk_del_sockets(sio_adapter_t *a, const sio_target_t *to, const char *room) {
+  return FK(a)->vt->del_sockets(FK(a), to, room);
+}
+static int fk_disconnect(sio_adapter_t *a, const sio_target_t *to, int close) {
+  return FK(a)->vt->disconnect_sockets(FK(a), to, close);
+}
+static int fk_server_count(sio_adapter_t *a) { return FK(a)->vt->server_count(FK(a)); }
+
+static uint64_t fk_now(sio_adapter_t *a) {
+  return uv_now(sio_server_loop(sio_engine_server(sio_io_engine(sio_nsp_io(a->nsp)))));
+}
+
+/* As the streams adapter: a recoverable event gets the adapter's offset for this node's
+ * recipients, and is kept with its rooms. */
+static int fk_broadcast(sio_adapter_t *a, const sio_target_t *to, const sio_bcast_packet_t *bp) {
+  fake_ad_t *f = (fake_ad_t *)a;
+  if (!sio__nsp_recovery_enabled(a->nsp) || (to && (to->flags & SIO_EMIT_VOLATILE)))
+    return f->local->vt->broadcast(f->local, to, bp);
+  if (to && to->nrooms == 1 && sio_nsp_socket(a->nsp, to->rooms[0])) fk.single_bcasts++;
+  char off[SIO_OFFSET_MAX];
+  sio__recovery_next_offset(f->store, off);
+  sio_encoded_t enc;
+  int r = sio__encode_with_offset(a->nsp, bp->pkt, bp->bufs, off, &enc);
+  if (r) return r;
+  sio__recovery_keep(f->store, fk_now(a), to, NULL, &enc);
+  sio_bcast_packet_t mine = {bp->pkt, bp->bufs, &enc};
+  r = f->local->vt->broadcast(f->local, to, &mine);
+  sio__encoded_clear(&enc);
+  return r;
+}
+
+static int fk_persist(sio_adapter_t *a, const cJSON *session) {
+  fake_ad_t *f = (fake_ad_t *)a;
+  const cJSON *sid = cJSON_GetObjectItem(session, "sid"), *pid = cJSON_GetObjectItem(session, "pid");
+  const cJSON *rooms = cJSON_GetObjectItem(session, "rooms");
+  const char *v[16];
+  size_t n = 0;
+  for (const cJSON *e = rooms ? rooms->child : NULL; e && n < 16; e = e->next) v[n++] = e->valuestring;
+  fk.persisted++;
+  return sio__recovery_persist(f->store, fk_now(a), sid->valuestring, pid->valuestring, v, n,
+                               cJSON_Duplicate(cJSON_GetObjectItem(session, "data"), 1));
+}
+
+static void fk_restore_unlink(fake_restore_t *q) {
+  for (fake_restore_t **p = &q->f->restores; *p; p = &(*p)->next)
+    if (*p == q) {
+      *p = q->next;
+      break;
+    }
+}
+
+static void fk_restore_closed(uv_handle_t *h) { free(h->data); }
+
+static void fk_on_restore_timer(uv_timer_t *t) {
+  fake_restore_t *q = t->data;
+  fake_ad_t *f = q->f;
+  fk_restore_unlink(q);
+  sio_recovered_t out;
+  int r = sio__recovery_restore(f->store, fk_now(&f->base), q->pid, q->offset, &out);
+  fk.restore_status = r;
+  if (r == 0) q->cb(q->arg, 0, &out);
+  else q->cb(q->arg, r, NULL);
+  if (r == 0) sio__recovered_clear(&out); /* what the callback did not take */
+  uv_close((uv_handle_t *)&q->timer, fk_restore_closed);
+}
+
+static int fk_restore(sio_adapter_t *a, const char *pid, const char *offset, sio_restore_cb cb,
+                      void *arg) {
+  fake_ad_t *f = (fake_ad_t *)a;
+  fake_restore_t *q = calloc(1, sizeof *q);
+  if (!q) return SIO_ENOMEM;
+  snprintf(q->pid, sizeof q->pid, "%s", pid);
+  snprintf(q->offset, sizeof q->offset, "%s", offset);
+  q->cb = cb;
+  q->arg = arg;
+  q->f = f;
+  q->next = f->restores;
+  f->restores = q;
+  uv_timer_init(sio_server_loop(sio_engine_server(sio_io_engine(sio_nsp_io(a->nsp)))), &q->timer);
+  q->timer.data = q;
+  uv_timer_start(&q->timer, fk_on_restore_timer, (uint64_t)fk.delay_ms, 0);
+  fk.restores++;
+  return 0;
+}
+
+/* The server is shutting down: restores in flight end with SIO_ECLOSED. */
+static void fk_close(sio_adapter_t *a) {
+  fake_ad_t *f = (fake_ad_t *)a;
+  sio_nsp_recovery_stats_t st;
+  sio_nsp_recovery_stats(a->nsp, &st);
+  fk.layer_kept += st.packets + st.sessions;
+  while (f->restores) {
+    fake_restore_t *q = f->restores;
+    fk_restore_unlink(q);
+    uv_timer_stop(&q->timer);
+    fk.closed_restores++;
+    q->cb(q->arg, SIO_ECLOSED, NULL);
+    uv_close((uv_handle_t *)&q->timer, fk_restore_closed);
+  }
+}
+
+static void fk_free(sio_adapter_t *a) {
+  fake_ad_t *f = (fake_ad_t *)a;
+  fk_close(a);
+  f->local->vt->free(f->local);
+  sio__recovery_free(f->store);
+  free(f);
+}
+
+static sio_adapter_t *fk_create(void *arg, sio_nsp_t *nsp, sio_adapter_t *local) {
+  (void)arg;
+  fake_ad_t *f = calloc(1, sizeof *f);
+  if (!f || !(f->store = sio__recovery_new(60000, 0))) {
+    free(f);
+    return NULL;
+  }
+  f->local = local;
+  f->vt = (sio_adapter_vt_t){.add = fk_add, .del = fk_del, .del_all = fk_del_all, .apply = fk_apply,
+                             .rooms = fk_rooms, .broadcast = fk_broadcast,
+                             .broadcast_with_ack = fk_bcast_ack, .add_sockets = fk_add_sockets,
+                             .del_sockets = fk_del_sockets, .disconnect_sockets = fk_disconnect,
+                             .server_count = fk_server_count, .persist_session = fk_persist,
+                             .restore_session = fk_restore, .close = fk_close, .free = fk_free};
+  f->base.vt = &f->vt;
+  f->base.nsp = nsp;
+  return &f->base;
+}
+
+static sx_t *sx_new_fake(int recovery, int delay_ms) {
+  memset(&fk, 0, sizeof fk);
+  fk.delay_ms = delay_ms;
+  sx_recovery = recovery;
+  sx_t *x = sx_new(0);
+  sx_recovery = 0;
+  if (!x) return NULL;
+  sio_adapter_factory_t f = {fk_create, NULL, NULL, NULL};
+  if (sio__io_use_adapters(x->io, &f) != 0) return NULL;
+  sio_io_on_socket_data(x->io, rec_data, x);
+  if (sio_nsp_use(x->root, mw_count, NULL) != 0) return NULL;
+  return x;
+}
+
+TEST(adapter_kept_sessions) {
+  /* The exchange of connection_state_recovery, the sessions and packets kept by the adapter: the
+   * same bytes (offsets, missed packets before the CONNECT, same id and pid, a pid restores once). */
+  sx_t *x = sx_new_fake(1, 30);
+  CHECK(x);
+  CHECK_EQ_INT(sx_run(x, client_recovery), 0);
+  CHECK_EQ_INT(x->r[0] | x->r[1] | x->r[2] | x->r[3], 0);
+  CHECK_EQ_INT(x->r[8], 0);
+  CHECK_EQ_INT(x->r[4], 1);
+  CHECK_EQ_INT(x->r[5], 2);
+  CHECK(strcmp(x->s[3], "r1") == 0);
+  CHECK(strcmp(x->s[1], "{\"name\":\"ann\"}") == 0);
+  CHECK(strcmp(x->ids[1], x->ids[0]) == 0);
+  CHECK_EQ_INT(x->r[6], 0);
+  CHECK_EQ_INT(x->r[10], 2);           /* skip_middlewares: the recovered socket did not run it */
+  /* The cut socket, through persist_session, then the two connected at shutdown (a store that
+   * outlives this node keeps them for another). */
+  CHECK_EQ_INT(fk.persisted, 3);
+  CHECK_EQ_INT(fk.restores, 2);        /* both reconnections asked the adapter */
+  CHECK_EQ_INT(fk.single_bcasts, 1);   /* e1, the socket's own emit, went through broadcast */
+  /* skip_middlewares off: the restored socket runs them, already recovered. */
+  x = sx_new_fake(2, 30);
+  CHECK(x);
+  CHECK_EQ_INT(sx_run(x, client_recovery), 0);
+  CHECK_EQ_INT(x->r[4], 1);
+  CHECK_EQ_INT(x->r[10], 3);
+  CHECK_EQ_INT(x->r[11], 1);
+  CHECK_EQ_INT((int)fk.layer_kept, 0); /* the layer kept nothing itself */
+}
+
+/* A restore in flight when its client goes: the socket never connects and is freed. */
+static void client_restore_then_leave(nh_t *h) {
+  sx_t *x = h->user;
+  nc_conn_t *c = sc_open(h, 4, NULL);
+  CHECK(c);
+  CHECK_EQ_INT(sc_send(c, "40{\"pid\":\"p\",\"offset\":\"0\"}"), 0);
+  nc_close(c);
+  /* A fresh client after the restore answered: served as usual. */
+  usleep(300 * 1000);
+  nc_conn_t *d = sc_open(h, 4, NULL);
+  CHECK(d);
+  CHECK_EQ_INT(sc_send(d, "40"), 0);
+  WAIT_GE(h, x, nsocks, 1);
+}
+
+/* A restore in flight when the server closes: the adapter ends it with SIO_ECLOSED. */
+static void client_restore_then_shutdown(nh_t *h) {
+  sx_t *x = h->user;
+  nc_conn_t *c = sc_open(h, 4, NULL);
+  CHECK(c);
+  CHECK_EQ_INT(sc_send(c, "40{\"pid\":\"p\",\"offset\":\"0\"}"), 0);
+  (void)x;
+  usleep(100 * 1000); /* the CONNECT is in, its restore waiting 5 s */
+}
+
+TEST(adapter_restore_in_flight) {
+  sx_t *x = sx_new_fake(1, 150);
+  CHECK(x);
+  CHECK_EQ_INT(sx_run(x, client_restore_then_leave), 0);
+  CHECK_EQ_INT(fk.restores, 1);
+  CHECK_EQ_INT(fk.restore_status, SIO_ENOTFOUND);
+  CHECK_EQ_INT(x->nsocks, 1); /* only the fresh client */
+  x = sx_new_fake(1, 5000);
+  CHECK(x);
+  CHECK_EQ_INT(sx_run(x, client_restore_then_shutdown), 0);
+  CHECK_EQ_INT(fk.restores, 1);
+  CHECK_EQ_INT(fk.closed_restores, 1);
+  CHECK_EQ_INT(x->nsocks, 0);
+}
+
 static void client_none(nh_t *h) { (void)h; }
 
 /* A caller built before connection_state_recovery existed passes a shorter struct: it is read,
@@ -2908,5 +3169,6 @@ TEST_MAIN(RUN(connect_root_auth_and_unknown_namespace), RUN(middleware_async_nex
           RUN(fetch_sockets_reports_socket_data), RUN(auth_sent_and_server_log),
           RUN(server_log_levels), RUN(socket_use_and_catch_alls),
           RUN(packet_middleware_completes_after_server_close), RUN(connection_state_recovery),
+          RUN(adapter_kept_sessions), RUN(adapter_restore_in_flight),
           RUN(io_options_older_size), RUN(metrics_counters_text_and_serving),
           RUN(debug_categories_lines), RUN(debug_off_formats_nothing), RUN(debug_environment_and_parse))

@@ -4,7 +4,10 @@
 
 import http from 'node:http';
 import net from 'node:net';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import crypto from 'node:crypto';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
@@ -470,12 +473,12 @@ export function freePort() {
   });
 }
 
-// redis-server on `port` of 127.0.0.1 (default: a free one; no persistence); resolves {url, port,
-// stop()} once it accepts connections.
-export async function startRedis(port) {
+// redis-server on `port` of 127.0.0.1 (default: a free one; no persistence; `extra` arguments
+// appended, run in `cwd`); resolves {url, port, stop()} once it accepts connections.
+export async function startRedis(port, extra = [], cwd = undefined) {
   port = port || await freePort();
   const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no',
-    '--bind', HOST], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--bind', HOST, ...extra], { stdio: ['ignore', 'pipe', 'pipe'], cwd });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   let out = '';
   await withTimeout(new Promise((resolve, reject) => {
@@ -497,4 +500,41 @@ export async function startRedis(port) {
       await withTimeout(exited, 5000, 'redis-server exit').catch(() => child.kill('SIGKILL'));
     },
   };
+}
+
+// `redis-cli -p port args...` on 127.0.0.1 (bounded to 10 s): its stdout, trimmed.
+export function redisCli(port, ...args) {
+  return execFileSync('redis-cli', ['-h', HOST, '-p', String(port), ...args.map(String)],
+    { encoding: 'utf8', timeout: 10000 }).trim();
+}
+
+// A Redis Cluster of `masters` redis-servers on free ports of 127.0.0.1, no replicas, in a
+// temporary directory (their nodes.conf), made by `redis-cli --cluster create`; resolves once every
+// node says cluster_state:ok: {url (the first node's), ports, nodes, stop()}.
+export async function startRedisCluster(masters = 3) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sio-redis-cluster-'));
+  const nodes = [];
+  const stop = async () => {
+    for (const n of nodes) await n.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; i < masters; i++) {
+      const port = await freePort();
+      nodes.push(await startRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file',
+        `nodes-${port}.conf`, '--cluster-node-timeout', '2000', '--dir', dir], dir));
+    }
+    const ports = nodes.map((n) => n.port);
+    execFileSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `${HOST}:${p}`),
+      '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 20000 });
+    const deadline = Date.now() + 20000;
+    while (!ports.every((p) => /cluster_state:ok/.test(redisCli(p, 'CLUSTER', 'INFO')))) {
+      if (Date.now() > deadline) throw new Error('the Redis Cluster did not come up');
+      await sleep(100);
+    }
+    return { url: `redis://${HOST}:${ports[0]}`, ports, nodes, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
 }

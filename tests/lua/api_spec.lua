@@ -120,6 +120,44 @@ describe("sio.server", function()
     assert.has_error(function() sio.server(42) end)
   end)
 
+  it("redis_mode and each engine's options: bad ones raise, naming the option", function()
+    local url = "redis://127.0.0.1:1" -- nothing listens: not an error at construction
+    local function refused(o, pattern)
+      o.host, o.port = "127.0.0.1", 0
+      local ok, err = pcall(sio.server, o)
+      assert.is_false(ok, "accepted " .. sio.json.encode(o))
+      assert.matches(pattern, tostring(err))
+    end
+    refused({ redis = url, redis_mode = "stream" },
+      "option 'redis_mode' must be \"classic\", \"sharded\" or \"streams\", not stream")
+    refused({ redis = url, redis_mode = 3 }, "option 'redis_mode' must be .*, not number")
+    refused({ redis_mode = "streams" }, "option 'redis_mode' needs redis = URL")
+    refused({ redis = url, redis_mode = "sharded", redis_subscription_mode = "sometimes" },
+      "option 'redis_subscription_mode' must be \"dynamic\", \"static\" or \"dynamic%-private\"")
+    refused({ redis = url, redis_subscription_mode = "static" },
+      "option 'redis_subscription_mode' needs redis_mode = \"sharded\"")
+    refused({ redis = url, redis_mode = "sharded", redis_stream_name = "s" },
+      "option 'redis_stream_name' needs redis_mode = \"streams\"")
+    refused({ redis = url, redis_mode = "streams", redis_read_count = 0 }, "redis_read_count")
+    for _, mode in ipairs { "classic", "sharded" } do
+      local s = server({ redis = url, redis_mode = mode, redis_subscription_mode = mode == "sharded" and "static" or nil })
+      assert.are.equal(url, s.redis)
+      s:close()
+    end
+    local ok, s = pcall(sio.server, {
+      host = "127.0.0.1", port = 0, redis = url, redis_mode = "streams", redis_stream_name = "mystream",
+      redis_stream_count = 2, redis_max_len = 500, redis_read_count = 10, redis_block_time = 500,
+      redis_session_key_prefix = "sess:", redis_sharded_pubsub = false,
+    })
+    if not ok and tostring(s):find("not in this build", 1, true) then
+      pending("the streams engine is not in this build yet")
+      return
+    end
+    assert.is_true(ok, tostring(s))
+    assert.are.equal(url, s.redis)
+    s:close()
+  end)
+
   it("redis: a bad URL raises; alone, io.redis is nil and fetch_count answers the local count", function()
     local ok, err = pcall(sio.server, { host = "127.0.0.1", port = 0, redis = "http://nope" })
     assert.is_false(ok)
@@ -1481,6 +1519,34 @@ describe("a cluster (redis-server)", function()
     assert.are.same({}, boomed[2])
     assert.is_true(boomed[3] >= 1400 and boomed[3] < 4000, tostring(boomed[3]))
     assert.are.equal(0, self_calls) -- never to its own node
+  end)
+
+  it("redis_mode streams and sharded with their options: requests cross, broadcasts go to the named stream", function()
+    local url = start_redis()
+    local port = url:match(":(%d+)$")
+    local function cli(args)
+      local f = assert(io.popen(("redis-cli -p %s %s"):format(port, args)))
+      local out = f:read("a")
+      f:close()
+      return out
+    end
+    local opts = { redis = url, redis_mode = "streams", redis_stream_name = "lua-stream", redis_key = "lua-prefix",
+      redis_max_len = 100, redis_read_count = 5, redis_block_time = 500 }
+    local a, b = server(opts), server(opts)
+    b:on("ask", function(x) return x + 1 end)
+    local err, res = until_answered(a, 1, "ask", 1)
+    assert.is_nil(err)
+    assert.are.same({ 2 }, res)
+    assert.matches("lua%-prefix#/#", cli("PUBSUB CHANNELS 'lua-prefix*'"))
+    a:emit("news", 1) -- a broadcast: an entry of the named stream
+    assert.is_true(H.run_until(function() return tonumber(cli("XLEN lua-stream")) >= 1 end, 3000))
+    assert.are.equal("0", cli("EXISTS socket.io"):match("%d+"))
+    local sa, sb = server { redis = url, redis_mode = "sharded", redis_subscription_mode = "static" },
+      server { redis = url, redis_mode = "sharded", redis_subscription_mode = "static" }
+    sb:on("ask", function(x) return x * 10 end)
+    err, res = until_answered(sa, 1, "ask", 3)
+    assert.is_nil(err)
+    assert.are.same({ 30 }, res)
   end)
 
   it("waits in place in a handler's coroutine: server_side_call, fetch_count; listeners that wait answer", function()

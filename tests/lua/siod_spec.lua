@@ -117,6 +117,26 @@ describe("siod's command line", function()
     out, code = run_siod("--parser json x.lua")
     assert.are.equal(2, code)
     assert.matches("%-%-parser: only msgpack is known", out)
+    out, code = run_siod("--redis redis://127.0.0.1:1 --redis-mode stream x.lua")
+    assert.are.equal(2, code)
+    assert.matches("%-%-redis%-mode: classic, sharded or streams, not stream", out)
+    out, code = run_siod("--redis-mode streams x.lua")
+    assert.are.equal(2, code)
+    assert.matches("%-%-redis%-mode needs %-%-redis URL", out)
+  end)
+
+  it("--redis-mode reaches sio.server{} as redis_mode", function()
+    local script = script_file([[
+      local sio = require "sio"
+      local ok, err = pcall(sio.server, { host = "127.0.0.1", port = 0 })
+      print("made", ok, ok and err.redis or tostring(err))
+      os.exit(0)
+    ]])
+    -- siod's overrides are applied to every sio.server{}: with redis_mode and no redis of the
+    -- script's, the URL is siod's; a server is made (Redis unreachable is retried, not an error)
+    local out, code = run_siod("--redis redis://127.0.0.1:1 --redis-mode sharded " .. H.q(script))
+    assert.are.equal(0, code, out)
+    assert.matches("made%s+true%s+redis://127%.0%.0%.1:1", out)
   end)
 
   it("exits 1 on a syntax error in the script, the error in the log", function()

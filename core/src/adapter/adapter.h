@@ -8,8 +8,11 @@
  *                   has one
  *   cluster.c       the cluster adapter (Node's ClusterAdapter): wraps a namespace's in-memory
  *                   adapter and adds what crosses nodes, over a transport of three calls (cluster.h)
- *   redis.c         the Redis transport; sio_io_use_redis installs its adapter factory in the io
- *   redis_uv.c      hiredis on libuv
+ *   redis.c         the classic Redis transport; sio_io_use_redis installs its adapter factory
+ *   redis_sharded.c the sharded transport (Redis 7 sharded pub/sub, Redis Cluster)
+ *   redis_streams.c the streams transport (sio_io_use_redis_streams; sessions kept in Redis)
+ *   redis_conn.c    Redis connections on libuv (RESP, sharded pub/sub), with backoff and logs
+ *   redis_link.c    a Redis URL's parts
  *   sac.c           socket.io-adapter 2.5's ClusterAdapter ({uid, nsp, type, data} messages,
  *                   MessageType 1..13) over a transport of a few calls (sac.h): the base of the
  *                   sharded (redis.c) and streams (redis_streams.c) engines; no remote allRooms
@@ -139,6 +142,12 @@ typedef struct sio_adapter_vt {
   int (*restore_session)(sio_adapter_t *a, const char *pid, const char *offset, sio_restore_cb cb,
                          void *arg);
 
+  /* ---- optional: NULL when not wanted ----
+   * A socket joined the namespace: its own-id room exists from now on (del_all is its end).
+   * Called once the socket is registered, before the application's connection callback: Node's
+   * "create-room" of a socket's id, which the sharded adapter's dynamic-private mode subscribes. */
+  void (*socket_added)(sio_adapter_t *a, sio_socket_t *s);
+
   /* The server is shutting down: every request still held ends with SIO_ECLOSED. */
   void (*close)(sio_adapter_t *a);
   void (*free)(sio_adapter_t *a);
@@ -236,6 +245,8 @@ int sio__nsp_emit_ack_relay(sio_nsp_t *nsp, const sio_target_t *to, const char *
 
 /* Connection state recovery (see restore_session): 1 when nsp has it on. */
 int sio__nsp_recovery_enabled(const sio_nsp_t *nsp);
+/* Its max_disconnection_duration_ms: how long an adapter keeps a session. */
+uint32_t sio__nsp_recovery_max_age(const sio_nsp_t *nsp);
 /* pkt (an event: pkt->data is ["event", ...args]) with `offset` appended as its last argument,
  * encoded with the io's parser into *out (the caller's: sio__encoded_clear): what a recipient of
  * a recoverable event gets. pkt is not changed. 0 or SIO_ENOMEM. */

@@ -275,6 +275,10 @@ static void client_connect(sio_client_t *c, const char *name, cJSON *auth, int s
     client_fail(c, "transport error");
     return;
   }
+  /* Sessions kept by the adapter (shared between nodes): the CONNECT is answered once it has
+   * looked (a fresh socket if it found nothing). */
+  if (c->protocol != 3 && sio__nsp_adapter_sessions(nsp) && sio__socket_restore_async(s) == 0)
+    return;
   if (nsp->recovery && c->protocol != 3 && sio__socket_restore(s) == 0 &&
       c->io->opts.connection_state_recovery.skip_middlewares) {
     sio__socket_connect(s); /* Node's skipMiddlewares: a recovered socket is let straight in */

@@ -53,7 +53,8 @@ int sio__nsp_new(sio_io_t *io, const char *name, sio_nsp_t *parent, sio_nsp_t **
     n->adapter = c;
   }
   const sio_io_options_t *o = &io->opts;
-  if (n->adapter && o->connection_state_recovery.enabled &&
+  /* An adapter that keeps sessions (shared between nodes) keeps the packets too. */
+  if (n->adapter && o->connection_state_recovery.enabled && !n->adapter->vt->restore_session &&
       !(n->recovery = sio__recovery_new(o->connection_state_recovery.max_disconnection_duration_ms,
                                         o->connection_state_recovery.max_bytes))) {
     n->adapter->vt->free(n->adapter);
@@ -94,7 +95,13 @@ int sio__io_use_adapters(sio_io_t *io, const sio_adapter_factory_t *f) {
   /* The namespaces that exist keep their rooms: their in-memory adapters are taken over. */
   for (sio_nsp_t *n = io->nsp_list; n; n = n->next) {
     sio_adapter_t *a = f->create(f->arg, n, n->adapter);
-    if (a) n->adapter = a;
+    if (!a) continue;
+    n->adapter = a;
+    /* Sessions move to the adapter: what this node kept so far is no longer looked at. */
+    if (a->vt->restore_session) {
+      sio__recovery_free(n->recovery);
+      n->recovery = NULL;
+    }
   }
   return 0;
 }
@@ -241,7 +248,8 @@ static int nsp_emit(sio_nsp_t *nsp, const sio_target_t *to, const char *event,
   }
   sio_packet_t p;
   int r = sio__event_packet(nsp, event, args, &p);
-  /* Connection state recovery: the packet carries its offset and is kept, unless volatile. */
+  /* Connection state recovery: the packet carries its offset and is kept, unless volatile. (An
+   * adapter that keeps sessions numbers and keeps them itself: nothing to do here.) */
   int keep = !r && nsp->recovery && !(to && (to->flags & SIO_EMIT_VOLATILE));
   if (keep) r = sio__add_offset(nsp, &p);
   sio_encoded_t enc;
@@ -274,6 +282,10 @@ int sio__add_offset(sio_nsp_t *nsp, sio_packet_t *p) {
 
 int sio__nsp_recovery_enabled(const sio_nsp_t *nsp) {
   return nsp->io->opts.connection_state_recovery.enabled != 0;
+}
+
+uint32_t sio__nsp_recovery_max_age(const sio_nsp_t *nsp) {
+  return nsp->io->opts.connection_state_recovery.max_disconnection_duration_ms;
 }
 
 int sio__encode_with_offset(sio_nsp_t *nsp, const sio_packet_t *pkt, const sio_buf_t *bufs,

@@ -54,7 +54,7 @@ sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth, int 
     /* Not the Engine.IO id, which is what lets a client resume a session: it stays secret. */
     sio__engine_random_id(sio_io_engine(nsp->io), s->idbuf);
     /* Node gives every socket a pid when recovery is on; only its client can name it. */
-    if (nsp->recovery) sio__engine_random_id(sio_io_engine(nsp->io), s->pid);
+    if (sio__nsp_recovers(nsp)) sio__engine_random_id(sio_io_engine(nsp->io), s->pid);
   }
   s->cnext = c->sockets;
   c->sockets = s;
@@ -124,6 +124,7 @@ static void do_connect(sio_socket_t *s) {
   nsp->head = s;
   nsp->count++;
   nsp->io->st.connections++;
+  if (nsp->adapter->vt->socket_added) nsp->adapter->vt->socket_added(nsp->adapter, s);
   sio__client_connected(c);
   SIO_DEBUG(nsp->io->server, SIO_DEBUG_NSP, "socket %s connected to nsp %s (session %s%s)", s->id,
             nsp->name, sio_session_id(c->session), s->restored ? ", recovered" : "");
@@ -183,10 +184,69 @@ int sio__socket_restore(sio_socket_t *s) {
   return 0;
 }
 
+/* The adapter's answer (sio__socket_restore_async). The socket was held meanwhile: its client may
+ * have gone, or the server be shutting down (then the adapter answers SIO_ECLOSED), in any order.
+ * r's content is taken, the struct is the adapter's. */
+static void on_restored(void *arg, int status, sio_recovered_t *r) {
+  sio_socket_t *s = arg;
+  sio_io_t *io = s->nsp->io;
+  sio__io_enter(io);
+  s->restoring = 0;
+  io->mw_count--;
+  sio_recovered_t *mine = status == 0 && r ? malloc(sizeof *mine) : NULL;
+  if (mine) {
+    *mine = *r;
+    memset(r, 0, sizeof *r);
+    /* Another node's session with an id or pid longer than ours: not one sio can take on. */
+    if (!mine->sid || !mine->pid || strlen(mine->sid) >= sizeof s->idbuf ||
+        strlen(mine->pid) >= sizeof s->pid) {
+      sio__recovered_clear(mine);
+      free(mine);
+      mine = NULL;
+    }
+  } else if (r) {
+    sio__recovered_clear(r);
+  }
+  if (!s->client || s->client->closed || io->shutting_down) {
+    if (mine) sio__recovered_clear(mine);
+    free(mine);
+    client_unlink(s);
+    sio__socket_release(s);
+  } else if (mine) {
+    memcpy(s->idbuf, mine->sid, strlen(mine->sid) + 1);
+    s->id = s->idbuf;
+    memcpy(s->pid, mine->pid, strlen(mine->pid) + 1);
+    s->restored = mine;
+    if (io->opts.connection_state_recovery.skip_middlewares) do_connect(s);
+    else run_middleware(s);
+  } else {
+    run_middleware(s); /* not found (or unusable): a fresh socket, its own id and pid */
+  }
+  sio__io_leave(io);
+  sio__io_maybe_free(io);
+}
+
+int sio__socket_restore_async(sio_socket_t *s) {
+  const cJSON *pid = cJSON_GetObjectItemCaseSensitive(s->auth, "pid");
+  const cJSON *off = cJSON_GetObjectItemCaseSensitive(s->auth, "offset");
+  if (!cJSON_IsString(pid) || !cJSON_IsString(off)) return SIO_ENOTFOUND;
+  sio_adapter_t *a = s->nsp->adapter;
+  sio_io_t *io = s->nsp->io;
+  /* Held as a socket in a middleware is: an abandoned socket is not freed, nor the io. */
+  s->restoring = 1;
+  io->mw_count++;
+  int r = a->vt->restore_session(a, pid->valuestring, off->valuestring, on_restored, s);
+  if (r) {
+    s->restoring = 0;
+    io->mw_count--;
+  }
+  return r;
+}
+
 void sio__socket_abandon(sio_socket_t *s) {
   client_unlink(s);
   s->client = NULL;
-  if (!s->in_middleware) sio__socket_release(s);
+  if (!s->in_middleware && !s->restoring) sio__socket_release(s);
 }
 
 void sio_socket_next(sio_socket_t *s) {
@@ -340,6 +400,26 @@ static int recoverable(const char *reason) {
 
 static cJSON *socket_data(sio_socket_t *s);
 
+/* The session as Node's Session object, to the adapter that keeps sessions. */
+static void persist_to_adapter(sio_socket_t *s, const char *const *rooms, size_t n) {
+  sio_adapter_t *a = s->nsp->adapter;
+  cJSON *data = socket_data(s);
+  cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
+  int ok = o && arr && data && cJSON_AddStringToObject(o, "sid", s->id) &&
+           cJSON_AddStringToObject(o, "pid", s->pid);
+  for (size_t i = 0; ok && i < n; i++) ok = cJSON_AddItemToArray(arr, cJSON_CreateString(rooms[i]));
+  if (ok && cJSON_AddItemToObject(o, "rooms", arr)) {
+    arr = NULL;
+    if (cJSON_AddItemToObject(o, "data", data)) {
+      data = NULL;
+      a->vt->persist_session(a, o); /* an error only means its client comes back fresh */
+    }
+  }
+  cJSON_Delete(arr);
+  cJSON_Delete(data);
+  cJSON_Delete(o);
+}
+
 /* Node's persistSession: {sid, pid, rooms (its own id first), data}. A session that cannot be
  * kept (ENOMEM) only means its client comes back fresh. */
 static void persist(sio_socket_t *s) {
@@ -348,8 +428,13 @@ static void persist(sio_socket_t *s) {
   if (n > 16 && !(rooms = malloc(n * sizeof *rooms))) return;
   rooms[0] = s->id;
   for (uint32_t i = 0; i < s->nrooms; i++) rooms[i + 1] = s->rooms[i].room->name;
-  uint64_t now = uv_now(sio_server_loop(s->nsp->io->server));
-  sio__recovery_persist(s->nsp->recovery, now, s->id, s->pid, rooms, n, socket_data(s));
+  sio_nsp_t *nsp = s->nsp;
+  if (nsp->recovery) {
+    uint64_t now = uv_now(sio_server_loop(nsp->io->server));
+    sio__recovery_persist(nsp->recovery, now, s->id, s->pid, rooms, n, socket_data(s));
+  } else {
+    persist_to_adapter(s, rooms, n);
+  }
   if (rooms != stack) free(rooms);
 }
 
@@ -362,8 +447,11 @@ void sio__socket_close(sio_socket_t *s, const char *reason, int send_disconnect)
             nsp->name, reason);
   s->state = SOCK_CLOSING;
   if (cbs->on_disconnecting) cbs->on_disconnecting(s, reason);
-  /* (Node persists on shutdown too, into a store that goes with the process: nothing to keep.) */
-  if (nsp->recovery && s->pid[0] && !nsp->io->shutting_down && recoverable(reason)) persist(s);
+  /* (Node persists on shutdown too, into a store that goes with the process: nothing to keep. An
+   * adapter's store outlives this node: the client may come back on another.) */
+  if (s->pid[0] && recoverable(reason) &&
+      ((nsp->recovery && !nsp->io->shutting_down) || sio__nsp_adapter_sessions(nsp)))
+    persist(s);
   if (send_disconnect && s->client) {
     sio_packet_t p = {SIO_PACKET_DISCONNECT, nsp->name, -1, NULL, 0, NULL, 0};
     sio__client_send_packet(s->client, &p, 0);
@@ -447,6 +535,7 @@ static int socket_emit(sio_socket_t *s, const char *event, const sio_args_t *arg
   /* Connection state recovery: as Node's, a single socket's event is kept (to its own id's room)
    * and carries its offset, unless volatile or awaiting an ack. */
   int keep = nsp->recovery && !ack && !(flags & SIO_EMIT_VOLATILE);
+  int shared = !ack && !(flags & SIO_EMIT_VOLATILE) && sio__nsp_adapter_sessions(nsp);
   if (keep && (r = sio__add_offset(nsp, &p)) != 0) {
     cJSON_Delete(p.data);
     return r;
@@ -459,7 +548,16 @@ static int socket_emit(sio_socket_t *s, const char *event, const sio_args_t *arg
   r = sio__encode(&p, args ? args->bufs : NULL, nsp->io->opts.parser, &enc);
   if (!r && keep)
     sio__recovery_keep(nsp->recovery, uv_now(sio_server_loop(nsp->io->server)), NULL, s->id, &enc);
-  if (!r) {
+  if (!r && shared) {
+    /* As Node's socket.emit with recovery: a broadcast to the socket's own room, which the
+     * adapter records (its offset given to this socket) for whichever node the client comes back
+     * to. */
+    const char *own[1] = {s->id};
+    sio_target_t to = {own, 1, NULL, 0, flags & ~SIO_EMIT_LOCAL};
+    sio_bcast_packet_t bp = {&p, args ? args->bufs : NULL, &enc};
+    r = nsp->adapter->vt->broadcast(nsp->adapter, &to, &bp);
+    sio__encoded_clear(&enc);
+  } else if (!r) {
     if (ack) { /* registered before the write: a failing write reports through the ack */
       ack->socket = s;
       ack->next = s->acks;

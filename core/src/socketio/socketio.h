@@ -53,6 +53,7 @@ struct sio_socket_s {
    * restored socket what was kept (its rooms and missed packets are used up at connect). */
   char pid[21];
   uint8_t recovered;
+  uint8_t restoring;             /* waiting for the adapter's restore_session (holds the socket) */
   struct sio_recovered *restored;
   struct sio_socket_ext *ext;    /* catch-alls and packet middleware (listen.c); NULL: none */
   uint32_t chains;               /* packet middleware chains in flight (they hold the socket) */
@@ -192,6 +193,11 @@ void sio__socket_connect(sio_socket_t *s); /* connects now, without the middlewa
  * of the namespace's store, so that s connects as that socket; 0, or SIO_ENOTFOUND (a fresh
  * socket then: its own id and a new pid) or SIO_ENOMEM. */
 int sio__socket_restore(sio_socket_t *s);
+/* The same, through the adapter's restore_session (sio__nsp_adapter_sessions): 0 when the answer
+ * will come (the socket then waits, held as in a middleware, and connects or runs the middleware
+ * once it comes: restored, or fresh when the session is not found), or SIO_ENOTFOUND (no pid and
+ * offset in the auth) or another error: start s now as a fresh socket. */
+int sio__socket_restore_async(sio_socket_t *s);
 void sio__socket_onpacket(sio_socket_t *s, sio_packet_t *p);
 void sio__socket_close(sio_socket_t *s, const char *reason, int send_disconnect);
 /* The client went away while the socket was in middleware. */
@@ -228,6 +234,17 @@ static inline void sio__instr_out(sio_io_t *io, size_t npackets) {
 void sio__instr_free(sio_io_t *io);
 /* Adds {"_admin": {clientId, transport}} to a fetched socket's data object. */
 void sio__instr_describe(sio_socket_t *s, cJSON *data);
+
+/* Connection state recovery kept by the namespace's adapter (adapter.h's restore_session): the
+ * layer then keeps no store and numbers no offset. */
+static inline int sio__nsp_adapter_sessions(const sio_nsp_t *nsp) {
+  return nsp->io->opts.connection_state_recovery.enabled && nsp->adapter &&
+         nsp->adapter->vt->restore_session != NULL;
+}
+/* Recovery is on in nsp, whoever keeps the sessions. */
+static inline int sio__nsp_recovers(const sio_nsp_t *nsp) {
+  return nsp->recovery != NULL || sio__nsp_adapter_sessions(nsp);
+}
 
 /* The namespace whose callbacks and middleware apply (a dynamic child's parent). */
 static inline sio_nsp_t *sio__nsp_effective(sio_nsp_t *nsp) {

@@ -4,7 +4,8 @@
 // relative path (each resolves socket.io from its own node_modules).
 //
 // parseContractArgs(argv, name) returns {host, port, path, pingInterval, pingTimeout, maxPayload,
-// allowEIO3, redis, cors, cookie, perMessageDeflate, parser, recovery}; parser is null (JSON) or
+// allowEIO3, redis, redisMode, cors, cookie, perMessageDeflate, parser, recovery}; redisMode is
+// 'classic' (default), 'sharded' or 'streams' (`--redis-mode`, only with --redis); parser is null (JSON) or
 // 'msgpack'; recovery is null (off) or the maxDisconnectionDuration in ms (`--recovery [MS]`,
 // `--recovery=MS`: MS only when all digits); a bad argument prints usage on stderr and exits 2.
 
@@ -13,6 +14,7 @@ export function parseContractArgs(argv, name) {
     process.stderr.write(`${name}: ${message}\n` +
       `usage: ${name} [--host H] [--port P] [--path /socket.io/] [--ping-interval MS] ` +
       '[--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL] ' +
+      '[--redis-mode classic|sharded|streams] ' +
       '[--cookie NAME] [--per-message-deflate] [--parser msgpack] [--recovery [MS]] ' +
       '[--admin | --admin-auth USER:BCRYPT]\n');
     process.exit(2);
@@ -26,6 +28,7 @@ export function parseContractArgs(argv, name) {
     maxPayload: 1000000,
     allowEIO3: false,
     redis: null,
+    redisMode: 'classic',
     cors: null,
     cookie: null,
     perMessageDeflate: false,
@@ -39,6 +42,7 @@ export function parseContractArgs(argv, name) {
     if (value === undefined || value === '' || !Number.isInteger(n) || n < 0) usage(`${flag} wants a number`);
     return n;
   };
+  let redisModeGiven = false;
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
     let value;
@@ -57,6 +61,13 @@ export function parseContractArgs(argv, name) {
       case '--max-payload': opts.maxPayload = number(arg, take()); break;
       case '--allow-eio3': opts.allowEIO3 = true; break;
       case '--redis': opts.redis = take(); break;
+      case '--redis-mode':
+        opts.redisMode = take();
+        if (!['classic', 'sharded', 'streams'].includes(opts.redisMode)) {
+          usage(`--redis-mode: classic, sharded or streams, not ${JSON.stringify(opts.redisMode)}`);
+        }
+        redisModeGiven = true;
+        break;
       case '--cookie': opts.cookie = take(); break;
       case '--per-message-deflate': opts.perMessageDeflate = true; break;
       case '--parser':
@@ -80,6 +91,7 @@ export function parseContractArgs(argv, name) {
       default: usage(`unknown argument ${JSON.stringify(argv[i])}`);
     }
   }
+  if (redisModeGiven && !opts.redis) usage('--redis-mode needs --redis URL');
   if (!opts.host) usage('--host wants a value');
   if (!opts.path || !opts.path.startsWith('/')) usage('--path must start with /');
   return opts;

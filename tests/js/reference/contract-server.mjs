@@ -7,10 +7,14 @@
 //   node tests/js/reference/contract-server.mjs [--host 127.0.0.1] [--port 3000]
 //       [--path /socket.io/] [--ping-interval MS] [--ping-timeout MS]
 //       [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL] [--cookie NAME]
-//       [--per-message-deflate]
+//       [--redis-mode classic|sharded|streams] [--per-message-deflate]
 //
-// With --redis URL the server is a cluster node through @socket.io/redis-adapter 8.3 (npm redis 4.7
-// clients, default options: key "socket.io"), and `count` is fetchSockets().length, cluster-wide.
+// With --redis URL the server is a cluster node, and `count` is fetchSockets().length,
+// cluster-wide. --redis-mode picks the adapter (npm redis 4.7 clients, default options):
+//   classic   @socket.io/redis-adapter 8.3's createAdapter (key "socket.io")
+//   sharded   its createShardedAdapter (channelPrefix "socket.io", subscriptionMode "dynamic";
+//             SPUBLISH / SSUBSCRIBE through the redis client's sPublish / sSubscribe)
+//   streams   @socket.io/redis-streams-adapter 0.3.1's createAdapter (stream "socket.io")
 //
 // Prints `listening on http://HOST:PORT` once ready (--port 0 picks a free
 // port) and exits 0 on SIGTERM/SIGINT after closing every connection.
@@ -27,20 +31,30 @@ let adapter;
 if (opts.redis) {
   // Loaded only with --redis, so that the plain reference needs neither package.
   const { createClient } = await import('redis');
-  const { createAdapter } = await import('@socket.io/redis-adapter');
   const pubClient = createClient({ url: opts.redis });
   const subClient = pubClient.duplicate();
   for (const c of [pubClient, subClient]) c.on('error', (err) => process.stderr.write(`redis: ${err.message}\n`));
-  // The adapter drops the promise of every PUBLISH it sends: one in flight when Redis goes away
-  // would reject with nobody to catch it and end the process (Node's default for unhandled
-  // rejections). A Node node that must outlive a Redis outage needs this guard.
-  const publish = pubClient.publish.bind(pubClient);
-  pubClient.publish = (...args) => publish(...args).catch((err) => {
-    process.stderr.write(`redis: PUBLISH failed: ${err.message}\n`);
-  });
-  await Promise.all([pubClient.connect(), subClient.connect()]);
-  redisClients = [pubClient, subClient];
-  adapter = createAdapter(pubClient, subClient);
+  // The adapters drop the promise of every PUBLISH (SPUBLISH, SET) they send: one in flight when
+  // Redis goes away would reject with nobody to catch it and end the process (Node's default for
+  // unhandled rejections). A Node node that must outlive a Redis outage needs this guard.
+  for (const name of ['publish', 'sPublish', 'set']) {
+    const send = pubClient[name].bind(pubClient);
+    pubClient[name] = (...args) => send(...args).catch((err) => {
+      process.stderr.write(`redis: ${name.toUpperCase()} failed: ${err.message}\n`);
+    });
+  }
+  if (opts.redisMode === 'streams') {
+    // One client: the adapter duplicates it for its XREAD loop and its subscriptions.
+    const { createAdapter } = await import('@socket.io/redis-streams-adapter');
+    await pubClient.connect();
+    redisClients = [pubClient];
+    adapter = createAdapter(pubClient);
+  } else {
+    const { createAdapter, createShardedAdapter } = await import('@socket.io/redis-adapter');
+    await Promise.all([pubClient.connect(), subClient.connect()]);
+    redisClients = [pubClient, subClient];
+    adapter = opts.redisMode === 'sharded' ? createShardedAdapter(pubClient, subClient) : createAdapter(pubClient, subClient);
+  }
 }
 
 const engineOptions = {
