@@ -24,6 +24,7 @@
 %rename("%s") sio_engine_options_init;
 %rename("%s") sio_io_options_init;
 %rename("%s") sio_redis_options_init;
+%rename("%s") sio_redis_streams_options_init;
 %rename("%s") sio_tls_options_init;
 %rename("%s") sio_instrument_options_init;
 %rename("%s") sio_str_valid;
@@ -56,6 +57,10 @@
 %immutable sio_static_options_s::content_type;
 %immutable sio_redis_options_s::url;
 %immutable sio_redis_options_s::key;
+%immutable sio_redis_streams_options_s::url;
+%immutable sio_redis_streams_options_s::stream_name;
+%immutable sio_redis_streams_options_s::channel_prefix;
+%immutable sio_redis_streams_options_s::session_key_prefix;
 %immutable sio_tls_options_s::cert_file;
 %immutable sio_tls_options_s::key_file;
 %immutable sio_tls_options_s::ca_file;

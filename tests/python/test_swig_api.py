@@ -93,7 +93,7 @@ NOT_IN_API = {
         sio_nsp_leave sio_nsp_disconnect'''),
     # The cluster: its requests answer through callbacks from the loop (core.c, emit.c).
     **_reason('cluster', '''
-        sio_io_use_redis sio_nsp_fetch_count sio_nsp_fetch_sockets sio_nsp_fetch_rooms
+        sio_io_use_redis sio_io_use_redis_streams sio_nsp_fetch_count sio_nsp_fetch_sockets sio_nsp_fetch_rooms
         sio_nsp_server_emit sio_nsp_server_emit_ack sio_nsp_server_reply sio_io_on_socket_data'''),
     # The Admin UI takes the io handle (Server.instrument, core.c).
     **_reason('admin ui', 'sio_io_instrument'),
