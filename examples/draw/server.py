@@ -644,7 +644,7 @@ def main() -> int:
             return {"ok": False, "correct": False, "close": False}
         word = game.word
         if game.phase == "drawing" and word is not None:
-            lower = ascii_lower(text) if text.isascii() else ""
+            lower = ascii_lower(text)
             if player.id == game.drawer or player.guessed:
                 if word in lower:
                     return {"ok": False, "correct": False, "close": False, "error": "no spoilers"}
@@ -665,7 +665,7 @@ def main() -> int:
                 send_state(game)
                 check_guessed(game)
                 return {"ok": True, "correct": True, "close": False}
-            elif lower and edit_distance_is_1(lower, word):
+            elif text.isascii() and edit_distance_is_1(lower, word):
                 server.emit("guess", {"name": player.name, "text": text}, to=game.channel)
                 return {"ok": True, "correct": False, "close": True}
         server.emit("guess", {"name": player.name, "text": text}, to=game.channel)
