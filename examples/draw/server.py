@@ -77,7 +77,7 @@ import random
 import sys
 import time
 import uuid
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import sio
 
@@ -343,9 +343,8 @@ def main() -> int:
         game.word, game.ends, game.hint = None, None, ""
         for pl in game.players.values():
             pl.spectator = False
-        results = sorted(({"id": pl.id, "name": pl.name, "points": pl.points, "score": pl.score}
-                          for pl in (game.players[pid] for pid in game.order)),
-                         key=lambda r: -r["points"])
+        ranked = sorted((game.players[pid] for pid in game.order), key=lambda pl: -pl.points)
+        results = [{"id": pl.id, "name": pl.name, "points": pl.points, "score": pl.score} for pl in ranked]
         server.emit("turn_end", {"word": word, "reason": reason, "drawer": drawer, "results": results,
                                  "round": game.round, "rounds": game.rounds}, to=game.channel)
         send_state(game)
@@ -357,8 +356,8 @@ def main() -> int:
         game.drawer = game.word = game.ends = None
         game.hint = ""
         game.drawers, game.turn = [], 0
-        board = sorted(({"id": pl.id, "name": pl.name, "score": pl.score}
-                        for pl in (game.players[pid] for pid in game.order)), key=lambda r: -r["score"])
+        ranked = sorted((game.players[pid] for pid in game.order), key=lambda pl: -pl.score)
+        board = [{"id": pl.id, "name": pl.name, "score": pl.score} for pl in ranked]
         server.emit("game_over", {"leaderboard": board}, to=game.channel)
         if board:
             notice(game, "Game over: %s wins" % board[0]["name"])
@@ -487,7 +486,7 @@ def main() -> int:
             replay(game, sid)
         return {"ok": True, "you": pid, "state": game.state(round_ms)}
 
-    def seat_of(sid: str) -> Any:
+    def seat_of(sid: str) -> Tuple[Optional[Game], Optional[Player]]:
         """(game, player) of sid, or (None, None)."""
         seat = seats.get(sid)
         if seat is None:
@@ -500,12 +499,12 @@ def main() -> int:
 
     def host_game(sid: str) -> Optional[Game]:
         game, player = seat_of(sid)
-        return game if game is not None and game.host == player.id else None
+        return game if game is not None and player is not None and game.host == player.id else None
 
     def drawer_game(sid: str) -> Optional[Game]:
         """The game whose current drawer is sid, or None."""
         game, player = seat_of(sid)
-        if game is not None and game.phase == "drawing" and game.drawer == player.id:
+        if game is not None and player is not None and game.phase == "drawing" and game.drawer == player.id:
             return game
         return None
 
@@ -640,7 +639,7 @@ def main() -> int:
     def guess(sid: str, text: Any = None, *rest: Any) -> Any:
         game, player = seat_of(sid)
         text = clean_text(text, 100)
-        if game is None or not text:
+        if game is None or player is None or not text:
             return {"ok": False, "correct": False, "close": False}
         word = game.word
         if game.phase == "drawing" and word is not None:
