@@ -94,6 +94,7 @@ MAX_WORDS = 200              # a custom word list: 3..200 words of 1..30 charact
 MIN_WORDS = 3
 MAX_WORD_CHARS = 30
 MAX_ROUNDS = 10
+MAX_KICKED = 256             # kicked ids a room remembers (the oldest is forgotten first)
 DEFAULT_ROUNDS = 3
 FORGET_EMPTY_SECONDS = 600   # a room with nobody connected is dropped after this
 GRACE_SECONDS = 5            # a drawer (or the last guesser, or the host) who left may come back this long
@@ -159,7 +160,7 @@ class Game:
         self.channel = "draw:" + name      # the Socket.IO room of its players
         self.players: Dict[str, Player] = {}
         self.order: List[str] = []         # ids, in the order they first joined
-        self.kicked: Set[str] = set()
+        self.kicked: Dict[str, bool] = {}  # ids refused, oldest first (MAX_KICKED at most)
         self.host: Optional[str] = None
         self.phase = "lobby"
         self.round = 0
@@ -564,7 +565,9 @@ def main() -> int:
             return {"ok": False, "error": "no such player"}
         player = game.players.pop(target)
         game.order.remove(target)
-        game.kicked.add(target)
+        game.kicked[target] = True
+        if len(game.kicked) > MAX_KICKED:
+            del game.kicked[next(iter(game.kicked))]
         if player.sid is not None:
             seats.pop(player.sid, None)
             server.emit("kicked", {"room": game.name}, to=player.sid)
