@@ -360,6 +360,19 @@ for (const lang of LANGS) {
       await sleep(100);
       assert.equal(bob.events('state', bm).length, 0, 'a kicked socket gets no more of the room');
       assert.equal((await ann.call('kick', { id: 12 })).ok, false);
+      // a room remembers the last 256 kicked ids (bounded memory): the oldest may come back
+      const eve = new Player(server.url, 'Eve', room);
+      all.push(eve);
+      const first = eve.id;
+      for (let k = 0; k < 257; k++) {
+        eve.id = `${first}-${k}`;
+        assert.equal((await eve.join()).ok, true);
+        assert.deepEqual(await ann.call('kick', { id: eve.id }), { ok: true });
+      }
+      assert.deepEqual(await eve.join(), { ok: false, error: 'kicked' }, 'the last kicked is refused');
+      eve.id = `${first}-0`;
+      assert.equal((await eve.join()).ok, true, 'the oldest of 257 was forgotten');
+      assert.deepEqual(await ann.call('kick', { id: eve.id }), { ok: true });
       assert.equal((await ann.call('kick', 'x')).ok, false);
       // the host leaves: after the grace, the earliest-joined connected player is the host
       await dan.next('state', (s) => s.phase === 'drawing' && s.drawer === cid.id);
@@ -439,7 +452,17 @@ for (const lang of LANGS) {
         '--pace', '100', '--quit-after', '1'], pythonEnv());
       const lua = run(siod, ['examples/draw/bot.lua', server.url, room, '--name', 'luabot', '--pace', '100',
         '--quit-after', '1']);
-      await host.next('state', (s) => s.players.filter((p) => p.connected).length === 3, 0, 'the bots joining', 15000);
+      // bot.lua under the stock lua5.4 too, with the build's sio.so (as its README says)
+      const build = process.env.SIO_BUILD_DIR || path.join(REPO_ROOT, 'build');
+      const bots = ['pybot', 'luabot'];
+      const runs = [py, lua];
+      if (hasLua54() && existsSync(path.join(build, 'lua', 'sio.so'))) {
+        runs.push(run('lua5.4', ['examples/draw/bot.lua', server.url, room, '--name', 'lua54bot', '--pace', '100',
+          '--quit-after', '1'], { LUA_CPATH: `${path.join(build, 'lua')}/?.so;;` }));
+        bots.push('lua54bot');
+      }
+      await host.next('state', (s) => s.players.filter((p) => p.connected).length === bots.length + 1, 0,
+        'the bots joining', 15000);
       assert.deepEqual(await host.call('start', { rounds: 1 }), { ok: true });
       // the host guesses every word of the list of the right length; draws one line on its turn
       const tried = new Set();
@@ -462,22 +485,22 @@ for (const lang of LANGS) {
         await sleep(50);
       }
       assert.ok(over, 'the game ended');
-      assert.deepEqual(over.leaderboard.map((r) => r.name).sort(), ['Host', 'luabot', 'pybot']);
+      assert.deepEqual(over.leaderboard.map((r) => r.name).sort(), ['Host', ...bots].sort());
       const turnEnds = host.events('turn_end').map((e) => e.args[0]);
-      assert.equal(turnEnds.length, 3, 'each player drew once');
+      assert.equal(turnEnds.length, bots.length + 1, 'each player drew once');
       const byName = Object.fromEntries(host.state().players.map((p) => [p.name, p.id]));
-      for (const name of ['pybot', 'luabot']) {
+      for (const name of bots) {
         assert.ok(turnEnds.some((e) => e.drawer === byName[name]), `${name} drew`);
         assert.ok(turnEnds.some((e) => e.results.some((r) => r.name === name && r.points >= 50)), `${name} guessed a word`);
       }
       const botStrokes = host.events('stroke').length;
       assert.ok(botStrokes >= 2, 'the bots\' strokes reached the host');
-      assert.equal(await py.exit, 0, 'bot.py leaves after the game');
-      assert.equal(await lua.exit, 0, 'bot.lua leaves after the game');
-      assert.match(py.text, /drawing \w+/);
-      assert.match(lua.text, /drawing \w+/);
-      assert.match(py.text, /game over/);
-      assert.match(lua.text, /game over/);
+      for (const [k, r] of runs.entries()) {
+        assert.equal(await r.exit, 0, `${bots[k]} leaves after the game`);
+        assert.match(r.text, /drawing \w+/);
+        assert.match(r.text, /turn over: \w+/);
+        assert.match(r.text, /game over: \w+ wins/);
+      }
     } catch (e) {
       e.message += `\n--- outputs:\n${outputs.map((o) => o.text).join('\n---\n')}`;
       throw e;
@@ -487,6 +510,10 @@ for (const lang of LANGS) {
       await server.stop();
     }
   });
+}
+
+function hasLua54() {
+  try { execFileSync('lua5.4', ['-v'], { stdio: 'ignore' }); return true; } catch { return false; }
 }
 
 // the servers' default word list (WORDS of server.py and server.lua)
