@@ -412,8 +412,11 @@ for (const lang of LANGS) {
         });
       }
       await inView(pat, 844);
-      await pat.setViewportSize({ width: 390, height: 430 }); // the on-screen keyboard takes the rest
-      await inView(pat, 430);
+      // the on-screen keyboard takes the rest: the canvas shrinks (the page follows visualViewport's
+      // height, --vvh) and the page scrolls so that the canvas and the guess box are in view
+      await pat.setViewportSize({ width: 390, height: 380 });
+      await pat.waitForFunction(() => document.documentElement.style.getPropertyValue('--vvh') === '380px', null, { timeout: WAIT });
+      await inView(pat, 380);
       await pat.setViewportSize({ width: 390, height: 844 });
 
       // the host kicks pat: pat is back at the form, told why, and cannot come back
@@ -450,6 +453,7 @@ for (const lang of LANGS) {
       assert.equal((await ben.textContent('#word')).trim(), word2);
       await waitPixels(ben, [[300, 500], [500, 500]], 'dark', 'the turn\'s strokes after a reload');
       assert.equal(await ann.locator('#players li').count(), 2, 'not listed twice');
+      await waitLog(ann, 'ben left'); // (the reload: gone, then back)
 
       // a socket.io 2.x client (EIO3, WebSocket) joins mid-turn: a spectator, with the turn's strokes
       const weapp = await runWeapp(app.url, ['--room', room, '--name', 'weapp', '--guess', word2, '--wait', '300']);
