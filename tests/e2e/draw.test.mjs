@@ -308,6 +308,9 @@ for (const lang of LANGS) {
       assert.match(icon.headers()['content-type'], /^image\//);
       assert.equal((await ann.request.get(`${app.url}/favicon.svg`)).status(), 200);
 
+      await ann.fill('#room', room);
+      const secondPlayer = await ann.getAttribute('#new-window', 'href'); // the form's "second player" link
+      assert.equal(secondPlayer, `/?new&room=${encodeURIComponent(room)}`);
       await join(ann, 'ann', room);
       assert.equal(await ann.textContent('#status'), 'online');
       // the share button gives the room's link
@@ -317,7 +320,7 @@ for (const lang of LANGS) {
 
       // ?new: a second player in the same browser context (same localStorage), the first stays in
       const ben = await desktop.newPage();
-      await ben.goto(`${app.url}/?new&room=${encodeURIComponent(room)}`);
+      await ben.goto(`${app.url}${secondPlayer}`);
       await join(ben, 'ben');
       for (const page of [ann, ben]) {
         await page.waitForFunction(() => document.querySelectorAll('#players li:not(.away)').length === 2, null, { timeout: WAIT });

@@ -529,6 +529,10 @@
         : `${connected} players here. Start when everyone is in.`)
         : `Waiting for ${nameOf(s.host)} (the host) to start the game…`;
     const over = s && s.phase === 'game_over';
+    if (over && !$('leaderboard').children.length) { // joined after the game's end: the board from the state
+      showGameOver({ leaderboard: s.players.map((p) => ({ id: p.id, name: p.name, score: p.score }))
+        .sort((a, b) => b.score - a.score) });
+    }
     $('game-over').hidden = !over;
     $('play-again').hidden = !(over && host);
     $('play-again').disabled = connected < 2;
@@ -647,7 +651,8 @@
       setStatus('online', 'ok');
       if (joined) sendJoin();        // a reconnection rejoins (the server may have restarted)
     });
-    socket.on('connect_error', () => setStatus(inRoom ? 'offline' : 'connecting…', inRoom ? 'bad' : ''));
+    // (we asked to join: now a server out of reach is worth saying)
+    socket.on('connect_error', () => setStatus(inRoom ? 'offline' : 'cannot reach the server, retrying…', 'bad'));
     socket.on('disconnect', (reason) => {
       setStatus('offline', 'bad');
       if (reason === 'io server disconnect') {
@@ -847,6 +852,13 @@
     location.reload();
   });
 
+  // a link that opens a second player of this browser (?new) in the room typed in
+  function newWindowLink() {
+    const room = $('room').value.trim();
+    $('new-window').href = `${location.pathname}?new${room ? '&room=' + encodeURIComponent(room) : ''}`;
+  }
+  $('room').addEventListener('input', newWindowLink);
+
   $('new-player').addEventListener('click', (e) => {
     e.preventDefault();
     playerId = newId();
@@ -885,6 +897,7 @@
   pickTool('pen');
   $('name').value = store.get('name') || '';
   $('room').value = params.get('room') || store.get('room') || 'lobby';
+  newWindowLink();
 
   $('join-form').addEventListener('submit', (e) => {
     e.preventDefault();
