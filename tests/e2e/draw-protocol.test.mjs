@@ -388,6 +388,36 @@ for (const lang of LANGS) {
     }
   });
 
+  test(`draw protocol v2 (${lang}): a drawer who left, then too few players, end the turn after the grace`, async () => {
+    const server = await startApp('draw', lang, ['--round-seconds', '30', '--pause-seconds', '0.1']);
+    const all = [];
+    try {
+      const room = newRoom('grace');
+      all.push(...await players(server.url, room, ['Ann', 'Bob', 'Cid']));
+      const [ann, bob, cid] = all;
+      assert.deepEqual(await ann.call('start', { rounds: 1 }), { ok: true });
+      await bob.next('state', (s) => s.phase === 'drawing' && s.drawer === ann.id);
+      let m = bob.mark();
+      const left = now();
+      ann.close();
+      const te = await bob.next('turn_end', () => true, m, 'the drawer-left turn_end', 8000);
+      assert.equal(te.args[0].reason, 'drawer left');
+      assert.ok(te.t - left >= 4900, 'after the 5 s grace');
+      // next turn: bob draws (ann, gone, is skipped at her turn); cid leaves: too few players
+      await cid.next('state', (s) => s.phase === 'drawing' && s.drawer === bob.id, m);
+      m = bob.mark();
+      cid.close();
+      const te2 = await bob.next('turn_end', () => true, m, 'the not-enough-players turn_end', 8000);
+      assert.equal(te2.args[0].reason, 'not enough players');
+      const go = (await bob.next('game_over', () => true, m)).args[0];
+      assert.equal(go.leaderboard.length, 3, 'players who left stay on the board');
+      assert.equal(bob.state().phase, 'game_over');
+    } finally {
+      for (const p of all) p.close();
+      await server.stop();
+    }
+  });
+
   test(`draw protocol v2 (${lang}): hostile inputs are refused, the server goes on`, async () => {
     const server = await startApp('draw', lang, ['--round-seconds', '30', '--pause-seconds', '0.2']);
     const all = [];
