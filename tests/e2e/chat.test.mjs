@@ -613,6 +613,12 @@ for (const lang of LANGS) {
       await until(C, "bob's message after the restart on carol's page", () =>
         [...document.querySelectorAll('#messages li[data-nick="bob"] .text')]
           .some((e) => e.textContent === 'still here'));
+      // (the new server counts ids from 1: nothing of the old server's "seen by" sticks to it)
+      await until(B, '"still here" seen by carol and pat only', () => {
+        const li = [...document.querySelectorAll('#messages li.own')].pop();
+        return li.querySelector('.text').textContent === 'still here' &&
+          li.querySelector('.seen').dataset.by.split(',').sort().join() === 'carol,pat';
+      });
     });
   });
 }

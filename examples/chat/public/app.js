@@ -131,6 +131,15 @@
     if (!seenTimer) seenTimer = setTimeout(reportSeen, 200);
   }
 
+  function retireIds() {
+    messagesEl.querySelectorAll('li[data-id]').forEach(function (li) {
+      li.dataset.oldId = li.dataset.id;
+      delete li.dataset.id;
+    });
+    seenBy.clear();
+    seenReported = 0;
+  }
+
   function shareUrl(room) {
     return location.origin + location.pathname + '?room=' + encodeURIComponent(room);
   }
@@ -406,6 +415,9 @@
   socket.on('connect', function () {
     setStatus('connected', 'connected');
     // the server forgot us when the connection dropped: join again where we were
+    // a new session (a restarted server counts ids from 1 again): what is on screen keeps its
+    // text, but its ids no longer name the server's messages
+    if (!socket.recovered) retireIds();
     // (even when socket.recovered: the session came back, but we left the room when we dropped)
     if (current) join(current.nick, current.room, 'rejoin');
   });
