@@ -226,7 +226,8 @@ local function seen(socket, data)
   local nick = socket.data.nick
   if type(data) ~= "table" then return refuse("bad seen report") end
   local upto = data.id
-  if type(data.room) ~= "string" or math.type(upto) ~= "integer" then
+  -- (integers JavaScript can hold: Lua's and Python's JSON agree on those)
+  if type(data.room) ~= "string" or math.type(upto) ~= "integer" or math.abs(upto) > 2^53 then
     return refuse("bad seen report")
   end
   if data.room ~= room.name then return refuse("not in that room") end

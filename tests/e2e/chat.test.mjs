@@ -564,7 +564,8 @@ for (const lang of LANGS) {
       for (const [data, error] of [
         ['x', 'bad seen report'], [null, 'bad seen report'], [{ room: r }, 'bad seen report'],
         [{ room: r, id: String(m1) }, 'bad seen report'], [{ room: r, id: m1 + 0.5 }, 'bad seen report'],
-        [{ room: r, id: true }, 'bad seen report'], [{ room: 7, id: m1 }, 'bad seen report'],
+        [{ room: r, id: true }, 'bad seen report'], [{ room: r, id: 2 ** 60 }, 'bad seen report'],
+        [{ room: r, id: 1e20 }, 'bad seen report'], [{ room: r, id: [m1] }, 'bad seen report'], [{ room: 7, id: m1 }, 'bad seen report'],
         [{ room: 'elsewhere', id: m1 }, 'not in that room'], [{ room: r, id: 1e12 }, 'unknown message'],
         [{ room: r, id: -1 }, 'unknown message'],
       ]) {
