@@ -329,6 +329,31 @@ for (const lang of LANGS) {
         'seen by carol, bob', id);
     });
 
+    test('a message below the scrolled view is not seen until scrolled to', async () => {
+      for (let i = 1; i <= 14; i++) {
+        await A.fill('#input', `filler ${i}`);
+        await A.click('#send');
+      }
+      await until(B, 'the fillers on bob\'s page, scrolling', () =>
+        [...document.querySelectorAll('#messages li .text')].some((e) => e.textContent === 'filler 14') &&
+        document.getElementById('messages').scrollHeight > document.getElementById('messages').clientHeight * 1.5);
+      await B.evaluate(() => { document.getElementById('messages').scrollTop = 0; });
+      await new Promise((r) => setTimeout(r, 300));
+      await A.fill('#input', 'look down');
+      await A.click('#send');
+      const id = await until(A, '"look down" delivered', () => {
+        const li = [...document.querySelectorAll('#messages li.own')].pop();
+        return li.dataset.status === 'sent' && li.dataset.id;
+      });
+      await until(A, '"look down" seen by carol', (id) =>
+        document.querySelector(`#messages li[data-id="${id}"] .seen`).dataset.by === 'carol', id);
+      await new Promise((r) => setTimeout(r, 500)); // bob's page had time to report, and did not
+      assert.equal(await A.getAttribute(`#messages li[data-id="${id}"] .seen`, 'data-by'), 'carol');
+      await B.evaluate(() => { const m = document.getElementById('messages'); m.scrollTop = m.scrollHeight; });
+      await until(A, '"look down" seen by carol, bob once bob scrolled down', (id) =>
+        document.querySelector(`#messages li[data-id="${id}"] .seen`).dataset.by === 'carol,bob', id);
+    });
+
     test('a duplicate nickname is refused with a visible error', async () => {
       const D = await openPage(browser, app.url, contexts, errors);
       await joinAs(D, 'alice', room);
@@ -372,7 +397,7 @@ for (const lang of LANGS) {
       const out = result.out;
       assert.match(out, /Engine\.IO v3, websocket/);
       assert.match(out, new RegExp(`joined #${room} as wx; users: \\[[^\\]]*"wx"`));
-      assert.match(out, /history: 2 message\(s\)/); // alice's two
+      assert.match(out, /history: 17 message\(s\)/); // alice's
       assert.match(out, /sent "hi from the weapp": delivered, id \d+, ts \d+/);
       assert.match(out, /< chat \{[^\n]*"nick":"bob"[^\n]*\}/);
       assert.match(out, /< chat [^\n]*"text":"hi wx"/);
