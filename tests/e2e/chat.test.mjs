@@ -401,6 +401,11 @@ for (const lang of LANGS) {
       assert.match(out, /sent "hi from the weapp": delivered, id \d+, ts \d+/);
       assert.match(out, /< chat \{[^\n]*"nick":"bob"[^\n]*\}/);
       assert.match(out, /< chat [^\n]*"text":"hi wx"/);
+      // the rooms list on connecting and after its join; bob's page saw the weapp's message
+      // (JSON keys in any order: Lua's tables have none)
+      const lineOf = (ev) => out.split('\n').filter((l) => l.startsWith(`< ${ev} `)).map((l) => JSON.parse(l.slice(ev.length + 3)));
+      assert.ok(lineOf('rooms').some((list) => list.some((x) => x.name === room && x.count === 3)), out);
+      assert.ok(lineOf('seen').some((x) => Number.isInteger(x.id) && x.by.includes('bob')), out);
       assert.match(out, /^left$/m);
       await until(B, 'the weapp message on bob\'s page', () =>
         [...document.querySelectorAll('#messages li[data-kind="chat"][data-nick="wx"] .text')]
