@@ -635,6 +635,17 @@ for (const lang of LANGS) {
       await s.ask('chat', 'after');
       await waitFor('the next message', () => heard.length >= 2);
       assert.deepEqual(heard, ['while rex was away', 'after']);
+      // dropping again, then joining another room: the recovered socket keeps no ear in the old one
+      tr.io.engine.close();
+      await waitFor('rex to drop again', () => !tr.connected);
+      await withTimeout(new Promise((resolve) => tr.once('connect', resolve)), TIMEOUT, 'rex back again');
+      assert.equal(tr.recovered, true);
+      const r2 = `${r}-2`;
+      assert.equal((await tr.ask('join', { nick: 'rex', room: r2 })).ok, true);
+      await s.ask('chat', 'not for rex');
+      await t.ask('rooms'); // (a round trip after it)
+      await new Promise((res) => setTimeout(res, 200));
+      assert.deepEqual(heard, ['while rex was away', 'after']);
       for (const c of [s, t, v, u, tr]) c.close();
       await waitFor('the room gone from the list', () => count(lists[lists.length - 1], r) === 0 || true);
       const after = await connectClient(app.url, clients);
