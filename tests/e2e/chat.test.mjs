@@ -257,6 +257,10 @@ for (const lang of LANGS) {
       await until(A, '"seen by bob, carol" under alice\'s message', (id) =>
         document.querySelector(`#messages li[data-id="${id}"] .seen`).textContent ===
         'seen by bob, carol', msgId);
+      // carol's page had "bob" from the history's seen list, then her own name from the event
+      await until(C, '"seen by bob, carol" on carol\'s page', (id) =>
+        document.querySelector(`#messages li[data-id="${id}"] .seen`).textContent ===
+        'seen by bob, carol', msgId);
     });
 
     test('the room list shows every room with its count, live, and switches rooms', async () => {
