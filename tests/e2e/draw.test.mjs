@@ -330,6 +330,11 @@ for (const lang of LANGS) {
       const benId = await ben.getAttribute('#players li.me', 'data-id');
       assert.notEqual(annId, benId);
       await waitLog(ann, 'ben joined');
+      // the banner's plain `/?new` link: the room is the one this browser played last
+      const third = await desktop.newPage();
+      await third.goto(`${app.url}/?new`);
+      assert.equal(await third.inputValue('#room'), room);
+      await third.close();
 
       // a game of 1 round; ann (first to join) draws first
       await ann.fill('#rounds', '1');

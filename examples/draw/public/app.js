@@ -896,7 +896,9 @@
   pickColor(color);
   pickTool('pen');
   $('name').value = store.get('name') || '';
-  $('room').value = params.get('room') || store.get('room') || 'lobby';
+  // (a ?new tab without ?room= starts from the room this browser played last)
+  const lastRoom = () => { try { return localStorage.getItem('draw.room'); } catch (e) { return null; } };
+  $('room').value = params.get('room') || store.get('room') || lastRoom() || 'lobby';
   newWindowLink();
 
   $('join-form').addEventListener('submit', (e) => {
