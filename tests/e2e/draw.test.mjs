@@ -297,6 +297,13 @@ for (const lang of LANGS) {
       const room = `tools-${lang}-${Date.now().toString(36)}`;
       const desktop = await browser.newContext({ viewport: { width: 1200, height: 900 } });
       const ann = await desktop.newPage();
+      const errors = []; // console errors (a 404 included) and uncaught exceptions, of every page
+      const watch = (page, name) => {
+        page.on('console', (m) => { if (m.type() === 'error') errors.push(`${name}: ${m.text()}`); });
+        page.on('pageerror', (e) => errors.push(`${name}: ${e.message}`));
+        return page;
+      };
+      watch(ann, 'ann');
 
       // before Join: no connection on purpose, so no red "offline"
       await ann.goto(app.url);
@@ -319,7 +326,7 @@ for (const lang of LANGS) {
       assert.equal(await ann.getAttribute('#share', 'data-url'), `${app.url}/?room=${encodeURIComponent(room)}`);
 
       // ?new: a second player in the same browser context (same localStorage), the first stays in
-      const ben = await desktop.newPage();
+      const ben = watch(await desktop.newPage(), 'ben');
       await ben.goto(`${app.url}${secondPlayer}`);
       await join(ben, 'ben');
       for (const page of [ann, ben]) {
@@ -385,7 +392,7 @@ for (const lang of LANGS) {
 
       // a spectator joins mid-turn, on a phone: the canvas is replayed (strokes, eraser, fill)
       const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
-      const pat = await phone.newPage();
+      const pat = watch(await phone.newPage(), 'pat');
       await pat.goto(`${app.url}/?room=${encodeURIComponent(room)}`);
       await join(pat, 'pat');
       for (const page of [ann, ben, pat]) {
@@ -476,6 +483,7 @@ for (const lang of LANGS) {
       assert.deepEqual([refused.ok, refused.error], [false, 'spectating'], msg);
       assert.equal(weapp.code, 1, `it exits 1 as its guess was refused: ${msg}`);
       await waitLog(ann, 'weapp joined');
+      assert.deepEqual(errors, [], 'no console errors');
     } catch (err) {
       if (app) err.message += `\nserver stderr:\n${app.stderr}`;
       throw err;
