@@ -619,6 +619,7 @@
     const list = $('leaderboard');
     list.textContent = '';
     const board = (g && g.leaderboard) || [];
+    const tie = board.length > 1 && board[1].score === board[0].score;
     board.forEach((r, i) => {
       const li = document.createElement('li');
       li.dataset.id = r.id;
@@ -626,7 +627,7 @@
       li.dataset.score = String(r.score);
       li.classList.toggle('me', r.id === playerId);
       const n = document.createElement('span');
-      n.textContent = (i === 0 ? '🏆 ' : '') + r.name;
+      n.textContent = (i === 0 && !tie ? '🏆 ' : '') + r.name;
       const p = document.createElement('span');
       p.className = 'points';
       p.textContent = String(r.score);
@@ -634,7 +635,6 @@
       list.appendChild(li);
     });
     const top = board[0];
-    const tie = top && board[1] && board[1].score === top.score;
     $('winner').textContent = !top ? 'Game over' : tie ? 'Game over: a tie!'
       : top.id === playerId ? 'You win! 🎉' : `${top.name} wins!`;
     $('game-over').hidden = false;
