@@ -2,7 +2,8 @@
 // the Python and the Lua server (env SIO_E2E_LANGS picks). Two tests a server:
 //
 // - "a full game": two pages and the bot (examples/draw/bot.lua under build/siod) play 3 rounds with
-//   the host's own words and fast timers: every player draws once a round, "close!" for a near miss,
+//   the host's own words and fast timers (the pages guess the bot's words by trying the host's list):
+//   every player draws once a round, "close!" for a near miss,
 //   revealed letters in the hint, the turn-end screen with the word and the points, every turn's
 //   points as the rules say (a guesser 50..100, the drawer 25 per right guesser), the final board
 //   (sorted, the sums of the turns), and "Play again" (host only) resetting the scores.
@@ -224,21 +225,35 @@ for (const lang of LANGS) {
           // the turn-end screen shows the word
           await ann.waitForSelector('#turn-end:not([hidden])', { timeout: (ROUND_SECONDS + 1) * 1000 });
           assert.equal((await ann.textContent('#turn-word')).trim(), word);
-        } else if (!hintChecked) {
-          // the bot draws: letters are revealed as the time runs (one at 1/2, one more at 3/4)
-          await ann.waitForFunction(() => /[a-z]/.test(document.getElementById('hint').dataset.hint || ''),
-            null, { timeout: ROUND_SECONDS * 1000 });
-          const hint = await ann.getAttribute('#hint', 'data-hint');
-          assert.match(hint, /^[a-z_]{6}$/);
-          assert.ok(hint.includes('_'), 'the last hidden letter is never revealed');
-          hintChecked = true;
+        } else {
+          if (!hintChecked) {
+            // the bot draws: letters are revealed as the time runs (one at 1/2, one more at 3/4)
+            await ann.waitForFunction(() => /[a-z]/.test(document.getElementById('hint').dataset.hint || ''),
+              null, { timeout: ROUND_SECONDS * 1000 });
+            const hint = await ann.getAttribute('#hint', 'data-hint');
+            assert.match(hint, /^[a-z_]{6}$/);
+            assert.ok(hint.includes('_'), 'the last hidden letter is never revealed');
+            hintChecked = true;
+          }
+          // the pages do not see the bot's word, but it is one of the host's: both try them all
+          await Promise.all([ann, ben].map(async (page) => {
+            for (const w of WORDS) {
+              if (await phase(page) !== 'drawing') break;
+              await page.fill('#guess', w);
+              await page.click('#send-guess');
+              if (await page.waitForFunction(() => /You got it/.test(document.getElementById('feedback').textContent),
+                null, { timeout: 400 }).then(() => true, () => false)) break;
+            }
+          }));
+          guessedBy = 'both';
         }
 
         const res = await results(ann, turn.key, (ROUND_SECONDS + 1) * 1000 + WAIT);
         assert.equal(res.length, 3, JSON.stringify(res));
         const right = res.filter((r) => r.name !== turn.drawer && r.points > 0);
         for (const r of right) assert.ok(r.points >= 50 && r.points <= 100, `a guesser's points: ${JSON.stringify(r)}`);
-        if (guessedBy) assert.ok(right.some((r) => r.name === guessedBy), `${guessedBy} scored: ${JSON.stringify(res)}`);
+        if (guessedBy === 'both') assert.equal(right.length, 2, `both pages scored: ${JSON.stringify(res)}`);
+        else if (guessedBy) assert.ok(right.some((r) => r.name === guessedBy), `${guessedBy} scored: ${JSON.stringify(res)}`);
         const drawerRes = res.find((r) => r.name === turn.drawer);
         assert.equal(drawerRes.points, 25 * right.length, `the drawer's points: ${JSON.stringify(res)}`);
         for (let i = 1; i < res.length; i++) assert.ok(res[i - 1].points >= res[i].points, 'sorted by points');
