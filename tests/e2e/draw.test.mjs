@@ -400,7 +400,7 @@ for (const lang of LANGS) {
       const area = [[400, 100], [50, 50], [750, 550], [400, 500]];
       await waitPixels(ben, area, 'red', 'the fill on ben\'s canvas');
       await waitPixels(ben, [[600, 300]], 'dark', 'the fill stops at the line');
-      await ann.click('#undo');
+      await ann.keyboard.press('Control+z'); // the keyboard's undo
       await waitPixels(ben, area, 'background', 'undo of the fill on ben\'s canvas');
       await clickCanvas(ann, [400, 100]);
       await waitPixels(ben, area, 'red', 'the fill again');

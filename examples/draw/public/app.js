@@ -375,6 +375,14 @@
     if (socket) socket.emit('undo');
   });
   window.addEventListener('resize', renderBrush);
+  // Ctrl+Z / Cmd+Z: the drawer's undo (not while typing)
+  document.addEventListener('keydown', (e) => {
+    if ((e.ctrlKey || e.metaKey) && !e.shiftKey && e.key.toLowerCase() === 'z' && amDrawer() &&
+        !(e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement)) {
+      e.preventDefault();
+      $('undo').click();
+    }
+  });
 
   // ---- the page around the canvas ---------------------------------------------------------------
 
