@@ -181,6 +181,11 @@ for (const lang of LANGS) {
       }
       await waitLog(ann, 'ben joined');
 
+      // a list too short is refused, and the host is told why
+      await ann.fill('#words', 'one, two');
+      await ann.click('#start');
+      await ann.waitForFunction(() => document.getElementById('start-error').textContent.trim() !== '', null, { timeout: WAIT });
+      assert.equal(await phase(ann), 'lobby');
       await ann.fill('#rounds', '3');
       await ann.fill('#words', WORDS.join(', '));
       await ann.click('#start');
