@@ -504,6 +504,18 @@ for (const lang of LANGS) {
       assert.equal(weapp.code, 1, `it exits 1 as its guess was refused: ${msg}`);
       await waitLog(ann, 'weapp joined');
       assert.deepEqual(errors, [], 'no console errors');
+
+      // a second tab without ?new is the same player: it takes over, the first goes back to the form
+      // (told why), and the session stays the new tab's (its reload comes back in)
+      const again = await desktop.newPage();
+      await again.goto(app.url);
+      await again.waitForSelector('#game:not([hidden])', { timeout: WAIT });
+      assert.equal(await again.getAttribute('#players li.me', 'data-id'), annId);
+      await ann.waitForSelector('#join-form:not([hidden])', { timeout: WAIT });
+      assert.match(await ann.textContent('#notice'), /another tab/);
+      await again.reload();
+      await again.waitForSelector('#game:not([hidden])', { timeout: WAIT });
+      assert.equal(await again.getAttribute('#players li.me', 'data-id'), annId);
     } catch (err) {
       if (app) err.message += `\nserver stderr:\n${app.stderr}`;
       throw err;

@@ -664,8 +664,7 @@
     socket.on('disconnect', (reason) => {
       setStatus('offline', 'bad');
       if (reason === 'io server disconnect') {
-        // (the session stays: it is the other tab's now too)
-        leaveGame();
+        leaveGame(false); // (the session stays: it is the other tab's now too)
         notice('This player joined from another tab, so this one is out. ' +
                'Use “Play as a new player” (or a link with ?new) to play here as someone else.');
       } else if (inRoom) {
@@ -719,11 +718,11 @@
     });
   }
 
-  function leaveGame() {
+  function leaveGame(forget = true) {
     joined = null;
     inRoom = false;
     state = null;
-    store.set('session', null);
+    if (forget) store.set('session', null);
     if (socket) { socket.disconnect(); socket = null; }
     setStatus('');
     showJoin();
