@@ -328,7 +328,8 @@ for (const lang of LANGS) {
       // before Join: no connection on purpose, so no red "offline"
       await ann.goto(app.url);
       await ann.waitForTimeout(300);
-      assert.equal(await ann.isVisible('#status'), false, 'no connection state before joining');
+      assert.equal((await ann.textContent('#status')).trim(), 'not joined yet', 'a neutral state before joining');
+      assert.equal(await ann.getAttribute('#status', 'class'), 'status', 'not red');
       assert.doesNotMatch(await ann.textContent('body'), /offline/);
       const icon = await ann.request.get(`${app.url}/favicon.ico`);
       assert.equal(icon.status(), 200, '/favicon.ico');

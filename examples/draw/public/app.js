@@ -409,12 +409,11 @@
     if (text) feedbackTimer = setTimeout(() => { f.textContent = ''; }, 4000);
   }
 
-  // The connection's state shows only once we joined (before, nothing is wrong: we are not connected
-  // on purpose).
+  // The connection's state. Before joining nothing is wrong (the page connects on Join): a neutral
+  // "not joined yet", never a red "offline".
   function setStatus(text, kind) {
     const s = $('status');
-    s.hidden = !text;
-    s.textContent = text;
+    s.textContent = text || 'not joined yet';
     s.className = 'status' + (kind ? ' ' + kind : '');
   }
 
@@ -900,6 +899,7 @@
   // ---- start ------------------------------------------------------------------------------------
 
   resetCanvas();
+  setStatus('');
   pickColor(color);
   pickTool('pen');
   $('name').value = store.get('name') || '';
