@@ -2217,8 +2217,10 @@ TEST(auth_sent_and_server_log) {
   CHECK_EQ_INT(log_count(SIO_LOG_INFO, "engine", "(websocket, EIO 4, 127.0.0.1)"), 3);
   CHECK_EQ_INT(log_count(SIO_LOG_INFO, "engine", "(websocket, EIO 3, 127.0.0.1)"), 1);
   CHECK_EQ_INT(log_count(SIO_LOG_INFO, "engine", " opened ("), 4);
-  CHECK_EQ_INT(log_count(SIO_LOG_INFO, "engine", " closed: transport close"), 1);
-  CHECK_EQ_INT(log_count(SIO_LOG_INFO, "engine", " closed: "), 4); /* the others at shutdown */
+  /* The one the client closed says so (checked by session id in client_auth_log); the others
+   * close at shutdown, where a client's side may go first ("transport close" too): racing. */
+  CHECK(log_count(SIO_LOG_INFO, "engine", " closed: transport close") >= 1);
+  CHECK_EQ_INT(log_count(SIO_LOG_INFO, "engine", " closed: "), 4);
   CHECK_EQ_INT(log_count(SIO_LOG_DEBUG, "socketio", "no namespace /nope (Invalid namespace)"), 1);
   CHECK_EQ_INT(log_count(SIO_LOG_DEBUG, "engine",
                          "400 Session ID unknown: GET /socket.io/?EIO=4&transport=polling&sid=nope"), 1);
