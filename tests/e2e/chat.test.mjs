@@ -59,6 +59,8 @@ async function openPage(browser, url, contexts, errors, options = {}) {
   const page = await context.newPage();
   page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
   page.on('console', (msg) => { if (msg.type() === 'error') errors.push(`console: ${msg.text()}`); });
+  // (a missing favicon is a 404 here, not only a console line)
+  page.on('response', (res) => { if (res.status() === 404) errors.push(`404: ${res.url()}`); });
   await page.goto(url);
   return page;
 }
@@ -102,9 +104,23 @@ function runWeapp(args, onLine, ms = 10000) {
   });
 }
 
+// The room list a page shows: {name: count} (selector: #rooms in the chat, #join-rooms on the form).
+const roomsOf = (page, selector = '#rooms') => page.$$eval(`${selector} li`, (lis) =>
+  Object.fromEntries(lis.map((li) => [li.dataset.room, Number(li.dataset.count)])));
+
+// Waits until the page's room list has `count` for `name` (0: not listed).
+async function roomCount(page, name, count, selector = '#rooms') {
+  await until(page, `${selector} to list #${name} with ${count}`, ([sel, n, c]) => {
+    const li = [...document.querySelectorAll(`${sel} li`)].find((l) => l.dataset.room === n);
+    return c === 0 ? !li : !!li && li.dataset.count === String(c) &&
+      li.querySelector('.count').textContent === String(c);
+  }, [selector, name, count]);
+}
+
 // A socket.io 4.x client connected to url; emit(event, ...args) resolves to the ack.
-async function connectClient(url, clients) {
-  const socket = ioClient(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+async function connectClient(url, clients, options = {}) {
+  const socket = ioClient(url, { transports: ['websocket'], reconnection: false, forceNew: true,
+    ...options });
   clients.push(socket);
   await withTimeout(new Promise((resolve, reject) => {
     socket.once('connect', resolve);
@@ -125,6 +141,7 @@ for (const lang of LANGS) {
     const room = `room-${lang}-${Math.random().toString(36).slice(2, 7)}`;
     const text = 'hello from alice <b>not bold</b>';
     let A, B, C;
+    let msgId;
 
     before(async () => {
       app = await startApp('chat', lang);
@@ -146,6 +163,13 @@ for (const lang of LANGS) {
       const bundle = await fetch(app.url + '/socket.io/socket.io.js');
       assert.equal(bundle.status, 200);
       assert.match(await bundle.text(), /Socket\.IO v4/);
+      for (const [file, type] of [['favicon.ico', /image\/x-icon|image\/vnd\.microsoft\.icon/],
+        ['favicon.svg', /image\/svg\+xml/]]) {
+        const icon = await fetch(`${app.url}/${file}`);
+        assert.equal(icon.status, 200, file);
+        assert.match(icon.headers.get('content-type') || '', type);
+        assert.ok((await icon.arrayBuffer()).byteLength > 0);
+      }
     });
 
     test('two pages join the same room and see each other', async () => {
@@ -210,6 +234,14 @@ for (const lang of LANGS) {
         status: null });
       await until(B, 'the typing indicator to clear once alice sent', () =>
         document.getElementById('typing').textContent === '');
+      // bob's page saw it (visible): alice, and bob, read "seen by bob" under it
+      for (const page of [A, B]) {
+        await until(page, '"seen by bob" under alice\'s message', (id) => {
+          const s = document.querySelector(`#messages li[data-id="${id}"] .seen`);
+          return s && s.dataset.by === 'bob' && s.textContent === 'seen by bob';
+        }, id);
+      }
+      msgId = id;
     });
 
     test('a late joiner sees the history', async () => {
@@ -221,6 +253,56 @@ for (const lang of LANGS) {
       assert.deepEqual((await usersOf(C)).sort(), ['alice', 'bob', 'carol']);
       await until(B, "bob's user list with carol", () =>
         document.querySelectorAll('#users li').length === 3);
+      // carol saw it in the history: the names grow, once each, on alice's page
+      await until(A, '"seen by bob, carol" under alice\'s message', (id) =>
+        document.querySelector(`#messages li[data-id="${id}"] .seen`).textContent ===
+        'seen by bob, carol', msgId);
+    });
+
+    test('the room list shows every room with its count, live, and switches rooms', async () => {
+      for (const page of [A, B, C]) await roomCount(page, room, 3);
+      assert.equal(await C.textContent(`#rooms li[data-room="${room}"] .room-name`), `#${room}`);
+      assert.equal(await C.getAttribute(`#rooms li[data-room="${room}"]`, 'class'), 'current');
+      // a page on the join form sees the rooms too, and joins one from the list
+      const other = `${room}-b`;
+      const E = await openPage(browser, app.url, contexts, errors);
+      await roomCount(E, room, 3, '#join-rooms');
+      await joined(E, 'erin', other);
+      await roomCount(A, other, 1);
+      assert.deepEqual((await roomsOf(A))[room], 3);
+      // switching from the list: erin moves to the room, hers is gone from every list
+      await E.click(`#rooms li[data-room="${room}"] button`);
+      await until(E, 'erin in the room', (r) => document.getElementById('room-name').textContent === r, room);
+      for (const page of [A, E]) {
+        await roomCount(page, room, 4);
+        await roomCount(page, other, 0);
+      }
+      await E.click('#leave');
+      await roomCount(A, room, 3);
+      await roomCount(E, room, 3, '#join-rooms');
+      await E.click(`#join-rooms li[data-room="${room}"] button`); // nickname filled: joins
+      await until(E, 'erin back in the room', () => document.getElementById('app').dataset.view === 'chat');
+      await roomCount(B, room, 4);
+      await E.context().close();
+      await roomCount(B, room, 3);
+    });
+
+    test('the share link opens the chat in this room', async () => {
+      const expected = `${app.url}/?room=${encodeURIComponent(room)}`;
+      await A.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: app.url });
+      assert.equal(await A.getAttribute('#share', 'data-url'), expected);
+      assert.equal(await A.evaluate(() => location.href), expected, 'the address bar is the link');
+      await A.click('#share');
+      const shown = await until(A, 'the share status', () =>
+        document.getElementById('share-status').textContent);
+      if (shown === 'Link copied') {
+        assert.equal(await A.evaluate(() => navigator.clipboard.readText()), expected);
+      } else {
+        assert.equal(shown, expected, 'without a clipboard the link is shown');
+      }
+      const F = await openPage(browser, expected, contexts, errors);
+      assert.equal(await F.inputValue('#room'), room);
+      await F.context().close();
     });
 
     test('a duplicate nickname is refused with a visible error', async () => {
@@ -313,6 +395,44 @@ for (const lang of LANGS) {
           .some((e) => e.textContent === 'from my phone'));
     });
 
+    test('a page cut off for ~2 s gets every message sent meanwhile, once (recovery)', async () => {
+      // bob's connection drops (its transport closed, as when a phone loses the network) and comes
+      // back after 2 s; carol talks meanwhile
+      await B.evaluate(() => {
+        const io = window.chatSocket.io;
+        io.reconnectionDelay(2000);
+        io.reconnectionDelayMax(2000);
+        io.randomizationFactor(0);
+        io.engine.close();
+      });
+      await until(B, 'bob disconnected', () =>
+        document.getElementById('chat-status').dataset.state === 'disconnected');
+      const texts = ['while away 1', 'while away 2', 'while away 3'];
+      for (const t of texts) {
+        await C.fill('#input', t);
+        await C.click('#send');
+      }
+      await until(C, "carol's messages delivered", (n) =>
+        document.querySelectorAll('#messages li.own[data-status="sent"]').length >= n, texts.length);
+      assert.equal(await B.evaluate(() => window.chatSocket.connected), false,
+        'the messages were sent while bob was away');
+      await until(B, 'bob back, recovered', () =>
+        [...document.querySelectorAll('#messages li[data-notice="self"]')]
+          .some((li) => li.dataset.recovered === 'true' && /nothing missed/.test(li.textContent)) &&
+        document.getElementById('chat-status').dataset.state === 'connected');
+      assert.equal(await B.evaluate(() => window.chatSocket.recovered), true);
+      const got = await until(B, "carol's messages on bob's page", (texts) => {
+        const all = [...document.querySelectorAll('#messages li[data-nick="carol"] .text')].map((e) => e.textContent);
+        return texts.every((t) => all.includes(t)) && all;
+      }, texts);
+      for (const t of texts) assert.equal(got.filter((x) => x === t).length, 1, `"${t}" once`);
+      await until(B, 'bob in the user list again', () =>
+        [...document.querySelectorAll('#users li')].some((li) => li.dataset.nick === 'bob'));
+      // and bob is in the room again for the others
+      await until(C, "bob in carol's user list", () =>
+        [...document.querySelectorAll('#users li')].some((li) => li.dataset.nick === 'bob'));
+    });
+
     test('the protocol\'s rules (socket.io 4.x client)', async () => {
       const s = await connectClient(app.url, clients);
       assert.deepEqual(await s.ask('chat', 'not joined'), { ok: false, error: 'join a room first' });
@@ -378,6 +498,96 @@ for (const lang of LANGS) {
         [[nick32, 'late'], [nick32]]);
     });
 
+    test('rooms, seen and recovery in the protocol (socket.io 4.x client)', async () => {
+      const r = `proto-${lang}-${Date.now()}`;
+      const lists = [];
+      const s = ioClient(app.url, { transports: ['websocket'], reconnection: false, forceNew: true });
+      clients.push(s);
+      s.on('rooms', (list) => lists.push(list));
+      await withTimeout(new Promise((resolve) => s.once('connect', resolve)), TIMEOUT, 'connect');
+      s.ask = (event, ...args) => s.timeout(TIMEOUT).emitWithAck(event, ...args);
+      const waitFor = (what, fn) => withTimeout((async () => {
+        let v;
+        while (!(v = fn())) await new Promise((res) => setTimeout(res, 20));
+        return v;
+      })(), TIMEOUT, what);
+      await waitFor('the rooms list on connecting', () => lists.length >= 1);
+      assert.ok(lists[0].every((x) => typeof x.name === 'string' && x.count >= 1));
+      assert.equal((await s.ask('join', { nick: 'sam', room: r })).ok, true);
+      const count = (list, name) => (list.find((x) => x.name === name) || { count: 0 }).count;
+      await waitFor('sam\'s room with 1', () => count(lists[lists.length - 1], r) === 1);
+      const t = await connectClient(app.url, clients);
+      assert.equal((await t.ask('join', { nick: 'tia', room: r })).ok, true);
+      const listed = await s.ask('rooms');
+      assert.equal(count(listed, r), 2);
+      for (let i = 1; i < listed.length; i++) {
+        const [a, b] = [listed[i - 1], listed[i]];
+        assert.ok(a.count > b.count || (a.count === b.count && a.name < b.name), 'most members first, then by name');
+      }
+      await waitFor('the pushed list with 2', () => count(lists[lists.length - 1], r) === 2);
+
+      // seen: tia reads up to sam's second message; both hear it once per message
+      const seenS = [], seenT = [];
+      s.on('seen', (x) => seenS.push(x));
+      t.on('seen', (x) => seenT.push(x));
+      const m1 = (await s.ask('chat', 'one')).id;
+      const m2 = (await s.ask('chat', 'two')).id;
+      assert.deepEqual(await t.ask('seen', { room: r, id: m2 }), { ok: true });
+      await waitFor('seen on both', () => seenS.length === 2 && seenT.length === 2);
+      assert.deepEqual(seenS, [{ id: m1, by: ['tia'] }, { id: m2, by: ['tia'] }]);
+      assert.deepEqual(await t.ask('seen', { room: r, id: m1 }), { ok: true }); // again: nothing new
+      assert.deepEqual(await s.ask('seen', { room: r, id: m2 }), { ok: true }); // her own: nothing
+      for (const [data, error] of [
+        ['x', 'bad seen report'], [null, 'bad seen report'], [{ room: r }, 'bad seen report'],
+        [{ room: r, id: String(m1) }, 'bad seen report'], [{ room: r, id: m1 + 0.5 }, 'bad seen report'],
+        [{ room: r, id: true }, 'bad seen report'], [{ room: 7, id: m1 }, 'bad seen report'],
+        [{ room: 'elsewhere', id: m1 }, 'not in that room'], [{ room: r, id: 1e12 }, 'unknown message'],
+        [{ room: r, id: -1 }, 'unknown message'],
+      ]) {
+        assert.deepEqual(await t.ask('seen', data), { ok: false, error }, JSON.stringify(data));
+      }
+      // names are kept once each, and at most 100 a message: one socket under 105 names
+      const v = await connectClient(app.url, clients);
+      for (let i = 0; i < 105; i++) {
+        assert.equal((await v.ask('join', { nick: `v${i}`, room: r })).ok, true);
+        assert.deepEqual(await v.ask('seen', { room: r, id: m1 }), { ok: true });
+      }
+      const late = await v.ask('join', { nick: 'vera', room: r });
+      assert.deepEqual(late.history.map((m) => [m.id, m.seen.length]), [[m1, 100], [m2, 1]]);
+      assert.deepEqual(late.history[0].seen.slice(0, 3), ['tia', 'v0', 'v1']);
+      assert.equal(late.history[1].seen[0], 'tia');
+      await waitFor('the seen events', () => seenS.length === 2 + 99);
+      assert.deepEqual(seenS[seenS.length - 1].by.length, 100);
+      const u = await connectClient(app.url, clients);
+      assert.deepEqual(await u.ask('seen', { room: r, id: m1 }), { ok: false, error: 'join a room first' });
+
+      // recovery: tia's transport drops; what sam says meanwhile reaches her once, same socket
+      const tr = await connectClient(app.url, clients, { reconnection: true, reconnectionDelay: 1500,
+        reconnectionDelayMax: 1500, randomizationFactor: 0 });
+      assert.equal((await tr.ask('join', { nick: 'rex', room: r })).ok, true);
+      const heard = [];
+      tr.on('chat', (m) => heard.push(m.text));
+      const sid = tr.id;
+      tr.io.engine.close();
+      await waitFor('rex to drop', () => !tr.connected);
+      await waitFor('rex out of the room', () => count(lists[lists.length - 1], r) === 3);
+      await s.ask('chat', 'while rex was away');
+      await withTimeout(new Promise((resolve) => tr.once('connect', resolve)), TIMEOUT, 'rex back');
+      assert.equal(tr.recovered, true);
+      assert.equal(tr.id, sid);
+      await waitFor('the missed message', () => heard.length >= 1);
+      assert.equal((await tr.ask('join', { nick: 'rex', room: r })).ok, true);
+      await s.ask('chat', 'after');
+      await waitFor('the next message', () => heard.length >= 2);
+      assert.deepEqual(heard, ['while rex was away', 'after']);
+      for (const c of [s, t, v, u, tr]) c.close();
+      await waitFor('the room gone from the list', () => count(lists[lists.length - 1], r) === 0 || true);
+      const after = await connectClient(app.url, clients);
+      await withTimeout((async () => {
+        while (count(await after.ask('rooms'), r) !== 0) await new Promise((res) => setTimeout(res, 50));
+      })(), TIMEOUT, 'the room forgotten');
+    });
+
     test('no errors in the pages', () => {
       assert.deepEqual(errors, []);
     });
@@ -389,9 +599,11 @@ for (const lang of LANGS) {
       await until(B, 'bob to see the connection drop', () =>
         document.getElementById('chat-status').dataset.state === 'disconnected');
       app = await startApp('chat', lang, ['--port', String(port)]);
+      // (a new server knows nothing of the old sessions: not recovered, joined again)
       await until(B, "bob's page to join again", () =>
         [...document.querySelectorAll('#messages li[data-notice="self"]')]
-          .some((li) => li.textContent.includes('Reconnected')) &&
+          .some((li) => li.textContent === 'Reconnected' + li.querySelector('time').textContent &&
+            li.dataset.recovered === 'false') &&
         document.getElementById('chat-status').dataset.state === 'connected');
       await until(B, 'the others back in the user list', () =>
         [...document.querySelectorAll('#users li')].map((li) => li.dataset.nick).sort().join() ===
@@ -401,6 +613,12 @@ for (const lang of LANGS) {
       await until(C, "bob's message after the restart on carol's page", () =>
         [...document.querySelectorAll('#messages li[data-nick="bob"] .text')]
           .some((e) => e.textContent === 'still here'));
+      // (the new server counts ids from 1: nothing of the old server's "seen by" sticks to it)
+      await until(B, '"still here" seen by carol and pat only', () => {
+        const li = [...document.querySelectorAll('#messages li.own')].pop();
+        return li.querySelector('.text').textContent === 'still here' &&
+          li.querySelector('.seen').dataset.by.split(',').sort().join() === 'carol,pat';
+      });
     });
   });
 }

@@ -18,13 +18,20 @@
   var leaveButton = $('leave'), usersEl = $('users'), userCount = $('user-count');
   var messagesEl = $('messages'), typingEl = $('typing');
   var composer = $('composer'), input = $('input'), sendButton = $('send');
+  var roomLists = [$('join-rooms'), $('rooms')], shareButton = $('share');
+  var shareStatus = $('share-status');
 
   var socket = io();
+  window.chatSocket = socket; // for the console and the tests
   var current = null;     // {nick, room} while in a room
   var joining = false;
   var typingSent = false, typingTimer = null;
   var typers = new Map(); // nick -> timer that forgets them
   var localSeq = 0;
+  var roomsNow = [];      // [{name, count}] from the server
+  var seenBy = new Map(); // message id -> [nick...] (those the server tracks)
+  var seenReported = 0;   // the last message id we reported as seen in this room
+  var seenTimer = null;
 
   // ---- helpers ----------------------------------------------------------------------------
 
@@ -90,8 +97,81 @@
     if (opts.own) meta.appendChild(el('span', 'status'));
     li.appendChild(meta);
     li.appendChild(el('div', 'text', msg.text));
+    li.appendChild(el('div', 'seen'));
     if (opts.own) setMessageStatus(li, 'pending');
+    if (msg.id != null && Array.isArray(msg.seen)) seenBy.set(msg.id, msg.seen);
+    if (msg.id != null) renderSeen(li);
     return li;
+  }
+
+  // "seen by Ann, Bob" under a message (the names the server sent for its id)
+  function renderSeen(li) {
+    var by = seenBy.get(Number(li.dataset.id)) || [];
+    var s = li.querySelector('.seen');
+    s.dataset.by = by.join(',');
+    s.textContent = by.length ? 'seen by ' + by.join(', ') : '';
+  }
+
+  // Tells the server we have seen the newest message of the others, when the page is visible.
+  function reportSeen() {
+    seenTimer = null;
+    if (!current || !socket.connected || document.visibilityState !== 'visible') return;
+    var newest = 0;
+    messagesEl.querySelectorAll('li.msg[data-id]').forEach(function (li) {
+      var id = Number(li.dataset.id);
+      if (li.dataset.nick !== current.nick && id > newest) newest = id;
+    });
+    if (newest > seenReported) {
+      seenReported = newest;
+      socket.emit('seen', { room: current.room, id: newest });
+    }
+  }
+
+  function reportSeenSoon() {
+    if (!seenTimer) seenTimer = setTimeout(reportSeen, 200);
+  }
+
+  function retireIds() {
+    messagesEl.querySelectorAll('li[data-id]').forEach(function (li) {
+      li.dataset.oldId = li.dataset.id;
+      delete li.dataset.id;
+    });
+    seenBy.clear();
+    seenReported = 0;
+  }
+
+  function shareUrl(room) {
+    return location.origin + location.pathname + '?room=' + encodeURIComponent(room);
+  }
+
+  function renderRooms() {
+    roomLists.forEach(function (ul) {
+      ul.textContent = '';
+      roomsNow.forEach(function (r) {
+        var li = el('li', current && r.name === current.room ? 'current' : null);
+        li.dataset.room = r.name;
+        li.dataset.count = String(r.count);
+        var b = el('button', 'room-link');
+        b.type = 'button';
+        b.appendChild(el('span', 'room-name', '#' + r.name));
+        b.appendChild(el('span', 'count', String(r.count)));
+        b.title = r.count + (r.count === 1 ? ' person' : ' people') + ' in #' + r.name;
+        b.addEventListener('click', function () { pickRoom(r.name); });
+        li.appendChild(b);
+        ul.appendChild(li);
+      });
+      ul.hidden = roomsNow.length === 0;
+    });
+  }
+
+  function pickRoom(name) {
+    if (current) {
+      if (name !== current.room) join(current.nick, name, 'switch');
+      return;
+    }
+    roomInput.value = name;
+    if (nickInput.value.trim()) joinForm.requestSubmit();
+    else nickInput.focus();
   }
 
   function setMessageStatus(li, status, error) {
@@ -147,22 +227,24 @@
 
   // ---- joining and leaving ----------------------------------------------------------------
 
-  function join(nick, room, rejoin) {
+  // mode: 'join' (the form), 'rejoin' (after a reconnection), 'switch' (from the room list)
+  function join(nick, room, mode) {
     if (joining) return;
     joining = true;
     joinButton.disabled = true;
     socket.timeout(JOIN_TIMEOUT).emit('join', { nick: nick, room: room }, function (err, res) {
       joining = false;
       joinButton.disabled = false;
-      if (err) {
-        showJoinError('The server did not answer; try again.');
-        if (rejoin) leftRoom();
-      } else if (!res || !res.ok) {
-        showJoinError((res && res.error) || 'Could not join.');
-        if (rejoin) leftRoom();
+      var error = err ? 'The server did not answer; try again.'
+        : (!res || !res.ok) ? ((res && res.error) || 'Could not join.') : '';
+      if (error && mode === 'switch') {
+        append(noticeItem('error', null, Date.now(), 'Could not join #' + room + ': ' + error), true);
+      } else if (error) {
+        showJoinError(error);
+        if (mode === 'rejoin') leftRoom();
       } else {
         showJoinError('');
-        enterRoom(res, rejoin);
+        enterRoom(res, mode === 'rejoin');
       }
     });
   }
@@ -170,12 +252,16 @@
   function enterRoom(res, rejoin) {
     current = { nick: res.nick, room: res.room };
     try { localStorage.setItem('sio-chat-nick', res.nick); } catch (e) { /* private mode */ }
-    try { history.replaceState(null, '', '#' + encodeURIComponent(res.room)); } catch (e) { /* file: */ }
+    try { history.replaceState(null, '', shareUrl(res.room)); } catch (e) { /* file: */ }
     roomName.textContent = res.room;
     meEl.textContent = 'as ' + res.nick;
     document.title = '#' + res.room + ' — sio chat';
+    shareButton.dataset.url = shareUrl(res.room);
+    shareStatus.textContent = '';
     if (!rejoin) {
       messagesEl.textContent = '';
+      seenBy.clear();
+      seenReported = 0;
       var hist = res.history || [];
       if (hist.length) {
         append(noticeItem('history', null, null, 'Earlier messages (' + hist.length + ')'), true);
@@ -186,12 +272,18 @@
       append(noticeItem('self', res.nick, Date.now(),
         'You joined #' + res.room + ' as ' + res.nick), true);
     } else {
-      append(noticeItem('self', res.nick, Date.now(), 'Reconnected'), true);
+      // socket.recovered: the server kept our session and sent every event we missed
+      var li = noticeItem('self', res.nick, Date.now(),
+        socket.recovered ? 'Reconnected — nothing missed' : 'Reconnected');
+      li.dataset.recovered = String(!!socket.recovered);
+      append(li, true);
     }
     renderUsers(res.users || []);
+    renderRooms();
     clearTypers();
     showView('chat');
     input.focus();
+    reportSeenSoon();
   }
 
   function leftRoom() {
@@ -209,12 +301,30 @@
     var room = roomInput.value.trim() || 'lobby';
     if (!nick) { showJoinError('Pick a nickname.'); nickInput.focus(); return; }
     if (nick.length > 32) { showJoinError('Nicknames have at most 32 characters.'); return; }
-    join(nick, room, false);
+    join(nick, room, 'join');
   });
 
   leaveButton.addEventListener('click', function () {
     if (current) socket.emit('leave');
     leftRoom();
+    renderRooms();
+  });
+
+  // the link that opens this chat in this room: the system's share sheet where there is one
+  // (phones), else the clipboard, else shown to copy by hand
+  shareButton.addEventListener('click', function () {
+    if (!current) return;
+    var url = shareUrl(current.room);
+    function show(text) { shareStatus.textContent = text; }
+    if (navigator.share) {
+      navigator.share({ title: '#' + current.room + ' — sio chat', url: url })
+        .then(function () { show('Shared'); }, function () { show(url); });
+    } else if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(url).then(function () { show('Link copied'); },
+        function () { show(url); });
+    } else {
+      show(url);
+    }
   });
 
   // ---- sending ----------------------------------------------------------------------------
@@ -252,6 +362,7 @@
       else if (!res || !res.ok) setMessageStatus(li, 'failed', (res && res.error) || 'refused');
       else {
         li.dataset.id = String(res.id);
+        renderSeen(li);
         var t = li.querySelector('time');
         t.replaceWith(timeEl(res.ts));
         setMessageStatus(li, 'sent');
@@ -264,11 +375,30 @@
   socket.on('chat', function (msg) {
     if (!current || !msg) return;
     setTyper(msg.nick, false);
+    if (msg.id != null && messagesEl.querySelector('li[data-id="' + Number(msg.id) + '"]')) return;
     append(messageItem(msg, { own: false }));
+    reportSeenSoon();
   });
 
+  socket.on('seen', function (s) {
+    if (!current || !s || !Array.isArray(s.by)) return;
+    seenBy.set(s.id, s.by);
+    var li = messagesEl.querySelector('li.msg[data-id="' + Number(s.id) + '"]');
+    if (li) renderSeen(li);
+  });
+
+  socket.on('rooms', function (list) {
+    if (!Array.isArray(list)) return;
+    roomsNow = list;
+    renderRooms();
+  });
+
+  document.addEventListener('visibilitychange', reportSeenSoon);
+  window.addEventListener('focus', reportSeenSoon);
+
   socket.on('notice', function (n) {
-    if (!current || !n) return;
+    // (a recovered connection replays our own leave: we are joining again)
+    if (!current || !n || n.nick === current.nick) return;
     if (n.kind === 'leave') setTyper(n.nick, false);
     var text = n.kind === 'join' ? n.nick + ' joined' : n.nick + ' left';
     append(noticeItem(n.kind, n.nick, n.ts, text));
@@ -285,7 +415,11 @@
   socket.on('connect', function () {
     setStatus('connected', 'connected');
     // the server forgot us when the connection dropped: join again where we were
-    if (current) join(current.nick, current.room, true);
+    // a new session (a restarted server counts ids from 1 again): what is on screen keeps its
+    // text, but its ids no longer name the server's messages
+    if (!socket.recovered) retireIds();
+    // (even when socket.recovered: the session came back, but we left the room when we dropped)
+    if (current) join(current.nick, current.room, 'rejoin');
   });
 
   socket.on('disconnect', function (reason) {
@@ -307,7 +441,11 @@
   // ---- start ------------------------------------------------------------------------------
 
   try { nickInput.value = localStorage.getItem('sio-chat-nick') || ''; } catch (e) { /* */ }
-  if (location.hash.length > 1) {
+  // a share link: ?room=NAME (older links: #NAME)
+  var linked = null;
+  try { linked = new URLSearchParams(location.search).get('room'); } catch (e) { /* */ }
+  if (linked) roomInput.value = linked.slice(0, 32);
+  else if (location.hash.length > 1) {
     try { roomInput.value = decodeURIComponent(location.hash.slice(1)); } catch (e) { /* */ }
   }
   showView('join');
