@@ -97,12 +97,17 @@ for (const lang of LANGS) {
       assert.notEqual(port, '0');
       // two players in one browser: the ?new link, and a private window / another profile
       assert.match(text, new RegExp(`^ {2}a second player in the same browser: ${base}/\\?new$`, 'm'));
-      assert.match(text, /private window or another\s+browser profile/);
+      assert.match(text, /^ {4}\(in another tab or window: a new player; a private window or another browser profile$/m);
       assert.doesNotMatch(text, /two browser windows/);
-      // the bot, against this server's address
-      assert.match(text, new RegExp(`examples/draw/bot\\.(lua|py) ${base} ROOM$`, 'm'));
+      // the bot, against this server's address: bot.lua on the siod the demo built, bot.py on the
+      // Python package it built
+      assert.match(text, /^ {2}play against the bot \(ROOM: the room you joined; then start the game\):$/m);
       if (lang === 'lua') {
-        assert.match(text, new RegExp(`^ {2}play against the bot: build/siod examples/draw/bot\\.lua ${base} ROOM$`, 'm'));
+        assert.match(text, new RegExp(`^ {4}build/siod examples/draw/bot\\.lua ${base} ROOM$`, 'm'));
+      } else {
+        const bot = text.match(new RegExp(`^ {4}PYTHONPATH=(build-python/py3\\.\\d+/bindings/python) python3 examples/draw/bot\\.py ${base} ROOM$`, 'm'));
+        assert.ok(bot, text);
+        assert.ok(fs.existsSync(path.join(REPO_ROOT, bot[1], 'sio', '__init__.py')), `${bot[1]} holds the sio package`);
       }
       // the Admin UI, on by default on 127.0.0.1
       assert.match(text, new RegExp(`^ {2}Admin UI: ${base}/admin/ \\(server URL ${base}, no login\\)$`, 'm'));
