@@ -1,7 +1,8 @@
 -- examples/draw/bot.lua, the draw-and-guess bot on sio's Lua client: the game's Lua server under
 -- siod, a human's page played by socket.io-client 4.8 (helpers/draw_player.mjs), and the bot, run
--- as its README says (under siod, and under lua5.4). The page must see the bot join the room, chat,
--- guess words of the list, find the word of the page's drawing, then draw when its turn comes.
+-- as its README says (under siod, and under lua5.4). The page (the room's host) starts a 1-round game
+-- once the bot is in; it must see the bot chat, guess words of the list, find the word of the page's
+-- drawing (scoring 50..100), then draw when its turn comes, and the game end with both on the board.
 package.path = "tests/lua/helpers/?.lua;" .. package.path
 local sio = require "sio"
 local H = require("util").with_sio(sio)
@@ -20,7 +21,7 @@ end)
 
 local function start_draw_server()
   local log = H.tmpname()
-  local p = H.spawn(("exec timeout --foreground 90 %s --host 127.0.0.1 --port 0 %s --round-seconds 30"):format(
+  local p = H.spawn(("exec timeout --foreground 90 %s --host 127.0.0.1 --port 0 %s --round-seconds 10 --pause-seconds 0.5"):format(
     H.q(H.siod), H.q(H.root .. "/examples/draw/server.lua")), log)
   procs[#procs + 1] = p
   assert(H.wait_for(function() return p.output():match("listening on http://[^:]+:(%d+)") or not p.running() end, 10000))
@@ -68,10 +69,14 @@ describe("the draw-and-guess bot (examples/draw/bot.lua)", function()
         assert.is_true(seen.botJoined, "the bot joined the room" .. context)
         assert.is_true(#seen.chat >= 1, "the bot said something in the chat" .. context)
         assert.is_true(#seen.guesses >= 1 or seen.correct ~= nil, "the bot guessed" .. context)
-        assert.is_string(seen.correct, "the bot found the page's word" .. context)
+        assert.is_number(seen.correct, "the bot found the page's word" .. context)
+        assert.is_true(seen.correct >= 50 and seen.correct <= 100, context)
+        assert.is_table(seen.gameOver, "the game ended" .. context)
+        assert.equal(2, #seen.gameOver, context)
         assert.is_true(seen.strokes >= 1 and seen.strokePoints >= 2, "the bot drew on its turn" .. context)
         assert.matches("joined " .. room:gsub("%p", "%%%0") .. " as robo", bot.output())
         assert.matches("drawing %a+", bot.output())
+        assert.matches("turn over: %a+", bot.output())
         assert.is_nil(server.output():match("ERROR"), server.output())
         assert.is_nil(bot.output():match("ERROR"), bot.output())
       end)

@@ -1,8 +1,10 @@
-// A human's page in examples/draw, played by socket.io-client 4.8 (tests/js/node_modules) for
-// tests/lua/draw_bot_spec.lua: joins ROOM as NAME, draws a line when it is the drawer, never guesses,
-// and records what the bot does (its chat and guesses, its right guess, the strokes it draws).
+// A human's page in examples/draw (protocol v2), played by socket.io-client 4.8 (tests/js/node_modules)
+// for tests/lua/draw_bot_spec.lua: joins ROOM as NAME (the host: it joins first), starts a 1-round
+// game once the bot is in, draws a line when it is the drawer, never guesses, and records what the
+// bot does (its chat and guesses, its right guess's points, the strokes it draws, the game's end).
 //   node draw_player.mjs URL ROOM NAME BOTNAME
-// Prints "joined" once in the room, then one JSON line once it saw the bot join, chat, guess, find a word and draw (or after 40 s,
+// Prints "joined" once in the room, then one JSON line once it saw the bot join, chat, guess, find a word, draw and the
+// game end (or after 40 s,
 // with what it saw); exits non-zero on a failure.
 import { createRequire } from 'node:module';
 
@@ -10,7 +12,8 @@ const require = createRequire(new URL('../../js/package.json', import.meta.url))
 const { io } = require('socket.io-client');
 
 const [url, room, name, bot] = process.argv.slice(2);
-const seen = { joined: false, botJoined: false, chat: [], guesses: [], correct: null, strokes: 0, strokePoints: 0 };
+const seen = { joined: false, botJoined: false, chat: [], guesses: [], correct: null, strokes: 0, strokePoints: 0, started: false,
+  gameOver: null };
 let finished = false;
 
 const socket = io(url, { reconnection: false, forceNew: true });
@@ -24,7 +27,7 @@ const finish = (code) => {
 setTimeout(() => finish(0), 40000).unref();
 
 const complete = () => seen.botJoined && seen.chat.length > 0 && seen.guesses.length > 0 && seen.correct
-  && seen.strokes > 0;
+  && seen.strokes > 0 && seen.gameOver;
 const check = () => { if (complete()) finish(0); };
 
 let me = null;
@@ -46,9 +49,13 @@ socket.on('connect_error', (err) => {
 });
 socket.on('state', (state) => {
   if (state.players.some((p) => p.name === bot && p.connected)) seen.botJoined = true;
+  if (seen.botJoined && !seen.started && state.host === me && state.phase === 'lobby') {
+    seen.started = true;
+    socket.emit('start', { rounds: 1 }, (ack) => { if (!ack.ok) { console.error('start refused', ack); finish(1); } });
+  }
   // our turn: one line across the canvas, in two batches, as the page sends them
-  if (state.drawer === me && drawing !== state.round) {
-    drawing = state.round;
+  if (state.phase === 'drawing' && state.drawer === me && drawing !== `${state.round}.${state.turn}`) {
+    drawing = `${state.round}.${state.turn}`;
     const pts = (xs) => {
       const b = Buffer.alloc(xs.length * 4);
       xs.forEach(([x, y], i) => { b.writeInt16LE(x, i * 4); b.writeInt16LE(y, i * 4 + 2); });
@@ -67,7 +74,11 @@ socket.on('guess', (g) => {
   check();
 });
 socket.on('correct', (c) => {
-  if (c.name === bot) seen.correct = c.word;
+  if (c.name === bot) seen.correct = c.points;
+  check();
+});
+socket.on('game_over', (g) => {
+  seen.gameOver = g.leaderboard;
   check();
 });
 socket.on('stroke', (s) => {
