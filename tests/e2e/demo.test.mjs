@@ -28,7 +28,8 @@ function startDemo(args) {
     detached: true, // a group of its own: a failing test still stops the server below it
     env: { ...process.env, SIO_TEST_LOGS: logDir },
   });
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  // 'close': the process exited and its stdio closed (the banner's reader, which shares them, too)
+  const exited = new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
   let out = '';
   let err = '';
   child.stderr.setEncoding('utf8');
@@ -155,5 +156,5 @@ test('scripts/demo chat: another tab with another nickname, no ?new link', { tim
 
 test('scripts/demo: a server that cannot start is reported, with a non-zero status', { timeout: START_MS }, async () => {
   await assert.rejects(startDemo(['draw', LANGS[0], '--port', '0', '--no-such-flag']),
-    /the server stopped before it listened \(exit status [1-9]/);
+    /scripts\/demo exited \(\{"code":[1-9]\d*,"signal":null\}\)[\s\S]*demo: the server stopped before it listened/);
 });
