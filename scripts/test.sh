@@ -171,13 +171,13 @@ if whl=$(bash scripts/wheel.sh "$root/dist" 2>"$log_dir/wheel.log" | tail -1) &&
       tests/python/test_admin.py tests/python/test_client.py tests/python/test_client_ported.py
     echo "== python: mypy --strict over the Python examples, against the installed package's types"
     mypy_ok=1
-    for ex in examples/contract/server.py examples/chat/server.py examples/draw/server.py examples/client/echo.py; do
+    for ex in examples/contract/server.py examples/chat/server.py examples/draw/server.py examples/draw/bot.py examples/client/echo.py; do
       # one at a time (three modules named server); sio's own sources are followed silently
       timeout 300 "$pypi/bin/python" -m mypy --strict --follow-imports=silent --no-incremental --cache-dir "$root/build-wheel/mypy-cache" "$ex" \
         >>"$log_dir/mypy.log" 2>&1 || mypy_ok=0
     done
     if [ "$mypy_ok" = 1 ]; then
-      echo "mypy: 4 examples clean"; passed=$((passed + 1))
+      echo "mypy: 5 examples clean"; passed=$((passed + 1))
     else
       grep -E "error:" "$log_dir/mypy.log" | head -20; failed=$((failed + 1))
     fi

@@ -89,6 +89,7 @@ local MAX_WORDS = 200              -- a custom word list: 3..200 words of 1..30 
 local MIN_WORDS = 3
 local MAX_WORD_CHARS = 30
 local MAX_ROUNDS = 10
+local MAX_KICKED = 256             -- kicked ids a room remembers (the oldest is forgotten first)
 local DEFAULT_ROUNDS = 3
 local FORGET_EMPTY_MS = 600000     -- a room with nobody connected is dropped after this
 local GRACE_MS = 5000              -- a drawer (or the last guesser, or the host) who left may come back this long
@@ -150,7 +151,8 @@ local function new_game(name)
     channel = "draw:" .. name,   -- the Socket.IO room of its players
     players = {},                -- id -> {id, name, score, points, sid, spectator, guessed} (sid nil: gone)
     order = {},                  -- ids, in the order they first joined
-    kicked = {},                 -- id -> true
+    kicked = {},                 -- id -> true: ids refused (MAX_KICKED at most)
+    kicked_order = {},           -- the same ids, oldest first
     host = nil,
     phase = "lobby",
     round = 0,
@@ -628,6 +630,9 @@ function draw.kick(socket, data)
   game.players[target] = nil
   table.remove(game.order, index_of(game.order, target))
   game.kicked[target] = true
+  game.kicked_order = game.kicked_order or {} -- (a game from before a reload)
+  game.kicked_order[#game.kicked_order + 1] = target
+  if #game.kicked_order > MAX_KICKED then game.kicked[table.remove(game.kicked_order, 1)] = nil end
   local old = player.sid and server:socket(player.sid)
   if old then
     old.data.seat = nil

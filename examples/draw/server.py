@@ -77,7 +77,7 @@ import random
 import sys
 import time
 import uuid
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import sio
 
@@ -94,6 +94,7 @@ MAX_WORDS = 200              # a custom word list: 3..200 words of 1..30 charact
 MIN_WORDS = 3
 MAX_WORD_CHARS = 30
 MAX_ROUNDS = 10
+MAX_KICKED = 256             # kicked ids a room remembers (the oldest is forgotten first)
 DEFAULT_ROUNDS = 3
 FORGET_EMPTY_SECONDS = 600   # a room with nobody connected is dropped after this
 GRACE_SECONDS = 5            # a drawer (or the last guesser, or the host) who left may come back this long
@@ -159,7 +160,7 @@ class Game:
         self.channel = "draw:" + name      # the Socket.IO room of its players
         self.players: Dict[str, Player] = {}
         self.order: List[str] = []         # ids, in the order they first joined
-        self.kicked: Set[str] = set()
+        self.kicked: Dict[str, bool] = {}  # ids refused, oldest first (MAX_KICKED at most)
         self.host: Optional[str] = None
         self.phase = "lobby"
         self.round = 0
@@ -343,9 +344,8 @@ def main() -> int:
         game.word, game.ends, game.hint = None, None, ""
         for pl in game.players.values():
             pl.spectator = False
-        results = sorted(({"id": pl.id, "name": pl.name, "points": pl.points, "score": pl.score}
-                          for pl in (game.players[pid] for pid in game.order)),
-                         key=lambda r: -r["points"])
+        ranked = sorted((game.players[pid] for pid in game.order), key=lambda pl: -pl.points)
+        results = [{"id": pl.id, "name": pl.name, "points": pl.points, "score": pl.score} for pl in ranked]
         server.emit("turn_end", {"word": word, "reason": reason, "drawer": drawer, "results": results,
                                  "round": game.round, "rounds": game.rounds}, to=game.channel)
         send_state(game)
@@ -357,8 +357,8 @@ def main() -> int:
         game.drawer = game.word = game.ends = None
         game.hint = ""
         game.drawers, game.turn = [], 0
-        board = sorted(({"id": pl.id, "name": pl.name, "score": pl.score}
-                        for pl in (game.players[pid] for pid in game.order)), key=lambda r: -r["score"])
+        ranked = sorted((game.players[pid] for pid in game.order), key=lambda pl: -pl.score)
+        board = [{"id": pl.id, "name": pl.name, "score": pl.score} for pl in ranked]
         server.emit("game_over", {"leaderboard": board}, to=game.channel)
         if board:
             notice(game, "Game over: %s wins" % board[0]["name"])
@@ -487,7 +487,7 @@ def main() -> int:
             replay(game, sid)
         return {"ok": True, "you": pid, "state": game.state(round_ms)}
 
-    def seat_of(sid: str) -> Any:
+    def seat_of(sid: str) -> Tuple[Optional[Game], Optional[Player]]:
         """(game, player) of sid, or (None, None)."""
         seat = seats.get(sid)
         if seat is None:
@@ -500,12 +500,12 @@ def main() -> int:
 
     def host_game(sid: str) -> Optional[Game]:
         game, player = seat_of(sid)
-        return game if game is not None and game.host == player.id else None
+        return game if game is not None and player is not None and game.host == player.id else None
 
     def drawer_game(sid: str) -> Optional[Game]:
         """The game whose current drawer is sid, or None."""
         game, player = seat_of(sid)
-        if game is not None and game.phase == "drawing" and game.drawer == player.id:
+        if game is not None and player is not None and game.phase == "drawing" and game.drawer == player.id:
             return game
         return None
 
@@ -565,7 +565,9 @@ def main() -> int:
             return {"ok": False, "error": "no such player"}
         player = game.players.pop(target)
         game.order.remove(target)
-        game.kicked.add(target)
+        game.kicked[target] = True
+        if len(game.kicked) > MAX_KICKED:
+            del game.kicked[next(iter(game.kicked))]
         if player.sid is not None:
             seats.pop(player.sid, None)
             server.emit("kicked", {"room": game.name}, to=player.sid)
@@ -640,7 +642,7 @@ def main() -> int:
     def guess(sid: str, text: Any = None, *rest: Any) -> Any:
         game, player = seat_of(sid)
         text = clean_text(text, 100)
-        if game is None or not text:
+        if game is None or player is None or not text:
             return {"ok": False, "correct": False, "close": False}
         word = game.word
         if game.phase == "drawing" and word is not None:

@@ -108,7 +108,7 @@ socket.on('connect_error', (err) => {
 });
 socket.on('disconnect', (reason) => say('disconnected', reason));
 
-for (const event of ['state', 'word', 'guess', 'correct', 'timeout', 'clear']) {
+for (const event of ['state', 'word', 'hint', 'guess', 'correct', 'turn_end', 'game_over', 'notice', 'kicked', 'fill', 'undo', 'clear']) {
   socket.on(event, (value) => say(event, value));
 }
 socket.on('stroke', (s) => say('stroke', s));

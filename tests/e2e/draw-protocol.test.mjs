@@ -360,6 +360,19 @@ for (const lang of LANGS) {
       await sleep(100);
       assert.equal(bob.events('state', bm).length, 0, 'a kicked socket gets no more of the room');
       assert.equal((await ann.call('kick', { id: 12 })).ok, false);
+      // a room remembers the last 256 kicked ids (bounded memory): the oldest may come back
+      const eve = new Player(server.url, 'Eve', room);
+      all.push(eve);
+      const first = eve.id;
+      for (let k = 0; k < 257; k++) {
+        eve.id = `${first}-${k}`;
+        assert.equal((await eve.join()).ok, true);
+        assert.deepEqual(await ann.call('kick', { id: eve.id }), { ok: true });
+      }
+      assert.deepEqual(await eve.join(), { ok: false, error: 'kicked' }, 'the last kicked is refused');
+      eve.id = `${first}-0`;
+      assert.equal((await eve.join()).ok, true, 'the oldest of 257 was forgotten');
+      assert.deepEqual(await ann.call('kick', { id: eve.id }), { ok: true });
       assert.equal((await ann.call('kick', 'x')).ok, false);
       // the host leaves: after the grace, the earliest-joined connected player is the host
       await dan.next('state', (s) => s.phase === 'drawing' && s.drawer === cid.id);
