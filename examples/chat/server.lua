@@ -196,6 +196,8 @@ local function join(socket, data)
   end
   local history = sio.array()
   for i, msg in ipairs(room.history) do
+    -- (messages kept from before a reload to this version have no readers list yet)
+    msg.seen = msg.seen or sio.array()
     history[i] = { id = msg.id, nick = msg.nick, text = msg.text, ts = msg.ts, seen = msg.seen }
   end
   return { ok = true, nick = nick, room = name, users = nicks_of(room), history = history }
@@ -224,7 +226,8 @@ local function seen(socket, data)
   local nick = socket.data.nick
   if type(data) ~= "table" then return refuse("bad seen report") end
   local upto = data.id
-  if type(data.room) ~= "string" or math.type(upto) ~= "integer" then
+  -- (integers JavaScript can hold: Lua's and Python's JSON agree on those)
+  if type(data.room) ~= "string" or math.type(upto) ~= "integer" or math.abs(upto) > 2^53 then
     return refuse("bad seen report")
   end
   if data.room ~= room.name then return refuse("not in that room") end
@@ -234,6 +237,7 @@ local function seen(socket, data)
   end
   if not known then return refuse("unknown message") end
   for _, m in ipairs(room.history) do
+    m.seen = m.seen or sio.array() -- (kept from before a reload)
     if m.id <= upto and m.nick ~= nick and #m.seen < MAX_SEEN then
       local already = false
       for _, n in ipairs(m.seen) do

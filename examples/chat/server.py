@@ -212,7 +212,8 @@ def main() -> int:
         if not isinstance(data, dict):
             return refuse("bad seen report")
         upto = data.get("id")
-        if not isinstance(data.get("room"), str) or type(upto) is not int:
+        # (integers JavaScript can hold: Lua's and Python's JSON agree on those)
+        if not isinstance(data.get("room"), str) or type(upto) is not int or abs(upto) > 2 ** 53:
             return refuse("bad seen report")
         if data["room"] != room.name:
             return refuse("not in that room")

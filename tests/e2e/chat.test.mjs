@@ -305,6 +305,30 @@ for (const lang of LANGS) {
       await F.context().close();
     });
 
+    test('a hidden page does not count as seen until it is visible again', async () => {
+      const setHidden = (page, hidden) => page.evaluate((h) => {
+        Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (h ? 'hidden' : 'visible') });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, hidden);
+      await setHidden(B, true);
+      await A.fill('#input', 'are you there?');
+      await A.click('#send');
+      const id = await until(A, 'the question delivered', () => {
+        const li = [...document.querySelectorAll('#messages li.own')].pop();
+        return li.dataset.status === 'sent' && li.dataset.id;
+      });
+      await until(B, 'the question on bob\'s hidden page', (id) =>
+        !!document.querySelector(`#messages li[data-id="${id}"]`), id);
+      await until(A, '"seen by carol" (carol\'s page is visible)', (id) =>
+        document.querySelector(`#messages li[data-id="${id}"] .seen`).dataset.by === 'carol', id);
+      await new Promise((r) => setTimeout(r, 500)); // bob's page had time to report, and did not
+      assert.equal(await A.getAttribute(`#messages li[data-id="${id}"] .seen`, 'data-by'), 'carol');
+      await setHidden(B, false);
+      await until(A, '"seen by carol, bob" once bob\'s page is visible', (id) =>
+        document.querySelector(`#messages li[data-id="${id}"] .seen`).textContent ===
+        'seen by carol, bob', id);
+    });
+
     test('a duplicate nickname is refused with a visible error', async () => {
       const D = await openPage(browser, app.url, contexts, errors);
       await joinAs(D, 'alice', room);
@@ -348,7 +372,7 @@ for (const lang of LANGS) {
       const out = result.out;
       assert.match(out, /Engine\.IO v3, websocket/);
       assert.match(out, new RegExp(`joined #${room} as wx; users: \\[[^\\]]*"wx"`));
-      assert.match(out, /history: 1 message\(s\)/);
+      assert.match(out, /history: 2 message\(s\)/); // alice's two
       assert.match(out, /sent "hi from the weapp": delivered, id \d+, ts \d+/);
       assert.match(out, /< chat \{[^\n]*"nick":"bob"[^\n]*\}/);
       assert.match(out, /< chat [^\n]*"text":"hi wx"/);
@@ -540,7 +564,8 @@ for (const lang of LANGS) {
       for (const [data, error] of [
         ['x', 'bad seen report'], [null, 'bad seen report'], [{ room: r }, 'bad seen report'],
         [{ room: r, id: String(m1) }, 'bad seen report'], [{ room: r, id: m1 + 0.5 }, 'bad seen report'],
-        [{ room: r, id: true }, 'bad seen report'], [{ room: 7, id: m1 }, 'bad seen report'],
+        [{ room: r, id: true }, 'bad seen report'], [{ room: r, id: 2 ** 60 }, 'bad seen report'],
+        [{ room: r, id: 1e20 }, 'bad seen report'], [{ room: r, id: [m1] }, 'bad seen report'], [{ room: 7, id: m1 }, 'bad seen report'],
         [{ room: 'elsewhere', id: m1 }, 'not in that room'], [{ room: r, id: 1e12 }, 'unknown message'],
         [{ room: r, id: -1 }, 'unknown message'],
       ]) {

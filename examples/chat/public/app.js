@@ -161,6 +161,7 @@
         ul.appendChild(li);
       });
       ul.hidden = roomsNow.length === 0;
+      $(ul.id + '-title').hidden = ul.hidden;
     });
   }
 
