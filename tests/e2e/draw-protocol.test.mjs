@@ -388,6 +388,36 @@ for (const lang of LANGS) {
     }
   });
 
+  test(`draw protocol v2 (${lang}): a drawer who left, then too few players, end the turn after the grace`, async () => {
+    const server = await startApp('draw', lang, ['--round-seconds', '30', '--pause-seconds', '0.1']);
+    const all = [];
+    try {
+      const room = newRoom('grace');
+      all.push(...await players(server.url, room, ['Ann', 'Bob', 'Cid']));
+      const [ann, bob, cid] = all;
+      assert.deepEqual(await ann.call('start', { rounds: 1 }), { ok: true });
+      await bob.next('state', (s) => s.phase === 'drawing' && s.drawer === ann.id);
+      let m = bob.mark();
+      const left = now();
+      ann.close();
+      const te = await bob.next('turn_end', () => true, m, 'the drawer-left turn_end', 8000);
+      assert.equal(te.args[0].reason, 'drawer left');
+      assert.ok(te.t - left >= 4900, 'after the 5 s grace');
+      // next turn: bob draws (ann, gone, is skipped at her turn); cid leaves: too few players
+      await cid.next('state', (s) => s.phase === 'drawing' && s.drawer === bob.id, m);
+      m = bob.mark();
+      cid.close();
+      const te2 = await bob.next('turn_end', () => true, m, 'the not-enough-players turn_end', 8000);
+      assert.equal(te2.args[0].reason, 'not enough players');
+      const go = (await bob.next('game_over', () => true, m)).args[0];
+      assert.equal(go.leaderboard.length, 3, 'players who left stay on the board');
+      assert.equal(bob.state().phase, 'game_over');
+    } finally {
+      for (const p of all) p.close();
+      await server.stop();
+    }
+  });
+
   test(`draw protocol v2 (${lang}): hostile inputs are refused, the server goes on`, async () => {
     const server = await startApp('draw', lang, ['--round-seconds', '30', '--pause-seconds', '0.2']);
     const all = [];
@@ -452,7 +482,17 @@ for (const lang of LANGS) {
         '--pace', '100', '--quit-after', '1'], pythonEnv());
       const lua = run(siod, ['examples/draw/bot.lua', server.url, room, '--name', 'luabot', '--pace', '100',
         '--quit-after', '1']);
-      await host.next('state', (s) => s.players.filter((p) => p.connected).length === 3, 0, 'the bots joining', 15000);
+      // bot.lua under the stock lua5.4 too, with the build's sio.so (as its README says)
+      const build = process.env.SIO_BUILD_DIR || path.join(REPO_ROOT, 'build');
+      const bots = ['pybot', 'luabot'];
+      const runs = [py, lua];
+      if (hasLua54() && existsSync(path.join(build, 'lua', 'sio.so'))) {
+        runs.push(run('lua5.4', ['examples/draw/bot.lua', server.url, room, '--name', 'lua54bot', '--pace', '100',
+          '--quit-after', '1'], { LUA_CPATH: `${path.join(build, 'lua')}/?.so;;` }));
+        bots.push('lua54bot');
+      }
+      await host.next('state', (s) => s.players.filter((p) => p.connected).length === bots.length + 1, 0,
+        'the bots joining', 15000);
       assert.deepEqual(await host.call('start', { rounds: 1 }), { ok: true });
       // the host guesses every word of the list of the right length; draws one line on its turn
       const tried = new Set();
@@ -475,22 +515,22 @@ for (const lang of LANGS) {
         await sleep(50);
       }
       assert.ok(over, 'the game ended');
-      assert.deepEqual(over.leaderboard.map((r) => r.name).sort(), ['Host', 'luabot', 'pybot']);
+      assert.deepEqual(over.leaderboard.map((r) => r.name).sort(), ['Host', ...bots].sort());
       const turnEnds = host.events('turn_end').map((e) => e.args[0]);
-      assert.equal(turnEnds.length, 3, 'each player drew once');
+      assert.equal(turnEnds.length, bots.length + 1, 'each player drew once');
       const byName = Object.fromEntries(host.state().players.map((p) => [p.name, p.id]));
-      for (const name of ['pybot', 'luabot']) {
+      for (const name of bots) {
         assert.ok(turnEnds.some((e) => e.drawer === byName[name]), `${name} drew`);
         assert.ok(turnEnds.some((e) => e.results.some((r) => r.name === name && r.points >= 50)), `${name} guessed a word`);
       }
       const botStrokes = host.events('stroke').length;
       assert.ok(botStrokes >= 2, 'the bots\' strokes reached the host');
-      assert.equal(await py.exit, 0, 'bot.py leaves after the game');
-      assert.equal(await lua.exit, 0, 'bot.lua leaves after the game');
-      assert.match(py.text, /drawing \w+/);
-      assert.match(lua.text, /drawing \w+/);
-      assert.match(py.text, /game over/);
-      assert.match(lua.text, /game over/);
+      for (const [k, r] of runs.entries()) {
+        assert.equal(await r.exit, 0, `${bots[k]} leaves after the game`);
+        assert.match(r.text, /drawing \w+/);
+        assert.match(r.text, /turn over: \w+/);
+        assert.match(r.text, /game over: \w+ wins/);
+      }
     } catch (e) {
       e.message += `\n--- outputs:\n${outputs.map((o) => o.text).join('\n---\n')}`;
       throw e;
@@ -500,6 +540,10 @@ for (const lang of LANGS) {
       await server.stop();
     }
   });
+}
+
+function hasLua54() {
+  try { execFileSync('lua5.4', ['-v'], { stdio: 'ignore' }); return true; } catch { return false; }
 }
 
 // the servers' default word list (WORDS of server.py and server.lua)
