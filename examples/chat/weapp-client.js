@@ -82,7 +82,7 @@ const socket = io(opts.url, {
   timeout: 5000,
 });
 
-for (const event of ['chat', 'notice', 'users', 'typing']) {
+for (const event of ['chat', 'notice', 'users', 'typing', 'seen', 'rooms']) {
   socket.on(event, (data) => log('<', event, JSON.stringify(data)));
 }
 socket.on('connect_error', (err) => fail(`cannot connect to ${opts.url}: ${err.message || err}`));

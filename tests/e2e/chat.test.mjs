@@ -257,6 +257,10 @@ for (const lang of LANGS) {
       await until(A, '"seen by bob, carol" under alice\'s message', (id) =>
         document.querySelector(`#messages li[data-id="${id}"] .seen`).textContent ===
         'seen by bob, carol', msgId);
+      // carol's page had "bob" from the history's seen list, then her own name from the event
+      await until(C, '"seen by bob, carol" on carol\'s page', (id) =>
+        document.querySelector(`#messages li[data-id="${id}"] .seen`).textContent ===
+        'seen by bob, carol', msgId);
     });
 
     test('the room list shows every room with its count, live, and switches rooms', async () => {
@@ -329,6 +333,31 @@ for (const lang of LANGS) {
         'seen by carol, bob', id);
     });
 
+    test('a message below the scrolled view is not seen until scrolled to', async () => {
+      for (let i = 1; i <= 14; i++) {
+        await A.fill('#input', `filler ${i}`);
+        await A.click('#send');
+      }
+      await until(B, 'the fillers on bob\'s page, scrolling', () =>
+        [...document.querySelectorAll('#messages li .text')].some((e) => e.textContent === 'filler 14') &&
+        document.getElementById('messages').scrollHeight > document.getElementById('messages').clientHeight * 1.5);
+      await B.evaluate(() => { document.getElementById('messages').scrollTop = 0; });
+      await new Promise((r) => setTimeout(r, 300));
+      await A.fill('#input', 'look down');
+      await A.click('#send');
+      const id = await until(A, '"look down" delivered', () => {
+        const li = [...document.querySelectorAll('#messages li.own')].pop();
+        return li.dataset.status === 'sent' && li.dataset.id;
+      });
+      await until(A, '"look down" seen by carol', (id) =>
+        document.querySelector(`#messages li[data-id="${id}"] .seen`).dataset.by === 'carol', id);
+      await new Promise((r) => setTimeout(r, 500)); // bob's page had time to report, and did not
+      assert.equal(await A.getAttribute(`#messages li[data-id="${id}"] .seen`, 'data-by'), 'carol');
+      await B.evaluate(() => { const m = document.getElementById('messages'); m.scrollTop = m.scrollHeight; });
+      await until(A, '"look down" seen by carol, bob once bob scrolled down', (id) =>
+        document.querySelector(`#messages li[data-id="${id}"] .seen`).dataset.by === 'carol,bob', id);
+    });
+
     test('a duplicate nickname is refused with a visible error', async () => {
       const D = await openPage(browser, app.url, contexts, errors);
       await joinAs(D, 'alice', room);
@@ -372,10 +401,15 @@ for (const lang of LANGS) {
       const out = result.out;
       assert.match(out, /Engine\.IO v3, websocket/);
       assert.match(out, new RegExp(`joined #${room} as wx; users: \\[[^\\]]*"wx"`));
-      assert.match(out, /history: 2 message\(s\)/); // alice's two
+      assert.match(out, /history: 17 message\(s\)/); // alice's
       assert.match(out, /sent "hi from the weapp": delivered, id \d+, ts \d+/);
       assert.match(out, /< chat \{[^\n]*"nick":"bob"[^\n]*\}/);
       assert.match(out, /< chat [^\n]*"text":"hi wx"/);
+      // the rooms list on connecting and after its join; bob's page saw the weapp's message
+      // (JSON keys in any order: Lua's tables have none)
+      const lineOf = (ev) => out.split('\n').filter((l) => l.startsWith(`< ${ev} `)).map((l) => JSON.parse(l.slice(ev.length + 3)));
+      assert.ok(lineOf('rooms').some((list) => list.some((x) => x.name === room && x.count === 3)), out);
+      assert.ok(lineOf('seen').some((x) => Number.isInteger(x.id) && x.by.includes('bob')), out);
       assert.match(out, /^left$/m);
       await until(B, 'the weapp message on bob\'s page', () =>
         [...document.querySelectorAll('#messages li[data-kind="chat"][data-nick="wx"] .text')]
@@ -604,6 +638,17 @@ for (const lang of LANGS) {
       assert.equal((await tr.ask('join', { nick: 'rex', room: r })).ok, true);
       await s.ask('chat', 'after');
       await waitFor('the next message', () => heard.length >= 2);
+      assert.deepEqual(heard, ['while rex was away', 'after']);
+      // dropping again, then joining another room: the recovered socket keeps no ear in the old one
+      tr.io.engine.close();
+      await waitFor('rex to drop again', () => !tr.connected);
+      await withTimeout(new Promise((resolve) => tr.once('connect', resolve)), TIMEOUT, 'rex back again');
+      assert.equal(tr.recovered, true);
+      const r2 = `${r}-2`;
+      assert.equal((await tr.ask('join', { nick: 'rex', room: r2 })).ok, true);
+      await s.ask('chat', 'not for rex');
+      await t.ask('rooms'); // (a round trip after it)
+      await new Promise((res) => setTimeout(res, 200));
       assert.deepEqual(heard, ['while rex was away', 'after']);
       for (const c of [s, t, v, u, tr]) c.close();
       await waitFor('the room gone from the list', () => count(lists[lists.length - 1], r) === 0 || true);

@@ -2,7 +2,8 @@
 // the Python and the Lua server (env SIO_E2E_LANGS picks). Two tests a server:
 //
 // - "a full game": two pages and the bot (examples/draw/bot.lua under build/siod) play 3 rounds with
-//   the host's own words and fast timers: every player draws once a round, "close!" for a near miss,
+//   the host's own words and fast timers (the pages guess the bot's words by trying the host's list):
+//   every player draws once a round, "close!" for a near miss,
 //   revealed letters in the hint, the turn-end screen with the word and the points, every turn's
 //   points as the rules say (a guesser 50..100, the drawer 25 per right guesser), the final board
 //   (sorted, the sums of the turns), and "Play again" (host only) resetting the scores.
@@ -224,21 +225,35 @@ for (const lang of LANGS) {
           // the turn-end screen shows the word
           await ann.waitForSelector('#turn-end:not([hidden])', { timeout: (ROUND_SECONDS + 1) * 1000 });
           assert.equal((await ann.textContent('#turn-word')).trim(), word);
-        } else if (!hintChecked) {
-          // the bot draws: letters are revealed as the time runs (one at 1/2, one more at 3/4)
-          await ann.waitForFunction(() => /[a-z]/.test(document.getElementById('hint').dataset.hint || ''),
-            null, { timeout: ROUND_SECONDS * 1000 });
-          const hint = await ann.getAttribute('#hint', 'data-hint');
-          assert.match(hint, /^[a-z_]{6}$/);
-          assert.ok(hint.includes('_'), 'the last hidden letter is never revealed');
-          hintChecked = true;
+        } else {
+          if (!hintChecked) {
+            // the bot draws: letters are revealed as the time runs (one at 1/2, one more at 3/4)
+            await ann.waitForFunction(() => /[a-z]/.test(document.getElementById('hint').dataset.hint || ''),
+              null, { timeout: ROUND_SECONDS * 1000 });
+            const hint = await ann.getAttribute('#hint', 'data-hint');
+            assert.match(hint, /^[a-z_]{6}$/);
+            assert.ok(hint.includes('_'), 'the last hidden letter is never revealed');
+            hintChecked = true;
+          }
+          // the pages do not see the bot's word, but it is one of the host's: both try them all
+          await Promise.all([ann, ben].map(async (page) => {
+            for (const w of WORDS) {
+              if (await phase(page) !== 'drawing') break;
+              await page.fill('#guess', w);
+              await page.click('#send-guess');
+              if (await page.waitForFunction(() => /You got it/.test(document.getElementById('feedback').textContent),
+                null, { timeout: 400 }).then(() => true, () => false)) break;
+            }
+          }));
+          guessedBy = 'both';
         }
 
         const res = await results(ann, turn.key, (ROUND_SECONDS + 1) * 1000 + WAIT);
         assert.equal(res.length, 3, JSON.stringify(res));
         const right = res.filter((r) => r.name !== turn.drawer && r.points > 0);
         for (const r of right) assert.ok(r.points >= 50 && r.points <= 100, `a guesser's points: ${JSON.stringify(r)}`);
-        if (guessedBy) assert.ok(right.some((r) => r.name === guessedBy), `${guessedBy} scored: ${JSON.stringify(res)}`);
+        if (guessedBy === 'both') assert.equal(right.length, 2, `both pages scored: ${JSON.stringify(res)}`);
+        else if (guessedBy) assert.ok(right.some((r) => r.name === guessedBy), `${guessedBy} scored: ${JSON.stringify(res)}`);
         const drawerRes = res.find((r) => r.name === turn.drawer);
         assert.equal(drawerRes.points, 25 * right.length, `the drawer's points: ${JSON.stringify(res)}`);
         for (let i = 1; i < res.length; i++) assert.ok(res[i - 1].points >= res[i].points, 'sorted by points');
@@ -297,6 +312,13 @@ for (const lang of LANGS) {
       const room = `tools-${lang}-${Date.now().toString(36)}`;
       const desktop = await browser.newContext({ viewport: { width: 1200, height: 900 } });
       const ann = await desktop.newPage();
+      const errors = []; // console errors (a 404 included) and uncaught exceptions, of every page
+      const watch = (page, name) => {
+        page.on('console', (m) => { if (m.type() === 'error') errors.push(`${name}: ${m.text()}`); });
+        page.on('pageerror', (e) => errors.push(`${name}: ${e.message}`));
+        return page;
+      };
+      watch(ann, 'ann');
 
       // before Join: no connection on purpose, so no red "offline"
       await ann.goto(app.url);
@@ -308,6 +330,9 @@ for (const lang of LANGS) {
       assert.match(icon.headers()['content-type'], /^image\//);
       assert.equal((await ann.request.get(`${app.url}/favicon.svg`)).status(), 200);
 
+      await ann.fill('#room', room);
+      const secondPlayer = await ann.getAttribute('#new-window', 'href'); // the form's "second player" link
+      assert.equal(secondPlayer, `/?new&room=${encodeURIComponent(room)}`);
       await join(ann, 'ann', room);
       assert.equal(await ann.textContent('#status'), 'online');
       // the share button gives the room's link
@@ -316,8 +341,8 @@ for (const lang of LANGS) {
       assert.equal(await ann.getAttribute('#share', 'data-url'), `${app.url}/?room=${encodeURIComponent(room)}`);
 
       // ?new: a second player in the same browser context (same localStorage), the first stays in
-      const ben = await desktop.newPage();
-      await ben.goto(`${app.url}/?new&room=${encodeURIComponent(room)}`);
+      const ben = watch(await desktop.newPage(), 'ben');
+      await ben.goto(`${app.url}${secondPlayer}`);
       await join(ben, 'ben');
       for (const page of [ann, ben]) {
         await page.waitForFunction(() => document.querySelectorAll('#players li:not(.away)').length === 2, null, { timeout: WAIT });
@@ -327,6 +352,11 @@ for (const lang of LANGS) {
       const benId = await ben.getAttribute('#players li.me', 'data-id');
       assert.notEqual(annId, benId);
       await waitLog(ann, 'ben joined');
+      // the banner's plain `/?new` link: the room is the one this browser played last
+      const third = await desktop.newPage();
+      await third.goto(`${app.url}/?new`);
+      assert.equal(await third.inputValue('#room'), room);
+      await third.close();
 
       // a game of 1 round; ann (first to join) draws first
       await ann.fill('#rounds', '1');
@@ -370,14 +400,14 @@ for (const lang of LANGS) {
       const area = [[400, 100], [50, 50], [750, 550], [400, 500]];
       await waitPixels(ben, area, 'red', 'the fill on ben\'s canvas');
       await waitPixels(ben, [[600, 300]], 'dark', 'the fill stops at the line');
-      await ann.click('#undo');
+      await ann.keyboard.press('Control+z'); // the keyboard's undo
       await waitPixels(ben, area, 'background', 'undo of the fill on ben\'s canvas');
       await clickCanvas(ann, [400, 100]);
       await waitPixels(ben, area, 'red', 'the fill again');
 
       // a spectator joins mid-turn, on a phone: the canvas is replayed (strokes, eraser, fill)
       const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
-      const pat = await phone.newPage();
+      const pat = watch(await phone.newPage(), 'pat');
       await pat.goto(`${app.url}/?room=${encodeURIComponent(room)}`);
       await join(pat, 'pat');
       for (const page of [ann, ben, pat]) {
@@ -412,8 +442,11 @@ for (const lang of LANGS) {
         });
       }
       await inView(pat, 844);
-      await pat.setViewportSize({ width: 390, height: 430 }); // the on-screen keyboard takes the rest
-      await inView(pat, 430);
+      // the on-screen keyboard takes the rest: the canvas shrinks (the page follows visualViewport's
+      // height, --vvh) and the page scrolls so that the canvas and the guess box are in view
+      await pat.setViewportSize({ width: 390, height: 380 });
+      await pat.waitForFunction(() => document.documentElement.style.getPropertyValue('--vvh') === '380px', null, { timeout: WAIT });
+      await inView(pat, 380);
       await pat.setViewportSize({ width: 390, height: 844 });
 
       // the host kicks pat: pat is back at the form, told why, and cannot come back
@@ -450,6 +483,7 @@ for (const lang of LANGS) {
       assert.equal((await ben.textContent('#word')).trim(), word2);
       await waitPixels(ben, [[300, 500], [500, 500]], 'dark', 'the turn\'s strokes after a reload');
       assert.equal(await ann.locator('#players li').count(), 2, 'not listed twice');
+      await waitLog(ann, 'ben left'); // (the reload: gone, then back)
 
       // a socket.io 2.x client (EIO3, WebSocket) joins mid-turn: a spectator, with the turn's strokes
       const weapp = await runWeapp(app.url, ['--room', room, '--name', 'weapp', '--guess', word2, '--wait', '300']);
@@ -464,6 +498,7 @@ for (const lang of LANGS) {
       assert.deepEqual([refused.ok, refused.error], [false, 'spectating'], msg);
       assert.equal(weapp.code, 1, `it exits 1 as its guess was refused: ${msg}`);
       await waitLog(ann, 'weapp joined');
+      assert.deepEqual(errors, [], 'no console errors');
     } catch (err) {
       if (app) err.message += `\nserver stderr:\n${app.stderr}`;
       throw err;

@@ -112,14 +112,18 @@
     s.textContent = by.length ? 'seen by ' + by.join(', ') : '';
   }
 
-  // Tells the server we have seen the newest message of the others, when the page is visible.
+  // Tells the server we have seen the newest message of the others that is on screen (scrolled
+  // into view, the page visible).
   function reportSeen() {
     seenTimer = null;
     if (!current || !socket.connected || document.visibilityState !== 'visible') return;
+    var box = messagesEl.getBoundingClientRect();
     var newest = 0;
     messagesEl.querySelectorAll('li.msg[data-id]').forEach(function (li) {
       var id = Number(li.dataset.id);
-      if (li.dataset.nick !== current.nick && id > newest) newest = id;
+      if (li.dataset.nick === current.nick || id <= newest) return;
+      var r = li.getBoundingClientRect();
+      if (r.top < box.bottom && r.bottom > box.top) newest = id;
     });
     if (newest > seenReported) {
       seenReported = newest;
@@ -395,6 +399,7 @@
   });
 
   document.addEventListener('visibilitychange', reportSeenSoon);
+  messagesEl.addEventListener('scroll', reportSeenSoon, { passive: true });
   window.addEventListener('focus', reportSeenSoon);
 
   socket.on('notice', function (n) {

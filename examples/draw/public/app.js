@@ -375,6 +375,14 @@
     if (socket) socket.emit('undo');
   });
   window.addEventListener('resize', renderBrush);
+  // Ctrl+Z / Cmd+Z: the drawer's undo (not while typing)
+  document.addEventListener('keydown', (e) => {
+    if ((e.ctrlKey || e.metaKey) && !e.shiftKey && e.key.toLowerCase() === 'z' && amDrawer() &&
+        !(e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement)) {
+      e.preventDefault();
+      $('undo').click();
+    }
+  });
 
   // ---- the page around the canvas ---------------------------------------------------------------
 
@@ -529,6 +537,10 @@
         : `${connected} players here. Start when everyone is in.`)
         : `Waiting for ${nameOf(s.host)} (the host) to start the game…`;
     const over = s && s.phase === 'game_over';
+    if (over && !$('leaderboard').children.length) { // joined after the game's end: the board from the state
+      showGameOver({ leaderboard: s.players.map((p) => ({ id: p.id, name: p.name, score: p.score }))
+        .sort((a, b) => b.score - a.score) });
+    }
     $('game-over').hidden = !over;
     $('play-again').hidden = !(over && host);
     $('play-again').disabled = connected < 2;
@@ -615,6 +627,7 @@
     const list = $('leaderboard');
     list.textContent = '';
     const board = (g && g.leaderboard) || [];
+    const tie = board.length > 1 && board[1].score === board[0].score;
     board.forEach((r, i) => {
       const li = document.createElement('li');
       li.dataset.id = r.id;
@@ -622,7 +635,7 @@
       li.dataset.score = String(r.score);
       li.classList.toggle('me', r.id === playerId);
       const n = document.createElement('span');
-      n.textContent = (i === 0 ? '🏆 ' : '') + r.name;
+      n.textContent = (i === 0 && !tie ? '🏆 ' : '') + r.name;
       const p = document.createElement('span');
       p.className = 'points';
       p.textContent = String(r.score);
@@ -630,7 +643,6 @@
       list.appendChild(li);
     });
     const top = board[0];
-    const tie = top && board[1] && board[1].score === top.score;
     $('winner').textContent = !top ? 'Game over' : tie ? 'Game over: a tie!'
       : top.id === playerId ? 'You win! 🎉' : `${top.name} wins!`;
     $('game-over').hidden = false;
@@ -647,7 +659,8 @@
       setStatus('online', 'ok');
       if (joined) sendJoin();        // a reconnection rejoins (the server may have restarted)
     });
-    socket.on('connect_error', () => setStatus(inRoom ? 'offline' : 'connecting…', inRoom ? 'bad' : ''));
+    // (we asked to join: now a server out of reach is worth saying)
+    socket.on('connect_error', () => setStatus(inRoom ? 'offline' : 'cannot reach the server, retrying…', 'bad'));
     socket.on('disconnect', (reason) => {
       setStatus('offline', 'bad');
       if (reason === 'io server disconnect') {
@@ -847,6 +860,13 @@
     location.reload();
   });
 
+  // a link that opens a second player of this browser (?new) in the room typed in
+  function newWindowLink() {
+    const room = $('room').value.trim();
+    $('new-window').href = `${location.pathname}?new${room ? '&room=' + encodeURIComponent(room) : ''}`;
+  }
+  $('room').addEventListener('input', newWindowLink);
+
   $('new-player').addEventListener('click', (e) => {
     e.preventDefault();
     playerId = newId();
@@ -884,7 +904,10 @@
   pickColor(color);
   pickTool('pen');
   $('name').value = store.get('name') || '';
-  $('room').value = params.get('room') || store.get('room') || 'lobby';
+  // (a ?new tab without ?room= starts from the room this browser played last)
+  const lastRoom = () => { try { return localStorage.getItem('draw.room'); } catch (e) { return null; } };
+  $('room').value = params.get('room') || store.get('room') || lastRoom() || 'lobby';
+  newWindowLink();
 
   $('join-form').addEventListener('submit', (e) => {
     e.preventDefault();
