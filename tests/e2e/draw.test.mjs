@@ -181,6 +181,11 @@ for (const lang of LANGS) {
       }
       await waitLog(ann, 'ben joined');
 
+      // a list too short is refused, and the host is told why
+      await ann.fill('#words', 'one, two');
+      await ann.click('#start');
+      await ann.waitForFunction(() => document.getElementById('start-error').textContent.trim() !== '', null, { timeout: WAIT });
+      assert.equal(await phase(ann), 'lobby');
       await ann.fill('#rounds', '3');
       await ann.fill('#words', WORDS.join(', '));
       await ann.click('#start');
@@ -323,7 +328,8 @@ for (const lang of LANGS) {
       // before Join: no connection on purpose, so no red "offline"
       await ann.goto(app.url);
       await ann.waitForTimeout(300);
-      assert.equal(await ann.isVisible('#status'), false, 'no connection state before joining');
+      assert.equal((await ann.textContent('#status')).trim(), 'not joined yet', 'a neutral state before joining');
+      assert.equal(await ann.getAttribute('#status', 'class'), 'status', 'not red');
       assert.doesNotMatch(await ann.textContent('body'), /offline/);
       const icon = await ann.request.get(`${app.url}/favicon.ico`);
       assert.equal(icon.status(), 200, '/favicon.ico');
@@ -499,6 +505,18 @@ for (const lang of LANGS) {
       assert.equal(weapp.code, 1, `it exits 1 as its guess was refused: ${msg}`);
       await waitLog(ann, 'weapp joined');
       assert.deepEqual(errors, [], 'no console errors');
+
+      // a second tab without ?new is the same player: it takes over, the first goes back to the form
+      // (told why), and the session stays the new tab's (its reload comes back in)
+      const again = await desktop.newPage();
+      await again.goto(app.url);
+      await again.waitForSelector('#game:not([hidden])', { timeout: WAIT });
+      assert.equal(await again.getAttribute('#players li.me', 'data-id'), annId);
+      await ann.waitForSelector('#join-form:not([hidden])', { timeout: WAIT });
+      assert.match(await ann.textContent('#notice'), /another tab/);
+      await again.reload();
+      await again.waitForSelector('#game:not([hidden])', { timeout: WAIT });
+      assert.equal(await again.getAttribute('#players li.me', 'data-id'), annId);
     } catch (err) {
       if (app) err.message += `\nserver stderr:\n${app.stderr}`;
       throw err;

@@ -409,12 +409,11 @@
     if (text) feedbackTimer = setTimeout(() => { f.textContent = ''; }, 4000);
   }
 
-  // The connection's state shows only once we joined (before, nothing is wrong: we are not connected
-  // on purpose).
+  // The connection's state. Before joining nothing is wrong (the page connects on Join): a neutral
+  // "not joined yet", never a red "offline".
   function setStatus(text, kind) {
     const s = $('status');
-    s.hidden = !text;
-    s.textContent = text;
+    s.textContent = text || 'not joined yet';
     s.className = 'status' + (kind ? ' ' + kind : '');
   }
 
@@ -664,8 +663,7 @@
     socket.on('disconnect', (reason) => {
       setStatus('offline', 'bad');
       if (reason === 'io server disconnect') {
-        // (the session stays: it is the other tab's now too)
-        leaveGame();
+        leaveGame(false); // (the session stays: it is the other tab's now too)
         notice('This player joined from another tab, so this one is out. ' +
                'Use “Play as a new player” (or a link with ?new) to play here as someone else.');
       } else if (inRoom) {
@@ -719,11 +717,11 @@
     });
   }
 
-  function leaveGame() {
+  function leaveGame(forget = true) {
     joined = null;
     inRoom = false;
     state = null;
-    store.set('session', null);
+    if (forget) store.set('session', null);
     if (socket) { socket.disconnect(); socket = null; }
     setStatus('');
     showJoin();
@@ -901,6 +899,7 @@
   // ---- start ------------------------------------------------------------------------------------
 
   resetCanvas();
+  setStatus('');
   pickColor(color);
   pickTool('pen');
   $('name').value = store.get('name') || '';
