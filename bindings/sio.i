@@ -45,7 +45,9 @@
 %ignore sio_connection_error_s;
 
 /* Strings in the option structs are read-only here: SWIG would otherwise allocate a copy per
- * assignment that nobody frees. */
+ * assignment that nobody frees (its warning 451, "Setting a const char * variable may leak
+ * memory"). A const char * member added to a bound struct belongs on this list:
+ * tests/python/test_swig_api.py runs SWIG on this file and fails on any warning. */
 %immutable sio_engine_options_s::path;
 %immutable sio_engine_options_s::cors_origin;
 %immutable sio_cookie_options_s::name;
@@ -64,6 +66,10 @@
 %immutable sio_tls_options_s::cert_file;
 %immutable sio_tls_options_s::key_file;
 %immutable sio_tls_options_s::ca_file;
+%immutable sio_instrument_options_s::namespace_name;
+%immutable sio_instrument_options_s::username;
+%immutable sio_instrument_options_s::password_hash;
+%immutable sio_instrument_options_s::server_id;
 
 /* The string functions take and give bytes (text may hold any byte: that is what they check and
  * convert): sio_str_valid(b) -> bool-ish int, sio_str_core_len(b) -> int, sio_str_to_core(b) ->

@@ -1,21 +1,36 @@
 #!/usr/bin/env bash
 # Installs everything sio needs to build and test, on Debian 12. Idempotent: installs only what is
 # missing. Run as root (or with sudo available).
+#   scripts/deps.sh                  everything: the build, every test suite's apt and npm packages
+#   scripts/deps.sh --demo LANG      what scripts/demo needs for LANG (lua|python): the build's apt
+#                                    packages and that language's, nothing from npm (scripts/demo
+#                                    installs examples/node_modules itself)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-apt_pkgs=(build-essential cmake ninja-build pkg-config
-          libuv1-dev libcjson-dev libssl-dev zlib1g-dev node-llhttp openssl libcrypt-dev
-          libhiredis-dev libmsgpack-dev redis-server nginx
-          clang libclang-rt-14-dev valgrind
-          nodejs npm
-          python3 python3-dev swig python3-pytest python3-socketio python3-engineio python3-websocket python3-requests
-          python3-prometheus-client
-          lua5.4 liblua5.4-dev lua-busted luarocks
-          chromium curl)
+demo=""
+if [ "${1:-}" = --demo ]; then demo="${2:?usage: scripts/deps.sh [--demo lua|python]}"; fi
+# what any build of the C core needs (cmake/deps.cmake)
+build_pkgs=(build-essential cmake ninja-build pkg-config
+            libuv1-dev libcjson-dev libssl-dev zlib1g-dev node-llhttp libcrypt-dev nodejs npm)
+case "$demo" in
+  "")
+    apt_pkgs=("${build_pkgs[@]}" openssl
+              libhiredis-dev libmsgpack-dev redis-server nginx
+              clang libclang-rt-14-dev valgrind
+              python3 python3-dev swig python3-pytest python3-socketio python3-engineio python3-websocket python3-requests
+              python3-prometheus-client
+              lua5.4 liblua5.4-dev lua-busted luarocks
+              chromium curl) ;;
+  python) apt_pkgs=("${build_pkgs[@]}" python3 python3-dev swig) ;;
+  lua) apt_pkgs=("${build_pkgs[@]}" liblua5.4-dev) ;;
+  *) echo "usage: scripts/deps.sh [--demo lua|python]" >&2; exit 2 ;;
+esac
 missing=()
+# one dpkg-query for all (a fraction of a second when everything is there)
+installed="$(dpkg-query -W -f='${Package} ${Status}\n' "${apt_pkgs[@]}" 2>/dev/null | awk '/install ok installed$/ {print $1}')" || true
 for p in "${apt_pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  grep -qxF "$p" <<<"$installed" || missing+=("$p")
 done
 # Node and npm may come from elsewhere than Debian (a newer toolchain already on the machine).
 if command -v node >/dev/null && command -v npm >/dev/null; then
@@ -49,6 +64,7 @@ fi
 # reference), the browser bundle the examples serve (examples:
 # socket.io-client's dist/, @socket.io/admin-ui's ui/dist for --admin-ui), and playwright-core
 # for the end-to-end tests in Chromium (tests/e2e).
+[ -n "$demo" ] && exit 0
 for dir in tests/js examples tests/e2e; do
   if [ ! -d "$root/$dir/node_modules" ] || [ "$root/$dir/package.json" -nt "$root/$dir/node_modules" ]; then
     (cd "$root/$dir" && npm install --no-audit --no-fund --silent)

@@ -9,6 +9,8 @@ test until it is bound by SWIG or listed (README.md, "Python", says so).
 
 import os
 import re
+import shutil
+import subprocess
 
 import pytest
 
@@ -184,3 +186,33 @@ def test_swig_api_pure_functions():
     assert api.sio_event_reserved('connection', 1) and not api.sio_event_reserved('disconnect', 1)
     # sio.api's own detail: sio._core's calls put theirs in the exception messages
     assert isinstance(api.sio_last_error(), str)
+
+
+def test_swig_builds_sio_i_without_warnings(tmp_path):
+    # What the CMake build runs (bindings/python/CMakeLists.txt: swig -python on bindings/sio.i):
+    # it prints nothing, in particular no warning 451 ("Setting a const char * variable may leak
+    # memory"), which a const char * member of a bound struct without %immutable brings back.
+    swig = shutil.which('swig') or shutil.which('swig4.0')
+    if swig is None:
+        pytest.skip('swig is not installed')
+    r = subprocess.run([swig, '-python', '-I' + os.path.join(ROOT, 'core', 'include'),
+                        '-outdir', str(tmp_path), '-o', str(tmp_path / 'wrap.c'),
+                        os.path.join(ROOT, 'bindings', 'sio.i')],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout + r.stderr == '', 'SWIG warned:\n' + r.stdout + r.stderr
+
+
+def test_swig_option_strings_are_read_only():
+    # %immutable: reading works, assigning is refused (SWIG would leak a copy per assignment).
+    api = sio.api
+    o = api.sio_instrument_options_t()
+    api.sio_instrument_options_init(o)
+    assert o.username is None
+    for struct, member in [('sio_instrument_options_t', 'username'),
+                           ('sio_instrument_options_t', 'password_hash'),
+                           ('sio_instrument_options_t', 'namespace_name'),
+                           ('sio_instrument_options_t', 'server_id'),
+                           ('sio_redis_options_t', 'url'), ('sio_tls_options_t', 'cert_file')]:
+        with pytest.raises(AttributeError):
+            setattr(getattr(api, struct)(), member, 'x')
