@@ -1277,6 +1277,61 @@ SIO_EXTERN int sio_io_metrics_text(const sio_io_t *io, char **out, size_t *len);
  * sio_server_handler() (SIO_EEXIST for a path taken, SIO_EINVAL for a bad one). */
 SIO_EXTERN int sio_io_serve_metrics(sio_io_t *io, const char *path);
 
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Workers: every core in one process                                                             */
+/* N event loops, one thread each, each with its own server(s), listener and sessions, all on    */
+/* the same host:port (SO_REUSEPORT: the kernel spreads new connections over the workers). A     */
+/* worker's Engine.IO session ids name the worker, and a polling request or a WebSocket upgrade  */
+/* that lands on a worker that does not own its sid is handed, connection and bytes already     */
+/* read, to the owner's loop. Every io of a worker joins the group's in-process adapter (unless  */
+/* it uses Redis, where Redis is the bus): broadcasts, rooms, acks, fetchSockets, serverSideEmit */
+/* and counts span the workers as they span Node cluster nodes, a broadcast encoded once and     */
+/* shared by reference. Each worker runs its own handlers on its own thread: a worker's handles  */
+/* (servers, ios, namespaces, sockets) must only be used on that worker's thread.                */
+
+typedef struct sio_workers_s sio_workers_t;
+
+/* Builds worker `index` (0..n-1) on its own thread and loop, before that loop runs: create the
+ * server(s) with sio_server_new(loop, ...), join each to the group with sio_server_set_workers()
+ * BEFORE it listens, add engines / ios / handlers, listen (every worker on the same host:port).
+ * Worker 0 is built on the caller's thread inside sio_workers_start(), the others on their
+ * threads, one at a time in index order. Return 0, or a negative error: sio_workers_start() then
+ * stops the workers already built and returns that error. */
+typedef int (*sio_worker_setup_cb)(sio_workers_t *workers, unsigned index, uv_loop_t *loop, void *arg);
+/* Called on worker `index`'s thread when sio_workers_stop() reaches it, before its servers close:
+ * to close what setup made besides the servers (timers, signal handles, scripting states).
+ * May be NULL. */
+typedef void (*sio_worker_stop_cb)(sio_workers_t *workers, unsigned index, uv_loop_t *loop, void *arg);
+typedef void (*sio_workers_stopped_cb)(sio_workers_t *workers);
+
+typedef struct sio_workers_options_s {
+  size_t size;                  /* sizeof this struct, set by the _init function */
+  unsigned count;               /* workers, 1..64; default 1 (a plain server, no threads) */
+  sio_worker_setup_cb setup;    /* required */
+  sio_worker_stop_cb stop;      /* optional */
+  void *arg;                    /* passed to setup and stop */
+} sio_workers_options_t;
+
+SIO_EXTERN void sio_workers_options_init(sio_workers_options_t *opts);
+/* Creates the group with worker 0 on `loop` (the caller's, borrowed; the caller runs it with
+ * uv_run as for a single server) and starts threads with their own loops for workers 1..n-1;
+ * returns once every worker's setup has returned (so every listener is bound). `opts` copied.
+ * 0 and *out, or SIO_EINVAL, SIO_ENOMEM, a libuv error, or the first setup's error. */
+SIO_EXTERN int sio_workers_start(uv_loop_t *loop, const sio_workers_options_t *opts, sio_workers_t **out);
+SIO_EXTERN unsigned sio_workers_count(const sio_workers_t *workers);
+/* The index of the worker whose thread calls this, or -1 on any other thread. */
+SIO_EXTERN int sio_workers_current(const sio_workers_t *workers);
+/* Makes `server` worker `index`'s (index = the worker whose setup is running): its listeners use
+ * SO_REUSEPORT, its engines' sids name the worker, requests for other workers' sids are handed to
+ * them, and every io made on it joins the in-process adapter. SIO_EINVAL when already listening,
+ * or when index is out of range. */
+SIO_EXTERN int sio_server_set_workers(sio_server_t *server, sio_workers_t *workers, unsigned index);
+/* Stops the group (callable only on worker 0's thread, e.g. from a signal handle on `loop`): each
+ * worker's stop callback, then its servers close as sio_server_close() does; the threads are
+ * joined; then `cb` (may be NULL) on worker 0's loop, after which the group is freed. Idempotent. */
+SIO_EXTERN void sio_workers_stop(sio_workers_t *workers, sio_workers_stopped_cb cb);
+
 #ifdef __cplusplus
 }
 #endif

@@ -35,6 +35,12 @@ NOT_IN_API = {
         sio_server_new sio_server_listen sio_server_port sio_server_close sio_server_get_data
         sio_server_set_data sio_server_loop sio_server_static sio_server_listen_tls
         sio_server_tls_reload'''),
+    # Workers: threads and loops with setup callbacks, run by sio._core's Core (workers=N) and by
+    # siod (--workers N); a scripting language cannot run a setup callback on another thread itself.
+    **_reason('workers', '''
+        sio_workers_options_init sio_workers_start sio_workers_count sio_workers_current
+        sio_server_set_workers sio_workers_stop sio_worker_setup_cb
+        sio_worker_stop_cb sio_workers_stopped_cb'''),
     # The server's log sink is a callback on the server handle: sio._core's Core.set_log (events.c)
     # binds it; sio/_compat.py names the levels as logging's.
     **_reason('server log', 'sio_server_set_log sio_log_stderr sio_log_level_name'),
