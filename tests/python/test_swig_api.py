@@ -39,8 +39,7 @@ NOT_IN_API = {
     # siod (--workers N); a scripting language cannot run a setup callback on another thread itself.
     **_reason('workers', '''
         sio_workers_options_init sio_workers_start sio_workers_count sio_workers_current
-        sio_server_set_workers sio_workers_stop sio_worker_setup_cb
-        sio_worker_stop_cb sio_workers_stopped_cb'''),
+        sio_server_set_workers sio_workers_stop'''),
     # The server's log sink is a callback on the server handle: sio._core's Core.set_log (events.c)
     # binds it; sio/_compat.py names the levels as logging's.
     **_reason('server log', 'sio_server_set_log sio_log_stderr sio_log_level_name'),
