@@ -4,6 +4,7 @@
 
 typedef struct {
   sio_ack_t *h; /* NULL when it could not be made (out of memory) */
+  const siol_echo_t *echo; /* its event's args while the event is being dispatched, else NULL */
 } ack_ud_t;
 
 static int ack_gc(lua_State *L) {
@@ -16,14 +17,26 @@ static int ack_gc(lua_State *L) {
 void siol_push_ack(lua_State *L, sio_socket_t *s, int64_t ack_id) {
   ack_ud_t *a = lua_newuserdatauv(L, sizeof *a, 0);
   a->h = NULL;
+  a->echo = NULL;
   luaL_setmetatable(L, SIOL_ACK_MT);
   a->h = sio_socket_ack_handle(s, ack_id);
 }
 
 /* ack(...): true, or nil, "ECLOSED: ...", "ECLOSED" once the socket is gone; raises when it was
  * answered before, and on a value that cannot be sent (the ack stays unanswered then). */
+void siol_ack_set_echo(lua_State *L, int idx, const siol_echo_t *e) {
+  ack_ud_t *a = lua_touserdata(L, idx);
+  if (a) a->echo = e;
+}
+
 static int l_call(lua_State *L) {
   ack_ud_t *a = luaL_checkudata(L, 1, SIOL_ACK_MT);
+  const sio_args_t *same = a->h ? siol_echo_match(L, a->echo, 2, lua_gettop(L)) : NULL;
+  if (same) { /* an echo: the packet's own args, not a copy of them */
+    int r = sio_ack_send(a->h, same);
+    if (r == SIO_EALREADY) return luaL_error(L, "this acknowledgement was already sent");
+    return siol_push_ok(L, r);
+  }
   args_box_t *box = siol_check_args(L, 2, lua_gettop(L));
   sio_args_t args = siol_args_of(box);
   int r = a->h ? sio_ack_send(a->h, &args) : SIO_ENOMEM;
@@ -35,6 +48,11 @@ static int l_call(lua_State *L) {
 void siol_ack_results(lua_State *L, int idx, int first) {
   ack_ud_t *a = lua_touserdata(L, idx);
   if (!a->h || sio_ack_done(a->h) || lua_gettop(L) < first) return;
+  const sio_args_t *same = siol_echo_match(L, a->echo, first, lua_gettop(L));
+  if (same) {
+    sio_ack_send(a->h, same);
+    return;
+  }
   cJSON *json;
   siol_bufs_t b = {0};
   char err[256];
@@ -51,6 +69,22 @@ void siol_ack_results(lua_State *L, int idx, int first) {
 int siol_is_ack(lua_State *L) {
   lua_pushboolean(L, luaL_testudata(L, 1, SIOL_ACK_MT) != NULL || siol_is_client_ack(L, 1));
   return 1;
+}
+
+/* sio.split_ack(...) -> ack or nil, then the other values: a vararg handler's arguments with the
+ * ack function (the last one, when it is one) moved first, which needs no table:
+ *   local function echo(ack, ...) if ack then ack(...) end end
+ *   socket:on("echo", function(...) echo(sio.split_ack(...)) end) */
+int siol_split_ack(lua_State *L) {
+  int n = lua_gettop(L);
+  if (n > 0 && (luaL_testudata(L, n, SIOL_ACK_MT) != NULL || siol_is_client_ack(L, n))) {
+    lua_rotate(L, 1, 1);
+    return n;
+  }
+  luaL_checkstack(L, 1, "too many arguments");
+  lua_pushnil(L);
+  lua_insert(L, 1);
+  return n + 1;
 }
 
 void siol_open_ack(lua_State *L) {

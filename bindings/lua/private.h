@@ -395,7 +395,10 @@ void siol_use_reset(sock_ud_t *u);
 void siol_push_ack(lua_State *L, sio_socket_t *s, int64_t ack_id);
 /* Sends a handler's results (stack first..top) as the ack at idx, unless it was answered. */
 void siol_ack_results(lua_State *L, int idx, int first);
+/* The ack at idx answers an echo of e's values with e's args (NULL: no longer). */
+void siol_ack_set_echo(lua_State *L, int idx, const siol_echo_t *e);
 int siol_is_ack(lua_State *L);
+int siol_split_ack(lua_State *L);
 void siol_open_ack(lua_State *L);
 
 /* ---- engine.c ---- */

@@ -207,6 +207,7 @@ int luaopen_sio(lua_State *L) {
                                  {"on_log", l_on_log},
                                  {"set_debug", l_set_debug},
                                  {"is_ack", siol_is_ack},
+                                 {"split_ack", siol_split_ack},
                                  {"_roundtrip", l_roundtrip},
                                  {NULL, NULL}};
   luaL_newlib(L, fns);

@@ -127,6 +127,11 @@ static int core_traverse(CoreObject *c, visitproc visit, void *arg) {
   Py_VISIT(c->on_log);
   Py_VISIT(c->keys);
   Py_VISIT(c->options);
+  Py_VISIT(c->fast);
+  Py_VISIT(c->dispatch);
+  Py_VISIT(c->ack_class);
+  Py_VISIT(c->ack_later);
+  Py_VISIT(c->isawaitable);
   if (pysio_hooks_traverse(c, visit, arg)) return -1;
   return pysio_timers_traverse(c, visit, arg);
 }
@@ -137,6 +142,11 @@ static int core_clear(CoreObject *c) {
   Py_CLEAR(c->on_http);
   if (c->server) sio_server_set_log(c->server, SIO_LOG_WARN, sio_log_stderr, NULL); /* on_log goes */
   Py_CLEAR(c->on_log);
+  Py_CLEAR(c->fast);
+  Py_CLEAR(c->dispatch);
+  Py_CLEAR(c->ack_class);
+  Py_CLEAR(c->ack_later);
+  Py_CLEAR(c->isawaitable);
   pysio_hooks_clear(c);
   pysio_timers_clear(c);
   return 0;
@@ -151,6 +161,7 @@ static void core_dealloc(CoreObject *c) {
   Py_CLEAR(c->keys);
   Py_CLEAR(c->mw_pending);
   Py_CLEAR(c->options);
+  pysio_evnames_free(c);
   type->tp_free(c);
   Py_DECREF(type);
 }
@@ -382,6 +393,7 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
     }
     Py_XSETREF(c->on[i], m);
   }
+  if (pysio_fast_init(c, dispatch) < 0) return -1;
   pysio_state *st = pysio_core_state(c);
   int r = uv_loop_init(&c->loop);
   if (r) {
@@ -484,6 +496,7 @@ static PyObject *core_run(CoreObject *c, PyObject *args, PyObject *kw) {
 static PyObject *core_run_nowait(CoreObject *c, PyObject *unused) {
   (void)unused;
   if (!c->loop_ready) Py_RETURN_FALSE;
+  c->nowait_used = 1;
   return PyBool_FromLong(run_loop(c, UV_RUN_NOWAIT));
 }
 

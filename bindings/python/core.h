@@ -47,6 +47,7 @@ typedef struct {
   atomic_int stop_requested;
   atomic_int wake_requested;
   unsigned long running;     /* the thread inside uv_run (GIL released), 0 when none */
+  int nowait_used;           /* run_nowait() was called: the asyncio mode (Server._kick matters) */
   PyObject *on[PYSIO_ON_COUNT];
   PyObject *options;         /* dict: the keywords given, which the strings of eio borrow from */
   PyObject *keys;            /* list: the namespace keys stored as nsp data (kept alive here) */
@@ -63,6 +64,14 @@ typedef struct {
    * its kept data (Core.recovering()); NULL otherwise. */
   PyObject *recovering;
   void *hooks;               /* set_hook()'s callables (hooks.c), NULL until the first */
+  /* The event fast path (events.c): dispatch._fast ({key: {event: (fn, arity, wants_ack)}}, which
+   * the Python layer fills and clears), the dispatch object, its _ack_class (sio.Ack) and
+   * _ack_later, inspect.isawaitable; NULL fast: every event goes to dispatch._on_event. */
+  PyObject *fast, *dispatch, *ack_class, *ack_later, *isawaitable;
+  struct pysio_evname_s *evnames; /* interned event names (events.c) */
+  const sio_args_t *cur_args;     /* the event being dispatched (pysio_event_args_same) */
+  PyObject *const *cur_vals;
+  Py_ssize_t cur_n;
 } CoreObject;
 
 static inline pysio_state *pysio_core_state(CoreObject *c) { return pysio_state_of(Py_TYPE(c)); }
@@ -89,8 +98,14 @@ void pysio_timers_clear(CoreObject *c);
  * (None: no args, a tuple: its items, else one) through it, logging what cannot be sent. */
 PyObject *pysio_ack_new(CoreObject *c, sio_socket_t *s, int64_t ack_id);
 void pysio_ack_result(PyObject *ack, PyObject *result);
+/* ack.c: a ServerAck (sio.Ack) of `type` for server and handle (an Ack or None) */
+PyObject *pysio_server_ack_new(PyTypeObject *type, PyObject *server, PyObject *handle);
 
 /* events.c */
+/* the event being dispatched's args when `values` are the very values made of them, else NULL */
+const sio_args_t *pysio_event_args_same(CoreObject *c, PyObject *values);
+void pysio_evnames_free(CoreObject *c);
+int pysio_fast_init(CoreObject *c, PyObject *dispatch);
 extern const sio_nsp_callbacks_t pysio_nsp_callbacks;
 void pysio_on_middleware(sio_socket_t *s, void *arg);
 cJSON *pysio_socket_data(sio_socket_t *s, void *arg);

@@ -85,27 +85,22 @@ end
 io:on("connection", function(socket, reloaded)
   if not reloaded then socket:emit("auth", socket.auth) end
 
-  socket:on("message", function(...)
-    local args = split(...)
-    socket:emit("message-back", table.unpack(args, 1, args.n))
-  end)
+  -- sio.split_ack(...): the ack (or nil) first, then the arguments, with no table made (the
+  -- hot handlers; split() above is the plain way)
+  local function message_back(_, ...) socket:emit("message-back", ...) end
+  socket:on("message", function(...) message_back(sio.split_ack(...)) end)
 
   -- (a handler's return values are its ack, but an ack of no values needs ack())
-  socket:on("message-with-ack", function(...)
-    local args, ack = split(...)
-    if ack then ack(table.unpack(args, 1, args.n)) end
-  end)
+  local function ack_back(ack, ...) if ack then ack(...) end end
+  socket:on("message-with-ack", function(...) ack_back(sio.split_ack(...)) end)
 
-  socket:on("echo", function(...)
-    local args, ack = split(...)
-    if ack then ack(table.unpack(args, 1, args.n))
-    else socket:emit("echo", table.unpack(args, 1, args.n)) end
-  end)
+  local function echo(ack, ...)
+    if ack then ack(...) else socket:emit("echo", ...) end
+  end
+  socket:on("echo", function(...) echo(sio.split_ack(...)) end)
 
-  socket:on("broadcast", function(...)
-    local args = split(...)
-    io:emit("broadcast", table.unpack(args, 1, args.n))
-  end)
+  local function broadcast(_, ...) io:emit("broadcast", ...) end
+  socket:on("broadcast", function(...) broadcast(sio.split_ack(...)) end)
 
   socket:on("join", function(room)
     if type(room) == "string" then socket:join(room) end

@@ -23,6 +23,15 @@ logger = logging.getLogger("sio")
 class Dispatch(NodeStyle):
     """Mixed into :class:`sio.Server` (whose __init__ sets the attributes used here)."""
 
+    # The fast path of _core (bindings/python/events.c): ``_fast[key][event] = (fn, arity,
+    # wants_ack)`` for a plain handler _sid_event would call directly, which _core then calls
+    # itself (with an ``_ack_class`` for a keyword-only ``ack``). _sid_event fills it; whatever
+    # may change an event's route empties it (_routes_changed).
+    _ack_class = Ack
+
+    def _routes_changed(self) -> None:
+        self._fast.clear()
+
     def _find(self, key: Any, event: str) -> Optional[Callable]:
         h = self._handlers.get(key)
         if h is not None:
@@ -188,6 +197,8 @@ class Dispatch(NodeStyle):
             fn, head = self._resolve(key, nsp, event)
             if fn is None:
                 return _core.NOACK
+        elif self._plain and not self._node_sockets:  # _core calls it itself from now on
+            self._fast.setdefault(key, {})[event] = (fn, self._nargs(fn), self._wants_ack(fn))
         n = self._nargs(fn)
         if len(args) + len(head) + 1 > n:  # arguments the handler does not declare are ignored, as Node does
             args = args[:max(n - len(head) - 1, 0)]

@@ -307,6 +307,7 @@ class Server(Dispatch, AsyncioMode):
                 raise ValueError("redis_requests_timeout must be positive")
             redis_requests_timeout = max(0.001, redis_requests_timeout)  # 1 ms at least
         self._handlers: Dict[Any, Dict[str, Callable]] = {}
+        self._fast: Dict[Any, Dict[str, tuple]] = {}  # _dispatch.py: before the Core, which keeps it
         self._server_handlers: Dict[Any, Dict[str, Callable]] = {}
         self._cluster = redis is not None
         self._namespaces: Dict[Any, Namespace] = {}
@@ -437,6 +438,7 @@ class Server(Dispatch, AsyncioMode):
 
         def set_handler(fn: Callable) -> Callable:
             self._handlers.setdefault(key, {})[event] = fn
+            self._routes_changed()
             return fn
 
         if handler is None:
@@ -500,6 +502,7 @@ class Server(Dispatch, AsyncioMode):
         key = self._register(namespace_handler.namespace)
         namespace_handler._set_server(self)
         self._namespaces[key] = namespace_handler
+        self._routes_changed()
 
     # ---- threads -----------------------------------------------------------------------------
 
