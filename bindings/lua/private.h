@@ -78,6 +78,7 @@ typedef struct siol_state_s {
   int spare_ref;         /* its registry reference */
   lua_State *cur_co;     /* the handler coroutine running now, or NULL */
   int cur_ref;           /* its registry reference; LUA_NOREF once a waiting function took it */
+  int ack_mt;            /* a registry reference to the ack metatable (ack.c) */
 } siol_state_t;
 
 siol_state_t *siol_state(lua_State *L); /* NULL before luaopen_sio */
@@ -392,13 +393,13 @@ void siol_use_reset(sock_ud_t *u);
 /* ---- ack.c ---- */
 
 /* Pushes the ack function for the client's ack_id, a one-shot sio_ack_t. */
-void siol_push_ack(lua_State *L, sio_socket_t *s, int64_t ack_id);
+void siol_push_ack(lua_State *L, const siol_state_t *st, sio_socket_t *s, int64_t ack_id);
 /* Sends a handler's results (stack first..top) as the ack at idx, unless it was answered. */
 void siol_ack_results(lua_State *L, int idx, int first);
 /* The ack at idx answers an echo of e's values with e's args (NULL: no longer). */
 void siol_ack_set_echo(lua_State *L, int idx, const siol_echo_t *e);
-int siol_is_ack(lua_State *L);
-int siol_split_ack(lua_State *L);
+/* Sets sio.is_ack and sio.split_ack in the table at the top (after the ack and client ack classes). */
+void siol_ack_functions(lua_State *L);
 void siol_open_ack(lua_State *L);
 
 /* ---- engine.c ---- */

@@ -206,11 +206,10 @@ int luaopen_sio(lua_State *L) {
                                  {"set_log_level", l_set_log_level},
                                  {"on_log", l_on_log},
                                  {"set_debug", l_set_debug},
-                                 {"is_ack", siol_is_ack},
-                                 {"split_ack", siol_split_ack},
                                  {"_roundtrip", l_roundtrip},
                                  {NULL, NULL}};
   luaL_newlib(L, fns);
+  siol_ack_functions(L);
   lua_pushstring(L, sio_version());
   lua_setfield(L, -2, "version");
   lua_createtable(L, 0, 4);

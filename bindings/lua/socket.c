@@ -114,7 +114,7 @@ void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, i
   siol_echo_t echo;
   if (ack_id >= 0) {
     siol_echo_record(L, &echo, args, first, na);
-    siol_push_ack(L, s, ack_id);
+    siol_push_ack(L, srv->st, s, ack_id);
     ack = lua_gettop(L);
     if (echo.args) siol_ack_set_echo(L, ack, &echo);
     na++;
