@@ -78,7 +78,8 @@ typedef struct siol_state_s {
   int spare_ref;         /* its registry reference */
   lua_State *cur_co;     /* the handler coroutine running now, or NULL */
   int cur_ref;           /* its registry reference; LUA_NOREF once a waiting function took it */
-  int ack_mt;            /* a registry reference to the ack metatable (ack.c) */
+  int ack_mt;            /* registry references to the ack metatables (ack.c): with __gc, */
+  int ack_mt_fresh;      /* and without (an ack during its event's dispatch) */
 } siol_state_t;
 
 siol_state_t *siol_state(lua_State *L); /* NULL before luaopen_sio */
@@ -398,6 +399,9 @@ void siol_push_ack(lua_State *L, const siol_state_t *st, sio_socket_t *s, int64_
 void siol_ack_results(lua_State *L, int idx, int first);
 /* The ack at idx answers an echo of e's values with e's args (NULL: no longer). */
 void siol_ack_set_echo(lua_State *L, int idx, const siol_echo_t *e);
+/* The dispatch of the ack at idx's event ended: an answered ack frees its handle, an unanswered
+ * one gets its finalizer (and no longer matches an echo). */
+void siol_ack_dispatched(lua_State *L, const siol_state_t *st, int idx);
 /* Sets sio.is_ack and sio.split_ack in the table at the top (after the ack and client ack classes). */
 void siol_ack_functions(lua_State *L);
 void siol_open_ack(lua_State *L);

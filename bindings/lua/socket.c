@@ -127,7 +127,7 @@ void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, i
     lua_pop(L, 1);
     siol_socket_dispatch(L, srv, uv, event, first, na, ack);
   }
-  if (ack) siol_ack_set_echo(L, ack, NULL); /* the args are the core's only during this call */
+  if (ack) siol_ack_dispatched(L, srv->st, ack);
   lua_settop(L, top);
 }
 
