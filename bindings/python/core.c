@@ -26,6 +26,8 @@ static void stop_signals(CoreObject *c) {
   uv_close((uv_handle_t *)&c->sigterm, NULL);
 }
 
+static void gil_handles_close(CoreObject *c);
+
 static void on_server_closed(sio_server_t *server) {
   CoreObject *c = sio_server_get_data(server);
   /* Under the GIL: other threads read `closed` (holding it) before they uv_async_send. */
@@ -34,6 +36,7 @@ static void on_server_closed(sio_server_t *server) {
   c->io = NULL;
   c->closed = 1;
   if (!uv_is_closing((uv_handle_t *)&c->async)) uv_close((uv_handle_t *)&c->async, NULL);
+  gil_handles_close(c);
   if (c->on[PYSIO_ON_CLOSED]) {
     PyObject *r = PyObject_CallNoArgs(c->on[PYSIO_ON_CLOSED]);
     if (!r) pysio_log_exception(pysio_core_state(c), "error in the close callback");
@@ -81,14 +84,48 @@ static void start_signals(CoreObject *c) {
   c->signals_on = 1;
 }
 
-/* Runs the loop in `mode` with the GIL released; uv_run's result. */
+void pysio_gil_drop(CoreObject *c) {
+  if (!c->gil_held) return;
+  c->gil_held = 0;
+  c->loop_ts = PyEval_SaveThread();
+}
+
+static void gil_prepare_cb(uv_prepare_t *h) { pysio_gil_drop(h->data); }
+static void gil_check_cb(uv_check_t *h) { pysio_gil_drop(h->data); }
+
+/* The handles that give the GIL back (unreferenced: they keep no loop alive). */
+static void gil_handles_init(CoreObject *c) {
+  uv_prepare_init(&c->loop, &c->gil_prepare);
+  uv_check_init(&c->loop, &c->gil_check);
+  c->gil_prepare.data = c->gil_check.data = c;
+  uv_prepare_start(&c->gil_prepare, gil_prepare_cb);
+  uv_check_start(&c->gil_check, gil_check_cb);
+  uv_unref((uv_handle_t *)&c->gil_prepare);
+  uv_unref((uv_handle_t *)&c->gil_check);
+}
+
+static void gil_handles_close(CoreObject *c) {
+  if (!uv_is_closing((uv_handle_t *)&c->gil_prepare)) uv_close((uv_handle_t *)&c->gil_prepare, NULL);
+  if (!uv_is_closing((uv_handle_t *)&c->gil_check)) uv_close((uv_handle_t *)&c->gil_check, NULL);
+}
+
+/* Runs the loop in `mode` with the GIL released (an event callback may take it and keep it until
+ * the loop waits: pysio_gil_batch); uv_run's result. */
 static int run_loop(CoreObject *c, uv_run_mode mode) {
   int alive;
+  unsigned long prev_running = c->running;
+  PyThreadState *prev_ts = c->loop_ts;
+  int prev_held = c->gil_held; /* a loop run from a handler: the outer batch's GIL is released below */
+  c->gil_held = 0;
   c->running = PyThread_get_thread_ident();
   Py_BEGIN_ALLOW_THREADS
+  c->loop_ts = _save;
   alive = uv_run(&c->loop, mode);
+  pysio_gil_drop(c);
+  c->loop_ts = prev_ts;
   Py_END_ALLOW_THREADS
-  c->running = 0;
+  c->gil_held = prev_held;
+  c->running = prev_running;
   return alive;
 }
 
@@ -98,6 +135,7 @@ static void core_shutdown(CoreObject *c) {
   do_stop(c);
   pysio_release_pending_connects(c);
   if (!c->server && !uv_is_closing((uv_handle_t *)&c->async)) uv_close((uv_handle_t *)&c->async, NULL);
+  if (!c->server) gil_handles_close(c);
   run_loop(c, UV_RUN_DEFAULT);
   pysio_free_orphans(c);
   if (uv_loop_close(&c->loop) == 0) c->loop_ready = 0;
@@ -403,6 +441,7 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
   c->loop_ready = 1;
   uv_async_init(&c->loop, &c->async, async_cb);
   c->async.data = c;
+  gil_handles_init(c);
   c->eio = o.engine;
   c->eio.path = NULL;
   r = sio_server_new(&c->loop, NULL, &c->server);

@@ -48,6 +48,13 @@ typedef struct {
   atomic_int wake_requested;
   unsigned long running;     /* the thread inside uv_run (GIL released), 0 when none */
   int nowait_used;           /* run_nowait() was called: the asyncio mode (Server._kick matters) */
+  /* The GIL once per loop iteration (events.c pysio_gil_batch): the loop thread's state while it
+   * is inside uv_run, whether an event callback took the GIL and kept it, and the handles that
+   * give it back before the loop waits (prepare) and after a poll's callbacks (check). */
+  PyThreadState *loop_ts;
+  int gil_held;
+  uv_prepare_t gil_prepare;
+  uv_check_t gil_check;
   PyObject *on[PYSIO_ON_COUNT];
   PyObject *options;         /* dict: the keywords given, which the strings of eio borrow from */
   PyObject *keys;            /* list: the namespace keys stored as nsp data (kept alive here) */
@@ -106,6 +113,8 @@ PyObject *pysio_server_ack_new(PyTypeObject *type, PyObject *server, PyObject *h
 const sio_args_t *pysio_event_args_same(CoreObject *c, PyObject *values);
 void pysio_evnames_free(CoreObject *c);
 int pysio_fast_init(CoreObject *c, PyObject *dispatch);
+/* core.c: gives back the GIL an event callback kept (on the loop's thread, inside uv_run) */
+void pysio_gil_drop(CoreObject *c);
 extern const sio_nsp_callbacks_t pysio_nsp_callbacks;
 void pysio_on_middleware(sio_socket_t *s, void *arg);
 cJSON *pysio_socket_data(sio_socket_t *s, void *arg);

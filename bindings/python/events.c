@@ -384,8 +384,25 @@ static void dispatch_event(CoreObject *c, sio_socket_t *s, const char *event, co
 /* An incoming event: the fast route (fast_route) or dispatch._on_event(key, nsp, sid, event, args,
  * ack), where ack is an Ack when the client asked for one, else None; the return value is sent
  * through it unless it is NOACK. */
+/* The GIL once per loop iteration: inside Core.run() (or run_nowait()) on the loop's thread, an
+ * event callback takes the GIL and keeps it for the next events of the same poll, and the loop
+ * gives it back before it waits or after the poll's callbacks (core.c pysio_gil_drop), so other
+ * threads wait for one batch at most. 1: held by the batch (no PyGILState_* needed), 0: not
+ * batched (outside the loop, or the GIL held already by a callback further up). */
+static int pysio_gil_batch(CoreObject *c) {
+  if (c->gil_held) return 1;
+  if (!c->loop_ts || c->running != PyThread_get_thread_ident() || PyGILState_Check()) return 0;
+  PyEval_RestoreThread(c->loop_ts);
+  c->gil_held = 1;
+  return 1;
+}
+
 static void on_event(sio_socket_t *s, const char *event, const sio_args_t *args, int64_t ack_id) {
   CoreObject *c = pysio_core_of_nsp(sio_socket_nsp(s));
+  if (pysio_gil_batch(c)) {
+    if (c->on[PYSIO_ON_EVENT]) dispatch_event(c, s, event, args, ack_id);
+    return;
+  }
   PyGILState_STATE g = PyGILState_Ensure();
   if (c->on[PYSIO_ON_EVENT]) dispatch_event(c, s, event, args, ack_id);
   PyGILState_Release(g);

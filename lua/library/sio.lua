@@ -112,6 +112,14 @@ function sio.set_debug(categories) end
 ---@return boolean
 function sio.is_ack(v) end
 
+---A vararg handler's arguments with the ack function (the last one, when it is one) moved first,
+---or nil first when there is none, with no table made:
+---`socket:on("echo", function(...) echo(sio.split_ack(...)) end)` with `echo(ack, ...)`.
+---@param ... any
+---@return function|nil ack
+---@return any ...
+function sio.split_ack(...) end
+
 ---Binary data: a binary attachment when sent.
 ---@param bytes string
 ---@return sio.Binary
