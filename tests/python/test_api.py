@@ -1329,6 +1329,44 @@ def test_other_threads_run_while_the_server_waits():
             c.disconnect()
 
 
+def test_other_threads_run_while_events_are_handled():
+    """The loop's thread keeps the GIL for the events of one loop iteration only: a busy Python
+    thread makes progress while a client keeps the server busy, a handler may release the GIL
+    (time.sleep) inside such a batch, and an ack called from another thread is still queued."""
+    server = sio.Server()
+    acks = []
+
+    @server.on('tick')
+    def tick(sid, x):
+        if x % 50 == 0:
+            time.sleep(0.001)
+        return x
+
+    @server.on('hand-off')
+    def hand_off(sid, x, *, ack):
+        threading.Thread(target=lambda: acks.append(ack('from-thread', x))).start()
+
+    with Running(server) as r:
+        c = client(r.url)
+        try:
+            done, got = threading.Event(), []
+
+            def drive():
+                for i in range(300):
+                    got.append(acked(c, 'tick', i))
+                done.set()
+
+            threading.Thread(target=drive, daemon=True).start()
+            n = 0
+            while not done.is_set():
+                n += 1
+            assert got == [(i,) for i in range(300)]
+            assert n > 1000
+            assert acked(c, 'hand-off', 7) == ('from-thread', 7) and acks == [True]
+        finally:
+            c.disconnect()
+
+
 def _rss_kib():
     with open('/proc/self/status') as f:
         for line in f:
