@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { startServer } from './server.mjs';
 import { spawnSync } from 'node:child_process';
 import { httpRequest, parseOpenPacket, sleep, startRedis } from './helpers.mjs';
+import msgpackParser from 'socket.io-msgpack-parser';
 import { closeManager, connectClient } from './sio-helpers.mjs';
 
 const WORKERS = 2;
@@ -156,6 +157,31 @@ describe('workers', () => {
         assert.deepEqual(seen[i], want, `client ${i} (worker ${workerOf(clients[i].engine.id)})`);
     } finally {
       await closeAll(clients);
+    }
+  });
+
+  test('binary broadcasts across workers, with the JSON and the msgpack parser', async (t) => {
+    if (skip) return t.skip(skip);
+    const buf = Buffer.from([0, 1, 2, 253, 254, 255]);
+    for (const parserArgs of [[], ['--parser', 'msgpack']]) {
+      const s2 = parserArgs.length ? await startServer(['--workers', '2', ...parserArgs]) : server;
+      const managerOpts = parserArgs.length ? { parser: msgpackParser } : undefined;
+      const clients = [];
+      try {
+        for (let i = 0; i < 10; i++) clients.push(await connectClient(s2.url, WS, { managerOpts }));
+        assert.equal(new Set(clients.map((c) => workerOf(c.engine.id))).size, 2, 'both workers');
+        clients[0].emit('broadcast', 'bin', buf, { nested: [buf, 'x'] });
+        for (const c of clients) {
+          const [tag, b, o] = await c.next('broadcast');
+          assert.equal(tag, 'bin');
+          assert.deepEqual(Buffer.from(b), buf);
+          assert.deepEqual(Buffer.from(o.nested[0]), buf);
+          assert.equal(o.nested[1], 'x');
+        }
+      } finally {
+        await closeAll(clients);
+        if (s2 !== server) assert.equal((await s2.stop()).code, 0, s2.stderr);
+      }
     }
   });
 
