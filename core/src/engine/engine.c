@@ -210,7 +210,7 @@ static int msg_slot(const sio_msg_t *m, int protocol, int b64) {
   return !m->binary || protocol == 4 ? 0 : b64 ? 2 : 1;
 }
 
-static int msg_frame(sio_msg_t *m, int protocol, int b64, frame_view_t *out) {
+static int msg_frame_build(sio_msg_t *m, int protocol, int b64, frame_view_t *out) {
   int slot = msg_slot(m, protocol, b64);
   if (slot == 0) {
     if (!m->v4_hlen) {
@@ -259,6 +259,17 @@ static int msg_frame(sio_msg_t *m, int protocol, int b64, frame_view_t *out) {
   out->p = m->frame[slot]->data;
   out->len = m->frame[slot]->len;
   return 0;
+}
+
+/* The same, inline for a broadcast's recipients after the first: a v4 frame already built. */
+static inline int msg_frame(sio_msg_t *m, int protocol, int b64, frame_view_t *out) {
+  if (m->v4_hlen && msg_slot(m, protocol, b64) == 0) {
+    out->rb = m->store;
+    out->p = m->data - m->v4_hlen;
+    out->len = m->v4_hlen + m->len;
+    return 0;
+  }
+  return msg_frame_build(m, protocol, b64, out);
 }
 
 #define ZBITS_FAILED 0xff
@@ -889,30 +900,33 @@ static void debug_packet(const sio_session_t *s, const char *dir, int type, size
              s->transport == SIO_TRANSPORT_WEBSOCKET ? "websocket" : "polling");
 }
 
+/* A WebSocket session's room for one more packet of `len` bytes: 0, or past max_buffered the
+ * session is closed (SIO_ECLOSED). Counts the packet (metrics) when it goes. */
+static inline int ws_admit(sio_session_t *s, size_t len) {
+  sio_engine_t *e = s->engine;
+  if (!s->conn) return SIO_ECLOSED;
+  if (sio_conn_buffered(s->conn) > e->opts.max_buffered) {
+    e->st.max_buffered_closes++;
+    session_close(s, "transport error", 0);
+    return SIO_ECLOSED;
+  }
+  e->st.packets_out[1]++;
+  e->st.bytes_out[1] += 1 + len;
+  return 0;
+}
+
+static inline int ws_send_message(sio_session_t *s, sio_msg_t *msg);
+
 /* Queues a packet on the current transport. Past max_buffered the session is closed. */
 static int session_send(sio_session_t *s, int type, sio_msg_t *msg) {
   sio_engine_t *e = s->engine;
   if (SIO_DEBUG_ON(e->server, SIO_DEBUG_ENGINE))
     debug_packet(s, "out", type, msg ? msg->len : 0, msg && msg->binary);
   if (s->transport == SIO_TRANSPORT_WEBSOCKET) {
-    if (!s->conn) return SIO_ECLOSED;
-    if (sio_conn_buffered(s->conn) > e->opts.max_buffered) {
-      e->st.max_buffered_closes++;
-      session_close(s, "transport error", 0);
-      return SIO_ECLOSED;
-    }
-    e->st.packets_out[1]++;
-    e->st.bytes_out[1] += 1 + (msg ? msg->len : 0);
-    if (type == SIO_EIO_MESSAGE) {
-      frame_view_t f;
-      int r = msg_frame(msg, s->protocol, s->b64, &f);
-      if (r) return r;
-      int own = s->conn->ws.pmd.on &&
-                msg_deflate(e, msg, msg_slot(msg, s->protocol, s->b64), s->conn->ws.pmd.server_bits, &f);
-      r = sio_conn_write_rb(s->conn, f.rb, f.p, f.len);
-      if (own) sio_rbuf_unref(f.rb); /* the write queue holds its own reference */
-      return r;
-    } else if (!msg) {
+    if (type == SIO_EIO_MESSAGE) return ws_send_message(s, msg);
+    int r = ws_admit(s, msg ? msg->len : 0);
+    if (r) return r;
+    if (!msg) {
       ws_send_frame(s, s->conn, e->ctl[type]);
     } else {
       /* A control packet with data (OPEN's JSON, a v3 pong's echo): built for this socket only. */
@@ -2009,6 +2023,27 @@ int sio_engine_new(sio_server_t *server, const sio_engine_options_t *opts,
 int sio__session_send_msg(sio_session_t *s, sio_msg_t *msg) {
   if (s->state != ST_OPEN) return SIO_ECLOSED;
   return session_send(s, SIO_EIO_MESSAGE, msg);
+}
+
+int sio__session_deliver(sio_session_t *s, sio_msg_t *msg) {
+  if (s->state != ST_OPEN) return SIO_ECLOSED;
+  if (s->transport != SIO_TRANSPORT_WEBSOCKET) return session_send(s, SIO_EIO_MESSAGE, msg);
+  return ws_send_message(s, msg);
+}
+
+/* A MESSAGE on a WebSocket session: its frame, shared by every recipient (session_send's path
+ * too). Inline in sio__session_deliver, where it is most of a broadcast's per-recipient work. */
+static inline int ws_send_message(sio_session_t *s, sio_msg_t *msg) {
+  int r = ws_admit(s, msg->len);
+  if (r) return r;
+  frame_view_t f;
+  r = msg_frame(msg, s->protocol, s->b64, &f);
+  if (r) return r;
+  int own = s->conn->ws.pmd.on &&
+            msg_deflate(s->engine, msg, msg_slot(msg, s->protocol, s->b64), s->conn->ws.pmd.server_bits, &f);
+  r = sio_conn_write_rb(s->conn, f.rb, f.p, f.len);
+  if (own) sio_rbuf_unref(f.rb); /* the write queue holds its own reference */
+  return r;
 }
 
 int sio_session_send_msg(sio_session_t *s, sio_msg_t *msg) {

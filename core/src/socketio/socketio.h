@@ -58,7 +58,7 @@ struct sio_socket_s {
   struct sio_socket_ext *ext;    /* catch-alls and packet middleware (listen.c); NULL: none */
   uint32_t chains;               /* packet middleware chains in flight (they hold the socket) */
   uint16_t mw_index;
-  unsigned state : 2;            /* SOCK_* */
+  uint8_t state;                 /* SOCK_*: a whole byte, tested per delivery (sio__socket_write) */
   unsigned auth_sent : 1;        /* the CONNECT carried a payload (sio_socket_auth_sent) */
   unsigned in_middleware : 1;
   unsigned recovered : 1;
