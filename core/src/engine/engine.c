@@ -79,6 +79,7 @@ struct sio_session_s {
   uint8_t secure;     /* the handshake came over TLS */
   uint8_t http_enc;   /* SIO_HTTP_ENC_*: how the parked GET accepts a compressed body */
   uint8_t jsonp;      /* a v3 JSONP session: scripts out, forms in */
+  uint8_t tkind;      /* TQ_*: what happens at the deadline */
   sio_engine_t *engine;
   void *data;
   sio_session_t *hnext; /* hash chain */
@@ -89,18 +90,18 @@ struct sio_session_s {
   /* Heartbeat and linger deadlines: the session's place in one of the engine's timer queues. */
   sio_session_t *tnext, *tprev;
   uint64_t deadline;
-  uint8_t tkind;        /* TQ_*: what happens at the deadline */
   uv_timer_t *upgrade_timer;
   outpkt_t *outq;
   uint32_t outq_len, outq_cap;
   size_t outq_bytes;
-  /* The handshake request, compact: "method\0url\0addr\0" then "name\0value\0" per header. The
-   * sio_request_info_t view is built on first use only (idle sessions never pay for it). */
-  char *info_block;
   uint64_t info_time_ms;
   uint32_t info_headers;
   uint32_t jsonp_index; /* N of the ___eio[N] callback */
   sio_request_info_t *info;
+  /* The handshake request, compact: "method\0url\0addr\0" then "name\0value\0" per header,
+   * in the session's own allocation (every session keeps one for life: one malloc chunk, not
+   * two). The sio_request_info_t view is built on first use only (idle sessions never pay). */
+  char info_block[];
 };
 
 struct sio_engine_s {
@@ -627,7 +628,6 @@ static void session_free(sio_session_t *s) {
   for (uint32_t i = 0; i < s->outq_len; i++) sio_msg_unref(s->outq[i].msg);
   free(s->outq);
   free(s->poll_headers);
-  free(s->info_block);
   free(s->info);
   free(s);
 }
@@ -1462,15 +1462,18 @@ void sio_engine_on_connection_error(sio_engine_t *e, sio_connection_error_cb cb,
 /* ---------------------------------------------------------------------------------------------- */
 /* Requests                                                                                        */
 
-static int info_init(sio_session_t *s, sio_conn_t *c, const sio_http_request_t *req) {
-  char addr[64];
-  sio_conn_peer(c, addr, sizeof addr);
-  size_t n = req->header_count;
+/* The bytes of the session's info_block for the request from peer `addr`. */
+static size_t info_size(const sio_http_request_t *req, const char *addr) {
   size_t strings = strlen(req->method) + 1 + req->url_len + 1 + strlen(addr) + 1;
-  for (size_t i = 0; i < n; i++) strings += req->headers[i].name_len + req->headers[i].value_len + 2;
-  char *block = malloc(strings);
-  if (!block) return SIO_ENOMEM;
-  char *p = block;
+  for (size_t i = 0; i < req->header_count; i++)
+    strings += req->headers[i].name_len + req->headers[i].value_len + 2;
+  return strings;
+}
+
+/* Fills s->info_block (info_size bytes) and what goes with it. */
+static void info_init(sio_session_t *s, sio_conn_t *c, const sio_http_request_t *req, const char *addr) {
+  size_t n = req->header_count;
+  char *p = s->info_block;
   /* The parser lets no NUL through, but the block's layout depends on it: make sure. */
 #define COPY(src, len)                                                     \
   do {                                                                     \
@@ -1492,9 +1495,7 @@ static int info_init(sio_session_t *s, sio_conn_t *c, const sio_http_request_t *
   gettimeofday(&tv, NULL);
   s->info_time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
   s->info_headers = (uint32_t)n;
-  s->info_block = block;
   s->secure = (uint8_t)sio_conn_secure(c);
-  return 0;
 }
 
 static int query_flag(const sio_http_request_t *req, const char *key) {
@@ -1524,12 +1525,11 @@ static uint8_t accepted_encoding(const sio_engine_t *e, const sio_http_request_t
 /* `jsonp`: the callback index of a JSONP handshake, NULL for any other. */
 static sio_session_t *handshake(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req,
                                 int proto, int transport, const uint32_t *jsonp) {
-  sio_session_t *s = calloc(1, sizeof *s);
+  char addr[64];
+  sio_conn_peer(c, addr, sizeof addr);
+  sio_session_t *s = calloc(1, sizeof *s + info_size(req, addr));
   if (!s) return NULL;
-  if (info_init(s, c, req) != 0) {
-    free(s);
-    return NULL;
-  }
+  info_init(s, c, req, addr);
   new_id(e, s->id);
   s->engine = e;
   s->protocol = (uint8_t)proto;
