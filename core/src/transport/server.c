@@ -41,6 +41,7 @@ typedef struct sio_listener {
 
 struct sio_server_s {
   sio__log_head_t log; /* first: SIO_DEBUG reads it inline (log.h) */
+  int instr_ios;       /* instrumented ios (SIO__WATCH_INSTR while non-zero) */
   uv_loop_t *loop;
   sio_server_options_t opts;
   sio_listener_t *listeners; /* the one added last first */
@@ -111,8 +112,16 @@ void sio_server_set_log(sio_server_t *s, int level, sio_log_cb cb, void *arg) {
   s->log_arg = arg;
 }
 
-void sio_server_set_debug(sio_server_t *s, unsigned mask) { s->log.debug = mask & SIO_DEBUG_ALL; }
-unsigned sio_server_debug(const sio_server_t *s) { return s->log.debug; }
+void sio_server_set_debug(sio_server_t *s, unsigned mask) {
+  s->log.debug = (s->log.debug & ~(unsigned)SIO_DEBUG_ALL) | (mask & SIO_DEBUG_ALL);
+}
+unsigned sio_server_debug(const sio_server_t *s) { return s->log.debug & SIO_DEBUG_ALL; }
+
+void sio__server_watch_instr(sio_server_t *s, int delta) {
+  s->instr_ios += delta;
+  if (s->instr_ios) s->log.debug |= SIO__WATCH_INSTR;
+  else s->log.debug &= ~SIO__WATCH_INSTR;
+}
 
 int sio__log_enabled(const sio_server_t *s, int level) { return s && level <= s->log_level; }
 
