@@ -17,6 +17,7 @@
 #include "transport/log.h"
 #include "transport/transport.h"
 #include "url.h"
+#include "worker/workers.h"
 
 enum { ST_OPEN = 0, ST_CLOSING = 1, ST_CLOSED = 2 };
 enum { UP_NONE = 0, UP_PROBING = 1, UP_PROBED = 2 };
@@ -448,9 +449,14 @@ void sio__engine_random_id(sio_engine_t *e, char out[21]) {
   out[20] = '\0';
 }
 
+/* With workers, the first character names this worker (workers.h); the other 19 stay random. */
 static void new_id(sio_engine_t *e, char out[21]) {
-  do sio__engine_random_id(e, out);
-  while (sio_engine_find(e, out));
+  unsigned index;
+  int named = sio__server_workers(e->server, &index, NULL) != NULL;
+  do {
+    sio__engine_random_id(e, out);
+    if (named) out[0] = sio__sid_alphabet[index & 63];
+  } while (sio_engine_find(e, out));
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -1665,6 +1671,7 @@ static int on_request(sio_route_t *route, sio_conn_t *c, const sio_http_request_
     respond_error(e, c, req, ERR_UNSUPPORTED_PROTOCOL_VERSION);
     return 0;
   }
+  if (sl == 20 && sio__conn_handoff(c, req, sid)) return 1; /* another worker's session */
   if (sl > 0) {
     sio_session_t *s = sl == 20 ? sio_engine_find(e, sid) : NULL;
     if (!s || s->state == ST_CLOSED) {
@@ -1746,6 +1753,7 @@ static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request
     respond_error(e, c, req, ERR_UNSUPPORTED_PROTOCOL_VERSION);
     return;
   }
+  if (sl == 20 && sio__conn_handoff(c, req, sid)) return; /* another worker's session */
   if (sl > 0) {
     sio_session_t *s = sl == 20 ? sio_engine_find(e, sid) : NULL;
     if (!s || s->state != ST_OPEN) {
