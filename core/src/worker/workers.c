@@ -32,6 +32,7 @@ typedef struct worker {
   int started;       /* thread created */
   sio_server_t *servers[MAX_SERVERS]; /* this worker's thread only */
   unsigned nservers;
+  void *endpoints;   /* wadapter.c's, this worker's thread only */
 } worker_t;
 
 struct sio_workers_s {
@@ -147,6 +148,8 @@ int sio_server_set_workers(sio_server_t *server, sio_workers_t *g, unsigned inde
   w->servers[w->nservers++] = server;
   return 0;
 }
+
+void **sio__workers_endpoints(sio_workers_t *g, unsigned index) { return &g->w[index].endpoints; }
 
 sio_server_t *sio__workers_server(sio_workers_t *g, unsigned index, unsigned slot) {
   if (!g || index >= g->count || slot >= g->w[index].nservers) return NULL;

@@ -39,4 +39,12 @@ int sio__server_join(sio_server_t *s, sio_workers_t *g, unsigned index, unsigned
  * from now on) and the bytes already read from it, parsed as if just read. */
 void sio__server_adopt(sio_server_t *s, uv_os_sock_t fd, char *bytes, size_t len);
 
+/* The in-process adapter's endpoints of worker `index` (wadapter.c's list head; that worker's
+ * thread only). */
+void **sio__workers_endpoints(sio_workers_t *g, unsigned index);
+/* wadapter.c: an io made on a server of a group of 2 or more joins the in-process adapter; leave
+ * puts its namespaces back in memory (when Redis takes over). */
+void sio__workers_io_join(sio_io_t *io);
+void sio__workers_io_leave(sio_io_t *io);
+
 #endif
