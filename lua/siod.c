@@ -91,6 +91,7 @@ struct siod_s {
   int shutting_down;
   int exit_code;
   sio_workers_t *group;                     /* --workers N > 1, until stopped */
+  siod_overrides_t worker_overrides;        /* workers 1..: --port 0 becomes worker 0's port */
   siod_worker_t workers[SIOD_MAX_WORKERS]; /* [1..N-1]: the other workers' states */
 };
 
@@ -532,7 +533,7 @@ static int worker_setup(sio_workers_t *g, unsigned index, uv_loop_t *loop, void 
       siol_log(L, SIOL_LOG_ERROR, "worker %u: cannot start Lua: %s", index, msg ? msg : "?");
       return SIO_EINVAL;
     }
-    siod_host(L, loop, &d->cfg.overrides);
+    siod_host(L, loop, &d->worker_overrides);
     siol_set_log_level(L, d->cfg.log_level);
     if (uv_async_init(loop, &w->reload, on_worker_reload) == 0) {
       w->reload.data = w;
@@ -541,7 +542,20 @@ static int worker_setup(sio_workers_t *g, unsigned index, uv_loop_t *loop, void 
     }
   }
   siol_host_workers(L, g, index);
-  return start_script(d, L) ? 0 : SIO_EINVAL;
+  if (!start_script(d, L)) return SIO_EINVAL;
+  if (index == 0) {
+    /* --port 0: the port worker 0 got is every worker's (they share it with SO_REUSEPORT) */
+    d->worker_overrides = d->cfg.overrides;
+    if (d->cfg.overrides.port == 0) {
+      siol_servers(L);
+      if (lua_geti(L, -1, 1) == LUA_TUSERDATA) {
+        if (lua_getfield(L, -1, "port") == LUA_TNUMBER) d->worker_overrides.port = (int)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 2);
+    }
+  }
+  return 0;
 }
 
 /* On each worker's thread: its servers and timers close (the script's disconnect handlers run as

@@ -44,6 +44,11 @@ void pysio_core_closed(CoreObject *c) {
 
 static void on_server_closed(sio_server_t *server) { pysio_core_closed(sio_server_get_data(server)); }
 
+void pysio_core_close_server(CoreObject *c) {
+  if (c->server) sio_server_close(c->server, on_server_closed);
+  else pysio_core_closed(c);
+}
+
 void pysio_core_stop_handles(CoreObject *c) {
   c->stopping = 1;
   stop_signals(c);

@@ -89,7 +89,8 @@ void pysio_free_orphans(CoreObject *c);
 /* ack.c: an Ack dropped by a thread other than the loop's queues its handle here. */
 void pysio_ack_orphan(CoreObject *c, sio_ack_t *h);
 
-/* workers.c */
+/* workers.c: a Core that started workers is their owner (group set, never a worker itself); the
+ * workers' Cores are borrowed-loop Cores (group set, `worker` their index). */
 PyObject *pysio_core_start_workers(CoreObject *c, PyObject *args);
 PyObject *pysio_core_worker_index(CoreObject *c, PyObject *unused);
 /* Core() on a worker thread inside setup: the loop, group and index it joins (0: none). */
@@ -103,6 +104,8 @@ sio_workers_t *pysio_workers_of(CoreObject *c);
 /* core.c: what stopping does to a Core besides closing its server */
 void pysio_core_stop_handles(CoreObject *c);
 void pysio_core_closed(CoreObject *c);
+/* Closes c's server (then pysio_core_closed). */
+void pysio_core_close_server(CoreObject *c);
 
 /* timer.c */
 PyObject *pysio_core_call_later(CoreObject *c, PyObject *args);

@@ -1,7 +1,9 @@
-/* Core.start_workers(): one interpreter, N loops (sio.h "Workers"). This Core is worker 0, on the
- * caller's thread and loop; workers 1..n-1 are Cores that `setup` builds on the group's threads
- * (core_init adopts the worker's loop through pysio_workers_adopt), every one with the same
- * dispatch object, so the same handlers serve every worker.
+/* Core.start_workers(): one interpreter, N loops (sio.h "Workers"). The Core it is called on owns
+ * the group and worker 0's loop (the caller's: run() runs it); every worker is a Core that `setup`
+ * builds on its worker's thread (core_init adopts the worker's loop through pysio_workers_adopt;
+ * worker 0's on the caller's thread, over the owner's loop), so that its server joins the group
+ * before its io exists and the io joins the in-process adapter. Every one has the same dispatch
+ * object: the same handlers serve every worker. The owner's own server never listens.
  *
  * The GIL: a worker thread runs its loop without it and takes it (PyGILState_Ensure) for each
  * callback into Python, as worker 0 does while run() waits in uv_run. Its Python thread state is
@@ -24,7 +26,8 @@
 struct pysio_group_s {
   sio_workers_t *workers;
   unsigned count;
-  CoreObject *cores[MAX_WORKERS]; /* strong references; cores[0] is the Core that started it */
+  CoreObject *owner;              /* the Core start_workers was called on (owns this struct) */
+  CoreObject *cores[MAX_WORKERS]; /* the workers' Cores, strong references */
   PyObject *setup;                /* setup(index) */
   PyObject *err_type, *err_value, *err_tb; /* the first setup's exception */
   int stopping;
@@ -63,15 +66,10 @@ static int worker_setup(sio_workers_t *w, unsigned index, uv_loop_t *loop, void 
   PyGILState_STATE gs = PyGILState_Ensure();
   g->workers = w;
   int r = 0;
-  if (index == 0) {
-    r = sio_server_set_workers(g->cores[0]->server, w, 0);
-    if (r) pysio_raise(pysio_core_state(g->cores[0]), r, "workers");
-  } else {
-    adopting = g;
-    adopting_index = index;
-    adopting_loop = loop;
-  }
-  PyObject *res = r ? NULL : PyObject_CallFunction(g->setup, "I", index);
+  adopting = g;
+  adopting_index = index;
+  adopting_loop = loop;
+  PyObject *res = PyObject_CallFunction(g->setup, "I", index);
   adopting = NULL;
   if (res && !g->cores[index]) {
     Py_DECREF(res);
@@ -123,19 +121,20 @@ static void group_stopped(sio_workers_t *w) {
   if (!g) return;
   PyGILState_STATE gs = PyGILState_Ensure();
   g->workers = NULL;
-  for (unsigned i = 1; i < g->count; i++)
+  for (unsigned i = 0; i < g->count; i++)
     if (g->cores[i]) {
       g->cores[i]->closed = 1;
       g->cores[i]->loop_ready = 0;
     }
   PyGILState_Release(gs);
-  pysio_core_closed(g->cores[0]); /* worker 0's: closes its async, calls _on_closed */
+  pysio_core_close_server(g->owner); /* then its async closes and Python hears _on_closed */
 }
 
 void pysio_workers_stop(CoreObject *c) {
   pysio_group_t *g = c->group;
-  if (!g || g->stopping || !g->workers) return;
+  if (!g || g->stopping || !g->workers || c != g->owner) return;
   g->stopping = 1;
+  pysio_core_stop_handles(c);
   stopping_group = g;
   sio_workers_stop(g->workers, group_stopped);
 }
@@ -143,7 +142,7 @@ void pysio_workers_stop(CoreObject *c) {
 int pysio_workers_request_stop(CoreObject *c) {
   pysio_group_t *g = c->group;
   if (!g) return 0;
-  CoreObject *c0 = g->cores[0];
+  CoreObject *c0 = g->owner;
   if (c0 && c0->loop_ready && !c0->closed) {
     atomic_store(&c0->stop_requested, 1);
     uv_async_send(&c0->async);
@@ -154,9 +153,9 @@ int pysio_workers_request_stop(CoreObject *c) {
 void pysio_workers_free(CoreObject *c) {
   pysio_group_t *g = c->group;
   c->group = NULL;
-  if (!g || c->worker != 0) return;
-  /* worker 0 owns the group: the other Cores' references go with it */
-  for (unsigned i = 1; i < g->count; i++) {
+  if (!g || c != g->owner) return;
+  /* the owner's: the workers' Cores go with it */
+  for (unsigned i = 0; i < g->count; i++) {
     CoreObject *w = g->cores[i];
     g->cores[i] = NULL;
     if (w) {
@@ -190,7 +189,7 @@ PyObject *pysio_core_start_workers(CoreObject *c, PyObject *args) {
   g->count = count;
   Py_INCREF(setup);
   g->setup = setup;
-  g->cores[0] = c; /* borrowed: the group is c's */
+  g->owner = c; /* borrowed: the group is c's */
   c->group = g;
   c->worker = 0;
   sio_workers_options_t o;

@@ -125,7 +125,7 @@ class Dispatch(NodeStyle):
         mode) or a worker (``async_handlers``) decides later and calls
         ``_core.connect_done(token, verdict)``."""
         if self._cores is not None:  # workers: the socket is this worker's
-            self._cores.owner[(nsp, sid)] = self._cores.home_index()
+            self._cores.sid_owner[(nsp, sid)] = self._cores.home_index()
         if self._recovery:
             rec = self._core.recovering()  # a restored socket: its id, rooms and session are back
             if rec is not None and (nsp, sid) not in self._recovered:
@@ -276,7 +276,7 @@ class Dispatch(NodeStyle):
         self._pending.pop((nsp, sid), None)
         self._recovered.pop((nsp, sid), None)
         if self._cores is not None:
-            self._cores.owner.pop((nsp, sid), None)
+            self._cores.sid_owner.pop((nsp, sid), None)
         if self._node_sockets:
             self._node_disconnected(nsp, sid, reason)  # socket.py: the socket's "disconnect"
         if self._log_traffic:

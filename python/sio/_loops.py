@@ -1,6 +1,7 @@
-"""``Server(workers=N)``: N event loops in one interpreter (sio.h "Workers"). Worker 0 is the Core
-``Server()`` made, on the thread that calls ``listen()``/``run()``; workers 1..N-1 are Cores built on
-the core's own threads (``Core.start_workers``), each listening on the same port (SO_REUSEPORT).
+"""``Server(workers=N)``: N event loops in one interpreter (sio.h "Workers"). The Core ``Server()``
+made owns the group and worker 0's loop (``run()`` runs it); ``listen()`` starts the group
+(``Core.start_workers``): a Core per worker, worker 0's on the calling thread over that loop, the
+others on the group's threads, each listening on the same port (SO_REUSEPORT).
 
 Every worker calls the same dispatch object (the Server), so the same handlers serve every worker.
 A handler runs on its worker's thread with the GIL: handlers of different workers take turns, while
@@ -43,13 +44,14 @@ class Cores:
     def __init__(self, server: "Server", core0: Any, count: int) -> None:
         self._server = server
         self._count = count
-        self.cores: List[Any] = [core0]
+        self.owner = core0
+        self.cores: List[Any] = [core0]  # the owner until the workers exist
         self.config: List[Tuple[str, tuple, dict]] = []
         self.queues: List[Deque[Callable[[], Any]]] = [collections.deque() for _ in range(count)]
         self.index: Dict[int, int] = {}  # thread ident -> worker index (the loop threads)
         self.home = threading.local()     # .index: the worker a handler thread works for
         self.started = False
-        self.owner: Dict[tuple, int] = {}  # (nsp, sid) -> worker, while connected
+        self.sid_owner: Dict[tuple, int] = {}  # (nsp, sid) -> worker, while connected
 
     # ---- which worker --------------------------------------------------------------------------
 
@@ -113,21 +115,22 @@ class Cores:
         port: List[int] = []
         self.index[threading.get_ident()] = 0
 
+        cores: List[Any] = []
+
         def setup(i: int) -> None:
-            if i == 0:
-                port.append(listen(self.cores[0]))
-                return
-            core = _core.Core(srv, **core_kw)
-            self.cores.append(core)
+            core = _core.Core(srv, **core_kw)  # joins worker i (start_workers' setup is running)
+            cores.append(core)
             self.index[threading.get_ident()] = i
             for name, args, kw in self.config:
                 getattr(core, name)(*args, **kw)
-            listen(core)
+            port.append(listen(core))
 
-        self.started = True
+        # in place before any worker runs: handlers run on workers 1.. while later ones are built
+        self.cores, self.started = cores, True
         try:
-            self.cores[0].start_workers(self._count, setup)
+            self.owner.start_workers(self._count, setup)
         except BaseException:
-            self.started = False
+            self.index.clear()
+            self.cores, self.started = [self.owner], False
             raise
         return port[0]

@@ -601,7 +601,7 @@ class Server(Dispatch, AsyncioMode):
         op on a socket of another worker goes to that worker's loop."""
         cores = self._cores
         if cores is not None and cores.started and sid is not None:
-            owner = cores.owner.get((nsp, sid))
+            owner = cores.sid_owner.get((nsp, sid))
             if owner is not None and owner != cores.here():
                 cores.post(owner, functools.partial(self._after_connect, nsp, sid, op))
                 return True
@@ -633,7 +633,7 @@ class Server(Dispatch, AsyncioMode):
         cores = self._cores
         if cores is not None and cores.started:
             here = cores.here()
-            target = cores.owner.get((nsp, sid), here) if sid is not None else here
+            target = cores.sid_owner.get((nsp, sid), here) if sid is not None else here
             if target is None:
                 target = cores.home_index()
             if target == here:
@@ -1232,7 +1232,7 @@ class Server(Dispatch, AsyncioMode):
                     del cores.index[t]
             cores.index[self._loop_thread] = 0
         try:
-            (cores.cores[0] if cores is not None else self._core).run(handle_signals=handle_signals)
+            (cores.owner if cores is not None else self._core).run(handle_signals=handle_signals)
         finally:
             self._loop_thread = None
 
