@@ -99,6 +99,19 @@ class Server(Dispatch, AsyncioMode):
         that is not an HTTP token, or a path or domain with ``;`` or control characters, raises
         ``ValueError`` (:class:`sio.InvalidArgumentError`).
 
+    :param workers: N event loops (default 1), each on its own thread with its own listener on
+        the same port (SO_REUSEPORT) and its own sessions, in this one interpreter: every core of
+        a machine before Redis. The same handlers serve every worker, each called on its worker's
+        thread holding the GIL (so Python handlers of different workers take turns, while the C
+        core's parsing, framing, fan-out and I/O run on every worker at once); a socket belongs
+        to its worker, and what a handler calls acts there, or on the worker owning the sid it
+        names; broadcasts, rooms, ``fetch_count``/``fetch_sockets`` and ``server_side_emit`` span
+        the workers (the in-process adapter; with ``redis``, each worker is a Redis node).
+        Calls from other threads are queued to worker 0 (then to a sid's owner), in order.
+        ``listen()`` once (it starts the workers); ``socket_count`` and ``stats()`` are the
+        calling worker's. :class:`AsyncServer` refuses ``workers > 1`` (ValueError): one asyncio
+        loop is one thread. See python/README.md, "Every core: workers".
+
     python-socketio's arguments (keyword-only here), each honoured, or accepted with one
     ``warnings.warn`` saying how sio differs:
 
@@ -595,21 +608,19 @@ class Server(Dispatch, AsyncioMode):
         self._calls.append(fn)
         self._core.wakeup()
 
-    def _defer(self, nsp: str, sid: Optional[str], op: Callable[[], Any]) -> bool:
+    def _defer(self, nsp: str, sid: Optional[str], op: Callable[[], Any], route: bool = True) -> bool:
         """Queues op when it cannot run now: another thread (then, on the server's thread, after
         the connect of a socket still connecting), or a socket still connecting. With workers, an
-        op on a socket of another worker goes to that worker's loop."""
-        cores = self._cores
-        if cores is not None and cores.started and sid is not None:
-            owner = cores.sid_owner.get((nsp, sid))
-            if owner is not None and owner != cores.here():
-                cores.post(owner, functools.partial(self._after_connect, nsp, sid, op))
-                return True
+        op on a socket of another worker goes to that worker's loop (``route``; an emit does not
+        need it: the in-process adapter carries it, in order with the broadcasts before it), and
+        from another thread to worker 0's first, in the order the thread made its calls."""
+        if route and self._to_owner(nsp, sid, op):
+            return True
         if self._elsewhere():
             if sid is None:
                 self.call_soon_threadsafe(op)
             else:
-                self.call_soon_threadsafe(self._after_connect, nsp, sid, op)
+                self.call_soon_threadsafe(self._after_connect, nsp, sid, op, route)
             return True
         if sid is not None:
             pending = self._pending.get((nsp, sid))
@@ -618,7 +629,21 @@ class Server(Dispatch, AsyncioMode):
                 return True
         return False
 
-    def _after_connect(self, nsp: str, sid: str, op: Callable[[], Any]) -> None:
+    def _to_owner(self, nsp: str, sid: Optional[str], op: Callable[[], Any]) -> bool:
+        """Workers: True when op was sent to the loop of sid's worker (not this thread's)."""
+        cores = self._cores
+        if cores is None or not cores.started or sid is None:
+            return False
+        here = cores.here()
+        owner = cores.sid_owner.get((nsp, sid))
+        if here is None or owner is None or owner == here:
+            return False
+        cores.post(owner, functools.partial(self._after_connect, nsp, sid, op))
+        return True
+
+    def _after_connect(self, nsp: str, sid: str, op: Callable[[], Any], route: bool = True) -> None:
+        if route and self._to_owner(nsp, sid, op):
+            return
         pending = self._pending.get((nsp, sid))
         if pending is not None:
             pending.append(op)
@@ -718,7 +743,7 @@ class Server(Dispatch, AsyncioMode):
         skip = room_names(skip_sid)
         flags = (api.SIO_EMIT_VOLATILE if volatile else 0) | (api.SIO_EMIT_LOCAL if local else 0)
         sid = target if isinstance(target, str) else None
-        if self._defer(nsp, sid, lambda: self._core.emit(nsp, event, args, rooms, skip, flags)):
+        if self._defer(nsp, sid, lambda: self._core.emit(nsp, event, args, rooms, skip, flags), route=False):
             return None
         self._core.emit(nsp, event, args, rooms, skip, flags)
         self._kick()
