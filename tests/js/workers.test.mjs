@@ -11,7 +11,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './server.mjs';
-import { httpRequest, parseOpenPacket, sleep } from './helpers.mjs';
+import { spawnSync } from 'node:child_process';
+import { httpRequest, parseOpenPacket, sleep, startRedis } from './helpers.mjs';
+import msgpackParser from 'socket.io-msgpack-parser';
 import { closeManager, connectClient } from './sio-helpers.mjs';
 
 const WORKERS = 2;
@@ -158,6 +160,31 @@ describe('workers', () => {
     }
   });
 
+  test('binary broadcasts across workers, with the JSON and the msgpack parser', async (t) => {
+    if (skip) return t.skip(skip);
+    const buf = Buffer.from([0, 1, 2, 253, 254, 255]);
+    for (const parserArgs of [[], ['--parser', 'msgpack']]) {
+      const s2 = parserArgs.length ? await startServer(['--workers', '2', ...parserArgs]) : server;
+      const managerOpts = parserArgs.length ? { parser: msgpackParser } : undefined;
+      const clients = [];
+      try {
+        for (let i = 0; i < 10; i++) clients.push(await connectClient(s2.url, WS, { managerOpts }));
+        assert.equal(new Set(clients.map((c) => workerOf(c.engine.id))).size, 2, 'both workers');
+        clients[0].emit('broadcast', 'bin', buf, { nested: [buf, 'x'] });
+        for (const c of clients) {
+          const [tag, b, o] = await c.next('broadcast');
+          assert.equal(tag, 'bin');
+          assert.deepEqual(Buffer.from(b), buf);
+          assert.deepEqual(Buffer.from(o.nested[0]), buf);
+          assert.equal(o.nested[1], 'x');
+        }
+      } finally {
+        await closeAll(clients);
+        if (s2 !== server) assert.equal((await s2.stop()).code, 0, s2.stderr);
+      }
+    }
+  });
+
   test('rooms and except across workers', async (t) => {
     if (skip) return t.skip(skip);
     const clients = await clientsOnBoth(10);
@@ -206,6 +233,29 @@ describe('workers', () => {
       assert.equal(n, clients.length - 1);
     } finally {
       await closeAll(clients);
+    }
+  });
+
+  test('with --redis, Redis is the bus: each worker a node, counts and broadcasts span them', async (t) => {
+    if (skip) return t.skip(skip);
+    if (spawnSync('redis-server', ['--version']).status !== 0) return t.skip('redis-server is not installed');
+    const redis = await startRedis();
+    let s2;
+    const clients = [];
+    try {
+      s2 = await startServer(['--workers', '2', '--redis', redis.url]);
+      for (let i = 0; i < 8; i++) clients.push(await connectClient(s2.url, WS));
+      const per = new Set(clients.map((c) => workerOf(c.engine.id)));
+      assert.equal(per.size, 2, 'clients on both workers');
+      assert.equal(await countUntil(clients[0], 8, 8000), 8);
+      clients[1].emit('broadcast', 'via-redis');
+      for (const c of clients) assert.deepEqual(await c.next('broadcast'), ['via-redis']);
+      await sleep(200);
+      for (const c of clients) assert.equal(c.pending('broadcast').length, 0, 'exactly once');
+    } finally {
+      await closeAll(clients);
+      if (s2) assert.equal((await s2.stop()).code, 0, s2.stderr);
+      await redis.stop();
     }
   });
 

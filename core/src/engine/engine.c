@@ -4,7 +4,7 @@
 #include <strings.h>
 #include <sys/time.h>
 
-#include <openssl/rand.h>
+#include <uv.h>
 
 #include "base64.h"
 #include "engine/eio_codec.h"
@@ -440,7 +440,9 @@ void sio__engine_random_id(sio_engine_t *e, char out[21]) {
   static const char alphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   if (e->rand_left < 20) {
-    if (RAND_bytes(e->rand_pool, sizeof e->rand_pool) != 1) abort(); /* no CSPRNG: no ids */
+    /* The kernel's CSPRNG (getrandom) through libuv rather than OpenSSL's RAND_bytes, whose first
+     * call initialises libcrypto (about 2.5 MB of RSS) in a server that may not use TLS at all. */
+    if (uv_random(NULL, NULL, e->rand_pool, sizeof e->rand_pool, 0, NULL) != 0) abort(); /* no CSPRNG: no ids */
     e->rand_left = sizeof e->rand_pool;
   }
   const unsigned char *r = e->rand_pool + sizeof e->rand_pool - e->rand_left;

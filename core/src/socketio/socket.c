@@ -18,12 +18,17 @@ _Static_assert(sizeof(sio_buf_t) == sizeof(sio_attachment_t) &&
 
 static void free_timer(uv_handle_t *h) { free(h); }
 
+/* The pid of every socket of a namespace without recovery (never written). */
+static char no_pid[1];
+
 sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth, int sent) {
-  sio_socket_t *s = calloc(1, sizeof *s);
+  int recovers = sio__nsp_recovers(nsp);
+  sio_socket_t *s = calloc(1, sizeof *s + (recovers ? SIO_PID_SIZE : 0));
   if (!s) {
     cJSON_Delete(auth);
     return NULL;
   }
+  s->pid = recovers ? (char *)(s + 1) : no_pid;
   s->nsp = nsp;
   s->client = c;
   if (!auth->child) { /* the usual case ("40"): share one empty object instead of one each */
@@ -54,7 +59,7 @@ sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth, int 
     /* Not the Engine.IO id, which is what lets a client resume a session: it stays secret. */
     sio__engine_random_id(sio_io_engine(nsp->io), s->idbuf);
     /* Node gives every socket a pid when recovery is on; only its client can name it. */
-    if (sio__nsp_recovers(nsp)) sio__engine_random_id(sio_io_engine(nsp->io), s->pid);
+    if (recovers) sio__engine_random_id(sio_io_engine(nsp->io), s->pid);
   }
   s->cnext = c->sockets;
   c->sockets = s;
@@ -170,7 +175,7 @@ int sio__socket_restore(sio_socket_t *s) {
   if (!r) return SIO_ENOMEM;
   uint64_t now = uv_now(sio_server_loop(s->nsp->io->server));
   int rc = sio__recovery_restore(s->nsp->recovery, now, pid->valuestring, off->valuestring, r);
-  if (rc == 0 && (strlen(r->sid) >= sizeof s->idbuf || strlen(r->pid) >= sizeof s->pid)) {
+  if (rc == 0 && (strlen(r->sid) >= sizeof s->idbuf || strlen(r->pid) >= SIO_PID_SIZE)) {
     sio__recovered_clear(r); /* not one of ours */
     rc = SIO_ENOTFOUND;
   }
@@ -199,7 +204,7 @@ static void on_restored(void *arg, int status, sio_recovered_t *r) {
     memset(r, 0, sizeof *r);
     /* Another node's session with an id or pid longer than ours: not one sio can take on. */
     if (!mine->sid || !mine->pid || strlen(mine->sid) >= sizeof s->idbuf ||
-        strlen(mine->pid) >= sizeof s->pid) {
+        strlen(mine->pid) >= SIO_PID_SIZE) {
       sio__recovered_clear(mine);
       free(mine);
       mine = NULL;

@@ -30,6 +30,10 @@ typedef struct sio_pending_ack {
   struct sio_pending_ack *bnext, *bprev; /* the broadcast's recipients yet to answer */
 } sio_pending_ack_t;
 
+/* Every connected client holds one of these per namespace for as long as it stays, so it is kept
+ * to 168 bytes (a 176-byte malloc chunk; tests/c/test_memory.c bounds it): flags are bitfields,
+ * and the recovery pid, which most servers never use, is not stored inline (see pid). */
+#define SIO_PID_SIZE 21 /* a pid and its NUL */
 struct sio_socket_s {
   char *id;
   char idbuf[24];
@@ -40,24 +44,26 @@ struct sio_socket_s {
   sio_socket_t *znext;           /* the io's sockets to free */
   cJSON *auth;
   void *data;
-  uint8_t auth_sent;             /* the CONNECT carried a payload (sio_socket_auth_sent) */
-  uint8_t state;
-  uint8_t in_middleware;
-  uint16_t mw_index;
   sio_socket_room_t *rooms;      /* the in-memory adapter's (own-id room not included) */
   uint32_t nrooms, caprooms;
   uint64_t mark;                 /* the in-memory adapter's dedupe stamp */
   sio_pending_ack_t *acks;
   struct sio_ack_s *ack_handles; /* live sio_ack_t of this socket, cut loose when it closes */
   /* Connection state recovery: the pid sent in the CONNECT reply ("" when none), and for a
-   * restored socket what was kept (its rooms and missed packets are used up at connect). */
-  char pid[21];
-  uint8_t recovered;
-  uint8_t restoring;             /* waiting for the adapter's restore_session (holds the socket) */
+   * restored socket what was kept (its rooms and missed packets are used up at connect). When
+   * the namespace recovers, pid points to SIO_PID_SIZE bytes allocated with the socket (behind
+   * it); otherwise to a shared, read-only "" (never written: only recovery writes a pid). */
+  char *pid;
   struct sio_recovered *restored;
   struct sio_socket_ext *ext;    /* catch-alls and packet middleware (listen.c); NULL: none */
   uint32_t chains;               /* packet middleware chains in flight (they hold the socket) */
-  uint8_t released;              /* sio__socket_release came while chains were in flight */
+  uint16_t mw_index;
+  unsigned state : 2;            /* SOCK_* */
+  unsigned auth_sent : 1;        /* the CONNECT carried a payload (sio_socket_auth_sent) */
+  unsigned in_middleware : 1;
+  unsigned recovered : 1;
+  unsigned restoring : 1;        /* waiting for the adapter's restore_session (holds the socket) */
+  unsigned released : 1;         /* sio__socket_release came while chains were in flight */
 };
 
 /* sio_socket_ack_handle(): an answer owed to the client, once. */

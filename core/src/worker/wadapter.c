@@ -8,6 +8,8 @@
  * path, namespace name), the same on every worker when every worker's setup builds the same
  * servers. Redis, when the io uses it, replaces this (sio__io_use_adapters). */
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +19,7 @@
 #ifdef SIO_HAVE_REDIS
 
 #include "adapter/sac.h"
+#include "engine/engine.h"
 
 #define REQUEST_TIMEOUT_MS 5000
 
@@ -32,6 +35,9 @@ typedef struct wio {
 
 /* One namespace's endpoint on this worker (listed in the worker's endpoints). */
 struct wep {
+  sio_adapter_vt_t vt; /* sac's, with broadcast (the fast path below) replaced */
+  int (*sac_broadcast)(sio_adapter_t *a, const sio_target_t *to, const sio_bcast_packet_t *bp);
+  sio_adapter_t *local; /* the namespace's in-memory adapter (the sac's) */
   wep_t *next;
   wio_t *io;
   sio_sac_t *sac;
@@ -164,6 +170,147 @@ static int post_self(wep_t *e, int kind, const char *id, sio_sac_published_cb cb
   return 0;
 }
 
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The fast path: a plain broadcast (no acks, no recovery) travels as the Socket.IO packet already  */
+/* encoded here (its messages' bytes) with its target; each worker delivers those bytes to its     */
+/* sockets without decoding or encoding anything.                                                 */
+
+typedef struct wfast {
+  sio_wmsg_t m;
+  sio_workers_t *g;
+  unsigned to;
+  struct wbytes *b;
+} wfast_t;
+
+/* Shared by every worker's message (refcounted): one allocation. */
+typedef struct wbytes {
+  atomic_uint refs;
+  unsigned slot;
+  const char *path, *nsp;
+  const char **rooms, **except;
+  size_t nrooms, nexcept;
+  int flags;
+  size_t nmsgs;            /* the text (or msgpack) message, then each attachment */
+  const char **data;
+  size_t *len;
+  unsigned char *binary;
+  char mem[];
+} wbytes_t;
+
+static wep_t *ep_find(sio_workers_t *g, unsigned index, unsigned slot, const char *path,
+                      const char *nsp) {
+  for (wep_t *e = *endpoints(g, index); e; e = e->next)
+    if (e->io->slot == slot && !strcmp(e->nsp, nsp) && !strcmp(e->io->path, path)) return e;
+  return NULL;
+}
+
+static void wbytes_unref(wbytes_t *b) {
+  if (atomic_fetch_sub(&b->refs, 1) == 1) free(b);
+}
+
+/* Copies what a worker needs into one block: strings, the target, every message's bytes. */
+static wbytes_t *wbytes_new(const wep_t *e, const sio_target_t *to, const sio_encoded_t *enc) {
+  size_t nr = to ? to->nrooms : 0, nx = to ? to->nexcept : 0, nm = 1 + enc->natts;
+  size_t lp = strlen(e->io->path) + 1, ln = strlen(e->nsp) + 1;
+  size_t size = sizeof(wbytes_t) + (nr + nx + nm) * sizeof(char *) + nm * sizeof(size_t) + nm + lp + ln;
+  for (size_t i = 0; i < nr; i++) size += strlen(to->rooms[i]) + 1;
+  for (size_t i = 0; i < nx; i++) size += strlen(to->except[i]) + 1;
+  for (size_t i = 0; i < nm; i++) size += sio__msg_len(i ? enc->atts[i - 1] : enc->text);
+  wbytes_t *b = malloc(size);
+  if (!b) return NULL;
+  char *p = b->mem;
+  b->rooms = (const char **)(void *)p;
+  p += nr * sizeof(char *);
+  b->except = (const char **)(void *)p;
+  p += nx * sizeof(char *);
+  b->data = (const char **)(void *)p;
+  p += nm * sizeof(char *);
+  b->len = (size_t *)(void *)p;
+  p += nm * sizeof(size_t);
+  b->binary = (unsigned char *)p;
+  p += nm;
+  b->path = memcpy(p, e->io->path, lp);
+  p += lp;
+  b->nsp = memcpy(p, e->nsp, ln);
+  p += ln;
+  for (size_t i = 0; i < nr; i++, p += strlen(p) + 1) b->rooms[i] = strcpy(p, to->rooms[i]);
+  for (size_t i = 0; i < nx; i++, p += strlen(p) + 1) b->except[i] = strcpy(p, to->except[i]);
+  for (size_t i = 0; i < nm; i++) {
+    const sio_msg_t *m = i ? enc->atts[i - 1] : enc->text;
+    b->len[i] = sio__msg_len(m);
+    b->binary[i] = (unsigned char)sio__msg_binary(m);
+    b->data[i] = memcpy(p, sio__msg_data(m), b->len[i]);
+    p += b->len[i];
+  }
+  b->nrooms = nr;
+  b->nexcept = nx;
+  b->nmsgs = nm;
+  b->flags = to ? to->flags : 0;
+  b->slot = e->io->slot;
+  atomic_init(&b->refs, 1);
+  return b;
+}
+
+static void on_fast(sio_wmsg_t *m, int dropped) {
+  wfast_t *f = (wfast_t *)m;
+  wbytes_t *b = f->b;
+  wep_t *e = dropped ? NULL : ep_find(f->g, f->to, b->slot, b->path, b->nsp);
+  sio_msg_t *atts[SIO_PACKET_MAX_ATTACHMENTS + 1];
+  sio_encoded_t enc = {NULL, atts, b->nmsgs - 1};
+  size_t made = 0;
+  if (e && b->nmsgs <= SIO_PACKET_MAX_ATTACHMENTS + 1)
+    for (; made < b->nmsgs; made++) {
+      sio_msg_t *msg = sio_msg_new(b->data[made], b->len[made], b->binary[made]);
+      if (!msg) break;
+      if (made) atts[made - 1] = msg;
+      else enc.text = msg;
+    }
+  if (e && made == b->nmsgs) {
+    if (b->flags & SIO_EMIT_NO_COMPRESS) sio__encoded_no_compress(&enc);
+    sio_target_t to = {b->rooms, b->nrooms, b->except, b->nexcept, b->flags};
+    sio_bcast_packet_t bp = {NULL, NULL, &enc};
+    sio_io_t *io = sio__sac_nsp(e->sac)->io;
+    sio__io_enter(io);
+    e->local->vt->broadcast(e->local, &to, &bp);
+    sio__io_leave(io);
+  }
+  for (size_t i = 0; i < made; i++) sio_msg_unref(i ? atts[i - 1] : enc.text);
+  wbytes_unref(b);
+  free(f);
+}
+
+static wep_t *ep_of(const sio_adapter_t *a) {
+  return (wep_t *)(void *)((char *)(uintptr_t)a->vt - offsetof(wep_t, vt));
+}
+
+static int w_broadcast(sio_adapter_t *a, const sio_target_t *to, const sio_bcast_packet_t *bp) {
+  wep_t *e = ep_of(a);
+  /* Recovery numbers and keeps packets per node: sac's path, which carries the packet decoded. */
+  if ((to && (to->flags & SIO_EMIT_LOCAL)) || sio__nsp_recovery_enabled(a->nsp))
+    return e->sac_broadcast(a, to, bp);
+  int r = e->local->vt->broadcast(e->local, to, bp);
+  wbytes_t *b = wbytes_new(e, to, bp->enc);
+  if (!b) return SIO_ENOMEM; /* delivered here, nothing published (adapter.h) */
+  unsigned n = sio_workers_count(e->io->g);
+  for (unsigned i = 0; i < n; i++) {
+    if (i == e->io->index) continue;
+    wfast_t *f = malloc(sizeof *f);
+    if (!f) continue; /* that worker misses it, as a node would a lost message */
+    f->m.run = on_fast;
+    f->g = e->io->g;
+    f->to = i;
+    f->b = b;
+    atomic_fetch_add(&b->refs, 1);
+    if (sio__workers_post(e->io->g, i, &f->m)) {
+      atomic_fetch_sub(&b->refs, 1);
+      free(f);
+    }
+  }
+  wbytes_unref(b);
+  return r;
+}
+
 static int tp_publish(void *t, const sio_sac_msg_t *m, sio_sac_published_cb cb, void *arg) {
   int r = send_all(t, m, NULL);
   if (!r && cb) post_self(t, 1, NULL, cb, arg);
@@ -214,7 +361,13 @@ static sio_adapter_t *w_create(void *arg, sio_nsp_t *nsp, sio_adapter_t *local) 
   wep_t **head = endpoints(io->g, io->index);
   e->next = *head;
   *head = e;
-  return sio__sac_adapter(e->sac);
+  e->local = local;
+  sio_adapter_t *a = sio__sac_adapter(e->sac);
+  e->vt = *a->vt;
+  e->sac_broadcast = a->vt->broadcast;
+  e->vt.broadcast = w_broadcast;
+  a->vt = &e->vt;
+  return a;
 }
 
 static void w_free(void *arg) {

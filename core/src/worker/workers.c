@@ -282,18 +282,12 @@ int sio_workers_start(uv_loop_t *loop, const sio_workers_options_t *opts, sio_wo
     return r;
   }
   uv_unref((uv_handle_t *)&w0->async); /* keeps the loop alive only while stopping */
+  /* Worker 0's thread is the caller's: it keeps that index while the group lives. */
   int prev_index = tl_index;
   const sio_workers_t *prev_group = tl_group;
   tl_group = g;
   tl_index = 0;
   r = opts->setup(g, 0, loop, opts->arg);
-  tl_group = prev_group;
-  tl_index = prev_index;
-  if (r < 0) {
-    undo_start(g, 1, on_w0_closed_free);
-    return r;
-  }
-  /* Worker 0's thread is the caller's: it keeps that index while the group lives. */
   unsigned built = 1;
   for (unsigned i = 1; i < n && r >= 0; i++) {
     worker_t *w = &g->w[i];
@@ -308,10 +302,10 @@ int sio_workers_start(uv_loop_t *loop, const sio_workers_options_t *opts, sio_wo
   }
   if (r < 0) {
     undo_start(g, built, on_w0_closed_free);
+    tl_group = prev_group;
+    tl_index = prev_index;
     return r;
   }
-  tl_group = g;
-  tl_index = 0;
   *out = g;
   return 0;
 }
