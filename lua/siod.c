@@ -91,7 +91,8 @@ struct siod_s {
   int shutting_down;
   int exit_code;
   sio_workers_t *group;                     /* --workers N > 1, until stopped */
-  siod_overrides_t worker_overrides;        /* workers 1..: --port 0 becomes worker 0's port */
+  int ports0[16];                           /* worker 0's servers' ports, in the order made */
+  int nports0;
   siod_worker_t workers[SIOD_MAX_WORKERS]; /* [1..N-1]: the other workers' states */
 };
 
@@ -500,7 +501,9 @@ static void on_sighup(uv_signal_t *h, int signum) {
 
 static void on_worker_reload(uv_async_t *a) {
   siod_worker_t *w = a->data;
-  if (w->L) reload_state(w->d, w->L);
+  if (!w->L) return;
+  siod_host_worker_ports(w->L, w->d->ports0, w->d->nports0); /* the same servers are found again */
+  reload_state(w->d, w->L);
 }
 
 /* Loads the script into L and runs it; logs and returns 0 when it fails. */
@@ -533,7 +536,8 @@ static int worker_setup(sio_workers_t *g, unsigned index, uv_loop_t *loop, void 
       siol_log(L, SIOL_LOG_ERROR, "worker %u: cannot start Lua: %s", index, msg ? msg : "?");
       return SIO_EINVAL;
     }
-    siod_host(L, loop, &d->worker_overrides);
+    siod_host(L, loop, &d->cfg.overrides);
+    siod_host_worker_ports(L, d->ports0, d->nports0);
     siol_set_log_level(L, d->cfg.log_level);
     if (uv_async_init(loop, &w->reload, on_worker_reload) == 0) {
       w->reload.data = w;
@@ -544,16 +548,16 @@ static int worker_setup(sio_workers_t *g, unsigned index, uv_loop_t *loop, void 
   siol_host_workers(L, g, index);
   if (!start_script(d, L)) return SIO_EINVAL;
   if (index == 0) {
-    /* --port 0: the port worker 0 got is every worker's (they share it with SO_REUSEPORT) */
-    d->worker_overrides = d->cfg.overrides;
-    if (d->cfg.overrides.port == 0) {
-      siol_servers(L);
-      if (lua_geti(L, -1, 1) == LUA_TUSERDATA) {
-        if (lua_getfield(L, -1, "port") == LUA_TNUMBER) d->worker_overrides.port = (int)lua_tointeger(L, -1);
-        lua_pop(L, 1);
-      }
+    /* port 0: the ports worker 0 got are every worker's (they share them with SO_REUSEPORT) */
+    siol_servers(L); /* newest first */
+    int n = (int)lua_rawlen(L, -1);
+    for (int i = n; i >= 1 && d->nports0 < (int)(sizeof d->ports0 / sizeof *d->ports0); i--) {
+      lua_rawgeti(L, -1, i);
+      lua_getfield(L, -1, "port");
+      d->ports0[d->nports0++] = (int)lua_tointeger(L, -1);
       lua_pop(L, 2);
     }
+    lua_pop(L, 1);
   }
   return 0;
 }
