@@ -163,6 +163,7 @@ static void core_dealloc(CoreObject *c) {
   core_clear(c);
   core_shutdown(c);
   pysio_workers_free(c);
+  Py_CLEAR(c->graveyard);
   pysio_hooks_free(c);
   Py_CLEAR(c->keys);
   Py_CLEAR(c->mw_pending);

@@ -47,6 +47,8 @@ typedef struct {
   pysio_group_t *group;      /* the workers this Core belongs to, NULL when none */
   unsigned worker;           /* its index in the group */
   PyThreadState *worker_ts;  /* a worker thread's Python thread state, kept while it runs */
+  PyObject *graveyard;       /* list: the Cores of a failed start_workers, whose handles on this
+                              * loop close when it next runs (released after core_shutdown) */
   sio_server_t *server;
   sio_io_t *io;
   uv_async_t async;

@@ -31,6 +31,7 @@ struct pysio_group_s {
   PyObject *setup;                /* setup(index) */
   PyObject *err_type, *err_value, *err_tb; /* the first setup's exception */
   int stopping;
+  int failed; /* start_workers failed */
 };
 
 /* Set on a worker thread while its setup runs: what a Core made there joins. */
@@ -154,12 +155,17 @@ void pysio_workers_free(CoreObject *c) {
   pysio_group_t *g = c->group;
   c->group = NULL;
   if (!g || c != g->owner) return;
-  /* the owner's: the workers' Cores go with it */
+  /* the owner's: the workers' Cores go with it; after a failed start, worker 0's handles are
+   * still closing on c's loop, so its Cores wait in the graveyard until that loop ran */
+  int failed = g->failed;
+  if (failed && !c->graveyard) c->graveyard = PyList_New(0);
   for (unsigned i = 0; i < g->count; i++) {
     CoreObject *w = g->cores[i];
     g->cores[i] = NULL;
     if (w) {
       w->group = NULL;
+      w->closed = 1;
+      if (failed && c->graveyard && PyList_Append(c->graveyard, (PyObject *)w) < 0) PyErr_Clear();
       Py_DECREF(w);
     }
   }
@@ -205,10 +211,12 @@ PyObject *pysio_core_start_workers(CoreObject *c, PyObject *args) {
   r = sio_workers_start(c->loop, &o, &w);
   Py_END_ALLOW_THREADS
   if (r) {
-    if (g->err_type) PyErr_Restore(g->err_type, g->err_value, g->err_tb);
-    else pysio_raise(pysio_core_state(c), r, "workers");
+    PyObject *et = g->err_type, *ev = g->err_value, *tb = g->err_tb;
     g->err_type = g->err_value = g->err_tb = NULL;
+    g->failed = 1;
     pysio_workers_free(c);
+    if (et) PyErr_Restore(et, ev, tb);
+    else pysio_raise(pysio_core_state(c), r, "workers");
     return NULL;
   }
   g->workers = w;

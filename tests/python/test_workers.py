@@ -193,3 +193,21 @@ def test_listen_once():
     srv.stop()
     r.join(WAIT)
     assert not r.is_alive()
+
+
+def test_a_failed_start_raises_and_a_retry_works():
+    import socket as pysocket
+    taken = pysocket.socket()
+    taken.bind(('127.0.0.1', 0))
+    taken.listen()
+    try:
+        srv = sio.Server(workers=2)
+        with pytest.raises(OSError):
+            srv.listen('127.0.0.1', taken.getsockname()[1])  # worker 0's setup fails
+        with pytest.raises(sio.InvalidArgumentError):  # no TLS listener shared by workers
+            sio.Server(workers=2).listen('127.0.0.1', 0, certfile=__file__, keyfile=__file__)
+        with Running(srv) as r:  # listen() again: the workers start this time
+            cs = connect_many(r.url, 2)
+            close_all(cs)
+    finally:
+        taken.close()
