@@ -1,7 +1,7 @@
 /* Workers (sio.h "Workers"): start and stop with 1, 2 and 4 workers (setup in index order, each on
  * its own thread, stop callbacks, the stopped callback once, threads joined: ASan sees no leak), a
  * setup's error stopping those already built, the SIO_EINVAL cases (index out of range, a server
- * already listening, TLS with more than one worker), and over real TCP from a client thread:
+ * already listening), and over real TCP from a client thread:
  * SO_REUSEPORT spreading handshakes over the workers (the sid's first character names the
  * worker), Engine.IO polling sessions whose every request is on a fresh connection (so about half
  * are handed to the owner: POST then GET echo through it), bad sids answered as unknown, and a
@@ -161,36 +161,6 @@ TEST(bad_arguments) {
   CHECK_EQ_INT(uv_loop_close(&loop), 0);
 }
 
-/* TLS listeners stay one worker's: the TLS state would have to move with a handed-off socket. */
-static int tls_setup(sio_workers_t *w, unsigned index, uv_loop_t *loop, void *arg) {
-  sio_server_t *s;
-  int r = sio_server_new(loop, NULL, &s);
-  if (!r) r = sio_server_set_workers(s, w, index);
-  sio_tls_options_t t;
-  sio_tls_options_init(&t);
-  t.cert_file = "/nonexistent.pem";
-  t.key_file = "/nonexistent.pem";
-  if (!r) r = sio_server_listen_tls(s, "127.0.0.1", 0, &t);
-  if (r == SIO_EINVAL && strstr(sio_last_error(), "TLS")) *(int *)arg += 1;
-  return r;
-}
-
-TEST(tls_refused_with_workers) {
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  int refused = 0;
-  sio_workers_options_t o;
-  sio_workers_options_init(&o);
-  o.count = 2;
-  o.setup = tls_setup;
-  o.arg = &refused;
-  sio_workers_t *w;
-  CHECK_EQ_INT(sio_workers_start(&loop, &o, &w), SIO_EINVAL);
-  CHECK_EQ_INT(refused, 1);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  CHECK_EQ_INT(uv_loop_close(&loop), 0);
-}
-
 /* ---------------------------------------------------------------------------------------------- */
 /* A blocking HTTP client on its own thread                                                        */
 
@@ -333,5 +303,5 @@ TEST(spread_and_handoff) { over_tcp(0); }
 TEST(stop_while_handing_off) { over_tcp(1); }
 
 TEST_MAIN(RUN(start_stop_1), RUN(start_stop_2), RUN(start_stop_4), RUN(setup_error_stops_the_others),
-          RUN(bad_arguments), RUN(tls_refused_with_workers), RUN(spread_and_handoff),
+          RUN(bad_arguments), RUN(spread_and_handoff),
           RUN(stop_while_handing_off))

@@ -12,6 +12,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './server.mjs';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { makeCertificates } from './tls-helpers.mjs';
 import { httpRequest, parseOpenPacket, sleep, startRedis } from './helpers.mjs';
 import msgpackParser from 'socket.io-msgpack-parser';
 import { closeManager, connectClient } from './sio-helpers.mjs';
@@ -123,6 +128,53 @@ describe('workers', () => {
       }
     } finally {
       await closeAll(polling);
+    }
+  });
+
+  test('TLS: polling sessions handed off with their TLS state (TLS 1.3 and 1.2), then wss', async (t) => {
+    if (skip) return t.skip(skip);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sio-workers-tls-'));
+    let s2;
+    const clients = [];
+    try {
+      const certs = makeCertificates(dir);
+      const ca = fs.readFileSync(certs.ca);
+      s2 = await startServer(['--workers', '2', '--tls-cert', certs.cert, '--tls-key', certs.key]);
+      const req = (method, q, body, maxVersion) => new Promise((resolve, reject) => {
+        const r = https.request({ host: '127.0.0.1', port: s2.port, method, path: sioPath(q), ca,
+          agent: false, maxVersion, headers: { connection: 'close', 'content-type': 'text/plain' } }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d) => { text += d; });
+          res.on('end', () => resolve({ status: res.statusCode, text }));
+        });
+        r.on('error', reject);
+        r.end(body);
+      });
+      const owners = new Set();
+      for (const maxVersion of ['TLSv1.3', 'TLSv1.2']) {
+        for (let i = 0; i < 12; i++) {
+          const open = await req('GET', '', undefined, maxVersion);
+          assert.equal(open.status, 200, open.text);
+          const sid = parseOpenPacket(open.text).sid;
+          owners.add(workerOf(sid));
+          const posted = await req('POST', `&sid=${sid}`, '40', maxVersion);
+          assert.equal(posted.text, 'ok', `${maxVersion} POST: ${posted.status} ${posted.text}`);
+          const got = await req('GET', `&sid=${sid}`, undefined, maxVersion);
+          assert.match(got.text, /^40\{"sid":"/, `${maxVersion} GET`);
+          assert.equal((await req('POST', `&sid=${sid}`, '1', maxVersion)).text, 'ok');
+        }
+      }
+      assert.equal(owners.size, 2, 'sessions on both workers');
+      for (let i = 0; i < 8; i++) {
+        clients.push(await connectClient(s2.url, { version: 4 }, { managerOpts: { ca, agent: false } }));
+      }
+      await Promise.all(clients.map((c) => c.upgraded));
+      for (const c of clients) assert.deepEqual(await c.ack('echo', 'tls'), ['tls']);
+    } finally {
+      await closeAll(clients);
+      if (s2) assert.equal((await s2.stop()).code, 0, s2.stderr);
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -527,6 +527,8 @@ void sio__io_maybe_free(sio_io_t *io) {
 static void io_free(void *arg) {
   sio_io_t *io = arg;
   io->engine_gone = 1;
+  /* Now, while the server is still there (the io may outlive it, held by a middleware). */
+  if (io->instr) sio__server_watch_instr(io->server, -1);
   sio__io_maybe_free(io); /* else the last sio_socket_next/refuse of a middleware frees it */
 }
 

@@ -508,9 +508,9 @@ void sio_socket_disconnect(sio_socket_t *s, int close) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Emitting                                                                                        */
 
-int sio__socket_write(sio_socket_t *s, const sio_encoded_t *enc, int flags) {
+/* A delivery someone watches (debug lines, the Admin UI), or with a per-recipient flag. */
+static int socket_write_full(sio_socket_t *s, const sio_encoded_t *enc, int flags) {
   sio_client_t *c = s->client;
-  if (!c || c->closed || s->state != SOCK_CONNECTED) return SIO_ECLOSED;
   if ((flags & SIO_EMIT_VOLATILE) && !sio_session_writable(c->session)) return 0;
   if (SIO_DEBUG_ON(c->io->server, SIO_DEBUG_SOCKET)) {
     char who[40];
@@ -521,6 +521,19 @@ int sio__socket_write(sio_socket_t *s, const sio_encoded_t *enc, int flags) {
   int r = sio__session_send_msg(c->session, enc->text);
   for (size_t i = 0; r == 0 && i < enc->natts; i++) r = sio__session_send_msg(c->session, enc->atts[i]);
   if (c->io->instr) sio__instr_out(c->io, 1 + enc->natts);
+  return r;
+}
+
+/* Once per recipient of every broadcast: with nothing watching and no per-recipient flag, one
+ * branch (log.h's SIO__WATCH_DELIVERY bits and the flags in one test) and the engine's own fast path (sio__session_deliver). */
+int sio__socket_write(sio_socket_t *s, const sio_encoded_t *enc, int flags) {
+  sio_client_t *c = s->client;
+  if (!c || c->closed || s->state != SOCK_CONNECTED) return SIO_ECLOSED;
+  unsigned extras = ((unsigned)flags & (SIO_EMIT_VOLATILE | SIO_EMIT_NO_COMPRESS)) |
+                    (sio__debug_mask(c->io->server) & SIO__WATCH_DELIVERY);
+  if (__builtin_expect(extras != 0, 0)) return socket_write_full(s, enc, flags);
+  int r = sio__session_deliver(c->session, enc->text);
+  for (size_t i = 0; r == 0 && i < enc->natts; i++) r = sio__session_deliver(c->session, enc->atts[i]);
   return r;
 }
 

@@ -41,6 +41,7 @@ typedef struct sio_listener {
 
 struct sio_server_s {
   sio__log_head_t log; /* first: SIO_DEBUG reads it inline (log.h) */
+  int instr_ios;       /* instrumented ios (SIO__WATCH_INSTR while non-zero) */
   uv_loop_t *loop;
   sio_server_options_t opts;
   sio_listener_t *listeners; /* the one added last first */
@@ -111,8 +112,16 @@ void sio_server_set_log(sio_server_t *s, int level, sio_log_cb cb, void *arg) {
   s->log_arg = arg;
 }
 
-void sio_server_set_debug(sio_server_t *s, unsigned mask) { s->log.debug = mask & SIO_DEBUG_ALL; }
-unsigned sio_server_debug(const sio_server_t *s) { return s->log.debug; }
+void sio_server_set_debug(sio_server_t *s, unsigned mask) {
+  s->log.debug = (s->log.debug & ~(unsigned)SIO_DEBUG_ALL) | (mask & SIO_DEBUG_ALL);
+}
+unsigned sio_server_debug(const sio_server_t *s) { return s->log.debug & SIO_DEBUG_ALL; }
+
+void sio__server_watch_instr(sio_server_t *s, int delta) {
+  s->instr_ios += delta;
+  if (s->instr_ios) s->log.debug |= SIO__WATCH_INSTR;
+  else s->log.debug &= ~SIO__WATCH_INSTR;
+}
 
 int sio__log_enabled(const sio_server_t *s, int level) { return s && level <= s->log_level; }
 
@@ -1195,9 +1204,6 @@ int sio_server_listen(sio_server_t *s, const char *host, int port) {
 int sio_server_listen_tls(sio_server_t *s, const char *host, int port, const sio_tls_options_t *opts) {
   sio__error_clear();
   if (s->closing || !opts) return SIO_EINVAL;
-  if (s->workers && sio_workers_count(s->workers) > 1)
-    return sio__fail(SIO_EINVAL, "TLS listeners cannot be shared by workers: a session's requests "
-                                 "would need the TLS state moved between threads with the socket");
   sio_tls_options_t o;
   sio_tls_options_init(&o);
   if (SIO_TAKE_OPTIONS(&o, opts, "sio_tls_options")) return SIO_EINVAL;
@@ -1409,6 +1415,7 @@ typedef struct handoff_msg {
   sio_workers_t *g;
   unsigned to, slot;
   uv_os_sock_t fd;
+  sio_tls_t *tls; /* a TLS connection's state (after its handshake), moved with the socket */
   size_t len;
   char bytes[];
 } handoff_msg_t;
@@ -1416,8 +1423,12 @@ typedef struct handoff_msg {
 static void on_handoff_msg(sio_wmsg_t *m, int dropped) {
   handoff_msg_t *h = (handoff_msg_t *)m;
   sio_server_t *s = dropped ? NULL : sio__workers_server(h->g, h->to, h->slot);
-  if (s && !s->closing) sio__server_adopt(s, h->fd, h->bytes, h->len);
-  else close(h->fd);
+  if (s && !s->closing) {
+    sio__server_adopt(s, h->fd, h->tls, h->bytes, h->len);
+  } else {
+    close(h->fd);
+    sio__tls_free(h->tls);
+  }
   free(h);
 }
 
@@ -1451,7 +1462,7 @@ static int serialize_request(sio_sbuf_t *out, const sio_http_request_t *req) {
 
 int sio__conn_handoff(sio_conn_t *c, const sio_http_request_t *req, const char *sid) {
   sio_server_t *s = c->server;
-  if (!s->workers || c->tls || c->handoff) return 0;
+  if (!s->workers || c->handoff) return 0;
   unsigned n = sio_workers_count(s->workers);
   int owner = sio__sid_worker(sid);
   if (n < 2 || owner < 0 || (unsigned)owner >= n || owner == s->worker_index) return 0;
@@ -1480,35 +1491,49 @@ static void conn_handoff_now(sio_conn_t *c) {
   handoff_msg_t *h = malloc(sizeof *h + len + 1);
   uv_os_fd_t fd = -1;
   int r = h ? uv_fileno((uv_handle_t *)&c->tcp, &fd) : SIO_ENOMEM;
-  int dupfd = r ? -1 : dup(fd);
+  /* TLS: ciphertext already handed to the kernel is the peer's; one still in a write request
+   * would be cancelled with our handle, and the records after it would not decrypt. */
+  int dupfd = r || (c->tls && c->inflight_bytes) ? -1 : dup(fd);
   if (dupfd >= 0) {
     h->m.run = on_handoff_msg;
     h->g = s->workers;
     h->to = (unsigned)c->handoff - 1;
     h->slot = s->worker_slot;
     h->fd = dupfd;
+    h->tls = c->tls;
     h->len = len;
     if (len) memcpy(h->bytes, c->in->data, len);
-    if (sio__workers_post(s->workers, h->to, &h->m) == 0) h = NULL;
-    else close(dupfd);
+    if (sio__workers_post(s->workers, h->to, &h->m) == 0) {
+      h = NULL;
+      c->tls = NULL; /* the owner's now (plaintext queued for it here is dropped: a 100 Continue) */
+    } else {
+      close(dupfd);
+    }
   }
   free(h);
   /* Ours is closed either way (without a word: the owner answers, or the client sees a reset). */
   conn_close_now(c, 0);
 }
 
-void sio__server_adopt(sio_server_t *s, uv_os_sock_t fd, char *bytes, size_t len) {
+void sio__server_adopt(sio_server_t *s, uv_os_sock_t fd, sio_tls_t *tls, char *bytes, size_t len) {
   sio_conn_t *c = calloc(1, sizeof *c);
-  if (!c) {
+  if (!c || (tls && !s->tls_plain && !(s->tls_plain = malloc(SIO_TLS_PLAIN_SIZE)))) {
+    free(c);
     close(fd);
+    sio__tls_free(tls);
     return;
   }
   uv_tcp_init(s->loop, &c->tcp);
   c->server = s;
   if (uv_tcp_open(&c->tcp, fd) != 0) {
     close(fd);
+    sio__tls_free(tls);
     uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
     return;
+  }
+  if (tls) {
+    sio__tls_set_out(tls, &s->tls_out);
+    c->tls = tls;
   }
   if (conn_setup(s, c, NULL)) return;
   if (len) conn_process_input(c, bytes, len);

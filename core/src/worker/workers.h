@@ -35,9 +35,12 @@ void sio__workers_server_gone(sio_workers_t *g, unsigned index, sio_server_t *s)
 sio_workers_t *sio__server_workers(const sio_server_t *s, unsigned *index, unsigned *slot);
 /* server.c: records the group (called by sio_server_set_workers); SIO_EINVAL when listening. */
 int sio__server_join(sio_server_t *s, sio_workers_t *g, unsigned index, unsigned slot);
-/* server.c: on the owner's thread, adopts a connection handed off by another worker: `fd` (owned
- * from now on) and the bytes already read from it, parsed as if just read. */
-void sio__server_adopt(sio_server_t *s, uv_os_sock_t fd, char *bytes, size_t len);
+/* server.c: on the owner's thread, adopts a connection handed off by another worker: `fd` and
+ * `tls` (its TLS state after the handshake, NULL for plain TCP; both owned from now on) and the
+ * plaintext already read from it, parsed as if just read. */
+struct sio_tls_s;
+void sio__server_adopt(sio_server_t *s, uv_os_sock_t fd, struct sio_tls_s *tls, char *bytes,
+                       size_t len);
 
 /* The in-process adapter's endpoints of worker `index` (wadapter.c's list head; that worker's
  * thread only). */
