@@ -1306,6 +1306,15 @@ class Server(Dispatch, AsyncioMode):
         """Re-reads the certificate, key and CA files of every TLS listener (after a renewal):
         new connections get the new certificate, established ones keep theirs. On an error
         (:class:`sio.Error`) nothing changes. Safe from any thread."""
+        cores = self._cores
+        if cores is not None and cores.started:  # every worker's listener, each on its loop
+            here = cores.here()
+            for i, core in enumerate(cores.cores):
+                if i == here:
+                    core.tls_reload()
+                else:
+                    self._wait_on(lambda run, i=i: cores.post(i, run), core.tls_reload)
+            return
         self._on_loop(self._core.tls_reload)
 
     def shutdown(self) -> None:
