@@ -302,6 +302,28 @@ static void over_tcp(int mode) {
 TEST(spread_and_handoff) { over_tcp(0); }
 TEST(stop_while_handing_off) { over_tcp(1); }
 
+/* Another process's group holding the port (SO_REUSEPORT set, as a group sets it): a second group
+ * must not join it, or the kernel would split connections between the two processes. */
+TEST(port_held_elsewhere_is_in_use) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0), on = 1;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  CHECK(fd >= 0);
+  CHECK_EQ_INT(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on), 0);
+  CHECK_EQ_INT(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  CHECK_EQ_INT(listen(fd, 8), 0);
+  CHECK_EQ_INT(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  reset(1);
+  T.port = ntohs(a.sin_port);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  sio_workers_t *w = NULL;
+  CHECK_EQ_INT(start(&loop, 2, &w), UV_EADDRINUSE);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  close(fd);
+}
+
 TEST_MAIN(RUN(start_stop_1), RUN(start_stop_2), RUN(start_stop_4), RUN(setup_error_stops_the_others),
           RUN(bad_arguments), RUN(spread_and_handoff),
-          RUN(stop_while_handing_off))
+          RUN(stop_while_handing_off), RUN(port_held_elsewhere_is_in_use))

@@ -1393,11 +1393,33 @@ int sio__server_join(sio_server_t *s, sio_workers_t *g, unsigned index, unsigned
   return 0;
 }
 
+/* SO_REUSEPORT would let this group share a port another process (same user) listens on, the
+ * kernel then splitting connections between the two: worker 0 first binds the address without it
+ * (SO_REUSEADDR only, as libuv's own bind), so that a port in use is EADDRINUSE as without
+ * workers. Port 0 needs no probe: the kernel picks a free one. */
+static int port_free(const struct sockaddr *addr) {
+  const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+  if (in->sin_port == 0) return 0; /* (sin_port and sin6_port lie at the same offset) */
+  int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return uv_translate_sys_error(errno);
+  int on = 1, r = 0;
+  socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 || bind(fd, addr, len) != 0)
+    r = uv_translate_sys_error(errno);
+  close(fd);
+  return r;
+}
+
 /* The listener's socket: with workers, made here so that SO_REUSEPORT is set before the bind
  * (every worker binds the same address; the kernel spreads new connections over them). */
 static int listener_socket(sio_server_t *s, sio_listener_t *l, const struct sockaddr *addr) {
   if (!s->workers || sio_workers_count(s->workers) < 2) return uv_tcp_init(s->loop, &l->tcp);
-  int r = uv_tcp_init_ex(s->loop, &l->tcp, addr->sa_family);
+  int r = s->worker_index == 0 ? port_free(addr) : 0;
+  if (r) {
+    uv_tcp_init(s->loop, &l->tcp); /* a handle to close all the same */
+    return r;
+  }
+  r = uv_tcp_init_ex(s->loop, &l->tcp, addr->sa_family);
   if (r) {
     uv_tcp_init(s->loop, &l->tcp); /* a handle to close all the same */
     return r;
