@@ -69,6 +69,8 @@ typedef struct siol_state_s {
   int debug_set;      /* sio.set_debug() was called: debug_mask replaces SIO_DEBUG's categories */
   unsigned debug_mask; /* its SIO_DEBUG_* categories, for every server of the state */
   siol_hooks_t hooks; /* the host's (all NULL without one) */
+  sio_workers_t *workers; /* siol_host_workers(): the group the state's servers join, or NULL */
+  unsigned worker;        /* and the worker this state is */
   srv_t *servers;     /* newest first */
   tmr_t *timers;
   mgr_t *managers; /* the client's (manager.c), newest first */

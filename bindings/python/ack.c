@@ -192,18 +192,14 @@ static PyObject *server_attr(PyTypeObject *ack_type, PyObject *server, int which
   return st ? PyObject_GetAttr(server, st->names[which]) : PyObject_GetAttrString(server, name);
 }
 
-/* server._loop_thread is set and is not this thread (sio.Server._elsewhere). */
+/* server._elsewhere(): called from a thread other than the server's (its workers' with workers). */
 static int server_elsewhere(PyTypeObject *ack_type, PyObject *server) {
-  PyObject *t = server_attr(ack_type, server, PYSIO_NAME_LOOP_THREAD, "_loop_thread");
-  if (!t) return -1;
-  int r = 0;
-  if (t != Py_None) {
-    unsigned long id = PyLong_AsUnsignedLong(t);
-    if (id == (unsigned long)-1 && PyErr_Occurred()) r = -1;
-    else r = id != PyThread_get_thread_ident();
-  }
-  Py_DECREF(t);
-  return r;
+  PyObject *r = ack_type ? PyObject_CallMethodNoArgs(server, pysio_state_of(ack_type)->names[PYSIO_NAME_ELSEWHERE])
+                         : PyObject_CallMethod(server, "_elsewhere", NULL);
+  if (!r) return -1;
+  int b = PyObject_IsTrue(r);
+  Py_DECREF(r);
+  return b;
 }
 
 /* From another thread: server.call_soon_threadsafe(handle, *values); True. */

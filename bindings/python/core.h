@@ -5,7 +5,12 @@
  *
  * The GIL: run() and run_nowait() release it around uv_run; every callback from the core takes it
  * with PyGILState_Ensure (which also works when a core call made from Python calls back at once).
- * Everything but stop() and wakeup() must be called on the thread running the loop. */
+ * Everything but stop() and wakeup() must be called on the thread running the loop.
+ *
+ * Workers (workers.c): start_workers(n, setup) makes this Core worker 0 of a group (sio.h
+ * "Workers"); workers 1..n-1 are Cores built by `setup` on the group's threads, over the loops
+ * the group made (borrowed: `loop` points there, not at own_loop). Those threads run their loops
+ * without the GIL and take it, as worker 0 does, for each callback into Python. */
 #ifndef SIO_PY_CORE_H
 #define SIO_PY_CORE_H
 
@@ -16,6 +21,7 @@
 
 typedef struct pysio_timer_s pysio_timer_t;
 typedef struct pysio_orphan_s pysio_orphan_t;
+typedef struct pysio_group_s pysio_group_t;
 
 /* The dispatch object's methods the core's callbacks call (events.c says with what). */
 enum {
@@ -34,8 +40,15 @@ enum {
 
 typedef struct {
   PyObject_HEAD
-  uv_loop_t loop;
+  uv_loop_t own_loop;
+  uv_loop_t *loop;           /* &own_loop, or a worker's loop (borrowed) */
   int loop_ready;
+  int borrowed;              /* a worker's Core (1..n-1): the group runs and closes its loop */
+  pysio_group_t *group;      /* the workers this Core belongs to, NULL when none */
+  unsigned worker;           /* its index in the group */
+  PyThreadState *worker_ts;  /* a worker thread's Python thread state, kept while it runs */
+  PyObject *graveyard;       /* list: the Cores of a failed start_workers, whose handles on this
+                              * loop close when it next runs (released after core_shutdown) */
   sio_server_t *server;
   sio_io_t *io;
   uv_async_t async;
@@ -93,6 +106,24 @@ int pysio_check_open(CoreObject *c);
 void pysio_free_orphans(CoreObject *c);
 /* ack.c: an Ack dropped by a thread other than the loop's queues its handle here. */
 void pysio_ack_orphan(CoreObject *c, sio_ack_t *h);
+
+/* workers.c: a Core that started workers is their owner (group set, never a worker itself); the
+ * workers' Cores are borrowed-loop Cores (group set, `worker` their index). */
+PyObject *pysio_core_start_workers(CoreObject *c, PyObject *args);
+PyObject *pysio_core_worker_index(CoreObject *c, PyObject *unused);
+/* Core() on a worker thread inside setup: the loop, group and index it joins (0: none). */
+int pysio_workers_adopt(CoreObject *c);
+/* Asks the group to stop (from any thread); 1 when c belongs to one, else 0. */
+int pysio_workers_request_stop(CoreObject *c);
+/* On worker 0's thread: stops the group (sio_workers_stop). */
+void pysio_workers_stop(CoreObject *c);
+void pysio_workers_free(CoreObject *c);
+sio_workers_t *pysio_workers_of(CoreObject *c);
+/* core.c: what stopping does to a Core besides closing its server */
+void pysio_core_stop_handles(CoreObject *c);
+void pysio_core_closed(CoreObject *c);
+/* Closes c's server (then pysio_core_closed). */
+void pysio_core_close_server(CoreObject *c);
 
 /* timer.c */
 PyObject *pysio_core_call_later(CoreObject *c, PyObject *args);

@@ -56,7 +56,7 @@ static int add_errors(PyObject *m, pysio_state *st) {
 }
 
 const char *const pysio_names[PYSIO_NAME_COUNT] = {
-    [PYSIO_NAME_LOOP_THREAD] = "_loop_thread", [PYSIO_NAME_AIO] = "_aio", [PYSIO_NAME_KICK] = "_kick"};
+    [PYSIO_NAME_ELSEWHERE] = "_elsewhere", [PYSIO_NAME_AIO] = "_aio", [PYSIO_NAME_KICK] = "_kick"};
 
 static int add_type(PyObject *m, PyType_Spec *spec, PyTypeObject **out) {
   *out = (PyTypeObject *)PyType_FromModuleAndSpec(m, spec, NULL);

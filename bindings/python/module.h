@@ -26,7 +26,7 @@ enum {
 };
 
 /* Attribute names the hot paths look up, interned once (module.c: pysio_names). */
-enum { PYSIO_NAME_LOOP_THREAD, PYSIO_NAME_AIO, PYSIO_NAME_KICK, PYSIO_NAME_COUNT };
+enum { PYSIO_NAME_ELSEWHERE, PYSIO_NAME_AIO, PYSIO_NAME_KICK, PYSIO_NAME_COUNT };
 extern const char *const pysio_names[PYSIO_NAME_COUNT];
 
 typedef struct {

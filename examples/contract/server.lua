@@ -4,7 +4,7 @@
 --        [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL]
 --        [--redis-mode classic|sharded|streams]
 --        [--cookie NAME] [--per-message-deflate] [--parser msgpack] [--recovery [MS]] [--metrics PATH]
---        [--admin | --admin-auth USER:BCRYPT]
+--        [--admin | --admin-auth USER:BCRYPT] [--workers N]
 --
 -- siod applies its own flags (host, port, path, ping, payload, EIO3, --redis, --redis-mode, --cookie, --tls-cert and
 -- --tls-key, --parser, --recovery, --metrics) to sio.server{};
@@ -135,7 +135,8 @@ io:on("connection", function(socket, reloaded)
   end)
 
   socket:on("count", function(...)
-    if not io.redis then return io:count() end
+    -- one worker and no Redis: this server's sockets; else every worker's and node's
+    if not io.redis and select(2, sio.worker()) == 1 then return io:count() end
     -- A cluster node (siod --redis): cluster-wide (Node's fetchSockets().length). Timed out, or
     -- Redis away ("EUNAVAIL: ...", at once): what was counted (this node's sockets at least).
     local _, ack = split(...)
@@ -252,4 +253,7 @@ io:engine{ path = "/engine.io/" }:on("message", function(session, data)
   session:send(data)
 end)
 
-print(("listening on %s://%s:%d"):format(io.tls and "https" or "http", io.host, io.port))
+-- siod --workers N runs this script once per worker (a Lua state each): one ready line
+if sio.worker() == 0 then
+  print(("listening on %s://%s:%d"):format(io.tls and "https" or "http", io.host, io.port))
+end

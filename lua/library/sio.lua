@@ -49,6 +49,12 @@ function sio.run(mode) end
 ---Makes sio.run() return (servers stay open).
 function sio.stop() end
 
+---This state's worker under `siod --workers N` (each worker runs the script in a Lua state of its
+---own: globals are per worker), and the number of workers; 0, 1 without workers.
+---@return integer index 0-based
+---@return integer count
+function sio.worker() end
+
 ---Closes every server (clients get a DISCONNECT) and every timer; sleeping handlers get nil, "closed".
 function sio.shutdown() end
 

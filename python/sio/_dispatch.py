@@ -133,6 +133,8 @@ class Dispatch(NodeStyle):
         """None lets the socket in, (message, data) refuses it, ``token`` means a coroutine (asyncio
         mode) or a worker (``async_handlers``) decides later and calls
         ``_core.connect_done(token, verdict)``."""
+        if self._cores is not None:  # workers: the socket is this worker's
+            self._cores.sid_owner[(nsp, sid)] = self._cores.home_index()
         if self._recovery:
             rec = self._core.recovering()  # a restored socket: its id, rooms and session are back
             if rec is not None and (nsp, sid) not in self._recovered:
@@ -284,6 +286,8 @@ class Dispatch(NodeStyle):
         socket's queued handlers and it ran)."""
         self._pending.pop((nsp, sid), None)
         self._recovered.pop((nsp, sid), None)
+        if self._cores is not None:
+            self._cores.sid_owner.pop((nsp, sid), None)
         if self._node_sockets:
             self._node_disconnected(nsp, sid, reason)  # socket.py: the socket's "disconnect"
         if self._log_traffic:
@@ -320,6 +324,8 @@ class Dispatch(NodeStyle):
         drop()
 
     def _on_drain(self) -> None:
+        if self._cores is not None:
+            return self._cores.drain()
         calls = self._calls
         while calls:
             fn = calls.popleft()

@@ -6,6 +6,7 @@
 
 #include "sio.h"
 #include "test.h"
+#include "transport/log.h"
 
 /* bcrypt("pw") at cost 4, as bcryptjs writes it. */
 #define HASH "$2a$04$YQwxqIbswCZ58J5wQuvch.mKmkBPv6TOnZj87mi1VtK.Ayesb3PPG"
@@ -51,4 +52,38 @@ TEST(options) {
   CHECK_EQ_INT(uv_loop_close(&loop), 0);
 }
 
-TEST_MAIN(RUN(options))
+/* The per-delivery hooks (log.h): an instrumented io sets the server's SIO__WATCH_INSTR bit, so
+ * that a broadcast's recipients take the path that counts packets for the Admin UI; the bit stays
+ * while any io of the server is instrumented, survives sio_server_set_debug, and is not one of
+ * the categories sio_server_debug reports. */
+TEST(delivery_watch_bit) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  sio_server_t *server;
+  sio_io_t *a, *b;
+  CHECK_EQ_INT(sio_server_new(&loop, NULL, &server), 0);
+  sio_server_set_debug(server, 0); /* whatever SIO_DEBUG says */
+  CHECK_EQ_INT(sio_io_new(server, NULL, &a), 0);
+  sio_io_options_t io_opts;
+  sio_io_options_init(&io_opts);
+  io_opts.engine.path = "/other/";
+  CHECK_EQ_INT(sio_io_new(server, &io_opts, &b), 0);
+  CHECK_EQ_INT((int)(sio__debug_mask(server) & SIO__WATCH_DELIVERY), 0);
+  sio_instrument_options_t o;
+  sio_instrument_options_init(&o);
+  CHECK_EQ_INT(sio_io_instrument(a, &o), 0);
+  CHECK(sio__debug_mask(server) & SIO__WATCH_INSTR);
+  CHECK_EQ_INT((int)sio_server_debug(server), 0);
+  sio_server_set_debug(server, SIO_DEBUG_SOCKET);
+  CHECK_EQ_INT((int)sio_server_debug(server), SIO_DEBUG_SOCKET);
+  sio_server_set_debug(server, 0);
+  CHECK(sio__debug_mask(server) & SIO__WATCH_INSTR);
+  CHECK_EQ_INT(sio_io_instrument(b, &o), 0);
+  CHECK(sio__debug_mask(server) & SIO__WATCH_INSTR);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  sio_server_close(server, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+}
+
+TEST_MAIN(RUN(options), RUN(delivery_watch_bit))

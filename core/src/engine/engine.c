@@ -4,7 +4,7 @@
 #include <strings.h>
 #include <sys/time.h>
 
-#include <openssl/rand.h>
+#include <uv.h>
 
 #include "base64.h"
 #include "engine/eio_codec.h"
@@ -17,6 +17,7 @@
 #include "transport/log.h"
 #include "transport/transport.h"
 #include "url.h"
+#include "worker/workers.h"
 
 enum { ST_OPEN = 0, ST_CLOSING = 1, ST_CLOSED = 2 };
 enum { UP_NONE = 0, UP_PROBING = 1, UP_PROBED = 2 };
@@ -79,6 +80,7 @@ struct sio_session_s {
   uint8_t secure;     /* the handshake came over TLS */
   uint8_t http_enc;   /* SIO_HTTP_ENC_*: how the parked GET accepts a compressed body */
   uint8_t jsonp;      /* a v3 JSONP session: scripts out, forms in */
+  uint8_t tkind;      /* TQ_*: what happens at the deadline */
   sio_engine_t *engine;
   void *data;
   sio_session_t *hnext; /* hash chain */
@@ -89,18 +91,18 @@ struct sio_session_s {
   /* Heartbeat and linger deadlines: the session's place in one of the engine's timer queues. */
   sio_session_t *tnext, *tprev;
   uint64_t deadline;
-  uint8_t tkind;        /* TQ_*: what happens at the deadline */
   uv_timer_t *upgrade_timer;
   outpkt_t *outq;
   uint32_t outq_len, outq_cap;
   size_t outq_bytes;
-  /* The handshake request, compact: "method\0url\0addr\0" then "name\0value\0" per header. The
-   * sio_request_info_t view is built on first use only (idle sessions never pay for it). */
-  char *info_block;
   uint64_t info_time_ms;
   uint32_t info_headers;
   uint32_t jsonp_index; /* N of the ___eio[N] callback */
   sio_request_info_t *info;
+  /* The handshake request, compact: "method\0url\0addr\0" then "name\0value\0" per header,
+   * in the session's own allocation (every session keeps one for life: one malloc chunk, not
+   * two). The sio_request_info_t view is built on first use only (idle sessions never pay). */
+  char info_block[];
 };
 
 struct sio_engine_s {
@@ -210,7 +212,7 @@ static int msg_slot(const sio_msg_t *m, int protocol, int b64) {
   return !m->binary || protocol == 4 ? 0 : b64 ? 2 : 1;
 }
 
-static int msg_frame(sio_msg_t *m, int protocol, int b64, frame_view_t *out) {
+static int msg_frame_build(sio_msg_t *m, int protocol, int b64, frame_view_t *out) {
   int slot = msg_slot(m, protocol, b64);
   if (slot == 0) {
     if (!m->v4_hlen) {
@@ -259,6 +261,17 @@ static int msg_frame(sio_msg_t *m, int protocol, int b64, frame_view_t *out) {
   out->p = m->frame[slot]->data;
   out->len = m->frame[slot]->len;
   return 0;
+}
+
+/* The same, inline for a broadcast's recipients after the first: a v4 frame already built. */
+static inline int msg_frame(sio_msg_t *m, int protocol, int b64, frame_view_t *out) {
+  if (m->v4_hlen && msg_slot(m, protocol, b64) == 0) {
+    out->rb = m->store;
+    out->p = m->data - m->v4_hlen;
+    out->len = m->v4_hlen + m->len;
+    return 0;
+  }
+  return msg_frame_build(m, protocol, b64, out);
 }
 
 #define ZBITS_FAILED 0xff
@@ -439,7 +452,9 @@ void sio__engine_random_id(sio_engine_t *e, char out[21]) {
   static const char alphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   if (e->rand_left < 20) {
-    if (RAND_bytes(e->rand_pool, sizeof e->rand_pool) != 1) abort(); /* no CSPRNG: no ids */
+    /* The kernel's CSPRNG (getrandom) through libuv rather than OpenSSL's RAND_bytes, whose first
+     * call initialises libcrypto (about 2.5 MB of RSS) in a server that may not use TLS at all. */
+    if (uv_random(NULL, NULL, e->rand_pool, sizeof e->rand_pool, 0, NULL) != 0) abort(); /* no CSPRNG: no ids */
     e->rand_left = sizeof e->rand_pool;
   }
   const unsigned char *r = e->rand_pool + sizeof e->rand_pool - e->rand_left;
@@ -448,9 +463,14 @@ void sio__engine_random_id(sio_engine_t *e, char out[21]) {
   out[20] = '\0';
 }
 
+/* With workers, the first character names this worker (workers.h); the other 19 stay random. */
 static void new_id(sio_engine_t *e, char out[21]) {
-  do sio__engine_random_id(e, out);
-  while (sio_engine_find(e, out));
+  unsigned index;
+  int named = sio__server_workers(e->server, &index, NULL) != NULL;
+  do {
+    sio__engine_random_id(e, out);
+    if (named) out[0] = sio__sid_alphabet[index & 63];
+  } while (sio_engine_find(e, out));
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -614,7 +634,6 @@ static void session_free(sio_session_t *s) {
   for (uint32_t i = 0; i < s->outq_len; i++) sio_msg_unref(s->outq[i].msg);
   free(s->outq);
   free(s->poll_headers);
-  free(s->info_block);
   free(s->info);
   free(s);
 }
@@ -887,30 +906,33 @@ static void debug_packet(const sio_session_t *s, const char *dir, int type, size
              s->transport == SIO_TRANSPORT_WEBSOCKET ? "websocket" : "polling");
 }
 
+/* A WebSocket session's room for one more packet of `len` bytes: 0, or past max_buffered the
+ * session is closed (SIO_ECLOSED). Counts the packet (metrics) when it goes. */
+static inline int ws_admit(sio_session_t *s, size_t len) {
+  sio_engine_t *e = s->engine;
+  if (!s->conn) return SIO_ECLOSED;
+  if (sio_conn_buffered(s->conn) > e->opts.max_buffered) {
+    e->st.max_buffered_closes++;
+    session_close(s, "transport error", 0);
+    return SIO_ECLOSED;
+  }
+  e->st.packets_out[1]++;
+  e->st.bytes_out[1] += 1 + len;
+  return 0;
+}
+
+static inline int ws_send_message(sio_session_t *s, sio_msg_t *msg);
+
 /* Queues a packet on the current transport. Past max_buffered the session is closed. */
 static int session_send(sio_session_t *s, int type, sio_msg_t *msg) {
   sio_engine_t *e = s->engine;
   if (SIO_DEBUG_ON(e->server, SIO_DEBUG_ENGINE))
     debug_packet(s, "out", type, msg ? msg->len : 0, msg && msg->binary);
   if (s->transport == SIO_TRANSPORT_WEBSOCKET) {
-    if (!s->conn) return SIO_ECLOSED;
-    if (sio_conn_buffered(s->conn) > e->opts.max_buffered) {
-      e->st.max_buffered_closes++;
-      session_close(s, "transport error", 0);
-      return SIO_ECLOSED;
-    }
-    e->st.packets_out[1]++;
-    e->st.bytes_out[1] += 1 + (msg ? msg->len : 0);
-    if (type == SIO_EIO_MESSAGE) {
-      frame_view_t f;
-      int r = msg_frame(msg, s->protocol, s->b64, &f);
-      if (r) return r;
-      int own = s->conn->ws.pmd.on &&
-                msg_deflate(e, msg, msg_slot(msg, s->protocol, s->b64), s->conn->ws.pmd.server_bits, &f);
-      r = sio_conn_write_rb(s->conn, f.rb, f.p, f.len);
-      if (own) sio_rbuf_unref(f.rb); /* the write queue holds its own reference */
-      return r;
-    } else if (!msg) {
+    if (type == SIO_EIO_MESSAGE) return ws_send_message(s, msg);
+    int r = ws_admit(s, msg ? msg->len : 0);
+    if (r) return r;
+    if (!msg) {
       ws_send_frame(s, s->conn, e->ctl[type]);
     } else {
       /* A control packet with data (OPEN's JSON, a v3 pong's echo): built for this socket only. */
@@ -1446,15 +1468,18 @@ void sio_engine_on_connection_error(sio_engine_t *e, sio_connection_error_cb cb,
 /* ---------------------------------------------------------------------------------------------- */
 /* Requests                                                                                        */
 
-static int info_init(sio_session_t *s, sio_conn_t *c, const sio_http_request_t *req) {
-  char addr[64];
-  sio_conn_peer(c, addr, sizeof addr);
-  size_t n = req->header_count;
+/* The bytes of the session's info_block for the request from peer `addr`. */
+static size_t info_size(const sio_http_request_t *req, const char *addr) {
   size_t strings = strlen(req->method) + 1 + req->url_len + 1 + strlen(addr) + 1;
-  for (size_t i = 0; i < n; i++) strings += req->headers[i].name_len + req->headers[i].value_len + 2;
-  char *block = malloc(strings);
-  if (!block) return SIO_ENOMEM;
-  char *p = block;
+  for (size_t i = 0; i < req->header_count; i++)
+    strings += req->headers[i].name_len + req->headers[i].value_len + 2;
+  return strings;
+}
+
+/* Fills s->info_block (info_size bytes) and what goes with it. */
+static void info_init(sio_session_t *s, sio_conn_t *c, const sio_http_request_t *req, const char *addr) {
+  size_t n = req->header_count;
+  char *p = s->info_block;
   /* The parser lets no NUL through, but the block's layout depends on it: make sure. */
 #define COPY(src, len)                                                     \
   do {                                                                     \
@@ -1476,9 +1501,7 @@ static int info_init(sio_session_t *s, sio_conn_t *c, const sio_http_request_t *
   gettimeofday(&tv, NULL);
   s->info_time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
   s->info_headers = (uint32_t)n;
-  s->info_block = block;
   s->secure = (uint8_t)sio_conn_secure(c);
-  return 0;
 }
 
 static int query_flag(const sio_http_request_t *req, const char *key) {
@@ -1508,12 +1531,11 @@ static uint8_t accepted_encoding(const sio_engine_t *e, const sio_http_request_t
 /* `jsonp`: the callback index of a JSONP handshake, NULL for any other. */
 static sio_session_t *handshake(sio_engine_t *e, sio_conn_t *c, const sio_http_request_t *req,
                                 int proto, int transport, const uint32_t *jsonp) {
-  sio_session_t *s = calloc(1, sizeof *s);
+  char addr[64];
+  sio_conn_peer(c, addr, sizeof addr);
+  sio_session_t *s = calloc(1, sizeof *s + info_size(req, addr));
   if (!s) return NULL;
-  if (info_init(s, c, req) != 0) {
-    free(s);
-    return NULL;
-  }
+  info_init(s, c, req, addr);
   new_id(e, s->id);
   s->engine = e;
   s->protocol = (uint8_t)proto;
@@ -1665,6 +1687,7 @@ static int on_request(sio_route_t *route, sio_conn_t *c, const sio_http_request_
     respond_error(e, c, req, ERR_UNSUPPORTED_PROTOCOL_VERSION);
     return 0;
   }
+  if (sl == 20 && sio__conn_handoff(c, req, sid)) return 1; /* another worker's session */
   if (sl > 0) {
     sio_session_t *s = sl == 20 ? sio_engine_find(e, sid) : NULL;
     if (!s || s->state == ST_CLOSED) {
@@ -1746,6 +1769,7 @@ static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request
     respond_error(e, c, req, ERR_UNSUPPORTED_PROTOCOL_VERSION);
     return;
   }
+  if (sl == 20 && sio__conn_handoff(c, req, sid)) return; /* another worker's session */
   if (sl > 0) {
     sio_session_t *s = sl == 20 ? sio_engine_find(e, sid) : NULL;
     if (!s || s->state != ST_OPEN) {
@@ -2007,6 +2031,27 @@ int sio_engine_new(sio_server_t *server, const sio_engine_options_t *opts,
 int sio__session_send_msg(sio_session_t *s, sio_msg_t *msg) {
   if (s->state != ST_OPEN) return SIO_ECLOSED;
   return session_send(s, SIO_EIO_MESSAGE, msg);
+}
+
+int sio__session_deliver(sio_session_t *s, sio_msg_t *msg) {
+  if (s->state != ST_OPEN) return SIO_ECLOSED;
+  if (s->transport != SIO_TRANSPORT_WEBSOCKET) return session_send(s, SIO_EIO_MESSAGE, msg);
+  return ws_send_message(s, msg);
+}
+
+/* A MESSAGE on a WebSocket session: its frame, shared by every recipient (session_send's path
+ * too). Inline in sio__session_deliver, where it is most of a broadcast's per-recipient work. */
+static inline int ws_send_message(sio_session_t *s, sio_msg_t *msg) {
+  int r = ws_admit(s, msg->len);
+  if (r) return r;
+  frame_view_t f;
+  r = msg_frame(msg, s->protocol, s->b64, &f);
+  if (r) return r;
+  int own = s->conn->ws.pmd.on &&
+            msg_deflate(s->engine, msg, msg_slot(msg, s->protocol, s->b64), s->conn->ws.pmd.server_bits, &f);
+  r = sio_conn_write_rb(s->conn, f.rb, f.p, f.len);
+  if (own) sio_rbuf_unref(f.rb); /* the write queue holds its own reference */
+  return r;
 }
 
 int sio_session_send_msg(sio_session_t *s, sio_msg_t *msg) {

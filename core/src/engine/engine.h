@@ -12,6 +12,10 @@ void sio__session_hold(sio_session_t *s, uint32_t ms);
 /* sio_session_send_msg for the layers above, per recipient of a broadcast: msg is never NULL there,
  * and its errors have no detail to clear (sio_last_error()). */
 int sio__session_send_msg(sio_session_t *s, sio_msg_t *msg);
+/* The same for a caller that has checked that nothing watches deliveries (log.h's
+ * SIO__WATCH_DELIVERY bits, which include debug category engine): a WebSocket session skips the
+ * debug test. */
+int sio__session_deliver(sio_session_t *s, sio_msg_t *msg);
 /* Whether msg may be permessage-deflated (on by default; Node's compress flag). Every recipient
  * of one message shares the setting, as they share its compressed frame. */
 void sio__msg_set_compress(sio_msg_t *msg, int on);

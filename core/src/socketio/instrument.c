@@ -658,6 +658,7 @@ int sio_io_instrument(sio_io_t *io, const sio_instrument_options_t *opts) {
   sio_nsp_set_callbacks(in->admin, &(sio_nsp_callbacks_t){.on_connection = admin_connection,
                                                           .on_event = admin_event});
   io->instr = in;
+  sio__server_watch_instr(io->server, 1);
   uv_timer_start(t, on_stats_timer, 0, in->interval_ms);
   return 0;
 nomem:

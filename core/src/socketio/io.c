@@ -8,6 +8,7 @@
 #include "engine/engine.h"
 #include "socketio/recovery.h"
 #include "socketio/socketio.h"
+#include "worker/workers.h"
 #include "transport/log.h"
 #include "transport/static_files.h"
 #include "opts.h"
@@ -526,6 +527,8 @@ void sio__io_maybe_free(sio_io_t *io) {
 static void io_free(void *arg) {
   sio_io_t *io = arg;
   io->engine_gone = 1;
+  /* Now, while the server is still there (the io may outlive it, held by a middleware). */
+  if (io->instr) sio__server_watch_instr(io->server, -1);
   sio__io_maybe_free(io); /* else the last sio_socket_next/refuse of a middleware frees it */
 }
 
@@ -611,6 +614,7 @@ int sio_io_new(sio_server_t *server, const sio_io_options_t *opts, sio_io_t **ou
   sio_nsp_t *root;
   r = sio__nsp_new(io, "/", NULL, &root);
   if (r) return r; /* the engine (and io with it) is freed with the server */
+  sio__workers_io_join(io);
   *out = io;
   return 0;
 }

@@ -6,6 +6,7 @@
 #include "fail.h"
 #include "socketio/recovery.h"
 #include "socketio/socketio.h"
+#include "worker/workers.h"
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Emitting                                                                                        */
@@ -88,6 +89,11 @@ void sio__nsp_free(sio_nsp_t *n) {
 }
 
 int sio__io_use_adapters(sio_io_t *io, const sio_adapter_factory_t *f) {
+  /* Redis replaces the workers' in-process bus: each worker is then a node of its own. */
+  if (io->adapters_workers && !io->shutting_down) {
+    if (!f) return 0;
+    sio__workers_io_leave(io);
+  }
   if (io->adapters.create) return SIO_EEXIST;
   if (io->shutting_down) return SIO_ECLOSED;
   if (!f) return 0;

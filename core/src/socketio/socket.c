@@ -18,12 +18,17 @@ _Static_assert(sizeof(sio_buf_t) == sizeof(sio_attachment_t) &&
 
 static void free_timer(uv_handle_t *h) { free(h); }
 
+/* The pid of every socket of a namespace without recovery (never written). */
+static char no_pid[1];
+
 sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth, int sent) {
-  sio_socket_t *s = calloc(1, sizeof *s);
+  int recovers = sio__nsp_recovers(nsp);
+  sio_socket_t *s = calloc(1, sizeof *s + (recovers ? SIO_PID_SIZE : 0));
   if (!s) {
     cJSON_Delete(auth);
     return NULL;
   }
+  s->pid = recovers ? (char *)(s + 1) : no_pid;
   s->nsp = nsp;
   s->client = c;
   if (!auth->child) { /* the usual case ("40"): share one empty object instead of one each */
@@ -54,7 +59,7 @@ sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth, int 
     /* Not the Engine.IO id, which is what lets a client resume a session: it stays secret. */
     sio__engine_random_id(sio_io_engine(nsp->io), s->idbuf);
     /* Node gives every socket a pid when recovery is on; only its client can name it. */
-    if (sio__nsp_recovers(nsp)) sio__engine_random_id(sio_io_engine(nsp->io), s->pid);
+    if (recovers) sio__engine_random_id(sio_io_engine(nsp->io), s->pid);
   }
   s->cnext = c->sockets;
   c->sockets = s;
@@ -170,7 +175,7 @@ int sio__socket_restore(sio_socket_t *s) {
   if (!r) return SIO_ENOMEM;
   uint64_t now = uv_now(sio_server_loop(s->nsp->io->server));
   int rc = sio__recovery_restore(s->nsp->recovery, now, pid->valuestring, off->valuestring, r);
-  if (rc == 0 && (strlen(r->sid) >= sizeof s->idbuf || strlen(r->pid) >= sizeof s->pid)) {
+  if (rc == 0 && (strlen(r->sid) >= sizeof s->idbuf || strlen(r->pid) >= SIO_PID_SIZE)) {
     sio__recovered_clear(r); /* not one of ours */
     rc = SIO_ENOTFOUND;
   }
@@ -199,7 +204,7 @@ static void on_restored(void *arg, int status, sio_recovered_t *r) {
     memset(r, 0, sizeof *r);
     /* Another node's session with an id or pid longer than ours: not one sio can take on. */
     if (!mine->sid || !mine->pid || strlen(mine->sid) >= sizeof s->idbuf ||
-        strlen(mine->pid) >= sizeof s->pid) {
+        strlen(mine->pid) >= SIO_PID_SIZE) {
       sio__recovered_clear(mine);
       free(mine);
       mine = NULL;
@@ -503,9 +508,9 @@ void sio_socket_disconnect(sio_socket_t *s, int close) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Emitting                                                                                        */
 
-int sio__socket_write(sio_socket_t *s, const sio_encoded_t *enc, int flags) {
+/* A delivery someone watches (debug lines, the Admin UI), or with a per-recipient flag. */
+static int socket_write_full(sio_socket_t *s, const sio_encoded_t *enc, int flags) {
   sio_client_t *c = s->client;
-  if (!c || c->closed || s->state != SOCK_CONNECTED) return SIO_ECLOSED;
   if ((flags & SIO_EMIT_VOLATILE) && !sio_session_writable(c->session)) return 0;
   if (SIO_DEBUG_ON(c->io->server, SIO_DEBUG_SOCKET)) {
     char who[40];
@@ -516,6 +521,19 @@ int sio__socket_write(sio_socket_t *s, const sio_encoded_t *enc, int flags) {
   int r = sio__session_send_msg(c->session, enc->text);
   for (size_t i = 0; r == 0 && i < enc->natts; i++) r = sio__session_send_msg(c->session, enc->atts[i]);
   if (c->io->instr) sio__instr_out(c->io, 1 + enc->natts);
+  return r;
+}
+
+/* Once per recipient of every broadcast: with nothing watching and no per-recipient flag, one
+ * branch (log.h's SIO__WATCH_DELIVERY bits and the flags in one test) and the engine's own fast path (sio__session_deliver). */
+int sio__socket_write(sio_socket_t *s, const sio_encoded_t *enc, int flags) {
+  sio_client_t *c = s->client;
+  if (!c || c->closed || s->state != SOCK_CONNECTED) return SIO_ECLOSED;
+  unsigned extras = ((unsigned)flags & (SIO_EMIT_VOLATILE | SIO_EMIT_NO_COMPRESS)) |
+                    (sio__debug_mask(c->io->server) & SIO__WATCH_DELIVERY);
+  if (__builtin_expect(extras != 0, 0)) return socket_write_full(s, enc, flags);
+  int r = sio__session_deliver(c->session, enc->text);
+  for (size_t i = 0; r == 0 && i < enc->natts; i++) r = sio__session_deliver(c->session, enc->atts[i]);
   return r;
 }
 

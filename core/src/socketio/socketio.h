@@ -30,6 +30,10 @@ typedef struct sio_pending_ack {
   struct sio_pending_ack *bnext, *bprev; /* the broadcast's recipients yet to answer */
 } sio_pending_ack_t;
 
+/* Every connected client holds one of these per namespace for as long as it stays, so it is kept
+ * to 168 bytes (a 176-byte malloc chunk; tests/c/test_memory.c bounds it): flags are bitfields,
+ * and the recovery pid, which most servers never use, is not stored inline (see pid). */
+#define SIO_PID_SIZE 21 /* a pid and its NUL */
 struct sio_socket_s {
   char *id;
   char idbuf[24];
@@ -40,24 +44,26 @@ struct sio_socket_s {
   sio_socket_t *znext;           /* the io's sockets to free */
   cJSON *auth;
   void *data;
-  uint8_t auth_sent;             /* the CONNECT carried a payload (sio_socket_auth_sent) */
-  uint8_t state;
-  uint8_t in_middleware;
-  uint16_t mw_index;
   sio_socket_room_t *rooms;      /* the in-memory adapter's (own-id room not included) */
   uint32_t nrooms, caprooms;
   uint64_t mark;                 /* the in-memory adapter's dedupe stamp */
   sio_pending_ack_t *acks;
   struct sio_ack_s *ack_handles; /* live sio_ack_t of this socket, cut loose when it closes */
   /* Connection state recovery: the pid sent in the CONNECT reply ("" when none), and for a
-   * restored socket what was kept (its rooms and missed packets are used up at connect). */
-  char pid[21];
-  uint8_t recovered;
-  uint8_t restoring;             /* waiting for the adapter's restore_session (holds the socket) */
+   * restored socket what was kept (its rooms and missed packets are used up at connect). When
+   * the namespace recovers, pid points to SIO_PID_SIZE bytes allocated with the socket (behind
+   * it); otherwise to a shared, read-only "" (never written: only recovery writes a pid). */
+  char *pid;
   struct sio_recovered *restored;
   struct sio_socket_ext *ext;    /* catch-alls and packet middleware (listen.c); NULL: none */
   uint32_t chains;               /* packet middleware chains in flight (they hold the socket) */
-  uint8_t released;              /* sio__socket_release came while chains were in flight */
+  uint16_t mw_index;
+  uint8_t state;                 /* SOCK_*: a whole byte, tested per delivery (sio__socket_write) */
+  unsigned auth_sent : 1;        /* the CONNECT carried a payload (sio_socket_auth_sent) */
+  unsigned in_middleware : 1;
+  unsigned recovered : 1;
+  unsigned restoring : 1;        /* waiting for the adapter's restore_session (holds the socket) */
+  unsigned released : 1;         /* sio__socket_release came while chains were in flight */
 };
 
 /* sio_socket_ack_handle(): an answer owed to the client, once. */
@@ -104,8 +110,14 @@ struct sio_client {
   sio_packet_decoder_t *dec;        /* only while a binary packet awaits its attachments */
   sio_socket_t *sockets;            /* connected and pending, this connection's */
   sio_client_t *next, *prev;        /* io's clients */
-  sio_client_t *tnext, *tprev;      /* the connect-timeout queue */
-  sio_client_t *znext;              /* io's clients to free */
+  sio_client_t *tprev;              /* the connect-timeout queue */
+  /* One word for two lists a client is never in at once (88 bytes: a 96-byte malloc chunk): the
+   * connect-timeout queue (left by the first CONNECT or at close) and, once closed, the io's
+   * clients to free (sio__client_close leaves the queue first). */
+  union {
+    sio_client_t *tnext;            /* the connect-timeout queue */
+    sio_client_t *znext;            /* io's clients to free */
+  };
   uint64_t deadline;
   const char *close_reason;         /* set before the server closes the session itself */
   uint8_t in_timeout_queue;
@@ -140,6 +152,7 @@ struct sio_io_s {
   sio_bcast_ack_t *bcasts;          /* broadcasts with acks awaiting answers (emit_ack.c) */
   sio_request_t *requests;          /* requests to every node awaiting answers (request.c) */
   sio_adapter_factory_t adapters;   /* sio__io_use_adapters; create NULL: namespaces in memory only */
+  uint8_t adapters_workers;         /* adapters is the workers' in-process bus (wadapter.c) */
   sio_socket_data_cb socket_data;   /* sio_io_on_socket_data: a socket's "data" in fetch_sockets */
   void *socket_data_arg;
   sio_instr_t *instr;               /* sio_io_instrument; NULL: not instrumented (hooks skipped) */

@@ -24,7 +24,7 @@ void sio__log(sio_server_t *server, int level, const char *component, const char
  * sio_server_t (server.c), so a site reads them inline: when its category is off, a debug site
  * costs one load and one well-predicted branch; nothing is formatted or allocated. */
 typedef struct {
-  unsigned debug; /* SIO_DEBUG_* bits */
+  unsigned debug; /* SIO_DEBUG_* bits, and the SIO__WATCH_* bits below */
 } sio__log_head_t;
 
 static inline unsigned sio__debug_mask(const sio_server_t *server) {
@@ -38,6 +38,19 @@ void sio__debug(sio_server_t *server, unsigned cat, const char *fmt, ...)
 
 /* For a site that prepares its arguments first (SIO_DEBUG's test alone). */
 #define SIO_DEBUG_ON(server, cat) __builtin_expect((sio__debug_mask(server) & (cat)) != 0, 0)
+
+/* The per-delivery hooks. A broadcast's path per recipient (sio__socket_write, then the engine)
+ * has extras that are almost always off: the debug lines of categories socket and engine, and the
+ * Admin UI's counters. They share the debug word, the Admin UI as a bit of its own above the
+ * categories (set while some io of the server is instrumented; sio_server_debug() hides it), so
+ * that "is anything watching a delivery" is one load and one predictable branch
+ * (SIO__WATCHING_DELIVERY); a watched delivery takes the full path, which tests each of them. */
+#define SIO__WATCH_INSTR (1u << 16)
+#define SIO__WATCH_DELIVERY (SIO_DEBUG_ENGINE | SIO_DEBUG_SOCKET | SIO__WATCH_INSTR)
+#define SIO__WATCHING_DELIVERY(server) \
+  __builtin_expect((sio__debug_mask(server) & SIO__WATCH_DELIVERY) != 0, 0)
+/* Counts an instrumented io of the server in (+1) or out (-1): the bit is set while any is. */
+void sio__server_watch_instr(sio_server_t *server, int delta);
 
 #define SIO_DEBUG(server, cat, ...)                                                  \
   do {                                                                               \

@@ -64,22 +64,27 @@ typedef struct sio_conn_owner_vt {
   void (*on_close)(void *owner, sio_conn_t *c, int err);
 } sio_conn_owner_vt_t;
 
+/* Every connection holds one for life; with uv_tcp_t's 248 bytes it is kept to 424 bytes (a
+ * 432-byte malloc chunk; tests/c/test_memory.c bounds it): the flags are bitfields, packed with
+ * the 32-bit counters. */
 struct sio_conn_s {
   uv_tcp_t tcp; /* first: the uv handle's address is the connection's */
   sio_server_t *server;
   struct sio_conn_s *next, *prev; /* the server's list of connections */
   struct sio_conn_s *dirty_next;  /* the server's list of connections with writes to flush */
-  uint8_t mode;
-  uint8_t dirty;
-  uint8_t closing;           /* uv_close called or to be called */
-  uint8_t close_after_write; /* graceful close: once the queue is written */
-  uint8_t parked;            /* a request is waiting for its response (long-poll) */
-  uint8_t keep_alive;        /* of the request being answered */
-  uint8_t reading;
-  uint8_t draining;          /* graceful close: written and shut down, input read and dropped */
-  uint8_t paused;            /* backpressure: not read until the queue is low again */
-  uint8_t held;              /* writes wait for hold_timer (see sio_conn_hold) */
-  uint8_t app_req;           /* parked on an application's handler (sio_server_handler) */
+  unsigned mode : 1;              /* SIO_CONN_HTTP or SIO_CONN_WS */
+  unsigned dirty : 1;
+  unsigned closing : 1;           /* uv_close called or to be called */
+  unsigned close_after_write : 1; /* graceful close: once the queue is written */
+  unsigned parked : 1;            /* a request is waiting for its response (long-poll) */
+  unsigned keep_alive : 1;        /* of the request being answered */
+  unsigned reading : 1;
+  unsigned draining : 1;          /* graceful close: written and shut down, input read and dropped */
+  unsigned paused : 1;            /* backpressure: not read until the queue is low again */
+  unsigned held : 1;              /* writes wait for hold_timer (see sio_conn_hold) */
+  unsigned app_req : 1;           /* parked on an application's handler (sio_server_handler) */
+  unsigned handoff : 7;           /* workers: 1 + the worker this connection is being handed to */
+  uint32_t inflight_pieces;       /* queue entries handed to uv_write, not yet completed */
   uint64_t app_since_ms;     /* when that handler got the request (request_timeout_ms bounds it) */
   uv_timer_t *hold_timer;    /* allocated only while held */
   sio_http_parser_t *http;   /* HTTP mode only */
@@ -88,7 +93,6 @@ struct sio_conn_s {
   uint32_t wq_len, wq_cap;
   size_t wq_bytes;           /* bytes in wq */
   size_t inflight_bytes;     /* bytes handed to uv_write, not yet completed */
-  uint32_t inflight_pieces;  /* queue entries handed to uv_write, not yet completed */
   uint64_t active_ms;        /* last activity (for the idle timeouts); when a graceful close began */
   uint64_t req_start_ms;     /* when the request in progress began, 0 when none */
   sio_ws_parser_t ws;        /* WebSocket mode only */
@@ -190,6 +194,12 @@ static inline void sio_conn_set_owner(sio_conn_t *c, const sio_conn_owner_vt_t *
   c->owner_vt = vt;
   c->owner = owner;
 }
+/* Workers (sio_server_set_workers): when `sid` (20 characters) names another worker of the
+ * server's group, hands the connection with the request (and whatever follows it) to that worker,
+ * which answers it: returns 1, and the route answers nothing (the connection is parked until it
+ * leaves, from the loop's check phase). 0: the request is this worker's to answer (its own sid, or
+ * one naming no worker of the group: "Session ID unknown"). */
+int sio__conn_handoff(sio_conn_t *c, const sio_http_request_t *req, const char *sid);
 /* "127.0.0.1" of the peer into out. */
 void sio_conn_peer(const sio_conn_t *c, char *out, size_t outsz);
 

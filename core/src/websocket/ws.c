@@ -1,12 +1,12 @@
 #include "ws.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <zlib.h>
 
+#include "sha1.h"
 #include "sio.h"
 #include "utf8.h"
 
@@ -96,10 +96,24 @@ int sio_ws_accept_key(const char *key, size_t key_len, char out[29]) {
   unsigned char buf[24 + sizeof guid - 1];
   memcpy(buf, key, 24);
   memcpy(buf + 24, guid, sizeof guid - 1);
-  unsigned char digest[SHA_DIGEST_LENGTH];
-  if (!SHA1(buf, sizeof buf, digest)) return SIO_ENOMEM;
-  /* EVP_EncodeBlock writes the 28 characters and the NUL: no heap on this path. */
-  if (EVP_EncodeBlock((unsigned char *)out, digest, SHA_DIGEST_LENGTH) != 28) return SIO_EINVAL;
+  uint8_t d[20];
+  sio_sha1(buf, sizeof buf, d);
+  /* 20 bytes are six 3-byte groups and two bytes: 27 symbols and one '='. */
+  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char *o = out;
+  for (size_t i = 0; i < 18; i += 3, o += 4) {
+    uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 | d[i + 2];
+    o[0] = b64[v >> 18];
+    o[1] = b64[(v >> 12) & 63];
+    o[2] = b64[(v >> 6) & 63];
+    o[3] = b64[v & 63];
+  }
+  uint32_t v = (uint32_t)d[18] << 16 | (uint32_t)d[19] << 8;
+  o[0] = b64[v >> 18];
+  o[1] = b64[(v >> 12) & 63];
+  o[2] = b64[(v >> 6) & 63];
+  o[3] = '=';
+  out[28] = '\0';
   return 0;
 }
 
