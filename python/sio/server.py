@@ -684,7 +684,14 @@ class Server(Dispatch, AsyncioMode):
                 ready.set()
 
         post(run)
-        while not ready.wait(0.05):
+        # A worker's loop thread waiting on another worker runs what others post to it meanwhile:
+        # two handlers each waiting on the other's worker (rooms() of each other's sid) would
+        # otherwise wait for ever.
+        cores = self._cores
+        here = cores.here() if cores is not None and cores.started else None
+        while not ready.wait(0.05 if here is None else 0.001):
+            if here is not None:
+                cores.drain()
             if self._closed_event.is_set():
                 raise ConnectionError("the server stopped")
         ok, value = box[0]

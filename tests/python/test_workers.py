@@ -57,6 +57,13 @@ def two():
     def rooms_of(sid, other):
         return sorted(srv.rooms(other))
 
+    meet = threading.Barrier(2, timeout=WAIT)
+
+    @srv.on('rooms-of-together')
+    def rooms_of_together(sid, other):
+        meet.wait()  # both handlers, on both workers, then wait on each other's worker at once
+        return sorted(srv.rooms(other))
+
     @srv.on('shout')
     def shout(sid, text):
         srv.emit('news', text)  # every worker's sockets
@@ -160,6 +167,25 @@ def test_a_handler_acts_on_another_workers_socket(two):
         b.on('disconnect', gone.set)
         assert a.call('kick', b.get_sid(), timeout=WAIT) == 'ok'
         assert gone.wait(WAIT), "worker 1's socket kicked from worker 0's handler"
+    finally:
+        close_all(cs)
+
+
+def test_two_handlers_waiting_on_each_others_worker(two):
+    """Worker 0's handler asks worker 1 while worker 1's asks worker 0: neither waits for ever."""
+    cs = connect_many(two.url)
+    try:
+        groups = by_worker(two, cs)
+        a, b = groups[0][0], groups[1][0]
+        out = {}
+        ts = [threading.Thread(target=lambda c, o: out.__setitem__(c, c.call('rooms-of-together', o.get_sid(),
+                                                                              timeout=WAIT)), args=p)
+              for p in ((a, b), (b, a))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(WAIT + 1)
+        assert out == {a: [b.get_sid()], b: [a.get_sid()]}
     finally:
         close_all(cs)
 
