@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "sio.h"
+#include "span.h"
 
 /* ---- numbers ---- */
 
@@ -186,9 +187,11 @@ static int write_string(sio_sbuf_t *out, const char *str) {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *s = (const unsigned char *)(str ? str : "");
   if (put1(out, '"')) return SIO_ENOMEM;
-  const unsigned char *run = s;
+  const unsigned char *run = s, *end = s + strlen((const char *)s);
   for (;;) {
-    while (!esc[*s]) s++;
+    /* Wide steps over the bytes written as they are (esc[] is 0 for exactly those); the scan stops
+     * at end, where the terminating NUL reads as 'Z'. */
+    s += sio_span_json_safe((const char *)s, (size_t)(end - s));
     char e = esc[*s];
     if ((e == 'C' && s[1] != 0x80) || (e == 'S' && (s[1] < 0xA0 || s[1] > 0xBF || (s[2] & 0xC0) != 0x80))) {
       s++; /* a stray 0xC0 (not ours to fix) or a character below U+D800: written as it is */
