@@ -130,23 +130,22 @@ static char *read_string(reader_t *r) {
   return out;
 }
 
-/* As cJSON reads a number: the longest run (at most 63) of the characters of numbers, '.' as the
- * locale's decimal point, read by strtod, which may stop before the run's end ("1e" is 1, then
- * 'e' is the next token's, refused). */
+/* As cJSON (1.7.18, and Debian's 1.7.15 since CVE-2023-26819) reads a number: the whole run of the
+ * characters of numbers, '.' as the locale's decimal point, read by strtod, which may stop before
+ * the run's end ("1e" is 1, then 'e' is the next token's, refused). */
 static cJSON *read_number(reader_t *r) {
-  char buf[64];
-  size_t i = 0;
-  for (; i < sizeof buf - 1 && r->p + i < r->end; i++) {
-    char c = r->p[i];
-    if ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == 'e' || c == 'E') buf[i] = c;
-    else if (c == '.') buf[i] = localeconv()->decimal_point[0];
-    else break;
-  }
-  buf[i] = '\0';
+  char small[64], *buf = small;
+  size_t n = 0;
+  while (r->p + n < r->end && strchr("0123456789+-eE.", r->p[n]) && r->p[n]) n++;
+  if (n >= sizeof small && !(buf = malloc(n + 1))) return fail(r, SIO_ENOMEM), NULL;
+  for (size_t i = 0; i < n; i++) buf[i] = r->p[i] == '.' ? localeconv()->decimal_point[0] : r->p[i];
+  buf[n] = '\0';
   char *after;
   double d = strtod(buf, &after);
-  if (after == buf) return fail(r, SIO_EPARSE), NULL;
-  r->p += after - buf;
+  size_t used = (size_t)(after - buf);
+  if (buf != small) free(buf);
+  if (!used) return fail(r, SIO_EPARSE), NULL;
+  r->p += used;
   cJSON *item = cJSON_CreateNumber(d);
   if (!item) fail(r, SIO_ENOMEM);
   return item;
