@@ -18,5 +18,7 @@ size_t sio_span_json_plain(const char *s, size_t len);
 /* Up to the first byte below 0x20, '"', '\\', 0xC0 or 0xED (what a JSON string writer must look at:
  * escapes, and the lead bytes of the core's NUL (C0 80) and lone-surrogate (ED A0..BF xx) forms). */
 size_t sio_span_json_safe(const char *s, size_t len);
+/* sio_span_json_safe that also copies the span to dst (room for len bytes): one pass, not two. */
+size_t sio_span_json_safe_copy(char *dst, const char *s, size_t len);
 
 #endif

@@ -189,18 +189,29 @@ sio_msg_t *sio_msg_new(const void *data, size_t len, int binary) {
 
 size_t sio__msg_headroom(void) { return offsetof(sio_rbuf_t, data) + MSG_ROOM; }
 
+int sio__msg_begin(sio_sbuf_t *b, size_t len) {
+  size_t cap;
+  char *block = sio_rbuf_block(MSG_ROOM + len + 1, &cap);
+  if (!block) return SIO_ENOMEM;
+  b->data = block;
+  b->cap = offsetof(sio_rbuf_t, data) + cap;
+  b->len = sio__msg_headroom();
+  return 0;
+}
+
 sio_msg_t *sio__msg_adopt(sio_sbuf_t *b, int binary) {
   size_t head = sio__msg_headroom();
-  /* One byte more for the NUL after the data; the sbuf's storage is malloc's, so aligned for the
-   * rbuf header laid over its first bytes, and freed as an rbuf is, with free(). */
+  /* One byte more for the NUL after the data; the block is malloc's (sio__msg_begin, or the sbuf's
+   * realloc of it), so aligned for the rbuf header laid over its first bytes. */
   if (b->len < head || sio_sbuf_reserve(b, 1)) return NULL;
   sio_msg_t *m = malloc(sizeof *m);
   if (!m) return NULL;
-  size_t len = b->len - head;
+  size_t len = b->len - head, cap = b->cap - offsetof(sio_rbuf_t, data);
   sio_rbuf_t *store = (sio_rbuf_t *)(void *)sio_sbuf_steal(b, NULL);
   store->refs = 1;
   store->flags = 0;
   store->len = MSG_ROOM + len + 1;
+  store->cap = cap;
   return msg_init(m, store, len, binary);
 }
 

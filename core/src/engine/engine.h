@@ -24,6 +24,9 @@ int sio__msg_binary(const sio_msg_t *msg);
 /* Bytes an encoder leaves free at the front of an sbuf whose rest it then hands to
  * sio__msg_adopt(): room for the buffer's header and the message's frame header. */
 size_t sio__msg_headroom(void);
+/* Makes the empty sbuf b a message's storage for about `len` bytes of text (it may grow), with
+ * b->len = sio__msg_headroom(). 0 or SIO_ENOMEM. */
+int sio__msg_begin(sio_sbuf_t *b, size_t len);
 /* A message of b->data[sio__msg_headroom()..b->len) that takes b's storage instead of copying it
  * (a 100 KB text is then written once, by the JSON writer): b is left empty. NULL on ENOMEM (b is
  * then still the caller's to free). */

@@ -330,12 +330,8 @@ int sio__encode(const sio_packet_t *p, const sio_buf_t *bufs, int parser, sio_en
 #endif
   /* Encoded straight into the message's storage (sio__msg_adopt): no copy of the text after. */
   sio_sbuf_t b = SIO_SBUF_INIT;
-  size_t head = sio__msg_headroom();
-  int r = sio_sbuf_reserve(&b, head + 64 + size_hint(p->data, 0));
-  if (!r) {
-    b.len = head;
-    r = sio_packet_encode(p, &b);
-  }
+  int r = sio__msg_begin(&b, 64 + size_hint(p->data, 0));
+  if (!r) r = sio_packet_encode(p, &b);
   if (!r) out->text = sio__msg_adopt(&b, 0);
   sio_sbuf_free(&b);
   if (r == SIO_EINVAL)
