@@ -112,8 +112,8 @@ static char *read_string(reader_t *r) {
   char *out = cJSON_malloc((size_t)(close - start) + 1), *o = out;
   if (!out) return fail(r, SIO_ENOMEM), NULL;
   /* Pass 2: the text before the first escape (all of it, mostly) by one memcpy, then plain runs by
-   * memcpy and escapes one by one. An escape may run past the closing quote found above only by
-   * swallowing it ("\u12\"": refused, as 4 hex digits are wanted). */
+   * memcpy and escapes one by one, each read within the string found above (so "\u12" then the
+   * closing quote is refused: four hex digits are wanted). */
   p = first_escape ? first_escape : close;
   memcpy(o, start, (size_t)(p - start));
   o += p - start;
