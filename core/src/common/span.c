@@ -34,9 +34,12 @@ static inline int block_hit(const char *p, int kind) {
   if (kind == K_PLAIN) return _mm_movemask_epi8(_mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_setzero_si128())));
   /* SSE2 compares bytes as signed: c <= 0x1F unsigned is max(c, 0x1F) == 0x1F. */
   __m128i ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
-  m = _mm_or_si128(m, ctl);
-  m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xC0)));
-  return _mm_movemask_epi8(_mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xED))));
+  int hit = _mm_movemask_epi8(_mm_or_si128(m, ctl));
+  if (_mm_movemask_epi8(v)) { /* 0xC0 and 0xED only where some byte is not ASCII */
+    m = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xC0)), _mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xED)));
+    hit |= _mm_movemask_epi8(m);
+  }
+  return hit;
 }
 #else
 #define WIDE 8
@@ -59,10 +62,11 @@ static inline int block_hit(const char *p, int kind) {
 }
 #endif
 
-/* Whole blocks while none holds a hit, then byte by byte: inside the block with the hit (so the
- * first hit is found exactly) or the last len % WIDE bytes. */
+/* Whole blocks while none holds a hit (two at a time first: one branch for both), then byte by
+ * byte: inside the block with the hit (so the first hit is found exactly) or the last few bytes. */
 static inline size_t span(const char *s, size_t len, int kind) {
   size_t i = 0;
+  while (len - i >= 2 * WIDE && !(block_hit(s + i, kind) | block_hit(s + i + WIDE, kind))) i += 2 * WIDE;
   while (len - i >= WIDE && !block_hit(s + i, kind)) i += WIDE;
   while (i < len && !byte_hit((unsigned char)s[i], kind)) i++;
   return i;
@@ -72,6 +76,8 @@ static inline size_t span(const char *s, size_t len, int kind) {
  * copy, so the compiler loads them once. */
 static inline size_t span_copy(char *dst, const char *s, size_t len, int kind) {
   size_t i = 0;
+  for (; len - i >= 2 * WIDE && !(block_hit(s + i, kind) | block_hit(s + i + WIDE, kind)); i += 2 * WIDE)
+    memcpy(dst + i, s + i, 2 * WIDE);
   for (; len - i >= WIDE && !block_hit(s + i, kind); i += WIDE) memcpy(dst + i, s + i, WIDE);
   for (; i < len && !byte_hit((unsigned char)s[i], kind); i++) dst[i] = s[i];
   return i;
