@@ -1100,8 +1100,69 @@ TEST(session_request_info) {
   CHECK_EQ_INT(x.same_later, 1);
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* The ping timeout counts from when the ping was due, not from a late timer                       */
+
+typedef struct {
+  uint64_t opened_ns, closed_ns;
+  char reason[32];
+} late_ctx_t;
+
+static void late_connection(sio_engine_t *e, sio_session_t *s) {
+  (void)s;
+  late_ctx_t *x = sio_engine_get_data(e);
+  x->opened_ns = uv_hrtime();
+}
+
+static void late_close(sio_session_t *s, const char *reason) {
+  late_ctx_t *x = sio_engine_get_data(sio_session_engine(s));
+  x->closed_ns = uv_hrtime();
+  snprintf(x->reason, sizeof x->reason, "%s", reason);
+}
+
+static const sio_engine_callbacks_t late_cbs = {late_connection, NULL, late_close, NULL};
+
+/* A busy loop (a long handler; a worker thread waiting for Python's GIL) runs the ping timer late. */
+static void stall_loop(nh_t *h, void *arg) {
+  (void)h;
+  (void)arg;
+  uv_sleep(500);
+}
+
+static void client_late_ping(nh_t *h) {
+  nc_response_t r;
+  nc_conn_t *c = nh_connect(h, 0);
+  CHECK(c);
+  CHECK_EQ_INT(nc_request(c, "GET", POLL_TARGET, NULL, NULL, 0, &r), 0);
+  CHECK_EQ_INT(r.status, 200);
+  CHECK_EQ_INT(nh_call(h, stall_loop, NULL), 0); /* the ping, due at 100 ms, goes at ~500 */
+  uv_sleep(2000);
+}
+
+/* Interval 100 ms, timeout 1000 ms, the loop stalled for the first 500 ms: the session ends at
+ * 100 + 1000 ms (a timeout counted from the late ping would end it at ~1500). */
+TEST(ping_timeout_counts_from_the_due_ping) {
+  late_ctx_t x;
+  memset(&x, 0, sizeof x);
+  nh_t h;
+  CHECK_EQ_INT(nh_init(&h), 0);
+  sio_engine_options_t o;
+  sio_engine_options_init(&o);
+  o.path = "/engine.io/";
+  o.ping_interval_ms = 100;
+  o.ping_timeout_ms = 1000;
+  sio_engine_t *e;
+  CHECK_EQ_INT(sio_engine_new(h.server, &o, &late_cbs, &e), 0);
+  sio_engine_set_data(e, &x);
+  CHECK_EQ_INT(nh_run(&h, client_late_ping, CASE_TIMEOUT_MS), 0);
+  CHECK(strcmp(x.reason, "ping timeout") == 0);
+  double ms = (double)(x.closed_ns - x.opened_ns) / 1e6;
+  if (ms < 1050 || ms > 1400) fprintf(stderr, "closed after %.0f ms\n", ms);
+  CHECK(ms >= 1050 && ms <= 1400);
+}
+
 TEST_MAIN(RUN(path_root_serves_every_path), RUN(path_longest_route_wins),
           RUN(double_slash_path_is_400), RUN(cors_headers), RUN(session_cookie), RUN(websocket_forced_close),
           RUN(polling_forced_close), RUN(slow_reader_is_closed), RUN(fast_reader_is_kept),
           RUN(error_strings_and_version), RUN(shutdown_with_live_sessions),
-          RUN(session_request_info))
+          RUN(session_request_info), RUN(ping_timeout_counts_from_the_due_ping))

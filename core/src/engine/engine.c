@@ -721,14 +721,16 @@ static void hb_arm(sio_engine_t *e, uint64_t deadline, uint64_t now) {
   uv_timer_start(e->hb_timer, on_hb_timer, deadline > now ? deadline - now : 0, 0);
 }
 
-/* Puts s in the queue of `kind`, its deadline `kind`'s delay from now. */
-static void tq_add(sio_engine_t *e, sio_session_t *s, int kind) {
+/* Puts s in the queue of `kind`, its deadline `kind`'s delay from `from` (0: now). Never before
+ * the queue's last deadline: each queue is a FIFO kept in deadline order. */
+static void tq_add_from(sio_engine_t *e, sio_session_t *s, int kind, uint64_t from) {
   tq_remove(e, s);
   if (!e->hb_timer) return; /* shutting down */
   uint64_t now = uv_now(e->hb_timer->loop);
   int q = tq_index(kind);
   s->tkind = (uint8_t)kind;
-  s->deadline = now + tq_delay(e, kind);
+  s->deadline = (from ? from : now) + tq_delay(e, kind);
+  if (e->tq[q].tail && s->deadline < e->tq[q].tail->deadline) s->deadline = e->tq[q].tail->deadline;
   s->tprev = e->tq[q].tail;
   s->tnext = NULL;
   if (e->tq[q].tail) e->tq[q].tail->tnext = s;
@@ -736,6 +738,8 @@ static void tq_add(sio_engine_t *e, sio_session_t *s, int kind) {
   e->tq[q].tail = s;
   if (!e->hb_armed || s->deadline < e->hb_armed) hb_arm(e, s->deadline, now);
 }
+
+static void tq_add(sio_engine_t *e, sio_session_t *s, int kind) { tq_add_from(e, s, kind, 0); }
 
 static void tq_fire(sio_session_t *s, int kind);
 
@@ -1049,11 +1053,20 @@ static void session_close(sio_session_t *s, const char *reason, int how) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Heartbeat                                                                                       */
 
+/* The pong is due pingTimeout after the ping was due (s->deadline), not after this timer, which
+ * a busy loop (or a thread waiting for Python's GIL) may run late: the session ends at interval +
+ * timeout as the protocol says. After a long stall the client still gets half the timeout. */
+static uint64_t pong_wait_from(const sio_session_t *s) {
+  if (!s->engine->hb_timer) return 0;
+  uint64_t now = uv_now(s->engine->hb_timer->loop), half = s->engine->opts.ping_timeout_ms / 2;
+  return s->deadline + half >= now ? s->deadline : now - half;
+}
+
 static void tq_fire(sio_session_t *s, int kind) {
   switch (kind) {
     case TQ_PING_DUE:
       session_send(s, SIO_EIO_PING, NULL);
-      if (s->state == ST_OPEN) tq_add(s->engine, s, TQ_PONG_WAIT);
+      if (s->state == ST_OPEN) tq_add_from(s->engine, s, TQ_PONG_WAIT, pong_wait_from(s));
       break;
     case TQ_PONG_WAIT:
     case TQ_V3_PING_WAIT:
