@@ -199,7 +199,7 @@ static const char *body_of(const char *resp) {
 
 static struct {
   int port;
-  int sessions, echoed, unknown_ok, failures;
+  int sessions, echoed, unknown_ok, late_polls, failures;
   uv_async_t done;
   sio_workers_t *w;
   int mode; /* 0: sessions; 1: long-polls left hanging, then stop */
@@ -254,6 +254,25 @@ static void client_main(void *arg) {
       continue;
     }
     C.echoed++;
+    if (i >= 10) continue;
+    /* The client's close, then the poll it sent beside it arriving late (as one handed over from
+     * the other worker may): the poll gets its NOOP, then the sid is unknown. */
+    http(C.port, "POST", path, "1", resp, sizeof resp);
+    if (strcmp(body_of(resp), "ok") != 0) {
+      fail("POST close", resp);
+      continue;
+    }
+    http(C.port, "GET", path, NULL, resp, sizeof resp);
+    if (!strstr(resp, "200 OK") || strcmp(body_of(resp), "6") != 0) {
+      fail("late poll", resp);
+      continue;
+    }
+    http(C.port, "GET", path, NULL, resp, sizeof resp);
+    if (!strstr(resp, "400 Bad Request")) {
+      fail("poll after the late one", resp);
+      continue;
+    }
+    C.late_polls++;
   }
   /* Sids naming no worker of the group (63 of 2), or of the wrong length: the normal answer. */
   const char *bad[] = {"_aaaaaaaaaaaaaaaaaaa", "9aaaaaaaaaaaaaaaaaaa", "Baaaaaaaaaaaaaaaaaa",
@@ -293,6 +312,7 @@ static void over_tcp(int mode) {
   CHECK_EQ_INT(C.sessions, 40);
   CHECK_EQ_INT(C.echoed, 40);
   CHECK_EQ_INT(C.unknown_ok, 4);
+  CHECK_EQ_INT(C.late_polls, 10);
   /* SO_REUSEPORT spread the 40 handshakes (2^-39 that one worker got none by chance). */
   CHECK(atomic_load(&T.handshakes[0]) > 0);
   CHECK(atomic_load(&T.handshakes[1]) > 0);

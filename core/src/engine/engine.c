@@ -904,6 +904,8 @@ static void poll_flush(sio_session_t *s) {
     r = sio_eio_payload_add(&enc, &pkt);
     if (o->type == SIO_EIO_CLOSE) ends = 1;
   }
+  /* A closing session's queue without a CLOSE is the NOOP kept for a client's late poll. */
+  if (s->state == ST_CLOSING && !hold_close) ends = 1;
   if (hold_close) {
     for (uint32_t i = 0; i < n; i++) sio_msg_unref(s->outq[i].msg);
     s->outq[0] = s->outq[n];
@@ -1005,6 +1007,12 @@ static void engine_report_close(sio_session_t *s, const char *reason) {
 
 /* Ends the session. A client's CLOSE answers a pending poll with a NOOP; a server-side close sends
  * CLOSE (polling: after what is queued, on the pending or next poll; WebSocket: a close frame). */
+/* 1 when requests may reach this engine through another worker (sio__conn_handoff). */
+static int handed_over(const sio_engine_t *e) {
+  sio_workers_t *g = sio__server_workers(e->server, NULL, NULL);
+  return g && sio_workers_count(g) > 1;
+}
+
 static void session_close(sio_session_t *s, const char *reason, int how) {
   if (s->state != ST_OPEN) return;
   s->state = ST_CLOSING;
@@ -1029,9 +1037,15 @@ static void session_close(sio_session_t *s, const char *reason, int how) {
   if (how == CLOSE_BY_CLIENT) {
     /* The client said goodbye: a pending poll just ends (with a NOOP) and the session is gone. */
     outq_clear(s);
+    int late_poll = !s->conn && handed_over(e);
+    if (s->conn || late_poll) outq_push(s, SIO_EIO_NOOP, NULL);
     if (s->conn) {
-      outq_push(s, SIO_EIO_NOOP, NULL);
       poll_flush(s);
+    } else if (late_poll) {
+      /* With workers, the poll a client sent beside its close may come after it, handed over by
+       * another worker: it gets its NOOP as if it had come first (then the sid is unknown). */
+      tq_add(e, s, TQ_LINGER);
+      return;
     }
     session_finalize(s);
     return;
