@@ -65,10 +65,24 @@ typedef struct {
   int nargs;
   siod_overrides_t overrides;
   int log_level;
+  unsigned workers; /* --workers N: N loops, one Lua state each (1: no threads) */
 } siod_config_t;
 
-/* The one state of the daemon, on main's stack; every handle's data points at it. */
+#define SIOD_MAX_WORKERS 64
+
+typedef struct siod_s siod_t;
+
+/* A worker's Lua state (--workers N > 1; worker 0's is siod_t's own), on its worker's thread. */
 typedef struct {
+  siod_t *d;
+  unsigned index;
+  lua_State *L;
+  uv_async_t reload; /* SIGHUP, forwarded from worker 0: reload this state on its thread */
+  int reload_on;
+} siod_worker_t;
+
+/* The one state of the daemon, on main's stack; every handle's data points at it. */
+struct siod_s {
   siod_config_t cfg;
   uv_loop_t loop;
   lua_State *L; /* NULL once closed: callbacks that may still run must not log through it */
@@ -76,7 +90,11 @@ typedef struct {
   uv_timer_t deadline;
   int shutting_down;
   int exit_code;
-} siod_t;
+  sio_workers_t *group;                     /* --workers N > 1, until stopped */
+  int ports0[16];                           /* worker 0's servers' ports, in the order made */
+  int nports0;
+  siod_worker_t workers[SIOD_MAX_WORKERS]; /* [1..N-1]: the other workers' states */
+};
 
 /* ---- command line ---- */
 
@@ -102,6 +120,7 @@ enum {
   OPT_METRICS,
   OPT_LOG_LEVEL,
   OPT_DEBUG,
+  OPT_WORKERS,
   OPT_HELP,
   OPT_VERSION
 };
@@ -134,6 +153,7 @@ static const siod_option_t options[] = {
   {"--metrics", OPT_METRICS, 1},
   {"--log-level", OPT_LOG_LEVEL, 1},
   {"--debug", OPT_DEBUG, 1},
+  {"--workers", OPT_WORKERS, 1},
   {"-h", OPT_HELP, 0},
   {"--help", OPT_HELP, 0},
   {"-v", OPT_VERSION, 0},
@@ -172,6 +192,8 @@ static void usage(FILE *f) {
           "  --log-level LEVEL    debug, info (default), warn or error\n"
           "  --debug CATEGORIES   debug lines of engine,socket,nsp,adapter,redis,http (or *),\n"
           "                       whatever the level; in place of env SIO_DEBUG\n"
+          "  --workers N          N event loops on N threads, one port (SO_REUSEPORT), the\n"
+          "                       script run once per worker in a Lua state of its own (1-64)\n"
           "  -h, --help           this text\n"
           "  -v, --version        print the versions of siod and Lua\n"
           "  --                   the rest goes to the script as is\n"
@@ -226,6 +248,7 @@ static int all_digits(const char *s) {
 static void apply_option(siod_config_t *c, const siod_option_t *o, const char *v) {
   static const char *const levels[] = {"debug", "info", "warn", "error"};
   switch (o->id) {
+  case OPT_WORKERS: c->workers = (unsigned)parse_number(o->name, v, 1, SIOD_MAX_WORKERS); break;
   case OPT_HOST:
     if (!*v) usage_error("--host: empty host", NULL);
     c->overrides.host = v;
@@ -376,8 +399,7 @@ static int open_state(lua_State *L) {
 
 /* Runs the chunk at the top of the stack with the script's arguments as `...`; errors are logged
  * with their traceback by siol_pcall. Returns 1 on success. */
-static int run_chunk(siod_t *d, const char *what) {
-  lua_State *L = d->L;
+static int run_chunk(siod_t *d, lua_State *L, const char *what) {
   if (!lua_checkstack(L, d->cfg.nargs + LUA_MINSTACK)) {
     lua_pop(L, 1);
     siol_log(L, SIOL_LOG_ERROR, "error in %s: too many script arguments (%d)", what, d->cfg.nargs);
@@ -404,11 +426,15 @@ static void arm_deadline(siod_t *d) {
     uv_timer_start(&d->deadline, on_deadline, SIOD_DEADLINE_MS, 0);
 }
 
+static void on_group_stopped(sio_workers_t *w);
+
 static void begin_shutdown(siod_t *d, int exit_code) {
   d->shutting_down = 1;
   d->exit_code = exit_code;
   arm_deadline(d);
-  siol_shutdown(d->L);
+  /* --workers: every worker's stop callback (worker_stop) shuts its own state down */
+  if (d->group) sio_workers_stop(d->group, on_group_stopped);
+  else siol_shutdown(d->L);
 }
 
 static void on_stop_signal(uv_signal_t *h, int signum) {
@@ -423,16 +449,9 @@ static void on_stop_signal(uv_signal_t *h, int signum) {
   begin_shutdown(d, 0);
 }
 
-static void on_sighup(uv_signal_t *h, int signum) {
-  siod_t *d = h->data;
-  lua_State *L = d->L;
+/* Loads and runs the script again in L, keeping the running one if the new one fails. */
+static void reload_state(siod_t *d, lua_State *L) {
   const char *script = d->cfg.script;
-  /* The watcher stays open during shutdown (closing the last SIGHUP watcher would give SIGHUP
-   * back its default action, killing the process) but a reload then makes no sense. */
-  if (d->shutting_down) {
-    if (L) siol_log(L, SIOL_LOG_WARN, "SIGHUP ignored: shutting down");
-    return;
-  }
   int top = lua_gettop(L);
   siod_reload_tls(L);
   siol_log(L, SIOL_LOG_INFO, "reloading %s", script);
@@ -452,7 +471,7 @@ static void on_sighup(uv_signal_t *h, int signum) {
     return;
   }
   siod_reload_begin(L);
-  if (run_chunk(d, script)) {
+  if (run_chunk(d, L, script)) {
     siod_reload_commit(L);
     siol_log(L, SIOL_LOG_INFO, "reloaded %s", script);
   } else {
@@ -460,6 +479,128 @@ static void on_sighup(uv_signal_t *h, int signum) {
     siol_log(L, SIOL_LOG_ERROR, "reload of %s failed, keeping the running script", script);
   }
   lua_settop(L, top);
+}
+
+static void on_sighup(uv_signal_t *h, int signum) {
+  (void)signum;
+  siod_t *d = h->data;
+  lua_State *L = d->L;
+  /* The watcher stays open during shutdown (closing the last SIGHUP watcher would give SIGHUP
+   * back its default action, killing the process) but a reload then makes no sense. */
+  if (d->shutting_down) {
+    if (L) siol_log(L, SIOL_LOG_WARN, "SIGHUP ignored: shutting down");
+    return;
+  }
+  reload_state(d, L);
+  /* --workers: each other worker reloads its own state, on its own thread */
+  for (unsigned i = 1; d->group && i < d->cfg.workers; i++)
+    if (d->workers[i].reload_on) uv_async_send(&d->workers[i].reload);
+}
+
+/* ---- workers (--workers N > 1) ---- */
+
+static void on_worker_reload(uv_async_t *a) {
+  siod_worker_t *w = a->data;
+  if (!w->L) return;
+  siod_host_worker_ports(w->L, w->d->ports0, w->d->nports0); /* the same servers are found again */
+  reload_state(w->d, w->L);
+}
+
+/* Loads the script into L and runs it; logs and returns 0 when it fails. */
+static int start_script(siod_t *d, lua_State *L) {
+  if (luaL_loadfile(L, d->cfg.script) != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    siol_log(L, SIOL_LOG_ERROR, "%s", msg ? msg : "cannot load the script");
+    lua_pop(L, 1);
+    return 0;
+  }
+  return run_chunk(d, L, d->cfg.script);
+}
+
+/* A worker's state: a fresh Lua state on the worker's loop running the script (the same `arg`
+ * and overrides as worker 0's), every server it makes joining the group. */
+static int worker_setup(sio_workers_t *g, unsigned index, uv_loop_t *loop, void *arg) {
+  siod_t *d = arg;
+  lua_State *L;
+  if (index == 0) {
+    L = d->L;
+  } else {
+    siod_worker_t *w = &d->workers[index];
+    w->d = d;
+    w->index = index;
+    if (!(L = w->L = luaL_newstate())) return SIO_ENOMEM;
+    lua_pushcfunction(L, open_state);
+    lua_pushlightuserdata(L, &d->cfg);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+      const char *msg = lua_tostring(L, -1);
+      siol_log(L, SIOL_LOG_ERROR, "worker %u: cannot start Lua: %s", index, msg ? msg : "?");
+      return SIO_EINVAL;
+    }
+    siod_host(L, loop, &d->cfg.overrides);
+    siod_host_worker_ports(L, d->ports0, d->nports0);
+    siol_set_log_level(L, d->cfg.log_level);
+    if (uv_async_init(loop, &w->reload, on_worker_reload) == 0) {
+      w->reload.data = w;
+      uv_unref((uv_handle_t *)&w->reload);
+      w->reload_on = 1;
+    }
+  }
+  siol_host_workers(L, g, index);
+  if (!start_script(d, L)) return SIO_EINVAL;
+  if (index == 0) {
+    /* port 0: the ports worker 0 got are every worker's (they share them with SO_REUSEPORT) */
+    siol_servers(L); /* newest first */
+    int n = (int)lua_rawlen(L, -1);
+    for (int i = n; i >= 1 && d->nports0 < (int)(sizeof d->ports0 / sizeof *d->ports0); i--) {
+      lua_rawgeti(L, -1, i);
+      lua_getfield(L, -1, "port");
+      d->ports0[d->nports0++] = (int)lua_tointeger(L, -1);
+      lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+/* On each worker's thread: its servers and timers close (the script's disconnect handlers run as
+ * for a plain shutdown); a worker's own state closes now, on its thread, while its loop still runs
+ * the closes to their end. Worker 0's state is closed by finish(). */
+static void worker_stop(sio_workers_t *g, unsigned index, uv_loop_t *loop, void *arg) {
+  (void)g;
+  (void)loop;
+  siod_t *d = arg;
+  if (index == 0) {
+    siol_shutdown(d->L);
+    return;
+  }
+  siod_worker_t *w = &d->workers[index];
+  if (w->reload_on) {
+    w->reload_on = 0;
+    uv_close((uv_handle_t *)&w->reload, NULL);
+  }
+  if (w->L) {
+    siol_shutdown(w->L);
+    lua_close(w->L);
+    w->L = NULL;
+  }
+}
+
+static siod_t *the_daemon; /* for on_group_stopped: siod has one group */
+
+static void on_group_stopped(sio_workers_t *g) {
+  (void)g;
+  if (the_daemon) the_daemon->group = NULL;
+}
+
+static int start_workers(siod_t *d) {
+  sio_workers_options_t o;
+  sio_workers_options_init(&o);
+  o.count = d->cfg.workers;
+  o.setup = worker_setup;
+  o.stop = worker_stop;
+  o.arg = d;
+  the_daemon = d;
+  return sio_workers_start(&d->loop, &o, &d->group);
 }
 
 /* Every siod handle is unreferenced: the loop runs exactly as long as the binding has something
@@ -561,6 +702,21 @@ int main(int argc, char **argv) {
   if ((r = start_handles(&d)) != 0) {
     siol_log(d.L, SIOL_LOG_ERROR, "cannot watch signals: %s", uv_strerror(r));
     d.exit_code = 1;
+  } else if (d.cfg.workers > 1) {
+    siol_log(d.L, SIOL_LOG_DEBUG, "siod %s (%s) running %s on %u workers", sio_version(), LUA_RELEASE,
+             d.cfg.script, d.cfg.workers);
+    /* A startup error in any worker stops the ones built (their states close) and exits 1. */
+    if ((r = start_workers(&d)) != 0) {
+      if (r != SIO_EINVAL) siol_log(d.L, SIOL_LOG_ERROR, "cannot start the workers: %s", sio_strerror(r));
+      d.shutting_down = 1;
+      d.exit_code = 1;
+      for (unsigned i = 1; i < d.cfg.workers; i++)
+        if (d.workers[i].L) { /* a setup that failed before its stop callback could close it */
+          lua_close(d.workers[i].L);
+          d.workers[i].L = NULL;
+        }
+    }
+    uv_run(&d.loop, UV_RUN_DEFAULT);
   } else if (luaL_loadfile(d.L, d.cfg.script) != LUA_OK) {
     const char *msg = lua_tostring(d.L, -1);
     siol_log(d.L, SIOL_LOG_ERROR, "%s", msg ? msg : "cannot load the script");
@@ -569,7 +725,7 @@ int main(int argc, char **argv) {
   } else {
     siol_log(d.L, SIOL_LOG_DEBUG, "siod %s (%s) running %s", sio_version(), LUA_RELEASE, d.cfg.script);
     /* A startup error closes whatever the script had opened already, then exits 1. */
-    if (!run_chunk(&d, d.cfg.script)) begin_shutdown(&d, 1);
+    if (!run_chunk(&d, d.L, d.cfg.script)) begin_shutdown(&d, 1);
     uv_run(&d.loop, UV_RUN_DEFAULT);
   }
   return finish(&d);

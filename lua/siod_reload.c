@@ -92,6 +92,8 @@ static void override_cookie(lua_State *L, int opts, int name) {
   }
 }
 
+static void worker_port(lua_State *L, int opts);
+
 static void hook_server_options(lua_State *L, int opts) {
   host_field(L, "overrides");
   int ov = lua_gettop(L);
@@ -110,6 +112,39 @@ static void hook_server_options(lua_State *L, int opts) {
     lua_settop(L, ov + 1);
   }
   lua_pop(L, 1);
+  worker_port(L, opts);
+}
+
+void siod_host_worker_ports(lua_State *L, const int *ports, int n) {
+  lua_createtable(L, n, 1);
+  for (int i = 0; i < n; i++) {
+    lua_pushinteger(L, ports[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_pushinteger(L, 1);
+  lua_setfield(L, -2, "next");
+  set_host_field(L, "worker_ports");
+}
+
+/* A port-0 server of a worker 1..n-1 takes worker 0's port (siod_host_worker_ports). */
+static void worker_port(lua_State *L, int opts) {
+  if (host_field(L, "worker_ports") != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return;
+  }
+  int ports = lua_gettop(L);
+  int isnum = 0;
+  lua_getfield(L, opts, "port");
+  lua_Integer asked = lua_tointegerx(L, -1, &isnum);
+  lua_getfield(L, ports, "next");
+  lua_Integer next = lua_tointeger(L, -1);
+  if (isnum && asked == 0 && next <= (lua_Integer)lua_rawlen(L, ports)) {
+    lua_rawgeti(L, ports, next);
+    lua_setfield(L, opts, "port");
+    lua_pushinteger(L, next + 1);
+    lua_setfield(L, ports, "next");
+  }
+  lua_settop(L, ports - 1);
 }
 
 static int hook_server_find(lua_State *L, const char *host, int port, const char *path) {

@@ -40,6 +40,11 @@ void siod_overrides_init(siod_overrides_t *o);
  * be NULL) applied to every server the script makes, and reloads possible. Before the script
  * runs. */
 void siod_host(lua_State *L, uv_loop_t *loop, const siod_overrides_t *o);
+/* siod --workers, workers 1..n-1: the ports worker 0's servers got, in the order it made them. A
+ * server the script asks for on port 0 (after the overrides) takes the next of them, so that every
+ * worker's n-th server shares worker 0's n-th port (SO_REUSEPORT). Called again before a reload
+ * (the count starts over, and the reload finds the same servers). */
+void siod_host_worker_ports(lua_State *L, const int *ports, int n);
 
 /* A reload: begin, run the new script, then commit on success or abort on failure.
  * Between begin and commit, sio.server{} with the host and port of an existing server returns that

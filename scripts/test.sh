@@ -141,6 +141,12 @@ if timeout 600 examples/contract/run python --build-only >"$log_dir/py-build.log
   node_suite python SIO_SERVER='examples/contract/run python'
   echo "== python contract server: python-socketio client + API tests (pytest)"
   pytest_suite python SIO_SERVER='examples/contract/run python'
+  # workers (tests/js/workers*.test.mjs ran with every node_suite): python-socketio's client too
+  echo "== contract servers --workers 2: python-socketio client (pytest)"
+  for lang in c python lua; do
+    pytest_suite "workers-$lang" SIO_SERVER="examples/contract/run $lang --workers 2" -- \
+      tests/python/test_contract_client.py
+  done
 else
   echo "python extension build failed"; tail -20 "$log_dir/py-build.log"; failed=$((failed + 1))
 fi
@@ -153,6 +159,7 @@ if whl=$(bash scripts/wheel.sh "$root/dist" 2>"$log_dir/wheel.log" | tail -1) &&
     --ignore=tests/python/test_hooks.py --ignore=tests/python/test_tls.py --ignore=tests/python/test_recovery.py \
     --ignore=tests/python/test_socket_use.py --ignore=tests/python/test_metrics.py --ignore=tests/python/test_admin.py \
     --ignore=tests/python/test_client.py --ignore=tests/python/test_client_ported.py \
+    --ignore=tests/python/test_workers.py \
     --ignore=tests/python/compat >"$log_dir/py-wheel.log" 2>&1
   tail -n 1 "$log_dir/py-wheel.log"
   count_pytest "$log_dir/py-wheel.log"
@@ -168,7 +175,8 @@ if whl=$(bash scripts/wheel.sh "$root/dist" 2>"$log_dir/wheel.log" | tail -1) &&
       tests/python/test_swig_api.py tests/python/test_contract_client.py tests/python/test_node_style.py \
       tests/python/test_http_apps.py tests/python/test_hooks.py tests/python/test_tls.py tests/python/compat \
       tests/python/test_recovery.py tests/python/test_socket_use.py tests/python/test_metrics.py \
-      tests/python/test_admin.py tests/python/test_client.py tests/python/test_client_ported.py
+      tests/python/test_admin.py tests/python/test_client.py tests/python/test_client_ported.py \
+      tests/python/test_workers.py
     echo "== python: mypy --strict over the Python examples, against the installed package's types"
     mypy_ok=1
     for ex in examples/contract/server.py examples/chat/server.py examples/draw/server.py examples/draw/bot.py examples/client/echo.py; do
@@ -228,6 +236,7 @@ echo "== lua contract server: real clients (node:test)"
 node_suite lua SIO_SERVER='examples/contract/run lua'
 echo "== lua contract server: python-socketio client (pytest)"
 pytest_suite lua SIO_SERVER='examples/contract/run lua' -- --ignore=tests/python/test_api.py \
+  --ignore=tests/python/test_workers.py \
   --ignore=tests/python/test_swig_api.py --ignore=tests/python/test_node_style.py --ignore=tests/python/test_http_apps.py \
   --ignore=tests/python/test_hooks.py --ignore=tests/python/test_tls.py --ignore=tests/python/test_recovery.py \
   --ignore=tests/python/compat

@@ -195,6 +195,11 @@ static conn_t *sender;
 static size_t alive_receivers;
 static uint64_t fan_sent, fan_done;
 static size_t *fan_count; /* deliveries of each broadcast in flight, by sequence % window */
+/* The send stamp of each broadcast in flight, by sequence % window: a receiver's n-th delivery
+ * must carry broadcast n's stamp (one sender: every receiver gets them in order, exactly once).
+ * A later stamp means broadcasts were lost; an earlier one, or one past those sent, a duplicate. */
+static uint64_t *fan_ts;
+static uint64_t fan_lost, fan_dup;
 
 static void finish(int timed_out);
 static void flush(conn_t *c);
@@ -435,6 +440,9 @@ static void build_ws_op(conn_t *c) {
       n = 16;
       static const char hex[] = "0123456789abcdef";
       uint64_t ts = uv_hrtime();
+      if (fan_sent > 0 && ts <= fan_ts[(fan_sent - 1) % (uint64_t)opt.window])
+        ts = fan_ts[(fan_sent - 1) % (uint64_t)opt.window] + 1; /* stamps strictly increase */
+      fan_ts[fan_sent % (uint64_t)opt.window] = ts;
       for (int i = 0; i < 16; i++) s[n + (size_t)i] = hex[(ts >> (60 - 4 * i)) & 15];
       if (opt.chat) { /* the stamp alone, then the chat message as a second argument */
         n += 16;
@@ -502,6 +510,26 @@ static void ws_op_complete(conn_t *c, uint64_t now) {
     c->want_op = 1;
     mark_dirty(c);
   }
+}
+
+/* Checks a receiver's next delivery (stamp ts) against the broadcasts sent: 0 for a duplicate
+ * (not counted); a gap (lost broadcasts) is counted, and those broadcasts are taken as delivered
+ * so that the window moves on. */
+static int fanout_in_order(conn_t *c, uint64_t ts) {
+  uint64_t w = (uint64_t)opt.window;
+  if (c->rx_seq >= fan_sent || ts < fan_ts[c->rx_seq % w]) {
+    fan_dup++;
+    return 0;
+  }
+  while (c->rx_seq + 1 < fan_sent && ts > fan_ts[c->rx_seq % w]) {
+    fan_lost++;
+    fan_count[c->rx_seq++ % w]++;
+  }
+  if (ts != fan_ts[c->rx_seq % w]) { /* a stamp no broadcast carried */
+    fan_dup++;
+    return 0;
+  }
+  return 1;
 }
 
 static void fanout_check_done(void) {
@@ -728,6 +756,7 @@ static void on_sio_packet(conn_t *c, const char *p, size_t n, uint64_t now) {
         char h = p[15 + i];
         ts = (ts << 4) | (uint64_t)(h <= '9' ? h - '0' : h - 'a' + 10);
       }
+      if (!fanout_in_order(c, ts)) return;
       op_done(ts, now, 0);
       fan_count[c->rx_seq++ % (uint64_t)opt.window]++;
       fanout_check_done();
@@ -1558,7 +1587,14 @@ static void finish(int timed_out) {
   json_num("p999_us", p999, have_lat, "%.1f");
   json_num("max_us", maxl, have_lat, "%.1f");
   printf(",\"payload\":%ld", opt.scenario == SC_CONNECT ? 0L : opt.payload);
-  if (opt.scenario == SC_FANOUT) printf(",\"receivers\":%ld,\"window\":%ld", opt.receivers, opt.window);
+  if (opt.scenario == SC_FANOUT) {
+    printf(",\"receivers\":%ld,\"window\":%ld", opt.receivers, opt.window);
+    /* deliveries out of order: lost (a receiver skipped a broadcast) or duplicated */
+    printf(",\"fanout_lost\":%llu,\"fanout_dup\":%llu", (unsigned long long)fan_lost, (unsigned long long)fan_dup);
+    if (fan_lost || fan_dup)
+      fprintf(stderr, "loadgen: fanout: %llu lost and %llu duplicated deliveries\n", (unsigned long long)fan_lost,
+              (unsigned long long)fan_dup);
+  }
   if (opt.raw) printf(",\"raw\":true");
   if (opt.tls) printf(",\"tls\":true");
   if (opt.deflate) printf(",\"deflate\":true");
@@ -1913,7 +1949,8 @@ int main(int argc, char **argv) {
     if (opt.scenario == SC_FANOUT) {
       sender = &conns[0];
       fan_count = calloc((size_t)opt.window, sizeof *fan_count);
-      if (!fan_count) return 1;
+      fan_ts = calloc((size_t)opt.window, sizeof *fan_ts);
+      if (!fan_count || !fan_ts) return 1;
     }
     dirty_cap = 2 * nconns + 16;
   }
@@ -1971,6 +2008,7 @@ int main(int argc, char **argv) {
   free(scratch);
   free(bin_frame);
   free(fan_count);
+  free(fan_ts);
   for (unsigned k = 0; k < CHAT_VARIANTS; k++) free(chat_msg[k]);
   for (unsigned i = 0; i < PMD_CACHE; i++) {
     free(pmd_cache[i].in);

@@ -84,6 +84,18 @@ void siol_host(lua_State *L, uv_loop_t *loop, const siol_hooks_t *hooks) {
   if (hooks) st->hooks = *hooks;
 }
 
+void siol_host_workers(lua_State *L, sio_workers_t *workers, unsigned index) {
+  siol_state_t *st = siol_state(L);
+  if (!st) return;
+  st->workers = workers;
+  st->worker = index;
+}
+
+int siol_worker_index(lua_State *L) {
+  siol_state_t *st = siol_state(L);
+  return st && st->workers ? (int)st->worker : -1;
+}
+
 void siol_class(lua_State *L, const char *mt, const luaL_Reg *methods, const luaL_Reg *more,
                 lua_CFunction index, lua_CFunction gc, lua_CFunction tostring) {
   luaL_newmetatable(L, mt);

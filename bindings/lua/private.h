@@ -69,6 +69,8 @@ typedef struct siol_state_s {
   int debug_set;      /* sio.set_debug() was called: debug_mask replaces SIO_DEBUG's categories */
   unsigned debug_mask; /* its SIO_DEBUG_* categories, for every server of the state */
   siol_hooks_t hooks; /* the host's (all NULL without one) */
+  sio_workers_t *workers; /* siol_host_workers(): the group the state's servers join, or NULL */
+  unsigned worker;        /* and the worker this state is */
   srv_t *servers;     /* newest first */
   tmr_t *timers;
   mgr_t *managers; /* the client's (manager.c), newest first */
@@ -78,6 +80,8 @@ typedef struct siol_state_s {
   int spare_ref;         /* its registry reference */
   lua_State *cur_co;     /* the handler coroutine running now, or NULL */
   int cur_ref;           /* its registry reference; LUA_NOREF once a waiting function took it */
+  int ack_mt;            /* registry references to the ack metatables (ack.c): with __gc, */
+  int ack_mt_fresh;      /* and without (an ack during its event's dispatch) */
 } siol_state_t;
 
 siol_state_t *siol_state(lua_State *L); /* NULL before luaopen_sio */
@@ -392,10 +396,16 @@ void siol_use_reset(sock_ud_t *u);
 /* ---- ack.c ---- */
 
 /* Pushes the ack function for the client's ack_id, a one-shot sio_ack_t. */
-void siol_push_ack(lua_State *L, sio_socket_t *s, int64_t ack_id);
+void siol_push_ack(lua_State *L, const siol_state_t *st, sio_socket_t *s, int64_t ack_id);
 /* Sends a handler's results (stack first..top) as the ack at idx, unless it was answered. */
 void siol_ack_results(lua_State *L, int idx, int first);
-int siol_is_ack(lua_State *L);
+/* The ack at idx answers an echo of e's values with e's args (NULL: no longer). */
+void siol_ack_set_echo(lua_State *L, int idx, const siol_echo_t *e);
+/* The dispatch of the ack at idx's event ended: an answered ack frees its handle, an unanswered
+ * one gets its finalizer (and no longer matches an echo). */
+void siol_ack_dispatched(lua_State *L, const siol_state_t *st, int idx);
+/* Sets sio.is_ack and sio.split_ack in the table at the top (after the ack and client ack classes). */
+void siol_ack_functions(lua_State *L);
 void siol_open_ack(lua_State *L);
 
 /* ---- engine.c ---- */

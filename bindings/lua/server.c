@@ -186,6 +186,9 @@ int siol_server(lua_State *L) {
   if (r) return siol_push_fail(L, r);
   srv->closed = 0;
   sio_server_set_data(srv->server, srv);
+  /* siod --workers N: this state is one worker; its servers join the group before listening */
+  if (st->workers && (r = sio_server_set_workers(srv->server, st->workers, st->worker)) != 0)
+    return made_fail(L, srv, boxi, r, "workers");
   siol_apply_core_log(st, srv->server, srv);
   srv->tls = o.tls.cert_file != NULL;
   if (srv->tls) {

@@ -36,6 +36,17 @@ static void on_run_signal(uv_signal_t *h, int signum) {
 /* sio.run([mode]): runs the loop ("default": until sio.stop() or nothing is left, shutting down
  * gracefully on SIGINT/SIGTERM; "once"; "nowait"). Returns true when handles remain. Under a host
  * it returns at once: the host runs the loop. */
+/* sio.worker() -> index, count: this state's worker under siod --workers N (0-based), or 0, 1
+ * without workers. Lua globals are per worker; what spans workers goes through rooms, broadcasts
+ * and serverSideEmit. */
+static int l_worker(lua_State *L) {
+  siol_state_t *st = siol_state(L);
+  int have = st && st->workers;
+  lua_pushinteger(L, have ? (lua_Integer)st->worker : 0);
+  lua_pushinteger(L, have ? (lua_Integer)sio_workers_count(st->workers) : 1);
+  return 2;
+}
+
 static int l_run(lua_State *L) {
   siol_state_t *st = siol_state(L);
   static const char *const modes[] = {"default", "once", "nowait", NULL};
@@ -196,6 +207,7 @@ int luaopen_sio(lua_State *L) {
                                  {"client", siol_client},
                                  {"manager", siol_manager},
                                  {"run", l_run},
+                                 {"worker", l_worker},
                                  {"stop", l_stop},
                                  {"shutdown", l_shutdown},
                                  {"set_timeout", siol_set_timeout},
@@ -206,10 +218,10 @@ int luaopen_sio(lua_State *L) {
                                  {"set_log_level", l_set_log_level},
                                  {"on_log", l_on_log},
                                  {"set_debug", l_set_debug},
-                                 {"is_ack", siol_is_ack},
                                  {"_roundtrip", l_roundtrip},
                                  {NULL, NULL}};
   luaL_newlib(L, fns);
+  siol_ack_functions(L);
   lua_pushstring(L, sio_version());
   lua_setfield(L, -2, "version");
   lua_createtable(L, 0, 4);

@@ -44,6 +44,16 @@ typedef struct siol_hooks_s {
  * NULL) take part in what scripts make. Call before running the script. */
 void siol_host(lua_State *L, uv_loop_t *loop, const siol_hooks_t *hooks);
 
+/* Makes this state worker `index` of `workers` (sio.h "Workers"; call in the worker's setup, on
+ * its thread, after siol_host with the worker's loop): every server its scripts make joins the
+ * group before listening (SO_REUSEPORT: each worker listens on the same host:port). A state per
+ * worker: Lua globals are the worker's own; what spans workers goes through rooms, broadcasts and
+ * serverSideEmit (the in-process adapter). */
+typedef struct sio_workers_s sio_workers_t;
+void siol_host_workers(lua_State *L, sio_workers_t *workers, unsigned index);
+/* The worker index set by siol_host_workers, -1 without. */
+int siol_worker_index(lua_State *L);
+
 /* What scripts made, for a host that runs a script again in the same state (siod's reload). Each
  * pushes one value. */
 /* An array of the open servers (closing ones left out), newest first. */

@@ -111,9 +111,12 @@ void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, i
   int first = uv + 1;
   int na = siol_push_args(L, args);
   int ack = 0;
+  siol_echo_t echo;
   if (ack_id >= 0) {
-    siol_push_ack(L, s, ack_id);
+    siol_echo_record(L, &echo, args, first, na);
+    siol_push_ack(L, srv->st, s, ack_id);
     ack = lua_gettop(L);
+    if (echo.args) siol_ack_set_echo(L, ack, &echo);
     na++;
   }
   /* then the packet middleware (socket:use), when there is one, else the listeners */
@@ -124,6 +127,7 @@ void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, i
     lua_pop(L, 1);
     siol_socket_dispatch(L, srv, uv, event, first, na, ack);
   }
+  if (ack) siol_ack_dispatched(L, srv->st, ack);
   lua_settop(L, top);
 }
 

@@ -464,6 +464,40 @@ int siol_push_args(lua_State *L, const sio_args_t *a) {
   return n;
 }
 
+void siol_echo_record(lua_State *L, siol_echo_t *e, const sio_args_t *args, int first, int n) {
+  e->args = NULL;
+  if (!args || n > SIOL_ECHO_MAX) return;
+  for (int k = 0; k < n; k++) {
+    int idx = first + k, t = lua_type(L, idx);
+    e->v[k].type = t;
+    e->v[k].isint = 0;
+    e->v[k].p = NULL;
+    if (t == LUA_TBOOLEAN) e->v[k].i = lua_toboolean(L, idx);
+    else if (t == LUA_TNUMBER && (e->v[k].isint = lua_isinteger(L, idx))) e->v[k].i = lua_tointeger(L, idx);
+    else if (t == LUA_TNUMBER) e->v[k].d = lua_tonumber(L, idx);
+    else if (t == LUA_TSTRING) e->v[k].p = lua_tostring(L, idx);
+    else if (t != LUA_TNIL) return; /* a table may change, a userdata is not worth it */
+  }
+  e->n = n;
+  e->args = args;
+}
+
+const sio_args_t *siol_echo_match(lua_State *L, const siol_echo_t *e, int first, int last) {
+  if (!e || !e->args || last - first + 1 != e->n) return NULL;
+  for (int k = 0; k < e->n; k++) {
+    int idx = first + k, t = lua_type(L, idx);
+    if (t != e->v[k].type) return NULL;
+    if (t == LUA_TBOOLEAN && lua_toboolean(L, idx) != e->v[k].i) return NULL;
+    if (t == LUA_TSTRING && lua_tostring(L, idx) != e->v[k].p) return NULL;
+    if (t == LUA_TNUMBER) {
+      int isint = lua_isinteger(L, idx);
+      if (isint != e->v[k].isint) return NULL;
+      if (isint ? lua_tointeger(L, idx) != e->v[k].i : lua_tonumber(L, idx) != e->v[k].d) return NULL;
+    }
+  }
+  return e->args;
+}
+
 /* ---- sio.binary ---- */
 
 void siol_push_binary(lua_State *L, const char *data, size_t len) {

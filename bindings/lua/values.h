@@ -55,6 +55,27 @@ void siol_push_json(lua_State *L, const cJSON *j, const sio_args_t *a);
  * a->json is NULL). Checks stack space itself. */
 int siol_push_args(lua_State *L, const sio_args_t *a);
 
+/* An event's arguments as they were pushed (stack first..first+n-1) when all are nil, booleans,
+ * numbers or strings, so that an ack answering with those very values (an echo) sends the
+ * packet's own args instead of a copy: a string matches only the same Lua string (its pointer,
+ * anchored on the stack while the record is in use), a number only the same subtype and value. */
+enum { SIOL_ECHO_MAX = 8 };
+typedef struct {
+  const sio_args_t *args; /* NULL: nothing recorded */
+  int n;
+  struct {
+    int type;     /* LUA_TNIL, LUA_TBOOLEAN, LUA_TNUMBER (integer: isint) or LUA_TSTRING */
+    int isint;
+    const void *p; /* a string's bytes */
+    lua_Integer i;
+    lua_Number d;
+  } v[SIOL_ECHO_MAX];
+} siol_echo_t;
+/* Records the n values at first for args (e->args stays NULL when they cannot be matched). */
+void siol_echo_record(lua_State *L, siol_echo_t *e, const sio_args_t *args, int first, int n);
+/* e->args when the values first..last are the recorded ones, else NULL. */
+const sio_args_t *siol_echo_match(lua_State *L, const siol_echo_t *e, int first, int last);
+
 /* Pushes a new sio.binary holding a copy of data[0..len). */
 void siol_push_binary(lua_State *L, const char *data, size_t len);
 /* The bytes of the sio.binary at idx, or NULL when idx is not one. */

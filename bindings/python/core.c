@@ -26,14 +26,17 @@ static void stop_signals(CoreObject *c) {
   uv_close((uv_handle_t *)&c->sigterm, NULL);
 }
 
-static void on_server_closed(sio_server_t *server) {
-  CoreObject *c = sio_server_get_data(server);
-  /* Under the GIL: other threads read `closed` (holding it) before they uv_async_send. */
+static void gil_handles_close(CoreObject *c);
+
+/* The server is gone (closed by this Core, or by its worker group): under the GIL, since other
+ * threads read `closed` (holding it) before they uv_async_send. */
+void pysio_core_closed(CoreObject *c) {
   PyGILState_STATE g = PyGILState_Ensure();
   c->server = NULL;
   c->io = NULL;
   c->closed = 1;
   if (!uv_is_closing((uv_handle_t *)&c->async)) uv_close((uv_handle_t *)&c->async, NULL);
+  gil_handles_close(c);
   if (c->on[PYSIO_ON_CLOSED]) {
     PyObject *r = PyObject_CallNoArgs(c->on[PYSIO_ON_CLOSED]);
     if (!r) pysio_log_exception(pysio_core_state(c), "error in the close callback");
@@ -42,11 +45,26 @@ static void on_server_closed(sio_server_t *server) {
   PyGILState_Release(g);
 }
 
-static void do_stop(CoreObject *c) {
-  if (c->stopping) return;
+static void on_server_closed(sio_server_t *server) { pysio_core_closed(sio_server_get_data(server)); }
+
+void pysio_core_close_server(CoreObject *c) {
+  if (c->server) sio_server_close(c->server, on_server_closed);
+  else pysio_core_closed(c);
+}
+
+void pysio_core_stop_handles(CoreObject *c) {
   c->stopping = 1;
   stop_signals(c);
   pysio_timers_close(c);
+}
+
+static void do_stop(CoreObject *c) {
+  if (c->group) {
+    pysio_workers_stop(c); /* worker 0's thread: the group closes every worker's server */
+    return;
+  }
+  if (c->stopping) return;
+  pysio_core_stop_handles(c);
   if (c->server) sio_server_close(c->server, on_server_closed);
 }
 
@@ -73,34 +91,69 @@ static void start_signals(CoreObject *c) {
   if (c->signals_on || c->stopping) return;
   sigaction(SIGINT, NULL, &c->old_int);
   sigaction(SIGTERM, NULL, &c->old_term);
-  uv_signal_init(&c->loop, &c->sigint);
-  uv_signal_init(&c->loop, &c->sigterm);
+  uv_signal_init(c->loop, &c->sigint);
+  uv_signal_init(c->loop, &c->sigterm);
   c->sigint.data = c->sigterm.data = c;
   uv_signal_start(&c->sigint, signal_cb, SIGINT);
   uv_signal_start(&c->sigterm, signal_cb, SIGTERM);
   c->signals_on = 1;
 }
 
-/* Runs the loop in `mode` with the GIL released; uv_run's result. */
+void pysio_gil_drop(CoreObject *c) {
+  if (!c->gil_held) return;
+  c->gil_held = 0;
+  c->loop_ts = PyEval_SaveThread();
+}
+
+static void gil_prepare_cb(uv_prepare_t *h) { pysio_gil_drop(h->data); }
+static void gil_check_cb(uv_check_t *h) { pysio_gil_drop(h->data); }
+
+/* The handles that give the GIL back (unreferenced: they keep no loop alive). */
+static void gil_handles_init(CoreObject *c) {
+  uv_prepare_init(c->loop, &c->gil_prepare);
+  uv_check_init(c->loop, &c->gil_check);
+  c->gil_prepare.data = c->gil_check.data = c;
+  uv_prepare_start(&c->gil_prepare, gil_prepare_cb);
+  uv_check_start(&c->gil_check, gil_check_cb);
+  uv_unref((uv_handle_t *)&c->gil_prepare);
+  uv_unref((uv_handle_t *)&c->gil_check);
+}
+
+static void gil_handles_close(CoreObject *c) {
+  if (!uv_is_closing((uv_handle_t *)&c->gil_prepare)) uv_close((uv_handle_t *)&c->gil_prepare, NULL);
+  if (!uv_is_closing((uv_handle_t *)&c->gil_check)) uv_close((uv_handle_t *)&c->gil_check, NULL);
+}
+
+/* Runs the loop in `mode` with the GIL released (an event callback may take it and keep it until
+ * the loop waits: pysio_gil_batch); uv_run's result. */
 static int run_loop(CoreObject *c, uv_run_mode mode) {
   int alive;
+  unsigned long prev_running = c->running;
+  PyThreadState *prev_ts = c->loop_ts;
+  int prev_held = c->gil_held; /* a loop run from a handler: the outer batch's GIL is released below */
+  c->gil_held = 0;
   c->running = PyThread_get_thread_ident();
   Py_BEGIN_ALLOW_THREADS
-  alive = uv_run(&c->loop, mode);
+  c->loop_ts = _save;
+  alive = uv_run(c->loop, mode);
+  pysio_gil_drop(c);
+  c->loop_ts = prev_ts;
   Py_END_ALLOW_THREADS
-  c->running = 0;
+  c->gil_held = prev_held;
+  c->running = prev_running;
   return alive;
 }
 
 /* Closes everything and runs the loop until it has no handles left. */
 static void core_shutdown(CoreObject *c) {
-  if (!c->loop_ready) return;
+  if (!c->loop_ready || c->borrowed) return; /* a worker's loop is its group's */
   do_stop(c);
   pysio_release_pending_connects(c);
   if (!c->server && !uv_is_closing((uv_handle_t *)&c->async)) uv_close((uv_handle_t *)&c->async, NULL);
+  if (!c->server) gil_handles_close(c);
   run_loop(c, UV_RUN_DEFAULT);
   pysio_free_orphans(c);
-  if (uv_loop_close(&c->loop) == 0) c->loop_ready = 0;
+  if (uv_loop_close(c->loop) == 0) c->loop_ready = 0;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -127,6 +180,11 @@ static int core_traverse(CoreObject *c, visitproc visit, void *arg) {
   Py_VISIT(c->on_log);
   Py_VISIT(c->keys);
   Py_VISIT(c->options);
+  Py_VISIT(c->fast);
+  Py_VISIT(c->dispatch);
+  Py_VISIT(c->ack_class);
+  Py_VISIT(c->ack_later);
+  Py_VISIT(c->isawaitable);
   if (pysio_hooks_traverse(c, visit, arg)) return -1;
   return pysio_timers_traverse(c, visit, arg);
 }
@@ -137,6 +195,11 @@ static int core_clear(CoreObject *c) {
   Py_CLEAR(c->on_http);
   if (c->server) sio_server_set_log(c->server, SIO_LOG_WARN, sio_log_stderr, NULL); /* on_log goes */
   Py_CLEAR(c->on_log);
+  Py_CLEAR(c->fast);
+  Py_CLEAR(c->dispatch);
+  Py_CLEAR(c->ack_class);
+  Py_CLEAR(c->ack_later);
+  Py_CLEAR(c->isawaitable);
   pysio_hooks_clear(c);
   pysio_timers_clear(c);
   return 0;
@@ -147,10 +210,13 @@ static void core_dealloc(CoreObject *c) {
   PyObject_GC_UnTrack(c);
   core_clear(c);
   core_shutdown(c);
+  pysio_workers_free(c);
+  Py_CLEAR(c->graveyard);
   pysio_hooks_free(c);
   Py_CLEAR(c->keys);
   Py_CLEAR(c->mw_pending);
   Py_CLEAR(c->options);
+  pysio_evnames_free(c);
   type->tp_free(c);
   Py_DECREF(type);
 }
@@ -382,22 +448,28 @@ static int core_init(CoreObject *c, PyObject *args, PyObject *kw) {
     }
     Py_XSETREF(c->on[i], m);
   }
+  if (pysio_fast_init(c, dispatch) < 0) return -1;
   pysio_state *st = pysio_core_state(c);
-  int r = uv_loop_init(&c->loop);
+  int r = 0;
+  c->loop = &c->own_loop;
+  if (!pysio_workers_adopt(c)) r = uv_loop_init(c->loop); /* else a worker's loop */
   if (r) {
     pysio_raise(st, r, "uv_loop_init");
     return -1;
   }
   c->loop_ready = 1;
-  uv_async_init(&c->loop, &c->async, async_cb);
+  uv_async_init(c->loop, &c->async, async_cb);
   c->async.data = c;
+  gil_handles_init(c);
   c->eio = o.engine;
   c->eio.path = NULL;
-  r = sio_server_new(&c->loop, NULL, &c->server);
+  r = sio_server_new(c->loop, NULL, &c->server);
   if (!r) {
     sio_server_set_data(c->server, c);
-    r = sio_io_new(c->server, &o, &c->io);
+    /* a worker's server joins its group before anything listens */
+    if (c->group) r = sio_server_set_workers(c->server, pysio_workers_of(c), c->worker);
   }
+  if (!r) r = sio_io_new(c->server, &o, &c->io);
   if (r) {
     pysio_raise(st, r, "sio.Server");
     return -1;
@@ -484,21 +556,23 @@ static PyObject *core_run(CoreObject *c, PyObject *args, PyObject *kw) {
 static PyObject *core_run_nowait(CoreObject *c, PyObject *unused) {
   (void)unused;
   if (!c->loop_ready) Py_RETURN_FALSE;
+  c->nowait_used = 1;
   return PyBool_FromLong(run_loop(c, UV_RUN_NOWAIT));
 }
 
 static PyObject *core_backend_fd(CoreObject *c, PyObject *unused) {
   (void)unused;
-  return PyLong_FromLong(c->loop_ready ? uv_backend_fd(&c->loop) : -1);
+  return PyLong_FromLong(c->loop_ready ? uv_backend_fd(c->loop) : -1);
 }
 
 static PyObject *core_backend_timeout(CoreObject *c, PyObject *unused) {
   (void)unused;
-  return PyLong_FromLong(c->loop_ready ? uv_backend_timeout(&c->loop) : -1);
+  return PyLong_FromLong(c->loop_ready ? uv_backend_timeout(c->loop) : -1);
 }
 
 static PyObject *core_stop(CoreObject *c, PyObject *unused) {
   (void)unused;
+  if (pysio_workers_request_stop(c)) Py_RETURN_NONE;
   if (c->loop_ready && !c->closed) {
     atomic_store(&c->stop_requested, 1);
     uv_async_send(&c->async);
@@ -849,6 +923,11 @@ static PyMethodDef core_methods[] = {
     METHOD("serve_metrics", core_serve_metrics, METH_VARARGS,
            "serve_metrics(path): Prometheus text at path (GET and HEAD)"),
     METHOD("metrics_text", core_metrics_text, METH_NOARGS, "metrics_text() -> str: Prometheus text"),
+    METHOD("start_workers", pysio_core_start_workers, METH_VARARGS,
+           "start_workers(count, setup(index)): this Core becomes worker 0 of `count`; setup(i) runs "
+           "on worker i's thread (Core() there joins worker i) before the call returns (workers.c)"),
+    METHOD("worker_index", pysio_core_worker_index, METH_NOARGS,
+           "the worker whose thread calls this (sio_workers_current), -1 elsewhere or without workers"),
     {NULL}};
 
 static PyGetSetDef core_getset[] = {{"closed", (getter)core_closed, NULL, "the server is closed", NULL}, {NULL}};

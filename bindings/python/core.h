@@ -5,7 +5,12 @@
  *
  * The GIL: run() and run_nowait() release it around uv_run; every callback from the core takes it
  * with PyGILState_Ensure (which also works when a core call made from Python calls back at once).
- * Everything but stop() and wakeup() must be called on the thread running the loop. */
+ * Everything but stop() and wakeup() must be called on the thread running the loop.
+ *
+ * Workers (workers.c): start_workers(n, setup) makes this Core worker 0 of a group (sio.h
+ * "Workers"); workers 1..n-1 are Cores built by `setup` on the group's threads, over the loops
+ * the group made (borrowed: `loop` points there, not at own_loop). Those threads run their loops
+ * without the GIL and take it, as worker 0 does, for each callback into Python. */
 #ifndef SIO_PY_CORE_H
 #define SIO_PY_CORE_H
 
@@ -16,6 +21,7 @@
 
 typedef struct pysio_timer_s pysio_timer_t;
 typedef struct pysio_orphan_s pysio_orphan_t;
+typedef struct pysio_group_s pysio_group_t;
 
 /* The dispatch object's methods the core's callbacks call (events.c says with what). */
 enum {
@@ -34,8 +40,15 @@ enum {
 
 typedef struct {
   PyObject_HEAD
-  uv_loop_t loop;
+  uv_loop_t own_loop;
+  uv_loop_t *loop;           /* &own_loop, or a worker's loop (borrowed) */
   int loop_ready;
+  int borrowed;              /* a worker's Core (1..n-1): the group runs and closes its loop */
+  pysio_group_t *group;      /* the workers this Core belongs to, NULL when none */
+  unsigned worker;           /* its index in the group */
+  PyThreadState *worker_ts;  /* a worker thread's Python thread state, kept while it runs */
+  PyObject *graveyard;       /* list: the Cores of a failed start_workers, whose handles on this
+                              * loop close when it next runs (released after core_shutdown) */
   sio_server_t *server;
   sio_io_t *io;
   uv_async_t async;
@@ -47,6 +60,14 @@ typedef struct {
   atomic_int stop_requested;
   atomic_int wake_requested;
   unsigned long running;     /* the thread inside uv_run (GIL released), 0 when none */
+  int nowait_used;           /* run_nowait() was called: the asyncio mode (Server._kick matters) */
+  /* The GIL once per loop iteration (events.c pysio_gil_batch): the loop thread's state while it
+   * is inside uv_run, whether an event callback took the GIL and kept it, and the handles that
+   * give it back before the loop waits (prepare) and after a poll's callbacks (check). */
+  PyThreadState *loop_ts;
+  int gil_held;
+  uv_prepare_t gil_prepare;
+  uv_check_t gil_check;
   PyObject *on[PYSIO_ON_COUNT];
   PyObject *options;         /* dict: the keywords given, which the strings of eio borrow from */
   PyObject *keys;            /* list: the namespace keys stored as nsp data (kept alive here) */
@@ -63,6 +84,14 @@ typedef struct {
    * its kept data (Core.recovering()); NULL otherwise. */
   PyObject *recovering;
   void *hooks;               /* set_hook()'s callables (hooks.c), NULL until the first */
+  /* The event fast path (events.c): dispatch._fast ({key: {event: (fn, arity, wants_ack)}}, which
+   * the Python layer fills and clears), the dispatch object, its _ack_class (sio.Ack) and
+   * _ack_later, inspect.isawaitable; NULL fast: every event goes to dispatch._on_event. */
+  PyObject *fast, *dispatch, *ack_class, *ack_later, *isawaitable;
+  struct pysio_evname_s *evnames; /* interned event names (events.c) */
+  const sio_args_t *cur_args;     /* the event being dispatched (pysio_event_args_same) */
+  PyObject *const *cur_vals;
+  Py_ssize_t cur_n;
 } CoreObject;
 
 static inline pysio_state *pysio_core_state(CoreObject *c) { return pysio_state_of(Py_TYPE(c)); }
@@ -78,6 +107,24 @@ void pysio_free_orphans(CoreObject *c);
 /* ack.c: an Ack dropped by a thread other than the loop's queues its handle here. */
 void pysio_ack_orphan(CoreObject *c, sio_ack_t *h);
 
+/* workers.c: a Core that started workers is their owner (group set, never a worker itself); the
+ * workers' Cores are borrowed-loop Cores (group set, `worker` their index). */
+PyObject *pysio_core_start_workers(CoreObject *c, PyObject *args);
+PyObject *pysio_core_worker_index(CoreObject *c, PyObject *unused);
+/* Core() on a worker thread inside setup: the loop, group and index it joins (0: none). */
+int pysio_workers_adopt(CoreObject *c);
+/* Asks the group to stop (from any thread); 1 when c belongs to one, else 0. */
+int pysio_workers_request_stop(CoreObject *c);
+/* On worker 0's thread: stops the group (sio_workers_stop). */
+void pysio_workers_stop(CoreObject *c);
+void pysio_workers_free(CoreObject *c);
+sio_workers_t *pysio_workers_of(CoreObject *c);
+/* core.c: what stopping does to a Core besides closing its server */
+void pysio_core_stop_handles(CoreObject *c);
+void pysio_core_closed(CoreObject *c);
+/* Closes c's server (then pysio_core_closed). */
+void pysio_core_close_server(CoreObject *c);
+
 /* timer.c */
 PyObject *pysio_core_call_later(CoreObject *c, PyObject *args);
 PyObject *pysio_core_call_every(CoreObject *c, PyObject *args);
@@ -89,8 +136,16 @@ void pysio_timers_clear(CoreObject *c);
  * (None: no args, a tuple: its items, else one) through it, logging what cannot be sent. */
 PyObject *pysio_ack_new(CoreObject *c, sio_socket_t *s, int64_t ack_id);
 void pysio_ack_result(PyObject *ack, PyObject *result);
+/* ack.c: a ServerAck (sio.Ack) of `type` for server and handle (an Ack or None) */
+PyObject *pysio_server_ack_new(PyTypeObject *type, PyObject *server, PyObject *handle);
 
 /* events.c */
+/* the event being dispatched's args when `values` are the very values made of them, else NULL */
+const sio_args_t *pysio_event_args_same(CoreObject *c, PyObject *values);
+void pysio_evnames_free(CoreObject *c);
+int pysio_fast_init(CoreObject *c, PyObject *dispatch);
+/* core.c: gives back the GIL an event callback kept (on the loop's thread, inside uv_run) */
+void pysio_gil_drop(CoreObject *c);
 extern const sio_nsp_callbacks_t pysio_nsp_callbacks;
 void pysio_on_middleware(sio_socket_t *s, void *arg);
 cJSON *pysio_socket_data(sio_socket_t *s, void *arg);

@@ -136,32 +136,275 @@ static void on_connection(sio_nsp_t *nsp, sio_socket_t *s) {
 
 /* ---- events ---- */
 
-/* dispatch._on_event(key, nsp, sid, event, args, ack): ack is an Ack when the client asked for
- * one, else None; the return value is sent through it unless it is NOACK. */
-static void on_event(sio_socket_t *s, const char *event, const sio_args_t *args, int64_t ack_id) {
-  sio_nsp_t *nsp = sio_socket_nsp(s);
-  CoreObject *c = pysio_core_of_nsp(nsp);
-  PyGILState_STATE g = PyGILState_Ensure();
-  pysio_state *st = pysio_core_state(c);
-  PyObject *fn = c->on[PYSIO_ON_EVENT];
-  if (fn) {
-    PyObject *ev = pysio_str_from_core(event);
-    PyObject *t = ev ? pysio_args_to_py(args) : NULL;
-    PyObject *ack = t ? pysio_ack_new(c, s, ack_id) : NULL;
-    PyObject *r = NULL;
-    if (ack) r = PyObject_CallFunction(fn, "OssOOO", nsp_key(nsp), sio_nsp_name(nsp), sio_socket_id(s), ev, t, ack);
-    if (!r) {
-      PyObject *msg = PyUnicode_FromFormat("error in the handler of event %R", ev ? ev : Py_None);
-      pysio_log_exception(st, msg ? PyUnicode_AsUTF8(msg) : "error in an event handler");
-      Py_XDECREF(msg);
-    } else if (r != st->noack) {
-      pysio_ack_result(ack, r);
-    }
-    Py_XDECREF(r);
-    Py_XDECREF(ack);
-    Py_XDECREF(t);
-    Py_XDECREF(ev);
+static inline PyObject *pysio_ref(PyObject *o) { /* Py_NewRef, which Python 3.9 lacks */
+  Py_INCREF(o);
+  return o;
+}
+
+/* Event names as Python str: a small direct-mapped cache of interned strings per Core, so that an
+ * event seen before costs a hash and a memcmp instead of a decode (and its dict lookups find an
+ * interned key). Names with a NUL (C0 80 in the core's form) or longer than a slot are decoded. */
+enum { EVNAME_SLOTS = 64, EVNAME_MAX = 47 };
+struct pysio_evname_s {
+  PyObject *str;
+  uint32_t hash;
+  uint8_t len;
+  char name[EVNAME_MAX];
+};
+
+static PyObject *event_name(CoreObject *c, const char *event) {
+  size_t len = event ? strlen(event) : 0;
+  if (!event || len > EVNAME_MAX || memchr(event, 0xC0, len)) return pysio_str_from_core(event);
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)event[i]) * 16777619u;
+  if (!c->evnames && !(c->evnames = PyMem_Calloc(EVNAME_SLOTS, sizeof *c->evnames))) return PyErr_NoMemory();
+  struct pysio_evname_s *e = &c->evnames[h % EVNAME_SLOTS];
+  if (e->str && e->hash == h && e->len == len && memcmp(e->name, event, len) == 0) {
+    Py_INCREF(e->str);
+    return e->str;
   }
+  PyObject *str = pysio_str_from_core(event);
+  if (!str) return NULL;
+  PyUnicode_InternInPlace(&str);
+  Py_INCREF(str);
+  Py_XSETREF(e->str, str);
+  e->hash = h;
+  e->len = (uint8_t)len;
+  memcpy(e->name, event, len);
+  return str;
+}
+
+void pysio_evnames_free(CoreObject *c) {
+  if (!c->evnames) return;
+  for (int i = 0; i < EVNAME_SLOTS; i++) Py_CLEAR(c->evnames[i].str);
+  PyMem_Free(c->evnames);
+  c->evnames = NULL;
+}
+
+/* The event being dispatched: its args and the values made of them, so that an ack answering with
+ * those same values (an echo) sends the packet's own tree instead of a copy (ack.c). */
+const sio_args_t *pysio_event_args_same(CoreObject *c, PyObject *values) {
+  if (!c || !c->cur_args || !PyTuple_Check(values) || PyTuple_GET_SIZE(values) != c->cur_n) return NULL;
+  for (Py_ssize_t i = 0; i < c->cur_n; i++) {
+    PyObject *v = PyTuple_GET_ITEM(values, i);
+    if (v != c->cur_vals[i]) return NULL;
+    /* immutable values only: a list or dict may have changed since */
+    if (!(v == Py_None || PyUnicode_CheckExact(v) || PyLong_CheckExact(v) || PyBool_Check(v) ||
+          PyFloat_CheckExact(v) || PyBytes_CheckExact(v)))
+      return NULL;
+  }
+  return c->cur_args;
+}
+
+/* The handler's route when the Python layer put one in dispatch._fast[key][event]: (fn, arity,
+ * wants_ack), a plain function of Server.on() the sid-style dispatch would call directly (no
+ * Node-shaped socket, no catch-all, no logging nor worker pool: _dispatch.py _sid_event). A new
+ * reference, or NULL. */
+static PyObject *fast_route(CoreObject *c, PyObject *key, PyObject *ev) {
+  if (!c->fast || !PyDict_GET_SIZE(c->fast)) return NULL;
+  PyObject *h = PyDict_GetItemWithError(c->fast, key);
+  PyObject *r = h && PyDict_Check(h) ? PyDict_GetItemWithError(h, ev) : NULL;
+  if (PyErr_Occurred()) PyErr_Clear();
+  if (!r || !PyTuple_Check(r) || PyTuple_GET_SIZE(r) != 3) return NULL;
+  Py_INCREF(r);
+  return r;
+}
+
+/* Whether a handler's result may be an awaitable (inspect.isawaitable for what is not a plain
+ * value): -1 with an exception. */
+static int maybe_awaitable(CoreObject *c, PyObject *r) {
+  if (r == Py_None || PyTuple_CheckExact(r) || PyUnicode_CheckExact(r) || PyLong_CheckExact(r) || PyBool_Check(r) ||
+      PyList_CheckExact(r) || PyDict_CheckExact(r) || PyFloat_CheckExact(r) || PyBytes_CheckExact(r) ||
+      r == pysio_core_state(c)->noack)
+    return 0;
+  if (!c->isawaitable) return 0;
+  PyObject *t = PyObject_CallOneArg(c->isawaitable, r);
+  int b = t ? PyObject_IsTrue(t) : -1;
+  Py_XDECREF(t);
+  return b;
+}
+
+/* Calls the route's function as _sid_event would: fn(sid, *args) (the args it does not declare
+ * dropped), or fn(sid, *args, ack=sio.Ack) for a keyword-only `ack`. The value to send as the
+ * ack (NOACK: none), or NULL with an exception. */
+static PyObject *fast_call(CoreObject *c, PyObject *route, PyObject *sid, PyObject *ev, PyObject *const *vals,
+                           Py_ssize_t n, PyObject *ack, PyObject **stack) {
+  pysio_state *st = pysio_core_state(c);
+  PyObject *fn = PyTuple_GET_ITEM(route, 0);
+  Py_ssize_t arity = PyLong_AsSsize_t(PyTuple_GET_ITEM(route, 1));
+  int wants = PyTuple_GET_ITEM(route, 2) == Py_True;
+  if (arity == -1 && PyErr_Occurred()) return NULL;
+  Py_ssize_t np = n + 1 > arity ? (arity > 1 ? arity - 1 : 0) : n;
+  stack[1] = sid;
+  for (Py_ssize_t i = 0; i < np; i++) stack[2 + i] = vals[i];
+  PyObject *sack = NULL, *r;
+  if (wants) {
+    if (!(sack = pysio_server_ack_new((PyTypeObject *)c->ack_class, c->dispatch, ack))) return NULL;
+    stack[2 + np] = sack;
+    r = PyObject_Vectorcall(fn, stack + 1, (size_t)(1 + np) | PY_VECTORCALL_ARGUMENTS_OFFSET, st->kw_ack);
+  } else {
+    r = PyObject_Vectorcall(fn, stack + 1, (size_t)(1 + np) | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+  }
+  Py_XDECREF(sack);
+  if (!r) return NULL;
+  if (wants && r == Py_None) {
+    Py_DECREF(r);
+    return pysio_ref(st->noack);
+  }
+  int aw = maybe_awaitable(c, r);
+  if (aw < 0) {
+    Py_DECREF(r);
+    return NULL;
+  }
+  if (!aw) {
+    if (!wants) return r;
+    Py_DECREF(r);
+    return pysio_ref(st->noack);
+  }
+  /* a coroutine (asyncio mode): dispatch._ack_later(ack, event, awaitable) runs it */
+  PyObject *later = PyObject_CallFunctionObjArgs(c->ack_later, wants ? Py_None : ack, ev, r, NULL);
+  Py_DECREF(r);
+  if (!later) return NULL;
+  Py_DECREF(later);
+  return pysio_ref(st->noack);
+}
+
+/* dispatch._on_event(key, nsp, sid, event, args, ack): the generic route, for what has no fast one. */
+static PyObject *slow_call(CoreObject *c, sio_nsp_t *nsp, PyObject *key, PyObject *sid, PyObject *ev,
+                           PyObject *const *vals, Py_ssize_t n, PyObject *ack) {
+  PyObject *t = PyTuple_New(n);
+  if (!t) return NULL;
+  for (Py_ssize_t i = 0; i < n; i++) PyTuple_SET_ITEM(t, i, pysio_ref(vals[i]));
+  PyObject *name = PyUnicode_FromString(sio_nsp_name(nsp));
+  PyObject *r = NULL;
+  if (name) {
+    PyObject *a[6] = {key, name, sid, ev, t, ack};
+    r = PyObject_Vectorcall(c->on[PYSIO_ON_EVENT], a, 6, NULL);
+  }
+  Py_XDECREF(name);
+  Py_DECREF(t);
+  return r;
+}
+
+/* Core(dispatch): the fast path's objects, when dispatch has them (a sio.Server); else none. */
+int pysio_fast_init(CoreObject *c, PyObject *dispatch) {
+  PyTypeObject *base = pysio_core_state(c)->server_ack_type;
+  PyObject *fast = PyObject_GetAttrString(dispatch, "_fast");
+  PyObject *cls = fast ? PyObject_GetAttrString(dispatch, "_ack_class") : NULL;
+  PyObject *later = cls ? PyObject_GetAttrString(dispatch, "_ack_later") : NULL;
+  if (!later) {
+    if (!PyErr_ExceptionMatches(PyExc_AttributeError)) goto fail;
+    PyErr_Clear();
+  }
+  if (later && PyDict_CheckExact(fast) && PyType_Check(cls) && PyType_IsSubtype((PyTypeObject *)cls, base) &&
+      ((PyTypeObject *)cls)->tp_basicsize == base->tp_basicsize) {
+    PyObject *inspect = PyImport_ImportModule("inspect");
+    PyObject *isaw = inspect ? PyObject_GetAttrString(inspect, "isawaitable") : NULL;
+    Py_XDECREF(inspect);
+    if (!isaw) goto fail;
+    Py_XSETREF(c->isawaitable, isaw);
+    Py_XSETREF(c->fast, pysio_ref(fast));
+    Py_XSETREF(c->dispatch, pysio_ref(dispatch));
+    Py_XSETREF(c->ack_class, pysio_ref(cls));
+    Py_XSETREF(c->ack_later, pysio_ref(later));
+  }
+  Py_XDECREF(fast);
+  Py_XDECREF(cls);
+  Py_XDECREF(later);
+  return 0;
+fail:
+  Py_XDECREF(fast);
+  Py_XDECREF(cls);
+  Py_XDECREF(later);
+  return -1;
+}
+
+enum { STACK_ARGS = 16 };
+
+/* The args as Python values into vals (n of them); -1 with an exception (vals cleared). */
+static int args_to_vals(const sio_args_t *args, PyObject **vals, Py_ssize_t n) {
+  Py_ssize_t i = 0;
+  for (const cJSON *j = args && args->json ? args->json->child : NULL; j && i < n; j = j->next, i++) {
+    if (!(vals[i] = pysio_from_json_arg(j, args))) {
+      while (i > 0) Py_DECREF(vals[--i]);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static void dispatch_event(CoreObject *c, sio_socket_t *s, const char *event, const sio_args_t *args,
+                           int64_t ack_id) {
+  pysio_state *st = pysio_core_state(c);
+  sio_nsp_t *nsp = sio_socket_nsp(s);
+  Py_ssize_t n = args && args->json ? cJSON_GetArraySize(args->json) : 0;
+  /* one array: [scratch, sid, args..., ack] for the vectorcall, then the args themselves */
+  PyObject *small[2 * STACK_ARGS + 3], **stack = small;
+  if (n > STACK_ARGS && !(stack = PyMem_Malloc(sizeof *stack * (size_t)(2 * n + 3)))) {
+    PyErr_NoMemory();
+    pysio_log_exception(st, "error in an event handler");
+    return;
+  }
+  PyObject **vals = stack + n + 3;
+  PyObject *ev = event_name(c, event), *sid = NULL, *ack = NULL, *r = NULL;
+  int have_vals = ev && args_to_vals(args, vals, n) == 0;
+  if (have_vals) sid = PyUnicode_FromString(sio_socket_id(s));
+  if (sid) ack = pysio_ack_new(c, s, ack_id);
+  /* an echo's ack may send the packet's own args (pysio_event_args_same); nested dispatches keep theirs */
+  const sio_args_t *prev_args = c->cur_args;
+  PyObject *const *prev_vals = c->cur_vals;
+  Py_ssize_t prev_n = c->cur_n;
+  if (ack) {
+    c->cur_args = args && args->json ? args : NULL;
+    c->cur_vals = vals;
+    c->cur_n = n;
+    PyObject *route = fast_route(c, nsp_key(nsp), ev);
+    r = route ? fast_call(c, route, sid, ev, vals, n, ack, stack) : slow_call(c, nsp, nsp_key(nsp), sid, ev, vals, n, ack);
+    Py_XDECREF(route);
+  }
+  if (!r) {
+    PyObject *msg = PyUnicode_FromFormat("error in the handler of event %R", ev ? ev : Py_None);
+    pysio_log_exception(st, msg ? PyUnicode_AsUTF8(msg) : "error in an event handler");
+    Py_XDECREF(msg);
+  } else if (r != st->noack) {
+    pysio_ack_result(ack, r);
+  }
+  c->cur_args = prev_args;
+  c->cur_vals = prev_vals;
+  c->cur_n = prev_n;
+  Py_XDECREF(r);
+  Py_XDECREF(ack);
+  Py_XDECREF(sid);
+  if (have_vals)
+    for (Py_ssize_t i = 0; i < n; i++) Py_DECREF(vals[i]);
+  Py_XDECREF(ev);
+  if (stack != small) PyMem_Free(stack);
+}
+
+/* An incoming event: the fast route (fast_route) or dispatch._on_event(key, nsp, sid, event, args,
+ * ack), where ack is an Ack when the client asked for one, else None; the return value is sent
+ * through it unless it is NOACK. */
+/* The GIL once per loop iteration: inside Core.run() (or run_nowait()) on the loop's thread, an
+ * event callback takes the GIL and keeps it for the next events of the same poll, and the loop
+ * gives it back before it waits or after the poll's callbacks (core.c pysio_gil_drop), so other
+ * threads wait for one batch at most. 1: held by the batch (no PyGILState_* needed), 0: not
+ * batched (outside the loop, or the GIL held already by a callback further up). */
+static int pysio_gil_batch(CoreObject *c) {
+  if (c->gil_held) return 1;
+  if (!c->loop_ts || c->running != PyThread_get_thread_ident() || PyGILState_Check()) return 0;
+  PyEval_RestoreThread(c->loop_ts);
+  c->gil_held = 1;
+  return 1;
+}
+
+static void on_event(sio_socket_t *s, const char *event, const sio_args_t *args, int64_t ack_id) {
+  CoreObject *c = pysio_core_of_nsp(sio_socket_nsp(s));
+  if (pysio_gil_batch(c)) {
+    if (c->on[PYSIO_ON_EVENT]) dispatch_event(c, s, event, args, ack_id);
+    return;
+  }
+  PyGILState_STATE g = PyGILState_Ensure();
+  if (c->on[PYSIO_ON_EVENT]) dispatch_event(c, s, event, args, ack_id);
   PyGILState_Release(g);
 }
 

@@ -55,6 +55,9 @@ static int add_errors(PyObject *m, pysio_state *st) {
   return 0;
 }
 
+const char *const pysio_names[PYSIO_NAME_COUNT] = {
+    [PYSIO_NAME_ELSEWHERE] = "_elsewhere", [PYSIO_NAME_AIO] = "_aio", [PYSIO_NAME_KICK] = "_kick"};
+
 static int add_type(PyObject *m, PyType_Spec *spec, PyTypeObject **out) {
   *out = (PyTypeObject *)PyType_FromModuleAndSpec(m, spec, NULL);
   if (!*out) return -1;
@@ -65,6 +68,7 @@ static int module_exec(PyObject *m) {
   pysio_state *st = PyModule_GetState(m);
   if (add_type(m, &pysio_core_spec, &st->core_type) < 0 || add_type(m, &pysio_timer_spec, &st->timer_type) < 0 ||
       add_type(m, &pysio_ack_spec, &st->ack_type) < 0 ||
+      add_type(m, &pysio_server_ack_spec, &st->server_ack_type) < 0 ||
       add_type(m, &pysio_http_request_spec, &st->http_request_type) < 0 ||
       add_type(m, &pysio_handshake_spec, &st->handshake_type) < 0 ||
       add_type(m, &pysio_client_spec, &st->client_type) < 0 ||
@@ -77,6 +81,9 @@ static int module_exec(PyObject *m) {
   if (!st->logger) return -1;
   st->noack = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type);
   if (!st->noack || add_ref(m, "NOACK", st->noack) < 0) return -1;
+  for (int i = 0; i < PYSIO_NAME_COUNT; i++)
+    if (!(st->names[i] = PyUnicode_InternFromString(pysio_names[i]))) return -1;
+  if (!(st->kw_ack = Py_BuildValue("(s)", "ack"))) return -1;
   return 0;
 }
 
@@ -85,6 +92,7 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg) {
   Py_VISIT(st->core_type);
   Py_VISIT(st->timer_type);
   Py_VISIT(st->ack_type);
+  Py_VISIT(st->server_ack_type);
   Py_VISIT(st->http_request_type);
   Py_VISIT(st->handshake_type);
   Py_VISIT(st->client_type);
@@ -101,6 +109,9 @@ static int module_clear(PyObject *m) {
   Py_CLEAR(st->core_type);
   Py_CLEAR(st->timer_type);
   Py_CLEAR(st->ack_type);
+  Py_CLEAR(st->server_ack_type);
+  for (int i = 0; i < PYSIO_NAME_COUNT; i++) Py_CLEAR(st->names[i]);
+  Py_CLEAR(st->kw_ack);
   Py_CLEAR(st->http_request_type);
   Py_CLEAR(st->handshake_type);
   Py_CLEAR(st->client_type);

@@ -25,10 +25,15 @@ enum {
   PYSIO_ERR_COUNT
 };
 
+/* Attribute names the hot paths look up, interned once (module.c: pysio_names). */
+enum { PYSIO_NAME_ELSEWHERE, PYSIO_NAME_AIO, PYSIO_NAME_KICK, PYSIO_NAME_COUNT };
+extern const char *const pysio_names[PYSIO_NAME_COUNT];
+
 typedef struct {
   PyTypeObject *core_type;
   PyTypeObject *timer_type;
   PyTypeObject *ack_type;
+  PyTypeObject *server_ack_type;  /* ServerAck (ack.c): sio.Ack's base */
   PyTypeObject *http_request_type;
   PyTypeObject *handshake_type;
   PyTypeObject *client_type;      /* ClientCore (client.c): a sio_manager_t on a ClientLoop */
@@ -37,6 +42,8 @@ typedef struct {
   PyObject *errors[PYSIO_ERR_COUNT]; /* its subclasses, by the enum above */
   PyObject *noack;                   /* NOACK: a dispatcher returning it sends no ack */
   PyObject *logger;                  /* logging.getLogger("sio") */
+  PyObject *names[PYSIO_NAME_COUNT]; /* interned pysio_names */
+  PyObject *kw_ack;                  /* ("ack",): the kwnames of a handler's ack=... (events.c) */
 } pysio_state;
 
 /* The state of the module that `type` (one of its heap types) belongs to. */
@@ -48,6 +55,7 @@ static inline pysio_state *pysio_state_of(PyTypeObject *type) {
 extern PyType_Spec pysio_core_spec;
 extern PyType_Spec pysio_timer_spec;
 extern PyType_Spec pysio_ack_spec;
+extern PyType_Spec pysio_server_ack_spec;
 extern PyType_Spec pysio_http_request_spec;
 extern PyType_Spec pysio_handshake_spec;
 extern PyType_Spec pysio_client_spec;

@@ -99,7 +99,7 @@ static PyObject *start_timer(CoreObject *c, PyObject *args, int repeat) {
     Py_DECREF(py);
     return PyErr_NoMemory();
   }
-  uv_timer_init(&c->loop, &t->h);
+  uv_timer_init(c->loop, &t->h);
   t->h.data = t;
   t->core = c;
   t->fn = fn;

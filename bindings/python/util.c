@@ -249,6 +249,8 @@ static PyObject *from_json(const cJSON *j, const sio_args_t *a, int depth) {
 
 PyObject *pysio_from_json(const cJSON *j, const sio_args_t *a) { return from_json(j, a, 0); }
 
+PyObject *pysio_from_json_arg(const cJSON *j, const sio_args_t *a) { return from_json(j, a, 1); }
+
 PyObject *pysio_args_to_py(const sio_args_t *a) {
   if (!a || !a->json) return PyTuple_New(0);
   PyObject *t = PyTuple_New(cJSON_GetArraySize(a->json));

@@ -49,6 +49,8 @@ cJSON *pysio_to_json(PyObject *o, pysio_bufs_t *b, int depth);
 /* A cJSON value from the core as a Python object, placeholders replaced by a's attachments (a
  * may be NULL: no attachments). */
 PyObject *pysio_from_json(const cJSON *j, const sio_args_t *a);
+/* One of an event's args (a value of a's top-level array), as pysio_args_to_py makes it. */
+PyObject *pysio_from_json_arg(const cJSON *j, const sio_args_t *a);
 
 /* A tuple (or list) of values as the core's arguments: *json owned by the caller (cJSON_Delete),
  * b released with pysio_bufs_free (also on failure). 0, or -1 with an exception. */

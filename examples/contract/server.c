@@ -24,8 +24,10 @@ typedef struct {
   const char *metrics;    /* --metrics PATH: Prometheus text at PATH; NULL: none */
 } config_t;
 
-static sio_server_t *server;
+/* Each worker's own (--workers N: one per thread). */
+static _Thread_local sio_server_t *server;
 static uv_signal_t sigterm, sigint;
+static sio_workers_t *workers; /* --workers N > 1; NULL: one plain server */
 
 static void usage(void) {
   fprintf(stderr,
@@ -36,7 +38,7 @@ static void usage(void) {
           "                    [--static DIR] [--serve-client DIR] [--per-message-deflate]\n"
           "                    [--tls-cert FILE --tls-key FILE] [--parser msgpack]\n"
           "                    [--recovery [MS] | --recovery=MS] [--metrics PATH]\n"
-          "                    [--admin | --admin-auth USER:BCRYPT]\n");
+          "                    [--admin | --admin-auth USER:BCRYPT] [--workers N]\n");
   exit(2);
 }
 
@@ -448,17 +450,71 @@ static int setup_socketio(const config_t *cfg) {
   return 0;
 }
 
+static void on_stopped(sio_workers_t *w) { (void)w; }
+
 static void on_signal(uv_signal_t *h, int signum) {
   (void)signum;
   uv_close((uv_handle_t *)&sigterm, NULL);
   uv_close((uv_handle_t *)&sigint, NULL);
-  sio_server_close(server, on_closed);
+  if (workers) sio_workers_stop(workers, on_stopped);
+  else sio_server_close(server, on_closed);
   (void)h;
+}
+
+typedef struct {
+  config_t cfg;
+  const char *tls_cert, *tls_key;
+} setup_t;
+
+/* The whole server on `loop`: the worker's own with --workers N (every worker on one port). */
+static int build_server(uv_loop_t *loop, setup_t *st, sio_workers_t *w, unsigned index) {
+  config_t *cfg = &st->cfg;
+  int r = sio_server_new(loop, NULL, &server);
+  if (r == 0 && w) r = sio_server_set_workers(server, w, index);
+  if (r == 0) {
+    sio_engine_options_t eo = cfg->eio;
+    eo.path = "/engine.io/";
+    sio_engine_callbacks_t cbs = {NULL, echo_message, NULL, NULL};
+    sio_engine_t *echo;
+    r = sio_engine_new(server, &eo, &cbs, &echo);
+  }
+  if (r == 0) r = setup_socketio(cfg);
+  if (r == UV_ENOSYS && cfg->parser == SIO_PARSER_MSGPACK) {
+    fprintf(stderr, "sio-contract: --parser msgpack: %s\n", sio_last_error());
+    exit(2); /* a flag this build cannot honour */
+  }
+  if (r == UV_ENOSYS && cfg->redis) {
+    fprintf(stderr, "sio-contract: --redis-mode %s: not in this build\n", cfg->redis_mode ? cfg->redis_mode : "classic");
+    exit(2);
+  }
+  if (r == 0 && cfg->static_dir) r = sio_server_static(server, "/", cfg->static_dir, NULL);
+  if (r == 0 && st->tls_cert) {
+    sio_tls_options_t to;
+    sio_tls_options_init(&to);
+    to.cert_file = st->tls_cert;
+    to.key_file = st->tls_key;
+    r = sio_server_listen_tls(server, cfg->host, cfg->port, &to);
+  } else if (r == 0) {
+    r = sio_server_listen(server, cfg->host, cfg->port);
+  }
+  if (r != 0) {
+    const char *detail = sio_last_error();
+    fprintf(stderr, "sio-contract: %s: %s\n", sio_err_name(r), *detail ? detail : sio_strerror(r));
+    return r;
+  }
+  /* --port 0: the others bind the port worker 0 got. */
+  if (index == 0) listen_port = cfg->port = sio_server_port(server);
+  return 0;
+}
+
+static int worker_setup(sio_workers_t *w, unsigned index, uv_loop_t *loop, void *arg) {
+  return build_server(loop, arg, w, index);
 }
 
 int main(int argc, char **argv) {
   config_t cfg = {"127.0.0.1", 3000, "/socket.io/", {0}, NULL, NULL, NULL, NULL, SIO_PARSER_JSON, -1, 0, NULL, NULL};
   const char *tls_cert = NULL, *tls_key = NULL;
+  int nworkers = 1;
   sio_engine_options_init(&cfg.eio);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -501,6 +557,13 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--admin-auth") == 0 && v) cfg.admin = 1, cfg.admin_auth = v;
     else if (strcmp(a, "--tls-cert") == 0) tls_cert = v;
     else if (strcmp(a, "--tls-key") == 0) tls_key = v;
+    else if (strcmp(a, "--workers") == 0) {
+      nworkers = all_digits(v) ? atoi(v) : 0;
+      if (nworkers < 1 || nworkers > 64) {
+        fprintf(stderr, "sio-contract: --workers: 1 to 64, not \"%s\"\n", v);
+        exit(2);
+      }
+    }
     else usage();
     i++;
   }
@@ -514,39 +577,19 @@ int main(int argc, char **argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   uv_loop_t *loop = uv_default_loop();
-  int r = sio_server_new(loop, NULL, &server);
-  if (r == 0) {
-    sio_engine_options_t eo = cfg.eio;
-    eo.path = "/engine.io/";
-    sio_engine_callbacks_t cbs = {NULL, echo_message, NULL, NULL};
-    sio_engine_t *echo;
-    r = sio_engine_new(server, &eo, &cbs, &echo);
+  setup_t st = {cfg, tls_cert, tls_key};
+  int r;
+  if (nworkers > 1) {
+    sio_workers_options_t wo;
+    sio_workers_options_init(&wo);
+    wo.count = (unsigned)nworkers;
+    wo.setup = worker_setup;
+    wo.arg = &st;
+    r = sio_workers_start(loop, &wo, &workers);
+  } else {
+    r = build_server(loop, &st, NULL, 0);
   }
-  if (r == 0) r = setup_socketio(&cfg);
-  if (r == UV_ENOSYS && cfg.parser == SIO_PARSER_MSGPACK) {
-    fprintf(stderr, "sio-contract: --parser msgpack: %s\n", sio_last_error());
-    return 2; /* a flag this build cannot honour */
-  }
-  if (r == UV_ENOSYS && cfg.redis) {
-    fprintf(stderr, "sio-contract: --redis-mode %s: not in this build\n", cfg.redis_mode ? cfg.redis_mode : "classic");
-    return 2;
-  }
-  if (r == 0 && cfg.static_dir) r = sio_server_static(server, "/", cfg.static_dir, NULL);
-  if (r == 0 && tls_cert) {
-    sio_tls_options_t to;
-    sio_tls_options_init(&to);
-    to.cert_file = tls_cert;
-    to.key_file = tls_key;
-    r = sio_server_listen_tls(server, cfg.host, cfg.port, &to);
-  } else if (r == 0) {
-    r = sio_server_listen(server, cfg.host, cfg.port);
-  }
-  if (r != 0) {
-    const char *detail = sio_last_error();
-    fprintf(stderr, "sio-contract: %s: %s\n", sio_err_name(r), *detail ? detail : sio_strerror(r));
-    return 1;
-  }
-  listen_port = sio_server_port(server);
+  if (r != 0) return 1;
   printf("listening on %s://%s:%d\n", tls_cert ? "https" : "http", cfg.host, listen_port);
   fflush(stdout);
   uv_signal_init(loop, &sigterm);

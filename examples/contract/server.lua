@@ -4,7 +4,7 @@
 --        [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3] [--cors ORIGINS] [--redis URL]
 --        [--redis-mode classic|sharded|streams]
 --        [--cookie NAME] [--per-message-deflate] [--parser msgpack] [--recovery [MS]] [--metrics PATH]
---        [--admin | --admin-auth USER:BCRYPT]
+--        [--admin | --admin-auth USER:BCRYPT] [--workers N]
 --
 -- siod applies its own flags (host, port, path, ping, payload, EIO3, --redis, --redis-mode, --cookie, --tls-cert and
 -- --tls-key, --parser, --recovery, --metrics) to sio.server{};
@@ -85,27 +85,22 @@ end
 io:on("connection", function(socket, reloaded)
   if not reloaded then socket:emit("auth", socket.auth) end
 
-  socket:on("message", function(...)
-    local args = split(...)
-    socket:emit("message-back", table.unpack(args, 1, args.n))
-  end)
+  -- sio.split_ack(...): the ack (or nil) first, then the arguments, with no table made (the
+  -- hot handlers; split() above is the plain way)
+  local function message_back(_, ...) socket:emit("message-back", ...) end
+  socket:on("message", function(...) message_back(sio.split_ack(...)) end)
 
   -- (a handler's return values are its ack, but an ack of no values needs ack())
-  socket:on("message-with-ack", function(...)
-    local args, ack = split(...)
-    if ack then ack(table.unpack(args, 1, args.n)) end
-  end)
+  local function ack_back(ack, ...) if ack then ack(...) end end
+  socket:on("message-with-ack", function(...) ack_back(sio.split_ack(...)) end)
 
-  socket:on("echo", function(...)
-    local args, ack = split(...)
-    if ack then ack(table.unpack(args, 1, args.n))
-    else socket:emit("echo", table.unpack(args, 1, args.n)) end
-  end)
+  local function echo(ack, ...)
+    if ack then ack(...) else socket:emit("echo", ...) end
+  end
+  socket:on("echo", function(...) echo(sio.split_ack(...)) end)
 
-  socket:on("broadcast", function(...)
-    local args = split(...)
-    io:emit("broadcast", table.unpack(args, 1, args.n))
-  end)
+  local function broadcast(_, ...) io:emit("broadcast", ...) end
+  socket:on("broadcast", function(...) broadcast(sio.split_ack(...)) end)
 
   socket:on("join", function(room)
     if type(room) == "string" then socket:join(room) end
@@ -140,7 +135,8 @@ io:on("connection", function(socket, reloaded)
   end)
 
   socket:on("count", function(...)
-    if not io.redis then return io:count() end
+    -- one worker and no Redis: this server's sockets; else every worker's and node's
+    if not io.redis and select(2, sio.worker()) == 1 then return io:count() end
     -- A cluster node (siod --redis): cluster-wide (Node's fetchSockets().length). Timed out, or
     -- Redis away ("EUNAVAIL: ...", at once): what was counted (this node's sockets at least).
     local _, ack = split(...)
@@ -257,4 +253,7 @@ io:engine{ path = "/engine.io/" }:on("message", function(session, data)
   session:send(data)
 end)
 
-print(("listening on %s://%s:%d"):format(io.tls and "https" or "http", io.host, io.port))
+-- siod --workers N runs this script once per worker (a Lua state each): one ready line
+if sio.worker() == 0 then
+  print(("listening on %s://%s:%d"):format(io.tls and "https" or "http", io.host, io.port))
+end

@@ -45,7 +45,12 @@ def main() -> int:
     p.add_argument("--admin", action="store_true")
     p.add_argument("--admin-auth", default=None, metavar="USER:BCRYPT")
     p.add_argument("--metrics", default=None, metavar="PATH")  # Prometheus text at PATH
+    # N event loops on N threads, one port (sio.Server(workers=N)); handlers take the GIL in turn
+    p.add_argument("--workers", default="1", metavar="N")
     a = p.parse_args()
+    if not a.workers.isdigit() or not 1 <= int(a.workers) <= 64:
+        p.error("--workers: 1 to 64, not %r" % a.workers)  # exits 2
+    a.workers = int(a.workers)
     if (a.tls_cert is None) != (a.tls_key is None):
         p.error("--tls-cert and --tls-key go together")  # exits 2
     if a.redis_mode is not None and a.redis is None:
@@ -71,6 +76,7 @@ def main() -> int:
             async_handlers=a.async_handlers > 0,
             handler_workers=max(1, a.async_handlers),
             metrics_path=a.metrics,
+            workers=a.workers,
         )
     except sio.UnsupportedError as e:  # built without msgpack-c or hiredis: a flag it cannot honour
         flag = ("--redis-mode %s" % (a.redis_mode or "classic") if a.redis is not None and a.parser is None
@@ -162,11 +168,11 @@ def main() -> int:
 
     @server.on("count")
     def count(sid: str, *args: Any, ack: sio.Ack) -> Any:
-        if not a.redis:
+        if not a.redis and a.workers == 1:
             ack(server.socket_count("/"))
             return
 
-        # Cluster-wide (Node's fetchSockets().length). Timed out, or Redis away ("unavailable",
+        # Every worker's (the in-process adapter) and every node's: cluster-wide (Node's fetchSockets().length). Timed out, or Redis away ("unavailable",
         # at once): what was counted (this node's sockets at least).
         def counted(err: Any, n: Any) -> Any:
             if err == "timeout":

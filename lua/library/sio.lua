@@ -49,6 +49,12 @@ function sio.run(mode) end
 ---Makes sio.run() return (servers stay open).
 function sio.stop() end
 
+---This state's worker under `siod --workers N` (each worker runs the script in a Lua state of its
+---own: globals are per worker), and the number of workers; 0, 1 without workers.
+---@return integer index 0-based
+---@return integer count
+function sio.worker() end
+
 ---Closes every server (clients get a DISCONNECT) and every timer; sleeping handlers get nil, "closed".
 function sio.shutdown() end
 
@@ -111,6 +117,14 @@ function sio.set_debug(categories) end
 ---@param v any
 ---@return boolean
 function sio.is_ack(v) end
+
+---A vararg handler's arguments with the ack function (the last one, when it is one) moved first,
+---or nil first when there is none, with no table made:
+---`socket:on("echo", function(...) echo(sio.split_ack(...)) end)` with `echo(ack, ...)`.
+---@param ... any
+---@return function|nil ack
+---@return any ...
+function sio.split_ack(...) end
 
 ---Binary data: a binary attachment when sent.
 ---@param bytes string

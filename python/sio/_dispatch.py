@@ -23,6 +23,15 @@ logger = logging.getLogger("sio")
 class Dispatch(NodeStyle):
     """Mixed into :class:`sio.Server` (whose __init__ sets the attributes used here)."""
 
+    # The fast path of _core (bindings/python/events.c): ``_fast[key][event] = (fn, arity,
+    # wants_ack)`` for a plain handler _sid_event would call directly, which _core then calls
+    # itself (with an ``_ack_class`` for a keyword-only ``ack``). _sid_event fills it; whatever
+    # may change an event's route empties it (_routes_changed).
+    _ack_class = Ack
+
+    def _routes_changed(self) -> None:
+        self._fast.clear()
+
     def _find(self, key: Any, event: str) -> Optional[Callable]:
         h = self._handlers.get(key)
         if h is not None:
@@ -124,6 +133,8 @@ class Dispatch(NodeStyle):
         """None lets the socket in, (message, data) refuses it, ``token`` means a coroutine (asyncio
         mode) or a worker (``async_handlers``) decides later and calls
         ``_core.connect_done(token, verdict)``."""
+        if self._cores is not None:  # workers: the socket is this worker's
+            self._cores.sid_owner[(nsp, sid)] = self._cores.home_index()
         if self._recovery:
             rec = self._core.recovering()  # a restored socket: its id, rooms and session are back
             if rec is not None and (nsp, sid) not in self._recovered:
@@ -188,6 +199,8 @@ class Dispatch(NodeStyle):
             fn, head = self._resolve(key, nsp, event)
             if fn is None:
                 return _core.NOACK
+        elif self._plain and not self._node_sockets:  # _core calls it itself from now on
+            self._fast.setdefault(key, {})[event] = (fn, self._nargs(fn), self._wants_ack(fn))
         n = self._nargs(fn)
         if len(args) + len(head) + 1 > n:  # arguments the handler does not declare are ignored, as Node does
             args = args[:max(n - len(head) - 1, 0)]
@@ -273,6 +286,8 @@ class Dispatch(NodeStyle):
         socket's queued handlers and it ran)."""
         self._pending.pop((nsp, sid), None)
         self._recovered.pop((nsp, sid), None)
+        if self._cores is not None:
+            self._cores.sid_owner.pop((nsp, sid), None)
         if self._node_sockets:
             self._node_disconnected(nsp, sid, reason)  # socket.py: the socket's "disconnect"
         if self._log_traffic:
@@ -309,6 +324,8 @@ class Dispatch(NodeStyle):
         drop()
 
     def _on_drain(self) -> None:
+        if self._cores is not None:
+            return self._cores.drain()
         calls = self._calls
         while calls:
             fn = calls.popleft()

@@ -30,6 +30,14 @@ class WorkerPool:
 
     def submit(self, key: Hashable, job: Callable[[], Any]) -> None:
         """Runs job on a worker after the jobs of ``key`` (a socket) queued before it."""
+        cores = self._server._cores
+        if cores is not None:  # Server(workers=N): what the job queues goes to this loop's worker
+            home, inner = cores.home_index(), job
+
+            def job() -> None:
+                cores.home.index = home
+                inner()
+
         with self._lock:
             q = self._queues.get(key)
             if q is not None:  # a worker has this socket's queue: it will run job too

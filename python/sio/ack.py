@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
-
 from . import _core
 
-if TYPE_CHECKING:
-    from .server import Server
 
-
-class Ack:
+class Ack(_core.ServerAck):
     """Answers a client's acknowledgement, now or later: a handler with a keyword-only ``ack``
     parameter gets one (``def ask(sid, *args, ack)``) and its return value is then ignored.
 
@@ -21,22 +16,6 @@ class Ack:
     ``True`` returned; the core still sends it at most once). The one-shot rule is the core's
     (``sio_ack_t`` in sio.h)."""
 
-    __slots__ = ("_server", "_handle")
-
-    def __init__(self, server: "Server", handle: Optional[_core.Ack]) -> None:
-        self._server, self._handle = server, handle
-
-    def __bool__(self) -> bool:
-        return bool(self._handle)
-
-    def __call__(self, *values: Any) -> bool:
-        handle = self._handle
-        if handle is None:
-            return False
-        server = self._server
-        if server._elsewhere():
-            server.call_soon_threadsafe(handle, *values)
-            return True
-        sent = handle(*values)
-        server._kick()
-        return sent
+    __slots__ = ()
+    # ServerAck (bindings/python/ack.c) holds the server and the core's handle (``_server``,
+    # ``_handle``) and does the calls in C: a handler that takes ``ack`` gets one per event.

@@ -22,6 +22,7 @@ from ._hooks import Engine, allow_verdict, request_environ
 from ._hooks import logger as _hooks_logger
 from ._util import (cookie_options, cors_options, deflate_options, environ, recovery_options,
                     room_names, to_ms)
+from ._loops import Cores, check_workers
 from ._workers import WorkerPool
 from .errors import DisconnectedError, ReservedEventError, TimeoutError
 from .namespace import Namespace
@@ -97,6 +98,19 @@ class Server(Dispatch, AsyncioMode):
         none), and the bare Engine.IO endpoints of :meth:`engine_endpoint` set it as well. A name
         that is not an HTTP token, or a path or domain with ``;`` or control characters, raises
         ``ValueError`` (:class:`sio.InvalidArgumentError`).
+
+    :param workers: N event loops (default 1), each on its own thread with its own listener on
+        the same port (SO_REUSEPORT) and its own sessions, in this one interpreter: every core of
+        a machine before Redis. The same handlers serve every worker, each called on its worker's
+        thread holding the GIL (so Python handlers of different workers take turns, while the C
+        core's parsing, framing, fan-out and I/O run on every worker at once); a socket belongs
+        to its worker, and what a handler calls acts there, or on the worker owning the sid it
+        names; broadcasts, rooms, ``fetch_count``/``fetch_sockets`` and ``server_side_emit`` span
+        the workers (the in-process adapter; with ``redis``, each worker is a Redis node).
+        Calls from other threads are queued to worker 0 (then to a sid's owner), in order.
+        ``listen()`` once (it starts the workers); ``socket_count`` and ``stats()`` are the
+        calling worker's. :class:`AsyncServer` refuses ``workers > 1`` (ValueError): one asyncio
+        loop is one thread. See python/README.md, "Every core: workers".
 
     python-socketio's arguments (keyword-only here), each honoured, or accepted with one
     ``warnings.warn`` saying how sio differs:
@@ -272,6 +286,7 @@ class Server(Dispatch, AsyncioMode):
         redis_block_time: Optional[float] = None,
         redis_session_key_prefix: Optional[str] = None,
         redis_sharded_pubsub: Optional[bool] = None,
+        workers: int = 1,
     ) -> None:
         opts = compat_options(self._async_modes, async_mode=async_mode, logger=logger,
                               engineio_logger=engineio_logger, json=json, serializer=serializer,
@@ -307,6 +322,7 @@ class Server(Dispatch, AsyncioMode):
                 raise ValueError("redis_requests_timeout must be positive")
             redis_requests_timeout = max(0.001, redis_requests_timeout)  # 1 ms at least
         self._handlers: Dict[Any, Dict[str, Callable]] = {}
+        self._fast: Dict[Any, Dict[str, tuple]] = {}  # _dispatch.py: before the Core, which keeps it
         self._server_handlers: Dict[Any, Dict[str, Callable]] = {}
         self._cluster = redis is not None
         self._namespaces: Dict[Any, Namespace] = {}
@@ -327,8 +343,11 @@ class Server(Dispatch, AsyncioMode):
         recovery, self._recovery_skip_mw = recovery_options(connection_state_recovery)
         self._recovery = bool(recovery)
         self._recovered: Dict[tuple, Any] = {}  # (nsp, sid) -> the kept data, while connected
-        self._core = _core.Core(
-            self,
+        self._nworkers = check_workers(workers)
+        if self._nworkers > 1 and self._async_modes[0] != "threading":
+            raise ValueError("AsyncServer(workers=N): N must be 1 (an asyncio loop is one thread); "
+                             "use sio.Server(workers=N), whose handlers run on the workers' threads")
+        core_kw = dict(
             path=path,
             ping_interval_ms=to_ms(ping_interval),
             ping_timeout_ms=to_ms(ping_timeout),
@@ -362,6 +381,11 @@ class Server(Dispatch, AsyncioMode):
             **deflate_options(per_message_deflate),
             **recovery,
         )
+        self._core = _core.Core(self, **core_kw)
+        self._cores: Optional[Cores] = None
+        if self._nworkers > 1:
+            self._core_kw = core_kw
+            self._cores = self._core = Cores(self, self._core, self._nworkers)
         if metrics_path is not None:
             self._core.serve_metrics(metrics_path)
         self.engine = Engine(self._core)
@@ -437,6 +461,7 @@ class Server(Dispatch, AsyncioMode):
 
         def set_handler(fn: Callable) -> Callable:
             self._handlers.setdefault(key, {})[event] = fn
+            self._routes_changed()
             return fn
 
         if handler is None:
@@ -500,11 +525,16 @@ class Server(Dispatch, AsyncioMode):
         key = self._register(namespace_handler.namespace)
         namespace_handler._set_server(self)
         self._namespaces[key] = namespace_handler
+        self._routes_changed()
 
     # ---- threads -----------------------------------------------------------------------------
 
     def _elsewhere(self) -> bool:
-        """True when called from a thread other than the one running the server."""
+        """True when called from a thread other than the one running the server (with workers:
+        other than the workers' loop threads)."""
+        cores = self._cores
+        if cores is not None and cores.started:
+            return threading.get_ident() not in cores.index
         t = self._loop_thread
         return t is not None and t != threading.get_ident()
 
@@ -573,17 +603,27 @@ class Server(Dispatch, AsyncioMode):
 
     def call_soon_threadsafe(self, fn: Callable, *args: Any) -> None:
         """Runs fn(*args) on the server's thread, soon (safe from any thread)."""
-        self._calls.append(functools.partial(fn, *args) if args else fn)
+        fn = functools.partial(fn, *args) if args else fn
+        cores = self._cores
+        if cores is not None:  # the worker the calling thread works for (worker 0 elsewhere)
+            cores.post(cores.home_index(), fn)
+            return
+        self._calls.append(fn)
         self._core.wakeup()
 
-    def _defer(self, nsp: str, sid: Optional[str], op: Callable[[], Any]) -> bool:
+    def _defer(self, nsp: str, sid: Optional[str], op: Callable[[], Any], route: bool = True) -> bool:
         """Queues op when it cannot run now: another thread (then, on the server's thread, after
-        the connect of a socket still connecting), or a socket still connecting."""
+        the connect of a socket still connecting), or a socket still connecting. With workers, an
+        op on a socket of another worker goes to that worker's loop (``route``; an emit does not
+        need it: the in-process adapter carries it, in order with the broadcasts before it), and
+        from another thread to worker 0's first, in the order the thread made its calls."""
+        if route and self._to_owner(nsp, sid, op):
+            return True
         if self._elsewhere():
             if sid is None:
                 self.call_soon_threadsafe(op)
             else:
-                self.call_soon_threadsafe(self._after_connect, nsp, sid, op)
+                self.call_soon_threadsafe(self._after_connect, nsp, sid, op, route)
             return True
         if sid is not None:
             pending = self._pending.get((nsp, sid))
@@ -592,7 +632,21 @@ class Server(Dispatch, AsyncioMode):
                 return True
         return False
 
-    def _after_connect(self, nsp: str, sid: str, op: Callable[[], Any]) -> None:
+    def _to_owner(self, nsp: str, sid: Optional[str], op: Callable[[], Any]) -> bool:
+        """Workers: True when op was sent to the loop of sid's worker (not this thread's)."""
+        cores = self._cores
+        if cores is None or not cores.started or sid is None:
+            return False
+        here = cores.here()
+        owner = cores.sid_owner.get((nsp, sid))
+        if here is None or owner is None or owner == here:
+            return False
+        cores.post(owner, functools.partial(self._after_connect, nsp, sid, op))
+        return True
+
+    def _after_connect(self, nsp: str, sid: str, op: Callable[[], Any], route: bool = True) -> None:
+        if route and self._to_owner(nsp, sid, op):
+            return
         pending = self._pending.get((nsp, sid))
         if pending is not None:
             pending.append(op)
@@ -600,11 +654,24 @@ class Server(Dispatch, AsyncioMode):
             op()
             self._kick()
 
-    def _on_loop(self, fn: Callable[[], Any]) -> Any:
+    def _on_loop(self, fn: Callable[[], Any], nsp: Optional[str] = None, sid: Optional[str] = None) -> Any:
         """fn() on the server's thread, waited for from another one (a worker of
-        ``async_handlers``): the core's state is the server thread's."""
+        ``async_handlers``): the core's state is the server thread's. With workers: on the loop
+        of the worker owning ``sid`` (else the calling worker's, else worker 0's)."""
+        cores = self._cores
+        if cores is not None and cores.started:
+            here = cores.here()
+            target = cores.sid_owner.get((nsp, sid), here) if sid is not None else here
+            if target is None:
+                target = cores.home_index()
+            if target == here:
+                return fn()
+            return self._wait_on(lambda run: cores.post(target, run), fn)
         if not self._elsewhere():
             return fn()
+        return self._wait_on(self.call_soon_threadsafe, fn)
+
+    def _wait_on(self, post: Callable[[Callable[[], None]], None], fn: Callable[[], Any]) -> Any:
         box: list = []
         ready = threading.Event()
 
@@ -616,8 +683,15 @@ class Server(Dispatch, AsyncioMode):
             finally:
                 ready.set()
 
-        self.call_soon_threadsafe(run)
-        while not ready.wait(0.05):
+        post(run)
+        # A worker's loop thread waiting on another worker runs what others post to it meanwhile:
+        # two handlers each waiting on the other's worker (rooms() of each other's sid) would
+        # otherwise wait for ever.
+        cores = self._cores
+        here = cores.here() if cores is not None and cores.started else None
+        while not ready.wait(0.05 if here is None else 0.001):
+            if here is not None:
+                cores.drain()
             if self._closed_event.is_set():
                 raise ConnectionError("the server stopped")
         ok, value = box[0]
@@ -679,7 +753,7 @@ class Server(Dispatch, AsyncioMode):
         skip = room_names(skip_sid)
         flags = (api.SIO_EMIT_VOLATILE if volatile else 0) | (api.SIO_EMIT_LOCAL if local else 0)
         sid = target if isinstance(target, str) else None
-        if self._defer(nsp, sid, lambda: self._core.emit(nsp, event, args, rooms, skip, flags)):
+        if self._defer(nsp, sid, lambda: self._core.emit(nsp, event, args, rooms, skip, flags), route=False):
             return None
         self._core.emit(nsp, event, args, rooms, skip, flags)
         self._kick()
@@ -887,7 +961,7 @@ class Server(Dispatch, AsyncioMode):
         """The rooms ``sid`` is in (its own id first, then in join order). From another thread
         (a worker of ``async_handlers``), asked of the server's thread and waited for."""
         nsp = self._nsp(namespace)
-        return self._on_loop(lambda: self._core.rooms(nsp, sid)) if self._exists(nsp) else []
+        return self._on_loop(lambda: self._core.rooms(nsp, sid), nsp, sid) if self._exists(nsp) else []
 
     def disconnect(self, sid: str, namespace: Optional[str] = None, close: bool = False,
                    ignore_queue: bool = False) -> None:
@@ -902,7 +976,7 @@ class Server(Dispatch, AsyncioMode):
 
     def connected(self, sid: str, namespace: Optional[str] = None) -> bool:
         nsp = self._nsp(namespace)
-        return self._exists(nsp) and self._on_loop(lambda: self._core.connected(nsp, sid))
+        return self._exists(nsp) and self._on_loop(lambda: self._core.connected(nsp, sid), nsp, sid)
 
     def get_environ(self, sid: str, namespace: Optional[str] = None) -> Optional[Dict[str, Any]]:
         """The ``environ`` the connect handler of ``sid`` got (python-socketio's), made again from
@@ -910,7 +984,7 @@ class Server(Dispatch, AsyncioMode):
         nsp = self._nsp(namespace)
         if not self._exists(nsp):
             return None
-        hs = self._on_loop(lambda: self._core.handshake(nsp, sid))
+        hs = self._on_loop(lambda: self._core.handshake(nsp, sid), nsp, sid)
         return None if hs is None else environ(hs[0], hs[1], nsp)
 
     def transport(self, sid: str, namespace: Optional[str] = None) -> Optional[str]:
@@ -919,7 +993,7 @@ class Server(Dispatch, AsyncioMode):
         nsp = self._nsp(namespace)
         if not self._exists(nsp):
             return None
-        t = self._on_loop(lambda: self._core.transport(nsp, sid))
+        t = self._on_loop(lambda: self._core.transport(nsp, sid), nsp, sid)
         return {api.SIO_TRANSPORT_POLLING: "polling", api.SIO_TRANSPORT_WEBSOCKET: "websocket"}.get(t)
 
     def stats(self) -> Dict[str, Any]:
@@ -1131,6 +1205,8 @@ class Server(Dispatch, AsyncioMode):
         if self._core_log.wired:  # the loggers' levels as they are now
             self._core.set_log(self._core_log.level(), self._core_log)
         cert, key, ca = _tls_files(tls)
+        if self._cores is not None:
+            return self._listen_workers(host, port, cert, key, ca)
         if cert:
             port = self._core.listen_tls(host, port, cert, key, ca)
         else:
@@ -1139,9 +1215,40 @@ class Server(Dispatch, AsyncioMode):
             self._keys["*"] = self._core.dynamic("^/", "*")
         return port
 
+    def _listen_workers(self, host: str, port: int, cert: Optional[str], key: Optional[str],
+                        ca: Optional[str]) -> int:
+        """Starts the workers (``workers=N``), each listening on host:port; worker 0's port."""
+        cores = self._cores
+        assert cores is not None
+        if cores.started:
+            raise RuntimeError("Server(workers=N): listen() once (every worker listens on that port)")
+        if "*" in self._keys and self._keys["*"] is None:  # before the workers copy the namespaces
+            self._keys["*"] = self._core.dynamic("^/", "*")
+        bound: List[int] = []
+
+        def listen(core: Any) -> int:
+            p = bound[0] if bound else port  # port 0: the others take worker 0's
+            p = core.listen_tls(host, p, cert, key, ca) if cert else core.listen(host, p)
+            bound.append(p)
+            return p
+
+        return cores.start(self._core_kw, listen)
+
     @property
     def port(self) -> Optional[int]:
         return self._core.port()
+
+    @property
+    def workers(self) -> int:
+        """The number of workers (event loops, each on its own thread) this server runs."""
+        return self._nworkers
+
+    def worker_index(self) -> Optional[int]:
+        """The worker whose loop thread calls this (0 without workers on the server's thread),
+        ``None`` on any other thread."""
+        if self._cores is None:
+            return None if self._elsewhere() else 0
+        return self._cores.here()
 
     def run(self, host: Optional[str] = None, port: Optional[int] = None,
             handle_signals: bool = True, **tls: Any) -> None:
@@ -1153,8 +1260,14 @@ class Server(Dispatch, AsyncioMode):
         elif tls:
             raise ValueError("TLS files go to listen() when it is called before run()")
         self._loop_thread = threading.get_ident()
+        cores = self._cores
+        if cores is not None:  # worker 0 runs on this thread (listen() may have been elsewhere)
+            for t, i in list(cores.index.items()):
+                if i == 0:
+                    del cores.index[t]
+            cores.index[self._loop_thread] = 0
         try:
-            self._core.run(handle_signals=handle_signals)
+            (cores.owner if cores is not None else self._core).run(handle_signals=handle_signals)
         finally:
             self._loop_thread = None
 
@@ -1203,6 +1316,15 @@ class Server(Dispatch, AsyncioMode):
         """Re-reads the certificate, key and CA files of every TLS listener (after a renewal):
         new connections get the new certificate, established ones keep theirs. On an error
         (:class:`sio.Error`) nothing changes. Safe from any thread."""
+        cores = self._cores
+        if cores is not None and cores.started:  # every worker's listener, each on its loop
+            here = cores.here()
+            for i, core in enumerate(cores.cores):
+                if i == here:
+                    core.tls_reload()
+                else:
+                    self._wait_on(lambda run, i=i: cores.post(i, run), core.tls_reload)
+            return
         self._on_loop(self._core.tls_reload)
 
     def shutdown(self) -> None:

@@ -987,6 +987,7 @@ class NodeStyle:
         self._known.add(nsp)  # type: ignore[attr-defined]
         if type(self._node_sockets) is not dict:
             self._node_sockets = {}
+        self._routes_changed()  # type: ignore[attr-defined]  # its listeners come first now
         sock = Socket(self, key, nsp, sid, handshake)  # type: ignore[arg-type]
         self._node_sockets[(nsp, sid)] = sock
         self._pending[(nsp, sid)] = []  # type: ignore[attr-defined]

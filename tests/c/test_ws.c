@@ -611,6 +611,40 @@ TEST(error_invalid_utf8) {
   sio_ws_parser_free(&p);
 }
 
+/* The UTF-8 check is skipped for text the unmasking pass saw to be ASCII: a non-ASCII byte, valid
+ * or not, at every position 0..40 of texts of 0..70 bytes, fed whole (in-place unmasking), byte by
+ * byte and in two pieces (unmasked on the way into the frame buffer), each frame after an ASCII
+ * one on the same parser (whose flags must not carry over). */
+TEST(utf8_check_after_ascii_unmasking) {
+  static const char *const seqs[] = {"\xC3\xA9", "\xFF", "\x80", "\xED\xA0\x80", "\xC3"};
+  static const int valid[] = {1, 0, 0, 0, 0};
+  uint8_t in[200], text[80];
+  for (size_t k = 0; k < sizeof seqs / sizeof *seqs; k++)
+    for (size_t len = 0; len <= 70; len++)
+      for (size_t pos = 0; pos <= 40 && pos + strlen(seqs[k]) <= len; pos++)
+        for (size_t chunk = 0; chunk <= 2; chunk++) {
+          memset(text, 'a', sizeof text);
+          memcpy(text + pos, seqs[k], strlen(seqs[k]));
+          size_t n = build(in, SIO_WS_OP_TEXT, 1, "plain", 5, mask_a);
+          size_t second = n;
+          n += build(in + n, SIO_WS_OP_TEXT, 1, text, len, mask_b);
+          sio_ws_parser_t p;
+          rec_t r = {0};
+          sio_ws_parser_init(&p, SIO_WS_ROLE_SERVER, 1000);
+          int rv = 0;
+          if (chunk == 2) { /* the ASCII frame whole, then the other split inside its payload */
+            rv = feed(&p, &r, in, second + 4, 0);
+            if (!rv) rv = feed(&p, &r, in + second + 4, n - second - 4, 0);
+          } else {
+            rv = feed(&p, &r, in, n, chunk);
+          }
+          CHECK_EQ_INT(rv, valid[k] ? 0 : SIO_EUTF8);
+          CHECK_EQ_INT(r.n, valid[k] ? 2 : 1);
+          rec_reset(&r);
+          sio_ws_parser_free(&p);
+        }
+}
+
 TEST(error_close_payloads) {
   uint8_t in[64];
   size_t n = build(in, SIO_WS_OP_CLOSE, 1, "\x03", 1, mask_a);
@@ -846,7 +880,7 @@ TEST_MAIN(RUN(rfc_masked_hello), RUN(rfc_unmasked_hello_client_role), RUN(rfc_fr
           RUN(error_unknown_opcodes), RUN(error_fragmented_control), RUN(error_oversized_control),
           RUN(error_continuation_without_start), RUN(error_new_message_inside_fragmented),
           RUN(error_64bit_length_top_bit), RUN(non_minimal_lengths_accepted),
-          RUN(error_too_big_refused_on_header), RUN(error_too_big_fragments),
+          RUN(error_too_big_refused_on_header), RUN(error_too_big_fragments), RUN(utf8_check_after_ascii_unmasking),
           RUN(error_invalid_utf8), RUN(error_close_payloads),
           RUN(error_after_partial_buffers_released), RUN(accept_key), RUN(frame_header_lengths),
           RUN(mask_matches_bytewise), RUN(close_frame_round_trip), RUN(parse_close_direct),

@@ -474,6 +474,77 @@ describe("a connection", function()
     assert.is_nil(r.fatal)
   end)
 
+  it("sends an echo's own args, converts what changed, and keeps an unanswered ack for later", function()
+    local s = server()
+    local got = {}
+    s:on("connection", function(socket)
+      local function echo(ack, ...) if ack then ack(...) end end
+      socket:on("echo", function(...) echo(sio.split_ack(...)) end)
+      -- return values are the ack too, the same rule
+      local function rest(_, ...) return ... end
+      socket:on("ret", function(...) return rest(sio.split_ack(...)) end)
+      socket:on("mutate", function(t, ack) t.added = true; ack(t) end)
+      socket:on("other", function(str, n, ack) ack(str .. "!", n + 1) end)
+      socket:on("float", function(n, ack) ack(n + 0.0) end) -- 2 from the wire is an integer: now 2.0
+      socket:on("keep", function(v, ack)
+        got.kept = ack -- answered after its dispatch: converted, and freed by its finalizer
+        sio.set_timeout(function() got.fired = table.pack(ack("later", v)) end, 10)
+      end)
+      socket:on("twice", function(ack) ack(1); got.twice = table.pack(pcall(ack, 2)); got.spent = ack end)
+      socket:on("spent", function() got.late = table.pack(pcall(got.spent, 3)) end)
+      socket:on("split", function(...)
+        local t = table.pack(sio.split_ack(...))
+        got.split = { n = t.n, ack = sio.is_ack(t[1]), rest = { table.unpack(t, 2, t.n) } }
+      end)
+    end)
+    local long = string.rep("x", 300)
+    local c = client("listen", s.port, { steps = {
+      { "call", "echo", { "a", 1, 2.5, true, false, long } },
+      { "call", "echo", { { k = { 1, 2 } }, "b" } },
+      { "call", "ret", { "r", 7 } },
+      { "call", "mutate", { { k = "v" } } },
+      { "call", "other", { "s", 41 } },
+      { "call", "float", { 2 } },
+      { "call", "keep", { 5 } },
+      { "call", "twice" },
+      { "emit", "spent" },
+      { "call", "split", { "x", "y" } },
+    }, wait = 0.5 })
+    finish(c)
+    local function step(name) return c.find("step", name).ack end
+    assert.are.same({ "a", 1, 2.5, true, false, long }, step("echo"))
+    assert.are.same({ "r", 7 }, step("ret"))
+    assert.are.same({ k = "v", added = true }, step("mutate"))
+    assert.are.same({ "s!", 42 }, step("other"))
+    assert.are.equal(2, step("float"))
+    -- the kept ack answered after its event's dispatch: converted, sent once
+    assert.are.same({ "later", 5 }, step("keep"))
+    assert.is_true(got.fired[1])
+    assert.are.equal(1, step("twice"))
+    assert.is_false(got.twice[1])
+    assert.matches("already sent", got.twice[2])
+    -- answered during its dispatch, then called after it: raises the same
+    assert.is_true(H.run_until(function() return got.late end, 5000))
+    assert.is_false(got.late[1])
+    assert.matches("already sent", got.late[2])
+    assert.are.same({ n = 3, ack = true, rest = { "x", "y" } }, got.split)
+    -- the kept ack is freed by its finalizer, the others at once: a full collection is quiet
+    got.kept, got.spent = nil, nil
+    collectgarbage()
+    collectgarbage()
+  end)
+
+  it("sio.split_ack and sio.is_ack outside a handler", function()
+    assert.are.same({ n = 3, [2] = 1, [3] = 2 }, table.pack(sio.split_ack(1, 2)))
+    assert.are.same({ n = 1 }, table.pack(sio.split_ack()))
+    assert.are.same({ n = 2, [2] = sio.null }, table.pack(sio.split_ack(sio.null)))
+    local t = {}
+    assert.are.equal(t, select(3, sio.split_ack("a", t)))
+    for _, v in ipairs({ 1, "s", t, sio.null, sio.binary("b"), print, true }) do assert.is_false(sio.is_ack(v)) end
+    assert.is_false(sio.is_ack())
+    assert.is_false(sio.is_ack(io.stdout)) -- a userdata of another metatable
+  end)
+
   it("takes fields of the script's own as Node's sockets do (socket.username = name)", function()
     local s = server()
     local seen = {}

@@ -421,6 +421,48 @@ describe("siod and bad calls", function()
   end)
 end)
 
+describe("siod --workers N", function()
+  -- prints which worker loaded it, with the port of its server and the state's own counter
+  local SCRIPT = [[
+    local sio = require "sio"
+    local index, count = sio.worker()
+    loads = (loads or 0) + 1 -- a global: each worker's state has its own
+    local server = assert(sio.server { host = "127.0.0.1", port = 0 })
+    print(("loaded worker %d of %d port %d load %d"):format(index, count, server.port, loads))
+    if index == 0 and loads == 1 then print(("listening on %s:%d"):format(server.host, server.port)) end
+  ]]
+
+  it("a Lua state per worker on one port; SIGHUP reloads each; SIGTERM stops all; bad N exits 2", function()
+    local p = start_siod("--workers 2 " .. H.q(script_file(SCRIPT)))
+    assert.is_true(p.wait_log("loaded worker 1 of 2"), p.log())
+    local log = p.log()
+    assert.matches("loaded worker 0 of 2 port " .. p.port .. " load 1", log)
+    assert.matches("loaded worker 1 of 2 port " .. p.port .. " load 1", log)
+    p.signal("HUP")
+    assert.is_true(p.wait_log("INFO%s+reloaded", 2), p.log())
+    log = p.log()
+    assert.matches("loaded worker 0 of 2 port " .. p.port .. " load 2", log)
+    assert.matches("loaded worker 1 of 2 port " .. p.port .. " load 2", log)
+    p.signal("TERM")
+    assert.are.equal(0, H.wait_exit(p, 10000), p.log())
+    for _, bad in ipairs({ "0", "65", "x" }) do
+      local out, code = run_siod("--workers " .. bad .. " x.lua")
+      assert.are.equal(2, code, out)
+      assert.matches("%-%-workers: bad value", out)
+    end
+  end)
+
+  it("a startup error in any worker exits 1", function()
+    local out, code = run_siod("--workers 2 " .. H.q(script_file([[
+      local sio = require "sio"
+      if sio.worker() == 1 then error("worker one fails") end
+      sio.server { host = "127.0.0.1", port = 0 }
+    ]])))
+    assert.are.equal(1, code, out)
+    assert.matches("worker one fails", out)
+  end)
+end)
+
 describe("siod's reload (SIGHUP)", function()
   local function version_script(version, extra)
     return ([[

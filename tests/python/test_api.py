@@ -1075,6 +1075,189 @@ def test_acks_are_the_cores_one_shot_handles():
         assert wait_for(lambda: results) and results.pop() == ('gone', False, False)
 
 
+def acked(c, event, *args):
+    """The values of the ack of event(*args), as a tuple."""
+    got, done = [], threading.Event()
+    c.emit(event, tuple(args), callback=lambda *a: (got.append(a), done.set()))
+    assert done.wait(WAIT)
+    return got[0]
+
+
+def test_handlers_called_by_the_core_follow_every_change(caplog):
+    """_core calls a plain handler itself once _dispatch has seen its event (Server._fast): a
+    second call of every event below takes that path, and must behave as the first (arity, *args,
+    return value as ack, a keyword-only ack, errors); replacing a handler, a catch-all and an event
+    not seen before behave as without it."""
+    server = sio.Server()
+    kept = []
+
+    @server.on('ev')
+    def ev_a(sid, x):
+        return 'a', x
+
+    @server.on('two')
+    def two(sid, a, b=None):  # undeclared arguments are dropped, as Node does
+        return [a, b]
+
+    @server.on('var')
+    def var(sid, *args):
+        return list(args)
+
+    @server.on('none')
+    def none(sid):
+        return None  # an ack of no values
+
+    @server.on('boom')
+    def boom(sid):
+        raise ValueError('boom')
+
+    @server.on('twice')
+    def twice(sid, *args, ack):
+        kept.append((ack(*args), ack('again'), bool(ack)))
+
+    @server.on('mutate')
+    def mutate(sid, d, items, *, ack):  # not the packet's own values any more: converted
+        d['added'] = True
+        items.append(3)
+        ack(d, items)
+
+    @server.on('same')
+    def same(sid, *args, ack):  # the very values made of the packet: sent as they came
+        ack(*args)
+
+    @server.on('keys')
+    def keys(sid):
+        return {1: 'not a str key'}
+
+    @server.on('star')
+    def star_specific(sid):
+        return 'specific'
+
+    server.on('*', lambda event, sid, *args: ('catch-all', event) + args)
+    caplog.set_level(logging.ERROR, logger='sio')
+    deep = 'x'
+    for _ in range(40):
+        deep = [deep, {'k': deep}] if len(str(deep)) < 4000 else [deep]
+    many = list(range(40)) + ['s', None, True, 1.5, {'a': [1, 2]}]
+
+    with Running(server) as r:
+        c = client(r.url)
+        try:
+            for _ in range(2):  # the first fills the fast path, the second takes it
+                assert acked(c, 'ev', 1) == ('a', 1)
+                assert acked(c, 'two', 1, 2, 3) == ([1, 2],)
+                assert acked(c, 'two', 1) == ([1, None],)
+                assert acked(c, 'var') == ([],)
+                assert acked(c, 'var', *many) == (many,)
+                assert acked(c, 'var', deep) == ([deep],)
+                assert acked(c, 'none') == ()
+                assert acked(c, 'twice', 'x', 2) == ('x', 2)
+                assert kept.pop() == (True, False, False)
+                assert acked(c, 'mutate', {'k': 'v'}, [1, 2]) == ({'k': 'v', 'added': True}, [1, 2, 3])
+                for args in (('s',), ('s', 1, 2.5, None, True, False, 'é\u2028'), (b'\x00bin', 'b')):
+                    assert acked(c, 'same', *args) == args
+                assert acked(c, 'same', *many) == tuple(many)
+                assert acked(c, 'star') == ('specific',)
+                assert acked(c, 'unknown-%d' % _, 9) == ('catch-all', 'unknown-%d' % _, 9)
+                c.emit('boom')
+                c.emit('keys', callback=lambda *a: kept.append(a))
+                assert acked(c, 'ev', 2) == ('a', 2)
+            # every plain handler above went through the core's fast path the second time
+            assert set(server._fast['/']) == {'ev', 'two', 'var', 'none', 'boom', 'twice', 'mutate', 'same',
+                                              'keys', 'star'}
+            assert not kept  # a dict with a non-str key cannot be sent: no ack, an error logged
+            errors = [rec.getMessage() for rec in caplog.records]
+            assert sum("error in the handler of event 'boom'" in m for m in errors) == 2
+            assert sum('cannot be sent as an ack' in m for m in errors) == 2
+
+            # replaced after the fast path was filled: the new handler from the next event on
+            @server.on('ev')
+            def ev_b(sid, x):
+                return 'b', x
+
+            assert acked(c, 'ev', 3) == ('b', 3)
+            assert acked(c, 'ev', 4) == ('b', 4)
+            # a handler that now takes an ack, and one for an event first seen by the catch-all
+            server.on('ev', lambda sid, x, *, ack: ack('c', x))
+            server.on('unknown-0', lambda sid, x: 'now handled')
+            for _ in range(2):
+                assert acked(c, 'ev', 5) == ('c', 5)
+                assert acked(c, 'unknown-0', 1) == ('now handled',)
+            # a Node-shaped socket (a "connection" handler) has its listeners first
+            server.on('connection', lambda socket: socket.on('ev', lambda x, ack: ack('node', x)))
+            c2 = client(r.url)
+            try:
+                for _ in range(2):
+                    assert acked(c2, 'ev', 6) == ('node', 6)
+                    assert acked(c, 'ev', 7) == ('c', 7)
+            finally:
+                c2.disconnect()
+        finally:
+            c.disconnect()
+
+
+def test_a_coroutine_handler_called_by_the_core_in_asyncio_mode():
+    """The fast path hands a coroutine's result to the asyncio mode as _dispatch does."""
+    server = sio.Server()
+    state = {}
+
+    @server.on('double')
+    async def double(sid, x):
+        await asyncio.sleep(0.01)
+        return x * 2
+
+    @server.on('acked')
+    async def acked(sid, x, *, ack):
+        await asyncio.sleep(0.01)
+        ack(x, 'later')
+
+    async def main():
+        state['port'] = server.listen('127.0.0.1', 0)
+        task = asyncio.ensure_future(server.serve())
+        while 'done' not in state:
+            await asyncio.sleep(0.01)
+        server.stop()
+        await asyncio.wait_for(task, WAIT)
+
+    t = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+    t.start()
+    assert wait_for(lambda: 'port' in state)
+    c = client('http://127.0.0.1:%d' % state['port'])
+    try:
+        for i in range(3):
+            assert c.call('double', i, timeout=WAIT) == i * 2
+            assert c.call('acked', i, timeout=WAIT) == (i, 'later')
+    finally:
+        c.disconnect()
+        state['done'] = True
+    t.join(WAIT)
+    assert not t.is_alive()
+
+
+def test_sio_ack_is_the_cores_server_ack():
+    """sio.Ack subclasses _core.ServerAck (the calls in C), made by Python code as before."""
+    server = sio.Server()
+    a = sio.Ack(server, None)
+    assert isinstance(a, sio._core.ServerAck) and not a and a() is False and a._handle is None
+    assert a._server is server
+    with pytest.raises(TypeError):
+        a(x=1)
+    with pytest.raises(TypeError):
+        sio.Ack(server)
+    calls = []
+
+    class Stand:  # a stand-in handle: called as it is
+        def __call__(self, *values):
+            calls.append(values)
+            return True
+
+        def __bool__(self):
+            return True
+
+    b = sio.Ack(server, Stand())
+    assert b and b(1, 'x') is True and calls == [(1, 'x')]
+
+
 def test_connect_environ_is_built_from_the_cores_handshake():
     server = sio.Server()
     seen = []
@@ -1142,6 +1325,44 @@ def test_other_threads_run_while_the_server_waits():
             # a call from this (non-server) thread is queued onto the server's thread
             server.emit('from-thread', n, to=sid)
             assert wait_for(lambda: ('from-thread', (n,)) in c.received)
+        finally:
+            c.disconnect()
+
+
+def test_other_threads_run_while_events_are_handled():
+    """The loop's thread keeps the GIL for the events of one loop iteration only: a busy Python
+    thread makes progress while a client keeps the server busy, a handler may release the GIL
+    (time.sleep) inside such a batch, and an ack called from another thread is still queued."""
+    server = sio.Server()
+    acks = []
+
+    @server.on('tick')
+    def tick(sid, x):
+        if x % 50 == 0:
+            time.sleep(0.001)
+        return x
+
+    @server.on('hand-off')
+    def hand_off(sid, x, *, ack):
+        threading.Thread(target=lambda: acks.append(ack('from-thread', x))).start()
+
+    with Running(server) as r:
+        c = client(r.url)
+        try:
+            done, got = threading.Event(), []
+
+            def drive():
+                for i in range(300):
+                    got.append(acked(c, 'tick', i))
+                done.set()
+
+            threading.Thread(target=drive, daemon=True).start()
+            n = 0
+            while not done.is_set():
+                n += 1
+            assert got == [(i,) for i in range(300)]
+            assert n > 1000
+            assert acked(c, 'hand-off', 7) == ('from-thread', 7) and acks == [True]
         finally:
             c.disconnect()
 

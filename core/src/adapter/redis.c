@@ -135,51 +135,26 @@ static int rd_publish_response(void *t, const char *uid, const char *data, size_
   return 0;
 }
 
-/* What a PUBSUB NUMSUB reply is for (its namespace checked against the live ones before use). */
-typedef struct {
-  redis_t *rd;
-  chans_t *ch;
-  char request_id[SIO_CLUSTER_ID_LEN + 1];
-} numsub_t;
-
-static int chans_alive(const redis_t *rd, const chans_t *ch) {
+static int chans_alive(const redis_t *rd, uint64_t tag) {
   for (const chans_t *x = rd->nsps; x; x = x->next)
-    if (x == ch) return 1;
+    if ((uintptr_t)x == tag) return 1;
   return 0;
 }
 
-/* The number of nodes subscribed to the request channel, this one included; -1 on error. */
-static long long numsub_count(const redisReply *rp) {
-  if (!rp || rp->type != REDIS_REPLY_ARRAY || rp->elements < 2 || rp->element[1]->type != REDIS_REPLY_INTEGER)
-    return -1;
-  return rp->element[1]->integer;
-}
-
-static void on_numsub(sio_rlink_t *ac, redisReply *reply, void *privdata) {
-  (void)ac;
-  numsub_t *n = privdata;
-  redis_t *rd = n->rd;
-  long long count = numsub_count(reply);
-  if (chans_alive(rd, n->ch))
-    sio__cluster_on_server_count(n->ch->cluster, n->request_id,
+/* A PUBSUB NUMSUB reply: the nodes subscribed to the request channel, this one included. */
+static void on_numsub(void *owner, uint64_t tag, const char *request_id, long long count) {
+  redis_t *rd = owner;
+  if (chans_alive(rd, tag))
+    sio__cluster_on_server_count(((chans_t *)(uintptr_t)tag)->cluster, request_id,
                                  count < 0 || rd->closing ? down_status(rd) : count);
-  free(n);
 }
 
 static int rd_server_count(void *t, const char *request_id) {
   chans_t *ch = t;
   redis_t *rd = ch->rd;
   if (!both_up(rd)) return down_status(rd);
-  numsub_t *n = calloc(1, sizeof *n);
-  if (!n) return SIO_ENOMEM;
-  n->rd = rd;
-  n->ch = ch;
-  snprintf(n->request_id, sizeof n->request_id, "%s", request_id);
-  if (sio__rlink_command(PUB(rd), on_numsub, n, "PUBSUB NUMSUB %s", ch->req_chan)) {
-    free(n);
-    return SIO_EUNAVAIL;
-  }
-  return 0;
+  int r = sio__rlink_count(PUB(rd), 0, ch->req_chan, on_numsub, rd, (uintptr_t)ch, request_id);
+  return r == SIO_ENOMEM ? r : r ? SIO_EUNAVAIL : 0;
 }
 
 /* The namespace's channel names and the chans_t itself (what creation allocates). */

@@ -500,6 +500,34 @@ int sio__rlink_command(sio_rlink_t *l, sio_rconn_cb cb, void *arg, const char *f
   return conn_send(l->c, cb, arg, cmd, len);
 }
 
+typedef struct {
+  sio_rlink_count_cb cb;
+  void *owner;
+  uint64_t tag;
+  char request_id[41];
+} count_req_t;
+
+static void on_count(sio_rlink_t *l, redisReply *r, void *arg) {
+  (void)l;
+  count_req_t *q = arg;
+  long long count = -1;
+  if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[1]->type == REDIS_REPLY_INTEGER)
+    count = r->element[1]->integer;
+  q->cb(q->owner, q->tag, q->request_id, count);
+  free(q);
+}
+
+int sio__rlink_count(sio_rlink_t *l, int sharded, const char *channel, sio_rlink_count_cb cb, void *owner,
+                     uint64_t tag, const char *request_id) {
+  count_req_t *q = calloc(1, sizeof *q);
+  if (!q) return SIO_ENOMEM;
+  *q = (count_req_t){cb, owner, tag, ""};
+  snprintf(q->request_id, sizeof q->request_id, "%s", request_id);
+  int r = sio__rlink_command(l, on_count, q, sharded ? "PUBSUB SHARDNUMSUB %s" : "PUBSUB NUMSUB %s", channel);
+  if (r) free(q);
+  return r;
+}
+
 int sio__rlink_commandv(sio_rlink_t *l, sio_rconn_cb cb, void *arg, int argc, const char **argv,
                         const size_t *lens) {
   if (l->closing || !l->c) return SIO_EUNAVAIL;

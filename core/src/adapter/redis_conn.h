@@ -89,6 +89,13 @@ int sio__rlink_command(sio_rlink_t *l, sio_rconn_cb cb, void *arg, const char *f
 /* As above, argv form. */
 int sio__rlink_commandv(sio_rlink_t *l, sio_rconn_cb cb, void *arg, int argc, const char **argv,
                         const size_t *lens);
+/* A node count: PUBSUB NUMSUB (or SHARDNUMSUB when sharded) of `channel`. `cb` gets the count, or
+ * -1 when the reply did not come or was not one, with `owner`, `tag` and a copy of `request_id`
+ * (at most 40 bytes) as given: `tag` says which of the owner's namespaces asked, checked by the
+ * owner against the live ones (it may have gone meanwhile). 0, SIO_EUNAVAIL or SIO_ENOMEM. */
+typedef void (*sio_rlink_count_cb)(void *owner, uint64_t tag, const char *request_id, long long count);
+int sio__rlink_count(sio_rlink_t *l, int sharded, const char *channel, sio_rlink_count_cb cb, void *owner,
+                     uint64_t tag, const char *request_id);
 /* 1 when commands can go now (connected and served). */
 static inline int sio__rlink_ok(const sio_rlink_t *l) { return !l->closing && l->c && l->up; }
 

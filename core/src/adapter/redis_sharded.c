@@ -514,21 +514,10 @@ static int sh_publish_response(void *t, const char *requester, const sio_sac_msg
   return publish_to(t, requester, m, NULL, NULL);
 }
 
-typedef struct {
-  shd_t *sh;
-  uint64_t ns_id;
-  char request_id[SIO_SAC_ID_LEN + 1];
-} numsub_t;
-
-static void on_shardnumsub(sio_rlink_t *l, redisReply *r, void *arg) {
-  numsub_t *q = arg;
-  long long count = -1;
-  if (l && r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
-      r->element[1]->type == REDIS_REPLY_INTEGER)
-    count = r->element[1]->integer;
-  nspc_t *ns = nspc_by_id(q->sh, q->ns_id);
-  if (ns) sio__sac_on_server_count(ns->sac, q->request_id, count < 0 ? down_status(q->sh) : count);
-  free(q);
+static void on_shardnumsub(void *owner, uint64_t ns_id, const char *request_id, long long count) {
+  shd_t *sh = owner;
+  nspc_t *ns = nspc_by_id(sh, ns_id);
+  if (ns) sio__sac_on_server_count(ns->sac, request_id, count < 0 ? down_status(sh) : count);
 }
 
 /* PUBSUB SHARDNUMSUB KEY#NSP# where the channel's slot is served (the only node whose count is not
@@ -539,16 +528,8 @@ static int sh_server_count(void *t, const char *request_id) {
   node_t *n = owner(sh, ns->subs->slot);
   if (sh->closing || !n || !sio__rlink_ok(&n->pub) || !sio__rlink_ok(&n->sub))
     return down_status(sh);
-  numsub_t *q = calloc(1, sizeof *q);
-  if (!q) return SIO_ENOMEM;
-  q->sh = sh;
-  q->ns_id = ns->id;
-  snprintf(q->request_id, sizeof q->request_id, "%s", request_id);
-  if (sio__rlink_command(&n->pub, on_shardnumsub, q, "PUBSUB SHARDNUMSUB %s", ns->chan)) {
-    free(q);
-    return down_status(sh);
-  }
-  return 0;
+  int r = sio__rlink_count(&n->pub, 1, ns->chan, on_shardnumsub, sh, ns->id, request_id);
+  return r == SIO_ENOMEM ? r : r ? down_status(sh) : 0;
 }
 
 /* Dynamic modes: a room with members here has its channel (sac does not report socket ids' own

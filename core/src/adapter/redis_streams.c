@@ -169,23 +169,15 @@ static void on_published(sio_rlink_t *ac, redisReply *reply, void *privdata) {
   free(p);
 }
 
-static int send_pubsub(nspt_t *t, const char *chan, const sio_sac_msg_t *m, sio_sac_published_cb cb,
-                       void *arg) {
-  rs_t *rs = t->rs;
-  char *data;
-  size_t len;
-  int r = sio__sac_msg_encode(m, SIO_SAC_WHOLE_MSGPACK, &data, &len);
-  if (r) return r;
+/* Sends argv (data, the encoded message, freed here) with `cb` told the reply's id. */
+static int send_published(rs_t *rs, int argc, const char **av, const size_t *al, char *data,
+                          sio_sac_published_cb cb, void *arg) {
   pub_t *p = calloc(1, sizeof *p);
-  if (!p) {
-    free(data);
-    return SIO_ENOMEM;
+  int r = SIO_ENOMEM;
+  if (p) {
+    *p = (pub_t){.cb = cb, .arg = arg};
+    r = sio__rlink_commandv(&rs->cmd, on_published, p, argc, av, al);
   }
-  p->cb = cb;
-  p->arg = arg;
-  SIO_DEBUG(rs->conf.server, SIO_DEBUG_REDIS, "publish %.128s (%zu bytes)", chan, len);
-  r = sio__rlink_command(&rs->cmd, on_published, p, rs->sharded ? "SPUBLISH %s %b" : "PUBLISH %s %b",
-                          chan, data, len);
   free(data);
   if (r) {
     free(p);
@@ -193,6 +185,19 @@ static int send_pubsub(nspt_t *t, const char *chan, const sio_sac_msg_t *m, sio_
   }
   rs->st->redis_published++;
   return 0;
+}
+
+static int send_pubsub(nspt_t *t, const char *chan, const sio_sac_msg_t *m, sio_sac_published_cb cb,
+                       void *arg) {
+  rs_t *rs = t->rs;
+  char *data;
+  size_t len;
+  int r = sio__sac_msg_encode(m, SIO_SAC_WHOLE_MSGPACK, &data, &len);
+  if (r) return r;
+  SIO_DEBUG(rs->conf.server, SIO_DEBUG_REDIS, "publish %.128s (%zu bytes)", chan, len);
+  const char *av[3] = {rs->sharded ? "SPUBLISH" : "PUBLISH", chan, data};
+  size_t al[3] = {strlen(av[0]), strlen(chan), len};
+  return send_published(rs, 3, av, al, data, cb, arg);
 }
 
 /* XADD STREAM MAXLEN ~ N * uid U nsp NSP type T [data D]: Node's RawClusterMessage. */
@@ -207,39 +212,14 @@ static int send_xadd(nspt_t *t, const sio_sac_msg_t *m, sio_sac_published_cb cb,
                                 &data, &len);
     if (r) return r;
   }
-  const char *argv[13] = {"XADD", t->stream, "MAXLEN", "~", maxlen, "*", "uid", sio__sac_uid(t->sac),
-                          "nsp", t->name, "type", type, data};
-  size_t argl[13];
-  for (int i = 0; i < 12; i++) argl[i] = strlen(argv[i]);
-  argl[12] = len;
-  pub_t *p = calloc(1, sizeof *p);
-  if (!p) {
-    free(data);
-    return SIO_ENOMEM;
-  }
-  p->cb = cb;
-  p->arg = arg;
-  /* (argv carries "data" before its value: the field name goes in as one more argument.) */
-  const char *av[14];
+  /* Node's fields: uid, nsp, type, and data only when the message has some. */
+  const char *av[14] = {"XADD", t->stream, "MAXLEN", "~", maxlen, "*", "uid", sio__sac_uid(t->sac),
+                        "nsp", t->name, "type", type, "data", data};
   size_t al[14];
-  memcpy(av, argv, 12 * sizeof *av);
-  memcpy(al, argl, 12 * sizeof *al);
-  int argc = 12;
-  if (data) {
-    av[argc] = "data";
-    al[argc++] = 4;
-    av[argc] = data;
-    al[argc++] = len;
-  }
+  for (int i = 0; i < 13; i++) al[i] = strlen(av[i]);
+  al[13] = len;
   SIO_DEBUG(rs->conf.server, SIO_DEBUG_REDIS, "xadd %s type %s (%zu bytes)", t->stream, type, len);
-  int r = sio__rlink_commandv(&rs->cmd, on_published, p, argc, av, al);
-  free(data);
-  if (r) {
-    free(p);
-    return SIO_ENOMEM;
-  }
-  rs->st->redis_published++;
-  return 0;
+  return send_published(rs, data ? 14 : 12, av, al, data, cb, arg);
 }
 
 /* Node's doPublish: what waits for answers (isEphemeral) over pub/sub, the rest in the stream. */
@@ -260,23 +240,11 @@ static int rs_publish_response(void *tp, const char *requester, const sio_sac_ms
   return r;
 }
 
-typedef struct {
-  rs_t *rs;
-  nspt_t *t;
-  char request_id[SIO_SAC_ID_LEN + 1];
-} numsub_t;
-
-static void on_numsub(sio_rlink_t *ac, redisReply *reply, void *privdata) {
-  (void)ac;
-  numsub_t *n = privdata;
-  const redisReply *r = reply;
-  long long count = -1;
-  if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[1]->type == REDIS_REPLY_INTEGER)
-    count = r->element[1]->integer;
-  if (nspt_alive(n->rs, n->t))
-    sio__sac_on_server_count(n->t->sac, n->request_id,
-                             count < 0 || n->rs->closing ? down_status(n->rs) : count);
-  free(n);
+static void on_numsub(void *owner, uint64_t tag, const char *request_id, long long count) {
+  rs_t *rs = owner;
+  nspt_t *t = (nspt_t *)(uintptr_t)tag;
+  if (nspt_alive(rs, t))
+    sio__sac_on_server_count(t->sac, request_id, count < 0 || rs->closing ? down_status(rs) : count);
 }
 
 /* Node's serverCount: PUBSUB NUMSUB (SHARDNUMSUB) of the namespace's public channel. */
@@ -284,17 +252,8 @@ static int rs_server_count(void *tp, const char *request_id) {
   nspt_t *t = tp;
   rs_t *rs = t->rs;
   if (!sio__rlink_ok(&rs->cmd) || !sio__rlink_ok(&rs->sub)) return down_status(rs);
-  numsub_t *n = calloc(1, sizeof *n);
-  if (!n) return SIO_ENOMEM;
-  n->rs = rs;
-  n->t = t;
-  snprintf(n->request_id, sizeof n->request_id, "%s", request_id);
-  if (sio__rlink_command(&rs->cmd, on_numsub, n, rs->sharded ? "PUBSUB SHARDNUMSUB %s" : "PUBSUB NUMSUB %s",
-                         t->pub_chan)) {
-    free(n);
-    return SIO_EUNAVAIL;
-  }
-  return 0;
+  int r = sio__rlink_count(&rs->cmd, rs->sharded, t->pub_chan, on_numsub, rs, (uintptr_t)t, request_id);
+  return r == SIO_ENOMEM ? r : r ? SIO_EUNAVAIL : 0;
 }
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -593,8 +593,15 @@ static void sac_free(sio_adapter_t *a) {
     if (p->done) pending_free(p);
     else p->orphan = 1;
   }
-  c->cc.local->vt->free(c->cc.local);
+  if (c->cc.local) c->cc.local->vt->free(c->cc.local);
   free(c);
+}
+
+sio_adapter_t *sio__sac_release(sio_sac_t *c) {
+  sio_adapter_t *local = c->cc.local;
+  c->cc.local = NULL;
+  sac_free(&c->cc.base);
+  return local;
 }
 
 static const sio_adapter_vt_t sac_vt = {.add = sac_add,

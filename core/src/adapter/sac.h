@@ -104,6 +104,9 @@ typedef struct sio_sac_transport {
 sio_sac_t *sio__sac_new(sio_nsp_t *nsp, sio_adapter_t *local, const sio_sac_transport_t *tp,
                         void *t, uint32_t timeout_ms);
 sio_adapter_t *sio__sac_adapter(sio_sac_t *c);
+/* Frees the adapter (and its transport) but not `local`, which is returned: a namespace goes back
+ * to memory (workers: when Redis replaces the in-process bus). */
+sio_adapter_t *sio__sac_release(sio_sac_t *c);
 /* The adapter's uid (SIO_SAC_ID_LEN characters): its private response channel is named by it. */
 const char *sio__sac_uid(const sio_sac_t *c);
 sio_nsp_t *sio__sac_nsp(const sio_sac_t *c);

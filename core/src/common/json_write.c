@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "sio.h"
+#include "span.h"
 
 /* ---- numbers ---- */
 
@@ -186,15 +187,23 @@ static int write_string(sio_sbuf_t *out, const char *str) {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *s = (const unsigned char *)(str ? str : "");
   if (put1(out, '"')) return SIO_ENOMEM;
-  const unsigned char *run = s;
+  const unsigned char *end = s + strlen((const char *)s);
   for (;;) {
-    while (!esc[*s]) s++;
+    /* Room for the rest written as it is (escapes make more room when they need it), then wide
+     * steps copying the bytes written as they are (esc[] is 0 for exactly those) straight to the
+     * output. The scan stops at end, where the terminating NUL reads as 'Z'. */
+    size_t rest = (size_t)(end - s);
+    if (sio_sbuf_reserve(out, rest + 1)) return SIO_ENOMEM;
+    size_t run = sio_span_json_safe_copy(out->data + out->len, (const char *)s, rest);
+    out->len += run;
+    s += run;
     char e = esc[*s];
     if ((e == 'C' && s[1] != 0x80) || (e == 'S' && (s[1] < 0xA0 || s[1] > 0xBF || (s[2] & 0xC0) != 0x80))) {
-      s++; /* a stray 0xC0 (not ours to fix) or a character below U+D800: written as it is */
+      /* A stray 0xC0 (not ours to fix) or a character below U+D800: written as it is, in the room
+       * reserved above. */
+      out->data[out->len++] = (char)*s++;
       continue;
     }
-    if (s > run && sio_sbuf_append(out, run, (size_t)(s - run))) return SIO_ENOMEM;
     if (e == 'Z') break;
     char seq[6] = {'\\', e, '0', '0', '0', '0'};
     size_t n = 2;
@@ -212,7 +221,6 @@ static int write_string(sio_sbuf_t *out, const char *str) {
                      (char)(0x80 | ((c >> 6) & 0x3F)), (char)(0x80 | (c & 0x3F))};
         if (sio_sbuf_append(out, u, 4)) return SIO_ENOMEM;
         s += 6;
-        run = s;
         continue;
       }
       seq[1] = 'u';
@@ -231,7 +239,6 @@ static int write_string(sio_sbuf_t *out, const char *str) {
       s++;
     }
     if (sio_sbuf_append(out, seq, n)) return SIO_ENOMEM;
-    run = s;
   }
   return put1(out, '"') ? SIO_ENOMEM : 0;
 }

@@ -2,12 +2,15 @@
 
 #include <stdint.h>
 
+#include "span.h"
+
 static int valid(const char *s, size_t len, int surrogates) {
   const unsigned char *p = (const unsigned char *)s, *end = p + len;
   while (p < end) {
     unsigned c = *p;
     if (c < 0x80) {
-      p++;
+      /* ASCII is valid whatever it is: skip the whole run in wide steps. */
+      p += sio_span_ascii((const char *)p, (size_t)(end - p));
       continue;
     }
     size_t n;
@@ -42,6 +45,12 @@ size_t sio_utf8_utf16_len(const char *s, size_t len) {
   const unsigned char *p = (const unsigned char *)s;
   size_t i = 0, units = 0;
   while (i < len) {
+    if (p[i] < 0x80) { /* an ASCII run: one unit a byte, counted in wide steps */
+      size_t run = sio_span_ascii(s + i, len - i);
+      units += run;
+      i += run;
+      continue;
+    }
     size_t n = seq_len(p[i]);
     units += n == 4 ? 2 : 1;
     i += n;
@@ -54,6 +63,12 @@ size_t sio_utf8_skip_utf16(const char *s, size_t len, size_t units) {
   size_t i = 0;
   while (units > 0) {
     if (i >= len) return (size_t)-1;
+    if (p[i] < 0x80) { /* an ASCII run, up to the units still wanted */
+      size_t run = sio_span_ascii(s + i, len - i < units ? len - i : units);
+      units -= run;
+      i += run;
+      continue;
+    }
     size_t n = seq_len(p[i]);
     size_t u = n == 4 ? 2 : 1;
     if (u > units) return (size_t)-1;

@@ -1,4 +1,5 @@
 /* Engine.IO v4/v3 sessions over long-polling and WebSocket, with the upgrade and heartbeats. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -17,6 +18,7 @@
 #include "transport/log.h"
 #include "transport/transport.h"
 #include "url.h"
+#include "worker/workers.h"
 
 enum { ST_OPEN = 0, ST_CLOSING = 1, ST_CLOSED = 2 };
 enum { UP_NONE = 0, UP_PROBING = 1, UP_PROBED = 2 };
@@ -161,14 +163,9 @@ enum { TQ_NONE = 0, TQ_PING_DUE, TQ_PONG_WAIT, TQ_LINGER, TQ_V3_PING_WAIT };
 /* ---------------------------------------------------------------------------------------------- */
 /* Messages                                                                                        */
 
-sio_msg_t *sio_msg_new(const void *data, size_t len, int binary) {
-  sio_msg_t *m = malloc(sizeof *m);
-  if (!m) return NULL;
-  m->store = sio_rbuf_new(MSG_ROOM + len + 1);
-  if (!m->store) {
-    free(m);
-    return NULL;
-  }
+/* A message of `len` bytes whose store (holding MSG_ROOM, the bytes and a NUL) is given. */
+static sio_msg_t *msg_init(sio_msg_t *m, sio_rbuf_t *store, size_t len, int binary) {
+  m->store = store;
   m->refs = 1;
   m->binary = binary ? 1 : 0;
   m->v4_hlen = 0;
@@ -179,9 +176,48 @@ sio_msg_t *sio_msg_new(const void *data, size_t len, int binary) {
   }
   m->len = len;
   m->data = m->store->data + MSG_ROOM;
-  if (len) memcpy(m->data, data, len);
   m->data[len] = '\0';
   return m;
+}
+
+sio_msg_t *sio_msg_new(const void *data, size_t len, int binary) {
+  sio_msg_t *m = malloc(sizeof *m);
+  if (!m) return NULL;
+  sio_rbuf_t *store = sio_rbuf_new(MSG_ROOM + len + 1);
+  if (!store) {
+    free(m);
+    return NULL;
+  }
+  if (len) memcpy(store->data + MSG_ROOM, data, len);
+  return msg_init(m, store, len, binary);
+}
+
+size_t sio__msg_headroom(void) { return offsetof(sio_rbuf_t, data) + MSG_ROOM; }
+
+int sio__msg_begin(sio_sbuf_t *b, size_t len) {
+  size_t cap;
+  char *block = sio_rbuf_block(MSG_ROOM + len + 1, &cap);
+  if (!block) return SIO_ENOMEM;
+  b->data = block;
+  b->cap = offsetof(sio_rbuf_t, data) + cap;
+  b->len = sio__msg_headroom();
+  return 0;
+}
+
+sio_msg_t *sio__msg_adopt(sio_sbuf_t *b, int binary) {
+  size_t head = sio__msg_headroom();
+  /* One byte more for the NUL after the data; the block is malloc's (sio__msg_begin, or the sbuf's
+   * realloc of it), so aligned for the rbuf header laid over its first bytes. */
+  if (b->len < head || sio_sbuf_reserve(b, 1)) return NULL;
+  sio_msg_t *m = malloc(sizeof *m);
+  if (!m) return NULL;
+  size_t len = b->len - head, cap = b->cap - offsetof(sio_rbuf_t, data);
+  sio_rbuf_t *store = (sio_rbuf_t *)(void *)sio_sbuf_steal(b, NULL);
+  store->refs = 1;
+  store->flags = 0;
+  store->len = MSG_ROOM + len + 1;
+  store->cap = cap;
+  return msg_init(m, store, len, binary);
 }
 
 sio_msg_t *sio_msg_ref(sio_msg_t *m) {
@@ -492,9 +528,14 @@ void sio__engine_random_id(sio_engine_t *e, char out[21]) {
   out[20] = '\0';
 }
 
+/* With workers, the first character names this worker (workers.h); the other 19 stay random. */
 static void new_id(sio_engine_t *e, char out[21]) {
-  do sio__engine_random_id(e, out);
-  while (sio_engine_find(e, out));
+  unsigned index;
+  int named = sio__server_workers(e->server, &index, NULL) != NULL;
+  do {
+    sio__engine_random_id(e, out);
+    if (named) out[0] = sio__sid_alphabet[index & 63];
+  } while (sio_engine_find(e, out));
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -1723,6 +1764,7 @@ static int on_request(sio_route_t *route, sio_conn_t *c, const sio_http_request_
     respond_error(e, c, req, ERR_UNSUPPORTED_PROTOCOL_VERSION);
     return 0;
   }
+  if (sl == 20 && sio__conn_handoff(c, req, sid)) return 1; /* another worker's session */
   if (sl > 0) {
     sio_session_t *s = sl == 20 ? sio_engine_find(e, sid) : NULL;
     if (!s || s->state == ST_CLOSED) {
@@ -1804,6 +1846,7 @@ static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request
     respond_error(e, c, req, ERR_UNSUPPORTED_PROTOCOL_VERSION);
     return;
   }
+  if (sl == 20 && sio__conn_handoff(c, req, sid)) return; /* another worker's session */
   if (sl > 0) {
     sio_session_t *s = sl == 20 ? sio_engine_find(e, sid) : NULL;
     if (!s || s->state != ST_OPEN) {

@@ -3,6 +3,7 @@
 #define SIO_ENGINE_H
 
 #include "sio.h"
+#include "sbuf.h"
 
 /* Runs fn(arg) when the engine is freed (with its server), after every session is gone. */
 void sio__engine_on_free(sio_engine_t *e, void (*fn)(void *arg), void *arg);
@@ -24,6 +25,16 @@ size_t sio__msg_len(const sio_msg_t *msg);
 /* The message's payload bytes (borrowed) and whether it is binary: for debug summaries. */
 const char *sio__msg_data(const sio_msg_t *msg);
 int sio__msg_binary(const sio_msg_t *msg);
+/* Bytes an encoder leaves free at the front of an sbuf whose rest it then hands to
+ * sio__msg_adopt(): room for the buffer's header and the message's frame header. */
+size_t sio__msg_headroom(void);
+/* Makes the empty sbuf b a message's storage for about `len` bytes of text (it may grow), with
+ * b->len = sio__msg_headroom(). 0 or SIO_ENOMEM. */
+int sio__msg_begin(sio_sbuf_t *b, size_t len);
+/* A message of b->data[sio__msg_headroom()..b->len) that takes b's storage instead of copying it
+ * (a 100 KB text is then written once, by the JSON writer): b is left empty. NULL on ENOMEM (b is
+ * then still the caller's to free). */
+sio_msg_t *sio__msg_adopt(sio_sbuf_t *b, int binary);
 
 /* serveClient (sio_io_options_t.client_dir): the engine answers GET and HEAD requests for
  * socket.io-client's bundle files under its path from `dir`, a resolved directory (consumed: freed

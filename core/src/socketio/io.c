@@ -8,6 +8,7 @@
 #include "engine/engine.h"
 #include "socketio/recovery.h"
 #include "socketio/socketio.h"
+#include "worker/workers.h"
 #include "transport/log.h"
 #include "transport/static_files.h"
 #include "opts.h"
@@ -613,6 +614,7 @@ int sio_io_new(sio_server_t *server, const sio_io_options_t *opts, sio_io_t **ou
   sio_nsp_t *root;
   r = sio__nsp_new(io, "/", NULL, &root);
   if (r) return r; /* the engine (and io with it) is freed with the server */
+  sio__workers_io_join(io);
   *out = io;
   return 0;
 }

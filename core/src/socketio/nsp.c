@@ -6,6 +6,7 @@
 #include "fail.h"
 #include "socketio/recovery.h"
 #include "socketio/socketio.h"
+#include "worker/workers.h"
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Emitting                                                                                        */
@@ -88,6 +89,11 @@ void sio__nsp_free(sio_nsp_t *n) {
 }
 
 int sio__io_use_adapters(sio_io_t *io, const sio_adapter_factory_t *f) {
+  /* Redis replaces the workers' in-process bus: each worker is then a node of its own. */
+  if (io->adapters_workers && !io->shutting_down) {
+    if (!f) return 0;
+    sio__workers_io_leave(io);
+  }
   if (io->adapters.create) return SIO_EEXIST;
   if (io->shutting_down) return SIO_ECLOSED;
   if (!f) return 0;
@@ -291,8 +297,9 @@ uint32_t sio__nsp_recovery_max_age(const sio_nsp_t *nsp) {
 int sio__encode_with_offset(sio_nsp_t *nsp, const sio_packet_t *pkt, const sio_buf_t *bufs,
                             const char *offset, sio_encoded_t *out) {
   sio_packet_t p = *pkt;
-  /* A shallow copy of the array whose items are borrowed would free them with it: duplicate. */
-  p.data = cJSON_Duplicate(pkt->data, 1);
+  /* The items by reference, as an emit holds its arguments (a deep copy would copy every string
+   * once more only to append the offset); anything but an array is duplicated. */
+  p.data = cJSON_IsArray(pkt->data) ? sio__event_array(NULL, pkt->data) : cJSON_Duplicate(pkt->data, 1);
   cJSON *o = p.data ? cJSON_CreateString(offset) : NULL;
   if (!o || !cJSON_AddItemToArray(p.data, o)) {
     cJSON_Delete(o);

@@ -119,9 +119,9 @@ int sio_packet_decode(const char *data, size_t len, sio_packet_t *out) {
   memset(out, 0, sizeof *out);
   out->id = -1;
   if (!data || len == 0) goto parse_error;
-  /* A NUL byte cannot live in a C-string namespace nor in cJSON's strings. */
-  if (memchr(data, '\0', len)) goto parse_error;
-
+  /* A NUL byte cannot live in a C-string namespace nor in cJSON's strings: refused where the
+   * namespace is read, and by sio_json_parse (which looks at every byte) in the rest, rather than
+   * by a pass of its own over a 100 KB text. The type and the id are digits. */
   size_t i = 0;
   if (data[0] < '0' || data[0] > '6') goto parse_error;
   out->type = data[0] - '0';
@@ -143,7 +143,10 @@ int sio_packet_decode(const char *data, size_t len, sio_packet_t *out) {
 
   size_t nsp_start = i, nsp_len = 0;
   if (i < len && data[i] == '/') {
-    while (i < len && data[i] != ',') i++;
+    while (i < len && data[i] != ',') {
+      if (data[i] == '\0') goto parse_error;
+      i++;
+    }
     nsp_len = i - nsp_start;
     if (i < len) i++; /* the ',' */
   }
@@ -306,6 +309,18 @@ void sio__encoded_clear(sio_encoded_t *e) {
   memset(e, 0, sizeof *e);
 }
 
+/* About the length of item's JSON text, so that the buffer it is written to is allocated once
+ * (strings written as they are, the common case, are counted exactly). */
+static size_t size_hint(const cJSON *item, int depth) {
+  if (!item) return 0;
+  size_t n = 24; /* a number, a literal, the punctuation */
+  if (item->string) n += strlen(item->string) + 3;
+  if (cJSON_IsString(item) && item->valuestring) n += strlen(item->valuestring);
+  if (depth < SIO_PACKET_MAX_DEPTH)
+    for (const cJSON *c = item->child; c; c = c->next) n += size_hint(c, depth + 1);
+  return n;
+}
+
 int sio__encode(const sio_packet_t *p, const sio_buf_t *bufs, int parser, sio_encoded_t *out) {
   memset(out, 0, sizeof *out);
 #ifdef SIO_HAVE_MSGPACK
@@ -313,9 +328,11 @@ int sio__encode(const sio_packet_t *p, const sio_buf_t *bufs, int parser, sio_en
 #else
   (void)parser; /* sio_io_new() refuses the msgpack parser without msgpack-c */
 #endif
+  /* Encoded straight into the message's storage (sio__msg_adopt): no copy of the text after. */
   sio_sbuf_t b = SIO_SBUF_INIT;
-  int r = sio_packet_encode(p, &b);
-  if (!r) out->text = sio_msg_new(b.data, b.len, 0);
+  int r = sio__msg_begin(&b, 64 + size_hint(p->data, 0));
+  if (!r) r = sio_packet_encode(p, &b);
+  if (!r) out->text = sio__msg_adopt(&b, 0);
   sio_sbuf_free(&b);
   if (r == SIO_EINVAL)
     return sio__fail(r, "a value nested deeper than %d levels, or of no JSON type", SIO_MAX_DEPTH);

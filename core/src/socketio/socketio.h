@@ -152,6 +152,7 @@ struct sio_io_s {
   sio_bcast_ack_t *bcasts;          /* broadcasts with acks awaiting answers (emit_ack.c) */
   sio_request_t *requests;          /* requests to every node awaiting answers (request.c) */
   sio_adapter_factory_t adapters;   /* sio__io_use_adapters; create NULL: namespaces in memory only */
+  uint8_t adapters_workers;         /* adapters is the workers' in-process bus (wadapter.c) */
   sio_socket_data_cb socket_data;   /* sio_io_on_socket_data: a socket's "data" in fetch_sockets */
   void *socket_data_arg;
   sio_instr_t *instr;               /* sio_io_instrument; NULL: not instrumented (hooks skipped) */

@@ -1,12 +1,18 @@
 /* The HTTP server: listener, connections, request dispatch, batched writes, timeouts. */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "opts.h"
 #include "transport.h"
 #include "transport/log.h"
 #include "transport/tls.h"
+#include "fail.h"
+#include "worker/workers.h"
 
 /* Big enough that a 64 KiB WebSocket message (a common binary size) usually arrives whole and is
  * used in place, without being stashed. One buffer per server, not per connection. */
@@ -81,6 +87,10 @@ struct sio_server_s {
   sio_sbuf_t tls_out;
   /* Metrics (sio_io_stats): plain counters, the loop being the only thread. */
   uint64_t tls_ok, tls_failed, deflate;
+  /* sio_server_set_workers: the group (NULL: alone), this worker's index, the server's position
+   * among the worker's servers (a hand-off goes to the owner's server in the same position). */
+  sio_workers_t *workers;
+  uint8_t worker_index, worker_slot;
 };
 
 static void conn_close_now(sio_conn_t *c, int err);
@@ -528,6 +538,8 @@ void sio_conn_hold(sio_conn_t *c, uint32_t ms) {
   c->held = 1;
 }
 
+static void conn_handoff_now(sio_conn_t *c);
+
 static void on_check(uv_check_t *h) {
   sio_server_t *s = h->data;
   /* Route hooks and flushing can run handlers (pipelined requests) that dirty more connections or
@@ -546,6 +558,10 @@ static void on_check(uv_check_t *h) {
       c->dirty = 0;
       c->dirty_next = NULL;
       if (c->closing) continue;
+      if (c->handoff && !c->close_after_write) {
+        conn_handoff_now(c);
+        continue;
+      }
       conn_flush(c);
       if (c->paused && sio_conn_cost(c) <= SIO_CONN_LOW_WATER && !c->closing) c->paused = 0;
       /* Input kept behind a long-poll now answered, or behind a queue now written. */
@@ -1088,6 +1104,29 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   conn_process_input(c, buf->base, (size_t)nread);
 }
 
+/* A connection just accepted (or adopted from another worker) joins the server: 0, or -1 when it
+ * was closed instead. */
+static int conn_setup(sio_server_t *s, sio_conn_t *c, sio_ssl_ctx_t *ctx) {
+  c->next = s->conns;
+  if (s->conns) s->conns->prev = c;
+  s->conns = c;
+  s->nconns++;
+  c->http = parser_get(s, c);
+  if (!c->http) {
+    conn_close_now(c, SIO_ENOMEM);
+    return -1;
+  }
+  sio_http_parser_on_continue(c->http, on_http_continue);
+  if (ctx && !(c->tls = sio__tls_new(ctx, &s->tls_out))) {
+    conn_close_now(c, SIO_ENOMEM);
+    return -1;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  c->active_ms = uv_now(s->loop);
+  conn_read_start(c);
+  return c->closing ? -1 : 0;
+}
+
 static void on_connection(uv_stream_t *ls, int status) {
   sio_listener_t *l = (sio_listener_t *)ls;
   sio_server_t *s = l->server;
@@ -1100,23 +1139,7 @@ static void on_connection(uv_stream_t *ls, int status) {
     uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
     return;
   }
-  c->next = s->conns;
-  if (s->conns) s->conns->prev = c;
-  s->conns = c;
-  s->nconns++;
-  c->http = parser_get(s, c);
-  if (!c->http) {
-    conn_close_now(c, SIO_ENOMEM);
-    return;
-  }
-  sio_http_parser_on_continue(c->http, on_http_continue);
-  if (l->ctx && !(c->tls = sio__tls_new(l->ctx, &s->tls_out))) {
-    conn_close_now(c, SIO_ENOMEM);
-    return;
-  }
-  uv_tcp_nodelay(&c->tcp, 1);
-  c->active_ms = uv_now(s->loop);
-  conn_read_start(c);
+  conn_setup(s, c, l->ctx);
 }
 
 static void conn_read_start(sio_conn_t *c) {
@@ -1164,6 +1187,8 @@ static void on_listener_closed(uv_handle_t *h) {
   server_handle_done(s);
 }
 
+static int listener_socket(sio_server_t *s, sio_listener_t *l, const struct sockaddr *addr);
+
 /* Binds a new listener; it owns ctx (NULL: plain) and the names in `files` from then on. */
 static int add_listener(sio_server_t *s, const char *host, int port, sio_ssl_ctx_t *ctx,
                         sio_tls_options_t *files) {
@@ -1182,10 +1207,10 @@ static int add_listener(sio_server_t *s, const char *host, int port, sio_ssl_ctx
   l->ctx = ctx;
   if (files) l->tls = *files;
   else sio_tls_options_init(&l->tls);
-  uv_tcp_init(s->loop, &l->tcp);
+  r = listener_socket(s, l, (struct sockaddr *)&addr);
   l->tcp.data = s;
   s->handles_open++;
-  r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&addr, 0);
+  if (!r) r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&addr, 0);
   if (!r) r = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
   if (r) {
     uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
@@ -1318,6 +1343,7 @@ static void server_handle_done(sio_server_t *s) {
       if (s->handlers[i]->on_free) s->handlers[i]->on_free(s->handlers[i]);
     sio_server_close_cb cb = s->close_cb;
     if (cb) cb(s);
+    if (s->workers) sio__workers_server_gone(s->workers, s->worker_index, s);
     sio_ws_zlib_free(s->zlib);
     while (s->nparsers) sio_http_parser_free(s->parsers[--s->nparsers]);
     free(s->tls_plain);
@@ -1374,4 +1400,191 @@ void sio__server_stats(const sio_server_t *s, sio_stats_t *out) {
   out->tls_handshakes += s->tls_ok;
   out->tls_failures += s->tls_failed;
   out->deflate_negotiated += s->deflate;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Workers (sio_server_set_workers)                                                               */
+
+sio_workers_t *sio__server_workers(const sio_server_t *s, unsigned *index, unsigned *slot) {
+  if (index) *index = s->worker_index;
+  if (slot) *slot = s->worker_slot;
+  return s->workers;
+}
+
+int sio__server_join(sio_server_t *s, sio_workers_t *g, unsigned index, unsigned slot) {
+  if (g && (s->listening || s->closing)) {
+    return sio__fail(SIO_EINVAL, "sio_server_set_workers: the server listens already");
+  }
+  s->workers = g;
+  s->worker_index = (uint8_t)index;
+  s->worker_slot = (uint8_t)slot;
+  return 0;
+}
+
+/* SO_REUSEPORT would let this group share a port another process (same user) listens on, the
+ * kernel then splitting connections between the two: worker 0 first binds the address without it
+ * (SO_REUSEADDR only, as libuv's own bind), so that a port in use is EADDRINUSE as without
+ * workers. Port 0 needs no probe: the kernel picks a free one. */
+static int port_free(const struct sockaddr *addr) {
+  const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+  if (in->sin_port == 0) return 0; /* (sin_port and sin6_port lie at the same offset) */
+  int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return uv_translate_sys_error(errno);
+  int on = 1, r = 0;
+  socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 || bind(fd, addr, len) != 0)
+    r = uv_translate_sys_error(errno);
+  close(fd);
+  return r;
+}
+
+/* The listener's socket: with workers, made here so that SO_REUSEPORT is set before the bind
+ * (every worker binds the same address; the kernel spreads new connections over them). */
+static int listener_socket(sio_server_t *s, sio_listener_t *l, const struct sockaddr *addr) {
+  if (!s->workers || sio_workers_count(s->workers) < 2) return uv_tcp_init(s->loop, &l->tcp);
+  int r = s->worker_index == 0 ? port_free(addr) : 0;
+  if (r) {
+    uv_tcp_init(s->loop, &l->tcp); /* a handle to close all the same */
+    return r;
+  }
+  r = uv_tcp_init_ex(s->loop, &l->tcp, addr->sa_family);
+  if (r) {
+    uv_tcp_init(s->loop, &l->tcp); /* a handle to close all the same */
+    return r;
+  }
+  uv_os_fd_t fd;
+  int on = 1;
+  r = uv_fileno((uv_handle_t *)&l->tcp, &fd);
+  if (!r && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) r = uv_translate_sys_error(errno);
+  return r;
+}
+
+/* A connection on its way to another worker: the socket (a duplicate), the bytes read so far. */
+typedef struct handoff_msg {
+  sio_wmsg_t m;
+  sio_workers_t *g;
+  unsigned to, slot;
+  uv_os_sock_t fd;
+  sio_tls_t *tls; /* a TLS connection's state (after its handshake), moved with the socket */
+  size_t len;
+  char bytes[];
+} handoff_msg_t;
+
+static void on_handoff_msg(sio_wmsg_t *m, int dropped) {
+  handoff_msg_t *h = (handoff_msg_t *)m;
+  sio_server_t *s = dropped ? NULL : sio__workers_server(h->g, h->to, h->slot);
+  if (s && !s->closing) {
+    sio__server_adopt(s, h->fd, h->tls, h->bytes, h->len);
+  } else {
+    close(h->fd);
+    sio__tls_free(h->tls);
+  }
+  free(h);
+}
+
+/* The request again as bytes, for the owner's parser: its head as parsed (names lower-cased, the
+ * body de-chunked, so framed by Content-Length; Expect answered here already). */
+static int serialize_request(sio_sbuf_t *out, const sio_http_request_t *req) {
+  char line[64];
+  int r = sio_sbuf_append(out, req->method, strlen(req->method));
+  r = r ? r : sio_sbuf_append(out, " ", 1);
+  r = r ? r : sio_sbuf_append(out, req->url, req->url_len);
+  snprintf(line, sizeof line, " HTTP/%d.%d\r\n", req->http_major, req->http_minor);
+  r = r ? r : sio_sbuf_append(out, line, strlen(line));
+  for (size_t i = 0; i < req->header_count && !r; i++) {
+    const sio_http_header_t *hd = &req->headers[i];
+    if (!strcmp(hd->name, "content-length") || !strcmp(hd->name, "transfer-encoding") ||
+        !strcmp(hd->name, "expect"))
+      continue;
+    r = sio_sbuf_append(out, hd->name, hd->name_len);
+    r = r ? r : sio_sbuf_append(out, ": ", 2);
+    r = r ? r : sio_sbuf_append(out, hd->value, hd->value_len);
+    r = r ? r : sio_sbuf_append(out, "\r\n", 2);
+  }
+  if (req->body_len || strcmp(req->method, "POST") == 0) {
+    snprintf(line, sizeof line, "content-length: %zu\r\n", req->body_len);
+    r = r ? r : sio_sbuf_append(out, line, strlen(line));
+  }
+  r = r ? r : sio_sbuf_append(out, "\r\n", 2);
+  if (req->body_len) r = r ? r : sio_sbuf_append(out, req->body, req->body_len);
+  return r;
+}
+
+int sio__conn_handoff(sio_conn_t *c, const sio_http_request_t *req, const char *sid) {
+  sio_server_t *s = c->server;
+  if (!s->workers || c->handoff) return 0;
+  unsigned n = sio_workers_count(s->workers);
+  int owner = sio__sid_worker(sid);
+  if (n < 2 || owner < 0 || (unsigned)owner >= n || owner == s->worker_index) return 0;
+  /* The request goes first in the kept input; what follows it in this read is appended there
+   * (the connection is parked), and the whole leaves from the check phase. */
+  if (c->in || !(c->in = calloc(1, sizeof *c->in))) return 0;
+  if (serialize_request(c->in, req)) {
+    sio_sbuf_free(c->in);
+    free(c->in);
+    c->in = NULL;
+    return 0;
+  }
+  c->handoff = (uint8_t)(owner + 1);
+  c->parked = 1;
+  if (c->reading) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+  }
+  mark_dirty(c);
+  return 1;
+}
+
+static void conn_handoff_now(sio_conn_t *c) {
+  sio_server_t *s = c->server;
+  size_t len = c->in ? c->in->len : 0;
+  handoff_msg_t *h = malloc(sizeof *h + len + 1);
+  uv_os_fd_t fd = -1;
+  int r = h ? uv_fileno((uv_handle_t *)&c->tcp, &fd) : SIO_ENOMEM;
+  /* TLS: ciphertext already handed to the kernel is the peer's; one still in a write request
+   * would be cancelled with our handle, and the records after it would not decrypt. */
+  int dupfd = r || (c->tls && c->inflight_bytes) ? -1 : dup(fd);
+  if (dupfd >= 0) {
+    h->m.run = on_handoff_msg;
+    h->g = s->workers;
+    h->to = (unsigned)c->handoff - 1;
+    h->slot = s->worker_slot;
+    h->fd = dupfd;
+    h->tls = c->tls;
+    h->len = len;
+    if (len) memcpy(h->bytes, c->in->data, len);
+    if (sio__workers_post(s->workers, h->to, &h->m) == 0) {
+      h = NULL;
+      c->tls = NULL; /* the owner's now (plaintext queued for it here is dropped: a 100 Continue) */
+    } else {
+      close(dupfd);
+    }
+  }
+  free(h);
+  /* Ours is closed either way (without a word: the owner answers, or the client sees a reset). */
+  conn_close_now(c, 0);
+}
+
+void sio__server_adopt(sio_server_t *s, uv_os_sock_t fd, sio_tls_t *tls, char *bytes, size_t len) {
+  sio_conn_t *c = calloc(1, sizeof *c);
+  if (!c || (tls && !s->tls_plain && !(s->tls_plain = malloc(SIO_TLS_PLAIN_SIZE)))) {
+    free(c);
+    close(fd);
+    sio__tls_free(tls);
+    return;
+  }
+  uv_tcp_init(s->loop, &c->tcp);
+  c->server = s;
+  if (uv_tcp_open(&c->tcp, fd) != 0) {
+    close(fd);
+    sio__tls_free(tls);
+    uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+    return;
+  }
+  if (tls) {
+    sio__tls_set_out(tls, &s->tls_out);
+    c->tls = tls;
+  }
+  if (conn_setup(s, c, NULL)) return;
+  if (len) conn_process_input(c, bytes, len);
 }

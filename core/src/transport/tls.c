@@ -229,6 +229,8 @@ sio_tls_t *sio__tls_new(sio_ssl_ctx_t *ctx, sio_sbuf_t *out) {
   return t;
 }
 
+void sio__tls_set_out(sio_tls_t *t, sio_sbuf_t *out) { t->out = out; }
+
 static void secrets_free(sio_tls_t *t) {
   if (!t->secrets) return;
   OPENSSL_cleanse(t->secrets, sizeof *t->secrets);

@@ -25,6 +25,9 @@ void sio__tls_ctx_free(sio_ssl_ctx_t *ctx);
  * to `out` (borrowed: the server's, shared by its connections and drained after each call). */
 sio_tls_t *sio__tls_new(sio_ssl_ctx_t *ctx, sio_sbuf_t *out);
 void sio__tls_free(sio_tls_t *t);
+/* Points the connection's output elsewhere (workers: a connection handed to another worker's
+ * server, whose buffer it then shares; no call may be in progress). */
+void sio__tls_set_out(sio_tls_t *t, sio_sbuf_t *out);
 /* Lends `len` bytes of ciphertext to the calls that follow (all of it is consumed by the time a
  * call returns 0 for "more input needed"). */
 void sio__tls_begin(sio_tls_t *t, const char *in, size_t len);

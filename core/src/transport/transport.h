@@ -83,6 +83,7 @@ struct sio_conn_s {
   unsigned paused : 1;            /* backpressure: not read until the queue is low again */
   unsigned held : 1;              /* writes wait for hold_timer (see sio_conn_hold) */
   unsigned app_req : 1;           /* parked on an application's handler (sio_server_handler) */
+  unsigned handoff : 7;           /* workers: 1 + the worker this connection is being handed to */
   uint32_t inflight_pieces;       /* queue entries handed to uv_write, not yet completed */
   uint64_t app_since_ms;     /* when that handler got the request (request_timeout_ms bounds it) */
   uv_timer_t *hold_timer;    /* allocated only while held */
@@ -193,6 +194,12 @@ static inline void sio_conn_set_owner(sio_conn_t *c, const sio_conn_owner_vt_t *
   c->owner_vt = vt;
   c->owner = owner;
 }
+/* Workers (sio_server_set_workers): when `sid` (20 characters) names another worker of the
+ * server's group, hands the connection with the request (and whatever follows it) to that worker,
+ * which answers it: returns 1, and the route answers nothing (the connection is parked until it
+ * leaves, from the loop's check phase). 0: the request is this worker's to answer (its own sid, or
+ * one naming no worker of the group: "Session ID unknown"). */
+int sio__conn_handoff(sio_conn_t *c, const sio_http_request_t *req, const char *sid);
 /* "127.0.0.1" of the peer into out. */
 void sio_conn_peer(const sio_conn_t *c, char *out, size_t outsz);
 

@@ -16,13 +16,16 @@
 /* dst and src are either the same buffer or disjoint ones. Every byte of a client's payload passes
  * through here, so the bulk goes 8 bytes at a time; memcpy keeps the loads and stores free of
  * alignment and aliasing trouble and compiles to plain (often vector) moves. */
-static void xor_mask(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t mask[4],
-                     size_t offset) {
+/* Returns 1 when every byte it wrote is ASCII: the unmasking pass also tells whether a text
+ * payload needs the UTF-8 check (ASCII is valid UTF-8 whatever it is), for a few ORs. */
+static int xor_mask(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t mask[4],
+                    size_t offset) {
   uint8_t key[8];
   for (size_t i = 0; i < 8; i++) key[i] = mask[(offset + i) & 3];
   uint64_t k;
   memcpy(&k, key, 8);
   size_t i = 0;
+  uint64_t seen = 0; /* the OR of every byte written */
   for (; i + 32 <= len; i += 32) {
     uint64_t a, b, c, d;
     memcpy(&a, src + i, 8);
@@ -37,19 +40,22 @@ static void xor_mask(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t
     memcpy(dst + i + 8, &b, 8);
     memcpy(dst + i + 16, &c, 8);
     memcpy(dst + i + 24, &d, 8);
+    seen |= a | b | c | d;
   }
   for (; i + 8 <= len; i += 8) {
     uint64_t a;
     memcpy(&a, src + i, 8);
     a ^= k;
     memcpy(dst + i, &a, 8);
+    seen |= a;
   }
   /* i is a multiple of 8 here, so the key keeps its phase. */
-  for (; i < len; i++) dst[i] = src[i] ^ key[i & 7];
+  for (; i < len; i++) seen |= dst[i] = src[i] ^ key[i & 7];
+  return (seen & 0x8080808080808080ULL) == 0;
 }
 
 void sio_ws_mask(uint8_t *data, size_t len, const uint8_t mask[4], size_t offset) {
-  xor_mask(data, data, len, mask, offset);
+  (void)xor_mask(data, data, len, mask, offset);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -176,6 +182,7 @@ typedef struct {
   uint8_t mask[4];
   size_t hlen;     /* header bytes, mask key included */
   size_t plen;     /* payload bytes */
+  int ascii;       /* set by the caller of on_frame: the payload is known to be all ASCII */
 } ws_header_t;
 
 enum {
@@ -298,9 +305,10 @@ static int parse_header(const sio_ws_parser_t *p, const uint8_t *b, size_t avail
   return avail >= *need ? HDR_COMPLETE : HDR_NEED_BODY;
 }
 
+/* ascii: the bytes are known to be ASCII (seen while unmasking), so valid UTF-8 already. */
 static int deliver_plain(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void *user,
-                         int opcode, char *data, size_t len) {
-  if (opcode == SIO_WS_OP_TEXT && !sio_utf8_valid(data, len)) return fail(p, SIO_EUTF8);
+                         int opcode, char *data, size_t len, int ascii) {
+  if (opcode == SIO_WS_OP_TEXT && !ascii && !sio_utf8_valid(data, len)) return fail(p, SIO_EUTF8);
   return cb && cb->on_message ? cb->on_message(user, opcode, data, len) : 0;
 }
 
@@ -308,12 +316,12 @@ static int inflate_message(sio_ws_parser_t *p, const char *in, size_t len, sio_s
 
 /* A whole message: inflated first when its first frame had RSV1. */
 static int deliver(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void *user, int opcode,
-                   char *data, size_t len) {
-  if (!p->msg_deflated) return deliver_plain(p, cb, user, opcode, data, len);
+                   char *data, size_t len, int ascii) {
+  if (!p->msg_deflated) return deliver_plain(p, cb, user, opcode, data, len, ascii);
   p->msg_deflated = 0;
   sio_sbuf_t out = SIO_SBUF_INIT;
   int r = inflate_message(p, data, len, &out);
-  if (r == 0) r = deliver_plain(p, cb, user, opcode, out.data, out.len);
+  if (r == 0) r = deliver_plain(p, cb, user, opcode, out.data, out.len, 0);
   else r = fail(p, r);
   sio_sbuf_free(&out);
   return r;
@@ -343,10 +351,10 @@ static int on_frame(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void *user
   int opcode = p->msg_opcode;
   p->msg_opcode = 0;
   /* Unfragmented, or every earlier fragment empty: the payload is the whole message, no copy. */
-  if (message_len(p) == 0) return deliver(p, cb, user, opcode, data, len);
+  if (message_len(p) == 0) return deliver(p, cb, user, opcode, data, len, h->ascii);
   sio_sbuf_t *m = &p->part->message;
   if (sio_sbuf_append(m, data, len)) return fail(p, SIO_ENOMEM);
-  int rv = deliver(p, cb, user, opcode, m->data, m->len);
+  int rv = deliver(p, cb, user, opcode, m->data, m->len, 0);
   if (p->part) sio_sbuf_free(&p->part->message);
   return rv;
 }
@@ -363,12 +371,15 @@ static int stash(sio_ws_parser_t *p, const ws_header_t *h, int header_known, con
   if (header_known) raw = f->len >= h->hlen ? 0 : h->hlen - f->len;
   if (raw > n) raw = n;
   memcpy(dst, src, raw);
+  if (f->len == 0) p->part->frame_nonascii = 0; /* a new frame */
   if (n > raw) {
     size_t offset = f->len + raw - h->hlen;
-    if (h->masked)
-      xor_mask(dst + raw, src + raw, n - raw, h->mask, offset);
-    else
+    if (!h->masked) {
       memcpy(dst + raw, src + raw, n - raw);
+      p->part->frame_nonascii = 1; /* not looked at: checked when whole */
+    } else if (!xor_mask(dst + raw, src + raw, n - raw, h->mask, offset)) {
+      p->part->frame_nonascii = 1;
+    }
   }
   f->len += n;
   return 0;
@@ -396,6 +407,7 @@ int sio_ws_parser_execute(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void
       in += n;
       len -= n;
     }
+    h.ascii = h.masked && !p->part->frame_nonascii; /* every payload byte went through stash */
     rv = on_frame(p, cb, user, &h, p->part->frame.data + h.hlen, h.plen);
     /* Keep the storage for now: the input's tail may need it again before this call returns. */
     if (p->part) p->part->frame.len = 0;
@@ -412,7 +424,7 @@ int sio_ws_parser_execute(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void
       break;
     }
     char *payload = (char *)in + h.hlen;
-    if (h.masked) xor_mask((uint8_t *)payload, (uint8_t *)payload, h.plen, h.mask, 0);
+    h.ascii = h.masked && xor_mask((uint8_t *)payload, (uint8_t *)payload, h.plen, h.mask, 0);
     in += need;
     len -= need;
     rv = on_frame(p, cb, user, &h, payload, h.plen);

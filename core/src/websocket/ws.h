@@ -35,6 +35,7 @@ typedef struct sio_ws_callbacks {
 typedef struct sio_ws_partial {
   sio_sbuf_t frame;   /* bytes of an incomplete frame */
   sio_sbuf_t message; /* payloads of the fragments of an incomplete message */
+  int frame_nonascii; /* a byte of frame's payload so far was not ASCII, or was not looked at */
 } sio_ws_partial_t;
 
 /* permessage-deflate (RFC 7692). The server always answers server_no_context_takeover and

@@ -1,0 +1,329 @@
+/* Workers (sio.h "Workers"): start and stop with 1, 2 and 4 workers (setup in index order, each on
+ * its own thread, stop callbacks, the stopped callback once, threads joined: ASan sees no leak), a
+ * setup's error stopping those already built, the SIO_EINVAL cases (index out of range, a server
+ * already listening), and over real TCP from a client thread:
+ * SO_REUSEPORT spreading handshakes over the workers (the sid's first character names the
+ * worker), Engine.IO polling sessions whose every request is on a fresh connection (so about half
+ * are handed to the owner: POST then GET echo through it), bad sids answered as unknown, and a
+ * stop while long-polls are being handed off. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "sio.h"
+#include "test.h"
+
+#define MAXW 8
+
+static struct {
+  int port;
+  int fail_at; /* setup of this index fails (-1: none) */
+  int listen;  /* setup listens (and adds the echo engine) */
+  int nsetup;
+  int order[MAXW];
+  int on_thread[MAXW]; /* sio_workers_current() said the index inside setup */
+  uv_loop_t *loops[MAXW];
+  atomic_int stops[MAXW];
+  atomic_int handshakes[MAXW]; /* sessions opened on each worker */
+  int stopped;
+  int set_after_listen; /* sio_server_set_workers after listen: what it returned */
+} T;
+
+static void echo(sio_session_t *s, const char *data, size_t len, int binary) {
+  sio_session_send(s, data, len, binary);
+}
+
+static void on_conn(sio_engine_t *e, sio_session_t *s);
+
+static int setup(sio_workers_t *w, unsigned index, uv_loop_t *loop, void *arg) {
+  (void)arg;
+  T.order[T.nsetup++] = (int)index;
+  T.on_thread[index] = sio_workers_current(w) == (int)index;
+  T.loops[index] = loop;
+  if ((int)index == T.fail_at) return SIO_ENOMEM;
+  sio_server_t *s;
+  int r = sio_server_new(loop, NULL, &s);
+  if (r) return r;
+  if (sio_server_set_workers(s, w, sio_workers_count(w)) != SIO_EINVAL) return -1000;
+  r = sio_server_set_workers(s, w, index);
+  if (r) return r;
+  if (!T.listen) return 0;
+  sio_engine_callbacks_t cbs = {on_conn, echo, NULL, NULL};
+  sio_engine_t *e;
+  r = sio_engine_new(s, NULL, &cbs, &e);
+  if (!r) r = sio_server_listen(s, "127.0.0.1", T.port);
+  if (r) return r;
+  if (index == 0) T.port = sio_server_port(s);
+  T.set_after_listen = sio_server_set_workers(s, w, index);
+  return 0;
+}
+
+static void on_conn(sio_engine_t *e, sio_session_t *s) {
+  (void)e;
+  const char *id = sio_session_id(s);
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const char *p = strchr(alphabet, id[0]);
+  if (p && p - alphabet < MAXW) atomic_fetch_add(&T.handshakes[p - alphabet], 1);
+}
+
+static void on_stop(sio_workers_t *w, unsigned index, uv_loop_t *loop, void *arg) {
+  (void)arg;
+  if (sio_workers_current(w) == (int)index && loop == T.loops[index]) atomic_fetch_add(&T.stops[index], 1);
+}
+
+static void on_stopped(sio_workers_t *w) {
+  (void)w;
+  T.stopped++;
+}
+
+static void reset(int listen) {
+  memset(&T, 0, sizeof T);
+  T.fail_at = -1;
+  T.listen = listen;
+}
+
+static int start(uv_loop_t *loop, unsigned n, sio_workers_t **out) {
+  sio_workers_options_t o;
+  sio_workers_options_init(&o);
+  o.count = n;
+  o.setup = setup;
+  o.stop = on_stop;
+  return sio_workers_start(loop, &o, out);
+}
+
+static void lifecycle(unsigned n) {
+  reset(1);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  sio_workers_t *w = NULL;
+  CHECK_EQ_INT(start(&loop, n, &w), 0);
+  CHECK_EQ_INT(sio_workers_count(w), n);
+  CHECK_EQ_INT(sio_workers_current(w), 0);
+  CHECK_EQ_INT(T.nsetup, n);
+  for (unsigned i = 0; i < n; i++) {
+    CHECK_EQ_INT(T.order[i], i);
+    CHECK(T.on_thread[i]);
+  }
+  for (unsigned i = 1; i < n; i++) CHECK(T.loops[i] != &loop);
+  CHECK_EQ_INT(T.set_after_listen, SIO_EINVAL);
+  sio_workers_stop(w, on_stopped);
+  sio_workers_stop(w, on_stopped); /* idempotent */
+  CHECK_EQ_INT(T.stopped, 0);      /* later, from the loop */
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(T.stopped, 1);
+  for (unsigned i = 0; i < n; i++) CHECK_EQ_INT(atomic_load(&T.stops[i]), 1);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+}
+
+TEST(start_stop_1) { lifecycle(1); }
+TEST(start_stop_2) { lifecycle(2); }
+TEST(start_stop_4) { lifecycle(4); }
+
+TEST(setup_error_stops_the_others) {
+  for (int at = 0; at < 4; at++) {
+    reset(1);
+    T.fail_at = at;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    sio_workers_t *w = NULL;
+    CHECK_EQ_INT(start(&loop, 4, &w), SIO_ENOMEM);
+    CHECK_EQ_INT(T.nsetup, at + 1); /* none after the failing one */
+    for (int i = 0; i < at; i++) CHECK_EQ_INT(atomic_load(&T.stops[i]), 1);
+    uv_run(&loop, UV_RUN_DEFAULT); /* worker 0's servers finish closing */
+    CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  }
+}
+
+TEST(bad_arguments) {
+  reset(0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  sio_workers_t *w = NULL;
+  sio_workers_options_t o;
+  sio_workers_options_init(&o);
+  CHECK_EQ_INT(o.count, 1);
+  o.setup = setup;
+  o.count = 0;
+  CHECK_EQ_INT(sio_workers_start(&loop, &o, &w), SIO_EINVAL);
+  o.count = 65;
+  CHECK_EQ_INT(sio_workers_start(&loop, &o, &w), SIO_EINVAL);
+  o.count = 2;
+  o.setup = NULL;
+  CHECK_EQ_INT(sio_workers_start(&loop, &o, &w), SIO_EINVAL);
+  CHECK_EQ_INT(sio_workers_current(NULL), -1);
+  CHECK_EQ_INT(sio_workers_count(NULL), 0);
+  sio_workers_stop(NULL, NULL);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* A blocking HTTP client on its own thread                                                        */
+
+/* One request on a fresh connection; the response (head and body) into out. Returns its length. */
+static int http(int port, const char *method, const char *path, const char *body, char *out, size_t outsz) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct timeval tv = {5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  char req[512];
+  int n = snprintf(req, sizeof req,
+                   "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+                   "Content-Length: %zu\r\n\r\n%s",
+                   method, path, body ? strlen(body) : 0, body ? body : "");
+  if (write(fd, req, (size_t)n) != n) {
+    close(fd);
+    return -1;
+  }
+  size_t got = 0;
+  ssize_t r;
+  while (got + 1 < outsz && (r = read(fd, out + got, outsz - 1 - got)) > 0) got += (size_t)r;
+  out[got] = '\0';
+  close(fd);
+  return (int)got;
+}
+
+static const char *body_of(const char *resp) {
+  const char *p = strstr(resp, "\r\n\r\n");
+  return p ? p + 4 : "";
+}
+
+static struct {
+  int port;
+  int sessions, echoed, unknown_ok, failures;
+  uv_async_t done;
+  sio_workers_t *w;
+  int mode; /* 0: sessions; 1: long-polls left hanging, then stop */
+  char last_error[256];
+} C;
+
+static void fail(const char *what, const char *resp) {
+  C.failures++;
+  snprintf(C.last_error, sizeof C.last_error, "%s: %.200s", what, resp);
+}
+
+static void client_main(void *arg) {
+  (void)arg;
+  static char resp[8192];
+  char path[128];
+  for (int i = 0; i < (C.mode ? 8 : 40); i++) {
+    if (http(C.port, "GET", "/engine.io/?EIO=4&transport=polling", NULL, resp, sizeof resp) <= 0) {
+      fail("handshake", "");
+      continue;
+    }
+    const char *sid = strstr(resp, "\"sid\":\"");
+    if (!sid) {
+      fail("handshake", resp);
+      continue;
+    }
+    char id[21];
+    memcpy(id, sid + 7, 20);
+    id[20] = '\0';
+    C.sessions++;
+    snprintf(path, sizeof path, "/engine.io/?EIO=4&transport=polling&sid=%s", id);
+    if (C.mode) {
+      /* a long-poll (handed off or not) left waiting: the stop must end it */
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)C.port)};
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+        char req[256];
+        int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+        if (write(fd, req, (size_t)n) != n) fail("long-poll", "");
+      }
+      /* fd left open until the process ends: closed below after the stop */
+      continue;
+    }
+    http(C.port, "POST", path, "4hello", resp, sizeof resp);
+    if (strcmp(body_of(resp), "ok") != 0) {
+      fail("POST", resp);
+      continue;
+    }
+    http(C.port, "GET", path, NULL, resp, sizeof resp);
+    if (strcmp(body_of(resp), "4hello") != 0) {
+      fail("GET", resp);
+      continue;
+    }
+    C.echoed++;
+  }
+  /* Sids naming no worker of the group (63 of 2), or of the wrong length: the normal answer. */
+  const char *bad[] = {"_aaaaaaaaaaaaaaaaaaa", "9aaaaaaaaaaaaaaaaaaa", "Baaaaaaaaaaaaaaaaaa",
+                       "Aaaaaaaaaaaaaaaaaaaaa"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0] && !C.mode; i++) {
+    snprintf(path, sizeof path, "/engine.io/?EIO=4&transport=polling&sid=%s", bad[i]);
+    http(C.port, "GET", path, NULL, resp, sizeof resp);
+    if (strstr(resp, "400 Bad Request") && strstr(body_of(resp), "Session ID unknown")) C.unknown_ok++;
+    else fail("bad sid", resp);
+  }
+  uv_async_send(&C.done);
+}
+
+static void on_client_done(uv_async_t *a) {
+  uv_close((uv_handle_t *)a, NULL);
+  sio_workers_stop(C.w, on_stopped);
+}
+
+static void over_tcp(int mode) {
+  reset(1);
+  memset(&C, 0, sizeof C);
+  C.mode = mode;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  CHECK_EQ_INT(start(&loop, mode ? 4 : 2, &C.w), 0);
+  C.port = T.port;
+  uv_async_init(&loop, &C.done, on_client_done);
+  uv_thread_t th;
+  CHECK_EQ_INT(uv_thread_create(&th, client_main, NULL), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_thread_join(&th);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  if (C.failures) fprintf(stderr, "client: %s\n", C.last_error);
+  CHECK_EQ_INT(C.failures, 0);
+  CHECK_EQ_INT(T.stopped, 1);
+  if (mode) return;
+  CHECK_EQ_INT(C.sessions, 40);
+  CHECK_EQ_INT(C.echoed, 40);
+  CHECK_EQ_INT(C.unknown_ok, 4);
+  /* SO_REUSEPORT spread the 40 handshakes (2^-39 that one worker got none by chance). */
+  CHECK(atomic_load(&T.handshakes[0]) > 0);
+  CHECK(atomic_load(&T.handshakes[1]) > 0);
+  CHECK_EQ_INT(atomic_load(&T.handshakes[0]) + atomic_load(&T.handshakes[1]), 40);
+}
+
+TEST(spread_and_handoff) { over_tcp(0); }
+TEST(stop_while_handing_off) { over_tcp(1); }
+
+/* Another process's group holding the port (SO_REUSEPORT set, as a group sets it): a second group
+ * must not join it, or the kernel would split connections between the two processes. */
+TEST(port_held_elsewhere_is_in_use) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0), on = 1;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  CHECK(fd >= 0);
+  CHECK_EQ_INT(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on), 0);
+  CHECK_EQ_INT(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  CHECK_EQ_INT(listen(fd, 8), 0);
+  CHECK_EQ_INT(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  reset(1);
+  T.port = ntohs(a.sin_port);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  sio_workers_t *w = NULL;
+  CHECK_EQ_INT(start(&loop, 2, &w), UV_EADDRINUSE);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  close(fd);
+}
+
+TEST_MAIN(RUN(start_stop_1), RUN(start_stop_2), RUN(start_stop_4), RUN(setup_error_stops_the_others),
+          RUN(bad_arguments), RUN(spread_and_handoff),
+          RUN(stop_while_handing_off), RUN(port_held_elsewhere_is_in_use))
