@@ -685,7 +685,46 @@ TEST(expect_continue) {
   capture_free(&c);
 }
 
-TEST_MAIN(RUN(get_with_query), RUN(expect_continue), RUN(find_header_in_callback), RUN(byte_by_byte),
+/* sio_http_parser_reset (the server's parser cache): a parser left anywhere (mid-headers here,
+ * after an error, after an upgrade) and reset parses the next connection's request exactly as a
+ * new parser does, reporting to the new user; its grown buffers are kept (footprint). */
+TEST(reset_reuses_a_parser) {
+  const char *next = "POST /p?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
+  capture_t fresh = {0}, a = {0}, b = {0};
+  sio_http_parser_t *f = sio_http_parser_new(16384, 1024, on_request, &fresh);
+  size_t used = 0;
+  CHECK_EQ_INT(feed(f, next, &used), SIO_HTTP_OK);
+  sio_http_parser_free(f);
+  CHECK_EQ_INT(fresh.count, 1);
+
+  const char *starts[] = {"GET /a HTTP/1.1\r\nX-Long: 0123456789012345678901234567890123456789",
+                          "BAD REQUEST\r\n\r\n",
+                          "GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"};
+  for (size_t k = 0; k < sizeof starts / sizeof starts[0]; k++) {
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    sio_http_parser_t *p = sio_http_parser_new(16384, 1024, on_request, &a);
+    feed(p, starts[k], &used);
+    size_t kept = sio_http_parser_footprint(p);
+    sio_http_parser_reset(p, 16384, 1024, on_request, &b);
+    CHECK(sio_http_parser_footprint(p) == kept);
+    CHECK(sio_http_parser_user(p) == &b);
+    CHECK_EQ_INT(sio_http_parser_in_request(p), 0);
+    CHECK_EQ_INT(feed(p, next, &used), SIO_HTTP_OK);
+    CHECK_EQ_INT((int)used, (int)strlen(next));
+    CHECK_EQ_INT(b.count, 1);
+    CHECK(strcmp(b.req[0].method, fresh.req[0].method) == 0);
+    CHECK(strcmp(b.req[0].url, fresh.req[0].url) == 0);
+    CHECK(strcmp(b.req[0].headers, fresh.req[0].headers) == 0);
+    CHECK(b.req[0].body && strcmp(b.req[0].body, "abc") == 0);
+    sio_http_parser_free(p);
+    capture_free(&a);
+    capture_free(&b);
+  }
+  capture_free(&fresh);
+}
+
+TEST_MAIN(RUN(get_with_query), RUN(reset_reuses_a_parser), RUN(expect_continue), RUN(find_header_in_callback), RUN(byte_by_byte),
           RUN(post_content_length), RUN(chunked_body), RUN(pipelined_pause_resume),
           RUN(paused_request_stays_valid), RUN(pipelined_continue), RUN(upgrade), RUN(headers_too_large),
           RUN(header_limit_boundary), RUN(body_too_large), RUN(bad_request), RUN(misc_requests),

@@ -105,6 +105,9 @@ struct sio_session_s {
    * two). The sio_request_info_t view is built on first use only (idle sessions never pay). */
   char info_block[];
 };
+/* Every session holds this for life (with its handshake block): keep it so (issue 22's budget of
+ * 1 KiB per idle connection; the other per-connection structs are bounded in test_memory.c). */
+_Static_assert(sizeof(struct sio_session_s) <= 168, "sio_session_s grew: see the comment above");
 
 struct sio_engine_s {
   sio_route_t route; /* first: the server sees the engine as its route */
@@ -385,6 +388,28 @@ int sio_session_transport(const sio_session_t *s) { return s->transport; }
 sio_engine_t *sio_session_engine(const sio_session_t *s) { return s->engine; }
 void *sio_session_get_data(const sio_session_t *s) { return s->data; }
 void sio_session_set_data(sio_session_t *s, void *data) { s->data = data; }
+/* Header names a session's info_block keeps as one byte, their index here (1..KNOWN_LIMIT-1),
+ * instead of the name: every session keeps its handshake for life, and these names (as the
+ * parser gives them, lower-cased) are most of a WebSocket handshake's bytes besides the values.
+ * No header name starts with a byte below 0x20 (names are tokens), so a code cannot be mistaken
+ * for the first byte of a name. */
+enum { KNOWN_LIMIT = 0x20 };
+static const char *const known_names[] = {
+    NULL,              "host",          "upgrade",       "connection",      "sec-websocket-key",
+    "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol", "user-agent",
+    "origin",          "accept",        "accept-encoding", "accept-language", "cookie",
+    "cache-control",   "pragma",        "referer",       "content-type",    "content-length",
+    "x-forwarded-for", "x-forwarded-proto", "x-real-ip", "authorization",   "sec-fetch-mode",
+    "sec-fetch-site",  "sec-fetch-dest", "dnt"};
+_Static_assert(sizeof known_names / sizeof known_names[0] <= KNOWN_LIMIT, "codes stay below 0x20");
+
+/* The code of a known header name, 0 for any other. */
+static int known_name(const char *name, size_t len) {
+  for (size_t i = 1; i < sizeof known_names / sizeof known_names[0]; i++)
+    if (strlen(known_names[i]) == len && memcmp(known_names[i], name, len) == 0) return (int)i;
+  return 0;
+}
+
 const sio_request_info_t *sio_session_request(const sio_session_t *cs) {
   sio_session_t *s = (sio_session_t *)cs; /* the view is a cache: logically const */
   if (s->info) return s->info;
@@ -401,8 +426,13 @@ const sio_request_info_t *sio_session_request(const sio_session_t *cs) {
   info->remote_addr = p;
   p += strlen(p) + 1;
   for (size_t i = 0; i < n; i++) {
-    names[i] = p;
-    p += strlen(p) + 1;
+    if ((unsigned char)*p < KNOWN_LIMIT) { /* a known name's code (info_init) */
+      names[i] = known_names[(unsigned char)*p];
+      p++;
+    } else {
+      names[i] = p;
+      p += strlen(p) + 1;
+    }
     values[i] = p;
     p += strlen(p) + 1;
   }
@@ -1533,8 +1563,10 @@ void sio_engine_on_connection_error(sio_engine_t *e, sio_connection_error_cb cb,
 /* The bytes of the session's info_block for the request from peer `addr`. */
 static size_t info_size(const sio_http_request_t *req, const char *addr) {
   size_t strings = strlen(req->method) + 1 + req->url_len + 1 + strlen(addr) + 1;
-  for (size_t i = 0; i < req->header_count; i++)
-    strings += req->headers[i].name_len + req->headers[i].value_len + 2;
+  for (size_t i = 0; i < req->header_count; i++) {
+    const sio_http_header_t *h = &req->headers[i];
+    strings += (known_name(h->name, h->name_len) ? 1 : h->name_len + 1) + h->value_len + 1;
+  }
   return strings;
 }
 
@@ -1555,8 +1587,18 @@ static void info_init(sio_session_t *s, sio_conn_t *c, const sio_http_request_t 
   COPY(req->url, req->url_len);
   COPY(addr, strlen(addr));
   for (size_t i = 0; i < n; i++) {
-    COPY(req->headers[i].name, req->headers[i].name_len);
-    COPY(req->headers[i].value, req->headers[i].value_len);
+    const sio_http_header_t *h = &req->headers[i];
+    int code = known_name(h->name, h->name_len);
+    if (code) {
+      *p++ = (char)code;
+    } else {
+      char *name = p;
+      COPY(h->name, h->name_len);
+      /* A byte below KNOWN_LIMIT would read as a code: no token starts so (the parser lets none
+       * through), but the layout must not depend on it. */
+      if ((unsigned char)name[0] < KNOWN_LIMIT && h->name_len) name[0] = '?';
+    }
+    COPY(h->value, h->value_len);
   }
 #undef COPY
   struct timeval tv;

@@ -326,10 +326,15 @@ static int deliver(sio_http_parser_t *p, int upgrade, int *verdict) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Parser                                                                                          */
 
-sio_http_parser_t *sio_http_parser_new(size_t max_header_size, size_t max_body_size,
-                                       sio_http_request_cb on_request, void *user) {
-  sio_http_parser_t *p = calloc(1, sizeof *p);
-  if (!p) return NULL;
+void sio_http_parser_reset(sio_http_parser_t *p, size_t max_header_size, size_t max_body_size,
+                           sio_http_request_cb on_request, void *user) {
+  sio_sbuf_t keep[4] = {p->strs, p->spans, p->hdrs, p->body};
+  memset(p, 0, sizeof *p);
+  p->strs = keep[0];
+  p->spans = keep[1];
+  p->hdrs = keep[2];
+  p->body = keep[3];
+  p->strs.len = p->spans.len = p->hdrs.len = p->body.len = 0;
   /* Zero would leave no room for any head; take the server's default instead. */
   p->max_header = max_header_size ? max_header_size : 16384;
   p->max_body = max_body_size;
@@ -337,6 +342,17 @@ sio_http_parser_t *sio_http_parser_new(size_t max_header_size, size_t max_body_s
   p->user = user;
   llhttp_init(&p->ll, HTTP_REQUEST, &settings);
   p->ll.data = p;
+}
+
+size_t sio_http_parser_footprint(const sio_http_parser_t *p) {
+  return p->strs.cap + p->spans.cap + p->hdrs.cap + p->body.cap;
+}
+
+sio_http_parser_t *sio_http_parser_new(size_t max_header_size, size_t max_body_size,
+                                       sio_http_request_cb on_request, void *user) {
+  sio_http_parser_t *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  sio_http_parser_reset(p, max_header_size, max_body_size, on_request, user);
   return p;
 }
 

@@ -55,6 +55,12 @@ typedef int (*sio_http_request_cb)(sio_http_parser_t *p, const sio_http_request_
 sio_http_parser_t *sio_http_parser_new(size_t max_header_size, size_t max_body_size,
                                        sio_http_request_cb on_request, void *user);
 void sio_http_parser_free(sio_http_parser_t *p);
+/* Makes p as sio_http_parser_new would, for another connection, keeping the storage its buffers
+ * grew (a server reuses the parsers of finished handshakes: see server.c's parser cache). */
+void sio_http_parser_reset(sio_http_parser_t *p, size_t max_header_size, size_t max_body_size,
+                           sio_http_request_cb on_request, void *user);
+/* Bytes of buffer storage p holds (what keeping it for reuse costs). */
+size_t sio_http_parser_footprint(const sio_http_parser_t *p);
 void *sio_http_parser_user(const sio_http_parser_t *p);
 /* Feeds bytes (borrowed). Returns SIO_HTTP_OK / PAUSED / UPGRADE with *consumed set, or a
  * SIO_HTTP_E_* error (or SIO_ENOMEM). After an error or UPGRADE the parser must not be fed again. */

@@ -39,12 +39,21 @@ typedef struct sio_listener {
   sio_tls_options_t tls; /* the files, owned copies (for sio_server_tls_reload) */
 } sio_listener_t;
 
+#define SIO_PARSER_CACHE 256
+#define SIO_PARSER_CACHE_BYTES 4096 /* a parser with more buffer storage than this is freed */
+
 struct sio_server_s {
   sio__log_head_t log; /* first: SIO_DEBUG reads it inline (log.h) */
   int instr_ios;       /* instrumented ios (SIO__WATCH_INSTR while non-zero) */
   uv_loop_t *loop;
   sio_server_options_t opts;
   sio_listener_t *listeners; /* the one added last first */
+  /* Parsers of finished handshakes (a connection's parser goes once it is a WebSocket), kept for
+   * the next connections instead of freed: a freed parser's chunk, split later by a smaller
+   * long-lived struct (a session), left a hole per connection that nothing reused (~80 bytes of
+   * RSS per idle connection). Bounded in count and in the buffer storage each keeps. */
+  sio_http_parser_t *parsers[SIO_PARSER_CACHE];
+  unsigned nparsers;
   uv_check_t check;  /* flushes writes after the loop's I/O callbacks */
   uv_idle_t idle;    /* keeps the loop from blocking in poll while writes wait for the check */
   uv_timer_t sweep;  /* idle/slow-request timeouts */
@@ -573,6 +582,29 @@ static void on_check(uv_check_t *h) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Connections                                                                                     */
 
+static int on_http_request(sio_http_parser_t *p, const sio_http_request_t *req);
+
+/* A parser for c: one from the cache, or a new one. NULL on ENOMEM. */
+static sio_http_parser_t *parser_get(sio_server_t *s, sio_conn_t *c) {
+  size_t max_body = s->max_body ? s->max_body : 1000000;
+  if (!s->nparsers) return sio_http_parser_new(s->opts.max_header_size, max_body, on_http_request, c);
+  sio_http_parser_t *p = s->parsers[--s->nparsers];
+  sio_http_parser_reset(p, s->opts.max_header_size, max_body, on_http_request, c);
+  return p;
+}
+
+/* c's parser is done with (c is a WebSocket now, or closed): into the cache, or freed. */
+static void parser_put(sio_conn_t *c) {
+  sio_server_t *s = c->server;
+  sio_http_parser_t *p = c->http;
+  c->http = NULL;
+  if (!p) return;
+  if (s->nparsers < SIO_PARSER_CACHE && sio_http_parser_footprint(p) <= SIO_PARSER_CACHE_BYTES)
+    s->parsers[s->nparsers++] = p;
+  else
+    sio_http_parser_free(p);
+}
+
 static void on_conn_closed(uv_handle_t *h) {
   sio_conn_t *c = (sio_conn_t *)h;
   sio_server_t *s = c->server;
@@ -588,7 +620,7 @@ static void on_conn_closed(uv_handle_t *h) {
   }
   for (uint32_t i = 0; i < c->wq_len; i++) sio_rbuf_unref(c->wq[i].rb);
   free(c->wq);
-  if (c->http) sio_http_parser_free(c->http);
+  parser_put(c);
   sio_ws_parser_free(&c->ws);
   if (c->in) sio_sbuf_free(c->in);
   free(c->in);
@@ -887,10 +919,7 @@ int sio_conn_accept_ws_deflate(sio_conn_t *c, const sio_http_request_t *req, siz
   if (c->parked) {
     c->parked = 0;
     c->app_req = 0;
-    if (c->http) { /* not inside the parser: it returned when the request was parked */
-      sio_http_parser_free(c->http);
-      c->http = NULL;
-    }
+    parser_put(c); /* not inside the parser: it returned when the request was parked */
     mark_dirty(c);
   }
   sio_conn_hold(c, SIO_HANDSHAKE_GAP_MS);
@@ -1033,8 +1062,7 @@ static void conn_process_input(sio_conn_t *c, char *data, size_t len) {
       data += used;
       len -= used;
       if (c->mode == SIO_CONN_WS) {
-        sio_http_parser_free(c->http);
-        c->http = NULL;
+        parser_put(c);
         continue; /* the rest is WebSocket frames */
       }
       if (c->parked) conn_keep_input(c, data, len); /* frames, once the upgrade is answered */
@@ -1083,8 +1111,7 @@ static int conn_setup(sio_server_t *s, sio_conn_t *c, sio_ssl_ctx_t *ctx) {
   if (s->conns) s->conns->prev = c;
   s->conns = c;
   s->nconns++;
-  c->http = sio_http_parser_new(s->opts.max_header_size, s->max_body ? s->max_body : 1000000,
-                                on_http_request, c);
+  c->http = parser_get(s, c);
   if (!c->http) {
     conn_close_now(c, SIO_ENOMEM);
     return -1;
@@ -1318,6 +1345,7 @@ static void server_handle_done(sio_server_t *s) {
     if (cb) cb(s);
     if (s->workers) sio__workers_server_gone(s->workers, s->worker_index, s);
     sio_ws_zlib_free(s->zlib);
+    while (s->nparsers) sio_http_parser_free(s->parsers[--s->nparsers]);
     free(s->tls_plain);
     sio_sbuf_free(&s->tls_out);
     free(s);
