@@ -621,11 +621,11 @@ static void on_conn_closed(uv_handle_t *h) {
   for (uint32_t i = 0; i < c->wq_len; i++) sio_rbuf_unref(c->wq[i].rb);
   free(c->wq);
   parser_put(c);
-  sio_ws_parser_free(&c->ws);
+  if (c->mode == SIO_CONN_WS) sio_ws_parser_free(&c->ws);
+  else free(c->debug_req); /* the union's other side (transport.h) */
   if (c->in) sio_sbuf_free(c->in);
   free(c->in);
   sio__tls_free(c->tls);
-  free(c->debug_req);
   free(c);
   maybe_finish_close(s);
 }
@@ -720,7 +720,7 @@ static int respond(sio_conn_t *c, int status, const char *content_type, const ch
     return SIO_ECLOSED;
   }
   int keep = c->keep_alive && !c->server->closing && status != 413 && status != 431;
-  if (c->debug_req) debug_response(c, status, clen);
+  if (c->mode == SIO_CONN_HTTP && c->debug_req) debug_response(c, status, clen);
   sio_sbuf_t head = SIO_SBUF_INIT;
   int r = sio_http_write_head(&head, status, content_type, clen, keep, extra_headers);
   if (r == 0) r = sio_conn_write_copy(c, head.data, head.len);
@@ -923,8 +923,12 @@ int sio_conn_accept_ws_deflate(sio_conn_t *c, const sio_http_request_t *req, siz
     mark_dirty(c);
   }
   sio_conn_hold(c, SIO_HANDSHAKE_GAP_MS);
-  c->mode = SIO_CONN_WS;
+  /* The HTTP side of the union is over (transport.h): its debug line was logged above. */
+  free(c->debug_req);
+  c->debug_req = NULL;
+  c->app_req = 0;
   c->req_start_ms = 0;
+  c->mode = SIO_CONN_WS;
   sio_ws_parser_init(&c->ws, SIO_WS_ROLE_SERVER, max_message);
   if (pmd.on) {
     sio_ws_parser_set_deflate(&c->ws, &pmd, c->server->zlib);
@@ -1045,6 +1049,7 @@ static void conn_process_input(sio_conn_t *c, char *data, size_t len) {
     int r = sio_http_parser_execute(c->http, data, len, &used);
     if (c->closing) return;
     if (r == SIO_HTTP_OK) {
+      if (c->mode != SIO_CONN_HTTP) return; /* upgraded: the clocks below are the parser's now */
       if (sio_http_parser_in_request(c->http)) {
         if (!c->req_start_ms) c->req_start_ms = uv_now(c->server->loop);
       } else {
