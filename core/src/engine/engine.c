@@ -69,45 +69,56 @@ typedef struct outpkt {
   sio_msg_t *msg; /* MESSAGE data, or a control packet's data; NULL when none */
 } outpkt_t;
 
+/* What only a polling session or an upgrade in progress needs, allocated with a polling handshake
+ * (or a poll's need) and freed once the session is on WebSocket for good: an idle WebSocket
+ * session never holds it (issue 22: 24 bytes of every session). */
+typedef struct poll_part {
+  sio_conn_t *probe;         /* the WebSocket being probed during an upgrade */
+  char *headers;             /* CORS lines for the parked GET's response */
+  uv_timer_t *upgrade_timer; /* its own allocation: closed asynchronously, after the part may go */
+  uint32_t jsonp_index;      /* N of the ___eio[N] callback */
+} poll_part_t;
+
 struct sio_session_s {
   char id[21];
-  uint8_t protocol;
-  uint8_t transport;
-  uint8_t state;
-  uint8_t upgrade;
-  uint8_t b64;        /* v3 polling client asked for base64 payloads */
-  uint8_t dirty;      /* in the engine's list of sessions to flush */
-  uint8_t close_sent; /* a CLOSE packet is queued: the next poll ends the session */
-  uint8_t secure;     /* the handshake came over TLS */
-  uint8_t http_enc;   /* SIO_HTTP_ENC_*: how the parked GET accepts a compressed body */
-  uint8_t jsonp;      /* a v3 JSONP session: scripts out, forms in */
-  uint8_t tkind;      /* TQ_*: what happens at the deadline */
+  /* Bit-fields in the 3 bytes behind the id (issue 22: 8 bytes of every session). */
+  unsigned protocol : 3;
+  unsigned transport : 2;
+  unsigned state : 2;      /* ST_* */
+  unsigned upgrade : 2;    /* UP_* */
+  unsigned b64 : 1;        /* v3 polling client asked for base64 payloads */
+  unsigned dirty : 1;      /* in the engine's list of sessions to flush */
+  unsigned close_sent : 1; /* a CLOSE packet is queued: the next poll ends the session */
+  unsigned secure : 1;     /* the handshake came over TLS */
+  unsigned http_enc : 2;   /* SIO_HTTP_ENC_*: how the parked GET accepts a compressed body */
+  unsigned jsonp : 1;      /* a v3 JSONP session: scripts out, forms in */
+  unsigned tkind : 3;      /* TQ_*: what happens at the deadline */
   sio_engine_t *engine;
   void *data;
   sio_session_t *hnext; /* hash chain */
   sio_session_t *dnext; /* dirty list */
   sio_conn_t *conn;     /* the WebSocket, or the parked GET while polling */
-  sio_conn_t *probe;    /* the WebSocket being probed during an upgrade */
-  char *poll_headers;   /* CORS lines for the parked GET's response */
+  poll_part_t *poll;    /* NULL on a WebSocket session (see poll_part_t) */
   /* Heartbeat and linger deadlines: the session's place in one of the engine's timer queues. */
   sio_session_t *tnext, *tprev;
   uint64_t deadline;
-  uv_timer_t *upgrade_timer;
   outpkt_t *outq;
   uint32_t outq_len, outq_cap;
   size_t outq_bytes;
   uint64_t info_time_ms;
-  uint32_t info_headers;
-  uint32_t jsonp_index; /* N of the ___eio[N] callback */
   sio_request_info_t *info;
+  uint32_t info_headers; /* last: the handshake block follows it without padding */
   /* The handshake request, compact: "method\0url\0addr\0" then "name\0value\0" per header,
    * in the session's own allocation (every session keeps one for life: one malloc chunk, not
    * two). The sio_request_info_t view is built on first use only (idle sessions never pay). */
   char info_block[];
 };
 /* Every session holds this for life (with its handshake block): keep it so (issue 22's budget of
- * 1 KiB per idle connection; the other per-connection structs are bounded in test_memory.c). */
-_Static_assert(sizeof(struct sio_session_s) <= 168, "sio_session_s grew: see the comment above");
+ * 1 KiB per idle connection; the other per-connection structs are bounded in test_memory.c). A
+ * bench handshake's block is 118 bytes: 140 + 118 + 8 fits a 272-byte malloc chunk. */
+_Static_assert(offsetof(struct sio_session_s, engine) == 24 &&
+                   offsetof(struct sio_session_s, info_block) <= 140,
+               "sio_session_s grew: see the comment above");
 
 struct sio_engine_s {
   sio_route_t route; /* first: the server sees the engine as its route */
@@ -387,6 +398,7 @@ int sio_session_protocol(const sio_session_t *s) { return s->protocol; }
 int sio_session_transport(const sio_session_t *s) { return s->transport; }
 sio_engine_t *sio_session_engine(const sio_session_t *s) { return s->engine; }
 void *sio_session_get_data(const sio_session_t *s) { return s->data; }
+int sio__session_has_poll_part(const sio_session_t *s) { return s->poll != NULL; }
 void sio_session_set_data(sio_session_t *s, void *data) { s->data = data; }
 /* Header names a session's info_block keeps as one byte, their index here (1..KNOWN_LIMIT-1),
  * instead of the name: every session keeps its handshake for life, and these names (as the
@@ -695,10 +707,32 @@ static void respond_error(sio_engine_t *e, sio_conn_t *c, const sio_http_request
 /* ---------------------------------------------------------------------------------------------- */
 /* Sessions                                                                                        */
 
+/* The session's poll part, allocated on first use; NULL on ENOMEM. */
+static poll_part_t *poll_part(sio_session_t *s) {
+  if (!s->poll) s->poll = calloc(1, sizeof *s->poll);
+  return s->poll;
+}
+
+/* Its upgrade timer, if any, stopped first (stop_upgrade_timer). */
+static void poll_part_free(sio_session_t *s) {
+  if (!s->poll) return;
+  free(s->poll->headers);
+  free(s->poll);
+  s->poll = NULL;
+}
+
+/* The parked GET's CORS lines, now the caller's (NULL when none). */
+static char *take_poll_headers(sio_session_t *s) {
+  if (!s->poll) return NULL;
+  char *h = s->poll->headers;
+  s->poll->headers = NULL;
+  return h;
+}
+
 static void session_free(sio_session_t *s) {
   for (uint32_t i = 0; i < s->outq_len; i++) sio_msg_unref(s->outq[i].msg);
   free(s->outq);
-  free(s->poll_headers);
+  poll_part_free(s);
   free(s->info);
   free(s);
 }
@@ -706,9 +740,9 @@ static void session_free(sio_session_t *s) {
 static void upgrade_timer_free(uv_handle_t *h) { free(h); }
 
 static void stop_upgrade_timer(sio_session_t *s) {
-  if (!s->upgrade_timer) return;
-  uv_close((uv_handle_t *)s->upgrade_timer, upgrade_timer_free);
-  s->upgrade_timer = NULL;
+  if (!s->poll || !s->poll->upgrade_timer) return;
+  uv_close((uv_handle_t *)s->poll->upgrade_timer, upgrade_timer_free);
+  s->poll->upgrade_timer = NULL;
 }
 
 static void mark_dirty(sio_session_t *s) {
@@ -850,7 +884,8 @@ static void outq_clear(sio_session_t *s) {
 static sio_rbuf_t *jsonp_body(const sio_session_t *s, const char *payload, size_t len) {
   sio_sbuf_t js = SIO_SBUF_INIT;
   sio_rbuf_t *rb = NULL;
-  if (sio_eio_jsonp_wrap(&js, s->jsonp_index, payload, len) == 0) rb = sio_rbuf_copy(js.data, js.len);
+  uint32_t index = s->poll ? s->poll->jsonp_index : 0;
+  if (sio_eio_jsonp_wrap(&js, index, payload, len) == 0) rb = sio_rbuf_copy(js.data, js.len);
   sio_sbuf_free(&js);
   return rb;
 }
@@ -947,8 +982,7 @@ static void poll_flush(sio_session_t *s) {
     outq_clear(s);
   }
   s->conn = NULL;
-  char *headers = s->poll_headers;
-  s->poll_headers = NULL;
+  char *headers = take_poll_headers(s);
   if (s->engine) s->engine->st.bytes_out[0] += body.len;
   if (r == 0) poll_respond(s, c, headers, body.data, body.len, sio_eio_payload_content_type(&enc));
   else sio_conn_close(c, 0);
@@ -1208,10 +1242,10 @@ static const sio_conn_owner_vt_t ws_vt = {ws_message, ws_closed};
 
 static void probe_abort(sio_session_t *s) {
   stop_upgrade_timer(s);
-  if (s->probe) {
-    sio_conn_detach(s->probe);
-    sio_conn_close(s->probe, 0);
-    s->probe = NULL;
+  if (s->poll && s->poll->probe) {
+    sio_conn_detach(s->poll->probe);
+    sio_conn_close(s->poll->probe, 0);
+    s->poll->probe = NULL;
   }
   s->upgrade = UP_NONE;
 }
@@ -1219,11 +1253,10 @@ static void probe_abort(sio_session_t *s) {
 static void upgrade_complete(sio_session_t *s) {
   stop_upgrade_timer(s);
   sio_conn_t *poll = s->conn;
-  char *poll_headers = s->poll_headers;
-  s->poll_headers = NULL;
+  char *poll_headers = take_poll_headers(s);
   s->transport = SIO_TRANSPORT_WEBSOCKET;
-  s->conn = s->probe;
-  s->probe = NULL;
+  s->conn = s->poll->probe; /* an upgrade has a probe, so a poll part */
+  s->poll->probe = NULL;
   s->upgrade = UP_NONE;
   s->engine->st.upgrades++;
   sio_conn_set_owner(s->conn, &ws_vt, s);
@@ -1241,6 +1274,8 @@ static void upgrade_complete(sio_session_t *s) {
     poll_respond(s, poll, poll_headers, body, strlen(body), "text/plain; charset=UTF-8");
   }
   free(poll_headers);
+  /* On WebSocket for good: the part goes (a stray poll later gets one again, poll_get). */
+  poll_part_free(s);
 }
 
 static void probe_message(void *owner, sio_conn_t *c, int opcode, char *data, size_t len) {
@@ -1265,7 +1300,7 @@ static void probe_message(void *owner, sio_conn_t *c, int opcode, char *data, si
 
 static void probe_closed(void *owner, sio_conn_t *c, int err) {
   sio_session_t *s = owner;
-  if (s->probe == c) s->probe = NULL;
+  if (s->poll && s->poll->probe == c) s->poll->probe = NULL;
   probe_abort(s);
 }
 
@@ -1280,8 +1315,7 @@ static void poll_closed(void *owner, sio_conn_t *c, int err) {
   sio_session_t *s = owner;
   if (s->conn != c) return;
   s->conn = NULL;
-  free(s->poll_headers);
-  s->poll_headers = NULL;
+  free(take_poll_headers(s));
   if (s->state == ST_OPEN) session_close(s, "transport error", 0);
 }
 
@@ -1637,8 +1671,12 @@ static sio_session_t *handshake(sio_engine_t *e, sio_conn_t *c, const sio_http_r
                                 int proto, int transport, const uint32_t *jsonp) {
   char addr[64];
   sio_conn_peer(c, addr, sizeof addr);
-  sio_session_t *s = calloc(1, sizeof *s + info_size(req, addr));
+  sio_session_t *s = calloc(1, offsetof(struct sio_session_s, info_block) + info_size(req, addr));
   if (!s) return NULL;
+  if (transport == SIO_TRANSPORT_POLLING && !poll_part(s)) {
+    free(s);
+    return NULL;
+  }
   info_init(s, c, req, addr);
   new_id(e, s->id);
   s->engine = e;
@@ -1662,13 +1700,13 @@ static sio_session_t *handshake(sio_engine_t *e, sio_conn_t *c, const sio_http_r
   if (jsonp) {
     /* A script carries text only: binary goes as base64 whatever the client said. */
     s->jsonp = 1;
-    s->jsonp_index = *jsonp;
+    s->poll->jsonp_index = *jsonp; /* JSONP is polling only: the part exists */
     s->b64 = 1;
   }
   if (transport == SIO_TRANSPORT_POLLING) {
     s->http_enc = accepted_encoding(e, req);
     s->conn = c;
-    s->poll_headers = extra_headers(e, c, req, 0, s, HOOKS_INITIAL);
+    s->poll->headers = extra_headers(e, c, req, 0, s, HOOKS_INITIAL);
     sio_conn_park(c, &poll_vt, s);
   } else {
     s->conn = c;
@@ -1698,8 +1736,12 @@ static void poll_get(sio_engine_t *e, sio_session_t *s, sio_conn_t *c, const sio
     session_close(s, "transport error", 0);
     return;
   }
+  if (!poll_part(s)) {
+    respond_error(e, c, req, ERR_BAD_REQUEST); /* out of memory */
+    return;
+  }
   s->conn = c;
-  s->poll_headers = extra_headers(e, c, req, 0, NULL, HOOKS_ALL);
+  s->poll->headers = extra_headers(e, c, req, 0, NULL, HOOKS_ALL);
   s->http_enc = accepted_encoding(e, req);
   sio_conn_park(c, &poll_vt, s);
   if (s->upgrade == UP_PROBED) outq_push(s, SIO_EIO_NOOP, NULL);
@@ -1887,6 +1929,10 @@ static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request
       else respond_error(e, c, req, ERR_BAD_REQUEST);
       return;
     }
+    if (!poll_part(s)) { /* a polling session has one: only ENOMEM could leave it without */
+      respond_error(e, c, req, ERR_BAD_REQUEST);
+      return;
+    }
     char *extra = ws_hook_headers(e, c, req, HOOKS_ALL);
     int r = sio_conn_accept_ws_deflate(c, req, e->opts.max_payload, e->opts.per_message_deflate,
                                        &probe_vt, s, extra);
@@ -1895,13 +1941,13 @@ static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request
       respond_error(e, c, req, ERR_BAD_REQUEST);
       return;
     }
-    s->probe = c;
+    s->poll->probe = c;
     s->upgrade = UP_PROBING;
-    s->upgrade_timer = malloc(sizeof *s->upgrade_timer);
-    if (s->upgrade_timer) {
-      uv_timer_init(sio_server_loop(e->server), s->upgrade_timer);
-      s->upgrade_timer->data = s;
-      uv_timer_start(s->upgrade_timer, on_upgrade_timeout, e->opts.upgrade_timeout_ms, 0);
+    uv_timer_t *t = s->poll->upgrade_timer = malloc(sizeof *t);
+    if (t) {
+      uv_timer_init(sio_server_loop(e->server), t);
+      t->data = s;
+      uv_timer_start(t, on_upgrade_timeout, e->opts.upgrade_timeout_ms, 0);
     }
     return;
   }
