@@ -49,12 +49,6 @@ struct sio_socket_s {
   uint64_t mark;                 /* the in-memory adapter's dedupe stamp */
   sio_pending_ack_t *acks;
   struct sio_ack_s *ack_handles; /* live sio_ack_t of this socket, cut loose when it closes */
-  /* Connection state recovery: the pid sent in the CONNECT reply ("" when none), and for a
-   * restored socket what was kept (its rooms and missed packets are used up at connect). When
-   * the namespace recovers, pid points to SIO_PID_SIZE bytes allocated with the socket (behind
-   * it); otherwise to a shared, read-only "" (never written: only recovery writes a pid). */
-  char *pid;
-  struct sio_recovered *restored;
   struct sio_socket_ext *ext;    /* catch-alls and packet middleware (listen.c); NULL: none */
   uint32_t chains;               /* packet middleware chains in flight (they hold the socket) */
   uint16_t mw_index;
@@ -64,7 +58,16 @@ struct sio_socket_s {
   unsigned recovered : 1;
   unsigned restoring : 1;        /* waiting for the adapter's restore_session (holds the socket) */
   unsigned released : 1;         /* sio__socket_release came while chains were in flight */
+  unsigned has_tail : 1;         /* a sio_socket_tail_t follows (its namespace recovers) */
 };
+/* Connection state recovery, behind the socket in its allocation when its namespace recovers,
+ * absent otherwise (issue 22: 16 bytes of every socket): the pid sent in the CONNECT reply ("" when
+ * none), and for a restored socket what was kept (its rooms and missed packets are used up at
+ * connect). socket.c reaches both through sock_pid() and sock_restored(). */
+typedef struct sio_socket_tail {
+  struct sio_recovered *restored;
+  char pid[SIO_PID_SIZE];
+} sio_socket_tail_t;
 
 /* sio_socket_ack_handle(): an answer owed to the client, once. */
 struct sio_ack_s {
