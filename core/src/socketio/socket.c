@@ -513,7 +513,7 @@ void sio_socket_disconnect(sio_socket_t *s, int close) {
       else sio__socket_abandon(o);
       if (c->sockets == o) c->sockets = o->cnext;
     }
-    c->close_reason = "forced close";
+    c->close_reason = SIO_CLOSE_FORCED;
     if (!c->closed) sio_session_close(c->session);
   }
   sio__io_leave(io);
