@@ -68,8 +68,8 @@ typedef struct sio_conn_owner_vt {
  * 432-byte malloc chunk; tests/c/test_memory.c bounds it): the flags are bitfields, packed with
  * the 32-bit counters. */
 struct sio_conn_s {
-  uv_tcp_t tcp; /* first: the uv handle's address is the connection's */
-  sio_server_t *server;
+  uv_tcp_t tcp; /* first: the uv handle's address is the connection's; its data is the server
+                   (sio_conn_server: libuv leaves data to us, 8 bytes less per connection) */
   struct sio_conn_s *next, *prev; /* the server's list of connections */
   struct sio_conn_s *dirty_next;  /* the server's list of connections with writes to flush */
   unsigned mode : 1;              /* SIO_CONN_HTTP or SIO_CONN_WS */
@@ -113,6 +113,7 @@ struct sio_conn_s {
 
 /* Whether the connection arrived over TLS. */
 static inline int sio_conn_secure(const sio_conn_t *c) { return c->tls != NULL; }
+static inline sio_server_t *sio_conn_server(const sio_conn_t *c) { return c->tcp.data; }
 
 /* Registers a route (borrowed: it must live until on_free). SIO_EEXIST for a path another route
  * of the same kind (engine or static) has; an engine and a static mount may share one. */
