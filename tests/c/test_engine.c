@@ -1176,12 +1176,16 @@ typedef struct {
   sio_engine_t *e;
   const char *sid; /* the session nh_call's part_probe looks at */
   int part;        /* what it found: 1 part, 0 none, -1 no such session */
+  char method[8], url[96]; /* and its handshake's, as sio_session_request gives them */
 } part_ctx_t;
 
 static void part_probe(nh_t *h, void *arg) {
   part_ctx_t *x = arg;
   sio_session_t *s = sio_engine_find(x->e, x->sid);
   x->part = s ? sio__session_has_poll_part(s) : -1;
+  const sio_request_info_t *info = s ? sio_session_request(s) : NULL;
+  snprintf(x->method, sizeof x->method, "%s", info ? info->method : "");
+  snprintf(x->url, sizeof x->url, "%s", info ? info->url : "");
 }
 
 static int has_part(nh_t *h, const char *sid) {
@@ -1287,6 +1291,8 @@ static void client_poll_part(nh_t *h) {
   char dsid[21];
   CHECK_EQ_INT(ws_open(d, WS_TARGET, dsid), 0);
   CHECK_EQ_INT(has_part(h, dsid), 0);
+  /* The method and the path kept as codes in the handshake block come back whole. */
+  CHECK(strcmp(x->method, "GET") == 0 && strcmp(x->url, WS_TARGET) == 0);
   CHECK_EQ_INT(nc_ws_send(d, SIO_WS_OP_TEXT, "4direct", 7), 0);
   part_send_t e = {x, dsid, "hello"};
   CHECK_EQ_INT(nh_call(h, part_send, &e), 0);
@@ -1307,6 +1313,12 @@ static void client_poll_part(nh_t *h) {
     jsid[20] = '\0';
   }
   CHECK_EQ_INT(has_part(h, jsid), 1);
+  CHECK(strcmp(x->url, "/engine.io/?EIO=3&transport=polling&j=7") == 0);
+  /* A URL without a known start is kept as sent. */
+  char nsid[21];
+  CHECK_EQ_INT(poll_open(j, "/engine.io?EIO=4&transport=polling&x=1", NULL, &r, nsid), 0);
+  CHECK_EQ_INT(has_part(h, nsid), 1);
+  CHECK(strcmp(x->method, "GET") == 0 && strcmp(x->url, "/engine.io?EIO=4&transport=polling&x=1") == 0);
   snprintf(target, sizeof target, "/engine.io/?EIO=3&transport=polling&j=7&sid=%s", jsid);
   CHECK_EQ_INT(nc_request(j, "GET", target, NULL, NULL, 0, NULL), 0);
   nh_sleep_ms(30);
@@ -1331,7 +1343,7 @@ TEST(session_poll_part_each_way) {
   CHECK_EQ_INT(sio_engine_new(h.server, &o, &rec_cbs, &x.e), 0);
   sio_engine_set_data(x.e, &x.rec);
   CHECK_EQ_INT(nh_run(&h, client_poll_part, CASE_TIMEOUT_MS), 0);
-  CHECK_EQ_INT(x.rec.connections, 5);
+  CHECK_EQ_INT(x.rec.connections, 6);
   CHECK(strcmp(x.rec.msg[0], "up") == 0);
   CHECK(strcmp(x.rec.msg[1], "over ws") == 0);
   CHECK(strcmp(x.rec.msg[2], "direct") == 0);

@@ -115,7 +115,7 @@ struct sio_session_s {
 };
 /* Every session holds this for life (with its handshake block): keep it so (issue 22's budget of
  * 1 KiB per idle connection; the other per-connection structs are bounded in test_memory.c). A
- * bench handshake's block is 118 bytes: 140 + 118 + 8 fits a 272-byte malloc chunk. */
+ * bench handshake's block is 106 bytes: 140 + 106 + 8 fits a 256-byte malloc chunk. */
 _Static_assert(offsetof(struct sio_session_s, engine) == 24 &&
                    offsetof(struct sio_session_s, info_block) <= 140,
                "sio_session_s grew: see the comment above");
@@ -414,6 +414,23 @@ static const char *const known_names[] = {
     "x-forwarded-for", "x-forwarded-proto", "x-real-ip", "authorization",   "sec-fetch-mode",
     "sec-fetch-site",  "sec-fetch-dest", "dnt"};
 _Static_assert(sizeof known_names / sizeof known_names[0] <= KNOWN_LIMIT, "codes stay below 0x20");
+_Static_assert(4 <= KNOWN_LIMIT, "prefix codes stay below 0x20 too");
+
+/* The method and the URL's start kept as a one-byte code in a session's info_block when they are
+ * these (the default paths of Socket.IO and Engine.IO): issue 22, 12 bytes of a usual session.
+ * Codes stay below 0x20, which no method or request target starts with (info_init makes sure). */
+enum { PFX_GET = 1 };
+static const char *const known_prefixes[] = {NULL, "GET", "/socket.io/", "/engine.io/"};
+
+/* The code of what starts s[0..len) (the whole of it for the method), 0 for none. */
+static int known_prefix(const char *str, size_t len, int method) {
+  if (method) return len == 3 && memcmp(str, "GET", 3) == 0 ? PFX_GET : 0;
+  for (int i = PFX_GET + 1; i < (int)(sizeof known_prefixes / sizeof known_prefixes[0]); i++) {
+    size_t n = strlen(known_prefixes[i]);
+    if (len >= n && memcmp(str, known_prefixes[i], n) == 0) return i;
+  }
+  return 0;
+}
 
 /* The code of a known header name, 0 for any other. */
 static int known_name(const char *name, size_t len) {
@@ -426,15 +443,26 @@ const sio_request_info_t *sio_session_request(const sio_session_t *cs) {
   sio_session_t *s = (sio_session_t *)cs; /* the view is a cache: logically const */
   if (s->info) return s->info;
   size_t n = s->info_headers;
-  sio_request_info_t *info = malloc(sizeof *info + 2 * n * sizeof(char *));
+  const char *p = s->info_block;
+  const char *url = p + strlen(p) + 1;
+  /* A URL whose start is a code (info_init) is written out whole behind the pointers. */
+  unsigned char ucode = (unsigned char)url[0] < KNOWN_LIMIT ? (unsigned char)url[0] : 0;
+  size_t ulen = ucode ? strlen(known_prefixes[ucode]) + strlen(url + 1) + 1 : 0;
+  sio_request_info_t *info = malloc(sizeof *info + 2 * n * sizeof(char *) + ulen);
   if (!info) return NULL;
   const char **names = (const char **)(info + 1);
   const char **values = names + n;
-  const char *p = s->info_block;
-  info->method = p;
-  p += strlen(p) + 1;
-  info->url = p;
-  p += strlen(p) + 1;
+  info->method = (unsigned char)p[0] == PFX_GET ? known_prefixes[PFX_GET] : p;
+  if (ucode) {
+    char *whole = (char *)(values + n);
+    size_t k = strlen(known_prefixes[ucode]);
+    memcpy(whole, known_prefixes[ucode], k);
+    memcpy(whole + k, url + 1, ulen - k);
+    info->url = whole;
+  } else {
+    info->url = url;
+  }
+  p = url + strlen(url) + 1;
   info->remote_addr = p;
   p += strlen(p) + 1;
   for (size_t i = 0; i < n; i++) {
@@ -1598,7 +1626,11 @@ void sio_engine_on_connection_error(sio_engine_t *e, sio_connection_error_cb cb,
 
 /* The bytes of the session's info_block for the request from peer `addr`. */
 static size_t info_size(const sio_http_request_t *req, const char *addr) {
-  size_t strings = strlen(req->method) + 1 + req->url_len + 1 + strlen(addr) + 1;
+  size_t ml = strlen(req->method);
+  int uc = known_prefix(req->url, req->url_len, 0);
+  size_t strings = (known_prefix(req->method, ml, 1) ? 1 : ml) + 1 +
+                   (uc ? 1 + req->url_len - strlen(known_prefixes[uc]) : req->url_len) + 1 +
+                   strlen(addr) + 1;
   for (size_t i = 0; i < req->header_count; i++) {
     const sio_http_header_t *h = &req->headers[i];
     strings += (known_name(h->name, h->name_len) ? 1 : h->name_len + 1) + h->value_len + 1;
@@ -1619,8 +1651,26 @@ static void info_init(sio_session_t *s, sio_conn_t *c, const sio_http_request_t 
     p[len] = '\0';                                                         \
     p += (len) + 1;                                                        \
   } while (0)
-  COPY(req->method, strlen(req->method));
-  COPY(req->url, req->url_len);
+  /* The method and the URL: a code (known_prefix) or as sent, never starting with a code's byte. */
+  size_t ml = strlen(req->method);
+  if (known_prefix(req->method, ml, 1)) {
+    *p++ = (char)PFX_GET;
+    *p++ = '\0';
+  } else {
+    char *m = p;
+    COPY(req->method, ml);
+    if ((unsigned char)m[0] < KNOWN_LIMIT && ml) m[0] = '?';
+  }
+  int uc = known_prefix(req->url, req->url_len, 0);
+  if (uc) {
+    size_t k = strlen(known_prefixes[uc]);
+    *p++ = (char)uc;
+    COPY(req->url + k, req->url_len - k);
+  } else {
+    char *u = p;
+    COPY(req->url, req->url_len);
+    if ((unsigned char)u[0] < KNOWN_LIMIT && req->url_len) u[0] = '?';
+  }
   COPY(addr, strlen(addr));
   for (size_t i = 0; i < n; i++) {
     const sio_http_header_t *h = &req->headers[i];
