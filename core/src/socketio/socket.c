@@ -706,7 +706,9 @@ int sio_socket_recovered(const sio_socket_t *s) { return s && (s->recovered || s
 const cJSON *sio_socket_recovered_data(const sio_socket_t *s) {
   return s && sock_restored(s) ? sock_restored(s)->data : NULL;
 }
-const char *sio_socket_pid(const sio_socket_t *s) { return s && sock_pid(s)[0] ? sock_pid(s) : NULL; }
+const char *sio_socket_pid(const sio_socket_t *s) {
+  return s && sock_pid(s)[0] ? sock_pid(s) : NULL;
+}
 int sio_socket_connected(const sio_socket_t *s) { return s->state == SOCK_CONNECTED; }
 void *sio_socket_get_data(const sio_socket_t *s) { return s->data; }
 void sio_socket_set_data(sio_socket_t *s, void *data) { s->data = data; }

@@ -132,7 +132,7 @@ struct sio_client {
   uint8_t instr_transport;          /* instrument.c: the transport the admin UI was last told */
   unsigned in_timeout_queue : 1;
   unsigned closed : 1;
-  unsigned close_reason : 2;        /* SIO_CLOSE_*: set before the server closes the session itself */
+  unsigned close_reason : 2; /* SIO_CLOSE_*: set before the server closes the session itself */
 };
 
 /* Debug lines of category socket (io.c): a packet in (decoded, with the length of the message

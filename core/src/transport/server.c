@@ -703,11 +703,11 @@ static void debug_response(sio_conn_t *c, int status, long clen) {
   char peer[64];
   sio_conn_peer(c, peer, sizeof peer);
   if (clen >= 0)
-    sio__debug(sio_conn_server(c), SIO_DEBUG_HTTP, "%s -> %d (%ld bytes, peer %s%s)", c->debug_req, status,
-               clen, peer, c->tls ? ", tls" : "");
+    sio__debug(sio_conn_server(c), SIO_DEBUG_HTTP, "%s -> %d (%ld bytes, peer %s%s)", c->debug_req,
+               status, clen, peer, c->tls ? ", tls" : "");
   else
-    sio__debug(sio_conn_server(c), SIO_DEBUG_HTTP, "%s -> %d (peer %s%s)", c->debug_req, status, peer,
-               c->tls ? ", tls" : "");
+    sio__debug(sio_conn_server(c), SIO_DEBUG_HTTP, "%s -> %d (peer %s%s)", c->debug_req, status,
+               peer, c->tls ? ", tls" : "");
   free(c->debug_req);
   c->debug_req = NULL;
 }
@@ -872,7 +872,8 @@ static int negotiate_deflate(sio_conn_t *c, const sio_http_request_t *req, sio_w
   for (size_t i = 0; i < req->header_count; i++) {
     const sio_http_header_t *h = &req->headers[i];
     if (h->name_len != 24 || strncasecmp(h->name, "sec-websocket-extensions", 24) != 0) continue;
-    if (sio_ws_pmd_negotiate(h->value, h->value_len, pmd)) return sio_server_zlib(sio_conn_server(c)) != NULL;
+    if (sio_ws_pmd_negotiate(h->value, h->value_len, pmd))
+      return sio_server_zlib(sio_conn_server(c)) != NULL;
   }
   return 0;
 }
