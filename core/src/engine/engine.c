@@ -81,18 +81,10 @@ typedef struct poll_part {
 
 struct sio_session_s {
   char id[21];
-  /* Bit-fields in the 3 bytes behind the id (issue 22: 8 bytes of every session). */
-  unsigned protocol : 3;
-  unsigned transport : 2;
-  unsigned state : 2;      /* ST_* */
-  unsigned upgrade : 2;    /* UP_* */
-  unsigned b64 : 1;        /* v3 polling client asked for base64 payloads */
-  unsigned dirty : 1;      /* in the engine's list of sessions to flush */
-  unsigned close_sent : 1; /* a CLOSE packet is queued: the next poll ends the session */
-  unsigned secure : 1;     /* the handshake came over TLS */
-  unsigned http_enc : 2;   /* SIO_HTTP_ENC_*: how the parked GET accepts a compressed body */
-  unsigned jsonp : 1;      /* a v3 JSONP session: scripts out, forms in */
-  unsigned tkind : 3;      /* TQ_*: what happens at the deadline */
+  /* Whole bytes, in the 3 behind the id, for what every delivery tests (sio__session_deliver). */
+  uint8_t protocol;
+  uint8_t transport;
+  uint8_t state; /* ST_* */
   sio_engine_t *engine;
   void *data;
   sio_session_t *hnext; /* hash chain */
@@ -107,7 +99,17 @@ struct sio_session_s {
   size_t outq_bytes;
   uint64_t info_time_ms;
   sio_request_info_t *info;
-  uint32_t info_headers; /* last: the handshake block follows it without padding */
+  uint16_t info_headers; /* at most 65535 are kept (kept_headers) */
+  /* The other flags as bit-fields in two bytes (issue 22: 8 bytes of every session); the
+   * handshake block follows them without padding. */
+  uint16_t upgrade : 2;    /* UP_* */
+  uint16_t b64 : 1;        /* v3 polling client asked for base64 payloads */
+  uint16_t dirty : 1;      /* in the engine's list of sessions to flush */
+  uint16_t close_sent : 1; /* a CLOSE packet is queued: the next poll ends the session */
+  uint16_t secure : 1;     /* the handshake came over TLS */
+  uint16_t http_enc : 2;   /* SIO_HTTP_ENC_*: how the parked GET accepts a compressed body */
+  uint16_t jsonp : 1;      /* a v3 JSONP session: scripts out, forms in */
+  uint16_t tkind : 3;      /* TQ_*: what happens at the deadline */
   /* The handshake request, compact: "method\0url\0addr\0" then "name\0value\0" per header,
    * in the session's own allocation (every session keeps one for life: one malloc chunk, not
    * two). The sio_request_info_t view is built on first use only (idle sessions never pay). */
@@ -115,7 +117,8 @@ struct sio_session_s {
 };
 /* Every session holds this for life (with its handshake block): keep it so (issue 22's budget of
  * 1 KiB per idle connection; the other per-connection structs are bounded in test_memory.c). A
- * bench handshake's block is 106 bytes: 140 + 106 + 8 fits a 256-byte malloc chunk. */
+ * bench handshake's block is 106 or 107 bytes (the port's digits): 140 + 107 + 8 fits a 256-byte
+ * malloc chunk. */
 _Static_assert(offsetof(struct sio_session_s, engine) == 24 &&
                    offsetof(struct sio_session_s, info_block) <= 140,
                "sio_session_s grew: see the comment above");
@@ -1624,6 +1627,12 @@ void sio_engine_on_connection_error(sio_engine_t *e, sio_connection_error_cb cb,
 /* ---------------------------------------------------------------------------------------------- */
 /* Requests                                                                                        */
 
+/* The headers a session keeps: all but those past 65535 (info_headers is 16 bits; as many need a
+ * max_header_size of over 256 KiB). */
+static size_t kept_headers(const sio_http_request_t *req) {
+  return req->header_count > UINT16_MAX ? UINT16_MAX : req->header_count;
+}
+
 /* The bytes of the session's info_block for the request from peer `addr`. */
 static size_t info_size(const sio_http_request_t *req, const char *addr) {
   size_t ml = strlen(req->method);
@@ -1631,7 +1640,7 @@ static size_t info_size(const sio_http_request_t *req, const char *addr) {
   size_t strings = (known_prefix(req->method, ml, 1) ? 1 : ml) + 1 +
                    (uc ? 1 + req->url_len - strlen(known_prefixes[uc]) : req->url_len) + 1 +
                    strlen(addr) + 1;
-  for (size_t i = 0; i < req->header_count; i++) {
+  for (size_t i = 0; i < kept_headers(req); i++) {
     const sio_http_header_t *h = &req->headers[i];
     strings += (known_name(h->name, h->name_len) ? 1 : h->name_len + 1) + h->value_len + 1;
   }
@@ -1640,7 +1649,7 @@ static size_t info_size(const sio_http_request_t *req, const char *addr) {
 
 /* Fills s->info_block (info_size bytes) and what goes with it. */
 static void info_init(sio_session_t *s, sio_conn_t *c, const sio_http_request_t *req, const char *addr) {
-  size_t n = req->header_count;
+  size_t n = kept_headers(req);
   char *p = s->info_block;
   /* The parser lets no NUL through, but the block's layout depends on it: make sure. */
 #define COPY(src, len)                                                     \
@@ -1690,7 +1699,7 @@ static void info_init(sio_session_t *s, sio_conn_t *c, const sio_http_request_t 
   struct timeval tv;
   gettimeofday(&tv, NULL);
   s->info_time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-  s->info_headers = (uint32_t)n;
+  s->info_headers = (uint16_t)n;
   s->secure = (uint8_t)sio_conn_secure(c);
 }
 
