@@ -1312,6 +1312,12 @@ typedef struct sio_workers_options_s {
   sio_worker_setup_cb setup;    /* required */
   sio_worker_stop_cb stop;      /* optional */
   void *arg;                    /* passed to setup and stop */
+  /* The bytes of messages (broadcasts, cluster requests, hand-offs) one worker's inbox may hold
+   * before the other workers stop reading from the connections that send: while a worker is
+   * behind, a client flooding broadcasts from another worker is paused (TCP backpressure, as one
+   * loop's reads are paced by its own work) rather than memory growing; they read again once
+   * that inbox is below half of it. Default (and 0) 16 MiB. */
+  size_t inbox_max_bytes;
 } sio_workers_options_t;
 
 SIO_EXTERN void sio_workers_options_init(sio_workers_options_t *opts);

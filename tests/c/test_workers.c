@@ -4,8 +4,10 @@
  * already listening), and over real TCP from a client thread:
  * SO_REUSEPORT spreading handshakes over the workers (the sid's first character names the
  * worker), Engine.IO polling sessions whose every request is on a fresh connection (so about half
- * are handed to the owner: POST then GET echo through it), bad sids answered as unknown, and a
- * stop while long-polls are being handed off. */
+ * are handed to the owner: POST then GET echo through it), bad sids answered as unknown, a
+ * stop while long-polls are being handed off, and a worker that falls behind: the client flooding
+ * broadcasts to it from another worker is paused while its inbox stays within its bound, and
+ * every broadcast arrives once it catches up. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -15,8 +17,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "net_client.h"
 #include "sio.h"
 #include "test.h"
+#include "worker/workers.h"
 
 #define MAXW 8
 
@@ -344,6 +348,193 @@ TEST(port_held_elsewhere_is_in_use) {
   close(fd);
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* A worker behind: its inbox stays bounded, the flooding sender is paused, nothing is lost         */
+
+#define FLOOD_LIMIT 4096
+#define FLOOD_N 400
+
+static struct {
+  int port;
+  sio_workers_t *w;
+  uv_async_t done;
+  uv_sem_t go;          /* worker 1 waits on it inside the blocking message */
+  atomic_int blocked;   /* worker 1 is inside it */
+  size_t queued_while_blocked, queued_unbounded;
+  int received, in_order, failures;
+  char last_error[256];
+} F;
+
+/* "b": to everyone else in "/" (worker 1's client through the inbox). */
+static void flood_event(sio_socket_t *s, const char *event, const sio_args_t *args, int64_t ack_id) {
+  (void)ack_id;
+  if (strcmp(event, "b") != 0) return;
+  const char *except[] = {sio_socket_id(s)};
+  sio_target_t to = {NULL, 0, except, 1, 0};
+  sio_nsp_emit(sio_socket_nsp(s), &to, "b", args);
+}
+
+static void flood_connection(sio_nsp_t *nsp, sio_socket_t *s) { (void)nsp, (void)s; }
+
+static int flood_setup(sio_workers_t *w, unsigned index, uv_loop_t *loop, void *arg) {
+  (void)arg;
+  sio_server_t *s;
+  sio_io_t *io;
+  sio_nsp_t *nsp;
+  int r = sio_server_new(loop, NULL, &s);
+  if (!r) r = sio_server_set_workers(s, w, index);
+  if (!r) r = sio_io_new(s, NULL, &io);
+  if (!r) r = sio_io_of(io, "/", &nsp);
+  if (r) return r;
+  sio_nsp_callbacks_t cbs = {.on_connection = flood_connection, .on_event = flood_event};
+  sio_nsp_set_callbacks(nsp, &cbs);
+  if ((r = sio_server_listen(s, "127.0.0.1", F.port)) != 0) return r;
+  if (index == 0) F.port = sio_server_port(s);
+  return 0;
+}
+
+static void flood_fail(const char *what) {
+  F.failures++;
+  snprintf(F.last_error, sizeof F.last_error, "%s", what);
+}
+
+/* A Socket.IO client joined to "/": the worker that owns it (its sid's first character), or -1. */
+static int sio_join(nc_conn_t *c) {
+  nc_response_t r;
+  char buf[512];
+  size_t n;
+  int op;
+  if (nc_ws_open(c, "/socket.io/?EIO=4&transport=websocket", &r) != 0) return -1;
+  if (nc_ws_read(c, &op, buf, sizeof buf - 1, &n) != 0 || n < 10 || buf[0] != '0') return -1;
+  buf[n] = '\0';
+  const char *sid = strstr(buf, "\"sid\":\"");
+  int worker = sid ? sio__sid_worker(sid + 7) : -1;
+  if (nc_ws_send(c, 1, "40", 2) != 0 || nc_ws_read(c, &op, buf, sizeof buf, &n) != 0 || buf[0] != '4')
+    return -1;
+  return worker;
+}
+
+static void block_run(sio_wmsg_t *m, int dropped) {
+  free(m);
+  if (dropped) return;
+  atomic_store(&F.blocked, 1);
+  uv_sem_wait(&F.go);
+}
+
+static void flood_client(void *arg) {
+  (void)arg;
+  nc_conn_t *on[2] = {NULL, NULL};
+  for (int i = 0; i < 40 && (!on[0] || !on[1]); i++) {
+    nc_conn_t *c = nc_connect(F.port, 0);
+    int wk = c ? sio_join(c) : -1;
+    if (wk >= 0 && wk < 2 && !on[wk]) {
+      on[wk] = c;
+    } else if (c) {
+      nc_close(c);
+      free(c);
+    }
+  }
+  if (!on[0] || !on[1]) {
+    flood_fail("no client on each worker");
+    goto out;
+  }
+  /* Worker 1 stops running its inbox: what worker 0 broadcasts piles up there. */
+  sio_wmsg_t *m = malloc(sizeof *m);
+  m->run = block_run;
+  if (sio__workers_post(F.w, 1, m, 0)) free(m);
+  for (int i = 0; i < 500 && !atomic_load(&F.blocked); i++) nh_sleep_ms(2);
+  char msg[300];
+  for (int i = 0; i < FLOOD_N; i++) {
+    int n = snprintf(msg, sizeof msg, "42[\"b\",\"%04d %0200d\"]", i, 0);
+    if (nc_ws_send(on[0], 1, msg, (size_t)n) != 0) {
+      flood_fail("send");
+      break;
+    }
+  }
+  nh_sleep_ms(300); /* worker 0 has read what it will read */
+  F.queued_while_blocked = sio__workers_queued(F.w, 1);
+  uv_sem_post(&F.go);
+  char buf[512];
+  size_t n;
+  int op;
+  F.in_order = 1;
+  while (F.received < FLOOD_N) {
+    if (nc_ws_read(on[1], &op, buf, sizeof buf - 1, &n) != 0) {
+      flood_fail("read: a broadcast is missing");
+      break;
+    }
+    buf[n] = '\0';
+    if (strcmp(buf, "2") == 0) { /* the server's ping */
+      nc_ws_send(on[1], 1, "3", 1);
+      continue;
+    }
+    int k = -1;
+    if (sscanf(buf, "42[\"b\",\"%d", &k) != 1 || k != F.received) F.in_order = 0;
+    F.received++;
+  }
+out:
+  for (int i = 0; i < 2; i++) {
+    if (!on[i]) continue;
+    nc_close(on[i]);
+    free(on[i]);
+  }
+  uv_async_send(&F.done);
+}
+
+static void on_flood_done(uv_async_t *a) {
+  uv_close((uv_handle_t *)a, NULL);
+  sio_workers_stop(F.w, NULL);
+}
+
+TEST(a_worker_behind_pauses_the_flooding_sender) {
+  memset(&F, 0, sizeof F);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  sio_workers_options_t o;
+  sio_workers_options_init(&o);
+  o.count = 2;
+  o.setup = flood_setup;
+  o.inbox_max_bytes = FLOOD_LIMIT;
+  CHECK_EQ_INT(uv_sem_init(&F.go, 0), 0);
+  CHECK_EQ_INT(sio_workers_start(&loop, &o, &F.w), 0);
+  uv_async_init(&loop, &F.done, on_flood_done);
+  uv_thread_t th;
+  CHECK_EQ_INT(uv_thread_create(&th, flood_client, NULL), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_thread_join(&th);
+  uv_sem_destroy(&F.go);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  if (F.failures) fprintf(stderr, "client: %s\n", F.last_error);
+  CHECK_EQ_INT(F.failures, 0);
+  /* The bound plus the one message that crossed it (~300 bytes each; unbounded: ~130 KB). */
+  CHECK(F.queued_while_blocked > FLOOD_LIMIT / 2);
+  CHECK(F.queued_while_blocked <= FLOOD_LIMIT + 1024);
+  CHECK_EQ_INT(F.received, FLOOD_N);
+  CHECK_EQ_INT(F.in_order, 1);
+}
+
+/* A shorter options struct (a caller built before inbox_max_bytes) is taken; one of an unknown
+ * size is refused. */
+TEST(options_of_an_older_size) {
+  reset(0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  sio_workers_options_t o;
+  sio_workers_options_init(&o);
+  o.count = 1;
+  o.setup = setup;
+  o.inbox_max_bytes = 12345; /* beyond the size given: not read */
+  o.size = offsetof(sio_workers_options_t, inbox_max_bytes);
+  sio_workers_t *w = NULL;
+  CHECK_EQ_INT(sio_workers_start(&loop, &o, &w), 0);
+  sio_workers_stop(w, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  o.size = sizeof o + 8;
+  CHECK_EQ_INT(sio_workers_start(&loop, &o, &w), SIO_EINVAL);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+}
+
 TEST_MAIN(RUN(start_stop_1), RUN(start_stop_2), RUN(start_stop_4), RUN(setup_error_stops_the_others),
           RUN(bad_arguments), RUN(spread_and_handoff),
-          RUN(stop_while_handing_off), RUN(port_held_elsewhere_is_in_use))
+          RUN(stop_while_handing_off), RUN(port_held_elsewhere_is_in_use),
+          RUN(a_worker_behind_pauses_the_flooding_sender), RUN(options_of_an_older_size))

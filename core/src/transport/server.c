@@ -90,6 +90,7 @@ struct sio_server_s {
   /* sio_server_set_workers: the group (NULL: alone), this worker's index, the server's position
    * among the worker's servers (a hand-off goes to the owner's server in the same position). */
   sio_workers_t *workers;
+  const atomic_int *congestion; /* the group's (sio__workers_congestion); NULL without workers */
   uint8_t worker_index, worker_slot;
 };
 
@@ -563,7 +564,7 @@ static void on_check(uv_check_t *h) {
         continue;
       }
       conn_flush(c);
-      if (c->paused && sio_conn_cost(c) <= SIO_CONN_LOW_WATER && !c->closing) c->paused = 0;
+      if (c->paused && !c->throttled && sio_conn_cost(c) <= SIO_CONN_LOW_WATER && !c->closing) c->paused = 0;
       /* Input kept behind a long-poll now answered, or behind a queue now written. */
       if (!c->closing && !c->paused && !c->close_after_write && c->in &&
           (c->mode == SIO_CONN_WS || !c->parked)) {
@@ -791,10 +792,30 @@ static void conn_pause(sio_conn_t *c) {
   }
 }
 
-/* Whether parsing must stop after a message: closing, or too much unwritten (then paused). */
+/* Whether a worker's inbox is over its bound: then what a connection sent is the last read from
+ * it until sio__server_unthrottle (workers.h), so that a client flooding broadcasts to workers
+ * that are behind is held back by TCP instead of growing their inboxes. */
+static int conn_throttle(sio_conn_t *c) {
+  const atomic_int *g = sio_conn_server(c)->congestion;
+  if (!g || !atomic_load_explicit(g, memory_order_relaxed)) return 0;
+  c->throttled = 1;
+  conn_pause(c);
+  return 1;
+}
+
+void sio__server_unthrottle(sio_server_t *s) {
+  for (sio_conn_t *c = s->conns; c; c = c->next) {
+    if (!c->throttled) continue;
+    c->throttled = 0;
+    mark_dirty(c); /* the check resumes it (its own queue permitting) */
+  }
+}
+
+/* Whether parsing must stop after a message: closing, or too much unwritten or a worker behind
+ * (then paused). */
 static int ws_stop(sio_conn_t *c) {
   if (c->closing || c->close_after_write) return 1;
-  if (sio_conn_cost(c) <= SIO_CONN_HIGH_WATER) return 0;
+  if (sio_conn_cost(c) <= SIO_CONN_HIGH_WATER) return conn_throttle(c);
   conn_pause(c);
   return 1;
 }
@@ -1016,6 +1037,8 @@ static int on_http_request(sio_http_parser_t *p, const sio_http_request_t *req) 
   }
   if (!c->parked && !c->closing && !c->close_after_write && sio_conn_cost(c) > SIO_CONN_HIGH_WATER)
     conn_pause(c); /* pipelined requests wait until the responses are written */
+  else if (!c->parked && !c->closing && !c->close_after_write)
+    conn_throttle(c); /* a polling client's POSTs, as a WebSocket's messages */
   return c->parked || c->paused || c->closing || c->close_after_write ? SIO_HTTP_PAUSE
                                                                        : SIO_HTTP_CONTINUE;
 }
@@ -1425,6 +1448,7 @@ int sio__server_join(sio_server_t *s, sio_workers_t *g, unsigned index, unsigned
     return sio__fail(SIO_EINVAL, "sio_server_set_workers: the server listens already");
   }
   s->workers = g;
+  s->congestion = g ? sio__workers_congestion(g) : NULL;
   s->worker_index = (uint8_t)index;
   s->worker_slot = (uint8_t)slot;
   return 0;
@@ -1562,7 +1586,7 @@ static void conn_handoff_now(sio_conn_t *c) {
     h->tls = c->tls;
     h->len = len;
     if (len) memcpy(h->bytes, c->in->data, len);
-    if (sio__workers_post(s->workers, h->to, &h->m) == 0) {
+    if (sio__workers_post(s->workers, h->to, &h->m, sizeof *h + len) == 0) {
       h = NULL;
       c->tls = NULL; /* the owner's now (plaintext queued for it here is dropped: a 100 Continue) */
     } else {

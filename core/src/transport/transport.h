@@ -84,6 +84,7 @@ struct sio_conn_s {
   unsigned held : 1;              /* writes wait for hold_timer (see sio_conn_hold) */
   unsigned app_req : 1;           /* parked on an application's handler (sio_server_handler) */
   unsigned handoff : 7;           /* workers: 1 + the worker this connection is being handed to */
+  unsigned throttled : 1;         /* paused because a worker's inbox is over its bound */
   uint32_t inflight_pieces;       /* queue entries handed to uv_write, not yet completed */
   uv_timer_t *hold_timer;    /* allocated only while held */
   sio_http_parser_t *http;   /* HTTP mode only */

@@ -132,7 +132,7 @@ static int send_all(wep_t *e, const sio_sac_msg_t *m, const char *requester) {
     d->to = i;
     d->p = p;
     atomic_fetch_add(&p->refs, 1);
-    if (sio__workers_post(io->g, i, &d->m)) {
+    if (sio__workers_post(io->g, i, &d->m, sizeof *d + sizeof *p + p->len)) {
       atomic_fetch_sub(&p->refs, 1);
       free(d);
     }
@@ -163,7 +163,7 @@ static int post_self(wep_t *e, int kind, const char *id, sio_sac_published_cb cb
   s->cb = cb;
   s->arg = arg;
   if (id) memcpy(s->id, id, SIO_SAC_ID_LEN);
-  if (sio__workers_post(s->g, s->to, &s->m)) {
+  if (sio__workers_post(s->g, s->to, &s->m, 0)) {
     free(s);
     return SIO_ECLOSED;
   }
@@ -192,6 +192,7 @@ typedef struct wbytes {
   size_t nrooms, nexcept;
   int flags;
   size_t nmsgs;            /* the text (or msgpack) message, then each attachment */
+  size_t size;             /* of the allocation: what each inbox holding it counts */
   const char **data;
   size_t *len;
   unsigned char *binary;
@@ -248,6 +249,7 @@ static wbytes_t *wbytes_new(const wep_t *e, const sio_target_t *to, const sio_en
   b->nmsgs = nm;
   b->flags = to ? to->flags : 0;
   b->slot = e->io->slot;
+  b->size = size;
   atomic_init(&b->refs, 1);
   return b;
 }
@@ -302,7 +304,7 @@ static int w_broadcast(sio_adapter_t *a, const sio_target_t *to, const sio_bcast
     f->to = i;
     f->b = b;
     atomic_fetch_add(&b->refs, 1);
-    if (sio__workers_post(e->io->g, i, &f->m)) {
+    if (sio__workers_post(e->io->g, i, &f->m, sizeof *f + b->size)) {
       atomic_fetch_sub(&b->refs, 1);
       free(f);
     }

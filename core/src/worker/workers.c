@@ -8,11 +8,13 @@
 #include "worker/workers.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "fail.h"
+#include "opts.h"
 
 #define MAX_WORKERS 64
 #define MAX_SERVERS 8
@@ -26,9 +28,11 @@ typedef struct worker {
   uv_sem_t ready;    /* the thread's setup has returned (setup_rc) */
   int setup_rc;
   uv_async_t async;
-  uv_mutex_t mu;     /* guards head, tail, open */
+  uv_mutex_t mu;     /* guards head, tail, open, queued, over */
   sio_wmsg_t *head, *tail;
   int open;          /* takes messages */
+  size_t queued;     /* the costs of the messages posted and not yet run */
+  int over;          /* queued went past inbox_max (counted in the group's congested) */
   int started;       /* thread created */
   sio_server_t *servers[MAX_SERVERS]; /* this worker's thread only */
   unsigned nservers;
@@ -41,6 +45,8 @@ struct sio_workers_s {
   int stopping;
   int finishing;
   atomic_uint threads_done;
+  atomic_int congested; /* inboxes over inbox_max */
+  size_t inbox_max;
   sio_workers_stopped_cb stopped_cb;
   worker_t w[];
 };
@@ -68,10 +74,11 @@ int sio_workers_current(const sio_workers_t *g) { return g && tl_group == g ? tl
 /* ---------------------------------------------------------------------------------------------- */
 /* Inboxes                                                                                         */
 
-int sio__workers_post(sio_workers_t *g, unsigned to, sio_wmsg_t *m) {
+int sio__workers_post(sio_workers_t *g, unsigned to, sio_wmsg_t *m, size_t cost) {
   if (!g || to >= g->count) return SIO_EINVAL;
   worker_t *w = &g->w[to];
   m->next = NULL;
+  m->cost = cost;
   uv_mutex_lock(&w->mu);
   if (!w->open) {
     uv_mutex_unlock(&w->mu);
@@ -81,10 +88,25 @@ int sio__workers_post(sio_workers_t *g, unsigned to, sio_wmsg_t *m) {
   if (w->tail) w->tail->next = m;
   else w->head = m;
   w->tail = m;
+  w->queued += cost;
+  if (!w->over && w->queued > g->inbox_max) {
+    w->over = 1;
+    atomic_fetch_add(&g->congested, 1);
+  }
   /* The async is still open while `open` is (it is closed only after open is cleared, under mu). */
   if (wake) uv_async_send(&w->async);
   uv_mutex_unlock(&w->mu);
   return 0;
+}
+
+const atomic_int *sio__workers_congestion(const sio_workers_t *g) { return &g->congested; }
+
+size_t sio__workers_queued(sio_workers_t *g, unsigned index) {
+  worker_t *w = &g->w[index];
+  uv_mutex_lock(&w->mu);
+  size_t n = w->queued;
+  uv_mutex_unlock(&w->mu);
+  return n;
 }
 
 static sio_wmsg_t *inbox_take(worker_t *w) {
@@ -95,12 +117,33 @@ static sio_wmsg_t *inbox_take(worker_t *w) {
   return list;
 }
 
-static void inbox_run(sio_wmsg_t *list, int dropped) {
+/* Runs the list; returns the costs it held. */
+static size_t inbox_run(sio_wmsg_t *list, int dropped) {
+  size_t cost = 0;
   while (list) {
     sio_wmsg_t *m = list;
     list = m->next;
+    cost += m->cost;
     m->run(m, dropped);
   }
+  return cost;
+}
+
+static void post_unthrottle(sio_workers_t *g, unsigned i);
+
+/* `cost` of this inbox's messages ran: once it is down to half its bound, the inbox is no longer
+ * over; when it was the last one over, every worker reads again. */
+static void inbox_ran(worker_t *w, size_t cost) {
+  sio_workers_t *g = w->g;
+  int resume = 0;
+  uv_mutex_lock(&w->mu);
+  w->queued -= cost < w->queued ? cost : w->queued;
+  if (w->over && (w->queued <= g->inbox_max / 2 || !w->open)) {
+    w->over = 0;
+    resume = atomic_fetch_sub(&g->congested, 1) == 1;
+  }
+  uv_mutex_unlock(&w->mu);
+  for (unsigned i = 0; resume && i < g->count; i++) post_unthrottle(g, i);
 }
 
 static void maybe_finish(sio_workers_t *g);
@@ -108,7 +151,7 @@ static void maybe_finish(sio_workers_t *g);
 static void on_async(uv_async_t *a) {
   worker_t *w = a->data;
   /* Messages posted while these run wake the async again: nothing waits behind a long batch. */
-  inbox_run(inbox_take(w), 0);
+  inbox_ran(w, inbox_run(inbox_take(w), 0));
   if (w->index == 0) maybe_finish(w->g);
 }
 
@@ -118,7 +161,7 @@ static void inbox_close(worker_t *w, uv_close_cb cb) {
   w->open = 0;
   uv_mutex_unlock(&w->mu);
   uv_close((uv_handle_t *)&w->async, cb);
-  inbox_run(inbox_take(w), 1);
+  inbox_ran(w, inbox_run(inbox_take(w), 1));
 }
 
 /* (The mutex is the group's from start to free: other workers may post until every thread ends.) */
@@ -225,13 +268,31 @@ static void thread_main(void *arg) {
   uv_async_send(&g->w[0].async);
 }
 
+static void on_unthrottle_msg(sio_wmsg_t *m, int dropped) {
+  worker_t *w = ((worker_t **)(m + 1))[0];
+  free(m);
+  for (unsigned i = 0; !dropped && i < w->nservers; i++)
+    if (w->servers[i]) sio__server_unthrottle(w->servers[i]);
+}
+
+/* Tells worker i that no inbox is over its bound any more. Without the memory for it, that
+ * worker's paused connections resume at the next congestion's end (or when their own queue is
+ * written). */
+static void post_unthrottle(sio_workers_t *g, unsigned i) {
+  sio_wmsg_t *m = malloc(sizeof *m + sizeof(worker_t *));
+  if (!m) return;
+  m->run = on_unthrottle_msg;
+  ((worker_t **)(m + 1))[0] = &g->w[i];
+  if (sio__workers_post(g, i, m, 0)) free(m);
+}
+
 /* Asks thread worker i to stop (its loop then ends). */
 static void post_stop(sio_workers_t *g, unsigned i) {
   sio_wmsg_t *m = malloc(sizeof *m + sizeof(worker_t *));
   if (!m) abort(); /* a few bytes: no way to stop a thread without them */
   m->run = on_stop_msg;
   ((worker_t **)(m + 1))[0] = &g->w[i];
-  if (sio__workers_post(g, i, m)) free(m); /* already closed: stopping on its own */
+  if (sio__workers_post(g, i, m, 0)) free(m); /* already closed: stopping on its own */
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -259,13 +320,19 @@ static void on_w0_closed_free(uv_handle_t *h) { group_free(((worker_t *)h->data)
 
 int sio_workers_start(uv_loop_t *loop, const sio_workers_options_t *opts, sio_workers_t **out) {
   sio__error_clear();
-  if (!loop || !opts || !opts->setup || !out || opts->count < 1 || opts->count > MAX_WORKERS)
+  if (!loop || !opts || !out) return SIO_EINVAL;
+  sio_workers_options_t o = {0};
+  /* Callers built before inbox_max_bytes pass the shorter struct (its size says so). */
+  if (sio__take_options(&o, sizeof o, opts, offsetof(sio_workers_options_t, inbox_max_bytes),
+                        "sio_workers_options"))
     return SIO_EINVAL;
-  unsigned n = opts->count;
+  if (!o.setup || o.count < 1 || o.count > MAX_WORKERS) return SIO_EINVAL;
+  unsigned n = o.count;
   sio_workers_t *g = calloc(1, sizeof *g + n * sizeof(worker_t));
   if (!g) return SIO_ENOMEM;
-  g->opts = *opts;
+  g->opts = o;
   g->count = n;
+  g->inbox_max = o.inbox_max_bytes ? o.inbox_max_bytes : (size_t)16 << 20;
   int r = 0;
   unsigned nmu = 0;
   for (unsigned i = 0; i < n && !r; i++) {
@@ -287,7 +354,7 @@ int sio_workers_start(uv_loop_t *loop, const sio_workers_options_t *opts, sio_wo
   const sio_workers_t *prev_group = tl_group;
   tl_group = g;
   tl_index = 0;
-  r = opts->setup(g, 0, loop, opts->arg);
+  r = o.setup(g, 0, loop, o.arg);
   unsigned built = 1;
   for (unsigned i = 1; i < n && r >= 0; i++) {
     worker_t *w = &g->w[i];

@@ -6,11 +6,14 @@
 #ifndef SIO_WORKERS_H
 #define SIO_WORKERS_H
 
+#include <stdatomic.h>
+
 #include "sio.h"
 
 typedef struct sio_wmsg sio_wmsg_t;
 struct sio_wmsg {
   sio_wmsg_t *next;
+  size_t cost; /* set by sio__workers_post */
   /* On the destination's thread; `dropped`: the destination stopped before it could run it (then
    * only release what the message holds). Frees m. */
   void (*run)(sio_wmsg_t *m, int dropped);
@@ -23,8 +26,18 @@ extern const char sio__sid_alphabet[65];
 int sio__sid_worker(const char *sid);
 
 /* Queues m for worker `to` (any thread): 0, or SIO_ECLOSED when that worker no longer takes
- * messages (m not queued: the caller still owns it), SIO_EINVAL for an index out of range. */
-int sio__workers_post(sio_workers_t *g, unsigned to, sio_wmsg_t *m);
+ * messages (m not queued: the caller still owns it), SIO_EINVAL for an index out of range.
+ * `cost`: the bytes m holds, counted against the inbox's bound (inbox_max_bytes): past it the
+ * group is congested (below) until that inbox is down to half. */
+int sio__workers_post(sio_workers_t *g, unsigned to, sio_wmsg_t *m, size_t cost);
+/* The group's congestion: how many inboxes are over their bound (0: none). Read with a relaxed
+ * load on every message a connection sends (server.c): nonzero pauses that connection until
+ * sio__server_unthrottle, called on every worker when the last inbox is down. */
+const atomic_int *sio__workers_congestion(const sio_workers_t *g);
+/* The costs worker `index`'s inbox holds now (tests). */
+size_t sio__workers_queued(sio_workers_t *g, unsigned index);
+/* server.c: resumes the connections paused by congestion (on the server's own thread). */
+void sio__server_unthrottle(sio_server_t *s);
 /* The server in position `slot` (the order servers joined) of worker `index`; only on that
  * worker's thread. NULL when none (or already freed). */
 sio_server_t *sio__workers_server(sio_workers_t *g, unsigned index, unsigned slot);
