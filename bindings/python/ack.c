@@ -35,7 +35,11 @@ PyObject *pysio_ack_new(CoreObject *c, sio_socket_t *s, int64_t ack_id) {
   return (PyObject *)a;
 }
 
-static int on_other_thread(CoreObject *c) { return c && c->running && c->running != PyThread_get_thread_ident(); }
+static int on_other_thread(CoreObject *c) {
+  if (!c) return 0;
+  c = pysio_loop_core(c);
+  return c->running && c->running != PyThread_get_thread_ident();
+}
 
 /* Sends `values` (a tuple): 1 sent, 0 not (answered before, or the socket left), -1 with an
  * exception (values that cannot be sent; the ack may be called again). */
@@ -232,10 +236,11 @@ static PyObject *server_ack_call(ServerAckObject *a, PyObject *values, PyObject 
   PyObject *handle = a->handle;
   if (handle == Py_None) Py_RETURN_FALSE;
   PyTypeObject *at = core_ack_type(handle);
-  CoreObject *core = at ? ((AckObject *)handle)->core : NULL;
+  CoreObject *core = at ? pysio_loop_core(((AckObject *)handle)->core) : NULL;
   if (core && !core->nowait_used && core->running && core->running == PyThread_get_thread_ident()) {
-    /* inside Core.run() on this thread (a handler's call, the common case): the server's thread,
-     * and not the asyncio mode, whose _kick() alone needs the attribute lookups below */
+    /* inside Core.run() (or a worker's loop) on this thread (a handler's call, the common case):
+     * the server's thread, and not the asyncio mode, whose _kick() alone needs the attribute
+     * lookups below */
     Py_INCREF(handle);
     int r = send_values((AckObject *)handle, values);
     Py_DECREF(handle);
