@@ -206,24 +206,38 @@ static int server_elsewhere(PyTypeObject *ack_type, PyObject *server) {
   return b;
 }
 
-/* From another thread: server.call_soon_threadsafe(handle, *values); True. */
-static PyObject *hand_over(PyObject *server, PyObject *handle, PyObject *values) {
-  Py_ssize_t n = PyTuple_GET_SIZE(values);
-  PyObject *t = PyTuple_New(n + 1);
+/* From another thread: server.call_soon_threadsafe(handle, *values), or with `worker` (an index,
+ * not NULL) server._to_worker(worker, handle, *values); True. */
+static PyObject *hand_over(PyObject *server, PyObject *worker, PyObject *handle, PyObject *values) {
+  Py_ssize_t n = PyTuple_GET_SIZE(values), k = worker ? 2 : 1;
+  PyObject *t = PyTuple_New(n + k);
   if (!t) return NULL;
+  if (worker) {
+    Py_INCREF(worker);
+    PyTuple_SET_ITEM(t, 0, worker);
+  }
   Py_INCREF(handle);
-  PyTuple_SET_ITEM(t, 0, handle);
+  PyTuple_SET_ITEM(t, k - 1, handle);
   for (Py_ssize_t i = 0; i < n; i++) {
     Py_INCREF(PyTuple_GET_ITEM(values, i));
-    PyTuple_SET_ITEM(t, i + 1, PyTuple_GET_ITEM(values, i));
+    PyTuple_SET_ITEM(t, i + k, PyTuple_GET_ITEM(values, i));
   }
-  PyObject *fn = PyObject_GetAttrString(server, "call_soon_threadsafe");
+  PyObject *fn = PyObject_GetAttrString(server, worker ? "_to_worker" : "call_soon_threadsafe");
   PyObject *r = fn ? PyObject_Call(fn, t, NULL) : NULL;
   Py_XDECREF(fn);
   Py_DECREF(t);
   if (!r) return NULL;
   Py_DECREF(r);
   Py_RETURN_TRUE;
+}
+
+/* A worker's Ack called on a thread other than its loop's (another worker's handler, a thread of
+ * the application's): handed to that worker's loop. */
+static PyObject *hand_to_worker(PyObject *server, CoreObject *own, PyObject *handle, PyObject *values) {
+  PyObject *index = PyLong_FromUnsignedLong(own->worker);
+  PyObject *r = index ? hand_over(server, index, handle, values) : NULL;
+  Py_XDECREF(index);
+  return r;
 }
 
 /* ack(*values) -> sent: False when no ack was asked, it was answered or the client left; True
@@ -246,9 +260,11 @@ static PyObject *server_ack_call(ServerAckObject *a, PyObject *values, PyObject 
     Py_DECREF(handle);
     return r < 0 ? NULL : PyBool_FromLong(r);
   }
+  CoreObject *own = at ? ((AckObject *)handle)->core : NULL;
+  if (own && own->group && on_other_thread(own)) return hand_to_worker(a->server, own, handle, values);
   int away = server_elsewhere(at, a->server);
   if (away < 0) return NULL;
-  if (away) return hand_over(a->server, handle, values);
+  if (away) return hand_over(a->server, NULL, handle, values);
   PyObject *sent;
   Py_INCREF(handle); /* the call may drop a's last reference */
   PyObject *server = a->server;
