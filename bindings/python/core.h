@@ -67,6 +67,7 @@ typedef struct pysio_core_s {
    * give it back before the loop waits (prepare) and after a poll's callbacks (check). */
   PyThreadState *loop_ts;
   int gil_held;
+  int gil_busy; /* counted in pysio_busy_loops (this loop's batch took the GIL for an event) */
   /* Worker 0's Core: the group's owner, whose run() runs this loop and so keeps the batch's state
    * (loop_ts, running, gil_held) for both; NULL for any other Core (its own). */
   struct pysio_core_s *loop_core;
@@ -150,6 +151,11 @@ void pysio_evnames_free(CoreObject *c);
 int pysio_fast_init(CoreObject *c, PyObject *dispatch);
 /* core.c: gives back the GIL an event callback kept (on the loop's thread, inside uv_run) */
 void pysio_gil_drop(CoreObject *c);
+/* the same at the end of the loop's batch (before it waits, after a poll's callbacks, when it
+ * returns): the loop no longer counts in pysio_busy_loops */
+void pysio_gil_end(CoreObject *c);
+/* loop threads that took the GIL for an event in their current batch (events.c pysio_gil_batch) */
+extern atomic_int pysio_busy_loops;
 
 /* The Core whose thread runs c's loop and keeps its GIL batch (c itself but for worker 0's). */
 static inline CoreObject *pysio_loop_core(CoreObject *c) { return c->loop_core ? c->loop_core : c; }

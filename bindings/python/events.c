@@ -387,31 +387,30 @@ static void dispatch_event(CoreObject *c, sio_socket_t *s, const char *event, co
 /* The GIL once per loop iteration: inside Core.run() (or run_nowait(), or a worker's thread) on
  * the loop's thread, an event callback takes the GIL and keeps it for the next events of the same
  * poll, and the loop gives it back before it waits or after the poll's callbacks (core.c
- * pysio_gil_drop), so other threads wait for one batch at most. A loop thread waiting here for the
- * GIL (another worker's, or another Server's run()) is counted in gil_waiters: the holder then
- * gives it back after the event it is handling (pysio_gil_yield), not after its whole batch, so
- * that the loops still take turns per event when they contend (the C work between two events then
- * runs on both at once) and take it once per batch when they do not. 1: held by the batch (no
- * PyGILState_* needed), 0: not batched (outside the loop, or the GIL held already by a callback
- * further up). */
-static atomic_int gil_waiters;
-
+ * pysio_gil_end), so other threads wait for one batch at most. A loop whose batch took the GIL
+ * counts in pysio_busy_loops until the batch ends: while another loop (another worker, another
+ * Server's run()) is handling events too, the GIL goes back after each event (pysio_gil_yield),
+ * so that the loops take turns per event and the C work between two events runs on both at once;
+ * a loop alone pays for the GIL once per batch. 1: held by the batch (no PyGILState_* needed),
+ * 0: not batched (outside the loop, or the GIL held already by a callback further up). */
 static int pysio_gil_batch(CoreObject *c) {
   c = pysio_loop_core(c);
   if (c->gil_held) return 1;
   if (!c->loop_ts || c->running != PyThread_get_thread_ident() || PyGILState_Check()) return 0;
-  atomic_fetch_add_explicit(&gil_waiters, 1, memory_order_relaxed);
+  if (!c->gil_busy) {
+    c->gil_busy = 1;
+    atomic_fetch_add_explicit(&pysio_busy_loops, 1, memory_order_relaxed);
+  }
   PyEval_RestoreThread(c->loop_ts);
-  atomic_fetch_sub_explicit(&gil_waiters, 1, memory_order_relaxed);
   c->gil_held = 1;
   return 1;
 }
 
-/* After an event of the batch: the GIL goes back now when another loop thread waits for it, unless
+/* After an event of the batch: the GIL goes back now when another loop is handling events, unless
  * this event was dispatched from further up in Python (a packet middleware's next(), or any call
  * from a handler that dispatches at once), whose caller still runs with the GIL. */
 static void pysio_gil_yield(CoreObject *c) {
-  if (atomic_load_explicit(&gil_waiters, memory_order_relaxed) == 0) return;
+  if (atomic_load_explicit(&pysio_busy_loops, memory_order_relaxed) < 2) return;
   PyFrameObject *f = PyThreadState_GetFrame(PyThreadState_Get());
   if (f) {
     Py_DECREF(f);

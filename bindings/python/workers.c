@@ -8,12 +8,12 @@
  * The GIL: a worker thread runs its loop without it and takes it for its callbacks into Python as
  * worker 0 does while run() waits in uv_run: an event callback takes it once for the events of a
  * poll (events.c pysio_gil_batch; worker 0's Core keeps that state in the owner, loop_core), and
- * gives it back after the event it handles when another loop thread waits for it; the other
+ * gives it back after each event while another loop is handling events too; the other
  * callbacks take it each (PyGILState_Ensure). Its Python thread state is made once, in setup, and
  * kept (worker_ts, loop_ts) until its stop callback: a state made and dropped around every
  * callback would cost an allocation per event and lose threading.local values. Handlers of
  * different workers are thus serialized by the GIL; what the core does without it (parsing,
- * framing, fan-out, I/O) runs on every worker at once while they contend for it.
+ * framing, fan-out, I/O) runs on every worker at once while they are busy together.
  *
  * Stopping: sio_workers_stop() on worker 0's thread calls each worker's stop callback on its thread
  * (here: the Core's handles close and its server pointer is dropped, since the group closes the
@@ -112,6 +112,10 @@ static void worker_stop(sio_workers_t *w, unsigned index, uv_loop_t *loop, void 
   if (ts && c->gil_held) c->gil_held = 0; /* an event's batch of this iteration holds it: ours now */
   else if (ts) PyEval_RestoreThread(ts);
   else gs = PyGILState_Ensure();
+  if (ts && c->gil_busy) { /* that batch ends here */
+    c->gil_busy = 0;
+    atomic_fetch_sub_explicit(&pysio_busy_loops, 1, memory_order_relaxed);
+  }
   c->worker_ts = NULL;
   if (ts) { /* the thread state goes below: the callbacks left take the GIL each (PyGILState) */
     c->running = 0;
