@@ -35,7 +35,11 @@ PyObject *pysio_ack_new(CoreObject *c, sio_socket_t *s, int64_t ack_id) {
   return (PyObject *)a;
 }
 
-static int on_other_thread(CoreObject *c) { return c && c->running && c->running != PyThread_get_thread_ident(); }
+static int on_other_thread(CoreObject *c) {
+  if (!c) return 0;
+  c = pysio_loop_core(c);
+  return c->running && c->running != PyThread_get_thread_ident();
+}
 
 /* Sends `values` (a tuple): 1 sent, 0 not (answered before, or the socket left), -1 with an
  * exception (values that cannot be sent; the ack may be called again). */
@@ -202,24 +206,38 @@ static int server_elsewhere(PyTypeObject *ack_type, PyObject *server) {
   return b;
 }
 
-/* From another thread: server.call_soon_threadsafe(handle, *values); True. */
-static PyObject *hand_over(PyObject *server, PyObject *handle, PyObject *values) {
-  Py_ssize_t n = PyTuple_GET_SIZE(values);
-  PyObject *t = PyTuple_New(n + 1);
+/* From another thread: server.call_soon_threadsafe(handle, *values), or with `worker` (an index,
+ * not NULL) server._to_worker(worker, handle, *values); True. */
+static PyObject *hand_over(PyObject *server, PyObject *worker, PyObject *handle, PyObject *values) {
+  Py_ssize_t n = PyTuple_GET_SIZE(values), k = worker ? 2 : 1;
+  PyObject *t = PyTuple_New(n + k);
   if (!t) return NULL;
+  if (worker) {
+    Py_INCREF(worker);
+    PyTuple_SET_ITEM(t, 0, worker);
+  }
   Py_INCREF(handle);
-  PyTuple_SET_ITEM(t, 0, handle);
+  PyTuple_SET_ITEM(t, k - 1, handle);
   for (Py_ssize_t i = 0; i < n; i++) {
     Py_INCREF(PyTuple_GET_ITEM(values, i));
-    PyTuple_SET_ITEM(t, i + 1, PyTuple_GET_ITEM(values, i));
+    PyTuple_SET_ITEM(t, i + k, PyTuple_GET_ITEM(values, i));
   }
-  PyObject *fn = PyObject_GetAttrString(server, "call_soon_threadsafe");
+  PyObject *fn = PyObject_GetAttrString(server, worker ? "_to_worker" : "call_soon_threadsafe");
   PyObject *r = fn ? PyObject_Call(fn, t, NULL) : NULL;
   Py_XDECREF(fn);
   Py_DECREF(t);
   if (!r) return NULL;
   Py_DECREF(r);
   Py_RETURN_TRUE;
+}
+
+/* A worker's Ack called on a thread other than its loop's (another worker's handler, a thread of
+ * the application's): handed to that worker's loop. */
+static PyObject *hand_to_worker(PyObject *server, CoreObject *own, PyObject *handle, PyObject *values) {
+  PyObject *index = PyLong_FromUnsignedLong(own->worker);
+  PyObject *r = index ? hand_over(server, index, handle, values) : NULL;
+  Py_XDECREF(index);
+  return r;
 }
 
 /* ack(*values) -> sent: False when no ack was asked, it was answered or the client left; True
@@ -232,18 +250,21 @@ static PyObject *server_ack_call(ServerAckObject *a, PyObject *values, PyObject 
   PyObject *handle = a->handle;
   if (handle == Py_None) Py_RETURN_FALSE;
   PyTypeObject *at = core_ack_type(handle);
-  CoreObject *core = at ? ((AckObject *)handle)->core : NULL;
+  CoreObject *core = at ? pysio_loop_core(((AckObject *)handle)->core) : NULL;
   if (core && !core->nowait_used && core->running && core->running == PyThread_get_thread_ident()) {
-    /* inside Core.run() on this thread (a handler's call, the common case): the server's thread,
-     * and not the asyncio mode, whose _kick() alone needs the attribute lookups below */
+    /* inside Core.run() (or a worker's loop) on this thread (a handler's call, the common case):
+     * the server's thread, and not the asyncio mode, whose _kick() alone needs the attribute
+     * lookups below */
     Py_INCREF(handle);
     int r = send_values((AckObject *)handle, values);
     Py_DECREF(handle);
     return r < 0 ? NULL : PyBool_FromLong(r);
   }
+  CoreObject *own = at ? ((AckObject *)handle)->core : NULL;
+  if (own && own->group && on_other_thread(own)) return hand_to_worker(a->server, own, handle, values);
   int away = server_elsewhere(at, a->server);
   if (away < 0) return NULL;
-  if (away) return hand_over(a->server, handle, values);
+  if (away) return hand_over(a->server, NULL, handle, values);
   PyObject *sent;
   Py_INCREF(handle); /* the call may drop a's last reference */
   PyObject *server = a->server;

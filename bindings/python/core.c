@@ -99,14 +99,23 @@ static void start_signals(CoreObject *c) {
   c->signals_on = 1;
 }
 
+atomic_int pysio_busy_loops;
+
 void pysio_gil_drop(CoreObject *c) {
   if (!c->gil_held) return;
   c->gil_held = 0;
   c->loop_ts = PyEval_SaveThread();
 }
 
-static void gil_prepare_cb(uv_prepare_t *h) { pysio_gil_drop(h->data); }
-static void gil_check_cb(uv_check_t *h) { pysio_gil_drop(h->data); }
+void pysio_gil_end(CoreObject *c) {
+  pysio_gil_drop(c);
+  if (!c->gil_busy) return;
+  c->gil_busy = 0;
+  atomic_fetch_sub_explicit(&pysio_busy_loops, 1, memory_order_relaxed);
+}
+
+static void gil_prepare_cb(uv_prepare_t *h) { pysio_gil_end(h->data); }
+static void gil_check_cb(uv_check_t *h) { pysio_gil_end(h->data); }
 
 /* The handles that give the GIL back (unreferenced: they keep no loop alive). */
 static void gil_handles_init(CoreObject *c) {
@@ -136,7 +145,7 @@ static int run_loop(CoreObject *c, uv_run_mode mode) {
   Py_BEGIN_ALLOW_THREADS
   c->loop_ts = _save;
   alive = uv_run(c->loop, mode);
-  pysio_gil_drop(c);
+  pysio_gil_end(c);
   c->loop_ts = prev_ts;
   Py_END_ALLOW_THREADS
   c->gil_held = prev_held;

@@ -10,7 +10,8 @@
  * Workers (workers.c): start_workers(n, setup) makes this Core worker 0 of a group (sio.h
  * "Workers"); workers 1..n-1 are Cores built by `setup` on the group's threads, over the loops
  * the group made (borrowed: `loop` points there, not at own_loop). Those threads run their loops
- * without the GIL and take it, as worker 0 does, for each callback into Python. */
+ * without the GIL; each takes it for its callbacks into Python the way Core.run() does (the batch
+ * of pysio_gil_batch, events.c). */
 #ifndef SIO_PY_CORE_H
 #define SIO_PY_CORE_H
 
@@ -38,7 +39,7 @@ enum {
   PYSIO_ON_COUNT
 };
 
-typedef struct {
+typedef struct pysio_core_s {
   PyObject_HEAD
   uv_loop_t own_loop;
   uv_loop_t *loop;           /* &own_loop, or a worker's loop (borrowed) */
@@ -66,6 +67,10 @@ typedef struct {
    * give it back before the loop waits (prepare) and after a poll's callbacks (check). */
   PyThreadState *loop_ts;
   int gil_held;
+  int gil_busy; /* counted in pysio_busy_loops (this loop's batch took the GIL for an event) */
+  /* Worker 0's Core: the group's owner, whose run() runs this loop and so keeps the batch's state
+   * (loop_ts, running, gil_held) for both; NULL for any other Core (its own). */
+  struct pysio_core_s *loop_core;
   uv_prepare_t gil_prepare;
   uv_check_t gil_check;
   PyObject *on[PYSIO_ON_COUNT];
@@ -146,6 +151,14 @@ void pysio_evnames_free(CoreObject *c);
 int pysio_fast_init(CoreObject *c, PyObject *dispatch);
 /* core.c: gives back the GIL an event callback kept (on the loop's thread, inside uv_run) */
 void pysio_gil_drop(CoreObject *c);
+/* the same at the end of the loop's batch (before it waits, after a poll's callbacks, when it
+ * returns): the loop no longer counts in pysio_busy_loops */
+void pysio_gil_end(CoreObject *c);
+/* loop threads that took the GIL for an event in their current batch (events.c pysio_gil_batch) */
+extern atomic_int pysio_busy_loops;
+
+/* The Core whose thread runs c's loop and keeps its GIL batch (c itself but for worker 0's). */
+static inline CoreObject *pysio_loop_core(CoreObject *c) { return c->loop_core ? c->loop_core : c; }
 extern const sio_nsp_callbacks_t pysio_nsp_callbacks;
 void pysio_on_middleware(sio_socket_t *s, void *arg);
 cJSON *pysio_socket_data(sio_socket_t *s, void *arg);

@@ -384,23 +384,48 @@ static void dispatch_event(CoreObject *c, sio_socket_t *s, const char *event, co
 /* An incoming event: the fast route (fast_route) or dispatch._on_event(key, nsp, sid, event, args,
  * ack), where ack is an Ack when the client asked for one, else None; the return value is sent
  * through it unless it is NOACK. */
-/* The GIL once per loop iteration: inside Core.run() (or run_nowait()) on the loop's thread, an
- * event callback takes the GIL and keeps it for the next events of the same poll, and the loop
- * gives it back before it waits or after the poll's callbacks (core.c pysio_gil_drop), so other
- * threads wait for one batch at most. 1: held by the batch (no PyGILState_* needed), 0: not
- * batched (outside the loop, or the GIL held already by a callback further up). */
+/* The GIL once per loop iteration: inside Core.run() (or run_nowait(), or a worker's thread) on
+ * the loop's thread, an event callback takes the GIL and keeps it for the next events of the same
+ * poll, and the loop gives it back before it waits or after the poll's callbacks (core.c
+ * pysio_gil_end), so other threads wait for one batch at most. A loop whose batch took the GIL
+ * counts in pysio_busy_loops until the batch ends: while another loop (another worker, another
+ * Server's run()) is handling events too, the GIL goes back after each event (pysio_gil_yield),
+ * so that the loops take turns per event and the C work between two events runs on both at once;
+ * a loop alone pays for the GIL once per batch. 1: held by the batch (no PyGILState_* needed),
+ * 0: not batched (outside the loop, or the GIL held already by a callback further up). */
 static int pysio_gil_batch(CoreObject *c) {
+  c = pysio_loop_core(c);
   if (c->gil_held) return 1;
   if (!c->loop_ts || c->running != PyThread_get_thread_ident() || PyGILState_Check()) return 0;
+  if (!c->gil_busy) {
+    c->gil_busy = 1;
+    atomic_fetch_add_explicit(&pysio_busy_loops, 1, memory_order_relaxed);
+  }
   PyEval_RestoreThread(c->loop_ts);
   c->gil_held = 1;
   return 1;
 }
 
+/* After an event of the batch: the GIL goes back now when another loop is handling events, unless
+ * this event was dispatched from further up in Python (a packet middleware's next(), or any call
+ * from a handler that dispatches at once), whose caller still runs with the GIL. */
+static void pysio_gil_yield(CoreObject *c) {
+  if (atomic_load_explicit(&pysio_busy_loops, memory_order_relaxed) < 2) return;
+  PyFrameObject *f = PyThreadState_GetFrame(PyThreadState_Get());
+  if (f) {
+    Py_DECREF(f);
+    return;
+  }
+  pysio_gil_drop(pysio_loop_core(c));
+}
+
 static void on_event(sio_socket_t *s, const char *event, const sio_args_t *args, int64_t ack_id) {
   CoreObject *c = pysio_core_of_nsp(sio_socket_nsp(s));
   if (pysio_gil_batch(c)) {
+    static _Thread_local int depth; /* on_event calls on this thread's stack */
+    depth++;
     if (c->on[PYSIO_ON_EVENT]) dispatch_event(c, s, event, args, ack_id);
+    if (--depth == 0) pysio_gil_yield(c);
     return;
   }
   PyGILState_STATE g = PyGILState_Ensure();

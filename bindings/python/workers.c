@@ -5,12 +5,15 @@
  * before its io exists and the io joins the in-process adapter. Every one has the same dispatch
  * object: the same handlers serve every worker. The owner's own server never listens.
  *
- * The GIL: a worker thread runs its loop without it and takes it (PyGILState_Ensure) for each
- * callback into Python, as worker 0 does while run() waits in uv_run. Its Python thread state is
- * made once, in setup, and kept (worker_ts) until its stop callback: a state made and dropped
- * around every callback would cost an allocation per event and lose threading.local values.
- * Handlers of different workers are thus serialized by the GIL; what the core does without it
- * (parsing, framing, fan-out, I/O) runs on every worker at once.
+ * The GIL: a worker thread runs its loop without it and takes it for its callbacks into Python as
+ * worker 0 does while run() waits in uv_run: an event callback takes it once for the events of a
+ * poll (events.c pysio_gil_batch; worker 0's Core keeps that state in the owner, loop_core), and
+ * gives it back after each event while another loop is handling events too; the other
+ * callbacks take it each (PyGILState_Ensure). Its Python thread state is made once, in setup, and
+ * kept (worker_ts, loop_ts) until its stop callback: a state made and dropped around every
+ * callback would cost an allocation per event and lose threading.local values. Handlers of
+ * different workers are thus serialized by the GIL; what the core does without it (parsing,
+ * framing, fan-out, I/O) runs on every worker at once while they are busy together.
  *
  * Stopping: sio_workers_stop() on worker 0's thread calls each worker's stop callback on its thread
  * (here: the Core's handles close and its server pointer is dropped, since the group closes the
@@ -48,6 +51,7 @@ int pysio_workers_adopt(CoreObject *c) {
   c->borrowed = 1;
   c->group = g;
   c->worker = adopting_index;
+  if (adopting_index == 0) c->loop_core = g->owner; /* the owner's run() runs this loop */
   Py_INCREF(c);
   g->cores[adopting_index] = c;
   return 1;
@@ -83,8 +87,11 @@ static int worker_setup(sio_workers_t *w, unsigned index, uv_loop_t *loop, void 
     if (!r) r = SIO_EINVAL;
   }
   if (index > 0 && !r) {
-    /* The thread keeps its Python thread state (this Ensure is not released) without the GIL. */
-    g->cores[index]->worker_ts = PyEval_SaveThread();
+    /* The thread keeps its Python thread state (this Ensure is not released) without the GIL,
+     * and its event callbacks take the GIL once per batch (events.c pysio_gil_batch), as run()'s. */
+    CoreObject *c = g->cores[index];
+    c->running = PyThread_get_thread_ident();
+    c->worker_ts = c->loop_ts = PyEval_SaveThread();
     return 0;
   }
   PyGILState_Release(gs);
@@ -102,9 +109,18 @@ static void worker_stop(sio_workers_t *w, unsigned index, uv_loop_t *loop, void 
   if (!c) return;
   PyThreadState *ts = c->worker_ts;
   PyGILState_STATE gs = PyGILState_UNLOCKED;
-  if (ts) PyEval_RestoreThread(ts);
+  if (ts && c->gil_held) c->gil_held = 0; /* an event's batch of this iteration holds it: ours now */
+  else if (ts) PyEval_RestoreThread(ts);
   else gs = PyGILState_Ensure();
+  if (ts && c->gil_busy) { /* that batch ends here */
+    c->gil_busy = 0;
+    atomic_fetch_sub_explicit(&pysio_busy_loops, 1, memory_order_relaxed);
+  }
   c->worker_ts = NULL;
+  if (ts) { /* the thread state goes below: the callbacks left take the GIL each (PyGILState) */
+    c->running = 0;
+    c->loop_ts = NULL;
+  }
   pysio_core_stop_handles(c);
   pysio_release_pending_connects(c);
   if (!uv_is_closing((uv_handle_t *)&c->async)) uv_close((uv_handle_t *)&c->async, NULL);
@@ -164,6 +180,7 @@ void pysio_workers_free(CoreObject *c) {
     g->cores[i] = NULL;
     if (w) {
       w->group = NULL;
+      w->loop_core = NULL;
       w->closed = 1;
       if (failed && c->graveyard && PyList_Append(c->graveyard, (PyObject *)w) < 0) PyErr_Clear();
       Py_DECREF(w);

@@ -611,6 +611,14 @@ class Server(Dispatch, AsyncioMode):
         self._calls.append(fn)
         self._core.wakeup()
 
+    def _to_worker(self, index: int, fn: Callable, *args: Any) -> None:
+        """Workers: fn(*args) on worker ``index``'s loop thread, soon (a sio.Ack of that worker's
+        socket called from another thread: bindings/python/ack.c)."""
+        cores = self._cores
+        if cores is None or not cores.started or index >= len(cores.cores):
+            return  # the group is gone: the ack has no socket to reach any more
+        cores.post(index, functools.partial(fn, *args))
+
     def _defer(self, nsp: str, sid: Optional[str], op: Callable[[], Any], route: bool = True) -> bool:
         """Queues op when it cannot run now: another thread (then, on the server's thread, after
         the connect of a socket still connecting), or a socket still connecting. With workers, an

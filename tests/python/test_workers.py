@@ -72,8 +72,30 @@ def two():
     def stop(sid):
         srv.stop()
 
+    saved = {}  # sid -> the sio.Ack of its 'later' call, answered by someone else
+
+    @srv.on('later')
+    def later(sid, *args, ack):
+        saved[sid] = ack
+
+    @srv.on('answer-for')
+    def answer_for(sid, other, value):
+        saved.pop(other)(value)  # maybe another worker's socket's ack, on this worker's thread
+        return 'ok'
+
+    spinning, release = threading.Event(), threading.Event()
+
+    @srv.on('spin')
+    def spin(sid):
+        # Python that never blocks: only the interpreter's switch interval lets the other worker in
+        spinning.set()
+        deadline = time.monotonic() + WAIT
+        while not release.is_set() and time.monotonic() < deadline:
+            pass
+        return release.is_set()
+
     with Running(srv) as r:
-        r.where = where
+        r.where, r.saved, r.spinning, r.release = where, saved, spinning, release
         yield r
 
 
@@ -237,3 +259,90 @@ def test_a_failed_start_raises_and_a_retry_works():
             close_all(cs)
     finally:
         taken.close()
+
+
+def test_an_ack_answered_on_another_thread_goes_to_its_worker(two):
+    """A sio.Ack kept by a handler and called on another worker's thread, or on a thread of the
+    application's, is sent by its own socket's worker."""
+    cs = connect_many(two.url)
+    try:
+        groups = by_worker(two, cs)
+        a, b = groups[0][0], groups[1][0]
+        for asker, answerer in ((b, a), (a, b)):
+            got = []
+            asker.emit('later', callback=lambda *v: got.append(v))
+            assert wait_for(lambda: asker.get_sid() in two.saved)
+            assert answerer.call('answer-for', (asker.get_sid(), 'from another worker'), timeout=WAIT) == 'ok'
+            assert wait_for(lambda: got == [('from another worker',)])
+        for asker in (a, b):
+            got = []
+            asker.emit('later', callback=lambda *v: got.append(v))
+            assert wait_for(lambda: asker.get_sid() in two.saved)
+            t = threading.Thread(target=lambda: two.saved.pop(asker.get_sid())('from a thread'))
+            t.start()
+            t.join(WAIT)
+            assert wait_for(lambda: got == [('from a thread',)])
+    finally:
+        close_all(cs)
+
+
+def test_a_spinning_handler_does_not_starve_the_other_worker(two):
+    """A handler running Python without blocking holds the GIL; the other worker's handlers still
+    run meanwhile (the interpreter's switch interval takes it from the spinning one)."""
+    cs = connect_many(two.url)
+    try:
+        groups = by_worker(two, cs)
+        a, b = groups[0][0], groups[1][0]
+        for spinner, other, w in ((a, b, 1), (b, a, 0)):
+            two.spinning.clear()
+            two.release.clear()
+            done = []
+            spinner.emit('spin', callback=lambda *v: done.append(v))
+            assert two.spinning.wait(WAIT)
+            for _ in range(5):
+                assert list(other.call('whoami', timeout=WAIT)) == [w, w]
+            assert not done, 'the spinning handler was still running'
+            two.release.set()
+            assert wait_for(lambda: done == [(True,)])
+    finally:
+        close_all(cs)
+
+
+def test_busy_workers_with_a_packet_middleware():
+    """Both workers busy at once (their loops then hand the GIL over after each event rather than
+    after each batch), with a packet middleware on every other socket, whose next() dispatches the
+    event from Python, while the batch of its poll may already hold the GIL (an event of a socket
+    without one came first): the GIL must stay with the middleware."""
+    srv = sio.Server(workers=2)
+    count = []
+
+    @srv.on('connection')
+    def connection(socket):
+        count.append(socket)
+        if len(count) % 2:
+            @socket.use
+            def passing(packet, next):
+                next()
+
+        socket.on('double', lambda n: n * 2)
+
+    with Running(srv) as r:
+        cs = connect_many(r.url, 12)
+        try:
+            errors = []
+
+            def hammer(c, base):
+                try:
+                    for i in range(200):
+                        assert c.call('double', base + i, timeout=WAIT) == 2 * (base + i)
+                except BaseException as e:  # pragma: no cover
+                    errors.append(e)
+
+            ts = [threading.Thread(target=hammer, args=(c, 1000 * k)) for k, c in enumerate(cs)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(4 * WAIT)
+            assert not errors and not any(t.is_alive() for t in ts)
+        finally:
+            close_all(cs)
