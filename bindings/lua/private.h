@@ -120,9 +120,9 @@ int siol_msgh(lua_State *L);
 
 /* ---- lco.c: handler coroutines ---- */
 
-/* What runs when a handler's coroutine ends (at once or after waiting), inside that coroutine:
- * ok 1 with the handler's results at first..top, or ok 0 after its error was logged. The
- * context value given to siol_spawn is at SIOL_CO_CTX. */
+/* What runs when a handler's coroutine ends (at once or after waiting), on that coroutine: ok 1
+ * with the handler's results at first..top, or ok 0 after its error was logged (its text with the
+ * traceback at first). The context value given to siol_spawn is at SIOL_CO_CTX. */
 typedef struct siol_fin_s {
   void (*done)(lua_State *co, int ok, int first);
 } siol_fin_t;

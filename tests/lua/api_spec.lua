@@ -1030,6 +1030,68 @@ describe("errors in handlers", function()
     assert.matches("error in handler for boom%-ack: %(error object is a table value%)", log)
     assert.matches("run returned", p.output())
   end)
+
+  it("reuse the handler's coroutine; close its to-be-closed variables; keep an ack; after a wait too", function()
+    local p = lua_process [[
+      local sio = require "sio"
+      local server = assert(sio.server { host = "127.0.0.1", port = 0 })
+      local cos = {}
+      local function note(name) cos[name] = tostring(coroutine.running()) end
+      local function say(...) print(...) io.stdout:flush() end
+      server:on("connection", function(socket)
+        socket:on("boom", function()
+          note("boom")
+          local guard <close> = setmetatable({}, { __close = function(_, e) say("closed guard", e) end })
+          local function deeper() error("kaboom with a guard") end
+          deeper()
+        end)
+        socket:on("after", function(n) note("after") return n + 1 end)
+        socket:on("keep", function(n, ack)
+          sio.set_timeout(function() say("kept answers", ack("late", n)) end, 20)
+          error(setmetatable({}, { __tostring = function() return "custom text " .. n end }))
+        end)
+        socket:on("answer", function()
+          note("answer")
+          sio.sleep(5)
+          error("kaboom after a wait")
+        end)
+        socket:on("again", function(n) note("again") sio.sleep(5) return n * 2 end)
+        socket:on("replaced", function() error("the old handler ran") end)
+        socket:off("replaced")
+        socket:on("replaced", function(n) return "new " .. n end)
+        socket:on("bye", function()
+          say("same coroutine", cos.boom == cos.after, cos.after == cos.answer, cos.answer == cos.again)
+          sio.shutdown()
+        end)
+      end)
+      print("port " .. server.port)
+      io.stdout:flush()
+      sio.run()
+      print("run returned")
+    ]]
+    local c = H.client("listen", p.port, { steps = {
+      { "call", "boom", {}, 0.5 }, { "call", "after", 41 }, { "call", "keep", 7 }, { "call", "answer", {}, 0.5 },
+      { "call", "again", 21 }, { "call", "replaced", 1 }, { "emit", "bye" } }, wait = 0 })
+    procs[#procs + 1] = c
+    assert.is_true(H.wait_for(c.done, 20000), "client not done")
+    assert.are.equal(0, H.wait_exit(p, 10000), p.errors())
+    assert.is_true(c.find("step", "boom").timeout, c.output())
+    assert.are.equal(42, c.find("step", "after").ack, c.output())
+    assert.are.same({ "late", 7 }, c.find("step", "keep").ack, c.output())
+    assert.is_true(c.find("step", "answer").timeout, c.output())
+    assert.are.equal(42, c.find("step", "again").ack, c.output())
+    assert.are.equal("new 1", c.find("step", "replaced").ack, c.output())
+    local log, out = p.errors(), p.output()
+    assert.matches("ERROR%s+error in handler for boom: [^\n]*kaboom with a guard\nstack traceback:\n%s*%[C%]: in function 'error'", log)
+    assert.matches("in [^\n]*'deeper'", log)
+    assert.matches("closed guard\t[^\n]*kaboom with a guard", out) -- closed, with the error, as a pcall would
+    assert.matches("error in handler for keep: custom text 7\n", log)
+    assert.matches("kept answers\ttrue", out)
+    assert.matches("ERROR%s+error in handler for answer: [^\n]*kaboom after a wait\nstack traceback", log)
+    assert.is_nil(log:find("the old handler ran", 1, true), log)
+    assert.matches("same coroutine\ttrue\ttrue\ttrue", out)
+    assert.matches("run returned", out)
+  end)
 end)
 
 describe("sio.on_log", function()
