@@ -545,6 +545,35 @@ describe("a connection", function()
     assert.is_false(sio.is_ack(io.stdout)) -- a userdata of another metatable
   end)
 
+  it("an ack whose socket went answers nil, \"ECLOSED\": during its dispatch, after it, kept from before", function()
+    local s = server()
+    local got = {}
+    s:on("connection", function(socket)
+      socket:on("kept", function(_, ack) got.kept = ack end) -- kept: answered once the socket went
+      socket:on("bye", function(_, ack) -- ({}, ack): the client sends an empty table
+        socket:disconnect()
+        got.during = table.pack(ack("x")) -- in its dispatch, its socket gone
+        got.bye = ack
+        return "ignored" -- the socket is gone: a return value is no ack either
+      end)
+      socket:on("disconnect", function() got.gone = true end)
+    end)
+    local c = client("listen", s.port, { steps = { { "call", "kept", {}, 0.2 }, { "call", "bye", {}, 0.5 } }, wait = 0.5 })
+    finish(c)
+    assert.is_true(H.run_until(function() return got.gone end, 5000))
+    assert.are.same({ nil, "ECLOSED", "ECLOSED", n = 3 }, { got.during[1], got.during[2]:match("^ECLOSED"), got.during[3], n = 3 })
+    local after = table.pack(got.bye("y")) -- after its dispatch: no handle was made for it
+    assert.are.equal(nil, after[1])
+    assert.are.equal("ECLOSED", after[3])
+    local kept = table.pack(got.kept("late")) -- a handle cut loose by the disconnect
+    assert.are.equal(nil, kept[1])
+    assert.are.equal("ECLOSED", kept[3])
+    assert.is_true(c.find("step", "kept").timeout)
+    got = {}
+    collectgarbage()
+    collectgarbage()
+  end)
+
   it("takes fields of the script's own as Node's sockets do (socket.username = name)", function()
     local s = server()
     local seen = {}
