@@ -1,12 +1,13 @@
 /* The ack function a handler gets when the client asked for an acknowledgement: a userdata with
- * __call over the core's one-shot sio_ack_t, which answers once and outlives its socket.
+ * __call: answers once, and outlives its socket (then answers SIO_ECLOSED).
  *
  * Every event with an ack makes one, and most are answered before their event's dispatch ends:
  * during the dispatch an ack answers through its socket (kept on the dispatch's stack) with no
  * handle, and has no finalizer; its dispatch's end (siol_ack_dispatched) gives an unanswered one the
- * core's handle and the metatable with __gc (which frees the handle once the ack is collected). The checks compare metatables with the ones the C functions below hold as
- * upvalues (1: with __gc, 2: without; 3 for is_ack and split_ack: the client ack's) instead of
- * looking one up by name. */
+ * core's handle and the metatable with __gc (which frees the handle once the ack is collected).
+ * The checks compare metatables with the ones the C functions below hold as upvalues (1: with
+ * __gc, 2: without; 3 for is_ack and split_ack: the client ack's) instead of looking one up by
+ * name. */
 #include "private.h"
 
 typedef struct {

@@ -115,7 +115,7 @@ void siol_core_log(sio_server_t *server, int level, const char *component, const
 /* Gives the core's server the state's sink and level (at creation, and after sio.on_log). */
 void siol_apply_core_log(siol_state_t *st, sio_server_t *server, void *srv);
 
-/* The message handler of every protected call: the error with a traceback. */
+/* The message handler of the protected calls (siol_pcall): the error with a traceback. */
 int siol_msgh(lua_State *L);
 
 /* ---- lco.c: handler coroutines ---- */
