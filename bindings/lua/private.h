@@ -82,6 +82,8 @@ typedef struct siol_state_s {
   int cur_ref;           /* its registry reference; LUA_NOREF once a waiting function took it */
   int ack_mt;            /* registry references to the ack metatables (ack.c): with __gc, */
   int ack_mt_fresh;      /* and without (an ack during its event's dispatch) */
+  int key_h, key_any, key_use; /* registry references to the strings "h", "any", "use" (the socket
+                                  uservalue's keys read per event: no C string interned each time) */
 } siol_state_t;
 
 siol_state_t *siol_state(lua_State *L); /* NULL before luaopen_sio */

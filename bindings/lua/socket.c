@@ -77,10 +77,17 @@ static void ack_done(lua_State *co, int ok, int first) {
 }
 static const siol_fin_t ack_fin = {ack_done};
 
+/* Pushes t[key] (t absolute, without a metatable) for one of the state's interned keys. */
+static int get_key(lua_State *L, int t, int key) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, key);
+  return lua_rawget(L, t);
+}
+
 void siol_socket_dispatch(lua_State *L, srv_t *srv, int uv, const char *event, int first, int na, int ack) {
-  lua_getfield(L, uv, "h");
+  get_key(L, uv, srv->st->key_h);
   int h = lua_gettop(L);
-  if (lua_getfield(L, h, event) == LUA_TTABLE)
+  lua_pushstring(L, event);
+  if (lua_rawget(L, h) == LUA_TTABLE)
     siol_listen_run(srv->st, L, h, event, h + 1, first, na, ack, ack ? &ack_fin : NULL, "handler for", NULL);
   lua_settop(L, h - 1);
 }
@@ -96,7 +103,7 @@ void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, i
   lua_getiuservalue(L, sock, 1);
   int uv = lua_gettop(L);
   /* catch-all listeners first, as socket.onAny */
-  if (lua_getfield(L, uv, "any") == LUA_TTABLE) {
+  if (get_key(L, uv, srv->st->key_any) == LUA_TTABLE) {
     int any = lua_gettop(L);
     lua_Integer n = (lua_Integer)lua_rawlen(L, any);
     for (lua_Integer i = 1; i <= n; i++) {
@@ -120,7 +127,7 @@ void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, i
     na++;
   }
   /* then the packet middleware (socket:use), when there is one, else the listeners */
-  if (lua_getfield(L, uv, "use") == LUA_TTABLE) {
+  if (get_key(L, uv, srv->st->key_use) == LUA_TTABLE) {
     lua_pop(L, 1);
     siol_use_start(L, srv, sock, uv, event, first, na, ack);
   } else {
