@@ -719,8 +719,9 @@ enum {
 typedef struct sio_io_options_s {
   size_t size; /* sizeof this struct, set by the _init function (see "Options" above) */
   sio_engine_options_t engine; /* engine.path defaults to "/socket.io/" here */
-  /* An Engine.IO session that has joined no namespace within this is closed; default 45000.
-   * (Engine.IO v3 clients are joined to "/" at once, so it does not apply to them.) */
+  /* An Engine.IO session that has joined no namespace within this is closed; default 45000, at
+   * most 2^31 - 1 (24.8 days: a longer one is taken as that). (Engine.IO v3 clients are joined to
+   * "/" at once, so it does not apply to them.) */
   uint32_t connect_timeout_ms;
   /* Binary attachments one incoming packet may announce (more closes the connection, as the
    * reference's maxAttachments); default (and 0) 10, at most 1000. */

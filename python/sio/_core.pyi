@@ -2,6 +2,8 @@
 emit.c, timer.c, ack.c, http.c, util.c)."""
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union, final
 
+from typing_extensions import disjoint_base
+
 NOACK: object
 
 def roundtrip(values: Tuple[Any, ...]) -> Tuple[Any, ...]: ...
@@ -34,10 +36,11 @@ class Ack:
     @property
     def done(self) -> bool: ...
 
+@disjoint_base
 class ServerAck:
     """sio.Ack's base: an Ack (or None) with its server; calls from other threads are handed to
     the server's thread."""
-    def __init__(self, server: Any, handle: Optional[Ack]) -> None: ...
+    def __new__(cls, server: Any, handle: Optional[Ack]) -> "ServerAck": ...
     def __call__(self, *values: Any) -> bool: ...
     def __bool__(self) -> bool: ...
     @property

@@ -925,7 +925,7 @@ TEST(websocket_frames_both_ways) {
   ws_seen_t seen = {0};
   sio_ws_parser_t p;
   sio_ws_parser_init(&p, SIO_WS_ROLE_SERVER, 1000);
-  static const sio_ws_callbacks_t cbs = {seen_message, seen_control};
+  static const sio_ws_callbacks_t cbs = {seen_message, seen_control, NULL};
   int rv = sio_ws_parser_execute(&p, &cbs, &seen, body, f.rec_len - (size_t)(body - f.rec), NULL);
   sio_ws_parser_free(&p);
   CHECK_EQ_INT(rv, 0);

@@ -1166,7 +1166,190 @@ TEST(ping_timeout_counts_from_the_due_ping) {
   CHECK(ms >= 1050 && ms <= 1400);
 }
 
-TEST_MAIN(RUN(path_root_serves_every_path), RUN(path_longest_route_wins),
+/* ---------------------------------------------------------------------------------------------- */
+/* The polling part of a session (issue 22): allocated with a polling handshake, kept while polling,
+ * freed once upgraded; a WebSocket session never has one. What it holds (the parked GET's CORS
+ * lines, the probe and its timer, the JSONP index) must work each way.                           */
+
+typedef struct {
+  rec_t rec;
+  sio_engine_t *e;
+  const char *sid; /* the session nh_call's part_probe looks at */
+  int part;        /* what it found: 1 part, 0 none, -1 no such session */
+  char method[8], url[96]; /* and its handshake's, as sio_session_request gives them */
+} part_ctx_t;
+
+static void part_probe(nh_t *h, void *arg) {
+  part_ctx_t *x = arg;
+  sio_session_t *s = sio_engine_find(x->e, x->sid);
+  x->part = s ? sio__session_has_poll_part(s) : -1;
+  const sio_request_info_t *info = s ? sio_session_request(s) : NULL;
+  snprintf(x->method, sizeof x->method, "%s", info ? info->method : "");
+  snprintf(x->url, sizeof x->url, "%s", info ? info->url : "");
+}
+
+static int has_part(nh_t *h, const char *sid) {
+  part_ctx_t *x = h->user;
+  x->sid = sid;
+  x->part = -2;
+  if (nh_call(h, part_probe, x) != 0) return -2;
+  return x->part;
+}
+
+typedef struct {
+  part_ctx_t *x;
+  const char *sid;
+  const char *text;
+} part_send_t;
+
+static void part_send(nh_t *h, void *arg) {
+  part_send_t *a = arg;
+  sio_session_t *s = sio_engine_find(a->x->e, a->sid);
+  if (s) sio_session_send(s, a->text, strlen(a->text), 0);
+}
+
+#define ORIGIN "Origin: http://a.example\r\n"
+
+static void client_poll_part(nh_t *h) {
+  part_ctx_t *x = h->user;
+  nc_response_t r;
+  char sid[3][21], target[160], v[128];
+  /* 1. Polling, never upgraded: a parked GET answered later carries its CORS lines. */
+  nc_conn_t *c = nh_connect(h, 0), *g = nh_connect(h, 0);
+  CHECK(c && g);
+  CHECK_EQ_INT(poll_open(c, POLL_TARGET, ORIGIN, &r, sid[0]), 0);
+  CHECK_EQ_INT(has_part(h, sid[0]), 1);
+  snprintf(target, sizeof target, POLL_TARGET "&sid=%s", sid[0]);
+  for (int i = 0; i < 2; i++) {
+    CHECK_EQ_INT(nc_request(g, "GET", target, ORIGIN, NULL, 0, NULL), 0);
+    nh_sleep_ms(30);
+    part_send_t a = {x, sid[0], i ? "second" : "first"};
+    CHECK_EQ_INT(nh_call(h, part_send, &a), 0);
+    CHECK_EQ_INT(nc_read_response(g, &r), 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_STR(r.body, r.body_len, i ? "4second" : "4first");
+    CHECK_EQ_INT(nc_header(&r, "access-control-allow-origin", v, sizeof v), 1);
+    CHECK(strcmp(v, "http://a.example") == 0);
+  }
+  CHECK_EQ_INT(nc_request(c, "POST", target, NULL, "4up", 3, &r), 0);
+  CHECK_EQ_INT(r.status, 200);
+  CHECK_EQ_INT(has_part(h, sid[0]), 1);
+
+  /* 2. Polling, then upgraded: the part goes with the upgrade; the old poll gets its NOOP with
+   * its CORS lines. */
+  nc_conn_t *p = nh_connect(h, 0), *q = nh_connect(h, 0), *w = nh_connect(h, 0);
+  CHECK(p && q && w);
+  CHECK_EQ_INT(poll_open(p, POLL_TARGET, ORIGIN, &r, sid[1]), 0);
+  snprintf(target, sizeof target, POLL_TARGET "&sid=%s", sid[1]);
+  CHECK_EQ_INT(nc_request(q, "GET", target, ORIGIN, NULL, 0, NULL), 0);
+  nh_sleep_ms(30);
+  snprintf(target, sizeof target, WS_TARGET "&sid=%s", sid[1]);
+  CHECK_EQ_INT(nc_ws_open(w, target, &r), 0);
+  CHECK_EQ_INT(nc_ws_send(w, SIO_WS_OP_TEXT, "2probe", 6), 0);
+  CHECK_EQ_INT(ws_expect(w, SIO_WS_OP_TEXT, "3probe", 6), 0);
+  CHECK_EQ_INT(nc_read_response(q, &r), 0);
+  CHECK_EQ_INT(r.status, 200);
+  CHECK_STR(r.body, r.body_len, "6");
+  CHECK_EQ_INT(nc_header(&r, "access-control-allow-origin", v, sizeof v), 1);
+  CHECK_EQ_INT(has_part(h, sid[1]), 1); /* probed, not yet upgraded */
+  CHECK_EQ_INT(nc_ws_send(w, SIO_WS_OP_TEXT, "5", 1), 0);
+  CHECK_EQ_INT(nc_ws_send(w, SIO_WS_OP_TEXT, "4over ws", 8), 0);
+  nh_sleep_ms(30);
+  CHECK_EQ_INT(has_part(h, sid[1]), 0);
+  part_send_t a = {x, sid[1], "back"};
+  CHECK_EQ_INT(nh_call(h, part_send, &a), 0);
+  CHECK_EQ_INT(ws_expect(w, SIO_WS_OP_TEXT, "4back", 5), 0);
+  /* A poll on the upgraded session is refused (and ends it, as the reference does). */
+  snprintf(target, sizeof target, POLL_TARGET "&sid=%s", sid[1]);
+  CHECK_EQ_INT(nc_request(p, "GET", target, NULL, NULL, 0, &r), 0);
+  CHECK_EQ_INT(r.status, 400);
+
+  /* 2b. A probe that goes away: the session stays on polling with its part, and polls on. */
+  nc_conn_t *w2 = nh_connect(h, 0);
+  CHECK(w2);
+  CHECK_EQ_INT(poll_open(p, POLL_TARGET, ORIGIN, &r, sid[2]), 0);
+  snprintf(target, sizeof target, WS_TARGET "&sid=%s", sid[2]);
+  CHECK_EQ_INT(nc_ws_open(w2, target, &r), 0);
+  CHECK_EQ_INT(nc_ws_send(w2, SIO_WS_OP_TEXT, "2probe", 6), 0);
+  CHECK_EQ_INT(ws_expect(w2, SIO_WS_OP_TEXT, "3probe", 6), 0);
+  nc_close(w2);
+  nh_sleep_ms(50);
+  CHECK_EQ_INT(has_part(h, sid[2]), 1);
+  snprintf(target, sizeof target, POLL_TARGET "&sid=%s", sid[2]);
+  CHECK_EQ_INT(nc_request(q, "GET", target, ORIGIN, NULL, 0, NULL), 0);
+  nh_sleep_ms(30);
+  part_send_t b = {x, sid[2], "still polling"};
+  CHECK_EQ_INT(nh_call(h, part_send, &b), 0);
+  CHECK_EQ_INT(nc_read_response(q, &r), 0);
+  CHECK_EQ_INT(r.status, 200);
+  CHECK(r.body_len >= 14 && memcmp(r.body + r.body_len - 14, "4still polling", 14) == 0);
+  CHECK_EQ_INT(nc_header(&r, "access-control-allow-origin", v, sizeof v), 1);
+
+  /* 3. WebSocket from the start: never a part. */
+  nc_conn_t *d = nh_connect(h, 0);
+  CHECK(d);
+  char dsid[21];
+  CHECK_EQ_INT(ws_open(d, WS_TARGET, dsid), 0);
+  CHECK_EQ_INT(has_part(h, dsid), 0);
+  /* The method and the path kept as codes in the handshake block come back whole. */
+  CHECK(strcmp(x->method, "GET") == 0 && strcmp(x->url, WS_TARGET) == 0);
+  CHECK_EQ_INT(nc_ws_send(d, SIO_WS_OP_TEXT, "4direct", 7), 0);
+  part_send_t e = {x, dsid, "hello"};
+  CHECK_EQ_INT(nh_call(h, part_send, &e), 0);
+  CHECK_EQ_INT(ws_expect(d, SIO_WS_OP_TEXT, "4hello", 6), 0);
+  CHECK_EQ_INT(has_part(h, dsid), 0);
+
+  /* 4. A v3 JSONP session: its callback index lives in the part, for every poll. */
+  nc_conn_t *j = nh_connect(h, 0);
+  CHECK(j);
+  CHECK_EQ_INT(nc_request(j, "GET", "/engine.io/?EIO=3&transport=polling&j=7", NULL, NULL, 0, &r), 0);
+  CHECK_EQ_INT(r.status, 200);
+  CHECK(r.body_len > 9 && memcmp(r.body, "___eio[7](", 10) == 0);
+  const char *k = strstr(r.body, "sid");
+  CHECK(k != NULL);
+  char jsid[21] = "";
+  if (k && strlen(k) > 28) {
+    memcpy(jsid, k + 8, 20); /* sid\":\" then the id (escaped quotes inside the script) */
+    jsid[20] = '\0';
+  }
+  CHECK_EQ_INT(has_part(h, jsid), 1);
+  CHECK(strcmp(x->url, "/engine.io/?EIO=3&transport=polling&j=7") == 0);
+  /* A URL without a known start is kept as sent. */
+  char nsid[21];
+  CHECK_EQ_INT(poll_open(j, "/engine.io?EIO=4&transport=polling&x=1", NULL, &r, nsid), 0);
+  CHECK_EQ_INT(has_part(h, nsid), 1);
+  CHECK(strcmp(x->method, "GET") == 0 && strcmp(x->url, "/engine.io?EIO=4&transport=polling&x=1") == 0);
+  snprintf(target, sizeof target, "/engine.io/?EIO=3&transport=polling&j=7&sid=%s", jsid);
+  CHECK_EQ_INT(nc_request(j, "GET", target, NULL, NULL, 0, NULL), 0);
+  nh_sleep_ms(30);
+  part_send_t f = {x, jsid, "js"};
+  CHECK_EQ_INT(nh_call(h, part_send, &f), 0);
+  CHECK_EQ_INT(nc_read_response(j, &r), 0);
+  CHECK_EQ_INT(r.status, 200);
+  CHECK(r.body_len > 10 && memcmp(r.body, "___eio[7](", 10) == 0);
+}
+
+TEST(session_poll_part_each_way) {
+  nh_t h;
+  part_ctx_t x;
+  memset(&x, 0, sizeof x);
+  CHECK_EQ_INT(nh_init(&h), 0);
+  h.user = &x;
+  sio_engine_options_t o;
+  sio_engine_options_init(&o);
+  o.path = "/engine.io/";
+  o.cors_origin = "http://a.example";
+  o.allow_eio3 = 1;
+  CHECK_EQ_INT(sio_engine_new(h.server, &o, &rec_cbs, &x.e), 0);
+  sio_engine_set_data(x.e, &x.rec);
+  CHECK_EQ_INT(nh_run(&h, client_poll_part, CASE_TIMEOUT_MS), 0);
+  CHECK_EQ_INT(x.rec.connections, 6);
+  CHECK(strcmp(x.rec.msg[0], "up") == 0);
+  CHECK(strcmp(x.rec.msg[1], "over ws") == 0);
+  CHECK(strcmp(x.rec.msg[2], "direct") == 0);
+}
+
+TEST_MAIN(RUN(session_poll_part_each_way), RUN(path_root_serves_every_path), RUN(path_longest_route_wins),
           RUN(double_slash_path_is_400), RUN(cors_headers), RUN(session_cookie), RUN(websocket_forced_close),
           RUN(polling_forced_close), RUN(slow_reader_is_closed), RUN(fast_reader_is_kept),
           RUN(error_strings_and_version), RUN(shutdown_with_live_sessions),

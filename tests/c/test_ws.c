@@ -49,7 +49,7 @@ static int on_control(void *user, int opcode, char *data, size_t len) {
   return record(user, 1, opcode, data, len);
 }
 
-static const sio_ws_callbacks_t cbs = {on_message, on_control};
+static const sio_ws_callbacks_t cbs = {on_message, on_control, NULL};
 
 static void rec_reset(rec_t *r) {
   size_t n = r->n < 64 ? r->n : 64;

@@ -180,7 +180,11 @@ static int on_message(void *user, int opcode, char *data, size_t len) {
 
 static int on_control(void *user, int opcode, char *data, size_t len) { return 0; }
 
-static const sio_ws_callbacks_t cbs = {on_message, on_control};
+/* The streams of the parser deflate_parser set up last (the callbacks give them per message). */
+static sio_ws_zlib_t *cur_z;
+static sio_ws_zlib_t *cur_zlib(void *user) { return cur_z; }
+
+static const sio_ws_callbacks_t cbs = {on_message, on_control, cur_zlib};
 static const uint8_t mask[4] = {0x11, 0x22, 0x33, 0x44};
 
 /* A masked client frame with the given first byte (FIN, RSV, opcode) into a malloc'd buffer. */
@@ -198,6 +202,7 @@ static void deflate_parser(sio_ws_parser_t *p, sio_ws_zlib_t *z, size_t max) {
   sio_ws_parser_init(p, SIO_WS_ROLE_SERVER, max);
   sio_ws_pmd_t pmd = {1, 15, 0};
   sio_ws_parser_set_deflate(p, &pmd, z);
+  cur_z = z;
 }
 
 static got_t got;

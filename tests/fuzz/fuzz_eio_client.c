@@ -61,7 +61,7 @@ static int on_ws_control(void *user, int opcode, char *data, size_t len) {
   return 0;
 }
 
-static const sio_ws_callbacks_t ws_cbs = {on_ws_message, on_ws_control};
+static const sio_ws_callbacks_t ws_cbs = {on_ws_message, on_ws_control, NULL};
 
 /* What follows a complete response. */
 static void after_response(run_t *r, sio_eioc_resp_t *resp, sio_ws_parser_t *ws, char *rest,

@@ -53,7 +53,10 @@ static int on_control(void *user, int opcode, char *data, size_t len) {
   return event(r, 1, opcode, data, len);
 }
 
-static const sio_ws_callbacks_t cbs = {on_message, on_control};
+static sio_ws_zlib_t *zlib; /* shared across runs, as by a server's connections */
+static sio_ws_zlib_t *get_zlib(void *user) { return zlib; }
+
+static const sio_ws_callbacks_t cbs = {on_message, on_control, get_zlib};
 
 static void check_after(const sio_ws_parser_t *p, int rv) {
   if (rv < 0) {
@@ -72,7 +75,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   unsigned split = data[0] >> 4;
   size_t stop_after = data[1] & 0x80 ? 0 : data[1] & 7;
   int deflate = (data[1] & 0x40) != 0;
-  static sio_ws_zlib_t *zlib; /* shared across runs, as by a server's connections */
   if (!zlib) zlib = sio_ws_zlib_new();
   const sio_ws_pmd_t pmd = {1, 15, 0};
   data += 2;

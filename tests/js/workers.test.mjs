@@ -256,6 +256,13 @@ describe('workers', () => {
       }
       const [rooms] = await clients[1].ack('all-rooms');
       assert.ok(rooms.includes('r1'), JSON.stringify(rooms));
+      // allRooms spans the workers: a room whose one member is on another worker than the asker.
+      const lone = clients.find((c) => workerOf(c.engine.id) !== workerOf(clients[0].engine.id));
+      if (lone) {
+        await lone.ack('join', 'lone-room');
+        const [all] = await clients[0].ack('all-rooms');
+        assert.ok(all.includes('lone-room') && all.includes('r1'), JSON.stringify(all));
+      }
     } finally {
       await closeAll(clients);
     }

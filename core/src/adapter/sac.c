@@ -10,7 +10,8 @@
  * onMessage / onResponse do.
  *
  * Not done, as in Node's ClusterAdapter: allRooms across nodes (the class has no such request;
- * the vtable's all_rooms is NULL, so the Socket.IO layer answers with this node's rooms), the
+ * the vtable's all_rooms is NULL, so the Socket.IO layer answers with this node's rooms) except
+ * where every node is sio (the workers' bus sets sio__sac_all_rooms, our own type 100), the
  * heartbeats of ClusterAdapterWithHeartbeat (types 1, 2 and 13 are ignored). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -534,6 +535,18 @@ static int sac_server_side_emit(sio_adapter_t *a, const cJSON *data, sio_request
   return e;
 }
 
+/* sio's own request {"requestId"} (see the top of this file). */
+int sio__sac_all_rooms(sio_adapter_t *a, sio_request_t *r) {
+  char id[SIO_SAC_ID_LEN + 1];
+  random_id(id);
+  cJSON *d = cJSON_CreateObject();
+  if (d && !cJSON_AddStringToObject(d, "requestId", id)) {
+    cJSON_Delete(d);
+    d = NULL;
+  }
+  return request_start((sio_sac_t *)a, SIO_SAC_ALL_ROOMS, id, d, r);
+}
+
 /* The reply ids given to the Socket.IO layer name both the request and its requester: "UID ID"
  * (neither holds a space: see valid_id). */
 static int sac_server_side_reply(sio_adapter_t *a, const char *reply_id, const cJSON *value) {
@@ -827,6 +840,27 @@ static void on_fetch(sio_sac_t *c, const cJSON *from, const cJSON *data) {
   sio__strs_free(&except);
 }
 
+static void add_room_name(const char *room, void *arg) {
+  cJSON *rooms = arg;
+  cJSON *s = cJSON_CreateString(room);
+  if (!s || !cJSON_AddItemToArray(rooms, s)) cJSON_Delete(s);
+}
+
+/* {"requestId", "rooms": [...]}: this node's rooms. */
+static void on_all_rooms(sio_sac_t *c, const cJSON *from, const cJSON *data) {
+  const cJSON *rid = get(data, "requestId");
+  if (!valid_id(rid) || !valid_id(from)) return;
+  cJSON *rooms = cJSON_CreateArray(), *d = rooms ? cJSON_CreateObject() : NULL;
+  if (d) c->cc.local->vt->rooms(c->cc.local, add_room_name, rooms);
+  if (d && (!cJSON_AddStringToObject(d, "requestId", rid->valuestring) || sio__cc_add_item(d, "rooms", rooms))) {
+    cJSON_Delete(d);
+    d = NULL;
+  } else if (!d) {
+    cJSON_Delete(rooms);
+  }
+  respond(c, from->valuestring, SIO_SAC_ALL_ROOMS_RESPONSE, d, NULL, 0);
+}
+
 static void on_server_side_emit(sio_sac_t *c, const cJSON *from, const cJSON *data,
                                 const sio_mp_bins_t *bins) {
   const cJSON *pkt = get(data, "packet"), *rid = get(data, "requestId");
@@ -865,6 +899,9 @@ static void on_response(sio_sac_t *c, int type, const cJSON *data, const sio_mp_
     if (cJSON_IsArray(sockets)) sio__cc_request_answered(q, sockets);
   } else if (type == SIO_SAC_SERVER_SIDE_EMIT_RESPONSE && q->type == SIO_SAC_SERVER_SIDE_EMIT) {
     sio__cc_request_answered(q, get(data, "packet"));
+  } else if (type == SIO_SAC_ALL_ROOMS_RESPONSE && q->type == SIO_SAC_ALL_ROOMS) {
+    const cJSON *rooms = get(data, "rooms");
+    if (cJSON_IsArray(rooms)) sio__cc_request_answered(q, rooms);
   }
 }
 
@@ -888,8 +925,12 @@ static void on_message(sio_sac_t *c, const cJSON *from, int type, const cJSON *d
   case SIO_SAC_SERVER_SIDE_EMIT:
     on_server_side_emit(c, from, data, bins);
     break;
+  case SIO_SAC_ALL_ROOMS:
+    on_all_rooms(c, from, data);
+    break;
   case SIO_SAC_FETCH_SOCKETS_RESPONSE:
   case SIO_SAC_SERVER_SIDE_EMIT_RESPONSE:
+  case SIO_SAC_ALL_ROOMS_RESPONSE:
   case SIO_SAC_BROADCAST_CLIENT_COUNT:
   case SIO_SAC_BROADCAST_ACK:
     /* As Node: a response may come on the public channel too (the streams adapter's private

@@ -35,7 +35,10 @@ enum {
   SIO_SAC_SERVER_SIDE_EMIT_RESPONSE = 10,
   SIO_SAC_BROADCAST_CLIENT_COUNT = 11,
   SIO_SAC_BROADCAST_ACK = 12,
-  SIO_SAC_ADAPTER_CLOSE = 13 /* ignored here */
+  SIO_SAC_ADAPTER_CLOSE = 13, /* ignored here */
+  /* sio's own, not Node's: asked only where every node is sio (the workers' bus) */
+  SIO_SAC_ALL_ROOMS = 100,
+  SIO_SAC_ALL_ROOMS_RESPONSE = 101
 };
 
 /* 16 hex characters, as Node's randomBytes(8).toString("hex"): adapter uids and request ids. */
@@ -104,6 +107,8 @@ typedef struct sio_sac_transport {
 sio_sac_t *sio__sac_new(sio_nsp_t *nsp, sio_adapter_t *local, const sio_sac_transport_t *tp,
                         void *t, uint32_t timeout_ms);
 sio_adapter_t *sio__sac_adapter(sio_sac_t *c);
+/* allRooms across nodes, sio's own request: a vtable's all_rooms only where every node is sio. */
+int sio__sac_all_rooms(sio_adapter_t *a, sio_request_t *r);
 /* Frees the adapter (and its transport) but not `local`, which is returned: a namespace goes back
  * to memory (workers: when Redis replaces the in-process bus). */
 sio_adapter_t *sio__sac_release(sio_sac_t *c);

@@ -176,7 +176,7 @@ static int on_ws_control(void *user, int opcode, char *data, size_t len) {
   return 0;
 }
 
-static const sio_ws_callbacks_t frame_cbs = {on_ws_message, on_ws_control};
+static const sio_ws_callbacks_t frame_cbs = {on_ws_message, on_ws_control, NULL};
 
 static void feed_frames(sio_eioc_t *e, char *data, size_t len) {
   int r = sio_ws_parser_execute(&e->ws.parser, &frame_cbs, e, data, len, NULL);

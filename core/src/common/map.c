@@ -22,7 +22,7 @@ static sio_map_entry_t *find(const sio_map_t *m, const char *key, uint64_t h) {
   for (size_t i = h & mask;; i = (i + 1) & mask) {
     sio_map_entry_t *e = &m->slots[i];
     if (!e->key) return NULL;
-    if (e->hash == h && strcmp(e->key, key) == 0) return e;
+    if (e->key == key || (e->key[0] == key[0] && strcmp(e->key, key) == 0)) return e;
   }
 }
 
@@ -31,9 +31,9 @@ void *sio_map_get(const sio_map_t *m, const char *key) {
   return e ? e->value : NULL;
 }
 
-static void place(sio_map_entry_t *slots, size_t cap, const sio_map_entry_t *src) {
+static void place(sio_map_entry_t *slots, size_t cap, const sio_map_entry_t *src, uint64_t h) {
   size_t mask = cap - 1;
-  size_t i = src->hash & mask;
+  size_t i = h & mask;
   while (slots[i].key) i = (i + 1) & mask;
   slots[i] = *src;
 }
@@ -51,13 +51,13 @@ int sio_map_put(sio_map_t *m, const char *key, void *value) {
     sio_map_entry_t *ns = calloc(ncap, sizeof *ns);
     if (!ns) return SIO_ENOMEM;
     for (size_t i = 0; i < m->cap; i++)
-      if (m->slots[i].key) place(ns, ncap, &m->slots[i]);
+      if (m->slots[i].key) place(ns, ncap, &m->slots[i], sio_map_hash(m->slots[i].key));
     free(m->slots);
     m->slots = ns;
     m->cap = ncap;
   }
-  sio_map_entry_t ne = {key, h, value};
-  place(m->slots, m->cap, &ne);
+  sio_map_entry_t ne = {key, value};
+  place(m->slots, m->cap, &ne, h);
   m->len++;
   return 0;
 }
@@ -70,7 +70,7 @@ void *sio_map_del(sio_map_t *m, const char *key) {
   size_t i = (size_t)(e - m->slots);
   /* Backward shift: pull later entries of the run into the hole when their home allows it. */
   for (size_t j = (i + 1) & mask; m->slots[j].key; j = (j + 1) & mask) {
-    size_t home = m->slots[j].hash & mask;
+    size_t home = sio_map_hash(m->slots[j].key) & mask;
     if (((j - home) & mask) >= ((j - i) & mask)) {
       m->slots[i] = m->slots[j];
       i = j;

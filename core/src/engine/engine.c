@@ -69,45 +69,59 @@ typedef struct outpkt {
   sio_msg_t *msg; /* MESSAGE data, or a control packet's data; NULL when none */
 } outpkt_t;
 
+/* What only a polling session or an upgrade in progress needs, allocated with a polling handshake
+ * (or a poll's need) and freed once the session is on WebSocket for good: an idle WebSocket
+ * session never holds it (issue 22: 24 bytes of every session). */
+typedef struct poll_part {
+  sio_conn_t *probe;         /* the WebSocket being probed during an upgrade */
+  char *headers;             /* CORS lines for the parked GET's response */
+  uv_timer_t *upgrade_timer; /* its own allocation: closed asynchronously, after the part may go */
+  uint32_t jsonp_index;      /* N of the ___eio[N] callback */
+} poll_part_t;
+
 struct sio_session_s {
   char id[21];
+  /* Whole bytes, in the 3 behind the id, for what every delivery tests (sio__session_deliver). */
   uint8_t protocol;
   uint8_t transport;
-  uint8_t state;
-  uint8_t upgrade;
-  uint8_t b64;        /* v3 polling client asked for base64 payloads */
-  uint8_t dirty;      /* in the engine's list of sessions to flush */
-  uint8_t close_sent; /* a CLOSE packet is queued: the next poll ends the session */
-  uint8_t secure;     /* the handshake came over TLS */
-  uint8_t http_enc;   /* SIO_HTTP_ENC_*: how the parked GET accepts a compressed body */
-  uint8_t jsonp;      /* a v3 JSONP session: scripts out, forms in */
-  uint8_t tkind;      /* TQ_*: what happens at the deadline */
+  uint8_t state; /* ST_* */
   sio_engine_t *engine;
   void *data;
   sio_session_t *hnext; /* hash chain */
   sio_session_t *dnext; /* dirty list */
   sio_conn_t *conn;     /* the WebSocket, or the parked GET while polling */
-  sio_conn_t *probe;    /* the WebSocket being probed during an upgrade */
-  char *poll_headers;   /* CORS lines for the parked GET's response */
+  poll_part_t *poll;    /* NULL on a WebSocket session (see poll_part_t) */
   /* Heartbeat and linger deadlines: the session's place in one of the engine's timer queues. */
   sio_session_t *tnext, *tprev;
   uint64_t deadline;
-  uv_timer_t *upgrade_timer;
   outpkt_t *outq;
   uint32_t outq_len, outq_cap;
   size_t outq_bytes;
   uint64_t info_time_ms;
-  uint32_t info_headers;
-  uint32_t jsonp_index; /* N of the ___eio[N] callback */
   sio_request_info_t *info;
+  uint16_t info_headers; /* at most 65535 are kept (kept_headers) */
+  /* The other flags as bit-fields in two bytes (issue 22: 8 bytes of every session); the
+   * handshake block follows them without padding. */
+  uint16_t upgrade : 2;    /* UP_* */
+  uint16_t b64 : 1;        /* v3 polling client asked for base64 payloads */
+  uint16_t dirty : 1;      /* in the engine's list of sessions to flush */
+  uint16_t close_sent : 1; /* a CLOSE packet is queued: the next poll ends the session */
+  uint16_t secure : 1;     /* the handshake came over TLS */
+  uint16_t http_enc : 2;   /* SIO_HTTP_ENC_*: how the parked GET accepts a compressed body */
+  uint16_t jsonp : 1;      /* a v3 JSONP session: scripts out, forms in */
+  uint16_t tkind : 3;      /* TQ_*: what happens at the deadline */
   /* The handshake request, compact: "method\0url\0addr\0" then "name\0value\0" per header,
    * in the session's own allocation (every session keeps one for life: one malloc chunk, not
    * two). The sio_request_info_t view is built on first use only (idle sessions never pay). */
   char info_block[];
 };
 /* Every session holds this for life (with its handshake block): keep it so (issue 22's budget of
- * 1 KiB per idle connection; the other per-connection structs are bounded in test_memory.c). */
-_Static_assert(sizeof(struct sio_session_s) <= 168, "sio_session_s grew: see the comment above");
+ * 1 KiB per idle connection; the other per-connection structs are bounded in test_memory.c). A
+ * bench handshake's block is 106 or 107 bytes (the port's digits): 140 + 107 + 8 fits a 256-byte
+ * malloc chunk. */
+_Static_assert(offsetof(struct sio_session_s, engine) == 24 &&
+                   offsetof(struct sio_session_s, info_block) <= 140,
+               "sio_session_s grew: see the comment above");
 
 struct sio_engine_s {
   sio_route_t route; /* first: the server sees the engine as its route */
@@ -387,6 +401,7 @@ int sio_session_protocol(const sio_session_t *s) { return s->protocol; }
 int sio_session_transport(const sio_session_t *s) { return s->transport; }
 sio_engine_t *sio_session_engine(const sio_session_t *s) { return s->engine; }
 void *sio_session_get_data(const sio_session_t *s) { return s->data; }
+int sio__session_has_poll_part(const sio_session_t *s) { return s->poll != NULL; }
 void sio_session_set_data(sio_session_t *s, void *data) { s->data = data; }
 /* Header names a session's info_block keeps as one byte, their index here (1..KNOWN_LIMIT-1),
  * instead of the name: every session keeps its handshake for life, and these names (as the
@@ -402,6 +417,23 @@ static const char *const known_names[] = {
     "x-forwarded-for", "x-forwarded-proto", "x-real-ip", "authorization",   "sec-fetch-mode",
     "sec-fetch-site",  "sec-fetch-dest", "dnt"};
 _Static_assert(sizeof known_names / sizeof known_names[0] <= KNOWN_LIMIT, "codes stay below 0x20");
+_Static_assert(4 <= KNOWN_LIMIT, "prefix codes stay below 0x20 too");
+
+/* The method and the URL's start kept as a one-byte code in a session's info_block when they are
+ * these (the default paths of Socket.IO and Engine.IO): issue 22, 12 bytes of a usual session.
+ * Codes stay below 0x20, which no method or request target starts with (info_init makes sure). */
+enum { PFX_GET = 1 };
+static const char *const known_prefixes[] = {NULL, "GET", "/socket.io/", "/engine.io/"};
+
+/* The code of what starts s[0..len) (the whole of it for the method), 0 for none. */
+static int known_prefix(const char *str, size_t len, int method) {
+  if (method) return len == 3 && memcmp(str, "GET", 3) == 0 ? PFX_GET : 0;
+  for (int i = PFX_GET + 1; i < (int)(sizeof known_prefixes / sizeof known_prefixes[0]); i++) {
+    size_t n = strlen(known_prefixes[i]);
+    if (len >= n && memcmp(str, known_prefixes[i], n) == 0) return i;
+  }
+  return 0;
+}
 
 /* The code of a known header name, 0 for any other. */
 static int known_name(const char *name, size_t len) {
@@ -414,15 +446,26 @@ const sio_request_info_t *sio_session_request(const sio_session_t *cs) {
   sio_session_t *s = (sio_session_t *)cs; /* the view is a cache: logically const */
   if (s->info) return s->info;
   size_t n = s->info_headers;
-  sio_request_info_t *info = malloc(sizeof *info + 2 * n * sizeof(char *));
+  const char *p = s->info_block;
+  const char *url = p + strlen(p) + 1;
+  /* A URL whose start is a code (info_init) is written out whole behind the pointers. */
+  unsigned char ucode = (unsigned char)url[0] < KNOWN_LIMIT ? (unsigned char)url[0] : 0;
+  size_t ulen = ucode ? strlen(known_prefixes[ucode]) + strlen(url + 1) + 1 : 0;
+  sio_request_info_t *info = malloc(sizeof *info + 2 * n * sizeof(char *) + ulen);
   if (!info) return NULL;
   const char **names = (const char **)(info + 1);
   const char **values = names + n;
-  const char *p = s->info_block;
-  info->method = p;
-  p += strlen(p) + 1;
-  info->url = p;
-  p += strlen(p) + 1;
+  info->method = (unsigned char)p[0] == PFX_GET ? known_prefixes[PFX_GET] : p;
+  if (ucode) {
+    char *whole = (char *)(values + n);
+    size_t k = strlen(known_prefixes[ucode]);
+    memcpy(whole, known_prefixes[ucode], k);
+    memcpy(whole + k, url + 1, ulen - k);
+    info->url = whole;
+  } else {
+    info->url = url;
+  }
+  p = url + strlen(url) + 1;
   info->remote_addr = p;
   p += strlen(p) + 1;
   for (size_t i = 0; i < n; i++) {
@@ -496,7 +539,9 @@ sio_session_t *sio_engine_find(const sio_engine_t *e, const char *sid) {
 }
 
 static int table_add(sio_engine_t *e, sio_session_t *s) {
-  if (e->count + 1 > e->nbuckets && table_grow(e) != 0) return SIO_ENOMEM;
+  /* Up to two sessions a bucket (chains of ~1.5 on average): 4-8 bytes a session instead of 8-16
+   * (issue 22); a lookup (a poll, an upgrade) compares an id or two more. */
+  if (e->count + 1 > 2 * e->nbuckets && table_grow(e) != 0) return SIO_ENOMEM;
   size_t k = hash_id(s->id) & (e->nbuckets - 1);
   s->hnext = e->buckets[k];
   e->buckets[k] = s;
@@ -695,10 +740,32 @@ static void respond_error(sio_engine_t *e, sio_conn_t *c, const sio_http_request
 /* ---------------------------------------------------------------------------------------------- */
 /* Sessions                                                                                        */
 
+/* The session's poll part, allocated on first use; NULL on ENOMEM. */
+static poll_part_t *poll_part(sio_session_t *s) {
+  if (!s->poll) s->poll = calloc(1, sizeof *s->poll);
+  return s->poll;
+}
+
+/* Its upgrade timer, if any, stopped first (stop_upgrade_timer). */
+static void poll_part_free(sio_session_t *s) {
+  if (!s->poll) return;
+  free(s->poll->headers);
+  free(s->poll);
+  s->poll = NULL;
+}
+
+/* The parked GET's CORS lines, now the caller's (NULL when none). */
+static char *take_poll_headers(sio_session_t *s) {
+  if (!s->poll) return NULL;
+  char *h = s->poll->headers;
+  s->poll->headers = NULL;
+  return h;
+}
+
 static void session_free(sio_session_t *s) {
   for (uint32_t i = 0; i < s->outq_len; i++) sio_msg_unref(s->outq[i].msg);
   free(s->outq);
-  free(s->poll_headers);
+  poll_part_free(s);
   free(s->info);
   free(s);
 }
@@ -706,9 +773,9 @@ static void session_free(sio_session_t *s) {
 static void upgrade_timer_free(uv_handle_t *h) { free(h); }
 
 static void stop_upgrade_timer(sio_session_t *s) {
-  if (!s->upgrade_timer) return;
-  uv_close((uv_handle_t *)s->upgrade_timer, upgrade_timer_free);
-  s->upgrade_timer = NULL;
+  if (!s->poll || !s->poll->upgrade_timer) return;
+  uv_close((uv_handle_t *)s->poll->upgrade_timer, upgrade_timer_free);
+  s->poll->upgrade_timer = NULL;
 }
 
 static void mark_dirty(sio_session_t *s) {
@@ -850,7 +917,8 @@ static void outq_clear(sio_session_t *s) {
 static sio_rbuf_t *jsonp_body(const sio_session_t *s, const char *payload, size_t len) {
   sio_sbuf_t js = SIO_SBUF_INIT;
   sio_rbuf_t *rb = NULL;
-  if (sio_eio_jsonp_wrap(&js, s->jsonp_index, payload, len) == 0) rb = sio_rbuf_copy(js.data, js.len);
+  uint32_t index = s->poll ? s->poll->jsonp_index : 0;
+  if (sio_eio_jsonp_wrap(&js, index, payload, len) == 0) rb = sio_rbuf_copy(js.data, js.len);
   sio_sbuf_free(&js);
   return rb;
 }
@@ -947,8 +1015,7 @@ static void poll_flush(sio_session_t *s) {
     outq_clear(s);
   }
   s->conn = NULL;
-  char *headers = s->poll_headers;
-  s->poll_headers = NULL;
+  char *headers = take_poll_headers(s);
   if (s->engine) s->engine->st.bytes_out[0] += body.len;
   if (r == 0) poll_respond(s, c, headers, body.data, body.len, sio_eio_payload_content_type(&enc));
   else sio_conn_close(c, 0);
@@ -1208,10 +1275,10 @@ static const sio_conn_owner_vt_t ws_vt = {ws_message, ws_closed};
 
 static void probe_abort(sio_session_t *s) {
   stop_upgrade_timer(s);
-  if (s->probe) {
-    sio_conn_detach(s->probe);
-    sio_conn_close(s->probe, 0);
-    s->probe = NULL;
+  if (s->poll && s->poll->probe) {
+    sio_conn_detach(s->poll->probe);
+    sio_conn_close(s->poll->probe, 0);
+    s->poll->probe = NULL;
   }
   s->upgrade = UP_NONE;
 }
@@ -1219,11 +1286,10 @@ static void probe_abort(sio_session_t *s) {
 static void upgrade_complete(sio_session_t *s) {
   stop_upgrade_timer(s);
   sio_conn_t *poll = s->conn;
-  char *poll_headers = s->poll_headers;
-  s->poll_headers = NULL;
+  char *poll_headers = take_poll_headers(s);
   s->transport = SIO_TRANSPORT_WEBSOCKET;
-  s->conn = s->probe;
-  s->probe = NULL;
+  s->conn = s->poll->probe; /* an upgrade has a probe, so a poll part */
+  s->poll->probe = NULL;
   s->upgrade = UP_NONE;
   s->engine->st.upgrades++;
   sio_conn_set_owner(s->conn, &ws_vt, s);
@@ -1241,6 +1307,8 @@ static void upgrade_complete(sio_session_t *s) {
     poll_respond(s, poll, poll_headers, body, strlen(body), "text/plain; charset=UTF-8");
   }
   free(poll_headers);
+  /* On WebSocket for good: the part goes (a stray poll later gets one again, poll_get). */
+  poll_part_free(s);
 }
 
 static void probe_message(void *owner, sio_conn_t *c, int opcode, char *data, size_t len) {
@@ -1265,7 +1333,7 @@ static void probe_message(void *owner, sio_conn_t *c, int opcode, char *data, si
 
 static void probe_closed(void *owner, sio_conn_t *c, int err) {
   sio_session_t *s = owner;
-  if (s->probe == c) s->probe = NULL;
+  if (s->poll && s->poll->probe == c) s->poll->probe = NULL;
   probe_abort(s);
 }
 
@@ -1280,8 +1348,7 @@ static void poll_closed(void *owner, sio_conn_t *c, int err) {
   sio_session_t *s = owner;
   if (s->conn != c) return;
   s->conn = NULL;
-  free(s->poll_headers);
-  s->poll_headers = NULL;
+  free(take_poll_headers(s));
   if (s->state == ST_OPEN) session_close(s, "transport error", 0);
 }
 
@@ -1560,10 +1627,20 @@ void sio_engine_on_connection_error(sio_engine_t *e, sio_connection_error_cb cb,
 /* ---------------------------------------------------------------------------------------------- */
 /* Requests                                                                                        */
 
+/* The headers a session keeps: all but those past 65535 (info_headers is 16 bits; as many need a
+ * max_header_size of over 256 KiB). */
+static size_t kept_headers(const sio_http_request_t *req) {
+  return req->header_count > UINT16_MAX ? UINT16_MAX : req->header_count;
+}
+
 /* The bytes of the session's info_block for the request from peer `addr`. */
 static size_t info_size(const sio_http_request_t *req, const char *addr) {
-  size_t strings = strlen(req->method) + 1 + req->url_len + 1 + strlen(addr) + 1;
-  for (size_t i = 0; i < req->header_count; i++) {
+  size_t ml = strlen(req->method);
+  int uc = known_prefix(req->url, req->url_len, 0);
+  size_t strings = (known_prefix(req->method, ml, 1) ? 1 : ml) + 1 +
+                   (uc ? 1 + req->url_len - strlen(known_prefixes[uc]) : req->url_len) + 1 +
+                   strlen(addr) + 1;
+  for (size_t i = 0; i < kept_headers(req); i++) {
     const sio_http_header_t *h = &req->headers[i];
     strings += (known_name(h->name, h->name_len) ? 1 : h->name_len + 1) + h->value_len + 1;
   }
@@ -1572,7 +1649,7 @@ static size_t info_size(const sio_http_request_t *req, const char *addr) {
 
 /* Fills s->info_block (info_size bytes) and what goes with it. */
 static void info_init(sio_session_t *s, sio_conn_t *c, const sio_http_request_t *req, const char *addr) {
-  size_t n = req->header_count;
+  size_t n = kept_headers(req);
   char *p = s->info_block;
   /* The parser lets no NUL through, but the block's layout depends on it: make sure. */
 #define COPY(src, len)                                                     \
@@ -1583,8 +1660,26 @@ static void info_init(sio_session_t *s, sio_conn_t *c, const sio_http_request_t 
     p[len] = '\0';                                                         \
     p += (len) + 1;                                                        \
   } while (0)
-  COPY(req->method, strlen(req->method));
-  COPY(req->url, req->url_len);
+  /* The method and the URL: a code (known_prefix) or as sent, never starting with a code's byte. */
+  size_t ml = strlen(req->method);
+  if (known_prefix(req->method, ml, 1)) {
+    *p++ = (char)PFX_GET;
+    *p++ = '\0';
+  } else {
+    char *m = p;
+    COPY(req->method, ml);
+    if ((unsigned char)m[0] < KNOWN_LIMIT && ml) m[0] = '?';
+  }
+  int uc = known_prefix(req->url, req->url_len, 0);
+  if (uc) {
+    size_t k = strlen(known_prefixes[uc]);
+    *p++ = (char)uc;
+    COPY(req->url + k, req->url_len - k);
+  } else {
+    char *u = p;
+    COPY(req->url, req->url_len);
+    if ((unsigned char)u[0] < KNOWN_LIMIT && req->url_len) u[0] = '?';
+  }
   COPY(addr, strlen(addr));
   for (size_t i = 0; i < n; i++) {
     const sio_http_header_t *h = &req->headers[i];
@@ -1604,7 +1699,7 @@ static void info_init(sio_session_t *s, sio_conn_t *c, const sio_http_request_t 
   struct timeval tv;
   gettimeofday(&tv, NULL);
   s->info_time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-  s->info_headers = (uint32_t)n;
+  s->info_headers = (uint16_t)n;
   s->secure = (uint8_t)sio_conn_secure(c);
 }
 
@@ -1637,8 +1732,12 @@ static sio_session_t *handshake(sio_engine_t *e, sio_conn_t *c, const sio_http_r
                                 int proto, int transport, const uint32_t *jsonp) {
   char addr[64];
   sio_conn_peer(c, addr, sizeof addr);
-  sio_session_t *s = calloc(1, sizeof *s + info_size(req, addr));
+  sio_session_t *s = calloc(1, offsetof(struct sio_session_s, info_block) + info_size(req, addr));
   if (!s) return NULL;
+  if (transport == SIO_TRANSPORT_POLLING && !poll_part(s)) {
+    free(s);
+    return NULL;
+  }
   info_init(s, c, req, addr);
   new_id(e, s->id);
   s->engine = e;
@@ -1662,13 +1761,13 @@ static sio_session_t *handshake(sio_engine_t *e, sio_conn_t *c, const sio_http_r
   if (jsonp) {
     /* A script carries text only: binary goes as base64 whatever the client said. */
     s->jsonp = 1;
-    s->jsonp_index = *jsonp;
+    s->poll->jsonp_index = *jsonp; /* JSONP is polling only: the part exists */
     s->b64 = 1;
   }
   if (transport == SIO_TRANSPORT_POLLING) {
     s->http_enc = accepted_encoding(e, req);
     s->conn = c;
-    s->poll_headers = extra_headers(e, c, req, 0, s, HOOKS_INITIAL);
+    s->poll->headers = extra_headers(e, c, req, 0, s, HOOKS_INITIAL);
     sio_conn_park(c, &poll_vt, s);
   } else {
     s->conn = c;
@@ -1698,8 +1797,12 @@ static void poll_get(sio_engine_t *e, sio_session_t *s, sio_conn_t *c, const sio
     session_close(s, "transport error", 0);
     return;
   }
+  if (!poll_part(s)) {
+    respond_error(e, c, req, ERR_BAD_REQUEST); /* out of memory */
+    return;
+  }
   s->conn = c;
-  s->poll_headers = extra_headers(e, c, req, 0, NULL, HOOKS_ALL);
+  s->poll->headers = extra_headers(e, c, req, 0, NULL, HOOKS_ALL);
   s->http_enc = accepted_encoding(e, req);
   sio_conn_park(c, &poll_vt, s);
   if (s->upgrade == UP_PROBED) outq_push(s, SIO_EIO_NOOP, NULL);
@@ -1887,6 +1990,10 @@ static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request
       else respond_error(e, c, req, ERR_BAD_REQUEST);
       return;
     }
+    if (!poll_part(s)) { /* a polling session has one: only ENOMEM could leave it without */
+      respond_error(e, c, req, ERR_BAD_REQUEST);
+      return;
+    }
     char *extra = ws_hook_headers(e, c, req, HOOKS_ALL);
     int r = sio_conn_accept_ws_deflate(c, req, e->opts.max_payload, e->opts.per_message_deflate,
                                        &probe_vt, s, extra);
@@ -1895,13 +2002,13 @@ static void on_upgrade(sio_route_t *route, sio_conn_t *c, const sio_http_request
       respond_error(e, c, req, ERR_BAD_REQUEST);
       return;
     }
-    s->probe = c;
+    s->poll->probe = c;
     s->upgrade = UP_PROBING;
-    s->upgrade_timer = malloc(sizeof *s->upgrade_timer);
-    if (s->upgrade_timer) {
-      uv_timer_init(sio_server_loop(e->server), s->upgrade_timer);
-      s->upgrade_timer->data = s;
-      uv_timer_start(s->upgrade_timer, on_upgrade_timeout, e->opts.upgrade_timeout_ms, 0);
+    uv_timer_t *t = s->poll->upgrade_timer = malloc(sizeof *t);
+    if (t) {
+      uv_timer_init(sio_server_loop(e->server), t);
+      t->data = s;
+      uv_timer_start(t, on_upgrade_timeout, e->opts.upgrade_timeout_ms, 0);
     }
     return;
   }

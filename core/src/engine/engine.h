@@ -47,4 +47,7 @@ void sio__engine_random_id(sio_engine_t *e, char out[21]);
 /* Metrics (sio_io_stats): adds the engine's counters and its open sessions to *out. */
 void sio__engine_stats(const sio_engine_t *e, sio_stats_t *out);
 
+/* Tests (issue 22's lazily allocated part): 1 while s holds its polling/upgrade part, else 0. */
+int sio__session_has_poll_part(const sio_session_t *s);
+
 #endif

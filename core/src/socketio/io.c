@@ -191,27 +191,34 @@ static void on_connect_timer(uv_timer_t *t) {
   sio_io_t *io = t->data;
   uint64_t now = uv_now(t->loop);
   sio__io_enter(io);
-  while (io->tq_head && io->tq_head->deadline <= now) {
+  while (io->tq_head && (int32_t)(io->tq_head->deadline - (uint32_t)now) <= 0) {
     sio_client_t *c = io->tq_head;
     tq_remove(io, c);
-    c->close_reason = "forced close";
+    c->close_reason = SIO_CLOSE_FORCED;
     sio_session_close(c->session);
   }
-  if (io->tq_head) uv_timer_start(io->connect_timer, on_connect_timer, io->tq_head->deadline - now, 0);
+  if (io->tq_head)
+    uv_timer_start(io->connect_timer, on_connect_timer, io->tq_head->deadline - (uint32_t)now, 0);
   sio__io_leave(io);
+}
+
+/* At most 2^31 - 1 ms (24.8 days): deadlines are 32-bit and compared by their difference. */
+static uint32_t connect_timeout(const sio_io_t *io) {
+  uint32_t t = io->opts.connect_timeout_ms;
+  return t > INT32_MAX ? INT32_MAX : t;
 }
 
 static void tq_push(sio_io_t *io, sio_client_t *c) {
   if (!io->connect_timer) return;
   uint64_t now = uv_now(io->connect_timer->loop);
-  c->deadline = now + io->opts.connect_timeout_ms;
+  c->deadline = (uint32_t)now + connect_timeout(io);
   c->in_timeout_queue = 1;
   c->tprev = io->tq_tail;
   c->tnext = NULL;
   if (io->tq_tail) io->tq_tail->tnext = c;
   else io->tq_head = c;
   io->tq_tail = c;
-  if (io->tq_head == c) uv_timer_start(io->connect_timer, on_connect_timer, io->opts.connect_timeout_ms, 0);
+  if (io->tq_head == c) uv_timer_start(io->connect_timer, on_connect_timer, connect_timeout(io), 0);
 }
 
 void sio__client_connected(sio_client_t *c) { tq_remove(c->io, c); }
@@ -241,12 +248,15 @@ void sio__client_close(sio_client_t *c, const char *reason) {
   sio__io_leave(io);
 }
 
-/* Closes the client's Engine.IO session; its sockets see `reason`. */
-static void client_fail(sio_client_t *c, const char *reason) {
+const char *const sio__close_reasons[4] = {NULL, "forced close", "transport error", "parse error"};
+
+/* Closes the client's Engine.IO session; its sockets see the reason (SIO_CLOSE_*). */
+static void client_fail(sio_client_t *c, int code) {
   if (c->closed) return;
+  const char *reason = sio__close_reasons[code];
   SIO_LOG(sio_engine_server(c->io->engine), SIO_LOG_DEBUG, "socketio", "session %s: %s",
           sio_session_id(c->session), reason);
-  c->close_reason = reason;
+  c->close_reason = (unsigned)code;
   sio_session_close(c->session); /* reports back through on_close */
   sio__client_close(c, reason);  /* in case the session was already closing */
 }
@@ -273,7 +283,7 @@ static void client_connect(sio_client_t *c, const char *name, cJSON *auth, int s
   }
   sio_socket_t *s = sio__socket_new(nsp, c, auth, sent);
   if (!s) {
-    client_fail(c, "transport error");
+    client_fail(c, SIO_CLOSE_TRANSPORT);
     return;
   }
   /* Sessions kept by the adapter (shared between nodes): the CONNECT is answered once it has
@@ -341,7 +351,7 @@ static void client_dispatch(sio_client_t *c, sio_packet_t *p) {
     sent = strchr(p->nsp, '?') != NULL; /* a v3 client's auth is its namespace's query */
     int r = query_auth(p->nsp, &auth); /* also cuts the query off the name */
     if (r) {
-      client_fail(c, r == SIO_EPARSE ? "parse error" : "transport error");
+      client_fail(c, r == SIO_EPARSE ? SIO_CLOSE_PARSE : SIO_CLOSE_TRANSPORT);
       return;
     }
   }
@@ -352,7 +362,7 @@ static void client_dispatch(sio_client_t *c, sio_packet_t *p) {
       p->data = NULL;
     }
     if (!auth) {
-      client_fail(c, "transport error");
+      client_fail(c, SIO_CLOSE_TRANSPORT);
       return;
     }
     client_connect(c, p->nsp, auth, sent);
@@ -366,7 +376,7 @@ static void client_dispatch(sio_client_t *c, sio_packet_t *p) {
   }
   if (s && s->state == SOCK_PENDING && p->type == SIO_PACKET_CONNECT) return; /* still deciding */
   /* A packet for a namespace the client is not in, or a second CONNECT: the reference closes. */
-  client_fail(c, "forced close");
+  client_fail(c, SIO_CLOSE_FORCED);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -392,7 +402,7 @@ static void on_connection(sio_engine_t *e, sio_session_t *session) {
     /* socket.io 2.x clients are in "/" from the start, without a CONNECT of their own. */
     cJSON *auth = cJSON_CreateObject();
     if (auth) client_connect(c, "/", auth, 0);
-    else client_fail(c, "transport error");
+    else client_fail(c, SIO_CLOSE_TRANSPORT);
   } else {
     tq_push(io, c);
   }
@@ -437,7 +447,7 @@ static void on_message(sio_session_t *session, const char *data, size_t len, int
   if (io->instr) sio__instr_in(c, len);
   sio_packet_t p;
   int r = client_decode(c, data, len, binary, &p);
-  if (r < 0) client_fail(c, "parse error");
+  if (r < 0) client_fail(c, SIO_CLOSE_PARSE);
   else if (r == 1) {
     if (SIO_DEBUG_ON(io->server, SIO_DEBUG_SOCKET)) sio__debug_packet_in(c, &p, len);
     client_dispatch(c, &p);
@@ -449,8 +459,9 @@ static void on_message(sio_session_t *session, const char *data, size_t len, int
 static void on_close(sio_session_t *session, const char *reason) {
   sio_client_t *c = sio_session_get_data(session);
   if (!c) return;
-  if (c->io->instr) sio__instr_client(c, c->close_reason ? c->close_reason : reason);
-  sio__client_close(c, c->close_reason ? c->close_reason : reason);
+  if (c->close_reason) reason = sio__close_reasons[c->close_reason];
+  if (c->io->instr) sio__instr_client(c, reason);
+  sio__client_close(c, reason);
 }
 
 static void free_timer(uv_handle_t *h) { free(h); }

@@ -18,17 +18,28 @@ _Static_assert(sizeof(sio_buf_t) == sizeof(sio_attachment_t) &&
 
 static void free_timer(uv_handle_t *h) { free(h); }
 
-/* The pid of every socket of a namespace without recovery (never written). */
+/* The pid of every socket of a namespace without recovery (never written: only recovery writes a
+ * pid, and a recovering namespace's sockets have a tail). */
 static char no_pid[1];
+
+static sio_socket_tail_t *sock_tail(const sio_socket_t *s) {
+  return s->has_tail ? (sio_socket_tail_t *)(void *)((char *)s + sizeof *s) : NULL;
+}
+static char *sock_pid(const sio_socket_t *s) { return s->has_tail ? sock_tail(s)->pid : no_pid; }
+static sio_recovered_t *sock_restored(const sio_socket_t *s) {
+  return s->has_tail ? sock_tail(s)->restored : NULL;
+}
+/* Only where recovery runs, so with a tail. */
+static void set_restored(sio_socket_t *s, sio_recovered_t *r) { sock_tail(s)->restored = r; }
 
 sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth, int sent) {
   int recovers = sio__nsp_recovers(nsp);
-  sio_socket_t *s = calloc(1, sizeof *s + (recovers ? SIO_PID_SIZE : 0));
+  sio_socket_t *s = calloc(1, sizeof *s + (recovers ? sizeof(sio_socket_tail_t) : 0));
   if (!s) {
     cJSON_Delete(auth);
     return NULL;
   }
-  s->pid = recovers ? (char *)(s + 1) : no_pid;
+  s->has_tail = recovers != 0;
   s->nsp = nsp;
   s->client = c;
   if (!auth->child) { /* the usual case ("40"): share one empty object instead of one each */
@@ -59,7 +70,7 @@ sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth, int 
     /* Not the Engine.IO id, which is what lets a client resume a session: it stays secret. */
     sio__engine_random_id(sio_io_engine(nsp->io), s->idbuf);
     /* Node gives every socket a pid when recovery is on; only its client can name it. */
-    if (recovers) sio__engine_random_id(sio_io_engine(nsp->io), s->pid);
+    if (recovers) sio__engine_random_id(sio_io_engine(nsp->io), sock_pid(s));
   }
   s->cnext = c->sockets;
   c->sockets = s;
@@ -67,10 +78,11 @@ sio_socket_t *sio__socket_new(sio_nsp_t *nsp, sio_client_t *c, cJSON *auth, int 
 }
 
 static void restored_free(sio_socket_t *s) {
-  if (!s->restored) return;
-  sio__recovered_clear(s->restored);
-  free(s->restored);
-  s->restored = NULL;
+  sio_recovered_t *r = sock_restored(s);
+  if (!r) return;
+  sio__recovered_clear(r);
+  free(r);
+  set_restored(s, NULL);
 }
 
 void sio__socket_free(sio_socket_t *s) {
@@ -100,7 +112,7 @@ static void client_unlink(sio_socket_t *s) {
  * before the CONNECT reply, as Node's (the client holds them until the CONNECT, then emits them
  * in order before its "connect"). Only the data is kept after this. */
 static void resume(sio_socket_t *s) {
-  sio_recovered_t *r = s->restored;
+  sio_recovered_t *r = sock_restored(s);
   for (size_t i = 0; i < r->nrooms; i++) sio_socket_join(s, r->rooms[i]);
   for (size_t i = 0; i < r->nmissed; i++) sio__socket_write(s, &r->missed[i], 0);
   for (size_t i = 0; i < r->nmissed; i++) sio__encoded_clear(&r->missed[i]);
@@ -112,11 +124,11 @@ static void do_connect(sio_socket_t *s) {
   sio_nsp_t *nsp = s->nsp;
   sio_client_t *c = s->client;
   /* A restored id still connected (its client came back twice at once): a fresh socket. */
-  if (s->restored && sio_map_get(&nsp->by_id, s->id)) {
+  if (sock_restored(s) && sio_map_get(&nsp->by_id, s->id)) {
     restored_free(s);
     sio__engine_random_id(sio_io_engine(nsp->io), s->idbuf);
     s->id = s->idbuf;
-    sio__engine_random_id(sio_io_engine(nsp->io), s->pid);
+    sio__engine_random_id(sio_io_engine(nsp->io), sock_pid(s));
   }
   if (sio_map_put(&nsp->by_id, s->id, s)) {
     client_unlink(s);
@@ -132,13 +144,13 @@ static void do_connect(sio_socket_t *s) {
   if (nsp->adapter->vt->socket_added) nsp->adapter->vt->socket_added(nsp->adapter, s);
   sio__client_connected(c);
   SIO_DEBUG(nsp->io->server, SIO_DEBUG_NSP, "socket %s connected to nsp %s (session %s%s)", s->id,
-            nsp->name, sio_session_id(c->session), s->restored ? ", recovered" : "");
-  if (s->restored) resume(s);
+            nsp->name, sio_session_id(c->session), sock_restored(s) ? ", recovered" : "");
+  if (sock_restored(s)) resume(s);
   sio_packet_t p = {SIO_PACKET_CONNECT, nsp->name, -1, NULL, 0, NULL, 0};
   if (c->protocol != 3) {
     p.data = cJSON_CreateObject();
     if (p.data) cJSON_AddStringToObject(p.data, "sid", s->id);
-    if (p.data && s->pid[0]) cJSON_AddStringToObject(p.data, "pid", s->pid);
+    if (p.data && sock_pid(s)[0]) cJSON_AddStringToObject(p.data, "pid", sock_pid(s));
   }
   sio__client_send_packet(c, &p, 0);
   cJSON_Delete(p.data);
@@ -167,6 +179,7 @@ void sio__socket_start(sio_socket_t *s) { run_middleware(s); }
 void sio__socket_connect(sio_socket_t *s) { do_connect(s); }
 
 int sio__socket_restore(sio_socket_t *s) {
+  if (!s->has_tail) return SIO_ENOTFOUND; /* not a recovering namespace's socket */
   const cJSON *pid = cJSON_GetObjectItemCaseSensitive(s->auth, "pid");
   const cJSON *off = cJSON_GetObjectItemCaseSensitive(s->auth, "offset");
   /* As Node: both must be strings. */
@@ -184,8 +197,8 @@ int sio__socket_restore(sio_socket_t *s) {
     return rc;
   }
   memcpy(s->idbuf, r->sid, strlen(r->sid) + 1);
-  memcpy(s->pid, r->pid, strlen(r->pid) + 1);
-  s->restored = r;
+  memcpy(sock_pid(s), r->pid, strlen(r->pid) + 1);
+  set_restored(s, r);
   return 0;
 }
 
@@ -220,8 +233,8 @@ static void on_restored(void *arg, int status, sio_recovered_t *r) {
   } else if (mine) {
     memcpy(s->idbuf, mine->sid, strlen(mine->sid) + 1);
     s->id = s->idbuf;
-    memcpy(s->pid, mine->pid, strlen(mine->pid) + 1);
-    s->restored = mine;
+    memcpy(sock_pid(s), mine->pid, strlen(mine->pid) + 1);
+    set_restored(s, mine);
     if (io->opts.connection_state_recovery.skip_middlewares) do_connect(s);
     else run_middleware(s);
   } else {
@@ -232,6 +245,7 @@ static void on_restored(void *arg, int status, sio_recovered_t *r) {
 }
 
 int sio__socket_restore_async(sio_socket_t *s) {
+  if (!s->has_tail) return SIO_ENOTFOUND;
   const cJSON *pid = cJSON_GetObjectItemCaseSensitive(s->auth, "pid");
   const cJSON *off = cJSON_GetObjectItemCaseSensitive(s->auth, "offset");
   if (!cJSON_IsString(pid) || !cJSON_IsString(off)) return SIO_ENOTFOUND;
@@ -411,7 +425,7 @@ static void persist_to_adapter(sio_socket_t *s, const char *const *rooms, size_t
   cJSON *data = socket_data(s);
   cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
   int ok = o && arr && data && cJSON_AddStringToObject(o, "sid", s->id) &&
-           cJSON_AddStringToObject(o, "pid", s->pid);
+           cJSON_AddStringToObject(o, "pid", sock_pid(s));
   for (size_t i = 0; ok && i < n; i++) ok = cJSON_AddItemToArray(arr, cJSON_CreateString(rooms[i]));
   if (ok && cJSON_AddItemToObject(o, "rooms", arr)) {
     arr = NULL;
@@ -436,7 +450,7 @@ static void persist(sio_socket_t *s) {
   sio_nsp_t *nsp = s->nsp;
   if (nsp->recovery) {
     uint64_t now = uv_now(sio_server_loop(nsp->io->server));
-    sio__recovery_persist(nsp->recovery, now, s->id, s->pid, rooms, n, socket_data(s));
+    sio__recovery_persist(nsp->recovery, now, s->id, sock_pid(s), rooms, n, socket_data(s));
   } else {
     persist_to_adapter(s, rooms, n);
   }
@@ -454,7 +468,7 @@ void sio__socket_close(sio_socket_t *s, const char *reason, int send_disconnect)
   if (cbs->on_disconnecting) cbs->on_disconnecting(s, reason);
   /* (Node persists on shutdown too, into a store that goes with the process: nothing to keep. An
    * adapter's store outlives this node: the client may come back on another.) */
-  if (s->pid[0] && recoverable(reason) &&
+  if (sock_pid(s)[0] && recoverable(reason) &&
       ((nsp->recovery && !nsp->io->shutting_down) || sio__nsp_adapter_sessions(nsp)))
     persist(s);
   if (send_disconnect && s->client) {
@@ -499,7 +513,7 @@ void sio_socket_disconnect(sio_socket_t *s, int close) {
       else sio__socket_abandon(o);
       if (c->sockets == o) c->sockets = o->cnext;
     }
-    c->close_reason = "forced close";
+    c->close_reason = SIO_CLOSE_FORCED;
     if (!c->closed) sio_session_close(c->session);
   }
   sio__io_leave(io);
@@ -688,11 +702,13 @@ static const cJSON empty_auth = {.type = cJSON_Object};
 const cJSON *sio_socket_auth(const sio_socket_t *s) { return s->auth ? s->auth : &empty_auth; }
 int sio_socket_auth_sent(const sio_socket_t *s) { return s->auth_sent; }
 /* Already in the middleware, as Node's socket.recovered (set when the socket is made). */
-int sio_socket_recovered(const sio_socket_t *s) { return s && (s->recovered || s->restored); }
+int sio_socket_recovered(const sio_socket_t *s) { return s && (s->recovered || sock_restored(s)); }
 const cJSON *sio_socket_recovered_data(const sio_socket_t *s) {
-  return s && s->restored ? s->restored->data : NULL;
+  return s && sock_restored(s) ? sock_restored(s)->data : NULL;
 }
-const char *sio_socket_pid(const sio_socket_t *s) { return s && s->pid[0] ? s->pid : NULL; }
+const char *sio_socket_pid(const sio_socket_t *s) {
+  return s && sock_pid(s)[0] ? sock_pid(s) : NULL;
+}
 int sio_socket_connected(const sio_socket_t *s) { return s->state == SOCK_CONNECTED; }
 void *sio_socket_get_data(const sio_socket_t *s) { return s->data; }
 void sio_socket_set_data(sio_socket_t *s, void *data) { s->data = data; }

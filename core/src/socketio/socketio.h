@@ -49,12 +49,6 @@ struct sio_socket_s {
   uint64_t mark;                 /* the in-memory adapter's dedupe stamp */
   sio_pending_ack_t *acks;
   struct sio_ack_s *ack_handles; /* live sio_ack_t of this socket, cut loose when it closes */
-  /* Connection state recovery: the pid sent in the CONNECT reply ("" when none), and for a
-   * restored socket what was kept (its rooms and missed packets are used up at connect). When
-   * the namespace recovers, pid points to SIO_PID_SIZE bytes allocated with the socket (behind
-   * it); otherwise to a shared, read-only "" (never written: only recovery writes a pid). */
-  char *pid;
-  struct sio_recovered *restored;
   struct sio_socket_ext *ext;    /* catch-alls and packet middleware (listen.c); NULL: none */
   uint32_t chains;               /* packet middleware chains in flight (they hold the socket) */
   uint16_t mw_index;
@@ -64,7 +58,16 @@ struct sio_socket_s {
   unsigned recovered : 1;
   unsigned restoring : 1;        /* waiting for the adapter's restore_session (holds the socket) */
   unsigned released : 1;         /* sio__socket_release came while chains were in flight */
+  unsigned has_tail : 1;         /* a sio_socket_tail_t follows (its namespace recovers) */
 };
+/* Connection state recovery, behind the socket in its allocation when its namespace recovers,
+ * absent otherwise (issue 22: 16 bytes of every socket): the pid sent in the CONNECT reply ("" when
+ * none), and for a restored socket what was kept (its rooms and missed packets are used up at
+ * connect). socket.c reaches both through sock_pid() and sock_restored(). */
+typedef struct sio_socket_tail {
+  struct sio_recovered *restored;
+  char pid[SIO_PID_SIZE];
+} sio_socket_tail_t;
 
 /* sio_socket_ack_handle(): an answer owed to the client, once. */
 struct sio_ack_s {
@@ -104,6 +107,10 @@ struct sio_nsp_s {
   size_t out_watched;     /* sockets with outgoing catch-alls (a broadcast then visits them) */
 };
 
+/* A client's close_reason: why the server closed its session itself (0: it did not). */
+enum { SIO_CLOSE_NONE = 0, SIO_CLOSE_FORCED = 1, SIO_CLOSE_TRANSPORT = 2, SIO_CLOSE_PARSE = 3 };
+extern const char *const sio__close_reasons[4]; /* io.c: NULL, "forced close", ... */
+
 struct sio_client {
   sio_io_t *io;
   sio_session_t *session;
@@ -111,19 +118,21 @@ struct sio_client {
   sio_socket_t *sockets;            /* connected and pending, this connection's */
   sio_client_t *next, *prev;        /* io's clients */
   sio_client_t *tprev;              /* the connect-timeout queue */
-  /* One word for two lists a client is never in at once (88 bytes: a 96-byte malloc chunk): the
+  /* One word for two lists a client is never in at once: the
    * connect-timeout queue (left by the first CONNECT or at close) and, once closed, the io's
    * clients to free (sio__client_close leaves the queue first). */
   union {
     sio_client_t *tnext;            /* the connect-timeout queue */
     sio_client_t *znext;            /* io's clients to free */
   };
-  uint64_t deadline;
-  const char *close_reason;         /* set before the server closes the session itself */
-  uint8_t in_timeout_queue;
-  uint8_t closed;
+  /* The connect timeout's deadline, uv_now()'s low 32 bits (compared by their difference:
+   * timeouts stay below 2^31 ms), and small fields: 72 bytes, an 80-byte malloc chunk. */
+  uint32_t deadline;
   uint8_t protocol;                 /* Engine.IO 3 or 4 */
   uint8_t instr_transport;          /* instrument.c: the transport the admin UI was last told */
+  unsigned in_timeout_queue : 1;
+  unsigned closed : 1;
+  unsigned close_reason : 2; /* SIO_CLOSE_*: set before the server closes the session itself */
 };
 
 /* Debug lines of category socket (io.c): a packet in (decoded, with the length of the message

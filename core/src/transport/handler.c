@@ -144,7 +144,7 @@ static int on_request(sio_route_t *route, sio_conn_t *c, const sio_http_request_
   }
   sio_conn_park(c, &owner_vt, req);
   c->app_req = 1;
-  c->app_since_ms = sio_server_now_ms(c->server);
+  c->app_since_ms = sio_server_now_ms(sio_conn_server(c));
   h->cb(req, h->arg);
   return 1;
 }

@@ -240,7 +240,7 @@ void sio_server_wake(sio_server_t *s) {
 static void mark_dirty(sio_conn_t *c) {
   if (c->dirty) return;
   c->dirty = 1;
-  sio_server_t *s = c->server;
+  sio_server_t *s = sio_conn_server(c);
   if (!s->dirty) uv_idle_start(&s->idle, on_idle);
   c->dirty_next = s->dirty;
   s->dirty = c;
@@ -292,7 +292,7 @@ static void maybe_close_after_write(sio_conn_t *c) {
     return;
   }
   c->draining = 1;
-  c->active_ms = uv_now(c->server->loop);
+  c->active_ms = uv_now(sio_conn_server(c)->loop);
 }
 
 static void after_write(uv_write_t *req, int status) {
@@ -406,7 +406,7 @@ static void conn_flush(sio_conn_t *c) {
 static void release_hold(sio_conn_t *c);
 
 static int tls_send(sio_conn_t *c) {
-  sio_sbuf_t *out = &c->server->tls_out;
+  sio_sbuf_t *out = &sio_conn_server(c)->tls_out;
   const char *p = out->data;
   size_t len = out->len;
   out->len = 0;
@@ -452,7 +452,7 @@ static int tls_send(sio_conn_t *c) {
 /* conn_flush for TLS: the queue is encrypted in batches (its bytes become in-flight ciphertext,
  * so the backpressure cost stays about the same); nothing goes out before the handshake ends. */
 static void tls_flush(sio_conn_t *c) {
-  sio_server_t *s = c->server;
+  sio_server_t *s = sio_conn_server(c);
   if (!sio__tls_ready(c->tls)) return;
   while (c->wq_len && !c->closing) {
     size_t done = 0;
@@ -479,7 +479,7 @@ static void tls_flush(sio_conn_t *c) {
 /* Ciphertext from the socket: the handshake first (during which the connection counts as silent,
  * so that the headers timeout runs from accept), then plaintext to conn_process_input. */
 static void tls_on_read(sio_conn_t *c, const char *data, size_t len) {
-  sio_server_t *s = c->server;
+  sio_server_t *s = sio_conn_server(c);
   sio__tls_begin(c->tls, data, len);
   if (!sio__tls_ready(c->tls)) {
     int r = sio__tls_handshake(c->tls);
@@ -532,7 +532,7 @@ void sio_conn_hold(sio_conn_t *c, uint32_t ms) {
   if (c->closing) return;
   c->hold_timer = malloc(sizeof *c->hold_timer);
   if (!c->hold_timer) return;
-  uv_timer_init(c->server->loop, c->hold_timer);
+  uv_timer_init(sio_conn_server(c)->loop, c->hold_timer);
   c->hold_timer->data = c;
   uv_timer_start(c->hold_timer, on_hold_done, ms, 0);
   c->held = 1;
@@ -595,7 +595,7 @@ static sio_http_parser_t *parser_get(sio_server_t *s, sio_conn_t *c) {
 
 /* c's parser is done with (c is a WebSocket now, or closed): into the cache, or freed. */
 static void parser_put(sio_conn_t *c) {
-  sio_server_t *s = c->server;
+  sio_server_t *s = sio_conn_server(c);
   sio_http_parser_t *p = c->http;
   c->http = NULL;
   if (!p) return;
@@ -607,7 +607,7 @@ static void parser_put(sio_conn_t *c) {
 
 static void on_conn_closed(uv_handle_t *h) {
   sio_conn_t *c = (sio_conn_t *)h;
-  sio_server_t *s = c->server;
+  sio_server_t *s = sio_conn_server(c);
   if (c->prev) c->prev->next = c->next;
   else s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -621,11 +621,11 @@ static void on_conn_closed(uv_handle_t *h) {
   for (uint32_t i = 0; i < c->wq_len; i++) sio_rbuf_unref(c->wq[i].rb);
   free(c->wq);
   parser_put(c);
-  sio_ws_parser_free(&c->ws);
+  if (c->mode == SIO_CONN_WS) sio_ws_parser_free(&c->ws);
+  else free(c->debug_req); /* the union's other side (transport.h) */
   if (c->in) sio_sbuf_free(c->in);
   free(c->in);
   sio__tls_free(c->tls);
-  free(c->debug_req);
   free(c);
   maybe_finish_close(s);
 }
@@ -660,7 +660,7 @@ void sio_conn_close(sio_conn_t *c, int graceful) {
   if (c->close_after_write) return;
   /* Input is no longer processed (conn_process_input stops), but still read: see transport.h. */
   c->close_after_write = 1;
-  c->active_ms = uv_now(c->server->loop);
+  c->active_ms = uv_now(sio_conn_server(c)->loop);
   c->paused = 0;
   if (c->in) {
     sio_sbuf_free(c->in);
@@ -703,11 +703,11 @@ static void debug_response(sio_conn_t *c, int status, long clen) {
   char peer[64];
   sio_conn_peer(c, peer, sizeof peer);
   if (clen >= 0)
-    sio__debug(c->server, SIO_DEBUG_HTTP, "%s -> %d (%ld bytes, peer %s%s)", c->debug_req, status,
-               clen, peer, c->tls ? ", tls" : "");
+    sio__debug(sio_conn_server(c), SIO_DEBUG_HTTP, "%s -> %d (%ld bytes, peer %s%s)", c->debug_req,
+               status, clen, peer, c->tls ? ", tls" : "");
   else
-    sio__debug(c->server, SIO_DEBUG_HTTP, "%s -> %d (peer %s%s)", c->debug_req, status, peer,
-               c->tls ? ", tls" : "");
+    sio__debug(sio_conn_server(c), SIO_DEBUG_HTTP, "%s -> %d (peer %s%s)", c->debug_req, status,
+               peer, c->tls ? ", tls" : "");
   free(c->debug_req);
   c->debug_req = NULL;
 }
@@ -719,8 +719,8 @@ static int respond(sio_conn_t *c, int status, const char *content_type, const ch
     sio_rbuf_unref(body);
     return SIO_ECLOSED;
   }
-  int keep = c->keep_alive && !c->server->closing && status != 413 && status != 431;
-  if (c->debug_req) debug_response(c, status, clen);
+  int keep = c->keep_alive && !sio_conn_server(c)->closing && status != 413 && status != 431;
+  if (c->mode == SIO_CONN_HTTP && c->debug_req) debug_response(c, status, clen);
   sio_sbuf_t head = SIO_SBUF_INIT;
   int r = sio_http_write_head(&head, status, content_type, clen, keep, extra_headers);
   if (r == 0) r = sio_conn_write_copy(c, head.data, head.len);
@@ -732,7 +732,7 @@ static int respond(sio_conn_t *c, int status, const char *content_type, const ch
     sio_conn_detach(c);
     if (c->http) sio_http_parser_resume(c->http);
   }
-  c->active_ms = uv_now(c->server->loop);
+  c->active_ms = uv_now(sio_conn_server(c)->loop);
   if (r != 0 || !keep) sio_conn_close(c, 1);
   else mark_dirty(c); /* also resumes pipelined input in the check */
   return r;
@@ -840,7 +840,10 @@ static int ws_on_control(void *user, int opcode, char *data, size_t len) {
   return 0; /* PONG: nothing to do, Engine.IO has its own heartbeat */
 }
 
-static const sio_ws_callbacks_t ws_callbacks = {ws_on_message, ws_on_control};
+/* The server's shared streams, for a deflated message (the parser keeps no pointer to them). */
+static sio_ws_zlib_t *ws_zlib(void *user) { return sio_conn_server(user)->zlib; }
+
+static const sio_ws_callbacks_t ws_callbacks = {ws_on_message, ws_on_control, ws_zlib};
 
 static int conn_keep_input(sio_conn_t *c, const char *data, size_t len);
 
@@ -869,7 +872,8 @@ static int negotiate_deflate(sio_conn_t *c, const sio_http_request_t *req, sio_w
   for (size_t i = 0; i < req->header_count; i++) {
     const sio_http_header_t *h = &req->headers[i];
     if (h->name_len != 24 || strncasecmp(h->name, "sec-websocket-extensions", 24) != 0) continue;
-    if (sio_ws_pmd_negotiate(h->value, h->value_len, pmd)) return sio_server_zlib(c->server) != NULL;
+    if (sio_ws_pmd_negotiate(h->value, h->value_len, pmd))
+      return sio_server_zlib(sio_conn_server(c)) != NULL;
   }
   return 0;
 }
@@ -923,12 +927,16 @@ int sio_conn_accept_ws_deflate(sio_conn_t *c, const sio_http_request_t *req, siz
     mark_dirty(c);
   }
   sio_conn_hold(c, SIO_HANDSHAKE_GAP_MS);
-  c->mode = SIO_CONN_WS;
+  /* The HTTP side of the union is over (transport.h): its debug line was logged above. */
+  free(c->debug_req);
+  c->debug_req = NULL;
+  c->app_req = 0;
   c->req_start_ms = 0;
+  c->mode = SIO_CONN_WS;
   sio_ws_parser_init(&c->ws, SIO_WS_ROLE_SERVER, max_message);
   if (pmd.on) {
-    sio_ws_parser_set_deflate(&c->ws, &pmd, c->server->zlib);
-    c->server->deflate++;
+    sio_ws_parser_set_deflate(&c->ws, &pmd, sio_conn_server(c)->zlib);
+    sio_conn_server(c)->deflate++;
   }
   c->owner_vt = vt;
   c->owner = owner;
@@ -971,12 +979,12 @@ static sio_route_t *find_route(sio_server_t *s, const sio_http_request_t *req) {
 static void on_http_continue(sio_http_parser_t *p) {
   static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
   sio_conn_t *c = sio_http_parser_user(p);
-  if (!c->server->closing) sio_conn_write_copy(c, cont, sizeof cont - 1);
+  if (!sio_conn_server(c)->closing) sio_conn_write_copy(c, cont, sizeof cont - 1);
 }
 
 static int on_http_request(sio_http_parser_t *p, const sio_http_request_t *req) {
   sio_conn_t *c = sio_http_parser_user(p);
-  sio_server_t *s = c->server;
+  sio_server_t *s = sio_conn_server(c);
   c->keep_alive = (uint8_t)req->keep_alive;
   c->req_start_ms = 0;
   if (SIO_DEBUG_ON(s, SIO_DEBUG_HTTP)) debug_request(c, req);
@@ -1020,7 +1028,7 @@ static int conn_keep_input(sio_conn_t *c, const char *data, size_t len) {
     conn_close_now(c, SIO_ENOMEM);
     return -1;
   }
-  if (c->in->len + len > c->server->opts.max_header_size + c->server->max_body) {
+  if (c->in->len + len > sio_conn_server(c)->opts.max_header_size + sio_conn_server(c)->max_body) {
     conn_close_now(c, SIO_ETOOBIG);
     return -1;
   }
@@ -1045,8 +1053,9 @@ static void conn_process_input(sio_conn_t *c, char *data, size_t len) {
     int r = sio_http_parser_execute(c->http, data, len, &used);
     if (c->closing) return;
     if (r == SIO_HTTP_OK) {
+      if (c->mode != SIO_CONN_HTTP) return; /* upgraded: the clocks below are the parser's now */
       if (sio_http_parser_in_request(c->http)) {
-        if (!c->req_start_ms) c->req_start_ms = uv_now(c->server->loop);
+        if (!c->req_start_ms) c->req_start_ms = uv_now(sio_conn_server(c)->loop);
       } else {
         c->req_start_ms = 0;
       }
@@ -1084,8 +1093,8 @@ static void conn_process_input(sio_conn_t *c, char *data, size_t len) {
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   sio_conn_t *c = (sio_conn_t *)h;
-  buf->base = c->server->readbuf;
-  buf->len = sizeof c->server->readbuf;
+  buf->base = sio_conn_server(c)->readbuf;
+  buf->len = sizeof sio_conn_server(c)->readbuf;
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
@@ -1099,7 +1108,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     tls_on_read(c, buf->base, (size_t)nread);
     return;
   }
-  c->active_ms = uv_now(c->server->loop);
+  c->active_ms = uv_now(sio_conn_server(c)->loop);
   if (c->held) release_hold(c);
   conn_process_input(c, buf->base, (size_t)nread);
 }
@@ -1134,7 +1143,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   sio_conn_t *c = calloc(1, sizeof *c);
   if (!c) return;
   uv_tcp_init(s->loop, &c->tcp);
-  c->server = s;
+  c->tcp.data = s; /* the server (sio_conn_server) */
   if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
     uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
     return;
@@ -1511,7 +1520,7 @@ static int serialize_request(sio_sbuf_t *out, const sio_http_request_t *req) {
 }
 
 int sio__conn_handoff(sio_conn_t *c, const sio_http_request_t *req, const char *sid) {
-  sio_server_t *s = c->server;
+  sio_server_t *s = sio_conn_server(c);
   if (!s->workers || c->handoff) return 0;
   unsigned n = sio_workers_count(s->workers);
   int owner = sio__sid_worker(sid);
@@ -1536,7 +1545,7 @@ int sio__conn_handoff(sio_conn_t *c, const sio_http_request_t *req, const char *
 }
 
 static void conn_handoff_now(sio_conn_t *c) {
-  sio_server_t *s = c->server;
+  sio_server_t *s = sio_conn_server(c);
   size_t len = c->in ? c->in->len : 0;
   handoff_msg_t *h = malloc(sizeof *h + len + 1);
   uv_os_fd_t fd = -1;
@@ -1574,7 +1583,7 @@ void sio__server_adopt(sio_server_t *s, uv_os_sock_t fd, sio_tls_t *tls, char *b
     return;
   }
   uv_tcp_init(s->loop, &c->tcp);
-  c->server = s;
+  c->tcp.data = s; /* the server (sio_conn_server) */
   if (uv_tcp_open(&c->tcp, fd) != 0) {
     close(fd);
     sio__tls_free(tls);

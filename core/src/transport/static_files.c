@@ -158,7 +158,7 @@ static void mount_free(mount_t *m) {
 
 /* A request the mount would refuse with `status`: a handler covering it gets it instead. */
 static int decline(sio_conn_t *c, const sio_http_request_t *req, int status) {
-  return (status == 404 || status == 405) && sio_server_find_handler(c->server, req);
+  return (status == 404 || status == 405) && sio_server_find_handler(sio_conn_server(c), req);
 }
 
 /* Mounts answer GET and HEAD only: anything else is 405, unless a handler covers the path. */

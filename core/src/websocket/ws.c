@@ -312,7 +312,8 @@ static int deliver_plain(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void 
   return cb && cb->on_message ? cb->on_message(user, opcode, data, len) : 0;
 }
 
-static int inflate_message(sio_ws_parser_t *p, const char *in, size_t len, sio_sbuf_t *out);
+static int inflate_message(sio_ws_parser_t *p, sio_ws_zlib_t *zl, const char *in, size_t len,
+                           sio_sbuf_t *out);
 
 /* A whole message: inflated first when its first frame had RSV1. */
 static int deliver(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void *user, int opcode,
@@ -320,7 +321,8 @@ static int deliver(sio_ws_parser_t *p, const sio_ws_callbacks_t *cb, void *user,
   if (!p->msg_deflated) return deliver_plain(p, cb, user, opcode, data, len, ascii);
   p->msg_deflated = 0;
   sio_sbuf_t out = SIO_SBUF_INIT;
-  int r = inflate_message(p, data, len, &out);
+  sio_ws_zlib_t *zl = cb && cb->zlib ? cb->zlib(user) : NULL;
+  int r = inflate_message(p, zl, data, len, &out);
   if (r == 0) r = deliver_plain(p, cb, user, opcode, out.data, out.len, 0);
   else r = fail(p, r);
   sio_sbuf_free(&out);
@@ -445,7 +447,6 @@ void sio_ws_parser_init(sio_ws_parser_t *p, int role, size_t max_message) {
 
 void sio_ws_parser_set_deflate(sio_ws_parser_t *p, const sio_ws_pmd_t *pmd, sio_ws_zlib_t *zlib) {
   p->pmd = *pmd;
-  p->zlib = zlib;
   if (!zlib) p->pmd.on = 0;
 }
 
@@ -704,9 +705,10 @@ sio_rbuf_t *sio_ws_deflate_frame(sio_ws_zlib_t *z, int max_bits, int opcode, con
 /* Inflates in[0..len) and the 00 00 ff ff the sender removed into out, which grows as output
  * comes and never past max_message + 1 bytes: a message that would inflate larger is refused the
  * moment it passes the limit. 0, SIO_ETOOBIG, SIO_EUTF8 (bad data: 1007) or SIO_ENOMEM. */
-static int inflate_message(sio_ws_parser_t *p, const char *in, size_t len, sio_sbuf_t *out) {
+static int inflate_message(sio_ws_parser_t *p, sio_ws_zlib_t *zl, const char *in, size_t len,
+                           sio_sbuf_t *out) {
   static const unsigned char trailer[4] = {0x00, 0x00, 0xff, 0xff};
-  z_stream *z = p->zlib ? inflater(p->zlib) : NULL;
+  z_stream *z = zl ? inflater(zl) : NULL;
   if (!z) return SIO_ENOMEM;
   z->avail_in = 0; /* a message refused earlier may have left input behind */
   size_t max = p->max_message ? p->max_message : SIZE_MAX - 64;

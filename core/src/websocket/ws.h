@@ -24,11 +24,17 @@ enum {
 
 enum { SIO_WS_ROLE_SERVER = 0, SIO_WS_ROLE_CLIENT = 1 };
 
+typedef struct sio_ws_zlib sio_ws_zlib_t; /* see sio_ws_zlib_new */
+
 typedef struct sio_ws_callbacks {
   /* A whole TEXT or BINARY message; data is writable and valid for the call only. */
   int (*on_message)(void *user, int opcode, char *data, size_t len);
   /* A PING, PONG or CLOSE frame's payload (CLOSE already validated: see sio_ws_parse_close). */
   int (*on_control)(void *user, int opcode, char *data, size_t len);
+  /* The shared streams a permessage-deflate message is inflated with (sio_ws_parser_set_deflate),
+   * asked for per deflated message so that the parser keeps no pointer to them (issue 22: 8 bytes
+   * of every connection). NULL, or NULL returned: such a message fails with SIO_ENOMEM (1011). */
+  sio_ws_zlib_t *(*zlib)(void *user);
 } sio_ws_callbacks_t;
 
 /* Buffers that exist only while a frame or a fragmented message is incomplete. */
@@ -47,7 +53,6 @@ typedef struct sio_ws_partial {
  * on first use: about 40 KiB to inflate, and 8 << bits bytes per deflate window size in use (256
  * KiB for 15 bits, which messages of 16 KiB or more need; a 1 KiB message uses 11 bits, 16 KiB).
  * Context takeover is not offered: it would cost each connection streams of its own for life. */
-typedef struct sio_ws_zlib sio_ws_zlib_t;
 
 /* What was agreed with one client. */
 typedef struct sio_ws_pmd {
@@ -87,15 +92,15 @@ typedef struct sio_ws_parser {
   uint16_t close_code;    /* after an error: the close code to answer with */
   uint8_t msg_deflated;   /* the message being reassembled had RSV1 on its first frame */
   sio_ws_pmd_t pmd;       /* permessage-deflate, when negotiated (sio_ws_parser_set_deflate) */
-  sio_ws_zlib_t *zlib;    /* borrowed: the server's shared streams, NULL without the extension */
-} sio_ws_parser_t;
+} sio_ws_parser_t;      /* 24 bytes: the streams come from the callbacks (zlib) */
 
 void sio_ws_parser_init(sio_ws_parser_t *p, int role, size_t max_message);
 /* Turns permessage-deflate on (server role): messages with RSV1 on their first frame are inflated
  * before delivery, into a buffer that never grows past max_message + 1 bytes (a message that
  * inflates past max_message fails with SIO_ETOOBIG, 1009, before it is inflated whole); bad
- * deflate data fails with SIO_EUTF8 (close code 1007, as Node's ws). zlib is borrowed. Without
- * it, RSV1 is a protocol error (1002), as it stays on continuation and control frames. */
+ * deflate data fails with SIO_EUTF8 (close code 1007, as Node's ws). zlib only says whether the
+ * streams exist: the callbacks' zlib gives them per message. Without it (NULL), RSV1 is a
+ * protocol error (1002), as it stays on continuation and control frames. */
 void sio_ws_parser_set_deflate(sio_ws_parser_t *p, const sio_ws_pmd_t *pmd, sio_ws_zlib_t *zlib);
 /* Releases the buffers; the parser may be re-initialised. */
 void sio_ws_parser_free(sio_ws_parser_t *p);

@@ -366,6 +366,7 @@ static sio_adapter_t *w_create(void *arg, sio_nsp_t *nsp, sio_adapter_t *local) 
   e->vt = *a->vt;
   e->sac_broadcast = a->vt->broadcast;
   e->vt.broadcast = w_broadcast;
+  e->vt.all_rooms = sio__sac_all_rooms; /* every worker is sio */
   a->vt = &e->vt;
   return a;
 }
