@@ -165,28 +165,47 @@ static void co_resume(siol_state_t *st, lua_State *from, lua_State *co, int ref,
   if (ref != LUA_NOREF) luaL_unref(from, LUA_REGISTRYINDEX, ref);
 }
 
-void siol_spawn(siol_state_t *st, lua_State *L, const siol_fin_t *fin, const char *what,
-                const char *detail, int nargs) {
+/* A coroutine for siol_spawn (the spare, else a new one) with room for nargs values and body
+ * pushed; *ref: what anchors it. */
+static lua_State *co_get(siol_state_t *st, lua_State *L, int nargs, int *ref) {
   lua_State *co;
-  int ref;
   if (st->spare) {
     co = st->spare;
-    ref = st->spare_ref;
+    *ref = st->spare_ref;
     st->spare = NULL;
     st->spare_ref = LUA_NOREF;
   } else {
     co = lua_newthread(L);
-    ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    *ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
   if (!lua_checkstack(co, nargs + 8)) {
-    luaL_unref(L, LUA_REGISTRYINDEX, ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, *ref);
     luaL_error(L, "stack overflow (%d arguments for a handler)", nargs);
   }
   lua_pushcfunction(co, body);
+  return co;
+}
+
+void siol_spawn(siol_state_t *st, lua_State *L, const siol_fin_t *fin, const char *what,
+                const char *detail, int nargs) {
+  int ref;
+  lua_State *co = co_get(st, L, nargs, &ref);
   lua_pushlightuserdata(co, (void *)(uintptr_t)fin);
   lua_pushlightuserdata(co, (void *)(uintptr_t)what);
   if (detail) lua_pushstring(co, detail);
   else lua_pushnil(co);
+  lua_xmove(L, co, nargs + 2);
+  co_resume(st, L, co, ref, nargs + 5);
+}
+
+void siol_spawn_at(siol_state_t *st, lua_State *L, const siol_fin_t *fin, const char *what, int detail,
+                   int nargs) {
+  int ref;
+  lua_State *co = co_get(st, L, nargs, &ref);
+  lua_pushlightuserdata(co, (void *)(uintptr_t)fin);
+  lua_pushlightuserdata(co, (void *)(uintptr_t)what);
+  lua_pushvalue(L, detail); /* the string already made: no hashing of the C string again */
+  lua_xmove(L, co, 1);
   lua_xmove(L, co, nargs + 2);
   co_resume(st, L, co, ref, nargs + 5);
 }

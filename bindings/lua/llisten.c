@@ -3,18 +3,36 @@
  * last one added for a function, or all of them. A list is an array of entries: a function, or
  * {fn} for a once listener ({fn, true} once it was called). Lists are never changed in place
  * (every change makes a new one), so a dispatch iterates the list it got while listeners add or
- * remove listeners: those added run from the next event on, as in Node. */
+ * remove listeners: those added run from the next event on, as in Node. A socket's ack-first
+ * listener (socket:on_ack_first: its function gets the ack, or nil, first) is a function entry i
+ * with true at list[-i], and the list has true at [0] (one lookup tells a dispatch whether to look
+ * for them). */
 #include "private.h"
+
+/* A copy of the list at `list` (nil: empty) without its entry number `skip` (0: none). */
+/* Marks entry i of the list at t as an ack-first listener; pops the value on the top. */
+static void mark(lua_State *L, int t, lua_Integer i) {
+  t = lua_absindex(L, t);
+  lua_pop(L, 1);
+  lua_pushboolean(L, 1);
+  lua_rawseti(L, t, -i);
+  lua_pushboolean(L, 1);
+  lua_rawseti(L, t, 0);
+}
 
 /* A copy of the list at `list` (nil: empty) without its entry number `skip` (0: none). */
 static void copy_without(lua_State *L, int list, lua_Integer skip) {
   lua_Integer n = lua_istable(L, list) ? (lua_Integer)lua_rawlen(L, list) : 0;
   lua_createtable(L, (int)(n > 0 ? n : 1), 0);
+  int marks = n && lua_rawgeti(L, list, 0) != LUA_TNIL;
+  if (n) lua_pop(L, 1);
   lua_Integer j = 0;
   for (lua_Integer i = 1; i <= n; i++) {
     if (i == skip) continue;
     lua_rawgeti(L, list, i);
     lua_rawseti(L, -2, ++j);
+    if (marks && lua_rawgeti(L, list, -i) != LUA_TNIL) mark(L, -2, j);
+    else if (marks) lua_pop(L, 1);
   }
 }
 
@@ -32,14 +50,19 @@ void siol_listen_add(lua_State *L, int t, const char *key, int fn, int once) {
   fn = lua_absindex(L, fn);
   lua_getfield(L, t, key);
   copy_without(L, lua_gettop(L), 0);
-  if (once) {
+  if (once == 1) {
     lua_createtable(L, 2, 0);
     lua_pushvalue(L, fn);
     lua_rawseti(L, -2, 1);
   } else {
     lua_pushvalue(L, fn);
   }
-  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  lua_Integer i = (lua_Integer)lua_rawlen(L, -2) + 1;
+  lua_rawseti(L, -2, i);
+  if (once == SIOL_ACK_FIRST) {
+    lua_pushnil(L);
+    mark(L, -2, i);
+  }
   store(L, t, key);
   lua_pop(L, 1);
 }
@@ -156,7 +179,14 @@ int siol_listen_push(lua_State *L, int t, const char *key, int list, lua_Integer
 
 void siol_listen_run(siol_state_t *st, lua_State *L, int t, const char *key, int list, int first, int nargs,
                      int ctx, const siol_fin_t *fin, const char *what, int *started) {
+  siol_listen_run_at(st, L, t, key, 0, list, first, nargs, ctx, fin, what, started);
+}
+
+void siol_listen_run_at(siol_state_t *st, lua_State *L, int t, const char *key, int keyidx, int list, int first,
+                        int nargs, int ctx, const siol_fin_t *fin, const char *what, int *started) {
   lua_Integer n = (lua_Integer)lua_rawlen(L, list);
+  int marks = lua_rawgeti(L, list, 0) != LUA_TNIL;
+  lua_pop(L, 1);
   for (lua_Integer i = 1; i <= n; i++) {
     if (ctx) lua_pushvalue(L, ctx);
     else lua_pushnil(L);
@@ -165,8 +195,19 @@ void siol_listen_run(siol_state_t *st, lua_State *L, int t, const char *key, int
       continue;
     }
     luaL_checkstack(L, nargs + 4, NULL);
-    for (int a = 0; a < nargs; a++) lua_pushvalue(L, first + a);
+    int na = nargs, pushed = nargs;
+    if (marks && lua_rawgeti(L, list, -i) != LUA_TNIL) { /* ack-first: the ack (the context, also
+                                                             the last argument) or nil first */
+      lua_pushvalue(L, -3);
+      lua_replace(L, -2);
+      if (ctx) na--;
+      else pushed++;
+    } else if (marks) {
+      lua_pop(L, 1);
+    }
+    for (int a = 0; a < na; a++) lua_pushvalue(L, first + a);
     if (started) ++*started;
-    siol_spawn(st, L, fin, what, key, nargs);
+    if (keyidx) siol_spawn_at(st, L, fin, what, keyidx, pushed);
+    else siol_spawn(st, L, fin, what, key, pushed);
   }
 }

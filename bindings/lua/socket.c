@@ -87,8 +87,10 @@ void siol_socket_dispatch(lua_State *L, srv_t *srv, int uv, const char *event, i
   get_key(L, uv, srv->st->key_h);
   int h = lua_gettop(L);
   lua_pushstring(L, event);
-  if (lua_rawget(L, h) == LUA_TTABLE)
-    siol_listen_run(srv->st, L, h, event, h + 1, first, na, ack, ack ? &ack_fin : NULL, "handler for", NULL);
+  lua_pushvalue(L, -1);
+  if (lua_rawget(L, h) == LUA_TTABLE) /* the name, made once, is also the listeners' detail */
+    siol_listen_run_at(srv->st, L, h, event, h + 1, h + 2, first, na, ack, ack ? &ack_fin : NULL, "handler for",
+                       NULL);
   lua_settop(L, h - 1);
 }
 
@@ -247,6 +249,12 @@ static int l_on(lua_State *L) {
 static int l_once(lua_State *L) {
   check_socket(L, 1);
   return siol_obj_on(L, 1);
+}
+/* socket:on_ack_first(event, fn): a listener that gets the ack function (nil when the client asked
+ * for none) first, then the event's arguments: a vararg handler finds its ack with no search. */
+static int l_on_ack_first(lua_State *L) {
+  check_socket(L, 1);
+  return siol_obj_on(L, SIOL_ACK_FIRST);
 }
 static int l_off(lua_State *L) {
   check_socket(L, 1);
@@ -409,7 +417,7 @@ static int l_tostring(lua_State *L) {
 
 void siol_open_socket(lua_State *L) {
   static const luaL_Reg methods[] = {
-      {"on", l_on}, {"once", l_once}, {"off", l_off}, {"on_any", l_on_any}, {"emit", siol_op_emit},
+      {"on", l_on}, {"once", l_once}, {"on_ack_first", l_on_ack_first}, {"off", l_off}, {"on_any", l_on_any}, {"emit", siol_op_emit},
       {"prepend_any", siol_l_prepend_any}, {"off_any", siol_l_off_any}, {"listeners_any", siol_l_listeners_any},
       {"on_any_outgoing", siol_l_on_any_outgoing}, {"prepend_any_outgoing", siol_l_prepend_any_outgoing},
       {"off_any_outgoing", siol_l_off_any_outgoing}, {"listeners_any_outgoing", siol_l_listeners_any_outgoing},

@@ -534,6 +534,60 @@ describe("a connection", function()
     collectgarbage()
   end)
 
+  it("socket:on_ack_first: the ack (or nil) first, in order with the other listeners", function()
+    local s = server()
+    local got = { order = {} }
+    s:on("connection", function(socket)
+      local function echo(ack, ...) if ack then ack(...) else got.no_ack = table.pack(ack, ...) end end
+      socket:on_ack_first("echo", echo)
+      socket:on_ack_first("ret", function(_, ...) return ... end) -- return values are its ack too
+      -- a once listener and a removed one before an ack-first one: the entries shift, kinds stay
+      local function gone() got.gone = true end
+      socket:once("mixed", function(...) got.order[#got.order + 1] = { "once", select("#", ...) } end)
+      socket:on("mixed", gone)
+      socket:on_ack_first("mixed", function(ack, ...)
+        got.order[#got.order + 1] = { "first", sio.is_ack(ack), ... }
+        if ack then ack("ok") end
+      end)
+      socket:on("mixed", function(...) got.order[#got.order + 1] = { "plain", select("#", ...) } end)
+      socket:off("mixed", gone)
+      got.listeners = #socket:listeners("mixed")
+      got.is_fn = type(socket:listeners("mixed")[2]) == "function"
+      -- off with the function takes an ack-first listener off
+      socket:on_ack_first("off", echo)
+      socket:off("off", echo)
+      socket:on("off", function(...) got.off = select("#", ...) end)
+      -- after a middleware, which may change the packet: the ack first still
+      socket:use(function(packet, next)
+        if packet[1] == "used" then table.insert(packet, 2, "added") end
+        next()
+      end)
+      socket:on_ack_first("used", function(ack, a, b) ack(b, a) end)
+    end)
+    local c = client("listen", s.port, { steps = {
+      { "call", "echo", { "a", 1, { k = true } } },
+      { "emit", "echo", { "x", 2 } },
+      { "call", "ret", { "r", 7 } },
+      { "call", "mixed", { "m" } },
+      { "emit", "mixed", { "n" } },
+      { "emit", "off", { 1 } },
+      { "call", "used", { "u" } },
+    }, wait = 0.5 })
+    finish(c)
+    local function step(name) return c.find("step", name).ack end
+    assert.are.same({ "a", 1, { k = true } }, step("echo"))
+    assert.are.same({ n = 3, [2] = "x", [3] = 2 }, got.no_ack)
+    assert.are.same({ "r", 7 }, step("ret"))
+    assert.are.equal(3, got.listeners)
+    assert.is_true(got.is_fn)
+    assert.is_nil(got.gone)
+    assert.are.same({ { "once", 2 }, { "first", true, "m" }, { "plain", 2 }, { "first", false, "n" }, { "plain", 1 } },
+      got.order)
+    assert.are.equal(1, got.off)
+    assert.are.equal("ok", step("mixed"))
+    assert.are.same({ "u", "added" }, step("used"))
+  end)
+
   it("sio.split_ack and sio.is_ack outside a handler", function()
     assert.are.same({ n = 3, [2] = 1, [3] = 2 }, table.pack(sio.split_ack(1, 2)))
     assert.are.same({ n = 1 }, table.pack(sio.split_ack()))
