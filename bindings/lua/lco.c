@@ -28,7 +28,7 @@ static int body_k(lua_State *co, int status, lua_KContext k) {
   (void)status;
   (void)k;
   const siol_fin_t *fin = lua_touserdata(co, CO_FIN);
-  if (fin) {
+  if (fin && (!fin->results_only || lua_gettop(co) >= CO_FIRST)) {
     lua_pushnil(co); /* should the finisher raise, that error is logged but it does not run again */
     lua_replace(co, CO_FIN);
     fin->done(co, 1, CO_FIRST);

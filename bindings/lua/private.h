@@ -127,6 +127,7 @@ int siol_msgh(lua_State *L);
  * traceback at first). The context value given to siol_spawn is at SIOL_CO_CTX. */
 typedef struct siol_fin_s {
   void (*done)(lua_State *co, int ok, int first);
+  int results_only; /* done has nothing to do after a return of no values: not called then */
 } siol_fin_t;
 #define SIOL_CO_CTX 4
 /* Runs the handler on L's stack, below it a context value and above it nargs arguments (all

@@ -75,7 +75,7 @@ static sock_ud_t *check_socket(lua_State *L, int idx) { return luaL_checkudata(L
 static void ack_done(lua_State *co, int ok, int first) {
   if (ok && !lua_isnil(co, SIOL_CO_CTX)) siol_ack_results(co, SIOL_CO_CTX, first);
 }
-static const siol_fin_t ack_fin = {ack_done};
+static const siol_fin_t ack_fin = {ack_done, 1}; /* no values: no ack to send */
 
 /* Pushes t[key] (t absolute, without a metatable) for one of the state's interned keys. */
 static int get_key(lua_State *L, int t, int key) {

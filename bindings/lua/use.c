@@ -258,7 +258,7 @@ static void pmw_done(lua_State *co, int ok, int first) {
   n->done = 1;
   go(co, SIOL_CO_CTX, lua_gettop(co) >= first ? first : 0);
 }
-static const siol_fin_t pmw_fin = {pmw_done};
+static const siol_fin_t pmw_fin = {pmw_done, 0};
 
 static void run_step(lua_State *L, srv_t *srv, int sock, int packet, int chain, int ack, lua_Integer i) {
   if (lua_rawgeti(L, chain, i) == LUA_TNIL) {
