@@ -372,6 +372,9 @@ typedef struct {
   srv_t *srv;
   sio_socket_t *s; /* NULL once disconnected */
   int ref;
+  /* may have catch-alls ("any") or packet middleware ("use"): set by whatever adds them, so that a
+   * socket with neither dispatches its events without looking them up */
+  unsigned hooks : 1;
 } sock_ud_t;
 
 void siol_push_socket(lua_State *L, srv_t *srv, sio_socket_t *s);

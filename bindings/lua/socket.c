@@ -16,6 +16,7 @@ void siol_push_socket(lua_State *L, srv_t *srv, sio_socket_t *s) {
   u = lua_newuserdatauv(L, sizeof *u, 1);
   u->srv = srv;
   u->s = s;
+  u->hooks = 0;
   luaL_setmetatable(L, SIOL_SOCKET_MT);
   lua_createtable(L, 0, 4);
   lua_newtable(L);
@@ -102,21 +103,24 @@ void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, i
   luaL_checkstack(L, 8, NULL);
   siol_push_socket(L, srv, s);
   int sock = lua_gettop(L);
+  int hooks = ((sock_ud_t *)lua_touserdata(L, sock))->hooks;
   lua_getiuservalue(L, sock, 1);
   int uv = lua_gettop(L);
   /* catch-all listeners first, as socket.onAny */
-  if (get_key(L, uv, srv->st->key_any) == LUA_TTABLE) {
-    int any = lua_gettop(L);
-    lua_Integer n = (lua_Integer)lua_rawlen(L, any);
-    for (lua_Integer i = 1; i <= n; i++) {
-      lua_pushnil(L);
-      lua_rawgeti(L, any, i);
-      lua_pushstring(L, event);
-      int na = siol_push_args(L, args);
-      siol_spawn(srv->st, L, NULL, "catch-all listener for", event, 1 + na);
+  if (hooks) {
+    if (get_key(L, uv, srv->st->key_any) == LUA_TTABLE) {
+      int any = lua_gettop(L);
+      lua_Integer n = (lua_Integer)lua_rawlen(L, any);
+      for (lua_Integer i = 1; i <= n; i++) {
+        lua_pushnil(L);
+        lua_rawgeti(L, any, i);
+        lua_pushstring(L, event);
+        int na = siol_push_args(L, args);
+        siol_spawn(srv->st, L, NULL, "catch-all listener for", event, 1 + na);
+      }
     }
+    lua_settop(L, uv);
   }
-  lua_settop(L, uv);
   int first = uv + 1;
   int na = siol_push_args(L, args);
   int ack = 0;
@@ -129,13 +133,10 @@ void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, i
     na++;
   }
   /* then the packet middleware (socket:use), when there is one, else the listeners */
-  if (get_key(L, uv, srv->st->key_use) == LUA_TTABLE) {
-    lua_pop(L, 1);
-    siol_use_start(L, srv, sock, uv, event, first, na, ack);
-  } else {
-    lua_pop(L, 1);
-    siol_socket_dispatch(L, srv, uv, event, first, na, ack);
-  }
+  int use = hooks && get_key(L, uv, srv->st->key_use) == LUA_TTABLE;
+  if (hooks) lua_pop(L, 1);
+  if (use) siol_use_start(L, srv, sock, uv, event, first, na, ack);
+  else siol_socket_dispatch(L, srv, uv, event, first, na, ack);
   if (ack) siol_ack_dispatched(L, srv->st, ack);
   lua_settop(L, top);
 }
@@ -261,7 +262,7 @@ static int l_off(lua_State *L) {
   return siol_obj_off(L);
 }
 static int l_on_any(lua_State *L) {
-  check_socket(L, 1);
+  check_socket(L, 1)->hooks = 1;
   return siol_obj_on_any(L);
 }
 
@@ -403,6 +404,7 @@ static int l_newindex(lua_State *L) {
     for (int i = 0; !refused && builtin[i]; i++) refused = strcmp(key, builtin[i]) == 0;
     if (refused) return luaL_error(L, "socket.%s is read-only (keep your values in socket.data)", key);
   }
+  if (strcmp(key, "any") == 0) check_socket(L, 1)->hooks = 1; /* (where catch-alls are kept) */
   lua_getiuservalue(L, 1, 1);
   lua_pushvalue(L, 3);
   lua_setfield(L, -2, key);

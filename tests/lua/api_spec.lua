@@ -588,6 +588,29 @@ describe("a connection", function()
     assert.are.same({ "u", "added" }, step("used"))
   end)
 
+  it("catch-alls and middleware added after a socket's first events see the next ones", function()
+    local s = server()
+    local got = { any = {}, used = {}, heard = {} }
+    s:on("connection", function(socket)
+      socket:on("plain", function(v) got.heard[#got.heard + 1] = v end)
+      socket:on("late", function()
+        socket:on_any(function(event) got.any[#got.any + 1] = event end)
+        socket:use(function(packet, next) got.used[#got.used + 1] = packet[1]; next() end)
+        return "added"
+      end)
+    end)
+    local c = client("listen", s.port, { steps = {
+      { "emit", "plain", { 1 } },
+      { "call", "late" },
+      { "emit", "plain", { 2 } },
+    }, wait = 0.3 })
+    finish(c)
+    assert.are.equal("added", c.find("step", "late").ack)
+    assert.are.same({ 1, 2 }, got.heard)
+    assert.are.same({ "plain" }, got.any)
+    assert.are.same({ "plain" }, got.used)
+  end)
+
   it("sio.split_ack and sio.is_ack outside a handler", function()
     assert.are.same({ n = 3, [2] = 1, [3] = 2 }, table.pack(sio.split_ack(1, 2)))
     assert.are.same({ n = 1 }, table.pack(sio.split_ack()))
