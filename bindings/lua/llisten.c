@@ -196,6 +196,7 @@ void siol_listen_run_at(siol_state_t *st, lua_State *L, int t, const char *key, 
                         int nargs, int ctx, const siol_fin_t *fin, const char *what, int *started) {
   lua_Integer n = (lua_Integer)lua_rawlen(L, list);
   int marks = push_marks(L, list);
+  luaL_checkstack(L, nargs + 6, NULL); /* once: each listener's values are popped by siol_spawn */
   for (lua_Integer i = 1; i <= n; i++) {
     int first_ack = marked(L, marks, i);
     if (ctx) lua_pushvalue(L, ctx);
@@ -204,7 +205,6 @@ void siol_listen_run_at(siol_state_t *st, lua_State *L, int t, const char *key, 
       lua_pop(L, 1);
       continue;
     }
-    luaL_checkstack(L, nargs + 4, NULL);
     int na = nargs, pushed = nargs;
     if (first_ack) { /* the ack (the context, also the last argument) or nil first */
       lua_pushvalue(L, -2);
