@@ -1,18 +1,22 @@
 /* The ack function a handler gets when the client asked for an acknowledgement: a userdata with
- * __call over the core's one-shot sio_ack_t, which answers once and outlives its socket.
+ * __call: answers once, and outlives its socket (then answers SIO_ECLOSED).
  *
  * Every event with an ack makes one, and most are answered before their event's dispatch ends:
- * an ack is made without a finalizer, and its dispatch's end (siol_ack_dispatched) frees the handle
- * of an answered one, or gives an unanswered one the metatable with __gc (which frees it once the
- * ack is collected). The checks compare metatables with the ones the C functions below hold as
- * upvalues (1: with __gc, 2: without; 3 for is_ack and split_ack: the client ack's) instead of
- * looking one up by name. */
+ * during the dispatch an ack answers through its socket (kept on the dispatch's stack) with no
+ * handle, and has no finalizer; its dispatch's end (siol_ack_dispatched) gives an unanswered one the
+ * core's handle and the metatable with __gc (which frees the handle once the ack is collected).
+ * The checks compare metatables with the ones the C functions below hold as upvalues (1: with
+ * __gc, 2: without; 3 for is_ack and split_ack: the client ack's) instead of looking one up by
+ * name. */
 #include "private.h"
 
 typedef struct {
-  sio_ack_t *h;            /* NULL: freed once answered (spent), or out of memory */
+  sock_ud_t *su;           /* its socket while its event is being dispatched, else NULL */
+  sio_ack_t *h;            /* after the dispatch, unanswered: the core's handle (NULL: out of memory) */
   const siol_echo_t *echo; /* its event's args while the event is being dispatched, else NULL */
-  int spent;               /* answered, and its handle freed */
+  int64_t id;
+  unsigned spent : 1;      /* answered during the dispatch */
+  unsigned closed : 1;     /* its socket was gone when the dispatch ended: answers SIO_ECLOSED */
 } ack_ud_t;
 
 enum { UP_KEPT = 1, UP_FRESH = 2, UP_CLIENT = 3 };
@@ -51,12 +55,13 @@ static int ack_gc(lua_State *L) {
 
 void siol_push_ack(lua_State *L, const siol_state_t *st, sio_socket_t *s, int64_t ack_id) {
   ack_ud_t *a = lua_newuserdatauv(L, sizeof *a, 0);
+  a->su = sio_socket_get_data(s);
   a->h = NULL;
   a->echo = NULL;
-  a->spent = 0;
+  a->id = ack_id;
+  a->spent = a->closed = 0;
   lua_rawgeti(L, LUA_REGISTRYINDEX, st->ack_mt_fresh);
   lua_setmetatable(L, -2);
-  a->h = sio_socket_ack_handle(s, ack_id);
 }
 
 void siol_ack_set_echo(lua_State *L, int idx, const siol_echo_t *e) {
@@ -66,37 +71,53 @@ void siol_ack_set_echo(lua_State *L, int idx, const siol_echo_t *e) {
 
 void siol_ack_dispatched(lua_State *L, const siol_state_t *st, int idx) {
   ack_ud_t *a = lua_touserdata(L, idx);
+  sio_socket_t *s = a->su ? a->su->s : NULL;
   a->echo = NULL; /* the args are the core's only during the dispatch */
-  if (!a->h) return;
-  if (sio_ack_done(a->h)) {
-    sio_ack_free(a->h);
-    a->h = NULL;
-    a->spent = 1;
+  a->su = NULL;   /* the socket's userdata is anchored only during the dispatch */
+  if (a->spent) return;
+  if (!s) {
+    a->closed = 1;
     return;
   }
+  a->h = sio_socket_ack_handle(s, a->id);
+  if (!a->h) return;
   lua_rawgeti(L, LUA_REGISTRYINDEX, st->ack_mt); /* kept for later: freed by __gc */
   lua_setmetatable(L, idx);
+}
+
+/* Whether a can still be answered (as far as it knows: a socket that went may answer SIO_ECLOSED). */
+static int ack_open(const ack_ud_t *a) { return a->su ? !a->spent && a->su->s : a->h && !sio_ack_done(a->h); }
+
+/* Sends the answer: through its socket during the dispatch, else through its handle (the caller
+ * checked that it has one). */
+static int ack_send(ack_ud_t *a, const sio_args_t *args) {
+  if (!a->su) return sio_ack_send(a->h, args);
+  if (a->spent) return SIO_EALREADY;
+  if (!a->su->s) return SIO_ECLOSED;
+  int r = sio_socket_ack(a->su->s, a->id, args);
+  if (r == 0) a->spent = 1;
+  return r;
 }
 
 /* The failure of a call without a handle: answered before (raises), or out of memory. */
 static int no_handle(lua_State *L, const ack_ud_t *a) {
   if (a->spent) return luaL_error(L, "this acknowledgement was already sent");
-  return siol_push_ok(L, SIO_ENOMEM);
+  return siol_push_ok(L, a->closed ? SIO_ECLOSED : SIO_ENOMEM);
 }
 
 /* ack(...): true, or nil, "ECLOSED: ...", "ECLOSED" once the socket is gone; raises when it was
  * answered before, and on a value that cannot be sent (the ack stays unanswered then). */
 static int l_call(lua_State *L) {
   ack_ud_t *a = check_ack(L, 1);
-  if (!a->h) return no_handle(L, a);
+  if (a->su ? a->spent : !a->h) return no_handle(L, a);
   const sio_args_t *same = siol_echo_match(L, a->echo, 2, lua_gettop(L));
   int r;
   if (same) { /* an echo: the packet's own args, not a copy of them */
-    r = sio_ack_send(a->h, same);
+    r = ack_send(a, same);
   } else {
     args_box_t *box = siol_check_args(L, 2, lua_gettop(L));
     sio_args_t args = siol_args_of(box);
-    r = sio_ack_send(a->h, &args);
+    r = ack_send(a, &args);
     siol_args_free(box);
   }
   if (r == SIO_EALREADY) return luaL_error(L, "this acknowledgement was already sent");
@@ -105,10 +126,10 @@ static int l_call(lua_State *L) {
 
 void siol_ack_results(lua_State *L, int idx, int first) {
   ack_ud_t *a = lua_touserdata(L, idx);
-  if (!a->h || sio_ack_done(a->h) || lua_gettop(L) < first) return;
+  if (!ack_open(a) || lua_gettop(L) < first) return;
   const sio_args_t *same = siol_echo_match(L, a->echo, first, lua_gettop(L));
   if (same) {
-    sio_ack_send(a->h, same);
+    ack_send(a, same);
     return;
   }
   cJSON *json;
@@ -119,7 +140,7 @@ void siol_ack_results(lua_State *L, int idx, int first) {
     return;
   }
   sio_args_t args = {json, b.v, b.n};
-  sio_ack_send(a->h, &args);
+  ack_send(a, &args);
   cJSON_Delete(json);
   siol_bufs_free(&b);
 }

@@ -170,7 +170,7 @@ static void reply_done(lua_State *co, int ok, int first) {
   if (ok && lua_gettop(co) >= first) reply_send(co, r, SIOL_CO_CTX, first);
   else if (r->pending == 0 && !r->failed) reply_send(co, r, SIOL_CO_CTX, 0);
 }
-static const siol_fin_t reply_fin = {reply_done};
+static const siol_fin_t reply_fin = {reply_done, 0};
 
 void siol_on_server_event(sio_nsp_t *nsp, const char *event, const sio_args_t *args, const char *reply_id) {
   srv_t *srv = siol_srv_of_nsp(nsp);

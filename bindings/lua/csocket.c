@@ -138,7 +138,7 @@ static void ack_done(lua_State *co, int ok, int first) {
   for (int i = first; i <= top; i++) lua_pushvalue(co, i);
   siol_pcall(co, top - first + 2, 0, "sending a handler's return values as its ack", NULL);
 }
-static const siol_fin_t ack_fin = {ack_done};
+static const siol_fin_t ack_fin = {ack_done, 1}; /* no values: no ack to send */
 
 static void on_event(sio_csocket_t *s, const char *event, const sio_args_t *args, int64_t ack_id) {
   cs_t *c;

@@ -125,7 +125,7 @@ static void allow_done(lua_State *co, int ok, int first) {
   hs_answer(h, lua_toboolean(co, first), lua_gettop(co) > first ? lua_tostring(co, first + 1) : NULL,
             lua_gettop(co) > first + 1 ? (int)lua_tointeger(co, first + 2) : 0);
 }
-static const siol_fin_t allow_fin = {allow_done};
+static const siol_fin_t allow_fin = {allow_done, 0};
 
 static void on_allow(sio_handshake_t *hs, void *arg) {
   srv_t *srv = arg;

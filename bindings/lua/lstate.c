@@ -73,6 +73,12 @@ siol_state_t *siol_state_open(lua_State *L) {
   st->core_log_level = SIO_LOG_WARN;
   *box = st;
   lua_setfield(L, LUA_REGISTRYINDEX, STATE_KEY);
+  lua_pushliteral(L, "h");
+  st->key_h = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushliteral(L, "any");
+  st->key_any = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushliteral(L, "use");
+  st->key_use = luaL_ref(L, LUA_REGISTRYINDEX);
   return st;
 }
 

@@ -82,7 +82,7 @@ static void middleware_done(lua_State *co, int ok, int first) {
   n->done = 1;
   sio_socket_refuse(n->s, "server error", NULL);
 }
-static const siol_fin_t middleware_fin = {middleware_done};
+static const siol_fin_t middleware_fin = {middleware_done, 0};
 
 static void run_middleware(lua_State *L, srv_t *srv, sio_socket_t *s, int index) {
   if (!push_middleware(L, srv, s, index)) {

@@ -82,6 +82,8 @@ typedef struct siol_state_s {
   int cur_ref;           /* its registry reference; LUA_NOREF once a waiting function took it */
   int ack_mt;            /* registry references to the ack metatables (ack.c): with __gc, */
   int ack_mt_fresh;      /* and without (an ack during its event's dispatch) */
+  int key_h, key_any, key_use; /* registry references to the strings "h", "any", "use" (the socket
+                                  uservalue's keys read per event: no C string interned each time) */
 } siol_state_t;
 
 siol_state_t *siol_state(lua_State *L); /* NULL before luaopen_sio */
@@ -115,16 +117,17 @@ void siol_core_log(sio_server_t *server, int level, const char *component, const
 /* Gives the core's server the state's sink and level (at creation, and after sio.on_log). */
 void siol_apply_core_log(siol_state_t *st, sio_server_t *server, void *srv);
 
-/* The message handler of every protected call: the error with a traceback. */
+/* The message handler of the protected calls (siol_pcall): the error with a traceback. */
 int siol_msgh(lua_State *L);
 
 /* ---- lco.c: handler coroutines ---- */
 
-/* What runs when a handler's coroutine ends (at once or after waiting), inside that coroutine:
- * ok 1 with the handler's results at first..top, or ok 0 after its error was logged. The
- * context value given to siol_spawn is at SIOL_CO_CTX. */
+/* What runs when a handler's coroutine ends (at once or after waiting), on that coroutine: ok 1
+ * with the handler's results at first..top, or ok 0 after its error was logged (its text with the
+ * traceback at first). The context value given to siol_spawn is at SIOL_CO_CTX. */
 typedef struct siol_fin_s {
   void (*done)(lua_State *co, int ok, int first);
+  int results_only; /* done has nothing to do after a return of no values: not called then */
 } siol_fin_t;
 #define SIOL_CO_CTX 4
 /* Runs the handler on L's stack, below it a context value and above it nargs arguments (all
@@ -132,6 +135,9 @@ typedef struct siol_fin_s {
  * "error in <what>[ <detail>]: message" with its traceback (what: a static string). */
 void siol_spawn(siol_state_t *st, lua_State *L, const siol_fin_t *fin, const char *what,
                 const char *detail, int nargs);
+/* siol_spawn with the detail the string at L's index detail (below the context value). */
+void siol_spawn_at(siol_state_t *st, lua_State *L, const siol_fin_t *fin, const char *what, int detail,
+                   int nargs);
 /* Whether L is a handler coroutine that may wait now. */
 int siol_can_wait(lua_State *L);
 /* For a waiting function called on L: takes the running coroutine's reference (what anchors it
@@ -146,19 +152,26 @@ void siol_wake(siol_state_t *st, lua_State *L, lua_State *co, int ref, int n);
 
 /* ---- llisten.c: listener lists (Node's EventEmitter) ---- */
 
-/* Adds the function at fn to the list t[key] of the table at t (a once listener: removed before
- * its first call). */
+/* Adds the function at fn to the list t[key] of the table at t (once 1: a once listener, removed
+ * before its first call; SIOL_ACK_FIRST: a socket's ack-first listener). */
+enum { SIOL_ACK_FIRST = 2 };
 void siol_listen_add(lua_State *L, int t, const char *key, int fn, int once);
 /* Removes from t[key] the last listener added for the function at fn, or every one (fn 0). */
 void siol_listen_remove(lua_State *L, int t, const char *key, int fn);
 /* Entry i of the list at `list` (t[key] when the dispatch began): pushes its function and returns
- * 1, or returns 0 (a once listener that ran already). A once listener is taken off t[key] first. */
+ * 1 (SIOL_ACK_FIRST for an ack-first listener), or returns 0 (a once listener that ran already).
+ * A once listener is taken off t[key] first. */
 int siol_listen_push(lua_State *L, int t, const char *key, int list, lua_Integer i);
 /* Runs every listener of the list at `list` (t[key] when the dispatch began) in a coroutine of
  * its own, in order: each gets the nargs values at first.. (copied), the value at ctx (0: nil) as
- * its context, fin and what as siol_spawn's; *started (may be NULL) counts each before it runs. */
+ * its context, fin and what as siol_spawn's; *started (may be NULL) counts each before it runs.
+ * An ack-first listener gets the context first (an ack, then also the last of the nargs values,
+ * which it does not get again) or nil. */
 void siol_listen_run(siol_state_t *st, lua_State *L, int t, const char *key, int list, int first, int nargs,
                      int ctx, const siol_fin_t *fin, const char *what, int *started);
+/* siol_listen_run with key's Lua string at keyidx (0: none), for the listeners' detail. */
+void siol_listen_run_at(siol_state_t *st, lua_State *L, int t, const char *key, int keyidx, int list, int first,
+                        int nargs, int ctx, const siol_fin_t *fin, const char *what, int *started);
 /* on/once and off of an object at 1 (event at 2, function at 3) on the table t[key]: return 1. */
 int siol_listen_on(lua_State *L, int t, const char *key, int once);
 int siol_listen_off(lua_State *L, int t, const char *key);
@@ -359,6 +372,9 @@ typedef struct {
   srv_t *srv;
   sio_socket_t *s; /* NULL once disconnected */
   int ref;
+  /* may have catch-alls ("any") or packet middleware ("use"): set by whatever adds them, so that a
+   * socket with neither dispatches its events without looking them up */
+  unsigned hooks : 1;
 } sock_ud_t;
 
 void siol_push_socket(lua_State *L, srv_t *srv, sio_socket_t *s);

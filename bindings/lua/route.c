@@ -254,7 +254,7 @@ static void route_done(lua_State *co, int ok, int first) {
   for (int i = 0; i < 3; i++) lua_pushvalue(co, first + i);
   if (!siol_pcall(co, 4, 0, "route handler's answer for", lua_tostring(co, first + 3))) answer_500(u);
 }
-static const siol_fin_t route_fin = {route_done};
+static const siol_fin_t route_fin = {route_done, 0};
 
 static void on_request(sio_http_req_t *req, void *arg) {
   srv_t *srv = arg;

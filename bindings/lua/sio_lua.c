@@ -1,6 +1,6 @@
 /* The Lua 5.4 binding of sio (`require "sio"`; built into siod), modelled on luv: every object is
  * a userdata with a metatable, callbacks are registry references, every handler runs in a
- * coroutine (siol_spawn, OpenResty's model: waiting functions yield it) under one protected call,
+ * coroutine (siol_spawn, OpenResty's model: waiting functions yield it; its errors logged with a traceback),
  * expected failures return nil, "ENAME: message", "ENAME", and bad arguments raise.
  *
  * This file is the module's entry: luaopen_sio opens each object's file (private.h says which holds

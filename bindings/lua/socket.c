@@ -16,6 +16,7 @@ void siol_push_socket(lua_State *L, srv_t *srv, sio_socket_t *s) {
   u = lua_newuserdatauv(L, sizeof *u, 1);
   u->srv = srv;
   u->s = s;
+  u->hooks = 0;
   luaL_setmetatable(L, SIOL_SOCKET_MT);
   lua_createtable(L, 0, 4);
   lua_newtable(L);
@@ -75,13 +76,22 @@ static sock_ud_t *check_socket(lua_State *L, int idx) { return luaL_checkudata(L
 static void ack_done(lua_State *co, int ok, int first) {
   if (ok && !lua_isnil(co, SIOL_CO_CTX)) siol_ack_results(co, SIOL_CO_CTX, first);
 }
-static const siol_fin_t ack_fin = {ack_done};
+static const siol_fin_t ack_fin = {ack_done, 1}; /* no values: no ack to send */
+
+/* Pushes t[key] (t absolute, without a metatable) for one of the state's interned keys. */
+static int get_key(lua_State *L, int t, int key) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, key);
+  return lua_rawget(L, t);
+}
 
 void siol_socket_dispatch(lua_State *L, srv_t *srv, int uv, const char *event, int first, int na, int ack) {
-  lua_getfield(L, uv, "h");
+  get_key(L, uv, srv->st->key_h);
   int h = lua_gettop(L);
-  if (lua_getfield(L, h, event) == LUA_TTABLE)
-    siol_listen_run(srv->st, L, h, event, h + 1, first, na, ack, ack ? &ack_fin : NULL, "handler for", NULL);
+  lua_pushstring(L, event);
+  lua_pushvalue(L, -1);
+  if (lua_rawget(L, h) == LUA_TTABLE) /* the name, made once, is also the listeners' detail */
+    siol_listen_run_at(srv->st, L, h, event, h + 1, h + 2, first, na, ack, ack ? &ack_fin : NULL, "handler for",
+                       NULL);
   lua_settop(L, h - 1);
 }
 
@@ -93,21 +103,24 @@ void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, i
   luaL_checkstack(L, 8, NULL);
   siol_push_socket(L, srv, s);
   int sock = lua_gettop(L);
+  int hooks = ((sock_ud_t *)lua_touserdata(L, sock))->hooks;
   lua_getiuservalue(L, sock, 1);
   int uv = lua_gettop(L);
   /* catch-all listeners first, as socket.onAny */
-  if (lua_getfield(L, uv, "any") == LUA_TTABLE) {
-    int any = lua_gettop(L);
-    lua_Integer n = (lua_Integer)lua_rawlen(L, any);
-    for (lua_Integer i = 1; i <= n; i++) {
-      lua_pushnil(L);
-      lua_rawgeti(L, any, i);
-      lua_pushstring(L, event);
-      int na = siol_push_args(L, args);
-      siol_spawn(srv->st, L, NULL, "catch-all listener for", event, 1 + na);
+  if (hooks) {
+    if (get_key(L, uv, srv->st->key_any) == LUA_TTABLE) {
+      int any = lua_gettop(L);
+      lua_Integer n = (lua_Integer)lua_rawlen(L, any);
+      for (lua_Integer i = 1; i <= n; i++) {
+        lua_pushnil(L);
+        lua_rawgeti(L, any, i);
+        lua_pushstring(L, event);
+        int na = siol_push_args(L, args);
+        siol_spawn(srv->st, L, NULL, "catch-all listener for", event, 1 + na);
+      }
     }
+    lua_settop(L, uv);
   }
-  lua_settop(L, uv);
   int first = uv + 1;
   int na = siol_push_args(L, args);
   int ack = 0;
@@ -120,13 +133,10 @@ void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, i
     na++;
   }
   /* then the packet middleware (socket:use), when there is one, else the listeners */
-  if (lua_getfield(L, uv, "use") == LUA_TTABLE) {
-    lua_pop(L, 1);
-    siol_use_start(L, srv, sock, uv, event, first, na, ack);
-  } else {
-    lua_pop(L, 1);
-    siol_socket_dispatch(L, srv, uv, event, first, na, ack);
-  }
+  int use = hooks && get_key(L, uv, srv->st->key_use) == LUA_TTABLE;
+  if (hooks) lua_pop(L, 1);
+  if (use) siol_use_start(L, srv, sock, uv, event, first, na, ack);
+  else siol_socket_dispatch(L, srv, uv, event, first, na, ack);
   if (ack) siol_ack_dispatched(L, srv->st, ack);
   lua_settop(L, top);
 }
@@ -241,12 +251,18 @@ static int l_once(lua_State *L) {
   check_socket(L, 1);
   return siol_obj_on(L, 1);
 }
+/* socket:on_ack_first(event, fn): a listener that gets the ack function (nil when the client asked
+ * for none) first, then the event's arguments: a vararg handler finds its ack with no search. */
+static int l_on_ack_first(lua_State *L) {
+  check_socket(L, 1);
+  return siol_obj_on(L, SIOL_ACK_FIRST);
+}
 static int l_off(lua_State *L) {
   check_socket(L, 1);
   return siol_obj_off(L);
 }
 static int l_on_any(lua_State *L) {
-  check_socket(L, 1);
+  check_socket(L, 1)->hooks = 1;
   return siol_obj_on_any(L);
 }
 
@@ -388,6 +404,7 @@ static int l_newindex(lua_State *L) {
     for (int i = 0; !refused && builtin[i]; i++) refused = strcmp(key, builtin[i]) == 0;
     if (refused) return luaL_error(L, "socket.%s is read-only (keep your values in socket.data)", key);
   }
+  if (strcmp(key, "any") == 0) check_socket(L, 1)->hooks = 1; /* (where catch-alls are kept) */
   lua_getiuservalue(L, 1, 1);
   lua_pushvalue(L, 3);
   lua_setfield(L, -2, key);
@@ -402,7 +419,7 @@ static int l_tostring(lua_State *L) {
 
 void siol_open_socket(lua_State *L) {
   static const luaL_Reg methods[] = {
-      {"on", l_on}, {"once", l_once}, {"off", l_off}, {"on_any", l_on_any}, {"emit", siol_op_emit},
+      {"on", l_on}, {"once", l_once}, {"on_ack_first", l_on_ack_first}, {"off", l_off}, {"on_any", l_on_any}, {"emit", siol_op_emit},
       {"prepend_any", siol_l_prepend_any}, {"off_any", siol_l_off_any}, {"listeners_any", siol_l_listeners_any},
       {"on_any_outgoing", siol_l_on_any_outgoing}, {"prepend_any_outgoing", siol_l_prepend_any_outgoing},
       {"off_any_outgoing", siol_l_off_any_outgoing}, {"listeners_any_outgoing", siol_l_listeners_any_outgoing},

@@ -81,6 +81,7 @@ void siol_use_reset(sock_ud_t *u) {
 /* socket:<method>(fn) on the list `key`: add (first or last) or remove (fn optional). */
 static int any_method(lua_State *L, const char *key, int add, int first) {
   sock_ud_t *u = check_sock(L);
+  u->hooks = 1;
   if (add || !lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TFUNCTION);
   lua_settop(L, 2);
   lua_getiuservalue(L, 1, 1);
@@ -135,7 +136,7 @@ int siol_l_remove_all_listeners(lua_State *L) {
 }
 
 int siol_l_use(lua_State *L) {
-  check_sock(L);
+  check_sock(L)->hooks = 1;
   luaL_checktype(L, 2, LUA_TFUNCTION);
   lua_settop(L, 2);
   lua_getiuservalue(L, 1, 1);
@@ -258,7 +259,7 @@ static void pmw_done(lua_State *co, int ok, int first) {
   n->done = 1;
   go(co, SIOL_CO_CTX, lua_gettop(co) >= first ? first : 0);
 }
-static const siol_fin_t pmw_fin = {pmw_done};
+static const siol_fin_t pmw_fin = {pmw_done, 0};
 
 static void run_step(lua_State *L, srv_t *srv, int sock, int packet, int chain, int ack, lua_Integer i) {
   if (lua_rawgeti(L, chain, i) == LUA_TNIL) {

@@ -120,7 +120,8 @@ function sio.is_ack(v) end
 
 ---A vararg handler's arguments with the ack function (the last one, when it is one) moved first,
 ---or nil first when there is none, with no table made:
----`socket:on("echo", function(...) echo(sio.split_ack(...)) end)` with `echo(ack, ...)`.
+---`socket:on("echo", function(...) echo(sio.split_ack(...)) end)` with `echo(ack, ...)`
+---(`socket:on_ack_first` gives a listener that order directly).
 ---@param ... any
 ---@return function|nil ack
 ---@return any ...
@@ -526,6 +527,14 @@ function Socket:on(event, fn) end
 ---@param fn function
 ---@return self
 function Socket:once(event, fn) end
+
+---A listener as `on`'s that gets the ack function first (nil when the client asked for none),
+---then the event's arguments: `socket:on_ack_first("echo", function(ack, ...) ... end)` for a
+---handler of any number of arguments (cheaper than `sio.split_ack`). Its return values answer too.
+---@param event string
+---@param fn fun(ack: function|nil, ...: any)
+---@return self
+function Socket:on_ack_first(event, fn) end
 
 ---@param event string
 ---@param fn? function

@@ -534,6 +534,83 @@ describe("a connection", function()
     collectgarbage()
   end)
 
+  it("socket:on_ack_first: the ack (or nil) first, in order with the other listeners", function()
+    local s = server()
+    local got = { order = {} }
+    s:on("connection", function(socket)
+      local function echo(ack, ...) if ack then ack(...) else got.no_ack = table.pack(ack, ...) end end
+      socket:on_ack_first("echo", echo)
+      socket:on_ack_first("ret", function(_, ...) return ... end) -- return values are its ack too
+      -- a once listener and a removed one before an ack-first one: the entries shift, kinds stay
+      local function gone() got.gone = true end
+      socket:once("mixed", function(...) got.order[#got.order + 1] = { "once", select("#", ...) } end)
+      socket:on("mixed", gone)
+      socket:on_ack_first("mixed", function(ack, ...)
+        got.order[#got.order + 1] = { "first", sio.is_ack(ack), ... }
+        if ack then ack("ok") end
+      end)
+      socket:on("mixed", function(...) got.order[#got.order + 1] = { "plain", select("#", ...) } end)
+      socket:off("mixed", gone)
+      got.listeners = #socket:listeners("mixed")
+      got.is_fn = type(socket:listeners("mixed")[2]) == "function"
+      -- off with the function takes an ack-first listener off
+      socket:on_ack_first("off", echo)
+      socket:off("off", echo)
+      socket:on("off", function(...) got.off = select("#", ...) end)
+      -- after a middleware, which may change the packet: the ack first still
+      socket:use(function(packet, next)
+        if packet[1] == "used" then table.insert(packet, 2, "added") end
+        next()
+      end)
+      socket:on_ack_first("used", function(ack, a, b) ack(b, a) end)
+    end)
+    local c = client("listen", s.port, { steps = {
+      { "call", "echo", { "a", 1, { k = true } } },
+      { "emit", "echo", { "x", 2 } },
+      { "call", "ret", { "r", 7 } },
+      { "call", "mixed", { "m" } },
+      { "emit", "mixed", { "n" } },
+      { "emit", "off", { 1 } },
+      { "call", "used", { "u" } },
+    }, wait = 0.5 })
+    finish(c)
+    local function step(name) return c.find("step", name).ack end
+    assert.are.same({ "a", 1, { k = true } }, step("echo"))
+    assert.are.same({ n = 3, [2] = "x", [3] = 2 }, got.no_ack)
+    assert.are.same({ "r", 7 }, step("ret"))
+    assert.are.equal(3, got.listeners)
+    assert.is_true(got.is_fn)
+    assert.is_nil(got.gone)
+    assert.are.same({ { "once", 2 }, { "first", true, "m" }, { "plain", 2 }, { "first", false, "n" }, { "plain", 1 } },
+      got.order)
+    assert.are.equal(1, got.off)
+    assert.are.equal("ok", step("mixed"))
+    assert.are.same({ "u", "added" }, step("used"))
+  end)
+
+  it("catch-alls and middleware added after a socket's first events see the next ones", function()
+    local s = server()
+    local got = { any = {}, used = {}, heard = {} }
+    s:on("connection", function(socket)
+      socket:on("plain", function(v) got.heard[#got.heard + 1] = v end)
+      socket:on("late", function()
+        socket:on_any(function(event) got.any[#got.any + 1] = event end)
+        socket:use(function(packet, next) got.used[#got.used + 1] = packet[1]; next() end)
+        return "added"
+      end)
+    end)
+    local c = client("listen", s.port, { steps = {
+      { "emit", "plain", { 1 } },
+      { "call", "late" },
+      { "emit", "plain", { 2 } },
+    }, wait = 0.3 })
+    finish(c)
+    assert.are.equal("added", c.find("step", "late").ack)
+    assert.are.same({ 1, 2 }, got.heard)
+    assert.are.same({ "plain" }, got.any)
+    assert.are.same({ "plain" }, got.used)
+  end)
+
   it("sio.split_ack and sio.is_ack outside a handler", function()
     assert.are.same({ n = 3, [2] = 1, [3] = 2 }, table.pack(sio.split_ack(1, 2)))
     assert.are.same({ n = 1 }, table.pack(sio.split_ack()))
@@ -543,6 +620,35 @@ describe("a connection", function()
     for _, v in ipairs({ 1, "s", t, sio.null, sio.binary("b"), print, true }) do assert.is_false(sio.is_ack(v)) end
     assert.is_false(sio.is_ack())
     assert.is_false(sio.is_ack(io.stdout)) -- a userdata of another metatable
+  end)
+
+  it("an ack whose socket went answers nil, \"ECLOSED\": during its dispatch, after it, kept from before", function()
+    local s = server()
+    local got = {}
+    s:on("connection", function(socket)
+      socket:on("kept", function(_, ack) got.kept = ack end) -- kept: answered once the socket went
+      socket:on("bye", function(_, ack) -- ({}, ack): the client sends an empty table
+        socket:disconnect()
+        got.during = table.pack(ack("x")) -- in its dispatch, its socket gone
+        got.bye = ack
+        return "ignored" -- the socket is gone: a return value is no ack either
+      end)
+      socket:on("disconnect", function() got.gone = true end)
+    end)
+    local c = client("listen", s.port, { steps = { { "call", "kept", {}, 0.2 }, { "call", "bye", {}, 0.5 } }, wait = 0.5 })
+    finish(c)
+    assert.is_true(H.run_until(function() return got.gone end, 5000))
+    assert.are.same({ nil, "ECLOSED", "ECLOSED", n = 3 }, { got.during[1], got.during[2]:match("^ECLOSED"), got.during[3], n = 3 })
+    local after = table.pack(got.bye("y")) -- after its dispatch: no handle was made for it
+    assert.are.equal(nil, after[1])
+    assert.are.equal("ECLOSED", after[3])
+    local kept = table.pack(got.kept("late")) -- a handle cut loose by the disconnect
+    assert.are.equal(nil, kept[1])
+    assert.are.equal("ECLOSED", kept[3])
+    assert.is_true(c.find("step", "kept").timeout)
+    got = {}
+    collectgarbage()
+    collectgarbage()
   end)
 
   it("takes fields of the script's own as Node's sockets do (socket.username = name)", function()
@@ -1029,6 +1135,68 @@ describe("errors in handlers", function()
     assert.matches("stack traceback", log)
     assert.matches("error in handler for boom%-ack: %(error object is a table value%)", log)
     assert.matches("run returned", p.output())
+  end)
+
+  it("reuse the handler's coroutine; close its to-be-closed variables; keep an ack; after a wait too", function()
+    local p = lua_process [[
+      local sio = require "sio"
+      local server = assert(sio.server { host = "127.0.0.1", port = 0 })
+      local cos = {}
+      local function note(name) cos[name] = tostring(coroutine.running()) end
+      local function say(...) print(...) io.stdout:flush() end
+      server:on("connection", function(socket)
+        socket:on("boom", function()
+          note("boom")
+          local guard <close> = setmetatable({}, { __close = function(_, e) say("closed guard", e) end })
+          local function deeper() error("kaboom with a guard") end
+          deeper()
+        end)
+        socket:on("after", function(n) note("after") return n + 1 end)
+        socket:on("keep", function(n, ack)
+          sio.set_timeout(function() say("kept answers", ack("late", n)) end, 20)
+          error(setmetatable({}, { __tostring = function() return "custom text " .. n end }))
+        end)
+        socket:on("answer", function()
+          note("answer")
+          sio.sleep(5)
+          error("kaboom after a wait")
+        end)
+        socket:on("again", function(n) note("again") sio.sleep(5) return n * 2 end)
+        socket:on("replaced", function() error("the old handler ran") end)
+        socket:off("replaced")
+        socket:on("replaced", function(n) return "new " .. n end)
+        socket:on("bye", function()
+          say("same coroutine", cos.boom == cos.after, cos.after == cos.answer, cos.answer == cos.again)
+          sio.shutdown()
+        end)
+      end)
+      print("port " .. server.port)
+      io.stdout:flush()
+      sio.run()
+      print("run returned")
+    ]]
+    local c = H.client("listen", p.port, { steps = {
+      { "call", "boom", {}, 0.5 }, { "call", "after", 41 }, { "call", "keep", 7 }, { "call", "answer", {}, 0.5 },
+      { "call", "again", 21 }, { "call", "replaced", 1 }, { "emit", "bye" } }, wait = 0 })
+    procs[#procs + 1] = c
+    assert.is_true(H.wait_for(c.done, 20000), "client not done")
+    assert.are.equal(0, H.wait_exit(p, 10000), p.errors())
+    assert.is_true(c.find("step", "boom").timeout, c.output())
+    assert.are.equal(42, c.find("step", "after").ack, c.output())
+    assert.are.same({ "late", 7 }, c.find("step", "keep").ack, c.output())
+    assert.is_true(c.find("step", "answer").timeout, c.output())
+    assert.are.equal(42, c.find("step", "again").ack, c.output())
+    assert.are.equal("new 1", c.find("step", "replaced").ack, c.output())
+    local log, out = p.errors(), p.output()
+    assert.matches("ERROR%s+error in handler for boom: [^\n]*kaboom with a guard\nstack traceback:\n%s*%[C%]: in function 'error'", log)
+    assert.matches("in [^\n]*'deeper'", log)
+    assert.matches("closed guard\t[^\n]*kaboom with a guard", out) -- closed, with the error, as a pcall would
+    assert.matches("error in handler for keep: custom text 7\n", log)
+    assert.matches("kept answers\ttrue", out)
+    assert.matches("ERROR%s+error in handler for answer: [^\n]*kaboom after a wait\nstack traceback", log)
+    assert.is_nil(log:find("the old handler ran", 1, true), log)
+    assert.matches("same coroutine\ttrue\ttrue\ttrue", out)
+    assert.matches("run returned", out)
   end)
 end)
 
