@@ -149,17 +149,8 @@ static void on_event(sio_csocket_t *s, const char *event, const sio_args_t *args
   lua_getiuservalue(L, box, 1);
   int uv = lua_gettop(L);
   /* the catch-all listeners first (socket.onAny), with the event's name */
-  if (lua_getfield(L, uv, "any") == LUA_TTABLE) {
-    int any = lua_gettop(L);
-    lua_Integer n = (lua_Integer)lua_rawlen(L, any);
-    for (lua_Integer i = 1; i <= n; i++) {
-      lua_pushnil(L);
-      lua_rawgeti(L, any, i);
-      lua_pushstring(L, event);
-      int na = siol_push_args(L, args);
-      siol_spawn(st, L, NULL, "catch-all listener for", event, 1 + na);
-    }
-  }
+  if (lua_getfield(L, uv, "any") == LUA_TTABLE)
+    siol_spawn_catch_alls(st, L, lua_gettop(L), "catch-all listener for", event, args);
   lua_settop(L, uv);
   int first = uv + 1;
   int na = siol_push_args(L, args);

@@ -186,6 +186,18 @@ static lua_State *co_get(siol_state_t *st, lua_State *L, int nargs, int *ref) {
   return co;
 }
 
+void siol_spawn_catch_alls(siol_state_t *st, lua_State *L, int list, const char *what, const char *event,
+                           const sio_args_t *args) {
+  lua_Integer n = (lua_Integer)lua_rawlen(L, list);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_pushnil(L);
+    lua_rawgeti(L, list, i);
+    lua_pushstring(L, event);
+    int na = siol_push_args(L, args);
+    siol_spawn(st, L, NULL, what, event, 1 + na);
+  }
+}
+
 void siol_spawn(siol_state_t *st, lua_State *L, const siol_fin_t *fin, const char *what,
                 const char *detail, int nargs) {
   int ref;

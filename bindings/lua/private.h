@@ -138,6 +138,10 @@ void siol_spawn(siol_state_t *st, lua_State *L, const siol_fin_t *fin, const cha
 /* siol_spawn with the detail the string at L's index detail (below the context value). */
 void siol_spawn_at(siol_state_t *st, lua_State *L, const siol_fin_t *fin, const char *what, int detail,
                    int nargs);
+/* Spawns each catch-all listener of the list at L's index `list` with (event, args...) (what: as
+ * siol_spawn's). */
+void siol_spawn_catch_alls(siol_state_t *st, lua_State *L, int list, const char *what, const char *event,
+                           const sio_args_t *args);
 /* Whether L is a handler coroutine that may wait now. */
 int siol_can_wait(lua_State *L);
 /* For a waiting function called on L: takes the running coroutine's reference (what anchors it

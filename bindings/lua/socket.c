@@ -108,17 +108,8 @@ void siol_on_event(sio_socket_t *s, const char *event, const sio_args_t *args, i
   int uv = lua_gettop(L);
   /* catch-all listeners first, as socket.onAny */
   if (hooks) {
-    if (get_key(L, uv, srv->st->key_any) == LUA_TTABLE) {
-      int any = lua_gettop(L);
-      lua_Integer n = (lua_Integer)lua_rawlen(L, any);
-      for (lua_Integer i = 1; i <= n; i++) {
-        lua_pushnil(L);
-        lua_rawgeti(L, any, i);
-        lua_pushstring(L, event);
-        int na = siol_push_args(L, args);
-        siol_spawn(srv->st, L, NULL, "catch-all listener for", event, 1 + na);
-      }
-    }
+    if (get_key(L, uv, srv->st->key_any) == LUA_TTABLE)
+      siol_spawn_catch_alls(srv->st, L, lua_gettop(L), "catch-all listener for", event, args);
     lua_settop(L, uv);
   }
   int first = uv + 1;

@@ -156,17 +156,8 @@ static void siol_on_outgoing(sio_socket_t *s, const char *event, const sio_args_
   luaL_checkstack(L, 8, NULL);
   siol_push_socket(L, srv, s);
   lua_getiuservalue(L, -1, 1);
-  if (lua_getfield(L, -1, "any_out") == LUA_TTABLE) {
-    int list = lua_gettop(L);
-    lua_Integer n = (lua_Integer)lua_rawlen(L, list);
-    for (lua_Integer i = 1; i <= n; i++) {
-      lua_pushnil(L);
-      lua_rawgeti(L, list, i);
-      lua_pushstring(L, event);
-      int na = siol_push_args(L, args);
-      siol_spawn(srv->st, L, NULL, "outgoing catch-all listener for", event, 1 + na);
-    }
-  }
+  if (lua_getfield(L, -1, "any_out") == LUA_TTABLE)
+    siol_spawn_catch_alls(srv->st, L, lua_gettop(L), "outgoing catch-all listener for", event, args);
   lua_settop(L, top);
 }
 
