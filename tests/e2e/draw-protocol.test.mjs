@@ -91,9 +91,12 @@ async function players(url, room, names) {
 // The points of a right guess: 50 + floor(50 * remaining / round_ms), with remaining between the
 // bounds the client can know (the turn started after `startedAfter` and before `startedBefore`; the
 // guess reached the server between `sent` and `acked`).
+// The servers' clocks count whole milliseconds (the loop's time): a turn that started at T.9 and a
+// guess at T+1.8 are 1 ms apart for them, one at T.1 and a guess at T.9 none; hence the 1 ms taken off
+// the shortest elapsed time the client saw (a guess in the turn's first millisecond scores 100).
 function pointsRange(roundMs, startedAfter, startedBefore, sent, acked) {
   const pointsAt = (elapsed) => 50 + Math.floor((50 * Math.max(0, roundMs - elapsed)) / roundMs);
-  return [pointsAt(acked - startedAfter + 5), pointsAt(Math.max(0, sent - startedBefore))];
+  return [pointsAt(acked - startedAfter + 5), pointsAt(Math.max(0, sent - startedBefore - 1))];
 }
 
 for (const lang of LANGS) {
