@@ -38,15 +38,41 @@ def make_certs(d, name='srv', cn='localhost'):
     return str(d / 'ca.pem'), str(d / (name + '.crt')), str(d / (name + '.key'))
 
 
+def _join(c):
+    # disconnect() returns before the client's reader and writer threads end; a thread still inside
+    # the ssl module while the next client handshakes was seen to break that handshake
+    for t in (c.eio.read_loop_task, c.eio.write_loop_task):
+        if t:
+            t.join(WAIT)
+
+
+def tls_client(port, ca, transports=('websocket',)):
+    """A python-socketio client connected over TLS, its first call answered. Debian's
+    python-engineio 4.3.4 reads and writes one ssl socket from two threads at once, which over TLS
+    1.3 sometimes loses the connection's first exchange (about 1 in 30 connections, the same
+    against Node's reference server): up to three connections are tried."""
+    for attempt in range(3):
+        http = requests.Session()
+        http.verify = ca
+        c = socketio.Client(reconnection=False, http_session=http)
+        try:
+            c.connect('https://127.0.0.1:%d' % port, transports=list(transports), wait_timeout=WAIT)
+            assert c.call('echo', 'first', timeout=WAIT) == 'first'
+            return c
+        except (socketio.exceptions.ConnectionError, socketio.exceptions.TimeoutError):
+            c.disconnect()
+            _join(c)
+            if attempt == 2:
+                raise
+
+
 def tls_roundtrip(port, ca, transports=('websocket',)):
-    http = requests.Session()
-    http.verify = ca
-    c = socketio.Client(reconnection=False, http_session=http)
-    c.connect('https://127.0.0.1:%d' % port, transports=list(transports), wait_timeout=WAIT)
+    c = tls_client(port, ca, transports)
     try:
         return c.call('echo', 'over tls', timeout=WAIT)
     finally:
         c.disconnect()
+        _join(c)
 
 
 def peer_cn(port, ca):
@@ -84,11 +110,12 @@ def test_server_run_with_certfile(tmp_path, spelling, monkeypatch):
         assert tls_roundtrip(server.port, ca) == 'over tls'
         assert tls_roundtrip(server.port, ca, ('polling',)) == 'over tls'
         # HTTPS only on that port: a plain HTTP request gets no answer
+        failures = server.stats()['tls_failures']
         with socket.create_connection(('127.0.0.1', server.port), timeout=WAIT) as s:
             s.sendall(b'GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n')
             assert not s.recv(100).startswith(b'HTTP/')
         # metrics: the handshakes of both round trips, and the plain request's failed one
-        assert wait_for(lambda: server.stats()['tls_failures'] == 1)
+        assert wait_for(lambda: server.stats()['tls_failures'] == failures + 1)
         assert server.stats()['tls_handshakes'] >= 2
     finally:
         server.stop()
@@ -104,7 +131,7 @@ def test_environ_says_https(tmp_path):
     try:
         assert wait_for(lambda: server.port)
         tls_roundtrip(server.port, ca)
-        assert seen == ['https']
+        assert seen and set(seen) == {'https'}  # a retried connection may have connected too
     finally:
         server.stop()
         t.join(WAIT)
@@ -158,16 +185,14 @@ def test_reload_tls_swaps_the_certificate(tmp_path):
     t = serve_in_thread(server.run, '127.0.0.1', 0, handle_signals=False, certfile=cert, keyfile=key)
     try:
         assert wait_for(lambda: server.port)
-        http = requests.Session()
-        http.verify = ca
-        old = socketio.Client(reconnection=False, http_session=http)
-        old.connect('https://127.0.0.1:%d' % server.port, transports=['websocket'], wait_timeout=WAIT)
+        old = tls_client(server.port, ca)
         assert peer_cn(server.port, ca) == 'first'
         make_certs(tmp_path, 'srv', 'second')  # renewed in place, as certbot does
         server.reload_tls()
         assert peer_cn(server.port, ca) == 'second'
         assert old.call('echo', 'still here', timeout=WAIT) == 'still here'
         old.disconnect()
+        _join(old)
         (tmp_path / 'srv.key').write_text('not a key')
         with pytest.raises(sio.Error):
             server.reload_tls()
