@@ -361,6 +361,7 @@ static struct {
   uv_sem_t go;          /* worker 1 waits on it inside the blocking message */
   atomic_int blocked;   /* worker 1 is inside it */
   size_t queued_while_blocked, queued_unbounded;
+  int short_pings;      /* pings every 100 ms, 100 ms for the pong: the sender answers them */
   int received, in_order, failures;
   char last_error[256];
 } F;
@@ -381,9 +382,12 @@ static int flood_setup(sio_workers_t *w, unsigned index, uv_loop_t *loop, void *
   sio_server_t *s;
   sio_io_t *io;
   sio_nsp_t *nsp;
+  sio_io_options_t o;
+  sio_io_options_init(&o);
+  if (F.short_pings) o.engine.ping_interval_ms = o.engine.ping_timeout_ms = 100;
   int r = sio_server_new(loop, NULL, &s);
   if (!r) r = sio_server_set_workers(s, w, index);
-  if (!r) r = sio_io_new(s, NULL, &io);
+  if (!r) r = sio_io_new(s, &o, &io);
   if (!r) r = sio_io_of(io, "/", &nsp);
   if (r) return r;
   sio_nsp_callbacks_t cbs = {.on_connection = flood_connection, .on_event = flood_event};
@@ -421,6 +425,26 @@ static void block_run(sio_wmsg_t *m, int dropped) {
   uv_sem_wait(&F.go);
 }
 
+/* For ms, reads c and answers the server's pings: the server must not close it meanwhile (its
+ * pongs lie unread while the connection is held back). */
+static void keep_answering_pings(nc_conn_t *c, int ms) {
+  struct timeval tv = {0, 50 * 1000};
+  setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  uint64_t end = uv_hrtime() + (uint64_t)ms * 1000000u;
+  char buf[512];
+  size_t n;
+  int op;
+  while (uv_hrtime() < end && !F.failures) {
+    int r = nc_ws_read(c, &op, buf, sizeof buf - 1, &n);
+    if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    if (r != 0 || op == 8) flood_fail("the sender's session was closed while a worker was behind");
+    else if (n == 1 && buf[0] == '2') nc_ws_send(c, 1, "3", 1);
+  }
+  tv.tv_sec = NC_TIMEOUT_S;
+  tv.tv_usec = 0;
+  setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
 static void flood_client(void *arg) {
   (void)arg;
   nc_conn_t *on[2] = {NULL, NULL};
@@ -453,12 +477,22 @@ static void flood_client(void *arg) {
   }
   nh_sleep_ms(300); /* worker 0 has read what it will read */
   F.queued_while_blocked = sio__workers_queued(F.w, 1);
+  if (F.short_pings) keep_answering_pings(on[0], 1000);
   uv_sem_post(&F.go);
   char buf[512];
   size_t n;
   int op;
   F.in_order = 1;
-  while (F.received < FLOOD_N) {
+  int total = FLOOD_N + (F.short_pings ? 1 : 0);
+  static const char after[] = "42[\"b\",\"9999 after\"]";
+  if (F.short_pings && nc_ws_send(on[0], 1, after, sizeof after - 1) != 0)
+    flood_fail("send after the flood");
+  uint64_t deadline = uv_hrtime() + (uint64_t)20 * 1000000000u; /* pings keep the reads busy */
+  while (F.received < total) {
+    if (uv_hrtime() > deadline) {
+      flood_fail("a broadcast is missing after 20 s");
+      break;
+    }
     if (nc_ws_read(on[1], &op, buf, sizeof buf - 1, &n) != 0) {
       flood_fail("read: a broadcast is missing");
       break;
@@ -469,7 +503,8 @@ static void flood_client(void *arg) {
       continue;
     }
     int k = -1;
-    if (sscanf(buf, "42[\"b\",\"%d", &k) != 1 || k != F.received) F.in_order = 0;
+    int want = F.received < FLOOD_N ? F.received : 9999;
+    if (sscanf(buf, "42[\"b\",\"%d", &k) != 1 || k != want) F.in_order = 0;
     F.received++;
   }
 out:
@@ -513,6 +548,35 @@ TEST(a_worker_behind_pauses_the_flooding_sender) {
   CHECK_EQ_INT(F.in_order, 1);
 }
 
+/* While a worker is behind, the connections that sent are not read, their pongs neither: their
+ * sessions wait for the congestion to end instead of timing out (pings every 100 ms here, the
+ * worker behind for over a second). */
+TEST(a_worker_behind_keeps_the_senders_sessions) {
+  memset(&F, 0, sizeof F);
+  F.short_pings = 1;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  sio_workers_options_t o;
+  sio_workers_options_init(&o);
+  o.count = 2;
+  o.setup = flood_setup;
+  o.inbox_max_bytes = FLOOD_LIMIT;
+  CHECK_EQ_INT(uv_sem_init(&F.go, 0), 0);
+  CHECK_EQ_INT(sio_workers_start(&loop, &o, &F.w), 0);
+  uv_async_init(&loop, &F.done, on_flood_done);
+  uv_thread_t th;
+  CHECK_EQ_INT(uv_thread_create(&th, flood_client, NULL), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_thread_join(&th);
+  uv_sem_destroy(&F.go);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  if (F.failures) fprintf(stderr, "client: %s\n", F.last_error);
+  CHECK_EQ_INT(F.failures, 0);
+  CHECK(F.queued_while_blocked > FLOOD_LIMIT / 2); /* it was behind */
+  CHECK_EQ_INT(F.received, FLOOD_N + 1);            /* and the sender's last message came after */
+  CHECK_EQ_INT(F.in_order, 1);
+}
+
 /* A shorter options struct (a caller built before inbox_max_bytes) is taken; one of an unknown
  * size is refused. */
 TEST(options_of_an_older_size) {
@@ -537,4 +601,5 @@ TEST(options_of_an_older_size) {
 TEST_MAIN(RUN(start_stop_1), RUN(start_stop_2), RUN(start_stop_4), RUN(setup_error_stops_the_others),
           RUN(bad_arguments), RUN(spread_and_handoff),
           RUN(stop_while_handing_off), RUN(port_held_elsewhere_is_in_use),
-          RUN(a_worker_behind_pauses_the_flooding_sender), RUN(options_of_an_older_size))
+          RUN(a_worker_behind_pauses_the_flooding_sender),
+          RUN(a_worker_behind_keeps_the_senders_sessions), RUN(options_of_an_older_size))

@@ -1181,6 +1181,12 @@ static void tq_fire(sio_session_t *s, int kind) {
       break;
     case TQ_PONG_WAIT:
     case TQ_V3_PING_WAIT:
+      if (sio__server_congested(s->engine->server)) {
+        /* A worker is behind and the connections that sent are not read: the pong may be there,
+         * unread. Another timeout from now; the reads resume when the congestion ends. */
+        tq_add(s->engine, s, kind);
+        break;
+      }
       SIO_DEBUG(s->engine->server, SIO_DEBUG_ENGINE, "session %s ping timeout (no %s within %u ms)",
                 s->id, kind == TQ_PONG_WAIT ? "pong" : "ping",
                 (unsigned)tq_delay(s->engine, kind));

@@ -803,6 +803,10 @@ static int conn_throttle(sio_conn_t *c) {
   return 1;
 }
 
+int sio__server_congested(const sio_server_t *s) {
+  return s->congestion && atomic_load_explicit(s->congestion, memory_order_relaxed);
+}
+
 void sio__server_unthrottle(sio_server_t *s) {
   for (sio_conn_t *c = s->conns; c; c = c->next) {
     if (!c->throttled) continue;

@@ -38,6 +38,9 @@ const atomic_int *sio__workers_congestion(const sio_workers_t *g);
 size_t sio__workers_queued(sio_workers_t *g, unsigned index);
 /* server.c: resumes the connections paused by congestion (on the server's own thread). */
 void sio__server_unthrottle(sio_server_t *s);
+/* server.c: whether s is in a congested group now, so that what its clients send may lie unread
+ * (a pong included: engine.c then waits a while longer instead of timing the session out). */
+int sio__server_congested(const sio_server_t *s);
 /* The server in position `slot` (the order servers joined) of worker `index`; only on that
  * worker's thread. NULL when none (or already freed). */
 sio_server_t *sio__workers_server(sio_workers_t *g, unsigned index, unsigned slot);
