@@ -9,6 +9,7 @@ import ssl
 import socket
 import subprocess
 import threading
+import time
 
 import pytest
 import requests
@@ -117,6 +118,32 @@ def test_server_run_with_certfile(tmp_path, spelling, monkeypatch):
         # metrics: the handshakes of both round trips, and the plain request's failed one
         assert wait_for(lambda: server.stats()['tls_failures'] == failures + 1)
         assert server.stats()['tls_handshakes'] >= 2
+    finally:
+        server.stop()
+        t.join(WAIT)
+
+
+def test_first_request_not_held_back_by_a_delayed_ack(tmp_path):
+    """A TLS 1.3 client with Nagle's algorithm on (a plain Python ssl socket) writes its request
+    right after its Finished, which the server does not answer: unless the server acknowledges
+    it at once, the kernel delays that ACK (40 ms at least on Linux) and the request waits for it.
+    The median of nine connections is far below that (about 2 ms; 44 ms when held back)."""
+    ca, cert, key = make_certs(tmp_path)
+    server = echo_server()
+    t = serve_in_thread(server.run, '127.0.0.1', 0, handle_signals=False, certfile=cert, keyfile=key)
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    took = []
+    try:
+        assert wait_for(lambda: server.port)
+        for _ in range(9):
+            t0 = time.monotonic()
+            with socket.create_connection(('127.0.0.1', server.port), timeout=WAIT) as raw:
+                with ctx.wrap_socket(raw, server_hostname='127.0.0.1') as s:
+                    s.sendall(b'GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n')
+                    assert s.recv(4096).startswith(b'HTTP/1.1 200')
+            took.append(time.monotonic() - t0)
+        assert sorted(took)[4] < 0.025, ['%.1f ms' % (x * 1000) for x in took]
     finally:
         server.stop()
         t.join(WAIT)
