@@ -227,11 +227,27 @@ static void client_keylog(const SSL *ssl, const char *line) {
   client_keys.len = n;
 }
 
+/* The TLS 1.3 tickets the client got since tls_connect, the first one's session kept (a
+ * reference of ours, until resume_with takes it), and the session the next tls_connect resumes. */
+static int client_tickets;
+static SSL_SESSION *client_first_session, *resume_with;
+
+static int on_new_session(SSL *ssl, SSL_SESSION *sess) {
+  (void)ssl;
+  client_tickets++;
+  if (client_first_session) return 0;
+  client_first_session = sess;
+  return 1; /* the reference is ours */
+}
+
 /* A TLS connection that trusts certificate `name` only. 1 when the handshake succeeded. */
 static int tls_connect(tls_client_t *c, int port, const char *name) {
   memset(c, 0, sizeof *c);
+  client_tickets = 0;
   c->ctx = SSL_CTX_new(TLS_client_method());
   SSL_CTX_set_keylog_callback(c->ctx, client_keylog);
+  SSL_CTX_set_session_cache_mode(c->ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(c->ctx, on_new_session);
   if (client_suites) SSL_CTX_set_ciphersuites(c->ctx, client_suites);
   if (client_max_version) SSL_CTX_set_max_proto_version(c->ctx, client_max_version);
   if (client_cert) {
@@ -246,6 +262,7 @@ static int tls_connect(tls_client_t *c, int port, const char *name) {
   X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), "127.0.0.1");
   static const unsigned char alpn[] = "\x02h2\x08http/1.1";
   SSL_set_alpn_protos(c->ssl, alpn, sizeof alpn - 1);
+  if (resume_with) SSL_set_session(c->ssl, resume_with);
   return c->fd >= 0 && SSL_connect(c->ssl) == 1;
 }
 
@@ -410,9 +427,19 @@ static int raw_open(raw_client_t *k, int port) {
   client_keys.len = 0;
   if (!tls_connect(&k->c, port, "a") || SSL_version(k->c.ssl) != TLS1_3_VERSION) return 0;
   int suite = sio__tls13_suite(SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(k->c.ssl)));
-  /* The client reads with the server's secret and writes with its own; the server sent no
-   * tickets and the client nothing yet: both sequence numbers are 0. */
-  return sio__tls13_init(&k->r, suite, client_keys.server, client_keys.client, client_keys.len) == 0;
+  /* OpenSSL reads the server's two tickets (the first records under its application key; a
+   * read that times out after them reads nothing more), so ours starts after them. */
+  struct timeval tv = {0, 100 * 1000};
+  setsockopt(k->c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char b;
+  for (int i = 0; i < 30 && client_tickets < 2; i++) SSL_read(k->c.ssl, &b, 1);
+  ERR_clear_error();
+  /* The client reads with the server's secret and writes with its own. */
+  if (client_tickets != 2 ||
+      sio__tls13_init(&k->r, suite, client_keys.server, client_keys.client, client_keys.len))
+    return 0;
+  k->r.rseq = (uint64_t)client_tickets;
+  return 1;
 }
 
 /* Sends what is in k->out. */
@@ -621,6 +648,35 @@ static void coalesced_client(fixture_t *f) {
 }
 
 TEST(finished_and_request_in_one_segment) { CHECK(run(coalesced_client, 0)); }
+
+/* A TLS 1.3 session resumes from a ticket of the server's (no full handshake on a reconnect), and
+ * the record layer that takes over after the tickets serves both connections. */
+static void resume_client(fixture_t *f) {
+  char buf[4096];
+  tls_client_t c;
+  if (client_first_session) SSL_SESSION_free(client_first_session);
+  client_first_session = NULL;
+  int ok = tls_connect(&c, f->tls_port, "a") && tls_request(&c, HANDSHAKE, buf, sizeof buf) &&
+           strstr(buf, "0{\"sid\":\"") && SSL_version(c.ssl) == TLS1_3_VERSION;
+  int tickets = client_tickets;
+  tls_close(&c);
+  if (!ok || tickets != 2 || !client_first_session) FAIL("first connection: %d tickets: %.80s", tickets, buf);
+  resume_with = client_first_session;
+  client_first_session = NULL;
+  ok = tls_connect(&c, f->tls_port, "a");
+  int reused = ok && SSL_session_reused(c.ssl);
+  ok = ok && tls_request(&c, HANDSHAKE, buf, sizeof buf) && strstr(buf, "0{\"sid\":\"");
+  tls_close(&c);
+  SSL_SESSION_free(resume_with);
+  resume_with = NULL;
+  if (client_first_session) SSL_SESSION_free(client_first_session);
+  client_first_session = NULL;
+  if (!reused) FAIL("the session was not resumed");
+  if (!ok) FAIL("request on the resumed session: %.80s", buf);
+  f->ok = 1;
+}
+
+TEST(tls13_sessions_resume_from_tickets) { CHECK(run(resume_client, 0)); }
 
 /* The record layer alone: sequence numbers never wrap, the write key is renewed after 2^24
  * records, a KeyUpdate owed is sent once before the next data, nothing is written after close. */
@@ -865,4 +921,5 @@ TEST_MAIN(RUN(certificates_made), RUN(listen_errors_name_the_problem),
           RUN(stalled_handshakes_closed_by_headers_timeout),
           RUN(reload_swaps_the_certificate_for_new_connections),
           RUN(record_layer_keys_and_sequence_numbers), RUN(records_breaking_rfc8446_get_their_alert),
-          RUN(records_rfc8446_allows_are_served), RUN(finished_and_request_in_one_segment))
+          RUN(records_rfc8446_allows_are_served), RUN(finished_and_request_in_one_segment),
+          RUN(tls13_sessions_resume_from_tickets))

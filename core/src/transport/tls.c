@@ -182,9 +182,10 @@ int sio__tls_ctx_new(const sio_tls_options_t *o, sio_ssl_ctx_t **out) {
                                SSL_OP_CIPHER_SERVER_PREFERENCE);
   /* No server-side session cache (it grows with every client); tickets still resume sessions. */
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-  /* No TLS 1.3 tickets: the server writes nothing with the application keys before its record
-   * layer takes over (tls_record.h), which then starts at sequence number 0. */
-  SSL_CTX_set_num_tickets(ctx, 0);
+  /* Two TLS 1.3 tickets (OpenSSL's default, as Node's), so that a reconnecting client resumes
+   * instead of a full handshake. They are the first records under the server's application key,
+   * written with the handshake's end: take_over starts its record layer after them. */
+  SSL_CTX_set_num_tickets(ctx, 2);
   /* No 0-RTT: early data is replayable, and would come before the record layer could take over
    * (OpenSSL's default too; said here because take_over relies on it). */
   SSL_CTX_set_max_early_data(ctx, 0);
@@ -251,7 +252,23 @@ void sio__tls_free(sio_tls_t *t) {
 
 /* After a TLS 1.3 handshake, the record layer of tls_record.c takes over and OpenSSL's SSL object
  * (about 14 KiB) is freed. TLS 1.2 keeps the SSL. 0, or SIO_ETLS / SIO_ENOMEM. */
-static int take_over(sio_tls_t *t) {
+/* The records in out from `from` on (whole ones, as OpenSSL writes them), or -1. */
+static int64_t records_since(const sio_sbuf_t *out, size_t from) {
+  int64_t n = 0;
+  const uint8_t *p = (const uint8_t *)out->data + from, *end = (const uint8_t *)out->data + out->len;
+  while (p < end) {
+    if (end - p < 5) return -1;
+    size_t len = (size_t)p[3] << 8 | p[4];
+    if ((size_t)(end - p) < 5 + len) return -1;
+    p += 5 + len;
+    n++;
+  }
+  return n;
+}
+
+/* `written`: where out stood before the handshake's last step, whose records (the tickets) are
+ * the first under the server's application key. */
+static int take_over(sio_tls_t *t, size_t written) {
   secrets_t *s = t->secrets;
   const SSL_CIPHER *c = SSL_get_current_cipher(t->ssl);
   int suite = c ? sio__tls13_suite(SSL_CIPHER_get_protocol_id(c)) : 0;
@@ -262,11 +279,13 @@ static int take_over(sio_tls_t *t) {
   if (!s->client_len || s->client_len != s->server_len) return SIO_ETLS;
   sio_tls13_t *rec = malloc(sizeof *rec);
   if (!rec) return SIO_ENOMEM;
-  if (sio__tls13_init(rec, suite, s->client, s->server, s->client_len)) {
+  int64_t sent = t->out ? records_since(t->out, written) : 0;
+  if (sent < 0 || sio__tls13_init(rec, suite, s->client, s->server, s->client_len)) {
     sio__tls13_free(rec);
     free(rec);
     return SIO_ETLS;
   }
+  rec->wseq = (uint64_t)sent;
   secrets_free(t);
   SSL_free(t->ssl);
   t->ssl = NULL;
@@ -290,8 +309,9 @@ static int want_more(SSL *ssl, int ret) {
 }
 
 int sio__tls_handshake(sio_tls_t *t) {
+  size_t written = t->out ? t->out->len : 0;
   int ret = SSL_do_handshake(t->ssl);
-  if (ret == 1) return take_over(t) ? SIO_ETLS : 1;
+  if (ret == 1) return take_over(t, written) ? SIO_ETLS : 1;
   return want_more(t->ssl, ret) ? 0 : SIO_ETLS;
 }
 
