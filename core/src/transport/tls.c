@@ -182,10 +182,10 @@ int sio__tls_ctx_new(const sio_tls_options_t *o, sio_ssl_ctx_t **out) {
                                SSL_OP_CIPHER_SERVER_PREFERENCE);
   /* No server-side session cache (it grows with every client); tickets still resume sessions. */
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-  /* Two TLS 1.3 tickets (OpenSSL's default, as Node's), so that a reconnecting client resumes
-   * instead of a full handshake. They are the first records under the server's application key,
-   * written with the handshake's end: take_over starts its record layer after them. */
-  SSL_CTX_set_num_tickets(ctx, 2);
+  /* TLS 1.3 tickets, so that a reconnecting client resumes instead of a full handshake. They are
+   * the first records under the server's application key, written with the handshake's end:
+   * take_over starts its record layer after them. */
+  SSL_CTX_set_num_tickets(ctx, SIO_TLS_TICKETS);
   /* No 0-RTT: early data is replayable, and would come before the record layer could take over
    * (OpenSSL's default too; said here because take_over relies on it). */
   SSL_CTX_set_max_early_data(ctx, 0);
