@@ -577,6 +577,119 @@ TEST(a_worker_behind_keeps_the_senders_sessions) {
   CHECK_EQ_INT(F.in_order, 1);
 }
 
+/* The same flood from a polling client: its POSTs, pipelined on one keep-alive connection of
+ * worker 0, are read one at a time while worker 1 is behind. */
+static nc_conn_t *polling_on_worker0(char *sid, size_t cap) {
+  for (int i = 0; i < 40; i++) {
+    nc_conn_t *c = nc_connect(F.port, 0);
+    nc_response_t r;
+    const char *p;
+    if (c && nc_request(c, "GET", "/socket.io/?EIO=4&transport=polling", NULL, NULL, 0, &r) == 0 &&
+        (p = strstr(r.body, "\"sid\":\"")) && sio__sid_worker(p + 7) == 0) {
+      size_t n = strcspn(p + 7, "\"");
+      snprintf(sid, cap, "%.*s", (int)n, p + 7);
+      char target[128];
+      snprintf(target, sizeof target, "/socket.io/?EIO=4&transport=polling&sid=%s", sid);
+      if (nc_request(c, "POST", target, NULL, "40", 2, &r) == 0 && r.status == 200) return c;
+    }
+    if (c) {
+      nc_close(c);
+      free(c);
+    }
+  }
+  return NULL;
+}
+
+static void flood_polling_client(void *arg) {
+  (void)arg;
+  nc_conn_t *ws = NULL, *poll = NULL;
+  char sid[64], target[128], msg[300];
+  for (int i = 0; i < 40 && !ws; i++) {
+    nc_conn_t *c = nc_connect(F.port, 0);
+    if (c && sio_join(c) == 1) {
+      ws = c;
+    } else if (c) {
+      nc_close(c);
+      free(c);
+    }
+  }
+  if (!ws || !(poll = polling_on_worker0(sid, sizeof sid))) {
+    flood_fail("no WebSocket client on worker 1 or polling one on worker 0");
+    goto out;
+  }
+  snprintf(target, sizeof target, "/socket.io/?EIO=4&transport=polling&sid=%s", sid);
+  sio_wmsg_t *m = malloc(sizeof *m);
+  m->run = block_run;
+  if (sio__workers_post(F.w, 1, m, 0)) free(m);
+  for (int i = 0; i < 500 && !atomic_load(&F.blocked); i++) nh_sleep_ms(2);
+  for (int i = 0; i < FLOOD_N; i++) {
+    int n = snprintf(msg, sizeof msg, "42[\"b\",\"%04d %0200d\"]", i, 0);
+    if (nc_request(poll, "POST", target, NULL, msg, (size_t)n, NULL) != 0) {
+      flood_fail("send");
+      break;
+    }
+  }
+  nh_sleep_ms(300); /* worker 0 has read what it will read */
+  F.queued_while_blocked = sio__workers_queued(F.w, 1);
+  uv_sem_post(&F.go);
+  nc_response_t r;
+  for (int i = 0; i < FLOOD_N && !F.failures; i++)
+    if (nc_read_response(poll, &r) != 0 || r.status != 200) flood_fail("a POST not answered");
+  char buf[512];
+  size_t n;
+  int op;
+  F.in_order = 1;
+  while (F.received < FLOOD_N && !F.failures) {
+    if (nc_ws_read(ws, &op, buf, sizeof buf - 1, &n) != 0) {
+      flood_fail("read: a broadcast is missing");
+      break;
+    }
+    buf[n] = '\0';
+    if (strcmp(buf, "2") == 0) {
+      nc_ws_send(ws, 1, "3", 1);
+      continue;
+    }
+    int k = -1;
+    if (sscanf(buf, "42[\"b\",\"%d", &k) != 1 || k != F.received) F.in_order = 0;
+    F.received++;
+  }
+out:
+  if (!F.blocked) uv_sem_post(&F.go);
+  nc_conn_t *both[2] = {ws, poll};
+  for (int i = 0; i < 2; i++) {
+    if (!both[i]) continue;
+    nc_close(both[i]);
+    free(both[i]);
+  }
+  uv_async_send(&F.done);
+}
+
+TEST(a_worker_behind_pauses_a_polling_sender) {
+  memset(&F, 0, sizeof F);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  sio_workers_options_t o;
+  sio_workers_options_init(&o);
+  o.count = 2;
+  o.setup = flood_setup;
+  o.inbox_max_bytes = FLOOD_LIMIT;
+  CHECK_EQ_INT(uv_sem_init(&F.go, 0), 0);
+  CHECK_EQ_INT(sio_workers_start(&loop, &o, &F.w), 0);
+  uv_async_init(&loop, &F.done, on_flood_done);
+  uv_thread_t th;
+  CHECK_EQ_INT(uv_thread_create(&th, flood_polling_client, NULL), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_thread_join(&th);
+  uv_sem_destroy(&F.go);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  if (F.failures) fprintf(stderr, "client: %s\n", F.last_error);
+  CHECK_EQ_INT(F.failures, 0);
+  CHECK(F.queued_while_blocked > FLOOD_LIMIT / 2);
+  CHECK(F.queued_while_blocked <= FLOOD_LIMIT + 1024);
+  CHECK_EQ_INT(F.received, FLOOD_N);
+  CHECK_EQ_INT(F.in_order, 1);
+}
+
 /* A shorter options struct (a caller built before inbox_max_bytes) is taken; one of an unknown
  * size is refused. */
 TEST(options_of_an_older_size) {
@@ -602,4 +715,5 @@ TEST_MAIN(RUN(start_stop_1), RUN(start_stop_2), RUN(start_stop_4), RUN(setup_err
           RUN(bad_arguments), RUN(spread_and_handoff),
           RUN(stop_while_handing_off), RUN(port_held_elsewhere_is_in_use),
           RUN(a_worker_behind_pauses_the_flooding_sender),
-          RUN(a_worker_behind_keeps_the_senders_sessions), RUN(options_of_an_older_size))
+          RUN(a_worker_behind_keeps_the_senders_sessions), RUN(a_worker_behind_pauses_a_polling_sender),
+          RUN(options_of_an_older_size))
