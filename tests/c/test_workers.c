@@ -445,6 +445,43 @@ static void keep_answering_pings(nc_conn_t *c, int ms) {
   setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 }
 
+/* Reads the broadcasts on ws (answering pings) until `total` came, within 20 s: in order when
+ * they are 0, 1, ... FLOOD_N - 1 and then the message numbered 9999. */
+static void read_broadcasts(nc_conn_t *ws, int total) {
+  char buf[512];
+  size_t n;
+  int op;
+  F.in_order = 1;
+  uint64_t deadline = uv_hrtime() + (uint64_t)20 * 1000000000u; /* pings keep the reads busy */
+  while (F.received < total && !F.failures) {
+    if (uv_hrtime() > deadline) {
+      flood_fail("a broadcast is missing after 20 s");
+      break;
+    }
+    if (nc_ws_read(ws, &op, buf, sizeof buf - 1, &n) != 0) {
+      flood_fail("read: a broadcast is missing");
+      break;
+    }
+    buf[n] = '\0';
+    if (strcmp(buf, "2") == 0) { /* the server's ping */
+      nc_ws_send(ws, 1, "3", 1);
+      continue;
+    }
+    int k = -1;
+    int want = F.received < FLOOD_N ? F.received : 9999;
+    if (sscanf(buf, "42[\"b\",\"%d", &k) != 1 || k != want) F.in_order = 0;
+    F.received++;
+  }
+}
+
+/* Worker 1 stops running its inbox (until F.go): what worker 0 broadcasts piles up there. */
+static void block_worker1(void) {
+  sio_wmsg_t *m = malloc(sizeof *m);
+  m->run = block_run;
+  if (sio__workers_post(F.w, 1, m, 0)) free(m);
+  for (int i = 0; i < 500 && !atomic_load(&F.blocked); i++) nh_sleep_ms(2);
+}
+
 static void flood_client(void *arg) {
   (void)arg;
   nc_conn_t *on[2] = {NULL, NULL};
@@ -462,11 +499,7 @@ static void flood_client(void *arg) {
     flood_fail("no client on each worker");
     goto out;
   }
-  /* Worker 1 stops running its inbox: what worker 0 broadcasts piles up there. */
-  sio_wmsg_t *m = malloc(sizeof *m);
-  m->run = block_run;
-  if (sio__workers_post(F.w, 1, m, 0)) free(m);
-  for (int i = 0; i < 500 && !atomic_load(&F.blocked); i++) nh_sleep_ms(2);
+  block_worker1();
   char msg[300];
   for (int i = 0; i < FLOOD_N; i++) {
     int n = snprintf(msg, sizeof msg, "42[\"b\",\"%04d %0200d\"]", i, 0);
@@ -479,34 +512,11 @@ static void flood_client(void *arg) {
   F.queued_while_blocked = sio__workers_queued(F.w, 1);
   if (F.short_pings) keep_answering_pings(on[0], 1000);
   uv_sem_post(&F.go);
-  char buf[512];
-  size_t n;
-  int op;
-  F.in_order = 1;
   int total = FLOOD_N + (F.short_pings ? 1 : 0);
   static const char after[] = "42[\"b\",\"9999 after\"]";
   if (F.short_pings && nc_ws_send(on[0], 1, after, sizeof after - 1) != 0)
     flood_fail("send after the flood");
-  uint64_t deadline = uv_hrtime() + (uint64_t)20 * 1000000000u; /* pings keep the reads busy */
-  while (F.received < total) {
-    if (uv_hrtime() > deadline) {
-      flood_fail("a broadcast is missing after 20 s");
-      break;
-    }
-    if (nc_ws_read(on[1], &op, buf, sizeof buf - 1, &n) != 0) {
-      flood_fail("read: a broadcast is missing");
-      break;
-    }
-    buf[n] = '\0';
-    if (strcmp(buf, "2") == 0) { /* the server's ping */
-      nc_ws_send(on[1], 1, "3", 1);
-      continue;
-    }
-    int k = -1;
-    int want = F.received < FLOOD_N ? F.received : 9999;
-    if (sscanf(buf, "42[\"b\",\"%d", &k) != 1 || k != want) F.in_order = 0;
-    F.received++;
-  }
+  read_broadcasts(on[1], total);
 out:
   for (int i = 0; i < 2; i++) {
     if (!on[i]) continue;
@@ -521,8 +531,9 @@ static void on_flood_done(uv_async_t *a) {
   sio_workers_stop(F.w, NULL);
 }
 
-TEST(a_worker_behind_pauses_the_flooding_sender) {
-  memset(&F, 0, sizeof F);
+/* Runs a group of two workers (inbox bound FLOOD_LIMIT) with `client` on its own thread, until
+ * the client is done. 0, or -1 when the group or the thread could not start. */
+static int run_flood(uv_thread_cb client) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   sio_workers_options_t o;
@@ -530,16 +541,21 @@ TEST(a_worker_behind_pauses_the_flooding_sender) {
   o.count = 2;
   o.setup = flood_setup;
   o.inbox_max_bytes = FLOOD_LIMIT;
-  CHECK_EQ_INT(uv_sem_init(&F.go, 0), 0);
-  CHECK_EQ_INT(sio_workers_start(&loop, &o, &F.w), 0);
-  uv_async_init(&loop, &F.done, on_flood_done);
   uv_thread_t th;
-  CHECK_EQ_INT(uv_thread_create(&th, flood_client, NULL), 0);
+  if (uv_sem_init(&F.go, 0) || sio_workers_start(&loop, &o, &F.w)) return -1;
+  uv_async_init(&loop, &F.done, on_flood_done);
+  if (uv_thread_create(&th, client, NULL)) return -1;
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_thread_join(&th);
   uv_sem_destroy(&F.go);
-  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  if (uv_loop_close(&loop)) return -1;
   if (F.failures) fprintf(stderr, "client: %s\n", F.last_error);
+  return 0;
+}
+
+TEST(a_worker_behind_pauses_the_flooding_sender) {
+  memset(&F, 0, sizeof F);
+  CHECK_EQ_INT(run_flood(flood_client), 0);
   CHECK_EQ_INT(F.failures, 0);
   /* The bound plus the one message that crossed it (~300 bytes each; unbounded: ~130 KB). */
   CHECK(F.queued_while_blocked > FLOOD_LIMIT / 2);
@@ -554,23 +570,7 @@ TEST(a_worker_behind_pauses_the_flooding_sender) {
 TEST(a_worker_behind_keeps_the_senders_sessions) {
   memset(&F, 0, sizeof F);
   F.short_pings = 1;
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  sio_workers_options_t o;
-  sio_workers_options_init(&o);
-  o.count = 2;
-  o.setup = flood_setup;
-  o.inbox_max_bytes = FLOOD_LIMIT;
-  CHECK_EQ_INT(uv_sem_init(&F.go, 0), 0);
-  CHECK_EQ_INT(sio_workers_start(&loop, &o, &F.w), 0);
-  uv_async_init(&loop, &F.done, on_flood_done);
-  uv_thread_t th;
-  CHECK_EQ_INT(uv_thread_create(&th, flood_client, NULL), 0);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_thread_join(&th);
-  uv_sem_destroy(&F.go);
-  CHECK_EQ_INT(uv_loop_close(&loop), 0);
-  if (F.failures) fprintf(stderr, "client: %s\n", F.last_error);
+  CHECK_EQ_INT(run_flood(flood_client), 0);
   CHECK_EQ_INT(F.failures, 0);
   CHECK(F.queued_while_blocked > FLOOD_LIMIT / 2); /* it was behind */
   CHECK_EQ_INT(F.received, FLOOD_N + 1);            /* and the sender's last message came after */
@@ -618,10 +618,7 @@ static void flood_polling_client(void *arg) {
     goto out;
   }
   snprintf(target, sizeof target, "/socket.io/?EIO=4&transport=polling&sid=%s", sid);
-  sio_wmsg_t *m = malloc(sizeof *m);
-  m->run = block_run;
-  if (sio__workers_post(F.w, 1, m, 0)) free(m);
-  for (int i = 0; i < 500 && !atomic_load(&F.blocked); i++) nh_sleep_ms(2);
+  block_worker1();
   for (int i = 0; i < FLOOD_N; i++) {
     int n = snprintf(msg, sizeof msg, "42[\"b\",\"%04d %0200d\"]", i, 0);
     if (nc_request(poll, "POST", target, NULL, msg, (size_t)n, NULL) != 0) {
@@ -635,24 +632,7 @@ static void flood_polling_client(void *arg) {
   nc_response_t r;
   for (int i = 0; i < FLOOD_N && !F.failures; i++)
     if (nc_read_response(poll, &r) != 0 || r.status != 200) flood_fail("a POST not answered");
-  char buf[512];
-  size_t n;
-  int op;
-  F.in_order = 1;
-  while (F.received < FLOOD_N && !F.failures) {
-    if (nc_ws_read(ws, &op, buf, sizeof buf - 1, &n) != 0) {
-      flood_fail("read: a broadcast is missing");
-      break;
-    }
-    buf[n] = '\0';
-    if (strcmp(buf, "2") == 0) {
-      nc_ws_send(ws, 1, "3", 1);
-      continue;
-    }
-    int k = -1;
-    if (sscanf(buf, "42[\"b\",\"%d", &k) != 1 || k != F.received) F.in_order = 0;
-    F.received++;
-  }
+  read_broadcasts(ws, FLOOD_N);
 out:
   if (!F.blocked) uv_sem_post(&F.go);
   nc_conn_t *both[2] = {ws, poll};
@@ -666,23 +646,7 @@ out:
 
 TEST(a_worker_behind_pauses_a_polling_sender) {
   memset(&F, 0, sizeof F);
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  sio_workers_options_t o;
-  sio_workers_options_init(&o);
-  o.count = 2;
-  o.setup = flood_setup;
-  o.inbox_max_bytes = FLOOD_LIMIT;
-  CHECK_EQ_INT(uv_sem_init(&F.go, 0), 0);
-  CHECK_EQ_INT(sio_workers_start(&loop, &o, &F.w), 0);
-  uv_async_init(&loop, &F.done, on_flood_done);
-  uv_thread_t th;
-  CHECK_EQ_INT(uv_thread_create(&th, flood_polling_client, NULL), 0);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_thread_join(&th);
-  uv_sem_destroy(&F.go);
-  CHECK_EQ_INT(uv_loop_close(&loop), 0);
-  if (F.failures) fprintf(stderr, "client: %s\n", F.last_error);
+  CHECK_EQ_INT(run_flood(flood_polling_client), 0);
   CHECK_EQ_INT(F.failures, 0);
   CHECK(F.queued_while_blocked > FLOOD_LIMIT / 2);
   CHECK(F.queued_while_blocked <= FLOOD_LIMIT + 1024);
