@@ -125,8 +125,9 @@ def test_server_run_with_certfile(tmp_path, spelling, monkeypatch):
 
 def test_first_request_not_held_back_by_a_delayed_ack(tmp_path):
     """A TLS 1.3 client with Nagle's algorithm on (a plain Python ssl socket) writes its request
-    right after its Finished, which the server does not answer: unless the server acknowledges
-    it at once, the kernel delays that ACK (40 ms at least on Linux) and the request waits for it.
+    right after its Finished: unless the server answers that flight (its session tickets) or
+    acknowledges it at once, the kernel delays the ACK (40 ms at least on Linux) and the request
+    waits for it.
     The median of nine connections is far below that (about 2 ms; 44 ms when held back)."""
     ca, cert, key = make_certs(tmp_path)
     server = echo_server()

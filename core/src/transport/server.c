@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -479,19 +477,6 @@ static void tls_flush(sio_conn_t *c) {
   maybe_close_after_write(c);
 }
 
-/* The client's last flight of a TLS 1.3 handshake gets no answer (no tickets: see tls.c), so the
- * kernel would delay its ACK by up to 40 ms, and a client with Nagle's algorithm on (Python's ssl
- * sockets, for one) holds its first request back until then: acknowledged at once instead. */
-static void ack_next_at_once(sio_conn_t *c) {
-#ifdef TCP_QUICKACK
-  uv_os_fd_t fd;
-  int on = 1;
-  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
-#else
-  (void)c;
-#endif
-}
-
 /* Ciphertext from the socket: the handshake first (during which the connection counts as silent,
  * so that the headers timeout runs from accept), then plaintext to conn_process_input. */
 static void tls_on_read(sio_conn_t *c, const char *data, size_t len) {
@@ -505,10 +490,7 @@ static void tls_on_read(sio_conn_t *c, const char *data, size_t len) {
       conn_close_now(c, SIO_ETLS); /* not TLS, or a failed handshake: its alert went out */
       return;
     }
-    if (r == 0) {
-      ack_next_at_once(c);
-      return;
-    }
+    if (r == 0) return;
     s->tls_ok++;
     mark_dirty(c); /* a response queued during the handshake can go now */
   }
@@ -810,19 +792,18 @@ static void conn_pause(sio_conn_t *c) {
   }
 }
 
+int sio__server_congested(const sio_server_t *s) {
+  return s->congestion && atomic_load_explicit(s->congestion, memory_order_relaxed);
+}
+
 /* Whether a worker's inbox is over its bound: then what a connection sent is the last read from
  * it until sio__server_unthrottle (workers.h), so that a client flooding broadcasts to workers
  * that are behind is held back by TCP instead of growing their inboxes. */
 static int conn_throttle(sio_conn_t *c) {
-  const atomic_int *g = sio_conn_server(c)->congestion;
-  if (!g || !atomic_load_explicit(g, memory_order_relaxed)) return 0;
+  if (!sio__server_congested(sio_conn_server(c))) return 0;
   c->throttled = 1;
   conn_pause(c);
   return 1;
-}
-
-int sio__server_congested(const sio_server_t *s) {
-  return s->congestion && atomic_load_explicit(s->congestion, memory_order_relaxed);
 }
 
 void sio__server_unthrottle(sio_server_t *s) {

@@ -250,8 +250,6 @@ void sio__tls_free(sio_tls_t *t) {
   free(t);
 }
 
-/* After a TLS 1.3 handshake, the record layer of tls_record.c takes over and OpenSSL's SSL object
- * (about 14 KiB) is freed. TLS 1.2 keeps the SSL. 0, or SIO_ETLS / SIO_ENOMEM. */
 /* The records in out from `from` on (whole ones, as OpenSSL writes them), or -1. */
 static int64_t records_since(const sio_sbuf_t *out, size_t from) {
   int64_t n = 0;
@@ -266,8 +264,10 @@ static int64_t records_since(const sio_sbuf_t *out, size_t from) {
   return n;
 }
 
-/* `written`: where out stood before the handshake's last step, whose records (the tickets) are
- * the first under the server's application key. */
+/* After a TLS 1.3 handshake, the record layer of tls_record.c takes over and OpenSSL's SSL object
+ * (about 14 KiB) is freed. TLS 1.2 keeps the SSL. `written`: where out stood before the
+ * handshake's last step, whose records (the tickets) are the first under the server's application
+ * key. 0, or SIO_ETLS / SIO_ENOMEM. */
 static int take_over(sio_tls_t *t, size_t written) {
   secrets_t *s = t->secrets;
   const SSL_CIPHER *c = SSL_get_current_cipher(t->ssl);
